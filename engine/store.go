@@ -1,0 +1,104 @@
+package engine
+
+import (
+	"encoding/json"
+	"time"
+)
+
+// Run outcomes as the admin API reports them.
+const (
+	OutcomeOK      = "ok"
+	OutcomeFailed  = "failed"
+	OutcomeTimeout = "timeout"
+	OutcomeSkipped = "skipped"
+	OutcomeDryRun  = "dry_run"
+)
+
+// Action is one call a run made through the bound API, with its result.
+type Action struct {
+	Call   string `json:"call"`
+	Device string `json:"device,omitempty"`
+	Args   any    `json:"args,omitempty"`
+	Result any    `json:"result,omitempty"`
+}
+
+// Trace records one run of a rule (or of one of its timer handlers).
+type Trace struct {
+	ID         string    `json:"id"`
+	Rule       string    `json:"rule"`
+	Handler    string    `json:"handler,omitempty"`
+	EventID    string    `json:"event_id,omitempty"`
+	Trigger    string    `json:"trigger,omitempty"`
+	Started    time.Time `json:"started"`
+	DurationMS float64   `json:"duration_ms"`
+	Outcome    string    `json:"outcome"`
+	Error      string    `json:"error,omitempty"`
+	Reason     string    `json:"reason,omitempty"` // why a run was skipped, or that it ran late
+	Late       bool      `json:"late,omitempty"`
+	Actions    []Action  `json:"actions"`
+	Log        []string  `json:"log"`
+}
+
+// TimerRecord is a durable timer: it names a handler of a rule and carries
+// plain-data arguments, never a closure, so it survives restarts.
+type TimerRecord struct {
+	ID      string          `json:"id"`
+	Rule    string          `json:"rule"`
+	Handler string          `json:"handler"`
+	Args    json.RawMessage `json:"args,omitempty"`
+	Due     time.Time       `json:"due"`
+	Created time.Time       `json:"created"`
+}
+
+// EventRecord is an event as the recent-events journal keeps it.
+type EventRecord struct {
+	ID     string         `json:"id"`
+	Kind   string         `json:"kind"`
+	Time   time.Time      `json:"time"`
+	Device *Device        `json:"device,omitempty"`
+	Name   string         `json:"name,omitempty"`
+	Data   map[string]any `json:"data,omitempty"`
+}
+
+// Commit is everything one finished run makes durable, in one transaction:
+// the trace, and, when the run succeeded, the rule's new state, the changed
+// keys of the global state and its timer changes.
+type Commit struct {
+	Trace        Trace
+	Rule         string
+	RuleState    json.RawMessage            // nil: unchanged
+	GlobalSet    map[string]json.RawMessage // changed top-level keys of ctx.global
+	GlobalDelete []string                   // removed top-level keys
+	PutTimers    []TimerRecord              // new or rescheduled timers
+	DeleteTimers []string                   // cancelled or fired timer ids
+}
+
+// Store is the durable state the engine needs. engine/store implements it
+// on bbolt; the interface keeps the engine free of the storage choice.
+type Store interface {
+	// Commit makes c durable before it returns. Many goroutines commit at
+	// once; the implementation groups them into one fsync.
+	Commit(c Commit) error
+	// RuleState returns a rule's stored state (nil when it has none).
+	RuleState(rule string) (json.RawMessage, error)
+	// Global returns every top-level key of the global state.
+	Global() (map[string]json.RawMessage, error)
+	// Timers returns every pending durable timer.
+	Timers() ([]TimerRecord, error)
+	// RecordEvent adds an event to the recent-events journal behind the hot
+	// path: it does not wait for the write.
+	RecordEvent(ev EventRecord)
+	// RecentEvents returns up to limit journal entries, newest first.
+	RecentEvents(limit int) ([]EventRecord, error)
+	// Runs returns up to limit traces, newest first, of one rule or of all
+	// rules when rule is "".
+	Runs(rule string, limit int) ([]Trace, error)
+	// Get and Put are a small key-value space per component (readings,
+	// schedule bookkeeping, fired notification occurrences, push dedup,
+	// tokens). Put is durable when it returns.
+	Get(bucket, key string) ([]byte, error)
+	Put(bucket, key string, value []byte) error
+	Delete(bucket, key string) error
+	// List returns every key/value pair of a bucket whose key starts with prefix.
+	List(bucket, prefix string) (map[string][]byte, error)
+}
