@@ -79,6 +79,9 @@ type Store interface {
 	// Commit makes c durable before it returns. Many goroutines commit at
 	// once; the implementation groups them into one fsync.
 	Commit(c Commit) error
+	// RecordTrace stores the trace of a run that changed no durable state,
+	// behind the hot path like RecordEvent: it does not wait for the write.
+	RecordTrace(t Trace)
 	// RuleState returns a rule's stored state (nil when it has none).
 	RuleState(rule string) (json.RawMessage, error)
 	// Global returns every top-level key of the global state.
