@@ -1,0 +1,415 @@
+package scripting
+
+import (
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	lua "github.com/yuin/gopher-lua"
+
+	"github.com/alexarules/alexarules/engine"
+)
+
+// Sandbox limits. The call stack bounds recursion (a "stack overflow" Lua
+// error, never a crash); the data stack starts small and may grow to
+// RegistryMaxSize slots (16 bytes each) before "registry overflow".
+const (
+	CallStackSize   = 200
+	RegistrySize    = 1024
+	RegistryMaxSize = 64 * 1024
+	// MaxStringSize caps strings built in one Go call (string.rep,
+	// string.format, table.concat): each of them allocates in a single step
+	// that the run deadline cannot interrupt.
+	MaxStringSize = 1 << 20
+)
+
+// StateOptions configures a sandboxed state.
+type StateOptions struct {
+	// Clock is what os.time, os.clock, os.date and time.* read; the real
+	// clock when nil.
+	Clock engine.Clock
+	// Location is the wall-clock zone of os.date and time.*; time.Local
+	// when nil.
+	Location *time.Location
+	// LibDir is the rules directory's lib folder: require "x" loads
+	// LibDir/x.lua and require "a.b" loads LibDir/a/b.lua, nothing else.
+	// Empty means no modules.
+	LibDir string
+	// Libs shares compiled lib modules between states; may be nil (each
+	// state then compiles what it requires).
+	Libs *LibCache
+	// Print receives each print() line; print is silent when nil.
+	Print func(msg string)
+}
+
+// NewState returns a sandboxed state (RULES.md §6): base without dofile,
+// loadfile, load, loadstring, collectgarbage, getfenv, setfenv, module,
+// newproxy; string (rep, format capped), table (concat capped) and math;
+// package with require restricted to LibDir; an os table with time, clock,
+// date and difftime on the engine clock; the time table (OpenTime); print
+// to o.Print. No io, os.execute/exit/getenv, coroutine, channel or debug.
+// The state belongs to one goroutine; close it with L.Close.
+func NewState(o StateOptions) *lua.LState {
+	L := lua.NewState(lua.Options{
+		SkipOpenLibs:        true,
+		CallStackSize:       CallStackSize,
+		RegistrySize:        RegistrySize,
+		RegistryMaxSize:     RegistryMaxSize,
+		MinimizeStackMemory: true,
+	})
+	for _, lib := range []struct {
+		name string
+		open lua.LGFunction
+	}{
+		{lua.LoadLibName, lua.OpenPackage}, // first: the others register in package.loaded
+		{lua.BaseLibName, lua.OpenBase},
+		{lua.TabLibName, lua.OpenTable},
+		{lua.StringLibName, lua.OpenString},
+		{lua.MathLibName, lua.OpenMath},
+	} {
+		// Through the VM: calling lua.OpenBase(L) directly leaves its table
+		// on the stack.
+		L.Push(L.NewFunction(lib.open))
+		L.Push(lua.LString(lib.name))
+		L.Call(1, 0)
+	}
+	for _, name := range []string{
+		"dofile", "loadfile", "load", "loadstring", // read files or compile arbitrary code
+		"collectgarbage",     // runs the GC of the whole process
+		"_printregs",         // writes to stdout
+		"module",             // needs setfenv
+		"newproxy",           // userdata factory, nothing needs it
+		"getfenv", "setfenv", // reach and replace other functions' environments
+	} {
+		L.SetGlobal(name, lua.LNil)
+	}
+
+	restrictPackage(L, o.LibDir, o.Libs)
+	capStrings(L)
+
+	printFn := o.Print
+	L.SetGlobal("print", L.NewFunction(func(L *lua.LState) int {
+		parts := make([]string, L.GetTop())
+		for i := range parts {
+			parts[i] = L.ToStringMeta(L.Get(i + 1)).String()
+		}
+		if printFn != nil {
+			printFn(strings.Join(parts, "\t"))
+		}
+		return 0
+	}))
+
+	tl := newTimeLib(o.Clock, o.Location)
+	L.SetGlobal("os", tl.osTable(L))
+	OpenTime(L, tl.clock, tl.loc)
+	return L
+}
+
+// restrictPackage keeps package.loaded and package.preload (for modules
+// the engine registers in Go) and replaces the disk search with LibDir.
+func restrictPackage(L *lua.LState, libDir string, libs *LibCache) {
+	pkg := L.GetGlobal(lua.LoadLibName).(*lua.LTable)
+	pkg.RawSetString("path", lua.LString(""))
+	pkg.RawSetString("cpath", lua.LString(""))
+	pkg.RawSetString("loadlib", lua.LNil)
+	pkg.RawSetString("seeall", lua.LNil)
+	// The built-in require walks these; ours does not, but nothing should
+	// find the disk searcher through them either.
+	loaders := L.CreateTable(0, 0)
+	pkg.RawSetString("loaders", loaders)
+	L.SetField(L.Get(lua.RegistryIndex), "_LOADERS", loaders)
+
+	if libs == nil {
+		libs = NewLibCache()
+	}
+	r := &requirer{dir: libDir, libs: libs, loading: L.NewUserData()}
+	L.SetGlobal("require", L.NewFunction(r.require))
+}
+
+// moduleName is what require accepts: dot-separated plain names, so no
+// "..", no absolute path, no separators of any OS.
+var moduleName = regexp.MustCompile(`^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$`)
+
+type requirer struct {
+	dir     string
+	libs    *LibCache
+	loading *lua.LUserData // marks a module being loaded, to catch cycles
+}
+
+// require is require(name): package.loaded, then package.preload, then
+// LibDir/name.lua.
+func (r *requirer) require(L *lua.LState) int {
+	name := L.CheckString(1)
+	loaded := L.GetField(L.Get(lua.RegistryIndex), "_LOADED").(*lua.LTable)
+	if v := loaded.RawGetString(name); v != lua.LNil && v != lua.LFalse {
+		if v == r.loading {
+			L.RaiseError("module %q requires itself (loop or previous error loading it)", name)
+		}
+		L.Push(v)
+		return 1
+	}
+
+	var fn lua.LValue
+	if pkg, ok := L.GetGlobal(lua.LoadLibName).(*lua.LTable); ok {
+		if pre, ok := pkg.RawGetString("preload").(*lua.LTable); ok {
+			fn = pre.RawGetString(name)
+		}
+	}
+	if fn == nil || fn == lua.LNil {
+		proto, err := r.find(name)
+		if err != nil {
+			L.RaiseError("%s", err.Error())
+		}
+		fn = L.NewFunctionFromProto(proto)
+	}
+
+	loaded.RawSetString(name, r.loading)
+	L.Push(fn)
+	L.Push(lua.LString(name))
+	if err := L.PCall(1, 1, nil); err != nil {
+		loaded.RawSetString(name, lua.LNil) // a later require reports the error again
+		if ae, ok := errors.AsType[*lua.ApiError](err); ok {
+			L.Error(ae.Object, 0)
+		}
+		L.RaiseError("%s", err.Error())
+	}
+	ret := L.Get(-1)
+	L.Pop(1)
+	switch cur := loaded.RawGetString(name); {
+	case ret != lua.LNil && cur == r.loading:
+		loaded.RawSetString(name, ret)
+	case cur == r.loading:
+		loaded.RawSetString(name, lua.LTrue)
+	}
+	L.Push(loaded.RawGetString(name))
+	return 1
+}
+
+// find returns the compiled proto of module name from the lib dir.
+func (r *requirer) find(name string) (*lua.FunctionProto, error) {
+	if r.dir == "" {
+		return nil, fmt.Errorf("module %q not found (no lib directory)", name)
+	}
+	if !moduleName.MatchString(name) {
+		return nil, fmt.Errorf("module %q not found: module names are plain names like \"util\" or \"util.time\", loaded from %s", name, r.dir)
+	}
+	rel := strings.ReplaceAll(name, ".", "/") + ".lua"
+	return r.libs.load(r.dir, rel, name)
+}
+
+// LibCache shares compiled lib modules between states, so a module every
+// rule requires is compiled once per process. It is safe for concurrent
+// use. An entry is keyed by file and content, so an edited file is
+// recompiled on the next require (after a reload) and an unchanged one is
+// not.
+type LibCache struct {
+	mu       sync.Mutex
+	entries  map[string]*libEntry // by cleaned file path
+	compiles int
+}
+
+type libEntry struct {
+	sum   [sha256.Size]byte
+	once  sync.Once
+	proto *lua.FunctionProto
+	err   error
+}
+
+// NewLibCache returns an empty cache.
+func NewLibCache() *LibCache {
+	return &LibCache{entries: map[string]*libEntry{}}
+}
+
+// Compiles reports how many module files the cache has compiled.
+func (c *LibCache) Compiles() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.compiles
+}
+
+// load reads dir/rel without leaving dir (os.OpenInRoot also refuses
+// symlinks that point outside) and returns its compiled proto.
+func (c *LibCache) load(dir, rel, name string) (*lua.FunctionProto, error) {
+	src, err := readInRoot(dir, rel)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return nil, fmt.Errorf("module %q not found: no file %s in %s", name, rel, dir)
+		}
+		return nil, fmt.Errorf("module %q: %w", name, err)
+	}
+	path := filepath.Join(dir, filepath.FromSlash(rel))
+	sum := sha256.Sum256(src)
+
+	c.mu.Lock()
+	e := c.entries[path]
+	if e == nil || e.sum != sum {
+		e = &libEntry{sum: sum}
+		c.entries[path] = e
+	}
+	c.mu.Unlock()
+
+	e.once.Do(func() {
+		e.proto, e.err = Compile(path, src)
+		c.mu.Lock()
+		c.compiles++
+		c.mu.Unlock()
+	})
+	return e.proto, e.err
+}
+
+func readInRoot(dir, rel string) ([]byte, error) {
+	f, err := os.OpenInRoot(dir, rel)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if !st.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s is not a regular file", rel)
+	}
+	if st.Size() > MaxModuleSize {
+		return nil, fmt.Errorf("%s is larger than %d bytes", rel, MaxModuleSize)
+	}
+	return io.ReadAll(io.LimitReader(f, MaxModuleSize+1))
+}
+
+// MaxModuleSize bounds a lib module file.
+const MaxModuleSize = 4 << 20
+
+// capStrings wraps the library functions that build one large string in a
+// single Go call, which the run deadline cannot interrupt.
+func capStrings(L *lua.LState) {
+	str := L.GetGlobal(lua.StringLibName).(*lua.LTable)
+	str.RawSetString("dump", lua.LNil) // only raises "not supported"
+
+	rep := str.RawGetString("rep").(*lua.LFunction)
+	str.RawSetString("rep", L.NewFunction(func(L *lua.LState) int {
+		s := L.CheckString(1)
+		n := L.CheckInt(2)
+		if n > 0 && len(s) > 0 && len(s) > MaxStringSize/n {
+			L.RaiseError("string.rep result too large (%d × %d bytes, limit %d)", n, len(s), MaxStringSize)
+		}
+		return callOriginal(L, rep)
+	}))
+
+	format := str.RawGetString("format").(*lua.LFunction)
+	str.RawSetString("format", L.NewFunction(func(L *lua.LState) int {
+		if n := formatBound(L); n > MaxStringSize {
+			L.RaiseError("string.format result too large (up to %d bytes, limit %d)", n, MaxStringSize)
+		}
+		return callOriginal(L, format)
+	}))
+
+	tab := L.GetGlobal(lua.TabLibName).(*lua.LTable)
+	tab.RawSetString("concat", L.NewFunction(tableConcat))
+}
+
+// callOriginal calls a wrapped library function with the current arguments
+// and returns its results.
+func callOriginal(L *lua.LState, fn *lua.LFunction) int {
+	top := L.GetTop()
+	L.Insert(fn, 1)
+	L.Call(top, lua.MultRet)
+	return L.GetTop()
+}
+
+// formatBound is an upper bound of string.format's output: the format text,
+// every argument, and each directive's width or precision (fmt itself caps
+// them at 10^6 but a format may repeat them).
+func formatBound(L *lua.LState) int {
+	format := L.CheckString(1)
+	total := len(format)
+	for i := 2; i <= L.GetTop(); i++ {
+		if s, ok := L.Get(i).(lua.LString); ok {
+			total += len(s)
+		}
+	}
+	for i := 0; i < len(format); i++ {
+		if format[i] != '%' {
+			continue
+		}
+		i++
+		for i < len(format) && strings.IndexByte("-+ #0", format[i]) >= 0 {
+			i++
+		}
+		width, precision := 0, 0
+		start := i
+		for i < len(format) && format[i] >= '0' && format[i] <= '9' {
+			i++
+		}
+		width, _ = strconv.Atoi(format[start:i])
+		if i < len(format) && format[i] == '.' {
+			i++
+			start = i
+			for i < len(format) && format[i] >= '0' && format[i] <= '9' {
+				i++
+			}
+			precision, _ = strconv.Atoi(format[start:i])
+		}
+		// 330: the longest %f of a float64 without width.
+		total += max(width, precision) + 330
+		if total > MaxStringSize {
+			return total
+		}
+	}
+	return total
+}
+
+// tableConcat is table.concat(t [, sep [, i [, j]]]) built in Go: the
+// built-in pushes every element on the data stack (a "registry overflow"
+// past RegistryMaxSize) and has no size limit. Indexes are clamped to the
+// table's length as gopher-lua does.
+func tableConcat(L *lua.LState) int {
+	t := L.CheckTable(1)
+	sep := L.OptString(2, "")
+	n := t.Len()
+	i := L.OptInt(3, 1)
+	j := L.OptInt(4, n)
+	if L.GetTop() == 3 && (i > n || i < 1) {
+		L.Push(lua.LString(""))
+		return 1
+	}
+	i, j = max(min(i, n), 1), min(j, n)
+	if i > j {
+		L.Push(lua.LString(""))
+		return 1
+	}
+	size := 0
+	for k := i; k <= j; k++ {
+		switch v := t.RawGetInt(k).(type) {
+		case lua.LString:
+			size += len(v)
+		case lua.LNumber:
+			size += len(v.String())
+		default:
+			L.RaiseError("invalid value (%s) at index %d in table for concat", v.Type(), k)
+		}
+		if k < j {
+			size += len(sep)
+		}
+		if size > MaxStringSize {
+			L.RaiseError("table.concat result too large (limit %d bytes)", MaxStringSize)
+		}
+	}
+	var b strings.Builder
+	b.Grow(size)
+	for k := i; k <= j; k++ {
+		b.WriteString(t.RawGetInt(k).String())
+		if k < j {
+			b.WriteString(sep)
+		}
+	}
+	L.Push(lua.LString(b.String()))
+	return 1
+}

@@ -1,0 +1,3 @@
+local M = {}
+error("fails on purpose")
+return M
