@@ -1,0 +1,162 @@
+package sim
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"reflect"
+	"slices"
+	"strings"
+)
+
+// controlError is the body of a failed control API call.
+type controlError struct {
+	Error string `json:"error"`
+}
+
+func writeControlError(w http.ResponseWriter, status int, err error) {
+	writeJSON(w, status, controlError{Error: err.Error()})
+}
+
+func (s *Server) handleGetHousehold(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, s.Household())
+}
+
+func (s *Server) handlePutHousehold(w http.ResponseWriter, r *http.Request) {
+	h, err := LoadHousehold(io.LimitReader(r.Body, maxBody))
+	if err != nil {
+		writeControlError(w, http.StatusBadRequest, err)
+		return
+	}
+	if err := s.SetHousehold(h); err != nil {
+		writeControlError(w, http.StatusBadRequest, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, s.Household())
+}
+
+// featureKeys lists the JSON keys of Features, in declaration order.
+func featureKeys() []string {
+	t := reflect.TypeFor[Features]()
+	keys := make([]string, 0, t.NumField())
+	for i := range t.NumField() {
+		name, _, _ := strings.Cut(t.Field(i).Tag.Get("json"), ",")
+		keys = append(keys, name)
+	}
+	return keys
+}
+
+// PatchEndpoint merges patch into the features of endpoint id, as PATCH
+// /_sim/endpoints/{id} does: each key is a Features JSON key, a null value
+// removes that feature, and the result must be valid. The patched keys get
+// a new time of sample.
+func (s *Server) PatchEndpoint(id string, patch map[string]json.RawMessage) error {
+	keys := featureKeys()
+	var unknown []string
+	for k := range patch {
+		if !slices.Contains(keys, k) {
+			unknown = append(unknown, k)
+		}
+	}
+	if len(unknown) > 0 {
+		slices.Sort(unknown)
+		return fmt.Errorf("unknown feature keys %q (known: %s)", unknown, strings.Join(keys, ", "))
+	}
+
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	e := s.endpoint(id)
+	if e == nil {
+		return fmt.Errorf("endpoint %q: %w", id, errNoEndpoint)
+	}
+	current, err := json.Marshal(e.Features)
+	if err != nil {
+		return fmt.Errorf("marshal features: %w", err)
+	}
+	merged := map[string]json.RawMessage{}
+	if err := json.Unmarshal(current, &merged); err != nil {
+		return fmt.Errorf("unmarshal features: %w", err)
+	}
+	for k, v := range patch {
+		if bytes.Equal(bytes.TrimSpace(v), []byte("null")) {
+			delete(merged, k)
+		} else {
+			merged[k] = v
+		}
+	}
+	b, err := json.Marshal(merged)
+	if err != nil {
+		return fmt.Errorf("marshal patched features: %w", err)
+	}
+	var f Features
+	if err := decodeStrict(bytes.NewReader(b), &f); err != nil {
+		return fmt.Errorf("patched features: %w", err)
+	}
+	if err := f.validate(); err != nil {
+		return fmt.Errorf("patched features: %w", err)
+	}
+	e.Features = f
+	now := s.opts.Now()
+	for k := range patch {
+		s.samples[id][k] = now
+	}
+	return nil
+}
+
+// errNoEndpoint reports an endpoint id the household does not have.
+var errNoEndpoint = errors.New("no such endpoint")
+
+func (s *Server) handlePatchEndpoint(w http.ResponseWriter, r *http.Request) {
+	var patch map[string]json.RawMessage
+	if err := decodeStrict(io.LimitReader(r.Body, maxBody), &patch); err != nil {
+		writeControlError(w, http.StatusBadRequest, fmt.Errorf("decode patch: %w", err))
+		return
+	}
+	id := r.PathValue("id")
+	if err := s.PatchEndpoint(id, patch); err != nil {
+		status := http.StatusBadRequest
+		if errors.Is(err, errNoEndpoint) {
+			status = http.StatusNotFound
+		}
+		writeControlError(w, status, err)
+		return
+	}
+	// Marshal under the lock: the API changes features concurrently.
+	s.mu.Lock()
+	var e any = s.endpoint(id)
+	b, err := json.Marshal(e)
+	s.mu.Unlock()
+	if err != nil {
+		writeControlError(w, http.StatusInternalServerError, err)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Write(append(b, '\n'))
+}
+
+// endpoint returns the household's endpoint with this id, or nil; s.mu is
+// held.
+func (s *Server) endpoint(id string) *Endpoint {
+	for i := range s.household.Endpoints {
+		if s.household.Endpoints[i].ID == id {
+			return &s.household.Endpoints[i]
+		}
+	}
+	return nil
+}
+
+func (s *Server) handleGetRequests(w http.ResponseWriter, r *http.Request) {
+	reqs := s.Requests()
+	if reqs == nil {
+		reqs = []Request{}
+	}
+	writeJSON(w, http.StatusOK, reqs)
+}
+
+func (s *Server) handleDeleteRequests(w http.ResponseWriter, r *http.Request) {
+	s.ClearRequests()
+	w.WriteHeader(http.StatusNoContent)
+}

@@ -1,0 +1,207 @@
+package sim_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/alexarules/alexarules/alexa/sim"
+)
+
+// clock is a settable time source for Options.Now.
+type clock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func newClock() *clock {
+	return &clock{now: time.Date(2026, 3, 2, 6, 59, 0, 120_000_000, time.UTC)}
+}
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
+}
+
+// env is a simulator under test behind httptest.
+type env struct {
+	t     *testing.T
+	sim   *sim.Server
+	ts    *httptest.Server
+	clock *clock
+	token string
+}
+
+func newEnv(t *testing.T, h sim.Household, opts sim.Options) *env {
+	t.Helper()
+	c := newClock()
+	if opts.Now == nil {
+		opts.Now = c.Now
+	}
+	s := sim.New(h, opts)
+	ts := httptest.NewServer(s.Handler())
+	t.Cleanup(ts.Close)
+	return &env{t: t, sim: s, ts: ts, clock: c}
+}
+
+// response is a decoded answer.
+type response struct {
+	status int
+	header http.Header
+	raw    []byte
+}
+
+func (r response) json(t *testing.T) map[string]any {
+	t.Helper()
+	var m map[string]any
+	if err := json.Unmarshal(r.raw, &m); err != nil {
+		t.Fatalf("answer %d is not a JSON object: %v: %s", r.status, err, r.raw)
+	}
+	return m
+}
+
+// errorType returns the Error object's type after checking it has a
+// message.
+func (r response) errorType(t *testing.T) string {
+	t.Helper()
+	m := r.json(t)
+	if msg, _ := m["message"].(string); msg == "" {
+		t.Errorf("Error object without message: %s", r.raw)
+	}
+	typ, _ := m["type"].(string)
+	return typ
+}
+
+func (e *env) do(method, path, token string, body any) response {
+	e.t.Helper()
+	var rd io.Reader
+	switch b := body.(type) {
+	case nil:
+	case string:
+		rd = strings.NewReader(b)
+	default:
+		j, err := json.Marshal(b)
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		rd = bytes.NewReader(j)
+	}
+	req, err := http.NewRequest(method, e.ts.URL+path, rd)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	if rd != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	return e.send(req)
+}
+
+func (e *env) form(path string, values url.Values) response {
+	e.t.Helper()
+	req, err := http.NewRequest(http.MethodPost, e.ts.URL+path, strings.NewReader(values.Encode()))
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	return e.send(req)
+}
+
+func (e *env) send(req *http.Request) response {
+	e.t.Helper()
+	resp, err := e.ts.Client().Do(req)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(resp.Body)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return response{status: resp.StatusCode, header: resp.Header, raw: raw}
+}
+
+// api calls an API route with a valid access token, fetched once through
+// the refresh-token grant.
+func (e *env) api(method, path string, body any) response {
+	e.t.Helper()
+	if e.token == "" {
+		r := e.form("/auth/o2/token", url.Values{"grant_type": {"refresh_token"}, "refresh_token": {sim.SimRefreshToken}})
+		if r.status != http.StatusOK {
+			e.t.Fatalf("token: %d %s", r.status, r.raw)
+		}
+		e.token = r.json(e.t)["access_token"].(string)
+	}
+	return e.do(method, path, e.token, body)
+}
+
+// household reads the state through the control API.
+func (e *env) household() sim.Household {
+	e.t.Helper()
+	r := e.do(http.MethodGet, "/_sim/household", "", nil)
+	if r.status != http.StatusOK {
+		e.t.Fatalf("GET household: %d %s", r.status, r.raw)
+	}
+	h, err := sim.LoadHousehold(bytes.NewReader(r.raw))
+	if err != nil {
+		e.t.Fatalf("GET household answer: %v", err)
+	}
+	return h
+}
+
+func (e *env) features(id string) sim.Features {
+	e.t.Helper()
+	for _, ep := range e.household().Endpoints {
+		if ep.ID == id {
+			return ep.Features
+		}
+	}
+	e.t.Fatalf("no endpoint %s", id)
+	return sim.Features{}
+}
+
+func ptr[T any](v T) *T { return &v }
+
+// testHousehold has one endpoint per kind of feature, ids short for
+// readable paths.
+func testHousehold() sim.Household {
+	return sim.Household{
+		Endpoints: []sim.Endpoint{
+			{ID: "amzn1.alexa.endpoint.lamp", Name: "Lamp", Features: sim.Features{
+				Power:            ptr("OFF"),
+				Brightness:       ptr(50),
+				Color:            &sim.Color{Hue: 20, Saturation: 0.5, Brightness: 0.7},
+				ColorTemperature: ptr(2700),
+				Connectivity:     ptr("OK"),
+			}},
+			{ID: "amzn1.alexa.endpoint.speaker", Name: "Speaker", Features: sim.Features{
+				Volume:    ptr(42),
+				Muted:     ptr(false),
+				Bluetooth: &sim.Bluetooth{PairedDevices: []sim.BluetoothDevice{{Address: "AA:BB:CC:DD:EE:FF", Name: "Phone"}}},
+			}},
+			{ID: "amzn1.alexa.endpoint.thermo", Name: "Thermostat", Features: sim.Features{
+				Temperature:      ptr(68.0),
+				TemperatureScale: ptr("FAHRENHEIT"),
+				ThermostatMode:   ptr("AUTO"),
+				LowerSetpoint:    ptr(66.0),
+				UpperSetpoint:    ptr(74.0),
+			}},
+		},
+	}
+}

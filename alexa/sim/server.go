@@ -1,0 +1,339 @@
+// Package sim is the simulated Alexa cloud: faithful fakes of the Amazon
+// APIs alexarules uses (Login with Amazon, Endpoints, Endpoint Features)
+// plus a control API under /_sim to set up a household, change readings,
+// inspect the requests received and inject faults. Tests, `alexarules sim`
+// and `alexarules demo` serve it. docs/SIMULATOR.md lists the behaviours it
+// chose where Amazon's reference is silent.
+package sim
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+)
+
+// SimRefreshToken is the LWA refresh token every simulator accepts, so that
+// `--cloud URL` works with no credentials configured.
+const SimRefreshToken = "sim-refresh-token"
+
+// Defaults of Options.
+const (
+	DefaultPageSize         = 10
+	DefaultMaxRequests      = 10000
+	DefaultCodePairInterval = time.Second
+)
+
+// maxBody caps the request bodies the simulator reads.
+const maxBody = 1 << 20
+
+// Options tune a Server. The zero value is ready to use.
+type Options struct {
+	// PageSize is the most endpoints one GET /v2/endpoints page holds
+	// (DefaultPageSize when zero); a smaller maxResults wins.
+	PageSize int
+	// RefreshTokens are LWA refresh tokens accepted besides
+	// SimRefreshToken.
+	RefreshTokens []string
+	// AccessTokens are bearer tokens accepted on the API routes without
+	// ever expiring, for tests that skip the token exchange.
+	AccessTokens []string
+	// CodePairInterval is the polling interval the device-code flow asks
+	// for (DefaultCodePairInterval when zero; Amazon says 5 s or more).
+	CodePairInterval time.Duration
+	// MaxRequests caps the request log; the oldest entries are dropped
+	// (DefaultMaxRequests when zero).
+	MaxRequests int
+	// Now is the clock for token expiry and timeOfSample (time.Now when
+	// nil).
+	Now func() time.Time
+	// Sleep waits out injected latency (a timer honouring ctx when nil).
+	Sleep func(ctx context.Context, d time.Duration) error
+	// Logger receives the server's own diagnostics (discarded when nil).
+	Logger *slog.Logger
+}
+
+// Server is the simulated cloud. Its methods and handler are safe for
+// concurrent use.
+type Server struct {
+	opts    Options
+	handler http.Handler
+
+	mu        sync.Mutex
+	household Household
+	// samples holds each endpoint's time of sample per Features JSON key.
+	samples       map[string]map[string]time.Time
+	refreshTokens map[string]bool
+	// accessTokens maps each issued bearer token to its expiry; the zero
+	// time never expires.
+	accessTokens map[string]time.Time
+	codePairs    map[string]*codePair // by device code
+	requests     []Request
+	faults       []Fault
+	latency      time.Duration
+	push         string
+	seq          int
+}
+
+// New returns a simulator serving h. It panics if h is invalid (see
+// Household.Validate): households from files go through LoadHousehold,
+// which reports the problems instead.
+func New(h Household, opts Options) *Server {
+	if err := h.Validate(); err != nil {
+		panic(fmt.Sprintf("sim.New: %v", err))
+	}
+	if opts.PageSize <= 0 {
+		opts.PageSize = DefaultPageSize
+	}
+	if opts.MaxRequests <= 0 {
+		opts.MaxRequests = DefaultMaxRequests
+	}
+	if opts.CodePairInterval <= 0 {
+		opts.CodePairInterval = DefaultCodePairInterval
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.Sleep == nil {
+		opts.Sleep = sleep
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	s := &Server{
+		opts:          opts,
+		refreshTokens: map[string]bool{SimRefreshToken: true},
+		accessTokens:  map[string]time.Time{},
+		codePairs:     map[string]*codePair{},
+	}
+	for _, t := range opts.RefreshTokens {
+		s.refreshTokens[t] = true
+	}
+	for _, t := range opts.AccessTokens {
+		s.accessTokens[t] = time.Time{}
+	}
+	s.setHousehold(h)
+	s.handler = s.routes()
+	return s
+}
+
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Handler returns the simulator's HTTP handler: the Amazon APIs and the
+// control API under /_sim.
+func (s *Server) Handler() http.Handler { return s.handler }
+
+// Household returns a copy of the current household, with every state
+// change made through the API.
+func (s *Server) Household() Household {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.household.clone()
+}
+
+// SetHousehold replaces the household after validating it.
+func (s *Server) SetHousehold(h Household) error {
+	if err := h.Validate(); err != nil {
+		return fmt.Errorf("invalid household: %w", err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.setHousehold(h)
+	return nil
+}
+
+// setHousehold installs h and stamps every feature with the current time;
+// s.mu is held or s is not shared yet.
+func (s *Server) setHousehold(h Household) {
+	s.household = h.clone()
+	now := s.opts.Now()
+	s.samples = map[string]map[string]time.Time{}
+	for _, e := range s.household.Endpoints {
+		m := map[string]time.Time{}
+		for _, k := range featureKeys() {
+			m[k] = now
+		}
+		s.samples[e.ID] = m
+	}
+}
+
+// Requests returns the request log, oldest first.
+func (s *Server) Requests() []Request {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]Request(nil), s.requests...)
+}
+
+// ClearRequests empties the request log.
+func (s *Server) ClearRequests() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.requests = nil
+}
+
+// Request is one API call the simulator received.
+type Request struct {
+	Time   time.Time `json:"time"`
+	Method string    `json:"method"`
+	Path   string    `json:"path"`
+	Query  string    `json:"query"`
+	// Body is the request body: the JSON value itself when the body is
+	// JSON, else a JSON string of its text; null when empty.
+	Body   json.RawMessage `json:"body"`
+	Status int             `json:"status"`
+}
+
+func (s *Server) routes() http.Handler {
+	api := http.NewServeMux()
+	api.HandleFunc("POST /auth/o2/token", s.handleToken)
+	api.HandleFunc("POST /auth/o2/create/codepair", s.handleCodePair)
+	api.Handle("GET /v2/endpoints", s.authorized(s.handleListEndpoints))
+	api.Handle("GET /v2/endpoints/{id}", s.authorized(s.handleGetEndpoint))
+	api.Handle("GET /v2/endpoints/{id}/features/{feature}", s.authorized(s.handleGetFeature))
+	api.Handle("POST /v2/endpoints/{id}/features/{feature}/{operation}", s.authorized(s.handleUpdateFeature))
+	api.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, &apiError{status: http.StatusNotFound, Type: errNotFound,
+			Message: fmt.Sprintf("no route for %s %s", r.Method, r.URL.Path)})
+	})
+
+	control := http.NewServeMux()
+	control.HandleFunc("GET /_sim/household", s.handleGetHousehold)
+	control.HandleFunc("PUT /_sim/household", s.handlePutHousehold)
+	control.HandleFunc("PATCH /_sim/endpoints/{id}", s.handlePatchEndpoint)
+	control.HandleFunc("GET /_sim/requests", s.handleGetRequests)
+	control.HandleFunc("DELETE /_sim/requests", s.handleDeleteRequests)
+	control.HandleFunc("GET /_sim/faults", s.handleGetFaults)
+	control.HandleFunc("POST /_sim/faults", s.handlePostFaults)
+	control.HandleFunc("DELETE /_sim/faults", s.handleDeleteFaults)
+	control.HandleFunc("POST /_sim/codepair/approve", s.handleApproveCodePair)
+	control.HandleFunc("DELETE /_sim/tokens", s.handleDeleteTokens)
+
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/_sim" || strings.HasPrefix(r.URL.Path, "/_sim/") {
+			control.ServeHTTP(w, r)
+			return
+		}
+		s.serveAPI(w, r, api)
+	})
+}
+
+// serveAPI records the request, applies the injected latency and faults,
+// then lets api answer.
+func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request, api http.Handler) {
+	start := s.opts.Now()
+	body, err := io.ReadAll(io.LimitReader(r.Body, maxBody))
+	if err != nil {
+		s.opts.Logger.Debug("read request body", "path", r.URL.Path, "err", err)
+	}
+	r.Body = io.NopCloser(bytes.NewReader(body))
+	rec := &statusRecorder{ResponseWriter: w}
+	defer func() {
+		s.record(Request{
+			Time:   start,
+			Method: r.Method,
+			Path:   r.URL.Path,
+			Query:  r.URL.RawQuery,
+			Body:   logBody(body),
+			Status: rec.status(),
+		})
+	}()
+
+	s.mu.Lock()
+	latency := s.latency
+	s.mu.Unlock()
+	if latency > 0 {
+		if err := s.opts.Sleep(r.Context(), latency); err != nil {
+			// The client went away; nobody reads an answer.
+			rec.WriteHeader(http.StatusServiceUnavailable)
+			return
+		}
+	}
+	if f, ok := s.takeFault(r); ok {
+		writeFault(rec, r, f)
+		return
+	}
+	api.ServeHTTP(rec, r)
+}
+
+func (s *Server) record(req Request) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.requests = append(s.requests, req)
+	if over := len(s.requests) - s.opts.MaxRequests; over > 0 {
+		s.requests = append([]Request(nil), s.requests[over:]...)
+	}
+}
+
+// logBody renders a request body for the log: JSON as itself, anything else
+// as a JSON string, nothing as null.
+func logBody(body []byte) json.RawMessage {
+	trimmed := bytes.TrimSpace(body)
+	if len(trimmed) == 0 {
+		return nil
+	}
+	if json.Valid(trimmed) {
+		var buf bytes.Buffer
+		if json.Compact(&buf, trimmed) == nil {
+			return buf.Bytes()
+		}
+	}
+	b, _ := json.Marshal(string(body)) // a string always marshals
+	return b
+}
+
+// statusRecorder remembers the status code written through it.
+type statusRecorder struct {
+	http.ResponseWriter
+	code int
+}
+
+func (r *statusRecorder) WriteHeader(code int) {
+	if r.code == 0 {
+		r.code = code
+	}
+	r.ResponseWriter.WriteHeader(code)
+}
+
+func (r *statusRecorder) Write(b []byte) (int, error) {
+	if r.code == 0 {
+		r.code = http.StatusOK
+	}
+	return r.ResponseWriter.Write(b)
+}
+
+func (r *statusRecorder) status() int {
+	if r.code == 0 {
+		return http.StatusOK
+	}
+	return r.code
+}
+
+// Unwrap lets http.ResponseController reach the underlying writer
+// (flushing, deadlines), which streaming routes need.
+func (r *statusRecorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	w.Write(append(b, '\n'))
+}
