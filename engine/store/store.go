@@ -1,0 +1,226 @@
+// Package store is the one bbolt database of alexarules. It implements
+// engine.Store: run commits (trace, rule state, global keys and durable
+// timers in one transaction), the recent-events journal and a small
+// key-value space per component.
+//
+// Every write goes through one writer goroutine that commits whatever is
+// queued in one bbolt transaction, so N concurrent commits cost one fsync
+// and a lone commit costs one fsync without waiting for a timer (bbolt's
+// default Batch would add 10 ms to it).
+//
+// On-disk layout, schema version 1 (keys sort bytewise; a time key is the
+// Unix nanoseconds as 8 big-endian bytes with the sign bit flipped, so
+// earlier times sort first):
+//
+//	meta/schema_version        8-byte big-endian uint64
+//	state/<rule>               rule state JSON
+//	global/<key>               one top-level key of the global state, JSON
+//	timers/<id>                engine.TimerRecord JSON
+//	traces/<rule>\x00<time><id> engine.Trace JSON, time = trace start
+//	runs/<time><id>            rule name: the all-rules index of traces
+//	events/<time><id>          engine.EventRecord JSON
+//	kv/<bucket>/<key>          raw bytes of Get/Put/Delete/List
+package store
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/alexarules/alexarules/engine"
+	bolt "go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
+)
+
+// SchemaVersion is the layout version this package reads and writes.
+const SchemaVersion = 1
+
+// Defaults for zero Options fields.
+const (
+	DefaultTraceRetention = 200
+	DefaultJournalSize    = 10_000
+	DefaultQueueSize      = 4096
+	DefaultRecordDelay    = 100 * time.Millisecond
+)
+
+// Sentinel errors; Open and the methods wrap them with the path or the
+// operation, so match them with errors.Is.
+var (
+	// ErrInUse means another process (or another Store in this one) holds
+	// the database file.
+	ErrInUse = errors.New("database in use")
+	// ErrNewerSchema means the file was written by a newer alexarules.
+	ErrNewerSchema = errors.New("database schema is newer than this program")
+	// ErrClosed is returned by writes after Close.
+	ErrClosed = errors.New("store closed")
+)
+
+var (
+	bucketMeta   = []byte("meta")
+	bucketState  = []byte("state")
+	bucketGlobal = []byte("global")
+	bucketTimers = []byte("timers")
+	bucketTraces = []byte("traces")
+	bucketRuns   = []byte("runs")
+	bucketEvents = []byte("events")
+	bucketKV     = []byte("kv")
+
+	keySchemaVersion = []byte("schema_version")
+)
+
+// topBuckets are created once, when the file is opened.
+var topBuckets = [][]byte{bucketMeta, bucketState, bucketGlobal, bucketTimers, bucketTraces, bucketRuns, bucketEvents, bucketKV}
+
+// Options tune a Store. The zero value is usable.
+type Options struct {
+	// TraceRetention is how many traces are kept per rule (default 200).
+	// Pruning runs when a rule has TraceRetention/10+1 more than that, so
+	// up to that many extra traces may be listed.
+	TraceRetention int
+	// JournalSize is how many recent events are kept (default 10,000).
+	JournalSize int
+	// QueueSize bounds the events and traces waiting for the writer
+	// (default 4096 each); RecordEvent and RecordTrace drop and count what
+	// does not fit.
+	QueueSize int
+	// RecordDelay is how long recorded events and traces may wait for a
+	// commit to ride along with before the writer spends an fsync on them
+	// alone (default 100 ms). A Commit, Put, Delete, Flush or Close writes
+	// them at once.
+	RecordDelay time.Duration
+	// Logger receives write failures and drop counts (default: discarded).
+	Logger *slog.Logger
+}
+
+func (o Options) withDefaults() Options {
+	if o.TraceRetention <= 0 {
+		o.TraceRetention = DefaultTraceRetention
+	}
+	if o.JournalSize <= 0 {
+		o.JournalSize = DefaultJournalSize
+	}
+	if o.QueueSize <= 0 {
+		o.QueueSize = DefaultQueueSize
+	}
+	if o.RecordDelay <= 0 {
+		o.RecordDelay = DefaultRecordDelay
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	return o
+}
+
+// Store is the bbolt-backed engine.Store. Its methods are safe for
+// concurrent use.
+type Store struct {
+	db   *bolt.DB
+	path string
+	opts Options
+	log  *slog.Logger
+
+	// mu guards closed against the channel sends: writers hold it shared
+	// while they enqueue, Close takes it exclusively to close ops.
+	mu     sync.RWMutex
+	closed bool
+
+	ops     chan *op
+	events  chan engine.EventRecord
+	traces  chan engine.Trace
+	dropped atomic.Uint64
+	done    chan struct{} // closed when the writer has exited
+
+	closeOnce sync.Once
+	closeErr  error
+
+	w writerState // owned by the writer goroutine
+}
+
+var _ engine.Store = (*Store)(nil)
+
+// Open opens (or creates) the database at path with mode 0600, checks its
+// schema version, creates the buckets and starts the writer. It fails with
+// ErrInUse after one second when another process holds the file.
+func Open(path string, opts Options) (*Store, error) {
+	opts = opts.withDefaults()
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second})
+	if errors.Is(err, berrors.ErrTimeout) {
+		return nil, fmt.Errorf("database %s is in use by another alexarules process: %w", path, ErrInUse)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("open database %s: %w", path, err)
+	}
+	if err := db.Update(initSchema); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("database %s: %w", path, err)
+	}
+	s := &Store{
+		db:     db,
+		path:   path,
+		opts:   opts,
+		log:    opts.Logger,
+		ops:    make(chan *op, 1024),
+		events: make(chan engine.EventRecord, opts.QueueSize),
+		traces: make(chan engine.Trace, opts.QueueSize),
+		done:   make(chan struct{}),
+		w:      writerState{traceCount: map[string]int{}, eventCount: -1},
+	}
+	go s.run()
+	return s, nil
+}
+
+// initSchema refuses a newer schema before touching anything, then creates
+// the buckets and stamps a new file.
+func initSchema(tx *bolt.Tx) error {
+	var version uint64
+	if meta := tx.Bucket(bucketMeta); meta != nil {
+		if v := meta.Get(keySchemaVersion); v != nil {
+			if len(v) != 8 {
+				return fmt.Errorf("schema version is %d bytes, want 8", len(v))
+			}
+			version = binary.BigEndian.Uint64(v)
+		}
+	}
+	if version > SchemaVersion {
+		return fmt.Errorf("schema version %d, this alexarules supports up to %d: %w", version, SchemaVersion, ErrNewerSchema)
+	}
+	for _, name := range topBuckets {
+		if _, err := tx.CreateBucketIfNotExists(name); err != nil {
+			return fmt.Errorf("create bucket %s: %w", name, err)
+		}
+	}
+	// Version 1 is the first layout: a file without a version is new.
+	// Migrations from older versions go here once there are any.
+	if version < SchemaVersion {
+		return tx.Bucket(bucketMeta).Put(keySchemaVersion, binary.BigEndian.AppendUint64(nil, SchemaVersion))
+	}
+	return nil
+}
+
+// Path returns the database file name.
+func (s *Store) Path() string { return s.path }
+
+// Close writes everything still queued (commits, puts, recorded events and
+// traces), stops the writer and closes the file. Later writes fail with
+// ErrClosed; Close itself may be called again.
+func (s *Store) Close() error {
+	s.closeOnce.Do(func() {
+		s.mu.Lock()
+		s.closed = true
+		close(s.ops)
+		s.mu.Unlock()
+		<-s.done
+		if err := s.db.Close(); err != nil {
+			s.closeErr = fmt.Errorf("close database %s: %w", s.path, err)
+		}
+	})
+	return s.closeErr
+}
+
+// Dropped returns how many recorded events and traces were never written:
+// the queue was full, the store was closed, or they could not be encoded.
+func (s *Store) Dropped() uint64 { return s.dropped.Load() }

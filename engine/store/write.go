@@ -1,0 +1,216 @@
+package store
+
+import (
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/alexarules/alexarules/engine"
+)
+
+// Commit makes c durable before it returns: its trace (when c.Trace.ID is
+// set), the rule state (when non-nil), the global key changes and the timer
+// changes, all in one transaction shared with whatever else is waiting.
+// Deletions apply before puts, so a fired timer rescheduled under the same
+// id stays. The caller must not modify c's slices and maps until Commit
+// returns.
+func (s *Store) Commit(c engine.Commit) error {
+	p, err := prepare(c)
+	if err == nil {
+		err = s.submit(&op{kind: opCommit, commit: p, done: make(chan error, 1)})
+	}
+	if err != nil {
+		return fmt.Errorf("commit %s: %w", c.Rule, err)
+	}
+	return nil
+}
+
+// prepare validates and encodes c in the caller's goroutine, so encoding
+// runs in parallel and the writer only copies bytes.
+func prepare(c engine.Commit) (*prepared, error) {
+	p := &prepared{rule: c.Rule, globalSet: c.GlobalSet, globalDelete: c.GlobalDelete, deleteTimers: c.DeleteTimers}
+	if c.Trace.ID != "" {
+		t, err := encodeTrace(c.Trace, c.Rule)
+		if err != nil {
+			return nil, err
+		}
+		p.trace = t
+	}
+	if c.RuleState != nil {
+		if c.Rule == "" {
+			return nil, errors.New("rule state without a rule name")
+		}
+		if !json.Valid(c.RuleState) {
+			return nil, errors.New("rule state is not valid JSON")
+		}
+		p.state = c.RuleState
+	}
+	for k, v := range c.GlobalSet {
+		if k == "" {
+			return nil, errors.New("empty global key")
+		}
+		if !json.Valid(v) {
+			return nil, fmt.Errorf("global %q is not valid JSON", k)
+		}
+	}
+	for _, k := range c.GlobalDelete {
+		if k == "" {
+			return nil, errors.New("empty global key")
+		}
+	}
+	for _, t := range c.PutTimers {
+		if t.ID == "" {
+			return nil, errors.New("timer without an id")
+		}
+		v, err := json.Marshal(t)
+		if err != nil {
+			return nil, fmt.Errorf("timer %s: %w", t.ID, err)
+		}
+		p.putTimers = append(p.putTimers, keyValue{key: []byte(t.ID), value: v})
+	}
+	for _, id := range c.DeleteTimers {
+		if id == "" {
+			return nil, errors.New("timer without an id")
+		}
+	}
+	return p, nil
+}
+
+// encodeTrace encodes t under its rule (or rule, when t names none).
+func encodeTrace(t engine.Trace, rule string) (encodedTrace, error) {
+	if t.Rule != "" {
+		rule = t.Rule
+	}
+	if rule == "" {
+		return encodedTrace{}, fmt.Errorf("trace %s names no rule", t.ID)
+	}
+	if strings.IndexByte(rule, 0) >= 0 {
+		return encodedTrace{}, fmt.Errorf("rule name %q holds a zero byte", rule)
+	}
+	if t.ID == "" {
+		return encodedTrace{}, errors.New("trace without an id")
+	}
+	v, err := json.Marshal(t)
+	if err != nil {
+		// An action argument JSON cannot hold (NaN, a function) must not
+		// cost the run its state: keep such values as text.
+		t.Actions = textActions(t.Actions)
+		if v, err = json.Marshal(t); err != nil {
+			return encodedTrace{}, fmt.Errorf("trace %s: %w", t.ID, err)
+		}
+	}
+	return encodedTrace{rule: rule, key: append(rulePrefix(rule), timeKey(t.Started, t.ID)...), value: v}, nil
+}
+
+func textActions(actions []engine.Action) []engine.Action {
+	out := make([]engine.Action, len(actions))
+	for i, a := range actions {
+		a.Args, a.Result = asJSONOrText(a.Args), asJSONOrText(a.Result)
+		out[i] = a
+	}
+	return out
+}
+
+func asJSONOrText(v any) any {
+	if _, err := json.Marshal(v); err != nil {
+		return fmt.Sprint(v)
+	}
+	return v
+}
+
+// rulePrefix starts the keys of a rule's traces; rule names hold no zero
+// byte, so one rule's keys never run into another's.
+func rulePrefix(rule string) []byte {
+	return append([]byte(rule), 0)
+}
+
+// timeKey is t as 8 big-endian bytes with the sign bit flipped (so times
+// before 1970 sort first too) followed by id, which keeps keys of the same
+// instant apart.
+func timeKey(t time.Time, id string) []byte {
+	k := make([]byte, 8, 8+len(id))
+	binary.BigEndian.PutUint64(k, uint64(t.UnixNano())^(1<<63))
+	return append(k, id...)
+}
+
+// RecordTrace stores the trace of a run that changed no durable state
+// without waiting: the writer stores it with the next transaction, or
+// after Options.RecordDelay. When the queue is full the trace is dropped
+// and counted (Dropped). t must not be modified after the call.
+func (s *Store) RecordTrace(t engine.Trace) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.closed {
+		s.dropped.Add(1)
+		return
+	}
+	select {
+	case s.traces <- t:
+	default:
+		s.dropped.Add(1)
+	}
+}
+
+// RecordEvent adds ev to the recent-events journal without waiting, like
+// RecordTrace; the journal keeps the newest Options.JournalSize events.
+// ev (its Data and Device) must not be modified after the call.
+func (s *Store) RecordEvent(ev engine.EventRecord) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.closed {
+		s.dropped.Add(1)
+		return
+	}
+	select {
+	case s.events <- ev:
+	default:
+		s.dropped.Add(1)
+	}
+}
+
+// Flush writes every event and trace recorded before it and waits until
+// they are durable.
+func (s *Store) Flush() error {
+	if err := s.submit(&op{kind: opFlush, done: make(chan error, 1)}); err != nil {
+		return fmt.Errorf("flush: %w", err)
+	}
+	return nil
+}
+
+// Put stores value under key in the component bucket, creating the bucket
+// on first use. It is durable when Put returns; value must not be modified
+// until then.
+func (s *Store) Put(bucket, key string, value []byte) error {
+	if err := checkKV(bucket, key); err != nil {
+		return fmt.Errorf("put: %w", err)
+	}
+	if err := s.submit(&op{kind: opPut, bucket: bucket, key: key, value: value, done: make(chan error, 1)}); err != nil {
+		return fmt.Errorf("put %s/%s: %w", bucket, key, err)
+	}
+	return nil
+}
+
+// Delete removes key from the component bucket; a missing key or bucket
+// is not an error. It is durable when Delete returns.
+func (s *Store) Delete(bucket, key string) error {
+	if err := checkKV(bucket, key); err != nil {
+		return fmt.Errorf("delete: %w", err)
+	}
+	if err := s.submit(&op{kind: opDelete, bucket: bucket, key: key, done: make(chan error, 1)}); err != nil {
+		return fmt.Errorf("delete %s/%s: %w", bucket, key, err)
+	}
+	return nil
+}
+
+func checkKV(bucket, key string) error {
+	if bucket == "" {
+		return errors.New("empty bucket name")
+	}
+	if key == "" {
+		return fmt.Errorf("empty key in bucket %s", bucket)
+	}
+	return nil
+}

@@ -1,0 +1,444 @@
+package store
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/alexarules/alexarules/engine"
+	bolt "go.etcd.io/bbolt"
+)
+
+// maxBatchOps bounds the waiting writes one transaction takes, so a flood
+// of commits does not grow one transaction (and everyone's wait) without
+// limit.
+const maxBatchOps = 1024
+
+type opKind uint8
+
+const (
+	opCommit opKind = iota
+	opPut
+	opDelete
+	opFlush
+)
+
+// op is one write a caller waits for.
+type op struct {
+	kind   opKind
+	commit *prepared
+	bucket string
+	key    string
+	value  []byte
+	done   chan error
+}
+
+// prepared is a Commit encoded by the caller's goroutine, so the writer
+// only copies bytes into bbolt.
+type prepared struct {
+	rule         string
+	state        json.RawMessage
+	trace        encodedTrace
+	globalSet    map[string]json.RawMessage
+	globalDelete []string
+	putTimers    []keyValue
+	deleteTimers []string
+}
+
+type encodedTrace struct {
+	rule  string
+	key   []byte // traceKey; nil: no trace
+	value []byte
+}
+
+type keyValue struct{ key, value []byte }
+
+// writerState is owned by the writer goroutine.
+type writerState struct {
+	// traceCount is the number of stored traces per rule; a missing rule
+	// has not been counted since Open. Both are reset when a transaction
+	// fails, because the counts it changed were rolled back.
+	traceCount map[string]int
+	eventCount int // -1: not counted
+	logged     uint64
+}
+
+// batch is what one transaction writes.
+type batch struct {
+	ops    []*op
+	events []engine.EventRecord
+	traces []engine.Trace
+	flush  bool // recorded items waited long enough
+}
+
+func (b *batch) records() int { return len(b.events) + len(b.traces) }
+
+func (b *batch) reset() {
+	clear(b.ops)
+	clear(b.events)
+	clear(b.traces)
+	b.ops, b.events, b.traces, b.flush = b.ops[:0], b.events[:0], b.traces[:0], false
+}
+
+// submit hands o to the writer and waits for its transaction.
+func (s *Store) submit(o *op) error {
+	s.mu.RLock()
+	if s.closed {
+		s.mu.RUnlock()
+		return ErrClosed
+	}
+	s.ops <- o
+	s.mu.RUnlock()
+	return <-o.done
+}
+
+// run is the writer: it waits for work, takes everything queued and
+// writes it in one transaction. Waiting callers make it write at once;
+// recorded events and traces alone wait up to RecordDelay for company.
+func (s *Store) run() {
+	defer close(s.done)
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
+	armed := false
+	var b batch
+	for open := true; open; {
+		var due <-chan time.Time
+		if armed {
+			due = timer.C
+		}
+		select {
+		case o, ok := <-s.ops:
+			if ok {
+				b.ops = append(b.ops, o)
+			} else {
+				open = false
+			}
+		case ev := <-s.events:
+			b.events = append(b.events, ev)
+		case t := <-s.traces:
+			b.traces = append(b.traces, t)
+		case <-due:
+			armed = false
+			b.flush = true
+		}
+		if !s.drain(&b) {
+			open = false
+		}
+		if open && len(b.ops) == 0 && !b.flush && b.records() < s.opts.QueueSize/2 {
+			if !armed {
+				timer.Reset(s.opts.RecordDelay)
+				armed = true
+			}
+			continue
+		}
+		if armed {
+			timer.Stop()
+			armed = false
+		}
+		s.write(&b)
+		b.reset()
+	}
+}
+
+// drain takes whatever else is queued without waiting. It reports false
+// once the ops channel is closed (the store is closing); it then keeps
+// draining the recorded items so Close writes them.
+func (s *Store) drain(b *batch) (open bool) {
+	open = true
+	ops := s.ops
+	// Producers may refill the queues as fast as they empty; stop after
+	// what two full queues hold.
+	for range 2*s.opts.QueueSize + maxBatchOps {
+		if len(b.ops) >= maxBatchOps {
+			ops = nil
+		}
+		select {
+		case o, ok := <-ops:
+			if !ok {
+				open, ops = false, nil
+				continue
+			}
+			b.ops = append(b.ops, o)
+		case ev := <-s.events:
+			b.events = append(b.events, ev)
+		case t := <-s.traces:
+			b.traces = append(b.traces, t)
+		default:
+			return open
+		}
+	}
+	return open
+}
+
+// write commits one batch and answers its callers. When the shared
+// transaction fails, each op is retried alone so one bad write does not
+// fail the others.
+func (s *Store) write(b *batch) {
+	events, traces := s.encodeRecords(b)
+	work := len(events) + len(traces)
+	for _, o := range b.ops {
+		if o.kind != opFlush {
+			work++
+		}
+	}
+	if work == 0 {
+		s.answer(b.ops, nil)
+		return
+	}
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		touched := map[string]bool{}
+		for _, o := range b.ops {
+			if err := s.apply(tx, o, touched); err != nil {
+				return err
+			}
+		}
+		if err := s.applyRecords(tx, events, traces, touched); err != nil {
+			return err
+		}
+		return s.prune(tx, touched)
+	})
+	if err == nil {
+		s.answer(b.ops, nil)
+		s.logDrops()
+		return
+	}
+	s.forgetCounts()
+	if len(b.ops) == 1 && work == 1 {
+		s.answer(b.ops, err)
+		return
+	}
+	s.log.Warn("store: group write failed, retrying each write alone", "err", err)
+	for _, o := range b.ops {
+		err := s.db.Update(func(tx *bolt.Tx) error {
+			touched := map[string]bool{}
+			if err := s.apply(tx, o, touched); err != nil {
+				return err
+			}
+			return s.prune(tx, touched)
+		})
+		if err != nil {
+			s.forgetCounts()
+		}
+		o.done <- err
+	}
+	if len(events)+len(traces) > 0 {
+		err := s.db.Update(func(tx *bolt.Tx) error {
+			touched := map[string]bool{}
+			if err := s.applyRecords(tx, events, traces, touched); err != nil {
+				return err
+			}
+			return s.prune(tx, touched)
+		})
+		if err != nil {
+			s.forgetCounts()
+			s.dropped.Add(uint64(len(events) + len(traces)))
+			s.log.Error("store: recorded events and traces lost", "err", err, "events", len(events), "traces", len(traces))
+		}
+	}
+	s.logDrops()
+}
+
+func (s *Store) answer(ops []*op, err error) {
+	for _, o := range ops {
+		o.done <- err
+	}
+}
+
+func (s *Store) forgetCounts() {
+	clear(s.w.traceCount)
+	s.w.eventCount = -1
+}
+
+// logDrops reports new drops once per write rather than once per drop,
+// which would flood the log exactly when the system is overloaded.
+func (s *Store) logDrops() {
+	if n := s.dropped.Load(); n != s.w.logged {
+		s.log.Warn("store: recorded events or traces dropped", "dropped", n-s.w.logged, "total", n)
+		s.w.logged = n
+	}
+}
+
+// encodeRecords encodes recorded events and traces outside the
+// transaction; what cannot be encoded is dropped and counted.
+func (s *Store) encodeRecords(b *batch) ([]keyValue, []encodedTrace) {
+	events := make([]keyValue, 0, len(b.events))
+	for _, ev := range b.events {
+		v, err := json.Marshal(ev)
+		if err != nil {
+			s.dropped.Add(1)
+			s.log.Warn("store: event not journaled", "event", ev.ID, "kind", ev.Kind, "err", err)
+			continue
+		}
+		events = append(events, keyValue{key: timeKey(ev.Time, ev.ID), value: v})
+	}
+	traces := make([]encodedTrace, 0, len(b.traces))
+	for _, t := range b.traces {
+		et, err := encodeTrace(t, "")
+		if err != nil {
+			s.dropped.Add(1)
+			s.log.Warn("store: trace not recorded", "rule", t.Rule, "err", err)
+			continue
+		}
+		traces = append(traces, et)
+	}
+	return events, traces
+}
+
+// apply writes one op into tx.
+func (s *Store) apply(tx *bolt.Tx, o *op, touched map[string]bool) error {
+	switch o.kind {
+	case opCommit:
+		return s.applyCommit(tx, o.commit, touched)
+	case opPut:
+		b, err := tx.Bucket(bucketKV).CreateBucketIfNotExists([]byte(o.bucket))
+		if err != nil {
+			return err
+		}
+		return b.Put([]byte(o.key), o.value)
+	case opDelete:
+		b := tx.Bucket(bucketKV).Bucket([]byte(o.bucket))
+		if b == nil {
+			return nil
+		}
+		return b.Delete([]byte(o.key))
+	}
+	return nil
+}
+
+func (s *Store) applyCommit(tx *bolt.Tx, c *prepared, touched map[string]bool) error {
+	if c.trace.key != nil {
+		if err := s.putTrace(tx, c.trace, touched); err != nil {
+			return fmt.Errorf("trace: %w", err)
+		}
+	}
+	if c.state != nil {
+		if err := tx.Bucket(bucketState).Put([]byte(c.rule), c.state); err != nil {
+			return fmt.Errorf("state: %w", err)
+		}
+	}
+	global := tx.Bucket(bucketGlobal)
+	for _, k := range c.globalDelete {
+		if err := global.Delete([]byte(k)); err != nil {
+			return fmt.Errorf("global %q: %w", k, err)
+		}
+	}
+	for k, v := range c.globalSet {
+		if err := global.Put([]byte(k), v); err != nil {
+			return fmt.Errorf("global %q: %w", k, err)
+		}
+	}
+	timers := tx.Bucket(bucketTimers)
+	for _, id := range c.deleteTimers {
+		if err := timers.Delete([]byte(id)); err != nil {
+			return fmt.Errorf("timer %s: %w", id, err)
+		}
+	}
+	for _, t := range c.putTimers {
+		if err := timers.Put(t.key, t.value); err != nil {
+			return fmt.Errorf("timer %s: %w", t.key, err)
+		}
+	}
+	return nil
+}
+
+func (s *Store) applyRecords(tx *bolt.Tx, events []keyValue, traces []encodedTrace, touched map[string]bool) error {
+	for _, t := range traces {
+		if err := s.putTrace(tx, t, touched); err != nil {
+			return fmt.Errorf("record trace of %s: %w", t.rule, err)
+		}
+	}
+	if len(events) == 0 {
+		return nil
+	}
+	journal := tx.Bucket(bucketEvents)
+	if s.w.eventCount < 0 {
+		s.w.eventCount = countPrefix(journal, nil)
+	}
+	for _, ev := range events {
+		if journal.Get(ev.key) == nil {
+			s.w.eventCount++
+		}
+		if err := journal.Put(ev.key, ev.value); err != nil {
+			return fmt.Errorf("journal event: %w", err)
+		}
+	}
+	if excess := s.w.eventCount - s.opts.JournalSize; excess > 0 {
+		for _, k := range firstKeys(journal, nil, excess) {
+			if err := journal.Delete(k); err != nil {
+				return fmt.Errorf("prune journal: %w", err)
+			}
+		}
+		s.w.eventCount -= excess
+	}
+	return nil
+}
+
+// putTrace stores a trace under its rule and in the all-rules index, and
+// keeps the rule's trace count.
+func (s *Store) putTrace(tx *bolt.Tx, t encodedTrace, touched map[string]bool) error {
+	traces := tx.Bucket(bucketTraces)
+	n, ok := s.w.traceCount[t.rule]
+	if !ok {
+		n = countPrefix(traces, rulePrefix(t.rule))
+	}
+	if traces.Get(t.key) == nil {
+		n++
+	}
+	if err := traces.Put(t.key, t.value); err != nil {
+		return err
+	}
+	if err := tx.Bucket(bucketRuns).Put(t.key[len(t.rule)+1:], []byte(t.rule)); err != nil {
+		return err
+	}
+	s.w.traceCount[t.rule] = n
+	touched[t.rule] = true
+	return nil
+}
+
+// prune cuts the rules touched in this transaction back to TraceRetention
+// once they exceed it by a slack, so pruning costs one cursor walk every
+// slack commits instead of a delete on every commit.
+func (s *Store) prune(tx *bolt.Tx, touched map[string]bool) error {
+	keep := s.opts.TraceRetention
+	slack := keep/10 + 1
+	traces, runs := tx.Bucket(bucketTraces), tx.Bucket(bucketRuns)
+	for rule := range touched {
+		n := s.w.traceCount[rule]
+		if n <= keep+slack {
+			continue
+		}
+		prefix := rulePrefix(rule)
+		for _, k := range firstKeys(traces, prefix, n-keep) {
+			if err := traces.Delete(k); err != nil {
+				return fmt.Errorf("prune traces of %s: %w", rule, err)
+			}
+			if err := runs.Delete(k[len(prefix):]); err != nil {
+				return fmt.Errorf("prune traces of %s: %w", rule, err)
+			}
+		}
+		s.w.traceCount[rule] = keep
+	}
+	return nil
+}
+
+// firstKeys returns copies of the first n keys of b that start with
+// prefix. Callers delete after collecting because deleting under a moving
+// cursor can skip keys.
+func firstKeys(b *bolt.Bucket, prefix []byte, n int) [][]byte {
+	keys := make([][]byte, 0, n)
+	c := b.Cursor()
+	for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix) && len(keys) < n; k, _ = c.Next() {
+		keys = append(keys, bytes.Clone(k))
+	}
+	return keys
+}
+
+func countPrefix(b *bolt.Bucket, prefix []byte) int {
+	n := 0
+	c := b.Cursor()
+	for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
+		n++
+	}
+	return n
+}
