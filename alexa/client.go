@@ -1,0 +1,342 @@
+package alexa
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"golang.org/x/oauth2"
+)
+
+// Tokens supplies LWA access tokens. Invalidate is called with an access
+// token the API answered 401 to, so that the next Token call refreshes.
+// *TokenSource implements it.
+type Tokens interface {
+	Token() (*oauth2.Token, error)
+	Invalidate(accessToken string)
+}
+
+// ClientOptions tune a Client; the zero value is usable.
+type ClientOptions struct {
+	HTTPClient *http.Client // default: a client with a 30 s timeout
+	Logger     *slog.Logger // default: discard
+	Scale      string       // CELSIUS (default) or FAHRENHEIT: Get converts temperatures to it
+
+	// MaxAttempts bounds the requests for one call when the API answers
+	// 429, 500 or 503; default 4 (three retries).
+	MaxAttempts int
+	// BaseBackoff and MaxBackoff shape the exponential back-off between
+	// attempts: BaseBackoff·2ⁿ, at most MaxBackoff (defaults 200 ms, 5 s).
+	// A Retry-After header replaces the computed delay.
+	BaseBackoff, MaxBackoff time.Duration
+	// MaxRetryAfter is the longest Retry-After the client waits for; a
+	// longer one fails the call at once with the APIError (default 1 min).
+	MaxRetryAfter time.Duration
+	// Sleep waits between attempts; it must return early with ctx.Err()
+	// when ctx ends. Default: a timer. Tests inject one that records.
+	Sleep func(ctx context.Context, d time.Duration) error
+	// Now is the clock for Retry-After dates and deadlines; default time.Now.
+	Now func() time.Time
+}
+
+// Client calls the Endpoint Features and Endpoints REST APIs. It is safe
+// for concurrent use.
+type Client struct {
+	base          string
+	tokens        Tokens
+	hc            *http.Client
+	logger        *slog.Logger
+	scale         string
+	maxAttempts   int
+	baseBackoff   time.Duration
+	maxBackoff    time.Duration
+	maxRetryAfter time.Duration
+	sleep         func(context.Context, time.Duration) error
+	now           func() time.Time
+}
+
+// maxBody caps a response body; an endpoint list page is far smaller.
+const maxBody = 8 << 20
+
+// NewClient returns a client for the API base URL (Hosts.API).
+func NewClient(apiBase string, tokens Tokens, opts ClientOptions) (*Client, error) {
+	if apiBase == "" {
+		return nil, errors.New("alexa: no API base URL")
+	}
+	if tokens == nil {
+		return nil, errors.New("alexa: no token source")
+	}
+	scale, err := normScale(opts.Scale)
+	if err != nil {
+		return nil, err
+	}
+	c := &Client{
+		base:          strings.TrimRight(apiBase, "/"),
+		tokens:        tokens,
+		hc:            opts.HTTPClient,
+		logger:        opts.Logger,
+		scale:         scale,
+		maxAttempts:   opts.MaxAttempts,
+		baseBackoff:   opts.BaseBackoff,
+		maxBackoff:    opts.MaxBackoff,
+		maxRetryAfter: opts.MaxRetryAfter,
+		sleep:         opts.Sleep,
+		now:           opts.Now,
+	}
+	if c.hc == nil {
+		c.hc = &http.Client{Timeout: 30 * time.Second}
+	}
+	if c.logger == nil {
+		c.logger = slog.New(slog.DiscardHandler)
+	}
+	if c.maxAttempts <= 0 {
+		c.maxAttempts = 4
+	}
+	if c.baseBackoff <= 0 {
+		c.baseBackoff = 200 * time.Millisecond
+	}
+	if c.maxBackoff <= 0 {
+		c.maxBackoff = 5 * time.Second
+	}
+	if c.maxRetryAfter <= 0 {
+		c.maxRetryAfter = time.Minute
+	}
+	if c.sleep == nil {
+		c.sleep = sleepContext
+	}
+	if c.now == nil {
+		c.now = time.Now
+	}
+	return c, nil
+}
+
+// Scale is the temperature scale Get reports in.
+func (c *Client) Scale() string { return c.scale }
+
+func sleepContext(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
+		return ctx.Err()
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+// Update performs the update operation named as in the reference
+// ("turnOn", "setBrightness", "setColor", "unpair", ...) with its payload
+// fields in the order of Operation.Fields (setColor: hue, saturation,
+// brightness). Arguments are validated first; an invalid one is a
+// *ValidationError and no request is made.
+func (c *Client) Update(ctx context.Context, endpointID, operation string, args ...float64) error {
+	op, ok := lookup("", operation)
+	if !ok || operation == "" {
+		return &ValidationError{Operation: operation, Field: "operation", Value: operation, Reason: "unknown operation"}
+	}
+	if err := checkEndpointID(op, endpointID); err != nil {
+		return err
+	}
+	body, err := op.Body(args...)
+	if err != nil {
+		return err
+	}
+	_, err = c.send(ctx, op.Method, op.Path(endpointID), nil, body)
+	return err
+}
+
+// Feature performs the GET of a feature ("power", "colorTemperature",
+// "temperatureSensor", ...) and decodes the common response shape. It does
+// not require any property: see the typed getters and Get for that.
+func (c *Client) Feature(ctx context.Context, endpointID, feature string) (*FeatureResponse, error) {
+	op, ok := lookup(feature, "")
+	if !ok || feature == "" {
+		return nil, &ValidationError{Operation: "get", Field: "feature", Value: feature, Reason: "unknown feature"}
+	}
+	if err := checkEndpointID(op, endpointID); err != nil {
+		return nil, err
+	}
+	path := op.Path(endpointID)
+	body, err := c.send(ctx, op.Method, path, nil, nil)
+	if err != nil {
+		return nil, err
+	}
+	r := &FeatureResponse{endpoint: endpointID, path: path}
+	if err := decodeObject(body, r); err != nil {
+		return nil, &DecodeError{Method: op.Method, Path: path, Reason: "feature " + feature, Err: err}
+	}
+	return r, nil
+}
+
+func checkEndpointID(op Operation, id string) error {
+	if strings.TrimSpace(id) == "" {
+		return &ValidationError{Operation: op.label(), Field: "endpointId", Value: id, Reason: "must not be empty"}
+	}
+	return nil
+}
+
+// errNotObject is returned for a body that is valid JSON but not an object.
+var errNotObject = errors.New("not a JSON object")
+
+// decodeObject decodes a JSON object, rejecting an empty body, null and
+// non-objects, which json.Unmarshal would accept as a zero value.
+func decodeObject(body []byte, v any) error {
+	trimmed := bytes.TrimSpace(body)
+	if len(trimmed) == 0 {
+		return errors.New("empty body")
+	}
+	if trimmed[0] != '{' {
+		if !json.Valid(trimmed) {
+			return errors.New("invalid JSON")
+		}
+		return errNotObject
+	}
+	return json.Unmarshal(trimmed, v)
+}
+
+// send is the one request path of the package: authorization, retries on
+// 429/500/503 with back-off honouring Retry-After, one token refresh on
+// 401, and Error object parsing. It returns the body of a 2xx answer.
+func (c *Client) send(ctx context.Context, method, path string, query url.Values, body []byte) ([]byte, error) {
+	target := c.base + path
+	if len(query) > 0 {
+		target += "?" + query.Encode()
+	}
+	refreshed := false
+	for attempt := 1; ; {
+		tok, err := c.tokens.Token()
+		if err != nil {
+			return nil, fmt.Errorf("alexa: %s %s: %w", method, path, err)
+		}
+		status, header, respBody, err := c.roundTrip(ctx, method, target, tok.AccessToken, body)
+		if err != nil {
+			return nil, fmt.Errorf("alexa: %s %s: %w", method, path, err)
+		}
+		c.logger.DebugContext(ctx, "alexa request", "method", method, "path", path, "status", status, "attempt", attempt)
+		if status >= 200 && status < 300 {
+			return respBody, nil
+		}
+		if status == http.StatusUnauthorized && !refreshed {
+			// The token may have been revoked or expired early: refresh
+			// once; a second 401 is the caller's problem.
+			refreshed = true
+			c.tokens.Invalidate(tok.AccessToken)
+			continue
+		}
+		apiErr := parseAPIError(method, path, status, header, respBody, c.now())
+		apiErr.Attempts = attempt
+		if !apiErr.Retryable() || attempt >= c.maxAttempts {
+			return nil, apiErr
+		}
+		delay := c.backoff(attempt)
+		if apiErr.RetryAfter > 0 {
+			delay = apiErr.RetryAfter
+		}
+		if delay > c.maxRetryAfter {
+			return nil, apiErr
+		}
+		if deadline, ok := ctx.Deadline(); ok && c.now().Add(delay).After(deadline) {
+			// Waiting would outlive the caller: fail now with the cause.
+			return nil, apiErr
+		}
+		if err := c.sleep(ctx, delay); err != nil {
+			return nil, fmt.Errorf("%w (retry abandoned: %w)", apiErr, err)
+		}
+		attempt++
+	}
+}
+
+func (c *Client) backoff(attempt int) time.Duration {
+	d := c.baseBackoff
+	for i := 1; i < attempt && d < c.maxBackoff; i++ {
+		d *= 2
+	}
+	return min(d, c.maxBackoff)
+}
+
+func (c *Client) roundTrip(ctx context.Context, method, target, accessToken string, body []byte) (int, http.Header, []byte, error) {
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, target, rd)
+	if err != nil {
+		return 0, nil, nil, err
+	}
+	req.Header.Set("Authorization", "Bearer "+accessToken)
+	// The reference's request examples carry both headers, even without a body.
+	req.Header.Set("Accept", "application/json")
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		return 0, nil, nil, err
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, maxBody+1))
+	if err != nil {
+		return 0, nil, nil, fmt.Errorf("read response: %w", err)
+	}
+	if len(data) > maxBody {
+		return 0, nil, nil, fmt.Errorf("response larger than %d bytes", maxBody)
+	}
+	return resp.StatusCode, resp.Header, data, nil
+}
+
+// parseAPIError reads the reference's Error object, tolerating bodies that
+// are not JSON or lack fields.
+func parseAPIError(method, path string, status int, h http.Header, body []byte, now time.Time) *APIError {
+	e := &APIError{Method: method, Path: path, Status: status, RetryAfter: retryAfter(h.Get("Retry-After"), now)}
+	var obj struct {
+		Type    string `json:"type"`
+		Code    string `json:"code"`
+		Message string `json:"message"`
+	}
+	if err := json.Unmarshal(body, &obj); err == nil {
+		e.Type, e.Message = obj.Type, obj.Message
+		if e.Type == "" {
+			e.Type = obj.Code
+		}
+	} else if text := strings.TrimSpace(string(body)); text != "" {
+		e.Message = truncate(text, 200)
+	}
+	if e.Type == "" {
+		// Amazon's gateways name the error in a header when the body does not.
+		e.Type, _, _ = strings.Cut(h.Get("X-Amzn-ErrorType"), ":")
+	}
+	return e
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return strings.ToValidUTF8(s[:n], "") + "…"
+}
+
+// retryAfter parses Retry-After as seconds or an HTTP date; 0 if absent,
+// invalid or in the past.
+func retryAfter(v string, now time.Time) time.Duration {
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return 0
+	}
+	if s, err := strconv.Atoi(v); err == nil {
+		return time.Duration(max(s, 0)) * time.Second
+	}
+	if t, err := http.ParseTime(v); err == nil {
+		return max(t.Sub(now), 0)
+	}
+	return 0
+}

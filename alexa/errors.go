@@ -1,0 +1,152 @@
+package alexa
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// APIError is an error answer of the Endpoint Features or Endpoints API,
+// with the fields of the reference's Error object.
+type APIError struct {
+	Method     string
+	Path       string // request path, without the query
+	Status     int
+	Type       string        // Error object "type", e.g. ENDPOINT_UNREACHABLE; "" if the body had none
+	Message    string        // Error object "message", or the start of a body that was not JSON
+	RetryAfter time.Duration // from the Retry-After header; 0 when absent
+	Attempts   int           // requests made before giving up
+}
+
+func (e *APIError) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "alexa: %s %s: %d %s", e.Method, e.Path, e.Status, http.StatusText(e.Status))
+	if e.Type != "" {
+		b.WriteString(": " + e.Type)
+	}
+	if e.Message != "" {
+		b.WriteString(": " + e.Message)
+	}
+	if e.Attempts > 1 {
+		fmt.Fprintf(&b, " (after %d attempts)", e.Attempts)
+	}
+	return b.String()
+}
+
+// Retryable reports whether the reference says to retry with back-off:
+// 429, 500 and 503.
+func (e *APIError) Retryable() bool { return retryableStatus(e.Status) }
+
+func retryableStatus(status int) bool {
+	return status == http.StatusTooManyRequests ||
+		status == http.StatusInternalServerError ||
+		status == http.StatusServiceUnavailable
+}
+
+// ValidationError is an argument the reference does not allow. It is
+// returned before any request is made.
+type ValidationError struct {
+	Operation string  // e.g. "setBrightness"
+	Field     string  // e.g. "brightness"; "endpointId" or "operation" for those
+	Value     any     // the rejected value
+	Min, Max  float64 // the allowed range, when Reason is about a range
+	Reason    string  // e.g. "want 0..100"
+}
+
+func (e *ValidationError) Error() string {
+	return fmt.Sprintf("alexa: %s: %s %v: %s", e.Operation, e.Field, e.Value, e.Reason)
+}
+
+// ErrNoProperties is wrapped by a DecodeError when a feature answer has an
+// empty properties list, which the reference says means the caller may not
+// view the data.
+var ErrNoProperties = errors.New("empty properties list (no permission to view the data?)")
+
+// DecodeError is a successful HTTP answer whose body lacks what the caller
+// needs or is not valid JSON.
+type DecodeError struct {
+	Method string
+	Path   string
+	Reason string
+	Err    error // the JSON error, ErrNoProperties, or nil
+}
+
+func (e *DecodeError) Error() string {
+	s := fmt.Sprintf("alexa: %s %s: bad response: %s", e.Method, e.Path, e.Reason)
+	if e.Err != nil {
+		s += ": " + e.Err.Error()
+	}
+	return s
+}
+
+func (e *DecodeError) Unwrap() error { return e.Err }
+
+// PropertyError is a property the API returned without a value: type ERROR
+// (retryable, says the reference) or NOT_RETRIEVABLE.
+type PropertyError struct {
+	Endpoint  string
+	Property  string // e.g. "brightness", "powerState"
+	Type      string // the property's type: ERROR or NOT_RETRIEVABLE
+	ErrorType string // the property's Error object type, e.g. ENDPOINT_UNREACHABLE
+	Message   string // the property's Error object message
+}
+
+func (e *PropertyError) Error() string {
+	s := fmt.Sprintf("alexa: endpoint %s: property %s is %s", e.Endpoint, e.Property, e.Type)
+	if e.ErrorType != "" {
+		s += ": " + e.ErrorType
+	}
+	if e.Message != "" {
+		s += ": " + e.Message
+	}
+	return s
+}
+
+// Retryable is true for type ERROR, which the reference says may be retried.
+func (e *PropertyError) Retryable() bool { return e.Type == "ERROR" }
+
+// ErrLoginRequired is wrapped by an AuthError when Login with Amazon
+// rejects the refresh token (invalid_grant): only a new login helps.
+var ErrLoginRequired = errors.New("run `alexarules login` again")
+
+// AuthError is an error answer of the Login with Amazon token endpoint
+// (RFC 6749 §5.2). It never carries the token or the raw response body.
+type AuthError struct {
+	Status      int
+	Code        string // e.g. invalid_grant, invalid_client
+	Description string
+}
+
+func (e *AuthError) Error() string {
+	s := "alexa: login with amazon"
+	if e.Status != 0 {
+		s += ": " + strconv.Itoa(e.Status) + " " + http.StatusText(e.Status)
+	}
+	if e.Code != "" {
+		s += ": " + e.Code
+	}
+	if e.Description != "" {
+		s += " (" + e.Description + ")"
+	}
+	switch e.Code {
+	case "invalid_grant":
+		s += ": the refresh token was rejected: " + ErrLoginRequired.Error()
+	case "invalid_client", "unauthorized_client":
+		s += ": check the client id and client secret"
+	}
+	return s
+}
+
+// Unwrap gives ErrLoginRequired for invalid_grant.
+func (e *AuthError) Unwrap() error {
+	if e.Code == "invalid_grant" {
+		return ErrLoginRequired
+	}
+	return nil
+}
+
+// Retryable is true for server errors of the token endpoint.
+func (e *AuthError) Retryable() bool { return e.Status >= 500 }
