@@ -56,7 +56,7 @@ func parseCron(spec string, loc *time.Location) (Spec, error) {
 			if err != nil {
 				return nil, fmt.Errorf("@every: %w", err)
 			}
-			return &everySpec{text: spec, loc: loc, period: d}, nil
+			return &everySpec{text: spec, loc: loc, period: d, days: allDays}, nil
 		case "@reboot":
 			return nil, errors.New("@reboot is not supported; use the startup trigger")
 		}

@@ -262,7 +262,7 @@ func ParseDuration(s string) (time.Duration, error) {
 	orig := s
 	var total time.Duration
 	if s == "" {
-		return 0, errors.New(`expected a duration like "10m", got ""`)
+		return 0, errors.New(`expected a duration like "10m" or "2d", got ""`)
 	}
 	// Peel off a leading "<n>d"; the rest is a Go duration.
 	if i := strings.IndexByte(s, 'd'); i > 0 {
