@@ -37,7 +37,7 @@ func ParseDuration(v lua.LValue) (time.Duration, error) {
 }
 
 // durationPart is one number+unit of a duration string ("1.5h").
-var durationPart = regexp.MustCompile(`^([0-9]*\.?[0-9]*)(d|h|m|s|ms|us|µs|ns)`)
+var durationPart = regexp.MustCompile(`^([0-9]*\.?[0-9]*)(ms|us|µs|ns|d|h|m|s)`)
 
 // ParseDurationString parses Go-style durations ("300ms", "90s", "10m",
 // "1h30m") extended with days ("2d", "1d12h"; a day is 24 hours, not a
