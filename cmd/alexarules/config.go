@@ -1,0 +1,78 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/alexarules/alexarules/alexa"
+)
+
+// fileConfig is the configuration file (JSON). Every field is optional;
+// command-line flags override it. docs/CONFIG.md documents it.
+type fileConfig struct {
+	Rules        string          `json:"rules"`
+	Data         string          `json:"data"`
+	Admin        string          `json:"admin"`
+	Timezone     string          `json:"timezone"`
+	Cloud        string          `json:"cloud"`
+	Push         string          `json:"push"`
+	PollInterval string          `json:"poll_interval"`
+	LogLevel     string          `json:"log_level"`
+	DryRun       bool            `json:"dry_run"`
+	Alexa        alexaFileConfig `json:"alexa"`
+}
+
+type alexaFileConfig struct {
+	ClientID     string `json:"client_id"`
+	ClientSecret string `json:"client_secret"`
+	RefreshToken string `json:"refresh_token"`
+	Region       string `json:"region"`
+	Scale        string `json:"scale"`
+}
+
+// loadConfig reads the file at path ("" means none); unknown fields are
+// errors that name the file.
+func loadConfig(path string) (fileConfig, error) {
+	var c fileConfig
+	if path == "" {
+		return c, nil
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return c, fmt.Errorf("config: %w", err)
+	}
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&c); err != nil {
+		return c, fmt.Errorf("config %s: %w", path, err)
+	}
+	if c.PollInterval != "" {
+		if _, err := time.ParseDuration(c.PollInterval); err != nil {
+			return c, fmt.Errorf("config %s: poll_interval: %w", path, err)
+		}
+	}
+	return c, nil
+}
+
+// alexaConfig is the alexa package's view: file, then environment, then
+// the --cloud flag.
+func (c fileConfig) alexaConfig(getenv func(string) string) alexa.Config {
+	base := alexa.Config{ClientID: c.Alexa.ClientID, ClientSecret: c.Alexa.ClientSecret,
+		RefreshToken: c.Alexa.RefreshToken, Region: c.Alexa.Region, Scale: c.Alexa.Scale, Cloud: c.Cloud}
+	return alexa.ConfigFromEnv(getenv, base)
+}
+
+// location is the configured zone of schedules and time.*.
+func (c fileConfig) location() (*time.Location, error) {
+	if c.Timezone == "" {
+		return time.Local, nil
+	}
+	loc, err := time.LoadLocation(c.Timezone)
+	if err != nil {
+		return nil, fmt.Errorf("config: timezone %q: %w", c.Timezone, err)
+	}
+	return loc, nil
+}

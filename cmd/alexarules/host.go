@@ -1,0 +1,198 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/alexarules/alexarules/engine"
+	"github.com/alexarules/alexarules/engine/admin"
+	"github.com/alexarules/alexarules/engine/schedule"
+	"github.com/alexarules/alexarules/engine/store"
+	"github.com/alexarules/alexarules/rules"
+	lua "github.com/yuin/gopher-lua"
+)
+
+// hostOptions is what an engine host needs, from flags and config.
+type hostOptions struct {
+	RulesDirs []string
+	DataFile  string
+	AdminAddr string // "off" disables the admin API
+	Location  *time.Location
+	DryRun    bool
+	Log       *slog.Logger
+	Clock     engine.Clock
+	Bind      func(L *lua.LState, run *rules.Run)
+	OnEvent   func(engine.Event)
+	OnRun     func(engine.Trace)
+	// LoadErrors receives each rule file error; loading goes on.
+	LoadErrors func(error)
+	// AdminReady is told the admin API's address once it listens.
+	AdminReady func(addr string)
+}
+
+// host is a running engine with its store, scheduler and admin API.
+type host struct {
+	opts      hostOptions
+	store     *store.Store
+	engine    *engine.Engine
+	scheduler *schedule.Scheduler
+	ready     atomic.Bool
+}
+
+// serve loads the rules, opens the store and runs everything until ctx
+// ends; then it lets runs finish, flushes the store and returns.
+func serve(ctx context.Context, o hostOptions) error {
+	if o.Clock == nil {
+		o.Clock = engine.RealClock{}
+	}
+	st, err := store.Open(o.DataFile, store.Options{Logger: o.Log})
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	h := &host{opts: o, store: st}
+	set, err := rules.Load(rules.Options{Clock: o.Clock, Location: o.Location, Bind: o.Bind,
+		Print: func(file, msg string) { o.Log.Info(msg, "file", file) }}, o.RulesDirs...)
+	if err != nil {
+		return fmt.Errorf("rules: %w", err)
+	}
+	for _, err := range set.Errors {
+		o.Log.Error("rule file not loaded", "err", err)
+		if o.LoadErrors != nil {
+			o.LoadErrors(err)
+		}
+	}
+	h.engine = engine.New(engine.Config{Clock: o.Clock, Store: st, Log: o.Log, OnEvent: o.OnEvent, OnRun: o.OnRun})
+	var engineRules []*engine.Rule
+	var entries []schedule.Entry
+	for _, l := range set.Rules {
+		engineRules = append(engineRules, l.Engine(o.Log, o.DryRun))
+		if !l.Def.Enabled {
+			continue
+		}
+		for i, t := range l.Def.Triggers {
+			if t.Spec != nil {
+				entries = append(entries, schedule.Entry{ID: scheduleID(l.Def.ID, i), Spec: t.Spec, Missed: t.Missed})
+			}
+		}
+	}
+	if err := h.engine.SetRules(engineRules); err != nil {
+		return err
+	}
+	o.Log.Info("rules loaded", "rules", len(set.Rules), "errors", len(set.Errors), "schedules", len(entries))
+	h.scheduler = schedule.New(o.Clock, h.fireSchedule, kvLastRuns{st}, o.Log)
+	h.scheduler.Set(entries)
+
+	runCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	errc := make(chan error, 3)
+	go func() { errc <- h.engine.Run(runCtx) }()
+	go func() { errc <- h.scheduler.Run(runCtx) }()
+	if o.AdminAddr != "" && o.AdminAddr != "off" {
+		if err := h.serveAdmin(runCtx, errc); err != nil {
+			cancel()
+			<-errc
+			<-errc
+			return err
+		}
+	} else {
+		errc <- nil
+	}
+	h.ready.Store(true)
+	var first error
+	for range 3 {
+		if err := <-errc; err != nil && first == nil {
+			first = err
+			cancel()
+		}
+	}
+	return first
+}
+
+// scheduleID names a rule's schedule trigger for the scheduler and its
+// stored last run.
+func scheduleID(rule string, trigger int) string { return rule + "#" + strconv.Itoa(trigger) }
+
+func (h *host) fireSchedule(id string, at time.Time, late bool) {
+	i := strings.LastIndexByte(id, '#')
+	if i < 0 {
+		return
+	}
+	trig, err := strconv.Atoi(id[i+1:])
+	if err != nil {
+		return
+	}
+	h.engine.Publish(engine.Event{Kind: engine.KindSchedule, Target: id[:i], TriggerIndex: trig,
+		Data: map[string]any{"scheduled": float64(at.UnixNano()) / 1e9, "late": late}})
+}
+
+func (h *host) serveAdmin(ctx context.Context, errc chan<- error) error {
+	ln, err := net.Listen("tcp", h.opts.AdminAddr)
+	if err != nil {
+		return fmt.Errorf("admin API: %w", err)
+	}
+	srv := &http.Server{
+		Handler: (&admin.Server{Engine: h.engine, Store: h.store, Log: h.opts.Log, Ready: h.ready.Load,
+			Gauges: h.gauges}).Handler(),
+		ReadHeaderTimeout: 10 * time.Second,
+	}
+	if h.opts.AdminReady != nil {
+		h.opts.AdminReady(ln.Addr().String())
+	}
+	go func() {
+		<-ctx.Done()
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(sctx)
+	}()
+	go func() {
+		err := srv.Serve(ln)
+		if errors.Is(err, http.ErrServerClosed) {
+			err = nil
+		}
+		errc <- err
+	}()
+	return nil
+}
+
+func (h *host) gauges() []engine.Gauge {
+	return []engine.Gauge{
+		{Name: "alexarules_store_dropped_total", Help: "Journal events and traces dropped because the store's queue was full.",
+			Type: "counter", Value: float64(h.store.Dropped())},
+		{Name: "alexarules_rules_loaded", Help: "Rules loaded.", Type: "gauge", Value: float64(len(h.engine.Rules()))},
+	}
+}
+
+// kvLastRuns keeps the scheduler's last run times in the store.
+type kvLastRuns struct{ st *store.Store }
+
+const scheduleBucket = "schedule"
+
+func (k kvLastRuns) LastRun(id string) (time.Time, bool) {
+	b, err := k.st.Get(scheduleBucket, id)
+	if err != nil || b == nil {
+		return time.Time{}, false
+	}
+	var t time.Time
+	if json.Unmarshal(b, &t) != nil {
+		return time.Time{}, false
+	}
+	return t, true
+}
+
+func (k kvLastRuns) SetLastRun(id string, t time.Time) error {
+	b, err := json.Marshal(t)
+	if err != nil {
+		return err
+	}
+	return k.st.Put(scheduleBucket, id, b)
+}

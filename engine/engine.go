@@ -1,0 +1,248 @@
+package engine
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"maps"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// DefaultMaxDepth is how deep a chain of rules triggering rules may go.
+const DefaultMaxDepth = 8
+
+// Config wires an Engine.
+type Config struct {
+	Clock    Clock
+	Store    Store
+	Log      *slog.Logger
+	MaxDepth int // default DefaultMaxDepth
+	// OnEvent and OnRun, when set, see every published event and every
+	// finished (or skipped) run, e.g. for the demo's live output. They must
+	// not block.
+	OnEvent func(Event)
+	OnRun   func(Trace)
+}
+
+// Engine routes events to rules and runs them.
+type Engine struct {
+	clock    Clock
+	store    Store
+	log      *slog.Logger
+	maxDepth int
+	onEvent  func(Event)
+	onRun    func(Trace)
+
+	ids     IDs
+	metrics *Metrics
+	global  *globalState
+	timers  *timerService
+
+	rules   atomic.Pointer[ruleSet]
+	running atomic.Bool
+}
+
+type ruleSet struct {
+	list  []*runner
+	byID  map[string]*runner
+	index *index
+}
+
+// New returns an engine; SetRules gives it rules and Run starts it.
+func New(c Config) *Engine {
+	if c.Clock == nil {
+		c.Clock = RealClock{}
+	}
+	if c.Log == nil {
+		c.Log = slog.New(slog.DiscardHandler)
+	}
+	if c.MaxDepth <= 0 {
+		c.MaxDepth = DefaultMaxDepth
+	}
+	e := &Engine{clock: c.Clock, store: c.Store, log: c.Log, maxDepth: c.MaxDepth,
+		onEvent: c.OnEvent, onRun: c.OnRun, metrics: newMetrics()}
+	e.global = &globalState{}
+	e.timers = &timerService{e: e, pending: map[string]Stopper{}}
+	e.rules.Store(&ruleSet{byID: map[string]*runner{}, index: newIndex(nil)})
+	return e
+}
+
+// Clock returns the engine's clock.
+func (e *Engine) Clock() Clock { return e.clock }
+
+// Metrics returns the engine's counters.
+func (e *Engine) Metrics() *Metrics { return e.metrics }
+
+// SetRules installs the rule set. It must be called before Run.
+func (e *Engine) SetRules(rules []*Rule) error {
+	if e.running.Load() {
+		return errors.New("engine: rules are set before Run")
+	}
+	rs := &ruleSet{byID: map[string]*runner{}}
+	for _, r := range rules {
+		if _, dup := rs.byID[r.ID]; dup {
+			return fmt.Errorf("engine: duplicate rule id %q", r.ID)
+		}
+		rn := newRunner(e, r)
+		rs.list = append(rs.list, rn)
+		rs.byID[r.ID] = rn
+	}
+	rs.index = newIndex(rs.list)
+	e.rules.Store(rs)
+	return nil
+}
+
+// Run starts every rule, re-arms stored timers (running those that fell
+// due while the engine was down), publishes the startup event and runs
+// until ctx ends. It then lets runs in progress finish or reach their
+// deadline and returns.
+func (e *Engine) Run(ctx context.Context) error {
+	if !e.running.CompareAndSwap(false, true) {
+		return errors.New("engine: already running")
+	}
+	g, err := e.store.Global()
+	if err != nil {
+		return fmt.Errorf("engine: load global state: %w", err)
+	}
+	e.global.load(g)
+	rs := e.rules.Load()
+	var wg sync.WaitGroup
+	for _, r := range rs.list {
+		wg.Go(func() { r.loop(ctx) })
+	}
+	if err := e.timers.start(); err != nil {
+		return fmt.Errorf("engine: load timers: %w", err)
+	}
+	e.Publish(Event{Kind: KindStartup})
+	<-ctx.Done()
+	e.timers.stop()
+	wg.Wait()
+	return nil
+}
+
+// Publish hands an event to every rule whose trigger matches. It never
+// blocks: a full rule inbox drops the event for that rule and counts it.
+func (e *Engine) Publish(ev Event) {
+	if ev.Time.IsZero() {
+		ev.Time = e.clock.Now()
+	}
+	if ev.ID == "" {
+		ev.ID = e.ids.Next(ev.Time)
+	}
+	e.metrics.countEvent(ev.Kind)
+	if ev.Kind != KindSchedule {
+		e.store.RecordEvent(EventRecord{ID: ev.ID, Kind: ev.Kind, Time: ev.Time, Device: ev.Device, Name: ev.Name, Data: ev.Data})
+	}
+	if e.onEvent != nil {
+		e.onEvent(ev)
+	}
+	if ev.Cause.Depth > e.maxDepth {
+		e.metrics.depthDrops.Add(1)
+		e.log.Warn("event dropped: rule chain too deep", "event", ev.ID, "kind", ev.Kind,
+			"name", ev.Name, "rule", ev.Cause.Rule, "depth", ev.Cause.Depth, "limit", e.maxDepth)
+		return
+	}
+	rs := e.rules.Load()
+	if ev.Target != "" {
+		if r := rs.byID[ev.Target]; r != nil && r.rule.Enabled {
+			r.offer(job{ev: &ev, trigger: ev.TriggerIndex, late: isLate(ev)})
+		}
+		return
+	}
+	rs.index.match(&ev, func(r *runner, trigger int) {
+		if r.rule.ID == ev.Cause.Rule {
+			return // a rule does not trigger itself through its own actions
+		}
+		r.offer(job{ev: &ev, trigger: trigger})
+	})
+}
+
+func isLate(ev Event) bool {
+	late, _ := ev.Data["late"].(bool)
+	return late
+}
+
+func (e *Engine) notifyRun(t Trace) {
+	if e.onRun != nil {
+		e.onRun(t)
+	}
+}
+
+// RuleInfo is a rule as the admin API lists it.
+type RuleInfo struct {
+	ID       string     `json:"id"`
+	File     string     `json:"file"`
+	Enabled  bool       `json:"enabled"`
+	Mode     Mode       `json:"mode"`
+	Triggers []string   `json:"triggers"`
+	Runs     uint64     `json:"runs"`
+	Failures uint64     `json:"failures"`
+	Skipped  uint64     `json:"skipped"`
+	Dropped  uint64     `json:"dropped"`
+	LastRun  *time.Time `json:"last_run"`
+}
+
+// Rules describes every loaded rule, sorted by id.
+func (e *Engine) Rules() []RuleInfo {
+	rs := e.rules.Load()
+	out := make([]RuleInfo, 0, len(rs.list))
+	for _, r := range rs.list {
+		info := RuleInfo{ID: r.rule.ID, File: r.rule.File, Enabled: r.rule.Enabled, Mode: r.rule.Mode,
+			Triggers: make([]string, 0, len(r.rule.Triggers)),
+			Runs:     r.runs.Load(), Failures: r.failures.Load(), Skipped: r.skipped.Load(), Dropped: r.dropped.Load()}
+		for _, t := range r.rule.Triggers {
+			info.Triggers = append(info.Triggers, t.Spec)
+		}
+		r.mu.Lock()
+		if !r.lastRun.IsZero() {
+			t := r.lastRun
+			info.LastRun = &t
+		}
+		r.mu.Unlock()
+		out = append(out, info)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out
+}
+
+// globalState is the in-memory copy of ctx.global; runs see a snapshot and
+// successful runs apply their changed keys.
+type globalState struct {
+	mu   sync.RWMutex
+	keys map[string]json.RawMessage
+}
+
+func (g *globalState) load(m map[string]json.RawMessage) {
+	g.mu.Lock()
+	g.keys = m
+	g.mu.Unlock()
+}
+
+func (g *globalState) snapshot() map[string]json.RawMessage {
+	g.mu.RLock()
+	defer g.mu.RUnlock()
+	return maps.Clone(g.keys)
+}
+
+func (g *globalState) apply(set map[string]json.RawMessage, del []string) {
+	if len(set) == 0 && len(del) == 0 {
+		return
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.keys == nil {
+		g.keys = map[string]json.RawMessage{}
+	}
+	maps.Copy(g.keys, set)
+	for _, k := range del {
+		delete(g.keys, k)
+	}
+}
+
+// NewID returns a fresh event or run id for time t.
+func (e *Engine) NewID(t time.Time) string { return e.ids.Next(t) }

@@ -1,0 +1,123 @@
+package engine
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+)
+
+// Mode says what happens when a rule is triggered while it runs (RULES.md §6).
+type Mode string
+
+// The run modes.
+const (
+	ModeSingle   Mode = "single"
+	ModeRestart  Mode = "restart"
+	ModeQueued   Mode = "queued"
+	ModeParallel Mode = "parallel"
+)
+
+// ParseMode checks a mode name.
+func ParseMode(s string) (Mode, error) {
+	switch m := Mode(s); m {
+	case ModeSingle, ModeRestart, ModeQueued, ModeParallel:
+		return m, nil
+	}
+	return "", fmt.Errorf("unknown mode %q (single, restart, queued or parallel)", s)
+}
+
+// Trigger is what the index needs to route events to a rule. The Lua-facing
+// options are turned into these fields and a Match function by the rules
+// package; schedule triggers are fired by the scheduler as targeted events
+// and are listed here only for display.
+type Trigger struct {
+	Kind string // the event kind it listens to
+	ID   string // the user's trigger id (ev.trigger), may be empty
+	// Keys narrow the index: device names (lower case) or ids, or the custom
+	// event name. Empty: every event of Kind is a candidate.
+	Keys []string
+	// Match checks the remaining options; nil matches every candidate.
+	Match func(ev *Event) bool
+	// Spec describes the trigger for the admin API, e.g. `cron "0 7 * * *"`.
+	Spec string
+	// Targeted triggers (cron, schedule, startup, holds) are not indexed:
+	// their events name the rule and trigger.
+	Targeted bool
+}
+
+// Rule is a loaded, validated rule as the engine runs it.
+type Rule struct {
+	ID      string
+	File    string
+	Line    int
+	Enabled bool
+	Mode    Mode
+	Max     int
+	Timeout time.Duration
+	// Throttle allows at most one run per window; events inside it are
+	// skipped.
+	Throttle time.Duration
+	Triggers []Trigger
+	// Handlers names the rule's timer handlers.
+	Handlers []string
+	// State is the JSON of the rule's `state` defaults.
+	State json.RawMessage
+	// NewInstance creates a runnable instance (one Lua state). The engine
+	// calls it on the goroutine that will own the instance, lazily.
+	NewInstance func() (Instance, error)
+}
+
+// Instance runs one rule's code; it is owned by one goroutine.
+type Instance interface {
+	Run(ctx context.Context, inv *Invocation) Result
+	Close()
+}
+
+// Invocation is one run: an event through the rule's run function, or a
+// durable timer through one of its handlers.
+type Invocation struct {
+	Event        *Event
+	TriggerIndex int
+	Handler      string          // set for timer handler runs
+	Args         json.RawMessage // handler arguments
+	TimerID      string
+	State        json.RawMessage            // the rule's committed state
+	Global       map[string]json.RawMessage // snapshot of the global state
+	Late         bool                       // a timer or schedule that fell due while down
+}
+
+// TimerRequest is a timer set or cancelled by a run; it takes effect only
+// when the run succeeds.
+type TimerRequest struct {
+	ID      string
+	Handler string
+	Args    json.RawMessage
+	Due     time.Time
+	Cancel  bool
+}
+
+// Result is what a run did.
+type Result struct {
+	Err error
+	// Skipped is set when only_if/unless said no; Reason says which.
+	Skipped bool
+	Reason  string
+	// DryRun is set when actions were recorded but not sent.
+	DryRun       bool
+	State        json.RawMessage // nil: unchanged
+	GlobalSet    map[string]json.RawMessage
+	GlobalDelete []string
+	Timers       []TimerRequest
+	Actions      []Action
+	Log          []string
+	// Emitted are the custom events the run emitted (ctx.emit); they are
+	// published once the run succeeded and its state is committed.
+	Emitted []Emitted
+}
+
+// Emitted is a custom event a run emits.
+type Emitted struct {
+	Name string
+	Data map[string]any
+}

@@ -1,0 +1,490 @@
+package rules
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/alexarules/alexarules/engine"
+	"github.com/alexarules/alexarules/scripting"
+	lua "github.com/yuin/gopher-lua"
+)
+
+// Run is the run in progress in an instance, as the bound API sees it: its
+// deadline, where actions are recorded, and whether actions are only
+// recorded (dry run). One Run value lives as long as its instance and is
+// reset for every invocation.
+type Run struct {
+	Rule   string
+	DryRun bool
+
+	ctx     context.Context
+	log     *slog.Logger
+	level   slog.Level
+	actions []engine.Action
+	lines   []string
+	timers  []engine.TimerRequest
+	emitted []engine.Emitted
+	seq     int
+}
+
+// Context is the run's context: bound functions that block must use it.
+func (r *Run) Context() context.Context {
+	if r == nil || r.ctx == nil {
+		return context.Background()
+	}
+	return r.ctx
+}
+
+// Record adds an action and its result to the run's trace.
+func (r *Run) Record(a engine.Action) { r.actions = append(r.actions, a) }
+
+func (r *Run) logLine(level, msg string) {
+	r.lines = append(r.lines, level+": "+msg)
+	var l slog.Level
+	_ = l.UnmarshalText([]byte(level))
+	if l >= r.level {
+		r.log.Log(r.Context(), l, msg, "rule", r.Rule)
+	}
+}
+
+// Engine turns a loaded rule into the engine's form. dryRun makes its
+// instances record actions without sending them.
+func (l *Loaded) Engine(log *slog.Logger, dryRun bool) *engine.Rule {
+	d := l.Def
+	r := &engine.Rule{ID: d.ID, File: d.File, Line: d.Line, Enabled: d.Enabled, Mode: d.Mode, Max: d.Max,
+		Timeout: d.Timeout, Throttle: d.Throttle, Handlers: d.Handlers, State: d.State}
+	for _, t := range d.Triggers {
+		r.Triggers = append(r.Triggers, t.engineTrigger())
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	r.NewInstance = func() (engine.Instance, error) { return l.newInstance(log, dryRun) }
+	return r
+}
+
+type instance struct {
+	L        *lua.LState
+	def      *Def
+	run      *Run
+	ctxTable *lua.LTable
+	clock    engine.Clock
+	loc      *time.Location
+
+	// Per invocation.
+	state, stateDefaults json.RawMessage
+	global               map[string]json.RawMessage
+}
+
+func (l *Loaded) newInstance(log *slog.Logger, dryRun bool) (*instance, error) {
+	run := &Run{Rule: l.Def.ID, DryRun: dryRun, log: log}
+	if l.Def.LogLevel != "" {
+		_ = run.level.UnmarshalText([]byte(l.Def.LogLevel))
+	}
+	L := newRuleState(l.opts, l.dir, l.Def.File, run)
+	defs, err := runChunk(L, l.proto, l.Def.File)
+	if err != nil {
+		L.Close()
+		return nil, err
+	}
+	in := &instance{L: L, run: run, clock: l.opts.Clock, loc: l.opts.Location, stateDefaults: l.Def.State}
+	for _, d := range defs {
+		if d.ID == l.Def.ID {
+			in.def = d
+		}
+	}
+	if in.def == nil {
+		L.Close()
+		return nil, fmt.Errorf("%s no longer defines rule %q", l.Def.File, l.Def.ID)
+	}
+	in.ctxTable = in.newCtx()
+	return in, nil
+}
+
+func (in *instance) Close() { in.L.Close() }
+
+// Run runs the rule's run function for an event, or a handler for a timer.
+func (in *instance) Run(ctx context.Context, inv *engine.Invocation) engine.Result {
+	L := in.L
+	r := in.run
+	r.ctx, r.actions, r.lines, r.timers, r.emitted = ctx, nil, nil, nil, nil
+	in.state, in.global = inv.State, inv.Global
+	L.SetContext(ctx)
+	defer L.RemoveContext()
+
+	c := in.ctxTable
+	c.RawSetString("now", lua.LNumber(epoch(in.clock.Now())))
+	c.RawSetString("state", lua.LNil)
+	c.RawSetString("global", lua.LNil)
+
+	res := engine.Result{}
+	var err error
+	if inv.Handler != "" {
+		fn, ok := in.def.table.RawGetString("handlers").(*lua.LTable).RawGetString(inv.Handler).(*lua.LFunction)
+		if !ok {
+			res.Err = fmt.Errorf("handler %q is not defined in %s (timer %s)", inv.Handler, in.def.File, inv.TimerID)
+			return res
+		}
+		var args any
+		if len(inv.Args) > 0 {
+			if err := json.Unmarshal(inv.Args, &args); err != nil {
+				res.Err = fmt.Errorf("timer %s: arguments: %w", inv.TimerID, err)
+				return res
+			}
+		}
+		err = L.CallByParam(lua.P{Fn: fn, Protect: true}, c, scripting.ToLua(L, args))
+	} else {
+		ev := eventTable(L, inv.Event, in.def, inv.TriggerIndex)
+		var pass bool
+		pass, res.Reason, err = in.conditions(c, ev)
+		if err == nil && !pass {
+			res.Skipped = true
+		}
+		if err == nil && pass {
+			err = L.CallByParam(lua.P{Fn: in.def.table.RawGetString("run"), Protect: true}, c, ev)
+		}
+	}
+	res.Actions, res.Log = r.actions, r.lines
+	if err != nil {
+		res.Err = scripting.AsScriptError(err)
+		return res
+	}
+	if res.Skipped {
+		return res
+	}
+	if err := in.collect(&res); err != nil {
+		res.Err = err
+		return res
+	}
+	res.Timers, res.Emitted = lastPerID(r.timers), r.emitted
+	res.DryRun = r.DryRun && len(r.actions) > 0
+	return res
+}
+
+// conditions evaluates only_if (all must hold) and unless (none may).
+func (in *instance) conditions(c, ev *lua.LTable) (bool, string, error) {
+	check := func(field string, want bool) (bool, string, error) {
+		v := in.def.table.RawGetString(field)
+		if v == lua.LNil {
+			return true, "", nil
+		}
+		items := []lua.LValue{v}
+		if t, ok := v.(*lua.LTable); ok {
+			if _, isCond := scripting.EvalCondition(in.L, t); !isCond {
+				items = items[:0]
+				for i := 1; i <= t.Len(); i++ {
+					items = append(items, t.RawGetInt(i))
+				}
+			}
+		}
+		for i, item := range items {
+			got, isCond := scripting.EvalCondition(in.L, item)
+			if !isCond {
+				if err := in.L.CallByParam(lua.P{Fn: item, NRet: 1, Protect: true}, c, ev); err != nil {
+					return false, "", err
+				}
+				got = lua.LVAsBool(in.L.Get(-1))
+				in.L.Pop(1)
+			}
+			if got != want {
+				return false, fmt.Sprintf("%s condition %d was %t", field, i+1, got), nil
+			}
+		}
+		return true, "", nil
+	}
+	if ok, why, err := check("only_if", true); !ok || err != nil {
+		return ok, why, err
+	}
+	return check("unless", false)
+}
+
+// collect turns ctx.state and ctx.global back into what changed.
+func (in *instance) collect(res *engine.Result) error {
+	c := in.ctxTable
+	if st := c.RawGetString("state"); st != lua.LNil {
+		b, err := toJSON(st)
+		if err != nil {
+			return fmt.Errorf("ctx.state: %w", err)
+		}
+		if !bytes.Equal(b, in.state) {
+			res.State = b
+		}
+	}
+	g, ok := c.RawGetString("global").(*lua.LTable)
+	if !ok {
+		return nil
+	}
+	seen := map[string]bool{}
+	var err error
+	g.ForEach(func(k, v lua.LValue) {
+		key := lua.LVAsString(k)
+		seen[key] = true
+		b, e := toJSON(v)
+		if e != nil {
+			err = fmt.Errorf("ctx.global.%s: %w", key, e)
+			return
+		}
+		if !bytes.Equal(b, in.global[key]) {
+			if res.GlobalSet == nil {
+				res.GlobalSet = map[string]json.RawMessage{}
+			}
+			res.GlobalSet[key] = b
+		}
+	})
+	for k := range in.global {
+		if !seen[k] {
+			res.GlobalDelete = append(res.GlobalDelete, k)
+		}
+	}
+	sort.Strings(res.GlobalDelete)
+	return err
+}
+
+func toJSON(v lua.LValue) ([]byte, error) {
+	x, err := scripting.FromLua(v)
+	if err != nil {
+		return nil, err
+	}
+	return json.Marshal(x)
+}
+
+func epoch(t time.Time) float64 { return float64(t.UnixNano()) / 1e9 }
+
+// eventTable builds `ev` (RULES.md §3).
+func eventTable(L *lua.LState, ev *engine.Event, d *Def, trigger int) *lua.LTable {
+	t := L.CreateTable(0, 8)
+	if ev == nil {
+		return t
+	}
+	t.RawSetString("id", lua.LString(ev.ID))
+	t.RawSetString("kind", lua.LString(ev.Kind))
+	t.RawSetString("time", lua.LNumber(epoch(ev.Time)))
+	if trigger >= 0 && trigger < len(d.Triggers) {
+		if id := d.Triggers[trigger].ID(); id != "" {
+			t.RawSetString("trigger", lua.LString(id))
+		}
+	}
+	if ev.Device != nil {
+		dev := L.CreateTable(0, 2)
+		dev.RawSetString("name", lua.LString(ev.Device.Name))
+		dev.RawSetString("id", lua.LString(ev.Device.ID))
+		t.RawSetString("device", dev)
+	}
+	if ev.Kind == engine.KindCustom {
+		t.RawSetString("name", lua.LString(ev.Name))
+		t.RawSetString("data", scripting.ToLua(L, ev.Data))
+		return t
+	}
+	for k, v := range ev.Data {
+		t.RawSetString(k, scripting.ToLua(L, v))
+	}
+	return t
+}
+
+// newCtx builds the ctx table once per instance; per run only `now`,
+// `state` and `global` change, and state/global are built on first use.
+func (in *instance) newCtx() *lua.LTable {
+	L := in.L
+	c := L.NewTable()
+	c.RawSetString("rule", lua.LString(in.def.ID))
+	logT := L.NewTable()
+	for _, level := range []string{"debug", "info", "warn", "error"} {
+		logT.RawSetString(level, L.NewFunction(func(L *lua.LState) int {
+			in.run.logLine(level, formatArgs(L))
+			return 0
+		}))
+	}
+	c.RawSetString("log", logT)
+	c.RawSetString("emit", L.NewFunction(in.luaEmit))
+	c.RawSetString("after", L.NewFunction(func(L *lua.LState) int {
+		d, err := scripting.ParseDuration(L.Get(1))
+		if err != nil {
+			L.ArgError(1, err.Error())
+		}
+		return in.setTimer(L, in.clock.Now().Add(d))
+	}))
+	c.RawSetString("at", L.NewFunction(func(L *lua.LState) int {
+		return in.setTimer(L, in.timeArg(L, 1))
+	}))
+	c.RawSetString("cancel", L.NewFunction(func(L *lua.LState) int {
+		id := L.CheckString(1)
+		in.run.timers = append(in.run.timers, engine.TimerRequest{ID: id, Cancel: true})
+		return 0
+	}))
+	mt := L.NewTable()
+	mt.RawSetString("__index", L.NewFunction(func(L *lua.LState) int {
+		key := L.CheckString(2)
+		var v lua.LValue = lua.LNil
+		switch key {
+		case "state":
+			v = in.materializeState(L)
+		case "global":
+			g := L.NewTable()
+			for k, raw := range in.global {
+				var x any
+				if json.Unmarshal(raw, &x) == nil {
+					g.RawSetString(k, scripting.ToLua(L, x))
+				}
+			}
+			v = g
+		default:
+			return 0
+		}
+		c.RawSetString(key, v)
+		L.Push(v)
+		return 1
+	}))
+	L.SetMetatable(c, mt)
+	return c
+}
+
+// materializeState builds ctx.state: the stored state, with the rule's
+// defaults filling keys it does not have yet.
+func (in *instance) materializeState(L *lua.LState) lua.LValue {
+	st := map[string]any{}
+	if len(in.stateDefaults) > 0 {
+		_ = json.Unmarshal(in.stateDefaults, &st)
+	}
+	if len(in.state) > 0 {
+		var stored map[string]any
+		if json.Unmarshal(in.state, &stored) == nil {
+			for k, v := range stored {
+				st[k] = v
+			}
+		}
+	}
+	if in.state == nil {
+		// Compare against the defaults so that an untouched state is not
+		// written.
+		in.state, _ = json.Marshal(st)
+	}
+	return scripting.ToLua(L, st)
+}
+
+func (in *instance) luaEmit(L *lua.LState) int {
+	name := L.CheckString(1)
+	var data map[string]any
+	if v := L.Get(2); v != lua.LNil {
+		x, err := scripting.FromLua(v)
+		m, ok := x.(map[string]any)
+		if err != nil || !ok {
+			L.ArgError(2, "table of plain data expected")
+		}
+		data = m
+	}
+	in.run.emitted = append(in.run.emitted, engine.Emitted{Name: name, Data: data})
+	return 0
+}
+
+// timeArg reads a time: epoch seconds, or "HH:MM" for its next occurrence.
+func (in *instance) timeArg(L *lua.LState, n int) time.Time {
+	switch v := L.Get(n).(type) {
+	case lua.LNumber:
+		return time.Unix(0, int64(float64(v)*1e9))
+	case lua.LString:
+		hm := strings.Split(string(v), ":")
+		if len(hm) == 2 {
+			h, e1 := strconv.Atoi(hm[0])
+			m, e2 := strconv.Atoi(hm[1])
+			if e1 == nil && e2 == nil && h >= 0 && h < 24 && m >= 0 && m < 60 {
+				now := in.clock.Now().In(in.loc)
+				t := time.Date(now.Year(), now.Month(), now.Day(), h, m, 0, 0, now.Location())
+				if !t.After(now) {
+					t = time.Date(now.Year(), now.Month(), now.Day()+1, h, m, 0, 0, now.Location())
+				}
+				return t
+			}
+		}
+	}
+	L.ArgError(n, "epoch seconds or \"HH:MM\" expected, got "+lua.LVAsString(L.Get(n)))
+	return time.Time{}
+}
+
+// setTimer implements ctx.after/ctx.at(when, handler, args?, opts?).
+func (in *instance) setTimer(L *lua.LState, due time.Time) int {
+	handler := L.CheckString(2)
+	if !contains(in.def.Handlers, handler) {
+		L.ArgError(2, fmt.Sprintf("unknown handler %q (handlers: %s)", handler, strings.Join(in.def.Handlers, ", ")))
+	}
+	var args json.RawMessage
+	if v := L.Get(3); v != lua.LNil {
+		b, err := toJSON(v)
+		if err != nil {
+			L.ArgError(3, "timer arguments must be plain data: "+err.Error())
+		}
+		args = b
+	}
+	id := ""
+	if opts, ok := L.Get(4).(*lua.LTable); ok {
+		if s, ok := opts.RawGetString("id").(lua.LString); ok {
+			id = string(s)
+		}
+	}
+	if id == "" {
+		in.run.seq++
+		id = fmt.Sprintf("%s-%d-%d", handler, in.clock.Now().UnixNano(), in.run.seq)
+	}
+	if strings.Contains(id, "/") {
+		L.ArgError(4, "timer id must not contain '/'")
+	}
+	in.run.timers = append(in.run.timers, engine.TimerRequest{ID: id, Handler: handler, Args: args, Due: due})
+	L.Push(lua.LString(id))
+	return 1
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// formatArgs applies string.format to the call's arguments.
+func formatArgs(L *lua.LState) string {
+	n := L.GetTop()
+	if n == 0 {
+		return ""
+	}
+	if n == 1 {
+		return lua.LVAsString(L.Get(1))
+	}
+	format := L.GetField(L.GetGlobal("string"), "format")
+	args := make([]lua.LValue, n)
+	for i := range n {
+		args[i] = L.Get(i + 1)
+	}
+	if err := L.CallByParam(lua.P{Fn: format, NRet: 1, Protect: true}, args...); err != nil {
+		L.RaiseError("log: %s", err.Error())
+	}
+	s := lua.LVAsString(L.Get(-1))
+	L.Pop(1)
+	return s
+}
+
+// lastPerID keeps the last request for each timer id: setting and then
+// cancelling a timer in one run leaves only the cancel.
+func lastPerID(reqs []engine.TimerRequest) []engine.TimerRequest {
+	if len(reqs) < 2 {
+		return reqs
+	}
+	last := map[string]int{}
+	for i, r := range reqs {
+		last[r.ID] = i
+	}
+	out := reqs[:0:0]
+	for i, r := range reqs {
+		if last[r.ID] == i {
+			out = append(out, r)
+		}
+	}
+	return out
+}

@@ -1,0 +1,307 @@
+// Package rules discovers rule files, loads and validates them, and turns
+// them into engine rules whose instances run in sandboxed Lua states.
+package rules
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"reflect"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/alexarules/alexarules/engine"
+	"github.com/alexarules/alexarules/scripting"
+	lua "github.com/yuin/gopher-lua"
+	"github.com/yuin/gopher-lua/ast"
+	"github.com/yuin/gopher-lua/parse"
+)
+
+// LoadError is one problem with one rule file, with its position.
+type LoadError struct {
+	File string
+	Line int
+	Msg  string
+}
+
+func (e *LoadError) Error() string {
+	if e.Line > 0 {
+		return fmt.Sprintf("%s:%d: %s", e.File, e.Line, e.Msg)
+	}
+	return fmt.Sprintf("%s: %s", e.File, e.Msg)
+}
+
+// Options configure loading.
+type Options struct {
+	Clock    engine.Clock
+	Location *time.Location // default zone of schedules and time.*
+	Libs     *scripting.LibCache
+	// Bind installs the bound API (device(), alexa.echo, ...) into a state.
+	// It is called for every state, at load and for each instance; run is
+	// nil while the file loads.
+	Bind func(L *lua.LState, run *Run)
+	// Print receives print() output of a rule file while it loads.
+	Print func(file, msg string)
+}
+
+// Loaded is one valid rule, compiled.
+type Loaded struct {
+	Def   *Def
+	proto *lua.FunctionProto
+	opts  *Options
+	dir   string
+}
+
+// Set is the result of loading a directory: the valid rules and every
+// error, so that a broken file never stops the others.
+type Set struct {
+	Rules  []*Loaded
+	Errors []error
+}
+
+// Files lists the rule files under the paths given: files as they are,
+// directories' *.lua files (not *_test.lua, not lib/), sorted.
+func Files(paths ...string) ([]string, error) {
+	var out []string
+	for _, p := range paths {
+		fi, err := os.Stat(p)
+		if err != nil {
+			return nil, err
+		}
+		if !fi.IsDir() {
+			out = append(out, p)
+			continue
+		}
+		err = filepath.WalkDir(p, func(path string, d os.DirEntry, err error) error {
+			if err != nil {
+				return err
+			}
+			if d.IsDir() {
+				if path != p && (d.Name() == "lib" || strings.HasPrefix(d.Name(), ".")) {
+					return filepath.SkipDir
+				}
+				return nil
+			}
+			if strings.HasSuffix(path, ".lua") && !strings.HasSuffix(path, "_test.lua") {
+				out = append(out, path)
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
+	sort.Strings(out)
+	return out, nil
+}
+
+// Load loads every rule file under paths; lib/ of each directory holds the
+// modules `require` may load.
+func Load(opts Options, paths ...string) (*Set, error) {
+	files, err := Files(paths...)
+	if err != nil {
+		return nil, err
+	}
+	if opts.Location == nil {
+		opts.Location = time.Local
+	}
+	if opts.Libs == nil {
+		opts.Libs = scripting.NewLibCache()
+	}
+	results := make([]fileResult, len(files))
+	parallel(len(files), func(i int) { results[i] = loadFile(&opts, files[i]) })
+	set := &Set{}
+	seen := map[string]*Loaded{}
+	for _, r := range results {
+		set.Errors = append(set.Errors, r.errs...)
+		for _, l := range r.rules {
+			if prev := seen[l.Def.ID]; prev != nil {
+				set.Errors = append(set.Errors, &LoadError{File: l.Def.File, Line: l.Def.Line,
+					Msg: fmt.Sprintf("rule %q is already defined at %s:%d", l.Def.ID, prev.Def.File, prev.Def.Line)})
+				continue
+			}
+			seen[l.Def.ID] = l
+			set.Rules = append(set.Rules, l)
+		}
+	}
+	return set, nil
+}
+
+type fileResult struct {
+	rules []*Loaded
+	errs  []error
+}
+
+func loadFile(opts *Options, file string) fileResult {
+	src, err := os.ReadFile(file)
+	if err != nil {
+		return fileResult{errs: []error{&LoadError{File: file, Msg: err.Error()}}}
+	}
+	proto, err := scripting.Compile(file, src)
+	if err != nil {
+		return fileResult{errs: []error{scriptLoadError(file, err)}}
+	}
+	dir := filepath.Dir(file)
+	L := newRuleState(opts, dir, file, nil)
+	defer L.Close()
+	defs, err := runChunk(L, proto, file)
+	if err != nil {
+		return fileResult{errs: explain(file, src, err)}
+	}
+	out := fileResult{}
+	for _, d := range defs {
+		out.rules = append(out.rules, &Loaded{Def: d, proto: proto, opts: opts, dir: dir})
+	}
+	return out
+}
+
+// newRuleState returns a sandboxed state with the rule API installed.
+func newRuleState(opts *Options, dir, file string, run *Run) *lua.LState {
+	print := func(msg string) {
+		if run != nil {
+			run.logLine("info", msg)
+		} else if opts.Print != nil {
+			opts.Print(file, msg)
+		}
+	}
+	L := scripting.NewState(scripting.StateOptions{Clock: opts.Clock, Location: opts.Location,
+		LibDir: filepath.Join(dir, "lib"), Libs: opts.Libs, Print: print})
+	scripting.OpenTime(L, opts.Clock, opts.Location)
+	installTriggers(L, opts.Location)
+	installRule(L, file)
+	if opts.Bind != nil {
+		opts.Bind(L, run)
+	}
+	return L
+}
+
+// runChunk runs a compiled rule file and collects the rules it returns.
+func runChunk(L *lua.LState, proto *lua.FunctionProto, file string) ([]*Def, error) {
+	L.Push(L.NewFunctionFromProto(proto))
+	if err := L.PCall(0, 1, nil); err != nil {
+		return nil, err
+	}
+	ret := L.Get(-1)
+	L.Pop(1)
+	asDef := func(v lua.LValue) (*Def, bool) {
+		ud, ok := v.(*lua.LUserData)
+		if !ok {
+			return nil, false
+		}
+		d, ok := ud.Value.(*Def)
+		return d, ok
+	}
+	if d, ok := asDef(ret); ok {
+		return []*Def{d}, nil
+	}
+	tbl, ok := ret.(*lua.LTable)
+	if !ok || tbl.Len() == 0 {
+		return nil, &LoadError{File: file, Msg: fmt.Sprintf("a rule file must return rule \"id\" { ... } or a list of rules, got %s", ret.Type())}
+	}
+	var defs []*Def
+	for i := 1; i <= tbl.Len(); i++ {
+		d, ok := asDef(tbl.RawGetInt(i))
+		if !ok {
+			return nil, &LoadError{File: file, Msg: fmt.Sprintf("item %d of the returned list is not a rule (got %s)", i, tbl.RawGetInt(i).Type())}
+		}
+		defs = append(defs, d)
+	}
+	return defs, nil
+}
+
+// explain turns a failure to run a rule file into load errors with lines:
+// field errors get the line of the field, found in the file's syntax tree.
+func explain(file string, src []byte, err error) []error {
+	var le *LoadError
+	if errors.As(err, &le) {
+		return []error{le}
+	}
+	var api *lua.ApiError
+	if errors.As(err, &api) {
+		if ud, ok := api.Object.(*lua.LUserData); ok {
+			if fe, ok := ud.Value.(fieldErrors); ok {
+				chunk, _ := parse.Parse(bytes.NewReader(src), file)
+				out := make([]error, 0, len(fe))
+				for _, f := range fe {
+					out = append(out, &LoadError{File: file, Line: fieldLine(chunk, f.Rule, f.Field), Msg: f.Error()})
+				}
+				return out
+			}
+		}
+	}
+	return []error{scriptLoadError(file, err)}
+}
+
+func scriptLoadError(file string, err error) error {
+	se := scripting.AsScriptError(err)
+	if se == nil {
+		return &LoadError{File: file, Msg: err.Error()}
+	}
+	f := se.File
+	if f == "" {
+		f = file
+	}
+	return &LoadError{File: f, Line: se.Line, Msg: se.Msg}
+}
+
+// fieldLine finds the line of `field` in `rule "id" { field = ... }`, or
+// the line of the rule call when the field is absent.
+func fieldLine(chunk []ast.Stmt, rule, field string) int {
+	line := 0
+	walkAST(reflect.ValueOf(chunk), func(call *ast.FuncCallExpr) {
+		inner, ok := call.Func.(*ast.FuncCallExpr)
+		if !ok || len(inner.Args) != 1 || len(call.Args) != 1 {
+			return
+		}
+		if fn, ok := inner.Func.(*ast.IdentExpr); !ok || fn.Value != "rule" {
+			return
+		}
+		if id, ok := inner.Args[0].(*ast.StringExpr); !ok || id.Value != rule {
+			return
+		}
+		tbl, ok := call.Args[0].(*ast.TableExpr)
+		if !ok {
+			return
+		}
+		line = inner.Line()
+		for _, f := range tbl.Fields {
+			if k, ok := f.Key.(*ast.StringExpr); ok && k.Value == field {
+				line = k.Line()
+				if v, ok := f.Value.(ast.PositionHolder); ok && v.Line() > 0 {
+					line = v.Line()
+				}
+			}
+		}
+	})
+	return line
+}
+
+var funcCallType = reflect.TypeOf((*ast.FuncCallExpr)(nil))
+
+// walkAST calls fn for every function call in the tree. The gopher-lua AST
+// has many node types; reflection walks them all without a case for each.
+func walkAST(v reflect.Value, fn func(*ast.FuncCallExpr)) {
+	switch v.Kind() {
+	case reflect.Pointer, reflect.Interface:
+		if v.IsNil() {
+			return
+		}
+		if v.Type() == funcCallType {
+			fn(v.Interface().(*ast.FuncCallExpr))
+		}
+		walkAST(v.Elem(), fn)
+	case reflect.Struct:
+		for i := 0; i < v.NumField(); i++ {
+			if v.Type().Field(i).IsExported() {
+				walkAST(v.Field(i), fn)
+			}
+		}
+	case reflect.Slice:
+		for i := 0; i < v.Len(); i++ {
+			walkAST(v.Index(i), fn)
+		}
+	}
+}

@@ -1,0 +1,148 @@
+package rules_test
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/alexarules/alexarules/engine"
+	"github.com/alexarules/alexarules/rules"
+)
+
+func load(t *testing.T, files map[string]string) *rules.Set {
+	t.Helper()
+	set, err := rules.Load(rules.Options{Clock: engine.NewVirtual(start), Location: time.UTC}, writeRules(t, files))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return set
+}
+
+func TestLoadErrorsNameFileLineAndField(t *testing.T) {
+	good := `return rule "good" { when = event "x", run = function() end }`
+	tests := []struct {
+		name, src string
+		want      []string // substrings of the one error, in order
+	}{
+		{"unknown field with suggestion", "return rule \"r\" {\n  when = event \"x\",\n  mdoe = \"single\",\n  run = function() end,\n}",
+			[]string{"r.lua:3:", `field "mdoe"`, `did you mean "mode"`}},
+		{"bad mode", "return rule \"r\" {\n  when = event \"x\",\n  run = function() end,\n  mode = \"paralel\",\n}",
+			[]string{"r.lua:4:", `field "mode"`, `unknown mode "paralel"`, `did you mean "parallel"`}},
+		{"malformed timeout", "return rule \"r\" {\n  when = event \"x\",\n  timeout = \"5 minutes\",\n  run = function() end,\n}",
+			[]string{"r.lua:3:", `field "timeout"`}},
+		{"bad cron", "return rule \"r\" {\n  run = function() end,\n  when = cron \"0 25 * * *\",\n}",
+			[]string{"r.lua:3:", "cron", "hour"}},
+		{"bad schedule day", "return rule \"r\" {\n  run = function() end,\n  when = schedule \"mno-fri 07:00\",\n}",
+			[]string{"r.lua:3:", "schedule", "mno"}},
+		{"unknown trigger option", "return rule \"r\" {\n  run = function() end,\n  when = alexa.alarm { devcie = \"Bedroom Echo\" },\n}",
+			[]string{"r.lua:3:", "alexa.alarm", `unknown option "devcie"`, `did you mean "device"`}},
+		{"bad trigger option value", "return rule \"r\" {\n  run = function() end,\n  when = alexa.list { op = \"add\" },\n}",
+			[]string{"r.lua:3:", `option "op"`, `did you mean "added"`}},
+		{"bad missed policy", "return rule \"r\" {\n  run = function() end,\n  when = cron(\"@daily\", { missed = \"sometimes\" }),\n}",
+			[]string{"r.lua:3:", "missed"}},
+		{"syntax error", "return rule \"r\" {\n  when = event \"x\"\n  run = function() end,\n}",
+			[]string{"r.lua:3"}},
+		{"missing run", "return rule \"r\" {\n  when = event \"x\",\n}", []string{"r.lua:1:", `field "run"`, "required"}},
+		{"bad id", "return rule \"Bad Id\" { when = event \"x\", run = function() end }", []string{"r.lua:1:", "rule id"}},
+		{"returns nothing", "local x = 1", []string{"r.lua", "must return"}},
+		{"when is not a trigger", "return rule \"r\" {\n  when = \"event x\",\n  run = function() end,\n}",
+			[]string{"r.lua:2:", `field "when"`}},
+		{"runtime error at load", "local x = nil\nreturn x.y", []string{"r.lua:2:"}},
+		{"bad time zone", "return rule \"r\" { run = function() end,\n when = cron(\"@daily\", { tz = \"Mars/Base\" }) }",
+			[]string{"r.lua:2:", "Mars/Base"}},
+		{"bad list pattern", "return rule \"r\" { run = function() end,\n when = alexa.list { pattern = \"[a\" } }",
+			[]string{"r.lua:2:", "pattern"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			set := load(t, map[string]string{"r.lua": tc.src, "good.lua": good})
+			if len(set.Rules) != 1 || set.Rules[0].Def.ID != "good" {
+				t.Errorf("the good file must still load, got %d rules", len(set.Rules))
+			}
+			if len(set.Errors) != 1 {
+				t.Fatalf("want 1 error, got %d: %v", len(set.Errors), set.Errors)
+			}
+			msg := set.Errors[0].Error()
+			rest := msg
+			for _, w := range tc.want {
+				i := strings.Index(rest, w)
+				if i < 0 {
+					t.Fatalf("error %q: want %q (in order %q)", msg, w, tc.want)
+				}
+				rest = rest[i+len(w):]
+			}
+		})
+	}
+}
+
+func TestLoadReportsEveryBadFieldOfARule(t *testing.T) {
+	set := load(t, map[string]string{"r.lua": "return rule \"r\" {\n  when = event \"x\",\n  mode = \"x\",\n  max = -1,\n  run = 3,\n}"})
+	if len(set.Errors) != 3 {
+		t.Fatalf("want 3 errors (mode, max, run), got %v", set.Errors)
+	}
+	for i, line := range []string{":3:", ":4:", ":5:"} {
+		found := false
+		for _, err := range set.Errors {
+			found = found || strings.Contains(err.Error(), line)
+		}
+		if !found {
+			t.Errorf("error %d: no error on line %s in %v", i, line, set.Errors)
+		}
+	}
+}
+
+func TestLoadDuplicateIDsAcrossFiles(t *testing.T) {
+	set := load(t, map[string]string{
+		"a.lua": `return rule "same" { when = event "x", run = function() end }`,
+		"b.lua": `return rule "same" { when = event "y", run = function() end }`,
+	})
+	if len(set.Rules) != 1 || len(set.Errors) != 1 || !strings.Contains(set.Errors[0].Error(), "already defined at") {
+		t.Fatalf("rules %d, errors %v", len(set.Rules), set.Errors)
+	}
+}
+
+func TestLoadListsOfRulesAndEveryField(t *testing.T) {
+	set := load(t, map[string]string{"lib/helper.lua": `return { greet = function(n) return "hi " .. n end }`,
+		"many.lua": `
+local helper = require "helper"
+return {
+  rule "a" {
+    description = "all fields",
+    enabled = false,
+    when = { event("x", { id = "ex", match = { room = "kitchen" } }), cron("0 7 * * 1-5", { tz = "Europe/Berlin", missed = "30m" }),
+             schedule "mon-fri 07:00", startup {}, alexa.alarm { device = "Bedroom Echo", state = "snoozed" },
+             alexa.timer {}, alexa.reminder { label = "pills" }, alexa.list { list = "Shopping", op = "added", item = "milk" },
+             alexa.volume { device = "Kitchen Echo", above = 50 }, reading { device = "Sensor", attr = "temperature", above = 26 },
+             unreachable { device = "*" }, reachable { device = "Porch Light" } },
+    only_if = { time.between("05:00", "09:00"), function(ctx, ev) return true end },
+    unless = function() return false end,
+    mode = "queued", max = 3, timeout = "2s", throttle = "10m", log = "debug",
+    state = { n = 0, names = { "x" } },
+    run = function(ctx, ev) return helper.greet("x") end,
+    handlers = { later = function() end },
+  },
+  rule "b" { when = event "y", run = function() end },
+}`})
+	if len(set.Errors) != 0 {
+		t.Fatal(set.Errors)
+	}
+	if len(set.Rules) != 2 {
+		t.Fatalf("want 2 rules, got %d", len(set.Rules))
+	}
+	d := set.Rules[0].Def
+	if d.ID != "a" || d.Enabled || d.Mode != engine.ModeQueued || d.Max != 3 || d.Timeout != 2*time.Second ||
+		d.Throttle != 10*time.Minute || len(d.Triggers) != 12 || string(d.State) != `{"n":0,"names":["x"]}` ||
+		len(d.Handlers) != 1 || d.Description != "all fields" {
+		t.Fatalf("unexpected definition: %+v", d)
+	}
+	if d.Triggers[1].Spec == nil || d.Triggers[0].ID() != "ex" {
+		t.Fatalf("cron trigger not parsed or id lost: %+v", d.Triggers[:2])
+	}
+}
+
+func TestHoldNeedsThePoller(t *testing.T) {
+	set := load(t, map[string]string{"r.lua": "return rule \"r\" { run = function() end,\n when = reading { device = \"S\", attr = \"temperature\", above = 26, hold = \"10m\" } }"})
+	if len(set.Errors) != 1 || !strings.Contains(set.Errors[0].Error(), "hold") {
+		t.Fatalf("want a clear error about hold, got %v", set.Errors)
+	}
+}

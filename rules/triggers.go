@@ -1,0 +1,464 @@
+package rules
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/alexarules/alexarules/engine"
+	"github.com/alexarules/alexarules/engine/schedule"
+	"github.com/alexarules/alexarules/scripting"
+	lua "github.com/yuin/gopher-lua"
+	"github.com/yuin/gopher-lua/pm"
+)
+
+// optKind is how a trigger option is checked.
+type optKind int
+
+const (
+	optString optKind = iota
+	optNumber
+	optDuration
+	optEnum
+	optTable
+	optPattern
+	optZone
+	optMissed
+)
+
+type optSpec struct {
+	kind   optKind
+	values []string // optEnum
+}
+
+// ctorSpec describes one trigger constructor of RULES.md §2.
+type ctorSpec struct {
+	name string // as written in Lua: "cron", "alexa.alarm"
+	kind string // engine event kind
+	main bool   // takes a main string argument first
+	opts map[string]optSpec
+	// required options
+	required []string
+}
+
+var notificationStates = []string{"ringing", "snoozed", "dismissed", "created", "changed", "deleted"}
+
+// Attributes a reading trigger may watch (RULES.md §5).
+var readingAttrs = []string{"power", "brightness", "color", "color_temperature", "volume", "temperature",
+	"thermostat_mode", "target_setpoint", "lower_setpoint", "upper_setpoint", "connectivity"}
+
+func triggerCatalogue() []ctorSpec {
+	id := optSpec{kind: optString}
+	sched := map[string]optSpec{"id": id, "tz": {kind: optZone}, "missed": {kind: optMissed}}
+	notif := func(states ...string) map[string]optSpec {
+		return map[string]optSpec{"id": id, "device": {kind: optString}, "label": {kind: optString},
+			"state": {kind: optEnum, values: states}}
+	}
+	return []ctorSpec{
+		{name: "cron", kind: engine.KindSchedule, main: true, opts: sched},
+		{name: "schedule", kind: engine.KindSchedule, main: true, opts: sched},
+		{name: "event", kind: engine.KindCustom, main: true, opts: map[string]optSpec{"id": id, "match": {kind: optTable}}},
+		{name: "startup", kind: engine.KindStartup, opts: map[string]optSpec{"id": id}},
+		{name: "alexa.alarm", kind: engine.KindAlarm, opts: notif(notificationStates...)},
+		{name: "alexa.timer", kind: engine.KindTimer, opts: notif(append(notificationStates, "paused")...)},
+		{name: "alexa.reminder", kind: engine.KindReminder, opts: notif(notificationStates...)},
+		{name: "alexa.list", kind: engine.KindList, opts: map[string]optSpec{"id": id, "list": {kind: optString},
+			"op":   {kind: optEnum, values: []string{"added", "updated", "checked", "removed"}},
+			"item": {kind: optString}, "pattern": {kind: optPattern}}},
+		{name: "alexa.volume", kind: engine.KindVolume, opts: map[string]optSpec{"id": id, "device": {kind: optString},
+			"above": {kind: optNumber}, "below": {kind: optNumber}}},
+		{name: "reading", kind: engine.KindReading, required: []string{"device", "attr"},
+			opts: map[string]optSpec{"id": id, "device": {kind: optString}, "attr": {kind: optEnum, values: readingAttrs},
+				"above": {kind: optNumber}, "below": {kind: optNumber}, "equals": {kind: optString},
+				"from": {kind: optString}, "to": {kind: optString}, "hold": {kind: optDuration}, "rearm": {kind: optNumber}}},
+		{name: "reachable", kind: engine.KindReachability, required: []string{"device"},
+			opts: map[string]optSpec{"id": id, "device": {kind: optString}, "hold": {kind: optDuration}}},
+		{name: "unreachable", kind: engine.KindReachability, required: []string{"device"},
+			opts: map[string]optSpec{"id": id, "device": {kind: optString}, "hold": {kind: optDuration}}},
+	}
+}
+
+// TriggerDef is a validated trigger as written in a rule file.
+type TriggerDef struct {
+	Ctor string // constructor name
+	Kind string
+	Main string         // cron spec, schedule spec or event name
+	Opts map[string]any // validated option values
+	Line int
+
+	// Schedule triggers only.
+	Spec   schedule.Spec
+	Missed schedule.Missed
+
+	pattern string
+}
+
+// ID returns the trigger's id option.
+func (t *TriggerDef) ID() string { s, _ := t.Opts["id"].(string); return s }
+
+// String renders the trigger as the admin API shows it.
+func (t *TriggerDef) String() string {
+	var b strings.Builder
+	b.WriteString(t.Ctor)
+	if t.Main != "" {
+		fmt.Fprintf(&b, " %q", t.Main)
+	}
+	if len(t.Opts) > 0 {
+		keys := make([]string, 0, len(t.Opts))
+		for k := range t.Opts {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		b.WriteString(" {")
+		for i, k := range keys {
+			if i > 0 {
+				b.WriteString(",")
+			}
+			fmt.Fprintf(&b, " %s=%v", k, t.Opts[k])
+		}
+		b.WriteString(" }")
+	}
+	return b.String()
+}
+
+const triggerTypeName = "alexarules.trigger"
+
+// installTriggers defines every trigger constructor in L: `cron`,
+// `schedule`, `event`, `startup`, `reading`, `reachable`, `unreachable` as
+// globals and the `alexa.*` ones in the `alexa` table.
+func installTriggers(L *lua.LState, loc *time.Location) {
+	mt := L.NewTypeMetatable(triggerTypeName)
+	L.SetField(mt, "__tostring", L.NewFunction(func(L *lua.LState) int {
+		L.Push(lua.LString(checkTrigger(L, 1).String()))
+		return 1
+	}))
+	alexa := L.NewTable()
+	for _, spec := range triggerCatalogue() {
+		fn := L.NewFunction(ctorFunc(spec, loc))
+		if name, ok := strings.CutPrefix(spec.name, "alexa."); ok {
+			L.SetField(alexa, name, fn)
+		} else {
+			L.SetGlobal(spec.name, fn)
+		}
+	}
+	L.SetGlobal("alexa", alexa)
+}
+
+func checkTrigger(L *lua.LState, n int) *TriggerDef {
+	ud := L.CheckUserData(n)
+	t, ok := ud.Value.(*TriggerDef)
+	if !ok {
+		L.ArgError(n, "trigger expected")
+	}
+	return t
+}
+
+// asTrigger returns the trigger a Lua value holds, if it is one.
+func asTrigger(v lua.LValue) (*TriggerDef, bool) {
+	ud, ok := v.(*lua.LUserData)
+	if !ok {
+		return nil, false
+	}
+	t, ok := ud.Value.(*TriggerDef)
+	return t, ok
+}
+
+func ctorFunc(spec ctorSpec, loc *time.Location) lua.LGFunction {
+	return func(L *lua.LState) int {
+		t := &TriggerDef{Ctor: spec.name, Kind: spec.kind, Opts: map[string]any{}, Line: callerLine(L)}
+		optArg := 1
+		if spec.main {
+			t.Main = L.CheckString(1)
+			optArg = 2
+		}
+		var opts *lua.LTable
+		switch v := L.Get(optArg).(type) {
+		case *lua.LNilType:
+		case *lua.LTable:
+			opts = v
+		default:
+			L.ArgError(optArg, "options table expected, got "+v.Type().String())
+		}
+		if opts != nil {
+			if err := t.setOptions(spec, opts); err != nil {
+				L.RaiseError("%s: %s", spec.name, err.Error())
+			}
+		}
+		for _, r := range spec.required {
+			if _, ok := t.Opts[r]; !ok {
+				L.RaiseError("%s: option %q is required", spec.name, r)
+			}
+		}
+		if err := t.finish(loc); err != nil {
+			L.RaiseError("%s: %s", spec.name, err.Error())
+		}
+		ud := L.NewUserData()
+		ud.Value = t
+		L.SetMetatable(ud, L.GetTypeMetatable(triggerTypeName))
+		L.Push(ud)
+		return 1
+	}
+}
+
+func (t *TriggerDef) setOptions(spec ctorSpec, opts *lua.LTable) error {
+	known := make([]string, 0, len(spec.opts))
+	for k := range spec.opts {
+		known = append(known, k)
+	}
+	var err error
+	opts.ForEach(func(k, v lua.LValue) {
+		if err != nil {
+			return
+		}
+		name, ok := k.(lua.LString)
+		if !ok {
+			err = fmt.Errorf("option keys must be names, got %s", k.Type())
+			return
+		}
+		os, ok := spec.opts[string(name)]
+		if !ok {
+			err = fmt.Errorf("unknown option %q%s", string(name), didYouMean(string(name), known))
+			return
+		}
+		var val any
+		val, err = os.check(v)
+		if err != nil {
+			err = fmt.Errorf("option %q: %w", string(name), err)
+			return
+		}
+		t.Opts[string(name)] = val
+	})
+	return err
+}
+
+func (o optSpec) check(v lua.LValue) (any, error) {
+	switch o.kind {
+	case optString, optZone, optMissed, optPattern:
+		s, ok := v.(lua.LString)
+		if !ok {
+			return nil, fmt.Errorf("string expected, got %s", v.Type())
+		}
+		return string(s), nil
+	case optNumber:
+		n, ok := v.(lua.LNumber)
+		if !ok {
+			return nil, fmt.Errorf("number expected, got %s", v.Type())
+		}
+		return float64(n), nil
+	case optDuration:
+		d, err := scripting.ParseDuration(v)
+		if err != nil {
+			return nil, err
+		}
+		return d, nil
+	case optEnum:
+		s, ok := v.(lua.LString)
+		if !ok {
+			return nil, fmt.Errorf("string expected, got %s", v.Type())
+		}
+		for _, x := range o.values {
+			if string(s) == x {
+				return x, nil
+			}
+		}
+		return nil, fmt.Errorf("unknown value %q%s", string(s), didYouMean(string(s), o.values))
+	case optTable:
+		if _, ok := v.(*lua.LTable); !ok {
+			return nil, fmt.Errorf("table expected, got %s", v.Type())
+		}
+		val, err := scripting.FromLua(v)
+		if err != nil {
+			return nil, err
+		}
+		return val, nil
+	}
+	return nil, fmt.Errorf("unchecked option kind %d", o.kind)
+}
+
+// finish checks what needs several options together or a parser.
+func (t *TriggerDef) finish(loc *time.Location) error {
+	switch t.Ctor {
+	case "cron", "schedule":
+		if tz, ok := t.Opts["tz"].(string); ok {
+			l, err := time.LoadLocation(tz)
+			if err != nil {
+				return fmt.Errorf("option \"tz\": unknown time zone %q", tz)
+			}
+			loc = l
+		}
+		var err error
+		if t.Ctor == "cron" {
+			t.Spec, err = schedule.ParseCron(t.Main, loc)
+		} else {
+			t.Spec, err = schedule.ParseSchedule(t.Main, loc)
+		}
+		if err != nil {
+			return err
+		}
+		m, _ := t.Opts["missed"].(string)
+		if t.Missed, err = schedule.ParseMissed(m); err != nil {
+			return fmt.Errorf("option \"missed\": %w", err)
+		}
+	case "event":
+		if t.Main == "" {
+			return fmt.Errorf("event name is empty")
+		}
+	case "alexa.list":
+		_, item := t.Opts["item"]
+		p, pattern := t.Opts["pattern"].(string)
+		if item && pattern {
+			return fmt.Errorf("options \"item\" and \"pattern\" exclude each other")
+		}
+		if pattern {
+			if _, err := pm.Find(p, []byte{}, 0, 1); err != nil {
+				return fmt.Errorf("option \"pattern\": bad Lua pattern %q: %v", p, err)
+			}
+			t.pattern = p
+		}
+	case "reading", "reachable", "unreachable", "alexa.volume":
+		if _, ok := t.Opts["hold"]; ok {
+			return fmt.Errorf("option \"hold\" needs the poller, which is not part of this version yet")
+		}
+		if _, ok := t.Opts["rearm"]; ok {
+			return fmt.Errorf("option \"rearm\" needs the poller, which is not part of this version yet")
+		}
+		a, hasA := t.Opts["above"].(float64)
+		b, hasB := t.Opts["below"].(float64)
+		if hasA && hasB && a >= b {
+			// above 26 and below 20 can never both hold: a range must be
+			// above < below.
+			return fmt.Errorf("options \"above\" (%g) and \"below\" (%g) leave no matching value", a, b)
+		}
+	}
+	return nil
+}
+
+// engineTrigger turns the trigger into the engine's routing form.
+func (t *TriggerDef) engineTrigger() engine.Trigger {
+	et := engine.Trigger{Kind: t.Kind, ID: t.ID(), Spec: t.String()}
+	str := func(k string) string { s, _ := t.Opts[k].(string); return s }
+	switch t.Ctor {
+	case "cron", "schedule":
+		et.Targeted = true
+		return et
+	case "event":
+		et.Keys = []string{t.Main}
+		if m, ok := t.Opts["match"].(map[string]any); ok {
+			et.Match = func(ev *engine.Event) bool { return matchData(ev.Data, m) }
+		}
+		return et
+	case "startup":
+		return et
+	}
+	if dev := str("device"); dev != "" && dev != "*" {
+		et.Keys = []string{dev}
+	}
+	var checks []func(ev *engine.Event) bool
+	field := func(ev *engine.Event, path ...string) any {
+		var cur any = ev.Data
+		for _, p := range path {
+			m, ok := cur.(map[string]any)
+			if !ok {
+				return nil
+			}
+			cur = m[p]
+		}
+		return cur
+	}
+	eqFold := func(key string, path ...string) {
+		want := str(key)
+		if key == "state" && want == "" {
+			want = "ringing" // alarms, timers and reminders fire when they ring
+		}
+		if want != "" {
+			checks = append(checks, func(ev *engine.Event) bool {
+				got, _ := field(ev, path...).(string)
+				return strings.EqualFold(got, want)
+			})
+		}
+	}
+	num := func(ev *engine.Event, key string) (float64, bool) {
+		f, ok := field(ev, key).(float64)
+		return f, ok
+	}
+	switch t.Ctor {
+	case "alexa.alarm", "alexa.timer", "alexa.reminder":
+		eqFold("state", "state")
+		eqFold("label", "notification", "label")
+	case "alexa.list":
+		eqFold("list", "list", "name")
+		eqFold("op", "op")
+		eqFold("item", "item", "text")
+		if t.pattern != "" {
+			p := t.pattern
+			checks = append(checks, func(ev *engine.Event) bool {
+				text, _ := field(ev, "item", "text").(string)
+				m, err := pm.Find(p, []byte(text), 0, 1)
+				return err == nil && len(m) > 0
+			})
+		}
+	case "alexa.volume", "reading":
+		if t.Ctor == "reading" {
+			eqFold("attr", "attr")
+			eqFold("equals", "value")
+			eqFold("from", "previous")
+			eqFold("to", "value")
+		}
+		// Edge, not level: the value enters the range now and was outside
+		// it before (or unknown).
+		above, hasA := t.Opts["above"].(float64)
+		below, hasB := t.Opts["below"].(float64)
+		if hasA || hasB {
+			in := func(v float64) bool { return (!hasA || v > above) && (!hasB || v < below) }
+			checks = append(checks, func(ev *engine.Event) bool {
+				v, ok := num(ev, "value")
+				if !ok || !in(v) {
+					return false
+				}
+				prev, ok := num(ev, "previous")
+				return !ok || !in(prev)
+			})
+		}
+	case "reachable", "unreachable":
+		want := t.Ctor == "reachable"
+		checks = append(checks, func(ev *engine.Event) bool {
+			r, ok := ev.Data["reachable"].(bool)
+			return ok && r == want
+		})
+	}
+	if len(checks) > 0 {
+		et.Match = func(ev *engine.Event) bool {
+			for _, c := range checks {
+				if !c(ev) {
+					return false
+				}
+			}
+			return true
+		}
+	}
+	return et
+}
+
+// matchData reports whether every key of want equals the event's data
+// (numbers compare as numbers, strings exactly, tables recursively).
+func matchData(data, want map[string]any) bool {
+	for k, w := range want {
+		got, ok := data[k]
+		if !ok {
+			return false
+		}
+		switch wv := w.(type) {
+		case map[string]any:
+			gm, ok := got.(map[string]any)
+			if !ok || !matchData(gm, wv) {
+				return false
+			}
+		default:
+			if fmt.Sprint(got) != fmt.Sprint(w) {
+				return false
+			}
+		}
+	}
+	return true
+}
