@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math/bits"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -60,7 +61,7 @@ func parseCron(spec string, loc *time.Location) (Spec, error) {
 		case "@reboot":
 			return nil, errors.New("@reboot is not supported; use the startup trigger")
 		}
-		if !contains(cronDescriptors, name) {
+		if !slices.Contains(cronDescriptors, name) {
 			return nil, fmt.Errorf("unknown descriptor %q%s", name, didYouMean(name, cronDescriptors...))
 		}
 		if strings.TrimSpace(arg) != "" {
@@ -201,7 +202,7 @@ func cronValue(f cronField, s string) (int, error) {
 		if kind == "day of week" {
 			kind = "day"
 		}
-		if len(low) > 3 && contains(f.names, low[:3]) {
+		if len(low) > 3 && slices.Contains(f.names, low[:3]) {
 			return 0, fmt.Errorf("unknown %s %q (cron takes three-letter names: %q)", kind, s, low[:3])
 		}
 		return 0, fmt.Errorf("unknown %s %q%s", kind, s, didYouMean(low, f.names...))
@@ -210,15 +211,6 @@ func cronValue(f cronField, s string) (int, error) {
 		return 0, fmt.Errorf("%s %d out of range %d-%d%s", f.name, n, f.min, f.max, f.hint)
 	}
 	return n, nil
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 // Next returns the first fire time strictly after t.

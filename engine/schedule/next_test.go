@@ -44,7 +44,7 @@ func TestNextAcrossTransitions(t *testing.T) {
 	const layout = "01-02 15:04 MST"
 	tests := []struct {
 		zone, kind, spec, from string // from: local wall time, 2026
-		want                       []string
+		want                   []string
 	}{
 		// Spring forward, New York: 02:30 does not exist on 03-08.
 		{"America/New_York", "schedule", "daily 02:30", "03-07 12:00",
@@ -302,4 +302,38 @@ func ExampleParseSchedule() {
 	// 2026-03-08 03:00:00 -0400 EDT
 	// 2026-03-09 02:30:00 -0400 EDT
 	// 2026-03-10 02:30:00 -0400 EDT
+}
+
+// TestUnusualTransitions covers a midnight that does not exist (Sao Paulo
+// 2018-11-04 00:00 -> 01:00) and a whole skipped day (Apia jumped from
+// 2011-12-29 24:00 to 2011-12-31 00:00).
+func TestUnusualTransitions(t *testing.T) {
+	const layout = "2006-01-02 15:04 -07"
+	tests := []struct {
+		zone, kind, spec string
+		from             time.Time
+		want             []string
+	}{
+		{"America/Sao_Paulo", "cron", "@daily", time.Date(2018, 11, 3, 12, 0, 0, 0, time.UTC),
+			[]string{"2018-11-04 01:00 -02", "2018-11-05 00:00 -02"}},
+		{"America/Sao_Paulo", "schedule", "daily 00:30", time.Date(2018, 11, 3, 12, 0, 0, 0, time.UTC),
+			[]string{"2018-11-04 01:00 -02", "2018-11-05 00:30 -02"}},
+		{"America/Sao_Paulo", "schedule", "sun every 1h", time.Date(2018, 11, 3, 12, 0, 0, 0, time.UTC),
+			[]string{"2018-11-04 01:00 -02", "2018-11-04 02:00 -02"}},
+		{"Pacific/Apia", "schedule", "daily 07:00", time.Date(2011, 12, 29, 0, 0, 0, 0, time.UTC),
+			[]string{"2011-12-29 07:00 -10", "2011-12-31 00:00 +14", "2011-12-31 07:00 +14"}},
+		{"Pacific/Apia", "cron", "0 7 * * *", time.Date(2011, 12, 29, 0, 0, 0, 0, time.UTC),
+			[]string{"2011-12-29 07:00 -10", "2011-12-31 00:00 +14", "2011-12-31 07:00 +14"}},
+		{"Pacific/Apia", "cron", "0 */6 * * *", time.Date(2011, 12, 29, 12, 0, 0, 0, time.UTC),
+			[]string{"2011-12-29 06:00 -10", "2011-12-29 12:00 -10", "2011-12-29 18:00 -10", "2011-12-31 00:00 +14"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.zone+" "+tt.spec, func(t *testing.T) {
+			s := parse(t, tt.kind, tt.spec, mustLoad(t, tt.zone))
+			got := format(schedule.Upcoming(s, tt.from, len(tt.want)), layout)
+			if strings.Join(got, ", ") != strings.Join(tt.want, ", ") {
+				t.Errorf("fires\n got %v\nwant %v", got, tt.want)
+			}
+		})
+	}
 }
