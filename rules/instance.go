@@ -21,9 +21,9 @@ import (
 // recorded (dry run). One Run value lives as long as its instance and is
 // reset for every invocation.
 type Run struct {
-	Rule   string
-	DryRun bool
+	Rule string
 
+	dryRun  bool
 	ctx     context.Context
 	log     *slog.Logger
 	level   slog.Level
@@ -44,6 +44,9 @@ func (r *Run) Context() context.Context {
 
 // Record adds an action and its result to the run's trace.
 func (r *Run) Record(a engine.Action) { r.actions = append(r.actions, a) }
+
+// DryRun reports whether actions are only recorded, not sent.
+func (r *Run) DryRun() bool { return r.dryRun }
 
 func (r *Run) logLine(level, msg string) {
 	r.lines = append(r.lines, level+": "+msg)
@@ -84,7 +87,7 @@ type instance struct {
 }
 
 func (l *Loaded) newInstance(log *slog.Logger, dryRun bool) (*instance, error) {
-	run := &Run{Rule: l.Def.ID, DryRun: dryRun, log: log}
+	run := &Run{Rule: l.Def.ID, dryRun: dryRun, log: log}
 	if l.Def.LogLevel != "" {
 		_ = run.level.UnmarshalText([]byte(l.Def.LogLevel))
 	}
@@ -164,7 +167,7 @@ func (in *instance) Run(ctx context.Context, inv *engine.Invocation) engine.Resu
 		return res
 	}
 	res.Timers, res.Emitted = lastPerID(r.timers), r.emitted
-	res.DryRun = r.DryRun && len(r.actions) > 0
+	res.DryRun = r.dryRun && len(r.actions) > 0
 	return res
 }
 

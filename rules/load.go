@@ -42,7 +42,7 @@ type Options struct {
 	// Bind installs the bound API (device(), alexa.echo, ...) into a state.
 	// It is called for every state, at load and for each instance; run is
 	// nil while the file loads.
-	Bind func(L *lua.LState, run *Run)
+	Bind func(L *lua.LState, run scripting.RunContext)
 	// Print receives print() output of a rule file while it loads.
 	Print func(file, msg string)
 }
@@ -173,7 +173,11 @@ func newRuleState(opts *Options, dir, file string, run *Run) *lua.LState {
 	installTriggers(L, opts.Location)
 	installRule(L, file)
 	if opts.Bind != nil {
-		opts.Bind(L, run)
+		var rc scripting.RunContext // a nil *Run must be a nil interface
+		if run != nil {
+			rc = run
+		}
+		opts.Bind(L, rc)
 	}
 	return L
 }

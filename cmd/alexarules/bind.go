@@ -4,14 +4,14 @@ import (
 	"context"
 	"log/slog"
 
-	"github.com/alexarules/alexarules/rules"
+	"github.com/alexarules/alexarules/scripting"
 	lua "github.com/yuin/gopher-lua"
 )
 
 // bindAlexa returns what installs the bound Alexa API into rule states.
-func bindAlexa(ctx context.Context, cfg fileConfig, e env, log *slog.Logger) (func(*lua.LState, *rules.Run), error) {
+func bindAlexa(ctx context.Context, cfg fileConfig, e env, log *slog.Logger) (func(*lua.LState, scripting.RunContext), error) {
 	return nil, nil
 }
 
 // bindForCheck installs the bound API for validation only.
-func bindForCheck() func(*lua.LState, *rules.Run) { return nil }
+func bindForCheck() func(*lua.LState, scripting.RunContext) { return nil }

@@ -18,6 +18,7 @@ import (
 	"github.com/alexarules/alexarules/engine/schedule"
 	"github.com/alexarules/alexarules/engine/store"
 	"github.com/alexarules/alexarules/rules"
+	"github.com/alexarules/alexarules/scripting"
 	lua "github.com/yuin/gopher-lua"
 )
 
@@ -30,7 +31,7 @@ type hostOptions struct {
 	DryRun    bool
 	Log       *slog.Logger
 	Clock     engine.Clock
-	Bind      func(L *lua.LState, run *rules.Run)
+	Bind      func(L *lua.LState, run scripting.RunContext)
 	OnEvent   func(engine.Event)
 	OnRun     func(engine.Trace)
 	// LoadErrors receives each rule file error; loading goes on.

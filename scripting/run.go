@@ -1,0 +1,18 @@
+package scripting
+
+import (
+	"context"
+
+	"github.com/alexarules/alexarules/engine"
+)
+
+// RunContext is the run in progress as the bound API sees it. It is nil
+// while a rule file loads: bound functions that act must then refuse.
+type RunContext interface {
+	// Context carries the run's deadline; every call that can block uses it.
+	Context() context.Context
+	// Record adds an action and its result to the run's trace.
+	Record(a engine.Action)
+	// DryRun reports whether actions are only recorded, not sent.
+	DryRun() bool
+}
