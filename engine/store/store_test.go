@@ -592,3 +592,71 @@ func TestOpenRefusesNewerSchema(t *testing.T) {
 	db.Close()
 	openStore(t, path, store.Options{})
 }
+
+func TestFailedWriteDoesNotFailOthers(t *testing.T) {
+	s := openStore(t, "", store.Options{RecordDelay: time.Hour})
+	// The event waits for company, so it shares the bad put's transaction.
+	s.RecordEvent(engine.EventRecord{ID: "ev", Kind: engine.KindCustom, Time: t0})
+	tooLong := strings.Repeat("k", bolt.MaxKeySize+1)
+	if err := s.Put("b", tooLong, []byte("v")); err == nil {
+		t.Fatal("Put of an oversized key succeeded")
+	}
+	if err := s.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if events, _ := s.RecentEvents(0); len(events) != 1 {
+		t.Errorf("journal = %v, want the event that shared the failed transaction", events)
+	}
+
+	// Good and bad writers at once: only the bad ones fail.
+	var wg sync.WaitGroup
+	errs := make([]error, 32)
+	for i := range errs {
+		wg.Go(func() {
+			key := fmt.Sprint(i)
+			if i%4 == 0 {
+				key = tooLong
+			}
+			errs[i] = s.Put("b", key, []byte("v"))
+		})
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if bad := i%4 == 0; bad != (err != nil) {
+			t.Errorf("writer %d (bad %t): %v", i, bad, err)
+		}
+	}
+	if list, _ := s.List("b", ""); len(list) != 24 {
+		t.Errorf("bucket holds %d keys, want the 24 good ones", len(list))
+	}
+}
+
+func TestRetentionCountsSurviveReopen(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "alexarules.db")
+	opts := store.Options{TraceRetention: 10, JournalSize: 10}
+	n := 0
+	for range 3 {
+		s, err := store.Open(path, opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for range 8 {
+			at := t0.Add(time.Duration(n) * time.Second)
+			s.RecordEvent(engine.EventRecord{ID: fmt.Sprint(n), Kind: engine.KindCustom, Time: at})
+			if err := s.Commit(engine.Commit{Rule: "a", Trace: trace("a", fmt.Sprint(n), at)}); err != nil {
+				t.Fatal(err)
+			}
+			n++
+		}
+		if err := s.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s := openStore(t, path, opts)
+	if events, _ := s.RecentEvents(0); len(events) != 10 || events[0].ID != "23" {
+		t.Errorf("journal after reopens has %d events, want 10 up to 23", len(events))
+	}
+	if runs, _ := s.Runs("a", 0); len(runs) < 10 || len(runs) > 12 || runs[0].ID != "23" {
+		t.Errorf("rule a keeps %v after reopens, want 10 to 12 up to 23", ids(runs))
+	}
+}

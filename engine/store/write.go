@@ -188,7 +188,7 @@ func (s *Store) Put(bucket, key string, value []byte) error {
 		return fmt.Errorf("put: %w", err)
 	}
 	if err := s.submit(&op{kind: opPut, bucket: bucket, key: key, value: value, done: make(chan error, 1)}); err != nil {
-		return fmt.Errorf("put %s/%s: %w", bucket, key, err)
+		return fmt.Errorf("put %s/%s: %w", bucket, shorten(key), err)
 	}
 	return nil
 }
@@ -200,7 +200,7 @@ func (s *Store) Delete(bucket, key string) error {
 		return fmt.Errorf("delete: %w", err)
 	}
 	if err := s.submit(&op{kind: opDelete, bucket: bucket, key: key, done: make(chan error, 1)}); err != nil {
-		return fmt.Errorf("delete %s/%s: %w", bucket, key, err)
+		return fmt.Errorf("delete %s/%s: %w", bucket, shorten(key), err)
 	}
 	return nil
 }
@@ -213,4 +213,13 @@ func checkKV(bucket, key string) error {
 		return fmt.Errorf("empty key in bucket %s", bucket)
 	}
 	return nil
+}
+
+// shorten keeps error messages readable when a key is oversized.
+func shorten(key string) string {
+	const limit = 64
+	if len(key) <= limit {
+		return key
+	}
+	return key[:limit] + "..."
 }

@@ -184,59 +184,66 @@ func (s *Store) write(b *batch) {
 	}
 	if work == 0 {
 		s.answer(b.ops, nil)
+		s.logDrops()
 		return
 	}
-	err := s.db.Update(func(tx *bolt.Tx) error {
-		touched := map[string]bool{}
+	err := s.update(func(tx *bolt.Tx, touched map[string]bool) error {
 		for _, o := range b.ops {
 			if err := s.apply(tx, o, touched); err != nil {
 				return err
 			}
 		}
-		if err := s.applyRecords(tx, events, traces, touched); err != nil {
-			return err
-		}
-		return s.prune(tx, touched)
+		return s.applyRecords(tx, events, traces, touched)
 	})
 	if err == nil {
 		s.answer(b.ops, nil)
 		s.logDrops()
 		return
 	}
-	s.forgetCounts()
 	if len(b.ops) == 1 && work == 1 {
 		s.answer(b.ops, err)
 		return
 	}
 	s.log.Warn("store: group write failed, retrying each write alone", "err", err)
+	var flushes []*op
 	for _, o := range b.ops {
-		err := s.db.Update(func(tx *bolt.Tx) error {
-			touched := map[string]bool{}
-			if err := s.apply(tx, o, touched); err != nil {
-				return err
-			}
-			return s.prune(tx, touched)
-		})
-		if err != nil {
-			s.forgetCounts()
+		if o.kind == opFlush {
+			flushes = append(flushes, o)
+			continue
 		}
-		o.done <- err
+		o.done <- s.update(func(tx *bolt.Tx, touched map[string]bool) error {
+			return s.apply(tx, o, touched)
+		})
 	}
+	var recordErr error
 	if len(events)+len(traces) > 0 {
-		err := s.db.Update(func(tx *bolt.Tx) error {
-			touched := map[string]bool{}
-			if err := s.applyRecords(tx, events, traces, touched); err != nil {
-				return err
-			}
-			return s.prune(tx, touched)
+		recordErr = s.update(func(tx *bolt.Tx, touched map[string]bool) error {
+			return s.applyRecords(tx, events, traces, touched)
 		})
-		if err != nil {
-			s.forgetCounts()
+		if recordErr != nil {
 			s.dropped.Add(uint64(len(events) + len(traces)))
-			s.log.Error("store: recorded events and traces lost", "err", err, "events", len(events), "traces", len(traces))
+			s.log.Error("store: recorded events and traces lost", "err", recordErr, "events", len(events), "traces", len(traces))
 		}
 	}
+	// A flush promised the recorded items: it answers after them.
+	s.answer(flushes, recordErr)
 	s.logDrops()
+}
+
+// update runs one write transaction of fn and the pruning of what it
+// touched, forgetting the cached counts when it fails.
+func (s *Store) update(fn func(tx *bolt.Tx, touched map[string]bool) error) error {
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		touched := map[string]bool{}
+		if err := fn(tx, touched); err != nil {
+			return err
+		}
+		return s.prune(tx, touched)
+	})
+	if err != nil {
+		s.forgetCounts()
+	}
+	return err
 }
 
 func (s *Store) answer(ops []*op, err error) {
