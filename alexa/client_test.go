@@ -282,9 +282,9 @@ func TestRetries(t *testing.T) {
 
 func TestAPIErrorBodies(t *testing.T) {
 	tests := []struct {
-		status              int
-		header, body        string
-		wantType, wantMsg   string
+		status            int
+		header, body      string
+		wantType, wantMsg string
 	}{
 		{404, "", `{"type":"NOT_FOUND","message":"Endpoint not found"}`, "NOT_FOUND", "Endpoint not found"},
 		{403, "", `{"type":"ENDPOINT_UNREACHABLE","message":"The endpoint is offline or unreachable.","extra":[1]}`,

@@ -95,7 +95,11 @@ type PropertyError struct {
 }
 
 func (e *PropertyError) Error() string {
-	s := fmt.Sprintf("alexa: endpoint %s: property %s is %s", e.Endpoint, e.Property, e.Type)
+	name := e.Property
+	if name == "" {
+		name = "(unnamed)"
+	}
+	s := fmt.Sprintf("alexa: endpoint %s: property %s is %s", e.Endpoint, name, e.Type)
 	if e.ErrorType != "" {
 		s += ": " + e.ErrorType
 	}

@@ -297,6 +297,15 @@ func AttributeFeature(attr string) (string, bool) {
 //	thermostat                       {mode?, target_setpoint?, lower_setpoint?, upper_setpoint?, scale, supported_modes?}
 //	bluetooth                        {operations = [...]}
 func (r *FeatureResponse) Attribute(attr, scale string) (any, error) {
+	v, err := r.attribute(attr, scale)
+	if err != nil {
+		// Never hand a zero value to Lua alongside an error.
+		return nil, err
+	}
+	return v, nil
+}
+
+func (r *FeatureResponse) attribute(attr, scale string) (any, error) {
 	switch attr {
 	case "power":
 		return r.Power()

@@ -8,8 +8,8 @@ import (
 
 func TestHostsFor(t *testing.T) {
 	tests := []struct {
-		in                                   string
-		country, region                      string
+		in                                     string
+		country, region                        string
 		api, token, web, lists, identity, push string
 	}{
 		{"", "US", "NA", "https://api.amazonalexa.com", "https://api.amazon.com/auth/o2/token",
