@@ -73,6 +73,7 @@ func TestRuntimeErrorPositions(t *testing.T) {
 		{"arg error in nested call", "local function on()\n  return set_brightness(-1)\nend\non()", 2, "bad argument #1 to set_brightness (0..100 expected, got -1)"},
 		{"time arg error", "\nlocal c = time.between(\"25:00\", \"06:00\")", 2, `bad argument #1 to between (HH:MM expected, got "25:00")`},
 		{"error with table", "local x = 1\nerror({code = 42})", 2, "table"},
+		{"error with message table", "local x = 1\n\nerror({type = 'http', message = 'endpoint unreachable'})", 3, "endpoint unreachable"},
 		{"error level 0", "local x = 1\n\n\nerror('no position', 0)", 4, "no position"},
 	}
 	for _, tt := range tests {

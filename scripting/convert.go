@@ -168,7 +168,9 @@ type converter struct {
 	count    int
 }
 
-var errNotPlain = errors.New("not plain data")
+// ErrNotPlain is wrapped by FromLua errors for values that have no
+// plain-data form (functions, userdata, NaN, non-string/number keys).
+var ErrNotPlain = errors.New("not plain data")
 
 func (c *converter) fromLua(v lua.LValue, path string, depth int) (any, error) {
 	c.count++
@@ -185,13 +187,13 @@ func (c *converter) fromLua(v lua.LValue, path string, depth int) (any, error) {
 	case lua.LNumber:
 		f := float64(x)
 		if math.IsNaN(f) || math.IsInf(f, 0) {
-			return nil, fmt.Errorf("%s: %v is %w", path, f, errNotPlain)
+			return nil, fmt.Errorf("%s: %v is %w", path, f, ErrNotPlain)
 		}
 		return f, nil
 	case *lua.LTable:
 		return c.table(x, path, depth)
 	}
-	return nil, fmt.Errorf("%s: %s is %w", path, v.Type(), errNotPlain)
+	return nil, fmt.Errorf("%s: %s is %w", path, v.Type(), ErrNotPlain)
 }
 
 func (c *converter) table(t *lua.LTable, path string, depth int) (any, error) {
@@ -229,7 +231,7 @@ func (c *converter) table(t *lua.LTable, path string, depth int) (any, error) {
 		case lua.LNumber:
 			key = formatNumber(float64(kk))
 		default:
-			err = fmt.Errorf("%s: %s key is %w", path, k.Type(), errNotPlain)
+			err = fmt.Errorf("%s: %s key is %w", path, k.Type(), ErrNotPlain)
 			return
 		}
 		var conv any

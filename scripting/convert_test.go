@@ -2,6 +2,7 @@ package scripting_test
 
 import (
 	"encoding/json"
+	"errors"
 	"math"
 	"reflect"
 	"strings"
@@ -112,6 +113,9 @@ func TestFromLua(t *testing.T) {
 			if tt.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 					t.Fatalf("error %v, want %q", err, tt.wantErr)
+				}
+				if strings.Contains(tt.wantErr, "not plain data") && !errors.Is(err, scripting.ErrNotPlain) {
+					t.Errorf("error %v does not wrap ErrNotPlain", err)
 				}
 				return
 			}

@@ -102,10 +102,20 @@ func fromAPIError(ae *lua.ApiError, err error) *ScriptError {
 		return &ScriptError{File: se.File, Line: se.Line, Msg: se.Msg, Err: err}
 	}
 	se := &ScriptError{Traceback: ae.StackTrace, Err: err}
-	if ae.Object == nil {
+	switch obj := ae.Object.(type) {
+	case nil:
 		se.Msg = "unknown error"
-	} else {
-		se.Msg = ae.Object.String()
+	case *lua.LTable:
+		// error({ message = ... }) and the API's error tables.
+		se.Msg = obj.String()
+		for _, field := range []string{"message", "msg"} {
+			if m, ok := obj.RawGetString(field).(lua.LString); ok {
+				se.Msg = string(m)
+				break
+			}
+		}
+	default:
+		se.Msg = obj.String()
 	}
 	if _, isString := ae.Object.(lua.LString); isString {
 		if m := positionPrefix.FindStringSubmatch(se.Msg); m != nil {

@@ -455,3 +455,21 @@ func BenchmarkNewState(b *testing.B) {
 		L.Close()
 	}
 }
+
+// BenchmarkStateRetained reports the heap an idle sandboxed state keeps.
+func BenchmarkStateRetained(b *testing.B) {
+	const n = 200
+	var bytesPer float64
+	for b.Loop() {
+		states := make([]*lua.LState, n)
+		before := heapInUse()
+		for i := range states {
+			states[i] = scripting.NewState(scripting.StateOptions{Location: time.UTC})
+		}
+		bytesPer = float64(heapInUse()-before) / n
+		for _, L := range states {
+			L.Close()
+		}
+	}
+	b.ReportMetric(bytesPer, "retained-B/state")
+}
