@@ -42,8 +42,8 @@ func (s *Server) handlePutHousehold(w http.ResponseWriter, r *http.Request) {
 func featureKeys() []string {
 	t := reflect.TypeFor[Features]()
 	keys := make([]string, 0, t.NumField())
-	for i := range t.NumField() {
-		name, _, _ := strings.Cut(t.Field(i).Tag.Get("json"), ",")
+	for field := range t.Fields() {
+		name, _, _ := strings.Cut(field.Tag.Get("json"), ",")
 		keys = append(keys, name)
 	}
 	return keys

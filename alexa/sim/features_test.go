@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"reflect"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -36,14 +37,14 @@ func jsonEqual(t *testing.T, got []byte, want string) {
 func TestGetFeatures(t *testing.T) {
 	e := newEnv(t, testHousehold(), sim.Options{})
 	ops := func(id, feature string, names ...string) string {
-		s := ""
+		var s strings.Builder
 		for i, n := range names {
 			if i > 0 {
-				s += ","
+				s.WriteString(",")
 			}
-			s += fmt.Sprintf(`{"name":%q,"path":"/v2/endpoints/%s/features/%s/%s"}`, n, id, feature, n)
+			s.WriteString(fmt.Sprintf(`{"name":%q,"path":"/v2/endpoints/%s/features/%s/%s"}`, n, id, feature, n))
 		}
-		return "[" + s + "]"
+		return "[" + s.String() + "]"
 	}
 	tests := []struct {
 		id, feature, want string

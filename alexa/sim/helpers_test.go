@@ -176,7 +176,8 @@ func (e *env) features(id string) sim.Features {
 	return sim.Features{}
 }
 
-func ptr[T any](v T) *T { return &v }
+//go:fix inline
+func ptr[T any](v T) *T { return new(v) }
 
 // testHousehold has one endpoint per kind of feature, ids short for
 // readable paths.
@@ -184,23 +185,23 @@ func testHousehold() sim.Household {
 	return sim.Household{
 		Endpoints: []sim.Endpoint{
 			{ID: "amzn1.alexa.endpoint.lamp", Name: "Lamp", Features: sim.Features{
-				Power:            ptr("OFF"),
-				Brightness:       ptr(50),
+				Power:            new("OFF"),
+				Brightness:       new(50),
 				Color:            &sim.Color{Hue: 20, Saturation: 0.5, Brightness: 0.7},
-				ColorTemperature: ptr(2700),
-				Connectivity:     ptr("OK"),
+				ColorTemperature: new(2700),
+				Connectivity:     new("OK"),
 			}},
 			{ID: "amzn1.alexa.endpoint.speaker", Name: "Speaker", Features: sim.Features{
-				Volume:    ptr(42),
-				Muted:     ptr(false),
+				Volume:    new(42),
+				Muted:     new(false),
 				Bluetooth: &sim.Bluetooth{PairedDevices: []sim.BluetoothDevice{{Address: "AA:BB:CC:DD:EE:FF", Name: "Phone"}}},
 			}},
 			{ID: "amzn1.alexa.endpoint.thermo", Name: "Thermostat", Features: sim.Features{
-				Temperature:      ptr(68.0),
-				TemperatureScale: ptr("FAHRENHEIT"),
-				ThermostatMode:   ptr("AUTO"),
-				LowerSetpoint:    ptr(66.0),
-				UpperSetpoint:    ptr(74.0),
+				Temperature:      new(68.0),
+				TemperatureScale: new("FAHRENHEIT"),
+				ThermostatMode:   new("AUTO"),
+				LowerSetpoint:    new(66.0),
+				UpperSetpoint:    new(74.0),
 			}},
 		},
 	}
