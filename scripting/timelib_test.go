@@ -295,6 +295,7 @@ func TestTimeBadArguments(t *testing.T) {
 		{`return time.format(0/0)`, `rules/time.lua:1: bad argument #1 to format (epoch seconds expected, got NaN)`},
 		{`return time.format(0, "%Q")`, `rules/time.lua:1: bad argument #2 to format (unknown conversion '%Q' in format)`},
 		{`return time.format(0, "50%")`, `rules/time.lua:1: bad argument #2 to format (format ends with '%')`},
+		{`return time.format(1e300)`, `rules/time.lua:1: bad argument #1 to format (epoch seconds expected, got 1e+300)`},
 		{`return time.weekday("mon")`, `rules/time.lua:1: bad argument #1 to weekday (epoch seconds expected, got string)`},
 		{`return os.date("%Q")`, `rules/time.lua:1: bad argument #1 to date (unknown conversion '%Q' in format)`},
 		{`return os.time({year = 2026})`, `rules/time.lua:1: bad argument #1 to time (field 'month' missing in date table)`},
