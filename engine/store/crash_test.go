@@ -44,7 +44,7 @@ func crashChild(path string) int {
 	for w := range 8 {
 		wg.Go(func() {
 			rule := fmt.Sprintf("r%d", w)
-			for n := 0; n < 100_000; n++ {
+			for n := range 100_000 {
 				id := fmt.Sprintf("%s-%d", rule, n)
 				err := s.Commit(engine.Commit{
 					Rule:      rule,

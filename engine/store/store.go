@@ -4,22 +4,22 @@
 // key-value space per component.
 //
 // Every write goes through one writer goroutine that commits whatever is
-// queued in one bbolt transaction, so N concurrent commits cost one fsync
-// and a lone commit costs one fsync without waiting for a timer (bbolt's
-// default Batch would add 10 ms to it).
+// queued in one bbolt transaction, so N concurrent commits share one round
+// of fsyncs and a lone commit pays one transaction without waiting for a
+// timer (bbolt's default Batch would add 10 ms to it).
 //
 // On-disk layout, schema version 1 (keys sort bytewise; a time key is the
 // Unix nanoseconds as 8 big-endian bytes with the sign bit flipped, so
 // earlier times sort first):
 //
-//	meta/schema_version        8-byte big-endian uint64
-//	state/<rule>               rule state JSON
-//	global/<key>               one top-level key of the global state, JSON
-//	timers/<id>                engine.TimerRecord JSON
-//	traces/<rule>\x00<time><id> engine.Trace JSON, time = trace start
-//	runs/<time><id>            rule name: the all-rules index of traces
-//	events/<time><id>          engine.EventRecord JSON
-//	kv/<bucket>/<key>          raw bytes of Get/Put/Delete/List
+//	meta/schema_version           8-byte big-endian uint64
+//	state/<rule>                  rule state JSON
+//	global/<key>                  one top-level key of the global state, JSON
+//	timers/<id>                   engine.TimerRecord JSON
+//	traces/<rule> 0x00 <time><id> engine.Trace JSON, time = trace start
+//	runs/<time><id>               rule name: the all-rules index of traces
+//	events/<time><id>             engine.EventRecord JSON
+//	kv/<bucket>/<key>             raw bytes of Get/Put/Delete/List
 package store
 
 import (

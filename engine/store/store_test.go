@@ -463,8 +463,12 @@ func TestReopenKeepsEverything(t *testing.T) {
 		t.Errorf("Put after Close = %v, want ErrClosed", err)
 	}
 	s.RecordEvent(engine.EventRecord{ID: "late"})
-	if s.Dropped() != 1 {
-		t.Errorf("Dropped = %d after recording on a closed store, want 1", s.Dropped())
+	s.RecordTrace(trace("b", "late", t0))
+	if s.Dropped() != 2 {
+		t.Errorf("Dropped = %d after recording on a closed store, want 2", s.Dropped())
+	}
+	if err := s.Flush(); !errors.Is(err, store.ErrClosed) {
+		t.Errorf("Flush after Close = %v, want ErrClosed", err)
 	}
 
 	s = openStore(t, path, store.Options{})

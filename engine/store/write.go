@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -56,10 +57,8 @@ func prepare(c engine.Commit) (*prepared, error) {
 			return nil, fmt.Errorf("global %q is not valid JSON", k)
 		}
 	}
-	for _, k := range c.GlobalDelete {
-		if k == "" {
-			return nil, errors.New("empty global key")
-		}
+	if slices.Contains(c.GlobalDelete, "") {
+		return nil, errors.New("empty global key")
 	}
 	for _, t := range c.PutTimers {
 		if t.ID == "" {
@@ -71,10 +70,8 @@ func prepare(c engine.Commit) (*prepared, error) {
 		}
 		p.putTimers = append(p.putTimers, keyValue{key: []byte(t.ID), value: v})
 	}
-	for _, id := range c.DeleteTimers {
-		if id == "" {
-			return nil, errors.New("timer without an id")
-		}
+	if slices.Contains(c.DeleteTimers, "") {
+		return nil, errors.New("timer without an id")
 	}
 	return p, nil
 }
