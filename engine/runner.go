@@ -286,6 +286,7 @@ func (r *runner) execute(w *worker, j job) {
 			e.log.Error("commit run", "rule", r.rule.ID, "err", err)
 			tr.Outcome, tr.Error = OutcomeFailed, "commit: "+err.Error()
 			ok = false
+			e.store.RecordTrace(tr)
 		}
 	} else {
 		e.store.RecordTrace(tr)
