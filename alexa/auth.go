@@ -63,6 +63,8 @@ type TokenSource struct {
 	fallback string // the configured refresh token, tried once if the stored one is rejected
 }
 
+var _ Tokens = (*TokenSource)(nil)
+
 // NewTokenSource starts from the stored token if there is one, else from
 // cfg.RefreshToken (after cfg.WithDefaults, so --cloud without credentials
 // uses SimCredentials). ctx must live as long as the TokenSource: every

@@ -497,3 +497,32 @@ func TestLoginAuthCodeNeedsLoopback(t *testing.T) {
 		}
 	}
 }
+
+func TestNewFromConfigAgainstOneCloud(t *testing.T) {
+	lwa := newFakeLWA("sim-refresh-token")
+	mux := http.NewServeMux()
+	mux.Handle("/auth/o2/token", lwa)
+	mux.HandleFunc("/v2/", func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Authorization") != "Bearer Atza|secret-1" {
+			writeJSON(w, 401, `{"type":"INVALID_ACCESS_TOKEN"}`)
+			return
+		}
+		writeJSON(w, 200, temperatureBody)
+	})
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+	store := &memStore{}
+	c, ts, err := alexa.NewFromConfig(t.Context(), alexa.Config{Cloud: srv.URL, Scale: "fahrenheit"}, store, alexa.ClientOptions{})
+	if err != nil || ts == nil {
+		t.Fatal(err)
+	}
+	if c.Scale() != alexa.Fahrenheit {
+		t.Errorf("scale %q", c.Scale())
+	}
+	if v, err := c.Get(t.Context(), endpointID, "temperature"); err != nil || v != 68.0 {
+		t.Errorf("Get = %v, %v", v, err)
+	}
+	if len(store.savedRefreshTokens()) != 1 {
+		t.Errorf("saved %v", store.savedRefreshTokens())
+	}
+}

@@ -340,3 +340,27 @@ func retryAfter(v string, now time.Time) time.Duration {
 	}
 	return 0
 }
+
+// NewFromConfig wires the usual pair: a TokenSource for cfg (persisting
+// through store, which may be nil) and a Client for cfg's API host, with
+// cfg.Scale unless opts.Scale is set. opts.HTTPClient and opts.Logger serve
+// both. ctx must live as long as the client: token refreshes run under it.
+func NewFromConfig(ctx context.Context, cfg Config, store TokenStore, opts ClientOptions) (*Client, *TokenSource, error) {
+	cfg = cfg.WithDefaults()
+	hosts, err := HostsFor(cfg.Region, cfg.Cloud)
+	if err != nil {
+		return nil, nil, err
+	}
+	ts, err := NewTokenSource(ctx, cfg, TokenSourceOptions{HTTPClient: opts.HTTPClient, Logger: opts.Logger, Store: store})
+	if err != nil {
+		return nil, nil, err
+	}
+	if opts.Scale == "" {
+		opts.Scale = cfg.Scale
+	}
+	c, err := NewClient(hosts.API, ts, opts)
+	if err != nil {
+		return nil, nil, err
+	}
+	return c, ts, nil
+}
