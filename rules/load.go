@@ -169,7 +169,6 @@ func newRuleState(opts *Options, dir, file string, run *Run) *lua.LState {
 	}
 	L := scripting.NewState(scripting.StateOptions{Clock: opts.Clock, Location: opts.Location,
 		LibDir: filepath.Join(dir, "lib"), Libs: opts.Libs, Print: print})
-	scripting.OpenTime(L, opts.Clock, opts.Location)
 	installTriggers(L, opts.Location)
 	installRule(L, file)
 	if opts.Bind != nil {
