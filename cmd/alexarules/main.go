@@ -62,8 +62,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return exitUsage
 	}
 	cmds := map[string]func(context.Context, env, []string) int{
-		"run":   cmdRun,
-		"check": cmdCheck,
+		"run":     cmdRun,
+		"check":   cmdCheck,
+		"sim":     cmdSim,
+		"devices": cmdDevices,
+		"login":   cmdLogin,
 	}
 	switch args[0] {
 	case "-h", "--help", "help":

@@ -1,0 +1,83 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+
+	"github.com/alexarules/alexarules/alexa"
+	"github.com/alexarules/alexarules/engine/store"
+	"golang.org/x/oauth2"
+)
+
+// tokenStore keeps the LWA token in the data file (0600), so a refresh
+// token Amazon rotates is never lost.
+type tokenStore struct{ st *store.Store }
+
+const (
+	tokenBucket = "auth"
+	tokenKey    = "lwa"
+)
+
+func (t tokenStore) LoadToken() (*oauth2.Token, error) {
+	b, err := t.st.Get(tokenBucket, tokenKey)
+	if err != nil || b == nil {
+		return nil, err
+	}
+	var tok oauth2.Token
+	if err := json.Unmarshal(b, &tok); err != nil {
+		return nil, fmt.Errorf("stored token: %w", err)
+	}
+	return &tok, nil
+}
+
+func (t tokenStore) SaveToken(tok *oauth2.Token) error {
+	b, err := json.Marshal(tok)
+	if err != nil {
+		return err
+	}
+	return t.st.Put(tokenBucket, tokenKey, b)
+}
+
+// newAlexaClient builds the Endpoint Features client from the
+// configuration. st may be nil: then rotated tokens are not persisted.
+// ctx must live as long as the client: token refreshes use it.
+func newAlexaClient(ctx context.Context, cfg alexa.Config, st *store.Store, log *slog.Logger) (*alexa.Client, error) {
+	cfg = cfg.WithDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	var ts alexa.TokenStore
+	if st != nil {
+		ts = tokenStore{st}
+	}
+	c, _, err := alexa.NewFromConfig(ctx, cfg, ts, alexa.ClientOptions{Logger: log})
+	return c, err
+}
+
+// alexaConfigured reports whether there is anything to talk to Alexa with:
+// a cloud URL, a client id or a refresh token.
+func alexaConfigured(cfg alexa.Config) bool {
+	return cfg.Cloud != "" || cfg.ClientID != "" || cfg.RefreshToken != ""
+}
+
+// openStoreIfFree opens the data file for a short command; when a running
+// engine holds it, the command goes on without persisted tokens.
+func openStoreIfFree(path string, log *slog.Logger) (*store.Store, error) {
+	st, err := store.Open(path, store.Options{Logger: log})
+	if errors.Is(err, store.ErrInUse) {
+		log.Warn("data file in use by a running alexarules: using the configured credentials only", "data", path)
+		return nil, nil
+	}
+	return st, err
+}
+
+func hasStoredToken(st *store.Store) bool {
+	if st == nil {
+		return false
+	}
+	tok, err := tokenStore{st}.LoadToken()
+	return err == nil && tok != nil
+}

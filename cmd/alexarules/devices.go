@@ -1,0 +1,76 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"strings"
+	"text/tabwriter"
+)
+
+// cmdDevices lists the endpoints with their names, ids and features.
+func cmdDevices(ctx context.Context, e env, args []string) int {
+	fs := flag.NewFlagSet("devices", flag.ContinueOnError)
+	fs.SetOutput(e.stderr)
+	configFile := fs.String("config", "", "configuration file")
+	cloud := fs.String("cloud", "", "base URL replacing every Amazon host (e.g. the simulator)")
+	data := fs.String("data", "", "data file holding the stored login (default alexarules.db)")
+	if err := fs.Parse(args); err != nil {
+		return exitUsage
+	}
+	cfg, err := loadConfig(*configFile)
+	if err != nil {
+		fmt.Fprintf(e.stderr, "devices: %v\n", err)
+		return exitUsage
+	}
+	if *cloud != "" {
+		cfg.Cloud = *cloud
+	}
+	if *data != "" {
+		cfg.Data = *data
+	}
+	if cfg.Data == "" {
+		cfg.Data = "alexarules.db"
+	}
+	log, _ := newLogger(e, "warn")
+	acfg := cfg.alexaConfig(e.getenv)
+	if !alexaConfigured(acfg) {
+		if st, err := openStoreIfFree(cfg.Data, log); err == nil && st != nil {
+			tok, _ := tokenStore{st}.LoadToken()
+			st.Close()
+			if tok == nil {
+				fmt.Fprintln(e.stderr, "devices: no Alexa credentials: run `alexarules login`, set them in the config file, or give --cloud URL")
+				return exitUsage
+			}
+		}
+	}
+	st, err := openStoreIfFree(cfg.Data, log)
+	if err != nil {
+		fmt.Fprintf(e.stderr, "devices: %v\n", err)
+		return exitUsage
+	}
+	if st != nil {
+		defer st.Close()
+	}
+	client, err := newAlexaClient(ctx, acfg, st, log)
+	if err != nil {
+		fmt.Fprintf(e.stderr, "devices: %v\n", err)
+		return exitUsage
+	}
+	eps, err := client.Endpoints(ctx)
+	if err != nil {
+		fmt.Fprintf(e.stderr, "devices: %v\n", err)
+		return exitFailure
+	}
+	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "NAME\tID\tFEATURES")
+	for _, ep := range eps {
+		var feats []string
+		for _, f := range ep.Features {
+			feats = append(feats, f.Name)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\n", ep.FriendlyName, ep.ID, strings.Join(feats, ","))
+	}
+	tw.Flush()
+	return exitOK
+}
