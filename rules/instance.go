@@ -97,7 +97,11 @@ func (l *Loaded) newInstance(log *slog.Logger, dryRun bool) (*instance, error) {
 		L.Close()
 		return nil, err
 	}
-	in := &instance{L: L, run: run, clock: l.opts.Clock, loc: l.opts.Location, stateDefaults: l.Def.State}
+	clock := l.opts.Clock
+	if clock == nil {
+		clock = engine.RealClock{} // as the sandbox reads it when Options.Clock is nil
+	}
+	in := &instance{L: L, run: run, clock: clock, loc: l.opts.Location, stateDefaults: l.Def.State}
 	for _, d := range defs {
 		if d.ID == l.Def.ID {
 			in.def = d

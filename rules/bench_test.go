@@ -1,0 +1,467 @@
+package rules_test
+
+// Benchmarks of the engine's performance goals (issue 2, item 6): dispatch
+// throughput and latency with 1,000 rules loaded, start-up, memory per
+// rule and committed runs. They run the whole path (rules.Load, the
+// engine's runners, Lua, a bbolt store on disk) on the real clock. Results
+// and the commands that produced them are in docs/BENCHMARKS.md.
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/alexarules/alexarules/engine"
+	"github.com/alexarules/alexarules/engine/store"
+	"github.com/alexarules/alexarules/rules"
+)
+
+// benchEngine is an engine over a rules directory with the real clock and
+// a store in a temp dir.
+type benchEngine struct {
+	b      *testing.B
+	store  *store.Store
+	engine *engine.Engine
+	set    *rules.Set
+	cancel context.CancelFunc
+	done   chan struct{}
+
+	runs    atomic.Int64
+	skipped atomic.Int64
+	failed  atomic.Int64
+}
+
+// startEngine loads dir and runs an engine on it; onRun, when set, sees
+// every trace after it is counted. It returns once the engine runs.
+func startEngine(b *testing.B, dir string, onRun func(engine.Trace)) *benchEngine {
+	b.Helper()
+	st, err := store.Open(filepath.Join(b.TempDir(), "bench.db"), store.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	set, err := rules.Load(rules.Options{Location: time.UTC}, dir)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if len(set.Errors) > 0 {
+		b.Fatal(set.Errors[0])
+	}
+	be := &benchEngine{b: b, store: st, set: set, done: make(chan struct{})}
+	started := make(chan struct{})
+	be.engine = engine.New(engine.Config{Store: st, OnRun: func(tr engine.Trace) {
+		if tr.Rule == "ready" {
+			close(started)
+			return
+		}
+		switch tr.Outcome {
+		case engine.OutcomeSkipped:
+			be.skipped.Add(1)
+		case engine.OutcomeOK:
+		default:
+			be.failed.Add(1)
+		}
+		be.runs.Add(1)
+		if onRun != nil {
+			onRun(tr)
+		}
+	}})
+	list := make([]*engine.Rule, 0, len(set.Rules))
+	for _, l := range set.Rules {
+		list = append(list, l.Engine(nil, false))
+	}
+	if err := be.engine.SetRules(list); err != nil {
+		b.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	be.cancel = cancel
+	go func() {
+		defer close(be.done)
+		if err := be.engine.Run(ctx); err != nil {
+			b.Error(err)
+		}
+	}()
+	<-started
+	b.Cleanup(be.stop)
+	return be
+}
+
+func (be *benchEngine) stop() {
+	if be.cancel == nil {
+		return
+	}
+	be.cancel()
+	<-be.done
+	be.cancel = nil
+	if err := be.store.Close(); err != nil {
+		be.b.Error(err)
+	}
+}
+
+// report adds what went wrong to the benchmark's metrics: runs that were
+// skipped or failed, events the engine dropped and recorded events or
+// traces the store dropped.
+func (be *benchEngine) report() {
+	var drops uint64
+	for _, r := range be.engine.Rules() {
+		drops += r.Dropped
+	}
+	be.b.ReportMetric(float64(be.skipped.Load()+be.failed.Load()), "bad-runs")
+	be.b.ReportMetric(float64(drops), "inbox-drops")
+	be.b.ReportMetric(float64(be.store.Dropped()), "store-drops")
+}
+
+// readyRule is in every benchmark directory: its run on the startup event
+// says the engine has started every runner and published its first event.
+const readyRule = `return rule "ready" { when = startup {}, run = function(ctx, ev) end }`
+
+// writeFiles writes name → source into a new temp dir.
+func writeFiles(b *testing.B, files map[string]string) string {
+	b.Helper()
+	dir := b.TempDir()
+	for name, src := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(src), 0o644); err != nil {
+			b.Fatal(err)
+		}
+	}
+	return dir
+}
+
+// limiter bounds how many events each rule may have in flight, so that
+// the producer waits for the slowest rule instead of overflowing its inbox
+// (the engine drops events beyond a full inbox, without a trace).
+type limiter struct {
+	rules map[string]chan struct{}
+}
+
+func newLimiter(perRule int, names []string) *limiter {
+	l := &limiter{rules: map[string]chan struct{}{}}
+	for _, n := range names {
+		l.rules[n] = make(chan struct{}, perRule)
+	}
+	return l
+}
+
+// acquire takes one slot of every rule; call it before publishing an
+// event they all match.
+func (l *limiter) acquire() {
+	for _, c := range l.rules {
+		c <- struct{}{}
+	}
+}
+
+// release returns the slot of the trace's rule; it is the OnRun hook.
+func (l *limiter) release(tr engine.Trace) {
+	if c := l.rules[tr.Rule]; c != nil {
+		<-c
+	}
+}
+
+// wait returns once every event in flight has been run.
+func (l *limiter) wait() {
+	for _, c := range l.rules {
+		for range cap(c) {
+			c <- struct{}{}
+		}
+	}
+}
+
+func hotNames(n int) []string {
+	names := make([]string, n)
+	for i := range names {
+		names[i] = fmt.Sprintf("hot-%d", i)
+	}
+	return names
+}
+
+// dispatchRules returns `total` rules with a no-op action: `hot` of them
+// listen to the event "hot", the rest to an event of their own. The hot
+// rules queue their runs so that a burst of events is run, not skipped.
+func dispatchRules(total, hot int) map[string]string {
+	files := map[string]string{"ready.lua": readyRule}
+	for i := range total {
+		name, ev := fmt.Sprintf("idle-%04d", i), fmt.Sprintf("e%d", i)
+		if i < hot {
+			name, ev = fmt.Sprintf("hot-%d", i), "hot"
+		}
+		files[name+".lua"] = fmt.Sprintf(`return rule %q {
+  when = event %q,
+  mode = "queued",
+  max = 1000,
+  run = function(ctx, ev) end,
+}
+`, name, ev)
+	}
+	return files
+}
+
+// BenchmarkDispatch publishes custom events as fast as the engine runs
+// them, with a bounded number in flight so no rule inbox overflows; one
+// op is one event, published until every run it caused has finished. The
+// store records every event and trace (or counts what it drops).
+func BenchmarkDispatch(b *testing.B) {
+	for _, c := range []struct{ total, hot int }{{1, 1}, {3, 3}, {1000, 3}} {
+		b.Run(fmt.Sprintf("rules=%d/match=%d", c.total, c.hot), func(b *testing.B) {
+			lim := newLimiter(64, hotNames(c.hot))
+			be := startEngine(b, writeFiles(b, dispatchRules(c.total, c.hot)), lim.release)
+			b.ReportAllocs()
+			b.ResetTimer()
+			begin := time.Now()
+			for range b.N {
+				lim.acquire()
+				be.engine.Publish(engine.Event{Kind: engine.KindCustom, Name: "hot"})
+			}
+			lim.wait()
+			elapsed := time.Since(begin)
+			b.StopTimer()
+			b.ReportMetric(float64(b.N)/elapsed.Seconds(), "events/s")
+			b.ReportMetric(float64(b.N*c.hot)/elapsed.Seconds(), "runs/s")
+			b.ReportMetric(float64(elapsed.Nanoseconds())/float64(b.N*c.hot), "ns/run")
+			be.report()
+		})
+	}
+}
+
+// BenchmarkLatency publishes one event per millisecond with 1,000 rules
+// loaded (3 match each event) and measures the time from Publish to the
+// start of each run it causes. One op is one event; run it with
+// -benchtime 3000x for three seconds of load.
+func BenchmarkLatency(b *testing.B) {
+	const hot = 3
+	var (
+		mu   sync.Mutex
+		pub  []time.Time // publish time by event number
+		lats []time.Duration
+	)
+	be := startEngine(b, writeFiles(b, dispatchRules(1000, hot)), func(tr engine.Trace) {
+		n, err := strconv.Atoi(strings.TrimPrefix(tr.EventID, "bench-"))
+		if err != nil {
+			return
+		}
+		mu.Lock()
+		lats = append(lats, tr.Started.Sub(pub[n]))
+		mu.Unlock()
+	})
+	pub = make([]time.Time, b.N)
+	lats = make([]time.Duration, 0, b.N*hot)
+	b.ResetTimer()
+	begin := time.Now()
+	for i := range b.N {
+		time.Sleep(time.Until(begin.Add(time.Duration(i) * time.Millisecond)))
+		now := time.Now()
+		mu.Lock()
+		pub[i] = now
+		mu.Unlock()
+		be.engine.Publish(engine.Event{ID: "bench-" + strconv.Itoa(i), Time: now, Kind: engine.KindCustom, Name: "hot"})
+	}
+	for be.runs.Load() < int64(b.N*hot) {
+		time.Sleep(time.Millisecond)
+	}
+	b.StopTimer()
+	mu.Lock()
+	slices.Sort(lats)
+	q := func(p float64) float64 { return float64(lats[int(p*float64(len(lats)-1))].Microseconds()) }
+	b.ReportMetric(q(0.50), "p50-µs")
+	b.ReportMetric(q(0.99), "p99-µs")
+	b.ReportMetric(q(1), "max-µs")
+	mu.Unlock()
+	be.report()
+}
+
+// realisticRule is a 50-line rule file with local helpers, four kinds of
+// trigger, a condition, state, logging and a durable timer. Its run needs
+// no bound API, so it runs as it stands.
+func realisticRule(i int) string {
+	return strings.NewReplacer("<i>", strconv.Itoa(i), "<m>", fmt.Sprintf("%02d", i%60)).Replace(`-- room-<i>.lua: the lamp of room <i> follows presence and the time of day.
+local ROOM = "Room <i>"
+local LAMP = ROOM .. " Lamp"
+local NIGHT_LEVEL = 10
+local DAY_LEVEL = 80
+
+local function level_for(hour)
+  if hour >= 22 or hour < 6 then
+    return NIGHT_LEVEL
+  elseif hour < 9 then
+    return 40
+  end
+  return DAY_LEVEL
+end
+
+local function describe(ev)
+  if ev.device then
+    return string.format("%s (%s)", ev.device.name or "?", ev.kind)
+  end
+  return ev.kind
+end
+
+return rule "room-<i>" {
+  description = "Lights for " .. ROOM .. " follow presence and the time of day",
+  when = {
+    event("presence-<i>", { id = "presence" }),
+    reading { device = "Room <i> Sensor", attr = "temperature", above = 26, id = "hot" },
+    alexa.alarm { device = "Room <i> Echo", id = "alarm" },
+    schedule("daily 07:<m>", { id = "morning" }),
+  },
+  unless = function(ctx, ev) return ctx.state.count > 1000000 end,
+  mode = "restart",
+  timeout = "10s",
+  state = { count = 0, last = "", level = 0 },
+  run = function(ctx, ev)
+    local level = level_for(tonumber(time.format(ctx.now, "%H")))
+    ctx.state.count = ctx.state.count + 1
+    ctx.state.last = describe(ev)
+    ctx.state.level = level
+    if ev.trigger == "hot" then
+      ctx.log.warn("%s is warm: %s", ROOM, tostring(ev.value))
+    end
+    ctx.log.info("%s: level %d after %s", LAMP, level, ctx.state.last)
+    ctx.after("30m", "dim", { level = math.floor(level / 2) }, { id = "dim" })
+  end,
+  handlers = {
+    dim = function(ctx, args) ctx.state.level = args.level end,
+  },
+}
+`)
+}
+
+func realisticRules(n int) map[string]string {
+	files := map[string]string{"ready.lua": readyRule}
+	for i := range n {
+		files[fmt.Sprintf("room-%04d.lua", i)] = realisticRule(i)
+	}
+	return files
+}
+
+// BenchmarkStartup loads 1,000 realistic rule files, hands them to an
+// engine and runs it until its startup event has run a rule; one op is
+// one start-up, store opening included.
+func BenchmarkStartup(b *testing.B) {
+	dir := writeFiles(b, realisticRules(1000))
+	b.ResetTimer()
+	var total time.Duration
+	for range b.N {
+		begin := time.Now()
+		be := startEngine(b, dir, nil)
+		total += time.Since(begin)
+		b.StopTimer()
+		if n := len(be.set.Rules); n != 1001 {
+			b.Fatalf("loaded %d rules", n)
+		}
+		be.stop()
+		b.StartTimer()
+	}
+	b.ReportMetric(float64(total.Milliseconds())/float64(b.N), "ms/startup")
+}
+
+// BenchmarkMemoryPerRule measures the live heap that 1,000 realistic rules
+// add once loaded (compiled, validated) and once each has run (its runner,
+// Lua state and committed state exist). Goroutine stacks are not heap;
+// they are reported apart.
+func BenchmarkMemoryPerRule(b *testing.B) {
+	const n = 1000
+	dir := writeFiles(b, realisticRules(n))
+	measure := func() runtime.MemStats {
+		var m runtime.MemStats
+		runtime.GC()
+		runtime.GC()
+		runtime.ReadMemStats(&m)
+		return m
+	}
+	perRule := func(after, before uint64) float64 { return (float64(after) - float64(before)) / n / 1024 }
+	for range b.N {
+		base := measure()
+		set, err := rules.Load(rules.Options{Location: time.UTC}, dir)
+		if err != nil || len(set.Errors) > 0 {
+			b.Fatal(err, set.Errors)
+		}
+		loaded := measure()
+		b.ReportMetric(perRule(loaded.HeapAlloc, base.HeapAlloc), "KB/rule-loaded")
+		runtime.KeepAlive(set)
+		set = nil
+
+		var ran atomic.Int64
+		all := make(chan struct{})
+		be := startEngine(b, dir, func(engine.Trace) {
+			if ran.Add(1) == n {
+				close(all)
+			}
+		})
+		for i := range n {
+			be.engine.Publish(engine.Event{Kind: engine.KindCustom, Name: fmt.Sprintf("presence-%d", i)})
+		}
+		<-all
+		if be.failed.Load() > 0 || be.skipped.Load() > 0 {
+			b.Fatalf("%d runs failed, %d skipped", be.failed.Load(), be.skipped.Load())
+		}
+		running := measure()
+		b.ReportMetric(perRule(running.HeapAlloc, base.HeapAlloc), "KB/rule-ran")
+		b.ReportMetric(perRule(running.HeapInuse, base.HeapInuse), "KB/rule-ran-inuse")
+		b.ReportMetric(perRule(running.StackInuse, base.StackInuse), "KB/rule-stack")
+		be.stop()
+	}
+}
+
+// commitRules returns n rules on the event "w" whose every run changes
+// ctx.state, so every run is a store.Commit.
+func commitRules(n int) map[string]string {
+	files := map[string]string{"ready.lua": readyRule}
+	for i := range n {
+		files[fmt.Sprintf("w-%02d.lua", i)] = fmt.Sprintf(`return rule "w-%02d" {
+  when = event "w",
+  mode = "queued",
+  max = 1000,
+  state = { n = 0 },
+  run = function(ctx, ev) ctx.state.n = ctx.state.n + 1 end,
+}
+`, i)
+	}
+	return files
+}
+
+// BenchmarkCommit measures runs that change their rule's state, each
+// committed (fsync) before the run counts as done. parallel=64: 64 rules
+// run on every event, a few events in flight; one op is one committed run.
+// lone: one rule, one run at a time, so each commit is alone in its
+// transaction; one op is one event and its committed run.
+func BenchmarkCommit(b *testing.B) {
+	b.Run("parallel=64", func(b *testing.B) {
+		const rulesN = 64
+		names := make([]string, rulesN)
+		for i := range names {
+			names[i] = fmt.Sprintf("w-%02d", i)
+		}
+		lim := newLimiter(8, names)
+		be := startEngine(b, writeFiles(b, commitRules(rulesN)), lim.release)
+		events := (b.N + rulesN - 1) / rulesN
+		b.ResetTimer()
+		begin := time.Now()
+		for range events {
+			lim.acquire()
+			be.engine.Publish(engine.Event{Kind: engine.KindCustom, Name: "w"})
+		}
+		lim.wait()
+		elapsed := time.Since(begin)
+		b.StopTimer()
+		b.ReportMetric(float64(events*rulesN)/elapsed.Seconds(), "commits/s")
+		be.report()
+	})
+	b.Run("lone", func(b *testing.B) {
+		done := make(chan struct{}, 1)
+		be := startEngine(b, writeFiles(b, commitRules(1)), func(engine.Trace) { done <- struct{}{} })
+		b.ResetTimer()
+		for range b.N {
+			be.engine.Publish(engine.Event{Kind: engine.KindCustom, Name: "w"})
+			<-done
+		}
+		b.StopTimer()
+		be.report()
+	})
+}
