@@ -1,0 +1,390 @@
+package alexa
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// DefaultMinRefresh is the default of DirectoryOptions.MinRefresh.
+const DefaultMinRefresh = 30 * time.Second
+
+// DirectoryOptions tune a Directory; the zero value is usable.
+type DirectoryOptions struct {
+	// MinRefresh is the least time between two fetches of the endpoint
+	// list caused by a name the cache does not know, so that a rule with a
+	// misspelt name cannot flood the API (DefaultMinRefresh when zero).
+	MinRefresh time.Duration
+	// Now is the clock for MinRefresh; time.Now when nil.
+	Now func() time.Time
+}
+
+// Directory resolves endpoint names for rules and performs their calls: it
+// is what the scripting package's device() needs (scripting.Endpoints).
+// It caches the endpoint list, fetched on first use and again when a name
+// is missing (at most once per MinRefresh). Ids never change, so a cached
+// id stays valid; a renamed endpoint is found by its new name on a miss.
+// It is safe for concurrent use.
+type Directory struct {
+	client     *Client
+	minRefresh time.Duration
+	now        func() time.Time
+	fetching   chan struct{} // holds a token while one goroutine fetches the list
+
+	mu        sync.Mutex
+	endpoints []Endpoint
+	byID      map[string]int
+	byName    map[string][]int // folded friendly name → indexes
+	loaded    bool
+	attempts  int       // fetches attempted
+	attempted time.Time // when the last one was
+	lastErr   error     // its error
+}
+
+// NewDirectory returns a Directory over c.
+func NewDirectory(c *Client, opts DirectoryOptions) *Directory {
+	d := &Directory{client: c, minRefresh: opts.MinRefresh, now: opts.Now, fetching: make(chan struct{}, 1)}
+	if d.minRefresh <= 0 {
+		d.minRefresh = DefaultMinRefresh
+	}
+	if d.now == nil {
+		d.now = time.Now
+	}
+	return d
+}
+
+// ErrUnknownDevice is wrapped by every UnknownDeviceError.
+var ErrUnknownDevice = errors.New("unknown device")
+
+// UnknownDeviceError is a name or id that matches no endpoint, or a name
+// that matches several. It is the rule author's mistake, not a remote
+// failure: NotFound reports true.
+type UnknownDeviceError struct {
+	Name        string
+	Suggestions []string // near friendly names, best first
+	Ambiguous   []string // ids of the endpoints sharing the name, when it is not unique
+	Known       []string // some known friendly names, when nothing is near
+}
+
+func (e *UnknownDeviceError) Error() string {
+	quoted := func(names []string) []string {
+		q := make([]string, len(names))
+		for i, n := range names {
+			q[i] = strconv.Quote(n)
+		}
+		return q
+	}
+	switch {
+	case len(e.Ambiguous) > 0:
+		return fmt.Sprintf("device name %q is ambiguous: %d endpoints have it (%s); use the id",
+			e.Name, len(e.Ambiguous), strings.Join(e.Ambiguous, ", "))
+	case len(e.Suggestions) > 0:
+		return fmt.Sprintf("unknown device %q (did you mean %s?)", e.Name, strings.Join(quoted(e.Suggestions), " or "))
+	case len(e.Known) > 0:
+		return fmt.Sprintf("unknown device %q (known: %s)", e.Name, strings.Join(quoted(e.Known), ", "))
+	}
+	return fmt.Sprintf("unknown device %q (the account has no endpoints)", e.Name)
+}
+
+// Unwrap returns ErrUnknownDevice.
+func (e *UnknownDeviceError) Unwrap() error { return ErrUnknownDevice }
+
+// NotFound reports true: scripting raises such errors as the rule's own.
+func (e *UnknownDeviceError) NotFound() bool { return true }
+
+// CallError is a failed Directory request described the way rules see it
+// (RULES.md §4: err.type, err.status, err.message). It wraps the client's
+// error, so errors.As still finds the *APIError or *PropertyError.
+type CallError struct {
+	Type    string // Error object type (ENDPOINT_UNREACHABLE, ...), or TIMEOUT, CANCELED, NETWORK_ERROR, ...
+	Status  int    // HTTP status; 0 when there was no error answer
+	Message string
+	Err     error
+}
+
+func (e *CallError) Error() string { return e.Err.Error() }
+
+// Unwrap returns the client's error.
+func (e *CallError) Unwrap() error { return e.Err }
+
+// Failure returns the type, status and message (scripting.DeviceFailure).
+func (e *CallError) Failure() (typ string, status int, message string) {
+	return e.Type, e.Status, e.Message
+}
+
+// describe classifies a client error for rules.
+func describe(err error) error {
+	if err == nil {
+		return nil
+	}
+	ce := &CallError{Type: "NETWORK_ERROR", Message: err.Error(), Err: err}
+	if apiErr, ok := errors.AsType[*APIError](err); ok {
+		ce.Type, ce.Status, ce.Message = apiErr.Type, apiErr.Status, apiErr.Message
+		if ce.Type == "" {
+			ce.Type = statusType(apiErr.Status)
+		}
+		if ce.Message == "" {
+			ce.Message = http.StatusText(apiErr.Status)
+		}
+		return ce
+	}
+	if pe, ok := errors.AsType[*PropertyError](err); ok {
+		// A property that came back as ERROR or NOT_RETRIEVABLE in a 200 answer.
+		ce.Type, ce.Message = pe.ErrorType, pe.Message
+		if ce.Type == "" {
+			ce.Type = pe.Type
+		}
+		if ce.Message == "" {
+			ce.Message = pe.Error()
+		}
+		return ce
+	}
+	if ae, ok := errors.AsType[*AuthError](err); ok {
+		ce.Type, ce.Status = "LOGIN_FAILED", ae.Status
+		return ce
+	}
+	switch {
+	case errors.Is(err, context.DeadlineExceeded):
+		ce.Type = "TIMEOUT"
+	case errors.Is(err, context.Canceled):
+		ce.Type = "CANCELED"
+	default:
+		if _, ok := errors.AsType[*DecodeError](err); ok {
+			ce.Type = "INVALID_RESPONSE"
+		} else if _, ok := errors.AsType[*ValidationError](err); ok {
+			ce.Type = "INVALID_VALUE"
+		}
+	}
+	return ce
+}
+
+// statusType names an error answer that carried no Error type:
+// 404 → NOT_FOUND, 503 → SERVICE_UNAVAILABLE.
+func statusType(status int) string {
+	text := http.StatusText(status)
+	if text == "" {
+		return "HTTP_" + strconv.Itoa(status)
+	}
+	return strings.ToUpper(strings.NewReplacer(" ", "_", "-", "_", "'", "").Replace(text))
+}
+
+// Update performs an update operation (see Client.Update); a failure is a
+// *CallError.
+func (d *Directory) Update(ctx context.Context, endpointID, operation string, args ...float64) error {
+	return describe(d.client.Update(ctx, endpointID, operation, args...))
+}
+
+// Get reads one attribute with a live request (see Client.Get); a failure
+// is a *CallError.
+func (d *Directory) Get(ctx context.Context, endpointID, attr string) (any, error) {
+	v, err := d.client.Get(ctx, endpointID, attr)
+	if err != nil {
+		return nil, describe(err)
+	}
+	return v, nil
+}
+
+// Endpoints returns the cached endpoint list, fetching it on first use.
+// The endpoints are shared: do not modify them.
+func (d *Directory) Endpoints(ctx context.Context) ([]Endpoint, error) {
+	d.mu.Lock()
+	loaded, list := d.loaded, d.endpoints
+	d.mu.Unlock()
+	if loaded {
+		return slices.Clone(list), nil
+	}
+	if err := d.Refresh(ctx); err != nil {
+		return nil, err
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return slices.Clone(d.endpoints), nil
+}
+
+// Refresh fetches the endpoint list now; a failure is a *CallError and
+// keeps the previous list.
+func (d *Directory) Refresh(ctx context.Context) error {
+	d.mu.Lock()
+	seen := d.attempts
+	d.mu.Unlock()
+	return d.fetch(ctx, seen, true)
+}
+
+// fetch fetches the list unless another goroutine attempted it since the
+// caller looked (attempt number seen); with force false, also unless the
+// last attempt is less than MinRefresh old. When it does not fetch, it
+// returns the last attempt's error.
+func (d *Directory) fetch(ctx context.Context, seen int, force bool) error {
+	select {
+	case d.fetching <- struct{}{}:
+	case <-ctx.Done():
+		return describe(ctx.Err())
+	}
+	defer func() { <-d.fetching }()
+
+	d.mu.Lock()
+	recent := d.attempts > 0 && d.now().Sub(d.attempted) < d.minRefresh
+	if d.attempts != seen || (recent && !force) {
+		err := d.lastErr
+		d.mu.Unlock()
+		return err
+	}
+	d.mu.Unlock()
+
+	list, err := d.client.Endpoints(ctx)
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.attempts++
+	d.attempted, d.lastErr = d.now(), describe(err)
+	if err != nil {
+		return d.lastErr
+	}
+	d.endpoints, d.loaded = list, true
+	d.byID = make(map[string]int, len(list))
+	d.byName = make(map[string][]int, len(list))
+	for i, e := range list {
+		d.byID[e.ID] = i
+		key := foldName(e.FriendlyName)
+		d.byName[key] = append(d.byName[key], i)
+	}
+	return nil
+}
+
+// Resolve finds an endpoint by id or by friendly name (case and spacing
+// ignored) and returns its id and friendly name. A name or id the list
+// lacks fetches the list again (at most once per MinRefresh) before it is
+// an *UnknownDeviceError, which suggests near names; so is a name several
+// endpoints share. A failed fetch is a *CallError.
+func (d *Directory) Resolve(ctx context.Context, nameOrID string) (id, name string, err error) {
+	d.mu.Lock()
+	e, err := d.lookup(nameOrID)
+	seen := d.attempts
+	d.mu.Unlock()
+	switch {
+	case e != nil:
+		return e.ID, e.FriendlyName, nil
+	case err != nil:
+		return "", "", err
+	}
+	if err := d.fetch(ctx, seen, false); err != nil {
+		return "", "", err
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if e, err = d.lookup(nameOrID); e != nil {
+		return e.ID, e.FriendlyName, nil
+	}
+	if err == nil {
+		err = d.unknown(nameOrID)
+	}
+	return "", "", err
+}
+
+// lookup finds nameOrID in the cache; d.mu is held. It returns neither
+// endpoint nor error for a miss, and an *UnknownDeviceError for a name
+// several endpoints share.
+func (d *Directory) lookup(nameOrID string) (*Endpoint, error) {
+	if i, ok := d.byID[strings.TrimSpace(nameOrID)]; ok {
+		return &d.endpoints[i], nil
+	}
+	idx := d.byName[foldName(nameOrID)]
+	switch len(idx) {
+	case 0:
+		return nil, nil
+	case 1:
+		return &d.endpoints[idx[0]], nil
+	}
+	ids := make([]string, len(idx))
+	for i, j := range idx {
+		ids[i] = d.endpoints[j].ID
+	}
+	return nil, &UnknownDeviceError{Name: nameOrID, Ambiguous: ids}
+}
+
+// maxKnown caps the names an unknown-device message lists.
+const maxKnown = 10
+
+// unknown builds the error for a name nothing matches. It suggests the
+// friendly names nearest in edits (ties only), else up to three that
+// contain the name, else lists some known names.
+func (d *Directory) unknown(name string) *UnknownDeviceError {
+	e := &UnknownDeviceError{Name: name}
+	want := foldName(name)
+	limit := max(2, len([]rune(want))/4)
+	type candidate struct {
+		name string
+		dist int
+	}
+	var near, containing []candidate
+	names := make([]string, 0, len(d.byName))
+	for key, idx := range d.byName {
+		full := d.endpoints[idx[0]].FriendlyName
+		names = append(names, full)
+		switch dist := editDistance([]rune(want), []rune(key)); {
+		case dist <= limit:
+			near = append(near, candidate{full, dist})
+		case len(want) >= 3 && strings.Contains(key, want):
+			containing = append(containing, candidate{full, dist})
+		}
+	}
+	byDist := func(a, b candidate) int {
+		if a.dist != b.dist {
+			return a.dist - b.dist
+		}
+		return strings.Compare(a.name, b.name)
+	}
+	slices.SortFunc(near, byDist)
+	slices.SortFunc(containing, byDist)
+	for _, c := range near {
+		if c.dist == near[0].dist && len(e.Suggestions) < 3 {
+			e.Suggestions = append(e.Suggestions, c.name)
+		}
+	}
+	if len(e.Suggestions) == 0 {
+		for _, c := range containing[:min(len(containing), 3)] {
+			e.Suggestions = append(e.Suggestions, c.name)
+		}
+	}
+	if len(e.Suggestions) == 0 {
+		slices.Sort(names)
+		e.Known = names[:min(len(names), maxKnown)]
+	}
+	return e
+}
+
+// foldName is the key friendly names match by: lower case, single spaces.
+func foldName(s string) string {
+	return strings.ToLower(strings.Join(strings.Fields(s), " "))
+}
+
+// editDistance is the optimal string alignment distance: insertions,
+// deletions, substitutions and swaps of neighbours each cost one.
+func editDistance(a, b []rune) int {
+	prev2 := make([]int, len(b)+1)
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+			if i > 1 && j > 1 && a[i-1] == b[j-2] && a[i-2] == b[j-1] {
+				cur[j] = min(cur[j], prev2[j-2]+1)
+			}
+		}
+		prev2, prev, cur = prev, cur, prev2
+	}
+	return prev[len(b)]
+}
