@@ -1,6 +1,7 @@
 package rules
 
 import (
+	"encoding/json"
 	"fmt"
 	"sort"
 	"strings"
@@ -115,7 +116,12 @@ func (t *TriggerDef) String() string {
 			if i > 0 {
 				b.WriteString(",")
 			}
-			fmt.Fprintf(&b, " %s=%v", k, t.Opts[k])
+			v := t.Opts[k]
+			if m, ok := v.(map[string]any); ok {
+				j, _ := json.Marshal(m)
+				v = string(j)
+			}
+			fmt.Fprintf(&b, " %s=%v", k, v)
 		}
 		b.WriteString(" }")
 	}

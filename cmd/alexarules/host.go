@@ -3,11 +3,8 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
-	"net"
-	"net/http"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -18,8 +15,6 @@ import (
 	"github.com/alexarules/alexarules/engine/schedule"
 	"github.com/alexarules/alexarules/engine/store"
 	"github.com/alexarules/alexarules/rules"
-	"github.com/alexarules/alexarules/scripting"
-	lua "github.com/yuin/gopher-lua"
 )
 
 // hostOptions is what an engine host needs, from flags and config.
@@ -31,9 +26,11 @@ type hostOptions struct {
 	DryRun    bool
 	Log       *slog.Logger
 	Clock     engine.Clock
-	Bind      func(L *lua.LState, run scripting.RunContext)
-	OnEvent   func(engine.Event)
-	OnRun     func(engine.Trace)
+	// Bind returns what installs the bound API into rule states; it gets
+	// the open store (the LWA token lives there).
+	Bind    func(st *store.Store) (binder, error)
+	OnEvent func(engine.Event)
+	OnRun   func(engine.Trace)
 	// LoadErrors receives each rule file error; loading goes on.
 	LoadErrors func(error)
 	// AdminReady is told the admin API's address once it listens.
@@ -61,7 +58,13 @@ func serve(ctx context.Context, o hostOptions) error {
 	}
 	defer st.Close()
 	h := &host{opts: o, store: st}
-	set, err := rules.Load(rules.Options{Clock: o.Clock, Location: o.Location, Bind: o.Bind,
+	var bind binder
+	if o.Bind != nil {
+		if bind, err = o.Bind(st); err != nil {
+			return err
+		}
+	}
+	set, err := rules.Load(rules.Options{Clock: o.Clock, Location: o.Location, Bind: bind,
 		Print: func(file, msg string) { o.Log.Info(msg, "file", file) }}, o.RulesDirs...)
 	if err != nil {
 		return fmt.Errorf("rules: %w", err)
@@ -136,33 +139,24 @@ func (h *host) fireSchedule(id string, at time.Time, late bool) {
 		Data: map[string]any{"scheduled": float64(at.UnixNano()) / 1e9, "late": late}})
 }
 
+// serveAdmin starts the admin API; it returns once it listens (or could
+// not), and reports the server's end on errc.
 func (h *host) serveAdmin(ctx context.Context, errc chan<- error) error {
-	ln, err := net.Listen("tcp", h.opts.AdminAddr)
-	if err != nil {
+	handler := (&admin.Server{Engine: h.engine, Store: h.store, Log: h.opts.Log, Ready: h.ready.Load,
+		Gauges: h.gauges}).Handler()
+	listening := make(chan string, 1)
+	done := make(chan error, 1)
+	go func() { done <- serveHandler(ctx, h.opts.AdminAddr, handler, func(a string) { listening <- a }) }()
+	select {
+	case addr := <-listening:
+		if h.opts.AdminReady != nil {
+			h.opts.AdminReady(addr)
+		}
+		go func() { errc <- <-done }()
+		return nil
+	case err := <-done:
 		return fmt.Errorf("admin API: %w", err)
 	}
-	srv := &http.Server{
-		Handler: (&admin.Server{Engine: h.engine, Store: h.store, Log: h.opts.Log, Ready: h.ready.Load,
-			Gauges: h.gauges}).Handler(),
-		ReadHeaderTimeout: 10 * time.Second,
-	}
-	if h.opts.AdminReady != nil {
-		h.opts.AdminReady(ln.Addr().String())
-	}
-	go func() {
-		<-ctx.Done()
-		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = srv.Shutdown(sctx)
-	}()
-	go func() {
-		err := srv.Serve(ln)
-		if errors.Is(err, http.ErrServerClosed) {
-			err = nil
-		}
-		errc <- err
-	}()
-	return nil
 }
 
 func (h *host) gauges() []engine.Gauge {

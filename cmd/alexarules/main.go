@@ -67,6 +67,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		"sim":     cmdSim,
 		"devices": cmdDevices,
 		"login":   cmdLogin,
+		"demo":    cmdDemo,
 	}
 	switch args[0] {
 	case "-h", "--help", "help":

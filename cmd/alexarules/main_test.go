@@ -306,3 +306,43 @@ func TestNothingCommittedIsLostOnKill9(t *testing.T) {
 		t.Fatalf("state after kill -9: %s, want n=3", log)
 	}
 }
+
+func TestDemoRunsTheExamplesAgainstTheSimulator(t *testing.T) {
+	if testing.Short() {
+		t.Skip("the demo's script takes about 10 s")
+	}
+	cmd := cli(t, "demo", "--admin", "127.0.0.1:0")
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill() })
+	want := []string{
+		"admin API on http://127.0.0.1:",
+		"run    doorbell",
+		"cloud  POST /v2/endpoints/amzn1.alexa.endpoint.3f9d2c1e…/features/power/turnOn  -> 200",
+		"run    good-morning             ok",
+	}
+	sc := bufio.NewScanner(stdout)
+	found := 0
+	deadline := time.AfterFunc(60*time.Second, func() { _ = cmd.Process.Kill() })
+	defer deadline.Stop()
+	for found < len(want) && sc.Scan() {
+		if strings.Contains(sc.Text(), want[found]) {
+			found++
+		}
+	}
+	if found < len(want) {
+		t.Fatalf("demo output lacks %q", want[found])
+	}
+	if err := cmd.Process.Signal(os.Interrupt); err != nil {
+		t.Fatal(err)
+	}
+	go io.Copy(io.Discard, stdout)
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("demo after Ctrl-C: %v", err)
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"github.com/alexarules/alexarules/engine/store"
 	"log/slog"
 	"strings"
 	"time"
@@ -79,14 +80,10 @@ func cmdRun(ctx context.Context, e env, args []string) int {
 		fmt.Fprintf(e.stderr, "run: %v\n", err)
 		return exitUsage
 	}
-	bind, err := bindAlexa(ctx, cfg, e, log)
-	if err != nil {
-		fmt.Fprintf(e.stderr, "run: %v\n", err)
-		return exitUsage
-	}
 	err = serve(ctx, hostOptions{
 		RulesDirs: []string{cfg.Rules}, DataFile: cfg.Data, AdminAddr: cfg.Admin, Location: loc,
-		DryRun: cfg.DryRun, Log: log, Bind: bind,
+		DryRun: cfg.DryRun, Log: log,
+		Bind:       func(st *store.Store) (binder, error) { return bindAlexa(ctx, cfg, e, st, log) },
 		AdminReady: func(addr string) { log.Info("admin API listening", "addr", "http://"+addr) },
 	})
 	if err != nil {

@@ -1,0 +1,255 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"io/fs"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/alexarules/alexarules/alexa"
+	"github.com/alexarules/alexarules/alexa/sim"
+	"github.com/alexarules/alexarules/engine"
+	"github.com/alexarules/alexarules/engine/store"
+	"github.com/alexarules/alexarules/examples"
+)
+
+// demoStep is one scripted thing that happens in the simulated household.
+type demoStep struct {
+	after time.Duration
+	say   string
+	event string
+	data  map[string]any
+}
+
+// demoScript makes the example rules fire within the first minute.
+var demoScript = []demoStep{
+	{after: 3 * time.Second, say: "someone rings the doorbell", event: "doorbell"},
+	{after: 8 * time.Second, say: "good morning: the wake-up light comes on", event: "good-morning"},
+	{after: 15 * time.Second, say: "a short film starts (20 s long)", event: "movie-night", data: map[string]any{"length": "20s"}},
+	{after: 24 * time.Second, say: "the doorbell rings again", event: "doorbell"},
+}
+
+// cmdDemo runs the simulated household, the engine on the example rules and
+// a scripted sequence, printing what happens as it happens.
+func cmdDemo(ctx context.Context, e env, args []string) int {
+	fset := flag.NewFlagSet("demo", flag.ContinueOnError)
+	fset.SetOutput(e.stderr)
+	adminAddr := fset.String("admin", "127.0.0.1:8080", "admin API address")
+	if err := fset.Parse(args); err != nil {
+		return exitUsage
+	}
+	dir, err := os.MkdirTemp("", "alexarules-demo-")
+	if err != nil {
+		fmt.Fprintf(e.stderr, "demo: %v\n", err)
+		return exitUsage
+	}
+	defer os.RemoveAll(dir)
+	rulesDir := filepath.Join(dir, "rules")
+	if err := copyExamples(rulesDir); err != nil {
+		fmt.Fprintf(e.stderr, "demo: %v\n", err)
+		return exitUsage
+	}
+	out := &demoPrinter{w: e.stdout, start: time.Now()}
+	log, _ := newLogger(env{stderr: io.Discard}, "error")
+
+	// The simulated Alexa cloud, in-process, printing every API call.
+	cloud := sim.New(sim.DemoHousehold(), sim.Options{Logger: log})
+	simCtx, stopSim := context.WithCancel(ctx)
+	defer stopSim()
+	simAddr := make(chan string, 1)
+	simDone := make(chan error, 1)
+	go func() {
+		simDone <- serveHandler(simCtx, "127.0.0.1:0", out.cloudCalls(cloud.Handler()), func(a string) { simAddr <- a })
+	}()
+	var cloudURL string
+	select {
+	case a := <-simAddr:
+		cloudURL = "http://" + a
+	case err := <-simDone:
+		fmt.Fprintf(e.stderr, "demo: simulator: %v\n", err)
+		return exitUsage
+	}
+
+	client, err := newAlexaClient(ctx, alexa.Config{Cloud: cloudURL}, nil, log)
+	if err != nil {
+		fmt.Fprintf(e.stderr, "demo: %v\n", err)
+		return exitUsage
+	}
+	out.line("demo", "simulated household at %s (Bedroom, Living Room, Kitchen); rules from examples/", cloudURL)
+	adminReady := make(chan string, 1)
+	engineDone := make(chan error, 1)
+	engineCtx, stopEngine := context.WithCancel(ctx)
+	defer stopEngine()
+	go func() {
+		engineDone <- serve(engineCtx, hostOptions{
+			RulesDirs: []string{rulesDir}, DataFile: filepath.Join(dir, "demo.db"), AdminAddr: *adminAddr,
+			Location: time.Local, Log: log, Bind: func(*store.Store) (binder, error) { return deviceBinder(client), nil },
+			OnEvent: out.event, OnRun: out.run,
+			LoadErrors: func(err error) { out.line("error", "%v", err) },
+			AdminReady: func(a string) { adminReady <- a },
+		})
+	}()
+	var admin string
+	select {
+	case admin = <-adminReady:
+		out.line("demo", "admin API on http://%s  (try: curl http://%s/api/runs?limit=5)", admin, admin)
+		out.line("demo", "press Ctrl-C to stop")
+	case err := <-engineDone:
+		fmt.Fprintf(e.stderr, "demo: %v\n", err)
+		return exitUsage
+	}
+
+	publish := func(step demoStep) {
+		out.line("demo", "%s", step.say)
+		body, _ := json.Marshal(map[string]any{"name": step.event, "data": step.data})
+		resp, err := http.Post("http://"+admin+"/api/events", "application/json", strings.NewReader(string(body)))
+		if err != nil {
+			out.line("error", "publish %s: %v", step.event, err)
+			return
+		}
+		resp.Body.Close()
+	}
+	begin := time.Now()
+	for _, step := range demoScript {
+		select {
+		case <-ctx.Done():
+		case <-time.After(time.Until(begin.Add(step.after))):
+			publish(step)
+			continue
+		}
+		break
+	}
+	if ctx.Err() == nil {
+		out.line("demo", "the script is done; schedules keep firing. Ctrl-C to stop")
+	}
+	<-ctx.Done()
+	stopEngine()
+	if err := <-engineDone; err != nil {
+		fmt.Fprintf(e.stderr, "demo: %v\n", err)
+		return exitUsage
+	}
+	stopSim()
+	<-simDone
+	out.line("demo", "stopped")
+	return exitOK
+}
+
+// copyExamples writes the embedded example rules into dir.
+func copyExamples(dir string) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	return fs.WalkDir(examples.Files, ".", func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		b, err := examples.Files.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		return os.WriteFile(filepath.Join(dir, p), b, 0o644)
+	})
+}
+
+// demoPrinter prints events, runs and cloud calls as they happen, one line
+// each, readable at a glance.
+type demoPrinter struct {
+	mu    sync.Mutex
+	w     io.Writer
+	start time.Time
+}
+
+func (p *demoPrinter) line(tag, format string, args ...any) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	fmt.Fprintf(p.w, "%s  %-6s %s\n", time.Now().Format("15:04:05"), tag, fmt.Sprintf(format, args...))
+}
+
+func (p *demoPrinter) event(ev engine.Event) {
+	switch ev.Kind {
+	case engine.KindCustom:
+		p.line("event", "%s %s", ev.Name, compactJSON(ev.Data))
+	case engine.KindSchedule:
+	default:
+		p.line("event", "%s %s", ev.Kind, compactJSON(ev.Data))
+	}
+}
+
+func (p *demoPrinter) run(tr engine.Trace) {
+	what := tr.Rule
+	if tr.Handler != "" {
+		what += "." + tr.Handler
+	}
+	detail := tr.Error
+	if detail == "" {
+		detail = tr.Reason
+	}
+	if detail == "" && len(tr.Log) > 0 {
+		detail = strings.Join(tr.Log, "; ")
+	}
+	if len(tr.Actions) > 0 {
+		calls := make([]string, len(tr.Actions))
+		for i, a := range tr.Actions {
+			calls[i] = a.Device + ":" + a.Call
+		}
+		detail = strings.TrimSpace(detail + "  [" + strings.Join(calls, ", ") + "]")
+	}
+	p.line("run", "%-24s %-8s %6.1fms  %s", what, tr.Outcome, tr.DurationMS, detail)
+}
+
+// cloudCalls wraps the simulator so every API call is printed.
+func (p *demoPrinter) cloudCalls(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
+		var body []byte
+		if r.Body != nil {
+			body, _ = io.ReadAll(r.Body)
+			r.Body = io.NopCloser(strings.NewReader(string(body)))
+		}
+		h.ServeHTTP(rec, r)
+		if strings.HasPrefix(r.URL.Path, "/_sim") || strings.HasPrefix(r.URL.Path, "/auth") {
+			return
+		}
+		p.line("cloud", "%s %s %s -> %d", r.Method, shortPath(r.URL.Path), strings.TrimSpace(string(body)), rec.status)
+	})
+}
+
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+}
+
+func (s *statusRecorder) WriteHeader(code int) {
+	s.status = code
+	s.ResponseWriter.WriteHeader(code)
+}
+
+// shortPath abbreviates endpoint ids so a line stays readable.
+func shortPath(p string) string {
+	parts := strings.Split(p, "/")
+	for i, s := range parts {
+		if strings.HasPrefix(s, "amzn1.alexa.endpoint.") && len(s) > 29 {
+			parts[i] = s[:29] + "…"
+		}
+	}
+	return strings.Join(parts, "/")
+}
+
+func compactJSON(v any) string {
+	if v == nil {
+		return ""
+	}
+	b, err := json.Marshal(v)
+	if err != nil || string(b) == "null" || string(b) == "{}" {
+		return ""
+	}
+	return string(b)
+}
