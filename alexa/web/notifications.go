@@ -1,0 +1,257 @@
+package web
+
+import (
+	"context"
+	"encoding/json"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+)
+
+const (
+	notificationsPath  = "/api/notifications"
+	createReminderPath = "/api/notifications/createReminder"
+	notifStatePath     = "/api/device-notification-state"
+)
+
+// Notifications returns the raw objects of /api/notifications (alarms,
+// timers, reminders of the whole household). Amazon throttles this route:
+// call it only when a push says a notification changed, through a
+// Debouncer. Throttling answers are retried within the call; a call that
+// still fails returns an *Error with Throttled set.
+func (c *Client) Notifications(ctx context.Context) ([]json.RawMessage, error) {
+	body, err := c.send(ctx, "GET", c.web, notificationsPath, url.Values{"cached": {"true"}, "_": {c.cacheBuster()}}, nil)
+	if err != nil {
+		return nil, err
+	}
+	var resp struct {
+		Notifications []json.RawMessage `json:"notifications"`
+	}
+	if err := decode("GET", notificationsPath, body, &resp); err != nil {
+		return nil, err
+	}
+	if resp.Notifications == nil {
+		return nil, badResponse("GET", notificationsPath, `no "notifications" array`)
+	}
+	for i, n := range resp.Notifications {
+		if t := strings.TrimSpace(string(n)); t == "" || t[0] != '{' {
+			return nil, badResponse("GET", notificationsPath, "notification "+strconv.Itoa(i)+" is not a JSON object")
+		}
+	}
+	return resp.Notifications, nil
+}
+
+// ReminderRequest is a reminder to create on one Echo.
+type ReminderRequest struct {
+	Echo Echo   // Serial, Type and Timezone are needed (from Echos)
+	Text string // what Alexa says
+	At   time.Time
+	// Recurrence is "" (once), "daily", "weekdays", "weekends", or a day
+	// of the week ("mon".."sun" or "monday".."sunday"); case does not
+	// matter. The legacy patterns themselves (P1D, XXXX-WD, XXXX-WE,
+	// XXXX-WXX-1..7) are accepted too. For a weekly pattern the first
+	// occurrence is the first matching day at or after At, at At's wall
+	// clock time in the Echo's time zone.
+	Recurrence string
+}
+
+// recurrences maps Recurrence words to Amazon's legacy recurringPattern.
+var recurrences = map[string]string{
+	"daily":    "P1D",
+	"weekdays": "XXXX-WD",
+	"weekends": "XXXX-WE",
+	"mon":      "XXXX-WXX-1", "monday": "XXXX-WXX-1",
+	"tue": "XXXX-WXX-2", "tuesday": "XXXX-WXX-2",
+	"wed": "XXXX-WXX-3", "wednesday": "XXXX-WXX-3",
+	"thu": "XXXX-WXX-4", "thursday": "XXXX-WXX-4",
+	"fri": "XXXX-WXX-5", "friday": "XXXX-WXX-5",
+	"sat": "XXXX-WXX-6", "saturday": "XXXX-WXX-6",
+	"sun": "XXXX-WXX-7", "sunday": "XXXX-WXX-7",
+}
+
+// recurringPattern returns the legacy pattern for a Recurrence, "" for once.
+func recurringPattern(r string) (string, bool) {
+	r = strings.TrimSpace(r)
+	if r == "" {
+		return "", true
+	}
+	if p, ok := recurrences[strings.ToLower(r)]; ok {
+		return p, true
+	}
+	for _, p := range recurrences {
+		if strings.EqualFold(r, p) {
+			return p, true
+		}
+	}
+	return "", false
+}
+
+// matches reports whether a day falls on a legacy pattern.
+func matches(pattern string, d time.Weekday) bool {
+	switch pattern {
+	case "XXXX-WD":
+		return d >= time.Monday && d <= time.Friday
+	case "XXXX-WE":
+		return d == time.Saturday || d == time.Sunday
+	}
+	if n, ok := strings.CutPrefix(pattern, "XXXX-WXX-"); ok {
+		// ISO weekdays: 1 is Monday, 7 is Sunday.
+		return int(n[0]-'0')%7 == int(d)
+	}
+	return true
+}
+
+// reminderBody is the createReminder request, fields in the order of the
+// reference example.
+type reminderBody struct {
+	Type               string  `json:"type"`
+	Status             string  `json:"status"`
+	AlarmTime          int64   `json:"alarmTime"`
+	OriginalTime       string  `json:"originalTime"`
+	OriginalDate       string  `json:"originalDate"`
+	TimeZoneID         *string `json:"timeZoneId"`
+	ReminderIndex      *string `json:"reminderIndex"`
+	SkillInfo          *string `json:"skillInfo"`
+	Sound              *string `json:"sound"`
+	DeviceSerialNumber string  `json:"deviceSerialNumber"`
+	DeviceType         string  `json:"deviceType"`
+	RecurringPattern   *string `json:"recurringPattern"`
+	ReminderLabel      string  `json:"reminderLabel"`
+	IsSaveInFlight     bool    `json:"isSaveInFlight"`
+	ID                 string  `json:"id"`
+	IsRecurring        bool    `json:"isRecurring"`
+	CreatedDate        int64   `json:"createdDate"`
+}
+
+// CreateReminder creates a reminder with PUT /api/notifications/createReminder
+// and returns the new notification's id. originalDate and originalTime are
+// the first occurrence in the Echo's time zone; alarmTime is that instant.
+func (c *Client) CreateReminder(ctx context.Context, r ReminderRequest) (string, error) {
+	pattern, ok := recurringPattern(r.Recurrence)
+	if !ok {
+		return "", invalid("reminder recurrence %q: want daily, weekdays, weekends or mon..sun", r.Recurrence)
+	}
+	if err := checkEcho(r.Echo); err != nil {
+		return "", err
+	}
+	text := strings.TrimSpace(r.Text)
+	if text == "" {
+		return "", invalid("reminder text is empty")
+	}
+	if r.At.IsZero() {
+		return "", invalid("reminder time is not set")
+	}
+	if r.Echo.Timezone == "" {
+		return "", invalid("echo %q has no time zone (take Echos from Client.Echos)", r.Echo.Name)
+	}
+	loc, err := time.LoadLocation(r.Echo.Timezone)
+	if err != nil {
+		return "", invalid("echo %q: time zone: %v", r.Echo.Name, err)
+	}
+	at := r.At.In(loc)
+	for i := 0; i < 7 && !matches(pattern, at.Weekday()); i++ {
+		// AddDate keeps the wall clock time across a DST change.
+		at = at.AddDate(0, 0, 1)
+	}
+	now := c.now()
+	if pattern == "" && !at.After(now) {
+		return "", invalid("reminder time %s is not in the future", at.Format(time.RFC3339))
+	}
+	body := reminderBody{
+		Type:               "Reminder",
+		Status:             "ON",
+		AlarmTime:          at.UnixMilli(),
+		OriginalTime:       at.Format("15:04:05") + ".000",
+		OriginalDate:       at.Format(time.DateOnly),
+		DeviceSerialNumber: r.Echo.Serial,
+		DeviceType:         r.Echo.Type,
+		ReminderLabel:      text,
+		IsSaveInFlight:     true,
+		ID:                 "createReminder",
+		IsRecurring:        pattern != "",
+		CreatedDate:        now.UnixMilli(),
+	}
+	if pattern != "" {
+		body.RecurringPattern = &pattern
+	}
+	resp, err := c.send(ctx, "PUT", c.web, createReminderPath, nil, body)
+	if err != nil {
+		return "", err
+	}
+	var created struct {
+		ID string `json:"id"`
+	}
+	if err := decode("PUT", createReminderPath, resp, &created); err != nil {
+		return "", err
+	}
+	if created.ID == "" {
+		return "", badResponse("PUT", createReminderPath, `no "id" in the created notification`)
+	}
+	return created.ID, nil
+}
+
+func checkEcho(e Echo) error {
+	if e.Serial == "" || e.Type == "" {
+		return invalid("echo %q has no serial number or device type (take Echos from Client.Echos)", e.Name)
+	}
+	return nil
+}
+
+func notifStatePathFor(e Echo) (string, error) {
+	if err := checkEcho(e); err != nil {
+		return "", err
+	}
+	if e.SoftwareVersion == "" {
+		return "", invalid("echo %q has no software version (take Echos from Client.Echos)", e.Name)
+	}
+	return notifStatePath + "/" + segment(e.Type) + "/" + segment(e.SoftwareVersion) + "/" + segment(e.Serial), nil
+}
+
+// notifState is the body of /api/device-notification-state/... both ways.
+type notifState struct {
+	DeviceSerialNumber string `json:"deviceSerialNumber"`
+	DeviceType         string `json:"deviceType"`
+	SoftwareVersion    string `json:"softwareVersion"`
+	VolumeLevel        *int   `json:"volumeLevel"`
+}
+
+// NotificationVolume reads the volume (0..100) alarms, timers and
+// reminders ring at on echo.
+func (c *Client) NotificationVolume(ctx context.Context, echo Echo) (int, error) {
+	path, err := notifStatePathFor(echo)
+	if err != nil {
+		return 0, err
+	}
+	body, err := c.send(ctx, "GET", c.web, path, nil, nil)
+	if err != nil {
+		return 0, err
+	}
+	var st notifState
+	if err := decode("GET", path, body, &st); err != nil {
+		return 0, err
+	}
+	if st.VolumeLevel == nil {
+		return 0, badResponse("GET", path, `no "volumeLevel"`)
+	}
+	return *st.VolumeLevel, nil
+}
+
+// SetNotificationVolume sets the volume (0..100) alarms, timers and
+// reminders ring at on echo.
+func (c *Client) SetNotificationVolume(ctx context.Context, echo Echo, volume int) error {
+	if volume < 0 || volume > 100 {
+		return invalid("notification volume %d: want 0..100", volume)
+	}
+	path, err := notifStatePathFor(echo)
+	if err != nil {
+		return err
+	}
+	_, err = c.send(ctx, "PUT", c.web, path, nil, notifState{
+		DeviceSerialNumber: echo.Serial,
+		DeviceType:         echo.Type,
+		SoftwareVersion:    echo.SoftwareVersion,
+		VolumeLevel:        &volume,
+	})
+	return err
+}
