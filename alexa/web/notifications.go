@@ -50,9 +50,9 @@ type ReminderRequest struct {
 	// Recurrence is "" (once), "daily", "weekdays", "weekends", or a day
 	// of the week ("mon".."sun" or "monday".."sunday"); case does not
 	// matter. The legacy patterns themselves (P1D, XXXX-WD, XXXX-WE,
-	// XXXX-WXX-1..7) are accepted too. For a weekly pattern the first
-	// occurrence is the first matching day at or after At, at At's wall
-	// clock time in the Echo's time zone.
+	// XXXX-WXX-1..7) are accepted too. A recurring reminder's first
+	// occurrence is the first day the pattern allows, at At's wall clock
+	// time in the Echo's time zone, at or after At and in the future.
 	Recurrence string
 }
 
@@ -102,6 +102,23 @@ func matches(pattern string, d time.Weekday) bool {
 	return true
 }
 
+// firstOccurrence is the first time at at's wall clock, on a day the
+// pattern allows, at or after at and after now. AddDate keeps the wall
+// clock across DST changes.
+func firstOccurrence(at, now time.Time, pattern string) time.Time {
+	if !at.After(now) {
+		// Jump close to now first: a start years ago needs no day-by-day walk.
+		at = at.AddDate(0, 0, int(now.Sub(at).Hours()/24))
+		for !at.After(now) {
+			at = at.AddDate(0, 0, 1)
+		}
+	}
+	for i := 0; i < 7 && !matches(pattern, at.Weekday()); i++ {
+		at = at.AddDate(0, 0, 1)
+	}
+	return at
+}
+
 // reminderBody is the createReminder request, fields in the order of the
 // reference example.
 type reminderBody struct {
@@ -149,14 +166,12 @@ func (c *Client) CreateReminder(ctx context.Context, r ReminderRequest) (string,
 	if err != nil {
 		return "", invalid("echo %q: time zone: %v", r.Echo.Name, err)
 	}
-	at := r.At.In(loc)
-	for i := 0; i < 7 && !matches(pattern, at.Weekday()); i++ {
-		// AddDate keeps the wall clock time across a DST change.
-		at = at.AddDate(0, 0, 1)
-	}
-	now := c.now()
+	at, now := r.At.In(loc), c.now()
 	if pattern == "" && !at.After(now) {
 		return "", invalid("reminder time %s is not in the future", at.Format(time.RFC3339))
+	}
+	if pattern != "" {
+		at = firstOccurrence(at, now, pattern)
 	}
 	body := reminderBody{
 		Type:               "Reminder",
