@@ -42,6 +42,7 @@ type Engine struct {
 	metrics *Metrics
 	global  *globalState
 	timers  *timerService
+	levels  *levels
 
 	rules   atomic.Pointer[ruleSet]
 	running atomic.Bool
@@ -68,6 +69,7 @@ func New(c Config) *Engine {
 		onEvent: c.OnEvent, onRun: c.OnRun, metrics: newMetrics()}
 	e.global = &globalState{}
 	e.timers = &timerService{e: e, pending: map[string]Stopper{}}
+	e.levels = newLevels(e)
 	e.rules.Store(&ruleSet{byID: map[string]*runner{}, index: newIndex(nil)})
 	return e
 }
@@ -118,9 +120,12 @@ func (e *Engine) Run(ctx context.Context) error {
 	if err := e.timers.start(); err != nil {
 		return fmt.Errorf("engine: load timers: %w", err)
 	}
+	levelsDone := make(chan struct{})
+	go func() { e.levels.run(ctx); close(levelsDone) }()
 	e.Publish(Event{Kind: KindStartup})
 	<-ctx.Done()
 	e.timers.stop()
+	<-levelsDone
 	wg.Wait()
 	return nil
 }
@@ -157,6 +162,10 @@ func (e *Engine) Publish(ev Event) {
 	rs.index.match(&ev, func(r *runner, trigger int) {
 		if r.rule.ID == ev.Cause.Rule {
 			return // a rule does not trigger itself through its own actions
+		}
+		if r.rule.Triggers[trigger].Level != nil {
+			e.levels.offer(r, trigger, &ev)
+			return
 		}
 		r.offer(job{ev: &ev, trigger: trigger})
 	})
@@ -211,10 +220,12 @@ func (e *Engine) Rules() []RuleInfo {
 }
 
 // globalState is the in-memory copy of ctx.global; runs see a snapshot and
-// successful runs apply their changed keys.
+// successful runs apply their changed keys. The map is never changed in
+// place: apply swaps in a new one, so a snapshot is the current map itself,
+// not a copy made for every run.
 type globalState struct {
 	mu   sync.RWMutex
-	keys map[string]json.RawMessage
+	keys map[string]json.RawMessage // read-only once stored
 }
 
 func (g *globalState) load(m map[string]json.RawMessage) {
@@ -223,10 +234,11 @@ func (g *globalState) load(m map[string]json.RawMessage) {
 	g.mu.Unlock()
 }
 
+// snapshot returns the current keys; callers must not change the map.
 func (g *globalState) snapshot() map[string]json.RawMessage {
 	g.mu.RLock()
 	defer g.mu.RUnlock()
-	return maps.Clone(g.keys)
+	return g.keys
 }
 
 func (g *globalState) apply(set map[string]json.RawMessage, del []string) {
@@ -235,13 +247,13 @@ func (g *globalState) apply(set map[string]json.RawMessage, del []string) {
 	}
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	if g.keys == nil {
-		g.keys = map[string]json.RawMessage{}
-	}
-	maps.Copy(g.keys, set)
+	next := make(map[string]json.RawMessage, len(g.keys)+len(set))
+	maps.Copy(next, g.keys)
+	maps.Copy(next, set)
 	for _, k := range del {
-		delete(g.keys, k)
+		delete(next, k)
 	}
+	g.keys = next
 }
 
 // NewID returns a fresh event or run id for time t.

@@ -65,24 +65,28 @@ func (ix *index) match(ev *Event, fn func(r *runner, trigger int)) {
 		}
 	}
 	// A rule may be reached through several keys or triggers; it runs once.
-	var seen []*runner
-	visit := func(entries []indexEntry) {
-		for _, en := range entries {
-			if containsRunner(seen, en.runner) {
-				continue
-			}
-			t := &en.runner.rule.Triggers[en.trigger]
-			if t.Match != nil && !t.Match(ev) {
-				continue
-			}
-			seen = append(seen, en.runner)
-			fn(en.runner, en.trigger)
-		}
-	}
-	visit(keys[""])
+	// seen lives on the stack for the usual handful of matches.
+	var seenBuf [8]*runner
+	seen := seenBuf[:0]
+	seen = ix.visit(keys[""], ev, seen, fn)
 	for _, k := range lookup[:n] {
-		visit(keys[k])
+		seen = ix.visit(keys[k], ev, seen, fn)
 	}
+}
+
+func (ix *index) visit(entries []indexEntry, ev *Event, seen []*runner, fn func(r *runner, trigger int)) []*runner {
+	for _, en := range entries {
+		if containsRunner(seen, en.runner) {
+			continue
+		}
+		t := &en.runner.rule.Triggers[en.trigger]
+		if t.Match != nil && !t.Match(ev) {
+			continue
+		}
+		seen = append(seen, en.runner)
+		fn(en.runner, en.trigger)
+	}
+	return seen
 }
 
 func containsRunner(rs []*runner, r *runner) bool {

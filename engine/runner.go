@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -20,7 +21,7 @@ var errRestarted = errors.New("restarted by a newer event")
 type job struct {
 	// ctx is made by the coordinator when the job starts, so that a restart
 	// can cancel a run even before its instance exists.
-	ctx     context.Context
+	ctx     *runCtx
 	ev      *Event
 	trigger int
 	timer   *TimerRecord // set for a durable timer's handler run
@@ -62,9 +63,23 @@ func (r *runner) offer(j job) bool {
 }
 
 type worker struct {
-	jobs   chan job
-	inst   Instance                // touched only by the worker's goroutine
-	cancel context.CancelCauseFunc // of the run in progress; coordinator only
+	jobs chan job
+	inst Instance   // touched only by the worker's goroutine
+	inv  Invocation // reused by every run of inst; the worker's goroutine only
+	run  *runCtx    // the run in progress; coordinator only
+
+	// deadline ends the run in progress (current) at its timeout; one
+	// timer per worker, re-armed for each run, instead of one per run.
+	deadline *time.Timer
+	current  atomic.Pointer[runCtx]
+}
+
+// expire is the deadline timer's function. A firing left over from an
+// earlier run finds a run whose deadline has not come yet and does nothing.
+func (w *worker) expire() {
+	if c := w.current.Load(); c != nil {
+		c.expireIfDue(time.Now())
+	}
 }
 
 // loop is the coordinator. It returns when ctx ends and every run in
@@ -78,7 +93,7 @@ func (r *runner) loop(ctx context.Context) {
 	var (
 		idle    []*worker
 		busy    = map[*worker]bool{}
-		pending []job // queued runs and handler runs, oldest first
+		pending jobQueue // queued runs and handler runs, oldest first
 		all     []*worker
 		freed   = make(chan *worker)
 	)
@@ -92,19 +107,18 @@ func (r *runner) loop(ctx context.Context) {
 			go r.work(w, freed)
 		}
 		busy[w] = true
-		j.ctx, w.cancel = context.WithCancelCause(context.Background())
+		j.ctx = newRunCtx()
+		w.run = j.ctx
 		w.jobs <- j
 	}
 	dispatch := func() {
-		for len(pending) > 0 && len(busy) < maxWorkers {
-			j := pending[0]
-			pending = pending[1:]
-			start(j)
+		for pending.len() > 0 && len(busy) < maxWorkers {
+			start(pending.pop())
 		}
 	}
 	pendingEvents := func() int {
 		n := 0
-		for _, j := range pending {
+		for _, j := range pending.all() {
 			if j.timer == nil {
 				n++
 			}
@@ -127,7 +141,7 @@ func (r *runner) loop(ctx context.Context) {
 				ctx = context.Background() // keep waiting for busy workers
 			}
 		case w := <-freed:
-			w.cancel(nil)
+			w.run.cancel(context.Canceled, context.Canceled)
 			delete(busy, w)
 			idle = append(idle, w)
 			if !stopping {
@@ -147,38 +161,37 @@ func (r *runner) loop(ctx context.Context) {
 			}
 			switch {
 			case j.timer != nil:
-				pending = append(pending, j)
+				pending.push(j)
 			case r.rule.Mode == ModeSingle:
-				if len(busy) > 0 || len(pending) > 0 {
+				if len(busy) > 0 || pending.len() > 0 {
 					r.skip(j, "already running (mode single)")
 					continue
 				}
-				pending = append(pending, j)
+				pending.push(j)
 			case r.rule.Mode == ModeRestart:
 				for w := range busy {
-					w.cancel(errRestarted)
+					w.run.cancel(context.Canceled, errRestarted)
 				}
-				kept := pending[:0]
-				for _, p := range pending {
+				pending.filter(func(p job) bool {
 					if p.timer != nil {
-						kept = append(kept, p)
-					} else {
-						r.skip(p, "replaced by a newer event (mode restart)")
+						return true
 					}
-				}
-				pending = append(kept, j)
+					r.skip(p, "replaced by a newer event (mode restart)")
+					return false
+				})
+				pending.push(j)
 			case r.rule.Mode == ModeQueued:
 				if pendingEvents() >= max(r.rule.Max, 1) {
 					r.skip(j, fmt.Sprintf("queue full (max %d)", r.rule.Max))
 					continue
 				}
-				pending = append(pending, j)
+				pending.push(j)
 			case r.rule.Mode == ModeParallel:
 				if len(busy) >= maxWorkers {
 					r.skip(j, fmt.Sprintf("%d runs in progress (max %d)", len(busy), r.rule.Max))
 					continue
 				}
-				pending = append(pending, j)
+				pending.push(j)
 			}
 			dispatch()
 		}
@@ -195,6 +208,9 @@ func (r *runner) work(w *worker, freed chan<- *worker) {
 	for j := range w.jobs {
 		r.execute(w, j)
 		freed <- w
+	}
+	if w.deadline != nil {
+		w.deadline.Stop()
 	}
 }
 
@@ -320,8 +336,12 @@ func (r *runner) execute(w *worker, j job) {
 	if tr.Outcome == OutcomeFailed || tr.Outcome == OutcomeTimeout {
 		lvl = slog.LevelWarn
 	}
-	e.log.Log(context.Background(), lvl, "rule run", "rule", r.rule.ID, "event", tr.EventID,
-		"handler", tr.Handler, "outcome", tr.Outcome, "err", tr.Error, "ms", tr.DurationMS)
+	// Ask first: building the attributes allocates even when the level is
+	// off, and debug is off on every run in production.
+	if e.log.Enabled(context.Background(), lvl) {
+		e.log.Log(context.Background(), lvl, "rule run", "rule", r.rule.ID, "event", tr.EventID,
+			"handler", tr.Handler, "outcome", tr.Outcome, "err", tr.Error, "ms", tr.DurationMS)
+	}
 	e.notifyRun(tr)
 }
 
@@ -340,13 +360,25 @@ func (r *runner) invoke(w *worker, j job) (Result, error, error) {
 	if err != nil {
 		return Result{}, err, nil
 	}
-	ctx, stop := context.WithTimeoutCause(j.ctx, r.rule.Timeout, context.DeadlineExceeded)
-	defer stop()
-	if ctx.Err() != nil {
-		return Result{}, nil, context.Cause(ctx)
+	ctx := j.ctx
+	if !ctx.arm(r.rule.Timeout) {
+		return Result{}, nil, ctx.cause() // restarted before it began
 	}
+	w.current.Store(ctx)
+	if w.deadline == nil {
+		w.deadline = time.AfterFunc(r.rule.Timeout, w.expire)
+	} else {
+		w.deadline.Reset(r.rule.Timeout)
+	}
+	defer func() {
+		w.deadline.Stop()
+		w.current.Store(nil)
+		// The run's context ends with the run, as a timeout context's
+		// stop would end it.
+		ctx.cancel(context.Canceled, context.Canceled)
+	}()
 
-	inv := &Invocation{
+	w.inv = Invocation{
 		Event:        j.ev,
 		TriggerIndex: j.trigger,
 		State:        st,
@@ -354,11 +386,12 @@ func (r *runner) invoke(w *worker, j job) (Result, error, error) {
 		Late:         j.late,
 	}
 	if j.timer != nil {
-		inv.Handler, inv.Args, inv.TimerID = j.timer.Handler, j.timer.Args, timerLocalID(j.timer.ID)
+		w.inv.Handler, w.inv.Args, w.inv.TimerID = j.timer.Handler, j.timer.Args, timerLocalID(j.timer.ID)
 	}
-	res := w.inst.Run(ctx, inv)
+	res := w.inst.Run(ctx, &w.inv)
+	w.inv = Invocation{} // do not keep the event and state alive until the next run
 	if ctx.Err() != nil {
-		return res, res.Err, context.Cause(ctx)
+		return res, res.Err, ctx.cause()
 	}
 	return res, res.Err, nil
 }
@@ -391,4 +424,161 @@ func timerLocalID(key string) string {
 		}
 	}
 	return key
+}
+
+// jobQueue is a FIFO of jobs that reuses its array: popping from the
+// front of a slice would leave the array behind and make every push
+// reallocate under a steady queue.
+type jobQueue struct {
+	items []job
+	head  int
+}
+
+func (q *jobQueue) len() int { return len(q.items) - q.head }
+
+// all returns the waiting jobs, oldest first.
+func (q *jobQueue) all() []job { return q.items[q.head:] }
+
+func (q *jobQueue) push(j job) {
+	if q.head > 0 && len(q.items) == cap(q.items) {
+		n := copy(q.items, q.items[q.head:])
+		clear(q.items[n:])
+		q.items, q.head = q.items[:n], 0
+	}
+	q.items = append(q.items, j)
+}
+
+func (q *jobQueue) pop() job {
+	j := q.items[q.head]
+	q.items[q.head] = job{}
+	q.head++
+	if q.head == len(q.items) {
+		q.items, q.head = q.items[:0], 0
+	}
+	return j
+}
+
+// filter keeps the jobs for which keep reports true, in order.
+func (q *jobQueue) filter(keep func(job) bool) {
+	items := q.all()
+	n := 0
+	for _, j := range items {
+		if keep(j) {
+			items[n] = j
+			n++
+		}
+	}
+	clear(items[n:])
+	q.items = q.items[:q.head+n]
+	if n == 0 {
+		q.items, q.head = q.items[:0], 0
+	}
+}
+
+// runCtx is the context of one run. It replaces a cancel context made by
+// the coordinator with a timeout context below it: their children map, two
+// done channels, timer and closures cost more allocations than the run of
+// a small rule. It behaves the same: Err is context.DeadlineExceeded once
+// the deadline passed and context.Canceled once cancelled; cause says why
+// (errRestarted, context.DeadlineExceeded, ...); Deadline reports the
+// deadline once armed; AfterFunc lets contexts derived from it (an HTTP
+// request of a bound function) follow it without a goroutine each. The
+// worker's timer enforces the deadline (worker.expire).
+type runCtx struct {
+	done chan struct{} // made with the context: Lua polls Done every instruction
+
+	mu       sync.Mutex
+	err, why error
+	deadline time.Time
+	after    []*func()
+}
+
+func newRunCtx() *runCtx { return &runCtx{done: make(chan struct{})} }
+
+// arm sets the run's deadline, d from now; it reports false when the
+// context has already ended.
+func (c *runCtx) arm(d time.Duration) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.err != nil {
+		return false
+	}
+	c.deadline = time.Now().Add(d)
+	return true
+}
+
+// expireIfDue ends the context with context.DeadlineExceeded when its
+// deadline has come by now.
+func (c *runCtx) expireIfDue(now time.Time) {
+	c.mu.Lock()
+	due := !c.deadline.IsZero() && !now.Before(c.deadline)
+	c.mu.Unlock()
+	if due {
+		c.cancel(context.DeadlineExceeded, context.DeadlineExceeded)
+	}
+}
+
+// cancel ends the context with err (what Err returns) and cause; the first
+// call wins.
+func (c *runCtx) cancel(err, cause error) {
+	c.mu.Lock()
+	if c.err != nil {
+		c.mu.Unlock()
+		return
+	}
+	c.err, c.why = err, cause
+	after := c.after
+	c.after = nil
+	close(c.done)
+	c.mu.Unlock()
+	for _, f := range after {
+		go (*f)()
+	}
+}
+
+// cause returns why the context ended, nil while it has not.
+func (c *runCtx) cause() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.why
+}
+
+func (c *runCtx) Deadline() (time.Time, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.deadline, !c.deadline.IsZero()
+}
+
+func (c *runCtx) Done() <-chan struct{} { return c.done }
+
+func (c *runCtx) Err() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.err
+}
+
+func (c *runCtx) Value(any) any { return nil }
+
+// AfterFunc calls f in its own goroutine once the context ends (at once if
+// it has); stop reports whether it kept f from being called. The context
+// package uses it for contexts derived from this one.
+func (c *runCtx) AfterFunc(f func()) (stop func() bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.err != nil {
+		go f()
+		return func() bool { return false }
+	}
+	p := &f
+	c.after = append(c.after, p)
+	return func() bool {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		i := slices.Index(c.after, p)
+		if i < 0 {
+			return false
+		}
+		c.after = slices.Delete(c.after, i, 1+i)
+		return true
+	}
 }

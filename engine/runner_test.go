@@ -1,0 +1,105 @@
+package engine_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/alexarules/alexarules/engine"
+)
+
+// ctxInstance reports what a run saw of its context through seen.
+type ctxInstance struct {
+	seen chan<- ctxReport
+}
+
+type ctxReport struct {
+	event       string
+	deadline    time.Duration // from the run's start; 0: none
+	errAtEnd    error         // ctx.Err() when the run returned
+	derived     context.Context
+	derivedStop context.CancelFunc
+}
+
+func (c ctxInstance) Run(ctx context.Context, inv *engine.Invocation) engine.Result {
+	rep := ctxReport{event: inv.Event.ID}
+	if d, ok := ctx.Deadline(); ok {
+		rep.deadline = time.Until(d)
+	}
+	// A context derived from the run's, as an HTTP call of a bound
+	// function derives one, must end with the run.
+	rep.derived, rep.derivedStop = context.WithCancel(ctx)
+	if inv.Event.Name == "block" {
+		<-ctx.Done()
+	}
+	rep.errAtEnd = ctx.Err()
+	c.seen <- rep
+	return engine.Result{}
+}
+func (ctxInstance) Close() {}
+
+func TestRunContextHasTheDeadlineAndEndsWithTheRun(t *testing.T) {
+	const timeout = 200 * time.Millisecond
+	seen := make(chan ctxReport, 4)
+	store := &memStore{}
+	e := engine.New(engine.Config{Store: store})
+	err := e.SetRules([]*engine.Rule{{ID: "r", Enabled: true, Mode: engine.ModeQueued, Max: 10, Timeout: timeout,
+		Triggers:    []engine.Trigger{{Kind: engine.KindCustom}},
+		NewInstance: func() (engine.Instance, error) { return ctxInstance{seen: seen}, nil }}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { _ = e.Run(ctx); close(done) }()
+	defer func() { cancel(); <-done }()
+
+	next := func() ctxReport {
+		t.Helper()
+		select {
+		case r := <-seen:
+			return r
+		case <-time.After(5 * time.Second):
+			t.Fatal("no run")
+		}
+		return ctxReport{}
+	}
+	// Blocking runs end at their deadline, twice on the same worker (its
+	// deadline timer is re-armed); quick runs in between are not cut short.
+	for i, name := range []string{"block", "quick", "block", "quick"} {
+		e.Publish(engine.Event{ID: fmt.Sprint("e", i), Kind: engine.KindCustom, Name: name})
+		r := next()
+		if r.deadline <= 0 || r.deadline > timeout {
+			t.Errorf("%s: deadline %v from the start, want within %v", name, r.deadline, timeout)
+		}
+		want := error(nil)
+		if name == "block" {
+			want = context.DeadlineExceeded
+		}
+		if !errors.Is(r.errAtEnd, want) {
+			t.Errorf("%s: ctx.Err() = %v at the end of the run, want %v", name, r.errAtEnd, want)
+		}
+		select {
+		case <-r.derived.Done():
+		case <-time.After(5 * time.Second):
+			t.Fatalf("%s: a context derived from the run's did not end with the run", name)
+		}
+		r.derivedStop()
+	}
+	cancel()
+	<-done
+	outcomes := map[string]string{}
+	store.mu.Lock()
+	for _, tr := range store.traces {
+		outcomes[tr.EventID] = tr.Outcome
+	}
+	store.mu.Unlock()
+	want := map[string]string{"e0": engine.OutcomeTimeout, "e1": engine.OutcomeOK, "e2": engine.OutcomeTimeout, "e3": engine.OutcomeOK}
+	for id, o := range want {
+		if outcomes[id] != o {
+			t.Errorf("event %s: outcome %q, want %q", id, outcomes[id], o)
+		}
+	}
+}
