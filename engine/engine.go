@@ -258,3 +258,21 @@ func (g *globalState) apply(set map[string]json.RawMessage, del []string) {
 
 // NewID returns a fresh event or run id for time t.
 func (e *Engine) NewID(t time.Time) string { return e.ids.Next(t) }
+
+// SyncTriggers waits until every event published before it has passed the
+// state machines of stateful triggers (holds, re-arming), so that a test
+// can move a virtual clock knowing every hold is armed.
+func (e *Engine) SyncTriggers(ctx context.Context) error {
+	done := make(chan struct{})
+	select {
+	case e.levels.inbox <- levelMsg{synced: done}:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}

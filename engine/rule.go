@@ -41,9 +41,22 @@ type Trigger struct {
 	Match func(ev *Event) bool
 	// Spec describes the trigger for the admin API, e.g. `cron "0 7 * * *"`.
 	Spec string
-	// Targeted triggers (cron, schedule, startup, holds) are not indexed:
-	// their events name the rule and trigger.
+	// Targeted triggers (cron, schedule) are not indexed: their events name
+	// the rule and trigger.
 	Targeted bool
+
+	// Level makes the trigger stateful (readings, reachability, volume): it
+	// reports whether an event's value is in the matching state. The rule
+	// fires on the change into it (edge, not level), once the state has held
+	// for Hold, and not again until it is re-armed: by Rearm when set
+	// (hysteresis), else by leaving the matching state. The state is kept
+	// per device and survives restarts.
+	Level func(ev *Event) bool
+	// Enter, when set, must also hold for the event that enters the state
+	// (e.g. the previous value was `from`).
+	Enter func(ev *Event) bool
+	Hold  time.Duration
+	Rearm func(ev *Event) bool
 }
 
 // Rule is a loaded, validated rule as the engine runs it.

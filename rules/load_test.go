@@ -140,9 +140,18 @@ return {
 	}
 }
 
-func TestHoldNeedsThePoller(t *testing.T) {
-	set := load(t, map[string]string{"r.lua": "return rule \"r\" { run = function() end,\n when = reading { device = \"S\", attr = \"temperature\", above = 26, hold = \"10m\" } }"})
-	if len(set.Errors) != 1 || !strings.Contains(set.Errors[0].Error(), "hold") {
-		t.Fatalf("want a clear error about hold, got %v", set.Errors)
+func TestReadingTriggerOptionsAreChecked(t *testing.T) {
+	for _, tc := range []struct{ opts, want string }{
+		{`attr = "temperature", above = 26, rearm = 27`, "must be below"},
+		{`attr = "temperature", below = 18, rearm = 17`, "must be above"},
+		{`attr = "temperature", rearm = 17`, "needs"},
+		{`attr = "temperature"`, "say what to watch for"},
+		{`attr = "temprature", above = 1`, `did you mean "temperature"`},
+		{`attr = "temperature", above = 26, hold = "ten minutes"`, "hold"},
+	} {
+		set := load(t, map[string]string{"r.lua": "return rule \"r\" { run = function() end,\n when = reading { device = \"S\", " + tc.opts + " } }"})
+		if len(set.Errors) != 1 || !strings.Contains(set.Errors[0].Error(), tc.want) || !strings.Contains(set.Errors[0].Error(), "r.lua:2:") {
+			t.Errorf("%s: want an error with %q at line 2, got %v", tc.opts, tc.want, set.Errors)
+		}
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -323,18 +324,32 @@ func (t *TriggerDef) finish(loc *time.Location) error {
 			t.pattern = p
 		}
 	case "reading", "reachable", "unreachable", "alexa.volume":
-		if _, ok := t.Opts["hold"]; ok {
-			return fmt.Errorf("option \"hold\" needs the poller, which is not part of this version yet")
-		}
-		if _, ok := t.Opts["rearm"]; ok {
-			return fmt.Errorf("option \"rearm\" needs the poller, which is not part of this version yet")
-		}
 		a, hasA := t.Opts["above"].(float64)
 		b, hasB := t.Opts["below"].(float64)
 		if hasA && hasB && a >= b {
 			// above 26 and below 20 can never both hold: a range must be
 			// above < below.
 			return fmt.Errorf("options \"above\" (%g) and \"below\" (%g) leave no matching value", a, b)
+		}
+		if r, ok := t.Opts["rearm"].(float64); ok {
+			switch {
+			case hasA && hasB:
+				return fmt.Errorf("option \"rearm\" goes with \"above\" or \"below\", not both")
+			case hasA && r >= a:
+				return fmt.Errorf("option \"rearm\" (%g) must be below \"above\" (%g)", r, a)
+			case hasB && r <= b:
+				return fmt.Errorf("option \"rearm\" (%g) must be above \"below\" (%g)", r, b)
+			case !hasA && !hasB:
+				return fmt.Errorf("option \"rearm\" needs \"above\" or \"below\"")
+			}
+		}
+		if t.Ctor == "reading" {
+			_, eq := t.Opts["equals"]
+			_, to := t.Opts["to"]
+			_, from := t.Opts["from"]
+			if !hasA && !hasB && !eq && !to && !from {
+				return fmt.Errorf("say what to watch for: above, below, equals, from or to")
+			}
 		}
 	}
 	return nil
@@ -384,10 +399,6 @@ func (t *TriggerDef) engineTrigger() engine.Trigger {
 			})
 		}
 	}
-	num := func(ev *engine.Event, key string) (float64, bool) {
-		f, ok := field(ev, key).(float64)
-		return f, ok
-	}
 	switch t.Ctor {
 	case "alexa.alarm", "alexa.timer", "alexa.reminder":
 		eqFold("state", "state")
@@ -407,31 +418,16 @@ func (t *TriggerDef) engineTrigger() engine.Trigger {
 	case "alexa.volume", "reading":
 		if t.Ctor == "reading" {
 			eqFold("attr", "attr")
-			eqFold("equals", "value")
-			eqFold("from", "previous")
-			eqFold("to", "value")
 		}
-		// Edge, not level: the value enters the range now and was outside
-		// it before (or unknown).
-		above, hasA := t.Opts["above"].(float64)
-		below, hasB := t.Opts["below"].(float64)
-		if hasA || hasB {
-			in := func(v float64) bool { return (!hasA || v > above) && (!hasB || v < below) }
-			checks = append(checks, func(ev *engine.Event) bool {
-				v, ok := num(ev, "value")
-				if !ok || !in(v) {
-					return false
-				}
-				prev, ok := num(ev, "previous")
-				return !ok || !in(prev)
-			})
-		}
+		et.Level, et.Enter, et.Rearm = t.levelFuncs()
+		et.Hold, _ = t.Opts["hold"].(time.Duration)
 	case "reachable", "unreachable":
 		want := t.Ctor == "reachable"
-		checks = append(checks, func(ev *engine.Event) bool {
+		et.Level = func(ev *engine.Event) bool {
 			r, ok := ev.Data["reachable"].(bool)
 			return ok && r == want
-		})
+		}
+		et.Hold, _ = t.Opts["hold"].(time.Duration)
 	}
 	if len(checks) > 0 {
 		et.Match = func(ev *engine.Event) bool {
@@ -467,4 +463,60 @@ func matchData(data, want map[string]any) bool {
 		}
 	}
 	return true
+}
+
+// levelFuncs builds the matching state of a reading or volume trigger:
+// above/below/equals/to hold for the value; from must be the previous value
+// when the state is entered; rearm re-arms past the threshold.
+func (t *TriggerDef) levelFuncs() (level, enter, rearm func(ev *engine.Event) bool) {
+	value := func(ev *engine.Event) (float64, bool) {
+		f, ok := ev.Data["value"].(float64)
+		return f, ok
+	}
+	above, hasA := t.Opts["above"].(float64)
+	below, hasB := t.Opts["below"].(float64)
+	equals, hasEq := t.Opts["equals"].(string)
+	to, hasTo := t.Opts["to"].(string)
+	from, hasFrom := t.Opts["from"].(string)
+	same := func(v any, want string) bool {
+		if f, ok := v.(float64); ok {
+			return strconv.FormatFloat(f, 'f', -1, 64) == want
+		}
+		s, ok := v.(string)
+		return ok && strings.EqualFold(s, want)
+	}
+	level = func(ev *engine.Event) bool {
+		if hasA || hasB {
+			v, ok := value(ev)
+			if !ok || (hasA && v <= above) || (hasB && v >= below) {
+				return false
+			}
+		}
+		if hasEq && !same(ev.Data["value"], equals) {
+			return false
+		}
+		if hasTo && !same(ev.Data["value"], to) {
+			return false
+		}
+		if hasFrom && !hasTo && same(ev.Data["value"], from) {
+			return false // `from` alone: the state is "no longer from"
+		}
+		return true
+	}
+	if hasFrom {
+		enter = func(ev *engine.Event) bool { return same(ev.Data["previous"], from) }
+	}
+	if r, ok := t.Opts["rearm"].(float64); ok {
+		rearm = func(ev *engine.Event) bool {
+			v, ok := value(ev)
+			if !ok {
+				return false
+			}
+			if hasA {
+				return v < r
+			}
+			return v > r
+		}
+	}
+	return level, enter, rearm
 }

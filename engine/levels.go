@@ -1,0 +1,241 @@
+package engine
+
+import (
+	"context"
+	"encoding/json"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// levels runs the state machines of stateful triggers (Trigger.Level): edge
+// detection, holds and re-arming, per rule, trigger and device. Every
+// transition is stored before it takes effect, so a restart neither fires a
+// trigger again nor loses a running hold: a hold resumes with the time it
+// had left.
+type levels struct {
+	e      *Engine
+	inbox  chan levelMsg
+	mu     sync.Mutex
+	timers map[string]Stopper
+	// cache holds the states read or written so far; only run's goroutine
+	// touches it.
+	cache map[string]levelState
+}
+
+const levelBucket = "levels"
+
+type levelMsg struct {
+	ev      *Event
+	r       *runner
+	trigger int
+	due     string        // set when a hold timer fell due: the state key
+	synced  chan struct{} // set by Engine.SyncTriggers: closed when reached
+}
+
+// levelState is the stored state of one trigger for one device.
+type levelState struct {
+	Matching bool      `json:"matching"`
+	Armed    bool      `json:"armed"`
+	Entered  time.Time `json:"entered,omitzero"`
+	Due      time.Time `json:"due,omitzero"` // a running hold ends then
+	Event    *Event    `json:"event,omitempty"`
+}
+
+func newLevels(e *Engine) *levels {
+	return &levels{e: e, inbox: make(chan levelMsg, inboxSize*4), timers: map[string]Stopper{},
+		cache: map[string]levelState{}}
+}
+
+func levelKey(rule string, trigger int, ev *Event) string {
+	dev := ""
+	if ev.Device != nil {
+		dev = ev.Device.ID
+		if dev == "" {
+			dev = strings.ToLower(ev.Device.Name)
+		}
+	}
+	return rule + "#" + strconv.Itoa(trigger) + "#" + dev
+}
+
+// offer queues an event for a stateful trigger without blocking.
+func (l *levels) offer(r *runner, trigger int, ev *Event) {
+	select {
+	case l.inbox <- levelMsg{ev: ev, r: r, trigger: trigger}:
+	default:
+		l.e.metrics.drops.Add(1)
+		l.e.log.Warn("trigger state queue full: event dropped", "rule", r.rule.ID, "event", ev.ID)
+	}
+}
+
+// run processes transitions one at a time until ctx ends. It first resumes
+// the holds that were running when the engine stopped.
+func (l *levels) run(ctx context.Context) {
+	l.resume()
+	for {
+		select {
+		case <-ctx.Done():
+			l.mu.Lock()
+			for k, t := range l.timers {
+				t.Stop()
+				delete(l.timers, k)
+			}
+			l.mu.Unlock()
+			return
+		case m := <-l.inbox:
+			if m.synced != nil {
+				close(m.synced)
+			} else if m.due != "" {
+				l.holdDue(m.due)
+			} else {
+				l.step(m.r, m.trigger, m.ev)
+			}
+		}
+	}
+}
+
+func (l *levels) load(key string) levelState {
+	if st, ok := l.cache[key]; ok {
+		return st
+	}
+	st := levelState{Armed: true}
+	b, err := l.e.store.Get(levelBucket, key)
+	if err == nil && b != nil {
+		_ = json.Unmarshal(b, &st)
+	}
+	l.cache[key] = st
+	return st
+}
+
+func (l *levels) save(key string, st levelState) {
+	l.cache[key] = st
+	b, err := json.Marshal(st)
+	if err == nil {
+		err = l.e.store.Put(levelBucket, key, b)
+	}
+	if err != nil {
+		l.e.log.Error("store trigger state", "key", key, "err", err)
+	}
+}
+
+// step applies one event to one trigger's state.
+func (l *levels) step(r *runner, trigger int, ev *Event) {
+	t := &r.rule.Triggers[trigger]
+	key := levelKey(r.rule.ID, trigger, ev)
+	st := l.load(key)
+	before := st
+	matching := t.Level(ev)
+	switch {
+	case matching && !st.Matching:
+		st.Matching = true
+		if !st.Armed || (t.Enter != nil && !t.Enter(ev)) {
+			break
+		}
+		if t.Hold <= 0 {
+			st.Armed = false
+			l.save(key, st)
+			r.offer(job{ev: ev, trigger: trigger})
+			return
+		}
+		st.Entered, st.Due, st.Event = ev.Time, ev.Time.Add(t.Hold), ev
+		l.save(key, st)
+		l.arm(key, st.Due)
+		return
+	case !matching && st.Matching:
+		st.Matching = false
+		if !st.Due.IsZero() {
+			l.disarm(key) // the hold resets when the value leaves the state
+			st.Due, st.Entered, st.Event = time.Time{}, time.Time{}, nil
+		}
+		if t.Rearm == nil {
+			st.Armed = true
+		}
+	}
+	if !st.Armed && t.Rearm != nil && t.Rearm(ev) {
+		st.Armed = true
+	}
+	if st != before {
+		l.save(key, st)
+	}
+}
+
+// holdDue fires the rule whose hold ran its full time.
+func (l *levels) holdDue(key string) {
+	st := l.load(key)
+	if !st.Matching || st.Due.IsZero() || st.Event == nil {
+		return
+	}
+	rule, trigger, ok := parseLevelKey(key)
+	r := l.e.rules.Load().byID[rule]
+	if !ok || r == nil || trigger >= len(r.rule.Triggers) {
+		return
+	}
+	ev := *st.Event
+	now := l.e.clock.Now()
+	late := now.Sub(st.Due) > time.Second
+	st.Armed, st.Due, st.Event = false, time.Time{}, nil
+	l.save(key, st)
+	data := make(map[string]any, len(ev.Data)+1)
+	for k, v := range ev.Data {
+		data[k] = v
+	}
+	data["held"] = r.rule.Triggers[trigger].Hold.Seconds()
+	ev.Data, ev.Time, ev.ID = data, now, l.e.ids.Next(now)
+	r.offer(job{ev: &ev, trigger: trigger, late: late})
+}
+
+func parseLevelKey(key string) (string, int, bool) {
+	parts := strings.SplitN(key, "#", 3)
+	if len(parts) != 3 {
+		return "", 0, false
+	}
+	n, err := strconv.Atoi(parts[1])
+	return parts[0], n, err == nil
+}
+
+func (l *levels) arm(key string, due time.Time) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if t := l.timers[key]; t != nil {
+		t.Stop()
+	}
+	l.timers[key] = l.e.clock.AfterFunc(max(due.Sub(l.e.clock.Now()), 0), func() {
+		go func() { l.inbox <- levelMsg{due: key} }()
+	})
+}
+
+func (l *levels) disarm(key string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if t := l.timers[key]; t != nil {
+		t.Stop()
+		delete(l.timers, key)
+	}
+}
+
+// resume re-arms the holds that were running; states of triggers that no
+// longer exist are dropped.
+func (l *levels) resume() {
+	all, err := l.e.store.List(levelBucket, "")
+	if err != nil {
+		l.e.log.Error("load trigger states", "err", err)
+		return
+	}
+	rs := l.e.rules.Load()
+	for key, b := range all {
+		rule, trigger, ok := parseLevelKey(key)
+		r := rs.byID[rule]
+		if !ok || r == nil || trigger >= len(r.rule.Triggers) || r.rule.Triggers[trigger].Level == nil {
+			_ = l.e.store.Delete(levelBucket, key)
+			continue
+		}
+		var st levelState
+		if json.Unmarshal(b, &st) != nil {
+			continue
+		}
+		if st.Matching && !st.Due.IsZero() {
+			l.arm(key, st.Due)
+		}
+	}
+}
