@@ -109,7 +109,9 @@ func TestListErrors(t *testing.T) {
 			func(c *web.Client) error { _, err := c.Lists(context.Background()); return err },
 			func(err error) bool { return errors.Is(err, web.ErrAuth) }},
 		{"v2 stale version", web.ListsV2, "DELETE /alexashoppinglists/api/v2/lists/L/items/a", reply(409, `{"message":"version mismatch"}`),
-			func(c *web.Client) error { return c.RemoveItem(context.Background(), "L", web.Item{ID: "a", Version: 1}) },
+			func(c *web.Client) error {
+				return c.RemoveItem(context.Background(), "L", web.Item{ID: "a", Version: 1})
+			},
 			func(err error) bool {
 				e, ok := errors.AsType[*web.Error](err)
 				return ok && e.Status == 409 && e.Message == "version mismatch" && e.Method == "DELETE"
