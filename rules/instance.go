@@ -299,9 +299,11 @@ func eventTable(L *lua.LState, ev *engine.Event, d *Def, trigger int) *lua.LTabl
 // `state` and `global` change, and state/global are built on first use.
 func (in *instance) newCtx() *lua.LTable {
 	L := in.L
-	c := L.NewTable()
+	// Sized tables: L.NewTable reserves 32 array and 32 hash slots (about
+	// 3 KB), and these live as long as the instance.
+	c := L.CreateTable(0, 9) // rule, log, emit, after, at, cancel, now, state, global
 	c.RawSetString("rule", lua.LString(in.def.ID))
-	logT := L.NewTable()
+	logT := L.CreateTable(0, 4)
 	for _, level := range []string{"debug", "info", "warn", "error"} {
 		logT.RawSetString(level, L.NewFunction(func(L *lua.LState) int {
 			in.run.logLine(level, formatArgs(L))
@@ -325,7 +327,7 @@ func (in *instance) newCtx() *lua.LTable {
 		in.run.timers = append(in.run.timers, engine.TimerRequest{ID: id, Cancel: true})
 		return 0
 	}))
-	mt := L.NewTable()
+	mt := L.CreateTable(0, 1)
 	mt.RawSetString("__index", L.NewFunction(func(L *lua.LState) int {
 		key := L.CheckString(2)
 		var v lua.LValue = lua.LNil
@@ -333,7 +335,7 @@ func (in *instance) newCtx() *lua.LTable {
 		case "state":
 			v = in.materializeState(L)
 		case "global":
-			g := L.NewTable()
+			g := L.CreateTable(0, len(in.global))
 			for k, raw := range in.global {
 				var x any
 				if json.Unmarshal(raw, &x) == nil {
