@@ -9,4 +9,8 @@ require (
 	golang.org/x/oauth2 v0.37.0
 )
 
-require golang.org/x/sys v0.45.0 // indirect
+require (
+	github.com/gorilla/websocket v1.5.3 // indirect
+	github.com/teambition/rrule-go v1.8.2 // indirect
+	golang.org/x/sys v0.45.0 // indirect
+)
