@@ -153,6 +153,10 @@ func loadFile(opts *Options, file string) fileResult {
 	}
 	out := fileResult{}
 	for _, d := range defs {
+		// The table belongs to L, which closes here; keeping it would keep
+		// the whole state alive (about 70 KB per rule). Instances run the
+		// file again and use their own table.
+		d.table = nil
 		out.rules = append(out.rules, &Loaded{Def: d, proto: proto, opts: opts, dir: dir})
 	}
 	return out
