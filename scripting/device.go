@@ -130,9 +130,6 @@ func OpenDevice(L *lua.LState, run RunContext, eps Endpoints, readings Readings)
 	}))
 	mt.RawSetString("__metatable", lua.LString("device"))
 
-	d.errMeta = L.NewTypeMetatable(deviceErrorType)
-	d.errMeta.RawSetString("__tostring", L.NewFunction(errorString))
-
 	L.SetGlobal("device", L.NewFunction(d.device))
 }
 
@@ -142,7 +139,6 @@ type deviceLib struct {
 	eps      Endpoints
 	readings Readings
 	methods  map[string]*lua.LFunction
-	errMeta  *lua.LTable
 }
 
 // handle is a device() value. It resolves its name once, on the first use
@@ -303,7 +299,7 @@ func (d *deviceLib) update(call, operation string, parse argParser) lua.LGFuncti
 // recorded value) or nil, err.
 func (d *deviceLib) finish(L *lua.LState, a engine.Action, err error, ok lua.LValue, result any) int {
 	if err != nil {
-		t, m := d.errorTable(L, err)
+		t, m := failureTable(L, err)
 		a.Result = m
 		d.run.Record(a)
 		L.Push(lua.LNil)
@@ -354,9 +350,10 @@ func (d *deviceLib) last(L *lua.LState) int {
 	return 2
 }
 
-// errorTable turns a failure into the rule's {type=, status=, message=}
-// (with tostring) and the same fields as plain data for the trace.
-func (d *deviceLib) errorTable(L *lua.LState, err error) (*lua.LTable, map[string]any) {
+// failureTable turns a remote failure into the rule's {type=, status=,
+// message=} (with tostring) and the same fields as plain data for the
+// trace. device() and the alexa.* API share it.
+func failureTable(L *lua.LState, err error) (*lua.LTable, map[string]any) {
 	typ, status, msg := "ERROR", 0, err.Error()
 	var f DeviceFailure
 	switch {
@@ -375,7 +372,11 @@ func (d *deviceLib) errorTable(L *lua.LState, err error) (*lua.LTable, map[strin
 		t.RawSetString("status", lua.LNumber(status))
 		m["status"] = status
 	}
-	L.SetMetatable(t, d.errMeta)
+	mt := L.NewTypeMetatable(deviceErrorType) // the registered one, once made
+	if mt.RawGetString("__tostring") == lua.LNil {
+		mt.RawSetString("__tostring", L.NewFunction(errorString))
+	}
+	L.SetMetatable(t, mt)
 	return t, m
 }
 

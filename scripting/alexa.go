@@ -1,0 +1,505 @@
+package scripting
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"strings"
+	"time"
+
+	lua "github.com/yuin/gopher-lua"
+
+	"github.com/alexarules/alexarules/engine"
+)
+
+// Household is what the alexa.* API needs from the Alexa side: Echo
+// devices, their alarms as the notification tracker knows them, reminders
+// and lists. Errors that mean "no such Echo / list / item" have a method
+// NotFound() bool returning true and are raised as the rule's mistake;
+// other errors are remote failures, returned as nil, err.
+type Household interface {
+	ResolveEcho(ctx context.Context, nameOrSerial string) (Echo, error)
+	SetNotificationVolume(ctx context.Context, echo Echo, volume int) error
+	// Alarms lists the Echo's alarms with their next ring (zero when it will
+	// not ring), without a request.
+	Alarms(echo Echo) []Alarm
+	Remind(ctx context.Context, r Reminder) (id string, err error)
+	ListItems(ctx context.Context, list string) ([]ListItem, error)
+	AddListItem(ctx context.Context, list, text string) (ListItem, error)
+	CheckListItem(ctx context.Context, list, textOrID string) error
+	RemoveListItem(ctx context.Context, list, textOrID string) error
+}
+
+// Echo is an Echo device as rules see it.
+type Echo struct{ Serial, Name string }
+
+// Alarm is an alarm and its next ring.
+type Alarm struct {
+	ID, Label string
+	Next      time.Time // zero: it will not ring
+	Recurring bool
+}
+
+// Reminder is what alexa.remind asks for: At, or Clock ("HH:MM", the next
+// occurrence in the Echo's time zone).
+type Reminder struct {
+	Echo   Echo
+	Text   string
+	At     time.Time
+	Clock  string
+	Repeat string // "", daily, weekdays, weekends, mon..sun
+}
+
+// ListItem is an item of an Alexa list.
+type ListItem struct {
+	ID, Text  string
+	Completed bool
+}
+
+const (
+	echoType = "scripting.echo"
+	listType = "scripting.list"
+)
+
+var repeats = []string{"daily", "weekdays", "weekends", "mon", "tue", "wed", "thu", "fri", "sat", "sun"}
+
+// OpenAlexa adds alexa.echo, alexa.remind and alexa.list (RULES.md §4) to
+// the global `alexa` table (creating it if needed; the trigger
+// constructors live there too). hh may be nil when no account is
+// configured: the functions then say so when used. As with device(),
+// nothing is sent while a file loads, and a dry run records without
+// sending.
+//
+// Lua API:
+//
+//	alexa.echo(name_or_serial) -> echo
+//	echo.name, echo.serial
+//	echo:set_notification_volume(0..100) -> true | nil, err
+//	echo:alarms() -> { {id=, label=, time=, recurring=}, ... }
+//	echo:next_alarm() -> nil | {id=, label=, time=, recurring=}
+//	alexa.remind{ device=, text=, at= | ["in"]=, ["repeat"]= } -> id | nil, err
+//	alexa.list(name) -> list
+//	list:items() -> { {id=, text=, completed=}, ... } | nil, err
+//	list:add(text) -> id | nil, err
+//	list:check(text_or_id), list:remove(text_or_id) -> true | nil, err
+func OpenAlexa(L *lua.LState, run RunContext, hh Household, clock engine.Clock) {
+	a := &alexaLib{run: run, hh: hh, clock: clock}
+	tbl, ok := L.GetGlobal("alexa").(*lua.LTable)
+	if !ok {
+		tbl = L.NewTable()
+		L.SetGlobal("alexa", tbl)
+	}
+	tbl.RawSetString("echo", L.NewFunction(a.echo))
+	tbl.RawSetString("remind", L.NewFunction(a.remind))
+	tbl.RawSetString("list", L.NewFunction(a.list))
+
+	em := L.NewTypeMetatable(echoType)
+	em.RawSetString("__index", L.NewFunction(a.echoIndex))
+	em.RawSetString("__metatable", lua.LString("echo"))
+	lm := L.NewTypeMetatable(listType)
+	lm.RawSetString("__index", L.NewFunction(a.listIndex))
+	lm.RawSetString("__metatable", lua.LString("list"))
+	a.echoMethods = map[string]*lua.LFunction{
+		"set_notification_volume": L.NewFunction(a.setNotificationVolume),
+		"alarms":                  L.NewFunction(a.alarms),
+		"next_alarm":              L.NewFunction(a.nextAlarm),
+	}
+	a.listMethods = map[string]*lua.LFunction{
+		"items":  L.NewFunction(a.items),
+		"add":    L.NewFunction(a.listChange("add")),
+		"check":  L.NewFunction(a.listChange("check")),
+		"remove": L.NewFunction(a.listChange("remove")),
+	}
+}
+
+type alexaLib struct {
+	run         RunContext
+	hh          Household
+	clock       engine.Clock
+	echoMethods map[string]*lua.LFunction
+	listMethods map[string]*lua.LFunction
+}
+
+type echoHandle struct {
+	query    string
+	echo     Echo
+	resolved bool
+}
+
+type listHandle struct{ name string }
+
+func (a *alexaLib) inRun(L *lua.LState) bool { return a.run != nil && L.Context() != nil }
+
+func (a *alexaLib) mustRun(L *lua.LState) {
+	if !a.inRun(L) {
+		L.RaiseError("alexa actions can only run inside a rule run")
+	}
+	if a.hh == nil {
+		L.RaiseError("alexa: no Alexa account is configured")
+	}
+}
+
+// raiseNotFound raises the rule's mistakes (an unknown Echo or list) and
+// returns every other error.
+func raiseNotFound(L *lua.LState, err error) error {
+	var nf interface{ NotFound() bool }
+	if err != nil && errors.As(err, &nf) && nf.NotFound() {
+		L.RaiseError("%s", err.Error())
+	}
+	return err
+}
+
+func (a *alexaLib) echo(L *lua.LState) int {
+	q := strings.TrimSpace(L.CheckString(1))
+	if q == "" {
+		argError(L, 1, "alexa.echo", "Echo name or serial number expected, got \"\"")
+	}
+	ud := L.NewUserData()
+	ud.Value = &echoHandle{query: q}
+	L.SetMetatable(ud, L.GetTypeMetatable(echoType))
+	L.Push(ud)
+	return 1
+}
+
+func (a *alexaLib) resolveEcho(L *lua.LState, h *echoHandle) error {
+	if h.resolved {
+		return nil
+	}
+	e, err := a.hh.ResolveEcho(a.run.Context(), h.query)
+	if err := raiseNotFound(L, err); err != nil {
+		return err
+	}
+	h.echo, h.resolved = e, true
+	return nil
+}
+
+func (a *alexaLib) echoIndex(L *lua.LState) int {
+	h := L.CheckUserData(1).Value.(*echoHandle)
+	switch key := L.CheckString(2); key {
+	case "name", "serial":
+		if a.inRun(L) && a.hh != nil {
+			_ = a.resolveEcho(L, h)
+		}
+		switch {
+		case key == "name" && h.resolved:
+			L.Push(lua.LString(h.echo.Name))
+		case key == "name":
+			L.Push(lua.LString(h.query))
+		case h.resolved:
+			L.Push(lua.LString(h.echo.Serial))
+		default:
+			L.Push(lua.LNil)
+		}
+		return 1
+	default:
+		if fn, ok := a.echoMethods[key]; ok {
+			L.Push(fn)
+			return 1
+		}
+		L.RaiseError("echo has no field %s (it has name, serial, set_notification_volume, alarms, next_alarm)", key)
+	}
+	return 0
+}
+
+func echoSelf(L *lua.LState, call string) *echoHandle {
+	if ud, ok := L.Get(1).(*lua.LUserData); ok {
+		if h, ok := ud.Value.(*echoHandle); ok {
+			return h
+		}
+	}
+	L.RaiseError("%s must be called as a method, echo:%s(...)", call, call)
+	return nil
+}
+
+// act records an action and pushes its result: true (or okValue), or
+// nil, err. In a dry run it records and pushes dryValue without calling do.
+func (a *alexaLib) act(L *lua.LState, act engine.Action, okValue, dryValue lua.LValue, do func() (any, error)) int {
+	if a.run.DryRun() {
+		act.Result = "dry_run"
+		a.run.Record(act)
+		L.Push(dryValue)
+		return 1
+	}
+	result, err := do()
+	if err != nil {
+		t, m := failureTable(L, err)
+		act.Result = m
+		a.run.Record(act)
+		L.Push(lua.LNil)
+		L.Push(t)
+		return 2
+	}
+	act.Result = result
+	a.run.Record(act)
+	if okValue == nil {
+		okValue = ToLua(L, result)
+	}
+	L.Push(okValue)
+	return 1
+}
+
+func (a *alexaLib) setNotificationVolume(L *lua.LState) int {
+	const call = "set_notification_volume"
+	h := echoSelf(L, call)
+	a.mustRun(L)
+	v := checkRange(L, 1, call, L.Get(2), 0, 100, "", true)
+	noMore(L, call, 1)
+	err := a.resolveEcho(L, h)
+	return a.act(L, engine.Action{Call: call, Device: h.echo.Name, Args: []any{int(v)}}, lua.LTrue, lua.LTrue,
+		func() (any, error) {
+			if err != nil {
+				return nil, err
+			}
+			return true, a.hh.SetNotificationVolume(a.run.Context(), h.echo, int(v))
+		})
+}
+
+func alarmTable(L *lua.LState, al Alarm) *lua.LTable {
+	t := L.CreateTable(0, 4)
+	t.RawSetString("id", lua.LString(al.ID))
+	t.RawSetString("label", lua.LString(al.Label))
+	if !al.Next.IsZero() {
+		t.RawSetString("time", TimeToLua(al.Next))
+	}
+	t.RawSetString("recurring", lua.LBool(al.Recurring))
+	return t
+}
+
+func (a *alexaLib) echoAlarms(L *lua.LState, call string) []Alarm {
+	h := echoSelf(L, call)
+	a.mustRun(L)
+	noMore(L, call, 0)
+	if err := a.resolveEcho(L, h); err != nil {
+		L.RaiseError("%s: %s", call, err.Error())
+	}
+	return a.hh.Alarms(h.echo)
+}
+
+func (a *alexaLib) alarms(L *lua.LState) int {
+	list := a.echoAlarms(L, "alarms")
+	t := L.CreateTable(len(list), 0)
+	for _, al := range list {
+		t.Append(alarmTable(L, al))
+	}
+	L.Push(t)
+	return 1
+}
+
+func (a *alexaLib) nextAlarm(L *lua.LState) int {
+	var next *Alarm
+	for _, al := range a.echoAlarms(L, "next_alarm") {
+		if !al.Next.IsZero() && (next == nil || al.Next.Before(next.Next)) {
+			next = &al
+		}
+	}
+	if next == nil {
+		L.Push(lua.LNil)
+		return 1
+	}
+	L.Push(alarmTable(L, *next))
+	return 1
+}
+
+// remind implements alexa.remind{ device=, text=, at= | ["in"]=, ["repeat"]= }.
+func (a *alexaLib) remind(L *lua.LState) int {
+	const call = "alexa.remind"
+	opts, ok := L.Get(1).(*lua.LTable)
+	if !ok {
+		argError(L, 1, call, "table { device=, text=, at= or in=, repeat= } expected, got "+describe(L.Get(1)))
+	}
+	var (
+		r        Reminder
+		device   string
+		at, in   lua.LValue = lua.LNil, lua.LNil
+		badField string
+	)
+	opts.ForEach(func(k, v lua.LValue) {
+		switch k.String() {
+		case "device":
+			if s, ok := v.(lua.LString); ok {
+				device = strings.TrimSpace(string(s))
+			} else if t, ok := v.(*lua.LTable); ok { // ev.device
+				device = lua.LVAsString(t.RawGetString("id"))
+				if device == "" {
+					device = lua.LVAsString(t.RawGetString("name"))
+				}
+			}
+		case "text":
+			r.Text = strings.TrimSpace(lua.LVAsString(v))
+		case "at":
+			at = v
+		case "in":
+			in = v
+		case "repeat":
+			r.Repeat = strings.ToLower(lua.LVAsString(v))
+		default:
+			badField = k.String()
+		}
+	})
+	switch {
+	case badField != "":
+		argError(L, 1, call, fmt.Sprintf("unknown field %q (device, text, at, in, repeat)", badField))
+	case device == "":
+		argError(L, 1, call, "field device (an Echo's name or serial) is required")
+	case r.Text == "":
+		argError(L, 1, call, "field text is required")
+	case (at == lua.LNil) == (in == lua.LNil):
+		argError(L, 1, call, "exactly one of at and in is required")
+	case r.Repeat != "" && !contains(repeats, r.Repeat):
+		argError(L, 1, call, fmt.Sprintf("repeat %q: one of %s", r.Repeat, strings.Join(repeats, ", ")))
+	}
+	now := a.clock.Now()
+	switch v := at.(type) {
+	case lua.LNumber:
+		if math.IsNaN(float64(v)) || float64(v) <= 0 {
+			argError(L, 1, call, "at: epoch seconds expected, got "+describe(v))
+		}
+		r.At = TimeFromLua(v)
+	case lua.LString:
+		if _, err := ParseClock(string(v)); err != nil {
+			argError(L, 1, call, fmt.Sprintf("at: epoch seconds or \"HH:MM\" expected, got %q", string(v)))
+		}
+		r.Clock = string(v)
+	case *lua.LNilType:
+		d, err := ParseDuration(in)
+		if err != nil || d <= 0 {
+			argError(L, 1, call, "in: a duration such as \"90m\" expected, got "+describe(in))
+		}
+		r.At = now.Add(d)
+	default:
+		argError(L, 1, call, "at: epoch seconds or \"HH:MM\" expected, got "+describe(at))
+	}
+	if !r.At.IsZero() && !r.At.After(now) && r.Repeat == "" {
+		argError(L, 1, call, "at: the time is in the past")
+	}
+	a.mustRun(L)
+	h := &echoHandle{query: device}
+	err := a.resolveEcho(L, h)
+	r.Echo = h.echo
+	args := map[string]any{"text": r.Text}
+	if r.Clock != "" {
+		args["at"] = r.Clock
+	} else {
+		args["at"] = r.At.UTC().Format(time.RFC3339)
+	}
+	if r.Repeat != "" {
+		args["repeat"] = r.Repeat
+	}
+	return a.act(L, engine.Action{Call: "remind", Device: h.echo.Name, Args: args}, nil, lua.LString("dry-run"),
+		func() (any, error) {
+			if err != nil {
+				return nil, err
+			}
+			return a.hh.Remind(a.run.Context(), r)
+		})
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+func (a *alexaLib) list(L *lua.LState) int {
+	name := strings.TrimSpace(L.CheckString(1))
+	if name == "" {
+		argError(L, 1, "alexa.list", "list name expected, got \"\"")
+	}
+	ud := L.NewUserData()
+	ud.Value = &listHandle{name: name}
+	L.SetMetatable(ud, L.GetTypeMetatable(listType))
+	L.Push(ud)
+	return 1
+}
+
+func (a *alexaLib) listIndex(L *lua.LState) int {
+	h := L.CheckUserData(1).Value.(*listHandle)
+	key := L.CheckString(2)
+	if key == "name" {
+		L.Push(lua.LString(h.name))
+		return 1
+	}
+	if fn, ok := a.listMethods[key]; ok {
+		L.Push(fn)
+		return 1
+	}
+	L.RaiseError("list has no field %s (it has name, items, add, check, remove)", key)
+	return 0
+}
+
+func listSelf(L *lua.LState, call string) *listHandle {
+	if ud, ok := L.Get(1).(*lua.LUserData); ok {
+		if h, ok := ud.Value.(*listHandle); ok {
+			return h
+		}
+	}
+	L.RaiseError("%s must be called as a method, list:%s(...)", call, call)
+	return nil
+}
+
+func itemTable(L *lua.LState, it ListItem) *lua.LTable {
+	t := L.CreateTable(0, 3)
+	t.RawSetString("id", lua.LString(it.ID))
+	t.RawSetString("text", lua.LString(it.Text))
+	t.RawSetString("completed", lua.LBool(it.Completed))
+	return t
+}
+
+func (a *alexaLib) items(L *lua.LState) int {
+	h := listSelf(L, "items")
+	a.mustRun(L)
+	noMore(L, "items", 0)
+	items, err := a.hh.ListItems(a.run.Context(), h.name)
+	if err := raiseNotFound(L, err); err != nil {
+		t, _ := failureTable(L, err)
+		L.Push(lua.LNil)
+		L.Push(t)
+		return 2
+	}
+	t := L.CreateTable(len(items), 0)
+	for _, it := range items {
+		t.Append(itemTable(L, it))
+	}
+	L.Push(t)
+	return 1
+}
+
+func (a *alexaLib) listChange(call string) lua.LGFunction {
+	return func(L *lua.LState) int {
+		h := listSelf(L, call)
+		a.mustRun(L)
+		text := strings.TrimSpace(lua.LVAsString(L.Get(2)))
+		if _, ok := L.Get(2).(lua.LString); !ok || text == "" {
+			argError(L, 1, call, "item text expected, got "+describe(L.Get(2)))
+		}
+		noMore(L, call, 1)
+		var okValue lua.LValue = lua.LTrue
+		if call == "add" {
+			okValue = nil // the new item's id
+		}
+		return a.act(L, engine.Action{Call: call, Device: h.name, Args: []any{text}}, okValue, lua.LTrue,
+			func() (any, error) {
+				var err error
+				switch call {
+				case "add":
+					var it ListItem
+					it, err = a.hh.AddListItem(a.run.Context(), h.name, text)
+					if raiseNotFound(L, err) == nil {
+						return it.ID, nil
+					}
+				case "check":
+					err = a.hh.CheckListItem(a.run.Context(), h.name, text)
+				case "remove":
+					err = a.hh.RemoveListItem(a.run.Context(), h.name, text)
+				}
+				if err = raiseNotFound(L, err); err != nil {
+					return nil, err
+				}
+				return true, nil
+			})
+	}
+}
