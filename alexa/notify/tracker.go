@@ -261,7 +261,13 @@ func (t *Tracker) Update(list []json.RawMessage, fetchedAt time.Time) {
 		if n.Kind() == "" {
 			continue
 		}
-		next, _ := t.upcoming(it, now)
+		from := now
+		if old != nil && !old.next.IsZero() && old.next.Before(now) {
+			// Due but its clock timer has not run yet (it waits for this
+			// Update): keep that occurrence if the new version has it.
+			from = old.next
+		}
+		next, _ := t.upcoming(it, from)
 		if t.running {
 			it.next = next
 		}

@@ -479,3 +479,98 @@ func TestRunTwiceAndPanickingEmit(t *testing.T) {
 		t.Error("NewTracker without a clock succeeded")
 	}
 }
+
+// manualClock runs nothing by itself: the test moves the time and fires
+// the armed function when it wants, to interleave a due ring and an Update.
+type manualClock struct {
+	mu  sync.Mutex
+	now time.Time
+	f   func()
+}
+
+func (c *manualClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *manualClock) AfterFunc(d time.Duration, f func()) engine.Stopper {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.f = f
+	return stopper{}
+}
+
+func (c *manualClock) set(t time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = t
+}
+
+func (c *manualClock) armed() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.f != nil
+}
+
+func (c *manualClock) fire() {
+	c.mu.Lock()
+	f := c.f
+	c.mu.Unlock()
+	if f != nil {
+		f()
+	}
+}
+
+type stopper struct{}
+
+func (stopper) Stop() bool { return true }
+
+// TestUpdateWhileRingIsDue: an edit that arrives between a ring falling due
+// and its clock timer running does not lose the ring.
+func TestUpdateWhileRingIsDue(t *testing.T) {
+	loc := time.UTC
+	clock := &manualClock{now: at(t, loc, "2026-04-01 06:59:00")}
+	st, err := store.Open(filepath.Join(t.TempDir(), "s.db"), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	var got []string
+	tr, err := notify.NewTracker(notify.Options{Clock: clock, Store: st, Emit: func(ev notify.Event) {
+		got = append(got, ev.State+" "+ev.Notification.Label+" "+ev.Time.Format("15:04"))
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := alarm("2026-03-01", "07:00:00.000", "P1D", map[string]any{"alarmLabel": "old"})
+	tr.Update([]json.RawMessage{obj(t, a)}, clock.Now())
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- tr.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	for !clock.armed() {
+		time.Sleep(time.Millisecond) // wait for Run to arm the ring
+	}
+	clock.set(at(t, loc, "2026-04-01 07:00:00.002"))
+	tr.Update([]json.RawMessage{obj(t, with(a, "version", "3", "alarmLabel", "new"))}, clock.Now())
+	clock.fire()
+	want := []string{"changed new 07:00", "ringing new 07:00"}
+	if !slices.Equal(got, want) {
+		t.Errorf("events %q, want %q", got, want)
+	}
+}
+
+// TestWithoutVersions: objects without a version field are compared by
+// their schedule, so a running timer's remainingTime is no change.
+func TestWithoutVersions(t *testing.T) {
+	loc := time.UTC
+	e := newEnv(t, loc, at(t, loc, "2026-04-01 10:00:00"))
+	timer := map[string]any{"id": "T1", "type": "Timer", "status": "ON", "remainingTime": 60000}
+	e.update()
+	e.update(timer)
+	e.clock.Advance(20 * time.Second)
+	e.update(with(timer, "remainingTime", 40000))
+	e.update(with(timer, "status", "PAUSED", "remainingTime", 40000))
+	e.expect("timer created T1", "timer changed T1")
+}
