@@ -32,9 +32,19 @@ type job struct {
 // rule's mode to incoming jobs and hands them to workers, each of which owns
 // one Instance (one Lua state) for its whole life.
 type runner struct {
-	e     *Engine
-	rule  *Rule
+	e    *Engine
+	rule *Rule
+	// inbox takes the handler runs of durable timers, which wait for the
+	// coordinator instead of being dropped.
 	inbox chan job
+
+	// queue holds offered events until the coordinator takes them, at most
+	// inboxSize; wake (buffered, one) tells the coordinator there are some.
+	// The slice grows only as far as a burst needs: a channel buffered for
+	// inboxSize jobs took 10 KB for every loaded rule, busy or not.
+	qmu   sync.Mutex
+	queue []job
+	wake  chan struct{}
 
 	mu      sync.Mutex
 	state   json.RawMessage
@@ -46,20 +56,36 @@ type runner struct {
 }
 
 func newRunner(e *Engine, r *Rule) *runner {
-	return &runner{e: e, rule: r, inbox: make(chan job, inboxSize), done: make(chan struct{})}
+	return &runner{e: e, rule: r, inbox: make(chan job), wake: make(chan struct{}, 1), done: make(chan struct{})}
 }
 
 // offer queues a job without blocking; a full inbox drops it, counted.
 func (r *runner) offer(j job) bool {
-	select {
-	case r.inbox <- j:
-		return true
-	default:
+	r.qmu.Lock()
+	if len(r.queue) >= inboxSize {
+		r.qmu.Unlock()
 		r.dropped.Add(1)
 		r.e.metrics.drops.Add(1)
 		r.e.log.Warn("rule inbox full: event dropped", "rule", r.rule.ID, "event", eventID(j.ev))
 		return false
 	}
+	r.queue = append(r.queue, j)
+	r.qmu.Unlock()
+	select {
+	case r.wake <- struct{}{}:
+	default: // the coordinator has been woken and not yet taken the queue
+	}
+	return true
+}
+
+// take swaps the offered jobs for spare, an emptied earlier batch, so the
+// two arrays are reused.
+func (r *runner) take(spare []job) []job {
+	r.qmu.Lock()
+	defer r.qmu.Unlock()
+	jobs := r.queue
+	r.queue = spare[:0]
+	return jobs
 }
 
 type worker struct {
@@ -125,8 +151,55 @@ func (r *runner) loop(ctx context.Context) {
 		}
 		return n
 	}
-	stopping := false
 	var lastAccepted time.Time
+	// accept applies the throttle and the rule's mode to a new job.
+	accept := func(j job) {
+		if j.timer == nil && r.rule.Throttle > 0 {
+			now := r.e.clock.Now()
+			if !lastAccepted.IsZero() && now.Sub(lastAccepted) < r.rule.Throttle {
+				r.skip(j, fmt.Sprintf("throttled (at most one run per %s)", r.rule.Throttle))
+				return
+			}
+			lastAccepted = now
+		}
+		switch {
+		case j.timer != nil:
+			pending.push(j)
+		case r.rule.Mode == ModeSingle:
+			if len(busy) > 0 || pending.len() > 0 {
+				r.skip(j, "already running (mode single)")
+				return
+			}
+			pending.push(j)
+		case r.rule.Mode == ModeRestart:
+			for w := range busy {
+				w.run.cancel(context.Canceled, errRestarted)
+			}
+			pending.filter(func(p job) bool {
+				if p.timer != nil {
+					return true
+				}
+				r.skip(p, "replaced by a newer event (mode restart)")
+				return false
+			})
+			pending.push(j)
+		case r.rule.Mode == ModeQueued:
+			if pendingEvents() >= max(r.rule.Max, 1) {
+				r.skip(j, fmt.Sprintf("queue full (max %d)", r.rule.Max))
+				return
+			}
+			pending.push(j)
+		case r.rule.Mode == ModeParallel:
+			if len(busy) >= maxWorkers {
+				r.skip(j, fmt.Sprintf("%d runs in progress (max %d)", len(busy), r.rule.Max))
+				return
+			}
+			pending.push(j)
+		}
+		dispatch()
+	}
+	stopping := false
+	var spare []job // the emptied batch take hands back to the queue
 	for {
 		if stopping && len(busy) == 0 {
 			for _, w := range all {
@@ -147,53 +220,19 @@ func (r *runner) loop(ctx context.Context) {
 			if !stopping {
 				dispatch()
 			}
+		case <-r.wake:
+			jobs := r.take(spare)
+			for _, j := range jobs {
+				if !stopping {
+					accept(j)
+				}
+			}
+			clear(jobs)
+			spare = jobs
 		case j := <-r.inbox:
-			if stopping {
-				continue
+			if !stopping {
+				accept(j)
 			}
-			if j.timer == nil && r.rule.Throttle > 0 {
-				now := r.e.clock.Now()
-				if !lastAccepted.IsZero() && now.Sub(lastAccepted) < r.rule.Throttle {
-					r.skip(j, fmt.Sprintf("throttled (at most one run per %s)", r.rule.Throttle))
-					continue
-				}
-				lastAccepted = now
-			}
-			switch {
-			case j.timer != nil:
-				pending.push(j)
-			case r.rule.Mode == ModeSingle:
-				if len(busy) > 0 || pending.len() > 0 {
-					r.skip(j, "already running (mode single)")
-					continue
-				}
-				pending.push(j)
-			case r.rule.Mode == ModeRestart:
-				for w := range busy {
-					w.run.cancel(context.Canceled, errRestarted)
-				}
-				pending.filter(func(p job) bool {
-					if p.timer != nil {
-						return true
-					}
-					r.skip(p, "replaced by a newer event (mode restart)")
-					return false
-				})
-				pending.push(j)
-			case r.rule.Mode == ModeQueued:
-				if pendingEvents() >= max(r.rule.Max, 1) {
-					r.skip(j, fmt.Sprintf("queue full (max %d)", r.rule.Max))
-					continue
-				}
-				pending.push(j)
-			case r.rule.Mode == ModeParallel:
-				if len(busy) >= maxWorkers {
-					r.skip(j, fmt.Sprintf("%d runs in progress (max %d)", len(busy), r.rule.Max))
-					continue
-				}
-				pending.push(j)
-			}
-			dispatch()
 		}
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"testing"
 	"time"
 
@@ -101,5 +102,56 @@ func TestRunContextHasTheDeadlineAndEndsWithTheRun(t *testing.T) {
 		if outcomes[id] != o {
 			t.Errorf("event %s: outcome %q, want %q", id, outcomes[id], o)
 		}
+	}
+}
+
+// gateInstance blocks every run until release is closed.
+type gateInstance struct{ release <-chan struct{} }
+
+func (g gateInstance) Run(ctx context.Context, inv *engine.Invocation) engine.Result {
+	<-g.release
+	return engine.Result{}
+}
+func (gateInstance) Close() {}
+
+func TestAFullInboxDropsAndCountsEveryEventBeyondIt(t *testing.T) {
+	release := make(chan struct{})
+	var once sync.Once
+	traces := make(chan engine.Trace, 1000)
+	e := engine.New(engine.Config{Store: &memStore{}, OnRun: func(tr engine.Trace) {
+		// The first skipped run holds the rule's coordinator here, so
+		// the events after it pile up in the inbox.
+		if tr.Outcome == engine.OutcomeSkipped {
+			once.Do(func() { <-release })
+		}
+		traces <- tr
+	}})
+	err := e.SetRules([]*engine.Rule{{ID: "r", Enabled: true, Mode: engine.ModeSingle, Timeout: time.Minute,
+		Triggers:    []engine.Trigger{{Kind: engine.KindCustom}},
+		NewInstance: func() (engine.Instance, error) { return gateInstance{release: release}, nil }}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { _ = e.Run(ctx); close(done) }()
+	defer func() { cancel(); <-done }()
+
+	const n = 600 // more than two inboxes' worth, however the first batch falls
+	for range n {
+		e.Publish(engine.Event{Kind: engine.KindCustom, Name: "x"})
+	}
+	close(release)
+	info := func() engine.RuleInfo { return e.Rules()[0] }
+	deadline := time.After(10 * time.Second)
+	for got := 0; uint64(got)+info().Dropped < n; got++ {
+		select {
+		case <-traces:
+		case <-deadline:
+			t.Fatalf("%d traces and %d drops, want %d events accounted for", got, info().Dropped, n)
+		}
+	}
+	if d := info().Dropped; d == 0 || d > n-2 {
+		t.Fatalf("dropped %d of %d events", d, n)
 	}
 }
