@@ -103,9 +103,15 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// issueTokens mints an access token, and a refresh token unless refresh
-// names the one being used.
+// issueTokens mints an LWA access token, and a refresh token unless
+// refresh names the one being used.
 func (s *Server) issueTokens(refresh string) tokenResponse {
+	return s.mintTokens("Atza|sim-", refresh)
+}
+
+// mintTokens issues an access token starting with prefix (Amazon's LWA
+// tokens start Atza|, its identity service's Atna|).
+func (s *Server) mintTokens(prefix, refresh string) tokenResponse {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	now := s.opts.Now()
@@ -120,7 +126,7 @@ func (s *Server) issueTokens(refresh string) tokenResponse {
 		refresh = "Atzr|sim-" + randomHex(24)
 		s.refreshTokens[refresh] = true
 	}
-	access := "Atza|sim-" + randomHex(24)
+	access := prefix + randomHex(24)
 	s.accessTokens[access] = now.Add(accessTokenLifetime)
 	return tokenResponse{
 		AccessToken:  access,
@@ -239,29 +245,34 @@ func (s *Server) handleDeleteTokens(w http.ResponseWriter, r *http.Request) {
 // the others 401 with an Error object.
 func (s *Server) authorized(next http.HandlerFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		scheme, token, _ := strings.Cut(r.Header.Get("Authorization"), " ")
-		token = strings.TrimSpace(token)
-		if !strings.EqualFold(scheme, "Bearer") || token == "" {
-			w.Header().Set("WWW-Authenticate", `Bearer`)
-			writeError(w, &apiError{status: http.StatusUnauthorized, Type: errInvalidCredential,
-				Message: "The request has no bearer access token in its Authorization header."})
+		if e := s.checkBearer(r); e != nil {
+			writeError(w, e)
 			return
 		}
-		s.mu.Lock()
-		exp, ok := s.accessTokens[token]
-		expired := ok && !exp.IsZero() && !s.opts.Now().Before(exp)
-		s.mu.Unlock()
-		switch {
-		case !ok:
-			w.Header().Set("WWW-Authenticate", `Bearer error="invalid_token"`)
-			writeError(w, &apiError{status: http.StatusUnauthorized, Type: errInvalidCredential,
-				Message: "The access token is not valid."})
-		case expired:
-			w.Header().Set("WWW-Authenticate", `Bearer error="invalid_token"`)
-			writeError(w, &apiError{status: http.StatusUnauthorized, Type: errExpiredCredential,
-				Message: "The access token has expired."})
-		default:
-			next(w, r)
-		}
+		next(w, r)
 	})
+}
+
+// checkBearer returns nil when r bears a live access token, else the 401
+// Error (with its WWW-Authenticate challenge) to answer with.
+func (s *Server) checkBearer(r *http.Request) *apiError {
+	scheme, token, _ := strings.Cut(r.Header.Get("Authorization"), " ")
+	token = strings.TrimSpace(token)
+	if !strings.EqualFold(scheme, "Bearer") || token == "" {
+		return &apiError{status: http.StatusUnauthorized, Type: errInvalidCredential, challenge: `Bearer`,
+			Message: "The request has no bearer access token in its Authorization header."}
+	}
+	s.mu.Lock()
+	exp, ok := s.accessTokens[token]
+	expired := ok && !exp.IsZero() && !s.opts.Now().Before(exp)
+	s.mu.Unlock()
+	switch {
+	case !ok:
+		return &apiError{status: http.StatusUnauthorized, Type: errInvalidCredential, challenge: `Bearer error="invalid_token"`,
+			Message: "The access token is not valid."}
+	case expired:
+		return &apiError{status: http.StatusUnauthorized, Type: errExpiredCredential, challenge: `Bearer error="invalid_token"`,
+			Message: "The access token has expired."}
+	}
+	return nil
 }

@@ -4,8 +4,8 @@ import "encoding/json"
 
 // DemoHousehold returns a believable household for `alexarules demo` and
 // for tests: a bedroom, a living room and a kitchen with their lights,
-// plug, sensor, thermostat and speaker, two Echos in Europe/Berlin, the
-// Shopping and To-Do lists, and a weekday alarm on the Bedroom Echo. Ids
+// plug, sensor, thermostat and speaker, an Echo in each room (Europe/Berlin),
+// the Shopping and To-Do lists, and a weekday alarm on the Bedroom Echo. Ids
 // are fixed so examples and tests can name them.
 func DemoHousehold() Household {
 	str := func(s string) *string { return &s }
@@ -85,6 +85,7 @@ func DemoHousehold() Household {
 		Echos: []Echo{
 			{Serial: "G090LF1182340B7K", Type: "A32DOYMUN6DTXA", Name: "Bedroom Echo", Timezone: "Europe/Berlin"},
 			{Serial: "G6G0XW0412650C3M", Type: "A4ZP7ZC4PI6TO", Name: "Kitchen Echo", Timezone: "Europe/Berlin"},
+			{Serial: "G2A0V7048274078P", Type: "A3S5BH2HU6VAYF", Name: "Living Room Echo", Timezone: "Europe/Berlin"},
 		},
 		Lists: []List{
 			{
@@ -93,6 +94,7 @@ func DemoHousehold() Household {
 				Items: []ListItem{
 					{ID: "sim-item-milk", Text: "milk"},
 					{ID: "sim-item-coffee", Text: "coffee beans"},
+					{ID: "sim-item-bread", Text: "bread"},
 				},
 			},
 			{
@@ -101,6 +103,7 @@ func DemoHousehold() Household {
 				Items: []ListItem{
 					{ID: "sim-item-plants", Text: "water the plants"},
 					{ID: "sim-item-dentist", Text: "call the dentist", Completed: true},
+					{ID: "sim-item-bins", Text: "take out the bins"},
 				},
 			},
 		},

@@ -33,12 +33,19 @@ const (
 
 // apiError is the reference's Error object together with its HTTP status.
 type apiError struct {
-	status  int
-	Type    string `json:"type"`
-	Message string `json:"message"`
+	status int
+	// challenge, when set, is sent as WWW-Authenticate.
+	challenge string
+	Type      string `json:"type"`
+	Message   string `json:"message"`
 }
 
-func writeError(w http.ResponseWriter, e *apiError) { writeJSON(w, e.status, e) }
+func writeError(w http.ResponseWriter, e *apiError) {
+	if e.challenge != "" {
+		w.Header().Set("WWW-Authenticate", e.challenge)
+	}
+	writeJSON(w, e.status, e)
+}
 
 func badRequest(format string, args ...any) *apiError {
 	return &apiError{status: http.StatusBadRequest, Type: errInvalidRequest, Message: fmt.Sprintf(format, args...)}

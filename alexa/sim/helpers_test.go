@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -53,7 +54,13 @@ func newEnv(t *testing.T, h sim.Household, opts sim.Options) *env {
 		opts.Now = c.Now
 	}
 	s := sim.New(h, opts)
-	ts := httptest.NewServer(s.Handler())
+	ts := httptest.NewUnstartedServer(s.Handler())
+	// Serve unencrypted HTTP/2 too, for the push downchannel.
+	var p http.Protocols
+	p.SetHTTP1(true)
+	p.SetUnencryptedHTTP2(true)
+	ts.Config.Protocols = &p
+	ts.Start()
 	t.Cleanup(ts.Close)
 	return &env{t: t, sim: s, ts: ts, clock: c}
 }
@@ -63,6 +70,8 @@ type response struct {
 	status int
 	header http.Header
 	raw    []byte
+	// close reports the server's Connection: close.
+	close bool
 }
 
 func (r response) json(t *testing.T) map[string]any {
@@ -134,7 +143,7 @@ func (e *env) send(req *http.Request) response {
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	return response{status: resp.StatusCode, header: resp.Header, raw: raw}
+	return response{status: resp.StatusCode, header: resp.Header, raw: raw, close: resp.Close}
 }
 
 // api calls an API route with a valid access token, fetched once through
@@ -174,6 +183,28 @@ func (e *env) features(id string) sim.Features {
 	}
 	e.t.Fatalf("no endpoint %s", id)
 	return sim.Features{}
+}
+
+// readJSONFile decodes a test data file.
+func readJSONFile(t *testing.T, path string, v any) {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(b, v); err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+}
+
+// readFile returns a test data file.
+func readFile(t *testing.T, path string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }
 
 //go:fix inline

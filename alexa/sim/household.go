@@ -131,8 +131,9 @@ func decodeStrict(r io.Reader, v any) error {
 }
 
 // Validate reports every problem of h: duplicate or empty ids and names,
-// out-of-range or unknown feature values, setpoints without a thermostat
-// mode, and notifications that are not JSON objects.
+// Echos without a type, out-of-range or unknown feature values, setpoints
+// without a thermostat mode, and notifications that are not JSON objects
+// with a unique string id.
 func (h Household) Validate() error {
 	var errs []error
 	ids := map[string]bool{}
@@ -167,6 +168,9 @@ func (h Household) Validate() error {
 		if e.Name == "" {
 			errs = append(errs, fmt.Errorf("echos[%d]: name is empty", i))
 		}
+		if e.Type == "" {
+			errs = append(errs, fmt.Errorf("echos[%d]: type is empty", i))
+		}
 	}
 	lists := map[string]bool{}
 	for i, l := range h.Lists {
@@ -188,10 +192,21 @@ func (h Household) Validate() error {
 			items[it.ID] = true
 		}
 	}
+	notifications := map[string]bool{}
 	for i, n := range h.Notifications {
 		var obj map[string]any
 		if err := json.Unmarshal(n, &obj); err != nil || obj == nil {
 			errs = append(errs, fmt.Errorf("notifications[%d]: not a JSON object", i))
+			continue
+		}
+		// The web API finds notifications by id.
+		switch id, _ := obj["id"].(string); {
+		case id == "":
+			errs = append(errs, fmt.Errorf("notifications[%d]: id is missing or not a string", i))
+		case notifications[id]:
+			errs = append(errs, fmt.Errorf("notifications[%d]: duplicate id %q", i, id))
+		default:
+			notifications[id] = true
 		}
 	}
 	return errors.Join(errs...)

@@ -60,7 +60,7 @@ func TestDemoHousehold(t *testing.T) {
 			t.Errorf("echo %+v", echo)
 		}
 	}
-	if !slices.Equal(echos, []string{"Bedroom Echo", "Kitchen Echo"}) {
+	if !slices.Equal(echos, []string{"Bedroom Echo", "Kitchen Echo", "Living Room Echo"}) {
 		t.Errorf("echos %v", echos)
 	}
 	var lists []string
@@ -94,17 +94,17 @@ func TestLoadHousehold(t *testing.T) {
 			{"id":"b","name":"","features":{"color_temperature":500,"volume":-1,"thermostat_mode":"WARM","connectivity":"GONE","temperature_scale":"RANKINE"}},
 			{"id":"b","name":"B2","features":{"target_setpoint":20,"muted":true}},
 			{"id":"c","name":"C","features":{"thermostat_mode":"HEAT","lower_setpoint":25,"upper_setpoint":20}}],
-		  "echos":[{"serial":"","name":"E"},{"serial":"s","name":""},{"serial":"s","name":"E2"}],
+		  "echos":[{"serial":"","name":"E","type":"T"},{"serial":"s","name":"","type":"T"},{"serial":"s","name":"E2"}],
 		  "lists":[{"id":"","name":"L","items":[{"id":"","text":"x"}]},{"id":"l","items":[{"id":"i"},{"id":"i"}]},{"id":"l"}],
-		  "notifications":[5]}`,
+		  "notifications":[5,{"type":"Alarm"},{"id":"n"},{"id":"n"}]}`,
 			[]string{
 				"endpoints[0] (A): id is empty", "brightness 101", `power "DIM"`, "color.hue 400", "color.saturation 2",
 				"endpoints[1]: name is empty", "color_temperature 500", "volume -1", `thermostat_mode "WARM"`, `connectivity "GONE"`, `temperature_scale "RANKINE"`,
 				`endpoints[2] (B2): duplicate id "b"`, "setpoints need thermostat_mode", "muted needs volume",
 				"lower_setpoint 25 is above upper_setpoint 20",
-				"echos[0]: serial is empty", "echos[1]: name is empty", `echos[2]: duplicate serial "s"`,
+				"echos[0]: serial is empty", "echos[1]: name is empty", `echos[2]: duplicate serial "s"`, "echos[2]: type is empty",
 				"lists[0]: id is empty", "lists[0].items[0]: id is empty", `lists[1].items[1]: duplicate id "i"`, `lists[2]: duplicate id "l"`,
-				"notifications[0]: not a JSON object",
+				"notifications[0]: not a JSON object", "notifications[1]: id is missing", `notifications[3]: duplicate id "n"`,
 			}},
 	}
 	for _, tt := range tests {

@@ -7,12 +7,14 @@
 package sim
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"strings"
 	"sync"
@@ -57,6 +59,9 @@ type Options struct {
 	Sleep func(ctx context.Context, d time.Duration) error
 	// Logger receives the server's own diagnostics (discarded when nil).
 	Logger *slog.Logger
+	// PushKeepAlive is how often an idle HTTP/2 downchannel gets a bare
+	// multipart delimiter (DefaultPushKeepAlive when zero).
+	PushKeepAlive time.Duration
 }
 
 // Server is the simulated cloud. Its methods and handler are safe for
@@ -79,6 +84,17 @@ type Server struct {
 	latency      time.Duration
 	push         string
 	seq          int
+
+	// loadedAt is when the household was installed: the creation time
+	// of the lists and items it came with.
+	loadedAt time.Time
+	// itemMetas holds list item versions and times (see lists.go).
+	itemMetas map[itemKey]*itemMeta
+	// notificationVolumes holds the alarm volume of the Echos a client
+	// set one for, by serial.
+	notificationVolumes map[string]int
+
+	hub pushHub
 }
 
 // New returns a simulator serving h. It panics if h is invalid (see
@@ -105,6 +121,9 @@ func New(h Household, opts Options) *Server {
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.PushKeepAlive <= 0 {
+		opts.PushKeepAlive = DefaultPushKeepAlive
 	}
 	s := &Server{
 		opts:          opts,
@@ -162,6 +181,9 @@ func (s *Server) SetHousehold(h Household) error {
 func (s *Server) setHousehold(h Household) {
 	s.household = h.clone()
 	now := s.opts.Now()
+	s.loadedAt = now
+	s.itemMetas = map[itemKey]*itemMeta{}
+	s.notificationVolumes = map[string]int{}
 	s.samples = map[string]map[string]time.Time{}
 	for _, e := range s.household.Endpoints {
 		m := map[string]time.Time{}
@@ -206,6 +228,44 @@ func (s *Server) routes() http.Handler {
 	api.Handle("GET /v2/endpoints/{id}", s.authorized(s.handleGetEndpoint))
 	api.Handle("GET /v2/endpoints/{id}/features/{feature}", s.authorized(s.handleGetFeature))
 	api.Handle("POST /v2/endpoints/{id}/features/{feature}/{operation}", s.authorized(s.handleUpdateFeature))
+
+	// Web session routes (cookie + csrf).
+	web := func(pattern string, h http.HandlerFunc) { api.Handle(pattern, webAuth(h)) }
+	web("GET /api/customer-status", s.handleBootstrap)
+	web("GET /api/bootstrap", s.handleBootstrap)
+	web("GET /api/endpoints", s.handleEndpoints)
+	web("GET /accounts", s.handleAccounts)
+	web("GET /api/devices-v2/device", s.handleDevices)
+	web("GET /api/device-preferences", s.handleDevicePreferences)
+	web("GET /api/wake-word", s.handleWakeWords)
+	web("GET /api/notifications", s.handleGetNotifications)
+	web("PUT /api/notifications/createReminder", s.handleCreateNotification)
+	web("PUT /api/notifications/null", s.handleCreateNotification)
+	web("PUT /api/notifications/{id}", s.handleUpdateNotification)
+	web("DELETE /api/notifications/{id}", s.handleDeleteNotification)
+	web("GET /api/device-notification-state", s.handleNotificationStates)
+	web("GET /api/device-notification-state/{type}/{version}/{serial}", s.handleNotificationState)
+	web("PUT /api/device-notification-state/{type}/{version}/{serial}", s.handleNotificationState)
+	const v2 = "/alexashoppinglists/api/v2/lists"
+	web("POST "+v2+"/fetch", s.handleV2Lists)
+	web("POST "+v2+"/{listId}/items/fetch", s.handleV2Items)
+	web("POST "+v2+"/{listId}/items", s.handleV2AddItems)
+	web("PUT "+v2+"/{listId}/items/{itemId}", s.handleV2UpdateItem)
+	web("DELETE "+v2+"/{listId}/items/{itemId}", s.handleV2DeleteItem)
+	web("GET /api/namedLists", s.handleLegacyLists)
+	web("GET /api/namedLists/{listId}", s.handleLegacyList)
+	web("GET /api/namedLists/{listId}/items", s.handleLegacyItems)
+	web("POST /api/namedLists/{listId}/item", s.handleLegacyAddItem)
+	web("PUT /api/namedLists/{listId}/item/{itemId}", s.handleLegacyUpdateItem)
+	web("DELETE /api/namedLists/{listId}/item/{itemId}", s.handleLegacyDeleteItem)
+	// Identity token exchange: its credential is the refresh token.
+	api.HandleFunc("POST /auth/token", s.handleAuthToken)
+	// Push: the HTTP/2 downchannel and the legacy websocket on the paths
+	// type 1 (/?x-amz-device-type=…) and type 2 (/tcomm/) clients use.
+	api.HandleFunc("GET /v20160207/directives", s.handleDirectives)
+	api.HandleFunc("GET /{$}", s.handleTcomm)
+	api.HandleFunc("GET /tcomm/", s.handleTcomm)
+
 	api.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, &apiError{status: http.StatusNotFound, Type: errNotFound,
 			Message: fmt.Sprintf("no route for %s %s", r.Method, r.URL.Path)})
@@ -222,6 +282,9 @@ func (s *Server) routes() http.Handler {
 	control.HandleFunc("DELETE /_sim/faults", s.handleDeleteFaults)
 	control.HandleFunc("POST /_sim/codepair/approve", s.handleApproveCodePair)
 	control.HandleFunc("DELETE /_sim/tokens", s.handleDeleteTokens)
+	control.HandleFunc("POST /_sim/push", s.handlePush)
+	control.HandleFunc("POST /_sim/lists/{listId}/items", s.handleSimAddItem)
+	control.HandleFunc("POST /_sim/notifications", s.handleSimNotification)
 
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/_sim" || strings.HasPrefix(r.URL.Path, "/_sim/") {
@@ -242,16 +305,28 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request, api http.Handl
 	}
 	r.Body = io.NopCloser(bytes.NewReader(body))
 	rec := &statusRecorder{ResponseWriter: w}
-	defer func() {
-		s.record(Request{
-			Time:   start,
-			Method: r.Method,
-			Path:   r.URL.Path,
-			Query:  r.URL.RawQuery,
-			Body:   logBody(body),
-			Status: rec.status(),
+	var once sync.Once
+	recordAs := func(status int) {
+		once.Do(func() {
+			s.record(Request{
+				Time:   start,
+				Method: r.Method,
+				Path:   r.URL.Path,
+				Query:  r.URL.RawQuery,
+				Body:   logBody(body),
+				Status: status,
+			})
 		})
-	}()
+	}
+	// Long-lived push connections log themselves once open (recordNow).
+	r = r.WithContext(context.WithValue(r.Context(), recordKey{}, recordAs))
+	defer func() { recordAs(rec.status()) }()
+	if r.Method == http.MethodDelete && r.ProtoMajor == 1 {
+		// Node's https (alexa-remote2) sends DELETE bodies without
+		// framing: the bytes after the headers must not be read as the
+		// next request. (On HTTP/2 the header would mean GOAWAY.)
+		rec.Header().Set("Connection", "close")
+	}
 
 	s.mu.Lock()
 	latency := s.latency
@@ -268,6 +343,17 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request, api http.Handl
 		return
 	}
 	api.ServeHTTP(rec, r)
+}
+
+// recordKey is the context key of the function that logs the request.
+type recordKey struct{}
+
+// recordNow logs r at once with status, for requests whose handler does not
+// return while the connection lasts (push streams).
+func recordNow(r *http.Request, status int) {
+	if f, ok := r.Context().Value(recordKey{}).(func(int)); ok {
+		f(status)
+	}
 }
 
 func (s *Server) record(req Request) {
@@ -326,6 +412,16 @@ func (r *statusRecorder) status() int {
 // Unwrap lets http.ResponseController reach the underlying writer
 // (flushing, deadlines), which streaming routes need.
 func (r *statusRecorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
+
+// Hijack hands the connection to the websocket upgrader, which asserts
+// http.Hijacker rather than using a ResponseController.
+func (r *statusRecorder) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	c, rw, err := http.NewResponseController(r.ResponseWriter).Hijack()
+	if err == nil && r.code == 0 {
+		r.code = http.StatusSwitchingProtocols
+	}
+	return c, rw, err
+}
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	b, err := json.Marshal(v)
