@@ -1,0 +1,532 @@
+// Package bridge turns what the Alexa web API and push say into engine
+// events, and serves the rules' alexa.* calls: Echo devices, alarms (from the
+// notification tracker), reminders and lists. Pushes are invalidation
+// hints: the bridge fetches what changed, diffs it against what it last
+// saw (kept in the store, so changes made while the engine was down are
+// seen too) and publishes enriched events.
+package bridge
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/alexarules/alexarules/alexa/notify"
+	"github.com/alexarules/alexarules/alexa/push"
+	"github.com/alexarules/alexarules/alexa/web"
+	"github.com/alexarules/alexarules/engine"
+)
+
+// Options wire a Bridge.
+type Options struct {
+	Web     *web.Client
+	Push    push.Source // nil: no push connection (--push off)
+	Clock   engine.Clock
+	Store   engine.Store
+	Publish func(engine.Event)
+	Country string // for the weekend of XXXX-WE alarms
+	Logger  *slog.Logger
+	// Retry is how long to wait before fetching Echo devices again after a
+	// failure (default 1 min).
+	Retry time.Duration
+}
+
+// Bridge connects one Alexa account to the engine.
+type Bridge struct {
+	o       Options
+	log     *slog.Logger
+	tracker *notify.Tracker
+
+	mu      sync.Mutex
+	echos   []web.Echo
+	volumes map[string]float64
+	lists   map[string]*listSnapshot // by list id
+
+	syncs    chan string // list ids to re-sync; "" means all
+	debounce *web.Debouncer
+}
+
+// listSnapshot is what the bridge last saw of a list.
+type listSnapshot struct {
+	Name  string              `json:"name"`
+	Items map[string]web.Item `json:"items"`
+}
+
+const listBucket = "lists"
+
+// New returns a bridge; Run starts it.
+func New(o Options) (*Bridge, error) {
+	if o.Web == nil || o.Clock == nil || o.Store == nil || o.Publish == nil {
+		return nil, errors.New("bridge: Web, Clock, Store and Publish are required")
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Retry <= 0 {
+		o.Retry = time.Minute
+	}
+	b := &Bridge{o: o, log: o.Logger, volumes: map[string]float64{}, lists: map[string]*listSnapshot{},
+		syncs: make(chan string, 64)}
+	stored, err := o.Store.List(listBucket, "")
+	if err != nil {
+		return nil, fmt.Errorf("bridge: load list snapshots: %w", err)
+	}
+	for id, raw := range stored {
+		var s listSnapshot
+		if json.Unmarshal(raw, &s) == nil {
+			b.lists[id] = &s
+		}
+	}
+	b.tracker, err = notify.NewTracker(notify.Options{Clock: o.Clock, Store: o.Store, Location: b.location,
+		Country: o.Country, Emit: b.notification, Logger: o.Logger})
+	if err != nil {
+		return nil, err
+	}
+	return b, nil
+}
+
+// Run syncs Echo devices, notifications and lists, then follows the push
+// connection until ctx ends, re-syncing after every reconnect.
+func (b *Bridge) Run(ctx context.Context) error {
+	b.debounce = web.NewDebouncer(ctx, b.fetchNotifications, web.DebouncerOptions{Clock: b.o.Clock, Logger: b.log})
+	defer b.debounce.Close()
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	wg.Go(func() {
+		if err := b.tracker.Run(ctx); err != nil {
+			b.log.Error("notification tracker", "err", err)
+		}
+	})
+	wg.Go(func() { b.syncLoop(ctx) })
+	b.refreshEchos(ctx)
+	b.resync()
+	if b.o.Push == nil {
+		<-ctx.Done()
+		return nil
+	}
+	return b.o.Push.Run(ctx, b.handle, func() {
+		b.log.Info("push connected: re-syncing notifications and lists")
+		b.resync()
+	})
+}
+
+// resync fetches notifications and every list again.
+func (b *Bridge) resync() {
+	b.debounce.Trigger()
+	b.requestSync("")
+}
+
+func (b *Bridge) requestSync(listID string) {
+	select {
+	case b.syncs <- listID:
+	default: // a full queue will sync everything anyway
+		b.log.Warn("list sync queue full")
+	}
+}
+
+// refreshEchos loads the Echo devices, retrying in the background until it
+// succeeds once.
+func (b *Bridge) refreshEchos(ctx context.Context) {
+	if err := b.loadEchos(ctx); err != nil {
+		b.log.Error("fetch Echo devices", "err", err)
+		go func() {
+			for {
+				select {
+				case <-ctx.Done():
+					return
+				case <-time.After(b.o.Retry):
+				}
+				if b.loadEchos(ctx) == nil {
+					return
+				}
+			}
+		}()
+	}
+}
+
+func (b *Bridge) loadEchos(ctx context.Context) error {
+	echos, err := b.o.Web.Echos(ctx)
+	if err != nil {
+		return err
+	}
+	b.mu.Lock()
+	b.echos = echos
+	b.mu.Unlock()
+	return nil
+}
+
+func (b *Bridge) fetchNotifications(ctx context.Context) error {
+	fetched := b.o.Clock.Now()
+	list, err := b.o.Web.Notifications(ctx)
+	if err != nil {
+		return err
+	}
+	b.tracker.Update(list, fetched)
+	return nil
+}
+
+// location is an Echo's time zone, from its device preferences.
+func (b *Bridge) location(serial string) *time.Location {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for _, e := range b.echos {
+		if e.Serial == serial && e.Timezone != "" {
+			if loc, err := time.LoadLocation(e.Timezone); err == nil {
+				return loc
+			}
+		}
+	}
+	return nil
+}
+
+func (b *Bridge) echoDevice(serial string) *engine.Device {
+	if serial == "" {
+		return nil
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for _, e := range b.echos {
+		if e.Serial == serial {
+			return &engine.Device{Name: e.Name, ID: serial}
+		}
+	}
+	return &engine.Device{ID: serial}
+}
+
+// notification publishes a tracker event.
+func (b *Bridge) notification(ev notify.Event) {
+	out := engine.Event{Kind: ev.Kind, Device: b.echoDevice(ev.Notification.DeviceSerial), Data: ev.Data()}
+	if ev.State == notify.StateRinging && !ev.Time.IsZero() {
+		out.Time = ev.Time
+	}
+	b.o.Publish(out)
+}
+
+// handle turns one push into work: fetches and events.
+func (b *Bridge) handle(p push.Push) {
+	var payload map[string]any
+	_ = json.Unmarshal(p.Payload, &payload)
+	switch p.Command {
+	case "PUSH_NOTIFICATION_CHANGE":
+		b.debounce.Trigger()
+	case "PUSH_LIST_ITEM_CHANGE", "PUSH_LIST_CHANGE":
+		id, _ := payload["listId"].(string)
+		b.requestSync(id)
+	case "PUSH_VOLUME_CHANGE":
+		v, ok := payload["volumeSetting"].(float64)
+		if !ok {
+			return
+		}
+		data := map[string]any{"value": v}
+		if m, ok := payload["isMuted"].(bool); ok {
+			data["muted"] = m
+		}
+		b.mu.Lock()
+		if prev, ok := b.volumes[p.Device.SerialNumber]; ok {
+			data["previous"] = prev
+		}
+		b.volumes[p.Device.SerialNumber] = v
+		b.mu.Unlock()
+		b.o.Publish(engine.Event{Kind: engine.KindVolume, Device: b.echoDevice(p.Device.SerialNumber), Data: data})
+	case "PUSH_DOPPLER_CONNECTION_CHANGE":
+		state, _ := payload["dopplerConnectionState"].(string)
+		if state == "" {
+			return
+		}
+		b.o.Publish(engine.Event{Kind: engine.KindReachability, Device: b.echoDevice(p.Device.SerialNumber),
+			Data: map[string]any{"reachable": state == "ONLINE", "connectivity": state}})
+	}
+}
+
+// syncLoop re-syncs lists one request at a time, so diffs never race.
+func (b *Bridge) syncLoop(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case id := <-b.syncs:
+			if err := b.syncLists(ctx, id); err != nil && ctx.Err() == nil {
+				b.log.Warn("list sync failed", "list", id, "err", err)
+			}
+		}
+	}
+}
+
+// syncLists fetches one list (or all when id is "" or unknown) and
+// publishes what changed since the last snapshot.
+func (b *Bridge) syncLists(ctx context.Context, id string) error {
+	lists, err := b.o.Web.Lists(ctx)
+	if err != nil {
+		return err
+	}
+	for _, l := range lists {
+		if id != "" && l.ID != id && b.knownList(id) {
+			continue
+		}
+		items, err := b.o.Web.Items(ctx, l.ID)
+		if err != nil {
+			return err
+		}
+		b.diffList(l, items)
+	}
+	return nil
+}
+
+func (b *Bridge) knownList(id string) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	_, ok := b.lists[id]
+	return ok
+}
+
+// diffList publishes alexa.list events for the differences between the
+// snapshot and items, then stores the new snapshot. A list seen for the
+// first time is a baseline: no events.
+func (b *Bridge) diffList(l web.List, items []web.Item) {
+	now := map[string]web.Item{}
+	for _, it := range items {
+		now[it.ID] = it
+	}
+	b.mu.Lock()
+	old, seen := b.lists[l.ID]
+	b.lists[l.ID] = &listSnapshot{Name: l.Name, Items: now}
+	b.mu.Unlock()
+	b.saveList(l.ID)
+	if !seen {
+		return
+	}
+	var evs []engine.Event
+	event := func(op string, it web.Item) {
+		evs = append(evs, engine.Event{Kind: engine.KindList, Data: map[string]any{
+			"op":   op,
+			"list": map[string]any{"id": l.ID, "name": l.Name},
+			"item": map[string]any{"id": it.ID, "text": it.Text, "completed": it.Completed},
+		}})
+	}
+	for _, it := range items {
+		prev, ok := old.Items[it.ID]
+		switch {
+		case !ok:
+			event("added", it)
+		case it.Completed && !prev.Completed:
+			event("checked", it)
+		case it.Text != prev.Text || it.Completed != prev.Completed:
+			event("updated", it) // a version alone changing is no news to a rule
+		}
+	}
+	var removed []web.Item
+	for id, it := range old.Items {
+		if _, ok := now[id]; !ok {
+			removed = append(removed, it)
+		}
+	}
+	sort.Slice(removed, func(i, j int) bool { return removed[i].ID < removed[j].ID })
+	for _, it := range removed {
+		event("removed", it)
+	}
+	for _, ev := range evs {
+		b.o.Publish(ev)
+	}
+}
+
+func (b *Bridge) saveList(id string) {
+	b.mu.Lock()
+	raw, err := json.Marshal(b.lists[id])
+	b.mu.Unlock()
+	if err == nil {
+		err = b.o.Store.Put(listBucket, id, raw)
+	}
+	if err != nil {
+		b.log.Error("store list snapshot", "list", id, "err", err)
+	}
+}
+
+// NotFoundError is an unknown Echo, list or item: the rule's mistake.
+type NotFoundError struct {
+	What, Name string
+	Known      []string
+}
+
+func (e *NotFoundError) Error() string {
+	msg := fmt.Sprintf("unknown %s %q", e.What, e.Name)
+	if len(e.Known) > 0 {
+		msg += " (known: " + strings.Join(e.Known, ", ") + ")"
+	}
+	return msg
+}
+
+// NotFound marks the error as the rule's mistake.
+func (e *NotFoundError) NotFound() bool { return true }
+
+// Echos returns the Echo devices (fetching them if not known yet).
+func (b *Bridge) Echos(ctx context.Context) ([]web.Echo, error) {
+	b.mu.Lock()
+	n := len(b.echos)
+	b.mu.Unlock()
+	if n == 0 {
+		if err := b.loadEchos(ctx); err != nil {
+			return nil, err
+		}
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return append([]web.Echo(nil), b.echos...), nil
+}
+
+// ResolveEcho finds an Echo by name (any case) or serial number.
+func (b *Bridge) ResolveEcho(ctx context.Context, q string) (web.Echo, error) {
+	echos, err := b.Echos(ctx)
+	if err != nil {
+		return web.Echo{}, err
+	}
+	var names []string
+	for _, e := range echos {
+		if strings.EqualFold(e.Name, q) || e.Serial == q {
+			return e, nil
+		}
+		names = append(names, e.Name)
+	}
+	return web.Echo{}, &NotFoundError{What: "Echo", Name: q, Known: names}
+}
+
+// SetNotificationVolume sets an Echo's alarm and reminder volume.
+func (b *Bridge) SetNotificationVolume(ctx context.Context, e web.Echo, v int) error {
+	return b.o.Web.SetNotificationVolume(ctx, e, v)
+}
+
+// Alarms lists an Echo's alarms with their next ring, without a request.
+func (b *Bridge) Alarms(serial string) []notify.Upcoming {
+	return b.tracker.List(serial, engine.KindAlarm)
+}
+
+// Location is an Echo's time zone (UTC when unknown).
+func (b *Bridge) Location(serial string) *time.Location {
+	if loc := b.location(serial); loc != nil {
+		return loc
+	}
+	return time.UTC
+}
+
+// Remind creates a reminder; notifications are fetched again so the
+// tracker knows it.
+func (b *Bridge) Remind(ctx context.Context, r web.ReminderRequest) (string, error) {
+	id, err := b.o.Web.CreateReminder(ctx, r)
+	if err == nil && b.debounce != nil {
+		b.debounce.Trigger()
+	}
+	return id, err
+}
+
+// list finds a list by name (any case; "todo" and "to do" for "To-do").
+func (b *Bridge) list(ctx context.Context, name string) (web.List, error) {
+	lists, err := b.o.Web.Lists(ctx)
+	if err != nil {
+		return web.List{}, err
+	}
+	norm := func(s string) string {
+		return strings.NewReplacer("-", "", " ", "", "_", "").Replace(strings.ToLower(s))
+	}
+	var names []string
+	for _, l := range lists {
+		if norm(l.Name) == norm(name) || l.ID == name {
+			return l, nil
+		}
+		names = append(names, l.Name)
+	}
+	return web.List{}, &NotFoundError{What: "list", Name: name, Known: names}
+}
+
+// ListItems returns a list's items.
+func (b *Bridge) ListItems(ctx context.Context, name string) ([]web.Item, error) {
+	l, err := b.list(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	return b.o.Web.Items(ctx, l.ID)
+}
+
+// AddListItem adds an item. Changes a rule makes are taken into the
+// snapshot at once, so they do not come back as alexa.list events that
+// would trigger the rule itself.
+func (b *Bridge) AddListItem(ctx context.Context, name, text string) (web.Item, error) {
+	l, err := b.list(ctx, name)
+	if err != nil {
+		return web.Item{}, err
+	}
+	it, err := b.o.Web.AddItem(ctx, l.ID, text)
+	if err != nil {
+		return web.Item{}, err
+	}
+	b.remember(l, it, false)
+	return it, nil
+}
+
+// CheckListItem marks an item (by text, any case, or id) completed.
+func (b *Bridge) CheckListItem(ctx context.Context, name, textOrID string) error {
+	l, it, err := b.item(ctx, name, textOrID)
+	if err != nil {
+		return err
+	}
+	if err := b.o.Web.CheckItem(ctx, l.ID, it, true); err != nil {
+		return err
+	}
+	it.Completed = true
+	it.Version++
+	b.remember(l, it, false)
+	return nil
+}
+
+// RemoveListItem deletes an item (by text, any case, or id).
+func (b *Bridge) RemoveListItem(ctx context.Context, name, textOrID string) error {
+	l, it, err := b.item(ctx, name, textOrID)
+	if err != nil {
+		return err
+	}
+	if err := b.o.Web.RemoveItem(ctx, l.ID, it); err != nil {
+		return err
+	}
+	b.remember(l, it, true)
+	return nil
+}
+
+func (b *Bridge) item(ctx context.Context, name, textOrID string) (web.List, web.Item, error) {
+	l, err := b.list(ctx, name)
+	if err != nil {
+		return l, web.Item{}, err
+	}
+	items, err := b.o.Web.Items(ctx, l.ID)
+	if err != nil {
+		return l, web.Item{}, err
+	}
+	var texts []string
+	for _, it := range items {
+		if it.ID == textOrID || strings.EqualFold(strings.TrimSpace(it.Text), strings.TrimSpace(textOrID)) {
+			return l, it, nil
+		}
+		texts = append(texts, it.Text)
+	}
+	return l, web.Item{}, &NotFoundError{What: "item on the " + l.Name + " list", Name: textOrID, Known: texts}
+}
+
+// remember takes a rule's own change into the snapshot of a known list.
+func (b *Bridge) remember(l web.List, it web.Item, removed bool) {
+	b.mu.Lock()
+	s, ok := b.lists[l.ID]
+	if ok {
+		if removed {
+			delete(s.Items, it.ID)
+		} else {
+			s.Items[it.ID] = it
+		}
+	}
+	b.mu.Unlock()
+	if ok {
+		b.saveList(l.ID)
+	}
+}

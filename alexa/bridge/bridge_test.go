@@ -1,0 +1,206 @@
+package bridge_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/alexarules/alexarules/alexa"
+	"github.com/alexarules/alexarules/alexa/bridge"
+	"github.com/alexarules/alexarules/alexa/push"
+	"github.com/alexarules/alexarules/alexa/sim"
+	"github.com/alexarules/alexarules/alexa/web"
+	"github.com/alexarules/alexarules/engine"
+	"github.com/alexarules/alexarules/engine/store"
+)
+
+type rig struct {
+	t      *testing.T
+	url    string
+	clock  *engine.Virtual
+	store  *store.Store
+	bridge *bridge.Bridge
+	mu     sync.Mutex
+	events []engine.Event
+}
+
+func startRig(t *testing.T) *rig {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	s := sim.New(sim.DemoHousehold(), sim.Options{})
+	ready := make(chan string, 1)
+	simDone := make(chan struct{})
+	go func() { _ = s.ListenAndServe(ctx, "127.0.0.1:0", func(a string) { ready <- a }); close(simDone) }()
+	r := &rig{t: t, url: "http://" + <-ready, clock: engine.NewVirtual(time.Now())}
+	st, err := store.Open(filepath.Join(t.TempDir(), "b.db"), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.store = st
+	hosts, err := alexa.HostsFor("DE", r.url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wc, err := web.New(web.Options{Hosts: hosts, Cookie: web.SimCookie})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts, err := alexa.NewTokenSource(ctx, alexa.Config{Cloud: r.url}.WithDefaults(), alexa.TokenSourceOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := push.NewHTTP2(push.HTTP2Options{BaseURL: hosts.Push, Token: func(ctx context.Context, force bool) (string, error) {
+		tok, err := ts.Token()
+		if err == nil && force {
+			ts.Invalidate(tok.AccessToken)
+			tok, err = ts.Token()
+		}
+		if err != nil {
+			return "", err
+		}
+		return tok.AccessToken, nil
+	}})
+	r.bridge, err = bridge.New(bridge.Options{Web: wc, Push: src, Clock: r.clock, Store: st, Country: "DE",
+		Publish: func(ev engine.Event) {
+			r.mu.Lock()
+			r.events = append(r.events, ev)
+			r.mu.Unlock()
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { _ = r.bridge.Run(ctx); close(done) }()
+	t.Cleanup(func() { cancel(); <-done; <-simDone; st.Close() })
+	// Wait until the push stream is up and the lists have their baseline.
+	r.waitFor("a push client and list snapshots", func() bool {
+		lists, _ := st.List("lists", "")
+		return r.post("/_sim/push", `{"command":"PUSH_EQUALIZER_STATE_CHANGE","payload":{}}`)["clients"] == float64(1) && len(lists) == 2
+	})
+	// The first notifications fetch is the tracker's baseline.
+	r.waitFor("the first notifications fetch", func() bool {
+		r.clock.Advance(time.Second)
+		for _, req := range s.Requests() {
+			if req.Path == "/api/notifications" {
+				return true
+			}
+		}
+		return false
+	})
+	return r
+}
+
+func (r *rig) post(path, body string) map[string]any {
+	r.t.Helper()
+	resp, err := http.Post(r.url+path, "application/json", bytes.NewReader([]byte(body)))
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var out map[string]any
+	_ = json.NewDecoder(resp.Body).Decode(&out)
+	if resp.StatusCode >= 300 {
+		r.t.Fatalf("POST %s: %d %v", path, resp.StatusCode, out)
+	}
+	return out
+}
+
+func (r *rig) waitFor(what string, cond func() bool) {
+	r.t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			r.t.Fatalf("timed out waiting for %s; events: %+v", what, r.snapshot())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func (r *rig) snapshot() []engine.Event {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]engine.Event(nil), r.events...)
+}
+
+func (r *rig) find(kind string, pred func(engine.Event) bool) *engine.Event {
+	for _, ev := range r.snapshot() {
+		if ev.Kind == kind && pred(ev) {
+			return &ev
+		}
+	}
+	return nil
+}
+
+func TestAListPushBecomesAnEventWithTheItemText(t *testing.T) {
+	r := startRig(t)
+	r.post("/_sim/lists/amzn1.alexa.list.sim-shopping/items", `{"text":"oat milk"}`)
+	var ev *engine.Event
+	r.waitFor("the alexa.list event", func() bool {
+		ev = r.find(engine.KindList, func(engine.Event) bool { return true })
+		return ev != nil
+	})
+	item := ev.Data["item"].(map[string]any)
+	list := ev.Data["list"].(map[string]any)
+	if ev.Data["op"] != "added" || item["text"] != "oat milk" || list["name"] != "Shopping" {
+		t.Fatalf("event: %+v", ev.Data)
+	}
+	if n := len(r.snapshot()); n != 1 {
+		t.Fatalf("one push, %d events: %+v", n, r.snapshot())
+	}
+}
+
+func TestAnAlarmSetAheadRingsOnceOnItsEcho(t *testing.T) {
+	r := startRig(t)
+	ring := r.clock.Now().Add(30 * time.Second).In(mustZone(t, "Europe/Berlin"))
+	alarm := fmt.Sprintf(`{"id":"alarm-1","type":"Alarm","status":"ON","version":"1","deviceSerialNumber":"G090LF1182340B7K",
+		"deviceType":"A32DOYMUN6DTXA","originalDate":%q,"originalTime":%q,"alarmLabel":"wake up"}`,
+		ring.Format("2006-01-02"), ring.Format("15:04:05.000"))
+	r.post("/_sim/notifications", alarm)
+	r.waitFor("the created event", func() bool {
+		r.clock.Advance(time.Second) // the debounced fetch runs on the engine clock
+		return r.find(engine.KindAlarm, func(ev engine.Event) bool { return ev.Data["state"] == "created" }) != nil
+	})
+	r.clock.Set(ring.Add(time.Second))
+	var ev *engine.Event
+	r.waitFor("the ringing event", func() bool {
+		ev = r.find(engine.KindAlarm, func(ev engine.Event) bool { return ev.Data["state"] == "ringing" })
+		return ev != nil
+	})
+	if ev.Device == nil || ev.Device.Name != "Bedroom Echo" || ev.Device.ID != "G090LF1182340B7K" {
+		t.Fatalf("ringing event device: %+v", ev.Device)
+	}
+	up := r.bridge.Alarms("G090LF1182340B7K")
+	found := false
+	for _, u := range up {
+		found = found || u.Notification.ID == "alarm-1"
+	}
+	if !found {
+		t.Fatalf("Alarms: %+v", up)
+	}
+}
+
+func TestVolumeAndConnectionPushes(t *testing.T) {
+	r := startRig(t)
+	r.post("/_sim/push", `{"command":"PUSH_VOLUME_CHANGE","payload":{"dopplerId":{"deviceSerialNumber":"G6G0XW0412650C3M","deviceType":"A4ZP7ZC4PI6TO"},"isMuted":false,"volumeSetting":35}}`)
+	r.post("/_sim/push", `{"command":"PUSH_DOPPLER_CONNECTION_CHANGE","payload":{"dsn":"G6G0XW0412650C3M","dopplerConnectionState":"OFFLINE"}}`)
+	r.waitFor("volume and reachability events", func() bool {
+		v := r.find(engine.KindVolume, func(ev engine.Event) bool { return ev.Data["value"] == float64(35) })
+		c := r.find(engine.KindReachability, func(ev engine.Event) bool { return ev.Data["reachable"] == false })
+		return v != nil && c != nil && v.Device.Name == "Kitchen Echo"
+	})
+}
+
+func mustZone(t *testing.T, name string) *time.Location {
+	t.Helper()
+	loc, err := time.LoadLocation(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return loc
+}
