@@ -118,6 +118,9 @@ func (h *HTTP2) Run(ctx context.Context, handle func(Push), connected func()) er
 	if err != nil {
 		return err
 	}
+	if client != h.o.HTTPClient {
+		defer client.CloseIdleConnections()
+	}
 	failures := 0
 	refresh := false // next attempt asks for a fresh token
 	reauth := false  // credentials were rejected after a refresh
