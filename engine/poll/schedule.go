@@ -1,0 +1,554 @@
+package poll
+
+import (
+	"cmp"
+	"container/heap"
+	"context"
+	"errors"
+	"hash/fnv"
+	"math"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/alexarules/alexarules/engine"
+)
+
+type key struct{ endpoint, attr string }
+
+// target is a Target as the loop schedules it. Slot k of a target fires
+// at k·eff + off (Unix nanoseconds) plus that cycle's jitter: anchored to
+// absolute time, so slots never drift.
+type target struct {
+	key
+	name     string
+	asked    time.Duration // interval asked for
+	eff      int64         // effective interval, ns
+	off      int64         // place of the slot in the interval, ns
+	hash     uint64
+	k        int64 // cycle of the pending slot
+	slotFire int64 // when the pending slot fires, jitter included
+	retryAt  int64 // a back-off retry before the pending slot; 0: none
+	dueAt    int64 // when the queued read was due, for lateness
+	failures int   // retryable failures in a row
+	queued   bool
+	running  bool
+	removed  bool
+	index    int // in the heap; -1 when not in it
+}
+
+// due is when the target next needs the loop.
+func (t *target) due() int64 {
+	if t.retryAt != 0 && t.retryAt < t.slotFire {
+		return t.retryAt
+	}
+	return t.slotFire
+}
+
+// setSlot makes cycle k the pending slot.
+func (t *target) setSlot(k int64, jitter float64) {
+	t.k = k
+	t.slotFire = k*t.eff + t.off + int64(unit(mix(t.hash^uint64(k)*0x9e3779b97f4a7c15))*jitter*float64(t.eff))
+}
+
+// firstCycleAfter is the first cycle whose slot (before jitter) is after now.
+func (t *target) firstCycleAfter(now int64) int64 {
+	return floorDiv(now-t.off, t.eff) + 1
+}
+
+func floorDiv(a, b int64) int64 {
+	q := a / b
+	if (a%b != 0) && ((a < 0) != (b < 0)) {
+		q--
+	}
+	return q
+}
+
+// hashKey orders targets in their interval and draws their jitter:
+// FNV-1a finished with a 64-bit mixer, because FNV alone leaves ids that
+// differ in their last bytes close together.
+func hashKey(k key) uint64 {
+	h := fnv.New64a()
+	h.Write([]byte(k.endpoint))
+	h.Write([]byte{0})
+	h.Write([]byte(k.attr))
+	return mix(h.Sum64())
+}
+
+// mix is the splitmix64 finaliser.
+func mix(x uint64) uint64 {
+	x ^= x >> 30
+	x *= 0xbf58476d1ce4e5b9
+	x ^= x >> 27
+	x *= 0x94d049bb133111eb
+	x ^= x >> 31
+	return x
+}
+
+// unit maps a hash to [0, 1).
+func unit(h uint64) float64 { return float64(h>>11) / (1 << 53) }
+
+type targetHeap []*target
+
+func (h targetHeap) Len() int { return len(h) }
+func (h targetHeap) Less(i, j int) bool {
+	if a, b := h[i].due(), h[j].due(); a != b {
+		return a < b
+	}
+	return h[i].hash < h[j].hash
+}
+func (h targetHeap) Swap(i, j int) {
+	h[i], h[j] = h[j], h[i]
+	h[i].index = i
+	h[j].index = j
+}
+func (h *targetHeap) Push(x any) {
+	t := x.(*target)
+	t.index = len(*h)
+	*h = append(*h, t)
+}
+func (h *targetHeap) Pop() any {
+	old := *h
+	t := old[len(old)-1]
+	old[len(old)-1] = nil
+	*h = old[:len(old)-1]
+	t.index = -1
+	return t
+}
+
+// limiter is a token bucket in its GCRA form: tat is the theoretical
+// arrival time of the next request at the budgeted pace; a request may go
+// when now ≥ tat − (burst−1)·spacing.
+type limiter struct {
+	spacing int64 // ns between requests at the budgeted rate
+	burst   int64
+	tat     int64
+}
+
+func newLimiter(rate float64, burst int) limiter {
+	// Round the spacing up: rounding down would exceed the budget.
+	return limiter{spacing: int64(math.Ceil(float64(time.Second) / rate)), burst: int64(burst)}
+}
+
+// next is the earliest time a request may go.
+func (l *limiter) next(now int64) int64 {
+	return max(now, l.tat-(l.burst-1)*l.spacing)
+}
+
+// take spends a token at now ≥ next(now).
+func (l *limiter) take(now int64) { l.tat = max(l.tat, now) + l.spacing }
+
+// result is a finished read.
+type result struct {
+	t     *target
+	value any
+	err   error
+}
+
+// loop owns the schedule; one goroutine runs it.
+type loop struct {
+	p       *Poller
+	clock   engine.Clock
+	targets map[key]*target
+	heap    targetHeap
+	queue   []*target // due reads waiting for a token or a concurrency slot
+	qhead   int
+	lim     limiter
+	limAt   int64 // when the limiter next allows a request, if the queue waits for it
+
+	inflight int
+	results  chan result
+	wg       sync.WaitGroup
+
+	wake    chan struct{}
+	timer   engine.Stopper
+	timerAt int64
+
+	stretch   float64
+	effectDef int64 // default interval, stretched, ns
+}
+
+func newLoop(p *Poller) *loop {
+	return &loop{
+		p:         p,
+		clock:     p.o.Clock,
+		targets:   map[key]*target{},
+		lim:       newLimiter(p.o.Rate, p.o.Burst),
+		results:   make(chan result, p.o.Concurrency),
+		wake:      make(chan struct{}, 1),
+		stretch:   1,
+		effectDef: int64(p.o.Interval),
+	}
+}
+
+func (l *loop) run(ctx context.Context) {
+	for {
+		now := l.clock.Now().UnixNano()
+		if now >= l.timerAt {
+			l.timerAt = 0 // it fired (or is about to): arm anew
+		}
+		l.p.mu.RLock()
+		changed := l.p.newSet
+		l.p.mu.RUnlock()
+		if changed {
+			l.applyTargets(now)
+		}
+		l.fire(now)
+		l.dispatch(ctx, now)
+		l.arm(now)
+		select {
+		case <-ctx.Done():
+			l.shutdown()
+			return
+		case r := <-l.results:
+			l.handle(ctx, r)
+		case <-l.wake:
+		case <-l.p.kick:
+		}
+	}
+}
+
+// shutdown waits for the reads in flight and keeps what they read.
+func (l *loop) shutdown() {
+	if l.timer != nil {
+		l.timer.Stop()
+	}
+	l.wg.Wait()
+	for l.inflight > 0 {
+		l.handle(context.Background(), <-l.results)
+	}
+}
+
+// applyTargets installs the targets SetTargets handed over.
+func (l *loop) applyTargets(now int64) {
+	p := l.p
+	p.mu.Lock()
+	ts := p.pending
+	p.pending, p.newSet = nil, false
+	p.mu.Unlock()
+
+	want := make(map[key]Target, len(ts))
+	for _, t := range ts {
+		if t.EndpointID == "" || t.Attr == "" {
+			continue
+		}
+		if t.Interval <= 0 {
+			t.Interval = p.o.Interval
+		}
+		k := key{t.EndpointID, t.Attr}
+		if old, ok := want[k]; ok && old.Interval <= t.Interval {
+			continue
+		}
+		want[k] = t
+	}
+	// Demand per interval group, so 30,000 targets at 60 s ask for exactly 500/s.
+	perInterval := map[time.Duration]int{}
+	for _, t := range want {
+		perInterval[t.Interval]++
+	}
+	demand := 0.0
+	for d, n := range perInterval {
+		demand += float64(n) / d.Seconds()
+	}
+	stretch := max(1, demand/p.o.Rate)
+
+	for k, t := range l.targets {
+		if _, ok := want[k]; !ok {
+			t.removed = true
+			t.index = -1
+			delete(l.targets, k)
+		}
+	}
+	// Targets sharing an effective interval are spread evenly across it in
+	// the order of their hashes: slot i of n is i/n of the way in. The
+	// order does not depend on the time or on the order of ts, so a
+	// restart keeps every slot, and adding or removing one target moves
+	// the others by at most one spacing (interval/n).
+	groups := map[int64][]*target{}
+	for k, w := range want {
+		t := l.targets[k]
+		if t == nil {
+			t = &target{key: k, hash: hashKey(k), index: -1}
+			l.targets[k] = t
+		}
+		t.name = w.Name
+		t.asked = w.Interval
+		eff := int64(stretched(w.Interval, stretch))
+		groups[eff] = append(groups[eff], t)
+	}
+	l.heap = l.heap[:0]
+	for eff, g := range groups {
+		slices.SortFunc(g, func(a, b *target) int {
+			if c := cmp.Compare(a.hash, b.hash); c != 0 {
+				return c
+			}
+			if c := cmp.Compare(a.endpoint, b.endpoint); c != 0 {
+				return c
+			}
+			return cmp.Compare(a.attr, b.attr)
+		})
+		n := float64(len(g))
+		for i, t := range g {
+			off := int64((float64(i) + 0.5) / n * float64(eff))
+			switch {
+			case t.slotFire != 0 && t.eff == eff && t.slotFire > now:
+				// Keep the pending slot; the new place applies from the
+				// next cycle, so no read is lost or doubled by a reload.
+				t.off = off
+			case t.slotFire == 0 || t.eff != eff || t.off != off:
+				t.eff, t.off = eff, off
+				t.setSlot(t.firstCycleAfter(now), p.o.Jitter)
+			}
+			if t.retryAt >= t.slotFire {
+				t.retryAt = 0
+			}
+			l.heap = append(l.heap, t)
+		}
+	}
+	for i, t := range l.heap {
+		t.index = i
+	}
+	heap.Init(&l.heap)
+
+	effDef := stretched(p.o.Interval, stretch)
+	if stretch != l.stretch {
+		if stretch > 1 {
+			p.log.Warn("poll: intervals stretched to fit the request budget",
+				"targets", len(want), "demand_per_s", demand, "budget_per_s", p.o.Rate,
+				"interval", p.o.Interval, "effective_interval", time.Duration(effDef), "stretch", stretch)
+		} else {
+			p.log.Info("poll: the targets fit the request budget again", "targets", len(want), "interval", p.o.Interval)
+		}
+	}
+	l.stretch, l.effectDef = stretch, int64(effDef)
+	p.mu.Lock()
+	p.stats.Targets = len(want)
+	p.stats.Demand = demand
+	p.stats.Stretch = stretch
+	p.stats.EffectiveInterval = effDef
+	p.mu.Unlock()
+	p.log.Debug("poll: targets set", "targets", len(want), "effective_interval", effDef)
+}
+
+// stretched is d·s rounded up to the millisecond (up, so the budget
+// holds; ignoring float noise, so 10 s × 1.2 is 12 s).
+func stretched(d time.Duration, s float64) time.Duration {
+	if s <= 1 {
+		return d
+	}
+	ms := math.Ceil(float64(d)*s/float64(time.Millisecond) - 1e-6)
+	return time.Duration(ms) * time.Millisecond
+}
+
+// fire queues every target whose slot or retry has come.
+func (l *loop) fire(now int64) {
+	skipped := uint64(0)
+	for len(l.heap) > 0 && l.heap[0].due() <= now {
+		t := l.heap[0]
+		if t.retryAt != 0 && t.retryAt <= now {
+			if !t.queued && !t.running {
+				l.enqueue(t, t.retryAt)
+			}
+			t.retryAt = 0
+		}
+		if t.slotFire <= now {
+			if t.queued || t.running {
+				skipped++
+			} else {
+				l.enqueue(t, t.slotFire)
+			}
+			next := t.k + 1
+			t.setSlot(next, l.p.o.Jitter)
+			if t.slotFire <= now {
+				// The loop stood still (a suspended machine, a virtual
+				// clock jump): count the slots missed, do not replay them.
+				next = t.firstCycleAfter(now)
+				skipped += uint64(next - t.k)
+				t.setSlot(next, l.p.o.Jitter)
+			}
+			if t.retryAt >= t.slotFire {
+				t.retryAt = 0
+			}
+		}
+		heap.Fix(&l.heap, 0)
+	}
+	if skipped > 0 {
+		l.p.mu.Lock()
+		l.p.stats.Skipped += skipped
+		l.p.mu.Unlock()
+	}
+}
+
+func (l *loop) enqueue(t *target, dueAt int64) {
+	t.queued = true
+	t.dueAt = dueAt
+	if l.qhead > 0 && l.qhead == len(l.queue) {
+		clear(l.queue)
+		l.queue, l.qhead = l.queue[:0], 0
+	}
+	l.queue = append(l.queue, t)
+}
+
+// dispatch starts queued reads while the budget and the concurrency
+// limit allow.
+func (l *loop) dispatch(ctx context.Context, now int64) {
+	l.limAt = 0
+	for l.qhead < len(l.queue) && l.inflight < l.p.o.Concurrency {
+		t := l.queue[l.qhead]
+		if t.removed {
+			l.queue[l.qhead] = nil
+			l.qhead++
+			t.queued = false
+			continue
+		}
+		if at := l.lim.next(now); at > now {
+			l.limAt = at
+			break
+		}
+		l.queue[l.qhead] = nil
+		l.qhead++
+		t.queued = false
+		l.lim.take(now)
+		t.running = true
+		l.inflight++
+		l.observeDispatch(now, now-t.dueAt)
+		l.wg.Add(1)
+		go l.read(ctx, t, t.endpoint, t.attr)
+	}
+}
+
+func (l *loop) observeDispatch(now, late int64) {
+	p := l.p
+	cycle := floorDiv(now, l.effectDef)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.stats.Requests++
+	p.stats.InFlight = l.inflight
+	p.stats.Queued = len(l.queue) - l.qhead
+	if cycle != p.curCycle {
+		if cycle == p.curCycle+1 {
+			p.stats.MaxLatenessLastCycle = p.stats.MaxLateness
+		} else {
+			p.stats.MaxLatenessLastCycle = 0
+		}
+		p.stats.MaxLateness = 0
+		p.curCycle = cycle
+	}
+	p.stats.MaxLateness = max(p.stats.MaxLateness, time.Duration(late))
+}
+
+func (l *loop) read(ctx context.Context, t *target, endpointID, attr string) {
+	defer l.wg.Done()
+	rctx, cancel := context.WithTimeout(ctx, l.p.o.ReadTimeout)
+	v, err := l.p.o.Reader.Get(rctx, endpointID, attr)
+	cancel()
+	l.results <- result{t: t, value: v, err: err}
+}
+
+// arm sets the one timer for the next thing due: a slot, a retry or a
+// token for a queued read.
+func (l *loop) arm(now int64) {
+	next := int64(math.MaxInt64)
+	if len(l.heap) > 0 {
+		next = l.heap[0].due()
+	}
+	if l.limAt != 0 && l.inflight < l.p.o.Concurrency {
+		next = min(next, l.limAt)
+	}
+	if next == math.MaxInt64 || next == l.timerAt {
+		return
+	}
+	if l.timer != nil {
+		l.timer.Stop()
+	}
+	l.timerAt = next
+	l.timer = l.clock.AfterFunc(time.Duration(max(0, next-now)), func() {
+		select {
+		case l.wake <- struct{}{}:
+		default:
+		}
+	})
+}
+
+// handle takes in a finished read.
+func (l *loop) handle(ctx context.Context, r result) {
+	t := r.t
+	t.running = false
+	l.inflight--
+	p := l.p
+	now := l.clock.Now()
+	defer func() {
+		p.mu.Lock()
+		p.stats.InFlight = l.inflight
+		p.mu.Unlock()
+		if !t.removed && t.index >= 0 {
+			heap.Fix(&l.heap, t.index)
+		}
+	}()
+	if r.err == nil {
+		t.failures = 0
+		p.observe(t, r.value, now)
+		return
+	}
+	if ctx.Err() != nil && errors.Is(r.err, ctx.Err()) {
+		return // shutting down: not a failure of the endpoint
+	}
+	switch {
+	case hasTrue(r.err, func(e interface{ NotFound() bool }) bool { return e.NotFound() }):
+		l.countError(false, true)
+		t.failures = 0
+		p.unreachable(t, ConnectivityNotFound, now)
+	case hasTrue(r.err, func(e interface{ Unreachable() bool }) bool { return e.Unreachable() }):
+		l.countError(false, true)
+		t.failures = 0
+		p.unreachable(t, ConnectivityUnreachable, now)
+	case hasTrue(r.err, func(e interface{ Retryable() bool }) bool { return e.Retryable() }):
+		l.countError(true, false)
+		t.failures++
+		delay := l.backoff(t.failures, r.err)
+		if at := now.UnixNano() + int64(delay); !t.removed && at < t.slotFire {
+			t.retryAt = at
+		}
+		p.log.Debug("poll: read throttled, backing off", "endpoint", t.endpoint, "attr", t.attr,
+			"retry_in", delay, "failures", t.failures, "err", r.err)
+	default:
+		l.countError(false, false)
+		p.log.Warn("poll: read failed", "endpoint", t.endpoint, "device", t.name, "attr", t.attr, "err", r.err)
+	}
+}
+
+func (l *loop) countError(throttled, unreachable bool) {
+	p := l.p
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.stats.Errors++
+	if throttled {
+		p.stats.Throttled++
+	}
+	if unreachable {
+		p.stats.Unreachable++
+	}
+}
+
+// backoff is the server's Retry-After, or 1 s doubling per failure in a
+// row (never faster than the budget's pace), at most MaxBackoff.
+func (l *loop) backoff(failures int, err error) time.Duration {
+	var ra interface{ RetryAfterDuration() time.Duration }
+	if errors.As(err, &ra) {
+		if d := ra.RetryAfterDuration(); d > 0 {
+			return d
+		}
+	}
+	d := max(time.Second, time.Duration(l.lim.spacing))
+	for i := 1; i < failures && d < l.p.o.MaxBackoff; i++ {
+		d *= 2
+	}
+	return min(d, l.p.o.MaxBackoff)
+}
+
+// hasTrue reports whether some error in err's tree has the method and it
+// answers true.
+func hasTrue[I any](err error, f func(I) bool) bool {
+	var v I
+	return errors.As(err, &v) && f(v)
+}
