@@ -22,6 +22,7 @@ type Hosts struct {
 	Web           string // the Alexa web API (devices, notifications, legacy lists)
 	Lists         string // www.amazon.{tld}: the v2 shopping-list API
 	Push          string // the HTTP/2 push downchannel
+	PushGateway   string // the legacy websocket (tcomm) push gateway
 }
 
 // region holds what is shared by every country of one Amazon region.
@@ -131,6 +132,11 @@ func HostsFor(regionOrCountry, cloud string) (Hosts, error) {
 		Web:           "https://alexa." + domain,
 		Lists:         "https://www." + domain,
 		Push:          r.push,
+		PushGateway:   "wss://dp-gw-na." + domain,
+	}
+	if code == "US" {
+		// The US gateway answers websockets on its -js name only.
+		h.PushGateway = "wss://dp-gw-na-js.amazon.com"
 	}
 	if cloud == "" {
 		return h, nil
@@ -139,7 +145,7 @@ func HostsFor(regionOrCountry, cloud string) (Hosts, error) {
 	if err != nil {
 		return Hosts{}, err
 	}
-	h.API, h.Identity, h.Web, h.Lists, h.Push = base, base, base, base, base
+	h.API, h.Identity, h.Web, h.Lists, h.Push, h.PushGateway = base, base, base, base, base, base
 	h.TokenURL = base + "/auth/o2/token"
 	h.AuthURL = base + "/ap/oa"
 	h.DeviceAuthURL = base + "/auth/o2/create/codepair"

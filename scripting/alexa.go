@@ -92,7 +92,17 @@ func OpenAlexa(L *lua.LState, run RunContext, hh Household, clock engine.Clock) 
 	}
 	tbl.RawSetString("echo", L.NewFunction(a.echo))
 	tbl.RawSetString("remind", L.NewFunction(a.remind))
-	tbl.RawSetString("list", L.NewFunction(a.list))
+	// alexa.list is both the trigger constructor (alexa.list { ... }) and
+	// the list API (alexa.list("Shopping")): a name means the API.
+	trigger := tbl.RawGetString("list")
+	tbl.RawSetString("list", L.NewFunction(func(L *lua.LState) int {
+		if _, isName := L.Get(1).(lua.LString); isName || trigger == lua.LNil {
+			return a.list(L)
+		}
+		L.Insert(trigger, 1)
+		L.Call(L.GetTop()-1, 1)
+		return 1
+	}))
 
 	em := L.NewTypeMetatable(echoType)
 	em.RawSetString("__index", L.NewFunction(a.echoIndex))

@@ -2,9 +2,14 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 
 	"github.com/alexarules/alexarules/alexa"
+	"github.com/alexarules/alexarules/alexa/bridge"
+	"github.com/alexarules/alexarules/alexa/push"
+	"github.com/alexarules/alexarules/alexa/web"
+	"github.com/alexarules/alexarules/engine"
 	"github.com/alexarules/alexarules/engine/store"
 	"github.com/alexarules/alexarules/scripting"
 	lua "github.com/yuin/gopher-lua"
@@ -13,34 +18,216 @@ import (
 // binder installs the bound API into rule states.
 type binder = func(*lua.LState, scripting.RunContext)
 
-// deviceBinder binds device() to the endpoints of one Alexa account; a nil
-// client means none is configured (device() then says so when used).
-func deviceBinder(client *alexa.Client) binder {
+// alexaRuntime is everything that talks to one Alexa account: the bound
+// API for rules and the long-lived parts (push, notification tracker).
+type alexaRuntime struct {
+	bind   binder
+	parts  []func(context.Context) error
+	gauges func() []engine.Gauge
+}
+
+// alexaSetup is what the host needs to connect to Alexa: the open store
+// (tokens, snapshots) and the engine's clock and publish.
+type alexaSetup struct {
+	store   *store.Store
+	clock   engine.Clock
+	publish func(engine.Event)
+}
+
+// newBinder binds device() and alexa.* to an account; nil parts mean none
+// is configured (the functions then say so when used).
+func newBinder(client *alexa.Client, hh scripting.Household, clock engine.Clock) binder {
 	var eps scripting.Endpoints
 	if client != nil {
 		eps = alexa.NewDirectory(client, alexa.DirectoryOptions{})
 	}
 	return func(L *lua.LState, run scripting.RunContext) {
 		scripting.OpenDevice(L, run, eps, nil)
+		scripting.OpenAlexa(L, run, hh, clock)
 	}
 }
 
-// bindAlexa connects to Alexa when the configuration names an account (or
-// --cloud) and returns the binder for rule states; without one, rules that
-// need no Alexa still run.
-func bindAlexa(ctx context.Context, cfg fileConfig, e env, st *store.Store, log *slog.Logger) (binder, error) {
+// webConfigured reports whether the Alexa web API (Echos, alarms, lists)
+// can be reached: with a cookie, or the simulator.
+func webConfigured(cfg fileConfig, getenv func(string) string) (cookie string, ok bool) {
+	cookie = cfg.Alexa.Cookie
+	if v := getenv("ALEXARULES_COOKIE"); v != "" {
+		cookie = v
+	}
+	if cookie == "" && cfg.Cloud != "" {
+		cookie = web.SimCookie
+	}
+	return cookie, cookie != ""
+}
+
+// startAlexa connects to the account the configuration names. Without one,
+// rules that need no Alexa still run.
+func startAlexa(ctx context.Context, cfg fileConfig, e env, s alexaSetup, log *slog.Logger) (*alexaRuntime, error) {
 	acfg := cfg.alexaConfig(e.getenv)
-	if !alexaConfigured(acfg) && !hasStoredToken(st) {
-		log.Info("no Alexa account configured: device() is unavailable; schedule and event rules run")
-		return deviceBinder(nil), nil
+	cookie, hasWeb := webConfigured(cfg, e.getenv)
+	hasAPI := alexaConfigured(acfg) || hasStoredToken(s.store)
+	rt := &alexaRuntime{bind: newBinder(nil, nil, s.clock)}
+	if !hasAPI && !hasWeb {
+		log.Info("no Alexa account configured: device() and alexa.* are unavailable; schedule and event rules run")
+		return rt, nil
 	}
-	client, err := newAlexaClient(ctx, acfg, st, log)
+	var client *alexa.Client
+	var tokens *alexa.TokenSource
+	if hasAPI {
+		var err error
+		acfg = acfg.WithDefaults()
+		if err = acfg.Validate(); err != nil {
+			return nil, err
+		}
+		client, tokens, err = alexa.NewFromConfig(ctx, acfg, tokenStore{s.store}, alexa.ClientOptions{Logger: log})
+		if err != nil {
+			return nil, err
+		}
+	}
+	var hh scripting.Household
+	if hasWeb {
+		hosts, err := alexa.HostsFor(acfg.Region, acfg.Cloud)
+		if err != nil {
+			return nil, err
+		}
+		wc, err := web.New(web.Options{Hosts: hosts, Cookie: cookie, Lists: cfg.Alexa.Lists, Logger: log})
+		if err != nil {
+			return nil, fmt.Errorf("alexa web API: %w", err)
+		}
+		src, err := pushSource(cfg.Push, hosts, cookie, tokens, log)
+		if err != nil {
+			return nil, err
+		}
+		b, err := bridge.New(bridge.Options{Web: wc, Push: src, Clock: s.clock, Store: s.store,
+			Publish: s.publish, Country: hosts.Country, Logger: log})
+		if err != nil {
+			return nil, err
+		}
+		hh = household{b: b, clock: s.clock}
+		rt.parts = append(rt.parts, b.Run)
+		if src != nil {
+			rt.gauges = func() []engine.Gauge { return pushGauges(src) }
+		}
+	}
+	rt.bind = newBinder(client, hh, s.clock)
+	return rt, nil
+}
+
+// pushSource builds the transport --push names (nil for off).
+func pushSource(kind string, hosts alexa.Hosts, cookie string, tokens *alexa.TokenSource, log *slog.Logger) (push.Source, error) {
+	switch kind {
+	case "off":
+		return nil, nil
+	case "websocket":
+		return push.NewWebsocket(push.WebsocketOptions{URL: hosts.PushGateway, Cookie: cookie, Logger: log}), nil
+	case "", "http2":
+		if tokens == nil {
+			return nil, fmt.Errorf("--push http2 needs a Login with Amazon token: run `alexarules login`, or use --push websocket")
+		}
+		return push.NewHTTP2(push.HTTP2Options{BaseURL: hosts.Push, Logger: log,
+			Token: func(ctx context.Context, force bool) (string, error) {
+				tok, err := tokens.Token()
+				if err == nil && force {
+					tokens.Invalidate(tok.AccessToken)
+					tok, err = tokens.Token()
+				}
+				if err != nil {
+					return "", err
+				}
+				return tok.AccessToken, nil
+			}}), nil
+	}
+	return nil, fmt.Errorf("--push %q: http2, websocket or off", kind)
+}
+
+func pushGauges(src push.Source) []engine.Gauge {
+	st := src.Stats()
+	connected := 0.0
+	if src.LastError() == nil {
+		connected = 1
+	}
+	return []engine.Gauge{
+		{Name: "alexarules_push_connected", Help: "1 while the push connection is up.", Type: "gauge", Value: connected},
+		{Name: "alexarules_push_reconnects_total", Help: "Push reconnects.", Type: "counter", Value: float64(st.Reconnects)},
+		{Name: "alexarules_push_unknown_total", Help: "Pushes with an unknown command, ignored.", Type: "counter", Value: float64(st.Unknown)},
+		{Name: "alexarules_push_malformed_total", Help: "Malformed pushes, ignored.", Type: "counter", Value: float64(st.Malformed)},
+		{Name: "alexarules_push_duplicates_total", Help: "Duplicate pushes dropped.", Type: "counter", Value: float64(st.Duplicates)},
+	}
+}
+
+// household serves the rules' alexa.* calls from the bridge.
+type household struct {
+	b     *bridge.Bridge
+	clock engine.Clock
+}
+
+func (h household) ResolveEcho(ctx context.Context, q string) (scripting.Echo, error) {
+	e, err := h.b.ResolveEcho(ctx, q)
+	return scripting.Echo{Serial: e.Serial, Name: e.Name}, err
+}
+
+func (h household) echo(ctx context.Context, e scripting.Echo) (web.Echo, error) {
+	return h.b.ResolveEcho(ctx, e.Serial)
+}
+
+func (h household) SetNotificationVolume(ctx context.Context, e scripting.Echo, v int) error {
+	we, err := h.echo(ctx, e)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	return deviceBinder(client), nil
+	return h.b.SetNotificationVolume(ctx, we, v)
+}
+
+func (h household) Alarms(e scripting.Echo) []scripting.Alarm {
+	var out []scripting.Alarm
+	for _, u := range h.b.Alarms(e.Serial) {
+		out = append(out, scripting.Alarm{ID: u.Notification.ID, Label: u.Notification.Label, Next: u.Time, Recurring: u.Recurring})
+	}
+	return out
+}
+
+func (h household) Remind(ctx context.Context, r scripting.Reminder) (string, error) {
+	we, err := h.echo(ctx, r.Echo)
+	if err != nil {
+		return "", err
+	}
+	at := r.At
+	if r.Clock != "" {
+		tod, err := scripting.ParseClock(r.Clock)
+		if err != nil {
+			return "", err
+		}
+		at = scripting.NextClock(h.clock.Now(), h.b.Location(we.Serial), tod)
+	}
+	return h.b.Remind(ctx, web.ReminderRequest{Echo: we, Text: r.Text, At: at, Recurrence: r.Repeat})
+}
+
+func toItems(items []web.Item) []scripting.ListItem {
+	out := make([]scripting.ListItem, len(items))
+	for i, it := range items {
+		out[i] = scripting.ListItem{ID: it.ID, Text: it.Text, Completed: it.Completed}
+	}
+	return out
+}
+
+func (h household) ListItems(ctx context.Context, list string) ([]scripting.ListItem, error) {
+	items, err := h.b.ListItems(ctx, list)
+	return toItems(items), err
+}
+
+func (h household) AddListItem(ctx context.Context, list, text string) (scripting.ListItem, error) {
+	it, err := h.b.AddListItem(ctx, list, text)
+	return scripting.ListItem{ID: it.ID, Text: it.Text, Completed: it.Completed}, err
+}
+
+func (h household) CheckListItem(ctx context.Context, list, textOrID string) error {
+	return h.b.CheckListItem(ctx, list, textOrID)
+}
+
+func (h household) RemoveListItem(ctx context.Context, list, textOrID string) error {
+	return h.b.RemoveListItem(ctx, list, textOrID)
 }
 
 // bindForCheck installs the bound API for validation: the same functions
 // with no account behind them (nothing runs while checking).
-func bindForCheck() binder { return deviceBinder(nil) }
+func bindForCheck() binder { return newBinder(nil, nil, engine.RealClock{}) }

@@ -31,6 +31,11 @@ type alexaFileConfig struct {
 	RefreshToken string `json:"refresh_token"`
 	Region       string `json:"region"`
 	Scale        string `json:"scale"`
+	// Cookie is the Alexa web session (the Cookie header of a logged-in
+	// alexa.amazon.* page) for Echo devices, alarms, reminders and lists.
+	Cookie string `json:"cookie"`
+	// Lists chooses the list API: "v2" (default) or "legacy".
+	Lists string `json:"lists"`
 }
 
 // loadConfig reads the file at path ("" means none); unknown fields are

@@ -14,27 +14,42 @@ import (
 	"sync"
 	"time"
 
-	"github.com/alexarules/alexarules/alexa"
 	"github.com/alexarules/alexarules/alexa/sim"
 	"github.com/alexarules/alexarules/engine"
-	"github.com/alexarules/alexarules/engine/store"
 	"github.com/alexarules/alexarules/examples"
 )
 
-// demoStep is one scripted thing that happens in the simulated household.
+// demoStep is one scripted thing that happens in the simulated household:
+// a custom event through the admin API, or a change in the simulated
+// cloud through its control API.
 type demoStep struct {
 	after time.Duration
 	say   string
 	event string
 	data  map[string]any
+	// sim, when set, is a control route and its JSON body; the body may
+	// use the ring time of the demo alarm.
+	sim  string
+	body func(ring time.Time) any
 }
+
+// demoAlarmAfter is when the demo's alarm rings, from the start.
+const demoAlarmAfter = 35 * time.Second
 
 // demoScript makes the example rules fire within the first minute.
 var demoScript = []demoStep{
 	{after: 3 * time.Second, say: "someone rings the doorbell", event: "doorbell"},
-	{after: 8 * time.Second, say: "good morning: the wake-up light comes on", event: "good-morning"},
-	{after: 15 * time.Second, say: "a short film starts (20 s long)", event: "movie-night", data: map[string]any{"length": "20s"}},
-	{after: 24 * time.Second, say: "the doorbell rings again", event: "doorbell"},
+	{after: 6 * time.Second, say: "an alarm is set on the Bedroom Echo, ringing in half a minute",
+		sim: "/_sim/notifications", body: func(ring time.Time) any {
+			return map[string]any{"id": "demo-alarm", "type": "Alarm", "status": "ON", "version": "1",
+				"deviceSerialNumber": "G090LF1182340B7K", "deviceType": "A32DOYMUN6DTXA", "alarmLabel": "demo",
+				"originalDate": ring.Format("2006-01-02"), "originalTime": ring.Format("15:04:05.000")}
+		}},
+	{after: 10 * time.Second, say: "\"Alexa, add milk to my shopping list\"",
+		sim: "/_sim/lists/amzn1.alexa.list.sim-shopping/items", body: func(time.Time) any { return map[string]string{"text": "milk"} }},
+	{after: 16 * time.Second, say: "good morning: the wake-up light comes on", event: "good-morning"},
+	{after: 22 * time.Second, say: "a short film starts (20 s long)", event: "movie-night", data: map[string]any{"length": "20s"}},
+	{after: 30 * time.Second, say: "the doorbell rings again", event: "doorbell"},
 }
 
 // cmdDemo runs the simulated household, the engine on the example rules and
@@ -78,11 +93,6 @@ func cmdDemo(ctx context.Context, e env, args []string) int {
 		return exitUsage
 	}
 
-	client, err := newAlexaClient(ctx, alexa.Config{Cloud: cloudURL}, nil, log)
-	if err != nil {
-		fmt.Fprintf(e.stderr, "demo: %v\n", err)
-		return exitUsage
-	}
 	out.line("demo", "simulated household at %s (Bedroom, Living Room, Kitchen); rules from examples/", cloudURL)
 	adminReady := make(chan string, 1)
 	engineDone := make(chan error, 1)
@@ -91,7 +101,10 @@ func cmdDemo(ctx context.Context, e env, args []string) int {
 	go func() {
 		engineDone <- serve(engineCtx, hostOptions{
 			RulesDirs: []string{rulesDir}, DataFile: filepath.Join(dir, "demo.db"), AdminAddr: *adminAddr,
-			Location: time.Local, Log: log, Bind: func(*store.Store) (binder, error) { return deviceBinder(client), nil },
+			Location: time.Local, Log: log,
+			Alexa: func(s alexaSetup) (*alexaRuntime, error) {
+				return startAlexa(ctx, fileConfig{Cloud: cloudURL}, env{getenv: func(string) string { return "" }}, s, log)
+			},
 			OnEvent: out.event, OnRun: out.run,
 			LoadErrors: func(err error) { out.line("error", "%v", err) },
 			AdminReady: func(a string) { adminReady <- a },
@@ -107,17 +120,22 @@ func cmdDemo(ctx context.Context, e env, args []string) int {
 		return exitUsage
 	}
 
+	begin := time.Now()
+	ring := begin.Add(demoAlarmAfter).In(berlin())
 	publish := func(step demoStep) {
 		out.line("demo", "%s", step.say)
-		body, _ := json.Marshal(map[string]any{"name": step.event, "data": step.data})
-		resp, err := http.Post("http://"+admin+"/api/events", "application/json", strings.NewReader(string(body)))
+		url, body := "http://"+admin+"/api/events", any(map[string]any{"name": step.event, "data": step.data})
+		if step.sim != "" {
+			url, body = cloudURL+step.sim, step.body(ring)
+		}
+		b, _ := json.Marshal(body)
+		resp, err := http.Post(url, "application/json", strings.NewReader(string(b)))
 		if err != nil {
-			out.line("error", "publish %s: %v", step.event, err)
+			out.line("error", "%s: %v", url, err)
 			return
 		}
 		resp.Body.Close()
 	}
-	begin := time.Now()
 	for _, step := range demoScript {
 		select {
 		case <-ctx.Done():
@@ -140,6 +158,15 @@ func cmdDemo(ctx context.Context, e env, args []string) int {
 	<-simDone
 	out.line("demo", "stopped")
 	return exitOK
+}
+
+// berlin is the zone of the demo household's Echos.
+func berlin() *time.Location {
+	loc, err := time.LoadLocation("Europe/Berlin")
+	if err != nil {
+		return time.UTC
+	}
+	return loc
 }
 
 // copyExamples writes the embedded example rules into dir.
@@ -231,6 +258,16 @@ func (s *statusRecorder) WriteHeader(code int) {
 	s.status = code
 	s.ResponseWriter.WriteHeader(code)
 }
+
+// Flush keeps the push stream flowing part by part through the recorder.
+func (s *statusRecorder) Flush() {
+	if f, ok := s.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
+// Unwrap lets http.ResponseController reach the real writer.
+func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter }
 
 // shortPath abbreviates endpoint ids so a line stays readable.
 func shortPath(p string) string {

@@ -26,9 +26,9 @@ type hostOptions struct {
 	DryRun    bool
 	Log       *slog.Logger
 	Clock     engine.Clock
-	// Bind returns what installs the bound API into rule states; it gets
-	// the open store (the LWA token lives there).
-	Bind    func(st *store.Store) (binder, error)
+	// Alexa connects to an Alexa account (nil: none); it gets the open
+	// store (tokens, snapshots) and the engine's clock and publish.
+	Alexa   func(alexaSetup) (*alexaRuntime, error)
 	OnEvent func(engine.Event)
 	OnRun   func(engine.Trace)
 	// LoadErrors receives each rule file error; loading goes on.
@@ -44,6 +44,8 @@ type host struct {
 	engine    *engine.Engine
 	scheduler *schedule.Scheduler
 	ready     atomic.Bool
+	// alexaGauges reports the push connection, when there is one.
+	alexaGauges func() []engine.Gauge
 }
 
 // serve loads the rules, opens the store and runs everything until ctx
@@ -58,13 +60,15 @@ func serve(ctx context.Context, o hostOptions) error {
 	}
 	defer st.Close()
 	h := &host{opts: o, store: st}
-	var bind binder
-	if o.Bind != nil {
-		if bind, err = o.Bind(st); err != nil {
+	h.engine = engine.New(engine.Config{Clock: o.Clock, Store: st, Log: o.Log, OnEvent: o.OnEvent, OnRun: o.OnRun})
+	rt := &alexaRuntime{bind: newBinder(nil, nil, o.Clock)}
+	if o.Alexa != nil {
+		if rt, err = o.Alexa(alexaSetup{store: st, clock: o.Clock, publish: h.engine.Publish}); err != nil {
 			return err
 		}
 	}
-	set, err := rules.Load(rules.Options{Clock: o.Clock, Location: o.Location, Bind: bind,
+	h.alexaGauges = rt.gauges
+	set, err := rules.Load(rules.Options{Clock: o.Clock, Location: o.Location, Bind: rt.bind,
 		Print: func(file, msg string) { o.Log.Info(msg, "file", file) }}, o.RulesDirs...)
 	if err != nil {
 		return fmt.Errorf("rules: %w", err)
@@ -75,7 +79,6 @@ func serve(ctx context.Context, o hostOptions) error {
 			o.LoadErrors(err)
 		}
 	}
-	h.engine = engine.New(engine.Config{Clock: o.Clock, Store: st, Log: o.Log, OnEvent: o.OnEvent, OnRun: o.OnRun})
 	var engineRules []*engine.Rule
 	var entries []schedule.Entry
 	for _, l := range set.Rules {
@@ -98,14 +101,17 @@ func serve(ctx context.Context, o hostOptions) error {
 
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	errc := make(chan error, 3)
-	go func() { errc <- h.engine.Run(runCtx) }()
-	go func() { errc <- h.scheduler.Run(runCtx) }()
+	parts := append([]func(context.Context) error{h.engine.Run, h.scheduler.Run}, rt.parts...)
+	errc := make(chan error, len(parts)+1)
+	for _, run := range parts {
+		go func() { errc <- run(runCtx) }()
+	}
 	if o.AdminAddr != "" && o.AdminAddr != "off" {
 		if err := h.serveAdmin(runCtx, errc); err != nil {
 			cancel()
-			<-errc
-			<-errc
+			for range parts {
+				<-errc
+			}
 			return err
 		}
 	} else {
@@ -113,7 +119,7 @@ func serve(ctx context.Context, o hostOptions) error {
 	}
 	h.ready.Store(true)
 	var first error
-	for range 3 {
+	for range len(parts) + 1 {
 		if err := <-errc; err != nil && first == nil {
 			first = err
 			cancel()
@@ -160,11 +166,15 @@ func (h *host) serveAdmin(ctx context.Context, errc chan<- error) error {
 }
 
 func (h *host) gauges() []engine.Gauge {
-	return []engine.Gauge{
+	var extra []engine.Gauge
+	if h.alexaGauges != nil {
+		extra = h.alexaGauges()
+	}
+	return append(extra, []engine.Gauge{
 		{Name: "alexarules_store_dropped_total", Help: "Journal events and traces dropped because the store's queue was full.",
 			Type: "counter", Value: float64(h.store.Dropped())},
 		{Name: "alexarules_rules_loaded", Help: "Rules loaded.", Type: "gauge", Value: float64(len(h.engine.Rules()))},
-	}
+	}...)
 }
 
 // kvLastRuns keeps the scheduler's last run times in the store.

@@ -309,7 +309,7 @@ func TestNothingCommittedIsLostOnKill9(t *testing.T) {
 
 func TestDemoRunsTheExamplesAgainstTheSimulator(t *testing.T) {
 	if testing.Short() {
-		t.Skip("the demo's script takes about 10 s")
+		t.Skip("the demo's script takes about 20 s")
 	}
 	cmd := cli(t, "demo", "--admin", "127.0.0.1:0")
 	stdout, err := cmd.StdoutPipe()
@@ -323,6 +323,8 @@ func TestDemoRunsTheExamplesAgainstTheSimulator(t *testing.T) {
 	want := []string{
 		"admin API on http://127.0.0.1:",
 		"run    doorbell",
+		"event  alexa.list",
+		"run    milk-reminder            ok",
 		"cloud  POST /v2/endpoints/amzn1.alexa.endpoint.3f9d2c1e…/features/power/turnOn  -> 200",
 		"run    good-morning             ok",
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"github.com/alexarules/alexarules/engine/store"
 	"log/slog"
 	"strings"
 	"time"
@@ -83,7 +82,7 @@ func cmdRun(ctx context.Context, e env, args []string) int {
 	err = serve(ctx, hostOptions{
 		RulesDirs: []string{cfg.Rules}, DataFile: cfg.Data, AdminAddr: cfg.Admin, Location: loc,
 		DryRun: cfg.DryRun, Log: log,
-		Bind:       func(st *store.Store) (binder, error) { return bindAlexa(ctx, cfg, e, st, log) },
+		Alexa:      func(s alexaSetup) (*alexaRuntime, error) { return startAlexa(ctx, cfg, e, s, log) },
 		AdminReady: func(addr string) { log.Info("admin API listening", "addr", "http://"+addr) },
 	})
 	if err != nil {
