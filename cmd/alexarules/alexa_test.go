@@ -200,7 +200,7 @@ func TestDevicesListsNamesAndIDs(t *testing.T) {
 	if code != exitOK {
 		t.Fatalf("exit %d: %s", code, errOut)
 	}
-	for _, want := range []string{"Bedroom Lamp", bedroomLamp, "Living Room Speaker", speaker} {
+	for _, want := range []string{"Bedroom Lamp", bedroomLamp, "Living Room Speaker", speaker, "Kitchen Echo", "G6G0XW0412650C3M", "Europe/Berlin"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("devices output lacks %q:\n%s", want, out)
 		}

@@ -4,6 +4,8 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"github.com/alexarules/alexarules/alexa"
+	"github.com/alexarules/alexarules/alexa/web"
 	"strings"
 	"text/tabwriter"
 )
@@ -70,6 +72,33 @@ func cmdDevices(ctx context.Context, e env, args []string) int {
 			feats = append(feats, f.Name)
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\n", ep.FriendlyName, ep.ID, strings.Join(feats, ","))
+	}
+	tw.Flush()
+	cookie, ok := webConfigured(cfg, e.getenv)
+	if !ok {
+		fmt.Fprintln(e.stdout, "\n(Echo devices need the Alexa web cookie: alexa.cookie in the config file or ALEXARULES_COOKIE)")
+		return exitOK
+	}
+	hosts, err := alexa.HostsFor(acfg.Region, acfg.Cloud)
+	if err != nil {
+		fmt.Fprintf(e.stderr, "devices: %v\n", err)
+		return exitUsage
+	}
+	wc, err := web.New(web.Options{Hosts: hosts, Cookie: cookie, Logger: log})
+	if err != nil {
+		fmt.Fprintf(e.stderr, "devices: %v\n", err)
+		return exitUsage
+	}
+	echos, err := wc.Echos(ctx)
+	if err != nil {
+		fmt.Fprintf(e.stderr, "devices: Echo devices: %v\n", err)
+		return exitFailure
+	}
+	fmt.Fprintln(e.stdout)
+	tw = tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ECHO\tSERIAL\tTYPE\tFAMILY\tTIME ZONE\tONLINE")
+	for _, ec := range echos {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%t\n", ec.Name, ec.Serial, ec.Type, ec.Family, ec.Timezone, ec.Online)
 	}
 	tw.Flush()
 	return exitOK
