@@ -190,7 +190,7 @@ func (r *running) stop(t *testing.T) {
 }
 
 // openStore opens a store in dir; the bubble's fake timers run its writer.
-func openStore(t *testing.T, dir string) *store.Store {
+func openStore(t testing.TB, dir string) *store.Store {
 	t.Helper()
 	s, err := store.Open(filepath.Join(dir, "alexarules.db"), store.Options{})
 	if err != nil {

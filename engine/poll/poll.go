@@ -74,7 +74,7 @@ const Bucket = "readings"
 const (
 	DefaultInterval    = 60 * time.Second
 	DefaultRate        = 10
-	DefaultBurst       = 1
+	DefaultBurst       = 2
 	DefaultConcurrency = 4
 	DefaultReadTimeout = 30 * time.Second
 	DefaultMaxBackoff  = 5 * time.Minute
@@ -93,12 +93,13 @@ type Options struct {
 	// Interval is the default poll interval (default 60 s).
 	Interval time.Duration
 	// Rate is the request budget in requests per second (default 10).
-	// Requests are at least 1/Rate apart when Burst is 1, so no window of
-	// length L holds more than ⌈L·Rate⌉ of them.
+	// It is never exceeded: no window of n/Rate holds more than n
+	// requests, with n = ⌈Rate⌉ (so no second holds more than Rate
+	// requests when Rate is a whole number up to 4096).
 	Rate float64
-	// Burst is how many requests may go back to back after a quiet spell
-	// (default 1); a window of length L then holds at most
-	// L·Rate + Burst requests.
+	// Burst is how many requests may go back to back (default 2), so the
+	// poller catches up after a timer fired late instead of losing that
+	// budget; it never lets the budget be exceeded.
 	Burst int
 	// Concurrency bounds the reads in flight (default 4). It must cover
 	// Rate × the API's latency, or reads fall behind their slots.
