@@ -3,6 +3,11 @@ package push_test
 import (
 	"bytes"
 	"context"
+	"crypto"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/sha256"
+	"encoding/base64"
 	"errors"
 	"net/http"
 	"net/http/httptest"
@@ -35,9 +40,20 @@ func wsServer(t *testing.T, script func(c *websocket.Conn, r *http.Request)) *ht
 
 // peer is the fake gateway's side of one connection.
 type peer struct {
-	t *testing.T
-	c *websocket.Conn
-	p push.Protocol
+	t  *testing.T
+	c  *websocket.Conn
+	p  push.Protocol
+	fx map[string][]byte // fixtures, read on the test goroutine
+}
+
+// clientFixtures reads the client frames a peer compares against.
+func clientFixtures(t *testing.T) map[string][]byte {
+	fx := map[string][]byte{}
+	for _, name := range []string{"ws_ah_c2s_1_tune_hello.bin", "ws_ah_c2s_2_tune_protocol_ah.bin",
+		"ws_af_c2s_1_tune_protocol_af.bin", "ws_ah_c2s_4_gw_register.bin"} {
+		fx[name] = fixture(t, name)
+	}
+	return fx
 }
 
 func (p peer) send(b []byte) {
@@ -79,9 +95,9 @@ func (p peer) pong(ping push.Frame) {
 // handshake plays the server side up to the first PON.
 func (p peer) handshake() {
 	if p.p == push.ProtocolAH {
-		p.expectRaw("hello TUNE", fixture(p.t, "ws_ah_c2s_1_tune_hello.bin"))
+		p.expectRaw("hello TUNE", p.fx["ws_ah_c2s_1_tune_hello.bin"])
 		p.send(push.EncodeTune([]byte(`{"protocolName":"A:H"}`)))
-		p.expectRaw("protocol TUNE", fixture(p.t, "ws_ah_c2s_2_tune_protocol_ah.bin"))
+		p.expectRaw("protocol TUNE", p.fx["ws_ah_c2s_2_tune_protocol_ah.bin"])
 		ini := p.expectFrame(push.ChannelHandshake, "INI")
 		if !bytes.HasPrefix(ini.Content, []byte("INI 0x00000003 1.0 0x00000024 ")) || !bytes.HasSuffix(ini.Content, []byte(" END ")) {
 			p.t.Errorf("INI %q", ini.Content)
@@ -89,10 +105,10 @@ func (p peer) handshake() {
 		p.send(push.EncodeMessage(p.p, push.ChannelHandshake, 0x1, []byte("ACK 0x00000003 1.0 0x00000024 ff1c4525-c036-4942-bf6c-a098755ac82f 0x00000001 ")))
 	} else {
 		p.send(push.EncodeTune([]byte(`{"protocolName":"A:F"}`)))
-		p.expectRaw("protocol TUNE", fixture(p.t, "ws_af_c2s_1_tune_protocol_af.bin"))
+		p.expectRaw("protocol TUNE", p.fx["ws_af_c2s_1_tune_protocol_af.bin"])
 	}
 	reg := p.expectFrame(push.ChannelGateway, "GWM")
-	want, _ := push.ParseFrame(fixture(p.t, "ws_ah_c2s_4_gw_register.bin"))
+	want, _ := push.ParseFrame(p.fx["ws_ah_c2s_4_gw_register.bin"])
 	if !bytes.Equal(reg.Content, want.Content) {
 		p.t.Errorf("register content %q", reg.Content)
 	}
@@ -112,19 +128,48 @@ func (p peer) idle() {
 	}
 }
 
+// verifySignature (called from the server goroutine, so no t.Fatal) checks x-adp-signature the way Amazon would: RSA PKCS#1
+// v1.5 SHA-256 over "GET\n{path}\n{time}\n\n{adp token}", then ":" and the time.
+func verifySignature(t *testing.T, r *http.Request, pub *rsa.PublicKey) {
+	t.Helper()
+	if r.Header.Get("x-adp-token") != "adp-token" || r.Header.Get("x-adp-alg") != "SHA256WithRSA:1.0" {
+		t.Errorf("adp headers %v", r.Header)
+	}
+	sig64, stamp, ok := strings.Cut(r.Header.Get("x-adp-signature"), ":")
+	if _, err := time.Parse(time.RFC3339, stamp); !ok || err != nil {
+		t.Errorf("signature %q", r.Header.Get("x-adp-signature"))
+		return
+	}
+	sig, err := base64.StdEncoding.DecodeString(sig64)
+	if err != nil {
+		t.Error(err)
+		return
+	}
+	digest := sha256.Sum256([]byte("GET\n" + r.URL.Path + "\n" + stamp + "\n\nadp-token"))
+	if err := rsa.VerifyPKCS1v15(pub, crypto.SHA256, digest[:], sig); err != nil {
+		t.Errorf("signature: %v", err)
+	}
+}
+
 func TestWebsocketAF(t *testing.T) {
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fx := clientFixtures(t)
 	volume := fixture(t, "ws_af_s2c_push_volume_change.bin")
 	badSum := bytes.Clone(volume)
 	badSum[300] ^= 1
 	var conns atomic.Int32
 	srv := wsServer(t, func(c *websocket.Conn, r *http.Request) {
-		p := peer{t, c, push.ProtocolAF}
+		p := peer{t, c, push.ProtocolAF, fx}
 		if r.URL.Path != "/tcomm/" || r.Header.Get("x-dp-comm-tuning") != "A:F;A:H" || r.Header.Get("Cookie") != "ubid-main=1; at-main=x" {
 			t.Errorf("upgrade request %s %v", r.URL, r.Header)
 		}
 		if r.Header.Get("Origin") != "https://alexa.amazon.de" {
 			t.Errorf("Origin %q", r.Header.Get("Origin"))
 		}
+		verifySignature(t, r, &key.PublicKey)
 		p.handshake()
 		if conns.Add(1) > 1 {
 			p.idle()
@@ -143,6 +188,8 @@ func TestWebsocketAF(t *testing.T) {
 	src := push.NewWebsocket(push.WebsocketOptions{
 		URL:            srv.URL, // http:// becomes ws://
 		Cookie:         "ubid-main=1; at-main=x",
+		ADPToken:       "adp-token",
+		PrivateKey:     key,
 		Header:         http.Header{"Origin": {"https://alexa.amazon.de"}},
 		PingInterval:   5 * time.Millisecond,
 		HandshakePause: -1,
@@ -172,12 +219,13 @@ func TestWebsocketAF(t *testing.T) {
 }
 
 func TestWebsocketAH(t *testing.T) {
+	fx := clientFixtures(t)
 	volume, err := push.ParseFrame(fixture(t, "ws_af_s2c_push_volume_change.bin"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	srv := wsServer(t, func(c *websocket.Conn, r *http.Request) {
-		p := peer{t, c, push.ProtocolAH}
+		p := peer{t, c, push.ProtocolAH, fx}
 		q := r.URL.Query()
 		if r.URL.Path != "/" || q.Get("x-amz-device-type") != "ALEGCNGL9K0HM" || !strings.HasPrefix(q.Get("x-amz-device-serial"), "262-1234567-1234567-") {
 			t.Errorf("upgrade URL %s", r.URL)
@@ -211,6 +259,7 @@ func TestWebsocketAH(t *testing.T) {
 }
 
 func TestWebsocketFailures(t *testing.T) {
+	pong := fixture(t, "ws_af_s2c_pong.bin")
 	tests := []struct {
 		name   string
 		server http.HandlerFunc
@@ -242,7 +291,7 @@ func TestWebsocketFailures(t *testing.T) {
 					return
 				}
 				defer c.Close()
-				_ = c.WriteMessage(websocket.BinaryMessage, fixture(t, "ws_af_s2c_pong.bin"))
+				_ = c.WriteMessage(websocket.BinaryMessage, pong)
 				_, _, _ = c.ReadMessage()
 			},
 		},
