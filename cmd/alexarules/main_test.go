@@ -348,3 +348,5 @@ func TestDemoRunsTheExamplesAgainstTheSimulator(t *testing.T) {
 		t.Fatalf("demo after Ctrl-C: %v", err)
 	}
 }
+
+func jsonUnmarshal(s string, v any) error { return json.Unmarshal([]byte(s), v) }
