@@ -198,3 +198,39 @@ func TestNextAlarmOfARecurringAlarmStoredYearsAgo(t *testing.T) {
 		t.Fatalf("next_alarm: %s, want %s", got, wantStr)
 	}
 }
+
+func TestAListItemLeadsToAReminderWithItsTextOnTheRightEcho(t *testing.T) {
+	s, url := startSimH2(t)
+	dir := t.TempDir()
+	write(t, dir, "r.lua", `return rule "remind" {
+		when = alexa.list { list = "Shopping", op = "added" },
+		run = function(ctx, ev) assert(alexa.remind { device = "Kitchen Echo", text = "buy " .. ev.item.text, ["in"] = "2h" }) end }`)
+	d := startRun(t, dir, filepath.Join(t.TempDir(), "l.db"), "--cloud", url)
+	waitPushClient(d, url)
+	// The baseline of the lists is taken when the engine starts; lists are
+	// synced one after the other, so once the second list is fetched the
+	// shopping list's snapshot is stored.
+	d.waitFor(func() bool {
+		n := 0
+		for _, r := range s.Requests() {
+			if strings.HasSuffix(r.Path, "/items/fetch") {
+				n++
+			}
+		}
+		return n >= 2
+	}, "the first list sync")
+	simPost(t, url, "/_sim/lists/amzn1.alexa.list.sim-shopping/items", `{"text":"sourdough bread"}`)
+	d.waitFor(func() bool { return len(d.runs("remind")) == 1 }, "the reminder rule")
+	if run := d.runs("remind")[0]; run["outcome"] != "ok" {
+		t.Fatalf("run: %v", run)
+	}
+	var body map[string]any
+	for _, r := range s.Requests() {
+		if r.Path == "/api/notifications/createReminder" {
+			_ = jsonUnmarshal(string(r.Body), &body)
+		}
+	}
+	if body["deviceSerialNumber"] != "G6G0XW0412650C3M" || body["reminderLabel"] != "buy sourdough bread" {
+		t.Fatalf("createReminder body: %v", body)
+	}
+}
