@@ -40,6 +40,16 @@ func (e *APIError) Error() string {
 // 429, 500 and 503.
 func (e *APIError) Retryable() bool { return retryableStatus(e.Status) }
 
+// Unreachable reports an endpoint that does not answer.
+func (e *APIError) Unreachable() bool { return e.Type == "ENDPOINT_UNREACHABLE" }
+
+// NotFound reports an endpoint (or feature) the API does not know.
+func (e *APIError) NotFound() bool { return e.Status == http.StatusNotFound }
+
+// RetryAfterDuration is the server's Retry-After (0 when absent), for
+// callers that schedule their own retries (the poller).
+func (e *APIError) RetryAfterDuration() time.Duration { return e.RetryAfter }
+
 func retryableStatus(status int) bool {
 	return status == http.StatusTooManyRequests ||
 		status == http.StatusInternalServerError ||
@@ -111,6 +121,10 @@ func (e *PropertyError) Error() string {
 
 // Retryable is true for type ERROR, which the reference says may be retried.
 func (e *PropertyError) Retryable() bool { return e.Type == "ERROR" }
+
+// Unreachable reports a property that failed because its endpoint does not
+// answer.
+func (e *PropertyError) Unreachable() bool { return e.ErrorType == "ENDPOINT_UNREACHABLE" }
 
 // ErrLoginRequired is wrapped by an AuthError when Login with Amazon
 // rejects the refresh token (invalid_grant): only a new login helps.

@@ -104,6 +104,7 @@ func (b *Bridge) Run(ctx context.Context) error {
 		}
 	})
 	wg.Go(func() { b.syncLoop(ctx) })
+	b.pruneDedup()
 	b.refreshEchos(ctx)
 	b.resync()
 	if b.o.Push == nil {
@@ -208,8 +209,44 @@ func (b *Bridge) notification(ev notify.Event) {
 	b.o.Publish(out)
 }
 
+const dedupBucket = "push-dedup"
+
+// seen reports whether a push with the same key (id and version) was
+// handled before, also before a restart, and remembers this one.
+func (b *Bridge) seen(key string) bool {
+	if key == "" {
+		return false
+	}
+	if v, err := b.o.Store.Get(dedupBucket, key); err == nil && v != nil {
+		return true
+	}
+	stamp, _ := b.o.Clock.Now().MarshalText()
+	if err := b.o.Store.Put(dedupBucket, key, stamp); err != nil {
+		b.log.Warn("store push key", "err", err)
+	}
+	return false
+}
+
+// pruneDedup forgets push keys older than two days.
+func (b *Bridge) pruneDedup() {
+	all, err := b.o.Store.List(dedupBucket, "")
+	if err != nil {
+		return
+	}
+	cutoff := b.o.Clock.Now().Add(-48 * time.Hour)
+	for k, v := range all {
+		var t time.Time
+		if t.UnmarshalText(v) != nil || t.Before(cutoff) {
+			_ = b.o.Store.Delete(dedupBucket, k)
+		}
+	}
+}
+
 // handle turns one push into work: fetches and events.
 func (b *Bridge) handle(p push.Push) {
+	if b.seen(p.Key) {
+		return
+	}
 	var payload map[string]any
 	_ = json.Unmarshal(p.Payload, &payload)
 	switch p.Command {
