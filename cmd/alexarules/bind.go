@@ -10,7 +10,9 @@ import (
 	"github.com/alexarules/alexarules/alexa/push"
 	"github.com/alexarules/alexarules/alexa/web"
 	"github.com/alexarules/alexarules/engine"
+	"github.com/alexarules/alexarules/engine/poll"
 	"github.com/alexarules/alexarules/engine/store"
+	"github.com/alexarules/alexarules/rules"
 	"github.com/alexarules/alexarules/scripting"
 	lua "github.com/yuin/gopher-lua"
 )
@@ -23,7 +25,10 @@ type binder = func(*lua.LState, scripting.RunContext)
 type alexaRuntime struct {
 	bind   binder
 	parts  []func(context.Context) error
-	gauges func() []engine.Gauge
+	gauges []func() []engine.Gauge
+	// rulesLoaded is told the loaded rules before the parts start (the
+	// poller polls what they refer to).
+	rulesLoaded func([]*rules.Loaded) error
 }
 
 // alexaSetup is what the host needs to connect to Alexa: the open store
@@ -36,13 +41,13 @@ type alexaSetup struct {
 
 // newBinder binds device() and alexa.* to an account; nil parts mean none
 // is configured (the functions then say so when used).
-func newBinder(client *alexa.Client, hh scripting.Household, clock engine.Clock) binder {
+func newBinder(dir *alexa.Directory, readings scripting.Readings, hh scripting.Household, clock engine.Clock) binder {
 	var eps scripting.Endpoints
-	if client != nil {
-		eps = alexa.NewDirectory(client, alexa.DirectoryOptions{})
+	if dir != nil {
+		eps = dir
 	}
 	return func(L *lua.LState, run scripting.RunContext) {
-		scripting.OpenDevice(L, run, eps, nil)
+		scripting.OpenDevice(L, run, eps, readings)
 		scripting.OpenAlexa(L, run, hh, clock)
 	}
 }
@@ -66,23 +71,41 @@ func startAlexa(ctx context.Context, cfg fileConfig, e env, s alexaSetup, log *s
 	acfg := cfg.alexaConfig(e.getenv)
 	cookie, hasWeb := webConfigured(cfg, e.getenv)
 	hasAPI := alexaConfigured(acfg) || hasStoredToken(s.store)
-	rt := &alexaRuntime{bind: newBinder(nil, nil, s.clock)}
+	rt := &alexaRuntime{bind: newBinder(nil, nil, nil, s.clock)}
 	if !hasAPI && !hasWeb {
 		log.Info("no Alexa account configured: device() and alexa.* are unavailable; schedule and event rules run")
 		return rt, nil
 	}
-	var client *alexa.Client
-	var tokens *alexa.TokenSource
+	var (
+		dir      *alexa.Directory
+		tokens   *alexa.TokenSource
+		readings scripting.Readings
+	)
 	if hasAPI {
-		var err error
 		acfg = acfg.WithDefaults()
-		if err = acfg.Validate(); err != nil {
+		if err := acfg.Validate(); err != nil {
 			return nil, err
 		}
-		client, tokens, err = alexa.NewFromConfig(ctx, acfg, tokenStore{s.store}, alexa.ClientOptions{Logger: log})
+		client, ts, err := alexa.NewFromConfig(ctx, acfg, tokenStore{s.store}, alexa.ClientOptions{Logger: log})
 		if err != nil {
 			return nil, err
 		}
+		tokens = ts
+		dir = alexa.NewDirectory(client, alexa.DirectoryOptions{})
+		interval, _ := optionalDuration(cfg.PollInterval)
+		poller := poll.New(poll.Options{Clock: s.clock, Reader: client, Store: s.store, Publish: s.publish,
+			Interval: interval, Rate: cfg.Poll.Rate, Concurrency: cfg.Poll.Concurrency, Logger: log})
+		readings = poller
+		var wants []pollWant
+		rt.rulesLoaded = func(loaded []*rules.Loaded) error {
+			var err error
+			wants, err = pollWants(cfg.Poll, loaded)
+			return err
+		}
+		rt.parts = append(rt.parts, func(ctx context.Context) error {
+			return runPoller(ctx, poller, dir, func() []pollWant { return wants }, log)
+		})
+		rt.gauges = append(rt.gauges, poller.Gauges)
 	}
 	var hh scripting.Household
 	if hasWeb {
@@ -106,10 +129,10 @@ func startAlexa(ctx context.Context, cfg fileConfig, e env, s alexaSetup, log *s
 		hh = household{b: b, clock: s.clock}
 		rt.parts = append(rt.parts, b.Run)
 		if src != nil {
-			rt.gauges = func() []engine.Gauge { return pushGauges(src) }
+			rt.gauges = append(rt.gauges, func() []engine.Gauge { return pushGauges(src) })
 		}
 	}
-	rt.bind = newBinder(client, hh, s.clock)
+	rt.bind = newBinder(dir, readings, hh, s.clock)
 	return rt, nil
 }
 
@@ -230,4 +253,4 @@ func (h household) RemoveListItem(ctx context.Context, list, textOrID string) er
 
 // bindForCheck installs the bound API for validation: the same functions
 // with no account behind them (nothing runs while checking).
-func bindForCheck() binder { return newBinder(nil, nil, engine.RealClock{}) }
+func bindForCheck() binder { return newBinder(nil, nil, nil, engine.RealClock{}) }

@@ -23,6 +23,7 @@ type fileConfig struct {
 	LogLevel     string          `json:"log_level"`
 	DryRun       bool            `json:"dry_run"`
 	Alexa        alexaFileConfig `json:"alexa"`
+	Poll         pollConfig      `json:"poll"`
 }
 
 type alexaFileConfig struct {

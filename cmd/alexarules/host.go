@@ -44,8 +44,8 @@ type host struct {
 	engine    *engine.Engine
 	scheduler *schedule.Scheduler
 	ready     atomic.Bool
-	// alexaGauges reports the push connection, when there is one.
-	alexaGauges func() []engine.Gauge
+	// alexaGauges report the push connection and the poller.
+	alexaGauges []func() []engine.Gauge
 }
 
 // serve loads the rules, opens the store and runs everything until ctx
@@ -61,7 +61,7 @@ func serve(ctx context.Context, o hostOptions) error {
 	defer st.Close()
 	h := &host{opts: o, store: st}
 	h.engine = engine.New(engine.Config{Clock: o.Clock, Store: st, Log: o.Log, OnEvent: o.OnEvent, OnRun: o.OnRun})
-	rt := &alexaRuntime{bind: newBinder(nil, nil, o.Clock)}
+	rt := &alexaRuntime{bind: newBinder(nil, nil, nil, o.Clock)}
 	if o.Alexa != nil {
 		if rt, err = o.Alexa(alexaSetup{store: st, clock: o.Clock, publish: h.engine.Publish}); err != nil {
 			return err
@@ -77,6 +77,11 @@ func serve(ctx context.Context, o hostOptions) error {
 		o.Log.Error("rule file not loaded", "err", err)
 		if o.LoadErrors != nil {
 			o.LoadErrors(err)
+		}
+	}
+	if rt.rulesLoaded != nil {
+		if err := rt.rulesLoaded(set.Rules); err != nil {
+			return err
 		}
 	}
 	var engineRules []*engine.Rule
@@ -167,8 +172,8 @@ func (h *host) serveAdmin(ctx context.Context, errc chan<- error) error {
 
 func (h *host) gauges() []engine.Gauge {
 	var extra []engine.Gauge
-	if h.alexaGauges != nil {
-		extra = h.alexaGauges()
+	for _, g := range h.alexaGauges {
+		extra = append(extra, g()...)
 	}
 	return append(extra, []engine.Gauge{
 		{Name: "alexarules_store_dropped_total", Help: "Journal events and traces dropped because the store's queue was full.",

@@ -1,0 +1,129 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/alexarules/alexarules/alexa"
+	"github.com/alexarules/alexarules/engine/poll"
+	"github.com/alexarules/alexarules/rules"
+)
+
+// pollConfig is the "poll" block of the configuration file.
+type pollConfig struct {
+	// Rate is the request budget of the poller, requests per second.
+	Rate float64 `json:"rate"`
+	// Concurrency bounds the reads in flight.
+	Concurrency int `json:"concurrency"`
+	// Devices are polled whether or not a rule refers to them; Interval
+	// overrides the default for that device.
+	Devices []pollDevice `json:"devices"`
+	// Rules overrides the interval of the readings one rule refers to.
+	Rules map[string]string `json:"rules"`
+}
+
+type pollDevice struct {
+	Device   string   `json:"device"`
+	Attrs    []string `json:"attrs"`
+	Interval string   `json:"interval"`
+}
+
+// pollWant is one reading that should be polled, before its device name
+// is resolved to an endpoint.
+type pollWant struct {
+	device   string // name, id, or "*" for every endpoint
+	attr     string
+	interval time.Duration
+	source   string // for messages: the rule or the config
+}
+
+// pollWants lists what the loaded rules and the configuration ask to poll.
+func pollWants(cfg pollConfig, loaded []*rules.Loaded) ([]pollWant, error) {
+	var wants []pollWant
+	for _, d := range cfg.Devices {
+		iv, err := optionalDuration(d.Interval)
+		if err != nil {
+			return nil, fmt.Errorf("config: poll.devices %q: interval: %w", d.Device, err)
+		}
+		for _, a := range d.Attrs {
+			wants = append(wants, pollWant{device: d.Device, attr: a, interval: iv, source: "config"})
+		}
+	}
+	for _, l := range loaded {
+		if !l.Def.Enabled {
+			continue
+		}
+		iv, err := optionalDuration(cfg.Rules[l.Def.ID])
+		if err != nil {
+			return nil, fmt.Errorf("config: poll.rules %q: %w", l.Def.ID, err)
+		}
+		for _, t := range l.Def.Triggers {
+			dev, _ := t.Opts["device"].(string)
+			switch t.Ctor {
+			case "reading":
+				attr, _ := t.Opts["attr"].(string)
+				wants = append(wants, pollWant{device: dev, attr: attr, interval: iv, source: "rule " + l.Def.ID})
+			case "reachable", "unreachable":
+				wants = append(wants, pollWant{device: dev, attr: poll.AttrConnectivity, interval: iv, source: "rule " + l.Def.ID})
+			}
+		}
+	}
+	return wants, nil
+}
+
+func optionalDuration(s string) (time.Duration, error) {
+	if s == "" {
+		return 0, nil
+	}
+	d, err := time.ParseDuration(s)
+	if err == nil && d <= 0 {
+		err = fmt.Errorf("%q must be more than zero", s)
+	}
+	return d, err
+}
+
+// pollTargets resolves the wanted readings against the endpoint list.
+// Devices no endpoint matches are logged: an Echo's online state comes
+// from push instead, and a misspelt name should be visible.
+func pollTargets(eps []alexa.Endpoint, wants []pollWant, log *slog.Logger) []poll.Target {
+	var out []poll.Target
+	for _, w := range wants {
+		matched := false
+		for _, ep := range eps {
+			if w.device == "*" || strings.EqualFold(ep.FriendlyName, w.device) || ep.ID == w.device {
+				matched = true
+				out = append(out, poll.Target{EndpointID: ep.ID, Name: ep.FriendlyName, Attr: w.attr, Interval: w.interval})
+			}
+		}
+		if !matched {
+			log.Warn("no endpoint of that name to poll (an Echo's online state comes from push)", "device", w.device, "attr", w.attr, "from", w.source)
+		}
+	}
+	return out
+}
+
+// runPoller resolves the targets (retrying while the endpoint list cannot
+// be fetched) and polls until ctx ends.
+func runPoller(ctx context.Context, p *poll.Poller, dir *alexa.Directory, wants func() []pollWant, log *slog.Logger) error {
+	go func() {
+		for {
+			eps, err := dir.Endpoints(ctx)
+			if err == nil {
+				ts := pollTargets(eps, wants(), log)
+				p.SetTargets(ts)
+				log.Info("polling readings", "targets", len(ts))
+				return
+			}
+			log.Warn("fetch the endpoint list for polling; retrying in 30s", "err", err)
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(30 * time.Second):
+			}
+		}
+	}()
+	return p.Run(ctx)
+}
