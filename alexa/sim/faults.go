@@ -124,8 +124,8 @@ func (f Fault) validate() error {
 	return errors.Join(errs...)
 }
 
-// pushFaults are the accepted values of {"push": ...}; the push transports
-// read the stored value.
+// pushFaults are the accepted values of {"push": ...}: "drop" closes every
+// push connection and refuses new ones (503) until DELETE /_sim/faults.
 var pushFaults = []string{"drop"}
 
 // faultSettings is the object form of POST /_sim/faults: one fault, the
@@ -264,6 +264,10 @@ func (s *Server) handlePostFaults(w http.ResponseWriter, r *http.Request) {
 		s.push = *push
 	}
 	s.mu.Unlock()
+	if push != nil && *push == "drop" {
+		// New push connections are refused while the fault is set.
+		s.hub.dropAll()
+	}
 	s.handleGetFaults(w, r)
 }
 

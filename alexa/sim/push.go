@@ -307,6 +307,10 @@ func (s *Server) handleDirectives(w http.ResponseWriter, r *http.Request) {
 	d.mu.Lock()
 	s.hub.add(d)
 	d.mu.Unlock()
+	if s.pushDropped() {
+		// The fault came while this stream was opening.
+		d.drop()
+	}
 	if !d.write([]byte(directivesDelimiter)) {
 		return
 	}

@@ -236,6 +236,10 @@ func (c *tcommConn) handle(r *http.Request, data []byte) bool {
 			c.mu.Unlock()
 			if first {
 				c.s.hub.add(c)
+				if c.s.pushDropped() {
+					// The fault came while this client registered.
+					c.drop()
+				}
 			}
 		}
 	case f.channel == channelHeartbeat:
