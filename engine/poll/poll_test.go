@@ -2,9 +2,11 @@ package poll_test
 
 import (
 	"bytes"
+	"context"
 	"log/slog"
 	"maps"
 	"math"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -648,4 +650,40 @@ func TestRunTwiceAndNoReader(t *testing.T) {
 			t.Errorf("second Run: %v", err)
 		}
 	})
+}
+
+// The poller on engine.Virtual, as the engine's own tests drive it: time
+// moves only when the test advances it, and the test waits on channels
+// for what runs in other goroutines.
+func TestVirtualClock(t *testing.T) {
+	start0 := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	v := engine.NewVirtual(start0)
+	r := newReader()
+	r.set("lamp", "power", "ON")
+	published := make(chan engine.Event, 10)
+	p := poll.New(poll.Options{Clock: v, Reader: r, Interval: time.Minute,
+		Publish: func(ev engine.Event) { published <- ev }})
+	p.SetTargets([]poll.Target{{EndpointID: "lamp", Attr: "power"}})
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- p.Run(ctx) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	}()
+	for v.Pending() == 0 { // the loop armed its first slot
+		runtime.Gosched()
+	}
+	v.Advance(time.Minute)
+	ev := <-published
+	if ev.Data["value"] != "ON" || ev.Time.Before(start0) || ev.Time.After(start0.Add(time.Minute)) {
+		t.Errorf("first reading %+v", ev)
+	}
+	r.set("lamp", "power", "OFF")
+	v.Advance(time.Minute)
+	if ev := <-published; ev.Data["value"] != "OFF" || ev.Data["previous"] != "ON" {
+		t.Errorf("change %+v", ev)
+	}
 }
