@@ -8,7 +8,8 @@
 // identity and spacing them evenly, and anchored to absolute time (slot k
 // = k·interval + offset), so the spread is even, stable across restarts,
 // barely moved by reloads, and never drifts; optional jitter moves one
-// read only, not the slots after it. A token bucket paces the requests and a semaphore
+// read only, not the slots after it. A token bucket paces the requests, a sliding window
+// passed just before each request makes the budget strict, and a limit
 // bounds the reads in flight. When the targets ask for more reads than the
 // budget allows, every interval is stretched by the same factor and the
 // stretch is logged and exposed, rather than reads queueing without end. A
