@@ -488,7 +488,7 @@ func (s *Server) handleLegacyAddItem(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, out)
 }
 
-// legacyItemLocked finds the item of a legacy PUT or DELETE; s.mu is held.
+// legacyTargetLocked finds the item of a legacy PUT or DELETE; s.mu is held.
 // On failure it has written the answer.
 func (s *Server) legacyTargetLocked(w http.ResponseWriter, r *http.Request) (*List, int, bool) {
 	l := s.listLocked(r.PathValue("listId"))

@@ -252,7 +252,7 @@ func gwmJSON(content []byte) ([]byte, error) {
 	return rest, nil
 }
 
-// heartbeat returns the PON content answering a PIN content: PON followed
+// heartbeatReply returns the PON content answering a PIN content: PON followed
 // by the PIN's own payload, which Amazon echoes (fixture ws_af_s2c_pong).
 func heartbeatReply(pin []byte) ([]byte, bool) {
 	payload, ok := bytes.CutPrefix(pin, []byte("PIN"))
