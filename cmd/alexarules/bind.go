@@ -93,7 +93,17 @@ func startAlexa(ctx context.Context, cfg fileConfig, e env, s alexaSetup, log *s
 		tokens = ts
 		dir = alexa.NewDirectory(client, alexa.DirectoryOptions{})
 		interval, _ := optionalDuration(cfg.PollInterval)
-		poller := poll.New(poll.Options{Clock: s.clock, Reader: client, Store: s.store, Publish: s.publish,
+		// The poller schedules its own retries within its budget: its reads
+		// must not be retried inside the client as well.
+		hosts, err := alexa.HostsFor(acfg.Region, acfg.Cloud)
+		if err != nil {
+			return nil, err
+		}
+		reader, err := alexa.NewClient(hosts.API, ts, alexa.ClientOptions{Logger: log, Scale: acfg.Scale, MaxAttempts: 1})
+		if err != nil {
+			return nil, err
+		}
+		poller := poll.New(poll.Options{Clock: s.clock, Reader: reader, Store: s.store, Publish: s.publish,
 			Interval: interval, Rate: cfg.Poll.Rate, Concurrency: cfg.Poll.Concurrency, Logger: log})
 		readings = poller
 		var wants []pollWant
