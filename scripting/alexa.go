@@ -233,12 +233,7 @@ func (a *alexaLib) act(L *lua.LState, act engine.Action, okValue, dryValue lua.L
 	}
 	result, err := do()
 	if err != nil {
-		t, m := failureTable(L, err)
-		act.Result = m
-		a.run.Record(act)
-		L.Push(lua.LNil)
-		L.Push(t)
-		return 2
+		return recordFailure(L, a.run, act, err)
 	}
 	act.Result = result
 	a.run.Record(act)

@@ -299,17 +299,23 @@ func (d *deviceLib) update(call, operation string, parse argParser) lua.LGFuncti
 // recorded value) or nil, err.
 func (d *deviceLib) finish(L *lua.LState, a engine.Action, err error, ok lua.LValue, result any) int {
 	if err != nil {
-		t, m := failureTable(L, err)
-		a.Result = m
-		d.run.Record(a)
-		L.Push(lua.LNil)
-		L.Push(t)
-		return 2
+		return recordFailure(L, d.run, a, err)
 	}
 	a.Result = result
 	d.run.Record(a)
 	L.Push(ok)
 	return 1
+}
+
+// recordFailure records a failed action with its failure and returns nil,
+// err to the rule; device() and alexa.* share it.
+func recordFailure(L *lua.LState, run RunContext, a engine.Action, err error) int {
+	t, m := failureTable(L, err)
+	a.Result = m
+	run.Record(a)
+	L.Push(lua.LNil)
+	L.Push(t)
+	return 2
 }
 
 func (d *deviceLib) get(L *lua.LState) int {

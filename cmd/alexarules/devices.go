@@ -4,48 +4,61 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"github.com/alexarules/alexarules/alexa"
-	"github.com/alexarules/alexarules/alexa/web"
 	"strings"
 	"text/tabwriter"
+
+	"github.com/alexarules/alexarules/alexa"
+	"github.com/alexarules/alexarules/alexa/web"
 )
 
-// cmdDevices lists the endpoints with their names, ids and features.
-func cmdDevices(ctx context.Context, e env, args []string) int {
-	fs := flag.NewFlagSet("devices", flag.ContinueOnError)
-	fs.SetOutput(e.stderr)
-	configFile := fs.String("config", "", "configuration file")
-	cloud := fs.String("cloud", "", "base URL replacing every Amazon host (e.g. the simulator)")
-	data := fs.String("data", "", "data file holding the stored login (default alexarules.db)")
-	if err := fs.Parse(args); err != nil {
-		return exitUsage
+// accountFlags are the flags of the commands that talk to an Alexa
+// account without running the engine (devices, login).
+type accountFlags struct {
+	config, cloud, data *string
+}
+
+func newAccountFlags(fs *flag.FlagSet, dataHelp string) accountFlags {
+	return accountFlags{
+		config: fs.String("config", "", "configuration file (client id and secret, region, cookie)"),
+		cloud:  fs.String("cloud", "", "base URL replacing every Amazon host (e.g. the simulator)"),
+		data:   fs.String("data", "", dataHelp+" (default alexarules.db)"),
 	}
-	cfg, err := loadConfig(*configFile)
+}
+
+// load reads the configuration file and applies the flags over it.
+func (f accountFlags) load() (fileConfig, error) {
+	cfg, err := loadConfig(*f.config)
 	if err != nil {
-		fmt.Fprintf(e.stderr, "devices: %v\n", err)
-		return exitUsage
+		return cfg, err
 	}
-	if *cloud != "" {
-		cfg.Cloud = *cloud
+	if *f.cloud != "" {
+		cfg.Cloud = *f.cloud
 	}
-	if *data != "" {
-		cfg.Data = *data
+	if *f.data != "" {
+		cfg.Data = *f.data
 	}
 	if cfg.Data == "" {
 		cfg.Data = "alexarules.db"
 	}
+	return cfg, nil
+}
+
+// cmdDevices lists the endpoints with their names, ids and features, and
+// the Echo devices when the web API is configured.
+func cmdDevices(ctx context.Context, e env, args []string) int {
+	fs := flag.NewFlagSet("devices", flag.ContinueOnError)
+	fs.SetOutput(e.stderr)
+	flags := newAccountFlags(fs, "data file holding the stored login")
+	if err := fs.Parse(args); err != nil {
+		return exitUsage
+	}
+	cfg, err := flags.load()
+	if err != nil {
+		fmt.Fprintf(e.stderr, "devices: %v\n", err)
+		return exitUsage
+	}
 	log, _ := newLogger(e, "warn")
 	acfg := cfg.alexaConfig(e.getenv)
-	if !alexaConfigured(acfg) {
-		if st, err := openStoreIfFree(cfg.Data, log); err == nil && st != nil {
-			tok, _ := tokenStore{st}.LoadToken()
-			st.Close()
-			if tok == nil {
-				fmt.Fprintln(e.stderr, "devices: no Alexa credentials: run `alexarules login`, set them in the config file, or give --cloud URL")
-				return exitUsage
-			}
-		}
-	}
 	st, err := openStoreIfFree(cfg.Data, log)
 	if err != nil {
 		fmt.Fprintf(e.stderr, "devices: %v\n", err)
@@ -53,6 +66,10 @@ func cmdDevices(ctx context.Context, e env, args []string) int {
 	}
 	if st != nil {
 		defer st.Close()
+	}
+	if !alexaConfigured(acfg) && !hasStoredToken(st) {
+		fmt.Fprintln(e.stderr, "devices: no Alexa credentials: run `alexarules login`, set them in the config file, or give --cloud URL")
+		return exitUsage
 	}
 	client, err := newAlexaClient(ctx, acfg, st, log)
 	if err != nil {

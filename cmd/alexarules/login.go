@@ -15,26 +15,15 @@ import (
 func cmdLogin(ctx context.Context, e env, args []string) int {
 	fs := flag.NewFlagSet("login", flag.ContinueOnError)
 	fs.SetOutput(e.stderr)
-	configFile := fs.String("config", "", "configuration file (client id and secret, region)")
-	data := fs.String("data", "", "data file to store the token in (default alexarules.db)")
-	cloud := fs.String("cloud", "", "base URL replacing every Amazon host (e.g. the simulator)")
+	flags := newAccountFlags(fs, "data file to store the token in")
 	device := fs.Bool("device", false, "use the code-pair flow (enter a code on another device) instead of a browser redirect")
 	if err := fs.Parse(args); err != nil {
 		return exitUsage
 	}
-	cfg, err := loadConfig(*configFile)
+	cfg, err := flags.load()
 	if err != nil {
 		fmt.Fprintf(e.stderr, "login: %v\n", err)
 		return exitUsage
-	}
-	if *cloud != "" {
-		cfg.Cloud = *cloud
-	}
-	if *data != "" {
-		cfg.Data = *data
-	}
-	if cfg.Data == "" {
-		cfg.Data = "alexarules.db"
 	}
 	acfg := cfg.alexaConfig(e.getenv).WithDefaults()
 	if acfg.ClientID == "" {
