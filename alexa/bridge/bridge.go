@@ -35,6 +35,10 @@ type Options struct {
 	// Retry is how long to wait before fetching Echo devices again after a
 	// failure (default 1 min).
 	Retry time.Duration
+	// EchoRefresh is how often an Echo name or serial nobody knows may make
+	// the bridge fetch the devices again (an Echo added or renamed; default
+	// 2 s).
+	EchoRefresh time.Duration
 }
 
 // Bridge connects one Alexa account to the engine.
@@ -48,8 +52,19 @@ type Bridge struct {
 	volumes map[string]float64
 	lists   map[string]*listSnapshot // by list id
 
-	syncs    chan string // list ids to re-sync; "" means all
+	syncs    chan listSync
 	debounce *web.Debouncer
+
+	echosMu     sync.Mutex // one Echo fetch at a time
+	echosLoaded time.Time
+}
+
+// listSync asks for a list to be fetched again: one list (ID), or all when
+// ID is "". Item and Created come from the push, for a list seen for the
+// first time: its pushed item is news, the rest is the baseline.
+type listSync struct {
+	ID, Item string
+	Created  bool
 }
 
 // listSnapshot is what the bridge last saw of a list.
@@ -71,8 +86,11 @@ func New(o Options) (*Bridge, error) {
 	if o.Retry <= 0 {
 		o.Retry = time.Minute
 	}
+	if o.EchoRefresh <= 0 {
+		o.EchoRefresh = 2 * time.Second
+	}
 	b := &Bridge{o: o, log: o.Logger, volumes: map[string]float64{}, lists: map[string]*listSnapshot{},
-		syncs: make(chan string, 64)}
+		syncs: make(chan listSync, 64)}
 	stored, err := o.Store.List(listBucket, "")
 	if err != nil {
 		return nil, fmt.Errorf("bridge: load list snapshots: %w", err)
@@ -120,12 +138,12 @@ func (b *Bridge) Run(ctx context.Context) error {
 // resync fetches notifications and every list again.
 func (b *Bridge) resync() {
 	b.debounce.Trigger()
-	b.requestSync("")
+	b.requestSync(listSync{})
 }
 
-func (b *Bridge) requestSync(listID string) {
+func (b *Bridge) requestSync(req listSync) {
 	select {
-	case b.syncs <- listID:
+	case b.syncs <- req:
 	default: // a full queue will sync everything anyway
 		b.log.Warn("list sync queue full")
 	}
@@ -152,14 +170,37 @@ func (b *Bridge) refreshEchos(ctx context.Context) {
 }
 
 func (b *Bridge) loadEchos(ctx context.Context) error {
+	b.echosMu.Lock()
+	defer b.echosMu.Unlock()
 	echos, err := b.o.Web.Echos(ctx)
 	if err != nil {
 		return err
 	}
 	b.mu.Lock()
 	b.echos = echos
+	b.echosLoaded = time.Now()
 	b.mu.Unlock()
 	return nil
+}
+
+// refreshForMiss fetches the Echo devices again unless that was done a
+// moment ago; it reports whether it did.
+func (b *Bridge) refreshForMiss(ctx context.Context) bool {
+	b.mu.Lock()
+	recent := time.Since(b.echosLoaded) < b.o.EchoRefresh
+	b.mu.Unlock()
+	return !recent && b.loadEchos(ctx) == nil
+}
+
+func (b *Bridge) knownEcho(serial string) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for _, e := range b.echos {
+		if e.Serial == serial {
+			return true
+		}
+	}
+	return false
 }
 
 func (b *Bridge) fetchNotifications(ctx context.Context) error {
@@ -167,6 +208,16 @@ func (b *Bridge) fetchNotifications(ctx context.Context) error {
 	list, err := b.o.Web.Notifications(ctx)
 	if err != nil {
 		return err
+	}
+	// A notification on an Echo not known yet needs its time zone first.
+	for _, raw := range list {
+		var n struct {
+			Serial string `json:"deviceSerialNumber"`
+		}
+		if json.Unmarshal(raw, &n) == nil && n.Serial != "" && !b.knownEcho(n.Serial) {
+			b.refreshForMiss(ctx)
+			break
+		}
 	}
 	b.tracker.Update(list, fetched)
 	return nil
@@ -254,7 +305,9 @@ func (b *Bridge) handle(p push.Push) {
 		b.debounce.Trigger()
 	case "PUSH_LIST_ITEM_CHANGE", "PUSH_LIST_CHANGE":
 		id, _ := payload["listId"].(string)
-		b.requestSync(id)
+		item, _ := payload["listItemId"].(string)
+		event, _ := payload["eventName"].(string)
+		b.requestSync(listSync{ID: id, Item: item, Created: event == "itemCreated"})
 	case "PUSH_VOLUME_CHANGE":
 		v, ok := payload["volumeSetting"].(float64)
 		if !ok {
@@ -287,30 +340,35 @@ func (b *Bridge) syncLoop(ctx context.Context) {
 		select {
 		case <-ctx.Done():
 			return
-		case id := <-b.syncs:
-			if err := b.syncLists(ctx, id); err != nil && ctx.Err() == nil {
-				b.log.Warn("list sync failed", "list", id, "err", err)
+		case req := <-b.syncs:
+			if err := b.syncLists(ctx, req); err != nil && ctx.Err() == nil {
+				b.log.Warn("list sync failed", "list", req.ID, "err", err)
 			}
 		}
 	}
 }
 
-// syncLists fetches one list (or all when id is "" or unknown) and
-// publishes what changed since the last snapshot.
-func (b *Bridge) syncLists(ctx context.Context, id string) error {
+// syncLists fetches one list (or all when the request names none, or one
+// not known yet) and publishes what changed since the last snapshot.
+func (b *Bridge) syncLists(ctx context.Context, req listSync) error {
 	lists, err := b.o.Web.Lists(ctx)
 	if err != nil {
 		return err
 	}
+	known := req.ID != "" && b.knownList(req.ID)
 	for _, l := range lists {
-		if id != "" && l.ID != id && b.knownList(id) {
+		if known && l.ID != req.ID {
 			continue
 		}
 		items, err := b.o.Web.Items(ctx, l.ID)
 		if err != nil {
 			return err
 		}
-		b.diffList(l, items)
+		news := ""
+		if req.Created && l.ID == req.ID {
+			news = req.Item
+		}
+		b.diffList(l, items, news)
 	}
 	return nil
 }
@@ -324,8 +382,9 @@ func (b *Bridge) knownList(id string) bool {
 
 // diffList publishes alexa.list events for the differences between the
 // snapshot and items, then stores the new snapshot. A list seen for the
-// first time is a baseline: no events.
-func (b *Bridge) diffList(l web.List, items []web.Item) {
+// first time is a baseline: no events, but for newItem, the item a push
+// said was just created.
+func (b *Bridge) diffList(l web.List, items []web.Item, newItem string) {
 	now := map[string]web.Item{}
 	for _, it := range items {
 		now[it.ID] = it
@@ -336,7 +395,12 @@ func (b *Bridge) diffList(l web.List, items []web.Item) {
 	b.mu.Unlock()
 	b.saveList(l.ID)
 	if !seen {
-		return
+		old = &listSnapshot{Items: map[string]web.Item{}}
+		for _, it := range items {
+			if it.ID != newItem {
+				old.Items[it.ID] = it
+			}
+		}
 	}
 	var evs []engine.Event
 	event := func(op string, it web.Item) {
@@ -416,20 +480,30 @@ func (b *Bridge) Echos(ctx context.Context) ([]web.Echo, error) {
 	return append([]web.Echo(nil), b.echos...), nil
 }
 
-// ResolveEcho finds an Echo by name (any case) or serial number.
+// ResolveEcho finds an Echo by name (any case) or serial number; an
+// unknown one makes it fetch the devices again (at most every
+// Options.EchoRefresh).
 func (b *Bridge) ResolveEcho(ctx context.Context, q string) (web.Echo, error) {
 	echos, err := b.Echos(ctx)
 	if err != nil {
 		return web.Echo{}, err
 	}
-	var names []string
-	for _, e := range echos {
-		if strings.EqualFold(e.Name, q) || e.Serial == q {
-			return e, nil
+	for range 2 {
+		var names []string
+		for _, e := range echos {
+			if strings.EqualFold(e.Name, q) || e.Serial == q {
+				return e, nil
+			}
+			names = append(names, e.Name)
 		}
-		names = append(names, e.Name)
+		if !b.refreshForMiss(ctx) {
+			return web.Echo{}, &NotFoundError{What: "Echo", Name: q, Known: names}
+		}
+		if echos, err = b.Echos(ctx); err != nil {
+			return web.Echo{}, err
+		}
 	}
-	return web.Echo{}, &NotFoundError{What: "Echo", Name: q, Known: names}
+	return web.Echo{}, &NotFoundError{What: "Echo", Name: q}
 }
 
 // SetNotificationVolume sets an Echo's alarm and reminder volume.

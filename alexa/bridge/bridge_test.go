@@ -66,7 +66,7 @@ func startRig(t *testing.T) *rig {
 		}
 		return tok.AccessToken, nil
 	}})
-	r.bridge, err = bridge.New(bridge.Options{Web: wc, Push: src, Clock: r.clock, Store: st, Country: "DE",
+	r.bridge, err = bridge.New(bridge.Options{Web: wc, Push: src, Clock: r.clock, Store: st, Country: "DE", EchoRefresh: time.Millisecond,
 		Publish: func(ev engine.Event) {
 			r.mu.Lock()
 			r.events = append(r.events, ev)
@@ -203,4 +203,40 @@ func mustZone(t *testing.T, name string) *time.Location {
 		t.Fatal(err)
 	}
 	return loc
+}
+
+func (r *rig) put(path, body string) {
+	r.t.Helper()
+	req, _ := http.NewRequest(http.MethodPut, r.url+path, bytes.NewReader([]byte(body)))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode >= 300 {
+		r.t.Fatalf("PUT %s: %d", path, resp.StatusCode)
+	}
+}
+
+func TestAHouseholdReplacedWhileRunning(t *testing.T) {
+	r := startRig(t)
+	r.put("/_sim/household", `{"endpoints":[],"echos":[{"serial":"NEW1","type":"A1","name":"Attic Echo","timezone":"America/New_York"}],
+		"lists":[{"id":"attic-list","name":"Shopping","items":[{"id":"a1","text":"nails","completed":false}]}]}`)
+	e, err := r.bridge.ResolveEcho(context.Background(), "attic echo")
+	if err != nil || e.Serial != "NEW1" {
+		t.Fatalf("a new Echo: %+v %v", e, err)
+	}
+	r.post("/_sim/lists/attic-list/items", `{"text":"glue"}`)
+	var ev *engine.Event
+	r.waitFor("the item on a list first seen through its push", func() bool {
+		ev = r.find(engine.KindList, func(engine.Event) bool { return true })
+		return ev != nil
+	})
+	if item := ev.Data["item"].(map[string]any); item["text"] != "glue" || ev.Data["op"] != "added" {
+		t.Fatalf("event: %+v", ev.Data)
+	}
+	time.Sleep(100 * time.Millisecond)
+	if n := len(r.snapshot()); n != 1 {
+		t.Fatalf("the rest of the new list is its baseline: %d events %+v", n, r.snapshot())
+	}
 }
