@@ -85,11 +85,11 @@ func optionalDuration(s string) (time.Duration, error) {
 	return d, err
 }
 
-// pollTargets resolves the wanted readings against the endpoint list.
-// Devices no endpoint matches are logged: an Echo's online state comes
-// from push instead, and a misspelt name should be visible.
-func pollTargets(eps []alexa.Endpoint, wants []pollWant, log *slog.Logger) []poll.Target {
-	var out []poll.Target
+// pollTargets resolves the wanted readings against the endpoint list and
+// reports how many wants no endpoint matched. Those are logged: an Echo's
+// online state comes from push instead, and a misspelt name should be
+// visible.
+func pollTargets(eps []alexa.Endpoint, wants []pollWant, log *slog.Logger) (out []poll.Target, unmatched int) {
 	for _, w := range wants {
 		matched := false
 		for _, ep := range eps {
@@ -99,25 +99,29 @@ func pollTargets(eps []alexa.Endpoint, wants []pollWant, log *slog.Logger) []pol
 			}
 		}
 		if !matched {
+			unmatched++
 			log.Warn("no endpoint of that name to poll (an Echo's online state comes from push)", "device", w.device, "attr", w.attr, "from", w.source)
 		}
 	}
-	return out
+	return out, unmatched
 }
 
-// runPoller resolves the targets (retrying while the endpoint list cannot
-// be fetched) and polls until ctx ends.
+// runPoller resolves the targets and polls until ctx ends. While the
+// endpoint list cannot be fetched, or some device is not in it (an
+// endpoint added later), it tries again every 30 s.
 func runPoller(ctx context.Context, p *poll.Poller, dir *alexa.Directory, wants func() []pollWant, log *slog.Logger) error {
 	go func() {
 		for {
-			eps, err := dir.Endpoints(ctx)
-			if err == nil {
-				ts := pollTargets(eps, wants(), log)
+			if err := dir.Refresh(ctx); err != nil {
+				log.Warn("fetch the endpoint list for polling; retrying in 30s", "err", err)
+			} else if eps, err := dir.Endpoints(ctx); err == nil {
+				ts, unmatched := pollTargets(eps, wants(), log)
 				p.SetTargets(ts)
 				log.Info("polling readings", "targets", len(ts))
-				return
+				if unmatched == 0 {
+					return
+				}
 			}
-			log.Warn("fetch the endpoint list for polling; retrying in 30s", "err", err)
 			select {
 			case <-ctx.Done():
 				return
