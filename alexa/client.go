@@ -10,11 +10,12 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
 	"time"
 
 	"golang.org/x/oauth2"
+
+	"github.com/alexarules/alexarules/alexa/internal/retry"
 )
 
 // Tokens supplies LWA access tokens. Invalidate is called with an access
@@ -51,17 +52,12 @@ type ClientOptions struct {
 // Client calls the Endpoint Features and Endpoints REST APIs. It is safe
 // for concurrent use.
 type Client struct {
-	base          string
-	tokens        Tokens
-	hc            *http.Client
-	logger        *slog.Logger
-	scale         string
-	maxAttempts   int
-	baseBackoff   time.Duration
-	maxBackoff    time.Duration
-	maxRetryAfter time.Duration
-	sleep         func(context.Context, time.Duration) error
-	now           func() time.Time
+	base   string
+	tokens Tokens
+	hc     *http.Client
+	logger *slog.Logger
+	scale  string
+	retry  retry.Policy
 }
 
 // maxBody caps a response body; an endpoint list page is far smaller.
@@ -80,17 +76,24 @@ func NewClient(apiBase string, tokens Tokens, opts ClientOptions) (*Client, erro
 		return nil, err
 	}
 	c := &Client{
-		base:          strings.TrimRight(apiBase, "/"),
-		tokens:        tokens,
-		hc:            opts.HTTPClient,
-		logger:        opts.Logger,
-		scale:         scale,
-		maxAttempts:   opts.MaxAttempts,
-		baseBackoff:   opts.BaseBackoff,
-		maxBackoff:    opts.MaxBackoff,
-		maxRetryAfter: opts.MaxRetryAfter,
-		sleep:         opts.Sleep,
-		now:           opts.Now,
+		base:   strings.TrimRight(apiBase, "/"),
+		tokens: tokens,
+		hc:     opts.HTTPClient,
+		logger: opts.Logger,
+		scale:  scale,
+		retry: retry.Policy{
+			MaxAttempts:   opts.MaxAttempts,
+			BaseBackoff:   opts.BaseBackoff,
+			MaxBackoff:    opts.MaxBackoff,
+			MaxRetryAfter: opts.MaxRetryAfter,
+			Sleep:         opts.Sleep,
+			Now:           opts.Now,
+		}.WithDefaults(retry.Policy{
+			MaxAttempts:   4,
+			BaseBackoff:   200 * time.Millisecond,
+			MaxBackoff:    5 * time.Second,
+			MaxRetryAfter: time.Minute,
+		}),
 	}
 	if c.hc == nil {
 		c.hc = &http.Client{Timeout: 30 * time.Second}
@@ -98,43 +101,11 @@ func NewClient(apiBase string, tokens Tokens, opts ClientOptions) (*Client, erro
 	if c.logger == nil {
 		c.logger = slog.New(slog.DiscardHandler)
 	}
-	if c.maxAttempts <= 0 {
-		c.maxAttempts = 4
-	}
-	if c.baseBackoff <= 0 {
-		c.baseBackoff = 200 * time.Millisecond
-	}
-	if c.maxBackoff <= 0 {
-		c.maxBackoff = 5 * time.Second
-	}
-	if c.maxRetryAfter <= 0 {
-		c.maxRetryAfter = time.Minute
-	}
-	if c.sleep == nil {
-		c.sleep = sleepContext
-	}
-	if c.now == nil {
-		c.now = time.Now
-	}
 	return c, nil
 }
 
 // Scale is the temperature scale Get reports in.
 func (c *Client) Scale() string { return c.scale }
-
-func sleepContext(ctx context.Context, d time.Duration) error {
-	if d <= 0 {
-		return ctx.Err()
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
-}
 
 // Update performs the update operation named as in the reference
 // ("turnOn", "setBrightness", "setColor", "unpair", ...) with its payload
@@ -235,35 +206,20 @@ func (c *Client) send(ctx context.Context, method, path string, query url.Values
 			c.tokens.Invalidate(tok.AccessToken)
 			continue
 		}
-		apiErr := parseAPIError(method, path, status, header, respBody, c.now())
+		apiErr := parseAPIError(method, path, status, header, respBody, c.retry.Now())
 		apiErr.Attempts = attempt
-		if !apiErr.Retryable() || attempt >= c.maxAttempts {
+		if !apiErr.Retryable() {
 			return nil, apiErr
 		}
-		delay := c.backoff(attempt)
-		if apiErr.RetryAfter > 0 {
-			delay = apiErr.RetryAfter
-		}
-		if delay > c.maxRetryAfter {
+		delay, ok := c.retry.Delay(ctx, attempt, apiErr.RetryAfter)
+		if !ok {
 			return nil, apiErr
 		}
-		if deadline, ok := ctx.Deadline(); ok && c.now().Add(delay).After(deadline) {
-			// Waiting would outlive the caller: fail now with the cause.
-			return nil, apiErr
-		}
-		if err := c.sleep(ctx, delay); err != nil {
+		if err := c.retry.Sleep(ctx, delay); err != nil {
 			return nil, fmt.Errorf("%w (retry abandoned: %w)", apiErr, err)
 		}
 		attempt++
 	}
-}
-
-func (c *Client) backoff(attempt int) time.Duration {
-	d := c.baseBackoff
-	for i := 1; i < attempt && d < c.maxBackoff; i++ {
-		d *= 2
-	}
-	return min(d, c.maxBackoff)
 }
 
 func (c *Client) roundTrip(ctx context.Context, method, target, accessToken string, body []byte) (int, http.Header, []byte, error) {
@@ -297,7 +253,7 @@ func (c *Client) roundTrip(ctx context.Context, method, target, accessToken stri
 // parseAPIError reads the reference's Error object, tolerating bodies that
 // are not JSON or lack fields.
 func parseAPIError(method, path string, status int, h http.Header, body []byte, now time.Time) *APIError {
-	e := &APIError{Method: method, Path: path, Status: status, RetryAfter: retryAfter(h.Get("Retry-After"), now)}
+	e := &APIError{Method: method, Path: path, Status: status, RetryAfter: retry.RetryAfter(h.Get("Retry-After"), now)}
 	var obj struct {
 		Type    string `json:"type"`
 		Code    string `json:"code"`
@@ -309,36 +265,13 @@ func parseAPIError(method, path string, status int, h http.Header, body []byte, 
 			e.Type = obj.Code
 		}
 	} else if text := strings.TrimSpace(string(body)); text != "" {
-		e.Message = truncate(text, 200)
+		e.Message = retry.Truncate(text, 200)
 	}
 	if e.Type == "" {
 		// Amazon's gateways name the error in a header when the body does not.
 		e.Type, _, _ = strings.Cut(h.Get("X-Amzn-ErrorType"), ":")
 	}
 	return e
-}
-
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return strings.ToValidUTF8(s[:n], "") + "…"
-}
-
-// retryAfter parses Retry-After as seconds or an HTTP date; 0 if absent,
-// invalid or in the past.
-func retryAfter(v string, now time.Time) time.Duration {
-	v = strings.TrimSpace(v)
-	if v == "" {
-		return 0
-	}
-	if s, err := strconv.Atoi(v); err == nil {
-		return time.Duration(max(s, 0)) * time.Second
-	}
-	if t, err := http.ParseTime(v); err == nil {
-		return max(t.Sub(now), 0)
-	}
-	return 0
 }
 
 // NewFromConfig wires the usual pair: a TokenSource for cfg (persisting

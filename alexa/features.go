@@ -8,6 +8,8 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+
+	"github.com/alexarules/alexarules/alexa/internal/retry"
 )
 
 // FeatureResponse is the answer of a feature GET, and one entry of an
@@ -535,11 +537,11 @@ func number(raw json.RawMessage) (float64, error) {
 	}
 	var s string
 	if err := json.Unmarshal(raw, &s); err != nil {
-		return 0, fmt.Errorf("want a number, got %s", truncate(string(raw), 40))
+		return 0, fmt.Errorf("want a number, got %s", retry.Truncate(string(raw), 40))
 	}
 	f, err := strconv.ParseFloat(strings.TrimSpace(s), 64)
 	if err != nil || math.IsNaN(f) || math.IsInf(f, 0) {
-		return 0, fmt.Errorf("want a number, got %q", truncate(s, 40))
+		return 0, fmt.Errorf("want a number, got %q", retry.Truncate(s, 40))
 	}
 	return f, nil
 }
