@@ -6,9 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"strconv"
 	"strings"
 	"time"
+
+	"github.com/alexarules/alexarules/alexa/internal/retry"
 )
 
 // ErrAuth is wrapped by the *Error of a 401 answer: the session cookie is
@@ -71,7 +72,7 @@ func (e *Error) retryable() bool {
 // parseError reads what Amazon's error answers carry, tolerating bodies
 // that are not JSON or lack fields.
 func parseError(method, path string, status int, h http.Header, body []byte, now time.Time) *Error {
-	e := &Error{Method: method, Path: path, Status: status, RetryAfter: retryAfter(h.Get("Retry-After"), now)}
+	e := &Error{Method: method, Path: path, Status: status, RetryAfter: retry.RetryAfter(h.Get("Retry-After"), now)}
 	var obj struct {
 		Type1   string `json:"__type"`
 		Type2   string `json:"type"`
@@ -82,7 +83,7 @@ func parseError(method, path string, status int, h http.Header, body []byte, now
 		e.Message = obj.Message
 		e.Type = firstNonEmpty(obj.Type1, obj.Type2, obj.Code)
 	} else if text := strings.TrimSpace(string(body)); text != "" {
-		e.Message = truncate(text, 200)
+		e.Message = retry.Truncate(text, 200)
 	}
 	if e.Type == "" {
 		e.Type, _, _ = strings.Cut(h.Get("X-Amzn-ErrorType"), ":")
@@ -102,27 +103,4 @@ func firstNonEmpty(s ...string) string {
 		}
 	}
 	return ""
-}
-
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return strings.ToValidUTF8(s[:n], "") + "…"
-}
-
-// retryAfter parses Retry-After as seconds or an HTTP date; 0 if absent,
-// invalid or in the past.
-func retryAfter(v string, now time.Time) time.Duration {
-	v = strings.TrimSpace(v)
-	if v == "" {
-		return 0
-	}
-	if s, err := strconv.Atoi(v); err == nil {
-		return time.Duration(max(s, 0)) * time.Second
-	}
-	if t, err := http.ParseTime(v); err == nil {
-		return max(t.Sub(now), 0)
-	}
-	return 0
 }

@@ -25,6 +25,7 @@ import (
 	"time"
 
 	"github.com/alexarules/alexarules/alexa"
+	"github.com/alexarules/alexarules/alexa/internal/retry"
 )
 
 // SimCookie is the web session the simulator accepts: callers pass it when
@@ -83,19 +84,14 @@ type Options struct {
 
 // Client calls the Alexa web API. It is safe for concurrent use.
 type Client struct {
-	web, lists    string // base URLs without trailing slash
-	cookie, csrf  string
-	userAgent     string
-	language      string
-	hc            *http.Client
-	logger        *slog.Logger
-	listAPI       listAPI
-	maxAttempts   int
-	baseBackoff   time.Duration
-	maxBackoff    time.Duration
-	maxRetryAfter time.Duration
-	sleep         func(context.Context, time.Duration) error
-	now           func() time.Time
+	web, lists   string // base URLs without trailing slash
+	cookie, csrf string
+	userAgent    string
+	language     string
+	hc           *http.Client
+	logger       *slog.Logger
+	listAPI      listAPI
+	retry        retry.Policy
 }
 
 // maxBody caps a response body; a household's notifications are far smaller.
@@ -117,20 +113,27 @@ func New(o Options) (*Client, error) {
 		return nil, errors.New("alexa web: the cookie has no csrf= value")
 	}
 	c := &Client{
-		web:           strings.TrimRight(o.Hosts.Web, "/"),
-		lists:         strings.TrimRight(o.Hosts.Lists, "/"),
-		cookie:        strings.TrimSpace(o.Cookie),
-		csrf:          csrf,
-		userAgent:     o.UserAgent,
-		language:      o.AcceptLanguage,
-		hc:            o.HTTPClient,
-		logger:        o.Logger,
-		maxAttempts:   o.MaxAttempts,
-		baseBackoff:   o.BaseBackoff,
-		maxBackoff:    o.MaxBackoff,
-		maxRetryAfter: o.MaxRetryAfter,
-		sleep:         o.Sleep,
-		now:           o.Now,
+		web:       strings.TrimRight(o.Hosts.Web, "/"),
+		lists:     strings.TrimRight(o.Hosts.Lists, "/"),
+		cookie:    strings.TrimSpace(o.Cookie),
+		csrf:      csrf,
+		userAgent: o.UserAgent,
+		language:  o.AcceptLanguage,
+		hc:        o.HTTPClient,
+		logger:    o.Logger,
+		retry: retry.Policy{
+			MaxAttempts:   o.MaxAttempts,
+			BaseBackoff:   o.BaseBackoff,
+			MaxBackoff:    o.MaxBackoff,
+			MaxRetryAfter: o.MaxRetryAfter,
+			Sleep:         o.Sleep,
+			Now:           o.Now,
+		}.WithDefaults(retry.Policy{
+			MaxAttempts:   4,
+			BaseBackoff:   time.Second,
+			MaxBackoff:    30 * time.Second,
+			MaxRetryAfter: 2 * time.Minute,
+		}),
 	}
 	switch o.Lists {
 	case "", ListsV2:
@@ -154,24 +157,6 @@ func New(o Options) (*Client, error) {
 	}
 	if c.logger == nil {
 		c.logger = slog.New(slog.DiscardHandler)
-	}
-	if c.maxAttempts <= 0 {
-		c.maxAttempts = 4
-	}
-	if c.baseBackoff <= 0 {
-		c.baseBackoff = time.Second
-	}
-	if c.maxBackoff <= 0 {
-		c.maxBackoff = 30 * time.Second
-	}
-	if c.maxRetryAfter <= 0 {
-		c.maxRetryAfter = 2 * time.Minute
-	}
-	if c.sleep == nil {
-		c.sleep = sleepContext
-	}
-	if c.now == nil {
-		c.now = time.Now
 	}
 	return c, nil
 }
@@ -217,19 +202,8 @@ func language(country string) string {
 	return "en-US"
 }
 
-func sleepContext(ctx context.Context, d time.Duration) error {
-	if d <= 0 {
-		return ctx.Err()
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
-}
+// now is the client's clock (Options.Now).
+func (c *Client) now() time.Time { return c.retry.Now() }
 
 // cacheBuster is the _=<epoch ms> parameter the web app adds to GETs.
 func (c *Client) cacheBuster() string { return strconv.FormatInt(c.now().UnixMilli(), 10) }
@@ -261,33 +235,18 @@ func (c *Client) send(ctx context.Context, method, base, path string, query url.
 		}
 		e := parseError(method, path, status, header, respBody, c.now())
 		e.Attempts = attempt
-		if !e.retryable() || attempt >= c.maxAttempts {
+		if !e.retryable() {
 			return nil, e
 		}
-		delay := c.backoff(attempt)
-		if e.RetryAfter > 0 {
-			delay = e.RetryAfter
-		}
-		if delay > c.maxRetryAfter {
-			return nil, e
-		}
-		if deadline, ok := ctx.Deadline(); ok && c.now().Add(delay).After(deadline) {
-			// Waiting would outlive the caller: fail now with the cause.
+		delay, ok := c.retry.Delay(ctx, attempt, e.RetryAfter)
+		if !ok {
 			return nil, e
 		}
 		c.logger.InfoContext(ctx, "alexa web: retrying", "method", method, "path", path, "status", status, "throttled", e.Throttled, "delay", delay)
-		if err := c.sleep(ctx, delay); err != nil {
+		if err := c.retry.Sleep(ctx, delay); err != nil {
 			return nil, fmt.Errorf("%w (retry abandoned: %w)", e, err)
 		}
 	}
-}
-
-func (c *Client) backoff(attempt int) time.Duration {
-	d := c.baseBackoff
-	for i := 1; i < attempt && d < c.maxBackoff; i++ {
-		d *= 2
-	}
-	return min(d, c.maxBackoff)
 }
 
 func (c *Client) roundTrip(ctx context.Context, method, target string, payload []byte) (int, http.Header, []byte, error) {
