@@ -12,6 +12,8 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/alexarules/alexarules/alexa/internal/retry"
 )
 
 // DirectivesPath is the downchannel's path on the push host.
@@ -86,7 +88,7 @@ func NewHTTP2(o HTTP2Options) *HTTP2 {
 		o.Now = time.Now
 	}
 	if o.Sleep == nil {
-		o.Sleep = sleepContext
+		o.Sleep = retry.Sleep
 	}
 	return &HTTP2{core: newCore(o.Logger), o: o}
 }

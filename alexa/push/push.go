@@ -25,6 +25,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/alexarules/alexarules/alexa/internal/retry"
 )
 
 // Push is one decoded push command.
@@ -109,14 +111,7 @@ func Known(command string) bool {
 
 // DefaultBackoff is 5·2^n seconds, capped at 10 minutes.
 func DefaultBackoff(n int) time.Duration {
-	const limit = 10 * time.Minute
-	if n < 0 {
-		n = 0
-	}
-	if n >= 7 { // 5 s << 7 = 640 s, already past the cap
-		return limit
-	}
-	return min(5*time.Second<<n, limit)
+	return retry.Backoff(n, 5*time.Second, 10*time.Minute)
 }
 
 // decodeCommand decodes the innermost push envelope shared by both
@@ -450,15 +445,4 @@ func (c *core) malformedInput(ctx context.Context, what string, err error) {
 func (c *core) notPush(ctx context.Context, what string) {
 	c.unknown.Add(1)
 	c.logger.DebugContext(ctx, "push: "+what+" without a push skipped")
-}
-
-func sleepContext(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
 }

@@ -22,6 +22,8 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+
+	"github.com/alexarules/alexarules/alexa/internal/retry"
 )
 
 // WebsocketOptions configure the legacy tcomm websocket source.
@@ -119,7 +121,7 @@ func NewWebsocket(o WebsocketOptions) *Websocket {
 		o.Now = time.Now
 	}
 	if o.Sleep == nil {
-		o.Sleep = sleepContext
+		o.Sleep = retry.Sleep
 	}
 	return &Websocket{core: newCore(o.Logger), o: o}
 }
@@ -333,7 +335,7 @@ func (c *wsConn) send(ctx context.Context, frame []byte) {
 // pause waits the gap real clients leave between handshake frames.
 func (c *wsConn) pause(ctx context.Context, n int) {
 	if d := c.w.o.HandshakePause * time.Duration(n); d > 0 {
-		_ = sleepContext(ctx, d)
+		_ = retry.Sleep(ctx, d)
 	}
 }
 
