@@ -263,10 +263,10 @@ func (s *Server) handleV2AddItems(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]any{"itemInfoList": added})
 }
 
-// itemForChangeLocked finds the item a PUT or DELETE names and checks the
-// version query parameter against its version; s.mu is held. On failure it
-// has written the answer.
-func (s *Server) itemForChangeLocked(w http.ResponseWriter, r *http.Request) (*List, int, bool) {
+// itemLocked finds the item the path's listId and itemId name; s.mu is
+// held. On failure it has written the answer. The legacy API changes an
+// item with no more than this.
+func (s *Server) itemLocked(w http.ResponseWriter, r *http.Request) (*List, int, bool) {
 	listID, itemID := r.PathValue("listId"), r.PathValue("itemId")
 	l := s.listLocked(listID)
 	if l == nil {
@@ -278,17 +278,58 @@ func (s *Server) itemForChangeLocked(w http.ResponseWriter, r *http.Request) (*L
 		writeWebError(w, http.StatusNotFound, "no item %q in list %q", itemID, listID)
 		return nil, 0, false
 	}
+	return l, i, true
+}
+
+// itemForChangeLocked is itemLocked for the v2 API's PUT and DELETE, which
+// also check the version query parameter against the item's version; s.mu
+// is held. On failure it has written the answer.
+func (s *Server) itemForChangeLocked(w http.ResponseWriter, r *http.Request) (*List, int, bool) {
+	l, i, ok := s.itemLocked(w, r)
+	if !ok {
+		return nil, 0, false
+	}
 	q := r.URL.Query().Get("version")
 	v, err := strconv.Atoi(q)
 	if err != nil {
 		writeWebError(w, http.StatusBadRequest, "the version query parameter is required (got %q)", q)
 		return nil, 0, false
 	}
-	if cur := s.metaLocked(listID, itemID).version; v != cur {
+	if cur := s.metaLocked(l.ID, l.Items[i].ID).version; v != cur {
 		writeWebError(w, http.StatusConflict, "version %d is not the item's current version %d", v, cur)
 		return nil, 0, false
 	}
 	return l, i, true
+}
+
+// changeItemLocked sets the text and completion of item i of l where they
+// are given and bumps its version; s.mu is held.
+func (s *Server) changeItemLocked(l *List, i int, text *string, completed *bool) {
+	if text != nil {
+		l.Items[i].Text = *text
+	}
+	if completed != nil {
+		l.Items[i].Completed = *completed
+	}
+	s.touchLocked(l.ID, l.Items[i].ID)
+}
+
+// deleteItem serves the DELETE of either list API; find is the API's
+// lookup (itemForChangeLocked or itemLocked).
+func (s *Server) deleteItem(w http.ResponseWriter, r *http.Request, find func(http.ResponseWriter, *http.Request) (*List, int, bool)) {
+	s.mu.Lock()
+	l, i, ok := find(w, r)
+	if !ok {
+		s.mu.Unlock()
+		return
+	}
+	listID, itemID := l.ID, l.Items[i].ID
+	version := s.touchLocked(listID, itemID).version
+	l.Items = append(l.Items[:i:i], l.Items[i+1:]...)
+	delete(s.itemMetas, itemKey{listID, itemID})
+	s.mu.Unlock()
+	s.pushListItemChange(listID, itemID, version, itemDeleted)
+	writeJSON(w, http.StatusOK, map[string]any{})
 }
 
 // handleV2UpdateItem serves PUT …/items/{itemId}?version=N with
@@ -335,13 +376,7 @@ func (s *Server) handleV2UpdateItem(w http.ResponseWriter, r *http.Request) {
 		s.mu.Unlock()
 		return
 	}
-	if name != nil {
-		l.Items[i].Text = *name
-	}
-	if completed != nil {
-		l.Items[i].Completed = *completed
-	}
-	s.touchLocked(l.ID, l.Items[i].ID)
+	s.changeItemLocked(l, i, name, completed)
 	it := s.v2ItemLocked(l, l.Items[i])
 	s.mu.Unlock()
 	s.pushListItemChange(it.ListID, it.ItemID, it.Version, itemUpdated)
@@ -350,19 +385,7 @@ func (s *Server) handleV2UpdateItem(w http.ResponseWriter, r *http.Request) {
 
 // handleV2DeleteItem serves DELETE …/items/{itemId}?version=N.
 func (s *Server) handleV2DeleteItem(w http.ResponseWriter, r *http.Request) {
-	s.mu.Lock()
-	l, i, ok := s.itemForChangeLocked(w, r)
-	if !ok {
-		s.mu.Unlock()
-		return
-	}
-	listID, itemID := l.ID, l.Items[i].ID
-	version := s.touchLocked(listID, itemID).version
-	l.Items = append(l.Items[:i:i], l.Items[i+1:]...)
-	delete(s.itemMetas, itemKey{listID, itemID})
-	s.mu.Unlock()
-	s.pushListItemChange(listID, itemID, version, itemDeleted)
-	writeJSON(w, http.StatusOK, map[string]any{})
+	s.deleteItem(w, r, s.itemForChangeLocked)
 }
 
 // legacyListInfo is a list as /api/namedLists describes it.
@@ -488,22 +511,6 @@ func (s *Server) handleLegacyAddItem(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, out)
 }
 
-// legacyTargetLocked finds the item of a legacy PUT or DELETE; s.mu is held.
-// On failure it has written the answer.
-func (s *Server) legacyTargetLocked(w http.ResponseWriter, r *http.Request) (*List, int, bool) {
-	l := s.listLocked(r.PathValue("listId"))
-	if l == nil {
-		writeWebError(w, http.StatusNotFound, "no list %q", r.PathValue("listId"))
-		return nil, 0, false
-	}
-	i := itemIndex(l, r.PathValue("itemId"))
-	if i < 0 {
-		writeWebError(w, http.StatusNotFound, "no item %q in list %q", r.PathValue("itemId"), l.ID)
-		return nil, 0, false
-	}
-	return l, i, true
-}
-
 // handleLegacyUpdateItem serves PUT /api/namedLists/{listId}/item/{itemId}
 // with the item object; value and completed are applied.
 func (s *Server) handleLegacyUpdateItem(w http.ResponseWriter, r *http.Request) {
@@ -517,38 +524,21 @@ func (s *Server) handleLegacyUpdateItem(w http.ResponseWriter, r *http.Request) 
 		return
 	}
 	s.mu.Lock()
-	l, i, ok := s.legacyTargetLocked(w, r)
+	l, i, ok := s.itemLocked(w, r)
 	if !ok {
 		s.mu.Unlock()
 		return
 	}
-	if body.Value != nil {
-		l.Items[i].Text = *body.Value
-	}
-	if body.Completed != nil {
-		l.Items[i].Completed = *body.Completed
-	}
-	s.touchLocked(l.ID, l.Items[i].ID)
+	s.changeItemLocked(l, i, body.Value, body.Completed)
 	out := s.legacyItemLocked(l, l.Items[i])
 	s.mu.Unlock()
 	s.pushListItemChange(out.ListID, out.ID, out.Version, itemUpdated)
 	writeJSON(w, http.StatusOK, out)
 }
 
+// handleLegacyDeleteItem serves DELETE /api/namedLists/{listId}/item/{itemId}.
 func (s *Server) handleLegacyDeleteItem(w http.ResponseWriter, r *http.Request) {
-	s.mu.Lock()
-	l, i, ok := s.legacyTargetLocked(w, r)
-	if !ok {
-		s.mu.Unlock()
-		return
-	}
-	listID, itemID := l.ID, l.Items[i].ID
-	version := s.touchLocked(listID, itemID).version
-	l.Items = append(l.Items[:i:i], l.Items[i+1:]...)
-	delete(s.itemMetas, itemKey{listID, itemID})
-	s.mu.Unlock()
-	s.pushListItemChange(listID, itemID, version, itemDeleted)
-	writeJSON(w, http.StatusOK, map[string]any{})
+	s.deleteItem(w, r, s.itemLocked)
 }
 
 // simItemAnswer is the answer of POST /_sim/lists/{listId}/items.
