@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/hex"
 	"fmt"
 	"net/http"
 	"os"
@@ -66,10 +67,12 @@ func waitPushClient(d *daemon, url string) {
 }
 
 func TestPushesBecomeEventsOnBothTransports(t *testing.T) {
-	hexFrame, err := os.ReadFile("../../../shared/fixtures/alexa/ws_af_s2c_push_volume_change.hex")
+	// The real captured frame, as the push package keeps it.
+	frame, err := os.ReadFile("../../alexa/push/testdata/ws_af_s2c_push_volume_change.bin")
 	if err != nil {
 		t.Fatal(err)
 	}
+	hexFrame := hex.EncodeToString(frame)
 	for _, transport := range []string{"http2", "websocket"} {
 		t.Run(transport, func(t *testing.T) {
 			_, url := startSimH2(t)
@@ -88,7 +91,7 @@ func TestPushesBecomeEventsOnBothTransports(t *testing.T) {
 			serial := "c6c113ab49ff498185aa1ee5eb50cd73"
 			if transport == "websocket" {
 				serial = "G091EV0805250VTN"
-				simPost(t, url, "/_sim/push", `{"raw_hex":"`+strings.TrimSpace(string(hexFrame))+`"}`)
+				simPost(t, url, "/_sim/push", `{"raw_hex":"`+hexFrame+`"}`)
 			} else {
 				simPost(t, url, "/_sim/push", `{"command":"PUSH_VOLUME_CHANGE","payload":{"destinationUserId":"A3NSX4MMJVG96V","dopplerId":{"deviceSerialNumber":"c6c113ab49ff498185aa1ee5eb50cd73","deviceType":"A3H674413M2EKB"},"isMuted":false,"volumeSetting":50}}`)
 			}
