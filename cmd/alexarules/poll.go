@@ -106,19 +106,24 @@ func pollTargets(eps []alexa.Endpoint, wants []pollWant, log *slog.Logger) (out 
 	return out, unmatched
 }
 
+// unmatchedRetries is how many times (30 s apart) the poller looks again
+// for devices the endpoint list lacks: an endpoint being added. An Echo
+// named in reachable/unreachable is never in it (its state comes from push).
+const unmatchedRetries = 10
+
 // runPoller resolves the targets and polls until ctx ends. While the
-// endpoint list cannot be fetched, or some device is not in it (an
-// endpoint added later), it tries again every 30 s.
+// endpoint list cannot be fetched it tries again every 30 s, and so for a
+// while when some device is not in it.
 func runPoller(ctx context.Context, p *poll.Poller, dir *alexa.Directory, wants func() []pollWant, log *slog.Logger) error {
 	go func() {
-		for {
+		for tries := 0; ; {
 			if err := dir.Refresh(ctx); err != nil {
 				log.Warn("fetch the endpoint list for polling; retrying in 30s", "err", err)
 			} else if eps, err := dir.Endpoints(ctx); err == nil {
 				ts, unmatched := pollTargets(eps, wants(), log)
 				p.SetTargets(ts)
 				log.Info("polling readings", "targets", len(ts))
-				if unmatched == 0 {
+				if tries++; unmatched == 0 || tries > unmatchedRetries {
 					return
 				}
 			}
