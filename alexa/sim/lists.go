@@ -214,9 +214,8 @@ func (s *Server) handleV2Items(w http.ResponseWriter, r *http.Request) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	l := s.listLocked(r.PathValue("listId"))
+	l := s.pathListLocked(w, r)
 	if l == nil {
-		writeWebError(w, http.StatusNotFound, "no list %q", r.PathValue("listId"))
 		return
 	}
 	items := make([]v2Item, 0, min(limit, len(l.Items)))
@@ -246,10 +245,9 @@ func (s *Server) handleV2AddItems(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	s.mu.Lock()
-	l := s.listLocked(r.PathValue("listId"))
+	l := s.pathListLocked(w, r)
 	if l == nil {
 		s.mu.Unlock()
-		writeWebError(w, http.StatusNotFound, "no list %q", r.PathValue("listId"))
 		return
 	}
 	added := make([]v2Item, 0, len(body.Items))
@@ -263,19 +261,28 @@ func (s *Server) handleV2AddItems(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]any{"itemInfoList": added})
 }
 
+// pathListLocked finds the list the path's listId names; s.mu is held. It
+// answers 404 and returns nil when there is none.
+func (s *Server) pathListLocked(w http.ResponseWriter, r *http.Request) *List {
+	l := s.listLocked(r.PathValue("listId"))
+	if l == nil {
+		writeWebError(w, http.StatusNotFound, "no list %q", r.PathValue("listId"))
+	}
+	return l
+}
+
 // itemLocked finds the item the path's listId and itemId name; s.mu is
 // held. On failure it has written the answer. The legacy API changes an
 // item with no more than this.
 func (s *Server) itemLocked(w http.ResponseWriter, r *http.Request) (*List, int, bool) {
-	listID, itemID := r.PathValue("listId"), r.PathValue("itemId")
-	l := s.listLocked(listID)
+	l := s.pathListLocked(w, r)
 	if l == nil {
-		writeWebError(w, http.StatusNotFound, "no list %q", listID)
 		return nil, 0, false
 	}
+	itemID := r.PathValue("itemId")
 	i := itemIndex(l, itemID)
 	if i < 0 {
-		writeWebError(w, http.StatusNotFound, "no item %q in list %q", itemID, listID)
+		writeWebError(w, http.StatusNotFound, "no item %q in list %q", itemID, l.ID)
 		return nil, 0, false
 	}
 	return l, i, true
@@ -449,9 +456,8 @@ func (s *Server) handleLegacyLists(w http.ResponseWriter, r *http.Request) {
 func (s *Server) handleLegacyList(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	l := s.listLocked(r.PathValue("listId"))
+	l := s.pathListLocked(w, r)
 	if l == nil {
-		writeWebError(w, http.StatusNotFound, "no list %q", r.PathValue("listId"))
 		return
 	}
 	writeJSON(w, http.StatusOK, s.legacyInfoLocked(l))
@@ -467,9 +473,8 @@ func (s *Server) handleLegacyItems(w http.ResponseWriter, r *http.Request) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	l := s.listLocked(r.PathValue("listId"))
+	l := s.pathListLocked(w, r)
 	if l == nil {
-		writeWebError(w, http.StatusNotFound, "no list %q", r.PathValue("listId"))
 		return
 	}
 	items := []legacyItem{}
@@ -494,10 +499,9 @@ func (s *Server) handleLegacyAddItem(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.mu.Lock()
-	l := s.listLocked(r.PathValue("listId"))
+	l := s.pathListLocked(w, r)
 	if l == nil {
 		s.mu.Unlock()
-		writeWebError(w, http.StatusNotFound, "no list %q", r.PathValue("listId"))
 		return
 	}
 	it := s.addItemLocked(l, *body.Value)
