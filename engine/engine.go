@@ -46,12 +46,18 @@ type Engine struct {
 
 	rules   atomic.Pointer[ruleSet]
 	running atomic.Bool
+	// runMu orders Reload with Run's start and end; runCtx is Run's.
+	runMu  sync.Mutex
+	runCtx context.Context
 }
 
 type ruleSet struct {
 	list  []*runner
 	byID  map[string]*runner
 	index *index
+	// stop ends this set's runners; done waits for them.
+	stop context.CancelFunc
+	done sync.WaitGroup
 }
 
 // New returns an engine; SetRules gives it rules and Run starts it.
@@ -80,22 +86,63 @@ func (e *Engine) Clock() Clock { return e.clock }
 // Metrics returns the engine's counters.
 func (e *Engine) Metrics() *Metrics { return e.metrics }
 
-// SetRules installs the rule set. It must be called before Run.
+// SetRules installs the rule set. It must be called before Run; Reload
+// replaces the rules of a running engine.
 func (e *Engine) SetRules(rules []*Rule) error {
 	if e.running.Load() {
-		return errors.New("engine: rules are set before Run")
+		return errors.New("engine: rules are set before Run; use Reload")
 	}
+	rs, err := e.newRuleSet(rules)
+	if err != nil {
+		return err
+	}
+	e.rules.Store(rs)
+	return nil
+}
+
+func (e *Engine) newRuleSet(rules []*Rule) (*ruleSet, error) {
 	rs := &ruleSet{byID: map[string]*runner{}}
 	for _, r := range rules {
 		if _, dup := rs.byID[r.ID]; dup {
-			return fmt.Errorf("engine: duplicate rule id %q", r.ID)
+			return nil, fmt.Errorf("engine: duplicate rule id %q", r.ID)
 		}
 		rn := newRunner(e, r)
 		rs.list = append(rs.list, rn)
 		rs.byID[r.ID] = rn
 	}
 	rs.index = newIndex(rs.list)
-	e.rules.Store(rs)
+	return rs, nil
+}
+
+// start runs the set's runners until ctx ends or the set is stopped.
+func (rs *ruleSet) start(ctx context.Context) {
+	ctx, rs.stop = context.WithCancel(ctx)
+	for _, r := range rs.list {
+		rs.done.Go(func() { r.loop(ctx) })
+	}
+}
+
+// Reload replaces the rules of a running engine. Events published from now
+// on wait in the new rules' inboxes while the old runners finish the runs
+// in progress (so their state is committed before a new runner reads it);
+// then the new runners start. State, timers and trigger states of rules
+// that keep their id carry over: they live in the store.
+func (e *Engine) Reload(rules []*Rule) error {
+	rs, err := e.newRuleSet(rules)
+	if err != nil {
+		return err
+	}
+	e.runMu.Lock()
+	defer e.runMu.Unlock()
+	if e.runCtx == nil {
+		e.rules.Store(rs)
+		return nil
+	}
+	old := e.rules.Swap(rs)
+	old.stop()
+	old.done.Wait()
+	rs.start(e.runCtx)
+	e.levels.reload()
 	return nil
 }
 
@@ -112,11 +159,10 @@ func (e *Engine) Run(ctx context.Context) error {
 		return fmt.Errorf("engine: load global state: %w", err)
 	}
 	e.global.load(g)
-	rs := e.rules.Load()
-	var wg sync.WaitGroup
-	for _, r := range rs.list {
-		wg.Go(func() { r.loop(ctx) })
-	}
+	e.runMu.Lock()
+	e.runCtx = ctx
+	e.rules.Load().start(ctx)
+	e.runMu.Unlock()
 	if err := e.timers.start(); err != nil {
 		return fmt.Errorf("engine: load timers: %w", err)
 	}
@@ -126,7 +172,9 @@ func (e *Engine) Run(ctx context.Context) error {
 	<-ctx.Done()
 	e.timers.stop()
 	<-levelsDone
-	wg.Wait()
+	e.runMu.Lock()
+	e.rules.Load().done.Wait()
+	e.runMu.Unlock()
 	return nil
 }
 

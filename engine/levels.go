@@ -22,6 +22,8 @@ type levels struct {
 	// cache holds the states read or written so far; only run's goroutine
 	// touches it.
 	cache map[string]levelState
+	// done is closed when run returns, so late senders do not wait for ever.
+	done chan struct{}
 }
 
 const levelBucket = "levels"
@@ -32,6 +34,7 @@ type levelMsg struct {
 	trigger int
 	due     string        // set when a hold timer fell due: the state key
 	synced  chan struct{} // set by Engine.SyncTriggers: closed when reached
+	reload  bool          // the rules were reloaded
 }
 
 // levelState is the stored state of one trigger for one device.
@@ -45,7 +48,7 @@ type levelState struct {
 
 func newLevels(e *Engine) *levels {
 	return &levels{e: e, inbox: make(chan levelMsg, inboxSize*4), timers: map[string]Stopper{},
-		cache: map[string]levelState{}}
+		cache: map[string]levelState{}, done: make(chan struct{})}
 }
 
 func levelKey(rule string, trigger int, ev *Event) string {
@@ -72,26 +75,49 @@ func (l *levels) offer(r *runner, trigger int, ev *Event) {
 // run processes transitions one at a time until ctx ends. It first resumes
 // the holds that were running when the engine stopped.
 func (l *levels) run(ctx context.Context) {
+	defer close(l.done)
 	l.resume()
 	for {
 		select {
 		case <-ctx.Done():
-			l.mu.Lock()
-			for k, t := range l.timers {
-				t.Stop()
-				delete(l.timers, k)
-			}
-			l.mu.Unlock()
+			l.stopTimers()
 			return
 		case m := <-l.inbox:
-			if m.synced != nil {
+			switch {
+			case m.synced != nil:
 				close(m.synced)
-			} else if m.due != "" {
+			case m.reload:
+				l.stopTimers()
+				clear(l.cache)
+				l.resume()
+			case m.due != "":
 				l.holdDue(m.due)
-			} else {
+			default:
 				l.step(m.r, m.trigger, m.ev)
 			}
 		}
+	}
+}
+
+func (l *levels) stopTimers() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for k, t := range l.timers {
+		t.Stop()
+		delete(l.timers, k)
+	}
+}
+
+// reload re-reads the trigger states after the rules changed: states of
+// triggers that are gone are dropped, running holds of those that stay are
+// re-armed. It does not block.
+func (l *levels) reload() { go l.send(levelMsg{reload: true}) }
+
+// send waits for room in the inbox, unless run has ended.
+func (l *levels) send(m levelMsg) {
+	select {
+	case l.inbox <- m:
+	case <-l.done:
 	}
 }
 
@@ -201,7 +227,7 @@ func (l *levels) arm(key string, due time.Time) {
 		t.Stop()
 	}
 	l.timers[key] = l.e.clock.AfterFunc(max(due.Sub(l.e.clock.Now()), 0), func() {
-		go func() { l.inbox <- levelMsg{due: key} }()
+		go l.send(levelMsg{due: key})
 	})
 }
 

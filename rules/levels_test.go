@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/alexarules/alexarules/engine"
+	"github.com/alexarules/alexarules/rules"
 )
 
 func reading(h *harness, dev string, attr string, value, previous any) {
@@ -155,4 +156,33 @@ return {
 	if n, e := countRuns(h, "held"), countRuns(h, "edge"); n != 1 || e != 0 {
 		t.Fatalf("after restart: held %d runs (want 1), edge %d runs (want 0)", n, e)
 	}
+}
+
+func TestAReloadKeepsRunningHoldsAndTimers(t *testing.T) {
+	h := newHarness(t, map[string]string{"r.lua": `
+return rule "held" {
+  when = reading { device = "S", attr = "temperature", above = 26, hold = "10m" },
+  run = function(ctx, ev) ctx.log.info("held"); ctx.after("1h", "later") end,
+  handlers = { later = function(ctx) ctx.log.info("later") end },
+}`})
+	reading(h, "S", "temperature", 27.0, 25.0)
+	h.settle()
+	h.clock.Advance(5 * time.Minute)
+	set, err := rules.Load(rules.Options{Clock: h.clock, Location: time.UTC}, h.dir)
+	if err != nil || len(set.Errors) > 0 {
+		t.Fatal(err, set.Errors)
+	}
+	if err := h.engine.Reload([]*engine.Rule{set.Rules[0].Engine(nil, false)}); err != nil {
+		t.Fatal(err)
+	}
+	h.settle()
+	h.clock.Advance(4 * time.Minute)
+	h.settle()
+	if n := countRuns(h, "held"); n != 0 {
+		t.Fatalf("fired early after the reload")
+	}
+	h.clock.Advance(time.Minute)
+	h.waitRuns(1, ofRule("held"))
+	h.clock.Advance(time.Hour)
+	h.waitRuns(1, func(tr engine.Trace) bool { return tr.Handler == "later" })
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"sync"
 
 	"github.com/alexarules/alexarules/alexa"
 	"github.com/alexarules/alexarules/alexa/bridge"
@@ -106,14 +107,31 @@ func startAlexa(ctx context.Context, cfg fileConfig, e env, s alexaSetup, log *s
 		poller := poll.New(poll.Options{Clock: s.clock, Reader: reader, Store: s.store, Publish: s.publish,
 			Interval: interval, Rate: cfg.Poll.Rate, Concurrency: cfg.Poll.Concurrency, Logger: log})
 		readings = poller
-		var wants []pollWant
+		var (
+			wantsMu  sync.Mutex
+			wants    []pollWant
+			retarget = make(chan struct{}, 1)
+		)
 		rt.rulesLoaded = func(loaded []*rules.Loaded) error {
-			var err error
-			wants, err = pollWants(cfg.Poll, loaded)
-			return err
+			w, err := pollWants(cfg.Poll, loaded)
+			if err != nil {
+				return err
+			}
+			wantsMu.Lock()
+			wants = w
+			wantsMu.Unlock()
+			select {
+			case retarget <- struct{}{}:
+			default:
+			}
+			return nil
 		}
 		rt.parts = append(rt.parts, func(ctx context.Context) error {
-			return runPoller(ctx, poller, dir, func() []pollWant { return wants }, log)
+			return runPoller(ctx, poller, dir, func() []pollWant {
+				wantsMu.Lock()
+				defer wantsMu.Unlock()
+				return wants
+			}, retarget, log)
 		})
 		rt.gauges = append(rt.gauges, poller.Gauges)
 	}

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -35,6 +36,8 @@ type hostOptions struct {
 	LoadErrors func(error)
 	// AdminReady is told the admin API's address once it listens.
 	AdminReady func(addr string)
+	// Reload, when set, reloads the rules on every receive (SIGHUP).
+	Reload <-chan struct{}
 }
 
 // host is a running engine with its store, scheduler and admin API.
@@ -46,6 +49,8 @@ type host struct {
 	ready     atomic.Bool
 	// alexaGauges report the push connection and the poller.
 	alexaGauges []func() []engine.Gauge
+	rt          *alexaRuntime
+	reloadMu    sync.Mutex
 }
 
 // serve loads the rules, opens the store and runs everything until ctx
@@ -68,10 +73,10 @@ func serve(ctx context.Context, o hostOptions) error {
 		}
 	}
 	h.alexaGauges = rt.gauges
-	set, err := rules.Load(rules.Options{Clock: o.Clock, Location: o.Location, Bind: rt.bind,
-		Print: func(file, msg string) { o.Log.Info(msg, "file", file) }}, o.RulesDirs...)
+	h.rt = rt
+	set, engineRules, entries, err := h.load()
 	if err != nil {
-		return fmt.Errorf("rules: %w", err)
+		return err
 	}
 	for _, err := range set.Errors {
 		o.Log.Error("rule file not loaded", "err", err)
@@ -82,19 +87,6 @@ func serve(ctx context.Context, o hostOptions) error {
 	if rt.rulesLoaded != nil {
 		if err := rt.rulesLoaded(set.Rules); err != nil {
 			return err
-		}
-	}
-	var engineRules []*engine.Rule
-	var entries []schedule.Entry
-	for _, l := range set.Rules {
-		engineRules = append(engineRules, l.Engine(o.Log, o.DryRun))
-		if !l.Def.Enabled {
-			continue
-		}
-		for i, t := range l.Def.Triggers {
-			if t.Spec != nil {
-				entries = append(entries, schedule.Entry{ID: scheduleID(l.Def.ID, i), Spec: t.Spec, Missed: t.Missed})
-			}
 		}
 	}
 	if err := h.engine.SetRules(engineRules); err != nil {
@@ -123,6 +115,9 @@ func serve(ctx context.Context, o hostOptions) error {
 		errc <- nil
 	}
 	h.ready.Store(true)
+	if o.Reload != nil {
+		go h.reloadOn(runCtx, o.Reload)
+	}
 	var first error
 	for range len(parts) + 1 {
 		if err := <-errc; err != nil && first == nil {
@@ -131,6 +126,72 @@ func serve(ctx context.Context, o hostOptions) error {
 		}
 	}
 	return first
+}
+
+// load reads and validates every rule file, and turns the valid rules into
+// the engine's rules and the scheduler's entries.
+func (h *host) load() (*rules.Set, []*engine.Rule, []schedule.Entry, error) {
+	o := h.opts
+	set, err := rules.Load(rules.Options{Clock: o.Clock, Location: o.Location, Bind: h.rt.bind,
+		Print: func(file, msg string) { o.Log.Info(msg, "file", file) }}, o.RulesDirs...)
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("rules: %w", err)
+	}
+	var engineRules []*engine.Rule
+	var entries []schedule.Entry
+	for _, l := range set.Rules {
+		engineRules = append(engineRules, l.Engine(o.Log, o.DryRun))
+		if !l.Def.Enabled {
+			continue
+		}
+		for i, t := range l.Def.Triggers {
+			if t.Spec != nil {
+				entries = append(entries, schedule.Entry{ID: scheduleID(l.Def.ID, i), Spec: t.Spec, Missed: t.Missed})
+			}
+		}
+	}
+	return set, engineRules, entries, nil
+}
+
+// reload loads the rule files again and swaps them in. When any file has
+// an error, nothing changes: the running rules stay, and the errors are
+// returned (as `check` would print them).
+func (h *host) reload() (int, []error) {
+	h.reloadMu.Lock()
+	defer h.reloadMu.Unlock()
+	set, engineRules, entries, err := h.load()
+	if err != nil {
+		return 0, []error{err}
+	}
+	if len(set.Errors) > 0 {
+		h.opts.Log.Error("reload refused: the running rules stay", "errors", len(set.Errors))
+		for _, err := range set.Errors {
+			h.opts.Log.Error("rule file not loaded", "err", err)
+		}
+		return 0, set.Errors
+	}
+	if h.rt.rulesLoaded != nil {
+		if err := h.rt.rulesLoaded(set.Rules); err != nil {
+			return 0, []error{err}
+		}
+	}
+	if err := h.engine.Reload(engineRules); err != nil {
+		return 0, []error{err}
+	}
+	h.scheduler.Set(entries)
+	h.opts.Log.Info("rules reloaded", "rules", len(set.Rules), "schedules", len(entries))
+	return len(set.Rules), nil
+}
+
+func (h *host) reloadOn(ctx context.Context, signals <-chan struct{}) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-signals:
+			h.reload()
+		}
+	}
 }
 
 // scheduleID names a rule's schedule trigger for the scheduler and its
@@ -154,7 +215,7 @@ func (h *host) fireSchedule(id string, at time.Time, late bool) {
 // not), and reports the server's end on errc.
 func (h *host) serveAdmin(ctx context.Context, errc chan<- error) error {
 	handler := (&admin.Server{Engine: h.engine, Store: h.store, Log: h.opts.Log, Ready: h.ready.Load,
-		Gauges: h.gauges}).Handler()
+		Gauges: h.gauges, Reload: h.reload}).Handler()
 	listening := make(chan string, 1)
 	done := make(chan error, 1)
 	go func() { done <- serveHandler(ctx, h.opts.AdminAddr, handler, func(a string) { listening <- a }) }()

@@ -350,3 +350,42 @@ func TestDemoRunsTheExamplesAgainstTheSimulator(t *testing.T) {
 }
 
 func jsonUnmarshal(s string, v any) error { return json.Unmarshal([]byte(s), v) }
+
+func TestReloadKeepsStateAndRefusesBrokenFiles(t *testing.T) {
+	dir := t.TempDir()
+	counter := func(word string) string {
+		return `return rule "count" { when = event "tick", state = { n = 0 },
+			run = function(ctx) ctx.state.n = ctx.state.n + 1; ctx.log.info("` + word + ` %d", ctx.state.n) end }`
+	}
+	write(t, dir, "r.lua", counter("one"))
+	d := startRun(t, dir, filepath.Join(t.TempDir(), "r.db"))
+	d.post("/api/events", `{"name":"tick"}`)
+	d.waitFor(func() bool { return len(d.runs("count")) == 1 }, "the first run")
+
+	// SIGHUP reloads the edited file; the rule's state carries over.
+	write(t, dir, "r.lua", counter("two"))
+	write(t, dir, "s.lua", `return rule "second" { when = event "tick", run = function() end }`)
+	if err := d.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	d.waitFor(func() bool { return strings.Contains(d.get("/api/rules"), `"second"`) }, "the reload")
+	d.post("/api/events", `{"name":"tick"}`)
+	d.waitFor(func() bool { return len(d.runs("count")) == 2 }, "a run of the reloaded rule")
+	if log := fmt.Sprint(d.runs("count")[0]["log"]); log != "[info: two 2]" {
+		t.Fatalf("after reload: %s", log)
+	}
+
+	// A broken file: the reload is refused and the running rules stay.
+	write(t, dir, "s.lua", `return rule "second" { when = event "tick", mode = "paralel", run = function() end }`)
+	resp, err := http.Post(d.base+"/api/reload", "application/json", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(string(body), "s.lua:1:") {
+		t.Fatalf("reload of a broken file: %d %s", resp.StatusCode, body)
+	}
+	d.post("/api/events", `{"name":"tick"}`)
+	d.waitFor(func() bool { return len(d.runs("count")) == 3 }, "the old rules still running")
+}

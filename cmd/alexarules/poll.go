@@ -111,26 +111,39 @@ func pollTargets(eps []alexa.Endpoint, wants []pollWant, log *slog.Logger) (out 
 // named in reachable/unreachable is never in it (its state comes from push).
 const unmatchedRetries = 10
 
-// runPoller resolves the targets and polls until ctx ends. While the
-// endpoint list cannot be fetched it tries again every 30 s, and so for a
-// while when some device is not in it.
-func runPoller(ctx context.Context, p *poll.Poller, dir *alexa.Directory, wants func() []pollWant, log *slog.Logger) error {
+// runPoller resolves the targets and polls until ctx ends; it resolves
+// them again on every retarget (a rules reload). While the endpoint list
+// cannot be fetched it tries again every 30 s, and so for a while when
+// some device is not in it.
+func runPoller(ctx context.Context, p *poll.Poller, dir *alexa.Directory, wants func() []pollWant,
+	retarget <-chan struct{}, log *slog.Logger) error {
 	go func() {
-		for tries := 0; ; {
+		select { // the first resolve below covers the rules loaded at start
+		case <-retarget:
+		default:
+		}
+		tries := 0
+		for {
+			retry := true
 			if err := dir.Refresh(ctx); err != nil {
 				log.Warn("fetch the endpoint list for polling; retrying in 30s", "err", err)
 			} else if eps, err := dir.Endpoints(ctx); err == nil {
 				ts, unmatched := pollTargets(eps, wants(), log)
 				p.SetTargets(ts)
 				log.Info("polling readings", "targets", len(ts))
-				if tries++; unmatched == 0 || tries > unmatchedRetries {
-					return
-				}
+				tries++
+				retry = unmatched > 0 && tries <= unmatchedRetries
+			}
+			var again <-chan time.Time
+			if retry {
+				again = time.After(30 * time.Second)
 			}
 			select {
 			case <-ctx.Done():
 				return
-			case <-time.After(30 * time.Second):
+			case <-again:
+			case <-retarget:
+				tries = 0
 			}
 		}
 	}()

@@ -5,7 +5,10 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"os"
+	"os/signal"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -79,7 +82,27 @@ func cmdRun(ctx context.Context, e env, args []string) int {
 		fmt.Fprintf(e.stderr, "run: %v\n", err)
 		return exitUsage
 	}
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	reload := make(chan struct{})
+	go func() {
+		for {
+			select {
+			case <-hup:
+				log.Info("SIGHUP: reloading the rules")
+				select {
+				case reload <- struct{}{}:
+				case <-ctx.Done():
+					return
+				}
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
 	err = serve(ctx, hostOptions{
+		Reload:    reload,
 		RulesDirs: []string{cfg.Rules}, DataFile: cfg.Data, AdminAddr: cfg.Admin, Location: loc,
 		DryRun: cfg.DryRun, Log: log,
 		Alexa:      func(s alexaSetup) (*alexaRuntime, error) { return startAlexa(ctx, cfg, e, s, log) },

@@ -23,6 +23,9 @@ type Server struct {
 	Ready func() bool
 	// Gauges adds component metrics (store, scheduler, poller) to /metrics.
 	Gauges func() []engine.Gauge
+	// Reload loads the rule files again (POST /api/reload): the number of
+	// rules now running, or the errors that kept the old ones running.
+	Reload func() (int, []error)
 }
 
 // Handler returns the routes.
@@ -34,6 +37,9 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("POST /api/events", s.publish)
 	mux.HandleFunc("GET /api/runs", s.runs)
 	mux.HandleFunc("GET /metrics", s.metrics)
+	if s.Reload != nil {
+		mux.HandleFunc("POST /api/reload", s.reload)
+	}
 	return mux
 }
 
@@ -113,6 +119,21 @@ func (s *Server) metrics(w http.ResponseWriter, r *http.Request) {
 		extra = s.Gauges()
 	}
 	s.Engine.Metrics().WritePrometheus(w, extra...)
+}
+
+// reload answers 200 {"rules": n}, or 422 {"errors": [...]} when a rule
+// file has an error (the running rules then stay).
+func (s *Server) reload(w http.ResponseWriter, r *http.Request) {
+	n, errs := s.Reload()
+	if len(errs) > 0 {
+		msgs := make([]string, len(errs))
+		for i, err := range errs {
+			msgs[i] = err.Error()
+		}
+		writeJSON(w, http.StatusUnprocessableEntity, map[string][]string{"errors": msgs})
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]int{"rules": n})
 }
 
 func limitParam(r *http.Request, def int) (int, error) {
