@@ -82,6 +82,18 @@ func (r *recorder) waitConnected(t *testing.T) {
 	}
 }
 
+// waitStreamed waits until a handler has flushed the stream's first
+// delimiter: a test that cancels the source earlier races that flush,
+// which then fails with "stream closed".
+func waitStreamed(t *testing.T, streamed <-chan struct{}) {
+	t.Helper()
+	select {
+	case <-streamed:
+	case <-time.After(30 * time.Second): // a hang guard, not a timing assertion
+		t.Fatal("the stream never opened")
+	}
+}
+
 func (r *recorder) waitPushes(t *testing.T, n int) []push.Push {
 	t.Helper()
 	var got []push.Push
@@ -348,12 +360,14 @@ func (k *tokens) forced() []bool {
 }
 
 func TestHTTP2RefreshesRejectedTokenOnce(t *testing.T) {
+	streamed := make(chan struct{}, 1)
 	srv := h2cServer(t, func(w http.ResponseWriter, r *http.Request) {
 		if r.Header.Get("Authorization") != "Bearer fresh" {
 			http.Error(w, "expired", http.StatusUnauthorized)
 			return
 		}
 		openStream(t, w, r)
+		streamed <- struct{}{}
 		<-r.Context().Done()
 	})
 	tok := &tokens{}
@@ -364,6 +378,7 @@ func TestHTTP2RefreshesRejectedTokenOnce(t *testing.T) {
 	rec := newRecorder()
 	done := start(t, ctx, src, rec)
 	rec.waitConnected(t)
+	waitStreamed(t, streamed)
 	cancel()
 	waitDone(t, done)
 	if got := tok.forced(); !slices.Equal(got, []bool{false, true}) {
@@ -375,6 +390,7 @@ func TestHTTP2RefreshesRejectedTokenOnce(t *testing.T) {
 }
 
 func TestHTTP2ReauthRequired(t *testing.T) {
+	streamed := make(chan struct{}, 1)
 	var accept atomic.Bool
 	srv := h2cServer(t, func(w http.ResponseWriter, r *http.Request) {
 		if !accept.Load() {
@@ -382,6 +398,7 @@ func TestHTTP2ReauthRequired(t *testing.T) {
 			return
 		}
 		openStream(t, w, r)
+		streamed <- struct{}{}
 		<-r.Context().Done()
 	})
 	tok := &tokens{}
@@ -398,6 +415,7 @@ func TestHTTP2ReauthRequired(t *testing.T) {
 	rec := newRecorder()
 	done := start(t, ctx, src, rec)
 	rec.waitConnected(t) // the source kept trying and recovered without a restart
+	waitStreamed(t, streamed)
 	cancel()
 	waitDone(t, done)
 
