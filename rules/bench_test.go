@@ -23,6 +23,8 @@ import (
 	"github.com/alexarules/alexarules/engine"
 	"github.com/alexarules/alexarules/engine/store"
 	"github.com/alexarules/alexarules/rules"
+	"github.com/alexarules/alexarules/scripting"
+	lua "github.com/yuin/gopher-lua"
 )
 
 // benchEngine is an engine over a rules directory with the real clock and
@@ -40,6 +42,16 @@ type benchEngine struct {
 	failed  atomic.Int64
 }
 
+// benchOptions load rules as `run` does: with the bound device() and
+// alexa.* API in every state (no account behind them: benchmark rules do
+// not act).
+func benchOptions() rules.Options {
+	return rules.Options{Location: time.UTC, Bind: func(L *lua.LState, run scripting.RunContext) {
+		scripting.OpenDevice(L, run, nil, nil)
+		scripting.OpenAlexa(L, run, nil, engine.RealClock{})
+	}}
+}
+
 // startEngine loads dir and runs an engine on it; onRun, when set, sees
 // every trace after it is counted. It returns once the engine runs.
 func startEngine(b *testing.B, dir string, onRun func(engine.Trace)) *benchEngine {
@@ -48,7 +60,7 @@ func startEngine(b *testing.B, dir string, onRun func(engine.Trace)) *benchEngin
 	if err != nil {
 		b.Fatal(err)
 	}
-	set, err := rules.Load(rules.Options{Location: time.UTC}, dir)
+	set, err := rules.Load(benchOptions(), dir)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -378,7 +390,7 @@ func BenchmarkMemoryPerRule(b *testing.B) {
 	perRule := func(after, before uint64) float64 { return (float64(after) - float64(before)) / n / 1024 }
 	for range b.N {
 		base := measure()
-		set, err := rules.Load(rules.Options{Location: time.UTC}, dir)
+		set, err := rules.Load(benchOptions(), dir)
 		if err != nil || len(set.Errors) > 0 {
 			b.Fatal(err, set.Errors)
 		}

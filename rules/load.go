@@ -45,6 +45,8 @@ type Options struct {
 	Bind func(L *lua.LState, run scripting.RunContext)
 	// Print receives print() output of a rule file while it loads.
 	Print func(file, msg string)
+
+	catalogue []ctorSpec // the trigger constructors, built once by Load
 }
 
 // Loaded is one valid rule, compiled.
@@ -111,6 +113,7 @@ func Load(opts Options, paths ...string) (*Set, error) {
 	if opts.Libs == nil {
 		opts.Libs = scripting.NewLibCache()
 	}
+	opts.catalogue = triggerCatalogue()
 	results := make([]fileResult, len(files))
 	parallel(len(files), func(i int) { results[i] = loadFile(&opts, files[i]) })
 	set := &Set{}
@@ -173,7 +176,7 @@ func newRuleState(opts *Options, dir, file string, run *Run) *lua.LState {
 	}
 	L := scripting.NewState(scripting.StateOptions{Clock: opts.Clock, Location: opts.Location,
 		LibDir: filepath.Join(dir, "lib"), Libs: opts.Libs, Print: print})
-	installTriggers(L, opts.Location)
+	installTriggers(L, opts.Location, opts.catalogue)
 	installRule(L, file)
 	if opts.Bind != nil {
 		var rc scripting.RunContext // a nil *Run must be a nil interface

@@ -134,14 +134,17 @@ const triggerTypeName = "alexarules.trigger"
 // installTriggers defines every trigger constructor in L: `cron`,
 // `schedule`, `event`, `startup`, `reading`, `reachable`, `unreachable` as
 // globals and the `alexa.*` ones in the `alexa` table.
-func installTriggers(L *lua.LState, loc *time.Location) {
+// The catalogue is built once per Load and shared by every state: building
+// it per state cost about 12 KB of maps for each rule.
+func installTriggers(L *lua.LState, loc *time.Location, catalogue []ctorSpec) {
 	mt := L.NewTypeMetatable(triggerTypeName)
 	L.SetField(mt, "__tostring", L.NewFunction(func(L *lua.LState) int {
 		L.Push(lua.LString(checkTrigger(L, 1).String()))
 		return 1
 	}))
 	alexa := L.NewTable()
-	for _, spec := range triggerCatalogue() {
+	for i := range catalogue {
+		spec := &catalogue[i]
 		fn := L.NewFunction(ctorFunc(spec, loc))
 		if name, ok := strings.CutPrefix(spec.name, "alexa."); ok {
 			L.SetField(alexa, name, fn)
@@ -171,7 +174,7 @@ func asTrigger(v lua.LValue) (*TriggerDef, bool) {
 	return t, ok
 }
 
-func ctorFunc(spec ctorSpec, loc *time.Location) lua.LGFunction {
+func ctorFunc(spec *ctorSpec, loc *time.Location) lua.LGFunction {
 	return func(L *lua.LState) int {
 		t := &TriggerDef{Ctor: spec.name, Kind: spec.kind, Opts: map[string]any{}, Line: callerLine(L)}
 		optArg := 1
@@ -208,7 +211,7 @@ func ctorFunc(spec ctorSpec, loc *time.Location) lua.LGFunction {
 	}
 }
 
-func (t *TriggerDef) setOptions(spec ctorSpec, opts *lua.LTable) error {
+func (t *TriggerDef) setOptions(spec *ctorSpec, opts *lua.LTable) error {
 	known := make([]string, 0, len(spec.opts))
 	for k := range spec.opts {
 		known = append(known, k)

@@ -104,23 +104,34 @@ func OpenAlexa(L *lua.LState, run RunContext, hh Household, clock engine.Clock) 
 		return 1
 	}))
 
-	em := L.NewTypeMetatable(echoType)
-	em.RawSetString("__index", L.NewFunction(a.echoIndex))
-	em.RawSetString("__metatable", lua.LString("echo"))
-	lm := L.NewTypeMetatable(listType)
-	lm.RawSetString("__index", L.NewFunction(a.listIndex))
-	lm.RawSetString("__metatable", lua.LString("list"))
-	a.echoMethods = map[string]*lua.LFunction{
-		"set_notification_volume": L.NewFunction(a.setNotificationVolume),
-		"alarms":                  L.NewFunction(a.alarms),
-		"next_alarm":              L.NewFunction(a.nextAlarm),
+}
+
+// handleType makes, on first use, the metatable and methods of echo or
+// list handles: every rule's state has this API and few rules use it.
+func (a *alexaLib) handleType(L *lua.LState, typ string) *lua.LTable {
+	mt := L.NewTypeMetatable(typ) // the registered one after the first call
+	if mt.RawGetString("__index") != lua.LNil {
+		return mt
 	}
+	if typ == echoType {
+		mt.RawSetString("__index", L.NewFunction(a.echoIndex))
+		mt.RawSetString("__metatable", lua.LString("echo"))
+		a.echoMethods = map[string]*lua.LFunction{
+			"set_notification_volume": L.NewFunction(a.setNotificationVolume),
+			"alarms":                  L.NewFunction(a.alarms),
+			"next_alarm":              L.NewFunction(a.nextAlarm),
+		}
+		return mt
+	}
+	mt.RawSetString("__index", L.NewFunction(a.listIndex))
+	mt.RawSetString("__metatable", lua.LString("list"))
 	a.listMethods = map[string]*lua.LFunction{
 		"items":  L.NewFunction(a.items),
 		"add":    L.NewFunction(a.listChange("add")),
 		"check":  L.NewFunction(a.listChange("check")),
 		"remove": L.NewFunction(a.listChange("remove")),
 	}
+	return mt
 }
 
 type alexaLib struct {
@@ -167,7 +178,7 @@ func (a *alexaLib) echo(L *lua.LState) int {
 	}
 	ud := L.NewUserData()
 	ud.Value = &echoHandle{query: q}
-	L.SetMetatable(ud, L.GetTypeMetatable(echoType))
+	L.SetMetatable(ud, a.handleType(L, echoType))
 	L.Push(ud)
 	return 1
 }
@@ -416,7 +427,7 @@ func (a *alexaLib) list(L *lua.LState) int {
 	}
 	ud := L.NewUserData()
 	ud.Value = &listHandle{name: name}
-	L.SetMetatable(ud, L.GetTypeMetatable(listType))
+	L.SetMetatable(ud, a.handleType(L, listType))
 	L.Push(ud)
 	return 1
 }

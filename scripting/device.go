@@ -98,25 +98,43 @@ const (
 // still reads). Whole-number fields (brightness, volume, kelvin, hue) are
 // rounded to the nearest integer after the range check.
 func OpenDevice(L *lua.LState, run RunContext, eps Endpoints, readings Readings) {
-	d := &deviceLib{run: run, eps: eps, readings: readings, methods: map[string]*lua.LFunction{}}
-	for name, fn := range map[string]lua.LGFunction{
-		"on":                    d.update("on", "turnOn", noArgs),
-		"off":                   d.update("off", "turnOff", noArgs),
-		"set_brightness":        d.update("set_brightness", "setBrightness", wholeArg(0, 100)),
-		"adjust_brightness":     d.update("adjust_brightness", "adjustBrightness", wholeArg(-100, 100)),
-		"set_color":             d.update("set_color", "setColor", colorArg),
-		"set_color_temperature": d.update("set_color_temperature", "setColorTemperature", kelvinArg),
-		"warmer":                d.update("warmer", "decreaseColorTemperature", noArgs),
-		"cooler":                d.update("cooler", "increaseColorTemperature", noArgs),
-		"set_volume":            d.update("set_volume", "setVolume", wholeArg(0, 100)),
-		"adjust_volume":         d.update("adjust_volume", "adjustVolume", wholeArg(-100, 100)),
-		"unpair_bluetooth":      d.update("unpair_bluetooth", "unpair", noArgs),
-		"get":                   d.get,
-		"last":                  d.last,
-	} {
-		d.methods[name] = L.NewFunction(fn)
-	}
+	d := &deviceLib{run: run, eps: eps, readings: readings}
+	L.SetGlobal("device", L.NewFunction(d.device))
+}
 
+// deviceMethods are the methods of a device handle. A state makes a Lua
+// function of one only when a rule first uses it, and the handles'
+// metatable on the first device() call: every rule's state has this API,
+// most use little of it, and each function costs a few hundred bytes.
+var deviceMethods = map[string]func(d *deviceLib) lua.LGFunction{
+	"on":  func(d *deviceLib) lua.LGFunction { return d.update("on", "turnOn", noArgs) },
+	"off": func(d *deviceLib) lua.LGFunction { return d.update("off", "turnOff", noArgs) },
+	"set_brightness": func(d *deviceLib) lua.LGFunction {
+		return d.update("set_brightness", "setBrightness", wholeArg(0, 100))
+	},
+	"adjust_brightness": func(d *deviceLib) lua.LGFunction {
+		return d.update("adjust_brightness", "adjustBrightness", wholeArg(-100, 100))
+	},
+	"set_color": func(d *deviceLib) lua.LGFunction { return d.update("set_color", "setColor", colorArg) },
+	"set_color_temperature": func(d *deviceLib) lua.LGFunction {
+		return d.update("set_color_temperature", "setColorTemperature", kelvinArg)
+	},
+	"warmer":     func(d *deviceLib) lua.LGFunction { return d.update("warmer", "decreaseColorTemperature", noArgs) },
+	"cooler":     func(d *deviceLib) lua.LGFunction { return d.update("cooler", "increaseColorTemperature", noArgs) },
+	"set_volume": func(d *deviceLib) lua.LGFunction { return d.update("set_volume", "setVolume", wholeArg(0, 100)) },
+	"adjust_volume": func(d *deviceLib) lua.LGFunction {
+		return d.update("adjust_volume", "adjustVolume", wholeArg(-100, 100))
+	},
+	"unpair_bluetooth": func(d *deviceLib) lua.LGFunction { return d.update("unpair_bluetooth", "unpair", noArgs) },
+	"get":              func(d *deviceLib) lua.LGFunction { return d.get },
+	"last":             func(d *deviceLib) lua.LGFunction { return d.last },
+}
+
+// metatable returns the handles' metatable, made on first use.
+func (d *deviceLib) metatable(L *lua.LState) *lua.LTable {
+	if d.mt != nil {
+		return d.mt
+	}
 	mt := L.NewTypeMetatable(deviceType)
 	mt.RawSetString("__index", L.NewFunction(d.index))
 	mt.RawSetString("__newindex", L.NewFunction(func(L *lua.LState) int {
@@ -129,8 +147,25 @@ func OpenDevice(L *lua.LState, run RunContext, eps Endpoints, readings Readings)
 		return 1
 	}))
 	mt.RawSetString("__metatable", lua.LString("device"))
+	d.mt = mt
+	return mt
+}
 
-	L.SetGlobal("device", L.NewFunction(d.device))
+// method returns the Lua function of a method, made on first use.
+func (d *deviceLib) method(L *lua.LState, name string) (*lua.LFunction, bool) {
+	if fn, ok := d.methods[name]; ok {
+		return fn, true
+	}
+	mk, ok := deviceMethods[name]
+	if !ok {
+		return nil, false
+	}
+	if d.methods == nil {
+		d.methods = map[string]*lua.LFunction{}
+	}
+	fn := L.NewFunction(mk(d))
+	d.methods[name] = fn
+	return fn, true
 }
 
 // deviceLib is the device API of one Lua state.
@@ -138,7 +173,8 @@ type deviceLib struct {
 	run      RunContext
 	eps      Endpoints
 	readings Readings
-	methods  map[string]*lua.LFunction
+	methods  map[string]*lua.LFunction // made on first use
+	mt       *lua.LTable
 }
 
 // handle is a device() value. It resolves its name once, on the first use
@@ -191,7 +227,7 @@ func (d *deviceLib) device(L *lua.LState) int {
 	}
 	ud := L.NewUserData()
 	ud.Value = h
-	L.SetMetatable(ud, L.GetTypeMetatable(deviceType))
+	L.SetMetatable(ud, d.metatable(L))
 	L.Push(ud)
 	return 1
 }
@@ -235,12 +271,12 @@ func (d *deviceLib) index(L *lua.LState) int {
 		}
 		return 1
 	}
-	if fn, ok := d.methods[key.String()]; ok {
+	if fn, ok := d.method(L, key.String()); ok {
 		L.Push(fn)
 		return 1
 	}
-	names := make([]string, 0, len(d.methods)+2)
-	for n := range d.methods {
+	names := make([]string, 0, len(deviceMethods)+2)
+	for n := range deviceMethods {
 		names = append(names, n)
 	}
 	names = append(names, "name", "id")
