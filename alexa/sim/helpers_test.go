@@ -2,6 +2,7 @@ package sim_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -37,6 +38,12 @@ func (c *clock) Advance(d time.Duration) {
 	defer c.mu.Unlock()
 	c.now = c.now.Add(d)
 }
+
+// maxWait bounds every wait of a test for the simulator: an answer, a
+// push, a stream ending. Healthy runs wait milliseconds; the bound only
+// turns something the simulator never sends into a failure that names it,
+// instead of a hang until the package's test timeout.
+const maxWait = 30 * time.Second
 
 // env is a simulator under test behind httptest.
 type env struct {
@@ -134,7 +141,9 @@ func (e *env) form(path string, values url.Values) response {
 
 func (e *env) send(req *http.Request) response {
 	e.t.Helper()
-	resp, err := e.ts.Client().Do(req)
+	ctx, cancel := context.WithTimeout(req.Context(), maxWait)
+	defer cancel()
+	resp, err := e.ts.Client().Do(req.WithContext(ctx))
 	if err != nil {
 		e.t.Fatal(err)
 	}

@@ -27,11 +27,18 @@ func serve(t *testing.T, serveFn func(ctx context.Context, ready func(string)) e
 	case addr = <-addrc:
 	case err := <-errc:
 		t.Fatalf("serve: %v", err)
+	case <-time.After(maxWait):
+		t.Fatalf("serve: not listening within %v", maxWait)
 	}
 	t.Cleanup(func() {
 		cancel()
-		if err := <-errc; err != nil {
-			t.Errorf("serve returned %v after its context ended", err)
+		select {
+		case err := <-errc:
+			if err != nil {
+				t.Errorf("serve returned %v after its context ended", err)
+			}
+		case <-time.After(maxWait):
+			t.Errorf("serve did not return within %v of its context ending", maxWait)
 		}
 	})
 	return addr
@@ -55,14 +62,14 @@ func TestListenAndServeH2C(t *testing.T) {
 	})
 	var p http.Protocols
 	p.SetUnencryptedHTTP2(true)
-	client := &http.Client{Transport: &http.Transport{Protocols: &p}}
+	client := &http.Client{Transport: &http.Transport{Protocols: &p}, Timeout: maxWait}
 	defer client.CloseIdleConnections()
 	resp := get(t, client, "http://"+addr+"/_sim/household")
 	if resp.StatusCode != http.StatusOK || resp.Proto != "HTTP/2.0" {
 		t.Errorf("h2c: %d over %s", resp.StatusCode, resp.Proto)
 	}
 	// Plain HTTP/1.1 clients are served too.
-	h1 := &http.Client{Transport: &http.Transport{}}
+	h1 := &http.Client{Transport: &http.Transport{}, Timeout: maxWait}
 	defer h1.CloseIdleConnections()
 	if resp := get(t, h1, "http://"+addr+"/_sim/household"); resp.Proto != "HTTP/1.1" {
 		t.Errorf("HTTP/1.1 client got %s", resp.Proto)
@@ -128,7 +135,7 @@ func TestListenAndServeTLS(t *testing.T) {
 		client := &http.Client{Transport: &http.Transport{
 			TLSClientConfig:   &tls.Config{RootCAs: roots},
 			ForceAttemptHTTP2: true,
-		}}
+		}, Timeout: maxWait}
 		resp := get(t, client, "https://"+host+"/_sim/household")
 		if resp.StatusCode != http.StatusOK || resp.Proto != "HTTP/2.0" {
 			t.Errorf("%s: %d over %s", host, resp.StatusCode, resp.Proto)

@@ -311,10 +311,12 @@ func (s *Server) handleDirectives(w http.ResponseWriter, r *http.Request) {
 		// The fault came while this stream was opening.
 		d.drop()
 	}
+	// Logged before the first byte leaves: a client that has read the
+	// opening delimiter finds the stream in /_sim/requests.
+	recordNow(r, http.StatusOK)
 	if !d.write([]byte(directivesDelimiter)) {
 		return
 	}
-	recordNow(r, http.StatusOK)
 
 	keepAlive := time.NewTicker(s.opts.PushKeepAlive)
 	defer keepAlive.Stop()

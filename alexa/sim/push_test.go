@@ -8,6 +8,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/alexarules/alexarules/alexa/sim"
 )
@@ -59,7 +60,13 @@ func getDirectives(t *testing.T, e *env, token string) *http.Response {
 		req.Header.Set("Authorization", "Bearer "+token)
 	}
 	req.Header.Set("User-Agent", "okhttp/4.3.2-SNAPSHOT")
+	// An answer that never comes fails the test: the request is
+	// cancelled.
+	timer := time.AfterFunc(maxWait, cancel)
 	resp, err := tr.RoundTrip(req)
+	if !timer.Stop() {
+		t.Fatalf("GET directives: no answer within %v (%v)", maxWait, err)
+	}
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -73,14 +80,28 @@ func getDirectives(t *testing.T, e *env, token string) *http.Response {
 // readChunk returns what one Read of the body gives. The server flushes
 // one part per DATA frame and the test reads after each push has been
 // written, so one Read returns exactly one DATA frame.
-func readChunk(t *testing.T, body io.Reader) string {
+func readChunk(t *testing.T, body io.ReadCloser) string {
 	t.Helper()
-	buf := make([]byte, 64<<10)
-	n, err := body.Read(buf)
-	if n == 0 {
+	chunk, err := readBody(t, body)
+	if chunk == "" {
 		t.Fatalf("read downchannel: %v", err)
 	}
-	return string(buf[:n])
+	return chunk
+}
+
+// readBody does one Read of a downchannel body. The stream never ends on
+// its own, so a Read waits for as long as the simulator sends nothing: if
+// nothing comes within maxWait, the body is closed (which ends the Read)
+// and the test fails.
+func readBody(t *testing.T, body io.ReadCloser) (string, error) {
+	t.Helper()
+	buf := make([]byte, 64<<10)
+	timer := time.AfterFunc(maxWait, func() { body.Close() })
+	n, err := body.Read(buf)
+	if !timer.Stop() {
+		t.Fatalf("downchannel: nothing within %v (read %q, %v)", maxWait, buf[:n], err)
+	}
+	return string(buf[:n]), err
 }
 
 // directive is the envelope of a downchannel part.
@@ -175,7 +196,9 @@ func TestDownchannel(t *testing.T) {
 	}
 
 	// A payload string goes out as it is, even if it is not JSON.
-	e.postPush(`{"command":"PUSH_SOMETHING_NEW","payload":"not json"}`)
+	if n := e.postPush(`{"command":"PUSH_SOMETHING_NEW","payload":"not json"}`); n != 1 {
+		t.Fatalf("string payload pushed to %d clients", n)
+	}
 	if _, m := parsePart(t, readChunk(t, resp.Body)); m.Command != "PUSH_SOMETHING_NEW" || m.Payload != "not json" {
 		t.Errorf("string payload: %+v", m)
 	}
@@ -184,7 +207,7 @@ func TestDownchannel(t *testing.T) {
 	// websocket only.
 	raw := `{"directive":{"header":{"namespace":"System","name":"Odd"},"payload":{}}}`
 	if n := e.postPush(`{"raw":` + mustJSON(t, raw) + `}`); n != 1 {
-		t.Errorf("raw pushed to %d clients", n)
+		t.Fatalf("raw pushed to %d clients", n)
 	}
 	if got := readChunk(t, resp.Body); got != partHead+raw+"\r\n"+delimiter {
 		t.Errorf("raw part %q", got)
@@ -196,9 +219,9 @@ func TestDownchannel(t *testing.T) {
 	// Two downchannels both get a push.
 	resp2 := openDirectives(t, e, testToken)
 	if n := e.postPush(`{"command":"PUSH_DND_STATE_CHANGE","payload":{"enabled":true}}`); n != 2 {
-		t.Errorf("pushed to %d clients, want 2", n)
+		t.Fatalf("pushed to %d clients, want 2", n)
 	}
-	for _, body := range []io.Reader{resp.Body, resp2.Body} {
+	for _, body := range []io.ReadCloser{resp.Body, resp2.Body} {
 		if _, m := parsePart(t, readChunk(t, body)); m.Payload != `{"enabled":true}` {
 			t.Errorf("payload %q", m.Payload)
 		}
@@ -250,7 +273,7 @@ func TestDownchannelKeepAlive(t *testing.T) {
 }
 
 // pushed reads the next part and returns its command and decoded payload.
-func pushed(t *testing.T, body io.Reader) (string, map[string]any) {
+func pushed(t *testing.T, body io.ReadCloser) (string, map[string]any) {
 	t.Helper()
 	_, m := parsePart(t, readChunk(t, body))
 	var p map[string]any

@@ -318,7 +318,11 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request, api http.Handl
 			})
 		})
 	}
-	// Long-lived push connections log themselves once open (recordNow).
+	// Long-lived push connections log themselves once open (recordNow); a
+	// websocket upgrade is logged when the connection is hijacked, before
+	// the 101 is written, so a client that has its connection finds it in
+	// the log.
+	rec.hijacked = func() { recordAs(http.StatusSwitchingProtocols) }
 	r = r.WithContext(context.WithValue(r.Context(), recordKey{}, recordAs))
 	defer func() { recordAs(rec.status()) }()
 	if r.Method == http.MethodDelete && r.ProtoMajor == 1 {
@@ -386,6 +390,8 @@ func logBody(body []byte) json.RawMessage {
 type statusRecorder struct {
 	http.ResponseWriter
 	code int
+	// hijacked, if set, is called once the connection is hijacked.
+	hijacked func()
 }
 
 func (r *statusRecorder) WriteHeader(code int) {
@@ -417,10 +423,16 @@ func (r *statusRecorder) Unwrap() http.ResponseWriter { return r.ResponseWriter 
 // http.Hijacker rather than using a ResponseController.
 func (r *statusRecorder) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	c, rw, err := http.NewResponseController(r.ResponseWriter).Hijack()
-	if err == nil && r.code == 0 {
+	if err != nil {
+		return c, rw, err
+	}
+	if r.code == 0 {
 		r.code = http.StatusSwitchingProtocols
 	}
-	return c, rw, err
+	if r.hijacked != nil {
+		r.hijacked()
+	}
+	return c, rw, nil
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

@@ -133,7 +133,6 @@ func (s *Server) handleTcomm(w http.ResponseWriter, r *http.Request) {
 		s.opts.Logger.Debug("websocket upgrade", "err", err)
 		return
 	}
-	recordNow(r, http.StatusSwitchingProtocols)
 	defer conn.Close()
 
 	serial := r.URL.Query().Get("x-amz-device-serial")

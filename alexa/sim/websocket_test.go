@@ -5,11 +5,13 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/gorilla/websocket"
 
@@ -93,7 +95,7 @@ func dialTcomm(t *testing.T, e *env, path string, header http.Header) *websocket
 	if header.Get("Cookie") == "" {
 		header.Set("Cookie", webCookie)
 	}
-	d := websocket.Dialer{EnableCompression: true}
+	d := websocket.Dialer{EnableCompression: true, HandshakeTimeout: maxWait}
 	conn, resp, err := d.Dial("ws"+strings.TrimPrefix(e.ts.URL, "http")+path, header)
 	if err != nil {
 		t.Fatalf("dial %s: %v (%v)", path, err, resp)
@@ -102,10 +104,22 @@ func dialTcomm(t *testing.T, e *env, path string, header http.Header) *websocket
 	return conn
 }
 
+// readMessage reads the next message. A message (or close) that does not
+// come within maxWait fails the test rather than hanging it.
+func readMessage(t *testing.T, conn *websocket.Conn) (int, []byte, error) {
+	t.Helper()
+	conn.SetReadDeadline(time.Now().Add(maxWait))
+	typ, b, err := conn.ReadMessage()
+	if ne, ok := errors.AsType[net.Error](err); ok && ne.Timeout() {
+		t.Fatalf("websocket: nothing within %v", maxWait)
+	}
+	return typ, b, err
+}
+
 // readFrame reads one binary message and decodes it.
 func readFrame(t *testing.T, conn *websocket.Conn) (sim.TcommFrame, []byte) {
 	t.Helper()
-	typ, b, err := conn.ReadMessage()
+	typ, b, err := readMessage(t, conn)
 	if err != nil {
 		t.Fatalf("read: %v", err)
 	}
@@ -182,7 +196,7 @@ func TestWebsocketAF(t *testing.T) {
 	// raw_hex goes out byte for byte; raw is for the downchannel only.
 	frame := readFile(t, "testdata/ws_af_s2c_push_volume_change.bin")
 	if n := e.postPush(`{"raw_hex":"` + hex.EncodeToString(frame) + `"}`); n != 1 {
-		t.Errorf("raw_hex pushed to %d clients", n)
+		t.Fatalf("raw_hex pushed to %d clients", n)
 	}
 	if _, got := readFrame(t, conn); !bytes.Equal(got, frame) {
 		t.Errorf("raw frame %x", got)
@@ -192,7 +206,11 @@ func TestWebsocketAF(t *testing.T) {
 	}
 
 	// The control routes push here too.
-	e.do(http.MethodPost, "/_sim/lists/"+shoppingList+"/items", "", `{"text":"jam"}`)
+	var added struct{ Clients int }
+	e.do(http.MethodPost, "/_sim/lists/"+shoppingList+"/items", "", `{"text":"jam"}`).decode(t, http.StatusOK, &added)
+	if added.Clients != 1 {
+		t.Fatalf("list item pushed to %d clients", added.Clients)
+	}
 	if cmd, p := pushedGWM(t, conn, "A:F"); cmd != "PUSH_LIST_ITEM_CHANGE" || !strings.Contains(p, `"eventName":"itemCreated"`) {
 		t.Errorf("list push %s %s", cmd, p)
 	}
@@ -204,6 +222,11 @@ func TestWebsocketAF(t *testing.T) {
 func TestWebsocketAH(t *testing.T) {
 	e := newEnv(t, sim.DemoHousehold(), pushOptions())
 	conn := dialTcomm(t, e, "/?x-amz-device-type=ALEGCNGL9K0HM&x-amz-device-serial=000-0000000-0000000-1700000000000", nil)
+	// Logged at the upgrade: before the client has its connection.
+	if reqs := e.sim.Requests(); len(reqs) != 1 || reqs[0].Path != "/" || reqs[0].Status != http.StatusSwitchingProtocols ||
+		reqs[0].Query != "x-amz-device-type=ALEGCNGL9K0HM&x-amz-device-serial=000-0000000-0000000-1700000000000" {
+		t.Errorf("request log after the upgrade: %+v", reqs)
+	}
 
 	send(t, conn, readFile(t, "testdata/ws_ah_c2s_1_tune_hello.bin"))
 	f, _ := readFrame(t, conn)
@@ -229,7 +252,9 @@ func TestWebsocketAH(t *testing.T) {
 		t.Errorf("push %s %s", cmd, p)
 	}
 	// The device URN names the serial from the URL.
-	e.postPush(`{"command":"PUSH_X","payload":{}}`)
+	if n := e.postPush(`{"command":"PUSH_X","payload":{}}`); n != 1 {
+		t.Fatalf("pushed to %d clients", n)
+	}
 	f, _ = readFrame(t, conn)
 	if !bytes.Contains(f.Content, []byte("deviceSerialNumber:000-0000000-0000000-1700000000000 ")) {
 		t.Errorf("device URN in %q", f.Content)
@@ -253,20 +278,20 @@ func TestWebsocketRefusals(t *testing.T) {
 		bad := bytes.Clone(readFile(t, "testdata/ws_af_c2s_gw_register_alexa-remote2.bin"))
 		bad[100] ^= 1
 		send(t, conn, bad)
-		_, _, err := conn.ReadMessage()
+		_, _, err := readMessage(t, conn)
 		var ce *websocket.CloseError
 		if !errors.As(err, &ce) || ce.Code != websocket.CloseProtocolError {
 			t.Errorf("after a bad frame: %v", err)
 		}
 	})
 	t.Run("no cookie", func(t *testing.T) {
-		d := websocket.Dialer{}
+		d := websocket.Dialer{HandshakeTimeout: maxWait}
 		conn, _, err := d.Dial("ws"+strings.TrimPrefix(e.ts.URL, "http")+"/tcomm/", nil)
 		if err != nil {
 			t.Fatal(err)
 		}
 		defer conn.Close()
-		_, _, err = conn.ReadMessage()
+		_, _, err = readMessage(t, conn)
 		var ce *websocket.CloseError
 		if !errors.As(err, &ce) || ce.Code != 4001 || !strings.HasPrefix(ce.Text, "before - Could not find any") {
 			t.Errorf("without a cookie: %v", err)
@@ -297,11 +322,10 @@ func TestPushDrop(t *testing.T) {
 	if r := e.do(http.MethodPost, "/_sim/faults", "", `{"push":"drop"}`); r.status != http.StatusOK {
 		t.Fatalf("fault: %d %s", r.status, r.raw)
 	}
-	buf := make([]byte, 1024)
-	if n, err := resp.Body.Read(buf); err == nil {
-		t.Errorf("downchannel still open after drop: %q", buf[:n])
+	if got, err := readBody(t, resp.Body); err == nil {
+		t.Errorf("downchannel still open after drop: %q", got)
 	}
-	if _, _, err := conn.ReadMessage(); err == nil {
+	if _, _, err := readMessage(t, conn); err == nil {
 		t.Error("websocket still open after drop")
 	}
 	if n := e.postPush(`{"command":"PUSH_X","payload":{}}`); n != 0 {
@@ -310,7 +334,7 @@ func TestPushDrop(t *testing.T) {
 	if resp := getDirectives(t, e, testToken); resp.StatusCode != http.StatusServiceUnavailable {
 		t.Errorf("directives while dropped: %d", resp.StatusCode)
 	}
-	if _, resp, err := (&websocket.Dialer{}).Dial("ws"+strings.TrimPrefix(e.ts.URL, "http")+"/tcomm/", http.Header{"Cookie": {webCookie}}); err == nil ||
+	if _, resp, err := (&websocket.Dialer{HandshakeTimeout: maxWait}).Dial("ws"+strings.TrimPrefix(e.ts.URL, "http")+"/tcomm/", http.Header{"Cookie": {webCookie}}); err == nil ||
 		resp == nil || resp.StatusCode != http.StatusServiceUnavailable {
 		t.Errorf("websocket while dropped: %v %v", err, resp)
 	}
@@ -318,7 +342,7 @@ func TestPushDrop(t *testing.T) {
 	e.do(http.MethodDelete, "/_sim/faults", "", nil)
 	resp = openDirectives(t, e, testToken)
 	if n := e.postPush(`{"command":"PUSH_X","payload":{}}`); n != 1 {
-		t.Errorf("after clearing: pushed to %d clients", n)
+		t.Fatalf("after clearing: pushed to %d clients", n)
 	}
 	readChunk(t, resp.Body)
 }
