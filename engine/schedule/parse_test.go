@@ -112,8 +112,8 @@ func TestParseScheduleErrors(t *testing.T) {
 		{"every 1h between 08:00 to 22:00", `expected "between" HH:MM "and" HH:MM`},
 		{"every 1h between 8 and 22:00", `expected HH:MM, got "8"`},
 		{"every 1h between 08:00 and 08:00", "empty window"},
-		{"sunset-30m", `solar times ("sunset-30m") are not supported yet`},
-		{"mon-fri sunrise+15m", `solar times ("sunrise+15m") are not supported yet`},
+		{"sunset-30m", `sunset needs the location: set "latitude" and "longitude" in the configuration`},
+		{"mon-fri sunrise+15m", `sunrise needs the location`},
 	}
 	for _, tt := range tests {
 		if tt.want == "" {
@@ -132,13 +132,6 @@ func TestParseScheduleErrors(t *testing.T) {
 				t.Errorf("error %#v is not a schedule SpecError", err)
 			}
 		})
-	}
-}
-
-func TestSolarNotSupported(t *testing.T) {
-	_, err := schedule.ParseSchedule("sunset-30m", time.UTC)
-	if !errors.Is(err, schedule.ErrNotSupported) {
-		t.Errorf("error %v does not wrap ErrNotSupported", err)
 	}
 }
 

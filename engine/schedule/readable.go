@@ -22,13 +22,34 @@ import (
 // seconds (units s, m, h, d) aligned to multiples of the interval since
 // the Unix epoch. A "between" window includes both ends, is read on the
 // local clock, and may wrap midnight (between 22:00 and 06:00); its hours
-// after midnight belong to the day the window opened. Solar times
-// (sunset-30m) are not supported yet.
+// after midnight belong to the day the window opened.
+//
+// Sun times need the observer's place: ParseSchedule has none and
+// rejects them with an error wrapping ErrNoPlace; use ParseScheduleAt.
 func ParseSchedule(spec string, loc *time.Location) (Spec, error) {
+	return ParseScheduleAt(spec, loc, nil)
+}
+
+// ParseScheduleAt parses a readable schedule like ParseSchedule, and also
+// sun times at place (nil: none configured):
+//
+//	sunset                 sunset-30m             sunrise+1h15m
+//	mon-fri sunset-30m     sat,sun sunrise        weekdays at dawn
+//	sunrise,sunset         dusk+10m
+//
+// Sunrise and sunset are when the sun's upper edge meets the horizon
+// (zenith 90.833°, NOAA's convention); dawn and dusk begin and end civil
+// twilight (the sun 6° below the horizon). An offset is a Go duration
+// under 12h ("30m", "1h15m", "2h"). Sun times are instants, so daylight
+// saving time needs no rule: each one fires once per date. An event and
+// its offset belong to the event's date, so "fri sunset+5h" fires in the
+// early hours of Saturday. A date without the event (polar day or night)
+// has no occurrence; Next looks up to 400 days ahead.
+func ParseScheduleAt(spec string, loc *time.Location, place *Place) (Spec, error) {
 	if loc == nil {
 		loc = time.UTC
 	}
-	s, err := parseSchedule(strings.TrimSpace(spec), loc)
+	s, err := parseSchedule(strings.TrimSpace(spec), loc, place)
 	if err != nil {
 		return nil, &SpecError{Kind: "schedule", Spec: spec, Err: err}
 	}
@@ -54,20 +75,21 @@ func dayAlias(s string) (time.Weekday, bool) {
 
 const allDays = 1<<7 - 1
 
-func parseSchedule(spec string, loc *time.Location) (Spec, error) {
+func parseSchedule(spec string, loc *time.Location, place *Place) (Spec, error) {
 	words := strings.Fields(strings.ToLower(spec))
 	if len(words) == 0 {
 		return nil, errors.New("empty schedule")
 	}
-	for _, w := range words {
-		if strings.HasPrefix(w, "sunrise") || strings.HasPrefix(w, "sunset") {
-			return nil, fmt.Errorf("solar times (%q) are %w", w, ErrNotSupported)
-		}
-	}
 	days := uint8(allDays)
-	if words[0] != "every" {
+	if words[0] == "at" && len(words) > 1 && isSunWord(words[1]) {
+		words = words[1:] // "at sunset" needs no days
+	}
+	if words[0] != "every" && !isSunWord(words[0]) {
 		d, err := parseDays(words[0])
 		if err != nil {
+			if typo := sunTypo(words[0]); typo != nil {
+				return nil, typo
+			}
 			return nil, err
 		}
 		days, words = d, words[1:]
@@ -80,6 +102,9 @@ func parseSchedule(spec string, loc *time.Location) (Spec, error) {
 	}
 	if words[0] == "at" {
 		words = words[1:]
+	}
+	if len(words) > 0 && isSunWord(words[0]) {
+		return parseSun(spec, loc, place, days, words)
 	}
 	times, err := parseTimes(strings.Join(words, ","))
 	if err != nil {
@@ -162,6 +187,12 @@ func parseTimes(s string) ([]int, error) {
 		}
 		t, err := parseClock(item)
 		if err != nil {
+			if isSunWord(item) {
+				return nil, fmt.Errorf("cannot mix clock times and sun times (%q) in one schedule; use two triggers", item)
+			}
+			if typo := sunTypo(item); typo != nil && !looksLikeTime(item) {
+				return nil, typo
+			}
 			return nil, err
 		}
 		out = append(out, t)
@@ -226,6 +257,11 @@ func parseEvery(spec string, loc *time.Location, days uint8, words []string) (Sp
 	}
 	if len(words) != 4 || words[2] != closeWord {
 		return nil, fmt.Errorf("expected %q HH:MM %q HH:MM, got %q", open, closeWord, strings.Join(words, " "))
+	}
+	for _, w := range []string{words[1], words[3]} {
+		if isSunWord(w) {
+			return nil, fmt.Errorf("a window takes clock times (HH:MM), not sun times (%q)", w)
+		}
 	}
 	if e.from, err = parseClock(words[1]); err != nil {
 		return nil, err

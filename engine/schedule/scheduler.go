@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"slices"
 	"sync"
@@ -77,11 +78,15 @@ func New(clock engine.Clock, fire func(id string, at time.Time, late bool), last
 	}
 }
 
-// specKey identifies a spec across reloads: its text and time zone.
+// specKey identifies a spec across reloads: its text, time zone and, for
+// sun times, place.
 func specKey(s Spec) string {
 	k := s.String()
 	if l, ok := s.(interface{ Location() *time.Location }); ok {
 		k += "\x00" + l.Location().String()
+	}
+	if p, ok := s.(interface{ Place() Place }); ok {
+		k += fmt.Sprintf("\x00%g,%g", p.Place().Latitude, p.Place().Longitude)
 	}
 	return k
 }

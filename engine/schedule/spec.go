@@ -13,10 +13,12 @@
 // fires at every instant whose local clock matches, so it keeps its
 // spacing through a transition (nothing to fire in the gap, both halves of
 // the repeated hour fire).
+//
+// Sun times ("sunset-30m", see ParseScheduleAt) are instants computed for
+// a Place, so they need no DST rule either: each fires once per date.
 package schedule
 
 import (
-	"errors"
 	"fmt"
 	"time"
 )
@@ -28,10 +30,6 @@ type Spec interface {
 	Next(t time.Time) time.Time
 	String() string
 }
-
-// ErrNotSupported marks syntax that RULES.md allows but this package does
-// not implement yet.
-var ErrNotSupported = errors.New("not supported yet")
 
 // SpecError reports a spec that does not parse. Err says what is wrong in
 // words a rule author understands; the caller adds file:line and field.
