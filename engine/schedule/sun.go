@@ -110,6 +110,8 @@ func parseSun(spec string, loc *time.Location, place *Place, days uint8, words [
 		switch {
 		case len(parts) == 0:
 			continue
+		case len(parts) > 1 && strings.Contains(parts[1], ":"):
+			return nil, fmt.Errorf("cannot mix sun times and clock times (%q) in one schedule; use two triggers", parts[1])
 		case len(parts) == 2 && looksLikeTime(parts[1]):
 			// "sunset 30m": parseSunEvent asks for the sign.
 			item = parts[0] + parts[1]

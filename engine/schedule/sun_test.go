@@ -344,6 +344,7 @@ func TestParseSunErrors(t *testing.T) {
 		{"sunrise,noon", &berlin, `unknown sun time "noon" (expected sunrise, sunset, dawn or dusk)`},
 		{"sunrise,dsk", &berlin, `unknown sun time "dsk" (did you mean "dusk"?)`},
 		{"sunset,07:00", &berlin, `cannot mix sun times and clock times ("07:00") in one schedule; use two triggers`},
+		{"sunset 07:00", &berlin, `cannot mix sun times and clock times ("07:00")`},
 		{"daily 07:00,sunset", &berlin, `cannot mix clock times and sun times ("sunset") in one schedule; use two triggers`},
 		{"every 1h between sunrise and sunset", &berlin, `a window takes clock times (HH:MM), not sun times ("sunrise")`},
 	}
