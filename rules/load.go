@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/alexarules/alexarules/engine"
+	"github.com/alexarules/alexarules/engine/schedule"
 	"github.com/alexarules/alexarules/scripting"
 	lua "github.com/yuin/gopher-lua"
 	"github.com/yuin/gopher-lua/ast"
@@ -38,7 +39,10 @@ func (e *LoadError) Error() string {
 type Options struct {
 	Clock    engine.Clock
 	Location *time.Location // default zone of schedules and time.*
-	Libs     *scripting.LibCache
+	// Place is where sunrise and sunset are computed; nil: sun schedules
+	// are refused with an error that says how to configure it.
+	Place *schedule.Place
+	Libs  *scripting.LibCache
 	// Bind installs the bound API (device(), alexa.echo, ...) into a state.
 	// It is called for every state, at load and for each instance; run is
 	// nil while the file loads.
@@ -176,7 +180,7 @@ func newRuleState(opts *Options, dir, file string, run *Run) *lua.LState {
 	}
 	L := scripting.NewState(scripting.StateOptions{Clock: opts.Clock, Location: opts.Location,
 		LibDir: filepath.Join(dir, "lib"), Libs: opts.Libs, Print: print})
-	installTriggers(L, opts.Location, opts.catalogue)
+	installTriggers(L, opts.Location, opts.Place, opts.catalogue)
 	installRule(L, file)
 	if opts.Bind != nil {
 		var rc scripting.RunContext // a nil *Run must be a nil interface

@@ -136,7 +136,7 @@ const triggerTypeName = "alexarules.trigger"
 // globals and the `alexa.*` ones in the `alexa` table.
 // The catalogue is built once per Load and shared by every state: building
 // it per state cost about 12 KB of maps for each rule.
-func installTriggers(L *lua.LState, loc *time.Location, catalogue []ctorSpec) {
+func installTriggers(L *lua.LState, loc *time.Location, place *schedule.Place, catalogue []ctorSpec) {
 	mt := L.NewTypeMetatable(triggerTypeName)
 	L.SetField(mt, "__tostring", L.NewFunction(func(L *lua.LState) int {
 		L.Push(lua.LString(checkTrigger(L, 1).String()))
@@ -145,7 +145,7 @@ func installTriggers(L *lua.LState, loc *time.Location, catalogue []ctorSpec) {
 	alexa := L.NewTable()
 	for i := range catalogue {
 		spec := &catalogue[i]
-		fn := L.NewFunction(ctorFunc(spec, loc))
+		fn := L.NewFunction(ctorFunc(spec, loc, place))
 		if name, ok := strings.CutPrefix(spec.name, "alexa."); ok {
 			L.SetField(alexa, name, fn)
 		} else {
@@ -174,7 +174,7 @@ func asTrigger(v lua.LValue) (*TriggerDef, bool) {
 	return t, ok
 }
 
-func ctorFunc(spec *ctorSpec, loc *time.Location) lua.LGFunction {
+func ctorFunc(spec *ctorSpec, loc *time.Location, place *schedule.Place) lua.LGFunction {
 	return func(L *lua.LState) int {
 		t := &TriggerDef{Ctor: spec.name, Kind: spec.kind, Opts: map[string]any{}, Line: callerLine(L)}
 		optArg := 1
@@ -200,7 +200,7 @@ func ctorFunc(spec *ctorSpec, loc *time.Location) lua.LGFunction {
 				L.RaiseError("%s: option %q is required", spec.name, r)
 			}
 		}
-		if err := t.finish(loc); err != nil {
+		if err := t.finish(loc, place); err != nil {
 			L.RaiseError("%s: %s", spec.name, err.Error())
 		}
 		ud := L.NewUserData()
@@ -287,7 +287,7 @@ func (o optSpec) check(v lua.LValue) (any, error) {
 }
 
 // finish checks what needs several options together or a parser.
-func (t *TriggerDef) finish(loc *time.Location) error {
+func (t *TriggerDef) finish(loc *time.Location, place *schedule.Place) error {
 	switch t.Ctor {
 	case "cron", "schedule":
 		if tz, ok := t.Opts["tz"].(string); ok {
@@ -301,7 +301,7 @@ func (t *TriggerDef) finish(loc *time.Location) error {
 		if t.Ctor == "cron" {
 			t.Spec, err = schedule.ParseCron(t.Main, loc)
 		} else {
-			t.Spec, err = schedule.ParseSchedule(t.Main, loc)
+			t.Spec, err = schedule.ParseScheduleAt(t.Main, loc, place)
 		}
 		if err != nil {
 			return err

@@ -14,7 +14,8 @@ import (
 func cmdCheck(ctx context.Context, e env, args []string) int {
 	fs := flag.NewFlagSet("check", flag.ContinueOnError)
 	fs.SetOutput(e.stderr)
-	tz := fs.String("tz", "", "time zone of schedules (default: the machine's)")
+	tz := fs.String("tz", "", "time zone of schedules (default: the configuration's, else the machine's)")
+	configFile := fs.String("config", "", "configuration file (time zone, latitude and longitude)")
 	if err := fs.Parse(args); err != nil {
 		return exitUsage
 	}
@@ -22,7 +23,21 @@ func cmdCheck(ctx context.Context, e env, args []string) int {
 		fmt.Fprintln(e.stderr, "usage: alexarules check PATH...")
 		return exitUsage
 	}
-	loc := time.Local
+	cfg, err := loadConfig(*configFile)
+	if err != nil {
+		fmt.Fprintf(e.stderr, "check: %v\n", err)
+		return exitUsage
+	}
+	loc, err := cfg.location()
+	if err != nil {
+		fmt.Fprintf(e.stderr, "check: %v\n", err)
+		return exitUsage
+	}
+	place, err := cfg.place()
+	if err != nil {
+		fmt.Fprintf(e.stderr, "check: %v\n", err)
+		return exitUsage
+	}
 	if *tz != "" {
 		l, err := time.LoadLocation(*tz)
 		if err != nil {
@@ -31,7 +46,7 @@ func cmdCheck(ctx context.Context, e env, args []string) int {
 		}
 		loc = l
 	}
-	set, err := rules.Load(rules.Options{Clock: engine.RealClock{}, Location: loc, Bind: bindForCheck()}, fs.Args()...)
+	set, err := rules.Load(rules.Options{Clock: engine.RealClock{}, Location: loc, Place: place, Bind: bindForCheck()}, fs.Args()...)
 	if err != nil {
 		fmt.Fprintf(e.stderr, "check: %v\n", err)
 		return exitUsage

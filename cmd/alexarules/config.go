@@ -8,15 +8,19 @@ import (
 	"time"
 
 	"github.com/alexarules/alexarules/alexa"
+	"github.com/alexarules/alexarules/engine/schedule"
 )
 
 // fileConfig is the configuration file (JSON). Every field is optional;
 // command-line flags override it. docs/CONFIG.md documents it.
 type fileConfig struct {
-	Rules        string          `json:"rules"`
-	Data         string          `json:"data"`
-	Admin        string          `json:"admin"`
-	Timezone     string          `json:"timezone"`
+	Rules    string `json:"rules"`
+	Data     string `json:"data"`
+	Admin    string `json:"admin"`
+	Timezone string `json:"timezone"`
+	// Latitude and Longitude place sunrise and sunset schedules.
+	Latitude     *float64        `json:"latitude"`
+	Longitude    *float64        `json:"longitude"`
 	Cloud        string          `json:"cloud"`
 	Push         string          `json:"push"`
 	PollInterval string          `json:"poll_interval"`
@@ -69,6 +73,21 @@ func (c fileConfig) alexaConfig(getenv func(string) string) alexa.Config {
 	base := alexa.Config{ClientID: c.Alexa.ClientID, ClientSecret: c.Alexa.ClientSecret,
 		RefreshToken: c.Alexa.RefreshToken, Region: c.Alexa.Region, Scale: c.Alexa.Scale, Cloud: c.Cloud}
 	return alexa.ConfigFromEnv(getenv, base)
+}
+
+// place is where sunrise and sunset are computed (nil when not set).
+func (c fileConfig) place() (*schedule.Place, error) {
+	if c.Latitude == nil && c.Longitude == nil {
+		return nil, nil
+	}
+	if c.Latitude == nil || c.Longitude == nil {
+		return nil, fmt.Errorf("config: set both \"latitude\" and \"longitude\" (for sunrise and sunset)")
+	}
+	p := &schedule.Place{Latitude: *c.Latitude, Longitude: *c.Longitude}
+	if err := p.Validate(); err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	return p, nil
 }
 
 // location is the configured zone of schedules and time.*.

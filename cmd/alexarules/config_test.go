@@ -54,3 +54,20 @@ func writeConfig(t *testing.T, body string) string {
 	write(t, dir, "config.json", body)
 	return filepath.Join(dir, "config.json")
 }
+
+func TestSunSchedulesNeedTheLocation(t *testing.T) {
+	dir := t.TempDir()
+	write(t, dir, "porch.lua", `return rule "porch" { when = schedule "sunset-30m", run = function() end }`)
+	_, errOut, code := runCLI(t, "check", dir)
+	if code != exitFailure || !strings.Contains(errOut, "porch.lua:1:") || !strings.Contains(errOut, `"latitude" and "longitude"`) {
+		t.Fatalf("without a location: exit %d, %s", code, errOut)
+	}
+	cfg := writeConfig(t, `{"timezone": "Europe/Berlin", "latitude": 52.52, "longitude": 13.405}`)
+	if out, errOut, code := runCLI(t, "check", "--config", cfg, dir); code != exitOK {
+		t.Fatalf("with a location: exit %d\n%s%s", code, out, errOut)
+	}
+	bad := writeConfig(t, `{"latitude": 95, "longitude": 13.4}`)
+	if _, errOut, code := runCLI(t, "check", "--config", bad, dir); code != exitUsage || !strings.Contains(errOut, "latitude") {
+		t.Fatalf("a bad latitude: exit %d, %s", code, errOut)
+	}
+}

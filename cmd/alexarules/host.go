@@ -24,6 +24,7 @@ type hostOptions struct {
 	DataFile  string
 	AdminAddr string // "off" disables the admin API
 	Location  *time.Location
+	Place     *schedule.Place
 	DryRun    bool
 	Log       *slog.Logger
 	Clock     engine.Clock
@@ -132,7 +133,7 @@ func serve(ctx context.Context, o hostOptions) error {
 // the engine's rules and the scheduler's entries.
 func (h *host) load() (*rules.Set, []*engine.Rule, []schedule.Entry, error) {
 	o := h.opts
-	set, err := rules.Load(rules.Options{Clock: o.Clock, Location: o.Location, Bind: h.rt.bind,
+	set, err := rules.Load(rules.Options{Clock: o.Clock, Location: o.Location, Place: o.Place, Bind: h.rt.bind,
 		Print: func(file, msg string) { o.Log.Info(msg, "file", file) }}, o.RulesDirs...)
 	if err != nil {
 		return nil, nil, nil, fmt.Errorf("rules: %w", err)

@@ -77,6 +77,11 @@ func cmdRun(ctx context.Context, e env, args []string) int {
 		fmt.Fprintf(e.stderr, "run: %v\n", err)
 		return exitUsage
 	}
+	place, err := cfg.place()
+	if err != nil {
+		fmt.Fprintf(e.stderr, "run: %v\n", err)
+		return exitUsage
+	}
 	log, err := newLogger(e, cfg.LogLevel)
 	if err != nil {
 		fmt.Fprintf(e.stderr, "run: %v\n", err)
@@ -103,7 +108,7 @@ func cmdRun(ctx context.Context, e env, args []string) int {
 	}()
 	err = serve(ctx, hostOptions{
 		Reload:    reload,
-		RulesDirs: []string{cfg.Rules}, DataFile: cfg.Data, AdminAddr: cfg.Admin, Location: loc,
+		RulesDirs: []string{cfg.Rules}, DataFile: cfg.Data, AdminAddr: cfg.Admin, Location: loc, Place: place,
 		DryRun: cfg.DryRun, Log: log,
 		Alexa:      func(s alexaSetup) (*alexaRuntime, error) { return startAlexa(ctx, cfg, e, s, log) },
 		AdminReady: func(addr string) { log.Info("admin API listening", "addr", "http://"+addr) },
