@@ -35,9 +35,16 @@ func startRig(t *testing.T) *rig {
 	ctx, cancel := context.WithCancel(context.Background())
 	s := sim.New(sim.DemoHousehold(), sim.Options{})
 	ready := make(chan string, 1)
-	simDone := make(chan struct{})
-	go func() { _ = s.ListenAndServe(ctx, "127.0.0.1:0", func(a string) { ready <- a }); close(simDone) }()
-	r := &rig{t: t, url: "http://" + <-ready, clock: engine.NewVirtual(time.Now())}
+	simDone := make(chan error, 1)
+	go func() { simDone <- s.ListenAndServe(ctx, "127.0.0.1:0", func(a string) { ready <- a }) }()
+	var addr string
+	select {
+	case addr = <-ready:
+	case err := <-simDone:
+		cancel()
+		t.Fatalf("sim: %v", err)
+	}
+	r := &rig{t: t, url: "http://" + addr, clock: engine.NewVirtual(time.Now())}
 	st, err := store.Open(filepath.Join(t.TempDir(), "b.db"), store.Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -77,7 +84,17 @@ func startRig(t *testing.T) *rig {
 	}
 	done := make(chan struct{})
 	go func() { _ = r.bridge.Run(ctx); close(done) }()
-	t.Cleanup(func() { cancel(); <-done; <-simDone; st.Close() })
+	t.Cleanup(func() {
+		cancel()
+		for _, c := range []<-chan struct{}{done, errDone(simDone)} {
+			select {
+			case <-c:
+			case <-time.After(30 * time.Second):
+				t.Error("the bridge or the simulator did not stop")
+			}
+		}
+		st.Close()
+	})
 	// Wait until the push stream is up and the lists have their baseline.
 	r.waitFor("a push client and list snapshots", func() bool {
 		lists, _ := st.List("lists", "")
@@ -239,4 +256,12 @@ func TestAHouseholdReplacedWhileRunning(t *testing.T) {
 	if n := len(r.snapshot()); n != 1 {
 		t.Fatalf("the rest of the new list is its baseline: %d events %+v", n, r.snapshot())
 	}
+}
+
+// errDone turns a channel that reports an error into one that is closed
+// when it did.
+func errDone(c <-chan error) <-chan struct{} {
+	done := make(chan struct{})
+	go func() { <-c; close(done) }()
+	return done
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/hex"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -22,10 +23,24 @@ func startSimH2(t *testing.T) (*sim.Server, string) {
 	s := sim.New(sim.DemoHousehold(), sim.Options{})
 	ctx, cancel := context.WithCancel(context.Background())
 	ready := make(chan string, 1)
-	done := make(chan struct{})
-	go func() { _ = s.ListenAndServe(ctx, "127.0.0.1:0", func(a string) { ready <- a }); close(done) }()
-	t.Cleanup(func() { cancel(); <-done })
-	return s, "http://" + <-ready
+	errc := make(chan error, 1)
+	go func() { errc <- s.ListenAndServe(ctx, "127.0.0.1:0", func(a string) { ready <- a }) }()
+	var addr string
+	select {
+	case addr = <-ready:
+	case err := <-errc:
+		cancel()
+		t.Fatalf("sim: %v", err)
+	}
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case <-errc:
+		case <-time.After(30 * time.Second):
+			t.Error("the simulator did not stop")
+		}
+	})
+	return s, "http://" + addr
 }
 
 func simPost(t *testing.T, url, path, body string) string {
@@ -35,14 +50,14 @@ func simPost(t *testing.T, url, path, body string) string {
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
-	b := new(strings.Builder)
-	_, _ = fmt.Fprint(b, resp.StatusCode)
-	if resp.StatusCode >= 300 {
-		t.Fatalf("POST %s: %d", path, resp.StatusCode)
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
 	}
-	var out [512]byte
-	n, _ := resp.Body.Read(out[:])
-	return string(out[:n])
+	if resp.StatusCode >= 300 {
+		t.Fatalf("POST %s: %d %s", path, resp.StatusCode, b)
+	}
+	return string(b)
 }
 
 func (d *daemon) events(kind string) []map[string]any {
