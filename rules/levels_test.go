@@ -186,3 +186,25 @@ return rule "held" {
 	h.clock.Advance(time.Hour)
 	h.waitRuns(1, func(tr engine.Trace) bool { return tr.Handler == "later" })
 }
+
+func TestEqualsTakesNumbersAndTextAndFromTo(t *testing.T) {
+	h := newHarness(t, map[string]string{"r.lua": `
+return {
+  rule "half" { mode = "queued", when = reading { device = "L", attr = "brightness", equals = 50 },
+    run = function(ctx, ev) ctx.log.info("half") end },
+  rule "on" { mode = "queued", when = reading { device = "L", attr = "power", from = "OFF", to = "ON" },
+    run = function(ctx, ev) ctx.log.info("on") end },
+}`})
+	reading(h, "L", "brightness", 40.0, nil)
+	reading(h, "L", "brightness", 50.0, 40.0)
+	reading(h, "L", "power", "ON", nil) // unknown before: not from OFF
+	reading(h, "L", "power", "OFF", "ON")
+	reading(h, "L", "power", "ON", "OFF")
+	h.settle()
+	h.waitRuns(1, ofRule("half"))
+	h.waitRuns(1, ofRule("on"))
+	h.settle()
+	if a, b := countRuns(h, "half"), countRuns(h, "on"); a != 1 || b != 1 {
+		t.Fatalf("half %d, on %d; want 1 and 1", a, b)
+	}
+}

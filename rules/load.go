@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -246,7 +247,46 @@ func explain(file string, src []byte, err error) []error {
 			}
 		}
 	}
-	return []error{scriptLoadError(file, err)}
+	le = scriptLoadError(file, err).(*LoadError)
+	if strings.Contains(le.Msg, "attempt to call a non-function object") {
+		chunk, _ := parse.Parse(bytes.NewReader(src), file)
+		if hint := unknownCallee(chunk, le.Line); hint != "" {
+			le.Msg = hint
+		}
+	}
+	return []error{le}
+}
+
+// Names a rule file may call, for "did you mean" on a misspelt one.
+var (
+	knownGlobals = []string{"rule", "cron", "schedule", "event", "startup", "reading", "reachable",
+		"unreachable", "device", "print", "require", "tostring", "tonumber", "pairs", "ipairs", "error",
+		"assert", "pcall", "type", "select", "unpack"}
+	knownAlexa = []string{"alarm", "timer", "reminder", "list", "volume", "echo", "remind"}
+)
+
+// unknownCallee explains a call of something that is not a function at
+// line: a misspelt trigger constructor or function name.
+func unknownCallee(chunk []ast.Stmt, line int) string {
+	hint := ""
+	walkAST(reflect.ValueOf(chunk), func(call *ast.FuncCallExpr) {
+		if hint != "" || call.Line() != line {
+			return
+		}
+		switch fn := call.Func.(type) {
+		case *ast.IdentExpr:
+			if !slices.Contains(knownGlobals, fn.Value) {
+				hint = fmt.Sprintf("%q is not a function%s", fn.Value, didYouMean(fn.Value, knownGlobals))
+			}
+		case *ast.AttrGetExpr:
+			obj, ok1 := fn.Object.(*ast.IdentExpr)
+			key, ok2 := fn.Key.(*ast.StringExpr)
+			if ok1 && ok2 && obj.Value == "alexa" && !slices.Contains(knownAlexa, key.Value) {
+				hint = fmt.Sprintf("alexa.%s is not a function%s", key.Value, didYouMean(key.Value, knownAlexa))
+			}
+		}
+	})
+	return hint
 }
 
 func scriptLoadError(file string, err error) error {

@@ -50,6 +50,10 @@ func TestLoadErrorsNameFileLineAndField(t *testing.T) {
 		{"runtime error at load", "local x = nil\nreturn x.y", []string{"r.lua:2:"}},
 		{"bad time zone", "return rule \"r\" { run = function() end,\n when = cron(\"@daily\", { tz = \"Mars/Base\" }) }",
 			[]string{"r.lua:2:", "Mars/Base"}},
+		{"misspelt trigger", "return rule \"r\" {\n  run = function() end,\n  when = evnt \"x\",\n}",
+			[]string{"r.lua:3:", `"evnt" is not a function`, `did you mean "event"`}},
+		{"misspelt alexa trigger", "return rule \"r\" {\n  run = function() end,\n  when = alexa.alram {},\n}",
+			[]string{"r.lua:3:", "alexa.alram", `did you mean "alarm"`}},
 		{"bad list pattern", "return rule \"r\" { run = function() end,\n when = alexa.list { pattern = \"[a\" } }",
 			[]string{"r.lua:2:", "pattern"}},
 	}
@@ -148,6 +152,7 @@ func TestReadingTriggerOptionsAreChecked(t *testing.T) {
 		{`attr = "temperature"`, "say what to watch for"},
 		{`attr = "temprature", above = 1`, `did you mean "temperature"`},
 		{`attr = "temperature", above = 26, hold = "ten minutes"`, "hold"},
+		{`attr = "power", equals = {}`, "string, number or boolean"},
 	} {
 		set := load(t, map[string]string{"r.lua": "return rule \"r\" { run = function() end,\n when = reading { device = \"S\", " + tc.opts + " } }"})
 		if len(set.Errors) != 1 || !strings.Contains(set.Errors[0].Error(), tc.want) || !strings.Contains(set.Errors[0].Error(), "r.lua:2:") {

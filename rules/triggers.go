@@ -27,6 +27,7 @@ const (
 	optPattern
 	optZone
 	optMissed
+	optScalar // a string, number or boolean, kept as text
 )
 
 type optSpec struct {
@@ -72,8 +73,8 @@ func triggerCatalogue() []ctorSpec {
 			"above": {kind: optNumber}, "below": {kind: optNumber}}},
 		{name: "reading", kind: engine.KindReading, required: []string{"device", "attr"},
 			opts: map[string]optSpec{"id": id, "device": {kind: optString}, "attr": {kind: optEnum, values: readingAttrs},
-				"above": {kind: optNumber}, "below": {kind: optNumber}, "equals": {kind: optString},
-				"from": {kind: optString}, "to": {kind: optString}, "hold": {kind: optDuration}, "rearm": {kind: optNumber}}},
+				"above": {kind: optNumber}, "below": {kind: optNumber}, "equals": {kind: optScalar},
+				"from": {kind: optScalar}, "to": {kind: optScalar}, "hold": {kind: optDuration}, "rearm": {kind: optNumber}}},
 		{name: "reachable", kind: engine.KindReachability, required: []string{"device"},
 			opts: map[string]optSpec{"id": id, "device": {kind: optString}, "hold": {kind: optDuration}}},
 		{name: "unreachable", kind: engine.KindReachability, required: []string{"device"},
@@ -250,6 +251,16 @@ func (o optSpec) check(v lua.LValue) (any, error) {
 			return nil, fmt.Errorf("string expected, got %s", v.Type())
 		}
 		return string(s), nil
+	case optScalar:
+		switch x := v.(type) {
+		case lua.LString:
+			return string(x), nil
+		case lua.LNumber:
+			return strconv.FormatFloat(float64(x), 'f', -1, 64), nil
+		case lua.LBool:
+			return strconv.FormatBool(bool(x)), nil
+		}
+		return nil, fmt.Errorf("a string, number or boolean expected, got %s", v.Type())
 	case optNumber:
 		n, ok := v.(lua.LNumber)
 		if !ok {
@@ -482,11 +493,15 @@ func (t *TriggerDef) levelFuncs() (level, enter, rearm func(ev *engine.Event) bo
 	to, hasTo := t.Opts["to"].(string)
 	from, hasFrom := t.Opts["from"].(string)
 	same := func(v any, want string) bool {
-		if f, ok := v.(float64); ok {
-			return strconv.FormatFloat(f, 'f', -1, 64) == want
+		switch x := v.(type) {
+		case float64:
+			return strconv.FormatFloat(x, 'f', -1, 64) == want
+		case bool:
+			return strconv.FormatBool(x) == want
+		case string:
+			return strings.EqualFold(x, want)
 		}
-		s, ok := v.(string)
-		return ok && strings.EqualFold(s, want)
+		return false
 	}
 	level = func(ev *engine.Event) bool {
 		if hasA || hasB {
