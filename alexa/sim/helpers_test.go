@@ -104,6 +104,20 @@ func (r response) errorType(t *testing.T) string {
 
 func (e *env) do(method, path, token string, body any) response {
 	e.t.Helper()
+	req := e.request(method, path, body)
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	return e.send(req)
+}
+
+// request builds a request to the simulator; body is nil, a string sent
+// as is, or a value sent as JSON.
+func (e *env) request(method, path string, body any) *http.Request {
+	e.t.Helper()
 	var rd io.Reader
 	switch b := body.(type) {
 	case nil:
@@ -120,13 +134,7 @@ func (e *env) do(method, path, token string, body any) response {
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	if rd != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	return e.send(req)
+	return req
 }
 
 func (e *env) form(path string, values url.Values) response {

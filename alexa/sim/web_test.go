@@ -1,9 +1,7 @@
 package sim_test
 
 import (
-	"bytes"
 	"encoding/json"
-	"io"
 	"net/http"
 	"net/url"
 	"slices"
@@ -23,22 +21,7 @@ const (
 // web calls a web API route with the session cookie and csrf header.
 func (e *env) web(method, path string, body any) response {
 	e.t.Helper()
-	var rd io.Reader
-	switch b := body.(type) {
-	case nil:
-	case string:
-		rd = strings.NewReader(b)
-	default:
-		j, err := json.Marshal(b)
-		if err != nil {
-			e.t.Fatal(err)
-		}
-		rd = bytes.NewReader(j)
-	}
-	req, err := http.NewRequest(method, e.ts.URL+path, rd)
-	if err != nil {
-		e.t.Fatal(err)
-	}
+	req := e.request(method, path, body)
 	req.Header.Set("Cookie", webCookie)
 	req.Header.Set("csrf", webCSRF)
 	return e.send(req)
