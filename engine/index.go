@@ -1,6 +1,9 @@
 package engine
 
-import "strings"
+import (
+	"slices"
+	"strings"
+)
 
 // index routes an event to the rules whose triggers may match it without
 // scanning every rule: by kind, then by device name, device id or custom
@@ -76,7 +79,7 @@ func (ix *index) match(ev *Event, fn func(r *runner, trigger int)) {
 
 func (ix *index) visit(entries []indexEntry, ev *Event, seen []*runner, fn func(r *runner, trigger int)) []*runner {
 	for _, en := range entries {
-		if containsRunner(seen, en.runner) {
+		if slices.Contains(seen, en.runner) {
 			continue
 		}
 		t := &en.runner.rule.Triggers[en.trigger]
@@ -87,13 +90,4 @@ func (ix *index) visit(entries []indexEntry, ev *Event, seen []*runner, fn func(
 		fn(en.runner, en.trigger)
 	}
 	return seen
-}
-
-func containsRunner(rs []*runner, r *runner) bool {
-	for _, x := range rs {
-		if x == r {
-			return true
-		}
-	}
-	return false
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -419,7 +420,7 @@ func (in *instance) timeArg(L *lua.LState, n int) time.Time {
 // setTimer implements ctx.after/ctx.at(when, handler, args?, opts?).
 func (in *instance) setTimer(L *lua.LState, due time.Time) int {
 	handler := L.CheckString(2)
-	if !contains(in.def.Handlers, handler) {
+	if !slices.Contains(in.def.Handlers, handler) {
 		L.ArgError(2, fmt.Sprintf("unknown handler %q (handlers: %s)", handler, strings.Join(in.def.Handlers, ", ")))
 	}
 	var args json.RawMessage
@@ -446,15 +447,6 @@ func (in *instance) setTimer(L *lua.LState, due time.Time) int {
 	in.run.timers = append(in.run.timers, engine.TimerRequest{ID: id, Handler: handler, Args: args, Due: due})
 	L.Push(lua.LString(id))
 	return 1
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 // formatArgs applies string.format to the call's arguments.

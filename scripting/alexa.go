@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"strings"
 	"time"
 
@@ -362,7 +363,7 @@ func (a *alexaLib) remind(L *lua.LState) int {
 		argError(L, 1, call, "field text is required")
 	case (at == lua.LNil) == (in == lua.LNil):
 		argError(L, 1, call, "exactly one of at and in is required")
-	case r.Repeat != "" && !contains(repeats, r.Repeat):
+	case r.Repeat != "" && !slices.Contains(repeats, r.Repeat):
 		argError(L, 1, call, fmt.Sprintf("repeat %q: one of %s", r.Repeat, strings.Join(repeats, ", ")))
 	}
 	now := a.clock.Now()
@@ -409,15 +410,6 @@ func (a *alexaLib) remind(L *lua.LState) int {
 			}
 			return a.hh.Remind(a.run.Context(), r)
 		})
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 func (a *alexaLib) list(L *lua.LState) int {
