@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"slices"
 	"sort"
-	"strconv"
 	"strings"
 	"time"
 
@@ -397,20 +396,11 @@ func (in *instance) luaEmit(L *lua.LState) int {
 func (in *instance) timeArg(L *lua.LState, n int) time.Time {
 	switch v := L.Get(n).(type) {
 	case lua.LNumber:
-		return time.Unix(0, int64(float64(v)*1e9))
+		return scripting.TimeFromLua(v)
 	case lua.LString:
-		hm := strings.Split(string(v), ":")
-		if len(hm) == 2 {
-			h, e1 := strconv.Atoi(hm[0])
-			m, e2 := strconv.Atoi(hm[1])
-			if e1 == nil && e2 == nil && h >= 0 && h < 24 && m >= 0 && m < 60 {
-				now := in.clock.Now().In(in.loc)
-				t := time.Date(now.Year(), now.Month(), now.Day(), h, m, 0, 0, now.Location())
-				if !t.After(now) {
-					t = time.Date(now.Year(), now.Month(), now.Day()+1, h, m, 0, 0, now.Location())
-				}
-				return t
-			}
+		// The next occurrence, with time.next's daylight-saving policy.
+		if tod, err := scripting.ParseClock(string(v)); err == nil {
+			return scripting.NextClock(in.clock.Now(), in.loc, tod)
 		}
 	}
 	L.ArgError(n, "epoch seconds or \"HH:MM\" expected, got "+lua.LVAsString(L.Get(n)))

@@ -276,3 +276,20 @@ return {
 		t.Fatalf("rules listing: %s", b)
 	}
 }
+
+func TestCtxAtTakesAClockTime(t *testing.T) {
+	h := newHarness(t, map[string]string{"r.lua": `
+return rule "at" {
+  when = event "go",
+  run = function(ctx) ctx.at("07:30", "ring") end,
+  handlers = { ring = function(ctx) ctx.log.info(time.format(ctx.now, "%H:%M")) end },
+}`})
+	h.emit("go", nil)
+	h.waitRuns(1, ofRule("at"))
+	h.clock.Advance(30 * time.Minute) // 07:29: not yet
+	h.clock.Advance(time.Minute)
+	run := h.waitRuns(1, func(tr engine.Trace) bool { return tr.Handler == "ring" })[0]
+	if run.Log[0] != "info: 07:30" {
+		t.Fatalf("ring: %+v", run)
+	}
+}
