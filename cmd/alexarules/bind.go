@@ -77,6 +77,10 @@ func startAlexa(ctx context.Context, cfg fileConfig, e env, s alexaSetup, log *s
 		log.Info("no Alexa account configured: device() and alexa.* are unavailable; schedule and event rules run")
 		return rt, nil
 	}
+	hosts, err := alexa.HostsFor(acfg.Region, acfg.Cloud)
+	if err != nil {
+		return nil, err
+	}
 	var (
 		dir      *alexa.Directory
 		tokens   *alexa.TokenSource
@@ -96,10 +100,6 @@ func startAlexa(ctx context.Context, cfg fileConfig, e env, s alexaSetup, log *s
 		interval, _ := optionalDuration(cfg.PollInterval)
 		// The poller schedules its own retries within its budget: its reads
 		// must not be retried inside the client as well.
-		hosts, err := alexa.HostsFor(acfg.Region, acfg.Cloud)
-		if err != nil {
-			return nil, err
-		}
 		reader, err := alexa.NewClient(hosts.API, ts, alexa.ClientOptions{Logger: log, Scale: acfg.Scale, MaxAttempts: 1})
 		if err != nil {
 			return nil, err
@@ -137,10 +137,6 @@ func startAlexa(ctx context.Context, cfg fileConfig, e env, s alexaSetup, log *s
 	}
 	var hh scripting.Household
 	if hasWeb {
-		hosts, err := alexa.HostsFor(acfg.Region, acfg.Cloud)
-		if err != nil {
-			return nil, err
-		}
 		wc, err := web.New(web.Options{Hosts: hosts, Cookie: cookie, Lists: cfg.Alexa.Lists, Logger: log})
 		if err != nil {
 			return nil, fmt.Errorf("alexa web API: %w", err)
