@@ -110,8 +110,11 @@ func (l *levels) stopTimers() {
 
 // reload re-reads the trigger states after the rules changed: states of
 // triggers that are gone are dropped, running holds of those that stay are
-// re-armed. It does not block.
-func (l *levels) reload() { go l.send(levelMsg{reload: true}) }
+// re-armed.
+//
+// It is queued before Reload returns, so every event published after the
+// reload meets the new states (and SyncTriggers waits for it too).
+func (l *levels) reload() { l.send(levelMsg{reload: true}) }
 
 // send waits for room in the inbox, unless run has ended.
 func (l *levels) send(m levelMsg) {
@@ -260,8 +263,12 @@ func (l *levels) resume() {
 		if json.Unmarshal(b, &st) != nil {
 			continue
 		}
-		if st.Matching && !st.Due.IsZero() {
+		switch {
+		case !st.Matching || st.Due.IsZero():
+		case st.Due.After(l.e.clock.Now()):
 			l.arm(key, st.Due)
+		default:
+			l.holdDue(key) // it ran its full time while the engine was down
 		}
 	}
 }
