@@ -248,8 +248,14 @@ func LoginAuthCode(ctx context.Context, cfg Config, open func(url string), out i
 		}
 	})
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
-	go func() { _ = srv.Serve(ln) }() // ends with ErrServerClosed at Close
-	defer srv.Close()
+	go func() { _ = srv.Serve(ln) }() // ends with ErrServerClosed at Shutdown
+	// Shutdown, not Close: the handler reports before its answer reaches
+	// the browser, and the browser must still get the page.
+	defer func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(sctx)
+	}()
 
 	fmt.Fprintf(out, "Open this URL in a browser to log in with Amazon:\n\n  %s\n\n", authURL)
 	if open != nil {
