@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -21,6 +22,34 @@ type Metrics struct {
 	apiLatency  *prometheus.HistogramVec
 	drops       prometheus.Counter
 	depthDrops  prometheus.Counter
+
+	// The vectors' children by label value, looked up once: a run then
+	// costs map loads and atomic adds instead of hashing its labels under
+	// each vector's lock.
+	eventsOf   seriesCache[prometheus.Counter]  // kind
+	rulesOf    seriesCache[*ruleSeries]         // rule
+	durationOf seriesCache[prometheus.Observer] // outcome
+	latencyOf  seriesCache[prometheus.Observer] // event kind
+}
+
+// ruleSeries are one rule's counters.
+type ruleSeries struct {
+	seconds prometheus.Counter
+	runsOf  seriesCache[prometheus.Counter] // outcome
+}
+
+// seriesCache maps a label value to its series, made by get on first use.
+type seriesCache[T any] struct {
+	m   sync.Map
+	get func(label string) T
+}
+
+func (c *seriesCache[T]) of(label string) T {
+	if v, ok := c.m.Load(label); ok {
+		return v.(T)
+	}
+	v, _ := c.m.LoadOrStore(label, c.get(label))
+	return v.(T)
 }
 
 // newMetrics registers the engine's metrics. Histogram buckets are in
@@ -61,6 +90,14 @@ func newMetrics() *Metrics {
 			Name: "alexarules_chain_depth_drops_total", Help: "Events dropped because a chain of rules went too deep.",
 		}),
 	}
+	m.eventsOf.get = func(kind string) prometheus.Counter { return m.events.WithLabelValues(kind) }
+	m.durationOf.get = func(outcome string) prometheus.Observer { return m.runDuration.WithLabelValues(outcome) }
+	m.latencyOf.get = func(kind string) prometheus.Observer { return m.runLatency.WithLabelValues(kind) }
+	m.rulesOf.get = func(rule string) *ruleSeries {
+		rs := &ruleSeries{seconds: m.runSeconds.WithLabelValues(rule)}
+		rs.runsOf.get = func(outcome string) prometheus.Counter { return m.runs.WithLabelValues(rule, outcome) }
+		return rs
+	}
 	m.reg.MustRegister(m.events, m.runs, m.runSeconds, m.runDuration, m.runLatency, m.apiLatency,
 		m.drops, m.depthDrops,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -73,26 +110,27 @@ func newMetrics() *Metrics {
 func (m *Metrics) Registry() *prometheus.Registry { return m.reg }
 
 func (m *Metrics) countEvent(kind string) {
-	m.events.WithLabelValues(kind).Inc()
+	m.eventsOf.of(kind).Inc()
 }
 
 // observeRun records a run that took place: its outcome, its wall-clock
 // duration and how long after its event it started (by the engine clock).
 func (m *Metrics) observeRun(tr Trace, ev *Event) {
 	seconds := tr.DurationMS / 1000
-	m.runs.WithLabelValues(tr.Rule, tr.Outcome).Inc()
-	m.runSeconds.WithLabelValues(tr.Rule).Add(seconds)
-	m.runDuration.WithLabelValues(tr.Outcome).Observe(seconds)
+	rs := m.rulesOf.of(tr.Rule)
+	rs.runsOf.of(tr.Outcome).Inc()
+	rs.seconds.Add(seconds)
+	m.durationOf.of(tr.Outcome).Observe(seconds)
 	if ev != nil {
 		// Sources may stamp events with a remote clock a little ahead.
-		m.runLatency.WithLabelValues(ev.Kind).Observe(max(0, tr.Started.Sub(ev.Time).Seconds()))
+		m.latencyOf.of(ev.Kind).Observe(max(0, tr.Started.Sub(ev.Time).Seconds()))
 	}
 }
 
 // observeSkip counts a run the rule's mode or throttle skipped before it
 // began: it has neither a duration nor a start.
 func (m *Metrics) observeSkip(rule string) {
-	m.runs.WithLabelValues(rule, OutcomeSkipped).Inc()
+	m.rulesOf.of(rule).runsOf.of(OutcomeSkipped).Inc()
 }
 
 // ObserveAPICall records one request to an Amazon API: api is its family
