@@ -41,6 +41,14 @@ func (t transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	return resp, err
 }
 
+// CloseIdleConnections passes http.Client.CloseIdleConnections on, so a
+// client that closes its pool on the way out still does.
+func (t transport) CloseIdleConnections() {
+	if c, ok := t.next.(interface{ CloseIdleConnections() }); ok {
+		c.CloseIdleConnections()
+	}
+}
+
 // Result classes a response by its status: "2xx", "4xx", ..., "429" on
 // its own because it means throttling, and "error" when there was none.
 func Result(resp *http.Response) string {
