@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"golang.org/x/oauth2"
+
+	"github.com/alexarules/alexarules/alexa/internal/observe"
 )
 
 // TokenStore persists the LWA token, so that a refresh token Amazon
@@ -45,6 +47,9 @@ type TokenSourceOptions struct {
 	HTTPClient *http.Client // for token requests; default: a client with a 30 s timeout
 	Logger     *slog.Logger // default: discard; tokens are never logged
 	Store      TokenStore   // nil: rotated tokens are not persisted
+	// Observe, when set, is told every token request's result class and
+	// latency under the API family "auth".
+	Observe func(api, result string, d time.Duration)
 }
 
 // TokenSource is an oauth2.TokenSource for LWA's refresh-token grant that
@@ -76,7 +81,7 @@ func NewTokenSource(ctx context.Context, cfg Config, opts TokenSourceOptions) (*
 		return nil, err
 	}
 	s := &TokenSource{
-		ctx:    withHTTPClient(ctx, opts.HTTPClient),
+		ctx:    withHTTPClient(ctx, opts.HTTPClient, opts.Observe),
 		conf:   OAuth2Config(cfg, hosts),
 		store:  opts.Store,
 		logger: opts.Logger,
@@ -108,16 +113,16 @@ func NewTokenSource(ctx context.Context, cfg Config, opts TokenSourceOptions) (*
 	return s, nil
 }
 
-// withHTTPClient puts hc (or a default with a timeout) where x/oauth2
-// looks for it, unless ctx already carries one.
-func withHTTPClient(ctx context.Context, hc *http.Client) context.Context {
+// withHTTPClient puts hc, else the client ctx already carries, else a
+// default with a timeout, where x/oauth2 looks for it, timed by fn.
+func withHTTPClient(ctx context.Context, hc *http.Client, fn observe.Func) context.Context {
 	if hc == nil {
-		if _, ok := ctx.Value(oauth2.HTTPClient).(*http.Client); ok {
-			return ctx
-		}
+		hc, _ = ctx.Value(oauth2.HTTPClient).(*http.Client)
+	}
+	if hc == nil {
 		hc = &http.Client{Timeout: 30 * time.Second}
 	}
-	return context.WithValue(ctx, oauth2.HTTPClient, hc)
+	return context.WithValue(ctx, oauth2.HTTPClient, observe.Client(hc, "auth", fn))
 }
 
 // Token returns a valid access token, refreshing it when it expires or
@@ -270,7 +275,7 @@ func LoginAuthCode(ctx context.Context, cfg Config, open func(url string), out i
 	if res.err != nil {
 		return nil, res.err
 	}
-	tok, err := conf.Exchange(withHTTPClient(ctx, nil), res.code, oauth2.VerifierOption(verifier))
+	tok, err := conf.Exchange(withHTTPClient(ctx, nil, nil), res.code, oauth2.VerifierOption(verifier))
 	if err != nil {
 		return nil, toAuthError(err)
 	}
@@ -290,7 +295,7 @@ func LoginDevice(ctx context.Context, cfg Config, out io.Writer) (*oauth2.Token,
 		return nil, err
 	}
 	conf := OAuth2Config(cfg, hosts)
-	ctx = withHTTPClient(ctx, nil)
+	ctx = withHTTPClient(ctx, nil, nil)
 	da, err := conf.DeviceAuth(ctx, oauth2.SetAuthURLParam("response_type", "device_code"))
 	if err != nil {
 		return nil, toAuthError(err)

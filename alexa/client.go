@@ -15,6 +15,7 @@ import (
 
 	"golang.org/x/oauth2"
 
+	"github.com/alexarules/alexarules/alexa/internal/observe"
 	"github.com/alexarules/alexarules/alexa/internal/retry"
 )
 
@@ -47,6 +48,10 @@ type ClientOptions struct {
 	Sleep func(ctx context.Context, d time.Duration) error
 	// Now is the clock for Retry-After dates and deadlines; default time.Now.
 	Now func() time.Time
+	// Observe, when set, is told every request's API family ("features";
+	// "auth" for NewFromConfig's token requests), result class and
+	// latency, e.g. engine.Metrics.ObserveAPICall.
+	Observe func(api, result string, d time.Duration)
 }
 
 // Client calls the Endpoint Features and Endpoints REST APIs. It is safe
@@ -98,6 +103,7 @@ func NewClient(apiBase string, tokens Tokens, opts ClientOptions) (*Client, erro
 	if c.hc == nil {
 		c.hc = &http.Client{Timeout: 30 * time.Second}
 	}
+	c.hc = observe.Client(c.hc, "features", opts.Observe)
 	if c.logger == nil {
 		c.logger = slog.New(slog.DiscardHandler)
 	}
@@ -284,7 +290,8 @@ func NewFromConfig(ctx context.Context, cfg Config, store TokenStore, opts Clien
 	if err != nil {
 		return nil, nil, err
 	}
-	ts, err := NewTokenSource(ctx, cfg, TokenSourceOptions{HTTPClient: opts.HTTPClient, Logger: opts.Logger, Store: store})
+	ts, err := NewTokenSource(ctx, cfg, TokenSourceOptions{HTTPClient: opts.HTTPClient, Logger: opts.Logger, Store: store,
+		Observe: opts.Observe})
 	if err != nil {
 		return nil, nil, err
 	}

@@ -1,92 +1,150 @@
 package engine
 
 import (
-	"fmt"
-	"io"
-	"sort"
 	"sync"
-	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 )
 
-// Metrics counts what the engine does, for /metrics.
+// Metrics counts what the engine does, for /metrics. Its counters and
+// histograms live in one registry per engine (never the global default
+// one); recording takes no lock a scrape holds while it writes.
 type Metrics struct {
-	mu         sync.Mutex
-	events     map[string]uint64
-	runs       map[[2]string]uint64 // rule, outcome
-	runSeconds map[string]float64
-	drops      atomic.Uint64
-	depthDrops atomic.Uint64
+	reg *prometheus.Registry
+
+	events      *prometheus.CounterVec
+	runs        *prometheus.CounterVec
+	runSeconds  *prometheus.CounterVec
+	runDuration *prometheus.HistogramVec
+	runLatency  *prometheus.HistogramVec
+	apiLatency  *prometheus.HistogramVec
+	drops       prometheus.Counter
+	depthDrops  prometheus.Counter
+
+	// The vectors' children by label value, looked up once: a run then
+	// costs map loads and atomic adds instead of hashing its labels under
+	// each vector's lock.
+	eventsOf   seriesCache[prometheus.Counter]  // kind
+	rulesOf    seriesCache[*ruleSeries]         // rule
+	durationOf seriesCache[prometheus.Observer] // outcome
+	latencyOf  seriesCache[prometheus.Observer] // event kind
 }
 
-func newMetrics() *Metrics {
-	return &Metrics{events: map[string]uint64{}, runs: map[[2]string]uint64{}, runSeconds: map[string]float64{}}
+// ruleSeries are one rule's counters.
+type ruleSeries struct {
+	seconds prometheus.Counter
+	runsOf  seriesCache[prometheus.Counter] // outcome
 }
+
+// seriesCache maps a label value to its series, made by get on first use.
+type seriesCache[T any] struct {
+	m   sync.Map
+	get func(label string) T
+}
+
+func (c *seriesCache[T]) of(label string) T {
+	if v, ok := c.m.Load(label); ok {
+		return v.(T)
+	}
+	v, _ := c.m.LoadOrStore(label, c.get(label))
+	return v.(T)
+}
+
+// newMetrics registers the engine's metrics. Histogram buckets are in
+// seconds: a run's default timeout is 5 s and rules may raise it; events
+// normally reach their runs in milliseconds, but a queue behind a slow rule
+// can take minutes; Amazon's APIs answer in tens to hundreds of
+// milliseconds, and the clients give up after 30 s.
+func newMetrics() *Metrics {
+	m := &Metrics{
+		reg: prometheus.NewRegistry(),
+		events: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "alexarules_events_total", Help: "Events published, by kind.",
+		}, []string{"kind"}),
+		runs: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "alexarules_rule_runs_total", Help: "Rule runs, by rule and outcome.",
+		}, []string{"rule", "outcome"}),
+		runSeconds: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "alexarules_rule_run_seconds_total", Help: "Time spent in rule runs, by rule.",
+		}, []string{"rule"}),
+		runDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "alexarules_rule_run_duration_seconds", Help: "Duration of rule runs, by outcome.",
+			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60},
+		}, []string{"outcome"}),
+		runLatency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "alexarules_event_to_run_seconds",
+			Help:    "Time from an event to the start of a run it triggered, by event kind.",
+			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 300},
+		}, []string{"kind"}),
+		apiLatency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "alexarules_api_call_duration_seconds",
+			Help:    "Duration of Amazon API requests (each attempt) until the response headers, by API family and result.",
+			Buckets: []float64{.01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
+		}, []string{"api", "result"}),
+		drops: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "alexarules_events_dropped_total", Help: "Events dropped because a rule's inbox was full.",
+		}),
+		depthDrops: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "alexarules_chain_depth_drops_total", Help: "Events dropped because a chain of rules went too deep.",
+		}),
+	}
+	m.eventsOf.get = func(kind string) prometheus.Counter { return m.events.WithLabelValues(kind) }
+	m.durationOf.get = func(outcome string) prometheus.Observer { return m.runDuration.WithLabelValues(outcome) }
+	m.latencyOf.get = func(kind string) prometheus.Observer { return m.runLatency.WithLabelValues(kind) }
+	m.rulesOf.get = func(rule string) *ruleSeries {
+		rs := &ruleSeries{seconds: m.runSeconds.WithLabelValues(rule)}
+		rs.runsOf.get = func(outcome string) prometheus.Counter { return m.runs.WithLabelValues(rule, outcome) }
+		return rs
+	}
+	m.reg.MustRegister(m.events, m.runs, m.runSeconds, m.runDuration, m.runLatency, m.apiLatency,
+		m.drops, m.depthDrops,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return m
+}
+
+// Registry holds the engine's metrics, the Go runtime's and the
+// process's; components may register their own collectors in it, and
+// /metrics gathers from it.
+func (m *Metrics) Registry() *prometheus.Registry { return m.reg }
 
 func (m *Metrics) countEvent(kind string) {
-	m.mu.Lock()
-	m.events[kind]++
-	m.mu.Unlock()
+	m.eventsOf.of(kind).Inc()
 }
 
-func (m *Metrics) observeRun(rule, outcome string, ms float64) {
-	m.mu.Lock()
-	m.runs[[2]string{rule, outcome}]++
-	m.runSeconds[rule] += ms / 1000
-	m.mu.Unlock()
+// observeRun records a run that took place: its outcome, its wall-clock
+// duration and how long after its event it started (by the engine clock).
+func (m *Metrics) observeRun(tr Trace, ev *Event) {
+	seconds := tr.DurationMS / 1000
+	rs := m.rulesOf.of(tr.Rule)
+	rs.runsOf.of(tr.Outcome).Inc()
+	rs.seconds.Add(seconds)
+	m.durationOf.of(tr.Outcome).Observe(seconds)
+	if ev != nil {
+		// Sources may stamp events with a remote clock a little ahead.
+		m.latencyOf.of(ev.Kind).Observe(max(0, tr.Started.Sub(ev.Time).Seconds()))
+	}
+}
+
+// observeSkip counts a run the rule's mode or throttle skipped before it
+// began: it has neither a duration nor a start.
+func (m *Metrics) observeSkip(rule string) {
+	m.rulesOf.of(rule).runsOf.of(OutcomeSkipped).Inc()
+}
+
+// ObserveAPICall records one request to an Amazon API: api is its family
+// (features, auth, web, push), result its class
+// (2xx, 3xx, 4xx, 429, 5xx, or error when no response came), d the time
+// until the response headers or the failure. The Alexa clients take it as
+// their Observe option.
+func (m *Metrics) ObserveAPICall(api, result string, d time.Duration) {
+	m.apiLatency.WithLabelValues(api, result).Observe(d.Seconds())
 }
 
 // Gauge is one extra metric a component reports through the engine's
-// /metrics page.
+// /metrics page, read at each scrape.
 type Gauge struct {
 	Name, Help, Type string // Type: "gauge" or "counter"
 	Value            float64
-}
-
-// WritePrometheus writes the counters in the Prometheus text format.
-func (m *Metrics) WritePrometheus(w io.Writer, extra ...Gauge) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	fmt.Fprintln(w, "# HELP alexarules_events_total Events published, by kind.")
-	fmt.Fprintln(w, "# TYPE alexarules_events_total counter")
-	for _, k := range sortedKeys(m.events) {
-		fmt.Fprintf(w, "alexarules_events_total{kind=%q} %d\n", k, m.events[k])
-	}
-	fmt.Fprintln(w, "# HELP alexarules_rule_runs_total Rule runs, by rule and outcome.")
-	fmt.Fprintln(w, "# TYPE alexarules_rule_runs_total counter")
-	keys := make([][2]string, 0, len(m.runs))
-	for k := range m.runs {
-		keys = append(keys, k)
-	}
-	sort.Slice(keys, func(i, j int) bool {
-		if keys[i][0] != keys[j][0] {
-			return keys[i][0] < keys[j][0]
-		}
-		return keys[i][1] < keys[j][1]
-	})
-	for _, k := range keys {
-		fmt.Fprintf(w, "alexarules_rule_runs_total{rule=%q,outcome=%q} %d\n", k[0], k[1], m.runs[k])
-	}
-	fmt.Fprintln(w, "# HELP alexarules_rule_run_seconds_total Time spent in rule runs, by rule.")
-	fmt.Fprintln(w, "# TYPE alexarules_rule_run_seconds_total counter")
-	for _, k := range sortedKeys(m.runSeconds) {
-		fmt.Fprintf(w, "alexarules_rule_run_seconds_total{rule=%q} %g\n", k, m.runSeconds[k])
-	}
-	fmt.Fprintln(w, "# HELP alexarules_events_dropped_total Events dropped because a rule's inbox was full.")
-	fmt.Fprintln(w, "# TYPE alexarules_events_dropped_total counter")
-	fmt.Fprintf(w, "alexarules_events_dropped_total %d\n", m.drops.Load())
-	fmt.Fprintln(w, "# HELP alexarules_chain_depth_drops_total Events dropped because a chain of rules went too deep.")
-	fmt.Fprintln(w, "# TYPE alexarules_chain_depth_drops_total counter")
-	fmt.Fprintf(w, "alexarules_chain_depth_drops_total %d\n", m.depthDrops.Load())
-	for _, g := range extra {
-		fmt.Fprintf(w, "# HELP %s %s\n# TYPE %s %s\n%s %g\n", g.Name, g.Help, g.Name, g.Type, g.Name, g.Value)
-	}
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	ks := make([]string, 0, len(m))
-	for k := range m {
-		ks = append(ks, k)
-	}
-	sort.Strings(ks)
-	return ks
 }

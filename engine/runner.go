@@ -370,7 +370,7 @@ func (r *runner) execute(w *worker, j job) {
 	r.mu.Lock()
 	r.lastRun = started
 	r.mu.Unlock()
-	e.metrics.observeRun(r.rule.ID, tr.Outcome, tr.DurationMS)
+	e.metrics.observeRun(tr, j.ev)
 	lvl := slog.LevelDebug
 	if tr.Outcome == OutcomeFailed || tr.Outcome == OutcomeTimeout {
 		lvl = slog.LevelWarn
@@ -442,7 +442,7 @@ func (r *runner) skip(j job, reason string) {
 	tr := Trace{ID: e.ids.Next(now), Rule: r.rule.ID, EventID: eventID(j.ev), Started: now,
 		Outcome: OutcomeSkipped, Reason: reason, Actions: []Action{}, Log: []string{}}
 	r.skipped.Add(1)
-	e.metrics.observeRun(r.rule.ID, OutcomeSkipped, 0)
+	e.metrics.observeSkip(r.rule.ID)
 	e.store.RecordTrace(tr)
 	e.notifyRun(tr)
 }

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/alexarules/alexarules/alexa/internal/observe"
 	"github.com/alexarules/alexarules/alexa/internal/retry"
 )
 
@@ -56,6 +57,9 @@ type HTTP2Options struct {
 	ReauthRetry time.Duration
 	Now         func() time.Time                                 // default time.Now
 	Sleep       func(ctx context.Context, d time.Duration) error // default: a timer that stops with ctx
+	// Observe, when set, is told each stream request's result class and
+	// time to the response headers under the API family "push".
+	Observe func(api, result string, d time.Duration)
 }
 
 // HTTP2 is the downchannel push source: GET /v20160207/directives, an
@@ -175,7 +179,7 @@ func (h *HTTP2) setup() (string, *http.Client, error) {
 	}
 	endpoint := strings.TrimSuffix(u.String(), "/") + DirectivesPath
 	if h.o.HTTPClient != nil {
-		return endpoint, h.o.HTTPClient, nil
+		return endpoint, observe.Client(h.o.HTTPClient, "push", h.o.Observe), nil
 	}
 	protocols := new(http.Protocols)
 	if u.Scheme == "http" {
@@ -194,7 +198,7 @@ func (h *HTTP2) setup() (string, *http.Client, error) {
 		TLSHandshakeTimeout:   30 * time.Second,
 		ResponseHeaderTimeout: 30 * time.Second,
 	}
-	return endpoint, &http.Client{Transport: tr}, nil
+	return endpoint, observe.Client(&http.Client{Transport: tr}, "push", h.o.Observe), nil
 }
 
 // stream makes one directives request and reads its body until it ends.

@@ -23,6 +23,7 @@ import (
 
 	"github.com/gorilla/websocket"
 
+	"github.com/alexarules/alexarules/alexa/internal/observe"
 	"github.com/alexarules/alexarules/alexa/internal/retry"
 )
 
@@ -73,6 +74,9 @@ type WebsocketOptions struct {
 	ReauthRetry time.Duration
 	Now         func() time.Time                                 // default time.Now
 	Sleep       func(ctx context.Context, d time.Duration) error // default: a timer that stops with ctx
+	// Observe, when set, is told each dial's result class and time to the
+	// upgrade response under the API family "push".
+	Observe func(api, result string, d time.Duration)
 }
 
 // Websocket is the legacy tcomm push source ("WS-MQTT", dp-gw-na…). Amazon
@@ -296,7 +300,11 @@ func (w *Websocket) session(ctx context.Context, handle func(Push), connected fu
 	if err != nil {
 		return false, err
 	}
+	start := time.Now()
 	conn, resp, err := w.o.Dialer.DialContext(ctx, target, header)
+	if w.o.Observe != nil {
+		w.o.Observe("push", observe.Result(resp), time.Since(start))
+	}
 	if err != nil {
 		if resp != nil && (resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden) {
 			return false, fmt.Errorf("push: websocket: %w: upgrade answered HTTP %d", ErrReauthRequired, resp.StatusCode)

@@ -25,6 +25,7 @@ import (
 	"time"
 
 	"github.com/alexarules/alexarules/alexa"
+	"github.com/alexarules/alexarules/alexa/internal/observe"
 	"github.com/alexarules/alexarules/alexa/internal/retry"
 )
 
@@ -80,6 +81,10 @@ type Options struct {
 	// Now is the clock for createdDate, cache busters, Retry-After dates
 	// and reminder validation; default time.Now.
 	Now func() time.Time
+	// Observe, when set, is told every request's result class and latency
+	// under the API family "web" (lists included), e.g.
+	// engine.Metrics.ObserveAPICall.
+	Observe func(api, result string, d time.Duration)
 }
 
 // Client calls the Alexa web API. It is safe for concurrent use.
@@ -155,6 +160,7 @@ func New(o Options) (*Client, error) {
 	if c.hc == nil {
 		c.hc = &http.Client{Timeout: 30 * time.Second}
 	}
+	c.hc = observe.Client(c.hc, "web", o.Observe)
 	if c.logger == nil {
 		c.logger = slog.New(slog.DiscardHandler)
 	}

@@ -253,7 +253,7 @@ func TestRunAdminAPIAndCleanShutdown(t *testing.T) {
 		t.Fatalf("events: %v", err)
 	}
 	metrics := d.get("/metrics")
-	for _, want := range []string{`alexarules_rule_runs_total{rule="spin",outcome="timeout"} 1`, `alexarules_events_total{kind="event"}`} {
+	for _, want := range []string{`alexarules_rule_runs_total{outcome="timeout",rule="spin"} 1`, `alexarules_events_total{kind="event"}`} {
 		if !strings.Contains(metrics, want) {
 			t.Errorf("/metrics lacks %q:\n%s", want, metrics)
 		}

@@ -36,7 +36,7 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET /api/events", s.events)
 	mux.HandleFunc("POST /api/events", s.publish)
 	mux.HandleFunc("GET /api/runs", s.runs)
-	mux.HandleFunc("GET /metrics", s.metrics)
+	mux.Handle("GET /metrics", s.metricsHandler())
 	if s.Reload != nil {
 		mux.HandleFunc("POST /api/reload", s.reload)
 	}
@@ -110,15 +110,6 @@ func (s *Server) runs(w http.ResponseWriter, r *http.Request) {
 		traces = []engine.Trace{}
 	}
 	writeJSON(w, http.StatusOK, traces)
-}
-
-func (s *Server) metrics(w http.ResponseWriter, r *http.Request) {
-	w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
-	var extra []engine.Gauge
-	if s.Gauges != nil {
-		extra = s.Gauges()
-	}
-	s.Engine.Metrics().WritePrometheus(w, extra...)
 }
 
 // reload answers 200 {"rules": n}, or 422 {"errors": [...]} when a rule
