@@ -227,8 +227,11 @@ func TestRunAdminAPIAndCleanShutdown(t *testing.T) {
 	d := startRun(t, dir, filepath.Join(t.TempDir(), "a.db"))
 
 	var rules []map[string]any
-	if err := json.Unmarshal([]byte(d.get("/api/rules")), &rules); err != nil || len(rules) != 5 {
+	if err := json.Unmarshal([]byte(d.get("/api/rules")), &rules); err != nil || len(rules) != 6 {
 		t.Fatalf("rules: %v %v (the broken file must not stop the others)", rules, err)
+	}
+	if broken := rules[5]; broken["id"] != "" || broken["status"] != "error" || !strings.Contains(fmt.Sprint(broken["error"]), "broken.lua:1:") {
+		t.Fatalf("the broken file's entry: %v", broken)
 	}
 	for _, k := range []string{"id", "file", "enabled", "triggers", "runs", "failures", "last_run"} {
 		if _, ok := rules[0][k]; !ok {
