@@ -290,4 +290,3 @@ func (h household) CheckListItem(ctx context.Context, list, textOrID string) err
 func (h household) RemoveListItem(ctx context.Context, list, textOrID string) error {
 	return h.b.RemoveListItem(ctx, list, textOrID)
 }
-
