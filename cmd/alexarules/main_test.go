@@ -380,6 +380,16 @@ func TestReloadKeepsStateAndRefusesBrokenFiles(t *testing.T) {
 
 	// A broken file: the reload is refused and the running rules stay.
 	write(t, dir, "s.lua", `return rule "second" { when = event "tick", mode = "paralel", run = function() end }`)
+	if err := d.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	d.waitFor(func() bool {
+		h := d.get("/healthz")
+		return strings.Contains(h, `"status": "degraded"`) && strings.Contains(h, "s.lua:1:")
+	}, "the failed SIGHUP reload in /healthz")
+	if !strings.Contains(d.get("/api/rules"), `"status": "error"`) {
+		t.Fatalf("the failed SIGHUP reload is not in /api/rules: %s", d.get("/api/rules"))
+	}
 	resp, err := http.Post(d.base+"/api/reload", "application/json", nil)
 	if err != nil {
 		t.Fatal(err)
