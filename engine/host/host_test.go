@@ -39,7 +39,7 @@ func startHost(t *testing.T, o host.Options) *running {
 		o.Config.Data = filepath.Join(t.TempDir(), "h.db")
 	}
 	r := &running{t: t, done: make(chan error, 1), logs: &logRecorder{},
-		client: &http.Client{Transport: &http.Transport{}}}
+		client: &http.Client{Transport: &http.Transport{ExpectContinueTimeout: time.Minute}}}
 	o.Log = slog.New(r.logs)
 	ready := make(chan string, 1)
 	o.AdminReady = func(addr string) { ready <- addr }

@@ -4,11 +4,14 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"net"
 	"net/http"
+	"net/http/httptrace"
 	"path/filepath"
 	"runtime"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/alexarules/alexarules/alexa/sim"
 	"github.com/alexarules/alexarules/engine/host"
@@ -25,28 +28,38 @@ func TestShutdownLetsAdminRequestsInFlightFinish(t *testing.T) {
 	data := filepath.Join(t.TempDir(), "s.db")
 	r := startHost(t, host.Options{Config: host.Config{Rules: dir, Data: data}})
 
+	// Expect: 100-continue makes the server tell when the handler starts
+	// reading the body: the request is in flight from then on.
 	body, send := io.Pipe()
+	reading := make(chan struct{})
 	answer := make(chan *http.Response, 1)
 	go func() {
-		req, _ := http.NewRequest("POST", r.base+"/api/events", body)
+		trace := &httptrace.ClientTrace{Got100Continue: func() { close(reading) }}
+		req, _ := http.NewRequestWithContext(httptrace.WithClientTrace(context.Background(), trace), "POST", r.base+"/api/events", body)
+		req.Header.Set("Expect", "100-continue")
 		resp, err := r.client.Do(req)
 		if err != nil {
 			t.Errorf("POST /api/events in flight: %v", err)
 		}
 		answer <- resp
 	}()
-	if _, err := send.Write([]byte(`{"name":`)); err != nil { // the handler is reading the body now
-		t.Fatal(err)
-	}
+	<-reading
 	stopping := r.logs.logged("stopping")
 	stopped := make(chan error, 1)
 	go func() { stopped <- r.shutdown() }()
 	select {
-	case <-stopping: // the host waits for the request
+	case <-stopping: // the host waits for the request, its listener closing
+		r.waitFor("the admin listener to close", func() bool {
+			c, err := net.Dial("tcp", strings.TrimPrefix(r.base, "http://"))
+			if err == nil {
+				c.Close()
+			}
+			return err != nil
+		})
 	case err := <-stopped:
 		t.Logf("the host stopped before the request finished: %v", err)
 	}
-	if _, err := send.Write([]byte(`"late","data":{"n":1}}`)); err != nil {
+	if _, err := send.Write([]byte(`{"name":"late","data":{"n":1}}`)); err != nil {
 		t.Fatal(err)
 	}
 	send.Close()
@@ -122,7 +135,14 @@ func TestAStoppedHostLeavesNoGoroutines(t *testing.T) {
 	if err := r.shutdown(); err != nil {
 		t.Fatalf("host.Run: %v", err)
 	}
-	if left := hostGoroutines(); len(left) > 0 { // no waiting: Run must have waited
+	// With the simulator still up, so that a push or poll loop that kept
+	// going would be found; a goroutine ending right now (the store's
+	// writer closes its done channel before it returns) gets a moment.
+	left := hostGoroutines()
+	for deadline := time.Now().Add(2 * time.Second); len(left) > 0 && time.Now().Before(deadline); left = hostGoroutines() {
+		runtime.Gosched()
+	}
+	if len(left) > 0 {
 		t.Fatalf("goroutines running the host's code after Run returned:\n%s", strings.Join(left, "\n\n"))
 	}
 	stopSim()
