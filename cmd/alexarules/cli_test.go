@@ -90,7 +90,7 @@ func TestHelpForEveryCommand(t *testing.T) {
 	if code != exitOK || !strings.Contains(out, "docs/CONFIG.md") {
 		t.Fatalf("--help: exit %d\n%s", code, out)
 	}
-	for _, line := range strings.Split(out, "\n") {
+	for line := range strings.SplitSeq(out, "\n") {
 		if f := strings.Fields(line); len(f) > 0 && f[0] == "test" {
 			t.Fatalf("--help lists `test`, which does not exist yet:\n%s", out)
 		}

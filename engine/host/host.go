@@ -175,7 +175,6 @@ func (h *host) run(ctx context.Context, ln net.Listener) error {
 	h.ready.Store(true)
 	<-sourceCtx.Done()
 	h.opts.Log.Info("stopping: admin requests in flight and event sources first")
-	h.ready.Store(false)
 	sources.Wait()
 	stopEngine()
 	<-engineDone

@@ -155,7 +155,7 @@ func hostGoroutines() []string {
 	buf := make([]byte, 1<<20)
 	buf = buf[:runtime.Stack(buf, true)]
 	var out []string
-	for _, g := range strings.Split(string(buf), "\n\n") {
+	for g := range strings.SplitSeq(string(buf), "\n\n") {
 		if strings.Contains(g, "github.com/alexarules/alexarules/") && !strings.Contains(g, "alexarules/alexa/sim.") &&
 			!strings.Contains(g, "host_test.") {
 			out = append(out, g)
