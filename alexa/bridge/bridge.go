@@ -123,7 +123,7 @@ func (b *Bridge) Run(ctx context.Context) error {
 	})
 	wg.Go(func() { b.syncLoop(ctx) })
 	b.pruneDedup()
-	b.refreshEchos(ctx)
+	b.refreshEchos(ctx, &wg)
 	b.resync()
 	if b.o.Push == nil {
 		<-ctx.Done()
@@ -149,12 +149,12 @@ func (b *Bridge) requestSync(req listSync) {
 	}
 }
 
-// refreshEchos loads the Echo devices, retrying in the background until it
-// succeeds once.
-func (b *Bridge) refreshEchos(ctx context.Context) {
+// refreshEchos loads the Echo devices, retrying in the background (in wg,
+// which Run waits for) until it succeeds once.
+func (b *Bridge) refreshEchos(ctx context.Context, wg *sync.WaitGroup) {
 	if err := b.loadEchos(ctx); err != nil {
 		b.log.Error("fetch Echo devices", "err", err)
-		go func() {
+		wg.Go(func() {
 			for {
 				select {
 				case <-ctx.Done():
@@ -165,7 +165,7 @@ func (b *Bridge) refreshEchos(ctx context.Context) {
 					return
 				}
 			}
-		}()
+		})
 	}
 }
 

@@ -3,10 +3,10 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"flag"
 	"fmt"
 	"io"
 	"io/fs"
+	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -16,7 +16,9 @@ import (
 
 	"github.com/alexarules/alexarules/alexa/sim"
 	"github.com/alexarules/alexarules/engine"
+	"github.com/alexarules/alexarules/engine/host"
 	"github.com/alexarules/alexarules/examples"
+	"github.com/spf13/cobra"
 )
 
 // demoStep is one scripted thing that happens in the simulated household:
@@ -52,28 +54,32 @@ var demoScript = []demoStep{
 	{after: 30 * time.Second, say: "the doorbell rings again", event: "doorbell"},
 }
 
-// cmdDemo runs the simulated household, the engine on the example rules and
-// a scripted sequence, printing what happens as it happens.
-func cmdDemo(ctx context.Context, e env, args []string) int {
-	fset := flag.NewFlagSet("demo", flag.ContinueOnError)
-	fset.SetOutput(e.stderr)
-	adminAddr := fset.String("admin", "127.0.0.1:8080", "admin API address")
-	if err := fset.Parse(args); err != nil {
-		return exitUsage
+// demoCmd runs the simulated household, the engine on the example rules
+// and a scripted sequence, printing what happens as it happens.
+func (a *app) demoCmd() *cobra.Command {
+	var adminAddr string
+	c := &cobra.Command{
+		Use:   "demo [flags]",
+		Short: "simulated household + engine + examples/, live output",
+		Args:  cobra.NoArgs,
 	}
+	c.Flags().StringVar(&adminAddr, "admin", "127.0.0.1:8080", "admin API address")
+	c.RunE = a.action(func(cmd *cobra.Command, _ []string) error { return a.demo(cmd.Context(), adminAddr) })
+	return c
+}
+
+func (a *app) demo(ctx context.Context, adminAddr string) error {
 	dir, err := os.MkdirTemp("", "alexarules-demo-")
 	if err != nil {
-		fmt.Fprintf(e.stderr, "demo: %v\n", err)
-		return exitUsage
+		return err
 	}
 	defer os.RemoveAll(dir)
 	rulesDir := filepath.Join(dir, "rules")
 	if err := copyExamples(rulesDir); err != nil {
-		fmt.Fprintf(e.stderr, "demo: %v\n", err)
-		return exitUsage
+		return err
 	}
-	out := &demoPrinter{w: e.stdout, start: time.Now()}
-	log, _ := newLogger(env{stderr: io.Discard}, "error")
+	out := &demoPrinter{w: a.stdout, start: time.Now()}
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 
 	// The simulated Alexa cloud, in-process, printing every API call.
 	cloud := sim.New(sim.DemoHousehold(), sim.Options{Logger: log})
@@ -82,16 +88,16 @@ func cmdDemo(ctx context.Context, e env, args []string) int {
 	simAddr := make(chan string, 1)
 	simDone := make(chan error, 1)
 	go func() {
-		simDone <- serveHandler(simCtx, "127.0.0.1:0", out.cloudCalls(cloud.Handler()), func(a string) { simAddr <- a })
+		simDone <- host.Serve(simCtx, "127.0.0.1:0", out.cloudCalls(cloud.Handler()), func(a string) { simAddr <- a })
 	}()
 	var cloudURL string
 	select {
 	case a := <-simAddr:
 		cloudURL = "http://" + a
 	case err := <-simDone:
-		fmt.Fprintf(e.stderr, "demo: simulator: %v\n", err)
-		return exitUsage
+		return fmt.Errorf("simulator: %w", err)
 	}
+	defer func() { stopSim(); <-simDone }()
 
 	out.line("demo", "simulated household at %s (Bedroom, Living Room, Kitchen); rules from examples/", cloudURL)
 	adminReady := make(chan string, 1)
@@ -99,13 +105,9 @@ func cmdDemo(ctx context.Context, e env, args []string) int {
 	engineCtx, stopEngine := context.WithCancel(ctx)
 	defer stopEngine()
 	go func() {
-		engineDone <- serve(engineCtx, hostOptions{
-			RulesDirs: []string{rulesDir}, DataFile: filepath.Join(dir, "demo.db"), AdminAddr: *adminAddr,
-			Location: time.Local, Log: log,
-			Alexa: func(s alexaSetup) (*alexaRuntime, error) {
-				return startAlexa(ctx, fileConfig{Cloud: cloudURL}, env{getenv: func(string) string { return "" }}, s, log)
-			},
-			OnEvent: out.event, OnRun: out.run,
+		engineDone <- host.Run(engineCtx, host.Options{
+			Config: host.Config{Rules: rulesDir, Data: filepath.Join(dir, "demo.db"), Admin: adminAddr, Cloud: cloudURL},
+			Log:    log, OnEvent: out.event, OnRun: out.run,
 			LoadErrors: func(err error) { out.line("error", "%v", err) },
 			AdminReady: func(a string) { adminReady <- a },
 		})
@@ -116,14 +118,24 @@ func cmdDemo(ctx context.Context, e env, args []string) int {
 		out.line("demo", "admin API on http://%s  (try: curl http://%s/api/runs?limit=5)", admin, admin)
 		out.line("demo", "press Ctrl-C to stop")
 	case err := <-engineDone:
-		fmt.Fprintf(e.stderr, "demo: %v\n", err)
-		return exitUsage
+		return err
 	}
+	out.play(ctx, admin, cloudURL)
+	<-ctx.Done()
+	stopEngine()
+	if err := <-engineDone; err != nil {
+		return err
+	}
+	out.line("demo", "stopped")
+	return nil
+}
 
+// play runs the demo script until it is done or ctx ends.
+func (p *demoPrinter) play(ctx context.Context, admin, cloudURL string) {
 	begin := time.Now()
 	ring := begin.Add(demoAlarmAfter).In(berlin())
 	publish := func(step demoStep) {
-		out.line("demo", "%s", step.say)
+		p.line("demo", "%s", step.say)
 		url, body := "http://"+admin+"/api/events", any(map[string]any{"name": step.event, "data": step.data})
 		if step.sim != "" {
 			url, body = cloudURL+step.sim, step.body(ring)
@@ -131,7 +143,7 @@ func cmdDemo(ctx context.Context, e env, args []string) int {
 		b, _ := json.Marshal(body)
 		resp, err := http.Post(url, "application/json", strings.NewReader(string(b)))
 		if err != nil {
-			out.line("error", "%s: %v", url, err)
+			p.line("error", "%s: %v", url, err)
 			return
 		}
 		resp.Body.Close()
@@ -139,25 +151,12 @@ func cmdDemo(ctx context.Context, e env, args []string) int {
 	for _, step := range demoScript {
 		select {
 		case <-ctx.Done():
+			return
 		case <-time.After(time.Until(begin.Add(step.after))):
 			publish(step)
-			continue
 		}
-		break
 	}
-	if ctx.Err() == nil {
-		out.line("demo", "the script is done; schedules keep firing. Ctrl-C to stop")
-	}
-	<-ctx.Done()
-	stopEngine()
-	if err := <-engineDone; err != nil {
-		fmt.Fprintf(e.stderr, "demo: %v\n", err)
-		return exitUsage
-	}
-	stopSim()
-	<-simDone
-	out.line("demo", "stopped")
-	return exitOK
+	p.line("demo", "the script is done; schedules keep firing. Ctrl-C to stop")
 }
 
 // berlin is the zone of the demo household's Echos.

@@ -1,54 +1,60 @@
 package main
 
 import (
-	"context"
-	"flag"
 	"fmt"
 
-	"github.com/alexarules/alexarules/alexa"
-	"github.com/alexarules/alexarules/engine/store"
-	"golang.org/x/oauth2"
+	"github.com/alexarules/alexarules/engine/host"
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 )
 
-// cmdLogin runs Login with Amazon and stores the refresh token in the
+// accountFlags are the flags of the commands that talk to an Alexa
+// account without running the engine (devices, login).
+type accountFlags struct {
+	config, cloud, data string
+}
+
+func (f *accountFlags) add(fl *pflag.FlagSet, dataHelp string) {
+	fl.StringVar(&f.config, "config", "", "configuration file (client id and secret, region, cookie; docs/CONFIG.md)")
+	fl.StringVar(&f.cloud, "cloud", "", "base URL replacing every Amazon host (e.g. the simulator)")
+	fl.StringVar(&f.data, "data", "", dataHelp+" (default "+host.DefaultData+")")
+}
+
+// load reads the configuration file and applies the flags over it.
+func (f *accountFlags) load(fl *pflag.FlagSet) (host.Config, error) {
+	cfg, err := host.LoadConfig(f.config)
+	if err != nil {
+		return cfg, err
+	}
+	override(fl, &cfg.Cloud, "cloud", f.cloud)
+	override(fl, &cfg.Data, "data", f.data)
+	return cfg.WithDefaults(), nil
+}
+
+// loginCmd runs Login with Amazon and stores the refresh token in the
 // data file.
-func cmdLogin(ctx context.Context, e env, args []string) int {
-	fs := flag.NewFlagSet("login", flag.ContinueOnError)
-	fs.SetOutput(e.stderr)
-	flags := newAccountFlags(fs, "data file to store the token in")
-	device := fs.Bool("device", false, "use the code-pair flow (enter a code on another device) instead of a browser redirect")
-	if err := fs.Parse(args); err != nil {
-		return exitUsage
+func (a *app) loginCmd() *cobra.Command {
+	var (
+		f      accountFlags
+		device bool
+	)
+	c := &cobra.Command{
+		Use:   "login [flags]",
+		Short: "Login with Amazon; stores the refresh token in the data file",
+		Args:  cobra.NoArgs,
 	}
-	cfg, err := flags.load()
-	if err != nil {
-		fmt.Fprintf(e.stderr, "login: %v\n", err)
-		return exitUsage
-	}
-	acfg := cfg.alexaConfig(e.getenv).WithDefaults()
-	if acfg.ClientID == "" {
-		fmt.Fprintln(e.stderr, "login: no client id: set alexa.client_id in the config file or ALEXARULES_CLIENT_ID")
-		return exitUsage
-	}
-	st, err := store.Open(cfg.Data, store.Options{})
-	if err != nil {
-		fmt.Fprintf(e.stderr, "login: %v\n", err)
-		return exitUsage
-	}
-	defer st.Close()
-	login := func() (*oauth2.Token, error) { return alexa.LoginAuthCode(ctx, acfg, nil, e.stdout) }
-	if *device {
-		login = func() (*oauth2.Token, error) { return alexa.LoginDevice(ctx, acfg, e.stdout) }
-	}
-	tok, err := login()
-	if err != nil {
-		fmt.Fprintf(e.stderr, "login: %v\n", err)
-		return exitFailure
-	}
-	if err := (tokenStore{st}).SaveToken(tok); err != nil {
-		fmt.Fprintf(e.stderr, "login: store the token: %v\n", err)
-		return exitFailure
-	}
-	fmt.Fprintf(e.stdout, "logged in; the refresh token is stored in %s\n", cfg.Data)
-	return exitOK
+	f.add(c.Flags(), "data file to store the token in")
+	c.Flags().BoolVar(&device, "device", false, "use the code-pair flow (enter a code on another device) instead of a browser redirect")
+	c.RunE = a.action(func(cmd *cobra.Command, _ []string) error {
+		cfg, err := f.load(cmd.Flags())
+		if err != nil {
+			return err
+		}
+		if err := host.Login(cmd.Context(), cfg, a.getenv, host.LoginOptions{Device: device, Out: a.stdout}); err != nil {
+			return err
+		}
+		fmt.Fprintf(a.stdout, "logged in; the refresh token is stored in %s\n", cfg.Data)
+		return nil
+	})
+	return c
 }

@@ -1,14 +1,19 @@
-// Command alexarules runs Lua automation rules against Amazon Alexa.
+// Command alexarules runs Lua automation rules for Amazon Alexa. It parses
+// flags and calls the host package (engine/host), which does the work.
 package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
 	"os/signal"
 	"syscall"
 	_ "time/tzdata" // schedules name zones; the host may have no zoneinfo
+
+	"github.com/alexarules/alexarules/engine/host"
+	"github.com/spf13/cobra"
 )
 
 func main() {
@@ -26,7 +31,7 @@ func signalNotify() (context.Context, context.CancelFunc) {
 // Exit codes (INTERFACES.md).
 const (
 	exitOK      = 0
-	exitFailure = 1 // rule, validation or test failure
+	exitFailure = 1 // rule, validation or test failure, or a runtime failure
 	exitUsage   = 2 // usage or configuration error
 )
 
@@ -38,46 +43,78 @@ type env struct {
 	stderr io.Writer
 }
 
-const usage = `alexarules: Lua automation rules for Amazon Alexa
+// errReported ends a command whose failure it has already printed.
+var errReported = errors.New("reported")
 
-usage:
-  alexarules demo    [--admin ADDR]                     simulated household + engine + examples/, live output
-  alexarules run     --rules DIR [--config FILE] [--data FILE] [--admin ADDR] [--cloud URL] [--dry-run]
-                     [--push http2|websocket|off] [--poll-interval DURATION]
-  alexarules sim     --listen ADDR [--household FILE] [--tls CERTDIR]
-  alexarules check   PATH...                             validate rule files
-  alexarules test    PATH...                             run *_test.lua rule tests
-  alexarules login   [--config FILE]                     Login with Amazon; stores the refresh token
-  alexarules devices [--config FILE] [--cloud URL]       list endpoints and Echo devices
+// usageError marks a usage or configuration error (exit 2).
+type usageError struct{ err error }
 
-Run 'alexarules COMMAND -h' for a command's flags.
-`
+func (e usageError) Error() string { return e.err.Error() }
+func (e usageError) Unwrap() error { return e.err }
+
+func usagef(format string, args ...any) error { return usageError{fmt.Errorf(format, args...)} }
+
+// app is one execution of the command line.
+type app struct {
+	env
+	// ran is set once a command's own work starts: an error before it is
+	// cobra's (an unknown command or flag, missing arguments).
+	ran bool
+}
+
+// action wraps a command's work so that its errors can be told from
+// cobra's.
+func (a *app) action(f func(cmd *cobra.Command, args []string) error) func(*cobra.Command, []string) error {
+	return func(cmd *cobra.Command, args []string) error {
+		a.ran = true
+		return f(cmd, args)
+	}
+}
 
 // run is the whole program; main only supplies the process's context,
 // arguments, environment and standard streams.
 func run(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) int {
-	e := env{getenv: getenv, stdin: stdin, stdout: stdout, stderr: stderr}
-	if len(args) == 0 {
-		fmt.Fprint(stderr, usage)
-		return exitUsage
-	}
-	cmds := map[string]func(context.Context, env, []string) int{
-		"run":     cmdRun,
-		"check":   cmdCheck,
-		"sim":     cmdSim,
-		"devices": cmdDevices,
-		"login":   cmdLogin,
-		"demo":    cmdDemo,
-	}
-	switch args[0] {
-	case "-h", "--help", "help":
-		fmt.Fprint(stdout, usage)
+	a := &app{env: env{getenv: getenv, stdin: stdin, stdout: stdout, stderr: stderr}}
+	root := a.root()
+	root.SetArgs(append([]string{}, args...)) // never nil: cobra would read os.Args
+	root.SetIn(stdin)
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	cmd, err := root.ExecuteContextC(ctx)
+	if err == nil {
 		return exitOK
 	}
-	cmd, ok := cmds[args[0]]
-	if !ok {
-		fmt.Fprintf(stderr, "alexarules: unknown command %q\n\n%s", args[0], usage)
+	if !errors.Is(err, errReported) {
+		fmt.Fprintf(stderr, "%s: %v\n", cmd.CommandPath(), err)
+	}
+	var ue usageError
+	switch {
+	case !a.ran:
+		fmt.Fprintf(stderr, "Run '%s --help' for usage.\n", cmd.CommandPath())
+		return exitUsage
+	case errors.As(err, &ue), host.IsConfigError(err):
 		return exitUsage
 	}
-	return cmd(ctx, e, args[1:])
+	return exitFailure
+}
+
+// root is the command tree.
+func (a *app) root() *cobra.Command {
+	root := &cobra.Command{
+		Use:   "alexarules",
+		Short: "Lua automation rules for Amazon Alexa",
+		Long: `alexarules runs automation rules, written in Lua, against an Amazon Alexa account
+(or the built-in simulator). The configuration file is described in docs/CONFIG.md.
+
+Exit codes: 0 ok, 1 rule, validation or runtime failure, 2 usage or configuration error.`,
+		SilenceErrors: true,
+		SilenceUsage:  true,
+		RunE: a.action(func(cmd *cobra.Command, _ []string) error {
+			cmd.SetOut(cmd.ErrOrStderr())
+			_ = cmd.Help()
+			return usageError{errReported}
+		}),
+	}
+	root.AddCommand(a.demoCmd(), a.runCmd(), a.simCmd(), a.checkCmd(), a.loginCmd(), a.devicesCmd())
+	return root
 }

@@ -227,8 +227,11 @@ func TestRunAdminAPIAndCleanShutdown(t *testing.T) {
 	d := startRun(t, dir, filepath.Join(t.TempDir(), "a.db"))
 
 	var rules []map[string]any
-	if err := json.Unmarshal([]byte(d.get("/api/rules")), &rules); err != nil || len(rules) != 5 {
+	if err := json.Unmarshal([]byte(d.get("/api/rules")), &rules); err != nil || len(rules) != 6 {
 		t.Fatalf("rules: %v %v (the broken file must not stop the others)", rules, err)
+	}
+	if broken := rules[5]; broken["id"] != "" || broken["status"] != "error" || !strings.Contains(fmt.Sprint(broken["error"]), "broken.lua:1:") {
+		t.Fatalf("the broken file's entry: %v", broken)
 	}
 	for _, k := range []string{"id", "file", "enabled", "triggers", "runs", "failures", "last_run"} {
 		if _, ok := rules[0][k]; !ok {
@@ -377,6 +380,16 @@ func TestReloadKeepsStateAndRefusesBrokenFiles(t *testing.T) {
 
 	// A broken file: the reload is refused and the running rules stay.
 	write(t, dir, "s.lua", `return rule "second" { when = event "tick", mode = "paralel", run = function() end }`)
+	if err := d.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	d.waitFor(func() bool {
+		h := d.get("/healthz")
+		return strings.Contains(h, `"status": "degraded"`) && strings.Contains(h, "s.lua:1:")
+	}, "the failed SIGHUP reload in /healthz")
+	if !strings.Contains(d.get("/api/rules"), `"status": "error"`) {
+		t.Fatalf("the failed SIGHUP reload is not in /api/rules: %s", d.get("/api/rules"))
+	}
 	resp, err := http.Post(d.base+"/api/reload", "application/json", nil)
 	if err != nil {
 		t.Fatal(err)

@@ -2,131 +2,113 @@ package main
 
 import (
 	"context"
-	"flag"
-	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"os/signal"
-	"strings"
+	"sync"
 	"syscall"
-	"time"
+
+	"github.com/alexarules/alexarules/engine/host"
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 )
 
-// cmdRun runs the engine until SIGINT/SIGTERM.
-func cmdRun(ctx context.Context, e env, args []string) int {
-	fs := flag.NewFlagSet("run", flag.ContinueOnError)
-	fs.SetOutput(e.stderr)
-	rulesDir := fs.String("rules", "", "rules directory (required, or \"rules\" in the config file)")
-	configFile := fs.String("config", "", "configuration file (JSON, see docs/CONFIG.md)")
-	data := fs.String("data", "", "bbolt data file (default alexarules.db)")
-	adminAddr := fs.String("admin", "", "admin API address, or off (default 127.0.0.1:8080)")
-	cloud := fs.String("cloud", "", "base URL replacing every Amazon host (e.g. the simulator)")
-	dryRun := fs.Bool("dry-run", false, "record actions in traces without sending them")
-	push := fs.String("push", "", "push transport: http2, websocket or off (default http2)")
-	poll := fs.String("poll-interval", "", "default reading poll interval (default 60s)")
-	logLevel := fs.String("log-level", "", "debug, info, warn or error (default info)")
-	if err := fs.Parse(args); err != nil {
-		return exitUsage
+// runCmd runs the engine until SIGINT/SIGTERM; SIGHUP reloads the rules.
+func (a *app) runCmd() *cobra.Command {
+	var f struct {
+		config, rules, data, admin, cloud, push, poll, logLevel string
+		dryRun                                                  bool
 	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(e.stderr, "run: unexpected argument %q\n", fs.Arg(0))
-		return exitUsage
+	c := &cobra.Command{
+		Use:   "run --rules DIR [flags]",
+		Short: "run the rules until SIGINT/SIGTERM; SIGHUP reloads them",
+		Long: `run loads the rules, connects the Alexa account (when configured) and runs until
+SIGINT or SIGTERM, then stops cleanly (exit 0). SIGHUP or POST /api/reload reloads the
+rule files; a reload with any error changes nothing and shows in /healthz and /api/rules.
+Flags override the configuration file (docs/CONFIG.md).`,
+		Args: cobra.NoArgs,
 	}
-	cfg, err := loadConfig(*configFile)
-	if err != nil {
-		fmt.Fprintf(e.stderr, "run: %v\n", err)
-		return exitUsage
-	}
-	override := func(dst *string, v string) {
-		if v != "" {
-			*dst = v
+	fl := c.Flags()
+	fl.StringVar(&f.rules, "rules", "", `rules directory (required, or "rules" in the config file)`)
+	fl.StringVar(&f.config, "config", "", "configuration file (JSON, see docs/CONFIG.md)")
+	fl.StringVar(&f.data, "data", "", "bbolt data file (default "+host.DefaultData+")")
+	fl.StringVar(&f.admin, "admin", "", "admin API address, or off (default "+host.DefaultAdmin+")")
+	fl.StringVar(&f.cloud, "cloud", "", "base URL replacing every Amazon host (e.g. the simulator)")
+	fl.BoolVar(&f.dryRun, "dry-run", false, "record actions in traces without sending them")
+	fl.StringVar(&f.push, "push", "", "push transport: http2, websocket or off (default http2)")
+	fl.StringVar(&f.poll, "poll-interval", "", "default reading poll interval (default 60s)")
+	fl.StringVar(&f.logLevel, "log-level", "", "debug, info, warn or error (default info)")
+	c.RunE = a.action(func(cmd *cobra.Command, _ []string) error {
+		cfg, err := host.LoadConfig(f.config)
+		if err != nil {
+			return err
 		}
-	}
-	override(&cfg.Rules, *rulesDir)
-	override(&cfg.Data, *data)
-	override(&cfg.Admin, *adminAddr)
-	override(&cfg.Cloud, *cloud)
-	override(&cfg.Push, *push)
-	override(&cfg.PollInterval, *poll)
-	override(&cfg.LogLevel, *logLevel)
-	cfg.DryRun = cfg.DryRun || *dryRun
-	if cfg.Rules == "" {
-		fmt.Fprintln(e.stderr, "run: --rules DIR is required")
-		return exitUsage
-	}
-	if cfg.Data == "" {
-		cfg.Data = "alexarules.db"
-	}
-	if cfg.Admin == "" {
-		cfg.Admin = "127.0.0.1:8080"
-	}
-	switch cfg.Push {
-	case "", "http2", "websocket", "off":
-	default:
-		fmt.Fprintf(e.stderr, "run: --push %q: http2, websocket or off\n", cfg.Push)
-		return exitUsage
-	}
-	if cfg.PollInterval != "" {
-		if d, err := time.ParseDuration(cfg.PollInterval); err != nil || d <= 0 {
-			fmt.Fprintf(e.stderr, "run: --poll-interval %q: a positive duration such as 60s\n", cfg.PollInterval)
-			return exitUsage
+		override(fl, &cfg.Rules, "rules", f.rules)
+		override(fl, &cfg.Data, "data", f.data)
+		override(fl, &cfg.Admin, "admin", f.admin)
+		override(fl, &cfg.Cloud, "cloud", f.cloud)
+		override(fl, &cfg.Push, "push", f.push)
+		override(fl, &cfg.PollInterval, "poll-interval", f.poll)
+		override(fl, &cfg.LogLevel, "log-level", f.logLevel)
+		cfg.DryRun = cfg.DryRun || f.dryRun
+		if err := cfg.Validate(); err != nil {
+			return err
 		}
+		log, err := newLogger(a.stderr, cfg)
+		if err != nil {
+			return err
+		}
+		return runHost(cmd.Context(), host.Options{Config: cfg, Getenv: a.getenv, Log: log,
+			AdminReady: func(addr string) { log.Info("admin API listening", "addr", "http://"+addr) }})
+	})
+	return c
+}
+
+// override sets *dst to the flag's value when the flag was given.
+func override(fl *pflag.FlagSet, dst *string, name, v string) {
+	if fl.Changed(name) {
+		*dst = v
 	}
-	loc, err := cfg.location()
-	if err != nil {
-		fmt.Fprintf(e.stderr, "run: %v\n", err)
-		return exitUsage
-	}
-	place, err := cfg.place()
-	if err != nil {
-		fmt.Fprintf(e.stderr, "run: %v\n", err)
-		return exitUsage
-	}
-	log, err := newLogger(e, cfg.LogLevel)
-	if err != nil {
-		fmt.Fprintf(e.stderr, "run: %v\n", err)
-		return exitUsage
-	}
+}
+
+// runHost runs a host until ctx ends, reloading its rules on SIGHUP.
+func runHost(ctx context.Context, o host.Options) error {
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
-	reload := make(chan struct{})
-	go func() {
+	reload := make(chan struct{}, 1)
+	fwdCtx, stopForwarding := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	wg.Go(func() {
 		for {
 			select {
 			case <-hup:
-				log.Info("SIGHUP: reloading the rules")
+				o.Log.Info("SIGHUP: reloading the rules")
 				select {
 				case reload <- struct{}{}:
-				case <-ctx.Done():
-					return
+				default: // a reload is pending already
 				}
-			case <-ctx.Done():
+			case <-fwdCtx.Done():
 				return
 			}
 		}
-	}()
-	err = serve(ctx, hostOptions{
-		Reload:    reload,
-		RulesDirs: []string{cfg.Rules}, DataFile: cfg.Data, AdminAddr: cfg.Admin, Location: loc, Place: place,
-		DryRun: cfg.DryRun, Log: log,
-		Alexa:      func(s alexaSetup) (*alexaRuntime, error) { return startAlexa(ctx, cfg, e, s, log) },
-		AdminReady: func(addr string) { log.Info("admin API listening", "addr", "http://"+addr) },
 	})
-	if err != nil {
-		fmt.Fprintf(e.stderr, "run: %v\n", err)
-		return exitUsage
+	o.Reload = reload
+	err := host.Run(ctx, o)
+	stopForwarding()
+	wg.Wait()
+	if err == nil {
+		o.Log.Info("stopped cleanly")
 	}
-	log.Info("stopped cleanly")
-	return exitOK
+	return err
 }
 
-func newLogger(e env, level string) (*slog.Logger, error) {
-	var l slog.Level
-	if level != "" {
-		if err := l.UnmarshalText([]byte(strings.ToLower(level))); err != nil {
-			return nil, fmt.Errorf("log level %q: debug, info, warn or error", level)
-		}
+// newLogger logs text lines to w at the configuration's level.
+func newLogger(w io.Writer, cfg host.Config) (*slog.Logger, error) {
+	level, err := cfg.Level()
+	if err != nil {
+		return nil, &host.ConfigError{Err: err}
 	}
-	return slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: l})), nil
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: level})), nil
 }

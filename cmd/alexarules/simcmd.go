@@ -1,60 +1,53 @@
 package main
 
 import (
-	"context"
-	"flag"
 	"fmt"
+	"log/slog"
 	"os"
 	"time"
 
 	"github.com/alexarules/alexarules/alexa/sim"
+	"github.com/spf13/cobra"
 )
 
-// cmdSim serves the simulated Alexa cloud.
-func cmdSim(ctx context.Context, e env, args []string) int {
-	fs := flag.NewFlagSet("sim", flag.ContinueOnError)
-	fs.SetOutput(e.stderr)
-	listen := fs.String("listen", "127.0.0.1:9000", "address to listen on")
-	householdFile := fs.String("household", "", "household JSON (default: the demo household)")
-	tlsDir := fs.String("tls", "", "serve HTTPS with a self-signed certificate written to this directory")
-	if err := fs.Parse(args); err != nil {
-		return exitUsage
+// simCmd serves the simulated Alexa cloud.
+func (a *app) simCmd() *cobra.Command {
+	var listen, householdFile, tlsDir string
+	c := &cobra.Command{
+		Use:   "sim --listen ADDR [flags]",
+		Short: "serve the simulated Alexa cloud (docs/SIMULATOR.md)",
+		Args:  cobra.NoArgs,
 	}
-	h := sim.DemoHousehold()
-	if *householdFile != "" {
-		f, err := os.Open(*householdFile)
-		if err != nil {
-			fmt.Fprintf(e.stderr, "sim: %v\n", err)
-			return exitUsage
+	c.Flags().StringVar(&listen, "listen", "127.0.0.1:9000", "address to listen on")
+	c.Flags().StringVar(&householdFile, "household", "", "household JSON (default: the demo household)")
+	c.Flags().StringVar(&tlsDir, "tls", "", "serve HTTPS with a self-signed certificate written to this directory")
+	c.RunE = a.action(func(cmd *cobra.Command, _ []string) error {
+		h := sim.DemoHousehold()
+		if householdFile != "" {
+			f, err := os.Open(householdFile)
+			if err != nil {
+				return usageError{err}
+			}
+			h, err = sim.LoadHousehold(f)
+			f.Close()
+			if err != nil {
+				return usagef("%s: %w", householdFile, err)
+			}
 		}
-		h, err = sim.LoadHousehold(f)
-		f.Close()
-		if err != nil {
-			fmt.Fprintf(e.stderr, "sim: %s: %v\n", *householdFile, err)
-			return exitUsage
+		srv := sim.New(h, sim.Options{Logger: slog.New(slog.NewTextHandler(a.stderr, nil))})
+		scheme := "http"
+		ready := func(addr string) {
+			fmt.Fprintf(a.stdout, "simulated Alexa cloud on %s://%s (refresh token %q)\n", scheme, addr, sim.SimRefreshToken)
 		}
-	}
-	log, _ := newLogger(e, "")
-	srv := sim.New(h, sim.Options{Logger: log})
-	scheme := "http"
-	ready := func(addr string) {
-		fmt.Fprintf(e.stdout, "simulated Alexa cloud on %s://%s (refresh token %q)\n", scheme, addr, sim.SimRefreshToken)
-	}
-	var err error
-	if *tlsDir != "" {
+		if tlsDir == "" {
+			return srv.ListenAndServe(cmd.Context(), listen, ready)
+		}
 		scheme = "https"
-		cert, cerr := sim.WriteSelfSignedCert(*tlsDir, time.Now())
-		if cerr != nil {
-			fmt.Fprintf(e.stderr, "sim: --tls: %v\n", cerr)
-			return exitUsage
+		cert, err := sim.WriteSelfSignedCert(tlsDir, time.Now())
+		if err != nil {
+			return fmt.Errorf("--tls: %w", err)
 		}
-		err = srv.ListenAndServeTLS(ctx, *listen, cert, ready)
-	} else {
-		err = srv.ListenAndServe(ctx, *listen, ready)
-	}
-	if err != nil {
-		fmt.Fprintf(e.stderr, "sim: %v\n", err)
-		return exitUsage
-	}
-	return exitOK
+		return srv.ListenAndServeTLS(cmd.Context(), listen, cert, ready)
+	})
+	return c
 }

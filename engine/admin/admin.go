@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/alexarules/alexarules/engine"
 )
@@ -26,6 +27,28 @@ type Server struct {
 	// Reload loads the rule files again (POST /api/reload): the number of
 	// rules now running, or the errors that kept the old ones running.
 	Reload func() (int, []error)
+	// Loads reports the latest load of the rule files, shown in /healthz
+	// (a failed reload degrades it) and /api/rules (each file's error).
+	Loads func() LoadReport
+}
+
+// LoadReport is the outcome of the latest load of the rule files: at
+// start-up, or the latest reload (SIGHUP, POST /api/reload).
+type LoadReport struct {
+	// Reloaded is false until a reload has been tried.
+	Reloaded bool
+	// OK is whether the latest reload took effect; Time is when it ran.
+	OK   bool
+	Time time.Time
+	// Errors are the latest load's, in the order found.
+	Errors []LoadError
+}
+
+// LoadError is one error of a load; File is empty when the error is not
+// about one rule file.
+type LoadError struct {
+	File string
+	Err  string // "file:line: message"
 }
 
 // Handler returns the routes.
@@ -43,16 +66,84 @@ func (s *Server) Handler() http.Handler {
 	return mux
 }
 
+// health answers {"status":"ok"} once the engine runs; after a reload it
+// adds the reload's outcome, and a failed reload makes it "degraded" (the
+// old rules keep running, so the answer stays 200).
 func (s *Server) health(w http.ResponseWriter, r *http.Request) {
 	if s.Ready != nil && !s.Ready() {
 		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "starting"})
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	type reload struct {
+		OK     bool      `json:"ok"`
+		Time   time.Time `json:"time"`
+		Errors []string  `json:"errors"`
+	}
+	var body struct {
+		Status string  `json:"status"`
+		Reload *reload `json:"reload,omitempty"`
+	}
+	body.Status = "ok"
+	if s.Loads != nil {
+		if rep := s.Loads(); rep.Reloaded {
+			body.Reload = &reload{OK: rep.OK, Time: rep.Time, Errors: make([]string, len(rep.Errors))}
+			for i, e := range rep.Errors {
+				body.Reload.Errors[i] = e.Err
+			}
+			if !rep.OK {
+				body.Status = "degraded"
+			}
+		}
+	}
+	writeJSON(w, http.StatusOK, body)
+}
+
+// ruleStatus is a rule in GET /api/rules: the engine's description, its
+// status, and its file's error; a file that failed with no rule running
+// is an entry with an empty id.
+type ruleStatus struct {
+	engine.RuleInfo
+	Status string `json:"status"` // running, disabled or error
+	Error  string `json:"error,omitempty"`
 }
 
 func (s *Server) rules(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, s.Engine.Rules())
+	var rep LoadReport
+	if s.Loads != nil {
+		rep = s.Loads()
+	}
+	fileErrs := map[string][]string{}
+	var files []string
+	for _, e := range rep.Errors {
+		if e.File == "" {
+			continue
+		}
+		if fileErrs[e.File] == nil {
+			files = append(files, e.File)
+		}
+		fileErrs[e.File] = append(fileErrs[e.File], e.Err)
+	}
+	infos := s.Engine.Rules()
+	out := make([]ruleStatus, 0, len(infos))
+	running := map[string]bool{}
+	for _, info := range infos {
+		st := ruleStatus{RuleInfo: info, Status: "running"}
+		if !info.Enabled {
+			st.Status = "disabled"
+		}
+		if errs := fileErrs[info.File]; errs != nil {
+			st.Status, st.Error = "error", strings.Join(errs, "; ")
+		}
+		running[info.File] = true
+		out = append(out, st)
+	}
+	for _, f := range files {
+		if !running[f] {
+			out = append(out, ruleStatus{RuleInfo: engine.RuleInfo{File: f, Triggers: []string{}},
+				Status: "error", Error: strings.Join(fileErrs[f], "; ")})
+		}
+	}
+	writeJSON(w, http.StatusOK, out)
 }
 
 func (s *Server) events(w http.ResponseWriter, r *http.Request) {

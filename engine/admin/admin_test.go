@@ -8,7 +8,9 @@ import (
 	"net/http/httptest"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/alexarules/alexarules/engine"
 	"github.com/alexarules/alexarules/engine/admin"
@@ -82,5 +84,57 @@ func TestHealthBeforeReadyAndReloadSuccess(t *testing.T) {
 	var got map[string]int
 	if status != 200 || json.Unmarshal([]byte(body), &got) != nil || got["rules"] != 4 {
 		t.Fatalf("reload: %d %s", status, body)
+	}
+}
+
+func TestHealthAndRulesShowTheLatestLoad(t *testing.T) {
+	st, err := store.Open(filepath.Join(t.TempDir(), "a.db"), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	e := engine.New(engine.Config{Store: st})
+	if err := e.SetRules([]*engine.Rule{{ID: "r", File: "rules/r.lua", Enabled: true}}); err != nil {
+		t.Fatal(err)
+	}
+	var latest atomic.Pointer[admin.LoadReport] // the handler reads it on its own goroutine
+	rep := admin.LoadReport{Errors: []admin.LoadError{{File: "rules/bad.lua", Err: "rules/bad.lua:2: nope"}}}
+	latest.Store(&rep)
+	srv := httptest.NewServer((&admin.Server{Engine: e, Store: st, Loads: func() admin.LoadReport { return *latest.Load() }}).Handler())
+	t.Cleanup(srv.Close)
+
+	if status, body := do(t, "GET", srv.URL+"/healthz", ""); status != 200 || body != "{\n  \"status\": \"ok\"\n}\n" {
+		t.Fatalf("healthz before a reload (start-up errors do not degrade it): %d %s", status, body)
+	}
+	var rules []map[string]any
+	if _, body := do(t, "GET", srv.URL+"/api/rules", ""); json.Unmarshal([]byte(body), &rules) != nil || len(rules) != 2 ||
+		rules[0]["status"] != "running" || rules[1]["id"] != "" || rules[1]["file"] != "rules/bad.lua" ||
+		rules[1]["status"] != "error" || rules[1]["enabled"] != false || rules[1]["error"] != "rules/bad.lua:2: nope" {
+		t.Fatalf("rules: %v", rules)
+	}
+
+	rep = admin.LoadReport{Reloaded: true, Time: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC),
+		Errors: []admin.LoadError{{File: "rules/r.lua", Err: "rules/r.lua:1: broken"}, {Err: "rules: gone"}}}
+	latest.Store(&rep)
+	status, body := do(t, "GET", srv.URL+"/healthz", "")
+	var h struct {
+		Status string
+		Reload struct {
+			OK     bool
+			Time   time.Time
+			Errors []string
+		}
+	}
+	if status != 200 || json.Unmarshal([]byte(body), &h) != nil || h.Status != "degraded" || h.Reload.OK ||
+		!h.Reload.Time.Equal(rep.Time) || len(h.Reload.Errors) != 2 {
+		t.Fatalf("healthz after a failed reload: %d %s", status, body)
+	}
+	if _, body := do(t, "GET", srv.URL+"/api/rules", ""); json.Unmarshal([]byte(body), &rules) != nil || len(rules) != 1 ||
+		rules[0]["status"] != "error" || rules[0]["error"] != "rules/r.lua:1: broken" {
+		t.Fatalf("rules after a failed reload: %s", body)
+	}
+	latest.Store(&admin.LoadReport{Reloaded: true, OK: true, Time: rep.Time})
+	if _, body := do(t, "GET", srv.URL+"/healthz", ""); !strings.Contains(body, `"status": "ok"`) || !strings.Contains(body, `"ok": true`) {
+		t.Fatalf("healthz after a good reload: %s", body)
 	}
 }

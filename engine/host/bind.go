@@ -1,4 +1,4 @@
-package main
+package host
 
 import (
 	"context"
@@ -53,14 +53,17 @@ func newBinder(dir *alexa.Directory, readings scripting.Readings, hh scripting.H
 	}
 }
 
-// webConfigured reports whether the Alexa web API (Echos, alarms, lists)
-// can be reached: with a cookie, or the simulator.
-func webConfigured(cfg fileConfig, getenv func(string) string) (cookie string, ok bool) {
-	cookie = cfg.Alexa.Cookie
-	if v := getenv("ALEXARULES_COOKIE"); v != "" {
-		cookie = v
+// WebCookie is the Alexa web API's cookie (Echos, alarms, lists): from
+// the file, the environment, or the simulator's with --cloud; ok is false
+// when there is none.
+func (c Config) WebCookie(getenv func(string) string) (cookie string, ok bool) {
+	cookie = c.Alexa.Cookie
+	if getenv != nil {
+		if v := getenv("ALEXARULES_COOKIE"); v != "" {
+			cookie = v
+		}
 	}
-	if cookie == "" && cfg.Cloud != "" {
+	if cookie == "" && c.Cloud != "" {
 		cookie = web.SimCookie
 	}
 	return cookie, cookie != ""
@@ -68,9 +71,9 @@ func webConfigured(cfg fileConfig, getenv func(string) string) (cookie string, o
 
 // startAlexa connects to the account the configuration names. Without one,
 // rules that need no Alexa still run.
-func startAlexa(ctx context.Context, cfg fileConfig, e env, s alexaSetup, log *slog.Logger) (*alexaRuntime, error) {
-	acfg := cfg.alexaConfig(e.getenv)
-	cookie, hasWeb := webConfigured(cfg, e.getenv)
+func startAlexa(ctx context.Context, cfg Config, getenv func(string) string, s alexaSetup, log *slog.Logger) (*alexaRuntime, error) {
+	acfg := cfg.AlexaConfig(getenv)
+	cookie, hasWeb := cfg.WebCookie(getenv)
 	hasAPI := alexaConfigured(acfg) || hasStoredToken(s.store)
 	rt := &alexaRuntime{bind: newBinder(nil, nil, nil, s.clock)}
 	if !hasAPI && !hasWeb {
@@ -79,7 +82,7 @@ func startAlexa(ctx context.Context, cfg fileConfig, e env, s alexaSetup, log *s
 	}
 	hosts, err := alexa.HostsFor(acfg.Region, acfg.Cloud)
 	if err != nil {
-		return nil, err
+		return nil, &ConfigError{err}
 	}
 	var (
 		dir      *alexa.Directory
@@ -87,77 +90,90 @@ func startAlexa(ctx context.Context, cfg fileConfig, e env, s alexaSetup, log *s
 		readings scripting.Readings
 	)
 	if hasAPI {
-		acfg = acfg.WithDefaults()
-		if err := acfg.Validate(); err != nil {
+		if dir, tokens, readings, err = rt.startPolling(ctx, cfg, acfg, hosts, s, log); err != nil {
 			return nil, err
 		}
-		client, ts, err := alexa.NewFromConfig(ctx, acfg, tokenStore{s.store}, alexa.ClientOptions{Logger: log})
-		if err != nil {
-			return nil, err
-		}
-		tokens = ts
-		dir = alexa.NewDirectory(client, alexa.DirectoryOptions{})
-		interval, _ := optionalDuration(cfg.PollInterval)
-		// The poller schedules its own retries within its budget: its reads
-		// must not be retried inside the client as well.
-		reader, err := alexa.NewClient(hosts.API, ts, alexa.ClientOptions{Logger: log, Scale: acfg.Scale, MaxAttempts: 1})
-		if err != nil {
-			return nil, err
-		}
-		poller := poll.New(poll.Options{Clock: s.clock, Reader: reader, Store: s.store, Publish: s.publish,
-			Interval: interval, Rate: cfg.Poll.Rate, Concurrency: cfg.Poll.Concurrency, Logger: log})
-		readings = poller
-		var (
-			wantsMu  sync.Mutex
-			wants    []pollWant
-			retarget = make(chan struct{}, 1)
-		)
-		rt.rulesLoaded = func(loaded []*rules.Loaded) error {
-			w, err := pollWants(cfg.Poll, loaded)
-			if err != nil {
-				return err
-			}
-			wantsMu.Lock()
-			wants = w
-			wantsMu.Unlock()
-			select {
-			case retarget <- struct{}{}:
-			default:
-			}
-			return nil
-		}
-		rt.parts = append(rt.parts, func(ctx context.Context) error {
-			return runPoller(ctx, poller, dir, func() []pollWant {
-				wantsMu.Lock()
-				defer wantsMu.Unlock()
-				return wants
-			}, retarget, log)
-		})
-		rt.gauges = append(rt.gauges, poller.Gauges)
 	}
 	var hh scripting.Household
 	if hasWeb {
-		wc, err := web.New(web.Options{Hosts: hosts, Cookie: cookie, Lists: cfg.Alexa.Lists, Logger: log})
-		if err != nil {
-			return nil, fmt.Errorf("alexa web API: %w", err)
-		}
-		src, err := pushSource(cfg.Push, hosts, cookie, tokens, log)
-		if err != nil {
+		if hh, err = rt.startBridge(cfg, cookie, hosts, tokens, s, log); err != nil {
 			return nil, err
-		}
-		b, err := bridge.New(bridge.Options{Web: wc, Push: src, Clock: s.clock, Store: s.store,
-			Publish: s.publish, Country: hosts.Country, Logger: log})
-		if err != nil {
-			return nil, err
-		}
-		hh = household{b: b, clock: s.clock}
-		rt.parts = append(rt.parts, b.Run)
-		if src != nil {
-			rt.gauges = append(rt.gauges, func() []engine.Gauge { return pushGauges(src) })
 		}
 	}
 	rt.bind = newBinder(dir, readings, hh, s.clock)
 	return rt, nil
+}
+
+// startPolling connects the Endpoint Features API and adds the poller of
+// the readings rules refer to.
+func (rt *alexaRuntime) startPolling(ctx context.Context, cfg Config, acfg alexa.Config, hosts alexa.Hosts, s alexaSetup,
+	log *slog.Logger) (*alexa.Directory, *alexa.TokenSource, scripting.Readings, error) {
+	client, tokens, err := newAlexaClient(ctx, acfg, s.store, log)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	dir := alexa.NewDirectory(client, alexa.DirectoryOptions{})
+	interval, _ := optionalDuration(cfg.PollInterval)
+	// The poller schedules its own retries within its budget: its reads
+	// must not be retried inside the client as well.
+	reader, err := alexa.NewClient(hosts.API, tokens, alexa.ClientOptions{Logger: log, Scale: acfg.WithDefaults().Scale, MaxAttempts: 1})
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	poller := poll.New(poll.Options{Clock: s.clock, Reader: reader, Store: s.store, Publish: s.publish,
+		Interval: interval, Rate: cfg.Poll.Rate, Concurrency: cfg.Poll.Concurrency, Logger: log})
+	var (
+		wantsMu  sync.Mutex
+		wants    []pollWant
+		retarget = make(chan struct{}, 1)
+	)
+	rt.rulesLoaded = func(loaded []*rules.Loaded) error {
+		w, err := pollWants(cfg.Poll, loaded)
+		if err != nil {
+			return &ConfigError{fmt.Errorf("config: %w", err)}
+		}
+		wantsMu.Lock()
+		wants = w
+		wantsMu.Unlock()
+		select {
+		case retarget <- struct{}{}:
+		default:
+		}
+		return nil
+	}
+	rt.parts = append(rt.parts, func(ctx context.Context) error {
+		return runPoller(ctx, poller, dir, func() []pollWant {
+			wantsMu.Lock()
+			defer wantsMu.Unlock()
+			return wants
+		}, retarget, log)
+	})
+	rt.gauges = append(rt.gauges, poller.Gauges)
+	return dir, tokens, poller, nil
+}
+
+// startBridge connects the web API and the push transport: Echos,
+// alarms, reminders and lists.
+func (rt *alexaRuntime) startBridge(cfg Config, cookie string, hosts alexa.Hosts, tokens *alexa.TokenSource,
+	s alexaSetup, log *slog.Logger) (scripting.Household, error) {
+	wc, err := web.New(web.Options{Hosts: hosts, Cookie: cookie, Lists: cfg.Alexa.Lists, Logger: log})
+	if err != nil {
+		return nil, &ConfigError{fmt.Errorf("alexa web API: %w", err)}
+	}
+	src, err := pushSource(cfg.Push, hosts, cookie, tokens, log)
+	if err != nil {
+		return nil, &ConfigError{err}
+	}
+	b, err := bridge.New(bridge.Options{Web: wc, Push: src, Clock: s.clock, Store: s.store,
+		Publish: s.publish, Country: hosts.Country, Logger: log})
+	if err != nil {
+		return nil, err
+	}
+	rt.parts = append(rt.parts, b.Run)
+	if src != nil {
+		rt.gauges = append(rt.gauges, func() []engine.Gauge { return pushGauges(src) })
+	}
+	return household{b: b, clock: s.clock}, nil
 }
 
 // pushSource builds the transport --push names (nil for off).
@@ -274,7 +290,3 @@ func (h household) CheckListItem(ctx context.Context, list, textOrID string) err
 func (h household) RemoveListItem(ctx context.Context, list, textOrID string) error {
 	return h.b.RemoveListItem(ctx, list, textOrID)
 }
-
-// bindForCheck installs the bound API for validation: the same functions
-// with no account behind them (nothing runs while checking).
-func bindForCheck() binder { return newBinder(nil, nil, nil, engine.RealClock{}) }

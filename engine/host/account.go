@@ -1,4 +1,4 @@
-package main
+package host
 
 import (
 	"context"
@@ -12,17 +12,18 @@ import (
 	"golang.org/x/oauth2"
 )
 
-// tokenStore keeps the LWA token in the data file (0600), so a refresh
+// TokenStore keeps the LWA token in the data file (0600), so a refresh
 // token Amazon rotates is never lost.
-type tokenStore struct{ st *store.Store }
+type TokenStore struct{ Store *store.Store }
 
 const (
 	tokenBucket = "auth"
 	tokenKey    = "lwa"
 )
 
-func (t tokenStore) LoadToken() (*oauth2.Token, error) {
-	b, err := t.st.Get(tokenBucket, tokenKey)
+// LoadToken returns the stored token, or nil when there is none.
+func (t TokenStore) LoadToken() (*oauth2.Token, error) {
+	b, err := t.Store.Get(tokenBucket, tokenKey)
 	if err != nil || b == nil {
 		return nil, err
 	}
@@ -33,28 +34,32 @@ func (t tokenStore) LoadToken() (*oauth2.Token, error) {
 	return &tok, nil
 }
 
-func (t tokenStore) SaveToken(tok *oauth2.Token) error {
+// SaveToken stores tok, replacing the one stored.
+func (t TokenStore) SaveToken(tok *oauth2.Token) error {
 	b, err := json.Marshal(tok)
 	if err != nil {
 		return err
 	}
-	return t.st.Put(tokenBucket, tokenKey, b)
+	return t.Store.Put(tokenBucket, tokenKey, b)
 }
 
 // newAlexaClient builds the Endpoint Features client from the
 // configuration. st may be nil: then rotated tokens are not persisted.
 // ctx must live as long as the client: token refreshes use it.
-func newAlexaClient(ctx context.Context, cfg alexa.Config, st *store.Store, log *slog.Logger) (*alexa.Client, error) {
+func newAlexaClient(ctx context.Context, cfg alexa.Config, st *store.Store, log *slog.Logger) (*alexa.Client, *alexa.TokenSource, error) {
 	cfg = cfg.WithDefaults()
 	if err := cfg.Validate(); err != nil {
-		return nil, err
+		return nil, nil, &ConfigError{err}
 	}
 	var ts alexa.TokenStore
 	if st != nil {
-		ts = tokenStore{st}
+		ts = TokenStore{st}
 	}
-	c, _, err := alexa.NewFromConfig(ctx, cfg, ts, alexa.ClientOptions{Logger: log})
-	return c, err
+	c, tokens, err := alexa.NewFromConfig(ctx, cfg, ts, alexa.ClientOptions{Logger: log})
+	if errors.Is(err, alexa.ErrLoginRequired) {
+		return nil, nil, &ConfigError{err}
+	}
+	return c, tokens, err
 }
 
 // alexaConfigured reports whether there is anything to talk to Alexa with:
@@ -78,6 +83,6 @@ func hasStoredToken(st *store.Store) bool {
 	if st == nil {
 		return false
 	}
-	tok, err := tokenStore{st}.LoadToken()
+	tok, err := TokenStore{st}.LoadToken()
 	return err == nil && tok != nil
 }

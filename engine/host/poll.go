@@ -1,10 +1,11 @@
-package main
+package host
 
 import (
 	"context"
 	"fmt"
 	"log/slog"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/alexarules/alexarules/alexa"
@@ -12,20 +13,21 @@ import (
 	"github.com/alexarules/alexarules/rules"
 )
 
-// pollConfig is the "poll" block of the configuration file.
-type pollConfig struct {
+// PollConfig is the "poll" block of the configuration file.
+type PollConfig struct {
 	// Rate is the request budget of the poller, requests per second.
 	Rate float64 `json:"rate"`
 	// Concurrency bounds the reads in flight.
 	Concurrency int `json:"concurrency"`
 	// Devices are polled whether or not a rule refers to them; Interval
 	// overrides the default for that device.
-	Devices []pollDevice `json:"devices"`
+	Devices []PollDevice `json:"devices"`
 	// Rules overrides the interval of the readings one rule refers to.
 	Rules map[string]string `json:"rules"`
 }
 
-type pollDevice struct {
+// PollDevice is a device polled whether or not a rule refers to it.
+type PollDevice struct {
 	Device   string   `json:"device"`
 	Attrs    []string `json:"attrs"`
 	Interval string   `json:"interval"`
@@ -41,12 +43,12 @@ type pollWant struct {
 }
 
 // pollWants lists what the loaded rules and the configuration ask to poll.
-func pollWants(cfg pollConfig, loaded []*rules.Loaded) ([]pollWant, error) {
+func pollWants(cfg PollConfig, loaded []*rules.Loaded) ([]pollWant, error) {
 	var wants []pollWant
 	for _, d := range cfg.Devices {
 		iv, err := optionalDuration(d.Interval)
 		if err != nil {
-			return nil, fmt.Errorf("config: poll.devices %q: interval: %w", d.Device, err)
+			return nil, fmt.Errorf("poll.devices %q: interval: %w", d.Device, err)
 		}
 		for _, a := range d.Attrs {
 			wants = append(wants, pollWant{device: d.Device, attr: a, interval: iv, source: "config"})
@@ -58,7 +60,7 @@ func pollWants(cfg pollConfig, loaded []*rules.Loaded) ([]pollWant, error) {
 		}
 		iv, err := optionalDuration(cfg.Rules[l.Def.ID])
 		if err != nil {
-			return nil, fmt.Errorf("config: poll.rules %q: %w", l.Def.ID, err)
+			return nil, fmt.Errorf("poll.rules %q: %w", l.Def.ID, err)
 		}
 		for _, t := range l.Def.Triggers {
 			dev, _ := t.Opts["device"].(string)
@@ -112,40 +114,49 @@ func pollTargets(eps []alexa.Endpoint, wants []pollWant, log *slog.Logger) (out 
 const unmatchedRetries = 10
 
 // runPoller resolves the targets and polls until ctx ends; it resolves
-// them again on every retarget (a rules reload). While the endpoint list
-// cannot be fetched it tries again every 30 s, and so for a while when
-// some device is not in it.
+// them again on every retarget (a rules reload). It returns once its
+// resolving loop has ended too.
 func runPoller(ctx context.Context, p *poll.Poller, dir *alexa.Directory, wants func() []pollWant,
 	retarget <-chan struct{}, log *slog.Logger) error {
-	go func() {
-		select { // the first resolve below covers the rules loaded at start
-		case <-retarget:
-		default:
-		}
-		tries := 0
-		for {
-			retry := true
-			if err := dir.Refresh(ctx); err != nil {
-				log.Warn("fetch the endpoint list for polling; retrying in 30s", "err", err)
-			} else if eps, err := dir.Endpoints(ctx); err == nil {
-				ts, unmatched := pollTargets(eps, wants(), log)
-				p.SetTargets(ts)
-				log.Info("polling readings", "targets", len(ts))
-				tries++
-				retry = unmatched > 0 && tries <= unmatchedRetries
-			}
-			var again <-chan time.Time
-			if retry {
-				again = time.After(30 * time.Second)
-			}
-			select {
-			case <-ctx.Done():
-				return
-			case <-again:
-			case <-retarget:
-				tries = 0
-			}
-		}
-	}()
+	ctx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	defer cancel() // before Wait: the poller may end before ctx does
+	wg.Go(func() { resolveTargets(ctx, p, dir, wants, retarget, log) })
 	return p.Run(ctx)
+}
+
+// resolveTargets matches the wanted readings against the endpoint list
+// until ctx ends. While the list cannot be fetched it tries again every
+// 30 s, and so for a while when some device is not in it.
+func resolveTargets(ctx context.Context, p *poll.Poller, dir *alexa.Directory, wants func() []pollWant,
+	retarget <-chan struct{}, log *slog.Logger) {
+	select { // the first resolve below covers the rules loaded at start
+	case <-retarget:
+	default:
+	}
+	tries := 0
+	for {
+		retry := true
+		if err := dir.Refresh(ctx); err != nil {
+			log.Warn("fetch the endpoint list for polling; retrying in 30s", "err", err)
+		} else if eps, err := dir.Endpoints(ctx); err == nil {
+			ts, unmatched := pollTargets(eps, wants(), log)
+			p.SetTargets(ts)
+			log.Info("polling readings", "targets", len(ts))
+			tries++
+			retry = unmatched > 0 && tries <= unmatchedRetries
+		}
+		var again <-chan time.Time
+		if retry {
+			again = time.After(30 * time.Second)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-again:
+		case <-retarget:
+			tries = 0
+		}
+	}
 }

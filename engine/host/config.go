@@ -1,0 +1,199 @@
+package host
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/alexarules/alexarules/alexa"
+	"github.com/alexarules/alexarules/engine/schedule"
+)
+
+// Config is the configuration file (JSON). Every field is optional;
+// command-line flags override it. docs/CONFIG.md documents every key.
+type Config struct {
+	Rules    string `json:"rules"`
+	Data     string `json:"data"`
+	Admin    string `json:"admin"`
+	Timezone string `json:"timezone"`
+	// Latitude and Longitude place sunrise and sunset schedules.
+	Latitude     *float64    `json:"latitude"`
+	Longitude    *float64    `json:"longitude"`
+	Cloud        string      `json:"cloud"`
+	Push         string      `json:"push"`
+	PollInterval string      `json:"poll_interval"`
+	LogLevel     string      `json:"log_level"`
+	DryRun       bool        `json:"dry_run"`
+	Alexa        AlexaConfig `json:"alexa"`
+	Poll         PollConfig  `json:"poll"`
+}
+
+// AlexaConfig is the "alexa" block: the account's credentials and region.
+type AlexaConfig struct {
+	ClientID     string `json:"client_id"`
+	ClientSecret string `json:"client_secret"`
+	RefreshToken string `json:"refresh_token"`
+	Region       string `json:"region"`
+	Scale        string `json:"scale"`
+	// Cookie is the Alexa web session (the Cookie header of a logged-in
+	// alexa.amazon.* page) for Echo devices, alarms, reminders and lists.
+	Cookie string `json:"cookie"`
+	// Lists chooses the list API: "v2" (default) or "legacy".
+	Lists string `json:"lists"`
+}
+
+// Defaults of the configuration (docs/CONFIG.md).
+const (
+	DefaultData  = "alexarules.db"
+	DefaultAdmin = "127.0.0.1:8080"
+)
+
+// ConfigError is a usage or configuration problem: the command line or
+// the configuration file must change (the CLI exits 2). Every other error
+// of this package is a runtime failure.
+type ConfigError struct{ Err error }
+
+func (e *ConfigError) Error() string { return e.Err.Error() }
+func (e *ConfigError) Unwrap() error { return e.Err }
+
+func configErrorf(format string, args ...any) error {
+	return &ConfigError{fmt.Errorf(format, args...)}
+}
+
+// LoadConfig reads and checks the configuration file at path ("" means
+// none: the zero Config).
+func LoadConfig(path string) (Config, error) {
+	if path == "" {
+		return Config{}, nil
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return Config{}, &ConfigError{fmt.Errorf("config: %w", err)}
+	}
+	return ParseConfig(path, b)
+}
+
+// ParseConfig decodes and checks a configuration file's contents; name
+// (the file's path) prefixes every error. Unknown keys are errors.
+func ParseConfig(name string, b []byte) (Config, error) {
+	var c Config
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&c); err != nil {
+		return Config{}, configErrorf("config %s: %w", name, err)
+	}
+	if dec.More() {
+		return Config{}, configErrorf("config %s: more than one JSON value", name)
+	}
+	if err := c.Validate(); err != nil {
+		return Config{}, configErrorf("config %s: %w", name, err)
+	}
+	return c, nil
+}
+
+// Validate checks what can be checked without I/O; run it again after
+// flags changed the configuration. Errors name the key and its flag.
+func (c Config) Validate() error {
+	var errs []error
+	switch c.Push {
+	case "", "http2", "websocket", "off":
+	default:
+		errs = append(errs, fmt.Errorf("push (--push) %q: http2, websocket or off", c.Push))
+	}
+	if _, err := optionalDuration(c.PollInterval); err != nil {
+		errs = append(errs, fmt.Errorf("poll_interval (--poll-interval) %q: a positive duration such as 60s: %w", c.PollInterval, err))
+	}
+	if _, err := c.Level(); err != nil {
+		errs = append(errs, err)
+	}
+	if _, err := c.Location(); err != nil {
+		errs = append(errs, err)
+	}
+	if _, err := c.Place(); err != nil {
+		errs = append(errs, err)
+	}
+	switch c.Alexa.Lists {
+	case "", "v2", "legacy":
+	default:
+		errs = append(errs, fmt.Errorf("alexa.lists %q: v2 or legacy", c.Alexa.Lists))
+	}
+	if _, err := pollWants(c.Poll, nil); err != nil {
+		errs = append(errs, err)
+	}
+	for rule, iv := range c.Poll.Rules {
+		if _, err := optionalDuration(iv); err != nil {
+			errs = append(errs, fmt.Errorf("poll.rules %q: %w", rule, err))
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return &ConfigError{err}
+	}
+	return nil
+}
+
+// WithDefaults fills in the data file and the admin address.
+func (c Config) WithDefaults() Config {
+	if c.Data == "" {
+		c.Data = DefaultData
+	}
+	if c.Admin == "" {
+		c.Admin = DefaultAdmin
+	}
+	return c
+}
+
+// Level is the log level log_level (--log-level) names; default info.
+func (c Config) Level() (slog.Level, error) {
+	var l slog.Level
+	if c.LogLevel == "" {
+		return l, nil
+	}
+	if err := l.UnmarshalText([]byte(strings.ToLower(c.LogLevel))); err != nil {
+		return l, fmt.Errorf("log_level (--log-level) %q: debug, info, warn or error", c.LogLevel)
+	}
+	return l, nil
+}
+
+// AlexaConfig is the alexa package's view: file, then environment, then
+// the --cloud flag.
+func (c Config) AlexaConfig(getenv func(string) string) alexa.Config {
+	base := alexa.Config{ClientID: c.Alexa.ClientID, ClientSecret: c.Alexa.ClientSecret,
+		RefreshToken: c.Alexa.RefreshToken, Region: c.Alexa.Region, Scale: c.Alexa.Scale, Cloud: c.Cloud}
+	if getenv == nil {
+		return base
+	}
+	return alexa.ConfigFromEnv(getenv, base)
+}
+
+// Place is where sunrise and sunset are computed (nil when not set).
+func (c Config) Place() (*schedule.Place, error) {
+	if c.Latitude == nil && c.Longitude == nil {
+		return nil, nil
+	}
+	if c.Latitude == nil || c.Longitude == nil {
+		return nil, errors.New("set both \"latitude\" and \"longitude\" (for sunrise and sunset)")
+	}
+	p := &schedule.Place{Latitude: *c.Latitude, Longitude: *c.Longitude}
+	if err := p.Validate(); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// Location is the configured zone of schedules and time.* (the machine's
+// when not set).
+func (c Config) Location() (*time.Location, error) {
+	if c.Timezone == "" {
+		return time.Local, nil
+	}
+	loc, err := time.LoadLocation(c.Timezone)
+	if err != nil {
+		return nil, fmt.Errorf("timezone %q: %w", c.Timezone, err)
+	}
+	return loc, nil
+}

@@ -1,0 +1,243 @@
+// Package host runs the engine as an application: it opens the store,
+// connects the Alexa account, loads the rules, serves the admin API,
+// reloads on request and shuts everything down in order. The alexarules
+// command only parses flags and calls Run; tests start hosts in-process.
+package host
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/alexarules/alexarules/engine"
+	"github.com/alexarules/alexarules/engine/admin"
+	"github.com/alexarules/alexarules/engine/schedule"
+	"github.com/alexarules/alexarules/engine/store"
+	"github.com/alexarules/alexarules/rules"
+)
+
+// Options are what a host needs besides its configuration.
+type Options struct {
+	// Config is the configuration file with the flags applied over it;
+	// Rules is required, Data and Admin default (WithDefaults).
+	Config Config
+	// Getenv reads ALEXARULES_* credentials (nil: none).
+	Getenv func(string) string
+	Log    *slog.Logger
+	// Clock defaults to the real clock.
+	Clock   engine.Clock
+	OnEvent func(engine.Event)
+	OnRun   func(engine.Trace)
+	// LoadErrors receives each rule file error at start-up; loading goes on.
+	LoadErrors func(error)
+	// AdminReady is told the admin API's address once it listens.
+	AdminReady func(addr string)
+	// Reload, when set, reloads the rules on every receive (SIGHUP).
+	Reload <-chan struct{}
+}
+
+// host is a running engine with its store, scheduler and admin API.
+type host struct {
+	opts      Options
+	cfg       Config
+	store     *store.Store
+	engine    *engine.Engine
+	scheduler *schedule.Scheduler
+	ready     atomic.Bool
+	rt        *alexaRuntime
+	loads     loadReports
+	reloadMu  sync.Mutex
+}
+
+// Run loads the rules, opens the store and runs everything until ctx
+// ends. It then stops in order: the admin API (requests in flight finish)
+// and the other sources of events, then the engine (runs in progress
+// finish or reach their deadline), then the store. Errors that a change
+// of flags or configuration fixes are *ConfigError; the others are
+// runtime failures (the data file in use, the admin address taken, ...).
+func Run(ctx context.Context, o Options) error {
+	cfg, err := o.config()
+	if err != nil {
+		return err
+	}
+	if o.Clock == nil {
+		o.Clock = engine.RealClock{}
+	}
+	if o.Log == nil {
+		o.Log = slog.New(slog.DiscardHandler)
+	}
+	var ln net.Listener
+	if cfg.Admin != "off" {
+		if ln, err = net.Listen("tcp", cfg.Admin); err != nil {
+			return fmt.Errorf("admin API: %w", err)
+		}
+		defer ln.Close() // in case serving never starts
+	}
+	st, err := store.Open(cfg.Data, store.Options{Logger: o.Log})
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	h := &host{opts: o, cfg: cfg, store: st}
+	h.engine = engine.New(engine.Config{Clock: o.Clock, Store: st, Log: o.Log, OnEvent: o.OnEvent, OnRun: o.OnRun})
+	if h.rt, err = startAlexa(ctx, cfg, o.Getenv, alexaSetup{store: st, clock: o.Clock, publish: h.engine.Publish}, o.Log); err != nil {
+		return err
+	}
+	if err := h.start(); err != nil {
+		return err
+	}
+	return h.run(ctx, ln)
+}
+
+// config checks the configuration and fills in its defaults.
+func (o Options) config() (Config, error) {
+	cfg := o.Config.WithDefaults()
+	if cfg.Rules == "" {
+		return cfg, configErrorf("--rules DIR is required (or \"rules\" in the config file)")
+	}
+	if err := cfg.Validate(); err != nil {
+		return cfg, err
+	}
+	return cfg, nil
+}
+
+// start loads the rules for the first time: a broken file is reported
+// and skipped, the others run.
+func (h *host) start() error {
+	o := h.opts
+	set, engineRules, entries, err := h.load()
+	if err != nil {
+		return &ConfigError{err}
+	}
+	h.loads.started(set.Errors)
+	for _, err := range set.Errors {
+		o.Log.Error("rule file not loaded", "err", err)
+		if o.LoadErrors != nil {
+			o.LoadErrors(err)
+		}
+	}
+	if h.rt.rulesLoaded != nil {
+		if err := h.rt.rulesLoaded(set.Rules); err != nil {
+			return err
+		}
+	}
+	if err := h.engine.SetRules(engineRules); err != nil {
+		return err
+	}
+	o.Log.Info("rules loaded", "rules", len(set.Rules), "errors", len(set.Errors), "schedules", len(entries))
+	h.scheduler = schedule.New(o.Clock, h.fireSchedule, kvLastRuns{h.store}, o.Log)
+	h.scheduler.Set(entries)
+	return nil
+}
+
+// run runs the engine and every source of events until ctx ends or one
+// of them fails, then stops the sources before the engine.
+func (h *host) run(ctx context.Context, ln net.Listener) error {
+	sourceCtx, stopSources := context.WithCancel(ctx)
+	defer stopSources()
+	engineCtx, stopEngine := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopEngine()
+	var (
+		errMu sync.Mutex
+		first error
+	)
+	fail := func(err error) {
+		if err == nil {
+			return
+		}
+		errMu.Lock()
+		if first == nil {
+			first = err
+		}
+		errMu.Unlock()
+		stopSources()
+	}
+	engineDone := make(chan struct{})
+	go func() { fail(h.engine.Run(engineCtx)); close(engineDone) }()
+	var sources sync.WaitGroup
+	for _, part := range append([]func(context.Context) error{h.scheduler.Run}, h.rt.parts...) {
+		sources.Go(func() { fail(part(sourceCtx)) })
+	}
+	if ln != nil {
+		if h.opts.AdminReady != nil {
+			h.opts.AdminReady(ln.Addr().String())
+		}
+		sources.Go(func() { fail(h.serveAdmin(sourceCtx, ln)) })
+	}
+	if h.opts.Reload != nil {
+		sources.Go(func() { h.reloadOn(sourceCtx, h.opts.Reload) })
+	}
+	h.ready.Store(true)
+	<-sourceCtx.Done()
+	h.opts.Log.Info("stopping: admin requests in flight and event sources first")
+	sources.Wait()
+	stopEngine()
+	<-engineDone
+	h.opts.Log.Info("stopped: runs finished; closing the store")
+	return first
+}
+
+// serveAdmin serves the admin API on ln until ctx ends and its requests
+// in flight have finished.
+func (h *host) serveAdmin(ctx context.Context, ln net.Listener) error {
+	handler := (&admin.Server{Engine: h.engine, Store: h.store, Log: h.opts.Log, Ready: h.ready.Load,
+		Gauges: h.gauges, Reload: h.reload, Loads: h.loads.report}).Handler()
+	if err := serveListener(ctx, ln, handler); err != nil {
+		return fmt.Errorf("admin API: %w", err)
+	}
+	return nil
+}
+
+func (h *host) gauges() []engine.Gauge {
+	var extra []engine.Gauge
+	for _, g := range h.rt.gauges {
+		extra = append(extra, g()...)
+	}
+	return append(extra, []engine.Gauge{
+		{Name: "alexarules_store_dropped_total", Help: "Journal events and traces dropped because the store's queue was full.",
+			Type: "counter", Value: float64(h.store.Dropped())},
+		{Name: "alexarules_rules_loaded", Help: "Rules loaded.", Type: "gauge", Value: float64(len(h.engine.Rules()))},
+	}...)
+}
+
+// loadReports keeps the outcome of the latest load of the rule files.
+type loadReports struct {
+	mu  sync.Mutex
+	rep admin.LoadReport
+}
+
+func (l *loadReports) report() admin.LoadReport {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.rep
+}
+
+func (l *loadReports) started(errs []error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.rep.Errors = loadErrors(errs)
+}
+
+func (l *loadReports) reloaded(at time.Time, errs []error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.rep = admin.LoadReport{Reloaded: true, OK: len(errs) == 0, Time: at, Errors: loadErrors(errs)}
+}
+
+// loadErrors names each error's rule file where it has one.
+func loadErrors(errs []error) []admin.LoadError {
+	out := make([]admin.LoadError, len(errs))
+	for i, err := range errs {
+		out[i].Err = err.Error()
+		var le *rules.LoadError
+		if errors.As(err, &le) {
+			out[i].File = le.File
+		}
+	}
+	return out
+}
