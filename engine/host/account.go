@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"time"
 
 	"github.com/alexarules/alexarules/alexa"
 	"github.com/alexarules/alexarules/engine/store"
@@ -44,9 +45,11 @@ func (t TokenStore) SaveToken(tok *oauth2.Token) error {
 }
 
 // newAlexaClient builds the Endpoint Features client from the
-// configuration. st may be nil: then rotated tokens are not persisted.
+// configuration. st may be nil: then rotated tokens are not persisted;
+// observe may be nil: then requests are not timed.
 // ctx must live as long as the client: token refreshes use it.
-func newAlexaClient(ctx context.Context, cfg alexa.Config, st *store.Store, log *slog.Logger) (*alexa.Client, *alexa.TokenSource, error) {
+func newAlexaClient(ctx context.Context, cfg alexa.Config, st *store.Store, log *slog.Logger,
+	observe func(api, result string, d time.Duration)) (*alexa.Client, *alexa.TokenSource, error) {
 	cfg = cfg.WithDefaults()
 	if err := cfg.Validate(); err != nil {
 		return nil, nil, &ConfigError{err}
@@ -55,7 +58,7 @@ func newAlexaClient(ctx context.Context, cfg alexa.Config, st *store.Store, log 
 	if st != nil {
 		ts = TokenStore{st}
 	}
-	c, tokens, err := alexa.NewFromConfig(ctx, cfg, ts, alexa.ClientOptions{Logger: log})
+	c, tokens, err := alexa.NewFromConfig(ctx, cfg, ts, alexa.ClientOptions{Logger: log, Observe: observe})
 	if errors.Is(err, alexa.ErrLoginRequired) {
 		return nil, nil, &ConfigError{err}
 	}

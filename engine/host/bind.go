@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"time"
 
 	"github.com/alexarules/alexarules/alexa"
 	"github.com/alexarules/alexarules/alexa/bridge"
@@ -38,6 +39,8 @@ type alexaSetup struct {
 	store   *store.Store
 	clock   engine.Clock
 	publish func(engine.Event)
+	// observe times every Amazon request for the API latency histogram.
+	observe func(api, result string, d time.Duration)
 }
 
 // newBinder binds device() and alexa.* to an account; nil parts mean none
@@ -108,7 +111,7 @@ func startAlexa(ctx context.Context, cfg Config, getenv func(string) string, s a
 // the readings rules refer to.
 func (rt *alexaRuntime) startPolling(ctx context.Context, cfg Config, acfg alexa.Config, hosts alexa.Hosts, s alexaSetup,
 	log *slog.Logger) (*alexa.Directory, *alexa.TokenSource, scripting.Readings, error) {
-	client, tokens, err := newAlexaClient(ctx, acfg, s.store, log)
+	client, tokens, err := newAlexaClient(ctx, acfg, s.store, log, s.observe)
 	if err != nil {
 		return nil, nil, nil, err
 	}
@@ -116,7 +119,7 @@ func (rt *alexaRuntime) startPolling(ctx context.Context, cfg Config, acfg alexa
 	interval, _ := optionalDuration(cfg.PollInterval)
 	// The poller schedules its own retries within its budget: its reads
 	// must not be retried inside the client as well.
-	reader, err := alexa.NewClient(hosts.API, tokens, alexa.ClientOptions{Logger: log, Scale: acfg.WithDefaults().Scale, MaxAttempts: 1})
+	reader, err := alexa.NewClient(hosts.API, tokens, alexa.ClientOptions{Logger: log, Scale: acfg.WithDefaults().Scale, MaxAttempts: 1, Observe: s.observe})
 	if err != nil {
 		return nil, nil, nil, err
 	}
@@ -156,11 +159,11 @@ func (rt *alexaRuntime) startPolling(ctx context.Context, cfg Config, acfg alexa
 // alarms, reminders and lists.
 func (rt *alexaRuntime) startBridge(cfg Config, cookie string, hosts alexa.Hosts, tokens *alexa.TokenSource,
 	s alexaSetup, log *slog.Logger) (scripting.Household, error) {
-	wc, err := web.New(web.Options{Hosts: hosts, Cookie: cookie, Lists: cfg.Alexa.Lists, Logger: log})
+	wc, err := web.New(web.Options{Hosts: hosts, Cookie: cookie, Lists: cfg.Alexa.Lists, Logger: log, Observe: s.observe})
 	if err != nil {
 		return nil, &ConfigError{fmt.Errorf("alexa web API: %w", err)}
 	}
-	src, err := pushSource(cfg.Push, hosts, cookie, tokens, log)
+	src, err := pushSource(cfg.Push, hosts, cookie, tokens, s.observe, log)
 	if err != nil {
 		return nil, &ConfigError{err}
 	}
@@ -177,17 +180,18 @@ func (rt *alexaRuntime) startBridge(cfg Config, cookie string, hosts alexa.Hosts
 }
 
 // pushSource builds the transport --push names (nil for off).
-func pushSource(kind string, hosts alexa.Hosts, cookie string, tokens *alexa.TokenSource, log *slog.Logger) (push.Source, error) {
+func pushSource(kind string, hosts alexa.Hosts, cookie string, tokens *alexa.TokenSource,
+	observe func(api, result string, d time.Duration), log *slog.Logger) (push.Source, error) {
 	switch kind {
 	case "off":
 		return nil, nil
 	case "websocket":
-		return push.NewWebsocket(push.WebsocketOptions{URL: hosts.PushGateway, Cookie: cookie, Logger: log}), nil
+		return push.NewWebsocket(push.WebsocketOptions{URL: hosts.PushGateway, Cookie: cookie, Logger: log, Observe: observe}), nil
 	case "", "http2":
 		if tokens == nil {
 			return nil, fmt.Errorf("--push http2 needs a Login with Amazon token: run `alexarules login`, or use --push websocket")
 		}
-		return push.NewHTTP2(push.HTTP2Options{BaseURL: hosts.Push, Logger: log,
+		return push.NewHTTP2(push.HTTP2Options{BaseURL: hosts.Push, Logger: log, Observe: observe,
 			Token: func(ctx context.Context, force bool) (string, error) {
 				tok, err := tokens.Token()
 				if err == nil && force {

@@ -96,7 +96,7 @@ func ListDevices(ctx context.Context, cfg Config, getenv func(string) string, lo
 	if !alexaConfigured(acfg) && !hasStoredToken(st) {
 		return Devices{}, configErrorf("no Alexa credentials: run `alexarules login`, set them in the config file, or give --cloud URL")
 	}
-	client, _, err := newAlexaClient(ctx, acfg, st, log)
+	client, _, err := newAlexaClient(ctx, acfg, st, log, nil)
 	if err != nil {
 		return Devices{}, err
 	}

@@ -85,7 +85,8 @@ func Run(ctx context.Context, o Options) error {
 	defer st.Close()
 	h := &host{opts: o, cfg: cfg, store: st}
 	h.engine = engine.New(engine.Config{Clock: o.Clock, Store: st, Log: o.Log, OnEvent: o.OnEvent, OnRun: o.OnRun})
-	if h.rt, err = startAlexa(ctx, cfg, o.Getenv, alexaSetup{store: st, clock: o.Clock, publish: h.engine.Publish}, o.Log); err != nil {
+	if h.rt, err = startAlexa(ctx, cfg, o.Getenv, alexaSetup{store: st, clock: o.Clock, publish: h.engine.Publish,
+		observe: h.engine.Metrics().ObserveAPICall}, o.Log); err != nil {
 		return err
 	}
 	if err := h.start(); err != nil {
