@@ -93,8 +93,17 @@ func start(t *testing.T, s *schedule.Scheduler, v *engine.Virtual, wantPending i
 			t.Errorf("Run: %v", err)
 		}
 	})
-	for v.Pending() < wantPending {
-		time.Sleep(time.Millisecond) // wait for Run's goroutine to arm
+	waitPending(t, v, wantPending)
+}
+
+// waitPending waits for Run's goroutine to arm n clock timers, failing the
+// test if it has not within 10 s.
+func waitPending(t *testing.T, v *engine.Virtual, n int) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	if err := v.WaitPending(ctx, n); err != nil {
+		t.Fatal(err)
 	}
 }
 
@@ -199,9 +208,7 @@ func TestNoOccurrenceTwiceAcrossRestart(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- s.Run(ctx) }()
-	for v.Pending() < 1 {
-		time.Sleep(time.Millisecond)
-	}
+	waitPending(t, v, 1)
 	v.Advance(7 * time.Hour)
 	cancel()
 	<-done
@@ -227,9 +234,7 @@ func TestRestartSameSchedulerCatchesUp(t *testing.T) {
 		ctx, cancel := context.WithCancel(context.Background())
 		done := make(chan error, 1)
 		go func() { done <- s.Run(ctx) }()
-		for v.Pending() < 1 {
-			time.Sleep(time.Millisecond)
-		}
+		waitPending(t, v, 1)
 		v.Advance(8 * time.Hour)
 		cancel()
 		<-done
@@ -364,9 +369,7 @@ func TestStopsWithContext(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- s.Run(ctx) }()
-	for v.Pending() < 1 {
-		time.Sleep(time.Millisecond)
-	}
+	waitPending(t, v, 1)
 	cancel()
 	if err := <-done; err != nil {
 		t.Errorf("Run = %v, want nil after cancel", err)
