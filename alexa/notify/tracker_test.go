@@ -89,8 +89,18 @@ func (e *env) run(wantPending int) {
 // waitPending waits until n clock timers are armed: after an Update made
 // while Run may still be starting, the ring is armed either way.
 func (e *env) waitPending(n int) {
-	for e.clock.Pending() < n {
-		time.Sleep(time.Millisecond)
+	e.t.Helper()
+	waitPending(e.t, e.clock, n)
+}
+
+// waitPending waits until n clock timers are armed, failing the test if
+// they are not within 10 s.
+func waitPending(t *testing.T, v *engine.Virtual, n int) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	if err := v.WaitPending(ctx, n); err != nil {
+		t.Fatal(err)
 	}
 }
 
@@ -466,9 +476,7 @@ func TestRunTwiceAndPanickingEmit(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- tr.Run(ctx) }()
-	for e.clock.Pending() < 2 {
-		time.Sleep(time.Millisecond)
-	}
+	waitPending(t, e.clock, 2)
 	e.clock.Set(at(t, loc, "2026-04-02 07:00:00"))
 	cancel()
 	<-done
@@ -483,9 +491,10 @@ func TestRunTwiceAndPanickingEmit(t *testing.T) {
 // manualClock runs nothing by itself: the test moves the time and fires
 // the armed function when it wants, to interleave a due ring and an Update.
 type manualClock struct {
-	mu  sync.Mutex
-	now time.Time
-	f   func()
+	mu      sync.Mutex
+	now     time.Time
+	f       func()
+	armedCh chan struct{} // gets a value each time a function is armed
 }
 
 func (c *manualClock) Now() time.Time {
@@ -498,6 +507,10 @@ func (c *manualClock) AfterFunc(d time.Duration, f func()) engine.Stopper {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.f = f
+	select {
+	case c.armedCh <- struct{}{}:
+	default:
+	}
 	return stopper{}
 }
 
@@ -507,10 +520,15 @@ func (c *manualClock) set(t time.Time) {
 	c.now = t
 }
 
-func (c *manualClock) armed() bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.f != nil
+// waitArmed waits until a function is armed, failing the test if none is
+// within 10 s.
+func (c *manualClock) waitArmed(t *testing.T) {
+	t.Helper()
+	select {
+	case <-c.armedCh:
+	case <-time.After(10 * time.Second):
+		t.Fatal("nothing armed on the clock within 10 s")
+	}
 }
 
 func (c *manualClock) fire() {
@@ -530,7 +548,7 @@ func (stopper) Stop() bool { return true }
 // and its clock timer running does not lose the ring.
 func TestUpdateWhileRingIsDue(t *testing.T) {
 	loc := time.UTC
-	clock := &manualClock{now: at(t, loc, "2026-04-01 06:59:00")}
+	clock := &manualClock{now: at(t, loc, "2026-04-01 06:59:00"), armedCh: make(chan struct{}, 1)}
 	st, err := store.Open(filepath.Join(t.TempDir(), "s.db"), store.Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -549,9 +567,7 @@ func TestUpdateWhileRingIsDue(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- tr.Run(ctx) }()
 	defer func() { cancel(); <-done }()
-	for !clock.armed() {
-		time.Sleep(time.Millisecond) // wait for Run to arm the ring
-	}
+	clock.waitArmed(t) // Run armed the ring
 	clock.set(at(t, loc, "2026-04-01 07:00:00.002"))
 	tr.Update([]json.RawMessage{obj(t, with(a, "version", "3", "alarmLabel", "new"))}, clock.Now())
 	clock.fire()
