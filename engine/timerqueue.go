@@ -100,6 +100,17 @@ func (q *TimerQueue[K]) Cancel(key K) bool {
 	return true
 }
 
+// When returns the time key is due at; ok is false when it is not pending
+// (never scheduled, cancelled, or handed to fire).
+func (q *TimerQueue[K]) When(key K) (at time.Time, ok bool) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if e := q.entries[key]; e != nil {
+		return e.at, true
+	}
+	return time.Time{}, false
+}
+
 // Len is the number of pending keys.
 func (q *TimerQueue[K]) Len() int {
 	q.mu.Lock()
