@@ -6,7 +6,6 @@ import (
 	"log/slog"
 	"maps"
 	"math"
-	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -673,8 +672,10 @@ func TestVirtualClock(t *testing.T) {
 			t.Error(err)
 		}
 	}()
-	for v.Pending() == 0 { // the loop armed its first slot
-		runtime.Gosched()
+	wait, cancelWait := context.WithTimeout(ctx, 10*time.Second)
+	defer cancelWait()
+	if err := v.WaitPending(wait, 1); err != nil { // the loop armed its first slot
+		t.Fatal(err)
 	}
 	v.Advance(time.Minute)
 	ev := <-published
