@@ -14,6 +14,7 @@ import (
 
 	"github.com/alexarules/alexarules/alexa/notify"
 	"github.com/alexarules/alexarules/engine"
+	"github.com/alexarules/alexarules/engine/enginetest"
 	"github.com/alexarules/alexarules/engine/store"
 )
 
@@ -90,18 +91,7 @@ func (e *env) run(wantPending int) {
 // while Run may still be starting, the ring is armed either way.
 func (e *env) waitPending(n int) {
 	e.t.Helper()
-	waitPending(e.t, e.clock, n)
-}
-
-// waitPending waits until n clock timers are armed, failing the test if
-// they are not within 10 s.
-func waitPending(t *testing.T, v *engine.Virtual, n int) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
-	defer cancel()
-	if err := v.WaitPending(ctx, n); err != nil {
-		t.Fatal(err)
-	}
+	enginetest.WaitPending(e.t, e.clock, n)
 }
 
 // stop ends the process: Run returns, the store closes. Like kill -9 as
@@ -476,7 +466,7 @@ func TestRunTwiceAndPanickingEmit(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- tr.Run(ctx) }()
-	waitPending(t, e.clock, 2)
+	enginetest.WaitPending(t, e.clock, 2)
 	e.clock.Set(at(t, loc, "2026-04-02 07:00:00"))
 	cancel()
 	<-done

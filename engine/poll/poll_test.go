@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/alexarules/alexarules/engine"
+	"github.com/alexarules/alexarules/engine/enginetest"
 	"github.com/alexarules/alexarules/engine/poll"
 )
 
@@ -672,11 +673,7 @@ func TestVirtualClock(t *testing.T) {
 			t.Error(err)
 		}
 	}()
-	wait, cancelWait := context.WithTimeout(ctx, 10*time.Second)
-	defer cancelWait()
-	if err := v.WaitPending(wait, 1); err != nil { // the loop armed its first slot
-		t.Fatal(err)
-	}
+	enginetest.WaitPending(t, v, 1) // the loop armed its first slot
 	v.Advance(time.Minute)
 	ev := <-published
 	if ev.Data["value"] != "ON" || ev.Time.Before(start0) || ev.Time.After(start0.Add(time.Minute)) {

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/alexarules/alexarules/engine"
+	"github.com/alexarules/alexarules/engine/enginetest"
 	"github.com/alexarules/alexarules/engine/schedule"
 )
 
@@ -72,11 +73,7 @@ func BenchmarkSchedulerFires(b *testing.B) {
 			done := make(chan error, 1)
 			go func() { done <- s.Run(ctx) }()
 			defer func() { cancel(); <-done }()
-			wait, cancelWait := context.WithTimeout(ctx, 10*time.Second)
-			defer cancelWait()
-			if err := v.WaitPending(wait, 1); err != nil {
-				b.Fatal(err)
-			}
+			enginetest.WaitPending(b, v, 1)
 			for b.Loop() {
 				v.Advance(4 * time.Hour)
 			}

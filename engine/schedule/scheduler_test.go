@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/alexarules/alexarules/engine"
+	"github.com/alexarules/alexarules/engine/enginetest"
 	"github.com/alexarules/alexarules/engine/schedule"
 )
 
@@ -93,18 +94,7 @@ func start(t *testing.T, s *schedule.Scheduler, v *engine.Virtual, wantPending i
 			t.Errorf("Run: %v", err)
 		}
 	})
-	waitPending(t, v, wantPending)
-}
-
-// waitPending waits for Run's goroutine to arm n clock timers, failing the
-// test if it has not within 10 s.
-func waitPending(t *testing.T, v *engine.Virtual, n int) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
-	defer cancel()
-	if err := v.WaitPending(ctx, n); err != nil {
-		t.Fatal(err)
-	}
+	enginetest.WaitPending(t, v, wantPending)
 }
 
 var t0 = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
@@ -208,7 +198,7 @@ func TestNoOccurrenceTwiceAcrossRestart(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- s.Run(ctx) }()
-	waitPending(t, v, 1)
+	enginetest.WaitPending(t, v, 1)
 	v.Advance(7 * time.Hour)
 	cancel()
 	<-done
@@ -234,7 +224,7 @@ func TestRestartSameSchedulerCatchesUp(t *testing.T) {
 		ctx, cancel := context.WithCancel(context.Background())
 		done := make(chan error, 1)
 		go func() { done <- s.Run(ctx) }()
-		waitPending(t, v, 1)
+		enginetest.WaitPending(t, v, 1)
 		v.Advance(8 * time.Hour)
 		cancel()
 		<-done
@@ -369,7 +359,7 @@ func TestStopsWithContext(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- s.Run(ctx) }()
-	waitPending(t, v, 1)
+	enginetest.WaitPending(t, v, 1)
 	cancel()
 	if err := <-done; err != nil {
 		t.Errorf("Run = %v, want nil after cancel", err)
