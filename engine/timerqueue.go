@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"iter"
 	"sync"
 	"time"
 
@@ -65,9 +66,29 @@ func NewTimerQueue[K comparable](clock Clock, fire func(due []K)) *TimerQueue[K]
 func (q *TimerQueue[K]) Schedule(key K, at time.Time) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
+	if !q.stopped && q.scheduleLocked(key, at) {
+		q.armLocked()
+	}
+}
+
+// ScheduleAll is Schedule for each key and time of all, in its order, with
+// the clock timer armed once at the end, so a clock timer firing meanwhile
+// finds all of them queued or none. all must not call the queue.
+func (q *TimerQueue[K]) ScheduleAll(all iter.Seq2[K, time.Time]) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
 	if q.stopped {
 		return
 	}
+	for key, at := range all {
+		q.scheduleLocked(key, at)
+	}
+	q.armLocked()
+}
+
+// scheduleLocked adds or moves key and reports whether it changed. q.mu
+// held.
+func (q *TimerQueue[K]) scheduleLocked(key K, at time.Time) bool {
 	e := q.entries[key]
 	switch {
 	case e == nil:
@@ -76,13 +97,13 @@ func (q *TimerQueue[K]) Schedule(key K, at time.Time) {
 		q.entries[key] = e
 		q.heap.Push(e)
 	case e.at.Equal(at):
-		return
+		return false
 	default:
 		q.seq++
 		e.at, e.seq = at, q.seq
 		q.heap.Fix(e.index)
 	}
-	q.armLocked()
+	return true
 }
 
 // Cancel removes key and reports whether it was pending. A key already

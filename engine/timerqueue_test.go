@@ -143,6 +143,23 @@ func TestTimerQueueFromFire(t *testing.T) {
 	}
 }
 
+func TestTimerQueueScheduleAll(t *testing.T) {
+	v, q, f := newQueue(t)
+	q.Schedule("a", q0.Add(3*time.Second))
+	q.ScheduleAll(func(yield func(string, time.Time) bool) {
+		for i, k := range []string{"b", "c", "a", "d"} {
+			if !yield(k, q0.Add(time.Duration(4-i%2)*time.Second)) {
+				return
+			}
+		}
+	})
+	if v.Pending() != 1 || q.Len() != 4 {
+		t.Fatalf("%d clock timers for %d keys, want 1 for 4", v.Pending(), q.Len())
+	}
+	v.Advance(time.Minute)
+	expect(t, f, "+3s:[c d]", "+4s:[b a]")
+}
+
 func TestTimerQueueClearAndStop(t *testing.T) {
 	v, q, f := newQueue(t)
 	q.Schedule("a", q0.Add(time.Second))

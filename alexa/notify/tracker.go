@@ -398,13 +398,18 @@ func (t *Tracker) Run(ctx context.Context) error {
 	t.mu.Unlock()
 	t.prune(now)
 	t.deliver(rings, now)
-	// Queued only now: once a ring is pending on the clock, the late rings
-	// have been delivered (tests wait on that).
+	// Queued only now, all at once: once a ring is pending on the clock,
+	// the late rings have been delivered (tests wait on that) and the
+	// clock timer is set for the earliest ring.
 	t.mu.Lock()
 	t.queue = engine.NewTimerQueue(t.clock, t.tick)
-	for _, id := range t.order {
-		t.scheduleLocked(t.items[id])
-	}
+	t.queue.ScheduleAll(func(yield func(string, time.Time) bool) {
+		for _, id := range t.order {
+			if it := t.items[id]; !it.next.IsZero() && !yield(id, it.next) {
+				return
+			}
+		}
+	})
 	t.mu.Unlock()
 	t.emitMu.Unlock()
 

@@ -185,12 +185,17 @@ func (s *Scheduler) Run(ctx context.Context) error {
 
 	s.fireAll(late, true)
 	// The queue starts only now, with every entry at once, so the first
-	// clock timer is armed after the late fires (tests wait on that).
+	// clock timer is armed after the late fires (tests wait on that) and
+	// for the earliest entry.
 	s.mu.Lock()
 	s.queue = engine.NewTimerQueue(s.clock, s.tick)
-	for _, e := range s.entries {
-		s.scheduleLocked(e)
-	}
+	s.queue.ScheduleAll(func(yield func(string, time.Time) bool) {
+		for id, e := range s.entries {
+			if !e.next.IsZero() && !s.firing[id] && !yield(id, e.next) {
+				return
+			}
+		}
+	})
 	s.mu.Unlock()
 
 	<-ctx.Done()
