@@ -40,13 +40,12 @@ type Virtual struct {
 	now     time.Time
 	pending heapq.Heap[*vtimer]
 	seq     uint64
-	armed   chan struct{} // closed and replaced when a function is scheduled
+	armed   chan struct{} // made by WaitPending, closed by the next AfterFunc
 }
 
 // NewVirtual returns a virtual clock standing at t.
 func NewVirtual(t time.Time) *Virtual {
-	return &Virtual{now: t, pending: heapq.New(vtimerBefore, func(t *vtimer, i int) { t.index = i }),
-		armed: make(chan struct{})}
+	return &Virtual{now: t, pending: heapq.New(vtimerBefore, func(t *vtimer, i int) { t.index = i })}
 }
 
 func vtimerBefore(a, b *vtimer) bool {
@@ -70,8 +69,10 @@ func (v *Virtual) AfterFunc(d time.Duration, f func()) Stopper {
 	v.seq++
 	t := &vtimer{clock: v, at: v.now.Add(d), seq: v.seq, f: f}
 	v.pending.Push(t)
-	close(v.armed)
-	v.armed = make(chan struct{})
+	if v.armed != nil {
+		close(v.armed)
+		v.armed = nil
+	}
 	return t
 }
 
@@ -113,11 +114,16 @@ func (v *Virtual) Pending() int {
 func (v *Virtual) WaitPending(ctx context.Context, n int) error {
 	for {
 		v.mu.Lock()
-		pending, armed := v.pending.Len(), v.armed
-		v.mu.Unlock()
+		pending := v.pending.Len()
 		if pending >= n {
+			v.mu.Unlock()
 			return nil
 		}
+		if v.armed == nil {
+			v.armed = make(chan struct{})
+		}
+		armed := v.armed
+		v.mu.Unlock()
 		select {
 		case <-armed:
 		case <-ctx.Done():
