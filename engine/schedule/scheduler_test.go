@@ -392,3 +392,34 @@ func TestDSTOnScheduler(t *testing.T) {
 		t.Errorf("fires = %v, want %v", got, want)
 	}
 }
+
+// TestManyEntriesOneTimer: 60 entries with periods of 2, 3 and 5 s fire in
+// time order, those due together by id, with one clock timer pending
+// between fires, however many entries there are.
+func TestManyEntriesOneTimer(t *testing.T) {
+	v := engine.NewVirtual(t0)
+	rec := newRecorder()
+	s := schedule.New(v, rec.fire, rec, nil)
+	periods := []int{5, 3, 2}
+	var entries []schedule.Entry
+	for i := range 60 {
+		entries = append(entries, entry(t, fmt.Sprintf("e%02d", i), fmt.Sprintf("@every %ds", periods[i%3]), ""))
+	}
+	s.Set(entries)
+	start(t, s, v, 1)
+	var want []string
+	for sec := 1; sec <= 30; sec++ {
+		for i := range 60 {
+			if sec%periods[i%3] == 0 {
+				want = append(want, fmt.Sprintf("e%02d@01-01T00:00:%02d", i, sec))
+			}
+		}
+		v.Advance(time.Second)
+		if v.Pending() != 1 {
+			t.Fatalf("%d clock timers pending at +%ds, want 1", v.Pending(), sec)
+		}
+	}
+	if got := rec.take(); !slices.Equal(got, want) {
+		t.Errorf("fires = %v\nwant %v", got, want)
+	}
+}
