@@ -580,3 +580,34 @@ func TestWithoutVersions(t *testing.T) {
 	e.update(with(timer, "status", "PAUSED", "remainingTime", 40000))
 	e.expect("timer created T1", "timer changed T1")
 }
+
+// TestRingsInTimeThenListOrderWithOneTimer: alarms due at the same time
+// ring in list order, an edit moves a ring, a deletion takes it off, and
+// one clock timer is pending however many notifications wait.
+func TestRingsInTimeThenListOrderWithOneTimer(t *testing.T) {
+	loc := time.UTC
+	e := newEnv(t, loc, at(t, loc, "2026-04-01 06:00:00"))
+	id := func(s string) map[string]any { return map[string]any{"id": s} }
+	c := alarm("2026-04-01", "07:00:00.000", "", id("C"))
+	a := alarm("2026-04-01", "07:00:00.000", "", id("A"))
+	b := alarm("2026-04-01", "06:30:00.000", "", id("B"))
+	gone := alarm("2026-04-01", "06:45:00.000", "", id("GONE"))
+	moved := alarm("2026-04-01", "06:15:00.000", "", id("MOVED"))
+	e.update(c, a, b, gone, moved) // the baseline
+	e.run(1)
+	if e.clock.Pending() != 1 {
+		t.Fatalf("%d clock timers for five alarms, want 1", e.clock.Pending())
+	}
+	// A and C swap places in the list: the new order decides.
+	e.update(a, c, b, with(moved, "version", "3", "originalTime", "07:00:00.000"))
+	e.expect("alarm changed MOVED", "alarm deleted GONE")
+	e.clock.Advance(2 * time.Hour)
+	e.expect(
+		"alarm ringing B @04-01 06:30:00 UTC",
+		"alarm ringing A @04-01 07:00:00 UTC",
+		"alarm ringing C @04-01 07:00:00 UTC",
+		"alarm ringing MOVED @04-01 07:00:00 UTC")
+	if e.clock.Pending() != 0 {
+		t.Errorf("%d clock timers pending after every one-shot rang", e.clock.Pending())
+	}
+}
