@@ -115,9 +115,10 @@ func TestNilMoved(t *testing.T) {
 	for _, v := range []int{3, 1, 2} {
 		h.Push(v)
 	}
-	h.Remove(2)
+	last, _ := h.Peek()
+	removed := h.Remove(h.Len() - 1) // a leaf: [1 3 2] holds 2 there
 	h.Fix(0)
-	if a, b := h.Pop(), h.Pop(); a > b || h.Len() != 0 {
-		t.Fatalf("popped %d then %d, %d left", a, b, h.Len())
+	if a, b := h.Pop(), h.Pop(); last != 1 || removed != 2 || a != 1 || b != 3 || h.Len() != 0 {
+		t.Fatalf("least %d, removed %d, popped %d then %d, %d left", last, removed, a, b, h.Len())
 	}
 }
