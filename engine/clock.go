@@ -1,9 +1,12 @@
 package engine
 
 import (
-	"container/heap"
+	"context"
+	"fmt"
 	"sync"
 	"time"
+
+	"github.com/alexarules/alexarules/engine/heapq"
 )
 
 // Clock is the engine's one source of time. Schedules, timers, holds, alarm
@@ -29,18 +32,28 @@ func (RealClock) Now() time.Time { return time.Now() }
 func (RealClock) AfterFunc(d time.Duration, f func()) Stopper { return time.AfterFunc(d, f) }
 
 // Virtual is a clock that moves only when told to. Due functions run in due
-// order, each in the goroutine calling Advance or Set, so a test that
-// advances the clock knows every due callback has been called when it
-// returns.
+// order (ties in the order they were scheduled), each in the goroutine
+// calling Advance or Set, so a test that advances the clock knows every due
+// callback has been called when it returns.
 type Virtual struct {
 	mu      sync.Mutex
 	now     time.Time
-	pending timerHeap
+	pending heapq.Heap[*vtimer]
 	seq     uint64
+	armed   chan struct{} // made by WaitPending, closed by the next AfterFunc
 }
 
 // NewVirtual returns a virtual clock standing at t.
-func NewVirtual(t time.Time) *Virtual { return &Virtual{now: t} }
+func NewVirtual(t time.Time) *Virtual {
+	return &Virtual{now: t, pending: heapq.New(vtimerBefore, func(t *vtimer, i int) { t.index = i })}
+}
+
+func vtimerBefore(a, b *vtimer) bool {
+	if a.at.Equal(b.at) {
+		return a.seq < b.seq
+	}
+	return a.at.Before(b.at)
+}
 
 // Now returns the virtual time.
 func (v *Virtual) Now() time.Time {
@@ -55,7 +68,11 @@ func (v *Virtual) AfterFunc(d time.Duration, f func()) Stopper {
 	defer v.mu.Unlock()
 	v.seq++
 	t := &vtimer{clock: v, at: v.now.Add(d), seq: v.seq, f: f}
-	heap.Push(&v.pending, t)
+	v.pending.Push(t)
+	if v.armed != nil {
+		close(v.armed)
+		v.armed = nil
+	}
 	return t
 }
 
@@ -67,18 +84,18 @@ func (v *Virtual) Advance(d time.Duration) { v.Set(v.Now().Add(d)) }
 func (v *Virtual) Set(t time.Time) {
 	for {
 		v.mu.Lock()
-		if len(v.pending) == 0 || v.pending[0].at.After(t) {
+		next, ok := v.pending.Peek()
+		if !ok || next.at.After(t) {
 			if t.After(v.now) {
 				v.now = t
 			}
 			v.mu.Unlock()
 			return
 		}
-		next := heap.Pop(&v.pending).(*vtimer)
+		v.pending.Pop()
 		if next.at.After(v.now) {
 			v.now = next.at
 		}
-		next.index = -1
 		v.mu.Unlock()
 		next.f()
 	}
@@ -88,7 +105,31 @@ func (v *Virtual) Set(t time.Time) {
 func (v *Virtual) Pending() int {
 	v.mu.Lock()
 	defer v.mu.Unlock()
-	return len(v.pending)
+	return v.pending.Len()
+}
+
+// WaitPending returns once at least n functions wait to fire, or with
+// ctx's error when ctx ends first. A test uses it to know that a component
+// running in another goroutine has armed its timers.
+func (v *Virtual) WaitPending(ctx context.Context, n int) error {
+	for {
+		v.mu.Lock()
+		pending := v.pending.Len()
+		if pending >= n {
+			v.mu.Unlock()
+			return nil
+		}
+		if v.armed == nil {
+			v.armed = make(chan struct{})
+		}
+		armed := v.armed
+		v.mu.Unlock()
+		select {
+		case <-armed:
+		case <-ctx.Done():
+			return fmt.Errorf("engine: %d of %d virtual timers pending: %w", pending, n, ctx.Err())
+		}
+	}
 }
 
 type vtimer struct {
@@ -105,34 +146,6 @@ func (t *vtimer) Stop() bool {
 	if t.index < 0 {
 		return false
 	}
-	heap.Remove(&t.clock.pending, t.index)
-	t.index = -1
+	t.clock.pending.Remove(t.index)
 	return true
-}
-
-type timerHeap []*vtimer
-
-func (h timerHeap) Len() int { return len(h) }
-func (h timerHeap) Less(i, j int) bool {
-	if h[i].at.Equal(h[j].at) {
-		return h[i].seq < h[j].seq
-	}
-	return h[i].at.Before(h[j].at)
-}
-func (h timerHeap) Swap(i, j int) {
-	h[i], h[j] = h[j], h[i]
-	h[i].index = i
-	h[j].index = j
-}
-func (h *timerHeap) Push(x any) {
-	t := x.(*vtimer)
-	t.index = len(*h)
-	*h = append(*h, t)
-}
-func (h *timerHeap) Pop() any {
-	old := *h
-	t := old[len(old)-1]
-	old[len(old)-1] = nil
-	*h = old[:len(old)-1]
-	return t
 }

@@ -74,7 +74,7 @@ func New(c Config) *Engine {
 	e := &Engine{clock: c.Clock, store: c.Store, log: c.Log, maxDepth: c.MaxDepth,
 		onEvent: c.OnEvent, onRun: c.OnRun, metrics: newMetrics()}
 	e.global = &globalState{}
-	e.timers = &timerService{e: e, pending: map[string]Stopper{}}
+	e.timers = newTimerService(e)
 	e.levels = newLevels(e)
 	e.rules.Store(&ruleSet{byID: map[string]*runner{}, index: newIndex(nil)})
 	return e

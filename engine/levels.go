@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 )
 
@@ -15,10 +14,10 @@ import (
 // trigger again nor loses a running hold: a hold resumes with the time it
 // had left.
 type levels struct {
-	e      *Engine
-	inbox  chan levelMsg
-	mu     sync.Mutex
-	timers map[string]Stopper
+	e     *Engine
+	inbox chan levelMsg
+	// holds has the due time of every running hold, by state key.
+	holds *TimerQueue[string]
 	// cache holds the states read or written so far; only run's goroutine
 	// touches it.
 	cache map[string]levelState
@@ -47,8 +46,19 @@ type levelState struct {
 }
 
 func newLevels(e *Engine) *levels {
-	return &levels{e: e, inbox: make(chan levelMsg, inboxSize*4), timers: map[string]Stopper{},
+	l := &levels{e: e, inbox: make(chan levelMsg, inboxSize*4),
 		cache: map[string]levelState{}, done: make(chan struct{})}
+	l.holds = NewTimerQueue(e.clock, l.due)
+	return l
+}
+
+// due hands holds that ran their time to run's goroutine, off the clock's.
+func (l *levels) due(keys []string) {
+	go func() {
+		for _, key := range keys {
+			l.send(levelMsg{due: key})
+		}
+	}()
 }
 
 func levelKey(rule string, trigger int, ev *Event) string {
@@ -99,14 +109,7 @@ func (l *levels) run(ctx context.Context) {
 	}
 }
 
-func (l *levels) stopTimers() {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	for k, t := range l.timers {
-		t.Stop()
-		delete(l.timers, k)
-	}
-}
+func (l *levels) stopTimers() { l.holds.Clear() }
 
 // reload re-reads the trigger states after the rules changed: states of
 // triggers that are gone are dropped, running holds of those that stay are
@@ -223,25 +226,9 @@ func parseLevelKey(key string) (string, int, bool) {
 	return parts[0], n, err == nil
 }
 
-func (l *levels) arm(key string, due time.Time) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if t := l.timers[key]; t != nil {
-		t.Stop()
-	}
-	l.timers[key] = l.e.clock.AfterFunc(max(due.Sub(l.e.clock.Now()), 0), func() {
-		go l.send(levelMsg{due: key})
-	})
-}
+func (l *levels) arm(key string, due time.Time) { l.holds.Schedule(key, due) }
 
-func (l *levels) disarm(key string) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if t := l.timers[key]; t != nil {
-		t.Stop()
-		delete(l.timers, key)
-	}
-}
+func (l *levels) disarm(key string) { l.holds.Cancel(key) }
 
 // resume re-arms the holds that were running; states of triggers that no
 // longer exist are dropped.

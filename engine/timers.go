@@ -6,12 +6,19 @@ import (
 )
 
 // timerService arms durable timers on the clock. The rows live in the
-// store; this keeps one clock timer per pending row.
+// store; this keeps the pending rows, by id, in a TimerQueue.
 type timerService struct {
 	e       *Engine
-	mu      sync.Mutex
-	pending map[string]Stopper
+	queue   *TimerQueue[string]
+	mu      sync.Mutex // taken before the queue's lock
+	pending map[string]TimerRecord
 	stopped bool
+}
+
+func newTimerService(e *Engine) *timerService {
+	ts := &timerService{e: e, pending: map[string]TimerRecord{}}
+	ts.queue = NewTimerQueue(e.clock, ts.due)
+	return ts
 }
 
 // start arms every stored timer; those that fell due while the engine was
@@ -34,12 +41,10 @@ func (ts *timerService) start() error {
 
 func (ts *timerService) stop() {
 	ts.mu.Lock()
-	defer ts.mu.Unlock()
 	ts.stopped = true
-	for k, s := range ts.pending {
-		s.Stop()
-		delete(ts.pending, k)
-	}
+	clear(ts.pending)
+	ts.mu.Unlock()
+	ts.queue.Stop() // waits for a due call in progress, which takes ts.mu
 }
 
 // applied follows a committed run: cancelled and fired timers are disarmed,
@@ -47,10 +52,8 @@ func (ts *timerService) stop() {
 func (ts *timerService) applied(deleted []string, put []TimerRecord) {
 	ts.mu.Lock()
 	for _, k := range deleted {
-		if s := ts.pending[k]; s != nil {
-			s.Stop()
-			delete(ts.pending, k)
-		}
+		delete(ts.pending, k)
+		ts.queue.Cancel(k)
 	}
 	ts.mu.Unlock()
 	for _, rec := range put {
@@ -64,23 +67,27 @@ func (ts *timerService) arm(rec TimerRecord) {
 	if ts.stopped {
 		return
 	}
-	if s := ts.pending[rec.ID]; s != nil {
-		s.Stop()
+	ts.pending[rec.ID] = rec
+	ts.queue.Schedule(rec.ID, rec.Due)
+}
+
+// due fires the rows the queue found due. One cancelled since is gone from
+// pending; one re-armed since is back in the queue and fires from there.
+func (ts *timerService) due(ids []string) {
+	ts.mu.Lock()
+	recs := make([]TimerRecord, 0, len(ids))
+	for _, id := range ids {
+		rec, ok := ts.pending[id]
+		if _, requeued := ts.queue.When(id); !ok || requeued {
+			continue
+		}
+		delete(ts.pending, id)
+		recs = append(recs, rec)
 	}
-	d := max(rec.Due.Sub(ts.e.clock.Now()), 0)
-	var s Stopper
-	s = ts.e.clock.AfterFunc(d, func() {
-		ts.mu.Lock()
-		current := ts.pending[rec.ID] == s
-		if current {
-			delete(ts.pending, rec.ID)
-		}
-		ts.mu.Unlock()
-		if current {
-			ts.fire(rec, false)
-		}
-	})
-	ts.pending[rec.ID] = s
+	ts.mu.Unlock()
+	for _, rec := range recs {
+		ts.fire(rec, false)
+	}
 }
 
 func (ts *timerService) fire(rec TimerRecord, late bool) {

@@ -134,14 +134,15 @@ type Tracker struct {
 	fired    map[string]struct{} // firedKey(id, occurrence)
 	baseline bool                // a list has been seen (now or before a restart)
 	running  bool
-	timer    engine.Stopper
-	zones    map[string]*time.Location // loaded timeZoneId values; nil = unloadable
+	queue    *engine.TimerQueue[string] // next rings by id, once Run has started
+	zones    map[string]*time.Location  // loaded timeZoneId values; nil = unloadable
 }
 
 type item struct {
 	n       Notification
 	fetched time.Time // when the list that first held this version was fetched
 	next    time.Time // next ring while running; zero when none
+	pos     int       // index in Tracker.order
 }
 
 // storedSnapshot is the last list, as kept in the store.
@@ -198,7 +199,7 @@ func NewTracker(o Options) (*Tracker, error) {
 			if err != nil || n.ID == "" {
 				continue
 			}
-			t.items[n.ID] = &item{n: n, fetched: si.Fetched}
+			t.items[n.ID] = &item{n: n, fetched: si.Fetched, pos: len(t.order)}
 			t.order = append(t.order, n.ID)
 		}
 	}
@@ -256,6 +257,7 @@ func (t *Tracker) Update(list []json.RawMessage, fetchedAt time.Time) {
 		} else {
 			t.checkRecurrence(n)
 		}
+		it.pos = len(order)
 		items[n.ID] = it
 		order = append(order, n.ID)
 		if n.Kind() == "" {
@@ -285,11 +287,9 @@ func (t *Tracker) Update(list []json.RawMessage, fetchedAt time.Time) {
 			}
 		}
 	}
+	t.requeueLocked(items, order)
 	t.items, t.order, t.baseline = items, order, true
 	snap := t.snapshotLocked()
-	if t.running {
-		t.armLocked(now)
-	}
 	t.mu.Unlock()
 
 	if err := t.store.Put(Bucket, snapshotKey, snap); err != nil {
@@ -398,24 +398,31 @@ func (t *Tracker) Run(ctx context.Context) error {
 	t.mu.Unlock()
 	t.prune(now)
 	t.deliver(rings, now)
-	// Armed only now: once a ring is pending on the clock, the late rings
-	// have been delivered (tests wait on that).
+	// Queued only now, all at once: once a ring is pending on the clock,
+	// the late rings have been delivered (tests wait on that) and the
+	// clock timer is set for the earliest ring.
 	t.mu.Lock()
-	t.armLocked(t.clock.Now())
+	t.queue = engine.NewTimerQueue(t.clock, t.tick)
+	t.queue.ScheduleAll(func(yield func(string, time.Time) bool) {
+		for _, id := range t.order {
+			if it := t.items[id]; !it.next.IsZero() && !yield(id, it.next) {
+				return
+			}
+		}
+	})
 	t.mu.Unlock()
 	t.emitMu.Unlock()
 
 	<-ctx.Done()
 	t.mu.Lock()
 	t.running = false
-	if t.timer != nil {
-		t.timer.Stop()
-		t.timer = nil
-	}
+	q := t.queue
+	t.queue = nil
 	for _, it := range t.items {
 		it.next = time.Time{}
 	}
 	t.mu.Unlock()
+	q.Stop() // waits for a tick in progress, which takes emitMu and mu
 	return nil
 }
 
@@ -491,28 +498,35 @@ func (t *Tracker) calendar(n Notification) Calendar {
 	return c
 }
 
-// armLocked (re)sets the one clock timer, for the earliest pending ring.
+// requeueLocked brings the queue from the current list to the new one.
 // t.mu held.
-func (t *Tracker) armLocked(now time.Time) {
-	if t.timer != nil {
-		t.timer.Stop()
-		t.timer = nil
-	}
-	var earliest time.Time
-	for _, it := range t.items {
-		if !it.next.IsZero() && (earliest.IsZero() || it.next.Before(earliest)) {
-			earliest = it.next
-		}
-	}
-	if earliest.IsZero() {
+func (t *Tracker) requeueLocked(items map[string]*item, order []string) {
+	if t.queue == nil {
 		return
 	}
-	t.timer = t.clock.AfterFunc(max(earliest.Sub(now), 0), t.tick)
+	for id := range t.items {
+		if items[id] == nil {
+			t.queue.Cancel(id)
+		}
+	}
+	for _, id := range order {
+		t.scheduleLocked(items[id])
+	}
 }
 
-// tick rings every notification that is due. A stale timer (replaced
-// after it started firing) finds nothing due.
-func (t *Tracker) tick() {
+// scheduleLocked queues it's next ring, or takes it off the queue when it
+// has none. t.mu held, t.queue set.
+func (t *Tracker) scheduleLocked(it *item) {
+	if it.next.IsZero() {
+		t.queue.Cancel(it.n.ID)
+	} else {
+		t.queue.Schedule(it.n.ID, it.next)
+	}
+}
+
+// tick rings the notifications the queue found due, in list order. One
+// that an Update moved or removed since is skipped.
+func (t *Tracker) tick(ids []string) {
 	t.emitMu.Lock()
 	defer t.emitMu.Unlock()
 	t.mu.Lock()
@@ -521,13 +535,17 @@ func (t *Tracker) tick() {
 		return
 	}
 	now := t.clock.Now()
+	due := make([]*item, 0, len(ids))
+	for _, id := range ids {
+		if it := t.items[id]; it != nil && !it.next.IsZero() && !it.next.After(now) {
+			due = append(due, it)
+		}
+	}
+	slices.SortFunc(due, func(a, b *item) int { return cmp.Compare(a.pos, b.pos) })
 	var rings []ring
 	var skipped []string
-	for _, id := range t.order {
-		it := t.items[id]
-		if it.next.IsZero() || it.next.After(now) {
-			continue
-		}
+	for _, it := range due {
+		id := it.n.ID
 		// A timer that fired late (a suspended machine) rings the latest
 		// occurrence it slept through, once.
 		var r ring
@@ -537,6 +555,7 @@ func (t *Tracker) tick() {
 			t.fired[firedKey(id, at)] = struct{}{}
 		}
 		it.next, _ = t.upcoming(it, now.Add(time.Millisecond))
+		t.scheduleLocked(it)
 		if now.Sub(r.at) <= t.window() {
 			r.it = it
 			rings = append(rings, r)
@@ -546,7 +565,6 @@ func (t *Tracker) tick() {
 			skipped = append(skipped, r.keys...)
 		}
 	}
-	t.armLocked(now)
 	t.mu.Unlock()
 	t.record(skipped)
 	t.deliver(rings, now)

@@ -14,6 +14,7 @@ import (
 
 	"github.com/alexarules/alexarules/alexa/notify"
 	"github.com/alexarules/alexarules/engine"
+	"github.com/alexarules/alexarules/engine/enginetest"
 	"github.com/alexarules/alexarules/engine/store"
 )
 
@@ -89,9 +90,8 @@ func (e *env) run(wantPending int) {
 // waitPending waits until n clock timers are armed: after an Update made
 // while Run may still be starting, the ring is armed either way.
 func (e *env) waitPending(n int) {
-	for e.clock.Pending() < n {
-		time.Sleep(time.Millisecond)
-	}
+	e.t.Helper()
+	enginetest.WaitPending(e.t, e.clock, n)
 }
 
 // stop ends the process: Run returns, the store closes. Like kill -9 as
@@ -466,9 +466,7 @@ func TestRunTwiceAndPanickingEmit(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- tr.Run(ctx) }()
-	for e.clock.Pending() < 2 {
-		time.Sleep(time.Millisecond)
-	}
+	enginetest.WaitPending(t, e.clock, 2)
 	e.clock.Set(at(t, loc, "2026-04-02 07:00:00"))
 	cancel()
 	<-done
@@ -483,9 +481,10 @@ func TestRunTwiceAndPanickingEmit(t *testing.T) {
 // manualClock runs nothing by itself: the test moves the time and fires
 // the armed function when it wants, to interleave a due ring and an Update.
 type manualClock struct {
-	mu  sync.Mutex
-	now time.Time
-	f   func()
+	mu      sync.Mutex
+	now     time.Time
+	f       func()
+	armedCh chan struct{} // gets a value each time a function is armed
 }
 
 func (c *manualClock) Now() time.Time {
@@ -498,6 +497,10 @@ func (c *manualClock) AfterFunc(d time.Duration, f func()) engine.Stopper {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.f = f
+	select {
+	case c.armedCh <- struct{}{}:
+	default:
+	}
 	return stopper{}
 }
 
@@ -507,10 +510,15 @@ func (c *manualClock) set(t time.Time) {
 	c.now = t
 }
 
-func (c *manualClock) armed() bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.f != nil
+// waitArmed waits until a function is armed, failing the test if none is
+// within 10 s.
+func (c *manualClock) waitArmed(t *testing.T) {
+	t.Helper()
+	select {
+	case <-c.armedCh:
+	case <-time.After(10 * time.Second):
+		t.Fatal("nothing armed on the clock within 10 s")
+	}
 }
 
 func (c *manualClock) fire() {
@@ -530,7 +538,7 @@ func (stopper) Stop() bool { return true }
 // and its clock timer running does not lose the ring.
 func TestUpdateWhileRingIsDue(t *testing.T) {
 	loc := time.UTC
-	clock := &manualClock{now: at(t, loc, "2026-04-01 06:59:00")}
+	clock := &manualClock{now: at(t, loc, "2026-04-01 06:59:00"), armedCh: make(chan struct{}, 1)}
 	st, err := store.Open(filepath.Join(t.TempDir(), "s.db"), store.Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -549,9 +557,7 @@ func TestUpdateWhileRingIsDue(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- tr.Run(ctx) }()
 	defer func() { cancel(); <-done }()
-	for !clock.armed() {
-		time.Sleep(time.Millisecond) // wait for Run to arm the ring
-	}
+	clock.waitArmed(t) // Run armed the ring
 	clock.set(at(t, loc, "2026-04-01 07:00:00.002"))
 	tr.Update([]json.RawMessage{obj(t, with(a, "version", "3", "alarmLabel", "new"))}, clock.Now())
 	clock.fire()
@@ -573,4 +579,35 @@ func TestWithoutVersions(t *testing.T) {
 	e.update(with(timer, "remainingTime", 40000))
 	e.update(with(timer, "status", "PAUSED", "remainingTime", 40000))
 	e.expect("timer created T1", "timer changed T1")
+}
+
+// TestRingsInTimeThenListOrderWithOneTimer: alarms due at the same time
+// ring in list order, an edit moves a ring, a deletion takes it off, and
+// one clock timer is pending however many notifications wait.
+func TestRingsInTimeThenListOrderWithOneTimer(t *testing.T) {
+	loc := time.UTC
+	e := newEnv(t, loc, at(t, loc, "2026-04-01 06:00:00"))
+	id := func(s string) map[string]any { return map[string]any{"id": s} }
+	c := alarm("2026-04-01", "07:00:00.000", "", id("C"))
+	a := alarm("2026-04-01", "07:00:00.000", "", id("A"))
+	b := alarm("2026-04-01", "06:30:00.000", "", id("B"))
+	gone := alarm("2026-04-01", "06:45:00.000", "", id("GONE"))
+	moved := alarm("2026-04-01", "06:15:00.000", "", id("MOVED"))
+	e.update(c, a, b, gone, moved) // the baseline
+	e.run(1)
+	if e.clock.Pending() != 1 {
+		t.Fatalf("%d clock timers for five alarms, want 1", e.clock.Pending())
+	}
+	// A and C swap places in the list: the new order decides.
+	e.update(a, c, b, with(moved, "version", "3", "originalTime", "07:00:00.000"))
+	e.expect("alarm changed MOVED", "alarm deleted GONE")
+	e.clock.Advance(2 * time.Hour)
+	e.expect(
+		"alarm ringing B @04-01 06:30:00 UTC",
+		"alarm ringing A @04-01 07:00:00 UTC",
+		"alarm ringing C @04-01 07:00:00 UTC",
+		"alarm ringing MOVED @04-01 07:00:00 UTC")
+	if e.clock.Pending() != 0 {
+		t.Errorf("%d clock timers pending after every one-shot rang", e.clock.Pending())
+	}
 }

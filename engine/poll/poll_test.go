@@ -6,7 +6,6 @@ import (
 	"log/slog"
 	"maps"
 	"math"
-	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -15,6 +14,7 @@ import (
 	"time"
 
 	"github.com/alexarules/alexarules/engine"
+	"github.com/alexarules/alexarules/engine/enginetest"
 	"github.com/alexarules/alexarules/engine/poll"
 )
 
@@ -673,9 +673,7 @@ func TestVirtualClock(t *testing.T) {
 			t.Error(err)
 		}
 	}()
-	for v.Pending() == 0 { // the loop armed its first slot
-		runtime.Gosched()
-	}
+	enginetest.WaitPending(t, v, 1) // the loop armed its first slot
 	v.Advance(time.Minute)
 	ev := <-published
 	if ev.Data["value"] != "ON" || ev.Time.Before(start0) || ev.Time.After(start0.Add(time.Minute)) {

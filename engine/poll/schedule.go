@@ -2,7 +2,6 @@ package poll
 
 import (
 	"cmp"
-	"container/heap"
 	"context"
 	"errors"
 	"hash/fnv"
@@ -12,6 +11,7 @@ import (
 	"time"
 
 	"github.com/alexarules/alexarules/engine"
+	"github.com/alexarules/alexarules/engine/heapq"
 )
 
 type key struct{ endpoint, attr string }
@@ -88,32 +88,13 @@ func mix(x uint64) uint64 {
 // unit maps a hash to [0, 1).
 func unit(h uint64) float64 { return float64(h>>11) / (1 << 53) }
 
-type targetHeap []*target
-
-func (h targetHeap) Len() int { return len(h) }
-func (h targetHeap) Less(i, j int) bool {
-	if a, b := h[i].due(), h[j].due(); a != b {
-		return a < b
+// targetBefore orders the loop's heap: the next due first, ties by hash
+// so the order does not depend on when targets were added.
+func targetBefore(a, b *target) bool {
+	if x, y := a.due(), b.due(); x != y {
+		return x < y
 	}
-	return h[i].hash < h[j].hash
-}
-func (h targetHeap) Swap(i, j int) {
-	h[i], h[j] = h[j], h[i]
-	h[i].index = i
-	h[j].index = j
-}
-func (h *targetHeap) Push(x any) {
-	t := x.(*target)
-	t.index = len(*h)
-	*h = append(*h, t)
-}
-func (h *targetHeap) Pop() any {
-	old := *h
-	t := old[len(old)-1]
-	old[len(old)-1] = nil
-	*h = old[:len(old)-1]
-	t.index = -1
-	return t
+	return a.hash < b.hash
 }
 
 // limiter paces requests: a token bucket in its GCRA form, 1/rate apart
@@ -202,7 +183,7 @@ type loop struct {
 	p       *Poller
 	clock   engine.Clock
 	targets map[key]*target
-	heap    targetHeap
+	heap    heapq.Heap[*target]
 	queue   []*target // due reads waiting for a token or a concurrency slot
 	qhead   int
 	lim     limiter
@@ -226,6 +207,7 @@ func newLoop(p *Poller) *loop {
 		p:         p,
 		clock:     p.o.Clock,
 		targets:   map[key]*target{},
+		heap:      heapq.New(targetBefore, func(t *target, i int) { t.index = i }),
 		lim:       newLimiter(p.o.Rate, p.o.Burst),
 		window:    newWindow(p.o.Clock, p.o.Rate),
 		results:   make(chan result, p.o.Concurrency),
@@ -330,7 +312,7 @@ func (l *loop) applyTargets(now int64) {
 		eff := int64(stretched(w.Interval, stretch))
 		groups[eff] = append(groups[eff], t)
 	}
-	l.heap = l.heap[:0]
+	list := make([]*target, 0, len(want))
 	for eff, g := range groups {
 		slices.SortFunc(g, func(a, b *target) int {
 			if c := cmp.Compare(a.hash, b.hash); c != 0 {
@@ -356,13 +338,10 @@ func (l *loop) applyTargets(now int64) {
 			if t.retryAt >= t.slotFire {
 				t.retryAt = 0
 			}
-			l.heap = append(l.heap, t)
+			list = append(list, t)
 		}
 	}
-	for i, t := range l.heap {
-		t.index = i
-	}
-	heap.Init(&l.heap)
+	l.heap.Reset(list)
 
 	effDef := stretched(p.o.Interval, stretch)
 	if stretch != l.stretch {
@@ -397,8 +376,11 @@ func stretched(d time.Duration, s float64) time.Duration {
 // fire queues every target whose slot or retry has come.
 func (l *loop) fire(now int64) {
 	skipped := uint64(0)
-	for len(l.heap) > 0 && l.heap[0].due() <= now {
-		t := l.heap[0]
+	for {
+		t, ok := l.heap.Peek()
+		if !ok || t.due() > now {
+			break
+		}
 		if t.retryAt != 0 && t.retryAt <= now {
 			if !t.queued && !t.running {
 				l.enqueue(t, t.retryAt)
@@ -424,7 +406,7 @@ func (l *loop) fire(now int64) {
 				t.retryAt = 0
 			}
 		}
-		heap.Fix(&l.heap, 0)
+		l.heap.Fix(0)
 	}
 	if skipped > 0 {
 		l.p.mu.Lock()
@@ -507,8 +489,8 @@ func (l *loop) read(ctx context.Context, t *target, endpointID, attr string) {
 // token for a queued read.
 func (l *loop) arm(now int64) {
 	next := int64(math.MaxInt64)
-	if len(l.heap) > 0 {
-		next = l.heap[0].due()
+	if t, ok := l.heap.Peek(); ok {
+		next = t.due()
 	}
 	if l.limAt != 0 && l.inflight < l.p.o.Concurrency {
 		next = min(next, l.limAt)
@@ -540,7 +522,7 @@ func (l *loop) handle(ctx context.Context, r result) {
 		p.stats.InFlight = l.inflight
 		p.mu.Unlock()
 		if !t.removed && t.index >= 0 {
-			heap.Fix(&l.heap, t.index)
+			l.heap.Fix(t.index)
 		}
 	}()
 	if r.err == nil {

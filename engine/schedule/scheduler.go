@@ -28,8 +28,9 @@ type LastRuns interface {
 	SetLastRun(id string, t time.Time) error
 }
 
-// Scheduler fires entries on a Clock. It keeps one clock timer, for the
-// earliest due entry, and fires from that timer's callback, so on an
+// Scheduler fires entries on a Clock. While Run runs, the pending
+// occurrences wait in an engine.TimerQueue (one clock timer, for the
+// earliest), and fire is called from that timer's callback, so on an
 // engine.Virtual clock every fire due during Advance has happened when
 // Advance returns.
 type Scheduler struct {
@@ -43,7 +44,7 @@ type Scheduler struct {
 	fired   map[string]time.Time // latest occurrence fired (or persisted) per id
 	firing  map[string]bool      // ids whose fire call is in progress
 	running bool
-	timer   engine.Stopper
+	queue   *engine.TimerQueue[string] // pending occurrences while running
 }
 
 type entry struct {
@@ -116,17 +117,20 @@ func (s *Scheduler) Set(entries []Entry) {
 		ne := &entry{Entry: e, key: k}
 		if s.running {
 			ne.next = s.nextAfter(ne, now)
+			s.scheduleLocked(ne)
 		}
 		next[e.ID] = ne
+	}
+	for id := range s.entries {
+		if _, ok := next[id]; !ok && s.queue != nil {
+			s.queue.Cancel(id)
+		}
 	}
 	s.entries = next
 	for id := range s.fired {
 		if _, ok := next[id]; !ok {
 			delete(s.fired, id)
 		}
-	}
-	if s.running {
-		s.arm(now)
 	}
 }
 
@@ -180,18 +184,30 @@ func (s *Scheduler) Run(ctx context.Context) error {
 	s.mu.Unlock()
 
 	s.fireAll(late, true)
+	// The queue starts only now, with every entry at once, so the first
+	// clock timer is armed after the late fires (tests wait on that) and
+	// for the earliest entry.
+	s.mu.Lock()
+	s.queue = engine.NewTimerQueue(s.clock, s.tick)
+	s.queue.ScheduleAll(func(yield func(string, time.Time) bool) {
+		for id, e := range s.entries {
+			if !e.next.IsZero() && !s.firing[id] && !yield(id, e.next) {
+				return
+			}
+		}
+	})
+	s.mu.Unlock()
 
 	<-ctx.Done()
 	s.mu.Lock()
 	s.running = false
-	if s.timer != nil {
-		s.timer.Stop()
-		s.timer = nil
-	}
+	q := s.queue
+	s.queue = nil
 	for _, e := range s.entries {
 		e.next = time.Time{}
 	}
 	s.mu.Unlock()
+	q.Stop() // waits for a tick in progress, which takes s.mu
 	return nil
 }
 
@@ -223,30 +239,22 @@ func (s *Scheduler) nextAfter(e *entry, now time.Time) time.Time {
 	return e.Spec.Next(s.fromTime(e.ID, now))
 }
 
-// arm (re)sets the clock timer for the earliest pending entry. s.mu held.
-func (s *Scheduler) arm(now time.Time) {
-	if s.timer != nil {
-		s.timer.Stop()
-		s.timer = nil
+// scheduleLocked queues e's next occurrence, unless it is firing (fireAll
+// queues it when the fire returns) or the queue has not started yet (Run
+// queues every entry once the late fires are done). s.mu held.
+func (s *Scheduler) scheduleLocked(e *entry) {
+	switch {
+	case s.queue == nil || s.firing[e.ID]:
+	case e.next.IsZero():
+		s.queue.Cancel(e.ID)
+	default:
+		s.queue.Schedule(e.ID, e.next)
 	}
-	var earliest time.Time
-	for id, e := range s.entries {
-		if e.next.IsZero() || s.firing[id] {
-			continue
-		}
-		if earliest.IsZero() || e.next.Before(earliest) {
-			earliest = e.next
-		}
-	}
-	if earliest.IsZero() {
-		return
-	}
-	s.timer = s.clock.AfterFunc(max(earliest.Sub(now), 0), s.tick)
 }
 
-// tick fires every entry that is due. A stale timer that fires after
-// being replaced finds nothing due, or fires what is due anyway.
-func (s *Scheduler) tick() {
+// tick fires the entries the queue found due. One that a Set moved or
+// removed since is skipped.
+func (s *Scheduler) tick(ids []string) {
 	s.mu.Lock()
 	if !s.running {
 		s.mu.Unlock()
@@ -254,8 +262,9 @@ func (s *Scheduler) tick() {
 	}
 	now := s.clock.Now()
 	var list []due
-	for id, e := range s.entries {
-		if e.next.IsZero() || e.next.After(now) || s.firing[id] {
+	for _, id := range ids {
+		e := s.entries[id]
+		if e == nil || e.next.IsZero() || e.next.After(now) || s.firing[id] {
 			continue
 		}
 		// A late timer (a suspended machine, a slow fire) fires the
@@ -270,8 +279,8 @@ func (s *Scheduler) tick() {
 	s.fireAll(list, false)
 }
 
-// fireAll calls fire for each due entry, records the run, and re-arms the
-// timer. It holds no lock while calling out.
+// fireAll calls fire for each due entry, records the run, and queues the
+// entry's next occurrence. It holds no lock while calling out.
 func (s *Scheduler) fireAll(list []due, late bool) {
 	slices.SortFunc(list, func(a, b due) int {
 		return cmp.Or(a.at.Compare(b.at), cmp.Compare(a.id, b.id))
@@ -288,9 +297,9 @@ func (s *Scheduler) fireAll(list []due, late bool) {
 	defer s.mu.Unlock()
 	for _, d := range list {
 		delete(s.firing, d.id)
-	}
-	if s.running {
-		s.arm(s.clock.Now())
+		if e := s.entries[d.id]; e != nil {
+			s.scheduleLocked(e)
+		}
 	}
 }
 

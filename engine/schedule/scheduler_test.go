@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/alexarules/alexarules/engine"
+	"github.com/alexarules/alexarules/engine/enginetest"
 	"github.com/alexarules/alexarules/engine/schedule"
 )
 
@@ -93,9 +94,7 @@ func start(t *testing.T, s *schedule.Scheduler, v *engine.Virtual, wantPending i
 			t.Errorf("Run: %v", err)
 		}
 	})
-	for v.Pending() < wantPending {
-		time.Sleep(time.Millisecond) // wait for Run's goroutine to arm
-	}
+	enginetest.WaitPending(t, v, wantPending)
 }
 
 var t0 = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
@@ -199,9 +198,7 @@ func TestNoOccurrenceTwiceAcrossRestart(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- s.Run(ctx) }()
-	for v.Pending() < 1 {
-		time.Sleep(time.Millisecond)
-	}
+	enginetest.WaitPending(t, v, 1)
 	v.Advance(7 * time.Hour)
 	cancel()
 	<-done
@@ -227,9 +224,7 @@ func TestRestartSameSchedulerCatchesUp(t *testing.T) {
 		ctx, cancel := context.WithCancel(context.Background())
 		done := make(chan error, 1)
 		go func() { done <- s.Run(ctx) }()
-		for v.Pending() < 1 {
-			time.Sleep(time.Millisecond)
-		}
+		enginetest.WaitPending(t, v, 1)
 		v.Advance(8 * time.Hour)
 		cancel()
 		<-done
@@ -364,9 +359,7 @@ func TestStopsWithContext(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- s.Run(ctx) }()
-	for v.Pending() < 1 {
-		time.Sleep(time.Millisecond)
-	}
+	enginetest.WaitPending(t, v, 1)
 	cancel()
 	if err := <-done; err != nil {
 		t.Errorf("Run = %v, want nil after cancel", err)
@@ -397,5 +390,36 @@ func TestDSTOnScheduler(t *testing.T) {
 	}
 	if got := rec.take(); !slices.Equal(got, want) {
 		t.Errorf("fires = %v, want %v", got, want)
+	}
+}
+
+// TestManyEntriesOneTimer: 60 entries with periods of 2, 3 and 5 s fire in
+// time order, those due together by id, with one clock timer pending
+// between fires, however many entries there are.
+func TestManyEntriesOneTimer(t *testing.T) {
+	v := engine.NewVirtual(t0)
+	rec := newRecorder()
+	s := schedule.New(v, rec.fire, rec, nil)
+	periods := []int{5, 3, 2}
+	var entries []schedule.Entry
+	for i := range 60 {
+		entries = append(entries, entry(t, fmt.Sprintf("e%02d", i), fmt.Sprintf("@every %ds", periods[i%3]), ""))
+	}
+	s.Set(entries)
+	start(t, s, v, 1)
+	var want []string
+	for sec := 1; sec <= 30; sec++ {
+		for i := range 60 {
+			if sec%periods[i%3] == 0 {
+				want = append(want, fmt.Sprintf("e%02d@01-01T00:00:%02d", i, sec))
+			}
+		}
+		v.Advance(time.Second)
+		if v.Pending() != 1 {
+			t.Fatalf("%d clock timers pending at +%ds, want 1", v.Pending(), sec)
+		}
+	}
+	if got := rec.take(); !slices.Equal(got, want) {
+		t.Errorf("fires = %v\nwant %v", got, want)
 	}
 }
