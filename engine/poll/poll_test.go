@@ -673,17 +673,31 @@ func TestVirtualClock(t *testing.T) {
 			t.Error(err)
 		}
 	}()
+	deadline := time.Now().Add(10 * time.Second)
 	for v.Pending() == 0 { // the loop armed its first slot
+		if time.Now().After(deadline) {
+			t.Fatal("the poller armed no slot on the clock")
+		}
 		runtime.Gosched()
 	}
+	next := func() engine.Event {
+		t.Helper()
+		select {
+		case ev := <-published:
+			return ev
+		case <-time.After(10 * time.Second):
+			t.Fatal("no reading published")
+			return engine.Event{}
+		}
+	}
 	v.Advance(time.Minute)
-	ev := <-published
+	ev := next()
 	if ev.Data["value"] != "ON" || ev.Time.Before(start0) || ev.Time.After(start0.Add(time.Minute)) {
 		t.Errorf("first reading %+v", ev)
 	}
 	r.set("lamp", "power", "OFF")
 	v.Advance(time.Minute)
-	if ev := <-published; ev.Data["value"] != "OFF" || ev.Data["previous"] != "ON" {
+	if ev := next(); ev.Data["value"] != "OFF" || ev.Data["previous"] != "ON" {
 		t.Errorf("change %+v", ev)
 	}
 }
