@@ -207,7 +207,7 @@ func eventTargets(ev *Event) []string {
 			}
 		}
 	}
-	if l, ok := ev.Data["list"].(map[string]any); ok {
+	if l, ok := ev.Data["list"].(map[string]any); ok && ev.Kind == KindList {
 		for _, f := range []string{"name", "id"} {
 			if s, _ := l[f].(string); s != "" {
 				keys = append(keys, targetKey(s))

@@ -15,6 +15,12 @@ type Origin struct {
 
 type originKey struct{}
 
+// WithOrigin returns a context carrying o, for calls made on behalf of a
+// rule outside the engine's runs (rule tests, tools). Runs carry theirs.
+func WithOrigin(ctx context.Context, o Origin) context.Context {
+	return context.WithValue(ctx, originKey{}, o)
+}
+
 // OriginOf returns the origin of the run ctx belongs to, if any.
 func OriginOf(ctx context.Context) (Origin, bool) {
 	o, ok := ctx.Value(originKey{}).(Origin)
