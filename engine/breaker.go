@@ -143,9 +143,12 @@ func (rb *ruleBreaker) admit(j job) string {
 	if b.cfg.Runs < 0 || ev == nil || j.timer != nil {
 		return ""
 	}
-	now := b.clock.Now()
 	rb.mu.Lock()
 	defer rb.mu.Unlock()
+	if rb.until.IsZero() && (ev.Cause.Rule != "" || ev.Device == nil && ev.Kind != KindList) {
+		return "" // no echo: it has a cause, or names nothing a rule acts on
+	}
+	now := b.clock.Now()
 	if !rb.until.IsZero() {
 		if now.Before(rb.until) {
 			return rb.reason()
