@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unicode"
 )
@@ -46,10 +47,10 @@ func (c BreakerConfig) withDefaults() BreakerConfig {
 // breaker keeps what rules acted on lately and one ruleBreaker per rule id,
 // so a tripped rule stays tripped across a reload.
 type breaker struct {
-	cfg     BreakerConfig
-	clock   Clock
-	log     *slog.Logger
-	metrics *Metrics
+	cfg   BreakerConfig
+	clock Clock
+	log   *slog.Logger
+	trips atomic.Uint64 // every rule's trips, for /metrics
 
 	mu    sync.Mutex
 	acted map[string]actedOn // by target key
@@ -75,9 +76,26 @@ type ruleBreaker struct {
 	trips  uint64
 }
 
-func newBreaker(cfg BreakerConfig, clock Clock, log *slog.Logger, m *Metrics) *breaker {
-	return &breaker{cfg: cfg.withDefaults(), clock: clock, log: log, metrics: m,
+func newBreaker(cfg BreakerConfig, clock Clock, log *slog.Logger) *breaker {
+	return &breaker{cfg: cfg.withDefaults(), clock: clock, log: log,
 		acted: map[string]actedOn{}, rules: map[string]*ruleBreaker{}}
+}
+
+// BreakerGauges are the runaway breaker's metrics for /metrics: how often
+// it tripped a rule, and how many rules it skips now.
+func (e *Engine) BreakerGauges() []Gauge {
+	tripped := 0
+	for _, r := range e.rules.Load().list {
+		if why, _ := r.breaker.status(); why != "" {
+			tripped++
+		}
+	}
+	return []Gauge{
+		{Name: "alexarules_breaker_trips_total", Help: "Times the runaway breaker tripped a rule.", Type: "counter",
+			Value: float64(e.breaker.trips.Load())},
+		{Name: "alexarules_breaker_tripped_rules", Help: "Rules whose triggers the runaway breaker skips now.", Type: "gauge",
+			Value: float64(tripped)},
+	}
 }
 
 // forRule returns the breaker of a rule id, the same one across reloads.
@@ -176,7 +194,7 @@ func (rb *ruleBreaker) admit(j job) string {
 	rb.why = fmt.Sprintf("%d runs within %s were triggered by changes to %q, which rule %s had just acted on",
 		b.cfg.Runs, b.cfg.Window, echo.target, echo.rule)
 	rb.trips++
-	b.metrics.breakerTrips.Add(1)
+	b.trips.Add(1)
 	b.log.Error("runaway breaker tripped: the rule's triggers are skipped", "rule", rb.rule, "event", ev.ID,
 		"kind", ev.Kind, "device", echo.target, "acted_by", echo.rule, "runs", b.cfg.Runs,
 		"window", b.cfg.Window, "until", rb.until)

@@ -3,6 +3,7 @@ package engine_test
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"log/slog"
 	"strings"
 	"sync"
@@ -111,6 +112,15 @@ func (r *breakerRig) info(rule string) engine.RuleInfo {
 	return engine.RuleInfo{}
 }
 
+// gauges are the breaker's trips and tripped rules as /metrics shows them.
+func (r *breakerRig) gauges() string {
+	var vals []string
+	for _, g := range r.engine.BreakerGauges() {
+		vals = append(vals, fmt.Sprint(g.Value))
+	}
+	return strings.Join(vals, " ")
+}
+
 func volumeEvent() engine.Event {
 	return engine.Event{Kind: engine.KindVolume, Device: &engine.Device{Name: "Kitchen Echo", ID: "G6G0XW0412650C3M"},
 		Data: map[string]any{"value": 40.0}}
@@ -135,7 +145,7 @@ func TestTheBreakerTripsARuleTriggeredByTheEchoesOfItsOwnActions(t *testing.T) {
 			t.Fatalf("echo %d: %+v", i+1, tr)
 		}
 	}
-	if r.info("louder").Breaker != "" || r.engine.Metrics().BreakerTrips() != 0 {
+	if r.info("louder").Breaker != "" || r.gauges() != "0 0" {
 		t.Fatal("tripped before the limit")
 	}
 	tripped := r.publish(volumeEvent())
@@ -158,16 +168,16 @@ func TestTheBreakerTripsARuleTriggeredByTheEchoesOfItsOwnActions(t *testing.T) {
 	if n := strings.Count(r.log.String(), "level=ERROR"); n != 1 || !strings.Contains(r.log.String(), "rule=louder") {
 		t.Fatalf("one ERROR line for the trip, got %d:\n%s", n, r.log.String())
 	}
-	if r.engine.Metrics().BreakerTrips() != 1 {
-		t.Fatalf("trips counted: %d", r.engine.Metrics().BreakerTrips())
+	if g := r.gauges(); g != "1 1" {
+		t.Fatalf("trips and tripped rules for /metrics: %s", g)
 	}
 	// After the cool-down the rule runs again.
 	r.clock.Advance(10 * time.Minute)
 	if tr := r.publish(volumeEvent()); tr.Outcome != engine.OutcomeOK {
 		t.Fatalf("after the cool-down: %+v", tr)
 	}
-	if info := r.info("louder"); info.Breaker != "" || info.BreakerTrips != 1 {
-		t.Fatalf("after the cool-down: %+v", info)
+	if info := r.info("louder"); info.Breaker != "" || info.BreakerTrips != 1 || r.gauges() != "1 0" {
+		t.Fatalf("after the cool-down: %+v, gauges %s", info, r.gauges())
 	}
 }
 

@@ -79,7 +79,7 @@ func New(c Config) *Engine {
 	e.global = &globalState{}
 	e.timers = &timerService{e: e, pending: map[string]Stopper{}}
 	e.levels = newLevels(e)
-	e.breaker = newBreaker(c.Breaker, c.Clock, c.Log, e.metrics)
+	e.breaker = newBreaker(c.Breaker, c.Clock, c.Log)
 	e.rules.Store(&ruleSet{byID: map[string]*runner{}, index: newIndex(nil)})
 	return e
 }

@@ -16,8 +16,6 @@ type Metrics struct {
 	runSeconds map[string]float64
 	drops      atomic.Uint64
 	depthDrops atomic.Uint64
-	// breakerTrips counts runaway breaker trips (breaker.go).
-	breakerTrips atomic.Uint64
 }
 
 func newMetrics() *Metrics {
@@ -36,9 +34,6 @@ func (m *Metrics) observeRun(rule, outcome string, ms float64) {
 	m.runSeconds[rule] += ms / 1000
 	m.mu.Unlock()
 }
-
-// BreakerTrips is how often the runaway breaker tripped a rule.
-func (m *Metrics) BreakerTrips() uint64 { return m.breakerTrips.Load() }
 
 // Gauge is one extra metric a component reports through the engine's
 // /metrics page.
@@ -82,9 +77,6 @@ func (m *Metrics) WritePrometheus(w io.Writer, extra ...Gauge) {
 	fmt.Fprintln(w, "# HELP alexarules_chain_depth_drops_total Events dropped because a chain of rules went too deep.")
 	fmt.Fprintln(w, "# TYPE alexarules_chain_depth_drops_total counter")
 	fmt.Fprintf(w, "alexarules_chain_depth_drops_total %d\n", m.depthDrops.Load())
-	fmt.Fprintln(w, "# HELP alexarules_breaker_trips_total Times the runaway breaker tripped a rule.")
-	fmt.Fprintln(w, "# TYPE alexarules_breaker_trips_total counter")
-	fmt.Fprintf(w, "alexarules_breaker_trips_total %d\n", m.breakerTrips.Load())
 	for _, g := range extra {
 		fmt.Fprintf(w, "# HELP %s %s\n# TYPE %s %s\n%s %g\n", g.Name, g.Help, g.Name, g.Type, g.Name, g.Value)
 	}

@@ -235,7 +235,7 @@ func (h *host) serveAdmin(ctx context.Context, errc chan<- error) error {
 }
 
 func (h *host) gauges() []engine.Gauge {
-	var extra []engine.Gauge
+	extra := h.engine.BreakerGauges()
 	for _, g := range h.alexaGauges {
 		extra = append(extra, g()...)
 	}
