@@ -181,11 +181,13 @@ return {
 	if count("parallel", engine.OutcomeTimeout) != 2 || count("parallel", engine.OutcomeSkipped) != 1 {
 		t.Errorf("parallel: %d timeouts, %d skipped", count("parallel", engine.OutcomeTimeout), count("parallel", engine.OutcomeSkipped))
 	}
-	// restart: the first two are cancelled by newer events, the last runs.
-	h.waitRuns(2, func(tr engine.Trace) bool { return tr.Rule == "restart" && tr.Outcome == engine.OutcomeSkipped })
-	for _, tr := range h.all() {
-		if tr.Rule == "restart" && !strings.Contains(tr.Reason, "restart") {
-			t.Errorf("restart: %+v", tr)
+	// restart: the first two are cancelled by newer events, the last runs
+	// until its deadline.
+	restart := h.waitRuns(3, ofRule("restart"))
+	for i, tr := range restart {
+		cancelled := tr.Outcome == engine.OutcomeSkipped && strings.Contains(tr.Reason, "restart")
+		if (i < 2) != cancelled || i == 2 && tr.Outcome != engine.OutcomeTimeout {
+			t.Errorf("restart run %d: %+v", i+1, tr)
 		}
 	}
 }
