@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/alexarules/alexarules/alexa"
-	"github.com/alexarules/alexarules/engine"
 	"github.com/alexarules/alexarules/engine/schedule"
 )
 
@@ -29,35 +28,6 @@ type fileConfig struct {
 	DryRun       bool            `json:"dry_run"`
 	Alexa        alexaFileConfig `json:"alexa"`
 	Poll         pollConfig      `json:"poll"`
-	Breaker      breakerConfig   `json:"breaker"`
-}
-
-// breakerConfig tunes the runaway breaker (docs/RULES.md, "Runaway
-// breaker"): runs within window trip a rule for cooldown; runs < 0 turns
-// it off. Empty fields keep the defaults.
-type breakerConfig struct {
-	Runs     int    `json:"runs"`
-	Window   string `json:"window"`
-	Cooldown string `json:"cooldown"`
-}
-
-// engine is the engine's view of the breaker settings.
-func (c breakerConfig) engine() (engine.BreakerConfig, error) {
-	out := engine.BreakerConfig{Runs: c.Runs}
-	for _, f := range []struct {
-		name, value string
-		to          *time.Duration
-	}{{"window", c.Window, &out.Window}, {"cooldown", c.Cooldown, &out.Cooldown}} {
-		if f.value == "" {
-			continue
-		}
-		d, err := time.ParseDuration(f.value)
-		if err != nil || d <= 0 {
-			return out, fmt.Errorf("breaker.%s: %q is not a positive duration such as \"60s\"", f.name, f.value)
-		}
-		*f.to = d
-	}
-	return out, nil
 }
 
 type alexaFileConfig struct {
@@ -93,9 +63,6 @@ func loadConfig(path string) (fileConfig, error) {
 		if _, err := time.ParseDuration(c.PollInterval); err != nil {
 			return c, fmt.Errorf("config %s: poll_interval: %w", path, err)
 		}
-	}
-	if _, err := c.Breaker.engine(); err != nil {
-		return c, fmt.Errorf("config %s: %w", path, err)
 	}
 	return c, nil
 }

@@ -26,7 +26,6 @@ type hostOptions struct {
 	Location  *time.Location
 	Place     *schedule.Place
 	DryRun    bool
-	Breaker   engine.BreakerConfig
 	Log       *slog.Logger
 	Clock     engine.Clock
 	// Alexa connects to an Alexa account (nil: none); it gets the open
@@ -67,8 +66,7 @@ func serve(ctx context.Context, o hostOptions) error {
 	}
 	defer st.Close()
 	h := &host{opts: o, store: st}
-	h.engine = engine.New(engine.Config{Clock: o.Clock, Store: st, Log: o.Log, OnEvent: o.OnEvent, OnRun: o.OnRun,
-		Breaker: o.Breaker})
+	h.engine = engine.New(engine.Config{Clock: o.Clock, Store: st, Log: o.Log, OnEvent: o.OnEvent, OnRun: o.OnRun})
 	rt := &alexaRuntime{bind: newBinder(nil, nil, nil, o.Clock)}
 	if o.Alexa != nil {
 		if rt, err = o.Alexa(alexaSetup{store: st, clock: o.Clock, publish: h.engine.Publish}); err != nil {
@@ -235,7 +233,7 @@ func (h *host) serveAdmin(ctx context.Context, errc chan<- error) error {
 }
 
 func (h *host) gauges() []engine.Gauge {
-	extra := h.engine.BreakerGauges()
+	var extra []engine.Gauge
 	for _, g := range h.alexaGauges {
 		extra = append(extra, g()...)
 	}

@@ -82,11 +82,6 @@ func cmdRun(ctx context.Context, e env, args []string) int {
 		fmt.Fprintf(e.stderr, "run: %v\n", err)
 		return exitUsage
 	}
-	brk, err := cfg.Breaker.engine() // checked by loadConfig
-	if err != nil {
-		fmt.Fprintf(e.stderr, "run: config: %v\n", err)
-		return exitUsage
-	}
 	log, err := newLogger(e, cfg.LogLevel)
 	if err != nil {
 		fmt.Fprintf(e.stderr, "run: %v\n", err)
@@ -114,7 +109,7 @@ func cmdRun(ctx context.Context, e env, args []string) int {
 	err = serve(ctx, hostOptions{
 		Reload:    reload,
 		RulesDirs: []string{cfg.Rules}, DataFile: cfg.Data, AdminAddr: cfg.Admin, Location: loc, Place: place,
-		DryRun: cfg.DryRun, Breaker: brk, Log: log,
+		DryRun: cfg.DryRun, Log: log,
 		Alexa:      func(s alexaSetup) (*alexaRuntime, error) { return startAlexa(ctx, cfg, e, s, log) },
 		AdminReady: func(addr string) { log.Info("admin API listening", "addr", "http://"+addr) },
 	})
