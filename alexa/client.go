@@ -17,6 +17,7 @@ import (
 
 	"github.com/alexarules/alexarules/alexa/internal/observe"
 	"github.com/alexarules/alexarules/alexa/internal/retry"
+	"github.com/alexarules/alexarules/engine"
 )
 
 // Tokens supplies LWA access tokens. Invalidate is called with an access
@@ -201,7 +202,8 @@ func (c *Client) send(ctx context.Context, method, path string, query url.Values
 		if err != nil {
 			return nil, fmt.Errorf("alexa: %s %s: %w", method, path, err)
 		}
-		c.logger.DebugContext(ctx, "alexa request", "method", method, "path", path, "status", status, "attempt", attempt)
+		c.logger.DebugContext(ctx, "alexa request", "method", method, "path", path, "status", status, "attempt", attempt,
+			engine.OriginAttr(ctx))
 		if status >= 200 && status < 300 {
 			return respBody, nil
 		}

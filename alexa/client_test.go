@@ -1,8 +1,10 @@
 package alexa_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"log/slog"
 	"math"
 	"net/http"
 	"reflect"
@@ -13,6 +15,7 @@ import (
 	"time"
 
 	"github.com/alexarules/alexarules/alexa"
+	"github.com/alexarules/alexarules/engine"
 )
 
 const prefix = "/v2/endpoints/" + endpointID + "/features/"
@@ -133,6 +136,25 @@ func TestUpdateByName(t *testing.T) {
 	if !jsonEqual(t, reqs[0].Body, `{"payload":{"color":{"hue":360,"saturation":1,"brightness":0}}}`) ||
 		!jsonEqual(t, reqs[1].Body, `{"payload":{"brightness":0}}`) {
 		t.Errorf("bodies %q, %q", reqs[0].Body, reqs[1].Body)
+	}
+}
+
+func TestARuleRunsRequestsAreLoggedWithTheRuleAndEvent(t *testing.T) {
+	_, srv := newFakeAPI(t, func(n int, w http.ResponseWriter, r *http.Request) { w.WriteHeader(200) })
+	var logs bytes.Buffer
+	c, _ := newClient(t, srv.URL, alexa.ClientOptions{
+		Logger: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
+	ctx := engine.WithOrigin(t.Context(), engine.Origin{Rule: "wake-lights", Event: "ev-1"})
+	if err := c.Update(ctx, endpointID, "turnOn"); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Update(t.Context(), endpointID, "turnOff"); err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(logs.String()), "\n")
+	if len(lines) != 2 || !strings.Contains(lines[0], "/turnOn status=200 attempt=1 rule=wake-lights event=ev-1") ||
+		strings.Contains(lines[1], "rule=") {
+		t.Fatalf("a rule's request names its rule and event, another names none:\n%s", logs.String())
 	}
 }
 

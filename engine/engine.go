@@ -27,6 +27,8 @@ type Config struct {
 	// not block.
 	OnEvent func(Event)
 	OnRun   func(Trace)
+	// Breaker tunes the runaway breaker; the zero value has the defaults.
+	Breaker BreakerConfig
 }
 
 // Engine routes events to rules and runs them.
@@ -43,6 +45,7 @@ type Engine struct {
 	global  *globalState
 	timers  *timerService
 	levels  *levels
+	breaker *breaker
 
 	rules   atomic.Pointer[ruleSet]
 	running atomic.Bool
@@ -76,6 +79,7 @@ func New(c Config) *Engine {
 	e.global = &globalState{}
 	e.timers = newTimerService(e)
 	e.levels = newLevels(e)
+	e.breaker = newBreaker(c.Breaker, c.Clock, c.Log)
 	e.rules.Store(&ruleSet{byID: map[string]*runner{}, index: newIndex(nil)})
 	return e
 }
@@ -242,6 +246,10 @@ type RuleInfo struct {
 	Skipped  uint64     `json:"skipped"`
 	Dropped  uint64     `json:"dropped"`
 	LastRun  *time.Time `json:"last_run"`
+	// Breaker says "tripped until ...: why" while the runaway breaker
+	// skips the rule's triggers; BreakerTrips counts its trips.
+	Breaker      string `json:"breaker,omitempty"`
+	BreakerTrips uint64 `json:"breaker_trips,omitempty"`
 }
 
 // Rules describes every loaded rule, sorted by id.
@@ -261,6 +269,7 @@ func (e *Engine) Rules() []RuleInfo {
 			info.LastRun = &t
 		}
 		r.mu.Unlock()
+		info.Breaker, info.BreakerTrips = r.breaker.status()
 		out = append(out, info)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })

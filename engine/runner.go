@@ -53,10 +53,13 @@ type runner struct {
 
 	runs, failures, dropped, skipped atomic.Uint64
 	done                             chan struct{}
+
+	breaker *ruleBreaker // the runaway breaker of the rule's id
 }
 
 func newRunner(e *Engine, r *Rule) *runner {
-	return &runner{e: e, rule: r, inbox: make(chan job), wake: make(chan struct{}, 1), done: make(chan struct{})}
+	return &runner{e: e, rule: r, inbox: make(chan job), wake: make(chan struct{}, 1), done: make(chan struct{}),
+		breaker: e.breaker.forRule(r.ID)}
 }
 
 // offer queues a job without blocking; a full inbox drops it, counted.
@@ -134,6 +137,7 @@ func (r *runner) loop(ctx context.Context) {
 		}
 		busy[w] = true
 		j.ctx = newRunCtx()
+		j.ctx.origin = Origin{Rule: r.rule.ID, Event: eventID(j.ev)}
 		w.run = j.ctx
 		w.jobs <- j
 	}
@@ -154,6 +158,10 @@ func (r *runner) loop(ctx context.Context) {
 	var lastAccepted time.Time
 	// accept applies the throttle and the rule's mode to a new job.
 	accept := func(j job) {
+		if why := r.breaker.admit(j); why != "" {
+			r.skip(j, why)
+			return
+		}
 		if j.timer == nil && r.rule.Throttle > 0 {
 			now := r.e.clock.Now()
 			if !lastAccepted.IsZero() && now.Sub(lastAccepted) < r.rule.Throttle {
@@ -290,6 +298,8 @@ func (r *runner) execute(w *worker, j job) {
 	res, runErr, cause := r.invoke(w, j)
 	tr.DurationMS = float64(time.Since(wallStart).Microseconds()) / 1000
 	tr.Actions = append(make([]Action, 0, len(res.Actions)), res.Actions...)
+	stampActions(tr.Actions, tr.Rule, tr.EventID)
+	r.breaker.observe(tr.Actions, started)
 	tr.Log = append(make([]string, 0, len(res.Log)), res.Log...)
 
 	ok := false
@@ -530,6 +540,8 @@ type runCtx struct {
 	err, why error
 	deadline time.Time
 	after    []*func()
+
+	origin Origin // set before the run starts, read-only after
 }
 
 func newRunCtx() *runCtx { return &runCtx{done: make(chan struct{})} }
@@ -596,7 +608,8 @@ func (c *runCtx) Err() error {
 	return c.err
 }
 
-func (c *runCtx) Value(any) any { return nil }
+// Value carries the run's Origin (origin.go) and nothing else.
+func (c *runCtx) Value(key any) any { return c.origin.value(key) }
 
 // AfterFunc calls f in its own goroutine once the context ends (at once if
 // it has); stop reports whether it kept f from being called. The context

@@ -20,6 +20,10 @@ type Action struct {
 	Device string `json:"device,omitempty"`
 	Args   any    `json:"args,omitempty"`
 	Result any    `json:"result,omitempty"`
+	// Rule and EventID name the run's rule and the event (or timer
+	// firing) that caused the action.
+	Rule    string `json:"rule,omitempty"`
+	EventID string `json:"event_id,omitempty"`
 }
 
 // Trace records one run of a rule (or of one of its timer handlers).

@@ -52,6 +52,20 @@ func benchOptions() rules.Options {
 	}}
 }
 
+// benchDeadline bounds every wait of a benchmark: a run that never comes
+// fails it instead of hanging it.
+const benchDeadline = 2 * time.Minute
+
+// within waits for done, at most benchDeadline.
+func within(b testing.TB, what string, done <-chan struct{}) {
+	b.Helper()
+	select {
+	case <-done:
+	case <-time.After(benchDeadline):
+		b.Fatalf("%s: not done within %s", what, benchDeadline)
+	}
+}
+
 // startEngine loads dir and runs an engine on it; onRun, when set, sees
 // every trace after it is counted. It returns once the engine runs.
 func startEngine(b *testing.B, dir string, onRun func(engine.Trace)) *benchEngine {
@@ -101,7 +115,7 @@ func startEngine(b *testing.B, dir string, onRun func(engine.Trace)) *benchEngin
 			b.Error(err)
 		}
 	}()
-	<-started
+	within(b, "the engine's start", started)
 	b.Cleanup(be.stop)
 	return be
 }
@@ -111,7 +125,7 @@ func (be *benchEngine) stop() {
 		return
 	}
 	be.cancel()
-	<-be.done
+	within(be.b, "the engine's stop", be.done)
 	be.cancel = nil
 	if err := be.store.Close(); err != nil {
 		be.b.Error(err)
@@ -151,11 +165,17 @@ func writeFiles(b *testing.B, files map[string]string) string {
 // the producer waits for the slowest rule instead of overflowing its inbox
 // (the engine drops events beyond a full inbox, without a trace).
 type limiter struct {
+	b     testing.TB
 	rules map[string]chan struct{}
+	// stuck bounds a wait for a slot; one timer, reused, as the producer
+	// is one goroutine and the wait is the benchmark's steady state.
+	stuck *time.Timer
 }
 
-func newLimiter(perRule int, names []string) *limiter {
-	l := &limiter{rules: map[string]chan struct{}{}}
+func newLimiter(b testing.TB, perRule int, names []string) *limiter {
+	stuck := time.NewTimer(benchDeadline)
+	stuck.Stop()
+	l := &limiter{b: b, rules: map[string]chan struct{}{}, stuck: stuck}
 	for _, n := range names {
 		l.rules[n] = make(chan struct{}, perRule)
 	}
@@ -166,7 +186,18 @@ func newLimiter(perRule int, names []string) *limiter {
 // event they all match.
 func (l *limiter) acquire() {
 	for _, c := range l.rules {
-		c <- struct{}{}
+		select {
+		case c <- struct{}{}:
+			continue
+		default:
+		}
+		l.stuck.Reset(benchDeadline)
+		select {
+		case c <- struct{}{}:
+			l.stuck.Stop()
+		case <-l.stuck.C:
+			l.b.Fatalf("no run finished within %s", benchDeadline)
+		}
 	}
 }
 
@@ -179,11 +210,16 @@ func (l *limiter) release(tr engine.Trace) {
 
 // wait returns once every event in flight has been run.
 func (l *limiter) wait() {
-	for _, c := range l.rules {
-		for range cap(c) {
-			c <- struct{}{}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for _, c := range l.rules {
+			for range cap(c) {
+				c <- struct{}{}
+			}
 		}
-	}
+	}()
+	within(l.b, "the events in flight", done)
 }
 
 func hotNames(n int) []string {
@@ -222,7 +258,7 @@ func dispatchRules(total, hot int) map[string]string {
 func BenchmarkDispatch(b *testing.B) {
 	for _, c := range []struct{ total, hot int }{{1, 1}, {3, 3}, {1000, 3}} {
 		b.Run(fmt.Sprintf("rules=%d/match=%d", c.total, c.hot), func(b *testing.B) {
-			lim := newLimiter(64, hotNames(c.hot))
+			lim := newLimiter(b, 64, hotNames(c.hot))
 			be := startEngine(b, writeFiles(b, dispatchRules(c.total, c.hot)), lim.release)
 			b.ReportAllocs()
 			b.ResetTimer()
@@ -274,7 +310,11 @@ func BenchmarkLatency(b *testing.B) {
 		mu.Unlock()
 		be.engine.Publish(engine.Event{ID: "bench-" + strconv.Itoa(i), Time: now, Kind: engine.KindCustom, Name: "hot"})
 	}
+	deadline := time.Now().Add(benchDeadline)
 	for be.runs.Load() < int64(b.N*hot) {
+		if time.Now().After(deadline) {
+			b.Fatalf("%d of %d runs within %s", be.runs.Load(), b.N*hot, benchDeadline)
+		}
 		time.Sleep(time.Millisecond)
 	}
 	b.StopTimer()
@@ -409,7 +449,7 @@ func BenchmarkMemoryPerRule(b *testing.B) {
 		for i := range n {
 			be.engine.Publish(engine.Event{Kind: engine.KindCustom, Name: fmt.Sprintf("presence-%d", i)})
 		}
-		<-all
+		within(b, "every rule's run", all)
 		if be.failed.Load() > 0 || be.skipped.Load() > 0 {
 			b.Fatalf("%d runs failed, %d skipped", be.failed.Load(), be.skipped.Load())
 		}
@@ -450,7 +490,7 @@ func BenchmarkCommit(b *testing.B) {
 		for i := range names {
 			names[i] = fmt.Sprintf("w-%02d", i)
 		}
-		lim := newLimiter(8, names)
+		lim := newLimiter(b, 8, names)
 		be := startEngine(b, writeFiles(b, commitRules(rulesN)), lim.release)
 		events := (b.N + rulesN - 1) / rulesN
 		b.ResetTimer()
@@ -471,7 +511,7 @@ func BenchmarkCommit(b *testing.B) {
 		b.ResetTimer()
 		for range b.N {
 			be.engine.Publish(engine.Event{Kind: engine.KindCustom, Name: "w"})
-			<-done
+			within(b, "the run", done)
 		}
 		b.StopTimer()
 		be.report()

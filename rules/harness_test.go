@@ -11,6 +11,8 @@ import (
 	"github.com/alexarules/alexarules/engine"
 	"github.com/alexarules/alexarules/engine/store"
 	"github.com/alexarules/alexarules/rules"
+	"github.com/alexarules/alexarules/scripting"
+	lua "github.com/yuin/gopher-lua"
 )
 
 // harness runs an engine over rule files written into a temp dir, on a
@@ -23,6 +25,7 @@ type harness struct {
 	store  *store.Store
 	engine *engine.Engine
 	set    *rules.Set
+	bind   func(*lua.LState, scripting.RunContext) // the bound API; nil: none
 	cancel context.CancelFunc
 	done   chan struct{}
 
@@ -50,8 +53,14 @@ func writeRules(t *testing.T, files map[string]string) string {
 
 func newHarness(t *testing.T, files map[string]string) *harness {
 	t.Helper()
+	return newBoundHarness(t, files, nil)
+}
+
+// newBoundHarness is newHarness with the bound API bind installs.
+func newBoundHarness(t *testing.T, files map[string]string, bind func(*lua.LState, scripting.RunContext)) *harness {
+	t.Helper()
 	h := &harness{t: t, dir: writeRules(t, files), db: filepath.Join(t.TempDir(), "test.db"),
-		clock: engine.NewVirtual(start)}
+		clock: engine.NewVirtual(start), bind: bind}
 	h.start()
 	t.Cleanup(h.stop)
 	return h
@@ -64,7 +73,7 @@ func (h *harness) start() {
 		h.t.Fatal(err)
 	}
 	h.store = st
-	set, err := rules.Load(rules.Options{Clock: h.clock, Location: time.UTC}, h.dir)
+	set, err := rules.Load(rules.Options{Clock: h.clock, Location: time.UTC, Bind: h.bind}, h.dir)
 	if err != nil {
 		h.t.Fatal(err)
 	}

@@ -27,6 +27,7 @@ import (
 	"github.com/alexarules/alexarules/alexa"
 	"github.com/alexarules/alexarules/alexa/internal/observe"
 	"github.com/alexarules/alexarules/alexa/internal/retry"
+	"github.com/alexarules/alexarules/engine"
 )
 
 // SimCookie is the web session the simulator accepts: callers pass it when
@@ -235,7 +236,8 @@ func (c *Client) send(ctx context.Context, method, base, path string, query url.
 		if err != nil {
 			return nil, fmt.Errorf("alexa web: %s %s: %w", method, path, err)
 		}
-		c.logger.DebugContext(ctx, "alexa web request", "method", method, "path", path, "status", status, "attempt", attempt)
+		c.logger.DebugContext(ctx, "alexa web request", "method", method, "path", path, "status", status, "attempt", attempt,
+			engine.OriginAttr(ctx))
 		if status >= 200 && status < 300 {
 			return respBody, nil
 		}
@@ -248,7 +250,8 @@ func (c *Client) send(ctx context.Context, method, base, path string, query url.
 		if !ok {
 			return nil, e
 		}
-		c.logger.InfoContext(ctx, "alexa web: retrying", "method", method, "path", path, "status", status, "throttled", e.Throttled, "delay", delay)
+		c.logger.InfoContext(ctx, "alexa web: retrying", "method", method, "path", path, "status", status, "throttled", e.Throttled,
+			"delay", delay, engine.OriginAttr(ctx))
 		if err := c.retry.Sleep(ctx, delay); err != nil {
 			return nil, fmt.Errorf("%w (retry abandoned: %w)", e, err)
 		}

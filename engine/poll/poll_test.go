@@ -674,14 +674,24 @@ func TestVirtualClock(t *testing.T) {
 		}
 	}()
 	enginetest.WaitPending(t, v, 1) // the loop armed its first slot
+	next := func() engine.Event {
+		t.Helper()
+		select {
+		case ev := <-published:
+			return ev
+		case <-time.After(10 * time.Second):
+			t.Fatal("no reading published")
+			return engine.Event{}
+		}
+	}
 	v.Advance(time.Minute)
-	ev := <-published
+	ev := next()
 	if ev.Data["value"] != "ON" || ev.Time.Before(start0) || ev.Time.After(start0.Add(time.Minute)) {
 		t.Errorf("first reading %+v", ev)
 	}
 	r.set("lamp", "power", "OFF")
 	v.Advance(time.Minute)
-	if ev := <-published; ev.Data["value"] != "OFF" || ev.Data["previous"] != "ON" {
+	if ev := next(); ev.Data["value"] != "OFF" || ev.Data["previous"] != "ON" {
 		t.Errorf("change %+v", ev)
 	}
 }

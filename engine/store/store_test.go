@@ -334,6 +334,7 @@ func TestRecordedItemsWrittenAfterDelay(t *testing.T) {
 	s := openStore(t, "", store.Options{RecordDelay: time.Millisecond})
 	s.RecordEvent(engine.EventRecord{ID: "ev", Kind: engine.KindCustom, Time: t0})
 	// Nothing else is written; the delay alone must bring it to disk.
+	deadline := time.Now().Add(10 * time.Second)
 	for {
 		events, err := s.RecentEvents(0)
 		if err != nil {
@@ -341,6 +342,9 @@ func TestRecordedItemsWrittenAfterDelay(t *testing.T) {
 		}
 		if len(events) == 1 {
 			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the recorded event is not written 10 s after its 1 ms delay: %v", events)
 		}
 		time.Sleep(time.Millisecond)
 	}
