@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/alexarules/alexarules/alexa"
+	"github.com/alexarules/alexarules/engine"
 	"github.com/alexarules/alexarules/engine/schedule"
 )
 
@@ -22,15 +23,39 @@ type Config struct {
 	Admin    string `json:"admin"`
 	Timezone string `json:"timezone"`
 	// Latitude and Longitude place sunrise and sunset schedules.
-	Latitude     *float64    `json:"latitude"`
-	Longitude    *float64    `json:"longitude"`
-	Cloud        string      `json:"cloud"`
-	Push         string      `json:"push"`
-	PollInterval string      `json:"poll_interval"`
-	LogLevel     string      `json:"log_level"`
-	DryRun       bool        `json:"dry_run"`
-	Alexa        AlexaConfig `json:"alexa"`
-	Poll         PollConfig  `json:"poll"`
+	Latitude     *float64      `json:"latitude"`
+	Longitude    *float64      `json:"longitude"`
+	Cloud        string        `json:"cloud"`
+	Push         string        `json:"push"`
+	PollInterval string        `json:"poll_interval"`
+	LogLevel     string        `json:"log_level"`
+	DryRun       bool          `json:"dry_run"`
+	Alexa        AlexaConfig   `json:"alexa"`
+	Poll         PollConfig    `json:"poll"`
+	Breaker      BreakerConfig `json:"breaker"`
+}
+
+// BreakerConfig is the "breaker" block: the runaway breaker trips a rule
+// triggered Runs times within Window by changes to what rules had just
+// acted on, for Cooldown (docs/RULES.md); Runs < 0 turns it off. Empty
+// fields keep the engine's defaults.
+type BreakerConfig struct {
+	Runs     int    `json:"runs"`
+	Window   string `json:"window"`
+	Cooldown string `json:"cooldown"`
+}
+
+// Engine is the engine's view of the block.
+func (c BreakerConfig) Engine() (engine.BreakerConfig, error) {
+	out := engine.BreakerConfig{Runs: c.Runs}
+	var err error
+	if out.Window, err = optionalDuration(c.Window); err != nil {
+		return out, fmt.Errorf("breaker.window %q: a positive duration such as 60s: %w", c.Window, err)
+	}
+	if out.Cooldown, err = optionalDuration(c.Cooldown); err != nil {
+		return out, fmt.Errorf("breaker.cooldown %q: a positive duration such as 10m: %w", c.Cooldown, err)
+	}
+	return out, nil
 }
 
 // AlexaConfig is the "alexa" block: the account's credentials and region.
@@ -121,6 +146,9 @@ func (c Config) Validate() error {
 	case "", "v2", "legacy":
 	default:
 		errs = append(errs, fmt.Errorf("alexa.lists %q: v2 or legacy", c.Alexa.Lists))
+	}
+	if _, err := c.Breaker.Engine(); err != nil {
+		errs = append(errs, err)
 	}
 	if _, err := pollWants(c.Poll, nil); err != nil {
 		errs = append(errs, err)

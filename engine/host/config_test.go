@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/alexarules/alexarules/engine/host"
 )
@@ -23,6 +24,8 @@ func TestParseConfigNamesTheFileAndTheKey(t *testing.T) {
 		{`{"alexa": {"lists": "v3"}}`, "alexa.lists"},
 		{`{"poll": {"devices": [{"device": "Lamp", "attrs": ["power"], "interval": "-1s"}]}}`, `poll.devices "Lamp"`},
 		{`{"poll": {"rules": {"fan": "x"}}}`, `poll.rules "fan"`},
+		{`{"breaker": {"window": "soon"}}`, `breaker.window "soon"`},
+		{`{"breaker": {"cooldown": "-1m"}}`, `breaker.cooldown "-1m"`},
 		{`[1]`, "cannot unmarshal array"},
 	} {
 		_, err := host.ParseConfig("my.json", []byte(tc.src))
@@ -53,6 +56,9 @@ func TestLoadConfigReadsEveryKey(t *testing.T) {
 		c.Alexa.Region != "DE" || c.Alexa.Lists != "legacy" || c.Poll.Rate != 5 || len(c.Poll.Devices) != 1 ||
 		c.Poll.Rules["fan"] != "15s" {
 		t.Fatalf("config: %+v", c)
+	}
+	if b, err := c.Breaker.Engine(); err != nil || b.Runs != 10 || b.Window != 2*time.Minute || b.Cooldown != time.Hour {
+		t.Fatalf("breaker: %+v %v", b, err)
 	}
 	acfg := c.AlexaConfig(func(k string) string {
 		if k == "ALEXARULES_REGION" {

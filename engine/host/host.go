@@ -84,7 +84,9 @@ func Run(ctx context.Context, o Options) error {
 	}
 	defer st.Close()
 	h := &host{opts: o, cfg: cfg, store: st}
-	h.engine = engine.New(engine.Config{Clock: o.Clock, Store: st, Log: o.Log, OnEvent: o.OnEvent, OnRun: o.OnRun})
+	breaker, _ := cfg.Breaker.Engine() // checked by Validate
+	h.engine = engine.New(engine.Config{Clock: o.Clock, Store: st, Log: o.Log, OnEvent: o.OnEvent, OnRun: o.OnRun,
+		Breaker: breaker})
 	if h.rt, err = startAlexa(ctx, cfg, o.Getenv, alexaSetup{store: st, clock: o.Clock, publish: h.engine.Publish,
 		observe: h.engine.Metrics().ObserveAPICall}, o.Log); err != nil {
 		return err
@@ -195,7 +197,7 @@ func (h *host) serveAdmin(ctx context.Context, ln net.Listener) error {
 }
 
 func (h *host) gauges() []engine.Gauge {
-	var extra []engine.Gauge
+	extra := h.engine.BreakerGauges()
 	for _, g := range h.rt.gauges {
 		extra = append(extra, g()...)
 	}

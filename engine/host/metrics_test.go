@@ -28,6 +28,8 @@ func TestMetricsTimeTheAlexaCallsTheHostMakes(t *testing.T) {
 		`alexarules_api_call_duration_seconds_bucket{api="auth",result="2xx"`,
 		`alexarules_api_call_duration_seconds_bucket{api="features",result="2xx"`,
 		`alexarules_api_call_duration_seconds_bucket{api="web",result="2xx"`,
+		"alexarules_breaker_trips_total 0",
+		"alexarules_breaker_tripped_rules 0",
 	} {
 		if !strings.Contains(page, want) {
 			t.Errorf("/metrics lacks %s", want)
