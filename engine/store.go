@@ -73,6 +73,13 @@ type Commit struct {
 	DeleteTimers []string                   // cancelled or fired timer ids
 }
 
+// Pending is an accepted event that has not completed, as Store.Inbox
+// returns it: Done lists the rules whose run of it has finished.
+type Pending struct {
+	Event Event
+	Done  []string
+}
+
 // Store is the durable state the engine needs. engine/store implements it
 // on bbolt; the interface keeps the engine free of the storage choice.
 type Store interface {
@@ -80,8 +87,26 @@ type Store interface {
 	// once; the implementation groups them into one fsync.
 	Commit(c Commit) error
 	// RecordTrace stores the trace of a run that changed no durable state,
-	// behind the hot path like RecordEvent: it does not wait for the write.
+	// behind the hot path like RecordEvent: it does not wait for the write,
+	// but it waits for room in the writer's queue rather than drop the
+	// trace.
+	//
+	// The trace of a run (Commit's or RecordTrace's) whose EventID names an
+	// event in the inbox also writes that event's done mark for the rule,
+	// in the same transaction.
 	RecordTrace(t Trace)
+	// Accept makes ev durable in the inbox of accepted, not yet completed
+	// events (and, when journal is set, in the recent-events journal) before
+	// it returns. Concurrent accepts share one transaction. It reports false
+	// and writes nothing when an event of ev.ID is in the inbox already.
+	Accept(ev Event, journal bool) (fresh bool, err error)
+	// Inbox returns the accepted events not yet completed, oldest accepted
+	// first, each with the rules that have a done mark for it.
+	Inbox() ([]Pending, error)
+	// Complete removes an event and its done marks from the inbox once
+	// every run it caused has finished. It does not wait for the write; the
+	// writer applies it after every trace and commit queued before it.
+	Complete(eventID string)
 	// RuleState returns a rule's stored state (nil when it has none).
 	RuleState(rule string) (json.RawMessage, error)
 	// Global returns every top-level key of the global state.

@@ -99,7 +99,7 @@ func encodeTrace(t engine.Trace, rule string) (encodedTrace, error) {
 			return encodedTrace{}, fmt.Errorf("trace %s: %w", t.ID, err)
 		}
 	}
-	return encodedTrace{rule: rule, key: append(rulePrefix(rule), timeKey(t.Started, t.ID)...), value: v}, nil
+	return encodedTrace{rule: rule, event: t.EventID, key: append(rulePrefix(rule), timeKey(t.Started, t.ID)...), value: v}, nil
 }
 
 func textActions(actions []engine.Action) []engine.Action {
@@ -134,9 +134,11 @@ func timeKey(t time.Time, id string) []byte {
 }
 
 // RecordTrace stores the trace of a run that changed no durable state
-// without waiting: the writer stores it with the next transaction, or
-// after Options.RecordDelay. When the queue is full the trace is dropped
-// and counted (Dropped). t must not be modified after the call.
+// without waiting for the write: the writer stores it with the next
+// transaction, or after Options.RecordDelay. When the queue is full it
+// waits for room (backpressure) instead of dropping the trace. After Close
+// the trace is dropped and counted (Dropped). t must not be modified after
+// the call.
 func (s *Store) RecordTrace(t engine.Trace) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
@@ -144,16 +146,12 @@ func (s *Store) RecordTrace(t engine.Trace) {
 		s.dropped.Add(1)
 		return
 	}
-	select {
-	case s.traces <- t:
-	default:
-		s.dropped.Add(1)
-	}
+	s.traces <- t
 }
 
-// RecordEvent adds ev to the recent-events journal without waiting, like
-// RecordTrace; the journal keeps the newest Options.JournalSize events.
-// ev (its Data and Device) must not be modified after the call.
+// RecordEvent adds ev to the recent-events journal without waiting for the
+// write, like RecordTrace; the journal keeps the newest Options.JournalSize
+// events. ev (its Data and Device) must not be modified after the call.
 func (s *Store) RecordEvent(ev engine.EventRecord) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
@@ -161,10 +159,44 @@ func (s *Store) RecordEvent(ev engine.EventRecord) {
 		s.dropped.Add(1)
 		return
 	}
-	select {
-	case s.events <- ev:
-	default:
-		s.dropped.Add(1)
+	s.events <- ev
+}
+
+// Accept makes ev durable in the inbox, and in the journal when journal is
+// set, before it returns; concurrent accepts share one transaction and
+// one fsync. It reports false, writing nothing, when ev.ID is in the inbox
+// already.
+func (s *Store) Accept(ev engine.Event, journal bool) (bool, error) {
+	if ev.ID == "" || strings.IndexByte(ev.ID, 0) >= 0 {
+		return false, fmt.Errorf("accept event %q: the id must be non-empty without zero bytes", ev.ID)
+	}
+	v, err := json.Marshal(ev)
+	if err != nil {
+		return false, fmt.Errorf("accept event %s: %w", ev.ID, err)
+	}
+	o := &op{kind: opAccept, key: ev.ID, value: v, done: make(chan error, 1)}
+	if journal {
+		rec := engine.EventRecord{ID: ev.ID, Kind: ev.Kind, Time: ev.Time, Device: ev.Device, Name: ev.Name, Data: ev.Data}
+		if o.journal, err = json.Marshal(rec); err != nil {
+			return false, fmt.Errorf("accept event %s: %w", ev.ID, err)
+		}
+		o.journalKey = timeKey(ev.Time, ev.ID)
+	}
+	if err := s.submit(o); err != nil {
+		return false, fmt.Errorf("accept event %s: %w", ev.ID, err)
+	}
+	return o.fresh, nil
+}
+
+// Complete removes an accepted event and its done marks without waiting
+// for the write. The writer applies it after the traces and commits queued
+// before it. After Close it does nothing: the event then stays in the
+// inbox, and its done marks keep a restart from running it again.
+func (s *Store) Complete(eventID string) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if !s.closed {
+		s.ops <- &op{kind: opComplete, key: eventID, done: make(chan error, 1)}
 	}
 }
 

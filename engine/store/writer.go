@@ -2,6 +2,7 @@ package store
 
 import (
 	"bytes"
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"time"
@@ -22,6 +23,8 @@ const (
 	opPut
 	opDelete
 	opFlush
+	opAccept   // key: event id, value: event JSON
+	opComplete // key: event id
 )
 
 // op is one write a caller waits for.
@@ -31,7 +34,11 @@ type op struct {
 	bucket string
 	key    string
 	value  []byte
-	done   chan error
+	// journal and journalKey, when set, add an accepted event to the
+	// recent-events journal.
+	journal, journalKey []byte
+	fresh               bool // set by the writer: the accept was new
+	done                chan error
 }
 
 // prepared is a Commit encoded by the caller's goroutine, so the writer
@@ -48,6 +55,7 @@ type prepared struct {
 
 type encodedTrace struct {
 	rule  string
+	event string // the trace's event id: its done mark when in the inbox
 	key   []byte // traceKey; nil: no trace
 	value []byte
 }
@@ -187,13 +195,18 @@ func (s *Store) write(b *batch) {
 		s.logDrops()
 		return
 	}
+	// Recorded traces go first: one recorded before a Complete of its
+	// event then writes its done mark before the event leaves the inbox.
 	err := s.update(func(tx *bolt.Tx, touched map[string]bool) error {
+		if err := s.applyRecords(tx, events, traces, touched); err != nil {
+			return err
+		}
 		for _, o := range b.ops {
 			if err := s.apply(tx, o, touched); err != nil {
 				return err
 			}
 		}
-		return s.applyRecords(tx, events, traces, touched)
+		return nil
 	})
 	if err == nil {
 		s.answer(b.ops, nil)
@@ -309,9 +322,65 @@ func (s *Store) apply(tx *bolt.Tx, o *op, touched map[string]bool) error {
 			return nil
 		}
 		return b.Delete([]byte(o.key))
+	case opAccept:
+		return s.applyAccept(tx, o)
+	case opComplete:
+		return applyComplete(tx, o.key)
 	}
 	return nil
 }
+
+// applyAccept puts an event into the inbox unless its id is there.
+func (s *Store) applyAccept(tx *bolt.Tx, o *op) error {
+	o.fresh = false
+	ids, inbox := tx.Bucket(bucketIDs), tx.Bucket(bucketInbox)
+	if ids.Get([]byte(o.key)) != nil {
+		return nil
+	}
+	seq, err := inbox.NextSequence()
+	if err != nil {
+		return fmt.Errorf("inbox: %w", err)
+	}
+	key := binary.BigEndian.AppendUint64(make([]byte, 0, 8+len(o.key)), seq)
+	key = append(key, o.key...)
+	if err := inbox.Put(key, o.value); err != nil {
+		return fmt.Errorf("inbox: %w", err)
+	}
+	if err := ids.Put([]byte(o.key), key); err != nil {
+		return fmt.Errorf("inbox: %w", err)
+	}
+	if o.journal != nil {
+		if err := s.putJournal(tx, []keyValue{{key: o.journalKey, value: o.journal}}); err != nil {
+			return err
+		}
+	}
+	o.fresh = true
+	return nil
+}
+
+// applyComplete removes an event, its id and its done marks.
+func applyComplete(tx *bolt.Tx, id string) error {
+	ids := tx.Bucket(bucketIDs)
+	key := ids.Get([]byte(id))
+	if key == nil {
+		return nil
+	}
+	if err := tx.Bucket(bucketInbox).Delete(bytes.Clone(key)); err != nil {
+		return fmt.Errorf("complete %s: %w", id, err)
+	}
+	if err := ids.Delete([]byte(id)); err != nil {
+		return fmt.Errorf("complete %s: %w", id, err)
+	}
+	done := tx.Bucket(bucketDone)
+	for _, k := range firstKeys(done, donePrefix(id), -1) {
+		if err := done.Delete(k); err != nil {
+			return fmt.Errorf("complete %s: %w", id, err)
+		}
+	}
+	return nil
+}
+
+func donePrefix(id string) []byte { return append([]byte(id), 0) }
 
 func (s *Store) applyCommit(tx *bolt.Tx, c *prepared, touched map[string]bool) error {
 	if c.trace.key != nil {
@@ -355,6 +424,12 @@ func (s *Store) applyRecords(tx *bolt.Tx, events []keyValue, traces []encodedTra
 			return fmt.Errorf("record trace of %s: %w", t.rule, err)
 		}
 	}
+	return s.putJournal(tx, events)
+}
+
+// putJournal adds events to the recent-events journal and prunes it to
+// Options.JournalSize.
+func (s *Store) putJournal(tx *bolt.Tx, events []keyValue) error {
 	if len(events) == 0 {
 		return nil
 	}
@@ -400,6 +475,9 @@ func (s *Store) putTrace(tx *bolt.Tx, t encodedTrace, touched map[string]bool) e
 	}
 	s.w.traceCount[t.rule] = n
 	touched[t.rule] = true
+	if t.event != "" && tx.Bucket(bucketIDs).Get([]byte(t.event)) != nil {
+		return tx.Bucket(bucketDone).Put(append(donePrefix(t.event), t.rule...), nil)
+	}
 	return nil
 }
 
@@ -429,13 +507,13 @@ func (s *Store) prune(tx *bolt.Tx, touched map[string]bool) error {
 	return nil
 }
 
-// firstKeys returns copies of the first n keys of b that start with
-// prefix. Callers delete after collecting because deleting under a moving
+// firstKeys returns copies of the first n keys (all when n < 0) of b that
+// start with prefix. Callers delete after collecting because deleting under a moving
 // cursor can skip keys.
 func firstKeys(b *bolt.Bucket, prefix []byte, n int) [][]byte {
-	keys := make([][]byte, 0, n)
+	keys := make([][]byte, 0, max(n, 0))
 	c := b.Cursor()
-	for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix) && len(keys) < n; k, _ = c.Next() {
+	for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix) && (n < 0 || len(keys) < n); k, _ = c.Next() {
 		keys = append(keys, bytes.Clone(k))
 	}
 	return keys
