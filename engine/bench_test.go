@@ -20,6 +20,9 @@ func (nullStore) RuleState(string) (json.RawMessage, error)      { return nil, n
 func (nullStore) Global() (map[string]json.RawMessage, error)    { return nil, nil }
 func (nullStore) Timers() ([]engine.TimerRecord, error)          { return nil, nil }
 func (nullStore) RecordEvent(engine.EventRecord)                 {}
+func (nullStore) Accept(engine.Event, bool) (bool, error)        { return true, nil }
+func (nullStore) Inbox() ([]engine.Pending, error)               { return nil, nil }
+func (nullStore) Complete(string)                                {}
 func (nullStore) RecentEvents(int) ([]engine.EventRecord, error) { return nil, nil }
 func (nullStore) Runs(string, int) ([]engine.Trace, error)       { return nil, nil }
 func (nullStore) Get(string, string) ([]byte, error)             { return nil, nil }

@@ -22,6 +22,9 @@ type Config struct {
 	Store    Store
 	Log      *slog.Logger
 	MaxDepth int // default DefaultMaxDepth
+	// MaxBacklog is how many accepted events may wait for their runs
+	// before Accept answers ErrOverloaded (default DefaultMaxBacklog).
+	MaxBacklog int
 	// OnEvent and OnRun, when set, see every published event and every
 	// finished (or skipped) run, e.g. for the demo's live output. They must
 	// not block.
@@ -35,7 +38,10 @@ type Engine struct {
 	store    Store
 	log      *slog.Logger
 	maxDepth int
-	onEvent  func(Event)
+	// maxBacklog bounds inflight for Accept.
+	maxBacklog int
+	inflight   inflight
+	onEvent    func(Event)
 	onRun    func(Trace)
 
 	ids     IDs
@@ -71,8 +77,12 @@ func New(c Config) *Engine {
 	if c.MaxDepth <= 0 {
 		c.MaxDepth = DefaultMaxDepth
 	}
-	e := &Engine{clock: c.Clock, store: c.Store, log: c.Log, maxDepth: c.MaxDepth,
+	if c.MaxBacklog <= 0 {
+		c.MaxBacklog = DefaultMaxBacklog
+	}
+	e := &Engine{clock: c.Clock, store: c.Store, log: c.Log, maxDepth: c.MaxDepth, maxBacklog: c.MaxBacklog,
 		onEvent: c.OnEvent, onRun: c.OnRun, metrics: newMetrics()}
+	e.inflight.ids = map[string]*accepted{}
 	e.global = &globalState{}
 	e.timers = &timerService{e: e, pending: map[string]Stopper{}}
 	e.levels = newLevels(e)
@@ -126,7 +136,10 @@ func (rs *ruleSet) start(ctx context.Context) {
 // on wait in the new rules' inboxes while the old runners finish the runs
 // in progress (so their state is committed before a new runner reads it);
 // then the new runners start. State, timers and trigger states of rules
-// that keep their id carry over: they live in the store.
+// that keep their id carry over: they live in the store. Jobs the old
+// runners had queued but not started (events and timer handler runs) go
+// to the new runner of the same id, ahead of newer events; those of a rule
+// the reload removed or disabled are traced and counted as dropped.
 func (e *Engine) Reload(rules []*Rule) error {
 	rs, err := e.newRuleSet(rules)
 	if err != nil {
@@ -141,6 +154,9 @@ func (e *Engine) Reload(rules []*Rule) error {
 	old := e.rules.Swap(rs)
 	old.stop()
 	old.done.Wait()
+	for _, r := range old.list {
+		handOver(r, rs.byID[r.rule.ID])
+	}
 	rs.start(e.runCtx)
 	e.levels.reload()
 	return nil
@@ -163,6 +179,9 @@ func (e *Engine) Run(ctx context.Context) error {
 	e.runCtx = ctx
 	e.rules.Load().start(ctx)
 	e.runMu.Unlock()
+	if err := e.replay(); err != nil {
+		return err
+	}
 	if err := e.timers.start(); err != nil {
 		return fmt.Errorf("engine: load timers: %w", err)
 	}
@@ -176,47 +195,6 @@ func (e *Engine) Run(ctx context.Context) error {
 	e.rules.Load().done.Wait()
 	e.runMu.Unlock()
 	return nil
-}
-
-// Publish hands an event to every rule whose trigger matches. It never
-// blocks: a full rule inbox drops the event for that rule and counts it.
-func (e *Engine) Publish(ev Event) {
-	if ev.Time.IsZero() {
-		ev.Time = e.clock.Now()
-	}
-	if ev.ID == "" {
-		ev.ID = e.ids.Next(ev.Time)
-	}
-	e.metrics.countEvent(ev.Kind)
-	if ev.Kind != KindSchedule {
-		e.store.RecordEvent(EventRecord{ID: ev.ID, Kind: ev.Kind, Time: ev.Time, Device: ev.Device, Name: ev.Name, Data: ev.Data})
-	}
-	if e.onEvent != nil {
-		e.onEvent(ev)
-	}
-	if ev.Cause.Depth > e.maxDepth {
-		e.metrics.depthDrops.Add(1)
-		e.log.Warn("event dropped: rule chain too deep", "event", ev.ID, "kind", ev.Kind,
-			"name", ev.Name, "rule", ev.Cause.Rule, "depth", ev.Cause.Depth, "limit", e.maxDepth)
-		return
-	}
-	rs := e.rules.Load()
-	if ev.Target != "" {
-		if r := rs.byID[ev.Target]; r != nil && r.rule.Enabled {
-			r.offer(job{ev: &ev, trigger: ev.TriggerIndex, late: isLate(ev)})
-		}
-		return
-	}
-	rs.index.match(&ev, func(r *runner, trigger int) {
-		if r.rule.ID == ev.Cause.Rule {
-			return // a rule does not trigger itself through its own actions
-		}
-		if r.rule.Triggers[trigger].Level != nil {
-			e.levels.offer(r, trigger, &ev)
-			return
-		}
-		r.offer(job{ev: &ev, trigger: trigger})
-	})
 }
 
 func isLate(ev Event) bool {

@@ -16,6 +16,7 @@ type Metrics struct {
 	runSeconds map[string]float64
 	drops      atomic.Uint64
 	depthDrops atomic.Uint64
+	refused    atomic.Uint64 // events Accept refused with ErrOverloaded
 }
 
 func newMetrics() *Metrics {
@@ -71,12 +72,15 @@ func (m *Metrics) WritePrometheus(w io.Writer, extra ...Gauge) {
 	for _, k := range sortedKeys(m.runSeconds) {
 		fmt.Fprintf(w, "alexarules_rule_run_seconds_total{rule=%q} %g\n", k, m.runSeconds[k])
 	}
-	fmt.Fprintln(w, "# HELP alexarules_events_dropped_total Events dropped because a rule's inbox was full.")
+	fmt.Fprintln(w, "# HELP alexarules_events_dropped_total Jobs dropped because a reload removed their rule.")
 	fmt.Fprintln(w, "# TYPE alexarules_events_dropped_total counter")
 	fmt.Fprintf(w, "alexarules_events_dropped_total %d\n", m.drops.Load())
 	fmt.Fprintln(w, "# HELP alexarules_chain_depth_drops_total Events dropped because a chain of rules went too deep.")
 	fmt.Fprintln(w, "# TYPE alexarules_chain_depth_drops_total counter")
 	fmt.Fprintf(w, "alexarules_chain_depth_drops_total %d\n", m.depthDrops.Load())
+	fmt.Fprintln(w, "# HELP alexarules_events_refused_total Events refused (429) because the engine's backlog or a queued rule's queue was full.")
+	fmt.Fprintln(w, "# TYPE alexarules_events_refused_total counter")
+	fmt.Fprintf(w, "alexarules_events_refused_total %d\n", m.refused.Load())
 	for _, g := range extra {
 		fmt.Fprintf(w, "# HELP %s %s\n# TYPE %s %s\n%s %g\n", g.Name, g.Help, g.Name, g.Type, g.Name, g.Value)
 	}

@@ -12,8 +12,9 @@ import (
 	"time"
 )
 
-// inboxSize bounds each rule's inbox; beyond it events are dropped and
-// counted (handler runs are never dropped: they wait in the pending queue).
+// inboxSize sizes the stateful triggers' queue (levels), which makes its
+// senders wait when full. Rule queues are not bounded here: Accept's
+// admission control bounds what waits in them.
 const inboxSize = 256
 
 var errRestarted = errors.New("restarted by a newer event")
@@ -26,6 +27,10 @@ type job struct {
 	trigger int
 	timer   *TimerRecord // set for a durable timer's handler run
 	late    bool
+	// acc is the accepted event this job is one run of; nil when the
+	// event is not durable (startup, timer handler runs).
+	acc      *accepted
+	replayed bool // the event was accepted before a restart
 }
 
 // runner is the actor of one rule: a coordinator goroutine applies the
@@ -34,17 +39,21 @@ type job struct {
 type runner struct {
 	e    *Engine
 	rule *Rule
-	// inbox takes the handler runs of durable timers, which wait for the
-	// coordinator instead of being dropped.
-	inbox chan job
 
-	// queue holds offered events until the coordinator takes them, at most
-	// inboxSize; wake (buffered, one) tells the coordinator there are some.
-	// The slice grows only as far as a burst needs: a channel buffered for
-	// inboxSize jobs took 10 KB for every loaded rule, busy or not.
-	qmu   sync.Mutex
-	queue []job
-	wake  chan struct{}
+	// queue holds offered jobs (events and the handler runs of durable
+	// timers) until the coordinator takes them; wake (buffered, one) tells
+	// the coordinator there are some. The slice grows only as far as a
+	// burst needs. left holds the jobs the coordinator had queued but not
+	// started when it stopped; closed refuses offers once a reload took
+	// both for the new runner.
+	qmu    sync.Mutex
+	queue  []job
+	left   []job
+	closed bool
+	wake   chan struct{}
+	// waiting counts event jobs offered and not yet started or skipped:
+	// Accept refuses an event a full queued rule would skip.
+	waiting atomic.Int64
 
 	mu      sync.Mutex
 	state   json.RawMessage
@@ -56,26 +65,63 @@ type runner struct {
 }
 
 func newRunner(e *Engine, r *Rule) *runner {
-	return &runner{e: e, rule: r, inbox: make(chan job), wake: make(chan struct{}, 1), done: make(chan struct{})}
+	return &runner{e: e, rule: r, wake: make(chan struct{}, 1), done: make(chan struct{})}
 }
 
-// offer queues a job without blocking; a full inbox drops it, counted.
+// offer queues a job without blocking. It reports false only when a reload
+// has replaced the runner (Engine.deliver then finds the new one).
 func (r *runner) offer(j job) bool {
 	r.qmu.Lock()
-	if len(r.queue) >= inboxSize {
+	if r.closed {
 		r.qmu.Unlock()
-		r.dropped.Add(1)
-		r.e.metrics.drops.Add(1)
-		r.e.log.Warn("rule inbox full: event dropped", "rule", r.rule.ID, "event", eventID(j.ev))
 		return false
+	}
+	if j.timer == nil {
+		r.waiting.Add(1)
 	}
 	r.queue = append(r.queue, j)
 	r.qmu.Unlock()
+	r.poke()
+	return true
+}
+
+// poke wakes the coordinator.
+func (r *runner) poke() {
 	select {
 	case r.wake <- struct{}{}:
 	default: // the coordinator has been woken and not yet taken the queue
 	}
-	return true
+}
+
+// handOver moves the jobs a stopped runner had not started to its
+// successor in a reload, ahead of the jobs offered to the successor since;
+// without an enabled successor each is traced and counted as dropped.
+func handOver(old, next *runner) {
+	old.qmu.Lock()
+	old.closed = true
+	jobs := append(old.left, old.queue...)
+	old.left, old.queue = nil, nil
+	old.qmu.Unlock()
+	if len(jobs) == 0 {
+		return
+	}
+	if next == nil || !next.rule.Enabled {
+		for _, j := range jobs {
+			old.drop(j, "rule removed by reload")
+		}
+		return
+	}
+	var events int64
+	for _, j := range jobs {
+		if j.timer == nil {
+			events++
+		}
+	}
+	next.qmu.Lock()
+	next.queue = append(jobs, next.queue...)
+	next.waiting.Add(events)
+	next.qmu.Unlock()
+	next.poke()
 }
 
 // take swaps the offered jobs for spare, an emptied earlier batch, so the
@@ -133,6 +179,9 @@ func (r *runner) loop(ctx context.Context) {
 			go r.work(w, freed)
 		}
 		busy[w] = true
+		if j.timer == nil {
+			r.waiting.Add(-1)
+		}
 		j.ctx = newRunCtx()
 		w.run = j.ctx
 		w.jobs <- j
@@ -190,21 +239,21 @@ func (r *runner) loop(ctx context.Context) {
 			}
 			pending.push(j)
 		case r.rule.Mode == ModeParallel:
-			if len(busy) >= maxWorkers {
-				r.skip(j, fmt.Sprintf("%d runs in progress (max %d)", len(busy), r.rule.Max))
-				return
-			}
-			pending.push(j)
+			pending.push(j) // waits for one of the max workers
 		}
 		dispatch()
 	}
 	stopping := false
+	wake := r.wake
 	var spare []job // the emptied batch take hands back to the queue
 	for {
 		if stopping && len(busy) == 0 {
 			for _, w := range all {
 				close(w.jobs)
 			}
+			r.qmu.Lock()
+			r.left = append(r.left, pending.all()...)
+			r.qmu.Unlock()
 			return
 		}
 		select {
@@ -212,6 +261,7 @@ func (r *runner) loop(ctx context.Context) {
 			if !stopping {
 				stopping = true
 				ctx = context.Background() // keep waiting for busy workers
+				wake = nil                 // what is queued stays for a successor
 			}
 		case w := <-freed:
 			w.run.cancel(context.Canceled, context.Canceled)
@@ -220,19 +270,13 @@ func (r *runner) loop(ctx context.Context) {
 			if !stopping {
 				dispatch()
 			}
-		case <-r.wake:
+		case <-wake:
 			jobs := r.take(spare)
 			for _, j := range jobs {
-				if !stopping {
-					accept(j)
-				}
+				accept(j)
 			}
 			clear(jobs)
 			spare = jobs
-		case j := <-r.inbox:
-			if !stopping {
-				accept(j)
-			}
 		}
 	}
 }
@@ -285,6 +329,9 @@ func (r *runner) execute(w *worker, j job) {
 	}
 	if j.late {
 		tr.Reason = "ran late: fell due while the engine was down"
+	}
+	if j.replayed {
+		tr.Reason = "replayed after restart"
 	}
 
 	res, runErr, cause := r.invoke(w, j)
@@ -362,6 +409,7 @@ func (r *runner) execute(w *worker, j job) {
 		}
 	}
 	e.timers.applied(c.DeleteTimers, scheduled)
+	e.finish(j.acc)
 
 	r.runs.Add(1)
 	if tr.Outcome == OutcomeFailed || tr.Outcome == OutcomeTimeout {
@@ -435,15 +483,34 @@ func (r *runner) invoke(w *worker, j job) (Result, error, error) {
 	return res, res.Err, nil
 }
 
-// skip records a run that did not happen because of the rule's mode.
+// skip records a run that did not happen because of the rule's mode. Its
+// trace is the job's done mark: a restart does not run it again.
 func (r *runner) skip(j job, reason string) {
+	if j.timer == nil {
+		r.waiting.Add(-1)
+	}
+	r.skipped.Add(1)
+	r.record(j, reason)
+}
+
+// drop records a job that cannot run because its rule is gone.
+func (r *runner) drop(j job, reason string) {
+	r.dropped.Add(1)
+	r.e.metrics.drops.Add(1)
+	r.record(j, reason)
+}
+
+func (r *runner) record(j job, reason string) {
 	e := r.e
 	now := e.clock.Now()
 	tr := Trace{ID: e.ids.Next(now), Rule: r.rule.ID, EventID: eventID(j.ev), Started: now,
 		Outcome: OutcomeSkipped, Reason: reason, Actions: []Action{}, Log: []string{}}
-	r.skipped.Add(1)
+	if j.timer != nil {
+		tr.Handler = j.timer.Handler
+	}
 	e.metrics.observeRun(r.rule.ID, OutcomeSkipped, 0)
 	e.store.RecordTrace(tr)
+	e.finish(j.acc)
 	e.notifyRun(tr)
 }
 

@@ -1,0 +1,263 @@
+package engine
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"sync/atomic"
+)
+
+// DefaultMaxBacklog is how many accepted events may wait for their runs
+// before Accept refuses more.
+const DefaultMaxBacklog = 10_000
+
+// Accept refuses an event with these; match them with errors.Is.
+var (
+	// ErrOverloaded: the backlog is at its limit, or a matched queued
+	// rule's queue is full. Nothing was written; try again later.
+	ErrOverloaded = errors.New("engine overloaded")
+	// ErrUnavailable: the store could not journal the event. Nothing was
+	// accepted; try again later.
+	ErrUnavailable = errors.New("event store unavailable")
+)
+
+// accepted tracks one durable event in memory until every job it caused has
+// finished; then it leaves the store's inbox.
+type accepted struct {
+	id   string
+	jobs atomic.Int32
+}
+
+// destination is one rule (and trigger) an event goes to.
+type destination struct {
+	r       *runner
+	trigger int
+	level   bool // through the stateful trigger machinery
+}
+
+// admission is an event that passed admission control and, when durable,
+// was journaled: dispatch hands it to its rules.
+type admission struct {
+	ev       *Event
+	acc      *accepted // nil: not durable (startup, store failure)
+	dests    []destination
+	late     bool
+	replayed bool
+}
+
+// inflight is the set of accepted events whose jobs have not all finished.
+type inflight struct {
+	mu  sync.Mutex
+	ids map[string]*accepted
+	n   atomic.Int64 // len(ids), read without the lock by admission control
+}
+
+// Accept journals ev durably and then hands it to its rules, like Publish,
+// for callers that answer for it (the admin API): it fails with
+// ErrOverloaded when the engine's backlog is full or a matched queued
+// rule's queue is full, and with ErrUnavailable when the store fails, in
+// both cases having written and run nothing. It returns ev with its id and
+// time set.
+func (e *Engine) Accept(ev Event) (Event, error) {
+	a, err := e.admit(ev, true)
+	if err != nil {
+		return ev, err
+	}
+	e.dispatch(a)
+	return *a.ev, nil
+}
+
+// Publish hands an event from an internal source (push, poller, schedule,
+// ctx.emit) to every rule whose trigger matches, journaling it durably
+// first. It waits for the journal's write but never refuses: when the store
+// fails it logs the error and runs the event anyway.
+func (e *Engine) Publish(ev Event) {
+	if a, err := e.admit(ev, false); err == nil {
+		e.dispatch(a)
+	}
+}
+
+// admit fills in ev's id and time, finds its rules and, when any matches,
+// journals it in the store's inbox before returning. With limit set it
+// refuses instead of overfilling (Accept); without, a store failure is
+// logged and the event goes on undurably (Publish).
+func (e *Engine) admit(ev Event, limit bool) (*admission, error) {
+	if ev.Time.IsZero() {
+		ev.Time = e.clock.Now()
+	}
+	if ev.ID == "" {
+		ev.ID = e.ids.Next(ev.Time)
+	}
+	if ev.Cause.Depth > e.maxDepth {
+		e.metrics.depthDrops.Add(1)
+		e.log.Warn("event dropped: rule chain too deep", "event", ev.ID, "kind", ev.Kind,
+			"name", ev.Name, "rule", ev.Cause.Rule, "depth", ev.Cause.Depth, "limit", e.maxDepth)
+		return nil, fmt.Errorf("event %s: rule chain deeper than %d", ev.ID, e.maxDepth)
+	}
+	a := &admission{ev: &ev, late: isLate(ev), dests: e.destinations(&ev, nil)}
+	if limit {
+		if err := e.checkRoom(a); err != nil {
+			return nil, err
+		}
+	}
+	e.metrics.countEvent(ev.Kind)
+	journal := ev.Kind != KindSchedule
+	if len(a.dests) == 0 || ev.Kind == KindStartup {
+		if journal {
+			e.store.RecordEvent(EventRecord{ID: ev.ID, Kind: ev.Kind, Time: ev.Time, Device: ev.Device, Name: ev.Name, Data: ev.Data})
+		}
+		return e.notified(a), nil
+	}
+	// Track before the write, so a replay reading the inbox meanwhile
+	// knows the event is in hand.
+	acc := e.track(ev.ID, len(a.dests))
+	if acc == nil {
+		a.dests = nil // in hand already: it runs from the first accept
+		return e.notified(a), nil
+	}
+	fresh, err := e.store.Accept(ev, journal)
+	switch {
+	case err != nil && limit:
+		e.untrack(acc)
+		return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
+	case err != nil:
+		e.untrack(acc)
+		e.log.Error("journal event: running it without a durable record", "event", ev.ID, "kind", ev.Kind, "err", err)
+	case !fresh:
+		e.untrack(acc)
+		a.dests = nil // accepted before: it runs (or ran) from the first accept
+	default:
+		a.acc = acc
+	}
+	return e.notified(a), nil
+}
+
+func (e *Engine) notified(a *admission) *admission {
+	if e.onEvent != nil {
+		e.onEvent(*a.ev)
+	}
+	return a
+}
+
+// destinations lists the enabled rules ev goes to, leaving out those in
+// skip (the rules whose run of a replayed event finished).
+func (e *Engine) destinations(ev *Event, skip []string) []destination {
+	rs := e.rules.Load()
+	var out []destination
+	if ev.Target != "" {
+		if r := rs.byID[ev.Target]; r != nil && r.rule.Enabled && !slices.Contains(skip, r.rule.ID) {
+			out = append(out, destination{r: r, trigger: ev.TriggerIndex})
+		}
+		return out
+	}
+	rs.index.match(ev, func(r *runner, trigger int) {
+		if r.rule.ID == ev.Cause.Rule || slices.Contains(skip, r.rule.ID) {
+			return // a rule does not trigger itself through its own actions
+		}
+		out = append(out, destination{r: r, trigger: trigger, level: r.rule.Triggers[trigger].Level != nil})
+	})
+	return out
+}
+
+// checkRoom refuses an event the engine could not take without dropping
+// it or making a queued rule skip it.
+func (e *Engine) checkRoom(a *admission) error {
+	if n := e.inflight.n.Load(); n >= int64(e.maxBacklog) {
+		e.metrics.refused.Add(1)
+		return fmt.Errorf("%w: %d accepted events wait for their runs (limit %d)", ErrOverloaded, n, e.maxBacklog)
+	}
+	for _, d := range a.dests {
+		r := d.r
+		if r.rule.Mode == ModeQueued && !d.level && r.waiting.Load() >= int64(max(r.rule.Max, 1)) {
+			e.metrics.refused.Add(1)
+			return fmt.Errorf("%w: the queue of rule %s is full (max %d)", ErrOverloaded, r.rule.ID, r.rule.Max)
+		}
+	}
+	return nil
+}
+
+// track registers an accepted event with n jobs to finish; nil when an
+// event of that id is in hand already.
+func (e *Engine) track(id string, n int) *accepted {
+	acc := &accepted{id: id}
+	acc.jobs.Store(int32(n))
+	e.inflight.mu.Lock()
+	defer e.inflight.mu.Unlock()
+	if e.inflight.ids[id] != nil {
+		return nil
+	}
+	e.inflight.ids[id] = acc
+	e.inflight.n.Add(1)
+	return acc
+}
+
+// untrack forgets an event whose accept did not go through.
+func (e *Engine) untrack(acc *accepted) {
+	e.inflight.mu.Lock()
+	defer e.inflight.mu.Unlock()
+	if e.inflight.ids[acc.id] == acc {
+		delete(e.inflight.ids, acc.id)
+		e.inflight.n.Add(-1)
+	}
+}
+
+// finish records that one job of an accepted event finished; the last one
+// takes the event out of the store's inbox.
+func (e *Engine) finish(acc *accepted) {
+	if acc == nil || acc.jobs.Add(-1) != 0 {
+		return
+	}
+	e.store.Complete(acc.id)
+	e.untrack(acc)
+}
+
+// dispatch hands an admitted event to its rules.
+func (e *Engine) dispatch(a *admission) {
+	for _, d := range a.dests {
+		if d.level {
+			e.levels.offer(d.r, d.trigger, a.ev, a.acc)
+			continue
+		}
+		e.deliver(d.r, job{ev: a.ev, trigger: d.trigger, late: a.late, replayed: a.replayed, acc: a.acc})
+	}
+}
+
+// deliver queues j on r, or on the runner that replaced r in a reload; a
+// job of a rule the reload removed is traced and counted, not lost unseen.
+func (e *Engine) deliver(r *runner, j job) {
+	for !r.offer(j) {
+		next := e.rules.Load().byID[r.rule.ID]
+		if next == nil || next == r || !next.rule.Enabled {
+			r.drop(j, "rule removed by reload")
+			return
+		}
+		r = next
+	}
+}
+
+// replay runs the events the store holds as accepted but not completed:
+// each goes to the rules it matches now that have no done mark for it.
+func (e *Engine) replay() error {
+	pending, err := e.store.Inbox()
+	if err != nil {
+		return fmt.Errorf("engine: load accepted events: %w", err)
+	}
+	for _, p := range pending {
+		ev := p.Event
+		a := &admission{ev: &ev, late: isLate(ev), replayed: true, dests: e.destinations(&ev, p.Done)}
+		if a.acc = e.track(ev.ID, len(a.dests)); a.acc == nil {
+			continue // accepted by this process before Run
+		}
+		if len(a.dests) == 0 { // every rule it matches has run it
+			e.store.Complete(ev.ID)
+			e.untrack(a.acc)
+			continue
+		}
+		e.dispatch(a)
+	}
+	if len(pending) > 0 {
+		e.log.Info("accepted events replayed after restart", "events", len(pending))
+	}
+	return nil
+}
