@@ -18,8 +18,10 @@ var d0 = time.Date(2026, 5, 1, 8, 0, 0, 0, time.UTC)
 // funcInstance runs fn.
 type funcInstance func(ctx context.Context, inv *engine.Invocation) engine.Result
 
-func (f funcInstance) Run(ctx context.Context, inv *engine.Invocation) engine.Result { return f(ctx, inv) }
-func (funcInstance) Close()                                                         {}
+func (f funcInstance) Run(ctx context.Context, inv *engine.Invocation) engine.Result {
+	return f(ctx, inv)
+}
+func (funcInstance) Close() {}
 
 func goRule(id string, mode engine.Mode, max int, fn funcInstance) *engine.Rule {
 	return &engine.Rule{ID: id, File: id + ".lua", Enabled: true, Mode: mode, Max: max, Timeout: time.Minute,

@@ -42,7 +42,7 @@ type Engine struct {
 	maxBacklog int
 	inflight   inflight
 	onEvent    func(Event)
-	onRun    func(Trace)
+	onRun      func(Trace)
 
 	ids     IDs
 	metrics *Metrics
