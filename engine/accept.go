@@ -83,6 +83,46 @@ func (e *Engine) Publish(ev Event) {
 // refuses instead of overfilling (Accept); without, a store failure is
 // logged and the event goes on undurably (Publish).
 func (e *Engine) admit(ev Event, limit bool) (*admission, error) {
+	a, err := e.route(ev)
+	if err != nil {
+		return nil, err
+	}
+	if limit {
+		if err := e.checkRoom(a); err != nil {
+			return nil, err
+		}
+	}
+	e.metrics.countEvent(ev.Kind)
+	if !e.needsInbox(a) {
+		return e.notified(a), nil
+	}
+	journal := a.ev.Kind != KindSchedule
+	// Track before the write, so a replay reading the inbox meanwhile
+	// knows the event is in hand.
+	acc := e.track(a.ev.ID, len(a.dests))
+	if acc == nil {
+		a.dests = nil // in hand already: it runs from the first accept
+		return e.notified(a), nil
+	}
+	fresh, err := e.store.Accept(*a.ev, journal)
+	switch {
+	case err != nil && limit:
+		e.untrack(acc)
+		return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
+	case err != nil:
+		e.untrack(acc)
+		e.log.Error("journal event: running it without a durable record", "event", a.ev.ID, "kind", a.ev.Kind, "err", err)
+	case !fresh:
+		e.untrack(acc)
+		a.dests = nil // accepted before: it runs (or ran) from the first accept
+	default:
+		a.acc = acc
+	}
+	return e.notified(a), nil
+}
+
+// route fills in ev's id and time and finds the rules it goes to.
+func (e *Engine) route(ev Event) (*admission, error) {
 	if ev.Time.IsZero() {
 		ev.Time = e.clock.Now()
 	}
@@ -95,42 +135,40 @@ func (e *Engine) admit(ev Event, limit bool) (*admission, error) {
 			"name", ev.Name, "rule", ev.Cause.Rule, "depth", ev.Cause.Depth, "limit", e.maxDepth)
 		return nil, fmt.Errorf("event %s: rule chain deeper than %d", ev.ID, e.maxDepth)
 	}
-	a := &admission{ev: &ev, late: isLate(ev), dests: e.destinations(&ev, nil)}
-	if limit {
-		if err := e.checkRoom(a); err != nil {
-			return nil, err
+	return &admission{ev: &ev, late: isLate(ev), dests: e.destinations(&ev, nil)}, nil
+}
+
+// needsInbox reports whether a must be journaled in the inbox; an event
+// no rule takes, or the startup event, only goes to the recent-events
+// journal, behind the hot path.
+func (e *Engine) needsInbox(a *admission) bool {
+	if len(a.dests) > 0 && a.ev.Kind != KindStartup {
+		return true
+	}
+	if a.ev.Kind != KindSchedule {
+		ev := a.ev
+		e.store.RecordEvent(EventRecord{ID: ev.ID, Kind: ev.Kind, Time: ev.Time, Device: ev.Device, Name: ev.Name, Data: ev.Data})
+	}
+	return false
+}
+
+// emitted routes the events a run emitted and tracks those that go to a
+// rule: the run's commit accepts them (Commit.Accept) with its state.
+func (e *Engine) emitted(rule string, depth int, ems []Emitted) (all []*admission, accept []Event) {
+	for _, em := range ems {
+		a, err := e.route(Event{Kind: KindCustom, Name: em.Name, Data: em.Data, Cause: Cause{Rule: rule, Depth: depth + 1}})
+		if err != nil {
+			continue // logged and counted by route
 		}
-	}
-	e.metrics.countEvent(ev.Kind)
-	journal := ev.Kind != KindSchedule
-	if len(a.dests) == 0 || ev.Kind == KindStartup {
-		if journal {
-			e.store.RecordEvent(EventRecord{ID: ev.ID, Kind: ev.Kind, Time: ev.Time, Device: ev.Device, Name: ev.Name, Data: ev.Data})
+		e.metrics.countEvent(KindCustom)
+		if e.needsInbox(a) {
+			if a.acc = e.track(a.ev.ID, len(a.dests)); a.acc != nil {
+				accept = append(accept, *a.ev)
+			}
 		}
-		return e.notified(a), nil
+		all = append(all, a)
 	}
-	// Track before the write, so a replay reading the inbox meanwhile
-	// knows the event is in hand.
-	acc := e.track(ev.ID, len(a.dests))
-	if acc == nil {
-		a.dests = nil // in hand already: it runs from the first accept
-		return e.notified(a), nil
-	}
-	fresh, err := e.store.Accept(ev, journal)
-	switch {
-	case err != nil && limit:
-		e.untrack(acc)
-		return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
-	case err != nil:
-		e.untrack(acc)
-		e.log.Error("journal event: running it without a durable record", "event", ev.ID, "kind", ev.Kind, "err", err)
-	case !fresh:
-		e.untrack(acc)
-		a.dests = nil // accepted before: it runs (or ran) from the first accept
-	default:
-		a.acc = acc
-	}
-	return e.notified(a), nil
+	return all, accept
 }
 
 func (e *Engine) notified(a *admission) *admission {

@@ -339,7 +339,41 @@ func (r *runner) execute(w *worker, j job) {
 	tr.Actions = append(make([]Action, 0, len(res.Actions)), res.Actions...)
 	tr.Log = append(make([]string, 0, len(res.Log)), res.Log...)
 
-	ok := false
+	ok := r.outcome(&tr, res, runErr, cause)
+	c := Commit{Rule: r.rule.ID}
+	if j.timer != nil {
+		c.DeleteTimers = append(c.DeleteTimers, j.timer.ID)
+	}
+	var scheduled []TimerRecord
+	var emitted []*admission
+	if ok {
+		scheduled, emitted = r.changes(&c, j, res, started)
+	}
+	ok = r.commit(c, &tr, ok)
+	if ok {
+		if res.State != nil {
+			r.mu.Lock()
+			r.state = res.State
+			r.mu.Unlock()
+		}
+		e.global.apply(res.GlobalSet, res.GlobalDelete)
+	}
+	for _, a := range emitted {
+		if ok {
+			e.dispatch(e.notified(a))
+		} else if a.acc != nil {
+			e.untrack(a.acc)
+		}
+	}
+	e.timers.applied(c.DeleteTimers, scheduled)
+	e.finish(j.acc)
+
+	r.account(tr)
+}
+
+// outcome sets the trace's outcome from how the run ended; it reports
+// whether the run's changes are to be kept.
+func (r *runner) outcome(tr *Trace, res Result, runErr, cause error) bool {
 	switch {
 	case errors.Is(cause, context.DeadlineExceeded):
 		tr.Outcome = OutcomeTimeout
@@ -353,70 +387,52 @@ func (r *runner) execute(w *worker, j job) {
 	case res.Skipped:
 		tr.Outcome = OutcomeSkipped
 		tr.Reason = res.Reason
-		ok = true
+		return true
 	case res.DryRun:
 		tr.Outcome = OutcomeDryRun
-		ok = true
+		return true
 	default:
 		tr.Outcome = OutcomeOK
-		ok = true
+		return true
 	}
+	return false
+}
 
-	c := Commit{Trace: tr, Rule: r.rule.ID}
-	if j.timer != nil {
-		c.DeleteTimers = append(c.DeleteTimers, j.timer.ID)
-	}
+// changes adds a successful run's state, global keys, timers and emitted
+// events to c; it returns the timers to arm and the events to dispatch
+// once c is committed.
+func (r *runner) changes(c *Commit, j job, res Result, started time.Time) ([]TimerRecord, []*admission) {
+	c.RuleState = res.State
+	c.GlobalSet, c.GlobalDelete = res.GlobalSet, res.GlobalDelete
 	var scheduled []TimerRecord
-	if ok {
-		c.RuleState = res.State
-		c.GlobalSet, c.GlobalDelete = res.GlobalSet, res.GlobalDelete
-		for _, t := range res.Timers {
-			key := timerKey(r.rule.ID, t.ID)
-			if t.Cancel {
-				c.DeleteTimers = append(c.DeleteTimers, key)
-				continue
-			}
-			rec := TimerRecord{ID: key, Rule: r.rule.ID, Handler: t.Handler, Args: t.Args, Due: t.Due, Created: started}
-			c.PutTimers = append(c.PutTimers, rec)
-			scheduled = append(scheduled, rec)
+	for _, t := range res.Timers {
+		key := timerKey(r.rule.ID, t.ID)
+		if t.Cancel {
+			c.DeleteTimers = append(c.DeleteTimers, key)
+			continue
 		}
+		rec := TimerRecord{ID: key, Rule: r.rule.ID, Handler: t.Handler, Args: t.Args, Due: t.Due, Created: started}
+		c.PutTimers = append(c.PutTimers, rec)
+		scheduled = append(scheduled, rec)
 	}
-	durable := c.RuleState != nil || len(c.GlobalSet) > 0 || len(c.GlobalDelete) > 0 ||
-		len(c.PutTimers) > 0 || len(c.DeleteTimers) > 0
-	if durable {
-		if err := e.store.Commit(c); err != nil {
-			e.log.Error("commit run", "rule", r.rule.ID, "err", err)
-			tr.Outcome, tr.Error = OutcomeFailed, "commit: "+err.Error()
-			ok = false
-			e.store.RecordTrace(tr)
-		}
-	} else {
-		e.store.RecordTrace(tr)
+	depth := 0
+	if j.ev != nil {
+		depth = j.ev.Cause.Depth
 	}
-	if ok {
-		if res.State != nil {
-			r.mu.Lock()
-			r.state = res.State
-			r.mu.Unlock()
-		}
-		e.global.apply(res.GlobalSet, res.GlobalDelete)
-		depth := 0
-		if j.ev != nil {
-			depth = j.ev.Cause.Depth
-		}
-		for _, em := range res.Emitted {
-			e.Publish(Event{Kind: KindCustom, Name: em.Name, Data: em.Data, Cause: Cause{Rule: r.rule.ID, Depth: depth + 1}})
-		}
-	}
-	e.timers.applied(c.DeleteTimers, scheduled)
-	e.finish(j.acc)
+	emitted, accept := r.e.emitted(r.rule.ID, depth, res.Emitted)
+	c.Accept = accept
+	return scheduled, emitted
+}
 
+// account counts and logs a finished run and shows it to OnRun.
+func (r *runner) account(tr Trace) {
+	e := r.e
 	r.runs.Add(1)
 	if tr.Outcome == OutcomeFailed || tr.Outcome == OutcomeTimeout {
 		r.failures.Add(1)
 	}
 	r.mu.Lock()
-	r.lastRun = started
+	r.lastRun = tr.Started
 	r.mu.Unlock()
 	e.metrics.observeRun(r.rule.ID, tr.Outcome, tr.DurationMS)
 	lvl := slog.LevelDebug
@@ -430,6 +446,27 @@ func (r *runner) execute(w *worker, j job) {
 			"handler", tr.Handler, "outcome", tr.Outcome, "err", tr.Error, "ms", tr.DurationMS)
 	}
 	e.notifyRun(tr)
+}
+
+// commit stores the run: in one transaction when it changed durable state
+// (or accepted events), else as a recorded trace behind the hot path. It
+// reports whether the run still counts as successful.
+func (r *runner) commit(c Commit, tr *Trace, ok bool) bool {
+	e := r.e
+	durable := c.RuleState != nil || len(c.GlobalSet) > 0 || len(c.GlobalDelete) > 0 ||
+		len(c.PutTimers) > 0 || len(c.DeleteTimers) > 0 || len(c.Accept) > 0
+	if !durable {
+		e.store.RecordTrace(*tr)
+		return ok
+	}
+	c.Trace = *tr
+	if err := e.store.Commit(c); err != nil {
+		e.log.Error("commit run", "rule", r.rule.ID, "err", err)
+		tr.Outcome, tr.Error = OutcomeFailed, "commit: "+err.Error()
+		e.store.RecordTrace(*tr)
+		return false
+	}
+	return ok
 }
 
 // invoke runs the job on the worker's instance under the rule's deadline. It

@@ -61,8 +61,9 @@ type EventRecord struct {
 }
 
 // Commit is everything one finished run makes durable, in one transaction:
-// the trace, and, when the run succeeded, the rule's new state, the changed
-// keys of the global state and its timer changes.
+// the trace (with the event's done mark), and, when the run succeeded, the
+// rule's new state, the changed keys of the global state, its timer changes
+// and the events it emitted.
 type Commit struct {
 	Trace        Trace
 	Rule         string
@@ -71,6 +72,10 @@ type Commit struct {
 	GlobalDelete []string                   // removed top-level keys
 	PutTimers    []TimerRecord              // new or rescheduled timers
 	DeleteTimers []string                   // cancelled or fired timer ids
+	// Accept are events the run emitted, accepted into the inbox (as
+	// Store.Accept does) with the run's state, so a crash cannot keep the
+	// state and lose them, or the reverse.
+	Accept []Event
 }
 
 // Pending is an accepted event that has not completed, as Store.Inbox

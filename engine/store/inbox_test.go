@@ -172,3 +172,23 @@ func TestSchema1FileGainsTheInbox(t *testing.T) {
 		t.Fatal("the migrated file has no working inbox")
 	}
 }
+
+func TestCommitAcceptsEmittedEventsWithTheState(t *testing.T) {
+	s := openStore(t, "", store.Options{})
+	c := engine.Commit{Rule: "r", Trace: trace("r", "run-1", t0), RuleState: []byte(`{"n":1}`),
+		Accept: []engine.Event{{ID: "em-1", Kind: engine.KindCustom, Name: "b", Time: t0, Cause: engine.Cause{Rule: "r", Depth: 1}}}}
+	if err := s.Commit(c); err != nil {
+		t.Fatal(err)
+	}
+	got := inbox(t, s)
+	if len(got) != 1 || got[0].Event.ID != "em-1" || got[0].Event.Cause.Rule != "r" {
+		t.Fatalf("inbox %+v", got)
+	}
+	if journal, err := s.RecentEvents(0); err != nil || len(journal) != 1 {
+		t.Fatalf("journal %+v, %v", journal, err)
+	}
+	bad := engine.Commit{Rule: "r", Trace: trace("r", "run-2", t0), Accept: []engine.Event{{Kind: engine.KindCustom}}}
+	if err := s.Commit(bad); err == nil {
+		t.Fatal("an event without an id was accepted")
+	}
+}

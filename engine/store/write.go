@@ -13,8 +13,8 @@ import (
 )
 
 // Commit makes c durable before it returns: its trace (when c.Trace.ID is
-// set), the rule state (when non-nil), the global key changes and the timer
-// changes, all in one transaction shared with whatever else is waiting.
+// set), the rule state (when non-nil), the global key changes, the timer
+// changes and the accepted events, all in one transaction shared with whatever else is waiting.
 // Deletions apply before puts, so a fired timer rescheduled under the same
 // id stays. The caller must not modify c's slices and maps until Commit
 // returns.
@@ -72,6 +72,13 @@ func prepare(c engine.Commit) (*prepared, error) {
 	}
 	if slices.Contains(c.DeleteTimers, "") {
 		return nil, errors.New("timer without an id")
+	}
+	for _, ev := range c.Accept {
+		in, err := encodeInbox(ev, ev.Kind != engine.KindSchedule)
+		if err != nil {
+			return nil, fmt.Errorf("event %q: %w", ev.ID, err)
+		}
+		p.accepts = append(p.accepts, in)
 	}
 	return p, nil
 }
@@ -167,25 +174,36 @@ func (s *Store) RecordEvent(ev engine.EventRecord) {
 // one fsync. It reports false, writing nothing, when ev.ID is in the inbox
 // already.
 func (s *Store) Accept(ev engine.Event, journal bool) (bool, error) {
-	if ev.ID == "" || strings.IndexByte(ev.ID, 0) >= 0 {
-		return false, fmt.Errorf("accept event %q: the id must be non-empty without zero bytes", ev.ID)
-	}
-	v, err := json.Marshal(ev)
+	in, err := encodeInbox(ev, journal)
 	if err != nil {
-		return false, fmt.Errorf("accept event %s: %w", ev.ID, err)
+		return false, fmt.Errorf("accept event %q: %w", ev.ID, err)
 	}
-	o := &op{kind: opAccept, key: ev.ID, value: v, done: make(chan error, 1)}
-	if journal {
-		rec := engine.EventRecord{ID: ev.ID, Kind: ev.Kind, Time: ev.Time, Device: ev.Device, Name: ev.Name, Data: ev.Data}
-		if o.journal, err = json.Marshal(rec); err != nil {
-			return false, fmt.Errorf("accept event %s: %w", ev.ID, err)
-		}
-		o.journalKey = timeKey(ev.Time, ev.ID)
-	}
+	o := &op{kind: opAccept, inbox: in, done: make(chan error, 1)}
 	if err := s.submit(o); err != nil {
 		return false, fmt.Errorf("accept event %s: %w", ev.ID, err)
 	}
 	return o.fresh, nil
+}
+
+// encodeInbox encodes an event for the inbox, and for the journal when
+// journal is set.
+func encodeInbox(ev engine.Event, journal bool) (*inboxEntry, error) {
+	if ev.ID == "" || strings.IndexByte(ev.ID, 0) >= 0 {
+		return nil, errors.New("an event id must be non-empty without zero bytes")
+	}
+	v, err := json.Marshal(ev)
+	if err != nil {
+		return nil, err
+	}
+	in := &inboxEntry{id: ev.ID, value: v}
+	if journal {
+		rec := engine.EventRecord{ID: ev.ID, Kind: ev.Kind, Time: ev.Time, Device: ev.Device, Name: ev.Name, Data: ev.Data}
+		if in.journal, err = json.Marshal(rec); err != nil {
+			return nil, err
+		}
+		in.journalKey = timeKey(ev.Time, ev.ID)
+	}
+	return in, nil
 }
 
 // Complete removes an accepted event and its done marks without waiting

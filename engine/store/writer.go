@@ -23,7 +23,7 @@ const (
 	opPut
 	opDelete
 	opFlush
-	opAccept   // key: event id, value: event JSON
+	opAccept   // inbox
 	opComplete // key: event id
 )
 
@@ -34,11 +34,18 @@ type op struct {
 	bucket string
 	key    string
 	value  []byte
-	// journal and journalKey, when set, add an accepted event to the
+	inbox  *inboxEntry
+	fresh  bool // set by the writer: the accept was new
+	done   chan error
+}
+
+// inboxEntry is an accepted event, encoded.
+type inboxEntry struct {
+	id    string
+	value []byte // engine.Event JSON
+	// journal and journalKey, when set, add the event to the
 	// recent-events journal.
 	journal, journalKey []byte
-	fresh               bool // set by the writer: the accept was new
-	done                chan error
 }
 
 // prepared is a Commit encoded by the caller's goroutine, so the writer
@@ -51,6 +58,7 @@ type prepared struct {
 	globalDelete []string
 	putTimers    []keyValue
 	deleteTimers []string
+	accepts      []*inboxEntry
 }
 
 type encodedTrace struct {
@@ -323,39 +331,40 @@ func (s *Store) apply(tx *bolt.Tx, o *op, touched map[string]bool) error {
 		}
 		return b.Delete([]byte(o.key))
 	case opAccept:
-		return s.applyAccept(tx, o)
+		fresh, err := s.applyAccept(tx, o.inbox)
+		o.fresh = fresh
+		return err
 	case opComplete:
 		return applyComplete(tx, o.key)
 	}
 	return nil
 }
 
-// applyAccept puts an event into the inbox unless its id is there.
-func (s *Store) applyAccept(tx *bolt.Tx, o *op) error {
-	o.fresh = false
+// applyAccept puts an event into the inbox unless its id is there; it
+// reports whether it did.
+func (s *Store) applyAccept(tx *bolt.Tx, in *inboxEntry) (bool, error) {
 	ids, inbox := tx.Bucket(bucketIDs), tx.Bucket(bucketInbox)
-	if ids.Get([]byte(o.key)) != nil {
-		return nil
+	if ids.Get([]byte(in.id)) != nil {
+		return false, nil
 	}
 	seq, err := inbox.NextSequence()
 	if err != nil {
-		return fmt.Errorf("inbox: %w", err)
+		return false, fmt.Errorf("inbox: %w", err)
 	}
-	key := binary.BigEndian.AppendUint64(make([]byte, 0, 8+len(o.key)), seq)
-	key = append(key, o.key...)
-	if err := inbox.Put(key, o.value); err != nil {
-		return fmt.Errorf("inbox: %w", err)
+	key := binary.BigEndian.AppendUint64(make([]byte, 0, 8+len(in.id)), seq)
+	key = append(key, in.id...)
+	if err := inbox.Put(key, in.value); err != nil {
+		return false, fmt.Errorf("inbox: %w", err)
 	}
-	if err := ids.Put([]byte(o.key), key); err != nil {
-		return fmt.Errorf("inbox: %w", err)
+	if err := ids.Put([]byte(in.id), key); err != nil {
+		return false, fmt.Errorf("inbox: %w", err)
 	}
-	if o.journal != nil {
-		if err := s.putJournal(tx, []keyValue{{key: o.journalKey, value: o.journal}}); err != nil {
-			return err
+	if in.journal != nil {
+		if err := s.putJournal(tx, []keyValue{{key: in.journalKey, value: in.journal}}); err != nil {
+			return false, err
 		}
 	}
-	o.fresh = true
-	return nil
+	return true, nil
 }
 
 // applyComplete removes an event, its id and its done marks.
@@ -413,6 +422,11 @@ func (s *Store) applyCommit(tx *bolt.Tx, c *prepared, touched map[string]bool) e
 	for _, t := range c.putTimers {
 		if err := timers.Put(t.key, t.value); err != nil {
 			return fmt.Errorf("timer %s: %w", t.key, err)
+		}
+	}
+	for _, in := range c.accepts {
+		if _, err := s.applyAccept(tx, in); err != nil {
+			return fmt.Errorf("event %s: %w", in.id, err)
 		}
 	}
 	return nil
