@@ -319,3 +319,44 @@ func TestReloadTracesJobsOfARemovedRule(t *testing.T) {
 	}
 	waitInboxEmpty(t, st)
 }
+
+func TestALevelTriggerThatFiredRunsAfterACrashBeforeItsRun(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "a.db")
+	hot := func(id string, fn funcInstance) *engine.Rule {
+		r := goRule(id, engine.ModeQueued, 10, fn)
+		r.Triggers = []engine.Trigger{{Kind: engine.KindReading,
+			Level: func(ev *engine.Event) bool { v, _ := ev.Data["value"].(float64); return v > 10 }}}
+		return r
+	}
+	st := openStore(t, path)
+	g := newGate()
+	rec := &recorder{}
+	e := engine.New(engine.Config{Store: st, Clock: engine.NewVirtual(d0), OnRun: rec.onRun})
+	if err := e.SetRules([]*engine.Rule{hot("hot", g.run)}); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- e.Run(ctx) }()
+	ev, err := e.Accept(engine.Event{Kind: engine.KindReading, Device: &engine.Device{ID: "t1"}, Data: map[string]any{"value": 20.0}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	g.waitStarted(t, ev.ID)
+	// The process dies during the run: nothing it would commit lands.
+	cancel()
+	if err := st.Close(); err != nil {
+		t.Fatal(err)
+	}
+	close(g.release)
+	<-done
+
+	st = openStore(t, path)
+	t.Cleanup(func() { st.Close() })
+	_, rec2 := startEngine(t, st, engine.NewVirtual(d0), engine.Config{}, hot("hot", noop))
+	runs := rec2.wait(t, 1, ofRule("hot"))
+	if runs[0].EventID != ev.ID || runs[0].Outcome != engine.OutcomeOK {
+		t.Fatalf("after the crash: %+v", runs)
+	}
+	waitInboxEmpty(t, st)
+}

@@ -45,6 +45,10 @@ type levelState struct {
 	Entered  time.Time `json:"entered,omitzero"`
 	Due      time.Time `json:"due,omitzero"` // a running hold ends then
 	Event    *Event    `json:"event,omitempty"`
+	// Fired is the id of the event that last fired the trigger without a
+	// hold: replayed after a crash before its run finished, that event
+	// runs the rule again instead of meeting a state that already fired.
+	Fired string `json:"fired,omitempty"`
 }
 
 func newLevels(e *Engine) *levels {
@@ -158,6 +162,10 @@ func (l *levels) stepRuns(r *runner, trigger int, ev *Event, acc *accepted) bool
 	t := &r.rule.Triggers[trigger]
 	key := levelKey(r.rule.ID, trigger, ev)
 	st := l.load(key)
+	if st.Fired != "" && st.Fired == ev.ID {
+		l.e.deliver(r, job{ev: ev, trigger: trigger, acc: acc, replayed: true})
+		return true
+	}
 	before := st
 	matching := t.Level(ev)
 	switch {
@@ -167,7 +175,7 @@ func (l *levels) stepRuns(r *runner, trigger int, ev *Event, acc *accepted) bool
 			break
 		}
 		if t.Hold <= 0 {
-			st.Armed = false
+			st.Armed, st.Fired = false, ev.ID
 			l.save(key, st)
 			l.e.deliver(r, job{ev: ev, trigger: trigger, acc: acc})
 			return true
