@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"slices"
@@ -46,6 +47,91 @@ type admission struct {
 	replayed bool
 }
 
+// fifo hands journaled events from the store's writer to the dispatching
+// goroutine, in order, without blocking the writer.
+type fifo struct {
+	mu    sync.Mutex
+	items []*admission
+	wake  chan struct{} // buffered, one
+	// started counts Publish calls; done those dispatched. waiters are
+	// SyncTriggers calls waiting for done to reach their target.
+	started, done uint64
+	waiters       []fifoWaiter
+}
+
+type fifoWaiter struct {
+	target uint64
+	ch     chan struct{}
+}
+
+func (q *fifo) start() {
+	q.mu.Lock()
+	q.started++
+	q.mu.Unlock()
+}
+
+// waitAll returns a channel closed once every Publish started before the
+// call has been dispatched.
+func (q *fifo) waitAll() <-chan struct{} {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	ch := make(chan struct{})
+	if q.done >= q.started {
+		close(ch)
+		return ch
+	}
+	q.waiters = append(q.waiters, fifoWaiter{q.started, ch})
+	return ch
+}
+
+// finished records n dispatched events and releases the waiters they
+// satisfy.
+func (q *fifo) finished(n int) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.done += uint64(n)
+	keep := q.waiters[:0]
+	for _, w := range q.waiters {
+		if q.done >= w.target {
+			close(w.ch)
+		} else {
+			keep = append(keep, w)
+		}
+	}
+	q.waiters = keep
+}
+
+func (q *fifo) push(a *admission) {
+	q.mu.Lock()
+	q.items = append(q.items, a)
+	q.mu.Unlock()
+	select {
+	case q.wake <- struct{}{}:
+	default:
+	}
+}
+
+// run dispatches what Publish journaled until ctx ends; what is left then
+// is in the store's inbox and replays at the next start.
+func (e *Engine) runJournaled(ctx context.Context) {
+	q := &e.journaled
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-q.wake:
+		}
+		q.mu.Lock()
+		items := q.items
+		q.items = nil
+		q.mu.Unlock()
+		for _, a := range items {
+			e.dispatch(e.notified(a))
+		}
+		q.finished(len(items))
+	}
+}
+
 // inflight is the set of accepted events whose jobs have not all finished.
 type inflight struct {
 	mu  sync.Mutex
@@ -68,20 +154,30 @@ func (e *Engine) Accept(ev Event) (Event, error) {
 	return *a.ev, nil
 }
 
-// Publish hands an event from an internal source (push, poller, schedule,
-// ctx.emit) to every rule whose trigger matches, journaling it durably
-// first. It waits for the journal's write but never refuses: when the store
-// fails it logs the error and runs the event anyway.
+// Publish hands an event from an internal source (push, poller, schedule)
+// to every rule whose trigger matches, once the store has journaled it. It
+// does not wait for the write, so events published one after another share
+// a transaction, but it waits for room in the store's queue. It never
+// refuses: when the store fails it logs the error and runs the event
+// anyway. Events published by one goroutine are dispatched in order.
 func (e *Engine) Publish(ev Event) {
-	if a, err := e.admit(ev, false); err == nil {
-		e.dispatch(a)
+	a, err := e.route(ev)
+	if err != nil {
+		return // logged and counted by route
 	}
+	e.journaled.start()
+	e.journal(a, func(err error) {
+		if err != nil {
+			e.log.Error("journal event: running it without a durable record", "event", a.ev.ID, "kind", a.ev.Kind, "err", err)
+		}
+		e.journaled.push(a)
+	})
 }
 
 // admit fills in ev's id and time, finds its rules and, when any matches,
 // journals it in the store's inbox before returning. With limit set it
 // refuses instead of overfilling (Accept); without, a store failure is
-// logged and the event goes on undurably (Publish).
+// logged and the event goes on undurably.
 func (e *Engine) admit(ev Event, limit bool) (*admission, error) {
 	a, err := e.route(ev)
 	if err != nil {
@@ -92,33 +188,47 @@ func (e *Engine) admit(ev Event, limit bool) (*admission, error) {
 			return nil, err
 		}
 	}
-	e.metrics.countEvent(ev.Kind)
-	if !e.needsInbox(a) {
-		return e.notified(a), nil
+	done := make(chan error, 1)
+	e.journal(a, func(err error) { done <- err })
+	switch err := <-done; {
+	case err != nil && limit:
+		return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
+	case err != nil:
+		e.log.Error("journal event: running it without a durable record", "event", a.ev.ID, "kind", a.ev.Kind, "err", err)
 	}
-	journal := a.ev.Kind != KindSchedule
+	return e.notified(a), nil
+}
+
+// journal writes a's event to the store's inbox when a rule takes it and
+// calls then once it is durable (a.acc set), was there already (a.dests
+// cleared: it runs from its first accept) or failed (err; a stays
+// undurable). then runs on the store's writer and must not block.
+func (e *Engine) journal(a *admission, then func(err error)) {
+	e.metrics.countEvent(a.ev.Kind)
+	if !e.needsInbox(a) {
+		then(nil)
+		return
+	}
 	// Track before the write, so a replay reading the inbox meanwhile
 	// knows the event is in hand.
 	acc := e.track(a.ev.ID, len(a.dests))
 	if acc == nil {
-		a.dests = nil // in hand already: it runs from the first accept
-		return e.notified(a), nil
+		a.dests = nil
+		then(nil)
+		return
 	}
-	fresh, err := e.store.Accept(*a.ev, journal)
-	switch {
-	case err != nil && limit:
-		e.untrack(acc)
-		return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
-	case err != nil:
-		e.untrack(acc)
-		e.log.Error("journal event: running it without a durable record", "event", a.ev.ID, "kind", a.ev.Kind, "err", err)
-	case !fresh:
-		e.untrack(acc)
-		a.dests = nil // accepted before: it runs (or ran) from the first accept
-	default:
-		a.acc = acc
-	}
-	return e.notified(a), nil
+	e.store.Accept(*a.ev, a.ev.Kind != KindSchedule, func(fresh bool, err error) {
+		switch {
+		case err != nil:
+			e.untrack(acc)
+		case !fresh:
+			e.untrack(acc)
+			a.dests = nil
+		default:
+			a.acc = acc
+		}
+		then(err)
+	})
 }
 
 // route fills in ev's id and time and finds the rules it goes to.

@@ -14,21 +14,21 @@ import (
 // runners alone (rules/bench_test.go measures the whole path).
 type nullStore struct{}
 
-func (nullStore) Commit(engine.Commit) error                     { return nil }
-func (nullStore) RecordTrace(engine.Trace)                       {}
-func (nullStore) RuleState(string) (json.RawMessage, error)      { return nil, nil }
-func (nullStore) Global() (map[string]json.RawMessage, error)    { return nil, nil }
-func (nullStore) Timers() ([]engine.TimerRecord, error)          { return nil, nil }
-func (nullStore) RecordEvent(engine.EventRecord)                 {}
-func (nullStore) Accept(engine.Event, bool) (bool, error)        { return true, nil }
-func (nullStore) Inbox() ([]engine.Pending, error)               { return nil, nil }
-func (nullStore) Complete(string)                                {}
-func (nullStore) RecentEvents(int) ([]engine.EventRecord, error) { return nil, nil }
-func (nullStore) Runs(string, int) ([]engine.Trace, error)       { return nil, nil }
-func (nullStore) Get(string, string) ([]byte, error)             { return nil, nil }
-func (nullStore) Put(string, string, []byte) error               { return nil }
-func (nullStore) Delete(string, string) error                    { return nil }
-func (nullStore) List(string, string) (map[string][]byte, error) { return nil, nil }
+func (nullStore) Commit(engine.Commit) error                            { return nil }
+func (nullStore) RecordTrace(engine.Trace)                              {}
+func (nullStore) RuleState(string) (json.RawMessage, error)             { return nil, nil }
+func (nullStore) Global() (map[string]json.RawMessage, error)           { return nil, nil }
+func (nullStore) Timers() ([]engine.TimerRecord, error)                 { return nil, nil }
+func (nullStore) RecordEvent(engine.EventRecord)                        {}
+func (nullStore) Accept(_ engine.Event, _ bool, then func(bool, error)) { then(true, nil) }
+func (nullStore) Inbox() ([]engine.Pending, error)                      { return nil, nil }
+func (nullStore) Complete(string)                                       {}
+func (nullStore) RecentEvents(int) ([]engine.EventRecord, error)        { return nil, nil }
+func (nullStore) Runs(string, int) ([]engine.Trace, error)              { return nil, nil }
+func (nullStore) Get(string, string) ([]byte, error)                    { return nil, nil }
+func (nullStore) Put(string, string, []byte) error                      { return nil }
+func (nullStore) Delete(string, string) error                           { return nil }
+func (nullStore) List(string, string) (map[string][]byte, error)        { return nil, nil }
 
 // noopInstance is a rule whose run does nothing.
 type noopInstance struct{}

@@ -41,6 +41,7 @@ type Engine struct {
 	// maxBacklog bounds inflight for Accept.
 	maxBacklog int
 	inflight   inflight
+	journaled  fifo // events Publish journaled, waiting for dispatch
 	onEvent    func(Event)
 	onRun      func(Trace)
 
@@ -83,6 +84,7 @@ func New(c Config) *Engine {
 	e := &Engine{clock: c.Clock, store: c.Store, log: c.Log, maxDepth: c.MaxDepth, maxBacklog: c.MaxBacklog,
 		onEvent: c.OnEvent, onRun: c.OnRun, metrics: newMetrics()}
 	e.inflight.ids = map[string]*accepted{}
+	e.journaled.wake = make(chan struct{}, 1)
 	e.global = &globalState{}
 	e.timers = &timerService{e: e, pending: map[string]Stopper{}}
 	e.levels = newLevels(e)
@@ -185,12 +187,14 @@ func (e *Engine) Run(ctx context.Context) error {
 	if err := e.timers.start(); err != nil {
 		return fmt.Errorf("engine: load timers: %w", err)
 	}
-	levelsDone := make(chan struct{})
+	levelsDone, journaledDone := make(chan struct{}), make(chan struct{})
 	go func() { e.levels.run(ctx); close(levelsDone) }()
+	go func() { e.runJournaled(ctx); close(journaledDone) }()
 	e.Publish(Event{Kind: KindStartup})
 	<-ctx.Done()
 	e.timers.stop()
 	<-levelsDone
+	<-journaledDone
 	e.runMu.Lock()
 	e.rules.Load().done.Wait()
 	e.runMu.Unlock()
@@ -285,10 +289,16 @@ func (g *globalState) apply(set map[string]json.RawMessage, del []string) {
 // NewID returns a fresh event or run id for time t.
 func (e *Engine) NewID(t time.Time) string { return e.ids.Next(t) }
 
-// SyncTriggers waits until every event published before it has passed the
-// state machines of stateful triggers (holds, re-arming), so that a test
-// can move a virtual clock knowing every hold is armed.
+// SyncTriggers waits until every event published before it has been
+// journaled, dispatched and has passed the state machines of stateful
+// triggers (holds, re-arming), so that a test can move a virtual clock
+// knowing every hold is armed.
 func (e *Engine) SyncTriggers(ctx context.Context) error {
+	select {
+	case <-e.journaled.waitAll():
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 	done := make(chan struct{})
 	select {
 	case e.levels.inbox <- levelMsg{synced: done}:

@@ -100,17 +100,20 @@ type Store interface {
 	// event in the inbox also writes that event's done mark for the rule,
 	// in the same transaction.
 	RecordTrace(t Trace)
-	// Accept makes ev durable in the inbox of accepted, not yet completed
-	// events (and, when journal is set, in the recent-events journal) before
-	// it returns. Concurrent accepts share one transaction. It reports false
-	// and writes nothing when an event of ev.ID is in the inbox already.
-	Accept(ev Event, journal bool) (fresh bool, err error)
+	// Accept writes ev to the inbox of accepted, not yet completed events
+	// (and, when journal is set, to the recent-events journal). It does not
+	// wait: then is called once the write is durable, or failed, with fresh
+	// false (nothing written) when an event of ev.ID is in the inbox
+	// already. Concurrent accepts share one transaction; then calls come in
+	// the order of the Accept calls and must not block.
+	Accept(ev Event, journal bool, then func(fresh bool, err error))
 	// Inbox returns the accepted events not yet completed, oldest accepted
 	// first, each with the rules that have a done mark for it.
 	Inbox() ([]Pending, error)
 	// Complete removes an event and its done marks from the inbox once
-	// every run it caused has finished. It does not wait for the write; the
-	// writer applies it after every trace and commit queued before it.
+	// every run it caused has finished. It does not wait for the write (it
+	// rides with a later transaction), and it applies after the traces and
+	// commits queued before it.
 	Complete(eventID string)
 	// RuleState returns a rule's stored state (nil when it has none).
 	RuleState(rule string) (json.RawMessage, error)

@@ -16,12 +16,19 @@ import (
 
 func accept(t *testing.T, s *store.Store, id string, journal bool) bool {
 	t.Helper()
-	fresh, err := s.Accept(engine.Event{ID: id, Kind: engine.KindCustom, Name: "n", Time: t0,
-		Data: map[string]any{"seq": 1.0}, Target: "r", TriggerIndex: 2, Cause: engine.Cause{Rule: "c", Depth: 1}}, journal)
-	if err != nil {
-		t.Fatal(err)
+	type result struct {
+		fresh bool
+		err   error
 	}
-	return fresh
+	done := make(chan result, 1)
+	s.Accept(engine.Event{ID: id, Kind: engine.KindCustom, Name: "n", Time: t0,
+		Data: map[string]any{"seq": 1.0}, Target: "r", TriggerIndex: 2, Cause: engine.Cause{Rule: "c", Depth: 1}}, journal,
+		func(fresh bool, err error) { done <- result{fresh, err} })
+	r := <-done
+	if r.err != nil {
+		t.Error(r.err)
+	}
+	return r.fresh
 }
 
 func inbox(t *testing.T, s *store.Store) []engine.Pending {
@@ -137,6 +144,27 @@ func TestConcurrentAcceptsAllLand(t *testing.T) {
 	wg.Wait()
 	if n := len(inbox(t, s)); n != 64 {
 		t.Fatalf("inbox holds %d, want 64", n)
+	}
+	// Without waiting in between: answers come in order, all durable.
+	var order []int
+	var mu sync.Mutex
+	for i := range 100 {
+		s.Accept(engine.Event{ID: fmt.Sprint("f", i), Kind: engine.KindCustom, Time: t0}, false, func(fresh bool, err error) {
+			if err != nil || !fresh {
+				t.Errorf("accept f%d: %v, %v", i, fresh, err)
+			}
+			mu.Lock()
+			order = append(order, i)
+			mu.Unlock()
+		})
+	}
+	if err := s.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(order) != 100 || !slices.IsSorted(order) {
+		t.Fatalf("answers out of order or missing: %v", order)
 	}
 }
 

@@ -141,11 +141,13 @@ type Store struct {
 	mu     sync.RWMutex
 	closed bool
 
-	ops     chan *op
-	events  chan engine.EventRecord
-	traces  chan engine.Trace
-	dropped atomic.Uint64
-	done    chan struct{} // closed when the writer has exited
+	ops    chan *op
+	events chan engine.EventRecord
+	traces chan engine.Trace
+	// completes carries Complete's event ids, written like recorded traces.
+	completes chan string
+	dropped   atomic.Uint64
+	done      chan struct{} // closed when the writer has exited
 
 	closeOnce sync.Once
 	closeErr  error
@@ -172,15 +174,16 @@ func Open(path string, opts Options) (*Store, error) {
 		return nil, fmt.Errorf("database %s: %w", path, err)
 	}
 	s := &Store{
-		db:     db,
-		path:   path,
-		opts:   opts,
-		log:    opts.Logger,
-		ops:    make(chan *op, 1024),
-		events: make(chan engine.EventRecord, opts.QueueSize),
-		traces: make(chan engine.Trace, opts.QueueSize),
-		done:   make(chan struct{}),
-		w:      writerState{traceCount: map[string]int{}, eventCount: -1},
+		db:        db,
+		path:      path,
+		opts:      opts,
+		log:       opts.Logger,
+		ops:       make(chan *op, 1024),
+		events:    make(chan engine.EventRecord, opts.QueueSize),
+		traces:    make(chan engine.Trace, opts.QueueSize),
+		completes: make(chan string, opts.QueueSize),
+		done:      make(chan struct{}),
+		w:         writerState{traceCount: map[string]int{}, eventCount: -1},
 	}
 	go s.run()
 	return s, nil

@@ -169,20 +169,26 @@ func (s *Store) RecordEvent(ev engine.EventRecord) {
 	s.events <- ev
 }
 
-// Accept makes ev durable in the inbox, and in the journal when journal is
-// set, before it returns; concurrent accepts share one transaction and
-// one fsync. It reports false, writing nothing, when ev.ID is in the inbox
-// already.
-func (s *Store) Accept(ev engine.Event, journal bool) (bool, error) {
+// Accept writes ev to the inbox, and to the journal when journal is set,
+// without waiting: then is called on the writer's goroutine once the
+// transaction is durable (fresh false: ev.ID was in the inbox already, and
+// nothing was written) or failed. Concurrent accepts share one transaction
+// and one fsync; then calls come in the order of the Accept calls. then
+// must not block. When the writer's queue is full, Accept waits for room.
+func (s *Store) Accept(ev engine.Event, journal bool, then func(fresh bool, err error)) {
 	in, err := encodeInbox(ev, journal)
 	if err != nil {
-		return false, fmt.Errorf("accept event %q: %w", ev.ID, err)
+		then(false, fmt.Errorf("accept event %q: %w", ev.ID, err))
+		return
 	}
-	o := &op{kind: opAccept, inbox: in, done: make(chan error, 1)}
-	if err := s.submit(o); err != nil {
-		return false, fmt.Errorf("accept event %s: %w", ev.ID, err)
+	o := &op{kind: opAccept, inbox: in, then: then}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.closed {
+		then(false, fmt.Errorf("accept event %s: %w", ev.ID, ErrClosed))
+		return
 	}
-	return o.fresh, nil
+	s.ops <- o
 }
 
 // encodeInbox encodes an event for the inbox, and for the journal when
@@ -207,14 +213,15 @@ func encodeInbox(ev engine.Event, journal bool) (*inboxEntry, error) {
 }
 
 // Complete removes an accepted event and its done marks without waiting
-// for the write. The writer applies it after the traces and commits queued
-// before it. After Close it does nothing: the event then stays in the
-// inbox, and its done marks keep a restart from running it again.
+// for the write, like RecordTrace: it rides with the next transaction,
+// after the traces and commits queued before it. After Close it does
+// nothing: the event then stays in the inbox, and its done marks keep a
+// restart from running it again.
 func (s *Store) Complete(eventID string) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	if !s.closed {
-		s.ops <- &op{kind: opComplete, key: eventID, done: make(chan error, 1)}
+		s.completes <- eventID
 	}
 }
 

@@ -23,8 +23,7 @@ const (
 	opPut
 	opDelete
 	opFlush
-	opAccept   // inbox
-	opComplete // key: event id
+	opAccept // inbox; then instead of done
 )
 
 // op is one write a caller waits for.
@@ -37,6 +36,18 @@ type op struct {
 	inbox  *inboxEntry
 	fresh  bool // set by the writer: the accept was new
 	done   chan error
+	// then, when set, is called with the result instead of sending it
+	// on done (an Accept nobody waits for).
+	then func(fresh bool, err error)
+}
+
+// reply answers the op's caller.
+func (o *op) reply(err error) {
+	if o.then != nil {
+		o.then(o.fresh && err == nil, err)
+		return
+	}
+	o.done <- err
 }
 
 // inboxEntry is an accepted event, encoded.
@@ -82,19 +93,20 @@ type writerState struct {
 
 // batch is what one transaction writes.
 type batch struct {
-	ops    []*op
-	events []engine.EventRecord
-	traces []engine.Trace
-	flush  bool // recorded items waited long enough
+	ops       []*op
+	events    []engine.EventRecord
+	traces    []engine.Trace
+	completes []string // ids of accepted events whose runs all finished
+	flush     bool     // recorded items waited long enough
 }
 
-func (b *batch) records() int { return len(b.events) + len(b.traces) }
+func (b *batch) records() int { return len(b.events) + len(b.traces) + len(b.completes) }
 
 func (b *batch) reset() {
 	clear(b.ops)
 	clear(b.events)
 	clear(b.traces)
-	b.ops, b.events, b.traces, b.flush = b.ops[:0], b.events[:0], b.traces[:0], false
+	b.ops, b.events, b.traces, b.completes, b.flush = b.ops[:0], b.events[:0], b.traces[:0], b.completes[:0], false
 }
 
 // submit hands o to the writer and waits for its transaction.
@@ -134,6 +146,8 @@ func (s *Store) run() {
 			b.events = append(b.events, ev)
 		case t := <-s.traces:
 			b.traces = append(b.traces, t)
+		case id := <-s.completes:
+			b.completes = append(b.completes, id)
 		case <-due:
 			armed = false
 			b.flush = true
@@ -180,6 +194,8 @@ func (s *Store) drain(b *batch) (open bool) {
 			b.events = append(b.events, ev)
 		case t := <-s.traces:
 			b.traces = append(b.traces, t)
+		case id := <-s.completes:
+			b.completes = append(b.completes, id)
 		default:
 			return open
 		}
@@ -192,7 +208,7 @@ func (s *Store) drain(b *batch) (open bool) {
 // fail the others.
 func (s *Store) write(b *batch) {
 	events, traces := s.encodeRecords(b)
-	work := len(events) + len(traces)
+	work := len(events) + len(traces) + len(b.completes)
 	for _, o := range b.ops {
 		if o.kind != opFlush {
 			work++
@@ -206,7 +222,7 @@ func (s *Store) write(b *batch) {
 	// Recorded traces go first: one recorded before a Complete of its
 	// event then writes its done mark before the event leaves the inbox.
 	err := s.update(func(tx *bolt.Tx, touched map[string]bool) error {
-		if err := s.applyRecords(tx, events, traces, touched); err != nil {
+		if err := s.applyRecords(tx, events, traces, b.completes, touched); err != nil {
 			return err
 		}
 		for _, o := range b.ops {
@@ -232,14 +248,14 @@ func (s *Store) write(b *batch) {
 			flushes = append(flushes, o)
 			continue
 		}
-		o.done <- s.update(func(tx *bolt.Tx, touched map[string]bool) error {
+		o.reply(s.update(func(tx *bolt.Tx, touched map[string]bool) error {
 			return s.apply(tx, o, touched)
-		})
+		}))
 	}
 	var recordErr error
-	if len(events)+len(traces) > 0 {
+	if len(events)+len(traces)+len(b.completes) > 0 {
 		recordErr = s.update(func(tx *bolt.Tx, touched map[string]bool) error {
-			return s.applyRecords(tx, events, traces, touched)
+			return s.applyRecords(tx, events, traces, b.completes, touched)
 		})
 		if recordErr != nil {
 			s.dropped.Add(uint64(len(events) + len(traces)))
@@ -269,7 +285,7 @@ func (s *Store) update(fn func(tx *bolt.Tx, touched map[string]bool) error) erro
 
 func (s *Store) answer(ops []*op, err error) {
 	for _, o := range ops {
-		o.done <- err
+		o.reply(err)
 	}
 }
 
@@ -334,8 +350,6 @@ func (s *Store) apply(tx *bolt.Tx, o *op, touched map[string]bool) error {
 		fresh, err := s.applyAccept(tx, o.inbox)
 		o.fresh = fresh
 		return err
-	case opComplete:
-		return applyComplete(tx, o.key)
 	}
 	return nil
 }
@@ -432,10 +446,18 @@ func (s *Store) applyCommit(tx *bolt.Tx, c *prepared, touched map[string]bool) e
 	return nil
 }
 
-func (s *Store) applyRecords(tx *bolt.Tx, events []keyValue, traces []encodedTrace, touched map[string]bool) error {
+// applyRecords writes recorded traces, then completions (so a trace
+// recorded before its event's completion still writes its done mark), then
+// journal entries.
+func (s *Store) applyRecords(tx *bolt.Tx, events []keyValue, traces []encodedTrace, completes []string, touched map[string]bool) error {
 	for _, t := range traces {
 		if err := s.putTrace(tx, t, touched); err != nil {
 			return fmt.Errorf("record trace of %s: %w", t.rule, err)
+		}
+	}
+	for _, id := range completes {
+		if err := applyComplete(tx, id); err != nil {
+			return err
 		}
 	}
 	return s.putJournal(tx, events)
