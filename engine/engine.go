@@ -181,15 +181,17 @@ func (e *Engine) Run(ctx context.Context) error {
 	e.runCtx = ctx
 	e.rules.Load().start(ctx)
 	e.runMu.Unlock()
+	// The stateful triggers' goroutine runs before the replay, which may
+	// hand it more events than its queue holds.
+	levelsDone, journaledDone := make(chan struct{}), make(chan struct{})
+	go func() { e.levels.run(ctx); close(levelsDone) }()
+	go func() { e.runJournaled(ctx); close(journaledDone) }()
 	if err := e.replay(); err != nil {
 		return err
 	}
 	if err := e.timers.start(); err != nil {
 		return fmt.Errorf("engine: load timers: %w", err)
 	}
-	levelsDone, journaledDone := make(chan struct{}), make(chan struct{})
-	go func() { e.levels.run(ctx); close(levelsDone) }()
-	go func() { e.runJournaled(ctx); close(journaledDone) }()
 	e.Publish(Event{Kind: KindStartup})
 	<-ctx.Done()
 	e.timers.stop()
