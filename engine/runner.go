@@ -448,13 +448,17 @@ func (r *runner) account(tr Trace) {
 	e.notifyRun(tr)
 }
 
-// commit stores the run: in one transaction when it changed durable state
-// (or accepted events), else as a recorded trace behind the hot path. It
-// reports whether the run still counts as successful.
+// commit stores the run: in one transaction when it changed durable state,
+// emitted events or called out, else as a recorded trace behind the hot
+// path. It reports whether the run still counts as successful.
 func (r *runner) commit(c Commit, tr *Trace, ok bool) bool {
 	e := r.e
+	// A run of an accepted event that called out commits its done mark at
+	// once: behind the hot path, a crash could lose it and the replay
+	// would call out again.
+	calledOut := tr.EventID != "" && len(tr.Actions) > 0
 	durable := c.RuleState != nil || len(c.GlobalSet) > 0 || len(c.GlobalDelete) > 0 ||
-		len(c.PutTimers) > 0 || len(c.DeleteTimers) > 0 || len(c.Accept) > 0
+		len(c.PutTimers) > 0 || len(c.DeleteTimers) > 0 || len(c.Accept) > 0 || calledOut
 	if !durable {
 		e.store.RecordTrace(*tr)
 		return ok
