@@ -3,6 +3,7 @@ package engine_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"path/filepath"
 	"slices"
 	"sync"
@@ -44,24 +45,19 @@ func (r *recorder) onRun(tr engine.Trace) {
 // wait polls until n traces pass keep, or fails the test after a deadline.
 func (r *recorder) wait(t *testing.T, n int, keep func(engine.Trace) bool) []engine.Trace {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	var got []engine.Trace
+	waitUntil(t, fmt.Sprintf("%d traces", n), func() bool {
 		r.mu.Lock()
-		var got []engine.Trace
+		defer r.mu.Unlock()
+		got = got[:0]
 		for _, tr := range r.traces {
 			if keep(tr) {
 				got = append(got, tr)
 			}
 		}
-		r.mu.Unlock()
-		if len(got) >= n {
-			return got
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%d traces, want %d: %+v", len(got), n, got)
-		}
-		time.Sleep(time.Millisecond)
-	}
+		return len(got) >= n
+	})
+	return got
 }
 
 func ofRule(rule string) func(engine.Trace) bool {
@@ -98,22 +94,28 @@ func openStore(t *testing.T, path string) *store.Store {
 	return st
 }
 
-func waitInboxEmpty(t *testing.T, st *store.Store) {
+// waitUntil polls cond until it holds, or fails the test after a deadline
+// saying what it waited for.
+func waitUntil(t *testing.T, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
-	for {
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+func waitInboxEmpty(t *testing.T, st *store.Store) {
+	t.Helper()
+	waitUntil(t, "an empty inbox", func() bool {
 		p, err := st.Inbox()
 		if err != nil {
 			t.Fatal(err)
 		}
-		if len(p) == 0 {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("inbox still holds %d events", len(p))
-		}
-		time.Sleep(time.Millisecond)
-	}
+		return len(p) == 0
+	})
 }
 
 func noop(context.Context, *engine.Invocation) engine.Result { return engine.Result{} }
@@ -246,20 +248,13 @@ func TestAcceptRefusesBeyondTheBacklog(t *testing.T) {
 	}
 }
 
-// waitReloaded polls until the engine lists the rule from file.
+// waitReloaded waits until the engine lists the rule from file (or none).
 func waitReloaded(t *testing.T, e *engine.Engine, file string) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	waitUntil(t, "the reload to swap the rules in", func() bool {
 		rules := e.Rules()
-		if len(rules) == 0 || rules[0].File == file {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("reload did not swap the rules in: %+v", rules)
-		}
-		time.Sleep(time.Millisecond)
-	}
+		return len(rules) == 0 || rules[0].File == file
+	})
 }
 
 func TestReloadHandsQueuedJobsToTheNewRunner(t *testing.T) {
