@@ -391,6 +391,7 @@ func (e *Engine) replay() error {
 	if err != nil {
 		return fmt.Errorf("engine: load accepted events: %w", err)
 	}
+	replayed := 0
 	for _, p := range pending {
 		ev := p.Event
 		a := &admission{ev: &ev, late: isLate(ev), replayed: true, dests: e.destinations(&ev, p.Done)}
@@ -403,9 +404,10 @@ func (e *Engine) replay() error {
 			continue
 		}
 		e.dispatch(a)
+		replayed++
 	}
 	if len(pending) > 0 {
-		e.log.Info("accepted events replayed after restart", "events", len(pending))
+		e.log.Info("accepted events replayed after restart", "events", replayed, "completed", len(pending)-replayed)
 	}
 	return nil
 }

@@ -246,6 +246,9 @@ func TestAcceptRefusesBeyondTheBacklog(t *testing.T) {
 	if _, err := e.Accept(engine.Event{Kind: engine.KindCustom, Name: "go"}); !errors.Is(err, engine.ErrOverloaded) {
 		t.Fatalf("accept beyond the backlog: %v, want ErrOverloaded", err)
 	}
+	if p, err := st.Inbox(); err != nil || len(p) != 2 {
+		t.Fatalf("inbox %d, %v; the refused event must not be written", len(p), err)
+	}
 }
 
 // waitReloaded waits until the engine lists the rule from file (or none).
