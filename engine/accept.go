@@ -132,6 +132,13 @@ func (e *Engine) runJournaled(ctx context.Context) {
 	}
 }
 
+// gate holds events dispatched before Run's replay finished.
+type gate struct {
+	mu   sync.Mutex
+	open bool
+	held []*admission
+}
+
 // inflight is the set of accepted events whose jobs have not all finished.
 type inflight struct {
 	mu  sync.Mutex
@@ -360,8 +367,49 @@ func (e *Engine) finish(acc *accepted) {
 	e.untrack(acc)
 }
 
-// dispatch hands an admitted event to its rules.
+// dispatch hands an admitted event to its rules. Until Run has replayed
+// the events accepted before a restart, newer events wait behind them.
 func (e *Engine) dispatch(a *admission) {
+	if !a.replayed && e.hold(a) {
+		return
+	}
+	e.deliverAll(a)
+}
+
+// hold keeps a back while the replay has not finished; it reports whether
+// it did.
+func (e *Engine) hold(a *admission) bool {
+	e.gate.mu.Lock()
+	defer e.gate.mu.Unlock()
+	if e.gate.open {
+		return false
+	}
+	e.gate.held = append(e.gate.held, a)
+	return true
+}
+
+// openGate dispatches the events held during the replay, in order, then
+// lets events through. It does not hold the lock while dispatching, which
+// may wait for the stateful triggers' goroutine.
+func (e *Engine) openGate() {
+	for {
+		e.gate.mu.Lock()
+		held := e.gate.held
+		e.gate.held = nil
+		if len(held) == 0 {
+			e.gate.open = true
+		}
+		e.gate.mu.Unlock()
+		if len(held) == 0 {
+			return
+		}
+		for _, a := range held {
+			e.deliverAll(a)
+		}
+	}
+}
+
+func (e *Engine) deliverAll(a *admission) {
 	for _, d := range a.dests {
 		if d.level {
 			e.levels.offer(d.r, d.trigger, a.ev, a.acc)
@@ -409,5 +457,6 @@ func (e *Engine) replay() error {
 	if len(pending) > 0 {
 		e.log.Info("accepted events replayed after restart", "events", replayed, "completed", len(pending)-replayed)
 	}
+	e.openGate()
 	return nil
 }

@@ -42,6 +42,7 @@ type Engine struct {
 	maxBacklog int
 	inflight   inflight
 	journaled  fifo // events Publish journaled, waiting for dispatch
+	gate       gate // closed until Run has replayed the inbox
 	onEvent    func(Event)
 	onRun      func(Trace)
 

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/http"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -36,44 +37,67 @@ return rule "seq" {
   end,
 }`
 
-// poster posts seq events one after another to the current daemon. On
-// 202 the seq is acknowledged; 429 and 503 are retried; a connection
-// error (the daemon died) leaves the seq unknown and moves on, because
-// the event may or may not have been accepted before the kill.
+// poster posts seq events to the current daemon from several goroutines.
+// On 202 a seq is acknowledged; 429 and 503 are retried; a connection
+// error (the daemon died) leaves the seq unknown and moves on, because the
+// event may or may not have been accepted before the kill.
 type poster struct {
 	mu    sync.Mutex
 	base  string
-	next  int
+	last  int // the highest seq taken
 	acked map[int]bool
 	count atomic.Int64
 }
 
-func (p *poster) postOne(client *http.Client) {
+func (p *poster) take() (base string, seq int) {
 	p.mu.Lock()
-	base, seq := p.base, p.next+1
-	p.mu.Unlock()
-	resp, err := client.Post(base+"/api/events", "application/json",
-		strings.NewReader(fmt.Sprintf(`{"name":"seq","data":{"seq":%d}}`, seq)))
-	if err != nil {
-		p.mu.Lock()
-		if p.base == base {
-			p.next = seq
+	defer p.mu.Unlock()
+	p.last++
+	return p.base, p.last
+}
+
+// postOne posts one new seq until it is answered 202 or the post fails.
+func (p *poster) postOne(client *http.Client) {
+	base, seq := p.take()
+	for {
+		resp, err := client.Post(base+"/api/events", "application/json",
+			strings.NewReader(fmt.Sprintf(`{"name":"seq","data":{"seq":%d}}`, seq)))
+		if err != nil {
+			return
 		}
-		p.mu.Unlock()
-		return
-	}
-	resp.Body.Close()
-	switch resp.StatusCode {
-	case http.StatusAccepted:
-		p.mu.Lock()
-		p.acked[seq], p.next = true, seq
-		p.mu.Unlock()
-		p.count.Add(1)
-	case http.StatusTooManyRequests, http.StatusServiceUnavailable:
-	default:
-		panic(fmt.Sprintf("POST seq %d: %d", seq, resp.StatusCode))
+		resp.Body.Close()
+		switch resp.StatusCode {
+		case http.StatusAccepted:
+			p.mu.Lock()
+			p.acked[seq] = true
+			p.mu.Unlock()
+			p.count.Add(1)
+			return
+		case http.StatusTooManyRequests, http.StatusServiceUnavailable:
+			continue
+		default:
+			panic(fmt.Sprintf("POST seq %d: %d", seq, resp.StatusCode))
+		}
 	}
 }
+
+// replayed returns how many events the daemon's start-up replayed, from
+// its log.
+func replayed(d *daemon) int {
+	for {
+		select {
+		case line := <-d.lines:
+			if m := replayLine.FindStringSubmatch(line); m != nil {
+				n, _ := strconv.Atoi(m[1])
+				return n
+			}
+		default:
+			return 0
+		}
+	}
+}
+
+var replayLine = regexp.MustCompile(`accepted events replayed after restart.* events=(\d+)`)
 
 func TestEveryAcceptedEventRunsOnceThroughKill9s(t *testing.T) {
 	if testing.Short() {
@@ -83,26 +107,29 @@ func TestEveryAcceptedEventRunsOnceThroughKill9s(t *testing.T) {
 	write(t, dir, "r.lua", seqRules)
 	p := &poster{acked: map[int]bool{}}
 	client := &http.Client{Timeout: 5 * time.Second}
-	const kills, perLife = 6, 60
+	const kills, perLife, clients = 6, 60, 4
+	replays := 0
 	for life := range kills {
 		d := startRun(t, dir, data)
+		replays += replayed(d)
 		p.mu.Lock()
 		p.base = d.base
 		p.mu.Unlock()
 		target := p.count.Load() + perLife
 		stop := make(chan struct{})
-		posting := make(chan struct{})
-		go func() {
-			defer close(posting)
-			for {
-				select {
-				case <-stop:
-					return
-				default:
-					p.postOne(client)
+		var posting sync.WaitGroup
+		for range clients {
+			posting.Go(func() {
+				for {
+					select {
+					case <-stop:
+						return
+					default:
+						p.postOne(client)
+					}
 				}
-			}
-		}()
+			})
+		}
 		d.waitFor(func() bool { return p.count.Load() >= target }, fmt.Sprintf("%d acknowledged events in life %d", perLife, life))
 		// Kill while the client is still posting and runs are in flight.
 		if err := d.cmd.Process.Signal(syscall.SIGKILL); err != nil {
@@ -110,11 +137,12 @@ func TestEveryAcceptedEventRunsOnceThroughKill9s(t *testing.T) {
 		}
 		d.wait()
 		close(stop)
-		<-posting
+		posting.Wait()
 	}
 	d := startRun(t, dir, data)
+	replays += replayed(d)
 	p.mu.Lock()
-	n := p.next
+	n := p.last
 	p.mu.Unlock()
 	if code := d.post("/api/events", fmt.Sprintf(`{"name":"check","data":{"n":%d}}`, n)); code != http.StatusAccepted {
 		t.Fatalf("check: %d", code)
@@ -141,5 +169,5 @@ func TestEveryAcceptedEventRunsOnceThroughKill9s(t *testing.T) {
 			t.Errorf("seq %d (acknowledged %v) ran %s times, want once", seq, p.acked[seq], count)
 		}
 	}
-	t.Logf("%d kills, %d events acknowledged, %d posted", kills, len(p.acked), n)
+	t.Logf("%d kills, %d events acknowledged, %d posted, %d replayed at restarts", kills, len(p.acked), n, replays)
 }
