@@ -127,6 +127,9 @@ func TestPublishAnswers429WhenFullAnd503WhenTheStoreFails(t *testing.T) {
 	if resp.StatusCode != http.StatusTooManyRequests || resp.Header.Get("Retry-After") == "" {
 		t.Fatalf("beyond the backlog: %d, Retry-After %q; want 429 with Retry-After", resp.StatusCode, resp.Header.Get("Retry-After"))
 	}
+	if _, metrics := do(t, "GET", srv.URL+"/metrics", ""); !strings.Contains(metrics, "alexarules_events_refused_total 1") {
+		t.Errorf("/metrics does not count the refusal:\n%s", metrics)
+	}
 	if err := st.Close(); err != nil {
 		t.Fatal(err)
 	}
