@@ -151,7 +151,9 @@ func (e *Engine) Reload(rules []*Rule) error {
 	e.runMu.Lock()
 	defer e.runMu.Unlock()
 	if e.runCtx == nil {
-		e.rules.Store(rs)
+		for _, r := range e.rules.Swap(rs).list {
+			handOver(r, rs.byID[r.rule.ID]) // events accepted before Run
+		}
 		return nil
 	}
 	old := e.rules.Swap(rs)
