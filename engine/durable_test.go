@@ -211,13 +211,21 @@ func accept(t *testing.T, e *engine.Engine) string {
 	return ev.ID
 }
 
-func TestAcceptRefusesWithoutWritingWhenFull(t *testing.T) {
+// gatedEngine runs one queued rule "q" whose runs wait for the gate,
+// released when the test ends.
+func gatedEngine(t *testing.T, backlog, max int) (*engine.Engine, *store.Store, *gate) {
+	t.Helper()
 	st := openStore(t, filepath.Join(t.TempDir(), "a.db"))
 	t.Cleanup(func() { st.Close() })
 	g := newGate()
-	defer close(g.release)
-	e, _ := startEngine(t, st, engine.NewVirtual(d0), engine.Config{MaxBacklog: 3},
-		goRule("q", engine.ModeQueued, 1, g.run))
+	e, _ := startEngine(t, st, engine.NewVirtual(d0), engine.Config{MaxBacklog: backlog},
+		goRule("q", engine.ModeQueued, max, g.run))
+	t.Cleanup(func() { close(g.release) }) // runs before the engine stops
+	return e, st, g
+}
+
+func TestAcceptRefusesWithoutWritingWhenFull(t *testing.T) {
+	e, st, g := gatedEngine(t, 3, 1)
 	first := accept(t, e)
 	g.waitStarted(t, first)
 	accept(t, e) // waits in q's queue, which is now full
@@ -235,12 +243,7 @@ func TestAcceptRefusesWithoutWritingWhenFull(t *testing.T) {
 }
 
 func TestAcceptRefusesBeyondTheBacklog(t *testing.T) {
-	st := openStore(t, filepath.Join(t.TempDir(), "a.db"))
-	t.Cleanup(func() { st.Close() })
-	g := newGate()
-	defer close(g.release)
-	e, _ := startEngine(t, st, engine.NewVirtual(d0), engine.Config{MaxBacklog: 2},
-		goRule("q", engine.ModeQueued, 100, g.run))
+	e, st, _ := gatedEngine(t, 2, 100)
 	accept(t, e)
 	accept(t, e)
 	if _, err := e.Accept(engine.Event{Kind: engine.KindCustom, Name: "go"}); !errors.Is(err, engine.ErrOverloaded) {
