@@ -22,6 +22,9 @@ type Config struct {
 	Store    Store
 	Log      *slog.Logger
 	MaxDepth int // default DefaultMaxDepth
+	// MaxBacklog is how many accepted events may wait for their runs
+	// before Accept answers ErrOverloaded (default DefaultMaxBacklog).
+	MaxBacklog int
 	// OnEvent and OnRun, when set, see every published event and every
 	// finished (or skipped) run, e.g. for the demo's live output. They must
 	// not block.
@@ -37,8 +40,13 @@ type Engine struct {
 	store    Store
 	log      *slog.Logger
 	maxDepth int
-	onEvent  func(Event)
-	onRun    func(Trace)
+	// maxBacklog bounds inflight for Accept.
+	maxBacklog int
+	inflight   inflight
+	journaled  fifo // events Publish journaled, waiting for dispatch
+	gate       gate // closed until Run has replayed the inbox
+	onEvent    func(Event)
+	onRun      func(Trace)
 
 	ids     IDs
 	metrics *Metrics
@@ -74,8 +82,13 @@ func New(c Config) *Engine {
 	if c.MaxDepth <= 0 {
 		c.MaxDepth = DefaultMaxDepth
 	}
-	e := &Engine{clock: c.Clock, store: c.Store, log: c.Log, maxDepth: c.MaxDepth,
+	if c.MaxBacklog <= 0 {
+		c.MaxBacklog = DefaultMaxBacklog
+	}
+	e := &Engine{clock: c.Clock, store: c.Store, log: c.Log, maxDepth: c.MaxDepth, maxBacklog: c.MaxBacklog,
 		onEvent: c.OnEvent, onRun: c.OnRun, metrics: newMetrics()}
+	e.inflight.ids = map[string]*accepted{}
+	e.journaled.wake = make(chan struct{}, 1)
 	e.global = &globalState{}
 	e.timers = newTimerService(e)
 	e.levels = newLevels(e)
@@ -130,7 +143,10 @@ func (rs *ruleSet) start(ctx context.Context) {
 // on wait in the new rules' inboxes while the old runners finish the runs
 // in progress (so their state is committed before a new runner reads it);
 // then the new runners start. State, timers and trigger states of rules
-// that keep their id carry over: they live in the store.
+// that keep their id carry over: they live in the store. Jobs the old
+// runners had queued but not started (events and timer handler runs) go
+// to the new runner of the same id, ahead of newer events; those of a rule
+// the reload removed or disabled are traced and counted as dropped.
 func (e *Engine) Reload(rules []*Rule) error {
 	rs, err := e.newRuleSet(rules)
 	if err != nil {
@@ -139,12 +155,17 @@ func (e *Engine) Reload(rules []*Rule) error {
 	e.runMu.Lock()
 	defer e.runMu.Unlock()
 	if e.runCtx == nil {
-		e.rules.Store(rs)
+		for _, r := range e.rules.Swap(rs).list {
+			handOver(r, rs.byID[r.rule.ID]) // events accepted before Run
+		}
 		return nil
 	}
 	old := e.rules.Swap(rs)
 	old.stop()
 	old.done.Wait()
+	for _, r := range old.list {
+		handOver(r, rs.byID[r.rule.ID])
+	}
 	rs.start(e.runCtx)
 	e.levels.reload()
 	return nil
@@ -167,60 +188,26 @@ func (e *Engine) Run(ctx context.Context) error {
 	e.runCtx = ctx
 	e.rules.Load().start(ctx)
 	e.runMu.Unlock()
+	// The stateful triggers' goroutine runs before the replay, which may
+	// hand it more events than its queue holds.
+	levelsDone, journaledDone := make(chan struct{}), make(chan struct{})
+	go func() { e.levels.run(ctx); close(levelsDone) }()
+	go func() { e.runJournaled(ctx); close(journaledDone) }()
+	if err := e.replay(); err != nil {
+		return err
+	}
 	if err := e.timers.start(); err != nil {
 		return fmt.Errorf("engine: load timers: %w", err)
 	}
-	levelsDone := make(chan struct{})
-	go func() { e.levels.run(ctx); close(levelsDone) }()
 	e.Publish(Event{Kind: KindStartup})
 	<-ctx.Done()
 	e.timers.stop()
 	<-levelsDone
+	<-journaledDone
 	e.runMu.Lock()
 	e.rules.Load().done.Wait()
 	e.runMu.Unlock()
 	return nil
-}
-
-// Publish hands an event to every rule whose trigger matches. It never
-// blocks: a full rule inbox drops the event for that rule and counts it.
-func (e *Engine) Publish(ev Event) {
-	if ev.Time.IsZero() {
-		ev.Time = e.clock.Now()
-	}
-	if ev.ID == "" {
-		ev.ID = e.ids.Next(ev.Time)
-	}
-	e.metrics.countEvent(ev.Kind)
-	if ev.Kind != KindSchedule {
-		e.store.RecordEvent(EventRecord{ID: ev.ID, Kind: ev.Kind, Time: ev.Time, Device: ev.Device, Name: ev.Name, Data: ev.Data})
-	}
-	if e.onEvent != nil {
-		e.onEvent(ev)
-	}
-	if ev.Cause.Depth > e.maxDepth {
-		e.metrics.depthDrops.Add(1)
-		e.log.Warn("event dropped: rule chain too deep", "event", ev.ID, "kind", ev.Kind,
-			"name", ev.Name, "rule", ev.Cause.Rule, "depth", ev.Cause.Depth, "limit", e.maxDepth)
-		return
-	}
-	rs := e.rules.Load()
-	if ev.Target != "" {
-		if r := rs.byID[ev.Target]; r != nil && r.rule.Enabled {
-			r.offer(job{ev: &ev, trigger: ev.TriggerIndex, late: isLate(ev)})
-		}
-		return
-	}
-	rs.index.match(&ev, func(r *runner, trigger int) {
-		if r.rule.ID == ev.Cause.Rule {
-			return // a rule does not trigger itself through its own actions
-		}
-		if r.rule.Triggers[trigger].Level != nil {
-			e.levels.offer(r, trigger, &ev)
-			return
-		}
-		r.offer(job{ev: &ev, trigger: trigger})
-	})
 }
 
 func isLate(ev Event) bool {
@@ -316,10 +303,16 @@ func (g *globalState) apply(set map[string]json.RawMessage, del []string) {
 // NewID returns a fresh event or run id for time t.
 func (e *Engine) NewID(t time.Time) string { return e.ids.Next(t) }
 
-// SyncTriggers waits until every event published before it has passed the
-// state machines of stateful triggers (holds, re-arming), so that a test
-// can move a virtual clock knowing every hold is armed.
+// SyncTriggers waits until every event published before it has been
+// journaled, dispatched and has passed the state machines of stateful
+// triggers (holds, re-arming), so that a test can move a virtual clock
+// knowing every hold is armed.
 func (e *Engine) SyncTriggers(ctx context.Context) error {
+	select {
+	case <-e.journaled.waitAll():
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 	done := make(chan struct{})
 	select {
 	case e.levels.inbox <- levelMsg{synced: done}:

@@ -50,16 +50,19 @@ func (m *memStore) RecordTrace(t engine.Trace) {
 	m.traces = append(m.traces, t)
 	m.mu.Unlock()
 }
-func (m *memStore) RuleState(string) (json.RawMessage, error)      { return nil, nil }
-func (m *memStore) Global() (map[string]json.RawMessage, error)    { return nil, nil }
-func (m *memStore) Timers() ([]engine.TimerRecord, error)          { return nil, nil }
-func (m *memStore) RecordEvent(engine.EventRecord)                 {}
-func (m *memStore) RecentEvents(int) ([]engine.EventRecord, error) { return nil, nil }
-func (m *memStore) Runs(string, int) ([]engine.Trace, error)       { return nil, nil }
-func (m *memStore) Get(string, string) ([]byte, error)             { return nil, nil }
-func (m *memStore) Put(string, string, []byte) error               { return nil }
-func (m *memStore) Delete(string, string) error                    { return nil }
-func (m *memStore) List(string, string) (map[string][]byte, error) { return nil, nil }
+func (m *memStore) RuleState(string) (json.RawMessage, error)             { return nil, nil }
+func (m *memStore) Global() (map[string]json.RawMessage, error)           { return nil, nil }
+func (m *memStore) Timers() ([]engine.TimerRecord, error)                 { return nil, nil }
+func (m *memStore) RecordEvent(engine.EventRecord)                        {}
+func (m *memStore) Accept(_ engine.Event, _ bool, then func(bool, error)) { then(true, nil) }
+func (m *memStore) Inbox() ([]engine.Pending, error)                      { return nil, nil }
+func (m *memStore) Complete(string)                                       {}
+func (m *memStore) RecentEvents(int) ([]engine.EventRecord, error)        { return nil, nil }
+func (m *memStore) Runs(string, int) ([]engine.Trace, error)              { return nil, nil }
+func (m *memStore) Get(string, string) ([]byte, error)                    { return nil, nil }
+func (m *memStore) Put(string, string, []byte) error                      { return nil }
+func (m *memStore) Delete(string, string) error                           { return nil }
+func (m *memStore) List(string, string) (map[string][]byte, error)        { return nil, nil }
 
 type recordInstance struct {
 	rule string

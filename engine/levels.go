@@ -29,6 +29,7 @@ const levelBucket = "levels"
 
 type levelMsg struct {
 	ev      *Event
+	acc     *accepted // the accepted event ev is, nil when not durable
 	r       *runner
 	trigger int
 	due     string        // set when a hold timer fell due: the state key
@@ -43,6 +44,10 @@ type levelState struct {
 	Entered  time.Time `json:"entered,omitzero"`
 	Due      time.Time `json:"due,omitzero"` // a running hold ends then
 	Event    *Event    `json:"event,omitempty"`
+	// Fired is the id of the event that last fired the trigger without a
+	// hold: replayed after a crash before its run finished, that event
+	// runs the rule again instead of meeting a state that already fired.
+	Fired string `json:"fired,omitempty"`
 }
 
 func newLevels(e *Engine) *levels {
@@ -72,14 +77,10 @@ func levelKey(rule string, trigger int, ev *Event) string {
 	return rule + "#" + strconv.Itoa(trigger) + "#" + dev
 }
 
-// offer queues an event for a stateful trigger without blocking.
-func (l *levels) offer(r *runner, trigger int, ev *Event) {
-	select {
-	case l.inbox <- levelMsg{ev: ev, r: r, trigger: trigger}:
-	default:
-		l.e.metrics.drops.Add(1)
-		l.e.log.Warn("trigger state queue full: event dropped", "rule", r.rule.ID, "event", ev.ID)
-	}
+// offer queues an event for a stateful trigger, waiting for room rather
+// than dropping it.
+func (l *levels) offer(r *runner, trigger int, ev *Event, acc *accepted) {
+	l.send(levelMsg{ev: ev, acc: acc, r: r, trigger: trigger})
 }
 
 // run processes transitions one at a time until ctx ends. It first resumes
@@ -103,7 +104,7 @@ func (l *levels) run(ctx context.Context) {
 			case m.due != "":
 				l.holdDue(m.due)
 			default:
-				l.step(m.r, m.trigger, m.ev)
+				l.step(m.r, m.trigger, m.ev, m.acc)
 			}
 		}
 	}
@@ -151,11 +152,23 @@ func (l *levels) save(key string, st levelState) {
 	}
 }
 
-// step applies one event to one trigger's state.
-func (l *levels) step(r *runner, trigger int, ev *Event) {
+// step applies one event to one trigger's state. The event's job for this
+// rule finishes here unless it starts a run.
+func (l *levels) step(r *runner, trigger int, ev *Event, acc *accepted) {
+	if !l.stepRuns(r, trigger, ev, acc) {
+		l.e.finish(acc)
+	}
+}
+
+// stepRuns applies the event; it reports whether it handed a run to r.
+func (l *levels) stepRuns(r *runner, trigger int, ev *Event, acc *accepted) bool {
 	t := &r.rule.Triggers[trigger]
 	key := levelKey(r.rule.ID, trigger, ev)
 	st := l.load(key)
+	if st.Fired != "" && st.Fired == ev.ID {
+		l.e.deliver(r, job{ev: ev, trigger: trigger, acc: acc, replayed: true})
+		return true
+	}
 	before := st
 	matching := t.Level(ev)
 	switch {
@@ -165,15 +178,15 @@ func (l *levels) step(r *runner, trigger int, ev *Event) {
 			break
 		}
 		if t.Hold <= 0 {
-			st.Armed = false
+			st.Armed, st.Fired = false, ev.ID
 			l.save(key, st)
-			r.offer(job{ev: ev, trigger: trigger})
-			return
+			l.e.deliver(r, job{ev: ev, trigger: trigger, acc: acc})
+			return true
 		}
 		st.Entered, st.Due, st.Event = ev.Time, ev.Time.Add(t.Hold), ev
 		l.save(key, st)
 		l.arm(key, st.Due)
-		return
+		return false
 	case !matching && st.Matching:
 		st.Matching = false
 		if !st.Due.IsZero() {
@@ -190,6 +203,7 @@ func (l *levels) step(r *runner, trigger int, ev *Event) {
 	if st != before {
 		l.save(key, st)
 	}
+	return false
 }
 
 // holdDue fires the rule whose hold ran its full time.
@@ -206,15 +220,27 @@ func (l *levels) holdDue(key string) {
 	ev := *st.Event
 	now := l.e.clock.Now()
 	late := now.Sub(st.Due) > time.Second
-	st.Armed, st.Due, st.Event = false, time.Time{}, nil
-	l.save(key, st)
 	data := make(map[string]any, len(ev.Data)+1)
 	for k, v := range ev.Data {
 		data[k] = v
 	}
 	data["held"] = r.rule.Triggers[trigger].Hold.Seconds()
-	ev.Data, ev.Time, ev.ID = data, now, l.e.ids.Next(now)
-	r.offer(job{ev: &ev, trigger: trigger, late: late})
+	// The id is the hold's own, so a crash between the accept and the
+	// save below accepts the same event again, which the store ignores.
+	ev.Data, ev.Time, ev.ID = data, now, holdEventID(key, st.Due)
+	ev.Target, ev.TriggerIndex = rule, trigger
+	a, err := l.e.admit(ev, false)
+	st.Armed, st.Due, st.Event = false, time.Time{}, nil
+	l.save(key, st)
+	if err == nil {
+		a.late = late
+		l.e.dispatch(a)
+	}
+}
+
+// holdEventID names the event of a hold of key that ends at due.
+func holdEventID(key string, due time.Time) string {
+	return "hold:" + key + "@" + strconv.FormatInt(due.UnixNano(), 36)
 }
 
 func parseLevelKey(key string) (string, int, bool) {

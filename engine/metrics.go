@@ -22,6 +22,7 @@ type Metrics struct {
 	apiLatency  *prometheus.HistogramVec
 	drops       prometheus.Counter
 	depthDrops  prometheus.Counter
+	refused     prometheus.Counter // events Accept refused with ErrOverloaded
 
 	// The vectors' children by label value, looked up once: a run then
 	// costs map loads and atomic adds instead of hashing its labels under
@@ -84,10 +85,14 @@ func newMetrics() *Metrics {
 			Buckets: []float64{.01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
 		}, []string{"api", "result"}),
 		drops: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "alexarules_events_dropped_total", Help: "Events dropped because a rule's inbox was full.",
+			Name: "alexarules_events_dropped_total", Help: "Queued events dropped because a reload removed or disabled their rule.",
 		}),
 		depthDrops: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "alexarules_chain_depth_drops_total", Help: "Events dropped because a chain of rules went too deep.",
+		}),
+		refused: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "alexarules_events_refused_total",
+			Help: "Events refused (429) because the engine's backlog or a queued rule's queue was full.",
 		}),
 	}
 	m.eventsOf.get = func(kind string) prometheus.Counter { return m.events.WithLabelValues(kind) }
@@ -99,7 +104,7 @@ func newMetrics() *Metrics {
 		return rs
 	}
 	m.reg.MustRegister(m.events, m.runs, m.runSeconds, m.runDuration, m.runLatency, m.apiLatency,
-		m.drops, m.depthDrops,
+		m.drops, m.depthDrops, m.refused,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

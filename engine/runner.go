@@ -12,8 +12,9 @@ import (
 	"time"
 )
 
-// inboxSize bounds each rule's inbox; beyond it events are dropped and
-// counted (handler runs are never dropped: they wait in the pending queue).
+// inboxSize sizes the stateful triggers' queue (levels), which makes its
+// senders wait when full. Rule queues are not bounded here: Accept's
+// admission control bounds what waits in them.
 const inboxSize = 256
 
 var errRestarted = errors.New("restarted by a newer event")
@@ -26,6 +27,10 @@ type job struct {
 	trigger int
 	timer   *TimerRecord // set for a durable timer's handler run
 	late    bool
+	// acc is the accepted event this job is one run of; nil when the
+	// event is not durable (startup, timer handler runs).
+	acc      *accepted
+	replayed bool // the event was accepted before a restart
 }
 
 // runner is the actor of one rule: a coordinator goroutine applies the
@@ -34,17 +39,21 @@ type job struct {
 type runner struct {
 	e    *Engine
 	rule *Rule
-	// inbox takes the handler runs of durable timers, which wait for the
-	// coordinator instead of being dropped.
-	inbox chan job
 
-	// queue holds offered events until the coordinator takes them, at most
-	// inboxSize; wake (buffered, one) tells the coordinator there are some.
-	// The slice grows only as far as a burst needs: a channel buffered for
-	// inboxSize jobs took 10 KB for every loaded rule, busy or not.
-	qmu   sync.Mutex
-	queue []job
-	wake  chan struct{}
+	// queue holds offered jobs (events and the handler runs of durable
+	// timers) until the coordinator takes them; wake (buffered, one) tells
+	// the coordinator there are some. The slice grows only as far as a
+	// burst needs. left holds the jobs the coordinator had queued but not
+	// started when it stopped; closed refuses offers once a reload took
+	// both for the new runner.
+	qmu    sync.Mutex
+	queue  []job
+	left   []job
+	closed bool
+	wake   chan struct{}
+	// waiting counts event jobs offered and not yet started or skipped:
+	// Accept refuses an event a full queued rule would skip.
+	waiting atomic.Int64
 
 	mu      sync.Mutex
 	state   json.RawMessage
@@ -58,27 +67,64 @@ type runner struct {
 }
 
 func newRunner(e *Engine, r *Rule) *runner {
-	return &runner{e: e, rule: r, inbox: make(chan job), wake: make(chan struct{}, 1), done: make(chan struct{}),
+	return &runner{e: e, rule: r, wake: make(chan struct{}, 1), done: make(chan struct{}),
 		breaker: e.breaker.forRule(r.ID)}
 }
 
-// offer queues a job without blocking; a full inbox drops it, counted.
+// offer queues a job without blocking. It reports false only when a reload
+// has replaced the runner (Engine.deliver then finds the new one).
 func (r *runner) offer(j job) bool {
 	r.qmu.Lock()
-	if len(r.queue) >= inboxSize {
+	if r.closed {
 		r.qmu.Unlock()
-		r.dropped.Add(1)
-		r.e.metrics.drops.Add(1)
-		r.e.log.Warn("rule inbox full: event dropped", "rule", r.rule.ID, "event", eventID(j.ev))
 		return false
+	}
+	if j.timer == nil {
+		r.waiting.Add(1)
 	}
 	r.queue = append(r.queue, j)
 	r.qmu.Unlock()
+	r.poke()
+	return true
+}
+
+// poke wakes the coordinator.
+func (r *runner) poke() {
 	select {
 	case r.wake <- struct{}{}:
 	default: // the coordinator has been woken and not yet taken the queue
 	}
-	return true
+}
+
+// handOver moves the jobs a stopped runner had not started to its
+// successor in a reload, ahead of the jobs offered to the successor since;
+// without an enabled successor each is traced and counted as dropped.
+func handOver(old, next *runner) {
+	old.qmu.Lock()
+	old.closed = true
+	jobs := append(old.left, old.queue...)
+	old.left, old.queue = nil, nil
+	old.qmu.Unlock()
+	if len(jobs) == 0 {
+		return
+	}
+	if next == nil || !next.rule.Enabled {
+		for _, j := range jobs {
+			old.drop(j, "rule removed by reload")
+		}
+		return
+	}
+	var events int64
+	for _, j := range jobs {
+		if j.timer == nil {
+			events++
+		}
+	}
+	next.qmu.Lock()
+	next.queue = append(jobs, next.queue...)
+	next.waiting.Add(events)
+	next.qmu.Unlock()
+	next.poke()
 }
 
 // take swaps the offered jobs for spare, an emptied earlier batch, so the
@@ -136,6 +182,9 @@ func (r *runner) loop(ctx context.Context) {
 			go r.work(w, freed)
 		}
 		busy[w] = true
+		if j.timer == nil {
+			r.waiting.Add(-1)
+		}
 		j.ctx = newRunCtx()
 		j.ctx.origin = Origin{Rule: r.rule.ID, Event: eventID(j.ev)}
 		w.run = j.ctx
@@ -198,21 +247,21 @@ func (r *runner) loop(ctx context.Context) {
 			}
 			pending.push(j)
 		case r.rule.Mode == ModeParallel:
-			if len(busy) >= maxWorkers {
-				r.skip(j, fmt.Sprintf("%d runs in progress (max %d)", len(busy), r.rule.Max))
-				return
-			}
-			pending.push(j)
+			pending.push(j) // waits for one of the max workers
 		}
 		dispatch()
 	}
 	stopping := false
+	wake := r.wake
 	var spare []job // the emptied batch take hands back to the queue
 	for {
 		if stopping && len(busy) == 0 {
 			for _, w := range all {
 				close(w.jobs)
 			}
+			r.qmu.Lock()
+			r.left = append(r.left, pending.all()...)
+			r.qmu.Unlock()
 			return
 		}
 		select {
@@ -220,6 +269,7 @@ func (r *runner) loop(ctx context.Context) {
 			if !stopping {
 				stopping = true
 				ctx = context.Background() // keep waiting for busy workers
+				wake = nil                 // what is queued stays for a successor
 			}
 		case w := <-freed:
 			w.run.cancel(context.Canceled, context.Canceled)
@@ -228,19 +278,13 @@ func (r *runner) loop(ctx context.Context) {
 			if !stopping {
 				dispatch()
 			}
-		case <-r.wake:
+		case <-wake:
 			jobs := r.take(spare)
 			for _, j := range jobs {
-				if !stopping {
-					accept(j)
-				}
+				accept(j)
 			}
 			clear(jobs)
 			spare = jobs
-		case j := <-r.inbox:
-			if !stopping {
-				accept(j)
-			}
 		}
 	}
 }
@@ -294,6 +338,9 @@ func (r *runner) execute(w *worker, j job) {
 	if j.late {
 		tr.Reason = "ran late: fell due while the engine was down"
 	}
+	if j.replayed {
+		tr.Reason = "replayed after restart"
+	}
 
 	res, runErr, cause := r.invoke(w, j)
 	tr.DurationMS = float64(time.Since(wallStart).Microseconds()) / 1000
@@ -302,7 +349,41 @@ func (r *runner) execute(w *worker, j job) {
 	r.breaker.observe(tr.Actions, started)
 	tr.Log = append(make([]string, 0, len(res.Log)), res.Log...)
 
-	ok := false
+	ok := r.outcome(&tr, res, runErr, cause)
+	c := Commit{Rule: r.rule.ID}
+	if j.timer != nil {
+		c.DeleteTimers = append(c.DeleteTimers, j.timer.ID)
+	}
+	var scheduled []TimerRecord
+	var emitted []*admission
+	if ok {
+		scheduled, emitted = r.changes(&c, j, res, started)
+	}
+	ok = r.commit(c, &tr, ok)
+	if ok {
+		if res.State != nil {
+			r.mu.Lock()
+			r.state = res.State
+			r.mu.Unlock()
+		}
+		e.global.apply(res.GlobalSet, res.GlobalDelete)
+	}
+	for _, a := range emitted {
+		if ok {
+			e.dispatch(e.notified(a))
+		} else if a.acc != nil {
+			e.untrack(a.acc)
+		}
+	}
+	e.timers.applied(c.DeleteTimers, scheduled)
+	e.finish(j.acc)
+
+	r.account(tr, j.ev)
+}
+
+// outcome sets the trace's outcome from how the run ended; it reports
+// whether the run's changes are to be kept.
+func (r *runner) outcome(tr *Trace, res Result, runErr, cause error) bool {
 	switch {
 	case errors.Is(cause, context.DeadlineExceeded):
 		tr.Outcome = OutcomeTimeout
@@ -316,71 +397,54 @@ func (r *runner) execute(w *worker, j job) {
 	case res.Skipped:
 		tr.Outcome = OutcomeSkipped
 		tr.Reason = res.Reason
-		ok = true
+		return true
 	case res.DryRun:
 		tr.Outcome = OutcomeDryRun
-		ok = true
+		return true
 	default:
 		tr.Outcome = OutcomeOK
-		ok = true
+		return true
 	}
+	return false
+}
 
-	c := Commit{Trace: tr, Rule: r.rule.ID}
-	if j.timer != nil {
-		c.DeleteTimers = append(c.DeleteTimers, j.timer.ID)
-	}
+// changes adds a successful run's state, global keys, timers and emitted
+// events to c; it returns the timers to arm and the events to dispatch
+// once c is committed.
+func (r *runner) changes(c *Commit, j job, res Result, started time.Time) ([]TimerRecord, []*admission) {
+	c.RuleState = res.State
+	c.GlobalSet, c.GlobalDelete = res.GlobalSet, res.GlobalDelete
 	var scheduled []TimerRecord
-	if ok {
-		c.RuleState = res.State
-		c.GlobalSet, c.GlobalDelete = res.GlobalSet, res.GlobalDelete
-		for _, t := range res.Timers {
-			key := timerKey(r.rule.ID, t.ID)
-			if t.Cancel {
-				c.DeleteTimers = append(c.DeleteTimers, key)
-				continue
-			}
-			rec := TimerRecord{ID: key, Rule: r.rule.ID, Handler: t.Handler, Args: t.Args, Due: t.Due, Created: started}
-			c.PutTimers = append(c.PutTimers, rec)
-			scheduled = append(scheduled, rec)
+	for _, t := range res.Timers {
+		key := timerKey(r.rule.ID, t.ID)
+		if t.Cancel {
+			c.DeleteTimers = append(c.DeleteTimers, key)
+			continue
 		}
+		rec := TimerRecord{ID: key, Rule: r.rule.ID, Handler: t.Handler, Args: t.Args, Due: t.Due, Created: started}
+		c.PutTimers = append(c.PutTimers, rec)
+		scheduled = append(scheduled, rec)
 	}
-	durable := c.RuleState != nil || len(c.GlobalSet) > 0 || len(c.GlobalDelete) > 0 ||
-		len(c.PutTimers) > 0 || len(c.DeleteTimers) > 0
-	if durable {
-		if err := e.store.Commit(c); err != nil {
-			e.log.Error("commit run", "rule", r.rule.ID, "err", err)
-			tr.Outcome, tr.Error = OutcomeFailed, "commit: "+err.Error()
-			ok = false
-			e.store.RecordTrace(tr)
-		}
-	} else {
-		e.store.RecordTrace(tr)
+	depth := 0
+	if j.ev != nil {
+		depth = j.ev.Cause.Depth
 	}
-	if ok {
-		if res.State != nil {
-			r.mu.Lock()
-			r.state = res.State
-			r.mu.Unlock()
-		}
-		e.global.apply(res.GlobalSet, res.GlobalDelete)
-		depth := 0
-		if j.ev != nil {
-			depth = j.ev.Cause.Depth
-		}
-		for _, em := range res.Emitted {
-			e.Publish(Event{Kind: KindCustom, Name: em.Name, Data: em.Data, Cause: Cause{Rule: r.rule.ID, Depth: depth + 1}})
-		}
-	}
-	e.timers.applied(c.DeleteTimers, scheduled)
+	emitted, accept := r.e.emitted(r.rule.ID, depth, res.Emitted)
+	c.Accept = accept
+	return scheduled, emitted
+}
 
+// account counts and logs a finished run and shows it to OnRun.
+func (r *runner) account(tr Trace, ev *Event) {
+	e := r.e
 	r.runs.Add(1)
 	if tr.Outcome == OutcomeFailed || tr.Outcome == OutcomeTimeout {
 		r.failures.Add(1)
 	}
 	r.mu.Lock()
-	r.lastRun = started
+	r.lastRun = tr.Started
 	r.mu.Unlock()
-	e.metrics.observeRun(tr, j.ev)
+	e.metrics.observeRun(tr, ev)
 	lvl := slog.LevelDebug
 	if tr.Outcome == OutcomeFailed || tr.Outcome == OutcomeTimeout {
 		lvl = slog.LevelWarn
@@ -392,6 +456,31 @@ func (r *runner) execute(w *worker, j job) {
 			"handler", tr.Handler, "outcome", tr.Outcome, "err", tr.Error, "ms", tr.DurationMS)
 	}
 	e.notifyRun(tr)
+}
+
+// commit stores the run: in one transaction when it changed durable state,
+// emitted events or called out, else as a recorded trace behind the hot
+// path. It reports whether the run still counts as successful.
+func (r *runner) commit(c Commit, tr *Trace, ok bool) bool {
+	e := r.e
+	// A run of an accepted event that called out commits its done mark at
+	// once: behind the hot path, a crash could lose it and the replay
+	// would call out again.
+	calledOut := tr.EventID != "" && len(tr.Actions) > 0
+	durable := c.RuleState != nil || len(c.GlobalSet) > 0 || len(c.GlobalDelete) > 0 ||
+		len(c.PutTimers) > 0 || len(c.DeleteTimers) > 0 || len(c.Accept) > 0 || calledOut
+	if !durable {
+		e.store.RecordTrace(*tr)
+		return ok
+	}
+	c.Trace = *tr
+	if err := e.store.Commit(c); err != nil {
+		e.log.Error("commit run", "rule", r.rule.ID, "err", err)
+		tr.Outcome, tr.Error = OutcomeFailed, "commit: "+err.Error()
+		e.store.RecordTrace(*tr)
+		return false
+	}
+	return ok
 }
 
 // invoke runs the job on the worker's instance under the rule's deadline. It
@@ -445,15 +534,34 @@ func (r *runner) invoke(w *worker, j job) (Result, error, error) {
 	return res, res.Err, nil
 }
 
-// skip records a run that did not happen because of the rule's mode.
+// skip records a run that did not happen because of the rule's mode. Its
+// trace is the job's done mark: a restart does not run it again.
 func (r *runner) skip(j job, reason string) {
+	if j.timer == nil {
+		r.waiting.Add(-1)
+	}
+	r.skipped.Add(1)
+	r.record(j, reason)
+}
+
+// drop records a job that cannot run because its rule is gone.
+func (r *runner) drop(j job, reason string) {
+	r.dropped.Add(1)
+	r.e.metrics.drops.Add(1)
+	r.record(j, reason)
+}
+
+func (r *runner) record(j job, reason string) {
 	e := r.e
 	now := e.clock.Now()
 	tr := Trace{ID: e.ids.Next(now), Rule: r.rule.ID, EventID: eventID(j.ev), Started: now,
 		Outcome: OutcomeSkipped, Reason: reason, Actions: []Action{}, Log: []string{}}
-	r.skipped.Add(1)
+	if j.timer != nil {
+		tr.Handler = j.timer.Handler
+	}
 	e.metrics.observeSkip(r.rule.ID)
 	e.store.RecordTrace(tr)
+	e.finish(j.acc)
 	e.notifyRun(tr)
 }
 

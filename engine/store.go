@@ -65,8 +65,9 @@ type EventRecord struct {
 }
 
 // Commit is everything one finished run makes durable, in one transaction:
-// the trace, and, when the run succeeded, the rule's new state, the changed
-// keys of the global state and its timer changes.
+// the trace (with the event's done mark), and, when the run succeeded, the
+// rule's new state, the changed keys of the global state, its timer changes
+// and the events it emitted.
 type Commit struct {
 	Trace        Trace
 	Rule         string
@@ -75,6 +76,17 @@ type Commit struct {
 	GlobalDelete []string                   // removed top-level keys
 	PutTimers    []TimerRecord              // new or rescheduled timers
 	DeleteTimers []string                   // cancelled or fired timer ids
+	// Accept are events the run emitted, accepted into the inbox (as
+	// Store.Accept does) with the run's state, so a crash cannot keep the
+	// state and lose them, or the reverse.
+	Accept []Event
+}
+
+// Pending is an accepted event that has not completed, as Store.Inbox
+// returns it: Done lists the rules whose run of it has finished.
+type Pending struct {
+	Event Event
+	Done  []string
 }
 
 // Store is the durable state the engine needs. engine/store implements it
@@ -84,8 +96,29 @@ type Store interface {
 	// once; the implementation groups them into one fsync.
 	Commit(c Commit) error
 	// RecordTrace stores the trace of a run that changed no durable state,
-	// behind the hot path like RecordEvent: it does not wait for the write.
+	// behind the hot path like RecordEvent: it does not wait for the write,
+	// but it waits for room in the writer's queue rather than drop the
+	// trace.
+	//
+	// The trace of a run (Commit's or RecordTrace's) whose EventID names an
+	// event in the inbox also writes that event's done mark for the rule,
+	// in the same transaction.
 	RecordTrace(t Trace)
+	// Accept writes ev to the inbox of accepted, not yet completed events
+	// (and, when journal is set, to the recent-events journal). It does not
+	// wait: then is called once the write is durable, or failed, with fresh
+	// false (nothing written) when an event of ev.ID is in the inbox
+	// already. Concurrent accepts share one transaction; then calls come in
+	// the order of the Accept calls and must not block.
+	Accept(ev Event, journal bool, then func(fresh bool, err error))
+	// Inbox returns the accepted events not yet completed, oldest accepted
+	// first, each with the rules that have a done mark for it.
+	Inbox() ([]Pending, error)
+	// Complete removes an event and its done marks from the inbox once
+	// every run it caused has finished. It does not wait for the write (it
+	// rides with a later transaction), and it applies after the traces and
+	// commits queued before it.
+	Complete(eventID string)
 	// RuleState returns a rule's stored state (nil when it has none).
 	RuleState(rule string) (json.RawMessage, error)
 	// Global returns every top-level key of the global state.

@@ -100,12 +100,7 @@ func (ts *timerService) fire(rec TimerRecord, late bool) {
 	// A timer that fired more than a second after its due time ran late.
 	late = late || now.Sub(rec.Due) > time.Second
 	ev := &Event{ID: ts.e.ids.Next(now), Kind: KindHandler, Time: now, Name: rec.Handler}
-	// Handler runs are never dropped: wait for room in the inbox, off the
-	// clock's goroutine.
-	go func() {
-		select {
-		case r.inbox <- job{ev: ev, timer: &rec, late: late}:
-		case <-r.done:
-		}
-	}()
+	// The queue takes it without waiting; a runner a reload replaced
+	// passes it to its successor.
+	ts.e.deliver(r, job{ev: ev, timer: &rec, late: late})
 }

@@ -180,10 +180,20 @@ func (s *Server) publish(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, errors.New("POST /api/events: field \"name\" is required"))
 		return
 	}
-	now := s.Engine.Clock().Now()
-	ev := engine.Event{ID: s.Engine.NewID(now), Kind: engine.KindCustom, Time: now, Name: req.Name, Data: req.Data}
-	s.Engine.Publish(ev)
-	writeJSON(w, http.StatusAccepted, map[string]string{"id": ev.ID})
+	ev, err := s.Engine.Accept(engine.Event{Kind: engine.KindCustom, Name: req.Name, Data: req.Data})
+	switch {
+	case errors.Is(err, engine.ErrOverloaded):
+		w.Header().Set("Retry-After", "1")
+		writeError(w, http.StatusTooManyRequests, fmt.Errorf("POST /api/events: %w; retry later", err))
+	case errors.Is(err, engine.ErrUnavailable):
+		w.Header().Set("Retry-After", "5")
+		writeError(w, http.StatusServiceUnavailable, fmt.Errorf("POST /api/events: %w; retry later", err))
+	case err != nil:
+		writeError(w, http.StatusInternalServerError, fmt.Errorf("POST /api/events: %w", err))
+	default:
+		// 202 only once the event is durable: it runs even after a crash.
+		writeJSON(w, http.StatusAccepted, map[string]string{"id": ev.ID})
+	}
 }
 
 func (s *Server) runs(w http.ResponseWriter, r *http.Request) {

@@ -1,6 +1,7 @@
 package admin_test
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"io"
@@ -136,5 +137,63 @@ func TestHealthAndRulesShowTheLatestLoad(t *testing.T) {
 	latest.Store(&admin.LoadReport{Reloaded: true, OK: true, Time: rep.Time})
 	if _, body := do(t, "GET", srv.URL+"/healthz", ""); !strings.Contains(body, `"status": "ok"`) || !strings.Contains(body, `"ok": true`) {
 		t.Fatalf("healthz after a good reload: %s", body)
+	}
+}
+
+// blockInstance holds every run until the test ends.
+type blockInstance struct{ release <-chan struct{} }
+
+func (b blockInstance) Run(context.Context, *engine.Invocation) engine.Result {
+	<-b.release
+	return engine.Result{}
+}
+func (blockInstance) Close() {}
+
+func TestPublishAnswers429WhenFullAnd503WhenTheStoreFails(t *testing.T) {
+	st, err := store.Open(filepath.Join(t.TempDir(), "a.db"), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	release := make(chan struct{})
+	e := engine.New(engine.Config{Store: st, MaxBacklog: 1})
+	err = e.SetRules([]*engine.Rule{{ID: "r", Enabled: true, Mode: engine.ModeQueued, Max: 10, Timeout: time.Minute,
+		Triggers:    []engine.Trigger{{Kind: engine.KindCustom}},
+		NewInstance: func() (engine.Instance, error) { return blockInstance{release}, nil }}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer((&admin.Server{Engine: e, Store: st}).Handler())
+	defer srv.Close()
+	defer close(release)
+	if status, body := do(t, "POST", srv.URL+"/api/events", `{"name":"x"}`); status != http.StatusAccepted {
+		t.Fatalf("first event: %d %s", status, body)
+	}
+	if p, err := st.Inbox(); err != nil || len(p) != 1 {
+		t.Fatalf("the 202 event is not durable: %d, %v", len(p), err)
+	}
+	req, _ := http.NewRequest("POST", srv.URL+"/api/events", strings.NewReader(`{"name":"x"}`))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusTooManyRequests || resp.Header.Get("Retry-After") == "" {
+		t.Fatalf("beyond the backlog: %d, Retry-After %q; want 429 with Retry-After", resp.StatusCode, resp.Header.Get("Retry-After"))
+	}
+	if _, metrics := do(t, "GET", srv.URL+"/metrics", ""); !strings.Contains(metrics, "alexarules_events_refused_total 1") {
+		t.Errorf("/metrics does not count the refusal:\n%s", metrics)
+	}
+	if err := st.Close(); err != nil {
+		t.Fatal(err)
+	}
+	e2 := engine.New(engine.Config{Store: st})
+	if err := e2.SetRules([]*engine.Rule{{ID: "r", Enabled: true, Mode: engine.ModeQueued, Max: 10, Timeout: time.Minute,
+		Triggers: []engine.Trigger{{Kind: engine.KindCustom}}}}); err != nil {
+		t.Fatal(err)
+	}
+	srv2 := httptest.NewServer((&admin.Server{Engine: e2, Store: st}).Handler())
+	defer srv2.Close()
+	if status, body := do(t, "POST", srv2.URL+"/api/events", `{"name":"x"}`); status != http.StatusServiceUnavailable || !strings.Contains(body, "retry later") {
+		t.Fatalf("closed store: %d %s, want 503", status, body)
 	}
 }

@@ -106,7 +106,10 @@ func (h *host) fireSchedule(id string, at time.Time, late bool) {
 	if err != nil {
 		return
 	}
-	h.engine.Publish(engine.Event{Kind: engine.KindSchedule, Target: id[:i], TriggerIndex: trig,
+	// The id is the tick's own: a tick fired again after a crash, before
+	// the scheduler stored it, is the same event and is accepted once.
+	h.engine.Publish(engine.Event{ID: "schedule:" + id + "@" + strconv.FormatInt(at.UnixNano(), 36),
+		Kind: engine.KindSchedule, Target: id[:i], TriggerIndex: trig,
 		Data: map[string]any{"scheduled": float64(at.UnixNano()) / 1e9, "late": late}})
 }
 

@@ -174,3 +174,35 @@ func decodeAll[T any](raw [][]byte) ([]T, error) {
 	}
 	return out, nil
 }
+
+// Inbox returns the accepted events not yet completed, oldest accepted
+// first, each with the rules that have a done mark for it.
+func (s *Store) Inbox() ([]engine.Pending, error) {
+	var raw [][]byte
+	var done [][]string
+	err := s.db.View(func(tx *bolt.Tx) error {
+		marks := tx.Bucket(bucketDone).Cursor()
+		return tx.Bucket(bucketInbox).ForEach(func(k, v []byte) error {
+			raw = append(raw, bytes.Clone(v))
+			prefix := donePrefix(string(k[8:]))
+			var rules []string
+			for m, _ := marks.Seek(prefix); m != nil && bytes.HasPrefix(m, prefix); m, _ = marks.Next() {
+				rules = append(rules, string(m[len(prefix):]))
+			}
+			done = append(done, rules)
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, fmt.Errorf("inbox: %w", err)
+	}
+	events, err := decodeAll[engine.Event](raw)
+	if err != nil {
+		return nil, fmt.Errorf("inbox: %w", err)
+	}
+	out := make([]engine.Pending, len(events))
+	for i, ev := range events {
+		out[i] = engine.Pending{Event: ev, Done: done[i]}
+	}
+	return out, nil
+}

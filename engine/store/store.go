@@ -8,7 +8,7 @@
 // of fsyncs and a lone commit pays one transaction without waiting for a
 // timer (bbolt's default Batch would add 10 ms to it).
 //
-// On-disk layout, schema version 1 (keys sort bytewise; a time key is the
+// On-disk layout, schema version 2 (keys sort bytewise; a time key is the
 // Unix nanoseconds as 8 big-endian bytes with the sign bit flipped, so
 // earlier times sort first):
 //
@@ -19,7 +19,16 @@
 //	traces/<rule> 0x00 <time><id> engine.Trace JSON, time = trace start
 //	runs/<time><id>               rule name: the all-rules index of traces
 //	events/<time><id>             engine.EventRecord JSON
+//	inbox/<seq><id>               engine.Event JSON of an accepted event not
+//	                              yet completed; seq is the bucket's 8-byte
+//	                              big-endian sequence, so keys sort in
+//	                              acceptance order
+//	inbox_ids/<id>                the event's inbox key
+//	done/<id> 0x00 <rule>         empty: the rule's run of the event finished
 //	kv/<bucket>/<key>             raw bytes of Get/Put/Delete/List
+//
+// Version 2 added inbox, inbox_ids and done; a version 1 file gains them
+// (empty) when it is opened.
 package store
 
 import (
@@ -37,7 +46,7 @@ import (
 )
 
 // SchemaVersion is the layout version this package reads and writes.
-const SchemaVersion = 1
+const SchemaVersion = 2
 
 // Defaults for zero Options fields.
 const (
@@ -68,12 +77,16 @@ var (
 	bucketRuns   = []byte("runs")
 	bucketEvents = []byte("events")
 	bucketKV     = []byte("kv")
+	bucketInbox  = []byte("inbox")
+	bucketIDs    = []byte("inbox_ids")
+	bucketDone   = []byte("done")
 
 	keySchemaVersion = []byte("schema_version")
 )
 
 // topBuckets are created once, when the file is opened.
-var topBuckets = [][]byte{bucketMeta, bucketState, bucketGlobal, bucketTimers, bucketTraces, bucketRuns, bucketEvents, bucketKV}
+var topBuckets = [][]byte{bucketMeta, bucketState, bucketGlobal, bucketTimers, bucketTraces, bucketRuns, bucketEvents, bucketKV,
+	bucketInbox, bucketIDs, bucketDone}
 
 // Options tune a Store. The zero value is usable.
 type Options struct {
@@ -84,8 +97,8 @@ type Options struct {
 	// JournalSize is how many recent events are kept (default 10,000).
 	JournalSize int
 	// QueueSize bounds the events and traces waiting for the writer
-	// (default 4096 each); RecordEvent and RecordTrace drop and count what
-	// does not fit.
+	// (default 4096 each); RecordEvent and RecordTrace wait for room when
+	// it is full.
 	QueueSize int
 	// RecordDelay is how long recorded events and traces may wait for a
 	// commit to ride along with before the writer spends an fsync on them
@@ -128,11 +141,13 @@ type Store struct {
 	mu     sync.RWMutex
 	closed bool
 
-	ops     chan *op
-	events  chan engine.EventRecord
-	traces  chan engine.Trace
-	dropped atomic.Uint64
-	done    chan struct{} // closed when the writer has exited
+	ops    chan *op
+	events chan engine.EventRecord
+	traces chan engine.Trace
+	// completes carries Complete's event ids, written like recorded traces.
+	completes chan string
+	dropped   atomic.Uint64
+	done      chan struct{} // closed when the writer has exited
 
 	closeOnce sync.Once
 	closeErr  error
@@ -159,15 +174,16 @@ func Open(path string, opts Options) (*Store, error) {
 		return nil, fmt.Errorf("database %s: %w", path, err)
 	}
 	s := &Store{
-		db:     db,
-		path:   path,
-		opts:   opts,
-		log:    opts.Logger,
-		ops:    make(chan *op, 1024),
-		events: make(chan engine.EventRecord, opts.QueueSize),
-		traces: make(chan engine.Trace, opts.QueueSize),
-		done:   make(chan struct{}),
-		w:      writerState{traceCount: map[string]int{}, eventCount: -1},
+		db:        db,
+		path:      path,
+		opts:      opts,
+		log:       opts.Logger,
+		ops:       make(chan *op, 1024),
+		events:    make(chan engine.EventRecord, opts.QueueSize),
+		traces:    make(chan engine.Trace, opts.QueueSize),
+		completes: make(chan string, opts.QueueSize),
+		done:      make(chan struct{}),
+		w:         writerState{traceCount: map[string]int{}, eventCount: -1},
 	}
 	go s.run()
 	return s, nil
@@ -193,8 +209,8 @@ func initSchema(tx *bolt.Tx) error {
 			return fmt.Errorf("create bucket %s: %w", name, err)
 		}
 	}
-	// Version 1 is the first layout: a file without a version is new.
-	// Migrations from older versions go here once there are any.
+	// A file without a version is new. Version 1 lacks the inbox buckets,
+	// which the loop above has just created: no data moves.
 	if version < SchemaVersion {
 		return tx.Bucket(bucketMeta).Put(keySchemaVersion, binary.BigEndian.AppendUint64(nil, SchemaVersion))
 	}
@@ -222,5 +238,6 @@ func (s *Store) Close() error {
 }
 
 // Dropped returns how many recorded events and traces were never written:
-// the queue was full, the store was closed, or they could not be encoded.
+// the store was closed, they could not be encoded, or their transaction
+// failed.
 func (s *Store) Dropped() uint64 { return s.dropped.Load() }

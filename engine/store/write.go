@@ -13,8 +13,8 @@ import (
 )
 
 // Commit makes c durable before it returns: its trace (when c.Trace.ID is
-// set), the rule state (when non-nil), the global key changes and the timer
-// changes, all in one transaction shared with whatever else is waiting.
+// set), the rule state (when non-nil), the global key changes, the timer
+// changes and the accepted events, all in one transaction shared with whatever else is waiting.
 // Deletions apply before puts, so a fired timer rescheduled under the same
 // id stays. The caller must not modify c's slices and maps until Commit
 // returns.
@@ -73,6 +73,13 @@ func prepare(c engine.Commit) (*prepared, error) {
 	if slices.Contains(c.DeleteTimers, "") {
 		return nil, errors.New("timer without an id")
 	}
+	for _, ev := range c.Accept {
+		in, err := encodeInbox(ev, ev.Kind != engine.KindSchedule)
+		if err != nil {
+			return nil, fmt.Errorf("event %q: %w", ev.ID, err)
+		}
+		p.accepts = append(p.accepts, in)
+	}
 	return p, nil
 }
 
@@ -99,7 +106,7 @@ func encodeTrace(t engine.Trace, rule string) (encodedTrace, error) {
 			return encodedTrace{}, fmt.Errorf("trace %s: %w", t.ID, err)
 		}
 	}
-	return encodedTrace{rule: rule, key: append(rulePrefix(rule), timeKey(t.Started, t.ID)...), value: v}, nil
+	return encodedTrace{rule: rule, event: t.EventID, key: append(rulePrefix(rule), timeKey(t.Started, t.ID)...), value: v}, nil
 }
 
 func textActions(actions []engine.Action) []engine.Action {
@@ -134,9 +141,11 @@ func timeKey(t time.Time, id string) []byte {
 }
 
 // RecordTrace stores the trace of a run that changed no durable state
-// without waiting: the writer stores it with the next transaction, or
-// after Options.RecordDelay. When the queue is full the trace is dropped
-// and counted (Dropped). t must not be modified after the call.
+// without waiting for the write: the writer stores it with the next
+// transaction, or after Options.RecordDelay. When the queue is full it
+// waits for room (backpressure) instead of dropping the trace. After Close
+// the trace is dropped and counted (Dropped). t must not be modified after
+// the call.
 func (s *Store) RecordTrace(t engine.Trace) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
@@ -144,16 +153,12 @@ func (s *Store) RecordTrace(t engine.Trace) {
 		s.dropped.Add(1)
 		return
 	}
-	select {
-	case s.traces <- t:
-	default:
-		s.dropped.Add(1)
-	}
+	s.traces <- t
 }
 
-// RecordEvent adds ev to the recent-events journal without waiting, like
-// RecordTrace; the journal keeps the newest Options.JournalSize events.
-// ev (its Data and Device) must not be modified after the call.
+// RecordEvent adds ev to the recent-events journal without waiting for the
+// write, like RecordTrace; the journal keeps the newest Options.JournalSize
+// events. ev (its Data and Device) must not be modified after the call.
 func (s *Store) RecordEvent(ev engine.EventRecord) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
@@ -161,10 +166,62 @@ func (s *Store) RecordEvent(ev engine.EventRecord) {
 		s.dropped.Add(1)
 		return
 	}
-	select {
-	case s.events <- ev:
-	default:
-		s.dropped.Add(1)
+	s.events <- ev
+}
+
+// Accept writes ev to the inbox, and to the journal when journal is set,
+// without waiting: then is called on the writer's goroutine once the
+// transaction is durable (fresh false: ev.ID was in the inbox already, and
+// nothing was written) or failed. Concurrent accepts share one transaction
+// and one fsync; then calls come in the order of the Accept calls. then
+// must not block. When the writer's queue is full, Accept waits for room.
+func (s *Store) Accept(ev engine.Event, journal bool, then func(fresh bool, err error)) {
+	in, err := encodeInbox(ev, journal)
+	if err != nil {
+		then(false, fmt.Errorf("accept event %q: %w", ev.ID, err))
+		return
+	}
+	o := &op{kind: opAccept, inbox: in, then: then}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.closed {
+		then(false, fmt.Errorf("accept event %s: %w", ev.ID, ErrClosed))
+		return
+	}
+	s.ops <- o
+}
+
+// encodeInbox encodes an event for the inbox, and for the journal when
+// journal is set.
+func encodeInbox(ev engine.Event, journal bool) (*inboxEntry, error) {
+	if ev.ID == "" || strings.IndexByte(ev.ID, 0) >= 0 {
+		return nil, errors.New("an event id must be non-empty without zero bytes")
+	}
+	v, err := json.Marshal(ev)
+	if err != nil {
+		return nil, err
+	}
+	in := &inboxEntry{id: ev.ID, value: v}
+	if journal {
+		rec := engine.EventRecord{ID: ev.ID, Kind: ev.Kind, Time: ev.Time, Device: ev.Device, Name: ev.Name, Data: ev.Data}
+		if in.journal, err = json.Marshal(rec); err != nil {
+			return nil, err
+		}
+		in.journalKey = timeKey(ev.Time, ev.ID)
+	}
+	return in, nil
+}
+
+// Complete removes an accepted event and its done marks without waiting
+// for the write, like RecordTrace: it rides with the next transaction,
+// after the traces and commits queued before it. After Close it does
+// nothing: the event then stays in the inbox, and its done marks keep a
+// restart from running it again.
+func (s *Store) Complete(eventID string) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if !s.closed {
+		s.completes <- eventID
 	}
 }
 

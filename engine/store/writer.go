@@ -2,6 +2,7 @@ package store
 
 import (
 	"bytes"
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"time"
@@ -22,6 +23,7 @@ const (
 	opPut
 	opDelete
 	opFlush
+	opAccept // inbox; then instead of done
 )
 
 // op is one write a caller waits for.
@@ -31,7 +33,30 @@ type op struct {
 	bucket string
 	key    string
 	value  []byte
+	inbox  *inboxEntry
+	fresh  bool // set by the writer: the accept was new
 	done   chan error
+	// then, when set, is called with the result instead of sending it
+	// on done (an Accept nobody waits for).
+	then func(fresh bool, err error)
+}
+
+// reply answers the op's caller.
+func (o *op) reply(err error) {
+	if o.then != nil {
+		o.then(o.fresh && err == nil, err)
+		return
+	}
+	o.done <- err
+}
+
+// inboxEntry is an accepted event, encoded.
+type inboxEntry struct {
+	id    string
+	value []byte // engine.Event JSON
+	// journal and journalKey, when set, add the event to the
+	// recent-events journal.
+	journal, journalKey []byte
 }
 
 // prepared is a Commit encoded by the caller's goroutine, so the writer
@@ -44,10 +69,12 @@ type prepared struct {
 	globalDelete []string
 	putTimers    []keyValue
 	deleteTimers []string
+	accepts      []*inboxEntry
 }
 
 type encodedTrace struct {
 	rule  string
+	event string // the trace's event id: its done mark when in the inbox
 	key   []byte // traceKey; nil: no trace
 	value []byte
 }
@@ -66,19 +93,20 @@ type writerState struct {
 
 // batch is what one transaction writes.
 type batch struct {
-	ops    []*op
-	events []engine.EventRecord
-	traces []engine.Trace
-	flush  bool // recorded items waited long enough
+	ops       []*op
+	events    []engine.EventRecord
+	traces    []engine.Trace
+	completes []string // ids of accepted events whose runs all finished
+	flush     bool     // recorded items waited long enough
 }
 
-func (b *batch) records() int { return len(b.events) + len(b.traces) }
+func (b *batch) records() int { return len(b.events) + len(b.traces) + len(b.completes) }
 
 func (b *batch) reset() {
 	clear(b.ops)
 	clear(b.events)
 	clear(b.traces)
-	b.ops, b.events, b.traces, b.flush = b.ops[:0], b.events[:0], b.traces[:0], false
+	b.ops, b.events, b.traces, b.completes, b.flush = b.ops[:0], b.events[:0], b.traces[:0], b.completes[:0], false
 }
 
 // submit hands o to the writer and waits for its transaction.
@@ -118,6 +146,8 @@ func (s *Store) run() {
 			b.events = append(b.events, ev)
 		case t := <-s.traces:
 			b.traces = append(b.traces, t)
+		case id := <-s.completes:
+			b.completes = append(b.completes, id)
 		case <-due:
 			armed = false
 			b.flush = true
@@ -164,6 +194,8 @@ func (s *Store) drain(b *batch) (open bool) {
 			b.events = append(b.events, ev)
 		case t := <-s.traces:
 			b.traces = append(b.traces, t)
+		case id := <-s.completes:
+			b.completes = append(b.completes, id)
 		default:
 			return open
 		}
@@ -176,7 +208,7 @@ func (s *Store) drain(b *batch) (open bool) {
 // fail the others.
 func (s *Store) write(b *batch) {
 	events, traces := s.encodeRecords(b)
-	work := len(events) + len(traces)
+	work := len(events) + len(traces) + len(b.completes)
 	for _, o := range b.ops {
 		if o.kind != opFlush {
 			work++
@@ -187,13 +219,18 @@ func (s *Store) write(b *batch) {
 		s.logDrops()
 		return
 	}
+	// Recorded traces go first: one recorded before a Complete of its
+	// event then writes its done mark before the event leaves the inbox.
 	err := s.update(func(tx *bolt.Tx, touched map[string]bool) error {
+		if err := s.applyRecords(tx, events, traces, b.completes, touched); err != nil {
+			return err
+		}
 		for _, o := range b.ops {
 			if err := s.apply(tx, o, touched); err != nil {
 				return err
 			}
 		}
-		return s.applyRecords(tx, events, traces, touched)
+		return nil
 	})
 	if err == nil {
 		s.answer(b.ops, nil)
@@ -211,14 +248,14 @@ func (s *Store) write(b *batch) {
 			flushes = append(flushes, o)
 			continue
 		}
-		o.done <- s.update(func(tx *bolt.Tx, touched map[string]bool) error {
+		o.reply(s.update(func(tx *bolt.Tx, touched map[string]bool) error {
 			return s.apply(tx, o, touched)
-		})
+		}))
 	}
 	var recordErr error
-	if len(events)+len(traces) > 0 {
+	if len(events)+len(traces)+len(b.completes) > 0 {
 		recordErr = s.update(func(tx *bolt.Tx, touched map[string]bool) error {
-			return s.applyRecords(tx, events, traces, touched)
+			return s.applyRecords(tx, events, traces, b.completes, touched)
 		})
 		if recordErr != nil {
 			s.dropped.Add(uint64(len(events) + len(traces)))
@@ -248,7 +285,7 @@ func (s *Store) update(fn func(tx *bolt.Tx, touched map[string]bool) error) erro
 
 func (s *Store) answer(ops []*op, err error) {
 	for _, o := range ops {
-		o.done <- err
+		o.reply(err)
 	}
 }
 
@@ -309,9 +346,64 @@ func (s *Store) apply(tx *bolt.Tx, o *op, touched map[string]bool) error {
 			return nil
 		}
 		return b.Delete([]byte(o.key))
+	case opAccept:
+		fresh, err := s.applyAccept(tx, o.inbox)
+		o.fresh = fresh
+		return err
 	}
 	return nil
 }
+
+// applyAccept puts an event into the inbox unless its id is there; it
+// reports whether it did.
+func (s *Store) applyAccept(tx *bolt.Tx, in *inboxEntry) (bool, error) {
+	ids, inbox := tx.Bucket(bucketIDs), tx.Bucket(bucketInbox)
+	if ids.Get([]byte(in.id)) != nil {
+		return false, nil
+	}
+	seq, err := inbox.NextSequence()
+	if err != nil {
+		return false, fmt.Errorf("inbox: %w", err)
+	}
+	key := binary.BigEndian.AppendUint64(make([]byte, 0, 8+len(in.id)), seq)
+	key = append(key, in.id...)
+	if err := inbox.Put(key, in.value); err != nil {
+		return false, fmt.Errorf("inbox: %w", err)
+	}
+	if err := ids.Put([]byte(in.id), key); err != nil {
+		return false, fmt.Errorf("inbox: %w", err)
+	}
+	if in.journal != nil {
+		if err := s.putJournal(tx, []keyValue{{key: in.journalKey, value: in.journal}}); err != nil {
+			return false, err
+		}
+	}
+	return true, nil
+}
+
+// applyComplete removes an event, its id and its done marks.
+func applyComplete(tx *bolt.Tx, id string) error {
+	ids := tx.Bucket(bucketIDs)
+	key := ids.Get([]byte(id))
+	if key == nil {
+		return nil
+	}
+	if err := tx.Bucket(bucketInbox).Delete(bytes.Clone(key)); err != nil {
+		return fmt.Errorf("complete %s: %w", id, err)
+	}
+	if err := ids.Delete([]byte(id)); err != nil {
+		return fmt.Errorf("complete %s: %w", id, err)
+	}
+	done := tx.Bucket(bucketDone)
+	for _, k := range firstKeys(done, donePrefix(id), -1) {
+		if err := done.Delete(k); err != nil {
+			return fmt.Errorf("complete %s: %w", id, err)
+		}
+	}
+	return nil
+}
+
+func donePrefix(id string) []byte { return append([]byte(id), 0) }
 
 func (s *Store) applyCommit(tx *bolt.Tx, c *prepared, touched map[string]bool) error {
 	if c.trace.key != nil {
@@ -346,15 +438,34 @@ func (s *Store) applyCommit(tx *bolt.Tx, c *prepared, touched map[string]bool) e
 			return fmt.Errorf("timer %s: %w", t.key, err)
 		}
 	}
+	for _, in := range c.accepts {
+		if _, err := s.applyAccept(tx, in); err != nil {
+			return fmt.Errorf("event %s: %w", in.id, err)
+		}
+	}
 	return nil
 }
 
-func (s *Store) applyRecords(tx *bolt.Tx, events []keyValue, traces []encodedTrace, touched map[string]bool) error {
+// applyRecords writes recorded traces, then completions (so a trace
+// recorded before its event's completion still writes its done mark), then
+// journal entries.
+func (s *Store) applyRecords(tx *bolt.Tx, events []keyValue, traces []encodedTrace, completes []string, touched map[string]bool) error {
 	for _, t := range traces {
 		if err := s.putTrace(tx, t, touched); err != nil {
 			return fmt.Errorf("record trace of %s: %w", t.rule, err)
 		}
 	}
+	for _, id := range completes {
+		if err := applyComplete(tx, id); err != nil {
+			return err
+		}
+	}
+	return s.putJournal(tx, events)
+}
+
+// putJournal adds events to the recent-events journal and prunes it to
+// Options.JournalSize.
+func (s *Store) putJournal(tx *bolt.Tx, events []keyValue) error {
 	if len(events) == 0 {
 		return nil
 	}
@@ -400,6 +511,9 @@ func (s *Store) putTrace(tx *bolt.Tx, t encodedTrace, touched map[string]bool) e
 	}
 	s.w.traceCount[t.rule] = n
 	touched[t.rule] = true
+	if t.event != "" && tx.Bucket(bucketIDs).Get([]byte(t.event)) != nil {
+		return tx.Bucket(bucketDone).Put(append(donePrefix(t.event), t.rule...), nil)
+	}
 	return nil
 }
 
@@ -429,13 +543,13 @@ func (s *Store) prune(tx *bolt.Tx, touched map[string]bool) error {
 	return nil
 }
 
-// firstKeys returns copies of the first n keys of b that start with
-// prefix. Callers delete after collecting because deleting under a moving
+// firstKeys returns copies of the first n keys (all when n < 0) of b that
+// start with prefix. Callers delete after collecting because deleting under a moving
 // cursor can skip keys.
 func firstKeys(b *bolt.Bucket, prefix []byte, n int) [][]byte {
-	keys := make([][]byte, 0, n)
+	keys := make([][]byte, 0, max(n, 0))
 	c := b.Cursor()
-	for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix) && len(keys) < n; k, _ = c.Next() {
+	for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix) && (n < 0 || len(keys) < n); k, _ = c.Next() {
 		keys = append(keys, bytes.Clone(k))
 	}
 	return keys

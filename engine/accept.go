@@ -1,0 +1,304 @@
+package engine
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"sync/atomic"
+)
+
+// DefaultMaxBacklog is how many accepted events may wait for their runs
+// before Accept refuses more.
+const DefaultMaxBacklog = 10_000
+
+// Accept refuses an event with these; match them with errors.Is.
+var (
+	// ErrOverloaded: the backlog is at its limit, or a matched queued
+	// rule's queue is full. Nothing was written; try again later.
+	ErrOverloaded = errors.New("engine overloaded")
+	// ErrUnavailable: the store could not journal the event. Nothing was
+	// accepted; try again later.
+	ErrUnavailable = errors.New("event store unavailable")
+)
+
+// accepted tracks one durable event in memory until every job it caused has
+// finished; then it leaves the store's inbox.
+type accepted struct {
+	id   string
+	jobs atomic.Int32
+}
+
+// destination is one rule (and trigger) an event goes to.
+type destination struct {
+	r       *runner
+	trigger int
+	level   bool // through the stateful trigger machinery
+}
+
+// admission is an event that passed admission control and, when durable,
+// was journaled: dispatch hands it to its rules.
+type admission struct {
+	ev       *Event
+	acc      *accepted // nil: not durable (startup, store failure)
+	dests    []destination
+	late     bool
+	replayed bool
+}
+
+// inflight is the set of accepted events whose jobs have not all finished.
+type inflight struct {
+	mu  sync.Mutex
+	ids map[string]*accepted
+	n   atomic.Int64 // len(ids), read without the lock by admission control
+}
+
+// Accept journals ev durably and then hands it to its rules, like Publish,
+// for callers that answer for it (the admin API): it fails with
+// ErrOverloaded when the engine's backlog is full or a matched queued
+// rule's queue is full, and with ErrUnavailable when the store fails, in
+// both cases having written and run nothing. It returns ev with its id and
+// time set.
+func (e *Engine) Accept(ev Event) (Event, error) {
+	a, err := e.admit(ev, true)
+	if err != nil {
+		return ev, err
+	}
+	e.dispatch(a)
+	return *a.ev, nil
+}
+
+// Publish hands an event from an internal source (push, poller, schedule)
+// to every rule whose trigger matches, once the store has journaled it. It
+// does not wait for the write, so events published one after another share
+// a transaction, but it waits for room in the store's queue. It never
+// refuses: when the store fails it logs the error and runs the event
+// anyway. Events published by one goroutine are dispatched in order.
+func (e *Engine) Publish(ev Event) {
+	a, err := e.route(ev)
+	if err != nil {
+		return // logged and counted by route
+	}
+	e.journaled.start()
+	e.journal(a, func(err error) {
+		if err != nil {
+			e.log.Error("journal event: running it without a durable record", "event", a.ev.ID, "kind", a.ev.Kind, "err", err)
+		}
+		e.journaled.push(a)
+	})
+}
+
+// admit fills in ev's id and time, finds its rules and, when any matches,
+// journals it in the store's inbox before returning. With limit set it
+// refuses instead of overfilling (Accept); without, a store failure is
+// logged and the event goes on undurably.
+func (e *Engine) admit(ev Event, limit bool) (*admission, error) {
+	a, err := e.route(ev)
+	if err != nil {
+		return nil, err
+	}
+	if limit {
+		if err := e.checkRoom(a); err != nil {
+			return nil, err
+		}
+	}
+	done := make(chan error, 1)
+	e.journal(a, func(err error) { done <- err })
+	switch err := <-done; {
+	case err != nil && limit:
+		return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
+	case err != nil:
+		e.log.Error("journal event: running it without a durable record", "event", a.ev.ID, "kind", a.ev.Kind, "err", err)
+	}
+	return e.notified(a), nil
+}
+
+// journal writes a's event to the store's inbox when a rule takes it and
+// calls then once it is durable (a.acc set), was there already (a.dests
+// cleared: it runs from its first accept) or failed (err; a stays
+// undurable). then runs on the store's writer and must not block.
+func (e *Engine) journal(a *admission, then func(err error)) {
+	e.metrics.countEvent(a.ev.Kind)
+	if !e.needsInbox(a) {
+		then(nil)
+		return
+	}
+	// Track before the write, so a replay reading the inbox meanwhile
+	// knows the event is in hand.
+	acc := e.track(a.ev.ID, len(a.dests))
+	if acc == nil {
+		a.dests = nil
+		then(nil)
+		return
+	}
+	e.store.Accept(*a.ev, a.ev.Kind != KindSchedule, func(fresh bool, err error) {
+		switch {
+		case err != nil:
+			e.untrack(acc)
+		case !fresh:
+			e.untrack(acc)
+			a.dests = nil
+		default:
+			a.acc = acc
+		}
+		then(err)
+	})
+}
+
+// route fills in ev's id and time and finds the rules it goes to.
+func (e *Engine) route(ev Event) (*admission, error) {
+	if ev.Time.IsZero() {
+		ev.Time = e.clock.Now()
+	}
+	if ev.ID == "" {
+		ev.ID = e.ids.Next(ev.Time)
+	}
+	if ev.Cause.Depth > e.maxDepth {
+		e.metrics.depthDrops.Add(1)
+		e.log.Warn("event dropped: rule chain too deep", "event", ev.ID, "kind", ev.Kind,
+			"name", ev.Name, "rule", ev.Cause.Rule, "depth", ev.Cause.Depth, "limit", e.maxDepth)
+		return nil, fmt.Errorf("event %s: rule chain deeper than %d", ev.ID, e.maxDepth)
+	}
+	return &admission{ev: &ev, late: isLate(ev), dests: e.destinations(&ev, nil)}, nil
+}
+
+// needsInbox reports whether a must be journaled in the inbox; an event
+// no rule takes, or the startup event, only goes to the recent-events
+// journal, behind the hot path.
+func (e *Engine) needsInbox(a *admission) bool {
+	if len(a.dests) > 0 && a.ev.Kind != KindStartup {
+		return true
+	}
+	if a.ev.Kind != KindSchedule {
+		ev := a.ev
+		e.store.RecordEvent(EventRecord{ID: ev.ID, Kind: ev.Kind, Time: ev.Time, Device: ev.Device, Name: ev.Name, Data: ev.Data})
+	}
+	return false
+}
+
+// emitted routes the events a run emitted and tracks those that go to a
+// rule: the run's commit accepts them (Commit.Accept) with its state.
+func (e *Engine) emitted(rule string, depth int, ems []Emitted) (all []*admission, accept []Event) {
+	for _, em := range ems {
+		a, err := e.route(Event{Kind: KindCustom, Name: em.Name, Data: em.Data, Cause: Cause{Rule: rule, Depth: depth + 1}})
+		if err != nil {
+			continue // logged and counted by route
+		}
+		e.metrics.countEvent(KindCustom)
+		if e.needsInbox(a) {
+			if a.acc = e.track(a.ev.ID, len(a.dests)); a.acc != nil {
+				accept = append(accept, *a.ev)
+			}
+		}
+		all = append(all, a)
+	}
+	return all, accept
+}
+
+func (e *Engine) notified(a *admission) *admission {
+	if e.onEvent != nil {
+		e.onEvent(*a.ev)
+	}
+	return a
+}
+
+// destinations lists the enabled rules ev goes to, leaving out those in
+// skip (the rules whose run of a replayed event finished).
+func (e *Engine) destinations(ev *Event, skip []string) []destination {
+	rs := e.rules.Load()
+	var out []destination
+	if ev.Target != "" {
+		if r := rs.byID[ev.Target]; r != nil && r.rule.Enabled && !slices.Contains(skip, r.rule.ID) {
+			out = append(out, destination{r: r, trigger: ev.TriggerIndex})
+		}
+		return out
+	}
+	rs.index.match(ev, func(r *runner, trigger int) {
+		if r.rule.ID == ev.Cause.Rule || slices.Contains(skip, r.rule.ID) {
+			return // a rule does not trigger itself through its own actions
+		}
+		out = append(out, destination{r: r, trigger: trigger, level: r.rule.Triggers[trigger].Level != nil})
+	})
+	return out
+}
+
+// checkRoom refuses an event the engine could not take without dropping
+// it or making a queued rule skip it.
+func (e *Engine) checkRoom(a *admission) error {
+	if n := e.inflight.n.Load(); n >= int64(e.maxBacklog) {
+		e.metrics.refused.Inc()
+		return fmt.Errorf("%w: %d accepted events wait for their runs (limit %d)", ErrOverloaded, n, e.maxBacklog)
+	}
+	for _, d := range a.dests {
+		r := d.r
+		if r.rule.Mode == ModeQueued && !d.level && r.waiting.Load() >= int64(max(r.rule.Max, 1)) {
+			e.metrics.refused.Inc()
+			return fmt.Errorf("%w: the queue of rule %s is full (max %d)", ErrOverloaded, r.rule.ID, r.rule.Max)
+		}
+	}
+	return nil
+}
+
+// track registers an accepted event with n jobs to finish; nil when an
+// event of that id is in hand already.
+func (e *Engine) track(id string, n int) *accepted {
+	acc := &accepted{id: id}
+	acc.jobs.Store(int32(n))
+	e.inflight.mu.Lock()
+	defer e.inflight.mu.Unlock()
+	if e.inflight.ids[id] != nil {
+		return nil
+	}
+	e.inflight.ids[id] = acc
+	e.inflight.n.Add(1)
+	return acc
+}
+
+// untrack forgets an event whose accept did not go through.
+func (e *Engine) untrack(acc *accepted) {
+	e.inflight.mu.Lock()
+	defer e.inflight.mu.Unlock()
+	if e.inflight.ids[acc.id] == acc {
+		delete(e.inflight.ids, acc.id)
+		e.inflight.n.Add(-1)
+	}
+}
+
+// finish records that one job of an accepted event finished; the last one
+// takes the event out of the store's inbox.
+func (e *Engine) finish(acc *accepted) {
+	if acc == nil || acc.jobs.Add(-1) != 0 {
+		return
+	}
+	e.store.Complete(acc.id)
+	e.untrack(acc)
+}
+
+// replay runs the events the store holds as accepted but not completed:
+// each goes to the rules it matches now that have no done mark for it.
+func (e *Engine) replay() error {
+	pending, err := e.store.Inbox()
+	if err != nil {
+		return fmt.Errorf("engine: load accepted events: %w", err)
+	}
+	replayed := 0
+	for _, p := range pending {
+		ev := p.Event
+		a := &admission{ev: &ev, late: isLate(ev), replayed: true, dests: e.destinations(&ev, p.Done)}
+		if a.acc = e.track(ev.ID, len(a.dests)); a.acc == nil {
+			continue // accepted by this process before Run
+		}
+		if len(a.dests) == 0 { // every rule it matches has run it
+			e.store.Complete(ev.ID)
+			e.untrack(a.acc)
+			continue
+		}
+		e.dispatch(a)
+		replayed++
+	}
+	if len(pending) > 0 {
+		e.log.Info("accepted events replayed after restart", "events", replayed, "completed", len(pending)-replayed)
+	}
+	e.openGate()
+	return nil
+}

@@ -1,0 +1,363 @@
+package engine_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/alexarules/alexarules/engine"
+	"github.com/alexarules/alexarules/engine/store"
+)
+
+var d0 = time.Date(2026, 5, 1, 8, 0, 0, 0, time.UTC)
+
+// funcInstance runs fn.
+type funcInstance func(ctx context.Context, inv *engine.Invocation) engine.Result
+
+func (f funcInstance) Run(ctx context.Context, inv *engine.Invocation) engine.Result {
+	return f(ctx, inv)
+}
+func (funcInstance) Close() {}
+
+func goRule(id string, mode engine.Mode, max int, fn funcInstance) *engine.Rule {
+	return &engine.Rule{ID: id, File: id + ".lua", Enabled: true, Mode: mode, Max: max, Timeout: time.Minute,
+		Triggers:    []engine.Trigger{{Kind: engine.KindCustom, Keys: []string{"go"}}},
+		NewInstance: func() (engine.Instance, error) { return fn, nil }}
+}
+
+// recorder keeps the traces of finished runs.
+type recorder struct {
+	mu     sync.Mutex
+	traces []engine.Trace
+}
+
+func (r *recorder) onRun(tr engine.Trace) {
+	r.mu.Lock()
+	r.traces = append(r.traces, tr)
+	r.mu.Unlock()
+}
+
+// wait polls until n traces pass keep, or fails the test after a deadline.
+func (r *recorder) wait(t *testing.T, n int, keep func(engine.Trace) bool) []engine.Trace {
+	t.Helper()
+	var got []engine.Trace
+	waitUntil(t, fmt.Sprintf("%d traces", n), func() bool {
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		got = got[:0]
+		for _, tr := range r.traces {
+			if keep(tr) {
+				got = append(got, tr)
+			}
+		}
+		return len(got) >= n
+	})
+	return got
+}
+
+func ofRule(rule string) func(engine.Trace) bool {
+	return func(tr engine.Trace) bool { return tr.Rule == rule && tr.Handler == "" }
+}
+
+// startEngine runs an engine on st with rules until the test ends.
+func startEngine(t *testing.T, st engine.Store, clock engine.Clock, cfg engine.Config, rules ...*engine.Rule) (*engine.Engine, *recorder) {
+	t.Helper()
+	rec := &recorder{}
+	cfg.Store, cfg.Clock, cfg.OnRun = st, clock, rec.onRun
+	e := engine.New(cfg)
+	if err := e.SetRules(rules); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- e.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	})
+	return e, rec
+}
+
+func openStore(t *testing.T, path string) *store.Store {
+	t.Helper()
+	st, err := store.Open(path, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st
+}
+
+// waitUntil polls cond until it holds, or fails the test after a deadline
+// saying what it waited for.
+func waitUntil(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+func waitInboxEmpty(t *testing.T, st *store.Store) {
+	t.Helper()
+	waitUntil(t, "an empty inbox", func() bool {
+		p, err := st.Inbox()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(p) == 0
+	})
+}
+
+func noop(context.Context, *engine.Invocation) engine.Result { return engine.Result{} }
+
+func TestAcceptedEventsRunOnceAfterACrash(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "a.db")
+	st := openStore(t, path)
+	// The engine that accepts never runs: the events are journaled and
+	// then the process "dies" before any run.
+	crashed := engine.New(engine.Config{Store: st, Clock: engine.NewVirtual(d0)})
+	if err := crashed.SetRules([]*engine.Rule{goRule("a", engine.ModeQueued, 10, noop), goRule("b", engine.ModeQueued, 10, noop)}); err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for range 3 {
+		ev, err := crashed.Accept(engine.Event{Kind: engine.KindCustom, Name: "go"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, ev.ID)
+	}
+	// Rule a finished the first event before the crash.
+	done := engine.Trace{ID: "run-a", Rule: "a", EventID: ids[0], Started: d0, Outcome: engine.OutcomeOK}
+	if err := st.Commit(engine.Commit{Rule: "a", Trace: done}); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	st = openStore(t, path)
+	_, rec := startEngine(t, st, engine.NewVirtual(d0), engine.Config{},
+		goRule("a", engine.ModeQueued, 10, noop), goRule("b", engine.ModeQueued, 10, noop))
+	a := rec.wait(t, 2, ofRule("a"))
+	b := rec.wait(t, 3, ofRule("b"))
+	if got := eventIDs(a); !slices.Equal(got, ids[1:]) {
+		t.Errorf("rule a ran %v, want %v (the first was done before the crash)", got, ids[1:])
+	}
+	if got := eventIDs(b); !slices.Equal(got, ids) {
+		t.Errorf("rule b ran %v, want %v in order", got, ids)
+	}
+	for _, tr := range append(a, b...) {
+		if tr.Reason != "replayed after restart" {
+			t.Errorf("trace %+v lacks the replay reason", tr)
+		}
+	}
+	waitInboxEmpty(t, st)
+}
+
+func eventIDs(traces []engine.Trace) []string {
+	var out []string
+	for _, tr := range traces {
+		out = append(out, tr.EventID)
+	}
+	return out
+}
+
+// gate blocks runs of events until release is closed; started receives
+// the id of each event whose run began.
+type gate struct {
+	release chan struct{}
+	started chan string
+}
+
+func newGate() *gate { return &gate{release: make(chan struct{}), started: make(chan string, 100)} }
+
+func (g *gate) run(ctx context.Context, inv *engine.Invocation) engine.Result {
+	if inv.Handler == "" {
+		g.started <- inv.Event.ID
+		<-g.release
+	}
+	return engine.Result{}
+}
+
+func (g *gate) waitStarted(t *testing.T, id string) {
+	t.Helper()
+	select {
+	case got := <-g.started:
+		if got != id {
+			t.Fatalf("run of %s started, want %s", got, id)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatalf("run of %s did not start", id)
+	}
+}
+
+func accept(t *testing.T, e *engine.Engine) string {
+	t.Helper()
+	ev, err := e.Accept(engine.Event{Kind: engine.KindCustom, Name: "go"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ev.ID
+}
+
+// gatedEngine runs one queued rule "q" whose runs wait for the gate,
+// released when the test ends.
+func gatedEngine(t *testing.T, backlog, max int) (*engine.Engine, *store.Store, *gate) {
+	t.Helper()
+	st := openStore(t, filepath.Join(t.TempDir(), "a.db"))
+	t.Cleanup(func() { st.Close() })
+	g := newGate()
+	e, _ := startEngine(t, st, engine.NewVirtual(d0), engine.Config{MaxBacklog: backlog},
+		goRule("q", engine.ModeQueued, max, g.run))
+	t.Cleanup(func() { close(g.release) }) // runs before the engine stops
+	return e, st, g
+}
+
+func TestAcceptRefusesWithoutWritingWhenFull(t *testing.T) {
+	e, st, g := gatedEngine(t, 3, 1)
+	first := accept(t, e)
+	g.waitStarted(t, first)
+	accept(t, e) // waits in q's queue, which is now full
+	if _, err := e.Accept(engine.Event{Kind: engine.KindCustom, Name: "go"}); !errors.Is(err, engine.ErrOverloaded) {
+		t.Fatalf("accept into a full queued rule: %v, want ErrOverloaded", err)
+	}
+	// An event no rule takes is not held back by q's queue, and fills the
+	// backlog to its limit only when it matches.
+	if _, err := e.Accept(engine.Event{Kind: engine.KindCustom, Name: "other"}); err != nil {
+		t.Fatalf("accept of an unmatched event: %v", err)
+	}
+	if p, err := st.Inbox(); err != nil || len(p) != 2 {
+		t.Fatalf("inbox %d, %v; want the 2 accepted events only", len(p), err)
+	}
+}
+
+func TestAcceptRefusesBeyondTheBacklog(t *testing.T) {
+	e, st, _ := gatedEngine(t, 2, 100)
+	accept(t, e)
+	accept(t, e)
+	if _, err := e.Accept(engine.Event{Kind: engine.KindCustom, Name: "go"}); !errors.Is(err, engine.ErrOverloaded) {
+		t.Fatalf("accept beyond the backlog: %v, want ErrOverloaded", err)
+	}
+	if p, err := st.Inbox(); err != nil || len(p) != 2 {
+		t.Fatalf("inbox %d, %v; the refused event must not be written", len(p), err)
+	}
+}
+
+// waitReloaded waits until the engine lists the rule from file (or none).
+func waitReloaded(t *testing.T, e *engine.Engine, file string) {
+	t.Helper()
+	waitUntil(t, "the reload to swap the rules in", func() bool {
+		rules := e.Rules()
+		return len(rules) == 0 || rules[0].File == file
+	})
+}
+
+func TestReloadHandsQueuedJobsToTheNewRunner(t *testing.T) {
+	st := openStore(t, filepath.Join(t.TempDir(), "a.db"))
+	t.Cleanup(func() { st.Close() })
+	clock := engine.NewVirtual(d0)
+	timer := engine.TimerRecord{ID: "q/t", Rule: "q", Handler: "tick", Due: d0.Add(time.Minute), Created: d0}
+	if err := st.Commit(engine.Commit{Rule: "q", PutTimers: []engine.TimerRecord{timer}}); err != nil {
+		t.Fatal(err)
+	}
+	g := newGate()
+	e, rec := startEngine(t, st, clock, engine.Config{}, goRule("q", engine.ModeQueued, 10, g.run))
+	first := accept(t, e)
+	g.waitStarted(t, first)
+	queued := []string{accept(t, e), accept(t, e)}
+	clock.Advance(time.Minute) // the timer's handler run waits behind the busy run
+
+	next := goRule("q", engine.ModeQueued, 10, noop)
+	next.File = "v2.lua"
+	reloaded := make(chan error, 1)
+	go func() { reloaded <- e.Reload([]*engine.Rule{next}) }()
+	waitReloaded(t, e, "v2.lua")
+	newer := accept(t, e)
+	close(g.release)
+	if err := <-reloaded; err != nil {
+		t.Fatal(err)
+	}
+	runs := rec.wait(t, 4, ofRule("q"))
+	if got, want := eventIDs(runs), append(append([]string{first}, queued...), newer); !slices.Equal(got, want) {
+		t.Errorf("runs %v, want %v", got, want)
+	}
+	rec.wait(t, 1, func(tr engine.Trace) bool { return tr.Handler == "tick" && tr.Outcome == engine.OutcomeOK })
+	if timers, err := st.Timers(); err != nil || len(timers) != 0 {
+		t.Errorf("the handler run did not commit: timers %+v, %v", timers, err)
+	}
+	waitInboxEmpty(t, st)
+}
+
+func TestReloadTracesJobsOfARemovedRule(t *testing.T) {
+	st := openStore(t, filepath.Join(t.TempDir(), "a.db"))
+	t.Cleanup(func() { st.Close() })
+	g := newGate()
+	e, rec := startEngine(t, st, engine.NewVirtual(d0), engine.Config{}, goRule("q", engine.ModeQueued, 10, g.run))
+	first := accept(t, e)
+	g.waitStarted(t, first)
+	queued := accept(t, e)
+	reloaded := make(chan error, 1)
+	go func() { reloaded <- e.Reload(nil) }()
+	waitReloaded(t, e, "")
+	close(g.release)
+	if err := <-reloaded; err != nil {
+		t.Fatal(err)
+	}
+	dropped := rec.wait(t, 1, func(tr engine.Trace) bool { return tr.Reason == "rule removed by reload" })
+	if dropped[0].EventID != queued || dropped[0].Outcome != engine.OutcomeSkipped {
+		t.Errorf("dropped trace %+v, want one for %s", dropped[0], queued)
+	}
+	waitInboxEmpty(t, st)
+}
+
+func TestALevelTriggerThatFiredRunsAfterACrashBeforeItsRun(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "a.db")
+	hot := func(id string, fn funcInstance) *engine.Rule {
+		r := goRule(id, engine.ModeQueued, 10, fn)
+		r.Triggers = []engine.Trigger{{Kind: engine.KindReading,
+			Level: func(ev *engine.Event) bool { v, _ := ev.Data["value"].(float64); return v > 10 }}}
+		return r
+	}
+	st := openStore(t, path)
+	g := newGate()
+	rec := &recorder{}
+	e := engine.New(engine.Config{Store: st, Clock: engine.NewVirtual(d0), OnRun: rec.onRun})
+	if err := e.SetRules([]*engine.Rule{hot("hot", g.run)}); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- e.Run(ctx) }()
+	ev, err := e.Accept(engine.Event{Kind: engine.KindReading, Device: &engine.Device{ID: "t1"}, Data: map[string]any{"value": 20.0}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	g.waitStarted(t, ev.ID)
+	// The process dies during the run: nothing it would commit lands.
+	cancel()
+	if err := st.Close(); err != nil {
+		t.Fatal(err)
+	}
+	close(g.release)
+	<-done
+
+	st = openStore(t, path)
+	t.Cleanup(func() { st.Close() })
+	_, rec2 := startEngine(t, st, engine.NewVirtual(d0), engine.Config{}, hot("hot", noop))
+	runs := rec2.wait(t, 1, ofRule("hot"))
+	if runs[0].EventID != ev.ID || runs[0].Outcome != engine.OutcomeOK {
+		t.Fatalf("after the crash: %+v", runs)
+	}
+	waitInboxEmpty(t, st)
+}

@@ -1,0 +1,222 @@
+package store_test
+
+import (
+	"encoding/binary"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"sync"
+	"testing"
+
+	"github.com/alexarules/alexarules/engine"
+	"github.com/alexarules/alexarules/engine/store"
+	bolt "go.etcd.io/bbolt"
+)
+
+func accept(t *testing.T, s *store.Store, id string, journal bool) bool {
+	t.Helper()
+	type result struct {
+		fresh bool
+		err   error
+	}
+	done := make(chan result, 1)
+	s.Accept(engine.Event{ID: id, Kind: engine.KindCustom, Name: "n", Time: t0,
+		Data: map[string]any{"seq": 1.0}, Target: "r", TriggerIndex: 2, Cause: engine.Cause{Rule: "c", Depth: 1}}, journal,
+		func(fresh bool, err error) { done <- result{fresh, err} })
+	r := <-done
+	if r.err != nil {
+		t.Error(r.err)
+	}
+	return r.fresh
+}
+
+func inbox(t *testing.T, s *store.Store) []engine.Pending {
+	t.Helper()
+	p, err := s.Inbox()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestAcceptIsDurableAndKeepsOrder(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "a.db")
+	s, err := store.Open(path, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Ids that sort the other way round than they were accepted.
+	for _, id := range []string{"z", "b", "m"} {
+		if !accept(t, s, id, id != "b") {
+			t.Fatalf("first accept of %s is not fresh", id)
+		}
+	}
+	if accept(t, s, "b", true) {
+		t.Fatal("a second accept of b is fresh")
+	}
+	// Only Accept's own write: no Flush, no Close (as after a kill -9, the
+	// file holds what the acknowledged transactions wrote).
+	s2 := reopenWithoutClose(t, s, path)
+	got := inbox(t, s2)
+	var order []string
+	for _, p := range got {
+		order = append(order, p.Event.ID)
+	}
+	if !slices.Equal(order, []string{"z", "b", "m"}) {
+		t.Fatalf("inbox order %v", order)
+	}
+	ev := got[0].Event
+	if ev.Target != "r" || ev.TriggerIndex != 2 || ev.Cause.Rule != "c" || ev.Cause.Depth != 1 || ev.Data["seq"] != 1.0 {
+		t.Errorf("event lost fields: %+v", ev)
+	}
+	journal, err := s2.RecentEvents(0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(journal) != 2 {
+		t.Errorf("journal has %d events, want 2 (b was accepted without)", len(journal))
+	}
+}
+
+// reopenWithoutClose copies the file as it is on disk and opens the copy,
+// leaving s to the test's cleanup.
+func reopenWithoutClose(t *testing.T, s *store.Store, path string) *store.Store {
+	t.Helper()
+	cp := path + ".copy"
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(cp, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return openStore(t, cp, store.Options{})
+}
+
+func TestDoneMarksAndComplete(t *testing.T) {
+	s := openStore(t, "", store.Options{})
+	accept(t, s, "e1", true)
+	accept(t, s, "e2", true)
+	tr := trace("a", "run-1", t0)
+	tr.EventID = "e1"
+	if err := s.Commit(engine.Commit{Rule: "a", Trace: tr}); err != nil {
+		t.Fatal(err)
+	}
+	tr = trace("b", "run-2", t0)
+	tr.EventID = "e1"
+	s.RecordTrace(tr)
+	tr = trace("a", "run-3", t0)
+	tr.EventID = "not-accepted"
+	s.RecordTrace(tr)
+	if err := s.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	got := inbox(t, s)
+	if len(got) != 2 || !slices.Equal(got[0].Done, []string{"a", "b"}) || len(got[1].Done) != 0 {
+		t.Fatalf("inbox %+v", got)
+	}
+	s.Complete("e1")
+	s.Complete("unknown")
+	if err := s.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	got = inbox(t, s)
+	if len(got) != 1 || got[0].Event.ID != "e2" {
+		t.Fatalf("after Complete: %+v", got)
+	}
+	// The id is free again and its marks are gone.
+	if !accept(t, s, "e1", false) {
+		t.Fatal("accept after Complete is not fresh")
+	}
+	if got = inbox(t, s); len(got) != 2 || len(got[1].Done) != 0 {
+		t.Fatalf("marks survived Complete: %+v", got)
+	}
+}
+
+func TestConcurrentAcceptsAllLand(t *testing.T) {
+	s := openStore(t, "", store.Options{})
+	var wg sync.WaitGroup
+	for i := range 64 {
+		wg.Go(func() { accept(t, s, fmt.Sprint("e", i), true) })
+	}
+	wg.Wait()
+	if n := len(inbox(t, s)); n != 64 {
+		t.Fatalf("inbox holds %d, want 64", n)
+	}
+	// Without waiting in between: answers come in order, all durable.
+	var order []int
+	var mu sync.Mutex
+	for i := range 100 {
+		s.Accept(engine.Event{ID: fmt.Sprint("f", i), Kind: engine.KindCustom, Time: t0}, false, func(fresh bool, err error) {
+			if err != nil || !fresh {
+				t.Errorf("accept f%d: %v, %v", i, fresh, err)
+			}
+			mu.Lock()
+			order = append(order, i)
+			mu.Unlock()
+		})
+	}
+	if err := s.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(order) != 100 || !slices.IsSorted(order) {
+		t.Fatalf("answers out of order or missing: %v", order)
+	}
+}
+
+func TestSchema1FileGainsTheInbox(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "v1.db")
+	db, err := bolt.Open(path, 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = db.Update(func(tx *bolt.Tx) error {
+		meta, err := tx.CreateBucket([]byte("meta"))
+		if err != nil {
+			return err
+		}
+		st, err := tx.CreateBucket([]byte("state"))
+		if err != nil {
+			return err
+		}
+		if err := st.Put([]byte("r"), []byte(`{"n":1}`)); err != nil {
+			return err
+		}
+		return meta.Put([]byte("schema_version"), binary.BigEndian.AppendUint64(nil, 1))
+	})
+	db.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := openStore(t, path, store.Options{})
+	if st, err := s.RuleState("r"); err != nil || string(st) != `{"n":1}` {
+		t.Fatalf("state after migration: %s, %v", st, err)
+	}
+	if !accept(t, s, "e", true) || len(inbox(t, s)) != 1 {
+		t.Fatal("the migrated file has no working inbox")
+	}
+}
+
+func TestCommitAcceptsEmittedEventsWithTheState(t *testing.T) {
+	s := openStore(t, "", store.Options{})
+	c := engine.Commit{Rule: "r", Trace: trace("r", "run-1", t0), RuleState: []byte(`{"n":1}`),
+		Accept: []engine.Event{{ID: "em-1", Kind: engine.KindCustom, Name: "b", Time: t0, Cause: engine.Cause{Rule: "r", Depth: 1}}}}
+	if err := s.Commit(c); err != nil {
+		t.Fatal(err)
+	}
+	got := inbox(t, s)
+	if len(got) != 1 || got[0].Event.ID != "em-1" || got[0].Event.Cause.Rule != "r" {
+		t.Fatalf("inbox %+v", got)
+	}
+	if journal, err := s.RecentEvents(0); err != nil || len(journal) != 1 {
+		t.Fatalf("journal %+v, %v", journal, err)
+	}
+	bad := engine.Commit{Rule: "r", Trace: trace("r", "run-2", t0), Accept: []engine.Event{{Kind: engine.KindCustom}}}
+	if err := s.Commit(bad); err == nil {
+		t.Fatal("an event without an id was accepted")
+	}
+}
