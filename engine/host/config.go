@@ -33,6 +33,10 @@ type Config struct {
 	Alexa        AlexaConfig   `json:"alexa"`
 	Poll         PollConfig    `json:"poll"`
 	Breaker      BreakerConfig `json:"breaker"`
+	// MaxBacklog bounds the accepted events whose runs have not all
+	// finished; past it POST /api/events answers 429 (0: the engine's
+	// default).
+	MaxBacklog int `json:"max_backlog"`
 }
 
 // BreakerConfig is the "breaker" block: the runaway breaker trips a rule
@@ -149,6 +153,9 @@ func (c Config) Validate() error {
 	}
 	if _, err := c.Breaker.Engine(); err != nil {
 		errs = append(errs, err)
+	}
+	if c.MaxBacklog < 0 {
+		errs = append(errs, fmt.Errorf("max_backlog %d: a positive number of events, or 0 for the default", c.MaxBacklog))
 	}
 	if _, err := pollWants(c.Poll, nil); err != nil {
 		errs = append(errs, err)

@@ -86,7 +86,7 @@ func Run(ctx context.Context, o Options) error {
 	h := &host{opts: o, cfg: cfg, store: st}
 	breaker, _ := cfg.Breaker.Engine() // checked by Validate
 	h.engine = engine.New(engine.Config{Clock: o.Clock, Store: st, Log: o.Log, OnEvent: o.OnEvent, OnRun: o.OnRun,
-		Breaker: breaker})
+		Breaker: breaker, MaxBacklog: cfg.MaxBacklog})
 	if h.rt, err = startAlexa(ctx, cfg, o.Getenv, alexaSetup{store: st, clock: o.Clock, publish: h.engine.Publish,
 		observe: h.engine.Metrics().ObserveAPICall}, o.Log); err != nil {
 		return err

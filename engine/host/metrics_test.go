@@ -39,3 +39,24 @@ func TestMetricsTimeTheAlexaCallsTheHostMakes(t *testing.T) {
 		t.Logf("/metrics:\n%s", page)
 	}
 }
+
+// max_backlog reaches the engine: with room for one accepted event, a
+// second one while the first still runs is refused with 429 and Retry-After.
+func TestMaxBacklogRefusesWith429(t *testing.T) {
+	dir := t.TempDir()
+	write(t, dir, "r.lua", `return rule "slow" { when = event "e", mode = "queued", max = 100, timeout = "2s",
+		run = function() while true do end end }`)
+	r := startHost(t, host.Options{Config: host.Config{Rules: dir, MaxBacklog: 1}})
+	if status, body := r.do("POST", "/api/events", `{"name":"e"}`); status != http.StatusAccepted {
+		t.Fatalf("first event: %d %s", status, body)
+	}
+	req, _ := http.NewRequest("POST", r.base+"/api/events", strings.NewReader(`{"name":"e"}`))
+	resp, err := r.client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusTooManyRequests || resp.Header.Get("Retry-After") == "" {
+		t.Fatalf("second event with a backlog of 1: %d, Retry-After %q", resp.StatusCode, resp.Header.Get("Retry-After"))
+	}
+}
