@@ -14,6 +14,7 @@ import (
 	"time"
 
 	lua "github.com/yuin/gopher-lua"
+	"github.com/yuin/gopher-lua/pm"
 
 	"github.com/alexarules/alexarules/engine"
 )
@@ -51,6 +52,10 @@ type StateOptions struct {
 	Libs *LibCache
 	// Print receives each print() line; print is silent when nil.
 	Print func(msg string)
+	// Muted, when set, reports that the run's log budget is spent: print
+	// then builds nothing and calls Dropped instead of Print.
+	Muted   func() bool
+	Dropped func()
 }
 
 // NewState returns a sandboxed state (RULES.md §6): base without dofile,
@@ -101,6 +106,12 @@ func NewState(o StateOptions) *lua.LState {
 
 	printFn := o.Print
 	L.SetGlobal("print", L.NewFunction(func(L *lua.LState) int {
+		if o.Muted != nil && o.Muted() {
+			if o.Dropped != nil {
+				o.Dropped()
+			}
+			return 0
+		}
 		parts := make([]string, L.GetTop())
 		for i := range parts {
 			parts[i] = L.ToStringMeta(L.Get(i + 1)).String()
@@ -315,8 +326,53 @@ func capStrings(L *lua.LState) {
 		return callOriginal(L, format)
 	}))
 
+	gsub := str.RawGetString("gsub").(*lua.LFunction)
+	str.RawSetString("gsub", L.NewFunction(func(L *lua.LState) int {
+		checkGsub(L)
+		n := callOriginal(L, gsub)
+		if s, ok := L.Get(1).(lua.LString); ok && len(s) > MaxStringSize {
+			L.RaiseError("string.gsub result too large (%d bytes, limit %d)", len(s), MaxStringSize)
+		}
+		return n
+	}))
+
 	tab := L.GetGlobal(lua.TabLibName).(*lua.LTable)
 	tab.RawSetString("concat", L.NewFunction(tableConcat))
+}
+
+// MaxGsubWork bounds the bytes gopher-lua's gsub copies in one call: it
+// copies the whole string again for every match, which the run deadline
+// cannot interrupt (s:gsub(".", "x") on 1 MiB copied 1 TiB).
+const MaxGsubWork = 256 << 20
+
+// checkGsub refuses a string.gsub call whose result would pass
+// MaxStringSize or whose copying would pass MaxGsubWork. It finds the
+// matches as gsub will (the pattern matching itself is linear for the
+// patterns rules use).
+func checkGsub(L *lua.LState) {
+	str := L.CheckString(1)
+	pat := L.CheckString(2)
+	limit := L.OptInt(4, -1)
+	mds, err := pm.Find(pat, []byte(str), 0, limit)
+	if err != nil || len(mds) == 0 {
+		return // the original reports a bad pattern
+	}
+	longest := 0
+	for _, m := range mds {
+		longest = max(longest, m.Capture(1)-m.Capture(0))
+	}
+	size := len(str)
+	if repl, ok := L.Get(3).(lua.LString); ok {
+		per := len(repl) + strings.Count(string(repl), "%")*longest
+		size += len(mds) * per
+	}
+	switch {
+	case size > MaxStringSize:
+		L.RaiseError("string.gsub result too large (up to %d bytes, limit %d)", size, MaxStringSize)
+	case len(mds) > 1 && len(mds)*size > MaxGsubWork:
+		L.RaiseError("string.gsub too costly (%d matches in %d bytes; gsub copies the string once per match, limit %d bytes)",
+			len(mds), len(str), MaxGsubWork)
+	}
 }
 
 // callOriginal calls a wrapped library function with the current arguments
