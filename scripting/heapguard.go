@@ -56,6 +56,7 @@ type HeapGuard struct {
 	mu      sync.Mutex
 	runs    map[*guardedRun]struct{}
 	running bool
+	last    uint64 // max(heap, goal) of the sampler's last reading, while running
 }
 
 type guardedRun struct {
@@ -85,14 +86,19 @@ func (g *HeapGuard) Watch(ctx context.Context) (context.Context, func()) {
 		return ctx, func() {}
 	}
 	ctx, cancel := context.WithCancelCause(ctx)
-	heap, goal := readHeap(make([]metrics.Sample, 2))
-	r := &guardedRun{base: max(heap, goal), cancel: cancel}
+	r := &guardedRun{cancel: cancel}
 	g.mu.Lock()
-	g.runs[r] = struct{}{}
-	if !g.running {
+	if g.running {
+		// At most one interval old: cheaper than reading for every run.
+		r.base = g.last
+	} else {
+		var s [2]metrics.Sample
+		heap, goal := readHeap(s[:])
+		r.base = max(heap, goal)
 		g.running = true
 		go g.sample()
 	}
+	g.runs[r] = struct{}{}
 	g.mu.Unlock()
 	return ctx, func() {
 		g.mu.Lock()
@@ -109,8 +115,9 @@ func (g *HeapGuard) sample() {
 	defer t.Stop()
 	idle := 0
 	for range t.C {
-		heap, _ := readHeap(samples)
+		heap, goal := readHeap(samples)
 		g.mu.Lock()
+		g.last = max(heap, goal)
 		if len(g.runs) == 0 {
 			idle++
 			if idle >= g.idle {
