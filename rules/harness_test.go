@@ -23,6 +23,7 @@ type harness struct {
 	store  *store.Store
 	engine *engine.Engine
 	set    *rules.Set
+	opts   rules.Options // Clock and Location are the harness's
 	cancel context.CancelFunc
 	done   chan struct{}
 
@@ -50,8 +51,14 @@ func writeRules(t *testing.T, files map[string]string) string {
 
 func newHarness(t *testing.T, files map[string]string) *harness {
 	t.Helper()
+	return newHarnessOpts(t, files, rules.Options{})
+}
+
+// newHarnessOpts is newHarness with load options (limits, bound API).
+func newHarnessOpts(t *testing.T, files map[string]string, opts rules.Options) *harness {
+	t.Helper()
 	h := &harness{t: t, dir: writeRules(t, files), db: filepath.Join(t.TempDir(), "test.db"),
-		clock: engine.NewVirtual(start)}
+		clock: engine.NewVirtual(start), opts: opts}
 	h.start()
 	t.Cleanup(h.stop)
 	return h
@@ -64,7 +71,9 @@ func (h *harness) start() {
 		h.t.Fatal(err)
 	}
 	h.store = st
-	set, err := rules.Load(rules.Options{Clock: h.clock, Location: time.UTC}, h.dir)
+	opts := h.opts
+	opts.Clock, opts.Location = h.clock, time.UTC
+	set, err := rules.Load(opts, h.dir)
 	if err != nil {
 		h.t.Fatal(err)
 	}

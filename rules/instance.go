@@ -146,7 +146,7 @@ func (l *Loaded) newInstance(log *slog.Logger, dryRun bool) (*instance, error) {
 func (in *instance) load() error {
 	l := in.loaded
 	L := newRuleState(l.opts, l.dir, l.Def.File, in.run)
-	defs, err := runChunk(L, l.proto, l.Def.File, l.opts.Guard)
+	defs, err := runChunk(L, l.proto, l.Def.File, l.opts)
 	if err != nil {
 		L.Close()
 		return err
@@ -182,12 +182,13 @@ func (in *instance) Run(ctx context.Context, inv *engine.Invocation) engine.Resu
 			return engine.Result{Err: fmt.Errorf("reload after the memory budget stopped a run: %w", err)}
 		}
 	}
-	ctx, stop := in.loaded.opts.Guard.Watch(ctx)
-	defer stop()
+	guarded := in.loaded.opts.Guard.Watch(ctx)
+	defer guarded.Stop()
+	ctx = guarded.Context()
 	L := in.L
 	in.run.reset(ctx)
 	in.state, in.global = inv.State, inv.Global
-	L.SetContext(ctx)
+	L.SetContext(guarded.VM())
 	res, err := in.call(inv)
 	L.RemoveContext()
 	res.Actions, res.Log = in.run.actions, in.run.traceLog()

@@ -57,6 +57,10 @@ type Options struct {
 	// Guard stops runs that go over the heap budget; Load makes one from
 	// Limits when nil. Share one between loads (reloads) of a process.
 	Guard *scripting.HeapGuard
+	// LoadTimeout bounds running a rule file's top level, at load and for
+	// each new instance, so that an endless loop there cannot hang a reload
+	// or a rule's runner; DefaultLoadTimeout when zero.
+	LoadTimeout time.Duration
 
 	catalogue []ctorSpec // the trigger constructors, built once by Load
 }
@@ -129,6 +133,9 @@ func Load(opts Options, paths ...string) (*Set, error) {
 	if opts.Guard == nil {
 		opts.Guard = scripting.NewHeapGuard(opts.Limits)
 	}
+	if opts.LoadTimeout <= 0 {
+		opts.LoadTimeout = DefaultLoadTimeout
+	}
 	opts.catalogue = triggerCatalogue()
 	results := make([]fileResult, len(files))
 	parallel(len(files), func(i int) { results[i] = loadFile(&opts, files[i]) })
@@ -166,7 +173,7 @@ func loadFile(opts *Options, file string) fileResult {
 	dir := filepath.Dir(file)
 	L := newRuleState(opts, dir, file, nil)
 	defer L.Close()
-	defs, err := runChunk(L, proto, file, opts.Guard)
+	defs, err := runChunk(L, proto, file, opts)
 	if err != nil {
 		return fileResult{errs: explain(file, src, err)}
 	}
@@ -219,19 +226,18 @@ func newRuleState(opts *Options, dir, file string, run *Run) *lua.LState {
 	return L
 }
 
-// LoadTimeout bounds running a rule file's top level, at load and for
-// each new instance: an endless loop there must not hang a reload or a
-// rule's runner.
-const LoadTimeout = 5 * time.Second
+// DefaultLoadTimeout is the default of Options.LoadTimeout.
+const DefaultLoadTimeout = 5 * time.Second
 
-// runChunk runs a compiled rule file, within LoadTimeout and the heap
+// runChunk runs a compiled rule file, within the load timeout and the heap
 // guard, and collects the rules it returns.
-func runChunk(L *lua.LState, proto *lua.FunctionProto, file string, guard *scripting.HeapGuard) ([]*Def, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), LoadTimeout)
+func runChunk(L *lua.LState, proto *lua.FunctionProto, file string, opts *Options) ([]*Def, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), opts.LoadTimeout)
 	defer cancel()
-	ctx, stop := guard.Watch(ctx)
-	defer stop()
-	L.SetContext(ctx)
+	guarded := opts.Guard.Watch(ctx)
+	defer guarded.Stop()
+	ctx = guarded.Context()
+	L.SetContext(guarded.VM())
 	L.Push(L.NewFunctionFromProto(proto))
 	err := L.PCall(0, 1, nil)
 	L.RemoveContext()
@@ -239,7 +245,7 @@ func runChunk(L *lua.LState, proto *lua.FunctionProto, file string, guard *scrip
 	case errors.Is(cause, scripting.ErrMemoryBudget):
 		return nil, &LoadError{File: file, Msg: "loading the file: " + cause.Error()}
 	case errors.Is(cause, context.DeadlineExceeded):
-		return nil, &LoadError{File: file, Msg: fmt.Sprintf("loading the file took longer than %s (an endless loop outside run?)", LoadTimeout)}
+		return nil, &LoadError{File: file, Msg: fmt.Sprintf("loading the file took longer than %s (an endless loop outside run?)", opts.LoadTimeout)}
 	case err != nil:
 		return nil, err
 	}

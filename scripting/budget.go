@@ -29,6 +29,12 @@ type Limits struct {
 	// at which every run in progress is stopped (HeapGuard).
 	HeapGrowth  int64
 	HeapCeiling int64
+	// MemoryLimit is the Go runtime's soft memory limit
+	// (debug.SetMemoryLimit) that NewHeapGuard sets when neither GOMEMLIMIT
+	// nor the program has set one: near it the runtime collects and returns
+	// memory to the OS sooner, so that the garbage of stopped runs and the
+	// spans of their large strings do not keep the RSS up.
+	MemoryLimit int64
 }
 
 // DefaultLimits returns the limits of a zero Limits value.
@@ -40,7 +46,8 @@ func DefaultLimits() Limits {
 		ErrorBytes:  4 << 10,
 		StateBytes:  1 << 20,
 		HeapGrowth:  128 << 20,
-		HeapCeiling: 768 << 20,
+		HeapCeiling: 512 << 20,
+		MemoryLimit: 768 << 20,
 	}
 }
 
@@ -67,6 +74,7 @@ func (l Limits) WithDefaults() Limits {
 		StateBytes:  pick(l.StateBytes, d.StateBytes),
 		HeapGrowth:  pick64(l.HeapGrowth, d.HeapGrowth),
 		HeapCeiling: pick64(l.HeapCeiling, d.HeapCeiling),
+		MemoryLimit: pick64(l.MemoryLimit, d.MemoryLimit),
 	}
 }
 

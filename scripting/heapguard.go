@@ -4,6 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
+	"runtime"
+	"runtime/debug"
 	"runtime/metrics"
 	"sync"
 	"time"
@@ -64,6 +67,54 @@ type guardedRun struct {
 	cancel context.CancelCauseFunc
 }
 
+// GuardedRun is one run under the guard.
+type GuardedRun struct {
+	ctx  context.Context
+	vm   *vmContext
+	stop func()
+}
+
+// Context is the run's context, for bound functions and their requests.
+func (r *GuardedRun) Context() context.Context { return r.ctx }
+
+// VM is the context for the run's Lua state (L.SetContext), and only for
+// it: besides the sampler, the state checks the budget itself every
+// vmCheckEvery instructions (the VM asks its context's Done before every
+// instruction), which a sampler starved of CPU by busy runs cannot. It
+// must be used by the state's goroutine alone.
+func (r *GuardedRun) VM() context.Context {
+	if r.vm == nil {
+		return r.ctx
+	}
+	return r.vm
+}
+
+// Stop ends the run's watch; call it when the run ends.
+func (r *GuardedRun) Stop() { r.stop() }
+
+// vmCheckEvery is how many Lua instructions apart a run reads the heap
+// (about 0.4 µs a read).
+const vmCheckEvery = 4096
+
+type vmContext struct {
+	context.Context
+	g       *HeapGuard
+	run     *guardedRun
+	n       int
+	samples [2]metrics.Sample
+}
+
+func (c *vmContext) Done() <-chan struct{} {
+	c.n++
+	if c.n%vmCheckEvery == 0 {
+		heap, _ := readHeap(c.samples[:])
+		if why := c.g.over(c.run, heap, false); why != nil {
+			c.run.cancel(why)
+		}
+	}
+	return c.Context.Done()
+}
+
 // What the guard reads: heap bytes in use (live and not yet swept) and the
 // GC's goal.
 const (
@@ -71,19 +122,23 @@ const (
 	metricGoal = "/gc/heap/goal:bytes"
 )
 
-// NewHeapGuard returns a guard with the heap budget of l.
+// NewHeapGuard returns a guard with the heap budget of l. It sets the Go
+// runtime's memory limit to l.MemoryLimit unless one is set already
+// (GOMEMLIMIT or debug.SetMemoryLimit).
 func NewHeapGuard(l Limits) *HeapGuard {
 	l = l.WithDefaults()
+	if debug.SetMemoryLimit(-1) == math.MaxInt64 {
+		debug.SetMemoryLimit(l.MemoryLimit)
+	}
 	return &HeapGuard{growth: l.HeapGrowth, ceiling: l.HeapCeiling, interval: 2 * time.Millisecond,
 		idle: 500, runs: map[*guardedRun]struct{}{}}
 }
 
-// Watch returns a context derived from ctx that the guard cancels when the
-// run goes over budget, and stop, which the run calls when it ends. A nil
-// guard watches nothing.
-func (g *HeapGuard) Watch(ctx context.Context) (context.Context, func()) {
+// Watch starts watching a run whose context is ctx. A nil guard watches
+// nothing.
+func (g *HeapGuard) Watch(ctx context.Context) *GuardedRun {
 	if g == nil {
-		return ctx, func() {}
+		return &GuardedRun{ctx: ctx, stop: func() {}}
 	}
 	ctx, cancel := context.WithCancelCause(ctx)
 	r := &guardedRun{cancel: cancel}
@@ -100,12 +155,12 @@ func (g *HeapGuard) Watch(ctx context.Context) (context.Context, func()) {
 	}
 	g.runs[r] = struct{}{}
 	g.mu.Unlock()
-	return ctx, func() {
+	return &GuardedRun{ctx: ctx, vm: &vmContext{Context: ctx, g: g, run: r}, stop: func() {
 		g.mu.Lock()
 		delete(g.runs, r)
 		g.mu.Unlock()
 		cancel(context.Canceled)
-	}
+	}}
 }
 
 // sample is the sampler goroutine.
@@ -113,9 +168,18 @@ func (g *HeapGuard) sample() {
 	samples := make([]metrics.Sample, 2)
 	t := time.NewTicker(g.interval)
 	defer t.Stop()
-	idle := 0
+	idle, sinceGC := 0, gcEvery
 	for range t.C {
 		heap, goal := readHeap(samples)
+		sinceGC++
+		if g.ceiling > 0 && heap > uint64(g.ceiling)/2 && sinceGC >= gcEvery {
+			// What counts against the ceiling must be live data, not the
+			// garbage of stopped runs: a GC that ran while a bomb was live
+			// set the next GC at twice its size.
+			runtime.GC()
+			sinceGC = 0
+			heap, goal = readHeap(samples)
+		}
 		g.mu.Lock()
 		g.last = max(heap, goal)
 		if len(g.runs) == 0 {
@@ -128,21 +192,35 @@ func (g *HeapGuard) sample() {
 		} else {
 			idle = 0
 		}
-		for r := range g.runs {
-			var why *MemoryError
-			switch {
-			case g.ceiling > 0 && heap > uint64(g.ceiling):
-				why = &MemoryError{Heap: heap, Base: r.base, Ceiling: g.ceiling}
-			case heap > r.base && heap-r.base > uint64(g.growth):
-				why = &MemoryError{Heap: heap, Base: r.base, Growth: g.growth}
-			default:
-				continue
-			}
+		g.check(heap)
+		g.mu.Unlock()
+	}
+}
+
+// gcEvery is how many samples apart forced collections are at least.
+const gcEvery = 50
+
+// check cancels the runs over budget at this heap size; g.mu is held.
+func (g *HeapGuard) check(heap uint64) {
+	for r := range g.runs {
+		if why := g.over(r, heap, true); why != nil {
 			r.cancel(why)
 			delete(g.runs, r)
 		}
-		g.mu.Unlock()
 	}
+}
+
+// over says why run r is over budget at this heap size, nil when it is not.
+// The ceiling counts only after a collection (ceiling set): a run checking
+// itself sees garbage too.
+func (g *HeapGuard) over(r *guardedRun, heap uint64, ceiling bool) *MemoryError {
+	switch {
+	case ceiling && g.ceiling > 0 && heap > uint64(g.ceiling):
+		return &MemoryError{Heap: heap, Base: r.base, Ceiling: g.ceiling}
+	case heap > r.base && heap-r.base > uint64(g.growth):
+		return &MemoryError{Heap: heap, Base: r.base, Growth: g.growth}
+	}
+	return nil
 }
 
 func readHeap(s []metrics.Sample) (heap, goal uint64) {

@@ -328,12 +328,12 @@ func capStrings(L *lua.LState) {
 
 	gsub := str.RawGetString("gsub").(*lua.LFunction)
 	str.RawSetString("gsub", L.NewFunction(func(L *lua.LState) int {
-		checkGsub(L)
-		n := callOriginal(L, gsub)
-		if s, ok := L.Get(1).(lua.LString); ok && len(s) > MaxStringSize {
-			L.RaiseError("string.gsub result too large (%d bytes, limit %d)", len(s), MaxStringSize)
+		matches := checkGsub(L)
+		switch repl := L.Get(3).(type) {
+		case *lua.LFunction, *lua.LTable:
+			L.Replace(3, boundedRepl(L, repl, matches, len(L.CheckString(1))))
 		}
-		return n
+		return callOriginal(L, gsub)
 	}))
 
 	tab := L.GetGlobal(lua.TabLibName).(*lua.LTable)
@@ -345,34 +345,72 @@ func capStrings(L *lua.LState) {
 // cannot interrupt (s:gsub(".", "x") on 1 MiB copied 1 TiB).
 const MaxGsubWork = 256 << 20
 
-// checkGsub refuses a string.gsub call whose result would pass
-// MaxStringSize or whose copying would pass MaxGsubWork. It finds the
-// matches as gsub will (the pattern matching itself is linear for the
-// patterns rules use).
-func checkGsub(L *lua.LState) {
+// checkGsub refuses a string.gsub call with a string replacement whose
+// result would pass MaxStringSize or whose copying would pass
+// MaxGsubWork, and returns the number of matches. It finds the matches as
+// gsub will (the pattern matching itself is linear for the patterns rules
+// use).
+func checkGsub(L *lua.LState) int {
 	str := L.CheckString(1)
 	pat := L.CheckString(2)
 	limit := L.OptInt(4, -1)
+	// Past MaxGsubWork/len matches the call is too costly whatever the
+	// replacement: stop looking there (a match per byte of 1 MiB made a
+	// million match records).
+	most := MaxGsubWork/max(len(str), 1) + 1
+	if limit < 0 || limit > most {
+		limit = most
+	}
 	mds, err := pm.Find(pat, []byte(str), 0, limit)
 	if err != nil || len(mds) == 0 {
-		return // the original reports a bad pattern
+		return 0 // the original reports a bad pattern
+	}
+	if len(mds) == most {
+		checkGsubSize(L, len(str), most)
+	}
+	repl, ok := L.Get(3).(lua.LString)
+	if !ok {
+		return len(mds)
 	}
 	longest := 0
 	for _, m := range mds {
 		longest = max(longest, m.Capture(1)-m.Capture(0))
 	}
-	size := len(str)
-	if repl, ok := L.Get(3).(lua.LString); ok {
-		per := len(repl) + strings.Count(string(repl), "%")*longest
-		size += len(mds) * per
-	}
+	size := len(str) + len(mds)*(len(repl)+strings.Count(string(repl), "%")*longest)
+	checkGsubSize(L, size, len(mds))
+	return len(mds)
+}
+
+func checkGsubSize(L *lua.LState, size, matches int) {
 	switch {
 	case size > MaxStringSize:
-		L.RaiseError("string.gsub result too large (up to %d bytes, limit %d)", size, MaxStringSize)
-	case len(mds) > 1 && len(mds)*size > MaxGsubWork:
-		L.RaiseError("string.gsub too costly (%d matches in %d bytes; gsub copies the string once per match, limit %d bytes)",
-			len(mds), len(str), MaxGsubWork)
+		L.RaiseError("string.gsub result too large (%d bytes or more, limit %d)", size, MaxStringSize)
+	case matches > 1 && matches*size > MaxGsubWork:
+		L.RaiseError("string.gsub too costly (%d matches in a result of %d bytes: gsub copies the string once per match, limit %d bytes)",
+			matches, size, MaxGsubWork)
 	}
+}
+
+// boundedRepl wraps a gsub replacement function or table in a function
+// that adds up the replacements and stops the call before gsub builds a
+// result past MaxStringSize or MaxGsubWork. gsub gives a table the first
+// capture (or the match), as it gives it to a function first.
+func boundedRepl(L *lua.LState, repl lua.LValue, matches, size int) *lua.LFunction {
+	return L.NewFunction(func(L *lua.LState) int {
+		if fn, ok := repl.(*lua.LFunction); ok {
+			L.Insert(fn, 1)
+			L.Call(L.GetTop()-1, 1)
+		} else {
+			v := L.GetTable(repl, L.Get(1))
+			L.SetTop(0)
+			L.Push(v)
+		}
+		if v := L.Get(-1); !lua.LVIsFalse(v) {
+			size += len(lua.LVAsString(v))
+			checkGsubSize(L, size, matches)
+		}
+		return 1
+	})
 }
 
 // callOriginal calls a wrapped library function with the current arguments

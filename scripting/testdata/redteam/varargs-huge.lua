@@ -1,0 +1,13 @@
+-- attack: a million varargs through {...} and select
+-- expect: failed: registry overflow
+return rule "rt-varargs-huge" {
+  when = { event "attack", event "rt-varargs-huge" },
+  mode = "queued",
+  timeout = "2s",
+  run = function(ctx, ev)
+    local t = {}
+    for i = 1, 1000000 do t[i] = i end
+    local function f(...) return { ... } end
+    return #f(unpack(t))
+  end,
+}
