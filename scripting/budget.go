@@ -45,9 +45,9 @@ func DefaultLimits() Limits {
 		Actions:     200,
 		ErrorBytes:  4 << 10,
 		StateBytes:  1 << 20,
-		HeapGrowth:  128 << 20,
-		HeapCeiling: 512 << 20,
-		MemoryLimit: 768 << 20,
+		HeapGrowth:  64 << 20,
+		HeapCeiling: 384 << 20,
+		MemoryLimit: 512 << 20,
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 	"runtime/debug"
 	"runtime/metrics"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -27,11 +28,11 @@ type MemoryError struct {
 
 func (e *MemoryError) Error() string {
 	if e.Ceiling > 0 {
-		return fmt.Sprintf("%s (process heap %s, ceiling %s; every run in progress was stopped)",
+		return fmt.Sprintf("%s (live process heap %s, ceiling %s; the runs in progress were stopped)",
 			ErrMemoryBudget, mib(e.Heap), mib(uint64(e.Ceiling)))
 	}
-	return fmt.Sprintf("%s (heap grew %s during the run, budget %s per run)",
-		ErrMemoryBudget, mib(e.Heap-e.Base), mib(uint64(e.Growth)))
+	return fmt.Sprintf("%s (heap grew %s during the run, to %s; budget %s per run)",
+		ErrMemoryBudget, mib(e.Heap-e.Base), mib(e.Heap), mib(uint64(e.Growth)))
 }
 
 // Unwrap returns ErrMemoryBudget.
@@ -40,16 +41,31 @@ func (e *MemoryError) Unwrap() error { return ErrMemoryBudget }
 func mib(n uint64) string { return fmt.Sprintf("%.0f MiB", float64(n)/(1<<20)) }
 
 // HeapGuard stops runs whose memory use passes the budget. gopher-lua
-// cannot meter a state's memory, so while runs are in progress one
-// goroutine samples the process heap (runtime/metrics: no stop-the-world)
-// and cancels, with a *MemoryError cause, every run during which the heap
-// grew more than Growth above where it was (or above the GC goal, so that
-// garbage that the next collection frees does not count), and every run in
-// progress once the heap passes Ceiling. A Lua state checks its context
-// before every instruction, so the run stops at once; one Go call (a
-// concatenation, a table resize) finishes first, which is why the budget
-// is well below the memory the process may use. The sampler stops when no
-// run has been in progress for a while. A HeapGuard is safe for concurrent
+// cannot meter a state's memory, so the guard reads the process heap
+// (runtime/metrics: about 0.4 µs, no stop-the-world) in two places:
+//
+//   - in the run itself, every vmCheckEvery Lua instructions (the VM asks
+//     its context's Done before each one): a run during which the heap grew
+//     more than Growth above where it stood when the run started (or above
+//     the GC goal then, so that garbage the next collection frees does not
+//     count) is stopped. Checking in the run, not from another goroutine,
+//     is what makes it prompt when busy runs starve other goroutines of CPU,
+//     and it spares short runs (a canary answering in 100 instructions
+//     never checks), though a long run in progress beside a memory bomb may
+//     be stopped with it: the heap is the process's, not the run's;
+//   - in one sampler goroutine, every 2 ms while runs are in progress: it
+//     applies the same growth budget to runs in progress for more than
+//     minTicks samples, and when the heap passes Ceiling it collects garbage
+//     and, if the live heap is still over it, stops the runs in progress
+//     (the long ones, when there are short ones too).
+//     It also collects when the heap passes half the ceiling, so that the
+//     garbage of stopped runs is freed rather than left to a GC goal a bomb
+//     raised.
+//
+// The Lua state stops at its next instruction; one Go call (a
+// concatenation, a table resize) finishes first, which is why the budget is
+// well below the memory the process may use. The sampler stops when no run
+// has been in progress for a second. A HeapGuard is safe for concurrent
 // use.
 type HeapGuard struct {
 	growth, ceiling int64
@@ -59,12 +75,19 @@ type HeapGuard struct {
 	mu      sync.Mutex
 	runs    map[*guardedRun]struct{}
 	running bool
-	last    uint64 // max(heap, goal) of the sampler's last reading, while running
 }
 
 type guardedRun struct {
-	base   uint64
-	cancel context.CancelCauseFunc
+	base    uint64
+	ticks   int // samples taken while the run was in progress; sampler only
+	cancel  context.CancelCauseFunc
+	tripped atomic.Bool // set once cancel has been called with a *MemoryError
+}
+
+// trip stops the run for why.
+func (r *guardedRun) trip(why *MemoryError) {
+	r.cancel(why)
+	r.tripped.Store(true)
 }
 
 // GuardedRun is one run under the guard.
@@ -78,10 +101,9 @@ type GuardedRun struct {
 func (r *GuardedRun) Context() context.Context { return r.ctx }
 
 // VM is the context for the run's Lua state (L.SetContext), and only for
-// it: besides the sampler, the state checks the budget itself every
-// vmCheckEvery instructions (the VM asks its context's Done before every
-// instruction), which a sampler starved of CPU by busy runs cannot. It
-// must be used by the state's goroutine alone.
+// it: the state checks the run's growth budget through it every
+// vmCheckEvery instructions. It must be used by the state's goroutine
+// alone.
 func (r *GuardedRun) VM() context.Context {
 	if r.vm == nil {
 		return r.ctx
@@ -96,23 +118,38 @@ func (r *GuardedRun) Stop() { r.stop() }
 // (about 0.4 µs a read).
 const vmCheckEvery = 4096
 
+// vmContext is the Lua state's context. Its Done is the parent's (the
+// run's deadline and restarts reach the VM at once; through the derived
+// context they would wait for a goroutine the busy runs may starve) until
+// the guard trips the run.
 type vmContext struct {
-	context.Context
-	g       *HeapGuard
-	run     *guardedRun
-	n       int
-	samples [2]metrics.Sample
+	context.Context // the derived, guarded context
+	parent          context.Context
+	g               *HeapGuard
+	run             *guardedRun
+	n               int
+	samples         [2]metrics.Sample
 }
 
 func (c *vmContext) Done() <-chan struct{} {
 	c.n++
 	if c.n%vmCheckEvery == 0 {
 		heap, _ := readHeap(c.samples[:])
-		if why := c.g.over(c.run, heap, false); why != nil {
-			c.run.cancel(why)
+		if why := c.g.over(c.run, heap); why != nil {
+			c.run.trip(why)
 		}
 	}
-	return c.Context.Done()
+	if c.run.tripped.Load() {
+		return c.Context.Done()
+	}
+	return c.parent.Done()
+}
+
+func (c *vmContext) Err() error {
+	if err := c.parent.Err(); err != nil {
+		return err
+	}
+	return c.Context.Err()
 }
 
 // What the guard reads: heap bytes in use (live and not yet swept) and the
@@ -140,22 +177,19 @@ func (g *HeapGuard) Watch(ctx context.Context) *GuardedRun {
 	if g == nil {
 		return &GuardedRun{ctx: ctx, stop: func() {}}
 	}
+	parent := ctx
 	ctx, cancel := context.WithCancelCause(ctx)
-	r := &guardedRun{cancel: cancel}
+	var samples [2]metrics.Sample
+	heap, goal := readHeap(samples[:])
+	r := &guardedRun{cancel: cancel, base: max(heap, goal)}
 	g.mu.Lock()
-	if g.running {
-		// At most one interval old: cheaper than reading for every run.
-		r.base = g.last
-	} else {
-		var s [2]metrics.Sample
-		heap, goal := readHeap(s[:])
-		r.base = max(heap, goal)
+	if !g.running {
 		g.running = true
 		go g.sample()
 	}
 	g.runs[r] = struct{}{}
 	g.mu.Unlock()
-	return &GuardedRun{ctx: ctx, vm: &vmContext{Context: ctx, g: g, run: r}, stop: func() {
+	return &GuardedRun{ctx: ctx, vm: &vmContext{Context: ctx, parent: parent, g: g, run: r}, stop: func() {
 		g.mu.Lock()
 		delete(g.runs, r)
 		g.mu.Unlock()
@@ -170,18 +204,7 @@ func (g *HeapGuard) sample() {
 	defer t.Stop()
 	idle, sinceGC := 0, gcEvery
 	for range t.C {
-		heap, goal := readHeap(samples)
-		sinceGC++
-		if g.ceiling > 0 && heap > uint64(g.ceiling)/2 && sinceGC >= gcEvery {
-			// What counts against the ceiling must be live data, not the
-			// garbage of stopped runs: a GC that ran while a bomb was live
-			// set the next GC at twice its size.
-			runtime.GC()
-			sinceGC = 0
-			heap, goal = readHeap(samples)
-		}
 		g.mu.Lock()
-		g.last = max(heap, goal)
 		if len(g.runs) == 0 {
 			idle++
 			if idle >= g.idle {
@@ -192,32 +215,77 @@ func (g *HeapGuard) sample() {
 		} else {
 			idle = 0
 		}
-		g.check(heap)
+		heap, _ := readHeap(samples)
+		g.checkGrowth(heap)
 		g.mu.Unlock()
+		if g.ceiling <= 0 {
+			continue
+		}
+		sinceGC++
+		over := heap > uint64(g.ceiling)
+		if over && sinceGC >= gcSoon || heap > uint64(g.ceiling)/2 && sinceGC >= gcEvery {
+			runtime.GC() // sweeps too: what is left is live
+			sinceGC = 0
+			heap, _ = readHeap(samples)
+			if heap > uint64(g.ceiling) {
+				g.stopAll(heap)
+			}
+		}
 	}
 }
 
-// gcEvery is how many samples apart forced collections are at least.
-const gcEvery = 50
+// gcEvery is how many samples apart the sampler collects at least; gcSoon
+// the same when the heap is over the ceiling.
+const (
+	gcEvery = 50
+	gcSoon  = 10
+)
 
-// check cancels the runs over budget at this heap size; g.mu is held.
-func (g *HeapGuard) check(heap uint64) {
+// checkGrowth stops the runs over their growth budget that have been in
+// progress for more than minTicks samples; g.mu is held. The runs check
+// themselves too, but only every vmCheckEvery instructions, which a
+// doubling concatenation passes in a few instructions each of which
+// allocates as much as all before.
+func (g *HeapGuard) checkGrowth(heap uint64) {
 	for r := range g.runs {
-		if why := g.over(r, heap, true); why != nil {
-			r.cancel(why)
+		r.ticks++
+		if r.ticks < minTicks {
+			continue
+		}
+		if why := g.over(r, heap); why != nil {
+			r.trip(why)
 			delete(g.runs, r)
 		}
 	}
 }
 
-// over says why run r is over budget at this heap size, nil when it is not.
-// The ceiling counts only after a collection (ceiling set): a run checking
-// itself sees garbage too.
-func (g *HeapGuard) over(r *guardedRun, heap uint64, ceiling bool) *MemoryError {
-	switch {
-	case ceiling && g.ceiling > 0 && heap > uint64(g.ceiling):
-		return &MemoryError{Heap: heap, Base: r.base, Ceiling: g.ceiling}
-	case heap > r.base && heap-r.base > uint64(g.growth):
+// minTicks spares short runs (a canary answering within a few ms) the
+// sampler's growth check: the heap it reads is the process's.
+const minTicks = 3
+
+// stopAll stops the runs in progress for more than minTicks samples (a
+// heap over the ceiling took longer than that to build), or every run when
+// there is none such: the live heap is over the ceiling.
+func (g *HeapGuard) stopAll(heap uint64) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	long := false
+	for r := range g.runs {
+		long = long || r.ticks >= minTicks
+	}
+	for r := range g.runs {
+		if long && r.ticks < minTicks {
+			continue
+		}
+		r.trip(&MemoryError{Heap: heap, Base: r.base, Ceiling: g.ceiling})
+		delete(g.runs, r)
+	}
+}
+
+// over says why run r is over its growth budget at this heap size, nil
+// when it is not.
+func (g *HeapGuard) over(r *guardedRun, heap uint64) *MemoryError {
+	if heap > r.base && heap-r.base > uint64(g.growth) {
 		return &MemoryError{Heap: heap, Base: r.base, Growth: g.growth}
 	}
 	return nil
