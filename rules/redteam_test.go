@@ -106,7 +106,7 @@ func redTeamOptions(prints *sync.Map) rules.Options {
 // run in progress beside a memory bomb may be stopped with it. All along
 // the canary keeps answering, and the process's memory stays under 1 GiB.
 // REDTEAM_ROUNDS=n runs n rounds of the wave (the long form; 1 by
-// default).
+// default); REDTEAM_DEBUG=1 logs how every bomb of the wave ended.
 func TestRedTeam(t *testing.T) {
 	if testing.Short() {
 		t.Skip("red team: about 40 s")
@@ -141,14 +141,14 @@ func TestRedTeam(t *testing.T) {
 		}
 	}
 	under := pinger.stop()
-	peak := mem.stop()
+	peak, peakHeap := mem.stop()
 	// Leave the process as the next tests expect it: the bombs' garbage
 	// freed and returned.
 	t.Cleanup(debug.FreeOSMemory)
 
 	base, attack := median(baseline), median(under)
-	t.Logf("canary: baseline median %v, under attack median %v over %d pings; peak memory %d MiB",
-		base, attack, len(under), peak>>20)
+	t.Logf("canary: baseline median %v, under attack median %v over %d pings; peak memory %d MiB (heap %d MiB)",
+		base, attack, len(under), peak>>20, peakHeap>>20)
 	if len(under) < 10 {
 		t.Errorf("the canary answered only %d pings while the attack ran", len(under))
 	}
@@ -221,6 +221,9 @@ func checkWave(t *testing.T, e expectation, phase string, tr engine.Trace) {
 	case tr.Outcome == e.outcome && !strings.Contains(tr.Error, "memory budget exceeded"):
 		checkRun(t, e, phase, tr)
 	case tr.Outcome == engine.OutcomeFailed || tr.Outcome == engine.OutcomeTimeout:
+		if os.Getenv("REDTEAM_DEBUG") != "" {
+			t.Logf("DEBUG %s %s: %s", e.file, phase, tr.Error)
+		}
 		if tr.Error == "" {
 			t.Errorf("%s %s: %s without a reason", e.file, phase, tr.Outcome)
 		}
@@ -372,16 +375,19 @@ type memoryWatch struct {
 func watchMemory() *memoryWatch {
 	w := &memoryWatch{stopc: make(chan struct{}), peak: make(chan uint64)}
 	go func() {
-		s := []metrics.Sample{{Name: "/memory/classes/total:bytes"}, {Name: "/memory/classes/heap/released:bytes"}}
-		var peak uint64
+		s := []metrics.Sample{{Name: "/memory/classes/total:bytes"}, {Name: "/memory/classes/heap/released:bytes"},
+			{Name: "/memory/classes/heap/objects:bytes"}}
+		var peak, heap uint64
 		tick := time.NewTicker(time.Millisecond)
 		defer tick.Stop()
 		for {
 			metrics.Read(s)
 			peak = max(peak, s[0].Value.Uint64()-s[1].Value.Uint64())
+			heap = max(heap, s[2].Value.Uint64())
 			select {
 			case <-w.stopc:
 				w.peak <- peak
+				w.peak <- heap
 				return
 			case <-tick.C:
 			}
@@ -390,7 +396,8 @@ func watchMemory() *memoryWatch {
 	return w
 }
 
-func (w *memoryWatch) stop() uint64 {
+// stop returns the peak memory held from the OS and the peak heap.
+func (w *memoryWatch) stop() (uint64, uint64) {
 	close(w.stopc)
-	return <-w.peak
+	return <-w.peak, <-w.peak
 }

@@ -203,7 +203,9 @@ func (g *HeapGuard) sample() {
 	t := time.NewTicker(g.interval)
 	defer t.Stop()
 	idle, sinceGC := 0, gcEvery
+	collecting := make(chan struct{}, 1) // one forced collection at a time
 	for range t.C {
+		heap, _ := readHeap(samples)
 		g.mu.Lock()
 		if len(g.runs) == 0 {
 			idle++
@@ -215,22 +217,34 @@ func (g *HeapGuard) sample() {
 		} else {
 			idle = 0
 		}
-		heap, _ := readHeap(samples)
 		g.checkGrowth(heap)
 		g.mu.Unlock()
-		if g.ceiling <= 0 {
+		sinceGC++
+		if g.ceiling <= 0 || heap <= uint64(g.ceiling)/2 ||
+			sinceGC < gcEvery && (heap <= uint64(g.ceiling) || sinceGC < gcSoon) {
 			continue
 		}
-		sinceGC++
-		over := heap > uint64(g.ceiling)
-		if over && sinceGC >= gcSoon || heap > uint64(g.ceiling)/2 && sinceGC >= gcEvery {
-			runtime.GC() // sweeps too: what is left is live
+		select {
+		case collecting <- struct{}{}:
+			// In its own goroutine: a collection of a large heap takes long,
+			// and the growth checks must go on meanwhile.
 			sinceGC = 0
-			heap, _ = readHeap(samples)
-			if heap > uint64(g.ceiling) {
-				g.stopAll(heap)
-			}
+			go func() {
+				defer func() { <-collecting }()
+				g.collect()
+			}()
+		default:
 		}
+	}
+}
+
+// collect runs a garbage collection (it sweeps too: what is left is live)
+// and stops the runs in progress when the live heap is over the ceiling.
+func (g *HeapGuard) collect() {
+	runtime.GC()
+	var samples [2]metrics.Sample
+	if heap, _ := readHeap(samples[:]); heap > uint64(g.ceiling) {
+		g.stopAll(heap)
 	}
 }
 
