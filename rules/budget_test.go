@@ -45,7 +45,7 @@ end }`})
 
 func TestStateBudgetFailsTheRunAndCommitsNothing(t *testing.T) {
 	h := newHarnessOpts(t, map[string]string{"r.lua": `
-return rule "big" { when = event "go", state = { n = 0 }, run = function(ctx, ev)
+return rule "big" { when = event "go", mode = "queued", state = { n = 0 }, run = function(ctx, ev)
   ctx.state.n = 1
   ctx.state.blob = string.rep("x", ev.data.size)
 end }`}, rules.Options{Limits: scripting.Limits{StateBytes: 4096}})

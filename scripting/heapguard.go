@@ -19,7 +19,7 @@ var ErrMemoryBudget = errors.New("memory budget exceeded")
 // MemoryError is why the HeapGuard stopped a run.
 type MemoryError struct {
 	Heap   uint64 // process heap when the guard stopped the run
-	Base   uint64 // heap (or GC goal, whichever was higher) when the run started
+	Base   uint64 // heap (or GC goal, whichever was higher) when the run was first checked
 	Growth int64  // the per-run budget
 	// Ceiling is set when the process heap passed the ceiling rather than
 	// the run's own growth passing Growth.
@@ -78,7 +78,10 @@ type HeapGuard struct {
 }
 
 type guardedRun struct {
-	base    uint64
+	// base is the heap (or the GC goal, whichever is higher) when the run
+	// was first seen by a check: reading it at every start would cost
+	// short runs, which no check ever sees, 0.4 µs each.
+	base    atomic.Uint64
 	ticks   int // samples taken while the run was in progress; sampler only
 	cancel  context.CancelCauseFunc
 	tripped atomic.Bool // set once cancel has been called with a *MemoryError
@@ -134,8 +137,8 @@ type vmContext struct {
 func (c *vmContext) Done() <-chan struct{} {
 	c.n++
 	if c.n%vmCheckEvery == 0 {
-		heap, _ := readHeap(c.samples[:])
-		if why := c.g.over(c.run, heap); why != nil {
+		heap, goal := readHeap(c.samples[:])
+		if why := c.g.over(c.run, heap, goal); why != nil {
 			c.run.trip(why)
 		}
 	}
@@ -179,9 +182,7 @@ func (g *HeapGuard) Watch(ctx context.Context) *GuardedRun {
 	}
 	parent := ctx
 	ctx, cancel := context.WithCancelCause(ctx)
-	var samples [2]metrics.Sample
-	heap, goal := readHeap(samples[:])
-	r := &guardedRun{cancel: cancel, base: max(heap, goal)}
+	r := &guardedRun{cancel: cancel}
 	g.mu.Lock()
 	if !g.running {
 		g.running = true
@@ -205,7 +206,7 @@ func (g *HeapGuard) sample() {
 	idle, sinceGC := 0, gcEvery
 	collecting := make(chan struct{}, 1) // one forced collection at a time
 	for range t.C {
-		heap, _ := readHeap(samples)
+		heap, goal := readHeap(samples)
 		g.mu.Lock()
 		if len(g.runs) == 0 {
 			idle++
@@ -217,7 +218,7 @@ func (g *HeapGuard) sample() {
 		} else {
 			idle = 0
 		}
-		g.checkGrowth(heap)
+		g.checkGrowth(heap, goal)
 		g.mu.Unlock()
 		sinceGC++
 		if g.ceiling <= 0 || heap <= uint64(g.ceiling)/2 ||
@@ -260,13 +261,16 @@ const (
 // themselves too, but only every vmCheckEvery instructions, which a
 // doubling concatenation passes in a few instructions each of which
 // allocates as much as all before.
-func (g *HeapGuard) checkGrowth(heap uint64) {
+func (g *HeapGuard) checkGrowth(heap, goal uint64) {
 	for r := range g.runs {
 		r.ticks++
+		if r.ticks == 1 {
+			g.over(r, heap, goal) // sets the base
+		}
 		if r.ticks < minTicks {
 			continue
 		}
-		if why := g.over(r, heap); why != nil {
+		if why := g.over(r, heap, goal); why != nil {
 			r.trip(why)
 			delete(g.runs, r)
 		}
@@ -291,16 +295,20 @@ func (g *HeapGuard) stopAll(heap uint64) {
 		if long && r.ticks < minTicks {
 			continue
 		}
-		r.trip(&MemoryError{Heap: heap, Base: r.base, Ceiling: g.ceiling})
+		r.trip(&MemoryError{Heap: heap, Base: r.base.Load(), Ceiling: g.ceiling})
 		delete(g.runs, r)
 	}
 }
 
 // over says why run r is over its growth budget at this heap size, nil
-// when it is not.
-func (g *HeapGuard) over(r *guardedRun, heap uint64) *MemoryError {
-	if heap > r.base && heap-r.base > uint64(g.growth) {
-		return &MemoryError{Heap: heap, Base: r.base, Growth: g.growth}
+// when it is not. The first check of a run sets its base.
+func (g *HeapGuard) over(r *guardedRun, heap, goal uint64) *MemoryError {
+	if r.base.CompareAndSwap(0, max(heap, goal)) {
+		return nil
+	}
+	base := r.base.Load()
+	if heap > base && heap-base > uint64(g.growth) {
+		return &MemoryError{Heap: heap, Base: base, Growth: g.growth}
 	}
 	return nil
 }
