@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"slices"
 	"sort"
 	"strings"
@@ -460,9 +461,7 @@ func (in *instance) materializeState(L *lua.LState) lua.LValue {
 	if len(in.state) > 0 {
 		var stored map[string]any
 		if json.Unmarshal(in.state, &stored) == nil {
-			for k, v := range stored {
-				st[k] = v
-			}
+			maps.Copy(st, stored)
 		}
 	}
 	if in.state == nil {

@@ -383,7 +383,7 @@ func fieldLine(chunk []ast.Stmt, rule, field string) int {
 	return line
 }
 
-var funcCallType = reflect.TypeOf((*ast.FuncCallExpr)(nil))
+var funcCallType = reflect.TypeFor[*ast.FuncCallExpr]()
 
 // walkAST calls fn for every function call in the tree. The gopher-lua AST
 // has many node types; reflection walks them all without a case for each.
