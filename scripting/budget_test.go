@@ -140,13 +140,17 @@ func BenchmarkHeapGuard(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
+			// A cancellable parent, as the engine's run context is: the
+			// unguarded state polls its done channel, the guarded one the
+			// same channel through the VM context.
+			parent, cancel := context.WithCancel(context.Background())
+			defer cancel()
 			for b.Loop() {
-				ctx := context.Background()
-				r := g.Watch(ctx)
+				r := g.Watch(parent)
 				if guarded {
 					L.SetContext(r.VM())
 				} else {
-					L.SetContext(r.Context())
+					L.SetContext(parent)
 				}
 				L.Push(L.NewFunctionFromProto(proto))
 				if err := L.PCall(0, 1, nil); err != nil {

@@ -19,7 +19,7 @@ var ErrMemoryBudget = errors.New("memory budget exceeded")
 // MemoryError is why the HeapGuard stopped a run.
 type MemoryError struct {
 	Heap   uint64 // process heap when the guard stopped the run
-	Base   uint64 // heap (or GC goal, whichever was higher) when the run was first checked
+	Base   uint64 // heap (or GC goal, whichever was higher) when the run started
 	Growth int64  // the per-run budget
 	// Ceiling is set when the process heap passed the ceiling rather than
 	// the run's own growth passing Growth.
@@ -75,12 +75,14 @@ type HeapGuard struct {
 	mu      sync.Mutex
 	runs    map[*guardedRun]struct{}
 	running bool
+	last    uint64 // max(heap, goal) at the sampler's last reading
 }
 
 type guardedRun struct {
 	// base is the heap (or the GC goal, whichever is higher) when the run
-	// was first seen by a check: reading it at every start would cost
-	// short runs, which no check ever sees, 0.4 µs each.
+	// started: the sampler's last reading while it runs (at most one
+	// interval old; reading at every start cost each run 0.4 µs), else a
+	// fresh one.
 	base    atomic.Uint64
 	ticks   int // samples taken while the run was in progress; sampler only
 	cancel  context.CancelCauseFunc
@@ -137,8 +139,8 @@ type vmContext struct {
 func (c *vmContext) Done() <-chan struct{} {
 	c.n++
 	if c.n%vmCheckEvery == 0 {
-		heap, goal := readHeap(c.samples[:])
-		if why := c.g.over(c.run, heap, goal); why != nil {
+		heap, _ := readHeap(c.samples[:])
+		if why := c.g.over(c.run, heap); why != nil {
 			c.run.trip(why)
 		}
 	}
@@ -184,7 +186,12 @@ func (g *HeapGuard) Watch(ctx context.Context) *GuardedRun {
 	ctx, cancel := context.WithCancelCause(ctx)
 	r := &guardedRun{cancel: cancel}
 	g.mu.Lock()
-	if !g.running {
+	if g.running {
+		r.base.Store(g.last)
+	} else {
+		var samples [2]metrics.Sample
+		heap, goal := readHeap(samples[:])
+		r.base.Store(max(heap, goal))
 		g.running = true
 		go g.sample()
 	}
@@ -208,6 +215,7 @@ func (g *HeapGuard) sample() {
 	for range t.C {
 		heap, goal := readHeap(samples)
 		g.mu.Lock()
+		g.last = max(heap, goal)
 		if len(g.runs) == 0 {
 			idle++
 			if idle >= g.idle {
@@ -218,7 +226,7 @@ func (g *HeapGuard) sample() {
 		} else {
 			idle = 0
 		}
-		g.checkGrowth(heap, goal)
+		g.checkGrowth(heap)
 		g.mu.Unlock()
 		sinceGC++
 		if g.ceiling <= 0 || heap <= uint64(g.ceiling)/2 ||
@@ -261,16 +269,13 @@ const (
 // themselves too, but only every vmCheckEvery instructions, which a
 // doubling concatenation passes in a few instructions each of which
 // allocates as much as all before.
-func (g *HeapGuard) checkGrowth(heap, goal uint64) {
+func (g *HeapGuard) checkGrowth(heap uint64) {
 	for r := range g.runs {
 		r.ticks++
-		if r.ticks == 1 {
-			g.over(r, heap, goal) // sets the base
-		}
 		if r.ticks < minTicks {
 			continue
 		}
-		if why := g.over(r, heap, goal); why != nil {
+		if why := g.over(r, heap); why != nil {
 			r.trip(why)
 			delete(g.runs, r)
 		}
@@ -301,11 +306,8 @@ func (g *HeapGuard) stopAll(heap uint64) {
 }
 
 // over says why run r is over its growth budget at this heap size, nil
-// when it is not. The first check of a run sets its base.
-func (g *HeapGuard) over(r *guardedRun, heap, goal uint64) *MemoryError {
-	if r.base.CompareAndSwap(0, max(heap, goal)) {
-		return nil
-	}
+// when it is not.
+func (g *HeapGuard) over(r *guardedRun, heap uint64) *MemoryError {
 	base := r.base.Load()
 	if heap > base && heap-base > uint64(g.growth) {
 		return &MemoryError{Heap: heap, Base: base, Growth: g.growth}
