@@ -191,7 +191,8 @@ func (g *HeapGuard) Watch(ctx context.Context) *GuardedRun {
 	} else {
 		var samples [2]metrics.Sample
 		heap, goal := readHeap(samples[:])
-		r.base.Store(max(heap, goal))
+		g.last = max(heap, goal) // the base of the runs until the first sample
+		r.base.Store(g.last)
 		g.running = true
 		go g.sample()
 	}

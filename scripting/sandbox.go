@@ -103,6 +103,7 @@ func NewState(o StateOptions) *lua.LState {
 
 	restrictPackage(L, o.LibDir, o.Libs)
 	capStrings(L)
+	L.SetGlobal(ConcatName, L.NewFunction(luaConcat))
 
 	printFn := o.Print
 	L.SetGlobal("print", L.NewFunction(func(L *lua.LState) int {

@@ -1,5 +1,5 @@
--- attack: doubling a string with .. (the VM's concat cannot be wrapped)
--- expect: failed: memory budget exceeded
+-- attack: doubling a string with .. (every .. goes through a capped function)
+-- expect: failed: string concatenation too large
 return rule "rt-concat-doubling" {
   when = { event "attack", event "rt-concat-doubling" },
   mode = "queued",

@@ -1,5 +1,5 @@
 -- attack: appending to a string with .. in a loop (quadratic copying, growing heap)
--- expect: failed: memory budget exceeded
+-- expect: failed: string concatenation too large
 return rule "rt-concat-many" {
   when = { event "attack", event "rt-concat-many" },
   mode = "queued",
