@@ -73,8 +73,8 @@ func TestFromLuaMaxRefusesLargeValuesEarly(t *testing.T) {
 // instructions (the sampler's), with the cause in the context.
 func TestHeapGuardStopsGrowingRuns(t *testing.T) {
 	bombs := map[string]string{
-		"table growth":    `local t = {} while true do t[#t + 1] = { #t } end`,
-		"megabytes kept":  `local t = {} while true do t[#t + 1] = string.rep("x", 2^20 - 8) .. #t end`,
+		"table growth":   `local t = {} while true do t[#t + 1] = { #t } end`,
+		"megabytes kept": `local t = {} while true do t[#t + 1] = string.rep("x", 2^20 - 8) .. #t end`,
 	}
 	for name, src := range bombs {
 		t.Run(name, func(t *testing.T) {
