@@ -195,8 +195,9 @@ func (in *instance) Run(ctx context.Context, inv *engine.Invocation) engine.Resu
 	res.Actions, res.Log = in.run.actions, in.run.traceLog()
 	if cause := context.Cause(ctx); errors.Is(cause, scripting.ErrMemoryBudget) {
 		// pcall may have swallowed the cancellation: the cause decides.
+		// Drop everything of the old state now, not at the next run.
 		L.Close()
-		in.L = nil
+		in.L, in.def, in.ctxTable = nil, nil, nil
 		res.Err = cause
 		return res
 	}

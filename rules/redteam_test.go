@@ -109,7 +109,7 @@ func redTeamOptions(prints *sync.Map) rules.Options {
 // default); REDTEAM_DEBUG=1 logs how every bomb of the wave ended.
 func TestRedTeam(t *testing.T) {
 	if testing.Short() {
-		t.Skip("red team: about 20 s, 35 s with -race")
+		t.Skip("red team: about 11 s, 35 s with -race")
 	}
 	rounds := 1
 	if n, err := strconv.Atoi(os.Getenv("REDTEAM_ROUNDS")); err == nil && n > 0 {
