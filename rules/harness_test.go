@@ -25,7 +25,7 @@ type harness struct {
 	store  *store.Store
 	engine *engine.Engine
 	set    *rules.Set
-	bind   func(*lua.LState, scripting.RunContext) // the bound API; nil: none
+	opts   rules.Options // Clock and Location are the harness's
 	cancel context.CancelFunc
 	done   chan struct{}
 
@@ -53,14 +53,20 @@ func writeRules(t *testing.T, files map[string]string) string {
 
 func newHarness(t *testing.T, files map[string]string) *harness {
 	t.Helper()
-	return newBoundHarness(t, files, nil)
+	return newHarnessOpts(t, files, rules.Options{})
 }
 
 // newBoundHarness is newHarness with the bound API bind installs.
 func newBoundHarness(t *testing.T, files map[string]string, bind func(*lua.LState, scripting.RunContext)) *harness {
 	t.Helper()
+	return newHarnessOpts(t, files, rules.Options{Bind: bind})
+}
+
+// newHarnessOpts is newHarness with load options (limits, bound API).
+func newHarnessOpts(t *testing.T, files map[string]string, opts rules.Options) *harness {
+	t.Helper()
 	h := &harness{t: t, dir: writeRules(t, files), db: filepath.Join(t.TempDir(), "test.db"),
-		clock: engine.NewVirtual(start), bind: bind}
+		clock: engine.NewVirtual(start), opts: opts}
 	h.start()
 	t.Cleanup(h.stop)
 	return h
@@ -73,7 +79,9 @@ func (h *harness) start() {
 		h.t.Fatal(err)
 	}
 	h.store = st
-	set, err := rules.Load(rules.Options{Clock: h.clock, Location: time.UTC, Bind: h.bind}, h.dir)
+	opts := h.opts
+	opts.Clock, opts.Location = h.clock, time.UTC
+	set, err := rules.Load(opts, h.dir)
 	if err != nil {
 		h.t.Fatal(err)
 	}

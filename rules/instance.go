@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"slices"
 	"sort"
 	"strings"
@@ -27,11 +29,14 @@ type Run struct {
 	ctx     context.Context
 	log     *slog.Logger
 	level   slog.Level
+	limits  scripting.Limits
 	actions []engine.Action
-	lines   []string
-	timers  []engine.TimerRequest
-	emitted []engine.Emitted
-	seq     int
+	// unrecorded counts the actions past limits.Actions.
+	unrecorded int
+	logs       *scripting.RunLog
+	timers     []engine.TimerRequest
+	emitted    []engine.Emitted
+	seq        int
 }
 
 // Context is the run's context: bound functions that block must use it.
@@ -42,19 +47,52 @@ func (r *Run) Context() context.Context {
 	return r.ctx
 }
 
-// Record adds an action and its result to the run's trace.
-func (r *Run) Record(a engine.Action) { r.actions = append(r.actions, a) }
+// Record adds an action and its result to the run's trace, up to the
+// run's budget of recorded actions.
+func (r *Run) Record(a engine.Action) {
+	if len(r.actions) >= r.limits.Actions {
+		r.unrecorded++
+		return
+	}
+	r.actions = append(r.actions, a)
+}
 
 // DryRun reports whether actions are only recorded, not sent.
 func (r *Run) DryRun() bool { return r.dryRun }
 
+// logLine keeps a line in the trace and writes it to the process log at
+// or above the rule's level, both within the run's log budget.
 func (r *Run) logLine(level, msg string) {
-	r.lines = append(r.lines, level+": "+msg)
+	line, ok := r.logs.Add(level + ": " + msg)
+	if !ok {
+		return
+	}
 	var l slog.Level
 	_ = l.UnmarshalText([]byte(level))
 	if l >= r.level {
-		r.log.Log(r.Context(), l, msg, "rule", r.Rule)
+		r.log.Log(r.Context(), l, line[len(level)+2:], "rule", r.Rule)
 	}
+}
+
+// reset prepares the run for a new invocation.
+func (r *Run) reset(ctx context.Context) {
+	r.ctx, r.actions, r.unrecorded, r.timers, r.emitted = ctx, nil, 0, nil, nil
+	r.logs.Reset()
+}
+
+// traceLog is the run's log for its trace, with a note of what the budget
+// left out; one process log line says the same.
+func (r *Run) traceLog() []string {
+	lines := r.logs.Lines()
+	if r.unrecorded > 0 {
+		lines = append(lines, fmt.Sprintf("... %d more actions not recorded in this trace (budget %d per run)",
+			r.unrecorded, r.limits.Actions))
+	}
+	if r.logs.Dropped() > 0 || r.unrecorded > 0 {
+		r.log.Warn("rule run over its trace budget", "rule", r.Rule,
+			"dropped_log_lines", r.logs.Dropped(), "unrecorded_actions", r.unrecorded)
+	}
+	return lines
 }
 
 // Engine turns a loaded rule into the engine's form. dryRun makes its
@@ -74,7 +112,8 @@ func (l *Loaded) Engine(log *slog.Logger, dryRun bool) *engine.Rule {
 }
 
 type instance struct {
-	L        *lua.LState
+	loaded   *Loaded
+	L        *lua.LState // nil after a memory-budget stop, until the next run rebuilds it
 	def      *Def
 	run      *Run
 	ctxTable *lua.LTable
@@ -87,21 +126,33 @@ type instance struct {
 }
 
 func (l *Loaded) newInstance(log *slog.Logger, dryRun bool) (*instance, error) {
-	run := &Run{Rule: l.Def.ID, dryRun: dryRun, log: log}
+	run := &Run{Rule: l.Def.ID, dryRun: dryRun, log: log, limits: l.opts.Limits,
+		logs: scripting.NewRunLog(l.opts.Limits)}
 	if l.Def.LogLevel != "" {
 		_ = run.level.UnmarshalText([]byte(l.Def.LogLevel))
-	}
-	L := newRuleState(l.opts, l.dir, l.Def.File, run)
-	defs, err := runChunk(L, l.proto, l.Def.File)
-	if err != nil {
-		L.Close()
-		return nil, err
 	}
 	clock := l.opts.Clock
 	if clock == nil {
 		clock = engine.RealClock{} // as the sandbox reads it when Options.Clock is nil
 	}
-	in := &instance{L: L, run: run, clock: clock, loc: l.opts.Location, stateDefaults: l.Def.State}
+	in := &instance{loaded: l, run: run, clock: clock, loc: l.opts.Location, stateDefaults: l.Def.State}
+	if err := in.load(); err != nil {
+		return nil, err
+	}
+	return in, nil
+}
+
+// load makes the instance's Lua state: the rule file run again in a new
+// sandboxed state, and the rule's table from it.
+func (in *instance) load() error {
+	l := in.loaded
+	L := newRuleState(l.opts, l.dir, l.Def.File, in.run)
+	defs, err := runChunk(L, l.proto, l.Def.File, l.opts)
+	if err != nil {
+		L.Close()
+		return err
+	}
+	in.def = nil
 	for _, d := range defs {
 		if d.ID == l.Def.ID {
 			in.def = d
@@ -109,70 +160,99 @@ func (l *Loaded) newInstance(log *slog.Logger, dryRun bool) (*instance, error) {
 	}
 	if in.def == nil {
 		L.Close()
-		return nil, fmt.Errorf("%s no longer defines rule %q", l.Def.File, l.Def.ID)
+		return fmt.Errorf("%s no longer defines rule %q", l.Def.File, l.Def.ID)
 	}
+	in.L = L
 	in.ctxTable = in.newCtx()
-	return in, nil
+	return nil
 }
 
-func (in *instance) Close() { in.L.Close() }
+func (in *instance) Close() {
+	if in.L != nil {
+		in.L.Close()
+	}
+}
 
-// Run runs the rule's run function for an event, or a handler for a timer.
+// Run runs the rule's run function for an event, or a handler for a timer,
+// within the run's budget (scripting.Limits): the heap guard stops it when
+// memory grows past the budget, and the state is then rebuilt so that what
+// the rule kept in Lua variables is freed.
 func (in *instance) Run(ctx context.Context, inv *engine.Invocation) engine.Result {
-	L := in.L
-	r := in.run
-	r.ctx, r.actions, r.lines, r.timers, r.emitted = ctx, nil, nil, nil, nil
-	in.state, in.global = inv.State, inv.Global
-	L.SetContext(ctx)
-	defer L.RemoveContext()
-
-	c := in.ctxTable
-	c.RawSetString("now", lua.LNumber(epoch(in.clock.Now())))
-	c.RawSetString("state", lua.LNil)
-	c.RawSetString("global", lua.LNil)
-
-	res := engine.Result{}
-	var err error
-	if inv.Handler != "" {
-		fn, ok := in.def.table.RawGetString("handlers").(*lua.LTable).RawGetString(inv.Handler).(*lua.LFunction)
-		if !ok {
-			res.Err = fmt.Errorf("handler %q is not defined in %s (timer %s)", inv.Handler, in.def.File, inv.TimerID)
-			return res
-		}
-		var args any
-		if len(inv.Args) > 0 {
-			if err := json.Unmarshal(inv.Args, &args); err != nil {
-				res.Err = fmt.Errorf("timer %s: arguments: %w", inv.TimerID, err)
-				return res
-			}
-		}
-		err = L.CallByParam(lua.P{Fn: fn, Protect: true}, c, scripting.ToLua(L, args))
-	} else {
-		ev := eventTable(L, inv.Event, in.def, inv.TriggerIndex)
-		var pass bool
-		pass, res.Reason, err = in.conditions(c, ev)
-		if err == nil && !pass {
-			res.Skipped = true
-		}
-		if err == nil && pass {
-			err = L.CallByParam(lua.P{Fn: in.def.table.RawGetString("run"), Protect: true}, c, ev)
+	if in.L == nil {
+		if err := in.load(); err != nil {
+			return engine.Result{Err: fmt.Errorf("reload after the memory budget stopped a run: %w", err)}
 		}
 	}
-	res.Actions, res.Log = r.actions, r.lines
-	if err != nil {
-		res.Err = scripting.AsScriptError(err)
+	guarded := in.loaded.opts.Guard.Watch(ctx)
+	defer guarded.Stop()
+	ctx = guarded.Context()
+	L := in.L
+	in.run.reset(ctx)
+	in.state, in.global = inv.State, inv.Global
+	L.SetContext(guarded.VM())
+	res, err := in.call(inv)
+	L.RemoveContext()
+	res.Actions, res.Log = in.run.actions, in.run.traceLog()
+	if cause := context.Cause(ctx); errors.Is(cause, scripting.ErrMemoryBudget) {
+		// pcall may have swallowed the cancellation: the cause decides.
+		// Drop everything of the old state now, not at the next run.
+		L.Close()
+		in.L, in.def, in.ctxTable = nil, nil, nil
+		res.Err = cause
 		return res
 	}
-	if res.Skipped {
+	if err != nil {
+		se := scripting.AsScriptError(err)
+		se.Msg = scripting.Truncate(se.Msg, in.run.limits.ErrorBytes)
+		res.Err = se
+		return res
+	}
+	if res.Skipped || res.Err != nil {
 		return res
 	}
 	if err := in.collect(&res); err != nil {
 		res.Err = err
 		return res
 	}
-	res.Timers, res.Emitted = lastPerID(r.timers), r.emitted
-	res.DryRun = r.dryRun && len(r.actions) > 0
+	res.Timers, res.Emitted = lastPerID(in.run.timers), in.run.emitted
+	res.DryRun = in.run.dryRun && len(in.run.actions) > 0
 	return res
+}
+
+// call runs the handler or the conditions and run function; res.Err is set
+// for errors that are not the Lua code's own.
+func (in *instance) call(inv *engine.Invocation) (engine.Result, error) {
+	L, c := in.L, in.ctxTable
+	c.RawSetString("now", lua.LNumber(epoch(in.clock.Now())))
+	c.RawSetString("state", lua.LNil)
+	c.RawSetString("global", lua.LNil)
+	res := engine.Result{}
+	if inv.Handler != "" {
+		fn, ok := in.def.table.RawGetString("handlers").(*lua.LTable).RawGetString(inv.Handler).(*lua.LFunction)
+		if !ok {
+			res.Err = fmt.Errorf("handler %q is not defined in %s (timer %s)", inv.Handler, in.def.File, inv.TimerID)
+			return res, nil
+		}
+		var args any
+		if len(inv.Args) > 0 {
+			if err := json.Unmarshal(inv.Args, &args); err != nil {
+				res.Err = fmt.Errorf("timer %s: arguments: %w", inv.TimerID, err)
+				return res, nil
+			}
+		}
+		return res, L.CallByParam(lua.P{Fn: fn, Protect: true}, c, scripting.ToLua(L, args))
+	}
+	ev := eventTable(L, inv.Event, in.def, inv.TriggerIndex)
+	pass, reason, err := in.conditions(c, ev)
+	res.Reason = reason
+	if err != nil {
+		return res, err
+	}
+	if !pass {
+		res.Skipped = true
+		return res, nil
+	}
+	return res, L.CallByParam(lua.P{Fn: in.def.table.RawGetString("run"), Protect: true}, c, ev)
 }
 
 // conditions evaluates only_if (all must hold) and unless (none may).
@@ -215,8 +295,9 @@ func (in *instance) conditions(c, ev *lua.LTable) (bool, string, error) {
 // collect turns ctx.state and ctx.global back into what changed.
 func (in *instance) collect(res *engine.Result) error {
 	c := in.ctxTable
+	limit := in.run.limits.StateBytes
 	if st := c.RawGetString("state"); st != lua.LNil {
-		b, err := toJSON(st)
+		b, err := toJSON(st, limit)
 		if err != nil {
 			return fmt.Errorf("ctx.state: %w", err)
 		}
@@ -230,15 +311,23 @@ func (in *instance) collect(res *engine.Result) error {
 	}
 	seen := map[string]bool{}
 	var err error
+	left := limit // the keys a run changes share one budget
 	g.ForEach(func(k, v lua.LValue) {
 		key := lua.LVAsString(k)
 		seen[key] = true
-		b, e := toJSON(v)
+		if err != nil {
+			return
+		}
+		b, e := toJSON(v, max(left, 1))
 		if e != nil {
 			err = fmt.Errorf("ctx.global.%s: %w", key, e)
+			if errors.Is(e, scripting.ErrTooLarge) {
+				err = fmt.Errorf("ctx.global.%s: %w (the keys a run changes share a budget of %d bytes)", key, e, limit)
+			}
 			return
 		}
 		if !bytes.Equal(b, in.global[key]) {
+			left -= len(b)
 			if res.GlobalSet == nil {
 				res.GlobalSet = map[string]json.RawMessage{}
 			}
@@ -254,8 +343,13 @@ func (in *instance) collect(res *engine.Result) error {
 	return err
 }
 
-func toJSON(v lua.LValue) ([]byte, error) {
-	x, err := scripting.FromLua(v)
+// toJSON converts plain Lua data to JSON of at most maxBytes (the run's
+// state budget); the error then names the limit.
+func toJSON(v lua.LValue, maxBytes int) ([]byte, error) {
+	x, err := scripting.FromLuaMax(v, maxBytes)
+	if errors.Is(err, scripting.ErrTooLarge) {
+		return nil, fmt.Errorf("%w (state budget: %d bytes per run)", err, maxBytes)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -306,6 +400,10 @@ func (in *instance) newCtx() *lua.LTable {
 	logT := L.CreateTable(0, 4)
 	for _, level := range []string{"debug", "info", "warn", "error"} {
 		logT.RawSetString(level, L.NewFunction(func(L *lua.LState) int {
+			if in.run.logs.Full() {
+				in.run.logs.Drop() // not formatted: a dropped line costs nothing
+				return 0
+			}
 			in.run.logLine(level, formatArgs(L))
 			return 0
 		}))
@@ -364,9 +462,7 @@ func (in *instance) materializeState(L *lua.LState) lua.LValue {
 	if len(in.state) > 0 {
 		var stored map[string]any
 		if json.Unmarshal(in.state, &stored) == nil {
-			for k, v := range stored {
-				st[k] = v
-			}
+			maps.Copy(st, stored)
 		}
 	}
 	if in.state == nil {
@@ -381,7 +477,10 @@ func (in *instance) luaEmit(L *lua.LState) int {
 	name := L.CheckString(1)
 	var data map[string]any
 	if v := L.Get(2); v != lua.LNil {
-		x, err := scripting.FromLua(v)
+		x, err := scripting.FromLuaMax(v, in.run.limits.StateBytes)
+		if errors.Is(err, scripting.ErrTooLarge) {
+			L.ArgError(2, fmt.Sprintf("event data %s (state budget: %d bytes)", err, in.run.limits.StateBytes))
+		}
 		m, ok := x.(map[string]any)
 		if err != nil || !ok {
 			L.ArgError(2, "table of plain data expected")
@@ -415,7 +514,7 @@ func (in *instance) setTimer(L *lua.LState, due time.Time) int {
 	}
 	var args json.RawMessage
 	if v := L.Get(3); v != lua.LNil {
-		b, err := toJSON(v)
+		b, err := toJSON(v, in.run.limits.StateBytes)
 		if err != nil {
 			L.ArgError(3, "timer arguments must be plain data: "+err.Error())
 		}

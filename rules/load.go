@@ -4,6 +4,7 @@ package rules
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -50,6 +51,16 @@ type Options struct {
 	Bind func(L *lua.LState, run scripting.RunContext)
 	// Print receives print() output of a rule file while it loads.
 	Print func(file, msg string)
+	// Limits is the budget of each run (log lines, trace size, state size,
+	// heap growth); zero fields take scripting.DefaultLimits.
+	Limits scripting.Limits
+	// Guard stops runs that go over the heap budget; Load makes one from
+	// Limits when nil. Share one between loads (reloads) of a process.
+	Guard *scripting.HeapGuard
+	// LoadTimeout bounds running a rule file's top level, at load and for
+	// each new instance, so that an endless loop there cannot hang a reload
+	// or a rule's runner; DefaultLoadTimeout when zero.
+	LoadTimeout time.Duration
 
 	catalogue []ctorSpec // the trigger constructors, built once by Load
 }
@@ -118,6 +129,13 @@ func Load(opts Options, paths ...string) (*Set, error) {
 	if opts.Libs == nil {
 		opts.Libs = scripting.NewLibCache()
 	}
+	opts.Limits = opts.Limits.WithDefaults()
+	if opts.Guard == nil {
+		opts.Guard = scripting.NewHeapGuard(opts.Limits)
+	}
+	if opts.LoadTimeout <= 0 {
+		opts.LoadTimeout = DefaultLoadTimeout
+	}
 	opts.catalogue = triggerCatalogue()
 	results := make([]fileResult, len(files))
 	parallel(len(files), func(i int) { results[i] = loadFile(&opts, files[i]) })
@@ -155,7 +173,7 @@ func loadFile(opts *Options, file string) fileResult {
 	dir := filepath.Dir(file)
 	L := newRuleState(opts, dir, file, nil)
 	defer L.Close()
-	defs, err := runChunk(L, proto, file)
+	defs, err := runChunk(L, proto, file, opts)
 	if err != nil {
 		return fileResult{errs: explain(file, src, err)}
 	}
@@ -172,15 +190,30 @@ func loadFile(opts *Options, file string) fileResult {
 
 // newRuleState returns a sandboxed state with the rule API installed.
 func newRuleState(opts *Options, dir, file string, run *Run) *lua.LState {
-	print := func(msg string) {
-		if run != nil {
-			run.logLine("info", msg)
-		} else if opts.Print != nil {
-			opts.Print(file, msg)
+	so := scripting.StateOptions{Clock: opts.Clock, Location: opts.Location,
+		LibDir: filepath.Join(dir, "lib"), Libs: opts.Libs}
+	switch {
+	case run != nil:
+		so.Print = func(msg string) { run.logLine("info", msg) }
+		so.Muted, so.Dropped = run.logs.Full, run.logs.Drop
+	case opts.Print != nil:
+		// Loading has the log budget of a run, too.
+		logs := scripting.NewRunLog(opts.Limits)
+		so.Print = func(msg string) {
+			if line, ok := logs.Add(msg); ok {
+				opts.Print(file, line)
+			}
+		}
+		so.Muted = logs.Full
+		so.Dropped = func() {
+			if logs.Dropped() == 0 {
+				opts.Print(file, fmt.Sprintf("... further print output dropped (budget %d lines, %d bytes)",
+					opts.Limits.LogLines, opts.Limits.LogBytes))
+			}
+			logs.Drop()
 		}
 	}
-	L := scripting.NewState(scripting.StateOptions{Clock: opts.Clock, Location: opts.Location,
-		LibDir: filepath.Join(dir, "lib"), Libs: opts.Libs, Print: print})
+	L := scripting.NewState(so)
 	installTriggers(L, opts.Location, opts.Place, opts.catalogue)
 	installRule(L, file)
 	if opts.Bind != nil {
@@ -193,10 +226,27 @@ func newRuleState(opts *Options, dir, file string, run *Run) *lua.LState {
 	return L
 }
 
-// runChunk runs a compiled rule file and collects the rules it returns.
-func runChunk(L *lua.LState, proto *lua.FunctionProto, file string) ([]*Def, error) {
+// DefaultLoadTimeout is the default of Options.LoadTimeout.
+const DefaultLoadTimeout = 5 * time.Second
+
+// runChunk runs a compiled rule file, within the load timeout and the heap
+// guard, and collects the rules it returns.
+func runChunk(L *lua.LState, proto *lua.FunctionProto, file string, opts *Options) ([]*Def, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), opts.LoadTimeout)
+	defer cancel()
+	guarded := opts.Guard.Watch(ctx)
+	defer guarded.Stop()
+	ctx = guarded.Context()
+	L.SetContext(guarded.VM())
 	L.Push(L.NewFunctionFromProto(proto))
-	if err := L.PCall(0, 1, nil); err != nil {
+	err := L.PCall(0, 1, nil)
+	L.RemoveContext()
+	switch cause := context.Cause(ctx); {
+	case errors.Is(cause, scripting.ErrMemoryBudget):
+		return nil, &LoadError{File: file, Msg: "loading the file: " + cause.Error()}
+	case errors.Is(cause, context.DeadlineExceeded):
+		return nil, &LoadError{File: file, Msg: fmt.Sprintf("loading the file took longer than %s (an endless loop outside run?)", opts.LoadTimeout)}
+	case err != nil:
 		return nil, err
 	}
 	ret := L.Get(-1)
@@ -333,7 +383,7 @@ func fieldLine(chunk []ast.Stmt, rule, field string) int {
 	return line
 }
 
-var funcCallType = reflect.TypeOf((*ast.FuncCallExpr)(nil))
+var funcCallType = reflect.TypeFor[*ast.FuncCallExpr]()
 
 // walkAST calls fn for every function call in the tree. The gopher-lua AST
 // has many node types; reflection walks them all without a case for each.

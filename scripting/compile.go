@@ -2,12 +2,14 @@ package scripting
 
 import (
 	"bytes"
+	"reflect"
 
 	lua "github.com/yuin/gopher-lua"
 	"github.com/yuin/gopher-lua/parse"
 )
 
-// Compile parses and compiles a Lua chunk once. name is the path used in
+// Compile parses and compiles a Lua chunk once; every concatenation calls
+// ConcatName (a state from NewState defines it). name is the path used in
 // every later message ("rules/porch.lua"). The returned proto is compacted
 // and read-only: share it between states with L.NewFunctionFromProto, never
 // share the *lua.LFunction built from it. A syntax or compile error is a
@@ -22,6 +24,7 @@ func Compile(name string, src []byte) (*lua.FunctionProto, error) {
 		}
 		return nil, se
 	}
+	guardConcat(reflect.ValueOf(chunk))
 	proto, err := lua.Compile(chunk, name)
 	if err != nil {
 		return nil, AsScriptError(err)

@@ -159,13 +159,35 @@ func reflectToLua(L *lua.LState, rv reflect.Value, depth int) lua.LValue {
 // cycles, nesting deeper than MaxDepth and more than MaxElements values are
 // errors naming the path of the offending value ("a.b[2]").
 func FromLua(v lua.LValue) (any, error) {
-	c := converter{visiting: map[*lua.LTable]bool{}}
+	return FromLuaMax(v, 0)
+}
+
+// FromLuaMax is FromLua that also refuses a value whose JSON would be
+// larger than about maxBytes (strings, keys and numbers are counted as the
+// conversion goes, so a huge table fails before it is copied); 0 means no
+// limit. The error wraps ErrTooLarge.
+func FromLuaMax(v lua.LValue, maxBytes int) (any, error) {
+	c := converter{visiting: map[*lua.LTable]bool{}, maxBytes: maxBytes}
 	return c.fromLua(v, "value", 0)
 }
+
+// ErrTooLarge is wrapped by FromLuaMax errors for values over the limit.
+var ErrTooLarge = errors.New("too large")
 
 type converter struct {
 	visiting map[*lua.LTable]bool // tables on the current path, for cycles
 	count    int
+	bytes    int // JSON size so far, about
+	maxBytes int
+}
+
+// grow adds n bytes of output and checks the limit.
+func (c *converter) grow(n int, path string) error {
+	c.bytes += n
+	if c.maxBytes > 0 && c.bytes > c.maxBytes {
+		return fmt.Errorf("%s: over %d bytes as JSON: %w", path, c.maxBytes, ErrTooLarge)
+	}
+	return nil
 }
 
 // ErrNotPlain is wrapped by FromLua errors for values that have no
@@ -176,6 +198,13 @@ func (c *converter) fromLua(v lua.LValue, path string, depth int) (any, error) {
 	c.count++
 	if c.count > MaxElements {
 		return nil, fmt.Errorf("%s: more than %d values", path, MaxElements)
+	}
+	size := 5 // null, true, false and a separator
+	if s, ok := v.(lua.LString); ok {
+		size = len(s) + 3
+	}
+	if err := c.grow(size, path); err != nil {
+		return nil, err
 	}
 	switch x := v.(type) {
 	case *lua.LNilType:
@@ -232,6 +261,9 @@ func (c *converter) table(t *lua.LTable, path string, depth int) (any, error) {
 			key = formatNumber(float64(kk))
 		default:
 			err = fmt.Errorf("%s: %s key is %w", path, k.Type(), ErrNotPlain)
+			return
+		}
+		if err = c.grow(len(key)+3, path); err != nil {
 			return
 		}
 		var conv any

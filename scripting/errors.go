@@ -39,8 +39,11 @@ func (e *ScriptError) Unwrap() error { return e.Err }
 
 // positionPrefix matches the "file:line: " gopher-lua puts in front of
 // runtime and argument errors. The file part is non-greedy so a message that
-// itself contains "x:1: " keeps it.
-var positionPrefix = regexp.MustCompile(`(?s)^([^\n]+?):(\d+): (.*)$`)
+// itself contains "x:1: " keeps it. It is matched against the head of the
+// message only (prefixScan bytes): a rule may raise a 1 MiB error.
+var positionPrefix = regexp.MustCompile(`^([^\n]+?):(\d+): `)
+
+const prefixScan = 4096
 
 // tracebackFrame matches one Lua frame of a gopher-lua traceback
 // ("\trules/porch.lua:3: in main chunk"); Go frames ("[G]: ...") have no line.
@@ -118,9 +121,9 @@ func fromAPIError(ae *lua.ApiError, err error) *ScriptError {
 		se.Msg = obj.String()
 	}
 	if _, isString := ae.Object.(lua.LString); isString {
-		if m := positionPrefix.FindStringSubmatch(se.Msg); m != nil {
+		if m := positionPrefix.FindStringSubmatch(se.Msg[:min(len(se.Msg), prefixScan)]); m != nil {
 			if n, convErr := strconv.Atoi(m[2]); convErr == nil && n > 0 {
-				se.File, se.Line, se.Msg = m[1], n, m[3]
+				se.File, se.Line, se.Msg = m[1], n, se.Msg[len(m[0]):]
 				return se
 			}
 		}

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	lua "github.com/yuin/gopher-lua"
+	"github.com/yuin/gopher-lua/pm"
 
 	"github.com/alexarules/alexarules/engine"
 )
@@ -51,6 +52,10 @@ type StateOptions struct {
 	Libs *LibCache
 	// Print receives each print() line; print is silent when nil.
 	Print func(msg string)
+	// Muted, when set, reports that the run's log budget is spent: print
+	// then builds nothing and calls Dropped instead of Print.
+	Muted   func() bool
+	Dropped func()
 }
 
 // NewState returns a sandboxed state (RULES.md §6): base without dofile,
@@ -98,9 +103,16 @@ func NewState(o StateOptions) *lua.LState {
 
 	restrictPackage(L, o.LibDir, o.Libs)
 	capStrings(L)
+	L.SetGlobal(ConcatName, L.NewFunction(luaConcat))
 
 	printFn := o.Print
 	L.SetGlobal("print", L.NewFunction(func(L *lua.LState) int {
+		if o.Muted != nil && o.Muted() {
+			if o.Dropped != nil {
+				o.Dropped()
+			}
+			return 0
+		}
 		parts := make([]string, L.GetTop())
 		for i := range parts {
 			parts[i] = L.ToStringMeta(L.Get(i + 1)).String()
@@ -315,8 +327,91 @@ func capStrings(L *lua.LState) {
 		return callOriginal(L, format)
 	}))
 
+	gsub := str.RawGetString("gsub").(*lua.LFunction)
+	str.RawSetString("gsub", L.NewFunction(func(L *lua.LState) int {
+		matches := checkGsub(L)
+		switch repl := L.Get(3).(type) {
+		case *lua.LFunction, *lua.LTable:
+			L.Replace(3, boundedRepl(L, repl, matches, len(L.CheckString(1))))
+		}
+		return callOriginal(L, gsub)
+	}))
+
 	tab := L.GetGlobal(lua.TabLibName).(*lua.LTable)
 	tab.RawSetString("concat", L.NewFunction(tableConcat))
+}
+
+// MaxGsubWork bounds the bytes gopher-lua's gsub copies in one call: it
+// copies the whole string again for every match, which the run deadline
+// cannot interrupt (s:gsub(".", "x") on 1 MiB copied 1 TiB).
+const MaxGsubWork = 256 << 20
+
+// checkGsub refuses a string.gsub call with a string replacement whose
+// result would pass MaxStringSize or whose copying would pass
+// MaxGsubWork, and returns the number of matches. It finds the matches as
+// gsub will (the pattern matching itself is linear for the patterns rules
+// use).
+func checkGsub(L *lua.LState) int {
+	str := L.CheckString(1)
+	pat := L.CheckString(2)
+	limit := L.OptInt(4, -1)
+	// Past MaxGsubWork/len matches the call is too costly whatever the
+	// replacement: stop looking there (a match per byte of 1 MiB made a
+	// million match records).
+	most := MaxGsubWork/max(len(str), 1) + 1
+	if limit < 0 || limit > most {
+		limit = most
+	}
+	mds, err := pm.Find(pat, []byte(str), 0, limit)
+	if err != nil || len(mds) == 0 {
+		return 0 // the original reports a bad pattern
+	}
+	if len(mds) == most {
+		checkGsubSize(L, len(str), most)
+	}
+	repl, ok := L.Get(3).(lua.LString)
+	if !ok {
+		return len(mds)
+	}
+	longest := 0
+	for _, m := range mds {
+		longest = max(longest, m.Capture(1)-m.Capture(0))
+	}
+	size := len(str) + len(mds)*(len(repl)+strings.Count(string(repl), "%")*longest)
+	checkGsubSize(L, size, len(mds))
+	return len(mds)
+}
+
+func checkGsubSize(L *lua.LState, size, matches int) {
+	switch {
+	case size > MaxStringSize:
+		L.RaiseError("string.gsub result too large (%d bytes or more, limit %d)", size, MaxStringSize)
+	case matches > 1 && matches*size > MaxGsubWork:
+		L.RaiseError("string.gsub too costly (%d matches in a result of %d bytes: gsub copies the string once per match, limit %d bytes)",
+			matches, size, MaxGsubWork)
+	}
+}
+
+// boundedRepl wraps a gsub replacement function or table in a function
+// that adds up the replacements and stops the call before gsub builds a
+// result past MaxStringSize or MaxGsubWork. gsub gives a table the first
+// capture (or the match), as it gives it to a function first.
+func boundedRepl(L *lua.LState, repl lua.LValue, matches, size int) *lua.LFunction {
+	return L.NewFunction(func(L *lua.LState) int {
+		if fn, ok := repl.(*lua.LFunction); ok {
+			L.Insert(fn, 1)
+			L.Call(L.GetTop()-1, 1)
+		} else {
+			v := L.GetTable(repl, L.Get(1))
+			L.SetTop(0)
+			L.Push(v)
+		}
+		if v := L.Get(-1); !lua.LVIsFalse(v) {
+			size += len(lua.LVAsString(v))
+			checkGsubSize(L, size, matches)
+		}
+		return 1
+	})
 }
 
 // callOriginal calls a wrapped library function with the current arguments

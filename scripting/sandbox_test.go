@@ -97,6 +97,15 @@ func TestSandboxEscapesFail(t *testing.T) {
 			return table.concat(t)`, "table.concat result too large"},
 		{"deep recursion", `local function f(n) return 1 + f(n + 1) end return f(1)`, "stack overflow"},
 		{"unpack bomb", `local t = {} for i = 1, 100000 do t[i] = i end return unpack(t)`, "registry overflow"},
+		{"concat doubling", `local s = string.rep("x", 2^19) while true do s = s .. s end`, "string concatenation too large (2097152 bytes, limit 1048576)"},
+		{"concat of many", `local s, c = "", string.rep("x", 2^16) while true do s = s .. c .. c end`, "string concatenation too large"},
+		{"concat of nil", `local x return "a" .. x`, "cannot perform concat operation between string and nil"},
+		{"concat of a table", `return 1 .. {}`, "cannot perform concat operation between number and table"},
+		{"gsub doubling", `local s = string.rep("x", 2^12) while true do s = s:gsub(".", "%0%0%0%0") end`, "string.gsub"},
+		{"gsub result bomb", `return string.rep("x", 2^10):gsub(".", string.rep("y", 2^11))`, "string.gsub result too large"},
+		{"gsub quadratic copying", `return string.rep("x", 2^20 - 1):gsub(".", "y")`, "string.gsub too costly"},
+		{"gsub function bomb", `local big = string.rep("z", 2^20) return string.rep("x", 64):gsub(".", function() return big end)`, "string.gsub result too large"},
+		{"gsub table bomb", `return string.rep("x", 64):gsub(".", { x = string.rep("z", 2^20) })`, "string.gsub result too large"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -141,6 +150,16 @@ func TestSandboxAllowed(t *testing.T) {
 		{"require string is the string table", `return require("string") == string`, lua.LTrue},
 		{"package.path empty", `return package.path .. package.cpath`, lua.LString("")},
 		{"tail calls do not overflow", `local function f(n) if n == 0 then return "done" end return f(n - 1) end return f(10000)`, lua.LString("done")},
+		{"concat", `local a, b = "x", 2 return a .. b .. 3.5 .. "y"`, lua.LString("x23.5y")},
+		{"concat at the limit", `return #(string.rep("a", 2^19) .. string.rep("b", 2^19))`, lua.LNumber(1 << 20)},
+		{"concat metamethod", `local t = setmetatable({}, {__concat = function(a, b) return "T" end}) return "a" .. t .. "b"`, lua.LString("aT")},
+		{"concat metamethod on the right", `local t = setmetatable({}, {__concat = function(a, b) return type(a) .. "+" .. type(b) end}) return 1 .. t`, lua.LString("number+table")},
+		{"gsub", `return (string.gsub("hello world", "o", "0"))`, lua.LString("hell0 w0rld")},
+		{"gsub captures and limit", `return (string.gsub("abc abc", "(a)(b)", "%2%1", 1))`, lua.LString("bac abc")},
+		{"gsub function", `return (string.gsub("a b", "%a", function(c) return c:upper() end))`, lua.LString("A B")},
+		{"gsub table", `return (string.gsub("a b", "%a", { a = "1" }))`, lua.LString("1 b")},
+		{"gsub count", `return select(2, string.gsub("aaa", "a", "b"))`, lua.LNumber(3)},
+		{"gsub on 8 KB, a match every 2 bytes", `return #(string.rep("ab", 2^12):gsub("b", ""))`, lua.LNumber(1 << 12)},
 		{"recursion below the limit", `local function f(n) if n == 0 then return 0 end return 1 + f(n - 1) end return f(150)`, lua.LNumber(150)},
 	}
 	for _, tt := range tests {
@@ -202,7 +221,7 @@ func TestSandboxReachableFunctions(t *testing.T) {
 	found = slices.Compact(found)
 
 	want := []string{
-		"_G.assert", "_G.error", "_G.getmetatable", "_G.ipairs", "_G.next", "_G.pairs", "_G.pcall",
+		"_G.__concat", "_G.assert", "_G.error", "_G.getmetatable", "_G.ipairs", "_G.next", "_G.pairs", "_G.pcall",
 		"_G.print", "_G.rawequal", "_G.rawget", "_G.rawset", "_G.require", "_G.select",
 		"_G.setmetatable", "_G.tonumber", "_G.tostring", "_G.type", "_G.unpack", "_G.xpcall",
 		"_G.math.abs", "_G.math.acos", "_G.math.asin", "_G.math.atan", "_G.math.atan2", "_G.math.ceil",

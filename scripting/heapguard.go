@@ -1,0 +1,323 @@
+package scripting
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"runtime"
+	"runtime/debug"
+	"runtime/metrics"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// ErrMemoryBudget is wrapped by the cause of a run the HeapGuard stopped.
+var ErrMemoryBudget = errors.New("memory budget exceeded")
+
+// MemoryError is why the HeapGuard stopped a run.
+type MemoryError struct {
+	Heap   uint64 // process heap when the guard stopped the run
+	Base   uint64 // heap (or GC goal, whichever was higher) when the run started
+	Growth int64  // the per-run budget
+	// Ceiling is set when the process heap passed the ceiling rather than
+	// the run's own growth passing Growth.
+	Ceiling int64
+}
+
+func (e *MemoryError) Error() string {
+	if e.Ceiling > 0 {
+		return fmt.Sprintf("%s (live process heap %s, ceiling %s; the runs in progress were stopped)",
+			ErrMemoryBudget, mib(e.Heap), mib(uint64(e.Ceiling)))
+	}
+	return fmt.Sprintf("%s (heap grew %s during the run, to %s; budget %s per run)",
+		ErrMemoryBudget, mib(e.Heap-e.Base), mib(e.Heap), mib(uint64(e.Growth)))
+}
+
+// Unwrap returns ErrMemoryBudget.
+func (e *MemoryError) Unwrap() error { return ErrMemoryBudget }
+
+func mib(n uint64) string { return fmt.Sprintf("%.0f MiB", float64(n)/(1<<20)) }
+
+// HeapGuard stops runs whose memory use passes the budget. gopher-lua
+// cannot meter a state's memory, so the guard reads the process heap
+// (runtime/metrics: about 0.4 µs, no stop-the-world) in two places:
+//
+//   - in the run itself, every vmCheckEvery Lua instructions (the VM asks
+//     its context's Done before each one): a run during which the heap grew
+//     more than Growth above where it stood when the run started (or above
+//     the GC goal then, so that garbage the next collection frees does not
+//     count) is stopped. Checking in the run, not from another goroutine,
+//     is what makes it prompt when busy runs starve other goroutines of CPU,
+//     and it spares short runs (a canary answering in 100 instructions
+//     never checks), though a long run in progress beside a memory bomb may
+//     be stopped with it: the heap is the process's, not the run's;
+//   - in one sampler goroutine, every 2 ms while runs are in progress: it
+//     applies the same growth budget to runs in progress for more than
+//     minTicks samples, and when the heap passes Ceiling it collects garbage
+//     and, if the live heap is still over it, stops the runs in progress
+//     (the long ones, when there are short ones too).
+//     It also collects when the heap passes half the ceiling, so that the
+//     garbage of stopped runs is freed rather than left to a GC goal a bomb
+//     raised.
+//
+// The Lua state stops at its next instruction; one Go call (a
+// concatenation, a table resize) finishes first, which is why the budget is
+// well below the memory the process may use. The sampler stops when no run
+// has been in progress for a second. A HeapGuard is safe for concurrent
+// use.
+type HeapGuard struct {
+	growth, ceiling int64
+	interval        time.Duration
+	idle            int // samples without a run before the sampler stops
+
+	mu      sync.Mutex
+	runs    map[*guardedRun]struct{}
+	running bool
+	last    uint64 // max(heap, goal) at the sampler's last reading
+}
+
+type guardedRun struct {
+	// base is the heap (or the GC goal, whichever is higher) when the run
+	// started: the sampler's last reading while it runs (at most one
+	// interval old; reading at every start cost each run 0.4 µs), else a
+	// fresh one.
+	base    atomic.Uint64
+	ticks   int // samples taken while the run was in progress; sampler only
+	cancel  context.CancelCauseFunc
+	tripped atomic.Bool // set once cancel has been called with a *MemoryError
+}
+
+// trip stops the run for why.
+func (r *guardedRun) trip(why *MemoryError) {
+	r.cancel(why)
+	r.tripped.Store(true)
+}
+
+// GuardedRun is one run under the guard.
+type GuardedRun struct {
+	ctx  context.Context
+	vm   *vmContext
+	stop func()
+}
+
+// Context is the run's context, for bound functions and their requests.
+func (r *GuardedRun) Context() context.Context { return r.ctx }
+
+// VM is the context for the run's Lua state (L.SetContext), and only for
+// it: the state checks the run's growth budget through it every
+// vmCheckEvery instructions. It must be used by the state's goroutine
+// alone.
+func (r *GuardedRun) VM() context.Context {
+	if r.vm == nil {
+		return r.ctx
+	}
+	return r.vm
+}
+
+// Stop ends the run's watch; call it when the run ends.
+func (r *GuardedRun) Stop() { r.stop() }
+
+// vmCheckEvery is how many Lua instructions apart a run reads the heap
+// (about 0.4 µs a read).
+const vmCheckEvery = 4096
+
+// vmContext is the Lua state's context. Its Done is the parent's (the
+// run's deadline and restarts reach the VM at once; through the derived
+// context they would wait for a goroutine the busy runs may starve) until
+// the guard trips the run.
+type vmContext struct {
+	context.Context // the derived, guarded context
+	parent          context.Context
+	g               *HeapGuard
+	run             *guardedRun
+	n               int
+	samples         [2]metrics.Sample
+}
+
+func (c *vmContext) Done() <-chan struct{} {
+	c.n++
+	if c.n%vmCheckEvery == 0 {
+		heap, _ := readHeap(c.samples[:])
+		if why := c.g.over(c.run, heap); why != nil {
+			c.run.trip(why)
+		}
+	}
+	if c.run.tripped.Load() {
+		return c.Context.Done()
+	}
+	return c.parent.Done()
+}
+
+func (c *vmContext) Err() error {
+	if err := c.parent.Err(); err != nil {
+		return err
+	}
+	return c.Context.Err()
+}
+
+// What the guard reads: heap bytes in use (live and not yet swept) and the
+// GC's goal.
+const (
+	metricHeap = "/memory/classes/heap/objects:bytes"
+	metricGoal = "/gc/heap/goal:bytes"
+)
+
+// NewHeapGuard returns a guard with the heap budget of l. It sets the Go
+// runtime's memory limit to l.MemoryLimit unless one is set already
+// (GOMEMLIMIT or debug.SetMemoryLimit).
+func NewHeapGuard(l Limits) *HeapGuard {
+	l = l.WithDefaults()
+	if debug.SetMemoryLimit(-1) == math.MaxInt64 {
+		debug.SetMemoryLimit(l.MemoryLimit)
+	}
+	return &HeapGuard{growth: l.HeapGrowth, ceiling: l.HeapCeiling, interval: 2 * time.Millisecond,
+		idle: 500, runs: map[*guardedRun]struct{}{}}
+}
+
+// Watch starts watching a run whose context is ctx. A nil guard watches
+// nothing.
+func (g *HeapGuard) Watch(ctx context.Context) *GuardedRun {
+	if g == nil {
+		return &GuardedRun{ctx: ctx, stop: func() {}}
+	}
+	parent := ctx
+	ctx, cancel := context.WithCancelCause(ctx)
+	r := &guardedRun{cancel: cancel}
+	g.mu.Lock()
+	if g.running {
+		r.base.Store(g.last)
+	} else {
+		var samples [2]metrics.Sample
+		heap, goal := readHeap(samples[:])
+		g.last = max(heap, goal) // the base of the runs until the first sample
+		r.base.Store(g.last)
+		g.running = true
+		go g.sample()
+	}
+	g.runs[r] = struct{}{}
+	g.mu.Unlock()
+	return &GuardedRun{ctx: ctx, vm: &vmContext{Context: ctx, parent: parent, g: g, run: r}, stop: func() {
+		g.mu.Lock()
+		delete(g.runs, r)
+		g.mu.Unlock()
+		cancel(context.Canceled)
+	}}
+}
+
+// sample is the sampler goroutine.
+func (g *HeapGuard) sample() {
+	samples := make([]metrics.Sample, 2)
+	t := time.NewTicker(g.interval)
+	defer t.Stop()
+	idle, sinceGC := 0, gcEvery
+	collecting := make(chan struct{}, 1) // one forced collection at a time
+	for range t.C {
+		heap, goal := readHeap(samples)
+		g.mu.Lock()
+		g.last = max(heap, goal)
+		if len(g.runs) == 0 {
+			idle++
+			if idle >= g.idle {
+				g.running = false
+				g.mu.Unlock()
+				return
+			}
+		} else {
+			idle = 0
+		}
+		g.checkGrowth(heap)
+		g.mu.Unlock()
+		sinceGC++
+		if g.ceiling <= 0 || heap <= uint64(g.ceiling)/2 ||
+			sinceGC < gcEvery && (heap <= uint64(g.ceiling) || sinceGC < gcSoon) {
+			continue
+		}
+		select {
+		case collecting <- struct{}{}:
+			// In its own goroutine: a collection of a large heap takes long,
+			// and the growth checks must go on meanwhile.
+			sinceGC = 0
+			go func() {
+				defer func() { <-collecting }()
+				g.collect()
+			}()
+		default:
+		}
+	}
+}
+
+// collect runs a garbage collection (it sweeps too: what is left is live)
+// and stops the runs in progress when the live heap is over the ceiling.
+func (g *HeapGuard) collect() {
+	runtime.GC()
+	var samples [2]metrics.Sample
+	if heap, _ := readHeap(samples[:]); heap > uint64(g.ceiling) {
+		g.stopAll(heap)
+	}
+}
+
+// gcEvery is how many samples apart the sampler collects at least; gcSoon
+// the same when the heap is over the ceiling.
+const (
+	gcEvery = 50
+	gcSoon  = 10
+)
+
+// checkGrowth stops the runs over their growth budget that have been in
+// progress for more than minTicks samples; g.mu is held. The runs check
+// themselves too, but only every vmCheckEvery instructions, which a
+// doubling concatenation passes in a few instructions each of which
+// allocates as much as all before.
+func (g *HeapGuard) checkGrowth(heap uint64) {
+	for r := range g.runs {
+		r.ticks++
+		if r.ticks < minTicks {
+			continue
+		}
+		if why := g.over(r, heap); why != nil {
+			r.trip(why)
+			delete(g.runs, r)
+		}
+	}
+}
+
+// minTicks spares short runs (a canary answering within a few ms) the
+// sampler's growth check: the heap it reads is the process's.
+const minTicks = 3
+
+// stopAll stops the runs in progress for more than minTicks samples (a
+// heap over the ceiling took longer than that to build), or every run when
+// there is none such: the live heap is over the ceiling.
+func (g *HeapGuard) stopAll(heap uint64) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	long := false
+	for r := range g.runs {
+		long = long || r.ticks >= minTicks
+	}
+	for r := range g.runs {
+		if long && r.ticks < minTicks {
+			continue
+		}
+		r.trip(&MemoryError{Heap: heap, Base: r.base.Load(), Ceiling: g.ceiling})
+		delete(g.runs, r)
+	}
+}
+
+// over says why run r is over its growth budget at this heap size, nil
+// when it is not.
+func (g *HeapGuard) over(r *guardedRun, heap uint64) *MemoryError {
+	base := r.base.Load()
+	if heap > base && heap-base > uint64(g.growth) {
+		return &MemoryError{Heap: heap, Base: base, Growth: g.growth}
+	}
+	return nil
+}
+
+func readHeap(s []metrics.Sample) (heap, goal uint64) {
+	s[0].Name, s[1].Name = metricHeap, metricGoal
+	metrics.Read(s)
+	return s[0].Value.Uint64(), s[1].Value.Uint64()
+}
