@@ -19,6 +19,7 @@ import (
 	"github.com/alexarules/alexarules/engine/schedule"
 	"github.com/alexarules/alexarules/engine/store"
 	"github.com/alexarules/alexarules/rules"
+	"github.com/alexarules/alexarules/scripting"
 )
 
 // Options are what a host needs besides its configuration.
@@ -52,6 +53,9 @@ type host struct {
 	rt        *alexaRuntime
 	loads     loadReports
 	reloadMu  sync.Mutex
+	// guard stops rule runs that go over the heap budget; one for the
+	// process, shared by every load and reload.
+	guard *scripting.HeapGuard
 }
 
 // Run loads the rules, opens the store and runs everything until ctx
@@ -83,7 +87,7 @@ func Run(ctx context.Context, o Options) error {
 		return err
 	}
 	defer st.Close()
-	h := &host{opts: o, cfg: cfg, store: st}
+	h := &host{opts: o, cfg: cfg, store: st, guard: scripting.NewHeapGuard(scripting.DefaultLimits())}
 	breaker, _ := cfg.Breaker.Engine() // checked by Validate
 	h.engine = engine.New(engine.Config{Clock: o.Clock, Store: st, Log: o.Log, OnEvent: o.OnEvent, OnRun: o.OnRun,
 		Breaker: breaker, MaxBacklog: cfg.MaxBacklog})

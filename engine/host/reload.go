@@ -20,7 +20,7 @@ func (h *host) load() (*rules.Set, []*engine.Rule, []schedule.Entry, error) {
 	o := h.opts
 	loc, _ := h.cfg.Location() // validated in Run
 	place, _ := h.cfg.Place()
-	set, err := rules.Load(rules.Options{Clock: o.Clock, Location: loc, Place: place, Bind: h.rt.bind,
+	set, err := rules.Load(rules.Options{Clock: o.Clock, Location: loc, Place: place, Bind: h.rt.bind, Guard: h.guard,
 		Print: func(file, msg string) { o.Log.Info(msg, "file", file) }}, h.cfg.Rules)
 	if err != nil {
 		return nil, nil, nil, fmt.Errorf("rules: %w", err)
