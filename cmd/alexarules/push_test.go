@@ -20,7 +20,14 @@ import (
 // as `alexarules sim` does: the push downchannel needs HTTP/2.
 func startSimH2(t *testing.T) (*sim.Server, string) {
 	t.Helper()
-	s := sim.New(sim.DemoHousehold(), sim.Options{})
+	return startSimWith(t, sim.Options{})
+}
+
+// startSimWith is startSimH2 with options, e.g. a request log long enough for
+// a soak.
+func startSimWith(t *testing.T, opts sim.Options) (*sim.Server, string) {
+	t.Helper()
+	s := sim.New(sim.DemoHousehold(), opts)
 	ctx, cancel := context.WithCancel(context.Background())
 	ready := make(chan string, 1)
 	errc := make(chan error, 1)
@@ -225,18 +232,7 @@ func TestAListItemLeadsToAReminderWithItsTextOnTheRightEcho(t *testing.T) {
 		run = function(ctx, ev) assert(alexa.remind { device = "Kitchen Echo", text = "buy " .. ev.item.text, ["in"] = "2h" }) end }`)
 	d := startRun(t, dir, filepath.Join(t.TempDir(), "l.db"), "--cloud", url)
 	waitPushClient(d, url)
-	// The baseline of the lists is taken when the engine starts; lists are
-	// synced one after the other, so once the second list is fetched the
-	// shopping list's snapshot is stored.
-	d.waitFor(func() bool {
-		n := 0
-		for _, r := range s.Requests() {
-			if strings.HasSuffix(r.Path, "/items/fetch") {
-				n++
-			}
-		}
-		return n >= 2
-	}, "the first list sync")
+	waitListBaseline(d, s)
 	simPost(t, url, "/_sim/lists/amzn1.alexa.list.sim-shopping/items", `{"text":"sourdough bread"}`)
 	d.waitFor(func() bool { return len(d.runs("remind")) == 1 }, "the reminder rule")
 	if run := d.runs("remind")[0]; run["outcome"] != "ok" {
@@ -251,4 +247,21 @@ func TestAListItemLeadsToAReminderWithItsTextOnTheRightEcho(t *testing.T) {
 	if body["deviceSerialNumber"] != "G6G0XW0412650C3M" || body["reminderLabel"] != "buy sourdough bread" {
 		t.Fatalf("createReminder body: %v", body)
 	}
+}
+
+// waitListBaseline waits for the engine's first list sync. The baseline of
+// the lists is taken when the engine starts (items already there are not
+// news); lists are synced one after the other, so once the second list is
+// fetched the shopping list's snapshot is stored.
+func waitListBaseline(d *daemon, s *sim.Server) {
+	d.t.Helper()
+	d.waitFor(func() bool {
+		n := 0
+		for _, r := range s.Requests() {
+			if strings.HasSuffix(r.Path, "/items/fetch") {
+				n++
+			}
+		}
+		return n >= 2
+	}, "the first list sync")
 }
