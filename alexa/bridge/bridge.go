@@ -116,6 +116,10 @@ func (b *Bridge) Run(ctx context.Context) error {
 	defer b.debounce.Close()
 	var wg sync.WaitGroup
 	defer wg.Wait()
+	// The Echo devices first: the tracker's start-up catch-up (rings that
+	// fell due while the engine was down) needs their time zones, or it
+	// reads a Berlin alarm as UTC and misses it.
+	b.refreshEchos(ctx)
 	wg.Go(func() {
 		if err := b.tracker.Run(ctx); err != nil {
 			b.log.Error("notification tracker", "err", err)
@@ -123,7 +127,6 @@ func (b *Bridge) Run(ctx context.Context) error {
 	})
 	wg.Go(func() { b.syncLoop(ctx) })
 	b.pruneDedup()
-	b.refreshEchos(ctx)
 	b.resync()
 	if b.o.Push == nil {
 		<-ctx.Done()
