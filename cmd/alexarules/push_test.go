@@ -52,7 +52,19 @@ func startSimWith(t *testing.T, opts sim.Options) (*sim.Server, string) {
 
 func simPost(t *testing.T, url, path, body string) string {
 	t.Helper()
-	resp, err := http.Post(url+path, "application/json", strings.NewReader(body))
+	return simCall(t, url, http.MethodPost, path, body)
+}
+
+// simCall calls the simulator's control API (which faults never touch) and
+// returns the answer; anything but a 2xx fails the test.
+func simCall(t *testing.T, url, method, path, body string) string {
+	t.Helper()
+	req, err := http.NewRequest(method, url+path, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -62,7 +74,7 @@ func simPost(t *testing.T, url, path, body string) string {
 		t.Fatal(err)
 	}
 	if resp.StatusCode >= 300 {
-		t.Fatalf("POST %s: %d %s", path, resp.StatusCode, b)
+		t.Fatalf("%s %s: %d %s", method, path, resp.StatusCode, b)
 	}
 	return string(b)
 }

@@ -176,21 +176,10 @@ func (k *soak) fault(sec int) {
 	k.latencies++
 }
 
-// control calls the simulator's control API, which faults never touch.
+// control calls the simulator's control API.
 func (k *soak) control(method, path, body string) {
 	k.t.Helper()
-	req, err := http.NewRequest(method, k.url+path, strings.NewReader(body))
-	if err != nil {
-		k.t.Fatal(err)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		k.t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode >= 300 {
-		k.t.Fatalf("%s %s: %d", method, path, resp.StatusCode)
-	}
+	simCall(k.t, k.url, method, path, body)
 }
 
 // addItem adds an item as if spoken; once the simulator has it, it
@@ -202,16 +191,23 @@ func (k *soak) addItem(text string) {
 
 // addRing sets an alarm on the Bedroom Echo ringLead from now.
 func (k *soak) addRing() {
+	id := fmt.Sprintf("soak-ring-%d", len(k.rings))
+	k.last = setAlarm(k.t, k.url, id, ringLead)
+	k.rings = append(k.rings, id)
+}
+
+// setAlarm sets alarm id on the Bedroom Echo to ring in lead, and returns
+// when it rings.
+func setAlarm(t *testing.T, url, id string, lead time.Duration) time.Time {
+	t.Helper()
 	berlin, err := time.LoadLocation("Europe/Berlin")
 	if err != nil {
-		k.t.Fatal(err)
+		t.Fatal(err)
 	}
-	id := fmt.Sprintf("soak-ring-%d", len(k.rings))
-	at := time.Now().Add(ringLead).In(berlin)
-	k.control(http.MethodPost, "/_sim/notifications", fmt.Sprintf(`{"id":%q,"type":"Alarm","status":"ON","version":"1",%s,
+	at := time.Now().Add(lead).In(berlin)
+	simPost(t, url, "/_sim/notifications", fmt.Sprintf(`{"id":%q,"type":"Alarm","status":"ON","version":"1",%s,
 		"originalDate":%q,"originalTime":%q}`, id, bedroomEcho, at.Format("2006-01-02"), at.Format("15:04:05.000")))
-	k.rings = append(k.rings, id)
-	k.last = at
+	return at
 }
 
 // drain waits, with the faults cleared, until a last list item and the
