@@ -359,7 +359,9 @@ func checkRingActions(t *testing.T, s *sim.Server, rings []string) {
 // takes its refresh token.
 func checkCredentials(t *testing.T, st *store.Store, simURL string) {
 	t.Helper()
-	raw, err := st.Get(tokenBucket, tokenKey)
+	// The bucket and key the token store keeps the LWA token under: the
+	// file's layout is what must survive, whichever package writes it.
+	raw, err := st.Get("auth", "lwa")
 	if err != nil || raw == nil {
 		t.Fatalf("stored token: %v (%d bytes)", err, len(raw))
 	}
