@@ -242,6 +242,50 @@ func TestAnAlarmThatRangWhileDownRingsLateInItsEchosZone(t *testing.T) {
 	}
 }
 
+// While the push connection stays down (its back-off grows to minutes),
+// the bridge re-syncs on its own: a list item added meanwhile is still
+// reported, once.
+func TestAListItemAddedWhileThePushIsDownIsFoundByTheResync(t *testing.T) {
+	r := startRig(t)
+	r.post("/_sim/faults", `{"push":"drop"}`) // dropped, and new connections refused
+	r.post("/_sim/lists/amzn1.alexa.list.sim-shopping/items", `{"text":"rye flour"}`)
+	r.waitFor("the re-sync while the push is down", func() bool {
+		r.clock.Advance(time.Second)
+		return r.find(engine.KindList, func(engine.Event) bool { return true }) != nil
+	})
+	// Two more re-syncs find nothing new.
+	n := r.listFetches()
+	r.waitFor("two more re-syncs", func() bool {
+		r.clock.Advance(time.Second)
+		return r.listFetches() >= n+2
+	})
+	evs := r.snapshot()
+	if len(evs) != 1 || evs[0].Data["item"].(map[string]any)["text"] != "rye flour" {
+		t.Fatalf("events: %+v", evs)
+	}
+}
+
+// listFetches counts the lists fetches the simulator answered.
+func (r *rig) listFetches() int {
+	r.t.Helper()
+	resp, err := http.Get(r.url + "/_sim/requests")
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var reqs []sim.Request
+	if err := json.NewDecoder(resp.Body).Decode(&reqs); err != nil {
+		r.t.Fatal(err)
+	}
+	n := 0
+	for _, req := range reqs {
+		if req.Path == "/alexashoppinglists/api/v2/lists/fetch" && req.Status == http.StatusOK {
+			n++
+		}
+	}
+	return n
+}
+
 func TestVolumeAndConnectionPushes(t *testing.T) {
 	r := startRig(t)
 	r.post("/_sim/push", `{"command":"PUSH_VOLUME_CHANGE","payload":{"dopplerId":{"deviceSerialNumber":"G6G0XW0412650C3M","deviceType":"A4ZP7ZC4PI6TO"},"isMuted":false,"volumeSetting":35}}`)
