@@ -26,7 +26,7 @@ import (
 const soakRules = `
 return {
   rule "soak-list" {
-    when = alexa.list { list = "Shopping", op = "added" },
+    when = alexa.list { op = "added" },
     mode = "queued", max = 500, timeout = "60s",
     run = function(ctx, ev)
       local text = ev.item.text
@@ -47,8 +47,15 @@ return {
   },
 }`
 
+// soakLists are the demo household's lists, filled in turn. The v2 lists
+// API returns at most 100 items of a list and has no paging (as Amazon's),
+// so the driver keeps each list below that: an item beyond the 100th is
+// invisible to any client.
+var soakLists = []string{"amzn1.alexa.list.sim-shopping", "amzn1.alexa.list.sim-todo"}
+
 const (
-	shoppingList = "amzn1.alexa.list.sim-shopping"
+	// maxSoakItems keeps both lists below 100 items (each holds 3 at first).
+	maxSoakItems = 190
 	bedroomEcho  = `"deviceSerialNumber":"G090LF1182340B7K","deviceType":"A32DOYMUN6DTXA"`
 	// ringLead is how far ahead alarms are set: longer than a push outage
 	// plus a notification fetch through a fault window, so the engine
@@ -112,17 +119,19 @@ func TestFaultSoak(t *testing.T) {
 }
 
 // drive runs the faults and the household's activity for dur, in steps of
-// half a second: a list item every 1.5 s, an alarm every 4 s (as long as
-// it rings within dur).
+// half a second: a list item every 1.5 s (less often in a long soak, to
+// stay below maxSoakItems), an alarm every 4 s (as long as it rings within
+// dur).
 func (k *soak) drive(dur time.Duration) {
 	start := time.Now()
 	tick := time.NewTicker(500 * time.Millisecond)
 	defer tick.Stop()
+	itemEvery := max(3, int(dur/(500*time.Millisecond))/(maxSoakItems-1)+1)
 	for step := 0; time.Since(start) < dur; step++ {
 		if step%2 == 0 {
 			k.fault(step / 2)
 		}
-		if step%3 == 1 {
+		if step%itemEvery == 1 {
 			k.addItem(fmt.Sprintf("soak-%d", len(k.items)))
 		}
 		if step%8 == 5 && time.Until(start.Add(dur)) > ringLead {
@@ -185,7 +194,8 @@ func (k *soak) control(method, path, body string) {
 // addItem adds an item as if spoken; once the simulator has it, it
 // happened: a push may be dropped, the re-sync must still find it.
 func (k *soak) addItem(text string) {
-	k.control(http.MethodPost, "/_sim/lists/"+shoppingList+"/items", fmt.Sprintf(`{"text":%q}`, text))
+	list := soakLists[len(k.items)%len(soakLists)]
+	k.control(http.MethodPost, "/_sim/lists/"+list+"/items", fmt.Sprintf(`{"text":%q}`, text))
 	k.items = append(k.items, text)
 }
 
