@@ -39,6 +39,12 @@ type Options struct {
 	// the bridge fetch the devices again (an Echo added or renamed; default
 	// 2 s).
 	EchoRefresh time.Duration
+	// DownResync is how often notifications and lists are fetched again
+	// while the push connection is down (default 15 s): its reconnect
+	// back-off grows to minutes when it keeps failing, and without a push
+	// nothing else tells the bridge that a list changed or an alarm was
+	// set before it rings.
+	DownResync time.Duration
 }
 
 // Bridge connects one Alexa account to the engine.
@@ -89,6 +95,9 @@ func New(o Options) (*Bridge, error) {
 	if o.EchoRefresh <= 0 {
 		o.EchoRefresh = 2 * time.Second
 	}
+	if o.DownResync <= 0 {
+		o.DownResync = 15 * time.Second
+	}
 	b := &Bridge{o: o, log: o.Logger, volumes: map[string]float64{}, lists: map[string]*listSnapshot{},
 		syncs: make(chan listSync, 64)}
 	stored, err := o.Store.List(listBucket, "")
@@ -116,6 +125,10 @@ func (b *Bridge) Run(ctx context.Context) error {
 	defer b.debounce.Close()
 	var wg sync.WaitGroup
 	defer wg.Wait()
+	// The Echo devices first: the tracker's start-up catch-up (rings that
+	// fell due while the engine was down) needs their time zones, or it
+	// reads a Berlin alarm as UTC and misses it.
+	b.refreshEchos(ctx, &wg)
 	wg.Go(func() {
 		if err := b.tracker.Run(ctx); err != nil {
 			b.log.Error("notification tracker", "err", err)
@@ -123,12 +136,12 @@ func (b *Bridge) Run(ctx context.Context) error {
 	})
 	wg.Go(func() { b.syncLoop(ctx) })
 	b.pruneDedup()
-	b.refreshEchos(ctx, &wg)
 	b.resync()
 	if b.o.Push == nil {
 		<-ctx.Done()
 		return nil
 	}
+	wg.Go(func() { b.resyncWhileDown(ctx) })
 	return b.o.Push.Run(ctx, b.handle, func() {
 		b.log.Info("push connected: re-syncing notifications and lists")
 		b.resync()
@@ -139,6 +152,25 @@ func (b *Bridge) Run(ctx context.Context) error {
 func (b *Bridge) resync() {
 	b.debounce.Trigger()
 	b.requestSync(listSync{})
+}
+
+// resyncWhileDown re-syncs every DownResync, on the engine clock, while
+// the push connection is down, until ctx ends.
+func (b *Bridge) resyncWhileDown(ctx context.Context) {
+	for {
+		tick := make(chan struct{})
+		timer := b.o.Clock.AfterFunc(b.o.DownResync, func() { close(tick) })
+		select {
+		case <-ctx.Done():
+			timer.Stop()
+			return
+		case <-tick:
+		}
+		if err := b.o.Push.LastError(); err != nil {
+			b.log.Info("push down: re-syncing notifications and lists", "err", err)
+			b.resync()
+		}
+	}
 }
 
 func (b *Bridge) requestSync(req listSync) {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/alexarules/alexarules/alexa"
 	"github.com/alexarules/alexarules/alexa/bridge"
+	"github.com/alexarules/alexarules/alexa/notify"
 	"github.com/alexarules/alexarules/alexa/push"
 	"github.com/alexarules/alexarules/alexa/sim"
 	"github.com/alexarules/alexarules/alexa/web"
@@ -32,6 +33,13 @@ type rig struct {
 
 func startRig(t *testing.T) *rig {
 	t.Helper()
+	return startRigWith(t, nil)
+}
+
+// startRigWith calls prepare with the simulator's URL and the store before
+// the bridge starts.
+func startRigWith(t *testing.T, prepare func(url string, st *store.Store)) *rig {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	s := sim.New(sim.DemoHousehold(), sim.Options{})
 	ready := make(chan string, 1)
@@ -50,6 +58,9 @@ func startRig(t *testing.T) *rig {
 		t.Fatal(err)
 	}
 	r.store = st
+	if prepare != nil {
+		prepare(r.url, st)
+	}
 	hosts, err := alexa.HostsFor("DE", r.url)
 	if err != nil {
 		t.Fatal(err)
@@ -200,6 +211,79 @@ func TestAnAlarmSetAheadRingsOnceOnItsEcho(t *testing.T) {
 	if !found {
 		t.Fatalf("Alarms: %+v", up)
 	}
+}
+
+// An alarm that rang while the engine was down rings late at start, in its
+// Echo's time zone: the tracker must not catch up before the Echo devices
+// (and their zones) are loaded, here delayed by a 503. Before, it caught
+// up in UTC, found the Berlin alarm an hour ahead, and the ring was lost.
+func TestAnAlarmThatRangWhileDownRingsLateInItsEchosZone(t *testing.T) {
+	ring := time.Now().Add(-30 * time.Second).In(mustZone(t, "Europe/Berlin"))
+	alarm := fmt.Sprintf(`{"id":"alarm-down","type":"Alarm","status":"ON","version":"1","deviceSerialNumber":"G090LF1182340B7K",
+		"deviceType":"A32DOYMUN6DTXA","originalDate":%q,"originalTime":%q}`, ring.Format("2006-01-02"), ring.Format("15:04:05.000"))
+	r := startRigWith(t, func(url string, st *store.Store) {
+		// What the engine saw before it went down.
+		tr, err := notify.NewTracker(notify.Options{Clock: engine.NewVirtual(ring.Add(-time.Minute)), Store: st})
+		if err != nil {
+			t.Fatal(err)
+		}
+		tr.Update([]json.RawMessage{json.RawMessage(alarm)}, time.Time{})
+		r := &rig{t: t, url: url}
+		r.post("/_sim/notifications", alarm)
+		r.post("/_sim/faults", `{"path_prefix":"/api/devices-v2/device","status":503,"times":1,"retry_after":1}`)
+	})
+	var ev *engine.Event
+	r.waitFor("the late ring", func() bool {
+		ev = r.find(engine.KindAlarm, func(ev engine.Event) bool { return ev.Data["state"] == "ringing" })
+		return ev != nil
+	})
+	if ev.Data["late"] != true || !ev.Time.Equal(ring.Truncate(time.Millisecond)) {
+		t.Fatalf("ring: %+v at %s, want late at %s", ev.Data, ev.Time, ring)
+	}
+}
+
+// While the push connection stays down (its back-off grows to minutes),
+// the bridge re-syncs on its own: a list item added meanwhile is still
+// reported, once.
+func TestAListItemAddedWhileThePushIsDownIsFoundByTheResync(t *testing.T) {
+	r := startRig(t)
+	r.post("/_sim/faults", `{"push":"drop"}`) // dropped, and new connections refused
+	r.post("/_sim/lists/amzn1.alexa.list.sim-shopping/items", `{"text":"rye flour"}`)
+	r.waitFor("the re-sync while the push is down", func() bool {
+		r.clock.Advance(time.Second)
+		return r.find(engine.KindList, func(engine.Event) bool { return true }) != nil
+	})
+	// Two more re-syncs find nothing new.
+	n := r.listFetches()
+	r.waitFor("two more re-syncs", func() bool {
+		r.clock.Advance(time.Second)
+		return r.listFetches() >= n+2
+	})
+	evs := r.snapshot()
+	if len(evs) != 1 || evs[0].Data["item"].(map[string]any)["text"] != "rye flour" {
+		t.Fatalf("events: %+v", evs)
+	}
+}
+
+// listFetches counts the lists fetches the simulator answered.
+func (r *rig) listFetches() int {
+	r.t.Helper()
+	resp, err := http.Get(r.url + "/_sim/requests")
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var reqs []sim.Request
+	if err := json.NewDecoder(resp.Body).Decode(&reqs); err != nil {
+		r.t.Fatal(err)
+	}
+	n := 0
+	for _, req := range reqs {
+		if req.Path == "/alexashoppinglists/api/v2/lists/fetch" && req.Status == http.StatusOK {
+			n++
+		}
+	}
+	return n
 }
 
 func TestVolumeAndConnectionPushes(t *testing.T) {

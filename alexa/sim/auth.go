@@ -2,6 +2,7 @@ package sim
 
 import (
 	"crypto/rand"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -239,6 +240,37 @@ func (s *Server) handleDeleteTokens(w http.ResponseWriter, r *http.Request) {
 	}
 	s.mu.Unlock()
 	w.WriteHeader(http.StatusNoContent)
+}
+
+// expireRequest is the body of POST /_sim/auth/expire.
+type expireRequest struct {
+	AccessToken bool `json:"access_token"`
+}
+
+// handleExpire expires every issued access token now (not the ones
+// Options.AccessTokens configures): unlike DELETE /_sim/tokens, which
+// forgets them, the API then answers EXPIRED_AUTHORIZATION_CREDENTIAL, as
+// Amazon does for a token whose hour ran out mid-run.
+func (s *Server) handleExpire(w http.ResponseWriter, r *http.Request) {
+	var req expireRequest
+	if err := decodeStrict(io.LimitReader(r.Body, maxBody), &req); err != nil {
+		writeControlError(w, http.StatusBadRequest, fmt.Errorf("decode expire request: %w", err))
+		return
+	}
+	if !req.AccessToken {
+		writeControlError(w, http.StatusBadRequest, errors.New(`nothing to expire: give {"access_token":true}`))
+		return
+	}
+	s.mu.Lock()
+	now, n := s.opts.Now(), 0
+	for t, exp := range s.accessTokens {
+		if !exp.IsZero() && now.Before(exp) {
+			s.accessTokens[t] = now
+			n++
+		}
+	}
+	s.mu.Unlock()
+	writeJSON(w, http.StatusOK, map[string]int{"access_tokens": n})
 }
 
 // authorized lets through requests bearing a live access token and answers

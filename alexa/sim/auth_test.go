@@ -204,3 +204,33 @@ func TestBearerAuth(t *testing.T) {
 	}
 	check("revoked token", e.api(http.MethodGet, path, nil), "INVALID_AUTHORIZATION_CREDENTIAL")
 }
+
+func TestExpireAccessTokensNow(t *testing.T) {
+	e := newEnv(t, testHousehold(), sim.Options{AccessTokens: []string{"static-token"}})
+	path := "/v2/endpoints/" + lamp + "/features/power"
+	if r := e.api(http.MethodGet, path, nil); r.status != http.StatusOK {
+		t.Fatalf("fresh token refused: %d", r.status)
+	}
+	r := e.do(http.MethodPost, "/_sim/auth/expire", "", map[string]any{"access_token": true})
+	if r.status != http.StatusOK || r.json(t)["access_tokens"] != float64(1) {
+		t.Fatalf("POST /_sim/auth/expire: %d %s", r.status, r.raw)
+	}
+	// Expired, not forgotten: the client is told to refresh, well within
+	// the token's hour.
+	r = e.api(http.MethodGet, path, nil)
+	if r.status != http.StatusUnauthorized || r.errorType(t) != "EXPIRED_AUTHORIZATION_CREDENTIAL" {
+		t.Fatalf("after expiry: %d %s", r.status, r.raw)
+	}
+	if r := e.do(http.MethodGet, path, "static-token", nil); r.status != http.StatusOK {
+		t.Errorf("a configured access token expired: %d", r.status)
+	}
+	e.token = ""
+	if r := e.api(http.MethodGet, path, nil); r.status != http.StatusOK {
+		t.Errorf("a token refreshed after the expiry: %d", r.status)
+	}
+	for _, body := range []any{map[string]any{}, map[string]any{"access_token": false}, map[string]any{"tokens": true}} {
+		if r := e.do(http.MethodPost, "/_sim/auth/expire", "", body); r.status != http.StatusBadRequest {
+			t.Errorf("POST /_sim/auth/expire %v: %d, want 400", body, r.status)
+		}
+	}
+}

@@ -282,6 +282,7 @@ func (s *Server) routes() http.Handler {
 	control.HandleFunc("DELETE /_sim/faults", s.handleDeleteFaults)
 	control.HandleFunc("POST /_sim/codepair/approve", s.handleApproveCodePair)
 	control.HandleFunc("DELETE /_sim/tokens", s.handleDeleteTokens)
+	control.HandleFunc("POST /_sim/auth/expire", s.handleExpire)
 	control.HandleFunc("POST /_sim/push", s.handlePush)
 	control.HandleFunc("POST /_sim/lists/{listId}/items", s.handleSimAddItem)
 	control.HandleFunc("POST /_sim/notifications", s.handleSimNotification)

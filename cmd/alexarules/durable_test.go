@@ -37,11 +37,11 @@ return rule "seq" {
   end,
 }`
 
-// poster posts seq events to the current daemon from several goroutines.
+// seqPoster posts seq events to the current daemon from several goroutines.
 // On 202 a seq is acknowledged; 429 and 503 are retried; a connection
 // error (the daemon died) leaves the seq unknown and moves on, because the
 // event may or may not have been accepted before the kill.
-type poster struct {
+type seqPoster struct {
 	mu    sync.Mutex
 	base  string
 	last  int // the highest seq taken
@@ -49,7 +49,7 @@ type poster struct {
 	count atomic.Int64
 }
 
-func (p *poster) take() (base string, seq int) {
+func (p *seqPoster) take() (base string, seq int) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.last++
@@ -57,7 +57,7 @@ func (p *poster) take() (base string, seq int) {
 }
 
 // postOne posts one new seq until it is answered 202 or the post fails.
-func (p *poster) postOne(client *http.Client) {
+func (p *seqPoster) postOne(client *http.Client) {
 	base, seq := p.take()
 	for {
 		resp, err := client.Post(base+"/api/events", "application/json",
@@ -105,7 +105,7 @@ func TestEveryAcceptedEventRunsOnceThroughKill9s(t *testing.T) {
 	}
 	dir, data := t.TempDir(), filepath.Join(t.TempDir(), "k.db")
 	write(t, dir, "r.lua", seqRules)
-	p := &poster{acked: map[int]bool{}}
+	p := &seqPoster{acked: map[int]bool{}}
 	client := &http.Client{Timeout: 5 * time.Second}
 	const kills, perLife, clients = 6, 60, 4
 	replays := 0

@@ -175,13 +175,22 @@ func (d *daemon) runs(rule string) []map[string]any {
 
 func (d *daemon) waitFor(cond func() bool, what string) {
 	d.t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
+	if !eventually(20*time.Second, cond) {
+		d.t.Fatalf("timed out waiting for %s", what)
+	}
+}
+
+// eventually polls cond until it holds or timeout has passed, and reports
+// whether it held.
+func eventually(timeout time.Duration, cond func() bool) bool {
+	deadline := time.Now().Add(timeout)
 	for !cond() {
 		if time.Now().After(deadline) {
-			d.t.Fatalf("timed out waiting for %s", what)
+			return false
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+	return true
 }
 
 func (d *daemon) wait() int {

@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -18,13 +19,17 @@ const (
 	holdRule = `
 return {
   rule "hot" {
-    when = reading { device = "Living Room Sensor", attr = "temperature", above = 26, hold = "3s" },
-    run = function(ctx, ev) device("Living Room Fan"):on(); ctx.log.info("hot %g held %d since %d", ev.value, ev.held, ev.since) end,
+    mode = "queued",
+    when = { reading { device = "Living Room Sensor", attr = "temperature", above = 26, hold = "3s" }, event "sync" },
+    run = function(ctx, ev)
+      if ev.kind == "event" then return end
+      device("Living Room Fan"):on(); ctx.log.info("hot %g held %d since %d", ev.value, ev.held, ev.since)
+    end,
   },
   rule "hyst" {
     mode = "queued",
-    when = reading { device = "Living Room Sensor", attr = "temperature", above = 30, rearm = 28 },
-    run = function(ctx, ev) ctx.log.info("above 30: %g", ev.value) end,
+    when = { reading { device = "Living Room Sensor", attr = "temperature", above = 30, rearm = 28 }, event "sync" },
+    run = function(ctx, ev) if ev.kind ~= "event" then ctx.log.info("above 30: %g", ev.value) end end,
   },
   rule "gone" {
     when = unreachable { device = "Kitchen Light", hold = "2s" },
@@ -75,8 +80,8 @@ func TestPolledReadingsHoldHysteresisUnreachableAndLast(t *testing.T) {
 	// Hold: the value goes above 26 and stays there.
 	entered := time.Now()
 	patch(t, s, sensor, "temperature", 27.5)
-	d.waitFor(func() bool { return len(d.runs("hot")) == 1 }, "the hold to fire")
-	run := d.runs("hot")[0]
+	d.waitFor(func() bool { return len(fired(d, "hot")) == 1 }, "the hold to fire")
+	run := fired(d, "hot")[0]
 	if got := started(t, run); got.Sub(entered) < 3*time.Second {
 		t.Fatalf("the hold fired %s after the change, before its 3s", got.Sub(entered))
 	}
@@ -94,15 +99,15 @@ func TestPolledReadingsHoldHysteresisUnreachableAndLast(t *testing.T) {
 	// Hysteresis: above 30 fires; 29 does not re-arm; 27 re-arms.
 	for _, v := range []float64{31, 29, 31} {
 		patch(t, s, sensor, "temperature", v)
-		time.Sleep(2500 * time.Millisecond) // two polls at 1s
+		takenIn(d, v, "hyst")
 	}
-	if n := len(d.runs("hyst")); n != 1 {
+	if n := len(fired(d, "hyst")); n != 1 {
 		t.Fatalf("hysteresis: %d runs before re-arming, want 1", n)
 	}
 	patch(t, s, sensor, "temperature", 27.0)
-	time.Sleep(2500 * time.Millisecond)
+	takenIn(d, 27, "hyst")
 	patch(t, s, sensor, "temperature", 32.0)
-	d.waitFor(func() bool { return len(d.runs("hyst")) == 2 }, "the re-armed trigger")
+	d.waitFor(func() bool { return len(fired(d, "hyst")) == 2 }, "the re-armed trigger")
 
 	// Unreachable with hold.
 	gone := time.Now()
@@ -114,9 +119,45 @@ func TestPolledReadingsHoldHysteresisUnreachableAndLast(t *testing.T) {
 	if log := fmt.Sprint(d.runs("gone")[0]["log"]); log != "[info: Kitchen Light unreachable]" {
 		t.Fatalf("gone: %s", log)
 	}
-	if n := len(d.runs("hot")); n != 1 {
+	if n := len(fired(d, "hot")); n != 1 {
 		t.Fatalf("the hold fired %d times, want once", n)
 	}
+}
+
+// lastReading is the value of the sensor's newest reading event in the
+// engine's journal (nil when there is none).
+func lastReading(d *daemon) any {
+	for _, ev := range d.events("reading") {
+		if dev, _ := ev["device"].(map[string]any); dev != nil && dev["id"] == sensor {
+			data, _ := ev["data"].(map[string]any)
+			return data["value"]
+		}
+	}
+	return nil
+}
+
+// takenIn waits until the engine has published the sensor's reading v,
+// then until a sync event has run through rule (queued): a run the reading
+// caused was queued before it, so it has run by then.
+func takenIn(d *daemon, v float64, rule string) {
+	d.t.Helper()
+	d.waitFor(func() bool { return lastReading(d) == v }, fmt.Sprintf("the reading %g", v))
+	n := len(d.runs(rule))
+	if code := d.post("/api/events", `{"name":"sync"}`); code != http.StatusAccepted {
+		d.t.Fatalf("POST /api/events: %d", code)
+	}
+	d.waitFor(func() bool { return len(d.runs(rule)) > n }, "the sync run of "+rule)
+}
+
+// fired is rule's runs that a reading caused (not a sync event).
+func fired(d *daemon, rule string) []map[string]any {
+	var out []map[string]any
+	for _, r := range d.runs(rule) {
+		if log, _ := r["log"].([]any); len(log) > 0 {
+			out = append(out, r)
+		}
+	}
+	return out
 }
 
 func TestARunningHoldCompletesOnTimeAcrossARestart(t *testing.T) {
@@ -126,10 +167,10 @@ func TestARunningHoldCompletesOnTimeAcrossARestart(t *testing.T) {
 	write(t, dir, "r.lua", strings.Replace(holdRule, `hold = "3s"`, `hold = "5s"`, 1))
 	args := []string{"--cloud", url, "--poll-interval", "1s", "--push", "off"}
 	d := startRun(t, dir, data, args...)
-	time.Sleep(1500 * time.Millisecond) // the first polls store 21
+	d.waitFor(func() bool { return lastReading(d) == 21.0 }, "the first poll")
 	entered := time.Now()
 	patch(t, s, sensor, "temperature", 27.0)
-	time.Sleep(2 * time.Second) // the hold is running
+	d.waitFor(func() bool { return lastReading(d) == 27.0 }, "the hold to start")
 	if err := d.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
@@ -137,15 +178,32 @@ func TestARunningHoldCompletesOnTimeAcrossARestart(t *testing.T) {
 		t.Fatalf("exit %d", code)
 	}
 	d = startRun(t, dir, data, args...)
-	d.waitFor(func() bool { return len(d.runs("hot")) == 1 }, "the resumed hold")
-	got := started(t, d.runs("hot")[0]).Sub(entered)
+	d.waitFor(func() bool { return len(fired(d, "hot")) == 1 }, "the resumed hold")
+	got := started(t, fired(d, "hot")[0]).Sub(entered)
 	// Not early; and it fired at all: a hold that was not resumed would
 	// never fire, since the value did not change after the restart.
 	if got < 5*time.Second || got > 30*time.Second {
 		t.Fatalf("the resumed hold fired %s after the change, want its 5s", got)
 	}
-	time.Sleep(3 * time.Second)
-	if n := len(d.runs("hot")); n != 1 {
+	// Nothing more: not at the next polls, nor from a second copy of the
+	// hold (a sync event after two more polls runs after anything they
+	// or the hold caused).
+	polled := time.Now()
+	d.waitFor(func() bool { return len(readsSince(s, polled)) >= 2 }, "two more polls")
+	takenIn(d, 27, "hot")
+	if n := len(fired(d, "hot")); n != 1 {
 		t.Fatalf("the hold fired %d times, want once", n)
 	}
+}
+
+// readsSince is the sensor's temperature reads the simulator answered
+// that arrived after since.
+func readsSince(s *sim.Server, since time.Time) []sim.Request {
+	var out []sim.Request
+	for _, r := range s.Requests() {
+		if r.Time.After(since) && r.Status == http.StatusOK && strings.HasSuffix(r.Path, sensor+"/features/temperatureSensor") {
+			out = append(out, r)
+		}
+	}
+	return out
 }
