@@ -169,6 +169,12 @@ func (e *Engine) needsInbox(a *admission) bool {
 	if len(a.dests) > 0 && a.ev.Kind != KindStartup {
 		return true
 	}
+	// No run to keep exactly once: the source's records are written alone.
+	for _, w := range a.ev.Writes {
+		if err := e.store.Put(w.Bucket, w.Key, w.Value); err != nil {
+			e.log.Error("store the record of an event", "event", a.ev.ID, "kind", a.ev.Kind, "err", err)
+		}
+	}
 	if a.ev.Kind != KindSchedule {
 		ev := a.ev
 		e.store.RecordEvent(EventRecord{ID: ev.ID, Kind: ev.Kind, Time: ev.Time, Device: ev.Device, Name: ev.Name, Data: ev.Data})

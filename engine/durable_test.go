@@ -361,3 +361,20 @@ func TestALevelTriggerThatFiredRunsAfterACrashBeforeItsRun(t *testing.T) {
 	}
 	waitInboxEmpty(t, st)
 }
+
+// An event's records (engine.Event.Writes) are written whether or not a
+// rule takes the event: with the inbox write when one does, alone when
+// none does.
+func TestPublishWritesAnEventsRecords(t *testing.T) {
+	st := openStore(t, filepath.Join(t.TempDir(), "w.db"))
+	t.Cleanup(func() { st.Close() })
+	rule := goRule("r", engine.ModeQueued, 10, noop)
+	rule.Triggers = []engine.Trigger{{Kind: engine.KindAlarm}}
+	e, rec := startEngine(t, st, engine.NewVirtual(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)), engine.Config{}, rule)
+	e.Publish(engine.Event{Kind: engine.KindAlarm, Writes: []engine.Write{{Bucket: "notify", Key: "taken", Value: []byte{1}}}})
+	e.Publish(engine.Event{Kind: engine.KindTimer, Writes: []engine.Write{{Bucket: "notify", Key: "untaken", Value: []byte{1}}}})
+	rec.wait(t, 1, ofRule("r"))
+	for _, key := range []string{"taken", "untaken"} {
+		waitUntil(t, "the record "+key, func() bool { v, err := st.Get("notify", key); return err == nil && v != nil })
+	}
+}

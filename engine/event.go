@@ -55,6 +55,18 @@ type Event struct {
 	// hold expiries), and TriggerIndex names which of its triggers fired.
 	Target       string `json:"target,omitempty"`
 	TriggerIndex int    `json:"trigger_index,omitempty"`
+	// Writes are a source's own records of the event (a notification
+	// tracker's "this ring fired"), made durable together with the
+	// event's acceptance, so a crash leaves both or neither: the event
+	// then runs exactly once instead of being recorded and lost, or
+	// replayed and repeated. They are not part of the stored event.
+	Writes []Write `json:"-"`
+}
+
+// Write is one key-value write (as Store.Put) that travels with an event.
+type Write struct {
+	Bucket, Key string
+	Value       []byte
 }
 
 // IDs hands out event and run ids that sort by time and are unique within

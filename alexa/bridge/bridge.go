@@ -285,7 +285,7 @@ func (b *Bridge) echoDevice(serial string) *engine.Device {
 
 // notification publishes a tracker event.
 func (b *Bridge) notification(ev notify.Event) {
-	out := engine.Event{Kind: ev.Kind, Device: b.echoDevice(ev.Notification.DeviceSerial), Data: ev.Data()}
+	out := engine.Event{Kind: ev.Kind, Device: b.echoDevice(ev.Notification.DeviceSerial), Data: ev.Data(), Writes: ev.Writes}
 	if ev.State == notify.StateRinging && !ev.Time.IsZero() {
 		out.Time = ev.Time
 	}

@@ -55,6 +55,12 @@ type Event struct {
 	// that fell due while the tracker was not running, or a clock timer
 	// that fired late.
 	Late bool
+	// Writes, on a ring, record it as fired in the tracker's store bucket.
+	// Emit must make them durable together with the event it publishes
+	// (engine.Event.Writes does, in the transaction that accepts the
+	// event): a crash then leaves the ring both fired and accepted, or
+	// neither, and it rings exactly once, late if need be.
+	Writes []engine.Write
 }
 
 // Data returns the event's RULES.md §3 fields as plain data: state and
@@ -570,28 +576,38 @@ func (t *Tracker) tick(ids []string) {
 	t.deliver(rings, now)
 }
 
-// deliver records each ring's keys, then emits it. emitMu held, mu not.
+// deliver emits each ring with the writes that record its keys (Emit
+// makes them durable with the event). emitMu held, mu not.
 func (t *Tracker) deliver(rings []ring, now time.Time) {
 	slices.SortStableFunc(rings, func(a, b ring) int { return cmp.Compare(a.at.UnixMilli(), b.at.UnixMilli()) })
 	for _, r := range rings {
-		t.record(r.keys)
 		t.mu.Lock()
 		next := r.it.next
 		t.mu.Unlock()
 		late := now.Sub(r.at) >= time.Second
 		t.log.Info("notification ringing", "id", r.it.n.ID, "kind", r.it.n.Kind(),
 			"device", r.it.n.DeviceSerial, "at", r.at, "late", late)
-		t.call(Event{Kind: r.it.n.Kind(), State: StateRinging, Notification: r.it.n, Time: r.at, Next: next, Late: late})
+		t.call(Event{Kind: r.it.n.Kind(), State: StateRinging, Notification: r.it.n, Time: r.at, Next: next, Late: late,
+			Writes: firedWrites(r.keys)})
 	}
 }
 
-// record makes fired keys durable.
+// record makes the fired keys of rings that are not emitted durable.
 func (t *Tracker) record(keys []string) {
-	for _, k := range keys {
-		if err := t.store.Put(Bucket, firedPrefix+k, []byte{1}); err != nil {
-			t.log.Error("record notification ring; it may repeat after a restart", "key", k, "err", err)
+	for _, w := range firedWrites(keys) {
+		if err := t.store.Put(w.Bucket, w.Key, w.Value); err != nil {
+			t.log.Error("record notification ring; it may repeat after a restart", "key", w.Key, "err", err)
 		}
 	}
+}
+
+// firedWrites are the records that make a ring's fired keys durable.
+func firedWrites(keys []string) []engine.Write {
+	ws := make([]engine.Write, len(keys))
+	for i, k := range keys {
+		ws[i] = engine.Write{Bucket: Bucket, Key: firedPrefix + k, Value: []byte{1}}
+	}
+	return ws
 }
 
 // call runs Emit; a panicking subscriber costs one event, not the tracker.

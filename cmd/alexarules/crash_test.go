@@ -262,6 +262,7 @@ func settle(t *testing.T, d *daemon, p *poster, rings []string, lastRing time.Ti
 	}
 	if !eventually(time.Until(lastRing)+30*time.Second, done) {
 		t.Errorf("the last timer (%s), the last ring (%s) or the hold did not run within 30 s", p.lastTimer, lastRing.Format(time.TimeOnly))
+		d.dump()
 	}
 }
 

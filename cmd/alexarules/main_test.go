@@ -154,6 +154,22 @@ func (d *daemon) get(path string) string {
 	return string(b)
 }
 
+// dump logs what the engine says about its rules, its latest runs and
+// its last log lines, for a test that failed waiting for it.
+func (d *daemon) dump() {
+	d.t.Helper()
+	d.t.Logf("GET /api/rules:\n%s", d.get("/api/rules"))
+	d.t.Logf("GET /api/runs?limit=20:\n%s", d.get("/api/runs?limit=20"))
+	for {
+		select {
+		case l := <-d.lines:
+			d.t.Logf("engine: %s", l)
+		default:
+			return
+		}
+	}
+}
+
 func (d *daemon) post(path, body string) int {
 	d.t.Helper()
 	resp, err := http.Post(d.base+path, "application/json", strings.NewReader(body))

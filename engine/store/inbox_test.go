@@ -220,3 +220,47 @@ func TestCommitAcceptsEmittedEventsWithTheState(t *testing.T) {
 		t.Fatal("an event without an id was accepted")
 	}
 }
+
+// A source's records of an event (a tracker's "this ring fired") land in
+// the transaction that accepts it, so a crash leaves both or neither; a
+// second accept of the same id writes them again and nothing else.
+func TestAcceptWritesTheEventsRecordsWithIt(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "w.db")
+	s, err := store.Open(path, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev := engine.Event{ID: "ring-1", Kind: engine.KindAlarm, Time: t0,
+		Writes: []engine.Write{{Bucket: "notify", Key: "fired/a/1", Value: []byte{1}}}}
+	done := make(chan bool, 1)
+	s.Accept(ev, true, func(fresh bool, err error) {
+		if err != nil {
+			t.Error(err)
+		}
+		done <- fresh
+	})
+	if !<-done {
+		t.Fatal("the first accept is not fresh")
+	}
+	s2 := reopenWithoutClose(t, s, path)
+	if v, err := s2.Get("notify", "fired/a/1"); err != nil || string(v) != "\x01" {
+		t.Fatalf("the record did not land with the event: %q %v", v, err)
+	}
+	if p := inbox(t, s2); len(p) != 1 || p[0].Event.ID != "ring-1" || p[0].Event.Writes != nil {
+		t.Fatalf("inbox: %+v", p)
+	}
+	ev.Writes[0].Key = "fired/a/2"
+	s2.Accept(ev, true, func(fresh bool, err error) {
+		if err != nil || fresh {
+			t.Errorf("second accept: fresh %v, %v", fresh, err)
+		}
+		done <- fresh
+	})
+	<-done
+	if v, _ := s2.Get("notify", "fired/a/2"); v == nil {
+		t.Fatal("a second accept of the same id did not write its records")
+	}
+	if p := inbox(t, s2); len(p) != 1 {
+		t.Fatalf("a second accept added to the inbox: %+v", p)
+	}
+}

@@ -57,6 +57,9 @@ type inboxEntry struct {
 	// journal and journalKey, when set, add the event to the
 	// recent-events journal.
 	journal, journalKey []byte
+	// writes are the source's records of the event (engine.Event.Writes),
+	// put in the same transaction.
+	writes []engine.Write
 }
 
 // prepared is a Commit encoded by the caller's goroutine, so the writer
@@ -335,11 +338,7 @@ func (s *Store) apply(tx *bolt.Tx, o *op, touched map[string]bool) error {
 	case opCommit:
 		return s.applyCommit(tx, o.commit, touched)
 	case opPut:
-		b, err := tx.Bucket(bucketKV).CreateBucketIfNotExists([]byte(o.bucket))
-		if err != nil {
-			return err
-		}
-		return b.Put([]byte(o.key), o.value)
+		return putKV(tx, o.bucket, o.key, o.value)
 	case opDelete:
 		b := tx.Bucket(bucketKV).Bucket([]byte(o.bucket))
 		if b == nil {
@@ -357,6 +356,11 @@ func (s *Store) apply(tx *bolt.Tx, o *op, touched map[string]bool) error {
 // applyAccept puts an event into the inbox unless its id is there; it
 // reports whether it did.
 func (s *Store) applyAccept(tx *bolt.Tx, in *inboxEntry) (bool, error) {
+	for _, w := range in.writes {
+		if err := putKV(tx, w.Bucket, w.Key, w.Value); err != nil {
+			return false, fmt.Errorf("record of event %s: %w", in.id, err)
+		}
+	}
 	ids, inbox := tx.Bucket(bucketIDs), tx.Bucket(bucketInbox)
 	if ids.Get([]byte(in.id)) != nil {
 		return false, nil
@@ -562,4 +566,14 @@ func countPrefix(b *bolt.Bucket, prefix []byte) int {
 		n++
 	}
 	return n
+}
+
+// putKV writes one key of a component bucket (Put), creating the bucket on
+// first use.
+func putKV(tx *bolt.Tx, bucket, key string, value []byte) error {
+	b, err := tx.Bucket(bucketKV).CreateBucketIfNotExists([]byte(bucket))
+	if err != nil {
+		return err
+	}
+	return b.Put([]byte(key), value)
 }
