@@ -114,15 +114,10 @@ func handOver(old, next *runner) {
 		}
 		return
 	}
-	var events int64
-	for _, j := range jobs {
-		if j.timer == nil {
-			events++
-		}
-	}
+	events := countEvents(jobs)
 	next.qmu.Lock()
 	next.queue = append(jobs, next.queue...)
-	next.waiting.Add(events)
+	next.waiting.Add(int64(events))
 	next.qmu.Unlock()
 	next.poke()
 }
@@ -303,7 +298,7 @@ func (c *coordinator) enqueue(j job) bool {
 	case rule.Mode == ModeRestart:
 		c.restart()
 	case rule.Mode == ModeQueued:
-		if c.pendingEvents() >= max(rule.Max, 1) {
+		if countEvents(c.pending.all()) >= max(rule.Max, 1) {
 			c.r.skip(j, fmt.Sprintf("queue full (max %d)", rule.Max))
 			return false
 		}
@@ -330,10 +325,10 @@ func (c *coordinator) restart() {
 	})
 }
 
-// pendingEvents counts the pending jobs that are events (not handler runs).
-func (c *coordinator) pendingEvents() int {
+// countEvents counts the jobs that are events (not handler runs).
+func countEvents(jobs []job) int {
 	n := 0
-	for _, j := range c.pending.all() {
+	for _, j := range jobs {
 		if j.timer == nil {
 			n++
 		}
