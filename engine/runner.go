@@ -114,15 +114,10 @@ func handOver(old, next *runner) {
 		}
 		return
 	}
-	var events int64
-	for _, j := range jobs {
-		if j.timer == nil {
-			events++
-		}
-	}
+	events := countEvents(jobs)
 	next.qmu.Lock()
 	next.queue = append(jobs, next.queue...)
-	next.waiting.Add(events)
+	next.waiting.Add(int64(events))
 	next.qmu.Unlock()
 	next.poke()
 }
@@ -161,107 +156,13 @@ func (w *worker) expire() {
 // progress has finished (or hit its deadline).
 func (r *runner) loop(ctx context.Context) {
 	defer close(r.done)
-	maxWorkers := 1
-	if r.rule.Mode == ModeParallel {
-		maxWorkers = max(r.rule.Max, 1)
-	}
-	var (
-		idle    []*worker
-		busy    = map[*worker]bool{}
-		pending jobQueue // queued runs and handler runs, oldest first
-		all     []*worker
-		freed   = make(chan *worker)
-	)
-	start := func(j job) {
-		var w *worker
-		if n := len(idle); n > 0 {
-			w, idle = idle[n-1], idle[:n-1]
-		} else {
-			w = &worker{jobs: make(chan job)}
-			all = append(all, w)
-			go r.work(w, freed)
-		}
-		busy[w] = true
-		if j.timer == nil {
-			r.waiting.Add(-1)
-		}
-		j.ctx = newRunCtx()
-		j.ctx.origin = Origin{Rule: r.rule.ID, Event: eventID(j.ev)}
-		w.run = j.ctx
-		w.jobs <- j
-	}
-	dispatch := func() {
-		for pending.len() > 0 && len(busy) < maxWorkers {
-			start(pending.pop())
-		}
-	}
-	pendingEvents := func() int {
-		n := 0
-		for _, j := range pending.all() {
-			if j.timer == nil {
-				n++
-			}
-		}
-		return n
-	}
-	var lastAccepted time.Time
-	// accept applies the throttle and the rule's mode to a new job.
-	accept := func(j job) {
-		if why := r.breaker.admit(j); why != "" {
-			r.skip(j, why)
-			return
-		}
-		if j.timer == nil && r.rule.Throttle > 0 {
-			now := r.e.clock.Now()
-			if !lastAccepted.IsZero() && now.Sub(lastAccepted) < r.rule.Throttle {
-				r.skip(j, fmt.Sprintf("throttled (at most one run per %s)", r.rule.Throttle))
-				return
-			}
-			lastAccepted = now
-		}
-		switch {
-		case j.timer != nil:
-			pending.push(j)
-		case r.rule.Mode == ModeSingle:
-			if len(busy) > 0 || pending.len() > 0 {
-				r.skip(j, "already running (mode single)")
-				return
-			}
-			pending.push(j)
-		case r.rule.Mode == ModeRestart:
-			for w := range busy {
-				w.run.cancel(context.Canceled, errRestarted)
-			}
-			pending.filter(func(p job) bool {
-				if p.timer != nil {
-					return true
-				}
-				r.skip(p, "replaced by a newer event (mode restart)")
-				return false
-			})
-			pending.push(j)
-		case r.rule.Mode == ModeQueued:
-			if pendingEvents() >= max(r.rule.Max, 1) {
-				r.skip(j, fmt.Sprintf("queue full (max %d)", r.rule.Max))
-				return
-			}
-			pending.push(j)
-		case r.rule.Mode == ModeParallel:
-			pending.push(j) // waits for one of the max workers
-		}
-		dispatch()
-	}
+	c := newCoordinator(r)
 	stopping := false
 	wake := r.wake
 	var spare []job // the emptied batch take hands back to the queue
 	for {
-		if stopping && len(busy) == 0 {
-			for _, w := range all {
-				close(w.jobs)
-			}
-			r.qmu.Lock()
-			r.left = append(r.left, pending.all()...)
-			r.qmu.Unlock()
+		if stopping && len(c.busy) == 0 {
+			c.stop()
 			return
 		}
 		select {
@@ -271,22 +172,168 @@ func (r *runner) loop(ctx context.Context) {
 				ctx = context.Background() // keep waiting for busy workers
 				wake = nil                 // what is queued stays for a successor
 			}
-		case w := <-freed:
-			w.run.cancel(context.Canceled, context.Canceled)
-			delete(busy, w)
-			idle = append(idle, w)
+		case w := <-c.freed:
+			c.release(w)
 			if !stopping {
-				dispatch()
+				c.dispatch()
 			}
 		case <-wake:
 			jobs := r.take(spare)
 			for _, j := range jobs {
-				accept(j)
+				c.accept(j)
 			}
 			clear(jobs)
 			spare = jobs
 		}
 	}
+}
+
+// coordinator is the state of one runner's loop: its workers and the runs
+// waiting for one. Only the loop's goroutine touches it.
+type coordinator struct {
+	r          *runner
+	maxWorkers int
+	idle       []*worker
+	busy       map[*worker]bool
+	pending    jobQueue // queued runs and handler runs, oldest first
+	all        []*worker
+	freed      chan *worker
+	// lastAccepted is when the throttle last let an event through.
+	lastAccepted time.Time
+}
+
+func newCoordinator(r *runner) *coordinator {
+	maxWorkers := 1
+	if r.rule.Mode == ModeParallel {
+		maxWorkers = max(r.rule.Max, 1)
+	}
+	return &coordinator{r: r, maxWorkers: maxWorkers,
+		busy: map[*worker]bool{}, freed: make(chan *worker)}
+}
+
+// start hands j to an idle worker, or to a new one.
+func (c *coordinator) start(j job) {
+	var w *worker
+	if n := len(c.idle); n > 0 {
+		w, c.idle = c.idle[n-1], c.idle[:n-1]
+	} else {
+		w = &worker{jobs: make(chan job)}
+		c.all = append(c.all, w)
+		go c.r.work(w, c.freed)
+	}
+	c.busy[w] = true
+	if j.timer == nil {
+		c.r.waiting.Add(-1)
+	}
+	j.ctx = newRunCtx()
+	j.ctx.origin = Origin{Rule: c.r.rule.ID, Event: eventID(j.ev)}
+	w.run = j.ctx
+	w.jobs <- j
+}
+
+// dispatch starts pending jobs while the mode allows more workers.
+func (c *coordinator) dispatch() {
+	for c.pending.len() > 0 && len(c.busy) < c.maxWorkers {
+		c.start(c.pending.pop())
+	}
+}
+
+// release takes back a worker whose run has finished.
+func (c *coordinator) release(w *worker) {
+	w.run.cancel(context.Canceled, context.Canceled)
+	delete(c.busy, w)
+	c.idle = append(c.idle, w)
+}
+
+// stop ends the idle workers and leaves the pending jobs for a successor
+// (handOver); it is called once no worker is busy.
+func (c *coordinator) stop() {
+	for _, w := range c.all {
+		close(w.jobs)
+	}
+	c.r.qmu.Lock()
+	c.r.left = append(c.r.left, c.pending.all()...)
+	c.r.qmu.Unlock()
+}
+
+// accept applies the breaker, the throttle and the rule's mode to a new job.
+func (c *coordinator) accept(j job) {
+	if why := c.admit(j); why != "" {
+		c.r.skip(j, why)
+		return
+	}
+	if c.enqueue(j) {
+		c.dispatch()
+	}
+}
+
+// admit returns why j is refused by the runaway breaker or the throttle,
+// or "" when it may run.
+func (c *coordinator) admit(j job) string {
+	if why := c.r.breaker.admit(j); why != "" {
+		return why
+	}
+	rule := c.r.rule
+	if j.timer == nil && rule.Throttle > 0 {
+		now := c.r.e.clock.Now()
+		if !c.lastAccepted.IsZero() && now.Sub(c.lastAccepted) < rule.Throttle {
+			return fmt.Sprintf("throttled (at most one run per %s)", rule.Throttle)
+		}
+		c.lastAccepted = now
+	}
+	return ""
+}
+
+// enqueue applies the rule's mode to an admitted job: it queues j, or
+// skips it and reports false.
+func (c *coordinator) enqueue(j job) bool {
+	rule := c.r.rule
+	switch {
+	case j.timer != nil:
+	case rule.Mode == ModeSingle:
+		if len(c.busy) > 0 || c.pending.len() > 0 {
+			c.r.skip(j, "already running (mode single)")
+			return false
+		}
+	case rule.Mode == ModeRestart:
+		c.restart()
+	case rule.Mode == ModeQueued:
+		if countEvents(c.pending.all()) >= max(rule.Max, 1) {
+			c.r.skip(j, fmt.Sprintf("queue full (max %d)", rule.Max))
+			return false
+		}
+	case rule.Mode == ModeParallel: // waits for one of the max workers
+	default: // SetRules does not check Mode: an unknown one queues nothing
+		return true
+	}
+	c.pending.push(j)
+	return true
+}
+
+// restart cancels the runs in progress and skips the events waiting, for
+// mode restart; durable timers' handler runs stay queued.
+func (c *coordinator) restart() {
+	for w := range c.busy {
+		w.run.cancel(context.Canceled, errRestarted)
+	}
+	c.pending.filter(func(p job) bool {
+		if p.timer != nil {
+			return true
+		}
+		c.r.skip(p, "replaced by a newer event (mode restart)")
+		return false
+	})
+}
+
+// countEvents counts the jobs that are events (not handler runs).
+func countEvents(jobs []job) int {
+	n := 0
+	for _, j := range jobs {
+		if j.timer == nil {
+			n++
+		}
+	}
+	return n
 }
 
 // work owns one instance; it is created lazily on this goroutine and closed here.

@@ -92,128 +92,166 @@ func installRule(L *lua.LState, file string) {
 // defineRule validates one rule table; it reports the first problem of
 // each field, all fields at once.
 func defineRule(L *lua.LState, id, file string, line int, tbl *lua.LTable) (*Def, error) {
-	d := &Def{ID: id, File: file, Line: line, Enabled: true, Mode: engine.ModeSingle, Max: 10,
-		Timeout: 5 * time.Second, table: tbl}
-	var errs fieldErrors
-	fail := func(field, format string, args ...any) {
-		errs = append(errs, &FieldError{Rule: id, Field: field, Msg: fmt.Sprintf(format, args...)})
-	}
+	b := &ruleBuilder{L: L, d: &Def{ID: id, File: file, Line: line, Enabled: true, Mode: engine.ModeSingle,
+		Max: 10, Timeout: 5 * time.Second, table: tbl}}
 	tbl.ForEach(func(k, v lua.LValue) {
 		name, ok := k.(lua.LString)
 		if !ok {
-			fail("", "fields must be names, got a %s key", k.Type())
+			b.fail("", "fields must be names, got a %s key", k.Type())
 			return
 		}
-		field := string(name)
-		switch field {
-		case "description":
-			if s, ok := v.(lua.LString); ok {
-				d.Description = string(s)
-			} else {
-				fail(field, "string expected, got %s", v.Type())
-			}
-		case "enabled":
-			if b, ok := v.(lua.LBool); ok {
-				d.Enabled = bool(b)
-			} else {
-				fail(field, "boolean expected, got %s", v.Type())
-			}
-		case "when":
-			if ts, err := triggerList(v); err != nil {
-				fail(field, "%s", err)
-			} else {
-				d.Triggers = ts
-			}
-		case "only_if", "unless":
-			if err := checkConditions(L, v); err != nil {
-				fail(field, "%s", err)
-			}
-		case "mode":
-			s, ok := v.(lua.LString)
-			if !ok {
-				fail(field, "string expected, got %s", v.Type())
-				return
-			}
-			m, err := engine.ParseMode(string(s))
-			if err != nil {
-				fail(field, "unknown mode %q%s", string(s), didYouMean(string(s), []string{"single", "restart", "queued", "parallel"}))
-				return
-			}
-			d.Mode = m
-		case "max":
-			n, ok := v.(lua.LNumber)
-			if !ok || n < 1 || float64(n) != float64(int(n)) {
-				fail(field, "positive whole number expected, got %s", lua.LVAsString(v))
-				return
-			}
-			d.Max = int(n)
-		case "timeout", "throttle":
-			dur, err := scripting.ParseDuration(v)
-			if err == nil && dur <= 0 {
-				err = fmt.Errorf("must be more than zero")
-			}
-			if err != nil {
-				fail(field, "%s", err)
-				return
-			}
-			if field == "timeout" {
-				d.Timeout = dur
-			} else {
-				d.Throttle = dur
-			}
-		case "state":
-			t, ok := v.(*lua.LTable)
-			if !ok {
-				fail(field, "table expected, got %s", v.Type())
-				return
-			}
-			val, err := scripting.FromLua(t)
-			if err == nil {
-				d.State, err = json.Marshal(val)
-			}
-			if err != nil {
-				fail(field, "state defaults must be plain data: %s", err)
-			}
-		case "run":
-			if _, ok := v.(*lua.LFunction); !ok {
-				fail(field, "function expected, got %s", v.Type())
-			}
-		case "handlers":
-			t, ok := v.(*lua.LTable)
-			if !ok {
-				fail(field, "table of functions expected, got %s", v.Type())
-				return
-			}
-			t.ForEach(func(hk, hv lua.LValue) {
-				hname, ok := hk.(lua.LString)
-				if _, fn := hv.(*lua.LFunction); !ok || !fn {
-					fail(field, "handler %s must be a function named by a string key", lua.LVAsString(hk))
-					return
-				}
-				d.Handlers = append(d.Handlers, string(hname))
-			})
-		case "log":
-			s, _ := v.(lua.LString)
-			switch string(s) {
-			case "debug", "info", "warn", "error":
-				d.LogLevel = string(s)
-			default:
-				fail(field, "log level %q: debug, info, warn or error", lua.LVAsString(v))
-			}
-		default:
-			fail(field, "unknown field%s", didYouMean(field, ruleFields))
-		}
+		b.field(string(name), v)
 	})
 	if tbl.RawGetString("when") == lua.LNil {
-		fail("when", "required: at least one trigger")
+		b.fail("when", "required: at least one trigger")
 	}
 	if tbl.RawGetString("run") == lua.LNil {
-		fail("run", "required: function(ctx, ev) ... end")
+		b.fail("run", "required: function(ctx, ev) ... end")
 	}
-	if len(errs) > 0 {
-		return nil, errs
+	if len(b.errs) > 0 {
+		return nil, b.errs
 	}
-	return d, nil
+	return b.d, nil
+}
+
+// ruleBuilder fills one rule's Def from its table's fields and collects
+// the problems found in them.
+type ruleBuilder struct {
+	L    *lua.LState
+	d    *Def
+	errs fieldErrors
+}
+
+func (b *ruleBuilder) fail(field, format string, args ...any) {
+	b.errs = append(b.errs, &FieldError{Rule: b.d.ID, Field: field, Msg: fmt.Sprintf(format, args...)})
+}
+
+// field checks one field of the rule table and sets it on the Def.
+func (b *ruleBuilder) field(field string, v lua.LValue) {
+	d := b.d
+	switch field {
+	case "description":
+		if s, ok := v.(lua.LString); ok {
+			d.Description = string(s)
+		} else {
+			b.fail(field, "string expected, got %s", v.Type())
+		}
+	case "enabled":
+		if on, ok := v.(lua.LBool); ok {
+			d.Enabled = bool(on)
+		} else {
+			b.fail(field, "boolean expected, got %s", v.Type())
+		}
+	case "when":
+		if ts, err := triggerList(v); err != nil {
+			b.fail(field, "%s", err)
+		} else {
+			d.Triggers = ts
+		}
+	case "only_if", "unless":
+		if err := checkConditions(b.L, v); err != nil {
+			b.fail(field, "%s", err)
+		}
+	case "mode":
+		b.mode(v)
+	case "max":
+		b.max(v)
+	case "timeout", "throttle":
+		b.duration(field, v)
+	case "state":
+		b.state(v)
+	case "run":
+		if _, ok := v.(*lua.LFunction); !ok {
+			b.fail(field, "function expected, got %s", v.Type())
+		}
+	case "handlers":
+		b.handlers(v)
+	case "log":
+		b.logLevel(v)
+	default:
+		b.fail(field, "unknown field%s", didYouMean(field, ruleFields))
+	}
+}
+
+func (b *ruleBuilder) mode(v lua.LValue) {
+	s, ok := v.(lua.LString)
+	if !ok {
+		b.fail("mode", "string expected, got %s", v.Type())
+		return
+	}
+	m, err := engine.ParseMode(string(s))
+	if err != nil {
+		b.fail("mode", "unknown mode %q%s", string(s), didYouMean(string(s), []string{"single", "restart", "queued", "parallel"}))
+		return
+	}
+	b.d.Mode = m
+}
+
+func (b *ruleBuilder) max(v lua.LValue) {
+	n, ok := v.(lua.LNumber)
+	if !ok || n < 1 || float64(n) != float64(int(n)) {
+		b.fail("max", "positive whole number expected, got %s", lua.LVAsString(v))
+		return
+	}
+	b.d.Max = int(n)
+}
+
+// duration sets timeout or throttle.
+func (b *ruleBuilder) duration(field string, v lua.LValue) {
+	dur, err := scripting.ParseDuration(v)
+	if err == nil && dur <= 0 {
+		err = fmt.Errorf("must be more than zero")
+	}
+	if err != nil {
+		b.fail(field, "%s", err)
+		return
+	}
+	if field == "timeout" {
+		b.d.Timeout = dur
+	} else {
+		b.d.Throttle = dur
+	}
+}
+
+func (b *ruleBuilder) state(v lua.LValue) {
+	t, ok := v.(*lua.LTable)
+	if !ok {
+		b.fail("state", "table expected, got %s", v.Type())
+		return
+	}
+	val, err := scripting.FromLua(t)
+	if err == nil {
+		b.d.State, err = json.Marshal(val)
+	}
+	if err != nil {
+		b.fail("state", "state defaults must be plain data: %s", err)
+	}
+}
+
+func (b *ruleBuilder) handlers(v lua.LValue) {
+	t, ok := v.(*lua.LTable)
+	if !ok {
+		b.fail("handlers", "table of functions expected, got %s", v.Type())
+		return
+	}
+	t.ForEach(func(hk, hv lua.LValue) {
+		hname, ok := hk.(lua.LString)
+		if _, fn := hv.(*lua.LFunction); !ok || !fn {
+			b.fail("handlers", "handler %s must be a function named by a string key", lua.LVAsString(hk))
+			return
+		}
+		b.d.Handlers = append(b.d.Handlers, string(hname))
+	})
+}
+
+func (b *ruleBuilder) logLevel(v lua.LValue) {
+	s, _ := v.(lua.LString)
+	switch string(s) {
+	case "debug", "info", "warn", "error":
+		b.d.LogLevel = string(s)
+	default:
+		b.fail("log", "log level %q: debug, info, warn or error", lua.LVAsString(v))
+	}
 }
 
 type fieldErrors []*FieldError

@@ -98,7 +98,10 @@ type TriggerDef struct {
 }
 
 // ID returns the trigger's id option.
-func (t *TriggerDef) ID() string { s, _ := t.Opts["id"].(string); return s }
+func (t *TriggerDef) ID() string { return t.opt("id") }
+
+// opt returns the string option k, or "".
+func (t *TriggerDef) opt(k string) string { s, _ := t.Opts[k].(string); return s }
 
 // String renders the trigger as the admin API shows it.
 func (t *TriggerDef) String() string {
@@ -372,7 +375,6 @@ func (t *TriggerDef) finish(loc *time.Location, place *schedule.Place) error {
 // engineTrigger turns the trigger into the engine's routing form.
 func (t *TriggerDef) engineTrigger() engine.Trigger {
 	et := engine.Trigger{Kind: t.Kind, ID: t.ID(), Spec: t.String()}
-	str := func(k string) string { s, _ := t.Opts[k].(string); return s }
 	switch t.Ctor {
 	case "cron", "schedule":
 		et.Targeted = true
@@ -386,53 +388,12 @@ func (t *TriggerDef) engineTrigger() engine.Trigger {
 	case "startup":
 		return et
 	}
-	if dev := str("device"); dev != "" && dev != "*" {
+	if dev := t.opt("device"); dev != "" && dev != "*" {
 		et.Keys = []string{dev}
 	}
-	var checks []func(ev *engine.Event) bool
-	field := func(ev *engine.Event, path ...string) any {
-		var cur any = ev.Data
-		for _, p := range path {
-			m, ok := cur.(map[string]any)
-			if !ok {
-				return nil
-			}
-			cur = m[p]
-		}
-		return cur
-	}
-	eqFold := func(key string, path ...string) {
-		want := str(key)
-		if key == "state" && want == "" {
-			want = "ringing" // alarms, timers and reminders fire when they ring
-		}
-		if want != "" {
-			checks = append(checks, func(ev *engine.Event) bool {
-				got, _ := field(ev, path...).(string)
-				return strings.EqualFold(got, want)
-			})
-		}
-	}
+	checks := t.eventChecks()
 	switch t.Ctor {
-	case "alexa.alarm", "alexa.timer", "alexa.reminder":
-		eqFold("state", "state")
-		eqFold("label", "notification", "label")
-	case "alexa.list":
-		eqFold("list", "list", "name")
-		eqFold("op", "op")
-		eqFold("item", "item", "text")
-		if t.pattern != "" {
-			p := t.pattern
-			checks = append(checks, func(ev *engine.Event) bool {
-				text, _ := field(ev, "item", "text").(string)
-				m, err := pm.Find(p, []byte(text), 0, 1)
-				return err == nil && len(m) > 0
-			})
-		}
 	case "alexa.volume", "reading":
-		if t.Ctor == "reading" {
-			eqFold("attr", "attr")
-		}
 		et.Level, et.Enter, et.Rearm = t.levelFuncs()
 		et.Hold, _ = t.Opts["hold"].(time.Duration)
 	case "reachable", "unreachable":
@@ -454,6 +415,57 @@ func (t *TriggerDef) engineTrigger() engine.Trigger {
 		}
 	}
 	return et
+}
+
+// eventChecks are the conditions on an event's data that the trigger's
+// options ask for (state, label, list, op, item, pattern, attr).
+func (t *TriggerDef) eventChecks() []func(ev *engine.Event) bool {
+	var checks []func(ev *engine.Event) bool
+	eqFold := func(key string, path ...string) {
+		want := t.opt(key)
+		if key == "state" && want == "" {
+			want = "ringing" // alarms, timers and reminders fire when they ring
+		}
+		if want != "" {
+			checks = append(checks, func(ev *engine.Event) bool {
+				got, _ := eventField(ev, path...).(string)
+				return strings.EqualFold(got, want)
+			})
+		}
+	}
+	switch t.Ctor {
+	case "alexa.alarm", "alexa.timer", "alexa.reminder":
+		eqFold("state", "state")
+		eqFold("label", "notification", "label")
+	case "alexa.list":
+		eqFold("list", "list", "name")
+		eqFold("op", "op")
+		eqFold("item", "item", "text")
+		if t.pattern != "" {
+			p := t.pattern
+			checks = append(checks, func(ev *engine.Event) bool {
+				text, _ := eventField(ev, "item", "text").(string)
+				m, err := pm.Find(p, []byte(text), 0, 1)
+				return err == nil && len(m) > 0
+			})
+		}
+	case "reading":
+		eqFold("attr", "attr")
+	}
+	return checks
+}
+
+// eventField is the value at path in the event's data, or nil.
+func eventField(ev *engine.Event, path ...string) any {
+	var cur any = ev.Data
+	for _, p := range path {
+		m, ok := cur.(map[string]any)
+		if !ok {
+			return nil
+		}
+		cur = m[p]
+	}
+	return cur
 }
 
 // matchData reports whether every key of want equals the event's data

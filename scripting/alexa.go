@@ -321,27 +321,48 @@ func (a *alexaLib) nextAlarm(L *lua.LState) int {
 // remind implements alexa.remind{ device=, text=, at= | ["in"]=, ["repeat"]= }.
 func (a *alexaLib) remind(L *lua.LState) int {
 	const call = "alexa.remind"
+	r, device, at, in := remindOptions(L, call)
+	now := a.clock.Now()
+	reminderTime(L, call, &r, at, in, now)
+	if !r.At.IsZero() && !r.At.After(now) && r.Repeat == "" {
+		argError(L, 1, call, "at: the time is in the past")
+	}
+	a.mustRun(L)
+	h := &echoHandle{query: device}
+	err := a.resolveEcho(L, h)
+	r.Echo = h.echo
+	args := map[string]any{"text": r.Text}
+	if r.Clock != "" {
+		args["at"] = r.Clock
+	} else {
+		args["at"] = r.At.UTC().Format(time.RFC3339)
+	}
+	if r.Repeat != "" {
+		args["repeat"] = r.Repeat
+	}
+	return a.act(L, engine.Action{Call: "remind", Device: h.echo.Name, Args: args}, nil, lua.LString("dry-run"),
+		func() (any, error) {
+			if err != nil {
+				return nil, err
+			}
+			return a.hh.Remind(a.run.Context(), r)
+		})
+}
+
+// remindOptions reads and checks alexa.remind's table: the reminder's text
+// and repeat, the device asked for, and the at and in fields (exactly one
+// of them is not nil).
+func remindOptions(L *lua.LState, call string) (r Reminder, device string, at, in lua.LValue) {
 	opts, ok := L.Get(1).(*lua.LTable)
 	if !ok {
 		argError(L, 1, call, "table { device=, text=, at= or in=, repeat= } expected, got "+describe(L.Get(1)))
 	}
-	var (
-		r        Reminder
-		device   string
-		at, in   lua.LValue = lua.LNil, lua.LNil
-		badField string
-	)
+	at, in = lua.LNil, lua.LNil
+	var badField string
 	opts.ForEach(func(k, v lua.LValue) {
 		switch k.String() {
 		case "device":
-			if s, ok := v.(lua.LString); ok {
-				device = strings.TrimSpace(string(s))
-			} else if t, ok := v.(*lua.LTable); ok { // ev.device
-				device = lua.LVAsString(t.RawGetString("id"))
-				if device == "" {
-					device = lua.LVAsString(t.RawGetString("name"))
-				}
-			}
+			device = remindDevice(v)
 		case "text":
 			r.Text = strings.TrimSpace(lua.LVAsString(v))
 		case "at":
@@ -366,7 +387,28 @@ func (a *alexaLib) remind(L *lua.LState) int {
 	case r.Repeat != "" && !slices.Contains(repeats, r.Repeat):
 		argError(L, 1, call, fmt.Sprintf("repeat %q: one of %s", r.Repeat, strings.Join(repeats, ", ")))
 	}
-	now := a.clock.Now()
+	return r, device, at, in
+}
+
+// remindDevice is the Echo a device field names: a name or serial, or an
+// event's device table (ev.device); "" for anything else.
+func remindDevice(v lua.LValue) string {
+	if s, ok := v.(lua.LString); ok {
+		return strings.TrimSpace(string(s))
+	}
+	t, ok := v.(*lua.LTable)
+	if !ok {
+		return ""
+	}
+	if id := lua.LVAsString(t.RawGetString("id")); id != "" {
+		return id
+	}
+	return lua.LVAsString(t.RawGetString("name"))
+}
+
+// reminderTime sets r.At or r.Clock from at (epoch seconds or "HH:MM"),
+// or from in (a duration from now) when at is nil.
+func reminderTime(L *lua.LState, call string, r *Reminder, at, in lua.LValue, now time.Time) {
 	switch v := at.(type) {
 	case lua.LNumber:
 		if math.IsNaN(float64(v)) || float64(v) <= 0 {
@@ -387,29 +429,6 @@ func (a *alexaLib) remind(L *lua.LState) int {
 	default:
 		argError(L, 1, call, "at: epoch seconds or \"HH:MM\" expected, got "+describe(at))
 	}
-	if !r.At.IsZero() && !r.At.After(now) && r.Repeat == "" {
-		argError(L, 1, call, "at: the time is in the past")
-	}
-	a.mustRun(L)
-	h := &echoHandle{query: device}
-	err := a.resolveEcho(L, h)
-	r.Echo = h.echo
-	args := map[string]any{"text": r.Text}
-	if r.Clock != "" {
-		args["at"] = r.Clock
-	} else {
-		args["at"] = r.At.UTC().Format(time.RFC3339)
-	}
-	if r.Repeat != "" {
-		args["repeat"] = r.Repeat
-	}
-	return a.act(L, engine.Action{Call: "remind", Device: h.echo.Name, Args: args}, nil, lua.LString("dry-run"),
-		func() (any, error) {
-			if err != nil {
-				return nil, err
-			}
-			return a.hh.Remind(a.run.Context(), r)
-		})
 }
 
 func (a *alexaLib) list(L *lua.LState) int {

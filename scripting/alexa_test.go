@@ -126,6 +126,22 @@ return echo.name, echo.serial, next.id, next.time, #all, id, id2, #items, items[
 	}
 }
 
+// A rule passes ev.device straight through: its id is the Echo, or its
+// name when it has no id.
+func TestAlexaRemindDeviceFromEventTable(t *testing.T) {
+	hh := &fakeHousehold{volumes: map[string]int{}}
+	L := alexaState(t, &fakeRun{}, hh)
+	_, err := devDo(t, L, true, `
+alexa.remind { device = { id = "g090xx", name = "Nope" }, text = "a", ["in"] = "1m" }
+alexa.remind { device = { name = "Bedroom Echo" }, text = "b", ["in"] = "1m" }`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(hh.reminders) != 2 || hh.reminders[0].Echo.Serial != "G090XX" || hh.reminders[1].Echo.Serial != "G090XX" {
+		t.Fatalf("reminders: %+v", hh.reminders)
+	}
+}
+
 func TestAlexaBadArgumentsRaiseBeforeAnyRequest(t *testing.T) {
 	for _, tc := range []struct{ src, want string }{
 		{`alexa.echo("Bedroom Echo"):set_notification_volume(101)`, "bad argument #1 to set_notification_volume (0..100 expected, got 101)"},
@@ -137,6 +153,11 @@ func TestAlexaBadArgumentsRaiseBeforeAnyRequest(t *testing.T) {
 		{`alexa.remind { device = "Bedroom Echo", text = "x", ["in"] = "5m", ["repeat"] = "hourly" }`, "repeat"},
 		{`alexa.remind { device = "Bedroom Echo", text = "x", ["in"] = "5m", when = 1 }`, "unknown field"},
 		{`alexa.remind { device = "Bedrom Echo", text = "x", ["in"] = "5m" }`, "unknown"},
+		{`alexa.remind { device = 5, text = "x", ["in"] = "5m" }`, "field device"},
+		{`alexa.remind { device = {}, text = "x", ["in"] = "5m" }`, "field device"},
+		{`alexa.remind { device = "Bedroom Echo", text = "x", at = 0 }`, "at: epoch seconds expected"},
+		{`alexa.remind { device = "Bedroom Echo", text = "x", at = true }`, "at: epoch seconds or"},
+		{`alexa.remind { device = "Bedroom Echo", text = "x", ["in"] = "soon" }`, "in: a duration"},
 		{`alexa.list("Nope"):items()`, "unknown"},
 		{`alexa.list("Shopping"):add("")`, "bad argument #1 to add"},
 	} {

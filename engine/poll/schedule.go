@@ -263,29 +263,8 @@ func (l *loop) applyTargets(now int64) {
 	p.pending, p.newSet = nil, false
 	p.mu.Unlock()
 
-	want := make(map[key]Target, len(ts))
-	for _, t := range ts {
-		if t.EndpointID == "" || t.Attr == "" {
-			continue
-		}
-		if t.Interval <= 0 {
-			t.Interval = p.o.Interval
-		}
-		k := key{t.EndpointID, t.Attr}
-		if old, ok := want[k]; ok && old.Interval <= t.Interval {
-			continue
-		}
-		want[k] = t
-	}
-	// Demand per interval group, so 30,000 targets at 60 s ask for exactly 500/s.
-	perInterval := map[time.Duration]int{}
-	for _, t := range want {
-		perInterval[t.Interval]++
-	}
-	demand := 0.0
-	for d, n := range perInterval {
-		demand += float64(n) / d.Seconds()
-	}
+	want := wantedTargets(ts, p.o.Interval)
+	demand := demandPerSecond(want)
 	stretch := max(1, demand/p.o.Rate)
 
 	for k, t := range l.targets {
@@ -295,11 +274,52 @@ func (l *loop) applyTargets(now int64) {
 			delete(l.targets, k)
 		}
 	}
-	// Targets sharing an effective interval are spread evenly across it in
-	// the order of their hashes: slot i of n is i/n of the way in. The
-	// order does not depend on the time or on the order of ts, so a
-	// restart keeps every slot, and adding or removing one target moves
-	// the others by at most one spacing (interval/n).
+	list := make([]*target, 0, len(want))
+	for eff, g := range l.groupByInterval(want, stretch) {
+		list = l.place(list, g, eff, now)
+	}
+	l.heap.Reset(list)
+	l.setStretch(stretch, demand, len(want))
+}
+
+// wantedTargets keeps the usable targets of ts, one per endpoint and
+// attribute (the shortest interval asked), with the default interval
+// filled in.
+func wantedTargets(ts []Target, interval time.Duration) map[key]Target {
+	want := make(map[key]Target, len(ts))
+	for _, t := range ts {
+		if t.EndpointID == "" || t.Attr == "" {
+			continue
+		}
+		if t.Interval <= 0 {
+			t.Interval = interval
+		}
+		k := key{t.EndpointID, t.Attr}
+		if old, ok := want[k]; ok && old.Interval <= t.Interval {
+			continue
+		}
+		want[k] = t
+	}
+	return want
+}
+
+// demandPerSecond is the read rate the targets ask for, summed per
+// interval group, so 30,000 targets at 60 s ask for exactly 500/s.
+func demandPerSecond(want map[key]Target) float64 {
+	perInterval := map[time.Duration]int{}
+	for _, t := range want {
+		perInterval[t.Interval]++
+	}
+	demand := 0.0
+	for d, n := range perInterval {
+		demand += float64(n) / d.Seconds()
+	}
+	return demand
+}
+
+// groupByInterval finds or makes the loop's target for each wanted one and
+// groups them by effective (stretched) interval.
+func (l *loop) groupByInterval(want map[key]Target, stretch float64) map[int64][]*target {
 	groups := map[int64][]*target{}
 	for k, w := range want {
 		t := l.targets[k]
@@ -312,55 +332,67 @@ func (l *loop) applyTargets(now int64) {
 		eff := int64(stretched(w.Interval, stretch))
 		groups[eff] = append(groups[eff], t)
 	}
-	list := make([]*target, 0, len(want))
-	for eff, g := range groups {
-		slices.SortFunc(g, func(a, b *target) int {
-			if c := cmp.Compare(a.hash, b.hash); c != 0 {
-				return c
-			}
-			if c := cmp.Compare(a.endpoint, b.endpoint); c != 0 {
-				return c
-			}
-			return cmp.Compare(a.attr, b.attr)
-		})
-		n := float64(len(g))
-		for i, t := range g {
-			off := int64((float64(i) + 0.5) / n * float64(eff))
-			switch {
-			case t.slotFire != 0 && t.eff == eff && t.slotFire > now:
-				// Keep the pending slot; the new place applies from the
-				// next cycle, so no read is lost or doubled by a reload.
-				t.off = off
-			case t.slotFire == 0 || t.eff != eff || t.off != off:
-				t.eff, t.off = eff, off
-				t.setSlot(t.firstCycleAfter(now), p.o.Jitter)
-			}
-			if t.retryAt >= t.slotFire {
-				t.retryAt = 0
-			}
-			list = append(list, t)
-		}
-	}
-	l.heap.Reset(list)
+	return groups
+}
 
+// place spreads the targets g sharing the effective interval eff evenly
+// across it, in the order of their hashes: slot i of n is i/n of the way
+// in. The order does not depend on the time or on the order of the
+// targets set, so a restart keeps every slot, and adding or removing one
+// target moves the others by at most one spacing (interval/n). It appends
+// g to list.
+func (l *loop) place(list, g []*target, eff, now int64) []*target {
+	slices.SortFunc(g, func(a, b *target) int {
+		if c := cmp.Compare(a.hash, b.hash); c != 0 {
+			return c
+		}
+		if c := cmp.Compare(a.endpoint, b.endpoint); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.attr, b.attr)
+	})
+	n := float64(len(g))
+	for i, t := range g {
+		off := int64((float64(i) + 0.5) / n * float64(eff))
+		switch {
+		case t.slotFire != 0 && t.eff == eff && t.slotFire > now:
+			// Keep the pending slot; the new place applies from the
+			// next cycle, so no read is lost or doubled by a reload.
+			t.off = off
+		case t.slotFire == 0 || t.eff != eff || t.off != off:
+			t.eff, t.off = eff, off
+			t.setSlot(t.firstCycleAfter(now), l.p.o.Jitter)
+		}
+		if t.retryAt >= t.slotFire {
+			t.retryAt = 0
+		}
+		list = append(list, t)
+	}
+	return list
+}
+
+// setStretch records the stretch the targets need, logs when it changes,
+// and publishes it in the stats.
+func (l *loop) setStretch(stretch, demand float64, targets int) {
+	p := l.p
 	effDef := stretched(p.o.Interval, stretch)
 	if stretch != l.stretch {
 		if stretch > 1 {
 			p.log.Warn("poll: intervals stretched to fit the request budget",
-				"targets", len(want), "demand_per_s", demand, "budget_per_s", p.o.Rate,
+				"targets", targets, "demand_per_s", demand, "budget_per_s", p.o.Rate,
 				"interval", p.o.Interval, "effective_interval", time.Duration(effDef), "stretch", stretch)
 		} else {
-			p.log.Info("poll: the targets fit the request budget again", "targets", len(want), "interval", p.o.Interval)
+			p.log.Info("poll: the targets fit the request budget again", "targets", targets, "interval", p.o.Interval)
 		}
 	}
 	l.stretch, l.effectDef = stretch, int64(effDef)
 	p.mu.Lock()
-	p.stats.Targets = len(want)
+	p.stats.Targets = targets
 	p.stats.Demand = demand
 	p.stats.Stretch = stretch
 	p.stats.EffectiveInterval = effDef
 	p.mu.Unlock()
-	p.log.Debug("poll: targets set", "targets", len(want), "effective_interval", effDef)
+	p.log.Debug("poll: targets set", "targets", targets, "effective_interval", effDef)
 }
 
 // stretched is d·s rounded up to the millisecond (up, so the budget
