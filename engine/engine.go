@@ -123,6 +123,11 @@ func (e *Engine) newRuleSet(rules []*Rule) (*ruleSet, error) {
 		if _, dup := rs.byID[r.ID]; dup {
 			return nil, fmt.Errorf("engine: duplicate rule id %q", r.ID)
 		}
+		if r.Mode != "" {
+			if _, err := ParseMode(string(r.Mode)); err != nil {
+				return nil, fmt.Errorf("engine: rule %q: %w", r.ID, err)
+			}
+		}
 		rn := newRunner(e, r)
 		rs.list = append(rs.list, rn)
 		rs.byID[r.ID] = rn

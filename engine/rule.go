@@ -65,7 +65,7 @@ type Rule struct {
 	File    string
 	Line    int
 	Enabled bool
-	Mode    Mode
+	Mode    Mode // "" runs as ModeSingle
 	Max     int
 	Timeout time.Duration
 	// Throttle allows at most one run per window; events inside it are

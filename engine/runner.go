@@ -290,7 +290,7 @@ func (c *coordinator) enqueue(j job) bool {
 	rule := c.r.rule
 	switch {
 	case j.timer != nil:
-	case rule.Mode == ModeSingle:
+	case rule.Mode == ModeSingle || rule.Mode == "": // single is the default
 		if len(c.busy) > 0 || c.pending.len() > 0 {
 			c.r.skip(j, "already running (mode single)")
 			return false
@@ -303,8 +303,6 @@ func (c *coordinator) enqueue(j job) bool {
 			return false
 		}
 	case rule.Mode == ModeParallel: // waits for one of the max workers
-	default: // SetRules does not check Mode: an unknown one queues nothing
-		return true
 	}
 	c.pending.push(j)
 	return true

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -152,5 +153,18 @@ func TestABusyRuleLosesNoEventHoweverManyWait(t *testing.T) {
 	}
 	if d := e.Rules()[0].Dropped; d != 0 {
 		t.Fatalf("dropped %d of %d events", d, n)
+	}
+}
+
+// A rule without a mode runs as single (the default); an unknown mode is
+// refused by SetRules instead of swallowing the rule's events.
+func TestRuleModeDefaultsToSingleAndUnknownIsRefused(t *testing.T) {
+	e := engine.New(engine.Config{})
+	if err := e.SetRules([]*engine.Rule{{ID: "r", Enabled: true, Mode: "sometimes"}}); err == nil ||
+		!strings.Contains(err.Error(), `unknown mode "sometimes"`) {
+		t.Fatalf("SetRules with an unknown mode: %v", err)
+	}
+	if err := e.SetRules([]*engine.Rule{{ID: "r", Enabled: true}}); err != nil {
+		t.Fatalf("SetRules without a mode: %v", err)
 	}
 }

@@ -160,13 +160,20 @@ func (d *daemon) dump() {
 	d.t.Helper()
 	d.t.Logf("GET /api/rules:\n%s", d.get("/api/rules"))
 	d.t.Logf("GET /api/runs?limit=20:\n%s", d.get("/api/runs?limit=20"))
-	for {
-		select {
-		case l := <-d.lines:
-			d.t.Logf("engine: %s", l)
-		default:
-			return
+	drain := func(wait time.Duration) {
+		for {
+			select {
+			case l := <-d.lines:
+				d.t.Logf("engine: %s", l)
+			case <-time.After(wait):
+				return
+			}
 		}
+	}
+	drain(100 * time.Millisecond)
+	if os.Getenv("ALEXARULES_DUMP") != "" {
+		_ = d.cmd.Process.Signal(syscall.SIGQUIT) // the Go runtime prints every goroutine
+		drain(2 * time.Second)
 	}
 }
 
