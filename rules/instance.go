@@ -92,7 +92,7 @@ func (l *Loaded) newInstance(log *slog.Logger, dryRun bool) (*instance, error) {
 		_ = run.level.UnmarshalText([]byte(l.Def.LogLevel))
 	}
 	L := newRuleState(l.opts, l.dir, l.Def.File, run)
-	defs, err := runChunk(L, l.proto, l.Def.File)
+	defs, err := runChunk(L, l.proto, l.Def.File, l.opts.LoadTimeout)
 	if err != nil {
 		L.Close()
 		return nil, err

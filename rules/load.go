@@ -4,6 +4,7 @@ package rules
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -50,9 +51,17 @@ type Options struct {
 	Bind func(L *lua.LState, run scripting.RunContext)
 	// Print receives print() output of a rule file while it loads.
 	Print func(file, msg string)
+	// LoadTimeout bounds running a file's top level, at load and for each
+	// new instance; zero means DefaultLoadTimeout.
+	LoadTimeout time.Duration
 
 	catalogue []ctorSpec // the trigger constructors, built once by Load
 }
+
+// DefaultLoadTimeout bounds a rule file's top level, which only defines
+// rules and takes milliseconds: an endless loop there must not hang
+// `check`, a reload or the creation of an instance.
+const DefaultLoadTimeout = 5 * time.Second
 
 // Loaded is one valid rule, compiled.
 type Loaded struct {
@@ -118,6 +127,9 @@ func Load(opts Options, paths ...string) (*Set, error) {
 	if opts.Libs == nil {
 		opts.Libs = scripting.NewLibCache()
 	}
+	if opts.LoadTimeout <= 0 {
+		opts.LoadTimeout = DefaultLoadTimeout
+	}
 	opts.catalogue = triggerCatalogue()
 	results := make([]fileResult, len(files))
 	parallel(len(files), func(i int) { results[i] = loadFile(&opts, files[i]) })
@@ -155,7 +167,7 @@ func loadFile(opts *Options, file string) fileResult {
 	dir := filepath.Dir(file)
 	L := newRuleState(opts, dir, file, nil)
 	defer L.Close()
-	defs, err := runChunk(L, proto, file)
+	defs, err := runChunk(L, proto, file, opts.LoadTimeout)
 	if err != nil {
 		return fileResult{errs: explain(file, src, err)}
 	}
@@ -193,10 +205,18 @@ func newRuleState(opts *Options, dir, file string, run *Run) *lua.LState {
 	return L
 }
 
-// runChunk runs a compiled rule file and collects the rules it returns.
-func runChunk(L *lua.LState, proto *lua.FunctionProto, file string) ([]*Def, error) {
+// runChunk runs a compiled rule file, for at most timeout, and collects
+// the rules it returns.
+func runChunk(L *lua.LState, proto *lua.FunctionProto, file string, timeout time.Duration) ([]*Def, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	L.SetContext(ctx)
+	defer L.RemoveContext()
 	L.Push(L.NewFunctionFromProto(proto))
 	if err := L.PCall(0, 1, nil); err != nil {
+		if ctx.Err() != nil {
+			return nil, &LoadError{File: file, Msg: fmt.Sprintf("the file did not finish loading within %s (an endless loop outside run?)", timeout)}
+		}
 		return nil, err
 	}
 	ret := L.Get(-1)
