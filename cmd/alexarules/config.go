@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"time"
 
@@ -59,10 +60,13 @@ func loadConfig(path string) (fileConfig, error) {
 	if err := dec.Decode(&c); err != nil {
 		return c, fmt.Errorf("config %s: %w", path, err)
 	}
-	if c.PollInterval != "" {
-		if _, err := time.ParseDuration(c.PollInterval); err != nil {
-			return c, fmt.Errorf("config %s: poll_interval: %w", path, err)
-		}
+	// A second value after the object (two objects pasted together) would
+	// otherwise be ignored without a word.
+	if _, err := dec.Token(); err != io.EOF {
+		return c, fmt.Errorf("config %s: offset %d: unexpected data after the configuration object", path, dec.InputOffset())
+	}
+	if _, err := optionalDuration(c.PollInterval); err != nil {
+		return c, fmt.Errorf("config %s: poll_interval: %w", path, err)
 	}
 	return c, nil
 }
