@@ -71,6 +71,9 @@ func FuzzControl(f *testing.F) {
 		if id == "" {
 			id = rt.demoID
 		}
+		if id == "." || id == ".." {
+			return // the mux redirects a path with a dot segment; no handler sees it
+		}
 		path := strings.Replace(rt.path, "{id}", url.PathEscape(id), 1)
 		code, answer := call(h, rt.method, path, body)
 		switch {
