@@ -7,10 +7,13 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/alexarules/alexarules/alexa/push"
 	"github.com/alexarules/alexarules/alexa/sim"
 )
 
@@ -127,5 +130,50 @@ func checkServable(t *testing.T, h http.Handler) {
 	call(h, http.MethodDelete, "/_sim/faults", nil)
 	if code, b := call(h, http.MethodGet, "/v2/endpoints?owner=~caller", nil); code != http.StatusOK || !json.Valid(b) {
 		t.Fatalf("GET /v2/endpoints?owner=~caller: %d %s", code, b)
+	}
+}
+
+// FuzzTcommAgreement checks the simulator's tcomm codec against the
+// client's (alexa/push), written separately: a frame either encodes
+// byte for byte the same and decodes to the same fields in the other, and
+// any bytes both accept decode to the same frame.
+func FuzzTcommAgreement(f *testing.F) {
+	files, _ := filepath.Glob("testdata/ws_*.bin")
+	for _, file := range files {
+		b, err := os.ReadFile(file)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b, uint32(push.ChannelGateway), uint32(1), []byte("GWM MSG 0x0000b479 "), false)
+		f.Add(b, uint32(push.ChannelHeartbeat), uint32(0xffffffff), []byte{}, true)
+	}
+	f.Fuzz(func(t *testing.T, b []byte, channel, id uint32, content []byte, af bool) {
+		proto := push.ProtocolAH
+		if af {
+			proto = push.ProtocolAF
+		}
+		sb := sim.EncodeMsg(string(proto), channel, id, content)
+		if pb := push.EncodeMessage(proto, channel, id, content); !bytes.Equal(sb, pb) {
+			t.Fatalf("%s frame: simulator %q, client %q", proto, sb, pb)
+		}
+		if tb, pb := sim.EncodeTune(content), push.EncodeTune(content); !bytes.Equal(tb, pb) {
+			t.Fatalf("TUNE frame: simulator %q, client %q", tb, pb)
+		}
+		sameFrame(t, sb)
+		sameFrame(t, b)
+	})
+}
+
+// sameFrame: where both codecs accept b, they read the same frame.
+func sameFrame(t *testing.T, b []byte) {
+	t.Helper()
+	sf, serr := sim.DecodeTcomm(b)
+	pf, perr := push.ParseFrame(b)
+	if serr != nil || perr != nil {
+		return
+	}
+	if sf.Tune != (pf.Service == push.ServiceTune) || !bytes.Equal(sf.Content, pf.Content) ||
+		!sf.Tune && (sf.Protocol != string(pf.Framing) || sf.Channel != pf.Channel || sf.MessageID != pf.MessageID) {
+		t.Fatalf("%q: simulator reads %+v, client %+v", b, sf, pf)
 	}
 }
