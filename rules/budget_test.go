@@ -1,12 +1,9 @@
 package rules_test
 
 import (
-	"os"
-	"path/filepath"
 	"runtime/metrics"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/alexarules/alexarules/engine"
 	"github.com/alexarules/alexarules/rules"
@@ -60,21 +57,6 @@ end }`}, rules.Options{Limits: scripting.Limits{StateBytes: 4096}})
 	h.emit("go", map[string]any{"size": 100})
 	if tr := h.waitRuns(2, ofRule("big"))[1]; tr.Outcome != engine.OutcomeOK {
 		t.Fatalf("small state: %s %q", tr.Outcome, tr.Error)
-	}
-}
-
-func TestLoadStopsAnEndlessLoopOutsideRun(t *testing.T) {
-	dir := t.TempDir()
-	file := filepath.Join(dir, "loop.lua")
-	if err := os.WriteFile(file, []byte("while true do end\nreturn rule \"x\" { when = event \"x\", run = function() end }\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	set, err := rules.Load(rules.Options{LoadTimeout: 100 * time.Millisecond}, dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(set.Errors) != 1 || !strings.Contains(set.Errors[0].Error(), "loop.lua: loading the file took longer than 100ms") {
-		t.Fatalf("errors %v", set.Errors)
 	}
 }
 

@@ -181,3 +181,38 @@ func TestReadingTriggerOptionsAreChecked(t *testing.T) {
 		}
 	}
 }
+
+// A rule file whose top level never ends must not hang `check`, a reload or
+// a new instance: the load is cut off with an error naming the file.
+func TestLoadStopsEndlessTopLevel(t *testing.T) {
+	for name, src := range map[string]string{
+		"loop":          "while true do end",
+		"loop in pcall": "while true do pcall(function() while true do end end) end",
+		"after rule":    "local r = rule \"r\" { when = event \"x\", run = function() end }\nwhile true do end\nreturn r",
+	} {
+		t.Run(name, func(t *testing.T) {
+			dir := writeRules(t, map[string]string{"r.lua": src})
+			done := make(chan *rules.Set, 1)
+			go func() {
+				set, err := rules.Load(rules.Options{Clock: engine.NewVirtual(start), Location: time.UTC,
+					LoadTimeout: 50 * time.Millisecond}, dir)
+				if err != nil {
+					t.Error(err)
+				}
+				done <- set
+			}()
+			var set *rules.Set
+			select {
+			case set = <-done:
+			case <-time.After(30 * time.Second):
+				t.Fatal("Load did not return")
+			}
+			if len(set.Rules) != 0 || len(set.Errors) != 1 {
+				t.Fatalf("rules %v, errors %v; want one error", set.Rules, set.Errors)
+			}
+			if msg := set.Errors[0].Error(); !strings.Contains(msg, "r.lua") || !strings.Contains(msg, "loading the file took longer than 50ms") {
+				t.Errorf("error %q; want the file and the load timeout", msg)
+			}
+		})
+	}
+}

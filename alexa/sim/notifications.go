@@ -192,7 +192,7 @@ func (s *Server) handleGetNotifications(w http.ResponseWriter, r *http.Request) 
 // written the answer.
 func readNotification(w http.ResponseWriter, r *http.Request, write func(http.ResponseWriter, int, error)) (notification, bool) {
 	var raw json.RawMessage
-	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxBody)).Decode(&raw); err != nil {
+	if err := decodeStrict(http.MaxBytesReader(w, r.Body, maxBody), &raw); err != nil {
 		write(w, http.StatusBadRequest, fmt.Errorf("body: %w", err))
 		return nil, false
 	}

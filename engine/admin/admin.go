@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"strconv"
@@ -163,6 +164,9 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, evs)
 }
 
+// maxEventBody bounds a POST /api/events body.
+const maxEventBody = 1 << 20
+
 type publishRequest struct {
 	Name string         `json:"name"`
 	Data map[string]any `json:"data"`
@@ -170,9 +174,20 @@ type publishRequest struct {
 
 func (s *Server) publish(w http.ResponseWriter, r *http.Request) {
 	var req publishRequest
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<20))
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxEventBody))
 	dec.DisallowUnknownFields()
-	if err := dec.Decode(&req); err != nil {
+	err := dec.Decode(&req)
+	if err == nil {
+		// A second value after the event would be answered 202 and lost.
+		if _, terr := dec.Token(); terr != io.EOF {
+			err = fmt.Errorf("offset %d: unexpected data after the event object", dec.InputOffset())
+		}
+	}
+	if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
+		writeError(w, http.StatusRequestEntityTooLarge, errors.New("POST /api/events: the body is larger than 1 MiB"))
+		return
+	}
+	if err != nil {
 		writeError(w, http.StatusBadRequest, fmt.Errorf("POST /api/events: body must be {\"name\": \"...\", \"data\": {...}}: %w", err))
 		return
 	}

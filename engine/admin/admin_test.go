@@ -66,6 +66,9 @@ func TestRequestsAreCheckedAndAnswered(t *testing.T) {
 		{"POST", "/api/events", `{"data":{}}`, 400, `field \"name\" is required`},
 		{"POST", "/api/events", `{"name":"x","extra":1}`, 400, "extra"},
 		{"POST", "/api/events", `not json`, 400, "body must be"},
+		{"POST", "/api/events", `{"name":"x"} {"name":"y"}`, 400, "after the event"},
+		{"POST", "/api/events", `{"name":"x"}]`, 400, "after the event"},
+		{"POST", "/api/events", `{"name":"x","data":{"s":"` + strings.Repeat("x", 1<<20) + `"}}`, 413, "1 MiB"},
 		{"POST", "/api/reload", "", 422, "r.lua:3: bad"},
 		{"GET", "/metrics", "", 200, "alexarules_test_gauge 7"},
 	} {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"strings"
@@ -116,8 +117,10 @@ func ParseConfig(name string, b []byte) (Config, error) {
 	if err := dec.Decode(&c); err != nil {
 		return Config{}, configErrorf("config %s: %w", name, err)
 	}
-	if dec.More() {
-		return Config{}, configErrorf("config %s: more than one JSON value", name)
+	// More reports false for a stray "}" or "]" after the object; Token
+	// sees anything at all.
+	if _, err := dec.Token(); err != io.EOF {
+		return Config{}, configErrorf("config %s: more than one JSON value, or data after the object", name)
 	}
 	if err := c.Validate(); err != nil {
 		return Config{}, configErrorf("config %s: %w", name, err)
