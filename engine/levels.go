@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"encoding/json"
+	"maps"
 	"strconv"
 	"strings"
 	"time"
@@ -221,9 +222,7 @@ func (l *levels) holdDue(key string) {
 	now := l.e.clock.Now()
 	late := now.Sub(st.Due) > time.Second
 	data := make(map[string]any, len(ev.Data)+1)
-	for k, v := range ev.Data {
-		data[k] = v
-	}
+	maps.Copy(data, ev.Data)
 	data["held"] = r.rule.Triggers[trigger].Hold.Seconds()
 	// The id is the hold's own, so a crash between the accept and the
 	// save below accepts the same event again, which the store ignores.

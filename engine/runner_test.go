@@ -144,7 +144,7 @@ func TestABusyRuleLosesNoEventHoweverManyWait(t *testing.T) {
 	}
 	close(release)
 	deadline := time.After(10 * time.Second)
-	for got := 0; got < n; got++ {
+	for got := range n {
 		select {
 		case <-traces:
 		case <-deadline:

@@ -143,8 +143,7 @@ func BenchmarkHeapGuard(b *testing.B) {
 			// A cancellable parent, as the engine's run context is: the
 			// unguarded state polls its done channel, the guarded one the
 			// same channel through the VM context.
-			parent, cancel := context.WithCancel(context.Background())
-			defer cancel()
+			parent := b.Context()
 			for b.Loop() {
 				r := g.Watch(parent)
 				if guarded {

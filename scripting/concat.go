@@ -17,8 +17,8 @@ import (
 const ConcatName = "__concat"
 
 var (
-	exprType   = reflect.TypeOf((*ast.Expr)(nil)).Elem()
-	concatType = reflect.TypeOf((*ast.StringConcatOpExpr)(nil))
+	exprType   = reflect.TypeFor[ast.Expr]()
+	concatType = reflect.TypeFor[*ast.StringConcatOpExpr]()
 )
 
 // guardConcat replaces every concatenation in the tree with a call of

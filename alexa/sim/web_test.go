@@ -2,6 +2,7 @@ package sim_test
 
 import (
 	"encoding/json"
+	"maps"
 	"net/http"
 	"net/url"
 	"slices"
@@ -206,9 +207,7 @@ func TestAuthToken(t *testing.T) {
 	}
 	for _, tt := range tests {
 		f := url.Values{}
-		for k, v := range form {
-			f[k] = v
-		}
+		maps.Copy(f, form)
 		f.Set(tt.key, tt.value)
 		r := e.form("/auth/token", f)
 		if r.status != http.StatusBadRequest || r.json(t)["error"] != tt.wantErr {

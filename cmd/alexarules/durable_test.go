@@ -157,7 +157,7 @@ func TestEveryAcceptedEventRunsOnceThroughKill9s(t *testing.T) {
 		}
 		return false
 	}, "the check run")
-	for _, pair := range strings.Split(odd, ",") {
+	for pair := range strings.SplitSeq(odd, ",") {
 		if pair == "" {
 			continue
 		}
