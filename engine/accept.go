@@ -82,7 +82,7 @@ func (e *Engine) Publish(ev Event) {
 	e.journaled.start()
 	e.journal(a, func(err error) {
 		if err != nil {
-			e.log.Error("journal event: running it without a durable record", "event", a.ev.ID, "kind", a.ev.Kind, "err", err)
+			e.logUndurable(a, err)
 		}
 		e.journaled.push(a)
 	})
@@ -108,9 +108,15 @@ func (e *Engine) admit(ev Event, limit bool) (*admission, error) {
 	case err != nil && limit:
 		return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
 	case err != nil:
-		e.log.Error("journal event: running it without a durable record", "event", a.ev.ID, "kind", a.ev.Kind, "err", err)
+		e.logUndurable(a, err)
 	}
 	return e.notified(a), nil
+}
+
+// logUndurable reports an event that runs although the store could not
+// journal it: a crash before its runs finish loses it.
+func (e *Engine) logUndurable(a *admission, err error) {
+	e.log.Error("journal event: running it without a durable record", "event", a.ev.ID, "kind", a.ev.Kind, "err", err)
 }
 
 // journal writes a's event to the store's inbox when a rule takes it and
@@ -177,7 +183,7 @@ func (e *Engine) needsInbox(a *admission) bool {
 	}
 	if a.ev.Kind != KindSchedule {
 		ev := a.ev
-		e.store.RecordEvent(EventRecord{ID: ev.ID, Kind: ev.Kind, Time: ev.Time, Device: ev.Device, Name: ev.Name, Data: ev.Data})
+		e.store.RecordEvent(ev.Record())
 	}
 	return false
 }

@@ -368,16 +368,9 @@ func (r *runner) execute(w *worker, j job) {
 	e := r.e
 	started := e.clock.Now()
 	wallStart := time.Now()
-	tr := Trace{
-		ID:      e.ids.Next(started),
-		Rule:    r.rule.ID,
-		EventID: eventID(j.ev),
-		Started: started,
-		Late:    j.late,
-	}
-	if j.timer != nil {
-		tr.Handler = j.timer.Handler
-	} else if j.trigger < len(r.rule.Triggers) {
+	tr := r.newTrace(j, started)
+	tr.Late = j.late
+	if j.timer == nil && j.trigger < len(r.rule.Triggers) {
 		tr.Trigger = r.rule.Triggers[j.trigger].ID
 	}
 	if j.late {
@@ -598,16 +591,21 @@ func (r *runner) drop(j job, reason string) {
 
 func (r *runner) record(j job, reason string) {
 	e := r.e
-	now := e.clock.Now()
-	tr := Trace{ID: e.ids.Next(now), Rule: r.rule.ID, EventID: eventID(j.ev), Started: now,
-		Outcome: OutcomeSkipped, Reason: reason, Actions: []Action{}, Log: []string{}}
-	if j.timer != nil {
-		tr.Handler = j.timer.Handler
-	}
+	tr := r.newTrace(j, e.clock.Now())
+	tr.Outcome, tr.Reason, tr.Actions, tr.Log = OutcomeSkipped, reason, []Action{}, []string{}
 	e.metrics.observeSkip(r.rule.ID)
 	e.store.RecordTrace(tr)
 	e.finish(j.acc)
 	e.notifyRun(tr)
+}
+
+// newTrace starts the trace of j's run (or of its skip) at at.
+func (r *runner) newTrace(j job, at time.Time) Trace {
+	tr := Trace{ID: r.e.ids.Next(at), Rule: r.rule.ID, EventID: eventID(j.ev), Started: at}
+	if j.timer != nil {
+		tr.Handler = j.timer.Handler
+	}
+	return tr
 }
 
 func eventID(ev *Event) string {

@@ -54,6 +54,11 @@ type TimerRecord struct {
 	Created time.Time       `json:"created"`
 }
 
+// Record is ev as the recent-events journal keeps it.
+func (ev *Event) Record() EventRecord {
+	return EventRecord{ID: ev.ID, Kind: ev.Kind, Time: ev.Time, Device: ev.Device, Name: ev.Name, Data: ev.Data}
+}
+
 // EventRecord is an event as the recent-events journal keeps it.
 type EventRecord struct {
 	ID     string         `json:"id"`

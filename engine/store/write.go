@@ -203,7 +203,7 @@ func encodeInbox(ev engine.Event, journal bool) (*inboxEntry, error) {
 	}
 	in := &inboxEntry{id: ev.ID, value: v, writes: ev.Writes}
 	if journal {
-		rec := engine.EventRecord{ID: ev.ID, Kind: ev.Kind, Time: ev.Time, Device: ev.Device, Name: ev.Name, Data: ev.Data}
+		rec := ev.Record()
 		if in.journal, err = json.Marshal(rec); err != nil {
 			return nil, err
 		}
