@@ -206,7 +206,7 @@ func (h *host) gauges() []engine.Gauge {
 		extra = append(extra, g()...)
 	}
 	return append(extra, []engine.Gauge{
-		{Name: "alexarules_store_dropped_total", Help: "Journal events and traces dropped because the store's queue was full.",
+		{Name: "alexarules_store_dropped_total", Help: "Journal events and traces never written: recorded after the store closed, not encodable, or lost with a failed write.",
 			Type: "counter", Value: float64(h.store.Dropped())},
 		{Name: "alexarules_rules_loaded", Help: "Rules loaded.", Type: "gauge", Value: float64(len(h.engine.Rules()))},
 	}...)
