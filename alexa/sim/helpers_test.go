@@ -225,7 +225,6 @@ func readFile(t *testing.T, path string) []byte {
 }
 
 //go:fix inline
-func ptr[T any](v T) *T { return new(v) }
 
 // testHousehold has one endpoint per kind of feature, ids short for
 // readable paths.
