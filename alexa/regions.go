@@ -19,6 +19,8 @@ type Hosts struct {
 	AuthURL       string // Login with Amazon authorization page
 	DeviceAuthURL string // Login with Amazon code-pair endpoint (code-based linking)
 	Identity      string // api.amazon.{tld}: the app-style /auth/token and /auth/register
+	Login         string // www.amazon.com (www.amazon.co.jp for Japan): the app's sign-in pages
+	Capabilities  string // api.amazonalexa.com: the app device's capabilities PUT, every region
 	Web           string // the Alexa web API (devices, notifications, legacy lists)
 	Lists         string // www.amazon.{tld}: the v2 shopping-list API
 	Push          string // the HTTP/2 push downchannel
@@ -129,10 +131,17 @@ func HostsFor(regionOrCountry, cloud string) (Hosts, error) {
 		AuthURL:       r.auth,
 		DeviceAuthURL: deviceAuthURL,
 		Identity:      "https://api." + domain,
+		Login:         "https://www.amazon.com",
+		Capabilities:  "https://api.amazonalexa.com",
 		Web:           "https://alexa." + domain,
 		Lists:         "https://www." + domain,
 		Push:          r.push,
 		PushGateway:   "wss://dp-gw-na." + domain,
+	}
+	if code == "JP" {
+		// Japanese accounts sign in on their own retail site (research
+		// alexa-device-registration §11); every other one on amazon.com.
+		h.Login = "https://www.amazon.co.jp"
 	}
 	if code == "US" {
 		// The US gateway answers websockets on its -js name only.
@@ -146,6 +155,7 @@ func HostsFor(regionOrCountry, cloud string) (Hosts, error) {
 		return Hosts{}, err
 	}
 	h.API, h.Identity, h.Web, h.Lists, h.Push, h.PushGateway = base, base, base, base, base, base
+	h.Login, h.Capabilities = base, base
 	h.TokenURL = base + "/auth/o2/token"
 	h.AuthURL = base + "/ap/oa"
 	h.DeviceAuthURL = base + "/auth/o2/create/codepair"
