@@ -14,6 +14,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/alexarules/alexarules/alexa"
+	"github.com/alexarules/alexarules/alexa/features"
 	"github.com/alexarules/alexarules/alexa/sim"
 	"github.com/alexarules/alexarules/engine"
 	"github.com/alexarules/alexarules/scripting"
@@ -68,7 +69,7 @@ func newDirEnv(t *testing.T, h sim.Household) *dirEnv {
 	s := sim.New(h, sim.Options{AccessTokens: []string{dirToken}})
 	ts := httptest.NewServer(s.Handler())
 	t.Cleanup(ts.Close)
-	c, err := alexa.NewClient(ts.URL, dirTokens{}, alexa.ClientOptions{
+	c, err := features.NewClient(ts.URL, dirTokens{}, features.ClientOptions{
 		MaxAttempts: 1, // no back-off waits in these tests
 		HTTPClient:  ts.Client(),
 	})
@@ -76,7 +77,7 @@ func newDirEnv(t *testing.T, h sim.Household) *dirEnv {
 		t.Fatal(err)
 	}
 	clock := &dirClock{now: time.Date(2026, 3, 2, 7, 0, 0, 0, time.UTC)}
-	dir := alexa.NewDirectory(c, alexa.DirectoryOptions{MinRefresh: minRefresh, Now: clock.Now})
+	dir := alexa.NewDirectory(features.Backend(c), alexa.DirectoryOptions{MinRefresh: minRefresh, Now: clock.Now})
 	return &dirEnv{sim: s, ts: ts, dir: dir, clock: clock}
 }
 
@@ -239,7 +240,7 @@ func TestDirectoryFailuresDescribeThemselves(t *testing.T) {
 	check("no such endpoint", env.dir.Update(ctx, "amzn1.alexa.endpoint.gone", "turnOn"), "NO_SUCH_ENDPOINT", http.StatusNotFound)
 	check("feature missing", env.dir.Update(ctx, speakerID, "turnOn"), "FEATURE_NOT_SUPPORTED", http.StatusNotFound)
 
-	var apiErr *alexa.APIError
+	var apiErr *features.APIError
 	if err := env.dir.Update(ctx, bedroomID, "turnOff"); !errors.As(err, &apiErr) || apiErr.Status != http.StatusBadRequest {
 		t.Errorf("CallError does not wrap the APIError: %v", err)
 	}
@@ -297,9 +298,9 @@ func TestDirectoryConcurrentResolveFetchesOnce(t *testing.T) {
 	if n := env.listFetches(); n != 1 {
 		t.Errorf("fetched the endpoint list %d times, want once", n)
 	}
-	list, err := env.dir.Endpoints(context.Background())
+	list, err := env.dir.Devices(context.Background())
 	if err != nil || len(list) != len(sim.DemoHousehold().Endpoints) {
-		t.Errorf("Endpoints = %d endpoints, %v", len(list), err)
+		t.Errorf("Devices = %d devices, %v", len(list), err)
 	}
 }
 
