@@ -347,3 +347,42 @@ func TestDirectoryBehindDevice(t *testing.T) {
 		t.Errorf("misspelt name: %v", err)
 	}
 }
+
+// plainBackend is a Backend whose errors know nothing of rules.
+type plainBackend struct{ err error }
+
+func (b plainBackend) Devices(context.Context) ([]alexa.Device, error) {
+	return []alexa.Device{{ID: "id-1", FriendlyName: "Porch Light"}}, nil
+}
+func (b plainBackend) Update(context.Context, string, string, ...float64) error { return b.err }
+func (b plainBackend) Get(context.Context, string, string) (any, error)         { return nil, b.err }
+
+// The Directory serves any Backend: a backend's *CallError reaches the rule
+// as it is; any other error becomes NETWORK_ERROR, TIMEOUT or CANCELED.
+func TestDirectoryOverAnyBackend(t *testing.T) {
+	ctx := context.Background()
+	own := &alexa.CallError{Type: "ENDPOINT_BUSY", Status: 409, Message: "busy", Err: errors.New("busy")}
+	tests := []struct {
+		err  error
+		want string
+	}{
+		{own, "ENDPOINT_BUSY"},
+		{errors.New("connection reset"), "NETWORK_ERROR"},
+		{context.DeadlineExceeded, "TIMEOUT"},
+		{context.Canceled, "CANCELED"},
+	}
+	for _, tt := range tests {
+		dir := alexa.NewDirectory(plainBackend{tt.err}, alexa.DirectoryOptions{})
+		if id, name, err := dir.Resolve(ctx, "porch light"); err != nil || id != "id-1" || name != "Porch Light" {
+			t.Fatalf("Resolve = %q, %q, %v", id, name, err)
+		}
+		err := dir.Update(ctx, "id-1", "turnOn")
+		var ce *alexa.CallError
+		if !errors.As(err, &ce) || ce.Type != tt.want || !errors.Is(err, tt.err) {
+			t.Errorf("Update with %v: %v (%T), want type %s", tt.err, err, err, tt.want)
+		}
+		if _, err := dir.Get(ctx, "id-1", "power"); !errors.As(err, &ce) || ce.Type != tt.want {
+			t.Errorf("Get with %v: %v, want type %s", tt.err, err, tt.want)
+		}
+	}
+}
