@@ -42,8 +42,8 @@ type fakeAmazon struct {
 	marketplace string // users/me answer; "" answers 401 with an empty body
 	homeRegion  string
 	csrfFrom    string
-	fail        map[string]int // "METHOD /path" → answer the next N with 503
-	seenBearer  func(token string)
+	fail        map[string]int        // "METHOD /path" → answer the next N with 503
+	hook        func(r *http.Request) // sees every request first
 	key         string
 }
 
@@ -84,7 +84,11 @@ func newFakeAmazon(t *testing.T, clock *engine.Virtual) *fakeAmazon {
 		if failing {
 			f.fail[key]--
 		}
+		hook := f.hook
 		f.mu.Unlock()
+		if hook != nil {
+			hook(r)
+		}
 		if failing {
 			http.Error(w, "<html>Service Unavailable</html>", http.StatusServiceUnavailable)
 			return
@@ -272,11 +276,7 @@ func (f *fakeAmazon) handleCapabilities(w http.ResponseWriter, r *http.Request) 
 	}
 	f.mu.Lock()
 	exp, ok := f.access[token]
-	seen := f.seenBearer
 	f.mu.Unlock()
-	if seen != nil {
-		seen(token)
-	}
 	if !ok || !f.clock.Now().Before(exp) {
 		w.WriteHeader(http.StatusForbidden)
 		return

@@ -189,7 +189,9 @@ func TestRegisterKeepsTheMarketplaceWhenUsersMeRefuses(t *testing.T) {
 
 func TestRegisterFollowsMarketplaceAndHomeRegion(t *testing.T) {
 	r := newRig(t, auth.AppOptions{})
-	r.fake.set(func(f *fakeAmazon) { f.marketplace, f.homeRegion, f.csrfFrom = "www.amazon.de", "EU", "/templates/oobe/d-device-pick.handlebars" })
+	r.fake.set(func(f *fakeAmazon) {
+		f.marketplace, f.homeRegion, f.csrfFrom = "www.amazon.de", "EU", "/templates/oobe/d-device-pick.handlebars"
+	})
 	s := r.register(t)
 	if s.Marketplace != "amazon.de" || s.HomeRegion != "EU" || cookieOf(s.WebCookies, "at-acbde") == "" {
 		t.Fatalf("marketplace %q home %q, at-acbde set %v", s.Marketplace, s.HomeRegion, cookieOf(s.WebCookies, "at-acbde") != "")
