@@ -11,19 +11,8 @@ import (
 
 	"github.com/alexarules/alexarules/alexa/auth"
 	"github.com/alexarules/alexarules/alexa/internal/request"
+	"github.com/alexarules/alexarules/engine/enginetest"
 )
-
-// waitFor polls cond until it holds or 10 s pass.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(time.Millisecond)
-	}
-}
 
 // running starts k.Run and waits until it has armed its timer; the
 // returned stop ends it and checks that it returned nil.
@@ -42,14 +31,7 @@ func (r *rig) running(t *testing.T, k *auth.Keeper) (stop func()) {
 }
 
 // armed waits until one clock timer is pending (Run waits on it).
-func (r *rig) armed(t *testing.T) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := r.clock.WaitPending(ctx, 1); err != nil {
-		t.Fatal(err)
-	}
-}
+func (r *rig) armed(t *testing.T) { enginetest.WaitPending(t, r.clock, 1) }
 
 func (r *rig) assertRegisteredOnce(t *testing.T) {
 	t.Helper()
@@ -77,14 +59,14 @@ func TestKeeperRenewsTheAccessTokenBeforeExpiry(t *testing.T) {
 	r.armed(t)
 	r.clock.Advance(time.Minute)
 	want := epoch.Add(55*time.Minute + time.Hour)
-	waitFor(t, "the renewal", func() bool { return k.State().AccessExpiry.Equal(want) })
+	enginetest.WaitUntil(t, "the renewal", func() bool { return k.State().AccessExpiry.Equal(want) })
 	token, err := k.AccessToken(context.Background(), false)
 	if err != nil || token == s.AccessToken || st.last().AccessToken != token || !st.last().AccessExpiry.Equal(want) {
 		t.Fatalf("token renewed %v, saved %v (err %v)", token != s.AccessToken, st.last().AccessToken == token, err)
 	}
 	r.armed(t)
 	r.clock.Advance(55 * time.Minute)
-	waitFor(t, "the second renewal", func() bool { return r.fake.count("POST /auth/token") == 2 })
+	enginetest.WaitUntil(t, "the second renewal", func() bool { return r.fake.count("POST /auth/token") == 2 })
 	r.assertRegisteredOnce(t)
 }
 
@@ -94,7 +76,7 @@ func TestKeeperRenewsCookiesDaily(t *testing.T) {
 	stop := r.running(t, k)
 	defer stop()
 	r.clock.Advance(24 * time.Hour)
-	waitFor(t, "the cookie renewal", func() bool { return k.State().CookiesRefreshed.Equal(epoch.Add(24 * time.Hour)) })
+	enginetest.WaitUntil(t, "the cookie renewal", func() bool { return k.State().CookiesRefreshed.Equal(epoch.Add(24 * time.Hour)) })
 	got := k.Session()
 	if got.WebCookie() == s.WebCookie() || got.CSRF == "" || st.last().WebCookie() != got.WebCookie() {
 		t.Fatal("the web cookies were not renewed and saved")
@@ -198,7 +180,7 @@ func TestKeeperDeadRefreshToken(t *testing.T) {
 	defer stop()
 	r.fake.deregister()
 	r.clock.Advance(55 * time.Minute)
-	waitFor(t, "the dead session", func() bool { return k.State().LoginRequired })
+	enginetest.WaitUntil(t, "the dead session", func() bool { return k.State().LoginRequired })
 	state := k.State()
 	if !strings.Contains(state.Reason, "POST /auth/token: 400 Bad Request: invalid_grant") {
 		t.Errorf("reason %q: want the request and Amazon's code", state.Reason)
@@ -246,20 +228,20 @@ func TestKeeperRetriesTransientFailures(t *testing.T) {
 	defer stop()
 	r.fake.set(func(f *fakeAmazon) { f.fail["POST /auth/token"] = 2 })
 	r.clock.Advance(55 * time.Minute)
-	waitFor(t, "the first attempt", func() bool { return r.fake.count("POST /auth/token") == 1 })
+	enginetest.WaitUntil(t, "the first attempt", func() bool { return r.fake.count("POST /auth/token") == 1 })
 	r.armed(t)
 	if k.Session().AccessToken != s.AccessToken || st.saves() != 0 || k.State().LoginRequired {
 		t.Fatal("a 503 changed the session")
 	}
 	r.clock.Advance(30 * time.Second)
-	waitFor(t, "the second attempt", func() bool { return r.fake.count("POST /auth/token") == 2 })
+	enginetest.WaitUntil(t, "the second attempt", func() bool { return r.fake.count("POST /auth/token") == 2 })
 	r.armed(t)
 	r.clock.Advance(59 * time.Second)
 	if r.fake.count("POST /auth/token") != 2 {
 		t.Fatal("retried before the back-off")
 	}
 	r.clock.Advance(time.Second)
-	waitFor(t, "the renewal", func() bool { return st.saves() == 1 })
+	enginetest.WaitUntil(t, "the renewal", func() bool { return st.saves() == 1 })
 	if !strings.Contains(r.logs.String(), "POST /auth/token: 503") {
 		t.Error("the failure was not logged with its request")
 	}
@@ -331,7 +313,7 @@ func TestKeeperStartedLateRenewsAtOnce(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	go k.Run(ctx)
-	waitFor(t, "both renewals", func() bool {
+	enginetest.WaitUntil(t, "both renewals", func() bool {
 		last := st.last()
 		return last != nil && last.AccessToken != s.AccessToken && last.CookiesRefreshed.Equal(epoch.Add(48*time.Hour))
 	})
