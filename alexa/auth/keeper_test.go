@@ -123,6 +123,9 @@ func TestWebAuthRenewsRefusedCookiesOnce(t *testing.T) {
 	if n := r.fake.count("POST /ap/exchangetoken/cookies"); n != 3 {
 		t.Fatalf("%d exchanges, want 3 (one per refused call)", n)
 	}
+	if k.State().LoginRequired {
+		t.Fatal("a web 401 to new cookies killed the session: only the identity service's refusal does")
+	}
 	r.assertNoSecrets(t, err.Error(), "the error")
 	r.assertRegisteredOnce(t)
 }

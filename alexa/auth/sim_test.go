@@ -20,6 +20,7 @@ import (
 	"github.com/alexarules/alexarules/alexa/auth"
 	"github.com/alexarules/alexarules/alexa/internal/request"
 	"github.com/alexarules/alexarules/alexa/sim"
+	"github.com/alexarules/alexarules/alexa/web"
 	"github.com/alexarules/alexarules/engine"
 	"github.com/alexarules/alexarules/engine/enginetest"
 )
@@ -195,9 +196,9 @@ func TestAgainstTheSimulator(t *testing.T) {
 	// The access token is renewed 5 minutes before it expires.
 	r.clock.Advance(55 * time.Minute)
 	enginetest.WaitUntil(t, "the access renewal", func() bool { return st.saves() == 1 })
-	web := webClient(k)
+	wa := webClient(k)
 	status := func() error {
-		_, err := web.Do(ctx, request.Request{Method: http.MethodGet, URL: r.ts.URL + "/api/customer-status"})
+		_, err := wa.Do(ctx, request.Request{Method: http.MethodGet, URL: r.ts.URL + "/api/customer-status"})
 		return err
 	}
 	if err := status(); err != nil {
@@ -208,10 +209,24 @@ func TestAgainstTheSimulator(t *testing.T) {
 	if err := status(); err != nil {
 		t.Fatalf("after the cookies expired: %v", err)
 	}
+	// The web client on the keeper's credentials: a state-changing call
+	// needs the csrf header the keeper got; expired cookies are renewed.
+	wc, err := web.New(web.Options{Hosts: k.Hosts(), Auth: k.WebAuth()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.control(http.MethodPost, "/_sim/auth/expire", `{"cookies":true}`)
+	lists, err := wc.Lists(ctx)
+	if err != nil || len(lists) == 0 {
+		t.Fatalf("lists: %v (%d)", err, len(lists))
+	}
+	if _, err := wc.AddItem(ctx, lists[0].ID, "milk"); err != nil {
+		t.Fatalf("add item with the keeper's csrf: %v", err)
+	}
 	// An expired access token: the capabilities API's 403 renews it.
 	r.control(http.MethodPost, "/_sim/auth/expire", `{"access_token":true}`)
 	bc := request.New(request.Family{Name: "auth", RefusedStatus: []int{401, 403}}, request.Options{Auth: k.BearerAuth()})
-	_, err := bc.Do(ctx, request.Request{Method: http.MethodPut, URL: r.ts.URL + "/v1/devices/@self/capabilities",
+	_, err = bc.Do(ctx, request.Request{Method: http.MethodPut, URL: r.ts.URL + "/v1/devices/@self/capabilities",
 		Header: http.Header{"Content-Type": {"application/json"}}, Body: []byte(`{"envelopeVersion":"20160207","capabilities":[]}`)})
 	if err != nil {
 		t.Fatalf("capabilities after the token expired: %v", err)
