@@ -10,6 +10,7 @@ import (
 
 	"github.com/alexarules/alexarules/alexa"
 	"github.com/alexarules/alexarules/alexa/internal/retry"
+	"github.com/alexarules/alexarules/engine"
 )
 
 // ErrSessionDead is wrapped by every Keeper error once Amazon refused the
@@ -267,7 +268,7 @@ func (k *Keeper) Run(ctx context.Context) error {
 	for {
 		next, alive := k.next(retryAt)
 		wake := make(chan struct{})
-		var timer interface{ Stop() bool }
+		var timer engine.Stopper
 		switch d := next.Sub(clock.Now()); {
 		case !alive:
 		case d <= 0:

@@ -3,7 +3,9 @@ package auth_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
+	"io"
 	"log/slog"
 	"net/http"
 	"slices"
@@ -12,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/alexarules/alexarules/alexa"
 	"github.com/alexarules/alexarules/alexa/auth"
 	"github.com/alexarules/alexarules/alexa/internal/request"
 	"github.com/alexarules/alexarules/engine"
@@ -234,5 +237,83 @@ func TestRegisterBadAnswers(t *testing.T) {
 	}
 	if _, err := r.app.Register(context.Background(), auth.Device{}, p, "AN", nil); err == nil {
 		t.Fatal("an empty device was accepted")
+	}
+}
+
+// rerouter sends every request to the fake, whatever its host, and
+// records "METHOD host/path" of each, so tests see which Amazon host a
+// call was meant for.
+type rerouter struct {
+	target string // the fake's host:port
+	mu     sync.Mutex
+	seen   []string
+}
+
+func (rr *rerouter) RoundTrip(req *http.Request) (*http.Response, error) {
+	rr.mu.Lock()
+	rr.seen = append(rr.seen, req.Method+" "+req.URL.Host+req.URL.Path)
+	rr.mu.Unlock()
+	out := req.Clone(req.Context())
+	out.URL.Scheme, out.URL.Host = "http", rr.target
+	return http.DefaultTransport.RoundTrip(out)
+}
+
+func TestRegisterOnAmazonHosts(t *testing.T) {
+	tests := []struct {
+		region, marketplace, home string
+		want                      []string
+		push, cookieDomain        string
+	}{
+		{"DE", "www.amazon.de", "EU", []string{
+			"POST api.amazon.de/auth/register", "PUT api.amazonalexa.com/v1/devices/@self/capabilities",
+			"GET alexa.amazon.com/api/users/me", "POST www.amazon.de/ap/exchangetoken/cookies", "GET alexa.amazon.de/api/language",
+			"POST api.amazon.de/auth/token"}, "https://bob-dispatch-prod-eu.amazon.com", ".amazon.com"},
+		{"JP", "www.amazon.co.jp", "FE", []string{
+			"POST api.amazon.co.jp/auth/register", "PUT api.amazonalexa.com/v1/devices/@self/capabilities",
+			"GET alexa.amazon.co.jp/api/users/me", "POST www.amazon.co.jp/ap/exchangetoken/cookies", "GET alexa.amazon.co.jp/api/language",
+			"POST api.amazon.co.jp/auth/token"}, "https://bob-dispatch-prod-fe.amazon.com", ".amazon.co.jp"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.region, func(t *testing.T) {
+			clock := engine.NewVirtual(epoch)
+			fake := newFakeAmazon(t, clock)
+			fake.set(func(f *fakeAmazon) { f.marketplace, f.homeRegion = tt.marketplace, tt.home })
+			var domain string
+			fake.set(func(f *fakeAmazon) {
+				f.hook = func(r *http.Request) {
+					if r.URL.Path == "/auth/register" {
+						var body struct {
+							Cookies struct{ Domain string } `json:"cookies"`
+						}
+						b, _ := io.ReadAll(r.Body)
+						r.Body = io.NopCloser(bytes.NewReader(b))
+						json.Unmarshal(b, &body)
+						domain = body.Cookies.Domain
+					}
+				}
+			})
+			rr := &rerouter{target: strings.TrimPrefix(fake.srv.URL, "http://")}
+			h, _ := alexa.HostsFor(tt.region, "")
+			app, err := auth.NewApp(h, auth.AppOptions{Clock: clock, HTTPClient: &http.Client{Transport: rr}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			d, _ := auth.NewDevice()
+			p, _ := auth.NewPKCE()
+			s, err := app.Register(context.Background(), d, p, fake.signIn(d, p), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			k := auth.NewKeeper(app, &memStore{}, s, auth.KeeperOptions{})
+			if _, err := k.AccessToken(context.Background(), true); err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(rr.seen, tt.want) {
+				t.Errorf("requests\n%q\nwant\n%q", rr.seen, tt.want)
+			}
+			if kh := k.Hosts(); kh.Push != tt.push || domain != tt.cookieDomain {
+				t.Errorf("push host %q, register cookies.domain %q; want %q, %q", kh.Push, domain, tt.push, tt.cookieDomain)
+			}
+		})
 	}
 }
