@@ -313,8 +313,7 @@ func TestKeeperStartedLateRenewsAtOnce(t *testing.T) {
 	r.clock.Advance(48 * time.Hour)
 	st := &memStore{}
 	k := auth.NewKeeper(r.app, st, s, auth.KeeperOptions{})
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
+	ctx := t.Context()
 	go k.Run(ctx)
 	enginetest.WaitUntil(t, "both renewals", func() bool {
 		last := st.last()
