@@ -231,6 +231,16 @@ func TestAgainstTheSimulator(t *testing.T) {
 	if err != nil {
 		t.Fatalf("capabilities after the token expired: %v", err)
 	}
+	// A day later the keeper has exchanged new cookies by itself.
+	exchanges := r.count(http.MethodPost, "/ap/exchangetoken/cookies")
+	enginetest.WaitPending(t, r.clock, 1)
+	r.clock.Advance(24 * time.Hour)
+	enginetest.WaitUntil(t, "the daily cookie renewal", func() bool {
+		return r.count(http.MethodPost, "/ap/exchangetoken/cookies") == exchanges+1 && k.State().CookiesRefreshed.Equal(r.clock.Now())
+	})
+	if err := status(); err != nil {
+		t.Fatalf("with the renewed cookies: %v", err)
+	}
 	if n := r.count(http.MethodPost, "/auth/register"); n != registered {
 		t.Fatalf("%d registrations after refreshes, want %d: never re-register", n, registered)
 	}
