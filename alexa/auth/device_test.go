@@ -1,10 +1,14 @@
 package auth_test
 
 import (
+	"crypto/rand"
+	"crypto/rsa"
 	"crypto/sha256"
+	"crypto/x509"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
+	"encoding/pem"
 	"net/url"
 	"strings"
 	"testing"
@@ -145,6 +149,32 @@ func TestCodeFromURL(t *testing.T) {
 			t.Errorf("CodeFromURL(%q) error %v, want one containing %q", tt.in, err, tt.err)
 		} else if strings.Contains(err.Error(), "secret") {
 			t.Errorf("CodeFromURL(%q) error %q quotes the input", tt.in, err)
+		}
+	}
+}
+
+func TestParseDeviceKey(t *testing.T) {
+	key, err := rsa.GenerateKey(rand.Reader, 1024)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pkcs8, _ := x509.MarshalPKCS8PrivateKey(key)
+	pkcs1 := x509.MarshalPKCS1PrivateKey(key)
+	b64 := base64.StdEncoding.EncodeToString(pkcs8)
+	for name, in := range map[string]string{
+		"amazon's base64 PKCS#8": b64,
+		"wrapped lines":          b64[:64] + "\n" + b64[64:],
+		"PEM PKCS#8":             string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: pkcs8})),
+		"base64 PKCS#1":          base64.StdEncoding.EncodeToString(pkcs1),
+	} {
+		got, err := auth.ParseDeviceKey(in)
+		if err != nil || !got.Equal(key) {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+	for _, bad := range []string{"", "not base64!", base64.StdEncoding.EncodeToString([]byte("secret-bytes"))} {
+		if _, err := auth.ParseDeviceKey(bad); err == nil || strings.Contains(err.Error(), "secret") {
+			t.Errorf("ParseDeviceKey(%q) err = %v", bad, err)
 		}
 	}
 }
