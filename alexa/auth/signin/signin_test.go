@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/alexarules/alexarules/alexa/auth/signin"
+	"github.com/alexarules/alexarules/alexa/sim"
 )
 
 // fakeAmazon is the upstream of the tests: a sign-in form, a relative
@@ -422,4 +423,68 @@ func ExampleProxy() {
 	defer p.Close()
 	fmt.Println(strings.HasPrefix(p.URL(), "http://127.0.0.1:"))
 	// Output: true
+}
+
+// The simulator's sign-in, through the proxy, as `login --cloud` runs it:
+// the form, the OTP step (a relative redirect), the maplanding redirect.
+func TestSignInAtTheSimulator(t *testing.T) {
+	s := sim.New(sim.DemoHousehold(), sim.Options{})
+	srv := httptest.NewServer(s.Handler())
+	defer srv.Close()
+	req, _ := http.NewRequest(http.MethodPut, srv.URL+"/_sim/auth", strings.NewReader(`{"otp":true}`))
+	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("PUT /_sim/auth: %v %v", resp, err)
+	}
+	q := url.Values{
+		"openid.return_to":                 {srv.URL + "/ap/maplanding"},
+		"openid.oa2.client_id":             {"device:" + fmt.Sprintf("%x", "0123456789ABCDEF0123456789ABCDEF#A2IVLV5VM2W81")},
+		"openid.oa2.response_type":         {"code"},
+		"openid.oa2.code_challenge_method": {"S256"},
+		"openid.oa2.code_challenge":        {strings.Repeat("a", 43)},
+	}
+	p, err := signin.Start(signin.Options{StartURL: srv.URL + "/ap/signin?" + q.Encode(), Cloud: srv.URL, DeviceCookies: deviceCookies})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	c := browser(t)
+	resp, page := get(t, c, p.URL())
+	fields := url.Values{"email": {"sim@example.com"}, "password": {"sim-password"}}
+	for _, m := range regexp.MustCompile(`<input type="hidden" name="([^"]+)" value="([^"]*)">`).FindAllStringSubmatch(page, -1) {
+		fields.Set(m[1], m[2])
+	}
+	resp, err = c.PostForm(resp.Request.URL.ResolveReference(&url.URL{Path: "/ap/signin"}).String(), fields)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(b), `id="auth-mfa-otpcode"`) {
+		t.Fatalf("after the password: %s at %s\n%s", resp.Status, resp.Request.URL, b)
+	}
+	fields = url.Values{"otpCode": {"123456"}}
+	for _, m := range regexp.MustCompile(`<input type="hidden" name="([^"]+)" value="([^"]*)">`).FindAllStringSubmatch(string(b), -1) {
+		fields.Set(m[1], m[2])
+	}
+	go func() {
+		if resp, err := c.PostForm(resp.Request.URL.ResolveReference(&url.URL{Path: "/ap/signin"}).String(), fields); err == nil {
+			resp.Body.Close()
+		}
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	res, err := p.Wait(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(res.Code, "AN") {
+		t.Errorf("code %q does not look like Amazon's", res.Code)
+	}
+	names := cookieNames(res.Cookies)
+	for _, want := range []string{"session-id=", "ubid-main=", "at-main=Atza|"} {
+		if !strings.Contains(names, want) {
+			t.Errorf("sign-in cookies lack %s: %d cookies", want, len(res.Cookies))
+		}
+	}
+	p.Finish(ctx, nil)
 }
