@@ -1,6 +1,7 @@
 package alexa
 
 import (
+	"cmp"
 	"fmt"
 	"net/url"
 	"sort"
@@ -19,6 +20,8 @@ type Hosts struct {
 	AuthURL       string // Login with Amazon authorization page
 	DeviceAuthURL string // Login with Amazon code-pair endpoint (code-based linking)
 	Identity      string // api.amazon.{tld}: the app-style /auth/token and /auth/register
+	Login         string // www.amazon.com (www.amazon.co.jp for Japan): the app's sign-in pages
+	Capabilities  string // api.amazonalexa.com: the app device's capabilities PUT, every region
 	Web           string // the Alexa web API (devices, notifications, legacy lists)
 	Lists         string // www.amazon.{tld}: the v2 shopping-list API
 	Push          string // the HTTP/2 push downchannel
@@ -129,10 +132,17 @@ func HostsFor(regionOrCountry, cloud string) (Hosts, error) {
 		AuthURL:       r.auth,
 		DeviceAuthURL: deviceAuthURL,
 		Identity:      "https://api." + domain,
+		Login:         "https://www.amazon.com",
+		Capabilities:  "https://api.amazonalexa.com",
 		Web:           "https://alexa." + domain,
 		Lists:         "https://www." + domain,
 		Push:          r.push,
 		PushGateway:   "wss://dp-gw-na." + domain,
+	}
+	if code == "JP" {
+		// Japanese accounts sign in on their own retail site (research
+		// alexa-device-registration §11); every other one on amazon.com.
+		h.Login = "https://www.amazon.co.jp"
 	}
 	if code == "US" {
 		// The US gateway answers websockets on its -js name only.
@@ -146,6 +156,7 @@ func HostsFor(regionOrCountry, cloud string) (Hosts, error) {
 		return Hosts{}, err
 	}
 	h.API, h.Identity, h.Web, h.Lists, h.Push, h.PushGateway = base, base, base, base, base, base
+	h.Login, h.Capabilities = base, base
 	h.TokenURL = base + "/auth/o2/token"
 	h.AuthURL = base + "/ap/oa"
 	h.DeviceAuthURL = base + "/auth/o2/create/codepair"
@@ -165,4 +176,55 @@ func cloudBase(cloud string) (string, error) {
 		return "", fmt.Errorf("alexa: cloud URL %q: must not have a query or fragment", cloud)
 	}
 	return strings.TrimRight(u.Scheme+"://"+u.Host+u.Path, "/"), nil
+}
+
+// HostsForMarketplace returns the hosts of an account known by its
+// marketplace domain ("amazon.de"; "www.amazon.de" and ".amazon.de" are
+// accepted too) and the home region Amazon reported for it at device
+// registration (customer_info.home_region: "NA", "EU" or "FE"). The home
+// region picks the push host and the Endpoint Features API; an empty or
+// unknown one leaves the marketplace's own region. A marketplace outside
+// the country table (amazon.nl, amazon.se, ...) gets its domain's hosts
+// on the home region's services. cloud replaces every host, as in
+// HostsFor.
+func HostsForMarketplace(domain, homeRegion, cloud string) (Hosts, error) {
+	d := strings.ToLower(strings.TrimSpace(domain))
+	d = strings.TrimPrefix(strings.TrimPrefix(d, "."), "www.")
+	tld, ok := strings.CutPrefix(d, "amazon.")
+	if !ok || tld == "" || strings.ContainsAny(tld, "/:@ ") {
+		return Hosts{}, fmt.Errorf("alexa: marketplace %q is not an amazon.<tld> domain", domain)
+	}
+	hr := strings.ToUpper(strings.TrimSpace(homeRegion))
+	if _, known := regions[hr]; !known {
+		hr = ""
+	}
+	code := ""
+	for c, row := range countries {
+		if row.tld == tld {
+			code = c
+		}
+	}
+	if code == "" {
+		// Not in the table: the home region's reference country, with
+		// this marketplace's own domain hosts.
+		code = aliases[cmp.Or(hr, "NA")]
+	}
+	h, err := HostsFor(code, cloud)
+	if err != nil {
+		return Hosts{}, err
+	}
+	if h.Domain != d {
+		h.Country, h.Domain = "", d
+		if cloud == "" {
+			h.Identity, h.Web, h.Lists = "https://api."+d, "https://alexa."+d, "https://www."+d
+			h.PushGateway = "wss://dp-gw-na." + d
+		}
+	}
+	if hr != "" && hr != h.Region {
+		h.Region = hr
+		if cloud == "" {
+			h.API, h.Push = regions[hr].api, regions[hr].push
+		}
+	}
+	return h, nil
 }

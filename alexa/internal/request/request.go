@@ -1,0 +1,308 @@
+// Package request is the one request path of every Amazon API family the
+// engine calls: Endpoint Features, the web API, the identity (auth and
+// registration) endpoints and the smart-home API. A Client per family
+// puts the family's credentials on each request (an Authorizer), repeats
+// a call whose answer the family calls retryable with exponential
+// back-off honouring Retry-After (retry.Policy), asks the Authorizer for
+// fresh credentials once when they are refused, turns error answers into
+// *Error, times every request for the metrics and logs each one at debug
+// level without headers or bodies, so no secret reaches a log.
+package request
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"time"
+
+	"github.com/alexarules/alexarules/alexa/internal/observe"
+	"github.com/alexarules/alexarules/alexa/internal/retry"
+	"github.com/alexarules/alexarules/engine"
+)
+
+// Authorizer puts one family's credentials on requests: a bearer token,
+// or a cookie and csrf header.
+type Authorizer interface {
+	// Authorize adds the credentials to req. An error fails the call
+	// without a request (e.g. the session is dead: log in again).
+	Authorize(ctx context.Context, req *http.Request) error
+	// Refused is told that the server refused the credentials Authorize
+	// put on req (one of Family.RefusedStatus). It returns true when it
+	// obtained fresh ones, so that the request is worth sending once more.
+	Refused(ctx context.Context, req *http.Request, status int) bool
+}
+
+// Family is what differs between the API families: their name, which
+// answers are worth repeating, how errors are read.
+type Family struct {
+	// Name labels the metrics ("features", "web", "auth", "smarthome").
+	Name string
+	// Prefix starts every error message, e.g. "alexa" or "alexa web".
+	Prefix string
+	// Policy is the family's retry policy; unset fields take the
+	// package defaults (4 attempts, 200 ms..5 s back-off, 1 min
+	// Retry-After).
+	Policy retry.Policy
+	// Retryable reports whether an error answer is worth repeating;
+	// default: 429, 500, 502, 503 and 504.
+	Retryable func(*Error) bool
+	// Parse fills e.Type, e.Message and e.Throttled from an error answer;
+	// default: ParseBody.
+	Parse func(e *Error, h http.Header, body []byte)
+	// RefusedStatus lists the statuses that mean "credentials refused";
+	// default 401.
+	RefusedStatus []int
+	// Sentinel, when set, is what a refused-credentials *Error unwraps
+	// to (e.g. web.ErrAuth), so callers can errors.Is it.
+	Sentinel error
+}
+
+// Options are the per-client parts.
+type Options struct {
+	HTTPClient *http.Client // default: a client with a 30 s timeout
+	Logger     *slog.Logger // default: discard
+	// Auth supplies credentials; nil sends none (Request.Auth may).
+	Auth Authorizer
+	// Header is sent with every request (User-Agent, Accept-Language...).
+	Header http.Header
+	// Observe times every request under Family.Name.
+	Observe observe.Func
+	// Record, when set, is told the outcome of every call (after its
+	// retries), e.g. to put Amazon calls into a rule's trace.
+	Record func(ctx context.Context, c Call)
+}
+
+// Call is one finished call as Options.Record sees it.
+type Call struct {
+	Family, Method, Path string
+	Status               int // the last answer's status; 0 when none came
+	Attempts             int
+	Duration             time.Duration
+	Err                  error
+}
+
+// Client sends the requests of one family. It is safe for concurrent use.
+type Client struct {
+	family Family
+	opts   Options
+	hc     *http.Client
+	logger *slog.Logger
+}
+
+// maxBody caps a response body; every API answer is far smaller.
+const maxBody = 8 << 20
+
+// New returns a client for family f.
+func New(f Family, o Options) *Client {
+	f.Policy = f.Policy.WithDefaults(retry.Policy{
+		MaxAttempts:   4,
+		BaseBackoff:   200 * time.Millisecond,
+		MaxBackoff:    5 * time.Second,
+		MaxRetryAfter: time.Minute,
+	})
+	if f.Retryable == nil {
+		f.Retryable = RetryableStatus
+	}
+	if f.Parse == nil {
+		f.Parse = ParseBody
+	}
+	if f.RefusedStatus == nil {
+		f.RefusedStatus = []int{http.StatusUnauthorized}
+	}
+	if f.Prefix == "" {
+		f.Prefix = "alexa " + f.Name
+	}
+	c := &Client{family: f, opts: o, hc: o.HTTPClient, logger: o.Logger}
+	if c.hc == nil {
+		c.hc = &http.Client{Timeout: 30 * time.Second}
+	}
+	c.hc = observe.Client(c.hc, f.Name, o.Observe)
+	if c.logger == nil {
+		c.logger = slog.New(slog.DiscardHandler)
+	}
+	return c
+}
+
+// Now is the family's clock (Policy.Now).
+func (c *Client) Now() time.Time { return c.family.Policy.Now() }
+
+// Request is one call.
+type Request struct {
+	Method string
+	URL    string // absolute, without the query
+	Query  url.Values
+	Header http.Header // added to the client's Header
+	Body   []byte      // sent as is; set Content-Type in Header
+	// Auth replaces the client's Authorizer for this call; NoAuth sends
+	// no credentials at all (token endpoints carry theirs in the body).
+	Auth   Authorizer
+	NoAuth bool
+	// NoRetry makes any error answer final (callers that schedule their
+	// own retries, like the poller).
+	NoRetry bool
+	// Accept lists extra statuses that count as success besides 2xx.
+	Accept []int
+}
+
+// Response is a successful answer.
+type Response struct {
+	Status int
+	Header http.Header
+	Body   []byte
+}
+
+// Do sends r, repeating it while the family's policy says so, and returns
+// the answer, or an *Error for an error answer, or a wrapped transport
+// error. Error messages name the method and path, never a credential.
+func (c *Client) Do(ctx context.Context, r Request) (*Response, error) {
+	start := c.Now()
+	resp, attempts, err := c.do(ctx, r)
+	if c.opts.Record != nil {
+		call := Call{Family: c.family.Name, Method: r.Method, Path: pathOf(r.URL), Attempts: attempts,
+			Duration: c.Now().Sub(start), Err: err}
+		if resp != nil {
+			call.Status = resp.Status
+		}
+		var e *Error
+		if errors.As(err, &e) {
+			call.Status = e.Status
+		}
+		c.opts.Record(ctx, call)
+	}
+	return resp, err
+}
+
+func (c *Client) do(ctx context.Context, r Request) (*Response, int, error) {
+	auth := c.opts.Auth
+	if r.Auth != nil {
+		auth = r.Auth
+	}
+	if r.NoAuth {
+		auth = nil
+	}
+	path := pathOf(r.URL)
+	reauthorized := false
+	for attempt := 1; ; {
+		req, err := c.newRequest(ctx, r, auth)
+		if err != nil {
+			return nil, attempt, c.wrap(r.Method, path, err)
+		}
+		resp, err := c.roundTrip(req)
+		if err != nil {
+			return nil, attempt, c.wrap(r.Method, path, err)
+		}
+		c.logger.DebugContext(ctx, "alexa request", "api", c.family.Name, "method", r.Method, "path", path,
+			"status", resp.Status, "attempt", attempt, engine.OriginAttr(ctx))
+		if ok(resp.Status, r.Accept) {
+			return resp, attempt, nil
+		}
+		if auth != nil && !reauthorized && c.refused(resp.Status) {
+			// Credentials may have expired early or been revoked: let the
+			// Authorizer renew them once; a second refusal is final.
+			reauthorized = true
+			if auth.Refused(ctx, req, resp.Status) {
+				continue
+			}
+		}
+		e := c.newError(r.Method, path, resp)
+		e.Attempts = attempt
+		if r.NoRetry || !e.retryable {
+			return nil, attempt, e
+		}
+		delay, wait := c.family.Policy.Delay(ctx, attempt, e.RetryAfter)
+		if !wait {
+			return nil, attempt, e
+		}
+		c.logger.InfoContext(ctx, "alexa request: retrying", "api", c.family.Name, "method", r.Method, "path", path,
+			"status", resp.Status, "delay", delay, engine.OriginAttr(ctx))
+		if err := c.family.Policy.Sleep(ctx, delay); err != nil {
+			return nil, attempt, fmt.Errorf("%w (retry abandoned: %w)", e, err)
+		}
+		attempt++
+	}
+}
+
+func (c *Client) wrap(method, path string, err error) error {
+	return fmt.Errorf("%s: %s %s: %w", c.family.Prefix, method, path, err)
+}
+
+func (c *Client) newRequest(ctx context.Context, r Request, auth Authorizer) (*http.Request, error) {
+	target := r.URL
+	if len(r.Query) > 0 {
+		target += "?" + r.Query.Encode()
+	}
+	var body io.Reader
+	if r.Body != nil {
+		// A bytes.Reader gives the request a Content-Length, so even a
+		// DELETE body is framed.
+		body = bytes.NewReader(r.Body)
+	}
+	req, err := http.NewRequestWithContext(ctx, r.Method, target, body)
+	if err != nil {
+		return nil, err
+	}
+	for k, vs := range c.opts.Header {
+		req.Header[k] = append([]string(nil), vs...)
+	}
+	for k, vs := range r.Header {
+		req.Header[k] = append([]string(nil), vs...)
+	}
+	if auth != nil {
+		if err := auth.Authorize(ctx, req); err != nil {
+			return nil, err
+		}
+	}
+	return req, nil
+}
+
+func (c *Client) roundTrip(req *http.Request) (*Response, error) {
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, maxBody+1))
+	if err != nil {
+		return nil, fmt.Errorf("read response: %w", err)
+	}
+	if len(data) > maxBody {
+		return nil, fmt.Errorf("response larger than %d bytes", maxBody)
+	}
+	return &Response{Status: resp.StatusCode, Header: resp.Header, Body: data}, nil
+}
+
+func (c *Client) refused(status int) bool {
+	for _, s := range c.family.RefusedStatus {
+		if s == status {
+			return true
+		}
+	}
+	return false
+}
+
+func ok(status int, accept []int) bool {
+	if status >= 200 && status < 300 {
+		return true
+	}
+	for _, s := range accept {
+		if s == status {
+			return true
+		}
+	}
+	return false
+}
+
+// pathOf is the path of an absolute URL, for messages and logs: never
+// the query, which may carry identifiers.
+func pathOf(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil || u.Path == "" {
+		return "/"
+	}
+	return u.Path
+}

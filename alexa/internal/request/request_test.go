@@ -1,0 +1,164 @@
+package request
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/alexarules/alexarules/alexa/internal/retry"
+)
+
+// tokenAuth is a bearer Authorizer whose token changes on Refused.
+type tokenAuth struct {
+	mu      sync.Mutex
+	token   string
+	refused int
+}
+
+func (a *tokenAuth) Authorize(_ context.Context, req *http.Request) error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	req.Header.Set("Authorization", "Bearer "+a.token)
+	return nil
+}
+
+func (a *tokenAuth) Refused(context.Context, *http.Request, int) bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.refused++
+	a.token = "fresh-secret"
+	return true
+}
+
+// script answers the i-th request with steps[i] (the last one repeats).
+func script(t *testing.T, steps ...func(w http.ResponseWriter, r *http.Request)) (*httptest.Server, *int) {
+	t.Helper()
+	var mu sync.Mutex
+	n := 0
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		i := min(n, len(steps)-1)
+		n++
+		mu.Unlock()
+		steps[i](w, r)
+	}))
+	t.Cleanup(srv.Close)
+	return srv, &n
+}
+
+func status(code int, header, body string) func(http.ResponseWriter, *http.Request) {
+	return func(w http.ResponseWriter, _ *http.Request) {
+		if header != "" {
+			k, v, _ := strings.Cut(header, ":")
+			w.Header().Set(k, strings.TrimSpace(v))
+		}
+		w.WriteHeader(code)
+		w.Write([]byte(body))
+	}
+}
+
+type sleeps struct{ got []time.Duration }
+
+func (s *sleeps) sleep(_ context.Context, d time.Duration) error {
+	s.got = append(s.got, d)
+	return nil
+}
+
+func newTestClient(s *sleeps, auth Authorizer, f Family) *Client {
+	f.Policy = retry.Policy{Sleep: s.sleep, BaseBackoff: time.Second, MaxBackoff: 4 * time.Second}
+	return New(f, Options{Auth: auth})
+}
+
+func TestRetriesHonourRetryAfterThenSucceed(t *testing.T) {
+	srv, n := script(t, status(429, "Retry-After: 7", `{"type":"TOO_MANY"}`), status(503, "", ""), status(200, "", `{"ok":true}`))
+	var s sleeps
+	c := newTestClient(&s, nil, Family{Name: "features", Prefix: "alexa"})
+	resp, err := c.Do(context.Background(), Request{Method: "GET", URL: srv.URL + "/v2/endpoints"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(resp.Body) != `{"ok":true}` || *n != 3 {
+		t.Fatalf("body %q after %d requests", resp.Body, *n)
+	}
+	if want := []time.Duration{7 * time.Second, 2 * time.Second}; len(s.got) != 2 || s.got[0] != want[0] || s.got[1] != want[1] {
+		t.Fatalf("slept %v, want %v", s.got, want)
+	}
+}
+
+func TestRefusedCredentialsRenewedOnceThenFinal(t *testing.T) {
+	var seen []string
+	srv, _ := script(t, func(w http.ResponseWriter, r *http.Request) {
+		seen = append(seen, r.Header.Get("Authorization"))
+		w.WriteHeader(http.StatusUnauthorized)
+	})
+	sentinel := errors.New("log in again")
+	auth := &tokenAuth{token: "old-secret"}
+	var s sleeps
+	c := newTestClient(&s, auth, Family{Name: "web", Prefix: "alexa web", Sentinel: sentinel})
+	_, err := c.Do(context.Background(), Request{Method: "GET", URL: srv.URL + "/api/notifications?x=secret-query"})
+	var e *Error
+	if !errors.As(err, &e) || e.Status != 401 || !errors.Is(err, sentinel) {
+		t.Fatalf("err = %v, want a 401 *Error wrapping the sentinel", err)
+	}
+	if auth.refused != 1 || len(seen) != 2 || seen[1] != "Bearer fresh-secret" {
+		t.Fatalf("refused %d times, requests %v", auth.refused, seen)
+	}
+	if msg := err.Error(); strings.Contains(msg, "secret") || !strings.Contains(msg, "GET /api/notifications: 401") {
+		t.Fatalf("message %q leaks a secret or misses the request", msg)
+	}
+}
+
+func TestNotRetryableAndNoRetry(t *testing.T) {
+	srv, n := script(t, status(400, "", `{"response":{"error":{"code":"InvalidToken","message":"Auth time of the token is expired."}}}`))
+	var s sleeps
+	c := newTestClient(&s, nil, Family{Name: "auth"})
+	_, err := c.Do(context.Background(), Request{Method: "POST", URL: srv.URL + "/auth/register"})
+	var e *Error
+	if !errors.As(err, &e) || e.Type != "InvalidToken" || e.Message != "Auth time of the token is expired." || *n != 1 {
+		t.Fatalf("err = %#v after %d requests", err, *n)
+	}
+	srv2, n2 := script(t, status(503, "", "down"))
+	_, err = c.Do(context.Background(), Request{Method: "GET", URL: srv2.URL + "/x", NoRetry: true})
+	if !errors.As(err, &e) || e.Retryable() != true || *n2 != 1 || e.Message != "down" {
+		t.Fatalf("NoRetry: err = %v after %d requests", err, *n2)
+	}
+}
+
+func TestParseBodyShapes(t *testing.T) {
+	cases := []struct {
+		body, header, typ, msg string
+		throttled              bool
+	}{
+		{`{"type":"ENDPOINT_UNREACHABLE","message":"gone"}`, "", "ENDPOINT_UNREACHABLE", "gone", false},
+		{`{"__type":"com.amazon#ThrottlingException","message":"slow"}`, "", "com.amazon#ThrottlingException", "slow", true},
+		{`{"error":"invalid_grant","error_description":"dead"}`, "", "invalid_grant", "dead", false},
+		{`<html>oops</html>`, "", "", "<html>oops</html>", false},
+		{``, "ThrottlingException:http://x", "ThrottlingException", "", true},
+	}
+	for _, tc := range cases {
+		e := &Error{Status: 400}
+		h := http.Header{}
+		if tc.header != "" {
+			h.Set("X-Amzn-ErrorType", tc.header)
+		}
+		ParseBody(e, h, []byte(tc.body))
+		if e.Type != tc.typ || e.Message != tc.msg || e.Throttled != tc.throttled {
+			t.Errorf("%q: got type %q msg %q throttled %v", tc.body, e.Type, e.Message, e.Throttled)
+		}
+	}
+}
+
+func TestRecordSeesTheOutcome(t *testing.T) {
+	srv, _ := script(t, status(404, "", `{"type":"NOT_FOUND"}`))
+	var got []Call
+	c := New(Family{Name: "features"}, Options{Record: func(_ context.Context, call Call) { got = append(got, call) }})
+	_, err := c.Do(context.Background(), Request{Method: "GET", URL: srv.URL + "/v2/endpoints/x"})
+	if err == nil || len(got) != 1 || got[0].Status != 404 || got[0].Path != "/v2/endpoints/x" || got[0].Err == nil {
+		t.Fatalf("recorded %+v (err %v)", got, err)
+	}
+}
