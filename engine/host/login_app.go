@@ -25,12 +25,7 @@ type AppLoginOptions struct {
 	// Out receives what the user must open (one line with the proxy's
 	// URL) or paste.
 	Out io.Writer
-	// Port of the sign-in proxy on 127.0.0.1; 0 picks a free one.
-	Port int
-	// Transport carries the sign-in proxy's and the registration's
-	// requests to Amazon; nil means each makes its own.
-	Transport http.RoundTripper
-	Logger    *slog.Logger
+	Logger *slog.Logger
 }
 
 // LoginRefusedError is a login Amazon (or the user) did not complete:
@@ -71,7 +66,7 @@ func LoginApp(ctx context.Context, cfg Config, getenv func(string) string, o App
 	if err != nil {
 		return err
 	}
-	app, err := auth.NewApp(hosts, auth.AppOptions{Logger: o.Logger, Transport: o.Transport})
+	app, err := auth.NewApp(hosts, auth.AppOptions{Logger: o.Logger})
 	if err != nil {
 		return &ConfigError{err}
 	}
@@ -111,8 +106,7 @@ func signInAndRegister(ctx context.Context, app *auth.App, hosts alexa.Hosts, de
 		}
 		return register(ctx, app, dev, pkce, code, nil)
 	}
-	p, err := signin.Start(signin.Options{StartURL: start, Cloud: cloud, Port: o.Port,
-		DeviceCookies: dev.Cookies(), Transport: o.Transport, Logger: o.Logger})
+	p, err := signin.Start(signin.Options{StartURL: start, Cloud: cloud, DeviceCookies: dev.Cookies(), Logger: o.Logger})
 	if err != nil {
 		return nil, err
 	}

@@ -14,6 +14,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/alexarules/alexarules/alexa/auth"
 )
 
 // Size limits of what the proxy holds in memory: a form the browser
@@ -53,7 +55,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			"The sign-in proxy only forwards to Amazon's sign-in hosts; "+rt.host+" is not one of them.")
 		return
 	}
-	if code, ok := codeFrom(p.h.origin(rt.host) + rt.path + "?" + r.URL.RawQuery); ok && r.Method == http.MethodGet {
+	if code, err := auth.CodeFromURL(p.h.origin(rt.host) + rt.path + "?" + r.URL.RawQuery); err == nil && r.Method == http.MethodGet {
 		p.capture(code)
 		http.Redirect(w, r, successPath, http.StatusFound)
 		return
@@ -135,7 +137,7 @@ func (p *Proxy) modifyResponse(resp *http.Response) error {
 	rt := resp.Request.Context().Value(routeKey{}).(route)
 	p.jar.fromResponse(resp.Header.Values("Set-Cookie"), time.Now())
 	if loc := resp.Header.Get("Location"); loc != "" {
-		if code, ok := codeFrom(resolve(resp.Request.URL, loc)); ok {
+		if code, err := auth.CodeFromURL(resolve(resp.Request.URL, loc)); err == nil {
 			p.capture(code)
 			replace(resp, http.StatusFound, http.Header{"Location": {p.h.base + successPath[1:]}}, nil)
 			return nil
@@ -235,15 +237,4 @@ func resolve(base *url.URL, loc string) string {
 		return loc
 	}
 	return base.ResolveReference(u).String()
-}
-
-// codeFrom returns the authorization code of a maplanding URL. A
-// maplanding without a code does not count.
-func codeFrom(raw string) (string, bool) {
-	u, err := url.Parse(raw)
-	if err != nil || !strings.HasSuffix(u.Path, "/ap/maplanding") {
-		return "", false
-	}
-	code := u.Query().Get("openid.oa2.authorization_code")
-	return code, code != ""
 }

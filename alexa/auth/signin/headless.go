@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"strings"
+
+	"github.com/alexarules/alexarules/alexa/auth"
 )
 
 // ReadCode is the sign-in without a proxy, for machines without a
@@ -24,11 +26,7 @@ func ReadCode(w io.Writer, r io.Reader, signInURL string) (string, error) {
 		if line == "" {
 			continue
 		}
-		code, ok := codeFrom(line)
-		if !ok {
-			return "", errors.New("signin: the pasted address is not an /ap/maplanding URL with openid.oa2.authorization_code")
-		}
-		return code, nil
+		return auth.CodeFromURL(line)
 	}
 	if err := sc.Err(); err != nil {
 		return "", fmt.Errorf("signin: reading the pasted address: %w", err)
