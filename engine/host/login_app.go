@@ -24,7 +24,7 @@ type AppLoginOptions struct {
 	In  io.Reader
 	// Out receives what the user must open (one line with the proxy's
 	// URL) or paste.
-	Out io.Writer
+	Out    io.Writer
 	Logger *slog.Logger
 }
 

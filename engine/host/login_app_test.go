@@ -209,10 +209,10 @@ func TestLoginAppRegistersOnceAndReusesTheDevice(t *testing.T) {
 func checkNoSecret(t *testing.T, session []byte, out string) {
 	t.Helper()
 	var s struct {
-		AccessToken  string `json:"access_token"`
-		RefreshToken string `json:"refresh_token"`
-		ADPToken     string `json:"adp_token"`
-		Key          string `json:"device_private_key"`
+		AccessToken  string                   `json:"access_token"`
+		RefreshToken string                   `json:"refresh_token"`
+		ADPToken     string                   `json:"adp_token"`
+		Key          string                   `json:"device_private_key"`
 		Login        []struct{ Value string } `json:"login_cookies"`
 		Web          []struct{ Value string } `json:"web_cookies"`
 	}
