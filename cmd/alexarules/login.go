@@ -58,11 +58,14 @@ Exit codes: 0 logged in and stored, 1 login refused (nothing changed), 2 usage e
 	f.add(c.Flags(), "data file to store the login in")
 	c.Flags().StringVar(&kind, "auth", host.AccountApp, "how to sign in: app (Alexa app device registration, households) or lwa (Login with Amazon)")
 	c.Flags().BoolVar(&pu, "url", false, "with --auth app: print the sign-in URL and read the final /ap/maplanding URL from stdin (no browser on this machine)")
-	c.Flags().BoolVar(&device, "device", false, "with --auth lwa: use the code-pair flow (enter a code on another device) instead of a browser redirect")
+	c.Flags().BoolVar(&device, "device", false, "Login with Amazon's code-pair flow (enter a code on another device) instead of a browser redirect; implies --auth lwa")
 	c.RunE = a.action(func(cmd *cobra.Command, _ []string) error {
 		cfg, err := f.load(cmd.Flags())
 		if err != nil {
 			return err
+		}
+		if device && !cmd.Flags().Changed("auth") {
+			kind = host.AccountLWA // --device has only ever been Login with Amazon
 		}
 		switch {
 		case kind != host.AccountApp && kind != host.AccountLWA:
