@@ -3,12 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
-	"encoding/json"
-	"html"
-	"io"
 	"net/http"
-	"net/http/cookiejar"
-	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -16,15 +11,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/alexarules/alexarules/alexa/auth/signin/signintest"
 	"github.com/alexarules/alexarules/engine/store"
 )
 
-var (
-	loginProxyURL = regexp.MustCompile(`http://127\.0\.0\.1:[0-9]+/`)
-	loginForm     = regexp.MustCompile(`(?is)<form\b[^>]*\bname="signIn"[^>]*>.*?</form>`)
-	loginInput    = regexp.MustCompile(`(?is)<input\b[^>]*>`)
-	loginAttr     = regexp.MustCompile(`(?is)([a-z][a-z0-9_-]*)\s*=\s*"([^"]*)"`)
-)
+var loginProxyURL = regexp.MustCompile(`http://127\.0\.0\.1:[0-9]+/`)
 
 // appLogin runs `alexarules login --cloud simURL --data data` as a user
 // with a browser would: it opens the one URL the command prints, signs in
@@ -86,64 +77,23 @@ func appLogin(t *testing.T, simURL, data string) (out, page string, code int) {
 // follow the redirects; it returns the last page.
 func scriptedSignIn(t *testing.T, start string) string {
 	t.Helper()
-	jar, _ := cookiejar.New(nil)
-	c := &http.Client{Jar: jar, Timeout: 30 * time.Second}
-	resp, err := c.Get(start)
+	resp, page, err := signintest.SignIn(signintest.Client(), start, "sim@example.com", "sim-password")
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	form := loginForm.Find(b)
-	if form == nil {
-		t.Fatalf("GET %s: %s, no sign-in form:\n%s", start, resp.Status, b)
-	}
-	attrs := func(tag []byte) map[string]string {
-		m := map[string]string{}
-		for _, a := range loginAttr.FindAllSubmatch(tag, -1) {
-			m[strings.ToLower(string(a[1]))] = html.UnescapeString(string(a[2]))
-		}
-		return m
-	}
-	fields := url.Values{}
-	for _, in := range loginInput.FindAll(form, -1) {
-		if a := attrs(in); a["name"] != "" {
-			fields.Set(a["name"], a["value"])
-		}
-	}
-	fields.Set("email", "sim@example.com")
-	fields.Set("password", "sim-password")
-	target, err := resp.Request.URL.Parse(attrs(form[:bytes.IndexByte(form, '>')+1])["action"])
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp, err = c.PostForm(target.String(), fields)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ = io.ReadAll(resp.Body)
 	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("sign-in ended with %s at %s:\n%s", resp.Status, resp.Request.URL, b)
+		t.Fatalf("sign-in ended with %s at %s:\n%s", resp.Status, resp.Request.URL, page)
 	}
-	return string(b)
+	return page
 }
 
-// simDevices is GET /_sim/auth's registrations.
 func simDevices(t *testing.T, simURL string) []map[string]any {
 	t.Helper()
-	resp, err := http.Get(simURL + "/_sim/auth")
+	regs, err := signintest.Registrations(simURL)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer resp.Body.Close()
-	var v struct {
-		Registrations []map[string]any `json:"registrations"`
-	}
-	if err := json.NewDecoder(resp.Body).Decode(&v); err != nil {
-		t.Fatal(err)
-	}
-	return v.Registrations
+	return regs
 }
 
 func TestLoginRegistersOneDeviceAndReusesIt(t *testing.T) {
@@ -190,27 +140,13 @@ func loginHasNoSecret(t *testing.T, data, out string) {
 	if err != nil || raw == nil || string(account) != `{"auth":"app"}` {
 		t.Fatalf("stored: session %d bytes (%v), account %s", len(raw), err, account)
 	}
-	var s struct {
-		AccessToken  string `json:"access_token"`
-		RefreshToken string `json:"refresh_token"`
-		ADPToken     string `json:"adp_token"`
-		Key          string `json:"device_private_key"`
-		Cookies      []struct {
-			Value string `json:"value"`
-		} `json:"web_cookies"`
-	}
-	if err := json.Unmarshal(raw, &s); err != nil {
+	secrets, err := signintest.Secrets(raw)
+	if err != nil {
 		t.Fatal(err)
 	}
-	secrets := []string{s.AccessToken, s.RefreshToken, s.ADPToken, s.Key, "sim-password"}
-	for _, c := range s.Cookies {
-		if len(c.Value) >= 8 {
-			secrets = append(secrets, c.Value)
-		}
-	}
-	for _, sec := range secrets {
-		if sec == "" || strings.Contains(out, sec) {
-			t.Errorf("a secret (%.6s…) is missing from the session or shows in login's output", sec)
+	for _, sec := range append(secrets, "sim-password") {
+		if strings.Contains(out, sec) {
+			t.Errorf("login's output shows a secret (%.6s…)", sec)
 		}
 	}
 }

@@ -4,14 +4,10 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
-	"html"
 	"io"
 	"log/slog"
 	"net/http"
-	"net/http/cookiejar"
-	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -20,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/alexarules/alexarules/alexa/auth/signin/signintest"
 	"github.com/alexarules/alexarules/engine/host"
 	"github.com/alexarules/alexarules/engine/store"
 )
@@ -27,9 +24,6 @@ import (
 var (
 	proxyURL  = regexp.MustCompile(`http://127\.0\.0\.1:[0-9]+/\S*`)
 	signInURL = regexp.MustCompile(`https?://\S+/ap/signin\?\S+`)
-	formTag   = regexp.MustCompile(`(?is)<form\b[^>]*\bname="signIn"[^>]*>(.*?)</form>`)
-	inputTag  = regexp.MustCompile(`(?is)<input\b[^>]*>`)
-	attrRe    = regexp.MustCompile(`(?is)([a-z][a-z0-9_-]*)\s*=\s*"([^"]*)"`)
 )
 
 // lockedBuffer is a log sink several goroutines write to.
@@ -52,8 +46,9 @@ func (l *lockedBuffer) String() string {
 
 // login runs host.LoginApp against the simulator at cloud and plays the
 // browser on the URL it prints with password. It returns LoginApp's
-// error and everything printed and logged (at debug level).
-func login(t *testing.T, cloud, data, password string) (error, string) {
+// error, everything printed and logged (at debug level) and the page the
+// browser ended on.
+func login(t *testing.T, cloud, data, password string) (err error, out, page string) {
 	t.Helper()
 	pr, pw := io.Pipe()
 	logs := &lockedBuffer{}
@@ -73,83 +68,35 @@ func login(t *testing.T, cloud, data, password string) (error, string) {
 		t.Fatalf("login printed %q, no http://127.0.0.1:PORT/ URL", line)
 	}
 	go io.Copy(io.Discard, pr)
-	browse(t, start, password)
+	page = browse(t, start, password)
 	select {
-	case err := <-done:
-		return err, line + "\n" + logs.String()
+	case err = <-done:
 	case <-time.After(30 * time.Second):
 		t.Fatal("login did not return after the sign-in")
 	}
-	return nil, ""
+	return err, line + "\n" + logs.String(), page
 }
 
 func noEnv(string) string { return "" }
 
-// browse is a scripted browser: it opens start, submits the sign-in form
-// with the simulator's account and password, and follows the redirects to
-// the page it ends on.
+// browse plays the user's browser: sign in at start with the simulator's
+// account and password; it returns the page the browser ends on.
 func browse(t *testing.T, start, password string) string {
 	t.Helper()
-	jar, _ := cookiejar.New(nil)
-	c := &http.Client{Jar: jar, Timeout: 30 * time.Second}
-	resp, err := c.Get(start)
+	_, page, err := signintest.SignIn(signintest.Client(), start, "sim@example.com", password)
 	if err != nil {
 		t.Fatal(err)
 	}
-	page, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	form := formTag.FindSubmatch(page)
-	if form == nil {
-		t.Fatalf("GET %s: %s, no sign-in form:\n%s", start, resp.Status, page)
-	}
-	action, fields := formFields(form[0])
-	fields.Set("email", "sim@example.com")
-	fields.Set("password", password)
-	target, err := resp.Request.URL.Parse(action)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp, err = c.PostForm(target.String(), fields)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return string(b)
+	return page
 }
 
-func formFields(form []byte) (string, url.Values) {
-	attrs := func(tag []byte) map[string]string {
-		m := map[string]string{}
-		for _, a := range attrRe.FindAllSubmatch(tag, -1) {
-			m[strings.ToLower(string(a[1]))] = html.UnescapeString(string(a[2]))
-		}
-		return m
-	}
-	fields := url.Values{}
-	for _, in := range inputTag.FindAll(form, -1) {
-		if a := attrs(in); a["name"] != "" {
-			fields.Set(a["name"], a["value"])
-		}
-	}
-	return attrs(form[:bytes.IndexByte(form, '>')+1])["action"], fields
-}
-
-// simRegistrations is GET /_sim/auth's registrations.
 func simRegistrations(t *testing.T, cloud string) []map[string]any {
 	t.Helper()
-	resp, err := http.Get(cloud + "/_sim/auth")
+	regs, err := signintest.Registrations(cloud)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer resp.Body.Close()
-	var out struct {
-		Registrations []map[string]any `json:"registrations"`
-	}
-	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
-		t.Fatal(err)
-	}
-	return out.Registrations
+	return regs
 }
 
 // stored reads the auth bucket of a data file no one holds.
@@ -171,9 +118,9 @@ func TestLoginAppRegistersOnceAndReusesTheDevice(t *testing.T) {
 	cloud, stopSim := startSim(t)
 	defer stopSim()
 	data := filepath.Join(t.TempDir(), "a.db")
-	err, out := login(t, cloud, data, "sim-password")
-	if err != nil {
-		t.Fatalf("login: %v\n%s", err, out)
+	err, out, page := login(t, cloud, data, "sim-password")
+	if err != nil || !strings.Contains(page, "You can close this window") {
+		t.Fatalf("login: %v\n%s\nbrowser page:\n%s", err, out, page)
 	}
 	regs := simRegistrations(t, cloud)
 	if len(regs) != 1 {
@@ -188,7 +135,7 @@ func TestLoginAppRegistersOnceAndReusesTheDevice(t *testing.T) {
 		t.Errorf("data file mode: %v %v", fi.Mode(), err)
 	}
 
-	if err, out := login(t, cloud, data, "sim-password"); err != nil {
+	if err, out, _ := login(t, cloud, data, "sim-password"); err != nil {
 		t.Fatalf("second login: %v\n%s", err, out)
 	}
 	again := simRegistrations(t, cloud)
@@ -205,31 +152,14 @@ func TestLoginAppRegistersOnceAndReusesTheDevice(t *testing.T) {
 }
 
 // checkNoSecret fails when a token or cookie value of the stored session
-// appears in what the login printed or logged.
+// or the password appears in what the login printed or logged.
 func checkNoSecret(t *testing.T, session []byte, out string) {
 	t.Helper()
-	var s struct {
-		AccessToken  string                   `json:"access_token"`
-		RefreshToken string                   `json:"refresh_token"`
-		ADPToken     string                   `json:"adp_token"`
-		Key          string                   `json:"device_private_key"`
-		Login        []struct{ Value string } `json:"login_cookies"`
-		Web          []struct{ Value string } `json:"web_cookies"`
-	}
-	if err := json.Unmarshal(session, &s); err != nil {
+	secrets, err := signintest.Secrets(session)
+	if err != nil {
 		t.Fatal(err)
 	}
-	secrets := []string{s.AccessToken, s.RefreshToken, s.ADPToken, s.Key, "sim-password"}
-	for _, c := range append(s.Login, s.Web...) {
-		if len(c.Value) >= 8 {
-			secrets = append(secrets, c.Value)
-		}
-	}
-	for _, sec := range secrets {
-		if sec == "" {
-			t.Errorf("stored session lacks a secret it should have: %+v", s.AccessToken != "")
-			continue
-		}
+	for _, sec := range append(secrets, "sim-password") {
 		if strings.Contains(out, sec) {
 			t.Errorf("the login's output or logs show a secret (%.6s…)", sec)
 		}
@@ -240,7 +170,7 @@ func TestARefusedLoginKeepsTheStoredSession(t *testing.T) {
 	cloud, stopSim := startSim(t)
 	defer stopSim()
 	data := filepath.Join(t.TempDir(), "a.db")
-	if err, out := login(t, cloud, data, "sim-password"); err != nil {
+	if err, out, _ := login(t, cloud, data, "sim-password"); err != nil {
 		t.Fatalf("login: %v\n%s", err, out)
 	}
 	before := stored(t, data)
@@ -300,37 +230,12 @@ func TestLoginAppWithAPastedURL(t *testing.T) {
 // machine would, and returns the final URL the user would paste.
 func maplanding(t *testing.T, start string) string {
 	t.Helper()
-	jar, _ := cookiejar.New(nil)
-	c := &http.Client{Jar: jar, CheckRedirect: func(r *http.Request, _ []*http.Request) error {
-		if strings.Contains(r.URL.Path, "/ap/maplanding") {
-			return http.ErrUseLastResponse
-		}
-		return nil
-	}}
-	resp, err := c.Get(start)
+	c := signintest.StopAt(signintest.Client(), "/ap/maplanding")
+	resp, _, err := signintest.SignIn(c, start, "sim@example.com", "sim-password")
 	if err != nil {
 		t.Fatal(err)
 	}
-	page, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	form := formTag.FindSubmatch(page)
-	if form == nil {
-		t.Fatalf("no sign-in form at %s:\n%s", start, page)
-	}
-	action, fields := formFields(form[0])
-	fields.Set("email", "sim@example.com")
-	fields.Set("password", "sim-password")
-	target, _ := resp.Request.URL.Parse(action)
-	resp, err = c.PostForm(target.String(), fields)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	loc := resp.Header.Get("Location")
-	if !strings.Contains(loc, "/ap/maplanding") {
-		t.Fatalf("sign-in ended with %s, Location %q", resp.Status, loc)
-	}
-	return loc
+	return resp.Header.Get("Location")
 }
 
 func TestLoginWhileRunHoldsTheDataFile(t *testing.T) {
@@ -352,4 +257,36 @@ func TestLoginWhileRunHoldsTheDataFile(t *testing.T) {
 	if kv, err := st.List("auth", ""); err != nil || len(kv) != 0 {
 		t.Errorf("auth bucket after the refused login: %v %v", kv, err)
 	}
+}
+
+func TestARegistrationRefusedThroughTheProxy(t *testing.T) {
+	cloud, stopSim := startSim(t)
+	defer stopSim()
+	resp, err := http.Post(cloud+"/_sim/faults", "application/json",
+		strings.NewReader(`{"path_prefix":"/auth/register","status":400,"times":1}`))
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("POST /_sim/faults: %v %v", resp, err)
+	}
+	resp.Body.Close()
+	data := filepath.Join(t.TempDir(), "a.db")
+	err, out, page := login(t, cloud, data, "sim-password")
+	var refused *host.LoginRefusedError
+	if !errors.As(err, &refused) {
+		t.Fatalf("login with /auth/register refused = %v\n%s", err, out)
+	}
+	if !strings.Contains(page, "could not register") {
+		t.Errorf("the browser was not told: %s", page)
+	}
+	kv := stored(t, data)
+	if kv["app_session"] != nil || kv["account"] != nil || kv["app_device"] == nil {
+		t.Errorf("stored after a refused registration: %v", keys(kv))
+	}
+}
+
+func keys(kv map[string][]byte) []string {
+	var out []string
+	for k := range kv {
+		out = append(out, k)
+	}
+	return out
 }

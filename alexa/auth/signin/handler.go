@@ -55,6 +55,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			"The sign-in proxy only forwards to Amazon's sign-in hosts; "+rt.host+" is not one of them.")
 		return
 	}
+	p.jar.fromRequest(r)
 	if code, err := auth.CodeFromURL(p.h.origin(rt.host) + rt.path + "?" + r.URL.RawQuery); err == nil && r.Method == http.MethodGet {
 		p.capture(code)
 		http.Redirect(w, r, successPath, http.StatusFound)
@@ -64,7 +65,6 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		p.page(w, http.StatusBadRequest, "Bad form", err.Error())
 		return
 	}
-	p.jar.fromRequest(r)
 	p.log.Debug("sign-in proxy request", "method", r.Method, "host", rt.host, "path", rt.path)
 	p.rp.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), routeKey{}, rt)))
 }
@@ -163,8 +163,10 @@ func (p *Proxy) modifyResponse(resp *http.Response) error {
 
 // rewriteBody rewrites the Amazon URLs in a text body.
 func (p *Proxy) rewriteBody(resp *http.Response) error {
-	if !rewritable(resp.Header.Get("Content-Type")) {
-		return nil
+	switch {
+	case resp.Request.Method == http.MethodHead, resp.StatusCode == http.StatusNoContent,
+		resp.StatusCode == http.StatusNotModified, !rewritable(resp.Header.Get("Content-Type")):
+		return nil // no body, or none to rewrite: passed on as it is
 	}
 	var body io.Reader = resp.Body
 	switch enc := strings.ToLower(resp.Header.Get("Content-Encoding")); enc {

@@ -6,16 +6,15 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/url"
-	"regexp"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/alexarules/alexarules/alexa/auth/signin"
+	"github.com/alexarules/alexarules/alexa/auth/signin/signintest"
 	"github.com/alexarules/alexarules/alexa/sim"
 )
 
@@ -115,59 +114,20 @@ func startProxy(t *testing.T, cloud string) *signin.Proxy {
 	return p
 }
 
-func browser(t *testing.T) *http.Client {
-	jar, err := cookiejar.New(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &http.Client{Jar: jar, Timeout: 30 * time.Second}
-}
-
+// get loads u with c, failing the test on a transport error.
 func get(t *testing.T, c *http.Client, u string) (*http.Response, string) {
 	t.Helper()
-	resp, err := c.Get(u)
+	resp, page, err := signintest.Get(c, u)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return resp, string(b)
-}
-
-var hiddenInput = regexp.MustCompile(`<input type="hidden" name="([^"]+)" value="([^"]*)">`)
-
-// submit posts the sign-in form of page like a browser: its hidden inputs
-// plus email and password, to its action resolved against pageURL.
-func submit(c *http.Client, pageURL *url.URL, page string) (*http.Response, error) {
-	form := url.Values{"email": {"sim@example.com"}, "password": {"pw"}}
-	for _, m := range hiddenInput.FindAllStringSubmatch(page, -1) {
-		form.Set(m[1], m[2])
-	}
-	action := regexp.MustCompile(`action="([^"]+)"`).FindStringSubmatch(page)
-	if action == nil {
-		return nil, errors.New("no form action in page")
-	}
-	target, err := pageURL.Parse(action[1])
-	if err != nil {
-		return nil, err
-	}
-	req, err := http.NewRequest(http.MethodPost, target.String(), strings.NewReader(form.Encode()))
-	if err != nil {
-		return nil, err
-	}
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.Header.Set("Referer", pageURL.String())
-	req.Header.Set("Origin", pageURL.Scheme+"://"+pageURL.Host)
-	return c.Do(req)
+	return resp, page
 }
 
 func TestSignInThroughTheProxy(t *testing.T) {
 	up := newFakeAmazon(t)
 	p := startProxy(t, up.srv.URL)
-	c := browser(t)
+	c := signintest.Client()
 
 	resp, page := get(t, c, p.URL())
 	if resp.StatusCode != http.StatusOK || !strings.Contains(page, `name="signIn"`) {
@@ -179,14 +139,12 @@ func TestSignInThroughTheProxy(t *testing.T) {
 	}
 	done := make(chan string, 1)
 	go func() {
-		resp, err := submit(c, resp.Request.URL, page)
+		resp, page, err := signintest.Submit(c, resp.Request.URL, page, url.Values{"email": {"sim@example.com"}, "password": {"pw"}})
 		if err != nil {
 			done <- "submit: " + err.Error()
 			return
 		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		done <- resp.Request.URL.Path + " " + string(b)
+		done <- resp.Request.URL.Path + " " + page
 	}()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -257,7 +215,7 @@ func checkUpstream(t *testing.T, up *fakeAmazon) {
 func TestRewritesPagesForTheBrowser(t *testing.T) {
 	up := newFakeAmazon(t)
 	p := startProxy(t, up.srv.URL)
-	resp, page := get(t, browser(t), p.URL())
+	resp, page := get(t, signintest.Client(), p.URL())
 	base := p.URL()
 	for _, want := range []string{
 		`href="` + base + `www.amazon.com/gp/help"`,
@@ -337,7 +295,7 @@ func TestRefusesHostsOutsideAmazon(t *testing.T) {
 	up := newFakeAmazon(t)
 	p := startProxy(t, up.srv.URL)
 	for _, path := range []string{"evil.example.com/x", "www.amazon.com.evil.example/ap/signin", "127.0.0.2:80/x", "amazon.co.evil/x"} {
-		resp, page := get(t, browser(t), p.URL()+path)
+		resp, page := get(t, signintest.Client(), p.URL()+path)
 		if resp.StatusCode != http.StatusForbidden || !strings.Contains(page, "not one of them") {
 			t.Errorf("%s: %s\n%s", path, resp.Status, page)
 		}
@@ -345,7 +303,7 @@ func TestRefusesHostsOutsideAmazon(t *testing.T) {
 	if reqs, _ := up.seen(); len(reqs) != 0 {
 		t.Errorf("refused requests reached upstream: %d", len(reqs))
 	}
-	resp, _ := get(t, browser(t), p.URL()+"www.amazon.co.uk/ap/signin")
+	resp, _ := get(t, signintest.Client(), p.URL()+"www.amazon.co.uk/ap/signin")
 	if resp.StatusCode != http.StatusOK {
 		t.Errorf("www.amazon.co.uk refused: %s", resp.Status)
 	}
@@ -354,18 +312,18 @@ func TestRefusesHostsOutsideAmazon(t *testing.T) {
 func TestUpstreamErrorsAreShownAndServingGoesOn(t *testing.T) {
 	up := newFakeAmazon(t)
 	p := startProxy(t, up.srv.URL)
-	resp, page := get(t, browser(t), p.URL()+"www.amazon.com/ap/boom")
+	resp, page := get(t, signintest.Client(), p.URL()+"www.amazon.com/ap/boom")
 	if resp.StatusCode != http.StatusServiceUnavailable || !strings.Contains(page, "Reload the page to try again") {
 		t.Errorf("5xx: %s\n%s", resp.Status, page)
 	}
-	if resp, _ := get(t, browser(t), p.URL()); resp.StatusCode != http.StatusOK {
+	if resp, _ := get(t, signintest.Client(), p.URL()); resp.StatusCode != http.StatusOK {
 		t.Errorf("after a 5xx: %s", resp.Status)
 	}
 
 	dead := httptest.NewServer(http.NotFoundHandler())
 	dead.Close()
 	p2 := startProxy(t, dead.URL)
-	resp, page = get(t, browser(t), p2.URL()+"www.amazon.com/ap/signin?openid.oa2.code_challenge=c")
+	resp, page = get(t, signintest.Client(), p2.URL()+"www.amazon.com/ap/signin?openid.oa2.code_challenge=c")
 	if resp.StatusCode != http.StatusBadGateway || !strings.Contains(page, "could not be reached") || strings.Contains(page, "code_challenge") {
 		t.Errorf("unreachable: %s\n%s", resp.Status, page)
 	}
@@ -447,30 +405,12 @@ func TestSignInAtTheSimulator(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer p.Close()
-	c := browser(t)
-	resp, page := get(t, c, p.URL())
-	fields := url.Values{"email": {"sim@example.com"}, "password": {"sim-password"}}
-	for _, m := range regexp.MustCompile(`<input type="hidden" name="([^"]+)" value="([^"]*)">`).FindAllStringSubmatch(page, -1) {
-		fields.Set(m[1], m[2])
+	c := signintest.Client()
+	resp, page, err := signintest.SignIn(c, p.URL(), "sim@example.com", "sim-password")
+	if err != nil || !strings.Contains(page, `id="auth-mfa-otpcode"`) {
+		t.Fatalf("after the password: %v at %v\n%s", err, resp.Request.URL, page)
 	}
-	resp, err = c.PostForm(resp.Request.URL.ResolveReference(&url.URL{Path: "/ap/signin"}).String(), fields)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if !strings.Contains(string(b), `id="auth-mfa-otpcode"`) {
-		t.Fatalf("after the password: %s at %s\n%s", resp.Status, resp.Request.URL, b)
-	}
-	fields = url.Values{"otpCode": {"123456"}}
-	for _, m := range regexp.MustCompile(`<input type="hidden" name="([^"]+)" value="([^"]*)">`).FindAllStringSubmatch(string(b), -1) {
-		fields.Set(m[1], m[2])
-	}
-	go func() {
-		if resp, err := c.PostForm(resp.Request.URL.ResolveReference(&url.URL{Path: "/ap/signin"}).String(), fields); err == nil {
-			resp.Body.Close()
-		}
-	}()
+	go signintest.Submit(c, resp.Request.URL, page, url.Values{"otpCode": {"123456"}})
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	res, err := p.Wait(ctx)
