@@ -53,6 +53,10 @@ func LoginApp(ctx context.Context, cfg Config, getenv func(string) string, o App
 	if err != nil {
 		return &ConfigError{err}
 	}
+	app, err := auth.NewApp(hosts, auth.AppOptions{Logger: o.Logger})
+	if err != nil {
+		return &ConfigError{err}
+	}
 	st, err := openForLogin(cfg.Data, o.Logger)
 	if err != nil {
 		return err
@@ -66,18 +70,13 @@ func LoginApp(ctx context.Context, cfg Config, getenv func(string) string, o App
 	if err != nil {
 		return err
 	}
-	app, err := auth.NewApp(hosts, auth.AppOptions{Logger: o.Logger})
-	if err != nil {
-		return &ConfigError{err}
-	}
-	sess, err := signInAndRegister(ctx, app, hosts, dev, pkce, cfg.Cloud, o)
+	code, cookies, finish, err := signIn(ctx, auth.SignInURL(hosts, dev, pkce), cfg.Cloud, dev, o)
 	if err != nil {
 		return err
 	}
-	if err := (SessionStore{st}).SaveSession(sess); err != nil {
-		return err
-	}
-	if err := saveAccount(st, AccountApp); err != nil {
+	sess, err := registerAndStore(ctx, app, st, dev, pkce, code, cookies)
+	finish(err)
+	if err != nil {
 		return err
 	}
 	o.Logger.Info("logged in", "device", dev.Serial, "marketplace", sess.Marketplace, "home_region", sess.HomeRegion)
@@ -94,39 +93,46 @@ func openForLogin(path string, log *slog.Logger) (*store.Store, error) {
 	return st, err
 }
 
-// signInAndRegister gets an authorization code from the user's sign-in
-// and registers the device with it.
-func signInAndRegister(ctx context.Context, app *auth.App, hosts alexa.Hosts, dev auth.Device, pkce auth.PKCE,
-	cloud string, o AppLoginOptions) (*auth.Session, error) {
-	start := auth.SignInURL(hosts, dev, pkce)
+// signIn gets an authorization code from the user's sign-in at start:
+// through the sign-in proxy, or (o.URL) from the pasted final URL. finish
+// tells the browser how the login ended and stops the proxy.
+func signIn(ctx context.Context, start, cloud string, dev auth.Device, o AppLoginOptions) (
+	code string, cookies []*http.Cookie, finish func(error), err error) {
 	if o.URL {
-		code, err := signin.ReadCode(o.Out, o.In, start)
+		code, err := signin.ReadCode(ctx, o.Out, o.In, start)
 		if err != nil {
-			return nil, &LoginRefusedError{err}
+			return "", nil, nil, &LoginRefusedError{err}
 		}
-		return register(ctx, app, dev, pkce, code, nil)
+		return code, nil, func(error) {}, nil
 	}
 	p, err := signin.Start(signin.Options{StartURL: start, Cloud: cloud, DeviceCookies: dev.Cookies(), Logger: o.Logger})
 	if err != nil {
-		return nil, err
+		return "", nil, nil, err
 	}
-	defer p.Close()
 	fmt.Fprintf(o.Out, "open %s in your browser and sign in to Amazon\n", p.URL())
 	res, err := p.Wait(ctx)
 	if err != nil {
-		return nil, err
+		p.Close()
+		return "", nil, nil, err
 	}
-	sess, err := register(ctx, app, dev, pkce, res.Code, res.Cookies)
-	fctx, cancel := context.WithTimeout(ctx, successPageGrace)
-	defer cancel()
-	p.Finish(fctx, err)
-	return sess, err
+	finish = func(outcome error) {
+		fctx, cancel := context.WithTimeout(ctx, successPageGrace)
+		defer cancel()
+		p.Finish(fctx, outcome)
+	}
+	return res.Code, res.Cookies, finish, nil
 }
 
-func register(ctx context.Context, app *auth.App, dev auth.Device, pkce auth.PKCE, code string, cookies []*http.Cookie) (*auth.Session, error) {
+// registerAndStore registers the device with the code and stores the
+// session, then the account: one Put each, nothing when Amazon refuses.
+func registerAndStore(ctx context.Context, app *auth.App, st *store.Store, dev auth.Device, pkce auth.PKCE,
+	code string, cookies []*http.Cookie) (*auth.Session, error) {
 	sess, err := app.Register(ctx, dev, pkce, code, cookies)
 	if err != nil {
 		return nil, &LoginRefusedError{fmt.Errorf("registering the device: %w", err)}
 	}
-	return sess, nil
+	if err := (SessionStore{st}).SaveSession(sess); err != nil {
+		return nil, err
+	}
+	return sess, saveAccount(st, AccountApp)
 }

@@ -359,7 +359,7 @@ func TestReadCode(t *testing.T) {
 		{"\n\n", "", "no address"},
 	} {
 		var out strings.Builder
-		code, err := signin.ReadCode(&out, strings.NewReader(tc.in), "https://www.amazon.com/ap/signin?x=1")
+		code, err := signin.ReadCode(context.Background(), &out, strings.NewReader(tc.in), "https://www.amazon.com/ap/signin?x=1")
 		if code != tc.code || (tc.err == "") != (err == nil) || (err != nil && !strings.Contains(err.Error(), tc.err)) {
 			t.Errorf("ReadCode(%q) = %q, %v; want %q, error with %q", tc.in, code, err, tc.code, tc.err)
 		}
@@ -369,6 +369,16 @@ func TestReadCode(t *testing.T) {
 		if err != nil && strings.Contains(err.Error(), "ANabc") {
 			t.Errorf("error shows the code: %v", err)
 		}
+	}
+}
+
+func TestReadCodeEndsWithTheContext(t *testing.T) {
+	r, w := io.Pipe()
+	defer w.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := signin.ReadCode(ctx, io.Discard, r, "https://www.amazon.com/ap/signin"); !errors.Is(err, context.Canceled) {
+		t.Errorf("ReadCode with nothing pasted and the context ended = %v", err)
 	}
 }
 
