@@ -292,8 +292,14 @@ func (k *Keeper) Run(ctx context.Context) error {
 		next, alive := k.next(retryAt)
 		wake := make(chan struct{})
 		var timer interface{ Stop() bool }
-		if alive {
-			timer = clock.AfterFunc(max(next.Sub(clock.Now()), 0), func() { close(wake) })
+		switch d := next.Sub(clock.Now()); {
+		case !alive:
+		case d <= 0:
+			// Due already (a start after a long stop): now, not at the
+			// clock's next tick, which a virtual clock may never give.
+			close(wake)
+		default:
+			timer = clock.AfterFunc(d, func() { close(wake) })
 		}
 		select {
 		case <-ctx.Done():

@@ -130,11 +130,14 @@ func (a *App) Register(ctx context.Context, d Device, p PKCE, code string, login
 
 // register is the POST /auth/register itself.
 func (a *App) register(ctx context.Context, d Device, p PKCE, code string, loginCookies []*http.Cookie) (*registerAnswer, error) {
-	cookies := mergeCookies(fromHTTP(d.Cookies()), fromHTTP(loginCookies))
-	website := make([]wireCookie, 0, len(cookies))
-	for _, c := range cookies {
+	login := fromHTTP(loginCookies)
+	website := make([]wireCookie, 0, len(login))
+	for _, c := range login {
 		website = append(website, wireCookie{Name: c.Name, Value: c.Value})
 	}
+	// The Cookie header is the sign-in's, as the proxy sent them: the
+	// device's frc and map-md plus Amazon's session cookies.
+	cookies := mergeCookies(fromHTTP(d.Cookies()), login)
 	body, err := json.Marshal(map[string]any{
 		"requested_extensions": []string{"device_info", "customer_info"},
 		"cookies":              map[string]any{"website_cookies": website, "domain": loginDomain},

@@ -71,6 +71,7 @@ func randomBase64(n int, enc *base64.Encoding) string {
 // Values carry "|", quotes, "/", "+" and "=", as Amazon's do. s.mu is held.
 func (s *Server) issueCookiesLocked(key, serial string) []exchangedCookie {
 	now := s.opts.Now()
+	s.forgetSessionsLocked(now)
 	suffix := cookieSuffix(key)
 	at := "Atza|" + randomBase64(48, base64.RawURLEncoding)
 	s.app.sessions[at] = &webSession{atName: "at-" + suffix, expires: now.Add(s.app.settings.cookieTTL()), serial: serial}
@@ -93,6 +94,22 @@ func (s *Server) issueCookiesLocked(key, serial string) []exchangedCookie {
 		})
 	}
 	return cookies
+}
+
+// forgetSessionsLocked drops the sessions (and their csrf values) expired
+// a day ago; an unknown at-* cookie gets the same 401 as an expired one.
+// s.mu is held.
+func (s *Server) forgetSessionsLocked(now time.Time) {
+	for v, sess := range s.app.sessions {
+		if now.After(sess.expires.Add(24 * time.Hour)) {
+			delete(s.app.sessions, v)
+		}
+	}
+	for v, sess := range s.app.csrfs {
+		if now.After(sess.expires.Add(24 * time.Hour)) {
+			delete(s.app.csrfs, v)
+		}
+	}
 }
 
 // requestCookies parses the Cookie headers leniently (Go's parser drops

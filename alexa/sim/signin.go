@@ -77,6 +77,9 @@ func writeHTML(w http.ResponseWriter, status int, p signInPage) {
 	w.Write(b[len(b)/2:])
 }
 
+// errSignInSession is the error box of a POST whose sign-in is gone.
+const errSignInSession = "Your sign-in session has expired or is not known. Start the sign-in again."
+
 // Sign-in stages.
 const (
 	stagePassword = iota
@@ -170,13 +173,17 @@ func (s *Server) handleSignInPost(w http.ResponseWriter, r *http.Request) {
 	si, ok := s.app.signIns[token]
 	ok = ok && s.opts.Now().Before(si.expires) && r.PostForm.Get("workflowState") == si.state
 	otp := s.app.settings.OTP
+	stage := stagePassword
+	if ok {
+		stage = si.stage
+	}
 	s.mu.Unlock()
 	if !ok {
-		writeHTML(w, http.StatusBadRequest, signInPage{Error: "Your sign-in session has expired or is not known. Start the sign-in again."})
+		writeHTML(w, http.StatusBadRequest, signInPage{Error: errSignInSession})
 		return
 	}
 	page := signInPage{Token: token, State: si.state, Query: template.URL(si.query)}
-	if si.stage == stageOTP {
+	if stage == stageOTP {
 		if strings.TrimSpace(r.PostForm.Get("otpCode")) != simOTP {
 			page.Page, page.Error = "mfa", "The code you entered is not valid. Please check the code and try again."
 			writeHTML(w, http.StatusOK, page)
@@ -213,7 +220,7 @@ func (s *Server) handleMFAForm(w http.ResponseWriter, r *http.Request) {
 	ok = ok && si.stage == stageOTP && s.opts.Now().Before(si.expires)
 	s.mu.Unlock()
 	if !ok {
-		writeHTML(w, http.StatusBadRequest, signInPage{Error: "Your sign-in session has expired or is not known. Start the sign-in again."})
+		writeHTML(w, http.StatusBadRequest, signInPage{Error: errSignInSession})
 		return
 	}
 	writeHTML(w, http.StatusOK, signInPage{Page: "mfa", Token: token, State: si.state})
@@ -235,6 +242,12 @@ func (s *Server) completeSignIn(w http.ResponseWriter, r *http.Request, token st
 		"openid.oa2.scope":    {"device_auth_access"},
 	}
 	s.mu.Lock()
+	if s.app.signIns[token] != si {
+		// A concurrent POST completed this sign-in first.
+		s.mu.Unlock()
+		writeHTML(w, http.StatusBadRequest, signInPage{Error: errSignInSession})
+		return
+	}
 	delete(s.app.signIns, token)
 	now := s.opts.Now()
 	if si.responseType == "token" {

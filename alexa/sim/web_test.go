@@ -205,7 +205,8 @@ func TestAuthToken(t *testing.T) {
 	}{
 		{"unknown refresh token", "source_token", "Atnr|nope", "invalid_grant"},
 		{"missing source token", "source_token", "", "invalid_request"},
-		{"cookies requested", "requested_token_type", "auth_cookies", "invalid_request"},
+		{"cookies without a domain", "requested_token_type", "auth_cookies", "invalid_request"},
+		{"unknown requested type", "requested_token_type", "id_token", "invalid_request"},
 	}
 	for _, tt := range tests {
 		f := url.Values{}
