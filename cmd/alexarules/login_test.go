@@ -22,9 +22,9 @@ var loginProxyURL = regexp.MustCompile(`http://127\.0\.0\.1:[0-9]+/`)
 // on the form with the simulator's account and follows the redirects. It
 // returns the command's output (stdout and stderr), the page the browser
 // ended on, and the exit code.
-func appLogin(t *testing.T, simURL, data string) (out, page string, code int) {
+func appLogin(t *testing.T, simURL, data string, extra ...string) (out, page string, code int) {
 	t.Helper()
-	cmd := cli(t, "login", "--cloud", simURL, "--data", data)
+	cmd := cli(t, append([]string{"login", "--cloud", simURL, "--data", data}, extra...)...)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -112,13 +112,17 @@ func TestLoginRegistersOneDeviceAndReusesIt(t *testing.T) {
 	}
 	loginHasNoSecret(t, data, out)
 
-	out2, _, code := appLogin(t, simURL, data)
+	// At debug level too, nothing secret is logged.
+	out2, _, code := appLogin(t, simURL, data, "--config", writeConfig(t, `{"log_level": "debug"}`))
 	if code != exitOK {
 		t.Fatalf("second login: exit %d\n%s", code, out2)
 	}
 	again := simDevices(t, simURL)
 	if len(again) != 1 || again[0]["device_serial"] != regs[0]["device_serial"] {
 		t.Fatalf("after a second login: %v, want the one device %v", again, regs[0]["device_serial"])
+	}
+	if !strings.Contains(out2, "level=DEBUG") {
+		t.Errorf("the second login logged nothing at debug level:\n%s", out2)
 	}
 	loginHasNoSecret(t, data, out2)
 	if n := len(apiCalls(s, "/auth/register")); n != 2 {
@@ -140,15 +144,7 @@ func loginHasNoSecret(t *testing.T, data, out string) {
 	if err != nil || raw == nil || string(account) != `{"auth":"app"}` {
 		t.Fatalf("stored: session %d bytes (%v), account %s", len(raw), err, account)
 	}
-	secrets, err := signintest.Secrets(raw)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, sec := range append(secrets, "sim-password") {
-		if strings.Contains(out, sec) {
-			t.Errorf("login's output shows a secret (%.6s…)", sec)
-		}
-	}
+	signintest.NoSecret(t, raw, out, "sim-password")
 }
 
 func TestLoginRefusalsAndUsage(t *testing.T) {

@@ -130,7 +130,7 @@ func TestLoginAppRegistersOnceAndReusesTheDevice(t *testing.T) {
 	if string(first["account"]) != `{"auth":"app"}` || first["app_session"] == nil || first["app_device"] == nil {
 		t.Fatalf("stored after login: account %s, session %t, device %t", first["account"], first["app_session"] != nil, first["app_device"] != nil)
 	}
-	checkNoSecret(t, first["app_session"], out)
+	signintest.NoSecret(t, first["app_session"], out, "sim-password")
 	if fi, err := os.Stat(data); err != nil || fi.Mode().Perm() != 0o600 {
 		t.Errorf("data file mode: %v %v", fi.Mode(), err)
 	}
@@ -148,21 +148,6 @@ func TestLoginAppRegistersOnceAndReusesTheDevice(t *testing.T) {
 	}
 	if bytes.Equal(first["app_session"], second["app_session"]) {
 		t.Errorf("the second login did not store its session")
-	}
-}
-
-// checkNoSecret fails when a token or cookie value of the stored session
-// or the password appears in what the login printed or logged.
-func checkNoSecret(t *testing.T, session []byte, out string) {
-	t.Helper()
-	secrets, err := signintest.Secrets(session)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, sec := range append(secrets, "sim-password") {
-		if strings.Contains(out, sec) {
-			t.Errorf("the login's output or logs show a secret (%.6s…)", sec)
-		}
 	}
 }
 

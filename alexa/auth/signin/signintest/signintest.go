@@ -17,6 +17,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"testing"
 	"time"
 
 	"github.com/alexarules/alexarules/alexa/auth"
@@ -134,23 +135,29 @@ func Registrations(simURL string) ([]map[string]any, error) {
 	return v.Registrations, nil
 }
 
-// Secrets lists what must never be printed or logged of a stored session
-// (auth.Session JSON): its tokens, its key and its cookie values of 8 or
-// more characters (shorter ones could turn up in any text by chance). A
-// session without any of the tokens or the key is an error.
-func Secrets(session []byte) ([]string, error) {
+// NoSecret fails t when text shows a secret of a stored session
+// (auth.Session JSON) or one of more (a password): its tokens, its key,
+// its cookie values of 8 or more characters (shorter ones could turn up
+// in any text by chance). A session without any of the tokens or the key
+// fails too: the check would prove nothing.
+func NoSecret(t testing.TB, session []byte, text string, more ...string) {
+	t.Helper()
 	var s auth.Session
 	if err := json.Unmarshal(session, &s); err != nil {
-		return nil, err
+		t.Fatalf("stored session: %v", err)
 	}
-	out := []string{s.AccessToken, s.RefreshToken, s.ADPToken, s.DevicePrivateKey}
-	if slices.Contains(out, "") {
-		return nil, errors.New("the session lacks a token or the device key")
+	secrets := []string{s.AccessToken, s.RefreshToken, s.ADPToken, s.DevicePrivateKey}
+	if slices.Contains(secrets, "") {
+		t.Fatalf("the stored session lacks a token or the device key")
 	}
 	for _, c := range append(s.LoginCookies, s.WebCookies...) {
 		if len(c.Value) >= 8 {
-			out = append(out, c.Value)
+			secrets = append(secrets, c.Value)
 		}
 	}
-	return out, nil
+	for _, sec := range append(secrets, more...) {
+		if strings.Contains(text, sec) {
+			t.Errorf("a secret (%.6s…) shows in the output or logs", sec)
+		}
+	}
 }
