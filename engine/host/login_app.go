@@ -74,13 +74,9 @@ func LoginApp(ctx context.Context, cfg Config, getenv func(string) string, o App
 	if err != nil {
 		return err
 	}
-	sess, err := registerAndStore(ctx, app, st, dev, pkce, code, cookies)
+	err = registerAndStore(ctx, app, st, dev, pkce, code, cookies)
 	finish(err)
-	if err != nil {
-		return err
-	}
-	o.Logger.Info("logged in", "device", dev.Serial, "marketplace", sess.Marketplace, "home_region", sess.HomeRegion)
-	return nil
+	return err
 }
 
 // openForLogin opens the data file; a running engine holding it is a
@@ -126,13 +122,13 @@ func signIn(ctx context.Context, start, cloud string, dev auth.Device, o AppLogi
 // registerAndStore registers the device with the code and stores the
 // session, then the account: one Put each, nothing when Amazon refuses.
 func registerAndStore(ctx context.Context, app *auth.App, st *store.Store, dev auth.Device, pkce auth.PKCE,
-	code string, cookies []*http.Cookie) (*auth.Session, error) {
+	code string, cookies []*http.Cookie) error {
 	sess, err := app.Register(ctx, dev, pkce, code, cookies)
 	if err != nil {
-		return nil, &LoginRefusedError{fmt.Errorf("registering the device: %w", err)}
+		return &LoginRefusedError{fmt.Errorf("registering the device: %w", err)}
 	}
 	if err := (SessionStore{st}).SaveSession(sess); err != nil {
-		return nil, err
+		return err
 	}
-	return sess, saveAccount(st, AccountApp)
+	return saveAccount(st, AccountApp)
 }
