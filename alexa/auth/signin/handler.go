@@ -2,7 +2,6 @@ package signin
 
 import (
 	"bytes"
-	"compress/gzip"
 	"context"
 	"errors"
 	"fmt"
@@ -168,19 +167,12 @@ func (p *Proxy) rewriteBody(resp *http.Response) error {
 		resp.StatusCode == http.StatusNotModified, !rewritable(resp.Header.Get("Content-Type")):
 		return nil // no body, or none to rewrite: passed on as it is
 	}
-	var body io.Reader = resp.Body
-	switch enc := strings.ToLower(resp.Header.Get("Content-Encoding")); enc {
-	case "", "identity":
-	case "gzip":
-		zr, err := gzip.NewReader(resp.Body)
-		if err != nil {
-			return fmt.Errorf("decoding %s: %w", rtPath(resp), err)
-		}
-		body = zr
-	default:
-		return nil // cannot decode: passed on as it is
+	if enc := resp.Header.Get("Content-Encoding"); enc != "" && !strings.EqualFold(enc, "identity") {
+		// The transport decodes the gzip it asked for; anything else
+		// Amazon sends unasked cannot be rewritten.
+		return nil
 	}
-	b, err := io.ReadAll(io.LimitReader(body, maxBody+1))
+	b, err := io.ReadAll(io.LimitReader(resp.Body, maxBody+1))
 	resp.Body.Close()
 	if err != nil {
 		return fmt.Errorf("reading %s: %w", rtPath(resp), err)
@@ -188,7 +180,6 @@ func (p *Proxy) rewriteBody(resp *http.Response) error {
 	if len(b) > maxBody {
 		return fmt.Errorf("%s is larger than %d bytes", rtPath(resp), maxBody)
 	}
-	resp.Header.Del("Content-Encoding")
 	replace(resp, resp.StatusCode, resp.Header, []byte(p.h.toProxy(string(b))))
 	return nil
 }

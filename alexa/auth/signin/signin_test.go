@@ -1,6 +1,7 @@
 package signin_test
 
 import (
+	"compress/gzip"
 	"context"
 	"errors"
 	"fmt"
@@ -44,6 +45,16 @@ func newFakeAmazon(t *testing.T) *fakeAmazon {
 	})
 	mux.HandleFunc("GET /ap/nocode", func(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, "https://www.amazon.com/ap/maplanding?openid.assoc_handle=x", http.StatusFound)
+	})
+	mux.HandleFunc("GET /ap/gzip", func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Accept-Encoding") != "gzip" {
+			t.Errorf("GET /ap/gzip: Accept-Encoding %q", r.Header.Get("Accept-Encoding"))
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Content-Encoding", "gzip")
+		zw := gzip.NewWriter(w)
+		io.WriteString(zw, `{"next":"https://www.amazon.com/ap/cvf"}`)
+		zw.Close()
 	})
 	mux.HandleFunc("GET /ap/boom", func(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusServiceUnavailable)
@@ -230,6 +241,15 @@ func TestRewritesPagesForTheBrowser(t *testing.T) {
 	}
 	if resp.ContentLength != int64(len(page)) {
 		t.Errorf("Content-Length %d for a %d-byte rewritten page", resp.ContentLength, len(page))
+	}
+}
+
+func TestRewritesCompressedBodies(t *testing.T) {
+	up := newFakeAmazon(t)
+	p := startProxy(t, up.srv.URL)
+	resp, body := get(t, signintest.Client(), p.URL()+"www.amazon.com/ap/gzip")
+	if want := `{"next":"` + p.URL() + `www.amazon.com/ap/cvf"}`; body != want || resp.Header.Get("Content-Encoding") != "" {
+		t.Errorf("gzip JSON reached the browser as %q (Content-Encoding %q), want %s", body, resp.Header.Get("Content-Encoding"), want)
 	}
 }
 
