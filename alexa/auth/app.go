@@ -1,10 +1,3 @@
-// Package auth holds Amazon's sign-in for the engine. For households it
-// registers a virtual Alexa app device, as alexa-cookie2, alexapy and
-// aioamazondevices do (research alexa-device-registration.md): the user
-// signs in on Amazon's own pages (SignInURL, CodeFromURL), App.Register
-// swaps the code for the device's tokens and web cookies once, and a
-// Keeper renews them from the refresh token for as long as Amazon
-// accepts it.
 package auth
 
 import (

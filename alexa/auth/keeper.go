@@ -5,14 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/http"
-	"strings"
 	"sync"
 	"time"
 
 	"github.com/alexarules/alexarules/alexa"
-	"github.com/alexarules/alexarules/alexa/internal/request"
 	"github.com/alexarules/alexarules/alexa/internal/retry"
+	"github.com/alexarules/alexarules/engine"
 )
 
 // ErrSessionDead is wrapped by every Keeper error once Amazon refused the
@@ -236,11 +234,13 @@ func (k *Keeper) update(change func(*Session)) error {
 	return nil
 }
 
-// failed turns a refresh error into ErrSessionDead when Amazon refused
-// the refresh token itself, logging that once; other errors (5xx after
-// the retries, network) leave the session as it was.
+// failed turns a refresh error into ErrSessionDead when the identity
+// service refused the refresh token itself (refusedError), logging that
+// once; other errors (5xx after the retries, network, a web host's 401)
+// leave the session as it was.
 func (k *Keeper) failed(ctx context.Context, err error) error {
-	if !refreshTokenRefused(err) {
+	var refused *refusedError
+	if !errors.As(err, &refused) {
 		return err
 	}
 	k.mu.Lock()
@@ -253,29 +253,6 @@ func (k *Keeper) failed(ctx context.Context, err error) error {
 		k.logger.ErrorContext(ctx, "Amazon refused the stored session: run `alexarules login` again", "err", err)
 	}
 	return fmt.Errorf("%w: %w", err, ErrSessionDead)
-}
-
-// refreshTokenRefused reports an answer that means the refresh token is
-// dead: 400/401 invalid_grant (OAuth's word, which the simulator uses),
-// InvalidToken (the identity service's), or any 401 to a call whose only
-// credential is the refresh token.
-func refreshTokenRefused(err error) bool {
-	var e *request.Error
-	if !errors.As(err, &e) {
-		return false
-	}
-	if e.Status == http.StatusUnauthorized {
-		return true
-	}
-	if e.Status != http.StatusBadRequest {
-		return false
-	}
-	for _, code := range []string{"invalid_grant", "InvalidToken", "invalid_token"} {
-		if strings.EqualFold(e.Type, code) {
-			return true
-		}
-	}
-	return false
 }
 
 // Run keeps the session alive until ctx ends, then returns nil: it renews
@@ -291,7 +268,7 @@ func (k *Keeper) Run(ctx context.Context) error {
 	for {
 		next, alive := k.next(retryAt)
 		wake := make(chan struct{})
-		var timer interface{ Stop() bool }
+		var timer engine.Stopper
 		switch d := next.Sub(clock.Now()); {
 		case !alive:
 		case d <= 0:

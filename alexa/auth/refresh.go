@@ -2,6 +2,7 @@ package auth
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -33,13 +34,48 @@ func tokenForm(refreshToken string) url.Values {
 	}
 }
 
-// postForm sends a refresh-token form to the identity service.
+// postForm sends a refresh-token form to the identity service. An answer
+// that refuses the refresh token comes back as a *refusedError.
 func (a *App) postForm(ctx context.Context, target string, form url.Values, authDomain string) (*request.Response, error) {
-	return a.auth.Do(ctx, request.Request{
+	resp, err := a.auth.Do(ctx, request.Request{
 		Method: http.MethodPost, URL: target, Body: []byte(form.Encode()), NoAuth: true,
 		Header: http.Header{"Content-Type": {"application/x-www-form-urlencoded"}, "Accept": {"application/json"},
 			"X-Amzn-Identity-Auth-Domain": {authDomain}},
 	})
+	if refreshTokenRefused(err) {
+		return nil, &refusedError{err}
+	}
+	return resp, err
+}
+
+// refusedError is the identity service refusing a refresh token: the
+// session is dead and only a new login helps.
+type refusedError struct{ err error }
+
+func (e *refusedError) Error() string { return e.err.Error() }
+func (e *refusedError) Unwrap() error { return e.err }
+
+// refreshTokenRefused reports an answer to a refresh-token request that
+// means the token is dead: 400/401 invalid_grant (OAuth's word, which the
+// simulator uses), InvalidToken (the identity service's), or any 401 (the
+// refresh token is the request's only credential).
+func refreshTokenRefused(err error) bool {
+	var e *request.Error
+	if !errors.As(err, &e) {
+		return false
+	}
+	if e.Status == http.StatusUnauthorized {
+		return true
+	}
+	if e.Status != http.StatusBadRequest {
+		return false
+	}
+	for _, code := range []string{"invalid_grant", "InvalidToken", "invalid_token"} {
+		if strings.EqualFold(e.Type, code) {
+			return true
+		}
+	}
+	return false
 }
 
 // accessToken makes a new access token from the refresh token (POST

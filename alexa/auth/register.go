@@ -12,10 +12,6 @@ import (
 	"github.com/alexarules/alexarules/alexa/internal/request"
 )
 
-// loginDomain is the domain whose cookies the registration asks for: the
-// sign-in's (research §6 cookies.domain).
-const loginDomain = ".amazon.com"
-
 // registerAnswer is the part of /auth/register's answer (research §6)
 // the session needs.
 type registerAnswer struct {
@@ -140,7 +136,7 @@ func (a *App) register(ctx context.Context, d Device, p PKCE, code string, login
 	cookies := mergeCookies(fromHTTP(d.Cookies()), login)
 	body, err := json.Marshal(map[string]any{
 		"requested_extensions": []string{"device_info", "customer_info"},
-		"cookies":              map[string]any{"website_cookies": website, "domain": loginDomain},
+		"cookies":              map[string]any{"website_cookies": website, "domain": "." + a.loginDomain()},
 		"registration_data": map[string]string{
 			"domain": "Device", "app_version": appVersion, "device_type": DeviceType,
 			"device_name": "%FIRST_NAME%'s%DUPE_STRATEGY_1ST%" + appName, "os_version": osVersion,
@@ -246,17 +242,24 @@ func (a *App) marketplace(ctx context.Context, login []Cookie) (string, error) {
 	return d, nil
 }
 
+// loginDomain is the sign-in's domain: amazon.com, or amazon.co.jp for
+// Japan (and amazon.com under --cloud). The registration asks for its
+// cookies (research §6 cookies.domain) and /api/users/me is asked on its
+// web host, where those cookies are valid.
+func (a *App) loginDomain() string {
+	if d, ok := strings.CutPrefix(hostOf(a.hosts.Login), "www."); ok && a.cloud == "" {
+		return d
+	}
+	return "amazon.com"
+}
+
 // loginWeb is the web host of the sign-in's domain (alexa.amazon.com for
-// www.amazon.com), where the registration's cookies are valid.
+// www.amazon.com; the cloud base under --cloud).
 func (a *App) loginWeb() string {
 	if a.cloud != "" {
 		return a.cloud
 	}
-	host := hostOf(a.hosts.Login)
-	if d, ok := strings.CutPrefix(host, "www."); ok {
-		return "https://alexa." + d
-	}
-	return a.hosts.Web
+	return "https://alexa." + a.loginDomain()
 }
 
 // hostsOf are the hosts of a session's marketplace and home region.
