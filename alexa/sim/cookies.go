@@ -163,7 +163,8 @@ func (s *Server) webAuth(next http.HandlerFunc) http.Handler {
 			return
 		}
 		if sess == nil {
-			w.Header().Set("loginUrl", baseURL(r)+"/ap/signin")
+			// Spelt as Amazon sends it (Set would send "Loginurl").
+			w.Header()["loginUrl"] = []string{baseURL(r) + "/ap/signin"}
 			w.WriteHeader(http.StatusUnauthorized)
 			return
 		}

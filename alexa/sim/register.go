@@ -77,19 +77,20 @@ func (s *Server) handleRegister(w http.ResponseWriter, r *http.Request) {
 		writeRegisterError(w, invalidValue("cookies.domain: %v", err))
 		return
 	}
-	// The key is made before taking the lock: RSA key generation is slow.
+	s.mu.Lock()
+	g, e := s.authenticateLocked(req)
+	s.mu.Unlock()
+	if e != nil {
+		writeRegisterError(w, e)
+		return
+	}
+	// The device key is made outside the lock: RSA key generation is slow.
 	key, err := rsa.GenerateKey(rand.Reader, 2048)
 	if err != nil {
 		http.Error(w, "generate device key: "+err.Error(), http.StatusInternalServerError)
 		return
 	}
 	s.mu.Lock()
-	g, e := s.authenticateLocked(req)
-	if e != nil {
-		s.mu.Unlock()
-		writeRegisterError(w, e)
-		return
-	}
 	reg := s.registerLocked(req, g, key)
 	access, ttl := s.mintAppTokenLocked(refreshGrant{serial: reg.serial, clientID: reg.clientID, authTime: reg.authTime})
 	var cookies []exchangedCookie
