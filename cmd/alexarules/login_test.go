@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -231,4 +232,49 @@ func equalKV(a, b map[string][]byte) bool {
 		}
 	}
 	return true
+}
+
+func TestLoginWithAPastedURL(t *testing.T) {
+	_, simURL := startSim(t)
+	data := filepath.Join(t.TempDir(), "a.db")
+	cmd := cli(t, "login", "--url", "--cloud", simURL, "--data", data)
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var errOut bytes.Buffer
+	cmd.Stderr = &errOut
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill() })
+	sc := bufio.NewScanner(stdout)
+	var start string
+	for start == "" && sc.Scan() {
+		if strings.HasPrefix(sc.Text(), simURL+"/ap/signin?") {
+			start = sc.Text()
+		}
+	}
+	if start == "" {
+		t.Fatalf("login --url printed no sign-in URL; stderr:\n%s", errOut.String())
+	}
+	go io.Copy(io.Discard, stdout)
+	resp, _, err := signintest.SignIn(signintest.StopAt(signintest.Client(), "/ap/maplanding"), start, "sim@example.com", "sim-password")
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.WriteString(stdin, resp.Header.Get("Location")+"\n")
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("login --url: %v\n%s", err, errOut.String())
+	}
+	if regs := simDevices(t, simURL); len(regs) != 1 {
+		t.Errorf("registrations after login --url: %v", regs)
+	}
+	if kv := authBucket(t, data); string(kv["account"]) != `{"auth":"app"}` {
+		t.Errorf("account after login --url: %s", kv["account"])
+	}
 }
