@@ -135,17 +135,11 @@ func TestLoginRegistersOneDeviceAndReusesIt(t *testing.T) {
 // key, cookie values) or the password shows in what login printed.
 func loginHasNoSecret(t *testing.T, data, out string) {
 	t.Helper()
-	st, err := store.Open(data, store.Options{})
-	if err != nil {
-		t.Fatal(err)
+	kv := authBucket(t, data)
+	if kv["app_session"] == nil || string(kv["account"]) != `{"auth":"app"}` {
+		t.Fatalf("stored: session %t, account %s", kv["app_session"] != nil, kv["account"])
 	}
-	raw, err := st.Get("auth", "app_session")
-	account, _ := st.Get("auth", "account")
-	st.Close()
-	if err != nil || raw == nil || string(account) != `{"auth":"app"}` {
-		t.Fatalf("stored: session %d bytes (%v), account %s", len(raw), err, account)
-	}
-	signintest.NoSecret(t, raw, out, "sim-password")
+	signintest.NoSecret(t, kv["app_session"], out, "sim-password")
 }
 
 func TestLoginRefusalsAndUsage(t *testing.T) {
