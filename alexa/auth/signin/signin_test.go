@@ -175,6 +175,9 @@ func TestSignInThroughTheProxy(t *testing.T) {
 	if last := <-done; !strings.HasPrefix(last, "/cookie-success ") || !strings.Contains(last, "You can close this window") {
 		t.Errorf("browser ended on %q", last)
 	}
+	if left := c.Jar.Cookies(&url.URL{Scheme: "http", Host: strings.TrimSuffix(strings.TrimPrefix(p.URL(), "http://"), "/")}); len(left) != 0 {
+		t.Errorf("the browser keeps %d Amazon cookies for 127.0.0.1 after the sign-in", len(left))
+	}
 	checkUpstream(t, up)
 }
 
