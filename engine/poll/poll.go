@@ -225,7 +225,7 @@ type Stats struct {
 	Unreachable uint64 // reads failed because the endpoint is unreachable or gone
 	Skipped     uint64 // slots skipped because the target's previous read was still queued or running
 	Changes     uint64 // values that changed (events published)
-	InFlight    int    // reads sent and not yet handled
+	InFlight    int    // requests sent and not yet handled
 	Queued      int    // reads due and waiting for a token or a concurrency slot
 
 	Budget float64 // Options.Rate, requests per second
@@ -342,7 +342,7 @@ func (p *Poller) Gauges() []engine.Gauge {
 		{Name: "alexarules_poll_unreachable_total", Help: "Reads failed because the endpoint was unreachable or gone.", Type: "counter", Value: float64(s.Unreachable)},
 		{Name: "alexarules_poll_skipped_total", Help: "Slots skipped because the previous read of the target was still queued or running.", Type: "counter", Value: float64(s.Skipped)},
 		{Name: "alexarules_poll_changes_total", Help: "Readings that changed.", Type: "counter", Value: float64(s.Changes)},
-		{Name: "alexarules_poll_in_flight", Help: "Reads in flight.", Type: "gauge", Value: float64(s.InFlight)},
+		{Name: "alexarules_poll_in_flight", Help: "Requests in flight.", Type: "gauge", Value: float64(s.InFlight)},
 		{Name: "alexarules_poll_queued", Help: "Reads due and waiting for the budget or a concurrency slot.", Type: "gauge", Value: float64(s.Queued)},
 		{Name: "alexarules_poll_budget_requests_per_second", Help: "Request budget of the poller.", Type: "gauge", Value: s.Budget},
 		{Name: "alexarules_poll_demand_requests_per_second", Help: "Requests per second the targets ask for at their configured intervals.", Type: "gauge", Value: s.Demand},
