@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/alexarules/alexarules/engine"
-	"github.com/alexarules/alexarules/engine/enginetest"
 	"github.com/alexarules/alexarules/engine/poll"
 )
 
@@ -450,29 +449,11 @@ func TestBatchVirtualClock(t *testing.T) {
 	v := engine.NewVirtual(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC))
 	r := newBatchReader(50)
 	ts := household(r, 3)
-	published := make(chan engine.Event, 10)
-	p := poll.New(poll.Options{Clock: v, Reader: r, Interval: 5 * time.Minute,
-		Publish: func(ev engine.Event) { published <- ev }})
-	p.SetTargets(ts)
-	ctx, cancel := context.WithCancel(t.Context())
-	done := make(chan error, 1)
-	go func() { done <- p.Run(ctx) }()
-	defer func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Error(err)
-		}
-	}()
-	enginetest.WaitPending(t, v, 1) // the loop armed the chunk's slot
+	next := startVirtual(t, v, poll.Options{Reader: r, Interval: 5 * time.Minute}, ts...)
 	v.Advance(5 * time.Minute)
 	for range 3 {
-		select {
-		case ev := <-published:
-			if ev.Data["value"] != "ON" {
-				t.Errorf("reading %+v", ev)
-			}
-		case <-time.After(10 * time.Second):
-			t.Fatal("no reading published")
+		if ev := next(); ev.Data["value"] != "ON" {
+			t.Errorf("reading %+v", ev)
 		}
 	}
 	if bs := r.calls(); !slices.Equal(sizes(bs), []int{3}) {
