@@ -194,28 +194,41 @@ func (l *loop) readMany(ctx context.Context, batch []*target, reads []Read) {
 // (a throttled request answers each with the throttle) back off together,
 // by the longest back-off any of them needs, so they are retried in one
 // request; and no request goes before then: the account is throttled,
-// not one read.
+// not one read. Other failures are logged once per batch (an error of the
+// whole request fails every read).
 func (l *loop) handleBatch(ctx context.Context, batch []*target, got []ReadResult, now time.Time) {
 	var (
-		retry []*target
-		delay time.Duration
-		cause error
+		retries []*target
+		delay   time.Duration
+		cause   error // of the longest back-off
+		fails   []*target
+		failErr error // of the first failure
 	)
 	for i, t := range batch {
-		if l.settle(ctx, t, got[i].Value, got[i].Err, now) {
-			retry = append(retry, t)
+		switch l.settle(ctx, t, got[i].Value, got[i].Err, now) {
+		case retry:
+			retries = append(retries, t)
 			if d := l.backoff(t.failures, got[i].Err); d >= delay {
 				delay, cause = d, got[i].Err
 			}
+		case failed:
+			if len(fails) == 0 {
+				failErr = got[i].Err
+			}
+			fails = append(fails, t)
 		}
 	}
-	if len(retry) == 0 {
+	if len(fails) > 0 {
+		l.p.log.Warn("poll: batched reads failed", "reads", len(fails), "batch", len(batch),
+			"endpoint", fails[0].endpoint, "device", fails[0].name, "attr", fails[0].attr, "err", failErr)
+	}
+	if len(retries) == 0 {
 		return
 	}
-	for _, t := range retry {
+	for _, t := range retries {
 		l.retryAt(t, now, delay)
 	}
 	l.paused = max(l.paused, now.UnixNano()+int64(delay))
-	l.p.log.Warn("poll: batched read throttled, every request waits", "reads", len(retry), "batch", len(batch),
+	l.p.log.Warn("poll: batched read throttled, every request waits", "reads", len(retries), "batch", len(batch),
 		"retry_in", delay, "err", cause)
 }

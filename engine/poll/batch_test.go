@@ -1,10 +1,13 @@
 package poll_test
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"log/slog"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"testing/synctest"
@@ -337,6 +340,31 @@ func TestBatchClassifiesEachRead(t *testing.T) {
 		if s := p.Stats(); s.Errors-before.Errors != 1 || s.Requests-before.Requests != 1 || s.Reads-before.Reads != 4 {
 			t.Errorf("short answer: %d errors, %d reads in %d requests; want 1 (the missing one), 4 in 1",
 				s.Errors-before.Errors, s.Reads-before.Reads, s.Requests-before.Requests)
+		}
+	})
+}
+
+// An error of the whole request fails every read of it, logged once;
+// the reads are not retried before their next slot.
+func TestBatchRequestError(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := newBatchReader(50)
+		ts := household(r, 5)
+		for _, tg := range ts {
+			r.fail(tg.EndpointID, "power", badError{})
+		}
+		var logs bytes.Buffer
+		p := start(t, poll.Options{Reader: r, Interval: time.Minute, Rate: 1,
+			Logger: slog.New(slog.NewTextHandler(&logs, nil))}, ts...)
+		sleep(2 * time.Minute)
+		if bs := r.calls(); !slices.Equal(sizes(bs), []int{5, 5}) {
+			t.Errorf("batches %v; want all 5 lamps once a minute", sizes(bs))
+		}
+		if s := p.Stats(); s.Errors != 10 || s.Throttled != 0 || s.Unreachable != 0 {
+			t.Errorf("stats %+v", s)
+		}
+		if n := strings.Count(logs.String(), "batched reads failed"); n != 2 || !strings.Contains(logs.String(), "reads=5 batch=5") {
+			t.Errorf("%d warnings for 2 failed requests; want 2, each of 5 reads:\n%s", n, logs.String())
 		}
 	})
 }

@@ -579,11 +579,8 @@ func (l *loop) handle(ctx context.Context, r result) {
 	now := l.clock.Now()
 	if r.batch != nil {
 		l.handleBatch(ctx, r.batch, r.got, now)
-	} else if t := r.t; l.settle(ctx, t, r.value, r.err, now) {
-		delay := l.backoff(t.failures, r.err)
-		l.retryAt(t, now, delay)
-		l.p.log.Debug("poll: read throttled, backing off", "endpoint", t.endpoint, "attr", t.attr,
-			"retry_in", delay, "failures", t.failures, "err", r.err)
+	} else {
+		l.handleRead(ctx, r.t, r.value, r.err, now)
 	}
 	l.p.mu.Lock()
 	l.p.stats.InFlight = l.inflight
@@ -596,6 +593,19 @@ func (l *loop) handle(ctx context.Context, r result) {
 	}
 }
 
+// handleRead takes in a single read.
+func (l *loop) handleRead(ctx context.Context, t *target, v any, err error, now time.Time) {
+	switch l.settle(ctx, t, v, err, now) {
+	case retry:
+		delay := l.backoff(t.failures, err)
+		l.retryAt(t, now, delay)
+		l.p.log.Debug("poll: read throttled, backing off", "endpoint", t.endpoint, "attr", t.attr,
+			"retry_in", delay, "failures", t.failures, "err", err)
+	case failed:
+		l.p.log.Warn("poll: read failed", "endpoint", t.endpoint, "device", t.name, "attr", t.attr, "err", err)
+	}
+}
+
 // refix restores the heap's order after t's retry changed.
 func (l *loop) refix(t *target) {
 	if !t.removed && t.index >= 0 {
@@ -603,20 +613,28 @@ func (l *loop) refix(t *target) {
 	}
 }
 
+// outcome is what became of one read, for its caller to act on.
+type outcome int
+
+const (
+	settled outcome = iota // a value, an unreachable endpoint, or shutting down
+	retry                  // a retryable error: back off and retry
+	failed                 // another error: to be logged
+)
+
 // settle takes in the answer to one read: the value, or the error
-// classified (not found, unreachable, retryable, other). It reports
-// whether the read should be retried after a back-off; the caller
-// schedules that.
-func (l *loop) settle(ctx context.Context, t *target, v any, err error, now time.Time) (retry bool) {
+// classified (not found, unreachable, retryable, other) and counted.
+// The caller schedules a retry and logs a failure.
+func (l *loop) settle(ctx context.Context, t *target, v any, err error, now time.Time) outcome {
 	t.running = false
 	p := l.p
 	if err == nil {
 		t.failures = 0
 		p.observe(t, v, now)
-		return false
+		return settled
 	}
 	if ctx.Err() != nil && errors.Is(err, ctx.Err()) {
-		return false // shutting down: not a failure of the endpoint
+		return settled // shutting down: not a failure of the endpoint
 	}
 	switch {
 	case hasTrue(err, func(e interface{ NotFound() bool }) bool { return e.NotFound() }):
@@ -630,12 +648,12 @@ func (l *loop) settle(ctx context.Context, t *target, v any, err error, now time
 	case hasTrue(err, func(e interface{ Retryable() bool }) bool { return e.Retryable() }):
 		l.countError(true, false)
 		t.failures++
-		return true
+		return retry
 	default:
 		l.countError(false, false)
-		p.log.Warn("poll: read failed", "endpoint", t.endpoint, "device", t.name, "attr", t.attr, "err", err)
+		return failed
 	}
-	return false
+	return settled
 }
 
 // retryAt schedules t's retry after delay if that comes before its next
