@@ -201,6 +201,27 @@ func TestBatchSplitsAtMaxBatch(t *testing.T) {
 	})
 }
 
+// Jitter moves a chunk's slot as one: the batch stays one request.
+func TestBatchJitterMovesTheChunk(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := newBatchReader(50)
+		start(t, poll.Options{Reader: r, Interval: time.Minute, Rate: 1, Jitter: 0.2, Coalesce: -1}, household(r, 10)...)
+		sleep(10 * time.Minute)
+		bs := r.calls()
+		if !slices.Equal(sizes(bs), slices.Repeat([]int{10}, 10)) {
+			t.Fatalf("batches %v; want all 10 lamps in one request a minute", sizes(bs))
+		}
+		jittered := false
+		for i := 1; i < len(bs); i++ {
+			d := bs[i].at.Sub(bs[i-1].at)
+			jittered = jittered || d != time.Minute
+		}
+		if !jittered {
+			t.Error("no cycle was jittered")
+		}
+	})
+}
+
 // Reads due at once beyond MaxBatch (here: queued behind a throttle) go
 // in as many requests as needed, none above MaxBatch.
 func TestBatchSplitsQueuedReads(t *testing.T) {
