@@ -54,7 +54,27 @@ func featureKeys() []string {
 // removes that feature, and the result must be valid. The patched keys get
 // a new time of sample.
 func (s *Server) PatchEndpoint(id string, patch map[string]json.RawMessage) error {
-	keys := featureKeys()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	e := s.endpoint(id)
+	if e == nil {
+		return fmt.Errorf("endpoint %q: %w", id, errNoEndpoint)
+	}
+	f, err := mergeFeatures(e.Features, patch, featureKeys())
+	if err != nil {
+		return err
+	}
+	e.Features = f
+	now := s.opts.Now()
+	for k := range patch {
+		s.samples[id][k] = now
+	}
+	return nil
+}
+
+// mergeFeatures returns cur with patch merged in: each key one of keys, a
+// null value removing that key; the result must be valid.
+func mergeFeatures(cur Features, patch map[string]json.RawMessage, keys []string) (Features, error) {
 	var unknown []string
 	for k := range patch {
 		if !slices.Contains(keys, k) {
@@ -63,22 +83,15 @@ func (s *Server) PatchEndpoint(id string, patch map[string]json.RawMessage) erro
 	}
 	if len(unknown) > 0 {
 		slices.Sort(unknown)
-		return fmt.Errorf("unknown feature keys %q (known: %s)", unknown, strings.Join(keys, ", "))
+		return Features{}, fmt.Errorf("unknown feature keys %q (known: %s)", unknown, strings.Join(keys, ", "))
 	}
-
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	e := s.endpoint(id)
-	if e == nil {
-		return fmt.Errorf("endpoint %q: %w", id, errNoEndpoint)
-	}
-	current, err := json.Marshal(e.Features)
+	current, err := json.Marshal(cur)
 	if err != nil {
-		return fmt.Errorf("marshal features: %w", err)
+		return Features{}, fmt.Errorf("marshal features: %w", err)
 	}
 	merged := map[string]json.RawMessage{}
 	if err := json.Unmarshal(current, &merged); err != nil {
-		return fmt.Errorf("unmarshal features: %w", err)
+		return Features{}, fmt.Errorf("unmarshal features: %w", err)
 	}
 	for k, v := range patch {
 		if bytes.Equal(bytes.TrimSpace(v), []byte("null")) {
@@ -89,21 +102,16 @@ func (s *Server) PatchEndpoint(id string, patch map[string]json.RawMessage) erro
 	}
 	b, err := json.Marshal(merged)
 	if err != nil {
-		return fmt.Errorf("marshal patched features: %w", err)
+		return Features{}, fmt.Errorf("marshal patched features: %w", err)
 	}
 	var f Features
 	if err := decodeStrict(bytes.NewReader(b), &f); err != nil {
-		return fmt.Errorf("patched features: %w", err)
+		return Features{}, fmt.Errorf("patched features: %w", err)
 	}
 	if err := f.validate(); err != nil {
-		return fmt.Errorf("patched features: %w", err)
+		return Features{}, fmt.Errorf("patched features: %w", err)
 	}
-	e.Features = f
-	now := s.opts.Now()
-	for k := range patch {
-		s.samples[id][k] = now
-	}
-	return nil
+	return f, nil
 }
 
 // errNoEndpoint reports an endpoint id the household does not have.

@@ -19,6 +19,34 @@ type Household struct {
 	// Notifications are /api/notifications objects (alarms, timers,
 	// reminders), kept exactly as given.
 	Notifications []json.RawMessage `json:"notifications"`
+	// SmartHome are the household's devices as the Alexa app's smart-home
+	// API (GraphQL discovery, /api/phoenix) serves them (smarthome.go).
+	SmartHome []SmartHomeDevice `json:"smarthome"`
+	// Groups are the Alexa app's device groups of SmartHome devices.
+	Groups []Group `json:"groups"`
+}
+
+// SmartHomeDevice is a device of the Alexa app's smart-home API. ID is its
+// entityId (a UUID in Amazon's data; any string without spaces here); its
+// applianceId is ApplianceIDPrefix + ID and its GraphQL endpoint id
+// EndpointIDPrefix + ID.
+type SmartHomeDevice struct {
+	ID      string   `json:"id"`
+	Name    string   `json:"name"`
+	Aliases []string `json:"aliases"`
+	// Type is LIGHT, PLUG, SWITCH or TEMPERATURE_SENSOR.
+	Type string `json:"type"`
+	// State uses the Features keys of smartHomeStateKeys; the device has
+	// a capability iff its key is present.
+	State Features `json:"state"`
+}
+
+// Group is an Alexa app device group; Members are SmartHomeDevice ids. ID
+// is the short group id clients send with entityType GROUP.
+type Group struct {
+	ID      string   `json:"id"`
+	Name    string   `json:"name"`
+	Members []string `json:"members"`
 }
 
 // Endpoint is a smart-home endpoint served by the Endpoints and Endpoint
@@ -132,8 +160,9 @@ func decodeStrict(r io.Reader, v any) error {
 
 // Validate reports every problem of h: duplicate or empty ids and names,
 // Echos without a type, out-of-range or unknown feature values, setpoints
-// without a thermostat mode, and notifications that are not JSON objects
-// with a unique string id.
+// without a thermostat mode, notifications that are not JSON objects
+// with a unique string id, and the smart-home devices' and groups' problems
+// (validateSmartHome).
 func (h Household) Validate() error {
 	var errs []error
 	ids := map[string]bool{}
@@ -209,6 +238,7 @@ func (h Household) Validate() error {
 			notifications[id] = true
 		}
 	}
+	errs = append(errs, h.validateSmartHome()...)
 	return errors.Join(errs...)
 }
 
@@ -283,6 +313,22 @@ func (h Household) clone() Household {
 	}
 	if c.Notifications == nil {
 		c.Notifications = []json.RawMessage{}
+	}
+	if c.SmartHome == nil {
+		c.SmartHome = []SmartHomeDevice{}
+	}
+	for i := range c.SmartHome {
+		if c.SmartHome[i].Aliases == nil {
+			c.SmartHome[i].Aliases = []string{}
+		}
+	}
+	if c.Groups == nil {
+		c.Groups = []Group{}
+	}
+	for i := range c.Groups {
+		if c.Groups[i].Members == nil {
+			c.Groups[i].Members = []string{}
+		}
 	}
 	return c
 }
