@@ -270,6 +270,7 @@ func (s *Server) routes() http.Handler {
 	web("GET /api/device-notification-state/{type}/{version}/{serial}", s.handleNotificationState)
 	web("PUT /api/device-notification-state/{type}/{version}/{serial}", s.handleNotificationState)
 	// The Alexa app's smart-home API (phoenix.go, graphql.go).
+	web("POST /nexus/v1/graphql", s.handleGraphQL)
 	web("POST /api/phoenix/state", s.handlePhoenixState)
 	web("PUT /api/phoenix/state", s.handlePhoenixControl)
 	web("GET /api/phoenix", s.handlePhoenixRetired)

@@ -54,29 +54,32 @@ type shCapability struct {
 	namespace string // interfaceName, e.g. Alexa.PowerController
 	property  string // property name, e.g. powerState
 	feature   string // GraphQL feature name; "" for none
-	actions   []string
-	readOnly  bool
-	has       func(f *Features) bool
-	value     func(f *Features) any
+	// stateField is the GraphQL property's value field (research §5.3).
+	stateField string
+	actions    []string
+	readOnly   bool
+	has        func(f *Features) bool
+	value      func(f *Features) any
 }
 
 func shCapabilities() []shCapability {
 	return []shCapability{
-		{key: "power", namespace: "Alexa.PowerController", property: "powerState", feature: "power",
+		{key: "power", namespace: "Alexa.PowerController", property: "powerState", feature: "power", stateField: "powerStateValue",
 			actions: []string{"turnOn", "turnOff"},
 			has:     func(f *Features) bool { return f.Power != nil }, value: func(f *Features) any { return *f.Power }},
-		{key: "brightness", namespace: "Alexa.BrightnessController", property: "brightness", feature: "brightness",
+		{key: "brightness", namespace: "Alexa.BrightnessController", property: "brightness", feature: "brightness", stateField: "brightnessStateValue",
 			actions: []string{"setBrightness"},
 			has:     func(f *Features) bool { return f.Brightness != nil }, value: func(f *Features) any { return *f.Brightness }},
-		{key: "color", namespace: "Alexa.ColorController", property: "color", feature: "color",
+		{key: "color", namespace: "Alexa.ColorController", property: "color", feature: "color", stateField: "colorStateValue",
 			actions: []string{"setColor"},
 			has:     func(f *Features) bool { return f.Color != nil }, value: func(f *Features) any { return *f.Color }},
 		{key: "color_temperature", namespace: "Alexa.ColorTemperatureController", property: "colorTemperatureInKelvin",
-			feature: "colorTemperature", actions: []string{"setColorTemperature"},
+			feature: "colorTemperature", stateField: "colorTemperatureInKelvinStateValue", actions: []string{"setColorTemperature"},
 			has:   func(f *Features) bool { return f.ColorTemperature != nil },
 			value: func(f *Features) any { return *f.ColorTemperature }},
 		{key: "temperature", namespace: "Alexa.TemperatureSensor", property: "temperature", feature: "temperatureSensor",
-			readOnly: true, has: func(f *Features) bool { return f.Temperature != nil },
+			stateField: "temperatureStateValue",
+			readOnly:   true, has: func(f *Features) bool { return f.Temperature != nil },
 			value: func(f *Features) any { return valueObject{Value: *f.Temperature, Scale: f.scale()} }},
 		// Every device reports its health; one without connectivity is OK.
 		{key: "connectivity", namespace: "Alexa.EndpointHealth", property: "connectivity", readOnly: true,
