@@ -2,6 +2,7 @@ package sim_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -349,5 +350,109 @@ func TestPhoenixAuxiliary(t *testing.T) {
 	}
 	if r := e.do(http.MethodPost, "/api/phoenix/state", "", map[string]any{"stateRequests": []any{}}); r.status != http.StatusUnauthorized {
 		t.Errorf("state without session: %d", r.status)
+	}
+}
+
+// The throttle answers of research §7.1, as faults with a body.
+const (
+	phoenixThrottle = `{"message":"Too many requests. Try again in some time."}`
+	graphQLThrottle = `{"errors":[{"message":"Too many requests","path":["endpoints"],"extensions":{"errorCode":"UNOFFICIAL_CLIENT_TOO_MANY_REQUESTS","isRetryable":false,"classification":"DataFetchingException"}}],"data":null,"extensions":{"requestID":"0KMMF1D1SSVECYKXM3ZC","duration":12}}`
+)
+
+func TestFaultBodies(t *testing.T) {
+	e := newEnv(t, smartHomeHousehold(), sim.Options{})
+	faults := `[{"path_prefix":"/api/phoenix/state","method":"POST","status":429,"times":1,"body":` + phoenixThrottle + `},
+		{"path_prefix":"/api/phoenix/state","method":"PUT","status":400,"times":1,"retry_after":30,"body":` + phoenixThrottle + `},
+		{"path_prefix":"/nexus/v1/graphql","status":200,"times":1,"body":` + graphQLThrottle + `}]`
+	if r := e.do(http.MethodPost, "/_sim/faults", "", faults); r.status != http.StatusOK || !strings.Contains(string(r.raw), `"body":{"message"`) {
+		t.Fatalf("POST faults: %d %s", r.status, r.raw)
+	}
+	read := map[string]any{"stateRequests": []any{entity(lampID, "ENTITY")}}
+	turnOn := map[string]any{"controlRequests": []any{control(lampID, "ENTITY", map[string]any{"action": "turnOn"})}}
+	for _, tc := range []struct {
+		method, path string
+		body         any
+		status       int
+		want         string
+	}{
+		{http.MethodPost, "/api/phoenix/state", read, 429, phoenixThrottle},
+		{http.MethodPut, "/api/phoenix/state", turnOn, 400, phoenixThrottle},
+		{http.MethodPost, "/nexus/v1/graphql", map[string]any{"query": endpointsQuery}, 200, graphQLThrottle},
+	} {
+		r := e.web(tc.method, tc.path, tc.body)
+		if r.status != tc.status || string(r.raw) != tc.want || r.header.Get("Content-Type") != "application/json" {
+			t.Errorf("%s %s: %d %s %q\nwant %d %s", tc.method, tc.path, r.status, r.header.Get("Content-Type"), r.raw, tc.status, tc.want)
+		}
+	}
+	if *e.smartHome(lampID).Power != "OFF" {
+		t.Error("a throttled control changed the lamp")
+	}
+	// Used up: normal service again, and the log has both.
+	if r := e.web(http.MethodPut, "/api/phoenix/state", turnOn); r.status != http.StatusOK || *e.smartHome(lampID).Power != "ON" {
+		t.Errorf("after the fault: %d %s", r.status, r.raw)
+	}
+	var statuses []int
+	for _, req := range e.sim.Requests() {
+		statuses = append(statuses, req.Status)
+	}
+	if fmt.Sprint(statuses) != "[429 400 200 200]" {
+		t.Errorf("logged statuses %v", statuses)
+	}
+	for _, body := range []string{
+		`[{"path_prefix":"/x","status":200}]`,                           // 200 only with a body
+		`[{"path_prefix":"/x","status":199,"body":{}}]`,                 // not a status
+		`[{"path_prefix":"/x","status":429,"type":"X","body":{}}]`,      // body excludes type
+		`[{"path_prefix":"/x","status":429,"message":"m","body":"s"}]`,  // and message
+		`[{"path_prefix":"/x","status":429,"body":{"unterminated":1]}]`, // not JSON
+	} {
+		if r := e.do(http.MethodPost, "/_sim/faults", "", body); r.status != http.StatusBadRequest || r.json(t)["error"] == "" {
+			t.Errorf("%s: %d %s", body, r.status, r.raw)
+		}
+	}
+}
+
+func TestSmartHomeControlAPI(t *testing.T) {
+	e := newEnv(t, smartHomeHousehold(), sim.Options{})
+	r := e.do(http.MethodPatch, "/_sim/smarthome/"+lampID, "", `{"color":null,"power":"ON"}`)
+	if r.status != http.StatusOK || !strings.Contains(string(r.raw), `"name":"Desk Lamp"`) {
+		t.Fatalf("PATCH: %d %s", r.status, r.raw)
+	}
+	if f := e.smartHome(lampID); f.Color != nil || *f.Power != "ON" {
+		t.Errorf("after PATCH %+v", f)
+	}
+	for _, tc := range []struct {
+		id, body string
+		want     int
+	}{
+		{lampID, `{"volume":20}`, 400},      // not smart-home state
+		{lampID, `{"brightness":101}`, 400}, // out of range
+		{lampID, `{"power":"MAYBE"}`, 400},
+		{lampID, `[1]`, 400},
+		{"nope", `{"power":"ON"}`, 404},
+	} {
+		if r := e.do(http.MethodPatch, "/_sim/smarthome/"+tc.id, "", tc.body); r.status != tc.want || r.json(t)["error"] == "" {
+			t.Errorf("PATCH %s %s: %d %s", tc.id, tc.body, r.status, r.raw)
+		}
+	}
+	for _, tc := range []struct{ body, want string }{
+		{`{"smarthome":[{"id":"","name":"A","type":"LIGHT","state":{}}]}`, "id is empty"},
+		{`{"smarthome":[{"id":"a","name":"A","type":"LIGHT","state":{}},{"id":"a","name":"B","type":"LIGHT","state":{}}]}`, `duplicate id "a"`},
+		{`{"smarthome":[{"id":"a","name":"","type":"LIGHT","state":{}}]}`, "name is empty"},
+		{`{"smarthome":[{"id":"a","name":"A","type":"LAMP","state":{}}]}`, `type "LAMP"`},
+		{`{"smarthome":[{"id":"a","name":"A","aliases":[""],"type":"LIGHT","state":{}}]}`, "an alias is empty"},
+		{`{"smarthome":[{"id":"a","name":"A","type":"PLUG","state":{"volume":3}}]}`, `state keys ["volume"]`},
+		{`{"smarthome":[{"id":"a","name":"A","type":"PLUG","state":{"power":"on"}}]}`, `power "on"`},
+		{`{"smarthome":[{"id":"a","name":"A","type":"PLUG","state":{"powr":"ON"}}]}`, `unknown field "powr"`},
+		{`{"groups":[{"id":"a.b","name":"G","members":[]}]}`, "has a dot"},
+		{`{"groups":[{"id":"g","name":"","members":["x"]}]}`, `member "x" is not a smarthome id`},
+		{`{"smarthome":[{"id":"a","name":"A","type":"PLUG","state":{}}],"groups":[{"id":"g","name":"G","members":["a","a"]},{"id":"g","name":"H"}]}`, `duplicate member "a"`},
+	} {
+		r := e.do(http.MethodPut, "/_sim/household", "", tc.body)
+		if msg, _ := r.json(t)["error"].(string); r.status != http.StatusBadRequest || !strings.Contains(msg, tc.want) {
+			t.Errorf("PUT %s: %d %s, want %q", tc.body, r.status, r.raw, tc.want)
+		}
+	}
+	if len(e.household().SmartHome) != 4 {
+		t.Error("a refused PUT changed the household")
 	}
 }
