@@ -1,8 +1,10 @@
 package sim_test
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"strings"
 	"testing"
@@ -198,16 +200,24 @@ func TestPhoenixControl(t *testing.T) {
 
 func TestPhoenixBrightnessForms(t *testing.T) {
 	for _, tc := range []struct {
-		value any
-		want  int
+		value    any
+		want     int
+		fraction bool
 	}{
-		{"50", 50}, {50, 50}, {"0.5", 50}, {0.25, 25}, {"1", 1}, {"1.0", 100}, {"50.19607843137255", 50}, {"0", 0}, {100, 100},
+		{"50", 50, false}, {50, 50, false}, {"0.5", 50, true}, {0.25, 25, true}, {"1", 1, false}, {"1.0", 100, true},
+		{"50.19607843137255", 50, false}, {"0", 0, false}, {100, 100, false},
 	} {
-		e := newEnv(t, smartHomeHousehold(), sim.Options{})
+		var log bytes.Buffer
+		e := newEnv(t, smartHomeHousehold(), sim.Options{Logger: slog.New(slog.NewTextHandler(&log, nil))})
 		var got phoenixControl
 		e.web(http.MethodPut, "/api/phoenix/state", map[string]any{"controlRequests": []any{
 			control(lampID, "ENTITY", map[string]any{"action": "setBrightness", "brightness": tc.value}),
 		}}).decode(t, http.StatusOK, &got)
+		// The fraction form is noted in the log (the request log has the
+		// body as sent).
+		if noted := strings.Contains(log.String(), "fraction"); noted != tc.fraction {
+			t.Errorf("brightness %#v: fraction noted %v, want %v: %s", tc.value, noted, tc.fraction, log.String())
+		}
 		if len(got.Errors) != 0 {
 			t.Errorf("brightness %v: %+v", tc.value, got)
 			continue

@@ -298,6 +298,10 @@ func (s *Server) applyAction(d *SmartHomeDevice, action string, p shParams) *shE
 	if err := setState(&f, action, p); err != nil {
 		return err
 	}
+	if action == "setBrightness" && fractionForm(p["brightness"]) {
+		s.opts.Logger.Info("brightness sent as a fraction (ioBroker's form), taken as percent",
+			"device", d.Name, "brightness", p["brightness"], "percent", *f.Brightness)
+	}
 	if !f.reachable() {
 		return &shError{code: shUnreachable, message: fmt.Sprintf("%s is unreachable.", d.Name)}
 	}
@@ -353,13 +357,27 @@ func brightnessParam(v any) (int, *shError) {
 	default:
 		return 0, &shError{code: shInvalid, message: fmt.Sprintf("brightness must be a number or numeric string, got %s.", jsonText(v))}
 	}
-	if strings.Contains(text, ".") && x >= 0 && x <= 1 {
+	if fractionForm(v) {
 		x *= 100
 	}
 	if x < 0 || x > 100 || math.IsNaN(x) {
 		return 0, &shError{code: shOutOfRange, message: fmt.Sprintf("brightness %s is out of range 0..100.", text)}
 	}
 	return int(math.Round(x)), nil
+}
+
+// fractionForm reports whether a brightness is a fraction: written with a
+// decimal point and between 0 and 1 ("0.5", 0.25; "1" is 1 percent).
+func fractionForm(v any) bool {
+	var text string
+	switch b := v.(type) {
+	case float64:
+		text = strconv.FormatFloat(b, 'f', -1, 64)
+	case string:
+		text = strings.TrimSpace(b)
+	}
+	x, err := strconv.ParseFloat(text, 64)
+	return err == nil && strings.Contains(text, ".") && x >= 0 && x <= 1
 }
 
 // kelvinParam reads setColorTemperature's colorTemperatureName (phoenix)
