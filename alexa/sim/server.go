@@ -1,6 +1,6 @@
 // Package sim is the simulated Alexa cloud: faithful fakes of the Amazon
-// APIs alexarules uses (Login with Amazon, Endpoints, Endpoint Features)
-// plus a control API under /_sim to set up a household, change readings,
+// APIs alexarules uses (Login with Amazon, Endpoints, Endpoint Features,
+// the Alexa app's sign-in, web API and smart-home API) plus a control API under /_sim to set up a household, change readings,
 // inspect the requests received and inject faults. Tests, `alexarules sim`
 // and `alexarules demo` serve it. docs/SIMULATOR.md lists the behaviours it
 // chose where Amazon's reference is silent.
