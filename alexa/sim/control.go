@@ -10,6 +10,7 @@ import (
 	"reflect"
 	"slices"
 	"strings"
+	"time"
 )
 
 // controlError is the body of a failed control API call.
@@ -60,14 +61,20 @@ func (s *Server) PatchEndpoint(id string, patch map[string]json.RawMessage) erro
 	if e == nil {
 		return fmt.Errorf("endpoint %q: %w", id, errNoEndpoint)
 	}
-	f, err := mergeFeatures(e.Features, patch, featureKeys())
+	return s.patchState(&e.Features, s.samples[id], patch, featureKeys())
+}
+
+// patchState merges patch into *f (see mergeFeatures) and gives the
+// patched keys a new time of sample in samples; s.mu is held.
+func (s *Server) patchState(f *Features, samples map[string]time.Time, patch map[string]json.RawMessage, keys []string) error {
+	merged, err := mergeFeatures(*f, patch, keys)
 	if err != nil {
 		return err
 	}
-	e.Features = f
+	*f = merged
 	now := s.opts.Now()
 	for k := range patch {
-		s.samples[id][k] = now
+		samples[k] = now
 	}
 	return nil
 }
@@ -118,13 +125,20 @@ func mergeFeatures(cur Features, patch map[string]json.RawMessage, keys []string
 var errNoEndpoint = errors.New("no such endpoint")
 
 func (s *Server) handlePatchEndpoint(w http.ResponseWriter, r *http.Request) {
+	s.handlePatch(w, r, s.PatchEndpoint, func(id string) any { return s.endpoint(id) })
+}
+
+// handlePatch serves a PATCH of the control API: decode the patch, apply
+// it, answer what current returns for the id (called with s.mu held and
+// marshalled under it: the API changes state concurrently).
+func (s *Server) handlePatch(w http.ResponseWriter, r *http.Request, apply func(string, map[string]json.RawMessage) error, current func(string) any) {
 	var patch map[string]json.RawMessage
 	if err := decodeStrict(io.LimitReader(r.Body, maxBody), &patch); err != nil {
 		writeControlError(w, http.StatusBadRequest, fmt.Errorf("decode patch: %w", err))
 		return
 	}
 	id := r.PathValue("id")
-	if err := s.PatchEndpoint(id, patch); err != nil {
+	if err := apply(id, patch); err != nil {
 		status := http.StatusBadRequest
 		if errors.Is(err, errNoEndpoint) {
 			status = http.StatusNotFound
@@ -132,10 +146,8 @@ func (s *Server) handlePatchEndpoint(w http.ResponseWriter, r *http.Request) {
 		writeControlError(w, status, err)
 		return
 	}
-	// Marshal under the lock: the API changes features concurrently.
 	s.mu.Lock()
-	var e any = s.endpoint(id)
-	b, err := json.Marshal(e)
+	b, err := json.Marshal(current(id))
 	s.mu.Unlock()
 	if err != nil {
 		writeControlError(w, http.StatusInternalServerError, err)

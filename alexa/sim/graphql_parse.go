@@ -225,17 +225,22 @@ func (p *gqlParser) definition(doc *gqlDocument) error {
 				return err
 			}
 		}
-		if err := p.directives(); err != nil {
-			return err
-		}
 	}
-	sel, err := p.selectionSet()
+	sel, err := p.body()
 	if err != nil {
 		return err
 	}
 	op.sel = sel
 	doc.operations = append(doc.operations, op)
 	return nil
+}
+
+// body parses the directives and the selection set that end a definition.
+func (p *gqlParser) body() ([]gqlSelection, error) {
+	if err := p.directives(); err != nil {
+		return nil, err
+	}
+	return p.selectionSet()
 }
 
 func (p *gqlParser) fragment(doc *gqlDocument) error {
@@ -249,10 +254,7 @@ func (p *gqlParser) fragment(doc *gqlDocument) error {
 	if _, err := p.name(); err != nil {
 		return err
 	}
-	if err := p.directives(); err != nil {
-		return err
-	}
-	sel, err := p.selectionSet()
+	sel, err := p.body()
 	if err != nil {
 		return err
 	}
@@ -324,10 +326,7 @@ func (p *gqlParser) selection() (gqlSelection, error) {
 				return gqlSelection{}, err
 			}
 		}
-		if err := p.directives(); err != nil {
-			return gqlSelection{}, err
-		}
-		sel, err := p.selectionSet()
+		sel, err := p.body()
 		return gqlSelection{inline: true, sel: sel}, err
 	}
 	t, err := p.name()

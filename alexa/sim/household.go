@@ -167,20 +167,8 @@ func (h Household) Validate() error {
 	var errs []error
 	ids := map[string]bool{}
 	for i, e := range h.Endpoints {
-		where := fmt.Sprintf("endpoints[%d]", i)
-		if e.Name != "" {
-			where += fmt.Sprintf(" (%s)", e.Name)
-		}
-		switch {
-		case e.ID == "":
-			errs = append(errs, fmt.Errorf("%s: id is empty", where))
-		case ids[e.ID]:
-			errs = append(errs, fmt.Errorf("%s: duplicate id %q", where, e.ID))
-		}
-		ids[e.ID] = true
-		if e.Name == "" {
-			errs = append(errs, fmt.Errorf("%s: name is empty", where))
-		}
+		where := labelled(fmt.Sprintf("endpoints[%d]", i), e.Name)
+		errs = append(errs, checkIdentity(where, e.ID, e.Name, ids)...)
 		if err := e.Features.validate(); err != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", where, err))
 		}
@@ -240,6 +228,31 @@ func (h Household) Validate() error {
 	}
 	errs = append(errs, h.validateSmartHome()...)
 	return errors.Join(errs...)
+}
+
+// labelled adds a name to a position for error messages.
+func labelled(where, name string) string {
+	if name == "" {
+		return where
+	}
+	return fmt.Sprintf("%s (%s)", where, name)
+}
+
+// checkIdentity reports an empty or duplicate id and an empty name of the
+// item at where, adding id to seen.
+func checkIdentity(where, id, name string, seen map[string]bool) []error {
+	var errs []error
+	switch {
+	case id == "":
+		errs = append(errs, fmt.Errorf("%s: id is empty", where))
+	case seen[id]:
+		errs = append(errs, fmt.Errorf("%s: duplicate id %q", where, id))
+	}
+	seen[id] = true
+	if name == "" {
+		errs = append(errs, fmt.Errorf("%s: name is empty", where))
+	}
+	return errs
 }
 
 func (f Features) validate() error {

@@ -2,9 +2,7 @@ package sim
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
 	"math"
 	"net/http"
 	"slices"
@@ -101,20 +99,8 @@ func (h Household) validateSmartHome() []error {
 	var errs []error
 	ids := map[string]bool{}
 	for i, d := range h.SmartHome {
-		where := fmt.Sprintf("smarthome[%d]", i)
-		if d.Name != "" {
-			where += fmt.Sprintf(" (%s)", d.Name)
-		}
-		switch {
-		case d.ID == "":
-			errs = append(errs, fmt.Errorf("%s: id is empty", where))
-		case ids[d.ID]:
-			errs = append(errs, fmt.Errorf("%s: duplicate id %q", where, d.ID))
-		}
-		ids[d.ID] = true
-		if d.Name == "" {
-			errs = append(errs, fmt.Errorf("%s: name is empty", where))
-		}
+		where := labelled(fmt.Sprintf("smarthome[%d]", i), d.Name)
+		errs = append(errs, checkIdentity(where, d.ID, d.Name, ids)...)
 		if slices.Contains(d.Aliases, "") {
 			errs = append(errs, fmt.Errorf("%s: an alias is empty", where))
 		}
@@ -130,18 +116,10 @@ func (h Household) validateSmartHome() []error {
 	}
 	groups := map[string]bool{}
 	for i, g := range h.Groups {
-		where := fmt.Sprintf("groups[%d]", i)
-		switch {
-		case g.ID == "":
-			errs = append(errs, fmt.Errorf("%s: id is empty", where))
-		case strings.Contains(g.ID, "."):
+		where := labelled(fmt.Sprintf("groups[%d]", i), g.Name)
+		errs = append(errs, checkIdentity(where, g.ID, g.Name, groups)...)
+		if strings.Contains(g.ID, ".") {
 			errs = append(errs, fmt.Errorf("%s: id %q has a dot (the short id is what follows the groupId's last dot)", where, g.ID))
-		case groups[g.ID]:
-			errs = append(errs, fmt.Errorf("%s: duplicate id %q", where, g.ID))
-		}
-		groups[g.ID] = true
-		if g.Name == "" {
-			errs = append(errs, fmt.Errorf("%s: name is empty", where))
 		}
 		seen := map[string]bool{}
 		for _, m := range g.Members {
@@ -224,37 +202,11 @@ func (s *Server) PatchSmartHome(id string, patch map[string]json.RawMessage) err
 	if d == nil {
 		return fmt.Errorf("smarthome device %q: %w", id, errNoEndpoint)
 	}
-	f, err := mergeFeatures(d.State, patch, smartHomeStateKeys)
-	if err != nil {
-		return err
-	}
-	d.State = f
-	now := s.opts.Now()
-	for k := range patch {
-		s.shSamples[id][k] = now
-	}
-	return nil
+	return s.patchState(&d.State, s.shSamples[id], patch, smartHomeStateKeys)
 }
 
 func (s *Server) handlePatchSmartHome(w http.ResponseWriter, r *http.Request) {
-	var patch map[string]json.RawMessage
-	if err := decodeStrict(io.LimitReader(r.Body, maxBody), &patch); err != nil {
-		writeControlError(w, http.StatusBadRequest, fmt.Errorf("decode patch: %w", err))
-		return
-	}
-	id := r.PathValue("id")
-	if err := s.PatchSmartHome(id, patch); err != nil {
-		status := http.StatusBadRequest
-		if errors.Is(err, errNoEndpoint) {
-			status = http.StatusNotFound
-		}
-		writeControlError(w, status, err)
-		return
-	}
-	s.mu.Lock()
-	d := *s.smartHomeDevice(id)
-	s.mu.Unlock()
-	writeJSON(w, http.StatusOK, d)
+	s.handlePatch(w, r, s.PatchSmartHome, func(id string) any { return s.smartHomeDevice(id) })
 }
 
 // shError is a per-entity error of the smart-home API: the code clients
