@@ -144,12 +144,36 @@ type gqlOperation struct {
 type gqlDocument struct {
 	operations []gqlOperation
 	fragments  map[string][]gqlSelection
+	// budget is how many more selections (fields, spreads, inline
+	// fragments) expanding fragments may visit: it stops a few fragments
+	// spreading each other twice from exploding.
+	budget int
 }
+
+// maxSelectedFields caps the fields one document expands to.
+const maxSelectedFields = 100000
 
 type gqlParser struct {
 	toks []gqlToken
 	pos  int
+	// depth is how deeply nested the parser is in selection sets and
+	// values.
+	depth int
 }
+
+// maxNesting caps the nesting of selection sets and values.
+const maxNesting = 100
+
+// enter goes one level deeper, failing beyond maxNesting; leave undoes it.
+func (p *gqlParser) enter() error {
+	if p.depth++; p.depth > maxNesting {
+		t := p.peek()
+		return &gqlSyntaxError{fmt.Sprintf("nested more than %d levels", maxNesting), t.line, t.col}
+	}
+	return nil
+}
+
+func (p *gqlParser) leave() { p.depth-- }
 
 func (p *gqlParser) peek() gqlToken { return p.toks[p.pos] }
 
@@ -193,7 +217,7 @@ func parseGraphQL(src string) (*gqlDocument, error) {
 		return nil, err
 	}
 	p := &gqlParser{toks: toks}
-	doc := &gqlDocument{fragments: map[string][]gqlSelection{}}
+	doc := &gqlDocument{fragments: map[string][]gqlSelection{}, budget: maxSelectedFields}
 	for p.peek().kind != 0 {
 		if err := p.definition(doc); err != nil {
 			return nil, err
@@ -298,6 +322,10 @@ func (p *gqlParser) directives() error {
 }
 
 func (p *gqlParser) selectionSet() ([]gqlSelection, error) {
+	if err := p.enter(); err != nil {
+		return nil, err
+	}
+	defer p.leave()
 	if err := p.expect("{"); err != nil {
 		return nil, err
 	}
@@ -385,6 +413,10 @@ func (p *gqlParser) pairs(close string) (map[string]any, error) {
 // works on: float64, string, bool, nil, []any, map[string]any, or
 // gqlVariable.
 func (p *gqlParser) value() (any, error) {
+	if err := p.enter(); err != nil {
+		return nil, err
+	}
+	defer p.leave()
 	t := p.next()
 	switch {
 	case t.kind == 'p' && t.text == "$":
@@ -466,6 +498,9 @@ func (doc *gqlDocument) flatten(sel []gqlSelection, flat *[]gqlSelection, depth 
 		return fmt.Errorf("fragments nest too deep (a cycle?)")
 	}
 	for _, s := range sel {
+		if doc.budget--; doc.budget < 0 {
+			return fmt.Errorf("the query selects more than %d fields", maxSelectedFields)
+		}
 		switch {
 		case s.field != nil:
 			*flat = append(*flat, s)

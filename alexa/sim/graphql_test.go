@@ -2,6 +2,7 @@ package sim_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -183,6 +184,18 @@ func TestGraphQLSetEndpointFeatures(t *testing.T) {
 	}
 }
 
+// fragmentBomb is a query whose fragments spread each other twice, 30
+// levels deep: 2^30 fields if expanded.
+func fragmentBomb() string {
+	var b strings.Builder
+	b.WriteString("{ endpoints { items { ...F0 } } }")
+	for i := range 30 {
+		fmt.Fprintf(&b, " fragment F%d on Endpoint { ...F%d ...F%d }", i, i+1, i+1)
+	}
+	b.WriteString(" fragment F30 on Endpoint { }")
+	return b.String()
+}
+
 func TestGraphQLErrors(t *testing.T) {
 	e := newEnv(t, smartHomeHousehold(), sim.Options{})
 	tests := []struct {
@@ -198,6 +211,9 @@ func TestGraphQLErrors(t *testing.T) {
 		{"unknown operation name", map[string]any{"query": endpointsQuery, "operationName": "Other"}, `Unknown operation named 'Other'.`},
 		{"two operations, no name", map[string]any{"query": endpointsQuery + " " + customerSmartHomeQuery}, `Must provide operation name`},
 		{"undefined fragment", map[string]any{"query": `{ endpoints { ...X } }`}, `undefined fragment X`},
+		{"fragment bomb", map[string]any{"query": fragmentBomb()}, `selects more than`},
+		{"deep nesting", map[string]any{"query": strings.Repeat("{a", 1000) + strings.Repeat("}", 1000)}, `nested more than 100 levels`},
+		{"deep value", map[string]any{"query": "{ endpoint(id: " + strings.Repeat("[", 1000) + ") { id } }"}, `nested more than 100 levels`},
 		{"mutation without requests", map[string]any{"query": `mutation { setEndpointFeatures(setEndpointFeaturesInput: {}) { errors { code } } }`},
 			`featureControlRequests must be a list`},
 	}
