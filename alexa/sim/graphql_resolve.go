@@ -21,10 +21,10 @@ func (s *Server) resolveRoot(kind string, f *gqlField, vars map[string]any) (any
 	case "endpoints":
 		// Pagination arguments are accepted and ignored: one page
 		// holds every endpoint.
-		return map[string]any{"__typename": "EndpointConnection", "items": s.gqlEndpoints(nil)}, nil
+		return map[string]any{"__typename": "EndpointConnection", "items": s.gqlEndpoints(nil, "")}, nil
 	case "endpoint":
 		id, _ := args["id"].(string)
-		eps := s.gqlEndpoints([]string{id})
+		eps := s.gqlEndpoints([]string{id}, "")
 		if len(eps) == 0 {
 			return nil, &gqlError{Message: fmt.Sprintf("Endpoint %s not found", id),
 				Extensions: map[string]any{"errorCode": "NOT_FOUND", "isRetryable": false, "classification": "DataFetchingException"}}
@@ -41,7 +41,10 @@ func (s *Server) resolveRoot(kind string, f *gqlField, vars map[string]any) (any
 				}
 			}
 		}
-		return map[string]any{"__typename": "ListEndpointsResponse", "endpoints": s.gqlEndpoints(ids)}, nil
+		// ALEXA_VOICE_ENABLED (aioamazondevices' Echo query) matches none:
+		// the simulator serves no Echo endpoints here.
+		category, _ := input["displayCategory"].(string)
+		return map[string]any{"__typename": "ListEndpointsResponse", "endpoints": s.gqlEndpoints(ids, category)}, nil
 	case "setEndpointFeatures":
 		return s.setEndpointFeatures(args)
 	}
@@ -50,12 +53,13 @@ func (s *Server) resolveRoot(kind string, f *gqlField, vars map[string]any) (any
 }
 
 // gqlEndpoints renders the devices with these endpoint ids (all when ids is
-// nil), in household order; s.mu is held.
-func (s *Server) gqlEndpoints(ids []string) []any {
+// nil) and this display category (any when empty), in household order;
+// s.mu is held.
+func (s *Server) gqlEndpoints(ids []string, category string) []any {
 	out := []any{}
 	for i := range s.household.SmartHome {
 		d := &s.household.SmartHome[i]
-		if ids == nil || slices.Contains(ids, EndpointIDPrefix+d.ID) {
+		if (ids == nil || slices.Contains(ids, EndpointIDPrefix+d.ID)) && (category == "" || category == smartHomeTypes[d.Type]) {
 			out = append(out, s.gqlEndpoint(d))
 		}
 	}

@@ -121,6 +121,11 @@ func TestGraphQLBatch(t *testing.T) {
 	if len(items) != 4 || len(la) != 13 || la["friendlyName"] != "Desk Lamp" {
 		t.Errorf("CustomerSmartHome legacyAppliance %v", la)
 	}
+	var echos map[string]any
+	e.graphql(map[string]any{"query": `{ listEndpoints(listEndpointsInput: {displayCategory: "ALEXA_VOICE_ENABLED", includeHouseholdDevices: true}) { endpoints { id } } }`}, &echos)
+	checkJSON(t, echos["data"], `{"listEndpoints":{"endpoints":[]}}`)
+	e.graphql(map[string]any{"query": `{ listEndpoints(listEndpointsInput: {displayCategory: "SMARTPLUG"}) { endpoints { friendlyName } } }`}, &echos)
+	checkJSON(t, echos["data"], `{"listEndpoints":{"endpoints":[{"friendlyName":"Fan Plug"}]}}`)
 	checkJSON(t, got[1].Data["listEndpoints"], `{"endpoints":[{"endpointId":"amzn1.alexa.endpoint.`+plugID+`","features":[`+
 		`{"name":"power","properties":[{"name":"powerState","powerStateValue":"ON","timeOfSample":"2026-03-02T06:59:00.120Z"}]}]}]}`)
 }
