@@ -196,6 +196,25 @@ func TestPhoenixControl(t *testing.T) {
 	if *e.smartHome(plugID).Power != "OFF" {
 		t.Error("plug not off")
 	}
+
+	// A control gives the keys it changed a new time of sample, on the
+	// simulator's clock; the others keep theirs.
+	loaded := e.clock.Now()
+	e.clock.Advance(10 * time.Minute)
+	e.web(http.MethodPut, "/api/phoenix/state", map[string]any{"controlRequests": []any{
+		control(plugID, "ENTITY", map[string]any{"action": "turnOn"}),
+	}}).decode(t, http.StatusOK, &got)
+	var states phoenixStates
+	e.web(http.MethodPost, "/api/phoenix/state", map[string]any{"stateRequests": []any{entity(plugID, "ENTITY")}}).
+		decode(t, http.StatusOK, &states)
+	plug := states.states(t, 0)
+	layout := "2006-01-02T15:04:05.000Z"
+	if got := plug["Alexa.PowerController.powerState"]; got["value"] != "ON" || got["timeOfSample"] != e.clock.Now().Format(layout) {
+		t.Errorf("power after the control %v, want ON at %v", got, e.clock.Now())
+	}
+	if got := plug["Alexa.EndpointHealth.connectivity"]["timeOfSample"]; got != loaded.Format(layout) {
+		t.Errorf("connectivity sampled %v, want the load time %v", got, loaded)
+	}
 }
 
 func TestPhoenixBrightnessForms(t *testing.T) {
@@ -358,8 +377,20 @@ func TestPhoenixAuxiliary(t *testing.T) {
 			t.Errorf("%s without session: %d", path, r.status)
 		}
 	}
-	if r := e.do(http.MethodPost, "/api/phoenix/state", "", map[string]any{"stateRequests": []any{}}); r.status != http.StatusUnauthorized {
-		t.Errorf("state without session: %d", r.status)
+	if r := e.do(http.MethodGet, "/api/phoenix", "", nil); r.status != http.StatusUnauthorized {
+		t.Errorf("/api/phoenix without session: %d", r.status)
+	}
+	for _, method := range []string{http.MethodPost, http.MethodPut} {
+		if r := e.do(method, "/api/phoenix/state", "", map[string]any{"stateRequests": []any{}}); r.status != http.StatusUnauthorized {
+			t.Errorf("%s state without session: %d", method, r.status)
+		}
+		// A session cookie whose csrf the header does not repeat.
+		req := e.request(method, "/api/phoenix/state", map[string]any{"controlRequests": []any{}})
+		req.Header.Set("Cookie", webCookie)
+		req.Header.Set("csrf", "0")
+		if r := e.send(req); r.status != http.StatusUnauthorized {
+			t.Errorf("%s state with a wrong csrf: %d", method, r.status)
+		}
 	}
 }
 
