@@ -235,8 +235,9 @@ func notFoundError() *shError {
 type shParams map[string]any
 
 // applyAction validates action with its parameters against device d and,
-// when d is reachable, changes its state and time of sample. s.mu is held. Checks run in a fixed order: the device has the
-// capability, the value is valid, the device is reachable.
+// when d is reachable, changes its state and time of sample; s.mu is
+// held. Checks run in a fixed order: the device has the capability, the
+// value is valid, the device is reachable.
 func (s *Server) applyAction(d *SmartHomeDevice, action string, p shParams) *shError {
 	capIdx := slices.IndexFunc(shCapabilities(), func(c shCapability) bool { return slices.Contains(c.actions, action) })
 	if capIdx < 0 {
@@ -250,12 +251,12 @@ func (s *Server) applyAction(d *SmartHomeDevice, action string, p shParams) *shE
 	if err := setState(&f, action, p); err != nil {
 		return err
 	}
+	if !f.reachable() {
+		return &shError{code: shUnreachable, message: fmt.Sprintf("%s is unreachable.", d.Name)}
+	}
 	if action == "setBrightness" && fractionForm(p["brightness"]) {
 		s.opts.Logger.Info("brightness sent as a fraction (ioBroker's form), taken as percent",
 			"device", d.Name, "brightness", p["brightness"], "percent", *f.Brightness)
-	}
-	if !f.reachable() {
-		return &shError{code: shUnreachable, message: fmt.Sprintf("%s is unreachable.", d.Name)}
 	}
 	d.State = f
 	s.shSamples[d.ID][c.key] = s.opts.Now()
