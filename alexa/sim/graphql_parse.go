@@ -42,8 +42,10 @@ func lexGraphQL(src string) ([]gqlToken, error) {
 		case c == '\n':
 			line, lineStart = line+1, i+1
 			i++
-		case c == ' ' || c == '\t' || c == '\r' || c == ',' || c == 0xEF || c == 0xBB || c == 0xBF:
+		case c == ' ' || c == '\t' || c == '\r' || c == ',':
 			i++
+		case strings.HasPrefix(src[i:], "\ufeff"): // a byte order mark
+			i += len("\ufeff")
 		case c == '#':
 			for i < len(src) && src[i] != '\n' {
 				i++

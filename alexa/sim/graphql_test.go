@@ -249,3 +249,26 @@ func TestGraphQLErrors(t *testing.T) {
 		t.Errorf("without session: %d", r.status)
 	}
 }
+
+// TestGraphQLSyntax covers the language the parser takes: a byte order
+// mark, comments, aliases, directives, block strings, escapes, commas.
+func TestGraphQLSyntax(t *testing.T) {
+	e := newEnv(t, smartHomeHousehold(), sim.Options{})
+	query := "\ufeff# two endpoints\nquery Q {\n  first: endpoint(id: \"amzn1.alexa.endpoint.\\u0030d3f1a2b-4c5d-4e6f-8a9b-0c1d2e3f4a01\") @include(if: true) { name: friendlyName }\n" +
+		"  second: endpoint(id: \"\"\"amzn1.alexa.endpoint." + plugID + "\"\"\") { friendlyName, __typename }\n  __typename\n}"
+	r := e.web(http.MethodPost, "/nexus/v1/graphql", map[string]any{"query": query})
+	want := `{"data":{"first":{"name":"Desk Lamp"},"second":{"friendlyName":"Fan Plug","__typename":"Endpoint"},"__typename":"Query"},`
+	if r.status != http.StatusOK || !strings.HasPrefix(string(r.raw), want) {
+		t.Errorf("answer %d %s\nwant prefix %s", r.status, r.raw, want)
+	}
+	var got struct {
+		Errors []struct {
+			Message   string `json:"message"`
+			Locations []struct{ Line, Column int }
+		} `json:"errors"`
+	}
+	e.graphql(map[string]any{"query": "query {\n  endpoints { items { id } }\n  nope\n}"}, &got)
+	if len(got.Errors) != 1 || got.Errors[0].Locations[0].Line != 3 || got.Errors[0].Locations[0].Column != 3 {
+		t.Errorf("location of an unknown field: %+v", got.Errors)
+	}
+}
