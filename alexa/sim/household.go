@@ -34,7 +34,8 @@ type SmartHomeDevice struct {
 	ID      string   `json:"id"`
 	Name    string   `json:"name"`
 	Aliases []string `json:"aliases"`
-	// Type is LIGHT, PLUG, SWITCH or TEMPERATURE_SENSOR.
+	// Type is LIGHT, PLUG, SWITCH or TEMPERATURE_SENSOR; when empty the
+	// server sets it from the state (defaultType).
 	Type string `json:"type"`
 	// State uses the Features keys of smartHomeStateKeys; the device has
 	// a capability iff its key is present.

@@ -496,4 +496,14 @@ func TestSmartHomeControlAPI(t *testing.T) {
 	if len(e.household().SmartHome) != 4 {
 		t.Error("a refused PUT changed the household")
 	}
+	// A device without a type gets one from its state.
+	r = e.do(http.MethodPut, "/_sim/household", "", `{"smarthome":[{"id":"l","name":"L","state":{"power":"ON","brightness":5}},`+
+		`{"id":"t","name":"T","state":{"temperature":20}},{"id":"p","name":"P","state":{"power":"OFF"}}]}`)
+	var types []string
+	for _, d := range e.household().SmartHome {
+		types = append(types, d.Type)
+	}
+	if r.status != http.StatusOK || strings.Join(types, ",") != "LIGHT,TEMPERATURE_SENSOR,PLUG" {
+		t.Errorf("default types %v (%d %s)", types, r.status, r.raw)
+	}
 }

@@ -104,8 +104,8 @@ func (h Household) validateSmartHome() []error {
 		if slices.Contains(d.Aliases, "") {
 			errs = append(errs, fmt.Errorf("%s: an alias is empty", where))
 		}
-		if _, ok := smartHomeTypes[d.Type]; !ok {
-			errs = append(errs, fmt.Errorf("%s: type %q is not one of LIGHT, PLUG, SWITCH, TEMPERATURE_SENSOR", where, d.Type))
+		if _, ok := smartHomeTypes[d.Type]; !ok && d.Type != "" {
+			errs = append(errs, fmt.Errorf("%s: type %q is not one of LIGHT, PLUG, SWITCH, TEMPERATURE_SENSOR (or empty)", where, d.Type))
 		}
 		if err := checkStateKeys(d.State); err != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", where, err))
@@ -158,11 +158,28 @@ func checkStateKeys(f Features) error {
 	return fmt.Errorf("state keys %q are not smart-home state (known: %s)", extra, strings.Join(smartHomeStateKeys, ", "))
 }
 
-// resetSmartHomeSamples stamps every smart-home state key with now; s.mu
-// is held or s is not shared yet.
+// defaultType is the type of a device given without one: LIGHT when it
+// has brightness or colour, TEMPERATURE_SENSOR when it only measures, else
+// PLUG.
+func defaultType(f Features) string {
+	switch {
+	case f.Brightness != nil || f.Color != nil || f.ColorTemperature != nil:
+		return "LIGHT"
+	case f.Temperature != nil && f.Power == nil:
+		return "TEMPERATURE_SENSOR"
+	}
+	return "PLUG"
+}
+
+// resetSmartHomeSamples stamps every smart-home state key with now and
+// gives devices without a type their default one; s.mu is held or s is
+// not shared yet.
 func (s *Server) resetSmartHomeSamples(now time.Time) {
 	s.shSamples = map[string]map[string]time.Time{}
-	for _, d := range s.household.SmartHome {
+	for i, d := range s.household.SmartHome {
+		if d.Type == "" {
+			s.household.SmartHome[i].Type = defaultType(d.State)
+		}
 		m := map[string]time.Time{}
 		for _, k := range smartHomeStateKeys {
 			m[k] = now
