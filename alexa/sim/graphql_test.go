@@ -272,3 +272,41 @@ func TestGraphQLSyntax(t *testing.T) {
 		t.Errorf("location of an unknown field: %+v", got.Errors)
 	}
 }
+
+func TestGraphQLSetEndpointFeaturesRefusals(t *testing.T) {
+	e := newEnv(t, smartHomeHousehold(), sim.Options{})
+	for _, tc := range []struct {
+		feature, op string
+		payload     any
+		code        string
+	}{
+		{"colorTemperature", "setColorTemperature", map[string]any{"colorTemperatureInKelvin": "warm"}, "INVALID_VALUE"},
+		{"colorTemperature", "setColorTemperature", map[string]any{"colorTemperatureInKelvin": 500}, "VALUE_OUT_OF_RANGE"},
+		{"colorTemperature", "setColorTemperature", nil, "INVALID_VALUE"},
+		{"brightness", "setBrightness", map[string]any{"brightness": "101"}, "VALUE_OUT_OF_RANGE"},
+		{"color", "setColor", map[string]any{"colorName": "octarine"}, "INVALID_VALUE"},
+		{"toggle", "turnOnToggle", nil, "UNSUPPORTED_OPERATION"},
+	} {
+		req := map[string]any{"endpointId": sim.EndpointIDPrefix + lampID, "featureName": tc.feature, "featureOperationName": tc.op}
+		if tc.payload != nil {
+			req["payload"] = tc.payload
+		}
+		var got map[string]any
+		e.graphql(map[string]any{"query": setFeaturesMutation, "variables": map[string]any{"featureControlRequests": []any{req}}}, &got)
+		set := got["data"].(map[string]any)["setEndpointFeatures"].(map[string]any)
+		if errs := set["errors"].([]any); len(errs) != 1 || errs[0].(map[string]any)["code"] != tc.code {
+			t.Errorf("%s %v: %v, want %s", tc.op, tc.payload, set, tc.code)
+		}
+	}
+	// setColor by name works here too.
+	var got map[string]any
+	e.graphql(map[string]any{"query": setFeaturesMutation, "variables": map[string]any{"featureControlRequests": []any{
+		map[string]any{"endpointId": sim.EndpointIDPrefix + lampID, "featureName": "color", "featureOperationName": "setColor",
+			"payload": map[string]any{"colorName": "blue"}}}}}, &got)
+	if c := e.smartHome(lampID).Color; c == nil || c.Hue != 240 || c.Saturation != 1 {
+		t.Errorf("colour after setColor blue: %+v (%v)", c, got)
+	}
+	if *e.smartHome(lampID).ColorTemperature != 2700 || *e.smartHome(lampID).Brightness != 40 {
+		t.Error("a refused feature control changed the lamp")
+	}
+}

@@ -271,9 +271,8 @@ func (s *Server) applyAction(d *SmartHomeDevice, action string, p shParams) *shE
 	if !f.reachable() {
 		return &shError{code: shUnreachable, message: fmt.Sprintf("%s is unreachable.", d.Name)}
 	}
-	if action == "setBrightness" && fractionForm(p["brightness"]) {
-		s.opts.Logger.Info("brightness sent as a fraction (ioBroker's form), taken as percent",
-			"device", d.Name, "brightness", p["brightness"], "percent", *f.Brightness)
+	if action == "setBrightness" {
+		s.flagBrightness(d, p["brightness"], *f.Brightness)
 	}
 	d.State = f
 	s.shSamples[d.ID][c.key] = s.opts.Now()
@@ -313,18 +312,8 @@ func setState(f *Features, action string, p shParams) *shError {
 // (rounded); a value with a decimal point ≤ 1 is a fraction (ioBroker's
 // "0.5") and scaled to percent.
 func brightnessParam(v any) (int, *shError) {
-	var x float64
-	var text string
-	switch b := v.(type) {
-	case float64:
-		x, text = b, strconv.FormatFloat(b, 'f', -1, 64)
-	case string:
-		f, err := strconv.ParseFloat(strings.TrimSpace(b), 64)
-		if err != nil {
-			return 0, &shError{code: shInvalid, message: fmt.Sprintf("brightness %q is not a number.", b)}
-		}
-		x, text = f, b
-	default:
+	text, x, ok := numeric(v)
+	if !ok {
 		return 0, &shError{code: shInvalid, message: fmt.Sprintf("brightness must be a number or numeric string, got %s.", jsonText(v))}
 	}
 	if fractionForm(v) {
@@ -336,18 +325,39 @@ func brightnessParam(v any) (int, *shError) {
 	return int(math.Round(x)), nil
 }
 
+// numeric reads a JSON number or numeric string: its text and value.
+func numeric(v any) (text string, x float64, ok bool) {
+	switch b := v.(type) {
+	case float64:
+		return strconv.FormatFloat(b, 'f', -1, 64), b, true
+	case string:
+		text = strings.TrimSpace(b)
+		x, err := strconv.ParseFloat(text, 64)
+		return text, x, err == nil
+	}
+	return "", 0, false
+}
+
+// flagBrightness logs a brightness ≤ 1 the simulator took (research §9:
+// clients disagree on the scale): a fraction taken as percent, or a 1
+// that ioBroker's form would mean as 100 %.
+func (s *Server) flagBrightness(d *SmartHomeDevice, sent any, percent int) {
+	_, x, _ := numeric(sent)
+	switch {
+	case fractionForm(sent):
+		s.opts.Logger.Info("brightness sent as a fraction (ioBroker's form), taken as percent",
+			"device", d.Name, "brightness", sent, "percent", percent)
+	case x == 1:
+		s.opts.Logger.Info("brightness 1 taken as 1 percent; in ioBroker's fraction form it would mean 100",
+			"device", d.Name, "brightness", sent)
+	}
+}
+
 // fractionForm reports whether a brightness is a fraction: written with a
 // decimal point and between 0 and 1 ("0.5", 0.25; "1" is 1 percent).
 func fractionForm(v any) bool {
-	var text string
-	switch b := v.(type) {
-	case float64:
-		text = strconv.FormatFloat(b, 'f', -1, 64)
-	case string:
-		text = strings.TrimSpace(b)
-	}
-	x, err := strconv.ParseFloat(text, 64)
-	return err == nil && strings.Contains(text, ".") && x >= 0 && x <= 1
+	text, x, ok := numeric(v)
+	return ok && strings.Contains(text, ".") && x >= 0 && x <= 1
 }
 
 // kelvinParam reads setColorTemperature's colorTemperatureName (phoenix)
@@ -361,18 +371,13 @@ func kelvinParam(p shParams) (int, *shError) {
 		}
 		return w.Kelvin, nil
 	}
-	var k float64
-	switch v := p["colorTemperatureInKelvin"].(type) {
-	case float64:
-		k = v
-	case string:
-		f, err := strconv.ParseFloat(v, 64)
-		if err != nil {
-			return 0, &shError{code: shInvalid, message: fmt.Sprintf("colorTemperatureInKelvin %q is not a number.", v)}
-		}
-		k = f
-	default:
+	raw, given := p["colorTemperatureInKelvin"]
+	if !given {
 		return 0, &shError{code: shInvalid, message: "setColorTemperature needs colorTemperatureName or colorTemperatureInKelvin."}
+	}
+	_, k, ok := numeric(raw)
+	if !ok || math.IsNaN(k) {
+		return 0, &shError{code: shInvalid, message: fmt.Sprintf("colorTemperatureInKelvin must be a number or numeric string, got %s.", jsonText(raw))}
 	}
 	if k < 1000 || k > 10000 {
 		return 0, &shError{code: shOutOfRange, message: fmt.Sprintf("colorTemperatureInKelvin %v is out of range 1000..10000.", k)}
