@@ -5,8 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -15,9 +13,8 @@ import (
 
 	"golang.org/x/oauth2"
 
-	"github.com/alexarules/alexarules/alexa/internal/observe"
+	"github.com/alexarules/alexarules/alexa/internal/request"
 	"github.com/alexarules/alexarules/alexa/internal/retry"
-	"github.com/alexarules/alexarules/engine"
 )
 
 // Tokens supplies LWA access tokens. Invalidate is called with an access
@@ -55,19 +52,13 @@ type ClientOptions struct {
 	Observe func(api, result string, d time.Duration)
 }
 
-// Client calls the Endpoint Features and Endpoints REST APIs. It is safe
-// for concurrent use.
+// Client calls the Endpoint Features and Endpoints REST APIs through the
+// one request path (family "features"). It is safe for concurrent use.
 type Client struct {
-	base   string
-	tokens Tokens
-	hc     *http.Client
-	logger *slog.Logger
-	scale  string
-	retry  retry.Policy
+	base  string
+	rc    *request.Client
+	scale string
 }
-
-// maxBody caps a response body; an endpoint list page is far smaller.
-const maxBody = 8 << 20
 
 // NewClient returns a client for the API base URL (Hosts.API).
 func NewClient(apiBase string, tokens Tokens, opts ClientOptions) (*Client, error) {
@@ -81,34 +72,50 @@ func NewClient(apiBase string, tokens Tokens, opts ClientOptions) (*Client, erro
 	if err != nil {
 		return nil, err
 	}
-	c := &Client{
-		base:   strings.TrimRight(apiBase, "/"),
-		tokens: tokens,
-		hc:     opts.HTTPClient,
-		logger: opts.Logger,
-		scale:  scale,
-		retry: retry.Policy{
+	// The family: errors start with "alexa", and the reference says to
+	// retry 429, 500 and 503; the back-off defaults are the request path's.
+	f := request.Family{
+		Name:      "features",
+		Prefix:    "alexa",
+		Retryable: func(e *request.Error) bool { return retryableStatus(e.Status) },
+		Policy: retry.Policy{
 			MaxAttempts:   opts.MaxAttempts,
 			BaseBackoff:   opts.BaseBackoff,
 			MaxBackoff:    opts.MaxBackoff,
 			MaxRetryAfter: opts.MaxRetryAfter,
 			Sleep:         opts.Sleep,
 			Now:           opts.Now,
-		}.WithDefaults(retry.Policy{
-			MaxAttempts:   4,
-			BaseBackoff:   200 * time.Millisecond,
-			MaxBackoff:    5 * time.Second,
-			MaxRetryAfter: time.Minute,
-		}),
+		},
 	}
-	if c.hc == nil {
-		c.hc = &http.Client{Timeout: 30 * time.Second}
+	rc := request.New(f, request.Options{
+		HTTPClient: opts.HTTPClient,
+		Logger:     opts.Logger,
+		Auth:       bearer{tokens},
+		// The reference's request examples carry both headers, even without a body.
+		Header:  http.Header{"Accept": {"application/json"}, "Content-Type": {"application/json"}},
+		Observe: opts.Observe,
+	})
+	return &Client{base: strings.TrimRight(apiBase, "/"), rc: rc, scale: scale}, nil
+}
+
+// bearer is the Authorizer of the features family: an LWA access token,
+// invalidated when the API refuses it, so that the retry gets a fresh one.
+type bearer struct{ tokens Tokens }
+
+func (b bearer) Authorize(_ context.Context, req *http.Request) error {
+	tok, err := b.tokens.Token()
+	if err != nil {
+		return err
 	}
-	c.hc = observe.Client(c.hc, "features", opts.Observe)
-	if c.logger == nil {
-		c.logger = slog.New(slog.DiscardHandler)
-	}
-	return c, nil
+	req.Header.Set("Authorization", "Bearer "+tok.AccessToken)
+	return nil
+}
+
+// Refused invalidates the refused token: the token may have been revoked
+// or expired early, and the next Authorize refreshes it.
+func (b bearer) Refused(_ context.Context, req *http.Request, _ int) bool {
+	b.tokens.Invalidate(strings.TrimPrefix(req.Header.Get("Authorization"), "Bearer "))
+	return true
 }
 
 // Scale is the temperature scale Get reports in.
@@ -184,102 +191,14 @@ func decodeObject(body []byte, v any) error {
 	return json.Unmarshal(trimmed, v)
 }
 
-// send is the one request path of the package: authorization, retries on
-// 429/500/503 with back-off honouring Retry-After, one token refresh on
-// 401, and Error object parsing. It returns the body of a 2xx answer.
+// send makes one call through the request path and returns the body of
+// a 2xx answer; an error answer is an *APIError.
 func (c *Client) send(ctx context.Context, method, path string, query url.Values, body []byte) ([]byte, error) {
-	target := c.base + path
-	if len(query) > 0 {
-		target += "?" + query.Encode()
-	}
-	refreshed := false
-	for attempt := 1; ; {
-		tok, err := c.tokens.Token()
-		if err != nil {
-			return nil, fmt.Errorf("alexa: %s %s: %w", method, path, err)
-		}
-		status, header, respBody, err := c.roundTrip(ctx, method, target, tok.AccessToken, body)
-		if err != nil {
-			return nil, fmt.Errorf("alexa: %s %s: %w", method, path, err)
-		}
-		c.logger.DebugContext(ctx, "alexa request", "method", method, "path", path, "status", status, "attempt", attempt,
-			engine.OriginAttr(ctx))
-		if status >= 200 && status < 300 {
-			return respBody, nil
-		}
-		if status == http.StatusUnauthorized && !refreshed {
-			// The token may have been revoked or expired early: refresh
-			// once; a second 401 is the caller's problem.
-			refreshed = true
-			c.tokens.Invalidate(tok.AccessToken)
-			continue
-		}
-		apiErr := parseAPIError(method, path, status, header, respBody, c.retry.Now())
-		apiErr.Attempts = attempt
-		if !apiErr.Retryable() {
-			return nil, apiErr
-		}
-		delay, ok := c.retry.Delay(ctx, attempt, apiErr.RetryAfter)
-		if !ok {
-			return nil, apiErr
-		}
-		if err := c.retry.Sleep(ctx, delay); err != nil {
-			return nil, fmt.Errorf("%w (retry abandoned: %w)", apiErr, err)
-		}
-		attempt++
-	}
-}
-
-func (c *Client) roundTrip(ctx context.Context, method, target, accessToken string, body []byte) (int, http.Header, []byte, error) {
-	var rd io.Reader
-	if body != nil {
-		rd = bytes.NewReader(body)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, target, rd)
+	resp, err := c.rc.Do(ctx, request.Request{Method: method, URL: c.base + path, Query: query, Body: body})
 	if err != nil {
-		return 0, nil, nil, err
+		return nil, err
 	}
-	req.Header.Set("Authorization", "Bearer "+accessToken)
-	// The reference's request examples carry both headers, even without a body.
-	req.Header.Set("Accept", "application/json")
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := c.hc.Do(req)
-	if err != nil {
-		return 0, nil, nil, err
-	}
-	defer resp.Body.Close()
-	data, err := io.ReadAll(io.LimitReader(resp.Body, maxBody+1))
-	if err != nil {
-		return 0, nil, nil, fmt.Errorf("read response: %w", err)
-	}
-	if len(data) > maxBody {
-		return 0, nil, nil, fmt.Errorf("response larger than %d bytes", maxBody)
-	}
-	return resp.StatusCode, resp.Header, data, nil
-}
-
-// parseAPIError reads the reference's Error object, tolerating bodies that
-// are not JSON or lack fields.
-func parseAPIError(method, path string, status int, h http.Header, body []byte, now time.Time) *APIError {
-	e := &APIError{Method: method, Path: path, Status: status, RetryAfter: retry.RetryAfter(h.Get("Retry-After"), now)}
-	var obj struct {
-		Type    string `json:"type"`
-		Code    string `json:"code"`
-		Message string `json:"message"`
-	}
-	if err := json.Unmarshal(body, &obj); err == nil {
-		e.Type, e.Message = obj.Type, obj.Message
-		if e.Type == "" {
-			e.Type = obj.Code
-		}
-	} else if text := strings.TrimSpace(string(body)); text != "" {
-		e.Message = retry.Truncate(text, 200)
-	}
-	if e.Type == "" {
-		// Amazon's gateways name the error in a header when the body does not.
-		e.Type, _, _ = strings.Cut(h.Get("X-Amzn-ErrorType"), ":")
-	}
-	return e
+	return resp.Body, nil
 }
 
 // NewFromConfig wires the usual pair: a TokenSource for cfg (persisting

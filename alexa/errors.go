@@ -5,50 +5,15 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
-	"strings"
-	"time"
+
+	"github.com/alexarules/alexarules/alexa/internal/request"
 )
 
 // APIError is an error answer of the Endpoint Features or Endpoints API,
-// with the fields of the reference's Error object.
-type APIError struct {
-	Method     string
-	Path       string // request path, without the query
-	Status     int
-	Type       string        // Error object "type", e.g. ENDPOINT_UNREACHABLE; "" if the body had none
-	Message    string        // Error object "message", or the start of a body that was not JSON
-	RetryAfter time.Duration // from the Retry-After header; 0 when absent
-	Attempts   int           // requests made before giving up
-}
-
-func (e *APIError) Error() string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "alexa: %s %s: %d %s", e.Method, e.Path, e.Status, http.StatusText(e.Status))
-	if e.Type != "" {
-		b.WriteString(": " + e.Type)
-	}
-	if e.Message != "" {
-		b.WriteString(": " + e.Message)
-	}
-	if e.Attempts > 1 {
-		fmt.Fprintf(&b, " (after %d attempts)", e.Attempts)
-	}
-	return b.String()
-}
-
-// Retryable reports whether the reference says to retry with back-off:
-// 429, 500 and 503.
-func (e *APIError) Retryable() bool { return retryableStatus(e.Status) }
-
-// Unreachable reports an endpoint that does not answer.
-func (e *APIError) Unreachable() bool { return e.Type == "ENDPOINT_UNREACHABLE" }
-
-// NotFound reports an endpoint (or feature) the API does not know.
-func (e *APIError) NotFound() bool { return e.Status == http.StatusNotFound }
-
-// RetryAfterDuration is the server's Retry-After (0 when absent), for
-// callers that schedule their own retries (the poller).
-func (e *APIError) RetryAfterDuration() time.Duration { return e.RetryAfter }
+// with the fields of the reference's Error object. It is the request
+// path's error: errors.As with *APIError finds it, and Retryable,
+// Unreachable, NotFound and RetryAfterDuration serve the poller.
+type APIError = request.Error
 
 func retryableStatus(status int) bool {
 	return status == http.StatusTooManyRequests ||

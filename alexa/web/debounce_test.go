@@ -3,6 +3,7 @@ package web_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -197,7 +198,8 @@ func TestDebouncerHonoursRetryAfter(t *testing.T) {
 }
 
 func TestDebouncerDoesNotRetryAuthErrors(t *testing.T) {
-	d, f, clock := newDebouncer(t, &web.Error{Status: 401})
+	// What a 401 *web.Error unwraps to.
+	d, f, clock := newDebouncer(t, fmt.Errorf("alexa web: GET /api/notifications: 401 Unauthorized: %w", web.ErrAuth))
 	d.Trigger()
 	clock.Advance(2 * time.Second)
 	if clock.Pending() != 0 {

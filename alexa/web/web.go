@@ -16,7 +16,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -25,9 +24,8 @@ import (
 	"time"
 
 	"github.com/alexarules/alexarules/alexa"
-	"github.com/alexarules/alexarules/alexa/internal/observe"
+	"github.com/alexarules/alexarules/alexa/internal/request"
 	"github.com/alexarules/alexarules/alexa/internal/retry"
-	"github.com/alexarules/alexarules/engine"
 )
 
 // SimCookie is the web session the simulator accepts: callers pass it when
@@ -45,13 +43,20 @@ const (
 	ListsLegacy = "legacy" // alexa.amazon.{tld}/api/namedLists (stopped working for many accounts in 2025)
 )
 
-// Options configure a Client. Hosts and Cookie are required.
+// Options configure a Client. Hosts and either Auth or Cookie are
+// required.
 type Options struct {
 	// Hosts are the country's hosts (alexa.HostsFor): Web for /api/*,
 	// Lists for the v2 list API.
 	Hosts alexa.Hosts
+	// Auth, when set, puts the session's credentials (Cookie and csrf
+	// headers) on every request and renews them when Amazon refuses them
+	// (an app session's cookies, exchanged again on a 401); Cookie is then
+	// ignored.
+	Auth request.Authorizer
 	// Cookie is the whole Cookie header of a logged-in web session; the
-	// csrf header is read from its csrf= value.
+	// csrf header is read from its csrf= value. It is required without
+	// Auth, and sent as is: a refused cookie stays refused (ErrAuth).
 	Cookie string
 	// HTTPClient defaults to a client with a 30 s timeout.
 	HTTPClient *http.Client
@@ -88,58 +93,32 @@ type Options struct {
 	Observe func(api, result string, d time.Duration)
 }
 
-// Client calls the Alexa web API. It is safe for concurrent use.
+// Client calls the Alexa web API through the one request path (family
+// "web"). It is safe for concurrent use.
 type Client struct {
-	web, lists   string // base URLs without trailing slash
-	cookie, csrf string
-	userAgent    string
-	language     string
-	hc           *http.Client
-	logger       *slog.Logger
-	listAPI      listAPI
-	retry        retry.Policy
+	web, lists string // base URLs without trailing slash
+	rc         *request.Client
+	logger     *slog.Logger
+	listAPI    listAPI
 }
-
-// maxBody caps a response body; a household's notifications are far smaller.
-const maxBody = 8 << 20
 
 // New checks o and returns a client.
 func New(o Options) (*Client, error) {
 	if o.Hosts.Web == "" {
 		return nil, errors.New("alexa web: no web API host (Options.Hosts.Web)")
 	}
-	if strings.TrimSpace(o.Cookie) == "" {
-		return nil, errors.New("alexa web: no cookie: log in to the Alexa web app and configure its Cookie header")
-	}
-	if strings.ContainsAny(o.Cookie, "\r\n") {
-		return nil, errors.New("alexa web: the cookie must be one line")
-	}
-	csrf := cookieValue(o.Cookie, "csrf")
-	if csrf == "" {
-		return nil, errors.New("alexa web: the cookie has no csrf= value")
+	auth := o.Auth
+	if auth == nil {
+		static, err := staticSession(o.Cookie)
+		if err != nil {
+			return nil, err
+		}
+		auth = static
 	}
 	c := &Client{
-		web:       strings.TrimRight(o.Hosts.Web, "/"),
-		lists:     strings.TrimRight(o.Hosts.Lists, "/"),
-		cookie:    strings.TrimSpace(o.Cookie),
-		csrf:      csrf,
-		userAgent: o.UserAgent,
-		language:  o.AcceptLanguage,
-		hc:        o.HTTPClient,
-		logger:    o.Logger,
-		retry: retry.Policy{
-			MaxAttempts:   o.MaxAttempts,
-			BaseBackoff:   o.BaseBackoff,
-			MaxBackoff:    o.MaxBackoff,
-			MaxRetryAfter: o.MaxRetryAfter,
-			Sleep:         o.Sleep,
-			Now:           o.Now,
-		}.WithDefaults(retry.Policy{
-			MaxAttempts:   4,
-			BaseBackoff:   time.Second,
-			MaxBackoff:    30 * time.Second,
-			MaxRetryAfter: 2 * time.Minute,
-		}),
+		web:    strings.TrimRight(o.Hosts.Web, "/"),
+		lists:  strings.TrimRight(o.Hosts.Lists, "/"),
+		logger: o.Logger,
 	}
 	switch o.Lists {
 	case "", ListsV2:
@@ -152,21 +131,89 @@ func New(o Options) (*Client, error) {
 	default:
 		return nil, fmt.Errorf("alexa web: lists API %q: want %q or %q", o.Lists, ListsV2, ListsLegacy)
 	}
-	if c.userAgent == "" {
-		c.userAgent = DefaultUserAgent
-	}
-	if c.language == "" {
-		c.language = language(o.Hosts.Country)
-	}
-	if c.hc == nil {
-		c.hc = &http.Client{Timeout: 30 * time.Second}
-	}
-	c.hc = observe.Client(c.hc, "web", o.Observe)
 	if c.logger == nil {
 		c.logger = slog.New(slog.DiscardHandler)
 	}
+	c.rc = request.New(family(o), request.Options{
+		HTTPClient: o.HTTPClient,
+		Logger:     c.logger,
+		Auth:       auth,
+		Header:     c.header(o),
+		Observe:    o.Observe,
+	})
 	return c, nil
 }
+
+// family is the web API's request family: throttling (429, or 400 with
+// a ThrottlingException anywhere in the body) and 503 are retried, with
+// longer back-off than the REST APIs, and a refused session is ErrAuth.
+func family(o Options) request.Family {
+	return request.Family{
+		Name:   "web",
+		Prefix: "alexa web",
+		Policy: retry.Policy{
+			MaxAttempts:   o.MaxAttempts,
+			BaseBackoff:   o.BaseBackoff,
+			MaxBackoff:    o.MaxBackoff,
+			MaxRetryAfter: o.MaxRetryAfter,
+			Sleep:         o.Sleep,
+			Now:           o.Now,
+		}.WithDefaults(retry.Policy{
+			MaxAttempts:   4,
+			BaseBackoff:   time.Second,
+			MaxBackoff:    30 * time.Second,
+			MaxRetryAfter: 2 * time.Minute,
+		}),
+		Retryable: func(e *request.Error) bool { return e.Throttled || e.Status == http.StatusServiceUnavailable },
+		Parse:     parseError,
+		Sentinel:  ErrAuth,
+	}
+}
+
+// header is what every request carries besides the credentials: the
+// browser's User-Agent, the web app's Referer, Origin and language.
+func (c *Client) header(o Options) http.Header {
+	ua, lang := o.UserAgent, o.AcceptLanguage
+	if ua == "" {
+		ua = DefaultUserAgent
+	}
+	if lang == "" {
+		lang = language(o.Hosts.Country)
+	}
+	return http.Header{
+		"User-Agent":      {ua},
+		"Referer":         {c.web + "/spa/index.html"},
+		"Origin":          {c.web},
+		"Accept-Language": {lang},
+		"Accept":          {"application/json; charset=utf-8"},
+	}
+}
+
+// staticCookie is the Authorizer of a Cookie header configured by hand:
+// nothing can renew it.
+type staticCookie struct{ cookie, csrf string }
+
+func staticSession(cookie string) (staticCookie, error) {
+	if strings.TrimSpace(cookie) == "" {
+		return staticCookie{}, errors.New("alexa web: no cookie: log in to the Alexa web app and configure its Cookie header")
+	}
+	if strings.ContainsAny(cookie, "\r\n") {
+		return staticCookie{}, errors.New("alexa web: the cookie must be one line")
+	}
+	csrf := cookieValue(cookie, "csrf")
+	if csrf == "" {
+		return staticCookie{}, errors.New("alexa web: the cookie has no csrf= value")
+	}
+	return staticCookie{cookie: strings.TrimSpace(cookie), csrf: csrf}, nil
+}
+
+func (s staticCookie) Authorize(_ context.Context, req *http.Request) error {
+	req.Header.Set("Cookie", s.cookie)
+	req.Header.Set("csrf", s.csrf)
+	return nil
+}
+
+func (staticCookie) Refused(context.Context, *http.Request, int) bool { return false }
 
 // cookieValue returns the value of the cookie named name in a Cookie
 // header, or "".
@@ -210,90 +257,29 @@ func language(country string) string {
 }
 
 // now is the client's clock (Options.Now).
-func (c *Client) now() time.Time { return c.retry.Now() }
+func (c *Client) now() time.Time { return c.rc.Now() }
 
 // cacheBuster is the _=<epoch ms> parameter the web app adds to GETs.
 func (c *Client) cacheBuster() string { return strconv.FormatInt(c.now().UnixMilli(), 10) }
 
-// send is the one request path of the package: session headers, JSON
-// body, retries on throttling and 503 with back-off honouring Retry-After,
-// and error answers turned into *Error. base is c.web or c.lists; path is
-// already escaped. It returns the body of a 2xx answer.
+// send makes one call through the request path with body, if any, as
+// JSON. base is c.web or c.lists; path is already escaped. It returns the
+// body of a 2xx answer; an error answer is an *Error.
 func (c *Client) send(ctx context.Context, method, base, path string, query url.Values, body any) ([]byte, error) {
-	target := base + path
-	if len(query) > 0 {
-		target += "?" + query.Encode()
-	}
-	var payload []byte
+	r := request.Request{Method: method, URL: base + path, Query: query}
 	if body != nil {
-		var err error
-		if payload, err = json.Marshal(body); err != nil {
+		payload, err := json.Marshal(body)
+		if err != nil {
 			return nil, fmt.Errorf("alexa web: %s %s: encode body: %w", method, path, err)
 		}
+		r.Body = payload
+		r.Header = http.Header{"Content-Type": {"application/json; charset=UTF-8"}}
 	}
-	for attempt := 1; ; attempt++ {
-		status, header, respBody, err := c.roundTrip(ctx, method, target, payload)
-		if err != nil {
-			return nil, fmt.Errorf("alexa web: %s %s: %w", method, path, err)
-		}
-		c.logger.DebugContext(ctx, "alexa web request", "method", method, "path", path, "status", status, "attempt", attempt,
-			engine.OriginAttr(ctx))
-		if status >= 200 && status < 300 {
-			return respBody, nil
-		}
-		e := parseError(method, path, status, header, respBody, c.now())
-		e.Attempts = attempt
-		if !e.retryable() {
-			return nil, e
-		}
-		delay, ok := c.retry.Delay(ctx, attempt, e.RetryAfter)
-		if !ok {
-			return nil, e
-		}
-		c.logger.InfoContext(ctx, "alexa web: retrying", "method", method, "path", path, "status", status, "throttled", e.Throttled,
-			"delay", delay, engine.OriginAttr(ctx))
-		if err := c.retry.Sleep(ctx, delay); err != nil {
-			return nil, fmt.Errorf("%w (retry abandoned: %w)", e, err)
-		}
-	}
-}
-
-func (c *Client) roundTrip(ctx context.Context, method, target string, payload []byte) (int, http.Header, []byte, error) {
-	var rd io.Reader
-	if payload != nil {
-		// A bytes.Reader gives the request a Content-Length, so even a
-		// DELETE body is framed (Node's client sends DELETE bodies unframed,
-		// which breaks kept-alive connections).
-		rd = bytes.NewReader(payload)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, target, rd)
+	resp, err := c.rc.Do(ctx, r)
 	if err != nil {
-		return 0, nil, nil, err
+		return nil, err
 	}
-	h := req.Header
-	h.Set("Cookie", c.cookie)
-	h.Set("csrf", c.csrf)
-	h.Set("User-Agent", c.userAgent)
-	h.Set("Referer", c.web+"/spa/index.html")
-	h.Set("Origin", c.web)
-	h.Set("Accept-Language", c.language)
-	h.Set("Accept", "application/json; charset=utf-8")
-	if payload != nil {
-		h.Set("Content-Type", "application/json; charset=UTF-8")
-	}
-	resp, err := c.hc.Do(req)
-	if err != nil {
-		return 0, nil, nil, err
-	}
-	defer resp.Body.Close()
-	data, err := io.ReadAll(io.LimitReader(resp.Body, maxBody+1))
-	if err != nil {
-		return 0, nil, nil, fmt.Errorf("read response: %w", err)
-	}
-	if len(data) > maxBody {
-		return 0, nil, nil, fmt.Errorf("response larger than %d bytes", maxBody)
-	}
-	return resp.StatusCode, resp.Header, data, nil
+	return resp.Body, nil
 }
 
 // decode unmarshals a 2xx body into v, which must be a JSON object; any

@@ -3,8 +3,12 @@ package web_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
+	"reflect"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -77,6 +81,64 @@ func TestSessionHeadersFromOptions(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// sessionAuth is an app session's Authorizer: its cookie changes each
+// time Amazon refuses it, as a Keeper's cookie exchange would.
+type sessionAuth struct {
+	mu      sync.Mutex
+	n       int
+	refused []int
+}
+
+func (a *sessionAuth) Authorize(_ context.Context, req *http.Request) error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	req.Header.Set("Cookie", fmt.Sprintf("at-main=Atza|%d; csrf=%d", a.n, a.n))
+	req.Header.Set("csrf", strconv.Itoa(a.n))
+	return nil
+}
+
+func (a *sessionAuth) Refused(_ context.Context, _ *http.Request, status int) bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.refused = append(a.refused, status)
+	a.n++
+	return true
+}
+
+// With Options.Auth no cookie is configured: every request carries what
+// the Authorizer puts on it, and a 401 is answered with renewed
+// credentials once; a static cookie is never sent again after a 401.
+func TestAuthorizerRenewsTheSession(t *testing.T) {
+	f := newFake(t, map[string]http.HandlerFunc{
+		"GET /api/notifications": func(w http.ResponseWriter, r *http.Request) {
+			if r.Header.Get("csrf") != "1" {
+				w.WriteHeader(http.StatusUnauthorized)
+				return
+			}
+			reply(200, `{"notifications":[]}`)(w, r)
+		},
+	})
+	auth := &sessionAuth{}
+	c, _ := newClient(t, f, func(o *web.Options) { o.Cookie, o.Auth = "", auth })
+	if _, err := c.Notifications(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	reqs := f.requests()
+	if len(reqs) != 2 || reqs[0].Header.Get("Cookie") != "at-main=Atza|0; csrf=0" ||
+		reqs[1].Header.Get("Cookie") != "at-main=Atza|1; csrf=1" || !reflect.DeepEqual(auth.refused, []int{401}) {
+		t.Fatalf("requests %+v, refused %v", reqs, auth.refused)
+	}
+	if reqs[1].Header.Get("User-Agent") != web.DefaultUserAgent || reqs[1].Header.Get("Accept-Language") != "de-DE" {
+		t.Fatalf("the session headers are missing: %v", reqs[1].Header)
+	}
+
+	static, _ := newClient(t, f, nil)
+	_, err := static.Notifications(context.Background())
+	if !errors.Is(err, web.ErrAuth) || len(f.requests()) != 3 {
+		t.Fatalf("static cookie: err %v after %d requests, want ErrAuth after 1", err, len(f.requests())-2)
 	}
 }
 
