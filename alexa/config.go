@@ -6,8 +6,8 @@ import (
 	"strings"
 )
 
-// normScale upper-cases a scale name; "" means CELSIUS.
-func normScale(s string) (string, error) {
+// NormScale upper-cases a temperature scale name; "" means CELSIUS.
+func NormScale(s string) (string, error) {
 	switch u := strings.ToUpper(strings.TrimSpace(s)); u {
 	case "":
 		return Celsius, nil
@@ -98,7 +98,7 @@ func (c Config) WithDefaults() Config {
 	if c.Region == "" {
 		c.Region = "US"
 	}
-	if sc, err := normScale(c.Scale); err == nil {
+	if sc, err := NormScale(c.Scale); err == nil {
 		c.Scale = sc
 	}
 	if c.Scopes == nil {
@@ -122,7 +122,7 @@ func (c Config) Validate() error {
 	if _, err := HostsFor(c.Region, c.Cloud); err != nil {
 		errs = append(errs, err)
 	}
-	if _, err := normScale(c.Scale); err != nil {
+	if _, err := NormScale(c.Scale); err != nil {
 		errs = append(errs, err)
 	}
 	if c.ClientID == "" && c.Cloud == "" {

@@ -1,10 +1,16 @@
+// Package alexa holds what every Amazon API family shares: the regions
+// and their hosts (HostsFor), the account configuration (Config), and the
+// Directory that resolves the device names rules use across backends.
+// Each API family has a package of its own: alexa/features (Endpoint
+// Features), alexa/web (the web API), alexa/auth (Login with Amazon and
+// the app registration), alexa/push; all of them call Amazon through the
+// one request path in alexa/internal/request.
 package alexa
 
 import (
 	"context"
 	"errors"
 	"fmt"
-	"net/http"
 	"slices"
 	"strconv"
 	"strings"
@@ -17,7 +23,7 @@ const DefaultMinRefresh = 30 * time.Second
 
 // DirectoryOptions tune a Directory; the zero value is usable.
 type DirectoryOptions struct {
-	// MinRefresh is the least time between two fetches of the endpoint
+	// MinRefresh is the least time between two fetches of the device
 	// list caused by a name the cache does not know, so that a rule with a
 	// misspelt name cannot flood the API (DefaultMinRefresh when zero).
 	MinRefresh time.Duration
@@ -25,20 +31,41 @@ type DirectoryOptions struct {
 	Now func() time.Time
 }
 
-// Directory resolves endpoint names for rules and performs their calls: it
+// Device is what the Directory knows of one device of a backend: its id
+// and the friendly name rules call it by.
+type Device struct {
+	ID           string
+	FriendlyName string
+}
+
+// Backend is an API family whose devices the Directory names and calls
+// (the Endpoint Features API: features.Backend). Its errors should be
+// *CallError values, which say how a failure looks to a rule; any other
+// error becomes NETWORK_ERROR, TIMEOUT or CANCELED (NewCallError).
+type Backend interface {
+	// Devices lists every device of the account.
+	Devices(ctx context.Context) ([]Device, error)
+	// Update performs an operation named as in the backend's reference
+	// ("turnOn", "setBrightness", ...) with its payload fields in order.
+	Update(ctx context.Context, id, operation string, args ...float64) error
+	// Get reads one attribute with a live request.
+	Get(ctx context.Context, id, attr string) (any, error)
+}
+
+// Directory resolves device names for rules and performs their calls: it
 // is what the scripting package's device() needs (scripting.Endpoints).
-// It caches the endpoint list, fetched on first use and again when a name
+// It caches the device list, fetched on first use and again when a name
 // is missing (at most once per MinRefresh). Ids never change, so a cached
-// id stays valid; a renamed endpoint is found by its new name on a miss.
+// id stays valid; a renamed device is found by its new name on a miss.
 // It is safe for concurrent use.
 type Directory struct {
-	client     *Client
+	backend    Backend
 	minRefresh time.Duration
 	now        func() time.Time
 	fetching   chan struct{} // holds a token while one goroutine fetches the list
 
 	mu        sync.Mutex
-	endpoints []Endpoint
+	devices   []Device
 	byID      map[string]int
 	byName    map[string][]int // folded friendly name → indexes
 	loaded    bool
@@ -47,9 +74,9 @@ type Directory struct {
 	lastErr   error     // its error
 }
 
-// NewDirectory returns a Directory over c.
-func NewDirectory(c *Client, opts DirectoryOptions) *Directory {
-	d := &Directory{client: c, minRefresh: opts.MinRefresh, now: opts.Now, fetching: make(chan struct{}, 1)}
+// NewDirectory returns a Directory over b.
+func NewDirectory(b Backend, opts DirectoryOptions) *Directory {
+	d := &Directory{backend: b, minRefresh: opts.MinRefresh, now: opts.Now, fetching: make(chan struct{}, 1)}
 	if d.minRefresh <= 0 {
 		d.minRefresh = DefaultMinRefresh
 	}
@@ -99,10 +126,10 @@ func (e *UnknownDeviceError) Unwrap() error { return ErrUnknownDevice }
 func (e *UnknownDeviceError) NotFound() bool { return true }
 
 // CallError is a failed Directory request described the way rules see it
-// (RULES.md §4: err.type, err.status, err.message). It wraps the client's
-// error, so errors.As still finds the *APIError or *PropertyError.
+// (RULES.md §4: err.type, err.status, err.message). It wraps the
+// backend's error, so errors.As still finds e.g. a *features.APIError.
 type CallError struct {
-	Type    string // Error object type (ENDPOINT_UNREACHABLE, ...), or TIMEOUT, CANCELED, NETWORK_ERROR, ...
+	Type    string // the API's error type (ENDPOINT_UNREACHABLE, ...), or TIMEOUT, CANCELED, NETWORK_ERROR, ...
 	Status  int    // HTTP status; 0 when there was no error answer
 	Message string
 	Err     error
@@ -110,7 +137,7 @@ type CallError struct {
 
 func (e *CallError) Error() string { return e.Err.Error() }
 
-// Unwrap returns the client's error.
+// Unwrap returns the backend's error.
 func (e *CallError) Unwrap() error { return e.Err }
 
 // Failure returns the type, status and message (scripting.DeviceFailure).
@@ -118,83 +145,51 @@ func (e *CallError) Failure() (typ string, status int, message string) {
 	return e.Type, e.Status, e.Message
 }
 
-// describe classifies a client error for rules.
-func describe(err error) error {
-	if err == nil {
-		return nil
-	}
+// NewCallError describes err as far as any backend can: TIMEOUT or
+// CANCELED when its context ended, else NETWORK_ERROR. Backends refine
+// Type, Status and Message for their own error answers.
+func NewCallError(err error) *CallError {
 	ce := &CallError{Type: "NETWORK_ERROR", Message: err.Error(), Err: err}
-	if apiErr, ok := errors.AsType[*APIError](err); ok {
-		ce.Type, ce.Status, ce.Message = apiErr.Type, apiErr.Status, apiErr.Message
-		if ce.Type == "" {
-			ce.Type = statusType(apiErr.Status)
-		}
-		if ce.Message == "" {
-			ce.Message = http.StatusText(apiErr.Status)
-		}
-		return ce
-	}
-	if pe, ok := errors.AsType[*PropertyError](err); ok {
-		// A property that came back as ERROR or NOT_RETRIEVABLE in a 200 answer.
-		ce.Type, ce.Message = pe.ErrorType, pe.Message
-		if ce.Type == "" {
-			ce.Type = pe.Type
-		}
-		if ce.Message == "" {
-			ce.Message = pe.Error()
-		}
-		return ce
-	}
-	if ae, ok := errors.AsType[*AuthError](err); ok {
-		ce.Type, ce.Status = "LOGIN_FAILED", ae.Status
-		return ce
-	}
 	switch {
 	case errors.Is(err, context.DeadlineExceeded):
 		ce.Type = "TIMEOUT"
 	case errors.Is(err, context.Canceled):
 		ce.Type = "CANCELED"
-	default:
-		if _, ok := errors.AsType[*DecodeError](err); ok {
-			ce.Type = "INVALID_RESPONSE"
-		} else if _, ok := errors.AsType[*ValidationError](err); ok {
-			ce.Type = "INVALID_VALUE"
-		}
 	}
 	return ce
 }
 
-// statusType names an error answer that carried no Error type:
-// 404 → NOT_FOUND, 503 → SERVICE_UNAVAILABLE.
-func statusType(status int) string {
-	text := http.StatusText(status)
-	if text == "" {
-		return "HTTP_" + strconv.Itoa(status)
+// describe gives a backend's error as a *CallError.
+func describe(err error) error {
+	if err == nil {
+		return nil
 	}
-	return strings.ToUpper(strings.NewReplacer(" ", "_", "-", "_", "'", "").Replace(text))
+	if ce, ok := errors.AsType[*CallError](err); ok {
+		return ce
+	}
+	return NewCallError(err)
 }
 
-// Update performs an update operation (see Client.Update); a failure is a
-// *CallError.
-func (d *Directory) Update(ctx context.Context, endpointID, operation string, args ...float64) error {
-	return describe(d.client.Update(ctx, endpointID, operation, args...))
+// Update performs an update operation (see Backend.Update); a failure is
+// a *CallError.
+func (d *Directory) Update(ctx context.Context, id, operation string, args ...float64) error {
+	return describe(d.backend.Update(ctx, id, operation, args...))
 }
 
-// Get reads one attribute with a live request (see Client.Get); a failure
-// is a *CallError.
-func (d *Directory) Get(ctx context.Context, endpointID, attr string) (any, error) {
-	v, err := d.client.Get(ctx, endpointID, attr)
+// Get reads one attribute with a live request (see Backend.Get); a
+// failure is a *CallError.
+func (d *Directory) Get(ctx context.Context, id, attr string) (any, error) {
+	v, err := d.backend.Get(ctx, id, attr)
 	if err != nil {
 		return nil, describe(err)
 	}
 	return v, nil
 }
 
-// Endpoints returns the cached endpoint list, fetching it on first use.
-// The endpoints are shared: do not modify them.
-func (d *Directory) Endpoints(ctx context.Context) ([]Endpoint, error) {
+// Devices returns the cached device list, fetching it on first use.
+func (d *Directory) Devices(ctx context.Context) ([]Device, error) {
 	d.mu.Lock()
-	loaded, list := d.loaded, d.endpoints
+	loaded, list := d.loaded, d.devices
 	d.mu.Unlock()
 	if loaded {
 		return slices.Clone(list), nil
@@ -204,7 +199,7 @@ func (d *Directory) Endpoints(ctx context.Context) ([]Endpoint, error) {
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	return slices.Clone(d.endpoints), nil
+	return slices.Clone(d.devices), nil
 }
 
 // Refresh fetches the endpoint list now; a failure is a *CallError and
@@ -237,7 +232,7 @@ func (d *Directory) fetch(ctx context.Context, seen int, force bool) error {
 	}
 	d.mu.Unlock()
 
-	list, err := d.client.Endpoints(ctx)
+	list, err := d.backend.Devices(ctx)
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	d.attempts++
@@ -245,7 +240,7 @@ func (d *Directory) fetch(ctx context.Context, seen int, force bool) error {
 	if err != nil {
 		return d.lastErr
 	}
-	d.endpoints, d.loaded = list, true
+	d.devices, d.loaded = list, true
 	d.byID = make(map[string]int, len(list))
 	d.byName = make(map[string][]int, len(list))
 	for i, e := range list {
@@ -289,20 +284,20 @@ func (d *Directory) Resolve(ctx context.Context, nameOrID string) (id, name stri
 // lookup finds nameOrID in the cache; d.mu is held. It returns neither
 // endpoint nor error for a miss, and an *UnknownDeviceError for a name
 // several endpoints share.
-func (d *Directory) lookup(nameOrID string) (*Endpoint, error) {
+func (d *Directory) lookup(nameOrID string) (*Device, error) {
 	if i, ok := d.byID[strings.TrimSpace(nameOrID)]; ok {
-		return &d.endpoints[i], nil
+		return &d.devices[i], nil
 	}
 	idx := d.byName[foldName(nameOrID)]
 	switch len(idx) {
 	case 0:
 		return nil, nil
 	case 1:
-		return &d.endpoints[idx[0]], nil
+		return &d.devices[idx[0]], nil
 	}
 	ids := make([]string, len(idx))
 	for i, j := range idx {
-		ids[i] = d.endpoints[j].ID
+		ids[i] = d.devices[j].ID
 	}
 	return nil, &UnknownDeviceError{Name: nameOrID, Ambiguous: ids}
 }
@@ -324,7 +319,7 @@ func (d *Directory) unknown(name string) *UnknownDeviceError {
 	var near, containing []candidate
 	names := make([]string, 0, len(d.byName))
 	for key, idx := range d.byName {
-		full := d.endpoints[idx[0]].FriendlyName
+		full := d.devices[idx[0]].FriendlyName
 		names = append(names, full)
 		switch dist := editDistance([]rune(want), []rune(key)); {
 		case dist <= limit:

@@ -14,6 +14,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/alexarules/alexarules/alexa"
+	"github.com/alexarules/alexarules/alexa/features"
 	"github.com/alexarules/alexarules/alexa/sim"
 	"github.com/alexarules/alexarules/engine"
 	"github.com/alexarules/alexarules/scripting"
@@ -68,7 +69,7 @@ func newDirEnv(t *testing.T, h sim.Household) *dirEnv {
 	s := sim.New(h, sim.Options{AccessTokens: []string{dirToken}})
 	ts := httptest.NewServer(s.Handler())
 	t.Cleanup(ts.Close)
-	c, err := alexa.NewClient(ts.URL, dirTokens{}, alexa.ClientOptions{
+	c, err := features.NewClient(ts.URL, dirTokens{}, features.ClientOptions{
 		MaxAttempts: 1, // no back-off waits in these tests
 		HTTPClient:  ts.Client(),
 	})
@@ -76,7 +77,7 @@ func newDirEnv(t *testing.T, h sim.Household) *dirEnv {
 		t.Fatal(err)
 	}
 	clock := &dirClock{now: time.Date(2026, 3, 2, 7, 0, 0, 0, time.UTC)}
-	dir := alexa.NewDirectory(c, alexa.DirectoryOptions{MinRefresh: minRefresh, Now: clock.Now})
+	dir := alexa.NewDirectory(features.Backend(c), alexa.DirectoryOptions{MinRefresh: minRefresh, Now: clock.Now})
 	return &dirEnv{sim: s, ts: ts, dir: dir, clock: clock}
 }
 
@@ -239,7 +240,7 @@ func TestDirectoryFailuresDescribeThemselves(t *testing.T) {
 	check("no such endpoint", env.dir.Update(ctx, "amzn1.alexa.endpoint.gone", "turnOn"), "NO_SUCH_ENDPOINT", http.StatusNotFound)
 	check("feature missing", env.dir.Update(ctx, speakerID, "turnOn"), "FEATURE_NOT_SUPPORTED", http.StatusNotFound)
 
-	var apiErr *alexa.APIError
+	var apiErr *features.APIError
 	if err := env.dir.Update(ctx, bedroomID, "turnOff"); !errors.As(err, &apiErr) || apiErr.Status != http.StatusBadRequest {
 		t.Errorf("CallError does not wrap the APIError: %v", err)
 	}
@@ -297,9 +298,9 @@ func TestDirectoryConcurrentResolveFetchesOnce(t *testing.T) {
 	if n := env.listFetches(); n != 1 {
 		t.Errorf("fetched the endpoint list %d times, want once", n)
 	}
-	list, err := env.dir.Endpoints(context.Background())
+	list, err := env.dir.Devices(context.Background())
 	if err != nil || len(list) != len(sim.DemoHousehold().Endpoints) {
-		t.Errorf("Endpoints = %d endpoints, %v", len(list), err)
+		t.Errorf("Devices = %d devices, %v", len(list), err)
 	}
 }
 
@@ -344,5 +345,44 @@ func TestDirectoryBehindDevice(t *testing.T) {
 	err = L.DoString(`device("Bedrom Lamp")`)
 	if err == nil || !strings.Contains(err.Error(), `unknown device "Bedrom Lamp" (did you mean "Bedroom Lamp"?)`) {
 		t.Errorf("misspelt name: %v", err)
+	}
+}
+
+// plainBackend is a Backend whose errors know nothing of rules.
+type plainBackend struct{ err error }
+
+func (b plainBackend) Devices(context.Context) ([]alexa.Device, error) {
+	return []alexa.Device{{ID: "id-1", FriendlyName: "Porch Light"}}, nil
+}
+func (b plainBackend) Update(context.Context, string, string, ...float64) error { return b.err }
+func (b plainBackend) Get(context.Context, string, string) (any, error)         { return nil, b.err }
+
+// The Directory serves any Backend: a backend's *CallError reaches the rule
+// as it is; any other error becomes NETWORK_ERROR, TIMEOUT or CANCELED.
+func TestDirectoryOverAnyBackend(t *testing.T) {
+	ctx := context.Background()
+	own := &alexa.CallError{Type: "ENDPOINT_BUSY", Status: 409, Message: "busy", Err: errors.New("busy")}
+	tests := []struct {
+		err  error
+		want string
+	}{
+		{own, "ENDPOINT_BUSY"},
+		{errors.New("connection reset"), "NETWORK_ERROR"},
+		{context.DeadlineExceeded, "TIMEOUT"},
+		{context.Canceled, "CANCELED"},
+	}
+	for _, tt := range tests {
+		dir := alexa.NewDirectory(plainBackend{tt.err}, alexa.DirectoryOptions{})
+		if id, name, err := dir.Resolve(ctx, "porch light"); err != nil || id != "id-1" || name != "Porch Light" {
+			t.Fatalf("Resolve = %q, %q, %v", id, name, err)
+		}
+		err := dir.Update(ctx, "id-1", "turnOn")
+		var ce *alexa.CallError
+		if !errors.As(err, &ce) || ce.Type != tt.want || !errors.Is(err, tt.err) {
+			t.Errorf("Update with %v: %v (%T), want type %s", tt.err, err, err, tt.want)
+		}
+		if _, err := dir.Get(ctx, "id-1", "power"); !errors.As(err, &ce) || ce.Type != tt.want {
+			t.Errorf("Get with %v: %v, want type %s", tt.err, err, tt.want)
+		}
 	}
 }

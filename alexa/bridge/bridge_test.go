@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/alexarules/alexarules/alexa"
+	"github.com/alexarules/alexarules/alexa/auth"
 	"github.com/alexarules/alexarules/alexa/bridge"
 	"github.com/alexarules/alexarules/alexa/notify"
 	"github.com/alexarules/alexarules/alexa/push"
@@ -69,7 +70,7 @@ func startRigWith(t *testing.T, prepare func(url string, st *store.Store)) *rig 
 	if err != nil {
 		t.Fatal(err)
 	}
-	ts, err := alexa.NewTokenSource(ctx, alexa.Config{Cloud: r.url}.WithDefaults(), alexa.TokenSourceOptions{})
+	ts, err := auth.NewTokenSource(ctx, alexa.Config{Cloud: r.url}.WithDefaults(), auth.TokenSourceOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}

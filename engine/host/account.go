@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/alexarules/alexarules/alexa"
+	"github.com/alexarules/alexarules/alexa/auth"
+	"github.com/alexarules/alexarules/alexa/features"
 	"github.com/alexarules/alexarules/engine/store"
 	"golang.org/x/oauth2"
 )
@@ -49,17 +51,17 @@ func (t TokenStore) SaveToken(tok *oauth2.Token) error {
 // observe may be nil: then requests are not timed.
 // ctx must live as long as the client: token refreshes use it.
 func newAlexaClient(ctx context.Context, cfg alexa.Config, st *store.Store, log *slog.Logger,
-	observe func(api, result string, d time.Duration)) (*alexa.Client, *alexa.TokenSource, error) {
+	observe func(api, result string, d time.Duration)) (*features.Client, *auth.TokenSource, error) {
 	cfg = cfg.WithDefaults()
 	if err := cfg.Validate(); err != nil {
 		return nil, nil, &ConfigError{err}
 	}
-	var ts alexa.TokenStore
+	var ts auth.TokenStore
 	if st != nil {
 		ts = TokenStore{st}
 	}
-	c, tokens, err := alexa.NewFromConfig(ctx, cfg, ts, alexa.ClientOptions{Logger: log, Observe: observe})
-	if errors.Is(err, alexa.ErrLoginRequired) {
+	c, tokens, err := features.NewFromConfig(ctx, cfg, ts, features.ClientOptions{Logger: log, Observe: observe})
+	if errors.Is(err, auth.ErrLoginRequired) {
 		return nil, nil, &ConfigError{err}
 	}
 	return c, tokens, err

@@ -8,7 +8,9 @@ import (
 	"time"
 
 	"github.com/alexarules/alexarules/alexa"
+	"github.com/alexarules/alexarules/alexa/auth"
 	"github.com/alexarules/alexarules/alexa/bridge"
+	"github.com/alexarules/alexarules/alexa/features"
 	"github.com/alexarules/alexarules/alexa/push"
 	"github.com/alexarules/alexarules/alexa/web"
 	"github.com/alexarules/alexarules/engine"
@@ -89,7 +91,7 @@ func startAlexa(ctx context.Context, cfg Config, getenv func(string) string, s a
 	}
 	var (
 		dir      *alexa.Directory
-		tokens   *alexa.TokenSource
+		tokens   *auth.TokenSource
 		readings scripting.Readings
 	)
 	if hasAPI {
@@ -110,16 +112,16 @@ func startAlexa(ctx context.Context, cfg Config, getenv func(string) string, s a
 // startPolling connects the Endpoint Features API and adds the poller of
 // the readings rules refer to.
 func (rt *alexaRuntime) startPolling(ctx context.Context, cfg Config, acfg alexa.Config, hosts alexa.Hosts, s alexaSetup,
-	log *slog.Logger) (*alexa.Directory, *alexa.TokenSource, scripting.Readings, error) {
+	log *slog.Logger) (*alexa.Directory, *auth.TokenSource, scripting.Readings, error) {
 	client, tokens, err := newAlexaClient(ctx, acfg, s.store, log, s.observe)
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	dir := alexa.NewDirectory(client, alexa.DirectoryOptions{})
+	dir := alexa.NewDirectory(features.Backend(client), alexa.DirectoryOptions{})
 	interval, _ := optionalDuration(cfg.PollInterval)
 	// The poller schedules its own retries within its budget: its reads
 	// must not be retried inside the client as well.
-	reader, err := alexa.NewClient(hosts.API, tokens, alexa.ClientOptions{Logger: log, Scale: acfg.WithDefaults().Scale, MaxAttempts: 1, Observe: s.observe})
+	reader, err := features.NewClient(hosts.API, tokens, features.ClientOptions{Logger: log, Scale: acfg.WithDefaults().Scale, MaxAttempts: 1, Observe: s.observe})
 	if err != nil {
 		return nil, nil, nil, err
 	}
@@ -157,7 +159,7 @@ func (rt *alexaRuntime) startPolling(ctx context.Context, cfg Config, acfg alexa
 
 // startBridge connects the web API and the push transport: Echos,
 // alarms, reminders and lists.
-func (rt *alexaRuntime) startBridge(cfg Config, cookie string, hosts alexa.Hosts, tokens *alexa.TokenSource,
+func (rt *alexaRuntime) startBridge(cfg Config, cookie string, hosts alexa.Hosts, tokens *auth.TokenSource,
 	s alexaSetup, log *slog.Logger) (scripting.Household, error) {
 	wc, err := web.New(web.Options{Hosts: hosts, Cookie: cookie, Lists: cfg.Alexa.Lists, Logger: log, Observe: s.observe})
 	if err != nil {
@@ -180,7 +182,7 @@ func (rt *alexaRuntime) startBridge(cfg Config, cookie string, hosts alexa.Hosts
 }
 
 // pushSource builds the transport --push names (nil for off).
-func pushSource(kind string, hosts alexa.Hosts, cookie string, tokens *alexa.TokenSource,
+func pushSource(kind string, hosts alexa.Hosts, cookie string, tokens *auth.TokenSource,
 	observe func(api, result string, d time.Duration), log *slog.Logger) (push.Source, error) {
 	switch kind {
 	case "off":

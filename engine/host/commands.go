@@ -8,6 +8,8 @@ import (
 	"log/slog"
 
 	"github.com/alexarules/alexarules/alexa"
+	"github.com/alexarules/alexarules/alexa/auth"
+	"github.com/alexarules/alexarules/alexa/features"
 	"github.com/alexarules/alexarules/alexa/web"
 	"github.com/alexarules/alexarules/engine"
 	"github.com/alexarules/alexarules/engine/store"
@@ -59,9 +61,9 @@ func Login(ctx context.Context, cfg Config, getenv func(string) string, o LoginO
 	defer st.Close()
 	var tok *oauth2.Token
 	if o.Device {
-		tok, err = alexa.LoginDevice(ctx, acfg, o.Out)
+		tok, err = auth.LoginDevice(ctx, acfg, o.Out)
 	} else {
-		tok, err = alexa.LoginAuthCode(ctx, acfg, nil, o.Out)
+		tok, err = auth.LoginAuthCode(ctx, acfg, nil, o.Out)
 	}
 	if err != nil {
 		return err
@@ -75,7 +77,7 @@ func Login(ctx context.Context, cfg Config, getenv func(string) string, o LoginO
 // Devices is what an account has: its endpoints and, when the web API is
 // configured, its Echo devices.
 type Devices struct {
-	Endpoints []alexa.Endpoint
+	Endpoints []features.Endpoint
 	Echos     []web.Echo
 	// EchosConfigured is false when there is no web cookie (no Echos).
 	EchosConfigured bool

@@ -202,6 +202,10 @@ func TestStartFailuresAreConfigOrRuntimeErrors(t *testing.T) {
 		{"admin address taken", host.Config{Rules: dir, Admin: taken.Addr().String()}, false, "admin API"},
 		{"data file in use", host.Config{Rules: dir, Admin: "off", Data: inUse.Path()}, false, "in use"},
 	} {
+		if tc.cfg.Data == "" {
+			// Never the default data file in the package directory.
+			tc.cfg.Data = filepath.Join(t.TempDir(), "alexarules.db")
+		}
 		err := host.Run(context.Background(), host.Options{Config: tc.cfg})
 		if err == nil || host.IsConfigError(err) != tc.config || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s: %v (config error: %t), want config error %t mentioning %q", tc.name, err, host.IsConfigError(err), tc.config, tc.want)

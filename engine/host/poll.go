@@ -91,7 +91,7 @@ func optionalDuration(s string) (time.Duration, error) {
 // reports how many wants no endpoint matched. Those are logged: an Echo's
 // online state comes from push instead, and a misspelt name should be
 // visible.
-func pollTargets(eps []alexa.Endpoint, wants []pollWant, log *slog.Logger) (out []poll.Target, unmatched int) {
+func pollTargets(eps []alexa.Device, wants []pollWant, log *slog.Logger) (out []poll.Target, unmatched int) {
 	for _, w := range wants {
 		matched := false
 		for _, ep := range eps {
@@ -140,7 +140,7 @@ func resolveTargets(ctx context.Context, p *poll.Poller, dir *alexa.Directory, w
 		retry := true
 		if err := dir.Refresh(ctx); err != nil {
 			log.Warn("fetch the endpoint list for polling; retrying in 30s", "err", err)
-		} else if eps, err := dir.Endpoints(ctx); err == nil {
+		} else if eps, err := dir.Devices(ctx); err == nil {
 			ts, unmatched := pollTargets(eps, wants(), log)
 			p.SetTargets(ts)
 			log.Info("polling readings", "targets", len(ts))

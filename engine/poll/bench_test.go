@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/alexarules/alexarules/alexa"
+	"github.com/alexarules/alexarules/alexa/features"
 	"github.com/alexarules/alexarules/alexa/sim"
 	"github.com/alexarules/alexarules/engine"
 	"github.com/alexarules/alexarules/engine/poll"
@@ -199,7 +200,7 @@ func benchSimulator(b *testing.B, endpoints int, steady bool) {
 	url := startSim(b, endpoints)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	client, _, err := alexa.NewFromConfig(ctx, alexa.Config{Cloud: url}, nil, alexa.ClientOptions{
+	client, _, err := features.NewFromConfig(ctx, alexa.Config{Cloud: url}, nil, features.ClientOptions{
 		// The poller owns retries and pacing: one attempt per read.
 		MaxAttempts: 1,
 		HTTPClient: &http.Client{Timeout: 30 * time.Second,

@@ -121,7 +121,7 @@ type (
 
 func (unreachableError) Error() string     { return "fake: ENDPOINT_UNREACHABLE" }
 func (unreachableError) Unreachable() bool { return true }
-func (unreachableError) Retryable() bool   { return true } // as alexa.PropertyError type ERROR is
+func (unreachableError) Retryable() bool   { return true } // as features.PropertyError type ERROR is
 func (notFoundError) Error() string        { return "fake: 404 NOT_FOUND" }
 func (notFoundError) NotFound() bool       { return true }
 func (e throttledError) Error() string     { return "fake: 429" }

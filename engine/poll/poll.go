@@ -33,7 +33,7 @@ import (
 )
 
 // Reader reads one attribute of one endpoint as plain data (string,
-// float64, bool, map[string]any, []any). *alexa.Client satisfies it.
+// float64, bool, map[string]any, []any). *features.Client satisfies it.
 //
 // The poller classifies a failed read through methods of the error (found
 // with errors.As), so that it does not depend on the Alexa client:

@@ -1,8 +1,8 @@
 // Package retry holds what the Alexa clients share for repeating a failed
 // request: the exponential back-off, the Retry-After header, the decision
-// to wait or give up, and a context-aware sleep. The REST clients (alexa,
-// alexa/web) use a Policy; the push sources use Backoff and Sleep for
-// their reconnects.
+// to wait or give up, and a context-aware sleep. The request path
+// (alexa/internal/request, every REST family) uses a Policy; the push
+// sources use Backoff and Sleep for their reconnects.
 package retry
 
 import (

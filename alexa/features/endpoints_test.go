@@ -1,4 +1,4 @@
-package alexa_test
+package features_test
 
 import (
 	"errors"
@@ -6,7 +6,8 @@ import (
 	"net/url"
 	"testing"
 
-	"github.com/alexarules/alexarules/alexa"
+	"github.com/alexarules/alexarules/alexa/features"
+	"github.com/alexarules/alexarules/alexa/internal/apitest"
 )
 
 func TestEndpointsPagination(t *testing.T) {
@@ -23,12 +24,12 @@ func TestEndpointsPagination(t *testing.T) {
 	api, srv := newFakeAPI(t, func(n int, w http.ResponseWriter, r *http.Request) {
 		body, ok := pages[r.URL.Query().Get("nextToken")]
 		if !ok {
-			writeJSON(w, 400, `{"type":"INVALID_NEXT_TOKEN"}`)
+			apitest.WriteJSON(w, 400, `{"type":"INVALID_NEXT_TOKEN"}`)
 			return
 		}
-		writeJSON(w, 200, body)
+		apitest.WriteJSON(w, 200, body)
 	})
-	c, _ := newClient(t, srv.URL, alexa.ClientOptions{})
+	c, _ := newClient(t, srv.URL, features.ClientOptions{})
 	eps, err := c.Endpoints(t.Context())
 	if err != nil {
 		t.Fatal(err)
@@ -82,7 +83,7 @@ func TestEndpointsErrors(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			_, err := serveBody(t, tt.body).Endpoints(t.Context())
-			var de *alexa.DecodeError
+			var de *features.DecodeError
 			if !errors.As(err, &de) {
 				t.Fatalf("error %v (%T), want *DecodeError", err, err)
 			}
@@ -95,10 +96,12 @@ func TestEndpointsErrors(t *testing.T) {
 		}
 	})
 	t.Run("API error", func(t *testing.T) {
-		_, srv := newFakeAPI(t, func(n int, w http.ResponseWriter, r *http.Request) { writeJSON(w, 403, `{"type":"ACCESS_DENIED"}`) })
-		c, _ := newClient(t, srv.URL, alexa.ClientOptions{})
+		_, srv := newFakeAPI(t, func(n int, w http.ResponseWriter, r *http.Request) {
+			apitest.WriteJSON(w, 403, `{"type":"ACCESS_DENIED"}`)
+		})
+		c, _ := newClient(t, srv.URL, features.ClientOptions{})
 		_, err := c.Endpoints(t.Context())
-		var ae *alexa.APIError
+		var ae *features.APIError
 		if !errors.As(err, &ae) || ae.Status != 403 || ae.Type != "ACCESS_DENIED" || ae.Path != "/v2/endpoints" {
 			t.Errorf("error %v", err)
 		}

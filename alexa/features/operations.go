@@ -1,4 +1,4 @@
-package alexa
+package features
 
 import (
 	"encoding/json"

@@ -1,4 +1,4 @@
-package alexa_test
+package features_test
 
 import (
 	"errors"
@@ -6,7 +6,8 @@ import (
 	"reflect"
 	"testing"
 
-	"github.com/alexarules/alexarules/alexa"
+	"github.com/alexarules/alexarules/alexa/features"
+	"github.com/alexarules/alexarules/alexa/internal/apitest"
 )
 
 // Bodies from the reference's response examples, plus a thermostat (the
@@ -34,10 +35,10 @@ const (
 	bluetoothBody = `{"operations":[{"name":"unpair","path":"/v2/endpoints/{endpointId}/features/bluetooth/unpair"}]}`
 )
 
-func serveBody(t *testing.T, body string) *alexa.Client {
+func serveBody(t *testing.T, body string) *features.Client {
 	t.Helper()
-	_, srv := newFakeAPI(t, func(n int, w http.ResponseWriter, r *http.Request) { writeJSON(w, 200, body) })
-	c, _ := newClient(t, srv.URL, alexa.ClientOptions{})
+	_, srv := newFakeAPI(t, func(n int, w http.ResponseWriter, r *http.Request) { apitest.WriteJSON(w, 200, body) })
+	c, _ := newClient(t, srv.URL, features.ClientOptions{})
 	return c
 }
 
@@ -67,8 +68,8 @@ func TestGet(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.attr+"/"+tt.scale, func(t *testing.T) {
-			api, srv := newFakeAPI(t, func(n int, w http.ResponseWriter, r *http.Request) { writeJSON(w, 200, tt.body) })
-			c, _ := newClient(t, srv.URL, alexa.ClientOptions{Scale: tt.scale})
+			api, srv := newFakeAPI(t, func(n int, w http.ResponseWriter, r *http.Request) { apitest.WriteJSON(w, 200, tt.body) })
+			c, _ := newClient(t, srv.URL, features.ClientOptions{Scale: tt.scale})
 			got, err := c.Get(t.Context(), endpointID, tt.attr)
 			if err != nil {
 				t.Fatal(err)
@@ -76,7 +77,7 @@ func TestGet(t *testing.T) {
 			if !reflect.DeepEqual(got, tt.want) {
 				t.Errorf("got %#v, want %#v", got, tt.want)
 			}
-			feature, _ := alexa.AttributeFeature(tt.attr)
+			feature, _ := features.AttributeFeature(tt.attr)
 			if r := api.requests()[0]; r.Method != "GET" || r.Path != prefix+feature {
 				t.Errorf("request %s %s", r.Method, r.Path)
 			}
@@ -86,7 +87,7 @@ func TestGet(t *testing.T) {
 
 func TestTypedGetters(t *testing.T) {
 	ctx := t.Context()
-	if v, err := serveBody(t, colorBody).Color(ctx, endpointID); err != nil || v != (alexa.Color{Hue: 20, Saturation: 0.5, Brightness: 0.7}) {
+	if v, err := serveBody(t, colorBody).Color(ctx, endpointID); err != nil || v != (features.Color{Hue: 20, Saturation: 0.5, Brightness: 0.7}) {
 		t.Errorf("Color = %+v, %v", v, err)
 	}
 	if v, err := serveBody(t, brightnessBody).Brightness(ctx, endpointID); err != nil || v != 50 {
@@ -101,7 +102,7 @@ func TestTypedGetters(t *testing.T) {
 	if v, err := serveBody(t, connectivityBody).Connectivity(ctx, endpointID); err != nil || v != "OK" {
 		t.Errorf("Connectivity = %v, %v", v, err)
 	}
-	if v, err := serveBody(t, temperatureBody).Temperature(ctx, endpointID); err != nil || v != (alexa.Temperature{Value: 68, Scale: "FAHRENHEIT"}) {
+	if v, err := serveBody(t, temperatureBody).Temperature(ctx, endpointID); err != nil || v != (features.Temperature{Value: 68, Scale: "FAHRENHEIT"}) {
 		t.Errorf("Temperature = %+v, %v", v, err)
 	}
 	muted := `{"properties":[{"name":"volume","type":"RETRIEVABLE","value":{"value":30}},{"name":"muted","type":"RETRIEVABLE","value":{"value":true}}]}`
@@ -112,8 +113,8 @@ func TestTypedGetters(t *testing.T) {
 		t.Errorf("Speaker = %+v, %v", v, err)
 	}
 	v, err := serveBody(t, dualThermostatBody).Thermostat(ctx, endpointID)
-	if err != nil || v.Mode != "AUTO" || v.Target != nil || *v.Lower != (alexa.Temperature{Value: 18, Scale: "CELSIUS"}) ||
-		*v.Upper != (alexa.Temperature{Value: 24, Scale: "CELSIUS"}) {
+	if err != nil || v.Mode != "AUTO" || v.Target != nil || *v.Lower != (features.Temperature{Value: 18, Scale: "CELSIUS"}) ||
+		*v.Upper != (features.Temperature{Value: 24, Scale: "CELSIUS"}) {
 		t.Errorf("Thermostat = %+v, %v", v, err)
 	}
 	if b, err := serveBody(t, bluetoothBody).Bluetooth(ctx, endpointID); err != nil || !reflect.DeepEqual(b.Operations, []string{"unpair"}) {
@@ -165,7 +166,7 @@ func TestMalformedResponses(t *testing.T) {
 				t.Errorf("value %#v alongside error %v", got, err)
 			}
 			if tt.propType != "" {
-				var pe *alexa.PropertyError
+				var pe *features.PropertyError
 				if !errors.As(err, &pe) || pe.Type != tt.propType || pe.Endpoint != endpointID {
 					t.Fatalf("error %v (%T), want *PropertyError %s", err, err, tt.propType)
 				}
@@ -174,11 +175,11 @@ func TestMalformedResponses(t *testing.T) {
 				}
 				return
 			}
-			var de *alexa.DecodeError
+			var de *features.DecodeError
 			if !errors.As(err, &de) {
 				t.Fatalf("error %v (%T), want *DecodeError", err, err)
 			}
-			if errors.Is(err, alexa.ErrNoProperties) != tt.noProps {
+			if errors.Is(err, features.ErrNoProperties) != tt.noProps {
 				t.Errorf("errors.Is(ErrNoProperties) = %v: %v", !tt.noProps, err)
 			}
 		})
@@ -188,11 +189,11 @@ func TestMalformedResponses(t *testing.T) {
 func TestPropertyErrorDetails(t *testing.T) {
 	body := `{"properties":[{"name":"brightness","type":"ERROR","error":{"type":"ENDPOINT_UNREACHABLE","message":"The endpoint is offline or unreachable."}}]}`
 	_, err := serveBody(t, body).Brightness(t.Context(), endpointID)
-	var pe *alexa.PropertyError
+	var pe *features.PropertyError
 	if !errors.As(err, &pe) {
 		t.Fatalf("error %v", err)
 	}
-	want := alexa.PropertyError{Endpoint: endpointID, Property: "brightness", Type: "ERROR",
+	want := features.PropertyError{Endpoint: endpointID, Property: "brightness", Type: "ERROR",
 		ErrorType: "ENDPOINT_UNREACHABLE", Message: "The endpoint is offline or unreachable."}
 	if *pe != want {
 		t.Errorf("got %+v", *pe)
@@ -209,14 +210,14 @@ func TestExtraFieldsTolerated(t *testing.T) {
 
 func TestTemperatureIn(t *testing.T) {
 	tests := []struct {
-		in    alexa.Temperature
+		in    features.Temperature
 		scale string
 		want  float64
 	}{
-		{alexa.Temperature{Value: 68, Scale: "FAHRENHEIT"}, "CELSIUS", 20},
-		{alexa.Temperature{Value: 20, Scale: "CELSIUS"}, "FAHRENHEIT", 68},
-		{alexa.Temperature{Value: 293.15, Scale: "KELVIN"}, "CELSIUS", 20},
-		{alexa.Temperature{Value: 21.5, Scale: "celsius"}, "CELSIUS", 21.5},
+		{features.Temperature{Value: 68, Scale: "FAHRENHEIT"}, "CELSIUS", 20},
+		{features.Temperature{Value: 20, Scale: "CELSIUS"}, "FAHRENHEIT", 68},
+		{features.Temperature{Value: 293.15, Scale: "KELVIN"}, "CELSIUS", 20},
+		{features.Temperature{Value: 21.5, Scale: "celsius"}, "CELSIUS", 21.5},
 	}
 	for _, tt := range tests {
 		got, err := tt.in.In(tt.scale)
@@ -224,7 +225,7 @@ func TestTemperatureIn(t *testing.T) {
 			t.Errorf("%+v.In(%s) = %+v, %v; want %v", tt.in, tt.scale, got, err, tt.want)
 		}
 	}
-	if _, err := (alexa.Temperature{Value: 1, Scale: "RANKINE"}).In("CELSIUS"); err == nil {
+	if _, err := (features.Temperature{Value: 1, Scale: "RANKINE"}).In("CELSIUS"); err == nil {
 		t.Error("unknown scale: want an error")
 	}
 }

@@ -1,4 +1,4 @@
-package alexa_test
+package features_test
 
 import (
 	"bytes"
@@ -14,7 +14,8 @@ import (
 	"testing/synctest"
 	"time"
 
-	"github.com/alexarules/alexarules/alexa"
+	"github.com/alexarules/alexarules/alexa/features"
+	"github.com/alexarules/alexarules/alexa/internal/apitest"
 	"github.com/alexarules/alexarules/engine"
 )
 
@@ -27,7 +28,7 @@ func TestEveryOperation(t *testing.T) {
 	getOK := `{"properties":[],"operations":[]}`
 	tests := []struct {
 		name         string
-		call         func(c *alexa.Client) error
+		call         func(c *features.Client) error
 		method, path string
 		body         string // "" means no body
 	}{
@@ -40,28 +41,28 @@ func TestEveryOperation(t *testing.T) {
 		{"get speaker", feature("speaker"), "GET", prefix + "speaker", ""},
 		{"get temperatureSensor", feature("temperatureSensor"), "GET", prefix + "temperatureSensor", ""},
 		{"get thermostat", feature("thermostat"), "GET", prefix + "thermostat", ""},
-		{"unpair", func(c *alexa.Client) error { return c.UnpairBluetooth(ctx, endpointID) },
+		{"unpair", func(c *features.Client) error { return c.UnpairBluetooth(ctx, endpointID) },
 			"POST", prefix + "bluetooth/unpair", ""},
-		{"setBrightness", func(c *alexa.Client) error { return c.SetBrightness(ctx, endpointID, 75) },
+		{"setBrightness", func(c *features.Client) error { return c.SetBrightness(ctx, endpointID, 75) },
 			"POST", prefix + "brightness/setBrightness", `{"payload":{"brightness":75}}`},
-		{"adjustBrightness", func(c *alexa.Client) error { return c.AdjustBrightness(ctx, endpointID, -25) },
+		{"adjustBrightness", func(c *features.Client) error { return c.AdjustBrightness(ctx, endpointID, -25) },
 			"POST", prefix + "brightness/adjustBrightness", `{"payload":{"brightnessDelta":-25}}`},
-		{"setColor", func(c *alexa.Client) error {
-			return c.SetColor(ctx, endpointID, alexa.Color{Hue: 20, Saturation: 0.75, Brightness: 0.34})
+		{"setColor", func(c *features.Client) error {
+			return c.SetColor(ctx, endpointID, features.Color{Hue: 20, Saturation: 0.75, Brightness: 0.34})
 		}, "POST", prefix + "color/setColor", `{"payload":{"color":{"hue":20,"saturation":0.75,"brightness":0.34}}}`},
-		{"setColorTemperature", func(c *alexa.Client) error { return c.SetColorTemperature(ctx, endpointID, 2000) },
+		{"setColorTemperature", func(c *features.Client) error { return c.SetColorTemperature(ctx, endpointID, 2000) },
 			"POST", prefix + "colorTemperature/setColorTemperature", `{"payload":{"colorTemperatureInKelvin":2000}}`},
-		{"increaseColorTemperature", func(c *alexa.Client) error { return c.IncreaseColorTemperature(ctx, endpointID) },
+		{"increaseColorTemperature", func(c *features.Client) error { return c.IncreaseColorTemperature(ctx, endpointID) },
 			"POST", prefix + "colorTemperature/increaseColorTemperature", ""},
-		{"decreaseColorTemperature", func(c *alexa.Client) error { return c.DecreaseColorTemperature(ctx, endpointID) },
+		{"decreaseColorTemperature", func(c *features.Client) error { return c.DecreaseColorTemperature(ctx, endpointID) },
 			"POST", prefix + "colorTemperature/decreaseColorTemperature", ""},
-		{"turnOn", func(c *alexa.Client) error { return c.TurnOn(ctx, endpointID) },
+		{"turnOn", func(c *features.Client) error { return c.TurnOn(ctx, endpointID) },
 			"POST", prefix + "power/turnOn", ""},
-		{"turnOff", func(c *alexa.Client) error { return c.TurnOff(ctx, endpointID) },
+		{"turnOff", func(c *features.Client) error { return c.TurnOff(ctx, endpointID) },
 			"POST", prefix + "power/turnOff", ""},
-		{"setVolume", func(c *alexa.Client) error { return c.SetVolume(ctx, endpointID, 75) },
+		{"setVolume", func(c *features.Client) error { return c.SetVolume(ctx, endpointID, 75) },
 			"POST", prefix + "speaker/setVolume", `{"payload":{"volume":75}}`},
-		{"adjustVolume", func(c *alexa.Client) error { return c.AdjustVolume(ctx, endpointID, -25) },
+		{"adjustVolume", func(c *features.Client) error { return c.AdjustVolume(ctx, endpointID, -25) },
 			"POST", prefix + "speaker/adjustVolume", `{"payload":{"volumeDelta":-25}}`},
 	}
 	covered := map[string]bool{}
@@ -70,14 +71,14 @@ func TestEveryOperation(t *testing.T) {
 			api, srv := newFakeAPI(t, func(n int, w http.ResponseWriter, r *http.Request) {
 				switch {
 				case r.Method == http.MethodGet:
-					writeJSON(w, 200, getOK)
+					apitest.WriteJSON(w, 200, getOK)
 				case strings.HasSuffix(r.URL.Path, "/unpair"):
 					w.WriteHeader(http.StatusAccepted)
 				default:
 					w.WriteHeader(http.StatusOK)
 				}
 			})
-			c, _ := newClient(t, srv.URL, alexa.ClientOptions{})
+			c, _ := newClient(t, srv.URL, features.ClientOptions{})
 			if err := tt.call(c); err != nil {
 				t.Fatal(err)
 			}
@@ -104,7 +105,7 @@ func TestEveryOperation(t *testing.T) {
 		})
 		covered[tt.method+" "+tt.path] = true
 	}
-	ops := alexa.Operations()
+	ops := features.Operations()
 	if len(ops) != 20 {
 		t.Errorf("%d operations, want 9 GETs + unpair + 10 updates", len(ops))
 	}
@@ -115,8 +116,8 @@ func TestEveryOperation(t *testing.T) {
 	}
 }
 
-func feature(name string) func(c *alexa.Client) error {
-	return func(c *alexa.Client) error {
+func feature(name string) func(c *features.Client) error {
+	return func(c *features.Client) error {
 		_, err := c.Feature(context.Background(), endpointID, name)
 		return err
 	}
@@ -125,7 +126,7 @@ func feature(name string) func(c *alexa.Client) error {
 // TestUpdateByName is the generic entry point the scripting layer can use.
 func TestUpdateByName(t *testing.T) {
 	api, srv := newFakeAPI(t, func(n int, w http.ResponseWriter, r *http.Request) { w.WriteHeader(200) })
-	c, _ := newClient(t, srv.URL, alexa.ClientOptions{})
+	c, _ := newClient(t, srv.URL, features.ClientOptions{})
 	if err := c.Update(t.Context(), endpointID, "setColor", 360, 1, 0); err != nil {
 		t.Fatal(err)
 	}
@@ -142,7 +143,7 @@ func TestUpdateByName(t *testing.T) {
 func TestARuleRunsRequestsAreLoggedWithTheRuleAndEvent(t *testing.T) {
 	_, srv := newFakeAPI(t, func(n int, w http.ResponseWriter, r *http.Request) { w.WriteHeader(200) })
 	var logs bytes.Buffer
-	c, _ := newClient(t, srv.URL, alexa.ClientOptions{
+	c, _ := newClient(t, srv.URL, features.ClientOptions{
 		Logger: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
 	ctx := engine.WithOrigin(t.Context(), engine.Origin{Rule: "wake-lights", Event: "ev-1"})
 	if err := c.Update(ctx, endpointID, "turnOn"); err != nil {
@@ -162,44 +163,44 @@ func TestValidationSendsNothing(t *testing.T) {
 	ctx := t.Context()
 	tests := []struct {
 		name  string
-		call  func(c *alexa.Client) error
+		call  func(c *features.Client) error
 		field string
 	}{
-		{"brightness 101", func(c *alexa.Client) error { return c.SetBrightness(ctx, endpointID, 101) }, "brightness"},
-		{"brightness -1", func(c *alexa.Client) error { return c.SetBrightness(ctx, endpointID, -1) }, "brightness"},
-		{"adjust brightness -101", func(c *alexa.Client) error { return c.AdjustBrightness(ctx, endpointID, -101) }, "brightnessDelta"},
-		{"adjust brightness 101", func(c *alexa.Client) error { return c.AdjustBrightness(ctx, endpointID, 101) }, "brightnessDelta"},
-		{"hue 361", func(c *alexa.Client) error { return c.SetColor(ctx, endpointID, alexa.Color{Hue: 361}) }, "hue"},
-		{"hue -1", func(c *alexa.Client) error { return c.SetColor(ctx, endpointID, alexa.Color{Hue: -1}) }, "hue"},
-		{"hue fraction", func(c *alexa.Client) error { return c.SetColor(ctx, endpointID, alexa.Color{Hue: 20.5}) }, "hue"},
-		{"saturation 1.1", func(c *alexa.Client) error {
-			return c.SetColor(ctx, endpointID, alexa.Color{Hue: 20, Saturation: 1.1})
+		{"brightness 101", func(c *features.Client) error { return c.SetBrightness(ctx, endpointID, 101) }, "brightness"},
+		{"brightness -1", func(c *features.Client) error { return c.SetBrightness(ctx, endpointID, -1) }, "brightness"},
+		{"adjust brightness -101", func(c *features.Client) error { return c.AdjustBrightness(ctx, endpointID, -101) }, "brightnessDelta"},
+		{"adjust brightness 101", func(c *features.Client) error { return c.AdjustBrightness(ctx, endpointID, 101) }, "brightnessDelta"},
+		{"hue 361", func(c *features.Client) error { return c.SetColor(ctx, endpointID, features.Color{Hue: 361}) }, "hue"},
+		{"hue -1", func(c *features.Client) error { return c.SetColor(ctx, endpointID, features.Color{Hue: -1}) }, "hue"},
+		{"hue fraction", func(c *features.Client) error { return c.SetColor(ctx, endpointID, features.Color{Hue: 20.5}) }, "hue"},
+		{"saturation 1.1", func(c *features.Client) error {
+			return c.SetColor(ctx, endpointID, features.Color{Hue: 20, Saturation: 1.1})
 		}, "saturation"},
-		{"color brightness -0.1", func(c *alexa.Client) error {
-			return c.SetColor(ctx, endpointID, alexa.Color{Hue: 20, Saturation: 0.5, Brightness: -0.1})
+		{"color brightness -0.1", func(c *features.Client) error {
+			return c.SetColor(ctx, endpointID, features.Color{Hue: 20, Saturation: 0.5, Brightness: -0.1})
 		}, "brightness"},
-		{"saturation NaN", func(c *alexa.Client) error {
-			return c.SetColor(ctx, endpointID, alexa.Color{Saturation: math.NaN()})
+		{"saturation NaN", func(c *features.Client) error {
+			return c.SetColor(ctx, endpointID, features.Color{Saturation: math.NaN()})
 		}, "saturation"},
-		{"kelvin 999", func(c *alexa.Client) error { return c.SetColorTemperature(ctx, endpointID, 999) }, "colorTemperatureInKelvin"},
-		{"kelvin 10001", func(c *alexa.Client) error { return c.SetColorTemperature(ctx, endpointID, 10001) }, "colorTemperatureInKelvin"},
-		{"volume 101", func(c *alexa.Client) error { return c.SetVolume(ctx, endpointID, 101) }, "volume"},
-		{"volume -1", func(c *alexa.Client) error { return c.SetVolume(ctx, endpointID, -1) }, "volume"},
-		{"adjust volume -101", func(c *alexa.Client) error { return c.AdjustVolume(ctx, endpointID, -101) }, "volumeDelta"},
-		{"adjust volume 101", func(c *alexa.Client) error { return c.AdjustVolume(ctx, endpointID, 101) }, "volumeDelta"},
-		{"empty endpoint", func(c *alexa.Client) error { return c.TurnOn(ctx, " ") }, "endpointId"},
-		{"unknown operation", func(c *alexa.Client) error { return c.Update(ctx, endpointID, "explode") }, "operation"},
-		{"missing argument", func(c *alexa.Client) error { return c.Update(ctx, endpointID, "setBrightness") }, "arguments"},
-		{"extra argument", func(c *alexa.Client) error { return c.Update(ctx, endpointID, "turnOn", 1) }, "arguments"},
-		{"unknown feature", func(c *alexa.Client) error { _, err := c.Feature(ctx, endpointID, "toaster"); return err }, "feature"},
-		{"unknown attribute", func(c *alexa.Client) error { _, err := c.Get(ctx, endpointID, "humidity"); return err }, "attribute"},
+		{"kelvin 999", func(c *features.Client) error { return c.SetColorTemperature(ctx, endpointID, 999) }, "colorTemperatureInKelvin"},
+		{"kelvin 10001", func(c *features.Client) error { return c.SetColorTemperature(ctx, endpointID, 10001) }, "colorTemperatureInKelvin"},
+		{"volume 101", func(c *features.Client) error { return c.SetVolume(ctx, endpointID, 101) }, "volume"},
+		{"volume -1", func(c *features.Client) error { return c.SetVolume(ctx, endpointID, -1) }, "volume"},
+		{"adjust volume -101", func(c *features.Client) error { return c.AdjustVolume(ctx, endpointID, -101) }, "volumeDelta"},
+		{"adjust volume 101", func(c *features.Client) error { return c.AdjustVolume(ctx, endpointID, 101) }, "volumeDelta"},
+		{"empty endpoint", func(c *features.Client) error { return c.TurnOn(ctx, " ") }, "endpointId"},
+		{"unknown operation", func(c *features.Client) error { return c.Update(ctx, endpointID, "explode") }, "operation"},
+		{"missing argument", func(c *features.Client) error { return c.Update(ctx, endpointID, "setBrightness") }, "arguments"},
+		{"extra argument", func(c *features.Client) error { return c.Update(ctx, endpointID, "turnOn", 1) }, "arguments"},
+		{"unknown feature", func(c *features.Client) error { _, err := c.Feature(ctx, endpointID, "toaster"); return err }, "feature"},
+		{"unknown attribute", func(c *features.Client) error { _, err := c.Get(ctx, endpointID, "humidity"); return err }, "attribute"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			api, srv := newFakeAPI(t, func(n int, w http.ResponseWriter, r *http.Request) { w.WriteHeader(200) })
-			c, _ := newClient(t, srv.URL, alexa.ClientOptions{})
+			c, _ := newClient(t, srv.URL, features.ClientOptions{})
 			err := tt.call(c)
-			var ve *alexa.ValidationError
+			var ve *features.ValidationError
 			if !errors.As(err, &ve) {
 				t.Fatalf("error %v (%T), want *ValidationError", err, err)
 			}
@@ -214,9 +215,9 @@ func TestValidationSendsNothing(t *testing.T) {
 }
 
 func TestRangeErrorMessage(t *testing.T) {
-	c, _ := newClient(t, "http://127.0.0.1:1", alexa.ClientOptions{})
+	c, _ := newClient(t, "http://127.0.0.1:1", features.ClientOptions{})
 	err := c.SetBrightness(t.Context(), endpointID, 150)
-	var ve *alexa.ValidationError
+	var ve *features.ValidationError
 	if !errors.As(err, &ve) || ve.Min != 0 || ve.Max != 100 || ve.Operation != "setBrightness" {
 		t.Fatalf("got %#v", err)
 	}
@@ -272,9 +273,9 @@ func TestRetries(t *testing.T) {
 				if a.retryAfter != "" {
 					w.Header().Set("Retry-After", a.retryAfter)
 				}
-				writeJSON(w, a.status, a.body)
+				apitest.WriteJSON(w, a.status, a.body)
 			})
-			c, sl := newClient(t, srv.URL, alexa.ClientOptions{Now: func() time.Time { return now }})
+			c, sl := newClient(t, srv.URL, features.ClientOptions{Now: func() time.Time { return now }})
 			err := c.TurnOn(t.Context(), endpointID)
 			if got := len(api.requests()); got != tt.attempts {
 				t.Errorf("%d attempts, want %d", got, tt.attempts)
@@ -288,7 +289,7 @@ func TestRetries(t *testing.T) {
 				}
 				return
 			}
-			var ae *alexa.APIError
+			var ae *features.APIError
 			if !errors.As(err, &ae) {
 				t.Fatalf("error %v (%T), want *APIError", err, err)
 			}
@@ -327,9 +328,9 @@ func TestAPIErrorBodies(t *testing.T) {
 				w.WriteHeader(tt.status)
 				w.Write([]byte(tt.body))
 			})
-			c, _ := newClient(t, srv.URL, alexa.ClientOptions{})
+			c, _ := newClient(t, srv.URL, features.ClientOptions{})
 			_, err := c.Power(t.Context(), endpointID)
-			var ae *alexa.APIError
+			var ae *features.APIError
 			if !errors.As(err, &ae) {
 				t.Fatalf("error %v, want *APIError", err)
 			}
@@ -347,12 +348,12 @@ func TestRetryHonoursContext(t *testing.T) {
 	t.Run("cancelled while sleeping", func(t *testing.T) {
 		api, srv := newFakeAPI(t, func(n int, w http.ResponseWriter, r *http.Request) { w.WriteHeader(503) })
 		ctx, cancel := context.WithCancel(t.Context())
-		c, _ := newClient(t, srv.URL, alexa.ClientOptions{Sleep: func(context.Context, time.Duration) error {
+		c, _ := newClient(t, srv.URL, features.ClientOptions{Sleep: func(context.Context, time.Duration) error {
 			cancel()
 			return context.Canceled
 		}})
 		err := c.TurnOn(ctx, endpointID)
-		var ae *alexa.APIError
+		var ae *features.APIError
 		if !errors.Is(err, context.Canceled) || !errors.As(err, &ae) || ae.Status != 503 {
 			t.Errorf("error %v", err)
 		}
@@ -367,9 +368,9 @@ func TestRetryHonoursContext(t *testing.T) {
 		})
 		ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
 		defer cancel()
-		c, sl := newClient(t, srv.URL, alexa.ClientOptions{})
+		c, sl := newClient(t, srv.URL, features.ClientOptions{})
 		err := c.TurnOn(ctx, endpointID)
-		var ae *alexa.APIError
+		var ae *features.APIError
 		if !errors.As(err, &ae) || ae.RetryAfter != 30*time.Second {
 			t.Errorf("error %v", err)
 		}
@@ -380,13 +381,13 @@ func TestRetryHonoursContext(t *testing.T) {
 	t.Run("default sleep returns at cancellation", func(t *testing.T) {
 		synctest.Test(t, func(t *testing.T) {
 			var calls atomic.Int32
-			hc := inMemoryClient(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			hc := apitest.InMemoryClient(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 				calls.Add(1)
 				w.Header().Set("Retry-After", "50")
 				w.WriteHeader(429)
 			}))
 			ctx, cancel := context.WithCancel(t.Context())
-			c, err := alexa.NewClient("http://api.test", &staticTokens{}, alexa.ClientOptions{HTTPClient: hc})
+			c, err := features.NewClient("http://api.test", &staticTokens{}, features.ClientOptions{HTTPClient: hc})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -396,7 +397,7 @@ func TestRetryHonoursContext(t *testing.T) {
 			start := time.Now()
 			cancel()
 			err = <-done
-			var ae *alexa.APIError
+			var ae *features.APIError
 			if !errors.Is(err, context.Canceled) || !errors.As(err, &ae) || ae.RetryAfter != 50*time.Second {
 				t.Errorf("error %v", err)
 			}
@@ -411,13 +412,13 @@ func TestUnauthorizedRefreshesOnce(t *testing.T) {
 	t.Run("refresh then success", func(t *testing.T) {
 		api, srv := newFakeAPI(t, func(n int, w http.ResponseWriter, r *http.Request) {
 			if r.Header.Get("Authorization") != "Bearer access-2" {
-				writeJSON(w, 401, `{"type":"INVALID_ACCESS_TOKEN"}`)
+				apitest.WriteJSON(w, 401, `{"type":"INVALID_ACCESS_TOKEN"}`)
 				return
 			}
 			w.WriteHeader(200)
 		})
 		tokens := &staticTokens{}
-		c, err := alexa.NewClient(srv.URL, tokens, alexa.ClientOptions{})
+		c, err := features.NewClient(srv.URL, tokens, features.ClientOptions{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -433,12 +434,12 @@ func TestUnauthorizedRefreshesOnce(t *testing.T) {
 	})
 	t.Run("second 401 is returned", func(t *testing.T) {
 		api, srv := newFakeAPI(t, func(n int, w http.ResponseWriter, r *http.Request) {
-			writeJSON(w, 401, `{"type":"INVALID_ACCESS_TOKEN","message":"bad token"}`)
+			apitest.WriteJSON(w, 401, `{"type":"INVALID_ACCESS_TOKEN","message":"bad token"}`)
 		})
 		tokens := &staticTokens{}
-		c, _ := alexa.NewClient(srv.URL, tokens, alexa.ClientOptions{})
+		c, _ := features.NewClient(srv.URL, tokens, features.ClientOptions{})
 		err := c.TurnOff(t.Context(), endpointID)
-		var ae *alexa.APIError
+		var ae *features.APIError
 		if !errors.As(err, &ae) || ae.Status != 401 || ae.Type != "INVALID_ACCESS_TOKEN" {
 			t.Fatalf("error %v", err)
 		}

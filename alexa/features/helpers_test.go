@@ -1,4 +1,4 @@
-package alexa_test
+package features_test
 
 import (
 	"context"
@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/alexarules/alexarules/alexa"
+	"github.com/alexarules/alexarules/alexa/features"
 	"golang.org/x/oauth2"
 )
 
@@ -93,13 +93,13 @@ func (s *sleeps) got() []time.Duration {
 	return append([]time.Duration(nil), s.d...)
 }
 
-func newClient(t *testing.T, base string, opts alexa.ClientOptions) (*alexa.Client, *sleeps) {
+func newClient(t *testing.T, base string, opts features.ClientOptions) (*features.Client, *sleeps) {
 	t.Helper()
 	sl := &sleeps{}
 	if opts.Sleep == nil {
 		opts.Sleep = sl.sleep
 	}
-	c, err := alexa.NewClient(base, &staticTokens{}, opts)
+	c, err := features.NewClient(base, &staticTokens{}, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -120,27 +120,4 @@ func jsonEqual(t *testing.T, got, want string) bool {
 		t.Fatalf("want %q is not JSON: %v", want, err)
 	}
 	return reflect.DeepEqual(g, w)
-}
-
-func writeJSON(w http.ResponseWriter, status int, body string) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	io.WriteString(w, body)
-}
-
-// inMemoryClient serves requests with h without a network, so that tests
-// inside a synctest bubble see only fake time.
-func inMemoryClient(h http.Handler) *http.Client {
-	return &http.Client{Transport: handlerTransport{h}}
-}
-
-type handlerTransport struct{ h http.Handler }
-
-func (t handlerTransport) RoundTrip(r *http.Request) (*http.Response, error) {
-	if err := r.Context().Err(); err != nil {
-		return nil, err
-	}
-	rec := httptest.NewRecorder()
-	t.h.ServeHTTP(rec, r)
-	return rec.Result(), nil
 }

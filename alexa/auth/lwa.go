@@ -1,4 +1,8 @@
-package alexa
+// Package auth signs alexarules in to Amazon and keeps the credentials
+// fresh: Login with Amazon (LWA, files lwa*.go) for Alexa Smart
+// Properties accounts, and the Alexa app's device registration for
+// households.
+package auth
 
 import (
 	"context"
@@ -14,6 +18,7 @@ import (
 
 	"golang.org/x/oauth2"
 
+	"github.com/alexarules/alexarules/alexa"
 	"github.com/alexarules/alexarules/alexa/internal/observe"
 )
 
@@ -28,7 +33,7 @@ type TokenStore interface {
 // OAuth2Config is the x/oauth2 configuration of Login with Amazon for cfg's
 // client and scopes and the given hosts. LWA takes the client credentials
 // in the form body.
-func OAuth2Config(cfg Config, h Hosts) *oauth2.Config {
+func OAuth2Config(cfg alexa.Config, h alexa.Hosts) *oauth2.Config {
 	return &oauth2.Config{
 		ClientID:     cfg.ClientID,
 		ClientSecret: cfg.ClientSecret,
@@ -68,15 +73,13 @@ type TokenSource struct {
 	fallback string // the configured refresh token, tried once if the stored one is rejected
 }
 
-var _ Tokens = (*TokenSource)(nil)
-
 // NewTokenSource starts from the stored token if there is one, else from
 // cfg.RefreshToken (after cfg.WithDefaults, so --cloud without credentials
 // uses SimCredentials). ctx must live as long as the TokenSource: every
 // refresh runs under it.
-func NewTokenSource(ctx context.Context, cfg Config, opts TokenSourceOptions) (*TokenSource, error) {
+func NewTokenSource(ctx context.Context, cfg alexa.Config, opts TokenSourceOptions) (*TokenSource, error) {
 	cfg = cfg.WithDefaults()
-	hosts, err := HostsFor(cfg.Region, cfg.Cloud)
+	hosts, err := alexa.HostsFor(cfg.Region, cfg.Cloud)
 	if err != nil {
 		return nil, err
 	}
@@ -200,9 +203,9 @@ func toAuthError(err error, secrets ...string) error {
 // out and passes it to open (may be nil), checks the state of the redirect
 // and exchanges the code. The HTTP client for the exchange is taken from
 // ctx (oauth2.HTTPClient), as x/oauth2 does.
-func LoginAuthCode(ctx context.Context, cfg Config, open func(url string), out io.Writer) (*oauth2.Token, error) {
+func LoginAuthCode(ctx context.Context, cfg alexa.Config, open func(url string), out io.Writer) (*oauth2.Token, error) {
 	cfg = cfg.WithDefaults()
-	hosts, err := HostsFor(cfg.Region, cfg.Cloud)
+	hosts, err := alexa.HostsFor(cfg.Region, cfg.Cloud)
 	if err != nil {
 		return nil, err
 	}
@@ -288,9 +291,9 @@ func LoginAuthCode(ctx context.Context, cfg Config, open func(url string), out i
 // the user_code. It prints the verification URL and code to out and polls
 // until the user approves, the code expires or ctx ends. The HTTP client is
 // taken from ctx (oauth2.HTTPClient).
-func LoginDevice(ctx context.Context, cfg Config, out io.Writer) (*oauth2.Token, error) {
+func LoginDevice(ctx context.Context, cfg alexa.Config, out io.Writer) (*oauth2.Token, error) {
 	cfg = cfg.WithDefaults()
-	hosts, err := HostsFor(cfg.Region, cfg.Cloud)
+	hosts, err := alexa.HostsFor(cfg.Region, cfg.Cloud)
 	if err != nil {
 		return nil, err
 	}

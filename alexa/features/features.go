@@ -1,4 +1,4 @@
-package alexa
+package features
 
 import (
 	"context"
@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/alexarules/alexarules/alexa"
 	"github.com/alexarules/alexarules/alexa/internal/retry"
 )
 
@@ -69,22 +70,22 @@ func (t Temperature) In(scale string) (Temperature, error) {
 	}
 	var celsius float64
 	switch from {
-	case Celsius:
+	case alexa.Celsius:
 		celsius = t.Value
-	case Fahrenheit:
+	case alexa.Fahrenheit:
 		celsius = (t.Value - 32) * 5 / 9
-	case Kelvin:
+	case alexa.Kelvin:
 		celsius = t.Value - 273.15
 	default:
 		return Temperature{}, fmt.Errorf("alexa: unknown temperature scale %q", t.Scale)
 	}
 	var v float64
 	switch to {
-	case Celsius:
+	case alexa.Celsius:
 		v = celsius
-	case Fahrenheit:
+	case alexa.Fahrenheit:
 		v = celsius*9/5 + 32
-	case Kelvin:
+	case alexa.Kelvin:
 		v = celsius + 273.15
 	default:
 		return Temperature{}, fmt.Errorf("alexa: unknown temperature scale %q", scale)
@@ -521,7 +522,7 @@ func (r *FeatureResponse) temperature(name, defaultScale string) (Temperature, e
 	switch scale {
 	case "":
 		scale = strings.ToUpper(defaultScale)
-	case Celsius, Fahrenheit, Kelvin:
+	case alexa.Celsius, alexa.Fahrenheit, alexa.Kelvin:
 	default:
 		return Temperature{}, r.fail(fmt.Sprintf("%s scale %q", name, v.Scale), nil)
 	}

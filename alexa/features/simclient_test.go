@@ -1,4 +1,4 @@
-package alexa_test
+package features_test
 
 import (
 	"context"
@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/alexarules/alexarules/alexa"
+	"github.com/alexarules/alexarules/alexa/features"
 	"github.com/alexarules/alexarules/alexa/sim"
 )
 
@@ -18,7 +19,7 @@ func TestClientAgainstTheSimulator(t *testing.T) {
 	srv := httptest.NewServer(s.Handler())
 	defer srv.Close()
 	ctx := context.Background()
-	c, _, err := alexa.NewFromConfig(ctx, alexa.Config{Cloud: srv.URL}, nil, alexa.ClientOptions{})
+	c, _, err := features.NewFromConfig(ctx, alexa.Config{Cloud: srv.URL}, nil, features.ClientOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -47,7 +48,7 @@ func TestClientAgainstTheSimulator(t *testing.T) {
 	if err := c.UnpairBluetooth(ctx, ids["Living Room Speaker"]); err != nil {
 		t.Errorf("unpair: %v", err)
 	}
-	var apiErr *alexa.APIError
+	var apiErr *features.APIError
 	if err := c.SetBrightness(ctx, "amzn1.alexa.endpoint.nope", 10); !errors.As(err, &apiErr) || apiErr.Status != 404 {
 		t.Errorf("unknown endpoint: %v", err)
 	}

@@ -1,4 +1,8 @@
-package alexa
+// Package features is the client of the Endpoint Features and Endpoints
+// REST APIs (Alexa Smart Properties): the endpoint list, feature reads
+// and update operations, their validation and their errors. Backend makes
+// it a backend of the alexa.Directory.
+package features
 
 import (
 	"bytes"
@@ -13,17 +17,21 @@ import (
 
 	"golang.org/x/oauth2"
 
+	"github.com/alexarules/alexarules/alexa"
+	"github.com/alexarules/alexarules/alexa/auth"
 	"github.com/alexarules/alexarules/alexa/internal/request"
 	"github.com/alexarules/alexarules/alexa/internal/retry"
 )
 
 // Tokens supplies LWA access tokens. Invalidate is called with an access
 // token the API answered 401 to, so that the next Token call refreshes.
-// *TokenSource implements it.
+// *auth.TokenSource implements it.
 type Tokens interface {
 	Token() (*oauth2.Token, error)
 	Invalidate(accessToken string)
 }
+
+var _ Tokens = (*auth.TokenSource)(nil)
 
 // ClientOptions tune a Client; the zero value is usable.
 type ClientOptions struct {
@@ -68,7 +76,7 @@ func NewClient(apiBase string, tokens Tokens, opts ClientOptions) (*Client, erro
 	if tokens == nil {
 		return nil, errors.New("alexa: no token source")
 	}
-	scale, err := normScale(opts.Scale)
+	scale, err := alexa.NormScale(opts.Scale)
 	if err != nil {
 		return nil, err
 	}
@@ -201,17 +209,17 @@ func (c *Client) send(ctx context.Context, method, path string, query url.Values
 	return resp.Body, nil
 }
 
-// NewFromConfig wires the usual pair: a TokenSource for cfg (persisting
+// NewFromConfig wires the usual pair: an auth.TokenSource for cfg (persisting
 // through store, which may be nil) and a Client for cfg's API host, with
 // cfg.Scale unless opts.Scale is set. opts.HTTPClient and opts.Logger serve
 // both. ctx must live as long as the client: token refreshes run under it.
-func NewFromConfig(ctx context.Context, cfg Config, store TokenStore, opts ClientOptions) (*Client, *TokenSource, error) {
+func NewFromConfig(ctx context.Context, cfg alexa.Config, store auth.TokenStore, opts ClientOptions) (*Client, *auth.TokenSource, error) {
 	cfg = cfg.WithDefaults()
-	hosts, err := HostsFor(cfg.Region, cfg.Cloud)
+	hosts, err := alexa.HostsFor(cfg.Region, cfg.Cloud)
 	if err != nil {
 		return nil, nil, err
 	}
-	ts, err := NewTokenSource(ctx, cfg, TokenSourceOptions{HTTPClient: opts.HTTPClient, Logger: opts.Logger, Store: store,
+	ts, err := auth.NewTokenSource(ctx, cfg, auth.TokenSourceOptions{HTTPClient: opts.HTTPClient, Logger: opts.Logger, Store: store,
 		Observe: opts.Observe})
 	if err != nil {
 		return nil, nil, err

@@ -1,4 +1,4 @@
-package alexa_test
+package features_test
 
 import (
 	"context"
@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/alexarules/alexarules/alexa"
+	"github.com/alexarules/alexarules/alexa/features"
 	"github.com/alexarules/alexarules/alexa/push"
 	"github.com/alexarules/alexarules/alexa/sim"
 	"github.com/alexarules/alexarules/alexa/web"
@@ -81,14 +82,14 @@ func TestEveryAPIFamilyObservesItsRequests(t *testing.T) {
 	url := startSim(t)
 	ctx := t.Context()
 	obs := newCalls()
-	c, tokens, err := alexa.NewFromConfig(ctx, alexa.Config{Cloud: url}, nil, alexa.ClientOptions{Observe: obs.observe})
+	c, tokens, err := features.NewFromConfig(ctx, alexa.Config{Cloud: url}, nil, features.ClientOptions{Observe: obs.observe})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if _, err := c.Endpoints(ctx); err != nil {
 		t.Fatal(err)
 	}
-	var apiErr *alexa.APIError
+	var apiErr *features.APIError
 	if err := c.SetBrightness(ctx, "amzn1.alexa.endpoint.nope", 10); !errors.As(err, &apiErr) || apiErr.Status != 404 {
 		t.Fatalf("unknown endpoint: %v", err)
 	}
@@ -141,7 +142,7 @@ func TestObserveSeesEveryAttempt(t *testing.T) {
 	})
 	obs := newCalls()
 	sl := &sleeps{}
-	c, err := alexa.NewClient(srv.URL, &staticTokens{}, alexa.ClientOptions{Observe: obs.observe, Sleep: sl.sleep})
+	c, err := features.NewClient(srv.URL, &staticTokens{}, features.ClientOptions{Observe: obs.observe, Sleep: sl.sleep})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -155,7 +156,7 @@ func TestObserveSeesEveryAttempt(t *testing.T) {
 	}
 	dead := httptest.NewServer(http.NotFoundHandler())
 	dead.Close()
-	c, err = alexa.NewClient(dead.URL, &staticTokens{}, alexa.ClientOptions{Observe: obs.observe, Sleep: sl.sleep})
+	c, err = features.NewClient(dead.URL, &staticTokens{}, features.ClientOptions{Observe: obs.observe, Sleep: sl.sleep})
 	if err != nil {
 		t.Fatal(err)
 	}
