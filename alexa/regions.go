@@ -1,6 +1,7 @@
 package alexa
 
 import (
+	"cmp"
 	"fmt"
 	"net/url"
 	"sort"
@@ -175,4 +176,55 @@ func cloudBase(cloud string) (string, error) {
 		return "", fmt.Errorf("alexa: cloud URL %q: must not have a query or fragment", cloud)
 	}
 	return strings.TrimRight(u.Scheme+"://"+u.Host+u.Path, "/"), nil
+}
+
+// HostsForMarketplace returns the hosts of an account known by its
+// marketplace domain ("amazon.de"; "www.amazon.de" and ".amazon.de" are
+// accepted too) and the home region Amazon reported for it at device
+// registration (customer_info.home_region: "NA", "EU" or "FE"). The home
+// region picks the push host and the Endpoint Features API; an empty or
+// unknown one leaves the marketplace's own region. A marketplace outside
+// the country table (amazon.nl, amazon.se, ...) gets its domain's hosts
+// on the home region's services. cloud replaces every host, as in
+// HostsFor.
+func HostsForMarketplace(domain, homeRegion, cloud string) (Hosts, error) {
+	d := strings.ToLower(strings.TrimSpace(domain))
+	d = strings.TrimPrefix(strings.TrimPrefix(d, "."), "www.")
+	tld, ok := strings.CutPrefix(d, "amazon.")
+	if !ok || tld == "" || strings.ContainsAny(tld, "/:@ ") {
+		return Hosts{}, fmt.Errorf("alexa: marketplace %q is not an amazon.<tld> domain", domain)
+	}
+	hr := strings.ToUpper(strings.TrimSpace(homeRegion))
+	if _, known := regions[hr]; !known {
+		hr = ""
+	}
+	code := ""
+	for c, row := range countries {
+		if row.tld == tld {
+			code = c
+		}
+	}
+	if code == "" {
+		// Not in the table: the home region's reference country, with
+		// this marketplace's own domain hosts.
+		code = aliases[cmp.Or(hr, "NA")]
+	}
+	h, err := HostsFor(code, cloud)
+	if err != nil {
+		return Hosts{}, err
+	}
+	if h.Domain != d {
+		h.Country, h.Domain = "", d
+		if cloud == "" {
+			h.Identity, h.Web, h.Lists = "https://api."+d, "https://alexa."+d, "https://www."+d
+			h.PushGateway = "wss://dp-gw-na." + d
+		}
+	}
+	if hr != "" && hr != h.Region {
+		h.Region = hr
+		if cloud == "" {
+			h.API, h.Push = regions[hr].api, regions[hr].push
+		}
+	}
+	return h, nil
 }

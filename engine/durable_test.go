@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/alexarules/alexarules/engine"
+	"github.com/alexarules/alexarules/engine/enginetest"
 	"github.com/alexarules/alexarules/engine/store"
 )
 
@@ -46,7 +47,7 @@ func (r *recorder) onRun(tr engine.Trace) {
 func (r *recorder) wait(t *testing.T, n int, keep func(engine.Trace) bool) []engine.Trace {
 	t.Helper()
 	var got []engine.Trace
-	waitUntil(t, fmt.Sprintf("%d traces", n), func() bool {
+	enginetest.WaitUntil(t, fmt.Sprintf("%d traces", n), func() bool {
 		r.mu.Lock()
 		defer r.mu.Unlock()
 		got = got[:0]
@@ -94,22 +95,9 @@ func openStore(t *testing.T, path string) *store.Store {
 	return st
 }
 
-// waitUntil polls cond until it holds, or fails the test after a deadline
-// saying what it waited for.
-func waitUntil(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(time.Millisecond)
-	}
-}
-
 func waitInboxEmpty(t *testing.T, st *store.Store) {
 	t.Helper()
-	waitUntil(t, "an empty inbox", func() bool {
+	enginetest.WaitUntil(t, "an empty inbox", func() bool {
 		p, err := st.Inbox()
 		if err != nil {
 			t.Fatal(err)
@@ -257,7 +245,7 @@ func TestAcceptRefusesBeyondTheBacklog(t *testing.T) {
 // waitReloaded waits until the engine lists the rule from file (or none).
 func waitReloaded(t *testing.T, e *engine.Engine, file string) {
 	t.Helper()
-	waitUntil(t, "the reload to swap the rules in", func() bool {
+	enginetest.WaitUntil(t, "the reload to swap the rules in", func() bool {
 		rules := e.Rules()
 		return len(rules) == 0 || rules[0].File == file
 	})
@@ -375,6 +363,6 @@ func TestPublishWritesAnEventsRecords(t *testing.T) {
 	e.Publish(engine.Event{Kind: engine.KindTimer, Writes: []engine.Write{{Bucket: "notify", Key: "untaken", Value: []byte{1}}}})
 	rec.wait(t, 1, ofRule("r"))
 	for _, key := range []string{"taken", "untaken"} {
-		waitUntil(t, "the record "+key, func() bool { v, err := st.Get("notify", key); return err == nil && v != nil })
+		enginetest.WaitUntil(t, "the record "+key, func() bool { v, err := st.Get("notify", key); return err == nil && v != nil })
 	}
 }

@@ -115,26 +115,35 @@ func (s *Server) issueTokens(refresh string) tokenResponse {
 func (s *Server) mintTokens(prefix, refresh string) tokenResponse {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if refresh == "" {
+		refresh = "Atzr|sim-" + randomHex(24)
+		s.refreshTokens[refresh] = true
+	}
+	access, ttl := s.mintAccessLocked(prefix)
+	return tokenResponse{
+		AccessToken:  access,
+		RefreshToken: refresh,
+		TokenType:    "bearer",
+		ExpiresIn:    int(ttl / time.Second),
+	}
+}
+
+// mintAccessLocked issues an access token starting with prefix, living
+// access_token_ttl_s, and returns it with its lifetime; s.mu is held.
+func (s *Server) mintAccessLocked(prefix string) (string, time.Duration) {
 	now := s.opts.Now()
 	// Forget tokens long expired; recently expired ones still get the
 	// "expired" answer rather than "not valid".
 	for t, exp := range s.accessTokens {
 		if !exp.IsZero() && now.After(exp.Add(24*time.Hour)) {
 			delete(s.accessTokens, t)
+			delete(s.app.tokens, t)
 		}
 	}
-	if refresh == "" {
-		refresh = "Atzr|sim-" + randomHex(24)
-		s.refreshTokens[refresh] = true
-	}
+	ttl := s.app.settings.accessTTL()
 	access := prefix + randomHex(24)
-	s.accessTokens[access] = now.Add(accessTokenLifetime)
-	return tokenResponse{
-		AccessToken:  access,
-		RefreshToken: refresh,
-		TokenType:    "bearer",
-		ExpiresIn:    int(accessTokenLifetime / time.Second),
-	}
+	s.accessTokens[access] = now.Add(ttl)
+	return access, ttl
 }
 
 // pollDeviceCode answers a device_code grant: authorization_pending until
@@ -245,32 +254,41 @@ func (s *Server) handleDeleteTokens(w http.ResponseWriter, r *http.Request) {
 // expireRequest is the body of POST /_sim/auth/expire.
 type expireRequest struct {
 	AccessToken bool `json:"access_token"`
+	Cookies     bool `json:"cookies"`
 }
 
-// handleExpire expires every issued access token now (not the ones
-// Options.AccessTokens configures): unlike DELETE /_sim/tokens, which
-// forgets them, the API then answers EXPIRED_AUTHORIZATION_CREDENTIAL, as
-// Amazon does for a token whose hour ran out mid-run.
+// handleExpire expires every issued access token and/or web session now
+// (not the tokens Options.AccessTokens configures, nor the legacy static
+// cookie): unlike DELETE /_sim/tokens, which forgets them, the API then
+// answers EXPIRED_AUTHORIZATION_CREDENTIAL, as Amazon does for a token
+// whose hour ran out mid-run, and the web API 401.
 func (s *Server) handleExpire(w http.ResponseWriter, r *http.Request) {
 	var req expireRequest
 	if err := decodeStrict(io.LimitReader(r.Body, maxBody), &req); err != nil {
 		writeControlError(w, http.StatusBadRequest, fmt.Errorf("decode expire request: %w", err))
 		return
 	}
-	if !req.AccessToken {
-		writeControlError(w, http.StatusBadRequest, errors.New(`nothing to expire: give {"access_token":true}`))
+	if !req.AccessToken && !req.Cookies {
+		writeControlError(w, http.StatusBadRequest, errors.New(`nothing to expire: give {"access_token":true} and/or {"cookies":true}`))
 		return
 	}
+	answer := map[string]int{}
 	s.mu.Lock()
-	now, n := s.opts.Now(), 0
-	for t, exp := range s.accessTokens {
-		if !exp.IsZero() && now.Before(exp) {
-			s.accessTokens[t] = now
-			n++
+	if req.AccessToken {
+		now, n := s.opts.Now(), 0
+		for t, exp := range s.accessTokens {
+			if !exp.IsZero() && now.Before(exp) {
+				s.accessTokens[t] = now
+				n++
+			}
 		}
+		answer["access_tokens"] = n
+	}
+	if req.Cookies {
+		answer["cookies"] = s.expireCookiesLocked()
 	}
 	s.mu.Unlock()
-	writeJSON(w, http.StatusOK, map[string]int{"access_tokens": n})
+	writeJSON(w, http.StatusOK, answer)
 }
 
 // authorized lets through requests bearing a live access token and answers

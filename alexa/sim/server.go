@@ -95,6 +95,9 @@ type Server struct {
 	notificationVolumes map[string]int
 
 	hub pushHub
+
+	// app is the state of the Alexa app sign-in (appauth.go).
+	app appAuth
 }
 
 // New returns a simulator serving h. It panics if h is invalid (see
@@ -130,6 +133,7 @@ func New(h Household, opts Options) *Server {
 		refreshTokens: map[string]bool{SimRefreshToken: true},
 		accessTokens:  map[string]time.Time{},
 		codePairs:     map[string]*codePair{},
+		app:           newAppAuth(),
 	}
 	for _, t := range opts.RefreshTokens {
 		s.refreshTokens[t] = true
@@ -229,13 +233,28 @@ func (s *Server) routes() http.Handler {
 	api.Handle("GET /v2/endpoints/{id}/features/{feature}", s.authorized(s.handleGetFeature))
 	api.Handle("POST /v2/endpoints/{id}/features/{feature}/{operation}", s.authorized(s.handleUpdateFeature))
 
-	// Web session routes (cookie + csrf).
-	web := func(pattern string, h http.HandlerFunc) { api.Handle(pattern, webAuth(h)) }
-	web("GET /api/customer-status", s.handleBootstrap)
-	web("GET /api/bootstrap", s.handleBootstrap)
+	// The Alexa app sign-in and the identity service (appauth.go).
+	api.HandleFunc("GET /ap/signin", s.handleSignInForm)
+	api.HandleFunc("POST /ap/signin", s.handleSignInPost)
+	api.HandleFunc("GET /ap/mfa", s.handleMFAForm)
+	api.HandleFunc("GET /ap/maplanding", s.handleMapLanding)
+	api.HandleFunc("POST /auth/register", s.handleRegister)
+	api.HandleFunc("POST /ap/exchangetoken/cookies", s.handleExchangeCookies)
+	api.HandleFunc("POST /ap/exchangetoken", s.handleExchangeCookies)
+	api.HandleFunc("PUT /v1/devices/@self/capabilities", s.handleCapabilities)
+
+	// Web session routes (cookie + csrf); /api/bootstrap is gone (404).
+	web := func(pattern string, h http.HandlerFunc) { api.Handle(pattern, s.webAuth(h)) }
+	web("GET /api/customer-status", s.handleCustomerStatus)
+	web("GET /api/users/me", s.handleUsersMe)
+	web("GET /api/welcome", s.handleWelcome)
+	web("GET /api/language", s.csrfFrom("/api/language", s.handleLanguage))
+	web("GET /spa/index.html", s.csrfFrom("/spa/index.html", s.handleSPA))
+	web("GET /templates/oobe/d-device-pick.handlebars", s.csrfFrom("/templates/oobe/d-device-pick.handlebars", s.handleTemplate))
+	web("GET /api/strings", s.csrfFrom("/api/strings", s.handleStrings))
 	web("GET /api/endpoints", s.handleEndpoints)
 	web("GET /accounts", s.handleAccounts)
-	web("GET /api/devices-v2/device", s.handleDevices)
+	web("GET /api/devices-v2/device", s.csrfFrom("/api/devices-v2/device", s.handleDevices))
 	web("GET /api/device-preferences", s.handleDevicePreferences)
 	web("GET /api/wake-word", s.handleWakeWords)
 	web("GET /api/notifications", s.handleGetNotifications)
@@ -263,6 +282,8 @@ func (s *Server) routes() http.Handler {
 	// Push: the HTTP/2 downchannel and the legacy websocket on the paths
 	// type 1 (/?x-amz-device-type=…) and type 2 (/tcomm/) clients use.
 	api.HandleFunc("GET /v20160207/directives", s.handleDirectives)
+	api.HandleFunc("GET /ping", s.handlePing)
+	api.HandleFunc("POST /ping", s.handlePing)
 	api.HandleFunc("GET /{$}", s.handleTcomm)
 	api.HandleFunc("GET /tcomm/", s.handleTcomm)
 
@@ -283,6 +304,9 @@ func (s *Server) routes() http.Handler {
 	control.HandleFunc("POST /_sim/codepair/approve", s.handleApproveCodePair)
 	control.HandleFunc("DELETE /_sim/tokens", s.handleDeleteTokens)
 	control.HandleFunc("POST /_sim/auth/expire", s.handleExpire)
+	control.HandleFunc("GET /_sim/auth", s.handleGetAuth)
+	control.HandleFunc("PUT /_sim/auth", s.handlePutAuth)
+	control.HandleFunc("DELETE /_sim/auth/registrations/{device_serial}", s.handleDeregister)
 	control.HandleFunc("POST /_sim/push", s.handlePush)
 	control.HandleFunc("POST /_sim/lists/{listId}/items", s.handleSimAddItem)
 	control.HandleFunc("POST /_sim/notifications", s.handleSimNotification)

@@ -32,21 +32,6 @@ func writeWebError(w http.ResponseWriter, status int, format string, args ...any
 	writeJSON(w, status, webError{Message: fmt.Sprintf(format, args...)})
 }
 
-// webAuth lets through requests with a web session: a Cookie whose csrf=
-// value equals the csrf header. The simulator never issued the cookie, so
-// any such pair is accepted.
-func webAuth(next http.HandlerFunc) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		header := r.Header.Get("csrf")
-		cookie, err := r.Cookie("csrf")
-		if err != nil || header == "" || cookie.Value != header {
-			writeWebError(w, http.StatusUnauthorized, "the request needs a session cookie whose csrf value equals the csrf header")
-			return
-		}
-		next(w, r)
-	})
-}
-
 // baseURL is the simulator's own URL as this request reached it; clients
 // use it as the host of later calls (GET /api/endpoints).
 func baseURL(r *http.Request) string {
@@ -72,36 +57,13 @@ func decodeHex(s string) ([]byte, error) {
 
 func millis(t time.Time) int64 { return t.UnixMilli() }
 
-// authentication is the session summary of /api/bootstrap (alexapy reads
-// customerEmail and customerId); /api/customer-status answers the same.
+// authentication is the session summary of /api/customer-status (and of
+// the former /api/bootstrap, whose shape it keeps).
 type authentication struct {
 	Authenticated bool   `json:"authenticated"`
 	CustomerEmail string `json:"customerEmail"`
 	CustomerID    string `json:"customerId"`
 	CustomerName  string `json:"customerName"`
-}
-
-func (s *Server) handleBootstrap(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, map[string]any{"authentication": authentication{
-		Authenticated: true,
-		CustomerEmail: "sim@example.com",
-		CustomerID:    simCustomerID,
-		CustomerName:  "Sim User",
-	}})
-}
-
-// handleEndpoints answers with the simulator itself as the regional API
-// hosts, so clients keep talking to it.
-func (s *Server) handleEndpoints(w http.ResponseWriter, r *http.Request) {
-	base := baseURL(r)
-	writeJSON(w, http.StatusOK, map[string]string{
-		"alexaApiUrl":   base,
-		"awsRegion":     "eu-west-1",
-		"retailDomain":  "amazon.de",
-		"retailUrl":     "https://www.amazon.de",
-		"websiteApiUrl": base,
-		"websiteUrl":    "https://alexa.amazon.de",
-	})
 }
 
 func (s *Server) handleAccounts(w http.ResponseWriter, r *http.Request) {
@@ -158,6 +120,7 @@ func (s *Server) handleDevices(w http.ResponseWriter, r *http.Request) {
 			SoftwareVersion:       echoSoftwareVersion,
 		})
 	}
+	devices = append(devices, s.appDevicesLocked()...)
 	s.mu.Unlock()
 	writeJSON(w, http.StatusOK, map[string]any{"devices": devices})
 }
@@ -268,43 +231,4 @@ func (s *Server) handleNotificationState(w http.ResponseWriter, r *http.Request)
 		s.notificationVolumes[serial] = *body.VolumeLevel
 	}
 	writeJSON(w, http.StatusOK, s.notificationStateLocked(e))
-}
-
-// handleAuthToken is the Amazon identity token exchange the Alexa app
-// (and alexa-remote2) uses: POST /auth/token, form encoded, a refresh
-// token as source_token for an access token. It is not LWA's
-// /auth/o2/token; the access tokens it issues open the push downchannel.
-func (s *Server) handleAuthToken(w http.ResponseWriter, r *http.Request) {
-	if err := r.ParseForm(); err != nil {
-		writeOAuthError(w, http.StatusBadRequest, "invalid_request", "The request body is not a valid form: "+err.Error())
-		return
-	}
-	form := r.PostForm
-	for _, name := range []string{"source_token", "source_token_type", "requested_token_type"} {
-		if form.Get(name) == "" {
-			writeOAuthError(w, http.StatusBadRequest, "invalid_request", "The request is missing a required parameter : "+name)
-			return
-		}
-	}
-	if t := form.Get("source_token_type"); t != "refresh_token" {
-		writeOAuthError(w, http.StatusBadRequest, "invalid_request", fmt.Sprintf("source_token_type %q is not supported (refresh_token)", t))
-		return
-	}
-	if t := form.Get("requested_token_type"); t != "access_token" {
-		writeOAuthError(w, http.StatusBadRequest, "invalid_request", fmt.Sprintf("requested_token_type %q is not supported (access_token)", t))
-		return
-	}
-	s.mu.Lock()
-	ok := s.refreshTokens[form.Get("source_token")]
-	s.mu.Unlock()
-	if !ok {
-		writeOAuthError(w, http.StatusBadRequest, "invalid_grant", "The request has an invalid parameter : source_token")
-		return
-	}
-	t := s.mintTokens("Atna|sim-", form.Get("source_token"))
-	writeJSON(w, http.StatusOK, map[string]any{
-		"access_token": t.AccessToken,
-		"token_type":   t.TokenType,
-		"expires_in":   t.ExpiresIn,
-	})
 }

@@ -90,17 +90,19 @@ func TestWebAuth(t *testing.T) {
 func TestInitRoutes(t *testing.T) {
 	e := newEnv(t, sim.DemoHousehold(), sim.Options{})
 
-	var status map[string]any
-	e.web(http.MethodGet, "/api/customer-status", nil).decode(t, http.StatusOK, &status)
-	var boot struct {
+	var status struct {
 		Authentication struct {
 			Authenticated bool   `json:"authenticated"`
 			CustomerID    string `json:"customerId"`
 		} `json:"authentication"`
 	}
-	e.web(http.MethodGet, "/api/bootstrap", nil).decode(t, http.StatusOK, &boot)
-	if !boot.Authentication.Authenticated || boot.Authentication.CustomerID == "" {
-		t.Errorf("bootstrap %+v", boot)
+	e.web(http.MethodGet, "/api/customer-status", nil).decode(t, http.StatusOK, &status)
+	if !status.Authentication.Authenticated || status.Authentication.CustomerID == "" {
+		t.Errorf("customer-status %+v", status)
+	}
+	// Gone since 2025-11: clients must not depend on it.
+	if r := e.web(http.MethodGet, "/api/bootstrap", nil); r.status != http.StatusNotFound {
+		t.Errorf("/api/bootstrap: %d, want 404", r.status)
 	}
 
 	var endpoints map[string]string
@@ -203,7 +205,8 @@ func TestAuthToken(t *testing.T) {
 	}{
 		{"unknown refresh token", "source_token", "Atnr|nope", "invalid_grant"},
 		{"missing source token", "source_token", "", "invalid_request"},
-		{"cookies requested", "requested_token_type", "auth_cookies", "invalid_request"},
+		{"cookies without a domain", "requested_token_type", "auth_cookies", "invalid_request"},
+		{"unknown requested type", "requested_token_type", "id_token", "invalid_request"},
 	}
 	for _, tt := range tests {
 		f := url.Values{}

@@ -123,6 +123,10 @@ func (s *Server) handleTcomm(w http.ResponseWriter, r *http.Request) {
 			Message: "push connections are dropped (fault push=drop)"})
 		return
 	}
+	if err := s.checkADPSignature(r); err != nil {
+		writeError(w, &apiError{status: http.StatusUnauthorized, Type: errInvalidCredential, Message: err.Error()})
+		return
+	}
 	upgrader := websocket.Upgrader{
 		CheckOrigin:       func(*http.Request) bool { return true },
 		EnableCompression: true,
