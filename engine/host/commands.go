@@ -12,7 +12,6 @@ import (
 	"github.com/alexarules/alexarules/alexa/features"
 	"github.com/alexarules/alexarules/alexa/web"
 	"github.com/alexarules/alexarules/engine"
-	"github.com/alexarules/alexarules/engine/store"
 	"github.com/alexarules/alexarules/rules"
 	"golang.org/x/oauth2"
 )
@@ -54,7 +53,7 @@ func Login(ctx context.Context, cfg Config, getenv func(string) string, o LoginO
 	if acfg.ClientID == "" {
 		return configErrorf("no client id: set alexa.client_id in the config file or ALEXARULES_CLIENT_ID")
 	}
-	st, err := store.Open(cfg.Data, store.Options{})
+	st, err := openForLogin(cfg.Data, slog.New(slog.DiscardHandler))
 	if err != nil {
 		return err
 	}
@@ -71,7 +70,7 @@ func Login(ctx context.Context, cfg Config, getenv func(string) string, o LoginO
 	if err := (TokenStore{st}).SaveToken(tok); err != nil {
 		return fmt.Errorf("store the token: %w", err)
 	}
-	return nil
+	return saveAccount(st, AccountLWA)
 }
 
 // Devices is what an account has: its endpoints and, when the web API is
