@@ -1,0 +1,532 @@
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"html"
+	"io"
+	"net/http"
+	"net/http/cookiejar"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/alexarules/alexarules/alexa/sim"
+	"github.com/alexarules/alexarules/engine/store"
+)
+
+// These tests drive a household account end to end, as a user would: the
+// `alexarules login` sign-in proxy through a scripted browser, then
+// `alexarules run` against the simulator, which expires tokens and cookies
+// and deregisters the device through its control API.
+
+// householdRules: a push rule (volume), a web API rule (a list item), and
+// a schedule rule that needs no Amazon.
+const householdRules = `
+return {
+  rule "loud" {
+    when = alexa.volume { device = "Kitchen Echo", above = 30 },
+    run = function(ctx, ev) ctx.log.info("%s %d", ev.device.name, ev.value) end,
+  },
+  rule "add" {
+    when = event "add",
+    run = function(ctx, ev)
+      local item, err = alexa.list("Shopping"):add(ev.data.text)
+      if not item then error(tostring(err)) end
+      ctx.log.info("added %s", ev.data.text)
+    end,
+  },
+  rule "beat" { when = cron "@every 1s", run = function(ctx) ctx.state.n = (ctx.state.n or 0) + 1 end },
+}`
+
+var (
+	signInURL = regexp.MustCompile(`http://127\.0\.0\.1:[0-9]+/\S*`)
+	formTag   = regexp.MustCompile(`(?is)<form\b[^>]*\bname="signIn"[^>]*>(.*?)</form>`)
+	inputTag  = regexp.MustCompile(`(?is)<input\b[^>]*>`)
+	attr      = regexp.MustCompile(`(?is)([a-z][a-z0-9_-]*)\s*=\s*"([^"]*)"`)
+)
+
+// signIn runs `alexarules login --cloud simURL` and plays the browser: it
+// opens the URL the command prints, fills in the simulator's account on
+// the sign-in form and follows the redirects. It returns what the command
+// printed (stdout and stderr) once it exited 0.
+func signIn(t *testing.T, simURL, data string, extra ...string) string {
+	t.Helper()
+	cmd := cli(t, append([]string{"login", "--cloud", simURL, "--data", data}, extra...)...)
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var errOut strings.Builder
+	cmd.Stderr = &errOut
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill() })
+	var out strings.Builder
+	found := make(chan string, 1)
+	copied := make(chan struct{})
+	go func() {
+		defer close(copied)
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			out.WriteString(sc.Text() + "\n")
+			if m := signInURL.FindString(sc.Text()); m != "" {
+				select {
+				case found <- m:
+				default:
+				}
+			}
+		}
+	}()
+	select {
+	case u := <-found:
+		browse(t, u)
+	case <-copied:
+		_ = cmd.Wait()
+		t.Fatalf("login printed no sign-in URL:\n%s%s", out.String(), errOut.String())
+	case <-time.After(20 * time.Second):
+		t.Fatalf("login printed no sign-in URL within 20 s")
+	}
+	done := make(chan error, 1)
+	go func() { <-copied; done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("login: %v\n%s%s", err, out.String(), errOut.String())
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatalf("login did not exit after the sign-in:\n%s", out.String())
+	}
+	return out.String() + errOut.String()
+}
+
+// browse is the scripted browser: GET the proxy's page, submit the
+// sign-in form with the simulator's account, follow the redirects.
+func browse(t *testing.T, start string) {
+	t.Helper()
+	jar, _ := cookiejar.New(nil)
+	client := &http.Client{Jar: jar, Timeout: 20 * time.Second}
+	resp, err := client.Get(start)
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	form := formTag.FindSubmatch(page)
+	if form == nil {
+		t.Fatalf("GET %s: %d, no sign-in form:\n%s", start, resp.StatusCode, page)
+	}
+	action, fields := formFields(form[0])
+	fields.Set("email", "sim@example.com")
+	fields.Set("password", "sim-password")
+	target, err := resp.Request.URL.Parse(action)
+	if err != nil {
+		t.Fatalf("form action %q: %v", action, err)
+	}
+	resp, err = client.PostForm(target.String(), fields)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("sign-in: %d at %s:\n%s", resp.StatusCode, resp.Request.URL, body)
+	}
+}
+
+// formFields returns a form's action and its inputs' names and values.
+func formFields(form []byte) (string, url.Values) {
+	attrs := func(tag []byte) map[string]string {
+		m := map[string]string{}
+		for _, a := range attr.FindAllSubmatch(tag, -1) {
+			m[strings.ToLower(string(a[1]))] = html.UnescapeString(string(a[2]))
+		}
+		return m
+	}
+	open := form[:strings.IndexByte(string(form), '>')+1]
+	fields := url.Values{}
+	for _, in := range inputTag.FindAll(form, -1) {
+		if a := attrs(in); a["name"] != "" {
+			fields.Set(a["name"], a["value"])
+		}
+	}
+	return attrs(open)["action"], fields
+}
+
+// simAuth is GET /_sim/auth.
+type simAuth struct {
+	Registrations []struct {
+		DeviceSerial string `json:"device_serial"`
+		ClientID     string `json:"client_id"`
+	} `json:"registrations"`
+}
+
+func registrations(t *testing.T, simURL string) simAuth {
+	t.Helper()
+	var a simAuth
+	if err := json.Unmarshal([]byte(simCall(t, simURL, http.MethodGet, "/_sim/auth", "")), &a); err != nil {
+		t.Fatal(err)
+	}
+	return a
+}
+
+// countCalls counts the requests to path (a prefix) with a status in
+// [lo, hi], from index from of the request log on.
+func countCalls(s *sim.Server, from int, path string, lo, hi int) int {
+	n := 0
+	reqs := s.Requests()
+	for _, r := range reqs[min(from, len(reqs)):] {
+		if strings.HasPrefix(r.Path, path) && r.Status >= lo && r.Status <= hi {
+			n++
+		}
+	}
+	return n
+}
+
+// reconnectPush closes the engine's push stream at the simulator, so that
+// it opens a new one with the token it has now.
+func reconnectPush(t *testing.T, simURL string) {
+	t.Helper()
+	simPost(t, simURL, "/_sim/faults", `{"push":"drop"}`)
+	simCall(t, simURL, http.MethodDelete, "/_sim/faults", "")
+}
+
+// refreshedPush waits for the sequence that shows the HTTP/2 downchannel
+// bears the registration's access token: a stream refused (403) for the
+// expired token, a POST /auth/token, a stream opened (200).
+func refreshedPush(d *daemon, s *sim.Server, from int) {
+	d.t.Helper()
+	d.waitFor(func() bool {
+		stage := 0
+		reqs := s.Requests()
+		for _, r := range reqs[min(from, len(reqs)):] {
+			switch {
+			case stage == 0 && r.Path == "/v20160207/directives" && r.Status == http.StatusForbidden:
+				stage = 1
+			case stage == 1 && r.Path == "/auth/token" && r.Status == http.StatusOK:
+				stage = 2
+			case stage == 2 && r.Path == "/v20160207/directives" && r.Status == http.StatusOK:
+				return true
+			}
+		}
+		return false
+	}, "the downchannel: 403 with the expired token, POST /auth/token, 200")
+}
+
+// volumePush pushes a volume change of the Kitchen Echo.
+func volumePush(t *testing.T, simURL string, v int) {
+	t.Helper()
+	simPost(t, simURL, "/_sim/push", fmt.Sprintf(`{"command":"PUSH_VOLUME_CHANGE","payload":{"dopplerId":{"deviceSerialNumber":"G6G0XW0412650C3M","deviceType":"A4ZP7ZC4PI6TO"},"isMuted":false,"volumeSetting":%d}}`, v))
+}
+
+// addItem runs the "add" rule and waits for its outcome.
+func addItem(d *daemon, text string) {
+	d.t.Helper()
+	n := len(d.runs("add"))
+	if code := d.post("/api/events", `{"name":"add","data":{"text":"`+text+`"}}`); code != http.StatusAccepted {
+		d.t.Fatalf("POST /api/events: %d", code)
+	}
+	d.waitFor(func() bool { return len(d.runs("add")) > n }, "the list rule")
+	if run := d.runs("add")[0]; run["outcome"] != "ok" {
+		d.dump()
+		d.t.Fatalf("adding %q: %v", text, run)
+	}
+}
+
+func TestAHouseholdSessionStaysAliveWithoutTheUser(t *testing.T) {
+	s, simURL := startSimH2(t)
+	dir, data := t.TempDir(), filepath.Join(t.TempDir(), "h.db")
+	write(t, dir, "r.lua", householdRules)
+	logs := signIn(t, simURL, data)
+	if regs := registrations(t, simURL).Registrations; len(regs) != 1 {
+		t.Fatalf("registrations after the login: %+v", regs)
+	}
+	d := startRun(t, dir, data, "--cloud", simURL, "--push", "http2", "--log-level", "debug")
+	waitPushClient(d, simURL)
+	volumePush(t, simURL, 45)
+	d.waitFor(func() bool { return len(d.runs("loud")) == 1 }, "the volume rule")
+	addItem(d, "flour")
+
+	// The access token expires: the push stream is refused, refreshed and
+	// reopened; the web API does not use it.
+	from := len(s.Requests())
+	simPost(t, simURL, "/_sim/auth/expire", `{"access_token":true}`)
+	reconnectPush(t, simURL)
+	refreshedPush(d, s, from)
+	// The trigger fires on entering "above 30": leave it, then enter again.
+	volumePush(t, simURL, 10)
+	volumePush(t, simURL, 50)
+	d.waitFor(func() bool { return len(d.runs("loud")) == 2 }, "the volume rule after the token refresh")
+	addItem(d, "sugar")
+
+	// The cookies expire: the next web call is refused, the cookies are
+	// exchanged again and the call goes through.
+	from = len(s.Requests())
+	simPost(t, simURL, "/_sim/auth/expire", `{"cookies":true}`)
+	addItem(d, "butter")
+	if n := countCalls(s, from, "/ap/exchangetoken", 200, 299) + countCalls(s, from, "/auth/token", 200, 299); n == 0 {
+		t.Fatalf("no cookie exchange after the cookies expired")
+	}
+	if n := countCalls(s, 0, "/auth/register", 0, 999); n != 1 {
+		t.Fatalf("/auth/register called %d times, want once (the login)", n)
+	}
+	if regs := registrations(t, simURL).Registrations; len(regs) != 1 {
+		t.Fatalf("registrations: %+v", regs)
+	}
+	items := listTexts(s, "amzn1.alexa.list.sim-shopping")
+	for _, want := range []string{"flour", "sugar", "butter"} {
+		if !items[want] {
+			t.Errorf("the shopping list lacks %q: %v", want, items)
+		}
+	}
+	logs += stopDaemon(d)
+	checkNoSecrets(t, data, logs)
+}
+
+// listTexts is the set of item texts on a list of the simulated household.
+func listTexts(s *sim.Server, id string) map[string]bool {
+	out := map[string]bool{}
+	for _, l := range s.Household().Lists {
+		if l.ID == id {
+			for _, it := range l.Items {
+				out[it.Text] = true
+			}
+		}
+	}
+	return out
+}
+
+// stopDaemon stops d with SIGTERM and returns every line it logged.
+func stopDaemon(d *daemon) string {
+	d.t.Helper()
+	if err := d.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		d.t.Fatal(err)
+	}
+	if code := d.wait(); code != 0 {
+		d.t.Fatalf("run exited %d", code)
+	}
+	return d.log()
+}
+
+// checkNoSecrets: the data file is 0600 and no secret of the stored
+// session (tokens, cookies, keys) nor the password is in logs.
+func checkNoSecrets(t *testing.T, data, logs string) {
+	t.Helper()
+	fi, err := os.Stat(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi.Mode().Perm() != 0o600 {
+		t.Errorf("data file mode %v, want 0600", fi.Mode().Perm())
+	}
+	secrets := append(sessionSecrets(t, data), "sim-password")
+	if len(secrets) < 5 {
+		t.Fatalf("found only %d secrets in the stored session: the check would prove nothing", len(secrets))
+	}
+	for _, sec := range secrets {
+		if strings.Contains(logs, sec) {
+			t.Errorf("a secret (%d chars, starting %.6q) is in the log output", len(sec), sec)
+		}
+	}
+}
+
+// sessionSecrets reads the stored household session and returns its
+// secrets: the values of tokens, cookies, keys, csrf and the device
+// cookies (frc, map-md). What counts is named by the JSON keys, so that a
+// new field of that kind is covered too.
+func sessionSecrets(t *testing.T, data string) []string {
+	t.Helper()
+	st, err := store.Open(data, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := st.Get("auth", "app_session")
+	st.Close()
+	if err != nil || raw == nil {
+		t.Fatalf("stored session: %v (%d bytes)", err, len(raw))
+	}
+	var v any
+	if err := json.Unmarshal(raw, &v); err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	secretKey := regexp.MustCompile(`(?i)token|cookie|key|csrf|frc|map_?md|value|verifier|code|secret`)
+	var walk func(key string, v any)
+	walk = func(key string, v any) {
+		switch v := v.(type) {
+		case map[string]any:
+			for k, e := range v {
+				walk(k, e)
+			}
+		case []any:
+			for _, e := range v {
+				walk(key, e)
+			}
+		case string:
+			if _, err := time.Parse(time.RFC3339Nano, v); err == nil {
+				return // when a cookie was refreshed is no secret
+			}
+			if secretKey.MatchString(key) && len(v) >= 8 {
+				out = append(out, v)
+			}
+		}
+	}
+	walk("", v)
+	return out
+}
+
+// gate holds the simulator's answers to requests under a path while it is
+// closed, and tells who is held.
+type gate struct {
+	mu     sync.Mutex
+	path   string
+	open   chan struct{}
+	held   chan string
+	closed bool
+}
+
+func newGate(path string) *gate {
+	return &gate{path: path, open: make(chan struct{}), held: make(chan string, 100)}
+}
+
+func (g *gate) wrap(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		g.mu.Lock()
+		closed, open := g.closed, g.open
+		g.mu.Unlock()
+		if closed && strings.HasPrefix(r.URL.Path, g.path) {
+			g.held <- r.URL.Path
+			select {
+			case <-open:
+			case <-r.Context().Done():
+				return // the client went away (killed)
+			}
+		}
+		h.ServeHTTP(w, r)
+	})
+}
+
+func (g *gate) close() {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.closed, g.open = true, make(chan struct{})
+}
+
+func (g *gate) release() {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.closed = false
+	close(g.open)
+}
+
+// startGatedSim serves the simulator (HTTP/1.1 and unencrypted HTTP/2)
+// behind g.
+func startGatedSim(t *testing.T, g *gate) (*sim.Server, string) {
+	t.Helper()
+	s := sim.New(sim.DemoHousehold(), sim.Options{})
+	srv := httptest.NewUnstartedServer(g.wrap(s.Handler()))
+	srv.Config.Protocols = new(http.Protocols)
+	srv.Config.Protocols.SetHTTP1(true)
+	srv.Config.Protocols.SetUnencryptedHTTP2(true)
+	srv.Start()
+	t.Cleanup(func() { srv.CloseClientConnections(); srv.Close() })
+	return s, srv.URL
+}
+
+func TestKill9DuringATokenRefreshLeavesAWorkingSession(t *testing.T) {
+	g := newGate("/auth/token")
+	s, simURL := startGatedSim(t, g)
+	dir, data := t.TempDir(), filepath.Join(t.TempDir(), "k.db")
+	write(t, dir, "r.lua", householdRules)
+	logs := signIn(t, simURL, data)
+	d := startRun(t, dir, data, "--cloud", simURL, "--push", "http2", "--log-level", "debug")
+	waitPushClient(d, simURL)
+
+	// The access token expires and the push stream is refused: the engine
+	// asks for a new token, and dies while the simulator holds the answer.
+	g.close()
+	simPost(t, simURL, "/_sim/auth/expire", `{"access_token":true}`)
+	reconnectPush(t, simURL)
+	select {
+	case <-g.held:
+	case <-time.After(60 * time.Second):
+		d.dump()
+		t.Fatal("no token refresh within 60 s of the refused push stream")
+	}
+	if err := d.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	d.wait()
+	logs += d.log()
+	g.release()
+	checkBolt(t, data)
+
+	from := len(s.Requests())
+	d = startRun(t, dir, data, "--cloud", simURL, "--push", "http2", "--log-level", "debug")
+	refreshedPush(d, s, from)
+	addItem(d, "eggs")
+	if n := countCalls(s, 0, "/auth/register", 0, 999); n != 1 {
+		t.Fatalf("/auth/register called %d times, want once (the login)", n)
+	}
+	if health := d.get("/healthz"); health != "{\n  \"status\": \"ok\"\n}\n" {
+		t.Fatalf("healthz after the restart: %s", health)
+	}
+	logs += stopDaemon(d)
+	checkNoSecrets(t, data, logs)
+}
+
+func TestADeadSessionSaysLogInAgainAndSchedulesGoOn(t *testing.T) {
+	_, simURL := startSimH2(t)
+	dir, data := t.TempDir(), filepath.Join(t.TempDir(), "d.db")
+	write(t, dir, "r.lua", householdRules)
+	signIn(t, simURL, data)
+	regs := registrations(t, simURL).Registrations
+	if len(regs) != 1 {
+		t.Fatalf("registrations: %+v", regs)
+	}
+	d := startRun(t, dir, data, "--cloud", simURL, "--push", "http2")
+	waitPushClient(d, simURL)
+	if m := d.get("/metrics"); !strings.Contains(m, "\nalexarules_alexa_login_required 0\n") {
+		t.Fatalf("metrics with a live session lack alexarules_alexa_login_required 0")
+	}
+	// The user removes the app device from their Amazon account: its
+	// refresh token dies, which the engine learns at its next refresh.
+	simCall(t, simURL, http.MethodDelete, "/_sim/auth/registrations/"+url.PathEscape(regs[0].DeviceSerial), "")
+	simPost(t, simURL, "/_sim/auth/expire", `{"access_token":true,"cookies":true}`)
+	reconnectPush(t, simURL)
+	var health struct {
+		Status string
+		Alexa  struct {
+			LoginRequired bool `json:"login_required"`
+			Reason        string
+		}
+	}
+	d.waitFor(func() bool {
+		return jsonUnmarshal(d.get("/healthz"), &health) == nil && health.Alexa.LoginRequired
+	}, "healthz to say log in again")
+	if health.Status != "degraded" || health.Alexa.Reason == "" {
+		t.Fatalf("healthz: %+v", health)
+	}
+	if m := d.get("/metrics"); !strings.Contains(m, "\nalexarules_alexa_login_required 1\n") {
+		t.Fatalf("metrics lack alexarules_alexa_login_required 1")
+	}
+	beats := len(d.runs("beat"))
+	d.waitFor(func() bool { return len(d.runs("beat")) >= beats+2 }, "the schedule rule to go on")
+	// A web call fails with the reason, not a hang or a crash.
+	if code := d.post("/api/events", `{"name":"add","data":{"text":"milk"}}`); code != http.StatusAccepted {
+		t.Fatalf("POST /api/events: %d", code)
+	}
+	d.waitFor(func() bool { runs := d.runs("add"); return len(runs) == 1 && runs[0]["outcome"] == "failed" }, "the list rule to fail")
+	if errText := fmt.Sprint(d.runs("add")[0]["error"]); !strings.Contains(errText, "login") {
+		t.Fatalf("the failed web call does not say to log in again: %s", errText)
+	}
+}
