@@ -312,7 +312,7 @@ func stopDaemon(d *daemon) string {
 		d.t.Fatal(err)
 	}
 	if code := d.wait(); code != 0 {
-		d.t.Fatalf("run exited %d", code)
+		d.t.Fatalf("run exited %d:\n%s", code, d.log())
 	}
 	return d.log()
 }
