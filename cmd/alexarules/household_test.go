@@ -4,10 +4,7 @@ import (
 	"bufio"
 	"encoding/json"
 	"fmt"
-	"html"
-	"io"
 	"net/http"
-	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/url"
 	"os"
@@ -19,6 +16,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/alexarules/alexarules/alexa/auth"
+	"github.com/alexarules/alexarules/alexa/auth/signin/signintest"
 	"github.com/alexarules/alexarules/alexa/sim"
 	"github.com/alexarules/alexarules/engine/store"
 )
@@ -47,12 +46,7 @@ return {
   rule "beat" { when = cron "@every 1s", run = function(ctx) ctx.state.n = (ctx.state.n or 0) + 1 end },
 }`
 
-var (
-	signInURL = regexp.MustCompile(`http://127\.0\.0\.1:[0-9]+/\S*`)
-	formTag   = regexp.MustCompile(`(?is)<form\b[^>]*\bname="signIn"[^>]*>(.*?)</form>`)
-	inputTag  = regexp.MustCompile(`(?is)<input\b[^>]*>`)
-	attr      = regexp.MustCompile(`(?is)([a-z][a-z0-9_-]*)\s*=\s*"([^"]*)"`)
-)
+var signInURL = regexp.MustCompile(`http://127\.0\.0\.1:[0-9]+/\S*`)
 
 // signIn runs `alexarules login --cloud simURL` and plays the browser: it
 // opens the URL the command prints, fills in the simulator's account on
@@ -113,70 +107,23 @@ func signIn(t *testing.T, simURL, data string, extra ...string) string {
 // sign-in form with the simulator's account, follow the redirects.
 func browse(t *testing.T, start string) {
 	t.Helper()
-	jar, _ := cookiejar.New(nil)
-	client := &http.Client{Jar: jar, Timeout: 20 * time.Second}
-	resp, err := client.Get(start)
+	resp, page, err := signintest.SignIn(signintest.Client(), start, "sim@example.com", "sim-password")
 	if err != nil {
 		t.Fatal(err)
 	}
-	page, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	form := formTag.FindSubmatch(page)
-	if form == nil {
-		t.Fatalf("GET %s: %d, no sign-in form:\n%s", start, resp.StatusCode, page)
-	}
-	action, fields := formFields(form[0])
-	fields.Set("email", "sim@example.com")
-	fields.Set("password", "sim-password")
-	target, err := resp.Request.URL.Parse(action)
-	if err != nil {
-		t.Fatalf("form action %q: %v", action, err)
-	}
-	resp, err = client.PostForm(target.String(), fields)
-	if err != nil {
-		t.Fatal(err)
-	}
-	body, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("sign-in: %d at %s:\n%s", resp.StatusCode, resp.Request.URL, body)
+		t.Fatalf("sign-in: %d at %s:\n%s", resp.StatusCode, resp.Request.URL, page)
 	}
 }
 
-// formFields returns a form's action and its inputs' names and values.
-func formFields(form []byte) (string, url.Values) {
-	attrs := func(tag []byte) map[string]string {
-		m := map[string]string{}
-		for _, a := range attr.FindAllSubmatch(tag, -1) {
-			m[strings.ToLower(string(a[1]))] = html.UnescapeString(string(a[2]))
-		}
-		return m
-	}
-	open := form[:strings.IndexByte(string(form), '>')+1]
-	fields := url.Values{}
-	for _, in := range inputTag.FindAll(form, -1) {
-		if a := attrs(in); a["name"] != "" {
-			fields.Set(a["name"], a["value"])
-		}
-	}
-	return attrs(open)["action"], fields
-}
-
-// simAuth is GET /_sim/auth.
-type simAuth struct {
-	Registrations []struct {
-		DeviceSerial string `json:"device_serial"`
-		ClientID     string `json:"client_id"`
-	} `json:"registrations"`
-}
-
-func registrations(t *testing.T, simURL string) simAuth {
+// registrations are the app devices registered at the simulator.
+func registrations(t *testing.T, simURL string) []map[string]any {
 	t.Helper()
-	var a simAuth
-	if err := json.Unmarshal([]byte(simCall(t, simURL, http.MethodGet, "/_sim/auth", "")), &a); err != nil {
+	regs, err := signintest.Registrations(simURL)
+	if err != nil {
 		t.Fatal(err)
 	}
-	return a
+	return regs
 }
 
 // countCalls counts the requests to path (a prefix) with a status in
@@ -247,7 +194,7 @@ func TestAHouseholdSessionStaysAliveWithoutTheUser(t *testing.T) {
 	dir, data := t.TempDir(), filepath.Join(t.TempDir(), "h.db")
 	write(t, dir, "r.lua", householdRules)
 	logs := signIn(t, simURL, data)
-	if regs := registrations(t, simURL).Registrations; len(regs) != 1 {
+	if regs := registrations(t, simURL); len(regs) != 1 {
 		t.Fatalf("registrations after the login: %+v", regs)
 	}
 	// devices lists the Echos through the session: with its cookies
@@ -288,7 +235,7 @@ func TestAHouseholdSessionStaysAliveWithoutTheUser(t *testing.T) {
 	if n := countCalls(s, 0, "/auth/register", 0, 999); n != 1 {
 		t.Fatalf("/auth/register called %d times, want once (the login)", n)
 	}
-	if regs := registrations(t, simURL).Registrations; len(regs) != 1 {
+	if regs := registrations(t, simURL); len(regs) != 1 {
 		t.Fatalf("registrations: %+v", regs)
 	}
 	items := listTexts(s, "amzn1.alexa.list.sim-shopping")
@@ -327,7 +274,8 @@ func stopDaemon(d *daemon) string {
 }
 
 // checkNoSecrets: the data file is 0600 and no secret of the stored
-// session (tokens, cookies, keys) nor the password is in logs.
+// session (tokens, key, cookies, csrf, the device cookies) nor the password
+// is in logs.
 func checkNoSecrets(t *testing.T, data, logs string) {
 	t.Helper()
 	fi, err := os.Stat(data)
@@ -337,23 +285,6 @@ func checkNoSecrets(t *testing.T, data, logs string) {
 	if fi.Mode().Perm() != 0o600 {
 		t.Errorf("data file mode %v, want 0600", fi.Mode().Perm())
 	}
-	secrets := append(sessionSecrets(t, data), "sim-password")
-	if len(secrets) < 5 {
-		t.Fatalf("found only %d secrets in the stored session: the check would prove nothing", len(secrets))
-	}
-	for _, sec := range secrets {
-		if strings.Contains(logs, sec) {
-			t.Errorf("a secret (%d chars, starting %.6q) is in the log output", len(sec), sec)
-		}
-	}
-}
-
-// sessionSecrets reads the stored household session and returns its
-// secrets: the values of tokens, cookies, keys, csrf and the device
-// cookies (frc, map-md). What counts is named by the JSON keys, so that a
-// new field of that kind is covered too.
-func sessionSecrets(t *testing.T, data string) []string {
-	t.Helper()
 	st, err := store.Open(data, store.Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -363,34 +294,11 @@ func sessionSecrets(t *testing.T, data string) []string {
 	if err != nil || raw == nil {
 		t.Fatalf("stored session: %v (%d bytes)", err, len(raw))
 	}
-	var v any
-	if err := json.Unmarshal(raw, &v); err != nil {
+	var sess auth.Session
+	if err := json.Unmarshal(raw, &sess); err != nil {
 		t.Fatal(err)
 	}
-	var out []string
-	secretKey := regexp.MustCompile(`(?i)token|cookie|key|csrf|frc|map_?md|value|verifier|code|secret`)
-	var walk func(key string, v any)
-	walk = func(key string, v any) {
-		switch v := v.(type) {
-		case map[string]any:
-			for k, e := range v {
-				walk(k, e)
-			}
-		case []any:
-			for _, e := range v {
-				walk(key, e)
-			}
-		case string:
-			if _, err := time.Parse(time.RFC3339Nano, v); err == nil {
-				return // when a cookie was refreshed is no secret
-			}
-			if secretKey.MatchString(key) && len(v) >= 8 {
-				out = append(out, v)
-			}
-		}
-	}
-	walk("", v)
-	return out
+	signintest.NoSecret(t, raw, logs, sess.CSRF, sess.Device.FRC, sess.Device.MapMD, "sim-password")
 }
 
 // gate holds the simulator's answers to requests under a path while it is
@@ -498,7 +406,7 @@ func TestADeadSessionSaysLogInAgainAndSchedulesGoOn(t *testing.T) {
 	dir, data := t.TempDir(), filepath.Join(t.TempDir(), "d.db")
 	write(t, dir, "r.lua", householdRules)
 	signIn(t, simURL, data)
-	regs := registrations(t, simURL).Registrations
+	regs := registrations(t, simURL)
 	if len(regs) != 1 {
 		t.Fatalf("registrations: %+v", regs)
 	}
@@ -509,7 +417,7 @@ func TestADeadSessionSaysLogInAgainAndSchedulesGoOn(t *testing.T) {
 	}
 	// The user removes the app device from their Amazon account: its
 	// refresh token dies, which the engine learns at its next refresh.
-	simCall(t, simURL, http.MethodDelete, "/_sim/auth/registrations/"+url.PathEscape(regs[0].DeviceSerial), "")
+	simCall(t, simURL, http.MethodDelete, "/_sim/auth/registrations/"+url.PathEscape(fmt.Sprint(regs[0]["device_serial"])), "")
 	simPost(t, simURL, "/_sim/auth/expire", `{"access_token":true,"cookies":true}`)
 	reconnectPush(t, simURL)
 	var health struct {
@@ -553,4 +461,28 @@ func grepLines(s, sub string) string {
 		}
 	}
 	return strings.Join(out, "\n")
+}
+
+func TestAHouseholdSignsTheLegacyWebsocketWithItsDeviceKey(t *testing.T) {
+	s, simURL := startSimH2(t)
+	dir, data := t.TempDir(), filepath.Join(t.TempDir(), "w.db")
+	write(t, dir, "r.lua", householdRules)
+	signIn(t, simURL, data)
+	d := startRun(t, dir, data, "--cloud", simURL, "--push", "websocket")
+	waitPushClient(d, simURL)
+	volumePush(t, simURL, 45)
+	d.waitFor(func() bool { return len(d.runs("loud")) == 1 }, "the volume rule over the websocket")
+	// The simulator checks the x-adp signature against the registered
+	// device's key: once the device is gone, the reconnect is refused.
+	regs := registrations(t, simURL)
+	if len(regs) != 1 {
+		t.Fatalf("registrations: %+v", regs)
+	}
+	from := len(s.Requests())
+	simCall(t, simURL, http.MethodDelete, "/_sim/auth/registrations/"+url.PathEscape(fmt.Sprint(regs[0]["device_serial"])), "")
+	reconnectPush(t, simURL)
+	d.waitFor(func() bool {
+		return countCalls(s, from, "/tcomm/", http.StatusUnauthorized, http.StatusUnauthorized) > 0
+	},
+		"the websocket's signed connect to be refused for the deregistered device")
 }
