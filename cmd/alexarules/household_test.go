@@ -1,25 +1,19 @@
 package main
 
 import (
-	"bufio"
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
 
-	"github.com/alexarules/alexarules/alexa/auth"
-	"github.com/alexarules/alexarules/alexa/auth/signin/signintest"
 	"github.com/alexarules/alexarules/alexa/sim"
-	"github.com/alexarules/alexarules/engine/store"
 )
 
 // These tests drive a household account end to end, as a user would: the
@@ -46,84 +40,15 @@ return {
   rule "beat" { when = cron "@every 1s", run = function(ctx) ctx.state.n = (ctx.state.n or 0) + 1 end },
 }`
 
-var signInURL = regexp.MustCompile(`http://127\.0\.0\.1:[0-9]+/\S*`)
-
-// signIn runs `alexarules login --cloud simURL` and plays the browser: it
-// opens the URL the command prints, fills in the simulator's account on
-// the sign-in form and follows the redirects. It returns what the command
-// printed (stdout and stderr) once it exited 0.
-func signIn(t *testing.T, simURL, data string, extra ...string) string {
+// signIn logs the simulator's account in with `alexarules login` and a
+// scripted browser, and returns what the command printed.
+func signIn(t *testing.T, simURL, data string) string {
 	t.Helper()
-	cmd := cli(t, append([]string{"login", "--cloud", simURL, "--data", data}, extra...)...)
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
+	out, page, code := appLogin(t, simURL, data)
+	if code != exitOK {
+		t.Fatalf("login: exit %d, browser page:\n%s\noutput:\n%s", code, page, out)
 	}
-	var errOut strings.Builder
-	cmd.Stderr = &errOut
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = cmd.Process.Kill() })
-	var out strings.Builder
-	found := make(chan string, 1)
-	copied := make(chan struct{})
-	go func() {
-		defer close(copied)
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			out.WriteString(sc.Text() + "\n")
-			if m := signInURL.FindString(sc.Text()); m != "" {
-				select {
-				case found <- m:
-				default:
-				}
-			}
-		}
-	}()
-	select {
-	case u := <-found:
-		browse(t, u)
-	case <-copied:
-		_ = cmd.Wait()
-		t.Fatalf("login printed no sign-in URL:\n%s%s", out.String(), errOut.String())
-	case <-time.After(20 * time.Second):
-		t.Fatalf("login printed no sign-in URL within 20 s")
-	}
-	done := make(chan error, 1)
-	go func() { <-copied; done <- cmd.Wait() }()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("login: %v\n%s%s", err, out.String(), errOut.String())
-		}
-	case <-time.After(20 * time.Second):
-		t.Fatalf("login did not exit after the sign-in:\n%s", out.String())
-	}
-	return out.String() + errOut.String()
-}
-
-// browse is the scripted browser: GET the proxy's page, submit the
-// sign-in form with the simulator's account, follow the redirects.
-func browse(t *testing.T, start string) {
-	t.Helper()
-	resp, page, err := signintest.SignIn(signintest.Client(), start, "sim@example.com", "sim-password")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("sign-in: %d at %s:\n%s", resp.StatusCode, resp.Request.URL, page)
-	}
-}
-
-// registrations are the app devices registered at the simulator.
-func registrations(t *testing.T, simURL string) []map[string]any {
-	t.Helper()
-	regs, err := signintest.Registrations(simURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return regs
+	return out
 }
 
 // countCalls counts the requests to path (a prefix) with a status in
@@ -194,7 +119,7 @@ func TestAHouseholdSessionStaysAliveWithoutTheUser(t *testing.T) {
 	dir, data := t.TempDir(), filepath.Join(t.TempDir(), "h.db")
 	write(t, dir, "r.lua", householdRules)
 	logs := signIn(t, simURL, data)
-	if regs := registrations(t, simURL); len(regs) != 1 {
+	if regs := simDevices(t, simURL); len(regs) != 1 {
 		t.Fatalf("registrations after the login: %+v", regs)
 	}
 	// devices lists the Echos through the session: with its cookies
@@ -235,7 +160,7 @@ func TestAHouseholdSessionStaysAliveWithoutTheUser(t *testing.T) {
 	if n := countCalls(s, 0, "/auth/register", 0, 999); n != 1 {
 		t.Fatalf("/auth/register called %d times, want once (the login)", n)
 	}
-	if regs := registrations(t, simURL); len(regs) != 1 {
+	if regs := simDevices(t, simURL); len(regs) != 1 {
 		t.Fatalf("registrations: %+v", regs)
 	}
 	items := listTexts(s, "amzn1.alexa.list.sim-shopping")
@@ -274,31 +199,13 @@ func stopDaemon(d *daemon) string {
 }
 
 // checkNoSecrets: the data file is 0600 and no secret of the stored
-// session (tokens, key, cookies, csrf, the device cookies) nor the password
-// is in logs.
+// session nor the password is in logs.
 func checkNoSecrets(t *testing.T, data, logs string) {
 	t.Helper()
-	fi, err := os.Stat(data)
-	if err != nil {
-		t.Fatal(err)
+	if fi, err := os.Stat(data); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("data file: %v, %v; want mode 0600", fi, err)
 	}
-	if fi.Mode().Perm() != 0o600 {
-		t.Errorf("data file mode %v, want 0600", fi.Mode().Perm())
-	}
-	st, err := store.Open(data, store.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	raw, err := st.Get("auth", "app_session")
-	st.Close()
-	if err != nil || raw == nil {
-		t.Fatalf("stored session: %v (%d bytes)", err, len(raw))
-	}
-	var sess auth.Session
-	if err := json.Unmarshal(raw, &sess); err != nil {
-		t.Fatal(err)
-	}
-	signintest.NoSecret(t, raw, logs, sess.CSRF, sess.Device.FRC, sess.Device.MapMD, "sim-password")
+	loginHasNoSecret(t, data, logs)
 }
 
 // gate holds the simulator's answers to requests under a path while it is
@@ -406,7 +313,7 @@ func TestADeadSessionSaysLogInAgainAndSchedulesGoOn(t *testing.T) {
 	dir, data := t.TempDir(), filepath.Join(t.TempDir(), "d.db")
 	write(t, dir, "r.lua", householdRules)
 	signIn(t, simURL, data)
-	regs := registrations(t, simURL)
+	regs := simDevices(t, simURL)
 	if len(regs) != 1 {
 		t.Fatalf("registrations: %+v", regs)
 	}
@@ -474,7 +381,7 @@ func TestAHouseholdSignsTheLegacyWebsocketWithItsDeviceKey(t *testing.T) {
 	d.waitFor(func() bool { return len(d.runs("loud")) == 1 }, "the volume rule over the websocket")
 	// The simulator checks the x-adp signature against the registered
 	// device's key: once the device is gone, the reconnect is refused.
-	regs := registrations(t, simURL)
+	regs := simDevices(t, simURL)
 	if len(regs) != 1 {
 		t.Fatalf("registrations: %+v", regs)
 	}

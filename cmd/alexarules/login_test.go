@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"encoding/json"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -11,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/alexarules/alexarules/alexa/auth"
 	"github.com/alexarules/alexarules/alexa/auth/signin/signintest"
 	"github.com/alexarules/alexarules/engine/store"
 )
@@ -144,7 +146,13 @@ func loginHasNoSecret(t *testing.T, data, out string) {
 	if err != nil || raw == nil || string(account) != `{"auth":"app"}` {
 		t.Fatalf("stored: session %d bytes (%v), account %s", len(raw), err, account)
 	}
-	signintest.NoSecret(t, raw, out, "sim-password")
+	// Beyond the tokens, key and cookies NoSecret checks: csrf and the
+	// device cookies.
+	var sess auth.Session
+	if err := json.Unmarshal(raw, &sess); err != nil {
+		t.Fatal(err)
+	}
+	signintest.NoSecret(t, raw, out, "sim-password", sess.CSRF, sess.Device.FRC, sess.Device.MapMD)
 }
 
 func TestLoginRefusalsAndUsage(t *testing.T) {
