@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
+	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -136,23 +137,17 @@ func TestLoginRegistersOneDeviceAndReusesIt(t *testing.T) {
 // key, cookie values) or the password shows in what login printed.
 func loginHasNoSecret(t *testing.T, data, out string) {
 	t.Helper()
-	st, err := store.Open(data, store.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	raw, err := st.Get("auth", "app_session")
-	account, _ := st.Get("auth", "account")
-	st.Close()
-	if err != nil || raw == nil || string(account) != `{"auth":"app"}` {
-		t.Fatalf("stored: session %d bytes (%v), account %s", len(raw), err, account)
+	kv := authBucket(t, data)
+	if kv["app_session"] == nil || string(kv["account"]) != `{"auth":"app"}` {
+		t.Fatalf("stored: session %t, account %s", kv["app_session"] != nil, kv["account"])
 	}
 	// Beyond the tokens, key and cookies NoSecret checks: csrf and the
 	// device cookies.
 	var sess auth.Session
-	if err := json.Unmarshal(raw, &sess); err != nil {
+	if err := json.Unmarshal(kv["app_session"], &sess); err != nil {
 		t.Fatal(err)
 	}
-	signintest.NoSecret(t, raw, out, "sim-password", sess.CSRF, sess.Device.FRC, sess.Device.MapMD)
+	signintest.NoSecret(t, kv["app_session"], out, "sim-password", sess.CSRF, sess.Device.FRC, sess.Device.MapMD)
 }
 
 func TestLoginRefusalsAndUsage(t *testing.T) {
@@ -239,4 +234,49 @@ func equalKV(a, b map[string][]byte) bool {
 		}
 	}
 	return true
+}
+
+func TestLoginWithAPastedURL(t *testing.T) {
+	_, simURL := startSim(t)
+	data := filepath.Join(t.TempDir(), "a.db")
+	cmd := cli(t, "login", "--url", "--cloud", simURL, "--data", data)
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var errOut bytes.Buffer
+	cmd.Stderr = &errOut
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill() })
+	sc := bufio.NewScanner(stdout)
+	var start string
+	for start == "" && sc.Scan() {
+		if strings.HasPrefix(sc.Text(), simURL+"/ap/signin?") {
+			start = sc.Text()
+		}
+	}
+	if start == "" {
+		t.Fatalf("login --url printed no sign-in URL; stderr:\n%s", errOut.String())
+	}
+	go io.Copy(io.Discard, stdout)
+	resp, _, err := signintest.SignIn(signintest.StopAt(signintest.Client(), "/ap/maplanding"), start, "sim@example.com", "sim-password")
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.WriteString(stdin, resp.Header.Get("Location")+"\n")
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("login --url: %v\n%s", err, errOut.String())
+	}
+	if regs := simDevices(t, simURL); len(regs) != 1 {
+		t.Errorf("registrations after login --url: %v", regs)
+	}
+	if kv := authBucket(t, data); string(kv["account"]) != `{"auth":"app"}` {
+		t.Errorf("account after login --url: %s", kv["account"])
+	}
 }

@@ -118,7 +118,9 @@ func (p *Proxy) rewrite(pr *httputil.ProxyRequest) {
 	out.URL.RawPath = rt.path
 	out.URL.RawQuery = p.h.fromProxyQuery(pr.In.URL.RawQuery)
 	pr.SetURL(p.h.upstream(rt.host))
-	out.Header.Set("Cookie", withDevice(strings.Join(pr.In.Header.Values("Cookie"), "; "), p.device))
+	if c := withDevice(strings.Join(pr.In.Header.Values("Cookie"), "; "), p.device); c != "" {
+		out.Header.Set("Cookie", c)
+	}
 	if ref := out.Header.Get("Referer"); ref != "" {
 		out.Header.Set("Referer", p.h.fromProxy(ref))
 	}
@@ -175,16 +177,14 @@ func (p *Proxy) rewriteBody(resp *http.Response) error {
 	b, err := io.ReadAll(io.LimitReader(resp.Body, maxBody+1))
 	resp.Body.Close()
 	if err != nil {
-		return fmt.Errorf("reading %s: %w", rtPath(resp), err)
+		return fmt.Errorf("reading %s: %w", resp.Request.URL.Path, err)
 	}
 	if len(b) > maxBody {
-		return fmt.Errorf("%s is larger than %d bytes", rtPath(resp), maxBody)
+		return fmt.Errorf("%s is larger than %d bytes", resp.Request.URL.Path, maxBody)
 	}
 	replace(resp, resp.StatusCode, resp.Header, []byte(p.h.toProxy(string(b))))
 	return nil
 }
-
-func rtPath(resp *http.Response) string { return resp.Request.URL.Path }
 
 // rewritable reports whether a content type is text the proxy rewrites:
 // HTML, JavaScript, CSS, JSON.

@@ -89,7 +89,7 @@ func withDevice(header string, device []*http.Cookie) string {
 }
 
 func hasCookie(header, name string) bool {
-	for _, p := range strings.Split(header, ";") {
+	for p := range strings.SplitSeq(header, ";") {
 		if n, _, _ := strings.Cut(strings.TrimSpace(p), "="); n == name {
 			return true
 		}

@@ -49,6 +49,7 @@ func (p *Proxy) serveSuccess(w http.ResponseWriter, r *http.Request) {
 	case <-r.Context().Done():
 		return
 	}
+	p.forgetCookies(w, r)
 	if p.outcome != nil {
 		p.page(w, http.StatusOK, "Sign-in not completed",
 			"Amazon accepted the sign-in, but alexarules could not register: "+p.outcome.Error()+
@@ -57,4 +58,19 @@ func (p *Proxy) serveSuccess(w http.ResponseWriter, r *http.Request) {
 		p.page(w, http.StatusOK, "Signed in", "alexarules is registered with your Amazon account. You can close this window.")
 	}
 	p.pageOnce.Do(func() { close(p.pageShown) })
+}
+
+// forgetCookies deletes the Amazon cookies the sign-in left in the
+// browser: they were set for 127.0.0.1, where any other local server
+// would be sent them.
+func (p *Proxy) forgetCookies(w http.ResponseWriter, r *http.Request) {
+	names := map[string]bool{}
+	for _, c := range p.res.Cookies {
+		names[c.Name] = true
+	}
+	for _, c := range r.Cookies() {
+		if names[c.Name] || amazonCookie.MatchString(c.Name) {
+			http.SetCookie(w, &http.Cookie{Name: c.Name, Path: "/", MaxAge: -1})
+		}
+	}
 }

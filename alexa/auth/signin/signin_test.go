@@ -175,6 +175,9 @@ func TestSignInThroughTheProxy(t *testing.T) {
 	if last := <-done; !strings.HasPrefix(last, "/cookie-success ") || !strings.Contains(last, "You can close this window") {
 		t.Errorf("browser ended on %q", last)
 	}
+	if left := c.Jar.Cookies(&url.URL{Scheme: "http", Host: strings.TrimSuffix(strings.TrimPrefix(p.URL(), "http://"), "/")}); len(left) != 0 {
+		t.Errorf("the browser keeps %d Amazon cookies for 127.0.0.1 after the sign-in", len(left))
+	}
 	checkUpstream(t, up)
 }
 
@@ -268,14 +271,59 @@ func TestRelativeLocationStaysOnTheHost(t *testing.T) {
 	up := newFakeAmazon(t)
 	p := startProxy(t, up.srv.URL)
 	c := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-	form := url.Values{"appActionToken": {"tok1"}, "password": {"pw"}}
-	resp, err := c.PostForm(p.URL()+"alexa.amazon.de/ap/signin", form)
+	form := url.Values{"appActionToken": {"tok1"}, "password": {"pw"}}.Encode()
+	for _, tc := range []struct{ path, referer, host string }{
+		{"alexa.amazon.de/ap/signin", "", "alexa.amazon.de"},                          // named in the path
+		{"ap/signin", p.URL() + "www.amazon.co.uk/ap/signin?x=1", "www.amazon.co.uk"}, // from the page it came from
+		{"ap/signin", "", "www.amazon.com"},                                           // the sign-in host
+	} {
+		req, _ := http.NewRequest(http.MethodPost, p.URL()+tc.path, strings.NewReader(form))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		if tc.referer != "" {
+			req.Header.Set("Referer", tc.referer)
+		}
+		resp, err := c.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if got, want := resp.Header.Get("Location"), p.URL()+tc.host+"/ap/mfa"; got != want {
+			t.Errorf("POST /%s (Referer %q): Location = %q, want %q", tc.path, tc.referer, got, want)
+		}
+	}
+}
+
+// roundTripFunc records where the proxy sends requests without a network.
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+func TestGoesToAmazonOverHTTPS(t *testing.T) {
+	var mu sync.Mutex
+	var seen []string
+	tr := roundTripFunc(func(r *http.Request) (*http.Response, error) {
+		mu.Lock()
+		seen = append(seen, r.Method+" "+r.URL.String()+" Host="+r.Host)
+		mu.Unlock()
+		return &http.Response{StatusCode: http.StatusOK, Header: http.Header{"Content-Type": {"text/plain"}},
+			Body: io.NopCloser(strings.NewReader("ok")), Request: r}, nil
+	})
+	p, err := signin.Start(signin.Options{StartURL: startURL, Transport: tr})
 	if err != nil {
 		t.Fatal(err)
 	}
-	resp.Body.Close()
-	if got, want := resp.Header.Get("Location"), p.URL()+"alexa.amazon.de/ap/mfa"; got != want {
-		t.Errorf("Location = %q, want %q", got, want)
+	defer p.Close()
+	c := signintest.Client()
+	get(t, c, p.URL())
+	get(t, c, p.URL()+"www.amazon.de/ap/cvf?a=b")
+	mu.Lock()
+	defer mu.Unlock()
+	want := []string{
+		"GET " + startURL + " Host=",
+		"GET https://www.amazon.de/ap/cvf?a=b Host=",
+	}
+	if strings.Join(seen, "\n") != strings.Join(want, "\n") {
+		t.Errorf("upstream requests:\n%s\nwant\n%s", strings.Join(seen, "\n"), strings.Join(want, "\n"))
 	}
 }
 

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"html"
 	"io"
+	"maps"
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
@@ -66,9 +67,7 @@ func Submit(c *http.Client, pageURL *url.URL, page string, values url.Values) (*
 			fields.Set(a["name"], a["value"])
 		}
 	}
-	for k, v := range values {
-		fields[k] = v
-	}
+	maps.Copy(fields, values)
 	target, err := pageURL.Parse(attrs(form[:strings.IndexByte(form, '>')+1])["action"])
 	if err != nil {
 		return nil, "", fmt.Errorf("form action: %w", err)
