@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -44,7 +45,8 @@ return {
 // scripted browser, and returns what the command printed.
 func signIn(t *testing.T, simURL, data string) string {
 	t.Helper()
-	out, page, code := appLogin(t, simURL, data)
+	// At debug level: the secret checks read what it logged.
+	out, page, code := appLogin(t, simURL, data, "--config", writeConfig(t, `{"log_level": "debug"}`))
 	if code != exitOK {
 		t.Fatalf("login: exit %d, browser page:\n%s\noutput:\n%s", code, page, out)
 	}
@@ -171,6 +173,34 @@ func TestAHouseholdSessionStaysAliveWithoutTheUser(t *testing.T) {
 	}
 	logs += stopDaemon(d)
 	checkNoSecrets(t, data, logs)
+	for _, sec := range registrationSecrets(t, s) {
+		if strings.Contains(logs, sec) {
+			t.Errorf("the authorization code or PKCE verifier (%.6s…) shows in the output or logs", sec)
+		}
+	}
+}
+
+// registrationSecrets are the authorization code and PKCE verifier the
+// login sent to /auth/register, from the simulator's request log.
+func registrationSecrets(t *testing.T, s *sim.Server) []string {
+	t.Helper()
+	for _, r := range s.Requests() {
+		if r.Path != "/auth/register" {
+			continue
+		}
+		var body struct {
+			AuthData struct {
+				Code     string `json:"authorization_code"`
+				Verifier string `json:"code_verifier"`
+			} `json:"auth_data"`
+		}
+		if err := json.Unmarshal(r.Body, &body); err != nil || body.AuthData.Code == "" || body.AuthData.Verifier == "" {
+			t.Fatalf("/auth/register body without code and verifier: %v", err)
+		}
+		return []string{body.AuthData.Code, body.AuthData.Verifier}
+	}
+	t.Fatal("no /auth/register in the request log")
+	return nil
 }
 
 // listTexts is the set of item texts on a list of the simulated household.
