@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"encoding/json"
 	"io"
 	"net/http"
 	"os"
@@ -12,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/alexarules/alexarules/alexa/auth"
 	"github.com/alexarules/alexarules/alexa/auth/signin/signintest"
 	"github.com/alexarules/alexarules/engine/store"
 )
@@ -139,7 +141,13 @@ func loginHasNoSecret(t *testing.T, data, out string) {
 	if kv["app_session"] == nil || string(kv["account"]) != `{"auth":"app"}` {
 		t.Fatalf("stored: session %t, account %s", kv["app_session"] != nil, kv["account"])
 	}
-	signintest.NoSecret(t, kv["app_session"], out, "sim-password")
+	// Beyond the tokens, key and cookies NoSecret checks: csrf and the
+	// device cookies.
+	var sess auth.Session
+	if err := json.Unmarshal(kv["app_session"], &sess); err != nil {
+		t.Fatal(err)
+	}
+	signintest.NoSecret(t, kv["app_session"], out, "sim-password", sess.CSRF, sess.Device.FRC, sess.Device.MapMD)
 }
 
 func TestLoginRefusalsAndUsage(t *testing.T) {
