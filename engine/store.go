@@ -20,6 +20,10 @@ type Action struct {
 	Device string `json:"device,omitempty"`
 	Args   any    `json:"args,omitempty"`
 	Result any    `json:"result,omitempty"`
+	// Sent is what the backend sent when it differs from Args: a colour
+	// or a colour temperature mapped to the name an API accepts, a
+	// brightness in the API's form (the household smart-home API).
+	Sent any `json:"sent,omitempty"`
 	// Rule and EventID name the run's rule and the event (or timer
 	// firing) that caused the action.
 	Rule    string `json:"rule,omitempty"`

@@ -33,6 +33,16 @@ type Endpoints interface {
 	Get(ctx context.Context, endpointID, attr string) (any, error)
 }
 
+// SentReporter is implemented by Endpoints whose backend may send
+// something else than the call's arguments (the household smart-home
+// API takes a colour or a colour temperature by name): UpdateSent is
+// Update that also returns what was sent (plain data; nil when nothing
+// was), which the trace records as the action's "sent", also when the
+// call failed.
+type SentReporter interface {
+	UpdateSent(ctx context.Context, endpointID, operation string, args ...float64) (sent any, err error)
+}
+
 // Readings gives device:last(attr): the last polled value of an attribute
 // and when it was seen, without a request.
 type Readings interface {
@@ -324,11 +334,19 @@ func (d *deviceLib) update(call, operation string, parse argParser) lua.LGFuncti
 		}
 		err := d.resolve(L, h)
 		if err == nil {
-			err = d.eps.Update(d.run.Context(), h.id, operation, payload...)
+			a.Sent, err = d.send(h.id, operation, payload)
 		}
 		a.Device = h.label()
 		return d.finish(L, a, err, lua.LTrue, true)
 	}
+}
+
+// send performs the update, with what was sent when the Endpoints say.
+func (d *deviceLib) send(id, operation string, payload []float64) (sent any, err error) {
+	if r, ok := d.eps.(SentReporter); ok {
+		return r.UpdateSent(d.run.Context(), id, operation, payload...)
+	}
+	return nil, d.eps.Update(d.run.Context(), id, operation, payload...)
 }
 
 // finish records a and pushes the call's results: ok (with result as the

@@ -489,3 +489,50 @@ func TestDeviceResolveFailureIsRetriedAndReported(t *testing.T) {
 		t.Errorf("after recovery: updates %v", eps.updates)
 	}
 }
+
+// sentEndpoints are fake endpoints that say what they sent, as the
+// household smart-home backend does for a colour it maps to a name.
+type sentEndpoints struct {
+	fakeEndpoints
+	sent map[string]any // by operation
+}
+
+func (s *sentEndpoints) UpdateSent(ctx context.Context, id, op string, args ...float64) (any, error) {
+	return s.sent[op], s.Update(ctx, id, op, args...)
+}
+
+// What the backend sent lands in the action's trace, on success and on
+// failure; a backend that does not say records no "sent".
+func TestDeviceTraceShowsWhatWasSent(t *testing.T) {
+	red := map[string]any{"colorName": "red", "mapped": "hue 0 saturation 1 → red"}
+	white := map[string]any{"colorTemperatureName": "warm_white"}
+	eps := &sentEndpoints{sent: map[string]any{"setColor": red, "setColorTemperature": white}}
+	eps.fail = map[string]error{"setColorTemperature": &remoteFailure{typ: "ENDPOINT_UNREACHABLE", message: "gone"}}
+	run := &fakeRun{}
+	L := devState(t, run, eps, nil)
+	if _, err := devDo(t, L, true, `
+		local lamp = device("Bedroom Lamp")
+		lamp:set_color("#ff0000"); lamp:set_color_temperature(2200); lamp:on()`); err != nil {
+		t.Fatal(err)
+	}
+	if len(run.actions) != 3 {
+		t.Fatalf("recorded %#v", run.actions)
+	}
+	if got := run.actions[0]; !reflect.DeepEqual(got.Sent, red) || got.Result != true {
+		t.Errorf("set_color recorded %#v, want sent %v", got, red)
+	}
+	if got := run.actions[1]; !reflect.DeepEqual(got.Sent, white) || got.Result == true {
+		t.Errorf("failed set_color_temperature recorded %#v, want sent %v and the failure", got, white)
+	}
+	if got := run.actions[2]; got.Sent != nil {
+		t.Errorf("on recorded sent %#v, want none", got.Sent)
+	}
+	plain := &fakeRun{}
+	L = devState(t, plain, &fakeEndpoints{}, nil)
+	if _, err := devDo(t, L, true, `device("Bedroom Lamp"):set_color("#ff0000")`); err != nil {
+		t.Fatal(err)
+	}
+	if len(plain.actions) != 1 || plain.actions[0].Sent != nil {
+		t.Errorf("endpoints that do not report: %#v", plain.actions)
+	}
+}
