@@ -189,6 +189,14 @@ func (c *Client) header(o Options) http.Header {
 	}
 }
 
+// CookieAuth is the authorizer of a Cookie header configured by hand (or
+// the simulator's, SimCookie): it sends the cookie and its csrf value as
+// is, for the other web-session API families (the household smart-home
+// API). The cookie must be one line with a csrf= value.
+func CookieAuth(cookie string) (request.Authorizer, error) {
+	return staticSession(cookie)
+}
+
 // staticCookie is the Authorizer of a Cookie header configured by hand:
 // nothing can renew it.
 type staticCookie struct{ cookie, csrf string }

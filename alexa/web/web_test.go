@@ -528,3 +528,25 @@ func TestMalformed(t *testing.T) {
 		}
 	}
 }
+
+// CookieAuth puts a configured cookie and its csrf on a request of another
+// API family, and refuses what New refuses.
+func TestCookieAuth(t *testing.T) {
+	a, err := web.CookieAuth(web.SimCookie)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req, _ := http.NewRequest(http.MethodPost, "http://127.0.0.1/api/phoenix/state", nil)
+	if err := a.Authorize(context.Background(), req); err != nil {
+		t.Fatal(err)
+	}
+	if req.Header.Get("Cookie") != web.SimCookie || req.Header.Get("csrf") != "135792468" {
+		t.Errorf("headers %v", req.Header)
+	}
+	if a.Refused(context.Background(), req, http.StatusUnauthorized) {
+		t.Error("a configured cookie cannot be renewed")
+	}
+	if _, err := web.CookieAuth("session-id=1"); err == nil || !strings.Contains(err.Error(), "no csrf= value") {
+		t.Errorf("a cookie without csrf: %v", err)
+	}
+}
