@@ -1,43 +1,59 @@
 package main
 
 import (
+	"cmp"
 	"fmt"
 	"log/slog"
 	"strings"
 	"text/tabwriter"
 
+	"github.com/alexarules/alexarules/alexa/smarthome"
 	"github.com/alexarules/alexarules/engine/host"
 	"github.com/spf13/cobra"
 )
 
-// devicesCmd lists the endpoints with their names, ids and features, and
-// the Echo devices when the web API is configured.
+// devicesHelp is the help of --devices on run and devices.
+const devicesHelp = "device() backend: smarthome (the Alexa app's household smart-home API) or features (Endpoint Features, Smart Properties); default smarthome for an app login, features for LWA and for --cloud without credentials"
+
+// devicesCmd lists the devices of both backends with their names and ids
+// (Endpoint Features endpoints, smart-home devices and groups), and the
+// Echo devices when the web API is configured.
 func (a *app) devicesCmd() *cobra.Command {
-	var f accountFlags
+	var (
+		f       accountFlags
+		backend string
+	)
 	c := &cobra.Command{
 		Use:   "devices [flags]",
 		Short: "list endpoints and Echo devices with names and ids",
 		Args:  cobra.NoArgs,
 	}
 	f.add(c.Flags(), "data file holding the stored login")
+	c.Flags().StringVar(&backend, "devices", "", devicesHelp+"; without it, every backend the account reaches is listed")
 	c.RunE = a.action(func(cmd *cobra.Command, _ []string) error {
 		cfg, err := f.load(cmd.Flags())
 		if err != nil {
 			return err
 		}
+		override(cmd.Flags(), &cfg.Devices, "devices", backend)
+		if err := cfg.Validate(); err != nil {
+			return err
+		}
 		log := slog.New(slog.NewTextHandler(a.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 		devs, err := host.ListDevices(cmd.Context(), cfg, a.getenv, log)
-		if err == nil || devs.EchosConfigured { // the endpoints came (or there are none to come)
-			a.printDevices(devs, err == nil)
+		if err != nil {
+			return err
 		}
-		return err
+		a.printDevices(devs)
+		return devs.Err()
 	})
 	return c
 }
 
-// printDevices prints the endpoints, and the Echos when they came.
-func (a *app) printDevices(devs host.Devices, echos bool) {
-	if devs.EndpointsConfigured {
+// printDevices prints each backend's devices, or why it has none.
+func (a *app) printDevices(devs host.Devices) {
+	switch {
+	case devs.EndpointsConfigured && devs.EndpointsErr == nil:
 		tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
 		fmt.Fprintln(tw, "NAME\tID\tFEATURES")
 		for _, ep := range devs.Endpoints {
@@ -48,14 +64,18 @@ func (a *app) printDevices(devs host.Devices, echos bool) {
 			fmt.Fprintf(tw, "%s\t%s\t%s\n", ep.FriendlyName, ep.ID, strings.Join(feats, ","))
 		}
 		tw.Flush()
-	} else {
+	case !devs.EndpointsConfigured && devs.SmartHomeConfigured:
+	case !devs.EndpointsConfigured:
 		fmt.Fprintln(a.stdout, "(Endpoint Features devices need a Login with Amazon client: docs/ALEXA.md)")
+	}
+	if devs.SmartHomeConfigured && devs.SmartHomeErr == nil {
+		a.printSmartHome(devs.SmartHome)
 	}
 	if !devs.EchosConfigured {
 		fmt.Fprintln(a.stdout, "\n(Echo devices need `alexarules login`, or the Alexa web cookie: alexa.cookie in the config file or ALEXARULES_COOKIE)")
 		return
 	}
-	if !echos {
+	if devs.EchosErr != nil {
 		return
 	}
 	fmt.Fprintln(a.stdout)
@@ -63,6 +83,32 @@ func (a *app) printDevices(devs host.Devices, echos bool) {
 	fmt.Fprintln(tw, "ECHO\tSERIAL\tTYPE\tFAMILY\tTIME ZONE\tONLINE")
 	for _, ec := range devs.Echos {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%t\n", ec.Name, ec.Serial, ec.Type, ec.Family, ec.Timezone, ec.Online)
+	}
+	tw.Flush()
+}
+
+// printSmartHome prints the household smart-home devices and groups: a
+// device's interfaces, a group's members.
+func (a *app) printSmartHome(ents []smarthome.Entity) {
+	names := make(map[string]string, len(ents))
+	for _, e := range ents {
+		names[e.ID] = e.Name
+	}
+	fmt.Fprintln(a.stdout)
+	tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "SMART HOME\tID\tTYPE\tCAN / MEMBERS")
+	for _, e := range ents {
+		var what []string
+		if e.IsGroup() {
+			for _, m := range e.Members {
+				what = append(what, cmp.Or(names[m], m))
+			}
+		} else {
+			for _, c := range e.Capabilities {
+				what = append(what, strings.TrimSuffix(strings.TrimPrefix(c, "Alexa."), "Controller"))
+			}
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", e.Name, e.ID, strings.Join(e.Types, ","), strings.Join(what, ", "))
 	}
 	tw.Flush()
 }

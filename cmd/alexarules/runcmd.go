@@ -17,8 +17,8 @@ import (
 // runCmd runs the engine until SIGINT/SIGTERM; SIGHUP reloads the rules.
 func (a *app) runCmd() *cobra.Command {
 	var f struct {
-		config, rules, data, admin, cloud, push, poll, logLevel string
-		dryRun                                                  bool
+		config, rules, data, admin, cloud, push, poll, logLevel, devices string
+		dryRun                                                           bool
 	}
 	c := &cobra.Command{
 		Use:   "run --rules DIR [flags]",
@@ -37,7 +37,8 @@ Flags override the configuration file (docs/CONFIG.md).`,
 	fl.StringVar(&f.cloud, "cloud", "", "base URL replacing every Amazon host (e.g. the simulator)")
 	fl.BoolVar(&f.dryRun, "dry-run", false, "record actions in traces without sending them")
 	fl.StringVar(&f.push, "push", "", "push transport: http2, websocket or off (default http2)")
-	fl.StringVar(&f.poll, "poll-interval", "", "default reading poll interval (default 60s)")
+	fl.StringVar(&f.poll, "poll-interval", "", "default reading poll interval (default: 5m for the smart-home backend, 60s for features)")
+	fl.StringVar(&f.devices, "devices", "", devicesHelp)
 	fl.StringVar(&f.logLevel, "log-level", "", "debug, info, warn or error (default info)")
 	c.RunE = a.action(func(cmd *cobra.Command, _ []string) error {
 		cfg, err := host.LoadConfig(f.config)
@@ -50,6 +51,7 @@ Flags override the configuration file (docs/CONFIG.md).`,
 		override(fl, &cfg.Cloud, "cloud", f.cloud)
 		override(fl, &cfg.Push, "push", f.push)
 		override(fl, &cfg.PollInterval, "poll-interval", f.poll)
+		override(fl, &cfg.Devices, "devices", f.devices)
 		override(fl, &cfg.LogLevel, "log-level", f.logLevel)
 		cfg.DryRun = cfg.DryRun || f.dryRun
 		if err := cfg.Validate(); err != nil {

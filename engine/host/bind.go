@@ -51,11 +51,7 @@ type alexaSetup struct {
 
 // newBinder binds device() and alexa.* to an account; nil parts mean none
 // is configured (the functions then say so when used).
-func newBinder(dir *alexa.Directory, readings scripting.Readings, hh scripting.Household, clock engine.Clock) binder {
-	var eps scripting.Endpoints
-	if dir != nil {
-		eps = dir
-	}
+func newBinder(eps scripting.Endpoints, readings scripting.Readings, hh scripting.Household, clock engine.Clock) binder {
 	return func(L *lua.LState, run scripting.RunContext) {
 		scripting.OpenDevice(L, run, eps, readings)
 		scripting.OpenAlexa(L, run, hh, clock)
@@ -81,7 +77,8 @@ func (c Config) WebCookie(getenv func(string) string) (cookie string, ok bool) {
 // startAlexa connects to the account the data file or the configuration
 // names: a household session stored by `alexarules login`, else the
 // configured LWA client and web cookie (--cloud: the simulator's). Without
-// one, rules that need no Alexa still run.
+// one, rules that need no Alexa still run. device() goes to the backend
+// deviceBackend picks.
 func startAlexa(ctx context.Context, cfg Config, getenv func(string) string, s alexaSetup, log *slog.Logger) (*alexaRuntime, error) {
 	acfg := cfg.AlexaConfig(getenv)
 	sess, err := householdSession(s.store)
@@ -89,27 +86,33 @@ func startAlexa(ctx context.Context, cfg Config, getenv func(string) string, s a
 		return nil, err
 	}
 	cookie, hasCookie := cfg.WebCookie(getenv)
-	hasAPI := alexaConfigured(acfg) || hasStoredToken(s.store)
+	kinds := accountKinds{household: sess != nil, features: alexaConfigured(acfg) || hasStoredToken(s.store), web: sess != nil || hasCookie}
 	rt := &alexaRuntime{bind: newBinder(nil, nil, nil, s.clock)}
-	if !hasAPI && !hasCookie && sess == nil {
+	if !kinds.features && !kinds.web {
 		log.Info("no Alexa account configured: device() and alexa.* are unavailable; schedule and event rules run")
 		return rt, nil
+	}
+	backend, err := cfg.deviceBackend(kinds)
+	if err != nil {
+		return nil, err
 	}
 	hosts, err := alexa.HostsFor(acfg.Region, acfg.Cloud)
 	if err != nil {
 		return nil, &ConfigError{err}
 	}
-	var (
-		dir      *alexa.Directory
-		tokens   *auth.TokenSource
-		readings scripting.Readings
-	)
-	if hasAPI {
-		if dir, tokens, readings, err = rt.startPolling(ctx, cfg, acfg, hosts, s, log); err != nil {
+	var fc featuresAccess
+	// The LWA token also bears the push of an account without a household
+	// sign-in.
+	if kinds.features && (backend == DevicesFeatures || sess == nil) {
+		if fc.client, fc.tokens, err = newAlexaClient(ctx, acfg, s.store, log, s.observe); err != nil {
 			return nil, err
 		}
 	}
-	acc, hasWeb, err := rt.webAccess(sess, cookie, hasCookie, hosts, tokens, s, log)
+	acc, hasWeb, err := rt.webAccess(sess, cookie, hasCookie, hosts, fc.tokens, s, log)
+	if err != nil {
+		return nil, err
+	}
+	eps, readings, err := rt.startDevices(backend, cfg, acfg, hosts, fc, acc, s, log)
 	if err != nil {
 		return nil, err
 	}
@@ -119,8 +122,27 @@ func startAlexa(ctx context.Context, cfg Config, getenv func(string) string, s a
 			return nil, err
 		}
 	}
-	rt.bind = newBinder(dir, readings, hh, s.clock)
+	rt.bind = newBinder(eps, readings, hh, s.clock)
 	return rt, nil
+}
+
+// featuresAccess is the Endpoint Features client and its LWA tokens; both
+// nil when the account has none.
+type featuresAccess struct {
+	client *features.Client
+	tokens *auth.TokenSource
+}
+
+// startDevices connects device() to backend ("" leaves it unbound).
+func (rt *alexaRuntime) startDevices(backend string, cfg Config, acfg alexa.Config, hosts alexa.Hosts, fc featuresAccess,
+	acc webAccess, s alexaSetup, log *slog.Logger) (scripting.Endpoints, scripting.Readings, error) {
+	switch backend {
+	case DevicesFeatures:
+		return rt.startFeatures(cfg, acfg, hosts, fc, s, log)
+	case DevicesSmartHome:
+		return rt.startSmartHome(cfg, acc, s, log)
+	}
+	return nil, nil, nil
 }
 
 // webAccess is how the bridge reaches an account's web API and push: the
@@ -176,24 +198,28 @@ func lwaToken(tokens *auth.TokenSource) func(context.Context, bool) (string, err
 	}
 }
 
-// startPolling connects the Endpoint Features API and adds the poller of
-// the readings rules refer to.
-func (rt *alexaRuntime) startPolling(ctx context.Context, cfg Config, acfg alexa.Config, hosts alexa.Hosts, s alexaSetup,
-	log *slog.Logger) (*alexa.Directory, *auth.TokenSource, scripting.Readings, error) {
-	client, tokens, err := newAlexaClient(ctx, acfg, s.store, log, s.observe)
-	if err != nil {
-		return nil, nil, nil, err
-	}
-	dir := alexa.NewDirectory(features.Backend(client), alexa.DirectoryOptions{})
-	interval, _ := optionalDuration(cfg.PollInterval)
+// startFeatures connects device() to the Endpoint Features API and adds
+// the poller of the readings rules refer to.
+func (rt *alexaRuntime) startFeatures(cfg Config, acfg alexa.Config, hosts alexa.Hosts, fc featuresAccess, s alexaSetup,
+	log *slog.Logger) (scripting.Endpoints, scripting.Readings, error) {
+	dir := alexa.NewDirectory(features.Backend(fc.client), alexa.DirectoryOptions{})
 	// The poller schedules its own retries within its budget: its reads
 	// must not be retried inside the client as well.
-	reader, err := features.NewClient(hosts.API, tokens, features.ClientOptions{Logger: log, Scale: acfg.WithDefaults().Scale, MaxAttempts: 1, Observe: s.observe})
+	reader, err := features.NewClient(hosts.API, fc.tokens, features.ClientOptions{Logger: log, Scale: acfg.WithDefaults().Scale, MaxAttempts: 1, Observe: s.observe})
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, nil, err
 	}
-	poller := poll.New(poll.Options{Clock: s.clock, Reader: reader, Store: s.store, Publish: s.publish,
-		Interval: interval, Rate: cfg.Poll.Rate, Concurrency: cfg.Poll.Concurrency, Logger: log})
+	o := cfg.PollOptions(poll.Defaults{}, poll.Options{Clock: s.clock, Reader: reader, Store: s.store, Publish: s.publish, Logger: log})
+	poller := rt.addPoller(cfg, o, dir, resolvePolicy{retry: 30 * time.Second, tries: unmatchedRetries}, log)
+	log.Info("device() uses the Endpoint Features API")
+	return dir, poller, nil
+}
+
+// addPoller adds the poller of o as one of the parts: it polls what the
+// loaded rules and the poll block ask for, resolved against dir as
+// policy says.
+func (rt *alexaRuntime) addPoller(cfg Config, o poll.Options, dir *alexa.Directory, policy resolvePolicy, log *slog.Logger) *poll.Poller {
+	poller := poll.New(o)
 	var (
 		wantsMu  sync.Mutex
 		wants    []pollWant
@@ -218,10 +244,10 @@ func (rt *alexaRuntime) startPolling(ctx context.Context, cfg Config, acfg alexa
 			wantsMu.Lock()
 			defer wantsMu.Unlock()
 			return wants
-		}, retarget, log)
+		}, retarget, policy, log)
 	})
 	rt.gauges = append(rt.gauges, poller.Gauges)
-	return dir, tokens, poller, nil
+	return poller
 }
 
 // startBridge connects the web API and the push transport: Echos,

@@ -10,6 +10,7 @@ import (
 	"github.com/alexarules/alexarules/alexa"
 	"github.com/alexarules/alexarules/alexa/auth"
 	"github.com/alexarules/alexarules/alexa/features"
+	"github.com/alexarules/alexarules/alexa/smarthome"
 	"github.com/alexarules/alexarules/alexa/web"
 	"github.com/alexarules/alexarules/engine"
 	"github.com/alexarules/alexarules/engine/store"
@@ -74,21 +75,35 @@ func Login(ctx context.Context, cfg Config, getenv func(string) string, o LoginO
 	return saveAccount(st, AccountLWA)
 }
 
-// Devices is what an account has: its endpoints when the Endpoint
-// Features API is configured and, when the web API is, its Echo devices.
+// Devices is what an account has, by backend: its Endpoint Features
+// endpoints, its household smart-home devices and groups, its Echo
+// devices. A backend is listed when the account reaches it (and, with
+// devices or --devices set, only that device backend); its Err is the
+// failure to fetch it.
 type Devices struct {
 	Endpoints []features.Endpoint
 	// EndpointsConfigured is false without Endpoint Features credentials
-	// (a household account alone).
+	// (a household account alone) or when --devices smarthome.
 	EndpointsConfigured bool
+	EndpointsErr        error
+	SmartHome           []smarthome.Entity
+	// SmartHomeConfigured is false without a web session (a household
+	// login or a cookie) or when --devices features.
+	SmartHomeConfigured bool
+	SmartHomeErr        error
 	Echos               []web.Echo
 	// EchosConfigured is false when there is neither a household session
 	// nor a web cookie (no Echos).
 	EchosConfigured bool
+	EchosErr        error
 }
 
-// ListDevices fetches the account's endpoints and Echo devices. It uses
-// the stored login unless a running engine holds the data file.
+// Err joins the failures of the backends.
+func (d Devices) Err() error { return errors.Join(d.EndpointsErr, d.SmartHomeErr, d.EchosErr) }
+
+// ListDevices fetches the account's devices of every backend it reaches.
+// It uses the stored login unless a running engine holds the data file.
+// The error is a configuration problem; a backend's failure is in its Err.
 func ListDevices(ctx context.Context, cfg Config, getenv func(string) string, log *slog.Logger) (Devices, error) {
 	cfg = cfg.WithDefaults()
 	acfg := cfg.AlexaConfig(getenv)
@@ -103,58 +118,97 @@ func ListDevices(ctx context.Context, cfg Config, getenv func(string) string, lo
 	if err != nil {
 		return Devices{}, err
 	}
+	_, hasCookie := cfg.WebCookie(getenv)
+	kinds := accountKinds{household: sess != nil, features: alexaConfigured(acfg) || hasStoredToken(st), web: sess != nil || hasCookie}
+	if !kinds.features && !kinds.web {
+		return Devices{}, configErrorf("no Alexa credentials: run `alexarules login`, set them in the config file, or give --cloud URL")
+	}
+	if _, err := cfg.deviceBackend(kinds); err != nil {
+		return Devices{}, err
+	}
 	var out Devices
-	out.EndpointsConfigured = alexaConfigured(acfg) || hasStoredToken(st)
-	if !out.EndpointsConfigured && sess == nil {
-		return out, configErrorf("no Alexa credentials: run `alexarules login`, set them in the config file, or give --cloud URL")
-	}
+	out.EndpointsConfigured = kinds.features && cfg.Devices != DevicesSmartHome
+	out.SmartHomeConfigured = kinds.web && cfg.Devices != DevicesFeatures
 	if out.EndpointsConfigured {
-		client, _, err := newAlexaClient(ctx, acfg, st, log, nil)
-		if err != nil {
-			return out, err
-		}
-		if out.Endpoints, err = client.Endpoints(ctx); err != nil {
-			return out, err
-		}
+		out.Endpoints, out.EndpointsErr = listEndpoints(ctx, acfg, st, log)
 	}
-	wo, ok, err := devicesWeb(cfg, acfg, getenv, st, sess, log)
-	if err != nil || !ok {
+	if !kinds.web {
+		return out, nil
+	}
+	acc, err := devicesWeb(cfg, acfg, getenv, st, sess, log)
+	if err != nil {
 		return out, err
 	}
-	wc, err := web.New(wo)
-	if err != nil {
-		return out, &ConfigError{err}
+	if out.SmartHomeConfigured {
+		out.SmartHome, out.SmartHomeErr = listSmartHome(ctx, cfg, acc, log)
 	}
 	out.EchosConfigured = true
-	if out.Echos, err = wc.Echos(ctx); err != nil {
-		return out, fmt.Errorf("echo devices: %w", err)
-	}
+	out.Echos, out.EchosErr = listEchos(ctx, acc)
 	return out, nil
 }
 
-// devicesWeb returns the web client's options for ListDevices: the
-// household session's (refreshed as needed, and saved when the data file
-// is ours), else the configured cookie; ok is false with neither.
+// listEndpoints fetches the Endpoint Features endpoints.
+func listEndpoints(ctx context.Context, acfg alexa.Config, st *store.Store, log *slog.Logger) ([]features.Endpoint, error) {
+	client, _, err := newAlexaClient(ctx, acfg, st, log, nil)
+	if err != nil {
+		return nil, err
+	}
+	eps, err := client.Endpoints(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("endpoints: %w", err)
+	}
+	return eps, nil
+}
+
+// listSmartHome discovers the smart-home devices and groups.
+func listSmartHome(ctx context.Context, cfg Config, acc webAccess, log *slog.Logger) ([]smarthome.Entity, error) {
+	client, err := newSmartHome(cfg, acc, engine.RealClock{}, log, nil)
+	if err != nil {
+		return nil, err
+	}
+	ents, err := client.Entities(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("smart-home devices: %w", err)
+	}
+	return ents, nil
+}
+
+// listEchos fetches the Echo devices.
+func listEchos(ctx context.Context, acc webAccess) ([]web.Echo, error) {
+	wc, err := web.New(acc.web)
+	if err != nil {
+		return nil, &ConfigError{err}
+	}
+	echos, err := wc.Echos(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("echo devices: %w", err)
+	}
+	return echos, nil
+}
+
+// devicesWeb is the web session of ListDevices: the household session's
+// (refreshed as needed, and saved when the data file is ours), else the
+// configured cookie.
 func devicesWeb(cfg Config, acfg alexa.Config, getenv func(string) string, st *store.Store, sess *auth.Session,
-	log *slog.Logger) (o web.Options, ok bool, err error) {
+	log *slog.Logger) (webAccess, error) {
 	hosts, err := alexa.HostsFor(acfg.Region, acfg.Cloud)
 	if err != nil {
-		return o, false, &ConfigError{err}
+		return webAccess{}, &ConfigError{err}
 	}
 	if sess != nil {
 		k, err := newKeeper(hosts, st, sess, engine.RealClock{}, log, nil)
 		if err != nil {
-			return o, false, err
+			return webAccess{}, err
 		}
 		acc, err := keeperAccess(k)
 		if err != nil {
-			return o, false, &ConfigError{err}
+			return webAccess{}, &ConfigError{err}
 		}
 		acc.web.Logger = log
-		return acc.web, true, nil
+		return acc, nil
 	}
-	cookie, ok := cfg.WebCookie(getenv)
-	return web.Options{Hosts: hosts, Cookie: cookie, Logger: log}, ok, nil
+	cookie, _ := cfg.WebCookie(getenv)
+	return webAccess{hosts: hosts, web: web.Options{Hosts: hosts, Cookie: cookie, Logger: log}}, nil
 }
 
 // IsConfigError reports whether err is a usage or configuration error.

@@ -24,16 +24,20 @@ type Config struct {
 	Admin    string `json:"admin"`
 	Timezone string `json:"timezone"`
 	// Latitude and Longitude place sunrise and sunset schedules.
-	Latitude     *float64      `json:"latitude"`
-	Longitude    *float64      `json:"longitude"`
-	Cloud        string        `json:"cloud"`
-	Push         string        `json:"push"`
-	PollInterval string        `json:"poll_interval"`
-	LogLevel     string        `json:"log_level"`
-	DryRun       bool          `json:"dry_run"`
-	Alexa        AlexaConfig   `json:"alexa"`
-	Poll         PollConfig    `json:"poll"`
-	Breaker      BreakerConfig `json:"breaker"`
+	Latitude     *float64 `json:"latitude"`
+	Longitude    *float64 `json:"longitude"`
+	Cloud        string   `json:"cloud"`
+	Push         string   `json:"push"`
+	PollInterval string   `json:"poll_interval"`
+	// Devices picks the device() backend: DevicesSmartHome or
+	// DevicesFeatures; "" picks by the account (docs/CONFIG.md).
+	Devices   string          `json:"devices"`
+	SmartHome SmartHomeConfig `json:"smarthome"`
+	LogLevel  string          `json:"log_level"`
+	DryRun    bool            `json:"dry_run"`
+	Alexa     AlexaConfig     `json:"alexa"`
+	Poll      PollConfig      `json:"poll"`
+	Breaker   BreakerConfig   `json:"breaker"`
 	// MaxBacklog bounds the accepted events whose runs have not all
 	// finished; past it POST /api/events answers 429 (0: the engine's
 	// default).
@@ -137,6 +141,12 @@ func (c Config) Validate() error {
 	default:
 		errs = append(errs, fmt.Errorf("push (--push) %q: http2, websocket or off", c.Push))
 	}
+	switch c.Devices {
+	case "", DevicesSmartHome, DevicesFeatures:
+	default:
+		errs = append(errs, fmt.Errorf("devices (--devices) %q: %s or %s", c.Devices, DevicesSmartHome, DevicesFeatures))
+	}
+	errs = append(errs, c.SmartHome.validate()...)
 	if _, err := optionalDuration(c.PollInterval); err != nil {
 		errs = append(errs, fmt.Errorf("poll_interval (--poll-interval) %q: a positive duration such as 60s: %w", c.PollInterval, err))
 	}

@@ -144,29 +144,41 @@ func pollTargets(eps []alexa.Device, wants []pollWant, log *slog.Logger) (out []
 	return out, unmatched
 }
 
-// unmatchedRetries is how many times (30 s apart) the poller looks again
-// for devices the endpoint list lacks: an endpoint being added. An Echo
-// named in reachable/unreachable is never in it (its state comes from push).
+// unmatchedRetries is how many times (30 s apart) the poller of the
+// Endpoint Features API looks again for devices the endpoint list lacks:
+// an endpoint being added. An Echo named in reachable/unreachable is never
+// in it (its state comes from push).
 const unmatchedRetries = 10
+
+// resolvePolicy is how the poller's targets follow the device list: retry
+// is the wait before fetching it again after a failure or while a wanted
+// device is missing (at most tries times in a row), every the interval of
+// a scheduled fetch (0: none).
+type resolvePolicy struct {
+	retry time.Duration
+	tries int
+	every time.Duration
+}
 
 // runPoller resolves the targets and polls until ctx ends; it resolves
 // them again on every retarget (a rules reload). It returns once its
 // resolving loop has ended too.
 func runPoller(ctx context.Context, p *poll.Poller, dir *alexa.Directory, wants func() []pollWant,
-	retarget <-chan struct{}, log *slog.Logger) error {
+	retarget <-chan struct{}, policy resolvePolicy, log *slog.Logger) error {
 	ctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	defer cancel() // before Wait: the poller may end before ctx does
-	wg.Go(func() { resolveTargets(ctx, p, dir, wants, retarget, log) })
+	wg.Go(func() { resolveTargets(ctx, p, dir, wants, retarget, policy, log) })
 	return p.Run(ctx)
 }
 
-// resolveTargets matches the wanted readings against the endpoint list
-// until ctx ends. While the list cannot be fetched it tries again every
-// 30 s, and so for a while when some device is not in it.
+// resolveTargets matches the wanted readings against the device list
+// until ctx ends, fetching the list at start, on every retarget and every
+// policy.every. While the list cannot be fetched it tries again every
+// policy.retry, and so for a while when some device is not in it.
 func resolveTargets(ctx context.Context, p *poll.Poller, dir *alexa.Directory, wants func() []pollWant,
-	retarget <-chan struct{}, log *slog.Logger) {
+	retarget <-chan struct{}, policy resolvePolicy, log *slog.Logger) {
 	select { // the first resolve below covers the rules loaded at start
 	case <-retarget:
 	default:
@@ -175,22 +187,27 @@ func resolveTargets(ctx context.Context, p *poll.Poller, dir *alexa.Directory, w
 	for {
 		retry := true
 		if err := dir.Refresh(ctx); err != nil {
-			log.Warn("fetch the endpoint list for polling; retrying in 30s", "err", err)
+			log.Warn("fetch the device list for polling; retrying", "retry_in", policy.retry, "err", err)
 		} else if eps, err := dir.Devices(ctx); err == nil {
 			ts, unmatched := pollTargets(eps, wants(), log)
 			p.SetTargets(ts)
 			log.Info("polling readings", "targets", len(ts))
 			tries++
-			retry = unmatched > 0 && tries <= unmatchedRetries
+			retry = unmatched > 0 && tries <= policy.tries
 		}
-		var again <-chan time.Time
+		var again, scheduled <-chan time.Time
 		if retry {
-			again = time.After(30 * time.Second)
+			again = time.After(policy.retry)
+		}
+		if policy.every > 0 {
+			scheduled = time.After(policy.every)
 		}
 		select {
 		case <-ctx.Done():
 			return
 		case <-again:
+		case <-scheduled:
+			tries = 0
 		case <-retarget:
 			tries = 0
 		}
