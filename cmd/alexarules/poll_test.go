@@ -126,9 +126,12 @@ func TestPolledReadingsHoldHysteresisUnreachableAndLast(t *testing.T) {
 
 // lastReading is the value of the sensor's newest reading event in the
 // engine's journal (nil when there is none).
-func lastReading(d *daemon) any {
+func lastReading(d *daemon) any { return readingOf(d, sensor) }
+
+// readingOf is the value of the newest reading event of the device id.
+func readingOf(d *daemon, id string) any {
 	for _, ev := range d.events("reading") {
-		if dev, _ := ev["device"].(map[string]any); dev != nil && dev["id"] == sensor {
+		if dev, _ := ev["device"].(map[string]any); dev != nil && dev["id"] == id {
 			data, _ := ev["data"].(map[string]any)
 			return data["value"]
 		}

@@ -1,0 +1,281 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/alexarules/alexarules/alexa/sim"
+)
+
+// These tests drive `alexarules run --devices smarthome` against the
+// simulator's household smart-home API (GraphQL discovery, phoenix state
+// and control), as a household's rules would run on real Amazon.
+
+// The demo household's smart-home devices and group.
+const (
+	shLamp    = "6a1f0c2e-3b4d-4e5f-9a8b-7c6d5e4f3a01" // Bedroom Lamp
+	shKitchen = "6a1f0c2e-3b4d-4e5f-9a8b-7c6d5e4f3a05" // Kitchen Light (an alias)
+	shFan     = "6a1f0c2e-3b4d-4e5f-9a8b-7c6d5e4f3a03" // Living Room Fan, a plug
+	shSensor  = "6a1f0c2e-3b4d-4e5f-9a8b-7c6d5e4f3a04" // Living Room Sensor
+	shGroup   = "b41c7f0e-92d3-4a6b-8e15-3c7d9f2a6b01" // Living Room
+)
+
+const smartHomeRules = `
+return {
+  rule "lights" {
+    when = event "lights",
+    run = function(ctx, ev)
+      local lamp = device("Bedroom Lamp")
+      assert(lamp:on())
+      assert(lamp:set_brightness(50))
+      assert(lamp:set_color("red"))
+      assert(lamp:set_color({ hue = 240, saturation = 1, brightness = 1 }))
+      assert(lamp:set_color_temperature("soft white"))
+      assert(lamp:set_color_temperature(3000))
+      assert(device("Living Room"):off())
+      local ok, err = device("Living Room Fan"):set_volume(10)
+      ctx.log.info("volume on a plug: %s %s", tostring(ok), err.type)
+      ctx.log.info("brightness %d", lamp:get("brightness"))
+    end,
+  },
+  rule "typo" {
+    when = event "typo",
+    run = function(ctx, ev) device("Bedrom Lamp"):on() end,
+  },
+  rule "during" {
+    when = event "during",
+    run = function(ctx, ev)
+      local ok, err = device("Kitchen Light"):on()
+      ctx.log.info("kitchen: %s %s", tostring(ok), ok and "" or err.type)
+    end,
+  },
+  rule "warm" {
+    when = reading { device = "Living Room Sensor", attr = "temperature", above = 25 },
+    run = function(ctx, ev) ctx.log.info("warm %g", ev.value) end,
+  },
+  rule "kitchen-power" {
+    when = reading { device = "Kitchen Light", attr = "power", to = "ON" },
+    run = function(ctx, ev) ctx.log.info("kitchen %s", ev.value) end,
+  },
+  rule "fan-gone" {
+    when = unreachable { device = "Living Room Fan" },
+    run = function(ctx, ev) ctx.log.info("%s unreachable", ev.device.name) end,
+  },
+}`
+
+// smartHomeConfig polls every second within a budget far above the
+// smart-home default (2 requests per 5 minutes), and cools down for
+// cooldown after a throttle answer.
+func smartHomeConfig(t *testing.T, cooldown time.Duration) string {
+	return writeConfig(t, fmt.Sprintf(`{"poll_interval": "1s", "poll": {"requests_per_minute": 600},
+		"smarthome": {"cooldown": %q}}`, cooldown))
+}
+
+// control is the body of a PUT /api/phoenix/state for one entity.
+func control(id, typ, params string) string {
+	return `{"controlRequests":[{"entityId":"` + id + `","entityType":"` + typ + `","parameters":` + params + `}]}`
+}
+
+// smartHomeCalls are the requests to the smart-home API from index from of
+// the request log on: phoenix state and control, GraphQL.
+func smartHomeCalls(s *sim.Server, from int) []sim.Request {
+	var out []sim.Request
+	reqs := s.Requests()
+	for _, r := range reqs[min(from, len(reqs)):] {
+		if strings.HasPrefix(r.Path, "/api/phoenix/state") || r.Path == "/nexus/v1/graphql" {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+func TestSmartHomeRulesWithCloud(t *testing.T) {
+	s, url := startSim(t)
+	dir := t.TempDir()
+	write(t, dir, "r.lua", smartHomeRules)
+	d := startRun(t, dir, filepath.Join(t.TempDir(), "d.db"), "--cloud", url, "--devices", "smarthome",
+		"--push", "off", "--config", smartHomeConfig(t, 4*time.Second))
+	checkLights(t, d, s)
+	checkTypo(d)
+	checkBatchedPolls(t, d, s)
+	checkThrottleBurst(t, d, s, url, 4*time.Second)
+}
+
+// checkLights: a rule turns a light on and sets brightness, colour and
+// colour temperature, turns a group off, and fails set_volume on a plug;
+// the exact control requests go out and the trace says what was sent.
+func checkLights(t *testing.T, d *daemon, s *sim.Server) {
+	from := len(s.Requests())
+	d.post("/api/events", `{"name":"lights"}`)
+	d.waitFor(func() bool { return len(d.runs("lights")) == 1 }, "the lights run")
+	run := d.runs("lights")[0]
+	if run["outcome"] != "ok" || fmt.Sprint(run["log"]) != "[info: volume on a plug: nil UNSUPPORTED info: brightness 50]" {
+		t.Fatalf("lights: %v", run)
+	}
+	lamp := func(params string) string { return control(shLamp, "ENTITY", params) }
+	want := []struct{ method, body string }{
+		{"PUT", lamp(`{"action":"turnOn"}`)},
+		{"PUT", lamp(`{"action":"setBrightness","brightness":"50"}`)},
+		{"PUT", lamp(`{"action":"setColor","colorName":"red"}`)},
+		{"PUT", lamp(`{"action":"setColor","colorName":"blue"}`)},
+		{"PUT", lamp(`{"action":"setColorTemperature","colorTemperatureName":"soft_white"}`)},
+		{"POST", `{"query":"mutation updatePowerFeatureForEndpoints($featureControlRequests: [FeatureControlRequest!]!) ` +
+			`{ setEndpointFeatures(setEndpointFeaturesInput: { featureControlRequests: $featureControlRequests }) ` +
+			`{ featureControlResponses { endpointId featureOperationName __typename } errors { endpointId code __typename } __typename } }",` +
+			`"variables":{"featureControlRequests":[{"endpointId":"amzn1.alexa.endpoint.` + shLamp + `","featureName":"colorTemperature",` +
+			`"featureOperationName":"setColorTemperature","payload":{"colorTemperatureInKelvin":3000}}]}}`},
+		{"PUT", control(shGroup, "GROUP", `{"action":"turnOff"}`)},
+	}
+	var got []sim.Request
+	for _, r := range smartHomeCalls(s, from) {
+		if r.Method == http.MethodPut || r.Path == "/nexus/v1/graphql" && strings.Contains(string(r.Body), "mutation") {
+			got = append(got, r)
+		}
+	}
+	if len(got) != len(want) {
+		t.Fatalf("%d control requests, want %d: %+v", len(got), len(want), got)
+	}
+	for i, w := range want {
+		if got[i].Method != w.method || normJSON(t, got[i].Body) != normJSON(t, json.RawMessage(w.body)) || got[i].Status != http.StatusOK {
+			t.Errorf("control %d: %s %s -> %d\nwant %s %s", i, got[i].Method, got[i].Body, got[i].Status, w.method, w.body)
+		}
+	}
+	acts, _ := run["actions"].([]any)
+	if len(acts) < 4 || !strings.Contains(fmt.Sprint(acts[3]), "colorName:blue") || !strings.Contains(fmt.Sprint(acts[3]), "nearest Alexa colour to hue 240") {
+		t.Errorf("the trace of set_color does not say what was sent: %v", acts)
+	}
+	for _, sh := range s.Household().SmartHome {
+		if sh.ID == shLamp && (*sh.State.Power != "ON" || *sh.State.Brightness != 50 || *sh.State.ColorTemperature != 3000) {
+			t.Errorf("simulator lamp: %s %d %d", *sh.State.Power, *sh.State.Brightness, *sh.State.ColorTemperature)
+		}
+	}
+}
+
+// checkTypo: an unknown device name fails the run with the near name.
+func checkTypo(d *daemon) {
+	d.post("/api/events", `{"name":"typo"}`)
+	d.waitFor(func() bool { return len(d.runs("typo")) == 1 }, "the typo run")
+	run := d.runs("typo")[0]
+	if run["outcome"] != "failed" || !strings.Contains(fmt.Sprint(run["error"]), `unknown device "Bedrom Lamp" (did you mean "Bedroom Lamp"?)`) {
+		d.t.Fatalf("typo: %v", run)
+	}
+}
+
+// checkBatchedPolls: the readings of three devices are read in one state
+// request, and a change read that way fires its trigger.
+func checkBatchedPolls(t *testing.T, d *daemon, s *sim.Server) {
+	d.waitFor(func() bool {
+		for _, r := range smartHomeCalls(s, 0) {
+			b := string(r.Body)
+			if r.Method == http.MethodPost && r.Path == "/api/phoenix/state" && r.Status == http.StatusOK &&
+				strings.Count(b, `"entityId"`) == 3 && strings.Contains(b, shSensor) && strings.Contains(b, shKitchen) && strings.Contains(b, shFan) {
+				return true
+			}
+		}
+		return false
+	}, "one state request for the sensor, the kitchen light and the fan")
+	patchSmartHome(t, s, shSensor, "temperature", 27.5)
+	d.waitFor(func() bool { return logged(d, "warm", "info: warm 27.5") }, "the reading trigger")
+	patchSmartHome(t, s, shFan, "connectivity", "UNREACHABLE")
+	d.waitFor(func() bool { return logged(d, "fan-gone", "info: Living Room Fan unreachable") }, "the unreachable trigger")
+}
+
+// checkThrottleBurst: phoenix's and GraphQL's throttle answers pause every
+// smart-home call of the account for the cool-down; a rule's call in the
+// pause fails THROTTLED; a reading that changed meanwhile fires once the
+// throttling ends.
+func checkThrottleBurst(t *testing.T, d *daemon, s *sim.Server, url string, cooldown time.Duration) {
+	patchSmartHome(t, s, shSensor, "temperature", 20.0) // rearms "warm"
+	d.waitFor(func() bool { return readingOf(d, shSensor) == 20.0 }, "the sensor at 20")
+	from := len(s.Requests())
+	simPost(t, url, "/_sim/faults", `[{"path_prefix":"/api/phoenix/state","status":429,"body":{"message":"Too many requests. Try again in some time."}}]`)
+	patchSmartHome(t, s, shSensor, "temperature", 28.0)
+	d.waitFor(func() bool { return len(throttleAnswers(s, from, from)) >= 2 }, "two throttled state requests")
+	d.waitFor(func() bool { return metric(d, "alexarules_smarthome_cooldown_seconds") > 0 }, "the cool-down on /metrics")
+	d.post("/api/events", `{"name":"during"}`)
+	d.waitFor(func() bool { return logged(d, "during", "info: kitchen: nil THROTTLED") }, "a rule's call refused while throttled")
+	// GraphQL's answer (HTTP 200) pauses the account too: the discovery
+	// of a reload gets it.
+	simCall(t, url, http.MethodDelete, "/_sim/faults", "")
+	d.waitFor(func() bool { return metric(d, "alexarules_smarthome_cooldown_seconds") == 0 }, "the end of the cool-down")
+	fromGraphQL := len(s.Requests())
+	simPost(t, url, "/_sim/faults", `{"path_prefix":"/nexus/v1/graphql","status":200,"times":1,"body":{"errors":[{"message":"Too many requests",`+
+		`"extensions":{"errorCode":"UNOFFICIAL_CLIENT_TOO_MANY_REQUESTS","isRetryable":false}}],"data":null}}`)
+	if code := d.post("/api/reload", ""); code != http.StatusOK {
+		t.Fatalf("POST /api/reload: %d", code)
+	}
+	d.waitFor(func() bool { return len(throttleAnswers(s, from, fromGraphQL)) > 2 }, "the GraphQL throttle answer")
+	d.waitFor(func() bool { return logged(d, "warm", "info: warm 28") }, "the reading trigger once the throttling ends")
+	throttles := throttleAnswers(s, from, fromGraphQL)
+	d.waitFor(func() bool { return len(smartHomeCalls(s, fromGraphQL)) > 1 }, "a state request after the GraphQL throttle")
+	// No request within a cool-down after a throttle answer (but those
+	// sent together with it).
+	for _, r := range smartHomeCalls(s, from) {
+		for _, at := range throttles {
+			if gap := r.Time.Sub(at); gap > 200*time.Millisecond && gap < cooldown-cooldown/20 {
+				t.Errorf("%s %s %v after a throttle answer; want none within the %v cool-down", r.Method, r.Path, gap, cooldown)
+			}
+		}
+	}
+	if n := metric(d, "alexarules_poll_throttled_total"); n < 2 {
+		t.Errorf("alexarules_poll_throttled_total %v, want the throttled reads counted", n)
+	}
+}
+
+// throttleAnswers are the times of the throttle answers from index from
+// of the request log on: phoenix's 429s, and the first GraphQL request
+// from index fromGraphQL on (which the fault answered).
+func throttleAnswers(s *sim.Server, from, fromGraphQL int) []time.Time {
+	var out []time.Time
+	graphql := from == fromGraphQL
+	reqs := s.Requests()
+	for i, r := range reqs[min(from, len(reqs)):] {
+		switch {
+		case r.Status == http.StatusTooManyRequests:
+			out = append(out, r.Time)
+		case !graphql && from+i >= fromGraphQL && r.Path == "/nexus/v1/graphql":
+			graphql = true
+			out = append(out, r.Time)
+		}
+	}
+	return out
+}
+
+// patchSmartHome changes a smart-home device's state in the simulator.
+func patchSmartHome(t *testing.T, s *sim.Server, id, field string, v any) {
+	t.Helper()
+	b, _ := json.Marshal(v)
+	if err := s.PatchSmartHome(id, map[string]json.RawMessage{field: b}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// logged reports whether some run of rule logged line.
+func logged(d *daemon, rule, line string) bool {
+	for _, r := range d.runs(rule) {
+		if log, _ := r["log"].([]any); len(log) > 0 && fmt.Sprint(log[0]) == line {
+			return true
+		}
+	}
+	return false
+}
+
+var metricLine = regexp.MustCompile(`(?m)^([a-z_]+) ([0-9.e+-]+)$`)
+
+// metric is the value of an unlabelled metric on /metrics (-1 when absent).
+func metric(d *daemon, name string) float64 {
+	for _, m := range metricLine.FindAllStringSubmatch(d.get("/metrics"), -1) {
+		if m[1] == name {
+			v, _ := strconv.ParseFloat(m[2], 64)
+			return v
+		}
+	}
+	return -1
+}
