@@ -248,6 +248,17 @@ func throttleAnswers(s *sim.Server, from, fromGraphQL int) []time.Time {
 	return out
 }
 
+// polled reports whether a state request answered 200 has read the
+// device id, from index from of the request log on.
+func polled(s *sim.Server, from int, id string) bool {
+	for _, r := range smartHomeCalls(s, from) {
+		if r.Method == http.MethodPost && r.Path == "/api/phoenix/state" && r.Status == http.StatusOK && strings.Contains(string(r.Body), id) {
+			return true
+		}
+	}
+	return false
+}
+
 // patchSmartHome changes a smart-home device's state in the simulator.
 func patchSmartHome(t *testing.T, s *sim.Server, id, field string, v any) {
 	t.Helper()
@@ -278,4 +289,72 @@ func metric(d *daemon, name string) float64 {
 		}
 	}
 	return -1
+}
+
+// A household login's rules reach the smart-home devices by default, on
+// the session's cookies (renewed when the simulator expires them).
+func TestSmartHomeRulesOfAHouseholdLogin(t *testing.T) {
+	s, simURL := startSimH2(t)
+	dir, data := t.TempDir(), filepath.Join(t.TempDir(), "h.db")
+	write(t, dir, "r.lua", `
+return {
+  rule "evening" {
+    when = event "evening",
+    run = function(ctx, ev)
+      assert(device("Living Room"):on())
+      local kitchen = device("Kitchen Light")
+      assert(kitchen:on())
+      assert(kitchen:set_brightness(30))
+    end,
+  },
+  rule "kitchen-on" {
+    when = reading { device = "Kitchen Light", attr = "power", to = "ON" },
+    run = function(ctx, ev) ctx.log.info("%s %s", ev.device.name, ev.value) end,
+  },
+  rule "warm" {
+    when = reading { device = "Living Room Sensor", attr = "temperature", above = 25 },
+    run = function(ctx, ev) ctx.log.info("warm %g", ev.value) end,
+  },
+}`)
+	signIn(t, simURL, data)
+	out, errOut, code := runCLI(t, "devices", "--cloud", simURL, "--data", data, "--devices", "smarthome")
+	for _, want := range []string{"SMART HOME", "Living Room", "group:" + shGroup, "Living Room Lamp, Living Room Fan", "Kitchen Light", shKitchen, "Kitchen Echo"} {
+		if code != exitOK || !strings.Contains(out, want) {
+			t.Fatalf("devices: exit %d, output lacks %q:\n%s%s", code, want, out, errOut)
+		}
+	}
+	if strings.Contains(out, "amzn1.alexa.endpoint.") {
+		t.Errorf("devices --devices smarthome lists Endpoint Features endpoints:\n%s", out)
+	}
+	d := startRun(t, dir, data, "--cloud", simURL, "--push", "off", "--config", smartHomeConfig(t, time.Minute))
+	// The light is read OFF first, so that turning it on is a change.
+	d.waitFor(func() bool { return polled(s, 0, shKitchen) }, "the first poll")
+	from := len(s.Requests())
+	simPost(t, simURL, "/_sim/auth/expire", `{"cookies":true}`)
+	d.post("/api/events", `{"name":"evening"}`)
+	d.waitFor(func() bool { return len(d.runs("evening")) == 1 }, "the evening run")
+	if run := d.runs("evening")[0]; run["outcome"] != "ok" {
+		t.Fatalf("evening: %v", run)
+	}
+	var puts []string
+	for _, r := range smartHomeCalls(s, from) {
+		if r.Method == http.MethodPut && r.Status == http.StatusOK {
+			puts = append(puts, normJSON(t, r.Body))
+		}
+	}
+	want := []string{normJSON(t, json.RawMessage(control(shGroup, "GROUP", `{"action":"turnOn"}`))),
+		normJSON(t, json.RawMessage(control(shKitchen, "ENTITY", `{"action":"turnOn"}`))),
+		normJSON(t, json.RawMessage(control(shKitchen, "ENTITY", `{"action":"setBrightness","brightness":"30"}`)))}
+	if fmt.Sprint(puts) != fmt.Sprint(want) {
+		t.Fatalf("control requests %v\nwant %v", puts, want)
+	}
+	if countCalls(s, from, "/ap/exchangetoken/cookies", 200, 200) == 0 {
+		t.Errorf("the expired cookies were not exchanged: the smart-home calls did not use the household session")
+	}
+	d.waitFor(func() bool { return logged(d, "kitchen-on", "info: Kitchen Light ON") }, "the kitchen light's reading")
+	patchSmartHome(t, s, shSensor, "temperature", 26.0)
+	d.waitFor(func() bool { return logged(d, "warm", "info: warm 26") }, "the sensor's reading")
+	if !strings.Contains(d.log(), `msg="device() uses the household smart-home API"`) {
+		t.Errorf("a household login does not default to the smart-home backend:\n%s", d.log())
+	}
 }
