@@ -4,7 +4,8 @@ package examples
 
 import "embed"
 
-// Files are the example rule files (and their tests).
+// Files are the example rule files (and their tests); household/ holds
+// those of the household smart-home devices (`alexarules demo --household`).
 //
-//go:embed *.lua
+//go:embed *.lua household/*.lua
 var Files embed.FS

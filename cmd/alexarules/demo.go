@@ -1,6 +1,8 @@
 package main
 
 import (
+	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -30,9 +32,10 @@ type demoStep struct {
 	event string
 	data  map[string]any
 	// sim, when set, is a control route and its JSON body; the body may
-	// use the ring time of the demo alarm.
-	sim  string
-	body func(ring time.Time) any
+	// use the ring time of the demo alarm. method defaults to POST.
+	sim    string
+	method string
+	body   func(ring time.Time) any
 }
 
 // demoAlarmAfter is when the demo's alarm rings, from the start.
@@ -54,28 +57,90 @@ var demoScript = []demoStep{
 	{after: 30 * time.Second, say: "the doorbell rings again", event: "doorbell"},
 }
 
+// demoSensor is the smart-home temperature sensor of the demo household.
+const demoSensor = "6a1f0c2e-3b4d-4e5f-9a8b-7c6d5e4f3a04"
+
+// householdScript is the household demo's: a reading from the batched
+// polls turns a fan plug on, a group and a colour by name, a throttle
+// answer the poller waits out without losing the reading that follows.
+var householdScript = []demoStep{
+	{after: 3 * time.Second, say: "it is 27.5 °C in the living room (the next batched poll reads it)",
+		sim: "/_sim/smarthome/" + demoSensor, method: http.MethodPatch, body: func(time.Time) any { return map[string]any{"temperature": 27.5} }},
+	{after: 12 * time.Second, say: "a cosy evening: the Living Room group off, the bedroom lamp orange (sent as the nearest Alexa colour name)", event: "cosy-evening"},
+	{after: 18 * time.Second, say: "Amazon throttles the account: \"Too many requests\" (every smart-home call pauses for the cool-down)",
+		sim: "/_sim/faults", body: func(time.Time) any {
+			return map[string]any{"path_prefix": "/api/phoenix/state", "status": 429, "times": 1,
+				"body": map[string]string{"message": "Too many requests. Try again in some time."}}
+		}},
+	{after: 20 * time.Second, say: "the window opens: 21 °C (read once the cool-down is over; nothing is lost)",
+		sim: "/_sim/smarthome/" + demoSensor, method: http.MethodPatch, body: func(time.Time) any { return map[string]any{"temperature": 21} }},
+	{after: 25 * time.Second, say: "\"Alexa, add milk to my shopping list\"",
+		sim: "/_sim/lists/amzn1.alexa.list.sim-shopping/items", body: func(time.Time) any { return map[string]string{"text": "milk"} }},
+	{after: 35 * time.Second, say: "good morning: the bedroom lamp at daylight white, the kitchen light (an alias in the Alexa app) on", event: "good-morning"},
+}
+
+// demoKind is what one demo runs: which example files, the engine's
+// configuration on top of the simulator's, and the script.
+type demoKind struct {
+	intro  string
+	keep   func(path string) bool
+	config func(c *host.Config)
+	script []demoStep
+}
+
+// demoKinds are the business demo (Endpoint Features devices, the
+// default) and the household one (smart-home devices).
+func demoKinds(household bool) demoKind {
+	if !household {
+		return demoKind{
+			intro:  "simulated household at %s (Bedroom, Living Room, Kitchen); rules from examples/",
+			keep:   func(p string) bool { return !strings.Contains(p, "/") },
+			config: func(*host.Config) {},
+			script: demoScript,
+		}
+	}
+	return demoKind{
+		intro: "simulated household at %s with smart-home devices (Bedroom Lamp, Kitchen Light, the Living Room group " +
+			"of a lamp and a fan plug, a temperature sensor); rules from examples/ and examples/household/; " +
+			"for the demo the batched poll runs every 5s and a throttle pauses 10s (defaults: 5m each)",
+		// The film of movie-night.lua needs a speaker, an Endpoint
+		// Features device.
+		keep: func(p string) bool { return p != "movie-night.lua" },
+		config: func(c *host.Config) {
+			c.Devices, c.PollInterval, c.Poll.RequestsPerMinute, c.SmartHome.Cooldown = host.DevicesSmartHome, "5s", 60, "10s"
+		},
+		script: householdScript,
+	}
+}
+
 // demoCmd runs the simulated household, the engine on the example rules
 // and a scripted sequence, printing what happens as it happens.
 func (a *app) demoCmd() *cobra.Command {
-	var adminAddr string
+	var (
+		adminAddr string
+		household bool
+	)
 	c := &cobra.Command{
 		Use:   "demo [flags]",
 		Short: "simulated household + engine + examples/, live output",
 		Args:  cobra.NoArgs,
 	}
 	c.Flags().StringVar(&adminAddr, "admin", "127.0.0.1:8080", "admin API address")
-	c.RunE = a.action(func(cmd *cobra.Command, _ []string) error { return a.demo(cmd.Context(), adminAddr) })
+	c.Flags().BoolVar(&household, "household", false, "the household's smart-home devices (--devices smarthome) with examples/household/ instead of Endpoint Features devices")
+	c.RunE = a.action(func(cmd *cobra.Command, _ []string) error {
+		return a.demo(cmd.Context(), adminAddr, demoKinds(household))
+	})
 	return c
 }
 
-func (a *app) demo(ctx context.Context, adminAddr string) error {
+func (a *app) demo(ctx context.Context, adminAddr string, kind demoKind) error {
 	dir, err := os.MkdirTemp("", "alexarules-demo-")
 	if err != nil {
 		return err
 	}
 	defer os.RemoveAll(dir)
 	rulesDir := filepath.Join(dir, "rules")
-	if err := copyExamples(rulesDir); err != nil {
+	if err := copyExamples(rulesDir, kind.keep); err != nil {
 		return err
 	}
 	out := &demoPrinter{w: a.stdout, start: time.Now()}
@@ -99,14 +164,16 @@ func (a *app) demo(ctx context.Context, adminAddr string) error {
 	}
 	defer func() { stopSim(); <-simDone }()
 
-	out.line("demo", "simulated household at %s (Bedroom, Living Room, Kitchen); rules from examples/", cloudURL)
+	out.line("demo", kind.intro, cloudURL)
+	cfg := host.Config{Rules: rulesDir, Data: filepath.Join(dir, "demo.db"), Admin: adminAddr, Cloud: cloudURL}
+	kind.config(&cfg)
 	adminReady := make(chan string, 1)
 	engineDone := make(chan error, 1)
 	engineCtx, stopEngine := context.WithCancel(ctx)
 	defer stopEngine()
 	go func() {
 		engineDone <- host.Run(engineCtx, host.Options{
-			Config: host.Config{Rules: rulesDir, Data: filepath.Join(dir, "demo.db"), Admin: adminAddr, Cloud: cloudURL},
+			Config: cfg,
 			Log:    log, OnEvent: out.event, OnRun: out.run,
 			LoadErrors: func(err error) { out.line("error", "%v", err) },
 			AdminReady: func(a string) { adminReady <- a },
@@ -120,7 +187,7 @@ func (a *app) demo(ctx context.Context, adminAddr string) error {
 	case err := <-engineDone:
 		return err
 	}
-	out.play(ctx, admin, cloudURL)
+	out.play(ctx, admin, cloudURL, kind.script)
 	<-ctx.Done()
 	stopEngine()
 	if err := <-engineDone; err != nil {
@@ -131,24 +198,30 @@ func (a *app) demo(ctx context.Context, adminAddr string) error {
 }
 
 // play runs the demo script until it is done or ctx ends.
-func (p *demoPrinter) play(ctx context.Context, admin, cloudURL string) {
+func (p *demoPrinter) play(ctx context.Context, admin, cloudURL string, script []demoStep) {
 	begin := time.Now()
 	ring := begin.Add(demoAlarmAfter).In(berlin())
 	publish := func(step demoStep) {
 		p.line("demo", "%s", step.say)
-		url, body := "http://"+admin+"/api/events", any(map[string]any{"name": step.event, "data": step.data})
+		method, url, body := http.MethodPost, "http://"+admin+"/api/events", any(map[string]any{"name": step.event, "data": step.data})
 		if step.sim != "" {
-			url, body = cloudURL+step.sim, step.body(ring)
+			method, url, body = cmp.Or(step.method, http.MethodPost), cloudURL+step.sim, step.body(ring)
 		}
 		b, _ := json.Marshal(body)
-		resp, err := http.Post(url, "application/json", strings.NewReader(string(b)))
+		req, err := http.NewRequestWithContext(ctx, method, url, bytes.NewReader(b))
+		if err != nil {
+			p.line("error", "%s: %v", url, err)
+			return
+		}
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			p.line("error", "%s: %v", url, err)
 			return
 		}
 		resp.Body.Close()
 	}
-	for _, step := range demoScript {
+	for _, step := range script {
 		select {
 		case <-ctx.Done():
 			return
@@ -168,20 +241,22 @@ func berlin() *time.Location {
 	return loc
 }
 
-// copyExamples writes the embedded example rules into dir.
-func copyExamples(dir string) error {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return err
-	}
+// copyExamples writes the embedded example rules that keep accepts
+// (paths relative to examples/) into dir.
+func copyExamples(dir string, keep func(path string) bool) error {
 	return fs.WalkDir(examples.Files, ".", func(p string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
+		if err != nil || d.IsDir() || !keep(p) {
 			return err
 		}
 		b, err := examples.Files.ReadFile(p)
 		if err != nil {
 			return err
 		}
-		return os.WriteFile(filepath.Join(dir, p), b, 0o644)
+		dst := filepath.Join(dir, filepath.FromSlash(p))
+		if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+			return err
+		}
+		return os.WriteFile(dst, b, 0o644)
 	})
 }
 
@@ -224,11 +299,24 @@ func (p *demoPrinter) run(tr engine.Trace) {
 	if len(tr.Actions) > 0 {
 		calls := make([]string, len(tr.Actions))
 		for i, a := range tr.Actions {
-			calls[i] = a.Device + ":" + a.Call
+			calls[i] = a.Device + ":" + a.Call + sentName(a.Sent)
 		}
 		detail = strings.TrimSpace(detail + "  [" + strings.Join(calls, ", ") + "]")
 	}
 	p.line("run", "%-24s %-8s %6.1fms  %s", what, tr.Outcome, tr.DurationMS, detail)
+}
+
+// sentName is " → name" for an action the smart-home API took by name
+// (a colour, a white), from its trace's "sent"; "" otherwise.
+func sentName(sent any) string {
+	m, _ := sent.(map[string]any)
+	params, _ := m["parameters"].(map[string]any)
+	for _, k := range []string{"colorName", "colorTemperatureName"} {
+		if name, ok := params[k].(string); ok {
+			return " → " + name
+		}
+	}
+	return ""
 }
 
 // cloudCalls wraps the simulator so every API call is printed.

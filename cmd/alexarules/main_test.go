@@ -359,7 +359,38 @@ func TestDemoRunsTheExamplesAgainstTheSimulator(t *testing.T) {
 	if testing.Short() {
 		t.Skip("the demo's script takes about 20 s")
 	}
-	cmd := cli(t, "demo", "--admin", "127.0.0.1:0")
+	demoShows(t, []string{"demo", "--admin", "127.0.0.1:0"},
+		"admin API on http://127.0.0.1:",
+		"run    doorbell",
+		"event  alexa.list",
+		"run    milk-reminder            ok",
+		"cloud  POST /v2/endpoints/amzn1.alexa.endpoint.3f9d2c1e…/features/power/turnOn  -> 200",
+		"run    good-morning             ok",
+	)
+}
+
+func TestDemoOfAHouseholdsSmartHomeDevices(t *testing.T) {
+	if testing.Short() {
+		t.Skip("the demo's script takes about 30 s")
+	}
+	demoShows(t, []string{"demo", "--household", "--admin", "127.0.0.1:0"},
+		"smart-home devices",
+		`cloud  POST /api/phoenix/state {"stateRequests":[{"entityId":"6a1f0c2e-3b4d-4e5f-9a8b-7c6d5e4f3a03","entityType":"ENTITY"},{"entityId":"6a1f0c2e-3b4d-4e5f-9a8b-7c6d5e4f3a04","entityType":"ENTITY"}]} -> 200`,
+		"run    too-warm                 ok",
+		`"entityType":"GROUP","parameters":{"action":"turnOff"}}]} -> 200`,
+		"Bedroom Lamp:set_color → orange",
+		"POST /api/phoenix/state",
+		"-> 429",
+		"run    cool-again               ok",
+		"run    good-morning             ok",
+	)
+}
+
+// demoShows runs a demo until its output has shown each of want, in
+// order, then stops it with Ctrl-C.
+func demoShows(t *testing.T, args []string, want ...string) {
+	t.Helper()
+	cmd := cli(t, args...)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -368,25 +399,19 @@ func TestDemoRunsTheExamplesAgainstTheSimulator(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = cmd.Process.Kill() })
-	want := []string{
-		"admin API on http://127.0.0.1:",
-		"run    doorbell",
-		"event  alexa.list",
-		"run    milk-reminder            ok",
-		"cloud  POST /v2/endpoints/amzn1.alexa.endpoint.3f9d2c1e…/features/power/turnOn  -> 200",
-		"run    good-morning             ok",
-	}
 	sc := bufio.NewScanner(stdout)
 	found := 0
-	deadline := time.AfterFunc(60*time.Second, func() { _ = cmd.Process.Kill() })
+	var seen strings.Builder
+	deadline := time.AfterFunc(90*time.Second, func() { _ = cmd.Process.Kill() })
 	defer deadline.Stop()
 	for found < len(want) && sc.Scan() {
+		seen.WriteString(sc.Text() + "\n")
 		if strings.Contains(sc.Text(), want[found]) {
 			found++
 		}
 	}
 	if found < len(want) {
-		t.Fatalf("demo output lacks %q", want[found])
+		t.Fatalf("demo output lacks %q after:\n%s", want[found], seen.String())
 	}
 	if err := cmd.Process.Signal(os.Interrupt); err != nil {
 		t.Fatal(err)
