@@ -119,14 +119,14 @@ func validate(operation string, args []float64) error {
 func (c *Client) command(ctx context.Context, d *device, operation string, args []float64) (command, error) {
 	switch operation {
 	case "setBrightness":
-		return c.brightnessCommand(int(math.Round(args[0])), ""), nil
+		return c.brightnessCommand(operation, int(math.Round(args[0])), ""), nil
 	case "adjustBrightness":
 		cur, err := c.readNumber(ctx, d, "brightness")
 		if err != nil {
 			return command{}, err
 		}
 		v := int(max(0, min(100, math.Round(cur+args[0]))))
-		return c.brightnessCommand(v, fmt.Sprintf("brightness %g%+g = %d", cur, args[0], v)), nil
+		return c.brightnessCommand(operation, v, fmt.Sprintf("brightness %d (%g%+g, within 0..100)", v, cur, args[0])), nil
 	case "setColor":
 		n := colors.Nearest(args[0], args[1])
 		return command{operation: operation, params: map[string]any{"action": "setColor", "colorName": n.Name},
@@ -147,7 +147,7 @@ func (c *Client) command(ctx context.Context, d *device, operation string, args 
 }
 
 // brightnessCommand is setBrightness in the configured form.
-func (c *Client) brightnessCommand(v int, note string) command {
+func (c *Client) brightnessCommand(operation string, v int, note string) command {
 	var value any
 	switch c.brightness {
 	case BrightnessNumber:
@@ -157,7 +157,7 @@ func (c *Client) brightnessCommand(v int, note string) command {
 	default:
 		value = strconv.Itoa(v)
 	}
-	return command{operation: "setBrightness", params: map[string]any{"action": "setBrightness", "brightness": value}, note: note}
+	return command{operation: operation, params: map[string]any{"action": "setBrightness", "brightness": value}, note: note}
 }
 
 // kelvinCommand is a white name through phoenix or the exact kelvin
