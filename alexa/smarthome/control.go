@@ -86,9 +86,7 @@ func (c *Client) update(ctx context.Context, id, operation string, args []float6
 	if err != nil {
 		return "", err
 	}
-	if c.sent != nil {
-		c.sent(cmd.describe(d.ID))
-	}
+	c.report(ctx, cmd.describe(d.ID))
 	if cmd.kelvin > 0 {
 		err = c.setFeature(ctx, d, cmd)
 	} else {
