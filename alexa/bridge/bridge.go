@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"sort"
 	"strings"
 	"sync"
@@ -423,7 +424,9 @@ func (b *Bridge) diffList(l web.List, items []web.Item, newItem string) {
 	}
 	b.mu.Lock()
 	old, seen := b.lists[l.ID]
-	b.lists[l.ID] = &listSnapshot{Name: l.Name, Items: now}
+	// The snapshot gets its own map: a rule's change (remember) goes into
+	// it while the diff below still reads now.
+	b.lists[l.ID] = &listSnapshot{Name: l.Name, Items: maps.Clone(now)}
 	b.mu.Unlock()
 	b.saveList(l.ID)
 	if !seen {

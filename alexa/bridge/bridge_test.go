@@ -358,3 +358,31 @@ func errDone(c <-chan error) <-chan struct{} {
 	go func() { <-c; close(done) }()
 	return done
 }
+
+// A rule adding items while pushes make the bridge re-sync the same list:
+// the rule's change goes into the snapshot the re-sync is comparing (run
+// with -race).
+func TestRulesAddItemsWhileTheListIsResynced(t *testing.T) {
+	r := startRig(t)
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		for i := range 20 {
+			r.post("/_sim/lists/amzn1.alexa.list.sim-shopping/items", fmt.Sprintf(`{"text":"spoken %d"}`, i))
+		}
+	})
+	for i := range 20 {
+		if _, err := r.bridge.AddListItem(t.Context(), "Shopping", fmt.Sprintf("rule %d", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	wg.Wait()
+	r.waitFor("every spoken item as an event", func() bool {
+		n := 0
+		for _, ev := range r.snapshot() {
+			if ev.Kind == engine.KindList && ev.Data["op"] == "added" {
+				n++
+			}
+		}
+		return n >= 20
+	})
+}

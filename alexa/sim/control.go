@@ -10,6 +10,7 @@ import (
 	"reflect"
 	"slices"
 	"strings"
+	"time"
 )
 
 // controlError is the body of a failed control API call.
@@ -54,7 +55,33 @@ func featureKeys() []string {
 // removes that feature, and the result must be valid. The patched keys get
 // a new time of sample.
 func (s *Server) PatchEndpoint(id string, patch map[string]json.RawMessage) error {
-	keys := featureKeys()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	e := s.endpoint(id)
+	if e == nil {
+		return fmt.Errorf("endpoint %q: %w", id, errNoEndpoint)
+	}
+	return s.patchState(&e.Features, s.samples[id], patch, featureKeys())
+}
+
+// patchState merges patch into *f (see mergeFeatures) and gives the
+// patched keys a new time of sample in samples; s.mu is held.
+func (s *Server) patchState(f *Features, samples map[string]time.Time, patch map[string]json.RawMessage, keys []string) error {
+	merged, err := mergeFeatures(*f, patch, keys)
+	if err != nil {
+		return err
+	}
+	*f = merged
+	now := s.opts.Now()
+	for k := range patch {
+		samples[k] = now
+	}
+	return nil
+}
+
+// mergeFeatures returns cur with patch merged in: each key one of keys, a
+// null value removing that key; the result must be valid.
+func mergeFeatures(cur Features, patch map[string]json.RawMessage, keys []string) (Features, error) {
 	var unknown []string
 	for k := range patch {
 		if !slices.Contains(keys, k) {
@@ -63,22 +90,15 @@ func (s *Server) PatchEndpoint(id string, patch map[string]json.RawMessage) erro
 	}
 	if len(unknown) > 0 {
 		slices.Sort(unknown)
-		return fmt.Errorf("unknown feature keys %q (known: %s)", unknown, strings.Join(keys, ", "))
+		return Features{}, fmt.Errorf("unknown feature keys %q (known: %s)", unknown, strings.Join(keys, ", "))
 	}
-
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	e := s.endpoint(id)
-	if e == nil {
-		return fmt.Errorf("endpoint %q: %w", id, errNoEndpoint)
-	}
-	current, err := json.Marshal(e.Features)
+	current, err := json.Marshal(cur)
 	if err != nil {
-		return fmt.Errorf("marshal features: %w", err)
+		return Features{}, fmt.Errorf("marshal features: %w", err)
 	}
 	merged := map[string]json.RawMessage{}
 	if err := json.Unmarshal(current, &merged); err != nil {
-		return fmt.Errorf("unmarshal features: %w", err)
+		return Features{}, fmt.Errorf("unmarshal features: %w", err)
 	}
 	for k, v := range patch {
 		if bytes.Equal(bytes.TrimSpace(v), []byte("null")) {
@@ -89,34 +109,36 @@ func (s *Server) PatchEndpoint(id string, patch map[string]json.RawMessage) erro
 	}
 	b, err := json.Marshal(merged)
 	if err != nil {
-		return fmt.Errorf("marshal patched features: %w", err)
+		return Features{}, fmt.Errorf("marshal patched features: %w", err)
 	}
 	var f Features
 	if err := decodeStrict(bytes.NewReader(b), &f); err != nil {
-		return fmt.Errorf("patched features: %w", err)
+		return Features{}, fmt.Errorf("patched features: %w", err)
 	}
 	if err := f.validate(); err != nil {
-		return fmt.Errorf("patched features: %w", err)
+		return Features{}, fmt.Errorf("patched features: %w", err)
 	}
-	e.Features = f
-	now := s.opts.Now()
-	for k := range patch {
-		s.samples[id][k] = now
-	}
-	return nil
+	return f, nil
 }
 
 // errNoEndpoint reports an endpoint id the household does not have.
 var errNoEndpoint = errors.New("no such endpoint")
 
 func (s *Server) handlePatchEndpoint(w http.ResponseWriter, r *http.Request) {
+	s.handlePatch(w, r, s.PatchEndpoint, func(id string) any { return s.endpoint(id) })
+}
+
+// handlePatch serves a PATCH of the control API: decode the patch, apply
+// it, answer what current returns for the id (called with s.mu held and
+// marshalled under it: the API changes state concurrently).
+func (s *Server) handlePatch(w http.ResponseWriter, r *http.Request, apply func(string, map[string]json.RawMessage) error, current func(string) any) {
 	var patch map[string]json.RawMessage
 	if err := decodeStrict(io.LimitReader(r.Body, maxBody), &patch); err != nil {
 		writeControlError(w, http.StatusBadRequest, fmt.Errorf("decode patch: %w", err))
 		return
 	}
 	id := r.PathValue("id")
-	if err := s.PatchEndpoint(id, patch); err != nil {
+	if err := apply(id, patch); err != nil {
 		status := http.StatusBadRequest
 		if errors.Is(err, errNoEndpoint) {
 			status = http.StatusNotFound
@@ -124,10 +146,8 @@ func (s *Server) handlePatchEndpoint(w http.ResponseWriter, r *http.Request) {
 		writeControlError(w, status, err)
 		return
 	}
-	// Marshal under the lock: the API changes features concurrently.
 	s.mu.Lock()
-	var e any = s.endpoint(id)
-	b, err := json.Marshal(e)
+	b, err := json.Marshal(current(id))
 	s.mu.Unlock()
 	if err != nil {
 		writeControlError(w, http.StatusInternalServerError, err)

@@ -217,13 +217,17 @@ const interfacesExample = `{
   {"id":"amzn1.alexa.endpoint.b","name":"Plug","features":{"power":"OFF"}}],
  "echos":[{"serial":"G0911","type":"A32DOYMUN6DTXA","name":"Hall Echo","timezone":"America/New_York"}],
  "lists":[{"id":"l1","name":"Shopping","items":[{"id":"i1","text":"milk","completed":false},{"id":"i2","text":"eggs","completed":true}]}],
- "notifications":[{"id":"n1","type":"Alarm","status":"ON","originalTime":"07:00:00.000","nested":{"any":[1,2]}}]
+ "notifications":[{"id":"n1","type":"Alarm","status":"ON","originalTime":"07:00:00.000","nested":{"any":[1,2]}}],
+ "smarthome":[{"id":"f8090827-c936-4397-8852-3975a7f36f65","name":"Desk Lamp","aliases":["Reading Light"],"type":"LIGHT",
+   "state":{"power":"ON","brightness":50,"color":{"hue":0,"saturation":1,"brightness":1},"color_temperature":2700,"connectivity":"OK"}},
+  {"id":"s1","name":"Hall Sensor","aliases":[],"type":"TEMPERATURE_SENSOR","state":{"temperature":21.5,"temperature_scale":"FAHRENHEIT"}}],
+ "groups":[{"id":"g1","name":"Hall","members":["f8090827-c936-4397-8852-3975a7f36f65"]}]
 }`
 
 func TestHouseholdControl(t *testing.T) {
 	e := newEnv(t, sim.Household{}, sim.Options{})
 	r := e.do(http.MethodGet, "/_sim/household", "", nil)
-	jsonEqual(t, r.raw, `{"endpoints":[],"echos":[],"lists":[],"notifications":[]}`)
+	jsonEqual(t, r.raw, `{"endpoints":[],"echos":[],"lists":[],"notifications":[],"smarthome":[],"groups":[]}`)
 
 	r = e.do(http.MethodPut, "/_sim/household", "", interfacesExample)
 	if r.status != http.StatusOK {
@@ -301,7 +305,7 @@ func TestHouseholdControl(t *testing.T) {
 	}
 	e.do(http.MethodPut, "/_sim/household", "", `{"endpoints":[]}`)
 	r = e.do(http.MethodGet, "/_sim/household", "", nil)
-	jsonEqual(t, r.raw, `{"endpoints":[],"echos":[],"lists":[],"notifications":[]}`)
+	jsonEqual(t, r.raw, `{"endpoints":[],"echos":[],"lists":[],"notifications":[],"smarthome":[],"groups":[]}`)
 }
 
 func TestGoAPI(t *testing.T) {

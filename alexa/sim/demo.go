@@ -5,8 +5,10 @@ import "encoding/json"
 // DemoHousehold returns a believable household for `alexarules demo` and
 // for tests: a bedroom, a living room and a kitchen with their lights,
 // plug, sensor, thermostat and speaker, an Echo in each room (Europe/Berlin),
-// the Shopping and To-Do lists, and a weekday alarm on the Bedroom Echo. Ids
-// are fixed so examples and tests can name them.
+// the Shopping and To-Do lists, and a weekday alarm on the Bedroom Echo.
+// The lights, plug and sensor are also the household's smart-home devices
+// (same names, so one rule works on either backend), with a Living Room
+// group. Ids are fixed so examples and tests can name them.
 func DemoHousehold() Household {
 	str := func(s string) *string { return &s }
 	num := func(n int) *int { return &n }
@@ -114,5 +116,34 @@ func DemoHousehold() Household {
 			`"deviceSerialNumber":"G090LF1182340B7K","deviceType":"A32DOYMUN6DTXA",` +
 			`"originalDate":"2026-01-05","originalTime":"07:00:00.000",` +
 			`"recurringPattern":"XXXX-WD","alarmLabel":null,"timeZoneId":null}`)},
+		SmartHome: demoSmartHome(),
+		Groups: []Group{{ID: "b41c7f0e-92d3-4a6b-8e15-3c7d9f2a6b01", Name: "Living Room", Members: []string{
+			"6a1f0c2e-3b4d-4e5f-9a8b-7c6d5e4f3a02", "6a1f0c2e-3b4d-4e5f-9a8b-7c6d5e4f3a03",
+		}}},
+	}
+}
+
+// demoSmartHome are the demo's smart-home devices.
+func demoSmartHome() []SmartHomeDevice {
+	str := func(s string) *string { return &s }
+	num := func(n int) *int { return &n }
+	return []SmartHomeDevice{
+		{ID: "6a1f0c2e-3b4d-4e5f-9a8b-7c6d5e4f3a01", Name: "Bedroom Lamp", Aliases: []string{}, Type: "LIGHT", State: Features{
+			Power: str("OFF"), Brightness: num(40), Color: &Color{Hue: 30, Saturation: 0.6, Brightness: 0.4},
+			ColorTemperature: num(2700), Connectivity: str("OK"),
+		}},
+		{ID: "6a1f0c2e-3b4d-4e5f-9a8b-7c6d5e4f3a02", Name: "Living Room Lamp", Aliases: []string{}, Type: "LIGHT", State: Features{
+			Power: str("ON"), Brightness: num(70), Connectivity: str("OK"),
+		}},
+		{ID: "6a1f0c2e-3b4d-4e5f-9a8b-7c6d5e4f3a03", Name: "Living Room Fan", Aliases: []string{}, Type: "PLUG", State: Features{
+			Power: str("OFF"), Connectivity: str("OK"),
+		}},
+		{ID: "6a1f0c2e-3b4d-4e5f-9a8b-7c6d5e4f3a04", Name: "Living Room Sensor", Aliases: []string{}, Type: "TEMPERATURE_SENSOR", State: Features{
+			Temperature: new(22.5), Connectivity: str("OK"),
+		}},
+		// Renamed in the Alexa app: the alias is the name users see.
+		{ID: "6a1f0c2e-3b4d-4e5f-9a8b-7c6d5e4f3a05", Name: "Hue white lamp 1", Aliases: []string{"Kitchen Light"}, Type: "LIGHT", State: Features{
+			Power: str("OFF"), Brightness: num(100), Connectivity: str("OK"),
+		}},
 	}
 }

@@ -2,10 +2,12 @@ package sim
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
+	"reflect"
 	"slices"
 	"strconv"
 	"strings"
@@ -94,7 +96,7 @@ type Fault struct {
 	PathPrefix string `json:"path_prefix"`
 	// Method, when set, selects only requests with this method.
 	Method string `json:"method,omitempty"`
-	// Status is the HTTP status answered (400..599).
+	// Status is the HTTP status answered (400..599; 200..599 with Body).
 	Status int `json:"status"`
 	// Times is how many matching requests the fault answers before normal
 	// service resumes; zero means until the faults are cleared.
@@ -105,6 +107,11 @@ type Fault struct {
 	Type string `json:"type,omitempty"`
 	// Message overrides the Error message of the answer.
 	Message string `json:"message,omitempty"`
+	// Body, when set, is answered verbatim (any JSON) instead of an Error
+	// object: the smart-home API's throttle answers, for example phoenix
+	// {"message":"Too many requests. Try again in some time."} with 429 or
+	// GraphQL's UNOFFICIAL_CLIENT_TOO_MANY_REQUESTS error with 200.
+	Body json.RawMessage `json:"body,omitempty"`
 }
 
 func (f Fault) validate() error {
@@ -112,8 +119,14 @@ func (f Fault) validate() error {
 	if !strings.HasPrefix(f.PathPrefix, "/") {
 		errs = append(errs, fmt.Errorf("path_prefix %q must start with /", f.PathPrefix))
 	}
-	if f.Status < 400 || f.Status > 599 {
+	switch {
+	case len(f.Body) > 0 && (f.Status < 200 || f.Status > 599):
+		errs = append(errs, fmt.Errorf("status %d is not a status a body goes with (200..599)", f.Status))
+	case len(f.Body) == 0 && (f.Status < 400 || f.Status > 599):
 		errs = append(errs, fmt.Errorf("status %d is not an error status (400..599)", f.Status))
+	}
+	if len(f.Body) > 0 && (f.Type != "" || f.Message != "") {
+		errs = append(errs, errors.New("body is the whole answer: it excludes type and message"))
 	}
 	if f.Times < 0 {
 		errs = append(errs, fmt.Errorf("times %d is negative", f.Times))
@@ -158,6 +171,12 @@ func (s *Server) takeFault(r *http.Request) (Fault, bool) {
 func writeFault(w http.ResponseWriter, r *http.Request, f Fault) {
 	if f.RetryAfter > 0 {
 		w.Header().Set("Retry-After", strconv.Itoa(f.RetryAfter))
+	}
+	if len(f.Body) > 0 {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(f.Status)
+		w.Write(f.Body)
+		return
 	}
 	msg := f.Message
 	if msg == "" {
@@ -219,7 +238,7 @@ func (s *Server) handlePostFaults(w http.ResponseWriter, r *http.Request) {
 			writeControlError(w, http.StatusBadRequest, fmt.Errorf("decode faults: %w", err))
 			return
 		}
-		if fs.Fault != (Fault{}) {
+		if !reflect.ValueOf(fs.Fault).IsZero() {
 			faults = append(faults, fs.Fault)
 		}
 		if fs.LatencyMS != nil {

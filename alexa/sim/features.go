@@ -10,6 +10,8 @@ import (
 	"slices"
 	"sort"
 	"strings"
+
+	"github.com/alexarules/alexarules/alexa/smarthome/colors"
 )
 
 // unreachableStatus is the HTTP status of an update sent to an unreachable
@@ -18,8 +20,15 @@ import (
 const unreachableStatus = http.StatusBadRequest
 
 // colorTemperatureSteps are the named shades of white (reference "Color
-// temperature values"); increase and decrease move to the next one.
-var colorTemperatureSteps = []int{2200, 2700, 4000, 5500, 7000}
+// temperature values", the names of colors.WhiteNames); increase and
+// decrease move to the next one.
+func colorTemperatureSteps() []int {
+	steps := make([]int, len(colors.WhiteNames))
+	for i, w := range colors.WhiteNames {
+		steps[i] = w.Kelvin
+	}
+	return steps
+}
 
 // supportedThermostatModes is the configuration every simulated thermostat
 // reports.
@@ -261,12 +270,13 @@ func stepColorTemperature(dir int) func(*Features, payload) ([]string, *apiError
 	return func(f *Features, _ payload) ([]string, *apiError) {
 		cur := *f.ColorTemperature
 		next := cur
+		steps := colorTemperatureSteps()
 		if dir > 0 {
-			if i := slices.IndexFunc(colorTemperatureSteps, func(k int) bool { return k > cur }); i >= 0 {
-				next = colorTemperatureSteps[i]
+			if i := slices.IndexFunc(steps, func(k int) bool { return k > cur }); i >= 0 {
+				next = steps[i]
 			}
 		} else {
-			for _, k := range colorTemperatureSteps {
+			for _, k := range steps {
 				if k < cur {
 					next = k
 				}

@@ -27,6 +27,7 @@ var fuzzRoutes = []struct{ method, path, demoID string }{
 	{http.MethodPost, "/_sim/notifications", ""},
 	{http.MethodPost, "/_sim/lists/{id}/items", "amzn1.alexa.list.sim-shopping"},
 	{http.MethodPost, "/_sim/codepair/approve", ""},
+	{http.MethodPatch, "/_sim/smarthome/{id}", "6a1f0c2e-3b4d-4e5f-9a8b-7c6d5e4f3a01"},
 }
 
 // FuzzControl sends any body to a control API route of a simulator with
@@ -61,6 +62,9 @@ func FuzzControl(f *testing.F) {
 		{5, "amzn1.alexa.list.nope", `{"text":" "}`},
 		{6, "", `{"user_code":"SIM001"}`},
 		{6, "", ``},
+		{7, "", `{"brightness":20,"connectivity":"UNREACHABLE","color":null}`},
+		{7, "", `{"volume":20}`},
+		{0, "", `{"smarthome":[{"id":"a","name":"A","type":"PLUG","state":{"power":"ON"}}],"groups":[{"id":"g","name":"G","members":["a"]}]}`},
 	} {
 		f.Add(s.route, s.id, []byte(s.body))
 	}
@@ -94,6 +98,58 @@ func FuzzControl(f *testing.F) {
 			t.Fatalf("%s %s: %d with a body that is not JSON: %q", rt.method, path, code, answer)
 		case len(bytes.TrimSpace(body)) > 0 && !json.Valid(body):
 			t.Fatalf("%s %s: %d for a body that is not one JSON value: %q", rt.method, path, code, body)
+		}
+		checkServable(t, h)
+	})
+}
+
+// smartHomeRoutes are the smart-home API calls FuzzSmartHomeAPI drives.
+var smartHomeRoutes = []struct{ method, path string }{
+	{http.MethodPost, "/nexus/v1/graphql"},
+	{http.MethodPost, "/api/phoenix/state"},
+	{http.MethodPut, "/api/phoenix/state"},
+}
+
+// FuzzSmartHomeAPI sends any body to the smart-home API of a simulator
+// with the demo household. Invariants: no panic, no 5xx, every answer is
+// JSON; a 400 changes nothing; the household still reads back through PUT.
+func FuzzSmartHomeAPI(f *testing.F) {
+	lamp := "6a1f0c2e-3b4d-4e5f-9a8b-7c6d5e4f3a01"
+	for _, s := range []struct {
+		route uint8
+		body  string
+	}{
+		{0, `{"query":"query Endpoints { endpoints { items { id friendlyName legacyAppliance { applianceId aliases capabilities } features { name operations { name } } } } }"}`},
+		{0, `[{"operationName":"CustomerSmartHome","query":"query CustomerSmartHome { endpoints(endpointsQueryParams: { paginationParams: { disablePagination: true } }) { items { legacyAppliance { entityId } } } }"}]`},
+		{0, `{"query":"mutation M($r: [FeatureControlRequest!]!) { setEndpointFeatures(setEndpointFeaturesInput: { featureControlRequests: $r }) { errors { code } } }","variables":{"r":[{"endpointId":"amzn1.alexa.endpoint.` + lamp + `","featureName":"brightness","featureOperationName":"setBrightness","payload":{"brightness":"50"}}]}}`},
+		{0, `{"query":"{ endpoint(id: \"x\") { ...F } } fragment F on Endpoint { id ... on Endpoint { friendlyName } }"}`},
+		{0, `{"query":"query { endpoints { items { id } "}`},
+		{1, `{"stateRequests":[{"entityId":"` + lamp + `","entityType":"ENTITY"},{"entityId":"b41c7f0e-92d3-4a6b-8e15-3c7d9f2a6b01","entityType":"GROUP"}]}`},
+		{2, `{"controlRequests":[{"entityId":"` + lamp + `","entityType":"APPLIANCE","parameters":{"action":"setColor","colorName":"red"}}]}`},
+		{2, `{"controlRequests":[{"entityId":"` + lamp + `","entityType":"ENTITY","parameters":{"action":"setBrightness","brightness":"0.5"}}]}`},
+	} {
+		f.Add(s.route, []byte(s.body))
+	}
+	f.Fuzz(func(t *testing.T, route uint8, body []byte) {
+		s := sim.New(sim.DemoHousehold(), sim.Options{AccessTokens: []string{"fuzz"},
+			Now:   func() time.Time { return time.Date(2026, 3, 2, 7, 0, 0, 0, time.UTC) },
+			Sleep: func(context.Context, time.Duration) error { return nil }})
+		h := s.Handler()
+		before := getHousehold(t, h)
+		rt := smartHomeRoutes[int(route)%len(smartHomeRoutes)]
+		req := httptest.NewRequest(rt.method, "http://sim"+rt.path, bytes.NewReader(body))
+		req.Header.Set("Cookie", "csrf=1")
+		req.Header.Set("csrf", "1")
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		code, answer := rec.Code, rec.Body.Bytes()
+		switch {
+		case code >= 500 || !json.Valid(answer):
+			t.Fatalf("%s %s: %d %s", rt.method, rt.path, code, answer)
+		case code >= 400:
+			if after := getHousehold(t, h); !bytes.Equal(after, before) {
+				t.Fatalf("%s %s refused (%d %s) but the household changed", rt.method, rt.path, code, answer)
+			}
 		}
 		checkServable(t, h)
 	})

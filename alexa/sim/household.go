@@ -19,6 +19,35 @@ type Household struct {
 	// Notifications are /api/notifications objects (alarms, timers,
 	// reminders), kept exactly as given.
 	Notifications []json.RawMessage `json:"notifications"`
+	// SmartHome are the household's devices as the Alexa app's smart-home
+	// API (GraphQL discovery, /api/phoenix) serves them (smarthome.go).
+	SmartHome []SmartHomeDevice `json:"smarthome"`
+	// Groups are the Alexa app's device groups of SmartHome devices.
+	Groups []Group `json:"groups"`
+}
+
+// SmartHomeDevice is a device of the Alexa app's smart-home API. ID is its
+// entityId (a UUID in Amazon's data; any string without spaces here); its
+// applianceId is ApplianceIDPrefix + ID and its GraphQL endpoint id
+// EndpointIDPrefix + ID.
+type SmartHomeDevice struct {
+	ID      string   `json:"id"`
+	Name    string   `json:"name"`
+	Aliases []string `json:"aliases"`
+	// Type is LIGHT, PLUG, SWITCH or TEMPERATURE_SENSOR; when empty the
+	// server sets it from the state (defaultType).
+	Type string `json:"type"`
+	// State uses the Features keys of smartHomeStateKeys; the device has
+	// a capability iff its key is present.
+	State Features `json:"state"`
+}
+
+// Group is an Alexa app device group; Members are SmartHomeDevice ids. ID
+// is the short group id clients send with entityType GROUP.
+type Group struct {
+	ID      string   `json:"id"`
+	Name    string   `json:"name"`
+	Members []string `json:"members"`
 }
 
 // Endpoint is a smart-home endpoint served by the Endpoints and Endpoint
@@ -132,26 +161,15 @@ func decodeStrict(r io.Reader, v any) error {
 
 // Validate reports every problem of h: duplicate or empty ids and names,
 // Echos without a type, out-of-range or unknown feature values, setpoints
-// without a thermostat mode, and notifications that are not JSON objects
-// with a unique string id.
+// without a thermostat mode, notifications that are not JSON objects
+// with a unique string id, and the smart-home devices' and groups' problems
+// (validateSmartHome).
 func (h Household) Validate() error {
 	var errs []error
 	ids := map[string]bool{}
 	for i, e := range h.Endpoints {
-		where := fmt.Sprintf("endpoints[%d]", i)
-		if e.Name != "" {
-			where += fmt.Sprintf(" (%s)", e.Name)
-		}
-		switch {
-		case e.ID == "":
-			errs = append(errs, fmt.Errorf("%s: id is empty", where))
-		case ids[e.ID]:
-			errs = append(errs, fmt.Errorf("%s: duplicate id %q", where, e.ID))
-		}
-		ids[e.ID] = true
-		if e.Name == "" {
-			errs = append(errs, fmt.Errorf("%s: name is empty", where))
-		}
+		where := labelled(fmt.Sprintf("endpoints[%d]", i), e.Name)
+		errs = append(errs, checkIdentity(where, e.ID, e.Name, ids)...)
 		if err := e.Features.validate(); err != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", where, err))
 		}
@@ -209,7 +227,33 @@ func (h Household) Validate() error {
 			notifications[id] = true
 		}
 	}
+	errs = append(errs, h.validateSmartHome()...)
 	return errors.Join(errs...)
+}
+
+// labelled adds a name to a position for error messages.
+func labelled(where, name string) string {
+	if name == "" {
+		return where
+	}
+	return fmt.Sprintf("%s (%s)", where, name)
+}
+
+// checkIdentity reports an empty or duplicate id and an empty name of the
+// item at where, adding id to seen.
+func checkIdentity(where, id, name string, seen map[string]bool) []error {
+	var errs []error
+	switch {
+	case id == "":
+		errs = append(errs, fmt.Errorf("%s: id is empty", where))
+	case seen[id]:
+		errs = append(errs, fmt.Errorf("%s: duplicate id %q", where, id))
+	}
+	seen[id] = true
+	if name == "" {
+		errs = append(errs, fmt.Errorf("%s: name is empty", where))
+	}
+	return errs
 }
 
 func (f Features) validate() error {
@@ -283,6 +327,22 @@ func (h Household) clone() Household {
 	}
 	if c.Notifications == nil {
 		c.Notifications = []json.RawMessage{}
+	}
+	if c.SmartHome == nil {
+		c.SmartHome = []SmartHomeDevice{}
+	}
+	for i := range c.SmartHome {
+		if c.SmartHome[i].Aliases == nil {
+			c.SmartHome[i].Aliases = []string{}
+		}
+	}
+	if c.Groups == nil {
+		c.Groups = []Group{}
+	}
+	for i := range c.Groups {
+		if c.Groups[i].Members == nil {
+			c.Groups[i].Members = []string{}
+		}
 	}
 	return c
 }

@@ -121,3 +121,44 @@ func TestLoadHousehold(t *testing.T) {
 		})
 	}
 }
+
+// TestDemoSmartHome checks the demo's smart-home devices through the
+// GraphQL discovery and a grouped state read.
+func TestDemoSmartHome(t *testing.T) {
+	e := newEnv(t, sim.DemoHousehold(), sim.Options{})
+	var got struct {
+		Data struct {
+			Endpoints struct {
+				Items []struct {
+					FriendlyName    string `json:"friendlyName"`
+					LegacyAppliance struct {
+						Aliases []struct {
+							FriendlyName string `json:"friendlyName"`
+						} `json:"aliases"`
+						ApplianceTypes []string `json:"applianceTypes"`
+					} `json:"legacyAppliance"`
+				} `json:"items"`
+			} `json:"endpoints"`
+		} `json:"data"`
+	}
+	e.graphql(map[string]any{"query": endpointsQuery}, &got)
+	var names []string
+	for _, it := range got.Data.Endpoints.Items {
+		name := it.FriendlyName
+		if len(it.LegacyAppliance.Aliases) > 0 {
+			name = it.LegacyAppliance.Aliases[0].FriendlyName
+		}
+		names = append(names, name+"/"+strings.Join(it.LegacyAppliance.ApplianceTypes, ","))
+	}
+	want := []string{"Bedroom Lamp/LIGHT", "Living Room Lamp/LIGHT", "Living Room Fan/SMARTPLUG", "Living Room Sensor/TEMPERATURE_SENSOR", "Kitchen Light/LIGHT"}
+	if !slices.Equal(names, want) {
+		t.Errorf("discovered %v, want %v", names, want)
+	}
+	var states phoenixStates
+	e.web(http.MethodPost, "/api/phoenix/state", map[string]any{"stateRequests": []any{
+		entity(sim.DemoHousehold().Groups[0].ID, "GROUP"),
+	}}).decode(t, http.StatusOK, &states)
+	if len(states.DeviceStates) != 2 || len(states.Errors) != 0 {
+		t.Errorf("Living Room group read %+v", states)
+	}
+}

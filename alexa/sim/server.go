@@ -1,6 +1,6 @@
 // Package sim is the simulated Alexa cloud: faithful fakes of the Amazon
-// APIs alexarules uses (Login with Amazon, Endpoints, Endpoint Features)
-// plus a control API under /_sim to set up a household, change readings,
+// APIs alexarules uses (Login with Amazon, Endpoints, Endpoint Features,
+// the Alexa app's sign-in, web API and smart-home API) plus a control API under /_sim to set up a household, change readings,
 // inspect the requests received and inject faults. Tests, `alexarules sim`
 // and `alexarules demo` serve it. docs/SIMULATOR.md lists the behaviours it
 // chose where Amazon's reference is silent.
@@ -73,7 +73,10 @@ type Server struct {
 	mu        sync.Mutex
 	household Household
 	// samples holds each endpoint's time of sample per Features JSON key.
-	samples       map[string]map[string]time.Time
+	samples map[string]map[string]time.Time
+	// shSamples holds each smart-home device's time of sample per state
+	// key.
+	shSamples     map[string]map[string]time.Time
 	refreshTokens map[string]bool
 	// accessTokens maps each issued bearer token to its expiry; the zero
 	// time never expires.
@@ -196,6 +199,7 @@ func (s *Server) setHousehold(h Household) {
 		}
 		s.samples[e.ID] = m
 	}
+	s.resetSmartHomeSamples(now)
 }
 
 // Requests returns the request log, oldest first.
@@ -265,6 +269,13 @@ func (s *Server) routes() http.Handler {
 	web("GET /api/device-notification-state", s.handleNotificationStates)
 	web("GET /api/device-notification-state/{type}/{version}/{serial}", s.handleNotificationState)
 	web("PUT /api/device-notification-state/{type}/{version}/{serial}", s.handleNotificationState)
+	// The Alexa app's smart-home API (phoenix.go, graphql.go).
+	web("POST /nexus/v1/graphql", s.handleGraphQL)
+	web("POST /api/phoenix/state", s.handlePhoenixState)
+	web("PUT /api/phoenix/state", s.handlePhoenixControl)
+	web("GET /api/phoenix", s.handlePhoenixRetired)
+	web("GET /api/phoenix/group", s.handlePhoenixGroups)
+	web("GET /api/behaviors/actionDefinitions", s.handleActionDefinitions)
 	const v2 = "/alexashoppinglists/api/v2/lists"
 	web("POST "+v2+"/fetch", s.handleV2Lists)
 	web("POST "+v2+"/{listId}/items/fetch", s.handleV2Items)
@@ -296,6 +307,7 @@ func (s *Server) routes() http.Handler {
 	control.HandleFunc("GET /_sim/household", s.handleGetHousehold)
 	control.HandleFunc("PUT /_sim/household", s.handlePutHousehold)
 	control.HandleFunc("PATCH /_sim/endpoints/{id}", s.handlePatchEndpoint)
+	control.HandleFunc("PATCH /_sim/smarthome/{id}", s.handlePatchSmartHome)
 	control.HandleFunc("GET /_sim/requests", s.handleGetRequests)
 	control.HandleFunc("DELETE /_sim/requests", s.handleDeleteRequests)
 	control.HandleFunc("GET /_sim/faults", s.handleGetFaults)

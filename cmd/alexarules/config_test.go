@@ -41,6 +41,9 @@ func TestLoginWithTheCodePairFlowStoresTheToken(t *testing.T) {
 	if err != nil || fi.Mode().Perm() != 0o600 {
 		t.Fatalf("token file mode: %v %v", fi.Mode(), err)
 	}
+	if kv := authBucket(t, data); string(kv["account"]) != `{"auth":"lwa"}` || kv["lwa"] == nil {
+		t.Fatalf("stored after login --device: account %s, lwa token %t", kv["account"], kv["lwa"] != nil)
+	}
 	// The stored token is enough for devices, with no credentials configured.
 	stdout, errOut, code := runCLI(t, "devices", "--data", data, "--config", writeConfig(t, `{"cloud": "`+url+`", "alexa": {"client_id": "sim-client"}}`))
 	if code != exitOK || !strings.Contains(stdout, "Bedroom Lamp") {

@@ -27,7 +27,7 @@ func (a *app) devicesCmd() *cobra.Command {
 		}
 		log := slog.New(slog.NewTextHandler(a.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 		devs, err := host.ListDevices(cmd.Context(), cfg, a.getenv, log)
-		if err == nil || devs.EchosConfigured { // the endpoints came
+		if err == nil || devs.EchosConfigured { // the endpoints came (or there are none to come)
 			a.printDevices(devs, err == nil)
 		}
 		return err
@@ -37,25 +37,29 @@ func (a *app) devicesCmd() *cobra.Command {
 
 // printDevices prints the endpoints, and the Echos when they came.
 func (a *app) printDevices(devs host.Devices, echos bool) {
-	tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "NAME\tID\tFEATURES")
-	for _, ep := range devs.Endpoints {
-		var feats []string
-		for _, f := range ep.Features {
-			feats = append(feats, f.Name)
+	if devs.EndpointsConfigured {
+		tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "NAME\tID\tFEATURES")
+		for _, ep := range devs.Endpoints {
+			var feats []string
+			for _, f := range ep.Features {
+				feats = append(feats, f.Name)
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\n", ep.FriendlyName, ep.ID, strings.Join(feats, ","))
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\n", ep.FriendlyName, ep.ID, strings.Join(feats, ","))
+		tw.Flush()
+	} else {
+		fmt.Fprintln(a.stdout, "(Endpoint Features devices need a Login with Amazon client: docs/ALEXA.md)")
 	}
-	tw.Flush()
 	if !devs.EchosConfigured {
-		fmt.Fprintln(a.stdout, "\n(Echo devices need the Alexa web cookie: alexa.cookie in the config file or ALEXARULES_COOKIE)")
+		fmt.Fprintln(a.stdout, "\n(Echo devices need `alexarules login`, or the Alexa web cookie: alexa.cookie in the config file or ALEXARULES_COOKIE)")
 		return
 	}
 	if !echos {
 		return
 	}
 	fmt.Fprintln(a.stdout)
-	tw = tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
+	tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "ECHO\tSERIAL\tTYPE\tFAMILY\tTIME ZONE\tONLINE")
 	for _, ec := range devs.Echos {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%t\n", ec.Name, ec.Serial, ec.Type, ec.Family, ec.Timezone, ec.Online)

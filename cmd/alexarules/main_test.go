@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -101,6 +102,15 @@ type daemon struct {
 	base  string
 	exit  chan error
 	lines chan string
+	mu    sync.Mutex
+	all   strings.Builder // every line logged, for tests that read them all
+}
+
+// log returns every line d has logged so far.
+func (d *daemon) log() string {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.all.String()
 }
 
 var listening = regexp.MustCompile(`admin API listening.*addr=(http://[0-9.:]+)`)
@@ -124,6 +134,9 @@ func startRun(t *testing.T, rulesDir, data string, extra ...string) *daemon {
 			if m := listening.FindStringSubmatch(sc.Text()); m != nil {
 				addr <- m[1]
 			}
+			d.mu.Lock()
+			d.all.WriteString(sc.Text() + "\n")
+			d.mu.Unlock()
 			select {
 			case d.lines <- sc.Text():
 			default:

@@ -31,6 +31,19 @@ type Server struct {
 	// Loads reports the latest load of the rule files, shown in /healthz
 	// (a failed reload degrades it) and /api/rules (each file's error).
 	Loads func() LoadReport
+	// Account reports the Alexa account's sign-in, shown in /healthz (a
+	// session that needs a new login degrades it); nil: no account kept
+	// alive by the engine.
+	Account func() AccountReport
+}
+
+// AccountReport is the state of the Alexa sign-in the engine keeps alive.
+type AccountReport struct {
+	// LoginRequired is true once Amazon refused the stored sign-in for
+	// good (e.g. the device was deregistered): only `alexarules login`
+	// helps. Reason says what Amazon answered, without secrets.
+	LoginRequired bool
+	Reason        string
 }
 
 // LoadReport is the outcome of the latest load of the rule files: at
@@ -69,7 +82,9 @@ func (s *Server) Handler() http.Handler {
 
 // health answers {"status":"ok"} once the engine runs; after a reload it
 // adds the reload's outcome, and a failed reload makes it "degraded" (the
-// old rules keep running, so the answer stays 200).
+// old rules keep running, so the answer stays 200). An Alexa sign-in that
+// must be renewed adds "alexa" and degrades it the same way: the rules
+// that need no Amazon keep running.
 func (s *Server) health(w http.ResponseWriter, r *http.Request) {
 	if s.Ready != nil && !s.Ready() {
 		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "starting"})
@@ -80,9 +95,14 @@ func (s *Server) health(w http.ResponseWriter, r *http.Request) {
 		Time   time.Time `json:"time"`
 		Errors []string  `json:"errors"`
 	}
+	type account struct {
+		LoginRequired bool   `json:"login_required"`
+		Reason        string `json:"reason"`
+	}
 	var body struct {
-		Status string  `json:"status"`
-		Reload *reload `json:"reload,omitempty"`
+		Status string   `json:"status"`
+		Reload *reload  `json:"reload,omitempty"`
+		Alexa  *account `json:"alexa,omitempty"`
 	}
 	body.Status = "ok"
 	if s.Loads != nil {
@@ -94,6 +114,12 @@ func (s *Server) health(w http.ResponseWriter, r *http.Request) {
 			if !rep.OK {
 				body.Status = "degraded"
 			}
+		}
+	}
+	if s.Account != nil {
+		if rep := s.Account(); rep.LoginRequired {
+			body.Alexa = &account{LoginRequired: true, Reason: rep.Reason}
+			body.Status = "degraded"
 		}
 	}
 	writeJSON(w, http.StatusOK, body)

@@ -200,3 +200,32 @@ func TestPublishAnswers429WhenFullAnd503WhenTheStoreFails(t *testing.T) {
 		t.Fatalf("closed store: %d %s, want 503", status, body)
 	}
 }
+
+func TestHealthSaysLogInAgainWhenTheAccountNeedsIt(t *testing.T) {
+	st, err := store.Open(filepath.Join(t.TempDir(), "a.db"), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	var latest atomic.Pointer[admin.AccountReport]
+	latest.Store(&admin.AccountReport{})
+	srv := httptest.NewServer((&admin.Server{Engine: engine.New(engine.Config{Store: st}), Store: st,
+		Account: func() admin.AccountReport { return *latest.Load() }}).Handler())
+	t.Cleanup(srv.Close)
+	if status, body := do(t, "GET", srv.URL+"/healthz", ""); status != 200 || body != "{\n  \"status\": \"ok\"\n}\n" {
+		t.Fatalf("healthz with a live session: %d %s", status, body)
+	}
+	latest.Store(&admin.AccountReport{LoginRequired: true, Reason: "refresh token refused: invalid_grant"})
+	status, body := do(t, "GET", srv.URL+"/healthz", "")
+	var h struct {
+		Status string
+		Alexa  struct {
+			LoginRequired bool `json:"login_required"`
+			Reason        string
+		}
+	}
+	if status != 200 || json.Unmarshal([]byte(body), &h) != nil || h.Status != "degraded" || !h.Alexa.LoginRequired ||
+		h.Alexa.Reason != "refresh token refused: invalid_grant" {
+		t.Fatalf("healthz with a dead session: %d %s", status, body)
+	}
+}

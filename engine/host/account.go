@@ -2,9 +2,7 @@ package host
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
-	"fmt"
 	"log/slog"
 	"time"
 
@@ -26,25 +24,16 @@ const (
 
 // LoadToken returns the stored token, or nil when there is none.
 func (t TokenStore) LoadToken() (*oauth2.Token, error) {
-	b, err := t.Store.Get(tokenBucket, tokenKey)
-	if err != nil || b == nil {
-		return nil, err
-	}
 	var tok oauth2.Token
-	if err := json.Unmarshal(b, &tok); err != nil {
-		return nil, fmt.Errorf("stored token: %w", err)
+	ok, err := getJSON(t.Store, tokenKey, &tok)
+	if err != nil || !ok {
+		return nil, err
 	}
 	return &tok, nil
 }
 
 // SaveToken stores tok, replacing the one stored.
-func (t TokenStore) SaveToken(tok *oauth2.Token) error {
-	b, err := json.Marshal(tok)
-	if err != nil {
-		return err
-	}
-	return t.Store.Put(tokenBucket, tokenKey, b)
-}
+func (t TokenStore) SaveToken(tok *oauth2.Token) error { return putJSON(t.Store, tokenKey, tok) }
 
 // newAlexaClient builds the Endpoint Features client from the
 // configuration. st may be nil: then rotated tokens are not persisted;

@@ -14,6 +14,7 @@ import (
 	"github.com/alexarules/alexarules/alexa/push"
 	"github.com/alexarules/alexarules/alexa/web"
 	"github.com/alexarules/alexarules/engine"
+	"github.com/alexarules/alexarules/engine/admin"
 	"github.com/alexarules/alexarules/engine/poll"
 	"github.com/alexarules/alexarules/engine/store"
 	"github.com/alexarules/alexarules/rules"
@@ -33,6 +34,9 @@ type alexaRuntime struct {
 	// rulesLoaded is told the loaded rules before the parts start (the
 	// poller polls what they refer to).
 	rulesLoaded func([]*rules.Loaded) error
+	// account reports the household sign-in's state (nil: no session
+	// kept alive by the engine).
+	account func() admin.AccountReport
 }
 
 // alexaSetup is what the host needs to connect to Alexa: the open store
@@ -74,14 +78,20 @@ func (c Config) WebCookie(getenv func(string) string) (cookie string, ok bool) {
 	return cookie, cookie != ""
 }
 
-// startAlexa connects to the account the configuration names. Without one,
-// rules that need no Alexa still run.
+// startAlexa connects to the account the data file or the configuration
+// names: a household session stored by `alexarules login`, else the
+// configured LWA client and web cookie (--cloud: the simulator's). Without
+// one, rules that need no Alexa still run.
 func startAlexa(ctx context.Context, cfg Config, getenv func(string) string, s alexaSetup, log *slog.Logger) (*alexaRuntime, error) {
 	acfg := cfg.AlexaConfig(getenv)
-	cookie, hasWeb := cfg.WebCookie(getenv)
+	sess, err := householdSession(s.store)
+	if err != nil {
+		return nil, err
+	}
+	cookie, hasCookie := cfg.WebCookie(getenv)
 	hasAPI := alexaConfigured(acfg) || hasStoredToken(s.store)
 	rt := &alexaRuntime{bind: newBinder(nil, nil, nil, s.clock)}
-	if !hasAPI && !hasWeb {
+	if !hasAPI && !hasCookie && sess == nil {
 		log.Info("no Alexa account configured: device() and alexa.* are unavailable; schedule and event rules run")
 		return rt, nil
 	}
@@ -99,14 +109,71 @@ func startAlexa(ctx context.Context, cfg Config, getenv func(string) string, s a
 			return nil, err
 		}
 	}
+	acc, hasWeb, err := rt.webAccess(sess, cookie, hasCookie, hosts, tokens, s, log)
+	if err != nil {
+		return nil, err
+	}
 	var hh scripting.Household
 	if hasWeb {
-		if hh, err = rt.startBridge(cfg, cookie, hosts, tokens, s, log); err != nil {
+		if hh, err = rt.startBridge(cfg, acc, s, log); err != nil {
 			return nil, err
 		}
 	}
 	rt.bind = newBinder(dir, readings, hh, s.clock)
 	return rt, nil
+}
+
+// webAccess is how the bridge reaches an account's web API and push: the
+// hosts, the web client's credentials (Auth or Cookie), the HTTP/2 bearer
+// token (nil: none) and the websocket's cookie and signing key.
+type webAccess struct {
+	hosts alexa.Hosts
+	web   web.Options
+	token func(ctx context.Context, force bool) (string, error)
+	ws    push.WebsocketOptions
+}
+
+// webAccess picks the web credentials: the household session's, kept
+// alive by a keeper that becomes one of the parts, or the configured
+// cookie with the LWA token for push. ok is false when there are none.
+func (rt *alexaRuntime) webAccess(sess *auth.Session, cookie string, hasCookie bool, hosts alexa.Hosts,
+	tokens *auth.TokenSource, s alexaSetup, log *slog.Logger) (acc webAccess, ok bool, err error) {
+	if sess != nil {
+		k, err := newKeeper(hosts, s.store, sess, s.clock, log, s.observe)
+		if err != nil {
+			return acc, false, err
+		}
+		if acc, err = keeperAccess(k); err != nil {
+			return acc, false, &ConfigError{err}
+		}
+		rt.keepAlive(k)
+		log.Info("household account: the session is renewed in the background", "session", k.Session())
+		return acc, true, nil
+	}
+	if !hasCookie {
+		return acc, false, nil
+	}
+	acc = webAccess{hosts: hosts, web: web.Options{Hosts: hosts, Cookie: cookie}, ws: push.WebsocketOptions{Cookie: cookie}}
+	if tokens != nil {
+		acc.token = lwaToken(tokens)
+	}
+	return acc, true, nil
+}
+
+// lwaToken is the HTTP/2 bearer of an LWA account; force drops the
+// current token (Amazon refused it) for a new one.
+func lwaToken(tokens *auth.TokenSource) func(context.Context, bool) (string, error) {
+	return func(ctx context.Context, force bool) (string, error) {
+		tok, err := tokens.Token()
+		if err == nil && force {
+			tokens.Invalidate(tok.AccessToken)
+			tok, err = tokens.Token()
+		}
+		if err != nil {
+			return "", err
+		}
+		return tok.AccessToken, nil
+	}
 }
 
 // startPolling connects the Endpoint Features API and adds the poller of
@@ -159,18 +226,19 @@ func (rt *alexaRuntime) startPolling(ctx context.Context, cfg Config, acfg alexa
 
 // startBridge connects the web API and the push transport: Echos,
 // alarms, reminders and lists.
-func (rt *alexaRuntime) startBridge(cfg Config, cookie string, hosts alexa.Hosts, tokens *auth.TokenSource,
-	s alexaSetup, log *slog.Logger) (scripting.Household, error) {
-	wc, err := web.New(web.Options{Hosts: hosts, Cookie: cookie, Lists: cfg.Alexa.Lists, Logger: log, Observe: s.observe})
+func (rt *alexaRuntime) startBridge(cfg Config, acc webAccess, s alexaSetup, log *slog.Logger) (scripting.Household, error) {
+	wo := acc.web
+	wo.Lists, wo.Logger, wo.Observe = cfg.Alexa.Lists, log, s.observe
+	wc, err := web.New(wo)
 	if err != nil {
 		return nil, &ConfigError{fmt.Errorf("alexa web API: %w", err)}
 	}
-	src, err := pushSource(cfg.Push, hosts, cookie, tokens, s.observe, log)
+	src, err := pushSource(cfg.Push, acc, s.observe, log)
 	if err != nil {
 		return nil, &ConfigError{err}
 	}
 	b, err := bridge.New(bridge.Options{Web: wc, Push: src, Clock: s.clock, Store: s.store,
-		Publish: s.publish, Country: hosts.Country, Logger: log})
+		Publish: s.publish, Country: acc.hosts.Country, Logger: log})
 	if err != nil {
 		return nil, err
 	}
@@ -182,29 +250,19 @@ func (rt *alexaRuntime) startBridge(cfg Config, cookie string, hosts alexa.Hosts
 }
 
 // pushSource builds the transport --push names (nil for off).
-func pushSource(kind string, hosts alexa.Hosts, cookie string, tokens *auth.TokenSource,
-	observe func(api, result string, d time.Duration), log *slog.Logger) (push.Source, error) {
+func pushSource(kind string, acc webAccess, observe func(api, result string, d time.Duration), log *slog.Logger) (push.Source, error) {
 	switch kind {
 	case "off":
 		return nil, nil
 	case "websocket":
-		return push.NewWebsocket(push.WebsocketOptions{URL: hosts.PushGateway, Cookie: cookie, Logger: log, Observe: observe}), nil
+		o := acc.ws
+		o.URL, o.Logger, o.Observe = acc.hosts.PushGateway, log, observe
+		return push.NewWebsocket(o), nil
 	case "", "http2":
-		if tokens == nil {
-			return nil, fmt.Errorf("--push http2 needs a Login with Amazon token: run `alexarules login`, or use --push websocket")
+		if acc.token == nil {
+			return nil, fmt.Errorf("--push http2 needs an access token: sign in with `alexarules login`, or use --push websocket")
 		}
-		return push.NewHTTP2(push.HTTP2Options{BaseURL: hosts.Push, Logger: log, Observe: observe,
-			Token: func(ctx context.Context, force bool) (string, error) {
-				tok, err := tokens.Token()
-				if err == nil && force {
-					tokens.Invalidate(tok.AccessToken)
-					tok, err = tokens.Token()
-				}
-				if err != nil {
-					return "", err
-				}
-				return tok.AccessToken, nil
-			}}), nil
+		return push.NewHTTP2(push.HTTP2Options{BaseURL: acc.hosts.Push, Logger: log, Observe: observe, Token: acc.token}), nil
 	}
 	return nil, fmt.Errorf("--push %q: http2, websocket or off", kind)
 }

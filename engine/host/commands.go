@@ -54,7 +54,7 @@ func Login(ctx context.Context, cfg Config, getenv func(string) string, o LoginO
 	if acfg.ClientID == "" {
 		return configErrorf("no client id: set alexa.client_id in the config file or ALEXARULES_CLIENT_ID")
 	}
-	st, err := store.Open(cfg.Data, store.Options{})
+	st, err := openForLogin(cfg.Data, slog.New(slog.DiscardHandler))
 	if err != nil {
 		return err
 	}
@@ -71,15 +71,19 @@ func Login(ctx context.Context, cfg Config, getenv func(string) string, o LoginO
 	if err := (TokenStore{st}).SaveToken(tok); err != nil {
 		return fmt.Errorf("store the token: %w", err)
 	}
-	return nil
+	return saveAccount(st, AccountLWA)
 }
 
-// Devices is what an account has: its endpoints and, when the web API is
-// configured, its Echo devices.
+// Devices is what an account has: its endpoints when the Endpoint
+// Features API is configured and, when the web API is, its Echo devices.
 type Devices struct {
 	Endpoints []features.Endpoint
-	Echos     []web.Echo
-	// EchosConfigured is false when there is no web cookie (no Echos).
+	// EndpointsConfigured is false without Endpoint Features credentials
+	// (a household account alone).
+	EndpointsConfigured bool
+	Echos               []web.Echo
+	// EchosConfigured is false when there is neither a household session
+	// nor a web cookie (no Echos).
 	EchosConfigured bool
 }
 
@@ -95,26 +99,29 @@ func ListDevices(ctx context.Context, cfg Config, getenv func(string) string, lo
 	if st != nil {
 		defer st.Close()
 	}
-	if !alexaConfigured(acfg) && !hasStoredToken(st) {
-		return Devices{}, configErrorf("no Alexa credentials: run `alexarules login`, set them in the config file, or give --cloud URL")
-	}
-	client, _, err := newAlexaClient(ctx, acfg, st, log, nil)
+	sess, err := householdSession(st)
 	if err != nil {
 		return Devices{}, err
 	}
 	var out Devices
-	if out.Endpoints, err = client.Endpoints(ctx); err != nil {
+	out.EndpointsConfigured = alexaConfigured(acfg) || hasStoredToken(st)
+	if !out.EndpointsConfigured && sess == nil {
+		return out, configErrorf("no Alexa credentials: run `alexarules login`, set them in the config file, or give --cloud URL")
+	}
+	if out.EndpointsConfigured {
+		client, _, err := newAlexaClient(ctx, acfg, st, log, nil)
+		if err != nil {
+			return out, err
+		}
+		if out.Endpoints, err = client.Endpoints(ctx); err != nil {
+			return out, err
+		}
+	}
+	wo, ok, err := devicesWeb(cfg, acfg, getenv, st, sess, log)
+	if err != nil || !ok {
 		return out, err
 	}
-	cookie, ok := cfg.WebCookie(getenv)
-	if !ok {
-		return out, nil
-	}
-	hosts, err := alexa.HostsFor(acfg.Region, acfg.Cloud)
-	if err != nil {
-		return out, &ConfigError{err}
-	}
-	wc, err := web.New(web.Options{Hosts: hosts, Cookie: cookie, Logger: log})
+	wc, err := web.New(wo)
 	if err != nil {
 		return out, &ConfigError{err}
 	}
@@ -123,6 +130,31 @@ func ListDevices(ctx context.Context, cfg Config, getenv func(string) string, lo
 		return out, fmt.Errorf("echo devices: %w", err)
 	}
 	return out, nil
+}
+
+// devicesWeb returns the web client's options for ListDevices: the
+// household session's (refreshed as needed, and saved when the data file
+// is ours), else the configured cookie; ok is false with neither.
+func devicesWeb(cfg Config, acfg alexa.Config, getenv func(string) string, st *store.Store, sess *auth.Session,
+	log *slog.Logger) (o web.Options, ok bool, err error) {
+	hosts, err := alexa.HostsFor(acfg.Region, acfg.Cloud)
+	if err != nil {
+		return o, false, &ConfigError{err}
+	}
+	if sess != nil {
+		k, err := newKeeper(hosts, st, sess, engine.RealClock{}, log, nil)
+		if err != nil {
+			return o, false, err
+		}
+		acc, err := keeperAccess(k)
+		if err != nil {
+			return o, false, &ConfigError{err}
+		}
+		acc.web.Logger = log
+		return acc.web, true, nil
+	}
+	cookie, ok := cfg.WebCookie(getenv)
+	return web.Options{Hosts: hosts, Cookie: cookie, Logger: log}, ok, nil
 }
 
 // IsConfigError reports whether err is a usage or configuration error.

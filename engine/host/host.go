@@ -193,7 +193,7 @@ func (h *host) run(ctx context.Context, ln net.Listener) error {
 // in flight have finished.
 func (h *host) serveAdmin(ctx context.Context, ln net.Listener) error {
 	handler := (&admin.Server{Engine: h.engine, Store: h.store, Log: h.opts.Log, Ready: h.ready.Load,
-		Gauges: h.gauges, Reload: h.reload, Loads: h.loads.report}).Handler()
+		Gauges: h.gauges, Reload: h.reload, Loads: h.loads.report, Account: h.rt.account}).Handler()
 	if err := serveListener(ctx, ln, handler); err != nil {
 		return fmt.Errorf("admin API: %w", err)
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"math"
 	"strings"
 	"sync"
 	"time"
@@ -13,10 +14,15 @@ import (
 	"github.com/alexarules/alexarules/rules"
 )
 
-// PollConfig is the "poll" block of the configuration file.
+// PollConfig is the "poll" block of the configuration file. Unset
+// fields (and poll_interval) take the device backend's defaults
+// (Config.PollOptions).
 type PollConfig struct {
 	// Rate is the request budget of the poller, requests per second.
 	Rate float64 `json:"rate"`
+	// RequestsPerMinute is the same budget per minute, the unit the
+	// household smart-home API needs; at most one of the two is set.
+	RequestsPerMinute float64 `json:"requests_per_minute"`
 	// Concurrency bounds the reads in flight.
 	Concurrency int `json:"concurrency"`
 	// Devices are polled whether or not a rule refers to them; Interval
@@ -42,8 +48,38 @@ type pollWant struct {
 	source   string // for messages: the rule or the config
 }
 
+// budget is the request budget the block sets, requests per second; 0
+// when it sets none.
+func (c PollConfig) budget() (float64, error) {
+	switch {
+	case c.RequestsPerMinute < 0 || math.IsNaN(c.RequestsPerMinute):
+		return 0, fmt.Errorf("poll.requests_per_minute %v: a positive number of requests", c.RequestsPerMinute)
+	case c.RequestsPerMinute > 0 && c.Rate > 0:
+		return 0, fmt.Errorf("poll.rate %v and poll.requests_per_minute %v: set one budget, per second or per minute", c.Rate, c.RequestsPerMinute)
+	case c.RequestsPerMinute > 0:
+		return c.RequestsPerMinute / 60, nil
+	}
+	return c.Rate, nil
+}
+
+// PollOptions completes o (clock, reader, store, ...) with the poll keys
+// of the configuration, and what they leave unset with the device
+// backend's defaults d: poll.Defaults{} for the Endpoint Features API,
+// poll.SmartHomeDefaults() for the household smart-home API. Run it on a
+// validated Config: it ignores values Validate refuses.
+func (c Config) PollOptions(d poll.Defaults, o poll.Options) poll.Options {
+	o.Interval, _ = optionalDuration(c.PollInterval)
+	o.Rate, _ = c.Poll.budget()
+	o.Concurrency = c.Poll.Concurrency
+	return d.Fill(o)
+}
+
 // pollWants lists what the loaded rules and the configuration ask to poll.
+// It checks the block's budget as well.
 func pollWants(cfg PollConfig, loaded []*rules.Loaded) ([]pollWant, error) {
+	if _, err := cfg.budget(); err != nil {
+		return nil, err
+	}
 	var wants []pollWant
 	for _, d := range cfg.Devices {
 		iv, err := optionalDuration(d.Interval)

@@ -18,6 +18,12 @@
 // retryable error (429, 5xx) is retried after a back-off (Retry-After when
 // given) if that fits before the target's next slot; other targets keep
 // their slots.
+//
+// A Reader that can read many attributes in one request (a BatchReader,
+// the household smart-home API) gets batches instead: the targets of an
+// interval share slots in chunks of its MaxBatch, every read due at once
+// goes in one request, and a throttled batch holds every request for its
+// back-off (batch.go).
 package poll
 
 import (
@@ -79,7 +85,53 @@ const (
 	DefaultConcurrency = 4
 	DefaultReadTimeout = 30 * time.Second
 	DefaultMaxBackoff  = 5 * time.Minute
+	DefaultCoalesce    = 0.25
 )
+
+// Defaults of the household smart-home backend (docs/CONFIG.md). Its
+// state reads are batched, so one request a cycle reads every device, and
+// Amazon throttles them per account: clients that read every minute (AMP)
+// were answered UNOFFICIAL_CLIENT_TOO_MANY_REQUESTS in 2025 and some
+// users' own Alexa app lost its devices for days; ioBroker reads each
+// device every 15-20 min, node-red at most twice per 5 min ("2 requests
+// for each device are allowed every 5m"). Hence one read of every device
+// per 5 min, a budget of 2 requests per 5 min (room for one retry or a
+// second chunk, never more than node-red's allowance for a device) and
+// one request in flight.
+const (
+	SmartHomeInterval    = 5 * time.Minute
+	SmartHomeRate        = 2.0 / 300 // requests per second: 2 per 5 min
+	SmartHomeConcurrency = 1
+)
+
+// Defaults are the poll settings of a device backend, for what the
+// configuration leaves unset. Zero fields keep the package's defaults
+// (DefaultInterval, DefaultRate, DefaultConcurrency: the Endpoint
+// Features API's).
+type Defaults struct {
+	Interval    time.Duration
+	Rate        float64 // requests per second
+	Concurrency int
+}
+
+// SmartHomeDefaults are the household smart-home backend's.
+func SmartHomeDefaults() Defaults {
+	return Defaults{Interval: SmartHomeInterval, Rate: SmartHomeRate, Concurrency: SmartHomeConcurrency}
+}
+
+// Fill sets the Interval, Rate and Concurrency that o leaves zero from d.
+func (d Defaults) Fill(o Options) Options {
+	if o.Interval <= 0 {
+		o.Interval = d.Interval
+	}
+	if o.Rate <= 0 {
+		o.Rate = d.Rate
+	}
+	if o.Concurrency <= 0 {
+		o.Concurrency = d.Concurrency
+	}
+	return o
+}
 
 // Options configure a Poller.
 type Options struct {
@@ -118,7 +170,13 @@ type Options struct {
 	// MaxBackoff caps the delay before retrying a read that failed with a
 	// retryable error and no Retry-After (default 5 min).
 	MaxBackoff time.Duration
-	Logger     *slog.Logger // default: discard
+	// Coalesce is the coalescing window of a BatchReader, as a fraction
+	// of a target's interval (default 0.25, at most 1, negative: none):
+	// when a request goes with room left, an idle target whose slot or
+	// retry is at most that far ahead joins it, read that much early,
+	// rather than taking a request of its own at its slot.
+	Coalesce float64
+	Logger   *slog.Logger // default: discard
 }
 
 func (o Options) withDefaults() Options {
@@ -147,6 +205,10 @@ func (o Options) withDefaults() Options {
 	if o.MaxBackoff <= 0 {
 		o.MaxBackoff = DefaultMaxBackoff
 	}
+	if o.Coalesce == 0 || math.IsNaN(o.Coalesce) {
+		o.Coalesce = DefaultCoalesce
+	}
+	o.Coalesce = min(max(o.Coalesce, 0), 1)
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -156,18 +218,23 @@ func (o Options) withDefaults() Options {
 // Stats describe what the poller did, for /metrics.
 type Stats struct {
 	Targets     int    // targets polled
-	Requests    uint64 // reads sent
+	Requests    uint64 // requests sent: one per read, or per batch of reads
+	Reads       uint64 // reads sent (in batches or not)
 	Errors      uint64 // reads that failed, any cause
 	Throttled   uint64 // reads failed with a retryable error (429, 5xx): backed off
 	Unreachable uint64 // reads failed because the endpoint is unreachable or gone
 	Skipped     uint64 // slots skipped because the target's previous read was still queued or running
 	Changes     uint64 // values that changed (events published)
-	InFlight    int    // reads sent and not yet handled
+	InFlight    int    // requests sent and not yet handled
 	Queued      int    // reads due and waiting for a token or a concurrency slot
 
 	Budget float64 // Options.Rate, requests per second
-	// Demand is the reads per second the targets ask for at their own
-	// intervals; Stretch = max(1, Demand/Budget).
+	// MaxBatch is the most reads one request carries: the BatchReader's
+	// MaxBatch, 1 for single reads.
+	MaxBatch int
+	// Demand is the requests per second the targets ask for at their own
+	// intervals (batched: a request per chunk of MaxBatch targets of an
+	// interval); Stretch = max(1, Demand/Budget).
 	Demand  float64
 	Stretch float64
 	// Interval is the default interval asked for; EffectiveInterval is it
@@ -216,6 +283,10 @@ func New(o Options) *Poller {
 		flush:    make(chan struct{}, 1),
 	}
 	p.stats.Budget = o.Rate
+	p.stats.MaxBatch = 1
+	if br, ok := o.Reader.(BatchReader); ok {
+		p.stats.MaxBatch = max(1, br.MaxBatch())
+	}
 	p.stats.Interval = o.Interval
 	p.stats.EffectiveInterval = o.Interval
 	p.stats.Stretch = 1
@@ -263,16 +334,18 @@ func (p *Poller) Gauges() []engine.Gauge {
 	s := p.Stats()
 	return []engine.Gauge{
 		{Name: "alexarules_poll_targets", Help: "Readings polled (endpoint, attribute).", Type: "gauge", Value: float64(s.Targets)},
-		{Name: "alexarules_poll_requests_total", Help: "Reads sent by the poller.", Type: "counter", Value: float64(s.Requests)},
+		{Name: "alexarules_poll_requests_total", Help: "Requests sent by the poller (a batch of reads is one).", Type: "counter", Value: float64(s.Requests)},
+		{Name: "alexarules_poll_reads_total", Help: "Reads sent by the poller, in batches or not; reads per request = reads / requests.", Type: "counter", Value: float64(s.Reads)},
+		{Name: "alexarules_poll_batch_max_reads", Help: "Most reads one request of the poller carries (1: no batches).", Type: "gauge", Value: float64(s.MaxBatch)},
 		{Name: "alexarules_poll_errors_total", Help: "Reads that failed.", Type: "counter", Value: float64(s.Errors)},
 		{Name: "alexarules_poll_throttled_total", Help: "Reads failed with 429 or 5xx and backed off.", Type: "counter", Value: float64(s.Throttled)},
 		{Name: "alexarules_poll_unreachable_total", Help: "Reads failed because the endpoint was unreachable or gone.", Type: "counter", Value: float64(s.Unreachable)},
 		{Name: "alexarules_poll_skipped_total", Help: "Slots skipped because the previous read of the target was still queued or running.", Type: "counter", Value: float64(s.Skipped)},
 		{Name: "alexarules_poll_changes_total", Help: "Readings that changed.", Type: "counter", Value: float64(s.Changes)},
-		{Name: "alexarules_poll_in_flight", Help: "Reads in flight.", Type: "gauge", Value: float64(s.InFlight)},
+		{Name: "alexarules_poll_in_flight", Help: "Requests in flight.", Type: "gauge", Value: float64(s.InFlight)},
 		{Name: "alexarules_poll_queued", Help: "Reads due and waiting for the budget or a concurrency slot.", Type: "gauge", Value: float64(s.Queued)},
 		{Name: "alexarules_poll_budget_requests_per_second", Help: "Request budget of the poller.", Type: "gauge", Value: s.Budget},
-		{Name: "alexarules_poll_demand_requests_per_second", Help: "Reads per second the targets ask for at their configured intervals.", Type: "gauge", Value: s.Demand},
+		{Name: "alexarules_poll_demand_requests_per_second", Help: "Requests per second the targets ask for at their configured intervals.", Type: "gauge", Value: s.Demand},
 		{Name: "alexarules_poll_interval_seconds", Help: "Default poll interval asked for.", Type: "gauge", Value: s.Interval.Seconds()},
 		{Name: "alexarules_poll_effective_interval_seconds", Help: "Default poll interval after stretching it to fit the budget.", Type: "gauge", Value: s.EffectiveInterval.Seconds()},
 		{Name: "alexarules_poll_lateness_seconds", Help: "Largest delay of a read behind its slot in the last complete cycle.", Type: "gauge", Value: s.MaxLatenessLastCycle.Seconds()},

@@ -441,13 +441,10 @@ func TestStretchesTheIntervalToFitTheBudget(t *testing.T) {
 		if !strings.Contains(logs.String(), "stretched") || !strings.Contains(logs.String(), "effective_interval=5m0s") {
 			t.Errorf("log: %s", logs.String())
 		}
-		gauges := map[string]float64{}
-		for _, g := range p.Gauges() {
-			gauges[g.Name] = g.Value
-		}
-		if gauges["alexarules_poll_effective_interval_seconds"] != 300 || gauges["alexarules_poll_interval_seconds"] != 60 ||
-			gauges["alexarules_poll_budget_requests_per_second"] != 100 || gauges["alexarules_poll_targets"] != 30_000 {
-			t.Errorf("gauges %v", gauges)
+		g := gauges(p.Poller)
+		if g["alexarules_poll_effective_interval_seconds"] != 300 || g["alexarules_poll_interval_seconds"] != 60 ||
+			g["alexarules_poll_budget_requests_per_second"] != 100 || g["alexarules_poll_targets"] != 30_000 {
+			t.Errorf("gauges %v", g)
 		}
 
 		sleep(2*300*time.Second + 40*time.Second)
@@ -652,38 +649,46 @@ func TestRunTwiceAndNoReader(t *testing.T) {
 	})
 }
 
-// The poller on engine.Virtual, as the engine's own tests drive it: time
-// moves only when the test advances it, and the test waits on channels
-// for what runs in other goroutines.
-func TestVirtualClock(t *testing.T) {
-	start0 := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
-	v := engine.NewVirtual(start0)
-	r := newReader()
-	r.set("lamp", "power", "ON")
-	published := make(chan engine.Event, 10)
-	p := poll.New(poll.Options{Clock: v, Reader: r, Interval: time.Minute,
-		Publish: func(ev engine.Event) { published <- ev }})
-	p.SetTargets([]poll.Target{{EndpointID: "lamp", Attr: "power"}})
+// startVirtual runs a poller on v, as the engine's own tests drive it:
+// time moves only when the test advances it, and the test waits on
+// channels for what runs in other goroutines. It returns when the loop
+// armed its first timer; next waits (on the wall clock, 10 s at most) for
+// the next event published.
+func startVirtual(t *testing.T, v *engine.Virtual, o poll.Options, ts ...poll.Target) (next func() engine.Event) {
+	t.Helper()
+	published := make(chan engine.Event, 100)
+	o.Clock, o.Publish = v, func(ev engine.Event) { published <- ev }
+	p := poll.New(o)
+	p.SetTargets(ts)
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)
 	go func() { done <- p.Run(ctx) }()
-	defer func() {
+	t.Cleanup(func() {
 		cancel()
 		if err := <-done; err != nil {
 			t.Error(err)
 		}
-	}()
-	enginetest.WaitPending(t, v, 1) // the loop armed its first slot
-	next := func() engine.Event {
+	})
+	enginetest.WaitPending(t, v, 1)
+	return func() engine.Event {
 		t.Helper()
 		select {
 		case ev := <-published:
 			return ev
 		case <-time.After(10 * time.Second):
-			t.Fatal("no reading published")
+			t.Fatal("no event published")
 			return engine.Event{}
 		}
 	}
+}
+
+// The poller on engine.Virtual.
+func TestVirtualClock(t *testing.T) {
+	start0 := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	v := engine.NewVirtual(start0)
+	r := newReader()
+	r.set("lamp", "power", "ON")
+	next := startVirtual(t, v, poll.Options{Reader: r, Interval: time.Minute}, poll.Target{EndpointID: "lamp", Attr: "power"})
 	v.Advance(time.Minute)
 	ev := next()
 	if ev.Data["value"] != "ON" || ev.Time.Before(start0) || ev.Time.After(start0.Add(time.Minute)) {

@@ -26,11 +26,12 @@ type target struct {
 	eff      int64         // effective interval, ns
 	off      int64         // place of the slot in the interval, ns
 	hash     uint64
-	k        int64 // cycle of the pending slot
-	slotFire int64 // when the pending slot fires, jitter included
-	retryAt  int64 // a back-off retry before the pending slot; 0: none
-	dueAt    int64 // when the queued read was due, for lateness
-	failures int   // retryable failures in a row
+	jseed    uint64 // draws the jitter: the hash, or in batches the chunk's
+	k        int64  // cycle of the pending slot
+	slotFire int64  // when the pending slot fires, jitter included
+	retryAt  int64  // a back-off retry before the pending slot; 0: none
+	dueAt    int64  // when the queued read was due, for lateness
+	failures int    // retryable failures in a row
 	queued   bool
 	running  bool
 	removed  bool
@@ -48,7 +49,7 @@ func (t *target) due() int64 {
 // setSlot makes cycle k the pending slot.
 func (t *target) setSlot(k int64, jitter float64) {
 	t.k = k
-	t.slotFire = k*t.eff + t.off + int64(unit(mix(t.hash^uint64(k)*0x9e3779b97f4a7c15))*jitter*float64(t.eff))
+	t.slotFire = k*t.eff + t.off + int64(unit(mix(t.jseed^uint64(k)*0x9e3779b97f4a7c15))*jitter*float64(t.eff))
 }
 
 // firstCycleAfter is the first cycle whose slot (before jitter) is after now.
@@ -171,11 +172,15 @@ func (w *window) wait(ctx context.Context) error {
 	}
 }
 
-// result is a finished read.
+// result is a finished request: a single read (t, value, err) or a
+// batch (its targets and their results, in the same order).
 type result struct {
 	t     *target
 	value any
 	err   error
+
+	batch []*target
+	got   []ReadResult
 }
 
 // loop owns the schedule; one goroutine runs it.
@@ -200,10 +205,18 @@ type loop struct {
 
 	stretch   float64
 	effectDef int64 // default interval, stretched, ns
+
+	// Batched reads (batch.go), when the Reader is a BatchReader.
+	batch    BatchReader
+	maxBatch int   // reads per request at most; 0: single reads
+	phase    int64 // where the first chunk of every interval sits, ns
+	seed     uint64
+	maxEff   int64 // the longest effective interval, ns
+	paused   int64 // a throttled batch holds every request until then
 }
 
 func newLoop(p *Poller) *loop {
-	return &loop{
+	l := &loop{
 		p:         p,
 		clock:     p.o.Clock,
 		targets:   map[key]*target{},
@@ -215,6 +228,10 @@ func newLoop(p *Poller) *loop {
 		stretch:   1,
 		effectDef: int64(p.o.Interval),
 	}
+	if br, ok := p.o.Reader.(BatchReader); ok {
+		l.batch, l.maxBatch = br, max(1, br.MaxBatch())
+	}
+	return l
 }
 
 func (l *loop) run(ctx context.Context) {
@@ -264,7 +281,7 @@ func (l *loop) applyTargets(now int64) {
 	p.mu.Unlock()
 
 	want := wantedTargets(ts, p.o.Interval)
-	demand := demandPerSecond(want)
+	demand := demandPerSecond(want, l.maxBatch)
 	stretch := max(1, demand/p.o.Rate)
 
 	for k, t := range l.targets {
@@ -275,7 +292,9 @@ func (l *loop) applyTargets(now int64) {
 		}
 	}
 	list := make([]*target, 0, len(want))
-	for eff, g := range l.groupByInterval(want, stretch) {
+	groups := l.groupByInterval(want, stretch)
+	l.setPhase(groups)
+	for eff, g := range groups {
 		list = l.place(list, g, eff, now)
 	}
 	l.heap.Reset(list)
@@ -303,15 +322,20 @@ func wantedTargets(ts []Target, interval time.Duration) map[key]Target {
 	return want
 }
 
-// demandPerSecond is the read rate the targets ask for, summed per
-// interval group, so 30,000 targets at 60 s ask for exactly 500/s.
-func demandPerSecond(want map[key]Target) float64 {
+// demandPerSecond is the request rate the targets ask for, summed per
+// interval group, so 30,000 targets at 60 s ask for exactly 500/s. With
+// batches of at most maxBatch reads (0: single reads) a group needs a
+// request per chunk.
+func demandPerSecond(want map[key]Target, maxBatch int) float64 {
 	perInterval := map[time.Duration]int{}
 	for _, t := range want {
 		perInterval[t.Interval]++
 	}
 	demand := 0.0
 	for d, n := range perInterval {
+		if maxBatch > 0 {
+			n = (n + maxBatch - 1) / maxBatch
+		}
 		demand += float64(n) / d.Seconds()
 	}
 	return demand
@@ -325,6 +349,7 @@ func (l *loop) groupByInterval(want map[key]Target, stretch float64) map[int64][
 		t := l.targets[k]
 		if t == nil {
 			t = &target{key: k, hash: hashKey(k), index: -1}
+			t.jseed = t.hash
 			l.targets[k] = t
 		}
 		t.name = w.Name
@@ -337,10 +362,10 @@ func (l *loop) groupByInterval(want map[key]Target, stretch float64) map[int64][
 
 // place spreads the targets g sharing the effective interval eff evenly
 // across it, in the order of their hashes: slot i of n is i/n of the way
-// in. The order does not depend on the time or on the order of the
-// targets set, so a restart keeps every slot, and adding or removing one
-// target moves the others by at most one spacing (interval/n). It appends
-// g to list.
+// in (for a BatchReader, chunks of targets are: see slotOf). The order
+// does not depend on the time or on the order of the targets set, so a
+// restart keeps every slot, and adding or removing one target moves the
+// others by at most one spacing (interval/n). It appends g to list.
 func (l *loop) place(list, g []*target, eff, now int64) []*target {
 	slices.SortFunc(g, func(a, b *target) int {
 		if c := cmp.Compare(a.hash, b.hash); c != 0 {
@@ -351,9 +376,8 @@ func (l *loop) place(list, g []*target, eff, now int64) []*target {
 		}
 		return cmp.Compare(a.attr, b.attr)
 	})
-	n := float64(len(g))
 	for i, t := range g {
-		off := int64((float64(i) + 0.5) / n * float64(eff))
+		off := l.slotOf(t, i, len(g), eff)
 		switch {
 		case t.slotFire != 0 && t.eff == eff && t.slotFire > now:
 			// Keep the pending slot; the new place applies from the
@@ -461,6 +485,10 @@ func (l *loop) enqueue(t *target, dueAt int64) {
 // limit allow.
 func (l *loop) dispatch(ctx context.Context, now int64) {
 	l.limAt = 0
+	if l.batch != nil {
+		l.dispatchBatches(ctx, now)
+		return
+	}
 	for l.qhead < len(l.queue) && l.inflight < l.p.o.Concurrency {
 		t := l.queue[l.qhead]
 		if t.removed {
@@ -479,18 +507,21 @@ func (l *loop) dispatch(ctx context.Context, now int64) {
 		l.lim.take(now)
 		t.running = true
 		l.inflight++
-		l.observeDispatch(now, now-t.dueAt)
+		l.observeDispatch(now, now-t.dueAt, 1)
 		l.wg.Add(1)
 		go l.read(ctx, t, t.endpoint, t.attr)
 	}
 }
 
-func (l *loop) observeDispatch(now, late int64) {
+// observeDispatch counts a request of reads reads that goes now, late
+// behind the earliest of their slots.
+func (l *loop) observeDispatch(now, late int64, reads int) {
 	p := l.p
 	cycle := floorDiv(now, l.effectDef)
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.stats.Requests++
+	p.stats.Reads += uint64(reads)
 	p.stats.InFlight = l.inflight
 	p.stats.Queued = len(l.queue) - l.qhead
 	if cycle != p.curCycle {
@@ -542,50 +573,94 @@ func (l *loop) arm(now int64) {
 	})
 }
 
-// handle takes in a finished read.
+// handle takes in a finished request.
 func (l *loop) handle(ctx context.Context, r result) {
-	t := r.t
-	t.running = false
 	l.inflight--
-	p := l.p
 	now := l.clock.Now()
-	defer func() {
-		p.mu.Lock()
-		p.stats.InFlight = l.inflight
-		p.mu.Unlock()
-		if !t.removed && t.index >= 0 {
-			l.heap.Fix(t.index)
-		}
-	}()
-	if r.err == nil {
-		t.failures = 0
-		p.observe(t, r.value, now)
-		return
+	if r.batch != nil {
+		l.handleBatch(ctx, r.batch, r.got, now)
+	} else {
+		l.handleRead(ctx, r.t, r.value, r.err, now)
 	}
-	if ctx.Err() != nil && errors.Is(r.err, ctx.Err()) {
-		return // shutting down: not a failure of the endpoint
+	l.p.mu.Lock()
+	l.p.stats.InFlight = l.inflight
+	l.p.mu.Unlock()
+	if r.t != nil {
+		l.refix(r.t)
+	}
+	for _, t := range r.batch {
+		l.refix(t)
+	}
+}
+
+// handleRead takes in a single read.
+func (l *loop) handleRead(ctx context.Context, t *target, v any, err error, now time.Time) {
+	switch l.settle(ctx, t, v, err, now) {
+	case retry:
+		delay := l.backoff(t.failures, err)
+		l.retryAt(t, now, delay)
+		l.p.log.Debug("poll: read throttled, backing off", "endpoint", t.endpoint, "attr", t.attr,
+			"retry_in", delay, "failures", t.failures, "err", err)
+	case failed:
+		l.p.log.Warn("poll: read failed", "endpoint", t.endpoint, "device", t.name, "attr", t.attr, "err", err)
+	}
+}
+
+// refix restores the heap's order after t's retry changed.
+func (l *loop) refix(t *target) {
+	if !t.removed && t.index >= 0 {
+		l.heap.Fix(t.index)
+	}
+}
+
+// outcome is what became of one read, for its caller to act on.
+type outcome int
+
+const (
+	settled outcome = iota // a value, an unreachable endpoint, or shutting down
+	retry                  // a retryable error: back off and retry
+	failed                 // another error: to be logged
+)
+
+// settle takes in the answer to one read: the value, or the error
+// classified (not found, unreachable, retryable, other) and counted.
+// The caller schedules a retry and logs a failure.
+func (l *loop) settle(ctx context.Context, t *target, v any, err error, now time.Time) outcome {
+	t.running = false
+	p := l.p
+	if err == nil {
+		t.failures = 0
+		p.observe(t, v, now)
+		return settled
+	}
+	if ctx.Err() != nil && errors.Is(err, ctx.Err()) {
+		return settled // shutting down: not a failure of the endpoint
 	}
 	switch {
-	case hasTrue(r.err, func(e interface{ NotFound() bool }) bool { return e.NotFound() }):
+	case hasTrue(err, func(e interface{ NotFound() bool }) bool { return e.NotFound() }):
 		l.countError(false, true)
 		t.failures = 0
 		p.unreachable(t, ConnectivityNotFound, now)
-	case hasTrue(r.err, func(e interface{ Unreachable() bool }) bool { return e.Unreachable() }):
+	case hasTrue(err, func(e interface{ Unreachable() bool }) bool { return e.Unreachable() }):
 		l.countError(false, true)
 		t.failures = 0
 		p.unreachable(t, ConnectivityUnreachable, now)
-	case hasTrue(r.err, func(e interface{ Retryable() bool }) bool { return e.Retryable() }):
+	case hasTrue(err, func(e interface{ Retryable() bool }) bool { return e.Retryable() }):
 		l.countError(true, false)
 		t.failures++
-		delay := l.backoff(t.failures, r.err)
-		if at := now.UnixNano() + int64(delay); !t.removed && at < t.slotFire {
-			t.retryAt = at
-		}
-		p.log.Debug("poll: read throttled, backing off", "endpoint", t.endpoint, "attr", t.attr,
-			"retry_in", delay, "failures", t.failures, "err", r.err)
+		return retry
 	default:
 		l.countError(false, false)
-		p.log.Warn("poll: read failed", "endpoint", t.endpoint, "device", t.name, "attr", t.attr, "err", r.err)
+		return failed
+	}
+	return settled
+}
+
+// retryAt schedules t's retry after delay if that comes before its next
+// slot; otherwise the slot reads it.
+func (l *loop) retryAt(t *target, now time.Time, delay time.Duration) {
+	if at := now.UnixNano() + int64(delay); !t.removed && at < t.slotFire {
+		t.retryAt = at
 	}
 }
 
