@@ -105,9 +105,17 @@ func assertPaused(t *testing.T, r *rig, until time.Time) {
 	ctx := context.Background()
 	n := len(r.f.requests())
 	_, errStates := r.c.States(ctx, []string{deskLamp, kitchenPlug})
+	var sent []smarthome.Sent
+	errUpdate := r.c.Update(smarthome.WithSent(ctx, func(s smarthome.Sent) { sent = append(sent, s) }), deskLamp, "setColor", 0, 1, 1)
+	if len(sent) != 0 {
+		t.Errorf("reported as sent during the cool-down: %+v", sent)
+	}
+	if err := r.c.Update(ctx, kitchenPlug, "setVolume", 10); !errors.Is(err, smarthome.ErrUnsupported) {
+		t.Errorf("an operation the API lacks during the cool-down: %v", err)
+	}
 	for name, err := range map[string]error{
 		"Get":     getPower(r.c),
-		"Update":  turnOn(r.c),
+		"Update":  errUpdate,
 		"Devices": discover(r.c),
 		"States":  errStates,
 	} {
