@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"net/http"
 	"strings"
@@ -219,9 +220,7 @@ func deviceState(d *device, r *reading) State {
 		return State{Err: badResponse(http.MethodPost, statePath, "no state for device "+d.ID, nil)}
 	}
 	s := State{Values: map[string]any{}}
-	for k, v := range r.values {
-		s.Values[k] = v
-	}
+	maps.Copy(s.Values, r.values)
 	if r.err != nil {
 		e := *r.err
 		e.ID = d.ID
