@@ -154,7 +154,13 @@ func (c *Client) brightnessCommand(operation string, v int, note string) command
 	case BrightnessNumber:
 		value = v
 	case BrightnessFraction:
-		value = strconv.FormatFloat(float64(v)/100, 'f', -1, 64)
+		// Always with a decimal point: a bare "1" reads as 1 percent, not
+		// as ioBroker's 100 % (the simulator takes it so, too).
+		f := strconv.FormatFloat(float64(v)/100, 'f', -1, 64)
+		if !strings.Contains(f, ".") {
+			f += ".0"
+		}
+		value = f
 	default:
 		value = strconv.Itoa(v)
 	}

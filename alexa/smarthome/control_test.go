@@ -45,6 +45,8 @@ func TestUpdateRequestBodies(t *testing.T) {
 			control(deskLamp, "ENTITY", `{"action":"setBrightness","brightness":50}`), ""},
 		{"brightness fraction", smarthome.Options{BrightnessForm: smarthome.BrightnessFraction}, deskLamp, "setBrightness", []float64{5}, 0, "PUT",
 			control(deskLamp, "ENTITY", `{"action":"setBrightness","brightness":"0.05"}`), ""},
+		{"brightness fraction full", smarthome.Options{BrightnessForm: smarthome.BrightnessFraction}, deskLamp, "setBrightness", []float64{100}, 0, "PUT",
+			control(deskLamp, "ENTITY", `{"action":"setBrightness","brightness":"1.0"}`), ""},
 		{"adjust brightness", smarthome.Options{}, deskLamp, "adjustBrightness", []float64{-30}, 1, "PUT",
 			control(deskLamp, "ENTITY", `{"action":"setBrightness","brightness":"50"}`), "brightness 50 (80-30, within 0..100)"},
 		{"adjust brightness clamps", smarthome.Options{}, deskLamp, "adjustBrightness", []float64{40}, 1, "PUT",

@@ -171,6 +171,7 @@ func TestSimControl(t *testing.T) {
 		{simBedroom, "turnOn", nil, "power", "ON"},
 		{simBedroom, "setBrightness", []float64{55}, "brightness", 55.0}, // sent as "0.55"
 		{simBedroom, "adjustBrightness", []float64{-15}, "brightness", 40.0},
+		{simBedroom, "setBrightness", []float64{100}, "brightness", 100.0}, // sent as "1.0", not "1" (1 %)
 		{simBedroom, "setColor", []float64{240, 1, 1}, "color", map[string]any{"hue": 240.0, "saturation": 1.0, "brightness": 1.0}},
 		{simBedroom, "setColorTemperature", []float64{2200}, "color_temperature", 2200.0}, // by name
 		{simBedroom, "setColorTemperature", []float64{3000}, "color_temperature", 3000.0}, // exact, GraphQL
