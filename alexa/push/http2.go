@@ -227,10 +227,8 @@ func (h *HTTP2) stream(ctx context.Context, client *http.Client, endpoint string
 		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 4<<10))
 		return false, &StatusError{Code: resp.StatusCode}
 	}
-	boundary := ""
-	if mt, params, err := mime.ParseMediaType(resp.Header.Get("Content-Type")); err == nil && strings.HasPrefix(mt, "multipart/") {
-		boundary = params["boundary"]
-	} else {
+	boundary, ok := multipartBoundary(resp.Header.Get("Content-Type"))
+	if !ok {
 		h.logger.WarnContext(ctx, "push: directives response is not multipart; learning the boundary from the body",
 			"content_type", resp.Header.Get("Content-Type"))
 	}
@@ -272,4 +270,25 @@ func (h *HTTP2) part(ctx context.Context, p Part, handle func(Push)) {
 	for _, ps := range pushes {
 		h.deliver(ctx, ps, handle)
 	}
+}
+
+// multipartBoundary reads the boundary of a multipart Content-Type.
+// Amazon's downchannel sends "multipart/related; boundary=...;
+// type=application/json", whose unquoted "/" mime.ParseMediaType
+// refuses, so the parameters are read leniently when it fails.
+func multipartBoundary(contentType string) (string, bool) {
+	if mt, params, err := mime.ParseMediaType(contentType); err == nil {
+		return params["boundary"], strings.HasPrefix(mt, "multipart/") && params["boundary"] != ""
+	}
+	mt, rest, _ := strings.Cut(contentType, ";")
+	if !strings.HasPrefix(strings.ToLower(strings.TrimSpace(mt)), "multipart/") {
+		return "", false
+	}
+	for param := range strings.SplitSeq(rest, ";") {
+		k, v, _ := strings.Cut(strings.TrimSpace(param), "=")
+		if strings.EqualFold(k, "boundary") && v != "" {
+			return strings.Trim(v, `"`), true
+		}
+	}
+	return "", false
 }

@@ -18,20 +18,30 @@ const (
 	capHealth
 )
 
-// capInterfaces are the Alexa interfaces and GraphQL feature names behind
-// each cap (research §4.2, §5.2).
-var capInterfaces = []struct {
+// capability is one Alexa interface this client speaks: the cap it
+// stands for, its state property, its GraphQL feature, the RULES.md
+// attribute it reads and how its state value decodes (research §4.2,
+// §5.2). One table drives discovery, state reads and Get.
+type capability struct {
 	cap       caps
-	iface     string
-	feature   string
-	attribute string // the RULES.md attribute it reads; "" for none
-}{
-	{capPower, "Alexa.PowerController", "power", "power"},
-	{capBrightness, "Alexa.BrightnessController", "brightness", "brightness"},
-	{capColor, "Alexa.ColorController", "color", "color"},
-	{capColorTemperature, "Alexa.ColorTemperatureController", "colorTemperature", "color_temperature"},
-	{capTemperature, "Alexa.TemperatureSensor", "temperatureSensor", "temperature"},
-	{capHealth, "Alexa.EndpointHealth", "connectivity", "connectivity"},
+	iface     string // interfaceName, e.g. Alexa.PowerController
+	property  string // capabilityStates name, e.g. powerState
+	feature   string // GraphQL features[].name
+	attribute string
+	decode    func(c *Client, raw json.RawMessage) (any, error)
+}
+
+// capabilities returns the table; the slice is new on every call.
+func capabilities() []capability {
+	return []capability{
+		{capPower, "Alexa.PowerController", "powerState", "power", "power", upper},
+		{capBrightness, "Alexa.BrightnessController", "brightness", "brightness", "brightness", rounded},
+		{capColor, "Alexa.ColorController", "color", "color", "color", hsb},
+		{capColorTemperature, "Alexa.ColorTemperatureController", "colorTemperatureInKelvin", "colorTemperature",
+			"color_temperature", rounded},
+		{capTemperature, "Alexa.TemperatureSensor", "temperature", "temperatureSensor", "temperature", (*Client).temperature},
+		{capHealth, "Alexa.EndpointHealth", "connectivity", "connectivity", "connectivity", connectivity},
+	}
 }
 
 func (c caps) has(x caps) bool { return c&x != 0 }
@@ -39,7 +49,7 @@ func (c caps) has(x caps) bool { return c&x != 0 }
 // interfaces names the interfaces in c.
 func (c caps) interfaces() []string {
 	var out []string
-	for _, ci := range capInterfaces {
+	for _, ci := range capabilities() {
 		if c.has(ci.cap) {
 			out = append(out, ci.iface)
 		}
@@ -50,7 +60,7 @@ func (c caps) interfaces() []string {
 // names is c for messages: "power, brightness" or "none".
 func (c caps) names() string {
 	var out []string
-	for _, ci := range capInterfaces {
+	for _, ci := range capabilities() {
 		if c.has(ci.cap) && ci.cap != capHealth {
 			out = append(out, ci.feature)
 		}
@@ -64,32 +74,28 @@ func (c caps) names() string {
 // parseCaps reads legacyAppliance.capabilities[].interfaceName and the
 // endpoint's features[].name; known is false when neither lists anything,
 // and then the client lets Amazon decide what the device can do.
-func parseCaps(capabilities, features json.RawMessage) (c caps, known bool) {
-	var list []struct {
-		InterfaceName string `json:"interfaceName"`
-	}
-	if flex(capabilities, &list) == nil {
-		for _, e := range list {
-			for _, ci := range capInterfaces {
-				if e.InterfaceName == ci.iface {
-					c |= ci.cap
-				}
-			}
-			known = known || e.InterfaceName != ""
-		}
+func parseCaps(capabilityList, features json.RawMessage) (c caps, known bool) {
+	var ifaces []struct {
+		Name string `json:"interfaceName"`
 	}
 	var feats []struct {
 		Name string `json:"name"`
 	}
-	if flex(features, &feats) == nil {
-		for _, f := range feats {
-			for _, ci := range capInterfaces {
-				if f.Name == ci.feature {
-					c |= ci.cap
-				}
+	_ = flex(capabilityList, &ifaces)
+	_ = flex(features, &feats)
+	add := func(name string, key func(capability) string) {
+		for _, ci := range capabilities() {
+			if name == key(ci) {
+				c |= ci.cap
 			}
-			known = known || f.Name != ""
 		}
+		known = known || name != ""
+	}
+	for _, e := range ifaces {
+		add(e.Name, func(ci capability) string { return ci.iface })
+	}
+	for _, f := range feats {
+		add(f.Name, func(ci capability) string { return ci.feature })
 	}
 	return c, known
 }

@@ -74,6 +74,9 @@ func (c *Client) update(ctx context.Context, id, operation string, args []float6
 		return "", fmt.Errorf("alexa smarthome: %s: %w by the Alexa smart-home API, which controls power, "+
 			"brightness, colour and colour temperature of household devices", operation, ErrUnsupported)
 	}
+	if err := c.paused(); err != nil {
+		return "", err // nothing is read, mapped or sent during a cool-down
+	}
 	d, err := c.lookup(ctx, id)
 	if err != nil {
 		return "", err
@@ -117,14 +120,14 @@ func validate(operation string, args []float64) error {
 func (c *Client) command(ctx context.Context, d *device, operation string, args []float64) (command, error) {
 	switch operation {
 	case "setBrightness":
-		return c.brightnessCommand(int(math.Round(args[0])), ""), nil
+		return c.brightnessCommand(operation, int(math.Round(args[0])), ""), nil
 	case "adjustBrightness":
 		cur, err := c.readNumber(ctx, d, "brightness")
 		if err != nil {
 			return command{}, err
 		}
 		v := int(max(0, min(100, math.Round(cur+args[0]))))
-		return c.brightnessCommand(v, fmt.Sprintf("brightness %g%+g = %d", cur, args[0], v)), nil
+		return c.brightnessCommand(operation, v, fmt.Sprintf("brightness %d (%g%+g, within 0..100)", v, cur, args[0])), nil
 	case "setColor":
 		n := colors.Nearest(args[0], args[1])
 		return command{operation: operation, params: map[string]any{"action": "setColor", "colorName": n.Name},
@@ -145,17 +148,23 @@ func (c *Client) command(ctx context.Context, d *device, operation string, args 
 }
 
 // brightnessCommand is setBrightness in the configured form.
-func (c *Client) brightnessCommand(v int, note string) command {
+func (c *Client) brightnessCommand(operation string, v int, note string) command {
 	var value any
 	switch c.brightness {
 	case BrightnessNumber:
 		value = v
 	case BrightnessFraction:
-		value = strconv.FormatFloat(float64(v)/100, 'f', -1, 64)
+		// Always with a decimal point: a bare "1" reads as 1 percent, not
+		// as ioBroker's 100 % (the simulator takes it so, too).
+		f := strconv.FormatFloat(float64(v)/100, 'f', -1, 64)
+		if !strings.Contains(f, ".") {
+			f += ".0"
+		}
+		value = f
 	default:
 		value = strconv.Itoa(v)
 	}
-	return command{operation: "setBrightness", params: map[string]any{"action": "setBrightness", "brightness": value}, note: note}
+	return command{operation: operation, params: map[string]any{"action": "setBrightness", "brightness": value}, note: note}
 }
 
 // kelvinCommand is a white name through phoenix or the exact kelvin

@@ -138,7 +138,7 @@ func (c *Client) lookup(ctx context.Context, id string) (*device, error) {
 // MinRediscover old; it returns the current inventory either way.
 func (c *Client) rediscover(ctx context.Context) (*inventory, error) {
 	c.mu.Lock()
-	recent := c.discoveries > 0 && c.clock.Now().Sub(c.discovered) < c.minRediscover
+	recent := !c.discovered.IsZero() && c.clock.Now().Sub(c.discovered) < c.minRediscover
 	inv := c.inventory
 	c.mu.Unlock()
 	if recent && inv != nil {
@@ -148,13 +148,45 @@ func (c *Client) rediscover(ctx context.Context) (*inventory, error) {
 }
 
 // discover fetches the device list and the groups and replaces the
-// inventory. On failure the previous inventory stays.
+// inventory; on failure the previous inventory stays. Concurrent calls
+// share one discovery: a caller that waited for another's gets its
+// result.
 func (c *Client) discover(ctx context.Context) (*inventory, error) {
 	c.mu.Lock()
-	c.discoveries++
+	seen := c.discoveries
+	c.mu.Unlock()
+	select {
+	case c.discovering <- struct{}{}:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	defer func() { <-c.discovering }()
+	c.mu.Lock()
+	if c.discoveries != seen {
+		inv, err := c.inventory, c.lastErr
+		c.mu.Unlock()
+		if err != nil {
+			return nil, err
+		}
+		return inv, nil
+	}
 	c.discovered = c.clock.Now()
 	prev := c.inventory
 	c.mu.Unlock()
+	inv, err := c.fetchInventory(ctx, prev)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.discoveries++
+	c.lastErr = err
+	if err != nil {
+		return nil, err
+	}
+	c.inventory = inv
+	return inv, nil
+}
+
+// fetchInventory asks for the devices and the groups.
+func (c *Client) fetchInventory(ctx context.Context, prev *inventory) (*inventory, error) {
 	devices, err := c.fetchDevices(ctx)
 	if err != nil {
 		return nil, err
@@ -167,12 +199,8 @@ func (c *Client) discover(ctx context.Context) (*inventory, error) {
 	if err != nil {
 		return nil, err
 	}
-	inv := build(devices, groups)
-	c.mu.Lock()
-	c.inventory = inv
-	c.mu.Unlock()
 	c.logger.Debug("alexa smarthome: discovered", "devices", len(devices), "groups", len(groups))
-	return inv, nil
+	return build(devices, groups), nil
 }
 
 // build indexes the devices and resolves the groups' members (by

@@ -9,15 +9,20 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/alexarules/alexarules/alexa"
 	"github.com/alexarules/alexarules/alexa/smarthome"
 )
 
 func TestDiscoveryRequests(t *testing.T) {
-	r := newRig(t, smarthome.Options{})
+	var observed []string
+	r := newRig(t, smarthome.Options{Observe: func(api, result string, _ time.Duration) { observed = append(observed, api+" "+result) }})
 	if _, err := r.c.Devices(context.Background()); err != nil {
 		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(observed, []string{"smarthome 2xx", "smarthome 2xx"}) {
+		t.Errorf("observed %v", observed)
 	}
 	reqs := r.f.requests()
 	if len(reqs) != 2 {

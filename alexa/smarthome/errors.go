@@ -18,7 +18,7 @@ import (
 
 // ErrThrottled is wrapped by every *ThrottleError: Amazon throttled the
 // account, or it is still cooling down from that.
-var ErrThrottled = errors.New("Amazon throttles this account's smart-home calls")
+var ErrThrottled = errors.New("throttled by Amazon")
 
 // ErrUnsupported is wrapped by the error of an operation or attribute the
 // device (or this API) does not have, e.g. setVolume on a plug.

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -131,9 +132,7 @@ func (f *fake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if answer != nil {
 		if status, h, b, ok := answer(rc); ok {
-			for k, v := range h {
-				w.Header()[k] = v
-			}
+			maps.Copy(w.Header(), h)
 			w.Header().Set("Content-Type", "application/json")
 			w.WriteHeader(status)
 			io.WriteString(w, b)

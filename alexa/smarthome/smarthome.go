@@ -18,6 +18,32 @@
 // client into a cool-down (Options.Cooldown, or Retry-After when longer):
 // until it ends every call fails at once with an error wrapping
 // ErrThrottled that says until when; nothing is retried in a tight loop.
+//
+// Choices where the research leaves several (each a documented option or
+// stated here):
+//   - Discovery uses query CustomerSmartHome with pagination disabled
+//     (alexapy, aioamazondevices), not alexa-remote2's query Endpoints,
+//     which may cut large households short (§9.5).
+//   - Reads send the entityId with ENTITY (UUID+APPLIANCE is refused,
+//     §3), all ids in one POST up to MaxBatch. A group's state is read
+//     from its members in the same request: power ON when any member is
+//     on, connectivity OK when any member answers, other values the first
+//     member's that has one.
+//   - Control sends the entityId with ENTITY (alexapy; §9.4 calls it the
+//     safer form), groups their short id with GROUP.
+//   - setBrightness sends "50" by default (Options.BrightnessForm, §9.1).
+//   - setColor sends the nearest colour name (alexa/smarthome/colors);
+//     the HSB brightness is not part of phoenix setColor and is not sent.
+//   - setColorTemperature: see KelvinAuto; warmer/cooler step to the next
+//     white name from the state read first; adjustBrightness reads, then
+//     sets.
+//   - Success needs every controlResponses code SUCCESS and no errors.
+//     ENDPOINT_UNREACHABLE is an unreachable error,
+//     TargetApplianceNotFoundException a not-found one that also refreshes
+//     the device list (at most once per Options.MinRediscover).
+//   - Operations this API lacks (volume, bluetooth) and those the device's
+//     capabilities lack fail with UNSUPPORTED before any request; a device
+//     that lists no capabilities at all is left to Amazon to refuse.
 package smarthome
 
 import (
@@ -139,8 +165,10 @@ type Client struct {
 	mu          sync.Mutex
 	until       time.Time // end of the account's cool-down
 	inventory   *inventory
-	discovered  time.Time // when the last discovery attempt started
-	discoveries int
+	discovered  time.Time     // when the last discovery attempt started
+	discoveries int           // discoveries finished
+	lastErr     error         // the last discovery's error
+	discovering chan struct{} // holds a token while one goroutine discovers
 }
 
 // DefaultUserAgent is the Alexa iPhone app's User-Agent as alexa-remote2
@@ -169,6 +197,7 @@ func New(o Options) (*Client, error) {
 		cooldown:      o.Cooldown,
 		minRediscover: o.MinRediscover,
 		sent:          o.Sent,
+		discovering:   make(chan struct{}, 1),
 	}
 	switch c.brightness {
 	case "":
@@ -224,9 +253,24 @@ func family(clock engine.Clock) request.Family {
 		Name:   "smarthome",
 		Prefix: "alexa smarthome",
 		Policy: retry.Policy{MaxAttempts: 2, BaseBackoff: time.Second, MaxBackoff: 2 * time.Second,
-			MaxRetryAfter: 5 * time.Second, Now: clock.Now},
+			MaxRetryAfter: 5 * time.Second, Now: clock.Now, Sleep: sleeper(clock)},
 		Retryable: func(e *request.Error) bool { return !e.Throttled && e.Status >= 500 && e.Status <= 504 },
 		Parse:     parseError,
+	}
+}
+
+// sleeper waits on clock, so that a virtual clock drives the back-off.
+func sleeper(clock engine.Clock) func(ctx context.Context, d time.Duration) error {
+	return func(ctx context.Context, d time.Duration) error {
+		done := make(chan struct{})
+		t := clock.AfterFunc(d, func() { close(done) })
+		select {
+		case <-done:
+			return nil
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		}
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"net/http"
 	"strings"
@@ -219,9 +220,7 @@ func deviceState(d *device, r *reading) State {
 		return State{Err: badResponse(http.MethodPost, statePath, "no state for device "+d.ID, nil)}
 	}
 	s := State{Values: map[string]any{}}
-	for k, v := range r.values {
-		s.Values[k] = v
-	}
+	maps.Copy(s.Values, r.values)
 	if r.err != nil {
 		e := *r.err
 		e.ID = d.ID
@@ -253,43 +252,32 @@ func (c *Client) decodeCapability(raw json.RawMessage) (attr string, v any, ok b
 	if flex(raw, &cs) != nil {
 		return "", nil, false
 	}
-	var err error
-	switch cs.Namespace + "/" + cs.Name {
-	case "Alexa.PowerController/powerState":
-		attr = "power"
-		v, err = upper(cs.Value)
-	case "Alexa.BrightnessController/brightness":
-		attr = "brightness"
-		v, err = rounded(cs.Value)
-	case "Alexa.ColorTemperatureController/colorTemperatureInKelvin":
-		attr = "color_temperature"
-		v, err = rounded(cs.Value)
-	case "Alexa.ColorController/color":
-		attr = "color"
-		v, err = hsb(cs.Value)
-	case "Alexa.TemperatureSensor/temperature":
-		attr = "temperature"
-		v, err = c.temperature(cs.Value)
-	case "Alexa.EndpointHealth/connectivity":
-		attr = "connectivity"
-		var inner struct {
-			Value json.RawMessage `json:"value"`
+	for _, ci := range capabilities() {
+		if ci.iface != cs.Namespace || ci.property != cs.Name {
+			continue
 		}
-		if json.Unmarshal(cs.Value, &inner) == nil && inner.Value != nil {
-			cs.Value = inner.Value
+		v, err := ci.decode(c, cs.Value)
+		if err != nil {
+			c.logger.Debug("alexa smarthome: unreadable capability state", "attr", ci.attribute, "err", err)
+			return "", nil, false
 		}
-		v, err = upper(cs.Value)
-	default:
-		return "", nil, false
+		return ci.attribute, v, true
 	}
-	if err != nil {
-		c.logger.Debug("alexa smarthome: unreadable capability state", "attr", attr, "err", err)
-		return "", nil, false
-	}
-	return attr, v, true
+	return "", nil, false
 }
 
-func upper(raw json.RawMessage) (any, error) {
+// connectivity is EndpointHealth's {"value":"OK"} (or a bare "OK").
+func connectivity(_ *Client, raw json.RawMessage) (any, error) {
+	var inner struct {
+		Value json.RawMessage `json:"value"`
+	}
+	if json.Unmarshal(raw, &inner) == nil && inner.Value != nil {
+		raw = inner.Value
+	}
+	return upper(nil, raw)
+}
+
+func upper(_ *Client, raw json.RawMessage) (any, error) {
 	var s string
 	if err := json.Unmarshal(raw, &s); err != nil {
 		return nil, err
@@ -315,7 +303,7 @@ func number(raw json.RawMessage) (float64, error) {
 
 // rounded is a whole number, as the features backend reads brightness
 // and kelvin.
-func rounded(raw json.RawMessage) (any, error) {
+func rounded(_ *Client, raw json.RawMessage) (any, error) {
 	f, err := number(raw)
 	if err != nil {
 		return nil, err
@@ -323,7 +311,7 @@ func rounded(raw json.RawMessage) (any, error) {
 	return math.Round(f), nil
 }
 
-func hsb(raw json.RawMessage) (any, error) {
+func hsb(_ *Client, raw json.RawMessage) (any, error) {
 	var m map[string]json.RawMessage
 	if err := json.Unmarshal(raw, &m); err != nil {
 		return nil, err
@@ -398,15 +386,15 @@ func (c *Client) Get(ctx context.Context, id, attr string) (any, error) {
 
 // attributes are the names Get reads.
 func attributes() []string {
-	out := make([]string, len(capInterfaces))
-	for i, ci := range capInterfaces {
-		out[i] = ci.attribute
+	var out []string
+	for _, ci := range capabilities() {
+		out = append(out, ci.attribute)
 	}
 	return out
 }
 
 func attributeCap(attr string) (caps, bool) {
-	for _, ci := range capInterfaces {
+	for _, ci := range capabilities() {
 		if ci.attribute == attr {
 			return ci.cap, true
 		}
