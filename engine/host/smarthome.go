@@ -2,7 +2,6 @@ package host
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"time"
@@ -221,8 +220,8 @@ var _ scripting.SentReporter = smartHomeEndpoints{}
 func (e smartHomeEndpoints) UpdateSent(ctx context.Context, id, operation string, args ...float64) (any, error) {
 	var sent *smarthome.Sent
 	err := e.Update(smarthome.WithSent(ctx, func(s smarthome.Sent) { sent = &s }), id, operation, args...)
-	if te, ok := errors.AsType[*smarthome.ThrottleError](err); sent == nil || (ok && te.Err == nil) {
-		return nil, err // refused before a request: during a cool-down
+	if sent == nil {
+		return nil, err
 	}
 	out := map[string]any{"request": sent.Request, "parameters": sent.Params}
 	if sent.Note != "" {
