@@ -75,9 +75,16 @@ func startSim(t *testing.T) (*sim.Server, string) {
 }
 
 func apiCalls(s *sim.Server, prefix string) []sim.Request {
+	return requestsSince(s, 0, func(r sim.Request) bool { return strings.HasPrefix(r.Path, prefix) })
+}
+
+// requestsSince are the requests of the simulator's log from index from
+// on that match.
+func requestsSince(s *sim.Server, from int, match func(sim.Request) bool) []sim.Request {
 	var out []sim.Request
-	for _, r := range s.Requests() {
-		if strings.HasPrefix(r.Path, prefix) {
+	reqs := s.Requests()
+	for _, r := range reqs[min(from, len(reqs)):] {
+		if match(r) {
 			out = append(out, r)
 		}
 	}

@@ -56,14 +56,9 @@ func signIn(t *testing.T, simURL, data string) string {
 // countCalls counts the requests to path (a prefix) with a status in
 // [lo, hi], from index from of the request log on.
 func countCalls(s *sim.Server, from int, path string, lo, hi int) int {
-	n := 0
-	reqs := s.Requests()
-	for _, r := range reqs[min(from, len(reqs)):] {
-		if strings.HasPrefix(r.Path, path) && r.Status >= lo && r.Status <= hi {
-			n++
-		}
-	}
-	return n
+	return len(requestsSince(s, from, func(r sim.Request) bool {
+		return strings.HasPrefix(r.Path, path) && r.Status >= lo && r.Status <= hi
+	}))
 }
 
 // reconnectPush closes the engine's push stream at the simulator, so that

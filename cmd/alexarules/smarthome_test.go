@@ -86,14 +86,9 @@ func control(id, typ, params string) string {
 // smartHomeCalls are the requests to the smart-home API from index from of
 // the request log on: phoenix state and control, GraphQL.
 func smartHomeCalls(s *sim.Server, from int) []sim.Request {
-	var out []sim.Request
-	reqs := s.Requests()
-	for _, r := range reqs[min(from, len(reqs)):] {
-		if strings.HasPrefix(r.Path, "/api/phoenix/state") || r.Path == "/nexus/v1/graphql" {
-			out = append(out, r)
-		}
-	}
-	return out
+	return requestsSince(s, from, func(r sim.Request) bool {
+		return strings.HasPrefix(r.Path, "/api/phoenix/state") || r.Path == "/nexus/v1/graphql"
+	})
 }
 
 func TestSmartHomeRulesWithCloud(t *testing.T) {
