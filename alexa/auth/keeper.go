@@ -126,6 +126,15 @@ func (k *Keeper) Session() *Session {
 	return k.sess.Clone()
 }
 
+// WebCookie is the current Cookie header of the web API (csrf
+// included), for push.WebsocketOptions.CookieFunc: it changes with every
+// cookie renewal.
+func (k *Keeper) WebCookie() string {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return k.sess.WebCookie()
+}
+
 // ADP returns the registration's mac_dms adp_token and device private
 // key (base64 PKCS#8, see ParseDeviceKey) for push.WebsocketOptions.
 func (k *Keeper) ADP() (adpToken, privateKey string) {
