@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/alexarules/alexarules/alexa/auth"
 	"github.com/alexarules/alexarules/alexa/auth/signin/signintest"
+	"github.com/alexarules/alexarules/engine/enginetest"
 	"github.com/alexarules/alexarules/engine/store"
 )
 
@@ -28,16 +30,7 @@ var loginProxyURL = regexp.MustCompile(`http://127\.0\.0\.1:[0-9]+/`)
 func appLogin(t *testing.T, simURL, data string, extra ...string) (out, page string, code int) {
 	t.Helper()
 	cmd := cli(t, append([]string{"login", "--cloud", simURL, "--data", data}, extra...)...)
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var errOut bytes.Buffer
-	cmd.Stderr = &errOut
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = cmd.Process.Kill() })
+	stdout, errOut := startPiped(t, cmd)
 	lines := make(chan string)
 	go func() {
 		defer close(lines)
@@ -210,18 +203,26 @@ func TestLoginWhileRunHoldsTheDataFile(t *testing.T) {
 	}
 }
 
-func authBucket(t *testing.T, data string) map[string][]byte {
+// startPiped starts cmd with its stdout piped and its stderr collected;
+// the process is killed when the test ends.
+func startPiped(t *testing.T, cmd *exec.Cmd) (io.Reader, *bytes.Buffer) {
 	t.Helper()
-	st, err := store.Open(data, store.Options{})
+	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer st.Close()
-	kv, err := st.List("auth", "")
-	if err != nil {
+	errOut := &bytes.Buffer{}
+	cmd.Stderr = errOut
+	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	return kv
+	t.Cleanup(func() { _ = cmd.Process.Kill() })
+	return stdout, errOut
+}
+
+// authBucket reads the auth bucket of a data file no one holds.
+func authBucket(t *testing.T, data string) map[string][]byte {
+	return enginetest.Bucket(t, data, "auth")
 }
 
 func equalKV(a, b map[string][]byte) bool {
@@ -244,16 +245,7 @@ func TestLoginWithAPastedURL(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var errOut bytes.Buffer
-	cmd.Stderr = &errOut
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = cmd.Process.Kill() })
+	stdout, errOut := startPiped(t, cmd)
 	sc := bufio.NewScanner(stdout)
 	var start string
 	for start == "" && sc.Scan() {

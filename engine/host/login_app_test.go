@@ -12,11 +12,11 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/alexarules/alexarules/alexa/auth/signin/signintest"
+	"github.com/alexarules/alexarules/engine/enginetest"
 	"github.com/alexarules/alexarules/engine/host"
 	"github.com/alexarules/alexarules/engine/store"
 )
@@ -26,24 +26,6 @@ var (
 	signInURL = regexp.MustCompile(`https?://\S+/ap/signin\?\S+`)
 )
 
-// lockedBuffer is a log sink several goroutines write to.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // login runs host.LoginApp against the simulator at cloud and plays the
 // browser on the URL it prints with password. It returns LoginApp's
 // error, everything printed and logged (at debug level) and the page the
@@ -51,10 +33,10 @@ func (l *lockedBuffer) String() string {
 func login(t *testing.T, cloud, data, password string) (err error, out, page string) {
 	t.Helper()
 	pr, pw := io.Pipe()
-	logs := &lockedBuffer{}
+	logs := &enginetest.LogBuffer{}
 	done := make(chan error, 1)
 	go func() {
-		o := host.AppLoginOptions{Out: pw, Logger: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))}
+		o := host.AppLoginOptions{Out: pw, Logger: logs.Logger(slog.LevelDebug)}
 		done <- host.LoginApp(context.Background(), host.Config{Cloud: cloud, Data: data}, noEnv, o)
 		pw.Close()
 	}()
@@ -100,19 +82,7 @@ func simRegistrations(t *testing.T, cloud string) []map[string]any {
 }
 
 // stored reads the auth bucket of a data file no one holds.
-func stored(t *testing.T, data string) map[string][]byte {
-	t.Helper()
-	st, err := store.Open(data, store.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	kv, err := st.List("auth", "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return kv
-}
+func stored(t *testing.T, data string) map[string][]byte { return enginetest.Bucket(t, data, "auth") }
 
 func TestLoginAppRegistersOnceAndReusesTheDevice(t *testing.T) {
 	cloud, stopSim := startSim(t)
