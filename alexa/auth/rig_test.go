@@ -129,33 +129,25 @@ func (r *rig) assertNoSecrets(t *testing.T, text, where string) {
 }
 
 // signIn is a scripted browser through the sign-in pages
-// (signintest): the device's cookies in its jar, the form submitted with
-// the account's password, stopped at the maplanding redirect. It returns
-// the code and the cookies the pages set.
+// (signintest), with the device's cookies in its jar. It returns the code
+// and the cookies the pages set.
 func (r *rig) signIn(t *testing.T, d auth.Device, p auth.PKCE) (string, []*http.Cookie) {
 	t.Helper()
-	c := signintest.StopAt(signintest.Client(), "/ap/maplanding")
+	c := signintest.Client()
 	u, err := url.Parse(r.ts.URL)
 	if err != nil {
 		t.Fatal(err)
 	}
 	c.Jar.SetCookies(u, d.Cookies())
-	resp, _, err := signintest.SignIn(c, auth.SignInURL(r.hosts, d, p), "sim@example.com", "sim-password")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if resp.StatusCode != http.StatusFound {
-		t.Fatalf("POST /ap/signin: %d, want the maplanding redirect", resp.StatusCode)
-	}
-	code, err := auth.CodeFromURL(resp.Header.Get("Location"))
+	code, cookies, err := signintest.Code(c, auth.SignInURL(r.hosts, d, p), "sim@example.com", "sim-password")
 	if err != nil {
 		t.Fatal(err)
 	}
 	r.track(code, p.Verifier)
-	for _, c := range resp.Cookies() {
+	for _, c := range cookies {
 		r.track(c.Value)
 	}
-	return code, resp.Cookies()
+	return code, cookies
 }
 
 // registerDevice signs d in and registers it.

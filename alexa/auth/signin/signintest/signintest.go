@@ -95,6 +95,24 @@ func SignIn(c *http.Client, start, email, password string) (*http.Response, stri
 	return Submit(c, resp.Request.URL, page, url.Values{"email": {email}, "password": {password}})
 }
 
+// Code signs in at start as SignIn does but stops at the maplanding
+// redirect, as the sign-in proxy does, and returns the authorization code
+// it carries and the cookies that answer set.
+func Code(c *http.Client, start, email, password string) (string, []*http.Cookie, error) {
+	resp, page, err := SignIn(StopAt(c, "/ap/maplanding"), start, email, password)
+	if err != nil {
+		return "", nil, err
+	}
+	if resp.StatusCode != http.StatusFound {
+		return "", nil, fmt.Errorf("POST %s: %s, want the /ap/maplanding redirect:\n%s", resp.Request.URL.Path, resp.Status, page)
+	}
+	code, err := auth.CodeFromURL(resp.Header.Get("Location"))
+	if err != nil {
+		return "", nil, err
+	}
+	return code, resp.Cookies(), nil
+}
+
 // StopAt makes c stop at a redirect to a path ending in suffix (e.g.
 // "/ap/maplanding", which a browser on another machine cannot load) and
 // return that redirect.
