@@ -213,6 +213,9 @@ func TestKeeperDeadOnTheExchange(t *testing.T) {
 	if _, err := k.AccessToken(context.Background(), false); !errors.Is(err, auth.ErrSessionDead) {
 		t.Fatalf("AccessToken err = %v", err)
 	}
+	if !strings.Contains(r.logs.String(), "new ones could not be made\" method=GET path=/api/customer-status") {
+		t.Errorf("the warning does not name the refused request:\n%s", r.logs.String())
+	}
 }
 
 func TestKeeperRetriesTransientFailures(t *testing.T) {
