@@ -61,12 +61,7 @@ func Submit(c *http.Client, pageURL *url.URL, page string, values url.Values) (*
 	if form == "" {
 		return nil, "", fmt.Errorf("no form in the page at %s:\n%s", pageURL, page)
 	}
-	fields := url.Values{}
-	for _, in := range inputTag.FindAllString(form, -1) {
-		if a := attrs(in); a["name"] != "" && a["type"] != "submit" && a["type"] != "checkbox" {
-			fields.Set(a["name"], a["value"])
-		}
-	}
+	fields := Fields(form)
 	maps.Copy(fields, values)
 	target, err := pageURL.Parse(attrs(form[:strings.IndexByte(form, '>')+1])["action"])
 	if err != nil {
@@ -80,6 +75,19 @@ func Submit(c *http.Client, pageURL *url.URL, page string, values url.Values) (*
 	req.Header.Set("Referer", pageURL.String())
 	req.Header.Set("Origin", pageURL.Scheme+"://"+pageURL.Host)
 	return read(c.Do(req))
+}
+
+// Fields are the inputs of the first form in page with their values, as
+// a browser sends them back unchanged (submit buttons and checkboxes
+// left out).
+func Fields(page string) url.Values {
+	fields := url.Values{}
+	for _, in := range inputTag.FindAllString(formTag.FindString(page), -1) {
+		if a := attrs(in); a["name"] != "" && a["type"] != "submit" && a["type"] != "checkbox" {
+			fields.Set(a["name"], a["value"])
+		}
+	}
+	return fields
 }
 
 // SignIn opens start, submits the sign-in form with email and password
