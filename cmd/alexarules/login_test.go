@@ -83,15 +83,6 @@ func scriptedSignIn(t *testing.T, start string) string {
 	return page
 }
 
-func simDevices(t *testing.T, simURL string) []map[string]any {
-	t.Helper()
-	regs, err := signintest.Registrations(simURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return regs
-}
-
 func TestLoginRegistersOneDeviceAndReusesIt(t *testing.T) {
 	s, simURL := startSim(t)
 	data := filepath.Join(t.TempDir(), "a.db")
@@ -99,7 +90,7 @@ func TestLoginRegistersOneDeviceAndReusesIt(t *testing.T) {
 	if code != exitOK || !strings.Contains(page, "You can close this window") {
 		t.Fatalf("login: exit %d, browser page:\n%s\noutput:\n%s", code, page, out)
 	}
-	regs := simDevices(t, simURL)
+	regs := signintest.Registrations(t, simURL)
 	if len(regs) != 1 {
 		t.Fatalf("registrations after the login: %v", regs)
 	}
@@ -113,7 +104,7 @@ func TestLoginRegistersOneDeviceAndReusesIt(t *testing.T) {
 	if code != exitOK {
 		t.Fatalf("second login: exit %d\n%s", code, out2)
 	}
-	again := simDevices(t, simURL)
+	again := signintest.Registrations(t, simURL)
 	if len(again) != 1 || again[0]["device_serial"] != regs[0]["device_serial"] {
 		t.Fatalf("after a second login: %v, want the one device %v", again, regs[0]["device_serial"])
 	}
@@ -174,7 +165,7 @@ func TestLoginRefusalsAndUsage(t *testing.T) {
 		strings.Contains(out.String()+errOut.String(), "ANwrong") {
 		t.Errorf("login --url with a wrong code printed:\n%s\n%s", out.String(), errOut.String())
 	}
-	if regs := simDevices(t, simURL); len(regs) != 0 {
+	if regs := signintest.Registrations(t, simURL); len(regs) != 0 {
 		t.Errorf("a refused login registered %v", regs)
 	}
 }
@@ -265,7 +256,7 @@ func TestLoginWithAPastedURL(t *testing.T) {
 	if err := cmd.Wait(); err != nil {
 		t.Fatalf("login --url: %v\n%s", err, errOut.String())
 	}
-	if regs := simDevices(t, simURL); len(regs) != 1 {
+	if regs := signintest.Registrations(t, simURL); len(regs) != 1 {
 		t.Errorf("registrations after login --url: %v", regs)
 	}
 	if kv := authBucket(t, data); string(kv["account"]) != `{"auth":"app"}` {

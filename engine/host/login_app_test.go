@@ -72,15 +72,6 @@ func browse(t *testing.T, start, password string) string {
 	return page
 }
 
-func simRegistrations(t *testing.T, cloud string) []map[string]any {
-	t.Helper()
-	regs, err := signintest.Registrations(cloud)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return regs
-}
-
 // stored reads the auth bucket of a data file no one holds.
 func stored(t *testing.T, data string) map[string][]byte { return enginetest.Bucket(t, data, "auth") }
 
@@ -92,7 +83,7 @@ func TestLoginAppRegistersOnceAndReusesTheDevice(t *testing.T) {
 	if err != nil || !strings.Contains(page, "You can close this window") {
 		t.Fatalf("login: %v\n%s\nbrowser page:\n%s", err, out, page)
 	}
-	regs := simRegistrations(t, cloud)
+	regs := signintest.Registrations(t, cloud)
 	if len(regs) != 1 {
 		t.Fatalf("registrations after one login: %v", regs)
 	}
@@ -108,7 +99,7 @@ func TestLoginAppRegistersOnceAndReusesTheDevice(t *testing.T) {
 	if err, out, _ := login(t, cloud, data, "sim-password"); err != nil {
 		t.Fatalf("second login: %v\n%s", err, out)
 	}
-	again := simRegistrations(t, cloud)
+	again := signintest.Registrations(t, cloud)
 	if len(again) != 1 || again[0]["device_serial"] != regs[0]["device_serial"] {
 		t.Fatalf("registrations after a second login: %v, first %v", again, regs)
 	}
@@ -173,7 +164,7 @@ func TestLoginAppWithAPastedURL(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Fatalf("login --url: %v", err)
 	}
-	if regs := simRegistrations(t, cloud); len(regs) != 1 {
+	if regs := signintest.Registrations(t, cloud); len(regs) != 1 {
 		t.Fatalf("registrations: %v", regs)
 	}
 	if kv := stored(t, data); string(kv["account"]) != `{"auth":"app"}` {

@@ -144,20 +144,22 @@ func attrs(tag string) map[string]string {
 }
 
 // Registrations is the simulator's list of registered app devices (GET
-// /_sim/auth): each with device_serial, client_id and time.
-func Registrations(simURL string) ([]map[string]any, error) {
+// /_sim/auth): each with device_serial, client_id and time. A failure
+// fails t.
+func Registrations(t testing.TB, simURL string) []map[string]any {
+	t.Helper()
 	resp, err := http.Get(simURL + "/_sim/auth")
 	if err != nil {
-		return nil, err
+		t.Fatalf("GET /_sim/auth: %v", err)
 	}
 	defer resp.Body.Close()
 	var v struct {
 		Registrations []map[string]any `json:"registrations"`
 	}
 	if err := json.NewDecoder(resp.Body).Decode(&v); err != nil {
-		return nil, fmt.Errorf("GET /_sim/auth: %w", err)
+		t.Fatalf("GET /_sim/auth: %v", err)
 	}
-	return v.Registrations, nil
+	return v.Registrations
 }
 
 // NoSecret fails t when text shows a secret of a stored session
