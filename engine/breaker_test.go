@@ -1,16 +1,15 @@
 package engine_test
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/alexarules/alexarules/engine"
+	"github.com/alexarules/alexarules/engine/enginetest"
 )
 
 // actInstance acts on the devices (or lists) of acts in every run, as a
@@ -30,31 +29,13 @@ func (a actInstance) Run(ctx context.Context, inv *engine.Invocation) engine.Res
 }
 func (actInstance) Close() {}
 
-// syncBuffer is a log sink for concurrent writers.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // breakerRig runs an engine on a virtual clock whose rules act as given;
 // each publish waits for the trace it causes.
 type breakerRig struct {
 	t      *testing.T
 	clock  *engine.Virtual
 	engine *engine.Engine
-	log    *syncBuffer
+	log    *enginetest.LogBuffer
 	traces chan engine.Trace
 }
 
@@ -67,9 +48,9 @@ type actingRule struct {
 func startBreakerRig(t *testing.T, cfg engine.BreakerConfig, rules ...actingRule) *breakerRig {
 	t.Helper()
 	r := &breakerRig{t: t, clock: engine.NewVirtual(time.Date(2026, 3, 2, 7, 0, 0, 0, time.UTC)),
-		log: &syncBuffer{}, traces: make(chan engine.Trace, 100)}
+		log: &enginetest.LogBuffer{}, traces: make(chan engine.Trace, 100)}
 	r.engine = engine.New(engine.Config{Clock: r.clock, Store: &memStore{}, Breaker: cfg,
-		Log:   slog.New(slog.NewTextHandler(r.log, nil)),
+		Log:   r.log.Logger(slog.LevelInfo),
 		OnRun: func(tr engine.Trace) { r.traces <- tr }})
 	var list []*engine.Rule
 	for _, ar := range rules {

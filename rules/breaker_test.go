@@ -1,13 +1,11 @@
 package rules_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"log/slog"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -18,6 +16,7 @@ import (
 	"github.com/alexarules/alexarules/alexa/sim"
 	"github.com/alexarules/alexarules/alexa/web"
 	"github.com/alexarules/alexarules/engine"
+	"github.com/alexarules/alexarules/engine/enginetest"
 	"github.com/alexarules/alexarules/scripting"
 )
 
@@ -53,24 +52,6 @@ func (h *simHousehold) AddListItem(context.Context, string, string) (scripting.L
 func (h *simHousehold) CheckListItem(context.Context, string, string) error  { return errNotInTest }
 func (h *simHousehold) RemoveListItem(context.Context, string, string) error { return errNotInTest }
 
-// lockedBuffer collects log lines from many goroutines.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // A rule that creates a reminder whenever a reminder is created triggers
 // itself through the cloud: the simulated Alexa cloud reports its reminder
 // back, the bridge turns that into an alexa.reminder event without a
@@ -96,9 +77,9 @@ return rule "echo-chamber" {
 	if err != nil {
 		t.Fatal(err)
 	}
-	requests := &lockedBuffer{}
+	requests := &enginetest.LogBuffer{}
 	wc, err := web.New(web.Options{Hosts: hosts, Cookie: web.SimCookie, Now: h.clock.Now,
-		Logger: slog.New(slog.NewTextHandler(requests, &slog.HandlerOptions{Level: slog.LevelDebug}))})
+		Logger: requests.Logger(slog.LevelDebug)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -41,7 +41,8 @@ func (a webAuth) Refused(ctx context.Context, req *http.Request, status int) boo
 	}
 	err := a.k.refreshCookies(ctx, req.Header.Get("Cookie"))
 	if err != nil {
-		a.k.logger.WarnContext(ctx, "auth: the web API refused the cookies and new ones could not be made", "err", err)
+		a.k.logger.WarnContext(ctx, "auth: the web API refused the cookies and new ones could not be made",
+			"method", req.Method, "path", req.URL.Path, "err", err)
 	}
 	return err == nil
 }

@@ -5,10 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/alexarules/alexarules/alexa"
+	"github.com/alexarules/alexarules/alexa/internal/request"
 	"github.com/alexarules/alexarules/alexa/internal/retry"
 	"github.com/alexarules/alexarules/engine"
 )
@@ -67,6 +70,7 @@ type Keeper struct {
 
 	accessMu sync.Mutex // one access-token refresh at a time
 	cookieMu sync.Mutex // one cookie exchange at a time
+	running  atomic.Bool
 }
 
 // NewKeeper returns a keeper of s (as Register returned it or the store
@@ -120,6 +124,15 @@ func (k *Keeper) Session() *Session {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	return k.sess.Clone()
+}
+
+// WebCookie is the current Cookie header of the web API (csrf
+// included), for push.WebsocketOptions.CookieFunc: it changes with every
+// cookie renewal.
+func (k *Keeper) WebCookie() string {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return k.sess.WebCookie()
 }
 
 // ADP returns the registration's mac_dms adp_token and device private
@@ -257,16 +270,29 @@ func (k *Keeper) failed(ctx context.Context, err error) error {
 
 // Run keeps the session alive until ctx ends, then returns nil: it renews
 // the access token AccessMargin before it expires and the web cookies
-// every CookieInterval, on the App's clock. A refresh that fails for a
-// transient reason is tried again with back-off (RetryBase doubling to
-// RetryMax) while the old session stays in use; a dead refresh token
-// stops the renewals (State says to log in again) but not Run, so the
-// engine keeps running what does not need Amazon.
+// every CookieInterval, on the App's clock, and checks the web session
+// (GET /api/customer-status, research §1.9) at the start and after every
+// cookie renewal it makes; a 401 there makes new cookies and csrf once,
+// as WebAuth does. A refresh or check that fails for a transient reason
+// (a web host's 401 included) is tried again with back-off (RetryBase
+// doubling to RetryMax) while the old session stays in use; only the
+// identity service's refusal of the refresh token kills the session,
+// which stops the renewals (State says to log in again) but not Run, so
+// the engine keeps running what does not need Amazon. A Keeper runs once
+// at a time: a second Run while one is running returns an error.
 func (k *Keeper) Run(ctx context.Context) error {
+	if !k.running.CompareAndSwap(false, true) {
+		return errors.New("auth: keeper: Run is already running")
+	}
+	defer k.running.Store(false)
 	clock := k.app.clock
+	check := true // the session check is due
 	var retryAt time.Time
 	for {
 		next, alive := k.next(retryAt)
+		if check && retryAt.IsZero() {
+			next = clock.Now()
+		}
 		wake := make(chan struct{})
 		var timer engine.Stopper
 		switch d := next.Sub(clock.Now()); {
@@ -287,7 +313,7 @@ func (k *Keeper) Run(ctx context.Context) error {
 		case <-wake:
 		}
 		retryAt = time.Time{}
-		if err := k.tick(ctx); err != nil && ctx.Err() == nil {
+		if err := k.tick(ctx, &check); err != nil && ctx.Err() == nil {
 			if _, alive := k.next(time.Time{}); !alive {
 				continue
 			}
@@ -296,7 +322,7 @@ func (k *Keeper) Run(ctx context.Context) error {
 			delay := retry.Backoff(k.failures-1, k.opts.RetryBase, k.opts.RetryMax)
 			k.mu.Unlock()
 			retryAt = clock.Now().Add(delay)
-			k.logger.WarnContext(ctx, "auth: session refresh failed; keeping the current session", "retry_in", delay, "err", err)
+			k.logger.WarnContext(ctx, "auth: session refresh or check failed; keeping the current session", "retry_in", delay, "err", err)
 		}
 	}
 }
@@ -318,8 +344,10 @@ func (k *Keeper) next(retryAt time.Time) (time.Time, bool) {
 	return due, true
 }
 
-// tick renews what is due.
-func (k *Keeper) tick(ctx context.Context) error {
+// tick renews what is due, then checks the web session when *check is
+// set (the start) or the cookies were renewed; a check that passed
+// clears *check.
+func (k *Keeper) tick(ctx context.Context, check *bool) error {
 	s, err := k.current()
 	if err != nil {
 		return err
@@ -334,9 +362,34 @@ func (k *Keeper) tick(ctx context.Context) error {
 		if err := k.refreshCookies(ctx, s.WebCookie()); err != nil {
 			return err
 		}
+		*check = true
+	}
+	if *check {
+		if err := k.checkSession(ctx); err != nil {
+			return err
+		}
+		*check = false
 	}
 	k.mu.Lock()
 	k.failures = 0
 	k.mu.Unlock()
+	return nil
+}
+
+// customerStatus is the web API's session check since /api/bootstrap
+// is gone (research §1.9, §11).
+const customerStatus = "/api/customer-status"
+
+// checkSession asks the web host whether the cookies are a signed-in
+// session. Through WebAuth, a 401 makes new cookies and csrf once and
+// asks again; a second 401 is returned and the session is kept. An
+// identity service that refuses the refresh token during that exchange
+// kills the session (failed).
+func (k *Keeper) checkSession(ctx context.Context) error {
+	_, err := k.app.web.Do(ctx, request.Request{Method: http.MethodGet, URL: k.hosts.Web + customerStatus,
+		Header: http.Header{"Accept": {"application/json"}}, Auth: k.WebAuth()})
+	if err != nil {
+		return fmt.Errorf("auth: session check: %w", err)
+	}
 	return nil
 }

@@ -179,7 +179,7 @@ func TestKeeperDeadRefreshToken(t *testing.T) {
 	if !strings.Contains(state.Reason, "POST /auth/token: 400 Bad Request: invalid_grant") {
 		t.Errorf("reason %q: want the request and Amazon's code", state.Reason)
 	}
-	tokens := r.count("POST /auth/token")
+	tokens, checks := r.count("POST /auth/token"), r.count("GET /api/customer-status")
 	_, err := k.AccessToken(context.Background(), true)
 	if !errors.Is(err, auth.ErrSessionDead) || !strings.Contains(err.Error(), "alexarules login") {
 		t.Fatalf("AccessToken err = %v, want ErrSessionDead", err)
@@ -188,7 +188,7 @@ func TestKeeperDeadRefreshToken(t *testing.T) {
 	if !errors.Is(werr, auth.ErrSessionDead) {
 		t.Fatalf("web call err = %v, want ErrSessionDead", werr)
 	}
-	if r.count("POST /auth/token") != tokens || r.count("GET /api/customer-status") != 0 {
+	if r.count("POST /auth/token") != tokens || r.count("GET /api/customer-status") != checks {
 		t.Fatal("a dead session still sends requests")
 	}
 	if n := strings.Count(r.logs.String(), "Amazon refused the stored session: run `alexarules login` again"); n != 1 {
@@ -212,6 +212,9 @@ func TestKeeperDeadOnTheExchange(t *testing.T) {
 	}
 	if _, err := k.AccessToken(context.Background(), false); !errors.Is(err, auth.ErrSessionDead) {
 		t.Fatalf("AccessToken err = %v", err)
+	}
+	if !strings.Contains(r.logs.String(), "new ones could not be made\" method=GET path=/api/customer-status") {
+		t.Errorf("the warning does not name the refused request:\n%s", r.logs.String())
 	}
 }
 
@@ -321,4 +324,127 @@ func TestKeeperOfAnUnusableSession(t *testing.T) {
 	if err := k.Run(ctx); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// statusChecks records the Cookie header of every session check the
+// simulator receives (faulted ones included).
+func statusChecks(r *rig) func() []string {
+	var mu sync.Mutex
+	var cookies []string
+	r.setHook(func(req *http.Request) {
+		if req.URL.Path == "/api/customer-status" {
+			mu.Lock()
+			defer mu.Unlock()
+			cookies = append(cookies, req.Header.Get("Cookie"))
+		}
+	})
+	return func() []string {
+		mu.Lock()
+		defer mu.Unlock()
+		return append([]string(nil), cookies...)
+	}
+}
+
+func TestKeeperChecksTheSessionAtStartAndAfterEachCookieRenewal(t *testing.T) {
+	r := newRig(t, auth.AppOptions{})
+	k, _, s := newKeeper(t, r, auth.KeeperOptions{})
+	checks := statusChecks(r)
+	stop := r.running(t, k)
+	defer stop()
+	if got := checks(); len(got) != 1 || got[0] != s.WebCookie() {
+		t.Fatalf("%d session checks at start, want 1 with the stored cookies", len(got))
+	}
+	r.clock.Advance(23 * time.Hour)
+	if n := len(checks()); n != 1 {
+		t.Fatalf("%d session checks before the cookie renewal, want 1", n)
+	}
+	r.clock.Advance(time.Hour)
+	enginetest.WaitUntil(t, "the check after the renewal", func() bool { return len(checks()) == 2 })
+	r.armed(t)
+	renewed := k.Session().WebCookie()
+	if got := checks(); renewed == s.WebCookie() || got[1] != renewed {
+		t.Fatal("the check after the renewal did not send the renewed cookies")
+	}
+	if n := r.count("POST /ap/exchangetoken/cookies"); n != 2 {
+		t.Errorf("%d exchanges, want 2 (login and the daily renewal)", n)
+	}
+	r.assertRegisteredOnce(t)
+}
+
+// A session check answered 401 makes new cookies and csrf once, as a web
+// call does, and the check passes with them.
+func TestKeeperSessionCheckRenewsRefusedCookies(t *testing.T) {
+	r := newRig(t, auth.AppOptions{})
+	k, st, s := newKeeper(t, r, auth.KeeperOptions{})
+	checks := statusChecks(r)
+	r.control(t, http.MethodPost, "/_sim/auth/expire", `{"cookies":true}`)
+	stop := r.running(t, k)
+	defer stop()
+	got := checks()
+	if len(got) != 2 || got[0] != s.WebCookie() || got[1] == s.WebCookie() || got[1] != k.Session().WebCookie() {
+		t.Fatalf("%d session checks, want 2: the refused cookies, then the new ones", len(got))
+	}
+	if n := r.count("POST /ap/exchangetoken/cookies"); n != 2 || r.count("GET /api/language") != 2 || st.saves() != 1 {
+		t.Fatalf("%d exchanges, %d saves: want one renewal", n, st.saves())
+	}
+	if k.State().LoginRequired {
+		t.Fatal("a web host's 401 killed the session")
+	}
+	r.assertRegisteredOnce(t)
+}
+
+// New cookies the session check refuses too leave the session alive (only
+// the identity service's refusal kills it): the check is tried again
+// after the back-off.
+func TestKeeperSessionCheckRefusedTwiceKeepsTheSession(t *testing.T) {
+	r := newRig(t, auth.AppOptions{})
+	k, st, _ := newKeeper(t, r, auth.KeeperOptions{})
+	checks := statusChecks(r)
+	r.control(t, http.MethodPost, "/_sim/faults", `{"path_prefix":"/api/customer-status","status":401,"times":2}`)
+	stop := r.running(t, k)
+	defer stop()
+	if n := len(checks()); n != 2 || r.count("POST /ap/exchangetoken/cookies") != 2 {
+		t.Fatalf("%d checks, %d exchanges: want 2 and 2", n, r.count("POST /ap/exchangetoken/cookies"))
+	}
+	if k.State().LoginRequired || st.saves() != 1 {
+		t.Fatalf("state %+v: a web host's 401 must not kill the session", k.State())
+	}
+	if !strings.Contains(r.logs.String(), "auth: session check: alexa web: GET /api/customer-status: 401") {
+		t.Errorf("the failed check was not logged with its request:\n%s", r.logs.String())
+	}
+	r.clock.Advance(30 * time.Second)
+	enginetest.WaitUntil(t, "the check again", func() bool { return len(checks()) == 3 })
+	r.armed(t)
+	if n := r.count("POST /ap/exchangetoken/cookies"); n != 2 {
+		t.Errorf("%d exchanges, want 2: the third check passed with the cookies it had", n)
+	}
+}
+
+// The identity service refusing the refresh token in the exchange a
+// refused session check asked for kills the session.
+func TestKeeperSessionCheckOfADeregisteredDevice(t *testing.T) {
+	r := newRig(t, auth.AppOptions{})
+	k, _, s := newKeeper(t, r, auth.KeeperOptions{})
+	r.control(t, http.MethodDelete, "/_sim/auth/registrations/"+s.Device.Serial, "")
+	go k.Run(t.Context()) // a dead session arms no timer
+	enginetest.WaitUntil(t, "the dead session", func() bool { return k.State().LoginRequired })
+	if reason := k.State().Reason; !strings.Contains(reason, "/ap/exchangetoken/cookies") {
+		t.Fatalf("reason %q: want the exchange", reason)
+	}
+}
+
+func TestKeeperRunsOnceAtATime(t *testing.T) {
+	r := newRig(t, auth.AppOptions{})
+	k, _, _ := newKeeper(t, r, auth.KeeperOptions{})
+	stop := r.running(t, k)
+	second := make(chan error, 1)
+	go func() { second <- k.Run(t.Context()) }()
+	enginetest.WaitUntil(t, "the second Run to return", func() bool { return len(second) == 1 })
+	if err := <-second; err == nil || !strings.Contains(err.Error(), "already running") {
+		t.Fatalf("second Run = %v, want an error", err)
+	}
+	stop()
+	// Once the first has returned, the keeper can run again.
+	stop = r.running(t, k)
+	stop()
 }

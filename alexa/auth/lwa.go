@@ -209,52 +209,18 @@ func LoginAuthCode(ctx context.Context, cfg alexa.Config, open func(url string),
 	if err != nil {
 		return nil, err
 	}
-	host, _, err := net.SplitHostPort(cfg.RedirectAddr)
+	ln, err := loopbackListener(ctx, cfg.RedirectAddr)
 	if err != nil {
-		return nil, fmt.Errorf("alexa: redirect address: %w", err)
-	}
-	if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
-		return nil, fmt.Errorf("alexa: redirect address %q is not a loopback address", cfg.RedirectAddr)
-	}
-	ln, err := (&net.ListenConfig{}).Listen(ctx, "tcp", cfg.RedirectAddr)
-	if err != nil {
-		return nil, fmt.Errorf("alexa: login listener: %w", err)
+		return nil, err
 	}
 	conf := OAuth2Config(cfg, hosts)
 	conf.RedirectURL = "http://" + ln.Addr().String() + "/callback"
 	verifier := oauth2.GenerateVerifier()
 	state := oauth2.GenerateVerifier() // 32 random bytes, URL-safe
 	authURL := conf.AuthCodeURL(state, oauth2.S256ChallengeOption(verifier))
-
-	type result struct {
-		code string
-		err  error
-	}
-	done := make(chan result, 1)
-	report := func(r result) {
-		select {
-		case done <- r:
-		default: // a result is already waiting; later requests change nothing
-		}
-	}
+	done := make(chan callbackResult, 1)
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /callback", func(w http.ResponseWriter, r *http.Request) {
-		q := r.URL.Query()
-		switch {
-		case q.Get("state") != state:
-			http.Error(w, "state mismatch: start the login again", http.StatusBadRequest)
-			report(result{err: errors.New("alexa: login: state mismatch in the redirect")})
-		case q.Get("error") != "":
-			http.Error(w, "login failed: "+q.Get("error"), http.StatusBadRequest)
-			report(result{err: &AuthError{Code: q.Get("error"), Description: q.Get("error_description")}})
-		case q.Get("code") == "":
-			http.Error(w, "no authorization code", http.StatusBadRequest)
-			report(result{err: errors.New("alexa: login: the redirect has no code")})
-		default:
-			fmt.Fprintln(w, "Logged in to Amazon. You can close this window.")
-			report(result{code: q.Get("code")})
-		}
-	})
+	mux.Handle("GET /callback", callbackHandler(state, done))
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = srv.Serve(ln) }() // ends with ErrServerClosed at Shutdown
 	// Shutdown, not Close: the handler reports before its answer reaches
@@ -269,7 +235,7 @@ func LoginAuthCode(ctx context.Context, cfg alexa.Config, open func(url string),
 	if open != nil {
 		open(authURL)
 	}
-	var res result
+	var res callbackResult
 	select {
 	case <-ctx.Done():
 		return nil, fmt.Errorf("alexa: login: %w", ctx.Err())
@@ -283,6 +249,59 @@ func LoginAuthCode(ctx context.Context, cfg alexa.Config, open func(url string),
 		return nil, toAuthError(err)
 	}
 	return checkLoginToken(tok)
+}
+
+// loopbackListener listens on addr, which must be a loopback address:
+// the authorization code must not reach another machine.
+func loopbackListener(ctx context.Context, addr string) (net.Listener, error) {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return nil, fmt.Errorf("alexa: redirect address: %w", err)
+	}
+	if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
+		return nil, fmt.Errorf("alexa: redirect address %q is not a loopback address", addr)
+	}
+	ln, err := (&net.ListenConfig{}).Listen(ctx, "tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("alexa: login listener: %w", err)
+	}
+	return ln, nil
+}
+
+// callbackResult is what the redirect to /callback brought: a code or
+// why there is none.
+type callbackResult struct {
+	code string
+	err  error
+}
+
+// callbackHandler serves the redirect of the authorization-code flow: it
+// checks state and reports the first result on done (buffered, size 1);
+// later requests change nothing.
+func callbackHandler(state string, done chan<- callbackResult) http.HandlerFunc {
+	report := func(r callbackResult) {
+		select {
+		case done <- r:
+		default:
+		}
+	}
+	return func(w http.ResponseWriter, r *http.Request) {
+		q := r.URL.Query()
+		switch {
+		case q.Get("state") != state:
+			http.Error(w, "state mismatch: start the login again", http.StatusBadRequest)
+			report(callbackResult{err: errors.New("alexa: login: state mismatch in the redirect")})
+		case q.Get("error") != "":
+			http.Error(w, "login failed: "+q.Get("error"), http.StatusBadRequest)
+			report(callbackResult{err: &AuthError{Code: q.Get("error"), Description: q.Get("error_description")}})
+		case q.Get("code") == "":
+			http.Error(w, "no authorization code", http.StatusBadRequest)
+			report(callbackResult{err: errors.New("alexa: login: the redirect has no code")})
+		default:
+			fmt.Fprintln(w, "Logged in to Amazon. You can close this window.")
+			report(callbackResult{code: q.Get("code")})
+		}
+	}
 }
 
 // LoginDevice runs LWA code-based linking, which is RFC 8628 with three

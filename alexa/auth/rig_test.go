@@ -1,16 +1,13 @@
 package auth_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
-	"html"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -18,6 +15,7 @@ import (
 
 	"github.com/alexarules/alexarules/alexa"
 	"github.com/alexarules/alexarules/alexa/auth"
+	"github.com/alexarules/alexarules/alexa/auth/signin/signintest"
 	"github.com/alexarules/alexarules/alexa/sim"
 	"github.com/alexarules/alexarules/engine"
 	"github.com/alexarules/alexarules/engine/enginetest"
@@ -35,7 +33,7 @@ type rig struct {
 	ts    *httptest.Server
 	hosts alexa.Hosts
 	app   *auth.App
-	logs  *logBuffer
+	logs  *enginetest.LogBuffer
 
 	mu      sync.Mutex
 	hook    func(*http.Request) // sees every request before the simulator
@@ -45,7 +43,7 @@ type rig struct {
 
 func newRig(t *testing.T, o auth.AppOptions) *rig {
 	t.Helper()
-	r := &rig{clock: engine.NewVirtual(epoch), logs: &logBuffer{}}
+	r := &rig{clock: engine.NewVirtual(epoch), logs: &enginetest.LogBuffer{}}
 	r.srv = sim.New(sim.DemoHousehold(), sim.Options{Now: r.clock.Now})
 	r.ts = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		r.mu.Lock()
@@ -62,7 +60,7 @@ func newRig(t *testing.T, o auth.AppOptions) *rig {
 		t.Fatal(err)
 	}
 	o.Clock = r.clock
-	o.Logger = slog.New(slog.NewTextHandler(r.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	o.Logger = r.logs.Logger(slog.LevelDebug)
 	if r.app, err = auth.NewApp(r.hosts, o); err != nil {
 		t.Fatal(err)
 	}
@@ -130,51 +128,26 @@ func (r *rig) assertNoSecrets(t *testing.T, text, where string) {
 	}
 }
 
-var hiddenInput = regexp.MustCompile(`<input type="hidden" name="([^"]+)" value="([^"]*)">`)
-
-// signIn is a plain HTTP client through the sign-in pages: GET the form
-// with the device's cookies, POST it back with the account's password,
-// catch the maplanding redirect. It returns the code and the cookies the
-// pages set.
+// signIn is a scripted browser through the sign-in pages
+// (signintest), with the device's cookies in its jar. It returns the code
+// and the cookies the pages set.
 func (r *rig) signIn(t *testing.T, d auth.Device, p auth.PKCE) (string, []*http.Cookie) {
 	t.Helper()
-	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-	send := func(req *http.Request) (*http.Response, string) {
-		for _, c := range d.Cookies() {
-			req.AddCookie(c)
-		}
-		resp, err := client.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return resp, string(b)
+	c := signintest.Client()
+	u, err := url.Parse(r.ts.URL)
+	if err != nil {
+		t.Fatal(err)
 	}
-	req, _ := http.NewRequest(http.MethodGet, auth.SignInURL(r.hosts, d, p), nil)
-	resp, body := send(req)
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("GET /ap/signin: %d", resp.StatusCode)
-	}
-	form := url.Values{"email": {"sim@example.com"}, "password": {"sim-password"}}
-	for _, m := range hiddenInput.FindAllStringSubmatch(body, -1) {
-		form.Set(html.UnescapeString(m[1]), html.UnescapeString(m[2]))
-	}
-	req, _ = http.NewRequest(http.MethodPost, r.ts.URL+"/ap/signin", strings.NewReader(form.Encode()))
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	resp, _ = send(req)
-	if resp.StatusCode != http.StatusFound {
-		t.Fatalf("POST /ap/signin: %d", resp.StatusCode)
-	}
-	code, err := auth.CodeFromURL(resp.Header.Get("Location"))
+	c.Jar.SetCookies(u, d.Cookies())
+	code, cookies, err := signintest.Code(c, auth.SignInURL(r.hosts, d, p), "sim@example.com", "sim-password")
 	if err != nil {
 		t.Fatal(err)
 	}
 	r.track(code, p.Verifier)
-	for _, c := range resp.Cookies() {
+	for _, c := range cookies {
 		r.track(c.Value)
 	}
-	return code, resp.Cookies()
+	return code, cookies
 }
 
 // registerDevice signs d in and registers it.
@@ -277,24 +250,6 @@ func (r *rig) running(t *testing.T, k *auth.Keeper) (stop func()) {
 
 // armed waits until one clock timer is pending (Run waits on it).
 func (r *rig) armed(t *testing.T) { enginetest.WaitPending(t, r.clock, 1) }
-
-// logBuffer collects every log line, for the secret scan.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *logBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *logBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 // memStore is a SessionStore in memory that keeps every save, as JSON
 // round trips.

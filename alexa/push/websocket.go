@@ -42,6 +42,10 @@ type WebsocketOptions struct {
 	// Cookie is the Alexa web cookie; for A:H its ubid-* value names the
 	// connection.
 	Cookie string
+	// CookieFunc, when set, is asked for the cookie at every (re)connect
+	// instead of Cookie, so that a session whose cookies are renewed (a
+	// household account's keeper) reconnects with the current ones.
+	CookieFunc func() string
 	// Header holds extra handshake headers, e.g. Origin
 	// (https://alexa.amazon.de) or Host.
 	Header http.Header
@@ -199,12 +203,13 @@ func (w *Websocket) target() (string, http.Header, error) {
 	default:
 		return "", nil, fmt.Errorf("push: websocket: URL %q: want ws(s)://host", w.o.URL)
 	}
+	cookie := w.cookie()
 	if (u.Path == "" || u.Path == "/") && u.RawQuery == "" {
 		if w.o.Protocol == ProtocolAF {
 			u.Path = "/tcomm/"
 		} else {
 			serial := ""
-			if m := ubidPattern.FindStringSubmatch(w.o.Cookie); m != nil {
+			if m := ubidPattern.FindStringSubmatch(cookie); m != nil {
 				serial = m[1]
 			} else {
 				serial = randomHex(8) // no ubid cookie: any stable-looking serial will do
@@ -220,8 +225,8 @@ func (w *Websocket) target() (string, http.Header, error) {
 	if h == nil {
 		h = http.Header{}
 	}
-	if w.o.Cookie != "" {
-		h.Set("Cookie", w.o.Cookie)
+	if cookie != "" {
+		h.Set("Cookie", cookie)
 	}
 	h.Set("Pragma", "no-cache")
 	h.Set("Cache-Control", "no-cache")
@@ -242,6 +247,14 @@ func (w *Websocket) target() (string, http.Header, error) {
 		}
 	}
 	return u.String(), h, nil
+}
+
+// cookie is the cookie of the next connect.
+func (w *Websocket) cookie() string {
+	if w.o.CookieFunc != nil {
+		return w.o.CookieFunc()
+	}
+	return w.o.Cookie
 }
 
 // signConnect is x-adp-signature: base64(RSA PKCS#1 v1.5 SHA-256 over

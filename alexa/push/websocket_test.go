@@ -11,7 +11,9 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -329,6 +331,59 @@ func TestWebsocketFailures(t *testing.T) {
 				t.Errorf("LastError %v, reauth %v", lastErr, tc.reauth)
 			}
 		})
+	}
+}
+
+// A websocket whose session's cookies were renewed while it waited (the
+// gateway refused the stale ones) reconnects with the current cookies:
+// CookieFunc is asked at every connect.
+func TestWebsocketReconnectsWithTheCurrentCookie(t *testing.T) {
+	const stale, renewed = "ubid-main=1; at-main=stale", "ubid-main=1; at-main=renewed"
+	fx := clientFixtures(t)
+	var (
+		mu   sync.Mutex
+		seen []string
+	)
+	up := websocket.Upgrader{}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		seen = append(seen, r.Header.Get("Cookie"))
+		mu.Unlock()
+		if r.Header.Get("Cookie") != renewed {
+			http.Error(w, "", http.StatusUnauthorized)
+			return
+		}
+		c, err := up.Upgrade(w, r, nil)
+		if err != nil {
+			t.Errorf("upgrade: %v", err)
+			return
+		}
+		defer c.Close()
+		p := peer{t, c, push.ProtocolAF, fx}
+		p.handshake()
+		p.idle()
+	}))
+	defer srv.Close()
+	var cookie atomic.Value
+	cookie.Store(stale)
+	// The keeper renews the cookies while the source waits to retry.
+	sl := &sleeps{on: func(int) { cookie.Store(renewed) }}
+	src := push.NewWebsocket(push.WebsocketOptions{URL: srv.URL, HandshakePause: -1, Sleep: sl.sleep,
+		CookieFunc: func() string { return cookie.Load().(string) }})
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	rec := newRecorder()
+	done := start(t, ctx, src, rec)
+	rec.waitConnected(t)
+	cancel()
+	waitDone(t, done)
+	mu.Lock()
+	defer mu.Unlock()
+	if !slices.Equal(seen, []string{stale, renewed}) {
+		t.Errorf("connects sent the cookies %q, want the stale one, then the renewed one", seen)
+	}
+	if d := sl.get(); len(d) != 1 || d[0] != 10*time.Minute {
+		t.Errorf("sleeps %v, want the re-authentication wait", d)
 	}
 }
 

@@ -5,15 +5,14 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
-	"html"
 	"io"
 	"net/http"
 	"net/url"
-	"regexp"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/alexarules/alexarules/alexa/auth/signin/signintest"
 	"github.com/alexarules/alexarules/alexa/sim"
 )
 
@@ -107,18 +106,6 @@ func (e *env) postPage(path, host string, form url.Values) htmlPage {
 	return e.browse(req, host)
 }
 
-var hiddenInput = regexp.MustCompile(`<input type="hidden" name="([^"]+)" value="([^"]*)">`)
-
-// hiddenInputs returns the hidden inputs of a page's form, as a browser
-// would send them back.
-func hiddenInputs(body string) url.Values {
-	v := url.Values{}
-	for _, m := range hiddenInput.FindAllStringSubmatch(body, -1) {
-		v.Set(html.UnescapeString(m[1]), html.UnescapeString(m[2]))
-	}
-	return v
-}
-
 // signIn walks the sign-in as a plain HTTP client (GET the form, POST
 // email and password, the OTP when asked) on host and returns the
 // maplanding redirect.
@@ -128,13 +115,13 @@ func (e *env) signIn(d appDevice, responseType, host string) htmlPage {
 	if form.status != http.StatusOK {
 		e.t.Fatalf("GET /ap/signin: %d %s", form.status, form.body)
 	}
-	v := hiddenInputs(form.body)
+	v := signintest.Fields(form.body)
 	v.Set("email", "sim@example.com")
 	v.Set("password", "sim-password")
 	p := e.postPage("/ap/signin", host, v)
 	if strings.HasPrefix(p.location, "/ap/mfa") {
 		mfa := e.getPage(p.location, host)
-		v = hiddenInputs(mfa.body)
+		v = signintest.Fields(mfa.body)
 		v.Set("otpCode", "123456")
 		p = e.postPage("/ap/signin", host, v)
 	}
@@ -176,7 +163,7 @@ func TestSignInPages(t *testing.T) {
 		t.Errorf("the page names an absolute address:\n%s", form.body)
 	}
 
-	v := hiddenInputs(form.body)
+	v := signintest.Fields(form.body)
 	v.Set("email", "sim@example.com")
 	v.Set("password", "wrong")
 	bad := e.postPage("/ap/signin", host, v)
@@ -185,7 +172,7 @@ func TestSignInPages(t *testing.T) {
 		t.Fatalf("wrong password: %d chunked %v\n%s", bad.status, bad.chunked, bad.body)
 	}
 	// The form again, with the email kept: sign in from it.
-	v = hiddenInputs(bad.body)
+	v = signintest.Fields(bad.body)
 	v.Set("email", " SIM@example.com")
 	v.Set("password", "sim-password")
 	ok := e.postPage("/ap/signin", host, v)
@@ -235,7 +222,7 @@ func TestSignInRefusals(t *testing.T) {
 		}
 	}
 	form := e.getPage("/ap/signin?"+d.signInQuery("code").Encode(), "")
-	v := hiddenInputs(form.body)
+	v := signintest.Fields(form.body)
 	v.Set("email", "sim@example.com")
 	v.Set("password", "sim-password")
 	tampered := url.Values{"appActionToken": {v.Get("appActionToken")}, "workflowState": {"other"}, "email": {"sim@example.com"}, "password": {"sim-password"}}
@@ -255,7 +242,7 @@ func TestSignInOTP(t *testing.T) {
 	}
 	d := newAppDevice(t)
 	form := e.getPage("/ap/signin?"+d.signInQuery("code").Encode(), "")
-	v := hiddenInputs(form.body)
+	v := signintest.Fields(form.body)
 	v.Set("email", "sim@example.com")
 	v.Set("password", "sim-password")
 	p := e.postPage("/ap/signin", "", v)
@@ -268,7 +255,7 @@ func TestSignInOTP(t *testing.T) {
 			t.Errorf("OTP page lacks %s:\n%s", want, mfa.body)
 		}
 	}
-	v = hiddenInputs(mfa.body)
+	v = signintest.Fields(mfa.body)
 	v.Set("otpCode", "654321")
 	wrong := e.postPage("/ap/signin", "", v)
 	if wrong.status != http.StatusOK || !strings.Contains(wrong.body, "auth-error-message-box") || !strings.Contains(wrong.body, "auth-mfa-otpcode") {
@@ -296,7 +283,7 @@ func TestSignInFollowingRedirects(t *testing.T) {
 	}
 	b, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	v := hiddenInputs(string(b))
+	v := signintest.Fields(string(b))
 	v.Set("email", "sim@example.com")
 	v.Set("password", "sim-password")
 	resp, err = client.PostForm(e.ts.URL+"/ap/signin", v)
@@ -305,7 +292,7 @@ func TestSignInFollowingRedirects(t *testing.T) {
 	}
 	b, _ = io.ReadAll(resp.Body)
 	resp.Body.Close()
-	v = hiddenInputs(string(b))
+	v = signintest.Fields(string(b))
 	v.Set("otpCode", "123456")
 	resp, err = client.PostForm(e.ts.URL+"/ap/signin", v)
 	if err != nil {

@@ -163,7 +163,9 @@ func (s *Server) handleTcomm(w http.ResponseWriter, r *http.Request) {
 		}
 	}()
 
-	if r.Header.Get("Cookie") == "" {
+	// No cookie, or issued session cookies that expired (the legacy
+	// static session has no at-* cookie and is always let in).
+	if sess, issued := s.liveSession(requestCookies(r)); r.Header.Get("Cookie") == "" || issued && sess == nil {
 		conn.WriteControl(websocket.CloseMessage,
 			websocket.FormatCloseMessage(closeInvalidCredentials, closeInvalidCredentialsReason), time.Now().Add(time.Second))
 		return

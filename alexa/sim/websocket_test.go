@@ -297,6 +297,21 @@ func TestWebsocketRefusals(t *testing.T) {
 			t.Errorf("without a cookie: %v", err)
 		}
 	})
+	t.Run("expired session cookies", func(t *testing.T) {
+		refresh := e.registerDevice(newAppDevice(t)).Response.Success.Tokens.Bearer.RefreshToken
+		got, _ := e.exchange("/ap/exchangetoken/cookies", refresh, ".amazon.com")
+		header := http.Header{"Cookie": {cookieHeader(got[".amazon.com"])}}
+		live := dialTcomm(t, e, "/tcomm/", header)
+		if _, _, err := readMessage(t, live); err != nil {
+			t.Fatalf("a live session gets no TUNE: %v", err)
+		}
+		e.do(http.MethodPost, "/_sim/auth/expire", "", map[string]any{"cookies": true})
+		_, _, err := readMessage(t, dialTcomm(t, e, "/tcomm/", header))
+		var ce *websocket.CloseError
+		if !errors.As(err, &ce) || ce.Code != 4001 {
+			t.Errorf("with expired session cookies: %v", err)
+		}
+	})
 	t.Run("plain GET", func(t *testing.T) {
 		if r := e.do(http.MethodGet, "/", "", nil); r.status != http.StatusNotFound {
 			t.Errorf("GET / without upgrade: %d", r.status)

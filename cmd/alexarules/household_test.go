@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/alexarules/alexarules/alexa/auth/signin/signintest"
 	"github.com/alexarules/alexarules/alexa/sim"
 )
 
@@ -116,7 +117,7 @@ func TestAHouseholdSessionStaysAliveWithoutTheUser(t *testing.T) {
 	dir, data := t.TempDir(), filepath.Join(t.TempDir(), "h.db")
 	write(t, dir, "r.lua", householdRules)
 	logs := signIn(t, simURL, data)
-	if regs := simDevices(t, simURL); len(regs) != 1 {
+	if regs := signintest.Registrations(t, simURL); len(regs) != 1 {
 		t.Fatalf("registrations after the login: %+v", regs)
 	}
 	// devices lists the Echos through the session: with its cookies
@@ -157,7 +158,7 @@ func TestAHouseholdSessionStaysAliveWithoutTheUser(t *testing.T) {
 	if n := countCalls(s, 0, "/auth/register", 0, 999); n != 1 {
 		t.Fatalf("/auth/register called %d times, want once (the login)", n)
 	}
-	if regs := simDevices(t, simURL); len(regs) != 1 {
+	if regs := signintest.Registrations(t, simURL); len(regs) != 1 {
 		t.Fatalf("registrations: %+v", regs)
 	}
 	items := listTexts(s, "amzn1.alexa.list.sim-shopping")
@@ -338,7 +339,7 @@ func TestADeadSessionSaysLogInAgainAndSchedulesGoOn(t *testing.T) {
 	dir, data := t.TempDir(), filepath.Join(t.TempDir(), "d.db")
 	write(t, dir, "r.lua", householdRules)
 	signIn(t, simURL, data)
-	regs := simDevices(t, simURL)
+	regs := signintest.Registrations(t, simURL)
 	if len(regs) != 1 {
 		t.Fatalf("registrations: %+v", regs)
 	}
@@ -406,7 +407,7 @@ func TestAHouseholdSignsTheLegacyWebsocketWithItsDeviceKey(t *testing.T) {
 	d.waitFor(func() bool { return len(d.runs("loud")) == 1 }, "the volume rule over the websocket")
 	// The simulator checks the x-adp signature against the registered
 	// device's key: once the device is gone, the reconnect is refused.
-	regs := simDevices(t, simURL)
+	regs := signintest.Registrations(t, simURL)
 	if len(regs) != 1 {
 		t.Fatalf("registrations: %+v", regs)
 	}

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/alexarules/alexarules/alexa/auth"
 	"github.com/alexarules/alexarules/alexa/auth/signin/signintest"
+	"github.com/alexarules/alexarules/engine/enginetest"
 	"github.com/alexarules/alexarules/engine/store"
 )
 
@@ -28,16 +30,7 @@ var loginProxyURL = regexp.MustCompile(`http://127\.0\.0\.1:[0-9]+/`)
 func appLogin(t *testing.T, simURL, data string, extra ...string) (out, page string, code int) {
 	t.Helper()
 	cmd := cli(t, append([]string{"login", "--cloud", simURL, "--data", data}, extra...)...)
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var errOut bytes.Buffer
-	cmd.Stderr = &errOut
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = cmd.Process.Kill() })
+	stdout, errOut := startPiped(t, cmd)
 	lines := make(chan string)
 	go func() {
 		defer close(lines)
@@ -90,15 +83,6 @@ func scriptedSignIn(t *testing.T, start string) string {
 	return page
 }
 
-func simDevices(t *testing.T, simURL string) []map[string]any {
-	t.Helper()
-	regs, err := signintest.Registrations(simURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return regs
-}
-
 func TestLoginRegistersOneDeviceAndReusesIt(t *testing.T) {
 	s, simURL := startSim(t)
 	data := filepath.Join(t.TempDir(), "a.db")
@@ -106,7 +90,7 @@ func TestLoginRegistersOneDeviceAndReusesIt(t *testing.T) {
 	if code != exitOK || !strings.Contains(page, "You can close this window") {
 		t.Fatalf("login: exit %d, browser page:\n%s\noutput:\n%s", code, page, out)
 	}
-	regs := simDevices(t, simURL)
+	regs := signintest.Registrations(t, simURL)
 	if len(regs) != 1 {
 		t.Fatalf("registrations after the login: %v", regs)
 	}
@@ -120,7 +104,7 @@ func TestLoginRegistersOneDeviceAndReusesIt(t *testing.T) {
 	if code != exitOK {
 		t.Fatalf("second login: exit %d\n%s", code, out2)
 	}
-	again := simDevices(t, simURL)
+	again := signintest.Registrations(t, simURL)
 	if len(again) != 1 || again[0]["device_serial"] != regs[0]["device_serial"] {
 		t.Fatalf("after a second login: %v, want the one device %v", again, regs[0]["device_serial"])
 	}
@@ -181,7 +165,7 @@ func TestLoginRefusalsAndUsage(t *testing.T) {
 		strings.Contains(out.String()+errOut.String(), "ANwrong") {
 		t.Errorf("login --url with a wrong code printed:\n%s\n%s", out.String(), errOut.String())
 	}
-	if regs := simDevices(t, simURL); len(regs) != 0 {
+	if regs := signintest.Registrations(t, simURL); len(regs) != 0 {
 		t.Errorf("a refused login registered %v", regs)
 	}
 }
@@ -210,18 +194,26 @@ func TestLoginWhileRunHoldsTheDataFile(t *testing.T) {
 	}
 }
 
-func authBucket(t *testing.T, data string) map[string][]byte {
+// startPiped starts cmd with its stdout piped and its stderr collected;
+// the process is killed when the test ends.
+func startPiped(t *testing.T, cmd *exec.Cmd) (io.Reader, *bytes.Buffer) {
 	t.Helper()
-	st, err := store.Open(data, store.Options{})
+	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer st.Close()
-	kv, err := st.List("auth", "")
-	if err != nil {
+	errOut := &bytes.Buffer{}
+	cmd.Stderr = errOut
+	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	return kv
+	t.Cleanup(func() { _ = cmd.Process.Kill() })
+	return stdout, errOut
+}
+
+// authBucket reads the auth bucket of a data file no one holds.
+func authBucket(t *testing.T, data string) map[string][]byte {
+	return enginetest.Bucket(t, data, "auth")
 }
 
 func equalKV(a, b map[string][]byte) bool {
@@ -244,16 +236,7 @@ func TestLoginWithAPastedURL(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var errOut bytes.Buffer
-	cmd.Stderr = &errOut
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = cmd.Process.Kill() })
+	stdout, errOut := startPiped(t, cmd)
 	sc := bufio.NewScanner(stdout)
 	var start string
 	for start == "" && sc.Scan() {
@@ -273,7 +256,7 @@ func TestLoginWithAPastedURL(t *testing.T) {
 	if err := cmd.Wait(); err != nil {
 		t.Fatalf("login --url: %v\n%s", err, errOut.String())
 	}
-	if regs := simDevices(t, simURL); len(regs) != 1 {
+	if regs := signintest.Registrations(t, simURL); len(regs) != 1 {
 		t.Errorf("registrations after login --url: %v", regs)
 	}
 	if kv := authBucket(t, data); string(kv["account"]) != `{"auth":"app"}` {

@@ -61,11 +61,12 @@ func (discardSessions) SaveSession(*auth.Session) error     { return nil }
 // keeperAccess is how the bridge reaches a household account, on the
 // hosts of its marketplace and home region: cookies and csrf for the web
 // API, the registration's access token for the HTTP/2 push, the cookie
-// and the registration's ADP token and key for the websocket.
+// and the registration's ADP token and key for the websocket, which takes
+// the current cookies at every (re)connect.
 func keeperAccess(k *auth.Keeper) (webAccess, error) {
 	acc := webAccess{hosts: k.Hosts(), token: k.AccessToken}
 	acc.web = web.Options{Hosts: acc.hosts, Auth: k.WebAuth()}
-	acc.ws.Cookie = k.Session().WebCookie()
+	acc.ws.CookieFunc = k.WebCookie
 	if adp, key := k.ADP(); adp != "" && key != "" {
 		pk, err := auth.ParseDeviceKey(key)
 		if err != nil {

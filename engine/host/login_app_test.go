@@ -12,11 +12,11 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/alexarules/alexarules/alexa/auth/signin/signintest"
+	"github.com/alexarules/alexarules/engine/enginetest"
 	"github.com/alexarules/alexarules/engine/host"
 	"github.com/alexarules/alexarules/engine/store"
 )
@@ -26,24 +26,6 @@ var (
 	signInURL = regexp.MustCompile(`https?://\S+/ap/signin\?\S+`)
 )
 
-// lockedBuffer is a log sink several goroutines write to.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // login runs host.LoginApp against the simulator at cloud and plays the
 // browser on the URL it prints with password. It returns LoginApp's
 // error, everything printed and logged (at debug level) and the page the
@@ -51,10 +33,10 @@ func (l *lockedBuffer) String() string {
 func login(t *testing.T, cloud, data, password string) (err error, out, page string) {
 	t.Helper()
 	pr, pw := io.Pipe()
-	logs := &lockedBuffer{}
+	logs := &enginetest.LogBuffer{}
 	done := make(chan error, 1)
 	go func() {
-		o := host.AppLoginOptions{Out: pw, Logger: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))}
+		o := host.AppLoginOptions{Out: pw, Logger: logs.Logger(slog.LevelDebug)}
 		done <- host.LoginApp(context.Background(), host.Config{Cloud: cloud, Data: data}, noEnv, o)
 		pw.Close()
 	}()
@@ -90,29 +72,8 @@ func browse(t *testing.T, start, password string) string {
 	return page
 }
 
-func simRegistrations(t *testing.T, cloud string) []map[string]any {
-	t.Helper()
-	regs, err := signintest.Registrations(cloud)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return regs
-}
-
 // stored reads the auth bucket of a data file no one holds.
-func stored(t *testing.T, data string) map[string][]byte {
-	t.Helper()
-	st, err := store.Open(data, store.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	kv, err := st.List("auth", "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return kv
-}
+func stored(t *testing.T, data string) map[string][]byte { return enginetest.Bucket(t, data, "auth") }
 
 func TestLoginAppRegistersOnceAndReusesTheDevice(t *testing.T) {
 	cloud, stopSim := startSim(t)
@@ -122,7 +83,7 @@ func TestLoginAppRegistersOnceAndReusesTheDevice(t *testing.T) {
 	if err != nil || !strings.Contains(page, "You can close this window") {
 		t.Fatalf("login: %v\n%s\nbrowser page:\n%s", err, out, page)
 	}
-	regs := simRegistrations(t, cloud)
+	regs := signintest.Registrations(t, cloud)
 	if len(regs) != 1 {
 		t.Fatalf("registrations after one login: %v", regs)
 	}
@@ -138,7 +99,7 @@ func TestLoginAppRegistersOnceAndReusesTheDevice(t *testing.T) {
 	if err, out, _ := login(t, cloud, data, "sim-password"); err != nil {
 		t.Fatalf("second login: %v\n%s", err, out)
 	}
-	again := simRegistrations(t, cloud)
+	again := signintest.Registrations(t, cloud)
 	if len(again) != 1 || again[0]["device_serial"] != regs[0]["device_serial"] {
 		t.Fatalf("registrations after a second login: %v, first %v", again, regs)
 	}
@@ -203,7 +164,7 @@ func TestLoginAppWithAPastedURL(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Fatalf("login --url: %v", err)
 	}
-	if regs := simRegistrations(t, cloud); len(regs) != 1 {
+	if regs := signintest.Registrations(t, cloud); len(regs) != 1 {
 		t.Fatalf("registrations: %v", regs)
 	}
 	if kv := stored(t, data); string(kv["account"]) != `{"auth":"app"}` {

@@ -227,7 +227,14 @@ func (c *Client) do(ctx context.Context, r Request) (*Response, int, error) {
 	}
 }
 
+// wrap names the call in a transport error. A *url.Error is replaced by
+// its cause: its text quotes the whole URL, query included, which the
+// messages never show.
 func (c *Client) wrap(method, path string, err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		err = ue.Err
+	}
 	return fmt.Errorf("%s: %s %s: %w", c.family.Prefix, method, path, err)
 }
 

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"sync"
 	"testing"
@@ -160,5 +161,23 @@ func TestRecordSeesTheOutcome(t *testing.T) {
 	_, err := c.Do(context.Background(), Request{Method: "GET", URL: srv.URL + "/v2/endpoints/x"})
 	if err == nil || len(got) != 1 || got[0].Status != 404 || got[0].Path != "/v2/endpoints/x" || got[0].Err == nil {
 		t.Fatalf("recorded %+v (err %v)", got, err)
+	}
+}
+
+// A request that gets no answer names the method and path, never the
+// query (its text would otherwise quote the whole URL).
+func TestTransportErrorsDoNotQuoteTheQuery(t *testing.T) {
+	srv := httptest.NewServer(http.NotFoundHandler())
+	base := srv.URL
+	srv.Close() // nothing listens there now
+	var s sleeps
+	c := newTestClient(&s, nil, Family{Name: "web", Prefix: "alexa web"})
+	_, err := c.Do(context.Background(), Request{Method: http.MethodGet, URL: base + "/api/things",
+		Query: url.Values{"customerId": {"secret-id-123"}}})
+	if err == nil || !strings.HasPrefix(err.Error(), "alexa web: GET /api/things: ") {
+		t.Fatalf("err = %v, want it to name the request", err)
+	}
+	if strings.Contains(err.Error(), "secret-id-123") || strings.Contains(err.Error(), base) {
+		t.Errorf("the error quotes the URL: %v", err)
 	}
 }

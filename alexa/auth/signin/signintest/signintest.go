@@ -61,12 +61,7 @@ func Submit(c *http.Client, pageURL *url.URL, page string, values url.Values) (*
 	if form == "" {
 		return nil, "", fmt.Errorf("no form in the page at %s:\n%s", pageURL, page)
 	}
-	fields := url.Values{}
-	for _, in := range inputTag.FindAllString(form, -1) {
-		if a := attrs(in); a["name"] != "" && a["type"] != "submit" && a["type"] != "checkbox" {
-			fields.Set(a["name"], a["value"])
-		}
-	}
+	fields := Fields(form)
 	maps.Copy(fields, values)
 	target, err := pageURL.Parse(attrs(form[:strings.IndexByte(form, '>')+1])["action"])
 	if err != nil {
@@ -82,6 +77,19 @@ func Submit(c *http.Client, pageURL *url.URL, page string, values url.Values) (*
 	return read(c.Do(req))
 }
 
+// Fields are the inputs of the first form in page with their values, as
+// a browser sends them back unchanged (submit buttons and checkboxes
+// left out).
+func Fields(page string) url.Values {
+	fields := url.Values{}
+	for _, in := range inputTag.FindAllString(formTag.FindString(page), -1) {
+		if a := attrs(in); a["name"] != "" && a["type"] != "submit" && a["type"] != "checkbox" {
+			fields.Set(a["name"], a["value"])
+		}
+	}
+	return fields
+}
+
 // SignIn opens start, submits the sign-in form with email and password
 // and follows the redirects. It returns the final response and its body.
 func SignIn(c *http.Client, start, email, password string) (*http.Response, string, error) {
@@ -93,6 +101,24 @@ func SignIn(c *http.Client, start, email, password string) (*http.Response, stri
 		return resp, page, errors.New("GET " + start + ": " + resp.Status + ", no sign-in form:\n" + page)
 	}
 	return Submit(c, resp.Request.URL, page, url.Values{"email": {email}, "password": {password}})
+}
+
+// Code signs in at start as SignIn does but stops at the maplanding
+// redirect, as the sign-in proxy does, and returns the authorization code
+// it carries and the cookies that answer set.
+func Code(c *http.Client, start, email, password string) (string, []*http.Cookie, error) {
+	resp, page, err := SignIn(StopAt(c, "/ap/maplanding"), start, email, password)
+	if err != nil {
+		return "", nil, err
+	}
+	if resp.StatusCode != http.StatusFound {
+		return "", nil, fmt.Errorf("POST %s: %s, want the /ap/maplanding redirect:\n%s", resp.Request.URL.Path, resp.Status, page)
+	}
+	code, err := auth.CodeFromURL(resp.Header.Get("Location"))
+	if err != nil {
+		return "", nil, err
+	}
+	return code, resp.Cookies(), nil
 }
 
 // StopAt makes c stop at a redirect to a path ending in suffix (e.g.
@@ -118,20 +144,22 @@ func attrs(tag string) map[string]string {
 }
 
 // Registrations is the simulator's list of registered app devices (GET
-// /_sim/auth): each with device_serial, client_id and time.
-func Registrations(simURL string) ([]map[string]any, error) {
+// /_sim/auth): each with device_serial, client_id and time. A failure
+// fails t.
+func Registrations(t testing.TB, simURL string) []map[string]any {
+	t.Helper()
 	resp, err := http.Get(simURL + "/_sim/auth")
 	if err != nil {
-		return nil, err
+		t.Fatalf("GET /_sim/auth: %v", err)
 	}
 	defer resp.Body.Close()
 	var v struct {
 		Registrations []map[string]any `json:"registrations"`
 	}
 	if err := json.NewDecoder(resp.Body).Decode(&v); err != nil {
-		return nil, fmt.Errorf("GET /_sim/auth: %w", err)
+		t.Fatalf("GET /_sim/auth: %v", err)
 	}
-	return v.Registrations, nil
+	return v.Registrations
 }
 
 // NoSecret fails t when text shows a secret of a stored session
