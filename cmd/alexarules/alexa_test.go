@@ -207,7 +207,10 @@ func TestDevicesListsNamesAndIDs(t *testing.T) {
 	if code != exitOK {
 		t.Fatalf("exit %d: %s", code, errOut)
 	}
-	for _, want := range []string{"Bedroom Lamp", bedroomLamp, "Living Room Speaker", speaker, "Kitchen Echo", "G6G0XW0412650C3M", "Europe/Berlin"} {
+	// Both device backends (--cloud reaches both): the Endpoint Features
+	// endpoints and the smart-home devices and groups.
+	for _, want := range []string{"Bedroom Lamp", bedroomLamp, "Living Room Speaker", speaker, "Kitchen Echo", "G6G0XW0412650C3M", "Europe/Berlin",
+		"SMART HOME", shKitchen, "group:" + shGroup, "Living Room Lamp, Living Room Fan"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("devices output lacks %q:\n%s", want, out)
 		}
