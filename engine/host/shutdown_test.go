@@ -110,19 +110,27 @@ func startSim(t *testing.T) (url string, stop func()) {
 }
 
 // A host connected to an account (poller, push, notification tracker)
-// leaves no goroutine behind once Run returns.
+// leaves no goroutine behind once Run returns, with either device backend;
+// the smart-home one has discovered the devices again on its schedule.
 func TestAStoppedHostLeavesNoGoroutines(t *testing.T) {
+	for _, backend := range []string{host.DevicesFeatures, host.DevicesSmartHome} {
+		t.Run(backend, func(t *testing.T) { stoppedHostLeavesNoGoroutines(t, backend) })
+	}
+}
+
+func stoppedHostLeavesNoGoroutines(t *testing.T, backend string) {
 	before := goleak.IgnoreCurrent()
 	cloud, stopSim := startSim(t)
 	dir := t.TempDir()
 	write(t, dir, "r.lua", `return {
 		rule "lamp" { when = event "on", run = function() device("Bedroom Lamp"):on() end },
-		rule "warm" { when = reading { device = "Living Room Thermostat", attr = "temperature", above = 25 }, run = function() end },
+		rule "warm" { when = reading { device = "Living Room Sensor", attr = "temperature", above = 25 }, run = function() end },
 		rule "tick" { when = cron "@every 1s", run = function() end },
 	}`)
 	reload := make(chan struct{})
-	r := startHost(t, host.Options{Config: host.Config{Rules: dir, Cloud: cloud, PollInterval: "1s"}, Reload: reload,
-		LoadErrors: func(err error) { t.Errorf("rule file: %v", err) }})
+	cfg := host.Config{Rules: dir, Cloud: cloud, PollInterval: "1s", Devices: backend,
+		Poll: host.PollConfig{RequestsPerMinute: 600}, SmartHome: host.SmartHomeConfig{Discovery: "200ms"}}
+	r := startHost(t, host.Options{Config: cfg, Reload: reload, LoadErrors: func(err error) { t.Errorf("rule file: %v", err) }})
 	if status, body := r.do("POST", "/api/events", `{"name":"on"}`); status != http.StatusAccepted {
 		t.Fatalf("POST /api/events: %d %s", status, body)
 	}
@@ -130,6 +138,9 @@ func TestAStoppedHostLeavesNoGoroutines(t *testing.T) {
 		_, body := r.do("GET", "/api/runs?rule=lamp", "")
 		return strings.Contains(body, `"outcome": "ok"`)
 	})
+	if backend == host.DevicesSmartHome {
+		r.waitFor("three discoveries: at start and twice on the schedule", func() bool { return discoveries(t, cloud) >= 3 })
+	}
 	reload <- struct{}{}
 	r.waitFor("the reload", func() bool { return r.health().Reload != nil })
 	if err := r.shutdown(); err != nil {
@@ -147,6 +158,28 @@ func TestAStoppedHostLeavesNoGoroutines(t *testing.T) {
 	}
 	stopSim()
 	goleak.VerifyNone(t, before) // it retries for a while: goroutines may still be ending
+}
+
+// discoveries counts the smart-home discovery queries the simulator at
+// url has answered.
+func discoveries(t *testing.T, url string) int {
+	t.Helper()
+	resp, err := http.Get(url + "/_sim/requests")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var reqs []sim.Request
+	if err := json.NewDecoder(resp.Body).Decode(&reqs); err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, q := range reqs {
+		if q.Path == "/nexus/v1/graphql" && q.Status == http.StatusOK && strings.Contains(string(q.Body), "CustomerSmartHome") {
+			n++
+		}
+	}
+	return n
 }
 
 // hostGoroutines lists the goroutines that run this module's code, other
