@@ -60,3 +60,35 @@ func TestMaxBacklogRefusesWith429(t *testing.T) {
 		t.Fatalf("second event with a backlog of 1: %d, Retry-After %q", resp.StatusCode, resp.Header.Get("Retry-After"))
 	}
 }
+
+// Each device backend's poller takes the poll keys and its own defaults,
+// and /metrics shows the budget (and, for the smart-home API, the batch
+// limit and the throttle's cool-down).
+func TestPollBudgetPerBackendOnMetrics(t *testing.T) {
+	cloud, stopSim := startSim(t)
+	defer stopSim()
+	for _, tc := range []struct {
+		cfg  host.Config
+		want []string
+	}{
+		{host.Config{Devices: host.DevicesFeatures, Poll: host.PollConfig{RequestsPerMinute: 30}},
+			[]string{"alexarules_poll_budget_requests_per_second 0.5\n", "alexarules_poll_interval_seconds 60\n", "alexarules_poll_batch_max_reads 1\n"}},
+		{host.Config{Devices: host.DevicesSmartHome},
+			[]string{"alexarules_poll_budget_requests_per_second 0.006666666666666667\n", "alexarules_poll_interval_seconds 300\n",
+				"alexarules_poll_batch_max_reads 50\n", "alexarules_smarthome_cooldown_seconds 0\n"}},
+	} {
+		dir := t.TempDir()
+		write(t, dir, "r.lua", `return rule "warm" { when = reading { device = "Living Room Sensor", attr = "temperature", above = 25 }, run = function() end }`)
+		tc.cfg.Rules, tc.cfg.Cloud, tc.cfg.Push = dir, cloud, "off"
+		r := startHost(t, host.Options{Config: tc.cfg})
+		_, page := r.do("GET", "/metrics", "")
+		for _, want := range tc.want {
+			if !strings.Contains(page, want) {
+				t.Errorf("--devices %s: /metrics lacks %q", tc.cfg.Devices, want)
+			}
+		}
+		if err := r.shutdown(); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
