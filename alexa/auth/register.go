@@ -197,14 +197,9 @@ var capabilities = map[string]any{
 // putCapabilities registers the device's capabilities with its access
 // token.
 func (a *App) putCapabilities(ctx context.Context, accessToken string) error {
-	body, err := json.Marshal(capabilities)
-	if err != nil {
-		return err
-	}
-	_, err = a.auth.Do(ctx, request.Request{
-		Method: http.MethodPut, URL: a.hosts.Capabilities + "/v1/devices/@self/capabilities", Body: body,
-		Auth:   bearer(accessToken),
-		Header: http.Header{"Content-Type": {"application/json; charset=UTF-8"}},
+	_, err := a.auth.Do(ctx, request.Request{
+		Method: http.MethodPut, URL: a.hosts.Capabilities + "/v1/devices/@self/capabilities", JSON: capabilities,
+		Auth: bearer(accessToken),
 	})
 	return err
 }

@@ -48,7 +48,6 @@ package smarthome
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -282,13 +281,8 @@ func (c *Client) call(ctx context.Context, method, path string, query url.Values
 	if err := c.paused(); err != nil {
 		return nil, err
 	}
-	r := request.Request{Method: method, URL: c.web + path, Query: query}
+	r := request.Request{Method: method, URL: c.web + path, Query: query, JSON: body}
 	if body != nil {
-		payload, err := json.Marshal(body)
-		if err != nil {
-			return nil, fmt.Errorf("alexa smarthome: %s %s: encode body: %w", method, path, err)
-		}
-		r.Body = payload
 		r.Header = http.Header{"Content-Type": {"application/json; charset=utf-8"}}
 	}
 	resp, err := c.rc.Do(ctx, r)

@@ -274,16 +274,7 @@ func (c *Client) cacheBuster() string { return strconv.FormatInt(c.now().UnixMil
 // JSON. base is c.web or c.lists; path is already escaped. It returns the
 // body of a 2xx answer; an error answer is an *Error.
 func (c *Client) send(ctx context.Context, method, base, path string, query url.Values, body any) ([]byte, error) {
-	r := request.Request{Method: method, URL: base + path, Query: query}
-	if body != nil {
-		payload, err := json.Marshal(body)
-		if err != nil {
-			return nil, fmt.Errorf("alexa web: %s %s: encode body: %w", method, path, err)
-		}
-		r.Body = payload
-		r.Header = http.Header{"Content-Type": {"application/json; charset=UTF-8"}}
-	}
-	resp, err := c.rc.Do(ctx, r)
+	resp, err := c.rc.Do(ctx, request.Request{Method: method, URL: base + path, Query: query, JSON: body})
 	if err != nil {
 		return nil, err
 	}

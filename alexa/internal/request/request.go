@@ -12,6 +12,7 @@ package request
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -138,6 +139,9 @@ type Request struct {
 	Query  url.Values
 	Header http.Header // added to the client's Header
 	Body   []byte      // sent as is; set Content-Type in Header
+	// JSON, when not nil, is encoded as the body instead, with Content-Type
+	// "application/json; charset=UTF-8" unless Header sets one.
+	JSON any
 	// Auth replaces the client's Authorizer for this call; NoAuth sends
 	// no credentials at all (token endpoints carry theirs in the body).
 	Auth   Authorizer
@@ -178,6 +182,21 @@ func (c *Client) Do(ctx context.Context, r Request) (*Response, error) {
 }
 
 func (c *Client) do(ctx context.Context, r Request) (*Response, int, error) {
+	path := pathOf(r.URL)
+	if r.JSON != nil {
+		body, err := json.Marshal(r.JSON)
+		if err != nil {
+			return nil, 0, c.wrap(r.Method, path, fmt.Errorf("encode body: %w", err))
+		}
+		r.Body = body
+		if r.Header.Get("Content-Type") == "" {
+			r.Header = r.Header.Clone()
+			if r.Header == nil {
+				r.Header = http.Header{}
+			}
+			r.Header.Set("Content-Type", "application/json; charset=UTF-8")
+		}
+	}
 	auth := c.opts.Auth
 	if r.Auth != nil {
 		auth = r.Auth
@@ -185,7 +204,6 @@ func (c *Client) do(ctx context.Context, r Request) (*Response, int, error) {
 	if r.NoAuth {
 		auth = nil
 	}
-	path := pathOf(r.URL)
 	reauthorized := false
 	for attempt := 1; ; {
 		req, err := c.newRequest(ctx, r, auth)

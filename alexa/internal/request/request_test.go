@@ -181,3 +181,26 @@ func TestTransportErrorsDoNotQuoteTheQuery(t *testing.T) {
 		t.Errorf("the error quotes the URL: %v", err)
 	}
 }
+
+func TestJSONBodyEncodedWithItsContentType(t *testing.T) {
+	var got []string
+	srv, _ := script(t, func(w http.ResponseWriter, r *http.Request) {
+		b := make([]byte, 64)
+		n, _ := r.Body.Read(b)
+		got = append(got, r.Header.Get("Content-Type")+" "+string(b[:n]))
+	})
+	c := New(Family{Name: "web"}, Options{})
+	ctx := context.Background()
+	if _, err := c.Do(ctx, Request{Method: "PUT", URL: srv.URL + "/x", JSON: map[string]int{"a": 1}}); err != nil {
+		t.Fatal(err)
+	}
+	h := http.Header{"Content-Type": {"application/json; charset=utf-8"}}
+	if _, err := c.Do(ctx, Request{Method: "PUT", URL: srv.URL + "/x", JSON: []int{2}, Header: h}); err != nil {
+		t.Fatal(err)
+	}
+	_, err := c.Do(ctx, Request{Method: "PUT", URL: srv.URL + "/bad", JSON: func() {}})
+	want := []string{`application/json; charset=UTF-8 {"a":1}`, `application/json; charset=utf-8 [2]`}
+	if len(got) != 2 || got[0] != want[0] || got[1] != want[1] || err == nil || !strings.Contains(err.Error(), "PUT /bad: encode body") {
+		t.Fatalf("got %q, err %v", got, err)
+	}
+}
