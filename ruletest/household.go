@@ -41,7 +41,7 @@ func householdFrom(tb *lua.LTable) (hh sim.Household, smart bool, err error) {
 			if !ok {
 				return hh, false, fmt.Errorf("%s[%d]: want a table", key, i+1)
 			}
-			c, err := householdEntry(key, obj)
+			c, err := householdEntry(key, obj, m)
 			if err != nil {
 				return hh, false, fmt.Errorf("%s[%d]: %w", key, i+1, err)
 			}
@@ -61,7 +61,7 @@ func householdFrom(tb *lua.LTable) (hh sim.Household, smart bool, err error) {
 }
 
 // householdEntry is one entry in the simulator's JSON form.
-func householdEntry(key string, obj map[string]any) (map[string]any, error) {
+func householdEntry(key string, obj, all map[string]any) (map[string]any, error) {
 	name, _ := obj["name"].(string)
 	if name == "" {
 		return nil, fmt.Errorf("name is required")
@@ -84,8 +84,10 @@ func householdEntry(key string, obj map[string]any) (map[string]any, error) {
 		return e, nil
 	case "lists":
 		return listEntry(obj, name, id)
+	case "groups":
+		return groupEntry(obj, name, id, all)
 	}
-	return nil, fmt.Errorf("unknown household field %q (endpoints, echos, lists, smarthome)", key)
+	return nil, fmt.Errorf("unknown household field %q (endpoints, echos, lists, smarthome, groups)", key)
 }
 
 // nest moves every field but keep into a nested table named inner.
@@ -127,6 +129,39 @@ func listEntry(obj map[string]any, name, id string) (map[string]any, error) {
 		}
 	}
 	return map[string]any{"id": id, "name": name, "items": items}, nil
+}
+
+// groupEntry is an Alexa app group of smart-home devices; members are
+// their names (or ids).
+func groupEntry(obj map[string]any, name, id string, all map[string]any) (map[string]any, error) {
+	if id == "" {
+		id = "test-group-" + slug(name)
+	}
+	ids := map[string]string{}
+	devices, _ := all["smarthome"].([]any)
+	for _, d := range devices {
+		if dm, ok := d.(map[string]any); ok {
+			n, _ := dm["name"].(string)
+			did, _ := dm["id"].(string)
+			if did == "" {
+				did = "test-" + slug(n)
+			}
+			ids[strings.ToLower(n)] = did
+		}
+	}
+	raw, _ := obj["members"].([]any)
+	members := []any{}
+	for i, m := range raw {
+		s, ok := m.(string)
+		if !ok {
+			return nil, fmt.Errorf("members[%d]: want a device name", i+1)
+		}
+		if did, ok := ids[strings.ToLower(s)]; ok {
+			s = did
+		}
+		members = append(members, s)
+	}
+	return map[string]any{"id": id, "name": name, "members": members}, nil
 }
 
 var nonSlug = regexp.MustCompile(`[^a-z0-9]+`)
