@@ -56,6 +56,11 @@ type harness struct {
 	simDone chan error
 }
 
+// quietResync is the bridge's re-sync interval while push is down: the
+// test's push connection stays up, and a shorter one would stop the
+// virtual clock every 15 s of a week-long test.
+const quietResync = 24 * time.Hour
+
 // defaultStart is where a test's clock stands unless t.clock says.
 const defaultStart = "2026-01-05 09:00"
 
@@ -120,7 +125,7 @@ func (h *harness) startEngine(ctx context.Context) error {
 	}
 	go func() {
 		h.stopped <- host.Run(runCtx, host.Options{Config: cfg, Log: log, Clock: h.clock, RulePaths: h.rules,
-			OnEvent: h.onEvent, OnRun: h.onRun, LoadErrors: h.onLoadError,
+			OnEvent: h.onEvent, OnRun: h.onRun, LoadErrors: h.onLoadError, DownResync: quietResync,
 			Started: func(e *engine.Engine) { started <- e }})
 	}()
 	select {

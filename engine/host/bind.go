@@ -47,6 +47,9 @@ type alexaSetup struct {
 	publish func(engine.Event)
 	// observe times every Amazon request for the API latency histogram.
 	observe func(api, result string, d time.Duration)
+	// downResync is the bridge's re-sync interval while push is down
+	// (0: its default).
+	downResync time.Duration
 }
 
 // newBinder binds device() and alexa.* to an account; nil parts mean none
@@ -264,7 +267,7 @@ func (rt *alexaRuntime) startBridge(cfg Config, acc webAccess, s alexaSetup, log
 		return nil, &ConfigError{err}
 	}
 	b, err := bridge.New(bridge.Options{Web: wc, Push: src, Clock: s.clock, Store: s.store,
-		Publish: s.publish, Country: acc.hosts.Country, Logger: log})
+		Publish: s.publish, Country: acc.hosts.Country, Logger: log, DownResync: s.downResync})
 	if err != nil {
 		return nil, err
 	}

@@ -47,6 +47,11 @@ type Options struct {
 	// Started, when set, is handed the engine once every part runs (a
 	// rule test publishes its events and reads rule state through it).
 	Started func(*engine.Engine)
+	// DownResync is how often notifications and lists are fetched again
+	// while the push connection is down (0: the bridge's default, 15 s).
+	// A rule test, whose push never goes down, sets it long so that its
+	// virtual clock does not stop every 15 s.
+	DownResync time.Duration
 }
 
 // host is a running engine with its store, scheduler and admin API.
@@ -99,7 +104,7 @@ func Run(ctx context.Context, o Options) error {
 	h.engine = engine.New(engine.Config{Clock: o.Clock, Store: st, Log: o.Log, OnEvent: o.OnEvent, OnRun: o.OnRun,
 		Breaker: breaker, MaxBacklog: cfg.MaxBacklog})
 	if h.rt, err = startAlexa(ctx, cfg, o.Getenv, alexaSetup{store: st, clock: o.Clock, publish: h.engine.Publish,
-		observe: h.engine.Metrics().ObserveAPICall}, o.Log); err != nil {
+		observe: h.engine.Metrics().ObserveAPICall, downResync: o.DownResync}, o.Log); err != nil {
 		return err
 	}
 	if err := h.start(); err != nil {

@@ -1,0 +1,87 @@
+package ruletest_test
+
+import (
+	"bytes"
+	"errors"
+	"flag"
+	"os"
+	"path/filepath"
+	"regexp"
+	"testing"
+	"time"
+
+	"github.com/alexarules/alexarules/ruletest"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files")
+
+func run(t *testing.T, o ruletest.Options, paths ...string) (string, ruletest.Result, error) {
+	t.Helper()
+	var out bytes.Buffer
+	o.Out, o.TempDir, o.Location = &out, t.TempDir(), time.UTC
+	res, err := ruletest.Run(t.Context(), o, paths...)
+	return out.String(), res, err
+}
+
+// timings are the only part of the output that changes between runs.
+var timings = regexp.MustCompile(`\(\d+\.\d+s\)`)
+
+func golden(t *testing.T, name, got string) {
+	t.Helper()
+	got = timings.ReplaceAllString(got, "(T)")
+	path := filepath.Join("testdata", name)
+	if *update {
+		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got != string(want) {
+		t.Errorf("output:\n%s\nwant (%s):\n%s", got, path, want)
+	}
+}
+
+func TestPassingTestsIncludingAWeekAndRestarts(t *testing.T) {
+	out, res, err := run(t, ruletest.Options{Verbose: true}, "testdata/pass")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !res.OK() || res.Passed != 4 {
+		t.Errorf("%+v", res)
+	}
+	golden(t, "pass.golden", out)
+}
+
+func TestFailuresNameFileLineExpectedAndGot(t *testing.T) {
+	out, res, err := run(t, ruletest.Options{}, "testdata/fail")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.OK() || res.Failed != 6 || res.Passed != 1 {
+		t.Errorf("%+v", res)
+	}
+	golden(t, "fail.golden", out)
+}
+
+func TestRunFiltersTestNames(t *testing.T) {
+	out, res, err := run(t, ruletest.Options{Filter: regexp.MustCompile("^wrong (value|state)$"), Verbose: true}, "testdata/fail/lamp_test.lua")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Failed != 2 || res.Passed != 0 {
+		t.Errorf("%+v\n%s", res, out)
+	}
+}
+
+func TestUsageErrors(t *testing.T) {
+	for _, p := range []string{"testdata/missing", "testdata/fail/lamp.lua", "testdata/empty"} {
+		_, _, err := run(t, ruletest.Options{}, p)
+		var ue *ruletest.UsageError
+		if !errors.As(err, &ue) {
+			t.Errorf("%s: %v, want a usage error", p, err)
+		}
+	}
+}
