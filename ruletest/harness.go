@@ -5,11 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/alexarules/alexarules/alexa/sim"
@@ -49,11 +51,12 @@ type harness struct {
 	actions []engine.Action
 	loadErr []error
 
-	eng     *engine.Engine
-	stop    context.CancelFunc
-	stopped chan error
-	simStop context.CancelFunc
-	simDone chan error
+	eng      *engine.Engine
+	stop     context.CancelFunc
+	stopped  chan error
+	simSrv   *http.Server
+	simDone  chan error
+	inflight atomic.Int64 // requests the simulator is serving
 }
 
 // quietResync is the bridge's re-sync interval while push is down: the
@@ -91,18 +94,31 @@ func (h *harness) start(ctx context.Context) error {
 
 func (h *harness) startSim(ctx context.Context) error {
 	h.sim = sim.New(h.hh, sim.Options{})
-	simCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	ready := make(chan string, 1)
-	h.simDone = make(chan error, 1)
-	go func() { h.simDone <- h.sim.ListenAndServe(simCtx, "127.0.0.1:0", func(a string) { ready <- a }) }()
-	select {
-	case addr := <-ready:
-		h.simURL, h.simStop = "http://"+addr, cancel
-		return nil
-	case err := <-h.simDone:
-		cancel()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
 		return fmt.Errorf("simulated household: %w", err)
 	}
+	var p http.Protocols
+	p.SetHTTP1(true)
+	p.SetUnencryptedHTTP2(true) // the push downchannel
+	h.simSrv = &http.Server{Handler: h.counting(h.sim.Handler()), Protocols: &p,
+		BaseContext: func(net.Listener) context.Context { return context.WithoutCancel(ctx) }}
+	h.simURL = "http://" + ln.Addr().String()
+	h.simDone = make(chan error, 1)
+	go func() { h.simDone <- h.simSrv.Serve(ln) }()
+	return nil
+}
+
+// counting counts the requests in progress, but for the push
+// downchannel, which stays open: settle waits for them.
+func (h *harness) counting(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !strings.HasPrefix(r.URL.Path, "/v20160207/directives") {
+			h.inflight.Add(1)
+			defer h.inflight.Add(-1)
+		}
+		next.ServeHTTP(w, r)
+	})
 }
 
 // startEngine runs a host on the data file until stopEngine.
@@ -179,9 +195,9 @@ func (h *harness) stopEngine() error {
 // close stops the engine and the simulator.
 func (h *harness) close() error {
 	err := h.stopEngine()
-	if h.simStop != nil {
-		h.simStop()
-		if serr := <-h.simDone; serr != nil && !errors.Is(serr, context.Canceled) && !errors.Is(serr, http.ErrServerClosed) {
+	if h.simSrv != nil {
+		err = errors.Join(err, h.simSrv.Close())
+		if serr := <-h.simDone; !errors.Is(serr, http.ErrServerClosed) {
 			err = errors.Join(err, serr)
 		}
 	}
@@ -218,13 +234,15 @@ type fingerprint struct {
 	idle                     bool
 	events, traces, requests int
 	pending                  int
+	inflight                 int64
 }
 
 func (h *harness) fingerprint() fingerprint {
 	h.mu.Lock()
 	fp := fingerprint{events: len(h.events), traces: len(h.traces)}
 	h.mu.Unlock()
-	fp.idle = h.eng == nil || h.eng.Idle()
+	fp.idle = (h.eng == nil || h.eng.Idle()) && h.inflight.Load() == 0
+	fp.inflight = h.inflight.Load()
 	fp.requests = len(h.sim.Requests())
 	fp.pending = h.clock.Pending()
 	return fp

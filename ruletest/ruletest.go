@@ -199,16 +199,19 @@ func runFile(ctx context.Context, o Options, file string) (passed, failed int, e
 func reportFail(w io.Writer, name, where string, f *failure, err error) {
 	fmt.Fprintf(w, "--- FAIL: %s (%s)\n", name, where)
 	if f == nil {
-		fmt.Fprintf(w, "    error: %v\n", err)
+		fmt.Fprintf(w, "    error: %s\n", indent(err.Error()))
 		return
 	}
 	if f.err != "" {
-		fmt.Fprintf(w, "    error: %s\n", f.err)
+		fmt.Fprintf(w, "    error: %s\n", indent(f.err))
 		return
 	}
-	fmt.Fprintf(w, "    expected: %s\n", f.expected)
-	fmt.Fprintf(w, "    got:      %s\n", f.got)
+	fmt.Fprintf(w, "    expected: %s\n", indent(f.expected))
+	fmt.Fprintf(w, "    got:      %s\n", indent(f.got))
 }
+
+// indent keeps the continuation lines of a message under its first.
+func indent(s string) string { return strings.ReplaceAll(s, "\n", "\n        ") }
 
 // doString runs src as the chunk named file.
 func doString(L *lua.LState, src, file string) error {
