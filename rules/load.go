@@ -83,6 +83,18 @@ type Set struct {
 // Files lists the rule files under the paths given: files as they are,
 // directories' *.lua files (not *_test.lua, not lib/), sorted.
 func Files(paths ...string) ([]string, error) {
+	return luaFiles(paths, func(path string) bool { return !strings.HasSuffix(path, "_test.lua") })
+}
+
+// TestFiles lists the rule tests under the paths given: files as they
+// are, directories' *_test.lua files (not in lib/), sorted.
+func TestFiles(paths ...string) ([]string, error) {
+	return luaFiles(paths, func(path string) bool { return strings.HasSuffix(path, "_test.lua") })
+}
+
+// luaFiles lists the files given and the *.lua files keep accepts under
+// the directories given (not lib/, not hidden ones), sorted.
+func luaFiles(paths []string, keep func(path string) bool) ([]string, error) {
 	var out []string
 	for _, p := range paths {
 		fi, err := os.Stat(p)
@@ -103,7 +115,7 @@ func Files(paths ...string) ([]string, error) {
 				}
 				return nil
 			}
-			if strings.HasSuffix(path, ".lua") && !strings.HasSuffix(path, "_test.lua") {
+			if strings.HasSuffix(path, ".lua") && keep(path) {
 				out = append(out, path)
 			}
 			return nil

@@ -9,15 +9,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"regexp"
-	"slices"
 	"strings"
 	"time"
 
+	"github.com/alexarules/alexarules/rules"
 	lua "github.com/yuin/gopher-lua"
 )
 
@@ -80,44 +79,23 @@ func Run(ctx context.Context, o Options, paths ...string) (Result, error) {
 	return res, nil
 }
 
-// testFiles finds the *_test.lua files of paths, sorted.
+// testFiles finds the *_test.lua files of paths; a path that is not a
+// test file, or a directory without any, is a usage error.
 func testFiles(paths []string) ([]string, error) {
 	if len(paths) == 0 {
 		return nil, errors.New("no path given: name test files or directories")
 	}
 	var out []string
 	for _, p := range paths {
-		fi, err := os.Stat(p)
-		if err != nil {
+		found, err := rules.TestFiles(p)
+		switch {
+		case err != nil:
 			return nil, err
-		}
-		if !fi.IsDir() {
-			if !strings.HasSuffix(p, "_test.lua") {
-				return nil, fmt.Errorf("%s: not a test file (*_test.lua)", p)
-			}
-			out = append(out, p)
-			continue
-		}
-		var found []string
-		err = filepath.WalkDir(p, func(path string, d fs.DirEntry, err error) error {
-			if err != nil {
-				return err
-			}
-			if d.IsDir() && path != p && (d.Name() == "lib" || strings.HasPrefix(d.Name(), ".")) {
-				return filepath.SkipDir
-			}
-			if !d.IsDir() && strings.HasSuffix(path, "_test.lua") {
-				found = append(found, path)
-			}
-			return nil
-		})
-		if err != nil {
-			return nil, err
-		}
-		if len(found) == 0 {
+		case len(found) == 0:
 			return nil, fmt.Errorf("%s: no test files (*_test.lua)", p)
+		case len(found) == 1 && found[0] == p && !strings.HasSuffix(p, "_test.lua"):
+			return nil, fmt.Errorf("%s: not a test file (*_test.lua)", p)
 		}
-		slices.Sort(found)
 		out = append(out, found...)
 	}
 	return out, nil
