@@ -270,6 +270,19 @@ func (h *harness) settle() error {
 	return nil
 }
 
+// waitFor polls cond until it holds, or fails after settleTimeout saying
+// what it waited for.
+func (h *harness) waitFor(what string, cond func() bool) error {
+	deadline := time.Now().Add(settleTimeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			return fmt.Errorf("timed out after %s waiting for %s", settleTimeout, what)
+		}
+		time.Sleep(200 * time.Microsecond)
+	}
+	return nil
+}
+
 // advance moves the clock to target one due time at a time, settling
 // after each, so everything due runs in order.
 func (h *harness) advance(target time.Time) error {

@@ -41,9 +41,19 @@ func (t *tester) alarm(L *lua.LState) int {
 		"deviceSerialNumber": echo.Serial, "deviceType": echo.Type, "alarmLabel": label,
 		"originalDate": local.Format("2006-01-02"), "originalTime": local.Format("15:04:05.000")})
 	t.check("alarm", h.control(http.MethodPost, "/_sim/notifications", string(body), nil))
+	// The push makes the engine fetch the notifications a moment of clock
+	// time later (its debounce): wait until that fetch is armed.
+	t.check("alarm", h.waitFor("the engine to hear of the alarm", func() bool {
+		next, ok := h.clock.Next()
+		return ok && !next.After(h.clock.Now().Add(notificationsDebounce))
+	}))
 	t.check("alarm", h.settle())
 	return 0
 }
+
+// notificationsDebounce bounds how long after a notification push the
+// engine fetches the notifications (web.Debouncer's window).
+const notificationsDebounce = 2 * time.Second
 
 // alarmTime reads at: "HH:MM" (the next occurrence), "YYYY-MM-DD HH:MM"
 // or epoch seconds.
@@ -72,7 +82,16 @@ func (t *tester) listAdd(L *lua.LState) int {
 	l, err := h.findList(name)
 	t.check("list_add", err)
 	body, _ := json.Marshal(map[string]string{"text": text})
-	t.check("list_add", h.control(http.MethodPost, "/_sim/lists/"+url.PathEscape(l.ID)+"/items", string(body), nil))
+	var added struct {
+		Item struct {
+			ID string `json:"id"`
+		} `json:"item"`
+	}
+	t.check("list_add", h.control(http.MethodPost, "/_sim/lists/"+url.PathEscape(l.ID)+"/items", string(body), &added))
+	// The engine hears of the item through the push, then fetches it.
+	t.check("list_add", h.waitFor(fmt.Sprintf("the engine to see %q added to %s", text, l.Name), func() bool {
+		return h.sawListItem(added.Item.ID)
+	}))
 	t.check("list_add", h.settle())
 	return 0
 }
@@ -115,6 +134,19 @@ func (t *tester) reading(L *lua.LState) int {
 	}
 	t.check("reading", h.settle())
 	return 0
+}
+
+// sawListItem reports whether the engine got an event about the list
+// item id.
+func (h *harness) sawListItem(id string) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, ev := range h.events {
+		if item, ok := ev.Data["item"].(map[string]any); ev.Kind == engine.KindList && ok && item["id"] == id {
+			return true
+		}
+	}
+	return false
 }
 
 // readingEvent is the event the poller publishes for a changed value.
