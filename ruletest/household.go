@@ -69,7 +69,12 @@ func householdEntry(key string, obj, all map[string]any) (map[string]any, error)
 	id, _ := obj["id"].(string)
 	switch key {
 	case "endpoints":
-		return nest(obj, "features", "amzn1.alexa.endpoint.test-", name, "id", "name"), nil
+		e := nest(obj, "features", "amzn1.alexa.endpoint.test-", name, "id", "name", "exact")
+		if exact, _ := e["exact"].(bool); !exact {
+			lightDefaults(e["features"].(map[string]any))
+		}
+		delete(e, "exact")
+		return e, nil
 	case "smarthome":
 		return nest(obj, "state", "test-", name, "id", "name", "type", "aliases"), nil
 	case "echos":
@@ -88,6 +93,20 @@ func householdEntry(key string, obj, all map[string]any) (map[string]any, error)
 		return groupEntry(obj, name, id, all)
 	}
 	return nil, fmt.Errorf("unknown household field %q (endpoints, echos, lists, smarthome, groups)", key)
+}
+
+// lightDefaults gives an endpoint the features of a dimmable colour
+// light that its fields leave out, so that a test names only the state it
+// cares about (t.household{ endpoints = {{ name = "Lamp", power = "OFF" }} }
+// can be dimmed); exact = true keeps only the fields given.
+func lightDefaults(f map[string]any) {
+	defaults := map[string]any{"power": "OFF", "brightness": 100, "color_temperature": 2700,
+		"color": map[string]any{"hue": 0, "saturation": 0, "brightness": 1}}
+	for k, v := range defaults {
+		if _, ok := f[k]; !ok {
+			f[k] = v
+		}
+	}
 }
 
 // nest moves every field but keep into a nested table named inner.

@@ -85,3 +85,13 @@ func TestUsageErrors(t *testing.T) {
 		}
 	}
 }
+
+// TestTheContractsExamplePasses: the test of RULES.md §7, as written
+// there, passes against the rule of §1 (a lamp given only power= can be
+// dimmed: test endpoints default to a dimmable colour light).
+func TestTheContractsExamplePasses(t *testing.T) {
+	out, res, err := run(t, ruletest.Options{}, "testdata/contract")
+	if err != nil || !res.OK() || res.Passed != 1 {
+		t.Fatalf("%+v %v\n%s", res, err, out)
+	}
+}
