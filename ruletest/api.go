@@ -19,6 +19,7 @@ import (
 // (expected, got) or an error, at where (file:line).
 type failure struct {
 	where, expected, got, err string
+	runs                      []string // the test's last runs
 }
 
 // failMarker is the Lua error a failed expectation raises to end its test.
@@ -38,15 +39,46 @@ func runTest(ctx context.Context, o Options, L *lua.LState, d declared, file str
 	t := &tester{ctx: ctx, L: L, h: h}
 	err := L.CallByParam(lua.P{Fn: d.fn, NRet: 0, Protect: true}, t.table())
 	cerr := h.close()
+	f := t.fail
 	switch {
-	case t.fail != nil:
-		return t.fail
+	case f != nil:
 	case err != nil:
-		return luaFailure(err, fmt.Sprintf("%s:%d", file, d.line))
+		f = luaFailure(err, fmt.Sprintf("%s:%d", file, d.line))
 	case cerr != nil:
-		return &failure{where: fmt.Sprintf("%s:%d", file, d.line), err: "stopping the engine: " + cerr.Error()}
+		f = &failure{where: fmt.Sprintf("%s:%d", file, d.line), err: "stopping the engine: " + cerr.Error()}
+	default:
+		return nil
 	}
-	return nil
+	f.runs = h.runLines()
+	return f
+}
+
+// shownRuns is how many of a failed test's last runs its report shows.
+const shownRuns = 10
+
+// runLines describe the test's last runs for a failure report: when,
+// which rule (and handler), the outcome with its reason or error, and
+// the run's log lines.
+func (h *harness) runLines() []string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	trs := h.traces[max(0, len(h.traces)-shownRuns):]
+	var out []string
+	for _, tr := range trs {
+		line := tr.Started.In(h.loc).Format("2006-01-02 15:04:05") + " " + tr.Rule
+		if tr.Handler != "" {
+			line += " (" + tr.Handler + ")"
+		}
+		line += ": " + tr.Outcome
+		if why := strings.TrimSpace(tr.Reason + " " + tr.Error); why != "" {
+			line += " (" + why + ")"
+		}
+		out = append(out, line)
+		for _, l := range tr.Log {
+			out = append(out, "    "+l)
+		}
+	}
+	return out
 }
 
 var luaWhere = regexp.MustCompile(`^([^\s:]+\.lua:\d+): `)

@@ -173,7 +173,7 @@ func runFile(ctx context.Context, o Options, file string) (passed, failed int, e
 }
 
 // reportFail writes one failure: the header, then what was expected and
-// what happened (or the error).
+// what happened (or the error), then the test's last runs.
 func reportFail(w io.Writer, name, where string, f *failure, err error) {
 	fmt.Fprintf(w, "--- FAIL: %s (%s)\n", name, where)
 	if f == nil {
@@ -182,10 +182,16 @@ func reportFail(w io.Writer, name, where string, f *failure, err error) {
 	}
 	if f.err != "" {
 		fmt.Fprintf(w, "    error: %s\n", indent(f.err))
-		return
+	} else {
+		fmt.Fprintf(w, "    expected: %s\n", indent(f.expected))
+		fmt.Fprintf(w, "    got:      %s\n", indent(f.got))
 	}
-	fmt.Fprintf(w, "    expected: %s\n", indent(f.expected))
-	fmt.Fprintf(w, "    got:      %s\n", indent(f.got))
+	if len(f.runs) > 0 {
+		fmt.Fprintf(w, "    runs (the last %d at most):\n", shownRuns)
+		for _, r := range f.runs {
+			fmt.Fprintf(w, "      %s\n", r)
+		}
+	}
 }
 
 // indent keeps the continuation lines of a message under its first.
