@@ -26,7 +26,7 @@ func (t *tester) alarm(L *lua.LState) int {
 	at, err := t.alarmTime(opts["at"])
 	t.check("alarm", err)
 	label, _ := opts["label"].(string)
-	loc := h.loc
+	loc := time.UTC // the engine reads the times of an Echo without a time zone so
 	if echo.Timezone != "" {
 		if l, err := time.LoadLocation(echo.Timezone); err == nil {
 			loc = l
