@@ -26,7 +26,7 @@ func (t *tester) alarm(L *lua.LState) int {
 	at, err := t.alarmTime(opts["at"])
 	t.check("alarm", err)
 	label, _ := opts["label"].(string)
-	loc := time.UTC // the engine reads the times of an Echo without a time zone so
+	loc := time.UTC // the engine reads the alarms of an Echo without a time zone in UTC
 	if echo.Timezone != "" {
 		if l, err := time.LoadLocation(echo.Timezone); err == nil {
 			loc = l
