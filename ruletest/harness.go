@@ -8,7 +8,6 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -317,4 +316,3 @@ func (h *harness) control(method, path, body string, out any) error {
 // epoch is t as the engine's events carry it.
 func epoch(t time.Time) float64 { return float64(t.UnixNano()) / 1e9 }
 
-func itoa(i int) string { return strconv.Itoa(i) }
