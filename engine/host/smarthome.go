@@ -161,8 +161,12 @@ type smartHomeReader struct{ c *smarthome.Client }
 
 var _ poll.BatchReader = smartHomeReader{}
 
+// Get is one read as a batch of one: like every poll read it fails at
+// once during a cool-down (the poller schedules the retry), where the
+// client's Get would wait for the end.
 func (r smartHomeReader) Get(ctx context.Context, id, attr string) (any, error) {
-	return r.c.Get(ctx, id, attr)
+	res := r.ReadMany(ctx, []poll.Read{{EndpointID: id, Attr: attr}})[0]
+	return res.Value, res.Err
 }
 
 // MaxBatch is the client's limit of devices per request: a batch of that
