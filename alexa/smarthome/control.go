@@ -76,7 +76,7 @@ func (c *Client) update(ctx context.Context, id, operation string, args []float6
 		return "", fmt.Errorf("alexa smarthome: %s: %w by the Alexa smart-home API, which controls power, "+
 			"brightness, colour and colour temperature of household devices", operation, ErrUnsupported)
 	}
-	if err := c.waitPaused(ctx); err != nil {
+	if err := c.waitPaused(ctx, id); err != nil {
 		return "", err // nothing is read, mapped or sent during a cool-down
 	}
 	d, err := c.lookup(ctx, id)

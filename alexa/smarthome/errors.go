@@ -184,7 +184,7 @@ func (c *Client) paused() *ThrottleError {
 // a short throttle burst is sent once it clears; a cool-down that lasts
 // past the deadline, or a ctx without one, fails the call at once with
 // the *ThrottleError (the caller did not say it may wait that long).
-func (c *Client) waitPaused(ctx context.Context) error {
+func (c *Client) waitPaused(ctx context.Context, id string) error {
 	for {
 		te := c.paused()
 		if te == nil {
@@ -193,7 +193,7 @@ func (c *Client) waitPaused(ctx context.Context) error {
 		if dl, ok := ctx.Deadline(); !ok || time.Until(dl) <= te.Wait {
 			return te
 		}
-		c.logger.Debug("alexa smarthome: waiting for the throttle's cool-down to end", "until", te.Until)
+		c.logger.Info("alexa smarthome: waiting for the end of the throttle's cool-down", "device", id, "until", te.Until)
 		if err := sleeper(c.clock)(ctx, te.Wait); err != nil {
 			return fmt.Errorf("alexa smarthome: waiting for the cool-down until %s: %w",
 				te.Until.UTC().Format(time.RFC3339), err)

@@ -366,7 +366,7 @@ func (c *Client) Get(ctx context.Context, id, attr string) (any, error) {
 		return nil, describe(fmt.Errorf("alexa smarthome: get %s: %w: the smart-home API reads %s",
 			attr, ErrUnsupported, strings.Join(attributes(), ", ")))
 	}
-	if err := c.waitPaused(ctx); err != nil {
+	if err := c.waitPaused(ctx, id); err != nil {
 		return nil, describe(err)
 	}
 	d, err := c.lookup(ctx, id)
