@@ -45,8 +45,10 @@ type SmartHomeConfig struct {
 	Kelvin string `json:"kelvin"`
 	// Discovery is the interval of the scheduled discovery (default 30m).
 	Discovery string `json:"discovery"`
-	// Cooldown is the account-wide pause after a throttle answer
-	// (default 5m; a longer Retry-After wins).
+	// Cooldown caps the account-wide pause after throttle answers
+	// (default 5m): Retry-After exactly when Amazon names one, else 30 s
+	// doubling per throttle answer in a row up to Cooldown
+	// (smarthome.Options.Cooldown).
 	Cooldown string `json:"cooldown"`
 }
 
