@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"sync"
 	"testing"
 	"time"
 
@@ -147,4 +148,34 @@ func TestWaitForCooldownCancelled(t *testing.T) {
 	if reqs := r.f.since(n); len(reqs) != 0 {
 		t.Errorf("requests: %+v", reqs)
 	}
+}
+
+// Throttle answers to requests sent together (none had come back when the
+// others went) are one throttle: the pause is 30 s, not 60 s.
+func TestCooldownConcurrentAnswersCountOnce(t *testing.T) {
+	r := newRig(t, smarthome.Options{})
+	if _, err := r.c.Devices(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	var arrived sync.WaitGroup
+	arrived.Add(2)
+	r.f.setAnswer(func(rec) (int, http.Header, string, bool) {
+		arrived.Done()
+		arrived.Wait() // both requests are in flight before either is answered
+		return 429, nil, phoenixThrottle, true
+	})
+	errs := make(chan error, 2)
+	for range 2 {
+		go func() { errs <- turnOn(r.c) }()
+	}
+	for range 2 {
+		if err := <-errs; !errors.Is(err, smarthome.ErrThrottled) {
+			t.Fatalf("throttle answer: %v", err)
+		}
+	}
+	if until, ok := r.c.CoolingDown(); !ok || until.Sub(r.clock.Now()) != smarthome.FirstCooldown {
+		t.Errorf("pause until %v, want %v after two answers sent together", until, smarthome.FirstCooldown)
+	}
+	r.clock.Advance(smarthome.FirstCooldown)
+	throttleOnce(t, r, "", 2*smarthome.FirstCooldown) // the next in a row doubles
 }
