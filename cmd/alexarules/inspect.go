@@ -169,8 +169,8 @@ no engine holds it.`,
 		now := time.Now()
 		for _, t := range timers {
 			fmt.Fprintf(a.stdout, "%s  %-10s %s/%s  id %s", t.Due.Local().Format("2006-01-02 15:04:05"), dueIn(t.Due, now), t.Rule, t.Handler, t.ID)
-			if len(t.Args) > 0 {
-				fmt.Fprintf(a.stdout, "  args %s", t.Args)
+			if args := compactJSON(t.Args); args != "" {
+				fmt.Fprintf(a.stdout, "  args %s", args)
 			}
 			fmt.Fprintln(a.stdout)
 		}

@@ -108,6 +108,10 @@ func (a *app) printNext(rep admin.NextReport) {
 		fmt.Fprintf(a.stderr, "rule %q has no schedule or cron trigger\n", rep.Rule)
 	}
 	for _, f := range rep.Fires {
+		// Decoded JSON times carry an offset, not the zone's abbreviation.
+		if loc, err := time.LoadLocation(f.Zone); err == nil && f.Zone != "" {
+			f.Time = f.Time.In(loc)
+		}
 		fmt.Fprintf(a.stdout, "%s  %s", f.Time.Format("Mon 2006-01-02 15:04:05 MST (-07:00)"), f.Trigger)
 		if f.DST != "" {
 			fmt.Fprintf(a.stdout, "  (DST: %s)", f.DST)

@@ -25,11 +25,13 @@ type NextReport struct {
 	Fires   []NextFire `json:"fires"`
 }
 
-// NextFire is one upcoming fire: its time in the trigger's time zone, the
-// trigger as GET /api/rules shows it, and how daylight saving time
-// shapes it ("" when it does not; see schedule.Fire).
+// NextFire is one upcoming fire: its time in the trigger's time zone
+// (Zone, an IANA name such as "Europe/Berlin"), the trigger as GET
+// /api/rules shows it, and how daylight saving time shapes it ("" when it
+// does not; see schedule.Fire).
 type NextFire struct {
 	Time    time.Time `json:"time"`
+	Zone    string    `json:"zone"`
 	Trigger string    `json:"trigger"`
 	DST     string    `json:"dst,omitempty"`
 }
@@ -127,15 +129,16 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request) {
 		case <-s.Feed.Done():
 			return
 		case ev := <-sub.events:
-			if n := sub.dropped.Load(); n > reported {
+			if b, err := json.Marshal(ev); err == nil { // else not JSON-encodable (NaN): the journal has it
+				fmt.Fprintf(w, "data: %s\n\n", b)
+			}
+			// Events are dropped only while the queue is full, so reporting
+			// once it is empty reports every drop, and promptly.
+			if n := sub.dropped.Load(); n > reported && len(sub.events) == 0 {
 				fmt.Fprintf(w, "event: dropped\ndata: {\"dropped\":%d}\n\n", n-reported)
 				reported = n
 			}
-			b, err := json.Marshal(ev)
-			if err != nil {
-				continue // not JSON-encodable data (NaN): the journal has it
-			}
-			if _, err := fmt.Fprintf(w, "data: %s\n\n", b); err != nil || flush() != nil {
+			if flush() != nil {
 				return
 			}
 		}

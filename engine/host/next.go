@@ -49,8 +49,12 @@ func nextFires(set *rules.Set, rule string, from time.Time, count int) (admin.Ne
 		if t.Spec == nil {
 			continue
 		}
+		zone := ""
+		if l, ok := t.Spec.(interface{ Location() *time.Location }); ok {
+			zone = l.Location().String()
+		}
 		for _, f := range schedule.Preview(t.Spec, from, count) {
-			rep.Fires = append(rep.Fires, admin.NextFire{Time: f.Time, Trigger: t.String(), DST: f.DST})
+			rep.Fires = append(rep.Fires, admin.NextFire{Time: f.Time, Zone: zone, Trigger: t.String(), DST: f.DST})
 		}
 	}
 	// Stable: two triggers due at once keep their order in the rule.
