@@ -5,6 +5,7 @@
 package host
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -40,6 +41,11 @@ type Options struct {
 	AdminReady func(addr string)
 	// Reload, when set, reloads the rules on every receive (SIGHUP).
 	Reload <-chan struct{}
+	// Watch reloads the rules when their files change (`run --watch`),
+	// once they have been quiet for WatchDebounce (default
+	// DefaultWatchDebounce).
+	Watch         bool
+	WatchDebounce time.Duration
 }
 
 // host is a running engine with its store, scheduler and admin API.
@@ -183,6 +189,17 @@ func (h *host) run(ctx context.Context, ln net.Listener) error {
 	}
 	if h.opts.Reload != nil {
 		sources.Go(func() { h.reloadOn(sourceCtx, h.opts.Reload) })
+	}
+	if h.opts.Watch {
+		// Watching starts before ready: a change after /healthz says ok
+		// is seen.
+		rw, err := watchRules(h.cfg.Rules, h.opts.Log)
+		if err != nil {
+			fail(err)
+		} else {
+			sources.Go(func() { fail(h.runWatch(sourceCtx, rw, cmp.Or(h.opts.WatchDebounce, DefaultWatchDebounce))) })
+			h.opts.Log.Info("watching the rule files", "dir", h.cfg.Rules)
+		}
 	}
 	h.ready.Store(true)
 	<-sourceCtx.Done()
