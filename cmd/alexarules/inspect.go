@@ -45,27 +45,42 @@ reads the data file (--data, default alexarules.db) when no engine holds it.`,
 	}
 	c.Flags().IntVar(&last, "last", 10, "how many runs")
 	return a.inspectCmd(c, &f, func(ctx context.Context, src source, args []string) error {
-		if last < 1 || last > 10000 {
-			return usagef("--last: a whole number from 1 to 10000 expected, got %d", last)
+		if err := checkLast(last); err != nil {
+			return err
 		}
 		traces, err := src.runs(ctx, args[0], last)
 		if err != nil {
 			return err
 		}
-		if traces == nil {
-			traces = []engine.Trace{}
-		}
-		if f.json {
-			return printJSON(a.stdout, traces)
-		}
-		if len(traces) == 0 {
-			fmt.Fprintf(a.stderr, "no runs of rule %q recorded\n", args[0])
-		}
-		for _, t := range traces {
-			printTrace(a.stdout, t)
-		}
-		return nil
+		return printAll(a, f.json, traces, fmt.Sprintf("no runs of rule %q recorded", args[0]),
+			func(t engine.Trace) { printTrace(a.stdout, t) })
 	})
+}
+
+// checkLast checks a --last flag.
+func checkLast(n int) error {
+	if n < 1 || n > 10000 {
+		return usagef("--last: a whole number from 1 to 10000 expected, got %d", n)
+	}
+	return nil
+}
+
+// printAll prints items as JSON (an empty list as []) or each with print;
+// none says empty on stderr.
+func printAll[T any](a *app, asJSON bool, items []T, empty string, print func(T)) error {
+	if asJSON {
+		if items == nil {
+			items = []T{}
+		}
+		return printJSON(a.stdout, items)
+	}
+	if len(items) == 0 {
+		fmt.Fprintln(a.stderr, empty)
+	}
+	for _, it := range items {
+		print(it)
+	}
+	return nil
 }
 
 // printTrace writes one run: a heading line, then its actions and logs.
@@ -157,24 +172,14 @@ no engine holds it.`,
 		if err != nil {
 			return err
 		}
-		if timers == nil {
-			timers = []engine.TimerRecord{}
-		}
-		if f.json {
-			return printJSON(a.stdout, timers)
-		}
-		if len(timers) == 0 {
-			fmt.Fprintln(a.stderr, "no pending timers")
-		}
 		now := time.Now()
-		for _, t := range timers {
+		return printAll(a, f.json, timers, "no pending timers", func(t engine.TimerRecord) {
 			fmt.Fprintf(a.stdout, "%s  %-10s %s/%s  id %s", t.Due.Local().Format("2006-01-02 15:04:05"), dueIn(t.Due, now), t.Rule, t.Handler, t.ID)
 			if args := compactJSON(t.Args); args != "" {
 				fmt.Fprintf(a.stdout, "  args %s", args)
 			}
 			fmt.Fprintln(a.stdout)
-		}
-		return nil
+		})
 	})
 }
 
@@ -207,8 +212,8 @@ event is one JSON object per line.`,
 		if follow {
 			return a.follow(cmd.Context(), f)
 		}
-		if last < 1 || last > 10000 {
-			return usagef("--last: a whole number from 1 to 10000 expected, got %d", last)
+		if err := checkLast(last); err != nil {
+			return err
 		}
 		src, err := f.open()
 		if err != nil {
@@ -219,16 +224,7 @@ event is one JSON object per line.`,
 		if err != nil {
 			return err
 		}
-		if f.json {
-			if evs == nil {
-				evs = []engine.EventRecord{}
-			}
-			return printJSON(a.stdout, evs)
-		}
-		for _, ev := range evs {
-			printEvent(a.stdout, ev)
-		}
-		return nil
+		return printAll(a, f.json, evs, "no events recorded", func(ev engine.EventRecord) { printEvent(a.stdout, ev) })
 	})
 	return c
 }
