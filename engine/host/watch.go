@@ -48,6 +48,9 @@ func (rw *rulesWatcher) addTree(root string) error {
 			return err
 		}
 		if !d.IsDir() {
+			if path == rw.dir {
+				return configErrorf("--watch: the rules %s are a file; watching takes a rules directory", path)
+			}
 			return nil
 		}
 		if path != rw.dir && strings.HasPrefix(d.Name(), ".") {

@@ -48,4 +48,11 @@ func TestWatchRelevantChanges(t *testing.T) {
 	if !slices.Contains(rw.w.WatchList(), sub) {
 		t.Errorf("the new directory is not watched: %v", rw.w.WatchList())
 	}
+	file := filepath.Join(dir, "one.lua")
+	if err := os.WriteFile(file, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := watchRules(file, slog.New(slog.DiscardHandler)); !IsConfigError(err) {
+		t.Errorf("watching a file: %v, want a configuration error", err)
+	}
 }
