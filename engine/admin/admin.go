@@ -9,7 +9,6 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"strconv"
 	"strings"
 	"time"
 
@@ -35,6 +34,13 @@ type Server struct {
 	// session that needs a new login degrades it); nil: no account kept
 	// alive by the engine.
 	Account func() AccountReport
+	// Next computes a rule's upcoming schedule and cron fires (GET
+	// /api/rules/{id}/next); an unknown rule is ErrUnknownRule. nil: no
+	// such route.
+	Next func(rule string, from time.Time, count int) (NextReport, error)
+	// Feed streams the engine's events live (GET /api/events/stream); nil:
+	// no such route.
+	Feed *Feed
 }
 
 // AccountReport is the state of the Alexa sign-in the engine keeps alive.
@@ -73,6 +79,14 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET /api/events", s.events)
 	mux.HandleFunc("POST /api/events", s.publish)
 	mux.HandleFunc("GET /api/runs", s.runs)
+	mux.HandleFunc("GET /api/rules/{id}/state", s.state)
+	mux.HandleFunc("GET /api/timers", s.timers)
+	if s.Next != nil {
+		mux.HandleFunc("GET /api/rules/{id}/next", s.next)
+	}
+	if s.Feed != nil {
+		mux.HandleFunc("GET /api/events/stream", s.stream)
+	}
 	mux.Handle("GET /metrics", s.metricsHandler())
 	if s.Reload != nil {
 		mux.HandleFunc("POST /api/reload", s.reload)
@@ -269,17 +283,7 @@ func (s *Server) reload(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]int{"rules": n})
 }
 
-func limitParam(r *http.Request, def int) (int, error) {
-	v := r.URL.Query().Get("limit")
-	if v == "" {
-		return def, nil
-	}
-	n, err := strconv.Atoi(v)
-	if err != nil || n < 1 || n > 10000 {
-		return 0, fmt.Errorf("limit: a whole number from 1 to 10000 expected, got %q", v)
-	}
-	return n, nil
-}
+func limitParam(r *http.Request, def int) (int, error) { return intParam(r, "limit", def, 10000) }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json")
