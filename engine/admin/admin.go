@@ -35,6 +35,22 @@ type Server struct {
 	// session that needs a new login degrades it); nil: no account kept
 	// alive by the engine.
 	Account func() AccountReport
+	// Feed, when set, serves the dashboard's live stream (GET /api/stream);
+	// the engine's OnEvent and OnRun hand it events and runs.
+	Feed *Feed
+	// Next, when set, returns a rule's next n scheduled fires, earliest
+	// first (the dashboard's "next fire").
+	Next func(rule string, n int) []time.Time
+	// Done, when closed, ends the live streams: a server's Shutdown does
+	// not wait for hijacked connections, so the streams watch it.
+	Done <-chan struct{}
+}
+
+func (s *Server) log() *slog.Logger {
+	if s.Log == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return s.Log
 }
 
 // AccountReport is the state of the Alexa sign-in the engine keeps alive.
@@ -77,6 +93,7 @@ func (s *Server) Handler() http.Handler {
 	if s.Reload != nil {
 		mux.HandleFunc("POST /api/reload", s.reload)
 	}
+	s.dashboard(mux)
 	return mux
 }
 
@@ -132,9 +149,17 @@ type ruleStatus struct {
 	engine.RuleInfo
 	Status string `json:"status"` // running, disabled or error
 	Error  string `json:"error,omitempty"`
+	// NextFire is the rule's next scheduled fire, when it has a schedule.
+	NextFire *time.Time `json:"next_fire,omitempty"`
 }
 
 func (s *Server) rules(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, s.ruleList())
+}
+
+// ruleList is GET /api/rules: every running rule, then the files that
+// failed to load with no rule running.
+func (s *Server) ruleList() []ruleStatus {
 	var rep LoadReport
 	if s.Loads != nil {
 		rep = s.Loads()
@@ -162,6 +187,11 @@ func (s *Server) rules(w http.ResponseWriter, r *http.Request) {
 			st.Status, st.Error = "error", strings.Join(errs, "; ")
 		}
 		running[info.File] = true
+		if s.Next != nil {
+			if next := s.Next(info.ID, 1); len(next) > 0 {
+				st.NextFire = &next[0]
+			}
+		}
 		out = append(out, st)
 	}
 	for _, f := range files {
@@ -170,7 +200,7 @@ func (s *Server) rules(w http.ResponseWriter, r *http.Request) {
 				Status: "error", Error: strings.Join(fileErrs[f], "; ")})
 		}
 	}
-	writeJSON(w, http.StatusOK, out)
+	return out
 }
 
 func (s *Server) events(w http.ResponseWriter, r *http.Request) {

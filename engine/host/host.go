@@ -12,6 +12,7 @@ import (
 	"net"
 	"sync"
 	"sync/atomic"
+	"slices"
 	"time"
 
 	"github.com/alexarules/alexarules/engine"
@@ -53,6 +54,8 @@ type host struct {
 	rt        *alexaRuntime
 	loads     loadReports
 	reloadMu  sync.Mutex
+	// feed shows events and runs to the dashboard's live streams.
+	feed admin.Feed
 	// guard stops rule runs that go over the heap budget; one for the
 	// process, shared by every load and reload.
 	guard *scripting.HeapGuard
@@ -89,7 +92,7 @@ func Run(ctx context.Context, o Options) error {
 	defer st.Close()
 	h := &host{opts: o, cfg: cfg, store: st, guard: scripting.NewHeapGuard(scripting.DefaultLimits())}
 	breaker, _ := cfg.Breaker.Engine() // checked by Validate
-	h.engine = engine.New(engine.Config{Clock: o.Clock, Store: st, Log: o.Log, OnEvent: o.OnEvent, OnRun: o.OnRun,
+	h.engine = engine.New(engine.Config{Clock: o.Clock, Store: st, Log: o.Log, OnEvent: h.onEvent, OnRun: h.onRun,
 		Breaker: breaker, MaxBacklog: cfg.MaxBacklog})
 	if h.rt, err = startAlexa(ctx, cfg, o.Getenv, alexaSetup{store: st, clock: o.Clock, publish: h.engine.Publish,
 		observe: h.engine.Metrics().ObserveAPICall}, o.Log); err != nil {
@@ -193,11 +196,43 @@ func (h *host) run(ctx context.Context, ln net.Listener) error {
 // in flight have finished.
 func (h *host) serveAdmin(ctx context.Context, ln net.Listener) error {
 	handler := (&admin.Server{Engine: h.engine, Store: h.store, Log: h.opts.Log, Ready: h.ready.Load,
-		Gauges: h.gauges, Reload: h.reload, Loads: h.loads.report, Account: h.rt.account}).Handler()
+		Gauges: h.gauges, Reload: h.reload, Loads: h.loads.report, Account: h.rt.account,
+		Feed: &h.feed, Next: h.nextFires, Done: ctx.Done()}).Handler()
 	if err := serveListener(ctx, ln, handler); err != nil {
 		return fmt.Errorf("admin API: %w", err)
 	}
 	return nil
+}
+
+// onEvent and onRun show the engine's events and runs to the dashboard
+// and to Options.OnEvent and OnRun.
+func (h *host) onEvent(ev engine.Event) {
+	h.feed.Event(ev)
+	if h.opts.OnEvent != nil {
+		h.opts.OnEvent(ev)
+	}
+}
+
+func (h *host) onRun(t engine.Trace) {
+	h.feed.Run(t)
+	if h.opts.OnRun != nil {
+		h.opts.OnRun(t)
+	}
+}
+
+// nextFires merges the next n fires of rule's schedule triggers.
+func (h *host) nextFires(rule string, n int) []time.Time {
+	var all []time.Time
+	for _, info := range h.engine.Rules() {
+		if info.ID != rule {
+			continue
+		}
+		for i := range info.Triggers {
+			all = append(all, h.scheduler.NextRuns(scheduleID(rule, i), n)...)
+		}
+	}
+	slices.SortFunc(all, time.Time.Compare)
+	return all[:min(n, len(all))]
 }
 
 func (h *host) gauges() []engine.Gauge {
