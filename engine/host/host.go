@@ -10,9 +10,9 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"slices"
 	"sync"
 	"sync/atomic"
-	"slices"
 	"time"
 
 	"github.com/alexarules/alexarules/engine"
