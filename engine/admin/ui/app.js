@@ -194,7 +194,7 @@ function openTrace(t) {
   const rows = (t.actions || []).map((a) => [el("code", {}, a.call), a.device || "—",
     a.args === undefined ? "" : json(a.args), a.result === undefined ? "" : json(a.result),
     a.sent === undefined ? "" : json(a.sent)]);
-  $("trace").replaceChildren(
+  $("trace").replaceChildren(...[
     el("p", {}, badge(t.outcome), " ", el("button", { type: "button", class: "link", onclick: () => openRule(t.rule) }, t.rule),
       t.handler ? " · handler " + t.handler : "", t.trigger ? " · trigger " + t.trigger : "", t.late ? " · late" : ""),
     el("p", { class: "muted" }, "started " + fmtTime(t.started) + " · " + Number(t.duration_ms).toFixed(1) + " ms",
@@ -204,7 +204,8 @@ function openTrace(t) {
     el("h3", {}, "Actions"),
     rows.length ? table(["Call", "Device", "Arguments", "Result", "Sent"], rows) : el("p", { class: "muted" }, "No actions."),
     el("h3", {}, "Log"),
-    (t.log || []).length ? el("pre", { class: "log" }, t.log.join("\n")) : el("p", { class: "muted" }, "No log lines."));
+    (t.log || []).length ? el("pre", { class: "log" }, t.log.join("\n")) : el("p", { class: "muted" }, "No log lines."),
+  ].filter(Boolean));
   const sec = $("trace-section");
   sec.hidden = false;
   sec.scrollIntoView({ block: "nearest" });

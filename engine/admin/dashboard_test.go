@@ -1,0 +1,183 @@
+package admin_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/alexarules/alexarules/engine"
+	"github.com/alexarules/alexarules/engine/admin"
+	"github.com/alexarules/alexarules/engine/enginetest"
+	"github.com/alexarules/alexarules/engine/store"
+)
+
+// xssLog is a log line that runs script if the page ever renders rule
+// data as HTML.
+const xssLog = `<img src=x onerror="document.title='pwned'">`
+
+// lampRule answers every custom event with an action on a lamp, its
+// smart-home "sent" form and a log line that is markup.
+type lampRule struct{}
+
+func (lampRule) Run(ctx context.Context, inv *engine.Invocation) engine.Result {
+	return engine.Result{State: json.RawMessage(`{"count":1}`),
+		Actions: []engine.Action{{Call: "set_brightness", Device: "Desk <Lamp>", Args: map[string]any{"brightness": 40},
+			Result: "ok", Sent: map[string]any{"brightness": 0.4}}},
+		Log: []string{"dimmed for " + inv.Event.Name, xssLog}}
+}
+func (lampRule) Close() {}
+
+// dashboardServer runs an engine with the rule "lamp <b>" wired to the
+// admin server's Feed, as the host wires them.
+// stopStreams closes the server's Done, as the host does when it stops.
+func dashboardServer(t *testing.T) (srv *httptest.Server, stopStreams func()) {
+	t.Helper()
+	st, err := store.Open(filepath.Join(t.TempDir(), "d.db"), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var feed admin.Feed
+	e := engine.New(engine.Config{Store: st, OnEvent: feed.Event, OnRun: feed.Run})
+	rule := &engine.Rule{ID: "lamp", File: "lamp.lua", Enabled: true, Mode: engine.ModeQueued, Max: 100, Timeout: time.Second,
+		Triggers:    []engine.Trigger{{Kind: engine.KindCustom, Spec: `event "<script>dim</script>"`}},
+		NewInstance: func() (engine.Instance, error) { return lampRule{}, nil }}
+	if err := e.SetRules([]*engine.Rule{rule}); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { _ = e.Run(ctx); close(done) }()
+	stop := make(chan struct{})
+	stopStreams = sync.OnceFunc(func() { close(stop) })
+	srv = httptest.NewServer((&admin.Server{Engine: e, Store: st, Feed: &feed, Done: stop,
+		Reload: func() (int, []error) { return 1, nil },
+		Next: func(rule string, n int) []time.Time {
+			return []time.Time{time.Date(2030, 1, 2, 7, 0, 0, 0, time.UTC)}[:min(n, 1)]
+		},
+		Gauges: func() []engine.Gauge {
+			return []engine.Gauge{{Name: "alexarules_push_connected", Type: "gauge", Value: 1},
+				{Name: "alexarules_poll_budget_requests_per_second", Type: "gauge", Value: 0.5},
+				{Name: "alexarules_poll_demand_requests_per_second", Type: "gauge", Value: 0.25}}
+		}}).Handler())
+	t.Cleanup(func() { stopStreams(); srv.Close(); cancel(); <-done; st.Close() })
+	return srv, stopStreams
+}
+
+func TestDashboardPageIsServedWithItsFilesAndAStrictPolicy(t *testing.T) {
+	srv, _ := dashboardServer(t)
+	for _, tc := range []struct{ path, ctype, want string }{
+		{"/", "text/html", `<body data-reload="on">`},
+		{"/ui/app.js", "javascript", "textContent"},
+		{"/ui/style.css", "text/css", "@media"},
+	} {
+		resp, err := http.Get(srv.URL + tc.path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var body strings.Builder
+		_, _ = io.Copy(&body, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || !strings.Contains(resp.Header.Get("Content-Type"), tc.ctype) || !strings.Contains(body.String(), tc.want) {
+			t.Errorf("GET %s: %d %s, want 200 %s with %q", tc.path, resp.StatusCode, resp.Header.Get("Content-Type"), tc.ctype, tc.want)
+		}
+		if csp := resp.Header.Get("Content-Security-Policy"); !strings.Contains(csp, "script-src 'self'") {
+			t.Errorf("GET %s: Content-Security-Policy %q", tc.path, csp)
+		}
+	}
+	if status, _ := do(t, "GET", srv.URL+"/ui/nothing.js", ""); status != 404 {
+		t.Errorf("GET /ui/nothing.js: %d, want 404", status)
+	}
+}
+
+func TestRuleDetailHasStateTimersHoldsAndNextFires(t *testing.T) {
+	srv, _ := dashboardServer(t)
+	if status, body := do(t, "POST", srv.URL+"/api/events", `{"name":"dusk"}`); status != 202 {
+		t.Fatalf("publish: %d %s", status, body)
+	}
+	enginetest.WaitUntil(t, "the run's state", func() bool {
+		_, body := do(t, "GET", srv.URL+"/api/rules/lamp", "")
+		return strings.Contains(body, `"count": 1`)
+	})
+	status, body := do(t, "GET", srv.URL+"/api/rules/lamp", "")
+	var d struct {
+		ID       string          `json:"id"`
+		Status   string          `json:"status"`
+		State    json.RawMessage `json:"state"`
+		Timers   []any           `json:"timers"`
+		Holds    []any           `json:"holds"`
+		Next     []time.Time     `json:"next"`
+		NextFire *time.Time      `json:"next_fire"`
+	}
+	if err := json.Unmarshal([]byte(body), &d); err != nil || status != 200 {
+		t.Fatalf("GET /api/rules/lamp: %d %s (%v)", status, body, err)
+	}
+	if d.ID != "lamp" || d.Status != "running" || d.Timers == nil || d.Holds == nil || len(d.Next) != 1 || d.NextFire == nil {
+		t.Errorf("GET /api/rules/lamp: %s", body)
+	}
+	if status, body := do(t, "GET", srv.URL+"/api/rules/nope", ""); status != 404 || !strings.Contains(body, `no rule with id \"nope\"`) {
+		t.Errorf("GET /api/rules/nope: %d %s", status, body)
+	}
+	if _, body := do(t, "GET", srv.URL+"/api/gauges", ""); !strings.Contains(body, `"name": "alexarules_push_connected"`) {
+		t.Errorf("GET /api/gauges: %s", body)
+	}
+}
+
+func TestStreamSendsEventsAndRunsAndEndsWhenTheServerStops(t *testing.T) {
+	srv, stopStreams := dashboardServer(t)
+	conn, _, err := websocket.DefaultDialer.Dial("ws"+strings.TrimPrefix(srv.URL, "http")+"/api/stream", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	// The stream may subscribe after the dial returns: publish until the
+	// first message comes, then expect the event and its run.
+	got := map[string]bool{}
+	_ = conn.SetReadDeadline(time.Now().Add(wait))
+	for !got["event:porch"] || !got["run:lamp"] {
+		if len(got) == 0 {
+			do(t, "POST", srv.URL+"/api/events", `{"name":"porch"}`)
+		}
+		var m admin.FeedMessage
+		if err := conn.ReadJSON(&m); err != nil {
+			t.Fatalf("stream: %v (got %v)", err, got)
+		}
+		switch {
+		case m.Event != nil:
+			got[m.Type+":"+m.Event.Name] = true
+		case m.Run != nil:
+			got[m.Type+":"+m.Run.Rule] = true
+			if len(m.Run.Actions) != 1 || m.Run.Actions[0].Sent == nil || len(m.Run.Log) != 2 {
+				t.Errorf("run in stream: %+v", m.Run)
+			}
+		}
+	}
+	stopStreams()
+	for {
+		_, _, err := conn.ReadMessage()
+		if ce, ok := errors.AsType[*websocket.CloseError](err); ok && ce.Code == websocket.CloseGoingAway {
+			return
+		}
+		if err != nil {
+			t.Fatalf("stream after the server stopped: %v, want close 1001", err)
+		}
+	}
+}
+
+func TestStreamRefusesOtherSites(t *testing.T) {
+	srv, _ := dashboardServer(t)
+	h := http.Header{"Origin": {"http://evil.example"}}
+	_, resp, err := websocket.DefaultDialer.Dial("ws"+strings.TrimPrefix(srv.URL, "http")+"/api/stream", h)
+	if err == nil || resp == nil || resp.StatusCode != http.StatusForbidden {
+		t.Fatalf("a page of another site opened the stream: %v %v", err, resp)
+	}
+}
