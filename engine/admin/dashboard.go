@@ -137,13 +137,15 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, fmt.Errorf("GET /api/stream: no live feed on this server"))
 		return
 	}
+	// Subscribed before the handshake's answer: whatever is published
+	// once the client has its connection reaches it.
+	sub := s.Feed.subscribe()
+	defer s.Feed.unsubscribe(sub)
 	up := websocket.Upgrader{}
 	conn, err := up.Upgrade(w, r, nil)
 	if err != nil {
 		return // Upgrade has answered the request
 	}
-	sub := s.Feed.subscribe()
-	defer s.Feed.unsubscribe(sub)
 	// The reader notices the client closing; the stream sends only.
 	gone := make(chan struct{})
 	go func() {
