@@ -1,10 +1,11 @@
 package engine
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"maps"
-	"sort"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -295,7 +296,8 @@ type Hold struct {
 	Due     time.Time `json:"due"`
 }
 
-// Holds lists the running holds of rule, earliest first.
+// Holds lists the running holds of rule, earliest first (then by trigger
+// and device).
 func (e *Engine) Holds(rule string) []Hold {
 	prefix := rule + "#"
 	out := []Hold{}
@@ -311,6 +313,8 @@ func (e *Engine) Holds(rule string) []Hold {
 		}
 		out = append(out, Hold{Trigger: n, Device: dev, Due: due})
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Due.Before(out[j].Due) })
+	slices.SortFunc(out, func(a, b Hold) int {
+		return cmp.Or(a.Due.Compare(b.Due), cmp.Compare(a.Trigger, b.Trigger), strings.Compare(a.Device, b.Device))
+	})
 	return out
 }
