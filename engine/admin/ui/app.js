@@ -23,10 +23,14 @@ function el(tag, props, ...children) {
   return e;
 }
 
+// fmtTime shows a time briefly in the reader's time zone: the time of
+// day for today, with the date otherwise.
 function fmtTime(t) {
   if (!t) return "—";
   const d = new Date(t);
-  return isNaN(d) ? String(t) : d.toLocaleString();
+  if (isNaN(d)) return String(t);
+  if (d.toDateString() === new Date().toDateString()) return d.toLocaleTimeString();
+  return d.toLocaleString([], { month: "short", day: "numeric", hour: "2-digit", minute: "2-digit" });
 }
 
 function json(v) {
@@ -153,7 +157,10 @@ function ruleDetail(d, runs) {
   const spec = (i) => d.triggers[i] !== undefined ? d.triggers[i] : "trigger " + i;
   return [
     el("p", {}, badge(d.status), " ", el("code", {}, d.file), " · mode ", d.mode || "single",
-      d.error ? el("div", { class: "bad" }, d.error) : null),
+      d.error ? el("div", { class: "bad" }, d.error) : null,
+      d.breaker ? el("div", { class: "warn" }, "breaker: " + d.breaker) : null),
+    el("p", {}, d.runs + " runs · ", el("span", { class: d.failures ? "bad" : "" }, d.failures + " failures"),
+      " · " + d.skipped + " skipped · " + d.dropped + " dropped · last run " + fmtTime(d.last_run)),
     el("h3", {}, "Triggers"),
     el("ul", {}, d.triggers.map((t) => el("li", {}, el("code", {}, t)))),
     el("h3", {}, "Next fires"),
