@@ -94,6 +94,16 @@ func TestDashboardInHeadlessChromium(t *testing.T) {
 		t.Fatal(err)
 	}
 	trace := eval[string](t, ctx, `document.getElementById('trace').textContent`)
+	err = chromedp.Do(ctx,
+		chromedp.Click(chromedp.CSS(`#rules tr[data-rule="lamp"] button`)),
+		until("the rule's page with its stored state", `document.getElementById('rule').textContent.includes('"count": 1')`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rule := eval[string](t, ctx, `document.getElementById('rule').textContent`); !strings.Contains(rule, `event "<script>dim</script>"`) ||
+		!strings.Contains(rule, "Pending timers") || !strings.Contains(rule, "Holds") {
+		t.Errorf("the rule's page: %s", rule)
+	}
 	title := eval[string](t, ctx, `document.title`)
 	overflow := eval[bool](t, ctx, `document.documentElement.scrollWidth > window.innerWidth`)
 	for _, want := range []string{"set_brightness", "Desk <Lamp>", `"brightness": 40`, `"brightness": 0.4`, "dimmed for doorbell-pressed", xssLog} {
