@@ -237,12 +237,12 @@ function appendOlder(list, items, key) {
   for (const item of items) if (!has(list, item, key)) list.append(item);
 }
 
-async function loadRuns() {
+// loadFeed fills a live list with the latest items the API keeps.
+async function loadFeed(path, id, item, key) {
   try {
-    const runs = await getJSON("/api/runs?limit=50");
-    appendOlder($("runs"), runs.map(runItem), "data-run");
+    appendOlder($(id), (await getJSON(path)).map(item), key);
   } catch (err) {
-    showError($("runs"), err);
+    showError($(id), err);
   }
 }
 
@@ -253,15 +253,6 @@ function eventItem(e) {
   return el("li", { "data-event": e.id },
     el("strong", {}, e.kind), what ? " " + what : "", " ", el("span", { class: "muted" }, fmtTime(e.time)),
     e.data && Object.keys(e.data).length ? el("code", { class: "muted" }, " " + JSON.stringify(e.data)) : null);
-}
-
-async function loadEvents() {
-  try {
-    const evs = await getJSON("/api/events?limit=50");
-    appendOlder($("events"), evs.map(eventItem), "data-event");
-  } catch (err) {
-    showError($("events"), err);
-  }
 }
 
 // ---- live stream ----
@@ -329,7 +320,9 @@ function start() {
   reload.hidden = document.body.dataset.reload !== "on";
   reload.addEventListener("click", reloadRules);
   connect(1000);
-  loadHealth(); loadSystem(); loadRules(); loadRuns(); loadEvents();
+  loadHealth(); loadSystem(); loadRules();
+  loadFeed("/api/runs?limit=50", "runs", runItem, "data-run");
+  loadFeed("/api/events?limit=50", "events", eventItem, "data-event");
   setInterval(() => { loadHealth(); loadSystem(); loadRules(); }, 5000);
 }
 
