@@ -9,7 +9,6 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"strconv"
 	"strings"
 	"time"
 
@@ -35,15 +34,14 @@ type Server struct {
 	// session that needs a new login degrades it); nil: no account kept
 	// alive by the engine.
 	Account func() AccountReport
-	// Feed, when set, serves the dashboard's live stream (GET /api/stream);
-	// the engine's OnEvent and OnRun hand it events and runs.
+	// Next computes a rule's upcoming schedule and cron fires (GET
+	// /api/rules/{id}/next, next_fire in /api/rules); an unknown rule is
+	// ErrUnknownRule. nil: no such route.
+	Next func(rule string, from time.Time, count int) (NextReport, error)
+	// Feed streams the engine's events (GET /api/events/stream) and its
+	// events and runs (the dashboard's GET /api/stream) live; the engine's
+	// OnEvent and OnRun hand them to it. nil: no such routes.
 	Feed *Feed
-	// Next, when set, returns a rule's next n scheduled fires, earliest
-	// first (the dashboard's "next fire").
-	Next func(rule string, n int) []time.Time
-	// Done, when closed, ends the live streams: a server's Shutdown does
-	// not wait for hijacked connections, so the streams watch it.
-	Done <-chan struct{}
 }
 
 func (s *Server) log() *slog.Logger {
@@ -89,6 +87,14 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET /api/events", s.events)
 	mux.HandleFunc("POST /api/events", s.publish)
 	mux.HandleFunc("GET /api/runs", s.runs)
+	mux.HandleFunc("GET /api/rules/{id}/state", s.state)
+	mux.HandleFunc("GET /api/timers", s.timers)
+	if s.Next != nil {
+		mux.HandleFunc("GET /api/rules/{id}/next", s.next)
+	}
+	if s.Feed != nil {
+		mux.HandleFunc("GET /api/events/stream", s.stream)
+	}
 	mux.Handle("GET /metrics", s.metricsHandler())
 	if s.Reload != nil {
 		mux.HandleFunc("POST /api/reload", s.reload)
@@ -188,8 +194,8 @@ func (s *Server) ruleList() []ruleStatus {
 		}
 		running[info.File] = true
 		if s.Next != nil {
-			if next := s.Next(info.ID, 1); len(next) > 0 {
-				st.NextFire = &next[0]
+			if rep, err := s.Next(info.ID, s.Engine.Clock().Now(), 1); err == nil && len(rep.Fires) > 0 {
+				st.NextFire = &rep.Fires[0].Time
 			}
 		}
 		out = append(out, st)
@@ -299,17 +305,7 @@ func (s *Server) reload(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]int{"rules": n})
 }
 
-func limitParam(r *http.Request, def int) (int, error) {
-	v := r.URL.Query().Get("limit")
-	if v == "" {
-		return def, nil
-	}
-	n, err := strconv.Atoi(v)
-	if err != nil || n < 1 || n > 10000 {
-		return 0, fmt.Errorf("limit: a whole number from 1 to 10000 expected, got %q", v)
-	}
-	return n, nil
-}
+func limitParam(r *http.Request, def int) (int, error) { return intParam(r, "limit", def, 10000) }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json")

@@ -101,7 +101,7 @@ func TestDashboardInHeadlessChromium(t *testing.T) {
 		t.Fatal(err)
 	}
 	if rule := eval[string](t, ctx, `document.getElementById('rule').textContent`); !strings.Contains(rule, `event "<script>dim</script>"`) ||
-		!strings.Contains(rule, "Pending timers") || !strings.Contains(rule, "Holds") {
+		!strings.Contains(rule, `schedule "07:00"`) || !strings.Contains(rule, "Pending timers") || !strings.Contains(rule, "Holds") {
 		t.Errorf("the rule's page: %s", rule)
 	}
 	title := eval[string](t, ctx, `document.title`)

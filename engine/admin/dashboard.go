@@ -3,16 +3,12 @@ package admin
 import (
 	"bytes"
 	"embed"
-	"encoding/json"
 	"fmt"
 	"io/fs"
 	"net/http"
-	"slices"
 	"time"
 
 	"github.com/gorilla/websocket"
-
-	"github.com/alexarules/alexarules/engine"
 )
 
 // ui is the dashboard: plain HTML, CSS and JavaScript, no build step and
@@ -29,9 +25,6 @@ const dashboardCSP = "default-src 'none'; script-src 'self'; style-src 'self'; i
 // streamWriteTimeout bounds one write to a live stream: a reader that
 // stops reading is dropped instead of holding its goroutine.
 const streamWriteTimeout = 10 * time.Second
-
-// nextFires is how many upcoming fires GET /api/rules/{id} lists.
-const nextFires = 5
 
 // dashboard adds the dashboard's page, files and JSON routes to mux.
 func (s *Server) dashboard(mux *http.ServeMux) {
@@ -57,9 +50,11 @@ func (s *Server) dashboard(mux *http.ServeMux) {
 		securityHeaders(w)
 		static.ServeHTTP(w, r)
 	})))
-	mux.HandleFunc("GET /api/rules/{id}", s.rule)
+	mux.HandleFunc("GET /api/rules/{id}/holds", s.holds)
 	mux.HandleFunc("GET /api/gauges", s.gauges)
-	mux.HandleFunc("GET /api/stream", s.stream)
+	if s.Feed != nil {
+		mux.HandleFunc("GET /api/stream", s.live)
+	}
 }
 
 func securityHeaders(w http.ResponseWriter) {
@@ -68,47 +63,15 @@ func securityHeaders(w http.ResponseWriter) {
 	w.Header().Set("Referrer-Policy", "no-referrer")
 }
 
-// ruleDetail is GET /api/rules/{id}: the rule as /api/rules lists it,
-// its committed state, its pending durable timers, its running holds and
-// its next scheduled fires.
-type ruleDetail struct {
-	ruleStatus
-	State  json.RawMessage      `json:"state"`
-	Timers []engine.TimerRecord `json:"timers"`
-	Holds  []engine.Hold        `json:"holds"`
-	Next   []time.Time          `json:"next"`
-}
-
-func (s *Server) rule(w http.ResponseWriter, r *http.Request) {
+// holds answers GET /api/rules/{id}/holds: the running holds of the
+// rule's stateful triggers, earliest first.
+func (s *Server) holds(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
-	list := s.ruleList()
-	i := slices.IndexFunc(list, func(st ruleStatus) bool { return st.ID == id })
-	if i < 0 {
-		writeError(w, http.StatusNotFound, fmt.Errorf("GET /api/rules/%s: no rule with id %q", id, id))
+	if !s.known(id) {
+		writeRuleError(w, fmt.Errorf("%w %q", ErrUnknownRule, id))
 		return
 	}
-	d := ruleDetail{ruleStatus: list[i], Timers: []engine.TimerRecord{}, Holds: s.Engine.Holds(id), Next: []time.Time{}}
-	state, err := s.Store.RuleState(id)
-	if err != nil {
-		writeError(w, http.StatusInternalServerError, fmt.Errorf("GET /api/rules/%s: state: %w", id, err))
-		return
-	}
-	d.State = state
-	timers, err := s.Store.Timers()
-	if err != nil {
-		writeError(w, http.StatusInternalServerError, fmt.Errorf("GET /api/rules/%s: timers: %w", id, err))
-		return
-	}
-	for _, t := range timers {
-		if t.Rule == id {
-			d.Timers = append(d.Timers, t)
-		}
-	}
-	slices.SortFunc(d.Timers, func(a, b engine.TimerRecord) int { return a.Due.Compare(b.Due) })
-	if s.Next != nil {
-		d.Next = append(d.Next, s.Next(id, nextFires)...)
-	}
-	writeJSON(w, http.StatusOK, d)
+	writeJSON(w, http.StatusOK, s.Engine.Holds(id))
 }
 
 // gauge is one of GET /api/gauges: a /metrics value as JSON.
@@ -129,18 +92,15 @@ func (s *Server) gauges(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, out)
 }
 
-// stream upgrades to a websocket and sends the Feed's messages as JSON
-// text frames until the client goes away or the server stops (Done).
-// Gorilla's default origin check refuses pages of other sites.
-func (s *Server) stream(w http.ResponseWriter, r *http.Request) {
-	if s.Feed == nil {
-		writeError(w, http.StatusNotFound, fmt.Errorf("GET /api/stream: no live feed on this server"))
-		return
-	}
+// live upgrades GET /api/stream to a websocket and sends the Feed's
+// events and runs as JSON text frames until the client goes away or the
+// Feed closes (the server stops). Gorilla's default origin check refuses
+// pages of other sites.
+func (s *Server) live(w http.ResponseWriter, r *http.Request) {
 	// Subscribed before the handshake's answer: whatever is published
 	// once the client has its connection reaches it.
-	sub := s.Feed.subscribe()
-	defer s.Feed.unsubscribe(sub)
+	sub, cancel := s.Feed.subscribe(true)
+	defer cancel()
 	up := websocket.Upgrader{}
 	conn, err := up.Upgrade(w, r, nil)
 	if err != nil {
@@ -164,21 +124,21 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// pump writes sub's messages to conn, then a "dropped" report when some
-// were lost, until gone or s.Done closes or a write fails.
-func (s *Server) pump(conn *websocket.Conn, sub *subscription, gone <-chan struct{}) error {
+// pump writes sub's messages to conn, and a "dropped" report when some
+// were lost, until gone or the Feed closes or a write fails.
+func (s *Server) pump(conn *websocket.Conn, sub *subscriber, gone <-chan struct{}) error {
 	for {
 		select {
 		case <-gone:
 			return nil
-		case <-s.Done:
+		case <-s.Feed.Done():
 			msg := websocket.FormatCloseMessage(websocket.CloseGoingAway, "server stopping")
 			return conn.WriteControl(websocket.CloseMessage, msg, time.Now().Add(time.Second))
-		case m := <-sub.ch:
+		case m := <-sub.messages:
 			if err := write(conn, m); err != nil {
 				return err
 			}
-			if n := sub.dropped.Swap(0); n > 0 {
+			if n := sub.unreported(); n > 0 {
 				if err := write(conn, FeedMessage{Type: "dropped", Dropped: n}); err != nil {
 					return err
 				}

@@ -11,22 +11,24 @@ import (
 	"github.com/alexarules/alexarules/engine"
 )
 
-// A stream that falls behind loses the newest messages, never blocks the
-// engine, and is told how many it lost once it catches up.
+// A dashboard stream that falls behind loses the newest messages, never
+// blocks the engine, and is told how many it lost once it has caught up;
+// an events-only subscriber gets no runs.
 func TestASlowStreamIsToldWhatItLost(t *testing.T) {
 	var f Feed
-	sub := f.subscribe()
+	sub, cancel := f.subscribe(true)
+	events, cancelEvents := f.subscribe(false)
+	defer cancelEvents()
 	for i := range feedQueue + 44 {
-		f.Run(engine.Trace{ID: string(rune('a' + i%26))})
+		f.PublishRun(engine.Trace{ID: string(rune('a' + i%26))})
 	}
-	if len(sub.ch) != feedQueue || sub.dropped.Load() != 44 {
-		t.Fatalf("queued %d, dropped %d; want %d and 44", len(sub.ch), sub.dropped.Load(), feedQueue)
+	if len(sub.messages) != feedQueue || sub.dropped.Load() != 44 || len(events.messages) != 0 {
+		t.Fatalf("queued %d, dropped %d, events-only got %d; want %d, 44, 0", len(sub.messages), sub.dropped.Load(), len(events.messages), feedQueue)
 	}
-	// The handler's pump sends the queue, then the report.
 	srv := httptest.NewServer(nil)
 	defer srv.Close()
-	done, pumped := make(chan struct{}), make(chan error, 1)
-	srv.Config.Handler = websocketPump(sub, done, pumped)
+	pumped := make(chan error, 1)
+	srv.Config.Handler = websocketPump(&f, sub, pumped)
 	conn, _, err := websocket.DefaultDialer.Dial("ws"+strings.TrimPrefix(srv.URL, "http"), nil)
 	if err != nil {
 		t.Fatal(err)
@@ -37,28 +39,25 @@ func TestASlowStreamIsToldWhatItLost(t *testing.T) {
 		if err := conn.ReadJSON(&m); err != nil || m.Type != "run" {
 			t.Fatalf("message %d: %+v %v", i, m, err)
 		}
-		if i == 0 {
-			// The report follows the message after which it was seen.
-			var r FeedMessage
-			if err := conn.ReadJSON(&r); err != nil || r.Type != "dropped" || r.Dropped != 44 {
-				t.Fatalf("after the first message: %+v %v, want a report of 44 dropped", r, err)
-			}
-		}
 	}
-	close(done)
+	var r FeedMessage
+	if err := conn.ReadJSON(&r); err != nil || r.Type != "dropped" || r.Dropped != 44 {
+		t.Fatalf("once the queue drained: %+v %v, want a report of 44 dropped", r, err)
+	}
+	f.Close()
 	if err := <-pumped; err != nil {
 		t.Errorf("pump: %v", err)
 	}
-	f.unsubscribe(sub)
-	f.Run(engine.Trace{})
-	if len(sub.ch) != 0 {
-		t.Errorf("an unsubscribed stream still gets messages")
+	cancel()
+	f.PublishRun(engine.Trace{})
+	if len(sub.messages) != 0 {
+		t.Errorf("a cancelled stream still gets messages")
 	}
 }
 
-// websocketPump serves one websocket that pumps sub until done closes,
-// then hands pumped what the pump returned.
-func websocketPump(sub *subscription, done chan struct{}, pumped chan<- error) http.Handler {
+// websocketPump serves one websocket that pumps sub until f closes, then
+// hands pumped what the pump returned.
+func websocketPump(f *Feed, sub *subscriber, pumped chan<- error) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		conn, err := (&websocket.Upgrader{}).Upgrade(w, r, nil)
 		if err != nil {
@@ -66,6 +65,6 @@ func websocketPump(sub *subscription, done chan struct{}, pumped chan<- error) h
 			return
 		}
 		defer conn.Close()
-		pumped <- (&Server{Done: done}).pump(conn, sub, nil)
+		pumped <- (&Server{Feed: f}).pump(conn, sub, nil)
 	})
 }

@@ -5,12 +5,12 @@
 package host
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
-	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -41,6 +41,11 @@ type Options struct {
 	AdminReady func(addr string)
 	// Reload, when set, reloads the rules on every receive (SIGHUP).
 	Reload <-chan struct{}
+	// Watch reloads the rules when their files change (`run --watch`),
+	// once they have been quiet for WatchDebounce (default
+	// DefaultWatchDebounce).
+	Watch         bool
+	WatchDebounce time.Duration
 }
 
 // host is a running engine with its store, scheduler and admin API.
@@ -54,11 +59,14 @@ type host struct {
 	rt        *alexaRuntime
 	loads     loadReports
 	reloadMu  sync.Mutex
-	// feed shows events and runs to the dashboard's live streams.
-	feed admin.Feed
 	// guard stops rule runs that go over the heap budget; one for the
 	// process, shared by every load and reload.
 	guard *scripting.HeapGuard
+	// current is the rule set running now (for GET /api/rules/{id}/next).
+	current atomic.Pointer[rules.Set]
+	// feed streams events and runs to GET /api/events/stream and the
+	// dashboard's GET /api/stream.
+	feed admin.Feed
 }
 
 // Run loads the rules, opens the store and runs everything until ctx
@@ -139,6 +147,7 @@ func (h *host) start() error {
 	if err := h.engine.SetRules(engineRules); err != nil {
 		return err
 	}
+	h.current.Store(set)
 	o.Log.Info("rules loaded", "rules", len(set.Rules), "errors", len(set.Errors), "schedules", len(entries))
 	h.scheduler = schedule.New(o.Clock, h.fireSchedule, kvLastRuns{h.store}, o.Log)
 	h.scheduler.Set(entries)
@@ -182,6 +191,17 @@ func (h *host) run(ctx context.Context, ln net.Listener) error {
 	if h.opts.Reload != nil {
 		sources.Go(func() { h.reloadOn(sourceCtx, h.opts.Reload) })
 	}
+	if h.opts.Watch {
+		// Watching starts before ready: a change after /healthz says ok
+		// is seen.
+		rw, err := watchRules(h.cfg.Rules, h.opts.Log)
+		if err != nil {
+			fail(err)
+		} else {
+			sources.Go(func() { fail(h.runWatch(sourceCtx, rw, cmp.Or(h.opts.WatchDebounce, DefaultWatchDebounce))) })
+			h.opts.Log.Info("watching the rule files", "dir", h.cfg.Rules)
+		}
+	}
 	h.ready.Store(true)
 	<-sourceCtx.Done()
 	h.opts.Log.Info("stopping: admin requests in flight and event sources first")
@@ -197,42 +217,36 @@ func (h *host) run(ctx context.Context, ln net.Listener) error {
 func (h *host) serveAdmin(ctx context.Context, ln net.Listener) error {
 	handler := (&admin.Server{Engine: h.engine, Store: h.store, Log: h.opts.Log, Ready: h.ready.Load,
 		Gauges: h.gauges, Reload: h.reload, Loads: h.loads.report, Account: h.rt.account,
-		Feed: &h.feed, Next: h.nextFires, Done: ctx.Done()}).Handler()
+		Next: h.next, Feed: &h.feed}).Handler()
+	// Streams last until the server stops; Shutdown would wait for them.
+	stop := context.AfterFunc(ctx, h.feed.Close)
+	defer stop()
 	if err := serveListener(ctx, ln, handler); err != nil {
 		return fmt.Errorf("admin API: %w", err)
 	}
 	return nil
 }
 
-// onEvent and onRun show the engine's events and runs to the dashboard
-// and to Options.OnEvent and OnRun.
+// onEvent and onRun show the engine's events and runs to the live streams
+// (the dashboard's and GET /api/events/stream) and to Options.OnEvent and
+// OnRun.
 func (h *host) onEvent(ev engine.Event) {
-	h.feed.Event(ev)
+	h.feed.Publish(ev.Record())
 	if h.opts.OnEvent != nil {
 		h.opts.OnEvent(ev)
 	}
 }
 
 func (h *host) onRun(t engine.Trace) {
-	h.feed.Run(t)
+	h.feed.PublishRun(t)
 	if h.opts.OnRun != nil {
 		h.opts.OnRun(t)
 	}
 }
 
-// nextFires merges the next n fires of rule's schedule triggers.
-func (h *host) nextFires(rule string, n int) []time.Time {
-	var all []time.Time
-	for _, info := range h.engine.Rules() {
-		if info.ID != rule {
-			continue
-		}
-		for i := range info.Triggers {
-			all = append(all, h.scheduler.NextRuns(scheduleID(rule, i), n)...)
-		}
-	}
-	slices.SortFunc(all, time.Time.Compare)
-	return all[:min(n, len(all))]
+// next answers GET /api/rules/{id}/next from the rules running now.
+func (h *host) next(rule string, from time.Time, count int) (admin.NextReport, error) {
+	return nextFires(h.current.Load(), rule, from, count)
 }
 
 func (h *host) gauges() []engine.Gauge {

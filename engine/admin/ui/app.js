@@ -142,19 +142,27 @@ async function openRule(id) {
   $("rule-title").textContent = id;
   const sec = $("rule-section");
   sec.hidden = false;
+  const rule = "/api/rules/" + encodeURIComponent(id);
   try {
-    const [d, runs] = await Promise.all([getJSON("/api/rules/" + encodeURIComponent(id)),
-      getJSON("/api/runs?limit=20&rule=" + encodeURIComponent(id))]);
+    const [rules, state, timers, holds, next, runs] = await Promise.all([getJSON("/api/rules"),
+      getJSON(rule + "/state"), getJSON("/api/timers?rule=" + encodeURIComponent(id)), getJSON(rule + "/holds"),
+      getJSON(rule + "/next?count=5").catch(() => null), getJSON("/api/runs?limit=20&rule=" + encodeURIComponent(id))]);
     if (openRuleID !== id) return;
-    $("rule").replaceChildren(...ruleDetail(d, runs));
+    const info = rules.find((r) => r.id === id);
+    if (!info) throw new Error("rule " + id + " is no longer loaded");
+    $("rule").replaceChildren(...ruleDetail(info, state.state, timers, holds, next, runs));
   } catch (err) {
     showError($("rule"), err);
   }
   sec.scrollIntoView({ block: "nearest" });
 }
 
-function ruleDetail(d, runs) {
+// ruleDetail is a rule's page: d as GET /api/rules lists it, its stored
+// state, pending timers, running holds, next fires (null: not known
+// here) and recent runs.
+function ruleDetail(d, state, timers, holds, next, runs) {
   const spec = (i) => d.triggers[i] !== undefined ? d.triggers[i] : "trigger " + i;
+  const fires = next ? next.fires : [];
   return [
     el("p", {}, badge(d.status), " ", el("code", {}, d.file), " · mode ", d.mode || "single",
       d.error ? el("div", { class: "bad" }, d.error) : null,
@@ -164,14 +172,16 @@ function ruleDetail(d, runs) {
     el("h3", {}, "Triggers"),
     el("ul", {}, d.triggers.map((t) => el("li", {}, el("code", {}, t)))),
     el("h3", {}, "Next fires"),
-    d.next.length ? el("ul", {}, d.next.map((t) => el("li", {}, fmtTime(t)))) : el("p", { class: "muted" }, "No schedule."),
+    fires.length ? table(["When", "Trigger", "Daylight saving"], fires.map((f) =>
+      [fmtTime(f.time) + " (" + f.zone + ")", el("code", {}, f.trigger), f.dst || ""]))
+      : el("p", { class: "muted" }, next ? "No schedule." : "Not known here."),
     el("h3", {}, "State"),
-    d.state === null ? el("p", { class: "muted" }, "Nothing stored yet.") : json(d.state),
+    state === null ? el("p", { class: "muted" }, "Nothing stored yet.") : json(state),
     el("h3", {}, "Pending timers"),
-    d.timers.length ? table(["Handler", "Due", "Arguments"], d.timers.map((t) =>
+    timers.length ? table(["Handler", "Due", "Arguments"], timers.map((t) =>
       [t.handler, fmtTime(t.due), t.args === undefined ? "" : json(t.args)])) : el("p", { class: "muted" }, "None."),
     el("h3", {}, "Holds"),
-    d.holds.length ? table(["Trigger", "Device", "Fires at"], d.holds.map((h) =>
+    holds.length ? table(["Trigger", "Device", "Fires at"], holds.map((h) =>
       [el("code", {}, spec(h.trigger)), h.device || "—", fmtTime(h.due)])) : el("p", { class: "muted" }, "None."),
     el("h3", {}, "Recent runs"),
     runs.length ? el("ol", { class: "feed" }, runs.map(runItem)) : el("p", { class: "muted" }, "No runs yet."),
