@@ -7,7 +7,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -16,7 +15,6 @@ import (
 
 	"github.com/alexarules/alexarules/engine"
 	"github.com/alexarules/alexarules/engine/admin"
-	"github.com/alexarules/alexarules/engine/store"
 )
 
 // xssLog is a log line that runs script if the page ever renders rule
@@ -40,21 +38,11 @@ func (lampRule) Close() {}
 // stopStreams closes the Feed, as the host does when it stops.
 func dashboardServer(t *testing.T) (srv *httptest.Server, stopStreams func()) {
 	t.Helper()
-	st, err := store.Open(filepath.Join(t.TempDir(), "d.db"), store.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
 	var feed admin.Feed
-	e := engine.New(engine.Config{Store: st, OnEvent: func(ev engine.Event) { feed.Publish(ev.Record()) }, OnRun: feed.PublishRun})
 	rule := &engine.Rule{ID: "lamp", File: "lamp.lua", Enabled: true, Mode: engine.ModeQueued, Max: 100, Timeout: time.Second,
 		Triggers:    []engine.Trigger{{Kind: engine.KindCustom, Spec: `event "<script>dim</script>"`}},
 		NewInstance: func() (engine.Instance, error) { return lampRule{}, nil }}
-	if err := e.SetRules([]*engine.Rule{rule}); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { _ = e.Run(ctx); close(done) }()
+	e, st := startEngine(t, engine.Config{OnEvent: func(ev engine.Event) { feed.Publish(ev.Record()) }, OnRun: feed.PublishRun}, rule)
 	srv = httptest.NewServer((&admin.Server{Engine: e, Store: st, Feed: &feed,
 		Reload: func() (int, []error) { return 1, nil },
 		Next: func(rule string, from time.Time, n int) (admin.NextReport, error) {
@@ -66,7 +54,7 @@ func dashboardServer(t *testing.T) (srv *httptest.Server, stopStreams func()) {
 				{Name: "alexarules_poll_budget_requests_per_second", Type: "gauge", Value: 0.5},
 				{Name: "alexarules_poll_demand_requests_per_second", Type: "gauge", Value: 0.25}}
 		}}).Handler())
-	t.Cleanup(func() { feed.Close(); srv.Close(); cancel(); <-done; st.Close() })
+	t.Cleanup(func() { feed.Close(); srv.Close() })
 	return srv, feed.Close
 }
 
