@@ -113,7 +113,7 @@ func (s *Server) timers(w http.ResponseWriter, r *http.Request) {
 // behind and lost N. It ends when the client goes or the server stops.
 func (s *Server) stream(w http.ResponseWriter, r *http.Request) {
 	flush := http.NewResponseController(w).Flush
-	sub, cancel := s.Feed.subscribe()
+	sub, cancel := s.Feed.subscribe(false)
 	defer cancel()
 	w.Header().Set("Content-Type", "text/event-stream")
 	w.Header().Set("Cache-Control", "no-cache")
@@ -121,22 +121,18 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request) {
 	if flush() != nil {
 		return
 	}
-	var reported uint64
 	for {
 		select {
 		case <-r.Context().Done():
 			return
 		case <-s.Feed.Done():
 			return
-		case ev := <-sub.events:
-			if b, err := json.Marshal(ev); err == nil { // else not JSON-encodable (NaN): the journal has it
+		case m := <-sub.messages:
+			if b, err := json.Marshal(m.Event); err == nil { // else not JSON-encodable (NaN): the journal has it
 				fmt.Fprintf(w, "data: %s\n\n", b)
 			}
-			// Events are dropped only while the queue is full, so reporting
-			// once it is empty reports every drop, and promptly.
-			if n := sub.dropped.Load(); n > reported && len(sub.events) == 0 {
-				fmt.Fprintf(w, "event: dropped\ndata: {\"dropped\":%d}\n\n", n-reported)
-				reported = n
+			if n := sub.unreported(); n > 0 {
+				fmt.Fprintf(w, "event: dropped\ndata: {\"dropped\":%d}\n\n", n)
 			}
 			if flush() != nil {
 				return

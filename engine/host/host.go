@@ -64,7 +64,8 @@ type host struct {
 	guard *scripting.HeapGuard
 	// current is the rule set running now (for GET /api/rules/{id}/next).
 	current atomic.Pointer[rules.Set]
-	// feed streams events to GET /api/events/stream.
+	// feed streams events and runs to GET /api/events/stream and the
+	// dashboard's GET /api/stream.
 	feed admin.Feed
 }
 
@@ -99,7 +100,7 @@ func Run(ctx context.Context, o Options) error {
 	defer st.Close()
 	h := &host{opts: o, cfg: cfg, store: st, guard: scripting.NewHeapGuard(scripting.DefaultLimits())}
 	breaker, _ := cfg.Breaker.Engine() // checked by Validate
-	h.engine = engine.New(engine.Config{Clock: o.Clock, Store: st, Log: o.Log, OnEvent: h.onEvent, OnRun: o.OnRun,
+	h.engine = engine.New(engine.Config{Clock: o.Clock, Store: st, Log: o.Log, OnEvent: h.onEvent, OnRun: h.onRun,
 		Breaker: breaker, MaxBacklog: cfg.MaxBacklog})
 	if h.rt, err = startAlexa(ctx, cfg, o.Getenv, alexaSetup{store: st, clock: o.Clock, publish: h.engine.Publish,
 		observe: h.engine.Metrics().ObserveAPICall}, o.Log); err != nil {
@@ -226,11 +227,20 @@ func (h *host) serveAdmin(ctx context.Context, ln net.Listener) error {
 	return nil
 }
 
-// onEvent shows ev to the events stream and to Options.OnEvent.
+// onEvent and onRun show the engine's events and runs to the live streams
+// (the dashboard's and GET /api/events/stream) and to Options.OnEvent and
+// OnRun.
 func (h *host) onEvent(ev engine.Event) {
 	h.feed.Publish(ev.Record())
 	if h.opts.OnEvent != nil {
 		h.opts.OnEvent(ev)
+	}
+}
+
+func (h *host) onRun(t engine.Trace) {
+	h.feed.PublishRun(t)
+	if h.opts.OnRun != nil {
+		h.opts.OnRun(t)
 	}
 }
 
