@@ -1,9 +1,11 @@
 package engine
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"maps"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -293,4 +295,36 @@ func (l *levels) resume() {
 			l.holdDue(key) // it ran its full time while the engine was down
 		}
 	}
+}
+
+// Hold is a running hold of a stateful trigger: the trigger's state has
+// matched since Due minus the hold, and the rule fires at Due unless the
+// state leaves the match first.
+type Hold struct {
+	Trigger int       `json:"trigger"`
+	Device  string    `json:"device,omitempty"` // device id or lower-case name; empty when the trigger has none
+	Due     time.Time `json:"due"`
+}
+
+// Holds lists the running holds of rule, earliest first (then by trigger
+// and device).
+func (e *Engine) Holds(rule string) []Hold {
+	prefix := rule + "#"
+	out := []Hold{}
+	for key, due := range e.levels.holds.Pending() {
+		rest, ok := strings.CutPrefix(key, prefix)
+		if !ok {
+			continue
+		}
+		trig, dev, _ := strings.Cut(rest, "#")
+		n, err := strconv.Atoi(trig)
+		if err != nil {
+			continue // another rule whose id starts with rule+"#"
+		}
+		out = append(out, Hold{Trigger: n, Device: dev, Due: due})
+	}
+	slices.SortFunc(out, func(a, b Hold) int {
+		return cmp.Or(a.Due.Compare(b.Due), cmp.Compare(a.Trigger, b.Trigger), strings.Compare(a.Device, b.Device))
+	})
+	return out
 }

@@ -132,6 +132,18 @@ func (q *TimerQueue[K]) When(key K) (at time.Time, ok bool) {
 	return time.Time{}, false
 }
 
+// Pending returns every pending key with its due time, for a caller to
+// list (the admin API's holds).
+func (q *TimerQueue[K]) Pending() map[K]time.Time {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	out := make(map[K]time.Time, len(q.entries))
+	for k, e := range q.entries {
+		out[k] = e.at
+	}
+	return out
+}
+
 // Len is the number of pending keys.
 func (q *TimerQueue[K]) Len() int {
 	q.mu.Lock()

@@ -51,6 +51,8 @@ type command struct {
 // adjustBrightness and the two steps read the state first. An operation
 // this API or the device does not have fails with UNSUPPORTED and sends
 // nothing. It succeeds only when Amazon answers SUCCESS for the device.
+// During the account's cool-down it waits for the end when that comes
+// before ctx's deadline, and otherwise fails THROTTLED at once.
 // A failure is a *alexa.CallError; when a value was mapped to a name, its
 // message says what was sent.
 func (c *Client) Update(ctx context.Context, id, operation string, args ...float64) error {
@@ -74,7 +76,7 @@ func (c *Client) update(ctx context.Context, id, operation string, args []float6
 		return "", fmt.Errorf("alexa smarthome: %s: %w by the Alexa smart-home API, which controls power, "+
 			"brightness, colour and colour temperature of household devices", operation, ErrUnsupported)
 	}
-	if err := c.paused(); err != nil {
+	if err := c.waitPaused(ctx, id); err != nil {
 		return "", err // nothing is read, mapped or sent during a cool-down
 	}
 	d, err := c.lookup(ctx, id)

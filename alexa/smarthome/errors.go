@@ -2,6 +2,7 @@ package smarthome
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -170,7 +171,7 @@ func (c *Client) CoolingDown() (until time.Time, ok bool) {
 }
 
 // paused is the error of a call refused during the cool-down, or nil.
-func (c *Client) paused() error {
+func (c *Client) paused() *ThrottleError {
 	until, ok := c.CoolingDown()
 	if !ok {
 		return nil
@@ -178,19 +179,84 @@ func (c *Client) paused() error {
 	return &ThrottleError{Until: until, Wait: until.Sub(c.clock.Now())}
 }
 
-// throttled starts (or extends) the account's cool-down after the
-// throttle answer cause: Cooldown, or retryAfter when longer.
-func (c *Client) throttled(cause error, retryAfter time.Duration) error {
-	now := c.clock.Now()
-	until := now.Add(max(c.cooldown, retryAfter))
+// waitPaused waits out the account's cool-down on the client's clock
+// when it ends before ctx's deadline, so that a rule's call made during
+// a short throttle burst is sent once it clears; a cool-down that lasts
+// past the deadline, or a ctx without one, fails the call at once with
+// the *ThrottleError (the caller did not say it may wait that long).
+func (c *Client) waitPaused(ctx context.Context, id string) error {
+	for {
+		te := c.paused()
+		if te == nil {
+			return nil
+		}
+		if dl, ok := ctx.Deadline(); !ok || time.Until(dl) <= te.Wait {
+			return te
+		}
+		c.logger.Info("alexa smarthome: waiting for the end of the throttle's cool-down", "device", id, "until", te.Until)
+		if err := sleeper(c.clock)(ctx, te.Wait); err != nil {
+			return fmt.Errorf("alexa smarthome: waiting for the cool-down until %s: %w",
+				te.Until.UTC().Format(time.RFC3339), err)
+		}
+	}
+}
+
+// throttleEpoch is the number of throttle answers so far; call takes it
+// before its request so that answers to requests sent together count as
+// one throttle (see throttled).
+func (c *Client) throttleEpoch() uint64 {
 	c.mu.Lock()
-	if until.After(c.until) {
+	defer c.mu.Unlock()
+	return c.epoch
+}
+
+// pause is the cool-down after the strikes-th consecutive throttle
+// answer without Retry-After: FirstCooldown, doubled for each further
+// one, at most the client's Cooldown.
+func (c *Client) pause(strikes int) time.Duration {
+	d := min(FirstCooldown, c.cooldown)
+	for i := 1; i < strikes && d < c.cooldown; i++ {
+		d *= 2
+	}
+	return min(d, c.cooldown)
+}
+
+// throttled starts (or extends) the account's cool-down after the
+// throttle answer cause to a request sent at epoch: exactly retryAfter
+// when Amazon named one, else pause(strikes). An answer to a request
+// sent before another throttle answer came back is not a further strike:
+// only requests sent after a pause escalate it.
+func (c *Client) throttled(epoch uint64, cause error, retryAfter time.Duration) error {
+	now := c.clock.Now()
+	c.mu.Lock()
+	if epoch == c.epoch {
+		c.epoch++
+		c.strikes++
+	}
+	d := retryAfter
+	if d <= 0 {
+		d = c.pause(c.strikes)
+	}
+	if until := now.Add(d); until.After(c.until) {
 		c.until = until
 	}
-	until = c.until
+	until, strikes := c.until, c.strikes
 	c.mu.Unlock()
-	c.logger.Warn("alexa smarthome: throttled by Amazon; pausing every smart-home call", "until", until, "err", cause)
+	c.logger.Warn("alexa smarthome: throttled by Amazon; pausing every smart-home call", "until", until,
+		"throttles_in_a_row", strikes, "err", cause)
 	return &ThrottleError{Until: until, Wait: until.Sub(now), Err: cause}
+}
+
+// succeeded ends the escalation after a call sent at epoch was answered
+// without throttling: the next throttle answer pauses FirstCooldown
+// again.
+func (c *Client) succeeded(epoch uint64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if epoch == c.epoch && c.strikes > 0 {
+		c.strikes = 0
+		c.logger.Info("alexa smarthome: Amazon answers again after throttling")
+	}
 }
 
 // describe gives an error the form rules see (RULES.md §4): a

@@ -15,9 +15,12 @@
 // Amazon throttles this API per account. A throttle answer (phoenix "Too
 // many requests", 429, ThrottlingException, "Rate exceeded", or GraphQL's
 // UNOFFICIAL_CLIENT_TOO_MANY_REQUESTS in a 200 answer) puts the whole
-// client into a cool-down (Options.Cooldown, or Retry-After when longer):
-// until it ends every call fails at once with an error wrapping
-// ErrThrottled that says until when; nothing is retried in a tight loop.
+// client into a cool-down: the Retry-After Amazon named, else
+// FirstCooldown doubling per throttle answer in a row up to
+// Options.Cooldown. Until it ends States and Devices fail at once with an
+// error wrapping ErrThrottled that says until when; Update and Get wait
+// for its end when it comes before their context's deadline, and fail
+// the same way otherwise. Nothing is retried in a tight loop.
 //
 // Choices where the research leaves several (each a documented option or
 // stated here):
@@ -93,9 +96,17 @@ const (
 
 // Defaults of Options.
 const (
+	// DefaultCooldown caps the account's pause after throttle answers
+	// without Retry-After (Options.Cooldown).
 	DefaultCooldown      = 5 * time.Minute
 	DefaultMinRediscover = 5 * time.Minute
 )
+
+// FirstCooldown is the pause after a first throttle answer without
+// Retry-After, within the 30-63 s alexa-remote2 and alexapy wait after
+// "Too many requests" (10-13 s, plus 20-50 s; research §7.2). Each
+// further throttle answer in a row doubles it, up to Options.Cooldown.
+const FirstCooldown = 30 * time.Second
 
 // Options configure a Client. Hosts.Web and Auth are required.
 type Options struct {
@@ -126,8 +137,11 @@ type Options struct {
 	// Kelvin is how setColorTemperature sends its value: KelvinAuto
 	// (default), KelvinName or KelvinExact.
 	Kelvin string
-	// Cooldown is how long the whole account pauses after a throttle
-	// answer (default DefaultCooldown); a longer Retry-After wins.
+	// Cooldown caps the whole account's pause after throttle answers
+	// (default DefaultCooldown): a throttle answer with Retry-After pauses
+	// exactly that long; one without pauses FirstCooldown, doubled for each
+	// further throttle answer in a row, at most Cooldown. The first
+	// successful call after a pause starts again from FirstCooldown.
 	Cooldown time.Duration
 	// MinRediscover is the least time between two discoveries the client
 	// runs on its own (an id it does not know, a device Amazon no longer
@@ -163,6 +177,8 @@ type Client struct {
 
 	mu          sync.Mutex
 	until       time.Time // end of the account's cool-down
+	strikes     int       // throttle answers in a row, without a success between
+	epoch       uint64    // throttle answers so far (strikes counted)
 	inventory   *inventory
 	discovered  time.Time     // when the last discovery attempt started
 	discoveries int           // discoveries finished
@@ -278,24 +294,26 @@ func sleeper(clock engine.Clock) func(ctx context.Context, d time.Duration) erro
 // (an error answer with a throttle marker, or a 2xx one: see
 // throttleAnswer) starts one. Both fail with a *ThrottleError.
 func (c *Client) call(ctx context.Context, method, path string, query url.Values, body any) ([]byte, error) {
-	if err := c.paused(); err != nil {
-		return nil, err
+	if te := c.paused(); te != nil {
+		return nil, te
 	}
+	epoch := c.throttleEpoch()
 	r := request.Request{Method: method, URL: c.web + path, Query: query, JSON: body}
 	if body != nil {
 		r.Header = http.Header{"Content-Type": {"application/json; charset=utf-8"}}
 	}
 	resp, err := c.rc.Do(ctx, r)
 	if re, ok := errors.AsType[*request.Error](err); ok && re.Throttled {
-		return nil, c.throttled(re, re.RetryAfter)
+		return nil, c.throttled(epoch, re, re.RetryAfter)
 	}
 	if err != nil {
 		return nil, err
 	}
 	if msg, ok := throttleAnswer(resp.Body); ok {
 		cause := fmt.Errorf("alexa smarthome: %s %s: %d with a throttle answer: %s", method, path, resp.Status, msg)
-		return nil, c.throttled(cause, retry.RetryAfter(resp.Header.Get("Retry-After"), c.clock.Now()))
+		return nil, c.throttled(epoch, cause, retry.RetryAfter(resp.Header.Get("Retry-After"), c.clock.Now()))
 	}
+	c.succeeded(epoch)
 	return resp.Body, nil
 }
 

@@ -57,7 +57,9 @@ func (d *device) readTargets() []*device {
 }
 
 // States reads the state of every id with one POST /api/phoenix/state
-// (one per MaxBatch entities; a group costs its members). The error is
+// (one per MaxBatch entities; a group costs its members). During the
+// account's cool-down it fails at once: the poller schedules its own
+// retry. The error is
 // the call's (throttling, network, a bad answer); a device's own failure
 // is its State.Err. An id the device list lacks starts one discovery (at
 // most once per MinRediscover) and is NOT_FOUND if still missing.
@@ -355,12 +357,17 @@ func (c *Client) temperature(raw json.RawMessage) (any, error) {
 // (see State.Values for the shapes): power, brightness, color,
 // color_temperature, temperature or connectivity. An attribute the
 // device lacks, or that this API has no state for (volume, thermostat,
-// bluetooth), fails with UNSUPPORTED.
+// bluetooth), fails with UNSUPPORTED. During the account's cool-down it
+// waits for the end when that comes before ctx's deadline, and otherwise
+// fails THROTTLED at once (States, the poller's read, never waits).
 func (c *Client) Get(ctx context.Context, id, attr string) (any, error) {
 	cp, ok := attributeCap(attr)
 	if !ok {
 		return nil, describe(fmt.Errorf("alexa smarthome: get %s: %w: the smart-home API reads %s",
 			attr, ErrUnsupported, strings.Join(attributes(), ", ")))
+	}
+	if err := c.waitPaused(ctx, id); err != nil {
+		return nil, describe(err)
 	}
 	d, err := c.lookup(ctx, id)
 	if err != nil {

@@ -17,8 +17,10 @@ const phoenixThrottle = `{"message":"Too many requests. Try again in some time."
 
 // Every throttle answer of research §7.1 pauses the whole account: the
 // call fails once, without tight retries; every call during the cool-down
-// fails at once without a request and says until when; afterwards calls
-// go through again.
+// fails at once without a request and says until when (those without a
+// deadline to wait for its end); afterwards calls go through again. The
+// pause is the Retry-After Amazon named, shorter or longer than
+// FirstCooldown, else FirstCooldown.
 func TestThrottleCoolsDownTheAccount(t *testing.T) {
 	for _, tt := range []struct {
 		name    string
@@ -31,20 +33,22 @@ func TestThrottleCoolsDownTheAccount(t *testing.T) {
 		status0 bool // CallError.Status is 0 (a 200 answer is not an error status)
 	}{
 		{name: "phoenix state 400", route: "POST /api/phoenix/state", status: 400, body: phoenixThrottle,
-			call: getPower, cool: smarthome.DefaultCooldown},
+			call: getPower, cool: smarthome.FirstCooldown},
 		{name: "phoenix 429 with a longer Retry-After", route: "POST /api/phoenix/state", status: 429,
 			header: http.Header{"Retry-After": {"600"}}, body: phoenixThrottle, call: getPower, cool: 10 * time.Minute},
+		{name: "phoenix 429 with a shorter Retry-After", route: "PUT /api/phoenix/state", status: 429,
+			header: http.Header{"Retry-After": {"2"}}, body: phoenixThrottle, call: turnOn, cool: 2 * time.Second},
 		{name: "phoenix control 200", route: "PUT /api/phoenix/state", status: 200, body: phoenixThrottle,
-			call: turnOn, cool: smarthome.DefaultCooldown, status0: true},
+			call: turnOn, cool: smarthome.FirstCooldown, status0: true},
 		{name: "ThrottlingException", route: "PUT /api/phoenix/state", status: 400,
 			header: http.Header{"X-Amzn-Errortype": {"ThrottlingException:http://internal.amazon.com/coral/com.amazon.coral.availability/"}},
-			body:   `{"message":"Rate exceeded"}`, call: turnOn, cool: smarthome.DefaultCooldown},
+			body:   `{"message":"Rate exceeded"}`, call: turnOn, cool: smarthome.FirstCooldown},
 		{name: "Rate exceeded 503", route: "POST /api/phoenix/state", status: 503, body: `Rate exceeded`,
-			call: getPower, cool: smarthome.DefaultCooldown},
+			call: getPower, cool: smarthome.FirstCooldown},
 		{name: "GraphQL discovery", route: "POST /nexus/v1/graphql", status: 200, body: graphqlThrottle,
-			call: discover, cool: smarthome.DefaultCooldown, status0: true},
+			call: discover, cool: smarthome.FirstCooldown, status0: true},
 		{name: "GraphQL setEndpointFeatures", route: "POST /nexus/v1/graphql", status: 200, body: graphqlThrottle,
-			call: exactKelvin, cool: smarthome.DefaultCooldown, status0: true},
+			call: exactKelvin, cool: smarthome.FirstCooldown, status0: true},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			r := newRig(t, smarthome.Options{})

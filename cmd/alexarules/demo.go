@@ -102,7 +102,7 @@ func demoKinds(household bool) demoKind {
 	return demoKind{
 		intro: "simulated household at %s with smart-home devices (Bedroom Lamp, Kitchen Light, the Living Room group " +
 			"of a lamp and a fan plug, a temperature sensor); rules from examples/ and examples/household/; " +
-			"for the demo the batched poll runs every 5s and a throttle pauses 10s (defaults: 5m each)",
+			"for the demo the batched poll runs every 5s and a throttle pauses 10s (defaults: 5m; 30s doubling up to 5m)",
 		// The film of movie-night.lua needs a speaker, an Endpoint
 		// Features device.
 		keep: func(p string) bool { return p != "movie-night.lua" },

@@ -3,6 +3,7 @@ package main
 import (
 	"cmp"
 	"fmt"
+	"io"
 	"log/slog"
 	"strings"
 	"text/tabwriter"
@@ -50,11 +51,37 @@ func (a *app) devicesCmd() *cobra.Command {
 	return c
 }
 
-// printDevices prints each backend's devices, or why it has none.
+// printDevices prints each backend's devices, or why it has none, one
+// block each, blocks apart by a blank line.
 func (a *app) printDevices(devs host.Devices) {
+	out := &blocks{w: a.stdout}
+	a.printEndpoints(out, devs)
+	if devs.SmartHomeConfigured && devs.SmartHomeErr == nil {
+		a.printSmartHome(out, devs.SmartHome)
+	}
+	a.printEchos(out, devs)
+}
+
+// blocks separates the blocks of the devices listing with one blank
+// line, none before the first.
+type blocks struct {
+	w       io.Writer
+	started bool
+}
+
+// next starts a block and returns where to write it.
+func (b *blocks) next() io.Writer {
+	if b.started {
+		fmt.Fprintln(b.w)
+	}
+	b.started = true
+	return b.w
+}
+
+func (a *app) printEndpoints(out *blocks, devs host.Devices) {
 	switch {
 	case devs.EndpointsConfigured && devs.EndpointsErr == nil:
-		tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
+		tw := tabwriter.NewWriter(out.next(), 0, 4, 2, ' ', 0)
 		fmt.Fprintln(tw, "NAME\tID\tFEATURES")
 		for _, ep := range devs.Endpoints {
 			var feats []string
@@ -66,20 +93,19 @@ func (a *app) printDevices(devs host.Devices) {
 		tw.Flush()
 	case !devs.EndpointsConfigured && devs.SmartHomeConfigured:
 	case !devs.EndpointsConfigured:
-		fmt.Fprintln(a.stdout, "(Endpoint Features devices need a Login with Amazon client: docs/ALEXA.md)")
+		fmt.Fprintln(out.next(), "(Endpoint Features devices need a Login with Amazon client: docs/ALEXA.md)")
 	}
-	if devs.SmartHomeConfigured && devs.SmartHomeErr == nil {
-		a.printSmartHome(devs.SmartHome)
-	}
+}
+
+func (a *app) printEchos(out *blocks, devs host.Devices) {
 	if !devs.EchosConfigured {
-		fmt.Fprintln(a.stdout, "\n(Echo devices need `alexarules login`, or the Alexa web cookie: alexa.cookie in the config file or ALEXARULES_COOKIE)")
+		fmt.Fprintln(out.next(), "(Echo devices need `alexarules login`, or the Alexa web cookie: alexa.cookie in the config file or ALEXARULES_COOKIE)")
 		return
 	}
 	if devs.EchosErr != nil {
 		return
 	}
-	fmt.Fprintln(a.stdout)
-	tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
+	tw := tabwriter.NewWriter(out.next(), 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "ECHO\tSERIAL\tTYPE\tFAMILY\tTIME ZONE\tONLINE")
 	for _, ec := range devs.Echos {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%t\n", ec.Name, ec.Serial, ec.Type, ec.Family, ec.Timezone, ec.Online)
@@ -89,13 +115,12 @@ func (a *app) printDevices(devs host.Devices) {
 
 // printSmartHome prints the household smart-home devices and groups: a
 // device's interfaces, a group's members.
-func (a *app) printSmartHome(ents []smarthome.Entity) {
+func (a *app) printSmartHome(out *blocks, ents []smarthome.Entity) {
 	names := make(map[string]string, len(ents))
 	for _, e := range ents {
 		names[e.ID] = e.Name
 	}
-	fmt.Fprintln(a.stdout)
-	tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
+	tw := tabwriter.NewWriter(out.next(), 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "SMART HOME\tID\tTYPE\tCAN / MEMBERS")
 	for _, e := range ents {
 		var what []string

@@ -18,14 +18,15 @@ import (
 func (a *app) runCmd() *cobra.Command {
 	var f struct {
 		config, rules, data, admin, cloud, push, poll, logLevel, devices string
-		dryRun                                                           bool
+		dryRun, watch                                                    bool
 	}
 	c := &cobra.Command{
 		Use:   "run --rules DIR [flags]",
 		Short: "run the rules until SIGINT/SIGTERM; SIGHUP reloads them",
 		Long: `run loads the rules, connects the Alexa account (when configured) and runs until
 SIGINT or SIGTERM, then stops cleanly (exit 0). SIGHUP or POST /api/reload reloads the
-rule files; a reload with any error changes nothing and shows in /healthz and /api/rules.
+rule files, and so does saving one with --watch; a reload with any error changes nothing
+(the running rules stay) and shows in the log, /healthz and /api/rules.
 Flags override the configuration file (docs/CONFIG.md).`,
 		Args: cobra.NoArgs,
 	}
@@ -36,6 +37,7 @@ Flags override the configuration file (docs/CONFIG.md).`,
 	fl.StringVar(&f.admin, "admin", "", "admin API address, or off (default "+host.DefaultAdmin+")")
 	fl.StringVar(&f.cloud, "cloud", "", "base URL replacing every Amazon host (e.g. the simulator)")
 	fl.BoolVar(&f.dryRun, "dry-run", false, "record actions in traces without sending them")
+	fl.BoolVar(&f.watch, "watch", false, "reload the rules when their files change (a broken save keeps the running rules)")
 	fl.StringVar(&f.push, "push", "", "push transport: http2, websocket or off (default http2)")
 	fl.StringVar(&f.poll, "poll-interval", "", "default reading poll interval (default: 5m for the smart-home backend, 60s for features)")
 	fl.StringVar(&f.devices, "devices", "", devicesHelp)
@@ -61,7 +63,7 @@ Flags override the configuration file (docs/CONFIG.md).`,
 		if err != nil {
 			return err
 		}
-		return runHost(cmd.Context(), host.Options{Config: cfg, Getenv: a.getenv, Log: log,
+		return runHost(cmd.Context(), host.Options{Config: cfg, Getenv: a.getenv, Log: log, Watch: f.watch,
 			AdminReady: func(addr string) { log.Info("admin API listening", "addr", "http://"+addr) }})
 	})
 	return c

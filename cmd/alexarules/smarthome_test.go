@@ -53,7 +53,7 @@ return {
     when = event "during",
     run = function(ctx, ev)
       local ok, err = device("Kitchen Light"):on()
-      ctx.log.info("kitchen: %s %s", tostring(ok), ok and "" or err.type)
+      ctx.log.info("kitchen: %s", ok and "on" or err.type)
     end,
   },
   rule "warm" {
@@ -70,12 +70,11 @@ return {
   },
 }`
 
-// smartHomeConfig polls every second within a budget far above the
-// smart-home default (2 requests per 5 minutes), and cools down for
-// cooldown after a throttle answer.
+// smartHomeConfig pauses at most cooldown after throttle answers. The
+// tests poll with --poll-interval 1s and no poll budget: one batched
+// request a second follows from the interval alone.
 func smartHomeConfig(t *testing.T, cooldown time.Duration) string {
-	return writeConfig(t, fmt.Sprintf(`{"poll_interval": "1s", "poll": {"requests_per_minute": 600},
-		"smarthome": {"cooldown": %q}}`, cooldown))
+	return writeConfig(t, fmt.Sprintf(`{"smarthome": {"cooldown": %q}}`, cooldown))
 }
 
 // control is the body of a PUT /api/phoenix/state for one entity.
@@ -96,7 +95,7 @@ func TestSmartHomeRulesWithCloud(t *testing.T) {
 	dir := t.TempDir()
 	write(t, dir, "r.lua", smartHomeRules)
 	d := startRun(t, dir, filepath.Join(t.TempDir(), "d.db"), "--cloud", url, "--devices", "smarthome",
-		"--push", "off", "--config", smartHomeConfig(t, 4*time.Second))
+		"--push", "off", "--poll-interval", "1s", "--config", smartHomeConfig(t, 4*time.Second))
 	checkLights(t, d, s)
 	checkTypo(d)
 	checkBatchedPolls(t, d, s)
@@ -183,64 +182,90 @@ func checkBatchedPolls(t *testing.T, d *daemon, s *sim.Server) {
 }
 
 // checkThrottleBurst: phoenix's and GraphQL's throttle answers pause every
-// smart-home call of the account for the cool-down; a rule's call in the
-// pause fails THROTTLED; a reading that changed meanwhile fires once the
-// throttling ends.
+// smart-home call of the account: for the Retry-After the answer names, or
+// (GraphQL, none named) the cool-down. A rule's call made in the 2 s pause
+// waits for its end and is applied then; a reading that changed meanwhile
+// fires once the throttling ends.
 func checkThrottleBurst(t *testing.T, d *daemon, s *sim.Server, url string, cooldown time.Duration) {
 	patchSmartHome(t, s, shSensor, "temperature", 20.0) // rearms "warm"
+	patchSmartHome(t, s, shKitchen, "power", "OFF")
 	d.waitFor(func() bool { return readingOf(d, shSensor) == 20.0 }, "the sensor at 20")
 	from := len(s.Requests())
-	simPost(t, url, "/_sim/faults", `[{"path_prefix":"/api/phoenix/state","status":429,"body":{"message":"Too many requests. Try again in some time."}}]`)
+	simPost(t, url, "/_sim/faults", `[{"path_prefix":"/api/phoenix/state","status":429,"times":1,"retry_after":2,`+
+		`"body":{"message":"Too many requests. Try again in some time."}}]`)
 	patchSmartHome(t, s, shSensor, "temperature", 28.0)
-	d.waitFor(func() bool { return len(throttleAnswers(s, from, from)) >= 2 }, "two throttled state requests")
+	d.waitFor(func() bool { return len(throttleAnswers(s, from, from, cooldown)) >= 1 }, "a throttled state request")
 	d.waitFor(func() bool { return metric(d, "alexarules_smarthome_cooldown_seconds") > 0 }, "the cool-down on /metrics")
 	d.post("/api/events", `{"name":"during"}`)
-	d.waitFor(func() bool { return logged(d, "during", "info: kitchen: nil THROTTLED") }, "a rule's call refused while throttled")
+	d.waitFor(func() bool { return logged(d, "during", "info: kitchen: on") }, "a rule's call made while throttled, applied once it clears")
+	if !strings.Contains(d.log(), `msg="alexa smarthome: waiting for the end of the throttle's cool-down" device=`+shKitchen) {
+		t.Errorf("the rule's call did not wait for the cool-down:\n%s", d.log())
+	}
+	if power := smartHomePower(s, shKitchen); power != "ON" {
+		t.Errorf("the simulator's Kitchen Light is %q after the rule's on() in the pause", power)
+	}
+	d.waitFor(func() bool { return logged(d, "warm", "info: warm 28") }, "the reading trigger once the throttling ends")
 	// GraphQL's answer (HTTP 200) pauses the account too: the discovery
 	// of a reload gets it.
-	simCall(t, url, http.MethodDelete, "/_sim/faults", "")
-	d.waitFor(func() bool { return metric(d, "alexarules_smarthome_cooldown_seconds") == 0 }, "the end of the cool-down")
 	fromGraphQL := len(s.Requests())
 	simPost(t, url, "/_sim/faults", `{"path_prefix":"/nexus/v1/graphql","status":200,"times":1,"body":{"errors":[{"message":"Too many requests",`+
 		`"extensions":{"errorCode":"UNOFFICIAL_CLIENT_TOO_MANY_REQUESTS","isRetryable":false}}],"data":null}}`)
 	if code := d.post("/api/reload", ""); code != http.StatusOK {
 		t.Fatalf("POST /api/reload: %d", code)
 	}
-	d.waitFor(func() bool { return len(throttleAnswers(s, from, fromGraphQL)) > 2 }, "the GraphQL throttle answer")
-	d.waitFor(func() bool { return logged(d, "warm", "info: warm 28") }, "the reading trigger once the throttling ends")
-	throttles := throttleAnswers(s, from, fromGraphQL)
+	d.waitFor(func() bool { return len(throttleAnswers(s, from, fromGraphQL, cooldown)) > 1 }, "the GraphQL throttle answer")
+	throttles := throttleAnswers(s, from, fromGraphQL, cooldown)
 	d.waitFor(func() bool { return len(smartHomeCalls(s, fromGraphQL)) > 1 }, "a state request after the GraphQL throttle")
-	// No request within a cool-down after a throttle answer (but those
-	// sent together with it).
+	// No request within a pause after a throttle answer (but those sent
+	// together with it).
 	for _, r := range smartHomeCalls(s, from) {
-		for _, at := range throttles {
-			if gap := r.Time.Sub(at); gap > 200*time.Millisecond && gap < cooldown-cooldown/20 {
-				t.Errorf("%s %s %v after a throttle answer; want none within the %v cool-down", r.Method, r.Path, gap, cooldown)
+		for _, th := range throttles {
+			if gap := r.Time.Sub(th.at); gap > 200*time.Millisecond && gap < th.pause-th.pause/20 {
+				t.Errorf("%s %s %v after a throttle answer; want none within its %v pause", r.Method, r.Path, gap, th.pause)
 			}
 		}
 	}
-	if n := metric(d, "alexarules_poll_throttled_total"); n < 2 {
+	if n := metric(d, "alexarules_poll_throttled_total"); n < 1 {
 		t.Errorf("alexarules_poll_throttled_total %v, want the throttled reads counted", n)
 	}
 }
 
-// throttleAnswers are the times of the throttle answers from index from
-// of the request log on: phoenix's 429s, and the first GraphQL request
-// from index fromGraphQL on (which the fault answered).
-func throttleAnswers(s *sim.Server, from, fromGraphQL int) []time.Time {
-	var out []time.Time
+// throttle is a throttle answer and the pause it asked for.
+type throttle struct {
+	at    time.Time
+	pause time.Duration
+}
+
+// throttleAnswers are the throttle answers from index from of the request
+// log on: phoenix's 429s (pausing for their Retry-After), and the first
+// GraphQL request from index fromGraphQL on, which the fault answered
+// without one (pausing for cooldown, the configured cap, below the first
+// pause of 30 s).
+func throttleAnswers(s *sim.Server, from, fromGraphQL int, cooldown time.Duration) []throttle {
+	var out []throttle
 	graphql := from == fromGraphQL
 	reqs := s.Requests()
 	for i, r := range reqs[min(from, len(reqs)):] {
 		switch {
 		case r.Status == http.StatusTooManyRequests:
-			out = append(out, r.Time)
+			out = append(out, throttle{r.Time, 2 * time.Second})
 		case !graphql && from+i >= fromGraphQL && r.Path == "/nexus/v1/graphql":
 			graphql = true
-			out = append(out, r.Time)
+			out = append(out, throttle{r.Time, cooldown})
 		}
 	}
 	return out
+}
+
+// smartHomePower is a smart-home device's power in the simulator's
+// household, as control requests left it.
+func smartHomePower(s *sim.Server, id string) string {
+	for _, sh := range s.Household().SmartHome {
+		if sh.ID == id && sh.State.Power != nil {
+			return *sh.State.Power
+		}
+	}
+	return ""
 }
 
 // polled reports whether a state request answered 200 has read the
@@ -321,7 +346,7 @@ return {
 	if strings.Contains(out, "amzn1.alexa.endpoint.") {
 		t.Errorf("devices --devices smarthome lists Endpoint Features endpoints:\n%s", out)
 	}
-	d := startRun(t, dir, data, "--cloud", simURL, "--push", "off", "--config", smartHomeConfig(t, time.Minute))
+	d := startRun(t, dir, data, "--cloud", simURL, "--push", "off", "--poll-interval", "1s", "--config", smartHomeConfig(t, time.Minute))
 	// The light is read OFF first, so that turning it on is a change.
 	d.waitFor(func() bool { return polled(s, 0, shKitchen) }, "the first poll")
 	from := len(s.Requests())

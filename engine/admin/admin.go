@@ -9,7 +9,6 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"strconv"
 	"strings"
 	"time"
 
@@ -35,6 +34,21 @@ type Server struct {
 	// session that needs a new login degrades it); nil: no account kept
 	// alive by the engine.
 	Account func() AccountReport
+	// Next computes a rule's upcoming schedule and cron fires (GET
+	// /api/rules/{id}/next, next_fire in /api/rules); an unknown rule is
+	// ErrUnknownRule. nil: no such route.
+	Next func(rule string, from time.Time, count int) (NextReport, error)
+	// Feed streams the engine's events (GET /api/events/stream) and its
+	// events and runs (the dashboard's GET /api/stream) live; the engine's
+	// OnEvent and OnRun hand them to it. nil: no such routes.
+	Feed *Feed
+}
+
+func (s *Server) log() *slog.Logger {
+	if s.Log == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return s.Log
 }
 
 // AccountReport is the state of the Alexa sign-in the engine keeps alive.
@@ -73,10 +87,19 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET /api/events", s.events)
 	mux.HandleFunc("POST /api/events", s.publish)
 	mux.HandleFunc("GET /api/runs", s.runs)
+	mux.HandleFunc("GET /api/rules/{id}/state", s.state)
+	mux.HandleFunc("GET /api/timers", s.timers)
+	if s.Next != nil {
+		mux.HandleFunc("GET /api/rules/{id}/next", s.next)
+	}
+	if s.Feed != nil {
+		mux.HandleFunc("GET /api/events/stream", s.stream)
+	}
 	mux.Handle("GET /metrics", s.metricsHandler())
 	if s.Reload != nil {
 		mux.HandleFunc("POST /api/reload", s.reload)
 	}
+	s.dashboard(mux)
 	return mux
 }
 
@@ -132,9 +155,17 @@ type ruleStatus struct {
 	engine.RuleInfo
 	Status string `json:"status"` // running, disabled or error
 	Error  string `json:"error,omitempty"`
+	// NextFire is the rule's next scheduled fire, when it has a schedule.
+	NextFire *time.Time `json:"next_fire,omitempty"`
 }
 
 func (s *Server) rules(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, s.ruleList())
+}
+
+// ruleList is GET /api/rules: every running rule, then the files that
+// failed to load with no rule running.
+func (s *Server) ruleList() []ruleStatus {
 	var rep LoadReport
 	if s.Loads != nil {
 		rep = s.Loads()
@@ -162,6 +193,11 @@ func (s *Server) rules(w http.ResponseWriter, r *http.Request) {
 			st.Status, st.Error = "error", strings.Join(errs, "; ")
 		}
 		running[info.File] = true
+		if s.Next != nil {
+			if rep, err := s.Next(info.ID, s.Engine.Clock().Now(), 1); err == nil && len(rep.Fires) > 0 {
+				st.NextFire = &rep.Fires[0].Time
+			}
+		}
 		out = append(out, st)
 	}
 	for _, f := range files {
@@ -170,7 +206,7 @@ func (s *Server) rules(w http.ResponseWriter, r *http.Request) {
 				Status: "error", Error: strings.Join(fileErrs[f], "; ")})
 		}
 	}
-	writeJSON(w, http.StatusOK, out)
+	return out
 }
 
 func (s *Server) events(w http.ResponseWriter, r *http.Request) {
@@ -269,17 +305,7 @@ func (s *Server) reload(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]int{"rules": n})
 }
 
-func limitParam(r *http.Request, def int) (int, error) {
-	v := r.URL.Query().Get("limit")
-	if v == "" {
-		return def, nil
-	}
-	n, err := strconv.Atoi(v)
-	if err != nil || n < 1 || n > 10000 {
-		return 0, fmt.Errorf("limit: a whole number from 1 to 10000 expected, got %q", v)
-	}
-	return n, nil
-}
+func limitParam(r *http.Request, def int) (int, error) { return intParam(r, "limit", def, 10000) }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json")

@@ -21,12 +21,8 @@ func (s *Server) metricsHandler() http.Handler {
 		components.MustRegister(gaugeCollector(s.Gauges))
 		gatherers = append(gatherers, components)
 	}
-	log := s.Log
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
 	return promhttp.HandlerFor(gatherers, promhttp.HandlerOpts{
-		ErrorLog: errorLog{log},
+		ErrorLog: errorLog{s.log()},
 		// A component's bad gauge is logged; the rest of the page is served.
 		ErrorHandling: promhttp.ContinueOnError,
 	})

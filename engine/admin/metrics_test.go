@@ -33,23 +33,32 @@ func (failOn) Close() {}
 // custom event; runs receives its finished runs.
 func runningEngine(t *testing.T) (e *engine.Engine, st *store.Store, runs <-chan engine.Trace) {
 	t.Helper()
+	ch := make(chan engine.Trace, 100)
+	rule := &engine.Rule{ID: "echo", Enabled: true, Mode: engine.ModeQueued, Max: 100, Timeout: time.Second,
+		Triggers:    []engine.Trigger{{Kind: engine.KindCustom}},
+		NewInstance: func() (engine.Instance, error) { return failOn{}, nil }}
+	e, st = startEngine(t, engine.Config{OnRun: func(tr engine.Trace) { ch <- tr }}, rule)
+	return e, st, ch
+}
+
+// startEngine runs an engine made with cfg on a new store, with rules;
+// the test's end stops it and closes the store.
+func startEngine(t *testing.T, cfg engine.Config, rules ...*engine.Rule) (*engine.Engine, *store.Store) {
+	t.Helper()
 	st, err := store.Open(filepath.Join(t.TempDir(), "m.db"), store.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	ch := make(chan engine.Trace, 100)
-	e = engine.New(engine.Config{Store: st, OnRun: func(tr engine.Trace) { ch <- tr }})
-	rule := &engine.Rule{ID: "echo", Enabled: true, Mode: engine.ModeQueued, Max: 100, Timeout: time.Second,
-		Triggers:    []engine.Trigger{{Kind: engine.KindCustom}},
-		NewInstance: func() (engine.Instance, error) { return failOn{}, nil }}
-	if err := e.SetRules([]*engine.Rule{rule}); err != nil {
+	cfg.Store = st
+	e := engine.New(cfg)
+	if err := e.SetRules(rules); err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { _ = e.Run(ctx); close(done) }()
 	t.Cleanup(func() { cancel(); <-done; st.Close() })
-	return e, st, ch
+	return e, st
 }
 
 func awaitRun(t *testing.T, runs <-chan engine.Trace) engine.Trace {

@@ -5,6 +5,7 @@
 package host
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -40,6 +41,11 @@ type Options struct {
 	AdminReady func(addr string)
 	// Reload, when set, reloads the rules on every receive (SIGHUP).
 	Reload <-chan struct{}
+	// Watch reloads the rules when their files change (`run --watch`),
+	// once they have been quiet for WatchDebounce (default
+	// DefaultWatchDebounce).
+	Watch         bool
+	WatchDebounce time.Duration
 	// RulePaths, when set, are the rule files (or directories) loaded
 	// instead of the Rules directory: a rule test loads the files beside
 	// it, not those of subdirectories.
@@ -68,6 +74,11 @@ type host struct {
 	// guard stops rule runs that go over the heap budget; one for the
 	// process, shared by every load and reload.
 	guard *scripting.HeapGuard
+	// current is the rule set running now (for GET /api/rules/{id}/next).
+	current atomic.Pointer[rules.Set]
+	// feed streams events and runs to GET /api/events/stream and the
+	// dashboard's GET /api/stream.
+	feed admin.Feed
 }
 
 // Run loads the rules, opens the store and runs everything until ctx
@@ -101,7 +112,7 @@ func Run(ctx context.Context, o Options) error {
 	defer st.Close()
 	h := &host{opts: o, cfg: cfg, store: st, guard: scripting.NewHeapGuard(scripting.DefaultLimits())}
 	breaker, _ := cfg.Breaker.Engine() // checked by Validate
-	h.engine = engine.New(engine.Config{Clock: o.Clock, Store: st, Log: o.Log, OnEvent: o.OnEvent, OnRun: o.OnRun,
+	h.engine = engine.New(engine.Config{Clock: o.Clock, Store: st, Log: o.Log, OnEvent: h.onEvent, OnRun: h.onRun,
 		Breaker: breaker, MaxBacklog: cfg.MaxBacklog})
 	if h.rt, err = startAlexa(ctx, cfg, o.Getenv, alexaSetup{store: st, clock: o.Clock, publish: h.engine.Publish,
 		observe: h.engine.Metrics().ObserveAPICall, downResync: o.DownResync}, o.Log); err != nil {
@@ -148,6 +159,7 @@ func (h *host) start() error {
 	if err := h.engine.SetRules(engineRules); err != nil {
 		return err
 	}
+	h.current.Store(set)
 	o.Log.Info("rules loaded", "rules", len(set.Rules), "errors", len(set.Errors), "schedules", len(entries))
 	h.scheduler = schedule.New(o.Clock, h.fireSchedule, kvLastRuns{h.store}, o.Log)
 	h.scheduler.Set(entries)
@@ -191,6 +203,17 @@ func (h *host) run(ctx context.Context, ln net.Listener) error {
 	if h.opts.Reload != nil {
 		sources.Go(func() { h.reloadOn(sourceCtx, h.opts.Reload) })
 	}
+	if h.opts.Watch {
+		// Watching starts before ready: a change after /healthz says ok
+		// is seen.
+		rw, err := watchRules(h.cfg.Rules, h.opts.Log)
+		if err != nil {
+			fail(err)
+		} else {
+			sources.Go(func() { fail(h.runWatch(sourceCtx, rw, cmp.Or(h.opts.WatchDebounce, DefaultWatchDebounce))) })
+			h.opts.Log.Info("watching the rule files", "dir", h.cfg.Rules)
+		}
+	}
 	h.ready.Store(true)
 	if h.opts.Started != nil {
 		h.opts.Started(h.engine)
@@ -208,11 +231,37 @@ func (h *host) run(ctx context.Context, ln net.Listener) error {
 // in flight have finished.
 func (h *host) serveAdmin(ctx context.Context, ln net.Listener) error {
 	handler := (&admin.Server{Engine: h.engine, Store: h.store, Log: h.opts.Log, Ready: h.ready.Load,
-		Gauges: h.gauges, Reload: h.reload, Loads: h.loads.report, Account: h.rt.account}).Handler()
+		Gauges: h.gauges, Reload: h.reload, Loads: h.loads.report, Account: h.rt.account,
+		Next: h.next, Feed: &h.feed}).Handler()
+	// Streams last until the server stops; Shutdown would wait for them.
+	stop := context.AfterFunc(ctx, h.feed.Close)
+	defer stop()
 	if err := serveListener(ctx, ln, handler); err != nil {
 		return fmt.Errorf("admin API: %w", err)
 	}
 	return nil
+}
+
+// onEvent and onRun show the engine's events and runs to the live streams
+// (the dashboard's and GET /api/events/stream) and to Options.OnEvent and
+// OnRun.
+func (h *host) onEvent(ev engine.Event) {
+	h.feed.Publish(ev.Record())
+	if h.opts.OnEvent != nil {
+		h.opts.OnEvent(ev)
+	}
+}
+
+func (h *host) onRun(t engine.Trace) {
+	h.feed.PublishRun(t)
+	if h.opts.OnRun != nil {
+		h.opts.OnRun(t)
+	}
+}
+
+// next answers GET /api/rules/{id}/next from the rules running now.
+func (h *host) next(rule string, from time.Time, count int) (admin.NextReport, error) {
+	return nextFires(h.current.Load(), rule, from, count)
 }
 
 func (h *host) gauges() []engine.Gauge {

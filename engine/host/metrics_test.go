@@ -62,7 +62,7 @@ func TestMaxBacklogRefusesWith429(t *testing.T) {
 }
 
 // Each device backend's poller takes the poll keys and its own defaults,
-// and /metrics shows the budget (and, for the smart-home API, the batch
+// and /metrics shows the effective budget (and, for the smart-home API, the batch
 // limit and the throttle's cool-down).
 func TestPollBudgetPerBackendOnMetrics(t *testing.T) {
 	cloud, stopSim := startSim(t)
@@ -76,6 +76,10 @@ func TestPollBudgetPerBackendOnMetrics(t *testing.T) {
 		{host.Config{Devices: host.DevicesSmartHome},
 			[]string{"alexarules_poll_budget_requests_per_second 0.006666666666666667\n", "alexarules_poll_interval_seconds 300\n",
 				"alexarules_poll_batch_max_reads 50\n", "alexarules_smarthome_cooldown_seconds 0\n"}},
+		// An interval set shorter than the default, with no budget: one
+		// batched request per interval is the effective budget.
+		{host.Config{Devices: host.DevicesSmartHome, PollInterval: "2s"},
+			[]string{"alexarules_poll_budget_requests_per_second 0.5\n", "alexarules_poll_interval_seconds 2\n"}},
 	} {
 		dir := t.TempDir()
 		write(t, dir, "r.lua", `return rule "warm" { when = reading { device = "Living Room Sensor", attr = "temperature", above = 25 }, run = function() end }`)

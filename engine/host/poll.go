@@ -4,7 +4,9 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"maps"
 	"math"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -67,11 +69,54 @@ func (c PollConfig) budget() (float64, error) {
 // backend's defaults d: poll.Defaults{} for the Endpoint Features API,
 // poll.SmartHomeDefaults() for the household smart-home API. Run it on a
 // validated Config: it ignores values Validate refuses.
+//
+// With d.RateFollowsInterval and no budget set, intervals set shorter
+// than d.Interval (poll_interval, poll.devices[].interval, poll.rules)
+// get one request per interval (intervalBudget) rather than d.Rate,
+// which would stretch them: `--poll-interval 2s` polls every 2 s.
 func (c Config) PollOptions(d poll.Defaults, o poll.Options) poll.Options {
 	o.Interval, _ = optionalDuration(c.PollInterval)
 	o.Rate, _ = c.Poll.budget()
 	o.Concurrency = c.Poll.Concurrency
+	if o.Rate <= 0 && d.RateFollowsInterval {
+		o.Rate = c.intervalBudget(d.Interval)
+	}
 	return d.Fill(o)
+}
+
+// intervalBudget is one request per each distinct interval the
+// configuration asks for (the default one included), summed in requests
+// per second, when one of them is shorter than def; else 0. A
+// batched backend reads every due device of an interval in one request,
+// so that is what the targets need (the poller stretches them when an
+// interval has more devices than a request carries).
+func (c Config) intervalBudget(def time.Duration) float64 {
+	intervals := map[time.Duration]bool{}
+	shorter := false
+	add := func(s string) {
+		if d, _ := optionalDuration(s); d > 0 {
+			intervals[d] = true
+			shorter = shorter || d < def
+		}
+	}
+	add(c.PollInterval)
+	if len(intervals) == 0 {
+		intervals[def] = true
+	}
+	for _, d := range c.Poll.Devices {
+		add(d.Interval)
+	}
+	for _, id := range slices.Sorted(maps.Keys(c.Poll.Rules)) {
+		add(c.Poll.Rules[id])
+	}
+	if !shorter {
+		return 0
+	}
+	rate := 0.0
+	for _, d := range slices.Sorted(maps.Keys(intervals)) {
+		rate += 1 / d.Seconds()
+	}
+	return rate
 }
 
 // pollWants lists what the loaded rules and the configuration ask to poll.

@@ -23,6 +23,18 @@ func TestPollOptionsPerBackend(t *testing.T) {
 		{`{"poll_interval": "10m", "poll": {"requests_per_minute": 0.2, "concurrency": 2}}`, poll.SmartHomeDefaults(), 10 * time.Minute, 0.2 / 60, 2},
 		{`{"poll": {"rate": 0.5}}`, poll.SmartHomeDefaults(), 5 * time.Minute, 0.5, 1},
 		{`{"poll_interval": "30s", "poll": {"rate": 5}}`, poll.Defaults{}, 30 * time.Second, 5, 0},
+		// An interval set shorter than the smart-home default, with no
+		// budget: one batched request per interval, not 2 per 5 min.
+		{`{"poll_interval": "2s"}`, poll.SmartHomeDefaults(), 2 * time.Second, 0.5, 1},
+		{`{"poll_interval": "2s", "poll": {"devices": [{"device": "*", "attrs": ["power"], "interval": "10s"}]}}`,
+			poll.SmartHomeDefaults(), 2 * time.Second, 0.5 + 0.1, 1},
+		{`{"poll": {"rules": {"warm": "1m"}}}`, poll.SmartHomeDefaults(), 5 * time.Minute, 1.0/60 + 1.0/300, 1},
+		// Longer than the default: its budget stays.
+		{`{"poll_interval": "10m"}`, poll.SmartHomeDefaults(), 10 * time.Minute, 2.0 / 300, 1},
+		// A budget set caps it.
+		{`{"poll_interval": "2s", "poll": {"requests_per_minute": 6}}`, poll.SmartHomeDefaults(), 2 * time.Second, 0.1, 1},
+		// The features backend keeps its budget.
+		{`{"poll_interval": "2s"}`, poll.Defaults{}, 2 * time.Second, 0, 0},
 	} {
 		cfg, err := host.ParseConfig("c.json", []byte(c.src))
 		if err != nil {

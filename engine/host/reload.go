@@ -86,6 +86,7 @@ func (h *host) swapRules() (int, []error) {
 		return 0, []error{fmt.Errorf("engine: %w", err)}
 	}
 	h.scheduler.Set(entries)
+	h.current.Store(set)
 	h.opts.Log.Info("rules reloaded", "rules", len(set.Rules), "schedules", len(entries))
 	return len(set.Rules), nil
 }

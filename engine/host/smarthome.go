@@ -45,8 +45,10 @@ type SmartHomeConfig struct {
 	Kelvin string `json:"kelvin"`
 	// Discovery is the interval of the scheduled discovery (default 30m).
 	Discovery string `json:"discovery"`
-	// Cooldown is the account-wide pause after a throttle answer
-	// (default 5m; a longer Retry-After wins).
+	// Cooldown caps the account-wide pause after throttle answers
+	// (default 5m): Retry-After exactly when Amazon names one, else 30 s
+	// doubling per throttle answer in a row up to Cooldown
+	// (smarthome.Options.Cooldown).
 	Cooldown string `json:"cooldown"`
 }
 
@@ -161,8 +163,12 @@ type smartHomeReader struct{ c *smarthome.Client }
 
 var _ poll.BatchReader = smartHomeReader{}
 
+// Get is one read as a batch of one: like every poll read it fails at
+// once during a cool-down (the poller schedules the retry), where the
+// client's Get would wait for the end.
 func (r smartHomeReader) Get(ctx context.Context, id, attr string) (any, error) {
-	return r.c.Get(ctx, id, attr)
+	res := r.ReadMany(ctx, []poll.Read{{EndpointID: id, Attr: attr}})[0]
+	return res.Value, res.Err
 }
 
 // MaxBatch is the client's limit of devices per request: a batch of that

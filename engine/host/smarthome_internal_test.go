@@ -13,6 +13,7 @@ import (
 
 	"github.com/alexarules/alexarules/alexa"
 	"github.com/alexarules/alexarules/alexa/sim"
+	"github.com/alexarules/alexarules/alexa/smarthome"
 	"github.com/alexarules/alexarules/alexa/web"
 	"github.com/alexarules/alexarules/engine"
 	"github.com/alexarules/alexarules/engine/poll"
@@ -160,7 +161,9 @@ func TestSmartHomeReaderBatchesOneRequest(t *testing.T) {
 }
 
 // A throttle answer fails the whole batch as retryable after the account's
-// cool-down, sends nothing more until it is over, and shows on /metrics.
+// cool-down (the first one 30 s: smarthome.cooldown is the cap), sends
+// nothing more until it is over, and shows on /metrics. Poll reads never
+// wait for its end, even with time to.
 func TestSmartHomeThrottleIsAccountWide(t *testing.T) {
 	r := newSHRig(t, Config{SmartHome: SmartHomeConfig{Cooldown: "7m"}})
 	ctx := context.Background()
@@ -174,12 +177,17 @@ func TestSmartHomeThrottleIsAccountWide(t *testing.T) {
 			Retryable() bool
 			RetryAfterDuration() time.Duration
 		}
-		if !errors.As(g.Err, &re) || !re.Retryable() || re.RetryAfterDuration() != 7*time.Minute {
-			t.Fatalf("read %d: %v; want a retryable error with the 7m cool-down", i, g.Err)
+		if !errors.As(g.Err, &re) || !re.Retryable() || re.RetryAfterDuration() != smarthome.FirstCooldown {
+			t.Fatalf("read %d: %v; want a retryable error with the first 30 s cool-down", i, g.Err)
 		}
 	}
-	if g := r.gauges()[0]; g.Name != "alexarules_smarthome_cooldown_seconds" || g.Value != 420 {
-		t.Errorf("gauge %+v; want 420 s left", g)
+	if g := r.gauges()[0]; g.Name != "alexarules_smarthome_cooldown_seconds" || g.Value != 30 {
+		t.Errorf("gauge %+v; want 30 s left", g)
+	}
+	long, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	if _, err := r.reader.Get(long, shLamp, "power"); !errors.Is(err, smarthome.ErrThrottled) {
+		t.Errorf("a single poll read during the cool-down: %v; want THROTTLED at once", err)
 	}
 	// A rule's call during the cool-down fails at once, without a request.
 	n := len(r.sim.Requests())
@@ -188,7 +196,7 @@ func TestSmartHomeThrottleIsAccountWide(t *testing.T) {
 	if !errors.As(err, &ce) || ce.Type != "THROTTLED" || sent != nil || len(r.sim.Requests()) != n {
 		t.Fatalf("update while cooling down: %v, %v, %d requests; want THROTTLED and nothing sent", sent, err, len(r.sim.Requests())-n)
 	}
-	r.clock.Advance(7 * time.Minute)
+	r.clock.Advance(smarthome.FirstCooldown)
 	if g := r.gauges()[0]; g.Value != 0 {
 		t.Errorf("gauge after the cool-down: %v", g.Value)
 	}

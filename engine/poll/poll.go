@@ -112,11 +112,18 @@ type Defaults struct {
 	Interval    time.Duration
 	Rate        float64 // requests per second
 	Concurrency int
+	// RateFollowsInterval: when the user asks for intervals shorter than
+	// Interval and sets no budget, the budget is one (batched) request per
+	// interval asked for instead of Rate, which would stretch them
+	// (host.Config.PollOptions). Set for batched backends, where a
+	// request reads every due device.
+	RateFollowsInterval bool
 }
 
 // SmartHomeDefaults are the household smart-home backend's.
 func SmartHomeDefaults() Defaults {
-	return Defaults{Interval: SmartHomeInterval, Rate: SmartHomeRate, Concurrency: SmartHomeConcurrency}
+	return Defaults{Interval: SmartHomeInterval, Rate: SmartHomeRate, Concurrency: SmartHomeConcurrency,
+		RateFollowsInterval: true}
 }
 
 // Fill sets the Interval, Rate and Concurrency that o leaves zero from d.

@@ -283,6 +283,11 @@ func (l *loop) applyTargets(now int64) {
 	want := wantedTargets(ts, p.o.Interval)
 	demand := demandPerSecond(want, l.maxBatch)
 	stretch := max(1, demand/p.o.Rate)
+	if stretch < 1+1e-9 {
+		// A budget summed from the same intervals in another order
+		// (host.Config.PollOptions) may differ in the last bit.
+		stretch = 1
+	}
 
 	for k, t := range l.targets {
 		if _, ok := want[k]; !ok {

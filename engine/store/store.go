@@ -189,6 +189,44 @@ func Open(path string, opts Options) (*Store, error) {
 	return s, nil
 }
 
+// OpenReadOnly opens the database at path for reading only, for looking
+// inside while no engine runs (alexarules state, timers, trace): it
+// writes nothing, and its writes fail with ErrClosed. It fails with
+// ErrInUse after one second when a running alexarules holds the file,
+// and when the file does not exist.
+func OpenReadOnly(path string) (*Store, error) {
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second, ReadOnly: true})
+	if errors.Is(err, berrors.ErrTimeout) {
+		return nil, fmt.Errorf("database %s is in use by a running alexarules: %w", path, ErrInUse)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("open database %s: %w", path, err)
+	}
+	if err := db.View(checkReadable); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("database %s: %w", path, err)
+	}
+	done := make(chan struct{})
+	close(done) // no writer
+	opts := Options{}.withDefaults()
+	return &Store{db: db, path: path, opts: opts, log: opts.Logger, closed: true, ops: make(chan *op), done: done}, nil
+}
+
+// checkReadable refuses a newer schema and a file without the buckets
+// the reads use (not an alexarules data file).
+func checkReadable(tx *bolt.Tx) error {
+	for _, name := range [][]byte{bucketMeta, bucketState, bucketGlobal, bucketTimers, bucketTraces, bucketRuns, bucketEvents, bucketKV} {
+		if tx.Bucket(name) == nil {
+			return fmt.Errorf("no %s bucket: not an alexarules data file", name)
+		}
+	}
+	v := tx.Bucket(bucketMeta).Get(keySchemaVersion)
+	if len(v) == 8 && binary.BigEndian.Uint64(v) > SchemaVersion {
+		return fmt.Errorf("schema version %d, this alexarules supports up to %d: %w", binary.BigEndian.Uint64(v), SchemaVersion, ErrNewerSchema)
+	}
+	return nil
+}
+
 // initSchema refuses a newer schema before touching anything, then creates
 // the buckets and stamps a new file.
 func initSchema(tx *bolt.Tx) error {
