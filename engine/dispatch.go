@@ -115,6 +115,7 @@ func (e *Engine) hold(a *admission) bool {
 		return false
 	}
 	e.gate.held = append(e.gate.held, a)
+	e.work.Add(1) // in hand until openGate delivers it
 	return true
 }
 
@@ -135,6 +136,7 @@ func (e *Engine) openGate() {
 		}
 		for _, a := range held {
 			e.deliverAll(a)
+			e.work.Add(-1) // counted by hold; its jobs count now
 		}
 	}
 }
