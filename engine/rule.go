@@ -71,6 +71,9 @@ type Rule struct {
 	// Throttle allows at most one run per window; events inside it are
 	// skipped.
 	Throttle time.Duration
+	// Shadow records the rule's actions as would-be actions instead of
+	// sending them (RULES.md §1); Engine.SetShadow overrides it per rule.
+	Shadow   bool
 	Triggers []Trigger
 	// Handlers names the rule's timer handlers.
 	Handlers []string
@@ -98,6 +101,9 @@ type Invocation struct {
 	State        json.RawMessage            // the rule's committed state
 	Global       map[string]json.RawMessage // snapshot of the global state
 	Late         bool                       // a timer or schedule that fell due while down
+	// Shadow: record the run's actions with result ResultShadow instead
+	// of sending them.
+	Shadow bool
 }
 
 // TimerRequest is a timer set or cancelled by a run; it takes effect only
@@ -117,7 +123,9 @@ type Result struct {
 	Skipped bool
 	Reason  string
 	// DryRun is set when actions were recorded but not sent.
-	DryRun       bool
+	DryRun bool
+	// Shadow is set when a shadow run withheld actions.
+	Shadow       bool
 	State        json.RawMessage // nil: unchanged
 	GlobalSet    map[string]json.RawMessage
 	GlobalDelete []string

@@ -439,6 +439,9 @@ func (r *runner) outcome(tr *Trace, res Result, runErr, cause error) bool {
 	case res.DryRun:
 		tr.Outcome = OutcomeDryRun
 		return true
+	case res.Shadow:
+		tr.Outcome = OutcomeShadow
+		return true
 	default:
 		tr.Outcome = OutcomeOK
 		return true
@@ -560,6 +563,7 @@ func (r *runner) invoke(w *worker, j job) (Result, error, error) {
 		State:        st,
 		Global:       r.e.global.snapshot(),
 		Late:         j.late,
+		Shadow:       r.e.shadow.of(r.rule),
 	}
 	if j.timer != nil {
 		w.inv.Handler, w.inv.Args, w.inv.TimerID = j.timer.Handler, j.timer.Args, timerLocalID(j.timer.ID)

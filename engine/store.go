@@ -12,6 +12,16 @@ const (
 	OutcomeTimeout = "timeout"
 	OutcomeSkipped = "skipped"
 	OutcomeDryRun  = "dry_run"
+	// OutcomeShadow is a shadow rule's run: it ran for real, but its
+	// actions were recorded as would-be actions and not sent.
+	OutcomeShadow = "shadow"
+)
+
+// Results of an action that was recorded and not sent: in a dry run
+// (--dry-run) and in a shadow run (a rule with shadow = true).
+const (
+	ResultDryRun = "dry_run"
+	ResultShadow = "shadow"
 )
 
 // Action is one call a run made through the bound API, with its result.

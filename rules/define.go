@@ -26,6 +26,7 @@ type Def struct {
 	Timeout     time.Duration
 	Throttle    time.Duration
 	LogLevel    string
+	Shadow      bool
 	Triggers    []*TriggerDef
 	State       json.RawMessage
 	Handlers    []string
@@ -38,7 +39,7 @@ const defTypeName = "alexarules.rule"
 var idPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9-]*$`)
 
 var ruleFields = []string{"description", "enabled", "when", "only_if", "unless", "mode", "max", "timeout",
-	"state", "run", "handlers", "throttle", "log"}
+	"state", "run", "handlers", "throttle", "log", "shadow"}
 
 // FieldError is a load error about one field of one rule; the loader adds
 // the field's line.
@@ -136,12 +137,8 @@ func (b *ruleBuilder) field(field string, v lua.LValue) {
 		} else {
 			b.fail(field, "string expected, got %s", v.Type())
 		}
-	case "enabled":
-		if on, ok := v.(lua.LBool); ok {
-			d.Enabled = bool(on)
-		} else {
-			b.fail(field, "boolean expected, got %s", v.Type())
-		}
+	case "enabled", "shadow":
+		b.flag(field, v)
 	case "when":
 		if ts, err := triggerList(v); err != nil {
 			b.fail(field, "%s", err)
@@ -170,6 +167,20 @@ func (b *ruleBuilder) field(field string, v lua.LValue) {
 		b.logLevel(v)
 	default:
 		b.fail(field, "unknown field%s", didYouMean(field, ruleFields))
+	}
+}
+
+// flag sets enabled or shadow.
+func (b *ruleBuilder) flag(field string, v lua.LValue) {
+	on, ok := v.(lua.LBool)
+	if !ok {
+		b.fail(field, "boolean expected, got %s", v.Type())
+		return
+	}
+	if field == "enabled" {
+		b.d.Enabled = bool(on)
+	} else {
+		b.d.Shadow = bool(on)
 	}
 }
 

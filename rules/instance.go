@@ -26,6 +26,7 @@ type Run struct {
 	Rule string
 
 	dryRun  bool
+	shadow  bool // this invocation's: the engine says per run
 	ctx     context.Context
 	log     *slog.Logger
 	level   slog.Level
@@ -57,8 +58,17 @@ func (r *Run) Record(a engine.Action) {
 	r.actions = append(r.actions, a)
 }
 
-// DryRun reports whether actions are only recorded, not sent.
-func (r *Run) DryRun() bool { return r.dryRun }
+// Withheld is "" when the run's actions are sent, else the result they
+// are recorded with: a dry run's, or a shadow run's.
+func (r *Run) Withheld() string {
+	switch {
+	case r.dryRun:
+		return engine.ResultDryRun
+	case r.shadow:
+		return engine.ResultShadow
+	}
+	return ""
+}
 
 // logLine keeps a line in the trace and writes it to the process log at
 // or above the rule's level, both within the run's log budget.
@@ -100,7 +110,7 @@ func (r *Run) traceLog() []string {
 func (l *Loaded) Engine(log *slog.Logger, dryRun bool) *engine.Rule {
 	d := l.Def
 	r := &engine.Rule{ID: d.ID, File: d.File, Line: d.Line, Enabled: d.Enabled, Mode: d.Mode, Max: d.Max,
-		Timeout: d.Timeout, Throttle: d.Throttle, Handlers: d.Handlers, State: d.State}
+		Timeout: d.Timeout, Throttle: d.Throttle, Shadow: d.Shadow, Handlers: d.Handlers, State: d.State}
 	for _, t := range d.Triggers {
 		r.Triggers = append(r.Triggers, t.engineTrigger())
 	}
@@ -188,6 +198,7 @@ func (in *instance) Run(ctx context.Context, inv *engine.Invocation) engine.Resu
 	ctx = guarded.Context()
 	L := in.L
 	in.run.reset(ctx)
+	in.run.shadow = inv.Shadow
 	in.state, in.global = inv.State, inv.Global
 	L.SetContext(guarded.VM())
 	res, err := in.call(inv)
@@ -215,7 +226,9 @@ func (in *instance) Run(ctx context.Context, inv *engine.Invocation) engine.Resu
 		return res
 	}
 	res.Timers, res.Emitted = lastPerID(in.run.timers), in.run.emitted
-	res.DryRun = in.run.dryRun && len(in.run.actions) > 0
+	withheld := in.run.Withheld()
+	res.DryRun = withheld == engine.ResultDryRun && len(in.run.actions) > 0
+	res.Shadow = withheld == engine.ResultShadow
 	return res
 }
 

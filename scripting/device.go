@@ -323,11 +323,11 @@ func (d *deviceLib) update(call, operation string, parse argParser) lua.LGFuncti
 		if len(args) > 0 { // a nil []any in Args would still be JSON null
 			a.Args = args
 		}
-		if d.run.DryRun() {
+		if w := d.run.Withheld(); w != "" {
 			if d.eps != nil {
 				_ = d.resolve(L, h) // catches a misspelt name; a remote failure does not matter
 			}
-			a.Device, a.Result = h.label(), "dry_run"
+			a.Device, a.Result = h.label(), w
 			d.run.Record(a)
 			L.Push(lua.LTrue)
 			return 1

@@ -84,9 +84,14 @@ type fakeRun struct {
 	actions []engine.Action
 }
 
-func (r *fakeRun) Context() context.Context  { return context.Background() }
-func (r *fakeRun) Record(a engine.Action)    { r.actions = append(r.actions, a) }
-func (r *fakeRun) DryRun() bool              { return r.dry }
+func (r *fakeRun) Context() context.Context { return context.Background() }
+func (r *fakeRun) Record(a engine.Action)   { r.actions = append(r.actions, a) }
+func (r *fakeRun) Withheld() string {
+	if r.dry {
+		return engine.ResultDryRun
+	}
+	return ""
+}
 func (r *fakeRun) recorded() []engine.Action { return r.actions }
 
 type fakeReadings map[string]time.Time
