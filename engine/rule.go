@@ -132,6 +132,9 @@ type Result struct {
 	Timers       []TimerRequest
 	Actions      []Action
 	Log          []string
+	// Changes are the device attributes the run's actions changed, in
+	// order; they cancel and set reverts (revert_after).
+	Changes []Change
 	// Emitted are the custom events the run emitted (ctx.emit); they are
 	// published once the run succeeded and its state is committed.
 	Emitted []Emitted

@@ -34,6 +34,10 @@ type Action struct {
 	// or a colour temperature mapped to the name an API accepts, a
 	// brightness in the API's form (the household smart-home API).
 	Sent any `json:"sent,omitempty"`
+	// Note says what an action option did: check_first found the value
+	// set already (Result "skipped_by_check"), revert_after's value to
+	// restore.
+	Note string `json:"note,omitempty"`
 	// Rule and EventID name the run's rule and the event (or timer
 	// firing) that caused the action.
 	Rule    string `json:"rule,omitempty"`

@@ -251,6 +251,10 @@ func (b *ruleBuilder) handlers(v lua.LValue) {
 			b.fail("handlers", "handler %s must be a function named by a string key", lua.LVAsString(hk))
 			return
 		}
+		if strings.HasPrefix(string(hname), "@") { // the engine's own (engine.RevertHandler)
+			b.fail("handlers", "handler names must not start with '@', got %q", string(hname))
+			return
+		}
 		b.d.Handlers = append(b.d.Handlers, string(hname))
 	})
 }

@@ -318,10 +318,14 @@ func (d *deviceLib) update(call, operation string, parse argParser) lua.LGFuncti
 		if !d.inRun(L) {
 			L.RaiseError(notInRun)
 		}
+		opts := readActionOpts(L, call, operation)
 		payload, args := parse(L, call)
 		a := engine.Action{Call: call}
 		if len(args) > 0 { // a nil []any in Args would still be JSON null
 			a.Args = args
+		}
+		if opts != (actionOpts{}) {
+			return d.updateWithOpts(L, h, a, operation, payload, opts)
 		}
 		if w := d.run.Withheld(); w != "" {
 			if d.eps != nil {
@@ -337,6 +341,9 @@ func (d *deviceLib) update(call, operation string, parse argParser) lua.LGFuncti
 			a.Sent, err = d.send(h.id, operation, payload)
 		}
 		a.Device = h.label()
+		if t, ok := targets[operation]; ok && err == nil {
+			d.run.Acted(engine.Change{DeviceID: h.id, Device: h.label(), Attr: t.attr}) // cancels a pending revert
+		}
 		return d.finish(L, a, err, lua.LTrue, true)
 	}
 }

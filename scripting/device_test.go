@@ -82,7 +82,10 @@ func (f *fakeEndpoints) Get(_ context.Context, id, attr string) (any, error) {
 type fakeRun struct {
 	dry     bool
 	actions []engine.Action
+	changes []engine.Change
 }
+
+func (r *fakeRun) Acted(c engine.Change) { r.changes = append(r.changes, c) }
 
 func (r *fakeRun) Context() context.Context { return context.Background() }
 func (r *fakeRun) Record(a engine.Action)   { r.actions = append(r.actions, a) }

@@ -17,4 +17,7 @@ type RunContext interface {
 	// recorded with instead of being sent: engine.ResultDryRun in a dry
 	// run, engine.ResultShadow in a shadow run.
 	Withheld() string
+	// Acted reports an action sent to a device attribute: it cancels a
+	// pending revert of the attribute, and sets one when RevertAfter > 0.
+	Acted(c engine.Change)
 }
