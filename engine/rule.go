@@ -75,6 +75,12 @@ type Rule struct {
 	// sending them (RULES.md §1); Engine.SetShadow overrides it per rule.
 	Shadow   bool
 	Triggers []Trigger
+	// Key, when set, applies Mode per key (RULES.md §1 `key`): events of
+	// different keys run in their own queues and never wait for, skip or
+	// cancel each other; timer handler runs have the key "". It runs on the
+	// runner's coordinator, so it must be quick; an error fails the event's
+	// run.
+	Key func(ev *Event, trigger int) (string, error)
 	// Handlers names the rule's timer handlers.
 	Handlers []string
 	// State is the JSON of the rule's `state` defaults.

@@ -27,6 +27,7 @@ type Def struct {
 	Throttle    time.Duration
 	LogLevel    string
 	Shadow      bool
+	HasKey      bool // a `key` function applies the mode per key
 	Triggers    []*TriggerDef
 	State       json.RawMessage
 	Handlers    []string
@@ -39,7 +40,7 @@ const defTypeName = "alexarules.rule"
 var idPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9-]*$`)
 
 var ruleFields = []string{"description", "enabled", "when", "only_if", "unless", "mode", "max", "timeout",
-	"state", "run", "handlers", "throttle", "log", "shadow"}
+	"state", "run", "handlers", "throttle", "log", "shadow", "key"}
 
 // FieldError is a load error about one field of one rule; the loader adds
 // the field's line.
@@ -157,10 +158,11 @@ func (b *ruleBuilder) field(field string, v lua.LValue) {
 		b.duration(field, v)
 	case "state":
 		b.state(v)
-	case "run":
+	case "run", "key":
 		if _, ok := v.(*lua.LFunction); !ok {
 			b.fail(field, "function expected, got %s", v.Type())
 		}
+		d.HasKey = d.HasKey || field == "key"
 	case "handlers":
 		b.handlers(v)
 	case "log":

@@ -27,6 +27,7 @@ type Run struct {
 
 	dryRun  bool
 	shadow  bool // this invocation's: the engine says per run
+	keying  bool // the state evaluates key functions: actions are never sent
 	ctx     context.Context
 	log     *slog.Logger
 	level   slog.Level
@@ -63,7 +64,7 @@ func (r *Run) Record(a engine.Action) {
 // are recorded with: a dry run's, or a shadow run's.
 func (r *Run) Withheld() string {
 	switch {
-	case r.dryRun:
+	case r.dryRun, r.keying:
 		return engine.ResultDryRun
 	case r.shadow:
 		return engine.ResultShadow
@@ -122,6 +123,9 @@ func (l *Loaded) Engine(log *slog.Logger, dryRun bool) *engine.Rule {
 		log = slog.New(slog.DiscardHandler)
 	}
 	r.NewInstance = func() (engine.Instance, error) { return l.newInstance(log, dryRun) }
+	if d.HasKey {
+		r.Key = (&keyer{l: l, log: log, dryRun: dryRun}).key
+	}
 	return r
 }
 
