@@ -204,8 +204,9 @@ type coordinator struct {
 	pending jobQueue // queued runs and handler runs, oldest first
 	all     []*worker
 	freed   chan *worker
-	// lastAccepted is when the throttle last let an event through.
-	lastAccepted time.Time
+	// lastAccepted is when the throttle last let an event of each key
+	// through.
+	lastAccepted map[string]time.Time
 }
 
 func newCoordinator(r *runner) *coordinator {
@@ -213,7 +214,7 @@ func newCoordinator(r *runner) *coordinator {
 	if r.rule.Mode == ModeParallel {
 		perKey = max(r.rule.Max, 1)
 	}
-	return &coordinator{r: r, perKey: perKey, active: map[string]int{},
+	return &coordinator{r: r, perKey: perKey, active: map[string]int{}, lastAccepted: map[string]time.Time{},
 		busy: map[*worker]bool{}, freed: make(chan *worker)}
 }
 
@@ -306,10 +307,11 @@ func (c *coordinator) admit(j job) string {
 	rule := c.r.rule
 	if j.timer == nil && rule.Throttle > 0 {
 		now := c.r.e.clock.Now()
-		if !c.lastAccepted.IsZero() && now.Sub(c.lastAccepted) < rule.Throttle {
-			return fmt.Sprintf("throttled (at most one run per %s)", rule.Throttle)
+		last, seen := c.lastAccepted[j.key]
+		if seen && now.Sub(last) < rule.Throttle {
+			return fmt.Sprintf("throttled (at most one run per %s)", rule.Throttle) + keyNote(rule, j.key)
 		}
-		c.lastAccepted = now
+		c.lastAccepted[j.key] = now
 	}
 	return ""
 }

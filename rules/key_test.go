@@ -207,3 +207,28 @@ return rule "k" {
 		t.Fatalf("run: %+v", tr)
 	}
 }
+
+func TestKeyThrottlesEachKeyOnItsOwn(t *testing.T) {
+	h := newHarness(t, map[string]string{"r.lua": `
+return rule "notify" {
+  when = event "x",
+  throttle = "10m",
+  key = function(ev) return ev.data.dev end,
+  run = function(ctx, ev) ctx.log.info("%s", ev.data.dev) end,
+}`})
+	for _, dev := range []string{"a", "b", "a"} {
+		h.emit("x", map[string]any{"dev": dev})
+	}
+	runs := h.waitRuns(3, ofRule("notify"))
+	var ran []string
+	for _, r := range runs {
+		if r.Outcome == engine.OutcomeOK {
+			ran = append(ran, r.Log[0])
+		} else if r.Reason != `throttled (at most one run per 10m0s) for key "a"` {
+			t.Fatalf("skip: %+v", r)
+		}
+	}
+	if strings.Join(ran, ",") != "info: a,info: b" {
+		t.Fatalf("ran %v: b must not be throttled by a", ran)
+	}
+}
