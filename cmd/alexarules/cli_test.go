@@ -81,7 +81,8 @@ func TestCompletionForEveryShell(t *testing.T) {
 func TestHelpForEveryCommand(t *testing.T) {
 	for cmd, flag := range map[string]string{"demo": "--admin", "run": "--poll-interval", "sim": "--household",
 		"check": "--tz", "test": "-run", "login": "--device", "devices": "--cloud", "completion": "bash",
-		"next": "--from", "trace": "--last", "state": "--data", "timers": "--admin", "events": "--follow"} {
+		"next": "--from", "trace": "--last", "state": "--data", "timers": "--admin", "events": "--follow",
+		"shadow": "--admin"} {
 		out, errOut, code := runHere(t, cmd, "--help")
 		if code != exitOK || !strings.Contains(out, "alexarules "+cmd) || !strings.Contains(out, flag) {
 			t.Errorf("%s --help: exit %d\n%s%s", cmd, code, out, errOut)
