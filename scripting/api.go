@@ -101,7 +101,7 @@ var (
 			Returns: []Param{{Name: "value", Type: "any"}, {Name: "err", Type: "AlexaError?"}}, Doc: "Live read of one attribute."},
 		"last": {Params: []Param{{Name: "attr", Type: "DeviceAttr"}},
 			Returns: []Param{{Name: "value", Type: "any"}, {Name: "seen", Type: "number?", Doc: "epoch seconds"}},
-			Doc: "Last polled value and when it was seen, without a request; nil when never polled."},
+			Doc:     "Last polled value and when it was seen, without a request; nil when never polled."},
 	}
 
 	echoSigs = map[string]Func{
