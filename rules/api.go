@@ -2,6 +2,7 @@ package rules
 
 import (
 	"slices"
+	"strings"
 
 	"github.com/alexarules/alexarules/engine"
 	"github.com/alexarules/alexarules/scripting"
@@ -49,7 +50,7 @@ func RuleFields() []scripting.Param {
 		p := ruleFieldSigs[name]
 		p.Name = name
 		if name == "mode" {
-			p.Type = literals(modes)
+			p.Type = scripting.Literals(modes)
 		}
 		out = append(out, p)
 	}
@@ -69,7 +70,7 @@ func Triggers() []TriggerAPI {
 			t.Options = append(t.Options, OptionAPI{Name: name, Check: o.kind.String(),
 				Values: slices.Clone(o.values), Required: slices.Contains(spec.required, name)})
 		}
-		slices.SortFunc(t.Options, func(a, b OptionAPI) int { return cmpString(a.Name, b.Name) })
+		slices.SortFunc(t.Options, func(a, b OptionAPI) int { return strings.Compare(a.Name, b.Name) })
 		out = append(out, t)
 	}
 	return out
@@ -141,28 +142,6 @@ func (k optKind) String() string {
 	return "unknown"
 }
 
-func cmpString(a, b string) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
-}
-
-// literals is a LuaLS union of string literals: "a"|"b".
-func literals(values []string) string {
-	s := ""
-	for i, v := range values {
-		if i > 0 {
-			s += "|"
-		}
-		s += `"` + v + `"`
-	}
-	return s
-}
-
 // modes are the values of a rule's mode field.
 var modes = []string{string(engine.ModeSingle), string(engine.ModeRestart), string(engine.ModeQueued), string(engine.ModeParallel)}
 
@@ -183,7 +162,7 @@ var (
 		"run":         {Type: "fun(ctx: Ctx, ev: Event)", Doc: "The rule's work."},
 		"handlers":    {Type: "table<string, fun(ctx: Ctx, args: any)>", Optional: true, Doc: "Named functions that ctx.after/ctx.at timers call."},
 		"throttle":    {Type: "Duration", Optional: true, Doc: "At most one run per window."},
-		"log":         {Type: literals(logLevels), Optional: true, Doc: "The rule's log level."},
+		"log":         {Type: scripting.Literals(logLevels), Optional: true, Doc: "The rule's log level."},
 	}
 
 	triggerDocs = map[string]string{

@@ -3,6 +3,7 @@ package scripting
 import (
 	"maps"
 	"slices"
+	"strings"
 )
 
 // Func describes a function or method of the Lua API the way an editor
@@ -75,6 +76,15 @@ func fieldsOf(names []string, sigs map[string]Param) []Param {
 		out = append(out, p)
 	}
 	return out
+}
+
+// Literals is a LuaLS union of string literals: "a"|"b".
+func Literals(values []string) string {
+	q := make([]string, len(values))
+	for i, v := range values {
+		q[i] = `"` + v + `"`
+	}
+	return strings.Join(q, "|")
 }
 
 // Signatures of the bound API. Names come from the bindings' own tables
