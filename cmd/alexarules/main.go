@@ -116,5 +116,6 @@ Exit codes: 0 ok, 1 rule, validation or runtime failure, 2 usage or configuratio
 		}),
 	}
 	root.AddCommand(a.demoCmd(), a.runCmd(), a.simCmd(), a.checkCmd(), a.loginCmd(), a.devicesCmd())
+	root.AddCommand(a.typesCmd(), a.initCmd())
 	return root
 }
