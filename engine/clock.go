@@ -149,3 +149,16 @@ func (t *vtimer) Stop() bool {
 	t.clock.pending.Remove(t.index)
 	return true
 }
+
+// Next reports when the earliest pending function is due; ok is false
+// when none is pending. A test steps the clock from one due time to the
+// next with it, letting what each caused settle in between.
+func (v *Virtual) Next() (at time.Time, ok bool) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	next, ok := v.pending.Peek()
+	if !ok {
+		return time.Time{}, false
+	}
+	return next.at, true
+}

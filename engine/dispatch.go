@@ -152,6 +152,7 @@ func (e *Engine) deliverAll(a *admission) {
 // deliver queues j on r, or on the runner that replaced r in a reload; a
 // job of a rule the reload removed is traced and counted, not lost unseen.
 func (e *Engine) deliver(r *runner, j job) {
+	e.work.Add(1) // until its trace is notified
 	for !r.offer(j) {
 		next := e.rules.Load().byID[r.rule.ID]
 		if next == nil || next == r || !next.rule.Enabled {

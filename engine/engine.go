@@ -50,6 +50,10 @@ type Engine struct {
 
 	ids     IDs
 	metrics *Metrics
+	// work counts jobs delivered to runners whose trace has not been
+	// notified yet, and messages to the stateful triggers not yet
+	// handled (Idle).
+	work    atomic.Int64
 	global  *globalState
 	timers  *timerService
 	levels  *levels
@@ -221,6 +225,7 @@ func isLate(ev Event) bool {
 }
 
 func (e *Engine) notifyRun(t Trace) {
+	defer e.work.Add(-1) // every delivered job ends in exactly one trace
 	if e.onRun != nil {
 		e.onRun(t)
 	}

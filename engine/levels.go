@@ -60,9 +60,11 @@ func newLevels(e *Engine) *levels {
 
 // due hands holds that ran their time to run's goroutine, off the clock's.
 func (l *levels) due(keys []string) {
+	l.e.work.Add(int64(len(keys))) // in hand from now, not from the send
 	go func() {
 		for _, key := range keys {
 			l.send(levelMsg{due: key})
+			l.e.work.Add(-1)
 		}
 	}()
 }
@@ -95,19 +97,25 @@ func (l *levels) run(ctx context.Context) {
 			l.stopTimers()
 			return
 		case m := <-l.inbox:
-			switch {
-			case m.synced != nil:
-				close(m.synced)
-			case m.reload:
-				l.stopTimers()
-				clear(l.cache)
-				l.resume()
-			case m.due != "":
-				l.holdDue(m.due)
-			default:
-				l.step(m.r, m.trigger, m.ev, m.acc)
-			}
+			l.handle(m)
 		}
+	}
+}
+
+// handle is one message of run's.
+func (l *levels) handle(m levelMsg) {
+	defer l.e.work.Add(-1) // counted by send
+	switch {
+	case m.synced != nil:
+		close(m.synced)
+	case m.reload:
+		l.stopTimers()
+		clear(l.cache)
+		l.resume()
+	case m.due != "":
+		l.holdDue(m.due)
+	default:
+		l.step(m.r, m.trigger, m.ev, m.acc)
 	}
 }
 
@@ -123,9 +131,11 @@ func (l *levels) reload() { l.send(levelMsg{reload: true}) }
 
 // send waits for room in the inbox, unless run has ended.
 func (l *levels) send(m levelMsg) {
+	l.e.work.Add(1) // until run has handled it
 	select {
 	case l.inbox <- m:
 	case <-l.done:
+		l.e.work.Add(-1)
 	}
 }
 

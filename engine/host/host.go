@@ -40,6 +40,13 @@ type Options struct {
 	AdminReady func(addr string)
 	// Reload, when set, reloads the rules on every receive (SIGHUP).
 	Reload <-chan struct{}
+	// RulePaths, when set, are the rule files (or directories) loaded
+	// instead of the Rules directory: a rule test loads the files beside
+	// it, not those of subdirectories.
+	RulePaths []string
+	// Started, when set, is handed the engine once every part runs (a
+	// rule test publishes its events and reads rule state through it).
+	Started func(*engine.Engine)
 }
 
 // host is a running engine with its store, scheduler and admin API.
@@ -180,6 +187,9 @@ func (h *host) run(ctx context.Context, ln net.Listener) error {
 		sources.Go(func() { h.reloadOn(sourceCtx, h.opts.Reload) })
 	}
 	h.ready.Store(true)
+	if h.opts.Started != nil {
+		h.opts.Started(h.engine)
+	}
 	<-sourceCtx.Done()
 	h.opts.Log.Info("stopping: admin requests in flight and event sources first")
 	sources.Wait()

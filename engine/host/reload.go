@@ -21,7 +21,7 @@ func (h *host) load() (*rules.Set, []*engine.Rule, []schedule.Entry, error) {
 	loc, _ := h.cfg.Location() // validated in Run
 	place, _ := h.cfg.Place()
 	set, err := rules.Load(rules.Options{Clock: o.Clock, Location: loc, Place: place, Bind: h.rt.bind, Guard: h.guard,
-		Print: func(file, msg string) { o.Log.Info(msg, "file", file) }}, h.cfg.Rules)
+		Print: func(file, msg string) { o.Log.Info(msg, "file", file) }}, h.rulePaths()...)
 	if err != nil {
 		return nil, nil, nil, fmt.Errorf("rules: %w", err)
 	}
@@ -39,6 +39,15 @@ func (h *host) load() (*rules.Set, []*engine.Rule, []schedule.Entry, error) {
 		}
 	}
 	return set, engineRules, entries, nil
+}
+
+// rulePaths are what load reads: Options.RulePaths, else the rules
+// directory.
+func (h *host) rulePaths() []string {
+	if len(h.opts.RulePaths) > 0 {
+		return h.opts.RulePaths
+	}
+	return []string{h.cfg.Rules}
 }
 
 // reload loads the rule files again and swaps them in. When any file has
