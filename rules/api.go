@@ -10,7 +10,7 @@ import (
 
 // This file describes the rule language for editors (`alexarules types`):
 // rule fields, trigger constructors and their options, `ev` by kind,
-// `ctx` and the rule tests' API. Names come from the tables the loader
+// and `ctx`. Names come from the tables the loader
 // validates against (ruleFields, the trigger catalogue, modes); the tables
 // here add types and a line of documentation, and tests keep both equal.
 
@@ -108,13 +108,6 @@ func CtxLog() []scripting.Func {
 			Params: []scripting.Param{{Name: "format", Type: "string"}, {Name: "...", Type: "any"}}})
 	}
 	return out
-}
-
-// TestAPI describes the API of rule tests (`*_test.lua`, RULES.md §7):
-// the global `test(name, fn)` and the methods of its `t`. The test runner
-// installs these names.
-func TestAPI() (test scripting.Func, t []scripting.Func) {
-	return testFunc, slices.Clone(testMethods)
 }
 
 // String is the name of the check, as TriggerAPI shows it.
@@ -231,41 +224,5 @@ var (
 		{Name: "cancel", Params: []scripting.Param{{Name: "id", Type: "string"}}, Doc: "Removes a timer."},
 		{Name: "emit", Params: []scripting.Param{{Name: "name", Type: "string"}, {Name: "data", Type: "table", Optional: true}},
 			Doc: "Publishes a custom event (event \"name\" triggers)."},
-	}
-)
-
-// The rule tests' API (RULES.md §7, issue 11 item 1).
-var (
-	testFunc = scripting.Func{Name: "test", Params: []scripting.Param{{Name: "name", Type: "string"},
-		{Name: "fn", Type: "fun(t: T)"}}, Doc: "Declares a rule test (in a *_test.lua file beside the rules); run with `alexarules test DIR`."}
-
-	testMethods = []scripting.Func{
-		{Name: "household", Params: []scripting.Param{{Name: "h", Type: "TestHousehold"}},
-			Doc: "Sets the simulated household: endpoints (flattened fields: power=, brightness=, ...), echos, lists, smarthome."},
-		{Name: "clock", Params: []scripting.Param{{Name: "time", Type: "string", Doc: `"YYYY-MM-DD HH:MM" in the rules' time zone`}},
-			Doc: "Sets the virtual clock."},
-		{Name: "advance", Params: []scripting.Param{{Name: "d", Type: "Duration"}},
-			Doc: "Advances the virtual clock, running everything due in order."},
-		{Name: "event", Params: []scripting.Param{{Name: "name", Type: "string"}, {Name: "data", Type: "table", Optional: true}},
-			Doc: "Publishes a custom event."},
-		{Name: "alarm", Params: []scripting.Param{{Name: "a", Type: "{ device: string, at: string, label: string? }"}},
-			Doc: "Sets an alarm on an Echo; it rings when the clock reaches at."},
-		{Name: "list_add", Params: []scripting.Param{{Name: "list", Type: "string"}, {Name: "text", Type: "string"}},
-			Doc: "Adds an item to a list as if spoken to an Echo."},
-		{Name: "reading", Params: []scripting.Param{{Name: "device", Type: "string"}, {Name: "attr", Type: "DeviceAttr"}, {Name: "value", Type: "any"}},
-			Doc: "Changes a device's reading, as the next poll sees it."},
-		{Name: "push", Params: []scripting.Param{{Name: "command", Type: "string", Doc: "PUSH_..."}, {Name: "payload", Type: "table", Optional: true}},
-			Doc: "Sends one push from the simulated cloud."},
-		{Name: "restart", Doc: "Restarts the engine: state, timers and holds survive."},
-		{Name: "expect_call", Params: []scripting.Param{{Name: "device", Type: "string"}, {Name: "operation", Type: "string", Doc: "turnOn, setBrightness, ..."},
-			{Name: "args", Type: "table", Optional: true}}, Doc: "Fails unless the device received the operation."},
-		{Name: "expect_no_call", Params: []scripting.Param{{Name: "device", Type: "string"}, {Name: "operation", Type: "string", Optional: true}},
-			Doc: "Fails if the device received the operation (any, without one)."},
-		{Name: "expect_value", Params: []scripting.Param{{Name: "device", Type: "string"}, {Name: "attr", Type: "DeviceAttr"}, {Name: "value", Type: "any"}},
-			Doc: "Fails unless the device's attribute has the value."},
-		{Name: "expect_state", Params: []scripting.Param{{Name: "rule", Type: "string"}, {Name: "key", Type: "string"}, {Name: "value", Type: "any"}},
-			Doc: "Fails unless ctx.state[key] of the rule has the value."},
-		{Name: "expect_run", Params: []scripting.Param{{Name: "rule", Type: "string"}, {Name: "outcome", Type: `"ok"|"failed"|"timeout"|"skipped"|"dry_run"|"shadow"`}},
-			Doc: "Fails unless the rule's last run had the outcome."},
 	}
 )

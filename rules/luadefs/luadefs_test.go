@@ -12,6 +12,7 @@ import (
 
 	"github.com/alexarules/alexarules/rules"
 	"github.com/alexarules/alexarules/rules/luadefs"
+	"github.com/alexarules/alexarules/ruletest"
 	"github.com/alexarules/alexarules/scripting"
 )
 
@@ -108,8 +109,9 @@ func TestDefinitionsAreTheLoadersTables(t *testing.T) {
 	}
 	values, funcs := rules.CtxFields()
 	want["Ctx"] = append(params(values), names(funcs)...)
-	_, methods := rules.TestAPI()
+	_, methods := ruletest.API()
 	want["T"] = names(methods)
+	want["TestHousehold"] = params(ruletest.HouseholdFields())
 	for _, tr := range rules.Triggers() {
 		if name, ok := strings.CutPrefix(tr.Name, "alexa."); ok {
 			if !slices.Contains(want["alexa"], name) {

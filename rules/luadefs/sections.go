@@ -4,6 +4,7 @@ import (
 	"strings"
 
 	"github.com/alexarules/alexarules/rules"
+	"github.com/alexarules/alexarules/ruletest"
 	"github.com/alexarules/alexarules/scripting"
 )
 
@@ -156,12 +157,11 @@ func (g *gen) handle(class, doc string, fields []scripting.Param, methods []scri
 }
 
 func (g *gen) tests() {
-	test, methods := rules.TestAPI()
+	test, methods := ruletest.API()
 	g.class("TestHousehold", "The simulated household of a rule test.")
-	g.field(scripting.Param{Name: "endpoints", Type: "table[]", Optional: true, Doc: `{ name=, power=, brightness=, ... }`})
-	g.field(scripting.Param{Name: "echos", Type: "table[]", Optional: true, Doc: "{ name=, serial= }"})
-	g.field(scripting.Param{Name: "lists", Type: "table[]", Optional: true, Doc: "{ name=, items= }"})
-	g.field(scripting.Param{Name: "smarthome", Type: "table[]", Optional: true})
+	for _, f := range ruletest.HouseholdFields() {
+		g.field(f)
+	}
 	g.blank()
 	g.class("T", "The test handle of test(name, function(t) ... end).")
 	g.line("local T = {}")
