@@ -80,7 +80,7 @@ func TestCompletionForEveryShell(t *testing.T) {
 
 func TestHelpForEveryCommand(t *testing.T) {
 	for cmd, flag := range map[string]string{"demo": "--admin", "run": "--poll-interval", "sim": "--household",
-		"check": "--tz", "login": "--device", "devices": "--cloud", "completion": "bash", "types": "--out", "init": "--force"} {
+		"check": "--tz", "login": "--device", "devices": "--cloud", "completion": "bash", "types": "--out", "init": "--force", "test": "-run"} {
 		out, errOut, code := runHere(t, cmd, "--help")
 		if code != exitOK || !strings.Contains(out, "alexarules "+cmd) || !strings.Contains(out, flag) {
 			t.Errorf("%s --help: exit %d\n%s%s", cmd, code, out, errOut)
@@ -89,10 +89,5 @@ func TestHelpForEveryCommand(t *testing.T) {
 	out, _, code := runHere(t, "--help")
 	if code != exitOK || !strings.Contains(out, "docs/CONFIG.md") {
 		t.Fatalf("--help: exit %d\n%s", code, out)
-	}
-	for line := range strings.SplitSeq(out, "\n") {
-		if f := strings.Fields(line); len(f) > 0 && f[0] == "test" {
-			t.Fatalf("--help lists `test`, which does not exist yet:\n%s", out)
-		}
 	}
 }

@@ -31,20 +31,20 @@ func TestTypesWritesTheDefinitions(t *testing.T) {
 	}
 }
 
-// A newcomer's path: init, check, and the example rule running against the
-// simulator, turning the lamp on.
+// A newcomer's path: init, check, test, and the example rule running
+// against the simulator, turning the lamp on.
 func TestInitCreatesAFolderThatChecksAndRuns(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "my-rules")
 	out, errOut, code := runCLI(t, "init", dir)
 	if code != exitOK {
 		t.Fatalf("init: exit %d\n%s%s", code, out, errOut)
 	}
-	for _, f := range []string{"hello.lua", filepath.Join(".luals", luadefs.FileName), ".luarc.json"} {
+	for _, f := range []string{"hello.lua", "hello_test.lua", filepath.Join(".luals", luadefs.FileName), ".luarc.json"} {
 		if !strings.Contains(out, "created "+filepath.Join(dir, f)) {
 			t.Errorf("init does not say it created %s:\n%s", f, out)
 		}
 	}
-	for _, next := range []string{"alexarules check " + dir, "alexarules run --rules " + dir + " --cloud http://127.0.0.1:"} {
+	for _, next := range []string{"alexarules check " + dir, "alexarules test " + dir, "alexarules run --rules " + dir + " --cloud http://127.0.0.1:"} {
 		if !strings.Contains(out, next) {
 			t.Errorf("init does not print %q:\n%s", next, out)
 		}
@@ -57,8 +57,12 @@ func TestInitCreatesAFolderThatChecksAndRuns(t *testing.T) {
 		t.Errorf(".luarc.json: %s", luarc)
 	}
 	// check loads the rule and not the definitions.
-	if out, errOut, code := runCLI(t, "check", dir); code != exitOK || out != fmt.Sprintf("ok  hello (%s:8)\n", filepath.Join(dir, "hello.lua")) {
+	if out, errOut, code := runCLI(t, "check", dir); code != exitOK || out != fmt.Sprintf("ok  hello (%s:9)\n", filepath.Join(dir, "hello.lua")) {
 		t.Fatalf("check: exit %d\n%s%s", code, out, errOut)
+	}
+	// The example's test passes.
+	if out, errOut, code := runCLI(t, "test", dir); code != exitOK || out != fmt.Sprintf("ok   %s  1 tests\n", filepath.Join(dir, "hello_test.lua")) {
+		t.Fatalf("test: exit %d\n%s%s", code, out, errOut)
 	}
 	s, url := startSim(t)
 	d := startRun(t, dir, filepath.Join(t.TempDir(), "d.db"), "--cloud", url)

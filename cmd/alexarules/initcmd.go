@@ -15,6 +15,8 @@ import (
 var (
 	//go:embed initdir/hello.lua
 	helloRule []byte
+	//go:embed initdir/hello_test.lua
+	helloTest []byte
 	//go:embed initdir/luarc.json
 	luarc []byte
 )
@@ -35,20 +37,20 @@ func (a *app) initCmd() *cobra.Command {
 	var force bool
 	c := &cobra.Command{
 		Use:   "init DIR",
-		Short: "create a rules folder with an example rule and editor definitions",
-		Long: `init creates DIR with an example rule (hello.lua), the LuaLS definitions of the rule API
+		Short: "create a rules folder with an example rule, its test and editor definitions",
+		Long: `init creates DIR with an example rule (hello.lua) and its test (hello_test.lua), the LuaLS definitions of the rule API
 (` + definitionsPath + `) and a .luarc.json that points VS Code or Neovim at them. It refuses a
 DIR that is not empty unless --force, and never overwrites a file: with --force, the files
 that exist are kept and only the missing ones are written.`,
 		Args: cobra.ExactArgs(1),
 	}
 	c.Flags().BoolVar(&force, "force", false, "add the missing files to a folder that is not empty (never overwrites)")
-	c.RunE = a.action(func(cmd *cobra.Command, args []string) error {
+	c.RunE = a.action(func(_ *cobra.Command, args []string) error {
 		dir := args[0]
 		if err := checkInitDir(dir, force); err != nil {
 			return err
 		}
-		files := []scaffoldFile{{"hello.lua", helloRule}, {definitionsPath, luadefs.Generate()}, {".luarc.json", luarc}}
+		files := []scaffoldFile{{"hello.lua", helloRule}, {"hello_test.lua", helloTest}, {definitionsPath, luadefs.Generate()}, {".luarc.json", luarc}}
 		for _, f := range files {
 			p := filepath.Join(dir, f.path)
 			created, err := createFile(p, f.data)
@@ -61,7 +63,7 @@ that exist are kept and only the missing ones are written.`,
 				fmt.Fprintf(a.stdout, "kept    %s (exists)\n", p)
 			}
 		}
-		a.nextSteps(cmd.Root(), dir)
+		a.nextSteps(dir)
 		return nil
 	})
 	return c
@@ -102,13 +104,9 @@ func createFile(path string, data []byte) (bool, error) {
 	return true, f.Close()
 }
 
-// nextSteps prints the commands that take the new folder further; `test`
-// only when this binary has it.
-func (a *app) nextSteps(root *cobra.Command, dir string) {
-	fmt.Fprintf(a.stdout, "\nNext:\n  alexarules check %s\n", dir)
-	if c, _, err := root.Find([]string{"test"}); err == nil && c != root && c.Name() == "test" {
-		fmt.Fprintf(a.stdout, "  alexarules test %s\n", dir)
-	}
+// nextSteps prints the commands that take the new folder further.
+func (a *app) nextSteps(dir string) {
+	fmt.Fprintf(a.stdout, "\nNext:\n  alexarules check %s\n  alexarules test %s\n", dir, dir)
 	fmt.Fprintf(a.stdout, "  alexarules sim --listen 127.0.0.1:9000            # in another terminal: a simulated Alexa cloud\n"+
 		"  alexarules run --rules %s --cloud http://127.0.0.1:9000\n"+
 		"  curl -X POST localhost:8080/api/events -d '{\"name\":\"hello\"}'\n", dir)

@@ -1,4 +1,5 @@
--- Your first rule. Check it with `alexarules check .`; while `alexarules run`
+-- Your first rule. Check it with `alexarules check .`, test it with
+-- `alexarules test .` (hello_test.lua); while `alexarules run`
 -- runs, ring it with:
 --   curl -X POST localhost:8080/api/events -d '{"name":"hello","data":{"from":"curl"}}'
 -- `alexarules devices` lists the names device() takes; docs/RULES.md has
