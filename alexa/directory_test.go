@@ -309,7 +309,8 @@ type dirRun struct{ actions []engine.Action }
 
 func (r *dirRun) Context() context.Context { return context.Background() }
 func (r *dirRun) Record(a engine.Action)   { r.actions = append(r.actions, a) }
-func (r *dirRun) DryRun() bool             { return false }
+func (r *dirRun) Withheld() string         { return "" }
+func (r *dirRun) Acted(engine.Change)      {}
 
 // A rule's device() calls reach the simulator through the Directory.
 func TestDirectoryBehindDevice(t *testing.T) {

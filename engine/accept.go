@@ -243,7 +243,7 @@ func (e *Engine) checkRoom(a *admission) error {
 	}
 	for _, d := range a.dests {
 		r := d.r
-		if r.rule.Mode == ModeQueued && !d.level && r.waiting.Load() >= int64(max(r.rule.Max, 1)) {
+		if r.rule.Mode == ModeQueued && r.rule.Key == nil && !d.level && r.waiting.Load() >= int64(max(r.rule.Max, 1)) {
 			e.metrics.refused.Inc()
 			return fmt.Errorf("%w: the queue of rule %s is full (max %d)", ErrOverloaded, r.rule.ID, r.rule.Max)
 		}

@@ -110,7 +110,8 @@ func (b *breaker) forRule(id string) *ruleBreaker {
 	return rb
 }
 
-// observe remembers what a finished run acted on. Reads and dry-run actions
+// observe remembers what a finished run acted on. Reads and withheld actions
+// (dry and shadow runs)
 // change nothing and are left out.
 func (rb *ruleBreaker) observe(actions []Action, at time.Time) {
 	b := rb.b
@@ -120,7 +121,7 @@ func (rb *ruleBreaker) observe(actions []Action, at time.Time) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	for _, a := range actions {
-		if a.Device == "" || isRead(a.Call) || a.Result == "dry_run" {
+		if a.Device == "" || isRead(a.Call) || a.Result == ResultDryRun || a.Result == ResultShadow {
 			continue
 		}
 		b.acted[targetKey(a.Device)] = actedOn{at: at, rule: rb.rule, target: a.Device}

@@ -58,6 +58,7 @@ type Engine struct {
 	timers  *timerService
 	levels  *levels
 	breaker *breaker
+	shadow  shadows
 
 	rules   atomic.Pointer[ruleSet]
 	running atomic.Bool
@@ -193,6 +194,9 @@ func (e *Engine) Run(ctx context.Context) error {
 		return fmt.Errorf("engine: load global state: %w", err)
 	}
 	e.global.load(g)
+	if err := e.shadow.load(e.store); err != nil {
+		return fmt.Errorf("engine: load shadow toggles: %w", err)
+	}
 	e.runMu.Lock()
 	e.runCtx = ctx
 	e.rules.Load().start(ctx)
@@ -233,10 +237,13 @@ func (e *Engine) notifyRun(t Trace) {
 
 // RuleInfo is a rule as the admin API lists it.
 type RuleInfo struct {
-	ID       string     `json:"id"`
-	File     string     `json:"file"`
-	Enabled  bool       `json:"enabled"`
-	Mode     Mode       `json:"mode"`
+	ID      string `json:"id"`
+	File    string `json:"file"`
+	Enabled bool   `json:"enabled"`
+	Mode    Mode   `json:"mode"`
+	// Shadow: the rule's actions are recorded as would-be actions, not
+	// sent (its `shadow` field or the toggle of Engine.SetShadow).
+	Shadow   bool       `json:"shadow"`
 	Triggers []string   `json:"triggers"`
 	Runs     uint64     `json:"runs"`
 	Failures uint64     `json:"failures"`
@@ -255,6 +262,7 @@ func (e *Engine) Rules() []RuleInfo {
 	out := make([]RuleInfo, 0, len(rs.list))
 	for _, r := range rs.list {
 		info := RuleInfo{ID: r.rule.ID, File: r.rule.File, Enabled: r.rule.Enabled, Mode: r.rule.Mode,
+			Shadow:   e.shadow.of(r.rule),
 			Triggers: make([]string, 0, len(r.rule.Triggers)),
 			Runs:     r.runs.Load(), Failures: r.failures.Load(), Skipped: r.skipped.Load(), Dropped: r.dropped.Load()}
 		for _, t := range r.rule.Triggers {

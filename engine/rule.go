@@ -71,7 +71,16 @@ type Rule struct {
 	// Throttle allows at most one run per window; events inside it are
 	// skipped.
 	Throttle time.Duration
+	// Shadow records the rule's actions as would-be actions instead of
+	// sending them (RULES.md §1); Engine.SetShadow overrides it per rule.
+	Shadow   bool
 	Triggers []Trigger
+	// Key, when set, applies Mode per key (RULES.md §1 `key`): events of
+	// different keys run in their own queues and never wait for, skip or
+	// cancel each other; timer handler runs have the key "". It runs on the
+	// runner's coordinator, so it must be quick; an error fails the event's
+	// run.
+	Key func(ev *Event, trigger int) (string, error)
 	// Handlers names the rule's timer handlers.
 	Handlers []string
 	// State is the JSON of the rule's `state` defaults.
@@ -98,6 +107,9 @@ type Invocation struct {
 	State        json.RawMessage            // the rule's committed state
 	Global       map[string]json.RawMessage // snapshot of the global state
 	Late         bool                       // a timer or schedule that fell due while down
+	// Shadow: record the run's actions with result ResultShadow instead
+	// of sending them.
+	Shadow bool
 }
 
 // TimerRequest is a timer set or cancelled by a run; it takes effect only
@@ -117,13 +129,18 @@ type Result struct {
 	Skipped bool
 	Reason  string
 	// DryRun is set when actions were recorded but not sent.
-	DryRun       bool
+	DryRun bool
+	// Shadow is set when a shadow run withheld actions.
+	Shadow       bool
 	State        json.RawMessage // nil: unchanged
 	GlobalSet    map[string]json.RawMessage
 	GlobalDelete []string
 	Timers       []TimerRequest
 	Actions      []Action
 	Log          []string
+	// Changes are the device attributes the run's actions changed, in
+	// order; they cancel and set reverts (revert_after).
+	Changes []Change
 	// Emitted are the custom events the run emitted (ctx.emit); they are
 	// published once the run succeeded and its state is committed.
 	Emitted []Emitted

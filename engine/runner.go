@@ -31,6 +31,8 @@ type job struct {
 	// event is not durable (startup, timer handler runs).
 	acc      *accepted
 	replayed bool // the event was accepted before a restart
+	// key is the rule's key of the event (Rule.Key); "" without one.
+	key string
 }
 
 // runner is the actor of one rule: a coordinator goroutine applies the
@@ -137,6 +139,7 @@ type worker struct {
 	inst Instance   // touched only by the worker's goroutine
 	inv  Invocation // reused by every run of inst; the worker's goroutine only
 	run  *runCtx    // the run in progress; coordinator only
+	key  string     // the key of the run in progress; coordinator only
 
 	// deadline ends the run in progress (current) at its timeout; one
 	// timer per worker, re-armed for each run, instead of one per run.
@@ -191,23 +194,27 @@ func (r *runner) loop(ctx context.Context) {
 // coordinator is the state of one runner's loop: its workers and the runs
 // waiting for one. Only the loop's goroutine touches it.
 type coordinator struct {
-	r          *runner
-	maxWorkers int
-	idle       []*worker
-	busy       map[*worker]bool
-	pending    jobQueue // queued runs and handler runs, oldest first
-	all        []*worker
-	freed      chan *worker
-	// lastAccepted is when the throttle last let an event through.
-	lastAccepted time.Time
+	r *runner
+	// perKey is how many runs of one key may run at once (all runs share
+	// the key "" unless the rule has a Key); active counts them.
+	perKey  int
+	active  map[string]int
+	idle    []*worker
+	busy    map[*worker]bool
+	pending jobQueue // queued runs and handler runs, oldest first
+	all     []*worker
+	freed   chan *worker
+	// lastAccepted is when the throttle last let an event of each key
+	// through.
+	lastAccepted map[string]time.Time
 }
 
 func newCoordinator(r *runner) *coordinator {
-	maxWorkers := 1
+	perKey := 1
 	if r.rule.Mode == ModeParallel {
-		maxWorkers = max(r.rule.Max, 1)
+		perKey = max(r.rule.Max, 1)
 	}
-	return &coordinator{r: r, maxWorkers: maxWorkers,
+	return &coordinator{r: r, perKey: perKey, active: map[string]int{}, lastAccepted: map[string]time.Time{},
 		busy: map[*worker]bool{}, freed: make(chan *worker)}
 }
 
@@ -222,6 +229,8 @@ func (c *coordinator) start(j job) {
 		go c.r.work(w, c.freed)
 	}
 	c.busy[w] = true
+	c.active[j.key]++
+	w.key = j.key
 	if j.timer == nil {
 		c.r.waiting.Add(-1)
 	}
@@ -231,17 +240,31 @@ func (c *coordinator) start(j job) {
 	w.jobs <- j
 }
 
-// dispatch starts pending jobs while the mode allows more workers.
+// dispatch starts pending jobs, oldest first, while the mode allows more
+// runs of their key.
 func (c *coordinator) dispatch() {
-	for c.pending.len() > 0 && len(c.busy) < c.maxWorkers {
-		c.start(c.pending.pop())
+	if c.r.rule.Key == nil { // one key: the oldest waits for a worker
+		for c.pending.len() > 0 && c.active[""] < c.perKey {
+			c.start(c.pending.pop())
+		}
+		return
 	}
+	c.pending.filter(func(j job) bool {
+		if c.active[j.key] < c.perKey {
+			c.start(j)
+			return false
+		}
+		return true
+	})
 }
 
 // release takes back a worker whose run has finished.
 func (c *coordinator) release(w *worker) {
 	w.run.cancel(context.Canceled, context.Canceled)
 	delete(c.busy, w)
+	if c.active[w.key]--; c.active[w.key] <= 0 {
+		delete(c.active, w.key)
+	}
 	c.idle = append(c.idle, w)
 }
 
@@ -258,6 +281,14 @@ func (c *coordinator) stop() {
 
 // accept applies the breaker, the throttle and the rule's mode to a new job.
 func (c *coordinator) accept(j job) {
+	if key := c.r.rule.Key; key != nil && j.timer == nil {
+		k, err := key(j.ev, j.trigger)
+		if err != nil {
+			c.r.fail(j, fmt.Errorf("key: %w", err))
+			return
+		}
+		j.key = k
+	}
 	if why := c.admit(j); why != "" {
 		c.r.skip(j, why)
 		return
@@ -276,10 +307,11 @@ func (c *coordinator) admit(j job) string {
 	rule := c.r.rule
 	if j.timer == nil && rule.Throttle > 0 {
 		now := c.r.e.clock.Now()
-		if !c.lastAccepted.IsZero() && now.Sub(c.lastAccepted) < rule.Throttle {
-			return fmt.Sprintf("throttled (at most one run per %s)", rule.Throttle)
+		last, seen := c.lastAccepted[j.key]
+		if seen && now.Sub(last) < rule.Throttle {
+			return fmt.Sprintf("throttled (at most one run per %s)", rule.Throttle) + keyNote(rule, j.key)
 		}
-		c.lastAccepted = now
+		c.lastAccepted[j.key] = now
 	}
 	return ""
 }
@@ -291,15 +323,15 @@ func (c *coordinator) enqueue(j job) bool {
 	switch {
 	case j.timer != nil:
 	case rule.Mode == ModeSingle || rule.Mode == "": // single is the default
-		if len(c.busy) > 0 || c.pending.len() > 0 {
-			c.r.skip(j, "already running (mode single)")
+		if c.active[j.key] > 0 || c.waitingOf(j.key, false) > 0 {
+			c.r.skip(j, "already running (mode single)"+keyNote(rule, j.key))
 			return false
 		}
 	case rule.Mode == ModeRestart:
-		c.restart()
+		c.restart(j.key)
 	case rule.Mode == ModeQueued:
-		if countEvents(c.pending.all()) >= max(rule.Max, 1) {
-			c.r.skip(j, fmt.Sprintf("queue full (max %d)", rule.Max))
+		if c.waitingOf(j.key, true) >= max(rule.Max, 1) {
+			c.r.skip(j, fmt.Sprintf("queue full (max %d)", rule.Max)+keyNote(rule, j.key))
 			return false
 		}
 	case rule.Mode == ModeParallel: // waits for one of the max workers
@@ -308,19 +340,41 @@ func (c *coordinator) enqueue(j job) bool {
 	return true
 }
 
-// restart cancels the runs in progress and skips the events waiting, for
-// mode restart; durable timers' handler runs stay queued.
-func (c *coordinator) restart() {
+// restart cancels the runs of key in progress and skips its events
+// waiting, for mode restart; durable timers' handler runs stay queued.
+func (c *coordinator) restart(key string) {
 	for w := range c.busy {
-		w.run.cancel(context.Canceled, errRestarted)
+		if w.key == key {
+			w.run.cancel(context.Canceled, errRestarted)
+		}
 	}
 	c.pending.filter(func(p job) bool {
-		if p.timer != nil {
+		if p.timer != nil || p.key != key {
 			return true
 		}
-		c.r.skip(p, "replaced by a newer event (mode restart)")
+		c.r.skip(p, "replaced by a newer event (mode restart)"+keyNote(c.r.rule, key))
 		return false
 	})
+}
+
+// waitingOf counts the pending jobs of key: events only, or handler runs
+// too.
+func (c *coordinator) waitingOf(key string, eventsOnly bool) int {
+	n := 0
+	for _, j := range c.pending.all() {
+		if j.key == key && (j.timer == nil || !eventsOnly) {
+			n++
+		}
+	}
+	return n
+}
+
+// keyNote names the key in a skip reason of a rule with a key.
+func keyNote(r *Rule, key string) string {
+	if r.Key == nil {
+		return ""
+	}
+	return fmt.Sprintf(" for key %q", key)
 }
 
 // countEvents counts the jobs that are events (not handler runs).
@@ -439,6 +493,9 @@ func (r *runner) outcome(tr *Trace, res Result, runErr, cause error) bool {
 	case res.DryRun:
 		tr.Outcome = OutcomeDryRun
 		return true
+	case res.Shadow:
+		tr.Outcome = OutcomeShadow
+		return true
 	default:
 		tr.Outcome = OutcomeOK
 		return true
@@ -467,6 +524,7 @@ func (r *runner) changes(c *Commit, j job, res Result, started time.Time) ([]Tim
 	if j.ev != nil {
 		depth = j.ev.Cause.Depth
 	}
+	scheduled = append(scheduled, r.reverts(c, res.Changes, r.e.clock.Now())...)
 	emitted, accept := r.e.emitted(r.rule.ID, depth, res.Emitted)
 	c.Accept = accept
 	return scheduled, emitted
@@ -560,6 +618,7 @@ func (r *runner) invoke(w *worker, j job) (Result, error, error) {
 		State:        st,
 		Global:       r.e.global.snapshot(),
 		Late:         j.late,
+		Shadow:       r.e.shadow.of(r.rule),
 	}
 	if j.timer != nil {
 		w.inv.Handler, w.inv.Args, w.inv.TimerID = j.timer.Handler, j.timer.Args, timerLocalID(j.timer.ID)
@@ -579,21 +638,38 @@ func (r *runner) skip(j job, reason string) {
 		r.waiting.Add(-1)
 	}
 	r.skipped.Add(1)
-	r.record(j, reason)
+	r.record(j, OutcomeSkipped, reason)
+}
+
+// fail records an event the rule could not take (its key failed): a
+// failed run, counted as one, whose trace is the job's done mark.
+func (r *runner) fail(j job, err error) {
+	r.waiting.Add(-1)
+	r.runs.Add(1)
+	r.failures.Add(1)
+	r.record(j, OutcomeFailed, err.Error())
 }
 
 // drop records a job that cannot run because its rule is gone.
 func (r *runner) drop(j job, reason string) {
 	r.dropped.Add(1)
 	r.e.metrics.drops.Add(1)
-	r.record(j, reason)
+	r.record(j, OutcomeSkipped, reason)
 }
 
-func (r *runner) record(j job, reason string) {
+// record traces a job that did not run: skipped (why) or failed (the
+// error).
+func (r *runner) record(j job, outcome, why string) {
 	e := r.e
 	tr := r.newTrace(j, e.clock.Now())
-	tr.Outcome, tr.Reason, tr.Actions, tr.Log = OutcomeSkipped, reason, []Action{}, []string{}
-	e.metrics.observeSkip(r.rule.ID)
+	tr.Outcome, tr.Actions, tr.Log = outcome, []Action{}, []string{}
+	if outcome == OutcomeFailed {
+		tr.Error = why
+		e.metrics.observeRun(tr, j.ev)
+	} else {
+		tr.Reason = why
+		e.metrics.observeSkip(r.rule.ID)
+	}
 	e.store.RecordTrace(tr)
 	e.finish(j.acc)
 	e.notifyRun(tr)

@@ -12,6 +12,16 @@ const (
 	OutcomeTimeout = "timeout"
 	OutcomeSkipped = "skipped"
 	OutcomeDryRun  = "dry_run"
+	// OutcomeShadow is a shadow rule's run: it ran for real, but its
+	// actions were recorded as would-be actions and not sent.
+	OutcomeShadow = "shadow"
+)
+
+// Results of an action that was recorded and not sent: in a dry run
+// (--dry-run) and in a shadow run (a rule with shadow = true).
+const (
+	ResultDryRun = "dry_run"
+	ResultShadow = "shadow"
 )
 
 // Action is one call a run made through the bound API, with its result.
@@ -24,6 +34,10 @@ type Action struct {
 	// or a colour temperature mapped to the name an API accepts, a
 	// brightness in the API's form (the household smart-home API).
 	Sent any `json:"sent,omitempty"`
+	// Note says what an action option did: check_first found the value
+	// set already (Result "skipped_by_check"), revert_after's value to
+	// restore.
+	Note string `json:"note,omitempty"`
 	// Rule and EventID name the run's rule and the event (or timer
 	// firing) that caused the action.
 	Rule    string `json:"rule,omitempty"`

@@ -27,6 +27,8 @@ type Def struct {
 	Timeout     time.Duration
 	Throttle    time.Duration
 	LogLevel    string
+	Shadow      bool
+	HasKey      bool // a `key` function applies the mode per key
 	Triggers    []*TriggerDef
 	State       json.RawMessage
 	Handlers    []string
@@ -39,7 +41,7 @@ const defTypeName = "alexarules.rule"
 var idPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9-]*$`)
 
 var ruleFields = []string{"description", "enabled", "when", "only_if", "unless", "mode", "max", "timeout",
-	"state", "run", "handlers", "throttle", "log"}
+	"state", "run", "handlers", "throttle", "log", "shadow", "key"}
 
 // FieldError is a load error about one field of one rule; the loader adds
 // the field's line.
@@ -143,12 +145,8 @@ func (b *ruleBuilder) field(field string, v lua.LValue) {
 		} else {
 			b.fail(field, "string expected, got %s", v.Type())
 		}
-	case "enabled":
-		if on, ok := v.(lua.LBool); ok {
-			d.Enabled = bool(on)
-		} else {
-			b.fail(field, "boolean expected, got %s", v.Type())
-		}
+	case "enabled", "shadow":
+		b.flag(field, v)
 	case "when":
 		if ts, err := triggerList(v); err != nil {
 			b.fail(field, "%s", err)
@@ -167,16 +165,31 @@ func (b *ruleBuilder) field(field string, v lua.LValue) {
 		b.duration(field, v)
 	case "state":
 		b.state(v)
-	case "run":
+	case "run", "key":
 		if _, ok := v.(*lua.LFunction); !ok {
 			b.fail(field, "function expected, got %s", v.Type())
 		}
+		d.HasKey = d.HasKey || field == "key"
 	case "handlers":
 		b.handlers(v)
 	case "log":
 		b.logLevel(v)
 	default:
 		b.fail(field, "unknown field%s", didYouMean(field, ruleFields))
+	}
+}
+
+// flag sets enabled or shadow.
+func (b *ruleBuilder) flag(field string, v lua.LValue) {
+	on, ok := v.(lua.LBool)
+	if !ok {
+		b.fail(field, "boolean expected, got %s", v.Type())
+		return
+	}
+	if field == "enabled" {
+		b.d.Enabled = bool(on)
+	} else {
+		b.d.Shadow = bool(on)
 	}
 }
 
@@ -245,6 +258,10 @@ func (b *ruleBuilder) handlers(v lua.LValue) {
 		hname, ok := hk.(lua.LString)
 		if _, fn := hv.(*lua.LFunction); !ok || !fn {
 			b.fail("handlers", "handler %s must be a function named by a string key", lua.LVAsString(hk))
+			return
+		}
+		if strings.HasPrefix(string(hname), "@") { // the engine's own (engine.RevertHandler)
+			b.fail("handlers", "handler names must not start with '@', got %q", string(hname))
 			return
 		}
 		b.d.Handlers = append(b.d.Handlers, string(hname))

@@ -26,6 +26,8 @@ type Run struct {
 	Rule string
 
 	dryRun  bool
+	shadow  bool // this invocation's: the engine says per run
+	keying  bool // the state evaluates key functions: actions are never sent
 	ctx     context.Context
 	log     *slog.Logger
 	level   slog.Level
@@ -36,6 +38,7 @@ type Run struct {
 	logs       *scripting.RunLog
 	timers     []engine.TimerRequest
 	emitted    []engine.Emitted
+	changes    []engine.Change
 	seq        int
 }
 
@@ -57,8 +60,20 @@ func (r *Run) Record(a engine.Action) {
 	r.actions = append(r.actions, a)
 }
 
-// DryRun reports whether actions are only recorded, not sent.
-func (r *Run) DryRun() bool { return r.dryRun }
+// Withheld is "" when the run's actions are sent, else the result they
+// are recorded with: a dry run's, or a shadow run's.
+func (r *Run) Withheld() string {
+	switch {
+	case r.dryRun, r.keying:
+		return engine.ResultDryRun
+	case r.shadow:
+		return engine.ResultShadow
+	}
+	return ""
+}
+
+// Acted keeps a device change for the engine (reverts).
+func (r *Run) Acted(c engine.Change) { r.changes = append(r.changes, c) }
 
 // logLine keeps a line in the trace and writes it to the process log at
 // or above the rule's level, both within the run's log budget.
@@ -76,7 +91,7 @@ func (r *Run) logLine(level, msg string) {
 
 // reset prepares the run for a new invocation.
 func (r *Run) reset(ctx context.Context) {
-	r.ctx, r.actions, r.unrecorded, r.timers, r.emitted = ctx, nil, 0, nil, nil
+	r.ctx, r.actions, r.unrecorded, r.timers, r.emitted, r.changes = ctx, nil, 0, nil, nil, nil
 	r.logs.Reset()
 }
 
@@ -100,7 +115,7 @@ func (r *Run) traceLog() []string {
 func (l *Loaded) Engine(log *slog.Logger, dryRun bool) *engine.Rule {
 	d := l.Def
 	r := &engine.Rule{ID: d.ID, File: d.File, Line: d.Line, Enabled: d.Enabled, Mode: d.Mode, Max: d.Max,
-		Timeout: d.Timeout, Throttle: d.Throttle, Handlers: d.Handlers, State: d.State}
+		Timeout: d.Timeout, Throttle: d.Throttle, Shadow: d.Shadow, Handlers: d.Handlers, State: d.State}
 	for _, t := range d.Triggers {
 		r.Triggers = append(r.Triggers, t.engineTrigger())
 	}
@@ -108,6 +123,9 @@ func (l *Loaded) Engine(log *slog.Logger, dryRun bool) *engine.Rule {
 		log = slog.New(slog.DiscardHandler)
 	}
 	r.NewInstance = func() (engine.Instance, error) { return l.newInstance(log, dryRun) }
+	if d.HasKey {
+		r.Key = (&keyer{l: l, log: log, dryRun: dryRun}).key
+	}
 	return r
 }
 
@@ -188,6 +206,7 @@ func (in *instance) Run(ctx context.Context, inv *engine.Invocation) engine.Resu
 	ctx = guarded.Context()
 	L := in.L
 	in.run.reset(ctx)
+	in.run.shadow = inv.Shadow
 	in.state, in.global = inv.State, inv.Global
 	L.SetContext(guarded.VM())
 	res, err := in.call(inv)
@@ -214,8 +233,10 @@ func (in *instance) Run(ctx context.Context, inv *engine.Invocation) engine.Resu
 		res.Err = err
 		return res
 	}
-	res.Timers, res.Emitted = lastPerID(in.run.timers), in.run.emitted
-	res.DryRun = in.run.dryRun && len(in.run.actions) > 0
+	res.Timers, res.Emitted, res.Changes = lastPerID(in.run.timers), in.run.emitted, in.run.changes
+	withheld := in.run.Withheld()
+	res.DryRun = withheld == engine.ResultDryRun && len(in.run.actions) > 0
+	res.Shadow = withheld == engine.ResultShadow
 	return res
 }
 
@@ -227,6 +248,9 @@ func (in *instance) call(inv *engine.Invocation) (engine.Result, error) {
 	c.RawSetString("state", lua.LNil)
 	c.RawSetString("global", lua.LNil)
 	res := engine.Result{}
+	if inv.Handler == engine.RevertHandler {
+		return res, in.revert(inv)
+	}
 	if inv.Handler != "" {
 		fn, ok := in.def.table.RawGetString("handlers").(*lua.LTable).RawGetString(inv.Handler).(*lua.LFunction)
 		if !ok {
@@ -253,6 +277,48 @@ func (in *instance) call(inv *engine.Invocation) (engine.Result, error) {
 		return res, nil
 	}
 	return res, L.CallByParam(lua.P{Fn: in.def.table.RawGetString("run"), Protect: true}, c, ev)
+}
+
+// restoreCalls are the device methods that set each attribute back.
+var restoreCalls = map[string]string{"brightness": "set_brightness", "color": "set_color",
+	"color_temperature": "set_color_temperature", "volume": "set_volume"}
+
+// restoreChunk calls device(id):call(v) and fails the run with the
+// failure's text when the call fails.
+const restoreChunk = `local id, call, v = ...
+local d = device(id)
+local ok, err = d[call](d, v)
+if not ok then error(tostring(err), 0) end`
+
+// revert runs a revert_after timer: the device method that sets the
+// attribute back to the stored value, through the rule's device() so the
+// restore is recorded, withheld in dry and shadow runs, and cancels any
+// other pending revert of the attribute like every action.
+func (in *instance) revert(inv *engine.Invocation) error {
+	var rv engine.Revert
+	if err := json.Unmarshal(inv.Args, &rv); err != nil {
+		return fmt.Errorf("revert timer %s: %w", inv.TimerID, err)
+	}
+	call := restoreCalls[rv.Attr]
+	var args []lua.LValue
+	switch {
+	case rv.Attr == "power" && rv.Value == "ON":
+		call = "on"
+	case rv.Attr == "power" && rv.Value == "OFF":
+		call = "off"
+	case call != "":
+		args = []lua.LValue{scripting.ToLua(in.L, rv.Value)}
+	}
+	if call == "" {
+		return fmt.Errorf("revert timer %s: cannot restore %s to %v", inv.TimerID, rv.Attr, rv.Value)
+	}
+	L := in.L
+	fn, err := L.LoadString(restoreChunk)
+	if err != nil {
+		return err
+	}
+	params := append([]lua.LValue{lua.LString(rv.DeviceID), lua.LString(call)}, args...)
+	return L.CallByParam(lua.P{Fn: fn, Protect: true}, params...)
 }
 
 // conditions evaluates only_if (all must hold) and unless (none may).

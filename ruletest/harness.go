@@ -15,6 +15,7 @@ import (
 	"github.com/alexarules/alexarules/alexa/sim"
 	"github.com/alexarules/alexarules/engine"
 	"github.com/alexarules/alexarules/engine/host"
+	"github.com/alexarules/alexarules/scripting"
 )
 
 // settleTimeout bounds how long one step waits for the engine to finish
@@ -192,8 +193,23 @@ func (h *harness) onEvent(ev engine.Event) {
 func (h *harness) onRun(tr engine.Trace) {
 	h.mu.Lock()
 	h.traces = append(h.traces, tr)
-	h.actions = append(h.actions, tr.Actions...)
+	for _, a := range tr.Actions {
+		if !withheld(a) {
+			h.actions = append(h.actions, a)
+		}
+	}
 	h.mu.Unlock()
+}
+
+// withheld reports an action that was recorded and not sent to the
+// household: in a shadow or dry run, or skipped by check_first. Calls are
+// what reached a device.
+func withheld(a engine.Action) bool {
+	switch a.Result {
+	case engine.ResultShadow, engine.ResultDryRun, scripting.ResultSkippedByCheck:
+		return true
+	}
+	return false
 }
 
 func (h *harness) onLoadError(err error) {

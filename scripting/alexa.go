@@ -255,8 +255,8 @@ func echoSelf(L *lua.LState, call string) *echoHandle {
 // act records an action and pushes its result: true (or okValue), or
 // nil, err. In a dry run it records and pushes dryValue without calling do.
 func (a *alexaLib) act(L *lua.LState, act engine.Action, okValue, dryValue lua.LValue, do func() (any, error)) int {
-	if a.run.DryRun() {
-		act.Result = "dry_run"
+	if w := a.run.Withheld(); w != "" {
+		act.Result = w
 		a.run.Record(act)
 		L.Push(dryValue)
 		return 1

@@ -318,16 +318,20 @@ func (d *deviceLib) update(call, operation string, parse argParser) lua.LGFuncti
 		if !d.inRun(L) {
 			L.RaiseError(notInRun)
 		}
+		opts := readActionOpts(L, call, operation)
 		payload, args := parse(L, call)
 		a := engine.Action{Call: call}
 		if len(args) > 0 { // a nil []any in Args would still be JSON null
 			a.Args = args
 		}
-		if d.run.DryRun() {
+		if opts != (actionOpts{}) {
+			return d.updateWithOpts(L, h, a, operation, payload, opts)
+		}
+		if w := d.run.Withheld(); w != "" {
 			if d.eps != nil {
 				_ = d.resolve(L, h) // catches a misspelt name; a remote failure does not matter
 			}
-			a.Device, a.Result = h.label(), "dry_run"
+			a.Device, a.Result = h.label(), w
 			d.run.Record(a)
 			L.Push(lua.LTrue)
 			return 1
@@ -337,6 +341,9 @@ func (d *deviceLib) update(call, operation string, parse argParser) lua.LGFuncti
 			a.Sent, err = d.send(h.id, operation, payload)
 		}
 		a.Device = h.label()
+		if t, ok := targets[operation]; ok && err == nil {
+			d.run.Acted(engine.Change{DeviceID: h.id, Device: h.label(), Attr: t.attr}) // cancels a pending revert
+		}
 		return d.finish(L, a, err, lua.LTrue, true)
 	}
 }

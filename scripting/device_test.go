@@ -82,11 +82,19 @@ func (f *fakeEndpoints) Get(_ context.Context, id, attr string) (any, error) {
 type fakeRun struct {
 	dry     bool
 	actions []engine.Action
+	changes []engine.Change
 }
 
-func (r *fakeRun) Context() context.Context  { return context.Background() }
-func (r *fakeRun) Record(a engine.Action)    { r.actions = append(r.actions, a) }
-func (r *fakeRun) DryRun() bool              { return r.dry }
+func (r *fakeRun) Acted(c engine.Change) { r.changes = append(r.changes, c) }
+
+func (r *fakeRun) Context() context.Context { return context.Background() }
+func (r *fakeRun) Record(a engine.Action)   { r.actions = append(r.actions, a) }
+func (r *fakeRun) Withheld() string {
+	if r.dry {
+		return engine.ResultDryRun
+	}
+	return ""
+}
 func (r *fakeRun) recorded() []engine.Action { return r.actions }
 
 type fakeReadings map[string]time.Time

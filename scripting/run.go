@@ -13,6 +13,11 @@ type RunContext interface {
 	Context() context.Context
 	// Record adds an action and its result to the run's trace.
 	Record(a engine.Action)
-	// DryRun reports whether actions are only recorded, not sent.
-	DryRun() bool
+	// Withheld is "" when actions are sent; else the result an action is
+	// recorded with instead of being sent: engine.ResultDryRun in a dry
+	// run, engine.ResultShadow in a shadow run.
+	Withheld() string
+	// Acted reports an action sent to a device attribute: it cancels a
+	// pending revert of the attribute, and sets one when RevertAfter > 0.
+	Acted(c engine.Change)
 }

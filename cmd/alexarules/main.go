@@ -115,7 +115,8 @@ Exit codes: 0 ok, 1 rule, validation or runtime failure, 2 usage or configuratio
 			return usageError{errReported}
 		}),
 	}
-	root.AddCommand(a.demoCmd(), a.runCmd(), a.simCmd(), a.checkCmd(), a.testCmd(), a.loginCmd(), a.devicesCmd())
+	root.AddCommand(a.demoCmd(), a.runCmd(), a.simCmd(), a.checkCmd(), a.testCmd(), a.loginCmd(), a.devicesCmd(),
+		a.shadowCmd())
 	root.AddCommand(a.typesCmd(), a.initCmd())
 	return root
 }

@@ -73,6 +73,7 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET /api/events", s.events)
 	mux.HandleFunc("POST /api/events", s.publish)
 	mux.HandleFunc("GET /api/runs", s.runs)
+	mux.HandleFunc("POST /api/rules/{id}/shadow", s.shadow)
 	mux.Handle("GET /metrics", s.metricsHandler())
 	if s.Reload != nil {
 		mux.HandleFunc("POST /api/reload", s.reload)
@@ -267,6 +268,36 @@ func (s *Server) reload(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]int{"rules": n})
+}
+
+// shadow turns a rule's shadow runs on or off: {"shadow": true}. The
+// toggle is stored and outlives restarts and reloads.
+func (s *Server) shadow(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	var req struct {
+		Shadow *bool `json:"shadow"`
+	}
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<10))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&req); err != nil || req.Shadow == nil {
+		if err == nil {
+			err = errors.New(`field "shadow" is required`)
+		}
+		writeError(w, http.StatusBadRequest, fmt.Errorf("POST /api/rules/%s/shadow: body must be {\"shadow\": true|false}: %w", id, err))
+		return
+	}
+	err := s.Engine.SetShadow(id, *req.Shadow)
+	switch {
+	case errors.Is(err, engine.ErrUnknownRule):
+		writeError(w, http.StatusNotFound, fmt.Errorf("POST /api/rules/%s/shadow: %w", id, err))
+	case err != nil:
+		writeError(w, http.StatusInternalServerError, fmt.Errorf("POST /api/rules/%s/shadow: %w", id, err))
+	default:
+		if s.Log != nil {
+			s.Log.Info("shadow toggled", "rule", id, "shadow", *req.Shadow)
+		}
+		writeJSON(w, http.StatusOK, map[string]any{"id": id, "shadow": *req.Shadow})
+	}
 }
 
 func limitParam(r *http.Request, def int) (int, error) {

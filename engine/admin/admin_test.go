@@ -229,3 +229,60 @@ func TestHealthSaysLogInAgainWhenTheAccountNeedsIt(t *testing.T) {
 		t.Fatalf("healthz with a dead session: %d %s", status, body)
 	}
 }
+
+// POST /api/rules/{id}/shadow toggles a rule's shadow runs; the toggle is
+// stored, so an engine started on the same data has it too.
+func TestShadowToggleIsStoredAndListed(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "a.db")
+	serve := func() (*httptest.Server, func()) {
+		st, err := store.Open(db, store.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		e := engine.New(engine.Config{Store: st})
+		if err := e.SetRules([]*engine.Rule{{ID: "r", File: "rules/r.lua", Enabled: true}}); err != nil {
+			t.Fatal(err)
+		}
+		srv := httptest.NewServer((&admin.Server{Engine: e, Store: st}).Handler())
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- e.Run(ctx) }()
+		return srv, func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Error(err)
+			}
+			srv.Close()
+			st.Close()
+		}
+	}
+	srv, stop := serve()
+	for _, tc := range []struct {
+		path, body string
+		status     int
+		want       string
+	}{
+		{"/api/rules/r/shadow", `{"shadow":true}`, 200, `"shadow": true`},
+		{"/api/rules/nope/shadow", `{"shadow":true}`, 404, `no such rule: \"nope\"`},
+		{"/api/rules/r/shadow", `{}`, 400, `field \"shadow\" is required`},
+		{"/api/rules/r/shadow", `{"shadow":"yes"}`, 400, "body must be"},
+		{"/api/rules/r/shadow", `{"shadow":true,"x":1}`, 400, "unknown field"},
+	} {
+		if status, body := do(t, "POST", srv.URL+tc.path, tc.body); status != tc.status || !strings.Contains(body, tc.want) {
+			t.Errorf("POST %s %s: %d %s, want %d with %q", tc.path, tc.body, status, body, tc.status, tc.want)
+		}
+	}
+	stop()
+	srv, stop = serve()
+	defer stop()
+	// Run loads the stored toggles as it starts.
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		_, body := do(t, "GET", srv.URL+"/api/rules", "")
+		if strings.Contains(body, `"shadow": true`) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after a restart the toggle must stay: %s", body)
+		}
+	}
+}
