@@ -156,6 +156,8 @@ var (
 		"handlers":    {Type: "table<string, fun(ctx: Ctx, args: any)>", Optional: true, Doc: "Named functions that ctx.after/ctx.at timers call."},
 		"throttle":    {Type: "Duration", Optional: true, Doc: "At most one run per window."},
 		"log":         {Type: scripting.Literals(logLevels), Optional: true, Doc: "The rule's log level."},
+		"shadow":      {Type: "boolean", Optional: true, Doc: "Run for real but record the actions instead of sending them (outcome \"shadow\")."},
+		"key":         {Type: "fun(ev: Event): any", Optional: true, Doc: "Applies mode, max and throttle to each key's events on their own (e.g. per device)."},
 	}
 
 	triggerDocs = map[string]string{

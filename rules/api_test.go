@@ -15,7 +15,8 @@ import (
 func TestRuleFieldsAreTheAcceptedOnes(t *testing.T) {
 	values := map[string]string{"description": `"d"`, "enabled": "true", "when": `event "x"`, "only_if": "{}",
 		"unless": "{}", "mode": `"queued"`, "max": "3", "timeout": `"1s"`, "state": "{}", "run": "function() end",
-		"handlers": "{}", "throttle": `"1m"`, "log": `"debug"`}
+		"handlers": "{}", "throttle": `"1m"`, "log": `"debug"`,
+		"shadow": "true", "key": "function(ev) return ev.name end"}
 	for _, f := range rules.RuleFields() {
 		v, ok := values[f.Name]
 		if !ok {

@@ -39,6 +39,9 @@ type API struct {
 	DeviceAttributes []string
 	Repeats          []string
 	RemindFields     []Param
+	// ActionOptions are the fields of the options table that device
+	// methods which change an attribute take last (check_first, ...).
+	ActionOptions []Param
 }
 
 // BoundAPI describes the bound API.
@@ -52,6 +55,7 @@ func BoundAPI() API {
 		DeviceAttributes: slices.Clone(deviceAttributes),
 		Repeats:          slices.Clone(repeats),
 		RemindFields:     fieldsOf(remindFields, remindSigs),
+		ActionOptions:    slices.Clone(actionOptionSigs),
 	}
 }
 
@@ -93,19 +97,28 @@ func Literals(values []string) string {
 var (
 	okOrErr = []Param{{Name: "ok", Type: "true?"}, {Name: "err", Type: "AlexaError?"}}
 
+	// actionOptsParam is the action options table of the methods that change an
+	// attribute (RULES.md §4).
+	actionOptsParam = Param{Name: "opts", Type: "ActionOptions", Optional: true, Doc: "{ check_first = true } or { revert_after = \"5m\" }"}
+
+	actionOptionSigs = []Param{
+		{Name: "check_first", Type: "boolean", Optional: true, Doc: "skip the action when the attribute already has the value it sets (result skipped_by_check)"},
+		{Name: "revert_after", Type: "Duration", Optional: true, Doc: "restore the value from before the action after this long (durable, across restarts)"},
+	}
+
 	deviceSigs = map[string]Func{
-		"on":                {Returns: okOrErr, Doc: "Power on (turnOn)."},
-		"off":               {Returns: okOrErr, Doc: "Power off (turnOff)."},
-		"set_brightness":    {Params: []Param{{Name: "level", Type: "integer", Doc: "0..100"}}, Returns: okOrErr, Doc: "setBrightness, 0..100."},
-		"adjust_brightness": {Params: []Param{{Name: "delta", Type: "integer", Doc: "-100..100"}}, Returns: okOrErr, Doc: "adjustBrightness, -100..100."},
-		"set_color": {Params: []Param{{Name: "color", Type: "Color|string", Doc: `{hue=0..360, saturation=0..1, brightness=0..1}, a colour name ("red") or "#rrggbb"`}},
+		"on":                {Params: []Param{actionOptsParam}, Returns: okOrErr, Doc: "Power on (turnOn)."},
+		"off":               {Params: []Param{actionOptsParam}, Returns: okOrErr, Doc: "Power off (turnOff)."},
+		"set_brightness":    {Params: []Param{{Name: "level", Type: "integer", Doc: "0..100"}, actionOptsParam}, Returns: okOrErr, Doc: "setBrightness, 0..100."},
+		"adjust_brightness": {Params: []Param{{Name: "delta", Type: "integer", Doc: "-100..100"}, actionOptsParam}, Returns: okOrErr, Doc: "adjustBrightness, -100..100."},
+		"set_color": {Params: []Param{{Name: "color", Type: "Color|string", Doc: `{hue=0..360, saturation=0..1, brightness=0..1}, a colour name ("red") or "#rrggbb"`}, actionOptsParam},
 			Returns: okOrErr, Doc: "setColor."},
-		"set_color_temperature": {Params: []Param{{Name: "kelvin", Type: "integer|string", Doc: `1000..10000, or "warm white", "soft white", "white", "daylight", "cool white"`}},
+		"set_color_temperature": {Params: []Param{{Name: "kelvin", Type: "integer|string", Doc: `1000..10000, or "warm white", "soft white", "white", "daylight", "cool white"`}, actionOptsParam},
 			Returns: okOrErr, Doc: "setColorTemperature."},
-		"warmer":           {Returns: okOrErr, Doc: "decreaseColorTemperature."},
-		"cooler":           {Returns: okOrErr, Doc: "increaseColorTemperature."},
-		"set_volume":       {Params: []Param{{Name: "volume", Type: "integer", Doc: "0..100"}}, Returns: okOrErr, Doc: "Speaker setVolume, 0..100."},
-		"adjust_volume":    {Params: []Param{{Name: "delta", Type: "integer", Doc: "-100..100"}}, Returns: okOrErr, Doc: "Speaker adjustVolume, -100..100."},
+		"warmer":           {Params: []Param{actionOptsParam}, Returns: okOrErr, Doc: "decreaseColorTemperature."},
+		"cooler":           {Params: []Param{actionOptsParam}, Returns: okOrErr, Doc: "increaseColorTemperature."},
+		"set_volume":       {Params: []Param{{Name: "volume", Type: "integer", Doc: "0..100"}, actionOptsParam}, Returns: okOrErr, Doc: "Speaker setVolume, 0..100."},
+		"adjust_volume":    {Params: []Param{{Name: "delta", Type: "integer", Doc: "-100..100"}, actionOptsParam}, Returns: okOrErr, Doc: "Speaker adjustVolume, -100..100."},
 		"unpair_bluetooth": {Returns: okOrErr, Doc: "Bluetooth unpair."},
 		"get": {Params: []Param{{Name: "attr", Type: "DeviceAttr"}},
 			Returns: []Param{{Name: "value", Type: "any"}, {Name: "err", Type: "AlexaError?"}}, Doc: "Live read of one attribute."},

@@ -102,6 +102,7 @@ func TestDefinitionsAreTheLoadersTables(t *testing.T) {
 		"Echo":          append(names(api.EchoMethods), "name", "serial"),
 		"AlexaList":     append(names(api.ListMethods), "name"),
 		"RemindOptions": params(api.RemindFields),
+		"ActionOptions": params(api.ActionOptions),
 		"CtxLog":        names(rules.CtxLog()),
 		"time":          names(api.Time),
 		"alexa":         names(api.Alexa),

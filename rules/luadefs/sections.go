@@ -122,6 +122,11 @@ func (g *gen) bound() {
 		Returns: []scripting.Param{{Type: "Device"}}, Doc: "An endpoint by friendly name (case-insensitive) or id, or ev.device."})
 	g.handle("Echo", "An Echo device.", []scripting.Param{{Name: "name", Type: "string"}, {Name: "serial", Type: "string?"}}, api.EchoMethods)
 	g.handle("AlexaList", "An Alexa list.", []scripting.Param{{Name: "name", Type: "string"}}, api.ListMethods)
+	g.class("ActionOptions", "Options of a device action, its last argument: lamp:on{ check_first = true }.")
+	for _, f := range api.ActionOptions {
+		g.field(f)
+	}
+	g.blank()
 	g.class("RemindOptions", "The table of alexa.remind.")
 	for _, f := range api.RemindFields {
 		g.field(f)
