@@ -145,3 +145,26 @@ func TestRevertAfterRestoresTheValueDurably(t *testing.T) {
 		t.Fatalf("brightness %v, want 50", v)
 	}
 }
+
+// A revert that fell due while the engine was down runs once at start-up,
+// marked late.
+func TestRevertAfterThatFellDueWhileDownRunsLate(t *testing.T) {
+	home := newFakeHome(map[string]map[string]any{"Lamp": {"power": "OFF", "brightness": 10.0}})
+	h := newHomeHarness(t, map[string]string{"r.lua": `
+return rule "night" {
+  when = event "go",
+  run = function(ctx, ev) assert(device("Lamp"):on { revert_after = "10m" }) end,
+}`}, home)
+	h.emit("go", nil)
+	h.waitRuns(1, ofRule("night"))
+	h.stop()
+	h.clock.Advance(time.Hour)
+	h.start()
+	rv := h.waitRuns(2, ofRule("night"))[1]
+	if rv.Handler != engine.RevertHandler || !rv.Late || rv.Outcome != engine.OutcomeOK {
+		t.Fatalf("late revert: %+v", rv)
+	}
+	if got := home.sent(); !slices.Equal(got, []string{"Lamp turnOn", "Lamp turnOff"}) {
+		t.Fatalf("sent %v", got)
+	}
+}

@@ -80,7 +80,8 @@ func TestCompletionForEveryShell(t *testing.T) {
 
 func TestHelpForEveryCommand(t *testing.T) {
 	for cmd, flag := range map[string]string{"demo": "--admin", "run": "--poll-interval", "sim": "--household",
-		"check": "--tz", "login": "--device", "devices": "--cloud", "completion": "bash", "types": "--out", "init": "--force", "test": "-run"} {
+		"check": "--tz", "login": "--device", "devices": "--cloud", "completion": "bash",
+		"shadow": "--admin", "types": "--out", "init": "--force", "test": "-run"} {
 		out, errOut, code := runHere(t, cmd, "--help")
 		if code != exitOK || !strings.Contains(out, "alexarules "+cmd) || !strings.Contains(out, flag) {
 			t.Errorf("%s --help: exit %d\n%s%s", cmd, code, out, errOut)
