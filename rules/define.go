@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -131,6 +132,12 @@ func (b *ruleBuilder) fail(field, format string, args ...any) {
 // field checks one field of the rule table and sets it on the Def.
 func (b *ruleBuilder) field(field string, v lua.LValue) {
 	d := b.d
+	if !slices.Contains(ruleFields, field) {
+		// ruleFields is the one list of fields (the editor definitions
+		// are generated from it): a case below that it lacks is refused.
+		b.fail(field, "unknown field%s", didYouMean(field, ruleFields))
+		return
+	}
 	switch field {
 	case "description":
 		if s, ok := v.(lua.LString); ok {
@@ -194,7 +201,7 @@ func (b *ruleBuilder) mode(v lua.LValue) {
 	}
 	m, err := engine.ParseMode(string(s))
 	if err != nil {
-		b.fail("mode", "unknown mode %q%s", string(s), didYouMean(string(s), []string{"single", "restart", "queued", "parallel"}))
+		b.fail("mode", "unknown mode %q%s", string(s), didYouMean(string(s), modes))
 		return
 	}
 	b.d.Mode = m
@@ -263,12 +270,11 @@ func (b *ruleBuilder) handlers(v lua.LValue) {
 
 func (b *ruleBuilder) logLevel(v lua.LValue) {
 	s, _ := v.(lua.LString)
-	switch string(s) {
-	case "debug", "info", "warn", "error":
-		b.d.LogLevel = string(s)
-	default:
+	if !slices.Contains(logLevels, string(s)) {
 		b.fail("log", "log level %q: debug, info, warn or error", lua.LVAsString(v))
+		return
 	}
+	b.d.LogLevel = string(s)
 }
 
 type fieldErrors []*FieldError

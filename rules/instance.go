@@ -464,7 +464,7 @@ func (in *instance) newCtx() *lua.LTable {
 	c := L.CreateTable(0, 9) // rule, log, emit, after, at, cancel, now, state, global
 	c.RawSetString("rule", lua.LString(in.def.ID))
 	logT := L.CreateTable(0, 4)
-	for _, level := range []string{"debug", "info", "warn", "error"} {
+	for _, level := range logLevels {
 		logT.RawSetString(level, L.NewFunction(func(L *lua.LState) int {
 			if in.run.logs.Full() {
 				in.run.logs.Drop() // not formatted: a dropped line costs nothing

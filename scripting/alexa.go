@@ -65,6 +65,9 @@ const (
 
 var repeats = []string{"daily", "weekdays", "weekends", "mon", "tue", "wed", "thu", "fri", "sat", "sun"}
 
+// remindFields are the fields of alexa.remind's table.
+var remindFields = []string{"device", "text", "at", "in", "repeat"}
+
 // OpenAlexa adds alexa.echo, alexa.remind and alexa.list (RULES.md §4) to
 // the global `alexa` table (creating it if needed; the trigger
 // constructors live there too). hh may be nil when no account is
@@ -117,22 +120,37 @@ func (a *alexaLib) handleType(L *lua.LState, typ string) *lua.LTable {
 	if typ == echoType {
 		mt.RawSetString("__index", L.NewFunction(a.echoIndex))
 		mt.RawSetString("__metatable", lua.LString("echo"))
-		a.echoMethods = map[string]*lua.LFunction{
-			"set_notification_volume": L.NewFunction(a.setNotificationVolume),
-			"alarms":                  L.NewFunction(a.alarms),
-			"next_alarm":              L.NewFunction(a.nextAlarm),
-		}
+		a.echoMethods = a.methods(L, echoMethods)
 		return mt
 	}
 	mt.RawSetString("__index", L.NewFunction(a.listIndex))
 	mt.RawSetString("__metatable", lua.LString("list"))
-	a.listMethods = map[string]*lua.LFunction{
-		"items":  L.NewFunction(a.items),
-		"add":    L.NewFunction(a.listChange("add")),
-		"check":  L.NewFunction(a.listChange("check")),
-		"remove": L.NewFunction(a.listChange("remove")),
-	}
+	a.listMethods = a.methods(L, listMethods)
 	return mt
+}
+
+// echoMethods and listMethods are the methods of echo and list handles
+// (the editor definitions list them from here, too).
+var (
+	echoMethods = map[string]func(a *alexaLib) lua.LGFunction{
+		"set_notification_volume": func(a *alexaLib) lua.LGFunction { return a.setNotificationVolume },
+		"alarms":                  func(a *alexaLib) lua.LGFunction { return a.alarms },
+		"next_alarm":              func(a *alexaLib) lua.LGFunction { return a.nextAlarm },
+	}
+	listMethods = map[string]func(a *alexaLib) lua.LGFunction{
+		"items":  func(a *alexaLib) lua.LGFunction { return a.items },
+		"add":    func(a *alexaLib) lua.LGFunction { return a.listChange("add") },
+		"check":  func(a *alexaLib) lua.LGFunction { return a.listChange("check") },
+		"remove": func(a *alexaLib) lua.LGFunction { return a.listChange("remove") },
+	}
+)
+
+func (a *alexaLib) methods(L *lua.LState, table map[string]func(a *alexaLib) lua.LGFunction) map[string]*lua.LFunction {
+	out := make(map[string]*lua.LFunction, len(table))
+	for name, mk := range table {
+		out[name] = L.NewFunction(mk(a))
+	}
+	return out
 }
 
 type alexaLib struct {
@@ -377,7 +395,7 @@ func remindOptions(L *lua.LState, call string) (r Reminder, device string, at, i
 	})
 	switch {
 	case badField != "":
-		argError(L, 1, call, fmt.Sprintf("unknown field %q (device, text, at, in, repeat)", badField))
+		argError(L, 1, call, fmt.Sprintf("unknown field %q (%s)", badField, strings.Join(remindFields, ", ")))
 	case device == "":
 		argError(L, 1, call, "field device (an Echo's name or serial) is required")
 	case r.Text == "":

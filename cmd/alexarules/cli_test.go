@@ -82,7 +82,7 @@ func TestHelpForEveryCommand(t *testing.T) {
 	for cmd, flag := range map[string]string{"demo": "--admin", "run": "--poll-interval", "sim": "--household",
 		"check": "--tz", "test": "-run", "login": "--device", "devices": "--cloud", "completion": "bash",
 		"next": "--from", "trace": "--last", "state": "--data", "timers": "--admin", "events": "--follow",
-		"shadow": "--admin"} {
+		"shadow": "--admin", "types": "--out", "init": "--force"} {
 		out, errOut, code := runHere(t, cmd, "--help")
 		if code != exitOK || !strings.Contains(out, "alexarules "+cmd) || !strings.Contains(out, flag) {
 			t.Errorf("%s --help: exit %d\n%s%s", cmd, code, out, errOut)

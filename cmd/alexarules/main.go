@@ -117,5 +117,6 @@ Exit codes: 0 ok, 1 rule, validation or runtime failure, 2 usage or configuratio
 	}
 	root.AddCommand(a.demoCmd(), a.runCmd(), a.simCmd(), a.checkCmd(), a.testCmd(), a.loginCmd(), a.devicesCmd())
 	root.AddCommand(a.nextCmd(), a.traceCmd(), a.stateCmd(), a.timersCmd(), a.eventsCmd(), a.shadowCmd())
+	root.AddCommand(a.typesCmd(), a.initCmd())
 	return root
 }
