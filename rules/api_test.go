@@ -44,14 +44,14 @@ func TestTriggerOptionsAreTheAcceptedOnes(t *testing.T) {
 		if tr.Main != "" {
 			main = map[string]string{"cron": `"@daily", `, "schedule": `"daily 07:00", `, "event": `"x", `}[tr.Name]
 		}
-		required := ""
+		var required strings.Builder
 		for _, o := range tr.Options {
 			if o.Required {
-				required += fmt.Sprintf("%s = %s, ", o.Name, sample(o, samples))
+				required.WriteString(fmt.Sprintf("%s = %s, ", o.Name, sample(o, samples)))
 			}
 		}
 		for _, o := range tr.Options {
-			opts := required
+			opts := required.String()
 			if !o.Required {
 				opts += fmt.Sprintf("%s = %s, ", o.Name, sample(o, samples))
 			}
@@ -66,7 +66,7 @@ func TestTriggerOptionsAreTheAcceptedOnes(t *testing.T) {
 				t.Errorf("%s option %s: %v\n%s", tr.Name, o.Name, set.Errors, src)
 			}
 		}
-		src := fmt.Sprintf("return rule \"r\" { run = function() end, when = %s(%s{ %s colour = 1 }) }", tr.Name, main, required)
+		src := fmt.Sprintf("return rule \"r\" { run = function() end, when = %s(%s{ %s colour = 1 }) }", tr.Name, main, required.String())
 		if set := load(t, map[string]string{"r.lua": src}); len(set.Errors) != 1 || !strings.Contains(set.Errors[0].Error(), `unknown option "colour"`) {
 			t.Errorf("%s: an undescribed option: %v", tr.Name, set.Errors)
 		}

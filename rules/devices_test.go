@@ -46,11 +46,12 @@ func (f *fakeHome) Update(_ context.Context, id, op string, args ...float64) err
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	name := strings.TrimPrefix(id, "id-")
-	call := name + " " + op
+	var call strings.Builder
+	call.WriteString(name + " " + op)
 	for _, a := range args {
-		call += fmt.Sprintf(" %g", a)
+		call.WriteString(fmt.Sprintf(" %g", a))
 	}
-	f.calls = append(f.calls, call)
+	f.calls = append(f.calls, call.String())
 	a := f.attrs[name]
 	switch op {
 	case "turnOn":

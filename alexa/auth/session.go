@@ -177,13 +177,3 @@ func cleanCookie(name, value string) (string, bool) {
 	}
 	return value, true
 }
-
-// cookieValue finds a cookie's value by name.
-func cookieValue(cs []Cookie, name string) string {
-	for _, c := range cs {
-		if c.Name == name {
-			return c.Value
-		}
-	}
-	return ""
-}

@@ -388,7 +388,7 @@ func TestADeadSessionSaysLogInAgainAndSchedulesGoOn(t *testing.T) {
 // grepLines returns the lines of s that contain sub.
 func grepLines(s, sub string) string {
 	var out []string
-	for _, l := range strings.Split(s, "\n") {
+	for l := range strings.SplitSeq(s, "\n") {
 		if strings.Contains(l, sub) {
 			out = append(out, l)
 		}

@@ -52,8 +52,7 @@ func TestKeeperAccessGivesTheWebsocketTheCurrentCookies(t *testing.T) {
 	}
 	expire.Body.Close()
 	// The keeper's session check at start finds them refused and renews them.
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
+	ctx := t.Context()
 	go k.Run(ctx)
 	enginetest.WaitUntil(t, "the cookie renewal", func() bool { return k.WebCookie() != sess.WebCookie() })
 	if got := acc.ws.CookieFunc(); got == sess.WebCookie() || got != k.WebCookie() {

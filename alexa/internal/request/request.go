@@ -19,6 +19,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"slices"
 	"time"
 
 	"github.com/alexarules/alexarules/alexa/internal/observe"
@@ -302,24 +303,14 @@ func (c *Client) roundTrip(req *http.Request) (*Response, error) {
 }
 
 func (c *Client) refused(status int) bool {
-	for _, s := range c.family.RefusedStatus {
-		if s == status {
-			return true
-		}
-	}
-	return false
+	return slices.Contains(c.family.RefusedStatus, status)
 }
 
 func ok(status int, accept []int) bool {
 	if status >= 200 && status < 300 {
 		return true
 	}
-	for _, s := range accept {
-		if s == status {
-			return true
-		}
-	}
-	return false
+	return slices.Contains(accept, status)
 }
 
 // pathOf is the path of an absolute URL, for messages and logs: never
