@@ -20,6 +20,7 @@ import (
 	"github.com/alexarules/alexarules/alexa"
 	"github.com/alexarules/alexarules/alexa/smarthome"
 	"github.com/alexarules/alexarules/engine"
+	"github.com/alexarules/alexarules/engine/enginetest"
 )
 
 // Ids of testdata/discovery.json and groups.json.
@@ -242,7 +243,7 @@ type rig struct {
 	f     *fake
 	c     *smarthome.Client
 	clock *engine.Virtual
-	logs  *bytes.Buffer
+	logs  *enginetest.LogBuffer
 }
 
 func newRig(t *testing.T, o smarthome.Options) *rig {
@@ -251,27 +252,16 @@ func newRig(t *testing.T, o smarthome.Options) *rig {
 	srv := httptest.NewServer(f)
 	t.Cleanup(srv.Close)
 	clock := engine.NewVirtual(t0)
-	logs := &bytes.Buffer{}
+	logs := &enginetest.LogBuffer{}
 	o.Hosts = alexa.Hosts{Web: srv.URL}
 	o.Auth = cookieAuth{}
 	o.Clock = clock
-	o.Logger = slog.New(slog.NewTextHandler(&lockedWriter{w: logs}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	o.Logger = logs.Logger(slog.LevelDebug)
 	c, err := smarthome.New(o)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return &rig{f: f, c: c, clock: clock, logs: logs}
-}
-
-type lockedWriter struct {
-	mu sync.Mutex
-	w  io.Writer
-}
-
-func (l *lockedWriter) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.w.Write(p)
 }
 
 // callError asserts err is a *alexa.CallError of type typ.
