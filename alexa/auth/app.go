@@ -2,7 +2,6 @@ package auth
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -74,7 +73,7 @@ func NewApp(h alexa.Hosts, o AppOptions) (*App, error) {
 		a.cloud = h.Login
 	}
 	policy := retry.Policy{MaxAttempts: o.MaxAttempts, BaseBackoff: time.Second, MaxBackoff: 30 * time.Second,
-		MaxRetryAfter: 2 * time.Minute, Now: a.clock.Now, Sleep: clockSleep(a.clock)}
+		MaxRetryAfter: 2 * time.Minute, Now: a.clock.Now, Sleep: retry.ClockSleep(a.clock)}
 	header := http.Header{"User-Agent": {userAgent}, "Accept-Language": {"en-US"}}
 	ro := request.Options{HTTPClient: o.HTTPClient, Logger: a.logger, Header: header, Observe: o.Observe}
 	a.auth = request.New(request.Family{Name: "auth", Prefix: "alexa auth", Policy: policy, Parse: parseError}, ro)
@@ -103,25 +102,6 @@ func contentType(h http.Header) string {
 		return "untyped"
 	}
 	return ct
-}
-
-// clockSleep waits on the engine clock, so a virtual clock drives the
-// retry back-off too.
-func clockSleep(c engine.Clock) func(context.Context, time.Duration) error {
-	return func(ctx context.Context, d time.Duration) error {
-		if d <= 0 {
-			return ctx.Err()
-		}
-		done := make(chan struct{})
-		t := c.AfterFunc(d, func() { close(done) })
-		defer t.Stop()
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-done:
-			return nil
-		}
-	}
 }
 
 // seconds is a lifetime Amazon sends as a number or as a string of one

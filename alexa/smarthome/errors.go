@@ -15,6 +15,7 @@ import (
 	"github.com/alexarules/alexarules/alexa/auth"
 	"github.com/alexarules/alexarules/alexa/features"
 	"github.com/alexarules/alexarules/alexa/internal/request"
+	"github.com/alexarules/alexarules/alexa/internal/retry"
 )
 
 // ErrThrottled is wrapped by every *ThrottleError: Amazon throttled the
@@ -194,7 +195,7 @@ func (c *Client) waitPaused(ctx context.Context, id string) error {
 			return te
 		}
 		c.logger.Info("alexa smarthome: waiting for the end of the throttle's cool-down", "device", id, "until", te.Until)
-		if err := sleeper(c.clock)(ctx, te.Wait); err != nil {
+		if err := retry.ClockSleep(c.clock)(ctx, te.Wait); err != nil {
 			return fmt.Errorf("alexa smarthome: waiting for the cool-down until %s: %w",
 				te.Until.UTC().Format(time.RFC3339), err)
 		}

@@ -268,24 +268,9 @@ func family(clock engine.Clock) request.Family {
 		Name:   "smarthome",
 		Prefix: "alexa smarthome",
 		Policy: retry.Policy{MaxAttempts: 2, BaseBackoff: time.Second, MaxBackoff: 2 * time.Second,
-			MaxRetryAfter: 5 * time.Second, Now: clock.Now, Sleep: sleeper(clock)},
+			MaxRetryAfter: 5 * time.Second, Now: clock.Now, Sleep: retry.ClockSleep(clock)},
 		Retryable: func(e *request.Error) bool { return !e.Throttled && e.Status >= 500 && e.Status <= 504 },
 		Parse:     parseError,
-	}
-}
-
-// sleeper waits on clock, so that a virtual clock drives the back-off.
-func sleeper(clock engine.Clock) func(ctx context.Context, d time.Duration) error {
-	return func(ctx context.Context, d time.Duration) error {
-		done := make(chan struct{})
-		t := clock.AfterFunc(d, func() { close(done) })
-		select {
-		case <-done:
-			return nil
-		case <-ctx.Done():
-			t.Stop()
-			return ctx.Err()
-		}
 	}
 }
 

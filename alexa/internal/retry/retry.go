@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/alexarules/alexarules/engine"
 )
 
 // Policy is how a client repeats a call whose answer is retryable. The
@@ -107,6 +109,25 @@ func Sleep(ctx context.Context, d time.Duration) error {
 		return ctx.Err()
 	case <-t.C:
 		return nil
+	}
+}
+
+// ClockSleep is Sleep on clock, for Policy.Sleep and the clients' own
+// waits, so that a virtual clock drives the back-off too.
+func ClockSleep(clock engine.Clock) func(ctx context.Context, d time.Duration) error {
+	return func(ctx context.Context, d time.Duration) error {
+		if d <= 0 {
+			return ctx.Err()
+		}
+		done := make(chan struct{})
+		t := clock.AfterFunc(d, func() { close(done) })
+		defer t.Stop()
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-done:
+			return nil
+		}
 	}
 }
 
