@@ -84,12 +84,11 @@ func (c Config) WebCookie(getenv func(string) string) (cookie string, ok bool) {
 // deviceBackend picks.
 func startAlexa(ctx context.Context, cfg Config, getenv func(string) string, s alexaSetup, log *slog.Logger) (*alexaRuntime, error) {
 	acfg := cfg.AlexaConfig(getenv)
-	sess, err := householdSession(s.store)
+	cookie, hasCookie := cfg.WebCookie(getenv)
+	sess, kinds, err := accountOf(acfg, s.store, hasCookie)
 	if err != nil {
 		return nil, err
 	}
-	cookie, hasCookie := cfg.WebCookie(getenv)
-	kinds := accountKinds{household: sess != nil, features: alexaConfigured(acfg) || hasStoredToken(s.store), web: sess != nil || hasCookie}
 	rt := &alexaRuntime{bind: newBinder(nil, nil, nil, s.clock)}
 	if !kinds.features && !kinds.web {
 		log.Info("no Alexa account configured: device() and alexa.* are unavailable; schedule and event rules run")

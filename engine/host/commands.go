@@ -114,12 +114,11 @@ func ListDevices(ctx context.Context, cfg Config, getenv func(string) string, lo
 	if st != nil {
 		defer st.Close()
 	}
-	sess, err := householdSession(st)
+	_, hasCookie := cfg.WebCookie(getenv)
+	sess, kinds, err := accountOf(acfg, st, hasCookie)
 	if err != nil {
 		return Devices{}, err
 	}
-	_, hasCookie := cfg.WebCookie(getenv)
-	kinds := accountKinds{household: sess != nil, features: alexaConfigured(acfg) || hasStoredToken(st), web: sess != nil || hasCookie}
 	if !kinds.features && !kinds.web {
 		return Devices{}, configErrorf("no Alexa credentials: run `alexarules login`, set them in the config file, or give --cloud URL")
 	}

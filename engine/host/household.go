@@ -34,6 +34,18 @@ func householdSession(st *store.Store) (*auth.Session, error) {
 	return sess, nil
 }
 
+// accountOf is the account st and the configuration name: the stored
+// household session (nil: none) and what the account reaches devices
+// with; hasCookie tells whether a web cookie is configured.
+func accountOf(acfg alexa.Config, st *store.Store, hasCookie bool) (*auth.Session, accountKinds, error) {
+	sess, err := householdSession(st)
+	if err != nil {
+		return nil, accountKinds{}, err
+	}
+	return sess, accountKinds{household: sess != nil, features: alexaConfigured(acfg) || hasStoredToken(st),
+		web: sess != nil || hasCookie}, nil
+}
+
 // newKeeper builds the registration client for hosts (alexa.HostsFor of
 // the configured region, or of --cloud) and the keeper of sess, which
 // saves every refresh in st; with st nil (the data file is held by a
