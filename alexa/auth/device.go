@@ -2,7 +2,6 @@ package auth
 
 import (
 	"crypto/rand"
-	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
 	"errors"
@@ -11,6 +10,8 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+
+	"golang.org/x/oauth2"
 
 	"github.com/alexarules/alexarules/alexa"
 )
@@ -106,15 +107,11 @@ type PKCE struct {
 	Challenge string // base64url(SHA-256(Verifier)), no padding
 }
 
-// NewPKCE generates a verifier and its S256 challenge.
+// NewPKCE generates a verifier and its S256 challenge, as x/oauth2 does
+// for LoginAuthCode. The error is always nil (crypto/rand does not fail).
 func NewPKCE() (PKCE, error) {
-	b := make([]byte, 32)
-	if _, err := rand.Read(b); err != nil {
-		return PKCE{}, fmt.Errorf("auth: pkce verifier: %w", err)
-	}
-	v := base64.RawURLEncoding.EncodeToString(b)
-	sum := sha256.Sum256([]byte(v))
-	return PKCE{Verifier: v, Challenge: base64.RawURLEncoding.EncodeToString(sum[:])}, nil
+	v := oauth2.GenerateVerifier()
+	return PKCE{Verifier: v, Challenge: oauth2.S256ChallengeFromVerifier(v)}, nil
 }
 
 // String hides the verifier.
