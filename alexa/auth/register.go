@@ -2,7 +2,6 @@ package auth
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -134,7 +133,7 @@ func (a *App) register(ctx context.Context, d Device, p PKCE, code string, login
 	// The Cookie header is the sign-in's, as the proxy sent them: the
 	// device's frc and map-md plus Amazon's session cookies.
 	cookies := mergeCookies(fromHTTP(d.Cookies()), login)
-	body, err := json.Marshal(map[string]any{
+	body := map[string]any{
 		"requested_extensions": []string{"device_info", "customer_info"},
 		"cookies":              map[string]any{"website_cookies": website, "domain": "." + a.loginDomain()},
 		"registration_data": map[string]string{
@@ -148,13 +147,10 @@ func (a *App) register(ctx context.Context, d Device, p PKCE, code string, login
 		},
 		"user_context_map":     map[string]string{"frc": d.FRC},
 		"requested_token_type": []string{"bearer", "mac_dms", "website_cookies"},
-	})
-	if err != nil {
-		return nil, fmt.Errorf("auth: register: %w", err)
 	}
 	const path = "/auth/register"
 	resp, err := a.auth.Do(ctx, request.Request{
-		Method: http.MethodPost, URL: a.hosts.Identity + path, Body: body, NoAuth: true,
+		Method: http.MethodPost, URL: a.hosts.Identity + path, JSON: body, NoAuth: true,
 		// The code is single-use: a repeat could only be refused.
 		NoRetry: true,
 		Header: http.Header{"Content-Type": {"application/json"}, "Accept": {"application/json"},
