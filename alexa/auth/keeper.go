@@ -13,7 +13,6 @@ import (
 	"github.com/alexarules/alexarules/alexa"
 	"github.com/alexarules/alexarules/alexa/internal/request"
 	"github.com/alexarules/alexarules/alexa/internal/retry"
-	"github.com/alexarules/alexarules/engine"
 )
 
 // ErrSessionDead is wrapped by every Keeper error once Amazon refused the
@@ -293,24 +292,14 @@ func (k *Keeper) Run(ctx context.Context) error {
 		if check && retryAt.IsZero() {
 			next = clock.Now()
 		}
-		wake := make(chan struct{})
-		var timer engine.Stopper
-		switch d := next.Sub(clock.Now()); {
-		case !alive:
-		case d <= 0:
-			// Due already (a start after a long stop): now, not at the
-			// clock's next tick, which a virtual clock may never give.
-			close(wake)
-		default:
-			timer = clock.AfterFunc(d, func() { close(wake) })
-		}
-		select {
-		case <-ctx.Done():
-			if timer != nil {
-				timer.Stop()
-			}
+		if !alive {
+			<-ctx.Done()
 			return nil
-		case <-wake:
+		}
+		// Work that is due already (a start after a long stop) runs now,
+		// not at the clock's next tick, which a virtual clock may never give.
+		if retry.ClockSleep(clock)(ctx, next.Sub(clock.Now())) != nil {
+			return nil
 		}
 		retryAt = time.Time{}
 		if err := k.tick(ctx, &check); err != nil && ctx.Err() == nil {
