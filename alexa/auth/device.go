@@ -130,10 +130,7 @@ func (p PKCE) String() string { return "pkce S256" }
 // not known before the sign-in.
 func SignInURL(h alexa.Hosts, d Device, p PKCE) string {
 	base := strings.TrimRight(h.Login, "/")
-	host := base
-	if u, err := url.Parse(base); err == nil && u.Host != "" {
-		host = u.Host
-	}
+	host := hostOf(base)
 	handle := assocHandle + handleSuffix(host)
 	const openid = "http://specs.openid.net/auth/2.0"
 	q := url.Values{
