@@ -251,7 +251,7 @@ func (s *Server) completeSignIn(w http.ResponseWriter, r *http.Request, token st
 	delete(s.app.signIns, token)
 	now := s.opts.Now()
 	if si.responseType == "token" {
-		access, ttl := s.mintAppTokenLocked(refreshGrant{clientID: si.clientHex, authTime: now})
+		access, ttl := s.mintAppTokenLocked(appGrant{clientID: si.clientHex, authTime: now})
 		q.Set("openid.oa2.access_token", access)
 		q.Set("openid.oa2.token_type", "bearer")
 		q.Set("openid.oa2.expires_in", fmt.Sprint(int(ttl/time.Second)))
