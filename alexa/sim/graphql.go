@@ -224,7 +224,7 @@ func pickOperation(doc *gqlDocument, name string) (gqlOperation, []*gqlField, []
 		return op, nil, validation(fmt.Sprintf("The simulator serves no %s operations.", op.kind))
 	}
 	var errs []gqlError
-	typ := strings.ToUpper(op.kind[:1]) + op.kind[1:]
+	typ := upperFirst(op.kind)
 	for _, f := range fields {
 		if !slices.Contains(roots, f.name) {
 			errs = append(errs, gqlError{

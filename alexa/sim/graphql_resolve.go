@@ -17,7 +17,7 @@ func (s *Server) resolveRoot(kind string, f *gqlField, vars map[string]any) (any
 	defer s.mu.Unlock()
 	switch f.name {
 	case "__typename":
-		return strings.ToUpper(kind[:1]) + kind[1:], nil
+		return upperFirst(kind), nil
 	case "endpoints":
 		// Pagination arguments are accepted and ignored: one page
 		// holds every endpoint.
@@ -108,7 +108,7 @@ func (s *Server) gqlFeatures(d *SmartHomeDevice) []any {
 			ops = append(ops, map[string]any{"__typename": "Operation", "name": a})
 		}
 		prop := map[string]any{
-			"__typename":   strings.ToUpper(c.feature[:1]) + c.feature[1:],
+			"__typename":   upperFirst(c.feature),
 			"name":         c.property,
 			"timeOfSample": s.shSamples[d.ID][c.key].UTC().Format(phoenixStateLayout),
 		}

@@ -350,14 +350,21 @@ func (s *Server) handleActionDefinitions(w http.ResponseWriter, r *http.Request)
 	writeJSON(w, http.StatusOK, defs)
 }
 
+// upperFirst returns s with its first byte in upper case (GraphQL type
+// names from field names: "query" → "Query").
+func upperFirst(s string) string {
+	if s == "" {
+		return s
+	}
+	return strings.ToUpper(s[:1]) + s[1:]
+}
+
 // displayName turns a snake_case name into words with capitals
 // ("light_sea_green" → "Light Sea Green").
 func displayName(name string) string {
 	words := strings.Split(name, "_")
 	for i, w := range words {
-		if w != "" {
-			words[i] = strings.ToUpper(w[:1]) + w[1:]
-		}
+		words[i] = upperFirst(w)
 	}
 	return strings.Join(words, " ")
 }
