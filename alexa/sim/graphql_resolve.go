@@ -210,8 +210,9 @@ func (s *Server) controlFeature(endpointID, feature, op string, payload map[stri
 	if d == nil || !strings.HasPrefix(endpointID, EndpointIDPrefix) {
 		return &shError{code: "NO_SUCH_ENDPOINT", message: fmt.Sprintf("Endpoint %s not found.", endpointID)}
 	}
-	i := slices.IndexFunc(shCapabilities(), func(c shCapability) bool { return c.feature == feature })
-	if i < 0 || !slices.Contains(shCapabilities()[i].actions, op) {
+	caps := shCapabilities()
+	i := slices.IndexFunc(caps, func(c shCapability) bool { return c.feature == feature })
+	if i < 0 || !slices.Contains(caps[i].actions, op) {
 		return &shError{code: shUnsupported, message: fmt.Sprintf("Feature %q has no operation %q.", feature, op)}
 	}
 	return s.applyAction(d, op, shParams(payload))
