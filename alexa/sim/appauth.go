@@ -232,16 +232,7 @@ func (s *Server) revokeLocked(reg *registration) {
 			delete(s.accessTokens, t)
 		}
 	}
-	for v, sess := range a.sessions {
-		if sess.serial == reg.serial {
-			delete(a.sessions, v)
-		}
-	}
-	for v, sess := range a.csrfs {
-		if sess.serial == reg.serial {
-			delete(a.csrfs, v)
-		}
-	}
+	s.dropSessionsLocked(func(ws *webSession) bool { return ws.serial == reg.serial })
 }
 
 // authState is the answer of GET and PUT /_sim/auth.
