@@ -1,6 +1,7 @@
 package sim
 
 import (
+	"cmp"
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/sha256"
@@ -72,7 +73,7 @@ func (s *Server) handleRegister(w http.ResponseWriter, r *http.Request) {
 		writeRegisterError(w, e)
 		return
 	}
-	domain, err := cookieDomain(orDefault(req.Cookies.Domain, ".amazon.com"))
+	domain, err := cookieDomain(cmp.Or(req.Cookies.Domain, ".amazon.com"))
 	if err != nil {
 		writeRegisterError(w, invalidValue("cookies.domain: %v", err))
 		return
@@ -103,13 +104,6 @@ func (s *Server) handleRegister(w http.ResponseWriter, r *http.Request) {
 		"extensions": registerExtensions(req, reg, home),
 		"tokens":     registerTokens(req, reg, access, ttl, cookies),
 	}}})
-}
-
-func orDefault(v, def string) string {
-	if v == "" {
-		return def
-	}
-	return v
 }
 
 // validate checks what every registration needs, whatever its grant.
@@ -211,7 +205,7 @@ func (s *Server) registerLocked(req registerRequest, g appGrant, key *rsa.Privat
 // for the next ones. s.mu is held.
 func (s *Server) deviceNameLocked(template, appName string) string {
 	if template == "" {
-		template = "%FIRST_NAME%'s%DUPE_STRATEGY_1ST%" + orDefault(appName, "Alexa")
+		template = "%FIRST_NAME%'s%DUPE_STRATEGY_1ST%" + cmp.Or(appName, "Alexa")
 	}
 	template = strings.ReplaceAll(template, "%FIRST_NAME%", simFirstName)
 	if !strings.Contains(template, "%DUPE_STRATEGY_1ST%") {

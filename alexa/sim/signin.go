@@ -2,6 +2,7 @@ package sim
 
 import (
 	"bytes"
+	"cmp"
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
@@ -110,7 +111,7 @@ type authCode struct {
 func newSignIn(q url.Values) (*signIn, error) {
 	si := &signIn{
 		responseType: q.Get("openid.oa2.response_type"),
-		assocHandle:  orDefault(q.Get("openid.assoc_handle"), "amzn_dp_project_dee_ios"),
+		assocHandle:  cmp.Or(q.Get("openid.assoc_handle"), "amzn_dp_project_dee_ios"),
 		returnTo:     q.Get("openid.return_to"),
 		challenge:    q.Get("openid.oa2.code_challenge"),
 	}
