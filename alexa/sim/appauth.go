@@ -163,9 +163,9 @@ type appAuth struct {
 	regs      map[string]*registration
 	byRefresh map[string]*registration
 	byADP     map[string]*registration
-	// tokens holds what the stale-token rule and deregistration need to
-	// know about each access token of the identity service.
-	tokens map[string]appToken
+	// tokens holds the grant of each access token of the identity
+	// service: what the stale-token rule and deregistration need to know.
+	tokens map[string]appGrant
 	// sessions holds the issued web sessions by their at-* cookie value;
 	// csrfs the issued csrf values with the session they belong to.
 	sessions map[string]*webSession
@@ -180,29 +180,34 @@ func newAppAuth() appAuth {
 		regs:      map[string]*registration{},
 		byRefresh: map[string]*registration{},
 		byADP:     map[string]*registration{},
-		tokens:    map[string]appToken{},
+		tokens:    map[string]appGrant{},
 		sessions:  map[string]*webSession{},
 		csrfs:     map[string]*webSession{},
 	}
 }
 
-// appToken is an access token of the identity service (Atna|).
-type appToken struct {
-	// authTime is when the user signed in interactively; tokens from
-	// /auth/token inherit it. Zero for tokens of SimRefreshToken.
-	authTime time.Time
-	// serial names the registration the token belongs to ("" for none).
+// appGrant is what a token of the identity service stands for: the
+// interactive sign-in and the registration it comes from. Access tokens
+// (Atna|) inherit the grant of the refresh token or sign-in they come from.
+type appGrant struct {
+	// serial names the registration ("" for none: SimRefreshToken,
+	// Options.RefreshTokens, LWA's, a response_type=token sign-in).
 	serial string
-	// clientID is the device id of the sign-in the token comes from.
+	// clientID is the device id the sign-in named.
 	clientID string
+	// authTime is when the user signed in interactively; zero for the
+	// static refresh tokens.
+	authTime time.Time
 }
 
-// registration is one registered app device.
+// registration is one registered app device; its grant is what its
+// tokens stand for.
 type registration struct {
-	serial, clientID, name string
-	refresh, adpToken      string
-	key                    *rsa.PrivateKey
-	authTime, time         time.Time
+	appGrant
+	name              string
+	refresh, adpToken string
+	key               *rsa.PrivateKey
+	time              time.Time
 	// capabilities is when the device last PUT its capabilities (zero:
 	// never).
 	capabilities time.Time
@@ -227,16 +232,7 @@ func (s *Server) revokeLocked(reg *registration) {
 			delete(s.accessTokens, t)
 		}
 	}
-	for v, sess := range a.sessions {
-		if sess.serial == reg.serial {
-			delete(a.sessions, v)
-		}
-	}
-	for v, sess := range a.csrfs {
-		if sess.serial == reg.serial {
-			delete(a.csrfs, v)
-		}
-	}
+	s.dropSessionsLocked(func(ws *webSession) bool { return ws.serial == reg.serial })
 }
 
 // authState is the answer of GET and PUT /_sim/auth.

@@ -291,6 +291,16 @@ func (s *Server) handleExpire(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, answer)
 }
 
+// bearerToken is the token of the request's "Authorization: Bearer"
+// header, or "" when it has none.
+func bearerToken(r *http.Request) string {
+	scheme, token, _ := strings.Cut(r.Header.Get("Authorization"), " ")
+	if !strings.EqualFold(scheme, "Bearer") {
+		return ""
+	}
+	return strings.TrimSpace(token)
+}
+
 // authorized lets through requests bearing a live access token and answers
 // the others 401 with an Error object.
 func (s *Server) authorized(next http.HandlerFunc) http.Handler {
@@ -306,9 +316,8 @@ func (s *Server) authorized(next http.HandlerFunc) http.Handler {
 // checkBearer returns nil when r bears a live access token, else the 401
 // Error (with its WWW-Authenticate challenge) to answer with.
 func (s *Server) checkBearer(r *http.Request) *apiError {
-	scheme, token, _ := strings.Cut(r.Header.Get("Authorization"), " ")
-	token = strings.TrimSpace(token)
-	if !strings.EqualFold(scheme, "Bearer") || token == "" {
+	token := bearerToken(r)
+	if token == "" {
 		return &apiError{status: http.StatusUnauthorized, Type: errInvalidCredential, challenge: `Bearer`,
 			Message: "The request has no bearer access token in its Authorization header."}
 	}

@@ -38,9 +38,8 @@ func (s *Server) handleCapabilities(w http.ResponseWriter, r *http.Request) {
 		writeWebError(w, http.StatusBadRequest, "envelopeVersion must be %q", capabilitiesEnvelope)
 		return
 	}
-	_, token, _ := strings.Cut(r.Header.Get("Authorization"), " ")
 	s.mu.Lock()
-	if reg, ok := s.app.regs[s.app.tokens[strings.TrimSpace(token)].serial]; ok {
+	if reg, ok := s.app.regs[s.app.tokens[bearerToken(r)].serial]; ok {
 		reg.capabilities = s.opts.Now()
 	}
 	s.mu.Unlock()

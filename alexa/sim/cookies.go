@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"encoding/binary"
 	"fmt"
+	"maps"
 	mrand "math/rand/v2"
 	"net/http"
 	"net/url"
@@ -100,16 +101,14 @@ func (s *Server) issueCookiesLocked(key, serial string) []exchangedCookie {
 // a day ago; an unknown at-* cookie gets the same 401 as an expired one.
 // s.mu is held.
 func (s *Server) forgetSessionsLocked(now time.Time) {
-	for v, sess := range s.app.sessions {
-		if now.After(sess.expires.Add(24 * time.Hour)) {
-			delete(s.app.sessions, v)
-		}
-	}
-	for v, sess := range s.app.csrfs {
-		if now.After(sess.expires.Add(24 * time.Hour)) {
-			delete(s.app.csrfs, v)
-		}
-	}
+	s.dropSessionsLocked(func(ws *webSession) bool { return now.After(ws.expires.Add(24 * time.Hour)) })
+}
+
+// dropSessionsLocked forgets the sessions drop selects and the csrf values
+// issued to them; s.mu is held.
+func (s *Server) dropSessionsLocked(drop func(*webSession) bool) {
+	maps.DeleteFunc(s.app.sessions, func(_ string, ws *webSession) bool { return drop(ws) })
+	maps.DeleteFunc(s.app.csrfs, func(_ string, ws *webSession) bool { return drop(ws) })
 }
 
 // requestCookies parses the Cookie headers leniently (Go's parser drops

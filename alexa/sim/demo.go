@@ -125,25 +125,23 @@ func DemoHousehold() Household {
 
 // demoSmartHome are the demo's smart-home devices.
 func demoSmartHome() []SmartHomeDevice {
-	str := func(s string) *string { return &s }
-	num := func(n int) *int { return &n }
 	return []SmartHomeDevice{
 		{ID: "6a1f0c2e-3b4d-4e5f-9a8b-7c6d5e4f3a01", Name: "Bedroom Lamp", Aliases: []string{}, Type: "LIGHT", State: Features{
-			Power: str("OFF"), Brightness: num(40), Color: &Color{Hue: 30, Saturation: 0.6, Brightness: 0.4},
-			ColorTemperature: num(2700), Connectivity: str("OK"),
+			Power: new("OFF"), Brightness: new(40), Color: &Color{Hue: 30, Saturation: 0.6, Brightness: 0.4},
+			ColorTemperature: new(2700), Connectivity: new("OK"),
 		}},
 		{ID: "6a1f0c2e-3b4d-4e5f-9a8b-7c6d5e4f3a02", Name: "Living Room Lamp", Aliases: []string{}, Type: "LIGHT", State: Features{
-			Power: str("ON"), Brightness: num(70), Connectivity: str("OK"),
+			Power: new("ON"), Brightness: new(70), Connectivity: new("OK"),
 		}},
 		{ID: "6a1f0c2e-3b4d-4e5f-9a8b-7c6d5e4f3a03", Name: "Living Room Fan", Aliases: []string{}, Type: "PLUG", State: Features{
-			Power: str("OFF"), Connectivity: str("OK"),
+			Power: new("OFF"), Connectivity: new("OK"),
 		}},
 		{ID: "6a1f0c2e-3b4d-4e5f-9a8b-7c6d5e4f3a04", Name: "Living Room Sensor", Aliases: []string{}, Type: "TEMPERATURE_SENSOR", State: Features{
-			Temperature: new(22.5), Connectivity: str("OK"),
+			Temperature: new(22.5), Connectivity: new("OK"),
 		}},
 		// Renamed in the Alexa app: the alias is the name users see.
 		{ID: "6a1f0c2e-3b4d-4e5f-9a8b-7c6d5e4f3a05", Name: "Hue white lamp 1", Aliases: []string{"Kitchen Light"}, Type: "LIGHT", State: Features{
-			Power: str("OFF"), Brightness: num(100), Connectivity: str("OK"),
+			Power: new("OFF"), Brightness: new(100), Connectivity: new("OK"),
 		}},
 	}
 }

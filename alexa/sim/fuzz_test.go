@@ -69,10 +69,7 @@ func FuzzControl(f *testing.F) {
 		f.Add(s.route, s.id, []byte(s.body))
 	}
 	f.Fuzz(func(t *testing.T, route uint8, id string, body []byte) {
-		s := sim.New(sim.DemoHousehold(), sim.Options{AccessTokens: []string{"fuzz"},
-			Now:   func() time.Time { return time.Date(2026, 3, 2, 7, 0, 0, 0, time.UTC) },
-			Sleep: func(context.Context, time.Duration) error { return nil }})
-		h := s.Handler()
+		h := fuzzServer().Handler()
 		before := getHousehold(t, h)
 		rt := fuzzRoutes[int(route)%len(fuzzRoutes)]
 		if id == "" {
@@ -103,6 +100,14 @@ func FuzzControl(f *testing.F) {
 	})
 }
 
+// fuzzServer is a simulator with the demo household, a fixed clock and no
+// sleeping, for one fuzz input.
+func fuzzServer() *sim.Server {
+	return sim.New(sim.DemoHousehold(), sim.Options{AccessTokens: []string{"fuzz"},
+		Now:   func() time.Time { return time.Date(2026, 3, 2, 7, 0, 0, 0, time.UTC) },
+		Sleep: func(context.Context, time.Duration) error { return nil }})
+}
+
 // smartHomeRoutes are the smart-home API calls FuzzSmartHomeAPI drives.
 var smartHomeRoutes = []struct{ method, path string }{
 	{http.MethodPost, "/nexus/v1/graphql"},
@@ -131,10 +136,7 @@ func FuzzSmartHomeAPI(f *testing.F) {
 		f.Add(s.route, []byte(s.body))
 	}
 	f.Fuzz(func(t *testing.T, route uint8, body []byte) {
-		s := sim.New(sim.DemoHousehold(), sim.Options{AccessTokens: []string{"fuzz"},
-			Now:   func() time.Time { return time.Date(2026, 3, 2, 7, 0, 0, 0, time.UTC) },
-			Sleep: func(context.Context, time.Duration) error { return nil }})
-		h := s.Handler()
+		h := fuzzServer().Handler()
 		before := getHousehold(t, h)
 		rt := smartHomeRoutes[int(route)%len(smartHomeRoutes)]
 		req := httptest.NewRequest(rt.method, "http://sim"+rt.path, bytes.NewReader(body))

@@ -2,8 +2,6 @@ package sim
 
 import (
 	"bytes"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -151,9 +149,7 @@ func writeGraphQLError(w http.ResponseWriter, msg string) {
 
 // gqlExtensions are the response extensions Amazon adds.
 func (s *Server) gqlExtensions() map[string]any {
-	var b [10]byte
-	rand.Read(b[:]) // crypto/rand.Read never fails
-	return map[string]any{"requestID": strings.ToUpper(hex.EncodeToString(b[:])), "duration": 1}
+	return map[string]any{"requestID": strings.ToUpper(randomHex(10)), "duration": 1}
 }
 
 // gqlRoots are the root fields the simulator serves, per operation type.
@@ -224,7 +220,7 @@ func pickOperation(doc *gqlDocument, name string) (gqlOperation, []*gqlField, []
 		return op, nil, validation(fmt.Sprintf("The simulator serves no %s operations.", op.kind))
 	}
 	var errs []gqlError
-	typ := strings.ToUpper(op.kind[:1]) + op.kind[1:]
+	typ := upperFirst(op.kind)
 	for _, f := range fields {
 		if !slices.Contains(roots, f.name) {
 			errs = append(errs, gqlError{

@@ -17,7 +17,7 @@ func (s *Server) resolveRoot(kind string, f *gqlField, vars map[string]any) (any
 	defer s.mu.Unlock()
 	switch f.name {
 	case "__typename":
-		return strings.ToUpper(kind[:1]) + kind[1:], nil
+		return upperFirst(kind), nil
 	case "endpoints":
 		// Pagination arguments are accepted and ignored: one page
 		// holds every endpoint.
@@ -108,7 +108,7 @@ func (s *Server) gqlFeatures(d *SmartHomeDevice) []any {
 			ops = append(ops, map[string]any{"__typename": "Operation", "name": a})
 		}
 		prop := map[string]any{
-			"__typename":   strings.ToUpper(c.feature[:1]) + c.feature[1:],
+			"__typename":   upperFirst(c.feature),
 			"name":         c.property,
 			"timeOfSample": s.shSamples[d.ID][c.key].UTC().Format(phoenixStateLayout),
 		}
@@ -210,8 +210,9 @@ func (s *Server) controlFeature(endpointID, feature, op string, payload map[stri
 	if d == nil || !strings.HasPrefix(endpointID, EndpointIDPrefix) {
 		return &shError{code: "NO_SUCH_ENDPOINT", message: fmt.Sprintf("Endpoint %s not found.", endpointID)}
 	}
-	i := slices.IndexFunc(shCapabilities(), func(c shCapability) bool { return c.feature == feature })
-	if i < 0 || !slices.Contains(shCapabilities()[i].actions, op) {
+	caps := shCapabilities()
+	i := slices.IndexFunc(caps, func(c shCapability) bool { return c.feature == feature })
+	if i < 0 || !slices.Contains(caps[i].actions, op) {
 		return &shError{code: shUnsupported, message: fmt.Sprintf("Feature %q has no operation %q.", feature, op)}
 	}
 	return s.applyAction(d, op, shParams(payload))

@@ -91,6 +91,15 @@ func (s *Server) resolveEntity(e phoenixEntity, lenient bool) ([]*SmartHomeDevic
 	return []*SmartHomeDevice{d}, nil
 }
 
+// answerEntity is how an answer names device d of the request for e: as
+// e, or, when e is a GROUP, as the member's entityId (type ENTITY).
+func (e phoenixEntity) answerEntity(d *SmartHomeDevice) phoenixEntity {
+	if e.EntityType == entityGroup {
+		return phoenixEntity{EntityID: d.ID, EntityType: entityEntity}
+	}
+	return e
+}
+
 // checkEntity validates one entity of a request body.
 func checkEntity(where string, e phoenixEntity) error {
 	if e.EntityID == "" {
@@ -107,22 +116,20 @@ func checkEntity(where string, e phoenixEntity) error {
 type stateRequest struct {
 	phoenixEntity
 	// Properties, when given, limit the answer to these properties.
-	Properties []struct {
-		Namespace string `json:"namespace"`
-		Name      string `json:"name"`
-	} `json:"properties"`
+	Properties []stateProperty `json:"properties"`
+}
+
+// stateProperty names one property a state request asks for.
+type stateProperty struct {
+	Namespace string `json:"namespace"`
+	Name      string `json:"name"`
 }
 
 func (q stateRequest) wants(c shCapability) bool {
 	if len(q.Properties) == 0 {
 		return true
 	}
-	return slices.ContainsFunc(q.Properties, func(p struct {
-		Namespace string `json:"namespace"`
-		Name      string `json:"name"`
-	}) bool {
-		return p.Namespace == c.namespace && p.Name == c.property
-	})
+	return slices.Contains(q.Properties, stateProperty{Namespace: c.namespace, Name: c.property})
 }
 
 // deviceState is one deviceStates[] entry: capabilityStates are JSON
@@ -170,10 +177,7 @@ func (s *Server) handlePhoenixState(w http.ResponseWriter, r *http.Request) {
 			continue
 		}
 		for _, d := range devices {
-			entity := q.phoenixEntity
-			if q.EntityType == entityGroup {
-				entity = phoenixEntity{EntityID: d.ID, EntityType: entityEntity}
-			}
+			entity := q.answerEntity(d)
 			if !d.State.reachable() {
 				out.Errors = append(out.Errors, newPhoenixError(&shError{code: shUnreachable}, entity))
 				continue
@@ -257,11 +261,7 @@ func (s *Server) handlePhoenixControl(w http.ResponseWriter, r *http.Request) {
 		failed := false
 		for _, d := range devices {
 			if serr := s.applyAction(d, action, q.Parameters); serr != nil {
-				entity := q.phoenixEntity
-				if q.EntityType == entityGroup {
-					entity = phoenixEntity{EntityID: d.ID, EntityType: entityEntity}
-				}
-				out.Errors = append(out.Errors, newPhoenixError(serr, entity))
+				out.Errors = append(out.Errors, newPhoenixError(serr, q.answerEntity(d)))
 				failed = true
 			}
 		}
@@ -350,14 +350,21 @@ func (s *Server) handleActionDefinitions(w http.ResponseWriter, r *http.Request)
 	writeJSON(w, http.StatusOK, defs)
 }
 
+// upperFirst returns s with its first byte in upper case (GraphQL type
+// names from field names: "query" → "Query").
+func upperFirst(s string) string {
+	if s == "" {
+		return s
+	}
+	return strings.ToUpper(s[:1]) + s[1:]
+}
+
 // displayName turns a snake_case name into words with capitals
 // ("light_sea_green" → "Light Sea Green").
 func displayName(name string) string {
 	words := strings.Split(name, "_")
 	for i, w := range words {
-		if w != "" {
-			words[i] = strings.ToUpper(w[:1]) + w[1:]
-		}
+		words[i] = upperFirst(w)
 	}
 	return strings.Join(words, " ")
 }

@@ -1,6 +1,7 @@
 package sim
 
 import (
+	"cmp"
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/sha256"
@@ -72,7 +73,7 @@ func (s *Server) handleRegister(w http.ResponseWriter, r *http.Request) {
 		writeRegisterError(w, e)
 		return
 	}
-	domain, err := cookieDomain(orDefault(req.Cookies.Domain, ".amazon.com"))
+	domain, err := cookieDomain(cmp.Or(req.Cookies.Domain, ".amazon.com"))
 	if err != nil {
 		writeRegisterError(w, invalidValue("cookies.domain: %v", err))
 		return
@@ -92,7 +93,7 @@ func (s *Server) handleRegister(w http.ResponseWriter, r *http.Request) {
 	}
 	s.mu.Lock()
 	reg := s.registerLocked(req, g, key)
-	access, ttl := s.mintAppTokenLocked(refreshGrant{serial: reg.serial, clientID: reg.clientID, authTime: reg.authTime})
+	access, ttl := s.mintAppTokenLocked(reg.appGrant)
 	var cookies []exchangedCookie
 	if slices.Contains(req.RequestedTokenType, "website_cookies") {
 		cookies = s.issueCookiesLocked(domain, reg.serial)
@@ -103,13 +104,6 @@ func (s *Server) handleRegister(w http.ResponseWriter, r *http.Request) {
 		"extensions": registerExtensions(req, reg, home),
 		"tokens":     registerTokens(req, reg, access, ttl, cookies),
 	}}})
-}
-
-func orDefault(v, def string) string {
-	if v == "" {
-		return def
-	}
-	return v
 }
 
 // validate checks what every registration needs, whatever its grant.
@@ -133,49 +127,43 @@ func (req registerRequest) validate() *registerError {
 	return nil
 }
 
-// signInGrant is the interactive sign-in a registration comes from.
-type signInGrant struct {
-	clientID string
-	authTime time.Time
-}
-
 // authenticateLocked checks the registration's grant: the authorization
 // code (single use, unexpired, bound to the client id and the PKCE
 // challenge) or the access token (stale-token rule). s.mu is held.
-func (s *Server) authenticateLocked(req registerRequest) (signInGrant, *registerError) {
+func (s *Server) authenticateLocked(req registerRequest) (appGrant, *registerError) {
 	now := s.opts.Now()
 	if t := req.AuthData.AccessToken; t != "" {
 		info, ok := s.app.tokens[t]
 		exp, live := s.accessTokens[t]
 		switch {
 		case !ok || !live:
-			return signInGrant{}, invalidToken("The access token is not valid.")
+			return appGrant{}, invalidToken("The access token is not valid.")
 		case !now.Before(exp):
-			return signInGrant{}, invalidToken("The access token has expired.")
+			return appGrant{}, invalidToken("The access token has expired.")
 		case info.authTime.IsZero() || now.Sub(info.authTime) > s.app.settings.staleAfter():
-			return signInGrant{}, invalidToken("Auth time of the token is expired.")
+			return appGrant{}, invalidToken("Auth time of the token is expired.")
 		}
-		return signInGrant{clientID: info.clientID, authTime: info.authTime}, nil
+		return appGrant{clientID: info.clientID, authTime: info.authTime}, nil
 	}
 	code, ok := s.app.codes[req.AuthData.AuthorizationCode]
 	switch {
 	case !ok:
-		return signInGrant{}, invalidValue("The authorization code is not valid.")
+		return appGrant{}, invalidValue("The authorization code is not valid.")
 	case code.used:
-		return signInGrant{}, invalidValue("The authorization code has already been used.")
+		return appGrant{}, invalidValue("The authorization code has already been used.")
 	}
 	// Any attempt uses the code up, as OAuth asks of a code presented twice.
 	code.used = true
 	sum := sha256.Sum256([]byte(req.AuthData.CodeVerifier))
 	switch {
 	case !now.Before(code.expires):
-		return signInGrant{}, invalidValue("The authorization code has expired.")
+		return appGrant{}, invalidValue("The authorization code has expired.")
 	case clientHex(req.AuthData.ClientID) != code.clientHex:
-		return signInGrant{}, invalidValue("The client_id does not match the authorization code.")
+		return appGrant{}, invalidValue("The client_id does not match the authorization code.")
 	case base64.RawURLEncoding.EncodeToString(sum[:]) != code.challenge:
-		return signInGrant{}, invalidValue("The code_verifier does not match the code_challenge.")
+		return appGrant{}, invalidValue("The code_verifier does not match the code_challenge.")
 	}
-	return signInGrant{clientID: code.clientHex, authTime: code.authTime}, nil
+	return appGrant{clientID: code.clientHex, authTime: code.authTime}, nil
 }
 
 // clientHex is the device id of a client_id given as "device:<hex>" or
@@ -187,7 +175,7 @@ func clientHex(id string) string {
 // registerLocked records the device: the same device_serial again is the
 // same device (its old tokens die, its name stays), a new serial a new
 // device. s.mu is held.
-func (s *Server) registerLocked(req registerRequest, g signInGrant, key *rsa.PrivateKey) *registration {
+func (s *Server) registerLocked(req registerRequest, g appGrant, key *rsa.PrivateKey) *registration {
 	serial := req.RegistrationData.DeviceSerial
 	name := ""
 	if old, ok := s.app.regs[serial]; ok {
@@ -196,14 +184,13 @@ func (s *Server) registerLocked(req registerRequest, g signInGrant, key *rsa.Pri
 	} else {
 		name = s.deviceNameLocked(req.RegistrationData.DeviceName, req.RegistrationData.AppName)
 	}
+	g.serial = serial
 	reg := &registration{
-		serial:   serial,
-		clientID: g.clientID,
+		appGrant: g,
 		name:     name,
 		refresh:  "Atnr|sim-" + randomBase64(48, base64.RawURLEncoding),
 		adpToken: adpToken(),
 		key:      key,
-		authTime: g.authTime,
 		time:     s.opts.Now(),
 	}
 	s.app.regs[serial] = reg
@@ -218,7 +205,7 @@ func (s *Server) registerLocked(req registerRequest, g signInGrant, key *rsa.Pri
 // for the next ones. s.mu is held.
 func (s *Server) deviceNameLocked(template, appName string) string {
 	if template == "" {
-		template = "%FIRST_NAME%'s%DUPE_STRATEGY_1ST%" + orDefault(appName, "Alexa")
+		template = "%FIRST_NAME%'s%DUPE_STRATEGY_1ST%" + cmp.Or(appName, "Alexa")
 	}
 	template = strings.ReplaceAll(template, "%FIRST_NAME%", simFirstName)
 	if !strings.Contains(template, "%DUPE_STRATEGY_1ST%") {

@@ -249,16 +249,18 @@ func (s *Server) routes() http.Handler {
 
 	// Web session routes (cookie + csrf); /api/bootstrap is gone (404).
 	web := func(pattern string, h http.HandlerFunc) { api.Handle(pattern, s.webAuth(h)) }
+	// csrfGet serves a GET route that may set the csrf cookie (csrfFrom).
+	csrfGet := func(path string, h http.HandlerFunc) { web("GET "+path, s.csrfFrom(path, h)) }
 	web("GET /api/customer-status", s.handleCustomerStatus)
 	web("GET /api/users/me", s.handleUsersMe)
 	web("GET /api/welcome", s.handleWelcome)
-	web("GET /api/language", s.csrfFrom("/api/language", s.handleLanguage))
-	web("GET /spa/index.html", s.csrfFrom("/spa/index.html", s.handleSPA))
-	web("GET /templates/oobe/d-device-pick.handlebars", s.csrfFrom("/templates/oobe/d-device-pick.handlebars", s.handleTemplate))
-	web("GET /api/strings", s.csrfFrom("/api/strings", s.handleStrings))
+	csrfGet("/api/language", s.handleLanguage)
+	csrfGet("/spa/index.html", s.handleSPA)
+	csrfGet("/templates/oobe/d-device-pick.handlebars", s.handleTemplate)
+	csrfGet("/api/strings", s.handleStrings)
 	web("GET /api/endpoints", s.handleEndpoints)
 	web("GET /accounts", s.handleAccounts)
-	web("GET /api/devices-v2/device", s.csrfFrom("/api/devices-v2/device", s.handleDevices))
+	csrfGet("/api/devices-v2/device", s.handleDevices)
 	web("GET /api/device-preferences", s.handleDevicePreferences)
 	web("GET /api/wake-word", s.handleWakeWords)
 	web("GET /api/notifications", s.handleGetNotifications)

@@ -2,6 +2,7 @@ package sim
 
 import (
 	"bytes"
+	"cmp"
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
@@ -110,7 +111,7 @@ type authCode struct {
 func newSignIn(q url.Values) (*signIn, error) {
 	si := &signIn{
 		responseType: q.Get("openid.oa2.response_type"),
-		assocHandle:  orDefault(q.Get("openid.assoc_handle"), "amzn_dp_project_dee_ios"),
+		assocHandle:  cmp.Or(q.Get("openid.assoc_handle"), "amzn_dp_project_dee_ios"),
 		returnTo:     q.Get("openid.return_to"),
 		challenge:    q.Get("openid.oa2.code_challenge"),
 	}
@@ -251,7 +252,7 @@ func (s *Server) completeSignIn(w http.ResponseWriter, r *http.Request, token st
 	delete(s.app.signIns, token)
 	now := s.opts.Now()
 	if si.responseType == "token" {
-		access, ttl := s.mintAppTokenLocked(refreshGrant{clientID: si.clientHex, authTime: now})
+		access, ttl := s.mintAppTokenLocked(appGrant{clientID: si.clientHex, authTime: now})
 		q.Set("openid.oa2.access_token", access)
 		q.Set("openid.oa2.token_type", "bearer")
 		q.Set("openid.oa2.expires_in", fmt.Sprint(int(ttl/time.Second)))

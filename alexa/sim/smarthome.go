@@ -256,11 +256,12 @@ type shParams map[string]any
 // held. Checks run in a fixed order: the device has the capability, the
 // value is valid, the device is reachable.
 func (s *Server) applyAction(d *SmartHomeDevice, action string, p shParams) *shError {
-	capIdx := slices.IndexFunc(shCapabilities(), func(c shCapability) bool { return slices.Contains(c.actions, action) })
+	caps := shCapabilities()
+	capIdx := slices.IndexFunc(caps, func(c shCapability) bool { return slices.Contains(c.actions, action) })
 	if capIdx < 0 {
 		return &shError{code: shUnsupported, message: fmt.Sprintf("Unknown action %q.", action)}
 	}
-	c := shCapabilities()[capIdx]
+	c := caps[capIdx]
 	if !c.has(&d.State) {
 		return &shError{code: shUnsupported, message: fmt.Sprintf("%s has no %s.", d.Name, c.namespace)}
 	}

@@ -8,57 +8,49 @@ import (
 	"time"
 )
 
-// refreshGrant is what a refresh token the identity service accepts
-// stands for.
-type refreshGrant struct {
-	serial   string    // the registration ("" for SimRefreshToken and Options.RefreshTokens)
-	clientID string    // the device id the sign-in named
-	authTime time.Time // the registration's interactive sign-in
-}
-
-// refreshGrantLocked looks up a refresh token: a registration's, or one of
-// the static ones (SimRefreshToken, Options.RefreshTokens, LWA's); s.mu is
-// held.
-func (s *Server) refreshGrantLocked(token string) (refreshGrant, bool) {
+// refreshGrantLocked looks up a refresh token: a registration's, or one
+// of the static ones (SimRefreshToken, Options.RefreshTokens, LWA's); s.mu
+// is held.
+func (s *Server) refreshGrantLocked(token string) (appGrant, bool) {
 	if reg, ok := s.app.byRefresh[token]; ok {
-		return refreshGrant{serial: reg.serial, clientID: reg.clientID, authTime: reg.authTime}, true
+		return reg.appGrant, true
 	}
 	if s.refreshTokens[token] {
-		return refreshGrant{}, true
+		return appGrant{}, true
 	}
-	return refreshGrant{}, false
+	return appGrant{}, false
 }
 
 // tokenForm reads the form of the identity service's token routes
 // (/auth/token, /ap/exchangetoken[/cookies]): a refresh token as
 // source_token, one of the requested types. It answers the refusal itself
 // and returns ok=false then.
-func (s *Server) tokenForm(w http.ResponseWriter, r *http.Request, types ...string) (url.Values, refreshGrant, bool) {
+func (s *Server) tokenForm(w http.ResponseWriter, r *http.Request, types ...string) (url.Values, appGrant, bool) {
 	if err := r.ParseForm(); err != nil {
 		writeOAuthError(w, http.StatusBadRequest, "invalid_request", "The request body is not a valid form: "+err.Error())
-		return nil, refreshGrant{}, false
+		return nil, appGrant{}, false
 	}
 	form := r.PostForm
 	for _, name := range []string{"source_token", "source_token_type", "requested_token_type"} {
 		if form.Get(name) == "" {
 			writeOAuthError(w, http.StatusBadRequest, "invalid_request", "The request is missing a required parameter : "+name)
-			return nil, refreshGrant{}, false
+			return nil, appGrant{}, false
 		}
 	}
 	if t := form.Get("source_token_type"); t != "refresh_token" {
 		writeOAuthError(w, http.StatusBadRequest, "invalid_request", fmt.Sprintf("source_token_type %q is not supported (refresh_token)", t))
-		return nil, refreshGrant{}, false
+		return nil, appGrant{}, false
 	}
 	if t := form.Get("requested_token_type"); !slices.Contains(types, t) {
 		writeOAuthError(w, http.StatusBadRequest, "invalid_request", fmt.Sprintf("requested_token_type %q is not supported (%v)", t, types))
-		return nil, refreshGrant{}, false
+		return nil, appGrant{}, false
 	}
 	s.mu.Lock()
 	g, ok := s.refreshGrantLocked(form.Get("source_token"))
 	s.mu.Unlock()
 	if !ok {
 		writeOAuthError(w, http.StatusBadRequest, "invalid_grant", "The request has an invalid parameter : source_token")
-		return nil, refreshGrant{}, false
+		return nil, appGrant{}, false
 	}
 	return form, g, true
 }
@@ -89,9 +81,9 @@ func (s *Server) handleAuthToken(w http.ResponseWriter, r *http.Request) {
 
 // mintAppTokenLocked issues an identity-service access token (Atna|) for
 // g; it inherits g's sign-in time. s.mu is held.
-func (s *Server) mintAppTokenLocked(g refreshGrant) (string, time.Duration) {
+func (s *Server) mintAppTokenLocked(g appGrant) (string, time.Duration) {
 	access, ttl := s.mintAccessLocked("Atna|sim-")
-	s.app.tokens[access] = appToken{authTime: g.authTime, serial: g.serial, clientID: g.clientID}
+	s.app.tokens[access] = g
 	return access, ttl
 }
 
@@ -107,7 +99,7 @@ func (s *Server) handleExchangeCookies(w http.ResponseWriter, r *http.Request) {
 
 // answerCookies issues a web session for domain and answers with the
 // exchange shape {"response":{"tokens":{"cookies":{".amazon.de":[...]}}}}.
-func (s *Server) answerCookies(w http.ResponseWriter, domain string, g refreshGrant) {
+func (s *Server) answerCookies(w http.ResponseWriter, domain string, g appGrant) {
 	if domain == "" {
 		writeOAuthError(w, http.StatusBadRequest, "invalid_request", "The request is missing a required parameter : domain")
 		return
