@@ -18,6 +18,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/alexarules/alexarules/alexa/internal/retry"
 	"github.com/alexarules/alexarules/alexa/notify"
 	"github.com/alexarules/alexarules/alexa/push"
 	"github.com/alexarules/alexarules/alexa/web"
@@ -158,15 +159,8 @@ func (b *Bridge) resync() {
 // resyncWhileDown re-syncs every DownResync, on the engine clock, while
 // the push connection is down, until ctx ends.
 func (b *Bridge) resyncWhileDown(ctx context.Context) {
-	for {
-		tick := make(chan struct{})
-		timer := b.o.Clock.AfterFunc(b.o.DownResync, func() { close(tick) })
-		select {
-		case <-ctx.Done():
-			timer.Stop()
-			return
-		case <-tick:
-		}
+	sleep := retry.ClockSleep(b.o.Clock)
+	for sleep(ctx, b.o.DownResync) == nil {
 		if err := b.o.Push.LastError(); err != nil {
 			b.log.Info("push down: re-syncing notifications and lists", "err", err)
 			b.resync()
