@@ -326,9 +326,7 @@ func (s *Server) shadow(w http.ResponseWriter, r *http.Request) {
 		writeRuleError(w, fmt.Errorf("POST /api/rules/%s/shadow: %w", id, err))
 		return
 	}
-	if s.Log != nil {
-		s.Log.Info("shadow toggled", "rule", id, "shadow", *req.Shadow)
-	}
+	s.log().Info("shadow toggled", "rule", id, "shadow", *req.Shadow)
 	writeJSON(w, http.StatusOK, map[string]any{"id": id, "shadow": *req.Shadow})
 }
 
