@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/alexarules/alexarules/engine"
+	"github.com/alexarules/alexarules/engine/host"
 	"github.com/spf13/cobra"
 )
 
@@ -201,7 +202,7 @@ func (a *app) eventsCmd() *cobra.Command {
 		Short: "recent events, or with --follow the engine's events as they come until Ctrl-C",
 		Long: `events lists the recent-events journal, newest first. With --follow it streams the
 events a running engine takes from now on (GET /api/events/stream, Server-Sent Events) until
-Ctrl-C; --follow needs --admin URL (default http://` + "127.0.0.1:8080" + `). With --json each
+Ctrl-C; --follow needs --admin URL (default http://` + host.DefaultAdmin + `). With --json each
 event is one JSON object per line.`,
 		Args: cobra.NoArgs,
 	}
@@ -236,7 +237,7 @@ func (a *app) follow(ctx context.Context, f sourceFlags) error {
 		return usagef("--follow needs a running engine: give --admin URL, not --data")
 	}
 	if f.admin == "" {
-		f.admin = "127.0.0.1:8080"
+		f.admin = host.DefaultAdmin
 	}
 	base, err := adminBase(f.admin)
 	if err != nil {
