@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/http"
 	"strings"
 	"time"
 
@@ -239,17 +238,16 @@ func (a *app) follow(ctx context.Context, f sourceFlags) error {
 	if f.admin == "" {
 		f.admin = host.DefaultAdmin
 	}
-	base, err := adminBase(f.admin)
+	api, err := newAPISource(f.admin, 0) // no timeout: the stream is long
 	if err != nil {
 		return err
 	}
-	api := apiSource{base: base, client: &http.Client{}} // no timeout: the stream is long
 	resp, err := api.do(ctx, "/api/events/stream", nil)
 	if err != nil {
 		return err
 	}
 	defer resp.Body.Close()
-	fmt.Fprintf(a.stderr, "following events at %s (Ctrl-C to stop)\n", base)
+	fmt.Fprintf(a.stderr, "following events at %s (Ctrl-C to stop)\n", api.base)
 	err = readStream(resp.Body, func(kind string, data []byte) error {
 		if kind == "dropped" {
 			fmt.Fprintf(a.stderr, "events lost: this client fell behind the engine: %s\n", data)
