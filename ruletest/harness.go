@@ -329,6 +329,3 @@ func (h *harness) control(method, path, body string, out any) error {
 	}
 	return nil
 }
-
-// epoch is t as the engine's events carry it.
-func epoch(t time.Time) float64 { return float64(t.UnixNano()) / 1e9 }
