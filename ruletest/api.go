@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"reflect"
 	"regexp"
 	"strings"
@@ -35,7 +36,7 @@ type tester struct {
 
 // runTest runs one declared test against a fresh harness.
 func runTest(ctx context.Context, o Options, L *lua.LState, d declared, file string, rules []string, data string) *failure {
-	h := newHarness(o, dirOf(file), rules, data, o.Location)
+	h := newHarness(o, filepath.Dir(file), rules, data, o.Location)
 	t := &tester{ctx: ctx, L: L, h: h}
 	err := L.CallByParam(lua.P{Fn: d.fn, NRet: 0, Protect: true}, t.table())
 	cerr := h.close()
@@ -244,10 +245,3 @@ func (t *tester) luaValue(fn string, v lua.LValue) any {
 }
 
 func equalValues(a, b any) bool { return reflect.DeepEqual(plain(a), plain(b)) }
-
-func dirOf(file string) string {
-	if i := strings.LastIndexAny(file, `/\`); i >= 0 {
-		return file[:i]
-	}
-	return "."
-}

@@ -52,7 +52,7 @@ func (h *harness) matchCall(dev, op string, hasArgs bool, args any) (got string,
 	if len(seen) > 0 {
 		return strings.Join(seen, "; "), false
 	}
-	if calls := h.callsOn(dev); calls != "" {
+	if calls := h.callsOn(dev, ""); calls != "" {
 		return "calls on " + dev + ": " + calls, false
 	}
 	return "no such call", false
@@ -76,11 +76,12 @@ func describeCall(a engine.Action) string {
 	return s
 }
 
-// callsOn lists the unmatched calls on dev (h.mu held).
-func (h *harness) callsOn(dev string) string {
+// callsOn lists the unmatched calls on dev, of op when it is not ""
+// (h.mu held).
+func (h *harness) callsOn(dev, op string) string {
 	var out []string
 	for i, a := range h.actions {
-		if !h.used[i] && callMatches(a, dev, "") {
+		if !h.used[i] && callMatches(a, dev, op) {
 			out = append(out, describeCall(a))
 		}
 	}
@@ -94,21 +95,16 @@ func (t *tester) expectNoCall(L *lua.LState) int {
 	h := t.running("expect_no_call")
 	t.check("expect_no_call", h.settle())
 	h.mu.Lock()
-	var got []string
-	for i, a := range h.actions {
-		if !h.used[i] && callMatches(a, dev, op) {
-			got = append(got, describeCall(a))
-		}
-	}
+	got := h.callsOn(dev, op)
 	h.mu.Unlock()
-	if len(got) == 0 {
+	if got == "" {
 		return 0
 	}
 	want := fmt.Sprintf("no call on %q", dev)
 	if op != "" {
 		want = fmt.Sprintf("no call %s on %q", op, dev)
 	}
-	return t.expectFailed(want, strings.Join(got, "; "))
+	return t.expectFailed(want, got)
 }
 
 // expectValue passes when the household's device has attr = value now.

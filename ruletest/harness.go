@@ -2,6 +2,7 @@ package ruletest
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -324,10 +325,7 @@ func (h *harness) control(method, path, body string, out any) error {
 		return fmt.Errorf("%s %s: %d %s", method, path, rec.Code, strings.TrimSpace(rec.Body.String()))
 	}
 	if out != nil {
-		return decodeJSON(rec.Body.Bytes(), out)
+		return json.Unmarshal(rec.Body.Bytes(), out)
 	}
 	return nil
 }
-
-// epoch is t as the engine's events carry it.
-func epoch(t time.Time) float64 { return float64(t.UnixNano()) / 1e9 }

@@ -116,7 +116,7 @@ func nest(obj map[string]any, inner, idPrefix, name string, keep ...string) map[
 	e := map[string]any{}
 	state := map[string]any{}
 	for k, v := range obj {
-		if contains(keep, k) {
+		if slices.Contains(keep, k) {
 			e[k] = v
 		} else {
 			state[k] = v
@@ -197,10 +197,6 @@ func copyMap(m map[string]any) map[string]any {
 	return out
 }
 
-func contains(list []string, s string) bool {
-	return slices.Contains(list, s)
-}
-
 // device is a device of the household as the test names it.
 type device struct {
 	id, name string
@@ -249,5 +245,3 @@ func (h *harness) findList(q string) (sim.List, error) {
 	}
 	return sim.List{}, fmt.Errorf("no list %q in the household (t.household lists=)", q)
 }
-
-func decodeJSON(b []byte, out any) error { return json.Unmarshal(b, out) }

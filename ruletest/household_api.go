@@ -151,20 +151,12 @@ func (h *harness) sawListItem(id string) bool {
 
 // readingEvent is the event the poller publishes for a changed value.
 func readingEvent(d device, attr string, value, previous any, known bool, now time.Time) engine.Event {
-	dev := &engine.Device{Name: d.name, ID: d.id}
+	dev := engine.Device{Name: d.name, ID: d.id}
 	if attr == poll.AttrConnectivity {
 		s, _ := value.(string)
-		data := map[string]any{"reachable": s == poll.ConnectivityOK, "connectivity": s, "since": epoch(now)}
-		if known {
-			data["previous"] = previous
-		}
-		return engine.Event{Kind: engine.KindReachability, Time: now, Device: dev, Data: data}
+		return poll.ReachabilityEvent(dev, s, previous, known, now)
 	}
-	data := map[string]any{"attr": attr, "value": value, "since": epoch(now)}
-	if known {
-		data["previous"] = previous
-	}
-	return engine.Event{Kind: engine.KindReading, Time: now, Device: dev, Data: data}
+	return poll.ReadingEvent(dev, attr, value, previous, known, now)
 }
 
 // operations maps device() methods to the API operations they call, so

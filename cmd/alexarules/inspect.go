@@ -8,11 +8,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/http"
 	"strings"
 	"time"
 
 	"github.com/alexarules/alexarules/engine"
+	"github.com/alexarules/alexarules/engine/host"
 	"github.com/spf13/cobra"
 )
 
@@ -201,7 +201,7 @@ func (a *app) eventsCmd() *cobra.Command {
 		Short: "recent events, or with --follow the engine's events as they come until Ctrl-C",
 		Long: `events lists the recent-events journal, newest first. With --follow it streams the
 events a running engine takes from now on (GET /api/events/stream, Server-Sent Events) until
-Ctrl-C; --follow needs --admin URL (default http://` + "127.0.0.1:8080" + `). With --json each
+Ctrl-C; --follow needs --admin URL (default http://` + host.DefaultAdmin + `). With --json each
 event is one JSON object per line.`,
 		Args: cobra.NoArgs,
 	}
@@ -236,19 +236,18 @@ func (a *app) follow(ctx context.Context, f sourceFlags) error {
 		return usagef("--follow needs a running engine: give --admin URL, not --data")
 	}
 	if f.admin == "" {
-		f.admin = "127.0.0.1:8080"
+		f.admin = host.DefaultAdmin
 	}
-	base, err := adminBase(f.admin)
+	api, err := newAPISource(f.admin, 0) // no timeout: the stream is long
 	if err != nil {
 		return err
 	}
-	api := apiSource{base: base, client: &http.Client{}} // no timeout: the stream is long
 	resp, err := api.do(ctx, "/api/events/stream", nil)
 	if err != nil {
 		return err
 	}
 	defer resp.Body.Close()
-	fmt.Fprintf(a.stderr, "following events at %s (Ctrl-C to stop)\n", base)
+	fmt.Fprintf(a.stderr, "following events at %s (Ctrl-C to stop)\n", api.base)
 	err = readStream(resp.Body, func(kind string, data []byte) error {
 		if kind == "dropped" {
 			fmt.Fprintf(a.stderr, "events lost: this client fell behind the engine: %s\n", data)

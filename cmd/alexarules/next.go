@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"net/http"
 	"net/url"
 	"strconv"
 	"time"
@@ -89,11 +88,10 @@ func nextFromDir(config, rules, tz, rule string, from time.Time, count int) (adm
 
 // nextFromAdmin asks GET /api/rules/{id}/next.
 func nextFromAdmin(cmd *cobra.Command, adminURL, rule string, from time.Time, count int) (rep admin.NextReport, err error) {
-	base, err := adminBase(adminURL)
+	api, err := newAPISource(adminURL, apiTimeout)
 	if err != nil {
 		return rep, err
 	}
-	api := apiSource{base: base, client: &http.Client{Timeout: 30 * time.Second}}
 	q := url.Values{"count": {strconv.Itoa(count)}, "from": {from.Format(time.RFC3339)}}
 	return rep, api.get(cmd.Context(), "/api/rules/"+url.PathEscape(rule)+"/next", q, &rep)
 }

@@ -37,7 +37,7 @@ restarts and reloads. docs/RULES.md "Shadow runs".`,
 		default:
 			return usagef("second argument: on or off expected, got %q", args[1])
 		}
-		base, err := adminURL(admin)
+		base, err := adminBase(admin)
 		if err != nil {
 			return err
 		}
@@ -48,19 +48,6 @@ restarts and reloads. docs/RULES.md "Shadow runs".`,
 		return nil
 	})
 	return c
-}
-
-// adminURL turns --admin (a URL, or host:port as run's --admin takes it)
-// into the API's base URL.
-func adminURL(s string) (string, error) {
-	if !strings.Contains(s, "://") {
-		s = "http://" + s
-	}
-	u, err := url.Parse(s)
-	if err != nil || u.Host == "" {
-		return "", usagef("--admin: a URL or host:port expected, got %q", s)
-	}
-	return strings.TrimSuffix(u.String(), "/"), nil
 }
 
 func postShadow(cmd *cobra.Command, base, rule string, on bool) error {

@@ -45,11 +45,7 @@ func (f *sourceFlags) open() (source, error) {
 		if f.data != "" {
 			return nil, usagef("--admin and --data exclude each other")
 		}
-		base, err := adminBase(f.admin)
-		if err != nil {
-			return nil, err
-		}
-		return apiSource{base: base, client: &http.Client{Timeout: 30 * time.Second}}, nil
+		return newAPISource(f.admin, apiTimeout)
 	}
 	st, err := host.OpenData(f.data)
 	if err != nil {
@@ -69,6 +65,19 @@ func adminBase(v string) (string, error) {
 		return "", usagef("--admin: an http:// URL or HOST:PORT expected, got %q", v)
 	}
 	return strings.TrimSuffix(u.String(), "/"), nil
+}
+
+// apiTimeout bounds a request of the inspecting commands to the admin API.
+const apiTimeout = 30 * time.Second
+
+// newAPISource asks the admin API at --admin v; timeout 0 is none (a
+// stream).
+func newAPISource(v string, timeout time.Duration) (apiSource, error) {
+	base, err := adminBase(v)
+	if err != nil {
+		return apiSource{}, err
+	}
+	return apiSource{base: base, client: &http.Client{Timeout: timeout}}, nil
 }
 
 // fileSource reads a data file opened read-only.

@@ -322,18 +322,12 @@ func (s *Server) shadow(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, fmt.Errorf("POST /api/rules/%s/shadow: body must be {\"shadow\": true|false}: %w", id, err))
 		return
 	}
-	err := s.Engine.SetShadow(id, *req.Shadow)
-	switch {
-	case errors.Is(err, engine.ErrUnknownRule):
-		writeError(w, http.StatusNotFound, fmt.Errorf("POST /api/rules/%s/shadow: %w", id, err))
-	case err != nil:
-		writeError(w, http.StatusInternalServerError, fmt.Errorf("POST /api/rules/%s/shadow: %w", id, err))
-	default:
-		if s.Log != nil {
-			s.Log.Info("shadow toggled", "rule", id, "shadow", *req.Shadow)
-		}
-		writeJSON(w, http.StatusOK, map[string]any{"id": id, "shadow": *req.Shadow})
+	if err := s.Engine.SetShadow(id, *req.Shadow); err != nil {
+		writeRuleError(w, fmt.Errorf("POST /api/rules/%s/shadow: %w", id, err))
+		return
 	}
+	s.log().Info("shadow toggled", "rule", id, "shadow", *req.Shadow)
+	writeJSON(w, http.StatusOK, map[string]any{"id": id, "shadow": *req.Shadow})
 }
 
 func limitParam(r *http.Request, def int) (int, error) { return intParam(r, "limit", def, 10000) }

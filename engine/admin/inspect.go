@@ -13,8 +13,8 @@ import (
 )
 
 // ErrUnknownRule is the error of a request about a rule that is not
-// loaded (404).
-var ErrUnknownRule = errors.New("no such rule")
+// loaded (404): the engine's, so that its errors (SetShadow) match too.
+var ErrUnknownRule = engine.ErrUnknownRule
 
 // NextReport is the answer of GET /api/rules/{id}/next and what
 // `alexarules next` prints: a rule's upcoming schedule and cron fires.

@@ -68,12 +68,11 @@ func (p *Poller) observe(t *target, v any, now time.Time) {
 	p.mu.Unlock()
 
 	p.markDirty(t.key, v, now)
-	data := map[string]any{"attr": t.attr, "value": v, "since": epoch(now)}
+	var previous any
 	if old != nil {
-		data["previous"] = old.value
+		previous = old.value
 	}
-	p.publish(engine.Event{Kind: engine.KindReading, Time: now,
-		Device: &engine.Device{Name: t.name, ID: t.endpoint}, Data: data})
+	p.publish(ReadingEvent(engine.Device{Name: t.name, ID: t.endpoint}, t.attr, v, previous, old != nil, now))
 }
 
 // unreachable takes in a read that failed because the endpoint did not
@@ -120,12 +119,7 @@ func (p *Poller) setConnectivity(t *target, conn string, now time.Time, implied 
 	if !news {
 		return
 	}
-	data := map[string]any{"reachable": reachable, "connectivity": conn, "since": epoch(now)}
-	if old != nil {
-		data["previous"] = prev
-	}
-	p.publish(engine.Event{Kind: engine.KindReachability, Time: now,
-		Device: &engine.Device{Name: t.name, ID: t.endpoint}, Data: data})
+	p.publish(ReachabilityEvent(engine.Device{Name: t.name, ID: t.endpoint}, conn, prev, old != nil, now))
 }
 
 func (p *Poller) publish(ev engine.Event) {
