@@ -2,6 +2,7 @@ package rules
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -9,6 +10,7 @@ import (
 	lua "github.com/yuin/gopher-lua"
 
 	"github.com/alexarules/alexarules/engine"
+	"github.com/alexarules/alexarules/scripting"
 )
 
 // keyer evaluates a rule's `key` function for the engine (engine.Rule.Key)
@@ -40,14 +42,15 @@ func (k *keyer) key(ev *engine.Event, trigger int) (string, error) {
 	L, def := k.in.L, k.in.def
 	ctx, cancel := context.WithTimeout(context.Background(), def.Timeout)
 	defer cancel()
-	L.SetContext(ctx)
+	// The same heap budget as the rule's runs (instance.Run).
+	guarded := k.l.opts.Guard.Watch(ctx)
+	defer guarded.Stop()
+	ctx = guarded.Context()
+	L.SetContext(guarded.VM())
 	defer L.RemoveContext()
 	fn := def.table.RawGetString("key")
 	if err := L.CallByParam(lua.P{Fn: fn, NRet: 1, Protect: true}, eventTable(L, ev, def, trigger)); err != nil {
-		if ctx.Err() != nil {
-			return "", fmt.Errorf("the key function did not return within the rule's timeout of %s", def.Timeout)
-		}
-		return "", err
+		return "", k.failed(ctx, err)
 	}
 	v := L.Get(-1)
 	L.Pop(1)
@@ -64,4 +67,22 @@ func (k *keyer) key(ev *engine.Event, trigger int) (string, error) {
 		}
 	}
 	return "", fmt.Errorf("the key function must return a string or a number, got %s", v.Type())
+}
+
+// failed is the error of a key function that raised one: over the heap
+// budget (the state is then dropped, so what it kept is freed and the
+// next event gets a fresh one), past the timeout, or the script's error,
+// shortened as a run's is.
+func (k *keyer) failed(ctx context.Context, err error) error {
+	if cause := context.Cause(ctx); errors.Is(cause, scripting.ErrMemoryBudget) {
+		k.in.Close()
+		k.in = nil
+		return fmt.Errorf("the key function: %w", cause)
+	}
+	if ctx.Err() != nil {
+		return fmt.Errorf("the key function did not return within the rule's timeout of %s", k.in.def.Timeout)
+	}
+	se := scripting.AsScriptError(err)
+	se.Msg = scripting.Truncate(se.Msg, k.l.opts.Limits.ErrorBytes)
+	return se
 }

@@ -234,3 +234,32 @@ return rule "notify" {
 		t.Fatalf("ran %v: b must not be throttled by a", ran)
 	}
 }
+
+// A key function runs under the same heap budget as the rule's runs: a
+// memory bomb in it fails that event's run, and the next event gets a
+// fresh key state.
+func TestKeyFunctionIsStoppedByTheMemoryBudget(t *testing.T) {
+	h := newHarnessOpts(t, map[string]string{"r.lua": `
+return rule "k" {
+  when = event "x",
+  timeout = "60s",
+  key = function(ev)
+    if ev.data.bomb then
+      local t = {}
+      for i = 1, 1e9 do t[i] = string.rep("x", 64) .. i end
+    end
+    return "a"
+  end,
+  run = function(ctx) ctx.log.info("ran") end,
+}`}, rules.Options{Limits: scripting.Limits{HeapGrowth: 64 << 20}})
+	h.emit("x", map[string]any{"bomb": true})
+	tr := h.waitRuns(1, ofRule("k"))[0]
+	if tr.Outcome != engine.OutcomeFailed || !strings.Contains(tr.Error, "key: the key function: ") ||
+		!strings.Contains(tr.Error, "memory budget exceeded") {
+		t.Fatalf("bomb: %+v", tr)
+	}
+	h.emit("x", map[string]any{"bomb": false})
+	if tr := h.waitRuns(2, ofRule("k"))[1]; tr.Outcome != engine.OutcomeOK {
+		t.Fatalf("after the bomb: %+v", tr)
+	}
+}

@@ -125,7 +125,7 @@ func (a *app) demoCmd() *cobra.Command {
 		Short: "simulated household + engine + examples/, live output",
 		Args:  cobra.NoArgs,
 	}
-	c.Flags().StringVar(&adminAddr, "admin", "127.0.0.1:8080", "admin API address")
+	c.Flags().StringVar(&adminAddr, "admin", host.DefaultAdmin, "admin API address")
 	c.Flags().BoolVar(&household, "household", false, "the household's smart-home devices (--devices smarthome) with examples/household/ instead of Endpoint Features devices")
 	c.RunE = a.action(func(cmd *cobra.Command, _ []string) error {
 		return a.demo(cmd.Context(), adminAddr, demoKinds(household))
