@@ -180,7 +180,7 @@ func (b *Bridge) members(ctx context.Context, targets []web.Echo) ([]web.Echo, e
 		}
 	}
 	for _, t := range targets {
-		if len(t.Members) == 0 && t.Family != familyGroup {
+		if len(t.Members) == 0 && !t.IsGroup() {
 			add(t)
 			continue
 		}
@@ -198,12 +198,6 @@ func (b *Bridge) members(ctx context.Context, targets []web.Echo) ([]web.Echo, e
 	return out, nil
 }
 
-// The device families that are no Echo to speak on.
-const (
-	familyGroup = "WHA" // a speaker group
-	familyApp   = "VOX" // the Alexa app
-)
-
 // defaultEcho is where a routine runs without `on`: the first online
 // Echo of the device list that is neither a speaker group nor an app.
 func (b *Bridge) defaultEcho(ctx context.Context) (web.Echo, error) {
@@ -212,7 +206,7 @@ func (b *Bridge) defaultEcho(ctx context.Context) (web.Echo, error) {
 		return web.Echo{}, err
 	}
 	for _, e := range echos {
-		if e.Online && e.Family != familyGroup && e.Family != familyApp {
+		if e.Online && e.IsSpeaker() {
 			return e, nil
 		}
 	}
@@ -310,7 +304,7 @@ func (b *Bridge) mediaCandidates() []string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	for _, e := range b.echos {
-		if e.Online && e.Family != familyGroup && e.Family != familyApp {
+		if e.Online && e.IsSpeaker() {
 			out = append(out, e.Serial)
 		}
 	}

@@ -29,7 +29,7 @@ type echoRig struct {
 	mu   sync.Mutex
 	dnd  string // the device-status-list body
 	play map[string]string
-	np   int // np/player calls
+	np   int      // np/player calls
 	reqs []string // "METHOD path body" of the calls that change something
 }
 
