@@ -62,11 +62,7 @@ func startEchoRig(t *testing.T) *echoRig {
 		t.Fatal(err)
 	}
 	r.bridge, err = bridge.New(bridge.Options{Web: wc, Push: er.push, Clock: r.clock, Store: st, EchoRefresh: time.Millisecond,
-		Publish: func(ev engine.Event) {
-			r.mu.Lock()
-			r.events = append(r.events, ev)
-			r.mu.Unlock()
-		}})
+		Publish: r.publish})
 	if err != nil {
 		t.Fatal(err)
 	}
