@@ -374,3 +374,26 @@ func TestSimPlayerPushesAndOwnDND(t *testing.T) {
 		}
 	}
 }
+
+// NotifyNowPlayingUpdated names no Echo: with no player known to play,
+// every online Echo's player is read (not the group's, not the app's).
+func TestNowPlayingWithoutADeviceReadsEveryOnlineEcho(t *testing.T) {
+	er := startEchoRig(t)
+	er.set(func() { er.play["KITCHEN1"] = `{"state":"PLAYING","infoText":{"title":"Radio"}}` })
+	er.push.send(t, "NotifyNowPlayingUpdated", "", `{"update":{"update":{"cause":"PLAYBACK_STARTED"}}}`)
+	er.waitFor("the Kitchen event", func() bool {
+		er.clock.Advance(time.Second)
+		return len(er.snapshot()) == 1
+	})
+	var fetched int
+	er.waitFor("both players read", func() bool {
+		er.set(func() { fetched = er.np })
+		return fetched >= 2
+	})
+	if ev := er.snapshot()[0]; ev.Device.Name != "Kitchen" || ev.Data["state"] != "PLAYING" || ev.Data["title"] != "Radio" {
+		t.Fatalf("event %+v", ev)
+	}
+	if fetched != 2 {
+		t.Errorf("%d player reads, want 2 (Kitchen and Office)", fetched)
+	}
+}
