@@ -215,15 +215,9 @@ func (s *Server) handlePlayerCommand(w http.ResponseWriter, r *http.Request) {
 		writeWebError(w, http.StatusBadRequest, "body is not a JSON object: %v", err)
 		return
 	}
-	s.mu.Lock()
-	pushes, err := s.playerCommandLocked(r, cmd)
-	s.mu.Unlock()
-	if err != nil {
-		writeWebErr(w, http.StatusBadRequest, err)
-		return
+	if s.changeAndPush(w, func() ([]pendingPush, error) { return s.playerCommandLocked(r, cmd) }) {
+		w.WriteHeader(http.StatusOK)
 	}
-	s.sendPending(pushes)
-	w.WriteHeader(http.StatusOK)
 }
 
 func (s *Server) playerCommandLocked(r *http.Request, cmd playerCommand) ([]pendingPush, error) {
