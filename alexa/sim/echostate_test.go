@@ -453,6 +453,17 @@ func TestSmallEndpoints(t *testing.T) {
 	if len(ww.WakeWords) != 2 {
 		t.Errorf("wake words %v (no group entry)", ww)
 	}
+	var vols struct {
+		Volumes []struct {
+			DSN           string
+			SpeakerVolume int
+			SpeakerMuted  bool
+		}
+	}
+	e.web(http.MethodGet, "/api/devices/deviceType/dsn/audio/v1/allDeviceVolumes", nil).decode(t, http.StatusOK, &vols)
+	if len(vols.Volumes) != 3 || vols.Volumes[0].SpeakerVolume != 50 || vols.Volumes[1].DSN != officeSerial || vols.Volumes[1].SpeakerVolume != 40 {
+		t.Errorf("volumes %+v", vols)
+	}
 	// Every new route takes faults like the others.
 	for _, path := range []string{"/api/household", "/api/device-wifi-details", "/api/behaviors/v2/automations",
 		"/api/dnd/device-status-list", "/api/np/player", "/api/np/list-media-sessions"} {

@@ -390,3 +390,27 @@ func nowPlayingPush(p *Player, cause string) pendingPush {
 	u.Update.Update.NowPlayingData = nowPlaying(p)
 	return pendingPush{"NotifyNowPlayingUpdated", u}
 }
+
+// deviceVolume is one entry of allDeviceVolumes.
+type deviceVolume struct {
+	DSN           string `json:"dsn"`
+	SpeakerVolume int    `json:"speakerVolume"`
+	SpeakerMuted  bool   `json:"speakerMuted"`
+}
+
+// handleAllDeviceVolumes is GET
+// /api/devices/deviceType/dsn/audio/v1/allDeviceVolumes: every Echo's
+// volume (a player's mute counts as the speaker's).
+func (s *Server) handleAllDeviceVolumes(w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	volumes := []deviceVolume{}
+	for _, e := range s.household.Echos {
+		v := deviceVolume{DSN: e.Serial, SpeakerVolume: echoVolume(e)}
+		if p := s.playerLocked(e.Serial); p != nil {
+			v.SpeakerMuted = p.Muted
+		}
+		volumes = append(volumes, v)
+	}
+	s.mu.Unlock()
+	writeJSON(w, http.StatusOK, map[string]any{"volumes": volumes})
+}
