@@ -193,7 +193,7 @@ func (s *Server) resolveLocked(o op) ([]*Echo, error) {
 		}
 	}
 	for _, ref := range o.devices {
-		if ref.serial == allDevices {
+		if ref.serial == allDevices && (o.typ == nodeStop || o.typ == nodeDND) {
 			for i := range s.household.Echos {
 				if s.household.Echos[i].Family != familyGroup {
 					add(&s.household.Echos[i])
