@@ -2,6 +2,7 @@ package sim_test
 
 import (
 	"encoding/json"
+	"maps"
 	"net/http"
 	"strings"
 	"testing"
@@ -46,9 +47,7 @@ func echoHousehold() sim.Household {
 // node, the base payload with the signed-in customer's id.
 func node(typ, skill, serial, devType string, fields map[string]any) map[string]any {
 	p := map[string]any{"deviceType": devType, "deviceSerialNumber": serial, "locale": "en-US", "customerId": customerID}
-	for k, v := range fields {
-		p[k] = v
-	}
+	maps.Copy(p, fields)
 	n := map[string]any{"@type": "com.amazon.alexa.behaviors.model.OpaquePayloadOperationNode", "type": typ, "operationPayload": p}
 	if skill != "" {
 		n["skillId"] = skill
