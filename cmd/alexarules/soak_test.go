@@ -116,6 +116,31 @@ func TestFaultSoak(t *testing.T) {
 	k.checkDelivered(st, "soak-ring", k.rings)
 	k.checkActions()
 	k.report(dur)
+	if t.Failed() {
+		k.keepLog(d.log())
+	}
+}
+
+// keepLog writes the engine's log where ALEXARULES_SOAK_LOG says (a file
+// path) and otherwise into the test's output, with every list sync and
+// warning line: a loss in a rare interleaving cannot be diagnosed from
+// the summary alone.
+func (k *soak) keepLog(log string) {
+	if path := os.Getenv("ALEXARULES_SOAK_LOG"); path != "" {
+		if err := os.WriteFile(path, []byte(log), 0o600); err != nil {
+			k.t.Errorf("keep the engine log: %v", err)
+		}
+		k.t.Logf("the engine log is in %s", path)
+		return
+	}
+	var kept []string
+	for line := range strings.Lines(log) {
+		if strings.Contains(line, "WARN") || strings.Contains(line, "ERROR") || strings.Contains(line, "list") {
+			kept = append(kept, strings.TrimRight(line, "\n"))
+		}
+	}
+	k.t.Logf("engine log, warnings and list lines (%d; ALEXARULES_SOAK_LOG=FILE keeps it whole):\n%s",
+		len(kept), strings.Join(kept, "\n"))
 }
 
 // drive runs the faults and the household's activity for dur, in steps of
