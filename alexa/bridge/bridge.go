@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -60,7 +61,7 @@ type Bridge struct {
 	volumes map[string]float64
 	lists   map[string]*listSnapshot // by list id
 
-	syncs    chan listSync
+	syncs    *syncQueue
 	debounce *web.Debouncer
 
 	echosMu     sync.Mutex // one Echo fetch at a time
@@ -70,11 +71,11 @@ type Bridge struct {
 }
 
 // listSync asks for a list to be fetched again: one list (ID), or all when
-// ID is "". Item and Created come from the push, for a list seen for the
-// first time: its pushed item is news, the rest is the baseline.
+// ID is "". News are the items pushes said were created, for a list seen
+// for the first time: they are news, the rest is the baseline.
 type listSync struct {
-	ID, Item string
-	Created  bool
+	ID   string
+	News []string
 }
 
 // listSnapshot is what the bridge last saw of a list.
@@ -103,7 +104,7 @@ func New(o Options) (*Bridge, error) {
 		o.DownResync = 15 * time.Second
 	}
 	b := &Bridge{o: o, log: o.Logger, volumes: map[string]float64{}, lists: map[string]*listSnapshot{},
-		syncs: make(chan listSync, 64), echo: newEchoState()}
+		syncs: newSyncQueue(), echo: newEchoState()}
 	stored, err := o.Store.List(listBucket, "")
 	if err != nil {
 		return nil, fmt.Errorf("bridge: load list snapshots: %w", err)
@@ -172,13 +173,7 @@ func (b *Bridge) resyncWhileDown(ctx context.Context) {
 	}
 }
 
-func (b *Bridge) requestSync(req listSync) {
-	select {
-	case b.syncs <- req:
-	default: // a full queue will sync everything anyway
-		b.log.Warn("list sync queue full")
-	}
-}
+func (b *Bridge) requestSync(req listSync) { b.syncs.add(req) }
 
 // refreshEchos loads the Echo devices, retrying in the background (in wg,
 // which Run waits for) until it succeeds once.
@@ -338,7 +333,11 @@ func (b *Bridge) handle(p push.Push) {
 		id, _ := payload["listId"].(string)
 		item, _ := payload["listItemId"].(string)
 		event, _ := payload["eventName"].(string)
-		b.requestSync(listSync{ID: id, Item: item, Created: event == "itemCreated"})
+		req := listSync{ID: id}
+		if event == "itemCreated" && item != "" {
+			req.News = []string{item}
+		}
+		b.requestSync(req)
 	case "PUSH_VOLUME_CHANGE":
 		v, ok := payload["volumeSetting"].(float64)
 		if !ok {
@@ -369,20 +368,6 @@ func (b *Bridge) handle(p push.Push) {
 	}
 }
 
-// syncLoop re-syncs lists one request at a time, so diffs never race.
-func (b *Bridge) syncLoop(ctx context.Context) {
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case req := <-b.syncs:
-			if err := b.syncLists(ctx, req); err != nil && ctx.Err() == nil {
-				b.log.Warn("list sync failed", "list", req.ID, "err", err)
-			}
-		}
-	}
-}
-
 // syncLists fetches one list (or all when the request names none, or one
 // not known yet) and publishes what changed since the last snapshot.
 func (b *Bridge) syncLists(ctx context.Context, req listSync) error {
@@ -399,9 +384,9 @@ func (b *Bridge) syncLists(ctx context.Context, req listSync) error {
 		if err != nil {
 			return err
 		}
-		news := ""
-		if req.Created && l.ID == req.ID {
-			news = req.Item
+		var news []string
+		if l.ID == req.ID {
+			news = req.News
 		}
 		b.diffList(l, items, news)
 	}
@@ -417,9 +402,9 @@ func (b *Bridge) knownList(id string) bool {
 
 // diffList publishes alexa.list events for the differences between the
 // snapshot and items, then stores the new snapshot. A list seen for the
-// first time is a baseline: no events, but for newItem, the item a push
-// said was just created.
-func (b *Bridge) diffList(l web.List, items []web.Item, newItem string) {
+// first time is a baseline: no events, but for news, the items pushes
+// said were just created.
+func (b *Bridge) diffList(l web.List, items []web.Item, news []string) {
 	now := map[string]web.Item{}
 	for _, it := range items {
 		now[it.ID] = it
@@ -434,7 +419,7 @@ func (b *Bridge) diffList(l web.List, items []web.Item, newItem string) {
 	if !seen {
 		old = &listSnapshot{Items: map[string]web.Item{}}
 		for _, it := range items {
-			if it.ID != newItem {
+			if !slices.Contains(news, it.ID) {
 				old.Items[it.ID] = it
 			}
 		}
