@@ -82,13 +82,14 @@ func (s *Server) addVoiceRecord(req VoiceRequest, delay time.Duration) (voiceRec
 		}
 		rec.Serial, rec.Type, rec.Device = e.Serial, e.Type, e.Name
 	}
-	at := s.historyNow().Truncate(time.Millisecond)
+	now := s.historyNow()
+	at := now.Truncate(time.Millisecond)
 	for _, old := range v.records {
 		if old.Serial == rec.Serial && !old.Time.Before(at) {
 			at = old.Time.Add(time.Millisecond)
 		}
 	}
-	rec.Time, rec.Visible = at, at.Add(delay)
+	rec.Time, rec.Visible = at, now.Add(delay)
 	rec.Key = fmt.Sprintf("%s#%d#%s#%s", simCustomerID, at.UnixMilli(), rec.Type, rec.Serial)
 	v.records = append(v.records, &rec)
 	volume, ok := v.volumes[rec.Serial]

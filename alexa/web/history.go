@@ -94,6 +94,9 @@ type historyAuth struct {
 	c      *Client
 	inner  request.Authorizer
 	bearer bool
+
+	mu    sync.Mutex
+	renew bool // the access token was refused: ask for a new one
 }
 
 func (a *historyAuth) Authorize(ctx context.Context, req *http.Request) error {
@@ -110,7 +113,11 @@ func (a *historyAuth) Authorize(ctx context.Context, req *http.Request) error {
 		if a.c.accessToken == nil {
 			return fmt.Errorf("%w: the RAH voice history needs an access token (sign in with `alexarules login`)", ErrInvalid)
 		}
-		at, err := a.c.accessToken(ctx, false)
+		a.mu.Lock()
+		renew := a.renew
+		a.renew = false
+		a.mu.Unlock()
+		at, err := a.c.accessToken(ctx, renew)
 		if err != nil {
 			return fmt.Errorf("access token: %w", err)
 		}
@@ -124,9 +131,9 @@ func (a *historyAuth) Authorize(ctx context.Context, req *http.Request) error {
 // its cookies; the call is then worth one more try.
 func (a *historyAuth) Refused(ctx context.Context, req *http.Request, status int) bool {
 	a.c.dropCSRFToken()
-	if a.bearer && a.c.accessToken != nil {
-		_, _ = a.c.accessToken(ctx, true)
-	}
+	a.mu.Lock()
+	a.renew = a.bearer
+	a.mu.Unlock()
 	if status == http.StatusUnauthorized {
 		a.inner.Refused(ctx, req, status)
 	}
