@@ -96,8 +96,8 @@ type voiceWatcher struct {
 // burst is a pending poll after pushes that say someone spoke.
 type burst struct {
 	since, due time.Time
-	serials    map[string]bool
-	left       int // polls left
+	serials    map[string]time.Time // the Echos spoken to, and the last push of each
+	left       int                  // polls left
 	polled     bool
 }
 
@@ -133,12 +133,12 @@ func (v *voiceWatcher) hint(serial string) {
 	v.mu.Lock()
 	switch b := v.burst; {
 	case b == nil:
-		v.burst = &burst{since: now, due: now.Add(voiceDebounce), serials: map[string]bool{serial: true}, left: voiceAttempts}
+		v.burst = &burst{since: now, due: now.Add(voiceDebounce), serials: map[string]time.Time{serial: now}, left: voiceAttempts}
 	case !b.polled:
-		b.serials[serial] = true
+		b.serials[serial] = now
 		b.due = minTime(now.Add(voiceDebounce), b.since.Add(2*voiceDebounce))
 	default:
-		b.serials[serial] = true
+		b.serials[serial] = now
 		b.left = voiceAttempts // more speech: keep looking
 	}
 	v.mu.Unlock()
@@ -247,7 +247,8 @@ func (v *voiceWatcher) poll(ctx context.Context) {
 	v.throttle, v.covered = 0, now
 	v.mu.Unlock()
 	slices.SortFunc(recs, func(a, b web.VoiceRecord) int { return a.Time.Compare(b.Time) })
-	v.settleBurst(recs, v.publishNew(recs, now), now)
+	v.publishNew(recs, now)
+	v.settleBurst(recs, now)
 }
 
 // fetch reads every page of the window, each within the budget.
@@ -301,9 +302,8 @@ func (v *voiceWatcher) failed(ctx context.Context, err error) {
 }
 
 // publishNew publishes the spoken records not seen before and within
-// the look-back, oldest first, and returns the serials it published for.
-func (v *voiceWatcher) publishNew(recs []web.VoiceRecord, now time.Time) map[string]bool {
-	heard := map[string]bool{}
+// the look-back, oldest first.
+func (v *voiceWatcher) publishNew(recs []web.VoiceRecord, now time.Time) {
 	for _, r := range recs {
 		v.mu.Lock()
 		_, dup := v.seen[r.ID]
@@ -324,10 +324,8 @@ func (v *voiceWatcher) publishNew(recs []web.VoiceRecord, now time.Time) map[str
 		if !fresh {
 			continue
 		}
-		heard[r.Serial] = true
 		v.b.o.Publish(v.event(r, now, writes))
 	}
-	return heard
 }
 
 // event is the alexa.voice event of r: data text, reply, person, record,
@@ -349,10 +347,12 @@ func (v *voiceWatcher) event(r web.VoiceRecord, now time.Time, writes []engine.W
 	return engine.Event{Kind: engine.KindVoice, Device: dev, Data: data, Writes: writes}
 }
 
-// settleBurst ends the pending burst when the poll found what it was
-// about (a new utterance, or any record at all, such as a wake word
-// alone, on one of its Echos since it began), else counts an attempt.
-func (v *voiceWatcher) settleBurst(recs []web.VoiceRecord, heard map[string]bool, now time.Time) {
+// settleBurst drops from the pending burst each Echo the poll found an
+// utterance for, spoken since its last push (less voiceMatch: Amazon's
+// time stamps may precede the push); the burst ends when none is left,
+// else it counts an attempt. A wake word alone does not count: like
+// alexa-remote2, keep looking for the utterance that may follow it.
+func (v *voiceWatcher) settleBurst(recs []web.VoiceRecord, now time.Time) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	b := v.burst
@@ -360,10 +360,13 @@ func (v *voiceWatcher) settleBurst(recs []web.VoiceRecord, heard map[string]bool
 		return
 	}
 	for _, r := range recs {
-		if b.serials[r.Serial] && (heard[r.Serial] || !r.Time.Before(b.since.Add(-voiceMatch))) {
-			v.burst = nil
-			return
+		if at, ok := b.serials[r.Serial]; ok && r.Spoken() && !r.Time.Before(at.Add(-voiceMatch)) {
+			delete(b.serials, r.Serial)
 		}
+	}
+	if len(b.serials) == 0 {
+		v.burst = nil
+		return
 	}
 	v.countAttempt(now)
 }
