@@ -39,43 +39,31 @@ const (
 
 // Defaults of VoiceSettings.
 const (
-	DefaultVoiceDelay       = time.Second
-	defaultHistoryPerMinute = 30
-	defaultHistoryBurst     = 10
-	defaultCSRFPerMinute    = 6
-	defaultCSRFBurst        = 5
-	defaultCSRFTTL          = time.Hour
-	defaultHistoryPage      = 10
-	defaultEchoVolume       = 50
+	DefaultVoiceDelay  = time.Second
+	defaultCSRFTTL     = time.Hour
+	defaultHistoryPage = 10
 )
 
-// VoiceSettings are the voice history's knobs (GET/PUT /_sim/voice/settings).
-// Zero fields take the defaults.
+// Token buckets of the history routes (throttle.go's, merged into
+// defaultLimits): tight, as Amazon's are (research §11.5), yet roomy
+// enough for the engine's own budget of 6 calls a minute.
+var (
+	historyLimit = Limit{PerSecond: 0.5, Burst: 10}
+	csrfLimit    = Limit{PerSecond: 0.1, Burst: 5}
+)
+
+// VoiceSettings are the voice history's knobs (GET /_sim/voice, PUT
+// /_sim/voice/settings); zero fields take the defaults. PUT /_sim/throttle
+// sets the history routes' token buckets.
 type VoiceSettings struct {
-	Era              string  `json:"era"`
-	HistoryPerMinute float64 `json:"history_per_minute"` // token bucket of each history call
-	HistoryBurst     int     `json:"history_burst"`
-	CSRFPerMinute    float64 `json:"csrf_per_minute"` // token bucket of the token pages
-	CSRFBurst        int     `json:"csrf_burst"`
-	CSRFTTLSeconds   int     `json:"csrf_ttl_s"` // lifetime of an issued anti-csrftoken-a2z
-	PageSize         int     `json:"page_size"`  // records per history page
+	Era            string `json:"era"`
+	CSRFTTLSeconds int    `json:"csrf_ttl_s"` // lifetime of an issued anti-csrftoken-a2z
+	PageSize       int    `json:"page_size"`  // records per history page
 }
 
 func (v VoiceSettings) withDefaults() VoiceSettings {
 	if v.Era == "" {
 		v.Era = EraCurrent
-	}
-	if v.HistoryPerMinute <= 0 {
-		v.HistoryPerMinute = defaultHistoryPerMinute
-	}
-	if v.HistoryBurst <= 0 {
-		v.HistoryBurst = defaultHistoryBurst
-	}
-	if v.CSRFPerMinute <= 0 {
-		v.CSRFPerMinute = defaultCSRFPerMinute
-	}
-	if v.CSRFBurst <= 0 {
-		v.CSRFBurst = defaultCSRFBurst
 	}
 	if v.CSRFTTLSeconds <= 0 {
 		v.CSRFTTLSeconds = int(defaultCSRFTTL / time.Second)
@@ -109,26 +97,6 @@ type voiceRecord struct {
 	Kind    string    `json:"type"` // utteranceType
 }
 
-// bucket is a token bucket: burst tokens, refilled at perMinute.
-type bucket struct {
-	tokens float64
-	at     time.Time
-}
-
-func (b *bucket) take(now time.Time, perMinute float64, burst int) bool {
-	if b.at.IsZero() {
-		b.tokens = float64(burst)
-	} else {
-		b.tokens = min(float64(burst), b.tokens+now.Sub(b.at).Minutes()*perMinute)
-	}
-	b.at = now
-	if b.tokens < 1 {
-		return false
-	}
-	b.tokens--
-	return true
-}
-
 // historyNow is the clock of the voice history (Options.HistoryNow).
 func (s *Server) historyNow() time.Time {
 	if s.opts.HistoryNow != nil {
@@ -140,30 +108,9 @@ func (s *Server) historyNow() time.Time {
 // voiceLocked returns the voice state, made on first use; s.mu is held.
 func (s *Server) voiceLocked() *voiceState {
 	if s.voice == nil {
-		s.voice = &voiceState{settings: VoiceSettings{}.withDefaults(), tokens: map[string]time.Time{},
-			buckets: map[string]*bucket{}, volumes: map[string]int{}}
+		s.voice = &voiceState{settings: VoiceSettings{}.withDefaults(), tokens: map[string]time.Time{}}
 	}
 	return s.voice
-}
-
-// throttled takes a token of route's bucket and answers 429 without
-// Retry-After when there is none, as the history services do.
-func (s *Server) throttled(w http.ResponseWriter, route string, perMinute float64, burst int) bool {
-	s.mu.Lock()
-	v := s.voiceLocked()
-	b := v.buckets[route]
-	if b == nil {
-		b = &bucket{}
-		v.buckets[route] = b
-	}
-	ok := b.take(s.historyNow(), perMinute, burst)
-	s.mu.Unlock()
-	if ok {
-		return false
-	}
-	writeJSON(w, http.StatusTooManyRequests, map[string]string{
-		"__type": "com.amazon.coral.availability#ThrottlingException", "message": "Rate exceeded"})
-	return true
 }
 
 func (s *Server) voiceSettings() VoiceSettings {
@@ -172,11 +119,11 @@ func (s *Server) voiceSettings() VoiceSettings {
 	return s.voiceLocked().settings
 }
 
-// issueHistoryToken makes a new anti-csrftoken-a2z, unless the token
-// pages' bucket is empty (then it has answered 429).
-func (s *Server) issueHistoryToken(w http.ResponseWriter) (string, bool) {
+// issueHistoryToken makes a new anti-csrftoken-a2z, unless the page's
+// bucket is empty (then it has answered 429).
+func (s *Server) issueHistoryToken(w http.ResponseWriter, r *http.Request) (string, bool) {
 	set := s.voiceSettings()
-	if s.throttled(w, "csrf", set.CSRFPerMinute, set.CSRFBurst) {
+	if s.throttled(w, r) {
 		return "", false
 	}
 	tok := "hT" + strings.ReplaceAll(newUUID(), "-", "")
@@ -189,7 +136,7 @@ func (s *Server) issueHistoryToken(w http.ResponseWriter) (string, bool) {
 // handleCSRFPage serves the activity and rvh pages: HTML whose meta tag
 // carries a fresh history token.
 func (s *Server) handleCSRFPage(w http.ResponseWriter, r *http.Request) {
-	tok, ok := s.issueHistoryToken(w)
+	tok, ok := s.issueHistoryToken(w, r)
 	if !ok {
 		return
 	}
@@ -200,7 +147,7 @@ func (s *Server) handleCSRFPage(w http.ResponseWriter, r *http.Request) {
 
 // handleCSRFToken serves the token as plain text (EDOMI's route).
 func (s *Server) handleCSRFToken(w http.ResponseWriter, r *http.Request) {
-	tok, ok := s.issueHistoryToken(w)
+	tok, ok := s.issueHistoryToken(w, r)
 	if !ok {
 		return
 	}
@@ -245,9 +192,9 @@ func historyWindow(r *http.Request) (from, to time.Time, offset int, err error) 
 // historyPage guards a history call (bucket, token, window) and returns
 // one page of the visible records in the window, newest first, and the
 // next page's token (nil at the end). ok is false when it answered.
-func (s *Server) historyPage(w http.ResponseWriter, r *http.Request, route string) (page []voiceRecord, next *string, ok bool) {
+func (s *Server) historyPage(w http.ResponseWriter, r *http.Request) (page []voiceRecord, next *string, ok bool) {
 	set := s.voiceSettings()
-	if s.throttled(w, route, set.HistoryPerMinute, set.HistoryBurst) {
+	if s.throttled(w, r) {
 		return nil, nil, false
 	}
 	if !s.historyTokenValid(r) {
@@ -330,7 +277,7 @@ func rahRecord(rec voiceRecord) map[string]any {
 }
 
 func (s *Server) handleRVH(w http.ResponseWriter, r *http.Request) {
-	page, next, ok := s.historyPage(w, r, "rvh")
+	page, next, ok := s.historyPage(w, r)
 	if !ok {
 		return
 	}
@@ -351,7 +298,7 @@ func (s *Server) handleRAH(w http.ResponseWriter, r *http.Request) {
 		writeWebError(w, status, "%s", e.Message)
 		return
 	}
-	page, next, ok := s.historyPage(w, r, "rah")
+	page, next, ok := s.historyPage(w, r)
 	if !ok {
 		return
 	}

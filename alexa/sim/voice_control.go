@@ -75,9 +75,10 @@ func (s *Server) addVoiceRecord(req VoiceRequest, delay time.Duration) (voiceRec
 	defer s.mu.Unlock()
 	v := s.voiceLocked()
 	rec := voiceRecord{Text: strings.Join(strings.Fields(req.Text), " "), Reply: req.Reply, Person: req.Person, Kind: req.Type}
+	var e Echo
 	if req.Type != "ROUTINES_3P" || req.Device != "" {
-		e, ok := s.echoByNameLocked(req.Device)
-		if !ok {
+		var ok bool
+		if e, ok = s.household.findEcho(req.Device); !ok {
 			return rec, 0, fmt.Errorf("device %q: no such Echo in the household", req.Device)
 		}
 		rec.Serial, rec.Type, rec.Device = e.Serial, e.Type, e.Name
@@ -92,22 +93,7 @@ func (s *Server) addVoiceRecord(req VoiceRequest, delay time.Duration) (voiceRec
 	rec.Time, rec.Visible = at, now.Add(delay)
 	rec.Key = fmt.Sprintf("%s#%d#%s#%s", simCustomerID, at.UnixMilli(), rec.Type, rec.Serial)
 	v.records = append(v.records, &rec)
-	volume, ok := v.volumes[rec.Serial]
-	if !ok {
-		volume = defaultEchoVolume
-	}
-	return rec, volume, nil
-}
-
-// echoByNameLocked finds an Echo by name (any case) or serial; s.mu is
-// held.
-func (s *Server) echoByNameLocked(q string) (Echo, bool) {
-	for _, e := range s.household.Echos {
-		if strings.EqualFold(e.Name, q) || e.Serial == q {
-			return e, true
-		}
-	}
-	return Echo{}, false
+	return rec, echoVolume(e), nil
 }
 
 func (s *Server) handleSimVoice(w http.ResponseWriter, r *http.Request) {
@@ -150,9 +136,7 @@ func (s *Server) handlePutVoiceSettings(w http.ResponseWriter, r *http.Request) 
 	}
 	set = set.withDefaults()
 	s.mu.Lock()
-	v := s.voiceLocked()
-	v.settings = set
-	v.buckets = map[string]*bucket{}
+	s.voiceLocked().settings = set
 	s.mu.Unlock()
 	writeJSON(w, http.StatusOK, set)
 }
