@@ -119,7 +119,7 @@ func TestVoiceBurstPublishesEachUtteranceOnce(t *testing.T) {
 func TestVoiceThrottledBacksOffAndCatchesUp(t *testing.T) {
 	r, calls := startVoiceRig(t, bridge.VoiceOptions{Poll: 24 * time.Hour})
 	r.waitFor("the start-up poll", func() bool { return calls.count() == 1 })
-	r.put("/_sim/voice/settings", `{"history_burst":1,"history_per_minute":0.001}`)
+	r.put("/_sim/throttle", `{"/alexa-privacy/apd/rvh/customer-history-records-v2":{"per_second":0.00001,"burst":1}}`)
 	r.say("first", 0, "GENERAL")
 	r.advanceUntil("the first utterance", func() bool { return len(r.voiceEvents()) == 1 })
 	rec := r.say("second", 0, "GENERAL")
@@ -132,7 +132,7 @@ func TestVoiceThrottledBacksOffAndCatchesUp(t *testing.T) {
 	if gap1 < 30*time.Second || gap1 > 32*time.Second || gap2 < 60*time.Second || gap2 > 62*time.Second {
 		t.Errorf("back-off gaps %v, %v; want 30 s then 60 s", gap1, gap2)
 	}
-	r.put("/_sim/voice/settings", `{}`)
+	r.put("/_sim/throttle", `{"/alexa-privacy/apd/rvh/customer-history-records-v2":{"per_second":0}}`)
 	r.advanceUntil("the second utterance", func() bool { return len(r.voiceEvents()) == 2 })
 	if ev := r.voiceEvents()[1]; ev.Data["record"] != rec {
 		t.Errorf("second event %+v", ev)

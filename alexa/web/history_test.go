@@ -230,7 +230,7 @@ func TestVoiceHistoryRequests(t *testing.T) {
 // backs off): no Retry-After, "Rate exceeded", not repeated.
 func TestVoiceHistoryThrottledIsTheCallersToBackOff(t *testing.T) {
 	hs := newHistorySim(t)
-	hs.control("PUT", "/_sim/voice/settings", `{"history_burst":1,"history_per_minute":1}`)
+	hs.control("PUT", "/_sim/throttle", `{"/alexa-privacy/apd/rvh/customer-history-records-v2":{"per_second":0.0001,"burst":1}}`)
 	c := hs.client(t, hs.clock, nil)
 	history(t, c, web.HistoryRVH, hs.clock())
 	_, err := c.VoiceHistory(t.Context(), web.HistoryQuery{From: now, To: now})
@@ -242,7 +242,7 @@ func TestVoiceHistoryThrottledIsTheCallersToBackOff(t *testing.T) {
 	if n, _ := hs.calls("/alexa-privacy/apd/rvh/customer-history-records-v2"); n != 2 {
 		t.Errorf("%d history calls, want 2 (no retry)", n)
 	}
-	hs.advance(time.Minute)
+	hs.control("PUT", "/_sim/throttle", `{"/alexa-privacy/apd/rvh/customer-history-records-v2":{"per_second":0}}`)
 	history(t, c, web.HistoryRVH, hs.clock())
 }
 
