@@ -16,6 +16,7 @@ type Echo struct {
 	Timezone        string   // IANA time zone of the device, "" if it has no preferences entry
 	SoftwareVersion string   // softwareVersion, needed for notification volume
 	Capabilities    []string // capabilities, e.g. REMINDERS, VOLUME_SETTING
+	Members         []string // clusterMembers: the serials of a speaker group's (WHA) Echos
 }
 
 const (
@@ -28,10 +29,6 @@ const (
 // the Alexa app); entries without a serial number or device type are
 // skipped and logged.
 func (c *Client) Echos(ctx context.Context) ([]Echo, error) {
-	body, err := c.send(ctx, "GET", c.web, devicesPath, url.Values{"cached": {"true"}, "_": {c.cacheBuster()}}, nil)
-	if err != nil {
-		return nil, err
-	}
 	var devs struct {
 		Devices *[]struct {
 			SerialNumber    string   `json:"serialNumber"`
@@ -41,9 +38,10 @@ func (c *Client) Echos(ctx context.Context) ([]Echo, error) {
 			Online          bool     `json:"online"`
 			SoftwareVersion string   `json:"softwareVersion"`
 			Capabilities    []string `json:"capabilities"`
+			ClusterMembers  []string `json:"clusterMembers"`
 		} `json:"devices"`
 	}
-	if err := decode("GET", devicesPath, body, &devs); err != nil {
+	if err := c.get(ctx, devicesPath, url.Values{"cached": {"true"}, "_": {c.cacheBuster()}}, &devs); err != nil {
 		return nil, err
 	}
 	if devs.Devices == nil {
@@ -68,19 +66,24 @@ func (c *Client) Echos(ctx context.Context) ([]Echo, error) {
 			Timezone:        zones[deviceKey{d.SerialNumber, d.DeviceType}],
 			SoftwareVersion: d.SoftwareVersion,
 			Capabilities:    d.Capabilities,
+			Members:         nonEmpty(d.ClusterMembers),
 		})
 	}
 	return echos, nil
 }
 
+// IsGroup reports a speaker group (family WHA), whose Members are the
+// Echos that play.
+func (e Echo) IsGroup() bool { return e.Family == "WHA" }
+
+// IsSpeaker reports an Echo that speaks itself: not a speaker group and
+// not the Alexa app (family VOX).
+func (e Echo) IsSpeaker() bool { return !e.IsGroup() && e.Family != "VOX" }
+
 type deviceKey struct{ serial, typ string }
 
 // timezones reads the time zone of each device from its preferences.
 func (c *Client) timezones(ctx context.Context) (map[deviceKey]string, error) {
-	body, err := c.send(ctx, "GET", c.web, preferencesPath, url.Values{"cached": {"true"}}, nil)
-	if err != nil {
-		return nil, err
-	}
 	var prefs struct {
 		DevicePreferences *[]struct {
 			DeviceSerialNumber string `json:"deviceSerialNumber"`
@@ -88,7 +91,7 @@ func (c *Client) timezones(ctx context.Context) (map[deviceKey]string, error) {
 			TimeZoneID         string `json:"timeZoneId"`
 		} `json:"devicePreferences"`
 	}
-	if err := decode("GET", preferencesPath, body, &prefs); err != nil {
+	if err := c.get(ctx, preferencesPath, url.Values{"cached": {"true"}}, &prefs); err != nil {
 		return nil, err
 	}
 	if prefs.DevicePreferences == nil {
@@ -101,4 +104,13 @@ func (c *Client) timezones(ctx context.Context) (map[deviceKey]string, error) {
 		}
 	}
 	return zones, nil
+}
+
+// nonEmpty is s, or nil when s has no elements (Amazon sends [] for
+// every device that is not a group).
+func nonEmpty(s []string) []string {
+	if len(s) == 0 {
+		return nil
+	}
+	return s
 }

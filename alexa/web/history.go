@@ -374,40 +374,27 @@ func stripWakeWord(text, word string) string {
 	return strings.TrimLeft(rest, " \t,.:!?")
 }
 
-// wakeWordsPath lists each Echo's wake word.
-const wakeWordsPath = "/api/wake-word"
-
 // wakeWordsTTL is how long the wake words are reused.
 const wakeWordsTTL = time.Hour
 
 // wakeWords maps each Echo's serial to its active wake word, lower-case
-// ("alexa", "computer", ...), fetched at most every wakeWordsTTL. When
-// the fetch fails the last map (or none: every Echo's is "alexa") is
-// used, and it is tried again on the next call.
+// ("alexa", "computer", ...), read (WakeWords) at most every
+// wakeWordsTTL. When that fails the last map (or none: every Echo's is
+// "alexa") is used, and it is tried again on the next call.
 func (c *Client) wakeWords(ctx context.Context) map[string]string {
 	c.history.mu.Lock()
 	defer c.history.mu.Unlock()
 	if c.history.words != nil && c.now().Sub(c.history.wordsAt) < wakeWordsTTL {
 		return c.history.words
 	}
-	body, err := c.send(ctx, "GET", c.web, wakeWordsPath, url.Values{"cached": {"true"}}, nil)
-	var ww struct {
-		WakeWords []struct {
-			Active bool   `json:"active"`
-			Serial string `json:"deviceSerialNumber"`
-			Word   string `json:"wakeWord"`
-		} `json:"wakeWords"`
-	}
-	if err == nil {
-		err = decode("GET", wakeWordsPath, body, &ww)
-	}
+	words, err := c.WakeWords(ctx)
 	if err != nil {
 		c.logger.WarnContext(ctx, "alexa web: wake words unknown; stripping \"alexa\" from the voice history", "err", err)
 		return c.history.words
 	}
 	out := map[string]string{}
-	for _, w := range ww.WakeWords {
-		if w.Active && w.Serial != "" && w.Word != "" {
+	for _, w := range words {
+		if w.Active && w.Serial != "" {
 			out[w.Serial] = strings.ToLower(w.Word)
 		}
 	}

@@ -21,6 +21,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/alexarules/alexarules/alexa"
@@ -112,6 +113,11 @@ type Client struct {
 	rvh, rah    *request.Client
 	accessToken func(ctx context.Context, force bool) (string, error)
 	history     historyState
+
+	locale string // the account's language (Accept-Language), sent as the sequences' locale
+
+	mu         sync.Mutex
+	customerID string // /api/users/me id, once read
 }
 
 // New checks o and returns a client.
@@ -148,11 +154,13 @@ func New(o Options) (*Client, error) {
 	if c.logger == nil {
 		c.logger = slog.New(slog.DiscardHandler)
 	}
+	header := c.header(o)
+	c.locale = header.Get("Accept-Language")
 	c.rc = request.New(family(o), request.Options{
 		HTTPClient: o.HTTPClient,
 		Logger:     c.logger,
 		Auth:       auth,
-		Header:     c.header(o),
+		Header:     header,
 		Observe:    o.Observe,
 	})
 	c.rvh = c.historyClient(o, auth, false)
@@ -306,11 +314,41 @@ func (c *Client) cacheBuster() string { return strconv.FormatInt(c.now().UnixMil
 // JSON. base is c.web or c.lists; path is already escaped. It returns the
 // body of a 2xx answer; an error answer is an *Error.
 func (c *Client) send(ctx context.Context, method, base, path string, query url.Values, body any) ([]byte, error) {
-	resp, err := c.rc.Do(ctx, request.Request{Method: method, URL: base + path, Query: query, JSON: body})
+	r := request.Request{Method: method, URL: base + path, Query: query, JSON: body}
+	if raw, ok := body.(rawJSON); ok {
+		r.JSON, r.Body = nil, raw
+		r.Header = http.Header{"Content-Type": {"application/json; charset=UTF-8"}}
+	}
+	resp, err := c.rc.Do(ctx, r)
 	if err != nil {
 		return nil, err
 	}
 	return resp.Body, nil
+}
+
+// rawJSON is a body send passes as is: JSON encoded without the HTML
+// escapes (\u003c for <) encoding/json adds, so SSML and text reach
+// Amazon as the web app sends them.
+type rawJSON []byte
+
+// marshalRaw encodes v as send's rawJSON.
+func marshalRaw(v any) (rawJSON, error) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, fmt.Errorf("alexa web: encode: %w", err)
+	}
+	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
+}
+
+// get makes a GET on the web host and decodes its JSON object into v.
+func (c *Client) get(ctx context.Context, path string, query url.Values, v any) error {
+	body, err := c.send(ctx, "GET", c.web, path, query, nil)
+	if err != nil {
+		return err
+	}
+	return decode("GET", path, body, v)
 }
 
 // decode unmarshals a 2xx body into v, which must be a JSON object; any
