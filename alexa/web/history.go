@@ -232,22 +232,30 @@ type rvhRecord struct {
 	Persons []historyPerson `json:"personsInfo"`
 }
 
+// historyPage reads a history answer: its records under field and the
+// next page's token (null or absent at the end) under tokenField.
+func historyPage[T any](body []byte, path, field, tokenField string) ([]T, VoicePage, error) {
+	var env map[string]json.RawMessage
+	if err := decode("POST", path, body, &env); err != nil {
+		return nil, VoicePage{}, err
+	}
+	var recs *[]T
+	if err := json.Unmarshal(env[field], &recs); err != nil || recs == nil {
+		return nil, VoicePage{}, badResponse("POST", path, fmt.Sprintf("no %q array", field))
+	}
+	var tok *string
+	if json.Unmarshal(env[tokenField], &tok) != nil || tok == nil {
+		return *recs, VoicePage{}, nil
+	}
+	return *recs, VoicePage{Next: *tok}, nil
+}
+
 func parseRVH(body []byte, wake map[string]string) (VoicePage, error) {
-	var page struct {
-		Records *[]rvhRecord `json:"customerHistoryRecords"`
-		Token   *string      `json:"encodedRequestToken"`
+	recs, out, err := historyPage[rvhRecord](body, rvhPath, "customerHistoryRecords", "encodedRequestToken")
+	if err != nil {
+		return out, err
 	}
-	if err := decode("POST", rvhPath, body, &page); err != nil {
-		return VoicePage{}, err
-	}
-	if page.Records == nil {
-		return VoicePage{}, badResponse("POST", rvhPath, `no "customerHistoryRecords" array`)
-	}
-	out := VoicePage{}
-	if page.Token != nil {
-		out.Next = *page.Token
-	}
-	for _, r := range *page.Records {
+	for _, r := range recs {
 		rec := VoiceRecord{ID: r.RecordKey, Device: r.Device.Name, Intent: r.Intent, UtteranceType: r.UtteranceType,
 			Time: time.UnixMilli(r.Timestamp)}
 		rec.DeviceType, rec.Serial = keyDevice(r.RecordKey)
@@ -278,21 +286,11 @@ type rahDevice struct {
 }
 
 func parseRAH(body []byte, wake map[string]string) (VoicePage, error) {
-	var page struct {
-		Records *[]rahRecord `json:"alexaHistoryRecords"`
-		Token   *string      `json:"paginationToken"`
+	recs, out, err := historyPage[rahRecord](body, rahPath, "alexaHistoryRecords", "paginationToken")
+	if err != nil {
+		return out, err
 	}
-	if err := decode("POST", rahPath, body, &page); err != nil {
-		return VoicePage{}, err
-	}
-	if page.Records == nil {
-		return VoicePage{}, badResponse("POST", rahPath, `no "alexaHistoryRecords" array`)
-	}
-	out := VoicePage{}
-	if page.Token != nil {
-		out.Next = *page.Token
-	}
-	for _, r := range *page.Records {
+	for _, r := range recs {
 		rec := VoiceRecord{ID: r.ActivityKey, Intent: r.Intent, UtteranceType: r.UtteranceType, Time: time.UnixMilli(r.Timestamp)}
 		if d, ok := rahDeviceOf(r.DeviceInfo); ok {
 			rec.Serial, rec.DeviceType, rec.Device = d.Serial, d.Type, d.Name
