@@ -264,8 +264,10 @@ func (v *voiceWatcher) fetch(ctx context.Context, from, to time.Time) ([]web.Voi
 			return all, nil
 		}
 		q.Token = page.Next
-		if room := v.room(); room.After(v.clock.Now()) && !v.waitUntil(ctx, room) {
-			return all, ctx.Err()
+		for room := v.room(); room.After(v.clock.Now()); room = v.room() {
+			if !v.waitUntil(ctx, room) { // a push may wake it early
+				return all, ctx.Err()
+			}
 		}
 	}
 	return all, nil

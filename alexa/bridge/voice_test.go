@@ -158,3 +158,21 @@ func TestVoicePollsStayWithinTheBudget(t *testing.T) {
 		}
 	}
 }
+
+// More utterances than one history page holds are all read (the pages
+// are followed, each within the budget), oldest published first.
+func TestVoiceFollowsThePages(t *testing.T) {
+	r, calls := startVoiceRig(t, bridge.VoiceOptions{Poll: 24 * time.Hour})
+	r.waitFor("the start-up poll", func() bool { return calls.count() == 1 })
+	r.put("/_sim/voice/settings", `{"page_size":2}`)
+	var recs []string
+	for i := range 5 {
+		recs = append(recs, r.say(fmt.Sprintf("utterance %d", i), 0, "GENERAL"))
+	}
+	r.advanceUntil("every utterance", func() bool { return len(r.voiceEvents()) == len(recs) })
+	for i, ev := range r.voiceEvents() {
+		if ev.Data["record"] != recs[i] {
+			t.Errorf("event %d is %v, want %s", i, ev.Data["record"], recs[i])
+		}
+	}
+}
