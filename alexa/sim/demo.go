@@ -120,9 +120,6 @@ func DemoHousehold() Household {
 		Groups: []Group{{ID: "b41c7f0e-92d3-4a6b-8e15-3c7d9f2a6b01", Name: "Living Room", Members: []string{
 			"6a1f0c2e-3b4d-4e5f-9a8b-7c6d5e4f3a02", "6a1f0c2e-3b4d-4e5f-9a8b-7c6d5e4f3a03",
 		}}},
-		Routines: []Routine{{Name: "Good night", Utterances: []string{"good night"}}},
-		Players: []Player{{Echo: "Living Room Echo", State: "PLAYING", Title: "Cheap Thrills", Artist: "Sia",
-			Album: "This Is Acting", Provider: "Amazon Music", Position: 22, Length: 211}},
 	}
 }
 
