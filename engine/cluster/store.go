@@ -299,7 +299,9 @@ func (s *Store) Runs(rule string, limit int) ([]engine.Trace, error) {
 
 // Get, Put, Delete and List are the components' key-value space of the
 // partition.
-func (s *Store) Get(bucket, key string) ([]byte, error) { return s.b.get(bg(), s.key("kv", bucket, key)) }
+func (s *Store) Get(bucket, key string) ([]byte, error) {
+	return s.b.get(bg(), s.key("kv", bucket, key))
+}
 
 // Put writes a key of the key-value space.
 func (s *Store) Put(bucket, key string, value []byte) error {
