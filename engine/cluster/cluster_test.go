@@ -108,8 +108,10 @@ func countingRule(id, name string, ran func(rule, ev string)) *engine.Rule {
 
 type funcInstance func(ctx context.Context, inv *engine.Invocation) engine.Result
 
-func (f funcInstance) Run(ctx context.Context, inv *engine.Invocation) engine.Result { return f(ctx, inv) }
-func (funcInstance) Close()                                                          {}
+func (f funcInstance) Run(ctx context.Context, inv *engine.Invocation) engine.Result {
+	return f(ctx, inv)
+}
+func (funcInstance) Close() {}
 
 // runs records which (rule, event) pairs ran, across nodes.
 type runs struct {
