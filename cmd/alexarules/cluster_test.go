@@ -618,17 +618,22 @@ func TestClusterFailover(t *testing.T) {
 }
 
 // settleCluster waits until every accepted event has run and its timer
-// fired, the last ring rang and every list item arrived.
+// fired and, given rings and items, the last ring rang, the hold fired and
+// the last list item arrived.
 func settleCluster(t *testing.T, r *clusterRig, p *clusterPoster, rings, items []string) {
 	t.Helper()
 	done := func() bool {
-		if !p.ranAll(r.counts()) || r.state("hotel-a", "a-ring")[rings[len(rings)-1]] == 0 || r.state("hotel-b", "b-hot")["n"] == 0 {
+		if !p.ranAll(r.counts()) {
 			return false
 		}
-		return r.state("default", "d-list")[items[len(items)-1]] > 0
+		if len(rings) == 0 {
+			return true
+		}
+		return r.state("hotel-a", "a-ring")[rings[len(rings)-1]] > 0 && r.state("hotel-b", "b-hot")["n"] > 0 &&
+			r.state("default", "d-list")[items[len(items)-1]] > 0
 	}
 	if !eventually(90*time.Second, done) {
-		t.Errorf("within 90 s after the load: not every accepted event ran and fired its timer, or the last ring (%s), the hold or the last list item is missing", rings[len(rings)-1])
+		t.Errorf("within 90 s after the load: not every accepted event ran and fired its timer, or the last ring %v, the hold or the last list item %v is missing", rings, items)
 		for _, d := range r.live() {
 			d.dump()
 		}
@@ -653,5 +658,71 @@ func checkClusterSources(t *testing.T, r *clusterRig, rings, items []string, act
 		if listed[text] != 1 {
 			t.Errorf("list item %s reached its rule %g times, want once", text, listed[text])
 		}
+	}
+}
+
+// TestClusterNATSRestarts runs two engines on a cluster of two JetStream
+// servers and, under load, restarts one server, then the other, then both
+// at once (an outage of NATS): the engines pause and resume, and every
+// accepted event still runs exactly once with its timer and its actions.
+func TestClusterNATSRestarts(t *testing.T) {
+	perPhase := 30
+	if os.Getenv(clusterLongEnv) != "" {
+		perPhase = 300
+	}
+	a := startNATS(t, "a", true)
+	b := startNATS(t, "b", true, a.routeURL())
+	servers := []*natsNode{a, b}
+	waitJetStream(t, servers)
+	r := newClusterRig(t, clusterRules(), clusterConfig, a.url()+","+b.url())
+	r.start("n1")
+	r.start("n2")
+	t.Logf("partitions: %v", r.waitSettled("two engines started", 30*time.Second))
+	p := startClusterPoster(r)
+	p.waitAccepted(perPhase, "before the restarts")
+	for _, down := range [][]*natsNode{{a}, {b}, {a, b}} {
+		var names []string
+		for _, n := range down {
+			names = append(names, n.opts.ServerName)
+			n.stop()
+		}
+		p.waitAnswered(fmt.Sprintf("while %v is down", names))
+		for _, n := range down {
+			n.start()
+		}
+		waitJetStream(t, servers)
+		p.waitAccepted(perPhase, fmt.Sprintf("after restarting %v", names))
+		t.Logf("restarted %v: partitions %v", names, r.waitSettled("after restarting "+strings.Join(names, ","), 60*time.Second))
+	}
+	p.finish()
+	settleCluster(t, r, p, nil, nil)
+	p.checkExactlyOnce(t, r.counts(), actions(r.s))
+	t.Logf("NATS restarts: %d events answered 202, %d cut off, %d answered 429/503 and retried, refused %v",
+		len(p.accepted), len(p.unsure), p.throttled, p.refused)
+}
+
+// waitJetStream waits until the running servers have elected a JetStream
+// meta leader, so the cluster takes streams and buckets again.
+func waitJetStream(t *testing.T, servers []*natsNode) {
+	t.Helper()
+	if !eventually(60*time.Second, func() bool {
+		return slices.ContainsFunc(servers, func(n *natsNode) bool { return n.srv != nil && n.srv.JetStreamIsLeader() })
+	}) {
+		t.Fatal("the NATS servers elected no JetStream leader within 60 s")
+	}
+}
+
+// waitAnswered waits until the engines have answered a few more posts
+// (202, or 429/503 while they pause), so a restart happens under load.
+func (p *clusterPoster) waitAnswered(what string) {
+	p.r.t.Helper()
+	answered := func() int {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		return len(p.accepted) + p.throttled
+	}
+	from := answered()
+	if !eventually(30*time.Second, func() bool { return answered() >= from+5 }) {
+		p.r.t.Logf("%s: the engines answered no post for 30 s", what)
 	}
 }
