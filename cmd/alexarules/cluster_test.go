@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -192,11 +193,14 @@ func newClusterRig(t *testing.T, rules map[string]string, config, natsURLs strin
 	return r
 }
 
-// start starts engine node and waits until its admin API answers healthz.
+// start starts engine node (in bbolt mode when the rig has no NATS) and waits until its admin API answers healthz.
 func (r *clusterRig) start(node string) *daemon {
 	r.t.Helper()
-	d := startRun(r.t, r.dir, filepath.Join(r.data, node+".db"), "--config", r.cfg, "--cloud", r.simURL,
-		"--poll-interval", "1s", "--cluster", r.nats, "--node", node)
+	args := []string{"--config", r.cfg, "--cloud", r.simURL, "--poll-interval", "1s"}
+	if r.nats != "" {
+		args = append(args, "--cluster", r.nats, "--node", node)
+	}
+	d := startRun(r.t, r.dir, filepath.Join(r.data, node+".db"), args...)
 	r.mu.Lock()
 	r.engines[node] = d
 	r.mu.Unlock()
@@ -279,6 +283,11 @@ func (r *clusterRig) waitSettled(what string, timeout time.Duration) map[string]
 // owner is the live engine owning partition p now.
 func (r *clusterRig) owner(p string) *daemon {
 	r.t.Helper()
+	if r.nats == "" { // bbolt mode: the one engine owns everything
+		for _, d := range r.live() {
+			return d
+		}
+	}
 	return r.live()[r.waitSettled("find the owner of "+p, 30*time.Second)[p]]
 }
 
@@ -725,4 +734,161 @@ func (p *clusterPoster) waitAnswered(what string) {
 	if !eventually(30*time.Second, func() bool { return answered() >= from+5 }) {
 		p.r.t.Logf("%s: the engines answered no post for 30 s", what)
 	}
+}
+
+// The cluster benchmark (docs/BENCHMARKS.md): with
+// ALEXARULES_CLUSTER_BENCH=N (events, 100 or more) it posts N events spread
+// over the three partitions through 1, 2 and 3 engines on one NATS server,
+// and through one engine in bbolt mode, measuring events/s end to end (first
+// post to last run committed) and CPU per event, then the failover time of
+// three kills of the owner of hotel-a. Run it without -race.
+const clusterBenchEnv = "ALEXARULES_CLUSTER_BENCH"
+
+// clusterBenchRules count the events of each partition.
+func clusterBenchRules() map[string]string {
+	count := func(name string) string {
+		return fmt.Sprintf(`return rule "bench-%[1]s" {
+  when = event "%[1]s-tick", mode = "queued", max = 100000,
+  run = function(ctx) ctx.state.n = (ctx.state.n or 0) + 1 end,
+}`, name)
+	}
+	return map[string]string{"hotel-a/a.lua": count("a"), "hotel-b/b.lua": count("b"), "home.lua": count("d")}
+}
+
+func TestClusterBenchmark(t *testing.T) {
+	v := os.Getenv(clusterBenchEnv)
+	if v == "" {
+		t.Skip(clusterBenchEnv + "=EVENTS runs the cluster benchmark")
+	}
+	events, err := strconv.Atoi(v)
+	if err != nil || events < 100 {
+		t.Fatalf("%s=%q: a number of events from 100 up expected", clusterBenchEnv, v)
+	}
+	t.Logf("bbolt, 1 engine: %s", benchEvents(t, 0, events))
+	for engines := 1; engines <= 3; engines++ {
+		t.Logf("cluster, %d engine(s): %s", engines, benchEvents(t, engines, events))
+	}
+	t.Logf("failover (SIGKILL of the owner of hotel-a until every partition has one live owner): %v", benchFailover(t))
+}
+
+// benchEvents posts events through engines cluster engines (0: one engine
+// in bbolt mode) and reports throughput and CPU per event.
+func benchEvents(t *testing.T, engines, events int) string {
+	natsURL := ""
+	if engines > 0 {
+		natsURL = startNATS(t, "bench", false).url()
+	}
+	r := newClusterRig(t, clusterBenchRules(), clusterConfig, natsURL)
+	for i := range max(engines, 1) {
+		r.start(fmt.Sprintf("n%d", i+1))
+	}
+	if engines > 0 {
+		r.waitSettled("bench engines started", 30*time.Second)
+	}
+	engineCPU, selfCPU := r.cpu(), processCPU(t)
+	start := time.Now()
+	postConcurrently(t, r, events, 8)
+	posted := time.Since(start)
+	total := func() int {
+		n := 0
+		for _, p := range []struct{ part, rule string }{{"hotel-a", "bench-a"}, {"hotel-b", "bench-b"}, {"default", "bench-d"}} {
+			n += int(r.state(p.part, p.rule)["n"])
+		}
+		return n
+	}
+	if !eventually(10*time.Minute, func() bool { return total() >= events }) {
+		t.Fatalf("%d of %d events ran within 10 minutes", total(), events)
+	}
+	took := time.Since(start)
+	perEvent := func(d time.Duration) string { return (d / time.Duration(events)).Round(time.Microsecond).String() }
+	return fmt.Sprintf("%d events in %s (posted in %s): %.0f events/s; CPU per event: engines %s, test process (NATS, posting clients, simulator) %s",
+		events, took.Round(time.Millisecond), posted.Round(time.Millisecond), float64(events)/took.Seconds(),
+		perEvent(r.cpu()-engineCPU), perEvent(processCPU(t)-selfCPU))
+}
+
+// postConcurrently posts events a-, b- and d-tick in turn from clients
+// goroutines to the live engines in turn, retrying 429 and 503.
+func postConcurrently(t *testing.T, r *clusterRig, events, clients int) {
+	var bases []string
+	for _, d := range r.live() {
+		bases = append(bases, d.base)
+	}
+	hc := &http.Client{Timeout: 30 * time.Second}
+	next := make(chan int)
+	var wg sync.WaitGroup
+	var failed sync.Once
+	for range clients {
+		wg.Go(func() {
+			for n := range next {
+				body := fmt.Sprintf(`{"name":"%s-tick","data":{"n":%d}}`, []string{"a", "b", "d"}[n%3], n)
+				for {
+					resp, err := hc.Post(bases[n%len(bases)]+"/api/events", "application/json", strings.NewReader(body))
+					if err != nil {
+						failed.Do(func() { t.Errorf("post: %v", err) })
+						break
+					}
+					_, _ = io.Copy(io.Discard, resp.Body)
+					resp.Body.Close()
+					if resp.StatusCode != http.StatusTooManyRequests && resp.StatusCode != http.StatusServiceUnavailable {
+						break
+					}
+					time.Sleep(10 * time.Millisecond)
+				}
+			}
+		})
+	}
+	for n := range events {
+		next <- n
+	}
+	close(next)
+	wg.Wait()
+}
+
+// cpu is the user+system CPU time the live engines have used, from
+// /proc/PID/stat (Linux).
+func (r *clusterRig) cpu() time.Duration {
+	r.t.Helper()
+	var total time.Duration
+	for _, d := range r.live() {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", d.cmd.Process.Pid))
+		if err != nil {
+			r.t.Fatalf("engine CPU time: %v", err)
+		}
+		// Fields after the command name (which may hold spaces): utime and
+		// stime are the 12th and 13th, in clock ticks (100 per second).
+		f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+1:]))
+		utime, _ := strconv.Atoi(f[11])
+		stime, _ := strconv.Atoi(f[12])
+		total += time.Duration(utime+stime) * 10 * time.Millisecond
+	}
+	return total
+}
+
+// processCPU is the CPU time the test process itself (NATS, the posting
+// clients, the simulator) has used.
+func processCPU(t *testing.T) time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		t.Fatal(err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// benchFailover kills the owner of hotel-a of three engines three times
+// (starting it again in between) and returns how long each takeover took.
+func benchFailover(t *testing.T) []time.Duration {
+	r := newClusterRig(t, clusterBenchRules(), clusterConfig, startNATS(t, "failover", false).url())
+	for _, n := range []string{"n1", "n2", "n3"} {
+		r.start(n)
+	}
+	var out []time.Duration
+	for range 3 {
+		victim := r.waitSettled("before a kill", 30*time.Second)["hotel-a"]
+		killed := time.Now()
+		r.kill(victim)
+		r.waitSettled("after killing "+victim, 60*time.Second)
+		out = append(out, time.Since(killed).Round(10*time.Millisecond))
+		r.start(victim)
+	}
+	return out
 }
