@@ -319,7 +319,7 @@ type clusterPoster struct {
 	done chan struct{}
 
 	mu        sync.Mutex
-	sent      int // events taken from the sequence so far
+	sent      int                  // events taken from the sequence so far
 	accepted  map[string]time.Time // keys answered 202, and when
 	unsure    map[string]bool      // keys whose post was cut off
 	refused   map[int]int          // other answers by status
