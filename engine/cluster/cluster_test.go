@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"sync"
 	"testing"
 	"time"
@@ -237,5 +238,44 @@ func TestTimerFiringCommitsOnce(t *testing.T) {
 	}
 	if ts, _ := again.Timers(); len(ts) != 0 {
 		t.Fatalf("timers %+v after the firing", ts)
+	}
+}
+
+// While NATS is away a commit waits for it instead of failing (which would
+// run the event again, sending its actions twice), and goes through once
+// NATS is back.
+func TestCommitWaitsOutANATSOutage(t *testing.T) {
+	dir := t.TempDir()
+	s := natsServer(t, dir, -1)
+	port := s.Addr().(*net.TCPAddr).Port
+	conn := dial(t, s.ClientURL(), "n1")
+	st := conn.NewStore(t.Context(), "p")
+	ev := engine.Event{ID: "e1", Kind: engine.KindCustom, Name: "tick", Time: time.Now()}
+	accepted := make(chan error, 1)
+	st.Accept(ev, false, func(_ bool, err error) { accepted <- err })
+	if err := <-accepted; err != nil {
+		t.Fatal(err)
+	}
+	s.Shutdown()
+	enginetest.WaitUntil(t, "the connection to notice", func() bool { return !conn.Connected() })
+	done := make(chan error, 1)
+	go func() {
+		done <- st.Commit(engine.Commit{Trace: engine.Trace{Rule: "r", EventID: "e1"}, Rule: "r", RuleState: json.RawMessage(`{"N":1}`)})
+	}()
+	select {
+	case err := <-done:
+		t.Fatalf("commit returned while NATS was down: %v", err)
+	default:
+	}
+	natsServer(t, dir, port)
+	if err := <-done; err != nil {
+		t.Fatalf("commit after NATS came back: %v", err)
+	}
+	if got, _ := st.RuleState("r"); string(got) != `{"N":1}` {
+		t.Fatalf("state %s", got)
+	}
+	pending, err := st.Inbox()
+	if err != nil || len(pending) != 1 || len(pending[0].Done) != 1 {
+		t.Fatalf("inbox %+v, %v: want e1 done by r once", pending, err)
 	}
 }

@@ -108,7 +108,7 @@ func (r *Router) Route(ev engine.Event) []string {
 }
 
 // Publish writes ev to partition's subject of the event stream and waits
-// for the stream to store it. msgID (default the event id) lets the stream
+// for the stream to store it, trying again until ctx ends. msgID (default the event id) lets the stream
 // drop a second publish of the same event, e.g. a schedule tick fired by
 // two nodes.
 func (c *Conn) Publish(ctx context.Context, partition string, ev engine.Event, msgID string) error {
@@ -123,10 +123,19 @@ func (c *Conn) Publish(ctx context.Context, partition string, ev engine.Event, m
 		msgID = ev.ID
 	}
 	m.Header.Set(nats.MsgIdHdr, partition+"/"+msgID)
-	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	defer cancel()
-	if _, err := c.js.PublishMsg(ctx, m); err != nil {
-		return fmt.Errorf("cluster: publish event %s to %s: %w", ev.ID, partition, err)
+	// A failed attempt may have been stored all the same (its answer was
+	// lost): the attempts share the message id, so the stream keeps one.
+	for wait := 50 * time.Millisecond; ; wait = min(2*wait, time.Second) {
+		actx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		_, err = c.js.PublishMsg(actx, m)
+		cancel()
+		if err == nil {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("cluster: publish event %s to %s: %w", ev.ID, partition, err)
+		case <-time.After(wait):
+		}
 	}
-	return nil
 }

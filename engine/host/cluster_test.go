@@ -75,7 +75,7 @@ func TestClusterModePublishesAndRunsEventsOfEachProperty(t *testing.T) {
 			return strings.Contains(strings.Join(strings.Fields(body), ""), want)
 		})
 	}
-	if s, _ := h1.do("POST", "/api/events", `{"name":"ring","partition":"nowhere"}`); s == http.StatusAccepted {
-		t.Fatal("an event for an unknown partition was accepted")
+	if s, body := h1.do("POST", "/api/events", `{"name":"ring","partition":"nowhere"}`); s != http.StatusBadRequest || !strings.Contains(body, "nowhere") {
+		t.Fatalf("an event for an unknown partition: %d %s, want 400 naming it", s, body)
 	}
 }
