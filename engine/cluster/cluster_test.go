@@ -193,14 +193,17 @@ func TestFailoverRunsEveryEventOnce(t *testing.T) {
 	victim.conn.Close()
 	victim.cancel()
 	publish(perPartition/2, perPartition)
-	enginetest.WaitUntil(t, "the survivor owns every partition", func() bool { return len(survivor.n.Owned()) == 3 })
-	enginetest.WaitUntil(t, "every event ran", func() bool {
+	// A takeover waits for the lease to expire and the unacknowledged
+	// messages to come back: longer than WaitUntil's deadline on a loaded
+	// machine.
+	waitLong(t, "the survivor owns every partition", func() bool { return len(survivor.n.Owned()) == 3 })
+	waitLong(t, "every event ran", func() bool {
 		d, _ := rec.count()
 		return d == 2*perPartition
 	})
 	check := survivor.conn.NewStore
 	for _, p := range []string{"a", "b"} {
-		enginetest.WaitUntil(t, "state of "+p, func() bool {
+		waitLong(t, "state of "+p, func() bool {
 			raw, err := check(t.Context(), p).RuleState(p + "-count")
 			var c counter
 			return err == nil && json.Unmarshal(raw, &c) == nil && c.N == perPartition
@@ -277,5 +280,17 @@ func TestCommitWaitsOutANATSOutage(t *testing.T) {
 	pending, err := st.Inbox()
 	if err != nil || len(pending) != 1 || len(pending[0].Done) != 1 {
 		t.Fatalf("inbox %+v, %v: want e1 done by r once", pending, err)
+	}
+}
+
+// waitLong polls cond for up to a minute.
+func waitLong(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 }

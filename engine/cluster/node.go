@@ -148,10 +148,7 @@ func (n *Node) accountRound(ctx context.Context, l *lease, stop context.CancelFu
 		for actx.Err() == nil {
 			if err := n.o.Account(actx); err != nil && actx.Err() == nil {
 				n.o.Log.Error("cluster: account sources stopped; restarting", "err", err)
-				select {
-				case <-actx.Done():
-				case <-time.After(time.Second):
-				}
+				sleep(actx, time.Second)
 			}
 		}
 	}()
@@ -368,6 +365,7 @@ func (n *Node) accept(ctx context.Context, p string, eng *engine.Engine, m jetst
 	}
 }
 
+// sleep waits d; false when ctx ended first.
 func sleep(ctx context.Context, d time.Duration) bool {
 	select {
 	case <-ctx.Done():

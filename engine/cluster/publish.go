@@ -132,10 +132,8 @@ func (c *Conn) Publish(ctx context.Context, partition string, ev engine.Event, m
 		if err == nil {
 			return nil
 		}
-		select {
-		case <-ctx.Done():
+		if !sleep(ctx, wait) {
 			return fmt.Errorf("cluster: publish event %s to %s: %w", ev.ID, partition, err)
-		case <-time.After(wait):
 		}
 	}
 }

@@ -238,10 +238,8 @@ func (s *Store) write(ws []write) error {
 		if attempt == 0 {
 			s.c.log.Warn("cluster: write to NATS failed; retrying until it is back", "partition", s.partition, "err", err)
 		}
-		select {
-		case <-s.life.Done():
+		if !sleep(s.life, wait) {
 			return err
-		case <-time.After(wait):
 		}
 		wait = min(2*wait, 2*time.Second)
 	}
