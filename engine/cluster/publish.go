@@ -27,13 +27,14 @@ type Router struct {
 	byDevice   map[string]string   // lower-case name or id → partition
 	byName     map[string][]string // custom event name → partitions whose rules take it
 	anyName    []string            // partitions with a rule taking every custom event
+	ruleOf     map[string]string   // rule id → property
 }
 
 // NewRouter indexes the properties and the rules (id → triggers) of every
 // partition; rules in no property are the default partition's.
 func NewRouter(props []Property, rules []*engine.Rule) *Router {
-	r := &Router{byDevice: map[string]string{}, byName: map[string][]string{}}
 	ruleOf := map[string]string{}
+	r := &Router{byDevice: map[string]string{}, byName: map[string][]string{}, ruleOf: ruleOf}
 	for _, p := range props {
 		r.partitions = append(r.partitions, p.Name)
 		for _, d := range p.Devices {
@@ -82,10 +83,14 @@ func appendNew(s []string, v string) []string {
 // Partitions lists every partition, sorted.
 func (r *Router) Partitions() []string { return slices.Clone(r.partitions) }
 
-// Route returns the partitions ev goes to: a device's property (default
-// for a device in none); for a custom event, the partitions whose rules
-// take its name (default when none does).
+// Route returns the partitions ev goes to: a targeted event's (a schedule
+// tick's) rule's; a device's property (default for a device in none); for
+// a custom event, the partitions whose rules take its name (default when
+// none does).
 func (r *Router) Route(ev engine.Event) []string {
+	if ev.Target != "" {
+		return []string{PartitionOf(r.ruleOf, ev.Target)}
+	}
 	if ev.Device != nil {
 		for _, k := range []string{ev.Device.ID, strings.ToLower(ev.Device.Name)} {
 			if p := r.byDevice[k]; k != "" && p != "" {
