@@ -54,7 +54,7 @@ func (h *host) runCluster(ctx context.Context, ln net.Listener) error {
 	// The admin API's engine lists the rules; it never runs them.
 	h.engine = h.newEngine(account)
 	h.publish = cl.publishSource
-	if h.rt, err = startAlexa(ctx, cfg, o.Getenv, alexaSetup{store: h.store, shared: account, clock: o.Clock,
+	if h.rt, err = startAlexa(ctx, cfg, o.Getenv, alexaSetup{store: h.store, shared: account, readShared: true, clock: o.Clock,
 		publish: h.publish, observe: h.engine.Metrics().ObserveAPICall, downResync: o.DownResync}, o.Log); err != nil {
 		return err
 	}
