@@ -29,6 +29,7 @@ type clusterHost struct {
 	conn   *cluster.Conn
 	node   *cluster.Node
 	router *cluster.Router
+	view   *cluster.View     // the admin API's store
 	ruleOf map[string]string // rule id → property
 	ids    engine.IDs
 	// ctx bounds the sources' publishing retries.
@@ -52,7 +53,8 @@ func (h *host) runCluster(ctx context.Context, ln net.Listener) error {
 	h.cl = cl
 	account := conn.AccountStore()
 	// The admin API's engine lists the rules; it never runs them.
-	h.engine = h.newEngine(account)
+	cl.view = conn.View()
+	h.engine = h.newEngine(cl.view)
 	h.publish = cl.publishSource
 	if h.rt, err = startAlexa(ctx, cfg, o.Getenv, alexaSetup{store: h.store, shared: account, readShared: true, clock: o.Clock,
 		publish: h.publish, observe: h.engine.Metrics().ObserveAPICall, downResync: o.DownResync}, o.Log); err != nil {
@@ -71,6 +73,7 @@ func (h *host) runCluster(ctx context.Context, ln net.Listener) error {
 		props[i].Rules = append(props[i].Rules, id)
 	}
 	cl.router = cluster.NewRouter(props, h.rules)
+	cl.view.Set(cl.router.Partitions(), cl.ruleOf)
 	cl.node = cluster.NewNode(cluster.NodeOptions{Conn: conn, Name: cfg.Node, Partitions: cl.router.Partitions(),
 		NewEngine: cl.partitionEngine, Account: cl.runAccount, Log: o.Log})
 	o.Log.Info("cluster node started", "node", cfg.Node, "partitions", cl.router.Partitions())
@@ -201,7 +204,7 @@ func (cl *clusterHost) status() any {
 // adminServer turns srv into the cluster's admin API: events are published
 // to the cluster, reads see every partition, reloads are not offered.
 func (cl *clusterHost) adminServer(srv *admin.Server) {
-	srv.Store = cl.conn.View(cl.router.Partitions(), cl.ruleOf)
+	srv.Store = cl.view
 	srv.Reload = nil
 	srv.Cluster = cl.status
 	srv.Publish = func(ev engine.Event, partition string) (engine.Event, error) {

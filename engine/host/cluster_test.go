@@ -95,6 +95,11 @@ func TestClusterModePublishesAndRunsEventsOfEachProperty(t *testing.T) {
 		}
 		return rings == 4
 	})
+	// A shadow toggle would not reach the partitions' engines: refused,
+	// saying so.
+	if s, body := h1.do("POST", "/api/rules/a-ring/shadow", `{"shadow":true}`); s == http.StatusOK || !strings.Contains(body, "cluster mode") {
+		t.Fatalf("shadow toggle in cluster mode: %d %s", s, body)
+	}
 	if s, body := h1.do("POST", "/api/events", `{"name":"ring","partition":"nowhere"}`); s != http.StatusBadRequest || !strings.Contains(body, "nowhere") {
 		t.Fatalf("an event for an unknown partition: %d %s, want 400 naming it", s, body)
 	}
