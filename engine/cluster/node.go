@@ -45,7 +45,7 @@ type Node struct {
 	owners  map[string]string
 	account bool
 	// seenFree counts the lease rounds a partition has been seen free; a
-	// partition that prefers another node is taken after two.
+	// partition that prefers another node is taken in its second round free.
 	seenFree map[string]int
 	// life is Run's context: a commit of a run whose actions were sent
 	// retries until NATS takes it or the node shuts down, even after its
@@ -231,7 +231,7 @@ func (n *Node) take(ctx context.Context, fair int, alive []string, owners map[st
 			continue
 		}
 		n.seenFree[p]++
-		if rank(p, alive)[0] != n.o.Name && n.seenFree[p] < 3 {
+		if rank(p, alive)[0] != n.o.Name && n.seenFree[p] < 2 {
 			continue
 		}
 		l, ok := n.o.Conn.acquire(ctx, "part."+p, n.o.Name)
