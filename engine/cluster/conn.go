@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -43,7 +44,12 @@ type Conn struct {
 	// replicas of the stream and buckets: 3 when the cluster names three
 	// NATS servers or more (a server may die), else 1.
 	replicas int
+	// dropped counts traces and journal records never written.
+	dropped atomic.Uint64
 }
+
+// Dropped counts the traces and journal records not written (NATS away).
+func (c *Conn) Dropped() uint64 { return c.dropped.Load() }
 
 // Dial connects to the NATS servers urls (comma-separated nats://HOST:PORT)
 // as node and makes sure the stream and buckets exist. The connection
