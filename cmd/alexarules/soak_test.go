@@ -332,24 +332,14 @@ func (k *soak) checkDelivered(st *store.Store, rule string, keys []string) {
 // per ring; failed attempts before it (429, 5xx, 401) are fine.
 func (k *soak) checkActions() {
 	k.t.Helper()
-	reminders, turnOns := map[string]int{}, 0
+	reminders, turnOns := actions(k.s).reminders, 0
 	for _, r := range k.s.Requests() {
-		if r.Status < 200 || r.Status >= 300 {
-			continue
-		}
-		switch {
-		case r.Path == "/api/notifications/createReminder":
-			var body struct {
-				Label string `json:"reminderLabel"`
-			}
-			_ = json.Unmarshal(r.Body, &body)
-			reminders[body.Label]++
-		case strings.HasSuffix(r.Path, bedroomLamp+"/features/power/turnOn"):
+		if r.Status/100 == 2 && strings.HasSuffix(r.Path, bedroomLamp+"/features/power/turnOn") {
 			turnOns++
 		}
 	}
 	for _, text := range k.items {
-		if n := reminders["buy "+text]; n != 1 {
+		if n := len(reminders["buy "+text]); n != 1 {
 			k.t.Errorf("the reminder for %q was created %d times, want once", text, n)
 		}
 	}
