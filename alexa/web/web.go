@@ -58,7 +58,7 @@ type Options struct {
 	// csrf header is read from its csrf= value. It is required without
 	// Auth, and sent as is: a refused cookie stays refused (ErrAuth).
 	Cookie string
-	// HTTPClient defaults to a client with a 30 s timeout.
+	// HTTPClient defaults to the request path's pooled keep-alive client (30 s timeout).
 	HTTPClient *http.Client
 	// Logger defaults to discarding. The cookie is never logged.
 	Logger *slog.Logger

@@ -66,7 +66,7 @@ type Family struct {
 
 // Options are the per-client parts.
 type Options struct {
-	HTTPClient *http.Client // default: a client with a 30 s timeout
+	HTTPClient *http.Client // default: NewHTTPClient (pooled keep-alive, 30 s timeout)
 	Logger     *slog.Logger // default: discard
 	// Auth supplies credentials; nil sends none (Request.Auth may).
 	Auth Authorizer
@@ -121,7 +121,7 @@ func New(f Family, o Options) *Client {
 	}
 	c := &Client{family: f, opts: o, hc: o.HTTPClient, logger: o.Logger}
 	if c.hc == nil {
-		c.hc = &http.Client{Timeout: 30 * time.Second}
+		c.hc = NewHTTPClient()
 	}
 	c.hc = observe.Client(c.hc, f.Name, o.Observe)
 	if c.logger == nil {

@@ -1,0 +1,72 @@
+package request
+
+import (
+	"context"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"sync"
+	"sync/atomic"
+	"testing"
+)
+
+// Under sustained concurrent load the default client reuses its
+// connections: once every concurrent caller has had one, no call opens
+// another (Go's default transport keeps 2 idle per host and would close
+// and reopen the rest on every round).
+func TestSustainedLoadOpensNoNewConnectionsAfterWarmUp(t *testing.T) {
+	var opened atomic.Int64
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Write([]byte(`{}`))
+	}))
+	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		if s == http.StateNew {
+			opened.Add(1)
+		}
+	}
+	srv.Start()
+	t.Cleanup(srv.Close)
+	c := New(Family{Name: "web"}, Options{})
+	const callers, rounds = 32, 50
+	round := func() {
+		var wg sync.WaitGroup
+		for range callers {
+			wg.Go(func() {
+				if _, err := c.Do(context.Background(), Request{Method: "POST", URL: srv.URL + "/api/x", Body: []byte(`{}`)}); err != nil {
+					t.Error(err)
+				}
+			})
+		}
+		wg.Wait()
+	}
+	round() // warm-up: up to one connection per concurrent caller
+	warm := opened.Load()
+	if warm > callers {
+		t.Fatalf("warm-up opened %d connections for %d concurrent callers", warm, callers)
+	}
+	for range rounds {
+		round()
+	}
+	if n := opened.Load() - warm; n != 0 {
+		t.Fatalf("%d new connections after warm-up over %d calls; want 0", n, callers*rounds)
+	}
+}
+
+// The default client speaks HTTP/2 to a TLS host that offers it.
+func TestDefaultClientNegotiatesHTTP2(t *testing.T) {
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Write([]byte(r.Proto))
+	}))
+	srv.EnableHTTP2 = true
+	srv.StartTLS()
+	t.Cleanup(srv.Close)
+	hc := NewHTTPClient()
+	hc.Transport.(*http.Transport).TLSClientConfig = srv.Client().Transport.(*http.Transport).TLSClientConfig.Clone()
+	resp, err := New(Family{Name: "web"}, Options{HTTPClient: hc}).Do(context.Background(), Request{Method: "GET", URL: srv.URL + "/x"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(resp.Body) != "HTTP/2.0" {
+		t.Fatalf("protocol %q; want HTTP/2.0", resp.Body)
+	}
+}
