@@ -1,0 +1,372 @@
+package host_test
+
+// The end-to-end benchmark of issue 13: events in over the admin API
+// (POST /api/events), a rule that checks the name, computes seq % 100,
+// formats a small JSON action and makes one Alexa call (Features
+// setBrightness, or a web-API createReminder whose label is the JSON), out
+// to a loopback sink answering like Amazon (e2e_load_test.go). Beside it,
+// in the same run, a bare Go forwarder does the same work without the
+// engine, so the ratio to the machine's limit is measured. docs/BENCHMARKS.md
+// has the long form and its figures; TestEndToEndShort is the short form
+// that runs with the package's tests.
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/alexarules/alexarules/engine/host"
+)
+
+var (
+	e2eRate     = flag.Float64("e2e.rate", 1000, "events/s BenchmarkEndToEnd offers (0: closed loop)")
+	e2eClients  = flag.Int("e2e.clients", 32, "concurrent senders of BenchmarkEndToEnd")
+	e2eDuration = flag.Duration("e2e.duration", 10*time.Second, "measured time of each BenchmarkEndToEnd run")
+	e2eWarmup   = flag.Duration("e2e.warmup", 2*time.Second, "warm-up before each BenchmarkEndToEnd measurement")
+)
+
+// e2eRules are the benchmark rule of each call kind.
+var e2eRules = map[string]string{
+	"features": `
+		local action = string.format('{"seq":%d,"bucket":%d}', seq, bucket)
+		device("Bench Lamp " .. (seq % 64)):set_brightness(bucket)`,
+	"web": `
+		local action = string.format('{"seq":%d,"bucket":%d}', seq, bucket)
+		alexa.remind { device = "Bench Echo", text = action, ["in"] = "1h" }`,
+}
+
+func e2eRule(kind string) string {
+	return `return {
+	rule "bench" { when = event "bench", mode = "parallel", max = 64, run = function(ctx, ev)
+		if ev.name ~= "bench" then return end
+		local seq = ev.data.seq
+		local bucket = seq % 100` + e2eRules[kind] + `
+	end },
+}`
+}
+
+// loadChild is the child process serving the sink and driving the load.
+type loadChild struct {
+	url string
+	in  io.WriteCloser
+	out *bufio.Scanner
+}
+
+func startLoad(tb testing.TB) *loadChild {
+	tb.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^$", "-test.bench=^$")
+	cmd.Env = append(os.Environ(), e2eChildEnv+"=1")
+	cmd.Stderr = os.Stderr
+	in, err := cmd.StdinPipe()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() {
+		in.Close()
+		cmd.Wait()
+	})
+	c := &loadChild{in: in, out: bufio.NewScanner(out)}
+	if !c.out.Scan() {
+		tb.Fatalf("load child: no URL: %v", c.out.Err())
+	}
+	c.url = c.out.Text()
+	return c
+}
+
+// figures are one run's results: the child's view and the target
+// process's cost.
+type figures struct {
+	loadResult
+	CPU      time.Duration // of this process over the run
+	Mallocs  uint64
+	MaxRSS   int64 // bytes, highest VmRSS sampled during the run
+	Duration time.Duration
+}
+
+func (f figures) delivered() float64 { return float64(f.MeasuredCalls) / f.Window.Seconds() }
+func (f figures) perCall(v float64) float64 {
+	return v / float64(max(f.Calls, 1))
+}
+
+// run has the child offer c's load to target and measures this process
+// meanwhile.
+func (c *loadChild) run(tb testing.TB, cmd loadCommand) figures {
+	tb.Helper()
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	mallocs, cpu, start := ms.Mallocs, cpuTime(), time.Now()
+	rss := sampleRSS()
+	line, _ := json.Marshal(cmd)
+	if _, err := fmt.Fprintf(c.in, "%s\n", line); err != nil {
+		tb.Fatal(err)
+	}
+	if !c.out.Scan() {
+		tb.Fatalf("load child: %v", c.out.Err())
+	}
+	f := figures{CPU: cpuTime() - cpu, Duration: time.Since(start), MaxRSS: rss()}
+	runtime.ReadMemStats(&ms)
+	f.Mallocs = ms.Mallocs - mallocs
+	if err := json.Unmarshal(c.out.Bytes(), &f.loadResult); err != nil || f.Err != "" {
+		tb.Fatalf("load child: %v %s", err, f.Err)
+	}
+	return f
+}
+
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		panic(err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// sampleRSS reads this process's VmRSS every 100 ms until the returned
+// function is called, which returns the highest.
+func sampleRSS() func() int64 {
+	stop, done := make(chan struct{}), make(chan int64)
+	go func() {
+		peak := vmRSS()
+		t := time.NewTicker(100 * time.Millisecond)
+		defer t.Stop()
+		for {
+			select {
+			case <-stop:
+				done <- max(peak, vmRSS())
+				return
+			case <-t.C:
+				peak = max(peak, vmRSS())
+			}
+		}
+	}()
+	return func() int64 { close(stop); return <-done }
+}
+
+func vmRSS() int64 {
+	data, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	for line := range strings.Lines(string(data)) {
+		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			kb, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+			return kb << 10
+		}
+	}
+	return 0
+}
+
+// startEngine runs the host on the benchmark rule of kind against the
+// sink at cloud and returns its admin API's base URL.
+func startEngine(tb testing.TB, cloud, kind string) string {
+	tb.Helper()
+	dir := tb.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "bench.lua"), []byte(e2eRule(kind)), 0o644); err != nil {
+		tb.Fatal(err)
+	}
+	cfg := host.Config{Rules: dir, Data: filepath.Join(tb.TempDir(), "h.db"), Admin: "127.0.0.1:0", Cloud: cloud,
+		Push: "off", PollInterval: "1h", Devices: host.DevicesFeatures}
+	ready, done := make(chan string, 1), make(chan error, 1)
+	ctx, cancel := context.WithCancel(context.Background())
+	o := host.Options{Config: cfg, AdminReady: func(a string) { ready <- a },
+		Log:        slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
+		LoadErrors: func(err error) { tb.Errorf("rule file: %v", err) }}
+	go func() { done <- host.Run(ctx, o) }()
+	tb.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			tb.Errorf("host.Run: %v", err)
+		}
+	})
+	select {
+	case a := <-ready:
+		return "http://" + a
+	case err := <-done:
+		tb.Fatalf("host.Run: %v", err)
+		return ""
+	}
+}
+
+// startBaseline serves the bare Go forwarder: it decodes the event,
+// checks the name, computes seq % 100, formats the JSON and makes the
+// call on a sized keep-alive client, then answers 202.
+func startBaseline(tb testing.TB, cloud, kind string) string {
+	tb.Helper()
+	f := &forwarder{cloud: cloud, kind: kind, client: &http.Client{Timeout: 30 * time.Second,
+		Transport: &http.Transport{MaxIdleConns: 256, MaxIdleConnsPerHost: 256, IdleConnTimeout: 90 * time.Second}}}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	srv := &http.Server{Handler: f}
+	go srv.Serve(ln)
+	tb.Cleanup(func() { srv.Close(); f.client.CloseIdleConnections() })
+	return "http://" + ln.Addr().String()
+}
+
+type forwarder struct {
+	cloud, kind string
+	client      *http.Client
+}
+
+func (f *forwarder) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	var ev struct {
+		Name string `json:"name"`
+		Data struct {
+			Seq int64 `json:"seq"`
+		} `json:"data"`
+	}
+	if err := json.NewDecoder(r.Body).Decode(&ev); err != nil || ev.Name != benchEvent {
+		http.Error(w, "bad event", http.StatusBadRequest)
+		return
+	}
+	seq, bucket := ev.Data.Seq, ev.Data.Seq%100
+	action := fmt.Sprintf(`{"seq":%d,"bucket":%d}`, seq, bucket)
+	if err := f.call(r.Context(), seq, bucket, action); err != nil {
+		http.Error(w, err.Error(), http.StatusBadGateway)
+		return
+	}
+	w.WriteHeader(http.StatusAccepted)
+}
+
+func (f *forwarder) call(ctx context.Context, seq, bucket int64, action string) error {
+	method, url := "POST", fmt.Sprintf("%s/v2/endpoints/%s%d/features/brightness/setBrightness", f.cloud, lampPrefix, seq%benchLamps)
+	body, _ := json.Marshal(map[string]any{"payload": map[string]int64{"brightness": bucket}})
+	if f.kind == "web" {
+		at := time.Now().Add(time.Hour)
+		method, url = "PUT", f.cloud+reminderPath
+		body, _ = json.Marshal(map[string]any{"type": "Reminder", "status": "ON", "alarmTime": at.UnixMilli(),
+			"originalTime": at.Format("15:04:05") + ".000", "originalDate": at.Format(time.DateOnly),
+			"deviceSerialNumber": benchSerial, "deviceType": "A32DOYMUN6DTXA", "reminderLabel": action,
+			"id": "createReminder", "createdDate": time.Now().UnixMilli()})
+	}
+	req, err := http.NewRequestWithContext(ctx, method, f.cloud+strings.TrimPrefix(url, f.cloud), bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer baseline")
+	resp, err := f.client.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	io.Copy(io.Discard, resp.Body)
+	if resp.StatusCode/100 != 2 {
+		return errors.New(resp.Status)
+	}
+	return nil
+}
+
+// e2eTarget starts one target; the engine's rule and the baseline's work
+// differ only by who does them.
+var e2eTargets = []struct {
+	name  string
+	start func(testing.TB, string, string) string
+}{{"baseline", startBaseline}, {"engine", startEngine}}
+
+// BenchmarkEndToEnd runs each call kind against the baseline and then the
+// engine, at -e2e.rate (0: closed loop with -e2e.clients), once each:
+// run it with -benchtime 1x (docs/BENCHMARKS.md).
+func BenchmarkEndToEnd(b *testing.B) {
+	load := startLoad(b)
+	for _, kind := range []string{"features", "web"} {
+		for _, tg := range e2eTargets {
+			b.Run(kind+"/"+tg.name, func(b *testing.B) {
+				target := tg.start(b, load.url, kind)
+				for range b.N {
+					f := load.run(b, loadCommand{Target: target, Rate: *e2eRate, Clients: *e2eClients,
+						Warmup: *e2eWarmup, Duration: *e2eDuration})
+					reportFigures(b, f)
+				}
+			})
+		}
+	}
+}
+
+func reportFigures(b *testing.B, f figures) {
+	b.ReportMetric(0, "ns/op")
+	b.ReportMetric(f.delivered(), "delivered/s")
+	b.ReportMetric(float64(f.MeasuredAccepted)/f.Window.Seconds(), "accepted/s")
+	b.ReportMetric(float64(f.P50.Microseconds())/1000, "p50-ms")
+	b.ReportMetric(float64(f.P99.Microseconds())/1000, "p99-ms")
+	b.ReportMetric(f.perCall(float64(f.CPU.Microseconds())), "cpu-µs/event")
+	b.ReportMetric(f.perCall(float64(f.Mallocs)), "allocs/event")
+	b.ReportMetric(float64(f.MaxRSS)/(1<<20), "rss-MiB")
+	b.ReportMetric(float64(f.Refused), "refused")
+	b.ReportMetric(float64(f.Accepted-f.Calls), "lost")
+	b.ReportMetric(float64(f.Conns), "conns")
+	b.ReportMetric(float64(f.NewConns), "new-conns")
+}
+
+// The short form of the benchmark: a second of load at a modest rate and a
+// second in a closed loop, on both targets and both call kinds. Every
+// event answered 202 made its call (none lost), none failed, and the
+// engine's clients opened no connection to the sink after the warm-up.
+func TestEndToEndShort(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a child process and the engine four times")
+	}
+	load := startLoad(t)
+	for _, kind := range []string{"features", "web"} {
+		for _, tg := range e2eTargets {
+			t.Run(kind+"/"+tg.name, func(t *testing.T) {
+				target := tg.start(t, load.url, kind)
+				for _, rate := range []float64{200, 0} {
+					f := load.run(t, loadCommand{Target: target, Rate: rate, Clients: 8, Warmup: 300 * time.Millisecond,
+						Duration: time.Second})
+					t.Logf("rate %v: sent %d accepted %d refused %d calls %d delivered %.0f/s p50 %v p99 %v cpu %.0f µs/event allocs %.0f/event conns %d (after warm-up %d)",
+						rate, f.Sent, f.Accepted, f.Refused, f.Calls, f.delivered(), f.P50, f.P99,
+						f.perCall(float64(f.CPU.Microseconds())), f.perCall(float64(f.Mallocs)), f.Conns, f.NewConns)
+					checkFigures(t, f)
+				}
+			})
+		}
+	}
+}
+
+// maxInFlight bounds the calls in flight at once: the rule's max (64)
+// and the engine's other clients (discovery, the notification tracker).
+const maxInFlight = 64 + 8
+
+func checkFigures(t *testing.T, f figures) {
+	t.Helper()
+	switch {
+	case f.Accepted == 0:
+		t.Fatalf("no event accepted: %+v", f.loadResult)
+	case f.Failed != 0:
+		t.Fatalf("%d events failed: %+v", f.Failed, f.loadResult)
+	case f.Sent != f.Accepted+f.Refused:
+		t.Fatalf("sent %d, accepted %d + refused %d: some got no answer", f.Sent, f.Accepted, f.Refused)
+	case f.Calls != f.Accepted:
+		t.Fatalf("%d events answered 202, %d calls made: lost %d", f.Accepted, f.Calls, f.Accepted-f.Calls)
+	case f.Unmatched != 0:
+		t.Fatalf("%d calls matched no event", f.Unmatched)
+	case f.Conns > maxInFlight:
+		t.Fatalf("%d connections to the sink for at most %d calls at once: connections are not kept", f.Conns, maxInFlight)
+	}
+}
