@@ -100,6 +100,7 @@ type Client struct {
 	rc         *request.Client
 	logger     *slog.Logger
 	listAPI    listAPI
+	zones      Zones // the Echos' time zones, for reminders
 }
 
 // New checks o and returns a client.

@@ -242,6 +242,7 @@ func (s *sink) mark(to bool) {
 		s.to = int64(len(s.sent))
 	} else {
 		s.from, s.lat = int64(len(s.sent)), s.lat[:0]
+		s.measured.Store(0)
 	}
 }
 
