@@ -238,13 +238,13 @@ func (e *Engine) destinations(ev *Event, skip []string) []destination {
 // it or making a queued rule skip it.
 func (e *Engine) checkRoom(a *admission) error {
 	if n := e.inflight.n.Load(); n >= int64(e.maxBacklog) {
-		e.metrics.refused.Inc()
+		e.refused(a, "backlog full")
 		return fmt.Errorf("%w: %d accepted events wait for their runs (limit %d)", ErrOverloaded, n, e.maxBacklog)
 	}
 	for _, d := range a.dests {
 		r := d.r
 		if r.rule.Mode == ModeQueued && r.rule.Key == nil && !d.level && r.waiting.Load() >= int64(max(r.rule.Max, 1)) {
-			e.metrics.refused.Inc()
+			e.refused(a, "queue of rule "+r.rule.ID+" full")
 			return fmt.Errorf("%w: the queue of rule %s is full (max %d)", ErrOverloaded, r.rule.ID, r.rule.Max)
 		}
 	}
