@@ -402,3 +402,30 @@ func TestRefusalsAreLoggedPerRulePerInterval(t *testing.T) {
 		t.Fatalf("the next interval's line is missing:\n%s", out)
 	}
 }
+
+// WaitRoom holds a source back while the backlog is full and lets it go
+// once a run finishes; a cancelled wait returns the context's error.
+func TestWaitRoomWaitsForTheBacklogToDrain(t *testing.T) {
+	e, _, g := gatedEngine(t, 1, 100)
+	if err := e.WaitRoom(context.Background()); err != nil {
+		t.Fatalf("room in an empty backlog: %v", err)
+	}
+	first := accept(t, e)
+	g.waitStarted(t, first)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := e.WaitRoom(ctx); !errors.Is(err, context.Canceled) {
+		t.Fatalf("cancelled wait on a full backlog: %v", err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- e.WaitRoom(context.Background()) }()
+	select {
+	case err := <-done:
+		t.Fatalf("WaitRoom returned %v while the backlog is full", err)
+	default:
+	}
+	g.release <- struct{}{} // the run finishes: its event leaves the backlog
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}
