@@ -70,3 +70,18 @@ func TestDefaultClientNegotiatesHTTP2(t *testing.T) {
 		t.Fatalf("protocol %q; want HTTP/2.0", resp.Body)
 	}
 }
+
+func TestPathOf(t *testing.T) {
+	for raw, want := range map[string]string{
+		"https://api.amazonalexa.com/v2/endpoints?owner=~caller": "/v2/endpoints",
+		"https://host":                             "/",
+		"https://host/":                            "/",
+		"http://127.0.0.1:9/api/x#frag":            "/api/x",
+		"https://host/v2/endpoints/a%2Fb/features": "/v2/endpoints/a/b/features",
+		"/relative/path?q=1":                       "/relative/path",
+	} {
+		if got := pathOf(raw); got != want {
+			t.Errorf("pathOf(%q) = %q; want %q", raw, got, want)
+		}
+	}
+}
