@@ -52,7 +52,22 @@ var e2eRules = map[string]string{
 		alexa.remind { device = "Bench Echo", text = action, ["in"] = "1h" }`,
 }
 
+// e2ePushRule takes the events of the push form: the Bench Echo's volume
+// going above 50 (51 + seq % 50) names the lamp and its brightness.
+const e2ePushRule = `return {
+	rule "bench" { when = alexa.volume { device = "Bench Echo", above = 50 }, mode = "parallel", max = 64, run = function(ctx, ev)
+		if ev.device.name ~= "Bench Echo" then return end
+		local v = ev.value
+		local bucket = v % 100
+		local action = string.format('{"volume":%d,"bucket":%d}', v, bucket)
+		device("Bench Lamp " .. (v % 64)):set_brightness(bucket)
+	end },
+}`
+
 func e2eRule(kind string) string {
+	if kind == "push" {
+		return e2ePushRule
+	}
 	return `return {
 	rule "bench" { when = event "bench", mode = "parallel", max = 64, run = function(ctx, ev)
 		if ev.name ~= "bench" then return end
@@ -190,6 +205,9 @@ func startEngine(tb testing.TB, cloud, kind string) string {
 	}
 	cfg := host.Config{Rules: dir, Data: filepath.Join(tb.TempDir(), "h.db"), Admin: "127.0.0.1:0", Cloud: cloud,
 		Push: "off", PollInterval: "1h", Devices: host.DevicesFeatures}
+	if kind == "push" {
+		cfg.Push = "http2"
+	}
 	ready, done := make(chan string, 1), make(chan error, 1)
 	ctx, cancel := context.WithCancel(context.Background())
 	o := host.Options{Config: cfg, AdminReady: func(a string) { ready <- a },
@@ -202,12 +220,38 @@ func startEngine(tb testing.TB, cloud, kind string) string {
 			tb.Errorf("host.Run: %v", err)
 		}
 	})
+	var base string
 	select {
 	case a := <-ready:
-		return "http://" + a
+		base = "http://" + a
 	case err := <-done:
 		tb.Fatalf("host.Run: %v", err)
-		return ""
+	}
+	if kind == "push" {
+		waitPushConnected(tb, cloud)
+	}
+	return base
+}
+
+// waitPushConnected waits until the engine's push connection to the
+// simulator at cloud is up: a push reaches one client.
+func waitPushConnected(tb testing.TB, cloud string) {
+	tb.Helper()
+	for deadline := time.Now().Add(20 * time.Second); ; {
+		resp, err := http.Post(cloud+"/_sim/push", "application/json",
+			strings.NewReader(`{"command":"PUSH_EQUALIZER_STATE_CHANGE","payload":{}}`))
+		if err != nil {
+			tb.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if strings.Contains(string(body), `"clients":1`) {
+			return
+		}
+		if time.Now().After(deadline) {
+			tb.Fatalf("the engine's push connection did not come up: %s", body)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
 
@@ -282,8 +326,12 @@ func (f *forwarder) call(ctx context.Context, seq, bucket int64, action string) 
 	return nil
 }
 
+// e2eKinds are the benchmark's forms: events in over the admin API with a
+// Features or a web-API call out, or in as pushes with a Features call out.
+var e2eKinds = []string{"features", "web", "push"}
+
 // e2eTarget starts one target; the engine's rule and the baseline's work
-// differ only by who does them.
+// differ only by who does them. The baseline takes no pushes.
 var e2eTargets = []struct {
 	name  string
 	start func(testing.TB, string, string) string
@@ -294,12 +342,15 @@ var e2eTargets = []struct {
 // run it with -benchtime 1x (docs/BENCHMARKS.md).
 func BenchmarkEndToEnd(b *testing.B) {
 	load := startLoad(b)
-	for _, kind := range []string{"features", "web"} {
+	for _, kind := range e2eKinds {
 		for _, tg := range e2eTargets {
+			if kind == "push" && tg.name == "baseline" {
+				continue
+			}
 			b.Run(kind+"/"+tg.name, func(b *testing.B) {
 				target := tg.start(b, load.url, kind)
 				for range b.N {
-					f := load.run(b, loadCommand{Target: target, Rate: *e2eRate, Clients: *e2eClients,
+					f := load.run(b, loadCommand{Target: target, Push: kind == "push", Rate: *e2eRate, Clients: *e2eClients,
 						Warmup: *e2eWarmup, Duration: *e2eDuration})
 					reportFigures(b, f)
 				}
@@ -332,12 +383,15 @@ func TestEndToEndShort(t *testing.T) {
 		t.Skip("starts a child process and the engine four times")
 	}
 	load := startLoad(t)
-	for _, kind := range []string{"features", "web"} {
+	for _, kind := range e2eKinds {
 		for _, tg := range e2eTargets {
+			if kind == "push" && tg.name == "baseline" {
+				continue
+			}
 			t.Run(kind+"/"+tg.name, func(t *testing.T) {
 				target := tg.start(t, load.url, kind)
 				for _, rate := range []float64{200, 0} {
-					f := load.run(t, loadCommand{Target: target, Rate: rate, Clients: 8, Warmup: 300 * time.Millisecond,
+					f := load.run(t, loadCommand{Target: target, Push: kind == "push", Rate: rate, Clients: 8, Warmup: 300 * time.Millisecond,
 						Duration: time.Second})
 					t.Logf("rate %v: sent %d accepted %d refused %d calls %d delivered %.0f/s p50 %v p99 %v cpu %.0f µs/event allocs %.0f/event conns %d (after warm-up %d)",
 						rate, f.Sent, f.Accepted, f.Refused, f.Calls, f.delivered(), f.P50, f.P99,

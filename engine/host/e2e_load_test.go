@@ -37,6 +37,11 @@ const (
 	benchZone    = "Europe/Berlin"
 	benchEvent   = "bench"
 	lampPrefix   = "amzn1.alexa.endpoint.bench-lamp-"
+	// A push event is a volume change into pushLow+1..pushLow+pushValues
+	// (the rule's trigger is "above pushLow"), after a re-arming change
+	// to at most pushLow: the volume names seq modulo pushValues.
+	pushLow      = 50
+	pushValues   = 50
 	reminderPath = "/api/notifications/createReminder"
 )
 
@@ -60,7 +65,11 @@ func benchHousehold() sim.Household {
 // loadCommand is one load run the parent asks the child for (one JSON
 // line on its stdin); the child answers with one loadResult line.
 type loadCommand struct {
-	Target   string        `json:"target"`  // base URL of the target's admin API
+	Target string `json:"target"` // base URL of the target's admin API
+	// Push sends the events as volume pushes through the simulator's push
+	// connection to the target instead (Target unused), from one client:
+	// each event is a pair of pushes, whose order must hold.
+	Push     bool          `json:"push"`
 	Rate     float64       `json:"rate"`    // events/s offered; 0: closed loop
 	Clients  int           `json:"clients"` // concurrent senders
 	Warmup   time.Duration `json:"warmup"`
@@ -89,9 +98,13 @@ func serveLoad() int {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
-	srv := &http.Server{Handler: s, ConnState: s.connState}
+	var protocols http.Protocols
+	protocols.SetHTTP1(true)
+	protocols.SetUnencryptedHTTP2(true) // the push downchannel
+	srv := &http.Server{Handler: s, ConnState: s.connState, Protocols: &protocols}
 	go srv.Serve(ln)
-	fmt.Println("http://" + ln.Addr().String())
+	s.self = "http://" + ln.Addr().String()
+	fmt.Println(s.self)
 	in := bufio.NewScanner(os.Stdin)
 	for in.Scan() {
 		var c loadCommand
@@ -111,9 +124,12 @@ func serveLoad() int {
 // hands every other request to the simulator. It matches each call to the
 // event that caused it: a reminder's label is the rule's JSON, which
 // names the seq; a brightness call names seq modulo benchResidue by its
-// lamp and value, and takes the oldest event sent with that residue.
+// lamp and value (for pushes: the volume, seq modulo pushValues), and
+// takes the oldest event sent with that residue.
 type sink struct {
 	sim      http.Handler
+	self     string // the sink's URL
+	push     bool   // the events are pushes (class)
 	conns    atomic.Int64
 	mu       sync.Mutex
 	sent     []int64 // seq → when it was sent (UnixNano)
@@ -221,17 +237,28 @@ func (s *sink) next() int64 {
 	defer s.mu.Unlock()
 	seq := int64(len(s.sent))
 	s.sent = append(s.sent, time.Now().UnixNano())
-	s.byRes[seq%benchResidue] = append(s.byRes[seq%benchResidue], seq)
+	s.byRes[s.class(seq)] = append(s.byRes[s.class(seq)], seq)
 	return seq
 }
+
+// class is what a call tells of seq: seq modulo benchResidue, which the
+// lamp and brightness name; for a push, the volume it carried.
+func (s *sink) class(seq int64) int64 {
+	if s.push {
+		return pushVolume(seq)
+	}
+	return seq % benchResidue
+}
+
+func pushVolume(seq int64) int64 { return pushLow + 1 + seq%pushValues }
 
 // refused forgets an event the target did not accept.
 func (s *sink) refused(seq int64) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	q := s.byRes[seq%benchResidue]
+	q := s.byRes[s.class(seq)]
 	if i := slices.Index(q, seq); i >= 0 {
-		s.byRes[seq%benchResidue] = slices.Delete(q, i, i+1)
+		s.byRes[s.class(seq)] = slices.Delete(q, i, i+1)
 	}
 }
 
@@ -249,10 +276,13 @@ func (s *sink) mark(to bool) {
 // run offers c's load, waits until every accepted event made its call (or
 // 60 s passed) and reports.
 func (s *sink) run(c loadCommand) loadResult {
-	s.reset()
+	s.reset(c.Push)
 	conns0 := s.conns.Load()
-	d := &driver{s: s, target: c.Target + "/api/events", client: &http.Client{Transport: &http.Transport{
+	d := &driver{s: s, target: c.Target + "/api/events", push: c.Push, client: &http.Client{Transport: &http.Transport{
 		MaxIdleConnsPerHost: c.Clients, MaxIdleConns: c.Clients}}}
+	if c.Push {
+		d.target, c.Clients = s.self+"/_sim/push", 1
+	}
 	stop := make(chan struct{})
 	done := d.start(c, stop)
 	time.Sleep(c.Warmup)
@@ -281,9 +311,10 @@ func (s *sink) run(c loadCommand) loadResult {
 	return res
 }
 
-func (s *sink) reset() {
+func (s *sink) reset(push bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.push = push
 	s.sent, s.lat, s.from, s.to = s.sent[:0], s.lat[:0], 0, -1
 	s.byRes = [benchResidue][]int64{}
 	s.calls.Store(0)
@@ -296,6 +327,7 @@ func (s *sink) reset() {
 type driver struct {
 	s                               *sink
 	target                          string
+	push                            bool
 	client                          *http.Client
 	sent, accepted, refused, failed atomic.Int64
 }
@@ -348,18 +380,20 @@ func (d *driver) start(c loadCommand, stop <-chan struct{}) *sync.WaitGroup {
 
 // post sends one event and returns the answer's status (0: no answer).
 func (d *driver) post() int {
-	seq := d.s.next()
-	body := fmt.Appendf(nil, `{"name":%q,"data":{"seq":%d}}`, benchEvent, seq)
-	d.sent.Add(1)
-	resp, err := d.client.Post(d.target, "application/json", bytes.NewReader(body))
-	if err != nil {
+	// The re-arming push varies too: the push source drops a payload it
+	// saw in the same millisecond as a duplicate.
+	if d.push && d.send(volumePush(d.sent.Load()%pushValues)) != http.StatusAccepted {
 		d.failed.Add(1)
-		d.s.refused(seq)
 		return 0
 	}
-	io.Copy(io.Discard, resp.Body)
-	resp.Body.Close()
-	switch resp.StatusCode {
+	seq := d.s.next()
+	body := fmt.Appendf(nil, `{"name":%q,"data":{"seq":%d}}`, benchEvent, seq)
+	if d.push {
+		body = volumePush(pushVolume(seq))
+	}
+	d.sent.Add(1)
+	status := d.send(body)
+	switch status {
 	case http.StatusAccepted:
 		d.accepted.Add(1)
 	case http.StatusTooManyRequests:
@@ -369,5 +403,28 @@ func (d *driver) post() int {
 		d.failed.Add(1)
 		d.s.refused(seq)
 	}
+	return status
+}
+
+// send posts body to the target and returns the answer's status (0: no
+// answer); a push written to the target's connection counts as 202.
+func (d *driver) send(body []byte) int {
+	resp, err := d.client.Post(d.target, "application/json", bytes.NewReader(body))
+	if err != nil {
+		return 0
+	}
+	answer, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if d.push && resp.StatusCode == http.StatusOK {
+		if bytes.Contains(answer, []byte(`"clients":1`)) {
+			return http.StatusAccepted
+		}
+		return http.StatusBadGateway // the target's push connection is not there
+	}
 	return resp.StatusCode
+}
+
+func volumePush(v int64) []byte {
+	return fmt.Appendf(nil, `{"command":"PUSH_VOLUME_CHANGE","payload":{"dopplerId":{"deviceSerialNumber":%q,"deviceType":"A32DOYMUN6DTXA"},"isMuted":false,"volumeSetting":%d}}`,
+		benchSerial, v)
 }
