@@ -11,7 +11,6 @@ package host_test
 // that runs with the package's tests.
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -23,15 +22,14 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
+	"github.com/alexarules/alexarules/engine/enginetest"
 	"github.com/alexarules/alexarules/engine/host"
 )
 
@@ -78,38 +76,10 @@ func e2eRule(kind string) string {
 }
 
 // loadChild is the child process serving the sink and driving the load.
-type loadChild struct {
-	url string
-	in  io.WriteCloser
-	out *bufio.Scanner
-}
+type loadChild struct{ *enginetest.Child }
 
-func startLoad(tb testing.TB) *loadChild {
-	tb.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^$", "-test.bench=^$")
-	cmd.Env = append(os.Environ(), e2eChildEnv+"=1")
-	cmd.Stderr = os.Stderr
-	in, err := cmd.StdinPipe()
-	if err != nil {
-		tb.Fatal(err)
-	}
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		tb.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() {
-		in.Close()
-		cmd.Wait()
-	})
-	c := &loadChild{in: in, out: bufio.NewScanner(out)}
-	if !c.out.Scan() {
-		tb.Fatalf("load child: no URL: %v", c.out.Err())
-	}
-	c.url = c.out.Text()
-	return c
+func startLoad(tb testing.TB) loadChild {
+	return loadChild{enginetest.StartChild(tb, e2eChildEnv+"=1")}
 }
 
 // figures are one run's results: the child's view and the target
@@ -129,35 +99,27 @@ func (f figures) perCall(v float64) float64 {
 
 // run has the child offer c's load to target and measures this process
 // meanwhile.
-func (c *loadChild) run(tb testing.TB, cmd loadCommand) figures {
+func (c loadChild) run(tb testing.TB, cmd loadCommand) figures {
 	tb.Helper()
 	runtime.GC()
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
-	mallocs, cpu, start := ms.Mallocs, cpuTime(), time.Now()
+	mallocs, cpu, start := ms.Mallocs, enginetest.CPUTime(), time.Now()
 	rss := sampleRSS()
 	line, _ := json.Marshal(cmd)
-	if _, err := fmt.Fprintf(c.in, "%s\n", line); err != nil {
+	if _, err := fmt.Fprintf(c.In, "%s\n", line); err != nil {
 		tb.Fatal(err)
 	}
-	if !c.out.Scan() {
-		tb.Fatalf("load child: %v", c.out.Err())
+	if !c.Out.Scan() {
+		tb.Fatalf("load child: %v", c.Out.Err())
 	}
-	f := figures{CPU: cpuTime() - cpu, Duration: time.Since(start), MaxRSS: rss()}
+	f := figures{CPU: enginetest.CPUTime() - cpu, Duration: time.Since(start), MaxRSS: rss()}
 	runtime.ReadMemStats(&ms)
 	f.Mallocs = ms.Mallocs - mallocs
-	if err := json.Unmarshal(c.out.Bytes(), &f.loadResult); err != nil || f.Err != "" {
+	if err := json.Unmarshal(c.Out.Bytes(), &f.loadResult); err != nil || f.Err != "" {
 		tb.Fatalf("load child: %v %s", err, f.Err)
 	}
 	return f
-}
-
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		panic(err)
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // sampleRSS reads this process's VmRSS every 100 ms until the returned
@@ -330,33 +292,40 @@ func (f *forwarder) call(ctx context.Context, seq, bucket int64, action string) 
 // Features or a web-API call out, or in as pushes with a Features call out.
 var e2eKinds = []string{"features", "web", "push"}
 
-// e2eTarget starts one target; the engine's rule and the baseline's work
-// differ only by who does them. The baseline takes no pushes.
+// e2eTargets start one target each; the engine's rule and the baseline's
+// work differ only by who does them.
 var e2eTargets = []struct {
 	name  string
 	start func(testing.TB, string, string) string
 }{{"baseline", startBaseline}, {"engine", startEngine}}
+
+// eachTarget calls run with every form and target it is measured on,
+// named form/target; the baseline takes no pushes.
+func eachTarget(run func(name, kind string, start func(testing.TB, string, string) string)) {
+	for _, kind := range e2eKinds {
+		for _, tg := range e2eTargets {
+			if kind != "push" || tg.name != "baseline" {
+				run(kind+"/"+tg.name, kind, tg.start)
+			}
+		}
+	}
+}
 
 // BenchmarkEndToEnd runs each call kind against the baseline and then the
 // engine, at -e2e.rate (0: closed loop with -e2e.clients), once each:
 // run it with -benchtime 1x (docs/BENCHMARKS.md).
 func BenchmarkEndToEnd(b *testing.B) {
 	load := startLoad(b)
-	for _, kind := range e2eKinds {
-		for _, tg := range e2eTargets {
-			if kind == "push" && tg.name == "baseline" {
-				continue
+	eachTarget(func(name, kind string, start func(testing.TB, string, string) string) {
+		b.Run(name, func(b *testing.B) {
+			target := start(b, load.URL, kind)
+			for range b.N {
+				f := load.run(b, loadCommand{Target: target, Push: kind == "push", Rate: *e2eRate, Clients: *e2eClients,
+					Warmup: *e2eWarmup, Duration: *e2eDuration})
+				reportFigures(b, f)
 			}
-			b.Run(kind+"/"+tg.name, func(b *testing.B) {
-				target := tg.start(b, load.url, kind)
-				for range b.N {
-					f := load.run(b, loadCommand{Target: target, Push: kind == "push", Rate: *e2eRate, Clients: *e2eClients,
-						Warmup: *e2eWarmup, Duration: *e2eDuration})
-					reportFigures(b, f)
-				}
-			})
-		}
-	}
+		})
+	})
 }
 
 func reportFigures(b *testing.B, f figures) {
@@ -376,39 +345,33 @@ func reportFigures(b *testing.B, f figures) {
 
 // The short form of the benchmark: a second of load at a modest rate and a
 // second in a closed loop, on both targets and every form (pushes: the
-// rate only). Every
-// event answered 202 made its call (none lost), none failed, and the
-// engine's clients opened no connection to the sink after the warm-up.
+// rate only). Every event answered 202 made its call (none lost), none
+// failed, and the engine's clients kept their connections to the sink.
 func TestEndToEndShort(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a child process and the engine four times")
 	}
 	load := startLoad(t)
-	for _, kind := range e2eKinds {
-		for _, tg := range e2eTargets {
-			if kind == "push" && tg.name == "baseline" {
-				continue
+	eachTarget(func(name, kind string, start func(testing.TB, string, string) string) {
+		t.Run(name, func(t *testing.T) {
+			target := start(t, load.URL, kind)
+			rates := []float64{200, 0}
+			if kind == "push" {
+				// Pushes into a stateful trigger store its state one
+				// fsync at a time (docs/BENCHMARKS.md): a closed loop
+				// would queue for half a minute.
+				rates = []float64{100}
 			}
-			t.Run(kind+"/"+tg.name, func(t *testing.T) {
-				target := tg.start(t, load.url, kind)
-				rates := []float64{200, 0}
-				if kind == "push" {
-					// Pushes into a stateful trigger store its state one
-					// fsync at a time (docs/BENCHMARKS.md): a closed loop
-					// would queue for half a minute.
-					rates = []float64{100}
-				}
-				for _, rate := range rates {
-					f := load.run(t, loadCommand{Target: target, Push: kind == "push", Rate: rate, Clients: 8, Warmup: 300 * time.Millisecond,
-						Duration: time.Second})
-					t.Logf("rate %v: sent %d accepted %d refused %d calls %d delivered %.0f/s p50 %v p99 %v cpu %.0f µs/event allocs %.0f/event conns %d (after warm-up %d)",
-						rate, f.Sent, f.Accepted, f.Refused, f.Calls, f.delivered(), f.P50, f.P99,
-						f.perCall(float64(f.CPU.Microseconds())), f.perCall(float64(f.Mallocs)), f.Conns, f.NewConns)
-					checkFigures(t, f)
-				}
-			})
-		}
-	}
+			for _, rate := range rates {
+				f := load.run(t, loadCommand{Target: target, Push: kind == "push", Rate: rate, Clients: 8, Warmup: 300 * time.Millisecond,
+					Duration: time.Second})
+				t.Logf("rate %v: sent %d accepted %d refused %d calls %d delivered %.0f/s p50 %v p99 %v cpu %.0f µs/event allocs %.0f/event conns %d (after warm-up %d)",
+					rate, f.Sent, f.Accepted, f.Refused, f.Calls, f.delivered(), f.P50, f.P99,
+					f.perCall(float64(f.CPU.Microseconds())), f.perCall(float64(f.Mallocs)), f.Conns, f.NewConns)
+				checkFigures(t, f)
+			}
+		})
+	})
 }
 
 // maxInFlight bounds the calls in flight at once: the rule's max (64)
