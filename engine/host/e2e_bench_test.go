@@ -38,6 +38,7 @@ var (
 	e2eClients  = flag.Int("e2e.clients", 32, "concurrent senders of BenchmarkEndToEnd")
 	e2eDuration = flag.Duration("e2e.duration", 10*time.Second, "measured time of each BenchmarkEndToEnd run")
 	e2eWarmup   = flag.Duration("e2e.warmup", 2*time.Second, "warm-up before each BenchmarkEndToEnd measurement")
+	e2eBacklog  = flag.Int("e2e.backlog", 0, "the engine's max_backlog in BenchmarkEndToEnd (0: its default)")
 )
 
 // e2eRules are the benchmark rule of each call kind.
@@ -166,7 +167,7 @@ func startEngine(tb testing.TB, cloud, kind string) string {
 		tb.Fatal(err)
 	}
 	cfg := host.Config{Rules: dir, Data: filepath.Join(tb.TempDir(), "h.db"), Admin: "127.0.0.1:0", Cloud: cloud,
-		Push: "off", PollInterval: "1h", Devices: host.DevicesFeatures}
+		Push: "off", PollInterval: "1h", Devices: host.DevicesFeatures, MaxBacklog: *e2eBacklog}
 	if kind == "push" {
 		cfg.Push = "http2"
 	}
