@@ -41,12 +41,6 @@ func startRig(t *testing.T) *rig {
 // the bridge starts.
 func startRigWith(t *testing.T, prepare func(url string, st *store.Store)) *rig {
 	t.Helper()
-	return startRigRoom(t, prepare, nil)
-}
-
-// startRigRoom is startRigWith with the bridge's Options.Room.
-func startRigRoom(t *testing.T, prepare func(url string, st *store.Store), room func(context.Context) error) *rig {
-	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	s := sim.New(sim.DemoHousehold(), sim.Options{})
 	ready := make(chan string, 1)
@@ -91,7 +85,7 @@ func startRigRoom(t *testing.T, prepare func(url string, st *store.Store), room 
 		}
 		return tok.AccessToken, nil
 	}})
-	r.bridge, err = bridge.New(bridge.Options{Web: wc, Push: src, Clock: r.clock, Store: st, Country: "DE", EchoRefresh: time.Millisecond, Room: room,
+	r.bridge, err = bridge.New(bridge.Options{Web: wc, Push: src, Clock: r.clock, Store: st, Country: "DE", EchoRefresh: time.Millisecond,
 		Publish: func(ev engine.Event) {
 			r.mu.Lock()
 			r.events = append(r.events, ev)
@@ -301,33 +295,6 @@ func TestVolumeAndConnectionPushes(t *testing.T) {
 		v := r.find(engine.KindVolume, func(ev engine.Event) bool { return ev.Data["value"] == float64(35) })
 		c := r.find(engine.KindReachability, func(ev engine.Event) bool { return ev.Data["reachable"] == false })
 		return v != nil && c != nil && v.Device.Name == "Kitchen Echo"
-	})
-}
-
-// While the engine has no room (Options.Room waits) pushes are not
-// handled; once there is room they are, none lost.
-func TestPushesWaitForRoom(t *testing.T) {
-	room, asked := make(chan struct{}), make(chan struct{}, 1)
-	r := startRigRoom(t, nil, func(ctx context.Context) error {
-		select {
-		case asked <- struct{}{}:
-		default:
-		}
-		select {
-		case <-room:
-			return nil
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-	})
-	r.post("/_sim/push", `{"command":"PUSH_VOLUME_CHANGE","payload":{"dopplerId":{"deviceSerialNumber":"G6G0XW0412650C3M","deviceType":"A4ZP7ZC4PI6TO"},"isMuted":false,"volumeSetting":35}}`)
-	<-asked // a push waits for room; the others queue behind it
-	if v := r.find(engine.KindVolume, func(engine.Event) bool { return true }); v != nil {
-		t.Fatalf("a push was handled while the engine had no room: %+v", v)
-	}
-	close(room)
-	r.waitFor("the volume event once there is room", func() bool {
-		return r.find(engine.KindVolume, func(ev engine.Event) bool { return ev.Data["value"] == float64(35) }) != nil
 	})
 }
 

@@ -96,11 +96,12 @@ type Options struct {
 // Client calls the Alexa web API through the one request path (family
 // "web"). It is safe for concurrent use.
 type Client struct {
+	zones Zones // the Echos' time zones, for reminders
+
 	web, lists string // base URLs without trailing slash
 	rc         *request.Client
 	logger     *slog.Logger
 	listAPI    listAPI
-	zones      Zones // the Echos' time zones, for reminders
 }
 
 // New checks o and returns a client.
