@@ -182,6 +182,15 @@ func startEngine(tb testing.TB, cloud, kind string) string {
 		if err := <-done; err != nil {
 			tb.Errorf("host.Run: %v", err)
 		}
+		// Goroutines ending just after Run (the heap guard's sampler
+		// stops after a second idle) would be seen by the next test that
+		// counts them (TestAStoppedHostLeavesNoGoroutines).
+		for deadline := time.Now().Add(20 * time.Second); len(hostGoroutines()) > 0; time.Sleep(20 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				tb.Errorf("goroutines left by the engine:\n%s", strings.Join(hostGoroutines(), "\n\n"))
+				return
+			}
+		}
 	})
 	var base string
 	select {

@@ -114,8 +114,8 @@ func Run(ctx context.Context, o Options) error {
 	breaker, _ := cfg.Breaker.Engine() // checked by Validate
 	h.engine = engine.New(engine.Config{Clock: o.Clock, Store: st, Log: o.Log, OnEvent: h.onEvent, OnRun: h.onRun,
 		Breaker: breaker, MaxBacklog: cfg.MaxBacklog})
-	if h.rt, err = startAlexa(ctx, cfg, o.Getenv, alexaSetup{store: st, clock: o.Clock, publish: h.engine.Publish, room: h.engine.WaitRoom,
-		observe: h.engine.Metrics().ObserveAPICall, downResync: o.DownResync}, o.Log); err != nil {
+	if h.rt, err = startAlexa(ctx, cfg, o.Getenv, alexaSetup{store: st, clock: o.Clock, publish: h.engine.Publish,
+		observe: h.engine.Metrics().ObserveAPICall, downResync: o.DownResync, room: h.engine.WaitRoom}, o.Log); err != nil {
 		return err
 	}
 	if err := h.start(); err != nil {
