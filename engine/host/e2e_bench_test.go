@@ -326,6 +326,7 @@ func eachTarget(run func(name, kind string, start func(testing.TB, string, strin
 // run it with -benchtime 1x (docs/BENCHMARKS.md).
 func BenchmarkEndToEnd(b *testing.B) {
 	load := startLoad(b)
+	limit := map[string]float64{} // the baseline's delivered/s of each form
 	eachTarget(func(name, kind string, start func(testing.TB, string, string) string) {
 		b.Run(name, func(b *testing.B) {
 			target := start(b, load.URL, kind)
@@ -333,6 +334,11 @@ func BenchmarkEndToEnd(b *testing.B) {
 				f := load.run(b, loadCommand{Target: target, Push: kind == "push", Rate: *e2eRate, Clients: *e2eClients,
 					Warmup: *e2eWarmup, Duration: *e2eDuration})
 				reportFigures(b, f)
+				if strings.HasSuffix(name, "/baseline") {
+					limit[kind] = f.delivered()
+				} else if limit[kind] > 0 {
+					b.ReportMetric(f.delivered()/limit[kind], "of-baseline")
+				}
 			}
 		})
 	})
