@@ -107,7 +107,6 @@ func (s *stamping) Get(ctx context.Context, endpointID, attr string) (any, error
 	return s.r.Get(ctx, endpointID, attr)
 }
 
-
 func heapInUse() uint64 {
 	runtime.GC()
 	runtime.GC()
