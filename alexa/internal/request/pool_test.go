@@ -11,12 +11,25 @@ import (
 )
 
 // Under sustained concurrent load the default client reuses its
-// connections: once every concurrent caller has had one, no call opens
-// another (Go's default transport keeps 2 idle per host and would close
-// and reopen the rest on every round).
+// connections: once every concurrent caller has had one, calls open
+// (almost) no other. Go's default transport keeps 2 idle per host and
+// closes and reopens the rest on every round: 1,433 of 1,600 calls opened a
+// connection after the warm-up. Not exactly none: net/http puts a
+// connection back into the pool on its own goroutine after the body is
+// read, so a call made at that instant may dial a spare (which then stays
+// in the pool); the warm-up rounds collect those spares.
 func TestSustainedLoadOpensNoNewConnectionsAfterWarmUp(t *testing.T) {
-	var opened atomic.Int64
+	const callers, warmup, rounds = 32, 10, 50
+	var opened, arrived atomic.Int64
+	barrier := make(chan struct{})
 	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		// The first round's calls wait for each other: all 32 are in
+		// flight at once, on 32 connections.
+		if n := arrived.Add(1); n == callers {
+			close(barrier)
+		} else if n < callers {
+			<-barrier
+		}
 		w.Write([]byte(`{}`))
 	}))
 	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
@@ -27,7 +40,6 @@ func TestSustainedLoadOpensNoNewConnectionsAfterWarmUp(t *testing.T) {
 	srv.Start()
 	t.Cleanup(srv.Close)
 	c := New(Family{Name: "web"}, Options{})
-	const callers, rounds = 32, 50
 	round := func() {
 		var wg sync.WaitGroup
 		for range callers {
@@ -39,16 +51,19 @@ func TestSustainedLoadOpensNoNewConnectionsAfterWarmUp(t *testing.T) {
 		}
 		wg.Wait()
 	}
-	round() // warm-up: up to one connection per concurrent caller
+	for range warmup {
+		round()
+	}
 	warm := opened.Load()
-	if warm > callers {
+	if warm < callers || warm > 2*callers {
 		t.Fatalf("warm-up opened %d connections for %d concurrent callers", warm, callers)
 	}
 	for range rounds {
 		round()
 	}
-	if n := opened.Load() - warm; n != 0 {
-		t.Fatalf("%d new connections after warm-up over %d calls; want 0", n, callers*rounds)
+	// 1% of the calls at most; before the pool was sized, 90% opened one.
+	if n := opened.Load() - warm; n > callers*rounds/100 {
+		t.Fatalf("%d new connections after warm-up over %d calls; want (almost) none", n, callers*rounds)
 	}
 }
 
