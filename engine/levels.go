@@ -8,7 +8,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 )
 
@@ -16,8 +15,7 @@ import (
 // detection, holds and re-arming, per rule, trigger and device. Every
 // transition is stored before it takes effect, so a restart neither fires a
 // trigger again nor loses a running hold: a hold resumes with the time it
-// had left. The transitions of the events queued meanwhile are stored
-// together, in one transaction (flush).
+// had left.
 type levels struct {
 	e     *Engine
 	inbox chan levelMsg
@@ -28,15 +26,7 @@ type levels struct {
 	cache map[string]levelState
 	// done is closed when run returns, so late senders do not wait for ever.
 	done chan struct{}
-	// pending are the states saved and not yet written, after are what
-	// waits for them to be durable (runs, completions); flush writes the
-	// states of a batch of messages in one transaction, then runs after.
-	pending map[string][]byte
-	after   []func()
 }
-
-// maxBatch bounds the messages whose states flush writes at once.
-const maxBatch = 256
 
 const levelBucket = "levels"
 
@@ -65,7 +55,7 @@ type levelState struct {
 
 func newLevels(e *Engine) *levels {
 	l := &levels{e: e, inbox: make(chan levelMsg, inboxSize*4),
-		cache: map[string]levelState{}, done: make(chan struct{}), pending: map[string][]byte{}}
+		cache: map[string]levelState{}, done: make(chan struct{})}
 	l.holds = NewTimerQueue(e.clock, l.due)
 	return l
 }
@@ -103,7 +93,6 @@ func (l *levels) offer(r *runner, trigger int, ev *Event, acc *accepted) {
 func (l *levels) run(ctx context.Context) {
 	defer close(l.done)
 	l.resume()
-	l.flush()
 	for {
 		select {
 		case <-ctx.Done():
@@ -111,56 +100,13 @@ func (l *levels) run(ctx context.Context) {
 			return
 		case m := <-l.inbox:
 			l.handle(m)
-			l.handleQueued()
-			l.flush()
 		}
 	}
 }
-
-// handleQueued handles the messages queued already, up to maxBatch, so
-// that their states are written in one transaction: one goroutine saving
-// each transition alone pays one fsync per transition.
-func (l *levels) handleQueued() {
-	for range maxBatch - 1 {
-		select {
-		case m := <-l.inbox:
-			l.handle(m)
-		default:
-			return
-		}
-	}
-}
-
-// flush writes the pending states, at once so that the store's writer
-// groups them into one transaction, then lets the runs and completions
-// that waited for them go: a transition is durable before it takes effect.
-func (l *levels) flush() {
-	var wg sync.WaitGroup
-	for key, b := range l.pending {
-		wg.Go(func() {
-			if err := l.e.store.Put(levelBucket, key, b); err != nil {
-				l.e.log.Error("store trigger state", "key", key, "err", err)
-			}
-		})
-	}
-	wg.Wait()
-	clear(l.pending)
-	after := l.after
-	l.after = nil
-	for _, f := range after {
-		f()
-	}
-}
-
-// later runs f once the states saved so far are durable.
-func (l *levels) later(f func()) { l.after = append(l.after, f) }
 
 // handle is one message of run's.
 func (l *levels) handle(m levelMsg) {
-	defer l.later(func() { l.e.work.Add(-1) }) // counted by send
-	if m.ev == nil {
-		l.flush() // what waits for a sync, reload or hold sees every earlier state written
-	}
+	defer l.e.work.Add(-1) // counted by send
 	switch {
 	case m.synced != nil:
 		close(m.synced)
@@ -211,18 +157,19 @@ func (l *levels) load(key string) levelState {
 func (l *levels) save(key string, st levelState) {
 	l.cache[key] = st
 	b, err := json.Marshal(st)
+	if err == nil {
+		err = l.e.store.Put(levelBucket, key, b)
+	}
 	if err != nil {
 		l.e.log.Error("store trigger state", "key", key, "err", err)
-		return
 	}
-	l.pending[key] = b
 }
 
 // step applies one event to one trigger's state. The event's job for this
 // rule finishes here unless it starts a run.
 func (l *levels) step(r *runner, trigger int, ev *Event, acc *accepted) {
 	if !l.stepRuns(r, trigger, ev, acc) {
-		l.later(func() { l.e.finish(acc) })
+		l.e.finish(acc)
 	}
 }
 
@@ -232,7 +179,7 @@ func (l *levels) stepRuns(r *runner, trigger int, ev *Event, acc *accepted) bool
 	key := levelKey(r.rule.ID, trigger, ev)
 	st := l.load(key)
 	if st.Fired != "" && st.Fired == ev.ID {
-		l.later(func() { l.e.deliver(r, job{ev: ev, trigger: trigger, acc: acc, replayed: true}) })
+		l.e.deliver(r, job{ev: ev, trigger: trigger, acc: acc, replayed: true})
 		return true
 	}
 	before := st
@@ -246,7 +193,7 @@ func (l *levels) stepRuns(r *runner, trigger int, ev *Event, acc *accepted) bool
 		if t.Hold <= 0 {
 			st.Armed, st.Fired = false, ev.ID
 			l.save(key, st)
-			l.later(func() { l.e.deliver(r, job{ev: ev, trigger: trigger, acc: acc}) })
+			l.e.deliver(r, job{ev: ev, trigger: trigger, acc: acc})
 			return true
 		}
 		st.Entered, st.Due, st.Event = ev.Time, ev.Time.Add(t.Hold), ev
@@ -298,7 +245,7 @@ func (l *levels) holdDue(key string) {
 	l.save(key, st)
 	if err == nil {
 		a.late = late
-		l.later(func() { l.e.dispatch(a) })
+		l.e.dispatch(a)
 	}
 }
 
