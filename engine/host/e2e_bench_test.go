@@ -373,9 +373,9 @@ func TestEndToEndShort(t *testing.T) {
 			target := start(t, load.URL, kind)
 			rates := []float64{200, 0}
 			if kind == "push" {
-				// Pushes into a stateful trigger store its state one
-				// fsync at a time (docs/BENCHMARKS.md): a closed loop
-				// would queue for half a minute.
+				// The push path tops out at a few hundred events/s
+				// (docs/BENCHMARKS.md): a closed loop would queue
+				// for many seconds.
 				rates = []float64{100}
 			}
 			for _, rate := range rates {
