@@ -96,10 +96,10 @@ type Options struct {
 // Client calls the Alexa web API through the one request path (family
 // "web"). It is safe for concurrent use.
 type Client struct {
-	zones Zones // the Echos' time zones, for reminders
-
 	web, lists string // base URLs without trailing slash
 	rc         *request.Client
+	// zones are the Echos' time zones, for reminders.
+	zones      Zones
 	logger     *slog.Logger
 	listAPI    listAPI
 }
