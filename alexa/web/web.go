@@ -98,8 +98,7 @@ type Options struct {
 type Client struct {
 	web, lists string // base URLs without trailing slash
 	rc         *request.Client
-	// zones are the Echos' time zones, for reminders.
-	zones      Zones
+	zones      Zones // the Echos' time zones, for reminders
 	logger     *slog.Logger
 	listAPI    listAPI
 }
