@@ -32,10 +32,6 @@ type Options struct {
 	Clock   engine.Clock
 	Store   engine.Store
 	Publish func(engine.Event)
-	// Room, when set, is asked before each push is handled: it returns
-	// once the engine has room for more events (Engine.WaitRoom), so an
-	// engine at capacity slows the push connection down.
-	Room    func(context.Context) error
 	Country string // for the weekend of XXXX-WE alarms
 	Logger  *slog.Logger
 	// Retry is how long to wait before fetching Echo devices again after a
@@ -149,15 +145,7 @@ func (b *Bridge) Run(ctx context.Context) error {
 		return nil
 	}
 	wg.Go(func() { b.resyncWhileDown(ctx) })
-	handle := b.handle
-	if b.o.Room != nil {
-		handle = func(p push.Push) {
-			if b.o.Room(ctx) == nil {
-				b.handle(p)
-			}
-		}
-	}
-	return b.o.Push.Run(ctx, handle, func() {
+	return b.o.Push.Run(ctx, b.handle, func() {
 		b.log.Info("push connected: re-syncing notifications and lists")
 		b.resync()
 	})

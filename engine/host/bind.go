@@ -37,6 +37,10 @@ type alexaRuntime struct {
 	// account reports the household sign-in's state (nil: no session
 	// kept alive by the engine).
 	account func() admin.AccountReport
+	// room is Engine.WaitRoom, set by the host before the parts run: the
+	// pollers and the push connection wait for it while the engine is at
+	// capacity (waitRoom).
+	room func(context.Context) error
 }
 
 // alexaSetup is what the host needs to connect to Alexa: the open store
@@ -45,18 +49,11 @@ type alexaSetup struct {
 	store   *store.Store
 	clock   engine.Clock
 	publish func(engine.Event)
-	room    func(context.Context) error // Engine.WaitRoom: push and polling slow down at capacity
 	// observe times every Amazon request for the API latency histogram.
 	observe func(api, result string, d time.Duration)
 	// downResync is the bridge's re-sync interval while push is down
 	// (0: its default).
 	downResync time.Duration
-}
-
-// pollOptions are a poller's options reading through r: its events go to
-// the engine, which slows it down at capacity.
-func (s alexaSetup) pollOptions(r poll.Reader, log *slog.Logger) poll.Options {
-	return poll.Options{Clock: s.clock, Reader: r, Store: s.store, Publish: s.publish, Room: s.room, Logger: log}
 }
 
 // newBinder binds device() and alexa.* to an account; nil parts mean none
@@ -218,7 +215,7 @@ func (rt *alexaRuntime) startFeatures(cfg Config, acfg alexa.Config, hosts alexa
 	if err != nil {
 		return nil, nil, err
 	}
-	o := cfg.PollOptions(poll.Defaults{}, s.pollOptions(reader, log))
+	o := cfg.PollOptions(poll.Defaults{}, poll.Options{Clock: s.clock, Reader: reader, Store: s.store, Publish: s.publish, Logger: log})
 	poller := rt.addPoller(cfg, o, dir, resolvePolicy{retry: 30 * time.Second, tries: unmatchedRetries}, log)
 	log.Info("device() uses the Endpoint Features API")
 	return dir, poller, nil
@@ -228,6 +225,7 @@ func (rt *alexaRuntime) startFeatures(cfg Config, acfg alexa.Config, hosts alexa
 // loaded rules and the poll block ask for, resolved against dir as
 // policy says.
 func (rt *alexaRuntime) addPoller(cfg Config, o poll.Options, dir *alexa.Directory, policy resolvePolicy, log *slog.Logger) *poll.Poller {
+	o.Room = rt.waitRoom
 	poller := poll.New(o)
 	var (
 		wantsMu  sync.Mutex
@@ -269,11 +267,12 @@ func (rt *alexaRuntime) startBridge(cfg Config, acc webAccess, s alexaSetup, log
 		return nil, &ConfigError{fmt.Errorf("alexa web API: %w", err)}
 	}
 	src, err := pushSource(cfg.Push, acc, s.observe, log)
+	src = push.Paced(src, rt.waitRoom)
 	if err != nil {
 		return nil, &ConfigError{err}
 	}
 	b, err := bridge.New(bridge.Options{Web: wc, Push: src, Clock: s.clock, Store: s.store,
-		Publish: s.publish, Room: s.room, Country: acc.hosts.Country, Logger: log, DownResync: s.downResync})
+		Publish: s.publish, Country: acc.hosts.Country, Logger: log, DownResync: s.downResync})
 	if err != nil {
 		return nil, err
 	}
@@ -388,4 +387,13 @@ func (h household) CheckListItem(ctx context.Context, list, textOrID string) err
 
 func (h household) RemoveListItem(ctx context.Context, list, textOrID string) error {
 	return h.b.RemoveListItem(ctx, list, textOrID)
+}
+
+// waitRoom returns once the engine has room for more events (rt.room),
+// or ctx's error; without an engine it returns at once.
+func (rt *alexaRuntime) waitRoom(ctx context.Context) error {
+	if rt.room == nil {
+		return nil
+	}
+	return rt.room(ctx)
 }

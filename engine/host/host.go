@@ -115,9 +115,10 @@ func Run(ctx context.Context, o Options) error {
 	h.engine = engine.New(engine.Config{Clock: o.Clock, Store: st, Log: o.Log, OnEvent: h.onEvent, OnRun: h.onRun,
 		Breaker: breaker, MaxBacklog: cfg.MaxBacklog})
 	if h.rt, err = startAlexa(ctx, cfg, o.Getenv, alexaSetup{store: st, clock: o.Clock, publish: h.engine.Publish,
-		observe: h.engine.Metrics().ObserveAPICall, downResync: o.DownResync, room: h.engine.WaitRoom}, o.Log); err != nil {
+		observe: h.engine.Metrics().ObserveAPICall, downResync: o.DownResync}, o.Log); err != nil {
 		return err
 	}
+	h.rt.room = h.engine.WaitRoom // before the parts run: push and polling slow down at capacity
 	if err := h.start(); err != nil {
 		return err
 	}
