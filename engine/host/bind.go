@@ -43,6 +43,15 @@ type alexaRuntime struct {
 	room func(context.Context) error
 }
 
+// waitRoom returns once the engine has room for more events (rt.room),
+// or ctx's error; without an engine it returns at once.
+func (rt *alexaRuntime) waitRoom(ctx context.Context) error {
+	if rt.room == nil {
+		return nil
+	}
+	return rt.room(ctx)
+}
+
 // alexaSetup is what the host needs to connect to Alexa: the open store
 // (tokens, snapshots) and the engine's clock and publish.
 type alexaSetup struct {
@@ -387,13 +396,4 @@ func (h household) CheckListItem(ctx context.Context, list, textOrID string) err
 
 func (h household) RemoveListItem(ctx context.Context, list, textOrID string) error {
 	return h.b.RemoveListItem(ctx, list, textOrID)
-}
-
-// waitRoom returns once the engine has room for more events (rt.room),
-// or ctx's error; without an engine it returns at once.
-func (rt *alexaRuntime) waitRoom(ctx context.Context) error {
-	if rt.room == nil {
-		return nil
-	}
-	return rt.room(ctx)
 }
