@@ -125,14 +125,12 @@ func (b *Bridge) DND(serial string) (on, known bool) {
 // that the push Amazon sends meanwhile is no change) and makes no
 // alexa.dnd event; a failed request puts the old state back.
 func (b *Bridge) SetDND(ctx context.Context, e web.Echo, on bool, d time.Duration) error {
+	if on && d > 0 {
+		return b.Perform(ctx, []web.Echo{e}, web.Action{Kind: web.ActionDND, Enable: true, Duration: d})
+	}
 	targets, err := b.members(ctx, []web.Echo{e})
 	if err != nil {
 		return err
-	}
-	if on && d > 0 {
-		return b.writeDND(targets, on, func() error {
-			return b.o.Web.Perform(ctx, targets, web.Action{Kind: web.ActionDND, Enable: true, Duration: d})
-		})
 	}
 	for _, t := range targets {
 		if err := b.writeDND([]web.Echo{t}, on, func() error { return b.o.Web.SetDND(ctx, t, on) }); err != nil {

@@ -201,10 +201,15 @@ func (v *voiceWatcher) nextPoll() time.Time {
 	return due
 }
 
+// budgetCalls is the n of the budget: ⌈RequestsPerMinute⌉, at least 1.
+func (v *voiceWatcher) budgetCalls() int {
+	return max(1, int(math.Ceil(v.o.RequestsPerMinute-1e-9)))
+}
+
 // budgetRoom is when the budget allows the next call: no span of
-// n/RequestsPerMinute minutes holds more than n calls, n = ⌈rate⌉. mu held.
+// n/RequestsPerMinute minutes holds more than n calls, n = budgetCalls. mu held.
 func (v *voiceWatcher) budgetRoom() time.Time {
-	n := max(1, int(math.Ceil(v.o.RequestsPerMinute-1e-9)))
+	n := v.budgetCalls()
 	if len(v.sent) < n {
 		return time.Time{}
 	}
@@ -214,7 +219,7 @@ func (v *voiceWatcher) budgetRoom() time.Time {
 
 // spend counts one history call against the budget. mu held.
 func (v *voiceWatcher) spend(now time.Time) {
-	n := max(1, int(math.Ceil(v.o.RequestsPerMinute-1e-9)))
+	n := v.budgetCalls()
 	v.sent = append(v.sent, now)
 	if len(v.sent) > n {
 		v.sent = slices.Delete(v.sent, 0, len(v.sent)-n)

@@ -147,12 +147,14 @@ func (c *Client) csrfPage() string { return c.lists + csrfPagePath + "?" + csrfP
 var csrfMeta = regexp.MustCompile(`<meta\s+name="csrf-token"\s+content="([^"]+)"`)
 
 // csrfToken returns the cached anti-csrftoken-a2z, fetching the activity
-// page when there is none or it is older than csrfTokenTTL.
+// page when there is none or it is older than csrfTokenTTL. The cache's
+// lock is not held during the fetch.
 func (c *Client) csrfToken(ctx context.Context) (string, error) {
 	c.history.mu.Lock()
-	defer c.history.mu.Unlock()
-	if c.history.token != "" && c.now().Sub(c.history.fetched) < csrfTokenTTL {
-		return c.history.token, nil
+	tok, fetched := c.history.token, c.history.fetched
+	c.history.mu.Unlock()
+	if tok != "" && c.now().Sub(fetched) < csrfTokenTTL {
+		return tok, nil
 	}
 	q, _ := url.ParseQuery(csrfPageQuery)
 	resp, err := c.rc.Do(ctx, request.Request{Method: "GET", URL: c.lists + csrfPagePath, Query: q, NoRetry: true,
@@ -164,8 +166,11 @@ func (c *Client) csrfToken(ctx context.Context) (string, error) {
 	if m == nil {
 		return "", badResponse("GET", csrfPagePath, `no <meta name="csrf-token"> on the page`)
 	}
-	c.history.token, c.history.fetched = string(m[1]), c.now()
-	return c.history.token, nil
+	tok = string(m[1])
+	c.history.mu.Lock()
+	c.history.token, c.history.fetched = tok, c.now()
+	c.history.mu.Unlock()
+	return tok, nil
 }
 
 func (c *Client) dropCSRFToken() {
@@ -378,17 +383,19 @@ const wakeWordsTTL = time.Hour
 // wakeWords maps each Echo's serial to its active wake word, lower-case
 // ("alexa", "computer", ...), read (WakeWords) at most every
 // wakeWordsTTL. When that fails the last map (or none: every Echo's is
-// "alexa") is used, and it is tried again on the next call.
+// "alexa") is used, and it is tried again on the next call. The cache's
+// lock is not held during the request, which may retry for long.
 func (c *Client) wakeWords(ctx context.Context) map[string]string {
 	c.history.mu.Lock()
-	defer c.history.mu.Unlock()
-	if c.history.words != nil && c.now().Sub(c.history.wordsAt) < wakeWordsTTL {
-		return c.history.words
+	last, at := c.history.words, c.history.wordsAt
+	c.history.mu.Unlock()
+	if last != nil && c.now().Sub(at) < wakeWordsTTL {
+		return last
 	}
 	words, err := c.WakeWords(ctx)
 	if err != nil {
 		c.logger.WarnContext(ctx, "alexa web: wake words unknown; stripping \"alexa\" from the voice history", "err", err)
-		return c.history.words
+		return last
 	}
 	out := map[string]string{}
 	for _, w := range words {
@@ -396,6 +403,8 @@ func (c *Client) wakeWords(ctx context.Context) map[string]string {
 			out[w.Serial] = strings.ToLower(w.Word)
 		}
 	}
+	c.history.mu.Lock()
 	c.history.words, c.history.wordsAt = out, c.now()
+	c.history.mu.Unlock()
 	return out
 }

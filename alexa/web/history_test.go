@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -258,5 +259,53 @@ func TestVoiceHistoryPages(t *testing.T) {
 			}
 		}
 		assertEqual(t, texts, []string{"three", "two", "one"})
+	}
+}
+
+// A slow wake-word read (it retries throttling for long) holds up no
+// other history call: the cache is not locked during a request.
+func TestVoiceHistoryDoesNotWaitForAnotherCallsWakeWords(t *testing.T) {
+	const rvh = "/alexa-privacy/apd/rvh/customer-history-records-v2"
+	release := make(chan struct{})
+	var once sync.Once
+	unblock := func() { once.Do(func() { close(release) }) }
+	f := newFake(t, map[string]http.HandlerFunc{
+		"GET /alexa-privacy/apd/activity": reply(200, `<html><meta name="csrf-token" content="tok-1"></html>`),
+		"POST " + rvh:                     reply(200, `{"customerHistoryRecords":[],"encodedRequestToken":null}`),
+		"GET /api/wake-word": func(w http.ResponseWriter, r *http.Request) {
+			<-release
+			reply(200, `{"wakeWords":[]}`)(w, r)
+		},
+	})
+	t.Cleanup(unblock) // before the server closes
+	c, _ := newClient(t, f, nil)
+	count := func(path string) (n int) {
+		for _, r := range f.requests() {
+			if r.Path == path {
+				n++
+			}
+		}
+		return n
+	}
+	waitFor := func(what string, ok func() bool) {
+		t.Helper()
+		for deadline := time.Now().Add(5 * time.Second); !ok(); time.Sleep(time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("timed out waiting for %s", what)
+			}
+		}
+	}
+	q := web.HistoryQuery{From: now.Add(-time.Hour), To: now}
+	errs := make(chan error, 2)
+	call := func() { _, err := c.VoiceHistory(t.Context(), q); errs <- err }
+	go call()
+	waitFor("the first call's wake-word read", func() bool { return count("/api/wake-word") == 1 })
+	go call()
+	waitFor("the second call's history request while the first reads wake words", func() bool { return count(rvh) == 2 })
+	unblock()
+	for range 2 {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
 	}
 }
