@@ -148,7 +148,7 @@ var (
 		ActStop:    {Returns: okOrErr, Doc: "Stops what the Echo plays or says."},
 		"dnd": {Params: []Param{{Name: "on", Type: "boolean|{ duration: Duration }", Optional: true, Doc: "omitted: read the state as last seen"}},
 			Returns: []Param{{Name: "ok", Type: "boolean?", Doc: "without an argument: the state, nil when not known"}, {Name: "err", Type: "AlexaError?"}},
-			Doc: "Do Not Disturb: on, off, or on for a duration."},
+			Doc:     "Do Not Disturb: on, off, or on for a duration."},
 		"player": {Returns: []Param{{Name: "player", Type: "Player?", Doc: "nil when nothing plays"}, {Name: "err", Type: "AlexaError?"}},
 			Doc: "What the Echo plays (a request)."},
 		"play":     {Returns: okOrErr, Doc: "Resumes playback."},
