@@ -16,6 +16,9 @@ const (
 	KindReminder     = "alexa.reminder"
 	KindList         = "alexa.list"
 	KindVolume       = "alexa.volume"
+	KindVoice        = "alexa.voice" // an utterance from the voice history (best effort, late)
+	KindDND          = "alexa.dnd"   // an Echo's Do Not Disturb turned on or off
+	KindMedia        = "alexa.media" // an Echo's player changed state or title
 	KindReading      = "reading"
 	KindReachability = "reachability"
 	KindSchedule     = "schedule"

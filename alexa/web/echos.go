@@ -16,6 +16,7 @@ type Echo struct {
 	Timezone        string   // IANA time zone of the device, "" if it has no preferences entry
 	SoftwareVersion string   // softwareVersion, needed for notification volume
 	Capabilities    []string // capabilities, e.g. REMINDERS, VOLUME_SETTING
+	Members         []string // clusterMembers: the serials of a speaker group's (WHA) Echos
 }
 
 const (
@@ -41,6 +42,7 @@ func (c *Client) Echos(ctx context.Context) ([]Echo, error) {
 			Online          bool     `json:"online"`
 			SoftwareVersion string   `json:"softwareVersion"`
 			Capabilities    []string `json:"capabilities"`
+			ClusterMembers  []string `json:"clusterMembers"`
 		} `json:"devices"`
 	}
 	if err := decode("GET", devicesPath, body, &devs); err != nil {
@@ -68,6 +70,7 @@ func (c *Client) Echos(ctx context.Context) ([]Echo, error) {
 			Timezone:        zones[deviceKey{d.SerialNumber, d.DeviceType}],
 			SoftwareVersion: d.SoftwareVersion,
 			Capabilities:    d.Capabilities,
+			Members:         nonEmpty(d.ClusterMembers),
 		})
 	}
 	return echos, nil
@@ -101,4 +104,13 @@ func (c *Client) timezones(ctx context.Context) (map[deviceKey]string, error) {
 		}
 	}
 	return zones, nil
+}
+
+// nonEmpty is s, or nil when s has no elements (Amazon sends [] for
+// every device that is not a group).
+func nonEmpty(s []string) []string {
+	if len(s) == 0 {
+		return nil
+	}
+	return s
 }

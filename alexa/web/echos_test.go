@@ -20,7 +20,8 @@ func TestEchosJoinTimezones(t *testing.T) {
 			{"serialNumber":"S2","deviceType":"OTHER","accountName":"Same serial, other type","deviceFamily":"ECHO",
 			 "online":true,"softwareVersion":"2","capabilities":null},
 			{"serialNumber":null,"deviceType":"T4","accountName":"Broken"},
-			{"serialNumber":"S5","deviceType":"T5","accountName":null,"deviceFamily":"WHA","online":true,"capabilities":["MUSIC"]}
+			{"serialNumber":"S5","deviceType":"T5","accountName":null,"deviceFamily":"WHA","online":true,"capabilities":["MUSIC"],
+			 "clusterMembers":["G090LF09643202VS","S2"]}
 		]}`),
 		"GET /api/device-preferences": reply(200, `{"devicePreferences":[
 			{"deviceSerialNumber":"G090LF09643202VS","deviceType":"A3S5BH2HU6VAYF","timeZoneId":"Europe/Berlin","locale":"de-DE"},
@@ -38,7 +39,7 @@ func TestEchosJoinTimezones(t *testing.T) {
 		berlinEcho,
 		{Serial: "S2", Type: "T2", Name: "Office", Family: "KNIGHT", Timezone: "America/New_York", SoftwareVersion: "1", Capabilities: []string{}},
 		{Serial: "S2", Type: "OTHER", Name: "Same serial, other type", Family: "ECHO", Online: true, SoftwareVersion: "2"},
-		{Serial: "S5", Type: "T5", Family: "WHA", Online: true, Capabilities: []string{"MUSIC"}},
+		{Serial: "S5", Type: "T5", Family: "WHA", Online: true, Capabilities: []string{"MUSIC"}, Members: []string{"G090LF09643202VS", "S2"}},
 	})
 	reqs := f.requests()
 	if len(reqs) != 2 {

@@ -21,6 +21,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/alexarules/alexarules/alexa"
@@ -100,6 +101,10 @@ type Client struct {
 	rc         *request.Client
 	logger     *slog.Logger
 	listAPI    listAPI
+	locale     string // the account's language (Accept-Language), sent as the sequences' locale
+
+	mu         sync.Mutex
+	customerID string // /api/users/me id, once read
 }
 
 // New checks o and returns a client.
@@ -134,11 +139,13 @@ func New(o Options) (*Client, error) {
 	if c.logger == nil {
 		c.logger = slog.New(slog.DiscardHandler)
 	}
+	header := c.header(o)
+	c.locale = header.Get("Accept-Language")
 	c.rc = request.New(family(o), request.Options{
 		HTTPClient: o.HTTPClient,
 		Logger:     c.logger,
 		Auth:       auth,
-		Header:     c.header(o),
+		Header:     header,
 		Observe:    o.Observe,
 	})
 	return c, nil
@@ -274,11 +281,32 @@ func (c *Client) cacheBuster() string { return strconv.FormatInt(c.now().UnixMil
 // JSON. base is c.web or c.lists; path is already escaped. It returns the
 // body of a 2xx answer; an error answer is an *Error.
 func (c *Client) send(ctx context.Context, method, base, path string, query url.Values, body any) ([]byte, error) {
-	resp, err := c.rc.Do(ctx, request.Request{Method: method, URL: base + path, Query: query, JSON: body})
+	r := request.Request{Method: method, URL: base + path, Query: query, JSON: body}
+	if raw, ok := body.(rawJSON); ok {
+		r.JSON, r.Body = nil, raw
+		r.Header = http.Header{"Content-Type": {"application/json; charset=UTF-8"}}
+	}
+	resp, err := c.rc.Do(ctx, r)
 	if err != nil {
 		return nil, err
 	}
 	return resp.Body, nil
+}
+
+// rawJSON is a body send passes as is: JSON encoded without the HTML
+// escapes (\u003c for <) encoding/json adds, so SSML and text reach
+// Amazon as the web app sends them.
+type rawJSON []byte
+
+// marshalRaw encodes v as send's rawJSON.
+func marshalRaw(v any) (rawJSON, error) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, fmt.Errorf("alexa web: encode: %w", err)
+	}
+	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
 }
 
 // decode unmarshals a 2xx body into v, which must be a JSON object; any
