@@ -42,6 +42,9 @@ type API struct {
 	Repeats          []string
 	RemindFields     []Param
 	AnnounceFields   []Param // announce's options table
+	// Shapes of what echo:player(), alexa.routines() and
+	// alexa.last_called() return.
+	PlayerFields, RoutineFields, LastCalledFields []Param
 	// ActionOptions are the fields of the options table that device
 	// methods which change an attribute take last (check_first, ...).
 	ActionOptions []Param
@@ -61,6 +64,9 @@ func BoundAPI() API {
 		Repeats:          slices.Clone(repeats),
 		RemindFields:     fieldsOf(remindFields, remindSigs),
 		AnnounceFields:   fieldsOf(announceFields, announceSigs),
+		PlayerFields:     slices.Clone(playerSigs),
+		RoutineFields:    slices.Clone(routineInfoSigs),
+		LastCalledFields: slices.Clone(lastCalledSigs),
 		ActionOptions:    slices.Clone(actionOptionSigs),
 	}
 }
@@ -165,6 +171,20 @@ var (
 		"run": {Params: []Param{{Name: "opts", Type: "{ on: string|Echo|EventDevice }", Optional: true, Doc: "the Echo it runs on; default: the first online Echo"}},
 			Returns: okOrErr, Doc: "Runs the routine (matched by name, then by its voice command)."},
 	}
+
+	playerSigs = []Param{
+		{Name: "state", Type: `"PLAYING"|"PAUSED"`},
+		{Name: "title", Type: "string?"}, {Name: "artist", Type: "string?"}, {Name: "album", Type: "string?"},
+		{Name: "provider", Type: "string?", Doc: "e.g. Spotify, Amazon Music"},
+		{Name: "position", Type: "integer", Doc: "seconds into the track"}, {Name: "length", Type: "integer", Doc: "seconds"},
+		{Name: "volume", Type: "integer"}, {Name: "muted", Type: "boolean"},
+	}
+
+	routineInfoSigs = []Param{{Name: "id", Type: "string"}, {Name: "name", Type: "string"},
+		{Name: "utterances", Type: "string[]", Doc: "the voice commands that start it"}}
+
+	lastCalledSigs = []Param{{Name: "device", Type: "{ name: string, serial: string }"}, {Name: "text", Type: "string"},
+		{Name: "time", Type: "number?", Doc: "epoch seconds"}, {Name: "reply", Type: "string?"}, {Name: "person", Type: "string?"}}
 
 	announceSigs = map[string]Param{
 		"title":  {Type: "string", Optional: true, Doc: "shown on Echos with a screen"},

@@ -90,6 +90,9 @@ var routineMethods = map[string]func(a *alexaLib) lua.LGFunction{
 	"run": func(a *alexaLib) lua.LGFunction { return a.runRoutine },
 }
 
+// MaxDNDDuration is the longest timed Do Not Disturb Amazon takes.
+const MaxDNDDuration = 12 * time.Hour
+
 // announceFields are the fields of announce's options table.
 var announceFields = []string{"title", "volume"}
 
@@ -339,8 +342,12 @@ func dndArg(L *lua.LState, call string, v lua.LValue) (on bool, d time.Duration,
 			}
 		})
 		d, err := ParseDuration(x.RawGetString("duration"))
-		if err == nil && d <= 0 {
-			err = fmt.Errorf("must be more than zero")
+		switch {
+		case err != nil:
+		case d < time.Minute:
+			err = fmt.Errorf("at least 1m expected, got %s", d)
+		case d > MaxDNDDuration:
+			err = fmt.Errorf("at most %s expected, got %s", "12h", d)
 		}
 		if err != nil {
 			argError(L, 1, call, "duration: "+err.Error())
@@ -433,15 +440,7 @@ func (a *alexaLib) routines(L *lua.LState) int {
 	t := L.CreateTable(len(list), 0)
 	for i, r := range list {
 		names[i] = r.Name
-		rt := L.CreateTable(0, 3)
-		rt.RawSetString("id", lua.LString(r.ID))
-		rt.RawSetString("name", lua.LString(r.Name))
-		u := L.CreateTable(len(r.Utterances), 0)
-		for _, s := range r.Utterances {
-			u.Append(lua.LString(s))
-		}
-		rt.RawSetString("utterances", u)
-		t.Append(rt)
+		t.Append(ToLua(L, r.data()))
 	}
 	rec.Result = names
 	a.run.Record(rec)
@@ -535,15 +534,29 @@ func (a *alexaLib) lastCalled(L *lua.LState) int {
 		L.Push(lua.LNil)
 		return 1
 	}
+	L.Push(ToLua(L, u.data()))
+	return 1
+}
+
+// data is the utterance as alexa.last_called() returns it.
+func (u Utterance) data() map[string]any {
 	m := map[string]any{"device": map[string]any{"name": u.Echo.Name, "serial": u.Echo.Serial}, "text": u.Text}
 	if !u.Time.IsZero() {
-		m["time"] = float64(u.Time.UnixMilli()) / 1000
+		m["time"] = float64(TimeToLua(u.Time))
 	}
 	for k, v := range map[string]string{"reply": u.Reply, "person": u.Person} {
 		if v != "" {
 			m[k] = v
 		}
 	}
-	L.Push(ToLua(L, m))
-	return 1
+	return m
+}
+
+// data is the routine as alexa.routines() lists it.
+func (r Routine) data() map[string]any {
+	u := make([]any, len(r.Utterances))
+	for i, s := range r.Utterances {
+		u[i] = s
+	}
+	return map[string]any{"id": r.ID, "name": r.Name, "utterances": u}
 }
