@@ -1,6 +1,8 @@
 package sim
 
 import (
+	"crypto/sha256"
+	"fmt"
 	"net/http"
 	"strings"
 )
@@ -128,4 +130,40 @@ func (s *Server) appDevicesLocked() []echoDevice {
 		})
 	}
 	return devices
+}
+
+// simWifiNetwork is the ESSID every simulated Echo is connected to.
+const simWifiNetwork = "SimHome"
+
+// handleHouseholdAccounts is GET /api/household: the account's members
+// (jcrasselt's capture); the simulated household has one adult.
+func (s *Server) handleHouseholdAccounts(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]any{
+		"__type": "HouseholdModel:http://internal.amazon.com/coral/com.amazon.alexa.household.model/",
+		"accounts": []map[string]any{{
+			"email": simEmail, "eulaAcceptance": true, "firstName": simFirstName, "fullName": simFullName,
+			"id": simUserID, "pendingUserPin": nil, "role": "ADULT",
+		}},
+		"id": nil,
+	})
+}
+
+// handleWifiDetails is GET /api/device-wifi-details?deviceSerialNumber&deviceType:
+// ioBroker reads essid and macAddress; the MAC is made from the serial.
+func (s *Server) handleWifiDetails(w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	e, err := s.queryEchoLocked(r)
+	s.mu.Unlock()
+	if err != nil {
+		writeWebErr(w, http.StatusBadRequest, err)
+		return
+	}
+	sum := sha256.Sum256([]byte(e.Serial))
+	writeJSON(w, http.StatusOK, map[string]any{
+		"deviceSerialNumber": e.Serial,
+		"deviceType":         e.Type,
+		"essid":              simWifiNetwork,
+		// A locally administered unicast address.
+		"macAddress": fmt.Sprintf("%02X%02X%02X%02X%02X%02X", sum[0]&0xfc|0x02, sum[1], sum[2], sum[3], sum[4], sum[5]),
+	})
 }

@@ -51,28 +51,33 @@ type authSettings struct {
 	HomeRegion     string `json:"home_region"`
 	CSRFFrom       string `json:"csrf_from"`
 	StaleAfter     int    `json:"stale_after_s"`
+	// CustomerIDCheck is what behaviors/preview does with a node whose
+	// customerId is not the signed-in customer's: reject (400) or ignore.
+	CustomerIDCheck string `json:"customer_id_check"`
 }
 
 func defaultAuthSettings() authSettings {
 	return authSettings{
-		AccessTokenTTL: int(accessTokenLifetime / time.Second),
-		CookieTTL:      int(defaultCookieTTL / time.Second),
-		Marketplace:    "amazon.com",
-		HomeRegion:     "NA",
-		CSRFFrom:       csrfPaths[0],
-		StaleAfter:     int(defaultStaleAfter / time.Second),
+		AccessTokenTTL:  int(accessTokenLifetime / time.Second),
+		CookieTTL:       int(defaultCookieTTL / time.Second),
+		Marketplace:     "amazon.com",
+		HomeRegion:      "NA",
+		CSRFFrom:        csrfPaths[0],
+		StaleAfter:      int(defaultStaleAfter / time.Second),
+		CustomerIDCheck: customerCheckReject,
 	}
 }
 
 // authSettingsPatch is the body of PUT /_sim/auth: the settings to change.
 type authSettingsPatch struct {
-	AccessTokenTTL *int    `json:"access_token_ttl_s"`
-	CookieTTL      *int    `json:"cookie_ttl_s"`
-	OTP            *bool   `json:"otp"`
-	Marketplace    *string `json:"marketplace"`
-	HomeRegion     *string `json:"home_region"`
-	CSRFFrom       *string `json:"csrf_from"`
-	StaleAfter     *int    `json:"stale_after_s"`
+	AccessTokenTTL  *int    `json:"access_token_ttl_s"`
+	CookieTTL       *int    `json:"cookie_ttl_s"`
+	OTP             *bool   `json:"otp"`
+	Marketplace     *string `json:"marketplace"`
+	HomeRegion      *string `json:"home_region"`
+	CSRFFrom        *string `json:"csrf_from"`
+	StaleAfter      *int    `json:"stale_after_s"`
+	CustomerIDCheck *string `json:"customer_id_check"`
 }
 
 // apply returns cur with p applied, or every problem with p.
@@ -113,6 +118,13 @@ func (p authSettingsPatch) apply(cur authSettings) (authSettings, error) {
 			errs = append(errs, fmt.Errorf("csrf_from: %q is not one of %q", *v, csrfPaths))
 		} else {
 			cur.CSRFFrom = *v
+		}
+	}
+	if v := p.CustomerIDCheck; v != nil {
+		if *v != customerCheckReject && *v != customerCheckIgnore {
+			errs = append(errs, fmt.Errorf("customer_id_check: %q is not reject or ignore", *v))
+		} else {
+			cur.CustomerIDCheck = *v
 		}
 	}
 	return cur, errors.Join(errs...)

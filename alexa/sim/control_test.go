@@ -221,13 +221,14 @@ const interfacesExample = `{
  "smarthome":[{"id":"f8090827-c936-4397-8852-3975a7f36f65","name":"Desk Lamp","aliases":["Reading Light"],"type":"LIGHT",
    "state":{"power":"ON","brightness":50,"color":{"hue":0,"saturation":1,"brightness":1},"color_temperature":2700,"connectivity":"OK"}},
   {"id":"s1","name":"Hall Sensor","aliases":[],"type":"TEMPERATURE_SENSOR","state":{"temperature":21.5,"temperature_scale":"FAHRENHEIT"}}],
- "groups":[{"id":"g1","name":"Hall","members":["f8090827-c936-4397-8852-3975a7f36f65"]}]
+ "groups":[{"id":"g1","name":"Hall","members":["f8090827-c936-4397-8852-3975a7f36f65"]}],
+  "routines":[],"players":[],"spoken":[],"dnd":[]
 }`
 
 func TestHouseholdControl(t *testing.T) {
 	e := newEnv(t, sim.Household{}, sim.Options{})
 	r := e.do(http.MethodGet, "/_sim/household", "", nil)
-	jsonEqual(t, r.raw, `{"endpoints":[],"echos":[],"lists":[],"notifications":[],"smarthome":[],"groups":[]}`)
+	jsonEqual(t, r.raw, `{"endpoints":[],"echos":[],"lists":[],"notifications":[],"smarthome":[],"groups":[],"routines":[],"players":[],"spoken":[],"dnd":[]}`)
 
 	r = e.do(http.MethodPut, "/_sim/household", "", interfacesExample)
 	if r.status != http.StatusOK {
@@ -305,7 +306,7 @@ func TestHouseholdControl(t *testing.T) {
 	}
 	e.do(http.MethodPut, "/_sim/household", "", `{"endpoints":[]}`)
 	r = e.do(http.MethodGet, "/_sim/household", "", nil)
-	jsonEqual(t, r.raw, `{"endpoints":[],"echos":[],"lists":[],"notifications":[],"smarthome":[],"groups":[]}`)
+	jsonEqual(t, r.raw, `{"endpoints":[],"echos":[],"lists":[],"notifications":[],"smarthome":[],"groups":[],"routines":[],"players":[],"spoken":[],"dnd":[]}`)
 }
 
 func TestGoAPI(t *testing.T) {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"time"
 )
 
 // Household is everything the simulated cloud knows about one Amazon
@@ -24,6 +25,16 @@ type Household struct {
 	SmartHome []SmartHomeDevice `json:"smarthome"`
 	// Groups are the Alexa app's device groups of SmartHome devices.
 	Groups []Group `json:"groups"`
+	// Routines are the account's Alexa routines, served as automations
+	// (echostate.go).
+	Routines []Routine `json:"routines"`
+	// Players are the Echos' media sessions (media.go).
+	Players []Player `json:"players"`
+	// Spoken logs what the Echos were made to say or do through
+	// behaviors/preview, oldest first.
+	Spoken []Spoken `json:"spoken"`
+	// DND logs every Do Not Disturb change, oldest first.
+	DND []DNDChange `json:"dnd"`
 }
 
 // SmartHomeDevice is a device of the Alexa app's smart-home API. ID is its
@@ -108,6 +119,19 @@ type Echo struct {
 	Type     string `json:"type"`
 	Name     string `json:"name"`
 	Timezone string `json:"timezone"`
+	// Family is the devices-v2 deviceFamily (ECHO when empty); WHA makes
+	// the Echo a speaker group of Members (serials of other Echos).
+	Family  string   `json:"family,omitempty"`
+	Members []string `json:"members,omitempty"`
+	// DND is the Do Not Disturb state; DNDUntil, when set, is when a timed
+	// Do Not Disturb ends.
+	DND      bool       `json:"dnd,omitempty"`
+	DNDUntil *time.Time `json:"dnd_until,omitempty"`
+	// Online is false for an Echo devices-v2 lists as offline (true when
+	// absent).
+	Online *bool `json:"online,omitempty"`
+	// Volume is the speaker volume 0..100 (defaultEchoVolume when absent).
+	Volume *int `json:"volume,omitempty"`
 }
 
 // List is an Alexa list (shopping, to-do or custom).
@@ -228,6 +252,7 @@ func (h Household) Validate() error {
 		}
 	}
 	errs = append(errs, h.validateSmartHome()...)
+	errs = append(errs, h.validateEchoState()...)
 	return errors.Join(errs...)
 }
 
@@ -339,6 +364,7 @@ func (h Household) clone() Household {
 	if c.Groups == nil {
 		c.Groups = []Group{}
 	}
+	c.cloneEchoState()
 	for i := range c.Groups {
 		if c.Groups[i].Members == nil {
 			c.Groups[i].Members = []string{}

@@ -98,6 +98,9 @@ type Server struct {
 	notificationVolumes map[string]int
 
 	hub pushHub
+	// buckets are the throttled routes' token buckets, by path
+	// (throttle.go).
+	buckets map[string]*bucket
 
 	// app is the state of the Alexa app sign-in (appauth.go).
 	app appAuth
@@ -137,6 +140,7 @@ func New(h Household, opts Options) *Server {
 		accessTokens:  map[string]time.Time{},
 		codePairs:     map[string]*codePair{},
 		app:           newAppAuth(),
+		buckets:       newBuckets(),
 	}
 	for _, t := range opts.RefreshTokens {
 		s.refreshTokens[t] = true
@@ -187,6 +191,7 @@ func (s *Server) SetHousehold(h Household) error {
 // s.mu is held or s is not shared yet.
 func (s *Server) setHousehold(h Household) {
 	s.household = h.clone()
+	s.household.completeEchoState()
 	now := s.opts.Now()
 	s.loadedAt = now
 	s.itemMetas = map[itemKey]*itemMeta{}
@@ -263,6 +268,17 @@ func (s *Server) routes() http.Handler {
 	csrfGet("/api/devices-v2/device", s.handleDevices)
 	web("GET /api/device-preferences", s.handleDevicePreferences)
 	web("GET /api/wake-word", s.handleWakeWords)
+	web("GET /api/household", s.handleHouseholdAccounts)
+	web("GET /api/device-wifi-details", s.handleWifiDetails)
+	// Echo actions, routines, Do Not Disturb and media (behaviors.go,
+	// routines.go, dnd.go, media.go).
+	web("POST /api/behaviors/preview", s.handlePreview)
+	web("GET /api/behaviors/v2/automations", s.handleAutomations)
+	web("GET /api/dnd/device-status-list", s.handleDNDStatusList)
+	web("PUT /api/dnd/status", s.handleDNDStatus)
+	web("GET /api/np/player", s.handlePlayer)
+	web("GET /api/np/list-media-sessions", s.handleMediaSessions)
+	web("POST /api/np/command", s.handlePlayerCommand)
 	web("GET /api/notifications", s.handleGetNotifications)
 	web("PUT /api/notifications/createReminder", s.handleCreateNotification)
 	web("PUT /api/notifications/null", s.handleCreateNotification)
@@ -324,6 +340,8 @@ func (s *Server) routes() http.Handler {
 	control.HandleFunc("POST /_sim/push", s.handlePush)
 	control.HandleFunc("POST /_sim/lists/{listId}/items", s.handleSimAddItem)
 	control.HandleFunc("POST /_sim/notifications", s.handleSimNotification)
+	control.HandleFunc("GET /_sim/throttle", s.handleGetThrottle)
+	control.HandleFunc("PUT /_sim/throttle", s.handlePutThrottle)
 
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/_sim" || strings.HasPrefix(r.URL.Path, "/_sim/") {

@@ -1,11 +1,13 @@
 package sim
 
 import (
+	"cmp"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 )
@@ -100,25 +102,44 @@ var echoCapabilities = []string{
 	"REMINDERS", "TIMERS_AND_ALARMS", "SOUND_SETTINGS", "DREAM_TRAINING", "PERSISTENT_CONNECTION",
 }
 
+// groupCapabilities are the capabilities of a speaker group.
+var groupCapabilities = []string{"AUDIO_PLAYER", "AMAZON_MUSIC", "TUNE_IN", "VOLUME_SETTING"}
+
+// parentClustersLocked lists the speaker groups serial belongs to; s.mu
+// is held.
+func (s *Server) parentClustersLocked(serial string) []string {
+	groups := []string{}
+	for _, g := range s.household.Echos {
+		if g.Family == familyGroup && slices.Contains(g.Members, serial) {
+			groups = append(groups, g.Serial)
+		}
+	}
+	return groups
+}
+
 func (s *Server) handleDevices(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	devices := make([]echoDevice, 0, len(s.household.Echos))
 	for _, e := range s.household.Echos {
-		devices = append(devices, echoDevice{
+		d := echoDevice{
 			AccountName:           e.Name,
 			AppDeviceList:         []any{},
 			Capabilities:          append([]string(nil), echoCapabilities...),
-			ClusterMembers:        []string{},
+			ClusterMembers:        append([]string{}, e.Members...),
 			DeviceAccountID:       "A" + strings.ToUpper(e.Serial),
-			DeviceFamily:          "ECHO",
+			DeviceFamily:          cmp.Or(e.Family, "ECHO"),
 			DeviceOwnerCustomerID: simCustomerID,
 			DeviceType:            e.Type,
 			Language:              "de-DE",
-			Online:                true,
-			ParentClusters:        []string{},
+			Online:                e.Online == nil || *e.Online,
+			ParentClusters:        s.parentClustersLocked(e.Serial),
 			SerialNumber:          e.Serial,
 			SoftwareVersion:       echoSoftwareVersion,
-		})
+		}
+		if e.Family == familyGroup {
+			d.Capabilities = append([]string(nil), groupCapabilities...)
+		}
+		devices = append(devices, d)
 	}
 	devices = append(devices, s.appDevicesLocked()...)
 	s.mu.Unlock()
@@ -157,6 +178,9 @@ func (s *Server) handleWakeWords(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	words := make([]map[string]any, 0, len(s.household.Echos))
 	for _, e := range s.household.Echos {
+		if e.Family == familyGroup {
+			continue // a speaker group hears nothing itself
+		}
 		words = append(words, map[string]any{
 			"active": true, "deviceSerialNumber": e.Serial, "deviceType": e.Type, "midFieldState": nil, "wakeWord": "ALEXA",
 		})
