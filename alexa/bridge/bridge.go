@@ -65,6 +65,8 @@ type Bridge struct {
 
 	echosMu     sync.Mutex // one Echo fetch at a time
 	echosLoaded time.Time
+
+	echo *echoState // DND and players (echo.go)
 }
 
 // listSync asks for a list to be fetched again: one list (ID), or all when
@@ -101,7 +103,7 @@ func New(o Options) (*Bridge, error) {
 		o.DownResync = 15 * time.Second
 	}
 	b := &Bridge{o: o, log: o.Logger, volumes: map[string]float64{}, lists: map[string]*listSnapshot{},
-		syncs: make(chan listSync, 64)}
+		syncs: make(chan listSync, 64), echo: newEchoState()}
 	stored, err := o.Store.List(listBucket, "")
 	if err != nil {
 		return nil, fmt.Errorf("bridge: load list snapshots: %w", err)
@@ -125,6 +127,7 @@ func New(o Options) (*Bridge, error) {
 func (b *Bridge) Run(ctx context.Context) error {
 	b.debounce = web.NewDebouncer(ctx, b.fetchNotifications, web.DebouncerOptions{Clock: b.o.Clock, Logger: b.log})
 	defer b.debounce.Close()
+	defer b.startEcho(ctx)()
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	// The Echo devices first: the tracker's start-up catch-up (rings that
@@ -150,10 +153,11 @@ func (b *Bridge) Run(ctx context.Context) error {
 	})
 }
 
-// resync fetches notifications and every list again.
+// resync fetches notifications, every list and the DND states again.
 func (b *Bridge) resync() {
 	b.debounce.Trigger()
 	b.requestSync(listSync{})
+	b.resyncDND()
 }
 
 // resyncWhileDown re-syncs every DownResync, on the engine clock, while
@@ -358,6 +362,10 @@ func (b *Bridge) handle(p push.Push) {
 		}
 		b.o.Publish(engine.Event{Kind: engine.KindReachability, Device: b.echoDevice(p.Device.SerialNumber),
 			Data: map[string]any{"reachable": state == "ONLINE", "connectivity": state}})
+	case "PUSH_DND_STATE_CHANGE":
+		b.dndPushed(p.Device.SerialNumber, payload)
+	case "PUSH_AUDIO_PLAYER_STATE", "PUSH_MEDIA_CHANGE", "PUSH_MEDIA_PROGRESS_CHANGE", "NotifyNowPlayingUpdated":
+		b.mediaPushed(p.Device.SerialNumber) // NotifyNowPlayingUpdated names no device: ""
 	}
 }
 

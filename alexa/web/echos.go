@@ -76,6 +76,14 @@ func (c *Client) Echos(ctx context.Context) ([]Echo, error) {
 	return echos, nil
 }
 
+// IsGroup reports a speaker group (family WHA), whose Members are the
+// Echos that play.
+func (e Echo) IsGroup() bool { return e.Family == "WHA" }
+
+// IsSpeaker reports an Echo that speaks itself: not a speaker group and
+// not the Alexa app (family VOX).
+func (e Echo) IsSpeaker() bool { return !e.IsGroup() && e.Family != "VOX" }
+
 type deviceKey struct{ serial, typ string }
 
 // timezones reads the time zone of each device from its preferences.

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 
@@ -23,6 +24,7 @@ func (a *app) devicesCmd() *cobra.Command {
 	var (
 		f       accountFlags
 		backend string
+		detail  bool
 	)
 	c := &cobra.Command{
 		Use:   "devices [flags]",
@@ -31,6 +33,7 @@ func (a *app) devicesCmd() *cobra.Command {
 	}
 	f.add(c.Flags(), "data file holding the stored login")
 	c.Flags().StringVar(&backend, "devices", "", devicesHelp+"; without it, every backend the account reaches is listed")
+	c.Flags().BoolVar(&detail, "detail", false, "also each Echo's wake word, Do Not Disturb and Wi-Fi, the household's members and the web session check")
 	c.RunE = a.action(func(cmd *cobra.Command, _ []string) error {
 		cfg, err := f.load(cmd.Flags())
 		if err != nil {
@@ -41,7 +44,7 @@ func (a *app) devicesCmd() *cobra.Command {
 			return err
 		}
 		log := slog.New(slog.NewTextHandler(a.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-		devs, err := host.ListDevices(cmd.Context(), cfg, a.getenv, log)
+		devs, err := host.ListDevices(cmd.Context(), cfg, a.getenv, log, host.ListOptions{EchoDetail: detail})
 		if err != nil {
 			return err
 		}
@@ -105,10 +108,42 @@ func (a *app) printEchos(out *blocks, devs host.Devices) {
 	if devs.EchosErr != nil {
 		return
 	}
+	d := devs.EchoDetail
 	tw := tabwriter.NewWriter(out.next(), 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "ECHO\tSERIAL\tTYPE\tFAMILY\tTIME ZONE\tONLINE")
+	head := "ECHO\tSERIAL\tTYPE\tFAMILY\tTIME ZONE\tONLINE"
+	if d != nil {
+		head += "\tWAKE WORD\tDND\tWI-FI\tMAC"
+	}
+	fmt.Fprintln(tw, head)
 	for _, ec := range devs.Echos {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%t\n", ec.Name, ec.Serial, ec.Type, ec.Family, ec.Timezone, ec.Online)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%t", ec.Name, ec.Serial, ec.Type, ec.Family, ec.Timezone, ec.Online)
+		if d != nil {
+			dnd, wifi := "-", d.Wifi[ec.Serial]
+			if on, ok := d.DND[ec.Serial]; ok {
+				dnd = strconv.FormatBool(on)
+			}
+			fmt.Fprintf(tw, "\t%s\t%s\t%s\t%s", cmp.Or(d.WakeWords[ec.Serial], "-"), dnd, cmp.Or(wifi.ESSID, "-"), cmp.Or(wifi.MAC, "-"))
+		}
+		fmt.Fprintln(tw)
+	}
+	tw.Flush()
+	if d != nil {
+		a.printEchoDetail(out, d)
+	}
+}
+
+// printEchoDetail prints the web session check and the household's
+// members (devices --detail).
+func (a *app) printEchoDetail(out *blocks, d *host.EchoDetail) {
+	w := out.next()
+	fmt.Fprintf(w, "web session (/api/customer-status): %s\n", cmp.Or(d.Session, "unknown (the check failed)"))
+	if len(d.Members) == 0 {
+		return
+	}
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "HOUSEHOLD MEMBER\tROLE\tID")
+	for _, m := range d.Members {
+		fmt.Fprintf(tw, "%s\t%s\t%s\n", cmp.Or(m.FullName, m.FirstName, m.Email), m.Role, m.ID)
 	}
 	tw.Flush()
 }

@@ -96,15 +96,32 @@ type Devices struct {
 	// nor a web cookie (no Echos).
 	EchosConfigured bool
 	EchosErr        error
+	// EchoDetail is set when ListOptions.EchoDetail asked for it and the
+	// Echos were listed.
+	EchoDetail *EchoDetail
 }
 
 // Err joins the failures of the backends.
-func (d Devices) Err() error { return errors.Join(d.EndpointsErr, d.SmartHomeErr, d.EchosErr) }
+func (d Devices) Err() error {
+	err := errors.Join(d.EndpointsErr, d.SmartHomeErr, d.EchosErr)
+	if d.EchoDetail != nil {
+		err = errors.Join(err, d.EchoDetail.Err)
+	}
+	return err
+}
+
+// ListOptions choose what ListDevices reads besides the device lists.
+type ListOptions struct {
+	// EchoDetail reads each Echo's wake word, Do Not Disturb and Wi-Fi,
+	// the household's members and the web session check (one request per
+	// Echo for the Wi-Fi, four more in all).
+	EchoDetail bool
+}
 
 // ListDevices fetches the account's devices of every backend it reaches.
 // It uses the stored login unless a running engine holds the data file.
 // The error is a configuration problem; a backend's failure is in its Err.
-func ListDevices(ctx context.Context, cfg Config, getenv func(string) string, log *slog.Logger) (Devices, error) {
+func ListDevices(ctx context.Context, cfg Config, getenv func(string) string, log *slog.Logger, o ListOptions) (Devices, error) {
 	cfg = cfg.WithDefaults()
 	acfg := cfg.AlexaConfig(getenv)
 	st, err := openStoreIfFree(cfg.Data, log)
@@ -142,7 +159,16 @@ func ListDevices(ctx context.Context, cfg Config, getenv func(string) string, lo
 		out.SmartHome, out.SmartHomeErr = listSmartHome(ctx, cfg, acc, log)
 	}
 	out.EchosConfigured = true
-	out.Echos, out.EchosErr = listEchos(ctx, acc)
+	wc, err := web.New(acc.web)
+	if err != nil {
+		return out, &ConfigError{err}
+	}
+	out.Echos, out.EchosErr = wc.Echos(ctx)
+	if out.EchosErr != nil {
+		out.EchosErr = fmt.Errorf("echo devices: %w", out.EchosErr)
+	} else if o.EchoDetail {
+		out.EchoDetail = readEchoDetail(ctx, wc, out.Echos)
+	}
 	return out, nil
 }
 
@@ -170,19 +196,6 @@ func listSmartHome(ctx context.Context, cfg Config, acc webAccess, log *slog.Log
 		return nil, fmt.Errorf("smart-home devices: %w", err)
 	}
 	return ents, nil
-}
-
-// listEchos fetches the Echo devices.
-func listEchos(ctx context.Context, acc webAccess) ([]web.Echo, error) {
-	wc, err := web.New(acc.web)
-	if err != nil {
-		return nil, &ConfigError{err}
-	}
-	echos, err := wc.Echos(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("echo devices: %w", err)
-	}
-	return echos, nil
 }
 
 // devicesWeb is the web session of ListDevices: the household session's
