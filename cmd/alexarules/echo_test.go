@@ -1,0 +1,225 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/alexarules/alexarules/alexa/sim"
+)
+
+// These tests drive `alexarules run --cloud` against the simulator with
+// rules that make Echos speak, announce, run routines, set Do Not
+// Disturb and pause music, and compare the requests the simulator got
+// with the sequences of research §2 (echo-voice-media-api.md).
+
+const (
+	bedroomSerial = "G090LF1182340B7K"
+	kitchenSerial = "G6G0XW0412650C3M"
+	livingSerial  = "G2A0V7048274078P"
+	// simCustomer is the simulator's signed-in customer (/api/users/me id).
+	simCustomer = "amzn1.account.SIMA1SIMCUSTOMER1"
+)
+
+const echoRules = `
+return {
+  rule "speak" { when = event "speak",
+    run = function() assert(alexa.echo("Kitchen Echo"):speak("The washing machine is done")) end },
+  rule "announce" { when = event "announce",
+    run = function() assert(alexa.echoes{ "Kitchen Echo", "Bedroom Echo" }:announce("Dinner is ready")) end },
+  rule "routine" { when = event "routine",
+    run = function() assert(alexa.routine("GOOD NIGHT"):run{ on = "Bedroom Echo" }) end },
+  rule "dnd" { when = event "dnd",
+    run = function() assert(alexa.echo("Bedroom Echo"):dnd{ duration = "1h" }) end },
+  rule "doorbell" { when = event "doorbell",
+    run = function(ctx)
+      local echo = alexa.echo("Living Room Echo")
+      local p = echo:player()
+      if p and p.state == "PLAYING" then
+        assert(echo:pause())
+        ctx.log.info("paused %s", p.title)
+      end
+    end },
+  rule "typo" { when = event "typo",
+    run = function() alexa.routine("Good nite"):run() end },
+}`
+
+// echoHousehold is the demo household with a routine and music playing
+// in the living room.
+func echoHousehold() sim.Household {
+	h := sim.DemoHousehold()
+	h.Routines = []sim.Routine{{Name: "Good night", Utterances: []string{"sleep tight"}}}
+	h.Players = []sim.Player{{Echo: "Living Room Echo", State: "PLAYING", Title: "Blue in Green", Artist: "Miles Davis", Provider: "Amazon Music"}}
+	return h
+}
+
+// previews are the behaviors/preview requests since from that were not
+// throttled (the simulator takes 3 a second, as Amazon does; the client
+// retries): the outer body and its sequenceJson, each as normalised JSON.
+func previews(t *testing.T, s *sim.Server, from int) (outer, seq []string) {
+	t.Helper()
+	for _, r := range requestsSince(s, from, func(r sim.Request) bool {
+		return r.Path == "/api/behaviors/preview" && r.Status != http.StatusTooManyRequests
+	}) {
+		var body map[string]any
+		if err := json.Unmarshal(r.Body, &body); err != nil {
+			t.Fatalf("preview body %s: %v", r.Body, err)
+		}
+		sj, ok := body["sequenceJson"].(string)
+		if !ok {
+			t.Fatalf("sequenceJson is not a string: %s", r.Body)
+		}
+		body["sequenceJson"] = "…"
+		b, _ := json.Marshal(body)
+		outer = append(outer, string(b))
+		seq = append(seq, normJSON(t, json.RawMessage(sj)))
+		if r.Status != http.StatusOK {
+			t.Errorf("preview answered %d: %s", r.Status, r.Body)
+		}
+	}
+	return outer, seq
+}
+
+// fire posts the event and waits for the rule's run, which must be ok.
+func fire(t *testing.T, d *daemon, event, rule string) map[string]any {
+	t.Helper()
+	n := len(d.runs(rule))
+	d.post("/api/events", `{"name":"`+event+`"}`)
+	d.waitFor(func() bool { return len(d.runs(rule)) > n }, "the "+rule+" run")
+	run := d.runs(rule)[0]
+	if run["outcome"] != "ok" {
+		t.Fatalf("%s: %v", rule, run)
+	}
+	return run
+}
+
+func serial(s, typ string) string {
+	return `"deviceSerialNumber":"` + s + `","deviceType":"` + typ + `"`
+}
+
+func TestRulesMakeEchosSpeakAnnounceRunRoutinesAndSetDND(t *testing.T) {
+	s, url := startSimOf(t, echoHousehold(), sim.Options{})
+	dir := t.TempDir()
+	write(t, dir, "r.lua", echoRules)
+	d := startRun(t, dir, filepath.Join(t.TempDir(), "d.db"), "--cloud", url)
+	const op = `"@type":"com.amazon.alexa.behaviors.model.OpaquePayloadOperationNode"`
+	serialNode := func(nodes ...string) string {
+		return `{"@type":"com.amazon.alexa.behaviors.model.Sequence","startNode":{"@type":"com.amazon.alexa.behaviors.model.SerialNode","name":null,"nodesToExecute":[` +
+			strings.Join(nodes, ",") + `]}}`
+	}
+	for _, tc := range []struct {
+		event, outer, seq string
+	}{
+		{"speak", `{"behaviorId":"PREVIEW","sequenceJson":"…","status":"ENABLED"}`,
+			serialNode(`{` + op + `,"type":"Alexa.Speak","skillId":"amzn1.ask.1p.saysomething","operationPayload":{` +
+				serial(kitchenSerial, "A4ZP7ZC4PI6TO") + `,"locale":"en-US","customerId":"` + simCustomer + `","textToSpeak":"The washing machine is done"}}`)},
+		// Two Echos, one request, one announcement node listing both.
+		{"announce", `{"behaviorId":"PREVIEW","sequenceJson":"…","status":"ENABLED"}`,
+			serialNode(`{` + op + `,"type":"AlexaAnnouncement","skillId":"amzn1.ask.1p.routines.messaging","operationPayload":{` +
+				`"customerId":"` + simCustomer + `","expireAfter":"PT5S","content":[{"locale":"en-US","display":{"title":"alexarules","body":"Dinner is ready"},` +
+				`"speak":{"type":"text","value":"Dinner is ready"}}],"target":{"customerId":"` + simCustomer + `","devices":[` +
+				`{"deviceSerialNumber":"` + kitchenSerial + `","deviceTypeId":"A4ZP7ZC4PI6TO"},{"deviceSerialNumber":"` + bedroomSerial + `","deviceTypeId":"A32DOYMUN6DTXA"}]}}}`)},
+		{"dnd", `{"behaviorId":"PREVIEW","sequenceJson":"…","status":"ENABLED"}`,
+			serialNode(`{` + op + `,"type":"Alexa.DeviceControls.DoNotDisturb","skillId":"amzn1.ask.1p.alexadevicecontrols","operationPayload":{` +
+				`"customerId":"` + simCustomer + `","action":"Enable","duration":"DURATION#PT1H0M0S","isAssociatedDevice":false,` +
+				`"devices":[{"deviceSerialNumber":"` + bedroomSerial + `","deviceTypeId":"A32DOYMUN6DTXA"}]}}`)},
+	} {
+		from := len(s.Requests())
+		fire(t, d, tc.event, tc.event)
+		outer, seq := previews(t, s, from)
+		if len(outer) != 1 {
+			t.Fatalf("%s: %d preview requests, want one: %v", tc.event, len(outer), seq)
+		}
+		if outer[0] != normJSON(t, json.RawMessage(tc.outer)) {
+			t.Errorf("%s: body\n%s\nwant\n%s", tc.event, outer[0], tc.outer)
+		}
+		if want := normJSON(t, json.RawMessage(tc.seq)); seq[0] != want {
+			t.Errorf("%s: sequenceJson\n%s\nwant\n%s", tc.event, seq[0], want)
+		}
+	}
+
+	// The routine by name (any case): behaviorId is its automationId, the
+	// sequence its own with the placeholders replaced.
+	from := len(s.Requests())
+	fire(t, d, "routine", "routine")
+	outer, seq := previews(t, s, from)
+	if len(outer) != 1 || !strings.Contains(outer[0], `"behaviorId":"amzn1.alexa.automation.`) ||
+		!strings.Contains(seq[0], `"sequenceId":"amzn1.alexa.sequence.`) || !strings.Contains(seq[0], `"deviceSerialNumber":"`+bedroomSerial+`"`) ||
+		!strings.Contains(seq[0], `"textToSpeak":"Running Good night"`) || strings.Contains(seq[0], "ALEXA_") {
+		t.Fatalf("routine run: %v %v", outer, seq)
+	}
+
+	h := s.Household()
+	var spoken []string
+	for _, e := range h.Spoken {
+		spoken = append(spoken, fmt.Sprintf("%s %s %q %s", e.Device, e.Kind, e.Text, e.Routine))
+	}
+	want := []string{`Kitchen Echo speak "The washing machine is done" `, `Kitchen Echo announce "Dinner is ready" `,
+		`Bedroom Echo announce "Dinner is ready" `, `Bedroom Echo routine "" Good night`, `Bedroom Echo speak "Running Good night" Good night`}
+	if strings.Join(spoken, "\n") != strings.Join(want, "\n") {
+		t.Errorf("the simulator's spoken log:\n%s\nwant\n%s", strings.Join(spoken, "\n"), strings.Join(want, "\n"))
+	}
+	if len(h.DND) != 1 || h.DND[0].Serial != bedroomSerial || !h.DND[0].Enabled || h.DND[0].Duration != "PT1H0M0S" {
+		t.Errorf("the simulator's DND log: %+v", h.DND)
+	}
+
+	// A misspelt routine fails the run at its line, and sends nothing.
+	from = len(s.Requests())
+	d.post("/api/events", `{"name":"typo"}`)
+	d.waitFor(func() bool { return len(d.runs("typo")) == 1 }, "the typo run")
+	if run := d.runs("typo")[0]; run["outcome"] != "failed" || !strings.Contains(fmt.Sprint(run["error"]), `r.lua:21: unknown routine "Good nite" (known: Good night)`) ||
+		!strings.Contains(fmt.Sprint(run["error"]), "Good nite") {
+		t.Fatalf("unknown routine: %v", run)
+	}
+	if outer, _ := previews(t, s, from); len(outer) != 0 {
+		t.Fatalf("an unknown routine sent %v", outer)
+	}
+}
+
+// The doorbell pauses the music that plays in the living room: one
+// np/command, and the simulator's player is paused.
+func TestTheDoorbellPausesTheMusic(t *testing.T) {
+	s, url := startSimOf(t, echoHousehold(), sim.Options{})
+	dir := t.TempDir()
+	write(t, dir, "r.lua", echoRules)
+	d := startRun(t, dir, filepath.Join(t.TempDir(), "d.db"), "--cloud", url)
+	run := fire(t, d, "doorbell", "doorbell")
+	if log := fmt.Sprint(run["log"]); log != "[info: paused Blue in Green]" {
+		t.Fatalf("doorbell: %s", log)
+	}
+	cmds := requestsSince(s, 0, func(r sim.Request) bool { return r.Path == "/api/np/command" })
+	if len(cmds) != 1 || normJSON(t, cmds[0].Body) != `{"type":"PauseCommand"}` ||
+		!strings.Contains(cmds[0].Query, "deviceSerialNumber="+livingSerial) || cmds[0].Status != http.StatusOK {
+		t.Fatalf("np/command requests: %+v", cmds)
+	}
+	p := s.Household().Players[0]
+	if p.State != "PAUSED" || strings.Join(p.Commands, ",") != "PauseCommand" {
+		t.Fatalf("the simulator's player: %+v", p)
+	}
+	// Paused already: the next ring reads the player and sends nothing.
+	fire(t, d, "doorbell", "doorbell")
+	if n := len(requestsSince(s, 0, func(r sim.Request) bool { return r.Path == "/api/np/command" })); n != 1 {
+		t.Fatalf("%d np/command requests, want 1", n)
+	}
+}
+
+// --dry-run records the Echo actions and sends none.
+func TestDryRunSendsNoEchoActions(t *testing.T) {
+	s, url := startSimOf(t, echoHousehold(), sim.Options{})
+	dir := t.TempDir()
+	write(t, dir, "r.lua", echoRules)
+	d := startRun(t, dir, filepath.Join(t.TempDir(), "d.db"), "--cloud", url, "--dry-run")
+	for _, ev := range []string{"speak", "announce", "dnd", "routine"} {
+		d.post("/api/events", `{"name":"`+ev+`"}`)
+		d.waitFor(func() bool { return len(d.runs(ev)) == 1 }, "the "+ev+" run")
+		if run := d.runs(ev)[0]; run["outcome"] != "dry_run" || !strings.Contains(fmt.Sprint(run["actions"]), "result:dry_run") {
+			t.Fatalf("%s: %v", ev, run)
+		}
+	}
+	if outer, _ := previews(t, s, 0); len(outer) != 0 {
+		t.Fatalf("a dry run sent %v", outer)
+	}
+}
