@@ -86,11 +86,7 @@ func startRigWith(t *testing.T, prepare func(url string, st *store.Store)) *rig 
 		return tok.AccessToken, nil
 	}})
 	r.bridge, err = bridge.New(bridge.Options{Web: wc, Push: src, Clock: r.clock, Store: st, Country: "DE", EchoRefresh: time.Millisecond,
-		Publish: func(ev engine.Event) {
-			r.mu.Lock()
-			r.events = append(r.events, ev)
-			r.mu.Unlock()
-		}})
+		Publish: r.publish})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -149,6 +145,13 @@ func (r *rig) waitFor(what string, cond func() bool) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// publish is the bridge's Publish: it records the event.
+func (r *rig) publish(ev engine.Event) {
+	r.mu.Lock()
+	r.events = append(r.events, ev)
+	r.mu.Unlock()
 }
 
 func (r *rig) snapshot() []engine.Event {

@@ -121,35 +121,53 @@ func (b *Bridge) DND(serial string) (on, known bool) {
 // SetDND turns Do Not Disturb on or off on e (a speaker group: on its
 // members): for d > 0 on through the DoNotDisturb sequence node, which
 // ends by itself, else with PUT /api/dnd/status. Like a rule's list
-// changes, the new state is taken into the cache at once and makes no
-// alexa.dnd event.
+// changes, the new state is taken into the cache (before the request, so
+// that the push Amazon sends meanwhile is no change) and makes no
+// alexa.dnd event; a failed request puts the old state back.
 func (b *Bridge) SetDND(ctx context.Context, e web.Echo, on bool, d time.Duration) error {
 	targets, err := b.members(ctx, []web.Echo{e})
 	if err != nil {
 		return err
 	}
 	if on && d > 0 {
-		err = b.o.Web.Perform(ctx, targets, web.Action{Kind: web.ActionDND, Enable: true, Duration: d})
-		if err == nil {
-			b.rememberDND(targets, on)
-		}
-		return err
+		return b.writeDND(targets, on, func() error {
+			return b.o.Web.Perform(ctx, targets, web.Action{Kind: web.ActionDND, Enable: true, Duration: d})
+		})
 	}
 	for _, t := range targets {
-		if err := b.o.Web.SetDND(ctx, t, on); err != nil {
+		if err := b.writeDND([]web.Echo{t}, on, func() error { return b.o.Web.SetDND(ctx, t, on) }); err != nil {
 			return err
 		}
-		b.rememberDND([]web.Echo{t}, on)
 	}
 	return nil
 }
 
-func (b *Bridge) rememberDND(targets []web.Echo, on bool) {
-	b.echo.mu.Lock()
-	defer b.echo.mu.Unlock()
+// writeDND runs a rule's DND write with the new state already in the
+// cache, restoring the old one if the write fails.
+func (b *Bridge) writeDND(targets []web.Echo, on bool, write func() error) error {
+	type old struct{ on, known bool }
+	s := b.echo
+	s.mu.Lock()
+	before := make(map[string]old, len(targets))
 	for _, t := range targets {
-		b.echo.dnd[t.Serial] = on
+		v, known := s.dnd[t.Serial]
+		before[t.Serial] = old{v, known}
+		s.dnd[t.Serial] = on
 	}
+	s.mu.Unlock()
+	err := write()
+	if err != nil {
+		s.mu.Lock()
+		for serial, o := range before {
+			if !o.known {
+				delete(s.dnd, serial)
+			} else {
+				s.dnd[serial] = o.on
+			}
+		}
+		s.mu.Unlock()
+	}
+	return err
 }
 
 // Perform makes Echos act in one request (web.Client.Perform); speaker
@@ -159,13 +177,11 @@ func (b *Bridge) Perform(ctx context.Context, targets []web.Echo, a web.Action) 
 	if err != nil {
 		return err
 	}
-	if err := b.o.Web.Perform(ctx, echos, a); err != nil {
-		return err
-	}
+	perform := func() error { return b.o.Web.Perform(ctx, echos, a) }
 	if a.Kind == web.ActionDND {
-		b.rememberDND(echos, a.Enable)
+		return b.writeDND(echos, a.Enable, perform)
 	}
-	return nil
+	return perform()
 }
 
 // members resolves speaker groups (clusterMembers) to their Echos and

@@ -1,6 +1,7 @@
 package bridge_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -16,6 +17,7 @@ import (
 	"github.com/alexarules/alexarules/alexa"
 	"github.com/alexarules/alexarules/alexa/bridge"
 	"github.com/alexarules/alexarules/alexa/push"
+	"github.com/alexarules/alexarules/alexa/sim"
 	"github.com/alexarules/alexarules/alexa/web"
 	"github.com/alexarules/alexarules/engine"
 	"github.com/alexarules/alexarules/engine/store"
@@ -30,6 +32,7 @@ type echoRig struct {
 	dnd  string // the device-status-list body
 	play map[string]string
 	np   int      // np/player calls
+	fail bool     // PUT /api/dnd/status answers 400
 	reqs []string // "METHOD path body" of the calls that change something
 }
 
@@ -59,11 +62,7 @@ func startEchoRig(t *testing.T) *echoRig {
 		t.Fatal(err)
 	}
 	r.bridge, err = bridge.New(bridge.Options{Web: wc, Push: er.push, Clock: r.clock, Store: st, EchoRefresh: time.Millisecond,
-		Publish: func(ev engine.Event) {
-			r.mu.Lock()
-			r.events = append(r.events, ev)
-			r.mu.Unlock()
-		}})
+		Publish: r.publish})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -108,7 +107,11 @@ func (er *echoRig) serve(w http.ResponseWriter, r *http.Request) {
 		 "triggers":[],"status":"ENABLED","sequence":{"@type":"com.amazon.alexa.behaviors.model.Sequence","startNode":{"@type":"com.amazon.alexa.behaviors.model.SerialNode",
 		 "nodesToExecute":[{"@type":"com.amazon.alexa.behaviors.model.OpaquePayloadOperationNode","type":"Alexa.Speak","skillId":"amzn1.ask.1p.saysomething",
 		 "operationPayload":{"deviceSerialNumber":"ALEXA_CURRENT_DSN","textToSpeak":"Night"}}]}}}]`)
-	case "POST /api/behaviors/preview", "PUT /api/dnd/status", "POST /api/np/command":
+	case "PUT /api/dnd/status":
+		if er.fail {
+			http.Error(w, `{"message":"Invalid device"}`, http.StatusBadRequest)
+		}
+	case "POST /api/behaviors/preview", "POST /api/np/command":
 	default:
 		http.Error(w, `{"message":"no such route"}`, http.StatusNotFound)
 	}
@@ -207,6 +210,24 @@ func TestDNDBaselinePushesAndOwnWrites(t *testing.T) {
 	}
 }
 
+func TestAFailedDNDWriteRestoresTheCache(t *testing.T) {
+	er := startEchoRig(t)
+	er.set(func() { er.fail = true })
+	err := er.bridge.SetDND(context.Background(), web.Echo{Serial: "KITCHEN1", Type: "A3S5BH2HU6VAYF"}, true, 0)
+	if err == nil || !strings.Contains(err.Error(), "PUT /api/dnd/status: 400 Bad Request: Invalid device") {
+		t.Fatalf("err = %v", err)
+	}
+	if on, known := er.bridge.DND("KITCHEN1"); on || !known {
+		t.Errorf("DND = %t, %t after a failed write; want the old false", on, known)
+	}
+	if err := er.bridge.SetDND(context.Background(), web.Echo{Serial: "OFFICE1", Type: "A1RABVCI4QCIKC"}, true, 0); err == nil {
+		t.Fatal("want an error")
+	}
+	if _, known := er.bridge.DND("OFFICE1"); known {
+		t.Error("a failed write made an unknown Echo's DND known")
+	}
+}
+
 func TestSetDNDTimedUsesTheNodeAndUntimedThePut(t *testing.T) {
 	er := startEchoRig(t)
 	group := web.Echo{Serial: "GROUP1", Type: "A3C9PE6TNYLTCH", Name: "Everywhere", Family: "WHA", Members: []string{"KITCHEN1", "OFFICE1"}}
@@ -293,5 +314,86 @@ func TestMediaPushesBecomeEventsOnChange(t *testing.T) {
 	media("NotifyNowPlayingUpdated", "", 2) // no device: the players known to play
 	if ev := er.snapshot()[1]; ev.Data["state"] != "PAUSED" || ev.Data["previous"] != "PLAYING" {
 		t.Fatalf("event %+v", ev)
+	}
+}
+
+// Against the simulator: its player pushes after a rule's pause and play
+// become alexa.media events; its DND push after a rule's own timed DND
+// is no news.
+func TestSimPlayerPushesAndOwnDND(t *testing.T) {
+	r := startRigWith(t, func(url string, _ *store.Store) {
+		h := sim.DemoHousehold()
+		h.Players = []sim.Player{{Echo: "Kitchen Echo", State: "PLAYING", Title: "Cheap Thrills", Artist: "Sia", Provider: "Amazon Music"}}
+		body, _ := json.Marshal(h)
+		req, _ := http.NewRequest(http.MethodPut, url+"/_sim/household", bytes.NewReader(body))
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil || resp.StatusCode != 200 {
+			t.Fatalf("PUT household: %v %v", resp, err)
+		}
+		resp.Body.Close()
+	})
+	ctx := context.Background()
+	kitchen, err := r.bridge.ResolveEcho(ctx, "Kitchen Echo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	media := func(cmd, want, previous string) {
+		t.Helper()
+		if err := r.bridge.PlayerCommand(ctx, kitchen, cmd, false); err != nil {
+			t.Fatal(err)
+		}
+		r.waitFor("the "+want+" event", func() bool {
+			r.clock.Advance(time.Second)
+			return r.find(engine.KindMedia, func(ev engine.Event) bool { return ev.Data["state"] == want }) != nil
+		})
+		ev := r.find(engine.KindMedia, func(ev engine.Event) bool { return ev.Data["state"] == want })
+		var wantPrev any = previous
+		if previous == "" {
+			wantPrev = nil
+		}
+		if ev.Device.Name != "Kitchen Echo" || ev.Data["title"] != "Cheap Thrills" || ev.Data["artist"] != "Sia" ||
+			ev.Data["previous"] != wantPrev {
+			t.Fatalf("event %+v", ev)
+		}
+	}
+	media(web.CmdPause, "PAUSED", "") // the first sight after the start: previous unknown
+	media(web.CmdPlay, "PLAYING", "PAUSED")
+	if n := len(r.snapshot()); n != 2 {
+		t.Fatalf("%d events, want 2: %+v", n, r.snapshot())
+	}
+
+	if err := r.bridge.SetDND(ctx, kitchen, true, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	if on, known := r.bridge.DND(kitchen.Serial); !on || !known {
+		t.Fatalf("DND %t %t after the rule's own write", on, known)
+	}
+	for _, ev := range r.snapshot() {
+		if ev.Kind == engine.KindDND {
+			t.Fatalf("the rule's own DND made an event: %+v", ev)
+		}
+	}
+}
+
+// NotifyNowPlayingUpdated names no Echo: with no player known to play,
+// every online Echo's player is read (not the group's, not the app's).
+func TestNowPlayingWithoutADeviceReadsEveryOnlineEcho(t *testing.T) {
+	er := startEchoRig(t)
+	er.set(func() { er.play["KITCHEN1"] = `{"state":"PLAYING","infoText":{"title":"Radio"}}` })
+	er.push.send(t, "NotifyNowPlayingUpdated", "", `{"update":{"update":{"cause":"PLAYBACK_STARTED"}}}`)
+	er.waitFor("the Kitchen event", func() bool {
+		er.clock.Advance(time.Second)
+		return len(er.snapshot()) == 1
+	})
+	var fetched int
+	er.waitFor("both players read", func() bool {
+		er.set(func() { fetched = er.np })
+		return fetched >= 2
+	})
+	if ev := er.snapshot()[0]; ev.Device.Name != "Kitchen" || ev.Data["state"] != "PLAYING" || ev.Data["title"] != "Radio" {
+		t.Fatalf("event %+v", ev)
+	}
+	if fetched != 2 {
+		t.Errorf("%d player reads, want 2 (Kitchen and Office)", fetched)
 	}
 }

@@ -29,14 +29,10 @@ func (c *Client) CustomerID(ctx context.Context) (string, error) {
 	if id != "" {
 		return id, nil
 	}
-	body, err := c.send(ctx, "GET", c.web, usersMePath, nil, nil)
-	if err != nil {
-		return "", err
-	}
 	var me struct {
 		ID string `json:"id"`
 	}
-	if err := decode("GET", usersMePath, body, &me); err != nil {
+	if err := c.get(ctx, usersMePath, nil, &me); err != nil {
 		return "", err
 	}
 	if me.ID == "" {
@@ -72,10 +68,6 @@ type WakeWord struct {
 
 // WakeWords lists the wake word of every Echo that has one.
 func (c *Client) WakeWords(ctx context.Context) ([]WakeWord, error) {
-	body, err := c.send(ctx, "GET", c.web, wakeWordPath, url.Values{"cached": {"true"}}, nil)
-	if err != nil {
-		return nil, err
-	}
 	var resp struct {
 		WakeWords *[]struct {
 			Active             bool   `json:"active"`
@@ -84,7 +76,7 @@ func (c *Client) WakeWords(ctx context.Context) ([]WakeWord, error) {
 			WakeWord           string `json:"wakeWord"`
 		} `json:"wakeWords"`
 	}
-	if err := decode("GET", wakeWordPath, body, &resp); err != nil {
+	if err := c.get(ctx, wakeWordPath, url.Values{"cached": {"true"}}, &resp); err != nil {
 		return nil, err
 	}
 	if resp.WakeWords == nil {
@@ -109,10 +101,6 @@ type Member struct {
 
 // HouseholdMembers lists the accounts of the Amazon household.
 func (c *Client) HouseholdMembers(ctx context.Context) ([]Member, error) {
-	body, err := c.send(ctx, "GET", c.web, householdPath, nil, nil)
-	if err != nil {
-		return nil, err
-	}
 	var resp struct {
 		Accounts *[]struct {
 			ID        string `json:"id"`
@@ -122,7 +110,7 @@ func (c *Client) HouseholdMembers(ctx context.Context) ([]Member, error) {
 			Role      string `json:"role"`
 		} `json:"accounts"`
 	}
-	if err := decode("GET", householdPath, body, &resp); err != nil {
+	if err := c.get(ctx, householdPath, nil, &resp); err != nil {
 		return nil, err
 	}
 	if resp.Accounts == nil {
@@ -145,15 +133,11 @@ func (c *Client) WifiDetails(ctx context.Context, e Echo) (Wifi, error) {
 	if err := checkEcho(e); err != nil {
 		return Wifi{}, err
 	}
-	body, err := c.send(ctx, "GET", c.web, wifiDetailsPath, deviceQuery(e), nil)
-	if err != nil {
-		return Wifi{}, err
-	}
 	var resp struct {
 		ESSID      string `json:"essid"`
 		MacAddress string `json:"macAddress"`
 	}
-	if err := decode("GET", wifiDetailsPath, body, &resp); err != nil {
+	if err := c.get(ctx, wifiDetailsPath, deviceQuery(e), &resp); err != nil {
 		return Wifi{}, err
 	}
 	return Wifi{ESSID: resp.ESSID, MAC: resp.MacAddress}, nil

@@ -29,10 +29,6 @@ const (
 // the Alexa app); entries without a serial number or device type are
 // skipped and logged.
 func (c *Client) Echos(ctx context.Context) ([]Echo, error) {
-	body, err := c.send(ctx, "GET", c.web, devicesPath, url.Values{"cached": {"true"}, "_": {c.cacheBuster()}}, nil)
-	if err != nil {
-		return nil, err
-	}
 	var devs struct {
 		Devices *[]struct {
 			SerialNumber    string   `json:"serialNumber"`
@@ -45,7 +41,7 @@ func (c *Client) Echos(ctx context.Context) ([]Echo, error) {
 			ClusterMembers  []string `json:"clusterMembers"`
 		} `json:"devices"`
 	}
-	if err := decode("GET", devicesPath, body, &devs); err != nil {
+	if err := c.get(ctx, devicesPath, url.Values{"cached": {"true"}, "_": {c.cacheBuster()}}, &devs); err != nil {
 		return nil, err
 	}
 	if devs.Devices == nil {
@@ -88,10 +84,6 @@ type deviceKey struct{ serial, typ string }
 
 // timezones reads the time zone of each device from its preferences.
 func (c *Client) timezones(ctx context.Context) (map[deviceKey]string, error) {
-	body, err := c.send(ctx, "GET", c.web, preferencesPath, url.Values{"cached": {"true"}}, nil)
-	if err != nil {
-		return nil, err
-	}
 	var prefs struct {
 		DevicePreferences *[]struct {
 			DeviceSerialNumber string `json:"deviceSerialNumber"`
@@ -99,7 +91,7 @@ func (c *Client) timezones(ctx context.Context) (map[deviceKey]string, error) {
 			TimeZoneID         string `json:"timeZoneId"`
 		} `json:"devicePreferences"`
 	}
-	if err := decode("GET", preferencesPath, body, &prefs); err != nil {
+	if err := c.get(ctx, preferencesPath, url.Values{"cached": {"true"}}, &prefs); err != nil {
 		return nil, err
 	}
 	if prefs.DevicePreferences == nil {

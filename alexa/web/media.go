@@ -21,10 +21,6 @@ type DNDState struct {
 
 // DNDStatus reads every Echo's Do Not Disturb.
 func (c *Client) DNDStatus(ctx context.Context) ([]DNDState, error) {
-	body, err := c.send(ctx, "GET", c.web, dndListPath, url.Values{"_": {c.cacheBuster()}}, nil)
-	if err != nil {
-		return nil, err
-	}
 	var resp struct {
 		List *[]struct {
 			DeviceSerialNumber string `json:"deviceSerialNumber"`
@@ -32,7 +28,7 @@ func (c *Client) DNDStatus(ctx context.Context) ([]DNDState, error) {
 			Enabled            bool   `json:"enabled"`
 		} `json:"doNotDisturbDeviceStatusList"`
 	}
-	if err := decode("GET", dndListPath, body, &resp); err != nil {
+	if err := c.get(ctx, dndListPath, url.Values{"_": {c.cacheBuster()}}, &resp); err != nil {
 		return nil, err
 	}
 	if resp.List == nil {
@@ -75,12 +71,6 @@ func (c *Client) Player(ctx context.Context, e Echo) (*Player, error) {
 	if err := checkEcho(e); err != nil {
 		return nil, err
 	}
-	q := deviceQuery(e)
-	q.Set("screenWidth", "1392")
-	body, err := c.send(ctx, "GET", c.web, playerPath, q, nil)
-	if err != nil {
-		return nil, err
-	}
 	var resp struct {
 		PlayerInfo *struct {
 			State    *string `json:"state"`
@@ -102,7 +92,9 @@ func (c *Client) Player(ctx context.Context, e Echo) (*Player, error) {
 			} `json:"provider"`
 		} `json:"playerInfo"`
 	}
-	if err := decode("GET", playerPath, body, &resp); err != nil {
+	q := deviceQuery(e)
+	q.Set("screenWidth", "1392")
+	if err := c.get(ctx, playerPath, q, &resp); err != nil {
 		return nil, err
 	}
 	pi := resp.PlayerInfo

@@ -21,14 +21,10 @@ const (
 // Debouncer. Throttling answers are retried within the call; a call that
 // still fails returns an *Error with Throttled set.
 func (c *Client) Notifications(ctx context.Context) ([]json.RawMessage, error) {
-	body, err := c.send(ctx, "GET", c.web, notificationsPath, url.Values{"cached": {"true"}, "_": {c.cacheBuster()}}, nil)
-	if err != nil {
-		return nil, err
-	}
 	var resp struct {
 		Notifications []json.RawMessage `json:"notifications"`
 	}
-	if err := decode("GET", notificationsPath, body, &resp); err != nil {
+	if err := c.get(ctx, notificationsPath, url.Values{"cached": {"true"}, "_": {c.cacheBuster()}}, &resp); err != nil {
 		return nil, err
 	}
 	if resp.Notifications == nil {
@@ -238,12 +234,8 @@ func (c *Client) NotificationVolume(ctx context.Context, echo Echo) (int, error)
 	if err != nil {
 		return 0, err
 	}
-	body, err := c.send(ctx, "GET", c.web, path, nil, nil)
-	if err != nil {
-		return 0, err
-	}
 	var st notifState
-	if err := decode("GET", path, body, &st); err != nil {
+	if err := c.get(ctx, path, nil, &st); err != nil {
 		return 0, err
 	}
 	if st.VolumeLevel == nil {

@@ -156,6 +156,36 @@ func TestPerformSplitsLongTextAtSentences(t *testing.T) {
 	}
 }
 
+func TestPerformCutsAWordLongerThanAPart(t *testing.T) {
+	f := previewFake(t)
+	c, _ := newClient(t, f, nil)
+	word := strings.Repeat("x", 260)
+	if err := c.Perform(context.Background(), []web.Echo{berlinEcho}, web.Action{Kind: web.ActionAnnounce, Text: "Hi. " + word}); err != nil {
+		t.Fatal(err)
+	}
+	var sent struct{ SequenceJSON string }
+	if err := json.Unmarshal([]byte(f.requests()[1].Body), &sent); err != nil {
+		t.Fatal(err)
+	}
+	var seq struct {
+		StartNode struct {
+			NodesToExecute []struct {
+				OperationPayload struct {
+					Content []struct{ Speak struct{ Value string } }
+				}
+			}
+		}
+	}
+	if err := json.Unmarshal([]byte(sent.SequenceJSON), &seq); err != nil {
+		t.Fatal(err)
+	}
+	var parts []string
+	for _, n := range seq.StartNode.NodesToExecute {
+		parts = append(parts, n.OperationPayload.Content[0].Speak.Value)
+	}
+	assertEqual(t, parts, []string{"Hi.", word[:250], word[250:]})
+}
+
 func TestPerformRejectsBeforeSending(t *testing.T) {
 	tests := []struct {
 		name    string

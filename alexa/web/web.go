@@ -309,6 +309,15 @@ func marshalRaw(v any) (rawJSON, error) {
 	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
 }
 
+// get makes a GET on the web host and decodes its JSON object into v.
+func (c *Client) get(ctx context.Context, path string, query url.Values, v any) error {
+	body, err := c.send(ctx, "GET", c.web, path, query, nil)
+	if err != nil {
+		return err
+	}
+	return decode("GET", path, body, v)
+}
+
 // decode unmarshals a 2xx body into v, which must be a JSON object; any
 // failure is an ErrBadResponse naming the request.
 func decode(method, path string, body []byte, v any) error {

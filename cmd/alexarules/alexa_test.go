@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -214,6 +215,33 @@ func TestDevicesListsNamesAndIDs(t *testing.T) {
 		if !strings.Contains(out, want) {
 			t.Errorf("devices output lacks %q:\n%s", want, out)
 		}
+	}
+}
+
+// devices --detail adds each Echo's wake word, DND and Wi-Fi, the session
+// check and the household's members; without it the listing is as before.
+func TestDevicesDetail(t *testing.T) {
+	s, url := startSim(t)
+	h := s.Household()
+	h.Echos[1].DND = true // Kitchen Echo
+	if err := s.SetHousehold(h); err != nil {
+		t.Fatal(err)
+	}
+	out, errOut, code := runCLI(t, "devices", "--cloud", url, "--data", filepath.Join(t.TempDir(), "d.db"), "--detail")
+	if code != exitOK {
+		t.Fatalf("exit %d: %s%s", code, out, errOut)
+	}
+	kitchen := regexp.MustCompile(`(?m)^Kitchen Echo +G6G0XW0412650C3M +A4ZP7ZC4PI6TO +ECHO +Europe/Berlin +true +ALEXA +true +SimHome +[0-9A-F]{12}$`)
+	bedroom := regexp.MustCompile(`(?m)^Bedroom Echo +G090LF1182340B7K .* +ALEXA +false +SimHome +[0-9A-F]{12}$`)
+	for _, want := range []*regexp.Regexp{kitchen, bedroom, regexp.MustCompile(`ECHO +SERIAL .* +WAKE WORD +DND +WI-FI +MAC`),
+		regexp.MustCompile(`(?m)^web session \(/api/customer-status\): ok$`), regexp.MustCompile(`(?m)^HOUSEHOLD MEMBER +ROLE +ID\n.+ +ADULT +\S+$`)} {
+		if !want.MatchString(out) {
+			t.Errorf("devices --detail output does not match %s:\n%s", want, out)
+		}
+	}
+	plain, _, _ := runCLI(t, "devices", "--cloud", url, "--data", filepath.Join(t.TempDir(), "d.db"))
+	if strings.Contains(plain, "WAKE WORD") || strings.Contains(plain, "web session") {
+		t.Errorf("devices without --detail shows the detail:\n%s", plain)
 	}
 }
 
