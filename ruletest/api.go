@@ -102,7 +102,7 @@ func luaFailure(err error, fallback string) *failure {
 func (t *tester) table() *lua.LTable {
 	fns := map[string]lua.LGFunction{
 		"household": t.household, "clock": t.clock, "advance": t.advance, "event": t.event,
-		"alarm": t.alarm, "list_add": t.listAdd, "reading": t.reading, "push": t.push, "restart": t.restart,
+		"alarm": t.alarm, "list_add": t.listAdd, "reading": t.reading, "voice": t.voice, "push": t.push, "restart": t.restart,
 		"expect_call": t.expectCall, "expect_no_call": t.expectNoCall, "expect_value": t.expectValue,
 		"expect_state": t.expectState, "expect_run": t.expectRun,
 	}

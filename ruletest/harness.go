@@ -94,7 +94,9 @@ func (h *harness) start(ctx context.Context) error {
 }
 
 func (h *harness) startSim(ctx context.Context) error {
-	h.sim = sim.New(h.hh, sim.Options{})
+	// The voice history runs on the test's clock: an utterance's delay,
+	// and the window the engine asks for, are virtual time.
+	h.sim = sim.New(h.hh, sim.Options{HistoryNow: func() time.Time { return h.clock.Now() }})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return fmt.Errorf("simulated household: %w", err)
@@ -132,7 +134,10 @@ func (h *harness) startEngine(ctx context.Context) error {
 		Timezone: h.loc.String(),
 		// t.reading publishes readings itself: the poller only takes its
 		// baseline, so no poll competes with the test's values.
-		PollInterval: "8760h"}
+		PollInterval: "8760h",
+		// Pushes make the engine read the voice history (t.voice): a slow
+		// timer would stop the virtual clock every 2 minutes.
+		Voice: host.VoiceConfig{Poll: quietResync.String()}}
 	started := make(chan *engine.Engine, 1)
 	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	h.stopped = make(chan error, 1)

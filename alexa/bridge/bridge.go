@@ -47,6 +47,9 @@ type Options struct {
 	// nothing else tells the bridge that a list changed or an alarm was
 	// set before it rings.
 	DownResync time.Duration
+	// Voice configures the voice watcher (voice.go): alexa.voice events
+	// and LastCalled.
+	Voice VoiceOptions
 }
 
 // Bridge connects one Alexa account to the engine.
@@ -58,6 +61,7 @@ type Bridge struct {
 	mu      sync.Mutex
 	echos   []web.Echo
 	volumes map[string]float64
+	muted   map[string]bool
 	lists   map[string]*listSnapshot // by list id
 
 	syncs    chan listSync
@@ -66,7 +70,8 @@ type Bridge struct {
 	echosMu     sync.Mutex // one Echo fetch at a time
 	echosLoaded time.Time
 
-	echo *echoState // DND and players (echo.go)
+	echo  *echoState    // DND and players (echo.go)
+	voice *voiceWatcher // nil when Voice.History is VoiceOff
 }
 
 // listSync asks for a list to be fetched again: one list (ID), or all when
@@ -102,8 +107,8 @@ func New(o Options) (*Bridge, error) {
 	if o.DownResync <= 0 {
 		o.DownResync = 15 * time.Second
 	}
-	b := &Bridge{o: o, log: o.Logger, volumes: map[string]float64{}, lists: map[string]*listSnapshot{},
-		syncs: make(chan listSync, 64), echo: newEchoState()}
+	b := &Bridge{o: o, log: o.Logger, volumes: map[string]float64{}, muted: map[string]bool{},
+		lists: map[string]*listSnapshot{}, syncs: make(chan listSync, 64), echo: newEchoState()}
 	stored, err := o.Store.List(listBucket, "")
 	if err != nil {
 		return nil, fmt.Errorf("bridge: load list snapshots: %w", err)
@@ -112,6 +117,11 @@ func New(o Options) (*Bridge, error) {
 		var s listSnapshot
 		if json.Unmarshal(raw, &s) == nil {
 			b.lists[id] = &s
+		}
+	}
+	if o.Voice.History != VoiceOff {
+		if b.voice, err = newVoiceWatcher(b, o.Voice); err != nil {
+			return nil, err
 		}
 	}
 	b.tracker, err = notify.NewTracker(notify.Options{Clock: o.Clock, Store: o.Store, Location: b.location,
@@ -140,6 +150,9 @@ func (b *Bridge) Run(ctx context.Context) error {
 		}
 	})
 	wg.Go(func() { b.syncLoop(ctx) })
+	if b.voice != nil {
+		wg.Go(func() { b.voice.run(ctx) })
+	}
 	b.pruneDedup()
 	b.resync()
 	if b.o.Push == nil {
@@ -340,21 +353,9 @@ func (b *Bridge) handle(p push.Push) {
 		event, _ := payload["eventName"].(string)
 		b.requestSync(listSync{ID: id, Item: item, Created: event == "itemCreated"})
 	case "PUSH_VOLUME_CHANGE":
-		v, ok := payload["volumeSetting"].(float64)
-		if !ok {
-			return
-		}
-		data := map[string]any{"value": v}
-		if m, ok := payload["isMuted"].(bool); ok {
-			data["muted"] = m
-		}
-		b.mu.Lock()
-		if prev, ok := b.volumes[p.Device.SerialNumber]; ok {
-			data["previous"] = prev
-		}
-		b.volumes[p.Device.SerialNumber] = v
-		b.mu.Unlock()
-		b.o.Publish(engine.Event{Kind: engine.KindVolume, Device: b.echoDevice(p.Device.SerialNumber), Data: data})
+		b.volumeChange(p.Device.SerialNumber, payload)
+	case "PUSH_EQUALIZER_STATE_CHANGE":
+		b.voice.hint(p.Device.SerialNumber)
 	case "PUSH_DOPPLER_CONNECTION_CHANGE":
 		state, _ := payload["dopplerConnectionState"].(string)
 		if state == "" {

@@ -24,6 +24,7 @@ import (
 
 type rig struct {
 	t      *testing.T
+	sim    *sim.Server
 	url    string
 	clock  *engine.Virtual
 	store  *store.Store
@@ -41,8 +42,26 @@ func startRig(t *testing.T) *rig {
 // the bridge starts.
 func startRigWith(t *testing.T, prepare func(url string, st *store.Store)) *rig {
 	t.Helper()
+	return startRigOpts(t, rigOptions{prepare: prepare})
+}
+
+// rigOptions vary a rig: prepare as startRigWith's, the bridge's voice
+// watcher, the web client's HTTP client, the clock.
+type rigOptions struct {
+	prepare func(url string, st *store.Store)
+	voice   bridge.VoiceOptions
+	http    *http.Client
+	clock   *engine.Virtual
+}
+
+func startRigOpts(t *testing.T, o rigOptions) *rig {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	s := sim.New(sim.DemoHousehold(), sim.Options{})
+	clock := o.clock
+	if clock == nil {
+		clock = engine.NewVirtual(time.Now())
+	}
+	s := sim.New(sim.DemoHousehold(), sim.Options{HistoryNow: clock.Now})
 	ready := make(chan string, 1)
 	simDone := make(chan error, 1)
 	go func() { simDone <- s.ListenAndServe(ctx, "127.0.0.1:0", func(a string) { ready <- a }) }()
@@ -53,20 +72,20 @@ func startRigWith(t *testing.T, prepare func(url string, st *store.Store)) *rig 
 		cancel()
 		t.Fatalf("sim: %v", err)
 	}
-	r := &rig{t: t, url: "http://" + addr, clock: engine.NewVirtual(time.Now())}
+	r := &rig{t: t, sim: s, url: "http://" + addr, clock: clock}
 	st, err := store.Open(filepath.Join(t.TempDir(), "b.db"), store.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	r.store = st
-	if prepare != nil {
-		prepare(r.url, st)
+	if o.prepare != nil {
+		o.prepare(r.url, st)
 	}
 	hosts, err := alexa.HostsFor("DE", r.url)
 	if err != nil {
 		t.Fatal(err)
 	}
-	wc, err := web.New(web.Options{Hosts: hosts, Cookie: web.SimCookie})
+	wc, err := web.New(web.Options{Hosts: hosts, Cookie: web.SimCookie, HTTPClient: o.http})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -86,7 +105,7 @@ func startRigWith(t *testing.T, prepare func(url string, st *store.Store)) *rig 
 		return tok.AccessToken, nil
 	}})
 	r.bridge, err = bridge.New(bridge.Options{Web: wc, Push: src, Clock: r.clock, Store: st, Country: "DE", EchoRefresh: time.Millisecond,
-		Publish: r.publish})
+		Voice: o.voice, Publish: r.publish})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -55,6 +55,11 @@ type Options struct {
 	// Now is the clock for token expiry and timeOfSample (time.Now when
 	// nil).
 	Now func() time.Time
+	// HistoryNow is the clock of the voice history: when an utterance
+	// is spoken and becomes visible, history token expiry and the
+	// history's throttling (Now when nil). Rule tests set it to their
+	// virtual clock.
+	HistoryNow func() time.Time
 	// Sleep waits out injected latency (a timer honouring ctx when nil).
 	Sleep func(ctx context.Context, d time.Duration) error
 	// Logger receives the server's own diagnostics (discarded when nil).
@@ -104,6 +109,9 @@ type Server struct {
 
 	// app is the state of the Alexa app sign-in (appauth.go).
 	app appAuth
+
+	// voice is the voice history (voice.go), made on first use.
+	voice *voiceState
 }
 
 // New returns a simulator serving h. It panics if h is invalid (see
@@ -294,6 +302,14 @@ func (s *Server) routes() http.Handler {
 	web("GET /api/phoenix", s.handlePhoenixRetired)
 	web("GET /api/phoenix/group", s.handlePhoenixGroups)
 	web("GET /api/behaviors/actionDefinitions", s.handleActionDefinitions)
+	// The voice history on www.amazon.* (voice.go).
+	web("GET "+activityPage, s.handleCSRFPage)
+	web("GET "+rvhPage, s.handleCSRFPage)
+	web("GET "+csrfTokenPath, s.handleCSRFToken)
+	web("POST "+rvhV2Path, s.handleRVH)
+	web("POST "+rahV2Path, s.handleRAH)
+	web("GET "+rvhV1Path, s.handleRetired)
+	web("GET "+activitiesPath, s.handleRetired)
 	const v2 = "/alexashoppinglists/api/v2/lists"
 	web("POST "+v2+"/fetch", s.handleV2Lists)
 	web("POST "+v2+"/{listId}/items/fetch", s.handleV2Items)
@@ -340,6 +356,10 @@ func (s *Server) routes() http.Handler {
 	control.HandleFunc("POST /_sim/push", s.handlePush)
 	control.HandleFunc("POST /_sim/lists/{listId}/items", s.handleSimAddItem)
 	control.HandleFunc("POST /_sim/notifications", s.handleSimNotification)
+	control.HandleFunc("POST /_sim/voice", s.handleSimVoice)
+	control.HandleFunc("GET /_sim/voice", s.handleGetVoice)
+	control.HandleFunc("PUT /_sim/voice/settings", s.handlePutVoiceSettings)
+	control.HandleFunc("DELETE /_sim/voice/tokens", s.handleExpireVoiceTokens)
 	control.HandleFunc("GET /_sim/throttle", s.handleGetThrottle)
 	control.HandleFunc("PUT /_sim/throttle", s.handlePutThrottle)
 

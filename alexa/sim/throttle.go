@@ -25,6 +25,9 @@ type Limit struct {
 // takes about three calls a second (research §11.5).
 var defaultLimits = map[string]Limit{
 	"/api/behaviors/preview": {PerSecond: 3, Burst: 3},
+	// The voice history and its token pages (voice.go).
+	rvhV2Path: historyLimit, rahV2Path: historyLimit,
+	activityPage: csrfLimit, rvhPage: csrfLimit, csrfTokenPath: csrfLimit,
 }
 
 // bucket is a route's limit and its current fill.

@@ -92,12 +92,18 @@ type Options struct {
 	// under the API family "web" (lists included), e.g.
 	// engine.Metrics.ObserveAPICall.
 	Observe func(api, result string, d time.Duration)
+	// AccessToken returns the account's access token, which the RAH
+	// voice history wants as a Bearer besides the session (force: the
+	// last one was refused, get a new one). Only RAH needs it.
+	AccessToken func(ctx context.Context, force bool) (string, error)
 }
 
 // Client calls the Alexa web API through the one request path (family
 // "web"). It is safe for concurrent use.
 type Client struct {
-	web, lists string // base URLs without trailing slash
+	// Base URLs without trailing slash: web is alexa.amazon.{tld}, lists
+	// www.amazon.{tld} (the v2 lists and the voice history).
+	web, lists string
 	rc         *request.Client
 	logger     *slog.Logger
 	listAPI    listAPI
@@ -105,6 +111,12 @@ type Client struct {
 
 	mu         sync.Mutex
 	customerID string // /api/users/me id, once read
+
+	// rvh and rah call the voice history services: their credentials
+	// include the history token, and a 403 means it went stale.
+	rvh, rah    *request.Client
+	accessToken func(ctx context.Context, force bool) (string, error)
+	history     historyState
 }
 
 // New checks o and returns a client.
@@ -124,6 +136,8 @@ func New(o Options) (*Client, error) {
 		web:    strings.TrimRight(o.Hosts.Web, "/"),
 		lists:  strings.TrimRight(o.Hosts.Lists, "/"),
 		logger: o.Logger,
+
+		accessToken: o.AccessToken,
 	}
 	switch o.Lists {
 	case "", ListsV2:
@@ -148,7 +162,25 @@ func New(o Options) (*Client, error) {
 		Header:     header,
 		Observe:    o.Observe,
 	})
+	c.rvh = c.historyClient(o, auth, false)
+	c.rah = c.historyClient(o, auth, true)
 	return c, nil
+}
+
+// historyClient is the request path of a voice history service: the web
+// family, refusing with 401 or 403 (a stale history token), and never
+// sending the call twice itself (see VoiceHistory).
+func (c *Client) historyClient(o Options, session request.Authorizer, bearer bool) *request.Client {
+	f := family(o)
+	f.RefusedStatus = []int{http.StatusUnauthorized, http.StatusForbidden}
+	f.Sentinel = nil
+	return request.New(f, request.Options{
+		HTTPClient: o.HTTPClient,
+		Logger:     c.logger,
+		Auth:       &historyAuth{c: c, inner: session, bearer: bearer},
+		Header:     c.header(o),
+		Observe:    o.Observe,
+	})
 }
 
 // family is the web API's request family: throttling (429, or 400 with

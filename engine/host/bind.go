@@ -256,7 +256,14 @@ func (rt *alexaRuntime) addPoller(cfg Config, o poll.Options, dir *alexa.Directo
 // alarms, reminders and lists.
 func (rt *alexaRuntime) startBridge(cfg Config, acc webAccess, s alexaSetup, log *slog.Logger) (scripting.Household, error) {
 	wo := acc.web
-	wo.Lists, wo.Logger, wo.Observe = cfg.Alexa.Lists, log, s.observe
+	wo.Lists, wo.Logger, wo.Observe, wo.AccessToken = cfg.Alexa.Lists, log, s.observe, acc.token
+	voice, err := cfg.Voice.Options()
+	if err != nil {
+		return nil, &ConfigError{err}
+	}
+	if voice.History == web.HistoryRAH && acc.token == nil {
+		return nil, &ConfigError{fmt.Errorf("voice.history rah needs an access token: sign in with `alexarules login`, or use rvh")}
+	}
 	wc, err := web.New(wo)
 	if err != nil {
 		return nil, &ConfigError{fmt.Errorf("alexa web API: %w", err)}
@@ -266,7 +273,7 @@ func (rt *alexaRuntime) startBridge(cfg Config, acc webAccess, s alexaSetup, log
 		return nil, &ConfigError{err}
 	}
 	b, err := bridge.New(bridge.Options{Web: wc, Push: src, Clock: s.clock, Store: s.store,
-		Publish: s.publish, Country: acc.hosts.Country, Logger: log, DownResync: s.downResync})
+		Publish: s.publish, Country: acc.hosts.Country, Logger: log, DownResync: s.downResync, Voice: voice})
 	if err != nil {
 		return nil, err
 	}

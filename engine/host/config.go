@@ -38,6 +38,7 @@ type Config struct {
 	Alexa     AlexaConfig     `json:"alexa"`
 	Poll      PollConfig      `json:"poll"`
 	Breaker   BreakerConfig   `json:"breaker"`
+	Voice     VoiceConfig     `json:"voice"`
 	// MaxBacklog bounds the accepted events whose runs have not all
 	// finished; past it POST /api/events answers 429 (0: the engine's
 	// default).
@@ -165,6 +166,9 @@ func (c Config) Validate() error {
 		errs = append(errs, fmt.Errorf("alexa.lists %q: v2 or legacy", c.Alexa.Lists))
 	}
 	if _, err := c.Breaker.Engine(); err != nil {
+		errs = append(errs, err)
+	}
+	if _, err := c.Voice.Options(); err != nil {
 		errs = append(errs, err)
 	}
 	if c.MaxBacklog < 0 {
