@@ -55,7 +55,8 @@ var demoScript = []demoStep{
 	{after: 16 * time.Second, say: "good morning: the wake-up light comes on", event: "good-morning"},
 	{after: 22 * time.Second, say: "a short film starts (20 s long)", event: "movie-night", data: map[string]any{"length": "20s"}},
 	{after: 30 * time.Second, say: "the doorbell rings again", event: "doorbell"},
-	{after: 40 * time.Second, say: "good night: the lights go off, the Bedroom Echo gets Do Not Disturb for 8 hours", event: "good-night"},
+	{after: 40 * time.Second, say: "\"Alexa, good night\" to the Bedroom Echo: read from the voice history seconds later, the lights go off and the Echo gets Do Not Disturb for 8 hours",
+		sim: "/_sim/voice", body: func(time.Time) any { return map[string]string{"device": "Bedroom Echo", "text": "good night"} }},
 }
 
 // demoSensor is the smart-home temperature sensor of the demo household.

@@ -368,7 +368,8 @@ func TestDemoRunsTheExamplesAgainstTheSimulator(t *testing.T) {
 		"run    milk-reminder            ok",
 		"cloud  POST /v2/endpoints/amzn1.alexa.endpoint.3f9d2c1e…/features/power/turnOn  -> 200",
 		"run    good-morning             ok",
-		"Bedroom Echo:dnd",
+		"event  alexa.voice",
+		"[Bedroom Lamp:off, Kitchen Light:off, Bedroom Echo:dnd]",
 	)
 }
 
