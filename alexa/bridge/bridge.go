@@ -70,8 +70,8 @@ type Bridge struct {
 	echosMu     sync.Mutex // one Echo fetch at a time
 	echosLoaded time.Time
 
-	echo  *echoState    // DND and players (echo.go)
 	voice *voiceWatcher // nil when Voice.History is VoiceOff
+	echo  *echoState    // DND and players (echo.go)
 }
 
 // listSync asks for a list to be fetched again: one list (ID), or all when

@@ -85,7 +85,7 @@ type voiceWatcher struct {
 	mu       sync.Mutex
 	seen     map[string]time.Time // record key → record time, durable
 	last     *web.VoiceRecord
-	lastPoll time.Time // zero: poll at once (start-up catch-up)
+	lastPoll time.Time
 	covered  time.Time // the last successful poll; zero: none since start
 	burst    *burst
 	throttle int // 429s in a row
@@ -148,16 +148,15 @@ func (v *voiceWatcher) hint(serial string) {
 	}
 }
 
-// run polls until ctx ends.
+// run polls at once (the start-up catch-up), then as nextPoll says,
+// until ctx ends.
 func (v *voiceWatcher) run(ctx context.Context) {
 	v.prune()
-	for {
-		due := v.nextPoll()
-		if !v.waitUntil(ctx, due) {
-			return
-		}
-		if now := v.clock.Now(); now.Before(v.nextPoll()) {
-			continue // woken by a push: the schedule changed
+	v.poll(ctx)
+	for ctx.Err() == nil {
+		if due := v.nextPoll(); v.clock.Now().Before(due) {
+			v.waitUntil(ctx, due) // a push may wake it early: the schedule changed
+			continue
 		}
 		v.poll(ctx)
 	}
@@ -170,9 +169,6 @@ func (v *voiceWatcher) nextPoll() time.Time {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	due := v.lastPoll.Add(v.o.Poll)
-	if v.lastPoll.IsZero() {
-		due = v.clock.Now()
-	}
 	if v.burst != nil && v.burst.due.Before(due) {
 		due = v.burst.due
 	}

@@ -98,6 +98,7 @@ func TestVoiceBurstPublishesEachUtteranceOnce(t *testing.T) {
 		evs[0].Device == nil || evs[0].Device.Name != "Kitchen Echo" || evs[0].Device.ID != kitchen {
 		t.Fatalf("events %+v", evs)
 	}
+	t.Logf("history delay 5 s: event %.3f s after the utterance", evs[0].Data["delay"])
 	if d, _ := evs[0].Data["delay"].(float64); d < 5 || d > 12 {
 		t.Errorf("delay %v s, want the 5 s the history took and the poll's wait", d)
 	}

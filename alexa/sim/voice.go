@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"html"
+	"math"
 	"net/http"
 	"slices"
 	"strconv"
@@ -206,15 +207,7 @@ func (s *Server) historyPage(w http.ResponseWriter, r *http.Request) (page []voi
 		writeWebError(w, http.StatusBadRequest, "%v", err)
 		return nil, nil, false
 	}
-	s.mu.Lock()
-	now := s.historyNow()
-	var all []voiceRecord
-	for _, rec := range slices.Backward(s.voiceLocked().records) {
-		if !rec.Visible.After(now) && !rec.Time.Before(from) && !rec.Time.After(to) {
-			all = append(all, *rec)
-		}
-	}
-	s.mu.Unlock()
+	all := s.visibleRecords(from, to)
 	end := min(len(all), offset+set.PageSize)
 	if offset < end {
 		page = all[offset:end]
@@ -224,6 +217,21 @@ func (s *Server) historyPage(w http.ResponseWriter, r *http.Request) (page []voi
 		next = &tok
 	}
 	return page, next, true
+}
+
+// visibleRecords are the records the history shows now whose time is
+// within [from, to], newest first.
+func (s *Server) visibleRecords(from, to time.Time) []voiceRecord {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := s.historyNow()
+	var out []voiceRecord
+	for _, rec := range slices.Backward(s.voiceLocked().records) {
+		if !rec.Visible.After(now) && !rec.Time.Before(from) && !rec.Time.After(to) {
+			out = append(out, *rec)
+		}
+	}
+	return out
 }
 
 // historyItems are a record's voiceHistoryRecordItems: the transcript
@@ -281,10 +289,7 @@ func (s *Server) handleRVH(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	recs := make([]map[string]any, 0, len(page))
-	for _, rec := range page {
-		recs = append(recs, rvhRecord(rec))
-	}
+	recs := render(page, rvhRecord)
 	writeJSON(w, http.StatusOK, map[string]any{"customerHistoryRecords": recs, "encodedRequestToken": next,
 		"noDataFoundWithinTimeLimit": len(recs) == 0, "lastRecordTimestamp": nil, "voiceProfileAssociatedWithPerson": false})
 }
@@ -302,11 +307,16 @@ func (s *Server) handleRAH(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	recs := make([]map[string]any, 0, len(page))
-	for _, rec := range page {
-		recs = append(recs, rahRecord(rec))
+	writeJSON(w, http.StatusOK, map[string]any{"alexaHistoryRecords": render(page, rahRecord), "paginationToken": next})
+}
+
+// render renders records as one of the services does; never null.
+func render(recs []voiceRecord, as func(voiceRecord) map[string]any) []map[string]any {
+	out := make([]map[string]any, 0, len(recs))
+	for _, rec := range recs {
+		out = append(out, as(rec))
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"alexaHistoryRecords": recs, "paginationToken": next})
+	return out
 }
 
 // handleRetired serves /api/activities and GET v1 RVH: 404 in the
@@ -316,15 +326,7 @@ func (s *Server) handleRetired(w http.ResponseWriter, r *http.Request) {
 		writeWebError(w, http.StatusNotFound, "%s was retired", r.URL.Path)
 		return
 	}
-	s.mu.Lock()
-	var recs []map[string]any
-	now := s.historyNow()
-	for _, rec := range slices.Backward(s.voiceLocked().records) {
-		if !rec.Visible.After(now) {
-			recs = append(recs, rvhRecord(*rec))
-		}
-	}
-	s.mu.Unlock()
+	recs := render(s.visibleRecords(time.UnixMilli(0), time.UnixMilli(math.MaxInt64)), rvhRecord)
 	if r.URL.Path == activitiesPath {
 		writeJSON(w, http.StatusOK, map[string]any{"activities": recs})
 		return

@@ -232,22 +232,30 @@ type rvhRecord struct {
 	Persons []historyPerson `json:"personsInfo"`
 }
 
+// historyPage reads a history answer: its records under field and the
+// next page's token (null or absent at the end) under tokenField.
+func historyPage[T any](body []byte, path, field, tokenField string) ([]T, VoicePage, error) {
+	var env map[string]json.RawMessage
+	if err := decode("POST", path, body, &env); err != nil {
+		return nil, VoicePage{}, err
+	}
+	var recs *[]T
+	if err := json.Unmarshal(env[field], &recs); err != nil || recs == nil {
+		return nil, VoicePage{}, badResponse("POST", path, fmt.Sprintf("no %q array", field))
+	}
+	var tok *string
+	if json.Unmarshal(env[tokenField], &tok) != nil || tok == nil {
+		return *recs, VoicePage{}, nil
+	}
+	return *recs, VoicePage{Next: *tok}, nil
+}
+
 func parseRVH(body []byte, wake map[string]string) (VoicePage, error) {
-	var page struct {
-		Records *[]rvhRecord `json:"customerHistoryRecords"`
-		Token   *string      `json:"encodedRequestToken"`
+	recs, out, err := historyPage[rvhRecord](body, rvhPath, "customerHistoryRecords", "encodedRequestToken")
+	if err != nil {
+		return out, err
 	}
-	if err := decode("POST", rvhPath, body, &page); err != nil {
-		return VoicePage{}, err
-	}
-	if page.Records == nil {
-		return VoicePage{}, badResponse("POST", rvhPath, `no "customerHistoryRecords" array`)
-	}
-	out := VoicePage{}
-	if page.Token != nil {
-		out.Next = *page.Token
-	}
-	for _, r := range *page.Records {
+	for _, r := range recs {
 		rec := VoiceRecord{ID: r.RecordKey, Device: r.Device.Name, Intent: r.Intent, UtteranceType: r.UtteranceType,
 			Time: time.UnixMilli(r.Timestamp)}
 		rec.DeviceType, rec.Serial = keyDevice(r.RecordKey)
@@ -278,21 +286,11 @@ type rahDevice struct {
 }
 
 func parseRAH(body []byte, wake map[string]string) (VoicePage, error) {
-	var page struct {
-		Records *[]rahRecord `json:"alexaHistoryRecords"`
-		Token   *string      `json:"paginationToken"`
+	recs, out, err := historyPage[rahRecord](body, rahPath, "alexaHistoryRecords", "paginationToken")
+	if err != nil {
+		return out, err
 	}
-	if err := decode("POST", rahPath, body, &page); err != nil {
-		return VoicePage{}, err
-	}
-	if page.Records == nil {
-		return VoicePage{}, badResponse("POST", rahPath, `no "alexaHistoryRecords" array`)
-	}
-	out := VoicePage{}
-	if page.Token != nil {
-		out.Next = *page.Token
-	}
-	for _, r := range *page.Records {
+	for _, r := range recs {
 		rec := VoiceRecord{ID: r.ActivityKey, Intent: r.Intent, UtteranceType: r.UtteranceType, Time: time.UnixMilli(r.Timestamp)}
 		if d, ok := rahDeviceOf(r.DeviceInfo); ok {
 			rec.Serial, rec.DeviceType, rec.Device = d.Serial, d.Type, d.Name
@@ -374,40 +372,27 @@ func stripWakeWord(text, word string) string {
 	return strings.TrimLeft(rest, " \t,.:!?")
 }
 
-// wakeWordsPath lists each Echo's wake word.
-const wakeWordsPath = "/api/wake-word"
-
 // wakeWordsTTL is how long the wake words are reused.
 const wakeWordsTTL = time.Hour
 
 // wakeWords maps each Echo's serial to its active wake word, lower-case
-// ("alexa", "computer", ...), fetched at most every wakeWordsTTL. When
-// the fetch fails the last map (or none: every Echo's is "alexa") is
-// used, and it is tried again on the next call.
+// ("alexa", "computer", ...), read (WakeWords) at most every
+// wakeWordsTTL. When that fails the last map (or none: every Echo's is
+// "alexa") is used, and it is tried again on the next call.
 func (c *Client) wakeWords(ctx context.Context) map[string]string {
 	c.history.mu.Lock()
 	defer c.history.mu.Unlock()
 	if c.history.words != nil && c.now().Sub(c.history.wordsAt) < wakeWordsTTL {
 		return c.history.words
 	}
-	body, err := c.send(ctx, "GET", c.web, wakeWordsPath, url.Values{"cached": {"true"}}, nil)
-	var ww struct {
-		WakeWords []struct {
-			Active bool   `json:"active"`
-			Serial string `json:"deviceSerialNumber"`
-			Word   string `json:"wakeWord"`
-		} `json:"wakeWords"`
-	}
-	if err == nil {
-		err = decode("GET", wakeWordsPath, body, &ww)
-	}
+	words, err := c.WakeWords(ctx)
 	if err != nil {
 		c.logger.WarnContext(ctx, "alexa web: wake words unknown; stripping \"alexa\" from the voice history", "err", err)
 		return c.history.words
 	}
 	out := map[string]string{}
-	for _, w := range ww.WakeWords {
-		if w.Active && w.Serial != "" && w.Word != "" {
+	for _, w := range words {
+		if w.Active && w.Serial != "" {
 			out[w.Serial] = strings.ToLower(w.Word)
 		}
 	}

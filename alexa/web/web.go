@@ -107,16 +107,17 @@ type Client struct {
 	rc         *request.Client
 	logger     *slog.Logger
 	listAPI    listAPI
-	locale     string // the account's language (Accept-Language), sent as the sequences' locale
-
-	mu         sync.Mutex
-	customerID string // /api/users/me id, once read
 
 	// rvh and rah call the voice history services: their credentials
 	// include the history token, and a 403 means it went stale.
 	rvh, rah    *request.Client
 	accessToken func(ctx context.Context, force bool) (string, error)
 	history     historyState
+
+	locale string // the account's language (Accept-Language), sent as the sequences' locale
+
+	mu         sync.Mutex
+	customerID string // /api/users/me id, once read
 }
 
 // New checks o and returns a client.
