@@ -45,6 +45,11 @@ return {
         ctx.log.info("paused %s", p.title)
       end
     end },
+  rule "throttled" { when = event "throttled",
+    run = function(ctx)
+      local ok, err = alexa.echo("Kitchen Echo"):speak("hello")
+      ctx.log.info("ok=%s type=%s status=%s", tostring(ok), err.type, tostring(err.status))
+    end },
   rule "typo" { when = event "typo",
     run = function() alexa.routine("Good nite"):run() end },
 }`
@@ -172,7 +177,7 @@ func TestRulesMakeEchosSpeakAnnounceRunRoutinesAndSetDND(t *testing.T) {
 	from = len(s.Requests())
 	d.post("/api/events", `{"name":"typo"}`)
 	d.waitFor(func() bool { return len(d.runs("typo")) == 1 }, "the typo run")
-	if run := d.runs("typo")[0]; run["outcome"] != "failed" || !strings.Contains(fmt.Sprint(run["error"]), `r.lua:21: unknown routine "Good nite" (known: Good night)`) ||
+	if run := d.runs("typo")[0]; run["outcome"] != "failed" || !strings.Contains(fmt.Sprint(run["error"]), `r.lua:26: unknown routine "Good nite" (known: Good night)`) ||
 		!strings.Contains(fmt.Sprint(run["error"]), "Good nite") {
 		t.Fatalf("unknown routine: %v", run)
 	}
@@ -205,6 +210,23 @@ func TestTheDoorbellPausesTheMusic(t *testing.T) {
 	fire(t, d, "doorbell", "doorbell")
 	if n := len(requestsSince(s, 0, func(r sim.Request) bool { return r.Path == "/api/np/command" })); n != 1 {
 		t.Fatalf("%d np/command requests, want 1", n)
+	}
+}
+
+// Amazon's throttling, once the client's attempts are spent, is nil, err
+// with type THROTTLED for the rule, and in the run's trace.
+func TestAThrottledEchoActionIsNilErr(t *testing.T) {
+	_, url := startSimOf(t, echoHousehold(), sim.Options{})
+	dir := t.TempDir()
+	write(t, dir, "r.lua", echoRules)
+	d := startRun(t, dir, filepath.Join(t.TempDir(), "d.db"), "--cloud", url)
+	simPost(t, url, "/_sim/faults", `[{"path_prefix":"/api/behaviors/preview","status":429,"times":4,"body":{"message":"Rate exceeded"}}]`)
+	run := fire(t, d, "throttled", "throttled")
+	if log := fmt.Sprint(run["log"]); log != "[info: ok=nil type=THROTTLED status=429]" {
+		t.Fatalf("throttled: %s", log)
+	}
+	if acts := fmt.Sprint(run["actions"]); !strings.Contains(acts, "type:THROTTLED") {
+		t.Fatalf("the trace: %s", acts)
 	}
 }
 

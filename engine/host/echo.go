@@ -2,9 +2,13 @@ package host
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"net/http"
+	"strconv"
 	"time"
 
+	"github.com/alexarules/alexarules/alexa"
 	"github.com/alexarules/alexarules/alexa/web"
 	"github.com/alexarules/alexarules/scripting"
 )
@@ -51,20 +55,20 @@ func (h household) Perform(ctx context.Context, targets []scripting.Echo, a scri
 	}
 	if kind == web.ActionAnnounce && a.Volume > 0 {
 		if err := h.b.Perform(ctx, ws, web.Action{Kind: web.ActionVolume, Volume: a.Volume}); err != nil {
-			return err
+			return failure(err)
 		}
 	}
 	wa := web.Action{Kind: kind, Text: a.Text, Title: a.Title}
 	if kind == web.ActionVolume {
 		wa.Volume = a.Volume
 	}
-	return h.b.Perform(ctx, ws, wa)
+	return failure(h.b.Perform(ctx, ws, wa))
 }
 
 func (h household) Routines(ctx context.Context) ([]scripting.Routine, error) {
 	rs, err := h.b.Routines(ctx)
 	if err != nil {
-		return nil, err
+		return nil, failure(err)
 	}
 	out := make([]scripting.Routine, len(rs))
 	for i, r := range rs {
@@ -75,13 +79,13 @@ func (h household) Routines(ctx context.Context) ([]scripting.Routine, error) {
 
 func (h household) RunRoutine(ctx context.Context, name string, on *scripting.Echo) error {
 	if on == nil {
-		return h.b.RunRoutine(ctx, name, nil)
+		return failure(h.b.RunRoutine(ctx, name, nil))
 	}
 	we, err := h.echo(ctx, *on)
 	if err != nil {
 		return err
 	}
-	return h.b.RunRoutine(ctx, name, &we)
+	return failure(h.b.RunRoutine(ctx, name, &we))
 }
 
 func (h household) DND(e scripting.Echo) (on, known bool) { return h.b.DND(e.Serial) }
@@ -91,7 +95,7 @@ func (h household) SetDND(ctx context.Context, e scripting.Echo, on bool, d time
 	if err != nil {
 		return err
 	}
-	return h.b.SetDND(ctx, we, on, d)
+	return failure(h.b.SetDND(ctx, we, on, d))
 }
 
 func (h household) Player(ctx context.Context, e scripting.Echo) (*scripting.Player, error) {
@@ -101,7 +105,7 @@ func (h household) Player(ctx context.Context, e scripting.Echo) (*scripting.Pla
 	}
 	p, err := h.b.Player(ctx, we)
 	if err != nil || p == nil {
-		return nil, err
+		return nil, failure(err)
 	}
 	return &scripting.Player{State: p.State, Title: p.Title, Artist: p.Artist, Album: p.Album, Provider: p.Provider,
 		Position: p.Position, Length: p.Length, Volume: p.Volume, Muted: p.Muted}, nil
@@ -116,7 +120,7 @@ func (h household) PlayerCommand(ctx context.Context, e scripting.Echo, command 
 	if err != nil {
 		return err
 	}
-	return h.b.PlayerCommand(ctx, we, typ, on)
+	return failure(h.b.PlayerCommand(ctx, we, typ, on))
 }
 
 func (h household) LastCalled() (scripting.Utterance, bool) {
@@ -126,4 +130,27 @@ func (h household) LastCalled() (scripting.Utterance, bool) {
 	}
 	return scripting.Utterance{Echo: scripting.Echo{Serial: r.Serial, Name: r.Device}, Text: r.Text, Reply: r.Reply,
 		Person: r.Person, Time: r.Time}, true
+}
+
+// failure is how a web API error answer looks to rules (RULES.md §4,
+// err.type, err.status, err.message): THROTTLED for Amazon's 429 or
+// ThrottlingException ("Rate exceeded"), else the answer's type, or
+// HTTP_<status>. Other errors (an unknown routine, a network failure)
+// stay as they are.
+func failure(err error) error {
+	we, ok := errors.AsType[*web.Error](err)
+	if !ok {
+		return err
+	}
+	ce := &alexa.CallError{Type: we.Type, Status: we.Status, Message: we.Message, Err: err}
+	switch {
+	case we.Throttled:
+		ce.Type = "THROTTLED"
+	case ce.Type == "":
+		ce.Type = "HTTP_" + strconv.Itoa(we.Status)
+	}
+	if ce.Message == "" {
+		ce.Message = http.StatusText(we.Status)
+	}
+	return ce
 }
