@@ -188,9 +188,9 @@ func kindOf(typ string) handleKind {
 	case echoesType:
 		return handleKind{"echoes", func(a *alexaLib) lua.LGFunction { return a.echoesIndex }, echoesMethods}
 	case routineType:
-		return handleKind{"routine", func(a *alexaLib) lua.LGFunction { return a.routineIndex }, routineMethods}
+		return handleKind{"routine", func(a *alexaLib) lua.LGFunction { return a.nameIndex(routineType) }, routineMethods}
 	}
-	return handleKind{"list", func(a *alexaLib) lua.LGFunction { return a.listIndex }, listMethods}
+	return handleKind{"list", func(a *alexaLib) lua.LGFunction { return a.nameIndex(listType) }, listMethods}
 }
 
 // method pushes the handle kind's method key, or raises naming the
@@ -268,11 +268,7 @@ func (a *alexaLib) echo(L *lua.LState) int {
 			return 1
 		}
 	}
-	ud := L.NewUserData()
-	ud.Value = echoArg(L, 1, "alexa.echo", L.Get(1))
-	L.SetMetatable(ud, a.handleType(L, echoType))
-	L.Push(ud)
-	return 1
+	return a.pushHandle(L, echoType, echoArg(L, 1, "alexa.echo", L.Get(1)))
 }
 
 // echoArg is the Echo v names, the user's argument n of call: a name or
@@ -537,21 +533,31 @@ func (a *alexaLib) list(L *lua.LState) int {
 	if name == "" {
 		argError(L, 1, "alexa.list", "list name expected, got \"\"")
 	}
-	ud := L.NewUserData()
-	ud.Value = &listHandle{name: name}
-	L.SetMetatable(ud, a.handleType(L, listType))
-	L.Push(ud)
-	return 1
+	return a.pushHandle(L, listType, &listHandle{name: name})
 }
 
-func (a *alexaLib) listIndex(L *lua.LState) int {
-	h := L.CheckUserData(1).Value.(*listHandle)
-	key := L.CheckString(2)
-	if key == "name" {
-		L.Push(lua.LString(h.name))
-		return 1
+func (h *listHandle) label() string { return h.name }
+
+// nameIndex is the __index of list and routine handles: their name and
+// methods.
+func (a *alexaLib) nameIndex(typ string) lua.LGFunction {
+	return func(L *lua.LState) int {
+		key := L.CheckString(2)
+		if h, ok := L.CheckUserData(1).Value.(interface{ label() string }); ok && key == "name" {
+			L.Push(lua.LString(h.label()))
+			return 1
+		}
+		return a.method(L, typ, key, "name")
 	}
-	return a.method(L, listType, key, "name")
+}
+
+// pushHandle pushes a new handle of typ holding v.
+func (a *alexaLib) pushHandle(L *lua.LState, typ string, v any) int {
+	ud := L.NewUserData()
+	ud.Value = v
+	L.SetMetatable(ud, a.handleType(L, typ))
+	L.Push(ud)
+	return 1
 }
 
 func listSelf(L *lua.LState, call string) *listHandle {
@@ -578,7 +584,8 @@ func (a *alexaLib) items(L *lua.LState) int {
 	noMore(L, "items", 0)
 	items, err := a.hh.ListItems(a.run.Context(), h.name)
 	if err := raiseNotFound(L, err); err != nil {
-		return pushFailure(L, err)
+		pushFailure(L, err)
+		return 2
 	}
 	t := L.CreateTable(len(items), 0)
 	for _, it := range items {

@@ -270,11 +270,7 @@ func (a *alexaLib) echoes(L *lua.LState) int {
 		h.members[i] = echoArg(L, 1, call, t.RawGetInt(i+1))
 	}
 	noMoreArgs(L, call, 1)
-	ud := L.NewUserData()
-	ud.Value = h
-	L.SetMetatable(ud, a.handleType(L, echoesType))
-	L.Push(ud)
-	return 1
+	return a.pushHandle(L, echoesType, h)
 }
 
 func (a *alexaLib) echoesIndex(L *lua.LState) int {
@@ -291,14 +287,6 @@ func noMoreArgs(L *lua.LState, call string, used int) {
 	}
 }
 
-// pushFailure returns nil, err from a read that records nothing.
-func pushFailure(L *lua.LState, err error) int {
-	t, _ := failureTable(L, err)
-	L.Push(lua.LNil)
-	L.Push(t)
-	return 2
-}
-
 // dnd is echo:dnd(true | false | { duration = }) and, without an
 // argument, the state as last seen (nil when not known).
 func (a *alexaLib) dnd(L *lua.LState) int {
@@ -307,7 +295,8 @@ func (a *alexaLib) dnd(L *lua.LState) int {
 	a.mustRun(L)
 	if L.GetTop() < 2 {
 		if err := a.resolveEcho(L, h); err != nil {
-			return pushFailure(L, err)
+			pushFailure(L, err)
+			return 2
 		}
 		on, known := a.hh.DND(h.echo)
 		if !known {
@@ -454,22 +443,10 @@ type routineHandle struct{ name string }
 func (a *alexaLib) routine(L *lua.LState) int {
 	name := textArg(L, 1, "alexa.routine", "routine name", L.Get(1))
 	noMoreArgs(L, "alexa.routine", 1)
-	ud := L.NewUserData()
-	ud.Value = &routineHandle{name: name}
-	L.SetMetatable(ud, a.handleType(L, routineType))
-	L.Push(ud)
-	return 1
+	return a.pushHandle(L, routineType, &routineHandle{name: name})
 }
 
-func (a *alexaLib) routineIndex(L *lua.LState) int {
-	h := L.CheckUserData(1).Value.(*routineHandle)
-	key := L.CheckString(2)
-	if key == "name" {
-		L.Push(lua.LString(h.name))
-		return 1
-	}
-	return a.method(L, routineType, key, "name")
-}
+func (h *routineHandle) label() string { return h.name }
 
 // runRoutine is routine:run([{ on = echo }]). An unknown routine is the
 // rule's mistake; in a dry run the routine is not looked up (that takes

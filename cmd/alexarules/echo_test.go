@@ -63,6 +63,15 @@ func echoHousehold() sim.Household {
 	return h
 }
 
+// startEchoRun runs echoRules against a simulator of echoHousehold.
+func startEchoRun(t *testing.T, extra ...string) (*sim.Server, string, *daemon) {
+	t.Helper()
+	s, url := startSimOf(t, echoHousehold(), sim.Options{})
+	dir := t.TempDir()
+	write(t, dir, "r.lua", echoRules)
+	return s, url, startRun(t, dir, filepath.Join(t.TempDir(), "d.db"), append([]string{"--cloud", url}, extra...)...)
+}
+
 // previews are the behaviors/preview requests since from that were not
 // throttled (the simulator takes 3 a second, as Amazon does; the client
 // retries): the outer body and its sequenceJson, each as normalised JSON.
@@ -108,10 +117,7 @@ func serial(s, typ string) string {
 }
 
 func TestRulesMakeEchosSpeakAnnounceRunRoutinesAndSetDND(t *testing.T) {
-	s, url := startSimOf(t, echoHousehold(), sim.Options{})
-	dir := t.TempDir()
-	write(t, dir, "r.lua", echoRules)
-	d := startRun(t, dir, filepath.Join(t.TempDir(), "d.db"), "--cloud", url)
+	s, _, d := startEchoRun(t)
 	const op = `"@type":"com.amazon.alexa.behaviors.model.OpaquePayloadOperationNode"`
 	serialNode := func(nodes ...string) string {
 		return `{"@type":"com.amazon.alexa.behaviors.model.Sequence","startNode":{"@type":"com.amazon.alexa.behaviors.model.SerialNode","name":null,"nodesToExecute":[` +
@@ -189,10 +195,7 @@ func TestRulesMakeEchosSpeakAnnounceRunRoutinesAndSetDND(t *testing.T) {
 // The doorbell pauses the music that plays in the living room: one
 // np/command, and the simulator's player is paused.
 func TestTheDoorbellPausesTheMusic(t *testing.T) {
-	s, url := startSimOf(t, echoHousehold(), sim.Options{})
-	dir := t.TempDir()
-	write(t, dir, "r.lua", echoRules)
-	d := startRun(t, dir, filepath.Join(t.TempDir(), "d.db"), "--cloud", url)
+	s, _, d := startEchoRun(t)
 	run := fire(t, d, "doorbell", "doorbell")
 	if log := fmt.Sprint(run["log"]); log != "[info: paused Blue in Green]" {
 		t.Fatalf("doorbell: %s", log)
@@ -216,10 +219,7 @@ func TestTheDoorbellPausesTheMusic(t *testing.T) {
 // Amazon's throttling, once the client's attempts are spent, is nil, err
 // with type THROTTLED for the rule, and in the run's trace.
 func TestAThrottledEchoActionIsNilErr(t *testing.T) {
-	_, url := startSimOf(t, echoHousehold(), sim.Options{})
-	dir := t.TempDir()
-	write(t, dir, "r.lua", echoRules)
-	d := startRun(t, dir, filepath.Join(t.TempDir(), "d.db"), "--cloud", url)
+	_, url, d := startEchoRun(t)
 	simPost(t, url, "/_sim/faults", `[{"path_prefix":"/api/behaviors/preview","status":429,"times":4,"body":{"message":"Rate exceeded"}}]`)
 	run := fire(t, d, "throttled", "throttled")
 	if log := fmt.Sprint(run["log"]); log != "[info: ok=nil type=THROTTLED status=429]" {
@@ -232,10 +232,7 @@ func TestAThrottledEchoActionIsNilErr(t *testing.T) {
 
 // --dry-run records the Echo actions and sends none.
 func TestDryRunSendsNoEchoActions(t *testing.T) {
-	s, url := startSimOf(t, echoHousehold(), sim.Options{})
-	dir := t.TempDir()
-	write(t, dir, "r.lua", echoRules)
-	d := startRun(t, dir, filepath.Join(t.TempDir(), "d.db"), "--cloud", url, "--dry-run")
+	s, _, d := startEchoRun(t, "--dry-run")
 	for _, ev := range []string{"speak", "announce", "dnd", "routine"} {
 		d.post("/api/events", `{"name":"`+ev+`"}`)
 		d.waitFor(func() bool { return len(d.runs(ev)) == 1 }, "the "+ev+" run")
