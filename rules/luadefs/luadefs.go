@@ -232,7 +232,7 @@ func optionDoc(o rules.OptionAPI) string {
 	case o.Name == "match":
 		return "the whole utterance, in any case, ignoring extra spaces and punctuation at the ends"
 	case o.Check == "pattern":
-		return "a Lua pattern (alexa.voice: on the lower-cased utterance)"
+		return "a Lua pattern (alexa.voice: on the normalised utterance)"
 	case o.Check == "zone":
 		return `an IANA time zone, e.g. "Europe/Berlin"`
 	case o.Check == "missed":
