@@ -332,3 +332,33 @@ func TestVoiceCommandsFireOnceEachAcrossARestart(t *testing.T) {
 		t.Fatalf("the Kitchen Echo said \"Enjoy the film\" %d times, want 2", speaks)
 	}
 }
+
+// A shadow rule records its Echo actions as would-be actions and sends
+// none; its reads (the player) still read.
+func TestShadowEchoRuleSendsNothing(t *testing.T) {
+	s, url := startSimOf(t, echoHousehold(), sim.Options{})
+	dir := t.TempDir()
+	write(t, dir, "r.lua", `return rule "quiet" { shadow = true, when = event "go",
+  run = function(ctx)
+    local living = alexa.echo("Living Room Echo")
+    local p = living:player()
+    assert(living:pause())
+    assert(alexa.echoes{ "Kitchen Echo", "Bedroom Echo" }:announce("x"))
+    assert(alexa.routine("Good night"):run())
+    ctx.log.info("%s", p.state)
+  end }`)
+	d := startRun(t, dir, filepath.Join(t.TempDir(), "d.db"), "--cloud", url)
+	d.post("/api/events", `{"name":"go"}`)
+	d.waitFor(func() bool { return len(d.runs("quiet")) == 1 }, "the shadow run")
+	run := d.runs("quiet")[0]
+	if acts := fmt.Sprint(run["actions"]); run["outcome"] != "shadow" || fmt.Sprint(run["log"]) != "[info: PLAYING]" ||
+		strings.Count(acts, "result:shadow") != 3 {
+		t.Fatalf("shadow run: %v", run)
+	}
+	sent := requestsSince(s, 0, func(r sim.Request) bool {
+		return r.Path == "/api/behaviors/preview" || r.Path == "/api/np/command"
+	})
+	if len(sent) != 0 {
+		t.Fatalf("a shadow run sent %+v", sent)
+	}
+}
