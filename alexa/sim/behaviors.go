@@ -44,6 +44,20 @@ func (s *Server) sendPending(pushes []pendingPush) {
 	}
 }
 
+// changeAndPush runs change with s.mu held, then sends the pushes it
+// decided; when it fails, it answers 400 with its error and reports false.
+func (s *Server) changeAndPush(w http.ResponseWriter, change func() ([]pendingPush, error)) bool {
+	s.mu.Lock()
+	pushes, err := change()
+	s.mu.Unlock()
+	if err != nil {
+		writeWebErr(w, http.StatusBadRequest, err)
+		return false
+	}
+	s.sendPending(pushes)
+	return true
+}
+
 func (s *Server) handlePreview(w http.ResponseWriter, r *http.Request) {
 	if s.throttled(w, r) {
 		return
@@ -53,14 +67,9 @@ func (s *Server) handlePreview(w http.ResponseWriter, r *http.Request) {
 		writeWebErr(w, http.StatusBadRequest, err)
 		return
 	}
-	s.mu.Lock()
-	pushes, err := s.runSequenceLocked(behaviorID, seq)
-	s.mu.Unlock()
-	if err != nil {
-		writeWebErr(w, http.StatusBadRequest, err)
+	if !s.changeAndPush(w, func() ([]pendingPush, error) { return s.runSequenceLocked(behaviorID, seq) }) {
 		return
 	}
-	s.sendPending(pushes)
 	// Amazon's answer: 200 with an empty body (research §2 "Response").
 	w.Header().Set("Content-Type", "application/octet-stream")
 	w.WriteHeader(http.StatusOK)
@@ -89,7 +98,7 @@ func readPreview(r *http.Request) (sequence, string, error) {
 
 // decodeOne decodes a request body holding one JSON object.
 func decodeOne(r *http.Request, v any) error {
-	dec := json.NewDecoder(http.MaxBytesReader(nil, r.Body, maxBody))
+	dec := json.NewDecoder(r.Body) // serveAPI has read it, up to maxBody
 	if err := dec.Decode(v); err != nil {
 		return err
 	}
@@ -184,7 +193,7 @@ func (s *Server) resolveLocked(o op) ([]*Echo, error) {
 		}
 	}
 	for _, ref := range o.devices {
-		if ref.serial == allDevices {
+		if ref.serial == allDevices && (o.typ == nodeStop || o.typ == nodeDND) {
 			for i := range s.household.Echos {
 				if s.household.Echos[i].Family != familyGroup {
 					add(&s.household.Echos[i])

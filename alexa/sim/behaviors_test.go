@@ -2,6 +2,7 @@ package sim_test
 
 import (
 	"encoding/json"
+	"maps"
 	"net/http"
 	"strings"
 	"testing"
@@ -46,9 +47,7 @@ func echoHousehold() sim.Household {
 // node, the base payload with the signed-in customer's id.
 func node(typ, skill, serial, devType string, fields map[string]any) map[string]any {
 	p := map[string]any{"deviceType": devType, "deviceSerialNumber": serial, "locale": "en-US", "customerId": customerID}
-	for k, v := range fields {
-		p[k] = v
-	}
+	maps.Copy(p, fields)
 	n := map[string]any{"@type": "com.amazon.alexa.behaviors.model.OpaquePayloadOperationNode", "type": typ, "operationPayload": p}
 	if skill != "" {
 		n["skillId"] = skill
@@ -220,6 +219,7 @@ func TestPreviewValidation(t *testing.T) {
 		{"ssml without speak", sequenceOf(announceNode("ssml", "hi", "t", kitchenSerial, kitchenType)), "must start with <speak>"},
 		{"empty command", sequenceOf(node("Alexa.TextCommand", "amzn1.ask.1p.tellalexa", kitchenSerial, kitchenType, map[string]any{"text": ""})), "text is empty"},
 		{"unknown device", sequenceOf(speakNode("G000NOPE", kitchenType, "x")), `unknown device serial "G000NOPE"`},
+		{"all devices outside stop and dnd", sequenceOf(speakNode("ALEXA_ALL_DSN", "ALEXA_ALL_DEVICE_TYPE", "x")), `unknown device serial "ALEXA_ALL_DSN"`},
 		{"unknown announcement device", sequenceOf(announceNode("text", "x", "t", kitchenSerial, kitchenType, "G000NOPE", kitchenType)), `unknown device serial "G000NOPE"`},
 		{"wrong device type", sequenceOf(speakNode(kitchenSerial, officeType, "x")), "is not the type of"},
 		{"placeholder serial", sequenceOf(speakNode("ALEXA_CURRENT_DSN", kitchenType, "x")), "unreplaced placeholder ALEXA_CURRENT_DSN"},

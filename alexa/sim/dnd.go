@@ -122,16 +122,15 @@ func (s *Server) handleDNDStatus(w http.ResponseWriter, r *http.Request) {
 		writeWebError(w, http.StatusBadRequest, "enabled is missing or not a boolean")
 		return
 	}
-	s.mu.Lock()
-	s.expireDNDLocked()
-	e := s.echoPtrLocked(req.DeviceSerialNumber)
-	if e == nil || e.Type != req.DeviceType || e.Family == familyGroup {
-		s.mu.Unlock()
-		writeWebError(w, http.StatusBadRequest, "no Echo %q of type %q", req.DeviceSerialNumber, req.DeviceType)
-		return
+	set := func() ([]pendingPush, error) {
+		s.expireDNDLocked()
+		e := s.echoPtrLocked(req.DeviceSerialNumber)
+		if e == nil || e.Type != req.DeviceType || e.Family == familyGroup {
+			return nil, fmt.Errorf("no Echo %q of type %q", req.DeviceSerialNumber, req.DeviceType)
+		}
+		return []pendingPush{s.setDNDLocked(e, dndSetting{enable: *req.Enabled}, "status")}, nil
 	}
-	push := s.setDNDLocked(e, dndSetting{enable: *req.Enabled}, "status")
-	s.mu.Unlock()
-	s.sendPending([]pendingPush{push})
-	writeJSON(w, http.StatusOK, req)
+	if s.changeAndPush(w, set) {
+		writeJSON(w, http.StatusOK, req)
+	}
 }

@@ -349,6 +349,31 @@ func TestDND(t *testing.T) {
 	if !h.Echos[0].DND || h.Echos[1].DND || h.Echos[1].DNDUntil != nil {
 		t.Errorf("echos %+v", h.Echos)
 	}
+
+	// Until a clock time: the next 22:00 in the node's time zone.
+	until := dndNode("Enable", "", officeSerial, officeType)
+	up := until["operationPayload"].(map[string]any)
+	up["until"], up["timeZoneId"] = "TIME#T22:00", "UTC"
+	if r := e.preview("PREVIEW", sequenceOf(until)); r.status != http.StatusOK {
+		t.Fatalf("until: %d %s", r.status, r.raw)
+	}
+	pushes.next()
+	now := e.clock.Now()
+	want22 := time.Date(now.Year(), now.Month(), now.Day(), 22, 0, 0, 0, time.UTC)
+	if !want22.After(now) {
+		want22 = want22.AddDate(0, 0, 1)
+	}
+	h = e.household()
+	if u := h.Echos[1].DNDUntil; !h.Echos[1].DND || u == nil || !u.Equal(want22) {
+		t.Errorf("until 22:00: %+v, want %v", h.Echos[1], want22)
+	}
+	if last := h.DND[len(h.DND)-1]; last.Until != "22:00" || last.Duration != "" || !last.Enabled {
+		t.Errorf("until log %+v", last)
+	}
+	up["until"] = "TIME#T25:00"
+	if r := e.preview("PREVIEW", sequenceOf(until)); r.status != http.StatusBadRequest {
+		t.Errorf("until 25:00: %d %s", r.status, r.raw)
+	}
 }
 
 func TestPlayer(t *testing.T) {
@@ -452,6 +477,17 @@ func TestSmallEndpoints(t *testing.T) {
 	e.web(http.MethodGet, "/api/wake-word?cached=true", nil).decode(t, http.StatusOK, &ww)
 	if len(ww.WakeWords) != 2 {
 		t.Errorf("wake words %v (no group entry)", ww)
+	}
+	var vols struct {
+		Volumes []struct {
+			DSN           string
+			SpeakerVolume int
+			SpeakerMuted  bool
+		}
+	}
+	e.web(http.MethodGet, "/api/devices/deviceType/dsn/audio/v1/allDeviceVolumes", nil).decode(t, http.StatusOK, &vols)
+	if len(vols.Volumes) != 3 || vols.Volumes[0].SpeakerVolume != 50 || vols.Volumes[1].DSN != officeSerial || vols.Volumes[1].SpeakerVolume != 40 {
+		t.Errorf("volumes %+v", vols)
 	}
 	// Every new route takes faults like the others.
 	for _, path := range []string{"/api/household", "/api/device-wifi-details", "/api/behaviors/v2/automations",

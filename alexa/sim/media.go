@@ -215,15 +215,9 @@ func (s *Server) handlePlayerCommand(w http.ResponseWriter, r *http.Request) {
 		writeWebError(w, http.StatusBadRequest, "body is not a JSON object: %v", err)
 		return
 	}
-	s.mu.Lock()
-	pushes, err := s.playerCommandLocked(r, cmd)
-	s.mu.Unlock()
-	if err != nil {
-		writeWebErr(w, http.StatusBadRequest, err)
-		return
+	if s.changeAndPush(w, func() ([]pendingPush, error) { return s.playerCommandLocked(r, cmd) }) {
+		w.WriteHeader(http.StatusOK)
 	}
-	s.sendPending(pushes)
-	w.WriteHeader(http.StatusOK)
 }
 
 func (s *Server) playerCommandLocked(r *http.Request, cmd playerCommand) ([]pendingPush, error) {
@@ -395,4 +389,28 @@ func nowPlayingPush(p *Player, cause string) pendingPush {
 	u.Update.Update.Cause = cause
 	u.Update.Update.NowPlayingData = nowPlaying(p)
 	return pendingPush{"NotifyNowPlayingUpdated", u}
+}
+
+// deviceVolume is one entry of allDeviceVolumes.
+type deviceVolume struct {
+	DSN           string `json:"dsn"`
+	SpeakerVolume int    `json:"speakerVolume"`
+	SpeakerMuted  bool   `json:"speakerMuted"`
+}
+
+// handleAllDeviceVolumes is GET
+// /api/devices/deviceType/dsn/audio/v1/allDeviceVolumes: every Echo's
+// volume (a player's mute counts as the speaker's).
+func (s *Server) handleAllDeviceVolumes(w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	volumes := []deviceVolume{}
+	for _, e := range s.household.Echos {
+		v := deviceVolume{DSN: e.Serial, SpeakerVolume: echoVolume(e)}
+		if p := s.playerLocked(e.Serial); p != nil {
+			v.SpeakerMuted = p.Muted
+		}
+		volumes = append(volumes, v)
+	}
+	s.mu.Unlock()
+	writeJSON(w, http.StatusOK, map[string]any{"volumes": volumes})
 }

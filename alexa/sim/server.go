@@ -287,6 +287,7 @@ func (s *Server) routes() http.Handler {
 	web("GET /api/np/player", s.handlePlayer)
 	web("GET /api/np/list-media-sessions", s.handleMediaSessions)
 	web("POST /api/np/command", s.handlePlayerCommand)
+	web("GET /api/devices/deviceType/dsn/audio/v1/allDeviceVolumes", s.handleAllDeviceVolumes)
 	web("GET /api/notifications", s.handleGetNotifications)
 	web("PUT /api/notifications/createReminder", s.handleCreateNotification)
 	web("PUT /api/notifications/null", s.handleCreateNotification)
