@@ -147,11 +147,11 @@ func cleanText(s string) string { return strings.Join(strings.Fields(s), " ") }
 // closing quotes) before white space.
 var sentenceEnd = regexp.MustCompile(`[.!?…]+["'»)]*\s`)
 
-// splitText cuts cleaned text into parts of at most max runes: whole
+// splitText cuts cleaned text into parts of at most limit runes: whole
 // sentences packed together, a longer sentence cut at word ends, a longer
 // word cut where it must.
-func splitText(text string, max int) []string {
-	if utf8.RuneCountInString(text) <= max {
+func splitText(text string, limit int) []string {
+	if utf8.RuneCountInString(text) <= limit {
 		return []string{text}
 	}
 	var sentences []string
@@ -169,37 +169,37 @@ func splitText(text string, max int) []string {
 	}
 	var units []string
 	for _, s := range sentences {
-		if utf8.RuneCountInString(s) <= max {
+		if utf8.RuneCountInString(s) <= limit {
 			units = append(units, s)
 			continue
 		}
-		units = append(units, splitWords(s, max)...)
+		units = append(units, splitWords(s, limit)...)
 	}
-	return pack(units, max)
+	return pack(units, limit)
 }
 
-// splitWords cuts a sentence at word ends into parts of at most max runes.
-func splitWords(s string, max int) []string {
+// splitWords cuts a sentence at word ends into parts of at most limit runes.
+func splitWords(s string, limit int) []string {
 	var words []string
-	for _, w := range strings.Fields(s) {
-		for utf8.RuneCountInString(w) > max {
+	for w := range strings.FieldsSeq(s) {
+		for utf8.RuneCountInString(w) > limit {
 			r := []rune(w)
-			words = append(words, string(r[:max]))
-			w = string(r[max:])
+			words = append(words, string(r[:limit]))
+			w = string(r[limit:])
 		}
 		words = append(words, w)
 	}
-	return pack(words, max)
+	return pack(words, limit)
 }
 
-// pack joins units with spaces into as few parts of at most max runes as
+// pack joins units with spaces into as few parts of at most limit runes as
 // keeps their order.
-func pack(units []string, max int) []string {
+func pack(units []string, limit int) []string {
 	var parts []string
 	cur, n := "", 0
 	for _, u := range units {
 		l := utf8.RuneCountInString(u)
-		if cur != "" && n+1+l <= max {
+		if cur != "" && n+1+l <= limit {
 			cur, n = cur+" "+u, n+1+l
 			continue
 		}
