@@ -52,6 +52,9 @@ type rigOptions struct {
 	voice   bridge.VoiceOptions
 	http    *http.Client
 	clock   *engine.Virtual
+	// simOnClock puts the whole simulator on the clock (push time
+	// stamps too: pushes made at one real millisecond still differ).
+	simOnClock bool
 }
 
 func startRigOpts(t *testing.T, o rigOptions) *rig {
@@ -61,7 +64,11 @@ func startRigOpts(t *testing.T, o rigOptions) *rig {
 	if clock == nil {
 		clock = engine.NewVirtual(time.Now())
 	}
-	s := sim.New(sim.DemoHousehold(), sim.Options{HistoryNow: clock.Now})
+	so := sim.Options{HistoryNow: clock.Now}
+	if o.simOnClock {
+		so.Now = clock.Now
+	}
+	s := sim.New(sim.DemoHousehold(), so)
 	ready := make(chan string, 1)
 	simDone := make(chan error, 1)
 	go func() { simDone <- s.ListenAndServe(ctx, "127.0.0.1:0", func(a string) { ready <- a }) }()

@@ -35,6 +35,7 @@ const (
 	voiceOverlap   = 2 * time.Minute  // a poll's window reaches back past the last one: records show up late
 	voiceSkew      = time.Minute      // and ahead, for clocks that differ
 	voiceMatch     = 10 * time.Second // a record this much older than its burst still answers it
+	voiceEpisode   = 2 * time.Second  // pushes of one Echo this close are one utterance's
 	voiceMaxPages  = 5
 	voiceBackoff   = 30 * time.Second // after a 429, doubling
 	voiceMaxBack   = 15 * time.Minute
@@ -96,9 +97,29 @@ type voiceWatcher struct {
 // burst is a pending poll after pushes that say someone spoke.
 type burst struct {
 	since, due time.Time
-	serials    map[string]time.Time // the Echos spoken to, and the last push of each
+	serials    map[string]*spokenTo // the Echos spoken to
 	left       int                  // polls left
 	polled     bool
+}
+
+// spokenTo counts the utterances a burst expects from one Echo (runs of
+// pushes, voiceEpisode apart) and those the history showed.
+type spokenTo struct {
+	last            time.Time // the last push
+	expected, heard int
+}
+
+// pushed counts a push of the Echo at now.
+func (b *burst) pushed(serial string, now time.Time) {
+	e := b.serials[serial]
+	if e == nil {
+		e = &spokenTo{}
+		b.serials[serial] = e
+	}
+	if e.expected == 0 || now.Sub(e.last) > voiceEpisode {
+		e.expected++
+	}
+	e.last = now
 }
 
 func newVoiceWatcher(b *Bridge, o VoiceOptions) (*voiceWatcher, error) {
@@ -133,14 +154,13 @@ func (v *voiceWatcher) hint(serial string) {
 	v.mu.Lock()
 	switch b := v.burst; {
 	case b == nil:
-		v.burst = &burst{since: now, due: now.Add(voiceDebounce), serials: map[string]time.Time{serial: now}, left: voiceAttempts}
+		v.burst = &burst{since: now, due: now.Add(voiceDebounce), serials: map[string]*spokenTo{}, left: voiceAttempts}
 	case !b.polled:
-		b.serials[serial] = now
 		b.due = minTime(now.Add(voiceDebounce), b.since.Add(2*voiceDebounce))
 	default:
-		b.serials[serial] = now
 		b.left = voiceAttempts // more speech: keep looking
 	}
+	v.burst.pushed(serial, now)
 	v.mu.Unlock()
 	select {
 	case v.wake <- struct{}{}:
@@ -243,8 +263,7 @@ func (v *voiceWatcher) poll(ctx context.Context) {
 	v.throttle, v.covered = 0, now
 	v.mu.Unlock()
 	slices.SortFunc(recs, func(a, b web.VoiceRecord) int { return a.Time.Compare(b.Time) })
-	v.publishNew(recs, now)
-	v.settleBurst(recs, now)
+	v.settleBurst(v.publishNew(recs, now), now)
 }
 
 // fetch reads every page of the window, each within the budget.
@@ -264,8 +283,10 @@ func (v *voiceWatcher) fetch(ctx context.Context, from, to time.Time) ([]web.Voi
 			return all, nil
 		}
 		q.Token = page.Next
-		if room := v.room(); room.After(v.clock.Now()) && !v.waitUntil(ctx, room) {
-			return all, ctx.Err()
+		for room := v.room(); room.After(v.clock.Now()); room = v.room() {
+			if !v.waitUntil(ctx, room) { // a push may wake it early
+				return all, ctx.Err()
+			}
 		}
 	}
 	return all, nil
@@ -298,8 +319,8 @@ func (v *voiceWatcher) failed(ctx context.Context, err error) {
 }
 
 // publishNew publishes the spoken records not seen before and within
-// the look-back, oldest first.
-func (v *voiceWatcher) publishNew(recs []web.VoiceRecord, now time.Time) {
+// the look-back, oldest first, and returns them.
+func (v *voiceWatcher) publishNew(recs []web.VoiceRecord, now time.Time) (published []web.VoiceRecord) {
 	for _, r := range recs {
 		v.mu.Lock()
 		_, dup := v.seen[r.ID]
@@ -320,8 +341,10 @@ func (v *voiceWatcher) publishNew(recs []web.VoiceRecord, now time.Time) {
 		if !fresh {
 			continue
 		}
+		published = append(published, r)
 		v.b.o.Publish(v.event(r, now, writes))
 	}
+	return published
 }
 
 // event is the alexa.voice event of r: data text, reply, person, record,
@@ -343,21 +366,30 @@ func (v *voiceWatcher) event(r web.VoiceRecord, now time.Time, writes []engine.W
 	return engine.Event{Kind: engine.KindVoice, Device: dev, Data: data, Writes: writes}
 }
 
-// settleBurst drops from the pending burst each Echo the poll found an
-// utterance for, spoken since its last push (less voiceMatch: Amazon's
-// time stamps may precede the push); the burst ends when none is left,
-// else it counts an attempt. A wake word alone does not count: like
-// alexa-remote2, keep looking for the utterance that may follow it.
-func (v *voiceWatcher) settleBurst(recs []web.VoiceRecord, now time.Time) {
+// settleBurst drops from the pending burst each Echo whose utterances
+// the history has shown, as many as it had runs of pushes (a record up to
+// voiceMatch older than the burst counts: Amazon's time stamp is when the
+// speech began); the burst ends when none is left, else it counts an
+// attempt. A wake word alone shows no utterance: like alexa-remote2, the
+// burst keeps looking for the words that may follow it, for its attempts.
+func (v *voiceWatcher) settleBurst(fresh []web.VoiceRecord, now time.Time) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	b := v.burst
-	if b == nil || b.due.After(now) {
+	if b == nil {
 		return
 	}
-	for _, r := range recs {
-		if at, ok := b.serials[r.Serial]; ok && r.Spoken() && !r.Time.Before(at.Add(-voiceMatch)) {
-			delete(b.serials, r.Serial)
+	for _, r := range fresh {
+		if e := b.serials[r.Serial]; e != nil && !r.Time.Before(b.since.Add(-voiceMatch)) {
+			e.heard++
+		}
+	}
+	if b.due.After(now) {
+		return
+	}
+	for serial, e := range b.serials {
+		if e.heard >= e.expected {
+			delete(b.serials, serial)
 		}
 	}
 	if len(b.serials) == 0 {

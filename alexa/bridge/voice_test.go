@@ -49,7 +49,7 @@ func startVoiceRig(t *testing.T, o bridge.VoiceOptions) (*rig, *historyCalls) {
 	t.Helper()
 	clock := engine.NewVirtual(time.Now())
 	calls := &historyCalls{clock: clock.Now}
-	return startRigOpts(t, rigOptions{voice: o, http: &http.Client{Transport: calls}, clock: clock}), calls
+	return startRigOpts(t, rigOptions{voice: o, http: &http.Client{Transport: calls}, clock: clock, simOnClock: true}), calls
 }
 
 const kitchen = "G6G0XW0412650C3M"
@@ -141,9 +141,11 @@ func TestVoiceThrottledBacksOffAndCatchesUp(t *testing.T) {
 }
 
 // However many bursts come, the history is called at most
-// requests_per_minute times in any minute.
+// requests_per_minute times in any minute, and every utterance is heard
+// (by a burst's read or the slow timer's: how the test's pushes group
+// into bursts depends on when they arrive).
 func TestVoicePollsStayWithinTheBudget(t *testing.T) {
-	r, calls := startVoiceRig(t, bridge.VoiceOptions{Poll: 24 * time.Hour, RequestsPerMinute: 2})
+	r, calls := startVoiceRig(t, bridge.VoiceOptions{Poll: time.Minute, RequestsPerMinute: 2})
 	r.waitFor("the start-up poll", func() bool { return calls.count() == 1 })
 	var recs []string
 	for i := range 4 {
@@ -155,6 +157,24 @@ func TestVoicePollsStayWithinTheBudget(t *testing.T) {
 	for i := 2; i < len(at); i++ {
 		if at[i].Sub(at[i-2]) < time.Minute {
 			t.Errorf("calls %d..%d within %v, budget 2 per minute", i-2, i, at[i].Sub(at[i-2]))
+		}
+	}
+}
+
+// More utterances than one history page holds are all read (the pages
+// are followed, each within the budget), oldest published first.
+func TestVoiceFollowsThePages(t *testing.T) {
+	r, calls := startVoiceRig(t, bridge.VoiceOptions{Poll: 24 * time.Hour})
+	r.waitFor("the start-up poll", func() bool { return calls.count() == 1 })
+	r.put("/_sim/voice/settings", `{"page_size":2}`)
+	var recs []string
+	for i := range 5 {
+		recs = append(recs, r.say(fmt.Sprintf("utterance %d", i), 0, "GENERAL"))
+	}
+	r.advanceUntil("every utterance", func() bool { return len(r.voiceEvents()) == len(recs) })
+	for i, ev := range r.voiceEvents() {
+		if ev.Data["record"] != recs[i] {
+			t.Errorf("event %d is %v, want %s", i, ev.Data["record"], recs[i])
 		}
 	}
 }

@@ -6,28 +6,27 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/alexarules/alexarules/alexa"
 	"github.com/alexarules/alexarules/alexa/sim"
 	"github.com/alexarules/alexarules/alexa/web"
+	"github.com/alexarules/alexarules/engine"
 )
 
 // historySim is a simulator with two Echos whose voice history runs on a
 // clock the test moves.
 type historySim struct {
-	t   *testing.T
-	srv *sim.Server
-	url string
-	mu  sync.Mutex
-	now time.Time
+	t     *testing.T
+	srv   *sim.Server
+	url   string
+	vtime *engine.Virtual
 }
 
 func newHistorySim(t *testing.T) *historySim {
 	t.Helper()
-	hs := &historySim{t: t, now: now}
+	hs := &historySim{t: t, vtime: engine.NewVirtual(now)}
 	hs.srv = sim.New(sim.Household{Echos: []sim.Echo{
 		{Serial: "G0KITCHEN", Type: "A3S5BH2HU6VAYF", Name: "Kitchen"},
 		{Serial: "G0OFFICE", Type: "A3S5BH2HU6VAYF", Name: "Office"},
@@ -38,17 +37,9 @@ func newHistorySim(t *testing.T) *historySim {
 	return hs
 }
 
-func (hs *historySim) clock() time.Time {
-	hs.mu.Lock()
-	defer hs.mu.Unlock()
-	return hs.now
-}
+func (hs *historySim) clock() time.Time { return hs.vtime.Now() }
 
-func (hs *historySim) advance(d time.Duration) {
-	hs.mu.Lock()
-	hs.now = hs.now.Add(d)
-	hs.mu.Unlock()
-}
+func (hs *historySim) advance(d time.Duration) { hs.vtime.Advance(d) }
 
 func (hs *historySim) say(req sim.VoiceRequest) string {
 	hs.t.Helper()
@@ -168,10 +159,8 @@ func TestVoiceHistoryShowsARecordAfterItsDelay(t *testing.T) {
 // fetched anew.
 func TestVoiceHistoryRefreshesItsToken(t *testing.T) {
 	hs := newHistorySim(t)
-	var mu sync.Mutex
-	clientNow := now
-	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return clientNow }
-	c := hs.client(t, clock, nil)
+	clientClock := engine.NewVirtual(now)
+	c := hs.client(t, clientClock.Now, nil)
 	history(t, c, web.HistoryRVH, hs.clock())
 	history(t, c, web.HistoryRVH, hs.clock())
 	if n, _ := hs.calls("/alexa-privacy/apd/activity"); n != 1 {
@@ -182,9 +171,7 @@ func TestVoiceHistoryRefreshesItsToken(t *testing.T) {
 	if n, st := hs.calls("/alexa-privacy/apd/rvh/customer-history-records-v2"); n != 4 || st[2] != http.StatusForbidden {
 		t.Fatalf("history calls %d %v, want 4 with the third refused", n, st)
 	}
-	mu.Lock()
-	clientNow = clientNow.Add(31 * time.Minute)
-	mu.Unlock()
+	clientClock.Advance(31 * time.Minute)
 	history(t, c, web.HistoryRVH, hs.clock())
 	if n, _ := hs.calls("/alexa-privacy/apd/activity"); n != 3 {
 		t.Fatalf("token page fetched %d times, want 3 (start, stale, expired)", n)

@@ -27,6 +27,10 @@ func TestParseConfigNamesTheFileAndTheKey(t *testing.T) {
 		{`{"breaker": {"window": "soon"}}`, `breaker.window "soon"`},
 		{`{"breaker": {"cooldown": "-1m"}}`, `breaker.cooldown "-1m"`},
 		{`{"max_backlog": -5}`, `max_backlog -5`},
+		{`{"voice": {"history": "rvh2"}}`, `voice.history "rvh2"`},
+		{`{"voice": {"poll": "0s"}}`, `voice.poll "0s"`},
+		{`{"voice": {"lookback": "soon"}}`, `voice.lookback "soon"`},
+		{`{"voice": {"requests_per_minute": -1}}`, `voice.requests_per_minute -1`},
 		{`[1]`, "cannot unmarshal array"},
 	} {
 		_, err := host.ParseConfig("my.json", []byte(tc.src))
@@ -57,6 +61,10 @@ func TestLoadConfigReadsEveryKey(t *testing.T) {
 		c.Alexa.Region != "DE" || c.Alexa.Lists != "legacy" || c.Poll.Rate != 5 || len(c.Poll.Devices) != 1 ||
 		c.Poll.Rules["fan"] != "15s" || c.MaxBacklog != 500 {
 		t.Fatalf("config: %+v", c)
+	}
+	if v, err := c.Voice.Options(); err != nil || v.History != "rah" || v.Poll != 5*time.Minute ||
+		v.RequestsPerMinute != 3 || v.Lookback != 30*time.Minute {
+		t.Fatalf("voice: %+v %v", v, err)
 	}
 	if b, err := c.Breaker.Engine(); err != nil || b.Runs != 10 || b.Window != 2*time.Minute || b.Cooldown != time.Hour {
 		t.Fatalf("breaker: %+v %v", b, err)
