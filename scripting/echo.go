@@ -96,6 +96,8 @@ const MaxDNDDuration = 12 * time.Hour
 // announceFields are the fields of announce's options table.
 var announceFields = []string{"title", "volume"}
 
+// union is one map with the entries of all of ms (echo handles have the
+// perform, player and their own methods).
 func union[M ~map[K]V, K comparable, V any](ms ...M) M {
 	out := M{}
 	for _, m := range ms {
