@@ -104,6 +104,7 @@ func NewState(o StateOptions) *lua.LState {
 	restrictPackage(L, o.LibDir, o.Libs)
 	capStrings(L)
 	L.SetGlobal(ConcatName, L.NewFunction(luaConcat))
+	L.SetGlobal("assert", L.NewFunction(luaAssert))
 
 	printFn := o.Print
 	L.SetGlobal("print", L.NewFunction(func(L *lua.LState) int {
@@ -511,4 +512,20 @@ func tableConcat(L *lua.LState) int {
 	}
 	L.Push(lua.LString(b.String()))
 	return 1
+}
+
+// luaAssert is Lua's assert taking any message value, as Lua 5.3 does.
+// The bound API returns nil, err with err an error table, so
+// assert(device("Lamp"):on()) must raise that error (as its __tostring
+// text, at the rule's line) instead of complaining that it is no string,
+// which is what gopher-lua's Lua 5.1 assert does.
+func luaAssert(L *lua.LState) int {
+	if lua.LVAsBool(L.Get(1)) {
+		return L.GetTop()
+	}
+	if msg := L.Get(2); msg != lua.LNil {
+		L.RaiseError("%s", L.ToStringMeta(msg).String())
+	}
+	L.RaiseError("assertion failed!")
+	return 0
 }

@@ -160,6 +160,10 @@ func TestSandboxAllowed(t *testing.T) {
 		{"gsub table", `return (string.gsub("a b", "%a", { a = "1" }))`, lua.LString("1 b")},
 		{"gsub count", `return select(2, string.gsub("aaa", "a", "b"))`, lua.LNumber(3)},
 		{"gsub on 8 KB, a match every 2 bytes", `return #(string.rep("ab", 2^12):gsub("b", ""))`, lua.LNumber(1 << 12)},
+		{"assert passes its arguments on", `return select("#", assert(1, "m", 3))`, lua.LNumber(3)},
+		{"assert raises an error table as its text", `local e = setmetatable({}, {__tostring = function() return "ENDPOINT_UNREACHABLE" end})
+			local ok, err = pcall(function() assert(nil, e) end) return err`, lua.LString("rules/allowed.lua:2: ENDPOINT_UNREACHABLE")},
+		{"assert without a message", `local ok, err = pcall(assert, false) return err`, lua.LString("rules/allowed.lua:1: assertion failed!")},
 		{"recursion below the limit", `local function f(n) if n == 0 then return 0 end return 1 + f(n - 1) end return f(150)`, lua.LNumber(150)},
 	}
 	for _, tt := range tests {

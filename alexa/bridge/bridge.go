@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -64,7 +65,7 @@ type Bridge struct {
 	muted   map[string]bool
 	lists   map[string]*listSnapshot // by list id
 
-	syncs    chan listSync
+	syncs    *syncQueue
 	debounce *web.Debouncer
 
 	echosMu     sync.Mutex // one Echo fetch at a time
@@ -75,11 +76,11 @@ type Bridge struct {
 }
 
 // listSync asks for a list to be fetched again: one list (ID), or all when
-// ID is "". Item and Created come from the push, for a list seen for the
-// first time: its pushed item is news, the rest is the baseline.
+// ID is "". News are the items pushes said were created, for a list seen
+// for the first time: they are news, the rest is the baseline.
 type listSync struct {
-	ID, Item string
-	Created  bool
+	ID   string
+	News []string
 }
 
 // listSnapshot is what the bridge last saw of a list.
@@ -108,7 +109,7 @@ func New(o Options) (*Bridge, error) {
 		o.DownResync = 15 * time.Second
 	}
 	b := &Bridge{o: o, log: o.Logger, volumes: map[string]float64{}, muted: map[string]bool{},
-		lists: map[string]*listSnapshot{}, syncs: make(chan listSync, 64), echo: newEchoState()}
+		lists: map[string]*listSnapshot{}, syncs: newSyncQueue(), echo: newEchoState()}
 	stored, err := o.Store.List(listBucket, "")
 	if err != nil {
 		return nil, fmt.Errorf("bridge: load list snapshots: %w", err)
@@ -185,13 +186,7 @@ func (b *Bridge) resyncWhileDown(ctx context.Context) {
 	}
 }
 
-func (b *Bridge) requestSync(req listSync) {
-	select {
-	case b.syncs <- req:
-	default: // a full queue will sync everything anyway
-		b.log.Warn("list sync queue full")
-	}
-}
+func (b *Bridge) requestSync(req listSync) { b.syncs.add(req) }
 
 // refreshEchos loads the Echo devices, retrying in the background (in wg,
 // which Run waits for) until it succeeds once.
@@ -351,7 +346,11 @@ func (b *Bridge) handle(p push.Push) {
 		id, _ := payload["listId"].(string)
 		item, _ := payload["listItemId"].(string)
 		event, _ := payload["eventName"].(string)
-		b.requestSync(listSync{ID: id, Item: item, Created: event == "itemCreated"})
+		req := listSync{ID: id}
+		if event == "itemCreated" && item != "" {
+			req.News = []string{item}
+		}
+		b.requestSync(req)
 	case "PUSH_VOLUME_CHANGE":
 		b.volumeChange(p.Device.SerialNumber, payload)
 	case "PUSH_EQUALIZER_STATE_CHANGE":
@@ -367,20 +366,6 @@ func (b *Bridge) handle(p push.Push) {
 		b.dndPushed(p.Device.SerialNumber, payload)
 	case "PUSH_AUDIO_PLAYER_STATE", "PUSH_MEDIA_CHANGE", "PUSH_MEDIA_PROGRESS_CHANGE", "NotifyNowPlayingUpdated":
 		b.mediaPushed(p.Device.SerialNumber) // NotifyNowPlayingUpdated names no device: ""
-	}
-}
-
-// syncLoop re-syncs lists one request at a time, so diffs never race.
-func (b *Bridge) syncLoop(ctx context.Context) {
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case req := <-b.syncs:
-			if err := b.syncLists(ctx, req); err != nil && ctx.Err() == nil {
-				b.log.Warn("list sync failed", "list", req.ID, "err", err)
-			}
-		}
 	}
 }
 
@@ -400,9 +385,9 @@ func (b *Bridge) syncLists(ctx context.Context, req listSync) error {
 		if err != nil {
 			return err
 		}
-		news := ""
-		if req.Created && l.ID == req.ID {
-			news = req.Item
+		var news []string
+		if l.ID == req.ID {
+			news = req.News
 		}
 		b.diffList(l, items, news)
 	}
@@ -418,9 +403,9 @@ func (b *Bridge) knownList(id string) bool {
 
 // diffList publishes alexa.list events for the differences between the
 // snapshot and items, then stores the new snapshot. A list seen for the
-// first time is a baseline: no events, but for newItem, the item a push
-// said was just created.
-func (b *Bridge) diffList(l web.List, items []web.Item, newItem string) {
+// first time is a baseline: no events, but for news, the items pushes
+// said were just created.
+func (b *Bridge) diffList(l web.List, items []web.Item, news []string) {
 	now := map[string]web.Item{}
 	for _, it := range items {
 		now[it.ID] = it
@@ -435,7 +420,7 @@ func (b *Bridge) diffList(l web.List, items []web.Item, newItem string) {
 	if !seen {
 		old = &listSnapshot{Items: map[string]web.Item{}}
 		for _, it := range items {
-			if it.ID != newItem {
+			if !slices.Contains(news, it.ID) {
 				old.Items[it.ID] = it
 			}
 		}

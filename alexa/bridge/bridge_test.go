@@ -415,3 +415,19 @@ func TestRulesAddItemsWhileTheListIsResynced(t *testing.T) {
 		return n >= 20
 	})
 }
+
+// A list sync whose fetches fail every attempt is tried again later, not
+// dropped: the item its push announced is the last one added before a
+// quiet spell, and no later push would make the bridge look at the list.
+func TestAFailedListSyncIsRetried(t *testing.T) {
+	r := startRig(t)
+	r.waitFor("the start-up sync", func() bool { return r.listFetches() > 0 })
+	r.post("/_sim/faults", `[{"path_prefix":"/alexashoppinglists/","status":503,"times":4}]`)
+	r.post("/_sim/lists/amzn1.alexa.list.sim-todo/items", `{"text":"call the plumber"}`)
+	r.waitFor("the item after the failed sync is retried", func() bool {
+		r.clock.Advance(time.Second)
+		return r.find(engine.KindList, func(ev engine.Event) bool {
+			return ev.Data["item"].(map[string]any)["text"] == "call the plumber"
+		}) != nil
+	})
+}

@@ -364,17 +364,7 @@ func checkCrashState(t *testing.T, st *store.Store, p *poster, rings []string) {
 // ring (the brightness is the ring's number): one each.
 func checkRingActions(t *testing.T, s *sim.Server, rings []string) {
 	t.Helper()
-	per := map[int]int{}
-	for _, r := range s.Requests() {
-		if r.Status/100 != 2 || !strings.HasSuffix(r.Path, bedroomLamp+"/features/brightness/setBrightness") {
-			continue
-		}
-		var body struct {
-			Payload struct{ Brightness int }
-		}
-		_ = json.Unmarshal(r.Body, &body)
-		per[body.Payload.Brightness]++
-	}
+	per := actions(s).rings
 	for i, id := range rings {
 		if n := per[i+1]; n != 1 {
 			t.Errorf("ring %s turned the lamp on %d times, want once", id, n)

@@ -42,9 +42,18 @@ type alexaRuntime struct {
 // alexaSetup is what the host needs to connect to Alexa: the open store
 // (tokens, snapshots) and the engine's clock and publish.
 type alexaSetup struct {
-	store   *store.Store
-	clock   engine.Clock
-	publish func(engine.Event)
+	// store keeps the account's secrets (tokens, cookies): the local file
+	// also in cluster mode.
+	store *store.Store
+	// shared keeps what the sources share with the rest of the cluster
+	// (readings, fired rings, push dedup): store, or the cluster's
+	// account scope.
+	shared engine.Store
+	// readShared makes device():last() read the shared readings too: in
+	// cluster mode, one node polls and every node's rules read.
+	readShared bool
+	clock      engine.Clock
+	publish    func(engine.Event)
 	// observe times every Amazon request for the API latency histogram.
 	observe func(api, result string, d time.Duration)
 	// downResync is the bridge's re-sync interval while push is down
@@ -123,6 +132,9 @@ func startAlexa(ctx context.Context, cfg Config, getenv func(string) string, s a
 		if hh, err = rt.startBridge(cfg, acc, s, log); err != nil {
 			return nil, err
 		}
+	}
+	if readings != nil && s.readShared {
+		readings = sharedReadings{local: readings, st: s.shared}
 	}
 	rt.bind = newBinder(eps, readings, hh, s.clock)
 	return rt, nil
@@ -211,7 +223,7 @@ func (rt *alexaRuntime) startFeatures(cfg Config, acfg alexa.Config, hosts alexa
 	if err != nil {
 		return nil, nil, err
 	}
-	o := cfg.PollOptions(poll.Defaults{}, poll.Options{Clock: s.clock, Reader: reader, Store: s.store, Publish: s.publish, Logger: log})
+	o := cfg.PollOptions(poll.Defaults{}, poll.Options{Clock: s.clock, Reader: reader, Store: s.shared, Publish: s.publish, Logger: log})
 	poller := rt.addPoller(cfg, o, dir, resolvePolicy{retry: 30 * time.Second, tries: unmatchedRetries}, log)
 	log.Info("device() uses the Endpoint Features API")
 	return dir, poller, nil
@@ -272,7 +284,7 @@ func (rt *alexaRuntime) startBridge(cfg Config, acc webAccess, s alexaSetup, log
 	if err != nil {
 		return nil, &ConfigError{err}
 	}
-	b, err := bridge.New(bridge.Options{Web: wc, Push: src, Clock: s.clock, Store: s.store,
+	b, err := bridge.New(bridge.Options{Web: wc, Push: src, Clock: s.clock, Store: s.shared,
 		Publish: s.publish, Country: acc.hosts.Country, Logger: log, DownResync: s.downResync, Voice: voice})
 	if err != nil {
 		return nil, err
@@ -388,4 +400,20 @@ func (h household) CheckListItem(ctx context.Context, list, textOrID string) err
 
 func (h household) RemoveListItem(ctx context.Context, list, textOrID string) error {
 	return h.b.RemoveListItem(ctx, list, textOrID)
+}
+
+// sharedReadings answers device():last() from the readings the account's
+// poller stores for the cluster, or from this node's poller when it has a
+// newer one (it stores behind the reads).
+type sharedReadings struct {
+	local scripting.Readings
+	st    engine.Store
+}
+
+func (r sharedReadings) Last(endpointID, attr string) (any, time.Time, bool) {
+	v, since, ok := poll.Stored(r.st, endpointID, attr)
+	if lv, lsince, lok := r.local.Last(endpointID, attr); lok && (!ok || lsince.After(since)) {
+		return lv, lsince, true
+	}
+	return v, since, ok
 }
