@@ -61,6 +61,7 @@ type Bridge struct {
 
 	mu      sync.Mutex
 	echos   []web.Echo
+	zones   web.Zones // the Echos' time zones
 	volumes map[string]float64
 	muted   map[string]bool
 	lists   map[string]*listSnapshot // by list id
@@ -268,7 +269,7 @@ func (b *Bridge) location(serial string) *time.Location {
 	defer b.mu.Unlock()
 	for _, e := range b.echos {
 		if e.Serial == serial && e.Timezone != "" {
-			if loc, err := time.LoadLocation(e.Timezone); err == nil {
+			if loc, err := b.zones.Load(e.Timezone); err == nil {
 				return loc
 			}
 		}

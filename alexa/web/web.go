@@ -59,7 +59,7 @@ type Options struct {
 	// csrf header is read from its csrf= value. It is required without
 	// Auth, and sent as is: a refused cookie stays refused (ErrAuth).
 	Cookie string
-	// HTTPClient defaults to a client with a 30 s timeout.
+	// HTTPClient defaults to the request path's pooled keep-alive client (30 s timeout).
 	HTTPClient *http.Client
 	// Logger defaults to discarding. The cookie is never logged.
 	Logger *slog.Logger
@@ -105,6 +105,7 @@ type Client struct {
 	// www.amazon.{tld} (the v2 lists and the voice history).
 	web, lists string
 	rc         *request.Client
+	zones      Zones // the Echos' time zones, for reminders
 	logger     *slog.Logger
 	listAPI    listAPI
 

@@ -37,6 +37,19 @@ type alexaRuntime struct {
 	// account reports the household sign-in's state (nil: no session
 	// kept alive by the engine).
 	account func() admin.AccountReport
+	// room is Engine.WaitRoom, set by the host before the parts run: the
+	// pollers and the push connection wait for it while the engine is at
+	// capacity (waitRoom).
+	room func(context.Context) error
+}
+
+// waitRoom returns once the engine has room for more events (rt.room),
+// or ctx's error; without an engine it returns at once.
+func (rt *alexaRuntime) waitRoom(ctx context.Context) error {
+	if rt.room == nil {
+		return nil
+	}
+	return rt.room(ctx)
 }
 
 // alexaSetup is what the host needs to connect to Alexa: the open store
@@ -233,6 +246,7 @@ func (rt *alexaRuntime) startFeatures(cfg Config, acfg alexa.Config, hosts alexa
 // loaded rules and the poll block ask for, resolved against dir as
 // policy says.
 func (rt *alexaRuntime) addPoller(cfg Config, o poll.Options, dir *alexa.Directory, policy resolvePolicy, log *slog.Logger) *poll.Poller {
+	o.Room = rt.waitRoom
 	poller := poll.New(o)
 	var (
 		wantsMu  sync.Mutex
@@ -281,6 +295,7 @@ func (rt *alexaRuntime) startBridge(cfg Config, acc webAccess, s alexaSetup, log
 		return nil, &ConfigError{fmt.Errorf("alexa web API: %w", err)}
 	}
 	src, err := pushSource(cfg.Push, acc, s.observe, log)
+	src = push.Paced(src, rt.waitRoom)
 	if err != nil {
 		return nil, &ConfigError{err}
 	}

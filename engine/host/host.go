@@ -128,6 +128,7 @@ func Run(ctx context.Context, o Options) error {
 		observe: h.engine.Metrics().ObserveAPICall, downResync: o.DownResync}, o.Log); err != nil {
 		return err
 	}
+	h.rt.room = h.engine.WaitRoom // before the parts run: push and polling slow down at capacity
 	if err := h.start(); err != nil {
 		return err
 	}
