@@ -2,7 +2,7 @@ local function home(t)
   t.household { endpoints = {
     { name = "Bedroom Lamp", power = "OFF", brightness = 0, color_temperature = 2700 },
     { name = "Kitchen Light", power = "OFF" },
-  } }
+  }, echos = { { name = "Kitchen Echo" } } }
 end
 
 test("weekday 07:00: daylight lamp and kitchen light, full brightness ten minutes later", function(t)
@@ -14,6 +14,7 @@ test("weekday 07:00: daylight lamp and kitchen light, full brightness ten minute
   t.expect_value("Bedroom Lamp", "color_temperature", 5500)
   t.expect_value("Bedroom Lamp", "brightness", 30)
   t.expect_value("Kitchen Light", "power", "ON")
+  t.expect_call("Kitchen Echo", "command", "what's the weather")
   t.advance "10m"
   t.expect_value("Bedroom Lamp", "brightness", 100)
 end)
@@ -24,6 +25,7 @@ test("nothing on a Saturday morning", function(t)
   t.advance "15m"
   t.expect_no_call("Bedroom Lamp")
   t.expect_no_call("Kitchen Light")
+  t.expect_no_call("Kitchen Echo")
 end)
 
 test("on demand with the good-morning event", function(t)

@@ -131,6 +131,8 @@ func (k optKind) String() string {
 		return "missed"
 	case optScalar:
 		return "scalar"
+	case optBool:
+		return "boolean"
 	}
 	return "unknown"
 }
@@ -171,6 +173,9 @@ var (
 		"alexa.list":     "Fires when an item is added, updated, checked or removed on a list.",
 		"alexa.volume":   "Fires when an Echo's volume changes (into above/below).",
 		"reading":        "Fires when a polled reading of an endpoint changes into the matching state.",
+		"alexa.voice":    "Fires when something is said to an Echo (from the voice history: best effort, seconds late, may miss one).",
+		"alexa.dnd":      "Fires when an Echo's Do Not Disturb is turned on or off.",
+		"alexa.media":    "Fires when an Echo's player starts, pauses or stops (state), or changes at all (\"changed\", the default).",
 		"reachable":      "Fires when an endpoint (or an Echo) comes online.",
 		"unreachable":    "Fires when an endpoint (or an Echo) goes offline.",
 	}
@@ -179,7 +184,7 @@ var (
 
 	eventCommon = []scripting.Param{
 		{Name: "id", Type: "string", Doc: "The event's id."},
-		{Name: "kind", Type: "string", Doc: "alexa.alarm, alexa.timer, alexa.reminder, alexa.list, alexa.volume, reading, reachability, schedule, event or startup."},
+		{Name: "kind", Type: "string", Doc: "alexa.alarm, alexa.timer, alexa.reminder, alexa.list, alexa.volume, alexa.voice, alexa.dnd, alexa.media, reading, reachability, schedule, event or startup."},
 		{Name: "trigger", Type: "string?", Doc: "The id option of the trigger that fired, or nil."},
 		{Name: "time", Type: "number", Doc: "Epoch seconds."},
 	}
@@ -196,6 +201,13 @@ var (
 		engine.KindList: {{Name: "op", Type: `"added"|"updated"|"checked"|"removed"`},
 			{Name: "list", Type: "EventList"}, {Name: "item", Type: "ListItem"}},
 		engine.KindVolume: {deviceField, {Name: "value", Type: "number"}, {Name: "previous", Type: "number?"}},
+		engine.KindVoice: {deviceField, {Name: "text", Type: "string", Doc: "What was said, without the wake word."},
+			{Name: "reply", Type: "string?", Doc: "What Alexa answered."}, {Name: "person", Type: "string?", Doc: "Who spoke, when Alexa knows."},
+			{Name: "record", Type: "string", Doc: "The voice history record's key."},
+			{Name: "delay", Type: "number", Doc: "Seconds between the speech and the event."}},
+		engine.KindDND: {deviceField, {Name: "value", Type: "boolean"}, {Name: "previous", Type: "boolean?"}},
+		engine.KindMedia: {deviceField, {Name: "state", Type: `"PLAYING"|"PAUSED"|"IDLE"`}, {Name: "previous", Type: "string?"},
+			{Name: "title", Type: "string?"}, {Name: "artist", Type: "string?"}, {Name: "provider", Type: "string?"}},
 		engine.KindReading: {deviceField, {Name: "attr", Type: "DeviceAttr"}, {Name: "value", Type: "any"},
 			{Name: "previous", Type: "any"}, {Name: "since", Type: "number", Doc: "When the value began, epoch seconds."}},
 		engine.KindReachability: {deviceField, {Name: "reachable", Type: "boolean"},

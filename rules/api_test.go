@@ -38,7 +38,7 @@ func TestRuleFieldsAreTheAcceptedOnes(t *testing.T) {
 // constructor, and an option it does not name is refused.
 func TestTriggerOptionsAreTheAcceptedOnes(t *testing.T) {
 	samples := map[string]string{"string": `"Bedroom Echo"`, "number": "5", "duration": `"10m"`, "table": "{ a = 1 }",
-		"pattern": `"^milk"`, "zone": `"Europe/Berlin"`, "missed": `"run"`, "scalar": `"ON"`}
+		"pattern": `"^milk"`, "zone": `"Europe/Berlin"`, "missed": `"run"`, "scalar": `"ON"`, "boolean": "true"}
 	for _, tr := range rules.Triggers() {
 		main := ""
 		if tr.Main != "" {

@@ -21,8 +21,11 @@ import (
 )
 
 // simHousehold serves the alexa.* calls this test's rule makes from the
-// bridge; the others are not used here.
-type simHousehold struct{ b *bridge.Bridge }
+// bridge; the others are not used here (the nil Household would panic).
+type simHousehold struct {
+	scripting.Household
+	b *bridge.Bridge
+}
 
 var errNotInTest = errors.New("not used by this test")
 

@@ -13,10 +13,11 @@ func didYouMean(got string, known []string) string {
 	best, bestD := "", 1<<30
 	lower := strings.ToLower(got)
 	for _, k := range known {
-		if len(lower) >= 2 && strings.HasPrefix(k, lower) {
+		kl := strings.ToLower(k)
+		if len(lower) >= 2 && strings.HasPrefix(kl, lower) {
 			return fmt.Sprintf(" (did you mean %q?)", k)
 		}
-		if d := editDistance(lower, k); d < bestD {
+		if d := editDistance(lower, kl); d < bestD {
 			best, bestD = k, d
 		}
 	}

@@ -28,6 +28,7 @@ const (
 	optZone
 	optMissed
 	optScalar // a string, number or boolean, kept as text
+	optBool
 )
 
 type optSpec struct {
@@ -44,6 +45,10 @@ type ctorSpec struct {
 	// required options
 	required []string
 }
+
+// mediaStates are alexa.media's state values: the player entered one of
+// the first three, or anything changed.
+var mediaStates = []string{"PLAYING", "PAUSED", "IDLE", "changed"}
 
 var notificationStates = []string{"ringing", "snoozed", "dismissed", "created", "changed", "deleted"}
 
@@ -75,6 +80,11 @@ func triggerCatalogue() []ctorSpec {
 			opts: map[string]optSpec{"id": id, "device": {kind: optString}, "attr": {kind: optEnum, values: readingAttrs},
 				"above": {kind: optNumber}, "below": {kind: optNumber}, "equals": {kind: optScalar},
 				"from": {kind: optScalar}, "to": {kind: optScalar}, "hold": {kind: optDuration}, "rearm": {kind: optNumber}}},
+		{name: "alexa.voice", kind: engine.KindVoice, opts: map[string]optSpec{"id": id, "echo": {kind: optString},
+			"match": {kind: optString}, "pattern": {kind: optPattern}}},
+		{name: "alexa.dnd", kind: engine.KindDND, opts: map[string]optSpec{"id": id, "echo": {kind: optString}, "to": {kind: optBool}}},
+		{name: "alexa.media", kind: engine.KindMedia, opts: map[string]optSpec{"id": id, "echo": {kind: optString},
+			"state": {kind: optEnum, values: mediaStates}}},
 		{name: "reachable", kind: engine.KindReachability, required: []string{"device"},
 			opts: map[string]optSpec{"id": id, "device": {kind: optString}, "hold": {kind: optDuration}}},
 		{name: "unreachable", kind: engine.KindReachability, required: []string{"device"},
@@ -264,6 +274,12 @@ func (o optSpec) check(v lua.LValue) (any, error) {
 			return strconv.FormatBool(bool(x)), nil
 		}
 		return nil, fmt.Errorf("a string, number or boolean expected, got %s", v.Type())
+	case optBool:
+		b, ok := v.(lua.LBool)
+		if !ok {
+			return nil, fmt.Errorf("true or false expected, got %s", v.Type())
+		}
+		return bool(b), nil
 	case optNumber:
 		n, ok := v.(lua.LNumber)
 		if !ok {
@@ -329,16 +345,13 @@ func (t *TriggerDef) finish(loc *time.Location, place *schedule.Place) error {
 			return fmt.Errorf("event name is empty")
 		}
 	case "alexa.list":
-		_, item := t.Opts["item"]
-		p, pattern := t.Opts["pattern"].(string)
-		if item && pattern {
-			return fmt.Errorf("options \"item\" and \"pattern\" exclude each other")
+		return t.textOptions("item")
+	case "alexa.voice":
+		if err := t.textOptions("match"); err != nil {
+			return err
 		}
-		if pattern {
-			if _, err := pm.Find(p, []byte{}, 0, 1); err != nil {
-				return fmt.Errorf("option \"pattern\": bad Lua pattern %q: %v", p, err)
-			}
-			t.pattern = p
+		if m, ok := t.Opts["match"].(string); ok && NormalizeUtterance(m) == "" {
+			return fmt.Errorf("option \"match\" is empty")
 		}
 	case "reading", "reachable", "unreachable", "alexa.volume":
 		a, hasA := t.Opts["above"].(float64)
@@ -372,6 +385,23 @@ func (t *TriggerDef) finish(loc *time.Location, place *schedule.Place) error {
 	return nil
 }
 
+// textOptions checks the exact-text option (item, match) and pattern,
+// which exclude each other, and keeps the pattern.
+func (t *TriggerDef) textOptions(exact string) error {
+	_, hasExact := t.Opts[exact]
+	p, pattern := t.Opts["pattern"].(string)
+	if hasExact && pattern {
+		return fmt.Errorf("options %q and \"pattern\" exclude each other", exact)
+	}
+	if pattern {
+		if _, err := pm.Find(p, []byte{}, 0, 1); err != nil {
+			return fmt.Errorf("option \"pattern\": bad Lua pattern %q: %v", p, err)
+		}
+		t.pattern = p
+	}
+	return nil
+}
+
 // engineTrigger turns the trigger into the engine's routing form.
 func (t *TriggerDef) engineTrigger() engine.Trigger {
 	et := engine.Trigger{Kind: t.Kind, ID: t.ID(), Spec: t.String()}
@@ -388,7 +418,11 @@ func (t *TriggerDef) engineTrigger() engine.Trigger {
 	case "startup":
 		return et
 	}
-	if dev := t.opt("device"); dev != "" && dev != "*" {
+	dev := t.opt("device")
+	if dev == "" {
+		dev = t.opt("echo")
+	}
+	if dev != "" && dev != "*" {
 		et.Keys = []string{dev}
 	}
 	checks := t.eventChecks()
@@ -442,17 +476,25 @@ func (t *TriggerDef) eventChecks() []func(ev *engine.Event) bool {
 		eqFold("op", "op")
 		eqFold("item", "item", "text")
 		if t.pattern != "" {
-			p := t.pattern
-			checks = append(checks, func(ev *engine.Event) bool {
+			checks = append(checks, patternCheck(t.pattern, func(ev *engine.Event) string {
 				text, _ := eventField(ev, "item", "text").(string)
-				m, err := pm.Find(p, []byte(text), 0, 1)
-				return err == nil && len(m) > 0
-			})
+				return text
+			}))
 		}
 	case "reading":
 		eqFold("attr", "attr")
+	case "alexa.voice", "alexa.dnd", "alexa.media":
+		checks = append(checks, t.echoChecks()...)
 	}
 	return checks
+}
+
+// patternCheck matches a Lua pattern against the text of an event.
+func patternCheck(p string, text func(ev *engine.Event) string) func(ev *engine.Event) bool {
+	return func(ev *engine.Event) bool {
+		m, err := pm.Find(p, []byte(text(ev)), 0, 1)
+		return err == nil && len(m) > 0
+	}
 }
 
 // eventField is the value at path in the event's data, or nil.

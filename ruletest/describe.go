@@ -17,7 +17,9 @@ var (
 		{Name: "endpoints", Type: "table[]", Optional: true, Doc: `Endpoint Features devices: { name=, power=, brightness=, color=, temperature=, connectivity=, ... }`},
 		{Name: "smarthome", Type: "table[]", Optional: true, Doc: `household smart-home devices (they then back device()): { name=, type=, aliases=, power=, ... }`},
 		{Name: "groups", Type: "table[]", Optional: true, Doc: "smart-home groups: { name=, members = { names or ids } }"},
-		{Name: "echos", Type: "table[]", Optional: true, Doc: "{ name=, serial=, timezone= }"},
+		{Name: "echos", Type: "table[]", Optional: true, Doc: "{ name=, serial=, timezone=, dnd=, family=, members= } (family \"WHA\", members = { serials }: a speaker group)"},
+		{Name: "routines", Type: "table[]", Optional: true, Doc: `Alexa routines: { name=, utterances = { "good night" } }`},
+		{Name: "players", Type: "table[]", Optional: true, Doc: `what Echos play: { echo=, state = "PLAYING", title=, artist=, provider=, position=, volume= }`},
 		{Name: "lists", Type: "table[]", Optional: true, Doc: `{ name=, items = { "text" or { text=, completed= } } }`},
 	}
 
@@ -49,7 +51,7 @@ var (
 		{Name: "push", Params: []scripting.Param{{Name: "body", Type: "table", Doc: `as POST /_sim/push: { command = "PUSH_...", payload = { ... } }`}},
 			Doc: "Sends one push from the simulated cloud."},
 		{Name: "restart", Doc: "Restarts the engine: state, timers and holds survive."},
-		{Name: "expect_call", Params: []scripting.Param{{Name: "device", Type: "string"}, {Name: "operation", Type: "string", Doc: "turnOn, setBrightness, ..."},
+		{Name: "expect_call", Params: []scripting.Param{{Name: "device", Type: "string"}, {Name: "operation", Type: "string", Doc: "turnOn, setBrightness, ... or the method: speak, announce, dnd, pause, run (a routine: device is its name), ..."},
 			{Name: "args", Type: "any", Optional: true}}, Doc: "Fails unless the device received the operation (with these arguments)."},
 		{Name: "expect_no_call", Params: []scripting.Param{{Name: "device", Type: "string"}, {Name: "operation", Type: "string", Optional: true}},
 			Doc: "Fails if the device received the operation (any operation, without one)."},

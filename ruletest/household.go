@@ -16,7 +16,8 @@ import (
 
 // householdFrom builds the simulated household from t.household's table:
 // endpoints and smarthome devices with their state flattened (power=,
-// brightness=, ...), echos, lists (items as strings or {text=, completed=}).
+// brightness=, ...), echos, lists (items as strings or {text=, completed=}),
+// routines and players (as the simulator takes them).
 // Missing ids are made from the names. smart reports smart-home devices,
 // which then back device().
 func householdFrom(tb *lua.LTable) (hh sim.Household, smart bool, err error) {
@@ -65,6 +66,12 @@ func householdFrom(tb *lua.LTable) (hh sim.Household, smart bool, err error) {
 // householdEntry is one entry in the simulator's JSON form.
 func householdEntry(key string, obj, all map[string]any) (map[string]any, error) {
 	name, _ := obj["name"].(string)
+	if key == "players" {
+		if echo, _ := obj["echo"].(string); echo == "" {
+			return nil, fmt.Errorf("echo is required")
+		}
+		return obj, nil
+	}
 	if name == "" {
 		return nil, fmt.Errorf("name is required")
 	}
@@ -93,8 +100,10 @@ func householdEntry(key string, obj, all map[string]any) (map[string]any, error)
 		return listEntry(obj, name, id)
 	case "groups":
 		return groupEntry(obj, name, id, all)
+	case "routines":
+		return obj, nil
 	}
-	return nil, fmt.Errorf("unknown household field %q (endpoints, echos, lists, smarthome, groups)", key)
+	return nil, fmt.Errorf("unknown household field %q (endpoints, echos, lists, smarthome, groups, routines, players)", key)
 }
 
 // lightDefaults gives an endpoint the features of a dimmable colour

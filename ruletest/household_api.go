@@ -168,9 +168,13 @@ var operations = map[string]string{
 	"set_volume": "setVolume", "adjust_volume": "adjustVolume", "unpair_bluetooth": "unpair",
 }
 
+// callMatches reports whether a is op (any, when "") on dev; an action
+// on several Echos at once (alexa.echoes) names them all, "Kitchen Echo,
+// Office Echo", and is on each of them.
 func callMatches(a engine.Action, dev, op string) bool {
-	if !strings.EqualFold(a.Device, dev) {
-		return false
+	on := strings.EqualFold(a.Device, dev)
+	for name := range strings.SplitSeq(a.Device, ", ") {
+		on = on || strings.EqualFold(name, dev)
 	}
-	return op == "" || a.Call == op || operations[a.Call] == op
+	return on && (op == "" || a.Call == op || operations[a.Call] == op)
 }

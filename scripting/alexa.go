@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"slices"
 	"strings"
@@ -30,6 +31,27 @@ type Household interface {
 	AddListItem(ctx context.Context, list, text string) (ListItem, error)
 	CheckListItem(ctx context.Context, list, textOrID string) error
 	RemoveListItem(ctx context.Context, list, textOrID string) error
+
+	// Echo voice, routines, Do Not Disturb and media (echo.go).
+
+	// Perform has the targets do a in one request (one announcement to
+	// several Echos); a speaker group stands for its members.
+	Perform(ctx context.Context, targets []Echo, a EchoAction) error
+	Routines(ctx context.Context) ([]Routine, error)
+	// RunRoutine runs the routine named name (or having it as an
+	// utterance) on the Echo on; nil: the default Echo.
+	RunRoutine(ctx context.Context, name string, on *Echo) error
+	// DND is the Echo's Do Not Disturb as last seen, without a request.
+	DND(echo Echo) (on, known bool)
+	// SetDND turns Do Not Disturb on or off; d > 0 turns it on for d.
+	SetDND(ctx context.Context, echo Echo, on bool, d time.Duration) error
+	// Player is what the Echo plays; nil when it plays nothing.
+	Player(ctx context.Context, echo Echo) (*Player, error)
+	// PlayerCommand sends play, pause, next, previous, shuffle or loop
+	// (on says which for the last two).
+	PlayerCommand(ctx context.Context, echo Echo, command string, on bool) error
+	// LastCalled is the latest utterance the voice history showed.
+	LastCalled() (Utterance, bool)
 }
 
 // Echo is an Echo device as rules see it.
@@ -59,8 +81,10 @@ type ListItem struct {
 }
 
 const (
-	echoType = "scripting.echo"
-	listType = "scripting.list"
+	echoType    = "scripting.echo"
+	echoesType  = "scripting.echoes"
+	listType    = "scripting.list"
+	routineType = "scripting.routine"
 )
 
 var repeats = []string{"daily", "weekdays", "weekends", "mon", "tue", "wed", "thu", "fri", "sat", "sun"}
@@ -68,7 +92,8 @@ var repeats = []string{"daily", "weekdays", "weekends", "mon", "tue", "wed", "th
 // remindFields are the fields of alexa.remind's table.
 var remindFields = []string{"device", "text", "at", "in", "repeat"}
 
-// OpenAlexa adds alexa.echo, alexa.remind and alexa.list (RULES.md §4) to
+// OpenAlexa adds alexa.echo, alexa.echoes, alexa.remind, alexa.list,
+// alexa.routines, alexa.routine and alexa.last_called (RULES.md §4) to
 // the global `alexa` table (creating it if needed; the trigger
 // constructors live there too). hh may be nil when no account is
 // configured: the functions then say so when used. As with device(),
@@ -77,11 +102,24 @@ var remindFields = []string{"device", "text", "at", "in", "repeat"}
 //
 // Lua API:
 //
-//	alexa.echo(name_or_serial) -> echo
+//	alexa.echo(name_or_serial | ev.device) -> echo
 //	echo.name, echo.serial
 //	echo:set_notification_volume(0..100) -> true | nil, err
 //	echo:alarms() -> { {id=, label=, time=, recurring=}, ... }
 //	echo:next_alarm() -> nil | {id=, label=, time=, recurring=}
+//	echo:speak(text), echo:announce(text [, {title=, volume=}]),
+//	echo:ssml(ssml), echo:sound(id), echo:command(text),
+//	echo:volume(0..100), echo:stop() -> true | nil, err
+//	echo:dnd(true | false | {duration=}) -> true | nil, err
+//	echo:dnd() -> true | false | nil (not known)
+//	echo:player() -> nil | {state=, title=, artist=, ...} | nil, err
+//	echo:play(), :pause(), :next(), :previous(), :shuffle(bool),
+//	:loop(bool) -> true | nil, err
+//	alexa.echoes{ name, ... } -> echoes with speak, announce, ssml, sound,
+//	command, volume and stop, each one request to all of them
+//	alexa.routines() -> { {id=, name=, utterances=}, ... } | nil, err
+//	alexa.routine(name):run([{on=echo}]) -> true | nil, err
+//	alexa.last_called() -> nil | {device={name=, serial=}, text=, time=}
 //	alexa.remind{ device=, text=, at= | ["in"]=, ["repeat"]= } -> id | nil, err
 //	alexa.list(name) -> list
 //	list:items() -> { {id=, text=, completed=}, ... } | nil, err
@@ -95,7 +133,11 @@ func OpenAlexa(L *lua.LState, run RunContext, hh Household, clock engine.Clock) 
 		L.SetGlobal("alexa", tbl)
 	}
 	tbl.RawSetString("echo", L.NewFunction(a.echo))
+	tbl.RawSetString("echoes", L.NewFunction(a.echoes))
 	tbl.RawSetString("remind", L.NewFunction(a.remind))
+	tbl.RawSetString("routines", L.NewFunction(a.routines))
+	tbl.RawSetString("routine", L.NewFunction(a.routine))
+	tbl.RawSetString("last_called", L.NewFunction(a.lastCalled))
 	// alexa.list is both the trigger constructor (alexa.list { ... }) and
 	// the list API (alexa.list("Shopping")): a name means the API.
 	trigger := tbl.RawGetString("list")
@@ -110,33 +152,71 @@ func OpenAlexa(L *lua.LState, run RunContext, hh Household, clock engine.Clock) 
 
 }
 
-// handleType makes, on first use, the metatable and methods of echo or
-// list handles: every rule's state has this API and few rules use it.
+// handleType makes, on first use, the metatable and methods of a kind
+// of handle (echo, echoes, list, routine): every rule's state has this
+// API and few rules use it.
 func (a *alexaLib) handleType(L *lua.LState, typ string) *lua.LTable {
 	mt := L.NewTypeMetatable(typ) // the registered one after the first call
 	if mt.RawGetString("__index") != lua.LNil {
 		return mt
 	}
-	if typ == echoType {
-		mt.RawSetString("__index", L.NewFunction(a.echoIndex))
-		mt.RawSetString("__metatable", lua.LString("echo"))
-		a.echoMethods = a.methods(L, echoMethods)
-		return mt
+	k := kindOf(typ)
+	mt.RawSetString("__index", L.NewFunction(k.index(a)))
+	mt.RawSetString("__metatable", lua.LString(k.name))
+	if a.methods == nil {
+		a.methods = map[string]map[string]*lua.LFunction{}
 	}
-	mt.RawSetString("__index", L.NewFunction(a.listIndex))
-	mt.RawSetString("__metatable", lua.LString("list"))
-	a.listMethods = a.methods(L, listMethods)
+	a.methods[typ] = make(map[string]*lua.LFunction, len(k.methods))
+	for name, mk := range k.methods {
+		a.methods[typ][name] = L.NewFunction(mk(a))
+	}
 	return mt
 }
 
+// handleKind is a kind of handle the alexa API hands out: the name
+// getmetatable and messages give it, its __index and its methods.
+type handleKind struct {
+	name    string
+	index   func(a *alexaLib) lua.LGFunction
+	methods map[string]func(a *alexaLib) lua.LGFunction
+}
+
+func kindOf(typ string) handleKind {
+	switch typ {
+	case echoType:
+		return handleKind{"echo", func(a *alexaLib) lua.LGFunction { return a.echoIndex }, echoMethods}
+	case echoesType:
+		return handleKind{"echoes", func(a *alexaLib) lua.LGFunction { return a.echoesIndex }, echoesMethods}
+	case routineType:
+		return handleKind{"routine", func(a *alexaLib) lua.LGFunction { return a.nameIndex(routineType) }, routineMethods}
+	}
+	return handleKind{"list", func(a *alexaLib) lua.LGFunction { return a.nameIndex(listType) }, listMethods}
+}
+
+// method pushes the handle kind's method key, or raises naming the
+// handle's fields and methods.
+func (a *alexaLib) method(L *lua.LState, typ, key string, fields ...string) int {
+	if fn, ok := a.methods[typ][key]; ok {
+		L.Push(fn)
+		return 1
+	}
+	k := kindOf(typ)
+	names := slices.Concat(fields, slices.Sorted(maps.Keys(k.methods)))
+	L.RaiseError("%s has no field %s (it has %s)", k.name, key, strings.Join(names, ", "))
+	return 0
+}
+
 // echoMethods and listMethods are the methods of echo and list handles
-// (the editor definitions list them from here, too).
+// (the editor definitions list them from here, too); echo.go has the
+// others.
 var (
-	echoMethods = map[string]func(a *alexaLib) lua.LGFunction{
+	echoMethods = union(performMethods, playerMethods, map[string]func(a *alexaLib) lua.LGFunction{
 		"set_notification_volume": func(a *alexaLib) lua.LGFunction { return a.setNotificationVolume },
 		"alarms":                  func(a *alexaLib) lua.LGFunction { return a.alarms },
 		"next_alarm":              func(a *alexaLib) lua.LGFunction { return a.nextAlarm },
-	}
+		"dnd":                     func(a *alexaLib) lua.LGFunction { return a.dnd },
+		"player":                  func(a *alexaLib) lua.LGFunction { return a.player },
+	})
 	listMethods = map[string]func(a *alexaLib) lua.LGFunction{
 		"items":  func(a *alexaLib) lua.LGFunction { return a.items },
 		"add":    func(a *alexaLib) lua.LGFunction { return a.listChange("add") },
@@ -145,20 +225,11 @@ var (
 	}
 )
 
-func (a *alexaLib) methods(L *lua.LState, table map[string]func(a *alexaLib) lua.LGFunction) map[string]*lua.LFunction {
-	out := make(map[string]*lua.LFunction, len(table))
-	for name, mk := range table {
-		out[name] = L.NewFunction(mk(a))
-	}
-	return out
-}
-
 type alexaLib struct {
-	run         RunContext
-	hh          Household
-	clock       engine.Clock
-	echoMethods map[string]*lua.LFunction
-	listMethods map[string]*lua.LFunction
+	run     RunContext
+	hh      Household
+	clock   engine.Clock
+	methods map[string]map[string]*lua.LFunction // by handle type, made on first use
 }
 
 type echoHandle struct {
@@ -191,15 +262,28 @@ func raiseNotFound(L *lua.LState, err error) error {
 }
 
 func (a *alexaLib) echo(L *lua.LState) int {
-	q := strings.TrimSpace(L.CheckString(1))
-	if q == "" {
-		argError(L, 1, "alexa.echo", "Echo name or serial number expected, got \"\"")
+	if ud, ok := L.Get(1).(*lua.LUserData); ok {
+		if _, isEcho := ud.Value.(*echoHandle); isEcho {
+			L.Push(ud)
+			return 1
+		}
 	}
-	ud := L.NewUserData()
-	ud.Value = &echoHandle{query: q}
-	L.SetMetatable(ud, a.handleType(L, echoType))
-	L.Push(ud)
-	return 1
+	return a.pushHandle(L, echoType, echoArg(L, 1, "alexa.echo", L.Get(1)))
+}
+
+// echoArg is the Echo v names, the user's argument n of call: a name or
+// serial, ev.device, or an echo handle.
+func echoArg(L *lua.LState, n int, call string, v lua.LValue) *echoHandle {
+	if ud, ok := v.(*lua.LUserData); ok {
+		if h, ok := ud.Value.(*echoHandle); ok {
+			return h
+		}
+	}
+	q := remindDevice(v)
+	if q == "" {
+		argError(L, n, call, "Echo name or serial number expected, got "+describe(v))
+	}
+	return &echoHandle{query: q}
 }
 
 func (a *alexaLib) resolveEcho(L *lua.LState, h *echoHandle) error {
@@ -216,7 +300,8 @@ func (a *alexaLib) resolveEcho(L *lua.LState, h *echoHandle) error {
 
 func (a *alexaLib) echoIndex(L *lua.LState) int {
 	h := L.CheckUserData(1).Value.(*echoHandle)
-	switch key := L.CheckString(2); key {
+	key := L.CheckString(2)
+	switch key {
 	case "name", "serial":
 		if a.inRun(L) && a.hh != nil {
 			_ = a.resolveEcho(L, h)
@@ -232,14 +317,8 @@ func (a *alexaLib) echoIndex(L *lua.LState) int {
 			L.Push(lua.LNil)
 		}
 		return 1
-	default:
-		if fn, ok := a.echoMethods[key]; ok {
-			L.Push(fn)
-			return 1
-		}
-		L.RaiseError("echo has no field %s (it has name, serial, set_notification_volume, alarms, next_alarm)", key)
 	}
-	return 0
+	return a.method(L, echoType, key, "name", "serial")
 }
 
 func echoSelf(L *lua.LState, call string) *echoHandle {
@@ -454,26 +533,31 @@ func (a *alexaLib) list(L *lua.LState) int {
 	if name == "" {
 		argError(L, 1, "alexa.list", "list name expected, got \"\"")
 	}
-	ud := L.NewUserData()
-	ud.Value = &listHandle{name: name}
-	L.SetMetatable(ud, a.handleType(L, listType))
-	L.Push(ud)
-	return 1
+	return a.pushHandle(L, listType, &listHandle{name: name})
 }
 
-func (a *alexaLib) listIndex(L *lua.LState) int {
-	h := L.CheckUserData(1).Value.(*listHandle)
-	key := L.CheckString(2)
-	if key == "name" {
-		L.Push(lua.LString(h.name))
-		return 1
+func (h *listHandle) label() string { return h.name }
+
+// nameIndex is the __index of list and routine handles: their name and
+// methods.
+func (a *alexaLib) nameIndex(typ string) lua.LGFunction {
+	return func(L *lua.LState) int {
+		key := L.CheckString(2)
+		if h, ok := L.CheckUserData(1).Value.(interface{ label() string }); ok && key == "name" {
+			L.Push(lua.LString(h.label()))
+			return 1
+		}
+		return a.method(L, typ, key, "name")
 	}
-	if fn, ok := a.listMethods[key]; ok {
-		L.Push(fn)
-		return 1
-	}
-	L.RaiseError("list has no field %s (it has name, items, add, check, remove)", key)
-	return 0
+}
+
+// pushHandle pushes a new handle of typ holding v.
+func (a *alexaLib) pushHandle(L *lua.LState, typ string, v any) int {
+	ud := L.NewUserData()
+	ud.Value = v
+	L.SetMetatable(ud, a.handleType(L, typ))
+	L.Push(ud)
+	return 1
 }
 
 func listSelf(L *lua.LState, call string) *listHandle {
@@ -500,9 +584,7 @@ func (a *alexaLib) items(L *lua.LState) int {
 	noMore(L, "items", 0)
 	items, err := a.hh.ListItems(a.run.Context(), h.name)
 	if err := raiseNotFound(L, err); err != nil {
-		t, _ := failureTable(L, err)
-		L.Push(lua.LNil)
-		L.Push(t)
+		pushFailure(L, err)
 		return 2
 	}
 	t := L.CreateTable(len(items), 0)

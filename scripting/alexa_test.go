@@ -18,12 +18,22 @@ type fakeHousehold struct {
 	volumes   map[string]int
 	items     map[string][]scripting.ListItem
 	calls     []string
+	// echo.go's: what Perform, SetDND, RunRoutine and PlayerCommand got,
+	// one line each; the player and DND state they read; an error for a
+	// call by name.
+	acts   []string
+	player *scripting.Player
+	dnd    map[string]bool
+	fail   map[string]error
+	last   *scripting.Utterance
 }
 
 func (f *fakeHousehold) ResolveEcho(_ context.Context, q string) (scripting.Echo, error) {
 	switch strings.ToLower(q) {
 	case "bedroom echo", "g090xx":
 		return scripting.Echo{Serial: "G090XX", Name: "Bedroom Echo"}, nil
+	case "kitchen echo":
+		return scripting.Echo{Serial: "G6G0XX", Name: "Kitchen Echo"}, nil
 	case "offline echo":
 		return scripting.Echo{}, &remoteFailure{typ: "CONNECTION", message: "no answer"}
 	}
@@ -69,6 +79,61 @@ func (f *fakeHousehold) CheckListItem(_ context.Context, list, text string) erro
 func (f *fakeHousehold) RemoveListItem(_ context.Context, list, text string) error {
 	f.calls = append(f.calls, "remove "+list+" "+text)
 	return &remoteFailure{typ: "THROTTLED", status: 429, message: "slow down"}
+}
+
+func (f *fakeHousehold) do(call, line string) error {
+	f.acts = append(f.acts, call+" "+line)
+	return f.fail[call]
+}
+
+func (f *fakeHousehold) Perform(_ context.Context, targets []scripting.Echo, a scripting.EchoAction) error {
+	serials := make([]string, len(targets))
+	for i, e := range targets {
+		serials[i] = e.Serial
+	}
+	return f.do("perform", fmt.Sprintf("%s %+v", strings.Join(serials, ","), a))
+}
+
+func (f *fakeHousehold) Routines(context.Context) ([]scripting.Routine, error) {
+	if err := f.fail["routines"]; err != nil {
+		return nil, err
+	}
+	return []scripting.Routine{{ID: "amzn1.alexa.automation.1", Name: "Good night", Utterances: []string{"sleep tight"}}}, nil
+}
+
+func (f *fakeHousehold) RunRoutine(_ context.Context, name string, on *scripting.Echo) error {
+	if !strings.EqualFold(name, "good night") && !strings.EqualFold(name, "sleep tight") {
+		return &notFound{name: name}
+	}
+	serial := "-"
+	if on != nil {
+		serial = on.Serial
+	}
+	return f.do("routine", name+" "+serial)
+}
+
+func (f *fakeHousehold) DND(e scripting.Echo) (bool, bool) {
+	on, ok := f.dnd[e.Serial]
+	return on, ok
+}
+
+func (f *fakeHousehold) SetDND(_ context.Context, e scripting.Echo, on bool, d time.Duration) error {
+	return f.do("dnd", fmt.Sprintf("%s %t %s", e.Serial, on, d))
+}
+
+func (f *fakeHousehold) Player(context.Context, scripting.Echo) (*scripting.Player, error) {
+	return f.player, f.fail["player"]
+}
+
+func (f *fakeHousehold) PlayerCommand(_ context.Context, e scripting.Echo, cmd string, on bool) error {
+	return f.do("media", fmt.Sprintf("%s %s %t", e.Serial, cmd, on))
+}
+
+func (f *fakeHousehold) LastCalled() (scripting.Utterance, bool) {
+	if f.last == nil {
+		return scripting.Utterance{}, false
+	}
+	return *f.last, true
 }
 
 func alexaState(t *testing.T, run *fakeRun, hh scripting.Household) *lua.LState {

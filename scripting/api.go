@@ -33,12 +33,18 @@ type Param struct {
 type API struct {
 	DeviceMethods    []Func // device(...) handles
 	EchoMethods      []Func // alexa.echo(...) handles
+	EchoesMethods    []Func // alexa.echoes{...} handles
 	ListMethods      []Func // alexa.list(name) handles
+	RoutineMethods   []Func // alexa.routine(name) handles
 	Alexa            []Func // alexa.echo, alexa.remind, alexa.list(name)
 	Time             []Func // the time table
 	DeviceAttributes []string
 	Repeats          []string
 	RemindFields     []Param
+	AnnounceFields   []Param // announce's options table
+	// Shapes of what echo:player(), alexa.routines() and
+	// alexa.last_called() return.
+	PlayerFields, RoutineFields, LastCalledFields []Param
 	// ActionOptions are the fields of the options table that device
 	// methods which change an attribute take last (check_first, ...).
 	ActionOptions []Param
@@ -49,12 +55,18 @@ func BoundAPI() API {
 	return API{
 		DeviceMethods:    methodsOf(deviceMethods, deviceSigs),
 		EchoMethods:      methodsOf(echoMethods, echoSigs),
+		EchoesMethods:    methodsOf(echoesMethods, echoSigs),
 		ListMethods:      methodsOf(listMethods, listSigs),
+		RoutineMethods:   methodsOf(routineMethods, routineSigs),
 		Alexa:            alexaSigs,
 		Time:             timeSigs,
 		DeviceAttributes: slices.Clone(deviceAttributes),
 		Repeats:          slices.Clone(repeats),
 		RemindFields:     fieldsOf(remindFields, remindSigs),
+		AnnounceFields:   fieldsOf(announceFields, announceSigs),
+		PlayerFields:     slices.Clone(playerSigs),
+		RoutineFields:    slices.Clone(routineInfoSigs),
+		LastCalledFields: slices.Clone(lastCalledSigs),
 		ActionOptions:    slices.Clone(actionOptionSigs),
 	}
 }
@@ -132,6 +144,51 @@ var (
 			Doc: "Volume of alarms, timers and reminders, 0..100."},
 		"alarms":     {Returns: []Param{{Type: "Alarm[]"}}, Doc: "The Echo's alarms, with their next ring."},
 		"next_alarm": {Returns: []Param{{Type: "Alarm?"}}, Doc: "The alarm that rings next, or nil."},
+		ActSpeak:     {Params: []Param{textParam}, Returns: okOrErr, Doc: "Says the text (long text is split at sentence ends). true: Amazon accepted it."},
+		ActAnnounce: {Params: []Param{textParam, {Name: "opts", Type: "AnnounceOptions", Optional: true}}, Returns: okOrErr,
+			Doc: "An announcement (a chime, then the text); to several Echos at once with alexa.echoes."},
+		ActSSML:    {Params: []Param{{Name: "ssml", Type: "string", Doc: "<speak>...</speak>"}}, Returns: okOrErr, Doc: "Says SSML (sent as an announcement)."},
+		ActSound:   {Params: []Param{{Name: "id", Type: "string", Doc: `e.g. "amzn_sfx_doorbell_chime_01"`}}, Returns: okOrErr, Doc: "Plays a sound of Amazon's library."},
+		ActCommand: {Params: []Param{{Name: "text", Type: "string", Doc: `e.g. "turn on the hall light"`}}, Returns: okOrErr, Doc: "As if the text was said to Alexa."},
+		ActVolume:  {Params: []Param{{Name: "volume", Type: "integer", Doc: "0..100"}}, Returns: okOrErr, Doc: "Sets the speaker volume."},
+		ActStop:    {Returns: okOrErr, Doc: "Stops what the Echo plays or says."},
+		"dnd": {Params: []Param{{Name: "on", Type: "boolean|{ duration: Duration }", Optional: true, Doc: "omitted: read the state as last seen"}},
+			Returns: []Param{{Name: "ok", Type: "boolean?", Doc: "without an argument: the state, nil when not known"}, {Name: "err", Type: "AlexaError?"}},
+			Doc:     "Do Not Disturb: on, off, or on for a duration."},
+		"player": {Returns: []Param{{Name: "player", Type: "Player?", Doc: "nil when nothing plays"}, {Name: "err", Type: "AlexaError?"}},
+			Doc: "What the Echo plays (a request)."},
+		"play":     {Returns: okOrErr, Doc: "Resumes playback."},
+		"pause":    {Returns: okOrErr, Doc: "Pauses playback."},
+		"next":     {Returns: okOrErr, Doc: "The next track."},
+		"previous": {Returns: okOrErr, Doc: "The previous track."},
+		"shuffle":  {Params: []Param{{Name: "on", Type: "boolean"}}, Returns: okOrErr, Doc: "Shuffle on or off."},
+		"loop":     {Params: []Param{{Name: "on", Type: "boolean"}}, Returns: okOrErr, Doc: "Repeat on or off."},
+	}
+
+	textParam = Param{Name: "text", Type: "string"}
+
+	routineSigs = map[string]Func{
+		"run": {Params: []Param{{Name: "opts", Type: "{ on: string|Echo|EventDevice }", Optional: true, Doc: "the Echo it runs on; default: the first online Echo"}},
+			Returns: okOrErr, Doc: "Runs the routine (matched by name, then by its voice command)."},
+	}
+
+	playerSigs = []Param{
+		{Name: "state", Type: `"PLAYING"|"PAUSED"`},
+		{Name: "title", Type: "string?"}, {Name: "artist", Type: "string?"}, {Name: "album", Type: "string?"},
+		{Name: "provider", Type: "string?", Doc: "e.g. Spotify, Amazon Music"},
+		{Name: "position", Type: "integer", Doc: "seconds into the track"}, {Name: "length", Type: "integer", Doc: "seconds"},
+		{Name: "volume", Type: "integer"}, {Name: "muted", Type: "boolean"},
+	}
+
+	routineInfoSigs = []Param{{Name: "id", Type: "string"}, {Name: "name", Type: "string"},
+		{Name: "utterances", Type: "string[]", Doc: "the voice commands that start it"}}
+
+	lastCalledSigs = []Param{{Name: "device", Type: "{ name: string, serial: string }"}, {Name: "text", Type: "string"},
+		{Name: "time", Type: "number?", Doc: "epoch seconds"}, {Name: "reply", Type: "string?"}, {Name: "person", Type: "string?"}}
+
+	announceSigs = map[string]Param{
+		"title":  {Type: "string", Optional: true, Doc: "shown on Echos with a screen"},
+		"volume": {Type: "integer", Optional: true, Doc: "1..100, set before the announcement (a request of its own) and left there"},
 	}
 
 	listSigs = map[string]Func{
@@ -142,8 +199,15 @@ var (
 	}
 
 	alexaSigs = []Func{
-		{Name: "echo", Params: []Param{{Name: "name_or_serial", Type: "string"}}, Returns: []Param{{Type: "Echo"}},
-			Doc: "An Echo device by friendly name or serial number."},
+		{Name: "echo", Params: []Param{{Name: "name_or_serial", Type: "string|EventDevice|Echo"}}, Returns: []Param{{Type: "Echo"}},
+			Doc: "An Echo device by friendly name or serial number, or ev.device."},
+		{Name: "echoes", Params: []Param{{Name: "echos", Type: "(string|EventDevice|Echo)[]"}}, Returns: []Param{{Type: "Echoes"}},
+			Doc: "Several Echos that act together: one request for all (an announcement to all of them)."},
+		{Name: "routines", Returns: []Param{{Name: "routines", Type: "RoutineInfo[]?"}, {Name: "err", Type: "AlexaError?"}},
+			Doc: "The account's enabled routines (a request)."},
+		{Name: "routine", Params: []Param{{Name: "name", Type: "string", Doc: "its name or voice command, any case"}}, Returns: []Param{{Type: "Routine"}},
+			Doc: "An Alexa routine by name or voice command."},
+		{Name: "last_called", Returns: []Param{{Type: "LastCalled?"}}, Doc: "The latest thing said to an Echo, from the voice history (best effort), or nil."},
 		{Name: "remind", Params: []Param{{Name: "opts", Type: "RemindOptions"}},
 			Returns: []Param{{Name: "id", Type: "string?"}, {Name: "err", Type: "AlexaError?"}}, Doc: "Creates a reminder; returns its id."},
 		{Name: "list", Params: []Param{{Name: "name", Type: "string", Doc: `e.g. "Shopping"`}}, Returns: []Param{{Type: "AlexaList"}},

@@ -371,12 +371,18 @@ func (d *deviceLib) finish(L *lua.LState, a engine.Action, err error, ok lua.LVa
 // recordFailure records a failed action with its failure and returns nil,
 // err to the rule; device() and alexa.* share it.
 func recordFailure(L *lua.LState, run RunContext, a engine.Action, err error) int {
-	t, m := failureTable(L, err)
-	a.Result = m
+	a.Result = pushFailure(L, err)
 	run.Record(a)
+	return 2
+}
+
+// pushFailure pushes nil, err (the two results of a failed call) and
+// returns the failure as the trace records it.
+func pushFailure(L *lua.LState, err error) map[string]any {
+	t, m := failureTable(L, err)
 	L.Push(lua.LNil)
 	L.Push(t)
-	return 2
+	return m
 }
 
 func (d *deviceLib) get(L *lua.LState) int {

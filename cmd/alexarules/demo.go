@@ -43,7 +43,7 @@ const demoAlarmAfter = 35 * time.Second
 
 // demoScript makes the example rules fire within the first minute.
 var demoScript = []demoStep{
-	{after: 3 * time.Second, say: "someone rings the doorbell", event: "doorbell"},
+	{after: 3 * time.Second, say: "someone rings the doorbell: the living room music pauses, the Kitchen and Living Room Echos announce it (one request)", event: "doorbell"},
 	{after: 6 * time.Second, say: "an alarm is set on the Bedroom Echo, ringing in half a minute",
 		sim: "/_sim/notifications", body: func(ring time.Time) any {
 			return map[string]any{"id": "demo-alarm", "type": "Alarm", "status": "ON", "version": "1",
@@ -55,6 +55,8 @@ var demoScript = []demoStep{
 	{after: 16 * time.Second, say: "good morning: the wake-up light comes on", event: "good-morning"},
 	{after: 22 * time.Second, say: "a short film starts (20 s long)", event: "movie-night", data: map[string]any{"length": "20s"}},
 	{after: 30 * time.Second, say: "the doorbell rings again", event: "doorbell"},
+	{after: 40 * time.Second, say: "\"Alexa, good night\" to the Bedroom Echo: read from the voice history seconds later, the lights go off and the Echo gets Do Not Disturb for 8 hours",
+		sim: "/_sim/voice", body: func(time.Time) any { return map[string]string{"device": "Bedroom Echo", "text": "good night"} }},
 }
 
 // demoSensor is the smart-home temperature sensor of the demo household.
@@ -77,6 +79,16 @@ var householdScript = []demoStep{
 	{after: 25 * time.Second, say: "\"Alexa, add milk to my shopping list\"",
 		sim: "/_sim/lists/amzn1.alexa.list.sim-shopping/items", body: func(time.Time) any { return map[string]string{"text": "milk"} }},
 	{after: 35 * time.Second, say: "good morning: the bedroom lamp at daylight white, the kitchen light (an alias in the Alexa app) on", event: "good-morning"},
+}
+
+// demoHousehold is the simulator's demo household with music playing in
+// the living room (the doorbell pauses it) and a "Good night" routine.
+func demoHousehold() sim.Household {
+	h := sim.DemoHousehold()
+	h.Players = append(h.Players, sim.Player{Echo: "Living Room Echo", State: "PLAYING", Title: "Blue in Green",
+		Artist: "Miles Davis", Provider: "Amazon Music", Length: 337})
+	h.Routines = append(h.Routines, sim.Routine{Name: "Good night", Utterances: []string{"good night"}})
+	return h
 }
 
 // demoKind is what one demo runs: which example files, the engine's
@@ -147,7 +159,7 @@ func (a *app) demo(ctx context.Context, adminAddr string, kind demoKind) error {
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 
 	// The simulated Alexa cloud, in-process, printing every API call.
-	cloud := sim.New(sim.DemoHousehold(), sim.Options{Logger: log})
+	cloud := sim.New(demoHousehold(), sim.Options{Logger: log})
 	simCtx, stopSim := context.WithCancel(ctx)
 	defer stopSim()
 	simAddr := make(chan string, 1)

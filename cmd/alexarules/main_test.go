@@ -361,11 +361,15 @@ func TestDemoRunsTheExamplesAgainstTheSimulator(t *testing.T) {
 	}
 	demoShows(t, []string{"demo", "--admin", "127.0.0.1:0"},
 		"admin API on http://127.0.0.1:",
-		"run    doorbell",
+		"cloud  POST /api/np/command",
+		"cloud  POST /api/behaviors/preview",
+		"run    doorbell                 ok",
 		"event  alexa.list",
 		"run    milk-reminder            ok",
 		"cloud  POST /v2/endpoints/amzn1.alexa.endpoint.3f9d2c1e…/features/power/turnOn  -> 200",
 		"run    good-morning             ok",
+		"event  alexa.voice",
+		"[Bedroom Lamp:off, Kitchen Light:off, Bedroom Echo:dnd]",
 	)
 }
 

@@ -28,7 +28,13 @@ func startSimH2(t *testing.T) (*sim.Server, string) {
 // a soak.
 func startSimWith(t *testing.T, opts sim.Options) (*sim.Server, string) {
 	t.Helper()
-	s := sim.New(sim.DemoHousehold(), opts)
+	return startSimOf(t, sim.DemoHousehold(), opts)
+}
+
+// startSimOf is startSimWith with a household of the test's.
+func startSimOf(t *testing.T, h sim.Household, opts sim.Options) (*sim.Server, string) {
+	t.Helper()
+	s := sim.New(h, opts)
 	ctx, cancel := context.WithCancel(context.Background())
 	ready := make(chan string, 1)
 	errc := make(chan error, 1)

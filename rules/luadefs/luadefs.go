@@ -215,6 +215,8 @@ func optionType(o rules.OptionAPI) string {
 		return `"skip"|"run"|Duration`
 	case "scalar":
 		return "string|number|boolean"
+	case "boolean":
+		return "boolean"
 	}
 	return "string" // string, pattern, zone
 }
@@ -225,8 +227,12 @@ func optionDoc(o rules.OptionAPI) string {
 		return "exposed to the run as ev.trigger"
 	case o.Name == "device":
 		return `friendly name (case-insensitive) or id; "*" for any`
+	case o.Name == "echo":
+		return `an Echo's name (case-insensitive) or serial; "*" for any`
+	case o.Name == "match":
+		return "the whole utterance, in any case, ignoring extra spaces and punctuation at the ends"
 	case o.Check == "pattern":
-		return "a Lua pattern"
+		return "a Lua pattern (alexa.voice: on the normalised utterance)"
 	case o.Check == "zone":
 		return `an IANA time zone, e.g. "Europe/Berlin"`
 	case o.Check == "missed":

@@ -97,16 +97,22 @@ func TestDefinitionsAreTheLoadersTables(t *testing.T) {
 	d := parseDefs(t, luadefs.Generate())
 	api := scripting.BoundAPI()
 	want := map[string][]string{
-		"RuleDef":       params(rules.RuleFields()),
-		"Device":        append(names(api.DeviceMethods), "name", "id"),
-		"Echo":          append(names(api.EchoMethods), "name", "serial"),
-		"AlexaList":     append(names(api.ListMethods), "name"),
-		"RemindOptions": params(api.RemindFields),
-		"ActionOptions": params(api.ActionOptions),
-		"CtxLog":        names(rules.CtxLog()),
-		"time":          names(api.Time),
-		"alexa":         names(api.Alexa),
-		"":              {"rule", "device", "test"},
+		"RuleDef":         params(rules.RuleFields()),
+		"Device":          append(names(api.DeviceMethods), "name", "id"),
+		"Echo":            append(names(api.EchoMethods), "name", "serial"),
+		"AlexaList":       append(names(api.ListMethods), "name"),
+		"Echoes":          names(api.EchoesMethods),
+		"Routine":         append(names(api.RoutineMethods), "name"),
+		"AnnounceOptions": params(api.AnnounceFields),
+		"Player":          params(api.PlayerFields),
+		"RoutineInfo":     params(api.RoutineFields),
+		"LastCalled":      params(api.LastCalledFields),
+		"RemindOptions":   params(api.RemindFields),
+		"ActionOptions":   params(api.ActionOptions),
+		"CtxLog":          names(rules.CtxLog()),
+		"time":            names(api.Time),
+		"alexa":           names(api.Alexa),
+		"":                {"rule", "device", "test"},
 	}
 	values, funcs := rules.CtxFields()
 	want["Ctx"] = append(params(values), names(funcs)...)

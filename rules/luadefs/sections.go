@@ -121,7 +121,24 @@ func (g *gen) bound() {
 	g.fn("", "", scripting.Func{Name: "device", Params: []scripting.Param{{Name: "name_or_id", Type: "string|EventDevice|Device"}},
 		Returns: []scripting.Param{{Type: "Device"}}, Doc: "An endpoint by friendly name (case-insensitive) or id, or ev.device."})
 	g.handle("Echo", "An Echo device.", []scripting.Param{{Name: "name", Type: "string"}, {Name: "serial", Type: "string?"}}, api.EchoMethods)
+	g.handle("Echoes", "Several Echos (alexa.echoes): each action is one request to all of them.", nil, api.EchoesMethods)
 	g.handle("AlexaList", "An Alexa list.", []scripting.Param{{Name: "name", Type: "string"}}, api.ListMethods)
+	g.handle("Routine", "An Alexa routine (alexa.routine).", []scripting.Param{{Name: "name", Type: "string"}}, api.RoutineMethods)
+	for _, c := range []struct {
+		name, doc string
+		fields    []scripting.Param
+	}{
+		{"AnnounceOptions", "Options of echo:announce.", api.AnnounceFields},
+		{"Player", "What an Echo plays (echo:player()).", api.PlayerFields},
+		{"RoutineInfo", "A routine of alexa.routines().", api.RoutineFields},
+		{"LastCalled", "alexa.last_called(): the latest thing said to an Echo.", api.LastCalledFields},
+	} {
+		g.class(c.name, c.doc)
+		for _, f := range c.fields {
+			g.field(f)
+		}
+		g.blank()
+	}
 	g.class("ActionOptions", "Options of a device action, its last argument: lamp:on{ check_first = true }.")
 	for _, f := range api.ActionOptions {
 		g.field(f)
