@@ -32,6 +32,7 @@ const (
 	voiceDebounce  = 2 * time.Second  // after the last push of a burst
 	voiceAttempts  = 3                // polls per burst
 	voiceRetryGap  = 4 * time.Second  // between them
+	voiceCatchUp   = 3                // polls after the start-up one, voiceRetryGap apart
 	voiceOverlap   = 2 * time.Minute  // a poll's window reaches back past the last one: records show up late
 	voiceSkew      = time.Minute      // and ahead, for clocks that differ
 	voiceMatch     = 10 * time.Second // a record this much older than its burst still answers it
@@ -90,6 +91,7 @@ type voiceWatcher struct {
 	covered  time.Time // the last successful poll; zero: none since start
 	burst    *burst
 	throttle int // 429s in a row
+	catchUp  int // start-up polls still due, voiceRetryGap apart
 	resume   time.Time
 	sent     []time.Time // the budget's window of recent calls
 }
@@ -169,10 +171,16 @@ func (v *voiceWatcher) hint(serial string) {
 }
 
 // run polls at once (the start-up catch-up), then as nextPoll says,
-// until ctx ends.
+// until ctx ends. The start-up poll is followed by voiceCatchUp more,
+// as after a push burst: an utterance said just before the start shows
+// in the history seconds later (2-15 s on Amazon), and no push announces
+// it to an engine that was not connected yet.
 func (v *voiceWatcher) run(ctx context.Context) {
 	v.prune()
 	v.poll(ctx)
+	v.mu.Lock()
+	v.catchUp = voiceCatchUp
+	v.mu.Unlock()
 	for ctx.Err() == nil {
 		if due := v.nextPoll(); v.clock.Now().Before(due) {
 			v.waitUntil(ctx, due) // a push may wake it early: the schedule changed
@@ -189,6 +197,9 @@ func (v *voiceWatcher) nextPoll() time.Time {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	due := v.lastPoll.Add(v.o.Poll)
+	if v.catchUp > 0 {
+		due = v.lastPoll.Add(voiceRetryGap)
+	}
 	if v.burst != nil && v.burst.due.Before(due) {
 		due = v.burst.due
 	}
@@ -258,6 +269,7 @@ func (v *voiceWatcher) poll(ctx context.Context) {
 		}
 	}
 	v.lastPoll = now
+	v.catchUp = max(0, v.catchUp-1)
 	v.mu.Unlock()
 	recs, err := v.fetch(ctx, from, now.Add(voiceSkew))
 	if err != nil {
