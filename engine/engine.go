@@ -32,6 +32,11 @@ type Config struct {
 	OnRun   func(Trace)
 	// Breaker tunes the runaway breaker; the zero value has the defaults.
 	Breaker BreakerConfig
+	// MaxStates bounds the rule instances (Lua states) kept between runs,
+	// all rules together (default DefaultMaxStates); the least recently
+	// used idle ones are released beyond it and rebuilt when their rule
+	// runs again. Parallel rules' pools count but are never released.
+	MaxStates int
 }
 
 // Engine routes events to rules and runs them.
@@ -59,6 +64,7 @@ type Engine struct {
 	levels  *levels
 	breaker *breaker
 	shadow  shadows
+	states  *states
 
 	rules   atomic.Pointer[ruleSet]
 	running atomic.Bool
@@ -98,6 +104,7 @@ func New(c Config) *Engine {
 	e.timers = newTimerService(e)
 	e.levels = newLevels(e)
 	e.breaker = newBreaker(c.Breaker, c.Clock, c.Log)
+	e.states = newStates(c.MaxStates)
 	e.rules.Store(&ruleSet{byID: map[string]*runner{}, index: newIndex(nil)})
 	return e
 }

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"container/list"
 	"context"
 	"encoding/json"
 	"errors"
@@ -53,6 +54,9 @@ type runner struct {
 	left   []job
 	closed bool
 	wake   chan struct{}
+	// retiring are idle workers the state cache retired (states.over):
+	// the coordinator closes them when it wakes.
+	retiring []*worker
 	// waiting counts event jobs offered and not yet started or skipped:
 	// Accept refuses an event a full queued rule would skip.
 	waiting atomic.Int64
@@ -135,6 +139,7 @@ func (r *runner) take(spare []job) []job {
 }
 
 type worker struct {
+	r    *runner
 	jobs chan job
 	inst Instance   // touched only by the worker's goroutine
 	inv  Invocation // reused by every run of inst; the worker's goroutine only
@@ -145,6 +150,30 @@ type worker struct {
 	// timer per worker, re-armed for each run, instead of one per run.
 	deadline *time.Timer
 	current  atomic.Pointer[runCtx]
+
+	// pinned: one of a parallel rule's pool, built at start-up and never
+	// retired. elem (its place among the idle workers) and retired belong
+	// to the engine's states, under its lock.
+	pinned  bool
+	elem    *list.Element
+	retired bool
+}
+
+// retire hands w, retired by the state cache, to its coordinator.
+func (r *runner) retire(w *worker) {
+	r.qmu.Lock()
+	r.retiring = append(r.retiring, w)
+	r.qmu.Unlock()
+	r.poke()
+}
+
+// takeRetiring returns the workers retired since the last call.
+func (r *runner) takeRetiring() []*worker {
+	r.qmu.Lock()
+	defer r.qmu.Unlock()
+	ws := r.retiring
+	r.retiring = nil
+	return ws
 }
 
 // expire is the deadline timer's function. A firing left over from an
@@ -160,6 +189,7 @@ func (w *worker) expire() {
 func (r *runner) loop(ctx context.Context) {
 	defer close(r.done)
 	c := newCoordinator(r)
+	c.warm()
 	stopping := false
 	wake := r.wake
 	var spare []job // the emptied batch take hands back to the queue
@@ -181,6 +211,7 @@ func (r *runner) loop(ctx context.Context) {
 				c.dispatch()
 			}
 		case <-wake:
+			c.closeIdle(r.takeRetiring())
 			jobs := r.take(spare)
 			for _, j := range jobs {
 				c.accept(j)
@@ -218,15 +249,66 @@ func newCoordinator(r *runner) *coordinator {
 		busy: map[*worker]bool{}, freed: make(chan *worker)}
 }
 
+// warm starts a parallel rule's pool: max workers, each building its
+// instance at once, so that no run of the rule waits for a Lua state to be
+// built once the engine has started; they are never retired.
+func (c *coordinator) warm() {
+	if c.r.rule.Mode != ModeParallel || !c.r.rule.Enabled {
+		return
+	}
+	for range c.perKey {
+		c.idle = append(c.idle, c.newWorker(true))
+	}
+}
+
+// newWorker starts a worker; the state cache may retire idle workers
+// (of any rule) to make room for it.
+func (c *coordinator) newWorker(pinned bool) *worker {
+	w := &worker{r: c.r, jobs: make(chan job), pinned: pinned}
+	c.all = append(c.all, w)
+	retire(c.r.e.states.added())
+	go c.r.work(w, c.freed)
+	return w
+}
+
+// idleWorker takes the most recently used idle worker, closing those the
+// state cache retired meanwhile; nil when none is left.
+func (c *coordinator) idleWorker() *worker {
+	for n := len(c.idle); n > 0; n = len(c.idle) {
+		w := c.idle[n-1]
+		c.idle = c.idle[:n-1]
+		if c.r.e.states.take(w) {
+			return w
+		}
+		c.close(w)
+	}
+	return nil
+}
+
+// closeIdle closes the retired workers that are still idle here (one
+// taken for a run meanwhile was closed by idleWorker).
+func (c *coordinator) closeIdle(ws []*worker) {
+	for _, w := range ws {
+		if i := slices.Index(c.idle, w); i >= 0 {
+			c.idle = slices.Delete(c.idle, i, i+1)
+			c.close(w)
+		}
+	}
+}
+
+// close ends an idle worker: its goroutine closes its instance and exits.
+func (c *coordinator) close(w *worker) {
+	close(w.jobs)
+	if i := slices.Index(c.all, w); i >= 0 {
+		c.all = slices.Delete(c.all, i, i+1)
+	}
+}
+
 // start hands j to an idle worker, or to a new one.
 func (c *coordinator) start(j job) {
-	var w *worker
-	if n := len(c.idle); n > 0 {
-		w, c.idle = c.idle[n-1], c.idle[:n-1]
-	} else {
-		w = &worker{jobs: make(chan job)}
-		c.all = append(c.all, w)
-		go c.r.work(w, c.freed)
+	w := c.idleWorker()
+	if w == nil {
+		w = c.newWorker(false)
 	}
 	c.busy[w] = true
 	c.active[j.key]++
@@ -266,6 +348,7 @@ func (c *coordinator) release(w *worker) {
 		delete(c.active, w.key)
 	}
 	c.idle = append(c.idle, w)
+	retire(c.r.e.states.released(w))
 }
 
 // stop ends the idle workers and leaves the pending jobs for a successor
@@ -273,6 +356,7 @@ func (c *coordinator) release(w *worker) {
 func (c *coordinator) stop() {
 	for _, w := range c.all {
 		close(w.jobs)
+		c.r.e.states.closed(w)
 	}
 	c.r.qmu.Lock()
 	c.r.left = append(c.r.left, c.pending.all()...)
@@ -388,13 +472,17 @@ func countEvents(jobs []job) int {
 	return n
 }
 
-// work owns one instance; it is created lazily on this goroutine and closed here.
+// work owns one instance; it is created on this goroutine (at once for a
+// pinned worker, else by its first run) and closed here.
 func (r *runner) work(w *worker, freed chan<- *worker) {
 	defer func() {
 		if w.inst != nil {
 			w.inst.Close()
 		}
 	}()
+	if w.pinned {
+		_ = r.build(w) // a failure is reported by the first run, which tries again
+	}
 	for j := range w.jobs {
 		r.execute(w, j)
 		freed <- w
@@ -402,6 +490,17 @@ func (r *runner) work(w *worker, freed chan<- *worker) {
 	if w.deadline != nil {
 		w.deadline.Stop()
 	}
+}
+
+// build makes the worker's instance, on the worker's goroutine.
+func (r *runner) build(w *worker) error {
+	inst, err := r.rule.NewInstance()
+	if err != nil {
+		return err
+	}
+	w.inst = inst
+	r.e.states.built.Add(1)
+	return nil
 }
 
 func (r *runner) currentState() (json.RawMessage, error) {
@@ -584,11 +683,9 @@ func (r *runner) commit(c Commit, tr *Trace, ok bool) bool {
 // deadline or a restart ended it.
 func (r *runner) invoke(w *worker, j job) (Result, error, error) {
 	if w.inst == nil {
-		inst, err := r.rule.NewInstance()
-		if err != nil {
+		if err := r.build(w); err != nil {
 			return Result{}, fmt.Errorf("load rule: %w", err), nil
 		}
-		w.inst = inst
 	}
 	st, err := r.currentState()
 	if err != nil {

@@ -42,6 +42,15 @@ type Config struct {
 	// finished; past it POST /api/events answers 429 (0: the engine's
 	// default).
 	MaxBacklog int `json:"max_backlog"`
+	// States bounds the rules' Lua states kept between runs.
+	States StatesConfig `json:"states"`
+}
+
+// StatesConfig is the "states" block (docs/CONFIG.md).
+type StatesConfig struct {
+	// Max is how many rule instances (Lua states) are kept between runs,
+	// all rules together; 0: engine.DefaultMaxStates.
+	Max int `json:"max"`
 }
 
 // BreakerConfig is the "breaker" block: the runaway breaker trips a rule
@@ -169,6 +178,9 @@ func (c Config) Validate() error {
 	}
 	if c.MaxBacklog < 0 {
 		errs = append(errs, fmt.Errorf("max_backlog %d: a positive number of events, or 0 for the default", c.MaxBacklog))
+	}
+	if c.States.Max < 0 {
+		errs = append(errs, fmt.Errorf("states.max %d: a positive number of Lua states, or 0 for the default", c.States.Max))
 	}
 	if _, err := pollWants(c.Poll, nil); err != nil {
 		errs = append(errs, err)

@@ -113,7 +113,7 @@ func Run(ctx context.Context, o Options) error {
 	h := &host{opts: o, cfg: cfg, store: st, guard: scripting.NewHeapGuard(scripting.DefaultLimits())}
 	breaker, _ := cfg.Breaker.Engine() // checked by Validate
 	h.engine = engine.New(engine.Config{Clock: o.Clock, Store: st, Log: o.Log, OnEvent: h.onEvent, OnRun: h.onRun,
-		Breaker: breaker, MaxBacklog: cfg.MaxBacklog})
+		Breaker: breaker, MaxBacklog: cfg.MaxBacklog, MaxStates: cfg.States.Max})
 	if h.rt, err = startAlexa(ctx, cfg, o.Getenv, alexaSetup{store: st, clock: o.Clock, publish: h.engine.Publish,
 		observe: h.engine.Metrics().ObserveAPICall, downResync: o.DownResync}, o.Log); err != nil {
 		return err
@@ -265,7 +265,7 @@ func (h *host) next(rule string, from time.Time, count int) (admin.NextReport, e
 }
 
 func (h *host) gauges() []engine.Gauge {
-	extra := h.engine.BreakerGauges()
+	extra := append(h.engine.BreakerGauges(), h.engine.StateGauges()...)
 	for _, g := range h.rt.gauges {
 		extra = append(extra, g()...)
 	}
