@@ -123,25 +123,27 @@ func retire(ws []*worker) {
 	}
 }
 
-// Live reports how many rule instances the engine keeps now (idle, busy
-// and pinned); Built and Retired count the instances built and retired
-// since the engine started.
-func (s *states) stats() (live int, built, retired uint64) {
+// stats reports how many rule instances the engine keeps now (idle, busy
+// and pinned), how many of them are idle and may be released, and how
+// many were built and released since the engine started.
+func (s *states) stats() (live, idle int, built, retired uint64) {
 	s.mu.Lock()
-	live = s.live
+	live, idle = s.live, s.idle.Len()
 	s.mu.Unlock()
-	return live, s.built.Load(), s.retired.Load()
+	return live, idle, s.built.Load(), s.retired.Load()
 }
 
 // StateGauges are the state cache's metrics for /metrics.
 func (e *Engine) StateGauges() []Gauge {
-	live, built, retired := e.states.stats()
+	live, idle, built, retired := e.states.stats()
 	return []Gauge{
-		{Name: "alexarules_rule_states", Help: "Rule instances (Lua states) kept now, idle or running.", Type: "gauge",
+		{Name: "alexarules_rule_states", Help: "Rule instances (Lua states) kept now: idle, running, and parallel rules' pools.", Type: "gauge",
 			Value: float64(live)},
+		{Name: "alexarules_rule_states_idle", Help: "Rule instances kept now that no run uses and that may be released (pools excluded).", Type: "gauge",
+			Value: float64(idle)},
 		{Name: "alexarules_rule_states_max", Help: "The bound of rule instances kept between runs (states.max).", Type: "gauge",
 			Value: float64(e.states.max)},
-		{Name: "alexarules_rule_states_built_total", Help: "Rule instances built (at a rule's first run, after a retirement, for a parallel rule's pool).",
+		{Name: "alexarules_rule_states_built_total", Help: "Rule instances built: at a rule's first run, after a release, for a parallel rule's pool.",
 			Type: "counter", Value: float64(built)},
 		{Name: "alexarules_rule_states_retired_total", Help: "Idle rule instances released, least recently used first, to stay within states.max.",
 			Type: "counter", Value: float64(retired)},
