@@ -148,12 +148,22 @@ func (e *Engine) newRuleSet(rules []*Rule) (*ruleSet, error) {
 	return rs, nil
 }
 
-// start runs the set's runners until ctx ends or the set is stopped.
+// start runs the set's runners until ctx ends or the set is halted.
 func (rs *ruleSet) start(ctx context.Context) {
 	ctx, rs.stop = context.WithCancel(ctx)
 	for _, r := range rs.list {
-		rs.done.Go(func() { r.loop(ctx) })
+		r.start(ctx, rs)
 	}
+}
+
+// halt stops the set's runners and waits until their runs in progress
+// have finished.
+func (rs *ruleSet) halt() {
+	rs.stop()
+	for _, r := range rs.list {
+		r.halt()
+	}
+	rs.done.Wait()
 }
 
 // Reload replaces the rules of a running engine. Events published from now
@@ -178,8 +188,7 @@ func (e *Engine) Reload(rules []*Rule) error {
 		return nil
 	}
 	old := e.rules.Swap(rs)
-	old.stop()
-	old.done.Wait()
+	old.halt()
 	for _, r := range old.list {
 		handOver(r, rs.byID[r.rule.ID])
 	}
@@ -225,7 +234,7 @@ func (e *Engine) Run(ctx context.Context) error {
 	<-levelsDone
 	<-journaledDone
 	e.runMu.Lock()
-	e.rules.Load().done.Wait()
+	e.rules.Load().halt()
 	e.runMu.Unlock()
 	return nil
 }

@@ -57,6 +57,15 @@ type runner struct {
 	// retiring are idle workers the state cache retired (states.over):
 	// the coordinator closes them when it wakes.
 	retiring []*worker
+	// The coordinator's goroutine runs only while the rule has work
+	// (parked: a rule that fires once a day costs no goroutine stack in
+	// between); c keeps its state across parking. ctx and set are given by
+	// ruleSet.start; active says the goroutine runs; halted stops new ones.
+	ctx    context.Context
+	set    *ruleSet
+	c      *coordinator
+	active bool
+	halted bool
 	// waiting counts event jobs offered and not yet started or skipped:
 	// Accept refuses an event a full queued rule would skip.
 	waiting atomic.Int64
@@ -67,14 +76,12 @@ type runner struct {
 	lastRun time.Time
 
 	runs, failures, dropped, skipped atomic.Uint64
-	done                             chan struct{}
 
 	breaker *ruleBreaker // the runaway breaker of the rule's id
 }
 
 func newRunner(e *Engine, r *Rule) *runner {
-	return &runner{e: e, rule: r, wake: make(chan struct{}, 1), done: make(chan struct{}),
-		breaker: e.breaker.forRule(r.ID)}
+	return &runner{e: e, rule: r, wake: make(chan struct{}, 1), breaker: e.breaker.forRule(r.ID)}
 }
 
 // offer queues a job without blocking. It reports false only when a reload
@@ -89,13 +96,73 @@ func (r *runner) offer(j job) bool {
 		r.waiting.Add(1)
 	}
 	r.queue = append(r.queue, j)
+	r.spawn()
 	r.qmu.Unlock()
-	r.poke()
+	r.signal()
 	return true
 }
 
-// poke wakes the coordinator.
+// poke wakes the coordinator, starting its goroutine when it is parked.
 func (r *runner) poke() {
+	r.qmu.Lock()
+	r.spawn()
+	r.qmu.Unlock()
+	r.signal()
+}
+
+// spawn starts the coordinator's goroutine when the runner has been
+// started, is not halted and its goroutine is parked; r.qmu is held.
+func (r *runner) spawn() {
+	if r.ctx == nil || r.halted || r.active {
+		return
+	}
+	if r.c == nil {
+		r.c = newCoordinator(r)
+	}
+	r.active = true
+	r.set.done.Add(1)
+	go r.loop()
+}
+
+// park lets the coordinator's goroutine end when nothing was offered or
+// retired since it last looked; it reports whether it may.
+func (r *runner) park() bool {
+	r.qmu.Lock()
+	defer r.qmu.Unlock()
+	if len(r.queue) > 0 || len(r.retiring) > 0 {
+		return false
+	}
+	r.active = false
+	return true
+}
+
+// start lets the runner run under ctx (ruleSet.start): its coordinator
+// starts now when jobs wait or a parallel rule's pool is to be built,
+// else with the first job.
+func (r *runner) start(ctx context.Context, set *ruleSet) {
+	r.qmu.Lock()
+	r.ctx, r.set = ctx, set
+	if len(r.queue) > 0 || r.rule.Mode == ModeParallel && r.rule.Enabled {
+		r.spawn()
+	}
+	r.qmu.Unlock()
+	r.signal()
+}
+
+// halt stops the runner (ruleSet.halt): a parked coordinator is stopped
+// here, a running one stops itself once its ctx has ended.
+func (r *runner) halt() {
+	r.qmu.Lock()
+	r.halted = true
+	parked := !r.active
+	r.qmu.Unlock()
+	if parked && r.c != nil {
+		r.c.stop()
+	}
+}
+
+// signal wakes the coordinator's goroutine.
+func (r *runner) signal() {
 	select {
 	case r.wake <- struct{}{}:
 	default: // the coordinator has been woken and not yet taken the queue
@@ -184,11 +251,13 @@ func (w *worker) expire() {
 	}
 }
 
-// loop is the coordinator. It returns when ctx ends and every run in
-// progress has finished (or hit its deadline).
-func (r *runner) loop(ctx context.Context) {
-	defer close(r.done)
-	c := newCoordinator(r)
+// loop is the coordinator's goroutine. It parks (returns) when no run is
+// in progress or waiting and nothing was offered; it stops when the
+// runner's ctx ends and every run in progress has finished (or hit its
+// deadline).
+func (r *runner) loop() {
+	defer r.set.done.Done()
+	ctx, c := r.ctx, r.c
 	c.warm()
 	stopping := false
 	wake := r.wake
@@ -196,6 +265,9 @@ func (r *runner) loop(ctx context.Context) {
 	for {
 		if stopping && len(c.busy) == 0 {
 			c.stop()
+			return
+		}
+		if !stopping && len(c.busy) == 0 && c.pending.len() == 0 && r.park() {
 			return
 		}
 		select {
@@ -238,6 +310,9 @@ type coordinator struct {
 	// lastAccepted is when the throttle last let an event of each key
 	// through.
 	lastAccepted map[string]time.Time
+	// warmed: a parallel rule's pool is built; stopped: the workers are
+	// closed.
+	warmed, stopped bool
 }
 
 func newCoordinator(r *runner) *coordinator {
@@ -253,9 +328,10 @@ func newCoordinator(r *runner) *coordinator {
 // instance at once, so that no run of the rule waits for a Lua state to be
 // built once the engine has started; they are never retired.
 func (c *coordinator) warm() {
-	if c.r.rule.Mode != ModeParallel || !c.r.rule.Enabled {
+	if c.warmed || c.r.rule.Mode != ModeParallel || !c.r.rule.Enabled {
 		return
 	}
+	c.warmed = true
 	for range c.perKey {
 		c.idle = append(c.idle, c.newWorker(true))
 	}
@@ -352,8 +428,13 @@ func (c *coordinator) release(w *worker) {
 }
 
 // stop ends the idle workers and leaves the pending jobs for a successor
-// (handOver); it is called once no worker is busy.
+// (handOver); it is called once no worker is busy, and again by a halt
+// after the goroutine stopped it (then it does nothing).
 func (c *coordinator) stop() {
+	if c.stopped {
+		return
+	}
+	c.stopped = true
 	for _, w := range c.all {
 		close(w.jobs)
 		c.r.e.states.closed(w)

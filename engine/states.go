@@ -10,7 +10,7 @@ import (
 // keeps when Config.MaxStates is zero. An instance of a small rule holds
 // about 60 KB, so 1,000 of them hold about 60 MB, whatever the number of
 // rules (docs/BENCHMARKS.md).
-const DefaultMaxStates = 1000
+const DefaultMaxStates = 256
 
 // states bounds the rule instances the engine keeps between runs: an
 // instance is a cache entry, not a possession. Each worker (one goroutine

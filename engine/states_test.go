@@ -3,6 +3,7 @@ package engine_test
 import (
 	"context"
 	"fmt"
+	"runtime"
 	"sync"
 	"testing"
 	"time"
@@ -208,4 +209,32 @@ func TestParallelRuleRunsOnItsWarmPool(t *testing.T) {
 	if skipped != 0 {
 		t.Errorf("%d events skipped", skipped)
 	}
+}
+
+func TestIdleRulesHoldNoGoroutine(t *testing.T) {
+	const rules = 200
+	in := newInstances()
+	var list []*engine.Rule
+	for i := range rules {
+		list = append(list, in.rule(fmt.Sprint("r", i), engine.ModeSingle, 1))
+	}
+	base := runtime.NumGoroutine()
+	e := runEngine(t, engine.Config{Store: &memStore{}, MaxStates: 10}, list)
+	// A goroutine per rule (coordinator) and per kept state (worker) would
+	// be hundreds; the engine's own are a handful.
+	settled := func() bool { return runtime.NumGoroutine()-base < 30 }
+	enginetest.WaitUntil(t, "the engine started with no goroutine per rule", settled)
+	for i := range rules {
+		id := fmt.Sprint("r", i)
+		e.Publish(engine.Event{ID: id, Kind: engine.KindCustom, Name: id})
+	}
+	for range rules {
+		<-in.ran
+	}
+	enginetest.WaitUntil(t, "the rules' goroutines parked and their states released", settled)
+	if g := gauges(e); g["alexarules_rule_states"] > 10 {
+		t.Errorf("%v states kept, bound 10", g["alexarules_rule_states"])
+	}
+	// A parked rule runs again.
+	in.fire(t, e, "r7", 2)
 }

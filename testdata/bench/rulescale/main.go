@@ -37,8 +37,9 @@ func main() {
 	clients := flag.Int("clients", 8, "concurrent POST /api/events clients")
 	config := flag.String("config", "", "a configuration file to pass to run")
 	rounds := flag.Int("rounds", 1, "times every rule is fired (RSS is read after each round)")
+	logFile := flag.String("log", "", "write the engine's log here (default: a temp file, removed)")
 	flag.Parse()
-	if err := measure(*bin, *n, *clients, *rounds, *config); err != nil {
+	if err := measure(*bin, *n, *clients, *rounds, *config, *logFile); err != nil {
 		fmt.Fprintln(os.Stderr, "rulescale:", err)
 		os.Exit(1)
 	}
@@ -53,7 +54,7 @@ const ruleFile = `return rule %q {
 }
 `
 
-func measure(bin string, n, clients, rounds int, config string) error {
+func measure(bin string, n, clients, rounds int, config, logFile string) error {
 	dir, err := os.MkdirTemp("", "rulescale")
 	if err != nil {
 		return err
@@ -79,7 +80,10 @@ func measure(bin string, n, clients, rounds int, config string) error {
 	if config != "" {
 		args = append(args, "--config", config)
 	}
-	logf, err := os.Create(filepath.Join(dir, "run.log"))
+	if logFile == "" {
+		logFile = filepath.Join(dir, "run.log")
+	}
+	logf, err := os.Create(logFile)
 	if err != nil {
 		return err
 	}
@@ -252,18 +256,15 @@ func printRSS(pid int, when string) {
 		return
 	}
 	defer f.Close()
-	var rss, hwm string
+	v := map[string]string{}
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
-		line := sc.Text()
-		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
-			rss = strings.TrimSpace(v)
-		}
-		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
-			hwm = strings.TrimSpace(v)
+		if k, val, ok := strings.Cut(sc.Text(), ":"); ok {
+			v[k] = strings.TrimSpace(val)
 		}
 	}
-	fmt.Printf("%s: VmRSS %s (%s MiB), VmHWM %s\n", when, rss, mib(rss), hwm)
+	fmt.Printf("%s: VmRSS %s MiB (anonymous %s, files %s: the binary and the bbolt mmap), VmHWM %s MiB\n",
+		when, mib(v["VmRSS"]), mib(v["RssAnon"]), mib(v["RssFile"]), mib(v["VmHWM"]))
 }
 
 func mib(kb string) string {
