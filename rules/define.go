@@ -49,6 +49,7 @@ type FieldError struct {
 	Rule  string
 	Field string
 	Msg   string
+	Line  int // of the rule "id" call, for ids the file's text does not show
 }
 
 func (e *FieldError) Error() string {
@@ -126,7 +127,7 @@ type ruleBuilder struct {
 }
 
 func (b *ruleBuilder) fail(field, format string, args ...any) {
-	b.errs = append(b.errs, &FieldError{Rule: b.d.ID, Field: field, Msg: fmt.Sprintf(format, args...)})
+	b.errs = append(b.errs, &FieldError{Rule: b.d.ID, Field: field, Msg: fmt.Sprintf(format, args...), Line: b.d.Line})
 }
 
 // field checks one field of the rule table and sets it on the Def.
