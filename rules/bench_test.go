@@ -517,3 +517,118 @@ func BenchmarkCommit(b *testing.B) {
 		be.report()
 	})
 }
+
+// scaleRule is issue 15's rule file: a weekday schedule, an event trigger
+// and a counter in ctx.state.
+func scaleRule(id string) string {
+	return fmt.Sprintf(`return rule %q {
+  when = { schedule "mon-fri 07:00", event %q },
+  state = { count = 0 },
+  run = function(ctx, ev)
+    ctx.state.count = ctx.state.count + 1
+  end,
+}
+`, id, id)
+}
+
+func scaleRules(n int) (map[string]string, []string) {
+	files := map[string]string{"ready.lua": readyRule}
+	ids := make([]string, n)
+	for i := range ids {
+		ids[i] = fmt.Sprintf("room-%05d", i)
+		files[ids[i]+".lua"] = scaleRule(ids[i])
+	}
+	return files, ids
+}
+
+// BenchmarkScale is issue 15's scale run in one process: n one-rule files
+// loaded and started (to the startup event's run), then each rule fired
+// once, 8 events in flight. It reports the start-up time and the heap and
+// goroutine stacks per rule, loaded and after every rule ran once (with
+// the default bound of kept states). The process's RSS is measured by
+// testdata/bench/rulescale on the binary (docs/BENCHMARKS.md).
+func BenchmarkScale(b *testing.B) {
+	for _, n := range []int{1000, 10000} {
+		b.Run(fmt.Sprintf("rules=%d", n), func(b *testing.B) {
+			files, ids := scaleRules(n)
+			dir := writeFiles(b, files)
+			for range b.N {
+				scaleOnce(b, dir, ids)
+			}
+		})
+	}
+}
+
+func scaleOnce(b *testing.B, dir string, ids []string) {
+	measure := func() runtime.MemStats {
+		var m runtime.MemStats
+		runtime.GC()
+		runtime.GC()
+		runtime.ReadMemStats(&m)
+		return m
+	}
+	perRule := func(after, before uint64) float64 {
+		return (float64(after) - float64(before)) / float64(len(ids)) / 1024
+	}
+	base := measure()
+	var ran atomic.Int64
+	all := make(chan struct{})
+	slots := make(chan struct{}, 8)
+	begin := time.Now()
+	be := startEngine(b, dir, func(engine.Trace) {
+		<-slots
+		if ran.Add(1) == int64(len(ids)) {
+			close(all)
+		}
+	})
+	b.ReportMetric(float64(time.Since(begin).Milliseconds()), "ms/startup")
+	loaded := measure()
+	b.ReportMetric(perRule(loaded.HeapAlloc, base.HeapAlloc), "KB/rule-loaded")
+	for _, id := range ids {
+		slots <- struct{}{}
+		be.engine.Publish(engine.Event{Kind: engine.KindCustom, Name: id})
+	}
+	within(b, "every rule's run", all)
+	if be.failed.Load() > 0 || be.skipped.Load() > 0 {
+		b.Fatalf("%d runs failed, %d skipped", be.failed.Load(), be.skipped.Load())
+	}
+	ranMem := measure()
+	b.ReportMetric(perRule(ranMem.HeapAlloc, base.HeapAlloc), "KB/rule-ran")
+	b.ReportMetric(perRule(ranMem.HeapInuse, base.HeapInuse), "KB/rule-ran-inuse")
+	b.ReportMetric(perRule(ranMem.StackInuse, base.StackInuse), "KB/rule-stack")
+	be.stop()
+}
+
+// BenchmarkRebuild measures what a run adds when its rule's state was
+// released: building the instance (a sandboxed state with the bound API,
+// the file run again) and closing it. One op is one rebuild; p50 and p99
+// are over b.N rebuilds. Run it with -benchtime 5000x.
+func BenchmarkRebuild(b *testing.B) {
+	for _, c := range []struct{ name, src string }{
+		{"issue15-rule", scaleRule("room-00001")},
+		{"50-line-rule", realisticRule(1)},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			set, err := rules.Load(benchOptions(), writeFiles(b, map[string]string{"r.lua": c.src}))
+			if err != nil || len(set.Errors) > 0 {
+				b.Fatal(err, set.Errors)
+			}
+			rule := set.Rules[0].Engine(nil, false)
+			took := make([]time.Duration, 0, b.N)
+			b.ReportAllocs()
+			for range b.N {
+				t0 := time.Now()
+				inst, err := rule.NewInstance()
+				if err != nil {
+					b.Fatal(err)
+				}
+				inst.Close()
+				took = append(took, time.Since(t0))
+			}
+			slices.Sort(took)
+			q := func(p float64) float64 { return float64(took[int(p*float64(len(took)-1))].Nanoseconds()) / 1000 }
+			b.ReportMetric(q(0.50), "p50-µs")
+			b.ReportMetric(q(0.99), "p99-µs")
+		})
+	}
+}
