@@ -289,7 +289,7 @@ func (r *runner) loop() {
 				c.accept(j)
 			}
 			clear(jobs)
-			spare = jobs
+			spare = keepSmall(jobs)
 		}
 	}
 }
@@ -907,9 +907,24 @@ func (q *jobQueue) pop() job {
 	q.items[q.head] = job{}
 	q.head++
 	if q.head == len(q.items) {
-		q.items, q.head = q.items[:0], 0
+		q.items, q.head = keepSmall(q.items), 0
 	}
 	return j
+}
+
+// keptJobs is the largest job array an empty queue keeps for reuse: a
+// burst's array (a queued rule with a large max, a backlog of thousands)
+// is released once it has drained, so the memory of 10,000 rules'
+// queues stays that of their steady state.
+const keptJobs = 64
+
+// keepSmall empties jobs, keeping its array unless it is larger than
+// keptJobs.
+func keepSmall(jobs []job) []job {
+	if cap(jobs) > keptJobs {
+		return nil
+	}
+	return jobs[:0]
 }
 
 // filter keeps the jobs for which keep reports true, in order.
@@ -925,7 +940,7 @@ func (q *jobQueue) filter(keep func(job) bool) {
 	clear(items[n:])
 	q.items = q.items[:q.head+n]
 	if n == 0 {
-		q.items, q.head = q.items[:0], 0
+		q.items, q.head = keepSmall(q.items), 0
 	}
 }
 
