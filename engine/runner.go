@@ -1,7 +1,6 @@
 package engine
 
 import (
-	"container/list"
 	"context"
 	"encoding/json"
 	"errors"
@@ -219,11 +218,12 @@ type worker struct {
 	current  atomic.Pointer[runCtx]
 
 	// pinned: one of a parallel rule's pool, built at start-up and never
-	// retired. elem (its place among the idle workers) and retired belong
-	// to the engine's states, under its lock.
-	pinned  bool
-	elem    *list.Element
-	retired bool
+	// retired. prev, next, listed (its place among the idle workers, an
+	// intrusive list: no allocation per run) and retired belong to the
+	// engine's states, under its lock.
+	pinned          bool
+	prev, next      *worker
+	listed, retired bool
 }
 
 // retire hands w, retired by the state cache, to its coordinator.
@@ -252,9 +252,9 @@ func (w *worker) expire() {
 }
 
 // loop is the coordinator's goroutine. It parks (returns) when no run is
-// in progress or waiting and nothing was offered; it stops when the
-// runner's ctx ends and every run in progress has finished (or hit its
-// deadline).
+// in progress or waiting, no state is kept and nothing was offered; it
+// stops when the runner's ctx ends and every run in progress has finished
+// (or hit its deadline).
 func (r *runner) loop() {
 	defer r.set.done.Done()
 	ctx, c := r.ctx, r.c
@@ -267,7 +267,10 @@ func (r *runner) loop() {
 			c.stop()
 			return
 		}
-		if !stopping && len(c.busy) == 0 && c.pending.len() == 0 && r.park() {
+		// A rule that keeps a state keeps its goroutine too (a hot rule
+		// does not start one per event); one whose states were released
+		// holds neither.
+		if !stopping && len(c.busy) == 0 && c.pending.len() == 0 && len(c.idle) == 0 && r.park() {
 			return
 		}
 		select {
@@ -914,9 +917,9 @@ func (q *jobQueue) pop() job {
 
 // keptJobs is the largest job array an empty queue keeps for reuse: a
 // burst's array (a queued rule with a large max, a backlog of thousands)
-// is released once it has drained, so the memory of 10,000 rules'
-// queues stays that of their steady state.
-const keptJobs = 64
+// is released once it has drained, so a rule's queue keeps at most about
+// 25 KB after a burst.
+const keptJobs = 256
 
 // keepSmall empties jobs, keeping its array unless it is larger than
 // keptJobs.

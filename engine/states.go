@@ -1,7 +1,6 @@
 package engine
 
 import (
-	"container/list"
 	"sync"
 	"sync/atomic"
 )
@@ -25,9 +24,12 @@ const DefaultMaxStates = 256
 type states struct {
 	max int
 
-	mu   sync.Mutex
-	idle list.List // of *worker, most recently released first
-	live int       // workers alive and not retired, pinned ones included
+	mu sync.Mutex
+	// idle lists the idle workers, most recently released first (head)
+	// to least (tail); n counts them.
+	head, tail *worker
+	n          int
+	live       int // workers alive and not retired, pinned ones included
 
 	built, retired atomic.Uint64
 }
@@ -59,7 +61,7 @@ func (s *states) released(w *worker) []*worker {
 	if w.retired {
 		return nil
 	}
-	w.elem = s.idle.PushFront(w)
+	s.pushFront(w)
 	return s.over()
 }
 
@@ -74,10 +76,7 @@ func (s *states) take(w *worker) bool {
 	if w.retired {
 		return false
 	}
-	if w.elem != nil {
-		s.idle.Remove(w.elem)
-		w.elem = nil
-	}
+	s.remove(w)
 	return true
 }
 
@@ -88,10 +87,7 @@ func (s *states) closed(w *worker) {
 	if w.retired {
 		return
 	}
-	if w.elem != nil {
-		s.idle.Remove(w.elem)
-		w.elem = nil
-	}
+	s.remove(w)
 	w.retired = true
 	s.live--
 }
@@ -100,13 +96,10 @@ func (s *states) closed(w *worker) {
 // alive than the bound; s.mu is held.
 func (s *states) over() []*worker {
 	var out []*worker
-	for s.live > s.max {
-		e := s.idle.Back()
-		if e == nil {
-			break // the rest are busy or pinned
-		}
-		w := s.idle.Remove(e).(*worker)
-		w.elem, w.retired = nil, true
+	for s.live > s.max && s.tail != nil { // else the rest are busy or pinned
+		w := s.tail
+		s.remove(w)
+		w.retired = true
 		s.live--
 		out = append(out, w)
 	}
@@ -114,6 +107,37 @@ func (s *states) over() []*worker {
 		s.retired.Add(uint64(len(out)))
 	}
 	return out
+}
+
+// pushFront lists w as the most recently used idle worker; s.mu is held.
+func (s *states) pushFront(w *worker) {
+	w.prev, w.next, w.listed = nil, s.head, true
+	if s.head != nil {
+		s.head.prev = w
+	} else {
+		s.tail = w
+	}
+	s.head = w
+	s.n++
+}
+
+// remove takes w off the idle list, if it is on it; s.mu is held.
+func (s *states) remove(w *worker) {
+	if !w.listed {
+		return
+	}
+	if w.prev != nil {
+		w.prev.next = w.next
+	} else {
+		s.head = w.next
+	}
+	if w.next != nil {
+		w.next.prev = w.prev
+	} else {
+		s.tail = w.prev
+	}
+	w.prev, w.next, w.listed = nil, nil, false
+	s.n--
 }
 
 // retire asks the workers' coordinators to close them.
@@ -128,7 +152,7 @@ func retire(ws []*worker) {
 // many were built and released since the engine started.
 func (s *states) stats() (live, idle int, built, retired uint64) {
 	s.mu.Lock()
-	live, idle = s.live, s.idle.Len()
+	live, idle = s.live, s.n
 	s.mu.Unlock()
 	return live, idle, s.built.Load(), s.retired.Load()
 }
