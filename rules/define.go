@@ -63,7 +63,8 @@ func (e *FieldError) Error() string {
 // table and returns a rule value; field errors are raised as a Lua error
 // carrying a *FieldError so the loader can find the field's line.
 func installRule(L *lua.LState, file string) {
-	mt := L.NewTypeMetatable(defTypeName)
+	mt := L.CreateTable(0, 1) // sized: NewTypeMetatable reserves 32+32 slots
+	L.SetField(L.Get(lua.RegistryIndex), defTypeName, mt)
 	L.SetField(mt, "__tostring", L.NewFunction(func(L *lua.LState) int {
 		ud := L.CheckUserData(1)
 		L.Push(lua.LString("rule " + ud.Value.(*Def).ID))

@@ -148,7 +148,7 @@ func Load(opts Options, paths ...string) (*Set, error) {
 	if opts.LoadTimeout <= 0 {
 		opts.LoadTimeout = DefaultLoadTimeout
 	}
-	opts.catalogue = triggerCatalogue()
+	opts.catalogue = withFuncs(triggerCatalogue(), opts.Location, opts.Place)
 	results := make([]fileResult, len(files))
 	parallel(len(files), func(i int) { results[i] = loadFile(&opts, files[i]) })
 	set := &Set{}
@@ -226,7 +226,7 @@ func newRuleState(opts *Options, dir, file string, run *Run) *lua.LState {
 		}
 	}
 	L := scripting.NewState(so)
-	installTriggers(L, opts.Location, opts.Place, opts.catalogue)
+	installTriggers(L, opts.catalogue)
 	installRule(L, file)
 	installHelpers(L)
 	if opts.Bind != nil {
