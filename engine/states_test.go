@@ -90,10 +90,7 @@ func runEngine(t *testing.T, cfg engine.Config, rules []*engine.Rule) *engine.En
 	if err := e.SetRules(rules); err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { _ = e.Run(ctx); close(done) }()
-	t.Cleanup(func() { cancel(); <-done })
+	enginetest.Run(t, e)
 	return e
 }
 

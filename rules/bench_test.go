@@ -420,22 +420,13 @@ func BenchmarkStartup(b *testing.B) {
 func BenchmarkMemoryPerRule(b *testing.B) {
 	const n = 1000
 	dir := writeFiles(b, realisticRules(n))
-	measure := func() runtime.MemStats {
-		var m runtime.MemStats
-		runtime.GC()
-		runtime.GC()
-		runtime.ReadMemStats(&m)
-		return m
-	}
-	perRule := func(after, before uint64) float64 { return (float64(after) - float64(before)) / n / 1024 }
 	for range b.N {
 		base := measure()
 		set, err := rules.Load(benchOptions(), dir)
 		if err != nil || len(set.Errors) > 0 {
 			b.Fatal(err, set.Errors)
 		}
-		loaded := measure()
-		b.ReportMetric(perRule(loaded.HeapAlloc, base.HeapAlloc), "KB/rule-loaded")
+		reportLoaded(b, base, n)
 		runtime.KeepAlive(set)
 		set = nil
 
@@ -449,16 +440,42 @@ func BenchmarkMemoryPerRule(b *testing.B) {
 		for i := range n {
 			be.engine.Publish(engine.Event{Kind: engine.KindCustom, Name: fmt.Sprintf("presence-%d", i)})
 		}
-		within(b, "every rule's run", all)
-		if be.failed.Load() > 0 || be.skipped.Load() > 0 {
-			b.Fatalf("%d runs failed, %d skipped", be.failed.Load(), be.skipped.Load())
-		}
-		running := measure()
-		b.ReportMetric(perRule(running.HeapAlloc, base.HeapAlloc), "KB/rule-ran")
-		b.ReportMetric(perRule(running.HeapInuse, base.HeapInuse), "KB/rule-ran-inuse")
-		b.ReportMetric(perRule(running.StackInuse, base.StackInuse), "KB/rule-stack")
-		be.stop()
+		reportRan(b, be, all, base, n)
 	}
+}
+
+// measure returns the memory statistics after two collections: what is
+// live.
+func measure() runtime.MemStats {
+	var m runtime.MemStats
+	runtime.GC()
+	runtime.GC()
+	runtime.ReadMemStats(&m)
+	return m
+}
+
+func perRule(after, before uint64, n int) float64 {
+	return (float64(after) - float64(before)) / float64(n) / 1024
+}
+
+// reportLoaded reports the heap n loaded rules added since base.
+func reportLoaded(b *testing.B, base runtime.MemStats, n int) {
+	loaded := measure()
+	b.ReportMetric(perRule(loaded.HeapAlloc, base.HeapAlloc, n), "KB/rule-loaded")
+}
+
+// reportRan waits until all the engine's n rules have run (all closes),
+// reports the heap and stacks per rule since base, and stops the engine.
+func reportRan(b *testing.B, be *benchEngine, all <-chan struct{}, base runtime.MemStats, n int) {
+	within(b, "every rule's run", all)
+	if be.failed.Load() > 0 || be.skipped.Load() > 0 {
+		b.Fatalf("%d runs failed, %d skipped", be.failed.Load(), be.skipped.Load())
+	}
+	ran := measure()
+	b.ReportMetric(perRule(ran.HeapAlloc, base.HeapAlloc, n), "KB/rule-ran")
+	b.ReportMetric(perRule(ran.HeapInuse, base.HeapInuse, n), "KB/rule-ran-inuse")
+	b.ReportMetric(perRule(ran.StackInuse, base.StackInuse, n), "KB/rule-stack")
+	be.stop()
 }
 
 // commitRules returns n rules on the event "w" whose every run changes
@@ -560,16 +577,6 @@ func BenchmarkScale(b *testing.B) {
 }
 
 func scaleOnce(b *testing.B, dir string, ids []string) {
-	measure := func() runtime.MemStats {
-		var m runtime.MemStats
-		runtime.GC()
-		runtime.GC()
-		runtime.ReadMemStats(&m)
-		return m
-	}
-	perRule := func(after, before uint64) float64 {
-		return (float64(after) - float64(before)) / float64(len(ids)) / 1024
-	}
 	base := measure()
 	var ran atomic.Int64
 	all := make(chan struct{})
@@ -582,21 +589,12 @@ func scaleOnce(b *testing.B, dir string, ids []string) {
 		}
 	})
 	b.ReportMetric(float64(time.Since(begin).Milliseconds()), "ms/startup")
-	loaded := measure()
-	b.ReportMetric(perRule(loaded.HeapAlloc, base.HeapAlloc), "KB/rule-loaded")
+	reportLoaded(b, base, len(ids))
 	for _, id := range ids {
 		slots <- struct{}{}
 		be.engine.Publish(engine.Event{Kind: engine.KindCustom, Name: id})
 	}
-	within(b, "every rule's run", all)
-	if be.failed.Load() > 0 || be.skipped.Load() > 0 {
-		b.Fatalf("%d runs failed, %d skipped", be.failed.Load(), be.skipped.Load())
-	}
-	ranMem := measure()
-	b.ReportMetric(perRule(ranMem.HeapAlloc, base.HeapAlloc), "KB/rule-ran")
-	b.ReportMetric(perRule(ranMem.HeapInuse, base.HeapInuse), "KB/rule-ran-inuse")
-	b.ReportMetric(perRule(ranMem.StackInuse, base.StackInuse), "KB/rule-stack")
-	be.stop()
+	reportRan(b, be, all, base, len(ids))
 }
 
 // BenchmarkRebuild measures what a run adds when its rule's state was
