@@ -114,13 +114,7 @@ func (in *instances) fire(t *testing.T, e *engine.Engine, rule string, n int) {
 	})
 }
 
-func gauges(e *engine.Engine) map[string]float64 {
-	out := map[string]float64{}
-	for _, g := range e.StateGauges() {
-		out[g.Name] = g.Value
-	}
-	return out
-}
+func gauges(e *engine.Engine) map[string]float64 { return enginetest.Gauges(e.StateGauges()) }
 
 func TestStatesAreReleasedLeastRecentlyUsedFirst(t *testing.T) {
 	in := newInstances()

@@ -40,3 +40,12 @@ func Run(t testing.TB, e *engine.Engine, after ...func()) {
 		}
 	})
 }
+
+// Gauges maps the gauges' names to their values.
+func Gauges(gs []engine.Gauge) map[string]float64 {
+	m := make(map[string]float64, len(gs))
+	for _, g := range gs {
+		m[g.Name] = g.Value
+	}
+	return m
+}
