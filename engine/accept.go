@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"slices"
@@ -51,6 +52,36 @@ type inflight struct {
 	mu  sync.Mutex
 	ids map[string]*accepted
 	n   atomic.Int64 // len(ids), read without the lock by admission control
+	// room, when set, is closed once the backlog is below its limit again:
+	// WaitRoom's callers wait on it.
+	room chan struct{}
+}
+
+// WaitRoom returns once the engine's backlog has room for more events, or
+// ctx's error when it ends first. Sources that can slow down (the push
+// connection, the poller) call it before taking more work, so that at
+// capacity they wait instead of adding to the backlog that POST
+// /api/events answers 429 for.
+func (e *Engine) WaitRoom(ctx context.Context) error {
+	for {
+		e.inflight.mu.Lock()
+		var room chan struct{}
+		if e.inflight.n.Load() >= int64(e.maxBacklog) {
+			if e.inflight.room == nil {
+				e.inflight.room = make(chan struct{})
+			}
+			room = e.inflight.room
+		}
+		e.inflight.mu.Unlock()
+		if room == nil {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-room:
+		}
+	}
 }
 
 // Accept journals ev durably and then hands it to its rules, like Publish,
@@ -238,13 +269,13 @@ func (e *Engine) destinations(ev *Event, skip []string) []destination {
 // it or making a queued rule skip it.
 func (e *Engine) checkRoom(a *admission) error {
 	if n := e.inflight.n.Load(); n >= int64(e.maxBacklog) {
-		e.metrics.refused.Inc()
+		e.refused(a, "backlog full")
 		return fmt.Errorf("%w: %d accepted events wait for their runs (limit %d)", ErrOverloaded, n, e.maxBacklog)
 	}
 	for _, d := range a.dests {
 		r := d.r
 		if r.rule.Mode == ModeQueued && r.rule.Key == nil && !d.level && r.waiting.Load() >= int64(max(r.rule.Max, 1)) {
-			e.metrics.refused.Inc()
+			e.refused(a, "queue of rule "+r.rule.ID+" full")
 			return fmt.Errorf("%w: the queue of rule %s is full (max %d)", ErrOverloaded, r.rule.ID, r.rule.Max)
 		}
 	}
@@ -272,7 +303,10 @@ func (e *Engine) untrack(acc *accepted) {
 	defer e.inflight.mu.Unlock()
 	if e.inflight.ids[acc.id] == acc {
 		delete(e.inflight.ids, acc.id)
-		e.inflight.n.Add(-1)
+		if e.inflight.n.Add(-1) < int64(e.maxBacklog) && e.inflight.room != nil {
+			close(e.inflight.room)
+			e.inflight.room = nil
+		}
 	}
 }
 

@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -364,5 +366,66 @@ func TestPublishWritesAnEventsRecords(t *testing.T) {
 	rec.wait(t, 1, ofRule("r"))
 	for _, key := range []string{"taken", "untaken"} {
 		enginetest.WaitUntil(t, "the record "+key, func() bool { v, err := st.Get("notify", key); return err == nil && v != nil })
+	}
+}
+
+// Refused events are logged once per rule per interval with their count,
+// not once each.
+func TestRefusalsAreLoggedPerRulePerInterval(t *testing.T) {
+	st := openStore(t, filepath.Join(t.TempDir(), "a.db"))
+	t.Cleanup(func() { st.Close() })
+	g := newGate()
+	clock := engine.NewVirtual(d0)
+	var logs enginetest.LogBuffer
+	e, _ := startEngine(t, st, clock, engine.Config{MaxBacklog: 1, Log: logs.Logger(slog.LevelInfo)},
+		goRule("q", engine.ModeQueued, 100, g.run))
+	t.Cleanup(func() { close(g.release) })
+	g.waitStarted(t, accept(t, e))
+	for range 50 {
+		if _, err := e.Accept(engine.Event{Kind: engine.KindCustom, Name: "go"}); !errors.Is(err, engine.ErrOverloaded) {
+			t.Fatalf("accept beyond the backlog: %v, want ErrOverloaded", err)
+		}
+	}
+	if strings.Contains(logs.String(), "events refused") {
+		t.Fatalf("refusals logged before the interval ended:\n%s", logs.String())
+	}
+	clock.Advance(engine.RefusalLogInterval)
+	out := logs.String()
+	if n := strings.Count(out, "events refused"); n != 1 || !strings.Contains(out, "rule=q refused=50 ") {
+		t.Fatalf("%d refusal lines; want one for rule q with refused=50:\n%s", n, out)
+	}
+	if _, err := e.Accept(engine.Event{Kind: engine.KindCustom, Name: "go"}); !errors.Is(err, engine.ErrOverloaded) {
+		t.Fatal(err)
+	}
+	clock.Advance(engine.RefusalLogInterval)
+	if out := logs.String(); strings.Count(out, "events refused") != 2 || !strings.Contains(out, "rule=q refused=1 ") {
+		t.Fatalf("the next interval's line is missing:\n%s", out)
+	}
+}
+
+// WaitRoom holds a source back while the backlog is full and lets it go
+// once a run finishes; a cancelled wait returns the context's error.
+func TestWaitRoomWaitsForTheBacklogToDrain(t *testing.T) {
+	e, _, g := gatedEngine(t, 1, 100)
+	if err := e.WaitRoom(context.Background()); err != nil {
+		t.Fatalf("room in an empty backlog: %v", err)
+	}
+	first := accept(t, e)
+	g.waitStarted(t, first)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := e.WaitRoom(ctx); !errors.Is(err, context.Canceled) {
+		t.Fatalf("cancelled wait on a full backlog: %v", err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- e.WaitRoom(context.Background()) }()
+	select {
+	case err := <-done:
+		t.Fatalf("WaitRoom returned %v while the backlog is full", err)
+	default:
+	}
+	g.release <- struct{}{} // the run finishes: its event leaves the backlog
+	if err := <-done; err != nil {
+		t.Fatal(err)
 	}
 }

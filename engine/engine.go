@@ -48,8 +48,9 @@ type Engine struct {
 	// maxBacklog bounds inflight for Accept.
 	maxBacklog int
 	inflight   inflight
-	journaled  fifo // events Publish journaled, waiting for dispatch
-	gate       gate // closed until Run has replayed the inbox
+	refusals   refusals // refused events not yet logged
+	journaled  fifo     // events Publish journaled, waiting for dispatch
+	gate       gate     // closed until Run has replayed the inbox
 	onEvent    func(Event)
 	onRun      func(Trace)
 

@@ -20,7 +20,7 @@ import (
 
 // AppOptions tune NewApp; the zero value is usable.
 type AppOptions struct {
-	HTTPClient *http.Client // default: a client with a 30 s timeout
+	HTTPClient *http.Client // default: the request path's pooled keep-alive client (30 s timeout)
 	// Logger defaults to discarding. No token, cookie, key, code or
 	// verifier is ever logged, not even at debug level.
 	Logger *slog.Logger

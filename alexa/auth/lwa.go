@@ -20,6 +20,7 @@ import (
 
 	"github.com/alexarules/alexarules/alexa"
 	"github.com/alexarules/alexarules/alexa/internal/observe"
+	"github.com/alexarules/alexarules/alexa/internal/request"
 )
 
 // TokenStore persists the LWA token, so that a refresh token Amazon
@@ -49,7 +50,7 @@ func OAuth2Config(cfg alexa.Config, h alexa.Hosts) *oauth2.Config {
 
 // TokenSourceOptions tune NewTokenSource; the zero value is usable.
 type TokenSourceOptions struct {
-	HTTPClient *http.Client // for token requests; default: a client with a 30 s timeout
+	HTTPClient *http.Client // for token requests; default: the request path's pooled keep-alive client
 	Logger     *slog.Logger // default: discard; tokens are never logged
 	Store      TokenStore   // nil: rotated tokens are not persisted
 	// Observe, when set, is told every token request's result class and
@@ -123,7 +124,7 @@ func withHTTPClient(ctx context.Context, hc *http.Client, fn observe.Func) conte
 		hc, _ = ctx.Value(oauth2.HTTPClient).(*http.Client)
 	}
 	if hc == nil {
-		hc = &http.Client{Timeout: 30 * time.Second}
+		hc = request.NewHTTPClient()
 	}
 	return context.WithValue(ctx, oauth2.HTTPClient, observe.Client(hc, "auth", fn))
 }

@@ -32,6 +32,10 @@ type Options struct {
 	Clock   engine.Clock
 	Store   engine.Store
 	Publish func(engine.Event)
+	// Room, when set, is asked before each push is handled: it returns
+	// once the engine has room for more events (Engine.WaitRoom), so an
+	// engine at capacity slows the push connection down.
+	Room    func(context.Context) error
 	Country string // for the weekend of XXXX-WE alarms
 	Logger  *slog.Logger
 	// Retry is how long to wait before fetching Echo devices again after a
@@ -57,6 +61,7 @@ type Bridge struct {
 
 	mu      sync.Mutex
 	echos   []web.Echo
+	zones   web.Zones // the Echos' time zones
 	volumes map[string]float64
 	lists   map[string]*listSnapshot // by list id
 
@@ -144,7 +149,15 @@ func (b *Bridge) Run(ctx context.Context) error {
 		return nil
 	}
 	wg.Go(func() { b.resyncWhileDown(ctx) })
-	return b.o.Push.Run(ctx, b.handle, func() {
+	handle := b.handle
+	if b.o.Room != nil {
+		handle = func(p push.Push) {
+			if b.o.Room(ctx) == nil {
+				b.handle(p)
+			}
+		}
+	}
+	return b.o.Push.Run(ctx, handle, func() {
 		b.log.Info("push connected: re-syncing notifications and lists")
 		b.resync()
 	})
@@ -256,7 +269,7 @@ func (b *Bridge) location(serial string) *time.Location {
 	defer b.mu.Unlock()
 	for _, e := range b.echos {
 		if e.Serial == serial && e.Timezone != "" {
-			if loc, err := time.LoadLocation(e.Timezone); err == nil {
+			if loc, err := b.zones.Load(e.Timezone); err == nil {
 				return loc
 			}
 		}

@@ -35,7 +35,7 @@ var _ Tokens = (*auth.TokenSource)(nil)
 
 // ClientOptions tune a Client; the zero value is usable.
 type ClientOptions struct {
-	HTTPClient *http.Client // default: a client with a 30 s timeout
+	HTTPClient *http.Client // default: the request path's pooled keep-alive client (30 s timeout)
 	Logger     *slog.Logger // default: discard
 	Scale      string       // CELSIUS (default) or FAHRENHEIT: Get converts temperatures to it
 

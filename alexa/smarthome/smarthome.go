@@ -116,7 +116,7 @@ type Options struct {
 	// Auth puts the web session's cookie and csrf header on each request
 	// (auth.Keeper.WebAuth(), or a static cookie's authorizer).
 	Auth request.Authorizer
-	// HTTPClient defaults to a client with a 30 s timeout.
+	// HTTPClient defaults to the request path's pooled keep-alive client (30 s timeout).
 	HTTPClient *http.Client
 	// Logger defaults to discarding; it never sees cookies or bodies.
 	Logger *slog.Logger

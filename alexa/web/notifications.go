@@ -162,7 +162,7 @@ func (c *Client) CreateReminder(ctx context.Context, r ReminderRequest) (string,
 	if r.Echo.Timezone == "" {
 		return "", invalid("echo %q has no time zone (take Echos from Client.Echos)", r.Echo.Name)
 	}
-	loc, err := time.LoadLocation(r.Echo.Timezone)
+	loc, err := c.zones.Load(r.Echo.Timezone)
 	if err != nil {
 		return "", invalid("echo %q: time zone: %v", r.Echo.Name, err)
 	}

@@ -58,7 +58,7 @@ type Options struct {
 	// csrf header is read from its csrf= value. It is required without
 	// Auth, and sent as is: a refused cookie stays refused (ErrAuth).
 	Cookie string
-	// HTTPClient defaults to a client with a 30 s timeout.
+	// HTTPClient defaults to the request path's pooled keep-alive client (30 s timeout).
 	HTTPClient *http.Client
 	// Logger defaults to discarding. The cookie is never logged.
 	Logger *slog.Logger
@@ -96,6 +96,8 @@ type Options struct {
 // Client calls the Alexa web API through the one request path (family
 // "web"). It is safe for concurrent use.
 type Client struct {
+	zones Zones // the Echos' time zones, for reminders
+
 	web, lists string // base URLs without trailing slash
 	rc         *request.Client
 	logger     *slog.Logger

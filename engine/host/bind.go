@@ -45,11 +45,18 @@ type alexaSetup struct {
 	store   *store.Store
 	clock   engine.Clock
 	publish func(engine.Event)
+	room    func(context.Context) error // Engine.WaitRoom: push and polling slow down at capacity
 	// observe times every Amazon request for the API latency histogram.
 	observe func(api, result string, d time.Duration)
 	// downResync is the bridge's re-sync interval while push is down
 	// (0: its default).
 	downResync time.Duration
+}
+
+// pollOptions are a poller's options reading through r: its events go to
+// the engine, which slows it down at capacity.
+func (s alexaSetup) pollOptions(r poll.Reader, log *slog.Logger) poll.Options {
+	return poll.Options{Clock: s.clock, Reader: r, Store: s.store, Publish: s.publish, Room: s.room, Logger: log}
 }
 
 // newBinder binds device() and alexa.* to an account; nil parts mean none
@@ -211,7 +218,7 @@ func (rt *alexaRuntime) startFeatures(cfg Config, acfg alexa.Config, hosts alexa
 	if err != nil {
 		return nil, nil, err
 	}
-	o := cfg.PollOptions(poll.Defaults{}, poll.Options{Clock: s.clock, Reader: reader, Store: s.store, Publish: s.publish, Logger: log})
+	o := cfg.PollOptions(poll.Defaults{}, s.pollOptions(reader, log))
 	poller := rt.addPoller(cfg, o, dir, resolvePolicy{retry: 30 * time.Second, tries: unmatchedRetries}, log)
 	log.Info("device() uses the Endpoint Features API")
 	return dir, poller, nil
@@ -266,7 +273,7 @@ func (rt *alexaRuntime) startBridge(cfg Config, acc webAccess, s alexaSetup, log
 		return nil, &ConfigError{err}
 	}
 	b, err := bridge.New(bridge.Options{Web: wc, Push: src, Clock: s.clock, Store: s.store,
-		Publish: s.publish, Country: acc.hosts.Country, Logger: log, DownResync: s.downResync})
+		Publish: s.publish, Room: s.room, Country: acc.hosts.Country, Logger: log, DownResync: s.downResync})
 	if err != nil {
 		return nil, err
 	}

@@ -115,7 +115,7 @@ func Run(ctx context.Context, o Options) error {
 	h.engine = engine.New(engine.Config{Clock: o.Clock, Store: st, Log: o.Log, OnEvent: h.onEvent, OnRun: h.onRun,
 		Breaker: breaker, MaxBacklog: cfg.MaxBacklog, MaxStates: cfg.States.Max})
 	if h.rt, err = startAlexa(ctx, cfg, o.Getenv, alexaSetup{store: st, clock: o.Clock, publish: h.engine.Publish,
-		observe: h.engine.Metrics().ObserveAPICall, downResync: o.DownResync}, o.Log); err != nil {
+		observe: h.engine.Metrics().ObserveAPICall, downResync: o.DownResync, room: h.engine.WaitRoom}, o.Log); err != nil {
 		return err
 	}
 	if err := h.start(); err != nil {

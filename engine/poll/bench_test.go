@@ -1,7 +1,6 @@
 package poll_test
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"flag"
@@ -11,13 +10,11 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"runtime"
 	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -25,6 +22,7 @@ import (
 	"github.com/alexarules/alexarules/alexa/features"
 	"github.com/alexarules/alexarules/alexa/sim"
 	"github.com/alexarules/alexarules/engine"
+	"github.com/alexarules/alexarules/engine/enginetest"
 	"github.com/alexarules/alexarules/engine/poll"
 )
 
@@ -92,29 +90,7 @@ func benchHousehold(n int) sim.Household {
 // startSim runs the simulator child and returns its URL.
 func startSim(b *testing.B, endpoints int) string {
 	b.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^$", "-test.bench=^$")
-	cmd.Env = append(os.Environ(), simEnv+"="+strconv.Itoa(endpoints))
-	cmd.Stderr = os.Stderr
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		b.Fatal(err)
-	}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		b.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() {
-		stdin.Close()
-		cmd.Wait()
-	})
-	url, err := bufio.NewReader(stdout).ReadString('\n')
-	if err != nil {
-		b.Fatalf("simulator: %v", err)
-	}
-	return url[:len(url)-1]
+	return enginetest.StartChild(b, simEnv+"="+strconv.Itoa(endpoints)).URL
 }
 
 // stamping records when each read starts.
@@ -129,14 +105,6 @@ func (s *stamping) Get(ctx context.Context, endpointID, attr string) (any, error
 	s.times = append(s.times, time.Now())
 	s.mu.Unlock()
 	return s.r.Get(ctx, endpointID, attr)
-}
-
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		panic(err)
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 func heapInUse() uint64 {
@@ -236,9 +204,9 @@ func benchSimulator(b *testing.B, endpoints int, steady bool) {
 	// Measure after the stored readings are loaded and the first slots came.
 	warm := 3 * time.Second
 	time.Sleep(warm)
-	cpu0, req0, t0 := cpuTime(), p.Stats().Requests, time.Now()
+	cpu0, req0, t0 := enginetest.CPUTime(), p.Stats().Requests, time.Now()
 	time.Sleep(*benchDuration - warm)
-	cpu1, req1, t1 := cpuTime(), p.Stats().Requests, time.Now()
+	cpu1, req1, t1 := enginetest.CPUTime(), p.Stats().Requests, time.Now()
 	heap1 := heapInUse()
 	stats := p.Stats()
 	cancel()
@@ -298,12 +266,12 @@ func BenchmarkPollerOverhead(b *testing.B) {
 	p.SetTargets(targets)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	cpu0 := cpuTime()
+	cpu0 := enginetest.CPUTime()
 	b.ResetTimer()
 	go func() { done <- p.Run(ctx) }()
 	<-reached
 	b.StopTimer()
-	cpu := cpuTime() - cpu0
+	cpu := enginetest.CPUTime() - cpu0
 	cancel()
 	<-done
 	b.ReportMetric(float64(cpu)/float64(b.N), "cpu-ns/read")

@@ -150,6 +150,10 @@ type Options struct {
 	// Publish receives the change events; it must not block (the engine's
 	// bus does not). Nil drops them.
 	Publish func(engine.Event)
+	// Room, when set, is asked before reads are started: it returns once
+	// the engine has room for more events (Engine.WaitRoom), so an engine
+	// at capacity slows polling down.
+	Room func(context.Context) error
 	// Interval is the default poll interval (default 60 s).
 	Interval time.Duration
 	// Rate is the request budget in requests per second (default 10).

@@ -700,3 +700,33 @@ func TestVirtualClock(t *testing.T) {
 		t.Errorf("change %+v", ev)
 	}
 }
+
+// While the engine has no room (Options.Room waits) the poller starts no
+// read; once there is room again, polling resumes.
+func TestWaitsForRoomBeforeReading(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := newReader()
+		r.set("lamp", "power", "ON")
+		room := make(chan struct{})
+		wait := func(ctx context.Context) error {
+			select {
+			case <-room:
+				return nil
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		}
+		var evs events
+		start(t, poll.Options{Reader: r, Publish: evs.publish, Room: wait, Interval: time.Minute},
+			poll.Target{EndpointID: "lamp", Name: "Lamp", Attr: "power"})
+		sleep(10 * time.Minute)
+		if n := len(r.callsOf("lamp", "power")); n != 0 {
+			t.Fatalf("%d reads while the engine had no room", n)
+		}
+		close(room)
+		sleep(time.Minute)
+		if n := len(r.callsOf("lamp", "power")); n == 0 {
+			t.Fatal("no read once the engine had room")
+		}
+	})
+}

@@ -490,6 +490,9 @@ func (l *loop) enqueue(t *target, dueAt int64) {
 // limit allow.
 func (l *loop) dispatch(ctx context.Context, now int64) {
 	l.limAt = 0
+	if l.p.o.Room != nil && l.p.o.Room(ctx) != nil {
+		return // stopping
+	}
 	if l.batch != nil {
 		l.dispatchBatches(ctx, now)
 		return

@@ -20,6 +20,7 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/alexarules/alexarules/alexa/internal/observe"
@@ -66,7 +67,7 @@ type Family struct {
 
 // Options are the per-client parts.
 type Options struct {
-	HTTPClient *http.Client // default: a client with a 30 s timeout
+	HTTPClient *http.Client // default: NewHTTPClient (pooled keep-alive, 30 s timeout)
 	Logger     *slog.Logger // default: discard
 	// Auth supplies credentials; nil sends none (Request.Auth may).
 	Auth Authorizer
@@ -121,7 +122,7 @@ func New(f Family, o Options) *Client {
 	}
 	c := &Client{family: f, opts: o, hc: o.HTTPClient, logger: o.Logger}
 	if c.hc == nil {
-		c.hc = &http.Client{Timeout: 30 * time.Second}
+		c.hc = NewHTTPClient()
 	}
 	c.hc = observe.Client(c.hc, f.Name, o.Observe)
 	if c.logger == nil {
@@ -166,9 +167,10 @@ type Response struct {
 // error. Error messages name the method and path, never a credential.
 func (c *Client) Do(ctx context.Context, r Request) (*Response, error) {
 	start := c.Now()
-	resp, attempts, err := c.do(ctx, r)
+	path := pathOf(r.URL)
+	resp, attempts, err := c.do(ctx, r, path)
 	if c.opts.Record != nil {
-		call := Call{Family: c.family.Name, Method: r.Method, Path: pathOf(r.URL), Attempts: attempts,
+		call := Call{Family: c.family.Name, Method: r.Method, Path: path, Attempts: attempts,
 			Duration: c.Now().Sub(start), Err: err}
 		if resp != nil {
 			call.Status = resp.Status
@@ -182,21 +184,13 @@ func (c *Client) Do(ctx context.Context, r Request) (*Response, error) {
 	return resp, err
 }
 
-func (c *Client) do(ctx context.Context, r Request) (*Response, int, error) {
-	path := pathOf(r.URL)
+func (c *Client) do(ctx context.Context, r Request, path string) (*Response, int, error) {
 	if r.JSON != nil {
 		body, err := json.Marshal(r.JSON)
 		if err != nil {
 			return nil, 0, c.wrap(r.Method, path, fmt.Errorf("encode body: %w", err))
 		}
 		r.Body = body
-		if r.Header.Get("Content-Type") == "" {
-			r.Header = r.Header.Clone()
-			if r.Header == nil {
-				r.Header = http.Header{}
-			}
-			r.Header.Set("Content-Type", "application/json; charset=UTF-8")
-		}
 	}
 	auth := c.opts.Auth
 	if r.Auth != nil {
@@ -272,11 +266,16 @@ func (c *Client) newRequest(ctx context.Context, r Request, auth Authorizer) (*h
 	if err != nil {
 		return nil, err
 	}
+	// The header values are shared, clipped: an Add on the request
+	// appends to a copy, never to the caller's slices.
 	for k, vs := range c.opts.Header {
-		req.Header[k] = append([]string(nil), vs...)
+		req.Header[k] = slices.Clip(vs)
 	}
 	for k, vs := range r.Header {
-		req.Header[k] = append([]string(nil), vs...)
+		req.Header[k] = slices.Clip(vs)
+	}
+	if r.JSON != nil && req.Header.Get("Content-Type") == "" {
+		req.Header["Content-Type"] = []string{"application/json; charset=UTF-8"}
 	}
 	if auth != nil {
 		if err := auth.Authorize(ctx, req); err != nil {
@@ -314,11 +313,27 @@ func ok(status int, accept []int) bool {
 }
 
 // pathOf is the path of an absolute URL, for messages and logs: never
-// the query, which may carry identifiers.
+// the query, which may carry identifiers. It slices raw without parsing
+// it (a parse cost allocations on every call) unless the path is escaped.
 func pathOf(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil || u.Path == "" {
+	rest := raw
+	if _, after, ok := strings.Cut(raw, "://"); ok {
+		rest = after
+	}
+	i := strings.IndexByte(rest, '/')
+	if i < 0 {
 		return "/"
 	}
-	return u.Path
+	p := rest[i:]
+	if j := strings.IndexAny(p, "?#"); j >= 0 {
+		p = p[:j]
+	}
+	if strings.Contains(p, "%") { // the unescaped path, as url.Parse gives it
+		u, err := url.Parse(raw)
+		if err != nil || u.Path == "" {
+			return "/"
+		}
+		return u.Path
+	}
+	return p
 }
