@@ -132,6 +132,12 @@ func (r *runner) park() bool {
 		return false
 	}
 	r.active = false
+	if c := r.c; len(c.all) == 0 && len(c.lastAccepted) == 0 && !c.warmed {
+		// Nothing to remember (no worker, no throttle window): the next
+		// spawn makes a new coordinator, and a parked rule keeps no maps,
+		// channel or queue array (about 1 KB each of 10,000 rules).
+		r.c, r.queue = nil, nil
+	}
 	return true
 }
 
