@@ -7,7 +7,7 @@ import (
 
 // DefaultMaxStates is how many rule instances (Lua states) the engine
 // keeps when Config.MaxStates is zero. An instance of a small rule holds
-// about 60 KB, so 256 of them hold about 15 MB, whatever the number of
+// about 40–60 KB, so 256 of them hold 10–15 MB, whatever the number of
 // rules (docs/BENCHMARKS.md).
 const DefaultMaxStates = 256
 
