@@ -27,6 +27,7 @@ func TestParseConfigNamesTheFileAndTheKey(t *testing.T) {
 		{`{"breaker": {"window": "soon"}}`, `breaker.window "soon"`},
 		{`{"breaker": {"cooldown": "-1m"}}`, `breaker.cooldown "-1m"`},
 		{`{"max_backlog": -5}`, `max_backlog -5`},
+		{`{"states": {"max": -1}}`, `states.max -1`},
 		{`[1]`, "cannot unmarshal array"},
 	} {
 		_, err := host.ParseConfig("my.json", []byte(tc.src))
@@ -55,7 +56,7 @@ func TestLoadConfigReadsEveryKey(t *testing.T) {
 	if c.Rules != "rules" || c.Data != "x.db" || c.Admin != "off" || loc.String() != "Europe/Berlin" || place == nil ||
 		level.String() != "DEBUG" || c.Push != "websocket" || c.PollInterval != "30s" || !c.DryRun ||
 		c.Alexa.Region != "DE" || c.Alexa.Lists != "legacy" || c.Poll.Rate != 5 || len(c.Poll.Devices) != 1 ||
-		c.Poll.Rules["fan"] != "15s" || c.MaxBacklog != 500 {
+		c.Poll.Rules["fan"] != "15s" || c.MaxBacklog != 500 || c.States.Max != 64 {
 		t.Fatalf("config: %+v", c)
 	}
 	if b, err := c.Breaker.Engine(); err != nil || b.Runs != 10 || b.Window != 2*time.Minute || b.Cooldown != time.Hour {
