@@ -32,6 +32,11 @@ type Config struct {
 	OnRun   func(Trace)
 	// Breaker tunes the runaway breaker; the zero value has the defaults.
 	Breaker BreakerConfig
+	// MaxStates bounds the rule instances (Lua states) kept between runs,
+	// all rules together (default DefaultMaxStates); the least recently
+	// used idle ones are released beyond it and rebuilt when their rule
+	// runs again. Parallel rules' pools count but are never released.
+	MaxStates int
 }
 
 // Engine routes events to rules and runs them.
@@ -60,6 +65,7 @@ type Engine struct {
 	levels  *levels
 	breaker *breaker
 	shadow  shadows
+	states  *states
 
 	rules   atomic.Pointer[ruleSet]
 	running atomic.Bool
@@ -99,6 +105,7 @@ func New(c Config) *Engine {
 	e.timers = newTimerService(e)
 	e.levels = newLevels(e)
 	e.breaker = newBreaker(c.Breaker, c.Clock, c.Log)
+	e.states = newStates(c.MaxStates)
 	e.rules.Store(&ruleSet{byID: map[string]*runner{}, index: newIndex(nil)})
 	return e
 }
@@ -142,12 +149,22 @@ func (e *Engine) newRuleSet(rules []*Rule) (*ruleSet, error) {
 	return rs, nil
 }
 
-// start runs the set's runners until ctx ends or the set is stopped.
+// start runs the set's runners until ctx ends or the set is halted.
 func (rs *ruleSet) start(ctx context.Context) {
 	ctx, rs.stop = context.WithCancel(ctx)
 	for _, r := range rs.list {
-		rs.done.Go(func() { r.loop(ctx) })
+		r.start(ctx, rs)
 	}
+}
+
+// halt stops the set's runners and waits until their runs in progress
+// have finished.
+func (rs *ruleSet) halt() {
+	rs.stop()
+	for _, r := range rs.list {
+		r.halt()
+	}
+	rs.done.Wait()
 }
 
 // Reload replaces the rules of a running engine. Events published from now
@@ -172,8 +189,7 @@ func (e *Engine) Reload(rules []*Rule) error {
 		return nil
 	}
 	old := e.rules.Swap(rs)
-	old.stop()
-	old.done.Wait()
+	old.halt()
 	for _, r := range old.list {
 		handOver(r, rs.byID[r.rule.ID])
 	}
@@ -219,7 +235,7 @@ func (e *Engine) Run(ctx context.Context) error {
 	<-levelsDone
 	<-journaledDone
 	e.runMu.Lock()
-	e.rules.Load().done.Wait()
+	e.rules.Load().halt()
 	e.runMu.Unlock()
 	return nil
 }

@@ -86,7 +86,9 @@ type Rule struct {
 	// State is the JSON of the rule's `state` defaults.
 	State json.RawMessage
 	// NewInstance creates a runnable instance (one Lua state). The engine
-	// calls it on the goroutine that will own the instance, lazily.
+	// calls it on the goroutine that will own the instance: at the first
+	// run that needs one (again after the state cache released the last,
+	// Config.MaxStates), or at start-up for a parallel rule's pool.
 	NewInstance func() (Instance, error)
 }
 

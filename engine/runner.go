@@ -53,6 +53,18 @@ type runner struct {
 	left   []job
 	closed bool
 	wake   chan struct{}
+	// retiring are idle workers the state cache retired (states.over):
+	// the coordinator closes them when it wakes.
+	retiring []*worker
+	// The coordinator's goroutine runs only while the rule has work
+	// (parked: a rule that fires once a day costs no goroutine stack in
+	// between); c keeps its state across parking. ctx and set are given by
+	// ruleSet.start; active says the goroutine runs; halted stops new ones.
+	ctx    context.Context
+	set    *ruleSet
+	c      *coordinator
+	active bool
+	halted bool
 	// waiting counts event jobs offered and not yet started or skipped:
 	// Accept refuses an event a full queued rule would skip.
 	waiting atomic.Int64
@@ -63,14 +75,12 @@ type runner struct {
 	lastRun time.Time
 
 	runs, failures, dropped, skipped atomic.Uint64
-	done                             chan struct{}
 
 	breaker *ruleBreaker // the runaway breaker of the rule's id
 }
 
 func newRunner(e *Engine, r *Rule) *runner {
-	return &runner{e: e, rule: r, wake: make(chan struct{}, 1), done: make(chan struct{}),
-		breaker: e.breaker.forRule(r.ID)}
+	return &runner{e: e, rule: r, wake: make(chan struct{}, 1), breaker: e.breaker.forRule(r.ID)}
 }
 
 // offer queues a job without blocking. It reports false only when a reload
@@ -85,13 +95,79 @@ func (r *runner) offer(j job) bool {
 		r.waiting.Add(1)
 	}
 	r.queue = append(r.queue, j)
+	r.spawn()
 	r.qmu.Unlock()
-	r.poke()
+	r.signal()
 	return true
 }
 
-// poke wakes the coordinator.
+// poke wakes the coordinator, starting its goroutine when it is parked.
 func (r *runner) poke() {
+	r.qmu.Lock()
+	r.spawn()
+	r.qmu.Unlock()
+	r.signal()
+}
+
+// spawn starts the coordinator's goroutine when the runner has been
+// started, is not halted and its goroutine is parked; r.qmu is held.
+func (r *runner) spawn() {
+	if r.ctx == nil || r.halted || r.active {
+		return
+	}
+	if r.c == nil {
+		r.c = newCoordinator(r)
+	}
+	r.active = true
+	r.set.done.Add(1)
+	go r.loop()
+}
+
+// park lets the coordinator's goroutine end when nothing was offered or
+// retired since it last looked; it reports whether it may.
+func (r *runner) park() bool {
+	r.qmu.Lock()
+	defer r.qmu.Unlock()
+	if len(r.queue) > 0 || len(r.retiring) > 0 {
+		return false
+	}
+	r.active = false
+	if c := r.c; len(c.all) == 0 && len(c.lastAccepted) == 0 && !c.warmed {
+		// Nothing to remember (no worker, no throttle window): the next
+		// spawn makes a new coordinator, and a parked rule keeps no maps,
+		// channel or queue array (about 1 KB each of 10,000 rules).
+		r.c, r.queue = nil, nil
+	}
+	return true
+}
+
+// start lets the runner run under ctx (ruleSet.start): its coordinator
+// starts now when jobs wait or a parallel rule's pool is to be built,
+// else with the first job.
+func (r *runner) start(ctx context.Context, set *ruleSet) {
+	r.qmu.Lock()
+	r.ctx, r.set = ctx, set
+	if len(r.queue) > 0 || r.rule.Mode == ModeParallel && r.rule.Enabled {
+		r.spawn()
+	}
+	r.qmu.Unlock()
+	r.signal()
+}
+
+// halt stops the runner (ruleSet.halt): a parked coordinator is stopped
+// here, a running one stops itself once its ctx has ended.
+func (r *runner) halt() {
+	r.qmu.Lock()
+	r.halted = true
+	parked := !r.active
+	r.qmu.Unlock()
+	if parked && r.c != nil {
+		r.c.stop()
+	}
+}
+
+// signal wakes the coordinator's goroutine.
+func (r *runner) signal() {
 	select {
 	case r.wake <- struct{}{}:
 	default: // the coordinator has been woken and not yet taken the queue
@@ -135,6 +211,7 @@ func (r *runner) take(spare []job) []job {
 }
 
 type worker struct {
+	r    *runner
 	jobs chan job
 	inst Instance   // touched only by the worker's goroutine
 	inv  Invocation // reused by every run of inst; the worker's goroutine only
@@ -145,6 +222,31 @@ type worker struct {
 	// timer per worker, re-armed for each run, instead of one per run.
 	deadline *time.Timer
 	current  atomic.Pointer[runCtx]
+
+	// pinned: one of a parallel rule's pool, built at start-up and never
+	// retired. prev, next, listed (its place among the idle workers, an
+	// intrusive list: no allocation per run) and retired belong to the
+	// engine's states, under its lock.
+	pinned          bool
+	prev, next      *worker
+	listed, retired bool
+}
+
+// retire hands w, retired by the state cache, to its coordinator.
+func (r *runner) retire(w *worker) {
+	r.qmu.Lock()
+	r.retiring = append(r.retiring, w)
+	r.qmu.Unlock()
+	r.poke()
+}
+
+// takeRetiring returns the workers retired since the last call.
+func (r *runner) takeRetiring() []*worker {
+	r.qmu.Lock()
+	defer r.qmu.Unlock()
+	ws := r.retiring
+	r.retiring = nil
+	return ws
 }
 
 // expire is the deadline timer's function. A firing left over from an
@@ -155,17 +257,26 @@ func (w *worker) expire() {
 	}
 }
 
-// loop is the coordinator. It returns when ctx ends and every run in
-// progress has finished (or hit its deadline).
-func (r *runner) loop(ctx context.Context) {
-	defer close(r.done)
-	c := newCoordinator(r)
+// loop is the coordinator's goroutine. It parks (returns) when no run is
+// in progress or waiting, no state is kept and nothing was offered; it
+// stops when the runner's ctx ends and every run in progress has finished
+// (or hit its deadline).
+func (r *runner) loop() {
+	defer r.set.done.Done()
+	ctx, c := r.ctx, r.c
+	c.warm()
 	stopping := false
 	wake := r.wake
 	var spare []job // the emptied batch take hands back to the queue
 	for {
 		if stopping && len(c.busy) == 0 {
 			c.stop()
+			return
+		}
+		// A rule that keeps a state keeps its goroutine too (a hot rule
+		// does not start one per event); one whose states were released
+		// holds neither.
+		if !stopping && len(c.busy) == 0 && c.pending.len() == 0 && len(c.idle) == 0 && r.park() {
 			return
 		}
 		select {
@@ -181,12 +292,13 @@ func (r *runner) loop(ctx context.Context) {
 				c.dispatch()
 			}
 		case <-wake:
+			c.closeIdle(r.takeRetiring())
 			jobs := r.take(spare)
 			for _, j := range jobs {
 				c.accept(j)
 			}
 			clear(jobs)
-			spare = jobs
+			spare = keepSmall(jobs)
 		}
 	}
 }
@@ -207,6 +319,9 @@ type coordinator struct {
 	// lastAccepted is when the throttle last let an event of each key
 	// through.
 	lastAccepted map[string]time.Time
+	// warmed: a parallel rule's pool is built; stopped: the workers are
+	// closed.
+	warmed, stopped bool
 }
 
 func newCoordinator(r *runner) *coordinator {
@@ -218,15 +333,67 @@ func newCoordinator(r *runner) *coordinator {
 		busy: map[*worker]bool{}, freed: make(chan *worker)}
 }
 
+// warm starts a parallel rule's pool: max workers, each building its
+// instance at once, so that no run of the rule waits for a Lua state to be
+// built once the engine has started; they are never retired.
+func (c *coordinator) warm() {
+	if c.warmed || c.r.rule.Mode != ModeParallel || !c.r.rule.Enabled {
+		return
+	}
+	c.warmed = true
+	for range c.perKey {
+		c.idle = append(c.idle, c.newWorker(true))
+	}
+}
+
+// newWorker starts a worker; the state cache may retire idle workers
+// (of any rule) to make room for it.
+func (c *coordinator) newWorker(pinned bool) *worker {
+	w := &worker{r: c.r, jobs: make(chan job), pinned: pinned}
+	c.all = append(c.all, w)
+	retire(c.r.e.states.added())
+	go c.r.work(w, c.freed)
+	return w
+}
+
+// idleWorker takes the most recently used idle worker, closing those the
+// state cache retired meanwhile; nil when none is left.
+func (c *coordinator) idleWorker() *worker {
+	for n := len(c.idle); n > 0; n = len(c.idle) {
+		w := c.idle[n-1]
+		c.idle = c.idle[:n-1]
+		if c.r.e.states.take(w) {
+			return w
+		}
+		c.close(w)
+	}
+	return nil
+}
+
+// closeIdle closes the retired workers that are still idle here (one
+// taken for a run meanwhile was closed by idleWorker).
+func (c *coordinator) closeIdle(ws []*worker) {
+	for _, w := range ws {
+		if i := slices.Index(c.idle, w); i >= 0 {
+			c.idle = slices.Delete(c.idle, i, i+1)
+			c.close(w)
+		}
+	}
+}
+
+// close ends an idle worker: its goroutine closes its instance and exits.
+func (c *coordinator) close(w *worker) {
+	close(w.jobs)
+	if i := slices.Index(c.all, w); i >= 0 {
+		c.all = slices.Delete(c.all, i, i+1)
+	}
+}
+
 // start hands j to an idle worker, or to a new one.
 func (c *coordinator) start(j job) {
-	var w *worker
-	if n := len(c.idle); n > 0 {
-		w, c.idle = c.idle[n-1], c.idle[:n-1]
-	} else {
-		w = &worker{jobs: make(chan job)}
-		c.all = append(c.all, w)
-		go c.r.work(w, c.freed)
+	w := c.idleWorker()
+	if w == nil {
+		w = c.newWorker(false)
 	}
 	c.busy[w] = true
 	c.active[j.key]++
@@ -266,13 +433,20 @@ func (c *coordinator) release(w *worker) {
 		delete(c.active, w.key)
 	}
 	c.idle = append(c.idle, w)
+	retire(c.r.e.states.released(w))
 }
 
 // stop ends the idle workers and leaves the pending jobs for a successor
-// (handOver); it is called once no worker is busy.
+// (handOver); it is called once no worker is busy, and again by a halt
+// after the goroutine stopped it (then it does nothing).
 func (c *coordinator) stop() {
+	if c.stopped {
+		return
+	}
+	c.stopped = true
 	for _, w := range c.all {
 		close(w.jobs)
+		c.r.e.states.closed(w)
 	}
 	c.r.qmu.Lock()
 	c.r.left = append(c.r.left, c.pending.all()...)
@@ -388,13 +562,17 @@ func countEvents(jobs []job) int {
 	return n
 }
 
-// work owns one instance; it is created lazily on this goroutine and closed here.
+// work owns one instance; it is created on this goroutine (at once for a
+// pinned worker, else by its first run) and closed here.
 func (r *runner) work(w *worker, freed chan<- *worker) {
 	defer func() {
 		if w.inst != nil {
 			w.inst.Close()
 		}
 	}()
+	if w.pinned {
+		_ = r.build(w) // a failure is reported by the first run, which tries again
+	}
 	for j := range w.jobs {
 		r.execute(w, j)
 		freed <- w
@@ -402,6 +580,17 @@ func (r *runner) work(w *worker, freed chan<- *worker) {
 	if w.deadline != nil {
 		w.deadline.Stop()
 	}
+}
+
+// build makes the worker's instance, on the worker's goroutine.
+func (r *runner) build(w *worker) error {
+	inst, err := r.rule.NewInstance()
+	if err != nil {
+		return err
+	}
+	w.inst = inst
+	r.e.states.built.Add(1)
+	return nil
 }
 
 func (r *runner) currentState() (json.RawMessage, error) {
@@ -584,11 +773,9 @@ func (r *runner) commit(c Commit, tr *Trace, ok bool) bool {
 // deadline or a restart ended it.
 func (r *runner) invoke(w *worker, j job) (Result, error, error) {
 	if w.inst == nil {
-		inst, err := r.rule.NewInstance()
-		if err != nil {
+		if err := r.build(w); err != nil {
 			return Result{}, fmt.Errorf("load rule: %w", err), nil
 		}
-		w.inst = inst
 	}
 	st, err := r.currentState()
 	if err != nil {
@@ -729,9 +916,24 @@ func (q *jobQueue) pop() job {
 	q.items[q.head] = job{}
 	q.head++
 	if q.head == len(q.items) {
-		q.items, q.head = q.items[:0], 0
+		q.items, q.head = keepSmall(q.items), 0
 	}
 	return j
+}
+
+// keptJobs is the largest job array an empty queue keeps for reuse: a
+// burst's array (a queued rule with a large max, a backlog of thousands)
+// is released once it has drained, so a rule's queue keeps at most about
+// 25 KB after a burst.
+const keptJobs = 256
+
+// keepSmall empties jobs, keeping its array unless it is larger than
+// keptJobs.
+func keepSmall(jobs []job) []job {
+	if cap(jobs) > keptJobs {
+		return nil
+	}
+	return jobs[:0]
 }
 
 // filter keeps the jobs for which keep reports true, in order.
@@ -747,7 +949,7 @@ func (q *jobQueue) filter(keep func(job) bool) {
 	clear(items[n:])
 	q.items = q.items[:q.head+n]
 	if n == 0 {
-		q.items, q.head = q.items[:0], 0
+		q.items, q.head = keepSmall(q.items), 0
 	}
 }
 

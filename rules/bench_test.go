@@ -420,22 +420,13 @@ func BenchmarkStartup(b *testing.B) {
 func BenchmarkMemoryPerRule(b *testing.B) {
 	const n = 1000
 	dir := writeFiles(b, realisticRules(n))
-	measure := func() runtime.MemStats {
-		var m runtime.MemStats
-		runtime.GC()
-		runtime.GC()
-		runtime.ReadMemStats(&m)
-		return m
-	}
-	perRule := func(after, before uint64) float64 { return (float64(after) - float64(before)) / n / 1024 }
 	for range b.N {
 		base := measure()
 		set, err := rules.Load(benchOptions(), dir)
 		if err != nil || len(set.Errors) > 0 {
 			b.Fatal(err, set.Errors)
 		}
-		loaded := measure()
-		b.ReportMetric(perRule(loaded.HeapAlloc, base.HeapAlloc), "KB/rule-loaded")
+		reportLoaded(b, base, n)
 		runtime.KeepAlive(set)
 		set = nil
 
@@ -449,16 +440,42 @@ func BenchmarkMemoryPerRule(b *testing.B) {
 		for i := range n {
 			be.engine.Publish(engine.Event{Kind: engine.KindCustom, Name: fmt.Sprintf("presence-%d", i)})
 		}
-		within(b, "every rule's run", all)
-		if be.failed.Load() > 0 || be.skipped.Load() > 0 {
-			b.Fatalf("%d runs failed, %d skipped", be.failed.Load(), be.skipped.Load())
-		}
-		running := measure()
-		b.ReportMetric(perRule(running.HeapAlloc, base.HeapAlloc), "KB/rule-ran")
-		b.ReportMetric(perRule(running.HeapInuse, base.HeapInuse), "KB/rule-ran-inuse")
-		b.ReportMetric(perRule(running.StackInuse, base.StackInuse), "KB/rule-stack")
-		be.stop()
+		reportRan(b, be, all, base, n)
 	}
+}
+
+// measure returns the memory statistics after two collections: what is
+// live.
+func measure() runtime.MemStats {
+	var m runtime.MemStats
+	runtime.GC()
+	runtime.GC()
+	runtime.ReadMemStats(&m)
+	return m
+}
+
+func perRule(after, before uint64, n int) float64 {
+	return (float64(after) - float64(before)) / float64(n) / 1024
+}
+
+// reportLoaded reports the heap n loaded rules added since base.
+func reportLoaded(b *testing.B, base runtime.MemStats, n int) {
+	loaded := measure()
+	b.ReportMetric(perRule(loaded.HeapAlloc, base.HeapAlloc, n), "KB/rule-loaded")
+}
+
+// reportRan waits until all the engine's n rules have run (all closes),
+// reports the heap and stacks per rule since base, and stops the engine.
+func reportRan(b *testing.B, be *benchEngine, all <-chan struct{}, base runtime.MemStats, n int) {
+	within(b, "every rule's run", all)
+	if be.failed.Load() > 0 || be.skipped.Load() > 0 {
+		b.Fatalf("%d runs failed, %d skipped", be.failed.Load(), be.skipped.Load())
+	}
+	ran := measure()
+	b.ReportMetric(perRule(ran.HeapAlloc, base.HeapAlloc, n), "KB/rule-ran")
+	b.ReportMetric(perRule(ran.HeapInuse, base.HeapInuse, n), "KB/rule-ran-inuse")
+	b.ReportMetric(perRule(ran.StackInuse, base.StackInuse, n), "KB/rule-stack")
+	be.stop()
 }
 
 // commitRules returns n rules on the event "w" whose every run changes
@@ -516,4 +533,100 @@ func BenchmarkCommit(b *testing.B) {
 		b.StopTimer()
 		be.report()
 	})
+}
+
+// scaleRule is issue 15's rule file: a weekday schedule, an event trigger
+// and a counter in ctx.state.
+func scaleRule(id string) string {
+	return fmt.Sprintf(`return rule %q {
+  when = { schedule "mon-fri 07:00", event %q },
+  state = { count = 0 },
+  run = function(ctx, ev)
+    ctx.state.count = ctx.state.count + 1
+  end,
+}
+`, id, id)
+}
+
+func scaleRules(n int) (map[string]string, []string) {
+	files := map[string]string{"ready.lua": readyRule}
+	ids := make([]string, n)
+	for i := range ids {
+		ids[i] = fmt.Sprintf("room-%05d", i)
+		files[ids[i]+".lua"] = scaleRule(ids[i])
+	}
+	return files, ids
+}
+
+// BenchmarkScale is issue 15's scale run in one process: n one-rule files
+// loaded and started (to the startup event's run), then each rule fired
+// once, 8 events in flight. It reports the start-up time and the heap and
+// goroutine stacks per rule, loaded and after every rule ran once (with
+// the default bound of kept states). The process's RSS is measured by
+// testdata/bench/rulescale on the binary (docs/BENCHMARKS.md).
+func BenchmarkScale(b *testing.B) {
+	for _, n := range []int{1000, 10000} {
+		b.Run(fmt.Sprintf("rules=%d", n), func(b *testing.B) {
+			files, ids := scaleRules(n)
+			dir := writeFiles(b, files)
+			for range b.N {
+				scaleOnce(b, dir, ids)
+			}
+		})
+	}
+}
+
+func scaleOnce(b *testing.B, dir string, ids []string) {
+	base := measure()
+	var ran atomic.Int64
+	all := make(chan struct{})
+	slots := make(chan struct{}, 8)
+	begin := time.Now()
+	be := startEngine(b, dir, func(engine.Trace) {
+		<-slots
+		if ran.Add(1) == int64(len(ids)) {
+			close(all)
+		}
+	})
+	b.ReportMetric(float64(time.Since(begin).Milliseconds()), "ms/startup")
+	reportLoaded(b, base, len(ids))
+	for _, id := range ids {
+		slots <- struct{}{}
+		be.engine.Publish(engine.Event{Kind: engine.KindCustom, Name: id})
+	}
+	reportRan(b, be, all, base, len(ids))
+}
+
+// BenchmarkRebuild measures what a run adds when its rule's state was
+// released: building the instance (a sandboxed state with the bound API,
+// the file run again) and closing it. One op is one rebuild; p50 and p99
+// are over b.N rebuilds. Run it with -benchtime 5000x.
+func BenchmarkRebuild(b *testing.B) {
+	for _, c := range []struct{ name, src string }{
+		{"issue15-rule", scaleRule("room-00001")},
+		{"50-line-rule", realisticRule(1)},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			set, err := rules.Load(benchOptions(), writeFiles(b, map[string]string{"r.lua": c.src}))
+			if err != nil || len(set.Errors) > 0 {
+				b.Fatal(err, set.Errors)
+			}
+			rule := set.Rules[0].Engine(nil, false)
+			took := make([]time.Duration, 0, b.N)
+			b.ReportAllocs()
+			for range b.N {
+				t0 := time.Now()
+				inst, err := rule.NewInstance()
+				if err != nil {
+					b.Fatal(err)
+				}
+				inst.Close()
+				took = append(took, time.Since(t0))
+			}
+			slices.Sort(took)
+			q := func(p float64) float64 { return float64(took[int(p*float64(len(took)-1))].Nanoseconds()) / 1000 }
+			b.ReportMetric(q(0.50), "p50-µs")
+			b.ReportMetric(q(0.99), "p99-µs")
+		})
+	}
 }

@@ -49,6 +49,7 @@ type FieldError struct {
 	Rule  string
 	Field string
 	Msg   string
+	Line  int // of the rule "id" call, for ids the file's text does not show
 }
 
 func (e *FieldError) Error() string {
@@ -62,7 +63,8 @@ func (e *FieldError) Error() string {
 // table and returns a rule value; field errors are raised as a Lua error
 // carrying a *FieldError so the loader can find the field's line.
 func installRule(L *lua.LState, file string) {
-	mt := L.NewTypeMetatable(defTypeName)
+	mt := L.CreateTable(0, 1) // sized: NewTypeMetatable reserves 32+32 slots
+	L.SetField(L.Get(lua.RegistryIndex), defTypeName, mt)
 	L.SetField(mt, "__tostring", L.NewFunction(func(L *lua.LState) int {
 		ud := L.CheckUserData(1)
 		L.Push(lua.LString("rule " + ud.Value.(*Def).ID))
@@ -126,7 +128,7 @@ type ruleBuilder struct {
 }
 
 func (b *ruleBuilder) fail(field, format string, args ...any) {
-	b.errs = append(b.errs, &FieldError{Rule: b.d.ID, Field: field, Msg: fmt.Sprintf(format, args...)})
+	b.errs = append(b.errs, &FieldError{Rule: b.d.ID, Field: field, Msg: fmt.Sprintf(format, args...), Line: b.d.Line})
 }
 
 // field checks one field of the rule table and sets it on the Def.

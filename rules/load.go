@@ -148,7 +148,7 @@ func Load(opts Options, paths ...string) (*Set, error) {
 	if opts.LoadTimeout <= 0 {
 		opts.LoadTimeout = DefaultLoadTimeout
 	}
-	opts.catalogue = triggerCatalogue()
+	opts.catalogue = withFuncs(triggerCatalogue(), opts.Location, opts.Place)
 	results := make([]fileResult, len(files))
 	parallel(len(files), func(i int) { results[i] = loadFile(&opts, files[i]) })
 	set := &Set{}
@@ -226,8 +226,9 @@ func newRuleState(opts *Options, dir, file string, run *Run) *lua.LState {
 		}
 	}
 	L := scripting.NewState(so)
-	installTriggers(L, opts.Location, opts.Place, opts.catalogue)
+	installTriggers(L, opts.catalogue)
 	installRule(L, file)
+	installHelpers(L)
 	if opts.Bind != nil {
 		var rc scripting.RunContext // a nil *Run must be a nil interface
 		if run != nil {
@@ -303,7 +304,11 @@ func explain(file string, src []byte, err error) []error {
 				chunk, _ := parse.Parse(bytes.NewReader(src), file)
 				out := make([]error, 0, len(fe))
 				for _, f := range fe {
-					out = append(out, &LoadError{File: file, Line: fieldLine(chunk, f.Rule, f.Field), Msg: f.Error()})
+					line := fieldLine(chunk, f.Rule, f.Field)
+					if line == 0 { // an id made at run time (rules.each): the rule call's line
+						line = f.Line
+					}
+					out = append(out, &LoadError{File: file, Line: line, Msg: f.Error()})
 				}
 				return out
 			}
@@ -321,7 +326,7 @@ func explain(file string, src []byte, err error) []error {
 
 // Names a rule file may call, for "did you mean" on a misspelt one.
 var (
-	knownGlobals = []string{"rule", "cron", "schedule", "event", "startup", "reading", "reachable",
+	knownGlobals = []string{"rule", "rules", "cron", "schedule", "event", "startup", "reading", "reachable",
 		"unreachable", "device", "print", "require", "tostring", "tonumber", "pairs", "ipairs", "error",
 		"assert", "pcall", "type", "select", "unpack"}
 	knownAlexa = []string{"alarm", "timer", "reminder", "list", "volume", "echo", "remind"}

@@ -44,6 +44,18 @@ type ctorSpec struct {
 	opts map[string]optSpec
 	// required options
 	required []string
+	// fn is the constructor, made once per load (withFuncs) for every
+	// state of the load.
+	fn lua.LGFunction
+}
+
+// withFuncs makes each constructor's Go function once, for the load's
+// zone and place.
+func withFuncs(cat []ctorSpec, loc *time.Location, place *schedule.Place) []ctorSpec {
+	for i := range cat {
+		cat[i].fn = ctorFunc(&cat[i], loc, place)
+	}
+	return cat
 }
 
 // mediaStates are alexa.media's state values: the player entered one of
@@ -150,16 +162,16 @@ const triggerTypeName = "alexarules.trigger"
 // globals and the `alexa.*` ones in the `alexa` table.
 // The catalogue is built once per Load and shared by every state: building
 // it per state cost about 12 KB of maps for each rule.
-func installTriggers(L *lua.LState, loc *time.Location, place *schedule.Place, catalogue []ctorSpec) {
-	mt := L.NewTypeMetatable(triggerTypeName)
-	L.SetField(mt, "__tostring", L.NewFunction(func(L *lua.LState) int {
-		L.Push(lua.LString(checkTrigger(L, 1).String()))
-		return 1
-	}))
-	alexa := L.NewTable()
+func installTriggers(L *lua.LState, catalogue []ctorSpec) {
+	// Sized tables: L.NewTable (and NewTypeMetatable) reserve 32 array
+	// and 32 hash slots, and every rule state has these.
+	mt := L.CreateTable(0, 1)
+	L.SetField(L.Get(lua.RegistryIndex), triggerTypeName, mt) // what NewTypeMetatable finds
+	mt.RawSetString("__tostring", L.NewFunction(triggerString))
+	alexa := L.CreateTable(0, 8) // the trigger constructors, echo, remind
 	for i := range catalogue {
 		spec := &catalogue[i]
-		fn := L.NewFunction(ctorFunc(spec, loc, place))
+		fn := L.NewFunction(spec.fn)
 		if name, ok := strings.CutPrefix(spec.name, "alexa."); ok {
 			L.SetField(alexa, name, fn)
 		} else {
@@ -167,6 +179,11 @@ func installTriggers(L *lua.LState, loc *time.Location, place *schedule.Place, c
 		}
 	}
 	L.SetGlobal("alexa", alexa)
+}
+
+func triggerString(L *lua.LState) int {
+	L.Push(lua.LString(checkTrigger(L, 1).String()))
+	return 1
 }
 
 func checkTrigger(L *lua.LState, n int) *TriggerDef {

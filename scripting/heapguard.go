@@ -58,9 +58,11 @@ func mib(n uint64) string { return fmt.Sprintf("%.0f MiB", float64(n)/(1<<20)) }
 //     minTicks samples, and when the heap passes Ceiling it collects garbage
 //     and, if the live heap is still over it, stops the runs in progress
 //     (the long ones, when there are short ones too).
-//     It also collects when the heap passes half the ceiling, so that the
-//     garbage of stopped runs is freed rather than left to a GC goal a bomb
-//     raised.
+//     It also collects when the heap passes half the ceiling with more
+//     garbage than one run's growth budget on top of the live heap, so that
+//     the garbage of stopped runs is freed rather than left to a GC goal a
+//     bomb raised; a large live heap alone (10,000 rules) is not a reason
+//     to collect every 100 ms.
 //
 // The Lua state stops at its next instruction; one Go call (a
 // concatenation, a table resize) finishes first, which is why the budget is
@@ -162,6 +164,7 @@ func (c *vmContext) Err() error {
 const (
 	metricHeap = "/memory/classes/heap/objects:bytes"
 	metricGoal = "/gc/heap/goal:bytes"
+	metricLive = "/gc/heap/live:bytes" // left by the last collection
 )
 
 // NewHeapGuard returns a guard with the heap budget of l. It sets the Go
@@ -209,6 +212,7 @@ func (g *HeapGuard) Watch(ctx context.Context) *GuardedRun {
 // sample is the sampler goroutine.
 func (g *HeapGuard) sample() {
 	samples := make([]metrics.Sample, 2)
+	live := []metrics.Sample{{Name: metricLive}}
 	t := time.NewTicker(g.interval)
 	defer t.Stop()
 	idle, sinceGC := 0, gcEvery
@@ -230,8 +234,11 @@ func (g *HeapGuard) sample() {
 		g.checkGrowth(heap)
 		g.mu.Unlock()
 		sinceGC++
-		if g.ceiling <= 0 || heap <= uint64(g.ceiling)/2 ||
-			sinceGC < gcEvery && (heap <= uint64(g.ceiling) || sinceGC < gcSoon) {
+		if heap <= uint64(g.ceiling)/2 {
+			continue // the common case: no need to read the live heap
+		}
+		metrics.Read(live)
+		if !g.shouldCollect(heap, live[0].Value.Uint64(), sinceGC) {
 			continue
 		}
 		select {
@@ -246,6 +253,21 @@ func (g *HeapGuard) sample() {
 		default:
 		}
 	}
+}
+
+// shouldCollect decides whether the sampler forces a collection: the heap
+// (live and garbage) is over half the ceiling and either over the ceiling
+// (the live heap must be checked) or holding more garbage than one run's
+// growth budget above the live heap the last collection left; at most
+// every gcEvery samples (gcSoon over the ceiling).
+func (g *HeapGuard) shouldCollect(heap, live uint64, sinceGC int) bool {
+	switch {
+	case g.ceiling <= 0 || heap <= uint64(g.ceiling)/2:
+		return false
+	case heap > uint64(g.ceiling):
+		return sinceGC >= gcSoon
+	}
+	return sinceGC >= gcEvery && heap > live+uint64(g.growth)
 }
 
 // collect runs a garbage collection (it sweeps too: what is left is live)

@@ -12,6 +12,7 @@ import (
 
 	"github.com/alexarules/alexarules/engine"
 	"github.com/alexarules/alexarules/engine/admin"
+	"github.com/alexarules/alexarules/engine/enginetest"
 	"github.com/alexarules/alexarules/engine/store"
 )
 
@@ -54,10 +55,7 @@ func startEngine(t *testing.T, cfg engine.Config, rules ...*engine.Rule) (*engin
 	if err := e.SetRules(rules); err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { _ = e.Run(ctx); close(done) }()
-	t.Cleanup(func() { cancel(); <-done; st.Close() })
+	enginetest.Run(t, e, func() { st.Close() })
 	return e, st
 }
 

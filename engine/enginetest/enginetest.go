@@ -24,3 +24,28 @@ func WaitPending(t testing.TB, v *engine.Virtual, n int) {
 		t.Fatal(err)
 	}
 }
+
+// Run runs e until the test ends; the test's cleanup stops it and waits
+// for Run to return, then calls each of after (closing the store, ...).
+func Run(t testing.TB, e *engine.Engine, after ...func()) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { _ = e.Run(ctx); close(done) }()
+	t.Cleanup(func() {
+		cancel()
+		<-done
+		for _, f := range after {
+			f()
+		}
+	})
+}
+
+// Gauges maps the gauges' names to their values.
+func Gauges(gs []engine.Gauge) map[string]float64 {
+	m := make(map[string]float64, len(gs))
+	for _, g := range gs {
+		m[g.Name] = g.Value
+	}
+	return m
+}

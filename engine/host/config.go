@@ -53,6 +53,8 @@ type Config struct {
 	// Properties partition the rules and devices (docs/CONFIG.md); rules
 	// and devices in none belong to the partition "default".
 	Properties []PropertyConfig `json:"properties"`
+	// States bounds the rules' Lua states kept between runs.
+	States StatesConfig `json:"states"`
 }
 
 // PropertyConfig is one property: a partition of a cluster.
@@ -62,6 +64,13 @@ type PropertyConfig struct {
 	Rules []string `json:"rules"`
 	// Devices are endpoint or Echo names or ids.
 	Devices []string `json:"devices"`
+}
+
+// StatesConfig is the "states" block (docs/CONFIG.md).
+type StatesConfig struct {
+	// Max is how many rule instances (Lua states) are kept between runs,
+	// all rules together; 0: engine.DefaultMaxStates.
+	Max int `json:"max"`
 }
 
 // BreakerConfig is the "breaker" block: the runaway breaker trips a rule
@@ -196,6 +205,9 @@ func (c Config) Validate() error {
 	errs = append(errs, validProperties(c.Properties)...)
 	if c.Node != "" && !validName(c.Node) {
 		errs = append(errs, fmt.Errorf("node (--node) %q: letters, digits, '-' and '_' only", c.Node))
+	}
+	if c.States.Max < 0 {
+		errs = append(errs, fmt.Errorf("states.max %d: a positive number of Lua states, or 0 for the default", c.States.Max))
 	}
 	if _, err := pollWants(c.Poll, nil); err != nil {
 		errs = append(errs, err)

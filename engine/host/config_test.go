@@ -31,6 +31,7 @@ func TestParseConfigNamesTheFileAndTheKey(t *testing.T) {
 		{`{"voice": {"poll": "0s"}}`, `voice.poll "0s"`},
 		{`{"voice": {"lookback": "soon"}}`, `voice.lookback "soon"`},
 		{`{"voice": {"requests_per_minute": -1}}`, `voice.requests_per_minute -1`},
+		{`{"states": {"max": -1}}`, `states.max -1`},
 		{`[1]`, "cannot unmarshal array"},
 	} {
 		_, err := host.ParseConfig("my.json", []byte(tc.src))
@@ -59,7 +60,7 @@ func TestLoadConfigReadsEveryKey(t *testing.T) {
 	if c.Rules != "rules" || c.Data != "x.db" || c.Admin != "off" || loc.String() != "Europe/Berlin" || place == nil ||
 		level.String() != "DEBUG" || c.Push != "websocket" || c.PollInterval != "30s" || !c.DryRun ||
 		c.Alexa.Region != "DE" || c.Alexa.Lists != "legacy" || c.Poll.Rate != 5 || len(c.Poll.Devices) != 1 ||
-		c.Poll.Rules["fan"] != "15s" || c.MaxBacklog != 500 {
+		c.Poll.Rules["fan"] != "15s" || c.MaxBacklog != 500 || c.States.Max != 64 {
 		t.Fatalf("config: %+v", c)
 	}
 	if v, err := c.Voice.Options(); err != nil || v.History != "rah" || v.Poll != 5*time.Minute ||

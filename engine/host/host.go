@@ -139,7 +139,7 @@ func Run(ctx context.Context, o Options) error {
 func (h *host) newEngine(st engine.Store) *engine.Engine {
 	breaker, _ := h.cfg.Breaker.Engine() // checked by Validate
 	return engine.New(engine.Config{Clock: h.opts.Clock, Store: st, Log: h.opts.Log, OnEvent: h.onEvent, OnRun: h.onRun,
-		Breaker: breaker, MaxBacklog: h.cfg.MaxBacklog})
+		Breaker: breaker, MaxBacklog: h.cfg.MaxBacklog, MaxStates: h.cfg.States.Max})
 }
 
 // config checks the configuration and fills in its defaults.
@@ -293,7 +293,7 @@ func (h *host) next(rule string, from time.Time, count int) (admin.NextReport, e
 }
 
 func (h *host) gauges() []engine.Gauge {
-	extra := h.engine.BreakerGauges()
+	extra := append(h.engine.BreakerGauges(), h.engine.StateGauges()...)
 	for _, g := range h.rt.gauges {
 		extra = append(extra, g()...)
 	}

@@ -61,6 +61,17 @@ func TestMaxBacklogRefusesWith429(t *testing.T) {
 	}
 }
 
+// states.max bounds the engine's kept Lua states, and /metrics says so.
+func TestStatesMaxOnMetrics(t *testing.T) {
+	dir := t.TempDir()
+	write(t, dir, "r.lua", `return rule "r" { when = event "e", run = function() end }`)
+	r := startHost(t, host.Options{Config: host.Config{Rules: dir, States: host.StatesConfig{Max: 7}}})
+	if status, body := r.do("GET", "/metrics", ""); status != http.StatusOK ||
+		!strings.Contains(body, "alexarules_rule_states_max 7\n") || !strings.Contains(body, "alexarules_rule_states_built_total ") {
+		t.Fatalf("/metrics: %d\n%s", status, body)
+	}
+}
+
 // Each device backend's poller takes the poll keys and its own defaults,
 // and /metrics shows the effective budget (and, for the smart-home API, the batch
 // limit and the throttle's cool-down).

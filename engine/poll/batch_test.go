@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/alexarules/alexarules/engine"
+	"github.com/alexarules/alexarules/engine/enginetest"
 	"github.com/alexarules/alexarules/engine/poll"
 )
 
@@ -116,13 +117,7 @@ func household(r *batchReader, n int) []poll.Target {
 	return ts
 }
 
-func gauges(p *poll.Poller) map[string]float64 {
-	m := map[string]float64{}
-	for _, g := range p.Gauges() {
-		m[g.Name] = g.Value
-	}
-	return m
-}
+func gauges(p *poll.Poller) map[string]float64 { return enginetest.Gauges(p.Gauges()) }
 
 func TestBatchReadsEveryDueTargetInOneRequest(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {

@@ -139,6 +139,12 @@ func (g *gen) ruleDef() {
 	g.fn("", "", scripting.Func{Name: "rule", Params: []scripting.Param{{Name: "id", Type: "string", Doc: "[a-z0-9][a-z0-9-]*, unique in the directory"}},
 		Returns: []scripting.Param{{Type: "fun(def: RuleDef): Rule"}},
 		Doc:     `Defines a rule: return rule "id" { when = ..., run = function(ctx, ev) ... end }.`})
+	g.blank()
+	g.line("rules = {}")
+	g.blank()
+	for _, f := range rules.Helpers() {
+		g.fn("rules", ".", f)
+	}
 }
 
 // triggers writes each constructor and the class of its options;

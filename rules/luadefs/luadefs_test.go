@@ -111,6 +111,7 @@ func TestDefinitionsAreTheLoadersTables(t *testing.T) {
 		"ActionOptions":   params(api.ActionOptions),
 		"CtxLog":          names(rules.CtxLog()),
 		"time":            names(api.Time),
+		"rules":           names(rules.Helpers()),
 		"alexa":           names(api.Alexa),
 		"":                {"rule", "device", "test"},
 	}
