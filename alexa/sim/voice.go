@@ -80,8 +80,6 @@ type voiceState struct {
 	settings VoiceSettings
 	records  []*voiceRecord       // oldest first
 	tokens   map[string]time.Time // issued anti-csrftoken-a2z → expiry
-	buckets  map[string]*bucket   // by throttled route
-	volumes  map[string]int       // each Echo's volume, as its pushes say
 }
 
 // voiceRecord is one utterance in the history.
