@@ -59,9 +59,6 @@ func (s *Server) changeAndPush(w http.ResponseWriter, change func() ([]pendingPu
 }
 
 func (s *Server) handlePreview(w http.ResponseWriter, r *http.Request) {
-	if s.throttled(w, r) {
-		return
-	}
 	seq, behaviorID, err := readPreview(r)
 	if err != nil {
 		writeWebErr(w, http.StatusBadRequest, err)

@@ -373,8 +373,8 @@ func (s *Server) routes() http.Handler {
 	})
 }
 
-// serveAPI records the request, applies the injected latency and faults,
-// then lets api answer.
+// serveAPI records the request, applies the injected latency, faults and
+// the path's token bucket (throttle.go), then lets api answer.
 func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request, api http.Handler) {
 	start := s.opts.Now()
 	body, err := io.ReadAll(io.LimitReader(r.Body, maxBody))
@@ -422,6 +422,9 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request, api http.Handl
 	}
 	if f, ok := s.takeFault(r); ok {
 		writeFault(rec, r, f)
+		return
+	}
+	if s.throttled(rec, r) {
 		return
 	}
 	api.ServeHTTP(rec, r)

@@ -118,27 +118,20 @@ func (s *Server) voiceSettings() VoiceSettings {
 	return s.voiceLocked().settings
 }
 
-// issueHistoryToken makes a new anti-csrftoken-a2z, unless the page's
-// bucket is empty (then it has answered 429).
-func (s *Server) issueHistoryToken(w http.ResponseWriter, r *http.Request) (string, bool) {
+// issueHistoryToken makes a new anti-csrftoken-a2z.
+func (s *Server) issueHistoryToken() string {
 	set := s.voiceSettings()
-	if s.throttled(w, r) {
-		return "", false
-	}
 	tok := "hT" + strings.ReplaceAll(newUUID(), "-", "")
 	s.mu.Lock()
 	s.voiceLocked().tokens[tok] = s.historyNow().Add(time.Duration(set.CSRFTTLSeconds) * time.Second)
 	s.mu.Unlock()
-	return tok, true
+	return tok
 }
 
 // handleCSRFPage serves the activity and rvh pages: HTML whose meta tag
 // carries a fresh history token.
 func (s *Server) handleCSRFPage(w http.ResponseWriter, r *http.Request) {
-	tok, ok := s.issueHistoryToken(w, r)
-	if !ok {
-		return
-	}
+	tok := s.issueHistoryToken()
 	w.Header().Set("Content-Type", "text/html;charset=UTF-8")
 	fmt.Fprintf(w, "<!DOCTYPE html><html><head><meta charset=\"utf-8\">\n<meta name=\"csrf-token\" content=\"%s\">\n"+
 		"<title>Alexa Privacy</title></head><body><div id=\"activity\"></div></body></html>\n", html.EscapeString(tok))
@@ -146,10 +139,7 @@ func (s *Server) handleCSRFPage(w http.ResponseWriter, r *http.Request) {
 
 // handleCSRFToken serves the token as plain text (EDOMI's route).
 func (s *Server) handleCSRFToken(w http.ResponseWriter, r *http.Request) {
-	tok, ok := s.issueHistoryToken(w, r)
-	if !ok {
-		return
-	}
+	tok := s.issueHistoryToken()
 	w.Header().Set("Content-Type", "text/plain;charset=UTF-8")
 	fmt.Fprint(w, tok)
 }
@@ -188,14 +178,11 @@ func historyWindow(r *http.Request) (from, to time.Time, offset int, err error) 
 	return time.UnixMilli(start), time.UnixMilli(end), offset, nil
 }
 
-// historyPage guards a history call (bucket, token, window) and returns
+// historyPage guards a history call (token, window) and returns
 // one page of the visible records in the window, newest first, and the
 // next page's token (nil at the end). ok is false when it answered.
 func (s *Server) historyPage(w http.ResponseWriter, r *http.Request) (page []voiceRecord, next *string, ok bool) {
 	set := s.voiceSettings()
-	if s.throttled(w, r) {
-		return nil, nil, false
-	}
 	if !s.historyTokenValid(r) {
 		writeWebError(w, http.StatusForbidden, "missing or expired %s header: read it from %s", csrfTokenHeader, activityPage)
 		return nil, nil, false
