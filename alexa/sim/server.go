@@ -56,9 +56,9 @@ type Options struct {
 	// nil).
 	Now func() time.Time
 	// HistoryNow is the clock of the voice history: when an utterance
-	// is spoken and becomes visible, history token expiry and the
-	// history's throttling (Now when nil). Rule tests set it to their
-	// virtual clock.
+	// is spoken and becomes visible, and history token expiry (Now when
+	// nil). The history routes' token buckets run on Now, like every
+	// other route's. Rule tests set it to their virtual clock.
 	HistoryNow func() time.Time
 	// Sleep waits out injected latency (a timer honouring ctx when nil).
 	Sleep func(ctx context.Context, d time.Duration) error
