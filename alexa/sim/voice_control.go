@@ -59,8 +59,8 @@ func (s *Server) Voice(req VoiceRequest) (VoiceAnswer, error) {
 	ans := VoiceAnswer{Record: rec.Key, Time: rec.Time, Visible: rec.Visible}
 	if rec.Serial != "" {
 		doppler := dopplerID{DeviceSerialNumber: rec.Serial, DeviceType: rec.Type}
-		ans.Clients = s.pushJSON("PUSH_VOLUME_CHANGE", map[string]any{"destinationUserId": simCustomerID,
-			"dopplerId": doppler, "volumeSetting": volume, "isMuted": false})
+		ans.Clients = s.pushJSON("PUSH_VOLUME_CHANGE", volumeChange{DestinationUserID: simCustomerID,
+			DopplerID: doppler, VolumeSetting: volume})
 		s.pushJSON("PUSH_EQUALIZER_STATE_CHANGE", map[string]any{"destinationUserId": simCustomerID,
 			"dopplerId": doppler, "bass": 0, "midrange": 0, "treble": 0})
 	}
@@ -74,7 +74,7 @@ func (s *Server) addVoiceRecord(req VoiceRequest, delay time.Duration) (voiceRec
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	v := s.voiceLocked()
-	rec := voiceRecord{Text: strings.Join(strings.Fields(req.Text), " "), Reply: req.Reply, Person: req.Person, Kind: req.Type}
+	rec := voiceRecord{Text: normalizeSpace(req.Text), Reply: req.Reply, Person: req.Person, Kind: req.Type}
 	var e Echo
 	if req.Type != "ROUTINES_3P" || req.Device != "" {
 		var ok bool
