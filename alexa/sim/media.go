@@ -114,7 +114,7 @@ func (s *Server) playerInfoLocked(e Echo) playerInfo {
 // query parameters name; s.mu is held.
 func (s *Server) queryEchoLocked(r *http.Request) (*Echo, error) {
 	serial, typ := r.URL.Query().Get("deviceSerialNumber"), r.URL.Query().Get("deviceType")
-	e := s.echoPtrLocked(serial)
+	e := s.echoLocked(serial)
 	if e == nil || e.Type != typ {
 		return nil, fmt.Errorf("no Echo with deviceSerialNumber %q and deviceType %q", serial, typ)
 	}
@@ -184,10 +184,10 @@ func (s *Server) handleMediaSessions(w http.ResponseWriter, r *http.Request) {
 		if p.State == "IDLE" {
 			continue
 		}
-		e := s.echoPtrLocked(p.Serial)
+		e := s.echoLocked(p.Serial)
 		ends := []sessionEndpoint{{ID: doppler(e)}}
 		for _, m := range e.Members {
-			if me := s.echoPtrLocked(m); me != nil {
+			if me := s.echoLocked(m); me != nil {
 				ends = append(ends, sessionEndpoint{ID: doppler(me)})
 			}
 		}
