@@ -110,8 +110,8 @@ type Server struct {
 	// app is the state of the Alexa app sign-in (appauth.go).
 	app appAuth
 
-	// voice is the voice history (voice.go), made on first use.
-	voice *voiceState
+	// voice is the voice history (voice.go).
+	voice voiceState
 }
 
 // New returns a simulator serving h. It panics if h is invalid (see
@@ -149,6 +149,7 @@ func New(h Household, opts Options) *Server {
 		codePairs:     map[string]*codePair{},
 		app:           newAppAuth(),
 		buckets:       newBuckets(),
+		voice:         newVoiceState(),
 	}
 	for _, t := range opts.RefreshTokens {
 		s.refreshTokens[t] = true

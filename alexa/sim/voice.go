@@ -104,18 +104,15 @@ func (s *Server) historyNow() time.Time {
 	return s.opts.Now()
 }
 
-// voiceLocked returns the voice state, made on first use; s.mu is held.
-func (s *Server) voiceLocked() *voiceState {
-	if s.voice == nil {
-		s.voice = &voiceState{settings: VoiceSettings{}.withDefaults(), tokens: map[string]time.Time{}}
-	}
-	return s.voice
+// newVoiceState is an empty history with the default settings.
+func newVoiceState() voiceState {
+	return voiceState{settings: VoiceSettings{}.withDefaults(), tokens: map[string]time.Time{}}
 }
 
 func (s *Server) voiceSettings() VoiceSettings {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.voiceLocked().settings
+	return s.voice.settings
 }
 
 // issueHistoryToken makes a new anti-csrftoken-a2z.
@@ -123,7 +120,7 @@ func (s *Server) issueHistoryToken() string {
 	set := s.voiceSettings()
 	tok := "hT" + strings.ReplaceAll(newUUID(), "-", "")
 	s.mu.Lock()
-	s.voiceLocked().tokens[tok] = s.historyNow().Add(time.Duration(set.CSRFTTLSeconds) * time.Second)
+	s.voice.tokens[tok] = s.historyNow().Add(time.Duration(set.CSRFTTLSeconds) * time.Second)
 	s.mu.Unlock()
 	return tok
 }
@@ -149,7 +146,7 @@ func (s *Server) historyTokenValid(r *http.Request) bool {
 	tok := r.Header.Get(csrfTokenHeader)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	exp, ok := s.voiceLocked().tokens[tok]
+	exp, ok := s.voice.tokens[tok]
 	return ok && s.historyNow().Before(exp)
 }
 
@@ -211,7 +208,7 @@ func (s *Server) visibleRecords(from, to time.Time) []voiceRecord {
 	defer s.mu.Unlock()
 	now := s.historyNow()
 	var out []voiceRecord
-	for _, rec := range slices.Backward(s.voiceLocked().records) {
+	for _, rec := range slices.Backward(s.voice.records) {
 		if !rec.Visible.After(now) && !rec.Time.Before(from) && !rec.Time.After(to) {
 			out = append(out, *rec)
 		}

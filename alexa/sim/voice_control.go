@@ -73,7 +73,7 @@ func (s *Server) Voice(req VoiceRequest) (VoiceAnswer, error) {
 func (s *Server) addVoiceRecord(req VoiceRequest, delay time.Duration) (voiceRecord, int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	v := s.voiceLocked()
+	v := &s.voice
 	rec := voiceRecord{Text: normalizeSpace(req.Text), Reply: req.Reply, Person: req.Person, Kind: req.Type}
 	var e Echo
 	if req.Type != "ROUTINES_3P" || req.Device != "" {
@@ -114,7 +114,7 @@ func (s *Server) handleSimVoice(w http.ResponseWriter, r *http.Request) {
 // settings.
 func (s *Server) handleGetVoice(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
-	v := s.voiceLocked()
+	v := &s.voice
 	recs := make([]voiceRecord, 0, len(v.records))
 	for _, rec := range v.records {
 		recs = append(recs, *rec)
@@ -136,7 +136,7 @@ func (s *Server) handlePutVoiceSettings(w http.ResponseWriter, r *http.Request) 
 	}
 	set = set.withDefaults()
 	s.mu.Lock()
-	s.voiceLocked().settings = set
+	s.voice.settings = set
 	s.mu.Unlock()
 	writeJSON(w, http.StatusOK, set)
 }
@@ -144,7 +144,7 @@ func (s *Server) handlePutVoiceSettings(w http.ResponseWriter, r *http.Request) 
 // handleExpireVoiceTokens makes every issued history token stale.
 func (s *Server) handleExpireVoiceTokens(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
-	v := s.voiceLocked()
+	v := &s.voice
 	n := len(v.tokens)
 	for tok := range v.tokens {
 		v.tokens[tok] = time.Time{}
