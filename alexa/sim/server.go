@@ -133,6 +133,9 @@ func New(h Household, opts Options) *Server {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
+	if opts.HistoryNow == nil {
+		opts.HistoryNow = opts.Now
+	}
 	if opts.Sleep == nil {
 		opts.Sleep = sleep
 	}

@@ -96,14 +96,6 @@ type voiceRecord struct {
 	Kind    string    `json:"type"` // utteranceType
 }
 
-// historyNow is the clock of the voice history (Options.HistoryNow).
-func (s *Server) historyNow() time.Time {
-	if s.opts.HistoryNow != nil {
-		return s.opts.HistoryNow()
-	}
-	return s.opts.Now()
-}
-
 // newVoiceState is an empty history with the default settings.
 func newVoiceState() voiceState {
 	return voiceState{settings: VoiceSettings{}.withDefaults(), tokens: map[string]time.Time{}}
@@ -120,7 +112,7 @@ func (s *Server) issueHistoryToken() string {
 	set := s.voiceSettings()
 	tok := "hT" + strings.ReplaceAll(newUUID(), "-", "")
 	s.mu.Lock()
-	s.voice.tokens[tok] = s.historyNow().Add(time.Duration(set.CSRFTTLSeconds) * time.Second)
+	s.voice.tokens[tok] = s.opts.HistoryNow().Add(time.Duration(set.CSRFTTLSeconds) * time.Second)
 	s.mu.Unlock()
 	return tok
 }
@@ -147,7 +139,7 @@ func (s *Server) historyTokenValid(r *http.Request) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	exp, ok := s.voice.tokens[tok]
-	return ok && s.historyNow().Before(exp)
+	return ok && s.opts.HistoryNow().Before(exp)
 }
 
 // historyWindow reads startTime and endTime (epoch ms) and the page
@@ -206,7 +198,7 @@ func (s *Server) historyPage(w http.ResponseWriter, r *http.Request) (page []voi
 func (s *Server) visibleRecords(from, to time.Time) []voiceRecord {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	now := s.historyNow()
+	now := s.opts.HistoryNow()
 	var out []voiceRecord
 	for _, rec := range slices.Backward(s.voice.records) {
 		if !rec.Visible.After(now) && !rec.Time.Before(from) && !rec.Time.After(to) {

@@ -83,7 +83,7 @@ func (s *Server) addVoiceRecord(req VoiceRequest, delay time.Duration) (voiceRec
 		}
 		rec.Serial, rec.Type, rec.Device = e.Serial, e.Type, e.Name
 	}
-	now := s.historyNow()
+	now := s.opts.HistoryNow()
 	at := now.Truncate(time.Millisecond)
 	for _, old := range v.records {
 		if old.Serial == rec.Serial && !old.Time.Before(at) {
