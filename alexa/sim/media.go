@@ -151,13 +151,19 @@ type nowPlayingData struct {
 	MediaReference string            `json:"mediaReference"`
 }
 
+// progressMS is p's progress in milliseconds, as the sessions and pushes
+// carry it.
+func (p *Player) progressMS() progress {
+	return progress{MediaProgress: p.Position * 1000, MediaLength: p.Length * 1000}
+}
+
 func nowPlaying(p *Player) nowPlayingData {
 	return nowPlayingData{
 		PlayerState:    p.State,
 		MediaID:        p.MediaID,
 		QueueID:        "queue-" + p.Serial,
 		InfoText:       infoText{Title: p.Title, SubText1: p.Artist, SubText2: p.Album},
-		Progress:       progress{MediaProgress: p.Position * 1000, MediaLength: p.Length * 1000},
+		Progress:       p.progressMS(),
 		Transport:      transport,
 		Provider:       provider{ProviderName: p.Provider},
 		MediaReference: p.MediaID,
@@ -362,7 +368,7 @@ func mediaChangePush(e *Echo, p *Player) pendingPush {
 func progressPush(e *Echo, p *Player) pendingPush {
 	return pendingPush{"PUSH_MEDIA_PROGRESS_CHANGE", mediaProgressChange{
 		DestinationUserID: simCustomerID, DopplerID: doppler(e), MediaReferenceID: p.MediaID,
-		Progress: progress{MediaProgress: p.Position * 1000, MediaLength: p.Length * 1000},
+		Progress: p.progressMS(),
 	}}
 }
 
