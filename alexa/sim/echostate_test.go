@@ -28,13 +28,9 @@ func (ps *pushStream) next() (string, map[string]any) {
 		ps.buf += readChunk(ps.t, ps.body)
 	}
 	i := strings.Index(ps.buf, end) + len(end)
-	_, m := parsePart(ps.t, ps.buf[:i])
+	part := ps.buf[:i]
 	ps.buf = ps.buf[i:]
-	var p map[string]any
-	if err := json.Unmarshal([]byte(m.Payload), &p); err != nil {
-		ps.t.Fatalf("payload: %v: %s", err, m.Payload)
-	}
-	return m.Command, p
+	return decodePart(ps.t, part)
 }
 
 // automations fetches the routines as a client does.
