@@ -59,9 +59,6 @@ func (s *Server) changeAndPush(w http.ResponseWriter, change func() ([]pendingPu
 }
 
 func (s *Server) handlePreview(w http.ResponseWriter, r *http.Request) {
-	if s.throttled(w, r) {
-		return
-	}
 	seq, behaviorID, err := readPreview(r)
 	if err != nil {
 		writeWebErr(w, http.StatusBadRequest, err)
@@ -201,7 +198,7 @@ func (s *Server) resolveLocked(o op) ([]*Echo, error) {
 			}
 			continue
 		}
-		e := s.echoPtrLocked(ref.serial)
+		e := s.echoLocked(ref.serial)
 		switch {
 		case e == nil:
 			return nil, fmt.Errorf("%s (%s): %w serial %q", o.path, o.typ, errNoEcho, ref.serial)
@@ -213,17 +210,6 @@ func (s *Server) resolveLocked(o op) ([]*Echo, error) {
 		add(e)
 	}
 	return echos, nil
-}
-
-// echoPtrLocked returns the household's Echo with this serial, or nil;
-// s.mu is held.
-func (s *Server) echoPtrLocked(serial string) *Echo {
-	for i := range s.household.Echos {
-		if s.household.Echos[i].Serial == serial {
-			return &s.household.Echos[i]
-		}
-	}
-	return nil
 }
 
 // sequenceRun applies one validated sequence; s.mu is held.

@@ -313,6 +313,33 @@ func TestPreviewThrottle(t *testing.T) {
 	}
 }
 
+// TestThrottleAnyPath: PUT /_sim/throttle throttles any API path, not
+// only the ones throttled out of the box.
+func TestThrottleAnyPath(t *testing.T) {
+	e := newEnv(t, echoHousehold(), sim.Options{})
+	const path = "/api/np/player"
+	if r := e.do(http.MethodPut, "/_sim/throttle", "", `{"`+path+`":{"per_second":1,"burst":1}}`); r.status != http.StatusOK {
+		t.Fatalf("throttle: %d %s", r.status, r.raw)
+	}
+	get := func() response {
+		return e.web(http.MethodGet, path+"?deviceSerialNumber="+officeSerial+"&deviceType="+officeType, nil)
+	}
+	if r := get(); r.status != http.StatusOK {
+		t.Fatalf("first call: %d %s", r.status, r.raw)
+	}
+	r := get()
+	if r.status != http.StatusTooManyRequests || !strings.Contains(string(r.raw), "Rate exceeded") || r.header.Get("Retry-After") != "" {
+		t.Fatalf("second call: %d %v %s", r.status, r.header, r.raw)
+	}
+	if reqs := e.sim.Requests(); reqs[len(reqs)-1].Path != path || reqs[len(reqs)-1].Status != http.StatusTooManyRequests {
+		t.Errorf("last recorded %+v", reqs[len(reqs)-1])
+	}
+	e.clock.Advance(time.Second)
+	if r := get(); r.status != http.StatusOK {
+		t.Errorf("after 1 s: %d %s", r.status, r.raw)
+	}
+}
+
 func TestPreviewFaults(t *testing.T) {
 	e := newEnv(t, echoHousehold(), sim.Options{})
 	e.do(http.MethodPost, "/_sim/faults", "", `[{"path_prefix":"/api/behaviors/preview","status":503,"times":1}]`)

@@ -124,7 +124,7 @@ func (s *Server) handleDNDStatus(w http.ResponseWriter, r *http.Request) {
 	}
 	set := func() ([]pendingPush, error) {
 		s.expireDNDLocked()
-		e := s.echoPtrLocked(req.DeviceSerialNumber)
+		e := s.echoLocked(req.DeviceSerialNumber)
 		if e == nil || e.Type != req.DeviceType || e.Family == familyGroup {
 			return nil, fmt.Errorf("no Echo %q of type %q", req.DeviceSerialNumber, req.DeviceType)
 		}

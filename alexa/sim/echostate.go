@@ -302,11 +302,10 @@ func (r Routine) automationID() string {
 
 // defaultRoutineSequence is a routine's sequence when the household gives
 // none: "Running <name>" spoken on the Echo the routine runs on, with the
-// placeholders clients replace.
+// placeholders clients replace (completeEchoState adds its sequenceId).
 func defaultRoutineSequence(r Routine) json.RawMessage {
 	seq := map[string]any{
-		"@type":      typeSequence,
-		"sequenceId": "amzn1.alexa.sequence." + nameID(r.displayName()),
+		"@type": typeSequence,
 		"startNode": map[string]any{
 			"@type": typeSerial,
 			"name":  nil,

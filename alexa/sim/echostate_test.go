@@ -28,13 +28,9 @@ func (ps *pushStream) next() (string, map[string]any) {
 		ps.buf += readChunk(ps.t, ps.body)
 	}
 	i := strings.Index(ps.buf, end) + len(end)
-	_, m := parsePart(ps.t, ps.buf[:i])
+	part := ps.buf[:i]
 	ps.buf = ps.buf[i:]
-	var p map[string]any
-	if err := json.Unmarshal([]byte(m.Payload), &p); err != nil {
-		ps.t.Fatalf("payload: %v: %s", err, m.Payload)
-	}
-	return m.Command, p
+	return decodePart(ps.t, part)
 }
 
 // automations fetches the routines as a client does.
@@ -489,12 +485,26 @@ func TestSmallEndpoints(t *testing.T) {
 	if len(vols.Volumes) != 3 || vols.Volumes[0].SpeakerVolume != 50 || vols.Volumes[1].DSN != officeSerial || vols.Volumes[1].SpeakerVolume != 40 {
 		t.Errorf("volumes %+v", vols)
 	}
-	// Every new route takes faults like the others.
-	for _, path := range []string{"/api/household", "/api/device-wifi-details", "/api/behaviors/v2/automations",
-		"/api/dnd/device-status-list", "/api/np/player", "/api/np/list-media-sessions"} {
-		e.do(http.MethodPost, "/_sim/faults", "", `[{"path_prefix":"`+path+`","status":500,"times":1}]`)
-		if r := e.web(http.MethodGet, path, nil); r.status != http.StatusInternalServerError {
-			t.Errorf("%s faulted: %d", path, r.status)
+	// Every new route takes faults like the others, and is recorded.
+	for _, route := range []struct{ method, path string }{
+		{http.MethodGet, "/api/household"}, {http.MethodGet, "/api/device-wifi-details"},
+		{http.MethodGet, "/api/behaviors/v2/automations"}, {http.MethodPost, "/api/behaviors/preview"},
+		{http.MethodGet, "/api/dnd/device-status-list"}, {http.MethodPut, "/api/dnd/status"},
+		{http.MethodGet, "/api/np/player"}, {http.MethodGet, "/api/np/list-media-sessions"},
+		{http.MethodPost, "/api/np/command"}, {http.MethodGet, "/api/devices/deviceType/dsn/audio/v1/allDeviceVolumes"},
+		{http.MethodGet, "/alexa-privacy/apd/activity"}, {http.MethodGet, "/alexa-privacy/apd/rvh"},
+		{http.MethodGet, "/alexa-privacy/apd/csrf-token"},
+		{http.MethodPost, "/alexa-privacy/apd/rvh/customer-history-records-v2"},
+		{http.MethodPost, "/alexa-privacy/apd/rah/alexa-history-records-v2"},
+		{http.MethodGet, "/alexa-privacy/apd/rvh/customer-history-records"}, {http.MethodGet, "/api/activities"},
+	} {
+		e.do(http.MethodPost, "/_sim/faults", "", `[{"path_prefix":"`+route.path+`","method":"`+route.method+`","status":500,"times":1}]`)
+		if r := e.web(route.method, route.path, nil); r.status != http.StatusInternalServerError {
+			t.Errorf("%s %s faulted: %d", route.method, route.path, r.status)
+		}
+		reqs := e.sim.Requests()
+		if got := reqs[len(reqs)-1]; got.Method != route.method || got.Path != route.path || got.Status != http.StatusInternalServerError {
+			t.Errorf("%s %s: last recorded %+v", route.method, route.path, got)
 		}
 	}
 }

@@ -114,7 +114,7 @@ func (s *Server) playerInfoLocked(e Echo) playerInfo {
 // query parameters name; s.mu is held.
 func (s *Server) queryEchoLocked(r *http.Request) (*Echo, error) {
 	serial, typ := r.URL.Query().Get("deviceSerialNumber"), r.URL.Query().Get("deviceType")
-	e := s.echoPtrLocked(serial)
+	e := s.echoLocked(serial)
 	if e == nil || e.Type != typ {
 		return nil, fmt.Errorf("no Echo with deviceSerialNumber %q and deviceType %q", serial, typ)
 	}
@@ -151,13 +151,19 @@ type nowPlayingData struct {
 	MediaReference string            `json:"mediaReference"`
 }
 
+// progressMS is p's progress in milliseconds, as the sessions and pushes
+// carry it.
+func (p *Player) progressMS() progress {
+	return progress{MediaProgress: p.Position * 1000, MediaLength: p.Length * 1000}
+}
+
 func nowPlaying(p *Player) nowPlayingData {
 	return nowPlayingData{
 		PlayerState:    p.State,
 		MediaID:        p.MediaID,
 		QueueID:        "queue-" + p.Serial,
 		InfoText:       infoText{Title: p.Title, SubText1: p.Artist, SubText2: p.Album},
-		Progress:       progress{MediaProgress: p.Position * 1000, MediaLength: p.Length * 1000},
+		Progress:       p.progressMS(),
 		Transport:      transport,
 		Provider:       provider{ProviderName: p.Provider},
 		MediaReference: p.MediaID,
@@ -184,10 +190,10 @@ func (s *Server) handleMediaSessions(w http.ResponseWriter, r *http.Request) {
 		if p.State == "IDLE" {
 			continue
 		}
-		e := s.echoPtrLocked(p.Serial)
+		e := s.echoLocked(p.Serial)
 		ends := []sessionEndpoint{{ID: doppler(e)}}
 		for _, m := range e.Members {
-			if me := s.echoPtrLocked(m); me != nil {
+			if me := s.echoLocked(m); me != nil {
 				ends = append(ends, sessionEndpoint{ID: doppler(me)})
 			}
 		}
@@ -362,7 +368,7 @@ func mediaChangePush(e *Echo, p *Player) pendingPush {
 func progressPush(e *Echo, p *Player) pendingPush {
 	return pendingPush{"PUSH_MEDIA_PROGRESS_CHANGE", mediaProgressChange{
 		DestinationUserID: simCustomerID, DopplerID: doppler(e), MediaReferenceID: p.MediaID,
-		Progress: progress{MediaProgress: p.Position * 1000, MediaLength: p.Length * 1000},
+		Progress: p.progressMS(),
 	}}
 }
 

@@ -153,8 +153,8 @@ func (s *Server) notificationLocked(id string) (int, notification) {
 // completeNewLocked gives a notification created on an Echo its id,
 // index, device type, version and dates; s.mu is held.
 func (s *Server) completeNewLocked(n notification) error {
-	e, ok := s.echoLocked(n.str("deviceSerialNumber"))
-	if !ok {
+	e := s.echoLocked(n.str("deviceSerialNumber"))
+	if e == nil {
 		return fmt.Errorf("no Echo with serial %q", n.str("deviceSerialNumber"))
 	}
 	if n.str("deviceType") == "" {

@@ -275,7 +275,13 @@ func TestDownchannelKeepAlive(t *testing.T) {
 // pushed reads the next part and returns its command and decoded payload.
 func pushed(t *testing.T, body io.ReadCloser) (string, map[string]any) {
 	t.Helper()
-	_, m := parsePart(t, readChunk(t, body))
+	return decodePart(t, readChunk(t, body))
+}
+
+// decodePart returns a part's command and decoded payload.
+func decodePart(t *testing.T, part string) (string, map[string]any) {
+	t.Helper()
+	_, m := parsePart(t, part)
 	var p map[string]any
 	if err := json.Unmarshal([]byte(m.Payload), &p); err != nil {
 		t.Fatalf("payload: %v: %s", err, m.Payload)

@@ -56,9 +56,9 @@ type Options struct {
 	// nil).
 	Now func() time.Time
 	// HistoryNow is the clock of the voice history: when an utterance
-	// is spoken and becomes visible, history token expiry and the
-	// history's throttling (Now when nil). Rule tests set it to their
-	// virtual clock.
+	// is spoken and becomes visible, and history token expiry (Now when
+	// nil). The history routes' token buckets run on Now, like every
+	// other route's. Rule tests set it to their virtual clock.
 	HistoryNow func() time.Time
 	// Sleep waits out injected latency (a timer honouring ctx when nil).
 	Sleep func(ctx context.Context, d time.Duration) error
@@ -110,8 +110,8 @@ type Server struct {
 	// app is the state of the Alexa app sign-in (appauth.go).
 	app appAuth
 
-	// voice is the voice history (voice.go), made on first use.
-	voice *voiceState
+	// voice is the voice history (voice.go).
+	voice voiceState
 }
 
 // New returns a simulator serving h. It panics if h is invalid (see
@@ -133,6 +133,9 @@ func New(h Household, opts Options) *Server {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
+	if opts.HistoryNow == nil {
+		opts.HistoryNow = opts.Now
+	}
 	if opts.Sleep == nil {
 		opts.Sleep = sleep
 	}
@@ -149,6 +152,7 @@ func New(h Household, opts Options) *Server {
 		codePairs:     map[string]*codePair{},
 		app:           newAppAuth(),
 		buckets:       newBuckets(),
+		voice:         newVoiceState(),
 	}
 	for _, t := range opts.RefreshTokens {
 		s.refreshTokens[t] = true
@@ -373,8 +377,8 @@ func (s *Server) routes() http.Handler {
 	})
 }
 
-// serveAPI records the request, applies the injected latency and faults,
-// then lets api answer.
+// serveAPI records the request, applies the injected latency, faults and
+// the path's token bucket (throttle.go), then lets api answer.
 func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request, api http.Handler) {
 	start := s.opts.Now()
 	body, err := io.ReadAll(io.LimitReader(r.Body, maxBody))
@@ -422,6 +426,9 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request, api http.Handl
 	}
 	if f, ok := s.takeFault(r); ok {
 		writeFault(rec, r, f)
+		return
+	}
+	if s.throttled(rec, r) {
 		return
 	}
 	api.ServeHTTP(rec, r)

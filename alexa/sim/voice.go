@@ -80,8 +80,6 @@ type voiceState struct {
 	settings VoiceSettings
 	records  []*voiceRecord       // oldest first
 	tokens   map[string]time.Time // issued anti-csrftoken-a2z → expiry
-	buckets  map[string]*bucket   // by throttled route
-	volumes  map[string]int       // each Echo's volume, as its pushes say
 }
 
 // voiceRecord is one utterance in the history.
@@ -98,49 +96,31 @@ type voiceRecord struct {
 	Kind    string    `json:"type"` // utteranceType
 }
 
-// historyNow is the clock of the voice history (Options.HistoryNow).
-func (s *Server) historyNow() time.Time {
-	if s.opts.HistoryNow != nil {
-		return s.opts.HistoryNow()
-	}
-	return s.opts.Now()
-}
-
-// voiceLocked returns the voice state, made on first use; s.mu is held.
-func (s *Server) voiceLocked() *voiceState {
-	if s.voice == nil {
-		s.voice = &voiceState{settings: VoiceSettings{}.withDefaults(), tokens: map[string]time.Time{}}
-	}
-	return s.voice
+// newVoiceState is an empty history with the default settings.
+func newVoiceState() voiceState {
+	return voiceState{settings: VoiceSettings{}.withDefaults(), tokens: map[string]time.Time{}}
 }
 
 func (s *Server) voiceSettings() VoiceSettings {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.voiceLocked().settings
+	return s.voice.settings
 }
 
-// issueHistoryToken makes a new anti-csrftoken-a2z, unless the page's
-// bucket is empty (then it has answered 429).
-func (s *Server) issueHistoryToken(w http.ResponseWriter, r *http.Request) (string, bool) {
+// issueHistoryToken makes a new anti-csrftoken-a2z.
+func (s *Server) issueHistoryToken() string {
 	set := s.voiceSettings()
-	if s.throttled(w, r) {
-		return "", false
-	}
 	tok := "hT" + strings.ReplaceAll(newUUID(), "-", "")
 	s.mu.Lock()
-	s.voiceLocked().tokens[tok] = s.historyNow().Add(time.Duration(set.CSRFTTLSeconds) * time.Second)
+	s.voice.tokens[tok] = s.opts.HistoryNow().Add(time.Duration(set.CSRFTTLSeconds) * time.Second)
 	s.mu.Unlock()
-	return tok, true
+	return tok
 }
 
 // handleCSRFPage serves the activity and rvh pages: HTML whose meta tag
 // carries a fresh history token.
 func (s *Server) handleCSRFPage(w http.ResponseWriter, r *http.Request) {
-	tok, ok := s.issueHistoryToken(w, r)
-	if !ok {
-		return
-	}
+	tok := s.issueHistoryToken()
 	w.Header().Set("Content-Type", "text/html;charset=UTF-8")
 	fmt.Fprintf(w, "<!DOCTYPE html><html><head><meta charset=\"utf-8\">\n<meta name=\"csrf-token\" content=\"%s\">\n"+
 		"<title>Alexa Privacy</title></head><body><div id=\"activity\"></div></body></html>\n", html.EscapeString(tok))
@@ -148,10 +128,7 @@ func (s *Server) handleCSRFPage(w http.ResponseWriter, r *http.Request) {
 
 // handleCSRFToken serves the token as plain text (EDOMI's route).
 func (s *Server) handleCSRFToken(w http.ResponseWriter, r *http.Request) {
-	tok, ok := s.issueHistoryToken(w, r)
-	if !ok {
-		return
-	}
+	tok := s.issueHistoryToken()
 	w.Header().Set("Content-Type", "text/plain;charset=UTF-8")
 	fmt.Fprint(w, tok)
 }
@@ -161,8 +138,8 @@ func (s *Server) historyTokenValid(r *http.Request) bool {
 	tok := r.Header.Get(csrfTokenHeader)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	exp, ok := s.voiceLocked().tokens[tok]
-	return ok && s.historyNow().Before(exp)
+	exp, ok := s.voice.tokens[tok]
+	return ok && s.opts.HistoryNow().Before(exp)
 }
 
 // historyWindow reads startTime and endTime (epoch ms) and the page
@@ -190,14 +167,11 @@ func historyWindow(r *http.Request) (from, to time.Time, offset int, err error) 
 	return time.UnixMilli(start), time.UnixMilli(end), offset, nil
 }
 
-// historyPage guards a history call (bucket, token, window) and returns
+// historyPage guards a history call (token, window) and returns
 // one page of the visible records in the window, newest first, and the
 // next page's token (nil at the end). ok is false when it answered.
 func (s *Server) historyPage(w http.ResponseWriter, r *http.Request) (page []voiceRecord, next *string, ok bool) {
 	set := s.voiceSettings()
-	if s.throttled(w, r) {
-		return nil, nil, false
-	}
 	if !s.historyTokenValid(r) {
 		writeWebError(w, http.StatusForbidden, "missing or expired %s header: read it from %s", csrfTokenHeader, activityPage)
 		return nil, nil, false
@@ -224,9 +198,9 @@ func (s *Server) historyPage(w http.ResponseWriter, r *http.Request) (page []voi
 func (s *Server) visibleRecords(from, to time.Time) []voiceRecord {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	now := s.historyNow()
+	now := s.opts.HistoryNow()
 	var out []voiceRecord
-	for _, rec := range slices.Backward(s.voiceLocked().records) {
+	for _, rec := range slices.Backward(s.voice.records) {
 		if !rec.Visible.After(now) && !rec.Time.Before(from) && !rec.Time.After(to) {
 			out = append(out, *rec)
 		}

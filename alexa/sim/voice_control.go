@@ -59,8 +59,8 @@ func (s *Server) Voice(req VoiceRequest) (VoiceAnswer, error) {
 	ans := VoiceAnswer{Record: rec.Key, Time: rec.Time, Visible: rec.Visible}
 	if rec.Serial != "" {
 		doppler := dopplerID{DeviceSerialNumber: rec.Serial, DeviceType: rec.Type}
-		ans.Clients = s.pushJSON("PUSH_VOLUME_CHANGE", map[string]any{"destinationUserId": simCustomerID,
-			"dopplerId": doppler, "volumeSetting": volume, "isMuted": false})
+		ans.Clients = s.pushJSON("PUSH_VOLUME_CHANGE", volumeChange{DestinationUserID: simCustomerID,
+			DopplerID: doppler, VolumeSetting: volume})
 		s.pushJSON("PUSH_EQUALIZER_STATE_CHANGE", map[string]any{"destinationUserId": simCustomerID,
 			"dopplerId": doppler, "bass": 0, "midrange": 0, "treble": 0})
 	}
@@ -73,8 +73,8 @@ func (s *Server) Voice(req VoiceRequest) (VoiceAnswer, error) {
 func (s *Server) addVoiceRecord(req VoiceRequest, delay time.Duration) (voiceRecord, int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	v := s.voiceLocked()
-	rec := voiceRecord{Text: strings.Join(strings.Fields(req.Text), " "), Reply: req.Reply, Person: req.Person, Kind: req.Type}
+	v := &s.voice
+	rec := voiceRecord{Text: normalizeSpace(req.Text), Reply: req.Reply, Person: req.Person, Kind: req.Type}
 	var e Echo
 	if req.Type != "ROUTINES_3P" || req.Device != "" {
 		var ok bool
@@ -83,7 +83,7 @@ func (s *Server) addVoiceRecord(req VoiceRequest, delay time.Duration) (voiceRec
 		}
 		rec.Serial, rec.Type, rec.Device = e.Serial, e.Type, e.Name
 	}
-	now := s.historyNow()
+	now := s.opts.HistoryNow()
 	at := now.Truncate(time.Millisecond)
 	for _, old := range v.records {
 		if old.Serial == rec.Serial && !old.Time.Before(at) {
@@ -114,7 +114,7 @@ func (s *Server) handleSimVoice(w http.ResponseWriter, r *http.Request) {
 // settings.
 func (s *Server) handleGetVoice(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
-	v := s.voiceLocked()
+	v := &s.voice
 	recs := make([]voiceRecord, 0, len(v.records))
 	for _, rec := range v.records {
 		recs = append(recs, *rec)
@@ -136,7 +136,7 @@ func (s *Server) handlePutVoiceSettings(w http.ResponseWriter, r *http.Request) 
 	}
 	set = set.withDefaults()
 	s.mu.Lock()
-	s.voiceLocked().settings = set
+	s.voice.settings = set
 	s.mu.Unlock()
 	writeJSON(w, http.StatusOK, set)
 }
@@ -144,7 +144,7 @@ func (s *Server) handlePutVoiceSettings(w http.ResponseWriter, r *http.Request) 
 // handleExpireVoiceTokens makes every issued history token stale.
 func (s *Server) handleExpireVoiceTokens(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
-	v := s.voiceLocked()
+	v := &s.voice
 	n := len(v.tokens)
 	for tok := range v.tokens {
 		v.tokens[tok] = time.Time{}

@@ -206,14 +206,15 @@ func (s *Server) notificationStateLocked(e Echo) notificationState {
 	return notificationState{DeviceSerialNumber: e.Serial, DeviceType: e.Type, SoftwareVersion: echoSoftwareVersion, VolumeLevel: v}
 }
 
-// echoLocked returns the household's Echo with this serial; s.mu is held.
-func (s *Server) echoLocked(serial string) (Echo, bool) {
-	for _, e := range s.household.Echos {
-		if e.Serial == serial {
-			return e, true
+// echoLocked returns the household's Echo with this serial, or nil; s.mu
+// is held.
+func (s *Server) echoLocked(serial string) *Echo {
+	for i := range s.household.Echos {
+		if s.household.Echos[i].Serial == serial {
+			return &s.household.Echos[i]
 		}
 	}
-	return Echo{}, false
+	return nil
 }
 
 func (s *Server) handleNotificationStates(w http.ResponseWriter, r *http.Request) {
@@ -246,13 +247,13 @@ func (s *Server) handleNotificationState(w http.ResponseWriter, r *http.Request)
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	e, ok := s.echoLocked(serial)
-	if !ok || e.Type != typ {
+	e := s.echoLocked(serial)
+	if e == nil || e.Type != typ {
 		writeWebError(w, http.StatusNotFound, "no Echo %s of type %s", serial, typ)
 		return
 	}
 	if body.VolumeLevel != nil {
 		s.notificationVolumes[serial] = *body.VolumeLevel
 	}
-	writeJSON(w, http.StatusOK, s.notificationStateLocked(e))
+	writeJSON(w, http.StatusOK, s.notificationStateLocked(*e))
 }
