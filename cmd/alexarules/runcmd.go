@@ -6,6 +6,8 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 
@@ -17,8 +19,8 @@ import (
 // runCmd runs the engine until SIGINT/SIGTERM; SIGHUP reloads the rules.
 func (a *app) runCmd() *cobra.Command {
 	var f struct {
-		config, rules, data, admin, cloud, push, poll, logLevel, devices string
-		dryRun, watch                                                    bool
+		config, rules, data, admin, cloud, push, poll, logLevel, devices, cluster, node string
+		dryRun, watch                                                                   bool
 	}
 	c := &cobra.Command{
 		Use:   "run --rules DIR [flags]",
@@ -42,6 +44,8 @@ Flags override the configuration file (docs/CONFIG.md).`,
 	fl.StringVar(&f.poll, "poll-interval", "", "default reading poll interval (default: 5m for the smart-home backend, 60s for features)")
 	fl.StringVar(&f.devices, "devices", "", devicesHelp)
 	fl.StringVar(&f.logLevel, "log-level", "", "debug, info, warn or error (default info)")
+	fl.StringVar(&f.cluster, "cluster", "", "join a cluster on NATS JetStream: nats://HOST:PORT[,...] (docs/CLUSTER.md)")
+	fl.StringVar(&f.node, "node", "", "this engine's name in the cluster (default HOSTNAME-PID)")
 	c.RunE = a.action(func(cmd *cobra.Command, _ []string) error {
 		cfg, err := host.LoadConfig(f.config)
 		if err != nil {
@@ -55,7 +59,10 @@ Flags override the configuration file (docs/CONFIG.md).`,
 		override(fl, &cfg.PollInterval, "poll-interval", f.poll)
 		override(fl, &cfg.Devices, "devices", f.devices)
 		override(fl, &cfg.LogLevel, "log-level", f.logLevel)
+		override(fl, &cfg.Cluster, "cluster", f.cluster)
+		override(fl, &cfg.Node, "node", f.node)
 		cfg.DryRun = cfg.DryRun || f.dryRun
+		clusterDefaults(&cfg)
 		if err := cfg.Validate(); err != nil {
 			return err
 		}
@@ -67,6 +74,30 @@ Flags override the configuration file (docs/CONFIG.md).`,
 			AdminReady: func(addr string) { log.Info("admin API listening", "addr", "http://"+addr) }})
 	})
 	return c
+}
+
+// clusterDefaults names the node HOSTNAME-PID and gives it its own data
+// file (its secrets and schedule bookkeeping), so that engines started in
+// one directory do not share one, when cfg joins a cluster.
+func clusterDefaults(cfg *host.Config) {
+	if cfg.Cluster == "" {
+		return
+	}
+	if cfg.Node == "" {
+		name, err := os.Hostname()
+		if err != nil || name == "" {
+			name = "node"
+		}
+		cfg.Node = strings.Map(func(r rune) rune {
+			if r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_' {
+				return r
+			}
+			return '_'
+		}, name) + "-" + strconv.Itoa(os.Getpid())
+	}
+	if cfg.Data == "" {
+		cfg.Data = "alexarules-" + cfg.Node + ".db"
+	}
 }
 
 // override sets *dst to the flag's value when the flag was given.

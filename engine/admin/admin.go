@@ -42,6 +42,13 @@ type Server struct {
 	// events and runs (the dashboard's GET /api/stream) live; the engine's
 	// OnEvent and OnRun hand them to it. nil: no such routes.
 	Feed *Feed
+	// Publish, when set, takes POST /api/events instead of Engine.Accept:
+	// in cluster mode it publishes the event to the cluster's stream, to
+	// partition when the body names one ("" otherwise).
+	Publish func(ev engine.Event, partition string) (engine.Event, error)
+	// Cluster, when set, answers GET /api/cluster (the node and the
+	// partitions it owns).
+	Cluster func() any
 }
 
 func (s *Server) log() *slog.Logger {
@@ -96,6 +103,11 @@ func (s *Server) Handler() http.Handler {
 		mux.HandleFunc("GET /api/events/stream", s.stream)
 	}
 	mux.HandleFunc("POST /api/rules/{id}/shadow", s.shadow)
+	if s.Cluster != nil {
+		mux.HandleFunc("GET /api/cluster", func(w http.ResponseWriter, _ *http.Request) {
+			writeJSON(w, http.StatusOK, s.Cluster())
+		})
+	}
 	mux.Handle("GET /metrics", s.metricsHandler())
 	if s.Reload != nil {
 		mux.HandleFunc("POST /api/reload", s.reload)
@@ -233,6 +245,9 @@ const maxEventBody = 1 << 20
 type publishRequest struct {
 	Name string         `json:"name"`
 	Data map[string]any `json:"data"`
+	// Partition names the cluster partition (property) of the event; a
+	// single engine has one and ignores it.
+	Partition string `json:"partition"`
 }
 
 func (s *Server) publish(w http.ResponseWriter, r *http.Request) {
@@ -258,7 +273,12 @@ func (s *Server) publish(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, errors.New("POST /api/events: field \"name\" is required"))
 		return
 	}
-	ev, err := s.Engine.Accept(engine.Event{Kind: engine.KindCustom, Name: req.Name, Data: req.Data})
+	ev := engine.Event{Kind: engine.KindCustom, Name: req.Name, Data: req.Data}
+	if s.Publish != nil {
+		ev, err = s.Publish(ev, req.Partition)
+	} else {
+		ev, err = s.Engine.Accept(ev)
+	}
 	switch {
 	case errors.Is(err, engine.ErrOverloaded):
 		w.Header().Set("Retry-After", "1")

@@ -42,7 +42,13 @@ type alexaRuntime struct {
 // alexaSetup is what the host needs to connect to Alexa: the open store
 // (tokens, snapshots) and the engine's clock and publish.
 type alexaSetup struct {
-	store   *store.Store
+	// store keeps the account's secrets (tokens, cookies): the local file
+	// also in cluster mode.
+	store *store.Store
+	// shared keeps what the sources share with the rest of the cluster
+	// (readings, fired rings, push dedup): store, or the cluster's
+	// account scope.
+	shared  engine.Store
 	clock   engine.Clock
 	publish func(engine.Event)
 	// observe times every Amazon request for the API latency histogram.
@@ -211,7 +217,7 @@ func (rt *alexaRuntime) startFeatures(cfg Config, acfg alexa.Config, hosts alexa
 	if err != nil {
 		return nil, nil, err
 	}
-	o := cfg.PollOptions(poll.Defaults{}, poll.Options{Clock: s.clock, Reader: reader, Store: s.store, Publish: s.publish, Logger: log})
+	o := cfg.PollOptions(poll.Defaults{}, poll.Options{Clock: s.clock, Reader: reader, Store: s.shared, Publish: s.publish, Logger: log})
 	poller := rt.addPoller(cfg, o, dir, resolvePolicy{retry: 30 * time.Second, tries: unmatchedRetries}, log)
 	log.Info("device() uses the Endpoint Features API")
 	return dir, poller, nil
@@ -265,7 +271,7 @@ func (rt *alexaRuntime) startBridge(cfg Config, acc webAccess, s alexaSetup, log
 	if err != nil {
 		return nil, &ConfigError{err}
 	}
-	b, err := bridge.New(bridge.Options{Web: wc, Push: src, Clock: s.clock, Store: s.store,
+	b, err := bridge.New(bridge.Options{Web: wc, Push: src, Clock: s.clock, Store: s.shared,
 		Publish: s.publish, Country: acc.hosts.Country, Logger: log, DownResync: s.downResync})
 	if err != nil {
 		return nil, err

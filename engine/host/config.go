@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"path"
 	"strings"
 	"time"
 
@@ -42,6 +43,24 @@ type Config struct {
 	// finished; past it POST /api/events answers 429 (0: the engine's
 	// default).
 	MaxBacklog int `json:"max_backlog"`
+	// Cluster is the NATS servers of a cluster (`run --cluster`,
+	// nats://HOST:PORT[,...]); empty runs one engine on the bbolt file.
+	Cluster string `json:"cluster"`
+	// Node names this engine in the cluster (`--node`; default
+	// hostname-pid, set by the command).
+	Node string `json:"node"`
+	// Properties partition the rules and devices (docs/CONFIG.md); rules
+	// and devices in none belong to the partition "default".
+	Properties []PropertyConfig `json:"properties"`
+}
+
+// PropertyConfig is one property: a partition of a cluster.
+type PropertyConfig struct {
+	Name string `json:"name"`
+	// Rules are globs of rule files relative to the rules directory.
+	Rules []string `json:"rules"`
+	// Devices are endpoint or Echo names or ids.
+	Devices []string `json:"devices"`
 }
 
 // BreakerConfig is the "breaker" block: the runaway breaker trips a rule
@@ -170,6 +189,10 @@ func (c Config) Validate() error {
 	if c.MaxBacklog < 0 {
 		errs = append(errs, fmt.Errorf("max_backlog %d: a positive number of events, or 0 for the default", c.MaxBacklog))
 	}
+	errs = append(errs, validProperties(c.Properties)...)
+	if c.Node != "" && !validName(c.Node) {
+		errs = append(errs, fmt.Errorf("node (--node) %q: letters, digits, '-' and '_' only", c.Node))
+	}
 	if _, err := pollWants(c.Poll, nil); err != nil {
 		errs = append(errs, err)
 	}
@@ -244,4 +267,39 @@ func (c Config) Location() (*time.Location, error) {
 		return nil, fmt.Errorf("timezone %q: %w", c.Timezone, err)
 	}
 	return loc, nil
+}
+
+// validProperties checks the properties' names (they name NATS subjects)
+// and globs.
+func validProperties(props []PropertyConfig) []error {
+	var errs []error
+	seen := map[string]bool{}
+	for i, p := range props {
+		switch {
+		case !validName(p.Name):
+			errs = append(errs, fmt.Errorf("properties[%d].name %q: letters, digits, '-' and '_' only", i, p.Name))
+		case seen[p.Name]:
+			errs = append(errs, fmt.Errorf("properties[%d].name %q: named twice", i, p.Name))
+		}
+		seen[p.Name] = true
+		for j, g := range p.Rules {
+			if _, err := path.Match(g, ""); err != nil {
+				errs = append(errs, fmt.Errorf("properties[%d].rules[%d] %q: %w", i, j, g, err))
+			}
+		}
+	}
+	return errs
+}
+
+// validName reports whether s may name a node or a partition.
+func validName(s string) bool {
+	if s == "" {
+		return false
+	}
+	for _, c := range s {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+			return false
+		}
+	}
+	return true
 }

@@ -79,6 +79,14 @@ type host struct {
 	// feed streams events and runs to GET /api/events/stream and the
 	// dashboard's GET /api/stream.
 	feed admin.Feed
+	// publish hands the sources' events (schedules, push, poller) on: to
+	// the engine, or to the cluster's stream.
+	publish func(engine.Event)
+	// rules are the loaded engine rules (cluster mode splits them among
+	// the partitions' engines).
+	rules []*engine.Rule
+	// cl is set in cluster mode.
+	cl *clusterHost
 }
 
 // Run loads the rules, opens the store and runs everything until ctx
@@ -111,17 +119,26 @@ func Run(ctx context.Context, o Options) error {
 	}
 	defer st.Close()
 	h := &host{opts: o, cfg: cfg, store: st, guard: scripting.NewHeapGuard(scripting.DefaultLimits())}
-	breaker, _ := cfg.Breaker.Engine() // checked by Validate
-	h.engine = engine.New(engine.Config{Clock: o.Clock, Store: st, Log: o.Log, OnEvent: h.onEvent, OnRun: h.onRun,
-		Breaker: breaker, MaxBacklog: cfg.MaxBacklog})
-	if h.rt, err = startAlexa(ctx, cfg, o.Getenv, alexaSetup{store: st, clock: o.Clock, publish: h.engine.Publish,
+	if cfg.Cluster != "" {
+		return h.runCluster(ctx, ln)
+	}
+	h.engine = h.newEngine(st)
+	h.publish = h.engine.Publish
+	if h.rt, err = startAlexa(ctx, cfg, o.Getenv, alexaSetup{store: st, shared: st, clock: o.Clock, publish: h.publish,
 		observe: h.engine.Metrics().ObserveAPICall, downResync: o.DownResync}, o.Log); err != nil {
 		return err
 	}
 	if err := h.start(); err != nil {
 		return err
 	}
-	return h.run(ctx, ln)
+	return h.run(ctx, ln, h.engine.Run, h.rt.parts)
+}
+
+// newEngine returns an engine on st configured as the host's.
+func (h *host) newEngine(st engine.Store) *engine.Engine {
+	breaker, _ := h.cfg.Breaker.Engine() // checked by Validate
+	return engine.New(engine.Config{Clock: h.opts.Clock, Store: st, Log: h.opts.Log, OnEvent: h.onEvent, OnRun: h.onRun,
+		Breaker: breaker, MaxBacklog: h.cfg.MaxBacklog})
 }
 
 // config checks the configuration and fills in its defaults.
@@ -159,6 +176,7 @@ func (h *host) start() error {
 	if err := h.engine.SetRules(engineRules); err != nil {
 		return err
 	}
+	h.rules = engineRules
 	h.current.Store(set)
 	o.Log.Info("rules loaded", "rules", len(set.Rules), "errors", len(set.Errors), "schedules", len(entries))
 	h.scheduler = schedule.New(o.Clock, h.fireSchedule, kvLastRuns{h.store}, o.Log)
@@ -166,9 +184,11 @@ func (h *host) start() error {
 	return nil
 }
 
-// run runs the engine and every source of events until ctx ends or one
-// of them fails, then stops the sources before the engine.
-func (h *host) run(ctx context.Context, ln net.Listener) error {
+// run runs the engine (runEngine: the engine, or the cluster node) and
+// every source of events (parts besides the scheduler and the admin API)
+// until ctx ends or one of them fails, then stops the sources before the
+// engine.
+func (h *host) run(ctx context.Context, ln net.Listener, runEngine func(context.Context) error, parts []func(context.Context) error) error {
 	sourceCtx, stopSources := context.WithCancel(ctx)
 	defer stopSources()
 	engineCtx, stopEngine := context.WithCancel(context.WithoutCancel(ctx))
@@ -189,9 +209,9 @@ func (h *host) run(ctx context.Context, ln net.Listener) error {
 		stopSources()
 	}
 	engineDone := make(chan struct{})
-	go func() { fail(h.engine.Run(engineCtx)); close(engineDone) }()
+	go func() { fail(runEngine(engineCtx)); close(engineDone) }()
 	var sources sync.WaitGroup
-	for _, part := range append([]func(context.Context) error{h.scheduler.Run}, h.rt.parts...) {
+	for _, part := range append([]func(context.Context) error{h.scheduler.Run}, parts...) {
 		sources.Go(func() { fail(part(sourceCtx)) })
 	}
 	if ln != nil {
@@ -200,10 +220,13 @@ func (h *host) run(ctx context.Context, ln net.Listener) error {
 		}
 		sources.Go(func() { fail(h.serveAdmin(sourceCtx, ln)) })
 	}
+	if h.cl != nil && h.opts.Watch {
+		h.opts.Log.Warn("cluster mode does not reload rules (--watch ignored): restart the engines one by one to change them")
+	}
 	if h.opts.Reload != nil {
 		sources.Go(func() { h.reloadOn(sourceCtx, h.opts.Reload) })
 	}
-	if h.opts.Watch {
+	if h.opts.Watch && h.cl == nil {
 		// Watching starts before ready: a change after /healthz says ok
 		// is seen.
 		rw, err := watchRules(h.cfg.Rules, h.opts.Log)
@@ -230,9 +253,13 @@ func (h *host) run(ctx context.Context, ln net.Listener) error {
 // serveAdmin serves the admin API on ln until ctx ends and its requests
 // in flight have finished.
 func (h *host) serveAdmin(ctx context.Context, ln net.Listener) error {
-	handler := (&admin.Server{Engine: h.engine, Store: h.store, Log: h.opts.Log, Ready: h.ready.Load,
+	srv := &admin.Server{Engine: h.engine, Store: h.store, Log: h.opts.Log, Ready: h.ready.Load,
 		Gauges: h.gauges, Reload: h.reload, Loads: h.loads.report, Account: h.rt.account,
-		Next: h.next, Feed: &h.feed}).Handler()
+		Next: h.next, Feed: &h.feed}
+	if h.cl != nil {
+		h.cl.adminServer(srv)
+	}
+	handler := srv.Handler()
 	// Streams last until the server stops; Shutdown would wait for them.
 	stop := context.AfterFunc(ctx, h.feed.Close)
 	defer stop()

@@ -98,6 +98,10 @@ func (h *host) reloadOn(ctx context.Context, signals <-chan struct{}) {
 		case <-ctx.Done():
 			return
 		case <-signals:
+			if h.cl != nil {
+				h.opts.Log.Warn("cluster mode does not reload rules: restart the engines one by one to change them")
+				continue
+			}
 			h.reload()
 		}
 	}
@@ -118,7 +122,7 @@ func (h *host) fireSchedule(id string, at time.Time, late bool) {
 	}
 	// The id is the tick's own: a tick fired again after a crash, before
 	// the scheduler stored it, is the same event and is accepted once.
-	h.engine.Publish(engine.Event{ID: "schedule:" + id + "@" + strconv.FormatInt(at.UnixNano(), 36),
+	h.publish(engine.Event{ID: "schedule:" + id + "@" + strconv.FormatInt(at.UnixNano(), 36),
 		Kind: engine.KindSchedule, Target: id[:i], TriggerIndex: trig,
 		Data: map[string]any{"scheduled": float64(at.UnixNano()) / 1e9, "late": late}})
 }

@@ -148,7 +148,7 @@ func (rt *alexaRuntime) startSmartHome(cfg Config, acc webAccess, s alexaSetup, 
 		discovery = DefaultDiscovery
 	}
 	o := cfg.PollOptions(poll.SmartHomeDefaults(), poll.Options{Clock: s.clock, Reader: smartHomeReader{client},
-		Store: s.store, Publish: s.publish, Logger: log})
+		Store: s.shared, Publish: s.publish, Logger: log})
 	// Every look for a missing device is a discovery (two requests):
 	// few, and as far apart as the client's own rediscoveries.
 	poller := rt.addPoller(cfg, o, dir, resolvePolicy{retry: smarthome.DefaultMinRediscover, tries: 3, every: discovery}, log)

@@ -1,0 +1,146 @@
+package cluster
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/nats-io/nuid"
+)
+
+// ErrDone means a commit's done mark exists already: the run of that
+// event by that rule was committed before (by this node or a former
+// owner), and this commit changed nothing.
+var ErrDone = errors.New("cluster: the run was committed already")
+
+// maxBatch is the server's default limit of messages in one atomic batch.
+const maxBatch = 1000
+
+// bucket writes the state bucket in atomic batches.
+type bucket struct {
+	nc   *nats.Conn
+	kv   jetstream.KeyValue
+	name string
+}
+
+// write is one change of a key in a batch.
+type write struct {
+	key   string
+	value []byte
+	del   bool
+	// fresh requires that the key has never been written (not even
+	// deleted since): the done mark's exactly-once check.
+	fresh bool
+}
+
+// commit applies ws all or nothing. A fresh key that exists fails the
+// whole batch with ErrDone.
+func (b *bucket) commit(ctx context.Context, ws []write) error {
+	if len(ws) == 0 {
+		return nil
+	}
+	if len(ws) > maxBatch {
+		return fmt.Errorf("cluster: a commit of %d keys is over the batch limit of %d", len(ws), maxBatch)
+	}
+	id := nuid.Next()
+	for i, w := range ws {
+		m := nats.NewMsg("$KV." + b.name + "." + w.key)
+		m.Data = w.value
+		m.Header.Set("Nats-Batch-Id", id)
+		m.Header.Set("Nats-Batch-Sequence", strconv.Itoa(i+1))
+		if w.fresh {
+			m.Header.Set("Nats-Expected-Last-Subject-Sequence", "0")
+		}
+		if w.del {
+			m.Data = nil
+			m.Header.Set("KV-Operation", "DEL")
+			m.Header.Set("Nats-TTL", markerTTL.String())
+		}
+		if i < len(ws)-1 {
+			if err := b.nc.PublishMsg(m); err != nil {
+				return fmt.Errorf("cluster: commit: %w", err)
+			}
+			continue
+		}
+		m.Header.Set("Nats-Batch-Commit", "1")
+		return b.request(ctx, m)
+	}
+	return nil
+}
+
+// pubAck is JetStream's answer to a publish.
+type pubAck struct {
+	Seq   uint64 `json:"seq"`
+	Error *struct {
+		Code        int    `json:"code"`
+		ErrCode     int    `json:"err_code"`
+		Description string `json:"description"`
+	} `json:"error"`
+}
+
+func (b *bucket) request(ctx context.Context, m *nats.Msg) error {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	reply, err := b.nc.RequestMsgWithContext(ctx, m)
+	if err != nil {
+		return fmt.Errorf("cluster: commit: %w", err)
+	}
+	var ack pubAck
+	if err := json.Unmarshal(reply.Data, &ack); err != nil {
+		return fmt.Errorf("cluster: commit: answer %q: %w", reply.Data, err)
+	}
+	if ack.Error == nil {
+		return nil
+	}
+	if ack.Error.ErrCode == int(jetstream.JSErrCodeStreamWrongLastSequence) ||
+		ack.Error.ErrCode == int(jetstream.JSErrCodeStreamWrongLastSequenceConstant) {
+		return ErrDone
+	}
+	return fmt.Errorf("cluster: commit: %s (code %d)", ack.Error.Description, ack.Error.ErrCode)
+}
+
+// list returns every live key under prefix (a key ending in ".") with its
+// value and revision, in revision order: the order they were written.
+func (b *bucket) list(ctx context.Context, prefix string) ([]jetstream.KeyValueEntry, error) {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	w, err := b.kv.Watch(ctx, prefix+">", jetstream.IgnoreDeletes())
+	if err != nil {
+		return nil, fmt.Errorf("cluster: list %s: %w", prefix, err)
+	}
+	defer w.Stop()
+	var out []jetstream.KeyValueEntry
+	for {
+		select {
+		case e, ok := <-w.Updates():
+			if !ok {
+				return nil, fmt.Errorf("cluster: list %s: watcher closed", prefix)
+			}
+			if e == nil {
+				return out, nil // caught up
+			}
+			out = append(out, e)
+		case <-ctx.Done():
+			return nil, fmt.Errorf("cluster: list %s: %w", prefix, ctx.Err())
+		}
+	}
+}
+
+// get returns a key's value, nil when it has none.
+func (b *bucket) get(ctx context.Context, key string) ([]byte, error) {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	e, err := b.kv.Get(ctx, key)
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("cluster: get %s: %w", key, err)
+	}
+	return e.Value(), nil
+}

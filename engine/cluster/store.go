@@ -1,0 +1,335 @@
+package cluster
+
+import (
+	"cmp"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+	"sync"
+
+	"github.com/alexarules/alexarules/engine"
+)
+
+// Store is engine.Store on the cluster's KV bucket for one partition: the
+// engine that owns the partition commits through it. Every key is
+// p.<partition>.<kind>.<...>; the layout is in docs/CLUSTER.md.
+//
+// A run's commit is one atomic batch that starts with the run's done mark
+// (p.P.done.<event>.<rule>), written only if it has never existed: a
+// second commit of the same (event, rule) fails as a whole with ErrDone,
+// so a redelivered or replayed event never applies a rule's run twice.
+type Store struct {
+	c         *Conn
+	b         *bucket
+	partition string
+	prefix    string // "p.<partition>."
+	log       *logs
+
+	mu sync.Mutex
+	// inbox maps the accepted, not completed events to the rules whose
+	// done marks this store wrote or read (Complete deletes them).
+	inbox map[string][]string
+	// broken are events whose commit failed for a reason other than
+	// ErrDone: their failed trace writes no done mark, so the event runs
+	// again when the partition restarts (Faults).
+	broken map[string]bool
+	faults chan error
+}
+
+// NewStore returns the store of partition on c.
+func (c *Conn) NewStore(partition string) *Store {
+	return &Store{c: c, b: c.state, partition: partition, prefix: "p." + partition + ".",
+		log: &logs{c: c}, inbox: map[string][]string{}, broken: map[string]bool{}, faults: make(chan error, 1)}
+}
+
+// Faults receives an error when a write failed in a way that leaves the
+// partition's engine behind the bucket (a commit that did not go through):
+// the owner restarts the partition, which replays what is not done.
+func (s *Store) Faults() <-chan error { return s.faults }
+
+func (s *Store) fault(err error) {
+	select {
+	case s.faults <- err:
+	default:
+	}
+}
+
+func (s *Store) key(kind string, parts ...string) string {
+	k := s.prefix + kind
+	for _, p := range parts {
+		k += "." + escape(p)
+	}
+	return k
+}
+
+func bg() context.Context { return context.Background() }
+
+// Commit writes c's done mark, state, global keys, timers and emitted
+// events in one atomic batch, then its trace behind the hot path.
+func (s *Store) Commit(c engine.Commit) error {
+	var ws []write
+	ev := c.Trace.EventID
+	inInbox := s.inInbox(ev)
+	if inInbox {
+		ws = append(ws, write{key: s.key("done", ev, c.Rule), value: []byte("1"), fresh: true})
+	}
+	if c.RuleState != nil {
+		ws = append(ws, write{key: s.key("state", c.Rule), value: c.RuleState})
+	}
+	for k, v := range c.GlobalSet {
+		ws = append(ws, write{key: s.key("global", k), value: v})
+	}
+	for _, k := range c.GlobalDelete {
+		ws = append(ws, write{key: s.key("global", k), del: true})
+	}
+	for _, t := range c.PutTimers {
+		b, err := json.Marshal(t)
+		if err != nil {
+			return fmt.Errorf("cluster: encode timer %s: %w", t.ID, err)
+		}
+		ws = append(ws, write{key: s.key("timer", t.ID), value: b})
+	}
+	for _, id := range c.DeleteTimers {
+		ws = append(ws, write{key: s.key("timer", id), del: true})
+	}
+	for _, e := range c.Accept {
+		b, err := json.Marshal(e)
+		if err != nil {
+			return fmt.Errorf("cluster: encode event %s: %w", e.ID, err)
+		}
+		ws = append(ws, write{key: s.key("inbox", e.ID), value: b, fresh: true})
+	}
+	err := s.b.commit(bg(), ws)
+	switch {
+	case errors.Is(err, ErrDone):
+		return fmt.Errorf("cluster: event %s, rule %s: %w", ev, c.Rule, err)
+	case err != nil:
+		s.markBroken(ev)
+		s.fault(err)
+		return err
+	}
+	s.mu.Lock()
+	if inInbox {
+		s.inbox[ev] = append(s.inbox[ev], c.Rule)
+	}
+	for _, e := range c.Accept {
+		s.inbox[e.ID] = nil
+	}
+	s.mu.Unlock()
+	s.log.trace(s.partition, c.Trace)
+	for _, e := range c.Accept {
+		s.log.event(s.partition, e.Record())
+	}
+	return nil
+}
+
+func (s *Store) inInbox(id string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	_, ok := s.inbox[id]
+	return ok && id != ""
+}
+
+func (s *Store) markBroken(id string) {
+	s.mu.Lock()
+	s.broken[id] = true
+	s.mu.Unlock()
+}
+
+// RecordTrace writes the trace and, for an event in the inbox, the rule's
+// done mark. It waits for the done mark (so Complete, called after it,
+// finds it), not for the trace.
+func (s *Store) RecordTrace(t engine.Trace) {
+	s.log.trace(s.partition, t)
+	if !s.inInbox(t.EventID) {
+		return
+	}
+	s.mu.Lock()
+	broken := s.broken[t.EventID]
+	s.mu.Unlock()
+	if broken {
+		return // its commit failed: it runs again after the restart
+	}
+	err := s.b.commit(bg(), []write{{key: s.key("done", t.EventID, t.Rule), value: []byte("1"), fresh: true}})
+	switch {
+	case err == nil || errors.Is(err, ErrDone):
+		s.mu.Lock()
+		s.inbox[t.EventID] = append(s.inbox[t.EventID], t.Rule)
+		s.mu.Unlock()
+	default:
+		s.markBroken(t.EventID)
+		s.fault(err)
+	}
+}
+
+// Accept writes ev to the inbox unless its key was ever written: an event
+// accepted before (in the inbox, or completed) is not fresh.
+func (s *Store) Accept(ev engine.Event, journal bool, then func(fresh bool, err error)) {
+	ev.Writes = nil // a source's own records were written when it published
+	b, err := json.Marshal(ev)
+	if err != nil {
+		then(false, fmt.Errorf("cluster: encode event %s: %w", ev.ID, err))
+		return
+	}
+	err = s.b.commit(bg(), []write{{key: s.key("inbox", ev.ID), value: b, fresh: true}})
+	switch {
+	case errors.Is(err, ErrDone):
+		then(false, nil)
+		return
+	case err != nil:
+		then(false, err)
+		return
+	}
+	s.mu.Lock()
+	s.inbox[ev.ID] = nil
+	s.mu.Unlock()
+	if journal {
+		s.log.event(s.partition, ev.Record())
+	}
+	then(true, nil)
+}
+
+// Inbox lists the accepted events not completed, oldest first, with their
+// done marks.
+func (s *Store) Inbox() ([]engine.Pending, error) {
+	events, err := s.b.list(bg(), s.prefix+"inbox.")
+	if err != nil {
+		return nil, err
+	}
+	marks, err := s.b.list(bg(), s.prefix+"done.")
+	if err != nil {
+		return nil, err
+	}
+	done := map[string][]string{}
+	for _, m := range marks {
+		parts := strings.Split(strings.TrimPrefix(m.Key(), s.prefix+"done."), ".")
+		if len(parts) == 2 {
+			id := unescape(parts[0])
+			done[id] = append(done[id], unescape(parts[1]))
+		}
+	}
+	out := make([]engine.Pending, 0, len(events))
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, e := range events {
+		var ev engine.Event
+		if err := json.Unmarshal(e.Value(), &ev); err != nil {
+			return nil, fmt.Errorf("cluster: inbox key %s: %w", e.Key(), err)
+		}
+		out = append(out, engine.Pending{Event: ev, Done: done[ev.ID]})
+		s.inbox[ev.ID] = slices.Clone(done[ev.ID])
+	}
+	return out, nil
+}
+
+// Complete deletes an event's inbox key and done marks. The deleted keys
+// keep markers for a day, so a redelivery of the event is not fresh.
+func (s *Store) Complete(eventID string) {
+	s.mu.Lock()
+	rules, ok := s.inbox[eventID]
+	delete(s.inbox, eventID)
+	delete(s.broken, eventID)
+	s.mu.Unlock()
+	if !ok {
+		return
+	}
+	ws := []write{{key: s.key("inbox", eventID), del: true}}
+	for _, r := range rules {
+		ws = append(ws, write{key: s.key("done", eventID, r), del: true})
+	}
+	if err := s.b.commit(bg(), ws); err != nil {
+		// The event stays in the inbox with every done mark: a replay
+		// completes it without running anything.
+		s.c.log.Warn("cluster: complete event", "event", eventID, "err", err)
+	}
+}
+
+// RuleState returns a rule's state.
+func (s *Store) RuleState(rule string) (json.RawMessage, error) {
+	return s.b.get(bg(), s.key("state", rule))
+}
+
+// Global returns every key of the partition's global state.
+func (s *Store) Global() (map[string]json.RawMessage, error) {
+	all, err := s.b.list(bg(), s.prefix+"global.")
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]json.RawMessage, len(all))
+	for _, e := range all {
+		out[unescape(strings.TrimPrefix(e.Key(), s.prefix+"global."))] = e.Value()
+	}
+	return out, nil
+}
+
+// Timers returns the partition's pending durable timers.
+func (s *Store) Timers() ([]engine.TimerRecord, error) {
+	all, err := s.b.list(bg(), s.prefix+"timer.")
+	if err != nil {
+		return nil, err
+	}
+	out := make([]engine.TimerRecord, 0, len(all))
+	for _, e := range all {
+		var t engine.TimerRecord
+		if err := json.Unmarshal(e.Value(), &t); err != nil {
+			return nil, fmt.Errorf("cluster: timer key %s: %w", e.Key(), err)
+		}
+		out = append(out, t)
+	}
+	slices.SortFunc(out, func(a, b engine.TimerRecord) int { return cmp.Or(a.Due.Compare(b.Due), cmp.Compare(a.ID, b.ID)) })
+	return out, nil
+}
+
+// RecordEvent journals ev behind the hot path.
+func (s *Store) RecordEvent(ev engine.EventRecord) { s.log.event(s.partition, ev) }
+
+// RecentEvents returns the partition's newest journal entries.
+func (s *Store) RecentEvents(limit int) ([]engine.EventRecord, error) {
+	return s.log.events([]string{s.partition}, limit)
+}
+
+// Runs returns the partition's newest traces, of one rule or all.
+func (s *Store) Runs(rule string, limit int) ([]engine.Trace, error) {
+	return s.log.traces([]string{s.partition}, rule, limit)
+}
+
+// Get, Put, Delete and List are the components' key-value space of the
+// partition.
+func (s *Store) Get(bucket, key string) ([]byte, error) {
+	return s.b.get(bg(), s.key("kv", bucket, key))
+}
+
+// Put writes a key of the key-value space.
+func (s *Store) Put(bucket, key string, value []byte) error {
+	return s.b.commit(bg(), []write{{key: s.key("kv", bucket, key), value: value}})
+}
+
+// Delete removes a key of the key-value space.
+func (s *Store) Delete(bucket, key string) error {
+	return s.b.commit(bg(), []write{{key: s.key("kv", bucket, key), del: true}})
+}
+
+// List returns the keys of a bucket that start with prefix.
+func (s *Store) List(bucket, prefix string) (map[string][]byte, error) {
+	base := s.key("kv", bucket) + "."
+	all, err := s.b.list(bg(), base)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string][]byte{}
+	for _, e := range all {
+		if k := unescape(strings.TrimPrefix(e.Key(), base)); strings.HasPrefix(k, prefix) {
+			out[k] = e.Value()
+		}
+	}
+	return out, nil
+}
+
+var _ engine.Store = (*Store)(nil)
+
+// keysOf is maps.Keys sorted, for stable output.
+func keysOf[V any](m map[string]V) []string { return slices.Sorted(maps.Keys(m)) }

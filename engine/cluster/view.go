@@ -1,0 +1,63 @@
+package cluster
+
+import (
+	"encoding/json"
+	"slices"
+
+	"github.com/alexarules/alexarules/engine"
+)
+
+// AccountStore is the key-value space of the account's sources (poll
+// readings, fired rings, push dedup), shared by the nodes: whichever node
+// runs the sources next finds it.
+func (c *Conn) AccountStore() *Store {
+	s := c.NewStore("_account")
+	s.prefix = "a."
+	return s
+}
+
+// View is the admin API's store in cluster mode: it reads rule state,
+// timers, traces and events of every partition, whichever node owns it.
+// Its key-value space is the account's.
+type View struct {
+	*Store
+	partitions []string
+	ruleOf     map[string]string
+}
+
+// View returns a View of partitions; ruleOf maps rule ids to their
+// property (rules in none are the default partition's).
+func (c *Conn) View(partitions []string, ruleOf map[string]string) *View {
+	return &View{Store: c.AccountStore(), partitions: slices.Clone(partitions), ruleOf: ruleOf}
+}
+
+// RuleState reads the state of rule in its partition.
+func (v *View) RuleState(rule string) (json.RawMessage, error) {
+	return v.c.NewStore(PartitionOf(v.ruleOf, rule)).RuleState(rule)
+}
+
+// Timers lists the pending timers of every partition.
+func (v *View) Timers() ([]engine.TimerRecord, error) {
+	var out []engine.TimerRecord
+	for _, p := range v.partitions {
+		ts, err := v.c.NewStore(p).Timers()
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, ts...)
+	}
+	return out, nil
+}
+
+// Runs returns the newest traces of every partition (or of one rule).
+func (v *View) Runs(rule string, limit int) ([]engine.Trace, error) {
+	if rule != "" {
+		return v.log.traces([]string{PartitionOf(v.ruleOf, rule)}, rule, limit)
+	}
+	return v.log.traces(v.partitions, "", limit)
+}
+
+// RecentEvents returns the newest journal entries of every partition.
+func (v *View) RecentEvents(limit int) ([]engine.EventRecord, error) {
+	return v.log.events(v.partitions, limit)
+}

@@ -1,0 +1,217 @@
+package host
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"path"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/alexarules/alexarules/engine"
+	"github.com/alexarules/alexarules/engine/admin"
+	"github.com/alexarules/alexarules/engine/cluster"
+	"github.com/alexarules/alexarules/rules"
+)
+
+// clusterHost is what a host adds in cluster mode (`run --cluster`): the
+// connection, the node that owns partitions, and the router that sends
+// each event to its partition.
+type clusterHost struct {
+	h      *host
+	conn   *cluster.Conn
+	node   *cluster.Node
+	router *cluster.Router
+	ruleOf map[string]string // rule id → property
+	ids    engine.IDs
+	// ctx bounds the sources' publishing retries.
+	ctx context.Context
+}
+
+// runCluster runs the host as one node of a cluster: the rules run in one
+// engine per partition this node owns, fed from the cluster's stream;
+// the sources publish to the stream.
+func (h *host) runCluster(ctx context.Context, ln net.Listener) error {
+	o, cfg := h.opts, h.cfg
+	if cfg.Node == "" {
+		return configErrorf("--node NAME is required with --cluster")
+	}
+	conn, err := cluster.Dial(ctx, cfg.Cluster, cfg.Node, 0, o.Log)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	cl := &clusterHost{h: h, conn: conn, ctx: ctx}
+	h.cl = cl
+	account := conn.AccountStore()
+	// The admin API's engine lists the rules; it never runs them.
+	h.engine = h.newEngine(account)
+	h.publish = cl.publishSource
+	if h.rt, err = startAlexa(ctx, cfg, o.Getenv, alexaSetup{store: h.store, shared: account, clock: o.Clock,
+		publish: h.publish, observe: h.engine.Metrics().ObserveAPICall, downResync: o.DownResync}, o.Log); err != nil {
+		return err
+	}
+	if err := h.start(); err != nil {
+		return err
+	}
+	cl.ruleOf = ruleProperties(cfg.Rules, cfg.Properties, h.current.Load())
+	var props []cluster.Property
+	for _, p := range cfg.Properties {
+		props = append(props, cluster.Property{Name: p.Name, Devices: p.Devices})
+	}
+	for id, p := range cl.ruleOf {
+		i := slices.IndexFunc(props, func(q cluster.Property) bool { return q.Name == p })
+		props[i].Rules = append(props[i].Rules, id)
+	}
+	cl.router = cluster.NewRouter(props, h.rules)
+	cl.node = cluster.NewNode(cluster.NodeOptions{Conn: conn, Name: cfg.Node, Partitions: cl.router.Partitions(),
+		NewEngine: cl.partitionEngine, Account: cl.runAccount, Log: o.Log})
+	o.Log.Info("cluster node started", "node", cfg.Node, "partitions", cl.router.Partitions())
+	return h.run(ctx, ln, cl.node.Run, nil)
+}
+
+// ruleProperties maps each rule id to the property whose globs match its
+// file (relative to the rules directory); rules in none are left out (the
+// default partition's).
+func ruleProperties(dir string, props []PropertyConfig, set *rules.Set) map[string]string {
+	out := map[string]string{}
+	for _, l := range set.Rules {
+		rel, err := filepath.Rel(dir, l.Def.File)
+		if err != nil || strings.HasPrefix(rel, "..") {
+			rel = l.Def.File
+		}
+		rel = filepath.ToSlash(rel)
+		for _, p := range props {
+			if slices.ContainsFunc(p.Rules, func(g string) bool { ok, _ := path.Match(g, rel); return ok }) {
+				out[l.Def.ID] = p.Name
+				break
+			}
+		}
+	}
+	return out
+}
+
+// partitionEngine builds the engine of partition p with p's rules.
+func (cl *clusterHost) partitionEngine(p string, st engine.Store) (*engine.Engine, error) {
+	eng := cl.h.newEngine(st)
+	var mine []*engine.Rule
+	for _, r := range cl.h.rules {
+		if cluster.PartitionOf(cl.ruleOf, r.ID) == p {
+			mine = append(mine, r)
+		}
+	}
+	if err := eng.SetRules(mine); err != nil {
+		return nil, fmt.Errorf("partition %s: %w", p, err)
+	}
+	return eng, nil
+}
+
+// runAccount runs the account's sources (push, notification tracker,
+// poller) while this node holds the account lease.
+func (cl *clusterHost) runAccount(ctx context.Context) error {
+	errs := make(chan error, len(cl.h.rt.parts))
+	for _, part := range cl.h.rt.parts {
+		go func() { errs <- part(ctx) }()
+	}
+	var all []error
+	for range cl.h.rt.parts {
+		all = append(all, <-errs)
+	}
+	return errors.Join(all...)
+}
+
+// publish sends ev to partition (its routed partitions when "") and then
+// makes the source's own records of it (ev.Writes) durable. The message
+// id of an event with records is theirs, so a source that fires it again
+// before its records were written (a crash between the two) publishes a
+// duplicate the stream drops.
+func (cl *clusterHost) publish(ctx context.Context, ev engine.Event, partition string) (engine.Event, error) {
+	if ev.Time.IsZero() {
+		ev.Time = cl.h.opts.Clock.Now()
+	}
+	if ev.ID == "" {
+		ev.ID = cl.h.cfg.Node + "-" + cl.ids.Next(ev.Time)
+	}
+	parts := cl.router.Route(ev)
+	if partition != "" {
+		if !slices.Contains(cl.router.Partitions(), partition) {
+			return ev, fmt.Errorf("partition %q: no such property (partitions: %s)", partition, strings.Join(cl.router.Partitions(), ", "))
+		}
+		parts = []string{partition}
+	}
+	msgID := ev.ID
+	if len(ev.Writes) > 0 {
+		var keys []string
+		for _, w := range ev.Writes {
+			keys = append(keys, w.Bucket+"/"+w.Key)
+		}
+		msgID = "writes:" + strings.Join(keys, ",")
+	}
+	for _, p := range parts {
+		if err := cl.conn.Publish(ctx, p, ev, msgID); err != nil {
+			return ev, fmt.Errorf("%w: %w", engine.ErrUnavailable, err)
+		}
+	}
+	for _, w := range ev.Writes {
+		if err := cl.conn.AccountStore().Put(w.Bucket, w.Key, w.Value); err != nil {
+			cl.h.opts.Log.Error("store the record of an event", "event", ev.ID, "kind", ev.Kind, "err", err)
+		}
+	}
+	return ev, nil
+}
+
+// publishSource publishes a source's event, retrying while NATS is away:
+// the event waits in the source rather than being lost.
+func (cl *clusterHost) publishSource(ev engine.Event) {
+	for wait := 100 * time.Millisecond; ; wait = min(2*wait, 5*time.Second) {
+		out, err := cl.publish(cl.ctx, ev, "")
+		if err == nil {
+			return
+		}
+		ev = out // keep the id: a retry is the same event
+		cl.h.opts.Log.Warn("cluster: publish an event; retrying", "event", ev.ID, "kind", ev.Kind, "err", err)
+		select {
+		case <-cl.ctx.Done():
+			cl.h.opts.Log.Error("cluster: event not published before shutdown", "event", ev.ID, "kind", ev.Kind)
+			return
+		case <-time.After(wait):
+		}
+	}
+}
+
+// Status is GET /api/cluster's answer.
+type Status struct {
+	Node       string            `json:"node"`
+	Partitions []string          `json:"partitions"`
+	Owners     map[string]string `json:"owners"`
+	NATS       string            `json:"nats"`
+	// Account is true on the node that runs the account's push connection
+	// and polling.
+	Account bool `json:"account"`
+}
+
+func (cl *clusterHost) status() any {
+	st := Status{Node: cl.node.Name(), Partitions: cl.node.Owned(), Owners: cl.node.Owners(), NATS: "disconnected",
+		Account: cl.node.Account()}
+	if st.Partitions == nil {
+		st.Partitions = []string{}
+	}
+	if cl.conn.Connected() {
+		st.NATS = "connected"
+	}
+	return st
+}
+
+// adminServer turns srv into the cluster's admin API: events are published
+// to the cluster, reads see every partition, reloads are not offered.
+func (cl *clusterHost) adminServer(srv *admin.Server) {
+	srv.Store = cl.conn.View(cl.router.Partitions(), cl.ruleOf)
+	srv.Reload = nil
+	srv.Cluster = cl.status
+	srv.Publish = func(ev engine.Event, partition string) (engine.Event, error) {
+		return cl.publish(cl.ctx, ev, partition)
+	}
+}

@@ -1,0 +1,82 @@
+package host_test
+
+import (
+	"encoding/json"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/alexarules/alexarules/engine/host"
+	"github.com/nats-io/nats-server/v2/server"
+)
+
+// TestClusterModePublishesAndRunsEventsOfEachProperty runs two hosts in
+// cluster mode on an embedded NATS server: a custom event posted to one
+// runs the rule of its property once, on whichever node owns it, and each
+// node's GET /api/cluster shows what it owns.
+func TestClusterModePublishesAndRunsEventsOfEachProperty(t *testing.T) {
+	ns, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: -1, JetStream: true,
+		StoreDir: t.TempDir(), NoLog: true, NoSigs: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	go ns.Start()
+	if !ns.ReadyForConnections(10 * time.Second) {
+		t.Fatal("nats not ready")
+	}
+	t.Cleanup(ns.Shutdown)
+	dir := t.TempDir()
+	if err := os.Mkdir(filepath.Join(dir, "hotel-a"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	count := func(id string) string {
+		return `return rule "` + id + `" { when = event "ring", mode = "queued", state = { n = 0 },
+		  run = function(ctx) ctx.state.n = ctx.state.n + 1 end }`
+	}
+	write(t, filepath.Join(dir, "hotel-a"), "a.lua", count("a-ring"))
+	write(t, dir, "home.lua", count("home-ring"))
+	cfg := func(node string) host.Config {
+		return host.Config{Rules: dir, Cluster: ns.ClientURL(), Node: node,
+			Properties: []host.PropertyConfig{{Name: "hotel-a", Rules: []string{"hotel-a/*.lua"}}}}
+	}
+	h1 := startHost(t, host.Options{Config: cfg("n1")})
+	h2 := startHost(t, host.Options{Config: cfg("n2")})
+	owned := func(r *running) []string {
+		_, body := r.do("GET", "/api/cluster", "")
+		var st struct {
+			Node       string   `json:"node"`
+			Partitions []string `json:"partitions"`
+		}
+		if err := json.Unmarshal([]byte(body), &st); err != nil {
+			t.Fatalf("GET /api/cluster: %q: %v", body, err)
+		}
+		return st.Partitions
+	}
+	h1.waitFor("the partitions to be owned", func() bool {
+		all := append(owned(h1), owned(h2)...)
+		slices.Sort(all)
+		return slices.Equal(all, []string{"default", "hotel-a"})
+	})
+	for range 3 {
+		if s, body := h1.do("POST", "/api/events", `{"name":"ring","partition":"hotel-a"}`); s != http.StatusAccepted {
+			t.Fatalf("POST /api/events: %d %s", s, body)
+		}
+	}
+	if s, body := h2.do("POST", "/api/events", `{"name":"ring","partition":"default"}`); s != http.StatusAccepted {
+		t.Fatalf("POST /api/events: %d %s", s, body)
+	}
+	for rule, want := range map[string]string{"a-ring": `"n":3`, "home-ring": `"n":1`} {
+		h2.waitFor(rule+" state "+want, func() bool {
+			_, body := h2.do("GET", "/api/rules/"+rule+"/state", "")
+			return strings.Contains(strings.Join(strings.Fields(body), ""), want)
+		})
+	}
+	if s, _ := h1.do("POST", "/api/events", `{"name":"ring","partition":"nowhere"}`); s == http.StatusAccepted {
+		t.Fatal("an event for an unknown partition was accepted")
+	}
+}
+
