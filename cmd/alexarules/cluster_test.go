@@ -212,11 +212,14 @@ func (r *clusterRig) kill(node string) {
 	r.t.Helper()
 	r.mu.Lock()
 	d := r.engines[node]
-	delete(r.engines, node)
 	r.mu.Unlock()
+	// Posts in flight to it are cut off, as a client's would be.
 	if err := d.cmd.Process.Signal(syscall.SIGKILL); err != nil {
 		r.t.Fatal(err)
 	}
+	r.mu.Lock()
+	delete(r.engines, node)
+	r.mu.Unlock()
 	d.wait()
 }
 
@@ -309,14 +312,15 @@ func (r *clusterRig) state(partition, rule string) map[string]float64 {
 }
 
 // clusterPoster posts a-tick and b-tick events in turn to the live
-// engines, round robin, as a client would: on 429 or 503 it sends the same
+// engines, round robin, from several clients, as clients would: on 429 or 503 it sends the same
 // event again after a pause; when the connection fails (the engine was
 // killed) it cannot know whether the event was taken and goes on with a
 // new one.
 type clusterPoster struct {
-	r    *clusterRig
-	stop chan struct{}
-	done chan struct{}
+	r     *clusterRig
+	pause time.Duration // between one client's posts
+	stop  chan struct{}
+	done  chan struct{}
 
 	mu        sync.Mutex
 	sent      int                  // events taken from the sequence so far
@@ -326,8 +330,10 @@ type clusterPoster struct {
 	throttled int                  // 429 and 503 answers, retried
 }
 
-func startClusterPoster(r *clusterRig) *clusterPoster {
-	p := &clusterPoster{r: r, stop: make(chan struct{}), done: make(chan struct{}),
+// startClusterPoster starts clients that post about rate events per second
+// in total: the engines must keep up, or the backlog only grows.
+func startClusterPoster(r *clusterRig, rate int) *clusterPoster {
+	p := &clusterPoster{r: r, pause: time.Second * clusterPosters / time.Duration(rate), stop: make(chan struct{}), done: make(chan struct{}),
 		accepted: map[string]time.Time{}, unsure: map[string]bool{}, refused: map[int]int{}}
 	go p.run()
 	return p
@@ -345,30 +351,44 @@ func clusterKey(n int) (key, body string, timer bool) {
 	return key, fmt.Sprintf(`{"name":"%s-tick",%s"data":{"k":%q,"timer":%t}}`, prop, part, key, timer), timer
 }
 
+// clusterPosters is how many clients post at once, so that posts are in
+// flight to the engine that is killed.
+const clusterPosters = 3
+
 func (p *clusterPoster) run() {
 	defer close(p.done)
 	hc := &http.Client{Timeout: 10 * time.Second}
-	for n := 0; !p.stopped(); n++ {
-		key, body, _ := clusterKey(n)
-		p.mu.Lock()
-		p.sent = n + 1
-		p.mu.Unlock()
-		for attempt := 0; !p.stopped(); attempt++ {
-			bases := slices.Sorted(maps.Keys(p.r.live()))
-			if len(bases) == 0 {
-				time.Sleep(50 * time.Millisecond)
-				continue
+	var wg sync.WaitGroup
+	for range clusterPosters {
+		wg.Go(func() {
+			for !p.stopped() {
+				p.postNext(hc)
+				time.Sleep(p.pause)
 			}
-			d := p.r.live()[bases[(n+attempt)%len(bases)]]
-			if d == nil {
-				continue
-			}
-			if p.post(hc, d.base, key, body) {
-				break
-			}
-			time.Sleep(50 * time.Millisecond) // 429/503: pause, then again
+		})
+	}
+	wg.Wait()
+}
+
+// postNext posts the next event of the sequence to the live engines in
+// turn until it is settled.
+func (p *clusterPoster) postNext(hc *http.Client) {
+	p.mu.Lock()
+	n := p.sent
+	p.sent++
+	p.mu.Unlock()
+	key, body, _ := clusterKey(n)
+	for attempt := 0; !p.stopped(); attempt++ {
+		live := p.r.live()
+		nodes := slices.Sorted(maps.Keys(live))
+		if len(nodes) == 0 {
+			time.Sleep(50 * time.Millisecond)
+			continue
 		}
-		time.Sleep(15 * time.Millisecond)
+		if p.post(hc, live[nodes[(n+attempt)%len(nodes)]].base, key, body) {
+			return
+		}
+		time.Sleep(50 * time.Millisecond) // 429/503: pause, then again
 	}
 }
 
@@ -553,9 +573,9 @@ const clusterList = "amzn1.alexa.list.sim-shopping"
 
 func TestClusterFailover(t *testing.T) {
 	long := os.Getenv(clusterLongEnv) != ""
-	perPhase, kills := 40, 1
+	perPhase, kills, rate := 40, 1, 20
 	if long {
-		perPhase, kills = 400, 3
+		perPhase, kills, rate = 400, 3, 50
 	}
 	nats := startNATS(t, "n0", false)
 	r := newClusterRig(t, clusterRules(), clusterConfig, nats.url())
@@ -587,7 +607,7 @@ func TestClusterFailover(t *testing.T) {
 	ring(5 * time.Second)
 	item()
 	simCall(t, r.simURL, http.MethodPatch, "/_sim/endpoints/"+sensor, `{"temperature":27.5}`)
-	p := startClusterPoster(r)
+	p := startClusterPoster(r, rate)
 	p.waitAccepted(perPhase, "before the kill")
 	r.owner("hotel-a").waitFor(func() bool { return r.state("hotel-a", "a-ring")[rings[0]] == 1 }, "the first ring")
 
@@ -676,9 +696,9 @@ func checkClusterSources(t *testing.T, r *clusterRig, rings, items []string) {
 // at once (an outage of NATS): the engines pause and resume, and every
 // accepted event still runs exactly once with its timer and its actions.
 func TestClusterNATSRestarts(t *testing.T) {
-	perPhase := 30
+	perPhase, rate := 30, 20
 	if os.Getenv(clusterLongEnv) != "" {
-		perPhase = 300
+		perPhase, rate = 300, 50
 	}
 	a := startNATS(t, "a", true)
 	b := startNATS(t, "b", true, a.routeURL())
@@ -688,7 +708,7 @@ func TestClusterNATSRestarts(t *testing.T) {
 	r.start("n1")
 	r.start("n2")
 	t.Logf("partitions: %v", r.waitSettled("two engines started", 30*time.Second))
-	p := startClusterPoster(r)
+	p := startClusterPoster(r, rate)
 	p.waitAccepted(perPhase, "before the restarts")
 	for _, down := range [][]*natsNode{{a}, {b}, {a, b}} {
 		var names []string
