@@ -2,6 +2,7 @@ package engine
 
 import (
 	"encoding/json"
+	"strconv"
 	"time"
 )
 
@@ -70,6 +71,13 @@ type TimerRecord struct {
 	Args    json.RawMessage `json:"args,omitempty"`
 	Due     time.Time       `json:"due"`
 	Created time.Time       `json:"created"`
+}
+
+// FiringID is the event id of the timer's firing: the same on every
+// engine that loads the record (a store can keep a firing from running
+// twice), new when the timer is set again (Created changes).
+func (t TimerRecord) FiringID() string {
+	return "timer:" + t.ID + "@" + strconv.FormatInt(t.Created.UnixNano(), 36)
 }
 
 // Record is ev as the recent-events journal keeps it.

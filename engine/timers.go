@@ -99,7 +99,7 @@ func (ts *timerService) fire(rec TimerRecord, late bool) {
 	now := ts.e.clock.Now()
 	// A timer that fired more than a second after its due time ran late.
 	late = late || now.Sub(rec.Due) > time.Second
-	ev := &Event{ID: ts.e.ids.Next(now), Kind: KindHandler, Time: now, Name: rec.Handler}
+	ev := &Event{ID: rec.FiringID(), Kind: KindHandler, Time: now, Name: rec.Handler}
 	// The queue takes it without waiting; a runner a reload replaced
 	// passes it to its successor.
 	ts.e.deliver(r, job{ev: ev, timer: &rec, late: late})

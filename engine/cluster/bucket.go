@@ -36,6 +36,9 @@ type write struct {
 	// fresh requires that the key has never been written (not even
 	// deleted since): the done mark's exactly-once check.
 	fresh bool
+	// expires makes the key go away after markerTTL (a done mark that no
+	// Complete deletes: a timer firing's).
+	expires bool
 }
 
 // commit applies ws all or nothing. A fresh key that exists fails the
@@ -55,6 +58,9 @@ func (b *bucket) commit(ctx context.Context, ws []write) error {
 		m.Header.Set("Nats-Batch-Sequence", strconv.Itoa(i+1))
 		if w.fresh {
 			m.Header.Set("Nats-Expected-Last-Subject-Sequence", "0")
+		}
+		if w.expires {
+			m.Header.Set("Nats-TTL", markerTTL.String())
 		}
 		if w.del {
 			m.Data = nil

@@ -48,7 +48,7 @@ type counter struct{ N int }
 
 func TestCommitIsOncePerEventAndRule(t *testing.T) {
 	s := natsServer(t, t.TempDir(), -1)
-	st := dial(t, s.ClientURL(), "n1").NewStore("hotel-a")
+	st := dial(t, s.ClientURL(), "n1").NewStore(t.Context(), "hotel-a")
 	ev := engine.Event{ID: "e1", Kind: engine.KindCustom, Name: "tick", Time: time.Now()}
 	accept := func() bool {
 		ch := make(chan bool, 1)
@@ -108,8 +108,10 @@ func countingRule(id, name string, ran func(rule, ev string)) *engine.Rule {
 
 type funcInstance func(ctx context.Context, inv *engine.Invocation) engine.Result
 
-func (f funcInstance) Run(ctx context.Context, inv *engine.Invocation) engine.Result { return f(ctx, inv) }
-func (funcInstance) Close()                                                          {}
+func (f funcInstance) Run(ctx context.Context, inv *engine.Invocation) engine.Result {
+	return f(ctx, inv)
+}
+func (funcInstance) Close() {}
 
 // runs records which (rule, event) pairs ran, across nodes.
 type runs struct {
@@ -198,7 +200,7 @@ func TestFailoverRunsEveryEventOnce(t *testing.T) {
 	check := survivor.conn.NewStore
 	for _, p := range []string{"a", "b"} {
 		enginetest.WaitUntil(t, "state of "+p, func() bool {
-			raw, err := check(p).RuleState(p + "-count")
+			raw, err := check(t.Context(), p).RuleState(p + "-count")
 			var c counter
 			return err == nil && json.Unmarshal(raw, &c) == nil && c.N == perPartition
 		})
@@ -207,5 +209,33 @@ func TestFailoverRunsEveryEventOnce(t *testing.T) {
 		// A run interrupted by the kill may run again; a committed one
 		// never does, which the state counters above prove.
 		t.Logf("%d runs for %d (rule, event) pairs", total, d)
+	}
+}
+
+// A timer's firing commits once: an owner that loaded the timer again
+// (after a takeover) and fired it cannot apply its handler run a second
+// time.
+func TestTimerFiringCommitsOnce(t *testing.T) {
+	s := natsServer(t, t.TempDir(), -1)
+	st := dial(t, s.ClientURL(), "n1").NewStore(t.Context(), "p")
+	rec := engine.TimerRecord{ID: "r/bye", Rule: "r", Handler: "bye", Due: time.Now(), Created: time.Now()}
+	if err := st.Commit(engine.Commit{Rule: "r", PutTimers: []engine.TimerRecord{rec}}); err != nil {
+		t.Fatal(err)
+	}
+	fired := engine.Commit{Trace: engine.Trace{Rule: "r", Handler: "bye", EventID: rec.FiringID()}, Rule: "r",
+		RuleState: json.RawMessage(`{"N":1}`), DeleteTimers: []string{rec.ID}}
+	if err := st.Commit(fired); err != nil {
+		t.Fatal(err)
+	}
+	again := dial(t, s.ClientURL(), "n2").NewStore(t.Context(), "p")
+	fired.RuleState = json.RawMessage(`{"N":2}`)
+	if err := again.Commit(fired); !errors.Is(err, cluster.ErrDone) {
+		t.Fatalf("second commit of the firing: %v, want ErrDone", err)
+	}
+	if got, _ := again.RuleState("r"); string(got) != `{"N":1}` {
+		t.Fatalf("state %s", got)
+	}
+	if ts, _ := again.Timers(); len(ts) != 0 {
+		t.Fatalf("timers %+v after the firing", ts)
 	}
 }

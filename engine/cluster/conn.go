@@ -51,6 +51,9 @@ func Dial(ctx context.Context, urls, node string, leaseTTL time.Duration, log *s
 	}
 	nc, err := nats.Connect(strings.TrimSpace(urls), nats.Name("alexarules "+node),
 		nats.MaxReconnects(-1), nats.ReconnectWait(250*time.Millisecond), nats.RetryOnFailedConnect(true),
+		// No buffering while reconnecting: a publish either reaches NATS now
+		// or fails, never lands later after its caller was told it failed.
+		nats.ReconnectBufSize(-1),
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) { log.Warn("cluster: NATS disconnected", "err", err) }),
 		nats.ReconnectHandler(func(c *nats.Conn) { log.Info("cluster: NATS reconnected", "url", c.ConnectedUrlRedacted()) }))
 	if err != nil {

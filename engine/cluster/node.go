@@ -47,6 +47,11 @@ type Node struct {
 	// seenFree counts the lease rounds a partition has been seen free; a
 	// partition that prefers another node is taken after two.
 	seenFree map[string]int
+	// life is Run's context: a commit of a run whose actions were sent
+	// retries until NATS takes it or the node shuts down, even after its
+	// partition was given up (a new owner's replay then finds it done, or
+	// is refused by its done mark).
+	life context.Context
 }
 
 // owned is a partition this node runs.
@@ -88,6 +93,7 @@ func (n *Node) Owners() map[string]string {
 // Run takes part in the cluster until ctx ends; then it stops its
 // partitions (runs in progress finish) and gives up their leases.
 func (n *Node) Run(ctx context.Context) error {
+	n.life = ctx
 	tick := time.NewTicker(n.o.Conn.ttl / 5)
 	defer tick.Stop()
 	var acct *lease
@@ -286,7 +292,7 @@ func (n *Node) stopAll() {
 // runPartition runs p's engine and feeds it p's events until ctx ends or
 // the store reports a failed commit.
 func (n *Node) runPartition(ctx context.Context, p string) error {
-	st := n.o.Conn.NewStore(p)
+	st := n.o.Conn.NewStore(n.life, p)
 	eng, err := n.o.NewEngine(p, st)
 	if err != nil {
 		return err

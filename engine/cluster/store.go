@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/alexarules/alexarules/engine"
 )
@@ -25,6 +26,7 @@ import (
 type Store struct {
 	c         *Conn
 	b         *bucket
+	life      context.Context // retries of failed writes stop when it ends
 	partition string
 	prefix    string // "p.<partition>."
 	log       *logs
@@ -40,9 +42,12 @@ type Store struct {
 	faults chan error
 }
 
-// NewStore returns the store of partition on c.
-func (c *Conn) NewStore(partition string) *Store {
-	return &Store{c: c, b: c.state, partition: partition, prefix: "p." + partition + ".",
+// NewStore returns the store of partition on c. A write that fails
+// because NATS is away is retried until it goes through or life ends (the
+// partition is given up): the engine pauses instead of failing runs whose
+// actions were sent.
+func (c *Conn) NewStore(life context.Context, partition string) *Store {
+	return &Store{c: c, b: c.state, life: life, partition: partition, prefix: "p." + partition + ".",
 		log: &logs{c: c}, inbox: map[string][]string{}, broken: map[string]bool{}, faults: make(chan error, 1)}
 }
 
@@ -74,8 +79,13 @@ func (s *Store) Commit(c engine.Commit) error {
 	var ws []write
 	ev := c.Trace.EventID
 	inInbox := s.inInbox(ev)
-	if inInbox {
+	switch {
+	case inInbox:
 		ws = append(ws, write{key: s.key("done", ev, c.Rule), value: []byte("1"), fresh: true})
+	case c.Trace.Handler != "" && ev != "":
+		// A timer's firing (its id is the same on every owner): a former
+		// owner that ran it committed this mark with the timer's delete.
+		ws = append(ws, write{key: s.key("done", ev, c.Rule), value: []byte("1"), fresh: true, expires: true})
 	}
 	if c.RuleState != nil {
 		ws = append(ws, write{key: s.key("state", c.Rule), value: c.RuleState})
@@ -103,7 +113,7 @@ func (s *Store) Commit(c engine.Commit) error {
 		}
 		ws = append(ws, write{key: s.key("inbox", e.ID), value: b, fresh: true})
 	}
-	err := s.b.commit(bg(), ws)
+	err := s.write(ws)
 	switch {
 	case errors.Is(err, ErrDone):
 		return fmt.Errorf("cluster: event %s, rule %s: %w", ev, c.Rule, err)
@@ -154,7 +164,7 @@ func (s *Store) RecordTrace(t engine.Trace) {
 	if broken {
 		return // its commit failed: it runs again after the restart
 	}
-	err := s.b.commit(bg(), []write{{key: s.key("done", t.EventID, t.Rule), value: []byte("1"), fresh: true}})
+	err := s.write([]write{{key: s.key("done", t.EventID, t.Rule), value: []byte("1"), fresh: true}})
 	switch {
 	case err == nil || errors.Is(err, ErrDone):
 		s.mu.Lock()
@@ -177,6 +187,9 @@ func (s *Store) Accept(ev engine.Event, journal bool, then func(fresh bool, err 
 	}
 	err = s.b.commit(bg(), []write{{key: s.key("inbox", ev.ID), value: b, fresh: true}})
 	switch {
+	case errors.Is(err, ErrDone) && s.lostAccept(ev.ID):
+		// An earlier accept whose answer was lost wrote it: it is this
+		// accept's to run.
 	case errors.Is(err, ErrDone):
 		then(false, nil)
 		return
@@ -191,6 +204,47 @@ func (s *Store) Accept(ev engine.Event, journal bool, then func(fresh bool, err 
 		s.log.event(s.partition, ev.Record())
 	}
 	then(true, nil)
+}
+
+// lostAccept reports whether event id is in the bucket's inbox although
+// this store neither accepted nor loaded it: an accept whose answer was
+// lost (NATS went away after storing it), whose message came again.
+func (s *Store) lostAccept(id string) bool {
+	s.mu.Lock()
+	_, known := s.inbox[id]
+	s.mu.Unlock()
+	if known {
+		return false
+	}
+	v, err := s.b.get(bg(), s.key("inbox", id))
+	return err == nil && v != nil
+}
+
+// write commits ws, retrying while it fails for any reason but ErrDone and
+// the store's life goes on. A retry that finds the done mark written
+// counts as done: the attempt whose answer was lost wrote it.
+func (s *Store) write(ws []write) error {
+	wait := 50 * time.Millisecond
+	for attempt := 0; ; attempt++ {
+		err := s.b.commit(bg(), ws)
+		switch {
+		case err == nil:
+			return nil
+		case errors.Is(err, ErrDone) && attempt > 0:
+			return nil
+		case errors.Is(err, ErrDone):
+			return err
+		}
+		if attempt == 0 {
+			s.c.log.Warn("cluster: write to NATS failed; retrying until it is back", "partition", s.partition, "err", err)
+		}
+		select {
+		case <-s.life.Done():
+			return err
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, 2*time.Second)
+	}
 }
 
 // Inbox lists the accepted events not completed, oldest first, with their
@@ -231,17 +285,18 @@ func (s *Store) Inbox() ([]engine.Pending, error) {
 func (s *Store) Complete(eventID string) {
 	s.mu.Lock()
 	rules, ok := s.inbox[eventID]
+	broken := s.broken[eventID]
 	delete(s.inbox, eventID)
 	delete(s.broken, eventID)
 	s.mu.Unlock()
-	if !ok {
-		return
+	if !ok || broken {
+		return // a run of it did not commit: it stays for the replay
 	}
 	ws := []write{{key: s.key("inbox", eventID), del: true}}
 	for _, r := range rules {
 		ws = append(ws, write{key: s.key("done", eventID, r), del: true})
 	}
-	if err := s.b.commit(bg(), ws); err != nil {
+	if err := s.write(ws); err != nil {
 		// The event stays in the inbox with every done mark: a replay
 		// completes it without running anything.
 		s.c.log.Warn("cluster: complete event", "event", eventID, "err", err)

@@ -1,6 +1,7 @@
 package cluster
 
 import (
+	"context"
 	"encoding/json"
 	"slices"
 
@@ -11,7 +12,7 @@ import (
 // readings, fired rings, push dedup), shared by the nodes: whichever node
 // runs the sources next finds it.
 func (c *Conn) AccountStore() *Store {
-	s := c.NewStore("_account")
+	s := c.NewStore(context.Background(), "_account")
 	s.prefix = "a."
 	return s
 }
@@ -33,14 +34,14 @@ func (c *Conn) View(partitions []string, ruleOf map[string]string) *View {
 
 // RuleState reads the state of rule in its partition.
 func (v *View) RuleState(rule string) (json.RawMessage, error) {
-	return v.c.NewStore(PartitionOf(v.ruleOf, rule)).RuleState(rule)
+	return v.c.NewStore(context.Background(), PartitionOf(v.ruleOf, rule)).RuleState(rule)
 }
 
 // Timers lists the pending timers of every partition.
 func (v *View) Timers() ([]engine.TimerRecord, error) {
 	var out []engine.TimerRecord
 	for _, p := range v.partitions {
-		ts, err := v.c.NewStore(p).Timers()
+		ts, err := v.c.NewStore(context.Background(), p).Timers()
 		if err != nil {
 			return nil, err
 		}

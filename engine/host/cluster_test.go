@@ -79,4 +79,3 @@ func TestClusterModePublishesAndRunsEventsOfEachProperty(t *testing.T) {
 		t.Fatal("an event for an unknown partition was accepted")
 	}
 }
-
