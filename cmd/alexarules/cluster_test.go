@@ -204,7 +204,23 @@ func (r *clusterRig) start(node string) *daemon {
 	r.mu.Lock()
 	r.engines[node] = d
 	r.mu.Unlock()
+	r.t.Cleanup(func() { r.saveLog(node, d) })
 	return d
+}
+
+// clusterLogsEnv names a directory where a failed cluster test leaves each
+// engine's log (node-PID.log), for reading what happened around a failure.
+const clusterLogsEnv = "ALEXARULES_CLUSTER_LOGS"
+
+func (r *clusterRig) saveLog(node string, d *daemon) {
+	dir := os.Getenv(clusterLogsEnv)
+	if dir == "" || !r.t.Failed() {
+		return
+	}
+	name := filepath.Join(dir, fmt.Sprintf("%s-%s-%d.log", r.t.Name(), node, d.cmd.Process.Pid))
+	if err := os.WriteFile(name, []byte(d.log()), 0o644); err != nil {
+		r.t.Logf("save the log of %s: %v", node, err)
+	}
 }
 
 // kill SIGKILLs engine node and takes it out of the rotation.
