@@ -299,6 +299,26 @@ func (r *clusterRig) waitSettled(what string, timeout time.Duration) map[string]
 	return owner
 }
 
+// waitSpread waits until every partition has one owner and every live
+// engine owns one at least (there are as many partitions as engines at
+// most), and returns the owner of each.
+func (r *clusterRig) waitSpread(what string) map[string]string {
+	r.t.Helper()
+	var owner map[string]string
+	spread := func() bool {
+		owner = r.waitSettled(what, 30*time.Second)
+		nodes := map[string]bool{}
+		for _, n := range owner {
+			nodes[n] = true
+		}
+		return len(nodes) == min(len(r.live()), len(clusterPartitions))
+	}
+	if !eventually(30*time.Second, spread) {
+		r.t.Fatalf("%s: the partitions were not spread over the %d engines within 30 s: %v", what, len(r.live()), owner)
+	}
+	return owner
+}
+
 // owner is the live engine owning partition p now.
 func (r *clusterRig) owner(p string) *daemon {
 	r.t.Helper()
@@ -600,8 +620,7 @@ func TestClusterFailover(t *testing.T) {
 	for _, n := range nodes {
 		r.start(n)
 	}
-	owner := r.waitSettled("three engines started", 30*time.Second)
-	t.Logf("partitions: %v", owner)
+	t.Logf("partitions: %v", r.waitSpread("three engines started"))
 
 	// The first ring and the hold run before the kill, the first list item
 	// too; the load runs throughout.
@@ -637,9 +656,10 @@ func TestClusterFailover(t *testing.T) {
 		p.waitAccepted(perPhase/4, "just before the kill")
 		killed = time.Now()
 		r.kill(victim)
-		owner = r.waitSettled("after killing "+victim, 30*time.Second)
+		owner := r.waitSettled("after killing "+victim, 30*time.Second)
 		failovers = append(failovers, time.Since(killed))
 		t.Logf("kill %d: %s SIGKILLed; partitions %v after %s", i+1, victim, owner, failovers[i])
+		r.waitSpread("after killing " + victim)
 		item()
 		p.waitAccepted(perPhase, "after the kill")
 		if i < kills-1 { // the long form brings the node back for the next kill
