@@ -15,6 +15,10 @@ import (
 	"github.com/alexarules/alexarules/engine"
 )
 
+// ErrBadEvent is what Server.Publish wraps when the event itself is wrong
+// (e.g. it names no known partition): answered 400.
+var ErrBadEvent = errors.New("bad event")
+
 // Server is the admin API of one engine.
 type Server struct {
 	Engine *engine.Engine
@@ -283,6 +287,8 @@ func (s *Server) publish(w http.ResponseWriter, r *http.Request) {
 	case errors.Is(err, engine.ErrOverloaded):
 		w.Header().Set("Retry-After", "1")
 		writeError(w, http.StatusTooManyRequests, fmt.Errorf("POST /api/events: %w; retry later", err))
+	case errors.Is(err, ErrBadEvent):
+		writeError(w, http.StatusBadRequest, fmt.Errorf("POST /api/events: %w", err))
 	case errors.Is(err, engine.ErrUnavailable):
 		w.Header().Set("Retry-After", "5")
 		writeError(w, http.StatusServiceUnavailable, fmt.Errorf("POST /api/events: %w; retry later", err))

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"sync"
 	"testing"
 	"time"
@@ -192,14 +193,17 @@ func TestFailoverRunsEveryEventOnce(t *testing.T) {
 	victim.conn.Close()
 	victim.cancel()
 	publish(perPartition/2, perPartition)
-	enginetest.WaitUntil(t, "the survivor owns every partition", func() bool { return len(survivor.n.Owned()) == 3 })
-	enginetest.WaitUntil(t, "every event ran", func() bool {
+	// A takeover waits for the lease to expire and the unacknowledged
+	// messages to come back: longer than WaitUntil's deadline on a loaded
+	// machine.
+	waitLong(t, "the survivor owns every partition", func() bool { return len(survivor.n.Owned()) == 3 })
+	waitLong(t, "every event ran", func() bool {
 		d, _ := rec.count()
 		return d == 2*perPartition
 	})
 	check := survivor.conn.NewStore
 	for _, p := range []string{"a", "b"} {
-		enginetest.WaitUntil(t, "state of "+p, func() bool {
+		waitLong(t, "state of "+p, func() bool {
 			raw, err := check(t.Context(), p).RuleState(p + "-count")
 			var c counter
 			return err == nil && json.Unmarshal(raw, &c) == nil && c.N == perPartition
@@ -237,5 +241,56 @@ func TestTimerFiringCommitsOnce(t *testing.T) {
 	}
 	if ts, _ := again.Timers(); len(ts) != 0 {
 		t.Fatalf("timers %+v after the firing", ts)
+	}
+}
+
+// While NATS is away a commit waits for it instead of failing (which would
+// run the event again, sending its actions twice), and goes through once
+// NATS is back.
+func TestCommitWaitsOutANATSOutage(t *testing.T) {
+	dir := t.TempDir()
+	s := natsServer(t, dir, -1)
+	port := s.Addr().(*net.TCPAddr).Port
+	conn := dial(t, s.ClientURL(), "n1")
+	st := conn.NewStore(t.Context(), "p")
+	ev := engine.Event{ID: "e1", Kind: engine.KindCustom, Name: "tick", Time: time.Now()}
+	accepted := make(chan error, 1)
+	st.Accept(ev, false, func(_ bool, err error) { accepted <- err })
+	if err := <-accepted; err != nil {
+		t.Fatal(err)
+	}
+	s.Shutdown()
+	enginetest.WaitUntil(t, "the connection to notice", func() bool { return !conn.Connected() })
+	done := make(chan error, 1)
+	go func() {
+		done <- st.Commit(engine.Commit{Trace: engine.Trace{Rule: "r", EventID: "e1"}, Rule: "r", RuleState: json.RawMessage(`{"N":1}`)})
+	}()
+	select {
+	case err := <-done:
+		t.Fatalf("commit returned while NATS was down: %v", err)
+	default:
+	}
+	natsServer(t, dir, port)
+	if err := <-done; err != nil {
+		t.Fatalf("commit after NATS came back: %v", err)
+	}
+	if got, _ := st.RuleState("r"); string(got) != `{"N":1}` {
+		t.Fatalf("state %s", got)
+	}
+	pending, err := st.Inbox()
+	if err != nil || len(pending) != 1 || len(pending[0].Done) != 1 {
+		t.Fatalf("inbox %+v, %v: want e1 done by r once", pending, err)
+	}
+}
+
+// waitLong polls cond for up to a minute.
+func waitLong(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -40,7 +41,15 @@ type Conn struct {
 	logs   jetstream.Stream
 	log    *slog.Logger
 	ttl    time.Duration
+	// replicas of the stream and buckets: 3 when the cluster names three
+	// NATS servers or more (a server may die), else 1.
+	replicas int
+	// dropped counts traces and journal records never written.
+	dropped atomic.Uint64
 }
+
+// Dropped counts the traces and journal records not written (NATS away).
+func (c *Conn) Dropped() uint64 { return c.dropped.Load() }
 
 // Dial connects to the NATS servers urls (comma-separated nats://HOST:PORT)
 // as node and makes sure the stream and buckets exist. The connection
@@ -59,7 +68,10 @@ func Dial(ctx context.Context, urls, node string, leaseTTL time.Duration, log *s
 	if err != nil {
 		return nil, fmt.Errorf("cluster: connect %s: %w", urls, err)
 	}
-	c := &Conn{nc: nc, log: log, ttl: leaseTTL}
+	c := &Conn{nc: nc, log: log, ttl: leaseTTL, replicas: 1}
+	if len(strings.Split(urls, ",")) >= 3 {
+		c.replicas = 3
+	}
 	if c.js, err = jetstream.New(nc); err != nil {
 		nc.Close()
 		return nil, fmt.Errorf("cluster: %w", err)
@@ -86,10 +98,8 @@ func (c *Conn) ensure(ctx context.Context) error {
 			return nil
 		}
 		c.log.Warn("cluster: set up the JetStream stream and buckets; retrying", "err", err)
-		select {
-		case <-ctx.Done():
+		if !sleep(ctx, time.Second) {
 			return fmt.Errorf("cluster: set up JetStream: %w", errors.Join(err, ctx.Err()))
-		case <-time.After(time.Second):
 		}
 	}
 }
@@ -99,17 +109,17 @@ func (c *Conn) ensureOnce(ctx context.Context) error {
 	defer cancel()
 	var err error
 	if c.events, err = c.js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{Name: EventStream,
-		Subjects: []string{eventSubjects}, Storage: jetstream.FileStorage, Duplicates: dupWindow,
+		Subjects: []string{eventSubjects}, Storage: jetstream.FileStorage, Duplicates: dupWindow, Replicas: c.replicas,
 		MaxAge: 7 * 24 * time.Hour}); err != nil {
 		return fmt.Errorf("stream %s: %w", EventStream, err)
 	}
 	if c.logs, err = c.js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{Name: LogStream,
 		Subjects: []string{"alexarules.traces.>", "alexarules.journal.>"}, Storage: jetstream.FileStorage,
-		MaxMsgsPerSubject: 1000, MaxMsgs: 200_000, MaxAge: 7 * 24 * time.Hour}); err != nil {
+		MaxMsgsPerSubject: 1000, MaxMsgs: 200_000, MaxAge: 7 * 24 * time.Hour, Replicas: c.replicas}); err != nil {
 		return fmt.Errorf("stream %s: %w", LogStream, err)
 	}
 	if c.leases, err = c.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: LeaseBucket,
-		TTL: c.ttl, Storage: jetstream.FileStorage}); err != nil {
+		TTL: c.ttl, Storage: jetstream.FileStorage, Replicas: c.replicas}); err != nil {
 		return fmt.Errorf("bucket %s: %w", LeaseBucket, err)
 	}
 	kv, err := c.stateBucket(ctx)
@@ -127,7 +137,7 @@ func (c *Conn) stateBucket(ctx context.Context) (jetstream.KeyValue, error) {
 	kv, err := c.js.KeyValue(ctx, StateBucket)
 	if errors.Is(err, jetstream.ErrBucketNotFound) {
 		kv, err = c.js.CreateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: StateBucket, History: 1,
-			Storage: jetstream.FileStorage, LimitMarkerTTL: markerTTL})
+			Storage: jetstream.FileStorage, LimitMarkerTTL: markerTTL, Replicas: c.replicas})
 		if errors.Is(err, jetstream.ErrBucketExists) {
 			kv, err = c.js.KeyValue(ctx, StateBucket)
 		}

@@ -22,7 +22,10 @@ func (l *logs) publish(subject string, v any) {
 		return
 	}
 	if _, err := l.c.js.PublishAsync(subject, b); err != nil {
-		l.c.log.Warn("cluster: log record not written", "subject", subject, "err", err)
+		// Counted (Conn.Dropped) rather than logged one by one: while NATS
+		// is away every trace would log.
+		l.c.dropped.Add(1)
+		l.c.log.Debug("cluster: log record not written", "subject", subject, "err", err)
 	}
 }
 

@@ -45,7 +45,7 @@ type Node struct {
 	owners  map[string]string
 	account bool
 	// seenFree counts the lease rounds a partition has been seen free; a
-	// partition that prefers another node is taken after two.
+	// partition that prefers another node is taken in its second round free.
 	seenFree map[string]int
 	// life is Run's context: a commit of a run whose actions were sent
 	// retries until NATS takes it or the node shuts down, even after its
@@ -148,10 +148,7 @@ func (n *Node) accountRound(ctx context.Context, l *lease, stop context.CancelFu
 		for actx.Err() == nil {
 			if err := n.o.Account(actx); err != nil && actx.Err() == nil {
 				n.o.Log.Error("cluster: account sources stopped; restarting", "err", err)
-				select {
-				case <-actx.Done():
-				case <-time.After(time.Second):
-				}
+				sleep(actx, time.Second)
 			}
 		}
 	}()
@@ -234,7 +231,7 @@ func (n *Node) take(ctx context.Context, fair int, alive []string, owners map[st
 			continue
 		}
 		n.seenFree[p]++
-		if rank(p, alive)[0] != n.o.Name && n.seenFree[p] < 3 {
+		if rank(p, alive)[0] != n.o.Name && n.seenFree[p] < 2 {
 			continue
 		}
 		l, ok := n.o.Conn.acquire(ctx, "part."+p, n.o.Name)
@@ -368,6 +365,7 @@ func (n *Node) accept(ctx context.Context, p string, eng *engine.Engine, m jetst
 	}
 }
 
+// sleep waits d; false when ctx ended first.
 func sleep(ctx context.Context, d time.Duration) bool {
 	select {
 	case <-ctx.Done():

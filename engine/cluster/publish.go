@@ -27,13 +27,14 @@ type Router struct {
 	byDevice   map[string]string   // lower-case name or id → partition
 	byName     map[string][]string // custom event name → partitions whose rules take it
 	anyName    []string            // partitions with a rule taking every custom event
+	ruleOf     map[string]string   // rule id → property
 }
 
 // NewRouter indexes the properties and the rules (id → triggers) of every
 // partition; rules in no property are the default partition's.
 func NewRouter(props []Property, rules []*engine.Rule) *Router {
-	r := &Router{byDevice: map[string]string{}, byName: map[string][]string{}}
 	ruleOf := map[string]string{}
+	r := &Router{byDevice: map[string]string{}, byName: map[string][]string{}, ruleOf: ruleOf}
 	for _, p := range props {
 		r.partitions = append(r.partitions, p.Name)
 		for _, d := range p.Devices {
@@ -82,10 +83,14 @@ func appendNew(s []string, v string) []string {
 // Partitions lists every partition, sorted.
 func (r *Router) Partitions() []string { return slices.Clone(r.partitions) }
 
-// Route returns the partitions ev goes to: a device's property (default
-// for a device in none); for a custom event, the partitions whose rules
-// take its name (default when none does).
+// Route returns the partitions ev goes to: a targeted event's (a schedule
+// tick's) rule's; a device's property (default for a device in none); for
+// a custom event, the partitions whose rules take its name (default when
+// none does).
 func (r *Router) Route(ev engine.Event) []string {
+	if ev.Target != "" {
+		return []string{PartitionOf(r.ruleOf, ev.Target)}
+	}
 	if ev.Device != nil {
 		for _, k := range []string{ev.Device.ID, strings.ToLower(ev.Device.Name)} {
 			if p := r.byDevice[k]; k != "" && p != "" {
@@ -108,7 +113,7 @@ func (r *Router) Route(ev engine.Event) []string {
 }
 
 // Publish writes ev to partition's subject of the event stream and waits
-// for the stream to store it. msgID (default the event id) lets the stream
+// for the stream to store it, trying again until ctx ends. msgID (default the event id) lets the stream
 // drop a second publish of the same event, e.g. a schedule tick fired by
 // two nodes.
 func (c *Conn) Publish(ctx context.Context, partition string, ev engine.Event, msgID string) error {
@@ -123,10 +128,17 @@ func (c *Conn) Publish(ctx context.Context, partition string, ev engine.Event, m
 		msgID = ev.ID
 	}
 	m.Header.Set(nats.MsgIdHdr, partition+"/"+msgID)
-	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	defer cancel()
-	if _, err := c.js.PublishMsg(ctx, m); err != nil {
-		return fmt.Errorf("cluster: publish event %s to %s: %w", ev.ID, partition, err)
+	// A failed attempt may have been stored all the same (its answer was
+	// lost): the attempts share the message id, so the stream keeps one.
+	for wait := 50 * time.Millisecond; ; wait = min(2*wait, time.Second) {
+		actx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		_, err = c.js.PublishMsg(actx, m)
+		cancel()
+		if err == nil {
+			return nil
+		}
+		if !sleep(ctx, wait) {
+			return fmt.Errorf("cluster: publish event %s to %s: %w", ev.ID, partition, err)
+		}
 	}
-	return nil
 }

@@ -150,11 +150,13 @@ func (s *Store) markBroken(id string) {
 	s.mu.Unlock()
 }
 
-// RecordTrace writes the trace and, for an event in the inbox, the rule's
-// done mark. It waits for the done mark (so Complete, called after it,
-// finds it), not for the trace.
+// RecordTrace writes, for an event in the inbox, the rule's done mark and
+// then the trace. It waits for the done mark (so Complete, called after
+// it, finds it), not for the trace.
 func (s *Store) RecordTrace(t engine.Trace) {
-	s.log.trace(s.partition, t)
+	// After the done mark: an engine killed between the two leaves no
+	// trace of a run that its successor runs again.
+	defer s.log.trace(s.partition, t)
 	if !s.inInbox(t.EventID) {
 		return
 	}
@@ -238,10 +240,8 @@ func (s *Store) write(ws []write) error {
 		if attempt == 0 {
 			s.c.log.Warn("cluster: write to NATS failed; retrying until it is back", "partition", s.partition, "err", err)
 		}
-		select {
-		case <-s.life.Done():
+		if !sleep(s.life, wait) {
 			return err
-		case <-time.After(wait):
 		}
 		wait = min(2*wait, 2*time.Second)
 	}

@@ -3,6 +3,8 @@ package cluster
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"slices"
 
 	"github.com/alexarules/alexarules/engine"
@@ -26,10 +28,23 @@ type View struct {
 	ruleOf     map[string]string
 }
 
-// View returns a View of partitions; ruleOf maps rule ids to their
-// property (rules in none are the default partition's).
-func (c *Conn) View(partitions []string, ruleOf map[string]string) *View {
-	return &View{Store: c.AccountStore(), partitions: slices.Clone(partitions), ruleOf: ruleOf}
+// View returns a View; Set gives it the partitions.
+func (c *Conn) View() *View { return &View{Store: c.AccountStore()} }
+
+// Set names the partitions; ruleOf maps rule ids to their property (rules
+// in none are the default partition's). Call it before the view is read.
+func (v *View) Set(partitions []string, ruleOf map[string]string) {
+	v.partitions, v.ruleOf = slices.Clone(partitions), ruleOf
+}
+
+// ErrNotInCluster refuses what cluster mode does not do: writes through
+// the admin API's engine, such as a shadow toggle, which would not reach
+// the partitions' engines.
+var ErrNotInCluster = errors.New("not available in cluster mode")
+
+// Put refuses: the admin API's engine writes nothing in cluster mode.
+func (v *View) Put(bucket, key string, _ []byte) error {
+	return fmt.Errorf("%s/%s: %w", bucket, key, ErrNotInCluster)
 }
 
 // RuleState reads the state of rule in its partition.

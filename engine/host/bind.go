@@ -48,9 +48,12 @@ type alexaSetup struct {
 	// shared keeps what the sources share with the rest of the cluster
 	// (readings, fired rings, push dedup): store, or the cluster's
 	// account scope.
-	shared  engine.Store
-	clock   engine.Clock
-	publish func(engine.Event)
+	shared engine.Store
+	// readShared makes device():last() read the shared readings too: in
+	// cluster mode, one node polls and every node's rules read.
+	readShared bool
+	clock      engine.Clock
+	publish    func(engine.Event)
 	// observe times every Amazon request for the API latency histogram.
 	observe func(api, result string, d time.Duration)
 	// downResync is the bridge's re-sync interval while push is down
@@ -129,6 +132,9 @@ func startAlexa(ctx context.Context, cfg Config, getenv func(string) string, s a
 		if hh, err = rt.startBridge(cfg, acc, s, log); err != nil {
 			return nil, err
 		}
+	}
+	if readings != nil && s.readShared {
+		readings = sharedReadings{local: readings, st: s.shared}
 	}
 	rt.bind = newBinder(eps, readings, hh, s.clock)
 	return rt, nil
@@ -387,4 +393,20 @@ func (h household) CheckListItem(ctx context.Context, list, textOrID string) err
 
 func (h household) RemoveListItem(ctx context.Context, list, textOrID string) error {
 	return h.b.RemoveListItem(ctx, list, textOrID)
+}
+
+// sharedReadings answers device():last() from the readings the account's
+// poller stores for the cluster, or from this node's poller when it has a
+// newer one (it stores behind the reads).
+type sharedReadings struct {
+	local scripting.Readings
+	st    engine.Store
+}
+
+func (r sharedReadings) Last(endpointID, attr string) (any, time.Time, bool) {
+	v, since, ok := poll.Stored(r.st, endpointID, attr)
+	if lv, lsince, lok := r.local.Last(endpointID, attr); lok && (!ok || lsince.After(since)) {
+		return lv, lsince, true
+	}
+	return v, since, ok
 }

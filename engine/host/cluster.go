@@ -17,6 +17,10 @@ import (
 	"github.com/alexarules/alexarules/rules"
 )
 
+// adminPublishWait bounds how long POST /api/events tries to publish
+// before it answers 503.
+const adminPublishWait = 7 * time.Second
+
 // clusterHost is what a host adds in cluster mode (`run --cluster`): the
 // connection, the node that owns partitions, and the router that sends
 // each event to its partition.
@@ -25,6 +29,7 @@ type clusterHost struct {
 	conn   *cluster.Conn
 	node   *cluster.Node
 	router *cluster.Router
+	view   *cluster.View     // the admin API's store
 	ruleOf map[string]string // rule id → property
 	ids    engine.IDs
 	// ctx bounds the sources' publishing retries.
@@ -48,9 +53,10 @@ func (h *host) runCluster(ctx context.Context, ln net.Listener) error {
 	h.cl = cl
 	account := conn.AccountStore()
 	// The admin API's engine lists the rules; it never runs them.
-	h.engine = h.newEngine(account)
+	cl.view = conn.View()
+	h.engine = h.newEngine(cl.view)
 	h.publish = cl.publishSource
-	if h.rt, err = startAlexa(ctx, cfg, o.Getenv, alexaSetup{store: h.store, shared: account, clock: o.Clock,
+	if h.rt, err = startAlexa(ctx, cfg, o.Getenv, alexaSetup{store: h.store, shared: account, readShared: true, clock: o.Clock,
 		publish: h.publish, observe: h.engine.Metrics().ObserveAPICall, downResync: o.DownResync}, o.Log); err != nil {
 		return err
 	}
@@ -67,6 +73,7 @@ func (h *host) runCluster(ctx context.Context, ln net.Listener) error {
 		props[i].Rules = append(props[i].Rules, id)
 	}
 	cl.router = cluster.NewRouter(props, h.rules)
+	cl.view.Set(cl.router.Partitions(), cl.ruleOf)
 	cl.node = cluster.NewNode(cluster.NodeOptions{Conn: conn, Name: cfg.Node, Partitions: cl.router.Partitions(),
 		NewEngine: cl.partitionEngine, Account: cl.runAccount, Log: o.Log})
 	o.Log.Info("cluster node started", "node", cfg.Node, "partitions", cl.router.Partitions())
@@ -138,7 +145,7 @@ func (cl *clusterHost) publish(ctx context.Context, ev engine.Event, partition s
 	parts := cl.router.Route(ev)
 	if partition != "" {
 		if !slices.Contains(cl.router.Partitions(), partition) {
-			return ev, fmt.Errorf("partition %q: no such property (partitions: %s)", partition, strings.Join(cl.router.Partitions(), ", "))
+			return ev, fmt.Errorf("%w: field \"partition\": %q is no partition (partitions: %s)", admin.ErrBadEvent, partition, strings.Join(cl.router.Partitions(), ", "))
 		}
 		parts = []string{partition}
 	}
@@ -163,22 +170,11 @@ func (cl *clusterHost) publish(ctx context.Context, ev engine.Event, partition s
 	return ev, nil
 }
 
-// publishSource publishes a source's event, retrying while NATS is away:
-// the event waits in the source rather than being lost.
+// publishSource publishes a source's event, retrying while NATS is away
+// (Conn.Publish): the event waits in the source rather than being lost.
 func (cl *clusterHost) publishSource(ev engine.Event) {
-	for wait := 100 * time.Millisecond; ; wait = min(2*wait, 5*time.Second) {
-		out, err := cl.publish(cl.ctx, ev, "")
-		if err == nil {
-			return
-		}
-		ev = out // keep the id: a retry is the same event
-		cl.h.opts.Log.Warn("cluster: publish an event; retrying", "event", ev.ID, "kind", ev.Kind, "err", err)
-		select {
-		case <-cl.ctx.Done():
-			cl.h.opts.Log.Error("cluster: event not published before shutdown", "event", ev.ID, "kind", ev.Kind)
-			return
-		case <-time.After(wait):
-		}
+	if _, err := cl.publish(cl.ctx, ev, ""); err != nil {
+		cl.h.opts.Log.Error("cluster: event not published before shutdown", "event", ev.ID, "kind", ev.Kind, "err", err)
 	}
 }
 
@@ -208,10 +204,14 @@ func (cl *clusterHost) status() any {
 // adminServer turns srv into the cluster's admin API: events are published
 // to the cluster, reads see every partition, reloads are not offered.
 func (cl *clusterHost) adminServer(srv *admin.Server) {
-	srv.Store = cl.conn.View(cl.router.Partitions(), cl.ruleOf)
+	srv.Store = cl.view
 	srv.Reload = nil
 	srv.Cluster = cl.status
 	srv.Publish = func(ev engine.Event, partition string) (engine.Event, error) {
-		return cl.publish(cl.ctx, ev, partition)
+		// Within a client's patience: a post answered 503 was not stored
+		// (NATS gone for longer), one answered 202 was.
+		ctx, cancel := context.WithTimeout(cl.ctx, adminPublishWait)
+		defer cancel()
+		return cl.publish(ctx, ev, partition)
 	}
 }

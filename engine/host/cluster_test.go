@@ -75,7 +75,32 @@ func TestClusterModePublishesAndRunsEventsOfEachProperty(t *testing.T) {
 			return strings.Contains(strings.Join(strings.Fields(body), ""), want)
 		})
 	}
-	if s, _ := h1.do("POST", "/api/events", `{"name":"ring","partition":"nowhere"}`); s == http.StatusAccepted {
-		t.Fatal("an event for an unknown partition was accepted")
+	// Traces and the journal of every partition are readable on any node.
+	h1.waitFor("a-ring's three traces on n1", func() bool {
+		_, body := h1.do("GET", "/api/runs?rule=a-ring&limit=10", "")
+		var traces []struct{ Rule, Outcome string }
+		return json.Unmarshal([]byte(body), &traces) == nil && len(traces) == 3 && traces[0].Rule == "a-ring" && traces[0].Outcome == "ok"
+	})
+	h2.waitFor("the four events in the journal on n2", func() bool {
+		_, body := h2.do("GET", "/api/events?limit=10", "")
+		var evs []struct{ Name string }
+		if json.Unmarshal([]byte(body), &evs) != nil {
+			return false
+		}
+		rings := 0
+		for _, ev := range evs {
+			if ev.Name == "ring" {
+				rings++
+			}
+		}
+		return rings == 4
+	})
+	// A shadow toggle would not reach the partitions' engines: refused,
+	// saying so.
+	if s, body := h1.do("POST", "/api/rules/a-ring/shadow", `{"shadow":true}`); s == http.StatusOK || !strings.Contains(body, "cluster mode") {
+		t.Fatalf("shadow toggle in cluster mode: %d %s", s, body)
+	}
+	if s, body := h1.do("POST", "/api/events", `{"name":"ring","partition":"nowhere"}`); s != http.StatusBadRequest || !strings.Contains(body, "nowhere") {
+		t.Fatalf("an event for an unknown partition: %d %s, want 400 naming it", s, body)
 	}
 }

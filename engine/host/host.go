@@ -296,6 +296,11 @@ func (h *host) gauges() []engine.Gauge {
 	for _, g := range h.rt.gauges {
 		extra = append(extra, g()...)
 	}
+	if h.cl != nil {
+		extra = append(extra, engine.Gauge{Name: "alexarules_cluster_log_dropped_total",
+			Help: "Traces and journal records never written to the cluster's log stream (NATS away).", Type: "counter",
+			Value: float64(h.cl.conn.Dropped())})
+	}
 	return append(extra, []engine.Gauge{
 		{Name: "alexarules_store_dropped_total", Help: "Journal events and traces never written: recorded after the store closed, not encodable, or lost with a failed write.",
 			Type: "counter", Value: float64(h.store.Dropped())},

@@ -142,6 +142,14 @@ func TestStoredReadingSurvivesARestart(t *testing.T) {
 			t.Errorf("10 polls of one unchanged value wrote %v; want one write", cs.puts)
 		}
 		_, since, _ := p1.Last("sensor", "temperature")
+		// Another engine reads what this poller stored (a cluster node
+		// that does not poll).
+		if v, s, ok := poll.Stored(st, "sensor", "temperature"); !ok || v != 21.5 || !s.Equal(since) {
+			t.Errorf("Stored = %v, %v, %v; want 21.5 since %v", v, s, ok, since)
+		}
+		if _, _, ok := poll.Stored(st, "sensor", "humidity"); ok {
+			t.Error("Stored found a reading never polled")
+		}
 
 		// A new process: the stored value is known before the first poll
 		// and an unchanged value does not fire again.

@@ -294,3 +294,18 @@ func equal(a, b any) bool {
 	}
 	return reflect.DeepEqual(a, b)
 }
+
+// Stored returns the last value of one reading as a Poller keeps it in st
+// (Bucket), for an engine that reads what another one polls: a cluster
+// node that does not run the account's poller.
+func Stored(st engine.Store, endpointID, attr string) (value any, since time.Time, ok bool) {
+	b, err := st.Get(Bucket, recordKey(key{endpointID, attr}))
+	if err != nil || b == nil {
+		return nil, time.Time{}, false
+	}
+	r, err := decodeRecord(b)
+	if err != nil {
+		return nil, time.Time{}, false
+	}
+	return r.Value, r.Since, true
+}
