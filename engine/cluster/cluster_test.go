@@ -13,25 +13,10 @@ import (
 
 	"github.com/alexarules/alexarules/engine"
 	"github.com/alexarules/alexarules/engine/cluster"
+	"github.com/alexarules/alexarules/engine/cluster/natstest"
 	"github.com/alexarules/alexarules/engine/enginetest"
 	"github.com/nats-io/nats-server/v2/server"
 )
-
-// natsServer starts an embedded NATS server with JetStream on loopback.
-func natsServer(t *testing.T, dir string, port int) *server.Server {
-	t.Helper()
-	s, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: port, JetStream: true,
-		StoreDir: dir, NoLog: true, NoSigs: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	go s.Start()
-	if !s.ReadyForConnections(10 * time.Second) {
-		t.Fatal("nats server not ready")
-	}
-	t.Cleanup(s.Shutdown)
-	return s
-}
 
 func dial(t *testing.T, url, node string) *cluster.Conn {
 	t.Helper()
@@ -48,7 +33,7 @@ func dial(t *testing.T, url, node string) *cluster.Conn {
 type counter struct{ N int }
 
 func TestCommitIsOncePerEventAndRule(t *testing.T) {
-	s := natsServer(t, t.TempDir(), -1)
+	s := natstest.Start(t, t.TempDir(), server.RANDOM_PORT)
 	st := dial(t, s.ClientURL(), "n1").NewStore(t.Context(), "hotel-a")
 	ev := engine.Event{ID: "e1", Kind: engine.KindCustom, Name: "tick", Time: time.Now()}
 	accept := func() bool {
@@ -165,7 +150,7 @@ func startNode(t *testing.T, url, name string, rec *runs) *node {
 }
 
 func TestFailoverRunsEveryEventOnce(t *testing.T) {
-	s := natsServer(t, t.TempDir(), -1)
+	s := natstest.Start(t, t.TempDir(), server.RANDOM_PORT)
 	rec := &runs{seen: map[string]int{}}
 	n1 := startNode(t, s.ClientURL(), "n1", rec)
 	n2 := startNode(t, s.ClientURL(), "n2", rec)
@@ -220,7 +205,7 @@ func TestFailoverRunsEveryEventOnce(t *testing.T) {
 // (after a takeover) and fired it cannot apply its handler run a second
 // time.
 func TestTimerFiringCommitsOnce(t *testing.T) {
-	s := natsServer(t, t.TempDir(), -1)
+	s := natstest.Start(t, t.TempDir(), server.RANDOM_PORT)
 	st := dial(t, s.ClientURL(), "n1").NewStore(t.Context(), "p")
 	rec := engine.TimerRecord{ID: "r/bye", Rule: "r", Handler: "bye", Due: time.Now(), Created: time.Now()}
 	if err := st.Commit(engine.Commit{Rule: "r", PutTimers: []engine.TimerRecord{rec}}); err != nil {
@@ -249,7 +234,7 @@ func TestTimerFiringCommitsOnce(t *testing.T) {
 // NATS is back.
 func TestCommitWaitsOutANATSOutage(t *testing.T) {
 	dir := t.TempDir()
-	s := natsServer(t, dir, -1)
+	s := natstest.Start(t, dir, server.RANDOM_PORT)
 	port := s.Addr().(*net.TCPAddr).Port
 	conn := dial(t, s.ClientURL(), "n1")
 	st := conn.NewStore(t.Context(), "p")
@@ -270,7 +255,7 @@ func TestCommitWaitsOutANATSOutage(t *testing.T) {
 		t.Fatalf("commit returned while NATS was down: %v", err)
 	default:
 	}
-	natsServer(t, dir, port)
+	natstest.Start(t, dir, port)
 	if err := <-done; err != nil {
 		t.Fatalf("commit after NATS came back: %v", err)
 	}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"slices"
 	"sync"
 	"time"
@@ -84,9 +85,7 @@ func (n *Node) Owners() map[string]string {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	out := make(map[string]string, len(n.owners))
-	for k, v := range n.owners {
-		out[k] = v
-	}
+	maps.Copy(out, n.owners)
 	return out
 }
 

@@ -64,11 +64,12 @@ func (s *Store) fault(err error) {
 }
 
 func (s *Store) key(kind string, parts ...string) string {
-	k := s.prefix + kind
+	var k strings.Builder
+	k.WriteString(s.prefix + kind)
 	for _, p := range parts {
-		k += "." + escape(p)
+		k.WriteString("." + escape(p))
 	}
-	return k
+	return k.String()
 }
 
 func bg() context.Context { return context.Background() }

@@ -8,8 +8,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
-	"time"
 
+	"github.com/alexarules/alexarules/engine/cluster/natstest"
 	"github.com/alexarules/alexarules/engine/host"
 	"github.com/nats-io/nats-server/v2/server"
 )
@@ -19,16 +19,7 @@ import (
 // runs the rule of its property once, on whichever node owns it, and each
 // node's GET /api/cluster shows what it owns.
 func TestClusterModePublishesAndRunsEventsOfEachProperty(t *testing.T) {
-	ns, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: -1, JetStream: true,
-		StoreDir: t.TempDir(), NoLog: true, NoSigs: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	go ns.Start()
-	if !ns.ReadyForConnections(10 * time.Second) {
-		t.Fatal("nats not ready")
-	}
-	t.Cleanup(ns.Shutdown)
+	ns := natstest.Start(t, t.TempDir(), server.RANDOM_PORT)
 	dir := t.TempDir()
 	if err := os.Mkdir(filepath.Join(dir, "hotel-a"), 0o755); err != nil {
 		t.Fatal(err)
