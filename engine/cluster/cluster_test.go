@@ -279,3 +279,42 @@ func waitLong(t *testing.T, what string, cond func() bool) {
 		time.Sleep(5 * time.Millisecond)
 	}
 }
+
+// While NATS is away a run's read of its state waits for it too, instead of
+// failing the run (a failed run is final: the event would never run).
+func TestStateReadWaitsOutANATSOutage(t *testing.T) {
+	dir := t.TempDir()
+	s := natstest.Start(t, dir, server.RANDOM_PORT)
+	port := s.Addr().(*net.TCPAddr).Port
+	conn := dial(t, s.ClientURL(), "n1")
+	st := conn.NewStore(t.Context(), "p")
+	ev := engine.Event{ID: "e1", Kind: engine.KindCustom, Name: "tick", Time: time.Now()}
+	accepted := make(chan error, 1)
+	st.Accept(ev, false, func(_ bool, err error) { accepted <- err })
+	if err := <-accepted; err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Commit(engine.Commit{Trace: engine.Trace{Rule: "r", EventID: "e1"}, Rule: "r", RuleState: json.RawMessage(`{"N":1}`)}); err != nil {
+		t.Fatal(err)
+	}
+	s.Shutdown()
+	enginetest.WaitUntil(t, "the connection to notice", func() bool { return !conn.Connected() })
+	type read struct {
+		state json.RawMessage
+		err   error
+	}
+	done := make(chan read, 1)
+	go func() {
+		v, err := st.RuleState("r")
+		done <- read{v, err}
+	}()
+	select {
+	case r := <-done:
+		t.Fatalf("the state read returned while NATS was down: %s, %v", r.state, r.err)
+	default:
+	}
+	natstest.Start(t, dir, port)
+	if r := <-done; r.err != nil || string(r.state) != `{"N":1}` {
+		t.Fatalf("the state read after NATS came back: %s, %v", r.state, r.err)
+	}
+}
