@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/alexarules/alexarules/alexa/sim"
+	"github.com/alexarules/alexarules/engine/cluster/natstest"
 	"github.com/nats-io/nats-server/v2/server"
 )
 
@@ -116,8 +117,7 @@ type natsNode struct {
 func startNATS(t *testing.T, name string, clustered bool, routes ...string) *natsNode {
 	t.Helper()
 	n := &natsNode{t: t, opts: server.Options{
-		ServerName: name, Host: "127.0.0.1", Port: server.RANDOM_PORT,
-		JetStream: true, StoreDir: t.TempDir(), NoLog: true, NoSigs: true,
+		ServerName: name, Host: "127.0.0.1", Port: server.RANDOM_PORT, JetStream: true, StoreDir: t.TempDir(),
 	}}
 	if clustered {
 		n.opts.Cluster = server.ClusterOpts{Name: "alexarules", Host: "127.0.0.1", Port: server.RANDOM_PORT}
@@ -135,16 +135,7 @@ func startNATS(t *testing.T, name string, clustered bool, routes ...string) *nat
 
 func (n *natsNode) start() {
 	n.t.Helper()
-	opts := n.opts
-	srv, err := server.NewServer(&opts)
-	if err != nil {
-		n.t.Fatalf("nats-server %s: %v", n.opts.ServerName, err)
-	}
-	srv.Start()
-	if !srv.ReadyForConnections(20 * time.Second) {
-		n.t.Fatalf("nats-server %s did not start", n.opts.ServerName)
-	}
-	n.srv = srv
+	n.srv = natstest.StartWith(n.t, n.opts)
 }
 
 func (n *natsNode) stop() {
