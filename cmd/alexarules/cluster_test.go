@@ -600,7 +600,7 @@ const clusterList = "amzn1.alexa.list.sim-shopping"
 
 func TestClusterFailover(t *testing.T) {
 	long := os.Getenv(clusterLongEnv) != ""
-	perPhase, kills, rate := 40, 1, 20
+	perPhase, kills, rate := 30, 1, 20
 	if long {
 		perPhase, kills, rate = 400, 3, 50
 	}
@@ -725,7 +725,7 @@ func checkClusterSources(t *testing.T, r *clusterRig, rings, items []string) {
 func TestClusterNATSRestarts(t *testing.T) {
 	// The short form restarts one server, then both; the long form also
 	// the other one alone.
-	perPhase, rate, restarts := 20, 20, [][]int{{0}, {0, 1}}
+	perPhase, rate, restarts := 15, 20, [][]int{{0}, {0, 1}}
 	if os.Getenv(clusterLongEnv) != "" {
 		perPhase, rate, restarts = 300, 50, [][]int{{0}, {1}, {0, 1}}
 	}
