@@ -594,10 +594,12 @@ func (p *clusterPoster) checkContinued(t *testing.T, acts actionLog, killed time
 	return before, timers
 }
 
-// clusterLists is where list items are added: the demo household's
+// clusterList is where list items are added: the demo household's
 // shopping list.
 const clusterList = "amzn1.alexa.list.sim-shopping"
 
+// TestClusterFailover is the acceptance test of issue 14 (see the top of
+// this file); the long form kills three times, restarting the victim.
 func TestClusterFailover(t *testing.T) {
 	long := os.Getenv(clusterLongEnv) != ""
 	perPhase, kills, rate := 30, 1, 20
@@ -665,6 +667,7 @@ func TestClusterFailover(t *testing.T) {
 	p.checkExactlyOnce(t, counts, acts)
 	before, timers := p.checkContinued(t, acts, killed)
 	checkClusterSources(t, r, rings, items)
+	r.waitSpread("after the load")
 	for node, d := range r.live() {
 		t.Logf("GET /api/cluster of %s: %s", node, strings.TrimSpace(d.get("/api/cluster")))
 	}
