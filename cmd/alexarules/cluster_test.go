@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -160,10 +161,11 @@ type clusterRig struct {
 	t      *testing.T
 	s      *sim.Server
 	simURL string
-	dir    string // the rules directory
-	cfg    string // the config file
-	data   string // the engines' --data files live here
-	nats   string // the --cluster value
+	dir    string            // the rules directory
+	cfg    string            // the config file
+	data   string            // the engines' --data files live here
+	nats   string            // the --cluster value
+	via    map[string]string // another --cluster value for some nodes
 
 	mu      sync.Mutex
 	engines map[string]*daemon // the live engines by node name
@@ -189,7 +191,7 @@ func (r *clusterRig) start(node string) *daemon {
 	r.t.Helper()
 	args := []string{"--config", r.cfg, "--cloud", r.simURL, "--poll-interval", "1s"}
 	if r.nats != "" {
-		args = append(args, "--cluster", r.nats, "--node", node)
+		args = append(args, "--cluster", cmp.Or(r.via[node], r.nats), "--node", node)
 	}
 	d := startRun(r.t, r.dir, filepath.Join(r.data, node+".db"), args...)
 	r.mu.Lock()
@@ -942,6 +944,121 @@ func benchFailover(t *testing.T) []time.Duration {
 		r.waitSettled("after killing "+victim, 60*time.Second)
 		out = append(out, time.Since(killed).Round(10*time.Millisecond))
 		r.start(victim)
+	}
+	return out
+}
+
+// cutProxy forwards loopback TCP connections to target until it is cut:
+// then it closes them and refuses new ones, as a network partition would,
+// until it is healed.
+type cutProxy struct {
+	ln     net.Listener
+	target string
+	mu     sync.Mutex
+	cut    bool
+	conns  []net.Conn
+}
+
+func startProxy(t *testing.T, target string) *cutProxy {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &cutProxy{ln: ln, target: target}
+	t.Cleanup(func() { ln.Close(); p.setCut(true) })
+	go p.serve()
+	return p
+}
+
+func (p *cutProxy) serve() {
+	for {
+		c, err := p.ln.Accept()
+		if err != nil {
+			return
+		}
+		p.mu.Lock()
+		cut := p.cut
+		p.mu.Unlock()
+		up, err := net.Dial("tcp", p.target)
+		if cut || err != nil {
+			c.Close()
+			continue
+		}
+		p.mu.Lock()
+		p.conns = append(p.conns, c, up)
+		p.mu.Unlock()
+		go func() { _, _ = io.Copy(up, c); up.Close() }()
+		go func() { _, _ = io.Copy(c, up); c.Close() }()
+	}
+}
+
+// setCut cuts (closing every forwarded connection) or heals the link.
+func (p *cutProxy) setCut(cut bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.cut = cut
+	if cut {
+		for _, c := range p.conns {
+			c.Close()
+		}
+		p.conns = nil
+	}
+}
+
+func (p *cutProxy) url() string { return "nats://" + p.ln.Addr().String() }
+
+// TestClusterNetworkPartition (long form) cuts engine n1 off from NATS
+// under load: it must give up its partitions before n2 takes them (each
+// partition has one owner throughout), and take its share again when the
+// network heals, with every accepted event run exactly once.
+func TestClusterNetworkPartition(t *testing.T) {
+	if os.Getenv(clusterLongEnv) == "" {
+		t.Skip(clusterLongEnv + "=1 runs the network partition test")
+	}
+	nats := startNATS(t, "n0", false)
+	proxy := startProxy(t, nats.srv.Addr().String())
+	r := newClusterRig(t, clusterRules(), clusterConfig, nats.url())
+	r.via = map[string]string{"n1": proxy.url()}
+	r.start("n1")
+	r.start("n2")
+	t.Logf("partitions: %v", r.waitSpread("two engines started"))
+	p := startClusterPoster(r, 20)
+	p.waitAccepted(100, "before the partition")
+	proxy.setCut(true)
+	cut := time.Now()
+	var owners map[string][]string
+	alone := func() bool {
+		owners = r.owners()
+		for _, part := range clusterPartitions {
+			if len(owners[part]) > 1 {
+				t.Errorf("partition %s has two owners while n1 is cut off: %v", part, owners[part])
+			}
+		}
+		return settled(owners) && slices.Equal(slices.Sorted(maps.Keys(invert(owners))), []string{"n2"})
+	}
+	if !eventually(30*time.Second, alone) {
+		t.Fatalf("n2 did not own every partition within 30 s of cutting n1 off: %v", owners)
+	}
+	t.Logf("n1 cut off: n2 owns every partition after %s", time.Since(cut).Round(10*time.Millisecond))
+	p.waitAccepted(100, "while n1 is cut off")
+	proxy.setCut(false)
+	t.Logf("healed: partitions %v", r.waitSpread("after the partition healed"))
+	p.waitAccepted(100, "after the partition healed")
+	p.finish()
+	settleCluster(t, r, p, nil, nil)
+	p.checkExactlyOnce(t, r.counts(), actions(r.s))
+	t.Logf("network partition: %d events answered 202, %d cut off, %d answered 429/503 and retried, refused %v",
+		len(p.accepted), len(p.unsure), p.throttled, p.refused)
+}
+
+// invert maps each owning node to a partition it claims.
+func invert(owners map[string][]string) map[string]string {
+	out := map[string]string{}
+	for part, nodes := range owners {
+		for _, n := range nodes {
+			out[n] = part
+		}
 	}
 	return out
 }
