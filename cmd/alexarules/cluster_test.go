@@ -357,13 +357,14 @@ type clusterPoster struct {
 	unsure    map[string]bool      // keys whose post was cut off
 	refused   map[int]int          // other answers by status
 	throttled int                  // 429 and 503 answers, retried
+	refusing  map[string]time.Time // nodes that answered 429/503, until when to avoid them
 }
 
 // startClusterPoster starts clients that post about rate events per second
 // in total: the engines must keep up, or the backlog only grows.
 func startClusterPoster(r *clusterRig, rate int) *clusterPoster {
 	p := &clusterPoster{r: r, pause: time.Second * clusterPosters / time.Duration(rate), stop: make(chan struct{}), done: make(chan struct{}),
-		accepted: map[string]time.Time{}, unsure: map[string]bool{}, refused: map[int]int{}}
+		accepted: map[string]time.Time{}, unsure: map[string]bool{}, refused: map[int]int{}, refusing: map[string]time.Time{}}
 	go p.run()
 	return p
 }
@@ -414,11 +415,25 @@ func (p *clusterPoster) postNext(hc *http.Client) {
 			time.Sleep(50 * time.Millisecond)
 			continue
 		}
-		if p.post(hc, live[nodes[(n+attempt)%len(nodes)]].base, key, body) {
+		node := nodes[(n+attempt)%len(nodes)]
+		for i := 1; i < len(nodes) && p.busy(node); i++ { // as a load balancer would
+			node = nodes[(n+attempt+i)%len(nodes)]
+		}
+		if p.post(hc, live[node].base, key, body) {
 			return
 		}
+		p.mu.Lock()
+		p.refusing[node] = time.Now().Add(2 * time.Second)
+		p.mu.Unlock()
 		time.Sleep(50 * time.Millisecond) // 429/503: pause, then again
 	}
+}
+
+// busy reports whether node answered 429 or 503 in the last 2 s.
+func (p *clusterPoster) busy(node string) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return time.Now().Before(p.refusing[node])
 }
 
 // post sends one event and records the answer; it reports whether the
@@ -538,11 +553,15 @@ func (p *clusterPoster) ranAll(counts map[string]float64) bool {
 // checkExactlyOnce: every event answered 202 ran exactly once, one cut
 // off by the kill at most once, a refused one never, nothing else ran; each
 // run sent one reminder, and each run's timer fired once and sent one more.
-func (p *clusterPoster) checkExactlyOnce(t *testing.T, counts map[string]float64, acts actionLog) {
+// Up to repeatable committed runs may have sent their reminder twice: runs
+// in flight when their engine lost NATS, whose commit could not land, run
+// again on the next owner (actions are at least once, docs/RELIABILITY.md).
+func (p *clusterPoster) checkExactlyOnce(t *testing.T, counts map[string]float64, acts actionLog, repeatable int) {
 	t.Helper()
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	posted := map[string]bool{}
+	var repeated []string
 	for n := range p.sent {
 		key, _, timer := clusterKey(n)
 		posted[key], posted["fired-"+key] = true, true
@@ -554,21 +573,41 @@ func (p *clusterPoster) checkExactlyOnce(t *testing.T, counts map[string]float64
 		case !acc && (c > 1 || c == 1 && !p.unsure[key]):
 			t.Errorf("event %s (cut off %v) ran %g times, want at most once and never when refused", key, p.unsure[key], c)
 		}
-		if got := len(acts.reminders["run "+key]); float64(got) != c {
-			t.Errorf("event %s ran %g times and sent %d reminders", key, c, got)
-		}
+		repeated = append(repeated, checkSent(t, "event "+key, c, len(acts.reminders["run "+key]))...)
 		want := 0.0
 		if timer && c > 0 {
 			want = 1
 		}
-		if f := counts["fired-"+key]; f != want || float64(len(acts.reminders["fired "+key])) != want {
-			t.Errorf("the timer of event %s fired %g times and sent %d reminders, want %g", key, f, len(acts.reminders["fired "+key]), want)
+		if f := counts["fired-"+key]; f != want {
+			t.Errorf("the timer of event %s fired %g times, want %g", key, f, want)
 		}
+		repeated = append(repeated, checkSent(t, "the timer of event "+key, want, len(acts.reminders["fired "+key]))...)
 	}
 	for key := range counts {
 		if !posted[key] {
 			t.Errorf("state counts %q, which was never posted", key)
 		}
+	}
+	if len(repeated) > repeatable {
+		t.Errorf("%d committed runs sent their action twice, at most %d may (in flight at a loss of NATS): %v", len(repeated), repeatable, repeated)
+	} else if len(repeated) > 0 {
+		t.Logf("%d committed runs in flight at a loss of NATS sent their action twice (at most %d may): %v", len(repeated), repeatable, repeated)
+	}
+}
+
+// checkSent compares the reminders a run sent with the times it ran
+// (committed): a committed run that sent two is returned as repeated,
+// anything else but one each is an error.
+func checkSent(t *testing.T, what string, ran float64, sent int) []string {
+	t.Helper()
+	switch {
+	case float64(sent) == ran:
+		return nil
+	case ran == 1 && sent == 2:
+		return []string{what}
+	default:
+		t.Errorf("%s ran %g times and sent %d reminders", what, ran, sent)
+		return nil
 	}
 }
 
@@ -666,7 +705,7 @@ func TestClusterFailover(t *testing.T) {
 	settleCluster(t, r, p, rings, items)
 	acts := actions(r.s)
 	counts := r.counts()
-	p.checkExactlyOnce(t, counts, acts)
+	p.checkExactlyOnce(t, counts, acts, 0) // a kill: nothing may repeat
 	before, timers := p.checkContinued(t, acts, killed)
 	checkClusterSources(t, r, rings, items)
 	r.waitSpread("after the load")
@@ -760,7 +799,9 @@ func TestClusterNATSRestarts(t *testing.T) {
 	}
 	p.finish()
 	settleCluster(t, r, p, nil, nil)
-	p.checkExactlyOnce(t, r.counts(), actions(r.s))
+	// a-count and b-count may each have had a run in flight on each engine
+	// at each restart.
+	p.checkExactlyOnce(t, r.counts(), actions(r.s), 2*2*len(restarts))
 	t.Logf("NATS restarts: %d events answered 202, %d cut off, %d answered 429/503 and retried, refused %v",
 		len(p.accepted), len(p.unsure), p.throttled, p.refused)
 }
@@ -1047,7 +1088,8 @@ func TestClusterNetworkPartition(t *testing.T) {
 	p.waitAccepted(100, "after the partition healed")
 	p.finish()
 	settleCluster(t, r, p, nil, nil)
-	p.checkExactlyOnce(t, r.counts(), actions(r.s))
+	// n1 may have had a run of a-count and one of b-count in flight.
+	p.checkExactlyOnce(t, r.counts(), actions(r.s), 2)
 	t.Logf("network partition: %d events answered 202, %d cut off, %d answered 429/503 and retried, refused %v",
 		len(p.accepted), len(p.unsure), p.throttled, p.refused)
 }
