@@ -769,7 +769,7 @@ func checkClusterSources(t *testing.T, r *clusterRig, rings, items []string) {
 func TestClusterNATSRestarts(t *testing.T) {
 	// The short form restarts one server, then both; the long form also
 	// the other one alone.
-	perPhase, rate, restarts := 15, 20, [][]int{{0}, {0, 1}}
+	perPhase, rate, restarts := 10, 20, [][]int{{0}, {0, 1}}
 	if os.Getenv(clusterLongEnv) != "" {
 		perPhase, rate, restarts = 300, 50, [][]int{{0}, {1}, {0, 1}}
 	}
@@ -778,6 +778,7 @@ func TestClusterNATSRestarts(t *testing.T) {
 	servers := []*natsNode{a, b}
 	waitJetStream(t, servers)
 	r := newClusterRig(t, clusterRules(), clusterConfig, a.url()+","+b.url())
+	began := time.Now()
 	r.start("n1")
 	r.start("n2")
 	t.Logf("partitions: %v", r.waitSettled("two engines started", 30*time.Second))
@@ -795,10 +796,12 @@ func TestClusterNATSRestarts(t *testing.T) {
 		}
 		waitJetStream(t, servers)
 		p.waitAccepted(perPhase, fmt.Sprintf("after restarting %v", names))
-		t.Logf("restarted %v: partitions %v", names, r.waitSettled("after restarting "+strings.Join(names, ","), 60*time.Second))
+		t.Logf("restarted %v: partitions %v (%s into the test)", names, r.waitSettled("after restarting "+strings.Join(names, ","), 60*time.Second),
+			time.Since(began).Round(100*time.Millisecond))
 	}
 	p.finish()
 	settleCluster(t, r, p, nil, nil)
+	t.Logf("settled %s into the test", time.Since(began).Round(100*time.Millisecond))
 	// a-count and b-count may each have had a run in flight on each engine
 	// at each restart.
 	p.checkExactlyOnce(t, r.counts(), actions(r.s), 2*2*len(restarts))
