@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -18,6 +19,7 @@ import (
 	"time"
 
 	"github.com/alexarules/alexarules/alexa/sim"
+	"github.com/alexarules/alexarules/engine/cluster/natstest"
 	"github.com/nats-io/nats-server/v2/server"
 )
 
@@ -116,8 +118,7 @@ type natsNode struct {
 func startNATS(t *testing.T, name string, clustered bool, routes ...string) *natsNode {
 	t.Helper()
 	n := &natsNode{t: t, opts: server.Options{
-		ServerName: name, Host: "127.0.0.1", Port: server.RANDOM_PORT,
-		JetStream: true, StoreDir: t.TempDir(), NoLog: true, NoSigs: true,
+		ServerName: name, Host: "127.0.0.1", Port: server.RANDOM_PORT, JetStream: true, StoreDir: t.TempDir(),
 	}}
 	if clustered {
 		n.opts.Cluster = server.ClusterOpts{Name: "alexarules", Host: "127.0.0.1", Port: server.RANDOM_PORT}
@@ -135,16 +136,7 @@ func startNATS(t *testing.T, name string, clustered bool, routes ...string) *nat
 
 func (n *natsNode) start() {
 	n.t.Helper()
-	opts := n.opts
-	srv, err := server.NewServer(&opts)
-	if err != nil {
-		n.t.Fatalf("nats-server %s: %v", n.opts.ServerName, err)
-	}
-	srv.Start()
-	if !srv.ReadyForConnections(20 * time.Second) {
-		n.t.Fatalf("nats-server %s did not start", n.opts.ServerName)
-	}
-	n.srv = srv
+	n.srv = natstest.StartWith(n.t, n.opts)
 }
 
 func (n *natsNode) stop() {
@@ -169,10 +161,11 @@ type clusterRig struct {
 	t      *testing.T
 	s      *sim.Server
 	simURL string
-	dir    string // the rules directory
-	cfg    string // the config file
-	data   string // the engines' --data files live here
-	nats   string // the --cluster value
+	dir    string            // the rules directory
+	cfg    string            // the config file
+	data   string            // the engines' --data files live here
+	nats   string            // the --cluster value
+	via    map[string]string // another --cluster value for some nodes
 
 	mu      sync.Mutex
 	engines map[string]*daemon // the live engines by node name
@@ -198,13 +191,29 @@ func (r *clusterRig) start(node string) *daemon {
 	r.t.Helper()
 	args := []string{"--config", r.cfg, "--cloud", r.simURL, "--poll-interval", "1s"}
 	if r.nats != "" {
-		args = append(args, "--cluster", r.nats, "--node", node)
+		args = append(args, "--cluster", cmp.Or(r.via[node], r.nats), "--node", node)
 	}
 	d := startRun(r.t, r.dir, filepath.Join(r.data, node+".db"), args...)
 	r.mu.Lock()
 	r.engines[node] = d
 	r.mu.Unlock()
+	r.t.Cleanup(func() { r.saveLog(node, d) })
 	return d
+}
+
+// clusterLogsEnv names a directory where a failed cluster test leaves each
+// engine's log (node-PID.log), for reading what happened around a failure.
+const clusterLogsEnv = "ALEXARULES_CLUSTER_LOGS"
+
+func (r *clusterRig) saveLog(node string, d *daemon) {
+	dir := os.Getenv(clusterLogsEnv)
+	if dir == "" || !r.t.Failed() {
+		return
+	}
+	name := filepath.Join(dir, fmt.Sprintf("%s-%s-%d.log", r.t.Name(), node, d.cmd.Process.Pid))
+	if err := os.WriteFile(name, []byte(d.log()), 0o644); err != nil {
+		r.t.Logf("save the log of %s: %v", node, err)
+	}
 }
 
 // kill SIGKILLs engine node and takes it out of the rotation.
@@ -212,11 +221,14 @@ func (r *clusterRig) kill(node string) {
 	r.t.Helper()
 	r.mu.Lock()
 	d := r.engines[node]
-	delete(r.engines, node)
 	r.mu.Unlock()
+	// Posts in flight to it are cut off, as a client's would be.
 	if err := d.cmd.Process.Signal(syscall.SIGKILL); err != nil {
 		r.t.Fatal(err)
 	}
+	r.mu.Lock()
+	delete(r.engines, node)
+	r.mu.Unlock()
 	d.wait()
 }
 
@@ -280,6 +292,26 @@ func (r *clusterRig) waitSettled(what string, timeout time.Duration) map[string]
 	return owner
 }
 
+// waitSpread waits until every partition has one owner and every live
+// engine owns one at least (there are as many partitions as engines at
+// most), and returns the owner of each.
+func (r *clusterRig) waitSpread(what string) map[string]string {
+	r.t.Helper()
+	var owner map[string]string
+	spread := func() bool {
+		owner = r.waitSettled(what, 30*time.Second)
+		nodes := map[string]bool{}
+		for _, n := range owner {
+			nodes[n] = true
+		}
+		return len(nodes) == min(len(r.live()), len(clusterPartitions))
+	}
+	if !eventually(30*time.Second, spread) {
+		r.t.Fatalf("%s: the partitions were not spread over the %d engines within 30 s: %v", what, len(r.live()), owner)
+	}
+	return owner
+}
+
 // owner is the live engine owning partition p now.
 func (r *clusterRig) owner(p string) *daemon {
 	r.t.Helper()
@@ -309,14 +341,15 @@ func (r *clusterRig) state(partition, rule string) map[string]float64 {
 }
 
 // clusterPoster posts a-tick and b-tick events in turn to the live
-// engines, round robin, as a client would: on 429 or 503 it sends the same
+// engines, round robin, from several clients, as clients would: on 429 or 503 it sends the same
 // event again after a pause; when the connection fails (the engine was
 // killed) it cannot know whether the event was taken and goes on with a
 // new one.
 type clusterPoster struct {
-	r    *clusterRig
-	stop chan struct{}
-	done chan struct{}
+	r     *clusterRig
+	pause time.Duration // between one client's posts
+	stop  chan struct{}
+	done  chan struct{}
 
 	mu        sync.Mutex
 	sent      int                  // events taken from the sequence so far
@@ -324,11 +357,14 @@ type clusterPoster struct {
 	unsure    map[string]bool      // keys whose post was cut off
 	refused   map[int]int          // other answers by status
 	throttled int                  // 429 and 503 answers, retried
+	refusing  map[string]time.Time // nodes that answered 429/503, until when to avoid them
 }
 
-func startClusterPoster(r *clusterRig) *clusterPoster {
-	p := &clusterPoster{r: r, stop: make(chan struct{}), done: make(chan struct{}),
-		accepted: map[string]time.Time{}, unsure: map[string]bool{}, refused: map[int]int{}}
+// startClusterPoster starts clients that post about rate events per second
+// in total: the engines must keep up, or the backlog only grows.
+func startClusterPoster(r *clusterRig, rate int) *clusterPoster {
+	p := &clusterPoster{r: r, pause: time.Second * clusterPosters / time.Duration(rate), stop: make(chan struct{}), done: make(chan struct{}),
+		accepted: map[string]time.Time{}, unsure: map[string]bool{}, refused: map[int]int{}, refusing: map[string]time.Time{}}
 	go p.run()
 	return p
 }
@@ -345,31 +381,59 @@ func clusterKey(n int) (key, body string, timer bool) {
 	return key, fmt.Sprintf(`{"name":"%s-tick",%s"data":{"k":%q,"timer":%t}}`, prop, part, key, timer), timer
 }
 
+// clusterPosters is how many clients post at once, so that posts are in
+// flight to the engine that is killed.
+const clusterPosters = 3
+
 func (p *clusterPoster) run() {
 	defer close(p.done)
 	hc := &http.Client{Timeout: 10 * time.Second}
-	for n := 0; !p.stopped(); n++ {
-		key, body, _ := clusterKey(n)
-		p.mu.Lock()
-		p.sent = n + 1
-		p.mu.Unlock()
-		for attempt := 0; !p.stopped(); attempt++ {
-			bases := slices.Sorted(maps.Keys(p.r.live()))
-			if len(bases) == 0 {
-				time.Sleep(50 * time.Millisecond)
-				continue
+	var wg sync.WaitGroup
+	for range clusterPosters {
+		wg.Go(func() {
+			for !p.stopped() {
+				p.postNext(hc)
+				time.Sleep(p.pause)
 			}
-			d := p.r.live()[bases[(n+attempt)%len(bases)]]
-			if d == nil {
-				continue
-			}
-			if p.post(hc, d.base, key, body) {
-				break
-			}
-			time.Sleep(50 * time.Millisecond) // 429/503: pause, then again
-		}
-		time.Sleep(15 * time.Millisecond)
+		})
 	}
+	wg.Wait()
+}
+
+// postNext posts the next event of the sequence to the live engines in
+// turn until it is settled.
+func (p *clusterPoster) postNext(hc *http.Client) {
+	p.mu.Lock()
+	n := p.sent
+	p.sent++
+	p.mu.Unlock()
+	key, body, _ := clusterKey(n)
+	for attempt := 0; !p.stopped(); attempt++ {
+		live := p.r.live()
+		nodes := slices.Sorted(maps.Keys(live))
+		if len(nodes) == 0 {
+			time.Sleep(50 * time.Millisecond)
+			continue
+		}
+		node := nodes[(n+attempt)%len(nodes)]
+		for i := 1; i < len(nodes) && p.busy(node); i++ { // as a load balancer would
+			node = nodes[(n+attempt+i)%len(nodes)]
+		}
+		if p.post(hc, live[node].base, key, body) {
+			return
+		}
+		p.mu.Lock()
+		p.refusing[node] = time.Now().Add(2 * time.Second)
+		p.mu.Unlock()
+		time.Sleep(50 * time.Millisecond) // 429/503: pause, then again
+	}
+}
+
+// busy reports whether node answered 429 or 503 in the last 2 s.
+func (p *clusterPoster) busy(node string) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return time.Now().Before(p.refusing[node])
 }
 
 // post sends one event and records the answer; it reports whether the
@@ -489,11 +553,15 @@ func (p *clusterPoster) ranAll(counts map[string]float64) bool {
 // checkExactlyOnce: every event answered 202 ran exactly once, one cut
 // off by the kill at most once, a refused one never, nothing else ran; each
 // run sent one reminder, and each run's timer fired once and sent one more.
-func (p *clusterPoster) checkExactlyOnce(t *testing.T, counts map[string]float64, acts actionLog) {
+// Up to repeatable committed runs may have sent their reminder twice: runs
+// in flight when their engine lost NATS, whose commit could not land, run
+// again on the next owner (actions are at least once, docs/RELIABILITY.md).
+func (p *clusterPoster) checkExactlyOnce(t *testing.T, counts map[string]float64, acts actionLog, repeatable int) {
 	t.Helper()
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	posted := map[string]bool{}
+	var repeated []string
 	for n := range p.sent {
 		key, _, timer := clusterKey(n)
 		posted[key], posted["fired-"+key] = true, true
@@ -505,21 +573,41 @@ func (p *clusterPoster) checkExactlyOnce(t *testing.T, counts map[string]float64
 		case !acc && (c > 1 || c == 1 && !p.unsure[key]):
 			t.Errorf("event %s (cut off %v) ran %g times, want at most once and never when refused", key, p.unsure[key], c)
 		}
-		if got := len(acts.reminders["run "+key]); float64(got) != c {
-			t.Errorf("event %s ran %g times and sent %d reminders", key, c, got)
-		}
+		repeated = append(repeated, checkSent(t, "event "+key, c, len(acts.reminders["run "+key]))...)
 		want := 0.0
 		if timer && c > 0 {
 			want = 1
 		}
-		if f := counts["fired-"+key]; f != want || float64(len(acts.reminders["fired "+key])) != want {
-			t.Errorf("the timer of event %s fired %g times and sent %d reminders, want %g", key, f, len(acts.reminders["fired "+key]), want)
+		if f := counts["fired-"+key]; f != want {
+			t.Errorf("the timer of event %s fired %g times, want %g", key, f, want)
 		}
+		repeated = append(repeated, checkSent(t, "the timer of event "+key, want, len(acts.reminders["fired "+key]))...)
 	}
 	for key := range counts {
 		if !posted[key] {
 			t.Errorf("state counts %q, which was never posted", key)
 		}
+	}
+	if len(repeated) > repeatable {
+		t.Errorf("%d committed runs sent their action twice, at most %d may (in flight at a loss of NATS): %v", len(repeated), repeatable, repeated)
+	} else if len(repeated) > 0 {
+		t.Logf("%d committed runs in flight at a loss of NATS sent their action twice (at most %d may): %v", len(repeated), repeatable, repeated)
+	}
+}
+
+// checkSent compares the reminders a run sent with the times it ran
+// (committed): a committed run that sent two is returned as repeated,
+// anything else but one each is an error.
+func checkSent(t *testing.T, what string, ran float64, sent int) []string {
+	t.Helper()
+	switch {
+	case float64(sent) == ran:
+		return nil
+	case ran == 1 && sent == 2:
+		return []string{what}
+	default:
+		t.Errorf("%s ran %g times and sent %d reminders", what, ran, sent)
+		return nil
 	}
 }
 
@@ -547,15 +635,17 @@ func (p *clusterPoster) checkContinued(t *testing.T, acts actionLog, killed time
 	return before, timers
 }
 
-// clusterLists is where list items are added: the demo household's
+// clusterList is where list items are added: the demo household's
 // shopping list.
 const clusterList = "amzn1.alexa.list.sim-shopping"
 
+// TestClusterFailover is the acceptance test of issue 14 (see the top of
+// this file); the long form kills three times, restarting the victim.
 func TestClusterFailover(t *testing.T) {
 	long := os.Getenv(clusterLongEnv) != ""
-	perPhase, kills := 40, 1
+	perPhase, kills, rate := 30, 1, 20
 	if long {
-		perPhase, kills = 400, 3
+		perPhase, kills, rate = 400, 3, 50
 	}
 	nats := startNATS(t, "n0", false)
 	r := newClusterRig(t, clusterRules(), clusterConfig, nats.url())
@@ -564,8 +654,7 @@ func TestClusterFailover(t *testing.T) {
 	for _, n := range nodes {
 		r.start(n)
 	}
-	owner := r.waitSettled("three engines started", 30*time.Second)
-	t.Logf("partitions: %v", owner)
+	t.Logf("partitions: %v", r.waitSpread("three engines started"))
 
 	// The first ring and the hold run before the kill, the first list item
 	// too; the load runs throughout.
@@ -587,7 +676,7 @@ func TestClusterFailover(t *testing.T) {
 	ring(5 * time.Second)
 	item()
 	simCall(t, r.simURL, http.MethodPatch, "/_sim/endpoints/"+sensor, `{"temperature":27.5}`)
-	p := startClusterPoster(r)
+	p := startClusterPoster(r, rate)
 	p.waitAccepted(perPhase, "before the kill")
 	r.owner("hotel-a").waitFor(func() bool { return r.state("hotel-a", "a-ring")[rings[0]] == 1 }, "the first ring")
 
@@ -596,14 +685,15 @@ func TestClusterFailover(t *testing.T) {
 	for i := range kills {
 		// The victim owns hotel-a: its alarm, its timers and its state move.
 		victim := r.waitSettled("before a kill", 30*time.Second)["hotel-a"]
-		ring(15 * time.Second)
+		ring(10 * time.Second) // rings after the kill, before or after the takeover
 		item()
 		p.waitAccepted(perPhase/4, "just before the kill")
 		killed = time.Now()
 		r.kill(victim)
-		owner = r.waitSettled("after killing "+victim, 30*time.Second)
+		owner := r.waitSettled("after killing "+victim, 30*time.Second)
 		failovers = append(failovers, time.Since(killed))
 		t.Logf("kill %d: %s SIGKILLed; partitions %v after %s", i+1, victim, owner, failovers[i])
+		r.waitSpread("after killing " + victim)
 		item()
 		p.waitAccepted(perPhase, "after the kill")
 		if i < kills-1 { // the long form brings the node back for the next kill
@@ -615,9 +705,10 @@ func TestClusterFailover(t *testing.T) {
 	settleCluster(t, r, p, rings, items)
 	acts := actions(r.s)
 	counts := r.counts()
-	p.checkExactlyOnce(t, counts, acts)
+	p.checkExactlyOnce(t, counts, acts, 0) // a kill: nothing may repeat
 	before, timers := p.checkContinued(t, acts, killed)
 	checkClusterSources(t, r, rings, items)
+	r.waitSpread("after the load")
 	for node, d := range r.live() {
 		t.Logf("GET /api/cluster of %s: %s", node, strings.TrimSpace(d.get("/api/cluster")))
 	}
@@ -672,41 +763,48 @@ func checkClusterSources(t *testing.T, r *clusterRig, rings, items []string) {
 }
 
 // TestClusterNATSRestarts runs two engines on a cluster of two JetStream
-// servers and, under load, restarts one server, then the other, then both
-// at once (an outage of NATS): the engines pause and resume, and every
+// servers and, under load, restarts one server, then both at once (an
+// outage of NATS; the long form restarts the other one alone in between): the engines pause and resume, and every
 // accepted event still runs exactly once with its timer and its actions.
 func TestClusterNATSRestarts(t *testing.T) {
-	perPhase := 30
+	// The short form restarts one server, then both; the long form also
+	// the other one alone.
+	perPhase, rate, restarts := 10, 20, [][]int{{0}, {0, 1}}
 	if os.Getenv(clusterLongEnv) != "" {
-		perPhase = 300
+		perPhase, rate, restarts = 300, 50, [][]int{{0}, {1}, {0, 1}}
 	}
 	a := startNATS(t, "a", true)
 	b := startNATS(t, "b", true, a.routeURL())
 	servers := []*natsNode{a, b}
 	waitJetStream(t, servers)
 	r := newClusterRig(t, clusterRules(), clusterConfig, a.url()+","+b.url())
+	began := time.Now()
 	r.start("n1")
 	r.start("n2")
 	t.Logf("partitions: %v", r.waitSettled("two engines started", 30*time.Second))
-	p := startClusterPoster(r)
+	p := startClusterPoster(r, rate)
 	p.waitAccepted(perPhase, "before the restarts")
-	for _, down := range [][]*natsNode{{a}, {b}, {a, b}} {
+	for _, down := range restarts {
 		var names []string
-		for _, n := range down {
-			names = append(names, n.opts.ServerName)
-			n.stop()
+		for _, i := range down {
+			names = append(names, servers[i].opts.ServerName)
+			servers[i].stop()
 		}
 		p.waitAnswered(fmt.Sprintf("while %v is down", names))
-		for _, n := range down {
-			n.start()
+		for _, i := range down {
+			servers[i].start()
 		}
 		waitJetStream(t, servers)
 		p.waitAccepted(perPhase, fmt.Sprintf("after restarting %v", names))
-		t.Logf("restarted %v: partitions %v", names, r.waitSettled("after restarting "+strings.Join(names, ","), 60*time.Second))
+		t.Logf("restarted %v: partitions %v (%s into the test)", names, r.waitSettled("after restarting "+strings.Join(names, ","), 60*time.Second),
+			time.Since(began).Round(100*time.Millisecond))
 	}
 	p.finish()
 	settleCluster(t, r, p, nil, nil)
-	p.checkExactlyOnce(t, r.counts(), actions(r.s))
+	t.Logf("settled %s into the test", time.Since(began).Round(100*time.Millisecond))
+	// a-count and b-count may each have had a run in flight on each engine
+	// at each restart.
+	p.checkExactlyOnce(t, r.counts(), actions(r.s), 2*2*len(restarts))
 	t.Logf("NATS restarts: %d events answered 202, %d cut off, %d answered 429/503 and retried, refused %v",
 		len(p.accepted), len(p.unsure), p.throttled, p.refused)
 }
@@ -890,6 +988,122 @@ func benchFailover(t *testing.T) []time.Duration {
 		r.waitSettled("after killing "+victim, 60*time.Second)
 		out = append(out, time.Since(killed).Round(10*time.Millisecond))
 		r.start(victim)
+	}
+	return out
+}
+
+// cutProxy forwards loopback TCP connections to target until it is cut:
+// then it closes them and refuses new ones, as a network partition would,
+// until it is healed.
+type cutProxy struct {
+	ln     net.Listener
+	target string
+	mu     sync.Mutex
+	cut    bool
+	conns  []net.Conn
+}
+
+func startProxy(t *testing.T, target string) *cutProxy {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &cutProxy{ln: ln, target: target}
+	t.Cleanup(func() { ln.Close(); p.setCut(true) })
+	go p.serve()
+	return p
+}
+
+func (p *cutProxy) serve() {
+	for {
+		c, err := p.ln.Accept()
+		if err != nil {
+			return
+		}
+		p.mu.Lock()
+		cut := p.cut
+		p.mu.Unlock()
+		up, err := net.Dial("tcp", p.target)
+		if cut || err != nil {
+			c.Close()
+			continue
+		}
+		p.mu.Lock()
+		p.conns = append(p.conns, c, up)
+		p.mu.Unlock()
+		go func() { _, _ = io.Copy(up, c); up.Close() }()
+		go func() { _, _ = io.Copy(c, up); c.Close() }()
+	}
+}
+
+// setCut cuts (closing every forwarded connection) or heals the link.
+func (p *cutProxy) setCut(cut bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.cut = cut
+	if cut {
+		for _, c := range p.conns {
+			c.Close()
+		}
+		p.conns = nil
+	}
+}
+
+func (p *cutProxy) url() string { return "nats://" + p.ln.Addr().String() }
+
+// TestClusterNetworkPartition (long form) cuts engine n1 off from NATS
+// under load: it must give up its partitions before n2 takes them (each
+// partition has one owner throughout), and take its share again when the
+// network heals, with every accepted event run exactly once.
+func TestClusterNetworkPartition(t *testing.T) {
+	if os.Getenv(clusterLongEnv) == "" {
+		t.Skip(clusterLongEnv + "=1 runs the network partition test")
+	}
+	nats := startNATS(t, "n0", false)
+	proxy := startProxy(t, nats.srv.Addr().String())
+	r := newClusterRig(t, clusterRules(), clusterConfig, nats.url())
+	r.via = map[string]string{"n1": proxy.url()}
+	r.start("n1")
+	r.start("n2")
+	t.Logf("partitions: %v", r.waitSpread("two engines started"))
+	p := startClusterPoster(r, 20)
+	p.waitAccepted(100, "before the partition")
+	proxy.setCut(true)
+	cut := time.Now()
+	var owners map[string][]string
+	alone := func() bool {
+		owners = r.owners()
+		for _, part := range clusterPartitions {
+			if len(owners[part]) > 1 {
+				t.Errorf("partition %s has two owners while n1 is cut off: %v", part, owners[part])
+			}
+		}
+		return settled(owners) && slices.Equal(slices.Sorted(maps.Keys(invert(owners))), []string{"n2"})
+	}
+	if !eventually(30*time.Second, alone) {
+		t.Fatalf("n2 did not own every partition within 30 s of cutting n1 off: %v", owners)
+	}
+	t.Logf("n1 cut off: n2 owns every partition after %s", time.Since(cut).Round(10*time.Millisecond))
+	p.waitAccepted(100, "while n1 is cut off")
+	proxy.setCut(false)
+	t.Logf("healed: partitions %v", r.waitSpread("after the partition healed"))
+	p.waitAccepted(100, "after the partition healed")
+	p.finish()
+	settleCluster(t, r, p, nil, nil)
+	// n1 may have had a run of a-count and one of b-count in flight.
+	p.checkExactlyOnce(t, r.counts(), actions(r.s), 2)
+	t.Logf("network partition: %d events answered 202, %d cut off, %d answered 429/503 and retried, refused %v",
+		len(p.accepted), len(p.unsure), p.throttled, p.refused)
+}
+
+// invert maps each owning node to a partition it claims.
+func invert(owners map[string][]string) map[string]string {
+	out := map[string]string{}
+	for part, nodes := range owners {
+		for _, n := range nodes {
+			out[n] = part
+		}
 	}
 	return out
 }

@@ -241,11 +241,33 @@ func (s *Store) write(ws []write) error {
 		if attempt == 0 {
 			s.c.log.Warn("cluster: write to NATS failed; retrying until it is back", "partition", s.partition, "err", err)
 		}
-		if !sleep(s.life, wait) {
+		if !s.backoff(&wait) {
 			return err
 		}
-		wait = min(2*wait, 2*time.Second)
 	}
+}
+
+// read gets key, retrying like write while NATS is away: a run that loads
+// its state waits for NATS instead of failing, because a failed run is
+// final and its event would never run.
+func (s *Store) read(key string) ([]byte, error) {
+	wait := 50 * time.Millisecond
+	for {
+		v, err := s.b.get(bg(), key)
+		if err == nil || !s.backoff(&wait) {
+			return v, err
+		}
+	}
+}
+
+// backoff waits *wait, doubling it up to 2 s, and reports false when the
+// store's life ended first.
+func (s *Store) backoff(wait *time.Duration) bool {
+	if !sleep(s.life, *wait) {
+		return false
+	}
+	*wait = min(2**wait, 2*time.Second)
+	return true
 }
 
 // Inbox lists the accepted events not completed, oldest first, with their
@@ -306,7 +328,7 @@ func (s *Store) Complete(eventID string) {
 
 // RuleState returns a rule's state.
 func (s *Store) RuleState(rule string) (json.RawMessage, error) {
-	return s.b.get(bg(), s.key("state", rule))
+	return s.read(s.key("state", rule))
 }
 
 // Global returns every key of the partition's global state.
@@ -356,7 +378,7 @@ func (s *Store) Runs(rule string, limit int) ([]engine.Trace, error) {
 // Get, Put, Delete and List are the components' key-value space of the
 // partition.
 func (s *Store) Get(bucket, key string) ([]byte, error) {
-	return s.b.get(bg(), s.key("kv", bucket, key))
+	return s.read(s.key("kv", bucket, key))
 }
 
 // Put writes a key of the key-value space.

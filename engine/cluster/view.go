@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"time"
 
 	"github.com/alexarules/alexarules/engine"
 )
@@ -48,9 +49,15 @@ func (v *View) Put(bucket, key string, _ []byte) error {
 }
 
 // RuleState reads the state of rule in its partition.
+// While NATS is away it waits up to viewWait for it.
 func (v *View) RuleState(rule string) (json.RawMessage, error) {
-	return v.c.NewStore(context.Background(), PartitionOf(v.ruleOf, rule)).RuleState(rule)
+	ctx, cancel := context.WithTimeout(context.Background(), viewWait)
+	defer cancel()
+	return v.c.NewStore(ctx, PartitionOf(v.ruleOf, rule)).RuleState(rule)
 }
+
+// viewWait bounds how long the admin API's reads wait for NATS.
+const viewWait = 5 * time.Second
 
 // Timers lists the pending timers of every partition.
 func (v *View) Timers() ([]engine.TimerRecord, error) {

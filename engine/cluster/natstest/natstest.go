@@ -15,8 +15,15 @@ import (
 // dir restarts it with its streams.
 func Start(t testing.TB, dir string, port int) *server.Server {
 	t.Helper()
-	s, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: port, JetStream: true,
-		StoreDir: dir, NoLog: true, NoSigs: true})
+	return StartWith(t, server.Options{Host: "127.0.0.1", Port: port, JetStream: true, StoreDir: dir})
+}
+
+// StartWith runs a server with opts (e.g. a name and a cluster's routes),
+// never logging nor handling signals; opts.Host must be loopback.
+func StartWith(t testing.TB, opts server.Options) *server.Server {
+	t.Helper()
+	opts.NoLog, opts.NoSigs = true, true
+	s, err := server.NewServer(&opts)
 	if err != nil {
 		t.Fatal(err)
 	}
