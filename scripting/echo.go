@@ -132,14 +132,23 @@ func performWith(call string, parse actionParser) func(a *alexaLib) lua.LGFuncti
 			if len(args) > 0 {
 				rec.Args = args
 			}
-			return a.act(L, rec, lua.LTrue, lua.LTrue, func() (any, error) {
-				if err != nil {
-					return nil, err
-				}
-				return true, raiseNotFound(L, a.hh.Perform(a.run.Context(), targets, act))
-			})
+			return a.send(L, rec, err, func() error { return a.hh.Perform(a.run.Context(), targets, act) })
 		}
 	}
+}
+
+// send records rec and, unless the run withholds actions, makes the
+// request do: true, or nil, err. resolveErr is how resolving the call's
+// Echos failed (a failure other than an unknown Echo, which raised): it
+// is the call's failure. A "not found" answer (an unknown routine) is
+// raised as the rule's mistake.
+func (a *alexaLib) send(L *lua.LState, rec engine.Action, resolveErr error, do func() error) int {
+	return a.act(L, rec, lua.LTrue, lua.LTrue, func() (any, error) {
+		if resolveErr != nil {
+			return nil, resolveErr
+		}
+		return true, raiseNotFound(L, do())
+	})
 }
 
 // targetsSelf is the receiver of a perform method: one Echo, or the
@@ -311,13 +320,8 @@ func (a *alexaLib) dnd(L *lua.LState) int {
 	on, d, arg := dndArg(L, call, L.Get(2))
 	noMore(L, call, 1)
 	err := a.resolveEcho(L, h)
-	return a.act(L, engine.Action{Call: call, Device: h.label(), Args: []any{arg}}, lua.LTrue, lua.LTrue,
-		func() (any, error) {
-			if err != nil {
-				return nil, err
-			}
-			return true, raiseNotFound(L, a.hh.SetDND(a.run.Context(), h.echo, on, d))
-		})
+	return a.send(L, engine.Action{Call: call, Device: h.label(), Args: []any{arg}}, err,
+		func() error { return a.hh.SetDND(a.run.Context(), h.echo, on, d) })
 }
 
 // dndArg reads true, false or { duration = "1h" }; arg is how the trace
@@ -408,12 +412,7 @@ func (a *alexaLib) playerCommand(call string, takesBool bool) lua.LGFunction {
 		noMore(L, call, used)
 		err := a.resolveEcho(L, h)
 		rec.Device = h.label()
-		return a.act(L, rec, lua.LTrue, lua.LTrue, func() (any, error) {
-			if err != nil {
-				return nil, err
-			}
-			return true, raiseNotFound(L, a.hh.PlayerCommand(a.run.Context(), h.echo, call, on))
-		})
+		return a.send(L, rec, err, func() error { return a.hh.PlayerCommand(a.run.Context(), h.echo, call, on) })
 	}
 }
 
@@ -471,15 +470,12 @@ func (a *alexaLib) runRoutine(L *lua.LState) int {
 		err = a.resolveEcho(L, on)
 		rec.Args = map[string]any{"on": on.label()}
 	}
-	return a.act(L, rec, lua.LTrue, lua.LTrue, func() (any, error) {
-		if err != nil {
-			return nil, err
-		}
+	return a.send(L, rec, err, func() error {
 		var target *Echo
 		if on != nil {
 			target = &on.echo
 		}
-		return true, raiseNotFound(L, a.hh.RunRoutine(a.run.Context(), h.name, target))
+		return a.hh.RunRoutine(a.run.Context(), h.name, target)
 	})
 }
 
