@@ -341,16 +341,10 @@ func (a *alexaLib) act(L *lua.LState, act engine.Action, okValue, dryValue lua.L
 		return 1
 	}
 	result, err := do()
-	if err != nil {
-		return recordFailure(L, a.run, act, err)
-	}
-	act.Result = result
-	a.run.Record(act)
-	if okValue == nil {
+	if okValue == nil && err == nil {
 		okValue = ToLua(L, result)
 	}
-	L.Push(okValue)
-	return 1
+	return finish(L, a.run, act, err, okValue, result)
 }
 
 func (a *alexaLib) setNotificationVolume(L *lua.LState) int {

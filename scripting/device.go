@@ -344,7 +344,7 @@ func (d *deviceLib) update(call, operation string, parse argParser) lua.LGFuncti
 		if t, ok := targets[operation]; ok && err == nil {
 			d.run.Acted(engine.Change{DeviceID: h.id, Device: h.label(), Attr: t.attr}) // cancels a pending revert
 		}
-		return d.finish(L, a, err, lua.LTrue, true)
+		return finish(L, d.run, a, err, lua.LTrue, true)
 	}
 }
 
@@ -357,13 +357,13 @@ func (d *deviceLib) send(id, operation string, payload []float64) (sent any, err
 }
 
 // finish records a and pushes the call's results: ok (with result as the
-// recorded value) or nil, err.
-func (d *deviceLib) finish(L *lua.LState, a engine.Action, err error, ok lua.LValue, result any) int {
+// recorded value) or nil, err. device() and alexa.* share it.
+func finish(L *lua.LState, run RunContext, a engine.Action, err error, ok lua.LValue, result any) int {
 	if err != nil {
-		return recordFailure(L, d.run, a, err)
+		return recordFailure(L, run, a, err)
 	}
 	a.Result = result
-	d.run.Record(a)
+	run.Record(a)
 	L.Push(ok)
 	return 1
 }
@@ -399,7 +399,7 @@ func (d *deviceLib) get(L *lua.LState) int {
 		v, err = d.eps.Get(d.run.Context(), h.id, attr)
 	}
 	a := engine.Action{Call: call, Device: h.label(), Args: []any{attr}}
-	return d.finish(L, a, err, ToLua(L, v), v)
+	return finish(L, d.run, a, err, ToLua(L, v), v)
 }
 
 func (d *deviceLib) last(L *lua.LState) int {

@@ -366,20 +366,11 @@ func (a *alexaLib) player(L *lua.LState) int {
 		p, err = a.hh.Player(a.run.Context(), h.echo)
 	}
 	rec := engine.Action{Call: call, Device: h.label()}
-	if err = raiseNotFound(L, err); err != nil {
-		return recordFailure(L, a.run, rec, err)
-	}
-	if p == nil {
-		rec.Result = "idle"
-		a.run.Record(rec)
-		L.Push(lua.LNil)
-		return 1
+	if err = raiseNotFound(L, err); err != nil || p == nil {
+		return finish(L, a.run, rec, err, lua.LNil, "idle")
 	}
 	m := p.data()
-	rec.Result = m
-	a.run.Record(rec)
-	L.Push(ToLua(L, m))
-	return 1
+	return finish(L, a.run, rec, nil, ToLua(L, m), m)
 }
 
 // data is the player as a rule sees it; empty text fields are left out.
@@ -422,20 +413,13 @@ func (a *alexaLib) routines(L *lua.LState) int {
 	a.mustRun(L)
 	noMoreArgs(L, "alexa.routines", 0)
 	list, err := a.hh.Routines(a.run.Context())
-	rec := engine.Action{Call: call}
-	if err != nil {
-		return recordFailure(L, a.run, rec, err)
-	}
 	names := make([]any, len(list))
 	t := L.CreateTable(len(list), 0)
 	for i, r := range list {
 		names[i] = r.Name
 		t.Append(ToLua(L, r.data()))
 	}
-	rec.Result = names
-	a.run.Record(rec)
-	L.Push(t)
-	return 1
+	return finish(L, a.run, engine.Action{Call: call}, err, t, names)
 }
 
 // routineHandle is alexa.routine(name).
