@@ -487,11 +487,19 @@ func describe(v lua.LValue) string {
 	return v.Type().String()
 }
 
-// noMore raises on a non-nil argument after the first `used` ones: a
-// mistyped options table must not be ignored silently.
-func noMore(L *lua.LState, call string, used int) {
-	for n := used + 1; n < L.GetTop(); n++ {
-		if v := L.Get(n + 1); v != lua.LNil {
+// noMore raises on a non-nil argument of a method after the first `used`
+// ones (the receiver not counted): a mistyped options table must not be
+// ignored silently.
+func noMore(L *lua.LState, call string, used int) { extraArgs(L, call, used, 1) }
+
+// noMoreArgs is noMore for a function (no receiver).
+func noMoreArgs(L *lua.LState, call string, used int) { extraArgs(L, call, used, 0) }
+
+// extraArgs raises on a non-nil argument after the first used ones, which
+// follow self receiver slots; messages number the arguments without them.
+func extraArgs(L *lua.LState, call string, used, self int) {
+	for n := used + 1; n+self <= L.GetTop(); n++ {
+		if v := L.Get(n + self); v != lua.LNil {
 			argError(L, n, call, "no value expected, got "+describe(v))
 		}
 	}

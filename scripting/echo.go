@@ -288,16 +288,6 @@ func (a *alexaLib) echoesIndex(L *lua.LState) int {
 	return a.method(L, echoesType, L.CheckString(2))
 }
 
-// noMoreArgs raises on a non-nil argument of a function (not a method)
-// after its first used ones.
-func noMoreArgs(L *lua.LState, call string, used int) {
-	for n := used + 1; n <= L.GetTop(); n++ {
-		if v := L.Get(n); v != lua.LNil {
-			argError(L, n, call, "no value expected, got "+describe(v))
-		}
-	}
-}
-
 // dnd is echo:dnd(true | false | { duration = }) and, without an
 // argument, the state as last seen (nil when not known).
 func (a *alexaLib) dnd(L *lua.LState) int {
