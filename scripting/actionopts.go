@@ -189,5 +189,5 @@ func (d *deviceLib) updateWithOpts(L *lua.LState, h *handle, a engine.Action, op
 		a.Note = fmt.Sprintf("revert_after %s: %s was %v", o.revertAfter, target.attr, before)
 	}
 	d.run.Acted(ch)
-	return d.finish(L, a, nil, lua.LTrue, true)
+	return finish(L, d.run, a, nil, lua.LTrue, true)
 }

@@ -19,7 +19,8 @@ import (
 // devices, their alarms as the notification tracker knows them, reminders
 // and lists. Errors that mean "no such Echo / list / item" have a method
 // NotFound() bool returning true and are raised as the rule's mistake;
-// other errors are remote failures, returned as nil, err.
+// other errors, and error answers described as a DeviceFailure with an
+// HTTP status (also a 404), are remote failures, returned as nil, err.
 type Household interface {
 	ResolveEcho(ctx context.Context, nameOrSerial string) (Echo, error)
 	SetNotificationVolume(ctx context.Context, echo Echo, volume int) error
@@ -251,14 +252,27 @@ func (a *alexaLib) mustRun(L *lua.LState) {
 	}
 }
 
-// raiseNotFound raises the rule's mistakes (an unknown Echo or list) and
-// returns every other error.
+// raiseNotFound raises the rule's mistakes (an unknown Echo, list or
+// routine) and returns every other error. An error answer described as
+// a failure with its HTTP status (Amazon's 404 to an Echo action) is a
+// remote failure, not the rule's mistake.
 func raiseNotFound(L *lua.LState, err error) error {
 	var nf interface{ NotFound() bool }
-	if err != nil && errors.As(err, &nf) && nf.NotFound() {
+	if err != nil && errors.As(err, &nf) && nf.NotFound() && !isAnswer(err) {
 		L.RaiseError("%s", err.Error())
 	}
 	return err
+}
+
+// isAnswer reports an error that describes an error answer of a remote
+// API: a DeviceFailure with an HTTP status.
+func isAnswer(err error) bool {
+	f, ok := errors.AsType[DeviceFailure](err)
+	if !ok {
+		return false
+	}
+	_, status, _ := f.Failure()
+	return status != 0
 }
 
 func (a *alexaLib) echo(L *lua.LState) int {
@@ -341,16 +355,10 @@ func (a *alexaLib) act(L *lua.LState, act engine.Action, okValue, dryValue lua.L
 		return 1
 	}
 	result, err := do()
-	if err != nil {
-		return recordFailure(L, a.run, act, err)
-	}
-	act.Result = result
-	a.run.Record(act)
-	if okValue == nil {
+	if okValue == nil && err == nil {
 		okValue = ToLua(L, result)
 	}
-	L.Push(okValue)
-	return 1
+	return finish(L, a.run, act, err, okValue, result)
 }
 
 func (a *alexaLib) setNotificationVolume(L *lua.LState) int {

@@ -344,7 +344,7 @@ func (d *deviceLib) update(call, operation string, parse argParser) lua.LGFuncti
 		if t, ok := targets[operation]; ok && err == nil {
 			d.run.Acted(engine.Change{DeviceID: h.id, Device: h.label(), Attr: t.attr}) // cancels a pending revert
 		}
-		return d.finish(L, a, err, lua.LTrue, true)
+		return finish(L, d.run, a, err, lua.LTrue, true)
 	}
 }
 
@@ -357,13 +357,13 @@ func (d *deviceLib) send(id, operation string, payload []float64) (sent any, err
 }
 
 // finish records a and pushes the call's results: ok (with result as the
-// recorded value) or nil, err.
-func (d *deviceLib) finish(L *lua.LState, a engine.Action, err error, ok lua.LValue, result any) int {
+// recorded value) or nil, err. device() and alexa.* share it.
+func finish(L *lua.LState, run RunContext, a engine.Action, err error, ok lua.LValue, result any) int {
 	if err != nil {
-		return recordFailure(L, d.run, a, err)
+		return recordFailure(L, run, a, err)
 	}
 	a.Result = result
-	d.run.Record(a)
+	run.Record(a)
 	L.Push(ok)
 	return 1
 }
@@ -399,7 +399,7 @@ func (d *deviceLib) get(L *lua.LState) int {
 		v, err = d.eps.Get(d.run.Context(), h.id, attr)
 	}
 	a := engine.Action{Call: call, Device: h.label(), Args: []any{attr}}
-	return d.finish(L, a, err, ToLua(L, v), v)
+	return finish(L, d.run, a, err, ToLua(L, v), v)
 }
 
 func (d *deviceLib) last(L *lua.LState) int {
@@ -487,11 +487,19 @@ func describe(v lua.LValue) string {
 	return v.Type().String()
 }
 
-// noMore raises on a non-nil argument after the first `used` ones: a
-// mistyped options table must not be ignored silently.
-func noMore(L *lua.LState, call string, used int) {
-	for n := used + 1; n < L.GetTop(); n++ {
-		if v := L.Get(n + 1); v != lua.LNil {
+// noMore raises on a non-nil argument of a method after the first `used`
+// ones (the receiver not counted): a mistyped options table must not be
+// ignored silently.
+func noMore(L *lua.LState, call string, used int) { extraArgs(L, call, used, 1) }
+
+// noMoreArgs is noMore for a function (no receiver).
+func noMoreArgs(L *lua.LState, call string, used int) { extraArgs(L, call, used, 0) }
+
+// extraArgs raises on a non-nil argument after the first used ones, which
+// follow self receiver slots; messages number the arguments without them.
+func extraArgs(L *lua.LState, call string, used, self int) {
+	for n := used + 1; n+self <= L.GetTop(); n++ {
+		if v := L.Get(n + self); v != lua.LNil {
 			argError(L, n, call, "no value expected, got "+describe(v))
 		}
 	}

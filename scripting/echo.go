@@ -132,14 +132,23 @@ func performWith(call string, parse actionParser) func(a *alexaLib) lua.LGFuncti
 			if len(args) > 0 {
 				rec.Args = args
 			}
-			return a.act(L, rec, lua.LTrue, lua.LTrue, func() (any, error) {
-				if err != nil {
-					return nil, err
-				}
-				return true, raiseNotFound(L, a.hh.Perform(a.run.Context(), targets, act))
-			})
+			return a.send(L, rec, err, func() error { return a.hh.Perform(a.run.Context(), targets, act) })
 		}
 	}
+}
+
+// send records rec and, unless the run withholds actions, makes the
+// request do: true, or nil, err. resolveErr is how resolving the call's
+// Echos failed (a failure other than an unknown Echo, which raised): it
+// is the call's failure. A "not found" answer (an unknown routine) is
+// raised as the rule's mistake.
+func (a *alexaLib) send(L *lua.LState, rec engine.Action, resolveErr error, do func() error) int {
+	return a.act(L, rec, lua.LTrue, lua.LTrue, func() (any, error) {
+		if resolveErr != nil {
+			return nil, resolveErr
+		}
+		return true, raiseNotFound(L, do())
+	})
 }
 
 // targetsSelf is the receiver of a perform method: one Echo, or the
@@ -279,16 +288,6 @@ func (a *alexaLib) echoesIndex(L *lua.LState) int {
 	return a.method(L, echoesType, L.CheckString(2))
 }
 
-// noMoreArgs raises on a non-nil argument of a function (not a method)
-// after its first used ones.
-func noMoreArgs(L *lua.LState, call string, used int) {
-	for n := used + 1; n <= L.GetTop(); n++ {
-		if v := L.Get(n); v != lua.LNil {
-			argError(L, n, call, "no value expected, got "+describe(v))
-		}
-	}
-}
-
 // dnd is echo:dnd(true | false | { duration = }) and, without an
 // argument, the state as last seen (nil when not known).
 func (a *alexaLib) dnd(L *lua.LState) int {
@@ -311,13 +310,8 @@ func (a *alexaLib) dnd(L *lua.LState) int {
 	on, d, arg := dndArg(L, call, L.Get(2))
 	noMore(L, call, 1)
 	err := a.resolveEcho(L, h)
-	return a.act(L, engine.Action{Call: call, Device: h.label(), Args: []any{arg}}, lua.LTrue, lua.LTrue,
-		func() (any, error) {
-			if err != nil {
-				return nil, err
-			}
-			return true, raiseNotFound(L, a.hh.SetDND(a.run.Context(), h.echo, on, d))
-		})
+	return a.send(L, engine.Action{Call: call, Device: h.label(), Args: []any{arg}}, err,
+		func() error { return a.hh.SetDND(a.run.Context(), h.echo, on, d) })
 }
 
 // dndArg reads true, false or { duration = "1h" }; arg is how the trace
@@ -362,20 +356,11 @@ func (a *alexaLib) player(L *lua.LState) int {
 		p, err = a.hh.Player(a.run.Context(), h.echo)
 	}
 	rec := engine.Action{Call: call, Device: h.label()}
-	if err = raiseNotFound(L, err); err != nil {
-		return recordFailure(L, a.run, rec, err)
-	}
-	if p == nil {
-		rec.Result = "idle"
-		a.run.Record(rec)
-		L.Push(lua.LNil)
-		return 1
+	if err = raiseNotFound(L, err); err != nil || p == nil {
+		return finish(L, a.run, rec, err, lua.LNil, "idle")
 	}
 	m := p.data()
-	rec.Result = m
-	a.run.Record(rec)
-	L.Push(ToLua(L, m))
-	return 1
+	return finish(L, a.run, rec, nil, ToLua(L, m), m)
 }
 
 // data is the player as a rule sees it; empty text fields are left out.
@@ -408,12 +393,7 @@ func (a *alexaLib) playerCommand(call string, takesBool bool) lua.LGFunction {
 		noMore(L, call, used)
 		err := a.resolveEcho(L, h)
 		rec.Device = h.label()
-		return a.act(L, rec, lua.LTrue, lua.LTrue, func() (any, error) {
-			if err != nil {
-				return nil, err
-			}
-			return true, raiseNotFound(L, a.hh.PlayerCommand(a.run.Context(), h.echo, call, on))
-		})
+		return a.send(L, rec, err, func() error { return a.hh.PlayerCommand(a.run.Context(), h.echo, call, on) })
 	}
 }
 
@@ -423,20 +403,13 @@ func (a *alexaLib) routines(L *lua.LState) int {
 	a.mustRun(L)
 	noMoreArgs(L, "alexa.routines", 0)
 	list, err := a.hh.Routines(a.run.Context())
-	rec := engine.Action{Call: call}
-	if err != nil {
-		return recordFailure(L, a.run, rec, err)
-	}
 	names := make([]any, len(list))
 	t := L.CreateTable(len(list), 0)
 	for i, r := range list {
 		names[i] = r.Name
 		t.Append(ToLua(L, r.data()))
 	}
-	rec.Result = names
-	a.run.Record(rec)
-	L.Push(t)
-	return 1
+	return finish(L, a.run, engine.Action{Call: call}, err, t, names)
 }
 
 // routineHandle is alexa.routine(name).
@@ -471,15 +444,12 @@ func (a *alexaLib) runRoutine(L *lua.LState) int {
 		err = a.resolveEcho(L, on)
 		rec.Args = map[string]any{"on": on.label()}
 	}
-	return a.act(L, rec, lua.LTrue, lua.LTrue, func() (any, error) {
-		if err != nil {
-			return nil, err
-		}
+	return a.send(L, rec, err, func() error {
 		var target *Echo
 		if on != nil {
 			target = &on.echo
 		}
-		return true, raiseNotFound(L, a.hh.RunRoutine(a.run.Context(), h.name, target))
+		return a.hh.RunRoutine(a.run.Context(), h.name, target)
 	})
 }
 

@@ -225,3 +225,43 @@ return k:speak("hi"), alexa.echoes{ "Bedroom Echo", "Kitchen Echo" }:announce("x
 		t.Fatalf("at load time: %v", err)
 	}
 }
+
+// answer404 is Amazon answering 404 to a call, as the host describes it:
+// a failure with its HTTP status around an error answer whose NotFound
+// is true.
+type answer404 struct{}
+
+func (answer404) Error() string  { return "alexa web: POST /api/np/command: 404 Not Found" }
+func (answer404) NotFound() bool { return true }
+func (answer404) Failure() (string, int, string) {
+	return "HTTP_404", 404, "Not Found"
+}
+
+// An error answer of Amazon's is the call's nil, err even when it is a
+// 404: only an unknown Echo or routine (no answer of Amazon's) is the
+// rule's mistake.
+func TestEchoNotFoundAnswerIsNilErr(t *testing.T) {
+	hh := newFakeHousehold()
+	hh.fail["media"] = answer404{}
+	hh.fail["perform"] = answer404{}
+	run := &fakeRun{}
+	L := alexaState(t, run, hh)
+	out, err := devDo(t, L, true, `
+local k = alexa.echo("Bedroom Echo")
+local ok, err = k:pause()
+local ok2, err2 = k:speak("hi")
+return ok, err.type, err.status, ok2, err2.type`)
+	if err != nil {
+		t.Fatalf("a 404 answer raised: %v", err)
+	}
+	got := make([]string, len(out))
+	for i, v := range out {
+		got[i] = v.String()
+	}
+	if g, w := strings.Join(got, "|"), "nil|HTTP_404|404|nil|HTTP_404"; g != w {
+		t.Fatalf("got  %s\nwant %s", g, w)
+	}
+	if acts := run.recorded(); len(acts) != 2 {
+		t.Fatalf("trace: %+v", acts)
+	}
+}
