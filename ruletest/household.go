@@ -5,11 +5,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"maps"
-	"regexp"
 	"slices"
 	"strings"
 
 	"github.com/alexarules/alexarules/alexa/sim"
+	"github.com/alexarules/alexarules/rules"
 	"github.com/alexarules/alexarules/scripting"
 	lua "github.com/yuin/gopher-lua"
 )
@@ -194,10 +194,11 @@ func groupEntry(obj map[string]any, name, id string, all map[string]any) (map[st
 	return map[string]any{"id": id, "name": name, "members": members}, nil
 }
 
-var nonSlug = regexp.MustCompile(`[^a-z0-9]+`)
-
+// slug is the id part rules.IDFromName makes of name, "" when it has no
+// letter or digit.
 func slug(name string) string {
-	return strings.Trim(nonSlug.ReplaceAllString(strings.ToLower(name), "-"), "-")
+	id, _ := rules.IDFromName(name)
+	return id
 }
 
 func copyMap(m map[string]any) map[string]any {

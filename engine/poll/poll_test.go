@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -707,6 +708,54 @@ func TestVirtualClock(t *testing.T) {
 	if ev := next(); ev.Data["value"] != "OFF" || ev.Data["previous"] != "ON" {
 		t.Errorf("change %+v", ev)
 	}
+}
+
+// A read held back while the engine had no room starts late and is
+// reported so: the poller takes the time after the wait, not before it.
+func TestReadHeldForRoomCountsAsLate(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := newReader()
+		r.set("lamp", "power", "ON")
+		var mu sync.Mutex
+		var room chan struct{} // nil: room
+		wait := func(ctx context.Context) error {
+			mu.Lock()
+			ch := room
+			mu.Unlock()
+			if ch == nil {
+				return nil
+			}
+			select {
+			case <-ch:
+				return nil
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		}
+		p := start(t, poll.Options{Reader: r, Room: wait, Interval: time.Minute},
+			poll.Target{EndpointID: "lamp", Name: "Lamp", Attr: "power"})
+		sleep(2 * time.Minute)
+		before := len(r.callsOf("lamp", "power"))
+		full := make(chan struct{})
+		mu.Lock()
+		room = full
+		mu.Unlock()
+		sleep(10 * time.Minute)
+		if n := len(r.callsOf("lamp", "power")); n > before+1 {
+			t.Fatalf("%d reads while the engine had no room", n-before)
+		}
+		mu.Lock()
+		room = nil
+		mu.Unlock()
+		close(full)
+		synctest.Wait()
+		// The held read's slot was in the third minute: it is over nine
+		// minutes late. Timed before the wait, it counted as on time and
+		// only the next slot's read (less than nine minutes late) showed.
+		if late := p.Stats().MaxLateness; late < 9*time.Minute {
+			t.Fatalf("lateness %v after a 10-minute wait for room", late)
+		}
+	})
 }
 
 // While the engine has no room (Options.Room waits) the poller starts no

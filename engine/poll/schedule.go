@@ -236,6 +236,13 @@ func newLoop(p *Poller) *loop {
 
 func (l *loop) run(ctx context.Context) {
 	for {
+		// Room (the engine at capacity) may wait long: now is read after
+		// it, so that reads, their lateness and the timer go by the time
+		// they start at.
+		if l.p.o.Room != nil && l.p.o.Room(ctx) != nil {
+			l.shutdown()
+			return
+		}
 		now := l.clock.Now().UnixNano()
 		if now >= l.timerAt {
 			l.timerAt = 0 // it fired (or is about to): arm anew
@@ -490,9 +497,6 @@ func (l *loop) enqueue(t *target, dueAt int64) {
 // limit allow.
 func (l *loop) dispatch(ctx context.Context, now int64) {
 	l.limAt = 0
-	if l.p.o.Room != nil && l.p.o.Room(ctx) != nil {
-		return // stopping
-	}
 	if l.batch != nil {
 		l.dispatchBatches(ctx, now)
 		return

@@ -21,12 +21,7 @@ const PoolSize = 256
 // negotiated where the host speaks it over TLS (one multiplexed
 // connection then carries every call), and a 30 s timeout per call.
 func NewHTTPClient() *http.Client {
-	return &http.Client{Timeout: 30 * time.Second, Transport: NewTransport()}
-}
-
-// NewTransport is NewHTTPClient's transport, for callers that wrap it.
-func NewTransport() *http.Transport {
-	return &http.Transport{
+	return &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{
 		Proxy:                 http.ProxyFromEnvironment,
 		DialContext:           (&net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
 		ForceAttemptHTTP2:     true,
@@ -35,5 +30,5 @@ func NewTransport() *http.Transport {
 		IdleConnTimeout:       90 * time.Second,
 		TLSHandshakeTimeout:   10 * time.Second,
 		ExpectContinueTimeout: time.Second,
-	}
+	}}
 }

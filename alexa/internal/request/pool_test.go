@@ -94,6 +94,9 @@ func TestPathOf(t *testing.T) {
 		"http://127.0.0.1:9/api/x#frag":            "/api/x",
 		"https://host/v2/endpoints/a%2Fb/features": "/v2/endpoints/a/b/features",
 		"/relative/path?q=1":                       "/relative/path",
+		"https://host?next=/account/123":           "/",
+		"https://host#/route":                      "/",
+		"/a?redirect=https://other/b":              "/a",
 	} {
 		if got := pathOf(raw); got != want {
 			t.Errorf("pathOf(%q) = %q; want %q", raw, got, want)

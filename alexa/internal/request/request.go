@@ -316,8 +316,11 @@ func ok(status int, accept []int) bool {
 // the query, which may carry identifiers. It slices raw without parsing
 // it (a parse cost allocations on every call) unless the path is escaped.
 func pathOf(raw string) string {
-	rest := raw
-	if _, after, ok := strings.Cut(raw, "://"); ok {
+	rest := raw // the query and fragment off first: they may hold "/" or "://"
+	if j := strings.IndexAny(rest, "?#"); j >= 0 {
+		rest = rest[:j]
+	}
+	if _, after, ok := strings.Cut(rest, "://"); ok {
 		rest = after
 	}
 	i := strings.IndexByte(rest, '/')
@@ -325,9 +328,6 @@ func pathOf(raw string) string {
 		return "/"
 	}
 	p := rest[i:]
-	if j := strings.IndexAny(p, "?#"); j >= 0 {
-		p = p[:j]
-	}
 	if strings.Contains(p, "%") { // the unescaped path, as url.Parse gives it
 		u, err := url.Parse(raw)
 		if err != nil || u.Path == "" {
