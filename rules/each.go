@@ -74,8 +74,9 @@ func luaID(L *lua.LState) int {
 func luaEach(L *lua.LState) int {
 	list := L.CheckTable(1)
 	fn := L.CheckFunction(2)
-	out := L.CreateTable(list.Len(), 0)
-	for i := 1; i <= list.Len(); i++ {
+	n := list.Len() // the items given: fn appending to the list does not add more
+	out := L.CreateTable(n, 0)
+	for i := 1; i <= n; i++ {
 		item := list.RawGetInt(i)
 		name, err := itemName(item)
 		var id string

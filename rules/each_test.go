@@ -91,3 +91,17 @@ func TestIDFromName(t *testing.T) {
 		t.Error("IDFromName(\"!!\") made an id")
 	}
 }
+
+// rules.each walks the items it was given: a callback appending to the
+// list makes no more rules (and no endless loop until the load timeout).
+func TestRulesEachWalksTheItemsGiven(t *testing.T) {
+	set := load(t, map[string]string{"grow.lua": `local rooms = { "a", "b" }
+return rules.each(rooms, function(room, id)
+  rooms[#rooms + 1] = room .. "x"
+  return rule("r-" .. id) { when = event "go", run = function() end }
+end)
+`})
+	if len(set.Errors) > 0 || len(set.Rules) != 2 {
+		t.Fatalf("rules %d, errors %v", len(set.Rules), set.Errors)
+	}
+}

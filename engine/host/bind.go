@@ -295,10 +295,10 @@ func (rt *alexaRuntime) startBridge(cfg Config, acc webAccess, s alexaSetup, log
 		return nil, &ConfigError{fmt.Errorf("alexa web API: %w", err)}
 	}
 	src, err := pushSource(cfg.Push, acc, s.observe, log)
-	src = push.Paced(src, rt.waitRoom)
 	if err != nil {
 		return nil, &ConfigError{err}
 	}
+	src = push.Paced(src, rt.waitRoom)
 	b, err := bridge.New(bridge.Options{Web: wc, Push: src, Clock: s.clock, Store: s.shared,
 		Publish: s.publish, Country: acc.hosts.Country, Logger: log, DownResync: s.downResync, Voice: voice})
 	if err != nil {
