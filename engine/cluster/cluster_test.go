@@ -318,3 +318,67 @@ func storeWithOutage(t *testing.T) (st *cluster.Store, down, up func()) {
 	}
 	return st, down, func() { natstest.Start(t, dir, port) }
 }
+
+// Once another node has claimed a partition, every write of its former
+// owner is refused whole, the former owner's store reports it (its engine
+// stops), and the new owner's state stands.
+func TestClaimFencesTheFormerOwner(t *testing.T) {
+	s := natstest.Start(t, t.TempDir(), server.RANDOM_PORT)
+	c1, c2 := dial(t, s.ClientURL(), "n1"), dial(t, s.ClientURL(), "n2")
+	old, err := c1.Claim(t.Context(), t.Context(), "p", "n1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	run := func(st *cluster.Store, ev string, n int) error {
+		return st.Commit(engine.Commit{Trace: engine.Trace{Rule: "r", EventID: ev}, Rule: "r",
+			RuleState: json.RawMessage(fmt.Sprintf(`{"N":%d}`, n))})
+	}
+	if err := run(old, "e1", 1); err != nil {
+		t.Fatalf("owner's commit: %v", err)
+	}
+	// Concurrent commits of one owner do not fence each other.
+	var wg sync.WaitGroup
+	for i := range 8 {
+		wg.Go(func() {
+			if err := old.Put("holds", fmt.Sprint(i), []byte("x")); err != nil {
+				t.Errorf("owner's put %d: %v", i, err)
+			}
+		})
+	}
+	wg.Wait()
+	cur, err := c2.Claim(t.Context(), t.Context(), "p", "n2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := run(cur, "e2", 2); err != nil {
+		t.Fatalf("new owner's commit: %v", err)
+	}
+	select {
+	case <-old.Fenced():
+		t.Fatal("fenced before any refused write")
+	default:
+	}
+	if err := run(old, "e3", 7); !errors.Is(err, cluster.ErrFenced) {
+		t.Fatalf("former owner's commit: %v, want ErrFenced", err)
+	}
+	select {
+	case <-old.Fenced():
+	default:
+		t.Fatal("a refused commit did not report the fence")
+	}
+	if err := old.Put("holds", "h", []byte("x")); !errors.Is(err, cluster.ErrFenced) {
+		t.Fatalf("former owner's put: %v, want ErrFenced", err)
+	}
+	ev := engine.Event{ID: "e4", Kind: engine.KindCustom, Name: "tick", Time: time.Now()}
+	old.Accept(ev, false, func(fresh bool, err error) {
+		if fresh || !errors.Is(err, cluster.ErrFenced) {
+			t.Errorf("former owner's accept: fresh %v, %v; want ErrFenced", fresh, err)
+		}
+	})
+	if got, _ := cur.RuleState("r"); string(got) != `{"N":2}` {
+		t.Fatalf("state %s: the former owner overwrote the new owner's", got)
+	}
+	if marks, _ := cur.Inbox(); len(marks) != 0 {
+		t.Fatalf("inbox %+v: the former owner accepted an event", marks)
+	}
+}
