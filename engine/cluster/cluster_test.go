@@ -382,3 +382,38 @@ func TestClaimFencesTheFormerOwner(t *testing.T) {
 		t.Fatalf("inbox %+v: the former owner accepted an event", marks)
 	}
 }
+
+// A node whose partition was claimed by someone else (as by a new owner
+// while this node had not noticed the loss of its lease) has its writes
+// refused, stops the partition's engine and gives the partition up; here,
+// holding the lease, it takes it again with a new claim, and the event
+// refused meanwhile runs once.
+func TestFencedPartitionStopsAndIsTakenAgain(t *testing.T) {
+	s := natstest.Start(t, t.TempDir(), server.RANDOM_PORT)
+	rec := &runs{seen: map[string]int{}}
+	n1 := startNode(t, s.ClientURL(), "n1", rec)
+	enginetest.WaitUntil(t, "n1 owns every partition", func() bool { return len(n1.n.Owned()) == 3 })
+	intruder, err := dial(t, s.ClientURL(), "n2").Claim(t.Context(), t.Context(), "a", "n2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev := engine.Event{ID: "a-1", Kind: engine.KindCustom, Name: "tick", Time: time.Now()}
+	if err := n1.conn.Publish(t.Context(), "a", ev, ""); err != nil {
+		t.Fatal(err)
+	}
+	waitLong(t, "a-1 ran", func() bool {
+		d, _ := rec.count()
+		return d == 1
+	})
+	waitLong(t, "n1 claimed a again", func() bool {
+		return errors.Is(intruder.Put("holds", "h", []byte("x")), cluster.ErrFenced)
+	})
+	waitLong(t, "the state of a", func() bool {
+		raw, err := n1.conn.NewStore(t.Context(), "a").RuleState("a-count")
+		var c counter
+		return err == nil && json.Unmarshal(raw, &c) == nil && c.N == 1
+	})
+	if d, total := rec.count(); d != 1 || total != 1 {
+		t.Fatalf("%d runs of %d (rule, event) pairs, want 1 of 1", total, d)
+	}
+}
