@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"time"
 
@@ -17,6 +18,34 @@ import (
 // event by that rule was committed before (by this node or a former
 // owner), and this commit changed nothing.
 var ErrDone = errors.New("cluster: the run was committed already")
+
+// ErrFenced means a commit was refused because the partition's owner key
+// has a newer revision than the one this store was claimed with: another
+// node took the partition over. Nothing of the batch was applied, and the
+// store must not write again (Store.Fenced).
+var ErrFenced = errors.New("cluster: the partition has a newer owner; commit refused")
+
+// errBusy means the server refused a fenced batch because another batch
+// checking the same owner key was still being applied (a clustered
+// stream checks one at a time): nothing was applied, try again at once.
+var errBusy = errors.New("cluster: owner key in use by another commit")
+
+// errWrongSeq and errInProcess are JetStream's refusals of an expected
+// last sequence: it differs, or the subject is being written by another
+// batch in flight.
+var (
+	errWrongSeq  = errors.New("cluster: wrong last sequence")
+	errInProcess = errors.New("cluster: wrong last sequence (subject in process)")
+)
+
+// fence ties a batch to the partition's ownership: one message of it
+// expects the owner key's last revision to be seq, so the whole batch is
+// refused once another node has claimed the partition (written the key).
+type fence struct {
+	owner string // the owner key, p.<partition>.owner
+	mark  string // a key written only to carry the check, when no other can
+	seq   uint64
+}
 
 // maxBatch is the server's default limit of messages in one atomic batch.
 const maxBatch = 1000
@@ -42,10 +71,19 @@ type write struct {
 }
 
 // commit applies ws all or nothing. A fresh key that exists fails the
-// whole batch with ErrDone.
-func (b *bucket) commit(ctx context.Context, ws []write) error {
+// whole batch with ErrDone; with f set, a batch whose fence does not hold
+// fails with ErrFenced.
+func (b *bucket) commit(ctx context.Context, ws []write, f *fence) error {
 	if len(ws) == 0 {
 		return nil
+	}
+	checked := -1 // the write carrying f's check
+	if f != nil {
+		checked = slices.IndexFunc(ws, func(w write) bool { return !w.fresh })
+		if checked < 0 {
+			ws = append(slices.Clip(ws), write{key: f.mark, value: []byte("1")})
+			checked = len(ws) - 1
+		}
 	}
 	if len(ws) > maxBatch {
 		return fmt.Errorf("cluster: a commit of %d keys is over the batch limit of %d", len(ws), maxBatch)
@@ -58,6 +96,10 @@ func (b *bucket) commit(ctx context.Context, ws []write) error {
 		m.Header.Set("Nats-Batch-Sequence", strconv.Itoa(i+1))
 		if w.fresh {
 			m.Header.Set("Nats-Expected-Last-Subject-Sequence", "0")
+		}
+		if i == checked {
+			m.Header.Set("Nats-Expected-Last-Subject-Sequence", strconv.FormatUint(f.seq, 10))
+			m.Header.Set("Nats-Expected-Last-Subject-Sequence-Subject", "$KV."+b.name+"."+f.owner)
 		}
 		if w.expires {
 			m.Header.Set("Nats-TTL", markerTTL.String())
@@ -74,9 +116,35 @@ func (b *bucket) commit(ctx context.Context, ws []write) error {
 			continue
 		}
 		m.Header.Set("Nats-Batch-Commit", "1")
-		return b.request(ctx, m)
+		return b.refused(ctx, b.request(ctx, m), f)
 	}
 	return nil
+}
+
+// refused tells what a refusal of an expected last sequence meant: with a
+// fence, the owner key is read again; if it moved, the batch was fenced
+// off, else its done mark existed (or the owner key was being checked by
+// another batch in flight: errBusy). Without a fence it is the done mark.
+func (b *bucket) refused(ctx context.Context, err error, f *fence) error {
+	if !errors.Is(err, errWrongSeq) && !errors.Is(err, errInProcess) {
+		return err
+	}
+	if f != nil {
+		ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		defer cancel()
+		e, gerr := b.kv.Get(ctx, f.owner)
+		switch {
+		case errors.Is(gerr, jetstream.ErrKeyNotFound):
+			return ErrFenced
+		case gerr != nil:
+			return fmt.Errorf("cluster: commit refused; owner key unreadable: %w", gerr)
+		case e.Revision() != f.seq:
+			return ErrFenced
+		case errors.Is(err, errInProcess):
+			return errBusy
+		}
+	}
+	return ErrDone
 }
 
 // pubAck is JetStream's answer to a publish.
@@ -103,9 +171,11 @@ func (b *bucket) request(ctx context.Context, m *nats.Msg) error {
 	if ack.Error == nil {
 		return nil
 	}
-	if ack.Error.ErrCode == int(jetstream.JSErrCodeStreamWrongLastSequence) ||
-		ack.Error.ErrCode == int(jetstream.JSErrCodeStreamWrongLastSequenceConstant) {
-		return ErrDone
+	switch ack.Error.ErrCode {
+	case int(jetstream.JSErrCodeStreamWrongLastSequence):
+		return errWrongSeq
+	case int(jetstream.JSErrCodeStreamWrongLastSequenceConstant):
+		return errInProcess
 	}
 	return fmt.Errorf("cluster: commit: %s (code %d)", ack.Error.Description, ack.Error.ErrCode)
 }

@@ -318,3 +318,102 @@ func storeWithOutage(t *testing.T) (st *cluster.Store, down, up func()) {
 	}
 	return st, down, func() { natstest.Start(t, dir, port) }
 }
+
+// Once another node has claimed a partition, every write of its former
+// owner is refused whole, the former owner's store reports it (its engine
+// stops), and the new owner's state stands.
+func TestClaimFencesTheFormerOwner(t *testing.T) {
+	s := natstest.Start(t, t.TempDir(), server.RANDOM_PORT)
+	c1, c2 := dial(t, s.ClientURL(), "n1"), dial(t, s.ClientURL(), "n2")
+	old, err := c1.Claim(t.Context(), t.Context(), "p", "n1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	run := func(st *cluster.Store, ev string, n int) error {
+		return st.Commit(engine.Commit{Trace: engine.Trace{Rule: "r", EventID: ev}, Rule: "r",
+			RuleState: json.RawMessage(fmt.Sprintf(`{"N":%d}`, n))})
+	}
+	if err := run(old, "e1", 1); err != nil {
+		t.Fatalf("owner's commit: %v", err)
+	}
+	// Concurrent commits of one owner do not fence each other.
+	var wg sync.WaitGroup
+	for i := range 8 {
+		wg.Go(func() {
+			if err := old.Put("holds", fmt.Sprint(i), []byte("x")); err != nil {
+				t.Errorf("owner's put %d: %v", i, err)
+			}
+		})
+	}
+	wg.Wait()
+	cur, err := c2.Claim(t.Context(), t.Context(), "p", "n2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := run(cur, "e2", 2); err != nil {
+		t.Fatalf("new owner's commit: %v", err)
+	}
+	select {
+	case <-old.Fenced():
+		t.Fatal("fenced before any refused write")
+	default:
+	}
+	if err := run(old, "e3", 7); !errors.Is(err, cluster.ErrFenced) {
+		t.Fatalf("former owner's commit: %v, want ErrFenced", err)
+	}
+	select {
+	case <-old.Fenced():
+	default:
+		t.Fatal("a refused commit did not report the fence")
+	}
+	if err := old.Put("holds", "h", []byte("x")); !errors.Is(err, cluster.ErrFenced) {
+		t.Fatalf("former owner's put: %v, want ErrFenced", err)
+	}
+	ev := engine.Event{ID: "e4", Kind: engine.KindCustom, Name: "tick", Time: time.Now()}
+	old.Accept(ev, false, func(fresh bool, err error) {
+		if fresh || !errors.Is(err, cluster.ErrFenced) {
+			t.Errorf("former owner's accept: fresh %v, %v; want ErrFenced", fresh, err)
+		}
+	})
+	if got, _ := cur.RuleState("r"); string(got) != `{"N":2}` {
+		t.Fatalf("state %s: the former owner overwrote the new owner's", got)
+	}
+	if marks, _ := cur.Inbox(); len(marks) != 0 {
+		t.Fatalf("inbox %+v: the former owner accepted an event", marks)
+	}
+}
+
+// A node whose partition was claimed by someone else (as by a new owner
+// while this node had not noticed the loss of its lease) has its writes
+// refused, stops the partition's engine and gives the partition up; here,
+// holding the lease, it takes it again with a new claim, and the event
+// refused meanwhile runs once.
+func TestFencedPartitionStopsAndIsTakenAgain(t *testing.T) {
+	s := natstest.Start(t, t.TempDir(), server.RANDOM_PORT)
+	rec := &runs{seen: map[string]int{}}
+	n1 := startNode(t, s.ClientURL(), "n1", rec)
+	enginetest.WaitUntil(t, "n1 owns every partition", func() bool { return len(n1.n.Owned()) == 3 })
+	intruder, err := dial(t, s.ClientURL(), "n2").Claim(t.Context(), t.Context(), "a", "n2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev := engine.Event{ID: "a-1", Kind: engine.KindCustom, Name: "tick", Time: time.Now()}
+	if err := n1.conn.Publish(t.Context(), "a", ev, ""); err != nil {
+		t.Fatal(err)
+	}
+	waitLong(t, "a-1 ran", func() bool {
+		d, _ := rec.count()
+		return d == 1
+	})
+	waitLong(t, "n1 claimed a again", func() bool {
+		return errors.Is(intruder.Put("holds", "h", []byte("x")), cluster.ErrFenced)
+	})
+	waitLong(t, "the state of a", func() bool {
+		raw, err := n1.conn.NewStore(t.Context(), "a").RuleState("a-count")
+		var c counter
+		return err == nil && json.Unmarshal(raw, &c) == nil && c.N == 1
+	})
+	if d, total := rec.count(); d != 1 || total != 1 {
+		t.Fatalf("%d runs of %d (rule, event) pairs, want 1 of 1", total, d)
+	}
+}

@@ -35,8 +35,14 @@ func (c *Conn) acquire(ctx context.Context, key, node string) (*lease, bool) {
 // (another revision) or could not be renewed for longer than the TTL
 // allows: the holder must stop acting for it.
 func (c *Conn) renew(ctx context.Context, l *lease, node string) bool {
+	// Give up when the lease can no longer be confirmed in time: at 3/5
+	// of the TTL after the last renewal, a margin for the servers' clock
+	// and the time to stop before the key can expire.
+	deadline := l.renewed.Add(c.ttl * 3 / 5)
 	rctx, cancel := context.WithTimeout(ctx, c.ttl/3)
 	defer cancel()
+	rctx, cancelDeadline := context.WithDeadline(rctx, deadline)
+	defer cancelDeadline()
 	rev, err := c.leases.Update(rctx, l.key, []byte(node), l.rev)
 	if err == nil {
 		l.rev, l.renewed = rev, time.Now()
@@ -45,9 +51,8 @@ func (c *Conn) renew(ctx context.Context, l *lease, node string) bool {
 	if errors.Is(err, jetstream.ErrKeyExists) || errors.Is(err, jetstream.ErrKeyNotFound) {
 		return false
 	}
-	// NATS unreachable: hold on while the key cannot have expired yet,
-	// with a margin for the servers' clock and the time to stop.
-	return time.Since(l.renewed) < c.ttl*3/5
+	// NATS unreachable: hold on while the key cannot have expired yet.
+	return time.Now().Before(deadline)
 }
 
 // release deletes l if it is still ours.

@@ -177,15 +177,6 @@ func (n *Node) round(ctx context.Context) {
 	if err != nil {
 		n.o.Log.Debug("cluster: presence not renewed", "err", err)
 	}
-	for _, p := range n.Owned() {
-		n.mu.Lock()
-		o := n.owned[p]
-		n.mu.Unlock()
-		if !c.renew(ctx, o.lease, n.o.Name) {
-			n.o.Log.Warn("cluster: partition lease lost; stopping the partition here", "partition", p)
-			n.stop(p, false)
-		}
-	}
 	nodes, err1 := c.holders(ctx, "node.")
 	owners, err2 := c.holders(ctx, "part.")
 	if err := errors.Join(err1, err2); err != nil {
@@ -238,12 +229,21 @@ func (n *Node) take(ctx context.Context, fair int, alive []string, owners map[st
 			continue
 		}
 		n.seenFree[p] = 0
-		n.start(ctx, p, l)
+		// Claimed after the lease is ours: from this write on, a
+		// former owner's commits are refused.
+		st, err := n.o.Conn.Claim(ctx, n.life, p, n.o.Name)
+		if err != nil {
+			n.o.Log.Warn("cluster: partition not claimed; giving its lease back", "partition", p, "err", err)
+			n.o.Conn.release(l)
+			continue
+		}
+		n.start(ctx, p, l, st)
 	}
 }
 
-// start runs partition p under lease l.
-func (n *Node) start(ctx context.Context, p string, l *lease) {
+// start runs partition p on its claimed store st under lease l, and keeps
+// the lease.
+func (n *Node) start(ctx context.Context, p string, l *lease, st *Store) {
 	pctx, stop := context.WithCancel(ctx)
 	o := &owned{lease: l, stop: stop, done: make(chan struct{})}
 	n.mu.Lock()
@@ -251,13 +251,39 @@ func (n *Node) start(ctx context.Context, p string, l *lease) {
 	n.owners[p] = n.o.Name
 	n.mu.Unlock()
 	n.o.Log.Info("cluster: partition taken", "partition", p)
+	go n.keep(pctx, p, o)
 	go func() {
 		defer close(o.done)
-		if err := n.runPartition(pctx, p); err != nil && pctx.Err() == nil {
+		if err := n.runPartition(pctx, p, st); err != nil && pctx.Err() == nil {
 			n.o.Log.Error("cluster: partition stopped; giving it up", "partition", p, "err", err)
-			go n.stop(p, true)
+			stop()
+			go n.stopOwned(p, o, true)
 		}
 	}()
+}
+
+// keep renews o's lease every TTL/5 until ctx ends. When the lease is lost,
+// or cannot be confirmed before 3/5 of the TTL has passed since its last
+// renewal (renew gives up at that point), it stops the partition's engine
+// at once, before another node can have taken the lease; commits still in
+// flight are refused by the fence if a new owner claimed it meanwhile.
+func (n *Node) keep(ctx context.Context, p string, o *owned) {
+	tick := time.NewTicker(n.o.Conn.ttl / 5)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		if n.o.Conn.renew(ctx, o.lease, n.o.Name) || ctx.Err() != nil {
+			continue
+		}
+		n.o.Log.Warn("cluster: partition lease lost or unconfirmed; stopping the partition here", "partition", p)
+		o.stop()
+		n.stopOwned(p, o, false)
+		return
+	}
 }
 
 // stop ends partition p's engine and, when release is set, gives up its
@@ -265,11 +291,20 @@ func (n *Node) start(ctx context.Context, p string, l *lease) {
 func (n *Node) stop(p string, release bool) {
 	n.mu.Lock()
 	o := n.owned[p]
-	delete(n.owned, p)
 	n.mu.Unlock()
-	if o == nil {
+	n.stopOwned(p, o, release)
+}
+
+// stopOwned is stop for the run o of p: it does nothing once o is no
+// longer p's (stopped already, or p taken again since).
+func (n *Node) stopOwned(p string, o *owned, release bool) {
+	n.mu.Lock()
+	if o == nil || n.owned[p] != o {
+		n.mu.Unlock()
 		return
 	}
+	delete(n.owned, p)
+	n.mu.Unlock()
 	o.stop()
 	<-o.done
 	if release {
@@ -286,19 +321,33 @@ func (n *Node) stopAll() {
 }
 
 // runPartition runs p's engine and feeds it p's events until ctx ends or
-// the store reports a failed commit.
-func (n *Node) runPartition(ctx context.Context, p string) error {
-	st := n.o.Conn.NewStore(n.life, p)
+// the store reports a failed commit. A commit refused by the fence stops
+// the engine at once: its rules start no further run here.
+func (n *Node) runPartition(ctx context.Context, p string, st *Store) error {
 	eng, err := n.o.NewEngine(p, st)
 	if err != nil {
 		return err
 	}
-	ectx, stopEngine := context.WithCancel(context.WithoutCancel(ctx))
+	ectx, stopEngine := context.WithCancel(ctx)
+	defer stopEngine()
+	go func() {
+		select {
+		case <-st.Fenced():
+			stopEngine()
+		case <-ectx.Done():
+		}
+	}()
 	engineDone := make(chan error, 1)
 	go func() { engineDone <- eng.Run(ectx) }()
-	err = n.consume(ctx, p, eng, st)
+	err = n.consume(ectx, p, eng, st)
 	stopEngine()
-	return errors.Join(err, <-engineDone)
+	err = errors.Join(err, <-engineDone)
+	select {
+	case <-st.Fenced():
+		return errors.Join(err, fmt.Errorf("partition %s: %w", p, ErrFenced))
+	default:
+		return err
+	}
 }
 
 // consume fetches p's events and accepts each into eng; the message is

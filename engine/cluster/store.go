@@ -23,6 +23,12 @@ import (
 // (p.P.done.<event>.<rule>), written only if it has never existed: a
 // second commit of the same (event, rule) fails as a whole with ErrDone,
 // so a redelivered or replayed event never applies a rule's run twice.
+//
+// The store of a partition's owner (Claim) fences every write: each batch
+// checks that the partition's owner key still has the revision the owner
+// wrote when it took the partition, so once another node has claimed it,
+// every write of the former owner is refused whole (ErrFenced) and its
+// store stops writing (Fenced).
 type Store struct {
 	c         *Conn
 	b         *bucket
@@ -40,6 +46,10 @@ type Store struct {
 	// again when the partition restarts (Faults).
 	broken map[string]bool
 	faults chan error
+
+	fence      *fence        // nil: a reader's store (views, tests)
+	fenced     chan struct{} // closed at the first write refused by fence
+	fencedOnce sync.Once
 }
 
 // NewStore returns the store of partition on c. A write that fails
@@ -48,7 +58,48 @@ type Store struct {
 // actions were sent.
 func (c *Conn) NewStore(life context.Context, partition string) *Store {
 	return &Store{c: c, b: c.state, life: life, partition: partition, prefix: "p." + partition + ".",
-		log: &logs{c: c}, inbox: map[string][]string{}, broken: map[string]bool{}, faults: make(chan error, 1)}
+		log: &logs{c: c}, inbox: map[string][]string{}, broken: map[string]bool{}, faults: make(chan error, 1),
+		fenced: make(chan struct{})}
+}
+
+// Claim makes node the owner of partition in the state bucket (it must
+// hold the partition's lease): it writes the owner key p.<partition>.owner
+// and returns the partition's store fenced by that revision. A store
+// claimed earlier, by any node, has every write refused from now on.
+func (c *Conn) Claim(ctx, life context.Context, partition, node string) (*Store, error) {
+	s := c.NewStore(life, partition)
+	owner := s.prefix + "owner"
+	ctx, cancel := context.WithTimeout(ctx, c.ttl/2)
+	defer cancel()
+	seq, err := c.state.kv.Put(ctx, owner, []byte(node))
+	if err != nil {
+		return nil, fmt.Errorf("cluster: claim partition %s: %w", partition, err)
+	}
+	s.fence = &fence{owner: owner, mark: s.prefix + "fence", seq: seq}
+	return s, nil
+}
+
+// Fenced is closed once a write was refused because another node claimed
+// the partition: the partition's engine must stop at once, and nothing it
+// does is written any more.
+func (s *Store) Fenced() <-chan struct{} { return s.fenced }
+
+// commit writes ws through the store's fence, refusing at once after the
+// fence has refused a write.
+func (s *Store) commit(ws []write) error {
+	select {
+	case <-s.fenced:
+		return ErrFenced
+	default:
+	}
+	err := s.b.commit(bg(), ws, s.fence)
+	if errors.Is(err, ErrFenced) {
+		s.fencedOnce.Do(func() {
+			s.c.log.Warn("cluster: another node owns the partition now; its writes from here are refused", "partition", s.partition)
+			close(s.fenced)
+		})
+	}
+	return err
 }
 
 // Faults receives an error when a write failed in a way that leaves the
@@ -118,6 +169,9 @@ func (s *Store) Commit(c engine.Commit) error {
 	switch {
 	case errors.Is(err, ErrDone):
 		return fmt.Errorf("cluster: event %s, rule %s: %w", ev, c.Rule, err)
+	case errors.Is(err, ErrFenced):
+		s.markBroken(ev) // the new owner's replay runs it
+		return fmt.Errorf("cluster: event %s, rule %s: %w", ev, c.Rule, err)
 	case err != nil:
 		s.markBroken(ev)
 		s.fault(err)
@@ -173,6 +227,8 @@ func (s *Store) RecordTrace(t engine.Trace) {
 		s.mu.Lock()
 		s.inbox[t.EventID] = append(s.inbox[t.EventID], t.Rule)
 		s.mu.Unlock()
+	case errors.Is(err, ErrFenced):
+		s.markBroken(t.EventID)
 	default:
 		s.markBroken(t.EventID)
 		s.fault(err)
@@ -188,7 +244,7 @@ func (s *Store) Accept(ev engine.Event, journal bool, then func(fresh bool, err 
 		then(false, fmt.Errorf("cluster: encode event %s: %w", ev.ID, err))
 		return
 	}
-	err = s.b.commit(bg(), []write{{key: s.key("inbox", ev.ID), value: b, fresh: true}})
+	err = s.commit([]write{{key: s.key("inbox", ev.ID), value: b, fresh: true}})
 	switch {
 	case errors.Is(err, ErrDone) && s.lostAccept(ev.ID):
 		// An earlier accept whose answer was lost wrote it: it is this
@@ -223,24 +279,37 @@ func (s *Store) lostAccept(id string) bool {
 	return err == nil && v != nil
 }
 
-// write commits ws, retrying while it fails for any reason but ErrDone and
-// the store's life goes on. A retry that finds the done mark written
-// counts as done: the attempt whose answer was lost wrote it.
+// write commits ws, retrying while it fails for any reason but ErrDone or
+// ErrFenced and the store's life goes on. A retry after an attempt whose
+// outcome is unknown that finds the done mark written counts as done: the
+// attempt whose answer was lost wrote it. A fenced write is never retried:
+// it is the new owner's to make.
 func (s *Store) write(ws []write) error {
 	wait := 50 * time.Millisecond
-	for attempt := 0; ; attempt++ {
-		err := s.b.commit(bg(), ws)
+	unsure := false // an earlier attempt may have been applied
+	for {
+		err := s.commit(ws)
 		switch {
 		case err == nil:
 			return nil
-		case errors.Is(err, ErrDone) && attempt > 0:
+		case errors.Is(err, ErrFenced):
+			return err
+		case errors.Is(err, ErrDone) && unsure:
 			return nil
 		case errors.Is(err, ErrDone):
 			return err
+		case errors.Is(err, errBusy):
+			// Refused before anything was applied; the other batch
+			// is applied within milliseconds.
+			if !sleep(s.life, time.Millisecond) {
+				return err
+			}
+			continue
 		}
-		if attempt == 0 {
+		if !unsure {
 			s.c.log.Warn("cluster: write to NATS failed; retrying until it is back", "partition", s.partition, "err", err)
 		}
+		unsure = true
 		if !s.backoff(&wait) {
 			return err
 		}
@@ -383,12 +452,12 @@ func (s *Store) Get(bucket, key string) ([]byte, error) {
 
 // Put writes a key of the key-value space.
 func (s *Store) Put(bucket, key string, value []byte) error {
-	return s.b.commit(bg(), []write{{key: s.key("kv", bucket, key), value: value}})
+	return s.commit([]write{{key: s.key("kv", bucket, key), value: value}})
 }
 
 // Delete removes a key of the key-value space.
 func (s *Store) Delete(bucket, key string) error {
-	return s.b.commit(bg(), []write{{key: s.key("kv", bucket, key), del: true}})
+	return s.commit([]write{{key: s.key("kv", bucket, key), del: true}})
 }
 
 // List returns the keys of a bucket that start with prefix.
