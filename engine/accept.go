@@ -35,6 +35,9 @@ type destination struct {
 	r       *runner
 	trigger int
 	level   bool // through the stateful trigger machinery
+	// reserved: Accept holds a place in the queued rule's queue for the
+	// event until it is delivered (runner.reserve).
+	reserved bool
 }
 
 // admission is an event that passed admission control and, when durable,
@@ -137,6 +140,7 @@ func (e *Engine) admit(ev Event, limit bool) (*admission, error) {
 	e.journal(a, func(err error) { done <- err })
 	switch err := <-done; {
 	case err != nil && limit:
+		unreserve(a.dests)
 		return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
 	case err != nil:
 		e.logUndurable(a, err)
@@ -164,6 +168,7 @@ func (e *Engine) journal(a *admission, then func(err error)) {
 	// knows the event is in hand.
 	acc := e.track(a.ev.ID, len(a.dests))
 	if acc == nil {
+		unreserve(a.dests)
 		a.dests = nil
 		then(nil)
 		return
@@ -174,6 +179,7 @@ func (e *Engine) journal(a *admission, then func(err error)) {
 			e.untrack(acc)
 		case !fresh:
 			e.untrack(acc)
+			unreserve(a.dests)
 			a.dests = nil
 		default:
 			a.acc = acc
@@ -272,12 +278,21 @@ func (e *Engine) checkRoom(a *admission) error {
 		e.refused(a, "backlog full")
 		return fmt.Errorf("%w: %d accepted events wait for their runs (limit %d)", ErrOverloaded, n, e.maxBacklog)
 	}
-	for _, d := range a.dests {
+	// A place in each queued rule's queue is reserved, not only checked:
+	// two Accepts racing for the last place would both be answered 202,
+	// and the rule would then skip one as "queue full".
+	for i := range a.dests {
+		d := &a.dests[i]
 		r := d.r
-		if r.rule.Mode == ModeQueued && r.rule.Key == nil && !d.level && r.waiting.Load() >= int64(max(r.rule.Max, 1)) {
+		if r.rule.Mode != ModeQueued || r.rule.Key != nil || d.level {
+			continue
+		}
+		if !r.reserve() {
+			unreserve(a.dests[:i])
 			e.refused(a, "queue of rule "+r.rule.ID+" full")
 			return fmt.Errorf("%w: the queue of rule %s is full (max %d)", ErrOverloaded, r.rule.ID, r.rule.Max)
 		}
+		d.reserved = true
 	}
 	return nil
 }
@@ -347,4 +362,31 @@ func (e *Engine) replay() error {
 	}
 	e.openGate()
 	return nil
+}
+
+// reserve takes a place in a queued rule's queue for an event Accept is
+// journaling, if one is free: waiting jobs and places reserved together
+// stay within max. offer counts the job as waiting before deliverAll gives
+// the place back, so the sum never undercounts.
+func (r *runner) reserve() bool {
+	limit := int64(max(r.rule.Max, 1))
+	for {
+		held := r.reserved.Load()
+		if r.waiting.Load()+held >= limit {
+			return false
+		}
+		if r.reserved.CompareAndSwap(held, held+1) {
+			return true
+		}
+	}
+}
+
+// unreserve gives back the places ds reserved.
+func unreserve(ds []destination) {
+	for i := range ds {
+		if ds[i].reserved {
+			ds[i].r.reserved.Add(-1)
+			ds[i].reserved = false
+		}
+	}
 }

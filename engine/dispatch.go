@@ -149,6 +149,7 @@ func (e *Engine) deliverAll(a *admission) {
 		}
 		e.deliver(d.r, job{ev: a.ev, trigger: d.trigger, late: a.late, replayed: a.replayed, acc: a.acc})
 	}
+	unreserve(a.dests) // the jobs are counted as waiting now
 }
 
 // deliver queues j on r, or on the runner that replaced r in a reload; a

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -427,5 +428,29 @@ func TestWaitRoomWaitsForTheBacklogToDrain(t *testing.T) {
 	g.release <- struct{}{} // the run finishes: its event leaves the backlog
 	if err := <-done; err != nil {
 		t.Fatal(err)
+	}
+}
+
+// Accepts racing for the last places of a queued rule's queue are never
+// all answered 202: a place is reserved while the event is journaled, so
+// no accepted event is then skipped as "queue full". One run at a time
+// (held by the gate) and max waiting: at most max+1 accepted.
+func TestRacingAcceptsDoNotOverfillAQueuedRule(t *testing.T) {
+	const max = 3
+	e, _, _ := gatedEngine(t, 1000, max)
+	var ok atomic.Int32
+	var wg sync.WaitGroup
+	for range 40 {
+		wg.Go(func() {
+			if _, err := e.Accept(engine.Event{Kind: engine.KindCustom, Name: "go"}); err == nil {
+				ok.Add(1)
+			} else if !errors.Is(err, engine.ErrOverloaded) {
+				t.Errorf("accept: %v", err)
+			}
+		})
+	}
+	wg.Wait()
+	if n := ok.Load(); n > max+1 || n < max {
+		t.Fatalf("%d accepted, want at most %d (one running, %d waiting) and at least %d", n, max+1, max, max)
 	}
 }

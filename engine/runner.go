@@ -68,6 +68,9 @@ type runner struct {
 	// waiting counts event jobs offered and not yet started or skipped:
 	// Accept refuses an event a full queued rule would skip.
 	waiting atomic.Int64
+	// reserved counts the places Accept holds for events on their way to
+	// the queue (journaled, not yet offered).
+	reserved atomic.Int64
 
 	mu      sync.Mutex
 	state   json.RawMessage
