@@ -554,8 +554,9 @@ func (p *clusterPoster) ranAll(counts map[string]float64) bool {
 // off by the kill at most once, a refused one never, nothing else ran; each
 // run sent one reminder, and each run's timer fired once and sent one more.
 // Up to repeatable committed runs may have sent their reminder twice: runs
-// in flight when their engine lost NATS, whose commit could not land, run
-// again on the next owner (actions are at least once, docs/RELIABILITY.md).
+// in flight when their engine was killed or lost NATS, whose commit could
+// not land, run again on the next owner (actions are at least once,
+// docs/RELIABILITY.md).
 func (p *clusterPoster) checkExactlyOnce(t *testing.T, counts map[string]float64, acts actionLog, repeatable int) {
 	t.Helper()
 	p.mu.Lock()
@@ -589,9 +590,9 @@ func (p *clusterPoster) checkExactlyOnce(t *testing.T, counts map[string]float64
 		}
 	}
 	if len(repeated) > repeatable {
-		t.Errorf("%d committed runs sent their action twice, at most %d may (in flight at a loss of NATS): %v", len(repeated), repeatable, repeated)
+		t.Errorf("%d committed runs sent their action twice, at most %d may (in flight at a kill or a loss of NATS): %v", len(repeated), repeatable, repeated)
 	} else if len(repeated) > 0 {
-		t.Logf("%d committed runs in flight at a loss of NATS sent their action twice (at most %d may): %v", len(repeated), repeatable, repeated)
+		t.Logf("%d committed runs in flight at a kill or a loss of NATS sent their action twice (at most %d may): %v", len(repeated), repeatable, repeated)
 	}
 }
 
@@ -705,7 +706,13 @@ func TestClusterFailover(t *testing.T) {
 	settleCluster(t, r, p, rings, items)
 	acts := actions(r.s)
 	counts := r.counts()
-	p.checkExactlyOnce(t, counts, acts, 0) // a kill: nothing may repeat
+	// A run the kill cut off after its action was sent and before its
+	// commit landed runs again on the new owner: actions are at least once
+	// across a kill, in single-process mode as here (docs/RELIABILITY.md,
+	// docs/CLUSTER.md). At the harness's rate a kill cuts off one or two
+	// runs at most, so at most 2 per kill may repeat; every run still
+	// commits exactly once, which the counts check.
+	p.checkExactlyOnce(t, counts, acts, 2*kills)
 	before, timers := p.checkContinued(t, acts, killed)
 	checkClusterSources(t, r, rings, items)
 	r.waitSpread("after the load")
