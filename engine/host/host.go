@@ -262,8 +262,12 @@ func (h *host) serveAdmin(ctx context.Context, ln net.Listener) error {
 	}
 	handler := srv.Handler()
 	// Streams last until the server stops; Shutdown would wait for them.
+	// They are closed when ctx ends, and in any case once the server has
+	// stopped: stop can win against a cancellation still on its way to
+	// the AfterFunc (ctx.Done is closed before the context's children are
+	// told), and the streams would then stay open after the host stopped.
 	stop := context.AfterFunc(ctx, h.feed.Close)
-	defer stop()
+	defer func() { stop(); h.feed.Close() }()
 	if err := serveListener(ctx, ln, handler); err != nil {
 		return fmt.Errorf("admin API: %w", err)
 	}
