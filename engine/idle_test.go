@@ -1,7 +1,6 @@
 package engine_test
 
 import (
-	"context"
 	"testing"
 	"time"
 
@@ -13,17 +12,9 @@ import (
 // run, or the run of an event it emitted, is in progress or queued.
 func TestIdleUntilEveryRunCausedHasFinished(t *testing.T) {
 	release := make(chan struct{})
-	e := engine.New(engine.Config{Store: &memStore{}})
-	err := e.SetRules([]*engine.Rule{{ID: "r", Enabled: true, Mode: engine.ModeQueued, Max: 10, Timeout: time.Minute,
-		Triggers:    []engine.Trigger{{Kind: engine.KindCustom}},
+	e := runEngine(t, engine.Config{Store: &memStore{}}, []*engine.Rule{{ID: "r", Enabled: true, Mode: engine.ModeQueued,
+		Max: 10, Timeout: time.Minute, Triggers: []engine.Trigger{{Kind: engine.KindCustom}},
 		NewInstance: func() (engine.Instance, error) { return gateInstance{release: release}, nil }}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { _ = e.Run(ctx); close(done) }()
-	defer func() { cancel(); <-done }()
 
 	enginetest.WaitUntil(t, "an idle engine before any event", e.Idle)
 	e.Publish(engine.Event{ID: "a", Kind: engine.KindCustom, Name: "x"})
