@@ -65,6 +65,11 @@ type Bridge struct {
 	volumes map[string]float64
 	muted   map[string]bool
 	lists   map[string]*listSnapshot // by list id
+	// saveMu orders the stored snapshot of a list: a rule's change
+	// (remember) is stored only after the events of a sync in progress
+	// were handed over, so it never stores changes whose events a crash
+	// could still lose.
+	saveMu sync.Mutex
 
 	syncs    *syncQueue
 	debounce *web.Debouncer
@@ -406,18 +411,25 @@ func (b *Bridge) knownList(id string) bool {
 // snapshot and items, then stores the new snapshot. A list seen for the
 // first time is a baseline: no events, but for news, the items pushes
 // said were just created.
+//
+// The stored snapshot travels with the events (engine.Event.Writes): each
+// event carries the snapshot with its own change and the earlier ones
+// applied, the last one the whole new snapshot, so a crash between two
+// acceptances leaves a snapshot that makes the next sync publish exactly
+// the events not yet accepted.
 func (b *Bridge) diffList(l web.List, items []web.Item, news []string) {
 	now := map[string]web.Item{}
 	for _, it := range items {
 		now[it.ID] = it
 	}
+	b.saveMu.Lock()
+	defer b.saveMu.Unlock()
 	b.mu.Lock()
 	old, seen := b.lists[l.ID]
 	// The snapshot gets its own map: a rule's change (remember) goes into
 	// it while the diff below still reads now.
 	b.lists[l.ID] = &listSnapshot{Name: l.Name, Items: maps.Clone(now)}
 	b.mu.Unlock()
-	b.saveList(l.ID)
 	if !seen {
 		old = &listSnapshot{Items: map[string]web.Item{}}
 		for _, it := range items {
@@ -426,16 +438,42 @@ func (b *Bridge) diffList(l web.List, items []web.Item, news []string) {
 			}
 		}
 	}
+	evs, snaps := listEvents(l, old.Items, items, now)
+	if len(evs) == 0 {
+		b.saveList(l.ID)
+		return
+	}
+	snaps[len(snaps)-1] = now // with the changes of version alone
+	for i, ev := range evs {
+		if raw, err := json.Marshal(listSnapshot{Name: l.Name, Items: snaps[i]}); err == nil {
+			ev.Writes = []engine.Write{{Bucket: listBucket, Key: l.ID, Value: raw}}
+		}
+		b.o.Publish(ev)
+	}
+}
+
+// listEvents returns the events that take old to items (now by id), in
+// order, and beside each the snapshot with it and the earlier ones
+// applied.
+func listEvents(l web.List, old map[string]web.Item, items []web.Item, now map[string]web.Item) ([]engine.Event, []map[string]web.Item) {
 	var evs []engine.Event
+	var snaps []map[string]web.Item
+	cur := maps.Clone(old)
 	event := func(op string, it web.Item) {
 		evs = append(evs, engine.Event{Kind: engine.KindList, Data: map[string]any{
 			"op":   op,
 			"list": map[string]any{"id": l.ID, "name": l.Name},
 			"item": map[string]any{"id": it.ID, "text": it.Text, "completed": it.Completed},
 		}})
+		if op == "removed" {
+			delete(cur, it.ID)
+		} else {
+			cur[it.ID] = it
+		}
+		snaps = append(snaps, maps.Clone(cur))
 	}
 	for _, it := range items {
-		prev, ok := old.Items[it.ID]
+		prev, ok := old[it.ID]
 		switch {
 		case !ok:
 			event("added", it)
@@ -446,7 +484,7 @@ func (b *Bridge) diffList(l web.List, items []web.Item, news []string) {
 		}
 	}
 	var removed []web.Item
-	for id, it := range old.Items {
+	for id, it := range old {
 		if _, ok := now[id]; !ok {
 			removed = append(removed, it)
 		}
@@ -455,9 +493,7 @@ func (b *Bridge) diffList(l web.List, items []web.Item, news []string) {
 	for _, it := range removed {
 		event("removed", it)
 	}
-	for _, ev := range evs {
-		b.o.Publish(ev)
-	}
+	return evs, snaps
 }
 
 func (b *Bridge) saveList(id string) {
@@ -651,6 +687,8 @@ func (b *Bridge) item(ctx context.Context, name, textOrID string) (web.List, web
 
 // remember takes a rule's own change into the snapshot of a known list.
 func (b *Bridge) remember(l web.List, it web.Item, removed bool) {
+	b.saveMu.Lock()
+	defer b.saveMu.Unlock()
 	b.mu.Lock()
 	s, ok := b.lists[l.ID]
 	if ok {

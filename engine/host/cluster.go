@@ -2,6 +2,8 @@ package host
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"net"
@@ -151,11 +153,7 @@ func (cl *clusterHost) publish(ctx context.Context, ev engine.Event, partition s
 	}
 	msgID := ev.ID
 	if len(ev.Writes) > 0 {
-		var keys []string
-		for _, w := range ev.Writes {
-			keys = append(keys, w.Bucket+"/"+w.Key)
-		}
-		msgID = "writes:" + strings.Join(keys, ",")
+		msgID = writesID(ev.Writes)
 	}
 	for _, p := range parts {
 		if err := cl.conn.Publish(ctx, p, ev, msgID); err != nil {
@@ -168,6 +166,20 @@ func (cl *clusterHost) publish(ctx context.Context, ev engine.Event, partition s
 		}
 	}
 	return ev, nil
+}
+
+// writesID names an event by its records: their keys and a digest of
+// their values. The values count because one key may record successive
+// events (a list's snapshot after each change).
+func writesID(ws []engine.Write) string {
+	h := sha256.New()
+	keys := make([]string, 0, len(ws))
+	for _, w := range ws {
+		keys = append(keys, w.Bucket+"/"+w.Key)
+		h.Write(w.Value)
+		h.Write([]byte{0})
+	}
+	return "writes:" + strings.Join(keys, ",") + "#" + hex.EncodeToString(h.Sum(nil)[:12])
 }
 
 // publishSource publishes a source's event, retrying while NATS is away
