@@ -3,9 +3,6 @@ package features
 import (
 	"context"
 	"errors"
-	"net/http"
-	"strconv"
-	"strings"
 
 	"github.com/alexarules/alexarules/alexa"
 	"github.com/alexarules/alexarules/alexa/auth"
@@ -51,13 +48,7 @@ func describe(err error) error {
 	}
 	ce := alexa.NewCallError(err)
 	if apiErr, ok := errors.AsType[*APIError](err); ok {
-		ce.Type, ce.Status, ce.Message = apiErr.Type, apiErr.Status, apiErr.Message
-		if ce.Type == "" {
-			ce.Type = statusType(apiErr.Status)
-		}
-		if ce.Message == "" {
-			ce.Message = http.StatusText(apiErr.Status)
-		}
+		ce.Type, ce.Status, ce.Message = apiErr.Failure()
 		return ce
 	}
 	if pe, ok := errors.AsType[*PropertyError](err); ok {
@@ -83,14 +74,4 @@ func describe(err error) error {
 		}
 	}
 	return ce
-}
-
-// statusType names an error answer that carried no Error type:
-// 404 → NOT_FOUND, 503 → SERVICE_UNAVAILABLE.
-func statusType(status int) string {
-	text := http.StatusText(status)
-	if text == "" {
-		return "HTTP_" + strconv.Itoa(status)
-	}
-	return strings.ToUpper(strings.NewReplacer(" ", "_", "-", "_", "'", "").Replace(text))
 }

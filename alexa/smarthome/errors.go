@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"strconv"
 	"strings"
 	"time"
 
@@ -287,13 +286,7 @@ func describe(err error) error {
 		return ce
 	}
 	if re, ok := errors.AsType[*request.Error](err); ok {
-		ce.Type, ce.Status, ce.Message = re.Type, re.Status, re.Message
-		if ce.Type == "" {
-			ce.Type = "HTTP_" + strconv.Itoa(re.Status)
-		}
-		if ce.Message == "" {
-			ce.Message = http.StatusText(re.Status)
-		}
+		ce.Type, ce.Status, ce.Message = re.Failure()
 		return ce
 	}
 	if ae, ok := errors.AsType[*auth.AuthError](err); ok {

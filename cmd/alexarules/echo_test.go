@@ -52,6 +52,13 @@ return {
     end },
   rule "typo" { when = event "typo",
     run = function() alexa.routine("Good nite"):run() end },
+  rule "failing-web" { when = event "failing-web",
+    run = function(ctx)
+      local ok, err = alexa.remind{ device = "Kitchen Echo", text = "milk", ["in"] = "1h" }
+      ctx.log.info("remind: %s %s %s", tostring(ok), err.type, tostring(err.status))
+      ok, err = alexa.list("Shopping"):add("milk")
+      ctx.log.info("add: %s %s %s", tostring(ok), err.type, tostring(err.status))
+    end },
 }`
 
 // echoHousehold is the demo household with a routine and music playing
@@ -227,6 +234,18 @@ func TestAThrottledEchoActionIsNilErr(t *testing.T) {
 	}
 	if acts := fmt.Sprint(run["actions"]); !strings.Contains(acts, "type:THROTTLED") {
 		t.Fatalf("the trace: %s", acts)
+	}
+}
+
+// Reminders and lists fail like every call: the answer's type (or
+// HTTP_<status> when it has none) and its status, not a bare ERROR.
+func TestAFailedReminderOrListCallNamesItsStatus(t *testing.T) {
+	_, url, d := startEchoRun(t)
+	simPost(t, url, "/_sim/faults", `[{"path_prefix":"/api/notifications/createReminder","status":400,"times":1,"body":{"message":"bad reminder"}},`+
+		`{"path_prefix":"/alexashoppinglists/api/v2/lists/amzn1.alexa.list.sim-shopping/items","status":403,"times":100}]`)
+	run := fire(t, d, "failing-web", "failing-web")
+	if log := fmt.Sprint(run["log"]); log != "[info: remind: nil HTTP_400 400 info: add: nil FORBIDDEN 403]" {
+		t.Fatalf("failing-web: %s", log)
 	}
 }
 

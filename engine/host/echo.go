@@ -2,13 +2,9 @@ package host
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"net/http"
-	"strconv"
 	"time"
 
-	"github.com/alexarules/alexarules/alexa"
 	"github.com/alexarules/alexarules/alexa/web"
 	"github.com/alexarules/alexarules/scripting"
 )
@@ -55,20 +51,20 @@ func (h household) Perform(ctx context.Context, targets []scripting.Echo, a scri
 	}
 	if kind == web.ActionAnnounce && a.Volume > 0 {
 		if err := h.b.Perform(ctx, ws, web.Action{Kind: web.ActionVolume, Volume: a.Volume}); err != nil {
-			return failure(err)
+			return err
 		}
 	}
 	wa := web.Action{Kind: kind, Text: a.Text, Title: a.Title}
 	if kind == web.ActionVolume {
 		wa.Volume = a.Volume
 	}
-	return failure(h.b.Perform(ctx, ws, wa))
+	return h.b.Perform(ctx, ws, wa)
 }
 
 func (h household) Routines(ctx context.Context) ([]scripting.Routine, error) {
 	rs, err := h.b.Routines(ctx)
 	if err != nil {
-		return nil, failure(err)
+		return nil, err
 	}
 	out := make([]scripting.Routine, len(rs))
 	for i, r := range rs {
@@ -79,13 +75,13 @@ func (h household) Routines(ctx context.Context) ([]scripting.Routine, error) {
 
 func (h household) RunRoutine(ctx context.Context, name string, on *scripting.Echo) error {
 	if on == nil {
-		return failure(h.b.RunRoutine(ctx, name, nil))
+		return h.b.RunRoutine(ctx, name, nil)
 	}
 	we, err := h.echo(ctx, *on)
 	if err != nil {
 		return err
 	}
-	return failure(h.b.RunRoutine(ctx, name, &we))
+	return h.b.RunRoutine(ctx, name, &we)
 }
 
 func (h household) DND(e scripting.Echo) (on, known bool) { return h.b.DND(e.Serial) }
@@ -95,7 +91,7 @@ func (h household) SetDND(ctx context.Context, e scripting.Echo, on bool, d time
 	if err != nil {
 		return err
 	}
-	return failure(h.b.SetDND(ctx, we, on, d))
+	return h.b.SetDND(ctx, we, on, d)
 }
 
 func (h household) Player(ctx context.Context, e scripting.Echo) (*scripting.Player, error) {
@@ -105,7 +101,7 @@ func (h household) Player(ctx context.Context, e scripting.Echo) (*scripting.Pla
 	}
 	p, err := h.b.Player(ctx, we)
 	if err != nil || p == nil {
-		return nil, failure(err)
+		return nil, err
 	}
 	return &scripting.Player{State: p.State, Title: p.Title, Artist: p.Artist, Album: p.Album, Provider: p.Provider,
 		Position: p.Position, Length: p.Length, Volume: p.Volume, Muted: p.Muted}, nil
@@ -120,7 +116,7 @@ func (h household) PlayerCommand(ctx context.Context, e scripting.Echo, command 
 	if err != nil {
 		return err
 	}
-	return failure(h.b.PlayerCommand(ctx, we, typ, on))
+	return h.b.PlayerCommand(ctx, we, typ, on)
 }
 
 func (h household) LastCalled() (scripting.Utterance, bool) {
@@ -130,27 +126,4 @@ func (h household) LastCalled() (scripting.Utterance, bool) {
 	}
 	return scripting.Utterance{Echo: scripting.Echo{Serial: r.Serial, Name: r.Device}, Text: r.Text, Reply: r.Reply,
 		Person: r.Person, Time: r.Time}, true
-}
-
-// failure is how a web API error answer looks to rules (RULES.md §4,
-// err.type, err.status, err.message): THROTTLED for Amazon's 429 or
-// ThrottlingException ("Rate exceeded"), else the answer's type, or
-// HTTP_<status>. Other errors (an unknown routine, a network failure)
-// stay as they are.
-func failure(err error) error {
-	we, ok := errors.AsType[*web.Error](err)
-	if !ok {
-		return err
-	}
-	ce := &alexa.CallError{Type: we.Type, Status: we.Status, Message: we.Message, Err: err}
-	switch {
-	case we.Throttled:
-		ce.Type = "THROTTLED"
-	case ce.Type == "":
-		ce.Type = "HTTP_" + strconv.Itoa(we.Status)
-	}
-	if ce.Message == "" {
-		ce.Message = http.StatusText(we.Status)
-	}
-	return ce
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -47,6 +48,24 @@ func (e *Error) Error() string {
 
 // Unwrap gives the family's Sentinel for a refused-credentials answer.
 func (e *Error) Unwrap() error { return e.sentinel }
+
+// Failure is the error as a rule sees it (scripting.DeviceFailure): its
+// type is THROTTLED for a throttle (429, or a ThrottlingException), else
+// the answer's own type, else HTTP_<status>; its message the answer's,
+// else the status text. Every family's error answers map through it.
+func (e *Error) Failure() (typ string, status int, message string) {
+	typ, message = e.Type, e.Message
+	switch {
+	case e.Throttled:
+		typ = "THROTTLED"
+	case typ == "":
+		typ = "HTTP_" + strconv.Itoa(e.Status)
+	}
+	if message == "" {
+		message = http.StatusText(e.Status)
+	}
+	return typ, e.Status, message
+}
 
 // Retryable reports whether the family says to retry with back-off.
 func (e *Error) Retryable() bool { return e.retryable }
