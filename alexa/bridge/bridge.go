@@ -199,13 +199,9 @@ func (b *Bridge) requestSync(req listSync) { b.syncs.add(req) }
 func (b *Bridge) refreshEchos(ctx context.Context, wg *sync.WaitGroup) {
 	if err := b.loadEchos(ctx); err != nil {
 		b.log.Error("fetch Echo devices", "err", err)
+		sleep := retry.ClockSleep(b.o.Clock)
 		wg.Go(func() {
-			for {
-				select {
-				case <-ctx.Done():
-					return
-				case <-time.After(b.o.Retry):
-				}
+			for sleep(ctx, b.o.Retry) == nil {
 				if b.loadEchos(ctx) == nil {
 					return
 				}
