@@ -144,27 +144,30 @@ type instance struct {
 }
 
 func (l *Loaded) newInstance(log *slog.Logger, dryRun bool) (*instance, error) {
-	run := &Run{Rule: l.Def.ID, dryRun: dryRun, log: log, limits: l.opts.Limits,
-		logs: scripting.NewRunLog(l.opts.Limits)}
+	id := Run{Rule: l.Def.ID, dryRun: dryRun, log: log}
 	if l.Def.LogLevel != "" {
-		_ = run.level.UnmarshalText([]byte(l.Def.LogLevel))
+		_ = id.level.UnmarshalText([]byte(l.Def.LogLevel))
 	}
 	clock := l.opts.Clock
 	if clock == nil {
 		clock = engine.RealClock{} // as the sandbox reads it when Options.Clock is nil
 	}
-	in := &instance{loaded: l, run: run, clock: clock, loc: l.opts.Location, stateDefaults: l.Def.State}
-	if err := in.load(); err != nil {
+	in := &instance{loaded: l, clock: clock, loc: l.opts.Location, stateDefaults: l.Def.State}
+	if err := in.load(&id); err != nil {
 		return nil, err
 	}
 	return in, nil
 }
 
-// load makes the instance's Lua state: the rule file run again in a new
-// sandboxed state, and the rule's table from it.
-func (in *instance) load() error {
+// load makes the instance's Lua state: a blank sandboxed state (a spare
+// built ahead of need, when one is ready), the rule file run again in it,
+// and the rule's table from it. id gives the state's Run its rule, log and
+// dry-run setting: the last state's Run when it is rebuilt.
+func (in *instance) load(id *Run) error {
 	l := in.loaded
-	L := newRuleState(l.opts, l.dir, l.Def.File, in.run)
+	L, run := l.opts.spares.take(l.dir)
+	run.Rule, run.dryRun, run.keying, run.log, run.level = id.Rule, id.dryRun, id.keying, id.log, id.level
+	installRule(L, l.Def.File)
 	defs, err := runChunk(L, l.proto, l.Def.File, l.opts)
 	if err != nil {
 		L.Close()
@@ -180,7 +183,7 @@ func (in *instance) load() error {
 		L.Close()
 		return fmt.Errorf("%s no longer defines rule %q", l.Def.File, l.Def.ID)
 	}
-	in.L = L
+	in.L, in.run = L, run
 	in.ctxTable = in.newCtx()
 	return nil
 }
@@ -197,7 +200,7 @@ func (in *instance) Close() {
 // the rule kept in Lua variables is freed.
 func (in *instance) Run(ctx context.Context, inv *engine.Invocation) engine.Result {
 	if in.L == nil {
-		if err := in.load(); err != nil {
+		if err := in.load(in.run); err != nil {
 			return engine.Result{Err: fmt.Errorf("reload after the memory budget stopped a run: %w", err)}
 		}
 	}
