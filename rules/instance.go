@@ -165,7 +165,8 @@ func (l *Loaded) newInstance(log *slog.Logger, dryRun bool) (*instance, error) {
 // dry-run setting: the last state's Run when it is rebuilt.
 func (in *instance) load(id *Run) error {
 	l := in.loaded
-	L, run := l.opts.spares.take(l.dir)
+	sp := l.opts.spares.take(l.dir)
+	L, run := sp.L, sp.run
 	run.Rule, run.dryRun, run.keying, run.log, run.level = id.Rule, id.dryRun, id.keying, id.log, id.level
 	installRule(L, l.Def.File)
 	defs, err := runChunk(L, l.proto, l.Def.File, l.opts)
@@ -183,8 +184,9 @@ func (in *instance) load(id *Run) error {
 		L.Close()
 		return fmt.Errorf("%s no longer defines rule %q", l.Def.File, l.Def.ID)
 	}
-	in.L, in.run = L, run
-	in.ctxTable = in.newCtx()
+	sp.ctx.in = in
+	sp.ctx.table.RawSetString("rule", lua.LString(in.def.ID))
+	in.L, in.run, in.ctxTable = L, run, sp.ctx.table
 	return nil
 }
 
@@ -458,40 +460,49 @@ func eventTable(L *lua.LState, ev *engine.Event, d *Def, trigger int) *lua.LTabl
 	return t
 }
 
-// newCtx builds the ctx table once per instance; per run only `now`,
-// `state` and `global` change, and state/global are built on first use.
-func (in *instance) newCtx() *lua.LTable {
-	L := in.L
+// ruleCtx is a state's ctx table and the instance the state serves: the
+// table and its functions are made with the state (a spare's, ahead of
+// need) and reach the instance through in once the state is given to one
+// (instance.load).
+type ruleCtx struct {
+	in    *instance
+	table *lua.LTable
+}
+
+// newCtx builds the ctx table once per state; per run only `now`, `state`
+// and `global` change, and state/global are built on first use.
+func newCtx(L *lua.LState) *ruleCtx {
+	rc := &ruleCtx{}
 	// Sized tables: L.NewTable reserves 32 array and 32 hash slots (about
 	// 3 KB), and these live as long as the instance.
 	c := L.CreateTable(0, 9) // rule, log, emit, after, at, cancel, now, state, global
-	c.RawSetString("rule", lua.LString(in.def.ID))
+	// "rule" is set when the state is given to its instance.
 	logT := L.CreateTable(0, 4)
 	for _, level := range logLevels {
 		logT.RawSetString(level, L.NewFunction(func(L *lua.LState) int {
-			if in.run.logs.Full() {
-				in.run.logs.Drop() // not formatted: a dropped line costs nothing
+			if rc.in.run.logs.Full() {
+				rc.in.run.logs.Drop() // not formatted: a dropped line costs nothing
 				return 0
 			}
-			in.run.logLine(level, formatArgs(L))
+			rc.in.run.logLine(level, formatArgs(L))
 			return 0
 		}))
 	}
 	c.RawSetString("log", logT)
-	c.RawSetString("emit", L.NewFunction(in.luaEmit))
+	c.RawSetString("emit", L.NewFunction(func(L *lua.LState) int { return rc.in.luaEmit(L) }))
 	c.RawSetString("after", L.NewFunction(func(L *lua.LState) int {
 		d, err := scripting.ParseDuration(L.Get(1))
 		if err != nil {
 			L.ArgError(1, err.Error())
 		}
-		return in.setTimer(L, in.clock.Now().Add(d))
+		return rc.in.setTimer(L, rc.in.clock.Now().Add(d))
 	}))
 	c.RawSetString("at", L.NewFunction(func(L *lua.LState) int {
-		return in.setTimer(L, in.timeArg(L, 1))
+		return rc.in.setTimer(L, rc.in.timeArg(L, 1))
 	}))
 	c.RawSetString("cancel", L.NewFunction(func(L *lua.LState) int {
 		id := L.CheckString(1)
-		in.run.timers = append(in.run.timers, engine.TimerRequest{ID: id, Cancel: true})
+		rc.in.run.timers = append(rc.in.run.timers, engine.TimerRequest{ID: id, Cancel: true})
 		return 0
 	}))
 	mt := L.CreateTable(0, 1)
@@ -500,10 +511,10 @@ func (in *instance) newCtx() *lua.LTable {
 		var v lua.LValue = lua.LNil
 		switch key {
 		case "state":
-			v = in.materializeState(L)
+			v = rc.in.materializeState(L)
 		case "global":
-			g := L.CreateTable(0, len(in.global))
-			for k, raw := range in.global {
+			g := L.CreateTable(0, len(rc.in.global))
+			for k, raw := range rc.in.global {
 				var x any
 				if json.Unmarshal(raw, &x) == nil {
 					g.RawSetString(k, scripting.ToLua(L, x))
@@ -518,7 +529,8 @@ func (in *instance) newCtx() *lua.LTable {
 		return 1
 	}))
 	L.SetMetatable(c, mt)
-	return c
+	rc.table = c
+	return rc
 }
 
 // materializeState builds ctx.state: the stored state, with the rule's

@@ -34,10 +34,12 @@ type spareStates struct {
 	filling bool
 }
 
-// spare is a blank state and the Run its bound API reports to.
+// spare is a blank state, the Run its bound API reports to and its ctx
+// table.
 type spare struct {
 	L   *lua.LState
 	run *Run
+	ctx *ruleCtx
 	dir string
 }
 
@@ -49,10 +51,10 @@ func newSpareStates(opts *Options) *spareStates {
 	return &spareStates{opts: opts, max: max(n, 0)}
 }
 
-// take returns a blank state for a rule of dir and its Run, which the
-// caller fills in: a spare when one is ready (the filler then makes
-// another), else one built now.
-func (s *spareStates) take(dir string) (*lua.LState, *Run) {
+// take returns a blank state for a rule of dir, with its Run and ctx,
+// which the caller fills in: a spare when one is ready (the filler then
+// makes another), else one built now.
+func (s *spareStates) take(dir string) spare {
 	s.mu.Lock()
 	sp, ok := spare{}, false
 	if n := len(s.free); n > 0 {
@@ -72,7 +74,7 @@ func (s *spareStates) take(dir string) (*lua.LState, *Run) {
 	} else if sp.dir != dir {
 		scripting.SetLibDir(sp.L, libDir(dir), s.opts.Libs)
 	}
-	return sp.L, sp.run
+	return sp
 }
 
 // fill builds spares until max are ready.
@@ -96,7 +98,8 @@ func (s *spareStates) fill() {
 // build makes a blank state for the rules of dir.
 func (s *spareStates) build(dir string) spare {
 	run := &Run{limits: s.opts.Limits, logs: scripting.NewRunLog(s.opts.Limits)}
-	return spare{L: blankState(s.opts, stateOptions(s.opts, dir, "", run), run), run: run, dir: dir}
+	L := blankState(s.opts, stateOptions(s.opts, dir, "", run), run)
+	return spare{L: L, run: run, ctx: newCtx(L), dir: dir}
 }
 
 // ready reports how many spares are built and not taken.
