@@ -141,6 +141,8 @@ func (be *benchEngine) stop() {
 	if err := be.store.Close(); err != nil {
 		be.b.Error(err)
 	}
+	// b.Cleanup keeps be until the benchmark's last round: let the rules go.
+	be.engine, be.set = nil, nil
 }
 
 // report adds what went wrong to the benchmark's metrics: runs that were

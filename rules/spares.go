@@ -52,8 +52,8 @@ func newSpareStates(opts *Options) *spareStates {
 }
 
 // take returns a blank state for a rule of dir, with its Run and ctx,
-// which the caller fills in: a spare when one is ready (the filler then
-// makes another), else one built now.
+// which the caller fills in: a spare when one is ready, else one built
+// now. The caller calls refill once the state is ready for its run.
 func (s *spareStates) take(dir string) spare {
 	s.mu.Lock()
 	sp, ok := spare{}, false
@@ -63,18 +63,27 @@ func (s *spareStates) take(dir string) spare {
 		s.free = s.free[:n-1]
 	}
 	s.dir = dir
-	fill := !s.filling && s.max > 0
-	s.filling = s.filling || fill
 	s.mu.Unlock()
-	if fill {
-		go s.fill()
-	}
 	if !ok {
 		sp = s.build(dir)
 	} else if sp.dir != dir {
 		scripting.SetLibDir(sp.L, libDir(dir), s.opts.Libs)
 	}
 	return sp
+}
+
+// refill starts the filler unless it runs or the spares are full. It is
+// called after a take, once the taker's rebuild is done, so that the filler
+// does not build beside it (sharing the allocator and the collector's
+// assists with it) on a small machine.
+func (s *spareStates) refill() {
+	s.mu.Lock()
+	fill := !s.filling && len(s.free) < s.max
+	s.filling = s.filling || fill
+	s.mu.Unlock()
+	if fill {
+		go s.fill()
+	}
 }
 
 // fill builds spares until max are ready.
