@@ -170,22 +170,24 @@ func (in *instance) load(id *Run) error {
 	defer l.opts.spares.refill()
 	L, run := sp.L, sp.run
 	run.Rule, run.dryRun, run.keying, run.log, run.level = id.Rule, id.dryRun, id.keying, id.log, id.level
-	installRule(L, l.Def.File)
 	defs, err := runChunk(L, l.proto, l.Def.File, l.opts)
 	if err != nil {
 		L.Close()
 		return err
 	}
-	in.def = nil
+	var table *lua.LTable
 	for _, d := range defs {
 		if d.ID == l.Def.ID {
-			in.def = d
+			table = d.table
 		}
 	}
-	if in.def == nil {
+	if table == nil {
 		L.Close()
 		return fmt.Errorf("%s no longer defines rule %q", l.Def.File, l.Def.ID)
 	}
+	def := *l.Def // validated at load, from the same compiled file
+	def.table = table
+	in.def = &def
 	sp.ctx.in = in
 	sp.ctx.table.RawSetString("rule", lua.LString(in.def.ID))
 	in.L, in.run, in.ctxTable = L, run, sp.ctx.table
