@@ -26,8 +26,10 @@ type harness struct {
 	engine *engine.Engine
 	set    *rules.Set
 	opts   rules.Options // Clock and Location are the harness's
-	cancel context.CancelFunc
-	done   chan struct{}
+	// maxStates is the engine's bound of kept states; 0: the default.
+	maxStates int
+	cancel    context.CancelFunc
+	done      chan struct{}
 
 	mu     sync.Mutex
 	traces []engine.Trace
@@ -87,7 +89,7 @@ func (h *harness) start() {
 	}
 	h.set = set
 	h.notify = make(chan struct{}, 1)
-	h.engine = engine.New(engine.Config{Clock: h.clock, Store: st, OnRun: func(tr engine.Trace) {
+	h.engine = engine.New(engine.Config{Clock: h.clock, Store: st, MaxStates: h.maxStates, OnRun: func(tr engine.Trace) {
 		h.mu.Lock()
 		h.traces = append(h.traces, tr)
 		h.mu.Unlock()

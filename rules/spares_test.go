@@ -151,3 +151,42 @@ func TestSpareStatesRequireFromTheirRulesDirectory(t *testing.T) {
 		}
 	}
 }
+
+// A rebuilt instance runs with the rule as loaded (its trigger ids, its
+// handlers) and the functions of its own state: module-level variables
+// start again, ctx.state is the store's to carry.
+func TestRebuiltInstanceUsesTheLoadedRuleWithItsOwnTable(t *testing.T) {
+	rs := loadSpares(t, map[string]string{"r.lua": `
+local runs = 0
+return rule "r" {
+  when = event("go", { id = "by-go" }),
+  handlers = { later = function() end },
+  run = function(ctx, ev)
+    runs = runs + 1
+    ctx.log.info("%s %s runs=%d", ctx.rule, tostring(ev.trigger), runs)
+    ctx.after("1m", "later")
+  end,
+}`}, 2)
+	l := rs["r"]
+	for i := range 3 {
+		in, err := l.newInstance(slog.New(slog.DiscardHandler), false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if in.def == l.Def || in.def.table == nil || in.def.Triggers[0] != l.Def.Triggers[0] {
+			t.Fatalf("round %d: the instance's rule must be the loaded one with a table of its own", i)
+		}
+		res := in.Run(context.Background(), &engine.Invocation{TriggerIndex: 0,
+			Event: &engine.Event{ID: "e", Kind: engine.KindCustom, Name: "go"}})
+		in.Close()
+		if res.Err != nil || len(res.Timers) != 1 || res.Timers[0].Handler != "later" {
+			t.Fatalf("round %d: %+v", i, res)
+		}
+		if want := []string{"info: r by-go runs=1"}; !slices.Equal(res.Log, want) {
+			t.Fatalf("round %d: log %q, want %q", i, res.Log, want)
+		}
+		if i == 0 {
+			spareFull(t, l, 2)
+		}
+	}
+}
