@@ -2,7 +2,6 @@ package rules_test
 
 import (
 	"context"
-	"os"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -40,17 +39,7 @@ var start = time.Date(2026, 3, 2, 6, 59, 0, 0, time.UTC)
 
 func writeRules(t *testing.T, files map[string]string) string {
 	t.Helper()
-	dir := t.TempDir()
-	for name, src := range files {
-		p := filepath.Join(dir, name)
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(p, []byte(src), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return dir
+	return rules.WriteRules(t, files)
 }
 
 func newHarness(t *testing.T, files map[string]string) *harness {

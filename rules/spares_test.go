@@ -15,12 +15,11 @@ import (
 	"github.com/alexarules/alexarules/engine/enginetest"
 )
 
-// loadSpares loads the files (name → source, in one directory each when
-// the name has a directory) with n spare states.
-func loadSpares(t *testing.T, files map[string]string, n int) map[string]*Loaded {
+// writeRules writes the files (name → source; a name may have
+// directories) into a new temporary directory and returns it.
+func writeRules(t *testing.T, files map[string]string) string {
 	t.Helper()
 	dir := t.TempDir()
-	var paths []string
 	for name, src := range files {
 		p := filepath.Join(dir, name)
 		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
@@ -29,7 +28,18 @@ func loadSpares(t *testing.T, files map[string]string, n int) map[string]*Loaded
 		if err := os.WriteFile(p, []byte(src), 0o644); err != nil {
 			t.Fatal(err)
 		}
-		if filepath.Base(filepath.Dir(p)) != "lib" {
+	}
+	return dir
+}
+
+// loadSpares loads the files (name → source, in one directory each when
+// the name has a directory) with n spare states.
+func loadSpares(t *testing.T, files map[string]string, n int) map[string]*Loaded {
+	t.Helper()
+	dir := writeRules(t, files)
+	var paths []string
+	for name := range files {
+		if p := filepath.Join(dir, name); filepath.Base(filepath.Dir(p)) != "lib" {
 			paths = append(paths, p)
 		}
 	}
