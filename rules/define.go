@@ -63,13 +63,7 @@ func (e *FieldError) Error() string {
 // table and returns a rule value; field errors are raised as a Lua error
 // carrying a *FieldError so the loader can find the field's line.
 func installRule(L *lua.LState, file string) {
-	mt := L.CreateTable(0, 1) // sized: NewTypeMetatable reserves 32+32 slots
-	L.SetField(L.Get(lua.RegistryIndex), defTypeName, mt)
-	L.SetField(mt, "__tostring", L.NewFunction(func(L *lua.LState) int {
-		ud := L.CheckUserData(1)
-		L.Push(lua.LString("rule " + ud.Value.(*Def).ID))
-		return 1
-	}))
+	installRuleType(L)
 	L.SetGlobal("rule", L.NewFunction(func(L *lua.LState) int {
 		id := L.CheckString(1)
 		line := callerLine(L)
@@ -84,14 +78,47 @@ func installRule(L *lua.LState, file string) {
 				ud.Value = err
 				L.Error(ud, 0)
 			}
-			ud := L.NewUserData()
-			ud.Value = def
-			L.SetMetatable(ud, L.GetTypeMetatable(defTypeName))
-			L.Push(ud)
+			pushRule(L, def)
 			return 1
 		}))
 		return 1
 	}))
+}
+
+// installRuleTables defines `rule "id" { ... }` in an instance's state:
+// each call returns a rule value with only its id and table. The file ran
+// the same compiled code at load, where its rules were validated; the
+// instance takes the rest of its rule from there (instance.load), so a
+// rebuild does not validate the table again (and its state needs no file).
+func installRuleTables(L *lua.LState) {
+	installRuleType(L)
+	L.SetGlobal("rule", L.NewFunction(func(L *lua.LState) int {
+		id := L.CheckString(1)
+		L.Push(L.NewFunction(func(L *lua.LState) int {
+			pushRule(L, &Def{ID: id, table: L.CheckTable(1)})
+			return 1
+		}))
+		return 1
+	}))
+}
+
+// installRuleType registers the metatable of rule values.
+func installRuleType(L *lua.LState) {
+	mt := L.CreateTable(0, 1) // sized: NewTypeMetatable reserves 32+32 slots
+	L.SetField(L.Get(lua.RegistryIndex), defTypeName, mt)
+	L.SetField(mt, "__tostring", L.NewFunction(func(L *lua.LState) int {
+		ud := L.CheckUserData(1)
+		L.Push(lua.LString("rule " + ud.Value.(*Def).ID))
+		return 1
+	}))
+}
+
+// pushRule pushes the rule value of def.
+func pushRule(L *lua.LState, def *Def) {
+	ud := L.NewUserData()
+	ud.Value = def
+	L.SetMetatable(ud, L.GetTypeMetatable(defTypeName))
+	L.Push(ud)
 }
 
 // defineRule validates one rule table; it reports the first problem of

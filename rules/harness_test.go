@@ -2,7 +2,6 @@ package rules_test
 
 import (
 	"context"
-	"os"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -26,8 +25,10 @@ type harness struct {
 	engine *engine.Engine
 	set    *rules.Set
 	opts   rules.Options // Clock and Location are the harness's
-	cancel context.CancelFunc
-	done   chan struct{}
+	// maxStates is the engine's bound of kept states; 0: the default.
+	maxStates int
+	cancel    context.CancelFunc
+	done      chan struct{}
 
 	mu     sync.Mutex
 	traces []engine.Trace
@@ -38,17 +39,7 @@ var start = time.Date(2026, 3, 2, 6, 59, 0, 0, time.UTC)
 
 func writeRules(t *testing.T, files map[string]string) string {
 	t.Helper()
-	dir := t.TempDir()
-	for name, src := range files {
-		p := filepath.Join(dir, name)
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(p, []byte(src), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return dir
+	return rules.WriteRules(t, files)
 }
 
 func newHarness(t *testing.T, files map[string]string) *harness {
@@ -87,7 +78,7 @@ func (h *harness) start() {
 	}
 	h.set = set
 	h.notify = make(chan struct{}, 1)
-	h.engine = engine.New(engine.Config{Clock: h.clock, Store: st, OnRun: func(tr engine.Trace) {
+	h.engine = engine.New(engine.Config{Clock: h.clock, Store: st, MaxStates: h.maxStates, OnRun: func(tr engine.Trace) {
 		h.mu.Lock()
 		h.traces = append(h.traces, tr)
 		h.mu.Unlock()

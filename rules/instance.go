@@ -144,45 +144,71 @@ type instance struct {
 }
 
 func (l *Loaded) newInstance(log *slog.Logger, dryRun bool) (*instance, error) {
-	run := &Run{Rule: l.Def.ID, dryRun: dryRun, log: log, limits: l.opts.Limits,
-		logs: scripting.NewRunLog(l.opts.Limits)}
+	id := Run{Rule: l.Def.ID, dryRun: dryRun, log: log}
 	if l.Def.LogLevel != "" {
-		_ = run.level.UnmarshalText([]byte(l.Def.LogLevel))
+		_ = id.level.UnmarshalText([]byte(l.Def.LogLevel))
 	}
 	clock := l.opts.Clock
 	if clock == nil {
 		clock = engine.RealClock{} // as the sandbox reads it when Options.Clock is nil
 	}
-	in := &instance{loaded: l, run: run, clock: clock, loc: l.opts.Location, stateDefaults: l.Def.State}
-	if err := in.load(); err != nil {
+	in := &instance{loaded: l, clock: clock, loc: l.opts.Location, stateDefaults: l.Def.State}
+	if err := in.load(&id); err != nil {
 		return nil, err
 	}
 	return in, nil
 }
 
-// load makes the instance's Lua state: the rule file run again in a new
-// sandboxed state, and the rule's table from it.
-func (in *instance) load() error {
+// load makes the instance's Lua state: a blank sandboxed state (a spare
+// built ahead of need, when one is ready), the rule file run again in it,
+// and the rule's table from it. id gives the state's Run its rule, log and
+// dry-run setting: the last state's Run when it is rebuilt.
+func (in *instance) load(id *Run) error {
+	growStack(0)
 	l := in.loaded
-	L := newRuleState(l.opts, l.dir, l.Def.File, in.run)
+	sp := l.opts.spares.take(l.dir)
+	defer l.opts.spares.refill()
+	L, run := sp.L, sp.run
+	run.Rule, run.dryRun, run.keying, run.log, run.level = id.Rule, id.dryRun, id.keying, id.log, id.level
 	defs, err := runChunk(L, l.proto, l.Def.File, l.opts)
 	if err != nil {
 		L.Close()
 		return err
 	}
-	in.def = nil
+	var table *lua.LTable
 	for _, d := range defs {
 		if d.ID == l.Def.ID {
-			in.def = d
+			table = d.table
 		}
 	}
-	if in.def == nil {
+	if table == nil {
 		L.Close()
 		return fmt.Errorf("%s no longer defines rule %q", l.Def.File, l.Def.ID)
 	}
-	in.L = L
-	in.ctxTable = in.newCtx()
+	def := *l.Def // validated at load, from the same compiled file
+	def.table = table
+	in.def = &def
+	sp.ctx.in = in
+	sp.ctx.table.RawSetString("rule", lua.LString(in.def.ID))
+	in.L, in.run, in.ctxTable = L, run, sp.ctx.table
 	return nil
+}
+
+// stackReserve is the goroutine stack a rule file's run needs (the Lua
+// VM's calls are deep).
+const stackReserve = 16 << 10
+
+// growStack makes the calling goroutine's stack big enough for loading a
+// rule: the engine builds an instance on the new goroutine that will own
+// it, whose stack starts small, and growing it while the Lua VM is deep in
+// calls copied it several times, each copy adjusting every frame (a
+// quarter of a rebuild's time with 10,000 rules). One frame of
+// stackReserve grows it once, while it is shallow.
+//
+//go:noinline
+func growStack(i int) byte {
+	var reserve [stackReserve]byte
+	return reserve[i]
 }
 
 func (in *instance) Close() {
@@ -197,7 +223,7 @@ func (in *instance) Close() {
 // the rule kept in Lua variables is freed.
 func (in *instance) Run(ctx context.Context, inv *engine.Invocation) engine.Result {
 	if in.L == nil {
-		if err := in.load(); err != nil {
+		if err := in.load(in.run); err != nil {
 			return engine.Result{Err: fmt.Errorf("reload after the memory budget stopped a run: %w", err)}
 		}
 	}
@@ -455,40 +481,49 @@ func eventTable(L *lua.LState, ev *engine.Event, d *Def, trigger int) *lua.LTabl
 	return t
 }
 
-// newCtx builds the ctx table once per instance; per run only `now`,
-// `state` and `global` change, and state/global are built on first use.
-func (in *instance) newCtx() *lua.LTable {
-	L := in.L
+// ruleCtx is a state's ctx table and the instance the state serves: the
+// table and its functions are made with the state (a spare's, ahead of
+// need) and reach the instance through in once the state is given to one
+// (instance.load).
+type ruleCtx struct {
+	in    *instance
+	table *lua.LTable
+}
+
+// newCtx builds the ctx table once per state; per run only `now`, `state`
+// and `global` change, and state/global are built on first use.
+func newCtx(L *lua.LState) *ruleCtx {
+	rc := &ruleCtx{}
 	// Sized tables: L.NewTable reserves 32 array and 32 hash slots (about
 	// 3 KB), and these live as long as the instance.
 	c := L.CreateTable(0, 9) // rule, log, emit, after, at, cancel, now, state, global
-	c.RawSetString("rule", lua.LString(in.def.ID))
+	// "rule" is set when the state is given to its instance.
 	logT := L.CreateTable(0, 4)
 	for _, level := range logLevels {
 		logT.RawSetString(level, L.NewFunction(func(L *lua.LState) int {
-			if in.run.logs.Full() {
-				in.run.logs.Drop() // not formatted: a dropped line costs nothing
+			if rc.in.run.logs.Full() {
+				rc.in.run.logs.Drop() // not formatted: a dropped line costs nothing
 				return 0
 			}
-			in.run.logLine(level, formatArgs(L))
+			rc.in.run.logLine(level, formatArgs(L))
 			return 0
 		}))
 	}
 	c.RawSetString("log", logT)
-	c.RawSetString("emit", L.NewFunction(in.luaEmit))
+	c.RawSetString("emit", L.NewFunction(func(L *lua.LState) int { return rc.in.luaEmit(L) }))
 	c.RawSetString("after", L.NewFunction(func(L *lua.LState) int {
 		d, err := scripting.ParseDuration(L.Get(1))
 		if err != nil {
 			L.ArgError(1, err.Error())
 		}
-		return in.setTimer(L, in.clock.Now().Add(d))
+		return rc.in.setTimer(L, rc.in.clock.Now().Add(d))
 	}))
 	c.RawSetString("at", L.NewFunction(func(L *lua.LState) int {
-		return in.setTimer(L, in.timeArg(L, 1))
+		return rc.in.setTimer(L, rc.in.timeArg(L, 1))
 	}))
 	c.RawSetString("cancel", L.NewFunction(func(L *lua.LState) int {
 		id := L.CheckString(1)
-		in.run.timers = append(in.run.timers, engine.TimerRequest{ID: id, Cancel: true})
+		rc.in.run.timers = append(rc.in.run.timers, engine.TimerRequest{ID: id, Cancel: true})
 		return 0
 	}))
 	mt := L.CreateTable(0, 1)
@@ -497,10 +532,10 @@ func (in *instance) newCtx() *lua.LTable {
 		var v lua.LValue = lua.LNil
 		switch key {
 		case "state":
-			v = in.materializeState(L)
+			v = rc.in.materializeState(L)
 		case "global":
-			g := L.CreateTable(0, len(in.global))
-			for k, raw := range in.global {
+			g := L.CreateTable(0, len(rc.in.global))
+			for k, raw := range rc.in.global {
 				var x any
 				if json.Unmarshal(raw, &x) == nil {
 					g.RawSetString(k, scripting.ToLua(L, x))
@@ -515,7 +550,8 @@ func (in *instance) newCtx() *lua.LTable {
 		return 1
 	}))
 	L.SetMetatable(c, mt)
-	return c
+	rc.table = c
+	return rc
 }
 
 // materializeState builds ctx.state: the stored state, with the rule's

@@ -61,8 +61,14 @@ type Options struct {
 	// each new instance, so that an endless loop there cannot hang a reload
 	// or a rule's runner; DefaultLoadTimeout when zero.
 	LoadTimeout time.Duration
+	// SpareStates is how many blank sandboxed states are kept built ahead
+	// of need, so that a run whose rule's state was released (or that is
+	// its rule's first) does not build one: DefaultSpareStates when zero,
+	// none when negative.
+	SpareStates int
 
-	catalogue []ctorSpec // the trigger constructors, built once by Load
+	catalogue []ctorSpec   // the trigger constructors, built once by Load
+	spares    *spareStates // blank states for new instances, made by Load
 }
 
 // Loaded is one valid rule, compiled.
@@ -149,6 +155,7 @@ func Load(opts Options, paths ...string) (*Set, error) {
 		opts.LoadTimeout = DefaultLoadTimeout
 	}
 	opts.catalogue = withFuncs(triggerCatalogue(), opts.Location, opts.Place)
+	opts.spares = newSpareStates(&opts)
 	results := make([]fileResult, len(files))
 	parallel(len(files), func(i int) { results[i] = loadFile(&opts, files[i]) })
 	set := &Set{}
@@ -200,10 +207,35 @@ func loadFile(opts *Options, file string) fileResult {
 	return out
 }
 
-// newRuleState returns a sandboxed state with the rule API installed.
+// newRuleState returns a sandboxed state with the rule API installed, for
+// loading file (run is nil) or for an instance's run.
 func newRuleState(opts *Options, dir, file string, run *Run) *lua.LState {
+	L := blankState(opts, stateOptions(opts, dir, file, run), run)
+	installRule(L, file)
+	return L
+}
+
+// blankState returns a sandboxed state with the rule API installed but
+// for `rule`, whose definitions name their file (installRule).
+func blankState(opts *Options, so scripting.StateOptions, run *Run) *lua.LState {
+	L := scripting.NewState(so)
+	installTriggers(L, opts.catalogue)
+	installHelpers(L)
+	if opts.Bind != nil {
+		var rc scripting.RunContext // a nil *Run must be a nil interface
+		if run != nil {
+			rc = run
+		}
+		opts.Bind(L, rc)
+	}
+	return L
+}
+
+// stateOptions are the sandbox options of a rule state: print goes to the
+// run's log, or while file loads to opts.Print.
+func stateOptions(opts *Options, dir, file string, run *Run) scripting.StateOptions {
 	so := scripting.StateOptions{Clock: opts.Clock, Location: opts.Location,
-		LibDir: filepath.Join(dir, "lib"), Libs: opts.Libs}
+		LibDir: libDir(dir), Libs: opts.Libs}
 	switch {
 	case run != nil:
 		so.Print = func(msg string) { run.logLine("info", msg) }
@@ -225,19 +257,11 @@ func newRuleState(opts *Options, dir, file string, run *Run) *lua.LState {
 			logs.Drop()
 		}
 	}
-	L := scripting.NewState(so)
-	installTriggers(L, opts.catalogue)
-	installRule(L, file)
-	installHelpers(L)
-	if opts.Bind != nil {
-		var rc scripting.RunContext // a nil *Run must be a nil interface
-		if run != nil {
-			rc = run
-		}
-		opts.Bind(L, rc)
-	}
-	return L
+	return so
 }
+
+// libDir is where require finds the modules of the rules in dir.
+func libDir(dir string) string { return filepath.Join(dir, "lib") }
 
 // DefaultLoadTimeout is the default of Options.LoadTimeout.
 const DefaultLoadTimeout = 5 * time.Second

@@ -2,6 +2,8 @@ package rules_test
 
 import (
 	"encoding/json"
+	"fmt"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -318,5 +320,36 @@ return rule "at" {
 	run := h.waitRuns(1, func(tr engine.Trace) bool { return tr.Handler == "ring" })[0]
 	if run.Log[0] != "info: 07:30" {
 		t.Fatalf("ring: %+v", run)
+	}
+}
+
+// With one state kept for three rules, every run rebuilds its rule's state
+// from a spare: ctx.state carries on, module-level variables start again.
+func TestReleasedStatesAreRebuiltWithNothingLost(t *testing.T) {
+	files := map[string]string{}
+	for _, id := range []string{"a", "b", "c"} {
+		files[id+".lua"] = `local module_runs = 0
+return rule "` + id + `" {
+  when = event "tick-` + id + `",
+  state = { n = 0 },
+  run = function(ctx)
+    module_runs = module_runs + 1
+    ctx.state.n = ctx.state.n + 1
+    ctx.log.info("n=%d module_runs=%d", ctx.state.n, module_runs)
+  end,
+}`
+	}
+	h := &harness{t: t, dir: writeRules(t, files), db: filepath.Join(t.TempDir(), "test.db"),
+		clock: engine.NewVirtual(start), maxStates: 1}
+	h.start()
+	t.Cleanup(h.stop)
+	for round := 1; round <= 4; round++ {
+		for _, id := range []string{"a", "b", "c"} {
+			h.emit("tick-"+id, nil)
+			runs := h.waitRuns(round, ofRule(id))
+			if got, want := runs[round-1].Log, []string{fmt.Sprintf("info: n=%d module_runs=1", round)}; !slices.Equal(got, want) {
+				t.Fatalf("rule %s round %d: log %q, want %q", id, round, got, want)
+			}
+		}
 	}
 }

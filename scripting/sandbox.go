@@ -203,6 +203,14 @@ func restrictPackage(L *lua.LState, libDir string, libs *LibCache) {
 	pkg.RawSetString("loaders", loaders)
 	L.SetField(L.Get(lua.RegistryIndex), "_LOADERS", loaders)
 
+	SetLibDir(L, libDir, libs)
+}
+
+// SetLibDir makes require in L, a state from NewState that has run no
+// code yet, load modules from libDir (StateOptions.LibDir) through libs: a
+// state prepared before its rule was known learns its rule's directory
+// when it is given to the rule.
+func SetLibDir(L *lua.LState, libDir string, libs *LibCache) {
 	if libs == nil {
 		libs = NewLibCache()
 	}

@@ -71,6 +71,9 @@ type StatesConfig struct {
 	// Max is how many rule instances (Lua states) are kept between runs,
 	// all rules together; 0: engine.DefaultMaxStates.
 	Max int `json:"max"`
+	// Spare is how many blank sandboxed states are kept built ahead of
+	// need for rebuilds; 0: rules.DefaultSpareStates, -1: none.
+	Spare int `json:"spare"`
 }
 
 // BreakerConfig is the "breaker" block: the runaway breaker trips a rule
@@ -208,6 +211,9 @@ func (c Config) Validate() error {
 	}
 	if c.States.Max < 0 {
 		errs = append(errs, fmt.Errorf("states.max %d: a positive number of Lua states, or 0 for the default", c.States.Max))
+	}
+	if c.States.Spare < -1 {
+		errs = append(errs, fmt.Errorf("states.spare %d: a positive number of Lua states, 0 for the default or -1 for none", c.States.Spare))
 	}
 	if _, err := pollWants(c.Poll, nil); err != nil {
 		errs = append(errs, err)

@@ -21,7 +21,7 @@ func (h *host) load() (*rules.Set, []*engine.Rule, []schedule.Entry, error) {
 	loc, _ := h.cfg.Location() // validated in Run
 	place, _ := h.cfg.Place()
 	set, err := rules.Load(rules.Options{Clock: o.Clock, Location: loc, Place: place, Bind: h.rt.bind, Guard: h.guard,
-		Print: func(file, msg string) { o.Log.Info(msg, "file", file) }}, h.rulePaths()...)
+		SpareStates: h.cfg.States.Spare, Print: func(file, msg string) { o.Log.Info(msg, "file", file) }}, h.rulePaths()...)
 	if err != nil {
 		return nil, nil, nil, fmt.Errorf("rules: %w", err)
 	}
