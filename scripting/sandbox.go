@@ -517,14 +517,14 @@ func formatBound(L *lua.LState) int {
 		for i < len(format) && format[i] >= '0' && format[i] <= '9' {
 			i++
 		}
-		width, _ = strconv.Atoi(format[start:i])
+		width = atoiOrZero(format[start:i])
 		if i < len(format) && format[i] == '.' {
 			i++
 			start = i
 			for i < len(format) && format[i] >= '0' && format[i] <= '9' {
 				i++
 			}
-			precision, _ = strconv.Atoi(format[start:i])
+			precision = atoiOrZero(format[start:i])
 		}
 		// 330: the longest %f of a float64 without width.
 		total += max(width, precision) + 330
@@ -533,6 +533,17 @@ func formatBound(L *lua.LState) int {
 		}
 	}
 	return total
+}
+
+// atoiOrZero is strconv.Atoi's value for a run of digits, 0 for none
+// without the error Atoi would allocate for "" (string.format runs per
+// event: "%d" has no width).
+func atoiOrZero(digits string) int {
+	if digits == "" {
+		return 0
+	}
+	n, _ := strconv.Atoi(digits)
+	return n
 }
 
 // tableConcat is table.concat(t [, sep [, i [, j]]]) built in Go: the
