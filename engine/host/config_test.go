@@ -32,6 +32,7 @@ func TestParseConfigNamesTheFileAndTheKey(t *testing.T) {
 		{`{"voice": {"lookback": "soon"}}`, `voice.lookback "soon"`},
 		{`{"voice": {"requests_per_minute": -1}}`, `voice.requests_per_minute -1`},
 		{`{"states": {"max": -1}}`, `states.max -1`},
+		{`{"gc": {"heap_mib": 2000000}}`, `gc.heap_mib 2000000`},
 		{`[1]`, "cannot unmarshal array"},
 	} {
 		_, err := host.ParseConfig("my.json", []byte(tc.src))
