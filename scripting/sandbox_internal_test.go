@@ -79,3 +79,26 @@ func TestFastFormatMatchesStringFormat(t *testing.T) {
 		t.Errorf("%v allocations; want 1", n)
 	}
 }
+
+// appendNumber writes what LNumber.String does; a concatenation of a
+// string and an integer allocates the result only.
+func TestAppendNumber(t *testing.T) {
+	for _, n := range []float64{0, 1, -1, 42, 3.5, -0.25, 1e15, 1e21, 1e300, 1e-9, math.MaxInt64, math.MinInt64, math.NaN(), math.Inf(1), math.Copysign(0, -1)} {
+		if got, want := string(appendNumber(nil, lua.LNumber(n))), lua.LNumber(n).String(); got != want {
+			t.Errorf("appendNumber(%v) = %q; want %q", n, got, want)
+		}
+	}
+	L := lua.NewState()
+	defer L.Close()
+	L.Push(lua.LString("Bench Lamp "))
+	L.Push(lua.LNumber(17))
+	if n := testing.AllocsPerRun(100, func() {
+		luaConcat(L)
+		if got := L.Get(-1); got != lua.LString("Bench Lamp 17") {
+			t.Fatalf("concatenation %q", got)
+		}
+		L.Pop(1)
+	}); n > 2 {
+		t.Errorf("%v allocations; want 2 (the string and its boxing)", n)
+	}
+}
