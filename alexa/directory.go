@@ -355,7 +355,25 @@ func (d *Directory) unknown(name string) *UnknownDeviceError {
 
 // foldName is the key friendly names match by: lower case, single spaces.
 func foldName(s string) string {
-	return strings.ToLower(strings.Join(strings.Fields(s), " "))
+	if !singleSpaced(s) {
+		s = strings.Join(strings.Fields(s), " ")
+	}
+	return strings.ToLower(s)
+}
+
+// singleSpaced reports whether s is ASCII whose only white space is
+// single spaces between words: strings.Fields and Join would give it back
+// as it is (and cost two allocations for every device() call).
+func singleSpaced(s string) bool {
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c >= 0x80, c == '\t', c == '\n', c == '\v', c == '\f', c == '\r':
+			return false
+		case c == ' ' && (i == 0 || i == len(s)-1 || s[i+1] == ' '):
+			return false
+		}
+	}
+	return true
 }
 
 // editDistance is the optimal string alignment distance: insertions,

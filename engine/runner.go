@@ -971,12 +971,26 @@ type runCtx struct {
 	mu       sync.Mutex
 	err, why error
 	deadline time.Time
-	after    []*func()
+	after    []afterFunc
+	afterSeq uint64
+	// afterBuf holds the first AfterFunc (the heap guard's context over
+	// the run's) without an allocation.
+	afterBuf [1]afterFunc
 
 	origin Origin // set before the run starts, read-only after
 }
 
-func newRunCtx() *runCtx { return &runCtx{done: make(chan struct{})} }
+// afterFunc is one function AfterFunc will call, by its id for stop.
+type afterFunc struct {
+	id uint64
+	f  func()
+}
+
+func newRunCtx() *runCtx {
+	c := &runCtx{done: make(chan struct{})}
+	c.after = c.afterBuf[:0]
+	return c
+}
 
 // arm sets the run's deadline, d from now; it reports false when the
 // context has already ended.
@@ -1014,8 +1028,8 @@ func (c *runCtx) cancel(err, cause error) {
 	c.after = nil
 	close(c.done)
 	c.mu.Unlock()
-	for _, f := range after {
-		go (*f)()
+	for _, a := range after {
+		go a.f()
 	}
 }
 
@@ -1053,12 +1067,13 @@ func (c *runCtx) AfterFunc(f func()) (stop func() bool) {
 		go f()
 		return func() bool { return false }
 	}
-	p := &f
-	c.after = append(c.after, p)
+	c.afterSeq++
+	id := c.afterSeq
+	c.after = append(c.after, afterFunc{id: id, f: f})
 	return func() bool {
 		c.mu.Lock()
 		defer c.mu.Unlock()
-		i := slices.Index(c.after, p)
+		i := slices.IndexFunc(c.after, func(a afterFunc) bool { return a.id == id })
 		if i < 0 {
 			return false
 		}

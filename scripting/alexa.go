@@ -257,8 +257,13 @@ func (a *alexaLib) mustRun(L *lua.LState) {
 // a failure with its HTTP status (Amazon's 404 to an Echo action) is a
 // remote failure, not the rule's mistake.
 func raiseNotFound(L *lua.LState, err error) error {
-	var nf interface{ NotFound() bool }
-	if err != nil && errors.As(err, &nf) && nf.NotFound() && !isAnswer(err) {
+	if err == nil {
+		return nil
+	}
+	if nf, ok := errors.AsType[interface {
+		error
+		NotFound() bool
+	}](err); ok && nf.NotFound() && !isAnswer(err) {
 		L.RaiseError("%s", err.Error())
 	}
 	return err
@@ -464,7 +469,8 @@ func remindOptions(L *lua.LState, call string) (r Reminder, device string, at, i
 	}
 	at, in = lua.LNil, lua.LNil
 	var badField string
-	opts.ForEach(func(k, v lua.LValue) {
+	// Next hands out the table's own keys; ForEach boxed each one anew.
+	for k, v := opts.Next(lua.LNil); k != lua.LNil; k, v = opts.Next(k) {
 		switch k.String() {
 		case "device":
 			device = remindDevice(v)
@@ -479,7 +485,7 @@ func remindOptions(L *lua.LState, call string) (r Reminder, device string, at, i
 		default:
 			badField = k.String()
 		}
-	})
+	}
 	switch {
 	case badField != "":
 		argError(L, 1, call, fmt.Sprintf("unknown field %q (%s)", badField, strings.Join(remindFields, ", ")))

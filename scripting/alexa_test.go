@@ -217,6 +217,8 @@ func TestAlexaBadArgumentsRaiseBeforeAnyRequest(t *testing.T) {
 		{`alexa.remind { device = "Bedroom Echo", text = "x", at = 100 }`, "in the past"},
 		{`alexa.remind { device = "Bedroom Echo", text = "x", ["in"] = "5m", ["repeat"] = "hourly" }`, "repeat"},
 		{`alexa.remind { device = "Bedroom Echo", text = "x", ["in"] = "5m", when = 1 }`, "unknown field"},
+		{`alexa.remind { "Bedroom Echo", device = "Bedroom Echo", text = "x", ["in"] = "5m" }`, `unknown field "1"`},
+		{`alexa.remind { device = "Bedroom Echo", text = "x", ["in"] = "5m", [true] = 1 }`, `unknown field "true"`},
 		{`alexa.remind { device = "Bedrom Echo", text = "x", ["in"] = "5m" }`, "unknown"},
 		{`alexa.remind { device = 5, text = "x", ["in"] = "5m" }`, "field device"},
 		{`alexa.remind { device = {}, text = "x", ["in"] = "5m" }`, "field device"},

@@ -2,6 +2,7 @@ package scripting
 
 import (
 	"reflect"
+	"strconv"
 	"strings"
 
 	lua "github.com/yuin/gopher-lua"
@@ -79,7 +80,8 @@ func luaConcat(L *lua.LState) int {
 		case lua.LString:
 			size += len(v)
 		case lua.LNumber:
-			size += len(v.String())
+			var buf [24]byte
+			size += len(appendNumber(buf[:0], v))
 		default:
 			plain = false
 		}
@@ -89,7 +91,13 @@ func luaConcat(L *lua.LState) int {
 		var b strings.Builder
 		b.Grow(size)
 		for i := 1; i <= n; i++ {
-			b.WriteString(lua.LVAsString(L.Get(i)))
+			switch v := L.Get(i).(type) {
+			case lua.LString:
+				b.WriteString(string(v))
+			case lua.LNumber:
+				var buf [24]byte
+				b.Write(appendNumber(buf[:0], v))
+			}
 		}
 		L.Push(lua.LString(b.String()))
 		return 1
@@ -100,6 +108,16 @@ func luaConcat(L *lua.LState) int {
 	}
 	L.Push(acc)
 	return 1
+}
+
+// appendNumber appends n as the VM converts it to a string (LNumber.String:
+// an integer in decimal, else fmt's %v), an integer without fmt's
+// allocations ("Lamp " .. i in a rule).
+func appendNumber(b []byte, n lua.LNumber) []byte {
+	if float64(n) == float64(int64(n)) {
+		return strconv.AppendInt(b, int64(n), 10)
+	}
+	return append(b, n.String()...)
 }
 
 func concat2(L *lua.LState, a, b lua.LValue) lua.LValue {

@@ -36,9 +36,6 @@ func ParseDuration(v lua.LValue) (time.Duration, error) {
 	return 0, fmt.Errorf("duration expected, got %s", v.Type())
 }
 
-// durationPart is one number+unit of a duration string ("1.5h").
-var durationPart = regexp.MustCompile(`^([0-9]*\.?[0-9]*)(ms|us|µs|ns|d|h|m|s)`)
-
 // ParseDurationString parses Go-style durations ("300ms", "90s", "10m",
 // "1h30m") extended with days ("2d", "1d12h"; a day is 24 hours, not a
 // calendar day). A bare number, a sign and an empty string are errors:
@@ -50,26 +47,29 @@ func ParseDurationString(s string) (time.Duration, error) {
 	if strings.HasPrefix(s, "-") {
 		return 0, fmt.Errorf("negative duration %q", s)
 	}
-	if _, err := strconv.ParseFloat(s, 64); err == nil {
+	// A unit ends in s, m, h or d; no float ParseFloat accepts does (it
+	// would allocate its error for every "1h").
+	if last := s[len(s)-1]; !strings.ContainsRune("smhd", rune(last)) && parsesAsFloat(s) {
 		return 0, fmt.Errorf("missing unit in duration %q (write %q)", s, s+"s")
 	}
 	var total time.Duration
 	for rest := s; rest != ""; {
-		m := durationPart.FindStringSubmatch(rest)
-		if m == nil || m[1] == "" || m[1] == "." {
+		num, unit := durationPart(rest)
+		if unit == "" || num == "" || num == "." {
 			return 0, fmt.Errorf("invalid duration %q (examples: \"300ms\", \"90s\", \"10m\", \"1h30m\", \"2d\")", s)
 		}
-		rest = rest[len(m[0]):]
+		part := rest[:len(num)+len(unit)]
+		rest = rest[len(part):]
 		var d time.Duration
-		if m[2] == "d" {
-			f, err := strconv.ParseFloat(m[1], 64)
+		if unit == "d" {
+			f, err := strconv.ParseFloat(num, 64)
 			if err != nil || f*float64(24*time.Hour) >= math.MaxInt64 {
 				return 0, fmt.Errorf("duration %q out of range", s)
 			}
 			d = time.Duration(math.Round(f * float64(24*time.Hour)))
 		} else {
 			var err error
-			if d, err = time.ParseDuration(m[1] + m[2]); err != nil {
+			if d, err = time.ParseDuration(part); err != nil {
 				return 0, fmt.Errorf("invalid duration %q: %w", s, err)
 			}
 		}
@@ -79,6 +79,34 @@ func ParseDurationString(s string) (time.Duration, error) {
 		total += d
 	}
 	return total, nil
+}
+
+func parsesAsFloat(s string) bool {
+	_, err := strconv.ParseFloat(s, 64)
+	return err == nil
+}
+
+// durationPart splits the number and unit off the front of s ("1.5h30m":
+// "1.5", "h"), as `^([0-9]*\.?[0-9]*)(ms|us|µs|ns|d|h|m|s)` would, without
+// a regexp's allocations; unit is "" when none follows the number.
+func durationPart(s string) (num, unit string) {
+	i := 0
+	for i < len(s) && '0' <= s[i] && s[i] <= '9' {
+		i++
+	}
+	if i < len(s) && s[i] == '.' {
+		i++
+		for i < len(s) && '0' <= s[i] && s[i] <= '9' {
+			i++
+		}
+	}
+	// Two-letter units before the one letter that starts them ("ms", "m").
+	for _, u := range [...]string{"ms", "us", "µs", "ns", "d", "h", "m", "s"} {
+		if strings.HasPrefix(s[i:], u) {
+			return s[:i], u
+		}
+	}
+	return s[:i], ""
 }
 
 // clockPattern is a wall-clock time of day: "7:30", "07:30", "07:30:15".

@@ -523,43 +523,59 @@ func (e *NotFoundError) NotFound() bool { return true }
 
 // Echos returns the Echo devices (fetching them if not known yet).
 func (b *Bridge) Echos(ctx context.Context) ([]web.Echo, error) {
-	b.mu.Lock()
-	n := len(b.echos)
-	b.mu.Unlock()
-	if n == 0 {
-		if err := b.loadEchos(ctx); err != nil {
-			return nil, err
-		}
+	if err := b.haveEchos(ctx); err != nil {
+		return nil, err
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return append([]web.Echo(nil), b.echos...), nil
 }
 
+// haveEchos fetches the Echos unless they are known.
+func (b *Bridge) haveEchos(ctx context.Context) error {
+	b.mu.Lock()
+	n := len(b.echos)
+	b.mu.Unlock()
+	if n == 0 {
+		return b.loadEchos(ctx)
+	}
+	return nil
+}
+
 // ResolveEcho finds an Echo by name (any case) or serial number; an
 // unknown one makes it fetch the devices again (at most every
-// Options.EchoRefresh).
+// Options.EchoRefresh). It searches the list in place: every reminder and
+// Echo action resolves one.
 func (b *Bridge) ResolveEcho(ctx context.Context, q string) (web.Echo, error) {
-	echos, err := b.Echos(ctx)
-	if err != nil {
-		return web.Echo{}, err
-	}
 	for range 2 {
-		var names []string
-		for _, e := range echos {
-			if strings.EqualFold(e.Name, q) || e.Serial == q {
-				return e, nil
-			}
-			names = append(names, e.Name)
+		if err := b.haveEchos(ctx); err != nil {
+			return web.Echo{}, err
+		}
+		e, names, ok := b.findEcho(q)
+		if ok {
+			return e, nil
 		}
 		if !b.refreshForMiss(ctx) {
 			return web.Echo{}, &NotFoundError{What: "Echo", Name: q, Known: names}
 		}
-		if echos, err = b.Echos(ctx); err != nil {
-			return web.Echo{}, err
-		}
 	}
 	return web.Echo{}, &NotFoundError{What: "Echo", Name: q}
+}
+
+// findEcho is the known Echo named q (any case) or of serial number q, or
+// the names of the known ones when there is none.
+func (b *Bridge) findEcho(q string) (e web.Echo, names []string, ok bool) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for _, e := range b.echos {
+		if strings.EqualFold(e.Name, q) || e.Serial == q {
+			return e, nil, true
+		}
+	}
+	for _, e := range b.echos {
+		names = append(names, e.Name)
+	}
+	return web.Echo{}, names, false
 }
 
 // SetNotificationVolume sets an Echo's alarm and reminder volume.

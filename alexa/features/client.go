@@ -66,6 +66,7 @@ type Client struct {
 	base  string
 	rc    *request.Client
 	scale string
+	ops   []Operation // Operations(), made once: a lookup per call made them all
 }
 
 // NewClient returns a client for the API base URL (Hosts.API).
@@ -103,7 +104,7 @@ func NewClient(apiBase string, tokens Tokens, opts ClientOptions) (*Client, erro
 		Header:  http.Header{"Accept": {"application/json"}, "Content-Type": {"application/json"}},
 		Observe: opts.Observe,
 	})
-	return &Client{base: strings.TrimRight(apiBase, "/"), rc: rc, scale: scale}, nil
+	return &Client{base: strings.TrimRight(apiBase, "/"), rc: rc, scale: scale, ops: Operations()}, nil
 }
 
 // bearer is the Authorizer of the features family: an LWA access token,
@@ -135,7 +136,7 @@ func (c *Client) Scale() string { return c.scale }
 // brightness). Arguments are validated first; an invalid one is a
 // *ValidationError and no request is made.
 func (c *Client) Update(ctx context.Context, endpointID, operation string, args ...float64) error {
-	op, ok := lookup("", operation)
+	op, ok := lookup(c.ops, "", operation)
 	if !ok || operation == "" {
 		return &ValidationError{Operation: operation, Field: "operation", Value: operation, Reason: "unknown operation"}
 	}
@@ -154,7 +155,7 @@ func (c *Client) Update(ctx context.Context, endpointID, operation string, args 
 // "temperatureSensor", ...) and decodes the common response shape. It does
 // not require any property: see the typed getters and Get for that.
 func (c *Client) Feature(ctx context.Context, endpointID, feature string) (*FeatureResponse, error) {
-	op, ok := lookup(feature, "")
+	op, ok := lookup(c.ops, feature, "")
 	if !ok || feature == "" {
 		return nil, &ValidationError{Operation: "get", Field: "feature", Value: feature, Reason: "unknown feature"}
 	}

@@ -1,11 +1,11 @@
 package features
 
 import (
-	"encoding/json"
 	"fmt"
 	"math"
 	"net/http"
 	"net/url"
+	"strconv"
 )
 
 // Field is one payload field of an update operation, with the range the
@@ -52,28 +52,74 @@ func (o Operation) Body(args ...float64) ([]byte, error) {
 	if len(o.Fields) == 0 {
 		return nil, nil
 	}
-	fields := make(map[string]any, len(o.Fields))
 	for i, f := range o.Fields {
 		v := args[i]
 		if !(v >= f.Min && v <= f.Max) { // also rejects NaN
 			return nil, &ValidationError{Operation: o.Name, Field: f.Name, Value: v, Min: f.Min, Max: f.Max,
 				Reason: fmt.Sprintf("want %g..%g", f.Min, f.Max)}
 		}
-		if f.Integer {
-			if v != math.Trunc(v) {
-				return nil, &ValidationError{Operation: o.Name, Field: f.Name, Value: v, Min: f.Min, Max: f.Max,
-					Reason: "want a whole number"}
-			}
-			fields[f.Name] = int64(v)
-		} else {
-			fields[f.Name] = v
+		if f.Integer && v != math.Trunc(v) {
+			return nil, &ValidationError{Operation: o.Name, Field: f.Name, Value: v, Min: f.Min, Max: f.Max,
+				Reason: "want a whole number"}
 		}
 	}
-	payload := map[string]any(fields)
+	return o.appendBody(make([]byte, 0, 64), args), nil
+}
+
+// appendBody appends {"payload":{FIELDS}} (or {"payload":{NEST:{FIELDS}}})
+// for valid args, byte for byte what json.Marshal made of the same maps
+// (fields sorted by name, whole numbers as integers, other numbers as
+// encoding/json writes a float64), without the maps and reflection: it
+// ran for every device action. Field and nest names are identifiers of
+// the reference, which JSON needs no escape for.
+func (o Operation) appendBody(b []byte, args []float64) []byte {
+	b = append(b, `{"payload":{`...)
 	if o.Nest != "" {
-		payload = map[string]any{o.Nest: fields}
+		b = append(append(b, '"'), o.Nest...)
+		b = append(b, `":{`...)
 	}
-	return json.Marshal(map[string]any{"payload": payload})
+	done := 0 // bit i: field i written
+	for n := range o.Fields {
+		next := -1 // the first field by name not yet written
+		for i, f := range o.Fields {
+			if done&(1<<i) == 0 && (next < 0 || f.Name < o.Fields[next].Name) {
+				next = i
+			}
+		}
+		done |= 1 << next
+		if n > 0 {
+			b = append(b, ',')
+		}
+		b = append(append(b, '"'), o.Fields[next].Name...)
+		b = append(b, `":`...)
+		if o.Fields[next].Integer {
+			b = strconv.AppendInt(b, int64(args[next]), 10)
+		} else {
+			b = appendFloat(b, args[next])
+		}
+	}
+	if o.Nest != "" {
+		b = append(b, '}')
+	}
+	return append(b, "}}"...)
+}
+
+// appendFloat appends f as encoding/json writes a float64: the shortest
+// representation, in exponent form below 1e-6 and from 1e21 up, with a
+// two-digit negative exponent shortened ("1e-07" as "1e-7").
+func appendFloat(b []byte, f float64) []byte {
+	format := byte('f')
+	if abs := math.Abs(f); abs != 0 && (abs < 1e-6 || abs >= 1e21) {
+		format = 'e'
+	}
+	b = strconv.AppendFloat(b, f, format, -1, 64)
+	if format == 'e' {
+		if n := len(b); n >= 4 && b[n-4] == 'e' && b[n-3] == '-' && b[n-2] == '0' {
+			b[n-2] = b[n-1]
+			b = b[:n-1]
+		}
+	}
+	return b
 }
 
 // Features of the reference, as they appear in paths.
@@ -130,10 +176,10 @@ func Operations() []Operation {
 	}
 }
 
-// lookup finds the GET of a feature (name "") or an update operation by
-// name; update names are unique across features.
-func lookup(feature, name string) (Operation, bool) {
-	for _, o := range Operations() {
+// lookup finds in ops (Operations) the GET of a feature (name "") or an
+// update operation by name; update names are unique across features.
+func lookup(ops []Operation, feature, name string) (Operation, bool) {
+	for _, o := range ops {
 		if (name == "" && o.Method == http.MethodGet && o.Feature == feature) || (name != "" && o.Name == name) {
 			return o, true
 		}

@@ -296,7 +296,27 @@ func (s *Server) publish(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusInternalServerError, fmt.Errorf("POST /api/events: %w", err))
 	default:
 		// 202 only once the event is durable: it runs even after a crash.
-		writeJSON(w, http.StatusAccepted, map[string]string{"id": ev.ID})
+		writeAccepted(w, ev.ID)
+	}
+}
+
+// writeAccepted answers 202 {"id": id} as writeJSON does, byte for byte,
+// without its encoder, map and reflection (13 allocations of the 350 an
+// event cost end to end): an event id is made of characters JSON leaves
+// as they are; any other id goes through writeJSON.
+func writeAccepted(w http.ResponseWriter, id string) {
+	for i := 0; i < len(id); i++ {
+		if c := id[i]; !('0' <= c && c <= '9' || 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || c == '-' || c == '_' || c == '.' || c == ':') {
+			writeJSON(w, http.StatusAccepted, map[string]string{"id": id})
+			return
+		}
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusAccepted)
+	// Three writes into the server's buffered writer: a byte slice passed
+	// to Write would escape to the heap.
+	for _, s := range [...]string{"{\n  \"id\": \"", id, "\"\n}\n"} {
+		_, _ = io.WriteString(w, s)
 	}
 }
 

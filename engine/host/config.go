@@ -55,6 +55,8 @@ type Config struct {
 	Properties []PropertyConfig `json:"properties"`
 	// States bounds the rules' Lua states kept between runs.
 	States StatesConfig `json:"states"`
+	// GC tunes the Go collector (gc.go).
+	GC GCConfig `json:"gc"`
 }
 
 // PropertyConfig is one property: a partition of a cluster.
@@ -208,6 +210,9 @@ func (c Config) Validate() error {
 	errs = append(errs, validProperties(c.Properties)...)
 	if c.Node != "" && !validName(c.Node) {
 		errs = append(errs, fmt.Errorf("node (--node) %q: letters, digits, '-' and '_' only", c.Node))
+	}
+	if c.GC.HeapMiB > 1<<20 {
+		errs = append(errs, fmt.Errorf("gc.heap_mib %d: at most %d MiB (1 TiB), 0 for the default or -1 for GOGC's collector", c.GC.HeapMiB, 1<<20))
 	}
 	if c.States.Max < 0 {
 		errs = append(errs, fmt.Errorf("states.max %d: a positive number of Lua states, or 0 for the default", c.States.Max))

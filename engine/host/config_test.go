@@ -33,6 +33,7 @@ func TestParseConfigNamesTheFileAndTheKey(t *testing.T) {
 		{`{"voice": {"requests_per_minute": -1}}`, `voice.requests_per_minute -1`},
 		{`{"states": {"max": -1}}`, `states.max -1`},
 		{`{"states": {"spare": -2}}`, `states.spare -2`},
+		{`{"gc": {"heap_mib": 2000000}}`, `gc.heap_mib 2000000`},
 		{`[1]`, "cannot unmarshal array"},
 	} {
 		_, err := host.ParseConfig("my.json", []byte(tc.src))

@@ -106,6 +106,7 @@ func Run(ctx context.Context, o Options) error {
 	if o.Log == nil {
 		o.Log = slog.New(slog.DiscardHandler)
 	}
+	defer startGCTuner(cfg.GC)()
 	var ln net.Listener
 	if cfg.Admin != "off" {
 		if ln, err = net.Listen("tcp", cfg.Admin); err != nil {

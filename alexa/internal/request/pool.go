@@ -16,12 +16,26 @@ import (
 // closes after 90 s.
 const PoolSize = 256
 
-// NewHTTPClient returns the client a family uses when Options.HTTPClient
-// is nil: keep-alive connections pooled per host (PoolSize idle), HTTP/2
-// negotiated where the host speaks it over TLS (one multiplexed
-// connection then carries every call), and a 30 s timeout per call.
+// CallTimeout bounds one request of the default client: dial, send,
+// answer and body.
+const CallTimeout = 30 * time.Second
+
+// NewHTTPClient returns a client with the default transport (newTransport)
+// and a CallTimeout per call, for callers outside the request path (the
+// token source). A Client whose Options.HTTPClient is nil uses the same
+// transport but applies the timeout as its requests' context deadline, and
+// only when the caller's context has none as near: http.Client.Timeout
+// derives a deadline context, a timer and their closures for every call,
+// even under a rule run whose deadline (5 s by default) comes first.
 func NewHTTPClient() *http.Client {
-	return &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{
+	return &http.Client{Timeout: CallTimeout, Transport: newTransport()}
+}
+
+// newTransport keeps keep-alive connections pooled per host (PoolSize
+// idle) and negotiates HTTP/2 where the host speaks it over TLS (one
+// multiplexed connection then carries every call).
+func newTransport() *http.Transport {
+	return &http.Transport{
 		Proxy:                 http.ProxyFromEnvironment,
 		DialContext:           (&net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
 		ForceAttemptHTTP2:     true,
@@ -30,5 +44,5 @@ func NewHTTPClient() *http.Client {
 		IdleConnTimeout:       90 * time.Second,
 		TLSHandshakeTimeout:   10 * time.Second,
 		ExpectContinueTimeout: time.Second,
-	}}
+	}
 }

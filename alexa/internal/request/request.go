@@ -67,7 +67,7 @@ type Family struct {
 
 // Options are the per-client parts.
 type Options struct {
-	HTTPClient *http.Client // default: NewHTTPClient (pooled keep-alive, 30 s timeout)
+	HTTPClient *http.Client // default: NewHTTPClient's pooled keep-alive transport, CallTimeout per call
 	Logger     *slog.Logger // default: discard
 	// Auth supplies credentials; nil sends none (Request.Auth may).
 	Auth Authorizer
@@ -95,6 +95,12 @@ type Client struct {
 	opts   Options
 	hc     *http.Client
 	logger *slog.Logger
+	// timeout, when set, bounds each request (the default client's
+	// CallTimeout) through its context.
+	timeout time.Duration
+	// jsonType is the Content-Type of a Request.JSON body, one shared
+	// clipped slice instead of one per request.
+	jsonType []string
 }
 
 // maxBody caps a response body; every API answer is far smaller.
@@ -120,9 +126,10 @@ func New(f Family, o Options) *Client {
 	if f.Prefix == "" {
 		f.Prefix = "alexa " + f.Name
 	}
-	c := &Client{family: f, opts: o, hc: o.HTTPClient, logger: o.Logger}
+	c := &Client{family: f, opts: o, hc: o.HTTPClient, logger: o.Logger,
+		jsonType: []string{"application/json; charset=UTF-8"}}
 	if c.hc == nil {
-		c.hc = NewHTTPClient()
+		c.hc, c.timeout = &http.Client{Transport: newTransport()}, CallTimeout
 	}
 	c.hc = observe.Client(c.hc, f.Name, o.Observe)
 	if c.logger == nil {
@@ -201,16 +208,14 @@ func (c *Client) do(ctx context.Context, r Request, path string) (*Response, int
 	}
 	reauthorized := false
 	for attempt := 1; ; {
-		req, err := c.newRequest(ctx, r, auth)
+		req, resp, err := c.send(ctx, r, auth)
 		if err != nil {
 			return nil, attempt, c.wrap(r.Method, path, err)
 		}
-		resp, err := c.roundTrip(req)
-		if err != nil {
-			return nil, attempt, c.wrap(r.Method, path, err)
+		if c.logger.Enabled(ctx, slog.LevelDebug) { // the arguments cost allocations per call
+			c.logger.DebugContext(ctx, "alexa request", "api", c.family.Name, "method", r.Method, "path", path,
+				"status", resp.Status, "attempt", attempt, engine.OriginAttr(ctx))
 		}
-		c.logger.DebugContext(ctx, "alexa request", "api", c.family.Name, "method", r.Method, "path", path,
-			"status", resp.Status, "attempt", attempt, engine.OriginAttr(ctx))
 		if ok(resp.Status, r.Accept) {
 			return resp, attempt, nil
 		}
@@ -251,6 +256,22 @@ func (c *Client) wrap(method, path string, err error) error {
 	return fmt.Errorf("%s: %s %s: %w", c.family.Prefix, method, path, err)
 }
 
+// send makes one attempt of r: the request, its answer and body read
+// within the client's timeout, if it has one.
+func (c *Client) send(ctx context.Context, r Request, auth Authorizer) (*http.Request, *Response, error) {
+	if c.timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = withTimeout(ctx, c.timeout)
+		defer cancel()
+	}
+	req, err := c.newRequest(ctx, r, auth)
+	if err != nil {
+		return nil, nil, err
+	}
+	resp, err := c.roundTrip(req)
+	return req, resp, err
+}
+
 func (c *Client) newRequest(ctx context.Context, r Request, auth Authorizer) (*http.Request, error) {
 	target := r.URL
 	if len(r.Query) > 0 {
@@ -275,7 +296,7 @@ func (c *Client) newRequest(ctx context.Context, r Request, auth Authorizer) (*h
 		req.Header[k] = slices.Clip(vs)
 	}
 	if r.JSON != nil && req.Header.Get("Content-Type") == "" {
-		req.Header["Content-Type"] = []string{"application/json; charset=UTF-8"}
+		req.Header["Content-Type"] = slices.Clip(c.jsonType)
 	}
 	if auth != nil {
 		if err := auth.Authorize(ctx, req); err != nil {
@@ -299,6 +320,15 @@ func (c *Client) roundTrip(req *http.Request) (*Response, error) {
 		return nil, fmt.Errorf("response larger than %d bytes", maxBody)
 	}
 	return &Response{Status: resp.StatusCode, Header: resp.Header, Body: data}, nil
+}
+
+// withTimeout bounds ctx to d from now, unless its deadline is sooner
+// already (a rule run's): then ctx itself, without a derived context.
+func withTimeout(ctx context.Context, d time.Duration) (context.Context, context.CancelFunc) {
+	if dl, ok := ctx.Deadline(); ok && time.Until(dl) <= d {
+		return ctx, func() {}
+	}
+	return context.WithTimeout(ctx, d)
 }
 
 func (c *Client) refused(status int) bool {

@@ -3,6 +3,8 @@ package request
 import (
 	"context"
 	"errors"
+	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -203,4 +205,79 @@ func TestJSONBodyEncodedWithItsContentType(t *testing.T) {
 	if len(got) != 2 || got[0] != want[0] || got[1] != want[1] || err == nil || !strings.Contains(err.Error(), "PUT /bad: encode body") {
 		t.Fatalf("got %q, err %v", got, err)
 	}
+}
+
+// The default client's timeout bounds each attempt through the request's
+// context: a server that never answers is cut off, and a retry gets its
+// own time.
+func TestDefaultClientTimeoutBoundsEachAttempt(t *testing.T) {
+	release := make(chan struct{})
+	srv, _ := script(t, status(503, "", ""), func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-r.Context().Done():
+		case <-release:
+		}
+	})
+	defer close(release)
+	s := &sleeps{}
+	c := newTestClient(s, nil, Family{Name: "web"})
+	if c.timeout != CallTimeout || c.hc.Timeout != 0 {
+		t.Fatalf("default client: timeout %v, http.Client.Timeout %v; want %v in the context only", c.timeout, c.hc.Timeout, CallTimeout)
+	}
+	c.timeout = 50 * time.Millisecond
+	_, err := c.Do(context.Background(), Request{Method: "GET", URL: srv.URL + "/hang"})
+	if !errors.Is(err, context.DeadlineExceeded) || len(s.got) != 1 {
+		t.Fatalf("err %v after %d retries; want the second attempt (after a 503) cut off by its deadline", err, len(s.got))
+	}
+}
+
+// A context whose deadline comes before the timeout is used as it is; one
+// without, or with a later one, gets the timeout.
+func TestWithTimeoutKeepsANearerDeadline(t *testing.T) {
+	near, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	if ctx, stop := withTimeout(near, time.Minute); ctx != near {
+		t.Fatal("a nearer deadline was replaced")
+	} else {
+		stop()
+	}
+	for _, parent := range []context.Context{context.Background(), near} {
+		ctx, stop := withTimeout(parent, time.Millisecond)
+		dl, ok := ctx.Deadline()
+		stop()
+		if !ok || ctx == parent || time.Until(dl) > time.Millisecond {
+			t.Fatalf("deadline %v, %v; want one within 1ms", dl, ok)
+		}
+	}
+}
+
+// The debug line of each call names its family, method, path and status.
+func TestDebugLogNamesTheCall(t *testing.T) {
+	srv, _ := script(t, status(200, "", "{}"))
+	var buf strings.Builder
+	var mu sync.Mutex
+	logger := slog.New(slog.NewTextHandler(lockedWriter{&mu, &buf}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	c := New(Family{Name: "web"}, Options{Logger: logger})
+	if _, err := c.Do(context.Background(), Request{Method: "GET", URL: srv.URL + "/x?secret=1"}); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	line := buf.String()
+	for _, want := range []string{`msg="alexa request"`, "api=web", "method=GET", "path=/x", "status=200", "attempt=1"} {
+		if !strings.Contains(line, want) || strings.Contains(line, "secret") {
+			t.Fatalf("log %q; want %s and no query", line, want)
+		}
+	}
+}
+
+type lockedWriter struct {
+	mu *sync.Mutex
+	w  io.Writer
+}
+
+func (l lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }
