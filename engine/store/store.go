@@ -147,6 +147,7 @@ type Store struct {
 	// completes carries Complete's event ids, written like recorded traces.
 	completes chan string
 	dropped   atomic.Uint64
+	txns      atomic.Int64  // write transactions run, for the benchmarks
 	done      chan struct{} // closed when the writer has exited
 
 	closeOnce sync.Once

@@ -14,7 +14,8 @@ import (
 
 // Commit makes c durable before it returns: its trace (when c.Trace.ID is
 // set), the rule state (when non-nil), the global key changes, the timer
-// changes and the accepted events, all in one transaction shared with whatever else is waiting.
+// changes, the accepted events and the completion of c.Complete's event,
+// all in one transaction shared with whatever else is waiting.
 // Deletions apply before puts, so a fired timer rescheduled under the same
 // id stays. The caller must not modify c's slices and maps until Commit
 // returns.
@@ -32,11 +33,15 @@ func (s *Store) Commit(c engine.Commit) error {
 // prepare validates and encodes c in the caller's goroutine, so encoding
 // runs in parallel and the writer only copies bytes.
 func prepare(c engine.Commit) (*prepared, error) {
-	p := &prepared{rule: c.Rule, globalSet: c.GlobalSet, globalDelete: c.GlobalDelete, deleteTimers: c.DeleteTimers}
+	p := &prepared{rule: c.Rule, globalSet: c.GlobalSet, globalDelete: c.GlobalDelete, deleteTimers: c.DeleteTimers,
+		complete: c.Complete}
 	if c.Trace.ID != "" {
 		t, err := encodeTrace(c.Trace, c.Rule)
 		if err != nil {
 			return nil, err
+		}
+		if t.event == c.Complete {
+			t.event = "" // the event leaves the inbox with this commit: no done mark
 		}
 		p.trace = t
 	}

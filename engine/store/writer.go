@@ -73,6 +73,7 @@ type prepared struct {
 	putTimers    []keyValue
 	deleteTimers []string
 	accepts      []*inboxEntry
+	complete     string // engine.Commit.Complete
 }
 
 type encodedTrace struct {
@@ -273,6 +274,7 @@ func (s *Store) write(b *batch) {
 // update runs one write transaction of fn and the pruning of what it
 // touched, forgetting the cached counts when it fails.
 func (s *Store) update(fn func(tx *bolt.Tx, touched map[string]bool) error) error {
+	s.txns.Add(1)
 	err := s.db.Update(func(tx *bolt.Tx) error {
 		touched := map[string]bool{}
 		if err := fn(tx, touched); err != nil {
@@ -447,6 +449,9 @@ func (s *Store) applyCommit(tx *bolt.Tx, c *prepared, touched map[string]bool) e
 			return fmt.Errorf("event %s: %w", in.id, err)
 		}
 	}
+	if c.complete != "" {
+		return applyComplete(tx, c.complete)
+	}
 	return nil
 }
 
@@ -454,7 +459,19 @@ func (s *Store) applyCommit(tx *bolt.Tx, c *prepared, touched map[string]bool) e
 // recorded before its event's completion still writes its done mark), then
 // journal entries.
 func (s *Store) applyRecords(tx *bolt.Tx, events []keyValue, traces []encodedTrace, completes []string, touched map[string]bool) error {
+	var completing map[string]bool
+	if len(completes) > 0 && len(traces) > 0 {
+		completing = make(map[string]bool, len(completes))
+		for _, id := range completes {
+			completing[id] = true
+		}
+	}
 	for _, t := range traces {
+		if completing[t.event] {
+			// Its event leaves the inbox in this transaction: a done mark
+			// would be deleted before anyone could read it.
+			t.event = ""
+		}
 		if err := s.putTrace(tx, t, touched); err != nil {
 			return fmt.Errorf("record trace of %s: %w", t.rule, err)
 		}
