@@ -94,7 +94,9 @@ type Options struct {
 	// Pruning runs when a rule has TraceRetention/10+1 more than that, so
 	// up to that many extra traces may be listed.
 	TraceRetention int
-	// JournalSize is how many recent events are kept (default 10,000).
+	// JournalSize is how many recent events are kept and listed (default
+	// 10,000). Pruning runs when the journal has JournalSize/10 more than
+	// that, so the file may hold up to that many extra.
 	JournalSize int
 	// QueueSize bounds the events and traces waiting for the writer
 	// (default 4096 each); RecordEvent and RecordTrace wait for room when

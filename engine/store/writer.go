@@ -485,7 +485,9 @@ func (s *Store) applyRecords(tx *bolt.Tx, events []keyValue, traces []encodedTra
 }
 
 // putJournal adds events to the recent-events journal and prunes it to
-// Options.JournalSize.
+// Options.JournalSize once it exceeds that by a slack (as traces are
+// pruned): deleting the oldest entry of every transaction rewrote the
+// journal's first pages in each one. RecentEvents lists JournalSize at most.
 func (s *Store) putJournal(tx *bolt.Tx, events []keyValue) error {
 	if len(events) == 0 {
 		return nil
@@ -502,7 +504,7 @@ func (s *Store) putJournal(tx *bolt.Tx, events []keyValue) error {
 			return fmt.Errorf("journal event: %w", err)
 		}
 	}
-	if excess := s.w.eventCount - s.opts.JournalSize; excess > 0 {
+	if excess := s.w.eventCount - s.opts.JournalSize; excess > s.opts.JournalSize/10 {
 		for _, k := range firstKeys(journal, nil, excess) {
 			if err := journal.Delete(k); err != nil {
 				return fmt.Errorf("prune journal: %w", err)
