@@ -208,13 +208,23 @@ func encodeInbox(ev engine.Event, journal bool) (*inboxEntry, error) {
 	}
 	in := &inboxEntry{id: ev.ID, value: v, writes: ev.Writes}
 	if journal {
-		rec := ev.Record()
-		if in.journal, err = json.Marshal(rec); err != nil {
-			return nil, err
+		in.journal = v
+		if !recordShaped(ev) {
+			if in.journal, err = json.Marshal(ev.Record()); err != nil {
+				return nil, err
+			}
 		}
 		in.journalKey = timeKey(ev.Time, ev.ID)
 	}
 	return in, nil
+}
+
+// recordShaped reports whether ev's JSON is byte for byte its journal
+// record's (engine.EventRecord: the same leading fields in the same
+// order), because the fields only the inbox keeps are all omitted: most
+// events are, and they are then encoded once.
+func recordShaped(ev engine.Event) bool {
+	return ev.Cause == (engine.Cause{}) && ev.Target == "" && ev.TriggerIndex == 0
 }
 
 // Complete removes an accepted event and its done marks without waiting
