@@ -102,12 +102,12 @@ func encodeTrace(t engine.Trace, rule string) (encodedTrace, error) {
 	if t.ID == "" {
 		return encodedTrace{}, errors.New("trace without an id")
 	}
-	v, err := json.Marshal(t)
+	v, err := marshalTrace(&t)
 	if err != nil {
 		// An action argument JSON cannot hold (NaN, a function) must not
 		// cost the run its state: keep such values as text.
 		t.Actions = textActions(t.Actions)
-		if v, err = json.Marshal(t); err != nil {
+		if v, err = marshalTrace(&t); err != nil {
 			return encodedTrace{}, fmt.Errorf("trace %s: %w", t.ID, err)
 		}
 	}
@@ -202,7 +202,7 @@ func encodeInbox(ev engine.Event, journal bool) (*inboxEntry, error) {
 	if ev.ID == "" || strings.IndexByte(ev.ID, 0) >= 0 {
 		return nil, errors.New("an event id must be non-empty without zero bytes")
 	}
-	v, err := json.Marshal(ev)
+	v, err := marshalEvent(&ev)
 	if err != nil {
 		return nil, err
 	}
