@@ -339,3 +339,66 @@ func TestAcceptWritesTheEventsRecordsWithIt(t *testing.T) {
 		t.Fatalf("a second accept added to the inbox: %+v", p)
 	}
 }
+
+// While events are being accepted, a run's commit waits for the next
+// accept and shares its transaction; commits that accept events, and
+// commits while nothing is accepted, are written at once. (CommitDelay
+// is an hour: a commit that waited when it should not would hang.)
+func TestCommitsRideWithAccepts(t *testing.T) {
+	s := openStore(t, "", store.Options{CommitDelay: time.Hour})
+	lone := trace("a", "run-0", t0)
+	if err := s.Commit(engine.Commit{Rule: "a", Trace: lone}); err != nil {
+		t.Fatal(err) // no accept yet: written at once
+	}
+	accept(t, s, "e0", true)
+	emits := engine.Event{ID: "emitted", Kind: engine.KindCustom, Time: t0}
+	if err := s.Commit(engine.Commit{Rule: "a", Trace: trace("a", "run-1", t0), Accept: []engine.Event{emits}}); err != nil {
+		t.Fatal(err) // it accepts an event itself: written at once
+	}
+	accept(t, s, "e1", true)
+	before, _ := s.WriteStats()
+	committed := make(chan error, 1)
+	go func() {
+		tr := trace("a", "run-2", t0)
+		tr.EventID = "e1"
+		committed <- s.Commit(engine.Commit{Rule: "a", Trace: tr, Complete: "e1"})
+	}()
+	// Accept until the commit returns: the accept after the commit
+	// reached the writer takes it along.
+	accepts := 0
+	deadline := time.Now().Add(10 * time.Second)
+	for done := false; !done; {
+		if time.Now().After(deadline) {
+			t.Fatal("the commit never rode with an accept")
+		}
+		accept(t, s, fmt.Sprintf("n%d", accepts), false)
+		accepts++
+		select {
+		case err := <-committed:
+			if err != nil {
+				t.Fatal(err)
+			}
+			done = true
+		default:
+		}
+	}
+	if after, _ := s.WriteStats(); after-before != int64(accepts) {
+		t.Errorf("%d accepts and a commit took %d transactions, want %d (the commit in an accept's)", accepts, after-before, accepts)
+	}
+	if got := inbox(t, s); len(got) != 2+accepts || got[0].Event.ID != "e0" || got[1].Event.ID != "emitted" {
+		t.Fatalf("inbox %+v", got)
+	}
+}
+
+// A negative CommitDelay writes every commit at once.
+func TestNegativeCommitDelayNeverWaits(t *testing.T) {
+	s := openStore(t, "", store.Options{CommitDelay: -1})
+	accept(t, s, "e1", true)
+	before, _ := s.WriteStats()
+	if err := s.Commit(engine.Commit{Rule: "a", Trace: trace("a", "run-1", t0)}); err != nil {
+		t.Fatal(err)
+	}
+	if after, _ := s.WriteStats(); after-before != 1 {
+		t.Errorf("the commit took %d transactions, want its own", after-before)
+	}
+}

@@ -54,6 +54,7 @@ const (
 	DefaultJournalSize    = 10_000
 	DefaultQueueSize      = 4096
 	DefaultRecordDelay    = 100 * time.Millisecond
+	DefaultCommitDelay    = time.Millisecond
 )
 
 // Sentinel errors; Open and the methods wrap them with the path or the
@@ -107,6 +108,15 @@ type Options struct {
 	// alone (default 100 ms). A Commit, Put, Delete, Flush or Close writes
 	// them at once.
 	RecordDelay time.Duration
+	// CommitDelay is how long a Commit may wait for an Accept to share its
+	// transaction (default 1 ms; negative: never): while events are being
+	// accepted, each event otherwise costs two transactions (its accept,
+	// then its run's commit), and a transaction's two fdatasyncs cost more
+	// CPU than everything else the store does for an event. Only a commit
+	// that accepts no events waits, and only when an accept was written
+	// less than CommitDelay before; accepts, puts and flushes never wait,
+	// and they take the waiting commits along.
+	CommitDelay time.Duration
 	// Logger receives write failures and drop counts (default: discarded).
 	Logger *slog.Logger
 }
@@ -123,6 +133,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.RecordDelay <= 0 {
 		o.RecordDelay = DefaultRecordDelay
+	}
+	if o.CommitDelay == 0 {
+		o.CommitDelay = DefaultCommitDelay
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)

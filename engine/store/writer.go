@@ -93,6 +93,9 @@ type writerState struct {
 	traceCount map[string]int
 	eventCount int // -1: not counted
 	logged     uint64
+	// lastAccept is when the writer last wrote an Accept: commits wait
+	// for company (Options.CommitDelay) only while accepts come.
+	lastAccept time.Time
 }
 
 // batch is what one transaction writes.
@@ -130,15 +133,9 @@ func (s *Store) submit(o *op) error {
 // recorded events and traces alone wait up to RecordDelay for company.
 func (s *Store) run() {
 	defer close(s.done)
-	timer := time.NewTimer(time.Hour)
-	timer.Stop()
-	armed := false
+	records, commits := newWait(), newWait()
 	var b batch
 	for open := true; open; {
-		var due <-chan time.Time
-		if armed {
-			due = timer.C
-		}
 		select {
 		case o, ok := <-s.ops:
 			if ok {
@@ -152,27 +149,78 @@ func (s *Store) run() {
 			b.traces = append(b.traces, t)
 		case id := <-s.completes:
 			b.completes = append(b.completes, id)
-		case <-due:
-			armed = false
-			b.flush = true
+		case <-records.due():
+			records.armed, b.flush = false, true
+		case <-commits.due():
+			commits.armed, b.flush = false, true
 		}
 		if !s.drain(&b) {
 			open = false
 		}
-		if open && len(b.ops) == 0 && !b.flush && b.records() < s.opts.QueueSize/2 {
-			if !armed {
-				timer.Reset(s.opts.RecordDelay)
-				armed = true
+		if open && !b.flush {
+			if len(b.ops) == 0 && b.records() < s.opts.QueueSize/2 {
+				records.arm(s.opts.RecordDelay)
+				continue
 			}
-			continue
+			if s.commitsMayWait(&b) {
+				commits.arm(s.opts.CommitDelay)
+				continue
+			}
 		}
-		if armed {
-			timer.Stop()
-			armed = false
-		}
+		records.stop()
+		commits.stop()
 		s.write(&b)
 		b.reset()
 	}
+}
+
+// commitsMayWait reports whether b's waiting writes are all commits that
+// may wait for an accept to share their transaction (Options.CommitDelay).
+func (s *Store) commitsMayWait(b *batch) bool {
+	if s.opts.CommitDelay < 0 || len(b.ops) >= maxBatchOps || time.Since(s.w.lastAccept) >= s.opts.CommitDelay {
+		return false
+	}
+	for _, o := range b.ops {
+		if o.kind != opCommit || len(o.commit.accepts) > 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// wait is one of the writer's deadlines for writing what waits.
+type wait struct {
+	timer *time.Timer
+	armed bool
+}
+
+func newWait() *wait {
+	t := time.NewTimer(time.Hour)
+	t.Stop()
+	return &wait{timer: t}
+}
+
+// arm starts the wait unless it runs already.
+func (w *wait) arm(d time.Duration) {
+	if !w.armed {
+		w.timer.Reset(d)
+		w.armed = true
+	}
+}
+
+func (w *wait) stop() {
+	if w.armed {
+		w.timer.Stop()
+		w.armed = false
+	}
+}
+
+// due is the wait's channel, nil (never ready) when it is not armed.
+func (w *wait) due() <-chan time.Time {
+	if w.armed {
+		return w.timer.C
+	}
+	return nil
 }
 
 // drain takes whatever else is queued without waiting. It reports false
@@ -211,6 +259,12 @@ func (s *Store) drain(b *batch) (open bool) {
 // transaction fails, each op is retried alone so one bad write does not
 // fail the others.
 func (s *Store) write(b *batch) {
+	for _, o := range b.ops {
+		if o.kind == opAccept {
+			s.w.lastAccept = time.Now()
+			break
+		}
+	}
 	events, traces := s.encodeRecords(b)
 	work := len(events) + len(traces) + len(b.completes)
 	for _, o := range b.ops {
