@@ -48,19 +48,30 @@ func BenchmarkCommitLone(b *testing.B) {
 func BenchmarkCommitParallel64(b *testing.B) {
 	const callers = 64
 	s := openStore(b, "", store.Options{})
-	var next atomic.Int64
-	var wg sync.WaitGroup
 	b.ResetTimer()
 	start := time.Now()
+	inParallel(b, callers, func(w int) func(n int) error {
+		rule := fmt.Sprintf("rule-%02d", w)
+		return func(n int) error { return s.Commit(benchCommit(rule, n)) }
+	})
+	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "runs/s")
+}
+
+// inParallel runs b.N steps from callers goroutines and returns when all
+// are done: goroutine w makes its step function with caller(w) and calls it
+// with the numbers 1..b.N it takes, until one fails.
+func inParallel(b *testing.B, callers int, caller func(w int) func(n int) error) {
+	var next atomic.Int64
+	var wg sync.WaitGroup
 	for w := range callers {
+		step := caller(w)
 		wg.Go(func() {
-			rule := fmt.Sprintf("rule-%02d", w)
 			for {
 				n := int(next.Add(1))
 				if n > b.N {
 					return
 				}
-				if err := s.Commit(benchCommit(rule, n)); err != nil {
+				if err := step(n); err != nil {
 					b.Error(err)
 					return
 				}
@@ -68,7 +79,6 @@ func BenchmarkCommitParallel64(b *testing.B) {
 		})
 	}
 	wg.Wait()
-	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "runs/s")
 }
 
 // BenchmarkRecordEvent is the cost RecordEvent adds to the hot path. The
@@ -126,35 +136,22 @@ func benchRunTrace(ev engine.Event, n int) engine.Trace {
 func BenchmarkEventPath(b *testing.B) {
 	const callers = 32
 	s := openStore(b, "", store.Options{})
-	var next atomic.Int64
-	var wg sync.WaitGroup
 	b.ReportAllocs()
 	b.ResetTimer()
 	start, cpu := time.Now(), enginetest.CPUTime()
 	txns, pages := s.WriteStats()
-	for range callers {
-		wg.Go(func() {
-			accepted := make(chan error, 1)
-			for {
-				n := int(next.Add(1))
-				if n > b.N {
-					return
-				}
-				ev := benchEvent(n)
-				s.Accept(ev, true, func(_ bool, err error) { accepted <- err })
-				if err := <-accepted; err != nil {
-					b.Error(err)
-					return
-				}
-				// The event's only run: its commit completes it.
-				if err := s.Commit(engine.Commit{Rule: "bench", Trace: benchRunTrace(ev, n), Complete: ev.ID}); err != nil {
-					b.Error(err)
-					return
-				}
+	inParallel(b, callers, func(int) func(n int) error {
+		accepted := make(chan error, 1)
+		return func(n int) error {
+			ev := benchEvent(n)
+			s.Accept(ev, true, func(_ bool, err error) { accepted <- err })
+			if err := <-accepted; err != nil {
+				return err
 			}
-		})
-	}
-	wg.Wait()
+			// The event's only run: its commit completes it.
+			return s.Commit(engine.Commit{Rule: "bench", Trace: benchRunTrace(ev, n), Complete: ev.ID})
+		}
+	})
 	if err := s.Flush(); err != nil {
 		b.Fatal(err)
 	}
