@@ -331,7 +331,23 @@ func (e *Engine) finish(acc *accepted) {
 	if acc == nil || acc.jobs.Add(-1) != 0 {
 		return
 	}
-	e.store.Complete(acc.id)
+	e.completed(acc, false)
+}
+
+// lastJob claims the completion of acc for a job about to commit when it
+// is the event's only unfinished job: its commit can then take the event
+// out of the inbox (Commit.Complete) in the same write, instead of a done
+// mark that a later Complete deletes. The claimer calls completed.
+func lastJob(acc *accepted) bool {
+	return acc != nil && acc.jobs.CompareAndSwap(1, 0)
+}
+
+// completed forgets an event whose jobs have all finished, taking it out
+// of the store's inbox unless the last job's commit did (inStore).
+func (e *Engine) completed(acc *accepted, inStore bool) {
+	if !inStore {
+		e.store.Complete(acc.id)
+	}
 	e.untrack(acc)
 }
 

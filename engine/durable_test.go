@@ -454,3 +454,64 @@ func TestRacingAcceptsDoNotOverfillAQueuedRule(t *testing.T) {
 		t.Fatalf("%d accepted, want at most %d (one running, %d waiting) and at least %d", n, max+1, max, max)
 	}
 }
+
+// completions wraps the bbolt store and records how events were
+// completed: by the commit of their last run (Commit.Complete) or by a
+// separate Complete.
+type completions struct {
+	*store.Store
+	mu       sync.Mutex
+	byCommit []string
+	alone    []string
+}
+
+func (c *completions) Commit(cm engine.Commit) error {
+	if cm.Complete != "" {
+		c.mu.Lock()
+		c.byCommit = append(c.byCommit, cm.Complete)
+		c.mu.Unlock()
+	}
+	return c.Store.Commit(cm)
+}
+
+func (c *completions) Complete(id string) {
+	c.mu.Lock()
+	c.alone = append(c.alone, id)
+	c.mu.Unlock()
+	c.Store.Complete(id)
+}
+
+// The last run of an event completes it in its own commit when it
+// commits (it called out); an event whose last run commits nothing is
+// completed on its own. Either way the inbox ends empty and each event is
+// completed once. (With two rules, the run that claims the event's last
+// job commits the completion and the other writes its done mark:
+// TestCommitCompletesItsEventAcrossACrash in engine/store.)
+func TestTheLastRunsCommitCompletesTheEvent(t *testing.T) {
+	st := &completions{Store: openStore(t, filepath.Join(t.TempDir(), "c.db"))}
+	t.Cleanup(func() { st.Close() })
+	callOut := func(_ context.Context, inv *engine.Invocation) engine.Result {
+		if inv.Event.Data["call"] == true {
+			return engine.Result{Actions: []engine.Action{{Call: "set_power", Device: "Lamp"}}}
+		}
+		return engine.Result{}
+	}
+	e, rec := startEngine(t, st, engine.NewVirtual(d0), engine.Config{},
+		goRule("a", engine.ModeQueued, 4, callOut))
+	calling, err := e.Accept(engine.Event{Kind: engine.KindCustom, Name: "go", Data: map[string]any{"call": true}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	quiet, err := e.Accept(engine.Event{Kind: engine.KindCustom, Name: "go"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec.wait(t, 2, func(tr engine.Trace) bool { return tr.Outcome == engine.OutcomeOK })
+	waitInboxEmpty(t, st.Store)
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if !slices.Equal(st.byCommit, []string{calling.ID}) || !slices.Equal(st.alone, []string{quiet.ID}) {
+		t.Fatalf("completed by a commit %v, alone %v; want %s by its last run's commit and %s alone",
+			st.byCommit, st.alone, calling.ID, quiet.ID)
+	}
+}

@@ -643,7 +643,11 @@ func (r *runner) execute(w *worker, j job) {
 	if ok {
 		scheduled, emitted = r.changes(&c, j, res, started)
 	}
-	ok = r.commit(c, &tr, ok)
+	last := lastJob(j.acc)
+	if last {
+		c.Complete = j.acc.id
+	}
+	ok, inStore := r.commit(c, &tr, ok)
 	if ok {
 		if res.State != nil {
 			r.mu.Lock()
@@ -660,7 +664,11 @@ func (r *runner) execute(w *worker, j job) {
 		}
 	}
 	e.timers.applied(c.DeleteTimers, scheduled)
-	e.finish(j.acc)
+	if last {
+		e.completed(j.acc, inStore)
+	} else {
+		e.finish(j.acc)
+	}
 
 	r.account(tr, j.ev)
 }
@@ -748,8 +756,9 @@ func (r *runner) account(tr Trace, ev *Event) {
 
 // commit stores the run: in one transaction when it changed durable state,
 // emitted events or called out, else as a recorded trace behind the hot
-// path. It reports whether the run still counts as successful.
-func (r *runner) commit(c Commit, tr *Trace, ok bool) bool {
+// path. It reports whether the run still counts as successful, and
+// whether the store completed c.Complete's event with the commit.
+func (r *runner) commit(c Commit, tr *Trace, ok bool) (stillOK, completed bool) {
 	e := r.e
 	// A run of an accepted event that called out commits its done mark at
 	// once: behind the hot path, a crash could lose it and the replay
@@ -759,16 +768,16 @@ func (r *runner) commit(c Commit, tr *Trace, ok bool) bool {
 		len(c.PutTimers) > 0 || len(c.DeleteTimers) > 0 || len(c.Accept) > 0 || calledOut
 	if !durable {
 		e.store.RecordTrace(*tr)
-		return ok
+		return ok, false
 	}
 	c.Trace = *tr
 	if err := e.store.Commit(c); err != nil {
 		e.log.Error("commit run", "rule", r.rule.ID, "err", err)
 		tr.Outcome, tr.Error = OutcomeFailed, "commit: "+err.Error()
 		e.store.RecordTrace(*tr)
-		return false
+		return false, false
 	}
-	return ok
+	return ok, c.Complete != ""
 }
 
 // invoke runs the job on the worker's instance under the rule's deadline. It

@@ -111,6 +111,13 @@ type Commit struct {
 	// Store.Accept does) with the run's state, so a crash cannot keep the
 	// state and lose them, or the reverse.
 	Accept []Event
+	// Complete, when set, is the id of the accepted event whose last
+	// unfinished run this is: the store takes it out of the inbox once the
+	// commit is durable, as Store.Complete would (the bbolt store in the
+	// same transaction, instead of writing the run's done mark and
+	// deleting it again in a later one). Its trace's done mark is then
+	// not needed.
+	Complete string
 }
 
 // Pending is an accepted event that has not completed, as Store.Inbox

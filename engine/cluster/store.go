@@ -189,6 +189,9 @@ func (s *Store) Commit(c engine.Commit) error {
 	for _, e := range c.Accept {
 		s.log.event(s.partition, e.Record())
 	}
+	if c.Complete != "" {
+		s.Complete(c.Complete) // its own write, after the done mark's
+	}
 	return nil
 }
 

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/alexarules/alexarules/engine"
+	"github.com/alexarules/alexarules/engine/enginetest"
 	"github.com/alexarules/alexarules/engine/store"
 )
 
@@ -47,19 +48,30 @@ func BenchmarkCommitLone(b *testing.B) {
 func BenchmarkCommitParallel64(b *testing.B) {
 	const callers = 64
 	s := openStore(b, "", store.Options{})
-	var next atomic.Int64
-	var wg sync.WaitGroup
 	b.ResetTimer()
 	start := time.Now()
+	inParallel(b, callers, func(w int) func(n int) error {
+		rule := fmt.Sprintf("rule-%02d", w)
+		return func(n int) error { return s.Commit(benchCommit(rule, n)) }
+	})
+	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "runs/s")
+}
+
+// inParallel runs b.N steps from callers goroutines and returns when all
+// are done: goroutine w makes its step function with caller(w) and calls it
+// with the numbers 1..b.N it takes, until one fails.
+func inParallel(b *testing.B, callers int, caller func(w int) func(n int) error) {
+	var next atomic.Int64
+	var wg sync.WaitGroup
 	for w := range callers {
+		step := caller(w)
 		wg.Go(func() {
-			rule := fmt.Sprintf("rule-%02d", w)
 			for {
 				n := int(next.Add(1))
 				if n > b.N {
 					return
 				}
-				if err := s.Commit(benchCommit(rule, n)); err != nil {
+				if err := step(n); err != nil {
 					b.Error(err)
 					return
 				}
@@ -67,7 +79,6 @@ func BenchmarkCommitParallel64(b *testing.B) {
 		})
 	}
 	wg.Wait()
-	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "runs/s")
 }
 
 // BenchmarkRecordEvent is the cost RecordEvent adds to the hot path. The
@@ -96,4 +107,58 @@ func BenchmarkRecordEvent(b *testing.B) {
 	b.ReportMetric(float64(dropped)/float64(n), "dropped/op")
 	// What the writer journaled while the loop flooded it: its capacity.
 	b.ReportMetric(float64(uint64(n)-dropped)/elapsed.Seconds(), "journaled/s")
+}
+
+// benchEvent is the end-to-end benchmark's event: a custom event with a
+// small data map, as POST /api/events accepts it.
+func benchEvent(n int) engine.Event {
+	at := t0.Add(time.Duration(n) * time.Microsecond)
+	return engine.Event{ID: fmt.Sprintf("ev-%d", n), Kind: engine.KindCustom, Time: at, Name: "bench",
+		Data: map[string]any{"seq": float64(n), "sent_ns": float64(at.UnixNano())}}
+}
+
+// benchRunTrace is the trace of the end-to-end rule's run of ev: one call
+// out, so the engine commits it (its done mark must be durable).
+func benchRunTrace(ev engine.Event, n int) engine.Trace {
+	return engine.Trace{
+		ID: fmt.Sprintf("run-%d", n), Rule: "bench", EventID: ev.ID, Trigger: "event:bench",
+		Started: ev.Time, DurationMS: 0.12, Outcome: engine.OutcomeOK,
+		Actions: []engine.Action{{Call: "set_brightness", Device: "Bench Lamp 7", Args: map[string]any{"brightness": float64(n % 100)},
+			Result: "ok", Rule: "bench", EventID: ev.ID}},
+		Log: []string{},
+	}
+}
+
+// BenchmarkEventPath is the store's share of one event on the end-to-end
+// path, from 32 concurrent callers: Accept (the 202 waits for it), then
+// the rule's run committing its trace (it called out) and, as the event's
+// last run, completing the event.
+func BenchmarkEventPath(b *testing.B) {
+	const callers = 32
+	s := openStore(b, "", store.Options{})
+	b.ReportAllocs()
+	b.ResetTimer()
+	start, cpu := time.Now(), enginetest.CPUTime()
+	txns, pages := s.WriteStats()
+	inParallel(b, callers, func(int) func(n int) error {
+		accepted := make(chan error, 1)
+		return func(n int) error {
+			ev := benchEvent(n)
+			s.Accept(ev, true, func(_ bool, err error) { accepted <- err })
+			if err := <-accepted; err != nil {
+				return err
+			}
+			// The event's only run: its commit completes it.
+			return s.Commit(engine.Commit{Rule: "bench", Trace: benchRunTrace(ev, n), Complete: ev.ID})
+		}
+	})
+	if err := s.Flush(); err != nil {
+		b.Fatal(err)
+	}
+	elapsed, used := time.Since(start), enginetest.CPUTime()-cpu
+	endTxns, endPages := s.WriteStats()
+	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "events/s")
+	b.ReportMetric(float64(used.Microseconds())/float64(b.N), "cpu-µs/event")
+	b.ReportMetric(float64(endTxns-txns)/float64(b.N), "txns/event")
+	b.ReportMetric(float64(endPages-pages)/float64(b.N), "pages/event")
 }

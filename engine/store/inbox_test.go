@@ -8,6 +8,7 @@ import (
 	"slices"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/alexarules/alexarules/engine"
 	"github.com/alexarules/alexarules/engine/store"
@@ -83,7 +84,7 @@ func TestAcceptIsDurableAndKeepsOrder(t *testing.T) {
 // leaving s to the test's cleanup.
 func reopenWithoutClose(t *testing.T, s *store.Store, path string) *store.Store {
 	t.Helper()
-	cp := path + ".copy"
+	cp := filepath.Join(t.TempDir(), "copy.db") // a new directory per call
 	b, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
@@ -132,6 +133,80 @@ func TestDoneMarksAndComplete(t *testing.T) {
 	}
 	if got = inbox(t, s); len(got) != 2 || len(got[1].Done) != 0 {
 		t.Fatalf("marks survived Complete: %+v", got)
+	}
+}
+
+// A commit that completes its event (the event's last run) takes it out
+// of the inbox in its own transaction: a crash just before it leaves the
+// event with the done marks of the runs that finished, one just after
+// leaves nothing, and no mark outlives the event.
+func TestCommitCompletesItsEventAcrossACrash(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "c.db")
+	s := openStore(t, path, store.Options{})
+	accept(t, s, "e1", true)
+	accept(t, s, "e2", true)
+	first := trace("a", "run-1", t0)
+	first.EventID = "e1"
+	if err := s.Commit(engine.Commit{Rule: "a", Trace: first}); err != nil {
+		t.Fatal(err)
+	}
+	got := inbox(t, reopenWithoutClose(t, s, path))
+	if len(got) != 2 || got[0].Event.ID != "e1" || !slices.Equal(got[0].Done, []string{"a"}) {
+		t.Fatalf("crash between the runs: inbox %+v, want e1 done by a, and e2", got)
+	}
+	last := trace("b", "run-2", t0.Add(time.Millisecond))
+	last.EventID = "e1"
+	if err := s.Commit(engine.Commit{Rule: "b", Trace: last, Complete: "e1"}); err != nil {
+		t.Fatal(err)
+	}
+	s2 := reopenWithoutClose(t, s, path)
+	if got := inbox(t, s2); len(got) != 1 || got[0].Event.ID != "e2" {
+		t.Fatalf("crash after the last run's commit: inbox %+v, want only e2", got)
+	}
+	runs, err := s2.Runs("", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(ids(runs), []string{"run-2", "run-1"}) {
+		t.Fatalf("runs %v", ids(runs))
+	}
+	// The id is free again, without the first run's mark.
+	if !accept(t, s, "e1", false) {
+		t.Fatal("accept after the completing commit is not fresh")
+	}
+	if got := inbox(t, s); len(got) != 2 || got[1].Event.ID != "e1" || len(got[1].Done) != 0 {
+		t.Fatalf("marks outlived the event: %+v", got)
+	}
+}
+
+// A recorded trace and its event's Complete in one transaction leave
+// neither the event nor a mark; a trace of another event keeps its mark.
+func TestRecordedTraceAndCompleteTogether(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "r.db")
+	s := openStore(t, path, store.Options{RecordDelay: time.Hour})
+	accept(t, s, "e1", true)
+	accept(t, s, "e2", true)
+	for i, ev := range []string{"e1", "e2"} {
+		tr := trace("a", fmt.Sprintf("run-%d", i), t0)
+		tr.EventID = ev
+		s.RecordTrace(tr)
+	}
+	s.Complete("e1")
+	if err := s.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	s2 := reopenWithoutClose(t, s, path)
+	if got := inbox(t, s2); len(got) != 1 || got[0].Event.ID != "e2" || !slices.Equal(got[0].Done, []string{"a"}) {
+		t.Fatalf("inbox %+v, want e2 done by a", got)
+	}
+	if runs, err := s2.Runs("a", 0); err != nil || len(runs) != 2 {
+		t.Fatalf("runs %v, %v", runs, err)
+	}
+	if !accept(t, s2, "e1", false) {
+		t.Fatal("accept after Complete is not fresh")
+	}
+	if got := inbox(t, s2); len(got) != 2 || len(got[1].Done) != 0 {
+		t.Fatalf("a mark outlived e1: %+v", got)
 	}
 }
 
@@ -262,5 +337,68 @@ func TestAcceptWritesTheEventsRecordsWithIt(t *testing.T) {
 	}
 	if p := inbox(t, s2); len(p) != 1 {
 		t.Fatalf("a second accept added to the inbox: %+v", p)
+	}
+}
+
+// While events are being accepted, a run's commit waits for the next
+// accept and shares its transaction; commits that accept events, and
+// commits while nothing is accepted, are written at once. (CommitDelay
+// is an hour: a commit that waited when it should not would hang.)
+func TestCommitsRideWithAccepts(t *testing.T) {
+	s := openStore(t, "", store.Options{CommitDelay: time.Hour})
+	lone := trace("a", "run-0", t0)
+	if err := s.Commit(engine.Commit{Rule: "a", Trace: lone}); err != nil {
+		t.Fatal(err) // no accept yet: written at once
+	}
+	accept(t, s, "e0", true)
+	emits := engine.Event{ID: "emitted", Kind: engine.KindCustom, Time: t0}
+	if err := s.Commit(engine.Commit{Rule: "a", Trace: trace("a", "run-1", t0), Accept: []engine.Event{emits}}); err != nil {
+		t.Fatal(err) // it accepts an event itself: written at once
+	}
+	accept(t, s, "e1", true)
+	before, _ := s.WriteStats()
+	committed := make(chan error, 1)
+	go func() {
+		tr := trace("a", "run-2", t0)
+		tr.EventID = "e1"
+		committed <- s.Commit(engine.Commit{Rule: "a", Trace: tr, Complete: "e1"})
+	}()
+	// Accept until the commit returns: the accept after the commit
+	// reached the writer takes it along.
+	accepts := 0
+	deadline := time.Now().Add(10 * time.Second)
+	for done := false; !done; {
+		if time.Now().After(deadline) {
+			t.Fatal("the commit never rode with an accept")
+		}
+		accept(t, s, fmt.Sprintf("n%d", accepts), false)
+		accepts++
+		select {
+		case err := <-committed:
+			if err != nil {
+				t.Fatal(err)
+			}
+			done = true
+		default:
+		}
+	}
+	if after, _ := s.WriteStats(); after-before != int64(accepts) {
+		t.Errorf("%d accepts and a commit took %d transactions, want %d (the commit in an accept's)", accepts, after-before, accepts)
+	}
+	if got := inbox(t, s); len(got) != 2+accepts || got[0].Event.ID != "e0" || got[1].Event.ID != "emitted" {
+		t.Fatalf("inbox %+v", got)
+	}
+}
+
+// A negative CommitDelay writes every commit at once.
+func TestNegativeCommitDelayNeverWaits(t *testing.T) {
+	s := openStore(t, "", store.Options{CommitDelay: -1})
+	accept(t, s, "e1", true)
+	before, _ := s.WriteStats()
+	if err := s.Commit(engine.Commit{Rule: "a", Trace: trace("a", "run-1", t0)}); err != nil {
+		t.Fatal(err)
+	}
+	if after, _ := s.WriteStats(); after-before != 1 {
+		t.Errorf("the commit took %d transactions, want its own", after-before)
 	}
 }

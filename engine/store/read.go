@@ -65,13 +65,16 @@ func (s *Store) Timers() ([]engine.TimerRecord, error) {
 	return timers, nil
 }
 
-// RecentEvents returns up to limit journal entries (all when limit <= 0),
-// newest first.
+// RecentEvents returns up to limit journal entries (all kept, at most
+// Options.JournalSize, when limit <= 0), newest first.
 func (s *Store) RecentEvents(limit int) ([]engine.EventRecord, error) {
+	if limit <= 0 || limit > s.opts.JournalSize {
+		limit = s.opts.JournalSize // the journal may hold a pruning slack more
+	}
 	var raw [][]byte
 	err := s.db.View(func(tx *bolt.Tx) error {
 		c := tx.Bucket(bucketEvents).Cursor()
-		for k, v := c.Last(); k != nil && (limit <= 0 || len(raw) < limit); k, v = c.Prev() {
+		for k, v := c.Last(); k != nil && len(raw) < limit; k, v = c.Prev() {
 			raw = append(raw, bytes.Clone(v))
 		}
 		return nil

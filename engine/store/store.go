@@ -54,6 +54,7 @@ const (
 	DefaultJournalSize    = 10_000
 	DefaultQueueSize      = 4096
 	DefaultRecordDelay    = 100 * time.Millisecond
+	DefaultCommitDelay    = time.Millisecond
 )
 
 // Sentinel errors; Open and the methods wrap them with the path or the
@@ -94,7 +95,9 @@ type Options struct {
 	// Pruning runs when a rule has TraceRetention/10+1 more than that, so
 	// up to that many extra traces may be listed.
 	TraceRetention int
-	// JournalSize is how many recent events are kept (default 10,000).
+	// JournalSize is how many recent events are kept and listed (default
+	// 10,000). Pruning runs when the journal has JournalSize/10 more than
+	// that, so the file may hold up to that many extra.
 	JournalSize int
 	// QueueSize bounds the events and traces waiting for the writer
 	// (default 4096 each); RecordEvent and RecordTrace wait for room when
@@ -105,6 +108,15 @@ type Options struct {
 	// alone (default 100 ms). A Commit, Put, Delete, Flush or Close writes
 	// them at once.
 	RecordDelay time.Duration
+	// CommitDelay is how long a Commit may wait for an Accept to share its
+	// transaction (default 1 ms; negative: never): while events are being
+	// accepted, each event otherwise costs two transactions (its accept,
+	// then its run's commit), and a transaction's two fdatasyncs cost more
+	// CPU than everything else the store does for an event. Only a commit
+	// that accepts no events waits, and only when an accept was written
+	// less than CommitDelay before; accepts, puts and flushes never wait,
+	// and they take the waiting commits along.
+	CommitDelay time.Duration
 	// Logger receives write failures and drop counts (default: discarded).
 	Logger *slog.Logger
 }
@@ -121,6 +133,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.RecordDelay <= 0 {
 		o.RecordDelay = DefaultRecordDelay
+	}
+	if o.CommitDelay == 0 {
+		o.CommitDelay = DefaultCommitDelay
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
@@ -147,6 +162,7 @@ type Store struct {
 	// completes carries Complete's event ids, written like recorded traces.
 	completes chan string
 	dropped   atomic.Uint64
+	txns      atomic.Int64  // write transactions run, for the benchmarks
 	done      chan struct{} // closed when the writer has exited
 
 	closeOnce sync.Once

@@ -14,7 +14,8 @@ import (
 
 // Commit makes c durable before it returns: its trace (when c.Trace.ID is
 // set), the rule state (when non-nil), the global key changes, the timer
-// changes and the accepted events, all in one transaction shared with whatever else is waiting.
+// changes, the accepted events and the completion of c.Complete's event,
+// all in one transaction shared with whatever else is waiting.
 // Deletions apply before puts, so a fired timer rescheduled under the same
 // id stays. The caller must not modify c's slices and maps until Commit
 // returns.
@@ -32,11 +33,15 @@ func (s *Store) Commit(c engine.Commit) error {
 // prepare validates and encodes c in the caller's goroutine, so encoding
 // runs in parallel and the writer only copies bytes.
 func prepare(c engine.Commit) (*prepared, error) {
-	p := &prepared{rule: c.Rule, globalSet: c.GlobalSet, globalDelete: c.GlobalDelete, deleteTimers: c.DeleteTimers}
+	p := &prepared{rule: c.Rule, globalSet: c.GlobalSet, globalDelete: c.GlobalDelete, deleteTimers: c.DeleteTimers,
+		complete: c.Complete}
 	if c.Trace.ID != "" {
 		t, err := encodeTrace(c.Trace, c.Rule)
 		if err != nil {
 			return nil, err
+		}
+		if t.event == c.Complete {
+			t.event = "" // the event leaves the inbox with this commit: no done mark
 		}
 		p.trace = t
 	}
@@ -97,12 +102,12 @@ func encodeTrace(t engine.Trace, rule string) (encodedTrace, error) {
 	if t.ID == "" {
 		return encodedTrace{}, errors.New("trace without an id")
 	}
-	v, err := json.Marshal(t)
+	v, err := marshalTrace(&t)
 	if err != nil {
 		// An action argument JSON cannot hold (NaN, a function) must not
 		// cost the run its state: keep such values as text.
 		t.Actions = textActions(t.Actions)
-		if v, err = json.Marshal(t); err != nil {
+		if v, err = marshalTrace(&t); err != nil {
 			return encodedTrace{}, fmt.Errorf("trace %s: %w", t.ID, err)
 		}
 	}
@@ -197,19 +202,29 @@ func encodeInbox(ev engine.Event, journal bool) (*inboxEntry, error) {
 	if ev.ID == "" || strings.IndexByte(ev.ID, 0) >= 0 {
 		return nil, errors.New("an event id must be non-empty without zero bytes")
 	}
-	v, err := json.Marshal(ev)
+	v, err := marshalEvent(&ev)
 	if err != nil {
 		return nil, err
 	}
 	in := &inboxEntry{id: ev.ID, value: v, writes: ev.Writes}
 	if journal {
-		rec := ev.Record()
-		if in.journal, err = json.Marshal(rec); err != nil {
-			return nil, err
+		in.journal = v
+		if !recordShaped(ev) {
+			if in.journal, err = json.Marshal(ev.Record()); err != nil {
+				return nil, err
+			}
 		}
 		in.journalKey = timeKey(ev.Time, ev.ID)
 	}
 	return in, nil
+}
+
+// recordShaped reports whether ev's JSON is byte for byte its journal
+// record's (engine.EventRecord: the same leading fields in the same
+// order), because the fields only the inbox keeps are all omitted: most
+// events are, and they are then encoded once.
+func recordShaped(ev engine.Event) bool {
+	return ev.Cause == (engine.Cause{}) && ev.Target == "" && ev.TriggerIndex == 0
 }
 
 // Complete removes an accepted event and its done marks without waiting

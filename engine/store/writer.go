@@ -73,6 +73,7 @@ type prepared struct {
 	putTimers    []keyValue
 	deleteTimers []string
 	accepts      []*inboxEntry
+	complete     string // engine.Commit.Complete
 }
 
 type encodedTrace struct {
@@ -92,6 +93,9 @@ type writerState struct {
 	traceCount map[string]int
 	eventCount int // -1: not counted
 	logged     uint64
+	// lastAccept is when the writer last wrote an Accept: commits wait
+	// for company (Options.CommitDelay) only while accepts come.
+	lastAccept time.Time
 }
 
 // batch is what one transaction writes.
@@ -129,15 +133,9 @@ func (s *Store) submit(o *op) error {
 // recorded events and traces alone wait up to RecordDelay for company.
 func (s *Store) run() {
 	defer close(s.done)
-	timer := time.NewTimer(time.Hour)
-	timer.Stop()
-	armed := false
+	records, commits := newWait(), newWait()
 	var b batch
 	for open := true; open; {
-		var due <-chan time.Time
-		if armed {
-			due = timer.C
-		}
 		select {
 		case o, ok := <-s.ops:
 			if ok {
@@ -151,27 +149,78 @@ func (s *Store) run() {
 			b.traces = append(b.traces, t)
 		case id := <-s.completes:
 			b.completes = append(b.completes, id)
-		case <-due:
-			armed = false
-			b.flush = true
+		case <-records.due():
+			records.armed, b.flush = false, true
+		case <-commits.due():
+			commits.armed, b.flush = false, true
 		}
 		if !s.drain(&b) {
 			open = false
 		}
-		if open && len(b.ops) == 0 && !b.flush && b.records() < s.opts.QueueSize/2 {
-			if !armed {
-				timer.Reset(s.opts.RecordDelay)
-				armed = true
+		if open && !b.flush {
+			if len(b.ops) == 0 && b.records() < s.opts.QueueSize/2 {
+				records.arm(s.opts.RecordDelay)
+				continue
 			}
-			continue
+			if s.commitsMayWait(&b) {
+				commits.arm(s.opts.CommitDelay)
+				continue
+			}
 		}
-		if armed {
-			timer.Stop()
-			armed = false
-		}
+		records.stop()
+		commits.stop()
 		s.write(&b)
 		b.reset()
 	}
+}
+
+// commitsMayWait reports whether b's waiting writes are all commits that
+// may wait for an accept to share their transaction (Options.CommitDelay).
+func (s *Store) commitsMayWait(b *batch) bool {
+	if s.opts.CommitDelay < 0 || len(b.ops) >= maxBatchOps || time.Since(s.w.lastAccept) >= s.opts.CommitDelay {
+		return false
+	}
+	for _, o := range b.ops {
+		if o.kind != opCommit || len(o.commit.accepts) > 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// wait is one of the writer's deadlines for writing what waits.
+type wait struct {
+	timer *time.Timer
+	armed bool
+}
+
+func newWait() *wait {
+	t := time.NewTimer(time.Hour)
+	t.Stop()
+	return &wait{timer: t}
+}
+
+// arm starts the wait unless it runs already.
+func (w *wait) arm(d time.Duration) {
+	if !w.armed {
+		w.timer.Reset(d)
+		w.armed = true
+	}
+}
+
+func (w *wait) stop() {
+	if w.armed {
+		w.timer.Stop()
+		w.armed = false
+	}
+}
+
+// due is the wait's channel, nil (never ready) when it is not armed.
+func (w *wait) due() <-chan time.Time {
+	if w.armed {
+		return w.timer.C
+	}
+	return nil
 }
 
 // drain takes whatever else is queued without waiting. It reports false
@@ -210,6 +259,12 @@ func (s *Store) drain(b *batch) (open bool) {
 // transaction fails, each op is retried alone so one bad write does not
 // fail the others.
 func (s *Store) write(b *batch) {
+	for _, o := range b.ops {
+		if o.kind == opAccept {
+			s.w.lastAccept = time.Now()
+			break
+		}
+	}
 	events, traces := s.encodeRecords(b)
 	work := len(events) + len(traces) + len(b.completes)
 	for _, o := range b.ops {
@@ -273,6 +328,7 @@ func (s *Store) write(b *batch) {
 // update runs one write transaction of fn and the pruning of what it
 // touched, forgetting the cached counts when it fails.
 func (s *Store) update(fn func(tx *bolt.Tx, touched map[string]bool) error) error {
+	s.txns.Add(1)
 	err := s.db.Update(func(tx *bolt.Tx) error {
 		touched := map[string]bool{}
 		if err := fn(tx, touched); err != nil {
@@ -447,6 +503,9 @@ func (s *Store) applyCommit(tx *bolt.Tx, c *prepared, touched map[string]bool) e
 			return fmt.Errorf("event %s: %w", in.id, err)
 		}
 	}
+	if c.complete != "" {
+		return applyComplete(tx, c.complete)
+	}
 	return nil
 }
 
@@ -454,7 +513,19 @@ func (s *Store) applyCommit(tx *bolt.Tx, c *prepared, touched map[string]bool) e
 // recorded before its event's completion still writes its done mark), then
 // journal entries.
 func (s *Store) applyRecords(tx *bolt.Tx, events []keyValue, traces []encodedTrace, completes []string, touched map[string]bool) error {
+	var completing map[string]bool
+	if len(completes) > 0 && len(traces) > 0 {
+		completing = make(map[string]bool, len(completes))
+		for _, id := range completes {
+			completing[id] = true
+		}
+	}
 	for _, t := range traces {
+		if completing[t.event] {
+			// Its event leaves the inbox in this transaction: a done mark
+			// would be deleted before anyone could read it.
+			t.event = ""
+		}
 		if err := s.putTrace(tx, t, touched); err != nil {
 			return fmt.Errorf("record trace of %s: %w", t.rule, err)
 		}
@@ -468,7 +539,9 @@ func (s *Store) applyRecords(tx *bolt.Tx, events []keyValue, traces []encodedTra
 }
 
 // putJournal adds events to the recent-events journal and prunes it to
-// Options.JournalSize.
+// Options.JournalSize once it exceeds that by a slack (as traces are
+// pruned): deleting the oldest entry of every transaction rewrote the
+// journal's first pages in each one. RecentEvents lists JournalSize at most.
 func (s *Store) putJournal(tx *bolt.Tx, events []keyValue) error {
 	if len(events) == 0 {
 		return nil
@@ -485,7 +558,7 @@ func (s *Store) putJournal(tx *bolt.Tx, events []keyValue) error {
 			return fmt.Errorf("journal event: %w", err)
 		}
 	}
-	if excess := s.w.eventCount - s.opts.JournalSize; excess > 0 {
+	if excess := s.w.eventCount - s.opts.JournalSize; excess > s.opts.JournalSize/10 {
 		for _, k := range firstKeys(journal, nil, excess) {
 			if err := journal.Delete(k); err != nil {
 				return fmt.Errorf("prune journal: %w", err)
