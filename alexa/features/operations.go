@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+
+	"github.com/alexarules/alexarules/internal/jsonenc"
 )
 
 // Field is one payload field of an update operation, with the range the
@@ -63,7 +65,7 @@ func (o Operation) Body(args ...float64) ([]byte, error) {
 				Reason: "want a whole number"}
 		}
 	}
-	return o.appendBody(make([]byte, 0, 64), args), nil
+	return o.appendBody(make([]byte, 0, 64), args)
 }
 
 // appendBody appends {"payload":{FIELDS}} (or {"payload":{NEST:{FIELDS}}})
@@ -72,12 +74,13 @@ func (o Operation) Body(args ...float64) ([]byte, error) {
 // encoding/json writes a float64), without the maps and reflection: it
 // ran for every device action. Field and nest names are identifiers of
 // the reference, which JSON needs no escape for.
-func (o Operation) appendBody(b []byte, args []float64) []byte {
+func (o Operation) appendBody(b []byte, args []float64) ([]byte, error) {
 	b = append(b, `{"payload":{`...)
 	if o.Nest != "" {
 		b = append(append(b, '"'), o.Nest...)
 		b = append(b, `":{`...)
 	}
+	var err error
 	done := 0 // bit i: field i written
 	for n := range o.Fields {
 		next := -1 // the first field by name not yet written
@@ -94,32 +97,14 @@ func (o Operation) appendBody(b []byte, args []float64) []byte {
 		b = append(b, `":`...)
 		if o.Fields[next].Integer {
 			b = strconv.AppendInt(b, int64(args[next]), 10)
-		} else {
-			b = appendFloat(b, args[next])
+		} else if b, err = jsonenc.AppendFloat(b, args[next]); err != nil {
+			return nil, err
 		}
 	}
 	if o.Nest != "" {
 		b = append(b, '}')
 	}
-	return append(b, "}}"...)
-}
-
-// appendFloat appends f as encoding/json writes a float64: the shortest
-// representation, in exponent form below 1e-6 and from 1e21 up, with a
-// two-digit negative exponent shortened ("1e-07" as "1e-7").
-func appendFloat(b []byte, f float64) []byte {
-	format := byte('f')
-	if abs := math.Abs(f); abs != 0 && (abs < 1e-6 || abs >= 1e21) {
-		format = 'e'
-	}
-	b = strconv.AppendFloat(b, f, format, -1, 64)
-	if format == 'e' {
-		if n := len(b); n >= 4 && b[n-4] == 'e' && b[n-3] == '-' && b[n-2] == '0' {
-			b[n-2] = b[n-1]
-			b = b[:n-1]
-		}
-	}
-	return b
+	return append(b, "}}"...), nil
 }
 
 // Features of the reference, as they appear in paths.

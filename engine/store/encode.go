@@ -3,13 +3,13 @@ package store
 import (
 	"encoding/json"
 	"fmt"
-	"math"
 	"slices"
 	"strconv"
 	"time"
 	"unicode/utf8"
 
 	"github.com/alexarules/alexarules/engine"
+	"github.com/alexarules/alexarules/internal/jsonenc"
 )
 
 // The writer's two hot encodings, an accepted event and a run's trace,
@@ -76,7 +76,7 @@ func marshalTrace(t *engine.Trace) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	if b, err = appendFloat(append(b, `,"duration_ms":`...), t.DurationMS); err != nil {
+	if b, err = jsonenc.AppendFloat(append(b, `,"duration_ms":`...), t.DurationMS); err != nil {
 		return nil, err
 	}
 	b = appendString(append(b, `,"outcome":`...), t.Outcome)
@@ -162,7 +162,7 @@ func appendValue(b []byte, v any) ([]byte, error) {
 	case string:
 		return appendString(b, x), nil
 	case float64:
-		return appendFloat(b, x)
+		return jsonenc.AppendFloat(b, x)
 	case bool:
 		return strconv.AppendBool(b, x), nil
 	case int:
@@ -217,26 +217,6 @@ func appendMap(b []byte, m map[string]any) ([]byte, error) {
 		}
 	}
 	return append(b, '}'), nil
-}
-
-// appendFloat is encoding/json's float64 encoding (ES6 number to string).
-func appendFloat(b []byte, f float64) ([]byte, error) {
-	if math.IsInf(f, 0) || math.IsNaN(f) {
-		return nil, fmt.Errorf("json: unsupported value: %s", strconv.FormatFloat(f, 'g', -1, 64))
-	}
-	format := byte('f')
-	if abs := math.Abs(f); abs != 0 && (abs < 1e-6 || abs >= 1e21) {
-		format = 'e'
-	}
-	b = strconv.AppendFloat(b, f, format, -1, 64)
-	if format == 'e' {
-		// e-09 becomes e-9
-		if n := len(b); n >= 4 && b[n-4] == 'e' && b[n-3] == '-' && b[n-2] == '0' {
-			b[n-2] = b[n-1]
-			b = b[:n-1]
-		}
-	}
-	return b, nil
 }
 
 const hexDigits = "0123456789abcdef"
