@@ -135,6 +135,7 @@ func (s *Store) run() {
 	defer close(s.done)
 	records, commits := newWait(), newWait()
 	var b batch
+	var held heldRecords
 	for open := true; open; {
 		select {
 		case o, ok := <-s.ops:
@@ -169,9 +170,46 @@ func (s *Store) run() {
 		}
 		records.stop()
 		commits.stop()
+		held.hold(&b, open)
 		s.write(&b)
 		b.reset()
+		held.carry(&b)
 	}
+}
+
+// heldRecords are the traces and completes a full batch took: an op
+// queued before one of them (a QueuePut of a trigger's state) may still
+// wait in the ops queue, and a run's done mark or its event's completion
+// must not land before the writes queued ahead of it. The ops queue holds
+// at most maxBatchOps, so the next transaction takes every op that was
+// queued when they were taken, and writes them with it.
+type heldRecords struct {
+	traces    []engine.Trace
+	completes []string
+	// nt and nc are how many of b's traces and completes carry put there.
+	nt, nc int
+}
+
+// hold takes from b what it took after those carry put there, when b
+// took as many ops as one transaction may (maxBatchOps) and the store is
+// open; what carry put there is written now.
+func (h *heldRecords) hold(b *batch, open bool) {
+	clear(h.traces)
+	h.traces, h.completes = h.traces[:0], h.completes[:0]
+	if !open || len(b.ops) < maxBatchOps {
+		return
+	}
+	h.traces = append(h.traces, b.traces[h.nt:]...)
+	h.completes = append(h.completes, b.completes[h.nc:]...)
+	clear(b.traces[h.nt:])
+	b.traces, b.completes = b.traces[:h.nt], b.completes[:h.nc]
+}
+
+// carry puts what hold took into the next batch b.
+func (h *heldRecords) carry(b *batch) {
+	b.traces = append(b.traces, h.traces...)
+	b.completes = append(b.completes, h.completes...)
+	h.nt, h.nc = len(h.traces), len(h.completes)
 }
 
 // commitsMayWait reports whether b's waiting writes are all commits that
