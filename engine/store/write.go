@@ -264,16 +264,18 @@ func (s *Store) Put(bucket, key string, value []byte) error {
 
 // QueuePut stores value under key in the component bucket like Put, but
 // without waiting (engine.PutQueuer): the write rides with the writer's
-// next transaction, in the order of the calls, before or with every
-// Commit, Accept, Put and Complete made after QueuePut returns. then is
-// called on the writer's goroutine once the write is durable or failed;
-// it must not block. value must not be modified until then.
+// next transaction that a waited-for write (a commit, an accept) makes, or
+// is written after Options.RecordDelay like a recorded trace, in the order
+// of the calls, before or with every Commit, Accept, Put and Complete made
+// after QueuePut returns. then is called on the writer's goroutine once
+// the write is durable or failed; it must not block. value must not be
+// modified until then.
 func (s *Store) QueuePut(bucket, key string, value []byte, then func(error)) {
 	if err := checkKV(bucket, key); err != nil {
 		then(fmt.Errorf("put: %w", err))
 		return
 	}
-	o := &op{kind: opPut, bucket: bucket, key: key, value: value, then: func(_ bool, err error) {
+	o := &op{kind: opPut, bucket: bucket, key: key, value: value, lazy: true, then: func(_ bool, err error) {
 		if err != nil {
 			err = fmt.Errorf("put %s/%s: %w", bucket, shorten(key), err)
 		}

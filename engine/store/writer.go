@@ -39,6 +39,9 @@ type op struct {
 	// then, when set, is called with the result instead of sending it
 	// on done (an Accept nobody waits for).
 	then func(fresh bool, err error)
+	// lazy: the op does not make the writer write at once; it rides with
+	// the next op that does, or waits like a recorded trace (QueuePut).
+	lazy bool
 }
 
 // reply answers the op's caller.
@@ -109,6 +112,16 @@ type batch struct {
 
 func (b *batch) records() int { return len(b.events) + len(b.traces) + len(b.completes) }
 
+// urgent reports whether one of b's ops makes the writer write at once.
+func (b *batch) urgent() bool {
+	for _, o := range b.ops {
+		if !o.lazy {
+			return true
+		}
+	}
+	return false
+}
+
 func (b *batch) reset() {
 	clear(b.ops)
 	clear(b.events)
@@ -159,7 +172,7 @@ func (s *Store) run() {
 			open = false
 		}
 		if open && !b.flush {
-			if len(b.ops) == 0 && b.records() < s.opts.QueueSize/2 {
+			if !b.urgent() && len(b.ops) < maxBatchOps && b.records() < s.opts.QueueSize/2 {
 				records.arm(s.opts.RecordDelay)
 				continue
 			}
@@ -219,7 +232,7 @@ func (s *Store) commitsMayWait(b *batch) bool {
 		return false
 	}
 	for _, o := range b.ops {
-		if o.kind != opCommit || len(o.commit.accepts) > 0 {
+		if !o.lazy && (o.kind != opCommit || len(o.commit.accepts) > 0) {
 			return false
 		}
 	}
