@@ -130,8 +130,8 @@ type Pending struct {
 // PutQueuer is a Store that can queue a key-value write without waiting
 // for it (engine/store's bbolt store can; others are waited for with Put).
 // The write is applied in the order of the calls, before or in the same
-// transaction as every Commit, Accept, Put and Complete made after
-// QueuePut returns, so it shares the transaction of what follows it
+// transaction as every Commit, Accept, Put, RecordTrace and Complete made
+// after QueuePut returns, so it shares the transaction of what follows it
 // instead of taking one of its own. then is called once it is durable or
 // failed; it must not block.
 type PutQueuer interface {

@@ -266,8 +266,8 @@ func (s *Store) Put(bucket, key string, value []byte) error {
 // without waiting (engine.PutQueuer): the write rides with the writer's
 // next transaction that a waited-for write (a commit, an accept) makes, or
 // is written after Options.RecordDelay like a recorded trace, in the order
-// of the calls, before or with every Commit, Accept, Put and Complete made
-// after QueuePut returns. then is called on the writer's goroutine once
+// of the calls, before or with every Commit, Accept, Put, RecordTrace and
+// Complete made after QueuePut returns. then is called on the writer's goroutine once
 // the write is durable or failed; it must not block. value must not be
 // modified until then.
 func (s *Store) QueuePut(bucket, key string, value []byte, then func(error)) {
