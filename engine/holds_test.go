@@ -22,7 +22,20 @@ func TestHoldsListARulesRunningHolds(t *testing.T) {
 			Level: func(ev *engine.Event) bool { v, _ := ev.Data["value"].(float64); return v > 10 }}}
 		return r
 	}
-	e, _ := startEngine(t, st, engine.NewVirtual(d0), engine.Config{}, warm("warm", 10*time.Minute), warm("warm-2", time.Hour))
+	// Events published before Run has replayed the inbox wait behind the
+	// replay, where SyncTriggers does not see them: start first.
+	started := make(chan struct{})
+	cfg := engine.Config{OnEvent: func(ev engine.Event) {
+		if ev.Kind == engine.KindStartup {
+			close(started)
+		}
+	}}
+	e, _ := startEngine(t, st, engine.NewVirtual(d0), cfg, warm("warm", 10*time.Minute), warm("warm-2", time.Hour))
+	select {
+	case <-started:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the engine did not start")
+	}
 	reading := func(dev string, v float64) {
 		t.Helper()
 		e.Publish(engine.Event{Kind: engine.KindReading, Device: &engine.Device{ID: dev}, Data: map[string]any{"value": v}})

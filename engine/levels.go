@@ -8,14 +8,15 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 )
 
 // levels runs the state machines of stateful triggers (Trigger.Level): edge
 // detection, holds and re-arming, per rule, trigger and device. Every
-// transition is stored before it takes effect, so a restart neither fires a
-// trigger again nor loses a running hold: a hold resumes with the time it
-// had left.
+// transition is stored no later than the event that caused it completes
+// or its run commits (save), so a restart neither fires a trigger again
+// nor loses a running hold: a hold resumes with the time it had left.
 type levels struct {
 	e     *Engine
 	inbox chan levelMsg
@@ -26,6 +27,9 @@ type levels struct {
 	cache map[string]levelState
 	// done is closed when run returns, so late senders do not wait for ever.
 	done chan struct{}
+	// queued counts the states save queued that are not durable yet;
+	// only run's goroutine adds and waits.
+	queued sync.WaitGroup
 }
 
 const levelBucket = "levels"
@@ -109,8 +113,10 @@ func (l *levels) handle(m levelMsg) {
 	defer l.e.work.Add(-1) // counted by send
 	switch {
 	case m.synced != nil:
+		l.queued.Wait()
 		close(m.synced)
 	case m.reload:
+		l.queued.Wait() // resume reads the stored states
 		l.stopTimers()
 		clear(l.cache)
 		l.resume()
@@ -154,15 +160,33 @@ func (l *levels) load(key string) levelState {
 	return st
 }
 
+// save stores a transition. A store that queues writes (PutQueuer) is not
+// waited for: the write is queued before whatever the transition causes
+// (the run's commit, the event's completion, a hold event's accept) and so
+// shares their transaction, or an earlier one. The event's accept is
+// durable already, so a crash before the write replays the event against
+// the state before it, which makes the same transition again.
 func (l *levels) save(key string, st levelState) {
 	l.cache[key] = st
 	b, err := json.Marshal(st)
-	if err == nil {
-		err = l.e.store.Put(levelBucket, key, b)
-	}
 	if err != nil {
 		l.e.log.Error("store trigger state", "key", key, "err", err)
+		return
 	}
+	q, ok := l.e.store.(PutQueuer)
+	if !ok {
+		if err := l.e.store.Put(levelBucket, key, b); err != nil {
+			l.e.log.Error("store trigger state", "key", key, "err", err)
+		}
+		return
+	}
+	l.queued.Add(1)
+	q.QueuePut(levelBucket, key, b, func(err error) {
+		if err != nil {
+			l.e.log.Error("store trigger state", "key", key, "err", err)
+		}
+		l.queued.Done()
+	})
 }
 
 // step applies one event to one trigger's state. The event's job for this
@@ -237,11 +261,18 @@ func (l *levels) holdDue(key string) {
 	maps.Copy(data, ev.Data)
 	data["held"] = r.rule.Triggers[trigger].Hold.Seconds()
 	// The id is the hold's own, so a crash between the accept and the
-	// save below accepts the same event again, which the store ignores.
+	// state's write accepts the same event again, which the store ignores
+	// while the first is in its inbox. The state the hold leaves travels
+	// with the event (Writes) into its accept's transaction, so that a
+	// restart never finds the event accepted and the hold still due; save
+	// writes it again for stores that write an event's records apart.
 	ev.Data, ev.Time, ev.ID = data, now, holdEventID(key, st.Due)
 	ev.Target, ev.TriggerIndex = rule, trigger
-	a, err := l.e.admit(ev, false)
 	st.Armed, st.Due, st.Event = false, time.Time{}, nil
+	if b, err := json.Marshal(st); err == nil {
+		ev.Writes = []Write{{Bucket: levelBucket, Key: key, Value: b}}
+	}
+	a, err := l.e.admit(ev, false)
 	l.save(key, st)
 	if err == nil {
 		a.late = late

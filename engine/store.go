@@ -127,6 +127,17 @@ type Pending struct {
 	Done  []string
 }
 
+// PutQueuer is a Store that can queue a key-value write without waiting
+// for it (engine/store's bbolt store can; others are waited for with Put).
+// The write is applied in the order of the calls, before or in the same
+// transaction as every Commit, Accept, Put, RecordTrace and Complete made
+// after QueuePut returns, so it shares the transaction of what follows it
+// instead of taking one of its own. then is called once it is durable or
+// failed; it must not block.
+type PutQueuer interface {
+	QueuePut(bucket, key string, value []byte, then func(error))
+}
+
 // Store is the durable state the engine needs. engine/store implements it
 // on bbolt; the interface keeps the engine free of the storage choice.
 type Store interface {

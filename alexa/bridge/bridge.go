@@ -313,10 +313,22 @@ func (b *Bridge) seen(key string) bool {
 		return true
 	}
 	stamp, _ := b.o.Clock.Now().MarshalText()
-	if err := b.o.Store.Put(dedupBucket, key, stamp); err != nil {
+	// The push source drops repeats of its recent keys in memory, so the
+	// key need not be durable before the push's events are published: a
+	// store that queues writes takes it with their accept's transaction
+	// instead of one of its own that the push connection would wait for.
+	if q, ok := b.o.Store.(engine.PutQueuer); ok {
+		q.QueuePut(dedupBucket, key, stamp, b.pushKeyStored)
+		return false
+	}
+	b.pushKeyStored(b.o.Store.Put(dedupBucket, key, stamp))
+	return false
+}
+
+func (b *Bridge) pushKeyStored(err error) {
+	if err != nil {
 		b.log.Warn("store push key", "err", err)
 	}
-	return false
 }
 
 // pruneDedup forgets push keys older than two days.

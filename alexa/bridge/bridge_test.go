@@ -55,6 +55,8 @@ type rigOptions struct {
 	// simOnClock puts the whole simulator on the clock (push time
 	// stamps too: pushes made at one real millisecond still differ).
 	simOnClock bool
+	// wrap, when set, is the store the bridge gets in place of the rig's.
+	wrap func(st *store.Store) engine.Store
 }
 
 func startRigOpts(t *testing.T, o rigOptions) *rig {
@@ -111,7 +113,11 @@ func startRigOpts(t *testing.T, o rigOptions) *rig {
 		}
 		return tok.AccessToken, nil
 	}})
-	r.bridge, err = bridge.New(bridge.Options{Web: wc, Push: src, Clock: r.clock, Store: st, Country: "DE", EchoRefresh: time.Millisecond,
+	var bst engine.Store = st
+	if o.wrap != nil {
+		bst = o.wrap(st)
+	}
+	r.bridge, err = bridge.New(bridge.Options{Web: wc, Push: src, Clock: r.clock, Store: bst, Country: "DE", EchoRefresh: time.Millisecond,
 		Voice: o.voice, Publish: r.publish})
 	if err != nil {
 		t.Fatal(err)
@@ -324,6 +330,32 @@ func TestVolumeAndConnectionPushes(t *testing.T) {
 		v := r.find(engine.KindVolume, func(ev engine.Event) bool { return ev.Data["value"] == float64(35) })
 		c := r.find(engine.KindReachability, func(ev engine.Event) bool { return ev.Data["reachable"] == false })
 		return v != nil && c != nil && v.Device.Name == "Kitchen Echo"
+	})
+}
+
+// slowPuts is a store whose waited-for writes of the push keys never
+// finish.
+type slowPuts struct{ *store.Store }
+
+func (s slowPuts) Put(bucket, key string, value []byte) error {
+	if bucket == "push-dedup" {
+		select {} // a transaction the push connection would wait for forever
+	}
+	return s.Store.Put(bucket, key, value)
+}
+
+// A push's key, which keeps it from being handled again after a restart,
+// is queued with the store, not waited for: the push connection does not
+// wait for a transaction of its own per push. The key lands.
+func TestAPushKeyIsStoredWithoutWaiting(t *testing.T) {
+	r := startRigOpts(t, rigOptions{wrap: func(st *store.Store) engine.Store { return slowPuts{st} }})
+	r.post("/_sim/push", `{"command":"PUSH_VOLUME_CHANGE","payload":{"dopplerId":{"deviceSerialNumber":"G6G0XW0412650C3M","deviceType":"A4ZP7ZC4PI6TO"},"isMuted":false,"volumeSetting":41}}`)
+	r.waitFor("the volume event", func() bool {
+		return r.find(engine.KindVolume, func(ev engine.Event) bool { return ev.Data["value"] == float64(41) }) != nil
+	})
+	r.waitFor("the push key stored", func() bool {
+		keys, err := r.store.List("push-dedup", "")
+		return err == nil && len(keys) > 0
 	})
 }
 

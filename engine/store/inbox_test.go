@@ -402,3 +402,27 @@ func TestNegativeCommitDelayNeverWaits(t *testing.T) {
 		t.Errorf("the commit took %d transactions, want its own", after-before)
 	}
 }
+
+// A queued put takes no transaction of its own: it rides with the next
+// accept, and is durable when that accept is.
+func TestAQueuedPutRidesWithTheNextAccept(t *testing.T) {
+	s := openStore(t, "", store.Options{RecordDelay: time.Hour})
+	before, _ := s.WriteStats()
+	landed := make(chan error, 1)
+	s.QueuePut("levels", "r#0#d", []byte(`{"armed":false}`), func(err error) { landed <- err })
+	accept(t, s, "e1", false)
+	select {
+	case err := <-landed:
+		if err != nil {
+			t.Fatal(err)
+		}
+	default:
+		t.Fatal("the accept is durable, the put queued before it is not")
+	}
+	if after, _ := s.WriteStats(); after-before != 1 {
+		t.Errorf("a queued put and an accept took %d transactions, want 1", after-before)
+	}
+	if v, err := s.Get("levels", "r#0#d"); err != nil || string(v) != `{"armed":false}` {
+		t.Errorf("stored %q, %v", v, err)
+	}
+}

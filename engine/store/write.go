@@ -262,6 +262,34 @@ func (s *Store) Put(bucket, key string, value []byte) error {
 	return nil
 }
 
+// QueuePut stores value under key in the component bucket like Put, but
+// without waiting (engine.PutQueuer): the write rides with the writer's
+// next transaction that a waited-for write (a commit, an accept) makes, or
+// is written after Options.RecordDelay like a recorded trace, in the order
+// of the calls, before or with every Commit, Accept, Put, RecordTrace and
+// Complete made after QueuePut returns. then is called on the writer's goroutine once
+// the write is durable or failed; it must not block. value must not be
+// modified until then.
+func (s *Store) QueuePut(bucket, key string, value []byte, then func(error)) {
+	if err := checkKV(bucket, key); err != nil {
+		then(fmt.Errorf("put: %w", err))
+		return
+	}
+	o := &op{kind: opPut, bucket: bucket, key: key, value: value, lazy: true, then: func(_ bool, err error) {
+		if err != nil {
+			err = fmt.Errorf("put %s/%s: %w", bucket, shorten(key), err)
+		}
+		then(err)
+	}}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.closed {
+		then(fmt.Errorf("put %s/%s: %w", bucket, shorten(key), ErrClosed))
+		return
+	}
+	s.ops <- o
+}
+
 // Delete removes key from the component bucket; a missing key or bucket
 // is not an error. It is durable when Delete returns.
 func (s *Store) Delete(bucket, key string) error {

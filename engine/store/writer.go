@@ -39,6 +39,9 @@ type op struct {
 	// then, when set, is called with the result instead of sending it
 	// on done (an Accept nobody waits for).
 	then func(fresh bool, err error)
+	// lazy: the op does not make the writer write at once; it rides with
+	// the next op that does, or waits like a recorded trace (QueuePut).
+	lazy bool
 }
 
 // reply answers the op's caller.
@@ -109,6 +112,16 @@ type batch struct {
 
 func (b *batch) records() int { return len(b.events) + len(b.traces) + len(b.completes) }
 
+// urgent reports whether one of b's ops makes the writer write at once.
+func (b *batch) urgent() bool {
+	for _, o := range b.ops {
+		if !o.lazy {
+			return true
+		}
+	}
+	return false
+}
+
 func (b *batch) reset() {
 	clear(b.ops)
 	clear(b.events)
@@ -135,6 +148,7 @@ func (s *Store) run() {
 	defer close(s.done)
 	records, commits := newWait(), newWait()
 	var b batch
+	var held heldRecords
 	for open := true; open; {
 		select {
 		case o, ok := <-s.ops:
@@ -158,7 +172,7 @@ func (s *Store) run() {
 			open = false
 		}
 		if open && !b.flush {
-			if len(b.ops) == 0 && b.records() < s.opts.QueueSize/2 {
+			if !b.urgent() && len(b.ops) < maxBatchOps && b.records() < s.opts.QueueSize/2 {
 				records.arm(s.opts.RecordDelay)
 				continue
 			}
@@ -169,9 +183,46 @@ func (s *Store) run() {
 		}
 		records.stop()
 		commits.stop()
+		held.hold(&b, open)
 		s.write(&b)
 		b.reset()
+		held.carry(&b)
 	}
+}
+
+// heldRecords are the traces and completes a full batch took: an op
+// queued before one of them (a QueuePut of a trigger's state) may still
+// wait in the ops queue, and a run's done mark or its event's completion
+// must not land before the writes queued ahead of it. The ops queue holds
+// at most maxBatchOps, so the next transaction takes every op that was
+// queued when they were taken, and writes them with it.
+type heldRecords struct {
+	traces    []engine.Trace
+	completes []string
+	// nt and nc are how many of b's traces and completes carry put there.
+	nt, nc int
+}
+
+// hold takes from b what it took after those carry put there, when b
+// took as many ops as one transaction may (maxBatchOps) and the store is
+// open; what carry put there is written now.
+func (h *heldRecords) hold(b *batch, open bool) {
+	clear(h.traces)
+	h.traces, h.completes = h.traces[:0], h.completes[:0]
+	if !open || len(b.ops) < maxBatchOps {
+		return
+	}
+	h.traces = append(h.traces, b.traces[h.nt:]...)
+	h.completes = append(h.completes, b.completes[h.nc:]...)
+	clear(b.traces[h.nt:])
+	b.traces, b.completes = b.traces[:h.nt], b.completes[:h.nc]
+}
+
+// carry puts what hold took into the next batch b.
+func (h *heldRecords) carry(b *batch) {
+	b.traces = append(b.traces, h.traces...)
+	b.completes = append(b.completes, h.completes...)
+	h.nt, h.nc = len(h.traces), len(h.completes)
 }
 
 // commitsMayWait reports whether b's waiting writes are all commits that
@@ -181,7 +232,7 @@ func (s *Store) commitsMayWait(b *batch) bool {
 		return false
 	}
 	for _, o := range b.ops {
-		if o.kind != opCommit || len(o.commit.accepts) > 0 {
+		if !o.lazy && (o.kind != opCommit || len(o.commit.accepts) > 0) {
 			return false
 		}
 	}

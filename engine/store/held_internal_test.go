@@ -1,0 +1,51 @@
+package store
+
+import (
+	"slices"
+	"testing"
+
+	"github.com/alexarules/alexarules/engine"
+)
+
+// A batch that took maxBatchOps ops writes only the traces and completes
+// carried into it from the batch before; those it took itself wait one
+// transaction (an op queued ahead of them may not have fit), and are
+// written by the next batch even when that one is full too.
+func TestAFullBatchHoldsItsCompletesForOneTransaction(t *testing.T) {
+	full := func(b *batch) {
+		for range maxBatchOps {
+			b.ops = append(b.ops, &op{kind: opPut, lazy: true})
+		}
+	}
+	var b batch
+	var h heldRecords
+	full(&b)
+	b.traces = []engine.Trace{{ID: "t1"}}
+	b.completes = []string{"c1"}
+	h.hold(&b, true)
+	if len(b.traces) != 0 || len(b.completes) != 0 {
+		t.Fatalf("a full batch writes %v %v, want nothing of its own", b.traces, b.completes)
+	}
+	b.reset()
+	h.carry(&b)
+	full(&b)
+	b.traces = append(b.traces, engine.Trace{ID: "t2"})
+	b.completes = append(b.completes, "c2")
+	h.hold(&b, true)
+	if len(b.traces) != 1 || b.traces[0].ID != "t1" || !slices.Equal(b.completes, []string{"c1"}) {
+		t.Fatalf("the next full batch writes %v %v, want t1 and c1 (carried)", b.traces, b.completes)
+	}
+	b.reset()
+	h.carry(&b)
+	b.completes = append(b.completes, "c3") // not full: everything goes
+	h.hold(&b, true)
+	if len(b.traces) != 1 || b.traces[0].ID != "t2" || !slices.Equal(b.completes, []string{"c2", "c3"}) {
+		t.Fatalf("a batch with room writes %v %v, want t2, c2 and c3", b.traces, b.completes)
+	}
+	b.reset()
+	full(&b)
+	b.completes = append(b.completes, "c4")
+	if h.hold(&b, false); !slices.Equal(b.completes, []string{"c4"}) {
+		t.Fatalf("the last batch before close writes %v, want c4", b.completes)
+	}
+}
