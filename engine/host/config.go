@@ -214,6 +214,9 @@ func (c Config) Validate() error {
 	if c.GC.HeapMiB > 1<<20 {
 		errs = append(errs, fmt.Errorf("gc.heap_mib %d: at most %d MiB (1 TiB), 0 for the default or -1 for GOGC's collector", c.GC.HeapMiB, 1<<20))
 	}
+	if c.GC.MaxMiB > 1<<20 {
+		errs = append(errs, fmt.Errorf("gc.max_mib %d: at most %d MiB (1 TiB), 0 for the default or -1 for no ceiling", c.GC.MaxMiB, 1<<20))
+	}
 	if c.States.Max < 0 {
 		errs = append(errs, fmt.Errorf("states.max %d: a positive number of Lua states, or 0 for the default", c.States.Max))
 	}

@@ -34,6 +34,7 @@ func TestParseConfigNamesTheFileAndTheKey(t *testing.T) {
 		{`{"states": {"max": -1}}`, `states.max -1`},
 		{`{"states": {"spare": -2}}`, `states.spare -2`},
 		{`{"gc": {"heap_mib": 2000000}}`, `gc.heap_mib 2000000`},
+		{`{"gc": {"max_mib": 2000000}}`, `gc.max_mib 2000000`},
 		{`[1]`, "cannot unmarshal array"},
 	} {
 		_, err := host.ParseConfig("my.json", []byte(tc.src))

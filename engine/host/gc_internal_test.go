@@ -11,19 +11,23 @@ import (
 func TestGCPercentFor(t *testing.T) {
 	const mib = 1 << 20
 	for _, tt := range []struct {
-		live, target uint64
-		want         int
+		live, target, ceiling uint64
+		want                  int
 	}{
-		{7 * mib, 32 * mib, 357}, // the e2e engine: the goal is the target
-		{15 * mib, 32 * mib, 113},
-		{16 * mib, 32 * mib, 100}, // half the target and more: Go's default
-		{120 * mib, 32 * mib, 100},
-		{1 * mib, 32 * mib, gcPercentMax},
-		{0, 32 * mib, 100},
-		{1, 1, 100},
+		{7 * mib, 32 * mib, 224 * mib, 357}, // the e2e engine: the goal is the target
+		{15 * mib, 32 * mib, 224 * mib, 113},
+		{16 * mib, 32 * mib, 224 * mib, 100},  // half the target and more: Go's default
+		{100 * mib, 32 * mib, 224 * mib, 100}, // 2 × live under the ceiling
+		{120 * mib, 32 * mib, 224 * mib, 86},  // 10,000 rules: the goal is the ceiling
+		{120 * mib, 32 * mib, 0, 100},         // no ceiling
+		{160 * mib, 32 * mib, 224 * mib, 50},  // past two thirds of it: at least 50
+		{300 * mib, 32 * mib, 224 * mib, 50},  // past it
+		{1 * mib, 32 * mib, 224 * mib, gcPercentMax},
+		{0, 32 * mib, 224 * mib, 100},
+		{1, 1, 0, 100},
 	} {
-		if got := gcPercentFor(tt.live, tt.target); got != tt.want {
-			t.Errorf("gcPercentFor(%d, %d) = %d; want %d", tt.live, tt.target, got, tt.want)
+		if got := gcPercentFor(tt.live, tt.target, tt.ceiling); got != tt.want {
+			t.Errorf("gcPercentFor(%d, %d, %d) = %d; want %d", tt.live, tt.target, tt.ceiling, got, tt.want)
 		}
 	}
 }
