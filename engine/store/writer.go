@@ -107,7 +107,8 @@ type batch struct {
 	events    []engine.EventRecord
 	traces    []engine.Trace
 	completes []string // ids of accepted events whose runs all finished
-	flush     bool     // recorded items waited long enough
+	flush     bool     // recorded items waited long enough, or held ones are in it
+	cut       bool     // drain stopped at its limit with work still queued
 }
 
 func (b *batch) records() int { return len(b.events) + len(b.traces) + len(b.completes) }
@@ -126,7 +127,7 @@ func (b *batch) reset() {
 	clear(b.ops)
 	clear(b.events)
 	clear(b.traces)
-	b.ops, b.events, b.traces, b.completes, b.flush = b.ops[:0], b.events[:0], b.traces[:0], b.completes[:0], false
+	b.ops, b.events, b.traces, b.completes, b.flush, b.cut = b.ops[:0], b.events[:0], b.traces[:0], b.completes[:0], false, false
 }
 
 // submit hands o to the writer and waits for its transaction.
@@ -150,23 +151,8 @@ func (s *Store) run() {
 	var b batch
 	var held heldRecords
 	for open := true; open; {
-		select {
-		case o, ok := <-s.ops:
-			if ok {
-				b.ops = append(b.ops, o)
-			} else {
-				open = false
-			}
-		case ev := <-s.events:
-			b.events = append(b.events, ev)
-		case t := <-s.traces:
-			b.traces = append(b.traces, t)
-		case id := <-s.completes:
-			b.completes = append(b.completes, id)
-		case <-records.due():
-			records.armed, b.flush = false, true
-		case <-commits.due():
-			commits.armed, b.flush = false, true
+		if !b.flush {
+			s.await(&b, records, commits, &open)
 		}
 		if !s.drain(&b) {
 			open = false
@@ -186,7 +172,32 @@ func (s *Store) run() {
 		held.hold(&b, open)
 		s.write(&b)
 		b.reset()
-		held.carry(&b)
+		// What a full batch held goes in the next transaction, whether or
+		// not anything else arrives.
+		b.flush = held.carry(&b)
+	}
+}
+
+// await blocks until the writer has something to do: an op, a recorded
+// item, or a timer's end (which sets b.flush).
+func (s *Store) await(b *batch, records, commits *wait, open *bool) {
+	select {
+	case o, ok := <-s.ops:
+		if ok {
+			b.ops = append(b.ops, o)
+		} else {
+			*open = false
+		}
+	case ev := <-s.events:
+		b.events = append(b.events, ev)
+	case t := <-s.traces:
+		b.traces = append(b.traces, t)
+	case id := <-s.completes:
+		b.completes = append(b.completes, id)
+	case <-records.due():
+		records.armed, b.flush = false, true
+	case <-commits.due():
+		commits.armed, b.flush = false, true
 	}
 }
 
@@ -195,34 +206,52 @@ func (s *Store) run() {
 // wait in the ops queue, and a run's done mark or its event's completion
 // must not land before the writes queued ahead of it. The ops queue holds
 // at most maxBatchOps, so the next transaction takes every op that was
-// queued when they were taken, and writes them with it.
+// queued when they were taken, and writes them with it. A Flush the full
+// batch took is held with them: it promised the records recorded before
+// it. The same holds for a batch whose drain stopped at its limit.
 type heldRecords struct {
 	traces    []engine.Trace
 	completes []string
-	// nt and nc are how many of b's traces and completes carry put there.
-	nt, nc int
+	flushes   []*op
+	// nt, nc and nf are how many of b's traces, completes and ops carry
+	// put there.
+	nt, nc, nf int
 }
 
 // hold takes from b what it took after those carry put there, when b
-// took as many ops as one transaction may (maxBatchOps) and the store is
-// open; what carry put there is written now.
+// took as many ops as one transaction may (maxBatchOps) or its drain was
+// cut short, and the store is open; what carry put there is written now.
 func (h *heldRecords) hold(b *batch, open bool) {
 	clear(h.traces)
-	h.traces, h.completes = h.traces[:0], h.completes[:0]
-	if !open || len(b.ops) < maxBatchOps {
+	clear(h.flushes)
+	h.traces, h.completes, h.flushes = h.traces[:0], h.completes[:0], h.flushes[:0]
+	if !open || (len(b.ops) < maxBatchOps && !b.cut) {
 		return
 	}
 	h.traces = append(h.traces, b.traces[h.nt:]...)
 	h.completes = append(h.completes, b.completes[h.nc:]...)
 	clear(b.traces[h.nt:])
 	b.traces, b.completes = b.traces[:h.nt], b.completes[:h.nc]
+	kept := b.ops[:h.nf]
+	for _, o := range b.ops[h.nf:] {
+		if o.kind == opFlush {
+			h.flushes = append(h.flushes, o)
+		} else {
+			kept = append(kept, o)
+		}
+	}
+	clear(b.ops[len(kept):])
+	b.ops = kept
 }
 
-// carry puts what hold took into the next batch b.
-func (h *heldRecords) carry(b *batch) {
+// carry puts what hold took into the next batch b, and reports whether
+// there was any: it must then be written without waiting for more.
+func (h *heldRecords) carry(b *batch) bool {
 	b.traces = append(b.traces, h.traces...)
 	b.completes = append(b.completes, h.completes...)
-	h.nt, h.nc = len(h.traces), len(h.completes)
+	b.ops = append(b.ops, h.flushes...)
+	h.nt, h.nc, h.nf = len(h.traces), len(h.completes), len(h.flushes)
+	return h.nt+h.nc+h.nf > 0
 }
 
 // commitsMayWait reports whether b's waiting writes are all commits that
@@ -303,6 +332,7 @@ func (s *Store) drain(b *batch) (open bool) {
 			return open
 		}
 	}
+	b.cut = true
 	return open
 }
 
