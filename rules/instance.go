@@ -170,6 +170,7 @@ func (in *instance) load(id *Run) error {
 	defer l.opts.spares.refill()
 	L, run := sp.L, sp.run
 	run.Rule, run.dryRun, run.keying, run.log, run.level = id.Rule, id.dryRun, id.keying, id.log, id.level
+	run.seq = id.seq // auto timer ids stay unique across a rebuild
 	defs, err := runChunk(L, l.proto, l.Def.File, l.opts)
 	if err != nil {
 		L.Close()
