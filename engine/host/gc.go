@@ -4,7 +4,7 @@ import (
 	"runtime"
 	"runtime/debug"
 	"runtime/metrics"
-	"sync/atomic"
+	"sync"
 )
 
 // GCConfig is the "gc" block: how much garbage the Go collector lets
@@ -69,7 +69,9 @@ func startGCTuner(c GCConfig) (stop func()) {
 		live: []metrics.Sample{{Name: "/gc/heap/live:bytes"}}}
 	t.tune()
 	return func() {
-		t.stopped.Store(true)
+		t.mu.Lock()
+		defer t.mu.Unlock()
+		t.stopped = true
 		debug.SetGCPercent(100)
 	}
 }
@@ -81,7 +83,10 @@ func startGCTuner(c GCConfig) (stop func()) {
 type gcTuner struct {
 	target  uint64
 	ceiling uint64 // 0: none
-	stopped atomic.Bool
+	// mu orders stop after a tune in progress, so a tune's percent never
+	// lands after stop restored 100.
+	mu      sync.Mutex
+	stopped bool
 	percent int              // last set; cleanup goroutine only
 	live    []metrics.Sample // cleanup goroutine only
 }
@@ -91,7 +96,9 @@ type gcTuner struct {
 type gcSentinel struct{ _ *byte }
 
 func (t *gcTuner) tune() {
-	if t.stopped.Load() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.stopped {
 		return
 	}
 	metrics.Read(t.live)
