@@ -151,8 +151,8 @@ func (s *Store) run() {
 	var b batch
 	var held heldRecords
 	for open := true; open; {
-		if !b.flush {
-			s.await(&b, records, commits, &open)
+		if !b.flush && !s.await(&b, records, commits) {
+			open = false
 		}
 		if !s.drain(&b) {
 			open = false
@@ -179,15 +179,15 @@ func (s *Store) run() {
 }
 
 // await blocks until the writer has something to do: an op, a recorded
-// item, or a timer's end (which sets b.flush).
-func (s *Store) await(b *batch, records, commits *wait, open *bool) {
+// item, or a timer's end (which sets b.flush). Like drain, it reports
+// false once the ops channel is closed.
+func (s *Store) await(b *batch, records, commits *wait) (open bool) {
 	select {
 	case o, ok := <-s.ops:
-		if ok {
-			b.ops = append(b.ops, o)
-		} else {
-			*open = false
+		if !ok {
+			return false
 		}
+		b.ops = append(b.ops, o)
 	case ev := <-s.events:
 		b.events = append(b.events, ev)
 	case t := <-s.traces:
@@ -199,6 +199,7 @@ func (s *Store) await(b *batch, records, commits *wait, open *bool) {
 	case <-commits.due():
 		commits.armed, b.flush = false, true
 	}
+	return true
 }
 
 // heldRecords are the traces and completes a full batch took: an op
