@@ -173,15 +173,8 @@ func (l *levels) save(key string, st levelState) {
 		l.e.log.Error("store trigger state", "key", key, "err", err)
 		return
 	}
-	q, ok := l.e.store.(PutQueuer)
-	if !ok {
-		if err := l.e.store.Put(levelBucket, key, b); err != nil {
-			l.e.log.Error("store trigger state", "key", key, "err", err)
-		}
-		return
-	}
 	l.queued.Add(1)
-	q.QueuePut(levelBucket, key, b, func(err error) {
+	QueuePut(l.e.store, levelBucket, key, b, func(err error) {
 		if err != nil {
 			l.e.log.Error("store trigger state", "key", key, "err", err)
 		}

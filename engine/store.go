@@ -138,6 +138,17 @@ type PutQueuer interface {
 	QueuePut(bucket, key string, value []byte, then func(error))
 }
 
+// QueuePut queues a key-value write on st when it is a PutQueuer, and
+// otherwise writes it with Put and waits; then gets the result either way
+// (at once in the second case).
+func QueuePut(st Store, bucket, key string, value []byte, then func(error)) {
+	if q, ok := st.(PutQueuer); ok {
+		q.QueuePut(bucket, key, value, then)
+		return
+	}
+	then(st.Put(bucket, key, value))
+}
+
 // Store is the durable state the engine needs. engine/store implements it
 // on bbolt; the interface keeps the engine free of the storage choice.
 type Store interface {

@@ -317,11 +317,7 @@ func (b *Bridge) seen(key string) bool {
 	// key need not be durable before the push's events are published: a
 	// store that queues writes takes it with their accept's transaction
 	// instead of one of its own that the push connection would wait for.
-	if q, ok := b.o.Store.(engine.PutQueuer); ok {
-		q.QueuePut(dedupBucket, key, stamp, b.pushKeyStored)
-		return false
-	}
-	b.pushKeyStored(b.o.Store.Put(dedupBucket, key, stamp))
+	engine.QueuePut(b.o.Store, dedupBucket, key, stamp, b.pushKeyStored)
 	return false
 }
 

@@ -194,7 +194,7 @@ func Open(path string, opts Options) (*Store, error) {
 		path:      path,
 		opts:      opts,
 		log:       opts.Logger,
-		ops:       make(chan *op, maxBatchOps), // holdCompletes relies on it
+		ops:       make(chan *op, maxBatchOps), // heldRecords relies on it
 		events:    make(chan engine.EventRecord, opts.QueueSize),
 		traces:    make(chan engine.Trace, opts.QueueSize),
 		completes: make(chan string, opts.QueueSize),
