@@ -23,14 +23,10 @@ import (
 // recorded (dry run). One Run value lives as long as its instance and is
 // reset for every invocation.
 type Run struct {
-	Rule string
+	runKeep
 
-	dryRun  bool
 	shadow  bool // this invocation's: the engine says per run
-	keying  bool // the state evaluates key functions: actions are never sent
 	ctx     context.Context
-	log     *slog.Logger
-	level   slog.Level
 	limits  scripting.Limits
 	actions []engine.Action
 	// unrecorded counts the actions past limits.Actions.
@@ -39,7 +35,18 @@ type Run struct {
 	timers     []engine.TimerRequest
 	emitted    []engine.Emitted
 	changes    []engine.Change
-	seq        int
+}
+
+// runKeep is what a Run keeps across its instance's rebuilds (a new state
+// gets a new Run): whose run it is, how it logs and acts, and the sequence
+// of its auto timer ids, which must stay unique.
+type runKeep struct {
+	Rule   string
+	dryRun bool
+	keying bool // the state evaluates key functions: actions are never sent
+	log    *slog.Logger
+	level  slog.Level
+	seq    int
 }
 
 // Context is the run's context: bound functions that block must use it.
@@ -144,7 +151,7 @@ type instance struct {
 }
 
 func (l *Loaded) newInstance(log *slog.Logger, dryRun bool) (*instance, error) {
-	id := Run{Rule: l.Def.ID, dryRun: dryRun, log: log}
+	id := Run{runKeep: runKeep{Rule: l.Def.ID, dryRun: dryRun, log: log}}
 	if l.Def.LogLevel != "" {
 		_ = id.level.UnmarshalText([]byte(l.Def.LogLevel))
 	}
@@ -161,16 +168,15 @@ func (l *Loaded) newInstance(log *slog.Logger, dryRun bool) (*instance, error) {
 
 // load makes the instance's Lua state: a blank sandboxed state (a spare
 // built ahead of need, when one is ready), the rule file run again in it,
-// and the rule's table from it. id gives the state's Run its rule, log and
-// dry-run setting: the last state's Run when it is rebuilt.
+// and the rule's table from it. id gives the state's Run what it keeps
+// (runKeep): the last state's Run when it is rebuilt.
 func (in *instance) load(id *Run) error {
 	growStack(0)
 	l := in.loaded
 	sp := l.opts.spares.take(l.dir)
 	defer l.opts.spares.refill()
 	L, run := sp.L, sp.run
-	run.Rule, run.dryRun, run.keying, run.log, run.level = id.Rule, id.dryRun, id.keying, id.log, id.level
-	run.seq = id.seq // auto timer ids stay unique across a rebuild
+	run.runKeep = id.runKeep
 	defs, err := runChunk(L, l.proto, l.Def.File, l.opts)
 	if err != nil {
 		L.Close()
