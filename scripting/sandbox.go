@@ -533,10 +533,10 @@ func fastFormat(L *lua.LState) (lua.LString, bool) {
 		n, isNumber := v.(lua.LNumber)
 		str, isString := v.(lua.LString)
 		switch {
-		case format[i] == 'd' && isNumber, format[i] == 's' && isNumber && float64(n) == float64(int64(n)):
+		case format[i] == 'd' && isNumber:
 			b = strconv.AppendInt(b, int64(n), 10)
 		case format[i] == 's' && isNumber:
-			b = append(b, n.String()...)
+			b = appendNumber(b, n)
 		case format[i] == 's' && isString:
 			b = append(b, str...)
 		default:
