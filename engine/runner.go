@@ -577,8 +577,11 @@ func (r *runner) work(w *worker, freed chan<- *worker) {
 		_ = r.build(w) // a failure is reported by the first run, which tries again
 	}
 	for j := range w.jobs {
-		r.execute(w, j)
+		tr := r.execute(w, j)
+		// The trace is shown once the coordinator has the worker back: an
+		// event sent after it is seen finds the rule free (mode single).
 		freed <- w
+		r.account(tr, j.ev)
 	}
 	if w.deadline != nil {
 		w.deadline.Stop()
@@ -610,7 +613,9 @@ func (r *runner) currentState() (json.RawMessage, error) {
 	return r.state, nil
 }
 
-func (r *runner) execute(w *worker, j job) {
+// execute runs j on w and stores the run; it returns the run's trace for
+// account.
+func (r *runner) execute(w *worker, j job) Trace {
 	e := r.e
 	started := e.clock.Now()
 	wallStart := time.Now()
@@ -669,8 +674,7 @@ func (r *runner) execute(w *worker, j job) {
 	} else {
 		e.finish(j.acc)
 	}
-
-	r.account(tr, j.ev)
+	return tr
 }
 
 // outcome sets the trace's outcome from how the run ended; it reports
