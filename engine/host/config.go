@@ -15,6 +15,7 @@ import (
 	"github.com/alexarules/alexarules/alexa"
 	"github.com/alexarules/alexarules/engine"
 	"github.com/alexarules/alexarules/engine/schedule"
+	"github.com/alexarules/alexarules/engine/store"
 )
 
 // Config is the configuration file (JSON). Every field is optional;
@@ -57,6 +58,37 @@ type Config struct {
 	States StatesConfig `json:"states"`
 	// GC tunes the Go collector (gc.go).
 	GC GCConfig `json:"gc"`
+	// Store is how the data file makes writes durable.
+	Store StoreConfig `json:"store"`
+}
+
+// StoreConfig is the "store" block (docs/CONFIG.md, docs/RELIABILITY.md).
+type StoreConfig struct {
+	// Sync is store.SyncInterval ("interval", the default) or
+	// store.SyncAlways ("always").
+	Sync string `json:"sync"`
+	// SyncInterval is how often the interval mode fsyncs its log, a Go
+	// duration ("100ms" by default).
+	SyncInterval string `json:"sync_interval"`
+}
+
+// Options are the store options of the block, and an error naming the
+// key that is wrong.
+func (c StoreConfig) Options() (store.Options, error) {
+	o := store.Options{Sync: c.Sync}
+	switch c.Sync {
+	case "", store.SyncInterval, store.SyncAlways:
+	default:
+		return o, fmt.Errorf("store.sync %q: interval or always", c.Sync)
+	}
+	if c.SyncInterval != "" {
+		d, err := time.ParseDuration(c.SyncInterval)
+		if err != nil || d < time.Millisecond || d > time.Minute {
+			return o, fmt.Errorf("store.sync_interval %q: a duration from 1ms to 1m, like \"100ms\"", c.SyncInterval)
+		}
+		o.SyncInterval = d
+	}
+	return o, nil
 }
 
 // PropertyConfig is one property: a partition of a cluster.
@@ -216,6 +248,9 @@ func (c Config) Validate() error {
 	}
 	if c.GC.MaxMiB > 1<<20 {
 		errs = append(errs, fmt.Errorf("gc.max_mib %d: at most %d MiB (1 TiB), 0 for the default or -1 for no ceiling", c.GC.MaxMiB, 1<<20))
+	}
+	if _, err := c.Store.Options(); err != nil {
+		errs = append(errs, err)
 	}
 	if c.States.Max < 0 {
 		errs = append(errs, fmt.Errorf("states.max %d: a positive number of Lua states, or 0 for the default", c.States.Max))

@@ -114,7 +114,12 @@ func Run(ctx context.Context, o Options) error {
 		}
 		defer ln.Close() // in case serving never starts
 	}
-	st, err := store.Open(cfg.Data, store.Options{Logger: o.Log})
+	so, err := cfg.Store.Options()
+	if err != nil {
+		return err
+	}
+	so.Logger = o.Log
+	st, err := store.Open(cfg.Data, so)
 	if err != nil {
 		return err
 	}

@@ -18,20 +18,27 @@ import (
 	"github.com/alexarules/alexarules/engine/store"
 )
 
-// crashEnv names the database a child process commits to until killed.
-const crashEnv = "ALEXARULES_STORE_CRASH_DB"
+// crashEnv names the database a child process commits to until killed,
+// crashSyncEnv its sync mode.
+const (
+	crashEnv     = "ALEXARULES_STORE_CRASH_DB"
+	crashSyncEnv = "ALEXARULES_STORE_CRASH_SYNC"
+)
 
 func TestMain(m *testing.M) {
 	if path := os.Getenv(crashEnv); path != "" {
-		os.Exit(crashChild(path))
+		os.Exit(crashChild(path, os.Getenv(crashSyncEnv)))
 	}
 	os.Exit(m.Run())
 }
 
 // crashChild commits from several goroutines forever, printing
 // "ack <rule> <n>" after each Commit returns, until its parent kills it.
-func crashChild(path string) int {
-	s, err := store.Open(path, store.Options{TraceRetention: 1_000_000})
+// In the interval mode it checkpoints often and its log wraps often, so
+// the kill lands among checkpoints.
+func crashChild(path, mode string) int {
+	s, err := store.Open(path, store.Options{TraceRetention: 1_000_000, Sync: mode,
+		CheckpointInterval: 5 * time.Millisecond, CheckpointBytes: 64 << 10})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
@@ -81,9 +88,15 @@ func crashChild(path string) int {
 }
 
 func TestAcknowledgedCommitsSurviveKill(t *testing.T) {
+	for _, sync := range []string{store.SyncInterval, store.SyncAlways} {
+		t.Run(sync, func(t *testing.T) { testCommitsSurviveKill(t, sync) })
+	}
+}
+
+func testCommitsSurviveKill(t *testing.T, sync string) {
 	path := filepath.Join(t.TempDir(), "alexarules.db")
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), crashEnv+"="+path)
+	cmd.Env = append(os.Environ(), crashEnv+"="+path, crashSyncEnv+"="+sync)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	out, err := cmd.StdoutPipe()
@@ -105,7 +118,7 @@ func TestAcknowledgedCommitsSurviveKill(t *testing.T) {
 		}
 		acked[rule] = max(acked[rule], n)
 		ackedIDs = append(ackedIDs, fmt.Sprintf("%s-%d", rule, n))
-		if len(ackedIDs) == 500 && !killed {
+		if len(ackedIDs) == 2000 && !killed {
 			if err := cmd.Process.Kill(); err != nil {
 				t.Fatal(err)
 			}

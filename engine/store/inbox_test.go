@@ -2,7 +2,9 @@ package store_test
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -84,13 +86,18 @@ func TestAcceptIsDurableAndKeepsOrder(t *testing.T) {
 // leaving s to the test's cleanup.
 func reopenWithoutClose(t *testing.T, s *store.Store, path string) *store.Store {
 	t.Helper()
-	cp := filepath.Join(t.TempDir(), "copy.db") // a new directory per call
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(cp, b, 0o600); err != nil {
-		t.Fatal(err)
+	cp := filepath.Join(t.TempDir(), "copy.db")   // a new directory per call
+	for _, suffix := range []string{"", ".wal"} { // the interval mode's log too
+		b, err := os.ReadFile(path + suffix)
+		if errors.Is(err, fs.ErrNotExist) && suffix != "" {
+			continue
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(cp+suffix, b, 0o600); err != nil {
+			t.Fatal(err)
+		}
 	}
 	t.Cleanup(func() { s.Close() })
 	return openStore(t, cp, store.Options{})
@@ -345,7 +352,8 @@ func TestAcceptWritesTheEventsRecordsWithIt(t *testing.T) {
 // commits while nothing is accepted, are written at once. (CommitDelay
 // is an hour: a commit that waited when it should not would hang.)
 func TestCommitsRideWithAccepts(t *testing.T) {
-	s := openStore(t, "", store.Options{CommitDelay: time.Hour})
+	// The interval mode's commits never wait: a log record costs no fsync.
+	s := openStore(t, "", store.Options{CommitDelay: time.Hour, Sync: store.SyncAlways})
 	lone := trace("a", "run-0", t0)
 	if err := s.Commit(engine.Commit{Rule: "a", Trace: lone}); err != nil {
 		t.Fatal(err) // no accept yet: written at once
@@ -392,7 +400,7 @@ func TestCommitsRideWithAccepts(t *testing.T) {
 
 // A negative CommitDelay writes every commit at once.
 func TestNegativeCommitDelayNeverWaits(t *testing.T) {
-	s := openStore(t, "", store.Options{CommitDelay: -1})
+	s := openStore(t, "", store.Options{CommitDelay: -1, Sync: store.SyncAlways})
 	accept(t, s, "e1", true)
 	before, _ := s.WriteStats()
 	if err := s.Commit(engine.Commit{Rule: "a", Trace: trace("a", "run-1", t0)}); err != nil {

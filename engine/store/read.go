@@ -18,7 +18,7 @@ import (
 // RuleState returns a rule's stored state, or nil when it has none.
 func (s *Store) RuleState(rule string) (json.RawMessage, error) {
 	var v []byte
-	err := s.db.View(func(tx *bolt.Tx) error {
+	err := s.view(func(tx *bolt.Tx) error {
 		v = bytes.Clone(tx.Bucket(bucketState).Get([]byte(rule)))
 		return nil
 	})
@@ -31,7 +31,7 @@ func (s *Store) RuleState(rule string) (json.RawMessage, error) {
 // Global returns every top-level key of the global state.
 func (s *Store) Global() (map[string]json.RawMessage, error) {
 	out := map[string]json.RawMessage{}
-	err := s.db.View(func(tx *bolt.Tx) error {
+	err := s.view(func(tx *bolt.Tx) error {
 		return tx.Bucket(bucketGlobal).ForEach(func(k, v []byte) error {
 			out[string(k)] = bytes.Clone(v)
 			return nil
@@ -46,7 +46,7 @@ func (s *Store) Global() (map[string]json.RawMessage, error) {
 // Timers returns every pending durable timer, earliest due first.
 func (s *Store) Timers() ([]engine.TimerRecord, error) {
 	var raw [][]byte
-	err := s.db.View(func(tx *bolt.Tx) error {
+	err := s.view(func(tx *bolt.Tx) error {
 		return tx.Bucket(bucketTimers).ForEach(func(_, v []byte) error {
 			raw = append(raw, bytes.Clone(v))
 			return nil
@@ -72,7 +72,7 @@ func (s *Store) RecentEvents(limit int) ([]engine.EventRecord, error) {
 		limit = s.opts.JournalSize // the journal may hold a pruning slack more
 	}
 	var raw [][]byte
-	err := s.db.View(func(tx *bolt.Tx) error {
+	err := s.view(func(tx *bolt.Tx) error {
 		c := tx.Bucket(bucketEvents).Cursor()
 		for k, v := c.Last(); k != nil && len(raw) < limit; k, v = c.Prev() {
 			raw = append(raw, bytes.Clone(v))
@@ -94,7 +94,7 @@ func (s *Store) RecentEvents(limit int) ([]engine.EventRecord, error) {
 func (s *Store) Runs(rule string, limit int) ([]engine.Trace, error) {
 	var raw [][]byte
 	full := func() bool { return limit > 0 && len(raw) >= limit }
-	err := s.db.View(func(tx *bolt.Tx) error {
+	err := s.view(func(tx *bolt.Tx) error {
 		traces := tx.Bucket(bucketTraces)
 		if rule != "" {
 			prefix := rulePrefix(rule)
@@ -134,7 +134,7 @@ func (s *Store) Runs(rule string, limit int) ([]engine.Trace, error) {
 // key or the bucket does not exist.
 func (s *Store) Get(bucket, key string) ([]byte, error) {
 	var v []byte
-	err := s.db.View(func(tx *bolt.Tx) error {
+	err := s.view(func(tx *bolt.Tx) error {
 		if b := tx.Bucket(bucketKV).Bucket([]byte(bucket)); b != nil {
 			v = bytes.Clone(b.Get([]byte(key)))
 		}
@@ -150,7 +150,7 @@ func (s *Store) Get(bucket, key string) ([]byte, error) {
 // starts with prefix (every pair when prefix is "").
 func (s *Store) List(bucket, prefix string) (map[string][]byte, error) {
 	out := map[string][]byte{}
-	err := s.db.View(func(tx *bolt.Tx) error {
+	err := s.view(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketKV).Bucket([]byte(bucket))
 		if b == nil {
 			return nil
@@ -183,7 +183,7 @@ func decodeAll[T any](raw [][]byte) ([]T, error) {
 func (s *Store) Inbox() ([]engine.Pending, error) {
 	var raw [][]byte
 	var done [][]string
-	err := s.db.View(func(tx *bolt.Tx) error {
+	err := s.view(func(tx *bolt.Tx) error {
 		marks := tx.Bucket(bucketDone).Cursor()
 		return tx.Bucket(bucketInbox).ForEach(func(k, v []byte) error {
 			raw = append(raw, bytes.Clone(v))

@@ -3,10 +3,15 @@
 // timers in one transaction), the recent-events journal and a small
 // key-value space per component.
 //
-// Every write goes through one writer goroutine that commits whatever is
-// queued in one bbolt transaction, so N concurrent commits share one round
-// of fsyncs and a lone commit pays one transaction without waiting for a
-// timer (bbolt's default Batch would add 10 ms to it).
+// Every write goes through one writer goroutine that takes whatever is
+// queued as one batch. In the always sync mode it commits the batch in one
+// bbolt transaction, so N concurrent commits share one round of fsyncs and
+// a lone commit pays one transaction without waiting for a timer (bbolt's
+// default Batch would add 10 ms to it). In the interval mode (the
+// default) it applies the batch to a transaction it keeps open and
+// appends what the batch changed to a write-ahead log before answering;
+// the log is fsynced every SyncInterval and the transaction committed
+// every CheckpointInterval (wal.go, logged.go).
 //
 // On-disk layout, schema version 2 (keys sort bytewise; a time key is the
 // Unix nanoseconds as 8 big-endian bytes with the sign bit flipped, so
@@ -26,6 +31,8 @@
 //	inbox_ids/<id>                the event's inbox key
 //	done/<id> 0x00 <rule>         empty: the rule's run of the event finished
 //	kv/<bucket>/<key>             raw bytes of Get/Put/Delete/List
+//	meta/wal_lsn                  8-byte LSN of the last log record the
+//	                              file holds (interval mode)
 //
 // Version 2 added inbox, inbox_ids and done; a version 1 file gains them
 // (empty) when it is opened.
@@ -55,6 +62,21 @@ const (
 	DefaultQueueSize      = 4096
 	DefaultRecordDelay    = 100 * time.Millisecond
 	DefaultCommitDelay    = time.Millisecond
+	DefaultSyncInterval   = 100 * time.Millisecond
+	DefaultCheckpoint     = time.Second
+	DefaultCheckpointSize = 8 << 20
+)
+
+// Sync modes (Options.Sync).
+const (
+	// SyncInterval answers a write once the write-ahead log's write has
+	// returned (the operating system holds it: it survives the engine's
+	// crash or kill -9) and fsyncs the log every Options.SyncInterval: a
+	// power cut loses at most that much.
+	SyncInterval = "interval"
+	// SyncAlways answers a write once bbolt has committed it with its
+	// fsyncs: it survives a power cut too.
+	SyncAlways = "always"
 )
 
 // Sentinel errors; Open and the methods wrap them with the path or the
@@ -115,8 +137,20 @@ type Options struct {
 	// CPU than everything else the store does for an event. Only a commit
 	// that accepts no events waits, and only when an accept was written
 	// less than CommitDelay before; accepts, puts and flushes never wait,
-	// and they take the waiting commits along.
+	// and they take the waiting commits along. The always mode only: in
+	// the interval mode a write costs no fsync, and commits never wait.
 	CommitDelay time.Duration
+	// Sync is SyncInterval (the default) or SyncAlways.
+	Sync string
+	// SyncInterval is how often the interval mode fsyncs the log
+	// (default 100 ms).
+	SyncInterval time.Duration
+	// CheckpointInterval is how long the interval mode keeps writes in its
+	// open transaction before committing them to the database file
+	// (default 1 s); CheckpointBytes is the log size that commits them
+	// sooner (default 8 MiB).
+	CheckpointInterval time.Duration
+	CheckpointBytes    int64
 	// Logger receives write failures and drop counts (default: discarded).
 	Logger *slog.Logger
 }
@@ -136,6 +170,18 @@ func (o Options) withDefaults() Options {
 	}
 	if o.CommitDelay == 0 {
 		o.CommitDelay = DefaultCommitDelay
+	}
+	if o.Sync == "" {
+		o.Sync = SyncInterval
+	}
+	if o.SyncInterval <= 0 {
+		o.SyncInterval = DefaultSyncInterval
+	}
+	if o.CheckpointInterval <= 0 {
+		o.CheckpointInterval = DefaultCheckpoint
+	}
+	if o.CheckpointBytes <= 0 {
+		o.CheckpointBytes = DefaultCheckpointSize
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
@@ -161,9 +207,15 @@ type Store struct {
 	traces chan engine.Trace
 	// completes carries Complete's event ids, written like recorded traces.
 	completes chan string
-	dropped   atomic.Uint64
-	txns      atomic.Int64  // write transactions run, for the benchmarks
-	done      chan struct{} // closed when the writer has exited
+	// wal is the interval mode's log (nil: the always mode); dirty is set
+	// while its open transaction holds writes not yet checkpointed, and
+	// reads then go to the writer (view).
+	wal     *walLog
+	dirty   atomic.Bool
+	reads   chan *readOp
+	dropped atomic.Uint64
+	txns    atomic.Int64  // write transactions (always) or log records (interval) written, for the benchmarks
+	done    chan struct{} // closed when the writer has exited
 
 	closeOnce sync.Once
 	closeErr  error
@@ -178,6 +230,9 @@ var _ engine.Store = (*Store)(nil)
 // ErrInUse after one second when another process holds the file.
 func Open(path string, opts Options) (*Store, error) {
 	opts = opts.withDefaults()
+	if opts.Sync != SyncInterval && opts.Sync != SyncAlways {
+		return nil, fmt.Errorf("database %s: %w, not %q", path, errBadSync, opts.Sync)
+	}
 	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second})
 	if errors.Is(err, berrors.ErrTimeout) {
 		return nil, fmt.Errorf("database %s is in use by another alexarules process: %w", path, ErrInUse)
@@ -189,6 +244,18 @@ func Open(path string, opts Options) (*Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("database %s: %w", path, err)
 	}
+	wal, err := recoverLog(db, path)
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("database %s: %w", path, err)
+	}
+	if opts.Sync == SyncAlways {
+		if err := wal.remove(); err != nil {
+			db.Close()
+			return nil, fmt.Errorf("database %s: %w", path, err)
+		}
+		wal = nil
+	}
 	s := &Store{
 		db:        db,
 		path:      path,
@@ -199,7 +266,12 @@ func Open(path string, opts Options) (*Store, error) {
 		traces:    make(chan engine.Trace, opts.QueueSize),
 		completes: make(chan string, opts.QueueSize),
 		done:      make(chan struct{}),
-		w:         writerState{traceCount: map[string]int{}, eventCount: -1},
+		wal:       wal,
+		reads:     make(chan *readOp, 64),
+		w:         writerState{traceCount: map[string]int{}, eventCount: -1, checkpoints: newWait()},
+	}
+	if wal != nil {
+		go wal.syncLoop(opts.SyncInterval, func(err error) { s.log.Error("store: sync write-ahead log", "err", err) })
 	}
 	go s.run()
 	return s, nil
@@ -207,10 +279,15 @@ func Open(path string, opts Options) (*Store, error) {
 
 // OpenReadOnly opens the database at path for reading only, for looking
 // inside while no engine runs (alexarules state, timers, trace): it
-// writes nothing, and its writes fail with ErrClosed. It fails with
+// writes nothing but the records of a write-ahead log that an engine
+// killed or crashed in the interval mode left (finishLog), and its
+// writes fail with ErrClosed. It fails with
 // ErrInUse after one second when a running alexarules holds the file,
 // and when the file does not exist.
 func OpenReadOnly(path string) (*Store, error) {
+	if err := finishLog(path); err != nil {
+		return nil, err
+	}
 	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second, ReadOnly: true})
 	if errors.Is(err, berrors.ErrTimeout) {
 		return nil, fmt.Errorf("database %s is in use by a running alexarules: %w", path, ErrInUse)

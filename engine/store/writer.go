@@ -99,6 +99,12 @@ type writerState struct {
 	// lastAccept is when the writer last wrote an Accept: commits wait
 	// for company (Options.CommitDelay) only while accepts come.
 	lastAccept time.Time
+	// The interval sync mode's open transaction (logged.go).
+	tx          *bolt.Tx
+	began       time.Time // when tx began
+	redo        bool      // tx must begin with the log's records
+	changes     []byte    // the log entries of the write being applied
+	checkpoints *wait     // due CheckpointInterval after tx began
 }
 
 // batch is what one transaction writes.
@@ -109,6 +115,8 @@ type batch struct {
 	completes []string // ids of accepted events whose runs all finished
 	flush     bool     // recorded items waited long enough, or held ones are in it
 	cut       bool     // drain stopped at its limit with work still queued
+	// checkpoint: the open transaction has waited CheckpointInterval.
+	checkpoint bool
 }
 
 func (b *batch) records() int { return len(b.events) + len(b.traces) + len(b.completes) }
@@ -127,7 +135,7 @@ func (b *batch) reset() {
 	clear(b.ops)
 	clear(b.events)
 	clear(b.traces)
-	b.ops, b.events, b.traces, b.completes, b.flush, b.cut = b.ops[:0], b.events[:0], b.traces[:0], b.completes[:0], false, false
+	b.ops, b.events, b.traces, b.completes, b.flush, b.cut, b.checkpoint = b.ops[:0], b.events[:0], b.traces[:0], b.completes[:0], false, false, false
 }
 
 // submit hands o to the writer and waits for its transaction.
@@ -171,11 +179,13 @@ func (s *Store) run() {
 		commits.stop()
 		held.hold(&b, open)
 		s.write(&b)
+		s.maybeCheckpoint(b.checkpoint)
 		b.reset()
 		// What a full batch held goes in the next transaction, whether or
 		// not anything else arrives.
 		b.flush = held.carry(&b)
 	}
+	s.closeLog()
 }
 
 // await blocks until the writer has something to do: an op, a recorded
@@ -198,6 +208,10 @@ func (s *Store) await(b *batch, records, commits *wait) (open bool) {
 		records.armed, b.flush = false, true
 	case <-commits.due():
 		commits.armed, b.flush = false, true
+	case <-s.w.checkpoints.due():
+		s.w.checkpoints.armed, b.flush, b.checkpoint = false, true, true
+	case r := <-s.reads:
+		s.serve(r)
 	}
 	return true
 }
@@ -258,7 +272,7 @@ func (h *heldRecords) carry(b *batch) bool {
 // commitsMayWait reports whether b's waiting writes are all commits that
 // may wait for an accept to share their transaction (Options.CommitDelay).
 func (s *Store) commitsMayWait(b *batch) bool {
-	if s.opts.CommitDelay < 0 || len(b.ops) >= maxBatchOps || time.Since(s.w.lastAccept) >= s.opts.CommitDelay {
+	if s.wal != nil || s.opts.CommitDelay < 0 || len(b.ops) >= maxBatchOps || time.Since(s.w.lastAccept) >= s.opts.CommitDelay {
 		return false
 	}
 	for _, o := range b.ops {
@@ -329,6 +343,8 @@ func (s *Store) drain(b *batch) (open bool) {
 			b.traces = append(b.traces, t)
 		case id := <-s.completes:
 			b.completes = append(b.completes, id)
+		case r := <-s.reads:
+			s.serve(r)
 		default:
 			return open
 		}
@@ -355,13 +371,13 @@ func (s *Store) write(b *batch) {
 		}
 	}
 	if work == 0 {
-		s.answer(b.ops, nil)
+		s.answer(b.ops, s.syncFlushes(b.ops))
 		s.logDrops()
 		return
 	}
 	// Recorded traces go first: one recorded before a Complete of its
 	// event then writes its done mark before the event leaves the inbox.
-	err := s.update(func(tx *bolt.Tx, touched map[string]bool) error {
+	err := s.update(func(tx wtx, touched map[string]bool) error {
 		if err := s.applyRecords(tx, events, traces, b.completes, touched); err != nil {
 			return err
 		}
@@ -373,7 +389,7 @@ func (s *Store) write(b *batch) {
 		return nil
 	})
 	if err == nil {
-		s.answer(b.ops, nil)
+		s.answer(b.ops, s.syncFlushes(b.ops))
 		s.logDrops()
 		return
 	}
@@ -388,13 +404,13 @@ func (s *Store) write(b *batch) {
 			flushes = append(flushes, o)
 			continue
 		}
-		o.reply(s.update(func(tx *bolt.Tx, touched map[string]bool) error {
+		o.reply(s.update(func(tx wtx, touched map[string]bool) error {
 			return s.apply(tx, o, touched)
 		}))
 	}
 	var recordErr error
 	if len(events)+len(traces)+len(b.completes) > 0 {
-		recordErr = s.update(func(tx *bolt.Tx, touched map[string]bool) error {
+		recordErr = s.update(func(tx wtx, touched map[string]bool) error {
 			return s.applyRecords(tx, events, traces, b.completes, touched)
 		})
 		if recordErr != nil {
@@ -403,21 +419,30 @@ func (s *Store) write(b *batch) {
 		}
 	}
 	// A flush promised the recorded items: it answers after them.
+	if recordErr == nil {
+		recordErr = s.syncFlushes(flushes)
+	}
 	s.answer(flushes, recordErr)
 	s.logDrops()
 }
 
 // update runs one write transaction of fn and the pruning of what it
 // touched, forgetting the cached counts when it fails.
-func (s *Store) update(fn func(tx *bolt.Tx, touched map[string]bool) error) error {
-	s.txns.Add(1)
-	err := s.db.Update(func(tx *bolt.Tx) error {
+func (s *Store) update(fn func(tx wtx, touched map[string]bool) error) error {
+	change := func(tx wtx) error {
 		touched := map[string]bool{}
 		if err := fn(tx, touched); err != nil {
 			return err
 		}
 		return s.prune(tx, touched)
-	})
+	}
+	var err error
+	if s.wal != nil {
+		err = s.logged(change)
+	} else {
+		s.txns.Add(1)
+		err = s.db.Update(func(tx *bolt.Tx) error { return change(wtx{tx: tx}) })
+	}
 	if err != nil {
 		s.forgetCounts()
 	}
@@ -471,16 +496,16 @@ func (s *Store) encodeRecords(b *batch) ([]keyValue, []encodedTrace) {
 }
 
 // apply writes one op into tx.
-func (s *Store) apply(tx *bolt.Tx, o *op, touched map[string]bool) error {
+func (s *Store) apply(tx wtx, o *op, touched map[string]bool) error {
 	switch o.kind {
 	case opCommit:
 		return s.applyCommit(tx, o.commit, touched)
 	case opPut:
 		return putKV(tx, o.bucket, o.key, o.value)
 	case opDelete:
-		b := tx.Bucket(bucketKV).Bucket([]byte(o.bucket))
-		if b == nil {
-			return nil
+		b, err := tx.component(o.bucket, false)
+		if err != nil || b.Bucket == nil {
+			return err
 		}
 		return b.Delete([]byte(o.key))
 	case opAccept:
@@ -493,13 +518,13 @@ func (s *Store) apply(tx *bolt.Tx, o *op, touched map[string]bool) error {
 
 // applyAccept puts an event into the inbox unless its id is there; it
 // reports whether it did.
-func (s *Store) applyAccept(tx *bolt.Tx, in *inboxEntry) (bool, error) {
+func (s *Store) applyAccept(tx wtx, in *inboxEntry) (bool, error) {
 	for _, w := range in.writes {
 		if err := putKV(tx, w.Bucket, w.Key, w.Value); err != nil {
 			return false, fmt.Errorf("record of event %s: %w", in.id, err)
 		}
 	}
-	ids, inbox := tx.Bucket(bucketIDs), tx.Bucket(bucketInbox)
+	ids, inbox := tx.bucket(bucketIDs), tx.bucket(bucketInbox)
 	if ids.Get([]byte(in.id)) != nil {
 		return false, nil
 	}
@@ -524,20 +549,20 @@ func (s *Store) applyAccept(tx *bolt.Tx, in *inboxEntry) (bool, error) {
 }
 
 // applyComplete removes an event, its id and its done marks.
-func applyComplete(tx *bolt.Tx, id string) error {
-	ids := tx.Bucket(bucketIDs)
+func applyComplete(tx wtx, id string) error {
+	ids := tx.bucket(bucketIDs)
 	key := ids.Get([]byte(id))
 	if key == nil {
 		return nil
 	}
-	if err := tx.Bucket(bucketInbox).Delete(bytes.Clone(key)); err != nil {
+	if err := tx.bucket(bucketInbox).Delete(bytes.Clone(key)); err != nil {
 		return fmt.Errorf("complete %s: %w", id, err)
 	}
 	if err := ids.Delete([]byte(id)); err != nil {
 		return fmt.Errorf("complete %s: %w", id, err)
 	}
-	done := tx.Bucket(bucketDone)
-	for _, k := range firstKeys(done, donePrefix(id), -1) {
+	done := tx.bucket(bucketDone)
+	for _, k := range firstKeys(done.Bucket, donePrefix(id), -1) {
 		if err := done.Delete(k); err != nil {
 			return fmt.Errorf("complete %s: %w", id, err)
 		}
@@ -547,18 +572,18 @@ func applyComplete(tx *bolt.Tx, id string) error {
 
 func donePrefix(id string) []byte { return append([]byte(id), 0) }
 
-func (s *Store) applyCommit(tx *bolt.Tx, c *prepared, touched map[string]bool) error {
+func (s *Store) applyCommit(tx wtx, c *prepared, touched map[string]bool) error {
 	if c.trace.key != nil {
 		if err := s.putTrace(tx, c.trace, touched); err != nil {
 			return fmt.Errorf("trace: %w", err)
 		}
 	}
 	if c.state != nil {
-		if err := tx.Bucket(bucketState).Put([]byte(c.rule), c.state); err != nil {
+		if err := tx.bucket(bucketState).Put([]byte(c.rule), c.state); err != nil {
 			return fmt.Errorf("state: %w", err)
 		}
 	}
-	global := tx.Bucket(bucketGlobal)
+	global := tx.bucket(bucketGlobal)
 	for _, k := range c.globalDelete {
 		if err := global.Delete([]byte(k)); err != nil {
 			return fmt.Errorf("global %q: %w", k, err)
@@ -569,7 +594,7 @@ func (s *Store) applyCommit(tx *bolt.Tx, c *prepared, touched map[string]bool) e
 			return fmt.Errorf("global %q: %w", k, err)
 		}
 	}
-	timers := tx.Bucket(bucketTimers)
+	timers := tx.bucket(bucketTimers)
 	for _, id := range c.deleteTimers {
 		if err := timers.Delete([]byte(id)); err != nil {
 			return fmt.Errorf("timer %s: %w", id, err)
@@ -594,7 +619,7 @@ func (s *Store) applyCommit(tx *bolt.Tx, c *prepared, touched map[string]bool) e
 // applyRecords writes recorded traces, then completions (so a trace
 // recorded before its event's completion still writes its done mark), then
 // journal entries.
-func (s *Store) applyRecords(tx *bolt.Tx, events []keyValue, traces []encodedTrace, completes []string, touched map[string]bool) error {
+func (s *Store) applyRecords(tx wtx, events []keyValue, traces []encodedTrace, completes []string, touched map[string]bool) error {
 	var completing map[string]bool
 	if len(completes) > 0 && len(traces) > 0 {
 		completing = make(map[string]bool, len(completes))
@@ -624,13 +649,13 @@ func (s *Store) applyRecords(tx *bolt.Tx, events []keyValue, traces []encodedTra
 // Options.JournalSize once it exceeds that by a slack (as traces are
 // pruned): deleting the oldest entry of every transaction rewrote the
 // journal's first pages in each one. RecentEvents lists JournalSize at most.
-func (s *Store) putJournal(tx *bolt.Tx, events []keyValue) error {
+func (s *Store) putJournal(tx wtx, events []keyValue) error {
 	if len(events) == 0 {
 		return nil
 	}
-	journal := tx.Bucket(bucketEvents)
+	journal := tx.bucket(bucketEvents)
 	if s.w.eventCount < 0 {
-		s.w.eventCount = countPrefix(journal, nil)
+		s.w.eventCount = countPrefix(journal.Bucket, nil)
 	}
 	for _, ev := range events {
 		if journal.Get(ev.key) == nil {
@@ -641,7 +666,7 @@ func (s *Store) putJournal(tx *bolt.Tx, events []keyValue) error {
 		}
 	}
 	if excess := s.w.eventCount - s.opts.JournalSize; excess > s.opts.JournalSize/10 {
-		for _, k := range firstKeys(journal, nil, excess) {
+		for _, k := range firstKeys(journal.Bucket, nil, excess) {
 			if err := journal.Delete(k); err != nil {
 				return fmt.Errorf("prune journal: %w", err)
 			}
@@ -653,11 +678,11 @@ func (s *Store) putJournal(tx *bolt.Tx, events []keyValue) error {
 
 // putTrace stores a trace under its rule and in the all-rules index, and
 // keeps the rule's trace count.
-func (s *Store) putTrace(tx *bolt.Tx, t encodedTrace, touched map[string]bool) error {
-	traces := tx.Bucket(bucketTraces)
+func (s *Store) putTrace(tx wtx, t encodedTrace, touched map[string]bool) error {
+	traces := tx.bucket(bucketTraces)
 	n, ok := s.w.traceCount[t.rule]
 	if !ok {
-		n = countPrefix(traces, rulePrefix(t.rule))
+		n = countPrefix(traces.Bucket, rulePrefix(t.rule))
 	}
 	if traces.Get(t.key) == nil {
 		n++
@@ -665,13 +690,13 @@ func (s *Store) putTrace(tx *bolt.Tx, t encodedTrace, touched map[string]bool) e
 	if err := traces.Put(t.key, t.value); err != nil {
 		return err
 	}
-	if err := tx.Bucket(bucketRuns).Put(t.key[len(t.rule)+1:], []byte(t.rule)); err != nil {
+	if err := tx.bucket(bucketRuns).Put(t.key[len(t.rule)+1:], []byte(t.rule)); err != nil {
 		return err
 	}
 	s.w.traceCount[t.rule] = n
 	touched[t.rule] = true
-	if t.event != "" && tx.Bucket(bucketIDs).Get([]byte(t.event)) != nil {
-		return tx.Bucket(bucketDone).Put(append(donePrefix(t.event), t.rule...), nil)
+	if t.event != "" && tx.bucket(bucketIDs).Get([]byte(t.event)) != nil {
+		return tx.bucket(bucketDone).Put(append(donePrefix(t.event), t.rule...), nil)
 	}
 	return nil
 }
@@ -679,17 +704,17 @@ func (s *Store) putTrace(tx *bolt.Tx, t encodedTrace, touched map[string]bool) e
 // prune cuts the rules touched in this transaction back to TraceRetention
 // once they exceed it by a slack, so pruning costs one cursor walk every
 // slack commits instead of a delete on every commit.
-func (s *Store) prune(tx *bolt.Tx, touched map[string]bool) error {
+func (s *Store) prune(tx wtx, touched map[string]bool) error {
 	keep := s.opts.TraceRetention
 	slack := keep/10 + 1
-	traces, runs := tx.Bucket(bucketTraces), tx.Bucket(bucketRuns)
+	traces, runs := tx.bucket(bucketTraces), tx.bucket(bucketRuns)
 	for rule := range touched {
 		n := s.w.traceCount[rule]
 		if n <= keep+slack {
 			continue
 		}
 		prefix := rulePrefix(rule)
-		for _, k := range firstKeys(traces, prefix, n-keep) {
+		for _, k := range firstKeys(traces.Bucket, prefix, n-keep) {
 			if err := traces.Delete(k); err != nil {
 				return fmt.Errorf("prune traces of %s: %w", rule, err)
 			}
@@ -725,8 +750,8 @@ func countPrefix(b *bolt.Bucket, prefix []byte) int {
 
 // putKV writes one key of a component bucket (Put), creating the bucket on
 // first use.
-func putKV(tx *bolt.Tx, bucket, key string, value []byte) error {
-	b, err := tx.Bucket(bucketKV).CreateBucketIfNotExists([]byte(bucket))
+func putKV(tx wtx, bucket, key string, value []byte) error {
+	b, err := tx.component(bucket, true)
 	if err != nil {
 		return err
 	}

@@ -1,0 +1,209 @@
+package store
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// The writer's side of the interval sync mode (wal.go): one open
+// transaction, a record of the log per write, a checkpoint now and then.
+
+// logged applies change to the writer's open transaction and appends what
+// it changed to the log. When either fails, the open transaction is
+// discarded: it holds part of the failed write, or a write the log lacks.
+func (s *Store) logged(change func(wtx) error) error {
+	if err := s.begin(); err != nil {
+		return err
+	}
+	s.w.changes = s.w.changes[:0]
+	err := change(wtx{tx: s.w.tx, log: &s.w.changes})
+	if err == nil && len(s.w.changes) > 0 {
+		s.txns.Add(1)
+		err = s.wal.append(s.w.changes)
+	}
+	if err != nil {
+		s.discard()
+		return err
+	}
+	if len(s.w.changes) > 0 {
+		s.dirty.Store(true)
+	}
+	return nil
+}
+
+// begin opens the writer's transaction when none is open, redoing the
+// log's records when a failure discarded the last one.
+func (s *Store) begin() error {
+	if s.w.tx != nil {
+		return nil
+	}
+	tx, err := s.db.Begin(true)
+	if err != nil {
+		return err
+	}
+	if s.w.redo {
+		records, err := s.wal.records()
+		if err == nil {
+			_, err = redo(tx, records)
+		}
+		if err != nil {
+			tx.Rollback()
+			return err
+		}
+		s.w.redo = false
+	}
+	s.w.tx, s.w.began = tx, time.Now()
+	s.w.checkpoints.arm(s.opts.CheckpointInterval)
+	return nil
+}
+
+// discard rolls the open transaction back; the next begins with the log.
+func (s *Store) discard() {
+	if s.w.tx != nil {
+		s.w.tx.Rollback()
+		s.w.tx = nil
+	}
+	s.w.redo = true
+}
+
+// maybeCheckpoint commits the open transaction once it is due (when, the
+// checkpoint wait ended) or the log has grown past CheckpointBytes.
+func (s *Store) maybeCheckpoint(due bool) {
+	if s.wal == nil || s.w.tx == nil {
+		return
+	}
+	if !due && time.Since(s.w.began) < s.opts.CheckpointInterval && s.wal.off < s.opts.CheckpointBytes {
+		return
+	}
+	if err := s.checkpoint(); err != nil {
+		s.log.Error("store: checkpoint failed; the write-ahead log keeps the writes", "err", err)
+	}
+}
+
+// checkpoint commits the open transaction to the database file with the
+// LSN of the log's last record, and starts the log again.
+func (s *Store) checkpoint() error {
+	tx := s.w.tx
+	if tx == nil {
+		return nil
+	}
+	s.w.tx = nil
+	s.w.checkpoints.stop()
+	err := setCheckpointedLSN(tx, s.wal.lsn)
+	if err == nil {
+		err = tx.Commit()
+	} else {
+		tx.Rollback()
+	}
+	if err != nil {
+		s.w.redo = true
+		return fmt.Errorf("checkpoint: %w", err)
+	}
+	s.wal.off = 0
+	s.dirty.Store(false)
+	return nil
+}
+
+// syncFlushes makes the log durable when ops hold a Flush (interval
+// mode; in the always mode every write is).
+func (s *Store) syncFlushes(ops []*op) error {
+	if s.wal == nil {
+		return nil
+	}
+	for _, o := range ops {
+		if o.kind == opFlush {
+			return s.wal.sync()
+		}
+	}
+	return nil
+}
+
+// closeLog checkpoints for the last time, serves the reads still queued
+// and closes the log, empty when the checkpoint succeeded.
+func (s *Store) closeLog() {
+	if s.wal == nil {
+		return
+	}
+	err := s.checkpoint()
+	if err != nil {
+		s.log.Error("store: last checkpoint failed; the write-ahead log keeps the writes", "err", err)
+		s.discard()
+	}
+	for {
+		select {
+		case r := <-s.reads:
+			s.serve(r)
+			continue
+		default:
+		}
+		break
+	}
+	if cerr := s.wal.close(err == nil); cerr != nil {
+		s.log.Error("store: close write-ahead log", "err", cerr)
+	}
+}
+
+// readOp is a read the writer runs in its open transaction, so it sees
+// every write answered before it.
+type readOp struct {
+	fn   func(*bolt.Tx) error
+	done chan error
+}
+
+// view runs fn in a read transaction that sees every write answered
+// before view was called: bbolt's own when nothing waits for a
+// checkpoint, else the writer's open transaction, on the writer's
+// goroutine. fn must copy what it keeps.
+func (s *Store) view(fn func(*bolt.Tx) error) error {
+	if !s.dirty.Load() {
+		return s.db.View(fn)
+	}
+	r := &readOp{fn: fn, done: make(chan error, 1)}
+	s.mu.RLock()
+	if s.closed {
+		s.mu.RUnlock()
+		<-s.done // the last checkpoint ran
+		return s.db.View(fn)
+	}
+	s.reads <- r
+	s.mu.RUnlock()
+	return <-r.done
+}
+
+func (s *Store) serve(r *readOp) {
+	if s.w.tx == nil {
+		r.done <- s.db.View(r.fn)
+		return
+	}
+	r.done <- r.fn(s.w.tx)
+}
+
+// recoverLog redoes the log's records the database lacks in one
+// transaction, and returns the log ready for the next record.
+func recoverLog(db *bolt.DB, path string) (*walLog, error) {
+	l, err := openWAL(path)
+	if err != nil {
+		return nil, err
+	}
+	records, err := l.records()
+	if err == nil {
+		err = db.Update(func(tx *bolt.Tx) error {
+			last, err := redo(tx, records)
+			if err == nil {
+				l.lsn = last
+				err = setCheckpointedLSN(tx, last)
+			}
+			return err
+		})
+	}
+	if err != nil {
+		l.f.Close()
+		return nil, fmt.Errorf("recover write-ahead log: %w", err)
+	}
+	return l, nil
+}
+
+var errBadSync = errors.New(`store sync mode must be "interval" or "always"`)
