@@ -30,10 +30,21 @@ func benchCommit(rule string, n int) engine.Commit {
 	}
 }
 
+// syncModes runs bench once per sync mode, as a sub-benchmark named
+// after it.
+func syncModes(b *testing.B, bench func(b *testing.B, opts store.Options)) {
+	for _, mode := range []string{store.SyncInterval, store.SyncAlways} {
+		b.Run(mode, func(b *testing.B) { bench(b, store.Options{Sync: mode}) })
+	}
+}
+
 // BenchmarkCommitLone is one caller committing alone: it pays one bbolt
-// transaction (its fsyncs) and no batching delay.
-func BenchmarkCommitLone(b *testing.B) {
-	s := openStore(b, "", store.Options{})
+// transaction (its fsyncs) and no batching delay in the always mode, one
+// write of the log in the interval mode.
+func BenchmarkCommitLone(b *testing.B) { syncModes(b, benchCommitLone) }
+
+func benchCommitLone(b *testing.B, opts store.Options) {
+	s := openStore(b, "", opts)
 	n := 0
 	for b.Loop() {
 		if err := s.Commit(benchCommit("lone", n)); err != nil {
@@ -45,9 +56,11 @@ func BenchmarkCommitLone(b *testing.B) {
 
 // BenchmarkCommitParallel64 is 64 goroutines committing at once (64 rules,
 // default retention so pruning runs); group commit shares the fsyncs.
-func BenchmarkCommitParallel64(b *testing.B) {
+func BenchmarkCommitParallel64(b *testing.B) { syncModes(b, benchCommitParallel64) }
+
+func benchCommitParallel64(b *testing.B, opts store.Options) {
 	const callers = 64
-	s := openStore(b, "", store.Options{})
+	s := openStore(b, "", opts)
 	b.ResetTimer()
 	start := time.Now()
 	inParallel(b, callers, func(w int) func(n int) error {
@@ -133,9 +146,11 @@ func benchRunTrace(ev engine.Event, n int) engine.Trace {
 // path, from 32 concurrent callers: Accept (the 202 waits for it), then
 // the rule's run committing its trace (it called out) and, as the event's
 // last run, completing the event.
-func BenchmarkEventPath(b *testing.B) {
+func BenchmarkEventPath(b *testing.B) { syncModes(b, benchEventPath) }
+
+func benchEventPath(b *testing.B, opts store.Options) {
 	const callers = 32
-	s := openStore(b, "", store.Options{})
+	s := openStore(b, "", opts)
 	b.ReportAllocs()
 	b.ResetTimer()
 	start, cpu := time.Now(), enginetest.CPUTime()
