@@ -64,7 +64,7 @@ const (
 	DefaultCommitDelay    = time.Millisecond
 	DefaultSyncInterval   = 100 * time.Millisecond
 	DefaultCheckpoint     = time.Second
-	DefaultCheckpointSize = 8 << 20
+	DefaultCheckpointSize = 2 << 20
 )
 
 // Sync modes (Options.Sync).
@@ -148,7 +148,7 @@ type Options struct {
 	// CheckpointInterval is how long the interval mode keeps writes in its
 	// open transaction before committing them to the database file
 	// (default 1 s); CheckpointBytes is the log size that commits them
-	// sooner (default 8 MiB).
+	// sooner (default 2 MiB).
 	CheckpointInterval time.Duration
 	CheckpointBytes    int64
 	// Logger receives write failures and drop counts (default: discarded).
