@@ -70,7 +70,6 @@ type walLog struct {
 	wrote   chan struct{} // wakes the syncer: something was written
 	stopped chan struct{} // closed when the syncer has exited
 	syncMu  sync.Mutex    // one fsync at a time
-	synced  int64         // bytes known durable since the last reset; guarded by syncMu
 }
 
 func openWAL(path string) (*walLog, error) {
