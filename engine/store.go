@@ -169,7 +169,8 @@ type Store interface {
 	// wait: then is called once the write is durable, or failed, with fresh
 	// false (nothing written) when an event of ev.ID is in the inbox
 	// already. Concurrent accepts share one transaction; then calls come in
-	// the order of the Accept calls and must not block.
+	// the order of the Accept calls and must not block (nor call the
+	// store: they run on its writer).
 	Accept(ev Event, journal bool, then func(fresh bool, err error))
 	// Inbox returns the accepted events not yet completed, oldest accepted
 	// first, each with the rules that have a done mark for it.

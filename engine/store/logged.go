@@ -141,9 +141,11 @@ func (s *Store) closeLog() {
 		}
 		break
 	}
-	if cerr := s.wal.close(err == nil); cerr != nil {
-		s.log.Error("store: close write-ahead log", "err", cerr)
+	if s.w.tx != nil { // a read redid the log after the failed checkpoint
+		s.w.tx.Rollback()
+		s.w.tx = nil
 	}
+	s.w.closeErr = errors.Join(err, s.wal.close(err == nil))
 }
 
 // readOp is a read the writer runs in its open transaction, so it sees
@@ -174,11 +176,32 @@ func (s *Store) view(fn func(*bolt.Tx) error) error {
 }
 
 func (s *Store) serve(r *readOp) {
+	if s.wal != nil && s.w.tx == nil && s.w.redo {
+		// A failed write or checkpoint discarded the open transaction:
+		// the answered writes are in the log only.
+		if err := s.begin(); err != nil {
+			r.done <- err
+			return
+		}
+	}
 	if s.w.tx == nil {
 		r.done <- s.db.View(r.fn)
 		return
 	}
 	r.done <- r.fn(s.w.tx)
+}
+
+// openLog redoes the records of a log that a killed engine left, and
+// returns the interval mode's log; the always mode removes the log.
+func openLog(db *bolt.DB, path, mode string) (*walLog, error) {
+	if mode == SyncAlways && !hasLog(path) {
+		return nil, nil
+	}
+	l, err := recoverLog(db, path)
+	if err != nil || mode == SyncInterval {
+		return l, err
+	}
+	return nil, l.remove()
 }
 
 // recoverLog redoes the log's records the database lacks in one
@@ -189,7 +212,12 @@ func recoverLog(db *bolt.DB, path string) (*walLog, error) {
 		return nil, err
 	}
 	records, err := l.records()
-	if err == nil {
+	if err == nil && len(records) == 0 {
+		err = db.View(func(tx *bolt.Tx) error {
+			l.lsn = checkpointedLSN(tx)
+			return nil
+		})
+	} else if err == nil {
 		err = db.Update(func(tx *bolt.Tx) error {
 			last, err := redo(tx, records)
 			if err == nil {
@@ -199,9 +227,15 @@ func recoverLog(db *bolt.DB, path string) (*walLog, error) {
 			return err
 		})
 	}
+	if err == nil && len(records) > 0 {
+		// Nothing of the old log may follow the new records: a record a
+		// power cut damaged ended the redo, and a whole one behind it
+		// would otherwise follow the new ones.
+		err = errors.Join(l.f.Truncate(0), l.f.Sync())
+	}
 	if err != nil {
 		l.f.Close()
-		return nil, fmt.Errorf("recover write-ahead log: %w", err)
+		return nil, fmt.Errorf("recover write-ahead log %s: %w", walPath(path), err)
 	}
 	return l, nil
 }

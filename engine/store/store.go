@@ -244,17 +244,10 @@ func Open(path string, opts Options) (*Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("database %s: %w", path, err)
 	}
-	wal, err := recoverLog(db, path)
+	wal, err := openLog(db, path, opts.Sync)
 	if err != nil {
 		db.Close()
 		return nil, fmt.Errorf("database %s: %w", path, err)
-	}
-	if opts.Sync == SyncAlways {
-		if err := wal.remove(); err != nil {
-			db.Close()
-			return nil, fmt.Errorf("database %s: %w", path, err)
-		}
-		wal = nil
 	}
 	s := &Store{
 		db:        db,
@@ -361,7 +354,8 @@ func (s *Store) Close() error {
 		close(s.ops)
 		s.mu.Unlock()
 		<-s.done
-		if err := s.db.Close(); err != nil {
+		err := errors.Join(s.w.closeErr, s.db.Close())
+		if err != nil {
 			s.closeErr = fmt.Errorf("close database %s: %w", s.path, err)
 		}
 	})

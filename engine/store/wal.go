@@ -59,6 +59,15 @@ var (
 // walPath is the log file of the database at path.
 func walPath(path string) string { return path + ".wal" }
 
+// hasLog reports whether the database at path has a log with records.
+func hasLog(path string) bool {
+	fi, err := os.Stat(walPath(path))
+	return err == nil && fi.Size() > 0
+}
+
+// errForeignLog is a log whose records do not follow the database's.
+var errForeignLog = errors.New("the write-ahead log does not follow this database; move it away to open the database without it")
+
 // walLog is the open log file. off and lsn belong to the writer
 // goroutine; the syncer only calls sync.
 type walLog struct {
@@ -148,8 +157,11 @@ func (l *walLog) remove() error {
 // the database for writing, which fails with ErrInUse while an engine
 // runs.
 func finishLog(path string) error {
-	if fi, err := os.Stat(walPath(path)); err != nil || fi.Size() == 0 {
+	if !hasLog(path) {
 		return nil
+	}
+	if _, err := os.Stat(path); err != nil {
+		return nil // no database: the read-only open says so
 	}
 	s, err := Open(path, Options{Sync: SyncAlways})
 	if err != nil {
@@ -214,6 +226,11 @@ func redo(tx *bolt.Tx, records []walRecord) (uint64, error) {
 	for _, r := range records {
 		if r.lsn <= last {
 			continue
+		}
+		if r.lsn != last+1 {
+			// Records missing between the checkpoint and the log: the
+			// log is another copy's (a database deleted or restored).
+			return 0, fmt.Errorf("%w: it starts at record %d, the database's last checkpoint holds record %d", errForeignLog, r.lsn, last)
 		}
 		if err := applyChanges(tx, r.changes); err != nil {
 			return 0, fmt.Errorf("write-ahead log record %d: %w", r.lsn, err)
@@ -282,6 +299,16 @@ type wbucket struct {
 	*bolt.Bucket
 	top, sub []byte
 	log      *[]byte
+}
+
+// own returns value as the transaction may keep it: in the interval mode
+// bbolt holds it until the checkpoint, long after the write was
+// answered and its caller free to reuse the slice, so it gets a copy.
+func (t wtx) own(value []byte) []byte {
+	if t.log == nil {
+		return value
+	}
+	return bytes.Clone(value)
 }
 
 // bucket is the top-level bucket name.

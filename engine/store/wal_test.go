@@ -1,15 +1,21 @@
 package store_test
 
 import (
+	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/alexarules/alexarules/engine"
 	"github.com/alexarules/alexarules/engine/store"
 )
 
@@ -19,8 +25,8 @@ func crashCopy(t *testing.T, path string, withLog bool) string {
 	t.Helper()
 	cp := filepath.Join(t.TempDir(), "copy.db")
 	suffixes := []string{""}
-	if withLog {
-		suffixes = append(suffixes, ".wal")
+	if withLog { // the log first, as reopenWithoutClose does
+		suffixes = []string{".wal", ""}
 	}
 	for _, suffix := range suffixes {
 		b, err := os.ReadFile(path + suffix)
@@ -182,4 +188,198 @@ func TestAnUnknownSyncModeIsRefused(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), `"sometimes"`) {
 		t.Fatalf("Open = %v, want an error naming the mode", err)
 	}
+}
+
+// A failed write or checkpoint discards the writer's open transaction; a
+// read before the next write must still see the writes answered before
+// (they are in the log only), in both modes.
+func TestReadsAfterAFailedWriteSeeTheAnsweredOnes(t *testing.T) {
+	for _, mode := range []string{store.SyncInterval, store.SyncAlways} {
+		t.Run(mode, func(t *testing.T) {
+			s := openStore(t, "", store.Options{CheckpointInterval: time.Hour, Sync: mode})
+			if err := s.Commit(engine.Commit{Rule: "a", RuleState: json.RawMessage(`{"n":1}`)}); err != nil {
+				t.Fatal(err)
+			}
+			mustPut(t, s, "k", "v")
+			// bbolt refuses keys over 32 KiB: the commit fails.
+			err := s.Commit(engine.Commit{Rule: "b", GlobalSet: map[string]json.RawMessage{strings.Repeat("k", 40000): json.RawMessage(`1`)}})
+			if err == nil {
+				t.Fatal("an oversized global key was committed")
+			}
+			if st, err := s.RuleState("a"); err != nil || string(st) != `{"n":1}` {
+				t.Errorf("RuleState(a) = %s, %v; want the answered {\"n\":1}", st, err)
+			}
+			wantKV(t, s, map[string]string{"k": "v"})
+		})
+	}
+}
+
+// The same after a failed checkpoint: the data file cannot grow (a full
+// disk; here RLIMIT_FSIZE in a child process), the log can.
+func TestReadsAfterAFailedCheckpointSeeTheAnsweredOnes(t *testing.T) {
+	if p := os.Getenv("ALEXARULES_STORE_FSIZE_DB"); p != "" {
+		failedCheckpointChild(t, p)
+		return
+	}
+	path := filepath.Join(t.TempDir(), "d.db")
+	s := openStore(t, path, store.Options{Sync: store.SyncAlways})
+	for i := range 40 {
+		mustPut(t, s, fmt.Sprint("fill", i), strings.Repeat("f", 20<<10))
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command("bash", "-c", fmt.Sprintf("ulimit -f %d; exec %q -test.run '^TestReadsAfterAFailedCheckpointSeeTheAnsweredOnes$'", fi.Size()/1024+8, exe))
+	cmd.Env = append(os.Environ(), "ALEXARULES_STORE_FSIZE_DB="+path)
+	out, _ := cmd.CombinedOutput()
+	if !bytes.Contains(out, []byte(`read k = "v"`)) || !bytes.Contains(out, []byte("checkpoint failed")) {
+		t.Errorf("after a failed checkpoint:\n%s", out)
+	}
+}
+
+// failedCheckpointChild writes past what the data file may grow to, then
+// reads an earlier write, and prints what it read.
+func failedCheckpointChild(t *testing.T, path string) {
+	s, err := store.Open(path, store.Options{CheckpointInterval: time.Hour, CheckpointBytes: 100 << 10,
+		Logger: slog.New(slog.NewTextHandler(os.Stdout, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustPut(t, s, "k", "v")
+	mustPut(t, s, "big", strings.Repeat("x", 1500<<10)) // the log takes it; the checkpoint fails
+	v, err := s.Get("b", "k")
+	fmt.Printf("read k = %q, %v\n", v, err)
+	s.Close()
+}
+
+// A power cut that damaged record 2 and kept record 3 ends the redo at 1.
+// The log then starts again at record 2: the old record 3 behind a new
+// record 2 of the same length must not follow it in the next redo.
+func TestARecordBehindADamagedOneIsNeverRedone(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "a.db")
+	s := openStore(t, path, store.Options{CheckpointInterval: time.Hour})
+	logSize := func(p string) int {
+		fi, err := os.Stat(p + ".wal")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return int(fi.Size())
+	}
+	mustPut(t, s, "k1", "one") // record 1
+	l1 := logSize(path)
+	mustPut(t, s, "k2", "two")   // record 2, damaged below
+	mustPut(t, s, "k1", "stale") // record 3, whole
+	cp := crashCopy(t, path, true)
+	log, err := os.ReadFile(cp + ".wal")
+	if err != nil {
+		t.Fatal(err)
+	}
+	log[l1+20] ^= 0xff
+	if err := os.WriteFile(cp+".wal", log, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s2 := openStore(t, cp, store.Options{CheckpointInterval: time.Hour})
+	wantKV(t, s2, map[string]string{"k1": "one"})
+	// A record of key k1 as long as the old records 1 and 2 together
+	// (same key length as record 1, so len("one") more in the value).
+	l2 := l1 + len("two") - len("one") // record 2: key k2, value two
+	v := strings.Repeat("n", l1+l2-l1+len("one"))
+	mustPut(t, s2, "k1", v)
+	wantKV(t, openStore(t, crashCopy(t, cp, true), store.Options{}), map[string]string{"k1": v})
+}
+
+// A log whose records do not follow the database's last checkpoint (the
+// data file was deleted or restored after a kill) is refused, naming the
+// log, and a read-only open of a missing data file still fails.
+func TestALogOfAnotherDatabaseIsRefused(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "a.db")
+	s := openStore(t, path, store.Options{CheckpointBytes: 1}) // a checkpoint after each write
+	mustPut(t, s, "old", "1")
+	cp := crashCopy(t, path, true)
+	mustPut(t, s, "newer", "2")
+	newer := crashCopy(t, path, true)
+	if err := os.Rename(cp, newer); err != nil { // the older database beside the newer log
+		t.Fatal(err)
+	}
+	_, err := store.Open(newer, store.Options{})
+	if err == nil || !strings.Contains(err.Error(), newer+".wal") || !strings.Contains(err.Error(), "does not follow") {
+		t.Errorf("Open = %v, want the log refused by name", err)
+	}
+	if err := os.Remove(newer); err != nil {
+		t.Fatal(err)
+	}
+	if ro, err := store.OpenReadOnly(newer); err == nil {
+		ro.Close()
+		t.Error("OpenReadOnly of a missing data file succeeded")
+	}
+}
+
+// Put promises only that value is not modified until it returns; the
+// interval mode keeps it in its open transaction for longer.
+func TestAValueReusedAfterPutReturnsIsStoredAsItWas(t *testing.T) {
+	for _, mode := range []string{store.SyncInterval, store.SyncAlways} {
+		t.Run(mode, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "a.db")
+			s := openStore(t, path, store.Options{CheckpointInterval: time.Hour, Sync: mode})
+			buf := []byte("first")
+			if err := s.Put("b", "k", buf); err != nil {
+				t.Fatal(err)
+			}
+			copy(buf, "XXXXX")
+			if err := s.Close(); err != nil {
+				t.Fatal(err)
+			}
+			wantKV(t, openStore(t, path, store.Options{}), map[string]string{"k": "first"})
+		})
+	}
+}
+
+// Writers and readers at once, with checkpoints every few milliseconds:
+// every read sees the reader's own last write; readers racing Close
+// return.
+func TestReadYourWritesAcrossCheckpoints(t *testing.T) {
+	s, err := store.Open(filepath.Join(t.TempDir(), "a.db"), store.Options{CheckpointInterval: 3 * time.Millisecond,
+		CheckpointBytes: 4096, SyncInterval: time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	for g := range 16 {
+		wg.Go(func() {
+			k := fmt.Sprint("g", g)
+			for i := range 150 {
+				v := fmt.Sprint(i)
+				var err error
+				var got []byte
+				if i%2 == 0 {
+					if err = s.Put("b", k, []byte(v)); err == nil {
+						got, err = s.Get("b", k)
+					}
+				} else if err = s.Commit(engine.Commit{Rule: k, RuleState: json.RawMessage(v)}); err == nil {
+					got, err = s.RuleState(k)
+				}
+				if err != nil || string(got) != v {
+					t.Errorf("%s: read %q, %v after writing %q", k, got, err, v)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	var readers sync.WaitGroup
+	for range 100 {
+		readers.Go(func() { _, _ = s.Get("b", "g1") })
+	}
+	if err := s.Close(); err != nil {
+		t.Error(err)
+	}
+	readers.Wait()
 }

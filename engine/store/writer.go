@@ -105,6 +105,7 @@ type writerState struct {
 	redo        bool      // tx must begin with the log's records
 	changes     []byte    // the log entries of the write being applied
 	checkpoints *wait     // due CheckpointInterval after tx began
+	closeErr    error     // the last checkpoint's or the log's, for Close
 }
 
 // batch is what one transaction writes.
@@ -579,7 +580,7 @@ func (s *Store) applyCommit(tx wtx, c *prepared, touched map[string]bool) error 
 		}
 	}
 	if c.state != nil {
-		if err := tx.bucket(bucketState).Put([]byte(c.rule), c.state); err != nil {
+		if err := tx.bucket(bucketState).Put([]byte(c.rule), tx.own(c.state)); err != nil {
 			return fmt.Errorf("state: %w", err)
 		}
 	}
@@ -590,7 +591,7 @@ func (s *Store) applyCommit(tx wtx, c *prepared, touched map[string]bool) error 
 		}
 	}
 	for k, v := range c.globalSet {
-		if err := global.Put([]byte(k), v); err != nil {
+		if err := global.Put([]byte(k), tx.own(v)); err != nil {
 			return fmt.Errorf("global %q: %w", k, err)
 		}
 	}
@@ -755,5 +756,5 @@ func putKV(tx wtx, bucket, key string, value []byte) error {
 	if err != nil {
 		return err
 	}
-	return b.Put([]byte(key), value)
+	return b.Put([]byte(key), tx.own(value))
 }
