@@ -95,6 +95,9 @@ type gate struct {
 	mu   sync.Mutex
 	open bool
 	held []*admission
+	// opened is closed once open is set: the events held have been
+	// handed to their rules (SyncTriggers waits for it).
+	opened chan struct{}
 }
 
 // dispatch hands an admitted event to its rules. Until Run has replayed
@@ -129,6 +132,7 @@ func (e *Engine) openGate() {
 		e.gate.held = nil
 		if len(held) == 0 {
 			e.gate.open = true
+			close(e.gate.opened)
 		}
 		e.gate.mu.Unlock()
 		if len(held) == 0 {

@@ -104,6 +104,7 @@ func New(c Config) *Engine {
 	e.global = &globalState{}
 	e.timers = newTimerService(e)
 	e.levels = newLevels(e)
+	e.gate.opened = make(chan struct{})
 	e.breaker = newBreaker(c.Breaker, c.Clock, c.Log)
 	e.states = newStates(c.MaxStates)
 	e.rules.Store(&ruleSet{byID: map[string]*runner{}, index: newIndex(nil)})
@@ -341,8 +342,14 @@ func (e *Engine) NewID(t time.Time) string { return e.ids.Next(t) }
 // SyncTriggers waits until every event published before it has been
 // journaled, dispatched and has passed the state machines of stateful
 // triggers (holds, re-arming), so that a test can move a virtual clock
-// knowing every hold is armed.
+// knowing every hold is armed. Events published while Run replays the
+// inbox count too: it first waits for the replay to hand them over.
 func (e *Engine) SyncTriggers(ctx context.Context) error {
+	select {
+	case <-e.gate.opened:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 	select {
 	case <-e.journaled.waitAll():
 	case <-ctx.Done():

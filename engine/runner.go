@@ -580,8 +580,12 @@ func (r *runner) work(w *worker, freed chan<- *worker) {
 		tr := r.execute(w, j)
 		// The trace is shown once the coordinator has the worker back: an
 		// event sent after it is seen finds the rule free (mode single).
+		// The set's halt waits for it (the coordinator, alive until it
+		// takes w, keeps the count above zero meanwhile).
+		r.set.done.Add(1)
 		freed <- w
 		r.account(tr, j.ev)
+		r.set.done.Done()
 	}
 	if w.deadline != nil {
 		w.deadline.Stop()

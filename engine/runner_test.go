@@ -168,3 +168,39 @@ func TestRuleModeDefaultsToSingleAndUnknownIsRefused(t *testing.T) {
 		t.Fatalf("SetRules without a mode: %v", err)
 	}
 }
+
+// Run lets the runs in progress finish before it returns, their traces
+// shown (OnRun) included: a worker hands itself back before it shows its
+// trace, and the coordinator may stop in between.
+func TestRunReturnsAfterTheLastTraceIsShown(t *testing.T) {
+	entered, release, shown := make(chan struct{}), make(chan struct{}), make(chan struct{})
+	e := engine.New(engine.Config{Store: &memStore{}, OnRun: func(engine.Trace) {
+		close(entered)
+		<-release
+		close(shown)
+	}})
+	open := make(chan struct{})
+	close(open)
+	err := e.SetRules([]*engine.Rule{{ID: "r", Enabled: true, Mode: engine.ModeSingle, Timeout: time.Minute,
+		Triggers:    []engine.Trigger{{Kind: engine.KindCustom}},
+		NewInstance: func() (engine.Instance, error) { return gateInstance{release: open}, nil }}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { _ = e.Run(ctx); close(done) }()
+	e.Publish(engine.Event{Kind: engine.KindCustom, Name: "x"})
+	<-entered
+	cancel()
+	// Run must not return while OnRun holds the trace: give a wrong Run
+	// the time to return (a correct one waits for release).
+	select {
+	case <-done:
+		t.Error("Run returned while the last run's trace was still being shown")
+	case <-time.After(200 * time.Millisecond):
+	}
+	close(release)
+	<-done
+	<-shown
+}
