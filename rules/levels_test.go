@@ -79,6 +79,9 @@ return rule "hot" {
 		reading(h, "S", "temperature", v, nil)
 		h.settle()
 	}
+	// settle waits for the steps, not for the run they caused. A second
+	// run would show as the second of the waitRuns(2) below.
+	h.waitRuns(1, ofRule("hot"))
 	if n := countRuns(h, "hot"); n != 1 {
 		t.Fatalf("must not re-arm above the rearm value: %d runs", n)
 	}
