@@ -7,6 +7,7 @@ package rules_test
 // and the commands that produced them are in docs/BENCHMARKS.md.
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"os"
@@ -813,10 +814,12 @@ func BenchmarkRebuildLoaded(b *testing.B) {
 
 // runTimes are the moments of one measured run: its event published, its
 // event dispatched to the rules' runners (journaled: OnEvent), its rule's
-// handler (Instance.Run) started and ended.
+// handler (Instance.Run) started and ended; build is how long its state's
+// rebuild took, if it rebuilt.
 type runTimes struct {
 	rebuilt, hot                      bool
 	published, dispatched, start, end time.Time
+	build                             time.Duration
 }
 
 // runLatencies collects the runTimes of the measured events: those with a
@@ -834,6 +837,7 @@ type timedInstance struct {
 	engine.Instance
 	lat   *runLatencies
 	fresh bool
+	built time.Duration // how long Rule.NewInstance took
 }
 
 func (t *timedInstance) Run(ctx context.Context, inv *engine.Invocation) engine.Result {
@@ -841,7 +845,12 @@ func (t *timedInstance) Run(ctx context.Context, inv *engine.Invocation) engine.
 	res := t.Instance.Run(ctx, inv)
 	end := time.Now()
 	if seq, ok := inv.Event.Data["seq"].(int); ok {
-		t.lat.at(seq, func(r *runTimes) { r.start, r.end, r.rebuilt = start, end, t.fresh })
+		t.lat.at(seq, func(r *runTimes) {
+			r.start, r.end, r.rebuilt = start, end, t.fresh
+			if t.fresh {
+				r.build = t.built
+			}
+		})
 	}
 	t.fresh = false
 	return res
@@ -851,11 +860,12 @@ func (t *timedInstance) Run(ctx context.Context, inv *engine.Invocation) engine.
 func (l *runLatencies) wrap(r *engine.Rule) {
 	build := r.NewInstance
 	r.NewInstance = func() (engine.Instance, error) {
+		t0 := time.Now()
 		inst, err := build()
 		if err != nil {
 			return nil, err
 		}
-		return &timedInstance{Instance: inst, lat: l, fresh: true}, nil
+		return &timedInstance{Instance: inst, lat: l, fresh: true, built: time.Since(t0)}, nil
 	}
 }
 
@@ -921,6 +931,28 @@ func (l *runLatencies) report(b *testing.B) {
 			b.ReportMetric(adds, fmt.Sprintf("%sadds-p%.0f-µs", v.name, p*100))
 		}
 	}
+	l.reportTail(b)
+}
+
+// reportTail reports what the slowest 1% of the rebuilt runs (from the
+// dispatch to the handler's start) took on average, and how much of it was
+// their rebuild (Rule.NewInstance): the rest is waiting.
+func (l *runLatencies) reportTail(b *testing.B) {
+	var rebuilt []runTimes
+	for _, r := range l.runs {
+		if r.rebuilt {
+			rebuilt = append(rebuilt, r)
+		}
+	}
+	wait := func(r runTimes) time.Duration { return r.start.Sub(r.dispatched) }
+	slices.SortFunc(rebuilt, func(x, y runTimes) int { return cmp.Compare(wait(x), wait(y)) })
+	tail := rebuilt[int(0.99*float64(len(rebuilt)-1)):]
+	var build, total time.Duration
+	for _, r := range tail {
+		build, total = build+r.build, total+wait(r)
+	}
+	b.ReportMetric(float64(total.Microseconds())/float64(len(tail)), "tail-µs")
+	b.ReportMetric(float64(build.Microseconds())/float64(len(tail)), "tail-rebuild-µs")
 }
 
 // check says whether every run was seen through, and whether the cold
@@ -949,7 +981,9 @@ func (l *runLatencies) check() error {
 // start of its rule's handler (Instance.Run, after the rebuild if any),
 // or to its end; the p50 and p99 of rebuilt runs less those of warm runs
 // are what a rebuild adds. The rebuilds' own times (around
-// Rule.NewInstance) are reported as rebuild-*. paced publishes 1,000
+// Rule.NewInstance) are reported as rebuild-*, and tail-µs and
+// tail-rebuild-µs say what the slowest 1% of rebuilt runs took, and spent
+// rebuilding, on average. paced publishes 1,000
 // events/s, flood keeps 8 in flight. Run it with -benchtime 5000x.
 func BenchmarkRebuildAdds(b *testing.B) {
 	const n, hot = 10000, 8
