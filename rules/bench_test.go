@@ -897,7 +897,7 @@ func (l *runLatencies) at(seq int, set func(*runTimes)) {
 // report reports, from the dispatch to the handler's start (no prefix),
 // from the publish to the start (pub-) and from the dispatch to the
 // handler's end (end-), the quantiles of rebuilt runs and of warm runs,
-// and what rebuilds add: the differences of their p50s and p99s.
+// and what rebuilds add: the differences of their p50s, p90s and p99s.
 func (l *runLatencies) report(b *testing.B) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -926,7 +926,7 @@ func (l *runLatencies) report(b *testing.B) {
 		}
 		reportQuantiles(b, v.name+"rebuilt-", rebuilt)
 		reportQuantiles(b, v.name+"warm-", warm)
-		for _, p := range []float64{0.50, 0.99} {
+		for _, p := range []float64{0.50, 0.90, 0.99} {
 			adds := quantileMicros(rebuilt, p) - quantileMicros(warm, p)
 			b.ReportMetric(adds, fmt.Sprintf("%sadds-p%.0f-µs", v.name, p*100))
 		}
