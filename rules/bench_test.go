@@ -789,26 +789,32 @@ func BenchmarkRebuildLoaded(b *testing.B) {
 	const n = 10000
 	files, ids := scaleRules(n)
 	dir := writeFiles(b, files)
-	for _, paced := range []bool{true, false} {
-		b.Run(map[bool]string{true: "paced", false: "flood"}[paced], func(b *testing.B) {
-			var measuring atomic.Bool
-			var rebuilds durations
-			le := startLoaded(b, dir, ids, hooks{edit: timeRebuilds(&measuring, &rebuilds)})
-			ran := le.runs.Load()
-			measuring.Store(true)
-			b.ResetTimer()
-			rate := le.publish(b, paced, func(i int) engine.Event {
-				return engine.Event{Kind: engine.KindCustom, Name: ids[(n+i)%n]}
-			})
-			b.StopTimer()
-			measuring.Store(false)
-			took := rebuilds.list()
-			b.ReportMetric(float64(len(took))/float64(le.runs.Load()-ran), "rebuilds/run")
-			b.ReportMetric(rate, "events/s")
-			reportQuantiles(b, "", took)
-			le.report()
-			le.stop() // now, not after the last round: two engines of 10,000 rules pass the heap ceiling
+	pacings(b, func(b *testing.B, paced bool) {
+		var measuring atomic.Bool
+		var rebuilds durations
+		le := startLoaded(b, dir, ids, hooks{edit: timeRebuilds(&measuring, &rebuilds)})
+		ran := le.runs.Load()
+		measuring.Store(true)
+		b.ResetTimer()
+		rate := le.publish(b, paced, func(i int) engine.Event {
+			return engine.Event{Kind: engine.KindCustom, Name: ids[(n+i)%n]}
 		})
+		b.StopTimer()
+		measuring.Store(false)
+		took := rebuilds.list()
+		b.ReportMetric(float64(len(took))/float64(le.runs.Load()-ran), "rebuilds/run")
+		b.ReportMetric(rate, "events/s")
+		reportQuantiles(b, "", took)
+		le.report()
+		le.stop() // now, not after the last round: two engines of 10,000 rules pass the heap ceiling
+	})
+}
+
+// pacings runs run as the sub-benchmarks paced (events published at
+// 1,000/s) and flood (as fast as 8 in flight allow).
+func pacings(b *testing.B, run func(b *testing.B, paced bool)) {
+	for _, paced := range []bool{true, false} {
+		b.Run(map[bool]string{true: "paced", false: "flood"}[paced], func(b *testing.B) { run(b, paced) })
 	}
 }
 
@@ -931,19 +937,23 @@ func (l *runLatencies) report(b *testing.B) {
 			b.ReportMetric(adds, fmt.Sprintf("%sadds-p%.0f-µs", v.name, p*100))
 		}
 	}
-	l.reportTail(b)
+	l.reportRebuilds(b)
 }
 
-// reportTail reports what the slowest 1% of the rebuilt runs (from the
-// dispatch to the handler's start) took on average, and how much of it was
-// their rebuild (Rule.NewInstance): the rest is waiting.
-func (l *runLatencies) reportTail(b *testing.B) {
+// reportRebuilds reports the quantiles of the rebuilds' own times
+// (Rule.NewInstance), and what the slowest 1% of the rebuilt runs (from
+// the dispatch to the handler's start) took on average, and how much of it
+// was their rebuild: the rest is waiting.
+func (l *runLatencies) reportRebuilds(b *testing.B) {
 	var rebuilt []runTimes
+	var took []time.Duration
 	for _, r := range l.runs {
 		if r.rebuilt {
-			rebuilt = append(rebuilt, r)
+			rebuilt, took = append(rebuilt, r), append(took, r.build)
 		}
 	}
+	b.ReportMetric(float64(len(rebuilt))/float64(len(l.runs)), "rebuilds/run")
+	reportQuantiles(b, "rebuild-", took)
 	wait := func(r runTimes) time.Duration { return r.start.Sub(r.dispatched) }
 	slices.SortFunc(rebuilt, func(x, y runTimes) int { return cmp.Compare(wait(x), wait(y)) })
 	tail := rebuilt[int(0.99*float64(len(rebuilt)-1)):]
@@ -976,48 +986,38 @@ func (l *runLatencies) check() error {
 // whose state was released (a different one each time: it rebuilds) and
 // 8 hot rules (their states kept: no rebuild), so both kinds of run share
 // the same time window, pacing and engine, are equally numerous, and each
-// kind follows either kind equally often. A run's latency is from its event's dispatch (journaled and
-// handed to the rules' runners, Config.OnEvent) or its Publish to the
-// start of its rule's handler (Instance.Run, after the rebuild if any),
-// or to its end; the p50 and p99 of rebuilt runs less those of warm runs
-// are what a rebuild adds. The rebuilds' own times (around
-// Rule.NewInstance) are reported as rebuild-*, and tail-µs and
-// tail-rebuild-µs say what the slowest 1% of rebuilt runs took, and spent
-// rebuilding, on average. paced publishes 1,000
-// events/s, flood keeps 8 in flight. Run it with -benchtime 5000x.
+// kind follows either kind equally often. A run's latency is from its
+// event's dispatch (journaled and handed to the rules' runners,
+// Config.OnEvent) or its Publish to the start of its rule's handler
+// (Instance.Run, after the rebuild if any), or to its end; the quantiles
+// of rebuilt runs less those of warm runs are what a rebuild adds. The
+// rebuilds' own times (around Rule.NewInstance) are reported as
+// rebuild-*; tail-µs and tail-rebuild-µs say what the slowest 1% of
+// rebuilt runs took, and spent rebuilding, on average. paced publishes
+// 1,000 events/s, flood keeps 8 in flight. Run it with -benchtime 5000x
+// or more.
 func BenchmarkRebuildAdds(b *testing.B) {
 	const n, hot = 10000, 8
 	files, ids := scaleRules(n)
 	dir := writeFiles(b, files)
-	for _, paced := range []bool{true, false} {
-		b.Run(map[bool]string{true: "paced", false: "flood"}[paced], func(b *testing.B) {
-			var measuring atomic.Bool
-			var rebuilds durations
-			lat := &runLatencies{hot: map[string]bool{}}
-			for _, id := range ids[:hot] {
-				lat.hot[id] = true
+	pacings(b, func(b *testing.B, paced bool) {
+		lat := &runLatencies{hot: map[string]bool{}}
+		for _, id := range ids[:hot] {
+			lat.hot[id] = true
+		}
+		le := startLoaded(b, dir, ids, hooks{onEvent: lat.dispatched, edit: lat.wrap})
+		le.fireAll(ids[:hot]) // their states built again, and kept from now on
+		b.ResetTimer()
+		rate := le.publish(b, paced, func(i int) engine.Event {
+			if i%4 == 1 || i%4 == 2 { // cold, hot, hot, cold: each kind follows each kind
+				return lat.event(i, ids[(i/2)%hot])
 			}
-			timed := timeRebuilds(&measuring, &rebuilds)
-			le := startLoaded(b, dir, ids, hooks{onEvent: lat.dispatched, edit: func(r *engine.Rule) { lat.wrap(r); timed(r) }})
-			le.fireAll(ids[:hot]) // their states built again, and kept from now on
-			ran := le.runs.Load()
-			measuring.Store(true)
-			b.ResetTimer()
-			rate := le.publish(b, paced, func(i int) engine.Event {
-				if i%4 == 1 || i%4 == 2 { // cold, hot, hot, cold: each kind follows each kind
-					return lat.event(i, ids[(i/2)%hot])
-				}
-				return lat.event(i, ids[hot+(i/2)%(n-hot)])
-			})
-			b.StopTimer()
-			measuring.Store(false)
-			b.ReportMetric(rate, "events/s")
-			took := rebuilds.list()
-			b.ReportMetric(float64(len(took))/float64(le.runs.Load()-ran), "rebuilds/run")
-			reportQuantiles(b, "rebuild-", took)
-			lat.report(b)
-			le.report()
-			le.stop() // now, not after the last round: two engines of 10,000 rules pass the heap ceiling
+			return lat.event(i, ids[hot+(i/2)%(n-hot)])
 		})
-	}
+		b.StopTimer()
+		b.ReportMetric(rate, "events/s")
+		lat.report(b)
+		le.report()
+		le.stop() // now, not after the last round: two engines of 10,000 rules pass the heap ceiling
+	})
 }
