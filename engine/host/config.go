@@ -76,9 +76,7 @@ type StoreConfig struct {
 // key that is wrong.
 func (c StoreConfig) Options() (store.Options, error) {
 	o := store.Options{Sync: c.Sync}
-	switch c.Sync {
-	case "", store.SyncInterval, store.SyncAlways:
-	default:
+	if !store.ValidSync(c.Sync) {
 		return o, fmt.Errorf("store.sync %q: interval or always", c.Sync)
 	}
 	if c.SyncInterval != "" {

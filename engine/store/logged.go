@@ -132,18 +132,11 @@ func (s *Store) closeLog() {
 		s.log.Error("store: last checkpoint failed; the write-ahead log keeps the writes", "err", err)
 		s.discard()
 	}
-	for {
-		select {
-		case r := <-s.reads:
-			s.serve(r)
-			continue
-		default:
-		}
-		break
+	for len(s.reads) > 0 { // no read is queued after closed is set
+		s.serve(<-s.reads)
 	}
 	if s.w.tx != nil { // a read redid the log after the failed checkpoint
-		s.w.tx.Rollback()
-		s.w.tx = nil
+		s.discard()
 	}
 	s.w.closeErr = errors.Join(err, s.wal.close(err == nil))
 }
@@ -241,3 +234,9 @@ func recoverLog(db *bolt.DB, path string) (*walLog, error) {
 }
 
 var errBadSync = errors.New(`store sync mode must be "interval" or "always"`)
+
+// ValidSync reports whether mode is a sync mode Options.Sync takes ("" is
+// the default, SyncInterval).
+func ValidSync(mode string) bool {
+	return mode == "" || mode == SyncInterval || mode == SyncAlways
+}

@@ -230,7 +230,7 @@ var _ engine.Store = (*Store)(nil)
 // ErrInUse after one second when another process holds the file.
 func Open(path string, opts Options) (*Store, error) {
 	opts = opts.withDefaults()
-	if opts.Sync != SyncInterval && opts.Sync != SyncAlways {
+	if !ValidSync(opts.Sync) {
 		return nil, fmt.Errorf("database %s: %w, not %q", path, errBadSync, opts.Sync)
 	}
 	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second})
