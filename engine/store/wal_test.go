@@ -133,18 +133,24 @@ func TestAnIdleStoreCheckpoints(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "a.db")
 	s := openStore(t, path, store.Options{CheckpointInterval: 10 * time.Millisecond})
 	mustPut(t, s, "a", "1")
+	waitCheckpointed(t, path, "a", "1")
+}
+
+// waitCheckpointed waits until the database file at path alone (without
+// its log) holds key = value in bucket b, for 10 s at most.
+func waitCheckpointed(t *testing.T, path, key, value string) {
+	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		cp := crashCopy(t, path, false)
-		got, err := openStore(t, cp, store.Options{}).Get("b", "a")
+		got, err := openStore(t, crashCopy(t, path, false), store.Options{}).Get("b", key)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if string(got) == "1" {
+		if string(got) == value {
 			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatal("no checkpoint within 10 s")
+			t.Fatalf("%s = %s not checkpointed within 10 s", key, value)
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
@@ -301,10 +307,13 @@ func TestARecordBehindADamagedOneIsNeverRedone(t *testing.T) {
 // log, and a read-only open of a missing data file still fails.
 func TestALogOfAnotherDatabaseIsRefused(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "a.db")
-	s := openStore(t, path, store.Options{CheckpointBytes: 1}) // a checkpoint after each write
-	mustPut(t, s, "old", "1")
-	cp := crashCopy(t, path, true)
-	mustPut(t, s, "newer", "2")
+	s := openStore(t, path, store.Options{CheckpointInterval: 5 * time.Millisecond})
+	mustPut(t, s, "old", "1") // record 1
+	waitCheckpointed(t, path, "old", "1")
+	cp := crashCopy(t, path, true) // its database holds record 1
+	mustPut(t, s, "mid", "2")      // record 2
+	waitCheckpointed(t, path, "mid", "2")
+	mustPut(t, s, "newer", "3") // record 3, at the log's start
 	newer := crashCopy(t, path, true)
 	if err := os.Rename(cp, newer); err != nil { // the older database beside the newer log
 		t.Fatal(err)
