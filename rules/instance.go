@@ -180,7 +180,7 @@ func (in *instance) load(id *Run) error {
 	defs, err := runChunk(L, l.proto, l.Def.File, l.opts)
 	if err != nil {
 		L.Close()
-		return err
+		return buildError(l, err)
 	}
 	var table *lua.LTable
 	for _, d := range defs {
@@ -199,6 +199,23 @@ func (in *instance) load(id *Run) error {
 	sp.ctx.table.RawSetString("rule", lua.LString(in.def.ID))
 	in.L, in.run, in.ctxTable = L, run, sp.ctx.table
 	return nil
+}
+
+// buildError is why a state of l's rule could not be built, run by run
+// (the file and its lib modules are the ones loaded, so that is rare: a
+// top level that fails at a later time, or over its budget): the rule, the
+// file and line it failed at and, when that is a module's, the line of the
+// rule file that called into it; no Lua traceback.
+func buildError(l *Loaded, err error) error {
+	if _, ok := errors.AsType[*LoadError](err); ok {
+		return fmt.Errorf("rule %q: building its state: %w", l.Def.ID, err)
+	}
+	se := scripting.AsScriptError(err)
+	se.Msg = scripting.Truncate(se.Msg, l.opts.Limits.ErrorBytes)
+	if line := se.LineIn(l.Def.File); line > 0 && se.File != l.Def.File {
+		return fmt.Errorf("rule %q: building its state: %w (from %s:%d)", l.Def.ID, se, l.Def.File, line)
+	}
+	return fmt.Errorf("rule %q: building its state: %w", l.Def.ID, se)
 }
 
 // stackReserve is the goroutine stack a rule file's run needs (the Lua

@@ -44,7 +44,6 @@ type Options struct {
 	// Place is where sunrise and sunset are computed; nil: sun schedules
 	// are refused with an error that says how to configure it.
 	Place *schedule.Place
-	Libs  *scripting.LibCache
 	// Bind installs the bound API (device(), alexa.echo, ...) into a state.
 	// It is called for every state, at load and for each instance; run is
 	// nil while the file loads.
@@ -69,6 +68,9 @@ type Options struct {
 
 	catalogue []ctorSpec   // the trigger constructors, built once by Load
 	spares    *spareStates // blank states for new instances, made by Load
+	// libs is the load's lib modules, read once by Load: a state rebuilt
+	// later runs them as loaded, whatever the files say by then.
+	libs *scripting.LibCache
 }
 
 // Loaded is one valid rule, compiled.
@@ -135,7 +137,10 @@ func luaFiles(paths []string, keep func(path string) bool) ([]string, error) {
 }
 
 // Load loads every rule file under paths; lib/ of each directory holds the
-// modules `require` may load.
+// modules `require` may load. The lib modules are read with the rules: a
+// state built later, for a run or after its state was released, runs the
+// modules and rule files as this load read them; a new Load reads them
+// again.
 func Load(opts Options, paths ...string) (*Set, error) {
 	files, err := Files(paths...)
 	if err != nil {
@@ -144,9 +149,7 @@ func Load(opts Options, paths ...string) (*Set, error) {
 	if opts.Location == nil {
 		opts.Location = time.Local
 	}
-	if opts.Libs == nil {
-		opts.Libs = scripting.NewLibCache()
-	}
+	opts.libs = captureLibs(files)
 	opts.Limits = opts.Limits.WithDefaults()
 	if opts.Guard == nil {
 		opts.Guard = scripting.NewHeapGuard(opts.Limits)
@@ -173,6 +176,20 @@ func Load(opts Options, paths ...string) (*Set, error) {
 		}
 	}
 	return set, nil
+}
+
+// captureLibs reads the lib modules of the directories of files, each
+// directory's once, for a new load.
+func captureLibs(files []string) *scripting.LibCache {
+	libs := scripting.NewLibCache()
+	seen := map[string]bool{}
+	for _, f := range files {
+		if dir := filepath.Dir(f); !seen[dir] {
+			seen[dir] = true
+			libs.Capture(libDir(dir))
+		}
+	}
+	return libs
 }
 
 type fileResult struct {
@@ -235,7 +252,7 @@ func blankState(opts *Options, so scripting.StateOptions, run *Run) *lua.LState 
 // run's log, or while file loads to opts.Print.
 func stateOptions(opts *Options, dir, file string, run *Run) scripting.StateOptions {
 	so := scripting.StateOptions{Clock: opts.Clock, Location: opts.Location,
-		LibDir: libDir(dir), Libs: opts.Libs}
+		LibDir: libDir(dir), Libs: opts.libs}
 	switch {
 	case run != nil:
 		so.Print = func(msg string) { run.logLine("info", msg) }

@@ -67,7 +67,7 @@ func (s *spareStates) take(dir string) spare {
 	if !ok {
 		sp = s.build(dir)
 	} else if sp.dir != dir {
-		scripting.SetLibDir(sp.L, libDir(dir), s.opts.Libs)
+		scripting.SetLibDir(sp.L, libDir(dir), s.opts.libs)
 	}
 	return sp
 }

@@ -37,6 +37,19 @@ func (e *ScriptError) Error() string {
 // Unwrap returns the underlying gopher-lua error.
 func (e *ScriptError) Unwrap() error { return e.Err }
 
+// LineIn returns the line of the innermost frame of the traceback that is
+// in file, 0 when none is: where a rule file called into the module that
+// failed.
+func (e *ScriptError) LineIn(file string) int {
+	for _, m := range tracebackFrame.FindAllStringSubmatch(e.Traceback, -1) {
+		if m[1] == file {
+			n, _ := strconv.Atoi(m[2])
+			return n
+		}
+	}
+	return 0
+}
+
 // positionPrefix matches the "file:line: " gopher-lua puts in front of
 // runtime and argument errors. The file part is non-greedy so a message that
 // itself contains "x:1: " keeps it. It is matched against the head of the

@@ -1,10 +1,10 @@
 package scripting
 
 import (
-	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -47,8 +47,9 @@ type StateOptions struct {
 	// LibDir/x.lua and require "a.b" loads LibDir/a/b.lua, nothing else.
 	// Empty means no modules.
 	LibDir string
-	// Libs shares compiled lib modules between states; may be nil (each
-	// state then compiles what it requires).
+	// Libs holds the lib modules (read and compiled once, then fixed) and
+	// the shared libraries of the load the state belongs to; may be nil
+	// (the state then has a cache of its own).
 	Libs *LibCache
 	// Print receives each print() line; print is silent when nil.
 	Print func(msg string)
@@ -289,11 +290,14 @@ func (r *requirer) find(name string) (*lua.FunctionProto, error) {
 	return r.libs.load(r.dir, rel, name)
 }
 
-// LibCache shares compiled lib modules between states, so a module every
-// rule requires is compiled once per process. It is safe for concurrent
-// use. An entry is keyed by file and content, so an edited file is
-// recompiled on the next require (after a reload) and an unchanged one is
-// not.
+// LibCache holds the lib modules of one load of the rules (rules.Load
+// makes one per load) and the libraries its states share. A module file is
+// read and compiled once, and every state of the cache runs that code from
+// then on, a state rebuilt after its release included: an edit on disk
+// reaches the rules through the next load, which checks it and names its
+// errors, never through a rebuild. Capture reads a lib directory's modules
+// ahead of their first require. One compiled proto per module is shared by
+// all states. It is safe for concurrent use.
 type LibCache struct {
 	mu       sync.Mutex
 	entries  map[string]*libEntry // by cleaned file path
@@ -310,8 +314,11 @@ func (c *LibCache) shared() *sharedLibs {
 	return c.libs
 }
 
+// libEntry is one module file as the cache read it: its source until it
+// is compiled on first require, or why it could not be read.
 type libEntry struct {
-	sum   [sha256.Size]byte
+	src   []byte
+	read  error // os.ErrNotExist: there was no such file
 	once  sync.Once
 	proto *lua.FunctionProto
 	err   error
@@ -329,29 +336,71 @@ func (c *LibCache) Compiles() int {
 	return c.compiles
 }
 
-// load reads dir/rel without leaving dir (os.OpenInRoot also refuses
-// symlinks that point outside) and returns its compiled proto.
-func (c *LibCache) load(dir, rel, name string) (*lua.FunctionProto, error) {
-	src, err := readInRoot(dir, rel)
+// Capture reads every module file under libDir now, so that a module a
+// rule first requires in a run, or in a state rebuilt later, is the one
+// read with the rules. A file it cannot see (under a symlinked directory)
+// is read at its first require and kept from then on. A missing libDir
+// captures nothing: require says so.
+func (c *LibCache) Capture(libDir string) {
+	root, err := os.OpenRoot(libDir)
 	if err != nil {
-		if errors.Is(err, os.ErrNotExist) {
-			return nil, fmt.Errorf("module %q not found: no file %s in %s", name, rel, dir)
-		}
-		return nil, fmt.Errorf("module %q: %w", name, err)
+		return
 	}
-	path := filepath.Join(dir, filepath.FromSlash(rel))
-	sum := sha256.Sum256(src)
+	defer root.Close()
+	_ = fs.WalkDir(root.FS(), ".", func(rel string, d fs.DirEntry, err error) error {
+		switch {
+		case err != nil:
+			return nil // require reads the file itself and reports why not
+		case d.IsDir() && rel != "." && !moduleName.MatchString(d.Name()):
+			return fs.SkipDir // no module name reaches it (hidden, dotted)
+		case !d.IsDir() && isModuleFile(rel):
+			c.entry(libDir, rel)
+		}
+		return nil
+	})
+}
 
+// isModuleFile reports whether require can name the lib file at rel
+// ("a/b.lua" is "a.b").
+func isModuleFile(rel string) bool {
+	name, ok := strings.CutSuffix(rel, ".lua")
+	return ok && !strings.Contains(name, ".") && moduleName.MatchString(strings.ReplaceAll(name, "/", "."))
+}
+
+// entry returns the cache's entry of dir/rel, reading the file (without
+// leaving dir) when the cache has none yet.
+func (c *LibCache) entry(dir, rel string) *libEntry {
+	path := filepath.Join(dir, filepath.FromSlash(rel))
 	c.mu.Lock()
 	e := c.entries[path]
-	if e == nil || e.sum != sum {
-		e = &libEntry{sum: sum}
-		c.entries[path] = e
-	}
 	c.mu.Unlock()
+	if e != nil {
+		return e
+	}
+	src, err := readInRoot(dir, rel)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if prev := c.entries[path]; prev != nil {
+		return prev // read meanwhile by another state: the first read is kept
+	}
+	e = &libEntry{src: src, read: err}
+	c.entries[path] = e
+	return e
+}
 
+// load returns the compiled proto of dir/rel, module name, as the cache
+// first read it.
+func (c *LibCache) load(dir, rel, name string) (*lua.FunctionProto, error) {
+	e := c.entry(dir, rel)
+	switch {
+	case errors.Is(e.read, os.ErrNotExist):
+		return nil, fmt.Errorf("module %q not found: no file %s in %s", name, rel, dir)
+	case e.read != nil:
+		return nil, fmt.Errorf("module %q: %w", name, e.read)
+	}
 	e.once.Do(func() {
-		e.proto, e.err = Compile(path, src)
+		e.proto, e.err = Compile(filepath.Join(dir, filepath.FromSlash(rel)), e.src)
+		e.src = nil // the proto is what states run
 		c.mu.Lock()
 		c.compiles++
 		c.mu.Unlock()
@@ -359,6 +408,8 @@ func (c *LibCache) load(dir, rel, name string) (*lua.FunctionProto, error) {
 	return e.proto, e.err
 }
 
+// readInRoot reads dir/rel without leaving dir (os.OpenInRoot also refuses
+// symlinks that point outside), up to MaxModuleSize.
 func readInRoot(dir, rel string) ([]byte, error) {
 	f, err := os.OpenInRoot(dir, rel)
 	if err != nil {

@@ -425,30 +425,59 @@ func TestRequireSymlinkEscape(t *testing.T) {
 	}
 }
 
-func TestLibCacheRecompilesChangedFiles(t *testing.T) {
+// A cache keeps a module as it first read it: an edit, or removing the
+// file, reaches only a new cache (the next load of the rules). Capture
+// reads the modules before their first require.
+func TestLibCacheKeepsTheModulesItRead(t *testing.T) {
 	lib := t.TempDir()
-	write := func(src string) {
-		if err := os.WriteFile(filepath.Join(lib, "m.lua"), []byte(src), 0o644); err != nil {
+	write := func(name, src string) {
+		t.Helper()
+		p := filepath.Join(lib, filepath.FromSlash(name))
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(src), 0o644); err != nil {
 			t.Fatal(err)
 		}
 	}
-	libs := scripting.NewLibCache()
-	get := func() string {
+	get := func(libs *scripting.LibCache, module string) string {
+		t.Helper()
 		L := scripting.NewState(scripting.StateOptions{LibDir: lib, Libs: libs})
 		defer L.Close()
-		v, err := run(t, L, "req", `return require "m"`)
+		v, err := run(t, L, "req", `return require "`+module+`"`)
 		if err != nil {
-			t.Fatal(err)
+			return err.Error()
 		}
 		return v.String()
 	}
-	write(`return "v1"`)
-	if get() != "v1" || get() != "v1" || libs.Compiles() != 1 {
-		t.Fatalf("first version: compiles %d", libs.Compiles())
+	write("m.lua", `return "v1"`)
+	write("sub/n.lua", `return "n1"`)
+	libs := scripting.NewLibCache()
+	libs.Capture(lib)
+	if got := get(libs, "m"); got != "v1" || libs.Compiles() != 1 {
+		t.Fatalf("first require: %q, compiles %d", got, libs.Compiles())
 	}
-	write(`return "v2"`)
-	if got := get(); got != "v2" || libs.Compiles() != 2 {
-		t.Errorf("after edit: %q, compiles %d; want v2, 2", got, libs.Compiles())
+	write("m.lua", `return "v2"`)
+	write("sub/n.lua", `return (`) // captured, not yet required
+	if got := get(libs, "m"); got != "v1" || libs.Compiles() != 1 {
+		t.Errorf("after an edit: %q, compiles %d; want v1 as first read, compiled once", got, libs.Compiles())
+	}
+	if got := get(libs, "sub.n"); got != "n1" {
+		t.Errorf("a module captured and edited before its first require: %q, want n1", got)
+	}
+	if err := os.Remove(filepath.Join(lib, "m.lua")); err != nil {
+		t.Fatal(err)
+	}
+	if got := get(libs, "m"); got != "v1" {
+		t.Errorf("after removing the file: %q, want v1", got)
+	}
+	write("m.lua", `return "v3"`)
+	fresh := scripting.NewLibCache()
+	if got := get(fresh, "m"); got != "v3" {
+		t.Errorf("a new cache: %q, want v3", got)
+	}
+	if got := get(fresh, "sub.n"); !strings.Contains(got, filepath.Join(lib, "sub", "n.lua")+":1:") {
+		t.Errorf("a new cache's syntax error: %q, want it to name sub/n.lua:1", got)
 	}
 }
 

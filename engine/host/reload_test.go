@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -140,4 +141,54 @@ func TestAReloadOfAMissingDirectoryIsShown(t *testing.T) {
 	if rules := r.rules(); rules["good@good.lua"].Status != "running" || len(rules) != 1 {
 		t.Fatalf("the running rules must stay: %s", fmt.Sprint(rules))
 	}
+}
+
+// A lib module edited on disk changes the rules at the next reload, which
+// names the module's error by file and line and keeps the running rules;
+// until then a rule whose state was released and rebuilt runs the module
+// as loaded.
+func TestALibModuleChangesAtTheReloadNotAtARebuild(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.Mkdir(filepath.Join(dir, "lib"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	write(t, dir, "lib/word.lua", `return "loaded"`)
+	write(t, dir, "r.lua", `local word = require "word"
+return rule "r" { when = event "r", run = function(ctx) ctx.log.info(word) end }`)
+	write(t, dir, "other.lua", `return rule "other" { when = event "other", run = function() end }`)
+	r := startHost(t, host.Options{Config: host.Config{Rules: dir, States: host.StatesConfig{Max: 1}}})
+	runs := 0
+	fire := func(want string) {
+		t.Helper()
+		runs++
+		if status, body := r.do("POST", "/api/events", `{"name":"r"}`); status != http.StatusAccepted {
+			t.Fatalf("POST /api/events: %d %s", status, body)
+		}
+		var traces, others []struct {
+			Error string   `json:"error"`
+			Log   []string `json:"log"`
+		}
+		r.waitFor("the run of r", func() bool { r.getJSON("/api/runs?rule=r", &traces); return len(traces) == runs })
+		if tr := traces[0]; tr.Error != "" || len(tr.Log) != 1 || tr.Log[0] != "info: "+want {
+			t.Fatalf("run %d of r: %+v, want the log %q", runs, tr, want)
+		}
+		// The other rule's run releases r's state (states.max 1).
+		if status, body := r.do("POST", "/api/events", `{"name":"other"}`); status != http.StatusAccepted {
+			t.Fatalf("POST /api/events: %d %s", status, body)
+		}
+		r.waitFor("the run of other", func() bool { r.getJSON("/api/runs?rule=other", &others); return len(others) == runs })
+	}
+	fire("loaded")
+	write(t, dir, "lib/word.lua", "return {\n  a = ,\n}") // a syntax error, on disk only
+	fire("loaded")
+	status, body := r.do("POST", "/api/reload", "")
+	if status != http.StatusUnprocessableEntity || !strings.Contains(body, "word.lua:2: ") || !strings.Contains(body, "r.lua:1: ") {
+		t.Fatalf("reload with a broken module: %d %s", status, body)
+	}
+	fire("loaded")
+	write(t, dir, "lib/word.lua", `return "reloaded"`)
+	if status, body := r.do("POST", "/api/reload", ""); status != http.StatusOK {
+		t.Fatalf("reload with the module mended: %d %s", status, body)
+	}
+	fire("reloaded")
 }
