@@ -48,6 +48,11 @@ func (v *View) Put(bucket, key string, _ []byte) error {
 	return fmt.Errorf("%s/%s: %w", bucket, key, ErrNotInCluster)
 }
 
+// QueuePut refuses like Put.
+func (v *View) QueuePut(bucket, key string, value []byte, then func(error)) {
+	then(v.Put(bucket, key, value))
+}
+
 // RuleState reads the state of rule in its partition.
 // While NATS is away it waits up to viewWait for it.
 func (v *View) RuleState(rule string) (json.RawMessage, error) {
