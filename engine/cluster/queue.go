@@ -47,6 +47,11 @@ func (s *Store) QueuePut(bucket, key string, value []byte, then func(error)) {
 	s.mu.Unlock()
 }
 
+// Flush writes the puts queued so far now, retrying while NATS is away
+// and the store's life goes on, and waits for them: a stopping engine's
+// last trigger states, the sources' last records.
+func (s *Store) Flush() error { return s.write(nil) }
+
 // armQueue starts the queued puts' timer when it is not running; s.mu is
 // held.
 func (s *Store) armQueue() {
@@ -64,7 +69,7 @@ func (s *Store) armQueue() {
 			s.queue.timer = nil
 		}
 		s.mu.Unlock()
-		if err := s.write(nil); err != nil {
+		if err := s.Flush(); err != nil {
 			s.c.log.Warn("cluster: queued writes not stored", "partition", s.partition, "err", err)
 		}
 	})

@@ -13,9 +13,10 @@ import (
 
 // AccountStore is the key-value space of the account's sources (poll
 // readings, fired rings, push dedup), shared by the nodes: whichever node
-// runs the sources next finds it.
-func (c *Conn) AccountStore() *Store {
-	s := c.NewStore(context.Background(), "_account")
+// runs the sources next finds it. Its writes retry while NATS is away
+// until life ends.
+func (c *Conn) AccountStore(life context.Context) *Store {
+	s := c.NewStore(life, "_account")
 	s.prefix = "a."
 	return s
 }
@@ -30,7 +31,7 @@ type View struct {
 }
 
 // View returns a View; Set gives it the partitions.
-func (c *Conn) View() *View { return &View{Store: c.AccountStore()} }
+func (c *Conn) View() *View { return &View{Store: c.AccountStore(context.Background())} }
 
 // Set names the partitions; ruleOf maps rule ids to their property (rules
 // in none are the default partition's). Call it before the view is read.
