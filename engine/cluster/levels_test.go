@@ -39,13 +39,6 @@ func (f *fencingStore) QueuePut(bucket, key string, value []byte, then func(erro
 	f.Store.QueuePut(bucket, key, value, then)
 }
 
-// levelStep is a reading sent to the trigger, or (value 0) a move of the
-// clock by advance.
-type levelStep struct {
-	value   float64
-	advance time.Duration
-}
-
 // ranEvents is the state of heldRule: the events its committed runs ran.
 type ranEvents struct{ Events []string }
 
@@ -69,20 +62,10 @@ func heldRule(hold time.Duration) *engine.Rule {
 // whichever of the trigger's state writes the owner dies before, the node
 // that takes the partition over runs the rule exactly once per firing.
 func TestATriggersStateSurvivesAnOwnersDeathAtEachOfItsWrites(t *testing.T) {
-	fires := []levelStep{{value: 20}, {value: 25}, {value: 5}, {value: 30}, {value: 40}}
-	holds := []levelStep{{value: 20}, {advance: time.Minute}, {value: 25}, {value: 5}, {value: 30}, {advance: time.Minute}}
-	for _, tc := range []struct {
-		name  string
-		hold  time.Duration
-		steps []levelStep
-		puts  int // state writes of a run without a death
-	}{
-		{"fires", 0, fires, 3},
-		{"holds", time.Minute, holds, 5},
-	} {
-		for at := 1; at <= tc.puts+1; at++ {
-			t.Run(fmt.Sprintf("%s/death at write %d", tc.name, at), func(t *testing.T) {
-				ran := dieAndTakeOver(t, tc.hold, tc.steps, at)
+	for _, tc := range enginetest.LevelCases() {
+		for at := 1; at <= tc.Puts+1; at++ {
+			t.Run(fmt.Sprintf("%s/death at write %d", tc.Name, at), func(t *testing.T) {
+				ran := dieAndTakeOver(t, tc.Hold, tc.Steps, at)
 				if len(ran) != 2 || ran[0] == ran[1] {
 					t.Errorf("committed runs of %v, want two events, one per firing", ran)
 				}
@@ -95,7 +78,7 @@ func TestATriggersStateSurvivesAnOwnersDeathAtEachOfItsWrites(t *testing.T) {
 // dies at its at-th trigger state write, then, on the store of the node
 // that claims the partition, to a second engine the steps the first did
 // not take, and returns the events of the rule's committed runs.
-func dieAndTakeOver(t *testing.T, hold time.Duration, steps []levelStep, at int) []string {
+func dieAndTakeOver(t *testing.T, hold time.Duration, steps []enginetest.LevelStep, at int) []string {
 	s := natstest.Start(t, t.TempDir(), server.RANDOM_PORT)
 	c2 := dial(t, s.ClientURL(), "n2")
 	fs := &fencingStore{Store: claim(t, dial(t, s.ClientURL(), "n1"), "n1"), at: int32(at),
@@ -103,7 +86,7 @@ func dieAndTakeOver(t *testing.T, hold time.Duration, steps []levelStep, at int)
 		claim:   func() (*cluster.Store, error) { return c2.Claim(t.Context(), t.Context(), "p", "n2") }}
 	clock := engine.NewVirtual(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC))
 	e1, stop := runEngine(t, fs, clock, heldRule(hold))
-	next := sendSteps(t, e1, clock, steps, func() bool { return fs.n.Load() >= fs.at })
+	next := enginetest.SendLevelSteps(t, e1, clock, steps, func() bool { return fs.n.Load() >= fs.at })
 	stop()
 	var cur *cluster.Store
 	select {
@@ -117,7 +100,7 @@ func dieAndTakeOver(t *testing.T, hold time.Duration, steps []levelStep, at int)
 	e2, stop2 := runEngine(t, cur, clock2, heldRule(hold))
 	defer stop2()
 	waitInboxEmpty(t, cur)
-	sendSteps(t, e2, clock2, steps[next:], func() bool { return false })
+	enginetest.SendLevelSteps(t, e2, clock2, steps[next:], func() bool { return false })
 	waitInboxEmpty(t, cur)
 	raw, err := cur.RuleState("hot")
 	var st ranEvents
@@ -146,24 +129,4 @@ func waitInboxEmpty(t *testing.T, st *cluster.Store) {
 		p, err := st.Inbox()
 		return err == nil && len(p) == 0
 	})
-}
-
-// sendSteps sends steps until died reports true or a reading is not
-// accepted, waiting for the engine to be idle after each; it returns the
-// index of the first step not taken.
-func sendSteps(t *testing.T, e *engine.Engine, clock *engine.Virtual, steps []levelStep, died func() bool) int {
-	t.Helper()
-	for i, s := range steps {
-		if died() {
-			return i
-		}
-		if s.value == 0 {
-			clock.Advance(s.advance)
-		} else if _, err := e.Accept(engine.Event{Kind: engine.KindReading, Device: &engine.Device{ID: "t1"},
-			Data: map[string]any{"value": s.value}}); err != nil {
-			return i
-		}
-		enginetest.WaitUntil(t, "an idle engine", e.Idle)
-	}
-	return len(steps)
 }
