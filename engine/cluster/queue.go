@@ -37,9 +37,10 @@ type queuedPut struct {
 // carrying the put is in flight, so it never lands before the put. then is
 // called once the put is durable, or refused with the batch that carried
 // it (ErrFenced), or failed for good (the store's life ended); it must not
-// block. A batch refused for a reason of its own (its done mark exists,
-// an accept that is not fresh) or that failed while NATS is away leaves
-// the puts queued, to be written again.
+// block. When the batch carrying them is refused for a reason of its own
+// (its done mark exists, an accept that is not fresh), the puts are
+// written alone before that write returns; when it failed while NATS is
+// away, they stay queued, ahead of later ones, and are written again.
 func (s *Store) QueuePut(bucket, key string, value []byte, then func(error)) {
 	s.mu.Lock()
 	s.queue.puts = append(s.queue.puts, queuedPut{w: write{key: s.key("kv", bucket, key), value: value}, then: then})
@@ -134,11 +135,11 @@ func (s *Store) withQueued(ws []write, do func([]write) error) error {
 	}
 	err := do(append(all, ws...))
 	switch {
-	case err == nil || errors.Is(err, ErrFenced) || s.life.Err() != nil:
-		s.settle(puts, err)
 	case errors.Is(err, ErrDone) && len(ws) > 0:
 		// Refused by ws's own check: nothing was applied, NATS is there.
 		s.settle(puts, s.retry(all))
+	case err == nil || errors.Is(err, ErrFenced) || s.life.Err() != nil:
+		s.settle(puts, err)
 	default:
 		s.requeue(puts)
 	}
