@@ -191,3 +191,16 @@ func TestQueuedPutsWaitOutANATSOutage(t *testing.T) {
 	}
 	wantValue(t, st, "levels", "k", "1")
 }
+
+// The admin API's view refuses queued puts at once, as it refuses puts:
+// its embedded store would write them to the account's key-value space,
+// which the sources own.
+func TestViewRefusesQueuedPuts(t *testing.T) {
+	s := natstest.Start(t, t.TempDir(), server.RANDOM_PORT)
+	c := dial(t, s.ClientURL(), "n1")
+	done := make(stored, 1)
+	engine.QueuePut(c.View(), "shadow", "r", []byte("1"), done.then)
+	if err := done.answered(t, "the view's queued put"); !errors.Is(err, cluster.ErrNotInCluster) {
+		t.Fatalf("view's queued put: %v, want ErrNotInCluster", err)
+	}
+}
