@@ -29,13 +29,6 @@ func (c *crashingStore) QueuePut(bucket, key string, value []byte, then func(err
 	c.Store.QueuePut(bucket, key, value, then)
 }
 
-// levelStep is a reading published to the trigger, or (value 0) a move
-// of the clock by advance.
-type levelStep struct {
-	value   float64
-	advance time.Duration
-}
-
 // A stateful trigger's state is written without waiting, with what
 // follows it. Whichever of its writes the process dies before, a restart
 // on the same file that is sent the readings the first process did not
@@ -43,20 +36,10 @@ type levelStep struct {
 // no firing, and the trigger does not fire again on a reading that keeps
 // it matching.
 func TestATriggersStateSurvivesACrashAtEachOfItsWrites(t *testing.T) {
-	fires := []levelStep{{value: 20}, {value: 25}, {value: 5}, {value: 30}, {value: 40}}
-	holds := []levelStep{{value: 20}, {advance: time.Minute}, {value: 25}, {value: 5}, {value: 30}, {advance: time.Minute}}
-	for _, tc := range []struct {
-		name  string
-		hold  time.Duration
-		steps []levelStep
-		puts  int // state writes of a run without a crash
-	}{
-		{"fires", 0, fires, 3},
-		{"holds", time.Minute, holds, 5},
-	} {
-		for at := 1; at <= tc.puts+1; at++ {
-			t.Run(fmt.Sprintf("%s/crash at write %d", tc.name, at), func(t *testing.T) {
-				runs := crashAndRestart(t, tc.hold, tc.steps, at)
+	for _, tc := range enginetest.LevelCases() {
+		for at := 1; at <= tc.Puts+1; at++ {
+			t.Run(fmt.Sprintf("%s/crash at write %d", tc.Name, at), func(t *testing.T) {
+				runs := crashAndRestart(t, tc.Hold, tc.Steps, at)
 				seen := map[string]bool{}
 				for _, tr := range runs {
 					if seen[tr.EventID] {
@@ -76,7 +59,7 @@ func TestATriggersStateSurvivesACrashAtEachOfItsWrites(t *testing.T) {
 // trigger state write, then to a second engine on the same file the steps
 // the first did not take, and returns the stored traces of the rule's
 // runs that ran.
-func crashAndRestart(t *testing.T, hold time.Duration, steps []levelStep, at int) []engine.Trace {
+func crashAndRestart(t *testing.T, hold time.Duration, steps []enginetest.LevelStep, at int) []engine.Trace {
 	path := filepath.Join(t.TempDir(), "l.db")
 	rule := func() *engine.Rule {
 		r := goRule("hot", engine.ModeQueued, 10, noop)
@@ -93,7 +76,7 @@ func crashAndRestart(t *testing.T, hold time.Duration, steps []levelStep, at int
 	}
 	done := make(chan error, 1)
 	go func() { done <- e.Run(ctx) }()
-	next := sendSteps(t, e, clock, steps, func() bool { return cs.n.Load() >= cs.at })
+	next := enginetest.SendLevelSteps(t, e, clock, steps, func() bool { return cs.n.Load() >= cs.at })
 	cancel()
 	<-done
 	_ = cs.Close()
@@ -107,7 +90,7 @@ func crashAndRestart(t *testing.T, hold time.Duration, steps []levelStep, at int
 	// The replay has stepped every event it took once the inbox is empty
 	// (Idle may be true before the replay starts).
 	waitInboxEmpty(t, st)
-	sendSteps(t, e2, clock2, steps[next:], func() bool { return false })
+	enginetest.SendLevelSteps(t, e2, clock2, steps[next:], func() bool { return false })
 	waitInboxEmpty(t, st)
 	if err := st.Flush(); err != nil {
 		t.Fatal(err)
@@ -123,24 +106,4 @@ func crashAndRestart(t *testing.T, hold time.Duration, steps []levelStep, at int
 		}
 	}
 	return ran
-}
-
-// sendSteps publishes steps until crashed reports true or a reading is
-// not accepted, waiting for the engine to be idle after each; it returns
-// the index of the first step not taken.
-func sendSteps(t *testing.T, e *engine.Engine, clock *engine.Virtual, steps []levelStep, crashed func() bool) int {
-	t.Helper()
-	for i, s := range steps {
-		if crashed() {
-			return i
-		}
-		if s.value == 0 {
-			clock.Advance(s.advance)
-		} else if _, err := e.Accept(engine.Event{Kind: engine.KindReading, Device: &engine.Device{ID: "t1"},
-			Data: map[string]any{"value": s.value}}); err != nil {
-			return i
-		}
-		enginetest.WaitUntil(t, "an idle engine", e.Idle)
-	}
-	return len(steps)
 }

@@ -342,6 +342,10 @@ func (n *Node) runPartition(ctx context.Context, p string, st *Store) error {
 	err = n.consume(ectx, p, eng, st)
 	stopEngine()
 	err = errors.Join(err, <-engineDone)
+	// Its last trigger states, before the next owner can claim it.
+	if ferr := st.Flush(); ferr != nil && !errors.Is(ferr, ErrFenced) {
+		n.o.Log.Warn("cluster: queued writes of a stopped partition not stored", "partition", p, "err", ferr)
+	}
 	select {
 	case <-st.Fenced():
 		return errors.Join(err, fmt.Errorf("partition %s: %w", p, ErrFenced))

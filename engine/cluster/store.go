@@ -47,6 +47,8 @@ type Store struct {
 	broken map[string]bool
 	faults chan error
 
+	queue queued // QueuePut's puts, under mu
+
 	fence      *fence        // nil: a reader's store (views, tests)
 	fenced     chan struct{} // closed at the first write refused by fence
 	fencedOnce sync.Once
@@ -84,9 +86,16 @@ func (c *Conn) Claim(ctx, life context.Context, partition, node string) (*Store,
 // does is written any more.
 func (s *Store) Fenced() <-chan struct{} { return s.fenced }
 
-// commit writes ws through the store's fence, refusing at once after the
+// commit writes ws in one batch behind the puts queued before it
+// (QueuePut), once: a failure is the caller's to handle.
+func (s *Store) commit(ws []write) error { return s.withQueued(ws, s.apply) }
+
+// write is commit retrying like retry.
+func (s *Store) write(ws []write) error { return s.withQueued(ws, s.retry) }
+
+// apply writes ws through the store's fence, refusing at once after the
 // fence has refused a write.
-func (s *Store) commit(ws []write) error {
+func (s *Store) apply(ws []write) error {
 	select {
 	case <-s.fenced:
 		return ErrFenced
@@ -239,15 +248,22 @@ func (s *Store) RecordTrace(t engine.Trace) {
 }
 
 // Accept writes ev to the inbox unless its key was ever written: an event
-// accepted before (in the inbox, or completed) is not fresh.
+// accepted before (in the inbox, or completed) is not fresh. The event's
+// records (engine.Event.Writes: the state a hold's expiry leaves) are
+// written in the same atomic batch, so they land exactly when the event
+// does: with its first accept, never with a refused one.
 func (s *Store) Accept(ev engine.Event, journal bool, then func(fresh bool, err error)) {
-	ev.Writes = nil // a source's own records were written when it published
-	b, err := json.Marshal(ev)
+	b, err := json.Marshal(ev) // without Writes: they are not part of the event
 	if err != nil {
 		then(false, fmt.Errorf("cluster: encode event %s: %w", ev.ID, err))
 		return
 	}
-	err = s.commit([]write{{key: s.key("inbox", ev.ID), value: b, fresh: true}})
+	ws := make([]write, 0, 1+len(ev.Writes))
+	ws = append(ws, write{key: s.key("inbox", ev.ID), value: b, fresh: true})
+	for _, w := range ev.Writes {
+		ws = append(ws, write{key: s.key("kv", w.Bucket, w.Key), value: w.Value})
+	}
+	err = s.commit(ws)
 	switch {
 	case errors.Is(err, ErrDone) && s.lostAccept(ev.ID):
 		// An earlier accept whose answer was lost wrote it: it is this
@@ -282,16 +298,16 @@ func (s *Store) lostAccept(id string) bool {
 	return err == nil && v != nil
 }
 
-// write commits ws, retrying while it fails for any reason but ErrDone or
+// retry applies ws, retrying while it fails for any reason but ErrDone or
 // ErrFenced and the store's life goes on. A retry after an attempt whose
 // outcome is unknown that finds the done mark written counts as done: the
 // attempt whose answer was lost wrote it. A fenced write is never retried:
 // it is the new owner's to make.
-func (s *Store) write(ws []write) error {
+func (s *Store) retry(ws []write) error {
 	wait := 50 * time.Millisecond
 	unsure := false // an earlier attempt may have been applied
 	for {
-		err := s.commit(ws)
+		err := s.apply(ws)
 		switch {
 		case err == nil:
 			return nil

@@ -13,9 +13,10 @@ import (
 
 // AccountStore is the key-value space of the account's sources (poll
 // readings, fired rings, push dedup), shared by the nodes: whichever node
-// runs the sources next finds it.
-func (c *Conn) AccountStore() *Store {
-	s := c.NewStore(context.Background(), "_account")
+// runs the sources next finds it. Its writes retry while NATS is away
+// until life ends.
+func (c *Conn) AccountStore(life context.Context) *Store {
+	s := c.NewStore(life, "_account")
 	s.prefix = "a."
 	return s
 }
@@ -30,7 +31,7 @@ type View struct {
 }
 
 // View returns a View; Set gives it the partitions.
-func (c *Conn) View() *View { return &View{Store: c.AccountStore()} }
+func (c *Conn) View() *View { return &View{Store: c.AccountStore(context.Background())} }
 
 // Set names the partitions; ruleOf maps rule ids to their property (rules
 // in none are the default partition's). Call it before the view is read.
@@ -46,6 +47,11 @@ var ErrNotInCluster = errors.New("not available in cluster mode")
 // Put refuses: the admin API's engine writes nothing in cluster mode.
 func (v *View) Put(bucket, key string, _ []byte) error {
 	return fmt.Errorf("%s/%s: %w", bucket, key, ErrNotInCluster)
+}
+
+// QueuePut refuses like Put.
+func (v *View) QueuePut(bucket, key string, value []byte, then func(error)) {
+	then(v.Put(bucket, key, value))
 }
 
 // RuleState reads the state of rule in its partition.

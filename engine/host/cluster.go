@@ -31,9 +31,12 @@ type clusterHost struct {
 	conn   *cluster.Conn
 	node   *cluster.Node
 	router *cluster.Router
-	view   *cluster.View     // the admin API's store
-	ruleOf map[string]string // rule id → property
-	ids    engine.IDs
+	view   *cluster.View // the admin API's store
+	// account is the account's key-value space: the sources' store, and
+	// where their events' records are written.
+	account *cluster.Store
+	ruleOf  map[string]string // rule id → property
+	ids     engine.IDs
 	// ctx bounds the sources' publishing retries.
 	ctx context.Context
 }
@@ -51,14 +54,19 @@ func (h *host) runCluster(ctx context.Context, ln net.Listener) error {
 		return err
 	}
 	defer conn.Close()
-	cl := &clusterHost{h: h, conn: conn, ctx: ctx}
+	cl := &clusterHost{h: h, conn: conn, ctx: ctx, account: conn.AccountStore(ctx)}
 	h.cl = cl
-	account := conn.AccountStore()
+	defer func() {
+		// The sources' last records, before the connection closes.
+		if err := cl.account.Flush(); err != nil {
+			o.Log.Error("store the records of the last events", "err", err)
+		}
+	}()
 	// The admin API's engine lists the rules; it never runs them.
 	cl.view = conn.View()
 	h.engine = h.newEngine(cl.view)
 	h.publish = cl.publishSource
-	if h.rt, err = startAlexa(ctx, cfg, o.Getenv, alexaSetup{store: h.store, shared: account, readShared: true, clock: o.Clock,
+	if h.rt, err = startAlexa(ctx, cfg, o.Getenv, alexaSetup{store: h.store, shared: cl.account, readShared: true, clock: o.Clock,
 		publish: h.publish, observe: h.engine.Metrics().ObserveAPICall, downResync: o.DownResync}, o.Log); err != nil {
 		return err
 	}
@@ -133,10 +141,11 @@ func (cl *clusterHost) runAccount(ctx context.Context) error {
 }
 
 // publish sends ev to partition (its routed partitions when "") and then
-// makes the source's own records of it (ev.Writes) durable. The message
-// id of an event with records is theirs, so a source that fires it again
-// before its records were written (a crash between the two) publishes a
-// duplicate the stream drops.
+// queues the source's own records of it (ev.Writes) on the account's
+// store, in order with the sources' other writes there, retried until
+// NATS takes them. The message id of an event with records is theirs, so
+// a source that fires it again before its records were written (a crash
+// between the two) publishes a duplicate the stream drops.
 func (cl *clusterHost) publish(ctx context.Context, ev engine.Event, partition string) (engine.Event, error) {
 	if ev.Time.IsZero() {
 		ev.Time = cl.h.opts.Clock.Now()
@@ -161,9 +170,11 @@ func (cl *clusterHost) publish(ctx context.Context, ev engine.Event, partition s
 		}
 	}
 	for _, w := range ev.Writes {
-		if err := cl.conn.AccountStore().Put(w.Bucket, w.Key, w.Value); err != nil {
-			cl.h.opts.Log.Error("store the record of an event", "event", ev.ID, "kind", ev.Kind, "err", err)
-		}
+		engine.QueuePut(cl.account, w.Bucket, w.Key, w.Value, func(err error) {
+			if err != nil {
+				cl.h.opts.Log.Error("store the record of an event", "event", ev.ID, "kind", ev.Kind, "err", err)
+			}
+		})
 	}
 	return ev, nil
 }
