@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	lua "github.com/yuin/gopher-lua"
@@ -377,7 +378,8 @@ func (c *LibCache) Compiles() int {
 // read with the rules, and a module added later waits for the next load.
 // A file under a symlinked directory (which the walk does not follow) is
 // read at its first require and kept from then on. A missing libDir
-// captures no module: require says so.
+// captures no module: require says so. A named pipe, device or socket
+// named like a module is never opened: require names it.
 func (c *LibCache) Capture(libDir string) {
 	dir := &capturedDir{}
 	if root, err := os.OpenRoot(libDir); err != nil {
@@ -400,13 +402,19 @@ func (c *LibCache) walk(libDir string, root *os.Root) []string {
 		switch {
 		case err != nil:
 			lazy = append(lazy, rel) // require reads the files itself and reports why not
+		case d.IsDir() && isModuleFile(rel): // a directory x.lua
+			c.keep(libDir, rel, nil, notRegular(libDir, rel, d.Type()))
+			return fs.SkipDir
 		case d.IsDir() && rel != "." && !moduleName.MatchString(d.Name()):
 			return fs.SkipDir // no module name reaches it (hidden, dotted)
 		case d.Type()&fs.ModeSymlink != 0 && !isModuleFile(rel):
 			lazy = append(lazy, rel) // perhaps a directory, which WalkDir does not follow
-		case !d.IsDir() && isModuleFile(rel):
-			src, err := readInRoot(libDir, rel)
+		case d.IsDir() || !isModuleFile(rel):
+		case d.Type().IsRegular() || d.Type()&fs.ModeSymlink != 0:
+			src, err := readFrom(root, libDir, rel)
 			c.keep(libDir, rel, src, err)
+		default: // opening a named pipe would wait for a writer
+			c.keep(libDir, rel, nil, notRegular(libDir, rel, d.Type()))
 		}
 		return nil
 	})
@@ -477,25 +485,61 @@ func (c *LibCache) load(dir, rel, name string) (*lua.FunctionProto, error) {
 	return e.proto, e.err
 }
 
-// readInRoot reads dir/rel without leaving dir (os.OpenInRoot also refuses
+// readInRoot reads dir/rel without leaving dir (os.Root also refuses
 // symlinks that point outside), up to MaxModuleSize.
 func readInRoot(dir, rel string) ([]byte, error) {
-	f, err := os.OpenInRoot(dir, rel)
+	root, err := os.OpenRoot(dir)
 	if err != nil {
 		return nil, err
 	}
-	defer f.Close()
-	st, err := f.Stat()
+	defer root.Close()
+	return readFrom(root, dir, rel)
+}
+
+// readFrom reads the module file rel of root (dir), refusing anything but
+// a regular file before it opens it: opening a named pipe waits for a
+// writer. The open does not wait either (O_NONBLOCK, which reading a
+// regular file ignores), should the file become a pipe after the Stat.
+func readFrom(root *os.Root, dir, rel string) ([]byte, error) {
+	st, err := root.Stat(rel)
 	if err != nil {
 		return nil, err
 	}
 	if !st.Mode().IsRegular() {
-		return nil, fmt.Errorf("%s is not a regular file", rel)
+		return nil, notRegular(dir, rel, st.Mode())
+	}
+	f, err := root.OpenFile(rel, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	if st, err = f.Stat(); err != nil {
+		return nil, err
+	}
+	if !st.Mode().IsRegular() {
+		return nil, notRegular(dir, rel, st.Mode())
 	}
 	if st.Size() > MaxModuleSize {
 		return nil, fmt.Errorf("%s is larger than %d bytes", rel, MaxModuleSize)
 	}
 	return io.ReadAll(io.LimitReader(f, MaxModuleSize+1))
+}
+
+// notRegular is the error for a module file dir/rel of the given mode
+// that is not a regular file.
+func notRegular(dir, rel string, mode fs.FileMode) error {
+	kind := "mode " + mode.Type().String()
+	switch {
+	case mode.IsDir():
+		kind = "a directory"
+	case mode&fs.ModeNamedPipe != 0:
+		kind = "a named pipe"
+	case mode&fs.ModeSocket != 0:
+		kind = "a socket"
+	case mode&fs.ModeDevice != 0:
+		kind = "a device"
+	}
+	return fmt.Errorf("%s is not a regular file (%s)", filepath.Join(dir, filepath.FromSlash(rel)), kind)
 }
 
 // MaxModuleSize bounds a lib module file.

@@ -470,6 +470,9 @@ func TestACapturedLibDirHasTheModulesItHad(t *testing.T) {
 	lib := t.TempDir()
 	writeLib(t, lib, "m.lua", `return "m"`)
 	writeLib(t, lib, "real/x.lua", `return "x"`)
+	if err := os.Mkdir(filepath.Join(lib, "dir.lua"), 0o755); err != nil {
+		t.Fatal(err)
+	}
 	if err := os.Symlink("real", filepath.Join(lib, "alias")); err != nil {
 		t.Skip("symlinks not supported:", err)
 	}
@@ -487,6 +490,7 @@ func TestACapturedLibDirHasTheModulesItHad(t *testing.T) {
 		{lib, "real.late", `module "real.late" not found: no file real/late.lua in ` + lib},
 		{missing, "m", `module "m" not found: no file m.lua in ` + missing},
 		{lib, "m", "m"},
+		{lib, "dir", `module "dir": ` + filepath.Join(lib, "dir.lua") + ` is not a regular file (a directory)`},
 		{lib, "alias.x", "x"},
 		{lib, "alias.late", "late"}, // under a symlinked directory: read at its first require
 	} {
