@@ -110,3 +110,40 @@ return rule "r" { when = event "tick-r", run = function() end }`,
 		t.Fatalf("the other rule after the failed rebuild: %+v", tr)
 	}
 }
+
+// A module added to lib/ after the load (or lib/ itself) reaches the rules
+// at the next reload, like an edit: until then require reports it missing,
+// as it was when the rules were loaded.
+func TestAModuleAddedAfterTheLoadWaitsForTheReload(t *testing.T) {
+	for name, withLib := range map[string]bool{"lib/ without the module": true, "no lib/ at all": false} {
+		t.Run(name, func(t *testing.T) {
+			files := map[string]string{
+				"r.lua": `return rule "r" { when = event "tick-r", run = function(ctx)
+  ctx.log.info(require "late")
+end }`,
+			}
+			if withLib {
+				files["lib/other.lua"] = `return 1`
+			}
+			h := &harness{t: t, dir: writeRules(t, files), db: filepath.Join(t.TempDir(), "test.db"),
+				clock: engine.NewVirtual(start)}
+			h.start()
+			t.Cleanup(h.stop)
+			if err := os.MkdirAll(filepath.Join(h.dir, "lib"), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			editLib(t, h.dir, map[string]string{"late.lua": "return (\n"})
+			h.emit("tick-r", nil)
+			tr := h.waitRuns(1, ofRule("r"))[0]
+			if !strings.Contains(tr.Error, `module "late" not found`) {
+				t.Fatalf("run after adding lib/late.lua: error %q, log %q; want module \"late\" not found (as loaded)", tr.Error, tr.Log)
+			}
+			editLib(t, h.dir, map[string]string{"late.lua": `return "added"`})
+			h.restart() // a new load of the rules, as a reload
+			h.emit("tick-r", nil)
+			if tr := h.waitRuns(1, ofRule("r"))[0]; tr.Error != "" || !slices.Equal(tr.Log, []string{"info: added"}) {
+				t.Fatalf("run after the reload: error %q, log %q; want the log [info: added]", tr.Error, tr.Log)
+			}
+		})
+	}
+}

@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	lua "github.com/yuin/gopher-lua"
@@ -295,12 +296,20 @@ func (r *requirer) find(name string) (*lua.FunctionProto, error) {
 // read and compiled once, and every state of the cache runs that code from
 // then on, a state rebuilt after its release included: an edit on disk
 // reaches the rules through the next load, which checks it and names its
-// errors, never through a rebuild. Capture reads a lib directory's modules
-// ahead of their first require. One compiled proto per module is shared by
-// all states. It is safe for concurrent use.
+// errors, never through a rebuild. One compiled proto per module is shared
+// by all states. It is safe for concurrent use.
+//
+// Capture reads a lib directory's modules ahead of their first require and
+// fixes which modules it has: a file added there later (or the directory,
+// if it was missing) is not found until the next load, without a look at
+// the disk. The sources of modules no rule requires stay in memory for the
+// cache's life (bounded by MaxModuleSize each). A directory the cache has
+// not captured (NewLibCache used alone, as by tests and tools) is read a
+// module at a time, at each module's first require, and kept from then on.
 type LibCache struct {
 	mu       sync.Mutex
-	entries  map[string]*libEntry // by cleaned file path
+	entries  map[string]*libEntry    // by cleaned file path
+	dirs     map[string]*capturedDir // by cleaned lib directory, from Capture
 	compiles int
 
 	libsOnce sync.Once
@@ -324,9 +333,37 @@ type libEntry struct {
 	err   error
 }
 
+// capturedDir is what Capture found of a lib directory besides its module
+// files.
+type capturedDir struct {
+	open error // why the directory could not be opened (os.ErrNotExist: there was none)
+	// lazy are the slash paths of its symlinked sub-directories, which the
+	// walk does not follow, and of those it could not list ("." for the
+	// directory itself): their files are read at their first require.
+	lazy []string
+}
+
+// errNotCaptured is why a captured lib directory has no module file: it
+// had none when it was captured.
+var errNotCaptured = errors.New("no such module file when the lib directory was captured")
+
+// missing returns why the directory has no captured file at rel, or nil
+// when rel is to be read from the disk at its first require.
+func (d *capturedDir) missing(rel string) error {
+	if d.open != nil && !errors.Is(d.open, os.ErrNotExist) {
+		return d.open
+	}
+	for _, p := range d.lazy {
+		if p == "." || strings.HasPrefix(rel, p+"/") {
+			return nil
+		}
+	}
+	return errNotCaptured
+}
+
 // NewLibCache returns an empty cache.
 func NewLibCache() *LibCache {
-	return &LibCache{entries: map[string]*libEntry{}}
+	return &LibCache{entries: map[string]*libEntry{}, dirs: map[string]*capturedDir{}}
 }
 
 // Compiles reports how many module files the cache has compiled.
@@ -338,26 +375,50 @@ func (c *LibCache) Compiles() int {
 
 // Capture reads every module file under libDir now, so that a module a
 // rule first requires in a run, or in a state rebuilt later, is the one
-// read with the rules. A file it cannot see (under a symlinked directory)
-// is read at its first require and kept from then on. A missing libDir
-// captures nothing: require says so.
+// read with the rules, and a module added later waits for the next load.
+// A file under a symlinked directory (which the walk does not follow) is
+// read at its first require and kept from then on. A missing libDir
+// captures no module: require says so. A named pipe, device or socket
+// named like a module is never opened: require names it.
 func (c *LibCache) Capture(libDir string) {
-	root, err := os.OpenRoot(libDir)
-	if err != nil {
-		return
+	dir := &capturedDir{}
+	if root, err := os.OpenRoot(libDir); err != nil {
+		dir.open = err
+	} else {
+		dir.lazy = c.walk(libDir, root)
+		root.Close()
 	}
-	defer root.Close()
+	c.mu.Lock()
+	c.dirs[filepath.Clean(libDir)] = dir
+	c.mu.Unlock()
+}
+
+// walk reads the module files under root (libDir) into the cache and
+// returns the directories whose files are read at their first require
+// (capturedDir.lazy).
+func (c *LibCache) walk(libDir string, root *os.Root) []string {
+	var lazy []string
 	_ = fs.WalkDir(root.FS(), ".", func(rel string, d fs.DirEntry, err error) error {
 		switch {
 		case err != nil:
-			return nil // require reads the file itself and reports why not
+			lazy = append(lazy, rel) // require reads the files itself and reports why not
+		case d.IsDir() && isModuleFile(rel): // a directory x.lua
+			c.keep(libDir, rel, nil, notRegular(libDir, rel, d.Type()))
+			return fs.SkipDir
 		case d.IsDir() && rel != "." && !moduleName.MatchString(d.Name()):
 			return fs.SkipDir // no module name reaches it (hidden, dotted)
-		case !d.IsDir() && isModuleFile(rel):
-			c.entry(libDir, rel)
+		case d.Type()&fs.ModeSymlink != 0 && !isModuleFile(rel):
+			lazy = append(lazy, rel) // perhaps a directory, which WalkDir does not follow
+		case d.IsDir() || !isModuleFile(rel):
+		case d.Type().IsRegular() || d.Type()&fs.ModeSymlink != 0:
+			src, err := readFrom(root, libDir, rel)
+			c.keep(libDir, rel, src, err)
+		default: // opening a named pipe would wait for a writer
+			c.keep(libDir, rel, nil, notRegular(libDir, rel, d.Type()))
 		}
 		return nil
 	})
+	return lazy
 }
 
 // isModuleFile reports whether require can name the lib file at rel
@@ -367,23 +428,37 @@ func isModuleFile(rel string) bool {
 	return ok && !strings.Contains(name, ".") && moduleName.MatchString(strings.ReplaceAll(name, "/", "."))
 }
 
-// entry returns the cache's entry of dir/rel, reading the file (without
-// leaving dir) when the cache has none yet.
+// entry returns the cache's entry of dir/rel: the captured one, not-found
+// when Capture walked dir and found no such file, else the file as read now
+// (without leaving dir) and kept from then on.
 func (c *LibCache) entry(dir, rel string) *libEntry {
 	path := filepath.Join(dir, filepath.FromSlash(rel))
 	c.mu.Lock()
 	e := c.entries[path]
+	if d := c.dirs[filepath.Clean(dir)]; e == nil && d != nil {
+		if err := d.missing(rel); err != nil {
+			e = &libEntry{read: err}
+			c.entries[path] = e
+		}
+	}
 	c.mu.Unlock()
 	if e != nil {
 		return e
 	}
 	src, err := readInRoot(dir, rel)
+	return c.keep(dir, rel, src, err)
+}
+
+// keep stores the read of dir/rel unless the cache has one already, and
+// returns the cache's entry: the first read is kept.
+func (c *LibCache) keep(dir, rel string, src []byte, err error) *libEntry {
+	path := filepath.Join(dir, filepath.FromSlash(rel))
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if prev := c.entries[path]; prev != nil {
-		return prev // read meanwhile by another state: the first read is kept
+		return prev // read meanwhile by another state
 	}
-	e = &libEntry{src: src, read: err}
+	e := &libEntry{src: src, read: err}
 	c.entries[path] = e
 	return e
 }
@@ -393,6 +468,8 @@ func (c *LibCache) entry(dir, rel string) *libEntry {
 func (c *LibCache) load(dir, rel, name string) (*lua.FunctionProto, error) {
 	e := c.entry(dir, rel)
 	switch {
+	case errors.Is(e.read, errNotCaptured):
+		return nil, fmt.Errorf("module %q not found: no file %s in %s as read with the rules (a module added since is read at the next reload)", name, rel, dir)
 	case errors.Is(e.read, os.ErrNotExist):
 		return nil, fmt.Errorf("module %q not found: no file %s in %s", name, rel, dir)
 	case e.read != nil:
@@ -408,25 +485,61 @@ func (c *LibCache) load(dir, rel, name string) (*lua.FunctionProto, error) {
 	return e.proto, e.err
 }
 
-// readInRoot reads dir/rel without leaving dir (os.OpenInRoot also refuses
+// readInRoot reads dir/rel without leaving dir (os.Root also refuses
 // symlinks that point outside), up to MaxModuleSize.
 func readInRoot(dir, rel string) ([]byte, error) {
-	f, err := os.OpenInRoot(dir, rel)
+	root, err := os.OpenRoot(dir)
 	if err != nil {
 		return nil, err
 	}
-	defer f.Close()
-	st, err := f.Stat()
+	defer root.Close()
+	return readFrom(root, dir, rel)
+}
+
+// readFrom reads the module file rel of root (dir), refusing anything but
+// a regular file before it opens it: opening a named pipe waits for a
+// writer. The open does not wait either (O_NONBLOCK, which reading a
+// regular file ignores), should the file become a pipe after the Stat.
+func readFrom(root *os.Root, dir, rel string) ([]byte, error) {
+	st, err := root.Stat(rel)
 	if err != nil {
 		return nil, err
 	}
 	if !st.Mode().IsRegular() {
-		return nil, fmt.Errorf("%s is not a regular file", rel)
+		return nil, notRegular(dir, rel, st.Mode())
+	}
+	f, err := root.OpenFile(rel, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	if st, err = f.Stat(); err != nil {
+		return nil, err
+	}
+	if !st.Mode().IsRegular() {
+		return nil, notRegular(dir, rel, st.Mode())
 	}
 	if st.Size() > MaxModuleSize {
 		return nil, fmt.Errorf("%s is larger than %d bytes", rel, MaxModuleSize)
 	}
 	return io.ReadAll(io.LimitReader(f, MaxModuleSize+1))
+}
+
+// notRegular is the error for a module file dir/rel of the given mode
+// that is not a regular file.
+func notRegular(dir, rel string, mode fs.FileMode) error {
+	kind := "mode " + mode.Type().String()
+	switch {
+	case mode.IsDir():
+		kind = "a directory"
+	case mode&fs.ModeNamedPipe != 0:
+		kind = "a named pipe"
+	case mode&fs.ModeSocket != 0:
+		kind = "a socket"
+	case mode&fs.ModeDevice != 0:
+		kind = "a device"
+	}
+	return fmt.Errorf("%s is not a regular file (%s)", filepath.Join(dir, filepath.FromSlash(rel)), kind)
 }
 
 // MaxModuleSize bounds a lib module file.
