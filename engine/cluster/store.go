@@ -298,11 +298,18 @@ func (s *Store) lostAccept(id string) bool {
 	return err == nil && v != nil
 }
 
-// retry applies ws, retrying while it fails for any reason but ErrDone or
-// ErrFenced and the store's life goes on. A retry after an attempt whose
-// outcome is unknown that finds the done mark written counts as done: the
-// attempt whose answer was lost wrote it. A fenced write is never retried:
-// it is the new owner's to make.
+// errDoneUnsure is retry's answer when a retry after an attempt whose
+// outcome is unknown found ws's done mark written: ws counts as done (the
+// attempt whose answer was lost wrote it, or an earlier run did), but
+// whether the attempt reached the server is unknown.
+var errDoneUnsure = errors.New("cluster: done mark found after an attempt whose outcome is unknown")
+
+// retry applies ws, retrying while it fails for any reason but ErrDone,
+// ErrFenced or ErrBatchLimit and the store's life goes on. A retry after
+// an attempt whose outcome is unknown that finds the done mark written
+// answers errDoneUnsure, which withQueued counts as done. A fenced write
+// is never retried: it is the new owner's to make; nor is one too big,
+// which would fail the same way for ever.
 func (s *Store) retry(ws []write) error {
 	wait := 50 * time.Millisecond
 	unsure := false // an earlier attempt may have been applied
@@ -311,10 +318,10 @@ func (s *Store) retry(ws []write) error {
 		switch {
 		case err == nil:
 			return nil
-		case errors.Is(err, ErrFenced):
+		case errors.Is(err, ErrFenced), errors.Is(err, ErrBatchLimit):
 			return err
 		case errors.Is(err, ErrDone) && unsure:
-			return nil
+			return errDoneUnsure
 		case errors.Is(err, ErrDone):
 			return err
 		case errors.Is(err, errBusy):
@@ -463,20 +470,42 @@ func (s *Store) Runs(rule string, limit int) ([]engine.Trace, error) {
 	return s.log.traces([]string{s.partition}, rule, limit)
 }
 
+// kvKey is the bucket key of a key of the key-value space. An empty
+// bucket or key has none: it would make a subject NATS refuses, and a
+// write of it would be retried for ever as if NATS were away.
+func (s *Store) kvKey(bucket, key string) (string, error) {
+	if bucket == "" || key == "" {
+		return "", fmt.Errorf("cluster: key-value key %q in bucket %q: bucket and key must not be empty", key, bucket)
+	}
+	return s.key("kv", bucket, key), nil
+}
+
 // Get, Put, Delete and List are the components' key-value space of the
 // partition.
 func (s *Store) Get(bucket, key string) ([]byte, error) {
-	return s.read(s.key("kv", bucket, key))
+	k, err := s.kvKey(bucket, key)
+	if err != nil {
+		return nil, err
+	}
+	return s.read(k)
 }
 
 // Put writes a key of the key-value space.
 func (s *Store) Put(bucket, key string, value []byte) error {
-	return s.commit([]write{{key: s.key("kv", bucket, key), value: value}})
+	k, err := s.kvKey(bucket, key)
+	if err != nil {
+		return err
+	}
+	return s.commit([]write{{key: k, value: value}})
 }
 
 // Delete removes a key of the key-value space.
 func (s *Store) Delete(bucket, key string) error {
-	return s.commit([]write{{key: s.key("kv", bucket, key), del: true}})
+	k, err := s.kvKey(bucket, key)
+	if err != nil {
+		return err
+	}
+	return s.commit([]write{{key: k, del: true}})
 }
 
 // List returns the keys of a bucket that start with prefix.
