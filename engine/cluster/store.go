@@ -69,13 +69,26 @@ func (c *Conn) NewStore(life context.Context, partition string) *Store {
 // and returns the partition's store fenced by that revision. A store
 // claimed earlier, by any node, has every write refused from now on.
 func (c *Conn) Claim(ctx, life context.Context, partition, node string) (*Store, error) {
-	s := c.NewStore(life, partition)
+	return c.claim(ctx, c.NewStore(life, partition), node)
+}
+
+// ClaimAccount makes node the holder of the account's key-value space
+// (it must hold the account lease) and returns the account's store for
+// this term of the lease, fenced like a partition's: once another node
+// claimed the account, every write of this store, queued or retried, is
+// refused, so a former holder's records never land over the next one's.
+func (c *Conn) ClaimAccount(ctx, life context.Context, node string) (*Store, error) {
+	return c.claim(ctx, c.AccountStore(life), node)
+}
+
+// claim writes s's owner key with node and fences s by its revision.
+func (c *Conn) claim(ctx context.Context, s *Store, node string) (*Store, error) {
 	owner := s.prefix + "owner"
 	ctx, cancel := context.WithTimeout(ctx, c.ttl/2)
 	defer cancel()
 	seq, err := c.state.kv.Put(ctx, owner, []byte(node))
 	if err != nil {
-		return nil, fmt.Errorf("cluster: claim partition %s: %w", partition, err)
+		return nil, fmt.Errorf("cluster: claim %s: %w", s.partition, err)
 	}
 	s.fence = &fence{owner: owner, mark: s.prefix + "fence", seq: seq}
 	return s, nil
@@ -95,20 +108,30 @@ func (s *Store) write(ws []write) error { return s.withQueued(ws, s.retry) }
 
 // apply writes ws through the store's fence, refusing at once after the
 // fence has refused a write.
+//
+// A batch refused because another one checking the same owner key was
+// being applied (errBusy) is sent again at once: nothing of it was
+// applied, and the other batch is applied within milliseconds. A store
+// that writes from several goroutines (the account's sources) meets it
+// with any write, not only with those retried.
 func (s *Store) apply(ws []write) error {
-	select {
-	case <-s.fenced:
-		return ErrFenced
-	default:
+	for {
+		select {
+		case <-s.fenced:
+			return ErrFenced
+		default:
+		}
+		err := s.b.commit(bg(), ws, s.fence)
+		if errors.Is(err, ErrFenced) {
+			s.fencedOnce.Do(func() {
+				s.c.log.Warn("cluster: another node owns the partition now; its writes from here are refused", "partition", s.partition)
+				close(s.fenced)
+			})
+		}
+		if !errors.Is(err, errBusy) || !sleep(s.life, time.Millisecond) {
+			return err
+		}
 	}
-	err := s.b.commit(bg(), ws, s.fence)
-	if errors.Is(err, ErrFenced) {
-		s.fencedOnce.Do(func() {
-			s.c.log.Warn("cluster: another node owns the partition now; its writes from here are refused", "partition", s.partition)
-			close(s.fenced)
-		})
-	}
-	return err
 }
 
 // Faults receives an error when a write failed in a way that leaves the
@@ -325,12 +348,7 @@ func (s *Store) retry(ws []write) error {
 		case errors.Is(err, ErrDone):
 			return err
 		case errors.Is(err, errBusy):
-			// Refused before anything was applied; the other batch
-			// is applied within milliseconds.
-			if !sleep(s.life, time.Millisecond) {
-				return err
-			}
-			continue
+			return err // the store's life ended while apply waited
 		}
 		if !unsure {
 			s.c.log.Warn("cluster: write to NATS failed; retrying until it is back", "partition", s.partition, "err", err)
