@@ -147,9 +147,14 @@ func startNode(t *testing.T, url, name string, rec *runs) *node {
 		}
 		return e, e.SetRules(rules)
 	}
-	n := cluster.NewNode(cluster.NodeOptions{Conn: conn, Name: name, Partitions: []string{"a", "b", "default"}, NewEngine: newEngine})
+	return runNode(t, cluster.NodeOptions{Conn: conn, Name: name, Partitions: []string{"a", "b", "default"}, NewEngine: newEngine})
+}
+
+// runNode runs a node of o until the test ends.
+func runNode(t *testing.T, o cluster.NodeOptions) *node {
+	n := cluster.NewNode(o)
 	ctx, cancel := context.WithCancel(context.Background())
-	nd := &node{n: n, conn: conn, cancel: cancel, done: make(chan struct{})}
+	nd := &node{n: n, conn: o.Conn, cancel: cancel, done: make(chan struct{})}
 	go func() { _ = n.Run(ctx); close(nd.done) }()
 	t.Cleanup(func() { cancel(); <-nd.done })
 	return nd
