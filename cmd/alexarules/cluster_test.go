@@ -999,66 +999,6 @@ func benchFailover(t *testing.T) []time.Duration {
 	return out
 }
 
-// cutProxy forwards loopback TCP connections to target until it is cut:
-// then it closes them and refuses new ones, as a network partition would,
-// until it is healed.
-type cutProxy struct {
-	ln     net.Listener
-	target string
-	mu     sync.Mutex
-	cut    bool
-	conns  []net.Conn
-}
-
-func startProxy(t *testing.T, target string) *cutProxy {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &cutProxy{ln: ln, target: target}
-	t.Cleanup(func() { ln.Close(); p.setCut(true) })
-	go p.serve()
-	return p
-}
-
-func (p *cutProxy) serve() {
-	for {
-		c, err := p.ln.Accept()
-		if err != nil {
-			return
-		}
-		p.mu.Lock()
-		cut := p.cut
-		p.mu.Unlock()
-		up, err := net.Dial("tcp", p.target)
-		if cut || err != nil {
-			c.Close()
-			continue
-		}
-		p.mu.Lock()
-		p.conns = append(p.conns, c, up)
-		p.mu.Unlock()
-		go func() { _, _ = io.Copy(up, c); up.Close() }()
-		go func() { _, _ = io.Copy(c, up); c.Close() }()
-	}
-}
-
-// setCut cuts (closing every forwarded connection) or heals the link.
-func (p *cutProxy) setCut(cut bool) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.cut = cut
-	if cut {
-		for _, c := range p.conns {
-			c.Close()
-		}
-		p.conns = nil
-	}
-}
-
-func (p *cutProxy) url() string { return "nats://" + p.ln.Addr().String() }
-
 // TestClusterNetworkPartition (long form) cuts engine n1 off from NATS
 // under load: it must give up its partitions before n2 takes them (each
 // partition has one owner throughout), and take its share again when the
@@ -1068,15 +1008,15 @@ func TestClusterNetworkPartition(t *testing.T) {
 		t.Skip(clusterLongEnv + "=1 runs the network partition test")
 	}
 	nats := startNATS(t, "n0", false)
-	proxy := startProxy(t, nats.srv.Addr().String())
+	proxy := natstest.StartProxy(t, nats.srv.Addr().String())
 	r := newClusterRig(t, clusterRules(), clusterConfig, nats.url())
-	r.via = map[string]string{"n1": proxy.url()}
+	r.via = map[string]string{"n1": proxy.URL()}
 	r.start("n1")
 	r.start("n2")
 	t.Logf("partitions: %v", r.waitSpread("two engines started"))
 	p := startClusterPoster(r, 20)
 	p.waitAccepted(100, "before the partition")
-	proxy.setCut(true)
+	proxy.SetCut(true)
 	cut := time.Now()
 	var owners map[string][]string
 	alone := func() bool {
@@ -1093,7 +1033,7 @@ func TestClusterNetworkPartition(t *testing.T) {
 	}
 	t.Logf("n1 cut off: n2 owns every partition after %s", time.Since(cut).Round(10*time.Millisecond))
 	p.waitAccepted(100, "while n1 is cut off")
-	proxy.setCut(false)
+	proxy.SetCut(false)
 	t.Logf("healed: partitions %v", r.waitSpread("after the partition healed"))
 	p.waitAccepted(100, "after the partition healed")
 	p.finish()

@@ -50,6 +50,11 @@ type fence struct {
 // maxBatch is the server's default limit of messages in one atomic batch.
 const maxBatch = 1000
 
+// ErrBatchLimit means a batch has more keys than one atomic batch may
+// hold (maxBatch, the fence's extra key counted): nothing of it was sent,
+// and sending it again cannot help.
+var ErrBatchLimit = errors.New("cluster: batch over the server's limit of keys")
+
 // bucket writes the state bucket in atomic batches.
 type bucket struct {
 	nc   *nats.Conn
@@ -86,7 +91,7 @@ func (b *bucket) commit(ctx context.Context, ws []write, f *fence) error {
 		}
 	}
 	if len(ws) > maxBatch {
-		return fmt.Errorf("cluster: a commit of %d keys is over the batch limit of %d", len(ws), maxBatch)
+		return fmt.Errorf("%w: %d keys, limit %d", ErrBatchLimit, len(ws), maxBatch)
 	}
 	id := nuid.Next()
 	for i, w := range ws {

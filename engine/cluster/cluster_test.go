@@ -20,9 +20,15 @@ import (
 
 func dial(t *testing.T, url, node string) *cluster.Conn {
 	t.Helper()
+	return dialLog(t, url, node, slog.New(slog.DiscardHandler))
+}
+
+// dialLog is dial logging to log.
+func dialLog(t *testing.T, url, node string, log *slog.Logger) *cluster.Conn {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
 	defer cancel()
-	c, err := cluster.Dial(ctx, url, node, 2*time.Second, slog.New(slog.DiscardHandler))
+	c, err := cluster.Dial(ctx, url, node, 2*time.Second, log)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -141,9 +147,14 @@ func startNode(t *testing.T, url, name string, rec *runs) *node {
 		}
 		return e, e.SetRules(rules)
 	}
-	n := cluster.NewNode(cluster.NodeOptions{Conn: conn, Name: name, Partitions: []string{"a", "b", "default"}, NewEngine: newEngine})
+	return runNode(t, cluster.NodeOptions{Conn: conn, Name: name, Partitions: []string{"a", "b", "default"}, NewEngine: newEngine})
+}
+
+// runNode runs a node of o until the test ends.
+func runNode(t *testing.T, o cluster.NodeOptions) *node {
+	n := cluster.NewNode(o)
 	ctx, cancel := context.WithCancel(context.Background())
-	nd := &node{n: n, conn: conn, cancel: cancel, done: make(chan struct{})}
+	nd := &node{n: n, conn: o.Conn, cancel: cancel, done: make(chan struct{})}
 	go func() { _ = n.Run(ctx); close(nd.done) }()
 	t.Cleanup(func() { cancel(); <-nd.done })
 	return nd
@@ -301,10 +312,16 @@ func TestStateReadWaitsOutANATSOutage(t *testing.T) {
 // e1 accepted, and functions that stop the server (until the connection
 // notices) and start it again with its streams.
 func storeWithOutage(t *testing.T) (st *cluster.Store, down, up func()) {
+	return storeWithOutageLog(t, slog.New(slog.DiscardHandler))
+}
+
+// storeWithOutageLog is storeWithOutage with the connection logging to
+// log.
+func storeWithOutageLog(t *testing.T, log *slog.Logger) (st *cluster.Store, down, up func()) {
 	dir := t.TempDir()
 	s := natstest.Start(t, dir, server.RANDOM_PORT)
 	port := s.Addr().(*net.TCPAddr).Port
-	conn := dial(t, s.ClientURL(), "n1")
+	conn := dialLog(t, s.ClientURL(), "n1", log)
 	st = conn.NewStore(t.Context(), "p")
 	ev := engine.Event{ID: "e1", Kind: engine.KindCustom, Name: "tick", Time: time.Now()}
 	accepted := make(chan error, 1)

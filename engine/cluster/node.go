@@ -32,7 +32,12 @@ type NodeOptions struct {
 	NewEngine  NewEngine
 	// Account, when set, runs while this node holds the account lease:
 	// the one push connection and the sources that must not run twice.
-	Account func(ctx context.Context) error
+	// st is the account's store for this term of the lease
+	// (Conn.ClaimAccount): the sources write through it. When the term
+	// ends (ctx ends) its queued puts get one last attempt, and those not
+	// written then are dropped with their callers told: a former holder
+	// never writes over the next one's records.
+	Account func(ctx context.Context, st *Store) error
 	Log     *slog.Logger
 }
 
@@ -138,20 +143,39 @@ func (n *Node) accountRound(ctx context.Context, l *lease, stop context.CancelFu
 	if !ok {
 		return nil, nil, done
 	}
+	// The term's store lives as long as the term: its retries end with
+	// it, and the claim fences off the former holder's writes.
+	actx, stop := context.WithCancel(ctx)
+	st, err := c.ClaimAccount(ctx, actx, n.o.Name)
+	if err != nil {
+		stop()
+		n.o.Log.Warn("cluster: account not claimed; giving its lease back", "err", err)
+		c.release(l)
+		return nil, nil, done
+	}
 	n.o.Log.Info("cluster: this node runs the account's push connection and polling")
 	n.setAccount(true)
-	actx, stop := context.WithCancel(ctx)
 	done = make(chan struct{})
 	go func() {
 		defer close(done)
-		for actx.Err() == nil {
-			if err := n.o.Account(actx); err != nil && actx.Err() == nil {
-				n.o.Log.Error("cluster: account sources stopped; restarting", "err", err)
-				sleep(actx, time.Second)
-			}
-		}
+		n.runAccount(actx, st)
 	}()
 	return l, stop, done
+}
+
+// runAccount runs Account on st until ctx ends (the term of the account
+// lease), then gives st's queued puts their last attempt: the lease is
+// released or lost after it.
+func (n *Node) runAccount(ctx context.Context, st *Store) {
+	for ctx.Err() == nil {
+		if err := n.o.Account(ctx, st); err != nil && ctx.Err() == nil {
+			n.o.Log.Error("cluster: account sources stopped; restarting", "err", err)
+			sleep(ctx, time.Second)
+		}
+	}
+	if err := st.Flush(); err != nil {
+		n.o.Log.Warn("cluster: the account's sources' last records not stored; dropped (the next holder's sources publish their events again, which the stream drops as duplicates within 10 minutes)", "err", err)
+	}
 }
 
 func (n *Node) setAccount(on bool) {

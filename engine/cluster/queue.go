@@ -41,9 +41,16 @@ type queuedPut struct {
 // (its done mark exists, an accept that is not fresh), the puts are
 // written alone before that write returns; when it failed while NATS is
 // away, they stay queued, ahead of later ones, and are written again.
+// A put with an empty bucket or key is refused at once: then gets the
+// error.
 func (s *Store) QueuePut(bucket, key string, value []byte, then func(error)) {
+	k, err := s.kvKey(bucket, key)
+	if err != nil {
+		then(err)
+		return
+	}
 	s.mu.Lock()
-	s.queue.puts = append(s.queue.puts, queuedPut{w: write{key: s.key("kv", bucket, key), value: value}, then: then})
+	s.queue.puts = append(s.queue.puts, queuedPut{w: write{key: k, value: value}, then: then})
 	s.armQueue()
 	s.mu.Unlock()
 }
@@ -109,51 +116,86 @@ func (s *Store) takeQueued() []queuedPut {
 
 // withQueued runs do with ws behind the queued puts, in one batch: they
 // share its fate. When the batch fails for a reason that is not theirs,
-// they are written alone (its own check refused it) or queued again
-// (NATS is away).
+// they are written alone (its own check refused it, or a retry found its
+// done mark after an attempt that may not have reached the server) or
+// queued again (NATS is away). Puts too many to share a batch with ws are
+// written alone first, in batches the server takes.
 func (s *Store) withQueued(ws []write, do func([]write) error) error {
 	puts := s.takeQueued()
 	if len(puts) == 0 {
-		if len(ws) == 0 {
-			return nil
+		return s.doOwn(ws, do)
+	}
+	if len(puts)+len(ws) >= maxBatch {
+		if err := s.putAlone(puts); err != nil {
+			return err
 		}
-		return do(ws)
+		return s.doOwn(ws, do)
 	}
 	all := make([]write, 0, len(puts)+len(ws))
 	for _, p := range puts {
 		all = append(all, p.w)
 	}
-	if len(all)+len(ws) >= maxBatch {
-		// Too many for one batch (the fence may add one): the puts go
-		// first, alone.
-		err := s.retry(all)
-		s.settle(puts, err)
-		if err != nil {
-			return err
-		}
-		return do(ws)
-	}
 	err := do(append(all, ws...))
 	switch {
+	case errors.Is(err, errDoneUnsure):
+		// ws counts as done, but the attempt that would have carried
+		// the puts may never have reached the server.
+		_ = s.putAlone(puts) // their callers have the error
+		return nil
 	case errors.Is(err, ErrDone) && len(ws) > 0:
 		// Refused by ws's own check: nothing was applied, NATS is there.
-		s.settle(puts, s.retry(all))
-	case err == nil || errors.Is(err, ErrFenced) || s.life.Err() != nil:
-		s.settle(puts, err)
+		_ = s.putAlone(puts)
+	case err == nil || errors.Is(err, ErrFenced) || errors.Is(err, ErrBatchLimit) || s.life.Err() != nil:
+		s.settle(puts, 0, err)
 	default:
 		s.requeue(puts)
 	}
 	return err
 }
 
-// settle ends the flight of puts with err and answers their callers.
-func (s *Store) settle(puts []queuedPut, err error) {
+// doOwn runs do with ws when there is any: a batch that carries no queued
+// puts. A retry's done mark found after an unsure attempt counts as done.
+func (s *Store) doOwn(ws []write, do func([]write) error) error {
+	if len(ws) == 0 {
+		return nil
+	}
+	if err := do(ws); !errors.Is(err, errDoneUnsure) {
+		return err
+	}
+	return nil
+}
+
+// putAlone writes the puts of the flight in order, in batches of at most
+// maxBatch-1 keys (the fence may add one), retrying like retry, and ends
+// the flight: the puts of the batches written are durable, the others
+// failed with the first error.
+func (s *Store) putAlone(puts []queuedPut) error {
+	written := 0
+	var err error
+	for written < len(puts) && err == nil {
+		n := min(len(puts)-written, maxBatch-1)
+		ws := make([]write, 0, n)
+		for _, p := range puts[written : written+n] {
+			ws = append(ws, p.w)
+		}
+		if err = s.retry(ws); err == nil {
+			written += n
+		}
+	}
+	s.settle(puts, written, err)
+	return err
+}
+
+// settle ends the flight of puts and answers their callers: the first
+// written ones are durable, the others have err (when it is nil, all are
+// durable).
+func (s *Store) settle(puts []queuedPut, written int, err error) {
 	s.mu.Lock()
 	close(s.queue.flight)
 	s.queue.flight = nil
 	s.mu.Unlock()
-	for _, p := range puts {
-		if err != nil {
+	for i, p := range puts {
+		if i >= written && err != nil {
 			p.then(fmt.Errorf("cluster: put %s: %w", p.w.key, err))
 			continue
 		}

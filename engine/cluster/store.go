@@ -69,13 +69,26 @@ func (c *Conn) NewStore(life context.Context, partition string) *Store {
 // and returns the partition's store fenced by that revision. A store
 // claimed earlier, by any node, has every write refused from now on.
 func (c *Conn) Claim(ctx, life context.Context, partition, node string) (*Store, error) {
-	s := c.NewStore(life, partition)
+	return c.claim(ctx, c.NewStore(life, partition), node)
+}
+
+// ClaimAccount makes node the holder of the account's key-value space
+// (it must hold the account lease) and returns the account's store for
+// this term of the lease, fenced like a partition's: once another node
+// claimed the account, every write of this store, queued or retried, is
+// refused, so a former holder's records never land over the next one's.
+func (c *Conn) ClaimAccount(ctx, life context.Context, node string) (*Store, error) {
+	return c.claim(ctx, c.AccountStore(life), node)
+}
+
+// claim writes s's owner key with node and fences s by its revision.
+func (c *Conn) claim(ctx context.Context, s *Store, node string) (*Store, error) {
 	owner := s.prefix + "owner"
 	ctx, cancel := context.WithTimeout(ctx, c.ttl/2)
 	defer cancel()
 	seq, err := c.state.kv.Put(ctx, owner, []byte(node))
 	if err != nil {
-		return nil, fmt.Errorf("cluster: claim partition %s: %w", partition, err)
+		return nil, fmt.Errorf("cluster: claim %s: %w", s.partition, err)
 	}
 	s.fence = &fence{owner: owner, mark: s.prefix + "fence", seq: seq}
 	return s, nil
@@ -95,20 +108,30 @@ func (s *Store) write(ws []write) error { return s.withQueued(ws, s.retry) }
 
 // apply writes ws through the store's fence, refusing at once after the
 // fence has refused a write.
+//
+// A batch refused because another one checking the same owner key was
+// being applied (errBusy) is sent again at once: nothing of it was
+// applied, and the other batch is applied within milliseconds. A store
+// that writes from several goroutines (the account's sources) meets it
+// with any write, not only with those retried.
 func (s *Store) apply(ws []write) error {
-	select {
-	case <-s.fenced:
-		return ErrFenced
-	default:
+	for {
+		select {
+		case <-s.fenced:
+			return ErrFenced
+		default:
+		}
+		err := s.b.commit(bg(), ws, s.fence)
+		if errors.Is(err, ErrFenced) {
+			s.fencedOnce.Do(func() {
+				s.c.log.Warn("cluster: another node owns the partition now; its writes from here are refused", "partition", s.partition)
+				close(s.fenced)
+			})
+		}
+		if !errors.Is(err, errBusy) || !sleep(s.life, time.Millisecond) {
+			return err
+		}
 	}
-	err := s.b.commit(bg(), ws, s.fence)
-	if errors.Is(err, ErrFenced) {
-		s.fencedOnce.Do(func() {
-			s.c.log.Warn("cluster: another node owns the partition now; its writes from here are refused", "partition", s.partition)
-			close(s.fenced)
-		})
-	}
-	return err
 }
 
 // Faults receives an error when a write failed in a way that leaves the
@@ -298,11 +321,18 @@ func (s *Store) lostAccept(id string) bool {
 	return err == nil && v != nil
 }
 
-// retry applies ws, retrying while it fails for any reason but ErrDone or
-// ErrFenced and the store's life goes on. A retry after an attempt whose
-// outcome is unknown that finds the done mark written counts as done: the
-// attempt whose answer was lost wrote it. A fenced write is never retried:
-// it is the new owner's to make.
+// errDoneUnsure is retry's answer when a retry after an attempt whose
+// outcome is unknown found ws's done mark written: ws counts as done (the
+// attempt whose answer was lost wrote it, or an earlier run did), but
+// whether the attempt reached the server is unknown.
+var errDoneUnsure = errors.New("cluster: done mark found after an attempt whose outcome is unknown")
+
+// retry applies ws, retrying while it fails for any reason but ErrDone,
+// ErrFenced or ErrBatchLimit and the store's life goes on. A retry after
+// an attempt whose outcome is unknown that finds the done mark written
+// answers errDoneUnsure, which withQueued counts as done. A fenced write
+// is never retried: it is the new owner's to make; nor is one too big,
+// which would fail the same way for ever.
 func (s *Store) retry(ws []write) error {
 	wait := 50 * time.Millisecond
 	unsure := false // an earlier attempt may have been applied
@@ -311,19 +341,14 @@ func (s *Store) retry(ws []write) error {
 		switch {
 		case err == nil:
 			return nil
-		case errors.Is(err, ErrFenced):
+		case errors.Is(err, ErrFenced), errors.Is(err, ErrBatchLimit):
 			return err
 		case errors.Is(err, ErrDone) && unsure:
-			return nil
+			return errDoneUnsure
 		case errors.Is(err, ErrDone):
 			return err
 		case errors.Is(err, errBusy):
-			// Refused before anything was applied; the other batch
-			// is applied within milliseconds.
-			if !sleep(s.life, time.Millisecond) {
-				return err
-			}
-			continue
+			return err // the store's life ended while apply waited
 		}
 		if !unsure {
 			s.c.log.Warn("cluster: write to NATS failed; retrying until it is back", "partition", s.partition, "err", err)
@@ -463,20 +488,42 @@ func (s *Store) Runs(rule string, limit int) ([]engine.Trace, error) {
 	return s.log.traces([]string{s.partition}, rule, limit)
 }
 
+// kvKey is the bucket key of a key of the key-value space. An empty
+// bucket or key has none: it would make a subject NATS refuses, and a
+// write of it would be retried for ever as if NATS were away.
+func (s *Store) kvKey(bucket, key string) (string, error) {
+	if bucket == "" || key == "" {
+		return "", fmt.Errorf("cluster: key-value key %q in bucket %q: bucket and key must not be empty", key, bucket)
+	}
+	return s.key("kv", bucket, key), nil
+}
+
 // Get, Put, Delete and List are the components' key-value space of the
 // partition.
 func (s *Store) Get(bucket, key string) ([]byte, error) {
-	return s.read(s.key("kv", bucket, key))
+	k, err := s.kvKey(bucket, key)
+	if err != nil {
+		return nil, err
+	}
+	return s.read(k)
 }
 
 // Put writes a key of the key-value space.
 func (s *Store) Put(bucket, key string, value []byte) error {
-	return s.commit([]write{{key: s.key("kv", bucket, key), value: value}})
+	k, err := s.kvKey(bucket, key)
+	if err != nil {
+		return err
+	}
+	return s.commit([]write{{key: k, value: value}})
 }
 
 // Delete removes a key of the key-value space.
 func (s *Store) Delete(bucket, key string) error {
-	return s.commit([]write{{key: s.key("kv", bucket, key), del: true}})
+	k, err := s.kvKey(bucket, key)
+	if err != nil {
+		return err
+	}
+	return s.commit([]write{{key: k, del: true}})
 }
 
 // List returns the keys of a bucket that start with prefix.

@@ -14,7 +14,8 @@ import (
 // AccountStore is the key-value space of the account's sources (poll
 // readings, fired rings, push dedup), shared by the nodes: whichever node
 // runs the sources next finds it. Its writes retry while NATS is away
-// until life ends.
+// until life ends. It is not fenced: the sources write through the store
+// of their term of the account lease (ClaimAccount); this one reads.
 func (c *Conn) AccountStore(life context.Context) *Store {
 	s := c.NewStore(life, "_account")
 	s.prefix = "a."

@@ -1,9 +1,13 @@
 package cluster_test
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -202,5 +206,109 @@ func TestViewRefusesQueuedPuts(t *testing.T) {
 	engine.QueuePut(c.View(), "shadow", "r", []byte("1"), done.then)
 	if err := done.answered(t, "the view's queued put"); !errors.Is(err, cluster.ErrNotInCluster) {
 		t.Fatalf("view's queued put: %v, want ErrNotInCluster", err)
+	}
+}
+
+// More puts queued than one atomic batch holds (1000 keys) are written
+// in batches the server takes, in the order of the calls, and the write
+// that carries them goes through. Before, they went as one batch the
+// server refused, which the store retried as if NATS were away for the
+// rest of its life, every later write waiting behind it: the test fails
+// as soon as the store logs such a retry.
+func TestQueuedPutsOverTheBatchLimitAreWrittenInBatches(t *testing.T) {
+	s := natstest.Start(t, t.TempDir(), server.RANDOM_PORT)
+	var logs enginetest.LogBuffer
+	st := claim(t, dialLog(t, s.ClientURL(), "n1", logs.Logger(slog.LevelWarn)), "n1")
+	cluster.SetQueueDelay(st, time.Hour) // only the commit carries them
+	const n, keys = 2001, 1500           // k0…k500 twice: the later value wins
+	done := make(stored, n)
+	for i := range n {
+		st.QueuePut("levels", fmt.Sprintf("k%d", i%keys), []byte(strconv.Itoa(i)), done.then)
+	}
+	committed := make(chan error, 1)
+	go func() {
+		committed <- st.Commit(engine.Commit{Trace: engine.Trace{Rule: "r", EventID: "e1"}, Rule: "r", RuleState: []byte(`{"N":1}`)})
+	}()
+	enginetest.WaitUntil(t, "the commit", func() bool {
+		return len(committed) > 0 || strings.Contains(logs.String(), "retrying")
+	})
+	if len(committed) == 0 {
+		t.Fatalf("the commit behind %d queued puts is being retried:\n%s", n, logs.String())
+	}
+	if err := <-committed; err != nil {
+		t.Fatalf("commit behind %d queued puts: %v", n, err)
+	}
+	for range n {
+		if err := done.answered(t, "after the commit"); err != nil {
+			t.Fatalf("queued put: %v", err)
+		}
+	}
+	wantValue(t, st, "levels", "k0", "1500")
+	wantValue(t, st, "levels", "k500", "2000")
+	wantValue(t, st, "levels", "k1499", "1499")
+	if got, err := st.RuleState("r"); err != nil || string(got) != `{"N":1}` {
+		t.Fatalf("rule state %s, %v", got, err)
+	}
+
+	// A run's own batch over the limit fails at once: retrying cannot help.
+	big := engine.Commit{Trace: engine.Trace{Rule: "r", EventID: "e2"}, Rule: "r", GlobalSet: map[string]json.RawMessage{}}
+	for i := range n {
+		big.GlobalSet[fmt.Sprintf("g%d", i)] = json.RawMessage("1")
+	}
+	if err := st.Commit(big); !errors.Is(err, cluster.ErrBatchLimit) {
+		t.Fatalf("a commit of %d keys: %v, want ErrBatchLimit", n, err)
+	}
+}
+
+// A commit whose first attempt failed before reaching NATS and whose
+// retry finds its done mark written counts as done; the puts queued ahead
+// of it were in that first attempt only, so they are written alone
+// before it returns. Before, they were reported durable and never
+// written.
+func TestQueuedPutsAreWrittenWhenARetryFindsTheDoneMark(t *testing.T) {
+	var logs enginetest.LogBuffer
+	st, down, up := storeWithOutageLog(t, logs.Logger(slog.LevelWarn))
+	st.RecordTrace(engine.Trace{Rule: "r", EventID: "e1"}) // writes e1's done mark for r
+	down()
+	cluster.SetQueueDelay(st, time.Hour) // the commit carries it
+	done := make(stored, 1)
+	st.QueuePut("levels", "k", []byte("1"), done.then)
+	committed := make(chan error, 1)
+	go func() {
+		committed <- st.Commit(engine.Commit{Trace: engine.Trace{Rule: "r", EventID: "e1"}, Rule: "r", RuleState: []byte(`{"N":1}`)})
+	}()
+	enginetest.WaitUntil(t, "the commit's first attempt to fail", func() bool {
+		return strings.Contains(logs.String(), "write to NATS failed")
+	})
+	up()
+	if err := <-committed; err != nil {
+		t.Fatalf("commit: %v", err)
+	}
+	if err := done.answered(t, "after the commit"); err != nil {
+		t.Fatal(err)
+	}
+	wantValue(t, st, "levels", "k", "1")
+}
+
+// A put with an empty bucket or key is refused at once, as engine/store
+// refuses it; queued, it would have made a batch NATS refuses, retried
+// as if NATS were away.
+func TestQueuedPutsRefuseAnEmptyBucketOrKey(t *testing.T) {
+	s := natstest.Start(t, t.TempDir(), server.RANDOM_PORT)
+	st := claim(t, dial(t, s.ClientURL(), "n1"), "n1")
+	cluster.SetQueueDelay(st, time.Hour)
+	done := make(stored, 2)
+	st.QueuePut("", "k", []byte("1"), done.then)
+	st.QueuePut("levels", "", []byte("1"), done.then)
+	for _, what := range []string{"empty bucket", "empty key"} {
+		if err := done.answered(t, what); err == nil || !strings.Contains(err.Error(), "must not be empty") {
+			t.Fatalf("queued put with an %s: %v, want refused", what, err)
+		}
+	}
+	if err := st.Put("levels", "", []byte("1")); err == nil {
+		t.Fatal("put with an empty key: no error")
+	}
+	if err := st.Put("levels", "k", []byte("1")); err != nil {
+		t.Fatalf("a put after the refused ones: %v", err)
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/alexarules/alexarules/engine"
@@ -34,7 +35,7 @@ type clusterHost struct {
 	view   *cluster.View // the admin API's store
 	// account is the account's key-value space: the sources' store, and
 	// where their events' records are written.
-	account *cluster.Store
+	account *accountStore
 	ruleOf  map[string]string // rule id → property
 	ids     engine.IDs
 	// ctx bounds the sources' publishing retries.
@@ -54,14 +55,10 @@ func (h *host) runCluster(ctx context.Context, ln net.Listener) error {
 		return err
 	}
 	defer conn.Close()
-	cl := &clusterHost{h: h, conn: conn, ctx: ctx, account: conn.AccountStore(ctx)}
+	// The node gives the sources' last records their last attempt when
+	// its term of the account lease ends, before Run returns.
+	cl := &clusterHost{h: h, conn: conn, ctx: ctx, account: &accountStore{Store: conn.AccountStore(ctx)}}
 	h.cl = cl
-	defer func() {
-		// The sources' last records, before the connection closes.
-		if err := cl.account.Flush(); err != nil {
-			o.Log.Error("store the records of the last events", "err", err)
-		}
-	}()
 	// The admin API's engine lists the rules; it never runs them.
 	cl.view = conn.View()
 	h.engine = h.newEngine(cl.view)
@@ -127,8 +124,11 @@ func (cl *clusterHost) partitionEngine(p string, st engine.Store) (*engine.Engin
 }
 
 // runAccount runs the account's sources (push, notification tracker,
-// poller) while this node holds the account lease.
-func (cl *clusterHost) runAccount(ctx context.Context) error {
+// poller) while this node holds the account lease; they write through st,
+// the store of this term of the lease.
+func (cl *clusterHost) runAccount(ctx context.Context, st *cluster.Store) error {
+	cl.account.setTerm(st)
+	defer cl.account.setTerm(nil)
 	errs := make(chan error, len(cl.h.rt.parts))
 	for _, part := range cl.h.rt.parts {
 		go func() { errs <- part(ctx) }()
@@ -139,6 +139,69 @@ func (cl *clusterHost) runAccount(ctx context.Context) error {
 	}
 	return errors.Join(all...)
 }
+
+// accountStore is the account's key-value space as the sources see it:
+// they read it on any node (device():last() reads the readings), and
+// write it through the store of this node's current term of the account
+// lease (cluster.Conn.ClaimAccount), which is fenced: a former holder's
+// writes, queued or retried, never land over the next holder's. Between
+// terms writes are refused.
+type accountStore struct {
+	*cluster.Store // reads
+
+	mu   sync.Mutex
+	term *cluster.Store
+}
+
+// errNoAccountTerm refuses a write made while this node does not hold
+// the account lease (a source's write after its term ended).
+var errNoAccountTerm = errors.New("this node does not hold the account lease now")
+
+func (a *accountStore) setTerm(st *cluster.Store) {
+	a.mu.Lock()
+	a.term = st
+	a.mu.Unlock()
+}
+
+func (a *accountStore) writer(bucket, key string) (*cluster.Store, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.term == nil {
+		return nil, fmt.Errorf("account store: write %s/%s: %w", bucket, key, errNoAccountTerm)
+	}
+	return a.term, nil
+}
+
+// Put writes through the term's store.
+func (a *accountStore) Put(bucket, key string, value []byte) error {
+	st, err := a.writer(bucket, key)
+	if err != nil {
+		return err
+	}
+	return st.Put(bucket, key, value)
+}
+
+// Delete deletes through the term's store.
+func (a *accountStore) Delete(bucket, key string) error {
+	st, err := a.writer(bucket, key)
+	if err != nil {
+		return err
+	}
+	return st.Delete(bucket, key)
+}
+
+// QueuePut queues on the term's store: its puts not written when the
+// term ends are dropped, then told so.
+func (a *accountStore) QueuePut(bucket, key string, value []byte, then func(error)) {
+	st, err := a.writer(bucket, key)
+	if err != nil {
+		then(err)
+		return
+	}
+	st.QueuePut(bucket, key, value, then)
+}
+
+var _ engine.PutQueuer = (*accountStore)(nil)
 
 // publish sends ev to partition (its routed partitions when "") and then
 // queues the source's own records of it (ev.Writes) on the account's
