@@ -70,7 +70,7 @@ Flags override the configuration file (docs/CONFIG.md).`,
 		if err != nil {
 			return err
 		}
-		return runHost(cmd.Context(), host.Options{Config: cfg, Getenv: a.getenv, Log: log, Watch: f.watch,
+		return runHost(cmd.Context(), host.Options{Config: cfg, Getenv: a.getenv, Log: log, Watch: f.watch, TuneProcs: true,
 			AdminReady: func(addr string) { log.Info("admin API listening", "addr", "http://"+addr) }})
 	})
 	return c

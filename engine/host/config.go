@@ -58,6 +58,8 @@ type Config struct {
 	States StatesConfig `json:"states"`
 	// GC tunes the Go collector (gc.go).
 	GC GCConfig `json:"gc"`
+	// Procs tunes GOMAXPROCS to the load (procs.go).
+	Procs ProcsConfig `json:"procs"`
 	// Store is how the data file makes writes durable.
 	Store StoreConfig `json:"store"`
 }
@@ -243,6 +245,9 @@ func (c Config) Validate() error {
 	}
 	if c.GC.HeapMiB > 1<<20 {
 		errs = append(errs, fmt.Errorf("gc.heap_mib %d: at most %d MiB (1 TiB), 0 for the default or -1 for GOGC's collector", c.GC.HeapMiB, 1<<20))
+	}
+	if c.Procs.Low < -1 || c.Procs.Low > 1024 {
+		errs = append(errs, fmt.Errorf("procs.low %d: from 1 to 1024, 0 for the default (%d) or -1 to leave GOMAXPROCS alone", c.Procs.Low, DefaultProcsLow))
 	}
 	if c.GC.MaxMiB > 1<<20 {
 		errs = append(errs, fmt.Errorf("gc.max_mib %d: at most %d MiB (1 TiB), 0 for the default or -1 for no ceiling", c.GC.MaxMiB, 1<<20))

@@ -35,6 +35,7 @@ func TestParseConfigNamesTheFileAndTheKey(t *testing.T) {
 		{`{"states": {"spare": -2}}`, `states.spare -2`},
 		{`{"gc": {"heap_mib": 2000000}}`, `gc.heap_mib 2000000`},
 		{`{"gc": {"max_mib": 2000000}}`, `gc.max_mib 2000000`},
+		{`{"procs": {"low": -2}}`, `procs.low -2`},
 		{`{"store": {"sync": "sometimes"}}`, `store.sync "sometimes"`},
 		{`{"store": {"sync_interval": "0s"}}`, `store.sync_interval "0s"`},
 		{`[1]`, "cannot unmarshal array"},

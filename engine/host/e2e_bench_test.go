@@ -39,6 +39,7 @@ var (
 	e2eDuration = flag.Duration("e2e.duration", 10*time.Second, "measured time of each BenchmarkEndToEnd run")
 	e2eWarmup   = flag.Duration("e2e.warmup", 2*time.Second, "warm-up before each BenchmarkEndToEnd measurement")
 	e2eBacklog  = flag.Int("e2e.backlog", 0, "the engine's max_backlog in BenchmarkEndToEnd (0: its default)")
+	e2eProcs    = flag.Bool("e2e.procs", true, "let the engine tune GOMAXPROCS to the load, as `alexarules run` does")
 )
 
 // e2eRules are the benchmark rule of each call kind.
@@ -173,7 +174,7 @@ func startEngine(tb testing.TB, cloud, kind string) string {
 	}
 	ready, done := make(chan string, 1), make(chan error, 1)
 	ctx, cancel := context.WithCancel(context.Background())
-	o := host.Options{Config: cfg, AdminReady: func(a string) { ready <- a },
+	o := host.Options{Config: cfg, AdminReady: func(a string) { ready <- a }, TuneProcs: *e2eProcs,
 		Log:        slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
 		LoadErrors: func(err error) { tb.Errorf("rule file: %v", err) }}
 	go func() { done <- host.Run(ctx, o) }()

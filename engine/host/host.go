@@ -28,9 +28,13 @@ type Options struct {
 	// Config is the configuration file with the flags applied over it;
 	// Rules is required, Data and Admin default (WithDefaults).
 	Config Config
-	// Getenv reads ALEXARULES_* credentials (nil: none).
+	// Getenv reads ALEXARULES_* credentials (nil: none), and GOMAXPROCS.
 	Getenv func(string) string
-	Log    *slog.Logger
+	// TuneProcs lets the host tune GOMAXPROCS to the load (the "procs"
+	// block, procs.go): `alexarules run` sets it; engines that share a
+	// process with others (tests, rule tests) leave it off.
+	TuneProcs bool
+	Log       *slog.Logger
 	// Clock defaults to the real clock.
 	Clock   engine.Clock
 	OnEvent func(engine.Event)
@@ -107,6 +111,9 @@ func Run(ctx context.Context, o Options) error {
 		o.Log = slog.New(slog.DiscardHandler)
 	}
 	defer startGCTuner(cfg.GC)()
+	if o.TuneProcs {
+		defer startProcsTuner(cfg.Procs, o.Getenv)()
+	}
 	var ln net.Listener
 	if cfg.Admin != "off" {
 		if ln, err = net.Listen("tcp", cfg.Admin); err != nil {
