@@ -13,7 +13,7 @@ import (
 // spins looking for work and sleeps again: at household rates that was a
 // fifth of the engine's CPU per event (docs/BENCHMARKS.md "Fewer Ps at low
 // load"). The tuner runs on Low Ps while the process keeps them less than
-// three quarters busy, and on every P the runtime gave it (GOMAXPROCS at
+// 70% busy, and on every P the runtime gave it (GOMAXPROCS at
 // start) from the first interval that is busier.
 type ProcsConfig struct {
 	// Low is GOMAXPROCS at low load (0: DefaultProcsLow); -1 leaves
@@ -29,7 +29,7 @@ const (
 	procsSample = 50 * time.Millisecond
 	// procsRaise: an interval in which the process used more than this
 	// share of the low setting's Ps raises GOMAXPROCS at once.
-	procsRaise = 0.75
+	procsRaise = 0.7
 	// procsLower: procsCalm intervals in a row under this share of the
 	// low setting's Ps (one second) lower it again; between the two the
 	// setting stays, so a rate near either edge does not flip it.

@@ -28,14 +28,14 @@ func TestProcsTunerSteps(t *testing.T) {
 	if n := tn.next(0.2); n != 1 {
 		t.Fatalf("after %d calm intervals: %d procs; want 1", procsCalm, n)
 	}
-	if n := tn.next(0.7); n != 1 {
-		t.Fatalf("at 0.7 of one P: %d procs; want 1 (under %.2f)", n, procsRaise)
+	if n := tn.next(0.65); n != 1 {
+		t.Fatalf("at 0.65 of one P: %d procs; want 1 (under %.2f)", n, procsRaise)
 	}
 	if n := tn.next(0.9); n != 4 {
 		t.Fatalf("at 0.9 of one P: %d procs; want 4 at once", n)
 	}
-	if n := tn.next(0.6); n != 4 {
-		t.Fatalf("at 0.6 with 4 procs: %d; want 4 (over %.2f)", n, procsLower)
+	if n := tn.next(0.55); n != 4 {
+		t.Fatalf("at 0.55 with 4 procs: %d; want 4 (over %.2f)", n, procsLower)
 	}
 }
 
