@@ -38,7 +38,8 @@ const (
 )
 
 // procsTuned is set while a tuner runs: GOMAXPROCS is the process's, so
-// a second engine in the process (tests, the demo) leaves it to the first.
+// a second engine in the process (in-process tests of `run`) leaves it
+// to the first.
 var procsTuned atomic.Bool
 
 // startProcsTuner starts tuning GOMAXPROCS for c and returns the function
