@@ -55,6 +55,10 @@ func (v *View) QueuePut(bucket, key string, value []byte, then func(error)) {
 	then(v.Put(bucket, key, value))
 }
 
+// Delete refuses like Put: the account's key-value space is the sources'
+// (written through their term's fenced store).
+func (v *View) Delete(bucket, key string) error { return v.Put(bucket, key, nil) }
+
 // RuleState reads the state of rule in its partition.
 // While NATS is away it waits up to viewWait for it.
 func (v *View) RuleState(rule string) (json.RawMessage, error) {

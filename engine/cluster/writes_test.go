@@ -196,9 +196,9 @@ func TestQueuedPutsWaitOutANATSOutage(t *testing.T) {
 	wantValue(t, st, "levels", "k", "1")
 }
 
-// The admin API's view refuses queued puts at once, as it refuses puts:
-// its embedded store would write them to the account's key-value space,
-// which the sources own.
+// The admin API's view refuses queued puts and deletes at once, as it
+// refuses puts: its embedded store would write them to the account's
+// key-value space, which the sources own.
 func TestViewRefusesQueuedPuts(t *testing.T) {
 	s := natstest.Start(t, t.TempDir(), server.RANDOM_PORT)
 	c := dial(t, s.ClientURL(), "n1")
@@ -207,6 +207,14 @@ func TestViewRefusesQueuedPuts(t *testing.T) {
 	if err := done.answered(t, "the view's queued put"); !errors.Is(err, cluster.ErrNotInCluster) {
 		t.Fatalf("view's queued put: %v, want ErrNotInCluster", err)
 	}
+	account := c.AccountStore(t.Context())
+	if err := account.Put("shadow", "r", []byte("1")); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.View().Delete("shadow", "r"); !errors.Is(err, cluster.ErrNotInCluster) {
+		t.Fatalf("view's delete: %v, want ErrNotInCluster", err)
+	}
+	wantValue(t, account, "shadow", "r", "1")
 }
 
 // More puts queued than one atomic batch holds (1000 keys) are written
