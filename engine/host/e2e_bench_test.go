@@ -174,7 +174,7 @@ func startEngine(tb testing.TB, cloud, kind string) string {
 	}
 	ready, done := make(chan string, 1), make(chan error, 1)
 	ctx, cancel := context.WithCancel(context.Background())
-	o := host.Options{Config: cfg, AdminReady: func(a string) { ready <- a }, TuneProcs: *e2eProcs,
+	o := host.Options{Config: cfg, AdminReady: func(a string) { ready <- a }, TuneProcs: *e2eProcs, Getenv: os.Getenv,
 		Log:        slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
 		LoadErrors: func(err error) { tb.Errorf("rule file: %v", err) }}
 	go func() { done <- host.Run(ctx, o) }()

@@ -2,6 +2,7 @@ package host
 
 import (
 	"runtime"
+	"runtime/metrics"
 	"sync/atomic"
 	"time"
 )
@@ -12,9 +13,12 @@ import (
 // (HTTP in, store, rule runner, HTTP out) wakes an idle P's thread, which
 // spins looking for work and sleeps again: at household rates that was a
 // fifth of the engine's CPU per event (docs/BENCHMARKS.md "Fewer Ps at low
-// load"). The tuner runs on Low Ps while the process keeps them less than
-// 70% busy, and on every P the runtime gave it (GOMAXPROCS at
-// start) from the first interval that is busier.
+// load"). The tuner runs on Low Ps, and gives the runtime its default back
+// (every P, following the container's CPU limit) from the first interval
+// in which the process kept them over 70% busy or a goroutine waited 4 ms
+// or more to run (a rule's burst of CPU too short to show in the
+// average). It returns to Low Ps after a second in a row under half a P
+// (three seconds after such a wait).
 type ProcsConfig struct {
 	// Low is GOMAXPROCS at low load (0: DefaultProcsLow); -1 leaves
 	// GOMAXPROCS alone. A GOMAXPROCS set in the environment always wins.
@@ -30,6 +34,14 @@ const (
 	// procsRaise: an interval in which the process used more than this
 	// share of the low setting's Ps raises GOMAXPROCS at once.
 	procsRaise = 0.7
+	// procsWait: an interval in which a goroutine waited this long to run
+	// raises it at once too, and then it stays up procsHold intervals of
+	// calm at least (a rule that bursts every so often then costs one
+	// burst's wait per three seconds, not every burst's). At 1,000-2,000
+	// events/s of the benchmark's rule on one P, waits of 1 ms happened
+	// every few seconds, of 4 ms rarely.
+	procsWait = 4 * time.Millisecond
+	procsHold = 60
 	// procsLower: procsCalm intervals in a row under this share of the
 	// low setting's Ps (one second) lower it again; between the two the
 	// setting stays, so a rate near either edge does not flip it.
@@ -39,7 +51,8 @@ const (
 
 // procsTuned is set while a tuner runs: GOMAXPROCS is the process's, so
 // a second engine in the process (in-process tests of `run`) leaves it
-// to the first.
+// to the first. It is the package's one mutable variable, for that one
+// process-wide setting.
 var procsTuned atomic.Bool
 
 // startProcsTuner starts tuning GOMAXPROCS for c and returns the function
@@ -52,12 +65,11 @@ func startProcsTuner(c ProcsConfig, getenv func(string) string) (stop func()) {
 	if low == 0 {
 		low = DefaultProcsLow
 	}
-	high := runtime.GOMAXPROCS(0)
-	if _, ok := processCPU(); low < 0 || low >= high || (getenv != nil && getenv("GOMAXPROCS") != "") || !ok ||
+	if _, ok := processCPU(); low < 0 || low >= runtime.GOMAXPROCS(0) || (getenv != nil && getenv("GOMAXPROCS") != "") || !ok ||
 		!procsTuned.CompareAndSwap(false, true) {
 		return func() {}
 	}
-	t := &procsTuner{low: low, high: high, current: high}
+	t := &procsTuner{low: low, calmNeeded: procsCalm}
 	quit, done := make(chan struct{}), make(chan struct{})
 	go t.run(quit, done)
 	return func() {
@@ -68,46 +80,98 @@ func startProcsTuner(c ProcsConfig, getenv func(string) string) (stop func()) {
 	}
 }
 
-// procsTuner decides GOMAXPROCS from how busy the process was.
+// procsTuner decides when the engine runs on low Ps.
 type procsTuner struct {
-	low, high int
-	current   int
-	calm      int // intervals in a row under procsLower
+	low        int
+	lowered    bool
+	calm       int // intervals in a row under procsLower
+	calmNeeded int // procsCalm, or procsHold after a goroutine waited
 }
 
 func (t *procsTuner) run(quit <-chan struct{}, done chan<- struct{}) {
 	defer close(done)
 	tick := time.NewTicker(procsSample)
 	defer tick.Stop()
+	waits := newWaitCounter()
 	cpu, _ := processCPU()
 	last := time.Now()
 	for {
 		select {
 		case <-quit:
 			return
-		case now := <-tick.C:
+		case <-tick.C:
 			used, _ := processCPU()
+			now := time.Now()
 			busy := float64(used-cpu) / float64(now.Sub(last))
 			cpu, last = used, now
-			if n := t.next(busy); n != runtime.GOMAXPROCS(0) {
-				runtime.GOMAXPROCS(n)
+			switch t.next(busy, waits.since()) {
+			case procsLowerNow:
+				runtime.GOMAXPROCS(t.low)
+			case procsRaiseNow:
+				runtime.SetDefaultGOMAXPROCS()
 			}
 		}
 	}
 }
 
-// next is the GOMAXPROCS for the next interval after one in which the
-// process used busy CPUs' worth of time.
-func (t *procsTuner) next(busy float64) int {
+// procsStep is what the tuner does after an interval.
+type procsStep uint8
+
+const (
+	procsStay procsStep = iota
+	procsLowerNow
+	procsRaiseNow
+)
+
+// next is the step after an interval in which the process used busy
+// CPUs' worth of time and waited goroutines waited procsWait or more.
+func (t *procsTuner) next(busy float64, waited uint64) procsStep {
 	switch {
-	case t.current != t.high && busy > procsRaise*float64(t.low):
-		t.current, t.calm = t.high, 0
-	case t.current != t.low && busy < procsLower*float64(t.low):
-		if t.calm++; t.calm >= procsCalm {
-			t.current, t.calm = t.low, 0
+	case t.lowered && (busy > procsRaise*float64(t.low) || waited > 0):
+		t.lowered, t.calm, t.calmNeeded = false, 0, procsCalm
+		if waited > 0 {
+			t.calmNeeded = procsHold
+		}
+		return procsRaiseNow
+	case !t.lowered && busy < procsLower*float64(t.low):
+		if t.calm++; t.calm >= t.calmNeeded {
+			t.lowered, t.calm = true, 0
+			return procsLowerNow
 		}
 	default:
 		t.calm = 0
 	}
-	return t.current
+	return procsStay
+}
+
+// waitCounter counts the goroutines the runtime saw wait procsWait or
+// more to run (its /sched/latencies histogram, which it samples).
+type waitCounter struct {
+	s    []metrics.Sample
+	last uint64
+}
+
+func newWaitCounter() *waitCounter {
+	w := &waitCounter{s: []metrics.Sample{{Name: "/sched/latencies:seconds"}}}
+	w.since()
+	return w
+}
+
+// since is how many waits of procsWait or more were counted since the
+// last call.
+func (w *waitCounter) since() uint64 {
+	metrics.Read(w.s)
+	if w.s[0].Value.Kind() != metrics.KindFloat64Histogram {
+		return 0
+	}
+	h := w.s[0].Value.Float64Histogram()
+	var n uint64
+	for i, c := range h.Counts {
+		if h.Buckets[i] >= procsWait.Seconds() {
+			n += c
+		}
+	}
+	d := n - w.last
+	w.last = n
+	return d
 }

@@ -4,46 +4,65 @@ import (
 	"context"
 	"runtime"
 	"testing"
+	"time"
 
 	"github.com/alexarules/alexarules/engine/enginetest"
 )
 
-// The tuner raises at once from an interval over procsRaise of the low
-// setting, lowers after procsCalm intervals in a row under procsLower,
-// and keeps its setting in between, so a load near either edge does not
-// flip it.
+// The tuner lowers after procsCalm intervals in a row under procsLower,
+// raises at once from an interval over procsRaise of the low setting or
+// one in which a goroutine waited to run, stays up procsHold calm
+// intervals after such a wait, and keeps its setting in between, so a
+// load near either edge does not flip it.
 func TestProcsTunerSteps(t *testing.T) {
-	tn := &procsTuner{low: 1, high: 4, current: 4}
-	for i := range procsCalm - 1 {
-		if n := tn.next(0.1); n != 4 {
-			t.Fatalf("interval %d of calm: %d procs; want 4 until %d calm intervals", i+1, n, procsCalm)
+	tn := &procsTuner{low: 1, calmNeeded: procsCalm}
+	calm := func(n int) {
+		t.Helper()
+		for i := range n {
+			if step := tn.next(0.1, 0); step != procsStay {
+				t.Fatalf("calm interval %d of %d: step %d; want to stay", i+1, n, step)
+			}
 		}
 	}
-	if n := tn.next(0.6); n != 4 { // not calm: the count starts again
-		t.Fatalf("between the edges: %d procs; want 4", n)
+	calm(procsCalm - 1)
+	if step := tn.next(0.6, 0); step != procsStay { // not calm: the count starts again
+		t.Fatalf("between the edges: step %d; want to stay", step)
 	}
-	for range procsCalm - 1 {
-		tn.next(0.2)
+	calm(procsCalm - 1)
+	if step := tn.next(0.2, 0); step != procsLowerNow {
+		t.Fatalf("after %d calm intervals: step %d; want to lower", procsCalm, step)
 	}
-	if n := tn.next(0.2); n != 1 {
-		t.Fatalf("after %d calm intervals: %d procs; want 1", procsCalm, n)
+	if step := tn.next(0.65, 0); step != procsStay {
+		t.Fatalf("at 0.65 of one P: step %d; want to stay (under %.2f)", step, procsRaise)
 	}
-	if n := tn.next(0.65); n != 1 {
-		t.Fatalf("at 0.65 of one P: %d procs; want 1 (under %.2f)", n, procsRaise)
+	if step := tn.next(0.9, 0); step != procsRaiseNow {
+		t.Fatalf("at 0.9 of one P: step %d; want to raise", step)
 	}
-	if n := tn.next(0.9); n != 4 {
-		t.Fatalf("at 0.9 of one P: %d procs; want 4 at once", n)
+	if step := tn.next(0.55, 0); step != procsStay {
+		t.Fatalf("at 0.55 with every P: step %d; want to stay (over %.2f)", step, procsLower)
 	}
-	if n := tn.next(0.55); n != 4 {
-		t.Fatalf("at 0.55 with 4 procs: %d; want 4 (over %.2f)", n, procsLower)
+	calm(procsCalm - 1)
+	if step := tn.next(0.1, 0); step != procsLowerNow {
+		t.Fatalf("after %d calm intervals: step %d; want to lower", procsCalm, step)
+	}
+	if step := tn.next(0.1, 1); step != procsRaiseNow {
+		t.Fatalf("a goroutine waited: step %d; want to raise", step)
+	}
+	calm(procsHold - 1)
+	if step := tn.next(0.1, 0); step != procsLowerNow {
+		t.Fatalf("after %d calm intervals since the wait: step %d; want to lower", procsHold, step)
 	}
 }
 
 // The tuner lowers GOMAXPROCS while the process idles, raises it while
 // the process keeps its one P busy, and gives the runtime its default
-// back when stopped; it stays off when GOMAXPROCS is in the environment
-// or procs.low is -1. Not parallel: GOMAXPROCS is the process's.
+// back when stopped; it stays off when GOMAXPROCS is in the environment,
+// procs.low is -1 or not under the Ps there are. Not parallel: GOMAXPROCS
+// is the process's.
 func TestProcsTunerFollowsTheLoad(t *testing.T) {
+	orig := runtime.GOMAXPROCS(0)
+	t.Cleanup(func() { runtime.GOMAXPROCS(orig) }) // `go test -cpu N` or GOMAXPROCS=N set it
+	runtime.SetDefaultGOMAXPROCS()
 	high := runtime.GOMAXPROCS(0)
 	if high < 2 {
 		t.Skip("one P: nothing to tune")
@@ -61,11 +80,7 @@ func TestProcsTunerFollowsTheLoad(t *testing.T) {
 		stop()
 	}
 	stop := startProcsTuner(ProcsConfig{}, env(""))
-	if second := startProcsTuner(ProcsConfig{}, env("")); second == nil {
-		t.Fatal("nil stop")
-	} else {
-		second() // a second tuner in the process does nothing, and stopping it neither
-	}
+	startProcsTuner(ProcsConfig{}, env(""))() // a second tuner in the process does nothing, and stopping it neither
 	enginetest.WaitUntil(t, "GOMAXPROCS 1 while idle", func() bool { return runtime.GOMAXPROCS(0) == 1 })
 	ctx, cancel := context.WithCancel(t.Context())
 	for range 2 {
@@ -80,4 +95,24 @@ func TestProcsTunerFollowsTheLoad(t *testing.T) {
 	if n := runtime.GOMAXPROCS(0); n != high {
 		t.Fatalf("GOMAXPROCS %d after stop; want the default %d", n, high)
 	}
+}
+
+// A burst of CPU too short to show in an interval's average still makes
+// goroutines wait to run on one P, and the runtime's count of such waits
+// sees it.
+func TestProcsWaitCounterSeesABurst(t *testing.T) {
+	orig := runtime.GOMAXPROCS(1)
+	t.Cleanup(func() { runtime.GOMAXPROCS(orig) })
+	w := newWaitCounter()
+	enginetest.WaitUntil(t, "a wait of 1 ms or more counted", func() bool {
+		done := make(chan struct{})
+		go func() { // runnable behind the burst below
+			close(done)
+		}()
+		burst := time.Now()
+		for time.Since(burst) < 5*time.Millisecond {
+		}
+		<-done
+		return w.since() > 0
+	})
 }
