@@ -40,6 +40,7 @@ var (
 	e2eWarmup   = flag.Duration("e2e.warmup", 2*time.Second, "warm-up before each BenchmarkEndToEnd measurement")
 	e2eBacklog  = flag.Int("e2e.backlog", 0, "the engine's max_backlog in BenchmarkEndToEnd (0: its default)")
 	e2eProcs    = flag.Bool("e2e.procs", true, "let the engine tune GOMAXPROCS to the load, as `alexarules run` does")
+	e2eMaxProcs = flag.Int("e2e.gomaxprocs", 0, "GOMAXPROCS of the targets' process only, not of the load child (0: the default)")
 )
 
 // e2eRules are the benchmark rule of each call kind.
@@ -327,6 +328,9 @@ func eachTarget(run func(name, kind string, start func(testing.TB, string, strin
 // run it with -benchtime 1x (docs/BENCHMARKS.md).
 func BenchmarkEndToEnd(b *testing.B) {
 	load := startLoad(b)
+	if *e2eMaxProcs > 0 {
+		defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(*e2eMaxProcs))
+	}
 	limit := map[string]float64{} // the baseline's delivered/s of each form
 	eachTarget(func(name, kind string, start func(testing.TB, string, string) string) {
 		b.Run(name, func(b *testing.B) {
