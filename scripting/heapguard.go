@@ -42,7 +42,7 @@ func mib(n uint64) string { return fmt.Sprintf("%.0f MiB", float64(n)/(1<<20)) }
 
 // HeapGuard stops runs whose memory use passes the budget. gopher-lua
 // cannot meter a state's memory, so the guard reads the process heap
-// (runtime/metrics: about 0.4 µs, no stop-the-world) in two places:
+// (runtime/metrics: about 0.4 µs, no stop-the-world) in three places:
 //
 //   - in the run itself, every vmCheckEvery Lua instructions (the VM asks
 //     its context's Done before each one): a run during which the heap grew
@@ -53,16 +53,25 @@ func mib(n uint64) string { return fmt.Sprintf("%.0f MiB", float64(n)/(1<<20)) }
 //     and it spares short runs (a canary answering in 100 instructions
 //     never checks), though a long run in progress beside a memory bomb may
 //     be stopped with it: the heap is the process's, not the run's;
-//   - in one sampler goroutine, every 2 ms while runs are in progress: it
-//     applies the same growth budget to runs in progress for more than
-//     minTicks samples, and when the heap passes Ceiling it collects garbage
-//     and, if the live heap is still over it, stops the runs in progress
-//     (the long ones, when there are short ones too).
-//     It also collects when the heap passes half the ceiling with more
-//     garbage than one run's growth budget on top of the live heap, so that
-//     the garbage of stopped runs is freed rather than left to a GC goal a
-//     bomb raised; a large live heap alone (10,000 rules) is not a reason
-//     to collect every 100 ms.
+//   - when a run starts, unless the guard read the heap within an interval
+//     (2 ms): that reading is the run's base;
+//   - in one sampler goroutine, every 2 ms while a long run (one in
+//     progress for longAfter, 6 ms, or more: its own timer marks it) is in
+//     progress, every calm interval (100 ms) while only short runs come
+//     and go. It applies the same growth budget to the long runs, and when
+//     the heap passes Ceiling it collects garbage and, if the live heap is
+//     still over it, stops the runs in progress (the long ones, when there
+//     are short ones too). It also collects when the heap passes half the
+//     ceiling with more garbage than one run's growth budget on top of the
+//     live heap, so that the garbage of stopped runs is freed rather than
+//     left to a GC goal a bomb raised; a large live heap alone (10,000
+//     rules) is not a reason to collect every 100 ms.
+//
+// A sampler waking every 2 ms while any run was in progress cost an
+// engine at 1,000 events/s a tenth of its CPU: the process was otherwise
+// asleep between events, and each wake-up of a sleeping process costs tens
+// of µs (docs/BENCHMARKS.md, "The heap guard's wake-ups"). Short runs, which
+// the growth check spared anyway, now wake it ten times a second at most.
 //
 // The Lua state stops at its next instruction; one Go call (a
 // concatenation, a table resize) finishes first, which is why the budget is
@@ -71,22 +80,27 @@ func mib(n uint64) string { return fmt.Sprintf("%.0f MiB", float64(n)/(1<<20)) }
 // use.
 type HeapGuard struct {
 	growth, ceiling int64
-	interval        time.Duration
-	idle            int // samples without a run before the sampler stops
+	interval        time.Duration // the sampler's period while a long run is in progress
+	calm            time.Duration // its period otherwise
+	longAfter       time.Duration // a run in progress this long is a long run
+	idle            time.Duration // without runs, after which the sampler stops
 
 	mu      sync.Mutex
 	runs    map[*guardedRun]struct{}
 	running bool
-	last    uint64 // max(heap, goal) at the sampler's last reading
+	last    uint64        // max(heap, goal) at the last reading
+	lastAt  time.Time     // when it was read
+	nudge   chan struct{} // wakes the sampler: a run turned long
+	sampled atomic.Int64  // the sampler's readings, for tests
 }
 
 type guardedRun struct {
 	// base is the heap (or the GC goal, whichever is higher) when the run
-	// started: the sampler's last reading while it runs (at most one
-	// interval old; reading at every start cost each run 0.4 µs), else a
-	// fresh one.
+	// started: the guard's last reading when it is at most one interval
+	// old, else a fresh one.
 	base    atomic.Uint64
-	ticks   int // samples taken while the run was in progress; sampler only
+	long    atomic.Bool // in progress for longAfter or more
+	timer   *time.Timer // marks it long
 	cancel  context.CancelCauseFunc
 	tripped atomic.Bool // set once cancel has been called with a *MemoryError
 }
@@ -128,6 +142,7 @@ func (r *GuardedRun) Stop() {
 	if r.g == nil {
 		return
 	}
+	r.own.run.timer.Stop()
 	r.g.mu.Lock()
 	delete(r.g.runs, &r.own.run)
 	r.g.mu.Unlock()
@@ -189,7 +204,8 @@ func NewHeapGuard(l Limits) *HeapGuard {
 		debug.SetMemoryLimit(l.MemoryLimit)
 	}
 	return &HeapGuard{growth: l.HeapGrowth, ceiling: l.HeapCeiling, interval: 2 * time.Millisecond,
-		idle: 500, runs: map[*guardedRun]struct{}{}}
+		calm: 100 * time.Millisecond, longAfter: minTicks * 2 * time.Millisecond, idle: time.Second,
+		runs: map[*guardedRun]struct{}{}, nudge: make(chan struct{}, 1)}
 }
 
 // Watch starts watching a run whose context is ctx. A nil guard watches
@@ -204,18 +220,27 @@ func (g *HeapGuard) Watch(ctx context.Context) *GuardedRun {
 	r := &gr.own.run
 	r.cancel = cancel
 	g.mu.Lock()
-	if g.running {
-		r.base.Store(g.last)
-	} else {
+	if now := time.Now(); now.Sub(g.lastAt) >= g.interval {
 		var samples [2]metrics.Sample
 		heap, goal := readHeap(samples[:])
-		g.last = max(heap, goal) // the base of the runs until the first sample
-		r.base.Store(g.last)
+		g.last, g.lastAt = max(heap, goal), now
+	}
+	r.base.Store(g.last)
+	if !g.running {
 		g.running = true
 		go g.sample()
 	}
 	g.runs[r] = struct{}{}
 	g.mu.Unlock()
+	// Stop stops the timer: a run shorter than longAfter never wakes the
+	// sampler.
+	r.timer = time.AfterFunc(g.longAfter, func() {
+		r.long.Store(true)
+		select {
+		case g.nudge <- struct{}{}:
+		default:
+		}
+	})
 	gr.ctx = ctx
 	gr.own.vm = vmContext{Context: ctx, parent: parent, g: g, run: r}
 	gr.vm = &gr.own.vm
@@ -226,39 +251,42 @@ func (g *HeapGuard) Watch(ctx context.Context) *GuardedRun {
 func (g *HeapGuard) sample() {
 	samples := make([]metrics.Sample, 2)
 	live := []metrics.Sample{{Name: metricLive}}
-	t := time.NewTicker(g.interval)
+	t := time.NewTimer(g.calm)
 	defer t.Stop()
-	idle, sinceGC := 0, gcEvery
+	lastRun, lastGC := time.Now(), time.Now()
 	collecting := make(chan struct{}, 1) // one forced collection at a time
-	for range t.C {
-		heap, goal := readHeap(samples)
-		g.mu.Lock()
-		g.last = max(heap, goal)
-		if len(g.runs) == 0 {
-			idle++
-			if idle >= g.idle {
-				g.running = false
-				g.mu.Unlock()
-				return
-			}
-		} else {
-			idle = 0
+	for {
+		select {
+		case <-t.C:
+		case <-g.nudge:
 		}
-		g.checkGrowth(heap)
+		heap, goal := readHeap(samples)
+		g.sampled.Add(1)
+		now := time.Now()
+		g.mu.Lock()
+		g.last, g.lastAt = max(heap, goal), now
+		if len(g.runs) > 0 {
+			lastRun = now
+		} else if now.Sub(lastRun) >= g.idle {
+			g.running = false
+			g.mu.Unlock()
+			return
+		}
+		long := g.checkGrowth(heap)
 		g.mu.Unlock()
-		sinceGC++
+		t.Reset(g.period(long))
 		if heap <= uint64(g.ceiling)/2 {
 			continue // the common case: no need to read the live heap
 		}
 		metrics.Read(live)
-		if !g.shouldCollect(heap, live[0].Value.Uint64(), sinceGC) {
+		if !g.shouldCollect(heap, live[0].Value.Uint64(), now.Sub(lastGC)) {
 			continue
 		}
 		select {
 		case collecting <- struct{}{}:
 			// In its own goroutine: a collection of a large heap takes long,
 			// and the growth checks must go on meanwhile.
-			sinceGC = 0
+			lastGC = now
 			go func() {
 				defer func() { <-collecting }()
 				g.collect()
@@ -268,12 +296,21 @@ func (g *HeapGuard) sample() {
 	}
 }
 
+// period is the sampler's next wait: interval while a long run is in
+// progress, calm otherwise.
+func (g *HeapGuard) period(long bool) time.Duration {
+	if long {
+		return g.interval
+	}
+	return g.calm
+}
+
 // shouldCollect decides whether the sampler forces a collection: the heap
 // (live and garbage) is over half the ceiling and either over the ceiling
 // (the live heap must be checked) or holding more garbage than one run's
 // growth budget above the live heap the last collection left; at most
-// every gcEvery samples (gcSoon over the ceiling).
-func (g *HeapGuard) shouldCollect(heap, live uint64, sinceGC int) bool {
+// every gcEvery since the last forced collection (gcSoon over the ceiling).
+func (g *HeapGuard) shouldCollect(heap, live uint64, sinceGC time.Duration) bool {
 	switch {
 	case g.ceiling <= 0 || heap <= uint64(g.ceiling)/2:
 		return false
@@ -293,47 +330,50 @@ func (g *HeapGuard) collect() {
 	}
 }
 
-// gcEvery is how many samples apart the sampler collects at least; gcSoon
-// the same when the heap is over the ceiling.
+// gcEvery is how far apart the sampler collects at least; gcSoon the same
+// when the heap is over the ceiling.
 const (
-	gcEvery = 50
-	gcSoon  = 10
+	gcEvery = 100 * time.Millisecond
+	gcSoon  = 20 * time.Millisecond
 )
 
-// checkGrowth stops the runs over their growth budget that have been in
-// progress for more than minTicks samples; g.mu is held. The runs check
-// themselves too, but only every vmCheckEvery instructions, which a
-// doubling concatenation passes in a few instructions each of which
-// allocates as much as all before.
-func (g *HeapGuard) checkGrowth(heap uint64) {
+// checkGrowth stops the long runs over their growth budget and reports
+// whether long runs are left; g.mu is held. The runs check themselves
+// too, but only every vmCheckEvery instructions, which a doubling
+// concatenation passes in a few instructions each of which allocates as
+// much as all before.
+func (g *HeapGuard) checkGrowth(heap uint64) (long bool) {
 	for r := range g.runs {
-		r.ticks++
-		if r.ticks < minTicks {
+		if !r.long.Load() {
 			continue
 		}
 		if why := g.over(r, heap); why != nil {
 			r.trip(why)
 			delete(g.runs, r)
+			continue
 		}
+		long = true
 	}
+	return long
 }
 
-// minTicks spares short runs (a canary answering within a few ms) the
-// sampler's growth check: the heap it reads is the process's.
+// minTicks is how many sampling intervals a run is in progress before it
+// is a long run: the sampler's growth check spares short runs (a canary
+// answering within a few ms), as the heap it reads is the process's.
 const minTicks = 3
 
-// stopAll stops the runs in progress for more than minTicks samples (a
-// heap over the ceiling took longer than that to build), or every run when
-// there is none such: the live heap is over the ceiling.
+// stopAll stops the long runs in progress (a heap over the ceiling took
+// longer than that to build), or every run when there is none such: the
+// live heap is over the ceiling.
 func (g *HeapGuard) stopAll(heap uint64) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	long := false
 	for r := range g.runs {
-		long = long || r.ticks >= minTicks
+		long = long || r.long.Load()
 	}
 	for r := range g.runs {
-		if long && r.ticks < minTicks {
+		if long && !r.long.Load() {
 			continue
 		}
 		r.trip(&MemoryError{Heap: heap, Base: r.base.Load(), Ceiling: g.ceiling})

@@ -1,6 +1,10 @@
 package scripting
 
-import "testing"
+import (
+	"testing"
+	"testing/synctest"
+	"time"
+)
 
 func TestHeapGuardCollectsGarbageNotALargeLiveHeap(t *testing.T) {
 	const mib = 1 << 20
@@ -8,19 +12,45 @@ func TestHeapGuardCollectsGarbageNotALargeLiveHeap(t *testing.T) {
 	for _, c := range []struct {
 		name       string
 		heap, live uint64
-		sinceGC    int
+		sinceGC    time.Duration
 		want       bool
 		why        string
 	}{
-		{"small heap", 100 * mib, 10 * mib, 1000, false, "under half the ceiling"},
+		{"small heap", 100 * mib, 10 * mib, time.Hour, false, "under half the ceiling"},
 		{"large live heap", 230 * mib, 170 * mib, gcEvery, false, "10,000 rules: the garbage is less than one run's budget"},
 		{"garbage of a stopped run", 300 * mib, 170 * mib, gcEvery, true, "more garbage than one run's budget"},
-		{"too soon", 300 * mib, 170 * mib, gcEvery - 1, false, "at most every gcEvery samples"},
+		{"too soon", 300 * mib, 170 * mib, gcEvery - time.Millisecond, false, "at most every gcEvery"},
 		{"over the ceiling", 400 * mib, 390 * mib, gcSoon, true, "the live heap must be checked"},
-		{"over the ceiling, too soon", 400 * mib, 390 * mib, gcSoon - 1, false, "at most every gcSoon samples"},
+		{"over the ceiling, too soon", 400 * mib, 390 * mib, gcSoon - time.Millisecond, false, "at most every gcSoon"},
 	} {
 		if got := g.shouldCollect(c.heap, c.live, c.sinceGC); got != c.want {
 			t.Errorf("%s: collect %v, want %v (%s)", c.name, got, c.want, c.why)
 		}
 	}
+}
+
+// TestHeapGuardSleepsThroughShortRuns: short runs (an engine's at 1,000
+// events/s) wake the sampler every calm interval, not every 2 ms; a long
+// run gets it back to every interval, and its growth check, until it ends.
+func TestHeapGuardSleepsThroughShortRuns(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		g := NewHeapGuard(Limits{})
+		for range 100 { // 200 ms of 1 ms runs, 1 ms apart
+			r := g.Watch(t.Context())
+			time.Sleep(time.Millisecond)
+			r.Stop()
+			time.Sleep(time.Millisecond)
+		}
+		if n := g.sampled.Load(); n > 3 {
+			t.Errorf("%d samples during 200 ms of short runs, want at most 200 ms / calm (%v)", n, g.calm)
+		}
+		before := g.sampled.Load()
+		r := g.Watch(t.Context())
+		time.Sleep(g.longAfter + 10*g.interval)
+		if n := g.sampled.Load() - before; n < 9 {
+			t.Errorf("%d samples during a run's first %v, want one every %v after %v", n, g.longAfter+10*g.interval, g.interval, g.longAfter)
+		}
+		r.Stop()
+		time.Sleep(2 * g.idle) // the sampler stops
+	})
 }
