@@ -140,8 +140,9 @@ func decodeCommand(raw []byte, fallback string) (Push, error) {
 	}
 	p.Payload = payload
 	p.Time = timeStamp(env.TimeStamp)
-	p.Device = device(payload)
-	p.Key = key(p)
+	f := payloadFields(payload)
+	p.Device = device(f)
+	p.Key = key(p, f)
 	return p, nil
 }
 
@@ -189,95 +190,71 @@ func timeStamp(raw json.RawMessage) time.Time {
 	return time.UnixMilli(ms)
 }
 
-// ids are the payload fields that identify a device or a change. Each is
-// decoded leniently: a field of an unexpected type is ignored, never fatal.
-type ids struct {
-	DopplerID           json.RawMessage `json:"dopplerId"`
-	DSN                 json.RawMessage `json:"dsn"`
-	DeviceSerialNumber  json.RawMessage `json:"deviceSerialNumber"`
-	DeviceType          json.RawMessage `json:"deviceType"`
-	Key                 json.RawMessage `json:"key"`
-	NotificationID      json.RawMessage `json:"notificationId"`
-	NotificationVersion json.RawMessage `json:"notificationVersion"`
-	ListID              json.RawMessage `json:"listId"`
-	ListItemID          json.RawMessage `json:"listItemId"`
-	Version             json.RawMessage `json:"version"`
-	EventName           json.RawMessage `json:"eventName"`
-}
+// fields is the payload decoded once (numbers as json.Number), for the
+// fields that identify a device or a change; nil when the payload is not
+// an object. Each field is read leniently: one of an unexpected type is
+// ignored, never fatal.
+type fields map[string]any
 
-func payloadIDs(payload json.RawMessage) (ids, bool) {
-	var v ids
+func payloadFields(payload json.RawMessage) fields {
 	if len(payload) == 0 || payload[0] != '{' {
-		return v, false
+		return nil
 	}
-	if err := json.Unmarshal(payload, &v); err != nil {
-		return v, false
+	var m fields
+	d := json.NewDecoder(bytes.NewReader(payload))
+	d.UseNumber()
+	if d.Decode(&m) != nil {
+		return nil
 	}
-	return v, true
+	return m
 }
 
 // scalar returns a JSON string or number as text, "" for anything else.
-func scalar(raw json.RawMessage) string {
-	raw = bytes.TrimSpace(raw)
-	if len(raw) == 0 {
-		return ""
-	}
-	switch raw[0] {
-	case '"':
-		var s string
-		if json.Unmarshal(raw, &s) == nil {
-			return s
-		}
-	case '-', '0', '1', '2', '3', '4', '5', '6', '7', '8', '9':
-		var n json.Number
-		if json.Unmarshal(raw, &n) == nil {
-			return n.String()
-		}
+func scalar(v any) string {
+	switch v := v.(type) {
+	case string:
+		return v
+	case json.Number:
+		return v.String()
 	}
 	return ""
 }
 
 // deviceObject reads {"deviceSerialNumber","deviceType"}.
-func deviceObject(raw json.RawMessage) Device {
-	var d struct {
-		Serial json.RawMessage `json:"deviceSerialNumber"`
-		Type   json.RawMessage `json:"deviceType"`
-	}
-	raw = bytes.TrimSpace(raw)
-	if len(raw) == 0 || raw[0] != '{' || json.Unmarshal(raw, &d) != nil {
+func deviceObject(v any) Device {
+	m, ok := v.(map[string]any)
+	if !ok {
 		return Device{}
 	}
-	return Device{SerialNumber: scalar(d.Serial), DeviceType: scalar(d.Type)}
+	return Device{SerialNumber: scalar(m["deviceSerialNumber"]), DeviceType: scalar(m["deviceType"])}
 }
 
 // device finds the Echo in the payload: dopplerId (most commands), dsn
 // (newer payloads, a serial string or an object), top-level
 // deviceSerialNumber/deviceType (device setup), or PUSH_ACTIVITY's
 // key.entryId "ts#deviceType#serial".
-func device(payload json.RawMessage) Device {
-	v, ok := payloadIDs(payload)
-	if !ok {
+func device(f fields) Device {
+	if f == nil {
 		return Device{}
 	}
-	if d := deviceObject(v.DopplerID); d != (Device{}) {
+	if d := deviceObject(f["dopplerId"]); d != (Device{}) {
 		return d
 	}
-	topType := scalar(v.DeviceType)
-	if s := scalar(v.DSN); s != "" {
+	topType := scalar(f["deviceType"])
+	if s := scalar(f["dsn"]); s != "" {
 		return Device{SerialNumber: s, DeviceType: topType}
 	}
-	if d := deviceObject(v.DSN); d != (Device{}) {
+	if d := deviceObject(f["dsn"]); d != (Device{}) {
 		return d
 	}
-	if s := scalar(v.DeviceSerialNumber); s != "" || topType != "" {
+	if s := scalar(f["deviceSerialNumber"]); s != "" || topType != "" {
 		return Device{SerialNumber: s, DeviceType: topType}
 	}
-	var k struct {
-		EntryID string `json:"entryId"`
-	}
-	if len(v.Key) > 0 && v.Key[0] == '{' && json.Unmarshal(v.Key, &k) == nil {
-		if f := strings.Split(k.EntryID, "#"); len(f) == 3 {
-			return Device{SerialNumber: f[2], DeviceType: f[1]}
+	if k, ok := f["key"].(map[string]any); ok {
+		if id, ok := k["entryId"].(string); ok {
+			if parts := strings.Split(id, "#"); len(parts) == 3 {
+				return Device{SerialNumber: parts[2], DeviceType: parts[1]}
+			}
 		}
 	}
 	return Device{}
@@ -289,39 +266,42 @@ func device(payload json.RawMessage) Device {
 // destinationUserId) and time stamp; without a time stamp two equal
 // payloads cannot be told from a real repeat (volume 30→40→30), so they get
 // no key.
-func key(p Push) string {
-	v, ok := payloadIDs(p.Payload)
-	if ok {
-		switch p.Command {
-		case "PUSH_NOTIFICATION_CHANGE":
-			if id, ver := scalar(v.NotificationID), scalar(v.NotificationVersion); id != "" && ver != "" {
-				return "notification|" + id + "|" + ver
-			}
-		case "PUSH_LIST_ITEM_CHANGE":
-			if list, item, ver := scalar(v.ListID), scalar(v.ListItemID), scalar(v.Version); item != "" && ver != "" {
-				return "listitem|" + list + "|" + item + "|" + ver + "|" + scalar(v.EventName)
-			}
+func key(p Push, f fields) string {
+	switch p.Command {
+	case "PUSH_NOTIFICATION_CHANGE":
+		if id, ver := scalar(f["notificationId"]), scalar(f["notificationVersion"]); id != "" && ver != "" {
+			return "notification|" + id + "|" + ver
+		}
+	case "PUSH_LIST_ITEM_CHANGE":
+		if list, item, ver := scalar(f["listId"]), scalar(f["listItemId"]), scalar(f["version"]); item != "" && ver != "" {
+			return "listitem|" + list + "|" + item + "|" + ver + "|" + scalar(f["eventName"])
 		}
 	}
 	if p.Time.IsZero() {
 		return ""
 	}
-	return "hash|" + contentHash(p)
+	return "hash|" + contentHash(p, f)
 }
 
-func contentHash(p Push) string {
+// contentHash hashes the command, the time stamp and the payload in a
+// canonical form (sorted keys, without destinationUserId); a payload that
+// is not an object is hashed as it came.
+func contentHash(p Push, f fields) string {
 	payload := []byte(p.Payload)
-	var m map[string]any
-	d := json.NewDecoder(bytes.NewReader(payload))
-	d.UseNumber()
-	if d.Decode(&m) == nil && m != nil {
-		delete(m, "destinationUserId")
-		if b, err := json.Marshal(m); err == nil { // sorted keys: a canonical form
+	if f != nil {
+		uid, had := f["destinationUserId"]
+		delete(f, "destinationUserId")
+		if b, err := json.Marshal(f); err == nil { // sorted keys: a canonical form
 			payload = b
+		}
+		if had {
+			f["destinationUserId"] = uid
 		}
 	}
 	h := sha256.New()
-	fmt.Fprintf(h, "%s\x00%d\x00", p.Command, p.Time.UnixMilli())
+	var head [64]byte
+	h.Write(strconv.AppendInt(append(append(head[:0], p.Command...), 0), p.Time.UnixMilli(), 10))
+	h.Write([]byte{0})
 	h.Write(payload)
 	return hex.EncodeToString(h.Sum(nil)[:12])
 }
