@@ -70,8 +70,9 @@ func mib(n uint64) string { return fmt.Sprintf("%.0f MiB", float64(n)/(1<<20)) }
 // A sampler waking every 2 ms while any run was in progress cost an
 // engine at 1,000 events/s a tenth of its CPU: the process was otherwise
 // asleep between events, and each wake-up of a sleeping process costs tens
-// of µs (docs/BENCHMARKS.md, "The heap guard's wake-ups"). Short runs, which
-// the growth check spared anyway, now wake it ten times a second at most.
+// of µs (docs/BENCHMARKS.md, "Wake-ups, and comparing two binaries at once
+// (session 8)"). Short runs, which the growth check spared anyway, now wake
+// it ten times a second at most.
 //
 // The Lua state stops at its next instruction; one Go call (a
 // concatenation, a table resize) finishes first, which is why the budget is
