@@ -239,8 +239,10 @@ func CookieAuth(cookie string) (request.Authorizer, error) {
 }
 
 // staticCookie is the Authorizer of a Cookie header configured by hand:
-// nothing can renew it.
-type staticCookie struct{ cookie, csrf string }
+// nothing can renew it. It holds the two header values ready to share
+// with every request, clipped (an Add on a request appends to a copy):
+// Header.Set made two allocations per call.
+type staticCookie struct{ cookie, csrf []string }
 
 func staticSession(cookie string) (staticCookie, error) {
 	if strings.TrimSpace(cookie) == "" {
@@ -253,12 +255,12 @@ func staticSession(cookie string) (staticCookie, error) {
 	if csrf == "" {
 		return staticCookie{}, errors.New("alexa web: the cookie has no csrf= value")
 	}
-	return staticCookie{cookie: strings.TrimSpace(cookie), csrf: csrf}, nil
+	return staticCookie{cookie: []string{strings.TrimSpace(cookie)}, csrf: []string{csrf}}, nil
 }
 
 func (s staticCookie) Authorize(_ context.Context, req *http.Request) error {
-	req.Header.Set("Cookie", s.cookie)
-	req.Header.Set("csrf", s.csrf)
+	req.Header["Cookie"] = s.cookie
+	req.Header["Csrf"] = s.csrf // http.CanonicalHeaderKey("csrf"), as Header.Set writes it
 	return nil
 }
 

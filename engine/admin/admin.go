@@ -256,15 +256,7 @@ type publishRequest struct {
 
 func (s *Server) publish(w http.ResponseWriter, r *http.Request) {
 	var req publishRequest
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxEventBody))
-	dec.DisallowUnknownFields()
-	err := dec.Decode(&req)
-	if err == nil {
-		// A second value after the event would be answered 202 and lost.
-		if _, terr := dec.Token(); terr != io.EOF {
-			err = fmt.Errorf("offset %d: unexpected data after the event object", dec.InputOffset())
-		}
-	}
+	err := decodeEvent(w, r, &req)
 	if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
 		writeError(w, http.StatusRequestEntityTooLarge, errors.New("POST /api/events: the body is larger than 1 MiB"))
 		return

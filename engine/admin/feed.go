@@ -43,13 +43,25 @@ type subscriber struct {
 // Publish hands ev to every subscriber (engine.Config.OnEvent); a full
 // subscriber drops it.
 func (f *Feed) Publish(ev engine.EventRecord) {
-	f.send(FeedMessage{Type: "event", Event: &ev}, false)
+	if f.listened() {
+		f.send(FeedMessage{Type: "event", Event: new(ev)}, false)
+	}
 }
 
 // PublishRun hands a finished or skipped run to every subscriber that
 // wants runs (engine.Config.OnRun).
 func (f *Feed) PublishRun(t engine.Trace) {
-	f.send(FeedMessage{Type: "run", Run: &t}, true)
+	if f.listened() {
+		f.send(FeedMessage{Type: "run", Run: new(t)}, true)
+	}
+}
+
+// listened reports whether anyone subscribes: without, a message is not
+// even copied to the heap (two allocations per event otherwise).
+func (f *Feed) listened() bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return len(f.subs) > 0
 }
 
 func (f *Feed) send(m FeedMessage, run bool) {

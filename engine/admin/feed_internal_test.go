@@ -68,3 +68,13 @@ func websocketPump(f *Feed, sub *subscriber, pumped chan<- error) http.Handler {
 		pumped <- (&Server{Feed: f}).pump(conn, sub, nil)
 	})
 }
+
+// Without subscribers, events and runs cost the engine no allocation.
+func TestFeedWithoutSubscribersAllocatesNothing(t *testing.T) {
+	var f Feed
+	ev := engine.EventRecord{ID: "e1", Kind: engine.KindCustom, Name: "x"}
+	tr := engine.Trace{Rule: "r", EventID: "e1"}
+	if n := testing.AllocsPerRun(100, func() { f.Publish(ev); f.PublishRun(tr) }); n != 0 {
+		t.Errorf("Publish and PublishRun without subscribers: %v allocations, want 0", n)
+	}
+}

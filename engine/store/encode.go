@@ -6,7 +6,6 @@ import (
 	"slices"
 	"strconv"
 	"time"
-	"unicode/utf8"
 
 	"github.com/alexarules/alexarules/engine"
 	"github.com/alexarules/alexarules/internal/jsonenc"
@@ -21,8 +20,8 @@ import (
 // marshalEvent is json.Marshal(ev).
 func marshalEvent(ev *engine.Event) ([]byte, error) {
 	b := make([]byte, 0, 256)
-	b = appendString(append(b, `{"id":`...), ev.ID)
-	b = appendString(append(b, `,"kind":`...), ev.Kind)
+	b = jsonenc.AppendString(append(b, `{"id":`...), ev.ID)
+	b = jsonenc.AppendString(append(b, `,"kind":`...), ev.Kind)
 	b, err := appendTime(append(b, `,"time":`...), ev.Time)
 	if err != nil {
 		return nil, err
@@ -31,11 +30,11 @@ func marshalEvent(ev *engine.Event) ([]byte, error) {
 		b = append(b, `,"device":{`...)
 		sep := ""
 		if d.Name != "" {
-			b = appendString(append(b, `"name":`...), d.Name)
+			b = jsonenc.AppendString(append(b, `"name":`...), d.Name)
 			sep = ","
 		}
 		if d.ID != "" {
-			b = appendString(append(append(b, sep...), `"id":`...), d.ID)
+			b = jsonenc.AppendString(append(append(b, sep...), `"id":`...), d.ID)
 		}
 		b = append(b, '}')
 	}
@@ -49,7 +48,7 @@ func marshalEvent(ev *engine.Event) ([]byte, error) {
 		b = append(b, `,"cause":{`...)
 		sep := ""
 		if c.Rule != "" {
-			b = appendString(append(b, `"rule":`...), c.Rule)
+			b = jsonenc.AppendString(append(b, `"rule":`...), c.Rule)
 			sep = ","
 		}
 		if c.Depth != 0 {
@@ -67,8 +66,8 @@ func marshalEvent(ev *engine.Event) ([]byte, error) {
 // marshalTrace is json.Marshal(t).
 func marshalTrace(t *engine.Trace) ([]byte, error) {
 	b := make([]byte, 0, 512)
-	b = appendString(append(b, `{"id":`...), t.ID)
-	b = appendString(append(b, `,"rule":`...), t.Rule)
+	b = jsonenc.AppendString(append(b, `{"id":`...), t.ID)
+	b = jsonenc.AppendString(append(b, `,"rule":`...), t.Rule)
 	b = appendOptString(b, `,"handler":`, t.Handler)
 	b = appendOptString(b, `,"event_id":`, t.EventID)
 	b = appendOptString(b, `,"trigger":`, t.Trigger)
@@ -79,7 +78,7 @@ func marshalTrace(t *engine.Trace) ([]byte, error) {
 	if b, err = jsonenc.AppendFloat(append(b, `,"duration_ms":`...), t.DurationMS); err != nil {
 		return nil, err
 	}
-	b = appendString(append(b, `,"outcome":`...), t.Outcome)
+	b = jsonenc.AppendString(append(b, `,"outcome":`...), t.Outcome)
 	b = appendOptString(b, `,"error":`, t.Error)
 	b = appendOptString(b, `,"reason":`, t.Reason)
 	if t.Late {
@@ -109,7 +108,7 @@ func marshalTrace(t *engine.Trace) ([]byte, error) {
 			if i > 0 {
 				b = append(b, ',')
 			}
-			b = appendString(b, line)
+			b = jsonenc.AppendString(b, line)
 		}
 		b = append(b, ']')
 	}
@@ -117,7 +116,7 @@ func marshalTrace(t *engine.Trace) ([]byte, error) {
 }
 
 func appendAction(b []byte, a *engine.Action) ([]byte, error) {
-	b = appendString(append(b, `{"call":`...), a.Call)
+	b = jsonenc.AppendString(append(b, `{"call":`...), a.Call)
 	b = appendOptString(b, `,"device":`, a.Device)
 	var err error
 	for _, f := range [...]struct {
@@ -141,7 +140,7 @@ func appendOptString(b []byte, key, s string) []byte {
 	if s == "" {
 		return b
 	}
-	return appendString(append(b, key...), s)
+	return jsonenc.AppendString(append(b, key...), s)
 }
 
 // appendTime is time.Time's MarshalJSON.
@@ -160,7 +159,7 @@ func appendValue(b []byte, v any) ([]byte, error) {
 	case nil:
 		return append(b, "null"...), nil
 	case string:
-		return appendString(b, x), nil
+		return jsonenc.AppendString(b, x), nil
 	case float64:
 		return jsonenc.AppendFloat(b, x)
 	case bool:
@@ -211,61 +210,10 @@ func appendMap(b []byte, m map[string]any) ([]byte, error) {
 		if i > 0 {
 			b = append(b, ',')
 		}
-		b = append(appendString(b, k), ':')
+		b = append(jsonenc.AppendString(b, k), ':')
 		if b, err = appendValue(b, m[k]); err != nil {
 			return nil, err
 		}
 	}
 	return append(b, '}'), nil
-}
-
-const hexDigits = "0123456789abcdef"
-
-// appendString is encoding/json's string encoding with HTML escaping:
-// <, > and & as \u003c..., invalid UTF-8 as \ufffd, U+2028 and U+2029
-// escaped.
-func appendString(b []byte, s string) []byte {
-	b = append(b, '"')
-	start := 0
-	for i := 0; i < len(s); {
-		if c := s[i]; c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' && c != '<' && c != '>' && c != '&' {
-				i++
-				continue
-			}
-			b = append(b, s[start:i]...)
-			switch c {
-			case '\\', '"':
-				b = append(b, '\\', c)
-			case '\b':
-				b = append(b, '\\', 'b')
-			case '\f':
-				b = append(b, '\\', 'f')
-			case '\n':
-				b = append(b, '\\', 'n')
-			case '\r':
-				b = append(b, '\\', 'r')
-			case '\t':
-				b = append(b, '\\', 't')
-			default:
-				b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xF])
-			}
-			i++
-			start = i
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		switch {
-		case r == utf8.RuneError && size == 1:
-			b = append(append(b, s[start:i]...), `\ufffd`...)
-		case r == '\u2028' || r == '\u2029':
-			b = append(append(b, s[start:i]...), '\\', 'u', '2', '0', '2', hexDigits[r&0xF])
-		default:
-			i += size
-			continue
-		}
-		i += size
-		start = i
-	}
-	return append(append(b, s[start:]...), '"')
 }

@@ -95,7 +95,11 @@ type writerState struct {
 	// fails, because the counts it changed were rolled back.
 	traceCount map[string]int
 	eventCount int // -1: not counted
-	logged     uint64
+	// touched lists the rules whose traces the running transaction put,
+	// for prune (a rule once per trace); reused by every transaction: a
+	// map per transaction cost two allocations per event.
+	touched []string
+	logged  uint64
 	// lastAccept is when the writer last wrote an Accept: commits wait
 	// for company (Options.CommitDelay) only while accepts come.
 	lastAccept time.Time
@@ -378,12 +382,12 @@ func (s *Store) write(b *batch) {
 	}
 	// Recorded traces go first: one recorded before a Complete of its
 	// event then writes its done mark before the event leaves the inbox.
-	err := s.update(func(tx wtx, touched map[string]bool) error {
-		if err := s.applyRecords(tx, events, traces, b.completes, touched); err != nil {
+	err := s.update(func(tx wtx) error {
+		if err := s.applyRecords(tx, events, traces, b.completes); err != nil {
 			return err
 		}
 		for _, o := range b.ops {
-			if err := s.apply(tx, o, touched); err != nil {
+			if err := s.apply(tx, o); err != nil {
 				return err
 			}
 		}
@@ -405,14 +409,14 @@ func (s *Store) write(b *batch) {
 			flushes = append(flushes, o)
 			continue
 		}
-		o.reply(s.update(func(tx wtx, touched map[string]bool) error {
-			return s.apply(tx, o, touched)
+		o.reply(s.update(func(tx wtx) error {
+			return s.apply(tx, o)
 		}))
 	}
 	var recordErr error
 	if len(events)+len(traces)+len(b.completes) > 0 {
-		recordErr = s.update(func(tx wtx, touched map[string]bool) error {
-			return s.applyRecords(tx, events, traces, b.completes, touched)
+		recordErr = s.update(func(tx wtx) error {
+			return s.applyRecords(tx, events, traces, b.completes)
 		})
 		if recordErr != nil {
 			s.dropped.Add(uint64(len(events) + len(traces)))
@@ -429,13 +433,14 @@ func (s *Store) write(b *batch) {
 
 // update runs one write transaction of fn and the pruning of what it
 // touched, forgetting the cached counts when it fails.
-func (s *Store) update(fn func(tx wtx, touched map[string]bool) error) error {
+func (s *Store) update(fn func(tx wtx) error) error {
 	change := func(tx wtx) error {
-		touched := map[string]bool{}
-		if err := fn(tx, touched); err != nil {
+		clear(s.w.touched)
+		s.w.touched = s.w.touched[:0]
+		if err := fn(tx); err != nil {
 			return err
 		}
-		return s.prune(tx, touched)
+		return s.prune(tx)
 	}
 	var err error
 	if s.wal != nil {
@@ -497,10 +502,10 @@ func (s *Store) encodeRecords(b *batch) ([]keyValue, []encodedTrace) {
 }
 
 // apply writes one op into tx.
-func (s *Store) apply(tx wtx, o *op, touched map[string]bool) error {
+func (s *Store) apply(tx wtx, o *op) error {
 	switch o.kind {
 	case opCommit:
-		return s.applyCommit(tx, o.commit, touched)
+		return s.applyCommit(tx, o.commit)
 	case opPut:
 		return putKV(tx, o.bucket, o.key, o.value)
 	case opDelete:
@@ -573,9 +578,9 @@ func applyComplete(tx wtx, id string) error {
 
 func donePrefix(id string) []byte { return append([]byte(id), 0) }
 
-func (s *Store) applyCommit(tx wtx, c *prepared, touched map[string]bool) error {
+func (s *Store) applyCommit(tx wtx, c *prepared) error {
 	if c.trace.key != nil {
-		if err := s.putTrace(tx, c.trace, touched); err != nil {
+		if err := s.putTrace(tx, c.trace); err != nil {
 			return fmt.Errorf("trace: %w", err)
 		}
 	}
@@ -620,7 +625,7 @@ func (s *Store) applyCommit(tx wtx, c *prepared, touched map[string]bool) error 
 // applyRecords writes recorded traces, then completions (so a trace
 // recorded before its event's completion still writes its done mark), then
 // journal entries.
-func (s *Store) applyRecords(tx wtx, events []keyValue, traces []encodedTrace, completes []string, touched map[string]bool) error {
+func (s *Store) applyRecords(tx wtx, events []keyValue, traces []encodedTrace, completes []string) error {
 	var completing map[string]bool
 	if len(completes) > 0 && len(traces) > 0 {
 		completing = make(map[string]bool, len(completes))
@@ -634,7 +639,7 @@ func (s *Store) applyRecords(tx wtx, events []keyValue, traces []encodedTrace, c
 			// would be deleted before anyone could read it.
 			t.event = ""
 		}
-		if err := s.putTrace(tx, t, touched); err != nil {
+		if err := s.putTrace(tx, t); err != nil {
 			return fmt.Errorf("record trace of %s: %w", t.rule, err)
 		}
 	}
@@ -679,7 +684,7 @@ func (s *Store) putJournal(tx wtx, events []keyValue) error {
 
 // putTrace stores a trace under its rule and in the all-rules index, and
 // keeps the rule's trace count.
-func (s *Store) putTrace(tx wtx, t encodedTrace, touched map[string]bool) error {
+func (s *Store) putTrace(tx wtx, t encodedTrace) error {
 	traces := tx.bucket(bucketTraces)
 	n, ok := s.w.traceCount[t.rule]
 	if !ok {
@@ -695,7 +700,7 @@ func (s *Store) putTrace(tx wtx, t encodedTrace, touched map[string]bool) error 
 		return err
 	}
 	s.w.traceCount[t.rule] = n
-	touched[t.rule] = true
+	s.w.touched = append(s.w.touched, t.rule)
 	if t.event != "" && tx.bucket(bucketIDs).Get([]byte(t.event)) != nil {
 		return tx.bucket(bucketDone).Put(append(donePrefix(t.event), t.rule...), nil)
 	}
@@ -705,11 +710,11 @@ func (s *Store) putTrace(tx wtx, t encodedTrace, touched map[string]bool) error 
 // prune cuts the rules touched in this transaction back to TraceRetention
 // once they exceed it by a slack, so pruning costs one cursor walk every
 // slack commits instead of a delete on every commit.
-func (s *Store) prune(tx wtx, touched map[string]bool) error {
+func (s *Store) prune(tx wtx) error {
 	keep := s.opts.TraceRetention
 	slack := keep/10 + 1
 	traces, runs := tx.bucket(bucketTraces), tx.bucket(bucketRuns)
-	for rule := range touched {
+	for _, rule := range s.w.touched { // a rule may be listed more than once
 		n := s.w.traceCount[rule]
 		if n <= keep+slack {
 			continue

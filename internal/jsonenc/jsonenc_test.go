@@ -22,3 +22,14 @@ func TestAppendFloatIsEncodingJSONs(t *testing.T) {
 		}
 	}
 }
+
+// AppendString writes json.Marshal's bytes for every kind of character.
+func TestAppendStringIsEncodingJSONs(t *testing.T) {
+	for _, s := range []string{"", "plain", `q"b\s`, "<b>&amp;</b>", "\x00\x01\b\f\n\r\t\x1f\x7f",
+		"Küche 🏠", "bad \xff\xfe utf-8", "\u2028 and \u2029", "é\xc3"} {
+		want, _ := json.Marshal(s)
+		if got := AppendString([]byte("x"), s); string(got) != "x"+string(want) {
+			t.Errorf("AppendString(%q) = %s, want x%s", s, got, want)
+		}
+	}
+}

@@ -149,7 +149,8 @@ type Request struct {
 	Header http.Header // added to the client's Header
 	Body   []byte      // sent as is; set Content-Type in Header
 	// JSON, when not nil, is encoded as the body instead, with Content-Type
-	// "application/json; charset=UTF-8" unless Header sets one.
+	// "application/json; charset=UTF-8" unless Header sets one; a
+	// JSONAppender encodes itself.
 	JSON any
 	// Auth replaces the client's Authorizer for this call; NoAuth sends
 	// no credentials at all (token endpoints carry theirs in the body).
@@ -160,6 +161,13 @@ type Request struct {
 	NoRetry bool
 	// Accept lists extra statuses that count as success besides 2xx.
 	Accept []int
+}
+
+// JSONAppender is a Request.JSON value that appends its own encoding,
+// byte for byte json.Marshal's, without its reflection: the bodies sent
+// on every rule run (a reminder per event).
+type JSONAppender interface {
+	AppendJSON(b []byte) []byte
 }
 
 // Response is a successful answer.
@@ -192,7 +200,9 @@ func (c *Client) Do(ctx context.Context, r Request) (*Response, error) {
 }
 
 func (c *Client) do(ctx context.Context, r Request, path string) (*Response, int, error) {
-	if r.JSON != nil {
+	if a, ok := r.JSON.(JSONAppender); ok {
+		r.Body = a.AppendJSON(make([]byte, 0, 512))
+	} else if r.JSON != nil {
 		body, err := json.Marshal(r.JSON)
 		if err != nil {
 			return nil, 0, c.wrap(r.Method, path, fmt.Errorf("encode body: %w", err))

@@ -200,12 +200,22 @@ func TestJSONBodyEncodedWithItsContentType(t *testing.T) {
 	if _, err := c.Do(ctx, Request{Method: "PUT", URL: srv.URL + "/x", JSON: []int{2}, Header: h}); err != nil {
 		t.Fatal(err)
 	}
+	if _, err := c.Do(ctx, Request{Method: "PUT", URL: srv.URL + "/x", JSON: appender(`{"b":3}`)}); err != nil {
+		t.Fatal(err)
+	}
 	_, err := c.Do(ctx, Request{Method: "PUT", URL: srv.URL + "/bad", JSON: func() {}})
-	want := []string{`application/json; charset=UTF-8 {"a":1}`, `application/json; charset=utf-8 [2]`}
-	if len(got) != 2 || got[0] != want[0] || got[1] != want[1] || err == nil || !strings.Contains(err.Error(), "PUT /bad: encode body") {
+	want := []string{`application/json; charset=UTF-8 {"a":1}`, `application/json; charset=utf-8 [2]`,
+		`application/json; charset=UTF-8 {"b":3}`}
+	if len(got) != 3 || got[0] != want[0] || got[1] != want[1] || got[2] != want[2] ||
+		err == nil || !strings.Contains(err.Error(), "PUT /bad: encode body") {
 		t.Fatalf("got %q, err %v", got, err)
 	}
 }
+
+// appender is a JSONAppender whose encoding is itself.
+type appender string
+
+func (a appender) AppendJSON(b []byte) []byte { return append(b, a...) }
 
 // The default client's timeout bounds each attempt through the request's
 // context: a server that never answers is cut off, and a retry gets its
