@@ -54,11 +54,13 @@ func mib(n uint64) string { return fmt.Sprintf("%.0f MiB", float64(n)/(1<<20)) }
 //     never checks), though a long run in progress beside a memory bomb may
 //     be stopped with it: the heap is the process's, not the run's;
 //   - when a run starts, unless the guard read the heap within an interval
-//     (2 ms): that reading is the run's base;
+//     (2 ms): that reading is the run's base, and one over Ceiling wakes
+//     the sampler at once (short runs that each keep a little pass the
+//     ceiling without ever being long);
 //   - in one sampler goroutine, every 2 ms while a long run (one in
 //     progress for longAfter, 6 ms, or more: its own timer marks it) is in
-//     progress, every calm interval (100 ms) while only short runs come
-//     and go. It applies the same growth budget to the long runs, and when
+//     progress or the heap is over Ceiling, every calm interval (100 ms)
+//     while only short runs come and go. It applies the same growth budget to the long runs, and when
 //     the heap passes Ceiling it collects garbage and, if the live heap is
 //     still over it, stops the runs in progress (the long ones, when there
 //     are short ones too). It also collects when the heap passes half the
@@ -225,6 +227,9 @@ func (g *HeapGuard) Watch(ctx context.Context) *GuardedRun {
 		var samples [2]metrics.Sample
 		heap, goal := readHeap(samples[:])
 		g.last, g.lastAt = max(heap, goal), now
+		if g.ceiling > 0 && heap > uint64(g.ceiling) {
+			g.wake() // the ceiling is checked now, not at the calm period
+		}
 	}
 	r.base.Store(g.last)
 	if !g.running {
@@ -237,15 +242,20 @@ func (g *HeapGuard) Watch(ctx context.Context) *GuardedRun {
 	// sampler.
 	r.timer = time.AfterFunc(g.longAfter, func() {
 		r.long.Store(true)
-		select {
-		case g.nudge <- struct{}{}:
-		default:
-		}
+		g.wake()
 	})
 	gr.ctx = ctx
 	gr.own.vm = vmContext{Context: ctx, parent: parent, g: g, run: r}
 	gr.vm = &gr.own.vm
 	return gr
+}
+
+// wake makes the sampler read the heap now.
+func (g *HeapGuard) wake() {
+	select {
+	case g.nudge <- struct{}{}:
+	default:
+	}
 }
 
 // sample is the sampler goroutine.
@@ -254,7 +264,9 @@ func (g *HeapGuard) sample() {
 	live := []metrics.Sample{{Name: metricLive}}
 	t := time.NewTimer(g.calm)
 	defer t.Stop()
-	lastRun, lastGC := time.Now(), time.Now()
+	// The first reading may collect at once, as the first sample after
+	// gcEvery would.
+	lastRun, lastGC := time.Now(), time.Time{}
 	collecting := make(chan struct{}, 1) // one forced collection at a time
 	for {
 		select {
@@ -275,7 +287,7 @@ func (g *HeapGuard) sample() {
 		}
 		long := g.checkGrowth(heap)
 		g.mu.Unlock()
-		t.Reset(g.period(long))
+		t.Reset(g.period(long || (g.ceiling > 0 && heap > uint64(g.ceiling))))
 		if heap <= uint64(g.ceiling)/2 {
 			continue // the common case: no need to read the live heap
 		}
@@ -298,9 +310,9 @@ func (g *HeapGuard) sample() {
 }
 
 // period is the sampler's next wait: interval while a long run is in
-// progress, calm otherwise.
-func (g *HeapGuard) period(long bool) time.Duration {
-	if long {
+// progress or the heap is over the ceiling, calm otherwise.
+func (g *HeapGuard) period(fast bool) time.Duration {
+	if fast {
 		return g.interval
 	}
 	return g.calm
