@@ -209,6 +209,21 @@ func payloadFields(payload json.RawMessage) fields {
 	return m
 }
 
+// field is m's value named name, matched as encoding/json matches a
+// struct's fields (the decoding these fields replaced): exactly, else
+// without regard to case.
+func field(m map[string]any, name string) any {
+	if v, ok := m[name]; ok {
+		return v
+	}
+	for k, v := range m {
+		if strings.EqualFold(k, name) {
+			return v
+		}
+	}
+	return nil
+}
+
 // scalar returns a JSON string or number as text, "" for anything else.
 func scalar(v any) string {
 	switch v := v.(type) {
@@ -226,7 +241,7 @@ func deviceObject(v any) Device {
 	if !ok {
 		return Device{}
 	}
-	return Device{SerialNumber: scalar(m["deviceSerialNumber"]), DeviceType: scalar(m["deviceType"])}
+	return Device{SerialNumber: scalar(field(m, "deviceSerialNumber")), DeviceType: scalar(field(m, "deviceType"))}
 }
 
 // device finds the Echo in the payload: dopplerId (most commands), dsn
@@ -237,21 +252,21 @@ func device(f fields) Device {
 	if f == nil {
 		return Device{}
 	}
-	if d := deviceObject(f["dopplerId"]); d != (Device{}) {
+	if d := deviceObject(field(f, "dopplerId")); d != (Device{}) {
 		return d
 	}
-	topType := scalar(f["deviceType"])
-	if s := scalar(f["dsn"]); s != "" {
+	topType := scalar(field(f, "deviceType"))
+	if s := scalar(field(f, "dsn")); s != "" {
 		return Device{SerialNumber: s, DeviceType: topType}
 	}
-	if d := deviceObject(f["dsn"]); d != (Device{}) {
+	if d := deviceObject(field(f, "dsn")); d != (Device{}) {
 		return d
 	}
-	if s := scalar(f["deviceSerialNumber"]); s != "" || topType != "" {
+	if s := scalar(field(f, "deviceSerialNumber")); s != "" || topType != "" {
 		return Device{SerialNumber: s, DeviceType: topType}
 	}
-	if k, ok := f["key"].(map[string]any); ok {
-		if id, ok := k["entryId"].(string); ok {
+	if k, ok := field(f, "key").(map[string]any); ok {
+		if id, ok := field(k, "entryId").(string); ok {
 			if parts := strings.Split(id, "#"); len(parts) == 3 {
 				return Device{SerialNumber: parts[2], DeviceType: parts[1]}
 			}
@@ -269,12 +284,12 @@ func device(f fields) Device {
 func key(p Push, f fields) string {
 	switch p.Command {
 	case "PUSH_NOTIFICATION_CHANGE":
-		if id, ver := scalar(f["notificationId"]), scalar(f["notificationVersion"]); id != "" && ver != "" {
+		if id, ver := scalar(field(f, "notificationId")), scalar(field(f, "notificationVersion")); id != "" && ver != "" {
 			return "notification|" + id + "|" + ver
 		}
 	case "PUSH_LIST_ITEM_CHANGE":
-		if list, item, ver := scalar(f["listId"]), scalar(f["listItemId"]), scalar(f["version"]); item != "" && ver != "" {
-			return "listitem|" + list + "|" + item + "|" + ver + "|" + scalar(f["eventName"])
+		if list, item, ver := scalar(field(f, "listId")), scalar(field(f, "listItemId")), scalar(field(f, "version")); item != "" && ver != "" {
+			return "listitem|" + list + "|" + item + "|" + ver + "|" + scalar(field(f, "eventName"))
 		}
 	}
 	if p.Time.IsZero() {
