@@ -45,12 +45,18 @@ func decodeEventJSON(body io.Reader, req *publishRequest) error {
 	return err
 }
 
+// readAhead is the most readBody allocates before the body arrives.
+const readAhead = 16 << 10
+
 // readBody reads r to its end into one buffer sized by the request's
 // Content-Length (when it is sane), returning what it read with the error.
+// The first buffer holds at most readAhead bytes: a client that claims a
+// megabyte and sends eight bytes must not hold a megabyte of the engine's
+// memory while it waits (the server sets no read timeout for bodies).
 func readBody(r io.Reader, length int64) ([]byte, error) {
 	size := 512
 	if length >= 0 && length < maxEventBody {
-		size = int(length) + 1 // +1: EOF is seen without growing
+		size = min(int(length)+1, readAhead) // +1: EOF is seen without growing
 	}
 	b := make([]byte, 0, size)
 	for {
