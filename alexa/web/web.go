@@ -318,10 +318,6 @@ func (c *Client) cacheBuster() string { return strconv.FormatInt(c.now().UnixMil
 // body of a 2xx answer; an error answer is an *Error.
 func (c *Client) send(ctx context.Context, method, base, path string, query url.Values, body any) ([]byte, error) {
 	r := request.Request{Method: method, URL: base + path, Query: query, JSON: body}
-	if raw, ok := body.(rawJSON); ok {
-		r.JSON, r.Body = nil, raw
-		r.Header = http.Header{"Content-Type": {"application/json; charset=UTF-8"}}
-	}
 	resp, err := c.rc.Do(ctx, r)
 	if err != nil {
 		return nil, err
@@ -333,6 +329,9 @@ func (c *Client) send(ctx context.Context, method, base, path string, query url.
 // escapes (\u003c for <) encoding/json adds, so SSML and text reach
 // Amazon as the web app sends them.
 type rawJSON []byte
+
+// AppendJSON makes it a request.JSONAppender: sent as it is.
+func (r rawJSON) AppendJSON(b []byte) []byte { return append(b, r...) }
 
 // marshalRaw encodes v as send's rawJSON.
 func marshalRaw(v any) (rawJSON, error) {
