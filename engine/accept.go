@@ -28,6 +28,11 @@ var (
 type accepted struct {
 	id   string
 	jobs atomic.Int32
+	// Under inflight.mu: journaling is set while Accept or Publish writes
+	// the event to the inbox; handed is the inbox's record of the event
+	// that the replay found meanwhile and left to that write (trackReplayed).
+	journaling bool
+	handed     *Pending
 }
 
 // destination is one rule (and trigger) an event goes to.
@@ -166,7 +171,7 @@ func (e *Engine) journal(a *admission, then func(err error)) {
 	}
 	// Track before the write, so a replay reading the inbox meanwhile
 	// knows the event is in hand.
-	acc := e.track(a.ev.ID, len(a.dests))
+	acc := e.trackJournaling(a.ev.ID, len(a.dests))
 	if acc == nil {
 		unreserve(a.dests)
 		a.dests = nil
@@ -174,6 +179,7 @@ func (e *Engine) journal(a *admission, then func(err error)) {
 		return
 	}
 	e.store.Accept(*a.ev, a.ev.Kind != KindSchedule, func(fresh bool, err error) {
+		handed := e.journaledAcc(acc)
 		switch {
 		case err != nil:
 			e.untrack(acc)
@@ -183,6 +189,13 @@ func (e *Engine) journal(a *admission, then func(err error)) {
 			a.dests = nil
 		default:
 			a.acc = acc
+			handed = nil // it runs from this accept
+		}
+		if handed != nil {
+			// The replay left the event to this write, which does not
+			// run it: it is the replay's to run after all. Not on the
+			// store's writer, which a replay's Complete would wait for.
+			go e.replayOne(*handed)
 		}
 		then(err)
 	})
@@ -300,16 +313,62 @@ func (e *Engine) checkRoom(a *admission) error {
 // track registers an accepted event with n jobs to finish; nil when an
 // event of that id is in hand already.
 func (e *Engine) track(id string, n int) *accepted {
-	acc := &accepted{id: id}
-	acc.jobs.Store(int32(n))
 	e.inflight.mu.Lock()
 	defer e.inflight.mu.Unlock()
+	return e.trackLocked(id, n)
+}
+
+// trackJournaling is track for an event about to be written to the inbox
+// (journal): until journaledAcc, a replay that finds the event in the
+// inbox leaves it to the write.
+func (e *Engine) trackJournaling(id string, n int) *accepted {
+	e.inflight.mu.Lock()
+	defer e.inflight.mu.Unlock()
+	acc := e.trackLocked(id, n)
+	if acc != nil {
+		acc.journaling = true
+	}
+	return acc
+}
+
+// trackReplayed is track for an event the replay found in the inbox. When
+// an event of that id is being written to the inbox (its message came
+// again), it hands p to that write (nil): the write either runs the event
+// (fresh) or, finding it journaled already, replays p (journal). Either
+// way one of the two runs it.
+func (e *Engine) trackReplayed(p Pending, n int) *accepted {
+	e.inflight.mu.Lock()
+	defer e.inflight.mu.Unlock()
+	if cur := e.inflight.ids[p.Event.ID]; cur != nil {
+		if cur.journaling {
+			cur.handed = &p
+		}
+		return nil
+	}
+	return e.trackLocked(p.Event.ID, n)
+}
+
+// trackLocked is track with inflight.mu held.
+func (e *Engine) trackLocked(id string, n int) *accepted {
 	if e.inflight.ids[id] != nil {
 		return nil
 	}
+	acc := &accepted{id: id}
+	acc.jobs.Store(int32(n))
 	e.inflight.ids[id] = acc
 	e.inflight.n.Add(1)
 	return acc
+}
+
+// journaledAcc ends acc's inbox write and returns what the replay handed
+// to it meanwhile, if anything.
+func (e *Engine) journaledAcc(acc *accepted) *Pending {
+	e.inflight.mu.Lock()
+	defer e.inflight.mu.Unlock()
+	acc.journaling = false
+	p := acc.handed
+	acc.handed = nil
+	return p
 }
 
 // untrack forgets an event whose accept did not go through.
@@ -360,24 +419,34 @@ func (e *Engine) replay() error {
 	}
 	replayed := 0
 	for _, p := range pending {
-		ev := p.Event
-		a := &admission{ev: &ev, late: isLate(ev), replayed: true, dests: e.destinations(&ev, p.Done)}
-		if a.acc = e.track(ev.ID, len(a.dests)); a.acc == nil {
-			continue // accepted by this process before Run
+		if e.replayOne(p) {
+			replayed++
 		}
-		if len(a.dests) == 0 { // every rule it matches has run it
-			e.store.Complete(ev.ID)
-			e.untrack(a.acc)
-			continue
-		}
-		e.dispatch(a)
-		replayed++
 	}
 	if len(pending) > 0 {
 		e.log.Info("accepted events replayed after restart", "events", replayed, "completed", len(pending)-replayed)
 	}
 	e.openGate()
 	return nil
+}
+
+// replayOne hands an event the store holds as accepted but not completed
+// to the rules it matches now that have no done mark for it, and reports
+// whether any does. An event in hand already (accepted by this process
+// before Run, or being accepted again) is left to its accept.
+func (e *Engine) replayOne(p Pending) bool {
+	ev := p.Event
+	a := &admission{ev: &ev, late: isLate(ev), replayed: true, dests: e.destinations(&ev, p.Done)}
+	if a.acc = e.trackReplayed(p, len(a.dests)); a.acc == nil {
+		return false
+	}
+	if len(a.dests) == 0 { // every rule it matches has run it
+		e.store.Complete(ev.ID)
+		e.untrack(a.acc)
+		return false
+	}
+	e.dispatch(a)
+	return true
 }
 
 // reserve takes a place in a queued rule's queue for an event Accept is

@@ -434,3 +434,85 @@ func TestFencedPartitionStopsAndIsTakenAgain(t *testing.T) {
 		t.Fatalf("%d runs of %d (rule, event) pairs, want 1 of 1", total, d)
 	}
 }
+
+// replayAfterAccept is a partition's store whose Accept is answered only
+// once the engine's replay has gone through the whole inbox (Run loads the
+// timers right after it): the interleaving of a takeover where a message
+// the former owner had journaled but not acknowledged comes again while
+// the new owner replays the inbox.
+type replayAfterAccept struct {
+	*cluster.Store
+	accepting chan struct{} // closed when Accept is called
+	replayed  chan struct{} // closed when Timers is called
+	once      sync.Once
+}
+
+func (s *replayAfterAccept) Accept(ev engine.Event, journal bool, then func(bool, error)) {
+	close(s.accepting)
+	<-s.replayed
+	s.Store.Accept(ev, journal, then)
+}
+
+func (s *replayAfterAccept) Timers() ([]engine.TimerRecord, error) {
+	s.once.Do(func() { close(s.replayed) })
+	return s.Store.Timers()
+}
+
+// An event the former owner journaled in the inbox without running it,
+// redelivered to the new owner while its engine replays the inbox, runs
+// once: the replay finds the redelivery in hand and leaves the event to
+// it, and the redelivery, finding the event journaled already, must not
+// drop it.
+func TestRedeliveryDuringReplayRuns(t *testing.T) {
+	s := natstest.Start(t, t.TempDir(), server.RANDOM_PORT)
+	ev := engine.Event{ID: "a-1", Kind: engine.KindCustom, Name: "tick", Time: time.Now()}
+	old, err := dial(t, s.ClientURL(), "n1").Claim(t.Context(), t.Context(), "a", "n1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	old.Accept(ev, true, func(fresh bool, err error) {
+		if !fresh || err != nil {
+			t.Fatalf("the former owner's accept: fresh %v, %v", fresh, err)
+		}
+	})
+	cur, err := dial(t, s.ClientURL(), "n2").Claim(t.Context(), t.Context(), "a", "n2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := &replayAfterAccept{Store: cur, accepting: make(chan struct{}), replayed: make(chan struct{})}
+	rec := &runs{seen: map[string]int{}}
+	eng := engine.New(engine.Config{Store: st})
+	if err := eng.SetRules([]*engine.Rule{countingRule("a-count", "tick", rec.ran)}); err != nil {
+		t.Fatal(err)
+	}
+	accepted := make(chan error, 1)
+	go func() {
+		_, err := eng.Accept(ev)
+		accepted <- err
+	}()
+	<-st.accepting // the redelivery holds the event in hand
+	ctx, cancel := context.WithCancel(t.Context())
+	ran := make(chan error, 1)
+	go func() { ran <- eng.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-ran; err != nil {
+			t.Error(err)
+		}
+	})
+	if err := <-accepted; err != nil {
+		t.Fatalf("the redelivery's accept: %v", err)
+	}
+	enginetest.WaitUntil(t, "a-1 ran", func() bool {
+		d, _ := rec.count()
+		return d == 1
+	})
+	enginetest.WaitUntil(t, "the state of a", func() bool {
+		raw, err := cur.RuleState("a-count")
+		var c counter
+		return err == nil && json.Unmarshal(raw, &c) == nil && c.N == 1
+	})
+	if d, total := rec.count(); d != 1 || total != 1 {
+		t.Fatalf("%d runs of %d (rule, event) pairs, want 1 of 1", total, d)
+	}
+}
