@@ -60,14 +60,15 @@ func mib(n uint64) string { return fmt.Sprintf("%.0f MiB", float64(n)/(1<<20)) }
 //   - in one sampler goroutine, every 2 ms while a long run (one in
 //     progress for longAfter, 6 ms, or more: its own timer marks it) is in
 //     progress or the heap is over Ceiling, every calm interval (100 ms)
-//     while only short runs come and go. It applies the same growth budget to the long runs, and when
-//     the heap passes Ceiling it collects garbage and, if the live heap is
-//     still over it, stops the runs in progress (the long ones, when there
-//     are short ones too). It also collects when the heap passes half the
-//     ceiling with more garbage than one run's growth budget on top of the
-//     live heap, so that the garbage of stopped runs is freed rather than
-//     left to a GC goal a bomb raised; a large live heap alone (10,000
-//     rules) is not a reason to collect every 100 ms.
+//     while only short runs come and go. It applies the same growth budget
+//     to the long runs, and when the heap passes Ceiling it collects
+//     garbage and, if the live heap is still over it, stops the runs in
+//     progress (the long ones, when there are short ones too). It also
+//     collects when the heap passes half the ceiling with more garbage than
+//     one run's growth budget on top of the live heap, so that the garbage
+//     of stopped runs is freed rather than left to a GC goal a bomb raised;
+//     a large live heap alone (10,000 rules) is not a reason to collect
+//     every 100 ms.
 //
 // A sampler waking every 2 ms while any run was in progress cost an
 // engine at 1,000 events/s a tenth of its CPU: the process was otherwise
@@ -93,7 +94,7 @@ type HeapGuard struct {
 	running bool
 	last    uint64        // max(heap, goal) at the last reading
 	lastAt  time.Time     // when it was read
-	nudge   chan struct{} // wakes the sampler: a run turned long
+	nudge   chan struct{} // wakes the sampler (wake)
 	sampled atomic.Int64  // the sampler's readings, for tests
 }
 
