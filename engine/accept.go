@@ -179,23 +179,24 @@ func (e *Engine) journal(a *admission, then func(err error)) {
 		return
 	}
 	e.store.Accept(*a.ev, a.ev.Kind != KindSchedule, func(fresh bool, err error) {
-		handed := e.journaledAcc(acc)
+		runs := err == nil && fresh
+		// Untracked in the same lock as journaling ends: a replay
+		// that finds the entry afterwards must not take it for a run.
+		handed := e.journaledAcc(acc, runs)
 		switch {
-		case err != nil:
-			e.untrack(acc)
-		case !fresh:
-			e.untrack(acc)
+		case runs:
+			a.acc = acc
+		case handed != nil:
+			// The inbox holds the event: the replay that left it to
+			// this write runs it, and this write must not run it too
+			// (undurably, when it failed). Not on the store's writer,
+			// which a replay's Complete would wait for.
+			unreserve(a.dests)
+			a.dests, err = nil, nil
+			go e.replayOne(*handed)
+		case !fresh && err == nil:
 			unreserve(a.dests)
 			a.dests = nil
-		default:
-			a.acc = acc
-			handed = nil // it runs from this accept
-		}
-		if handed != nil {
-			// The replay left the event to this write, which does not
-			// run it: it is the replay's to run after all. Not on the
-			// store's writer, which a replay's Complete would wait for.
-			go e.replayOne(*handed)
 		}
 		then(err)
 	})
@@ -360,12 +361,17 @@ func (e *Engine) trackLocked(id string, n int) *accepted {
 	return acc
 }
 
-// journaledAcc ends acc's inbox write and returns what the replay handed
-// to it meanwhile, if anything.
-func (e *Engine) journaledAcc(acc *accepted) *Pending {
+// journaledAcc ends acc's inbox write, untracking it unless keep (the
+// write runs the event), and returns what the replay handed to it
+// meanwhile, if anything. Both under one lock: a replay that finds the
+// entry after journaling ended must not take it for a run in hand.
+func (e *Engine) journaledAcc(acc *accepted, keep bool) *Pending {
 	e.inflight.mu.Lock()
 	defer e.inflight.mu.Unlock()
 	acc.journaling = false
+	if !keep {
+		e.untrackLocked(acc)
+	}
 	p := acc.handed
 	acc.handed = nil
 	return p
@@ -375,6 +381,11 @@ func (e *Engine) journaledAcc(acc *accepted) *Pending {
 func (e *Engine) untrack(acc *accepted) {
 	e.inflight.mu.Lock()
 	defer e.inflight.mu.Unlock()
+	e.untrackLocked(acc)
+}
+
+// untrackLocked is untrack with inflight.mu held.
+func (e *Engine) untrackLocked(acc *accepted) {
 	if e.inflight.ids[acc.id] == acc {
 		delete(e.inflight.ids, acc.id)
 		if e.inflight.n.Add(-1) < int64(e.maxBacklog) && e.inflight.room != nil {
