@@ -516,3 +516,16 @@ func TestRedeliveryDuringReplayRuns(t *testing.T) {
 		t.Fatalf("%d runs of %d (rule, event) pairs, want 1 of 1", total, d)
 	}
 }
+
+// A node that connects to streams another node made leaves them as they
+// are: an update, even to the same settings, rewrites the stream on the
+// server, which nats-server races against the consumers other nodes create
+// meanwhile (the race detector caught it in TestFencedPartitionStopsAndIsTakenAgain).
+func TestConnectingLeavesTheStreamsAlone(t *testing.T) {
+	s := natstest.Start(t, t.TempDir(), server.RANDOM_PORT)
+	dial(t, s.ClientURL(), "n1")
+	same, err := cluster.StreamsUnchanged(dial(t, s.ClientURL(), "n2"))
+	if err != nil || !same {
+		t.Fatalf("the streams' settings differ from what a connecting node gives them (err %v): every connect updates them", err)
+	}
+}

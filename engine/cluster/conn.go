@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -107,15 +108,12 @@ func (c *Conn) ensure(ctx context.Context) error {
 func (c *Conn) ensureOnce(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
+	events, logs := c.streamConfigs()
 	var err error
-	if c.events, err = c.js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{Name: EventStream,
-		Subjects: []string{eventSubjects}, Storage: jetstream.FileStorage, Duplicates: dupWindow, Replicas: c.replicas,
-		MaxAge: 7 * 24 * time.Hour}); err != nil {
+	if c.events, err = c.ensureStream(ctx, events); err != nil {
 		return fmt.Errorf("stream %s: %w", EventStream, err)
 	}
-	if c.logs, err = c.js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{Name: LogStream,
-		Subjects: []string{"alexarules.traces.>", "alexarules.journal.>"}, Storage: jetstream.FileStorage,
-		MaxMsgsPerSubject: 1000, MaxMsgs: 200_000, MaxAge: 7 * 24 * time.Hour, Replicas: c.replicas}); err != nil {
+	if c.logs, err = c.ensureStream(ctx, logs); err != nil {
 		return fmt.Errorf("stream %s: %w", LogStream, err)
 	}
 	if c.leases, err = c.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: LeaseBucket,
@@ -128,6 +126,50 @@ func (c *Conn) ensureOnce(ctx context.Context) error {
 	}
 	c.state = &bucket{nc: c.nc, kv: kv, name: StateBucket}
 	return nil
+}
+
+// streamConfigs are the configurations of the event and the log streams.
+func (c *Conn) streamConfigs() (events, logs jetstream.StreamConfig) {
+	events = jetstream.StreamConfig{Name: EventStream, Subjects: []string{eventSubjects}, Storage: jetstream.FileStorage,
+		Duplicates: dupWindow, Replicas: c.replicas, MaxAge: 7 * 24 * time.Hour}
+	logs = jetstream.StreamConfig{Name: LogStream, Subjects: []string{"alexarules.traces.>", "alexarules.journal.>"},
+		Storage: jetstream.FileStorage, MaxMsgsPerSubject: 1000, MaxMsgs: 200_000, MaxAge: 7 * 24 * time.Hour,
+		Replicas: c.replicas}
+	return events, logs
+}
+
+// ensureStream opens the stream of cfg, creating it, or updating it when
+// one of the settings cfg makes differs. An update when nothing changed
+// would still rewrite the stream's configuration on the server, and
+// nats-server races that against consumers being created on the stream
+// (every node connects, ensures, then consumes).
+func (c *Conn) ensureStream(ctx context.Context, cfg jetstream.StreamConfig) (jetstream.Stream, error) {
+	st, err := c.js.Stream(ctx, cfg.Name)
+	if err == nil {
+		var info *jetstream.StreamInfo
+		if info, err = st.Info(ctx); err == nil && sameStream(info.Config, cfg) {
+			return st, nil
+		}
+	}
+	if err != nil && !errors.Is(err, jetstream.ErrStreamNotFound) {
+		return nil, err
+	}
+	return c.js.CreateOrUpdateStream(ctx, cfg)
+}
+
+// sameStream reports whether have already has the settings want makes
+// (zero: the server's default, which have shows filled in).
+func sameStream(have, want jetstream.StreamConfig) bool {
+	orUnlimited := func(v int64) int64 {
+		if v == 0 {
+			return -1
+		}
+		return v
+	}
+	return slices.Equal(have.Subjects, want.Subjects) && have.Storage == want.Storage &&
+		(want.Duplicates == 0 || have.Duplicates == want.Duplicates) &&
+		max(have.Replicas, 1) == max(want.Replicas, 1) && have.MaxAge == want.MaxAge &&
+		have.MaxMsgsPerSubject == orUnlimited(want.MaxMsgsPerSubject) && have.MaxMsgs == orUnlimited(want.MaxMsgs)
 }
 
 // stateBucket opens the state bucket, creating it with atomic batch
