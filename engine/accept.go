@@ -335,8 +335,8 @@ func (e *Engine) trackJournaling(id string, n int) *accepted {
 // trackReplayed is track for an event the replay found in the inbox. When
 // an event of that id is being written to the inbox (its message came
 // again), it hands p to that write (nil): the write either runs the event
-// (fresh) or, finding it journaled already, replays p (journal). Either
-// way one of the two runs it.
+// (fresh) or, finding it journaled already or failing, replays p
+// (journal). Either way one of the two runs it, once.
 func (e *Engine) trackReplayed(p Pending, n int) *accepted {
 	e.inflight.mu.Lock()
 	defer e.inflight.mu.Unlock()
