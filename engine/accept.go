@@ -62,8 +62,12 @@ type inflight struct {
 	ids map[string]*accepted
 	n   atomic.Int64 // len(ids), read without the lock by admission control
 	// room, when set, is closed once the backlog is an eighth below its
-	// limit (roomAt): WaitRoom's callers wait on it.
+	// limit (roomAt): WaitRoom's callers wait on it. While it is set the
+	// backlog counts as full for everyone (full mirrors it for readers
+	// without the lock): a newcomer taking each finished event's place
+	// would otherwise keep the waiters asleep for as long as it came.
 	room chan struct{}
+	full atomic.Bool
 	// waiters counts the admissions waiting for room (AcceptWithin).
 	waiters atomic.Int32
 }
@@ -77,9 +81,11 @@ const MaxRoomWaiters = 1024
 // ctx's error when it ends first. Sources that can slow down (the push
 // connection, the poller) call it before taking more work, so that at
 // capacity they wait instead of adding to the backlog that POST
-// /api/events answers 429 for. A full backlog wakes its waiters once it
-// is an eighth below its limit (roomAt), not at each finished event: at
-// capacity every finished event would otherwise wake all of them.
+// /api/events answers 429 for. A backlog that someone waits on counts as
+// full until it is an eighth below its limit (roomAt), for newcomers too:
+// waking every waiter at each finished event would cost more than the
+// event, and a newcomer taking each finished event's place would keep
+// them waiting for as long as newcomers came.
 func (e *Engine) WaitRoom(ctx context.Context) error { return e.waitRoom(ctx, false) }
 
 // waitRoom is WaitRoom; counted counts the caller in Backlog().Waiting
@@ -89,9 +95,10 @@ func (e *Engine) waitRoom(ctx context.Context, counted bool) error {
 	for {
 		e.inflight.mu.Lock()
 		var room chan struct{}
-		if e.inflight.n.Load() >= int64(e.maxBacklog) {
+		if e.inflight.n.Load() >= int64(e.maxBacklog) || e.inflight.room != nil {
 			if e.inflight.room == nil {
 				e.inflight.room = make(chan struct{})
+				e.inflight.full.Store(true)
 			}
 			room = e.inflight.room
 			if counted {
@@ -147,6 +154,8 @@ func (e *Engine) Accept(ev Event) (Event, error) {
 // ctx ends, and only then fails with ErrOverloaded. A matched queued
 // rule's full queue is refused at once, as by Accept.
 func (e *Engine) AcceptWithin(ctx context.Context, ev Event, wait time.Duration) (Event, error) {
+	// The wait comes before the event is routed: a reload during it
+	// changes the rules the event goes to.
 	a, err := e.admit(ev, &roomWait{ctx: ctx, d: wait})
 	if err != nil {
 		return ev, err
@@ -180,12 +189,16 @@ func (e *Engine) Publish(ev Event) {
 // refuses instead of overfilling (Accept); without, a store failure is
 // logged and the event goes on undurably.
 func (e *Engine) admit(ev Event, limit *roomWait) (*admission, error) {
+	full := int64(-1)
+	if limit != nil {
+		full = e.roomFor(limit)
+	}
 	a, err := e.route(ev)
 	if err != nil {
 		return nil, err
 	}
 	if limit != nil {
-		if err := e.checkRoom(a, limit); err != nil {
+		if err := e.checkRoom(a, full); err != nil {
 			return nil, err
 		}
 	}
@@ -340,18 +353,24 @@ type roomWait struct {
 	d   time.Duration
 }
 
+// roomFor returns -1 when the backlog has room for one more event, else
+// the backlog it found full, after waiting for room as w allows.
+func (e *Engine) roomFor(w *roomWait) int64 {
+	if n := e.inflight.n.Load(); n < int64(e.maxBacklog) && !e.inflight.full.Load() {
+		return -1
+	} else if w.d <= 0 || e.inflight.waiters.Load() >= MaxRoomWaiters {
+		return n
+	}
+	return e.waitRoomFor(w)
+}
+
 // checkRoom refuses an event the engine could not take without dropping
-// it or making a queued rule skip it; while the backlog is full it first
-// waits for room as w allows.
-func (e *Engine) checkRoom(a *admission, w *roomWait) error {
-	if n := e.inflight.n.Load(); n >= int64(e.maxBacklog) {
-		if w.d > 0 && e.inflight.waiters.Load() < MaxRoomWaiters {
-			n = e.waitRoomFor(w)
-		}
-		if n >= int64(e.maxBacklog) {
-			e.refused(a, "backlog full")
-			return fmt.Errorf("%w: %d accepted events wait for their runs (limit %d)", ErrOverloaded, n, e.maxBacklog)
-		}
+// it or making a queued rule skip it: the backlog was full (roomFor's
+// answer, full >= 0) or a matched queued rule's queue is.
+func (e *Engine) checkRoom(a *admission, full int64) error {
+	if full >= 0 {
+		e.refused(a, "backlog full")
+		return fmt.Errorf("%w: %d accepted events wait for their runs (limit %d)", ErrOverloaded, full, e.maxBacklog)
 	}
 	// A place in each queued rule's queue is reserved, not only checked:
 	// two Accepts racing for the last place would both be answered 202,
@@ -372,17 +391,16 @@ func (e *Engine) checkRoom(a *admission, w *roomWait) error {
 	return nil
 }
 
-// waitRoomFor waits for room in the full backlog as w allows and returns
-// the backlog it found last. The timer is made only here: an event that
-// finds room pays nothing for the wait it could have had.
+// waitRoomFor is roomFor's wait. The timer is made only here: an event
+// that finds room pays nothing for the wait it could have had.
 func (e *Engine) waitRoomFor(w *roomWait) int64 {
 	ctx, cancel := context.WithTimeout(w.ctx, w.d)
 	defer cancel()
 	for e.waitRoom(ctx, true) == nil {
 		// Woken with room; the admissions woken with this one may have
 		// filled it again.
-		if n := e.inflight.n.Load(); n < int64(e.maxBacklog) {
-			return n
+		if n := e.inflight.n.Load(); n < int64(e.maxBacklog) && !e.inflight.full.Load() {
+			return -1
 		}
 	}
 	return e.inflight.n.Load()
@@ -468,6 +486,7 @@ func (e *Engine) untrackLocked(acc *accepted) {
 		if e.inflight.n.Add(-1) < e.roomAt() && e.inflight.room != nil {
 			close(e.inflight.room)
 			e.inflight.room = nil
+			e.inflight.full.Store(false)
 		}
 	}
 }

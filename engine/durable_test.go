@@ -509,6 +509,74 @@ func TestAcceptWithinWaitsForRoom(t *testing.T) {
 	}
 }
 
+// Room that comes while admissions and sources wait goes to them, not to
+// accepts that come later: a later Accept is refused until the backlog
+// is an eighth below its limit, and then the waiters wake. (A review
+// found both starved for as long as later accepts came.)
+func TestWaitersAreNotOvertakenByLaterAccepts(t *testing.T) {
+	e, _, g := gatedEngine(t, 8, 100)
+	first := accept(t, e)
+	for range 7 {
+		accept(t, e)
+	}
+	g.waitStarted(t, first)
+	held := make(chan error, 1)
+	go func() {
+		_, err := e.AcceptWithin(context.Background(), engine.Event{Kind: engine.KindCustom, Name: "go"}, time.Minute)
+		held <- err
+	}()
+	enginetest.WaitUntil(t, "the accept to wait for room", func() bool { return e.Backlog().Waiting == 1 })
+	source := make(chan error, 1)
+	go func() { source <- e.WaitRoom(context.Background()) }() // a push or poll source
+	g.release <- struct{}{}
+	enginetest.WaitUntil(t, "a run to leave the backlog", func() bool { return e.Backlog().Events == 7 })
+	if _, err := e.Accept(engine.Event{Kind: engine.KindCustom, Name: "go"}); !errors.Is(err, engine.ErrOverloaded) {
+		t.Fatalf("a later accept while others wait: %v, want ErrOverloaded", err)
+	}
+	<-g.started
+	g.release <- struct{}{} // 6 of 8: an eighth below the limit
+	if err := <-held; err != nil {
+		t.Fatalf("the held accept: %v", err)
+	}
+	if err := <-source; err != nil {
+		t.Fatalf("the waiting source: %v", err)
+	}
+}
+
+// An admission held for room is routed after its wait: a reload meanwhile
+// decides which rules it goes to. (Found by review.)
+func TestAHeldAcceptGoesToTheRulesAfterItsWait(t *testing.T) {
+	st := openStore(t, filepath.Join(t.TempDir(), "a.db"))
+	t.Cleanup(func() { st.Close() })
+	g := newGate()
+	e, rec := startEngine(t, st, engine.NewVirtual(d0), engine.Config{MaxBacklog: 1}, goRule("q", engine.ModeQueued, 10, g.run))
+	g.waitStarted(t, accept(t, e))
+	type result struct {
+		ev  engine.Event
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		ev, err := e.AcceptWithin(context.Background(), engine.Event{Kind: engine.KindCustom, Name: "go"}, time.Minute)
+		done <- result{ev, err}
+	}()
+	enginetest.WaitUntil(t, "the accept to wait for room", func() bool { return e.Backlog().Waiting == 1 })
+	reloaded := make(chan error, 1)
+	go func() {
+		reloaded <- e.Reload([]*engine.Rule{goRule("q", engine.ModeQueued, 10, noop), goRule("n", engine.ModeQueued, 10, noop)})
+	}()
+	enginetest.WaitUntil(t, "the reload to swap the rules in", func() bool { return len(e.Rules()) == 2 })
+	close(g.release)
+	r := <-done
+	if r.err != nil {
+		t.Fatal(r.err)
+	}
+	if err := <-reloaded; err != nil {
+		t.Fatal(err)
+	}
+	rec.wait(t, 1, func(tr engine.Trace) bool { return tr.Rule == "n" && tr.EventID == r.ev.ID })
+}
+
 // gathered is the value of the engine's unlabelled metric name.
 func gathered(t *testing.T, e *engine.Engine, name string) float64 {
 	t.Helper()
