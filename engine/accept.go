@@ -7,6 +7,7 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // DefaultMaxBacklog is how many accepted events may wait for their runs
@@ -60,37 +61,83 @@ type inflight struct {
 	mu  sync.Mutex
 	ids map[string]*accepted
 	n   atomic.Int64 // len(ids), read without the lock by admission control
-	// room, when set, is closed once the backlog is below its limit again:
-	// WaitRoom's callers wait on it.
+	// room, when set, is closed once the backlog is an eighth below its
+	// limit (roomAt): WaitRoom's callers wait on it. While it is set the
+	// backlog counts as full for everyone (full mirrors it for readers
+	// without the lock): a newcomer taking each finished event's place
+	// would otherwise keep the waiters asleep for as long as it came.
 	room chan struct{}
+	full atomic.Bool
+	// waiters counts the admissions waiting for room (AcceptWithin).
+	waiters atomic.Int32
 }
+
+// MaxRoomWaiters bounds the admissions AcceptWithin holds at once while
+// the backlog is full; past it they are refused at once. Each holds its
+// request (and its goroutine) meanwhile.
+const MaxRoomWaiters = 1024
 
 // WaitRoom returns once the engine's backlog has room for more events, or
 // ctx's error when it ends first. Sources that can slow down (the push
 // connection, the poller) call it before taking more work, so that at
 // capacity they wait instead of adding to the backlog that POST
-// /api/events answers 429 for.
-func (e *Engine) WaitRoom(ctx context.Context) error {
+// /api/events answers 429 for. A backlog that someone waits on counts as
+// full until it is an eighth below its limit (roomAt), for newcomers too:
+// waking every waiter at each finished event would cost more than the
+// event, and a newcomer taking each finished event's place would keep
+// them waiting for as long as newcomers came.
+func (e *Engine) WaitRoom(ctx context.Context) error { return e.waitRoom(ctx, false) }
+
+// waitRoom is WaitRoom; counted counts the caller in Backlog().Waiting
+// while it waits (from the moment it is registered, so a test that sees
+// it counted knows it will be woken).
+func (e *Engine) waitRoom(ctx context.Context, counted bool) error {
 	for {
 		e.inflight.mu.Lock()
 		var room chan struct{}
-		if e.inflight.n.Load() >= int64(e.maxBacklog) {
+		if e.inflight.n.Load() >= int64(e.maxBacklog) || e.inflight.room != nil {
 			if e.inflight.room == nil {
 				e.inflight.room = make(chan struct{})
+				e.inflight.full.Store(true)
 			}
 			room = e.inflight.room
+			if counted {
+				e.inflight.waiters.Add(1)
+			}
 		}
 		e.inflight.mu.Unlock()
 		if room == nil {
 			return nil
 		}
+		var err error
 		select {
 		case <-ctx.Done():
-			return ctx.Err()
+			err = ctx.Err()
 		case <-room:
+		}
+		if counted {
+			e.inflight.waiters.Add(-1)
+		}
+		if err != nil {
+			return err
 		}
 	}
 }
+
+// Backlog is the engine's backlog at one moment.
+type Backlog struct {
+	Events  int // accepted events whose runs have not all finished
+	Limit   int // Config.MaxBacklog
+	Waiting int // admissions waiting for room (AcceptWithin)
+}
+
+// Backlog reports the engine's backlog.
+func (e *Engine) Backlog() Backlog {
+	return Backlog{Events: int(e.inflight.n.Load()), Limit: e.maxBacklog, Waiting: int(e.inflight.waiters.Load())}
+}
+
+// roomAt is the backlog below which WaitRoom's waiters wake.
+func (e *Engine) roomAt() int64 { return int64(e.maxBacklog - e.maxBacklog/8) }
 
 // Accept journals ev durably and then hands it to its rules, like Publish,
 // for callers that answer for it (the admin API): it fails with
@@ -99,7 +146,17 @@ func (e *Engine) WaitRoom(ctx context.Context) error {
 // both cases having written and run nothing. It returns ev with its id and
 // time set.
 func (e *Engine) Accept(ev Event) (Event, error) {
-	a, err := e.admit(ev, true)
+	return e.AcceptWithin(context.Background(), ev, 0)
+}
+
+// AcceptWithin is Accept for a caller that can be held a moment: while
+// the backlog is full it waits for room (WaitRoom) up to wait, or until
+// ctx ends, and only then fails with ErrOverloaded. A matched queued
+// rule's full queue is refused at once, as by Accept.
+func (e *Engine) AcceptWithin(ctx context.Context, ev Event, wait time.Duration) (Event, error) {
+	// The wait comes before the event is routed: a reload during it
+	// changes the rules the event goes to.
+	a, err := e.admit(ev, &roomWait{ctx: ctx, d: wait})
 	if err != nil {
 		return ev, err
 	}
@@ -131,20 +188,24 @@ func (e *Engine) Publish(ev Event) {
 // journals it in the store's inbox before returning. With limit set it
 // refuses instead of overfilling (Accept); without, a store failure is
 // logged and the event goes on undurably.
-func (e *Engine) admit(ev Event, limit bool) (*admission, error) {
+func (e *Engine) admit(ev Event, limit *roomWait) (*admission, error) {
+	full := int64(-1)
+	if limit != nil {
+		full = e.roomFor(limit)
+	}
 	a, err := e.route(ev)
 	if err != nil {
 		return nil, err
 	}
-	if limit {
-		if err := e.checkRoom(a); err != nil {
+	if limit != nil {
+		if err := e.checkRoom(a, full); err != nil {
 			return nil, err
 		}
 	}
 	done := make(chan error, 1)
 	e.journal(a, func(err error) { done <- err })
 	switch err := <-done; {
-	case err != nil && limit:
+	case err != nil && limit != nil:
 		unreserve(a.dests)
 		return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
 	case err != nil:
@@ -285,12 +346,31 @@ func (e *Engine) destinations(ev *Event, skip []string) []destination {
 	return out
 }
 
+// roomWait is how long an admission may wait for room in a full backlog,
+// and the caller's context, which ends the wait sooner.
+type roomWait struct {
+	ctx context.Context
+	d   time.Duration
+}
+
+// roomFor returns -1 when the backlog has room for one more event, else
+// the backlog it found full, after waiting for room as w allows.
+func (e *Engine) roomFor(w *roomWait) int64 {
+	if n := e.inflight.n.Load(); n < int64(e.maxBacklog) && !e.inflight.full.Load() {
+		return -1
+	} else if w.d <= 0 || e.inflight.waiters.Load() >= MaxRoomWaiters {
+		return n
+	}
+	return e.waitRoomFor(w)
+}
+
 // checkRoom refuses an event the engine could not take without dropping
-// it or making a queued rule skip it.
-func (e *Engine) checkRoom(a *admission) error {
-	if n := e.inflight.n.Load(); n >= int64(e.maxBacklog) {
+// it or making a queued rule skip it: the backlog was full (roomFor's
+// answer, full >= 0) or a matched queued rule's queue is.
+func (e *Engine) checkRoom(a *admission, full int64) error {
+	if full >= 0 {
 		e.refused(a, "backlog full")
-		return fmt.Errorf("%w: %d accepted events wait for their runs (limit %d)", ErrOverloaded, n, e.maxBacklog)
+		return fmt.Errorf("%w: %d accepted events wait for their runs (limit %d)", ErrOverloaded, full, e.maxBacklog)
 	}
 	// A place in each queued rule's queue is reserved, not only checked:
 	// two Accepts racing for the last place would both be answered 202,
@@ -309,6 +389,21 @@ func (e *Engine) checkRoom(a *admission) error {
 		d.reserved = true
 	}
 	return nil
+}
+
+// waitRoomFor is roomFor's wait. The timer is made only here: an event
+// that finds room pays nothing for the wait it could have had.
+func (e *Engine) waitRoomFor(w *roomWait) int64 {
+	ctx, cancel := context.WithTimeout(w.ctx, w.d)
+	defer cancel()
+	for e.waitRoom(ctx, true) == nil {
+		// Woken with room; the admissions woken with this one may have
+		// filled it again.
+		if n := e.inflight.n.Load(); n < int64(e.maxBacklog) && !e.inflight.full.Load() {
+			return -1
+		}
+	}
+	return e.inflight.n.Load()
 }
 
 // track registers an accepted event with n jobs to finish; nil when an
@@ -388,9 +483,10 @@ func (e *Engine) untrack(acc *accepted) {
 func (e *Engine) untrackLocked(acc *accepted) {
 	if e.inflight.ids[acc.id] == acc {
 		delete(e.inflight.ids, acc.id)
-		if e.inflight.n.Add(-1) < int64(e.maxBacklog) && e.inflight.room != nil {
+		if e.inflight.n.Add(-1) < e.roomAt() && e.inflight.room != nil {
 			close(e.inflight.room)
 			e.inflight.room = nil
+			e.inflight.full.Store(false)
 		}
 	}
 }

@@ -431,6 +431,173 @@ func TestWaitRoomWaitsForTheBacklogToDrain(t *testing.T) {
 	}
 }
 
+// A full backlog wakes its waiters once it is an eighth below its limit,
+// not at each finished run: at capacity each finished run would otherwise
+// wake every waiter.
+func TestAFullBacklogWakesAnEighthBelowItsLimit(t *testing.T) {
+	e, _, g := gatedEngine(t, 8, 100)
+	first := accept(t, e)
+	for range 7 {
+		accept(t, e)
+	}
+	g.waitStarted(t, first)
+	done := make(chan error, 1)
+	go func() {
+		_, err := e.AcceptWithin(context.Background(), engine.Event{Kind: engine.KindCustom, Name: "go"}, time.Minute)
+		done <- err
+	}()
+	enginetest.WaitUntil(t, "the accept to wait for room", func() bool { return e.Backlog().Waiting == 1 })
+	g.release <- struct{}{}
+	enginetest.WaitUntil(t, "the first run to leave the backlog", func() bool { return e.Backlog().Events == 7 })
+	select {
+	case err := <-done:
+		t.Fatalf("the waiting accept returned (%v) with 7 of 8 in the backlog; want it to wait for 6", err)
+	default:
+	}
+	<-g.started
+	g.release <- struct{}{}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if b := e.Backlog(); b.Events != 7 || b.Limit != 8 || b.Waiting != 0 {
+		t.Fatalf("backlog %+v, want 7 of 8 (6 and the waited one), none waiting", b)
+	}
+}
+
+// AcceptWithin holds an event while the backlog is full and accepts it
+// once there is room; a wait that ends first refuses it as Accept does,
+// and counts one refusal, not one per wake-up.
+func TestAcceptWithinWaitsForRoom(t *testing.T) {
+	e, st, g := gatedEngine(t, 1, 100)
+	first := accept(t, e)
+	g.waitStarted(t, first)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := e.AcceptWithin(ctx, engine.Event{Kind: engine.KindCustom, Name: "go"}, time.Minute); !errors.Is(err, engine.ErrOverloaded) {
+		t.Fatalf("accept with an ended context into a full backlog: %v, want ErrOverloaded", err)
+	}
+	if _, err := e.AcceptWithin(context.Background(), engine.Event{Kind: engine.KindCustom, Name: "go"}, time.Millisecond); !errors.Is(err, engine.ErrOverloaded) {
+		t.Fatalf("accept whose wait ends first: %v, want ErrOverloaded", err)
+	}
+	if n := gathered(t, e, "alexarules_events_refused_total"); n != 2 {
+		t.Fatalf("%v refusals counted, want 2", n)
+	}
+	type result struct {
+		ev  engine.Event
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		ev, err := e.AcceptWithin(context.Background(), engine.Event{Kind: engine.KindCustom, Name: "go"}, time.Minute)
+		done <- result{ev, err}
+	}()
+	enginetest.WaitUntil(t, "the accept to wait for room", func() bool { return e.Backlog().Waiting == 1 })
+	if w, n := gathered(t, e, "alexarules_accepts_waiting"), gathered(t, e, "alexarules_backlog_events"); w != 1 || n != 1 {
+		t.Fatalf("/metrics shows %v waiting and %v in the backlog, want 1 and 1", w, n)
+	}
+	g.release <- struct{}{} // the first run finishes: room for one
+	r := <-done
+	if r.err != nil {
+		t.Fatalf("accept after the wait: %v", r.err)
+	}
+	g.waitStarted(t, r.ev.ID)
+	if p, err := st.Inbox(); err != nil || len(p) != 1 || p[0].Event.ID != r.ev.ID {
+		t.Fatalf("inbox %+v, %v; want the waited event only", p, err)
+	}
+	if b := e.Backlog(); b.Waiting != 0 {
+		t.Fatalf("backlog %+v, want no waiter left", b)
+	}
+}
+
+// Room that comes while admissions and sources wait goes to them, not to
+// accepts that come later: a later Accept is refused until the backlog
+// is an eighth below its limit, and then the waiters wake. (A review
+// found both starved for as long as later accepts came.)
+func TestWaitersAreNotOvertakenByLaterAccepts(t *testing.T) {
+	e, _, g := gatedEngine(t, 8, 100)
+	first := accept(t, e)
+	for range 7 {
+		accept(t, e)
+	}
+	g.waitStarted(t, first)
+	held := make(chan error, 1)
+	go func() {
+		_, err := e.AcceptWithin(context.Background(), engine.Event{Kind: engine.KindCustom, Name: "go"}, time.Minute)
+		held <- err
+	}()
+	enginetest.WaitUntil(t, "the accept to wait for room", func() bool { return e.Backlog().Waiting == 1 })
+	source := make(chan error, 1)
+	go func() { source <- e.WaitRoom(context.Background()) }() // a push or poll source
+	g.release <- struct{}{}
+	enginetest.WaitUntil(t, "a run to leave the backlog", func() bool { return e.Backlog().Events == 7 })
+	if _, err := e.Accept(engine.Event{Kind: engine.KindCustom, Name: "go"}); !errors.Is(err, engine.ErrOverloaded) {
+		t.Fatalf("a later accept while others wait: %v, want ErrOverloaded", err)
+	}
+	<-g.started
+	g.release <- struct{}{} // 6 of 8: an eighth below the limit
+	if err := <-held; err != nil {
+		t.Fatalf("the held accept: %v", err)
+	}
+	if err := <-source; err != nil {
+		t.Fatalf("the waiting source: %v", err)
+	}
+}
+
+// An admission held for room is routed after its wait: a reload meanwhile
+// decides which rules it goes to. (Found by review.)
+func TestAHeldAcceptGoesToTheRulesAfterItsWait(t *testing.T) {
+	st := openStore(t, filepath.Join(t.TempDir(), "a.db"))
+	t.Cleanup(func() { st.Close() })
+	g := newGate()
+	e, rec := startEngine(t, st, engine.NewVirtual(d0), engine.Config{MaxBacklog: 1}, goRule("q", engine.ModeQueued, 10, g.run))
+	g.waitStarted(t, accept(t, e))
+	type result struct {
+		ev  engine.Event
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		ev, err := e.AcceptWithin(context.Background(), engine.Event{Kind: engine.KindCustom, Name: "go"}, time.Minute)
+		done <- result{ev, err}
+	}()
+	enginetest.WaitUntil(t, "the accept to wait for room", func() bool { return e.Backlog().Waiting == 1 })
+	reloaded := make(chan error, 1)
+	go func() {
+		reloaded <- e.Reload([]*engine.Rule{goRule("q", engine.ModeQueued, 10, noop), goRule("n", engine.ModeQueued, 10, noop)})
+	}()
+	enginetest.WaitUntil(t, "the reload to swap the rules in", func() bool { return len(e.Rules()) == 2 })
+	close(g.release)
+	r := <-done
+	if r.err != nil {
+		t.Fatal(r.err)
+	}
+	if err := <-reloaded; err != nil {
+		t.Fatal(err)
+	}
+	rec.wait(t, 1, func(tr engine.Trace) bool { return tr.Rule == "n" && tr.EventID == r.ev.ID })
+}
+
+// gathered is the value of the engine's unlabelled metric name.
+func gathered(t *testing.T, e *engine.Engine, name string) float64 {
+	t.Helper()
+	families, err := e.Metrics().Registry().Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range families {
+		if f.GetName() != name {
+			continue
+		}
+		m := f.GetMetric()[0]
+		if c := m.GetCounter(); c != nil {
+			return c.GetValue()
+		}
+		return m.GetGauge().GetValue()
+	}
+	t.Fatalf("no metric %s", name)
+	return 0
+}
+
 // Accepts racing for the last places of a queued rule's queue are never
 // all answered 202: a place is reserved while the event is journaled, so
 // no accepted event is then skipped as "queue full". One run at a time

@@ -108,6 +108,7 @@ func New(c Config) *Engine {
 	e.breaker = newBreaker(c.Breaker, c.Clock, c.Log)
 	e.states = newStates(c.MaxStates)
 	e.rules.Store(&ruleSet{byID: map[string]*runner{}, index: newIndex(nil)})
+	e.metrics.backlog(e.Backlog)
 	return e
 }
 

@@ -265,7 +265,7 @@ func (l *levels) holdDue(key string) {
 	if b, err := json.Marshal(st); err == nil {
 		ev.Writes = []Write{{Bucket: levelBucket, Key: key, Value: b}}
 	}
-	a, err := l.e.admit(ev, false)
+	a, err := l.e.admit(ev, nil)
 	l.save(key, st)
 	if err == nil {
 		a.late = late

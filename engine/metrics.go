@@ -109,6 +109,20 @@ func newMetrics() *Metrics {
 	return m
 }
 
+// backlog registers the gauges of the engine's backlog, read by of at
+// each scrape.
+func (m *Metrics) backlog(of func() Backlog) {
+	m.reg.MustRegister(
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "alexarules_backlog_events",
+			Help: "Accepted events whose runs have not all finished (max_backlog bounds them).",
+		}, func() float64 { return float64(of().Events) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "alexarules_accepts_waiting",
+			Help: "POST /api/events requests held while the backlog is full, waiting for room (accept_wait).",
+		}, func() float64 { return float64(of().Waiting) }))
+}
+
 // Registry holds the engine's metrics, the Go runtime's and the
 // process's; components may register their own collectors in it, and
 // /metrics gathers from it.

@@ -50,6 +50,12 @@ type Server struct {
 	// in cluster mode it publishes the event to the cluster's stream, to
 	// partition when the body names one ("" otherwise).
 	Publish func(ev engine.Event, partition string) (engine.Event, error)
+	// AcceptWait is how long POST /api/events waits for room while the
+	// engine's backlog is full before it answers 429 (engine.AcceptWithin);
+	// 0 answers at once. Clients that send as fast as they are answered
+	// are slowed down this way instead of spending the engine's CPU on
+	// refusals.
+	AcceptWait time.Duration
 	// Cluster, when set, answers GET /api/cluster (the node and the
 	// partitions it owns).
 	Cluster func() any
@@ -273,7 +279,7 @@ func (s *Server) publish(w http.ResponseWriter, r *http.Request) {
 	if s.Publish != nil {
 		ev, err = s.Publish(ev, req.Partition)
 	} else {
-		ev, err = s.Engine.Accept(ev)
+		ev, err = s.Engine.AcceptWithin(r.Context(), ev, s.AcceptWait)
 	}
 	switch {
 	case errors.Is(err, engine.ErrOverloaded):

@@ -45,6 +45,10 @@ type Config struct {
 	// finished; past it POST /api/events answers 429 (0: the engine's
 	// default).
 	MaxBacklog int `json:"max_backlog"`
+	// AcceptWait is how long POST /api/events holds an event while the
+	// backlog is full, waiting for room, before it answers 429 (a Go
+	// duration; default DefaultAcceptWait; "0s" answers at once).
+	AcceptWait string `json:"accept_wait"`
 	// Cluster is the NATS servers of a cluster (`run --cluster`,
 	// nats://HOST:PORT[,...]); empty runs one engine on the bbolt file.
 	Cluster string `json:"cluster"`
@@ -239,6 +243,9 @@ func (c Config) Validate() error {
 	if c.MaxBacklog < 0 {
 		errs = append(errs, fmt.Errorf("max_backlog %d: a positive number of events, or 0 for the default", c.MaxBacklog))
 	}
+	if _, err := c.AcceptWaitDuration(); err != nil {
+		errs = append(errs, err)
+	}
 	errs = append(errs, validProperties(c.Properties)...)
 	if c.Node != "" && !validName(c.Node) {
 		errs = append(errs, fmt.Errorf("node (--node) %q: letters, digits, '-' and '_' only", c.Node))
@@ -273,6 +280,23 @@ func (c Config) Validate() error {
 		return &ConfigError{err}
 	}
 	return nil
+}
+
+// DefaultAcceptWait is accept_wait's default: about the time a full
+// default backlog takes to drain by an eighth at the end-to-end
+// benchmark's peak, and half the Retry-After a refusal names.
+const DefaultAcceptWait = 500 * time.Millisecond
+
+// AcceptWaitDuration is accept_wait, or its default when unset.
+func (c Config) AcceptWaitDuration() (time.Duration, error) {
+	if c.AcceptWait == "" {
+		return DefaultAcceptWait, nil
+	}
+	d, err := time.ParseDuration(c.AcceptWait)
+	if err != nil || d < 0 || d > time.Minute {
+		return 0, fmt.Errorf("accept_wait %q: a duration from 0s to 1m, like \"500ms\"", c.AcceptWait)
+	}
+	return d, nil
 }
 
 // WithDefaults fills in the data file and the admin address.

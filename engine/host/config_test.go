@@ -27,6 +27,8 @@ func TestParseConfigNamesTheFileAndTheKey(t *testing.T) {
 		{`{"breaker": {"window": "soon"}}`, `breaker.window "soon"`},
 		{`{"breaker": {"cooldown": "-1m"}}`, `breaker.cooldown "-1m"`},
 		{`{"max_backlog": -5}`, `max_backlog -5`},
+		{`{"accept_wait": "-1s"}`, `accept_wait "-1s"`},
+		{`{"accept_wait": "soon"}`, `accept_wait "soon"`},
 		{`{"voice": {"history": "rvh2"}}`, `voice.history "rvh2"`},
 		{`{"voice": {"poll": "0s"}}`, `voice.poll "0s"`},
 		{`{"voice": {"lookback": "soon"}}`, `voice.lookback "soon"`},
@@ -67,6 +69,9 @@ func TestLoadConfigReadsEveryKey(t *testing.T) {
 		level.String() != "DEBUG" || c.Push != "websocket" || c.PollInterval != "30s" || !c.DryRun ||
 		c.Alexa.Region != "DE" || c.Alexa.Lists != "legacy" || c.Poll.Rate != 5 || len(c.Poll.Devices) != 1 ||
 		c.Poll.Rules["fan"] != "15s" || c.MaxBacklog != 500 || c.States.Max != 64 {
+		t.Fatalf("config: %+v", c)
+	}
+	if d, err := c.AcceptWaitDuration(); err != nil || d != 2*time.Second {
 		t.Fatalf("config: %+v", c)
 	}
 	if v, err := c.Voice.Options(); err != nil || v.History != "rah" || v.Poll != 5*time.Minute ||

@@ -267,7 +267,8 @@ func (h *host) run(ctx context.Context, ln net.Listener, runEngine func(context.
 // serveAdmin serves the admin API on ln until ctx ends and its requests
 // in flight have finished.
 func (h *host) serveAdmin(ctx context.Context, ln net.Listener) error {
-	srv := &admin.Server{Engine: h.engine, Store: h.store, Log: h.opts.Log, Ready: h.ready.Load,
+	wait, _ := h.cfg.AcceptWaitDuration() // Validate checked it
+	srv := &admin.Server{Engine: h.engine, Store: h.store, Log: h.opts.Log, Ready: h.ready.Load, AcceptWait: wait,
 		Gauges: h.gauges, Reload: h.reload, Loads: h.loads.report, Account: h.rt.account,
 		Next: h.next, Feed: &h.feed}
 	if h.cl != nil {

@@ -41,12 +41,13 @@ func TestMetricsTimeTheAlexaCallsTheHostMakes(t *testing.T) {
 }
 
 // max_backlog reaches the engine: with room for one accepted event, a
-// second one while the first still runs is refused with 429 and Retry-After.
+// second one while the first still runs is refused with 429 and
+// Retry-After, once accept_wait has passed.
 func TestMaxBacklogRefusesWith429(t *testing.T) {
 	dir := t.TempDir()
 	write(t, dir, "r.lua", `return rule "slow" { when = event "e", mode = "queued", max = 100, timeout = "2s",
 		run = function() while true do end end }`)
-	r := startHost(t, host.Options{Config: host.Config{Rules: dir, MaxBacklog: 1}})
+	r := startHost(t, host.Options{Config: host.Config{Rules: dir, MaxBacklog: 1, AcceptWait: "20ms"}})
 	if status, body := r.do("POST", "/api/events", `{"name":"e"}`); status != http.StatusAccepted {
 		t.Fatalf("first event: %d %s", status, body)
 	}
@@ -58,6 +59,26 @@ func TestMaxBacklogRefusesWith429(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusTooManyRequests || resp.Header.Get("Retry-After") == "" {
 		t.Fatalf("second event with a backlog of 1: %d, Retry-After %q", resp.StatusCode, resp.Header.Get("Retry-After"))
+	}
+}
+
+// accept_wait reaches the admin API: an event posted while the backlog is
+// full is held until the run before it ends (here by its timeout), then
+// accepted, instead of being refused at once.
+func TestAcceptWaitHoldsAnEventUntilThereIsRoom(t *testing.T) {
+	dir := t.TempDir()
+	write(t, dir, "r.lua", `return rule "slow" { when = event "e", mode = "queued", max = 100, timeout = "200ms",
+		run = function() while true do end end }`)
+	r := startHost(t, host.Options{Config: host.Config{Rules: dir, MaxBacklog: 1, AcceptWait: "1m"}})
+	if status, body := r.do("POST", "/api/events", `{"name":"e"}`); status != http.StatusAccepted {
+		t.Fatalf("first event: %d %s", status, body)
+	}
+	if status, body := r.do("POST", "/api/events", `{"name":"e"}`); status != http.StatusAccepted {
+		t.Fatalf("second event with a backlog of 1 and accept_wait 1m: %d %s, want 202 once the first run timed out", status, body)
+	}
+	if _, page := r.do("GET", "/metrics", ""); !strings.Contains(page, "alexarules_events_refused_total 0\n") ||
+		!strings.Contains(page, "alexarules_accepts_waiting 0\n") {
+		t.Fatalf("/metrics after a held event:\n%s", page)
 	}
 }
 
