@@ -2,7 +2,6 @@ package store
 
 import (
 	"bytes"
-	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"time"
@@ -110,6 +109,8 @@ type writerState struct {
 	changes     []byte    // the log entries of the write being applied
 	checkpoints *wait     // due CheckpointInterval after tx began
 	closeErr    error     // the last checkpoint's or the log's, for Close
+	// ov holds the open transaction's inbox entries (overlay.go).
+	ov overlay
 }
 
 // batch is what one transaction writes.
@@ -530,20 +531,11 @@ func (s *Store) applyAccept(tx wtx, in *inboxEntry) (bool, error) {
 			return false, fmt.Errorf("record of event %s: %w", in.id, err)
 		}
 	}
-	ids, inbox := tx.bucket(bucketIDs), tx.bucket(bucketInbox)
-	if ids.Get([]byte(in.id)) != nil {
+	ids := tx.bucket(bucketIDs)
+	if tx.ov.holds(in.id) || ids.Get([]byte(in.id)) != nil {
 		return false, nil
 	}
-	seq, err := inbox.NextSequence()
-	if err != nil {
-		return false, fmt.Errorf("inbox: %w", err)
-	}
-	key := binary.BigEndian.AppendUint64(make([]byte, 0, 8+len(in.id)), seq)
-	key = append(key, in.id...)
-	if err := inbox.Put(key, in.value); err != nil {
-		return false, fmt.Errorf("inbox: %w", err)
-	}
-	if err := ids.Put([]byte(in.id), key); err != nil {
+	if err := putInbox(tx, ids, in); err != nil {
 		return false, fmt.Errorf("inbox: %w", err)
 	}
 	if in.journal != nil {
@@ -554,8 +546,29 @@ func (s *Store) applyAccept(tx wtx, in *inboxEntry) (bool, error) {
 	return true, nil
 }
 
+// putInbox puts a new event into the inbox under the bucket's next
+// sequence, and its id beside it; the overlay takes them when there is one.
+func putInbox(tx wtx, ids wbucket, in *inboxEntry) error {
+	if tx.ov != nil {
+		return tx.ov.accept(tx, in.id, in.value)
+	}
+	inbox := tx.bucket(bucketInbox)
+	seq, err := inbox.NextSequence()
+	if err != nil {
+		return err
+	}
+	key := inboxKey(seq, in.id)
+	if err := inbox.Put(key, in.value); err != nil {
+		return err
+	}
+	return ids.Put([]byte(in.id), key)
+}
+
 // applyComplete removes an event, its id and its done marks.
 func applyComplete(tx wtx, id string) error {
+	if tx.ov.complete(tx, id) {
+		return nil
+	}
 	ids := tx.bucket(bucketIDs)
 	key := ids.Get([]byte(id))
 	if key == nil {
@@ -701,7 +714,13 @@ func (s *Store) putTrace(tx wtx, t encodedTrace) error {
 	}
 	s.w.traceCount[t.rule] = n
 	s.w.touched = append(s.w.touched, t.rule)
-	if t.event != "" && tx.bucket(bucketIDs).Get([]byte(t.event)) != nil {
+	if t.event == "" {
+		return nil
+	}
+	if held, err := tx.ov.mark(tx, t.event, t.rule); held || err != nil {
+		return err
+	}
+	if tx.bucket(bucketIDs).Get([]byte(t.event)) != nil {
 		return tx.bucket(bucketDone).Put(append(donePrefix(t.event), t.rule...), nil)
 	}
 	return nil

@@ -1,0 +1,182 @@
+package store
+
+import (
+	"encoding/binary"
+	"fmt"
+
+	bolt "go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
+)
+
+// The interval mode's write-behind inbox.
+//
+// At any real rate almost every accepted event is completed before the
+// next checkpoint: its inbox/, inbox_ids/ and done/ entries would be put
+// into the open transaction and deleted from it again, bbolt work nobody
+// ever sees. The overlay keeps those entries in the writer's memory
+// instead. Their changes are logged exactly as if they had been written
+// to bbolt (the log stays the source of truth, and a redo gives the same
+// database), and materialise writes the entries still held into the open
+// transaction before anyone reads it (serve) or it is committed
+// (checkpoint). A discarded transaction discards the overlay with it: the
+// log is redone into the next one, entries and all.
+
+// overlay holds the open transaction's accepted, not yet completed events
+// (owned by the writer goroutine).
+type overlay struct {
+	// seq is the inbox bucket's sequence as the overlay's accepts left
+	// it; used reports that it was read from the bucket (an accept came
+	// since the overlay was last materialised or reset).
+	seq  uint64
+	used bool
+	// held are the events in acceptance order; a completed one is zeroed.
+	held []heldEvent
+	at   map[string]int // event id: index in held
+}
+
+// heldEvent is one accepted event's inbox entry, id and done marks.
+type heldEvent struct {
+	id    string
+	key   []byte // inbox key: sequence and id
+	value []byte
+	done  []string // rules with a done mark
+}
+
+// holds reports whether the event id is in the overlay (never, when the
+// overlay is nil: the always mode writes to bbolt).
+func (o *overlay) holds(id string) bool {
+	if o == nil {
+		return false
+	}
+	_, ok := o.at[id]
+	return ok
+}
+
+// accept takes in the event id with its encoded value (the caller checked
+// that it is new), logging the sequence and the two puts the inbox would
+// have written.
+func (o *overlay) accept(tx wtx, id string, value []byte) error {
+	if !o.used {
+		o.seq, o.used = tx.tx.Bucket(bucketInbox).Sequence(), true
+	}
+	key := inboxKey(o.seq+1, id)
+	if err := checkPut(key, value); err != nil {
+		return err
+	}
+	if err := checkPut([]byte(id), key); err != nil {
+		return err
+	}
+	o.seq++
+	tx.logChange(walSequence, bucketInbox, nil, binary.BigEndian.AppendUint64(nil, o.seq))
+	tx.logChange(walPut, bucketInbox, key, value)
+	tx.logChange(walPut, bucketIDs, []byte(id), key)
+	if o.at == nil {
+		o.at = map[string]int{}
+	}
+	o.at[id] = len(o.held)
+	o.held = append(o.held, heldEvent{id: id, key: key, value: value})
+	return nil
+}
+
+// mark adds rule's done mark to the event id when the overlay holds it,
+// and reports whether it did.
+func (o *overlay) mark(tx wtx, id, rule string) (bool, error) {
+	if o == nil {
+		return false, nil
+	}
+	i, ok := o.at[id]
+	if !ok {
+		return false, nil
+	}
+	key := append(donePrefix(id), rule...)
+	if err := checkPut(key, nil); err != nil {
+		return true, err
+	}
+	tx.logChange(walPut, bucketDone, key, nil)
+	e := &o.held[i]
+	for _, r := range e.done {
+		if r == rule {
+			return true, nil
+		}
+	}
+	e.done = append(e.done, rule)
+	return true, nil
+}
+
+// complete drops the event id and its done marks when the overlay holds
+// it, logging the deletes, and reports whether it did.
+func (o *overlay) complete(tx wtx, id string) bool {
+	if o == nil {
+		return false
+	}
+	i, ok := o.at[id]
+	if !ok {
+		return false
+	}
+	e := &o.held[i]
+	tx.logChange(walDelete, bucketInbox, e.key, nil)
+	tx.logChange(walDelete, bucketIDs, []byte(id), nil)
+	for _, rule := range e.done {
+		tx.logChange(walDelete, bucketDone, append(donePrefix(id), rule...), nil)
+	}
+	*e = heldEvent{}
+	delete(o.at, id)
+	return true
+}
+
+// materialise writes the events still held and the inbox sequence into
+// tx (without logging them: the log has them), then empties the overlay,
+// also when a write fails: the caller then discards tx.
+func (o *overlay) materialise(tx *bolt.Tx) error {
+	defer o.reset()
+	if !o.used {
+		return nil
+	}
+	inbox, ids, done := tx.Bucket(bucketInbox), tx.Bucket(bucketIDs), tx.Bucket(bucketDone)
+	for _, e := range o.held {
+		if e.key == nil {
+			continue
+		}
+		if err := inbox.Put(e.key, e.value); err != nil {
+			return fmt.Errorf("inbox: %w", err)
+		}
+		if err := ids.Put([]byte(e.id), e.key); err != nil {
+			return fmt.Errorf("inbox: %w", err)
+		}
+		for _, rule := range e.done {
+			if err := done.Put(append(donePrefix(e.id), rule...), nil); err != nil {
+				return fmt.Errorf("done mark: %w", err)
+			}
+		}
+	}
+	if err := inbox.SetSequence(o.seq); err != nil {
+		return fmt.Errorf("inbox: %w", err)
+	}
+	return nil
+}
+
+// reset empties the overlay, keeping its memory.
+func (o *overlay) reset() {
+	clear(o.held)
+	clear(o.at)
+	o.held, o.seq, o.used = o.held[:0], 0, false
+}
+
+// inboxKey is an inbox key: the 8-byte big-endian sequence, then the id.
+func inboxKey(seq uint64, id string) []byte {
+	return append(binary.BigEndian.AppendUint64(make([]byte, 0, 8+len(id)), seq), id...)
+}
+
+// checkPut refuses what bbolt's Put would refuse for its size, so that
+// what the overlay takes in is sure to materialise.
+func checkPut(key, value []byte) error {
+	switch {
+	case len(key) == 0:
+		return berrors.ErrKeyRequired
+	case len(key) > bolt.MaxKeySize:
+		return berrors.ErrKeyTooLarge
+	case int64(len(value)) > bolt.MaxValueSize:
+		return berrors.ErrValueTooLarge
+	}
+	return nil
+}
