@@ -1,8 +1,10 @@
 package store
 
 import (
+	"bytes"
 	"encoding/binary"
 	"fmt"
+	"slices"
 
 	bolt "go.etcd.io/bbolt"
 	berrors "go.etcd.io/bbolt/errors"
@@ -32,6 +34,8 @@ type overlay struct {
 	// held are the events in acceptance order; a completed one is zeroed.
 	held []heldEvent
 	at   map[string]int // event id: index in held
+	// traces are the traces written behind, by rule.
+	traces map[string]*heldTraces
 }
 
 // heldEvent is one accepted event's inbox entry, id and done marks.
@@ -124,11 +128,31 @@ func (o *overlay) complete(tx wtx, id string) bool {
 	return true
 }
 
-// materialise writes the events still held and the inbox sequence into
-// tx (without logging them: the log has them), then empties the overlay,
-// also when a write fails: the caller then discards tx.
+// materialise writes what the overlay holds into tx (without logging
+// it: the log has it), then empties the overlay, also when a write fails:
+// the caller then discards tx.
 func (o *overlay) materialise(tx *bolt.Tx) error {
 	defer o.reset()
+	if err := o.materialiseInbox(tx); err != nil {
+		return err
+	}
+	traces, runs := tx.Bucket(bucketTraces), tx.Bucket(bucketRuns)
+	for rule, h := range o.traces {
+		name := []byte(rule)
+		for _, kv := range h.kvs {
+			if err := traces.Put(kv.key, kv.value); err != nil {
+				return fmt.Errorf("trace: %w", err)
+			}
+			if err := runs.Put(kv.key[len(rule)+1:], name); err != nil {
+				return fmt.Errorf("trace: %w", err)
+			}
+		}
+	}
+	return nil
+}
+
+// materialiseInbox writes the events still held and the inbox sequence.
+func (o *overlay) materialiseInbox(tx *bolt.Tx) error {
 	if !o.used {
 		return nil
 	}
@@ -155,11 +179,88 @@ func (o *overlay) materialise(tx *bolt.Tx) error {
 	return nil
 }
 
-// reset empties the overlay, keeping its memory.
+// reset empties the overlay, keeping the inbox's memory.
 func (o *overlay) reset() {
 	clear(o.held)
 	clear(o.at)
+	clear(o.traces)
 	o.held, o.seq, o.used = o.held[:0], 0, false
+}
+
+// heldTraces are one rule's traces written behind, in key order (oldest
+// first).
+type heldTraces struct {
+	kvs []keyValue
+	// newest is the rule's last trace key in bbolt when the overlay first
+	// held one of its traces (nil: none): a newer key is not in bbolt.
+	newest []byte
+}
+
+// putTrace holds the trace t unless bbolt has its key (held false: the
+// caller writes it there), logging the puts bbolt would have logged;
+// fresh reports a key new to the rule.
+func (o *overlay) putTrace(tx wtx, traces *bolt.Bucket, t encodedTrace) (fresh, held bool, err error) {
+	h := o.tracesOf(traces, t.rule)
+	i, found := slices.BinarySearchFunc(h.kvs, t.key, func(kv keyValue, k []byte) int { return bytes.Compare(kv.key, k) })
+	if !found && h.newest != nil && bytes.Compare(t.key, h.newest) <= 0 && traces.Get(t.key) != nil {
+		return false, false, nil
+	}
+	run := t.key[len(t.rule)+1:]
+	if err := checkPut(t.key, t.value); err != nil {
+		return false, true, err
+	}
+	if err := checkPut(run, nil); err != nil {
+		return false, true, err
+	}
+	tx.logChange(walPut, bucketTraces, t.key, t.value)
+	tx.logChange(walPut, bucketRuns, run, []byte(t.rule))
+	if found {
+		h.kvs[i].value = t.value
+	} else {
+		h.kvs = slices.Insert(h.kvs, i, keyValue{key: t.key, value: t.value})
+	}
+	return !found, true, nil
+}
+
+// tracesOf returns the rule's held traces, starting them with the rule's
+// newest key in bbolt.
+func (o *overlay) tracesOf(traces *bolt.Bucket, rule string) *heldTraces {
+	h := o.traces[rule]
+	if h != nil {
+		return h
+	}
+	h = &heldTraces{}
+	if k, _ := lastKey(traces.Cursor(), rule); k != nil {
+		h.newest = bytes.Clone(k)
+	}
+	if o.traces == nil {
+		o.traces = map[string]*heldTraces{}
+	}
+	o.traces[rule] = h
+	return h
+}
+
+// heldTraces returns the rule's held traces, oldest first.
+func (o *overlay) heldTraces(rule string) []keyValue {
+	if o == nil || o.traces[rule] == nil {
+		return nil
+	}
+	return o.traces[rule].kvs
+}
+
+// dropTraces deletes the rule's n oldest held traces, logging the deletes
+// bbolt would have logged.
+func (o *overlay) dropTraces(tx wtx, rule string, n int) {
+	if n == 0 {
+		return
+	}
+	h := o.traces[rule]
+	for _, kv := range h.kvs[:n] {
+		tx.logChange(walDelete, bucketTraces, kv.key, nil)
+		tx.logChange(walDelete, bucketRuns, kv.key[len(rule)+1:], nil)
+	}
+	clear(h.kvs[:n])
+	h.kvs = h.kvs[n:]
 }
 
 // inboxKey is an inbox key: the 8-byte big-endian sequence, then the id.

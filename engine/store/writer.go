@@ -703,14 +703,12 @@ func (s *Store) putTrace(tx wtx, t encodedTrace) error {
 	if !ok {
 		n = countPrefix(traces.Bucket, rulePrefix(t.rule))
 	}
-	if traces.Get(t.key) == nil {
+	fresh, err := storeTrace(tx, traces, t)
+	if err != nil {
+		return err
+	}
+	if fresh {
 		n++
-	}
-	if err := traces.Put(t.key, t.value); err != nil {
-		return err
-	}
-	if err := tx.bucket(bucketRuns).Put(t.key[len(t.rule)+1:], []byte(t.rule)); err != nil {
-		return err
 	}
 	s.w.traceCount[t.rule] = n
 	s.w.touched = append(s.w.touched, t.rule)
@@ -726,29 +724,65 @@ func (s *Store) putTrace(tx wtx, t encodedTrace) error {
 	return nil
 }
 
+// storeTrace puts a trace and its all-rules index entry, in the overlay
+// when there is one, and reports whether its key is new.
+func storeTrace(tx wtx, traces wbucket, t encodedTrace) (fresh bool, err error) {
+	if tx.ov != nil {
+		if fresh, held, err := tx.ov.putTrace(tx, traces.Bucket, t); held || err != nil {
+			return fresh, err
+		}
+	}
+	fresh = traces.Get(t.key) == nil
+	if err := traces.Put(t.key, t.value); err != nil {
+		return false, err
+	}
+	return fresh, tx.bucket(bucketRuns).Put(t.key[len(t.rule)+1:], []byte(t.rule))
+}
+
 // prune cuts the rules touched in this transaction back to TraceRetention
 // once they exceed it by a slack, so pruning costs one cursor walk every
 // slack commits instead of a delete on every commit.
 func (s *Store) prune(tx wtx) error {
 	keep := s.opts.TraceRetention
 	slack := keep/10 + 1
-	traces, runs := tx.bucket(bucketTraces), tx.bucket(bucketRuns)
 	for _, rule := range s.w.touched { // a rule may be listed more than once
 		n := s.w.traceCount[rule]
 		if n <= keep+slack {
 			continue
 		}
-		prefix := rulePrefix(rule)
-		for _, k := range firstKeys(traces.Bucket, prefix, n-keep) {
-			if err := traces.Delete(k); err != nil {
-				return fmt.Errorf("prune traces of %s: %w", rule, err)
-			}
-			if err := runs.Delete(k[len(prefix):]); err != nil {
-				return fmt.Errorf("prune traces of %s: %w", rule, err)
-			}
+		if err := pruneOldest(tx, rule, n-keep); err != nil {
+			return fmt.Errorf("prune traces of %s: %w", rule, err)
 		}
 		s.w.traceCount[rule] = keep
 	}
+	return nil
+}
+
+// pruneOldest deletes rule's n oldest traces and their index entries,
+// whether bbolt or the overlay holds them.
+func pruneOldest(tx wtx, rule string, n int) error {
+	prefix := rulePrefix(rule)
+	traces, runs := tx.bucket(bucketTraces), tx.bucket(bucketRuns)
+	stored := firstKeys(traces.Bucket, prefix, n)
+	held := tx.ov.heldTraces(rule)
+	// The n oldest of both, each list being in key order.
+	i, j := 0, 0
+	for i+j < n && (i < len(stored) || j < len(held)) {
+		if j < len(held) && (i == len(stored) || bytes.Compare(held[j].key, stored[i]) < 0) {
+			j++
+		} else {
+			i++
+		}
+	}
+	for _, k := range stored[:i] {
+		if err := traces.Delete(k); err != nil {
+			return err
+		}
+		if err := runs.Delete(k[len(prefix):]); err != nil {
+			return err
+		}
+	}
+	tx.ov.dropTraces(tx, rule, j)
 	return nil
 }
 
