@@ -189,12 +189,13 @@ func TestAnOversizedEventIDIsRefusedAtAccept(t *testing.T) {
 // The overlay changes where the writer keeps things, never what the
 // database holds: the same random writes (accepts, duplicate ids, traces
 // out of order and again under the same key, done marks, completions,
-// pruning past retention) give the interval mode, checkpointing every few
-// writes, the reads and the file the always mode gives.
+// pruning past retention, a journal with keys out of order and again)
+// give the interval mode, checkpointing every few writes, the reads and
+// the file the always mode gives.
 func TestTheOverlayStoresWhatTheAlwaysModeStores(t *testing.T) {
 	dir := t.TempDir()
-	opts := store.Options{TraceRetention: 5, CheckpointBytes: 8 << 10}
-	always := openStore(t, filepath.Join(dir, "always.db"), store.Options{TraceRetention: 5, Sync: store.SyncAlways})
+	opts := store.Options{TraceRetention: 5, JournalSize: 8, CheckpointBytes: 8 << 10}
+	always := openStore(t, filepath.Join(dir, "always.db"), store.Options{TraceRetention: 5, JournalSize: 8, Sync: store.SyncAlways})
 	interval := openStore(t, filepath.Join(dir, "interval.db"), opts)
 	r := rand.New(rand.NewPCG(1, 2))
 	for step := range 1500 {
@@ -239,7 +240,8 @@ func TestTheOverlayStoresWhatTheAlwaysModeStores(t *testing.T) {
 	}
 }
 
-// sameReads fails t unless both stores list the same traces and inbox.
+// sameReads fails t unless both stores list the same traces, journal and
+// inbox.
 func sameReads(t *testing.T, a, b *store.Store) {
 	t.Helper()
 	for _, rule := range []string{"r0", "r1", "r2", ""} {
@@ -251,6 +253,14 @@ func sameReads(t *testing.T, a, b *store.Store) {
 		if a, b := runsAt(ra), runsAt(rb); !slices.Equal(a, b) {
 			t.Fatalf("runs of %q: %v in the always mode, %v in the interval mode", rule, a, b)
 		}
+	}
+	ja, errA := a.RecentEvents(0)
+	jb, errB := b.RecentEvents(0)
+	if err := errors.Join(errA, errB); err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(ja) != fmt.Sprint(jb) {
+		t.Fatalf("journal: %v in the always mode, %v in the interval mode", ja, jb)
 	}
 	if ia, ib := pendingIDs(t, a), pendingIDs(t, b); !slices.Equal(ia, ib) {
 		t.Fatalf("inbox: %q in the always mode, %q in the interval mode", ia, ib)
@@ -265,4 +275,24 @@ func runsAt(traces []engine.Trace) []string {
 		out[i] = fmt.Sprintf("%s@%g", tr.ID, tr.DurationMS)
 	}
 	return out
+}
+
+// An event journaled again under its key is counted once: a count one too
+// high prunes the journal early.
+func TestAnEventJournaledAgainIsCountedOnce(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "a.db")
+	s, err := store.Open(path, store.Options{JournalSize: 10}) // prunes past 11
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 11 {
+		s.RecordEvent(engine.EventRecord{ID: fmt.Sprintf("e%02d", i), Kind: engine.KindCustom, Time: t0})
+	}
+	s.RecordEvent(engine.EventRecord{ID: "e05", Kind: engine.KindCustom, Time: t0})
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if d := dump(t, path); strings.Count(d[strings.Index(d, "events seq"):strings.Index(d, "global seq")], "\n  ") != 11 {
+		t.Errorf("the journal lost events it should keep:\n%s", d)
+	}
 }

@@ -94,6 +94,9 @@ type writerState struct {
 	// fails, because the counts it changed were rolled back.
 	traceCount map[string]int
 	eventCount int // -1: not counted
+	// lastEvent is the journal's greatest key when eventCount was
+	// counted, or a greater one put since: a newer key is not there yet.
+	lastEvent []byte
 	// touched lists the rules whose traces the running transaction put,
 	// for prune (a rule once per trace); reused by every transaction: a
 	// map per transaction cost two allocations per event.
@@ -675,9 +678,14 @@ func (s *Store) putJournal(tx wtx, events []keyValue) error {
 	journal := tx.bucket(bucketEvents)
 	if s.w.eventCount < 0 {
 		s.w.eventCount = countPrefix(journal.Bucket, nil)
+		k, _ := journal.Cursor().Last()
+		s.w.lastEvent = bytes.Clone(k)
 	}
 	for _, ev := range events {
-		if journal.Get(ev.key) == nil {
+		if bytes.Compare(ev.key, s.w.lastEvent) > 0 {
+			s.w.eventCount++
+			s.w.lastEvent = ev.key
+		} else if journal.Get(ev.key) == nil {
 			s.w.eventCount++
 		}
 		if err := journal.Put(ev.key, ev.value); err != nil {
