@@ -177,7 +177,7 @@ func (s *Store) serve(r *readOp) {
 	if s.w.tx != nil {
 		if err := s.w.ov.materialise(s.w.tx); err != nil {
 			// The log has every answered write: redo it below.
-			s.log.Error("store: write-behind inbox not written; redoing the write-ahead log", "err", err)
+			s.log.Error("store: entries written behind could not be written; redoing the write-ahead log", "err", err)
 			s.discard()
 		}
 	}

@@ -10,13 +10,13 @@ import (
 	berrors "go.etcd.io/bbolt/errors"
 )
 
-// The interval mode's write-behind inbox.
+// The interval mode's write-behind overlay.
 //
 // At any real rate almost every accepted event is completed before the
-// next checkpoint: its inbox/, inbox_ids/ and done/ entries would be put
-// into the open transaction and deleted from it again, bbolt work nobody
-// ever sees. The overlay keeps those entries in the writer's memory
-// instead. Their changes are logged exactly as if they had been written
+// next checkpoint, and most traces are pruned past TraceRetention: their
+// inbox/, inbox_ids/, done/, traces/ and runs/ entries would be put into
+// the open transaction and deleted from it again, bbolt work nobody ever
+// sees. The overlay keeps those entries in the writer's memory instead. Their changes are logged exactly as if they had been written
 // to bbolt (the log stays the source of truth, and a redo gives the same
 // database), and materialise writes the entries still held into the open
 // transaction before anyone reads it (serve) or it is committed
@@ -24,7 +24,7 @@ import (
 // log is redone into the next one, entries and all.
 
 // overlay holds the open transaction's accepted, not yet completed events
-// (owned by the writer goroutine).
+// and its new traces (owned by the writer goroutine).
 type overlay struct {
 	// seq is the inbox bucket's sequence as the overlay's accepts left
 	// it; used reports that it was read from the bucket (an accept came
@@ -188,7 +188,9 @@ func (o *overlay) reset() {
 }
 
 // heldTraces are one rule's traces written behind, in key order (oldest
-// first).
+// first). Their all-rules index entries (runs/) go with them: a run id
+// is unique across rules (engine.IDs), so no other rule's trace shares
+// one.
 type heldTraces struct {
 	kvs []keyValue
 	// newest is the rule's last trace key in bbolt when the overlay first

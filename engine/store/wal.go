@@ -289,7 +289,7 @@ func applyChange(tx *bolt.Tx, kind byte, top, sub, key, value []byte) error {
 // wtx is the writer's view of a write transaction: every change made
 // through it is also appended to log, when log is set, as the
 // write-ahead log's entries. ov, when set (the interval mode), holds the
-// inbox entries written behind (overlay.go).
+// inbox entries and traces written behind (overlay.go).
 type wtx struct {
 	tx  *bolt.Tx
 	log *[]byte

@@ -112,7 +112,8 @@ type writerState struct {
 	changes     []byte    // the log entries of the write being applied
 	checkpoints *wait     // due CheckpointInterval after tx began
 	closeErr    error     // the last checkpoint's or the log's, for Close
-	// ov holds the open transaction's inbox entries (overlay.go).
+	// ov holds the open transaction's inbox entries and traces written
+	// behind (overlay.go).
 	ov overlay
 }
 
