@@ -1,13 +1,17 @@
 package store_test
 
 import (
+	"bufio"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -295,4 +299,129 @@ func TestAnEventJournaledAgainIsCountedOnce(t *testing.T) {
 	if d := dump(t, path); strings.Count(d[strings.Index(d, "events seq"):strings.Index(d, "global seq")], "\n  ") != 11 {
 		t.Errorf("the journal lost events it should keep:\n%s", d)
 	}
+}
+
+// inboxCrashEnv names the database inboxCrashChild writes to until killed.
+const inboxCrashEnv = "ALEXARULES_STORE_INBOX_CRASH_DB"
+
+// A kill -9 among checkpoints loses nothing the overlay held: every
+// acknowledged accept not yet completed is in the inbox after the redo,
+// in acceptance order, with its acknowledged done marks, and no
+// acknowledged completion is undone.
+func TestTheInboxWrittenBehindSurvivesKill(t *testing.T) {
+	if path := os.Getenv(inboxCrashEnv); path != "" {
+		inboxCrashChild(path)
+		return
+	}
+	path := filepath.Join(t.TempDir(), "a.db")
+	cmd := exec.Command(os.Args[0], "-test.run=^TestTheInboxWrittenBehindSurvivesKill$")
+	cmd.Env = append(os.Environ(), inboxCrashEnv+"="+path)
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	acked := map[string]map[string]bool{} // what: ids
+	for _, what := range []string{"accepted", "marked", "completed"} {
+		acked[what] = map[string]bool{}
+	}
+	lines, n := bufio.NewScanner(out), 0
+	for lines.Scan() {
+		what, id, ok := strings.Cut(lines.Text(), " ")
+		if !ok || acked[what] == nil {
+			continue // the test framework's own lines
+		}
+		acked[what][id] = true
+		if n++; n == 6000 {
+			if err := cmd.Process.Kill(); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	_ = cmd.Wait()
+	if n < 6000 {
+		t.Fatalf("the child stopped after %d acknowledgements", n)
+	}
+	s := openStore(t, path, store.Options{})
+	pending := map[string]engine.Pending{}
+	last := map[string]int{} // worker: its last n in inbox order
+	for _, p := range inbox(t, s) {
+		pending[p.Event.ID] = p
+		var w, seq int
+		fmt.Sscanf(p.Event.ID, "w%d-%d", &w, &seq)
+		if prev, ok := last[fmt.Sprint(w)]; ok && seq <= prev {
+			t.Errorf("inbox order: %s after w%d-%d", p.Event.ID, w, prev)
+		}
+		last[fmt.Sprint(w)] = seq
+	}
+	for id := range acked["completed"] {
+		if _, ok := pending[id]; ok {
+			t.Errorf("completed event %s is back in the inbox", id)
+		}
+	}
+	for id := range acked["accepted"] {
+		p, ok := pending[id]
+		switch {
+		case acked["completed"][id]:
+		case !ok:
+			t.Errorf("accepted event %s lost", id)
+		case acked["marked"][id] && !slices.Contains(p.Done, "a"):
+			t.Errorf("event %s lost its done mark: %v", id, p.Done)
+		}
+	}
+	t.Logf("%d accepted, %d completed before the kill; %d in the inbox after it", len(acked["accepted"]), len(acked["completed"]), len(pending))
+}
+
+// inboxCrashChild accepts events from several goroutines, commits a run of
+// each that marks it done, and completes every other one with a second
+// run, printing each acknowledged write, until its parent kills it. It
+// checkpoints often, so the kill lands among checkpoints.
+func inboxCrashChild(path string) {
+	s, err := store.Open(path, store.Options{TraceRetention: 50, CheckpointInterval: 5 * time.Millisecond,
+		CheckpointBytes: 64 << 10})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return
+	}
+	var mu sync.Mutex
+	ack := func(what, id string) {
+		mu.Lock() // one short write to a pipe is atomic: a kill never leaves half a line
+		fmt.Printf("%s %s\n", what, id)
+		mu.Unlock()
+	}
+	var wg sync.WaitGroup
+	for w := range 8 {
+		wg.Go(func() {
+			accepted := make(chan error, 1)
+			for n := range 100_000 {
+				id := fmt.Sprintf("w%d-%d", w, n)
+				s.Accept(engine.Event{ID: id, Kind: engine.KindCustom, Name: "n", Time: time.Now()}, true,
+					func(_ bool, err error) { accepted <- err })
+				if err := <-accepted; err != nil {
+					fmt.Fprintln(os.Stderr, err)
+					return
+				}
+				ack("accepted", id)
+				run := trace("a", "a-"+id, time.Now())
+				run.EventID = id
+				if err := s.Commit(engine.Commit{Rule: "a", Trace: run}); err != nil {
+					fmt.Fprintln(os.Stderr, err)
+					return
+				}
+				ack("marked", id)
+				if n%2 == 0 {
+					run = trace("b", "b-"+id, time.Now())
+					run.EventID = id
+					if err := s.Commit(engine.Commit{Rule: "b", Trace: run, Complete: id}); err != nil {
+						fmt.Fprintln(os.Stderr, err)
+						return
+					}
+					ack("completed", id)
+				}
+			}
+		})
+	}
+	wg.Wait()
 }
