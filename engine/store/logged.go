@@ -19,7 +19,7 @@ func (s *Store) logged(change func(wtx) error) error {
 		return err
 	}
 	s.w.changes = s.w.changes[:0]
-	err := change(wtx{tx: s.w.tx, log: &s.w.changes})
+	err := change(wtx{tx: s.w.tx, log: &s.w.changes, ov: &s.w.ov})
 	if err == nil && len(s.w.changes) > 0 {
 		s.txns.Add(1)
 		err = s.wal.append(s.w.changes)
@@ -60,8 +60,10 @@ func (s *Store) begin() error {
 	return nil
 }
 
-// discard rolls the open transaction back; the next begins with the log.
+// discard rolls the open transaction back, and empties the overlay
+// that went with it; the next begins with the log.
 func (s *Store) discard() {
+	s.w.ov.reset()
 	if s.w.tx != nil {
 		s.w.tx.Rollback()
 		s.w.tx = nil
@@ -92,7 +94,10 @@ func (s *Store) checkpoint() error {
 	}
 	s.w.tx = nil
 	s.w.checkpoints.stop()
-	err := setCheckpointedLSN(tx, s.wal.lsn)
+	err := s.w.ov.materialise(tx)
+	if err == nil {
+		err = setCheckpointedLSN(tx, s.wal.lsn)
+	}
 	if err == nil {
 		err = tx.Commit()
 	} else {
@@ -169,6 +174,13 @@ func (s *Store) view(fn func(*bolt.Tx) error) error {
 }
 
 func (s *Store) serve(r *readOp) {
+	if s.w.tx != nil {
+		if err := s.w.ov.materialise(s.w.tx); err != nil {
+			// The log has every answered write: redo it below.
+			s.log.Error("store: entries written behind could not be written; redoing the write-ahead log", "err", err)
+			s.discard()
+		}
+	}
 	if s.wal != nil && s.w.tx == nil && s.w.redo {
 		// A failed write or checkpoint discarded the open transaction:
 		// the answered writes are in the log only.

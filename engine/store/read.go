@@ -97,16 +97,8 @@ func (s *Store) Runs(rule string, limit int) ([]engine.Trace, error) {
 	err := s.view(func(tx *bolt.Tx) error {
 		traces := tx.Bucket(bucketTraces)
 		if rule != "" {
-			prefix := rulePrefix(rule)
-			c := traces.Cursor()
-			// Seek past the rule's last key, then walk back.
-			k, v := c.Seek(append([]byte(rule), 1))
-			if k == nil {
-				k, v = c.Last()
-			} else {
-				k, v = c.Prev()
-			}
-			for ; k != nil && bytes.HasPrefix(k, prefix) && !full(); k, v = c.Prev() {
+			prefix, c := rulePrefix(rule), traces.Cursor()
+			for k, v := lastKey(c, rule); k != nil && bytes.HasPrefix(k, prefix) && !full(); k, v = c.Prev() {
 				raw = append(raw, bytes.Clone(v))
 			}
 			return nil
@@ -166,6 +158,22 @@ func (s *Store) List(bucket, prefix string) (map[string][]byte, error) {
 		return nil, fmt.Errorf("list %s/%s: %w", bucket, prefix, err)
 	}
 	return out, nil
+}
+
+// lastKey moves c, a cursor of the traces, to the rule's last trace and
+// returns it (nil when the rule has none).
+func lastKey(c *bolt.Cursor, rule string) (k, v []byte) {
+	// Seek past the rule's last key, then step back.
+	k, v = c.Seek(append([]byte(rule), 1))
+	if k == nil {
+		k, v = c.Last()
+	} else {
+		k, v = c.Prev()
+	}
+	if k == nil || !bytes.HasPrefix(k, rulePrefix(rule)) {
+		return nil, nil
+	}
+	return k, v
 }
 
 func decodeAll[T any](raw [][]byte) ([]T, error) {

@@ -11,7 +11,10 @@
 // default) it applies the batch to a transaction it keeps open and
 // appends what the batch changed to a write-ahead log before answering;
 // the log is fsynced every SyncInterval and the transaction committed
-// every CheckpointInterval (wal.go, logged.go).
+// every CheckpointInterval (wal.go, logged.go). Inbox entries and traces
+// that come and go between two checkpoints stay in the writer's memory
+// and never reach bbolt; what is left of them is written into the
+// transaction before a read or the checkpoint (overlay.go).
 //
 // On-disk layout, schema version 2 (keys sort bytewise; a time key is the
 // Unix nanoseconds as 8 big-endian bytes with the sign bit flipped, so
@@ -23,6 +26,7 @@
 //	timers/<id>                   engine.TimerRecord JSON
 //	traces/<rule> 0x00 <time><id> engine.Trace JSON, time = trace start
 //	runs/<time><id>               rule name: the all-rules index of traces
+//	                              (run ids are unique across rules)
 //	events/<time><id>             engine.EventRecord JSON
 //	inbox/<seq><id>               engine.Event JSON of an accepted event not
 //	                              yet completed; seq is the bucket's 8-byte

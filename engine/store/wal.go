@@ -288,10 +288,18 @@ func applyChange(tx *bolt.Tx, kind byte, top, sub, key, value []byte) error {
 
 // wtx is the writer's view of a write transaction: every change made
 // through it is also appended to log, when log is set, as the
-// write-ahead log's entries.
+// write-ahead log's entries. ov, when set (the interval mode), holds the
+// inbox entries and traces written behind (overlay.go).
 type wtx struct {
 	tx  *bolt.Tx
 	log *[]byte
+	ov  *overlay
+}
+
+// logChange appends one change of the top-level bucket top to the log,
+// when there is one, without making it.
+func (t wtx) logChange(kind byte, top, key, value []byte) {
+	appendChange(t.log, kind, top, nil, key, value)
 }
 
 // wbucket is a bucket of a wtx.
@@ -355,13 +363,18 @@ func (b wbucket) NextSequence() (uint64, error) {
 }
 
 func (b wbucket) logChange(kind byte, key, value []byte) {
-	if b.log == nil {
+	appendChange(b.log, kind, b.top, b.sub, key, value)
+}
+
+// appendChange appends one log entry to *log, when log is set.
+func appendChange(log *[]byte, kind byte, top, sub, key, value []byte) {
+	if log == nil {
 		return
 	}
-	l := append(*b.log, kind)
-	for _, f := range [][]byte{b.top, b.sub, key, value} {
+	l := append(*log, kind)
+	for _, f := range [][]byte{top, sub, key, value} {
 		l = binary.AppendUvarint(l, uint64(len(f)))
 		l = append(l, f...)
 	}
-	*b.log = l
+	*log = l
 }

@@ -2,7 +2,6 @@ package store
 
 import (
 	"bytes"
-	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"time"
@@ -95,6 +94,9 @@ type writerState struct {
 	// fails, because the counts it changed were rolled back.
 	traceCount map[string]int
 	eventCount int // -1: not counted
+	// lastEvent is the journal's greatest key when eventCount was
+	// counted, or a greater one put since: a newer key is not there yet.
+	lastEvent []byte
 	// touched lists the rules whose traces the running transaction put,
 	// for prune (a rule once per trace); reused by every transaction: a
 	// map per transaction cost two allocations per event.
@@ -110,6 +112,9 @@ type writerState struct {
 	changes     []byte    // the log entries of the write being applied
 	checkpoints *wait     // due CheckpointInterval after tx began
 	closeErr    error     // the last checkpoint's or the log's, for Close
+	// ov holds the open transaction's inbox entries and traces written
+	// behind (overlay.go).
+	ov overlay
 }
 
 // batch is what one transaction writes.
@@ -530,20 +535,11 @@ func (s *Store) applyAccept(tx wtx, in *inboxEntry) (bool, error) {
 			return false, fmt.Errorf("record of event %s: %w", in.id, err)
 		}
 	}
-	ids, inbox := tx.bucket(bucketIDs), tx.bucket(bucketInbox)
-	if ids.Get([]byte(in.id)) != nil {
+	ids := tx.bucket(bucketIDs)
+	if tx.ov.holds(in.id) || ids.Get([]byte(in.id)) != nil {
 		return false, nil
 	}
-	seq, err := inbox.NextSequence()
-	if err != nil {
-		return false, fmt.Errorf("inbox: %w", err)
-	}
-	key := binary.BigEndian.AppendUint64(make([]byte, 0, 8+len(in.id)), seq)
-	key = append(key, in.id...)
-	if err := inbox.Put(key, in.value); err != nil {
-		return false, fmt.Errorf("inbox: %w", err)
-	}
-	if err := ids.Put([]byte(in.id), key); err != nil {
+	if err := putInbox(tx, ids, in); err != nil {
 		return false, fmt.Errorf("inbox: %w", err)
 	}
 	if in.journal != nil {
@@ -554,8 +550,29 @@ func (s *Store) applyAccept(tx wtx, in *inboxEntry) (bool, error) {
 	return true, nil
 }
 
+// putInbox puts a new event into the inbox under the bucket's next
+// sequence, and its id beside it; the overlay takes them when there is one.
+func putInbox(tx wtx, ids wbucket, in *inboxEntry) error {
+	if tx.ov != nil {
+		return tx.ov.accept(tx, in.id, in.value)
+	}
+	inbox := tx.bucket(bucketInbox)
+	seq, err := inbox.NextSequence()
+	if err != nil {
+		return err
+	}
+	key := inboxKey(seq, in.id)
+	if err := inbox.Put(key, in.value); err != nil {
+		return err
+	}
+	return ids.Put([]byte(in.id), key)
+}
+
 // applyComplete removes an event, its id and its done marks.
 func applyComplete(tx wtx, id string) error {
+	if tx.ov.complete(tx, id) {
+		return nil
+	}
 	ids := tx.bucket(bucketIDs)
 	key := ids.Get([]byte(id))
 	if key == nil {
@@ -662,9 +679,14 @@ func (s *Store) putJournal(tx wtx, events []keyValue) error {
 	journal := tx.bucket(bucketEvents)
 	if s.w.eventCount < 0 {
 		s.w.eventCount = countPrefix(journal.Bucket, nil)
+		k, _ := journal.Cursor().Last()
+		s.w.lastEvent = bytes.Clone(k)
 	}
 	for _, ev := range events {
-		if journal.Get(ev.key) == nil {
+		if bytes.Compare(ev.key, s.w.lastEvent) > 0 {
+			s.w.eventCount++
+			s.w.lastEvent = ev.key
+		} else if journal.Get(ev.key) == nil {
 			s.w.eventCount++
 		}
 		if err := journal.Put(ev.key, ev.value); err != nil {
@@ -690,21 +712,40 @@ func (s *Store) putTrace(tx wtx, t encodedTrace) error {
 	if !ok {
 		n = countPrefix(traces.Bucket, rulePrefix(t.rule))
 	}
-	if traces.Get(t.key) == nil {
+	fresh, err := storeTrace(tx, traces, t)
+	if err != nil {
+		return err
+	}
+	if fresh {
 		n++
-	}
-	if err := traces.Put(t.key, t.value); err != nil {
-		return err
-	}
-	if err := tx.bucket(bucketRuns).Put(t.key[len(t.rule)+1:], []byte(t.rule)); err != nil {
-		return err
 	}
 	s.w.traceCount[t.rule] = n
 	s.w.touched = append(s.w.touched, t.rule)
-	if t.event != "" && tx.bucket(bucketIDs).Get([]byte(t.event)) != nil {
+	if t.event == "" {
+		return nil
+	}
+	if held, err := tx.ov.mark(tx, t.event, t.rule); held || err != nil {
+		return err
+	}
+	if tx.bucket(bucketIDs).Get([]byte(t.event)) != nil {
 		return tx.bucket(bucketDone).Put(append(donePrefix(t.event), t.rule...), nil)
 	}
 	return nil
+}
+
+// storeTrace puts a trace and its all-rules index entry, in the overlay
+// when there is one, and reports whether its key is new.
+func storeTrace(tx wtx, traces wbucket, t encodedTrace) (fresh bool, err error) {
+	if tx.ov != nil {
+		if fresh, held, err := tx.ov.putTrace(tx, traces.Bucket, t); held || err != nil {
+			return fresh, err
+		}
+	}
+	fresh = traces.Get(t.key) == nil
+	if err := traces.Put(t.key, t.value); err != nil {
+		return false, err
+	}
+	return fresh, tx.bucket(bucketRuns).Put(t.key[len(t.rule)+1:], []byte(t.rule))
 }
 
 // prune cuts the rules touched in this transaction back to TraceRetention
@@ -713,23 +754,44 @@ func (s *Store) putTrace(tx wtx, t encodedTrace) error {
 func (s *Store) prune(tx wtx) error {
 	keep := s.opts.TraceRetention
 	slack := keep/10 + 1
-	traces, runs := tx.bucket(bucketTraces), tx.bucket(bucketRuns)
 	for _, rule := range s.w.touched { // a rule may be listed more than once
 		n := s.w.traceCount[rule]
 		if n <= keep+slack {
 			continue
 		}
-		prefix := rulePrefix(rule)
-		for _, k := range firstKeys(traces.Bucket, prefix, n-keep) {
-			if err := traces.Delete(k); err != nil {
-				return fmt.Errorf("prune traces of %s: %w", rule, err)
-			}
-			if err := runs.Delete(k[len(prefix):]); err != nil {
-				return fmt.Errorf("prune traces of %s: %w", rule, err)
-			}
+		if err := pruneOldest(tx, rule, n-keep); err != nil {
+			return fmt.Errorf("prune traces of %s: %w", rule, err)
 		}
 		s.w.traceCount[rule] = keep
 	}
+	return nil
+}
+
+// pruneOldest deletes rule's n oldest traces and their index entries,
+// whether bbolt or the overlay holds them.
+func pruneOldest(tx wtx, rule string, n int) error {
+	prefix := rulePrefix(rule)
+	traces, runs := tx.bucket(bucketTraces), tx.bucket(bucketRuns)
+	stored := firstKeys(traces.Bucket, prefix, n)
+	held := tx.ov.heldTraces(rule)
+	// The n oldest of both, each list being in key order.
+	i, j := 0, 0
+	for i+j < n && (i < len(stored) || j < len(held)) {
+		if j < len(held) && (i == len(stored) || bytes.Compare(held[j].key, stored[i]) < 0) {
+			j++
+		} else {
+			i++
+		}
+	}
+	for _, k := range stored[:i] {
+		if err := traces.Delete(k); err != nil {
+			return err
+		}
+		if err := runs.Delete(k[len(prefix):]); err != nil {
+			return err
+		}
+	}
+	tx.ov.dropTraces(tx, rule, j)
 	return nil
 }
 
