@@ -251,7 +251,7 @@ func (in *instance) Run(ctx context.Context, inv *engine.Invocation) engine.Resu
 			return engine.Result{Err: fmt.Errorf("reload after the memory budget stopped a run: %w", err)}
 		}
 	}
-	guarded := in.loaded.opts.Guard.Watch(ctx)
+	guarded := in.loaded.opts.Guard.Watch(ctx, inv.Cancel)
 	defer guarded.Stop()
 	ctx = guarded.Context()
 	L := in.L
@@ -262,7 +262,7 @@ func (in *instance) Run(ctx context.Context, inv *engine.Invocation) engine.Resu
 	res, err := in.call(inv)
 	L.RemoveContext()
 	res.Actions, res.Log = in.run.actions, in.run.traceLog()
-	if cause := context.Cause(ctx); errors.Is(cause, scripting.ErrMemoryBudget) {
+	if cause := guarded.Cause(); cause != nil {
 		// pcall may have swallowed the cancellation: the cause decides.
 		// Drop everything of the old state now, not at the next run.
 		L.Close()

@@ -43,7 +43,7 @@ func (k *keyer) key(ev *engine.Event, trigger int) (string, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), def.Timeout)
 	defer cancel()
 	// The same heap budget as the rule's runs (instance.Run).
-	guarded := k.l.opts.Guard.Watch(ctx)
+	guarded := k.l.opts.Guard.Watch(ctx, nil)
 	defer guarded.Stop()
 	ctx = guarded.Context()
 	L.SetContext(guarded.VM())

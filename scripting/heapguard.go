@@ -106,13 +106,14 @@ type guardedRun struct {
 	long    atomic.Bool // in progress for longAfter or more
 	timer   *time.Timer // marks it long
 	cancel  context.CancelCauseFunc
-	tripped atomic.Bool // set once cancel has been called with a *MemoryError
+	derived bool                        // cancel is the guard's own, to release at Stop
+	why     atomic.Pointer[MemoryError] // set once cancel has been called with it
 }
 
-// trip stops the run for why.
+// trip stops the run for why; the first reason stays.
 func (r *guardedRun) trip(why *MemoryError) {
 	r.cancel(why)
-	r.tripped.Store(true)
+	r.why.CompareAndSwap(nil, why)
 }
 
 // GuardedRun is one run under the guard. Its parts are one allocation:
@@ -129,6 +130,15 @@ type GuardedRun struct {
 
 // Context is the run's context, for bound functions and their requests.
 func (r *GuardedRun) Context() context.Context { return r.ctx }
+
+// Cause is why the guard stopped the run (a *MemoryError), nil when it
+// did not.
+func (r *GuardedRun) Cause() error {
+	if why := r.own.run.why.Load(); why != nil {
+		return why
+	}
+	return nil
+}
 
 // VM is the context for the run's Lua state (L.SetContext), and only for
 // it: the state checks the run's growth budget through it every
@@ -150,7 +160,9 @@ func (r *GuardedRun) Stop() {
 	r.g.mu.Lock()
 	delete(r.g.runs, &r.own.run)
 	r.g.mu.Unlock()
-	r.own.run.cancel(context.Canceled)
+	if r.own.run.derived {
+		r.own.run.cancel(context.Canceled)
+	}
 }
 
 // vmCheckEvery is how many Lua instructions apart a run reads the heap
@@ -158,11 +170,11 @@ func (r *GuardedRun) Stop() {
 const vmCheckEvery = 4096
 
 // vmContext is the Lua state's context. Its Done is the parent's (the
-// run's deadline and restarts reach the VM at once; through the derived
+// run's deadline and restarts reach the VM at once; through a derived
 // context they would wait for a goroutine the busy runs may starve) until
 // the guard trips the run.
 type vmContext struct {
-	context.Context // the derived, guarded context
+	context.Context // the run's: derived and guarded, or the parent the guard cancels
 	parent          context.Context
 	g               *HeapGuard
 	run             *guardedRun
@@ -178,7 +190,7 @@ func (c *vmContext) Done() <-chan struct{} {
 			c.run.trip(why)
 		}
 	}
-	if c.run.tripped.Load() {
+	if c.run.why.Load() != nil {
 		return c.Context.Done()
 	}
 	return c.parent.Done()
@@ -212,16 +224,22 @@ func NewHeapGuard(l Limits) *HeapGuard {
 		runs: map[*guardedRun]struct{}{}, nudge: make(chan struct{}, 1)}
 }
 
-// Watch starts watching a run whose context is ctx. A nil guard watches
-// nothing.
-func (g *HeapGuard) Watch(ctx context.Context) *GuardedRun {
+// Watch starts watching a run whose context is ctx. The guard stops the
+// run through cancel, which must end ctx with the cause it is given (the
+// engine's run context has one: no context per run is then derived); with
+// a nil cancel, the run's context is one derived from ctx. A nil guard
+// watches nothing.
+func (g *HeapGuard) Watch(ctx context.Context, cancel context.CancelCauseFunc) *GuardedRun {
 	if g == nil {
 		return &GuardedRun{ctx: ctx}
 	}
 	gr := &GuardedRun{g: g}
 	parent := ctx
-	ctx, cancel := context.WithCancelCause(ctx)
 	r := &gr.own.run
+	if cancel == nil {
+		ctx, cancel = context.WithCancelCause(ctx)
+		r.derived = true
+	}
 	r.cancel = cancel
 	g.mu.Lock()
 	if now := time.Now(); now.Sub(g.lastAt) >= g.interval {

@@ -36,7 +36,7 @@ func TestHeapGuardSleepsThroughShortRuns(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		g := NewHeapGuard(Limits{})
 		for range 100 { // 200 ms of 1 ms runs, 1 ms apart
-			r := g.Watch(t.Context())
+			r := g.Watch(t.Context(), nil)
 			time.Sleep(time.Millisecond)
 			r.Stop()
 			time.Sleep(time.Millisecond)
@@ -45,7 +45,7 @@ func TestHeapGuardSleepsThroughShortRuns(t *testing.T) {
 			t.Errorf("%d samples during 200 ms of short runs, want at most 200 ms / calm (%v)", n, g.calm)
 		}
 		before := g.sampled.Load()
-		r := g.Watch(t.Context())
+		r := g.Watch(t.Context(), nil)
 		time.Sleep(g.longAfter + 10*g.interval)
 		if n := g.sampled.Load() - before; n < 9 {
 			t.Errorf("%d samples during a run's first %v, want one every %v after %v", n, g.longAfter+10*g.interval, g.interval, g.longAfter)
