@@ -49,7 +49,7 @@ func (k *keyer) key(ev *engine.Event, trigger int) (string, error) {
 	L.SetContext(guarded.VM())
 	defer L.RemoveContext()
 	fn := def.table.RawGetString("key")
-	if err := L.CallByParam(lua.P{Fn: fn, NRet: 1, Protect: true}, eventTable(L, ev, def, trigger)); err != nil {
+	if err := L.CallByParam(lua.P{Fn: fn, NRet: 1, Protect: true}, eventTable(L, ev, def, trigger, &k.in.evValues)); err != nil {
 		return "", k.failed(ctx, err)
 	}
 	v := L.Get(-1)
