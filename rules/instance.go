@@ -145,6 +145,7 @@ type instance struct {
 	clock    engine.Clock
 	loc      *time.Location
 	evValues eventValues
+	guarded  *scripting.GuardedRun // the heap guard's watch, reused by every run
 
 	// Per invocation.
 	state, stateDefaults json.RawMessage
@@ -252,7 +253,12 @@ func (in *instance) Run(ctx context.Context, inv *engine.Invocation) engine.Resu
 			return engine.Result{Err: fmt.Errorf("reload after the memory budget stopped a run: %w", err)}
 		}
 	}
-	guarded := in.loaded.opts.Guard.Watch(ctx, inv.Cancel)
+	if in.guarded == nil {
+		in.guarded = in.loaded.opts.Guard.Watch(ctx, inv.Cancel)
+	} else {
+		in.guarded.Again(ctx, inv.Cancel)
+	}
+	guarded := in.guarded
 	defer guarded.Stop()
 	ctx = guarded.Context()
 	L := in.L

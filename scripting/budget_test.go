@@ -159,7 +159,8 @@ func BenchmarkHeapGuard(b *testing.B) {
 		}
 	})
 	// As the engine watches: its run context ends through the function
-	// the guard is given, so no context is derived per run.
+	// the guard is given, so no context is derived per run, and an
+	// instance watches its runs in one GuardedRun.
 	b.Run("watch/cancel-given", func(b *testing.B) {
 		g := scripting.NewHeapGuard(scripting.Limits{})
 		ctx, cancel := context.WithCancelCause(b.Context())
@@ -167,6 +168,18 @@ func BenchmarkHeapGuard(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
 			g.Watch(ctx, cancel).Stop()
+		}
+	})
+	b.Run("again/cancel-given", func(b *testing.B) {
+		g := scripting.NewHeapGuard(scripting.Limits{})
+		ctx, cancel := context.WithCancelCause(b.Context())
+		defer cancel(nil)
+		r := g.Watch(ctx, cancel)
+		r.Stop()
+		b.ReportAllocs()
+		for b.Loop() {
+			r.Again(ctx, cancel)
+			r.Stop()
 		}
 	})
 	loop := `local n = 0 for i = 1, 100000 do n = n + i end return n`

@@ -104,6 +104,7 @@ type guardedRun struct {
 	// old, else a fresh one.
 	base    atomic.Uint64
 	long    atomic.Bool // in progress for longAfter or more
+	started time.Time   // under the guard's lock
 	timer   *time.Timer // marks it long
 	cancel  context.CancelCauseFunc
 	derived bool                        // cancel is the guard's own, to release at Stop
@@ -230,19 +231,34 @@ func NewHeapGuard(l Limits) *HeapGuard {
 // a nil cancel, the run's context is one derived from ctx. A nil guard
 // watches nothing.
 func (g *HeapGuard) Watch(ctx context.Context, cancel context.CancelCauseFunc) *GuardedRun {
-	if g == nil {
-		return &GuardedRun{ctx: ctx}
-	}
 	gr := &GuardedRun{g: g}
+	gr.start(ctx, cancel)
+	return gr
+}
+
+// Again watches the next run in r, as Watch does, once Stop ended the
+// last: a caller whose runs come one at a time (a rule instance's) reuses
+// one GuardedRun, and its timer, for all of them.
+func (r *GuardedRun) Again(ctx context.Context, cancel context.CancelCauseFunc) {
+	r.start(ctx, cancel)
+}
+
+func (gr *GuardedRun) start(ctx context.Context, cancel context.CancelCauseFunc) {
+	g := gr.g
+	if g == nil {
+		gr.ctx = ctx
+		return
+	}
 	parent := ctx
 	r := &gr.own.run
-	if cancel == nil {
+	r.derived = cancel == nil
+	if r.derived {
 		ctx, cancel = context.WithCancelCause(ctx)
-		r.derived = true
 	}
 	r.cancel = cancel
 	g.mu.Lock()
-	if now := time.Now(); now.Sub(g.lastAt) >= g.interval {
+	now := time.Now()
+	if now.Sub(g.lastAt) >= g.interval {
 		var samples [2]metrics.Sample
 		heap, goal := readHeap(samples[:])
 		g.last, g.lastAt = max(heap, goal), now
@@ -255,18 +271,40 @@ func (g *HeapGuard) Watch(ctx context.Context, cancel context.CancelCauseFunc) *
 		g.running = true
 		go g.sample()
 	}
+	// Under the lock: a firing of the timer set for the last run (markLong)
+	// sees this one's start.
+	r.started = now
+	r.long.Store(false)
+	r.why.Store(nil)
 	g.runs[r] = struct{}{}
 	g.mu.Unlock()
 	// Stop stops the timer: a run shorter than longAfter never wakes the
 	// sampler.
-	r.timer = time.AfterFunc(g.longAfter, func() {
-		r.long.Store(true)
-		g.wake()
-	})
+	if r.timer == nil {
+		r.timer = time.AfterFunc(g.longAfter, func() { g.markLong(r) })
+	} else {
+		r.timer.Reset(g.longAfter)
+	}
 	gr.ctx = ctx
 	gr.own.vm = vmContext{Context: ctx, parent: parent, g: g, run: r}
 	gr.vm = &gr.own.vm
-	return gr
+}
+
+// markLong is a run's timer function: it marks r long and wakes the
+// sampler, unless r is no longer in progress or started less than
+// longAfter ago (the firing was set for the run before, which Stop did not
+// stop in time).
+func (g *HeapGuard) markLong(r *guardedRun) {
+	g.mu.Lock()
+	_, in := g.runs[r]
+	long := in && time.Since(r.started) >= g.longAfter
+	if long {
+		r.long.Store(true)
+	}
+	g.mu.Unlock()
+	if long {
+		g.wake()
+	}
 }
 
 // wake makes the sampler read the heap now.
