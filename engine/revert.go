@@ -49,7 +49,11 @@ type Revert struct {
 func (r *runner) reverts(c *Commit, changes []Change, now time.Time) []TimerRecord {
 	var put []TimerRecord
 	first := map[string]any{} // the value to restore of each target this run set a revert of
+	pending := r.e.timers.anyRevert()
 	for _, ch := range changes {
+		if ch.RevertAfter <= 0 && len(first) == 0 && !pending {
+			continue // no revert of the target to cancel, nor one of this run's
+		}
 		local := revertPrefix + ch.Target()
 		key := timerKey(r.rule.ID, local)
 		value, again := first[local]

@@ -112,6 +112,10 @@ type Invocation struct {
 	// Shadow: record the run's actions with result ResultShadow instead
 	// of sending them.
 	Shadow bool
+	// Cancel ends the run's context early with cause (its Err is then
+	// context.Canceled), for a guard that stops the run (the heap guard)
+	// without a context of its own.
+	Cancel context.CancelCauseFunc
 }
 
 // TimerRequest is a timer set or cancelled by a run; it takes effect only

@@ -225,6 +225,7 @@ type worker struct {
 	// timer per worker, re-armed for each run, instead of one per run.
 	deadline *time.Timer
 	current  atomic.Pointer[runCtx]
+	cancel   context.CancelCauseFunc // Invocation.Cancel: ends current
 
 	// pinned: one of a parallel rule's pool, built at start-up and never
 	// retired. prev, next, listed (its place among the idle workers, an
@@ -353,6 +354,11 @@ func (c *coordinator) warm() {
 // (of any rule) to make room for it.
 func (c *coordinator) newWorker(pinned bool) *worker {
 	w := &worker{r: c.r, jobs: make(chan job), pinned: pinned}
+	w.cancel = func(cause error) {
+		if run := w.current.Load(); run != nil {
+			run.cancel(context.Canceled, cause)
+		}
+	}
 	c.all = append(c.all, w)
 	retire(c.r.e.states.added())
 	go c.r.work(w, c.freed)
@@ -826,6 +832,7 @@ func (r *runner) invoke(w *worker, j job) (Result, error, error) {
 		Global:       r.e.global.snapshot(),
 		Late:         j.late,
 		Shadow:       r.e.shadow.of(r.rule),
+		Cancel:       w.cancel,
 	}
 	if j.timer != nil {
 		w.inv.Handler, w.inv.Args, w.inv.TimerID = j.timer.Handler, j.timer.Args, timerLocalID(j.timer.ID)

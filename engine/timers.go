@@ -12,6 +12,7 @@ type timerService struct {
 	queue   *TimerQueue[string]
 	mu      sync.Mutex // taken before the queue's lock
 	pending map[string]TimerRecord
+	reverts int // the pending rows that are reverts (RevertHandler)
 	stopped bool
 }
 
@@ -43,6 +44,7 @@ func (ts *timerService) stop() {
 	ts.mu.Lock()
 	ts.stopped = true
 	clear(ts.pending)
+	ts.reverts = 0
 	ts.mu.Unlock()
 	ts.queue.Stop() // waits for a due call in progress, which takes ts.mu
 }
@@ -52,7 +54,7 @@ func (ts *timerService) stop() {
 func (ts *timerService) applied(deleted []string, put []TimerRecord) {
 	ts.mu.Lock()
 	for _, k := range deleted {
-		delete(ts.pending, k)
+		ts.drop(k)
 		ts.queue.Cancel(k)
 	}
 	ts.mu.Unlock()
@@ -67,8 +69,27 @@ func (ts *timerService) arm(rec TimerRecord) {
 	if ts.stopped {
 		return
 	}
+	ts.drop(rec.ID)
 	ts.pending[rec.ID] = rec
+	if rec.Handler == RevertHandler {
+		ts.reverts++
+	}
 	ts.queue.Schedule(rec.ID, rec.Due)
+}
+
+// drop removes the pending row id; ts.mu is held.
+func (ts *timerService) drop(id string) {
+	if rec, ok := ts.pending[id]; ok && rec.Handler == RevertHandler {
+		ts.reverts--
+	}
+	delete(ts.pending, id)
+}
+
+// anyRevert reports whether a revert is pending, of any rule.
+func (ts *timerService) anyRevert() bool {
+	ts.mu.Lock()
+	defer ts.mu.Unlock()
+	return ts.reverts > 0
 }
 
 // due fires the rows the queue found due. One cancelled since is gone from
@@ -81,7 +102,7 @@ func (ts *timerService) due(ids []string) {
 		if _, requeued := ts.queue.When(id); !ok || requeued {
 			continue
 		}
-		delete(ts.pending, id)
+		ts.drop(id)
 		recs = append(recs, rec)
 	}
 	ts.mu.Unlock()

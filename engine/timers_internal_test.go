@@ -38,3 +38,37 @@ func TestTimerRearmedAfterHandOverFiresFromTheQueue(t *testing.T) {
 		t.Fatalf("a cancelled timer fired:\n%s", log.String())
 	}
 }
+
+// TestTimersCountPendingReverts: the count a run's reverts check reads
+// follows arming, re-arming, cancelling and firing of revert rows, and
+// ignores other timers.
+func TestTimersCountPendingReverts(t *testing.T) {
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	v := NewVirtual(t0)
+	e := New(Config{Clock: v, Log: slog.New(slog.NewTextHandler(&bytes.Buffer{}, nil))})
+	ts := e.timers
+	revert := func(id string, due time.Duration) TimerRecord {
+		return TimerRecord{ID: id, Rule: "gone", Handler: RevertHandler, Due: t0.Add(due)}
+	}
+	check := func(step string, want int) {
+		t.Helper()
+		if ts.reverts != want || ts.anyRevert() != (want > 0) {
+			t.Fatalf("%s: %d reverts counted (any %t), want %d", step, ts.reverts, ts.anyRevert(), want)
+		}
+	}
+	check("none", 0)
+	ts.arm(TimerRecord{ID: "r/t", Rule: "gone", Handler: "h", Due: t0.Add(time.Hour)})
+	check("a handler timer", 0)
+	ts.arm(revert("r/revert:a", time.Hour))
+	ts.arm(revert("r/revert:b", 2*time.Hour))
+	check("two reverts", 2)
+	ts.arm(revert("r/revert:a", 3*time.Hour))
+	check("one re-armed", 2)
+	ts.applied([]string{"r/revert:b", "r/t", "unknown"}, nil)
+	check("one cancelled", 1)
+	v.Advance(3 * time.Hour)
+	check("the last fired", 0)
+	ts.arm(revert("r/revert:c", time.Hour))
+	ts.stop()
+	check("stopped", 0)
+}

@@ -144,6 +144,8 @@ type instance struct {
 	ctxTable *lua.LTable
 	clock    engine.Clock
 	loc      *time.Location
+	evValues eventValues
+	guarded  *scripting.GuardedRun // the heap guard's watch, reused by every run
 
 	// Per invocation.
 	state, stateDefaults json.RawMessage
@@ -251,7 +253,12 @@ func (in *instance) Run(ctx context.Context, inv *engine.Invocation) engine.Resu
 			return engine.Result{Err: fmt.Errorf("reload after the memory budget stopped a run: %w", err)}
 		}
 	}
-	guarded := in.loaded.opts.Guard.Watch(ctx)
+	if in.guarded == nil {
+		in.guarded = in.loaded.opts.Guard.Watch(ctx, inv.Cancel)
+	} else {
+		in.guarded.Again(ctx, inv.Cancel)
+	}
+	guarded := in.guarded
 	defer guarded.Stop()
 	ctx = guarded.Context()
 	L := in.L
@@ -262,7 +269,7 @@ func (in *instance) Run(ctx context.Context, inv *engine.Invocation) engine.Resu
 	res, err := in.call(inv)
 	L.RemoveContext()
 	res.Actions, res.Log = in.run.actions, in.run.traceLog()
-	if cause := context.Cause(ctx); errors.Is(cause, scripting.ErrMemoryBudget) {
+	if cause := guarded.Cause(); cause != nil {
 		// pcall may have swallowed the cancellation: the cause decides.
 		// Drop everything of the old state now, not at the next run.
 		L.Close()
@@ -316,7 +323,7 @@ func (in *instance) call(inv *engine.Invocation) (engine.Result, error) {
 		}
 		return res, L.CallByParam(lua.P{Fn: fn, Protect: true}, c, scripting.ToLua(L, args))
 	}
-	ev := eventTable(L, inv.Event, in.def, inv.TriggerIndex)
+	ev := eventTable(L, inv.Event, in.def, inv.TriggerIndex, &in.evValues)
 	pass, reason, err := in.conditions(c, ev)
 	res.Reason = reason
 	if err != nil {
@@ -474,18 +481,34 @@ func toJSON(v lua.LValue, maxBytes int) ([]byte, error) {
 
 func epoch(t time.Time) float64 { return float64(t.UnixNano()) / 1e9 }
 
-// eventTable builds `ev` (RULES.md §3).
-func eventTable(L *lua.LState, ev *engine.Event, d *Def, trigger int) *lua.LTable {
+// eventValues keeps the Lua strings of the last event's kind, trigger and
+// name for the next: the events a rule takes mostly share them, and a
+// string becomes a Lua value by an allocation. Lua strings are immutable,
+// so tables of earlier runs may share them.
+type eventValues struct{ kind, trigger, name lua.LValue }
+
+// reuse returns s as a Lua string: *v when it holds s already, else a new
+// one, kept in *v.
+func reuse(v *lua.LValue, s string) lua.LValue {
+	if cur, ok := (*v).(lua.LString); ok && string(cur) == s {
+		return *v
+	}
+	*v = lua.LString(s)
+	return *v
+}
+
+// eventTable builds `ev` (RULES.md §3), reusing the strings in keep.
+func eventTable(L *lua.LState, ev *engine.Event, d *Def, trigger int, keep *eventValues) *lua.LTable {
 	t := L.CreateTable(0, 8)
 	if ev == nil {
 		return t
 	}
 	t.RawSetString("id", lua.LString(ev.ID))
-	t.RawSetString("kind", lua.LString(ev.Kind))
+	t.RawSetString("kind", reuse(&keep.kind, ev.Kind))
 	t.RawSetString("time", lua.LNumber(epoch(ev.Time)))
 	if trigger >= 0 && trigger < len(d.Triggers) {
 		if id := d.Triggers[trigger].ID(); id != "" {
-			t.RawSetString("trigger", lua.LString(id))
+			t.RawSetString("trigger", reuse(&keep.trigger, id))
 		}
 	}
 	if ev.Device != nil {
@@ -495,7 +518,7 @@ func eventTable(L *lua.LState, ev *engine.Event, d *Def, trigger int) *lua.LTabl
 		t.RawSetString("device", dev)
 	}
 	if ev.Kind == engine.KindCustom {
-		t.RawSetString("name", lua.LString(ev.Name))
+		t.RawSetString("name", reuse(&keep.name, ev.Name))
 		t.RawSetString("data", scripting.ToLua(L, ev.Data))
 		return t
 	}

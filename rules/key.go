@@ -43,13 +43,13 @@ func (k *keyer) key(ev *engine.Event, trigger int) (string, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), def.Timeout)
 	defer cancel()
 	// The same heap budget as the rule's runs (instance.Run).
-	guarded := k.l.opts.Guard.Watch(ctx)
+	guarded := k.l.opts.Guard.Watch(ctx, nil)
 	defer guarded.Stop()
 	ctx = guarded.Context()
 	L.SetContext(guarded.VM())
 	defer L.RemoveContext()
 	fn := def.table.RawGetString("key")
-	if err := L.CallByParam(lua.P{Fn: fn, NRet: 1, Protect: true}, eventTable(L, ev, def, trigger)); err != nil {
+	if err := L.CallByParam(lua.P{Fn: fn, NRet: 1, Protect: true}, eventTable(L, ev, def, trigger, &k.in.evValues)); err != nil {
 		return "", k.failed(ctx, err)
 	}
 	v := L.Get(-1)

@@ -288,7 +288,7 @@ const DefaultLoadTimeout = 5 * time.Second
 func runChunk(L *lua.LState, proto *lua.FunctionProto, file string, opts *Options) ([]*Def, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), opts.LoadTimeout)
 	defer cancel()
-	guarded := opts.Guard.Watch(ctx)
+	guarded := opts.Guard.Watch(ctx, nil)
 	defer guarded.Stop()
 	ctx = guarded.Context()
 	L.SetContext(guarded.VM())

@@ -77,34 +77,52 @@ func TestHeapGuardStopsGrowingRuns(t *testing.T) {
 		"megabytes kept": `local t = {} while true do t[#t + 1] = string.rep("x", 2^20 - 8) .. #t end`,
 	}
 	for name, src := range bombs {
-		t.Run(name, func(t *testing.T) {
-			g := scripting.NewHeapGuard(scripting.Limits{HeapGrowth: 32 << 20})
-			// The deadline only keeps a broken guard from hanging the test.
-			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-			defer cancel()
-			run1 := g.Watch(ctx)
-			L, _ := newState(t, nil)
-			L.SetContext(run1.VM())
-			_, err := run(t, L, "bomb", src)
-			run1.Stop()
-			if err == nil {
-				t.Fatal("the bomb returned")
-			}
-			var me *scripting.MemoryError
-			if !errors.As(context.Cause(run1.Context()), &me) || me.Growth != 32<<20 {
-				t.Fatalf("cause %v, want a *MemoryError of the growth budget (err %v)", context.Cause(run1.Context()), err)
-			}
-			if !strings.Contains(me.Error(), "memory budget exceeded (heap grew") {
-				t.Errorf("message %q", me)
-			}
-		})
+		// given: the run's context is cancelled through the function Watch
+		// is given (the engine's run context), not derived by the guard.
+		for _, given := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s/cancel-given=%t", name, given), func(t *testing.T) {
+				stopsGrowingRun(t, src, given)
+			})
+		}
+	}
+}
+
+func stopsGrowingRun(t *testing.T, src string, given bool) {
+	g := scripting.NewHeapGuard(scripting.Limits{HeapGrowth: 32 << 20})
+	// The deadline only keeps a broken guard from hanging the test.
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	var watchCancel context.CancelCauseFunc
+	if given {
+		ctx, watchCancel = context.WithCancelCause(ctx)
+	}
+	run1 := g.Watch(ctx, watchCancel)
+	if given && run1.Context() != ctx {
+		t.Fatal("the guard derived a context although it was given a cancel function")
+	}
+	L, _ := newState(t, nil)
+	L.SetContext(run1.VM())
+	_, err := run(t, L, "bomb", src)
+	run1.Stop()
+	if err == nil {
+		t.Fatal("the bomb returned")
+	}
+	var me *scripting.MemoryError
+	if !errors.As(context.Cause(run1.Context()), &me) || me.Growth != 32<<20 {
+		t.Fatalf("cause %v, want a *MemoryError of the growth budget (err %v)", context.Cause(run1.Context()), err)
+	}
+	if run1.Cause() != error(me) {
+		t.Errorf("Cause() = %v, want the context's cause %v", run1.Cause(), me)
+	}
+	if !strings.Contains(me.Error(), "memory budget exceeded (heap grew") {
+		t.Errorf("message %q", me)
 	}
 }
 
 func TestHeapGuardLeavesSmallRunsAlone(t *testing.T) {
 	g := scripting.NewHeapGuard(scripting.Limits{})
 	for range 100 {
-		r := g.Watch(context.Background())
+		r := g.Watch(context.Background(), nil)
 		L, _ := newState(t, nil)
 		L.SetContext(r.VM())
 		if _, err := run(t, L, "small", `local t = {} for i = 1, 10000 do t[i] = tostring(i) end return #t`); err != nil {
@@ -114,9 +132,18 @@ func TestHeapGuardLeavesSmallRunsAlone(t *testing.T) {
 		if cause := context.Cause(r.Context()); !errors.Is(cause, context.Canceled) {
 			t.Fatalf("cause after Stop %v, want context.Canceled", cause)
 		}
+		if r.Cause() != nil {
+			t.Fatalf("Cause() = %v for a run the guard did not stop", r.Cause())
+		}
+	}
+	ctx, cancel := context.WithCancelCause(context.Background())
+	defer cancel(nil)
+	g.Watch(ctx, cancel).Stop()
+	if ctx.Err() != nil {
+		t.Error("Stop ended the context the guard was given a cancel function of: its owner ends it")
 	}
 	var nilGuard *scripting.HeapGuard
-	if r := nilGuard.Watch(context.Background()); r.VM() != context.Background() {
+	if r := nilGuard.Watch(context.Background(), nil); r.VM() != context.Background() {
 		t.Error("a nil guard must watch nothing")
 	}
 }
@@ -128,7 +155,31 @@ func BenchmarkHeapGuard(b *testing.B) {
 		g := scripting.NewHeapGuard(scripting.Limits{})
 		b.ReportAllocs()
 		for b.Loop() {
-			g.Watch(context.Background()).Stop()
+			g.Watch(context.Background(), nil).Stop()
+		}
+	})
+	// As the engine watches: its run context ends through the function
+	// the guard is given, so no context is derived per run, and an
+	// instance watches its runs in one GuardedRun.
+	b.Run("watch/cancel-given", func(b *testing.B) {
+		g := scripting.NewHeapGuard(scripting.Limits{})
+		ctx, cancel := context.WithCancelCause(b.Context())
+		defer cancel(nil)
+		b.ReportAllocs()
+		for b.Loop() {
+			g.Watch(ctx, cancel).Stop()
+		}
+	})
+	b.Run("again/cancel-given", func(b *testing.B) {
+		g := scripting.NewHeapGuard(scripting.Limits{})
+		ctx, cancel := context.WithCancelCause(b.Context())
+		defer cancel(nil)
+		r := g.Watch(ctx, cancel)
+		r.Stop()
+		b.ReportAllocs()
+		for b.Loop() {
+			r.Again(ctx, cancel)
+			r.Stop()
 		}
 	})
 	loop := `local n = 0 for i = 1, 100000 do n = n + i end return n`
@@ -145,7 +196,7 @@ func BenchmarkHeapGuard(b *testing.B) {
 			// same channel through the VM context.
 			parent := b.Context()
 			for b.Loop() {
-				r := g.Watch(parent)
+				r := g.Watch(parent, nil)
 				if guarded {
 					L.SetContext(r.VM())
 				} else {

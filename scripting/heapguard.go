@@ -104,15 +104,17 @@ type guardedRun struct {
 	// old, else a fresh one.
 	base    atomic.Uint64
 	long    atomic.Bool // in progress for longAfter or more
+	started time.Time   // under the guard's lock
 	timer   *time.Timer // marks it long
 	cancel  context.CancelCauseFunc
-	tripped atomic.Bool // set once cancel has been called with a *MemoryError
+	derived bool                        // cancel is the guard's own, to release at Stop
+	why     atomic.Pointer[MemoryError] // set once cancel has been called with it
 }
 
-// trip stops the run for why.
+// trip stops the run for why; the first reason stays.
 func (r *guardedRun) trip(why *MemoryError) {
 	r.cancel(why)
-	r.tripped.Store(true)
+	r.why.CompareAndSwap(nil, why)
 }
 
 // GuardedRun is one run under the guard. Its parts are one allocation:
@@ -129,6 +131,15 @@ type GuardedRun struct {
 
 // Context is the run's context, for bound functions and their requests.
 func (r *GuardedRun) Context() context.Context { return r.ctx }
+
+// Cause is why the guard stopped the run (a *MemoryError), nil when it
+// did not.
+func (r *GuardedRun) Cause() error {
+	if why := r.own.run.why.Load(); why != nil {
+		return why
+	}
+	return nil
+}
 
 // VM is the context for the run's Lua state (L.SetContext), and only for
 // it: the state checks the run's growth budget through it every
@@ -150,7 +161,9 @@ func (r *GuardedRun) Stop() {
 	r.g.mu.Lock()
 	delete(r.g.runs, &r.own.run)
 	r.g.mu.Unlock()
-	r.own.run.cancel(context.Canceled)
+	if r.own.run.derived {
+		r.own.run.cancel(context.Canceled)
+	}
 }
 
 // vmCheckEvery is how many Lua instructions apart a run reads the heap
@@ -158,11 +171,11 @@ func (r *GuardedRun) Stop() {
 const vmCheckEvery = 4096
 
 // vmContext is the Lua state's context. Its Done is the parent's (the
-// run's deadline and restarts reach the VM at once; through the derived
+// run's deadline and restarts reach the VM at once; through a derived
 // context they would wait for a goroutine the busy runs may starve) until
 // the guard trips the run.
 type vmContext struct {
-	context.Context // the derived, guarded context
+	context.Context // the run's: derived and guarded, or the parent the guard cancels
 	parent          context.Context
 	g               *HeapGuard
 	run             *guardedRun
@@ -178,7 +191,7 @@ func (c *vmContext) Done() <-chan struct{} {
 			c.run.trip(why)
 		}
 	}
-	if c.run.tripped.Load() {
+	if c.run.why.Load() != nil {
 		return c.Context.Done()
 	}
 	return c.parent.Done()
@@ -212,19 +225,40 @@ func NewHeapGuard(l Limits) *HeapGuard {
 		runs: map[*guardedRun]struct{}{}, nudge: make(chan struct{}, 1)}
 }
 
-// Watch starts watching a run whose context is ctx. A nil guard watches
-// nothing.
-func (g *HeapGuard) Watch(ctx context.Context) *GuardedRun {
-	if g == nil {
-		return &GuardedRun{ctx: ctx}
-	}
+// Watch starts watching a run whose context is ctx. The guard stops the
+// run through cancel, which must end ctx with the cause it is given (the
+// engine's run context has one: no context per run is then derived); with
+// a nil cancel, the run's context is one derived from ctx. A nil guard
+// watches nothing.
+func (g *HeapGuard) Watch(ctx context.Context, cancel context.CancelCauseFunc) *GuardedRun {
 	gr := &GuardedRun{g: g}
+	gr.start(ctx, cancel)
+	return gr
+}
+
+// Again watches the next run in r, as Watch does, once Stop ended the
+// last: a caller whose runs come one at a time (a rule instance's) reuses
+// one GuardedRun, and its timer, for all of them.
+func (r *GuardedRun) Again(ctx context.Context, cancel context.CancelCauseFunc) {
+	r.start(ctx, cancel)
+}
+
+func (gr *GuardedRun) start(ctx context.Context, cancel context.CancelCauseFunc) {
+	g := gr.g
+	if g == nil {
+		gr.ctx = ctx
+		return
+	}
 	parent := ctx
-	ctx, cancel := context.WithCancelCause(ctx)
 	r := &gr.own.run
+	r.derived = cancel == nil
+	if r.derived {
+		ctx, cancel = context.WithCancelCause(ctx)
+	}
 	r.cancel = cancel
 	g.mu.Lock()
-	if now := time.Now(); now.Sub(g.lastAt) >= g.interval {
+	now := time.Now()
+	if now.Sub(g.lastAt) >= g.interval {
 		var samples [2]metrics.Sample
 		heap, goal := readHeap(samples[:])
 		g.last, g.lastAt = max(heap, goal), now
@@ -237,18 +271,40 @@ func (g *HeapGuard) Watch(ctx context.Context) *GuardedRun {
 		g.running = true
 		go g.sample()
 	}
+	// Under the lock: a firing of the timer set for the last run (markLong)
+	// sees this one's start.
+	r.started = now
+	r.long.Store(false)
+	r.why.Store(nil)
 	g.runs[r] = struct{}{}
 	g.mu.Unlock()
 	// Stop stops the timer: a run shorter than longAfter never wakes the
 	// sampler.
-	r.timer = time.AfterFunc(g.longAfter, func() {
-		r.long.Store(true)
-		g.wake()
-	})
+	if r.timer == nil {
+		r.timer = time.AfterFunc(g.longAfter, func() { g.markLong(r) })
+	} else {
+		r.timer.Reset(g.longAfter)
+	}
 	gr.ctx = ctx
 	gr.own.vm = vmContext{Context: ctx, parent: parent, g: g, run: r}
 	gr.vm = &gr.own.vm
-	return gr
+}
+
+// markLong is a run's timer function: it marks r long and wakes the
+// sampler, unless r is no longer in progress or started less than
+// longAfter ago (the firing was set for the run before, which Stop did not
+// stop in time).
+func (g *HeapGuard) markLong(r *guardedRun) {
+	g.mu.Lock()
+	_, in := g.runs[r]
+	long := in && time.Since(r.started) >= g.longAfter
+	if long {
+		r.long.Store(true)
+	}
+	g.mu.Unlock()
+	if long {
+		g.wake()
+	}
 }
 
 // wake makes the sampler read the heap now.

@@ -34,7 +34,7 @@ func TestHeapGuardCeilingStopsShortRunsPromptly(t *testing.T) {
 		start := time.Now()
 		var over time.Time
 		for {
-			r := g.Watch(context.Background())
+			r := g.Watch(context.Background(), nil)
 			keep = append(keep, make([]byte, mib))
 			if over.IsZero() && int64(heapNow()) > ceiling {
 				over = time.Now()

@@ -36,7 +36,7 @@ func TestHeapGuardSleepsThroughShortRuns(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		g := NewHeapGuard(Limits{})
 		for range 100 { // 200 ms of 1 ms runs, 1 ms apart
-			r := g.Watch(t.Context())
+			r := g.Watch(t.Context(), nil)
 			time.Sleep(time.Millisecond)
 			r.Stop()
 			time.Sleep(time.Millisecond)
@@ -45,12 +45,45 @@ func TestHeapGuardSleepsThroughShortRuns(t *testing.T) {
 			t.Errorf("%d samples during 200 ms of short runs, want at most 200 ms / calm (%v)", n, g.calm)
 		}
 		before := g.sampled.Load()
-		r := g.Watch(t.Context())
+		r := g.Watch(t.Context(), nil)
 		time.Sleep(g.longAfter + 10*g.interval)
 		if n := g.sampled.Load() - before; n < 9 {
 			t.Errorf("%d samples during a run's first %v, want one every %v after %v", n, g.longAfter+10*g.interval, g.interval, g.longAfter)
 		}
 		r.Stop()
+		time.Sleep(2 * g.idle) // the sampler stops
+	})
+}
+
+// TestHeapGuardReusedRunIsLongOnlyAfterItsOwnStart: a GuardedRun watched
+// Again keeps its timer; a firing left from the run before (markLong called
+// as it would run) does not mark the new run long, the timer set for the
+// new run does.
+func TestHeapGuardReusedRunIsLongOnlyAfterItsOwnStart(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		g := NewHeapGuard(Limits{})
+		r := g.Watch(t.Context(), nil)
+		time.Sleep(g.longAfter + g.interval)
+		if !r.own.run.long.Load() {
+			t.Fatalf("a run in progress for %v is not long", g.longAfter+g.interval)
+		}
+		r.Stop()
+		r.Again(t.Context(), nil)
+		if r.own.run.long.Load() {
+			t.Fatal("the run watched again starts long")
+		}
+		g.markLong(&r.own.run) // the last run's firing, late
+		if r.own.run.long.Load() {
+			t.Fatal("a firing for the run before marked the new run long")
+		}
+		time.Sleep(g.longAfter + g.interval)
+		if !r.own.run.long.Load() {
+			t.Fatal("the run watched again is not long after longAfter")
+		}
+		r.Stop()
+		if r.Context().Err() == nil {
+			t.Error("Stop did not end the context the guard derived")
+		}
 		time.Sleep(2 * g.idle) // the sampler stops
 	})
 }
