@@ -997,8 +997,8 @@ type runCtx struct {
 	deadline time.Time
 	after    []afterFunc
 	afterSeq uint64
-	// afterBuf holds the first AfterFunc (the heap guard's context over
-	// the run's) without an allocation.
+	// afterBuf holds the first AfterFunc (a context derived from the
+	// run's, such as an Alexa request's) without an allocation.
 	afterBuf [1]afterFunc
 
 	origin Origin // set before the run starts, read-only after

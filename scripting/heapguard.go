@@ -108,13 +108,17 @@ type guardedRun struct {
 	timer   *time.Timer // marks it long
 	cancel  context.CancelCauseFunc
 	derived bool                        // cancel is the guard's own, to release at Stop
-	why     atomic.Pointer[MemoryError] // set once cancel has been called with it
+	why     atomic.Pointer[MemoryError] // set before cancel is called with it
 }
 
-// trip stops the run for why; the first reason stays.
+// trip stops the run for why; the first reason stays. The reason is set
+// before the context ends: the run's goroutine, seeing Done, asks Cause
+// why, and a sampler descheduled between the two would leave it nil (the
+// bomb then reported as "context canceled" and its state kept).
 func (r *guardedRun) trip(why *MemoryError) {
-	r.cancel(why)
-	r.why.CompareAndSwap(nil, why)
+	if r.why.CompareAndSwap(nil, why) {
+		r.cancel(why)
+	}
 }
 
 // GuardedRun is one run under the guard. Its parts are one allocation:

@@ -1,6 +1,9 @@
 package scripting
 
 import (
+	"context"
+	"errors"
+	"math"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -86,4 +89,30 @@ func TestHeapGuardReusedRunIsLongOnlyAfterItsOwnStart(t *testing.T) {
 		}
 		time.Sleep(2 * g.idle) // the sampler stops
 	})
+}
+
+// The guard says why before it ends the run's context: the run's
+// goroutine, woken by Done, asks Cause at once, and a sampler descheduled
+// between the two left it nil (found by review).
+func TestHeapGuardCauseIsSetOnceTheContextEnds(t *testing.T) {
+	g := NewHeapGuard(Limits{})
+	ctx, cancel := context.WithCancelCause(t.Context())
+	defer cancel(nil)
+	var r *GuardedRun
+	var seen error
+	r = g.Watch(ctx, func(cause error) {
+		cancel(cause)
+		seen = r.Cause() // the run's goroutine may see Done now and ask why
+	})
+	defer r.Stop()
+	r.own.run.long.Store(true) // as markLong would after longAfter
+	g.mu.Lock()
+	g.checkGrowth(math.MaxUint64 / 2) // the sampler's growth check, over budget
+	g.mu.Unlock()
+	if !errors.Is(context.Cause(ctx), ErrMemoryBudget) {
+		t.Fatalf("not stopped: %v", context.Cause(ctx))
+	}
+	if seen == nil {
+		t.Errorf("Cause() was nil once the run's context had ended with %v", context.Cause(ctx))
+	}
 }
