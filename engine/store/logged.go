@@ -77,10 +77,12 @@ func (s *Store) maybeCheckpoint(due bool) {
 	if s.wal == nil || s.w.tx == nil {
 		return
 	}
-	if !due && time.Since(s.w.began) < s.opts.CheckpointInterval && s.wal.off < s.opts.CheckpointBytes {
+	big := s.wal.off >= s.opts.CheckpointBytes && time.Since(s.w.failedAt) >= s.opts.CheckpointInterval
+	if !due && time.Since(s.w.began) < s.opts.CheckpointInterval && !big {
 		return
 	}
 	if err := s.checkpoint(); err != nil {
+		s.w.failedAt = time.Now()
 		s.log.Error("store: checkpoint failed; the write-ahead log keeps the writes", "err", err)
 	}
 }
@@ -132,7 +134,16 @@ func (s *Store) closeLog() {
 	if s.wal == nil {
 		return
 	}
-	err := s.checkpoint()
+	var err error
+	if s.w.tx == nil && s.w.redo {
+		// A failed checkpoint left the answered writes in the log only:
+		// without the redo the checkpoint below would commit nothing and
+		// the log be emptied.
+		err = s.begin()
+	}
+	if err == nil {
+		err = s.checkpoint()
+	}
 	if err != nil {
 		s.log.Error("store: last checkpoint failed; the write-ahead log keeps the writes", "err", err)
 		s.discard()

@@ -111,6 +111,11 @@ type writerState struct {
 	redo        bool      // tx must begin with the log's records
 	changes     []byte    // the log entries of the write being applied
 	checkpoints *wait     // due CheckpointInterval after tx began
+	// failedAt is when the last checkpoint failed: the log's size does
+	// not call for another before CheckpointInterval has passed, since
+	// each failure discards the transaction and the next write redoes
+	// the whole log.
+	failedAt time.Time
 	closeErr    error     // the last checkpoint's or the log's, for Close
 	// ov holds the open transaction's inbox entries and traces written
 	// behind (overlay.go).
