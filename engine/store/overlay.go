@@ -16,8 +16,8 @@ import (
 // next checkpoint, and most traces are pruned past TraceRetention: their
 // inbox/, inbox_ids/, done/, traces/ and runs/ entries would be put into
 // the open transaction and deleted from it again, bbolt work nobody ever
-// sees. The overlay keeps those entries in the writer's memory instead. Their changes are logged exactly as if they had been written
-// to bbolt (the log stays the source of truth, and a redo gives the same
+// sees. The overlay keeps those entries in the writer's memory instead.
+// Their changes are logged exactly as if they had been written to bbolt (the log stays the source of truth, and a redo gives the same
 // database), and materialise writes the entries still held into the open
 // transaction before anyone reads it (serve) or it is committed
 // (checkpoint). A discarded transaction discards the overlay with it: the
