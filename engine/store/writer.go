@@ -116,7 +116,7 @@ type writerState struct {
 	// each failure discards the transaction and the next write redoes
 	// the whole log.
 	failedAt time.Time
-	closeErr    error     // the last checkpoint's or the log's, for Close
+	closeErr error // the last checkpoint's or the log's, for Close
 	// ov holds the open transaction's inbox entries and traces written
 	// behind (overlay.go).
 	ov overlay
