@@ -431,10 +431,11 @@ func TestWaitRoomWaitsForTheBacklogToDrain(t *testing.T) {
 	}
 }
 
-// A full backlog wakes its waiters once it is an eighth below its limit,
-// not at each finished run: at capacity each finished run would otherwise
-// wake every waiter.
-func TestAFullBacklogWakesAnEighthBelowItsLimit(t *testing.T) {
+// heldAccept fills a backlog of 8 behind a gated queued rule (its first
+// run started) and starts an AcceptWithin, which it returns waiting for
+// room; its answer comes on the channel.
+func heldAccept(t *testing.T) (*engine.Engine, *gate, <-chan error) {
+	t.Helper()
 	e, _, g := gatedEngine(t, 8, 100)
 	first := accept(t, e)
 	for range 7 {
@@ -447,6 +448,14 @@ func TestAFullBacklogWakesAnEighthBelowItsLimit(t *testing.T) {
 		done <- err
 	}()
 	enginetest.WaitUntil(t, "the accept to wait for room", func() bool { return e.Backlog().Waiting == 1 })
+	return e, g, done
+}
+
+// A full backlog wakes its waiters once it is an eighth below its limit,
+// not at each finished run: at capacity each finished run would otherwise
+// wake every waiter.
+func TestAFullBacklogWakesAnEighthBelowItsLimit(t *testing.T) {
+	e, g, done := heldAccept(t)
 	g.release <- struct{}{}
 	enginetest.WaitUntil(t, "the first run to leave the backlog", func() bool { return e.Backlog().Events == 7 })
 	select {
@@ -514,18 +523,7 @@ func TestAcceptWithinWaitsForRoom(t *testing.T) {
 // is an eighth below its limit, and then the waiters wake. (A review
 // found both starved for as long as later accepts came.)
 func TestWaitersAreNotOvertakenByLaterAccepts(t *testing.T) {
-	e, _, g := gatedEngine(t, 8, 100)
-	first := accept(t, e)
-	for range 7 {
-		accept(t, e)
-	}
-	g.waitStarted(t, first)
-	held := make(chan error, 1)
-	go func() {
-		_, err := e.AcceptWithin(context.Background(), engine.Event{Kind: engine.KindCustom, Name: "go"}, time.Minute)
-		held <- err
-	}()
-	enginetest.WaitUntil(t, "the accept to wait for room", func() bool { return e.Backlog().Waiting == 1 })
+	e, g, held := heldAccept(t)
 	source := make(chan error, 1)
 	go func() { source <- e.WaitRoom(context.Background()) }() // a push or poll source
 	g.release <- struct{}{}

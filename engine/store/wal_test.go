@@ -227,6 +227,17 @@ func TestReadsAfterAFailedCheckpointSeeTheAnsweredOnes(t *testing.T) {
 		failedCheckpointChild(t, p)
 		return
 	}
+	_, out := failedCheckpointRun(t)
+	if !bytes.Contains(out, []byte(`read k = "v"`)) || !bytes.Contains(out, []byte("checkpoint failed")) {
+		t.Errorf("after a failed checkpoint:\n%s", out)
+	}
+}
+
+// failedCheckpointRun fills a data file, then runs the calling test again
+// in a child whose files may not grow much past it (failedCheckpointChild
+// there, with env added), and returns the file and the child's output.
+func failedCheckpointRun(t *testing.T, env ...string) (string, []byte) {
+	t.Helper()
 	path := filepath.Join(t.TempDir(), "d.db")
 	s := openStore(t, path, store.Options{Sync: store.SyncAlways})
 	for i := range 40 {
@@ -243,12 +254,10 @@ func TestReadsAfterAFailedCheckpointSeeTheAnsweredOnes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command("bash", "-c", fmt.Sprintf("ulimit -f %d; exec %q -test.run '^TestReadsAfterAFailedCheckpointSeeTheAnsweredOnes$'", fi.Size()/1024+8, exe))
-	cmd.Env = append(os.Environ(), "ALEXARULES_STORE_FSIZE_DB="+path)
+	cmd := exec.Command("bash", "-c", fmt.Sprintf("ulimit -f %d; exec %q -test.run '^%s$'", fi.Size()/1024+8, exe, t.Name()))
+	cmd.Env = append(append(os.Environ(), "ALEXARULES_STORE_FSIZE_DB="+path), env...)
 	out, _ := cmd.CombinedOutput()
-	if !bytes.Contains(out, []byte(`read k = "v"`)) || !bytes.Contains(out, []byte("checkpoint failed")) {
-		t.Errorf("after a failed checkpoint:\n%s", out)
-	}
+	return path, out
 }
 
 // failedCheckpointChild writes past what the data file may grow to, then
@@ -284,25 +293,7 @@ func TestCloseAfterAFailedCheckpointKeepsTheLog(t *testing.T) {
 		failedCheckpointChild(t, p)
 		return
 	}
-	path := filepath.Join(t.TempDir(), "d.db")
-	s := openStore(t, path, store.Options{Sync: store.SyncAlways})
-	for i := range 40 {
-		mustPut(t, s, fmt.Sprint("fill", i), strings.Repeat("f", 20<<10))
-	}
-	if err := s.Close(); err != nil {
-		t.Fatal(err)
-	}
-	fi, err := os.Stat(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	exe, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command("bash", "-c", fmt.Sprintf("ulimit -f %d; exec %q -test.run '^TestCloseAfterAFailedCheckpointKeepsTheLog$'", fi.Size()/1024+8, exe))
-	cmd.Env = append(os.Environ(), "ALEXARULES_STORE_FSIZE_DB="+path, "ALEXARULES_STORE_FSIZE_CLOSE=1")
-	out, _ := cmd.CombinedOutput()
+	path, out := failedCheckpointRun(t, "ALEXARULES_STORE_FSIZE_CLOSE=1")
 	if !bytes.Contains(out, []byte("checkpoint failed")) || bytes.Contains(out, []byte("close: <nil>")) {
 		t.Fatalf("the child's checkpoint did not fail, or Close did not report it:\n%s", out)
 	}
@@ -311,7 +302,7 @@ func TestCloseAfterAFailedCheckpointKeepsTheLog(t *testing.T) {
 	if n := bytes.Count(out, []byte(`msg="store: checkpoint failed`)); n != 1 {
 		t.Errorf("%d checkpoints failed before Close, want 1 (no retry at each write):\n%s", n, out)
 	}
-	s = openStore(t, path, store.Options{})
+	s := openStore(t, path, store.Options{})
 	if v, err := s.Get("b", "k"); err != nil || string(v) != "v" {
 		t.Errorf("after the failed checkpoint and Close: k = %q, %v; want the answered \"v\"", v, err)
 	}
