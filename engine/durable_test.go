@@ -431,10 +431,29 @@ func TestWaitRoomWaitsForTheBacklogToDrain(t *testing.T) {
 	}
 }
 
+// held is an AcceptWithin's answer.
+type held struct {
+	ev  engine.Event
+	err error
+}
+
+// holdAccept starts an AcceptWithin (a minute's wait) of a "go" event on
+// e, whose backlog is full, and returns once it waits for room; its
+// answer comes on the channel.
+func holdAccept(t *testing.T, e *engine.Engine) <-chan held {
+	t.Helper()
+	done := make(chan held, 1)
+	go func() {
+		ev, err := e.AcceptWithin(context.Background(), engine.Event{Kind: engine.KindCustom, Name: "go"}, time.Minute)
+		done <- held{ev, err}
+	}()
+	enginetest.WaitUntil(t, "the accept to wait for room", func() bool { return e.Backlog().Waiting == 1 })
+	return done
+}
+
 // heldAccept fills a backlog of 8 behind a gated queued rule (its first
-// run started) and starts an AcceptWithin, which it returns waiting for
-// room; its answer comes on the channel.
-func heldAccept(t *testing.T) (*engine.Engine, *gate, <-chan error) {
+// run started) and holds an accept waiting for room (holdAccept).
+func heldAccept(t *testing.T) (*engine.Engine, *gate, <-chan held) {
 	t.Helper()
 	e, _, g := gatedEngine(t, 8, 100)
 	first := accept(t, e)
@@ -442,13 +461,7 @@ func heldAccept(t *testing.T) (*engine.Engine, *gate, <-chan error) {
 		accept(t, e)
 	}
 	g.waitStarted(t, first)
-	done := make(chan error, 1)
-	go func() {
-		_, err := e.AcceptWithin(context.Background(), engine.Event{Kind: engine.KindCustom, Name: "go"}, time.Minute)
-		done <- err
-	}()
-	enginetest.WaitUntil(t, "the accept to wait for room", func() bool { return e.Backlog().Waiting == 1 })
-	return e, g, done
+	return e, g, holdAccept(t, e)
 }
 
 // A full backlog wakes its waiters once it is an eighth below its limit,
@@ -459,14 +472,14 @@ func TestAFullBacklogWakesAnEighthBelowItsLimit(t *testing.T) {
 	g.release <- struct{}{}
 	enginetest.WaitUntil(t, "the first run to leave the backlog", func() bool { return e.Backlog().Events == 7 })
 	select {
-	case err := <-done:
-		t.Fatalf("the waiting accept returned (%v) with 7 of 8 in the backlog; want it to wait for 6", err)
+	case r := <-done:
+		t.Fatalf("the waiting accept returned (%v) with 7 of 8 in the backlog; want it to wait for 6", r.err)
 	default:
 	}
 	<-g.started
 	g.release <- struct{}{}
-	if err := <-done; err != nil {
-		t.Fatal(err)
+	if r := <-done; r.err != nil {
+		t.Fatal(r.err)
 	}
 	if b := e.Backlog(); b.Events != 7 || b.Limit != 8 || b.Waiting != 0 {
 		t.Fatalf("backlog %+v, want 7 of 8 (6 and the waited one), none waiting", b)
@@ -491,16 +504,7 @@ func TestAcceptWithinWaitsForRoom(t *testing.T) {
 	if n := gathered(t, e, "alexarules_events_refused_total"); n != 2 {
 		t.Fatalf("%v refusals counted, want 2", n)
 	}
-	type result struct {
-		ev  engine.Event
-		err error
-	}
-	done := make(chan result, 1)
-	go func() {
-		ev, err := e.AcceptWithin(context.Background(), engine.Event{Kind: engine.KindCustom, Name: "go"}, time.Minute)
-		done <- result{ev, err}
-	}()
-	enginetest.WaitUntil(t, "the accept to wait for room", func() bool { return e.Backlog().Waiting == 1 })
+	done := holdAccept(t, e)
 	if w, n := gathered(t, e, "alexarules_accepts_waiting"), gathered(t, e, "alexarules_backlog_events"); w != 1 || n != 1 {
 		t.Fatalf("/metrics shows %v waiting and %v in the backlog, want 1 and 1", w, n)
 	}
@@ -533,8 +537,8 @@ func TestWaitersAreNotOvertakenByLaterAccepts(t *testing.T) {
 	}
 	<-g.started
 	g.release <- struct{}{} // 6 of 8: an eighth below the limit
-	if err := <-held; err != nil {
-		t.Fatalf("the held accept: %v", err)
+	if r := <-held; r.err != nil {
+		t.Fatalf("the held accept: %v", r.err)
 	}
 	if err := <-source; err != nil {
 		t.Fatalf("the waiting source: %v", err)
@@ -549,16 +553,7 @@ func TestAHeldAcceptGoesToTheRulesAfterItsWait(t *testing.T) {
 	g := newGate()
 	e, rec := startEngine(t, st, engine.NewVirtual(d0), engine.Config{MaxBacklog: 1}, goRule("q", engine.ModeQueued, 10, g.run))
 	g.waitStarted(t, accept(t, e))
-	type result struct {
-		ev  engine.Event
-		err error
-	}
-	done := make(chan result, 1)
-	go func() {
-		ev, err := e.AcceptWithin(context.Background(), engine.Event{Kind: engine.KindCustom, Name: "go"}, time.Minute)
-		done <- result{ev, err}
-	}()
-	enginetest.WaitUntil(t, "the accept to wait for room", func() bool { return e.Backlog().Waiting == 1 })
+	done := holdAccept(t, e)
 	reloaded := make(chan error, 1)
 	go func() {
 		reloaded <- e.Reload([]*engine.Rule{goRule("q", engine.ModeQueued, 10, noop), goRule("n", engine.ModeQueued, 10, noop)})
