@@ -152,7 +152,7 @@ func (e *Engine) Accept(ev Event) (Event, error) {
 // AcceptWithin is Accept for a caller that can be held a moment: while
 // the backlog is full it waits for room (WaitRoom) up to wait, or until
 // ctx ends, and only then fails with ErrOverloaded. A matched queued
-// rule's full queue is refused at once, as by Accept.
+// rule's full queue is not waited for: it is refused as by Accept.
 func (e *Engine) AcceptWithin(ctx context.Context, ev Event, wait time.Duration) (Event, error) {
 	// The wait comes before the event is routed: a reload during it
 	// changes the rules the event goes to.
