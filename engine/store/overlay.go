@@ -92,7 +92,7 @@ func (o *overlay) mark(tx wtx, id, rule string) (bool, error) {
 	if !ok {
 		return false, nil
 	}
-	key := append(donePrefix(id), rule...)
+	key := doneKey(id, rule)
 	if err := checkPut(key, nil); err != nil {
 		return true, err
 	}
@@ -121,7 +121,7 @@ func (o *overlay) complete(tx wtx, id string) bool {
 	tx.logChange(walDelete, bucketInbox, e.key, nil)
 	tx.logChange(walDelete, bucketIDs, []byte(id), nil)
 	for _, rule := range e.done {
-		tx.logChange(walDelete, bucketDone, append(donePrefix(id), rule...), nil)
+		tx.logChange(walDelete, bucketDone, doneKey(id, rule), nil)
 	}
 	*e = heldEvent{}
 	delete(o.at, id)
@@ -168,7 +168,7 @@ func (o *overlay) materialiseInbox(tx *bolt.Tx) error {
 			return fmt.Errorf("inbox: %w", err)
 		}
 		for _, rule := range e.done {
-			if err := done.Put(append(donePrefix(e.id), rule...), nil); err != nil {
+			if err := done.Put(doneKey(e.id, rule), nil); err != nil {
 				return fmt.Errorf("done mark: %w", err)
 			}
 		}

@@ -600,6 +600,9 @@ func applyComplete(tx wtx, id string) error {
 
 func donePrefix(id string) []byte { return append([]byte(id), 0) }
 
+// doneKey is the done mark of rule's run of event id: done/<id> 0x00 <rule>.
+func doneKey(id, rule string) []byte { return append(donePrefix(id), rule...) }
+
 func (s *Store) applyCommit(tx wtx, c *prepared) error {
 	if c.trace.key != nil {
 		if err := s.putTrace(tx, c.trace); err != nil {
@@ -733,7 +736,7 @@ func (s *Store) putTrace(tx wtx, t encodedTrace) error {
 		return err
 	}
 	if tx.bucket(bucketIDs).Get([]byte(t.event)) != nil {
-		return tx.bucket(bucketDone).Put(append(donePrefix(t.event), t.rule...), nil)
+		return tx.bucket(bucketDone).Put(doneKey(t.event, t.rule), nil)
 	}
 	return nil
 }
