@@ -12,11 +12,13 @@ package request
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net/http"
 	"net/url"
 	"slices"
@@ -94,6 +96,15 @@ type Client struct {
 	family Family
 	opts   Options
 	hc     *http.Client
+	// direct, when set, is hc's transport, which an attempt calls itself
+	// (exchange): hc has neither a cookie jar nor a timeout, so
+	// http.Client.Do would add nothing to an answer that is not a
+	// redirect, but it clones every request's header and URL up front
+	// in case one comes.
+	direct http.RoundTripper
+	// header is Options.Header with clipped values, which each request's
+	// header starts as a clone of (a map copy, no key hashed again).
+	header http.Header
 	logger *slog.Logger
 	// timeout, when set, bounds each request (the default client's
 	// CallTimeout) through its context.
@@ -132,6 +143,16 @@ func New(f Family, o Options) *Client {
 		c.hc, c.timeout = &http.Client{Transport: newTransport()}, CallTimeout
 	}
 	c.hc = observe.Client(c.hc, f.Name, o.Observe)
+	if c.hc.Jar == nil && c.hc.Timeout == 0 {
+		c.direct = c.hc.Transport
+		if c.direct == nil {
+			c.direct = http.DefaultTransport
+		}
+	}
+	c.header = make(http.Header, len(o.Header))
+	for k, vs := range o.Header {
+		c.header[k] = slices.Clip(vs)
+	}
 	if c.logger == nil {
 		c.logger = slog.New(slog.DiscardHandler)
 	}
@@ -299,9 +320,7 @@ func (c *Client) newRequest(ctx context.Context, r Request, auth Authorizer) (*h
 	}
 	// The header values are shared, clipped: an Add on the request
 	// appends to a copy, never to the caller's slices.
-	for k, vs := range c.opts.Header {
-		req.Header[k] = slices.Clip(vs)
-	}
+	req.Header = maps.Clone(c.header)
 	for k, vs := range r.Header {
 		req.Header[k] = slices.Clip(vs)
 	}
@@ -317,19 +336,87 @@ func (c *Client) newRequest(ctx context.Context, r Request, auth Authorizer) (*h
 }
 
 func (c *Client) roundTrip(req *http.Request) (*Response, error) {
-	resp, err := c.hc.Do(req)
+	resp, err := c.exchange(req)
 	if err != nil {
 		return nil, err
 	}
 	defer resp.Body.Close()
-	data, err := io.ReadAll(io.LimitReader(resp.Body, maxBody+1))
+	data, err := readBody(resp.Body, resp.ContentLength)
 	if err != nil {
-		return nil, fmt.Errorf("read response: %w", err)
-	}
-	if len(data) > maxBody {
-		return nil, fmt.Errorf("response larger than %d bytes", maxBody)
+		return nil, err
 	}
 	return &Response{Status: resp.StatusCode, Header: resp.Header, Body: data}, nil
+}
+
+// exchange sends req and returns the answer as hc.Do would. Without a
+// direct transport it is hc.Do. With one, the transport answers; a
+// redirect is then handed to hc.Do (replaying that answer as the first
+// one), which follows it exactly as it always did.
+func (c *Client) exchange(req *http.Request) (*http.Response, error) {
+	if c.direct == nil || req.URL.User != nil { // hc.Do turns a URL's user into basic auth
+		return c.hc.Do(req)
+	}
+	resp, err := c.direct.RoundTrip(req)
+	if err != nil {
+		var rh tls.RecordHeaderError
+		if errors.As(err, &rh) && string(rh.RecordHeader[:]) == "HTTP/" {
+			err = http.ErrSchemeMismatch // as hc.Do says it
+		}
+		return nil, err
+	}
+	if resp == nil {
+		return nil, fmt.Errorf("http: RoundTripper implementation (%T) returned a nil *Response with a nil error", c.direct)
+	}
+	switch resp.StatusCode {
+	case http.StatusMovedPermanently, http.StatusFound, http.StatusSeeOther,
+		http.StatusTemporaryRedirect, http.StatusPermanentRedirect:
+		hc := *c.hc
+		hc.Transport = &replay{first: resp, next: c.direct}
+		return hc.Do(req)
+	}
+	return resp, nil
+}
+
+// replay answers its first round trip with an answer already received,
+// and passes the others on.
+type replay struct {
+	first *http.Response
+	next  http.RoundTripper
+}
+
+func (r *replay) RoundTrip(req *http.Request) (*http.Response, error) {
+	if resp := r.first; resp != nil {
+		r.first = nil
+		return resp, nil
+	}
+	return r.next.RoundTrip(req)
+}
+
+// readBody reads an answer's body, at most maxBody bytes, into one
+// buffer sized by its Content-Length when it has one (+1: the end is
+// seen without growing it); io.ReadAll started at 512 bytes and grew.
+func readBody(body io.Reader, length int64) ([]byte, error) {
+	size := 512
+	if length >= 0 && length <= maxBody {
+		size = int(length) + 1
+	}
+	b := make([]byte, 0, size)
+	for {
+		n, err := body.Read(b[len(b):min(cap(b), maxBody+1)])
+		b = b[:len(b)+n]
+		if len(b) > maxBody {
+			return nil, fmt.Errorf("response larger than %d bytes", maxBody)
+		}
+		if err == io.EOF {
+			return b, nil
+		}
+		if err != nil {
+			return nil, fmt.Errorf("read response: %w", err)
+		}
+		if len(b) == cap(b) {
+			b = append(b, 0)[:len(b)]
+		}
+	}
 }
 
 // withTimeout bounds ctx to d from now, unless its deadline is sooner
