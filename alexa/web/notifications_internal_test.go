@@ -2,6 +2,8 @@ package web
 
 import (
 	"encoding/json"
+	"errors"
+	"strings"
 	"testing"
 )
 
@@ -26,5 +28,28 @@ func TestReminderBodyAppendJSONIsEncodingJSONs(t *testing.T) {
 		if got := body.AppendJSON([]byte("x")); string(got) != "x"+string(want) {
 			t.Errorf("AppendJSON:\n x%s\nwant\n x%s", got, want)
 		}
+	}
+}
+
+// The created notification's id is read without encoding/json when the
+// answer is plain, and by it otherwise, with its result and errors.
+func TestCreatedID(t *testing.T) {
+	plain := []byte(`{"id":"G090-7","type":"Reminder","status":"ON","version":"1","deviceSerialNumber":"G090",` +
+		`"reminderLabel":"{\"seq\":7,\"x\":\"y\"}","sound":{"id":"system_alerts_melodic_01","folder":null}}`)
+	for _, tc := range []struct{ body, want string }{
+		{string(plain), "G090-7"},
+		{"\v" + `{"Id":"escaped\u0041"} `, "escapedA"}, // encoding/json's reading
+		{`{"x":1}`, ""},
+	} {
+		if got, err := createdID([]byte(tc.body)); err != nil || got != tc.want {
+			t.Errorf("createdID(%q) = %q, %v; want %q", tc.body, got, err, tc.want)
+		}
+	}
+	_, err := createdID([]byte(`{"id":"a","x":[1,}`))
+	if !errors.Is(err, ErrBadResponse) || !strings.Contains(err.Error(), "PUT "+createReminderPath+": ") {
+		t.Errorf("a malformed answer: err %v, want ErrBadResponse naming the request", err)
+	}
+	if n := testing.AllocsPerRun(100, func() { createdID(plain) }); n > 1 {
+		t.Errorf("createdID allocates %v times for a plain answer, want at most 1 (the id)", n)
 	}
 }

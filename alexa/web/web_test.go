@@ -494,7 +494,8 @@ func TestMalformed(t *testing.T) {
 		{"create reminder", "PUT /api/notifications/createReminder", func(c *web.Client) error {
 			_, err := c.CreateReminder(context.Background(), web.ReminderRequest{Echo: berlinEcho, Text: "x", At: now.Add(time.Hour)})
 			return err
-		}, []string{`{"id":""}`, `{"id":7}`}},
+		}, []string{`{"id":""}`, `{"id":7}`, `{"id":null}`, `{"id":"a",}`, `{"id":"a"}x`, `{"ID":7}`, `{"id":"a","x":01}`,
+			`{"id":"a","x":"\q"}`, `{"x":[1,2}`}},
 		{"notification volume", "GET /api/device-notification-state/A3S5BH2HU6VAYF/649649820/G090LF09643202VS", func(c *web.Client) error {
 			_, err := c.NotificationVolume(context.Background(), berlinEcho)
 			return err
