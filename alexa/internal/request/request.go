@@ -358,8 +358,7 @@ func (c *Client) exchange(req *http.Request) (*http.Response, error) {
 	}
 	resp, err := c.direct.RoundTrip(req)
 	if err != nil {
-		var rh tls.RecordHeaderError
-		if errors.As(err, &rh) && string(rh.RecordHeader[:]) == "HTTP/" {
+		if rh, ok := err.(tls.RecordHeaderError); ok && string(rh.RecordHeader[:]) == "HTTP/" {
 			err = http.ErrSchemeMismatch // as hc.Do says it
 		}
 		return nil, err
@@ -392,13 +391,18 @@ func (r *replay) RoundTrip(req *http.Request) (*http.Response, error) {
 	return r.next.RoundTrip(req)
 }
 
+// readAhead is the most readBody allocates before the body arrives: a
+// server that claims megabytes and sends little holds no more.
+const readAhead = 64 << 10
+
 // readBody reads an answer's body, at most maxBody bytes, into one
 // buffer sized by its Content-Length when it has one (+1: the end is
-// seen without growing it); io.ReadAll started at 512 bytes and grew.
+// seen without growing it; at most readAhead up front); io.ReadAll
+// started at 512 bytes and grew.
 func readBody(body io.Reader, length int64) ([]byte, error) {
 	size := 512
 	if length >= 0 && length <= maxBody {
-		size = int(length) + 1
+		size = min(int(length)+1, readAhead)
 	}
 	b := make([]byte, 0, size)
 	for {

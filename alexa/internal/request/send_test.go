@@ -81,8 +81,14 @@ func TestReadBody(t *testing.T) {
 			t.Errorf("length %d: err %v, want the body refused as too large", length, err)
 		}
 	}
-	if got, err := readBody(bytes.NewReader(big[:maxBody]), -1); err != nil || len(got) != maxBody {
-		t.Errorf("a body of maxBody bytes: %d bytes, %v", len(got), err)
+	for _, length := range []int64{-1, maxBody} {
+		if got, err := readBody(bytes.NewReader(big[:maxBody]), length); err != nil || len(got) != maxBody {
+			t.Errorf("a body of maxBody bytes, length %d: %d bytes, %v", length, len(got), err)
+		}
+	}
+	// A claimed length is not allocated up front beyond readAhead.
+	if got, err := readBody(strings.NewReader("short"), maxBody); err != nil || string(got) != "short" || cap(got) > readAhead {
+		t.Errorf("a short body claiming %d bytes: %q (cap %d), %v", maxBody, got, cap(got), err)
 	}
 	body := strings.Repeat("w", 700)
 	n := testing.AllocsPerRun(50, func() {
