@@ -54,6 +54,10 @@ type admission struct {
 	dests    []destination
 	late     bool
 	replayed bool
+	// journaled is admit's wait for the store's answer, journalErr the
+	// answer: no channel per accepted event.
+	journaled  sync.WaitGroup
+	journalErr error
 }
 
 // inflight is the set of accepted events whose jobs have not all finished.
@@ -176,7 +180,7 @@ func (e *Engine) Publish(ev Event) {
 		return // logged and counted by route
 	}
 	e.journaled.start()
-	e.journal(a, func(err error) {
+	e.journal(a, func(e *Engine, a *admission, err error) {
 		if err != nil {
 			e.logUndurable(a, err)
 		}
@@ -202,9 +206,13 @@ func (e *Engine) admit(ev Event, limit *roomWait) (*admission, error) {
 			return nil, err
 		}
 	}
-	done := make(chan error, 1)
-	e.journal(a, func(err error) { done <- err })
-	switch err := <-done; {
+	a.journaled.Add(1)
+	e.journal(a, func(_ *Engine, a *admission, err error) {
+		a.journalErr = err
+		a.journaled.Done()
+	})
+	a.journaled.Wait()
+	switch err := a.journalErr; {
 	case err != nil && limit != nil:
 		unreserve(a.dests)
 		return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
@@ -223,11 +231,13 @@ func (e *Engine) logUndurable(a *admission, err error) {
 // journal writes a's event to the store's inbox when a rule takes it and
 // calls then once it is durable (a.acc set), was there already (a.dests
 // cleared: it runs from its first accept) or failed (err; a stays
-// undurable). then runs on the store's writer and must not block.
-func (e *Engine) journal(a *admission, then func(err error)) {
+// undurable). then runs on the store's writer and must not block. It is
+// given e and a rather than closing over them: a function literal that
+// captures nothing costs no allocation per event.
+func (e *Engine) journal(a *admission, then func(e *Engine, a *admission, err error)) {
 	e.metrics.countEvent(a.ev.Kind)
 	if !e.needsInbox(a) {
-		then(nil)
+		then(e, a, nil)
 		return
 	}
 	// Track before the write, so a replay reading the inbox meanwhile
@@ -236,7 +246,7 @@ func (e *Engine) journal(a *admission, then func(err error)) {
 	if acc == nil {
 		unreserve(a.dests)
 		a.dests = nil
-		then(nil)
+		then(e, a, nil)
 		return
 	}
 	e.store.Accept(*a.ev, a.ev.Kind != KindSchedule, func(fresh bool, err error) {
@@ -259,7 +269,7 @@ func (e *Engine) journal(a *admission, then func(err error)) {
 			unreserve(a.dests)
 			a.dests = nil
 		}
-		then(err)
+		then(e, a, err)
 	})
 }
 
