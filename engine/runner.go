@@ -643,7 +643,12 @@ func (r *runner) execute(w *worker, j job) Trace {
 
 	res, runErr, cause := r.invoke(w, j)
 	tr.DurationMS = float64(time.Since(wallStart).Microseconds()) / 1000
-	tr.Actions = append(make([]Action, 0, len(res.Actions)), res.Actions...)
+	// The run's own actions (Result.Actions), not a copy; empty, not nil,
+	// in the trace.
+	tr.Actions = res.Actions
+	if tr.Actions == nil {
+		tr.Actions = []Action{}
+	}
 	stampActions(tr.Actions, tr.Rule, tr.EventID)
 	r.breaker.observe(tr.Actions, started)
 	tr.Log = append(make([]string, 0, len(res.Log)), res.Log...)
