@@ -58,6 +58,16 @@ type admission struct {
 	// answer: no channel per accepted event.
 	journaled  sync.WaitGroup
 	journalErr error
+	// first holds dests when the event goes to one rule, as most do:
+	// no array of its own.
+	first [1]destination
+}
+
+// newAdmission routes ev (destinations) for an admission.
+func (e *Engine) newAdmission(ev *Event, skip []string) *admission {
+	a := &admission{ev: ev, late: isLate(*ev)}
+	a.dests = e.destinations(a.first[:0], ev, skip)
+	return a
 }
 
 // inflight is the set of accepted events whose jobs have not all finished.
@@ -287,7 +297,7 @@ func (e *Engine) route(ev Event) (*admission, error) {
 			"name", ev.Name, "rule", ev.Cause.Rule, "depth", ev.Cause.Depth, "limit", e.maxDepth)
 		return nil, fmt.Errorf("event %s: rule chain deeper than %d", ev.ID, e.maxDepth)
 	}
-	return &admission{ev: &ev, late: isLate(ev), dests: e.destinations(&ev, nil)}, nil
+	return e.newAdmission(&ev, nil), nil
 }
 
 // needsInbox reports whether a must be journaled in the inbox; an event
@@ -336,11 +346,10 @@ func (e *Engine) notified(a *admission) *admission {
 	return a
 }
 
-// destinations lists the enabled rules ev goes to, leaving out those in
-// skip (the rules whose run of a replayed event finished).
-func (e *Engine) destinations(ev *Event, skip []string) []destination {
+// destinations appends the enabled rules ev goes to to out, leaving out
+// those in skip (the rules whose run of a replayed event finished).
+func (e *Engine) destinations(out []destination, ev *Event, skip []string) []destination {
 	rs := e.rules.Load()
-	var out []destination
 	if ev.Target != "" {
 		if r := rs.byID[ev.Target]; r != nil && r.rule.Enabled && !slices.Contains(skip, r.rule.ID) {
 			out = append(out, destination{r: r, trigger: ev.TriggerIndex})
@@ -553,7 +562,8 @@ func (e *Engine) replay() error {
 // before Run, or being accepted again) is left to its accept.
 func (e *Engine) replayOne(p Pending) bool {
 	ev := p.Event
-	a := &admission{ev: &ev, late: isLate(ev), replayed: true, dests: e.destinations(&ev, p.Done)}
+	a := e.newAdmission(&ev, p.Done)
+	a.replayed = true
 	if a.acc = e.trackReplayed(p, len(a.dests)); a.acc == nil {
 		return false
 	}
