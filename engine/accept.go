@@ -61,6 +61,8 @@ type admission struct {
 	// first holds dests when the event goes to one rule, as most do:
 	// no array of its own.
 	first [1]destination
+	// own is acc when journal tracks the event: no allocation of its own.
+	own accepted
 }
 
 // newAdmission routes ev (destinations) for an admission.
@@ -252,7 +254,7 @@ func (e *Engine) journal(a *admission, then func(e *Engine, a *admission, err er
 	}
 	// Track before the write, so a replay reading the inbox meanwhile
 	// knows the event is in hand.
-	acc := e.trackJournaling(a.ev.ID, len(a.dests))
+	acc := e.trackJournaling(&a.own, a.ev.ID, len(a.dests))
 	if acc == nil {
 		unreserve(a.dests)
 		a.dests = nil
@@ -430,16 +432,16 @@ func (e *Engine) waitRoomFor(w *roomWait) int64 {
 func (e *Engine) track(id string, n int) *accepted {
 	e.inflight.mu.Lock()
 	defer e.inflight.mu.Unlock()
-	return e.trackLocked(id, n)
+	return e.trackLocked(nil, id, n)
 }
 
 // trackJournaling is track for an event about to be written to the inbox
-// (journal): until journaledAcc, a replay that finds the event in the
-// inbox leaves it to the write.
-func (e *Engine) trackJournaling(id string, n int) *accepted {
+// (journal), in into: until journaledAcc, a replay that finds the event in
+// the inbox leaves it to the write.
+func (e *Engine) trackJournaling(into *accepted, id string, n int) *accepted {
 	e.inflight.mu.Lock()
 	defer e.inflight.mu.Unlock()
-	acc := e.trackLocked(id, n)
+	acc := e.trackLocked(into, id, n)
 	if acc != nil {
 		acc.journaling = true
 	}
@@ -460,15 +462,19 @@ func (e *Engine) trackReplayed(p Pending, n int) *accepted {
 		}
 		return nil
 	}
-	return e.trackLocked(p.Event.ID, n)
+	return e.trackLocked(nil, p.Event.ID, n)
 }
 
-// trackLocked is track with inflight.mu held.
-func (e *Engine) trackLocked(id string, n int) *accepted {
+// trackLocked is track with inflight.mu held, in acc (an admission's
+// own, unused) or, when nil, a new record.
+func (e *Engine) trackLocked(acc *accepted, id string, n int) *accepted {
 	if e.inflight.ids[id] != nil {
 		return nil
 	}
-	acc := &accepted{id: id}
+	if acc == nil {
+		acc = new(accepted)
+	}
+	acc.id = id
 	acc.jobs.Store(int32(n))
 	e.inflight.ids[id] = acc
 	e.inflight.n.Add(1)
