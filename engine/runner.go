@@ -743,7 +743,9 @@ func (r *runner) changes(c *Commit, j job, res Result, started time.Time) ([]Tim
 	if j.ev != nil {
 		depth = j.ev.Cause.Depth
 	}
-	scheduled = append(scheduled, r.reverts(c, res.Changes, r.e.clock.Now())...)
+	if len(res.Changes) > 0 { // most runs change no device: no clock read
+		scheduled = append(scheduled, r.reverts(c, res.Changes, r.e.clock.Now())...)
+	}
 	emitted, accept := r.e.emitted(r.rule.ID, depth, res.Emitted)
 	c.Accept = accept
 	return scheduled, emitted
