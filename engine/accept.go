@@ -54,6 +54,22 @@ type admission struct {
 	dests    []destination
 	late     bool
 	replayed bool
+	// journaled is admit's wait for the store's answer, journalErr the
+	// answer: no channel per accepted event.
+	journaled  sync.WaitGroup
+	journalErr error
+	// first holds dests when the event goes to one rule, as most do:
+	// no array of its own.
+	first [1]destination
+	// own is acc when journal tracks the event: no allocation of its own.
+	own accepted
+}
+
+// newAdmission routes ev (destinations) for an admission.
+func (e *Engine) newAdmission(ev *Event, skip []string) *admission {
+	a := &admission{ev: ev, late: isLate(*ev)}
+	a.dests = e.destinations(a.first[:0], ev, skip)
+	return a
 }
 
 // inflight is the set of accepted events whose jobs have not all finished.
@@ -176,7 +192,7 @@ func (e *Engine) Publish(ev Event) {
 		return // logged and counted by route
 	}
 	e.journaled.start()
-	e.journal(a, func(err error) {
+	e.journal(a, func(e *Engine, a *admission, err error) {
 		if err != nil {
 			e.logUndurable(a, err)
 		}
@@ -202,9 +218,13 @@ func (e *Engine) admit(ev Event, limit *roomWait) (*admission, error) {
 			return nil, err
 		}
 	}
-	done := make(chan error, 1)
-	e.journal(a, func(err error) { done <- err })
-	switch err := <-done; {
+	a.journaled.Add(1)
+	e.journal(a, func(_ *Engine, a *admission, err error) {
+		a.journalErr = err
+		a.journaled.Done()
+	})
+	a.journaled.Wait()
+	switch err := a.journalErr; {
 	case err != nil && limit != nil:
 		unreserve(a.dests)
 		return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
@@ -223,20 +243,22 @@ func (e *Engine) logUndurable(a *admission, err error) {
 // journal writes a's event to the store's inbox when a rule takes it and
 // calls then once it is durable (a.acc set), was there already (a.dests
 // cleared: it runs from its first accept) or failed (err; a stays
-// undurable). then runs on the store's writer and must not block.
-func (e *Engine) journal(a *admission, then func(err error)) {
+// undurable). then runs on the store's writer and must not block. It is
+// given e and a rather than closing over them: a function literal that
+// captures nothing costs no allocation per event.
+func (e *Engine) journal(a *admission, then func(e *Engine, a *admission, err error)) {
 	e.metrics.countEvent(a.ev.Kind)
 	if !e.needsInbox(a) {
-		then(nil)
+		then(e, a, nil)
 		return
 	}
 	// Track before the write, so a replay reading the inbox meanwhile
 	// knows the event is in hand.
-	acc := e.trackJournaling(a.ev.ID, len(a.dests))
+	acc := e.trackJournaling(&a.own, a.ev.ID, len(a.dests))
 	if acc == nil {
 		unreserve(a.dests)
 		a.dests = nil
-		then(nil)
+		then(e, a, nil)
 		return
 	}
 	e.store.Accept(*a.ev, a.ev.Kind != KindSchedule, func(fresh bool, err error) {
@@ -259,7 +281,7 @@ func (e *Engine) journal(a *admission, then func(err error)) {
 			unreserve(a.dests)
 			a.dests = nil
 		}
-		then(err)
+		then(e, a, err)
 	})
 }
 
@@ -277,7 +299,7 @@ func (e *Engine) route(ev Event) (*admission, error) {
 			"name", ev.Name, "rule", ev.Cause.Rule, "depth", ev.Cause.Depth, "limit", e.maxDepth)
 		return nil, fmt.Errorf("event %s: rule chain deeper than %d", ev.ID, e.maxDepth)
 	}
-	return &admission{ev: &ev, late: isLate(ev), dests: e.destinations(&ev, nil)}, nil
+	return e.newAdmission(&ev, nil), nil
 }
 
 // needsInbox reports whether a must be journaled in the inbox; an event
@@ -326,11 +348,10 @@ func (e *Engine) notified(a *admission) *admission {
 	return a
 }
 
-// destinations lists the enabled rules ev goes to, leaving out those in
-// skip (the rules whose run of a replayed event finished).
-func (e *Engine) destinations(ev *Event, skip []string) []destination {
+// destinations appends the enabled rules ev goes to to out, leaving out
+// those in skip (the rules whose run of a replayed event finished).
+func (e *Engine) destinations(out []destination, ev *Event, skip []string) []destination {
 	rs := e.rules.Load()
-	var out []destination
 	if ev.Target != "" {
 		if r := rs.byID[ev.Target]; r != nil && r.rule.Enabled && !slices.Contains(skip, r.rule.ID) {
 			out = append(out, destination{r: r, trigger: ev.TriggerIndex})
@@ -411,16 +432,16 @@ func (e *Engine) waitRoomFor(w *roomWait) int64 {
 func (e *Engine) track(id string, n int) *accepted {
 	e.inflight.mu.Lock()
 	defer e.inflight.mu.Unlock()
-	return e.trackLocked(id, n)
+	return e.trackLocked(nil, id, n)
 }
 
 // trackJournaling is track for an event about to be written to the inbox
-// (journal): until journaledAcc, a replay that finds the event in the
-// inbox leaves it to the write.
-func (e *Engine) trackJournaling(id string, n int) *accepted {
+// (journal), in into: until journaledAcc, a replay that finds the event in
+// the inbox leaves it to the write.
+func (e *Engine) trackJournaling(into *accepted, id string, n int) *accepted {
 	e.inflight.mu.Lock()
 	defer e.inflight.mu.Unlock()
-	acc := e.trackLocked(id, n)
+	acc := e.trackLocked(into, id, n)
 	if acc != nil {
 		acc.journaling = true
 	}
@@ -441,15 +462,19 @@ func (e *Engine) trackReplayed(p Pending, n int) *accepted {
 		}
 		return nil
 	}
-	return e.trackLocked(p.Event.ID, n)
+	return e.trackLocked(nil, p.Event.ID, n)
 }
 
-// trackLocked is track with inflight.mu held.
-func (e *Engine) trackLocked(id string, n int) *accepted {
+// trackLocked is track with inflight.mu held, in acc (an admission's
+// own, unused) or, when nil, a new record.
+func (e *Engine) trackLocked(acc *accepted, id string, n int) *accepted {
 	if e.inflight.ids[id] != nil {
 		return nil
 	}
-	acc := &accepted{id: id}
+	if acc == nil {
+		acc = new(accepted)
+	}
+	acc.id = id
 	acc.jobs.Store(int32(n))
 	e.inflight.ids[id] = acc
 	e.inflight.n.Add(1)
@@ -543,7 +568,8 @@ func (e *Engine) replay() error {
 // before Run, or being accepted again) is left to its accept.
 func (e *Engine) replayOne(p Pending) bool {
 	ev := p.Event
-	a := &admission{ev: &ev, late: isLate(ev), replayed: true, dests: e.destinations(&ev, p.Done)}
+	a := e.newAdmission(&ev, p.Done)
+	a.replayed = true
 	if a.acc = e.trackReplayed(p, len(a.dests)); a.acc == nil {
 		return false
 	}

@@ -3,11 +3,11 @@ package engine
 import (
 	"fmt"
 	"log/slog"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 	"unicode"
+	"unicode/utf8"
 )
 
 // The runaway breaker's defaults (RULES.md §6).
@@ -53,7 +53,7 @@ type breaker struct {
 	trips atomic.Uint64 // every rule's trips, for /metrics
 
 	mu    sync.Mutex
-	acted map[string]actedOn // by target key
+	acted map[string]*actedOn // by target key; updated in place
 	rules map[string]*ruleBreaker
 }
 
@@ -78,7 +78,7 @@ type ruleBreaker struct {
 
 func newBreaker(cfg BreakerConfig, clock Clock, log *slog.Logger) *breaker {
 	return &breaker{cfg: cfg.withDefaults(), clock: clock, log: log,
-		acted: map[string]actedOn{}, rules: map[string]*ruleBreaker{}}
+		acted: map[string]*actedOn{}, rules: map[string]*ruleBreaker{}}
 }
 
 // BreakerGauges are the runaway breaker's metrics for /metrics: how often
@@ -118,13 +118,20 @@ func (rb *ruleBreaker) observe(actions []Action, at time.Time) {
 	if b.cfg.Runs < 0 || len(actions) == 0 {
 		return
 	}
+	var buf [64]byte
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	for _, a := range actions {
 		if a.Device == "" || isRead(a.Call) || a.Result == ResultDryRun || a.Result == ResultShadow {
 			continue
 		}
-		b.acted[targetKey(a.Device)] = actedOn{at: at, rule: rb.rule, target: a.Device}
+		// A target acted on before is looked up without making its key.
+		k := appendTargetKey(buf[:0], a.Device)
+		if on := b.acted[string(k)]; on != nil {
+			*on = actedOn{at: at, rule: rb.rule, target: a.Device}
+		} else {
+			b.acted[string(k)] = &actedOn{at: at, rule: rb.rule, target: a.Device}
+		}
 	}
 	if len(b.acted) > 256 { // forget what no echo can refer to any more
 		for k, v := range b.acted {
@@ -146,8 +153,8 @@ func (b *breaker) echoOf(ev *Event, now time.Time) (actedOn, bool) {
 	defer b.mu.Unlock()
 	var found actedOn
 	for _, k := range keys {
-		if a, ok := b.acted[k]; ok && now.Sub(a.at) <= b.cfg.Window && a.at.After(found.at) {
-			found = a
+		if a := b.acted[k]; a != nil && now.Sub(a.at) <= b.cfg.Window && a.at.After(found.at) {
+			found = *a
 		}
 	}
 	return found, !found.at.IsZero()
@@ -246,10 +253,16 @@ func isRead(call string) bool { return call == "get" || call == "last" }
 // targetKey compares names the way rules may write them: any case, and
 // "To-do" is "todo" and "to do", as list names resolve.
 func targetKey(s string) string {
-	return strings.Map(func(r rune) rune {
+	return string(appendTargetKey(nil, s))
+}
+
+// appendTargetKey appends targetKey(s) to b.
+func appendTargetKey(b []byte, s string) []byte {
+	for _, r := range s {
 		if r == '-' || r == '_' || unicode.IsSpace(r) {
-			return -1
+			continue
 		}
-		return unicode.ToLower(r)
-	}, s)
+		b = utf8.AppendRune(b, unicode.ToLower(r))
+	}
+	return b
 }

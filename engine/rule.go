@@ -142,8 +142,11 @@ type Result struct {
 	GlobalSet    map[string]json.RawMessage
 	GlobalDelete []string
 	Timers       []TimerRequest
-	Actions      []Action
-	Log          []string
+	// Actions become the run's trace: the engine keeps and changes them
+	// (it stamps each action with the rule and event), so an Instance
+	// makes them anew for each run.
+	Actions []Action
+	Log     []string
 	// Changes are the device attributes the run's actions changed, in
 	// order; they cancel and set reverts (revert_after).
 	Changes []Change

@@ -643,7 +643,12 @@ func (r *runner) execute(w *worker, j job) Trace {
 
 	res, runErr, cause := r.invoke(w, j)
 	tr.DurationMS = float64(time.Since(wallStart).Microseconds()) / 1000
-	tr.Actions = append(make([]Action, 0, len(res.Actions)), res.Actions...)
+	// The run's own actions (Result.Actions), not a copy; empty, not nil,
+	// in the trace.
+	tr.Actions = res.Actions
+	if tr.Actions == nil {
+		tr.Actions = []Action{}
+	}
 	stampActions(tr.Actions, tr.Rule, tr.EventID)
 	r.breaker.observe(tr.Actions, started)
 	tr.Log = append(make([]string, 0, len(res.Log)), res.Log...)
@@ -738,7 +743,9 @@ func (r *runner) changes(c *Commit, j job, res Result, started time.Time) ([]Tim
 	if j.ev != nil {
 		depth = j.ev.Cause.Depth
 	}
-	scheduled = append(scheduled, r.reverts(c, res.Changes, r.e.clock.Now())...)
+	if len(res.Changes) > 0 { // most runs change no device: no clock read
+		scheduled = append(scheduled, r.reverts(c, res.Changes, r.e.clock.Now())...)
+	}
 	emitted, accept := r.e.emitted(r.rule.ID, depth, res.Emitted)
 	c.Accept = accept
 	return scheduled, emitted

@@ -52,6 +52,9 @@ func (ts *timerService) stop() {
 // applied follows a committed run: cancelled and fired timers are disarmed,
 // new or rescheduled ones armed.
 func (ts *timerService) applied(deleted []string, put []TimerRecord) {
+	if len(deleted) == 0 && len(put) == 0 { // most runs: not the lock every worker shares
+		return
+	}
 	ts.mu.Lock()
 	for _, k := range deleted {
 		ts.drop(k)

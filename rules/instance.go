@@ -96,7 +96,9 @@ func (r *Run) logLine(level, msg string) {
 	}
 }
 
-// reset prepares the run for a new invocation.
+// reset prepares the run for a new invocation. The slices start anew
+// (nil, not emptied): the engine keeps the last run's actions as its
+// trace's (engine.Result).
 func (r *Run) reset(ctx context.Context) {
 	r.ctx, r.actions, r.unrecorded, r.timers, r.emitted, r.changes = ctx, nil, 0, nil, nil, nil
 	r.logs.Reset()
