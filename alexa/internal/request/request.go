@@ -366,6 +366,12 @@ func (c *Client) exchange(req *http.Request) (*http.Response, error) {
 	if resp == nil {
 		return nil, fmt.Errorf("http: RoundTripper implementation (%T) returned a nil *Response with a nil error", c.direct)
 	}
+	if resp.Body == nil { // as hc.Do mends it (golang.org/issue/38095)
+		if resp.ContentLength > 0 && req.Method != http.MethodHead {
+			return nil, fmt.Errorf("http: RoundTripper implementation (%T) returned a nil *Response.Body with a Content-Length of %d", c.direct, resp.ContentLength)
+		}
+		resp.Body = http.NoBody
+	}
 	switch resp.StatusCode {
 	case http.StatusMovedPermanently, http.StatusFound, http.StatusSeeOther,
 		http.StatusTemporaryRedirect, http.StatusPermanentRedirect:

@@ -130,3 +130,23 @@ func TestCallAllocations(t *testing.T) {
 		t.Errorf("a call allocates %v times above the transport, want at most 18 (26 before)", n)
 	}
 }
+
+// nilBody is a hand-supplied transport that answers without a Body, which
+// http.Client.Do mends and the direct path must too.
+type nilBody struct{ length int64 }
+
+func (n nilBody) RoundTrip(req *http.Request) (*http.Response, error) {
+	return &http.Response{StatusCode: http.StatusNoContent, Request: req, Header: http.Header{}, ContentLength: n.length}, nil
+}
+
+func TestAnAnswerWithoutABodyIsEmpty(t *testing.T) {
+	c := New(Family{Name: "web"}, Options{HTTPClient: &http.Client{Transport: nilBody{}}})
+	resp, err := c.Do(context.Background(), Request{Method: "DELETE", URL: "http://alexa.example/x"})
+	if err != nil || resp.Status != http.StatusNoContent || len(resp.Body) != 0 {
+		t.Fatalf("got %v, %+v", err, resp)
+	}
+	c = New(Family{Name: "web"}, Options{HTTPClient: &http.Client{Transport: nilBody{length: 5}}})
+	if _, err := c.Do(context.Background(), Request{Method: "GET", URL: "http://alexa.example/x", NoRetry: true}); err == nil || !strings.Contains(err.Error(), "nil *Response.Body") {
+		t.Fatalf("a claimed length without a body: %v", err)
+	}
+}
