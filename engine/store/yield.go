@@ -3,11 +3,12 @@ package store
 import "runtime"
 
 // gather yields the processor once, in the interval mode, before the
-// writer writes a batch with a waited-for write (when s.w.company says
-// so), and takes what was queued meanwhile. Like drain, it reports false
-// once the ops channel is closed.
+// writer writes a batch of one waited-for write (when s.w.company says
+// so), and takes what was queued meanwhile; a batch that took more was
+// not handed over write by write. Like drain, it reports false once the
+// ops channel is closed.
 func (s *Store) gather(b *batch) (open bool) {
-	if s.wal == nil || len(b.ops) >= maxBatchOps || !b.urgent() || !s.w.company.due() {
+	if s.wal == nil || len(b.ops) != 1 || !b.urgent() || !s.w.company.due() {
 		return true
 	}
 	n := len(b.ops)
@@ -18,7 +19,7 @@ func (s *Store) gather(b *batch) (open bool) {
 }
 
 // yields is the interval mode writer's choice to yield its processor once
-// before it takes a batch with a waited-for write. A caller's send hands
+// before it writes a batch of one waited-for write. A caller's send hands
 // the processor straight to the writer (the runtime runs the goroutine a
 // send woke next), so a busy engine's writes would each go alone into
 // their own log record and pwrite; after one yield, the goroutines that
