@@ -24,8 +24,8 @@ func TestJournalEntryIsTheEventsRecord(t *testing.T) {
 		{ID: "d", Kind: engine.KindSchedule, Time: at, Target: "r", TriggerIndex: 2},
 		{ID: "e", Kind: engine.KindCustom, Time: at, Target: "r"},
 	} {
-		in, err := encodeInbox(ev, true)
-		if err != nil {
+		in := new(inboxEntry)
+		if err := encodeInbox(ev, true, in); err != nil {
 			t.Fatal(err)
 		}
 		want, err := json.Marshal(ev.Record())
@@ -202,5 +202,28 @@ func BenchmarkEncode(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// A trace's key is its rule's prefix, then its time key, in one
+// allocation: the layout store.go describes, sorted by time within a rule.
+func TestTraceKeyIsTheRulePrefixThenTheTimeKey(t *testing.T) {
+	at := time.Date(2026, 3, 1, 12, 0, 0, 123, time.UTC)
+	for _, c := range []struct {
+		rule, id string
+		at       time.Time
+	}{{"r", "run-1", at}, {"", "x", at}, {"a long rule name", "", time.Unix(-5, 0)}, {"日本", "ü", time.Time{}}} {
+		want := append(rulePrefix(c.rule), timeKey(c.at, c.id)...)
+		got := traceKey(c.rule, c.at, c.id)
+		if !bytes.Equal(got, want) {
+			t.Errorf("traceKey(%q, %v, %q) = %x, want %x", c.rule, c.at, c.id, got, want)
+		}
+		var kept []byte
+		if n := testing.AllocsPerRun(10, func() { kept = traceKey(c.rule, c.at, c.id) }); n != 1 || len(kept) != len(want) {
+			t.Errorf("traceKey made %v allocations, want 1", n)
+		}
+	}
+	if bytes.Compare(traceKey("r", at, "b"), traceKey("r", at.Add(1), "a")) >= 0 {
+		t.Error("an earlier trace's key does not sort first")
 	}
 }

@@ -11,10 +11,14 @@
 // default) it applies the batch to a transaction it keeps open and
 // appends what the batch changed to a write-ahead log before answering;
 // the log is fsynced every SyncInterval and the transaction committed
-// every CheckpointInterval (wal.go, logged.go). Inbox entries and traces
-// that come and go between two checkpoints stay in the writer's memory
-// and never reach bbolt; what is left of them is written into the
-// transaction before a read or the checkpoint (overlay.go).
+// every CheckpointInterval (wal.go, logged.go). Since a caller's send
+// runs the writer next on the caller's processor, a busy engine would hand
+// it one write at a time; it yields once before writing a lone write, so
+// one log record carries the writes of every caller ready to run
+// (yield.go). Inbox entries and traces that come and go between two
+// checkpoints stay in the writer's memory and never reach bbolt; what is
+// left of them is written into the transaction before a read or the
+// checkpoint (overlay.go).
 //
 // On-disk layout, schema version 2 (keys sort bytewise; a time key is the
 // Unix nanoseconds as 8 big-endian bytes with the sign bit flipped, so

@@ -20,9 +20,11 @@ import (
 // id stays. The caller must not modify c's slices and maps until Commit
 // returns.
 func (s *Store) Commit(c engine.Commit) error {
-	p, err := prepare(c)
+	w := new(commitWrite)
+	err := prepare(c, &w.p)
 	if err == nil {
-		err = s.submit(&op{kind: opCommit, commit: p, done: make(chan error, 1)})
+		w.op = op{kind: opCommit, commit: &w.p, done: make(chan error, 1)}
+		err = s.submit(&w.op)
 	}
 	if err != nil {
 		return fmt.Errorf("commit %s: %w", c.Rule, err)
@@ -30,15 +32,21 @@ func (s *Store) Commit(c engine.Commit) error {
 	return nil
 }
 
-// prepare validates and encodes c in the caller's goroutine, so encoding
-// runs in parallel and the writer only copies bytes.
-func prepare(c engine.Commit) (*prepared, error) {
-	p := &prepared{rule: c.Rule, globalSet: c.GlobalSet, globalDelete: c.GlobalDelete, deleteTimers: c.DeleteTimers,
+// commitWrite is a Commit's op and what it writes, allocated together.
+type commitWrite struct {
+	op op
+	p  prepared
+}
+
+// prepare validates and encodes c into p in the caller's goroutine, so
+// encoding runs in parallel and the writer only copies bytes.
+func prepare(c engine.Commit, p *prepared) error {
+	*p = prepared{rule: c.Rule, globalSet: c.GlobalSet, globalDelete: c.GlobalDelete, deleteTimers: c.DeleteTimers,
 		complete: c.Complete}
 	if c.Trace.ID != "" {
 		t, err := encodeTrace(c.Trace, c.Rule)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		if t.event == c.Complete {
 			t.event = "" // the event leaves the inbox with this commit: no done mark
@@ -47,45 +55,45 @@ func prepare(c engine.Commit) (*prepared, error) {
 	}
 	if c.RuleState != nil {
 		if c.Rule == "" {
-			return nil, errors.New("rule state without a rule name")
+			return errors.New("rule state without a rule name")
 		}
 		if !json.Valid(c.RuleState) {
-			return nil, errors.New("rule state is not valid JSON")
+			return errors.New("rule state is not valid JSON")
 		}
 		p.state = c.RuleState
 	}
 	for k, v := range c.GlobalSet {
 		if k == "" {
-			return nil, errors.New("empty global key")
+			return errors.New("empty global key")
 		}
 		if !json.Valid(v) {
-			return nil, fmt.Errorf("global %q is not valid JSON", k)
+			return fmt.Errorf("global %q is not valid JSON", k)
 		}
 	}
 	if slices.Contains(c.GlobalDelete, "") {
-		return nil, errors.New("empty global key")
+		return errors.New("empty global key")
 	}
 	for _, t := range c.PutTimers {
 		if t.ID == "" {
-			return nil, errors.New("timer without an id")
+			return errors.New("timer without an id")
 		}
 		v, err := json.Marshal(t)
 		if err != nil {
-			return nil, fmt.Errorf("timer %s: %w", t.ID, err)
+			return fmt.Errorf("timer %s: %w", t.ID, err)
 		}
 		p.putTimers = append(p.putTimers, keyValue{key: []byte(t.ID), value: v})
 	}
 	if slices.Contains(c.DeleteTimers, "") {
-		return nil, errors.New("timer without an id")
+		return errors.New("timer without an id")
 	}
 	for _, ev := range c.Accept {
-		in, err := encodeInbox(ev, ev.Kind != engine.KindSchedule)
-		if err != nil {
-			return nil, fmt.Errorf("event %q: %w", ev.ID, err)
+		in := new(inboxEntry)
+		if err := encodeInbox(ev, ev.Kind != engine.KindSchedule, in); err != nil {
+			return fmt.Errorf("event %q: %w", ev.ID, err)
 		}
 		p.accepts = append(p.accepts, in)
 	}
-	return p, nil
+	return nil
 }
 
 // encodeTrace encodes t under its rule (or rule, when t names none).
@@ -111,7 +119,7 @@ func encodeTrace(t engine.Trace, rule string) (encodedTrace, error) {
 			return encodedTrace{}, fmt.Errorf("trace %s: %w", t.ID, err)
 		}
 	}
-	return encodedTrace{rule: rule, event: t.EventID, key: append(rulePrefix(rule), timeKey(t.Started, t.ID)...), value: v}, nil
+	return encodedTrace{rule: rule, event: t.EventID, key: traceKey(rule, t.Started, t.ID), value: v}, nil
 }
 
 func textActions(actions []engine.Action) []engine.Action {
@@ -140,9 +148,18 @@ func rulePrefix(rule string) []byte {
 // before 1970 sort first too) followed by id, which keeps keys of the same
 // instant apart.
 func timeKey(t time.Time, id string) []byte {
-	k := make([]byte, 8, 8+len(id))
-	binary.BigEndian.PutUint64(k, uint64(t.UnixNano())^(1<<63))
-	return append(k, id...)
+	return appendTimeKey(make([]byte, 0, 8+len(id)), t, id)
+}
+
+func appendTimeKey(b []byte, t time.Time, id string) []byte {
+	return append(binary.BigEndian.AppendUint64(b, uint64(t.UnixNano())^(1<<63)), id...)
+}
+
+// traceKey is the key of rule's trace of a run started at t: rulePrefix,
+// then timeKey, in one allocation.
+func traceKey(rule string, t time.Time, id string) []byte {
+	b := make([]byte, 0, len(rule)+1+8+len(id))
+	return appendTimeKey(append(append(b, rule...), 0), t, id)
 }
 
 // RecordTrace stores the trace of a run that changed no durable state
@@ -181,12 +198,13 @@ func (s *Store) RecordEvent(ev engine.EventRecord) {
 // and one fsync; then calls come in the order of the Accept calls. then
 // must not block. When the writer's queue is full, Accept waits for room.
 func (s *Store) Accept(ev engine.Event, journal bool, then func(fresh bool, err error)) {
-	in, err := encodeInbox(ev, journal)
-	if err != nil {
+	w := new(acceptWrite)
+	if err := encodeInbox(ev, journal, &w.in); err != nil {
 		then(false, fmt.Errorf("accept event %q: %w", ev.ID, err))
 		return
 	}
-	o := &op{kind: opAccept, inbox: in, then: then}
+	w.op = op{kind: opAccept, inbox: &w.in, then: then}
+	o := &w.op
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	if s.closed {
@@ -196,27 +214,33 @@ func (s *Store) Accept(ev engine.Event, journal bool, then func(fresh bool, err 
 	s.ops <- o
 }
 
-// encodeInbox encodes an event for the inbox, and for the journal when
-// journal is set.
-func encodeInbox(ev engine.Event, journal bool) (*inboxEntry, error) {
+// acceptWrite is an Accept's op and its inbox entry, allocated together.
+type acceptWrite struct {
+	op op
+	in inboxEntry
+}
+
+// encodeInbox encodes an event into in for the inbox, and for the
+// journal when journal is set.
+func encodeInbox(ev engine.Event, journal bool, in *inboxEntry) error {
 	if ev.ID == "" || strings.IndexByte(ev.ID, 0) >= 0 {
-		return nil, errors.New("an event id must be non-empty without zero bytes")
+		return errors.New("an event id must be non-empty without zero bytes")
 	}
 	v, err := marshalEvent(&ev)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	in := &inboxEntry{id: ev.ID, value: v, writes: ev.Writes}
+	*in = inboxEntry{id: ev.ID, value: v, writes: ev.Writes}
 	if journal {
 		in.journal = v
 		if !recordShaped(ev) {
 			if in.journal, err = json.Marshal(ev.Record()); err != nil {
-				return nil, err
+				return err
 			}
 		}
 		in.journalKey = timeKey(ev.Time, ev.ID)
 	}
-	return in, nil
+	return nil
 }
 
 // recordShaped reports whether ev's JSON is byte for byte its journal

@@ -120,6 +120,9 @@ type writerState struct {
 	// ov holds the open transaction's inbox entries and traces written
 	// behind (overlay.go).
 	ov overlay
+	// company decides whether the interval mode's writer yields before it
+	// takes its batch (run).
+	company yields
 }
 
 // batch is what one transaction writes.
@@ -178,6 +181,9 @@ func (s *Store) run() {
 			open = false
 		}
 		if !s.drain(&b) {
+			open = false
+		}
+		if open && !s.gather(&b) {
 			open = false
 		}
 		if open && !b.flush {
