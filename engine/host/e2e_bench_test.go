@@ -24,6 +24,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -41,6 +42,7 @@ var (
 	e2eBacklog  = flag.Int("e2e.backlog", 0, "the engine's max_backlog in BenchmarkEndToEnd (0: its default)")
 	e2eProcs    = flag.Bool("e2e.procs", true, "let the engine tune GOMAXPROCS to the load, as `alexarules run` does")
 	e2eMaxProcs = flag.Int("e2e.gomaxprocs", 0, "GOMAXPROCS of the targets' process only, not of the load child (0: the default)")
+	e2eSlices   = flag.Int("e2e.slices", 1, "measure the baseline and the engine alternately in this many slices of -e2e.duration/N each (1: one after the other)")
 )
 
 // e2eRules are the benchmark rule of each call kind.
@@ -325,11 +327,16 @@ func eachTarget(run func(name, kind string, start func(testing.TB, string, strin
 
 // BenchmarkEndToEnd runs each call kind against the baseline and then the
 // engine, at -e2e.rate (0: closed loop with -e2e.clients), once each:
-// run it with -benchtime 1x (docs/BENCHMARKS.md).
+// run it with -benchtime 1x (docs/BENCHMARKS.md). With -e2e.slices N > 1
+// it measures them alternately instead (alternating).
 func BenchmarkEndToEnd(b *testing.B) {
 	load := startLoad(b)
 	if *e2eMaxProcs > 0 {
 		defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(*e2eMaxProcs))
+	}
+	if *e2eSlices > 1 {
+		alternating(b, load)
+		return
 	}
 	limit := map[string]float64{} // the baseline's delivered/s of each form
 	eachTarget(func(name, kind string, start func(testing.TB, string, string) string) {
@@ -349,6 +356,70 @@ func BenchmarkEndToEnd(b *testing.B) {
 	})
 }
 
+// alternating measures each form's baseline and engine in -e2e.slices
+// turns each, one after the other, both running meanwhile: the VM's speed
+// drifts by a third within minutes, and this way both see the same drift.
+// Each form reports the engine's figures with the baseline's beside them;
+// p50 is the median of the slices' and p99 the highest.
+func alternating(b *testing.B, load loadChild) {
+	for _, kind := range e2eKinds {
+		if kind == "push" {
+			continue
+		}
+		b.Run(kind+"/alternating", func(b *testing.B) {
+			targets := []string{startBaseline(b, load.URL, kind), startEngine(b, load.URL, kind)}
+			for range b.N {
+				var sum [2]figures
+				var p50s [2][]time.Duration
+				for i := range *e2eSlices {
+					warmup := *e2eWarmup
+					if i > 0 {
+						warmup /= 4 // the targets are warm; the sender's connections are not
+					}
+					for t, target := range targets {
+						f := load.run(b, loadCommand{Target: target, Rate: *e2eRate, Clients: *e2eClients,
+							Warmup: warmup, Duration: *e2eDuration / time.Duration(*e2eSlices)})
+						sum[t].add(f)
+						p50s[t] = append(p50s[t], f.P50)
+					}
+				}
+				for t := range sum {
+					slices.Sort(p50s[t])
+					sum[t].P50 = p50s[t][len(p50s[t])/2]
+				}
+				reportFigures(b, sum[1])
+				base := sum[0]
+				b.ReportMetric(base.delivered(), "baseline-delivered/s")
+				b.ReportMetric(base.perCall(float64(base.CPU.Microseconds())), "baseline-cpu-µs/event")
+				b.ReportMetric(base.perCall(float64(base.LoadCPU.Microseconds())), "baseline-load-cpu-µs/event")
+				b.ReportMetric(float64(base.P99.Microseconds())/1000, "baseline-p99-ms")
+				b.ReportMetric(sum[1].delivered()/base.delivered(), "of-baseline")
+			}
+		})
+	}
+}
+
+// add sums g's counts and costs into f; P99 and MaxRSS take the highest.
+func (f *figures) add(g figures) {
+	f.Sent += g.Sent
+	f.Accepted += g.Accepted
+	f.Refused += g.Refused
+	f.Failed += g.Failed
+	f.Calls += g.Calls
+	f.Unmatched += g.Unmatched
+	f.MeasuredAccepted += g.MeasuredAccepted
+	f.MeasuredCalls += g.MeasuredCalls
+	f.Window += g.Window
+	f.Conns += g.Conns
+	f.NewConns += g.NewConns
+	f.P99 = max(f.P99, g.P99)
+	f.CPU += g.CPU
+	f.Mallocs += g.Mallocs
+	f.MaxRSS = max(f.MaxRSS, g.MaxRSS)
+	f.Duration += g.Duration
+	f.LoadCPU += g.LoadCPU
+}
+
 func reportFigures(b *testing.B, f figures) {
 	b.ReportMetric(0, "ns/op")
 	b.ReportMetric(f.delivered(), "delivered/s")
@@ -356,6 +427,7 @@ func reportFigures(b *testing.B, f figures) {
 	b.ReportMetric(float64(f.P50.Microseconds())/1000, "p50-ms")
 	b.ReportMetric(float64(f.P99.Microseconds())/1000, "p99-ms")
 	b.ReportMetric(f.perCall(float64(f.CPU.Microseconds())), "cpu-µs/event")
+	b.ReportMetric(f.perCall(float64(f.LoadCPU.Microseconds())), "load-cpu-µs/event")
 	b.ReportMetric(f.perCall(float64(f.Mallocs)), "allocs/event")
 	b.ReportMetric(float64(f.MaxRSS)/(1<<20), "rss-MiB")
 	b.ReportMetric(float64(f.Refused), "refused")

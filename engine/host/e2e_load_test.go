@@ -25,6 +25,7 @@ import (
 	"time"
 
 	"github.com/alexarules/alexarules/alexa/sim"
+	"github.com/alexarules/alexarules/engine/enginetest"
 )
 
 const e2eChildEnv = "ALEXARULES_E2E_LOAD"
@@ -86,6 +87,7 @@ type loadResult struct {
 	P50, P99                        time.Duration // event sent → call received, measured window
 	Conns                           int64         // connections the sink accepted during the run
 	NewConns                        int64         // of them, after the warm-up
+	LoadCPU                         time.Duration // the child's own CPU time over the run (sink and senders)
 	Err                             string
 }
 
@@ -277,7 +279,7 @@ func (s *sink) mark(to bool) {
 // 60 s passed) and reports.
 func (s *sink) run(c loadCommand) loadResult {
 	s.reset(c.Push)
-	conns0 := s.conns.Load()
+	conns0, cpu0 := s.conns.Load(), enginetest.CPUTime()
 	d := &driver{s: s, target: c.Target + "/api/events", push: c.Push, client: &http.Client{Transport: &http.Transport{
 		MaxIdleConnsPerHost: c.Clients, MaxIdleConns: c.Clients}}}
 	if c.Push {
@@ -300,7 +302,7 @@ func (s *sink) run(c loadCommand) loadResult {
 	}
 	res := loadResult{Sent: d.sent.Load(), Accepted: d.accepted.Load(), Refused: d.refused.Load(), Failed: d.failed.Load(),
 		Calls: s.calls.Load(), Unmatched: s.unmatch.Load(), MeasuredAccepted: accepted, MeasuredCalls: s.measured.Load(),
-		Window: window, Conns: s.conns.Load() - conns0, NewConns: newConns}
+		Window: window, Conns: s.conns.Load() - conns0, NewConns: newConns, LoadCPU: enginetest.CPUTime() - cpu0}
 	s.mu.Lock()
 	slices.Sort(s.lat)
 	if n := len(s.lat); n > 0 {
