@@ -169,8 +169,10 @@ func (s *Store) submit(o *op) error {
 }
 
 // run is the writer: it waits for work, takes everything queued and
-// writes it in one transaction. Waiting callers make it write at once;
-// recorded events and traces alone wait up to RecordDelay for company.
+// writes it in one transaction. Waiting callers make it write at once
+// (in the interval mode a lone one first yields the processor once, so
+// writes already on their way share its log record: gather); recorded
+// events and traces alone wait up to RecordDelay for company.
 func (s *Store) run() {
 	defer close(s.done)
 	records, commits := newWait(), newWait()
