@@ -8,6 +8,8 @@ import (
 	"net/http"
 	"strconv"
 	"unicode/utf8"
+
+	"github.com/alexarules/alexarules/internal/jsonenc"
 )
 
 // decodeEvent reads a POST /api/events body into req. The common body,
@@ -88,23 +90,23 @@ func (e errReader) Read([]byte) (int, error) { return 0, e.err }
 // encoding/json does (numbers as float64, objects as map[string]any,
 // arrays as []any).
 func plainEvent(body []byte, req *publishRequest) bool {
-	p := plainParser{b: body}
-	if !p.next('{') {
+	p := plainParser{Cursor: jsonenc.Cursor{B: body}}
+	if !p.Next('{') {
 		return false
 	}
 	var seen [3]bool
-	for first := true; !p.next('}'); first = false {
-		if !first && !p.next(',') || !p.field(req, &seen) {
+	for first := true; !p.Next('}'); first = false {
+		if !first && !p.Next(',') || !p.field(req, &seen) {
 			return false
 		}
 	}
-	return p.end()
+	return p.End()
 }
 
 // field parses one `"key": value` of the event object into req.
 func (p *plainParser) field(req *publishRequest, seen *[3]bool) bool {
 	key, found := p.str()
-	if !found || !p.next(':') {
+	if !found || !p.Next(':') {
 		return false
 	}
 	i, ok := 0, false
@@ -116,9 +118,9 @@ func (p *plainParser) field(req *publishRequest, seen *[3]bool) bool {
 		req.Partition, ok = p.str()
 	case "data":
 		i = 2
-		if p.literal("null") {
+		if p.Literal("null") {
 			req.Data, ok = nil, true
-		} else if p.next('{') {
+		} else if p.Next('{') {
 			req.Data, ok = p.object()
 		}
 	default:
@@ -138,69 +140,22 @@ const maxPlainDepth = 64
 // plainParser reads the plain JSON subset plainEvent accepts; each method
 // reports false for anything outside it.
 type plainParser struct {
-	b     []byte
-	i     int
+	jsonenc.Cursor
 	depth int
-}
-
-// skip passes JSON white space.
-func (p *plainParser) skip() {
-	for p.i < len(p.b) {
-		switch p.b[p.i] {
-		case ' ', '\t', '\n', '\r':
-			p.i++
-		default:
-			return
-		}
-	}
-}
-
-// peek is the next byte after white space, 0 at the end.
-func (p *plainParser) peek() byte {
-	p.skip()
-	if p.i < len(p.b) {
-		return p.b[p.i]
-	}
-	return 0
-}
-
-// next consumes c if it comes next.
-func (p *plainParser) next(c byte) bool {
-	if p.peek() != c {
-		return false
-	}
-	p.i++
-	return true
-}
-
-// end reports whether only white space is left.
-func (p *plainParser) end() bool {
-	p.skip()
-	return p.i == len(p.b)
-}
-
-// literal consumes word (null, true, false) if it comes next.
-func (p *plainParser) literal(word string) bool {
-	p.skip()
-	if !bytes.HasPrefix(p.b[p.i:], []byte(word)) {
-		return false
-	}
-	p.i += len(word)
-	return true
 }
 
 // str reads a string without escapes or control characters, valid UTF-8.
 func (p *plainParser) str() (string, bool) {
-	if !p.next('"') {
+	if !p.Next('"') {
 		return "", false
 	}
-	start := p.i
+	start := p.I
 	ascii := true
-	for ; p.i < len(p.b); p.i++ {
-		switch c := p.b[p.i]; {
+	for ; p.I < len(p.B); p.I++ {
+		switch c := p.B[p.I]; {
 		case c == '"':
-			s := p.b[start:p.i]
-			p.i++
+			s := p.B[start:p.I]
+			p.I++
 			if !ascii && !utf8.Valid(s) {
 				return "", false
 			}
@@ -216,22 +171,22 @@ func (p *plainParser) str() (string, bool) {
 
 // value reads any JSON value.
 func (p *plainParser) value() (any, bool) {
-	switch c := p.peek(); {
+	switch c := p.Peek(); {
 	case c == '"':
 		return p.str()
 	case c == '{':
-		p.i++
+		p.I++
 		return p.object()
 	case c == '[':
-		p.i++
+		p.I++
 		return p.array()
 	case c == '-' || '0' <= c && c <= '9':
 		return p.number()
-	case p.literal("true"):
+	case p.Literal("true"):
 		return true, true
-	case p.literal("false"):
+	case p.Literal("false"):
 		return false, true
-	case p.literal("null"):
+	case p.Literal("null"):
 		return nil, true
 	}
 	return nil, false
@@ -243,12 +198,12 @@ func (p *plainParser) object() (map[string]any, bool) {
 		return nil, false
 	}
 	m := make(map[string]any)
-	for first := true; !p.next('}'); first = false {
-		if !first && !p.next(',') {
+	for first := true; !p.Next('}'); first = false {
+		if !first && !p.Next(',') {
 			return nil, false
 		}
 		k, ok := p.str()
-		if !ok || !p.next(':') {
+		if !ok || !p.Next(':') {
 			return nil, false
 		}
 		if m[k], ok = p.value(); !ok {
@@ -265,8 +220,8 @@ func (p *plainParser) array() ([]any, bool) {
 		return nil, false
 	}
 	a := make([]any, 0)
-	for first := true; !p.next(']'); first = false {
-		if !first && !p.next(',') {
+	for first := true; !p.Next(']'); first = false {
+		if !first && !p.Next(',') {
 			return nil, false
 		}
 		v, ok := p.value()
@@ -282,33 +237,33 @@ func (p *plainParser) array() ([]any, bool) {
 // number reads a JSON number as encoding/json does into an interface: a
 // float64 (one out of its range is left to encoding/json's error).
 func (p *plainParser) number() (any, bool) {
-	start := p.i
-	if p.i < len(p.b) && p.b[p.i] == '-' {
-		p.i++
+	start := p.I
+	if p.I < len(p.B) && p.B[p.I] == '-' {
+		p.I++
 	}
 	switch {
-	case p.i < len(p.b) && p.b[p.i] == '0':
-		p.i++
+	case p.I < len(p.B) && p.B[p.I] == '0':
+		p.I++
 	case !p.digits():
 		return nil, false
 	}
-	if n, ok := smallInt(p.b[start:p.i]); ok && !p.fractionNext() {
+	if n, ok := smallInt(p.B[start:p.I]); ok && !p.fractionNext() {
 		return n, true
 	}
-	if p.i < len(p.b) && p.b[p.i] == '.' {
-		if p.i++; !p.digits() {
+	if p.I < len(p.B) && p.B[p.I] == '.' {
+		if p.I++; !p.digits() {
 			return nil, false
 		}
 	}
-	if p.i < len(p.b) && (p.b[p.i] == 'e' || p.b[p.i] == 'E') {
-		if p.i++; p.i < len(p.b) && (p.b[p.i] == '+' || p.b[p.i] == '-') {
-			p.i++
+	if p.I < len(p.B) && (p.B[p.I] == 'e' || p.B[p.I] == 'E') {
+		if p.I++; p.I < len(p.B) && (p.B[p.I] == '+' || p.B[p.I] == '-') {
+			p.I++
 		}
 		if !p.digits() {
 			return nil, false
 		}
 	}
-	f, err := strconv.ParseFloat(string(p.b[start:p.i]), 64)
+	f, err := strconv.ParseFloat(string(p.B[start:p.I]), 64)
 	return f, err == nil
 }
 
@@ -335,14 +290,14 @@ func smallInt(b []byte) (float64, bool) {
 
 // fractionNext reports whether a fraction or an exponent follows.
 func (p *plainParser) fractionNext() bool {
-	return p.i < len(p.b) && (p.b[p.i] == '.' || p.b[p.i] == 'e' || p.b[p.i] == 'E')
+	return p.I < len(p.B) && (p.B[p.I] == '.' || p.B[p.I] == 'e' || p.B[p.I] == 'E')
 }
 
 // digits consumes one or more decimal digits.
 func (p *plainParser) digits() bool {
-	start := p.i
-	for p.i < len(p.b) && '0' <= p.b[p.i] && p.b[p.i] <= '9' {
-		p.i++
+	start := p.I
+	for p.I < len(p.B) && '0' <= p.B[p.I] && p.B[p.I] <= '9' {
+		p.I++
 	}
-	return p.i > start
+	return p.I > start
 }

@@ -13,17 +13,17 @@ import "bytes"
 // member, as it does). Otherwise the caller asks encoding/json, which
 // gives its own result and error. doc may be surrounded by white space.
 func StringField(doc []byte, key string) (value string, ok bool) {
-	s := scanner{b: doc}
-	if !s.next('{') {
+	s := scanner{Cursor{B: doc}}
+	if !s.Next('{') {
 		return "", false
 	}
 	found := false
-	for first := true; !s.next('}'); first = false {
-		if !first && !s.next(',') {
+	for first := true; !s.Next('}'); first = false {
+		if !first && !s.Next(',') {
 			return "", false
 		}
 		name, escaped, valid := s.str()
-		if !valid || escaped || !s.next(':') {
+		if !valid || escaped || !s.Next(':') {
 			return "", false
 		}
 		switch {
@@ -39,7 +39,7 @@ func StringField(doc []byte, key string) (value string, ok bool) {
 			return "", false
 		}
 	}
-	return value, found && s.end()
+	return value, found && s.End()
 }
 
 // printable reports whether b is printable ASCII only.
@@ -58,44 +58,14 @@ const maxDepth = 64
 
 // scanner walks JSON as encoding/json's syntax check does; each method
 // reports false where that check fails (and past maxDepth).
-type scanner struct {
-	b []byte
-	i int
-}
-
-// peek passes JSON white space and returns the next byte, 0 at the end.
-func (s *scanner) peek() byte {
-	for ; s.i < len(s.b); s.i++ {
-		switch c := s.b[s.i]; c {
-		case ' ', '\t', '\n', '\r':
-		default:
-			return c
-		}
-	}
-	return 0
-}
-
-// next consumes c if it comes next after white space.
-func (s *scanner) next(c byte) bool {
-	if s.peek() != c {
-		return false
-	}
-	s.i++
-	return true
-}
-
-// end reports whether only white space is left.
-func (s *scanner) end() bool {
-	s.peek()
-	return s.i == len(s.b)
-}
+type scanner struct{ Cursor }
 
 // value passes one value nested depth levels deep.
 func (s *scanner) value(depth int) bool {
 	if depth > maxDepth {
 		return false
 	}
-	switch s.peek() {
+	switch s.Peek() {
 	case '{':
 		return s.container('}', depth)
 	case '[':
@@ -104,11 +74,11 @@ func (s *scanner) value(depth int) bool {
 		_, _, valid := s.str()
 		return valid
 	case 't':
-		return s.literal("true")
+		return s.Literal("true")
 	case 'f':
-		return s.literal("false")
+		return s.Literal("false")
 	case 'n':
-		return s.literal("null")
+		return s.Literal("null")
 	}
 	return s.number()
 }
@@ -116,13 +86,13 @@ func (s *scanner) value(depth int) bool {
 // container passes an object ('}': "name": value members) or an array
 // (']') from its opening byte to its closing one.
 func (s *scanner) container(closing byte, depth int) bool {
-	s.i++
-	for first := true; !s.next(closing); first = false {
-		if !first && !s.next(',') {
+	s.I++
+	for first := true; !s.Next(closing); first = false {
+		if !first && !s.Next(',') {
 			return false
 		}
 		if closing == '}' {
-			if _, _, valid := s.str(); !valid || !s.next(':') {
+			if _, _, valid := s.str(); !valid || !s.Next(':') {
 				return false
 			}
 		}
@@ -137,16 +107,16 @@ func (s *scanner) container(closing byte, depth int) bool {
 // quotes, and whether that holds an escape. Any byte from 0x20 up is
 // valid in it, as encoding/json reads (invalid UTF-8 included).
 func (s *scanner) str() (raw []byte, escaped, valid bool) {
-	if !s.next('"') {
+	if !s.Next('"') {
 		return nil, false, false
 	}
-	start := s.i
-	for s.i < len(s.b) {
-		c := s.b[s.i]
+	start := s.I
+	for s.I < len(s.B) {
+		c := s.B[s.I]
 		switch {
 		case c == '"':
-			s.i++
-			return s.b[start : s.i-1], escaped, true
+			s.I++
+			return s.B[start : s.I-1], escaped, true
 		case c < 0x20:
 			return nil, false, false
 		case c == '\\':
@@ -155,7 +125,7 @@ func (s *scanner) str() (raw []byte, escaped, valid bool) {
 				return nil, false, false
 			}
 		default:
-			s.i++
+			s.I++
 		}
 	}
 	return nil, false, false
@@ -164,23 +134,23 @@ func (s *scanner) str() (raw []byte, escaped, valid bool) {
 // escape passes one escape sequence: \" \\ \/ \b \f \n \r \t or \u and
 // four hexadecimal digits.
 func (s *scanner) escape() bool {
-	if s.i+1 >= len(s.b) {
+	if s.I+1 >= len(s.B) {
 		return false
 	}
-	switch s.b[s.i+1] {
+	switch s.B[s.I+1] {
 	case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
-		s.i += 2
+		s.I += 2
 		return true
 	case 'u':
-		if s.i+6 > len(s.b) {
+		if s.I+6 > len(s.B) {
 			return false
 		}
-		for _, h := range s.b[s.i+2 : s.i+6] {
+		for _, h := range s.B[s.I+2 : s.I+6] {
 			if !isHex(h) {
 				return false
 			}
 		}
-		s.i += 6
+		s.I += 6
 		return true
 	}
 	return false
@@ -190,38 +160,29 @@ func isHex(c byte) bool {
 	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
 }
 
-// literal passes word (true, false, null).
-func (s *scanner) literal(word string) bool {
-	if !bytes.HasPrefix(s.b[s.i:], []byte(word)) {
-		return false
-	}
-	s.i += len(word)
-	return true
-}
-
 // number passes a number: -?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)?
 func (s *scanner) number() bool {
 	if s.at('-') {
-		s.i++
+		s.I++
 	}
 	switch {
 	case s.at('0'):
-		s.i++
-	case s.i < len(s.b) && '1' <= s.b[s.i] && s.b[s.i] <= '9':
+		s.I++
+	case s.I < len(s.B) && '1' <= s.B[s.I] && s.B[s.I] <= '9':
 		s.digits()
 	default:
 		return false
 	}
 	if s.at('.') {
-		s.i++
+		s.I++
 		if !s.digits() {
 			return false
 		}
 	}
 	if s.at('e') || s.at('E') {
-		s.i++
+		s.I++
 		if s.at('+') || s.at('-') {
-			s.i++
+			s.I++
 		}
 		if !s.digits() {
 			return false
@@ -230,14 +191,14 @@ func (s *scanner) number() bool {
 	return true
 }
 
-// at reports whether the byte at s.i is c.
-func (s *scanner) at(c byte) bool { return s.i < len(s.b) && s.b[s.i] == c }
+// at reports whether the byte at s.I is c.
+func (s *scanner) at(c byte) bool { return s.I < len(s.B) && s.B[s.I] == c }
 
 // digits passes [0-9]* and reports whether there was one.
 func (s *scanner) digits() bool {
-	start := s.i
-	for s.i < len(s.b) && '0' <= s.b[s.i] && s.b[s.i] <= '9' {
-		s.i++
+	start := s.I
+	for s.I < len(s.B) && '0' <= s.B[s.I] && s.B[s.I] <= '9' {
+		s.I++
 	}
-	return s.i > start
+	return s.I > start
 }
