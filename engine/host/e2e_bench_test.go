@@ -42,6 +42,7 @@ var (
 	e2eBacklog  = flag.Int("e2e.backlog", 0, "the engine's max_backlog in BenchmarkEndToEnd (0: its default)")
 	e2eProcs    = flag.Bool("e2e.procs", true, "let the engine tune GOMAXPROCS to the load, as `alexarules run` does")
 	e2eMaxProcs = flag.Int("e2e.gomaxprocs", 0, "GOMAXPROCS of the targets' process only, not of the load child (0: the default)")
+	e2eMax      = flag.Int("e2e.max", 64, "the benchmark rule's max (runs at once, mode parallel) in the features and web forms")
 	e2eSlices   = flag.Int("e2e.slices", 1, "measure the baseline and the engine alternately in this many slices of -e2e.duration/N each (1: one after the other)")
 )
 
@@ -72,7 +73,7 @@ func e2eRule(kind string) string {
 		return e2ePushRule
 	}
 	return `return {
-	rule "bench" { when = event "bench", mode = "parallel", max = 64, run = function(ctx, ev)
+	rule "bench" { when = event "bench", mode = "parallel", max = ` + strconv.Itoa(*e2eMax) + `, run = function(ctx, ev)
 		if ev.name ~= "bench" then return end
 		local seq = ev.data.seq
 		local bucket = seq % 100` + e2eRules[kind] + `
@@ -467,9 +468,10 @@ func TestEndToEndShort(t *testing.T) {
 	})
 }
 
-// maxInFlight bounds the calls in flight at once: the rule's max (64)
-// and the engine's other clients (discovery, the notification tracker).
-const maxInFlight = 64 + 8
+// maxInFlight bounds the calls in flight at once: the rule's max
+// (-e2e.max) and the engine's other clients (discovery, the notification
+// tracker).
+func maxInFlight() int64 { return int64(*e2eMax) + 8 }
 
 func checkFigures(t *testing.T, f figures) {
 	t.Helper()
@@ -484,7 +486,7 @@ func checkFigures(t *testing.T, f figures) {
 		t.Fatalf("%d events answered 202, %d calls made: lost %d", f.Accepted, f.Calls, f.Accepted-f.Calls)
 	case f.Unmatched != 0:
 		t.Fatalf("%d calls matched no event", f.Unmatched)
-	case f.Conns > maxInFlight:
-		t.Fatalf("%d connections to the sink for at most %d calls at once: connections are not kept", f.Conns, maxInFlight)
+	case f.Conns > maxInFlight():
+		t.Fatalf("%d connections to the sink for at most %d calls at once: connections are not kept", f.Conns, maxInFlight())
 	}
 }
