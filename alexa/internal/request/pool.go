@@ -6,15 +6,23 @@ import (
 	"time"
 )
 
-// PoolSize is how many idle keep-alive connections a family's client
-// keeps per host. Go's default (2) made more than half of the calls open a
-// new connection (a TLS handshake against Amazon) at 3,000 calls/s (issue
-// 13): every connection busy at the peak must be able to wait idle for the
-// next call instead of being closed and opened again. The calls in flight
-// at once are bounded by the rules' runs (a parallel rule's max), so 256
-// idle connections per host cover the engine's busiest load; an idle one
-// closes after 90 s.
-const PoolSize = 256
+// PoolSize is how many connections a family's client keeps to one host,
+// busy or idle (http.Transport's MaxConnsPerHost and MaxIdleConnsPerHost);
+// a call finding them all busy waits for one.
+//
+// Idle: Go's default (2) made more than half of the calls open a new
+// connection (a TLS handshake against Amazon) at 3,000 calls/s (issue 13):
+// every connection busy at the peak must be able to wait idle for the next
+// call instead of being closed and opened again; an idle one closes after
+// 90 s.
+//
+// Busy: over HTTP/2 (Amazon's hosts, over TLS) one connection carries
+// every call. Over HTTP/1.1 each call in flight holds one, and a parallel
+// rule's max can be in the hundreds: with a rule of max 256 in the
+// end-to-end benchmark (2 cores, HTTP/1.1 on loopback) 256 connections
+// held 6-12 MiB more than 64 and delivered no more (docs/BENCHMARKS.md
+// "Connections per host").
+const PoolSize = 64
 
 // CallTimeout bounds one request of the default client: dial, send,
 // answer and body.
@@ -31,8 +39,8 @@ func NewHTTPClient() *http.Client {
 	return &http.Client{Timeout: CallTimeout, Transport: newTransport()}
 }
 
-// newTransport keeps keep-alive connections pooled per host (PoolSize
-// idle) and negotiates HTTP/2 where the host speaks it over TLS (one
+// newTransport keeps keep-alive connections pooled per host (at most
+// PoolSize, busy or idle) and negotiates HTTP/2 where the host speaks it over TLS (one
 // multiplexed connection then carries every call).
 func newTransport() *http.Transport {
 	return &http.Transport{
@@ -41,6 +49,7 @@ func newTransport() *http.Transport {
 		ForceAttemptHTTP2:     true,
 		MaxIdleConns:          4 * PoolSize,
 		MaxIdleConnsPerHost:   PoolSize,
+		MaxConnsPerHost:       PoolSize,
 		IdleConnTimeout:       90 * time.Second,
 		TLSHandshakeTimeout:   10 * time.Second,
 		ExpectContinueTimeout: time.Second,

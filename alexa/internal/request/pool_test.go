@@ -8,6 +8,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 )
 
 // Under sustained concurrent load the default client reuses its
@@ -101,5 +102,47 @@ func TestPathOf(t *testing.T) {
 		if got := pathOf(raw); got != want {
 			t.Errorf("pathOf(%q) = %q; want %q", raw, got, want)
 		}
+	}
+}
+
+// More calls at once than PoolSize share PoolSize connections to a host
+// that speaks HTTP/1.1: the others wait for one.
+func TestCallsBeyondThePoolWaitForAConnection(t *testing.T) {
+	const callers = PoolSize + 36
+	var opened, arrived atomic.Int64
+	release := make(chan struct{})
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		arrived.Add(1)
+		<-release
+		w.Write([]byte(`{}`))
+	}))
+	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		if s == http.StateNew {
+			opened.Add(1)
+		}
+	}
+	srv.Start()
+	t.Cleanup(srv.Close)
+	c := New(Family{Name: "web"}, Options{})
+	var wg sync.WaitGroup
+	for range callers {
+		wg.Go(func() {
+			if _, err := c.Do(context.Background(), Request{Method: "POST", URL: srv.URL + "/api/x", Body: []byte(`{}`)}); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	for deadline := time.Now().Add(10 * time.Second); arrived.Load() < PoolSize; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d calls reached the server", arrived.Load(), PoolSize)
+		}
+	}
+	close(release)
+	wg.Wait()
+	if n := opened.Load(); n > PoolSize {
+		t.Fatalf("%d calls at once opened %d connections; want at most %d", callers, n, PoolSize)
+	}
+	if n := arrived.Load(); n != callers {
+		t.Fatalf("%d of %d calls answered", n, callers)
 	}
 }
