@@ -23,7 +23,7 @@ func TestSustainedLoadOpensNoNewConnectionsAfterWarmUp(t *testing.T) {
 	const callers, warmup, rounds = 32, 10, 50
 	var opened, arrived atomic.Int64
 	barrier := make(chan struct{})
-	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+	srv := countingServer(t, &opened, func() {
 		// The first round's calls wait for each other: all 32 are in
 		// flight at once, on 32 connections.
 		if n := arrived.Add(1); n == callers {
@@ -31,15 +31,7 @@ func TestSustainedLoadOpensNoNewConnectionsAfterWarmUp(t *testing.T) {
 		} else if n < callers {
 			<-barrier
 		}
-		w.Write([]byte(`{}`))
-	}))
-	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
-		if s == http.StateNew {
-			opened.Add(1)
-		}
-	}
-	srv.Start()
-	t.Cleanup(srv.Close)
+	})
 	c := New(Family{Name: "web"}, Options{})
 	round := func() {
 		var wg sync.WaitGroup
@@ -111,18 +103,10 @@ func TestCallsBeyondThePoolWaitForAConnection(t *testing.T) {
 	const callers = PoolSize + 36
 	var opened, arrived atomic.Int64
 	release := make(chan struct{})
-	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+	srv := countingServer(t, &opened, func() {
 		arrived.Add(1)
 		<-release
-		w.Write([]byte(`{}`))
-	}))
-	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
-		if s == http.StateNew {
-			opened.Add(1)
-		}
-	}
-	srv.Start()
-	t.Cleanup(srv.Close)
+	})
 	c := New(Family{Name: "web"}, Options{})
 	var wg sync.WaitGroup
 	for range callers {
@@ -145,4 +129,21 @@ func TestCallsBeyondThePoolWaitForAConnection(t *testing.T) {
 	if n := arrived.Load(); n != callers {
 		t.Fatalf("%d of %d calls answered", n, callers)
 	}
+}
+
+// countingServer serves HTTP/1.1, calling before each answer ({}), and
+// counts the connections it accepts in opened.
+func countingServer(t *testing.T, opened *atomic.Int64, before func()) *httptest.Server {
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		before()
+		w.Write([]byte(`{}`))
+	}))
+	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		if s == http.StateNew {
+			opened.Add(1)
+		}
+	}
+	srv.Start()
+	t.Cleanup(srv.Close)
+	return srv
 }
