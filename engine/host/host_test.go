@@ -206,6 +206,11 @@ func TestStartFailuresAreConfigOrRuntimeErrors(t *testing.T) {
 			// Never the default data file in the package directory.
 			tc.cfg.Data = filepath.Join(t.TempDir(), "alexarules.db")
 		}
+		if tc.cfg.Admin == "" {
+			// Nor the default admin address: a demo running on the same
+			// machine holds 127.0.0.1:8080.
+			tc.cfg.Admin = "off"
+		}
 		err := host.Run(context.Background(), host.Options{Config: tc.cfg})
 		if err == nil || host.IsConfigError(err) != tc.config || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s: %v (config error: %t), want config error %t mentioning %q", tc.name, err, host.IsConfigError(err), tc.config, tc.want)
