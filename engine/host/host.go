@@ -104,6 +104,11 @@ func Run(ctx context.Context, o Options) error {
 	if err != nil {
 		return err
 	}
+	// A rules path that is not there is the configuration's error, told
+	// before any port is taken or Amazon is called.
+	if _, err := rules.Files(rulePaths(o, cfg)...); err != nil {
+		return &ConfigError{fmt.Errorf("rules: %w", err)}
+	}
 	if o.Clock == nil {
 		o.Clock = engine.RealClock{}
 	}

@@ -198,6 +198,7 @@ func TestStartFailuresAreConfigOrRuntimeErrors(t *testing.T) {
 	}{
 		{"no rules", host.Config{}, true, "--rules"},
 		{"missing rules dir", host.Config{Rules: filepath.Join(dir, "nope")}, true, "nope"},
+		{"missing rules dir, admin address taken", host.Config{Rules: filepath.Join(dir, "nope"), Admin: taken.Addr().String()}, true, "nope"},
 		{"bad push", host.Config{Rules: dir, Push: "pigeon"}, true, "--push"},
 		{"admin address taken", host.Config{Rules: dir, Admin: taken.Addr().String()}, false, "admin API"},
 		{"data file in use", host.Config{Rules: dir, Admin: "off", Data: inUse.Path()}, false, "in use"},

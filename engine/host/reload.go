@@ -43,11 +43,13 @@ func (h *host) load() (*rules.Set, []*engine.Rule, []schedule.Entry, error) {
 
 // rulePaths are what load reads: Options.RulePaths, else the rules
 // directory.
-func (h *host) rulePaths() []string {
-	if len(h.opts.RulePaths) > 0 {
-		return h.opts.RulePaths
+func (h *host) rulePaths() []string { return rulePaths(h.opts, h.cfg) }
+
+func rulePaths(o Options, cfg Config) []string {
+	if len(o.RulePaths) > 0 {
+		return o.RulePaths
 	}
-	return []string{h.cfg.Rules}
+	return []string{cfg.Rules}
 }
 
 // reload loads the rule files again and swaps them in. When any file has
