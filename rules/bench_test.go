@@ -170,7 +170,7 @@ func (be *benchEngine) report() {
 const readyRule = `return rule "ready" { when = startup {}, run = function(ctx, ev) end }`
 
 // writeFiles writes name → source into a new temp dir.
-func writeFiles(b *testing.B, files map[string]string) string {
+func writeFiles(b testing.TB, files map[string]string) string {
 	b.Helper()
 	dir := b.TempDir()
 	for name, src := range files {

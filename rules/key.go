@@ -46,6 +46,9 @@ func (k *keyer) key(ev *engine.Event, trigger int) (string, error) {
 	guarded := k.l.opts.Guard.Watch(ctx, nil)
 	defer guarded.Stop()
 	ctx = guarded.Context()
+	// Each call starts afresh, as a run does (instance.Run): its log and
+	// action budgets are the call's, and its bound functions stop with it.
+	k.in.run.reset(ctx)
 	L.SetContext(guarded.VM())
 	defer L.RemoveContext()
 	fn := def.table.RawGetString("key")

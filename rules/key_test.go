@@ -1,6 +1,8 @@
 package rules_test
 
 import (
+	"fmt"
+	"log/slog"
 	"slices"
 	"strings"
 	"sync"
@@ -261,5 +263,34 @@ return rule "k" {
 	h.emit("x", map[string]any{"bomb": false})
 	if tr := h.waitRuns(2, ofRule("k"))[1]; tr.Outcome != engine.OutcomeOK {
 		t.Fatalf("after the bomb: %+v", tr)
+	}
+}
+
+// The key function's state starts each event afresh, as a run's does:
+// what one call printed or recorded does not count against the next
+// call's budget, so the 250th event's print still reaches the log (the
+// budget is 200 lines per run).
+func TestKeyFunctionBudgetIsPerEvent(t *testing.T) {
+	dir := writeFiles(t, map[string]string{"r.lua": `
+return rule "k" {
+  when = event "x",
+  key = function(ev) print("key of " .. ev.data.n) return "a" end,
+  run = function() end,
+}`})
+	set, err := rules.Load(rules.Options{Location: time.UTC}, dir)
+	if err != nil || len(set.Errors) > 0 {
+		t.Fatal(err, set.Errors)
+	}
+	var out strings.Builder
+	r := set.Rules[0].Engine(slog.New(slog.NewTextHandler(&out, nil)), false)
+	const n = 250
+	for i := 1; i <= n; i++ {
+		if k, err := r.Key(&engine.Event{Kind: engine.KindCustom, Name: "x", Data: map[string]any{"n": i}}, 0); err != nil || k != "a" {
+			t.Fatalf("event %d: key %q, %v", i, k, err)
+		}
+	}
+	if !strings.Contains(out.String(), fmt.Sprintf("key of %d", n)) {
+		t.Fatalf("the %dth key function's print is missing from the log; the log ends:\n%s", n,
+			out.String()[max(0, out.Len()-300):])
 	}
 }
