@@ -49,3 +49,30 @@ func TestAFullBatchHoldsItsCompletesForOneTransaction(t *testing.T) {
 		t.Fatalf("the last batch before close writes %v, want c4", b.completes)
 	}
 }
+
+// A Flush a full batch held goes into the next transaction without
+// taking the place of an op queued before the records it was held with:
+// that transaction still takes a whole queue of ops.
+func TestCarriedFlushesLeaveRoomForAFullQueue(t *testing.T) {
+	s := &Store{ops: make(chan *op, maxBatchOps), events: make(chan engine.EventRecord),
+		traces: make(chan engine.Trace), completes: make(chan string), reads: make(chan *readOp)}
+	s.opts.QueueSize = 16
+	var b batch
+	var h heldRecords
+	for range maxBatchOps - 1 {
+		b.ops = append(b.ops, &op{kind: opPut, lazy: true})
+	}
+	b.ops = append(b.ops, &op{kind: opFlush})
+	b.traces = []engine.Trace{{ID: "t1"}}
+	h.hold(&b, true)
+	b.reset()
+	for range maxBatchOps { // queued while the full batch was written
+		s.ops <- &op{kind: opPut, lazy: true}
+	}
+	h.carry(&b)
+	s.drain(&b)
+	if got := len(b.ops) - 1; got != maxBatchOps || len(s.ops) != 0 {
+		t.Fatalf("the transaction after a held Flush took %d queued ops and left %d, want %d and 0",
+			got, len(s.ops), maxBatchOps)
+	}
+}

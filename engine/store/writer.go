@@ -133,11 +133,17 @@ type batch struct {
 	completes []string // ids of accepted events whose runs all finished
 	flush     bool     // recorded items waited long enough, or held ones are in it
 	cut       bool     // drain stopped at its limit with work still queued
+	// carried counts the Flush ops heldRecords.carry put first in ops:
+	// they do not take a queued op's place in the transaction.
+	carried int
 	// checkpoint: the open transaction has waited CheckpointInterval.
 	checkpoint bool
 }
 
 func (b *batch) records() int { return len(b.events) + len(b.traces) + len(b.completes) }
+
+// full reports whether b took as many queued ops as one transaction may.
+func (b *batch) full() bool { return len(b.ops)-b.carried >= maxBatchOps }
 
 // urgent reports whether one of b's ops makes the writer write at once.
 func (b *batch) urgent() bool {
@@ -153,7 +159,8 @@ func (b *batch) reset() {
 	clear(b.ops)
 	clear(b.events)
 	clear(b.traces)
-	b.ops, b.events, b.traces, b.completes, b.flush, b.cut, b.checkpoint = b.ops[:0], b.events[:0], b.traces[:0], b.completes[:0], false, false, false
+	b.ops, b.events, b.traces, b.completes = b.ops[:0], b.events[:0], b.traces[:0], b.completes[:0]
+	b.flush, b.cut, b.checkpoint, b.carried = false, false, false, 0
 }
 
 // submit hands o to the writer and waits for its transaction.
@@ -189,7 +196,7 @@ func (s *Store) run() {
 			open = false
 		}
 		if open && !b.flush {
-			if !b.urgent() && len(b.ops) < maxBatchOps && b.records() < s.opts.QueueSize/2 {
+			if !b.urgent() && !b.full() && b.records() < s.opts.QueueSize/2 {
 				records.arm(s.opts.RecordDelay)
 				continue
 			}
@@ -263,7 +270,7 @@ func (h *heldRecords) hold(b *batch, open bool) {
 	clear(h.traces)
 	clear(h.flushes)
 	h.traces, h.completes, h.flushes = h.traces[:0], h.completes[:0], h.flushes[:0]
-	if !open || (len(b.ops) < maxBatchOps && !b.cut) {
+	if !open || (!b.full() && !b.cut) {
 		return
 	}
 	h.traces = append(h.traces, b.traces[h.nt:]...)
@@ -289,13 +296,14 @@ func (h *heldRecords) carry(b *batch) bool {
 	b.completes = append(b.completes, h.completes...)
 	b.ops = append(b.ops, h.flushes...)
 	h.nt, h.nc, h.nf = len(h.traces), len(h.completes), len(h.flushes)
+	b.carried = h.nf
 	return h.nt+h.nc+h.nf > 0
 }
 
 // commitsMayWait reports whether b's waiting writes are all commits that
 // may wait for an accept to share their transaction (Options.CommitDelay).
 func (s *Store) commitsMayWait(b *batch) bool {
-	if s.wal != nil || s.opts.CommitDelay < 0 || len(b.ops) >= maxBatchOps || time.Since(s.w.lastAccept) >= s.opts.CommitDelay {
+	if s.wal != nil || s.opts.CommitDelay < 0 || b.full() || time.Since(s.w.lastAccept) >= s.opts.CommitDelay {
 		return false
 	}
 	for _, o := range b.ops {
@@ -350,7 +358,7 @@ func (s *Store) drain(b *batch) (open bool) {
 	// Producers may refill the queues as fast as they empty; stop after
 	// what two full queues hold.
 	for range 2*s.opts.QueueSize + maxBatchOps {
-		if len(b.ops) >= maxBatchOps {
+		if b.full() {
 			ops = nil
 		}
 		select {
