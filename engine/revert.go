@@ -3,7 +3,6 @@ package engine
 import (
 	"encoding/json"
 	"slices"
-	"strings"
 	"time"
 )
 
@@ -60,7 +59,7 @@ func (r *runner) reverts(c *Commit, changes []Change, now time.Time) []TimerReco
 		if !again {
 			value = ch.Before
 		}
-		for _, p := range r.e.timers.withLocalID(local) {
+		for _, p := range r.e.timers.revertsOf(local) {
 			var prev Revert
 			if !again && json.Unmarshal(p.Args, &prev) == nil && ch.RevertAfter > 0 {
 				value = prev.Value
@@ -91,16 +90,14 @@ func (r *runner) reverts(c *Commit, changes []Change, now time.Time) []TimerReco
 	return put
 }
 
-// withLocalID returns the pending timers, of any rule, whose local id
-// (after "rule/") is local.
-func (ts *timerService) withLocalID(local string) []TimerRecord {
+// revertsOf returns the pending reverts, of any rule, whose local id
+// (after "rule/") is local; a handler's timer a rule named so is not one.
+func (ts *timerService) revertsOf(local string) []TimerRecord {
 	ts.mu.Lock()
 	defer ts.mu.Unlock()
-	var out []TimerRecord
-	for id, rec := range ts.pending {
-		if strings.HasSuffix(id, "/"+local) && timerLocalID(id) == local {
-			out = append(out, rec)
-		}
+	out := make([]TimerRecord, 0, len(ts.reverts[local]))
+	for id := range ts.reverts[local] {
+		out = append(out, ts.pending[id])
 	}
 	return out
 }

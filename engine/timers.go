@@ -12,12 +12,15 @@ type timerService struct {
 	queue   *TimerQueue[string]
 	mu      sync.Mutex // taken before the queue's lock
 	pending map[string]TimerRecord
-	reverts int // the pending rows that are reverts (RevertHandler)
+	// reverts holds the ids of the pending revert rows (RevertHandler)
+	// by their local id (revertPrefix + Change.Target()): a device change
+	// finds the reverts of its target without a look at other timers.
+	reverts map[string]map[string]struct{}
 	stopped bool
 }
 
 func newTimerService(e *Engine) *timerService {
-	ts := &timerService{e: e, pending: map[string]TimerRecord{}}
+	ts := &timerService{e: e, pending: map[string]TimerRecord{}, reverts: map[string]map[string]struct{}{}}
 	ts.queue = NewTimerQueue(e.clock, ts.due)
 	return ts
 }
@@ -44,7 +47,7 @@ func (ts *timerService) stop() {
 	ts.mu.Lock()
 	ts.stopped = true
 	clear(ts.pending)
-	ts.reverts = 0
+	clear(ts.reverts)
 	ts.mu.Unlock()
 	ts.queue.Stop() // waits for a due call in progress, which takes ts.mu
 }
@@ -75,7 +78,11 @@ func (ts *timerService) arm(rec TimerRecord) {
 	ts.drop(rec.ID)
 	ts.pending[rec.ID] = rec
 	if rec.Handler == RevertHandler {
-		ts.reverts++
+		local := timerLocalID(rec.ID)
+		if ts.reverts[local] == nil {
+			ts.reverts[local] = map[string]struct{}{}
+		}
+		ts.reverts[local][rec.ID] = struct{}{}
 	}
 	ts.queue.Schedule(rec.ID, rec.Due)
 }
@@ -83,7 +90,10 @@ func (ts *timerService) arm(rec TimerRecord) {
 // drop removes the pending row id; ts.mu is held.
 func (ts *timerService) drop(id string) {
 	if rec, ok := ts.pending[id]; ok && rec.Handler == RevertHandler {
-		ts.reverts--
+		local := timerLocalID(id)
+		if delete(ts.reverts[local], id); len(ts.reverts[local]) == 0 {
+			delete(ts.reverts, local)
+		}
 	}
 	delete(ts.pending, id)
 }
@@ -92,7 +102,7 @@ func (ts *timerService) drop(id string) {
 func (ts *timerService) anyRevert() bool {
 	ts.mu.Lock()
 	defer ts.mu.Unlock()
-	return ts.reverts > 0
+	return len(ts.reverts) > 0
 }
 
 // due fires the rows the queue found due. One cancelled since is gone from

@@ -3,6 +3,7 @@ package engine
 import (
 	"bytes"
 	"log/slog"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -52,8 +53,12 @@ func TestTimersCountPendingReverts(t *testing.T) {
 	}
 	check := func(step string, want int) {
 		t.Helper()
-		if ts.reverts != want || ts.anyRevert() != (want > 0) {
-			t.Fatalf("%s: %d reverts counted (any %t), want %d", step, ts.reverts, ts.anyRevert(), want)
+		n := 0
+		for _, ids := range ts.reverts {
+			n += len(ids)
+		}
+		if n != want || ts.anyRevert() != (want > 0) {
+			t.Fatalf("%s: %d reverts indexed (any %t), want %d", step, n, ts.anyRevert(), want)
 		}
 	}
 	check("none", 0)
@@ -71,4 +76,23 @@ func TestTimersCountPendingReverts(t *testing.T) {
 	ts.arm(revert("r/revert:c", time.Hour))
 	ts.stop()
 	check("stopped", 0)
+}
+
+// A device change cancels the pending reverts of its target, of any rule,
+// and no other timer: not a handler's timer whose id a rule chose to look
+// like a revert's.
+func TestADeviceChangeCancelsOnlyReverts(t *testing.T) {
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	v := NewVirtual(t0)
+	e := New(Config{Clock: v, Log: slog.New(slog.NewTextHandler(&bytes.Buffer{}, nil))})
+	ch := Change{DeviceID: "d1", Device: "Lamp", Attr: "brightness", Before: 10.0}
+	local := revertPrefix + ch.Target()
+	e.timers.arm(TimerRecord{ID: "a/" + local, Rule: "a", Handler: RevertHandler, Due: t0.Add(time.Hour)})
+	e.timers.arm(TimerRecord{ID: "b/" + local, Rule: "b", Handler: "h", Due: t0.Add(time.Hour)})
+	e.timers.arm(TimerRecord{ID: "c/revert:power:d1", Rule: "c", Handler: RevertHandler, Due: t0.Add(time.Hour)})
+	var c Commit
+	newRunner(e, &Rule{ID: "m"}).reverts(&c, []Change{ch}, t0)
+	if !slices.Equal(c.DeleteTimers, []string{"a/" + local}) {
+		t.Fatalf("a change of %s deletes %v, want only rule a's revert of it", ch.Target(), c.DeleteTimers)
+	}
 }
