@@ -67,7 +67,9 @@ type StateOptions struct {
 // date and difftime on the engine clock; the time table (OpenTime); print
 // to o.Print. No io, os.execute/exit/getenv, coroutine, channel or debug.
 // With o.Libs, string, table and math are the cache's, shared read-only
-// (sharedLibs). The state belongs to one goroutine; close it with L.Close.
+// (sharedLibs), and so are os and time while the cache's states read one
+// clock in one zone (sharedTime). The state belongs to one goroutine; close
+// it with L.Close.
 func NewState(o StateOptions) *lua.LState {
 	L := lua.NewState(lua.Options{
 		SkipOpenLibs:        true,
@@ -121,10 +123,27 @@ func NewState(o StateOptions) *lua.LState {
 		return 0
 	}))
 
-	tl := newTimeLib(o.Clock, o.Location)
-	L.SetGlobal("os", tl.osTable(L))
-	OpenTime(L, tl.clock, tl.loc)
+	installTime(L, o)
 	return L
+}
+
+// installTime gives L its os and time tables: views of the ones o.Libs
+// shares (sharedTime) when they read o's clock in o's zone, else its own.
+func installTime(L *lua.LState, o StateOptions) {
+	var st *sharedTime
+	if o.Libs != nil {
+		st = o.Libs.sharedTime(o.Clock, o.Location)
+	}
+	if st == nil {
+		tl := newTimeLib(o.Clock, o.Location)
+		L.SetGlobal("os", tl.osTable(L))
+		L.SetGlobal("time", tl.timeTable(L))
+		tl.markStart(L)
+		return
+	}
+	L.SetGlobal("os", view(L, st.os))
+	L.SetGlobal("time", view(L, st.time))
+	st.tl.markStart(L)
 }
 
 type lib struct {
@@ -164,12 +183,41 @@ func newSharedLibs() *sharedLibs {
 	capStrings(L)
 	s := &sharedLibs{proto: L, metas: map[string]*lua.LTable{}}
 	for _, name := range []string{lua.TabLibName, lua.StringLibName, lua.MathLibName} {
-		mt := L.CreateTable(0, 2)
-		mt.RawSetString("__index", L.GetGlobal(name))
-		mt.RawSetString("__metatable", lua.LFalse)
-		s.metas[name] = mt
+		s.metas[name] = viewMeta(L, L.GetGlobal(name).(*lua.LTable))
 	}
 	return s
+}
+
+// viewMeta returns the metatable of the states' views of a shared table:
+// reads go through to lib; __metatable hides lib from getmetatable and
+// refuses setmetatable.
+func viewMeta(L *lua.LState, lib *lua.LTable) *lua.LTable {
+	mt := L.CreateTable(0, 2)
+	mt.RawSetString("__index", lib)
+	mt.RawSetString("__metatable", lua.LFalse)
+	return mt
+}
+
+// view returns a state's own view of a shared table (viewMeta): empty,
+// so that what the state assigns to it stays in the state.
+func view(L *lua.LState, meta *lua.LTable) *lua.LTable {
+	t := L.CreateTable(0, 0)
+	t.Metatable = meta
+	return t
+}
+
+// sharedTime is the os and time tables shared by the states of one
+// LibCache that read one clock in one zone, read-only like sharedLibs:
+// their functions read the clock and the zone of the load, and os.clock
+// counts from the calling state's creation (timeLib.markStart).
+type sharedTime struct {
+	tl       *timeLib
+	os, time *lua.LTable // the views' metatables (viewMeta)
+}
+
+func newSharedTime(proto *lua.LState, clock engine.Clock, loc *time.Location) *sharedTime {
+	tl := newTimeLib(clock, loc)
+	return &sharedTime{tl: tl, os: viewMeta(proto, tl.osTable(proto)), time: viewMeta(proto, tl.timeTable(proto))}
 }
 
 // install gives L its own view of the shared libraries: the globals, their
@@ -179,8 +227,7 @@ func newSharedLibs() *sharedLibs {
 func (s *sharedLibs) install(L *lua.LState) {
 	loaded := L.GetField(L.Get(lua.RegistryIndex), "_LOADED").(*lua.LTable)
 	for name, mt := range s.metas {
-		t := L.CreateTable(0, 0)
-		t.Metatable = mt
+		t := view(L, mt)
 		L.SetGlobal(name, t)
 		loaded.RawSetString(name, t)
 		if name == lua.StringLibName {
@@ -314,6 +361,9 @@ type LibCache struct {
 
 	libsOnce sync.Once
 	libs     *sharedLibs
+
+	timeMu sync.Mutex
+	time   *sharedTime // for the clock and zone of the first state that asked
 }
 
 // shared returns the libraries every state of the cache shares, built on
@@ -321,6 +371,22 @@ type LibCache struct {
 func (c *LibCache) shared() *sharedLibs {
 	c.libsOnce.Do(func() { c.libs = newSharedLibs() })
 	return c.libs
+}
+
+// sharedTime returns the os and time tables the cache's states share when
+// they read clock in loc: the states of one load all do (rules.Options);
+// nil for a state with another clock or zone, which builds its own.
+func (c *LibCache) sharedTime(clock engine.Clock, loc *time.Location) *sharedTime {
+	libs := c.shared()
+	c.timeMu.Lock()
+	defer c.timeMu.Unlock()
+	if c.time == nil {
+		c.time = newSharedTime(libs.proto, clock, loc)
+	}
+	if !c.time.tl.reads(clock, loc) {
+		return nil
+	}
+	return c.time
 }
 
 // libEntry is one module file as the cache read it: its source until it

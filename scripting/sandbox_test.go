@@ -255,6 +255,54 @@ func TestSandboxReachableFunctions(t *testing.T) {
 	}
 }
 
+// The os and time tables are shared by the states of one LibCache that
+// read one clock in one zone, as string is: a state's changes stay in it,
+// the shared tables are out of reach, os.clock counts from each state's
+// creation, and a state on another clock or in another zone reads its own.
+func TestSharedTimeTablesStayPerState(t *testing.T) {
+	libs := scripting.NewLibCache()
+	clock := engine.NewVirtual(time.Date(2026, 3, 2, 6, 59, 0, 0, time.UTC))
+	newL := func(clock engine.Clock, loc *time.Location) *lua.LState {
+		L := scripting.NewState(scripting.StateOptions{Clock: clock, Location: loc, Libs: libs})
+		t.Cleanup(L.Close)
+		return L
+	}
+	a := newL(clock, time.UTC)
+	clock.Advance(90 * time.Second)
+	b := newL(clock, time.UTC)
+	if err := a.DoString(`
+os.foo = 1
+time.now = nil
+os.date = function() return "tampered" end
+assert(getmetatable(os) == false and getmetatable(time) == false, "the shared tables are hidden")
+assert(not pcall(setmetatable, os, {}) and not pcall(setmetatable, time, {}), "the views' metatables are protected")
+assert(os.foo == 1 and os.date() == "tampered" and time.now() == os.time(), "nil reads the shared function again")
+assert(os.clock() == 90, "os.clock counts from this state's creation: " .. os.clock())`); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.DoString(`
+assert(os.foo == nil and time.now() == os.time() and os.date("%H:%M:%S") == "07:00:30", "another state's changes are not seen")
+assert(os.clock() == 0, "os.clock counts from this state's creation: " .. os.clock())`); err != nil {
+		t.Fatalf("another state saw the changes: %v", err)
+	}
+	shared := func(L *lua.LState) lua.LValue { return L.GetGlobal("os").(*lua.LTable).Metatable }
+	if shared(a) == lua.LNil || shared(a) != shared(b) {
+		t.Error("the states of one clock and zone do not share their os table")
+	}
+	other := engine.NewVirtual(time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC))
+	for _, L := range []*lua.LState{newL(other, time.UTC), newL(clock, berlin(t))} {
+		if shared(L) != lua.LNil {
+			t.Error("a state of another clock or zone shares the os table")
+		}
+		if err := L.DoString(`_G.seen = time.format(time.now(), "%Y %H:%M")`); err != nil {
+			t.Fatal(err)
+		}
+		if got := L.GetGlobal("seen").String(); got != "2030 00:00" && got != "2026 08:00" {
+			t.Errorf("a state of another clock or zone reads %q", got)
+		}
+	}
+}
+
 func diff(a, b []string) []string {
 	var out []string
 	for _, s := range a {
