@@ -487,7 +487,7 @@ var warmHeapProfile = flag.String("warm.heapprofile", "", "write a heap profile 
 // rule starts and keeps them, each a Lua state with the bound API as `run`
 // installs it and the rule file run in it. One op builds 256 instances
 // (without spares, which would be built beside them) and reports the heap
-// they hold per instance.
+// they hold per instance, then again once each has run an event.
 func BenchmarkMemoryPerWarmState(b *testing.B) {
 	const n = 256
 	for _, kind := range []string{"web", "features"} {
@@ -517,6 +517,14 @@ func BenchmarkMemoryPerWarmState(b *testing.B) {
 				warm := measure()
 				b.ReportMetric(perRule(warm.HeapAlloc, base.HeapAlloc, n), "KB/instance")
 				writeWarmProfile(b)
+				for i, in := range instances {
+					// No account is bound: the call fails, after the run
+					// went as deep as the benchmark's.
+					ev := &engine.Event{Kind: engine.KindCustom, Name: "bench", Data: map[string]any{"seq": i}}
+					in.Run(context.Background(), &engine.Invocation{Event: ev})
+				}
+				ran := measure()
+				b.ReportMetric(perRule(ran.HeapAlloc, base.HeapAlloc, n), "KB/instance-ran")
 				for i, in := range instances {
 					in.Close()
 					instances[i] = nil

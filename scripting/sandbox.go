@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -79,29 +80,22 @@ func NewState(o StateOptions) *lua.LState {
 		RegistryGrowStep:    RegistryGrowStep,
 		MinimizeStackMemory: true,
 	})
-	openLibs(L, []lib{
-		{lua.LoadLibName, lua.OpenPackage}, // first: the others register in package.loaded
-		{lua.BaseLibName, lua.OpenBase},
-	})
+	// gopher-lua sizes the globals for 64 entries and the registry for 32
+	// (4 and 2 KB of map); a rule state has about 35 and 5. Nothing refers
+	// to them yet: replace them with tables sized for what they hold.
+	L.G.Global = L.CreateTable(0, globalsSize)
+	L.Env = L.G.Global
+	L.G.Registry = L.CreateTable(0, registrySize)
+	openPackage(L) // first: the others register in package.loaded
 	if o.Libs != nil {
 		o.Libs.shared().install(L)
 	} else { // a state of its own: nothing to share with
-		openLibs(L, []lib{{lua.TabLibName, lua.OpenTable}, {lua.StringLibName, lua.OpenString},
-			{lua.MathLibName, lua.OpenMath}})
+		openLibs(L, []lib{{lua.BaseLibName, lua.OpenBase}, {lua.TabLibName, lua.OpenTable},
+			{lua.StringLibName, lua.OpenString}, {lua.MathLibName, lua.OpenMath}})
 		capStrings(L)
+		removeUnsafe(L)
 	}
-	for _, name := range []string{
-		"dofile", "loadfile", "load", "loadstring", // read files or compile arbitrary code
-		"collectgarbage",     // runs the GC of the whole process
-		"_printregs",         // writes to stdout
-		"module",             // needs setfenv
-		"newproxy",           // userdata factory, nothing needs it
-		"getfenv", "setfenv", // reach and replace other functions' environments
-	} {
-		L.SetGlobal(name, lua.LNil)
-	}
-
-	restrictPackage(L, o.LibDir, o.Libs)
+	SetLibDir(L, o.LibDir, o.Libs)
 	L.SetGlobal(ConcatName, L.NewFunction(luaConcat))
 	L.SetGlobal("assert", L.NewFunction(luaAssert))
 
@@ -146,6 +140,53 @@ func installTime(L *lua.LState, o StateOptions) {
 	st.tl.markStart(L)
 }
 
+// Table sizes of a new state (NewState): what its globals and registry
+// hold once the rule API is installed, with room for a few more.
+const (
+	globalsSize  = 48
+	registrySize = 8
+)
+
+// removeUnsafe removes the base functions the sandbox does not have.
+func removeUnsafe(L *lua.LState) {
+	for _, name := range []string{
+		"dofile", "loadfile", "load", "loadstring", // read files or compile arbitrary code
+		"collectgarbage",     // runs the GC of the whole process
+		"_printregs",         // writes to stdout
+		"module",             // needs setfenv
+		"newproxy",           // userdata factory, nothing needs it
+		"getfenv", "setfenv", // reach and replace other functions' environments
+	} {
+		L.SetGlobal(name, lua.LNil)
+	}
+}
+
+// packageConfig is package.config as gopher-lua sets it.
+var packageConfig = lua.LString(lua.LuaDirSep + "\n" + lua.LuaPathSep + "\n" + lua.LuaPathMark + "\n" +
+	lua.LuaExecDir + "\n" + lua.LuaIgMark + "\n")
+
+// openPackage installs the sandbox's package table: loaded and preload
+// (for modules the engine registers in Go), no path, no loadlib or seeall,
+// and no loaders (the built-in require walks them; ours does not, but
+// nothing should find the disk searcher through them either). The tables
+// are sized for what they hold: lua.OpenPackage reserves 32+32 slots for
+// each (about 7 KB of a state).
+func openPackage(L *lua.LState) {
+	loaded, loaders := L.CreateTable(0, 8), L.CreateTable(0, 0)
+	pkg := L.CreateTable(0, 6)
+	pkg.RawSetString("preload", L.CreateTable(0, 0))
+	pkg.RawSetString("loaders", loaders)
+	pkg.RawSetString("loaded", loaded)
+	pkg.RawSetString("path", lua.LString(""))
+	pkg.RawSetString("cpath", lua.LString(""))
+	pkg.RawSetString("config", packageConfig)
+	reg := L.Get(lua.RegistryIndex).(*lua.LTable)
+	reg.RawSetString("_LOADED", loaded)
+	reg.RawSetString("_LOADERS", loaders)
+	loaded.RawSetString(lua.LoadLibName, pkg)
+	L.SetGlobal(lua.LoadLibName, pkg)
+}
+
 type lib struct {
 	name string
 	open lua.LGFunction
@@ -173,6 +214,15 @@ func openLibs(L *lua.LState, libs []lib) {
 type sharedLibs struct {
 	proto *lua.LState // holds the tables; never runs code
 	metas map[string]*lua.LTable
+	// base are the base library's values (removeUnsafe applied), by
+	// name: every state's globals hold the same function values (Lua
+	// cannot change a function, and a Go function runs on its caller).
+	base []baseValue
+}
+
+type baseValue struct {
+	name  string
+	value lua.LValue
 }
 
 func newSharedLibs() *sharedLibs {
@@ -185,6 +235,17 @@ func newSharedLibs() *sharedLibs {
 	for _, name := range []string{lua.TabLibName, lua.StringLibName, lua.MathLibName} {
 		s.metas[name] = viewMeta(L, L.GetGlobal(name).(*lua.LTable))
 	}
+	// The base library last, in globals of its own: what it adds is base.
+	L.G.Global = L.CreateTable(0, globalsSize)
+	L.Env = L.G.Global
+	openLibs(L, []lib{{lua.BaseLibName, lua.OpenBase}})
+	removeUnsafe(L)
+	L.G.Global.ForEach(func(k, v lua.LValue) {
+		if k.String() != "_G" {
+			s.base = append(s.base, baseValue{k.String(), v})
+		}
+	})
+	slices.SortFunc(s.base, func(a, b baseValue) int { return strings.Compare(a.name, b.name) })
 	return s
 }
 
@@ -226,6 +287,12 @@ func newSharedTime(proto *lua.LState, clock engine.Clock, loc *time.Location) *s
 // getmetatable("") stays in L).
 func (s *sharedLibs) install(L *lua.LState) {
 	loaded := L.GetField(L.Get(lua.RegistryIndex), "_LOADED").(*lua.LTable)
+	globals := L.G.Global
+	globals.RawSetString("_G", globals)
+	for _, b := range s.base {
+		globals.RawSetString(b.name, b.value)
+	}
+	loaded.RawSetString("_G", globals)
 	for name, mt := range s.metas {
 		t := view(L, mt)
 		L.SetGlobal(name, t)
@@ -236,23 +303,6 @@ func (s *sharedLibs) install(L *lua.LState) {
 			L.SetMetatable(lua.LString(""), smt)
 		}
 	}
-}
-
-// restrictPackage keeps package.loaded and package.preload (for modules
-// the engine registers in Go) and replaces the disk search with LibDir.
-func restrictPackage(L *lua.LState, libDir string, libs *LibCache) {
-	pkg := L.GetGlobal(lua.LoadLibName).(*lua.LTable)
-	pkg.RawSetString("path", lua.LString(""))
-	pkg.RawSetString("cpath", lua.LString(""))
-	pkg.RawSetString("loadlib", lua.LNil)
-	pkg.RawSetString("seeall", lua.LNil)
-	// The built-in require walks these; ours does not, but nothing should
-	// find the disk searcher through them either.
-	loaders := L.CreateTable(0, 0)
-	pkg.RawSetString("loaders", loaders)
-	L.SetField(L.Get(lua.RegistryIndex), "_LOADERS", loaders)
-
-	SetLibDir(L, libDir, libs)
 }
 
 // SetLibDir makes require in L, a state from NewState that has run no

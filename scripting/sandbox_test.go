@@ -303,6 +303,42 @@ assert(os.clock() == 0, "os.clock counts from this state's creation: " .. os.clo
 	}
 }
 
+// A state of a LibCache (base values, string, table, math, os and time
+// shared) has the same globals, package table and package.loaded as a
+// state of its own, and the same base functions as gopher-lua's.
+func TestSharedStateHasTheSameShape(t *testing.T) {
+	const shape = `
+local function names(t)
+  local out = {}
+  for k, v in pairs(t) do out[#out + 1] = tostring(k) .. ":" .. type(v) end
+  table.sort(out)
+  return table.concat(out, " ")
+end
+return names(_G) .. " | " .. names(package) .. " | " .. names(package.loaded) .. " | " .. package.config ..
+  " | " .. _VERSION .. tostring(package.loaded._G == _G and package.loaded.package == package and _G._G == _G)`
+	var got []string
+	for _, libs := range []*scripting.LibCache{nil, scripting.NewLibCache()} {
+		L := scripting.NewState(scripting.StateOptions{Location: time.UTC, Libs: libs})
+		defer L.Close()
+		if err := L.DoString(`package.preload.x = function() return "x" end
+assert(require("x") == "x" and select("#", pcall(error, "e")) == 2 and ipairs({}) ~= nil)`); err != nil {
+			t.Fatal(err)
+		}
+		if err := L.DoString(shape); err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, L.Get(-1).String())
+	}
+	if got[0] != got[1] {
+		t.Errorf("a state of its own:\n%s\na state of a LibCache:\n%s", got[0], got[1])
+	}
+	for _, part := range []string{"pcall:function", "config:string", "loaded:table", "preload:table", "x:string", "Lua 5.1true"} {
+		if !strings.Contains(got[0], part) || strings.Contains(got[0], "loadlib") {
+			t.Errorf("shape without %q or with loadlib: %s", part, got[0])
+		}
+	}
+}
+
 func diff(a, b []string) []string {
 	var out []string
 	for _, s := range a {
