@@ -22,13 +22,13 @@ import (
 )
 
 // Sandbox limits. The call stack bounds recursion (a "stack overflow" Lua
-// error, never a crash); the data stack starts small (an idle state keeps
-// about 38 KB with the shared libraries; 1024 slots made it 13 KB more) and grows in steps of
-// RegistryGrowStep up to RegistryMaxSize slots (16 bytes each) before
-// "registry overflow".
+// error, never a crash); the data stack starts as small as gopher-lua
+// allows (128 slots: a warm instance of a small rule keeps about 27 KB,
+// and 256 slots made it 2 KB more) and grows in steps of RegistryGrowStep
+// up to RegistryMaxSize slots (16 bytes each) before "registry overflow".
 const (
 	CallStackSize    = 200
-	RegistrySize     = 256
+	RegistrySize     = 128
 	RegistryGrowStep = 256
 	RegistryMaxSize  = 64 * 1024
 	// MaxStringSize caps strings built in one Go call (string.rep,

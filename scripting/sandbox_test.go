@@ -149,6 +149,7 @@ func TestSandboxAllowed(t *testing.T) {
 		{"globals are plain", `_G.os = nil local ok = pcall(function() return os.time() end) return ok`, lua.LFalse},
 		{"require string is the string table", `return require("string") == string`, lua.LTrue},
 		{"package.path empty", `return package.path .. package.cpath`, lua.LString("")},
+		{"the data stack grows past its start", `local t = {} for i = 1, 5000 do t[i] = i end return select("#", unpack(t))`, lua.LNumber(5000)},
 		{"tail calls do not overflow", `local function f(n) if n == 0 then return "done" end return f(n - 1) end return f(10000)`, lua.LString("done")},
 		{"concat", `local a, b = "x", 2 return a .. b .. 3.5 .. "y"`, lua.LString("x23.5y")},
 		{"concat at the limit", `return #(string.rep("a", 2^19) .. string.rep("b", 2^19))`, lua.LNumber(1 << 20)},
