@@ -423,6 +423,15 @@ func (c *LibCache) shared() *sharedLibs {
 	return c.libs
 }
 
+// Func returns a value of the Go function fn that every state of the
+// cache may hold: a Go function keeps nothing of a state (it runs on the
+// state that calls it) and Lua cannot change a function value, so one
+// value serves them all, as the shared libraries' functions do. For the
+// functions of an API that every state has.
+func (c *LibCache) Func(fn lua.LGFunction) *lua.LFunction {
+	return c.shared().proto.NewFunction(fn)
+}
+
 // sharedTime returns the os and time tables the cache's states share when
 // they read clock in loc: the states of one load all do (rules.Options);
 // nil for a state with another clock or zone, which builds its own.
