@@ -55,3 +55,36 @@ func TestSharedValuesStayPerState(t *testing.T) {
 		}
 	}
 }
+
+// ctx's methods are made on their first use in a state: a method the rule
+// removed stays removed, and every run of the state has them after it.
+func TestCtxMethodsMadeOnFirstUse(t *testing.T) {
+	dir := writeRules(t, map[string]string{"m.lua": `return rule "m" { when = event "m", run = function(ctx, ev)
+  if ev.data.n == 1 then
+    assert(rawget(ctx, "log") == nil and rawget(ctx, "after") == nil, "made with the state")
+    ctx.log.info("first")
+    assert(rawget(ctx, "log") ~= nil and rawget(ctx, "cancel") ~= nil, "not kept once made")
+    ctx.emit = nil
+    assert(ctx.emit == nil, "a removed method came back")
+  else
+    assert(ctx.emit == nil and type(ctx.after) == "function", "the next run")
+    ctx.log.info("second")
+  end
+end }`})
+	set, err := rules.Load(rules.Options{Location: time.UTC}, dir)
+	if err != nil || len(set.Errors) > 0 {
+		t.Fatal(err, set.Errors)
+	}
+	in, err := set.Rules[0].Engine(nil, false).NewInstance()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer in.Close()
+	for n, want := range []string{"info: first", "info: second"} {
+		ev := &engine.Event{Kind: engine.KindCustom, Name: "m", Data: map[string]any{"n": n + 1}}
+		res := in.Run(context.Background(), &engine.Invocation{Event: ev})
+		if res.Err != nil || len(res.Log) != 1 || res.Log[0] != want {
+			t.Fatalf("run %d: %v %q", n+1, res.Err, res.Log)
+		}
+	}
+}
