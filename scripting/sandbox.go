@@ -259,6 +259,20 @@ func viewMeta(L *lua.LState, lib *lua.LTable) *lua.LTable {
 	return mt
 }
 
+// typeMetatable is L.NewTypeMetatable(typ) sized for n fields: the
+// registered metatable of typ, made on first use (NewTypeMetatable
+// reserves 32 array and 32 hash slots, about 3 KB, in every state that
+// makes one).
+func typeMetatable(L *lua.LState, typ string, n int) *lua.LTable {
+	reg := L.Get(lua.RegistryIndex).(*lua.LTable)
+	if mt, ok := reg.RawGetString(typ).(*lua.LTable); ok {
+		return mt
+	}
+	mt := L.CreateTable(0, n)
+	reg.RawSetString(typ, mt)
+	return mt
+}
+
 // view returns a state's own view of a shared table (viewMeta): empty,
 // so that what the state assigns to it stays in the state.
 func view(L *lua.LState, meta *lua.LTable) *lua.LTable {

@@ -291,7 +291,7 @@ func conditionMetatable(L *lua.LState) *lua.LTable {
 	if mt, ok := L.GetTypeMetatable(conditionType).(*lua.LTable); ok {
 		return mt
 	}
-	mt := L.NewTypeMetatable(conditionType)
+	mt := typeMetatable(L, conditionType, 3)
 	mt.RawSetString("__call", L.NewFunction(func(L *lua.LState) int {
 		c, _ := asCondition(L.Get(1))
 		L.Push(lua.LBool(c.Holds()))
