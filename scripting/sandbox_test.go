@@ -290,6 +290,14 @@ assert(os.clock() == 0, "os.clock counts from this state's creation: " .. os.clo
 	if shared(a) == lua.LNil || shared(a) != shared(b) {
 		t.Error("the states of one clock and zone do not share their os table")
 	}
+	real := scripting.NewLibCache()
+	defaults := scripting.NewState(scripting.StateOptions{Libs: real})
+	defer defaults.Close()
+	explicit := scripting.NewState(scripting.StateOptions{Clock: engine.RealClock{}, Location: time.Local, Libs: real})
+	defer explicit.Close()
+	if shared(defaults) == lua.LNil || shared(defaults) != shared(explicit) {
+		t.Error("no clock and zone are the real clock and the local zone")
+	}
 	other := engine.NewVirtual(time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC))
 	for _, L := range []*lua.LState{newL(other, time.UTC), newL(clock, berlin(t))} {
 		if shared(L) != lua.LNil {

@@ -376,9 +376,9 @@ func (tl *timeLib) markStart(L *lua.LState) {
 // reads reports whether tl reads clock in loc (nil: the real clock, the
 // local zone, as newTimeLib takes them).
 func (tl *timeLib) reads(clock engine.Clock, loc *time.Location) bool {
-	other := newTimeLib(clock, loc)
+	clock, loc = timeDefaults(clock, loc)
 	typ := reflect.TypeOf(tl.clock)
-	return tl.loc == other.loc && typ == reflect.TypeOf(other.clock) && typ.Comparable() && tl.clock == other.clock
+	return tl.loc == loc && typ == reflect.TypeOf(clock) && typ.Comparable() && tl.clock == clock
 }
 
 // OpenTime installs the global table `time` (RULES.md §4):
@@ -416,13 +416,20 @@ func funcTable(L *lua.LState, funcs map[string]lua.LGFunction) *lua.LTable {
 }
 
 func newTimeLib(clock engine.Clock, loc *time.Location) *timeLib {
+	clock, loc = timeDefaults(clock, loc)
+	return &timeLib{clock: clock, loc: loc, start: clock.Now()}
+}
+
+// timeDefaults are the clock and zone a timeLib reads: the real clock
+// when clock is nil, the local zone when loc is.
+func timeDefaults(clock engine.Clock, loc *time.Location) (engine.Clock, *time.Location) {
 	if clock == nil {
 		clock = engine.RealClock{}
 	}
 	if loc == nil {
 		loc = time.Local
 	}
-	return &timeLib{clock: clock, loc: loc, start: clock.Now()}
+	return clock, loc
 }
 
 func (tl *timeLib) now(L *lua.LState) int {
