@@ -9,10 +9,12 @@ package rules_test
 import (
 	"cmp"
 	"context"
+	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
 	"runtime"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -461,6 +463,89 @@ func BenchmarkMemoryPerRule(b *testing.B) {
 			be.engine.Publish(engine.Event{Kind: engine.KindCustom, Name: fmt.Sprintf("presence-%d", i)})
 		}
 		reportRan(b, be, all, base, n)
+	}
+}
+
+// warmRules are rules like the end-to-end benchmark's (engine/host
+// e2eRule): one parallel rule on the event "bench" whose run makes one
+// Alexa call of each kind.
+var warmRules = map[string]string{
+	"web": `
+		local action = string.format('{"seq":%d,"bucket":%d}', seq, bucket)
+		alexa.remind { device = "Bench Echo", text = action, ["in"] = "1h" }`,
+	"features": `
+		local action = string.format('{"seq":%d,"bucket":%d}', seq, bucket)
+		device("Bench Lamp " .. (seq % 64)):set_brightness(bucket)`,
+}
+
+// warmHeapProfile, when set, names a file that gets a heap profile taken
+// while BenchmarkMemoryPerWarmState's instances are alive.
+var warmHeapProfile = flag.String("warm.heapprofile", "", "write a heap profile of the warm instances of BenchmarkMemoryPerWarmState to this file")
+
+// BenchmarkMemoryPerWarmState measures the live heap of one warm instance
+// of a parallel rule (issue 13): the engine builds max of them when the
+// rule starts and keeps them, each a Lua state with the bound API as `run`
+// installs it and the rule file run in it. One op builds 256 instances
+// (without spares, which would be built beside them) and reports the heap
+// they hold per instance, then again once each has run an event.
+func BenchmarkMemoryPerWarmState(b *testing.B) {
+	const n = 256
+	for _, kind := range []string{"web", "features"} {
+		b.Run(kind, func(b *testing.B) {
+			dir := writeFiles(b, map[string]string{"bench.lua": `return {
+	rule "bench" { when = event "bench", mode = "parallel", max = 256, run = function(ctx, ev)
+		if ev.name ~= "bench" then return end
+		local seq = ev.data.seq
+		local bucket = seq % 100` + warmRules[kind] + `
+	end },
+}`})
+			opts := benchOptions()
+			opts.SpareStates = -1
+			set, err := rules.Load(opts, dir)
+			if err != nil || len(set.Errors) > 0 || len(set.Rules) != 1 {
+				b.Fatal(err, set.Errors)
+			}
+			rule := set.Rules[0].Engine(nil, false)
+			instances := make([]engine.Instance, n)
+			for b.Loop() {
+				base := measure()
+				for i := range instances {
+					if instances[i], err = rule.NewInstance(); err != nil {
+						b.Fatal(err)
+					}
+				}
+				warm := measure()
+				b.ReportMetric(perRule(warm.HeapAlloc, base.HeapAlloc, n), "KB/instance")
+				writeWarmProfile(b)
+				for i, in := range instances {
+					// No account is bound: the call fails, after the run
+					// went as deep as the benchmark's.
+					ev := &engine.Event{Kind: engine.KindCustom, Name: "bench", Data: map[string]any{"seq": i}}
+					in.Run(context.Background(), &engine.Invocation{Event: ev})
+				}
+				ran := measure()
+				b.ReportMetric(perRule(ran.HeapAlloc, base.HeapAlloc, n), "KB/instance-ran")
+				for i, in := range instances {
+					in.Close()
+					instances[i] = nil
+				}
+			}
+		})
+	}
+}
+
+// writeWarmProfile writes the heap profile -warm.heapprofile asks for.
+func writeWarmProfile(b *testing.B) {
+	if *warmHeapProfile == "" {
+		return
+	}
+	f, err := os.Create(*warmHeapProfile)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer f.Close()
+	if err := pprof.WriteHeapProfile(f); err != nil {
+		b.Fatal(err)
 	}
 }
 

@@ -62,8 +62,8 @@ func (e *FieldError) Error() string {
 // installRule defines `rule "id" { ... }` in L. Each call validates the
 // table and returns a rule value; field errors are raised as a Lua error
 // carrying a *FieldError so the loader can find the field's line.
-func installRule(L *lua.LState, file string) {
-	installRuleType(L)
+func installRule(L *lua.LState, file string, fns *stateFuncs) {
+	installRuleType(L, fns)
 	L.SetGlobal("rule", L.NewFunction(func(L *lua.LState) int {
 		id := L.CheckString(1)
 		line := callerLine(L)
@@ -90,27 +90,50 @@ func installRule(L *lua.LState, file string) {
 // the same compiled code at load, where its rules were validated; the
 // instance takes the rest of its rule from there (instance.load), so a
 // rebuild does not validate the table again (and its state needs no file).
-func installRuleTables(L *lua.LState) {
-	installRuleType(L)
-	L.SetGlobal("rule", L.NewFunction(func(L *lua.LState) int {
-		id := L.CheckString(1)
-		L.Push(L.NewFunction(func(L *lua.LState) int {
-			pushRule(L, &Def{ID: id, table: L.CheckTable(1)})
-			return 1
-		}))
+func installRuleTables(L *lua.LState, fns *stateFuncs) {
+	installRuleType(L, fns)
+	L.SetGlobal("rule", fns.ruleTable)
+}
+
+// ruleTable is `rule` in an instance's state (installRuleTables).
+func ruleTable(L *lua.LState) int {
+	id := L.CheckString(1)
+	L.Push(L.NewFunction(func(L *lua.LState) int {
+		pushRule(L, &Def{ID: id, table: L.CheckTable(1)})
 		return 1
 	}))
+	return 1
 }
 
 // installRuleType registers the metatable of rule values.
-func installRuleType(L *lua.LState) {
+func installRuleType(L *lua.LState, fns *stateFuncs) {
 	mt := L.CreateTable(0, 1) // sized: NewTypeMetatable reserves 32+32 slots
 	L.SetField(L.Get(lua.RegistryIndex), defTypeName, mt)
-	L.SetField(mt, "__tostring", L.NewFunction(func(L *lua.LState) int {
-		ud := L.CheckUserData(1)
-		L.Push(lua.LString("rule " + ud.Value.(*Def).ID))
-		return 1
-	}))
+	mt.RawSetString("__tostring", fns.ruleString)
+}
+
+// ruleString is the __tostring of rule values.
+func ruleString(L *lua.LState) int {
+	ud := L.CheckUserData(1)
+	L.Push(lua.LString("rule " + ud.Value.(*Def).ID))
+	return 1
+}
+
+// stateFuncs are the function values of the rule API that every state of
+// a load holds, made once by Load (scripting.LibCache.Func) instead of
+// once per state.
+type stateFuncs struct {
+	triggerString, ruleString, ruleTable *lua.LFunction
+	helpers                              map[string]*lua.LFunction // the rules table's, by name
+}
+
+func newStateFuncs(libs *scripting.LibCache) *stateFuncs {
+	return &stateFuncs{
+		triggerString: libs.Func(triggerString),
+		ruleString:    libs.Func(ruleString),
+		ruleTable:     libs.Func(ruleTable),
+		helpers:       map[string]*lua.LFunction{"each": libs.Func(luaEach), "id": libs.Func(luaID)},
+	}
 }
 
 // pushRule pushes the rule value of def.

@@ -27,11 +27,10 @@ var ruleHelpers = []scripting.Func{
 func Helpers() []scripting.Func { return slices.Clone(ruleHelpers) }
 
 // installHelpers defines the `rules` table in L.
-func installHelpers(L *lua.LState) {
-	fns := map[string]lua.LGFunction{"each": luaEach, "id": luaID}
-	t := L.CreateTable(0, len(fns))
+func installHelpers(L *lua.LState, fns *stateFuncs) {
+	t := L.CreateTable(0, len(fns.helpers))
 	for _, f := range ruleHelpers {
-		t.RawSetString(f.Name, L.NewFunction(fns[f.Name]))
+		t.RawSetString(f.Name, fns.helpers[f.Name])
 	}
 	L.SetGlobal("rules", t)
 }

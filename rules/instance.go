@@ -531,23 +531,70 @@ func eventTable(L *lua.LState, ev *engine.Event, d *Def, trigger int, keep *even
 }
 
 // ruleCtx is a state's ctx table and the instance the state serves: the
-// table and its functions are made with the state (a spare's, ahead of
-// need) and reach the instance through in once the state is given to one
-// (instance.load).
+// table is made with the state (a spare's, ahead of need) and reaches the
+// instance through in once the state is given to one (instance.load).
 type ruleCtx struct {
 	in    *instance
 	table *lua.LTable
+	// made is set once the methods (log, emit, after, at, cancel) are
+	// made: on a run's first use of one of them. Most rules use none,
+	// and a parallel rule keeps max warm states: 2 KB less each.
+	made bool
 }
 
 // newCtx builds the ctx table once per state; per run only `now`, `state`
-// and `global` change, and state/global are built on first use.
+// and `global` change, and state/global are built on first use, as are the
+// methods.
 func newCtx(L *lua.LState) *ruleCtx {
 	rc := &ruleCtx{}
 	// Sized tables: L.NewTable reserves 32 array and 32 hash slots (about
 	// 3 KB), and these live as long as the instance.
-	c := L.CreateTable(0, 9) // rule, log, emit, after, at, cancel, now, state, global
+	rc.table = L.CreateTable(0, 4) // rule, now, state, global; the methods once made
 	// "rule" is set when the state is given to its instance.
-	logT := L.CreateTable(0, 4)
+	mt := L.CreateTable(0, 1)
+	mt.RawSetString("__index", L.NewFunction(rc.index))
+	L.SetMetatable(rc.table, mt)
+	return rc
+}
+
+// index is ctx's __index: state and global on their first use in a run,
+// the methods on their first use in the state (a method the rule removed
+// stays removed).
+func (rc *ruleCtx) index(L *lua.LState) int {
+	key := L.CheckString(2)
+	var v lua.LValue
+	switch key {
+	case "state":
+		v = rc.in.materializeState(L)
+	case "global":
+		g := L.CreateTable(0, len(rc.in.global))
+		for k, raw := range rc.in.global {
+			var x any
+			if json.Unmarshal(raw, &x) == nil {
+				g.RawSetString(k, scripting.ToLua(L, x))
+			}
+		}
+		v = g
+	case "log", "emit", "after", "at", "cancel":
+		if rc.made {
+			return 0
+		}
+		rc.made = true
+		rc.makeMethods(L)
+		L.Push(rc.table.RawGetString(key))
+		return 1
+	default:
+		return 0
+	}
+	rc.table.RawSetString(key, v)
+	L.Push(v)
+	return 1
+}
+
+// makeMethods sets ctx.log, emit, after, at and cancel.
+func (rc *ruleCtx) makeMethods(L *lua.LState) {
+	c := rc.table
+	logT := L.CreateTable(0, len(logLevels))
 	for _, level := range logLevels {
 		logT.RawSetString(level, L.NewFunction(func(L *lua.LState) int {
 			if rc.in.run.logs.Full() {
@@ -575,32 +622,6 @@ func newCtx(L *lua.LState) *ruleCtx {
 		rc.in.run.timers = append(rc.in.run.timers, engine.TimerRequest{ID: id, Cancel: true})
 		return 0
 	}))
-	mt := L.CreateTable(0, 1)
-	mt.RawSetString("__index", L.NewFunction(func(L *lua.LState) int {
-		key := L.CheckString(2)
-		var v lua.LValue = lua.LNil
-		switch key {
-		case "state":
-			v = rc.in.materializeState(L)
-		case "global":
-			g := L.CreateTable(0, len(rc.in.global))
-			for k, raw := range rc.in.global {
-				var x any
-				if json.Unmarshal(raw, &x) == nil {
-					g.RawSetString(k, scripting.ToLua(L, x))
-				}
-			}
-			v = g
-		default:
-			return 0
-		}
-		c.RawSetString(key, v)
-		L.Push(v)
-		return 1
-	}))
-	L.SetMetatable(c, mt)
-	rc.table = c
-	return rc
 }
 
 // materializeState builds ctx.state: the stored state, with the rule's

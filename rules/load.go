@@ -67,6 +67,7 @@ type Options struct {
 	SpareStates int
 
 	catalogue []ctorSpec   // the trigger constructors, built once by Load
+	funcs     *stateFuncs  // the rule API's other functions, made once by Load
 	spares    *spareStates // blank states for new instances, made by Load
 	// libs is the load's lib modules, read once by Load: a state rebuilt
 	// later runs them as loaded, whatever the files say by then.
@@ -157,7 +158,8 @@ func Load(opts Options, paths ...string) (*Set, error) {
 	if opts.LoadTimeout <= 0 {
 		opts.LoadTimeout = DefaultLoadTimeout
 	}
-	opts.catalogue = withFuncs(triggerCatalogue(), opts.Location, opts.Place)
+	opts.catalogue = withFuncs(triggerCatalogue(), opts.Location, opts.Place, opts.libs)
+	opts.funcs = newStateFuncs(opts.libs)
 	opts.spares = newSpareStates(&opts)
 	results := make([]fileResult, len(files))
 	parallel(len(files), func(i int) { results[i] = loadFile(&opts, files[i]) })
@@ -228,7 +230,7 @@ func loadFile(opts *Options, file string) fileResult {
 // loading file (run is nil) or for an instance's run.
 func newRuleState(opts *Options, dir, file string, run *Run) *lua.LState {
 	L := blankState(opts, stateOptions(opts, dir, file, run), run)
-	installRule(L, file)
+	installRule(L, file, opts.funcs)
 	return L
 }
 
@@ -236,8 +238,8 @@ func newRuleState(opts *Options, dir, file string, run *Run) *lua.LState {
 // for `rule`, whose definitions name their file (installRule).
 func blankState(opts *Options, so scripting.StateOptions, run *Run) *lua.LState {
 	L := scripting.NewState(so)
-	installTriggers(L, opts.catalogue)
-	installHelpers(L)
+	installTriggers(L, opts.catalogue, opts.funcs)
+	installHelpers(L, opts.funcs)
 	if opts.Bind != nil {
 		var rc scripting.RunContext // a nil *Run must be a nil interface
 		if run != nil {

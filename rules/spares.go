@@ -108,7 +108,7 @@ func (s *spareStates) fill() {
 func (s *spareStates) build(dir string) spare {
 	run := &Run{limits: s.opts.Limits, logs: scripting.NewRunLog(s.opts.Limits)}
 	L := blankState(s.opts, stateOptions(s.opts, dir, "", run), run)
-	installRuleTables(L)
+	installRuleTables(L, s.opts.funcs)
 	return spare{L: L, run: run, ctx: newCtx(L), dir: dir}
 }
 

@@ -46,14 +46,14 @@ type ctorSpec struct {
 	required []string
 	// fn is the constructor, made once per load (withFuncs) for every
 	// state of the load.
-	fn lua.LGFunction
+	fn *lua.LFunction
 }
 
-// withFuncs makes each constructor's Go function once, for the load's
-// zone and place.
-func withFuncs(cat []ctorSpec, loc *time.Location, place *schedule.Place) []ctorSpec {
+// withFuncs makes each constructor's function once, for the load's zone
+// and place, as a value libs' states share.
+func withFuncs(cat []ctorSpec, loc *time.Location, place *schedule.Place, libs *scripting.LibCache) []ctorSpec {
 	for i := range cat {
-		cat[i].fn = ctorFunc(&cat[i], loc, place)
+		cat[i].fn = libs.Func(ctorFunc(&cat[i], loc, place))
 	}
 	return cat
 }
@@ -162,16 +162,16 @@ const triggerTypeName = "alexarules.trigger"
 // globals and the `alexa.*` ones in the `alexa` table.
 // The catalogue is built once per Load and shared by every state: building
 // it per state cost about 12 KB of maps for each rule.
-func installTriggers(L *lua.LState, catalogue []ctorSpec) {
+func installTriggers(L *lua.LState, catalogue []ctorSpec, fns *stateFuncs) {
 	// Sized tables: L.NewTable (and NewTypeMetatable) reserve 32 array
 	// and 32 hash slots, and every rule state has these.
 	mt := L.CreateTable(0, 1)
 	L.SetField(L.Get(lua.RegistryIndex), triggerTypeName, mt) // what NewTypeMetatable finds
-	mt.RawSetString("__tostring", L.NewFunction(triggerString))
+	mt.RawSetString("__tostring", fns.triggerString)
 	alexa := L.CreateTable(0, 8) // the trigger constructors, echo, remind
 	for i := range catalogue {
 		spec := &catalogue[i]
-		fn := L.NewFunction(spec.fn)
+		fn := spec.fn
 		if name, ok := strings.CutPrefix(spec.name, "alexa."); ok {
 			L.SetField(alexa, name, fn)
 		} else {

@@ -130,7 +130,7 @@ func OpenAlexa(L *lua.LState, run RunContext, hh Household, clock engine.Clock) 
 	a := &alexaLib{run: run, hh: hh, clock: clock}
 	tbl, ok := L.GetGlobal("alexa").(*lua.LTable)
 	if !ok {
-		tbl = L.NewTable()
+		tbl = L.CreateTable(0, 7)
 		L.SetGlobal("alexa", tbl)
 	}
 	tbl.RawSetString("echo", L.NewFunction(a.echo))
@@ -157,7 +157,7 @@ func OpenAlexa(L *lua.LState, run RunContext, hh Household, clock engine.Clock) 
 // of handle (echo, echoes, list, routine): every rule's state has this
 // API and few rules use it.
 func (a *alexaLib) handleType(L *lua.LState, typ string) *lua.LTable {
-	mt := L.NewTypeMetatable(typ) // the registered one after the first call
+	mt := typeMetatable(L, typ, 2) // the registered one after the first call
 	if mt.RawGetString("__index") != lua.LNil {
 		return mt
 	}

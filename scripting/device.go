@@ -145,7 +145,7 @@ func (d *deviceLib) metatable(L *lua.LState) *lua.LTable {
 	if d.mt != nil {
 		return d.mt
 	}
-	mt := L.NewTypeMetatable(deviceType)
+	mt := typeMetatable(L, deviceType, 4)
 	mt.RawSetString("__index", L.NewFunction(d.index))
 	mt.RawSetString("__newindex", L.NewFunction(func(L *lua.LState) int {
 		L.RaiseError("device handles are read-only (cannot set %s)", L.Get(2).String())
@@ -445,7 +445,7 @@ func failureTable(L *lua.LState, err error) (*lua.LTable, map[string]any) {
 		t.RawSetString("status", lua.LNumber(status))
 		m["status"] = status
 	}
-	mt := L.NewTypeMetatable(deviceErrorType) // the registered one, once made
+	mt := typeMetatable(L, deviceErrorType, 1) // the registered one, once made
 	if mt.RawGetString("__tostring") == lua.LNil {
 		mt.RawSetString("__tostring", L.NewFunction(errorString))
 	}

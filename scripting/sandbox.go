@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -21,13 +22,13 @@ import (
 )
 
 // Sandbox limits. The call stack bounds recursion (a "stack overflow" Lua
-// error, never a crash); the data stack starts small (an idle state keeps
-// about 38 KB with the shared libraries; 1024 slots made it 13 KB more) and grows in steps of
-// RegistryGrowStep up to RegistryMaxSize slots (16 bytes each) before
-// "registry overflow".
+// error, never a crash); the data stack starts as small as gopher-lua
+// allows (128 slots: a warm instance of a small rule keeps about 23 KB,
+// and 256 slots made it 2.5 KB more) and grows in steps of RegistryGrowStep
+// up to RegistryMaxSize slots (16 bytes each) before "registry overflow".
 const (
 	CallStackSize    = 200
-	RegistrySize     = 256
+	RegistrySize     = 128
 	RegistryGrowStep = 256
 	RegistryMaxSize  = 64 * 1024
 	// MaxStringSize caps strings built in one Go call (string.rep,
@@ -67,7 +68,9 @@ type StateOptions struct {
 // date and difftime on the engine clock; the time table (OpenTime); print
 // to o.Print. No io, os.execute/exit/getenv, coroutine, channel or debug.
 // With o.Libs, string, table and math are the cache's, shared read-only
-// (sharedLibs). The state belongs to one goroutine; close it with L.Close.
+// (sharedLibs), and so are os and time while the cache's states read one
+// clock in one zone (sharedTime). The state belongs to one goroutine; close
+// it with L.Close.
 func NewState(o StateOptions) *lua.LState {
 	L := lua.NewState(lua.Options{
 		SkipOpenLibs:        true,
@@ -77,29 +80,22 @@ func NewState(o StateOptions) *lua.LState {
 		RegistryGrowStep:    RegistryGrowStep,
 		MinimizeStackMemory: true,
 	})
-	openLibs(L, []lib{
-		{lua.LoadLibName, lua.OpenPackage}, // first: the others register in package.loaded
-		{lua.BaseLibName, lua.OpenBase},
-	})
+	// gopher-lua sizes the globals for 64 entries and the registry for 32
+	// (4 and 2 KB of map); a rule state has about 35 and 5. Nothing refers
+	// to them yet: replace them with tables sized for what they hold.
+	L.G.Global = L.CreateTable(0, globalsSize)
+	L.Env = L.G.Global
+	L.G.Registry = L.CreateTable(0, registrySize)
+	openPackage(L) // first: the others register in package.loaded
 	if o.Libs != nil {
 		o.Libs.shared().install(L)
 	} else { // a state of its own: nothing to share with
-		openLibs(L, []lib{{lua.TabLibName, lua.OpenTable}, {lua.StringLibName, lua.OpenString},
-			{lua.MathLibName, lua.OpenMath}})
+		openLibs(L, []lib{{lua.BaseLibName, lua.OpenBase}, {lua.TabLibName, lua.OpenTable},
+			{lua.StringLibName, lua.OpenString}, {lua.MathLibName, lua.OpenMath}})
 		capStrings(L)
+		removeUnsafe(L)
 	}
-	for _, name := range []string{
-		"dofile", "loadfile", "load", "loadstring", // read files or compile arbitrary code
-		"collectgarbage",     // runs the GC of the whole process
-		"_printregs",         // writes to stdout
-		"module",             // needs setfenv
-		"newproxy",           // userdata factory, nothing needs it
-		"getfenv", "setfenv", // reach and replace other functions' environments
-	} {
-		L.SetGlobal(name, lua.LNil)
-	}
-
-	restrictPackage(L, o.LibDir, o.Libs)
+	SetLibDir(L, o.LibDir, o.Libs)
 	L.SetGlobal(ConcatName, L.NewFunction(luaConcat))
 	L.SetGlobal("assert", L.NewFunction(luaAssert))
 
@@ -121,10 +117,74 @@ func NewState(o StateOptions) *lua.LState {
 		return 0
 	}))
 
-	tl := newTimeLib(o.Clock, o.Location)
-	L.SetGlobal("os", tl.osTable(L))
-	OpenTime(L, tl.clock, tl.loc)
+	installTime(L, o)
 	return L
+}
+
+// installTime gives L its os and time tables: views of the ones o.Libs
+// shares (sharedTime) when they read o's clock in o's zone, else its own.
+func installTime(L *lua.LState, o StateOptions) {
+	var st *sharedTime
+	if o.Libs != nil {
+		st = o.Libs.sharedTime(o.Clock, o.Location)
+	}
+	if st == nil {
+		tl := newTimeLib(o.Clock, o.Location)
+		L.SetGlobal("os", tl.osTable(L))
+		L.SetGlobal("time", tl.timeTable(L))
+		tl.markStart(L)
+		return
+	}
+	L.SetGlobal("os", view(L, st.os))
+	L.SetGlobal("time", view(L, st.time))
+	st.tl.markStart(L)
+}
+
+// Table sizes of a new state (NewState): what its globals and registry
+// hold once the rule API is installed, with room for a few more.
+const (
+	globalsSize  = 48
+	registrySize = 8
+)
+
+// removeUnsafe removes the base functions the sandbox does not have.
+func removeUnsafe(L *lua.LState) {
+	for _, name := range []string{
+		"dofile", "loadfile", "load", "loadstring", // read files or compile arbitrary code
+		"collectgarbage",     // runs the GC of the whole process
+		"_printregs",         // writes to stdout
+		"module",             // needs setfenv
+		"newproxy",           // userdata factory, nothing needs it
+		"getfenv", "setfenv", // reach and replace other functions' environments
+	} {
+		L.SetGlobal(name, lua.LNil)
+	}
+}
+
+// packageConfig is package.config as gopher-lua sets it.
+var packageConfig = lua.LString(lua.LuaDirSep + "\n" + lua.LuaPathSep + "\n" + lua.LuaPathMark + "\n" +
+	lua.LuaExecDir + "\n" + lua.LuaIgMark + "\n")
+
+// openPackage installs the sandbox's package table: loaded and preload
+// (for modules the engine registers in Go), no path, no loadlib or seeall,
+// and no loaders (the built-in require walks them; ours does not, but
+// nothing should find the disk searcher through them either). The tables
+// are sized for what they hold: lua.OpenPackage reserves 32+32 slots for
+// each (about 7 KB of a state).
+func openPackage(L *lua.LState) {
+	loaded, loaders := L.CreateTable(0, 8), L.CreateTable(0, 0)
+	pkg := L.CreateTable(0, 6)
+	pkg.RawSetString("preload", L.CreateTable(0, 0))
+	pkg.RawSetString("loaders", loaders)
+	pkg.RawSetString("loaded", loaded)
+	pkg.RawSetString("path", lua.LString(""))
+	pkg.RawSetString("cpath", lua.LString(""))
+	pkg.RawSetString("config", packageConfig)
+	reg := L.Get(lua.RegistryIndex).(*lua.LTable)
+	reg.RawSetString("_LOADED", loaded)
+	reg.RawSetString("_LOADERS", loaders)
+	loaded.RawSetString(lua.LoadLibName, pkg)
+	L.SetGlobal(lua.LoadLibName, pkg)
 }
 
 type lib struct {
@@ -154,6 +214,15 @@ func openLibs(L *lua.LState, libs []lib) {
 type sharedLibs struct {
 	proto *lua.LState // holds the tables; never runs code
 	metas map[string]*lua.LTable
+	// base are the base library's values (removeUnsafe applied), by
+	// name: every state's globals hold the same function values (Lua
+	// cannot change a function, and a Go function runs on its caller).
+	base []baseValue
+}
+
+type baseValue struct {
+	name  string
+	value lua.LValue
 }
 
 func newSharedLibs() *sharedLibs {
@@ -164,12 +233,66 @@ func newSharedLibs() *sharedLibs {
 	capStrings(L)
 	s := &sharedLibs{proto: L, metas: map[string]*lua.LTable{}}
 	for _, name := range []string{lua.TabLibName, lua.StringLibName, lua.MathLibName} {
-		mt := L.CreateTable(0, 2)
-		mt.RawSetString("__index", L.GetGlobal(name))
-		mt.RawSetString("__metatable", lua.LFalse)
-		s.metas[name] = mt
+		s.metas[name] = viewMeta(L, L.GetGlobal(name).(*lua.LTable))
 	}
+	// The base library last, in globals of its own: what it adds is base.
+	L.G.Global = L.CreateTable(0, globalsSize)
+	L.Env = L.G.Global
+	openLibs(L, []lib{{lua.BaseLibName, lua.OpenBase}})
+	removeUnsafe(L)
+	L.G.Global.ForEach(func(k, v lua.LValue) {
+		if k.String() != "_G" {
+			s.base = append(s.base, baseValue{k.String(), v})
+		}
+	})
+	slices.SortFunc(s.base, func(a, b baseValue) int { return strings.Compare(a.name, b.name) })
 	return s
+}
+
+// viewMeta returns the metatable of the states' views of a shared table:
+// reads go through to lib; __metatable hides lib from getmetatable and
+// refuses setmetatable.
+func viewMeta(L *lua.LState, lib *lua.LTable) *lua.LTable {
+	mt := L.CreateTable(0, 2)
+	mt.RawSetString("__index", lib)
+	mt.RawSetString("__metatable", lua.LFalse)
+	return mt
+}
+
+// typeMetatable is L.NewTypeMetatable(typ) sized for n fields: the
+// registered metatable of typ, made on first use (NewTypeMetatable
+// reserves 32 array and 32 hash slots, about 3 KB, in every state that
+// makes one).
+func typeMetatable(L *lua.LState, typ string, n int) *lua.LTable {
+	reg := L.Get(lua.RegistryIndex).(*lua.LTable)
+	if mt, ok := reg.RawGetString(typ).(*lua.LTable); ok {
+		return mt
+	}
+	mt := L.CreateTable(0, n)
+	reg.RawSetString(typ, mt)
+	return mt
+}
+
+// view returns a state's own view of a shared table (viewMeta): empty,
+// so that what the state assigns to it stays in the state.
+func view(L *lua.LState, meta *lua.LTable) *lua.LTable {
+	t := L.CreateTable(0, 0)
+	t.Metatable = meta
+	return t
+}
+
+// sharedTime is the os and time tables shared by the states of one
+// LibCache that read one clock in one zone, read-only like sharedLibs:
+// their functions read the clock and the zone of the load, and os.clock
+// counts from the calling state's creation (timeLib.markStart).
+type sharedTime struct {
+	tl       *timeLib
+	os, time *lua.LTable // the views' metatables (viewMeta)
+}
+
+func newSharedTime(proto *lua.LState, clock engine.Clock, loc *time.Location) *sharedTime {
+	tl := newTimeLib(clock, loc)
+	return &sharedTime{tl: tl, os: viewMeta(proto, tl.osTable(proto)), time: viewMeta(proto, tl.timeTable(proto))}
 }
 
 // install gives L its own view of the shared libraries: the globals, their
@@ -178,9 +301,14 @@ func newSharedLibs() *sharedLibs {
 // getmetatable("") stays in L).
 func (s *sharedLibs) install(L *lua.LState) {
 	loaded := L.GetField(L.Get(lua.RegistryIndex), "_LOADED").(*lua.LTable)
+	globals := L.G.Global
+	globals.RawSetString("_G", globals)
+	for _, b := range s.base {
+		globals.RawSetString(b.name, b.value)
+	}
+	loaded.RawSetString("_G", globals)
 	for name, mt := range s.metas {
-		t := L.CreateTable(0, 0)
-		t.Metatable = mt
+		t := view(L, mt)
 		L.SetGlobal(name, t)
 		loaded.RawSetString(name, t)
 		if name == lua.StringLibName {
@@ -189,23 +317,6 @@ func (s *sharedLibs) install(L *lua.LState) {
 			L.SetMetatable(lua.LString(""), smt)
 		}
 	}
-}
-
-// restrictPackage keeps package.loaded and package.preload (for modules
-// the engine registers in Go) and replaces the disk search with LibDir.
-func restrictPackage(L *lua.LState, libDir string, libs *LibCache) {
-	pkg := L.GetGlobal(lua.LoadLibName).(*lua.LTable)
-	pkg.RawSetString("path", lua.LString(""))
-	pkg.RawSetString("cpath", lua.LString(""))
-	pkg.RawSetString("loadlib", lua.LNil)
-	pkg.RawSetString("seeall", lua.LNil)
-	// The built-in require walks these; ours does not, but nothing should
-	// find the disk searcher through them either.
-	loaders := L.CreateTable(0, 0)
-	pkg.RawSetString("loaders", loaders)
-	L.SetField(L.Get(lua.RegistryIndex), "_LOADERS", loaders)
-
-	SetLibDir(L, libDir, libs)
 }
 
 // SetLibDir makes require in L, a state from NewState that has run no
@@ -314,6 +425,9 @@ type LibCache struct {
 
 	libsOnce sync.Once
 	libs     *sharedLibs
+
+	timeMu sync.Mutex
+	time   *sharedTime // for the clock and zone of the first state that asked
 }
 
 // shared returns the libraries every state of the cache shares, built on
@@ -321,6 +435,31 @@ type LibCache struct {
 func (c *LibCache) shared() *sharedLibs {
 	c.libsOnce.Do(func() { c.libs = newSharedLibs() })
 	return c.libs
+}
+
+// Func returns a value of the Go function fn that every state of the
+// cache may hold: a Go function keeps nothing of a state (it runs on the
+// state that calls it) and Lua cannot change a function value, so one
+// value serves them all, as the shared libraries' functions do. For the
+// functions of an API that every state has.
+func (c *LibCache) Func(fn lua.LGFunction) *lua.LFunction {
+	return c.shared().proto.NewFunction(fn)
+}
+
+// sharedTime returns the os and time tables the cache's states share when
+// they read clock in loc: the states of one load all do (rules.Options);
+// nil for a state with another clock or zone, which builds its own.
+func (c *LibCache) sharedTime(clock engine.Clock, loc *time.Location) *sharedTime {
+	libs := c.shared()
+	c.timeMu.Lock()
+	defer c.timeMu.Unlock()
+	if c.time == nil {
+		c.time = newSharedTime(libs.proto, clock, loc)
+	}
+	if !c.time.tl.reads(clock, loc) {
+		return nil
+	}
+	return c.time
 }
 
 // libEntry is one module file as the cache read it: its source until it

@@ -149,6 +149,7 @@ func TestSandboxAllowed(t *testing.T) {
 		{"globals are plain", `_G.os = nil local ok = pcall(function() return os.time() end) return ok`, lua.LFalse},
 		{"require string is the string table", `return require("string") == string`, lua.LTrue},
 		{"package.path empty", `return package.path .. package.cpath`, lua.LString("")},
+		{"the data stack grows past its start", `local t = {} for i = 1, 5000 do t[i] = i end return select("#", unpack(t))`, lua.LNumber(5000)},
 		{"tail calls do not overflow", `local function f(n) if n == 0 then return "done" end return f(n - 1) end return f(10000)`, lua.LString("done")},
 		{"concat", `local a, b = "x", 2 return a .. b .. 3.5 .. "y"`, lua.LString("x23.5y")},
 		{"concat at the limit", `return #(string.rep("a", 2^19) .. string.rep("b", 2^19))`, lua.LNumber(1 << 20)},
@@ -252,6 +253,98 @@ func TestSandboxReachableFunctions(t *testing.T) {
 	if !slices.Equal(found, want) {
 		extra, missing := diff(found, want), diff(want, found)
 		t.Errorf("reachable functions differ from the allow-list\nunexpected: %v\nmissing: %v", extra, missing)
+	}
+}
+
+// The os and time tables are shared by the states of one LibCache that
+// read one clock in one zone, as string is: a state's changes stay in it,
+// the shared tables are out of reach, os.clock counts from each state's
+// creation, and a state on another clock or in another zone reads its own.
+func TestSharedTimeTablesStayPerState(t *testing.T) {
+	libs := scripting.NewLibCache()
+	clock := engine.NewVirtual(time.Date(2026, 3, 2, 6, 59, 0, 0, time.UTC))
+	newL := func(clock engine.Clock, loc *time.Location) *lua.LState {
+		L := scripting.NewState(scripting.StateOptions{Clock: clock, Location: loc, Libs: libs})
+		t.Cleanup(L.Close)
+		return L
+	}
+	a := newL(clock, time.UTC)
+	clock.Advance(90 * time.Second)
+	b := newL(clock, time.UTC)
+	if err := a.DoString(`
+os.foo = 1
+time.now = nil
+os.date = function() return "tampered" end
+assert(getmetatable(os) == false and getmetatable(time) == false, "the shared tables are hidden")
+assert(not pcall(setmetatable, os, {}) and not pcall(setmetatable, time, {}), "the views' metatables are protected")
+assert(os.foo == 1 and os.date() == "tampered" and time.now() == os.time(), "nil reads the shared function again")
+assert(os.clock() == 90, "os.clock counts from this state's creation: " .. os.clock())`); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.DoString(`
+assert(os.foo == nil and time.now() == os.time() and os.date("%H:%M:%S") == "07:00:30", "another state's changes are not seen")
+assert(os.clock() == 0, "os.clock counts from this state's creation: " .. os.clock())`); err != nil {
+		t.Fatalf("another state saw the changes: %v", err)
+	}
+	shared := func(L *lua.LState) lua.LValue { return L.GetGlobal("os").(*lua.LTable).Metatable }
+	if shared(a) == lua.LNil || shared(a) != shared(b) {
+		t.Error("the states of one clock and zone do not share their os table")
+	}
+	real := scripting.NewLibCache()
+	defaults := scripting.NewState(scripting.StateOptions{Libs: real})
+	defer defaults.Close()
+	explicit := scripting.NewState(scripting.StateOptions{Clock: engine.RealClock{}, Location: time.Local, Libs: real})
+	defer explicit.Close()
+	if shared(defaults) == lua.LNil || shared(defaults) != shared(explicit) {
+		t.Error("no clock and zone are the real clock and the local zone")
+	}
+	other := engine.NewVirtual(time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC))
+	for _, L := range []*lua.LState{newL(other, time.UTC), newL(clock, berlin(t))} {
+		if shared(L) != lua.LNil {
+			t.Error("a state of another clock or zone shares the os table")
+		}
+		if err := L.DoString(`_G.seen = time.format(time.now(), "%Y %H:%M")`); err != nil {
+			t.Fatal(err)
+		}
+		if got := L.GetGlobal("seen").String(); got != "2030 00:00" && got != "2026 08:00" {
+			t.Errorf("a state of another clock or zone reads %q", got)
+		}
+	}
+}
+
+// A state of a LibCache (base values, string, table, math, os and time
+// shared) has the same globals, package table and package.loaded as a
+// state of its own, and the same base functions as gopher-lua's.
+func TestSharedStateHasTheSameShape(t *testing.T) {
+	const shape = `
+local function names(t)
+  local out = {}
+  for k, v in pairs(t) do out[#out + 1] = tostring(k) .. ":" .. type(v) end
+  table.sort(out)
+  return table.concat(out, " ")
+end
+return names(_G) .. " | " .. names(package) .. " | " .. names(package.loaded) .. " | " .. package.config ..
+  " | " .. _VERSION .. tostring(package.loaded._G == _G and package.loaded.package == package and _G._G == _G)`
+	var got []string
+	for _, libs := range []*scripting.LibCache{nil, scripting.NewLibCache()} {
+		L := scripting.NewState(scripting.StateOptions{Location: time.UTC, Libs: libs})
+		defer L.Close()
+		if err := L.DoString(`package.preload.x = function() return "x" end
+assert(require("x") == "x" and select("#", pcall(error, "e")) == 2 and ipairs({}) ~= nil)`); err != nil {
+			t.Fatal(err)
+		}
+		if err := L.DoString(shape); err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, L.Get(-1).String())
+	}
+	if got[0] != got[1] {
+		t.Errorf("a state of its own:\n%s\na state of a LibCache:\n%s", got[0], got[1])
+	}
+	for _, part := range []string{"pcall:function", "config:string", "loaded:table", "preload:table", "x:string", "Lua 5.1true"} {
+		if !strings.Contains(got[0], part) || strings.Contains(got[0], "loadlib") {
+			t.Errorf("shape without %q or with loadlib: %s", part, got[0])
+		}
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"reflect"
 	"regexp"
 	"strconv"
 	"strings"
@@ -290,7 +291,7 @@ func conditionMetatable(L *lua.LState) *lua.LTable {
 	if mt, ok := L.GetTypeMetatable(conditionType).(*lua.LTable); ok {
 		return mt
 	}
-	mt := L.NewTypeMetatable(conditionType)
+	mt := typeMetatable(L, conditionType, 3)
 	mt.RawSetString("__call", L.NewFunction(func(L *lua.LState) int {
 		c, _ := asCondition(L.Get(1))
 		L.Push(lua.LBool(c.Holds()))
@@ -353,11 +354,31 @@ func (b *betweenCondition) Holds() bool {
 
 func (b *betweenCondition) String() string { return b.text }
 
-// timeLib holds what the time and os functions of one state read.
+// timeLib holds what the time and os functions read: the clock and the
+// zone of the states they serve (one state's, or every state's of a
+// LibCache: sharedTime).
 type timeLib struct {
 	clock engine.Clock
 	loc   *time.Location
-	start time.Time // for os.clock
+	start time.Time // os.clock counts from here plus the state's clockStartKey
+}
+
+// clockStartKey is the registry field where a state keeps when it was
+// created, as nanoseconds after its timeLib's start: os.clock counts from
+// there, in a state of its own as in one that shares its os table.
+const clockStartKey = "alexarules.clockstart"
+
+// markStart records now as L's creation for os.clock.
+func (tl *timeLib) markStart(L *lua.LState) {
+	L.G.Registry.RawSetString(clockStartKey, lua.LNumber(tl.clock.Now().Sub(tl.start)))
+}
+
+// reads reports whether tl reads clock in loc (nil: the real clock, the
+// local zone, as newTimeLib takes them).
+func (tl *timeLib) reads(clock engine.Clock, loc *time.Location) bool {
+	clock, loc = timeDefaults(clock, loc)
+	typ := reflect.TypeOf(tl.clock)
+	return tl.loc == loc && typ == reflect.TypeOf(clock) && typ.Comparable() && tl.clock == clock
 }
 
 // OpenTime installs the global table `time` (RULES.md §4):
@@ -373,9 +394,12 @@ type timeLib struct {
 // when nil). Wrong arguments raise Lua errors naming the call and the
 // caller's file:line.
 func OpenTime(L *lua.LState, clock engine.Clock, loc *time.Location) {
-	tl := newTimeLib(clock, loc)
-	t := L.NewTable()
-	L.SetFuncs(t, map[string]lua.LGFunction{
+	L.SetGlobal("time", newTimeLib(clock, loc).timeTable(L))
+}
+
+// timeTable returns the time table of OpenTime.
+func (tl *timeLib) timeTable(L *lua.LState) *lua.LTable {
+	return funcTable(L, map[string]lua.LGFunction{
 		"now":     tl.now,
 		"next":    tl.next,
 		"format":  tl.format,
@@ -383,17 +407,29 @@ func OpenTime(L *lua.LState, clock engine.Clock, loc *time.Location) {
 		"weekday": tl.weekday,
 		"parse":   tl.parse,
 	})
-	L.SetGlobal("time", t)
+}
+
+// funcTable returns a table of the functions, sized for them (L.NewTable
+// reserves 32 array and 32 hash slots, about 3 KB).
+func funcTable(L *lua.LState, funcs map[string]lua.LGFunction) *lua.LTable {
+	return L.SetFuncs(L.CreateTable(0, len(funcs)), funcs)
 }
 
 func newTimeLib(clock engine.Clock, loc *time.Location) *timeLib {
+	clock, loc = timeDefaults(clock, loc)
+	return &timeLib{clock: clock, loc: loc, start: clock.Now()}
+}
+
+// timeDefaults are the clock and zone a timeLib reads: the real clock
+// when clock is nil, the local zone when loc is.
+func timeDefaults(clock engine.Clock, loc *time.Location) (engine.Clock, *time.Location) {
 	if clock == nil {
 		clock = engine.RealClock{}
 	}
 	if loc == nil {
 		loc = time.Local
 	}
-	return &timeLib{clock: clock, loc: loc, start: clock.Now()}
+	return clock, loc
 }
 
 func (tl *timeLib) now(L *lua.LState) int {
@@ -498,14 +534,12 @@ func luaTypeOrValue(v lua.LValue) string {
 // osTable returns the sandbox's `os`: only time, clock, date and difftime,
 // all on the engine clock.
 func (tl *timeLib) osTable(L *lua.LState) *lua.LTable {
-	t := L.NewTable()
-	L.SetFuncs(t, map[string]lua.LGFunction{
+	return funcTable(L, map[string]lua.LGFunction{
 		"time":     tl.osTime,
 		"clock":    tl.osClock,
 		"date":     tl.osDate,
 		"difftime": tl.osDifftime,
 	})
-	return t
 }
 
 // osTime is os.time([table]): integer epoch seconds, of now or of the wall
@@ -546,10 +580,11 @@ func (tl *timeLib) osTime(L *lua.LState) int {
 }
 
 // osClock is os.clock(): seconds the engine clock moved since the state was
-// created (not CPU time, which rules have no use for and tests could not
-// pin).
+// created (markStart; not CPU time, which rules have no use for and tests
+// could not pin).
 func (tl *timeLib) osClock(L *lua.LState) int {
-	L.Push(lua.LNumber(tl.clock.Now().Sub(tl.start).Seconds()))
+	created, _ := L.G.Registry.RawGetString(clockStartKey).(lua.LNumber)
+	L.Push(lua.LNumber((tl.clock.Now().Sub(tl.start) - time.Duration(created)).Seconds()))
 	return 1
 }
 

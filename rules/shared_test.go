@@ -1,0 +1,90 @@
+package rules_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/alexarules/alexarules/engine"
+	"github.com/alexarules/alexarules/rules"
+)
+
+// sharedRule tampers, on the event "tamper", with every value the states
+// of a load share (the libraries, os and time, the base and rule API
+// functions and metatables) and checks, on the event "check", that none
+// of that reached its state.
+const sharedRule = `
+local trigger = event "x"
+return rule "shared" { when = event "tamper", mode = "parallel", max = 4, run = function(ctx, ev)
+  if ev.name == "tamper" then
+    getmetatable(trigger).__tostring = function() return "tampered" end
+    getmetatable(rule "r" { }).__tostring = function() return "tampered" end
+    rules.each, event, alexa.volume, pcall = nil, nil, nil, nil
+    os.date, time.format, string.upper = nil, nil, function() return "tampered" end
+    os.foo, time.bar = 1, 2
+    assert(not pcall or os.foo == 1)
+    return
+  end
+  assert(tostring(trigger) ~= "tampered" and tostring(rule "r" { }) == "rule r", "a metatable")
+  assert(type(rules.each) == "function" and type(event) == "function" and type(alexa.volume) == "function", "the rule API")
+  assert(type(pcall) == "function" and ("a"):upper() == "A", "base or string")
+  assert(type(os.date) == "function" and type(time.format) == "function" and os.foo == nil and time.bar == nil, "os or time")
+end }
+`
+
+func TestSharedValuesStayPerState(t *testing.T) {
+	dir := writeRules(t, map[string]string{"shared.lua": sharedRule})
+	set, err := rules.Load(rules.Options{Location: time.UTC}, dir)
+	if err != nil || len(set.Errors) > 0 {
+		t.Fatal(err, set.Errors)
+	}
+	rule := set.Rules[0].Engine(nil, false)
+	var ins []engine.Instance
+	for range 2 {
+		in, err := rule.NewInstance()
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer in.Close()
+		ins = append(ins, in)
+	}
+	for i, name := range []string{"tamper", "check"} {
+		ev := &engine.Event{Kind: engine.KindCustom, Name: name}
+		if res := ins[i].Run(context.Background(), &engine.Invocation{Event: ev}); res.Err != nil {
+			t.Fatalf("%s: %v", name, res.Err)
+		}
+	}
+}
+
+// ctx's methods are made on their first use in a state: a method the rule
+// removed stays removed, and every run of the state has them after it.
+func TestCtxMethodsMadeOnFirstUse(t *testing.T) {
+	dir := writeRules(t, map[string]string{"m.lua": `return rule "m" { when = event "m", run = function(ctx, ev)
+  if ev.data.n == 1 then
+    assert(rawget(ctx, "log") == nil and rawget(ctx, "after") == nil, "made with the state")
+    ctx.log.info("first")
+    assert(rawget(ctx, "log") ~= nil and rawget(ctx, "cancel") ~= nil, "not kept once made")
+    ctx.emit = nil
+    assert(ctx.emit == nil, "a removed method came back")
+  else
+    assert(ctx.emit == nil and type(ctx.after) == "function", "the next run")
+    ctx.log.info("second")
+  end
+end }`})
+	set, err := rules.Load(rules.Options{Location: time.UTC}, dir)
+	if err != nil || len(set.Errors) > 0 {
+		t.Fatal(err, set.Errors)
+	}
+	in, err := set.Rules[0].Engine(nil, false).NewInstance()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer in.Close()
+	for n, want := range []string{"info: first", "info: second"} {
+		ev := &engine.Event{Kind: engine.KindCustom, Name: "m", Data: map[string]any{"n": n + 1}}
+		res := in.Run(context.Background(), &engine.Invocation{Event: ev})
+		if res.Err != nil || len(res.Log) != 1 || res.Log[0] != want {
+			t.Fatalf("run %d: %v %q", n+1, res.Err, res.Log)
+		}
+	}
+}
