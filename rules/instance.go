@@ -551,22 +551,27 @@ func newCtx(L *lua.LState) *ruleCtx {
 	// 3 KB), and these live as long as the instance.
 	rc.table = L.CreateTable(0, 4) // rule, now, state, global; the methods once made
 	// "rule" is set when the state is given to its instance.
-	mt := L.CreateTable(0, 1)
+	mt := L.CreateTable(0, 2)
 	mt.RawSetString("__index", L.NewFunction(rc.index))
+	mt.RawSetString("__newindex", L.NewFunction(rc.newindex))
 	L.SetMetatable(rc.table, mt)
 	return rc
 }
 
+// ctxMethods are ctx's methods, made on their first use in a state
+// (ruleCtx.made).
+var ctxMethods = []string{"log", "emit", "after", "at", "cancel"}
+
 // index is ctx's __index: state and global on their first use in a run,
 // the methods on their first use in the state (a method the rule removed
-// stays removed).
+// stays removed: see newindex).
 func (rc *ruleCtx) index(L *lua.LState) int {
 	key := L.CheckString(2)
 	var v lua.LValue
-	switch key {
-	case "state":
+	switch {
+	case key == "state":
 		v = rc.in.materializeState(L)
-	case "global":
+	case key == "global":
 		g := L.CreateTable(0, len(rc.in.global))
 		for k, raw := range rc.in.global {
 			var x any
@@ -575,11 +580,10 @@ func (rc *ruleCtx) index(L *lua.LState) int {
 			}
 		}
 		v = g
-	case "log", "emit", "after", "at", "cancel":
+	case slices.Contains(ctxMethods, key):
 		if rc.made {
 			return 0
 		}
-		rc.made = true
 		rc.makeMethods(L)
 		L.Push(rc.table.RawGetString(key))
 		return 1
@@ -591,8 +595,24 @@ func (rc *ruleCtx) index(L *lua.LState) int {
 	return 1
 }
 
-// makeMethods sets ctx.log, emit, after, at and cancel.
+// newindex is ctx's __newindex: an assignment to a method not made yet
+// (ctx.emit = stub, ctx.after = nil) makes the methods first, so that what
+// the rule assigned stays, as it did when ctx was made with them.
+func (rc *ruleCtx) newindex(L *lua.LState) int {
+	key := L.Get(2)
+	if key == lua.LNil {
+		L.RaiseError("table index is nil")
+	}
+	if s, ok := key.(lua.LString); ok && !rc.made && slices.Contains(ctxMethods, string(s)) {
+		rc.makeMethods(L)
+	}
+	rc.table.RawSet(key, L.Get(3))
+	return 0
+}
+
+// makeMethods sets ctx.log, emit, after, at and cancel, once per state.
 func (rc *ruleCtx) makeMethods(L *lua.LState) {
+	rc.made = true
 	c := rc.table
 	logT := L.CreateTable(0, len(logLevels))
 	for _, level := range logLevels {

@@ -88,3 +88,41 @@ end }`})
 		}
 	}
 }
+
+// What a rule assigns to ctx before any method was made stays, as when
+// ctx was made with its methods (review of the first-use methods): a stub
+// is not overwritten, a removed method does not come back; and a lib
+// module named package is found, as before the package table was built
+// by hand.
+func TestCtxAssignmentsBeforeFirstUseStay(t *testing.T) {
+	for name, src := range map[string]string{
+		"a stub": `ctx.emit = function() end
+  ctx.log.info("dry run")
+  ctx.emit("x", {})`,
+		"a removal": `ctx.after = nil
+  ctx.log.info("removed")
+  assert(ctx.after == nil, "a removed method came back")`,
+		"a nil key": `ctx.log.info("nil key")
+  assert(not pcall(function() ctx[nil] = 1 end), "ctx[nil] assigned")`,
+		"a lib module named package": `ctx.log.info("package")
+  assert(require("package").x == 1, "require('package') gave " .. tostring(require("package")))`,
+	} {
+		t.Run(name, func(t *testing.T) {
+			dir := writeRules(t, map[string]string{"lib/package.lua": `return { x = 1 }`,
+				"r.lua": "return rule \"r\" { when = event \"r\", run = function(ctx, ev)\n  " + src + "\nend }"})
+			set, err := rules.Load(rules.Options{Location: time.UTC}, dir)
+			if err != nil || len(set.Errors) > 0 {
+				t.Fatal(err, set.Errors)
+			}
+			in, err := set.Rules[0].Engine(nil, false).NewInstance()
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer in.Close()
+			res := in.Run(context.Background(), &engine.Invocation{Event: &engine.Event{Kind: engine.KindCustom, Name: "r"}})
+			if res.Err != nil || len(res.Emitted) != 0 || len(res.Log) != 1 {
+				t.Fatalf("err %v, emitted %v, log %q", res.Err, res.Emitted, res.Log)
+			}
+		})
+	}
+}

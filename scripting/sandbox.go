@@ -183,7 +183,6 @@ func openPackage(L *lua.LState) {
 	reg := L.Get(lua.RegistryIndex).(*lua.LTable)
 	reg.RawSetString("_LOADED", loaded)
 	reg.RawSetString("_LOADERS", loaders)
-	loaded.RawSetString(lua.LoadLibName, pkg)
 	L.SetGlobal(lua.LoadLibName, pkg)
 }
 

@@ -324,7 +324,7 @@ local function names(t)
   return table.concat(out, " ")
 end
 return names(_G) .. " | " .. names(package) .. " | " .. names(package.loaded) .. " | " .. package.config ..
-  " | " .. _VERSION .. tostring(package.loaded._G == _G and package.loaded.package == package and _G._G == _G)`
+  " | " .. _VERSION .. tostring(package.loaded._G == _G and package.loaded.package == nil and _G._G == _G)`
 	var got []string
 	for _, libs := range []*scripting.LibCache{nil, scripting.NewLibCache()} {
 		L := scripting.NewState(scripting.StateOptions{Location: time.UTC, Libs: libs})
