@@ -32,22 +32,31 @@ return rule "shared" { when = event "tamper", mode = "parallel", max = 4, run = 
 end }
 `
 
-func TestSharedValuesStayPerState(t *testing.T) {
-	dir := writeRules(t, map[string]string{"shared.lua": sharedRule})
-	set, err := rules.Load(rules.Options{Location: time.UTC}, dir)
+// loadRule loads the rules of files and returns the first rule's engine
+// form (the files hold one rule).
+func loadRule(t *testing.T, files map[string]string) *engine.Rule {
+	t.Helper()
+	set, err := rules.Load(rules.Options{Location: time.UTC}, writeRules(t, files))
 	if err != nil || len(set.Errors) > 0 {
 		t.Fatal(err, set.Errors)
 	}
-	rule := set.Rules[0].Engine(nil, false)
-	var ins []engine.Instance
-	for range 2 {
-		in, err := rule.NewInstance()
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer in.Close()
-		ins = append(ins, in)
+	return set.Rules[0].Engine(nil, false)
+}
+
+// newInstance builds an instance of r, closed when the test ends.
+func newInstance(t *testing.T, r *engine.Rule) engine.Instance {
+	t.Helper()
+	in, err := r.NewInstance()
+	if err != nil {
+		t.Fatal(err)
 	}
+	t.Cleanup(in.Close)
+	return in
+}
+
+func TestSharedValuesStayPerState(t *testing.T) {
+	rule := loadRule(t, map[string]string{"shared.lua": sharedRule})
+	ins := []engine.Instance{newInstance(t, rule), newInstance(t, rule)}
 	for i, name := range []string{"tamper", "check"} {
 		ev := &engine.Event{Kind: engine.KindCustom, Name: name}
 		if res := ins[i].Run(context.Background(), &engine.Invocation{Event: ev}); res.Err != nil {
@@ -59,7 +68,7 @@ func TestSharedValuesStayPerState(t *testing.T) {
 // ctx's methods are made on their first use in a state: a method the rule
 // removed stays removed, and every run of the state has them after it.
 func TestCtxMethodsMadeOnFirstUse(t *testing.T) {
-	dir := writeRules(t, map[string]string{"m.lua": `return rule "m" { when = event "m", run = function(ctx, ev)
+	files := map[string]string{"m.lua": `return rule "m" { when = event "m", run = function(ctx, ev)
   if ev.data.n == 1 then
     assert(rawget(ctx, "log") == nil and rawget(ctx, "after") == nil, "made with the state")
     ctx.log.info("first")
@@ -70,16 +79,8 @@ func TestCtxMethodsMadeOnFirstUse(t *testing.T) {
     assert(ctx.emit == nil and type(ctx.after) == "function", "the next run")
     ctx.log.info("second")
   end
-end }`})
-	set, err := rules.Load(rules.Options{Location: time.UTC}, dir)
-	if err != nil || len(set.Errors) > 0 {
-		t.Fatal(err, set.Errors)
-	}
-	in, err := set.Rules[0].Engine(nil, false).NewInstance()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer in.Close()
+end }`}
+	in := newInstance(t, loadRule(t, files))
 	for n, want := range []string{"info: first", "info: second"} {
 		ev := &engine.Event{Kind: engine.KindCustom, Name: "m", Data: map[string]any{"n": n + 1}}
 		res := in.Run(context.Background(), &engine.Invocation{Event: ev})
@@ -108,17 +109,8 @@ func TestCtxAssignmentsBeforeFirstUseStay(t *testing.T) {
   assert(require("package").x == 1, "require('package') gave " .. tostring(require("package")))`,
 	} {
 		t.Run(name, func(t *testing.T) {
-			dir := writeRules(t, map[string]string{"lib/package.lua": `return { x = 1 }`,
-				"r.lua": "return rule \"r\" { when = event \"r\", run = function(ctx, ev)\n  " + src + "\nend }"})
-			set, err := rules.Load(rules.Options{Location: time.UTC}, dir)
-			if err != nil || len(set.Errors) > 0 {
-				t.Fatal(err, set.Errors)
-			}
-			in, err := set.Rules[0].Engine(nil, false).NewInstance()
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer in.Close()
+			in := newInstance(t, loadRule(t, map[string]string{"lib/package.lua": `return { x = 1 }`,
+				"r.lua": "return rule \"r\" { when = event \"r\", run = function(ctx, ev)\n  " + src + "\nend }"}))
 			res := in.Run(context.Background(), &engine.Invocation{Event: &engine.Event{Kind: engine.KindCustom, Name: "r"}})
 			if res.Err != nil || len(res.Emitted) != 0 || len(res.Log) != 1 {
 				t.Fatalf("err %v, emitted %v, log %q", res.Err, res.Emitted, res.Log)
