@@ -600,20 +600,22 @@ func (rc *ruleCtx) index(L *lua.LState) int {
 // the rule assigned stays, as it did when ctx was made with them.
 func (rc *ruleCtx) newindex(L *lua.LState) int {
 	key := L.Get(2)
-	if key == lua.LNil {
-		L.RaiseError("table index is nil")
-	}
 	if s, ok := key.(lua.LString); ok && !rc.made && slices.Contains(ctxMethods, string(s)) {
 		rc.makeMethods(L)
 	}
-	rc.table.RawSet(key, L.Get(3))
+	L.RawSet(rc.table, key, L.Get(3)) // raises on a nil or NaN key, as an assignment does
 	return 0
 }
 
-// makeMethods sets ctx.log, emit, after, at and cancel, once per state.
+// makeMethods sets ctx.log, emit, after, at and cancel, once per state;
+// one the rule set with rawset before is kept.
 func (rc *ruleCtx) makeMethods(L *lua.LState) {
 	rc.made = true
-	c := rc.table
+	set := func(key string, v lua.LValue) {
+		if rc.table.RawGetString(key) == lua.LNil {
+			rc.table.RawSetString(key, v)
+		}
+	}
 	logT := L.CreateTable(0, len(logLevels))
 	for _, level := range logLevels {
 		logT.RawSetString(level, L.NewFunction(func(L *lua.LState) int {
@@ -625,19 +627,19 @@ func (rc *ruleCtx) makeMethods(L *lua.LState) {
 			return 0
 		}))
 	}
-	c.RawSetString("log", logT)
-	c.RawSetString("emit", L.NewFunction(func(L *lua.LState) int { return rc.in.luaEmit(L) }))
-	c.RawSetString("after", L.NewFunction(func(L *lua.LState) int {
+	set("log", logT)
+	set("emit", L.NewFunction(func(L *lua.LState) int { return rc.in.luaEmit(L) }))
+	set("after", L.NewFunction(func(L *lua.LState) int {
 		d, err := scripting.ParseDuration(L.Get(1))
 		if err != nil {
 			L.ArgError(1, err.Error())
 		}
 		return rc.in.setTimer(L, rc.in.clock.Now().Add(d))
 	}))
-	c.RawSetString("at", L.NewFunction(func(L *lua.LState) int {
+	set("at", L.NewFunction(func(L *lua.LState) int {
 		return rc.in.setTimer(L, rc.in.timeArg(L, 1))
 	}))
-	c.RawSetString("cancel", L.NewFunction(func(L *lua.LState) int {
+	set("cancel", L.NewFunction(func(L *lua.LState) int {
 		id := L.CheckString(1)
 		rc.in.run.timers = append(rc.in.run.timers, engine.TimerRequest{ID: id, Cancel: true})
 		return 0

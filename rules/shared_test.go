@@ -103,8 +103,12 @@ func TestCtxAssignmentsBeforeFirstUseStay(t *testing.T) {
 		"a removal": `ctx.after = nil
   ctx.log.info("removed")
   assert(ctx.after == nil, "a removed method came back")`,
-		"a nil key": `ctx.log.info("nil key")
-  assert(not pcall(function() ctx[nil] = 1 end), "ctx[nil] assigned")`,
+		"a nil or NaN key": `ctx.log.info("nil key")
+  assert(not pcall(function() ctx[nil] = 1 end), "ctx[nil] assigned")
+  assert(not pcall(function() ctx[0/0] = 1 end), "ctx[0/0] assigned")`,
+		"a stub set with rawset": `rawset(ctx, "emit", function() end)
+  ctx.log.info("rawset")
+  ctx.emit("x", {})`,
 		"a lib module named package": `ctx.log.info("package")
   assert(require("package").x == 1, "require('package') gave " .. tostring(require("package")))`,
 	} {
