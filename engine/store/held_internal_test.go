@@ -76,3 +76,35 @@ func TestCarriedFlushesLeaveRoomForAFullQueue(t *testing.T) {
 			got, len(s.ops), maxBatchOps)
 	}
 }
+
+// The transaction that writes held records takes every op queued ahead
+// of them even when the recorded items' queues are full and its drain is
+// cut short at its limit (review of session 11).
+func TestCarriedRecordsWaitForQueuedOpsWithFullRecordQueues(t *testing.T) {
+	const q = 16
+	s := &Store{ops: make(chan *op, maxBatchOps), events: make(chan engine.EventRecord, q),
+		traces: make(chan engine.Trace, q), completes: make(chan string, q), reads: make(chan *readOp)}
+	s.opts.QueueSize = q
+	var b batch
+	var h heldRecords
+	for range maxBatchOps {
+		b.ops = append(b.ops, &op{kind: opPut, lazy: true})
+	}
+	b.completes = []string{"c1"}
+	h.hold(&b, true)
+	b.reset()
+	for range maxBatchOps {
+		s.ops <- &op{kind: opPut, lazy: true}
+	}
+	for range q {
+		s.events <- engine.EventRecord{}
+		s.traces <- engine.Trace{}
+		s.completes <- "later"
+	}
+	h.carry(&b)
+	s.drain(&b)
+	h.hold(&b, true)
+	if len(s.ops) != 0 || len(b.completes) == 0 || b.completes[0] != "c1" {
+		t.Fatalf("c1 written with %d ops queued ahead still queued (cut %v); completes %v", len(s.ops), b.cut, b.completes)
+	}
+}

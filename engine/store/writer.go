@@ -353,8 +353,7 @@ func (w *wait) due() <-chan time.Time {
 // once the ops channel is closed (the store is closing); it then keeps
 // draining the recorded items so Close writes them.
 func (s *Store) drain(b *batch) (open bool) {
-	open = true
-	ops := s.ops
+	ops, open := s.takeOps(b)
 	// Producers may refill the queues as fast as they empty; stop after
 	// what two full queues hold.
 	for range 2*s.opts.QueueSize + maxBatchOps {
@@ -382,6 +381,26 @@ func (s *Store) drain(b *batch) (open bool) {
 	}
 	b.cut = true
 	return open
+}
+
+// takeOps takes the queued ops first, without waiting, until b is full:
+// every op queued ahead of the records a full batch held (heldRecords) is
+// then in b, even when the recorded items' queues keep drain's loop from
+// reaching them before its limit. It returns the ops channel for drain
+// (nil once closed) and whether it is open.
+func (s *Store) takeOps(b *batch) (chan *op, bool) {
+	for !b.full() {
+		select {
+		case o, ok := <-s.ops:
+			if !ok {
+				return nil, false
+			}
+			b.ops = append(b.ops, o)
+		default:
+			return s.ops, true
+		}
+	}
+	return s.ops, true
 }
 
 // write commits one batch and answers its callers. When the shared
