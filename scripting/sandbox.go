@@ -65,8 +65,9 @@ type StateOptions struct {
 // loadfile, load, loadstring, collectgarbage, getfenv, setfenv, module,
 // newproxy; string (rep, format capped), table (concat capped) and math;
 // package with require restricted to LibDir; an os table with time, clock,
-// date and difftime on the engine clock; the time table (OpenTime); print
-// to o.Print. No io, os.execute/exit/getenv, coroutine, channel or debug.
+// date and difftime on the engine clock; the time table
+// (timeLib.timeTable); print to o.Print. No io, os.execute/exit/getenv,
+// coroutine, channel or debug.
 // With o.Libs, string, table and math are the cache's, shared read-only
 // (sharedLibs), and so are os and time while the cache's states read one
 // clock in one zone (sharedTime). The state belongs to one goroutine; close

@@ -381,7 +381,7 @@ func (tl *timeLib) reads(clock engine.Clock, loc *time.Location) bool {
 	return tl.loc == loc && typ == reflect.TypeOf(clock) && typ.Comparable() && tl.clock == clock
 }
 
-// OpenTime installs the global table `time` (RULES.md §4):
+// timeTable returns the table `time` (RULES.md §4):
 //
 //	time.now()                  -> epoch seconds
 //	time.next("17:30" [, from]) -> epoch seconds of the next occurrence
@@ -390,14 +390,9 @@ func (tl *timeLib) reads(clock engine.Clock, loc *time.Location) bool {
 //	time.weekday([t])           -> "mon".."sun"
 //	time.parse("2026-03-02 06:59") -> epoch seconds, or nil, message
 //
-// All of them read clock and use loc as the wall-clock zone (time.Local
-// when nil). Wrong arguments raise Lua errors naming the call and the
-// caller's file:line.
-func OpenTime(L *lua.LState, clock engine.Clock, loc *time.Location) {
-	L.SetGlobal("time", newTimeLib(clock, loc).timeTable(L))
-}
-
-// timeTable returns the time table of OpenTime.
+// All of them read tl's clock and use its zone as the wall-clock zone.
+// Wrong arguments raise Lua errors naming the call and the caller's
+// file:line.
 func (tl *timeLib) timeTable(L *lua.LState) *lua.LTable {
 	return funcTable(L, map[string]lua.LGFunction{
 		"now":     tl.now,
