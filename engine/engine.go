@@ -37,6 +37,26 @@ type Config struct {
 	// used idle ones are released beyond it and rebuilt when their rule
 	// runs again. Parallel rules' pools count but are never released.
 	MaxStates int
+	// CPULimit caps a parallel rule's runs at once while the CPUs are the
+	// bottleneck; the zero value caps nothing.
+	CPULimit CPULimit
+}
+
+// CPULimit caps how many runs of one parallel rule run at once while the
+// process has more work ready than CPUs to run it. Past that point more
+// runs at once make none finish sooner: each adds a Lua state, a
+// goroutine stack and an HTTP request to what the CPUs and the collector
+// go through, and the events wait in the rule's queue instead (still
+// counted against its max, so admission is unchanged). Runs waiting on
+// Amazon leave the CPUs idle, Bound turns false and the rule runs up to
+// its max again. A parallel rule's pool stays warm to its max either way.
+type CPULimit struct {
+	// Runs is the cap; a rule without a key whose max is not above it is
+	// never capped.
+	Runs int
+	// Bound reports whether the CPUs are the bottleneck now; it is asked
+	// whenever a capped rule could start another run, so it must be cheap.
+	Bound func() bool
 }
 
 // Engine routes events to rules and runs them.
@@ -66,6 +86,7 @@ type Engine struct {
 	breaker *breaker
 	shadow  shadows
 	states  *states
+	cpu     CPULimit
 
 	rules   atomic.Pointer[ruleSet]
 	running atomic.Bool
@@ -98,7 +119,7 @@ func New(c Config) *Engine {
 		c.MaxBacklog = DefaultMaxBacklog
 	}
 	e := &Engine{clock: c.Clock, store: c.Store, log: c.Log, maxDepth: c.MaxDepth, maxBacklog: c.MaxBacklog,
-		onEvent: c.OnEvent, onRun: c.OnRun, metrics: newMetrics()}
+		onEvent: c.OnEvent, onRun: c.OnRun, metrics: newMetrics(), cpu: c.CPULimit}
 	e.inflight.ids = map[string]*accepted{}
 	e.journaled.wake = make(chan struct{}, 1)
 	e.global = &globalState{}

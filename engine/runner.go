@@ -313,7 +313,10 @@ type coordinator struct {
 	r *runner
 	// perKey is how many runs of one key may run at once (all runs share
 	// the key "" unless the rule has a Key); active counts them.
-	perKey  int
+	perKey int
+	// cpuCap is how many runs of any key may run at once while the CPUs
+	// are the bottleneck (Engine.cpu); 0: no cap.
+	cpuCap  int
 	active  map[string]int
 	idle    []*worker
 	busy    map[*worker]bool
@@ -333,8 +336,18 @@ func newCoordinator(r *runner) *coordinator {
 	if r.rule.Mode == ModeParallel {
 		perKey = max(r.rule.Max, 1)
 	}
-	return &coordinator{r: r, perKey: perKey, active: map[string]int{}, lastAccepted: map[string]time.Time{},
+	c := &coordinator{r: r, perKey: perKey, active: map[string]int{}, lastAccepted: map[string]time.Time{},
 		busy: map[*worker]bool{}, freed: make(chan *worker)}
+	if l := r.e.cpu; r.rule.Mode == ModeParallel && l.Bound != nil && l.Runs > 0 && (r.rule.Key != nil || l.Runs < perKey) {
+		c.cpuCap = l.Runs
+	}
+	return c
+}
+
+// room reports whether one more run may start, whatever its key: always,
+// unless the rule is capped, at its cap, and the CPUs are the bottleneck.
+func (c *coordinator) room() bool {
+	return c.cpuCap == 0 || len(c.busy) < c.cpuCap || !c.r.e.cpu.Bound()
 }
 
 // warm starts a parallel rule's pool: max workers, each building its
@@ -417,16 +430,18 @@ func (c *coordinator) start(j job) {
 }
 
 // dispatch starts pending jobs, oldest first, while the mode allows more
-// runs of their key.
+// runs of their key and the CPU cap more runs. A job the cap holds back
+// starts when a run finishes (there is one in progress to finish: the cap
+// is at least one).
 func (c *coordinator) dispatch() {
 	if c.r.rule.Key == nil { // one key: the oldest waits for a worker
-		for c.pending.len() > 0 && c.active[""] < c.perKey {
+		for c.pending.len() > 0 && c.active[""] < c.perKey && c.room() {
 			c.start(c.pending.pop())
 		}
 		return
 	}
 	c.pending.filter(func(j job) bool {
-		if c.active[j.key] < c.perKey {
+		if c.active[j.key] < c.perKey && c.room() {
 			c.start(j)
 			return false
 		}

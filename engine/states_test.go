@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -199,6 +200,63 @@ func TestParallelRuleRunsOnItsWarmPool(t *testing.T) {
 	}
 	if skipped != 0 {
 		t.Errorf("%d events skipped", skipped)
+	}
+}
+
+// While the CPUs are the bottleneck (CPULimit.Bound), a parallel rule
+// runs at most CPULimit.Runs at once, with or without a key; the events
+// beyond wait, none is skipped, the pool stays warm to max, and once the
+// CPUs are free again the rule runs up to max at once.
+func TestParallelRuleIsCappedWhileTheCPUsAreBound(t *testing.T) {
+	for _, keyed := range []bool{false, true} {
+		t.Run(fmt.Sprint("keyed=", keyed), func(t *testing.T) {
+			in := newInstances()
+			in.gate = make(chan struct{})
+			const pool, capped, events = 6, 2, 12
+			var bound atomic.Bool
+			bound.Store(true)
+			r := in.rule("p", engine.ModeParallel, pool)
+			if keyed { // every event its own key: max bounds each key, not the rule
+				r.Key = func(ev *engine.Event, _ int) (string, error) { return ev.ID, nil }
+			}
+			e := runEngine(t, engine.Config{Store: &memStore{}, CPULimit: engine.CPULimit{Runs: capped, Bound: bound.Load}},
+				[]*engine.Rule{r})
+			enginetest.WaitUntil(t, "the pool built to max", func() bool { return in.count(in.built, "p") == pool })
+			for i := range events {
+				e.Publish(engine.Event{ID: fmt.Sprint("p-", i), Kind: engine.KindCustom, Name: "p"})
+			}
+			running := func(n int) func() bool {
+				return func() bool { in.mu.Lock(); defer in.mu.Unlock(); return in.running == n }
+			}
+			// Each finished run lets one waiting event start, no more.
+			for range 3 {
+				enginetest.WaitUntil(t, "the cap's runs in progress", running(capped))
+				in.gate <- struct{}{}
+				<-in.ran
+			}
+			enginetest.WaitUntil(t, "the cap's runs in progress", running(capped))
+			bound.Store(false)
+			in.gate <- struct{}{} // the next finished run starts as many as max allows
+			<-in.ran
+			most := pool
+			if keyed { // one run per key: every waiting event
+				most = events - 4
+			}
+			enginetest.WaitUntil(t, "max runs in progress once the CPUs are free", running(most))
+			for range events - 4 {
+				in.gate <- struct{}{}
+				<-in.ran
+			}
+			in.mu.Lock()
+			if in.most != most {
+				t.Errorf("%d runs at once at most, want %d", in.most, most)
+			}
+			in.mu.Unlock()
+			enginetest.WaitUntil(t, "every run counted", func() bool { return e.Rules()[0].Runs == events })
+			if r := e.Rules()[0]; r.Skipped != 0 {
+				t.Errorf("%d events skipped", r.Skipped)
+			}
+		})
 	}
 }
 
