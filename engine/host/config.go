@@ -256,6 +256,9 @@ func (c Config) Validate() error {
 	if c.Procs.Low < -1 || c.Procs.Low > 1024 {
 		errs = append(errs, fmt.Errorf("procs.low %d: from 1 to 1024, 0 for the default (%d) or -1 to leave GOMAXPROCS alone", c.Procs.Low, DefaultProcsLow))
 	}
+	if p := c.Procs.ParallelPerCPU; p < -1 || p > 1024 {
+		errs = append(errs, fmt.Errorf("procs.parallel_per_cpu %d: from 1 to 1024, 0 for the default (%d) or -1 for no cap", p, DefaultParallelPerCPU))
+	}
 	if c.GC.MaxMiB > 1<<20 {
 		errs = append(errs, fmt.Errorf("gc.max_mib %d: at most %d MiB (1 TiB), 0 for the default or -1 for no ceiling", c.GC.MaxMiB, 1<<20))
 	}

@@ -38,6 +38,7 @@ func TestParseConfigNamesTheFileAndTheKey(t *testing.T) {
 		{`{"gc": {"heap_mib": 2000000}}`, `gc.heap_mib 2000000`},
 		{`{"gc": {"max_mib": 2000000}}`, `gc.max_mib 2000000`},
 		{`{"procs": {"low": -2}}`, `procs.low -2`},
+		{`{"procs": {"parallel_per_cpu": -2}}`, `procs.parallel_per_cpu -2`},
 		{`{"store": {"sync": "sometimes"}}`, `store.sync "sometimes"`},
 		{`{"store": {"sync_interval": "0s"}}`, `store.sync_interval "0s"`},
 		{`[1]`, "cannot unmarshal array"},

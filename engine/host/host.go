@@ -78,6 +78,9 @@ type host struct {
 	// guard stops rule runs that go over the heap budget; one for the
 	// process, shared by every load and reload.
 	guard *scripting.HeapGuard
+	// cpu caps parallel rules' runs while the CPUs are the bottleneck
+	// (procs.go); the zero value when the procs tuner is off.
+	cpu engine.CPULimit
 	// current is the rule set running now (for GET /api/rules/{id}/next).
 	current atomic.Pointer[rules.Set]
 	// feed streams events and runs to GET /api/events/stream and the
@@ -116,8 +119,11 @@ func Run(ctx context.Context, o Options) error {
 		o.Log = slog.New(slog.DiscardHandler)
 	}
 	defer startGCTuner(cfg.GC)()
+	var cpu engine.CPULimit
 	if o.TuneProcs {
-		defer startProcsTuner(cfg.Procs, o.Getenv)()
+		var stop func()
+		cpu, stop = startProcsTuner(cfg.Procs, o.Getenv)
+		defer stop()
 	}
 	var ln net.Listener
 	if cfg.Admin != "off" {
@@ -136,7 +142,7 @@ func Run(ctx context.Context, o Options) error {
 		return err
 	}
 	defer st.Close()
-	h := &host{opts: o, cfg: cfg, store: st, guard: scripting.NewHeapGuard(scripting.DefaultLimits())}
+	h := &host{opts: o, cfg: cfg, store: st, cpu: cpu, guard: scripting.NewHeapGuard(scripting.DefaultLimits())}
 	if cfg.Cluster != "" {
 		return h.runCluster(ctx, ln)
 	}
@@ -157,7 +163,7 @@ func Run(ctx context.Context, o Options) error {
 func (h *host) newEngine(st engine.Store) *engine.Engine {
 	breaker, _ := h.cfg.Breaker.Engine() // checked by Validate
 	return engine.New(engine.Config{Clock: h.opts.Clock, Store: st, Log: h.opts.Log, OnEvent: h.onEvent, OnRun: h.onRun,
-		Breaker: breaker, MaxBacklog: h.cfg.MaxBacklog, MaxStates: h.cfg.States.Max})
+		Breaker: breaker, MaxBacklog: h.cfg.MaxBacklog, MaxStates: h.cfg.States.Max, CPULimit: h.cpu})
 }
 
 // config checks the configuration and fills in its defaults.

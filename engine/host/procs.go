@@ -1,10 +1,13 @@
 package host
 
 import (
+	"cmp"
 	"runtime"
 	"runtime/metrics"
 	"sync/atomic"
 	"time"
+
+	"github.com/alexarules/alexarules/engine"
 )
 
 // ProcsConfig is the "procs" block: how many Ps (GOMAXPROCS, the threads
@@ -23,7 +26,17 @@ type ProcsConfig struct {
 	// Low is GOMAXPROCS at low load (0: DefaultProcsLow); -1 leaves
 	// GOMAXPROCS alone. A GOMAXPROCS set in the environment always wins.
 	Low int `json:"low"`
+	// ParallelPerCPU caps a parallel rule's runs at once, per P, while the
+	// process has more goroutines ready to run than Ps to run them (0:
+	// DefaultParallelPerCPU; -1: no cap).
+	ParallelPerCPU int `json:"parallel_per_cpu"`
 }
+
+// DefaultParallelPerCPU is procs.parallel_per_cpu's default: 64 runs at
+// once on two Ps, where the end-to-end benchmark's rule at max 256
+// delivered 5% more per CPU than with 256 runs at once (docs/BENCHMARKS.md
+// "Runs at once when the CPUs are the bottleneck").
+const DefaultParallelPerCPU = 32
 
 // DefaultProcsLow is procs.low's default.
 const DefaultProcsLow = 1
@@ -55,37 +68,51 @@ const (
 // process-wide setting.
 var procsTuned atomic.Bool
 
-// startProcsTuner starts tuning GOMAXPROCS for c and returns the function
-// that stops the tuner and gives the runtime back its default. It does
-// nothing when c turns it off, the environment sets GOMAXPROCS, the
-// runtime has no more Ps than the low setting, the process's CPU time
-// cannot be read, or another tuner runs.
-func startProcsTuner(c ProcsConfig, getenv func(string) string) (stop func()) {
+// startProcsTuner starts tuning GOMAXPROCS for c, and watching whether
+// the CPUs are the bottleneck for the engine's parallel rules (the
+// returned CPULimit); stop ends both and gives the runtime its default
+// back. It tunes nothing when c turns it off, the environment sets
+// GOMAXPROCS, the runtime has no more Ps than the low setting, the
+// process's CPU time cannot be read, or another tuner runs; it watches
+// nothing when c.ParallelPerCPU is -1.
+func startProcsTuner(c ProcsConfig, getenv func(string) string) (limit engine.CPULimit, stop func()) {
 	low := c.Low
 	if low == 0 {
 		low = DefaultProcsLow
 	}
-	if _, ok := processCPU(); low < 0 || low >= runtime.GOMAXPROCS(0) || (getenv != nil && getenv("GOMAXPROCS") != "") || !ok ||
-		!procsTuned.CompareAndSwap(false, true) {
-		return func() {}
+	procs := runtime.GOMAXPROCS(0) // the default, or the environment's
+	_, cpuOK := processCPU()
+	tune := low >= 0 && low < procs && (getenv == nil || getenv("GOMAXPROCS") == "") && cpuOK &&
+		procsTuned.CompareAndSwap(false, true)
+	t := &procsTuner{low: low, calmNeeded: procsCalm, tune: tune}
+	if per := c.ParallelPerCPU; per >= 0 {
+		t.watch = newCPUWatch()
+		limit = engine.CPULimit{Runs: cmp.Or(per, DefaultParallelPerCPU) * procs, Bound: t.watch.bound.Load}
 	}
-	t := &procsTuner{low: low, calmNeeded: procsCalm}
+	if !tune && t.watch == nil {
+		return limit, func() {}
+	}
 	quit, done := make(chan struct{}), make(chan struct{})
 	go t.run(quit, done)
-	return func() {
+	return limit, func() {
 		close(quit)
 		<-done
-		runtime.SetDefaultGOMAXPROCS()
-		procsTuned.Store(false)
+		if tune {
+			runtime.SetDefaultGOMAXPROCS()
+			procsTuned.Store(false)
+		}
 	}
 }
 
-// procsTuner decides when the engine runs on low Ps.
+// procsTuner decides when the engine runs on low Ps (when tune), and
+// tells the engine when the CPUs are the bottleneck (when watch is set).
 type procsTuner struct {
 	low        int
+	tune       bool
 	lowered    bool
 	calm       int // intervals in a row under procsLower
 	calmNeeded int // procsCalm, or procsHold after a goroutine waited
+	watch      *cpuWatch
 }
 
 func (t *procsTuner) run(quit <-chan struct{}, done chan<- struct{}) {
@@ -100,6 +127,12 @@ func (t *procsTuner) run(quit <-chan struct{}, done chan<- struct{}) {
 		case <-quit:
 			return
 		case <-tick.C:
+			if t.watch != nil {
+				t.watch.sample()
+			}
+			if !t.tune {
+				continue
+			}
 			used, _ := processCPU()
 			now := time.Now()
 			busy := float64(used-cpu) / float64(now.Sub(last))
@@ -174,4 +207,48 @@ func (w *waitCounter) since() uint64 {
 	d := n - w.last
 	w.last = n
 	return d
+}
+
+// cpuWatch tells whether the process has more goroutines ready to run
+// than Ps to run them, for engine.CPULimit: the runtime's count of
+// runnable goroutines per P, smoothed over the tuner's intervals, above
+// cpuBoundAbove sets it, under cpuBoundBelow clears it. The count is the
+// process's own: goroutines waiting on Amazon are not runnable, so a rule
+// whose runs wait on the network never sets it, however many there are.
+type cpuWatch struct {
+	bound atomic.Bool
+	s     []metrics.Sample
+	avg   float64 // runnable goroutines per P, smoothed; the tuner's goroutine only
+}
+
+const (
+	// cpuBoundAbove, cpuBoundBelow: runnable goroutines per P. Under the
+	// end-to-end benchmark's closed loop on two Ps the runtime counted 10
+	// to 20 per P (sampled every 5 ms), at 4,000 events/s 1 to 3, at
+	// 1,000/s under 1.
+	cpuBoundAbove = 4
+	cpuBoundBelow = 2
+	// cpuSmooth weighs each interval's count in the average: about the
+	// last four intervals (200 ms) count.
+	cpuSmooth = 0.25
+)
+
+func newCPUWatch() *cpuWatch {
+	return &cpuWatch{s: []metrics.Sample{{Name: "/sched/goroutines/runnable:goroutines"}, {Name: "/sched/gomaxprocs:threads"}}}
+}
+
+// sample reads the runtime's counts once and updates bound.
+func (w *cpuWatch) sample() {
+	metrics.Read(w.s)
+	if w.s[0].Value.Kind() != metrics.KindUint64 || w.s[1].Value.Kind() != metrics.KindUint64 {
+		return
+	}
+	per := float64(w.s[0].Value.Uint64()) / float64(max(w.s[1].Value.Uint64(), 1))
+	w.avg += (per - w.avg) * cpuSmooth
+	switch {
+	case w.avg >= cpuBoundAbove:
+		w.bound.Store(true)
+	case w.avg < cpuBoundBelow:
+		w.bound.Store(false)
+	}
 }

@@ -72,15 +72,16 @@ func TestProcsTunerFollowsTheLoad(t *testing.T) {
 		c   ProcsConfig
 		env string
 	}{{ProcsConfig{}, "2"}, {ProcsConfig{Low: -1}, ""}, {ProcsConfig{Low: high}, ""}} {
-		stop := startProcsTuner(off.c, env(off.env))
+		_, stop := startProcsTuner(off.c, env(off.env))
 		if procsTuned.Load() {
 			stop()
 			t.Fatalf("a tuner runs with %+v and GOMAXPROCS=%q in the environment", off.c, off.env)
 		}
 		stop()
 	}
-	stop := startProcsTuner(ProcsConfig{}, env(""))
-	startProcsTuner(ProcsConfig{}, env(""))() // a second tuner in the process does nothing, and stopping it neither
+	_, stop := startProcsTuner(ProcsConfig{}, env(""))
+	_, stop2 := startProcsTuner(ProcsConfig{}, env(""))
+	stop2() // a second tuner in the process does nothing, and stopping it neither
 	enginetest.WaitUntil(t, "GOMAXPROCS 1 while idle", func() bool { return runtime.GOMAXPROCS(0) == 1 })
 	ctx, cancel := context.WithCancel(t.Context())
 	for range 2 {
@@ -115,4 +116,50 @@ func TestProcsWaitCounterSeesABurst(t *testing.T) {
 		<-done
 		return w.since() > 0
 	})
+}
+
+// The watch tells the engine the CPUs are the bottleneck while more
+// goroutines are ready to run than Ps run them, and not while many
+// goroutines wait on something else (as runs waiting on Amazon do).
+func TestCPUWatchSeesWorkWaitingForPs(t *testing.T) {
+	release := make(chan struct{})
+	for range 500 {
+		go func() { <-release }()
+	}
+	settle := newCPUWatch() // their start makes them runnable for a moment
+	enginetest.WaitUntil(t, "the goroutines parked", func() bool { settle.sample(); return settle.avg < 1 })
+	w := newCPUWatch()
+	for range 40 {
+		if w.sample(); w.bound.Load() {
+			t.Fatal("bound while 500 goroutines wait on a channel")
+		}
+	}
+	close(release)
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	for range 8 * runtime.GOMAXPROCS(0) {
+		go func() { // ready to run whenever preempted
+			for ctx.Err() == nil {
+			}
+		}()
+	}
+	enginetest.WaitUntil(t, "bound with 8 spinning goroutines per P", func() bool { w.sample(); return w.bound.Load() })
+	cancel()
+	enginetest.WaitUntil(t, "free once they stopped", func() bool { w.sample(); return !w.bound.Load() })
+}
+
+// procs.parallel_per_cpu sets the engine's cap per P; -1 turns it off.
+// Not parallel: the tuner reads GOMAXPROCS.
+func TestProcsTunerCapsParallelRulesPerP(t *testing.T) {
+	procs := runtime.GOMAXPROCS(0)
+	for _, tc := range []struct{ per, want int }{{0, DefaultParallelPerCPU * procs}, {8, 8 * procs}, {-1, 0}} {
+		limit, stop := startProcsTuner(ProcsConfig{Low: -1, ParallelPerCPU: tc.per}, nil)
+		if limit.Runs != tc.want || (limit.Bound != nil) != (tc.want > 0) {
+			t.Errorf("parallel_per_cpu %d: cap %d (bound set: %v), want %d", tc.per, limit.Runs, limit.Bound != nil, tc.want)
+		}
+		stop()
+		if n := runtime.GOMAXPROCS(0); n != procs {
+			t.Errorf("parallel_per_cpu %d: GOMAXPROCS %d after stop, want %d (low -1 leaves it alone)", tc.per, n, procs)
+		}
+	}
 }
