@@ -283,7 +283,14 @@ func (r *runner) loop() {
 		if !stopping && len(c.busy) == 0 && c.pending.len() == 0 && len(c.idle) == 0 && r.park() {
 			return
 		}
+		var recheck <-chan time.Time
+		if !stopping && c.heldBack() {
+			recheck = c.recheckAfter()
+		}
 		select {
+		case <-recheck:
+			c.rechecking = false
+			c.dispatch()
 		case <-ctx.Done():
 			if !stopping {
 				stopping = true
@@ -329,6 +336,27 @@ type coordinator struct {
 	// warmed: a parallel rule's pool is built; stopped: the workers are
 	// closed.
 	warmed, stopped bool
+	// recheck fires cpuRecheck after jobs were held back by the cap
+	// (heldBack), for dispatch to ask Bound again; rechecking: armed.
+	recheck    *time.Timer
+	rechecking bool
+}
+
+// cpuRecheck is how often a rule holding jobs back at its CPU cap asks
+// CPULimit.Bound again when no run finishes meanwhile (the host's watch
+// changes at most every 50 ms).
+const cpuRecheck = 50 * time.Millisecond
+
+// recheckAfter arms the recheck timer unless it is armed, and returns
+// its channel.
+func (c *coordinator) recheckAfter() <-chan time.Time {
+	if c.recheck == nil {
+		c.recheck = time.NewTimer(cpuRecheck)
+	} else if !c.rechecking {
+		c.recheck.Reset(cpuRecheck)
+	}
+	c.rechecking = true
+	return c.recheck.C
 }
 
 func newCoordinator(r *runner) *coordinator {
@@ -431,8 +459,8 @@ func (c *coordinator) start(j job) {
 
 // dispatch starts pending jobs, oldest first, while the mode allows more
 // runs of their key and the CPU cap more runs. A job the cap holds back
-// starts when a run finishes (there is one in progress to finish: the cap
-// is at least one).
+// starts when a run finishes, or when the loop asks Bound again
+// (cpuRecheck) and the CPUs are free.
 func (c *coordinator) dispatch() {
 	if c.r.rule.Key == nil { // one key: the oldest waits for a worker
 		for c.pending.len() > 0 && c.active[""] < c.perKey && c.room() {
@@ -440,13 +468,25 @@ func (c *coordinator) dispatch() {
 		}
 		return
 	}
-	c.pending.filter(func(j job) bool {
-		if c.active[j.key] < c.perKey && c.room() {
-			c.start(j)
-			return false
+	// At the cap no job can start: stop at the first one that could, so a
+	// long queue is not scanned on every finished run.
+	c.pending.filterUntil(func(j job) (keep, more bool) {
+		if c.active[j.key] >= c.perKey {
+			return true, true
 		}
-		return true
+		if !c.room() {
+			return true, false
+		}
+		c.start(j)
+		return false, true
 	})
+}
+
+// heldBack reports whether pending jobs may be waiting for the CPU cap
+// only: dispatch must look again once Bound turns false, even if no run
+// finishes and no event comes.
+func (c *coordinator) heldBack() bool {
+	return c.cpuCap > 0 && c.pending.len() > 0 && len(c.busy) >= c.cpuCap
 }
 
 // release takes back a worker whose run has finished.
@@ -983,6 +1023,35 @@ func keepSmall(jobs []job) []job {
 		return nil
 	}
 	return jobs[:0]
+}
+
+// filterUntil is filter that stops at the first job for which f reports
+// more false (that job and those after it stay); it moves only the jobs
+// it scanned, so it costs what it scanned, not the queue's length.
+func (q *jobQueue) filterUntil(f func(job) (keep, more bool)) {
+	items := q.all()
+	i, n := 0, 0
+	for i < len(items) {
+		keep, more := f(items[i])
+		if keep {
+			items[n] = items[i]
+			n++
+		}
+		i++
+		if !more {
+			break
+		}
+	}
+	removed := i - n
+	if removed == 0 {
+		return
+	}
+	copy(items[removed:i], items[:n]) // the kept ones next to the unscanned tail
+	clear(items[:removed])
+	q.head += removed
+	if q.len() == 0 {
+		q.items, q.head = keepSmall(q.items), 0
+	}
 }
 
 // filter keeps the jobs for which keep reports true, in order.
