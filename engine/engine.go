@@ -55,7 +55,8 @@ type CPULimit struct {
 	// never capped.
 	Runs int
 	// Bound reports whether the CPUs are the bottleneck now; it is asked
-	// whenever a capped rule could start another run, so it must be cheap.
+	// whenever a capped rule could start another run, and every 50 ms
+	// while one holds events back, so it must be cheap.
 	Bound func() bool
 }
 

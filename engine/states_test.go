@@ -260,6 +260,63 @@ func TestParallelRuleIsCappedWhileTheCPUsAreBound(t *testing.T) {
 	}
 }
 
+// Once the CPUs are free, the events the cap held back start (up to max)
+// without waiting for a run in progress to finish: those runs may wait on
+// Amazon up to the rule's timeout, and no new event may come. (Found in
+// review.)
+func TestCappedRuleStartsHeldBackEventsOnceTheCPUsAreFree(t *testing.T) {
+	in := newInstances()
+	in.gate = make(chan struct{})
+	var bound atomic.Bool
+	bound.Store(true)
+	e := runEngine(t, engine.Config{Store: &memStore{}, CPULimit: engine.CPULimit{Runs: 1, Bound: bound.Load}},
+		[]*engine.Rule{in.rule("p", engine.ModeParallel, 4)})
+	for i := range 3 {
+		e.Publish(engine.Event{ID: fmt.Sprint("p-", i), Kind: engine.KindCustom, Name: "p"})
+	}
+	running := func(n int) func() bool {
+		return func() bool { in.mu.Lock(); defer in.mu.Unlock(); return in.running == n }
+	}
+	enginetest.WaitUntil(t, "one run in progress", running(1))
+	bound.Store(false) // the one run still waits on its gate
+	enginetest.WaitUntil(t, "the held-back events started", running(3))
+	for range 3 {
+		in.gate <- struct{}{}
+		<-in.ran
+	}
+}
+
+// A reload while the cap holds events back hands them to the new runner,
+// which runs them: none dropped, none skipped.
+func TestCappedRuleReloadKeepsHeldBackEvents(t *testing.T) {
+	in := newInstances()
+	in.gate = make(chan struct{})
+	var bound atomic.Bool
+	bound.Store(true)
+	limit := engine.CPULimit{Runs: 1, Bound: bound.Load}
+	e := runEngine(t, engine.Config{Store: &memStore{}, CPULimit: limit}, []*engine.Rule{in.rule("p", engine.ModeParallel, 4)})
+	for i := range 4 {
+		e.Publish(engine.Event{ID: fmt.Sprint("p-", i), Kind: engine.KindCustom, Name: "p"})
+	}
+	enginetest.WaitUntil(t, "one run in progress", func() bool { in.mu.Lock(); defer in.mu.Unlock(); return in.running == 1 })
+	done := make(chan error, 1)
+	go func() { done <- e.Reload([]*engine.Rule{in.rule("p", engine.ModeParallel, 4)}) }()
+	for i := range 4 { // each event runs, on the old runner or the new
+		in.gate <- struct{}{}
+		select {
+		case <-in.ran:
+		case <-time.After(enginetest.Timeout):
+			t.Fatalf("%d of 4 events ran", i)
+		}
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if r := e.Rules()[0]; r.Dropped != 0 || r.Skipped != 0 {
+		t.Fatalf("dropped %d, skipped %d; want none", r.Dropped, r.Skipped)
+	}
+}
+
 func TestIdleRulesHoldNoGoroutine(t *testing.T) {
 	const rules = 200
 	in := newInstances()

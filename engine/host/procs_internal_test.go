@@ -81,7 +81,7 @@ func TestProcsTunerFollowsTheLoad(t *testing.T) {
 	}
 	_, stop := startProcsTuner(ProcsConfig{}, env(""))
 	_, stop2 := startProcsTuner(ProcsConfig{}, env(""))
-	stop2() // a second tuner in the process does nothing, and stopping it neither
+	stop2() // a second tuner in the process tunes nothing, and stopping it neither
 	enginetest.WaitUntil(t, "GOMAXPROCS 1 while idle", func() bool { return runtime.GOMAXPROCS(0) == 1 })
 	ctx, cancel := context.WithCancel(t.Context())
 	for range 2 {
@@ -156,6 +156,18 @@ func TestProcsTunerCapsParallelRulesPerP(t *testing.T) {
 		limit, stop := startProcsTuner(ProcsConfig{Low: -1, ParallelPerCPU: tc.per}, nil)
 		if limit.Runs != tc.want || (limit.Bound != nil) != (tc.want > 0) {
 			t.Errorf("parallel_per_cpu %d: cap %d (bound set: %v), want %d", tc.per, limit.Runs, limit.Bound != nil, tc.want)
+		}
+		if tc.want > 0 { // the tuner's goroutine samples the watch, tuning or not
+			ctx, cancel := context.WithCancel(t.Context())
+			for range 8 * procs {
+				go func() {
+					for ctx.Err() == nil {
+					}
+				}()
+			}
+			enginetest.WaitUntil(t, "bound under load", limit.Bound)
+			cancel()
+			enginetest.WaitUntil(t, "free again", func() bool { return !limit.Bound() })
 		}
 		stop()
 		if n := runtime.GOMAXPROCS(0); n != procs {
