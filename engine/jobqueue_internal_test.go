@@ -65,3 +65,17 @@ func TestJobQueueFilterUntilStopsAtItsJob(t *testing.T) {
 		t.Fatalf("emptied: len %d, cap %d; want a burst's array released", q.len(), cap(q.items))
 	}
 }
+
+// A rule at its max, whose events wait for a worker and not for the CPU
+// cap, arms no recheck: nothing the cap holds back can start at 50 ms
+// (review 12b; for a keyed rule each recheck scans the whole queue).
+func TestHeldBackOnlyByTheCap(t *testing.T) {
+	w1, w2 := &worker{}, &worker{}
+	c := &coordinator{r: &runner{rule: &Rule{Mode: ModeParallel, Max: 2}}, perKey: 2, cpuCap: 1,
+		active: map[string]int{"": 2}, busy: map[*worker]bool{w1: true, w2: true}}
+	c.pending.push(job{})
+	c.dispatch() // starts nothing: no worker is free
+	if c.heldBack() {
+		t.Fatal("held back by the cap while every one of max workers is busy")
+	}
+}

@@ -340,6 +340,9 @@ type coordinator struct {
 	// (heldBack), for dispatch to ask Bound again; rechecking: armed.
 	recheck    *time.Timer
 	rechecking bool
+	// capped: the last dispatch left a job that could have started but
+	// for the CPU cap.
+	capped bool
 }
 
 // cpuRecheck is how often a rule holding jobs back at its CPU cap asks
@@ -462,8 +465,13 @@ func (c *coordinator) start(j job) {
 // starts when a run finishes, or when the loop asks Bound again
 // (cpuRecheck) and the CPUs are free.
 func (c *coordinator) dispatch() {
+	c.capped = false
 	if c.r.rule.Key == nil { // one key: the oldest waits for a worker
-		for c.pending.len() > 0 && c.active[""] < c.perKey && c.room() {
+		for c.pending.len() > 0 && c.active[""] < c.perKey {
+			if !c.room() {
+				c.capped = true
+				return
+			}
 			c.start(c.pending.pop())
 		}
 		return
@@ -475,6 +483,7 @@ func (c *coordinator) dispatch() {
 			return true, true
 		}
 		if !c.room() {
+			c.capped = true
 			return true, false
 		}
 		c.start(j)
@@ -486,7 +495,7 @@ func (c *coordinator) dispatch() {
 // only: dispatch must look again once Bound turns false, even if no run
 // finishes and no event comes.
 func (c *coordinator) heldBack() bool {
-	return c.cpuCap > 0 && c.pending.len() > 0 && len(c.busy) >= c.cpuCap
+	return c.capped && c.pending.len() > 0 && len(c.busy) >= c.cpuCap
 }
 
 // release takes back a worker whose run has finished.

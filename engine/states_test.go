@@ -347,3 +347,31 @@ func TestIdleRulesHoldNoGoroutine(t *testing.T) {
 	// A parked rule runs again.
 	in.fire(t, e, "r7", 2)
 }
+
+// While the CPUs stay the bottleneck, the recheck every 50 ms starts
+// nothing past the cap (review 12b: no test held the cap across a
+// recheck; a recheck that ignored it passed every other test).
+func TestCappedRuleHoldsTheCapAcrossRechecks(t *testing.T) {
+	in := newInstances()
+	in.gate = make(chan struct{})
+	var bound atomic.Bool
+	bound.Store(true)
+	e := runEngine(t, engine.Config{Store: &memStore{}, CPULimit: engine.CPULimit{Runs: 1, Bound: bound.Load}},
+		[]*engine.Rule{in.rule("p", engine.ModeParallel, 4)})
+	for i := range 3 {
+		e.Publish(engine.Event{ID: fmt.Sprint("p-", i), Kind: engine.KindCustom, Name: "p"})
+	}
+	enginetest.WaitUntil(t, "one run in progress", func() bool { in.mu.Lock(); defer in.mu.Unlock(); return in.running == 1 })
+	time.Sleep(200 * time.Millisecond) // four rechecks
+	in.mu.Lock()
+	most := in.most
+	in.mu.Unlock()
+	bound.Store(false)
+	for range 3 {
+		in.gate <- struct{}{}
+		<-in.ran
+	}
+	if most != 1 {
+		t.Fatalf("%d runs at once while bound, want the cap (1)", most)
+	}
+}
