@@ -46,8 +46,8 @@ type Config struct {
 // process has more work ready than CPUs to run it. Past that point more
 // runs at once make none finish sooner: each adds a Lua state, a
 // goroutine stack and an HTTP request to what the CPUs and the collector
-// go through, and the events wait in the rule's queue instead (still
-// counted against its max, so admission is unchanged). Runs waiting on
+// go through, and the events wait in the rule's queue instead (in the
+// backlog, which bounds them, as before: admission is unchanged). Runs waiting on
 // Amazon leave the CPUs idle, Bound turns false and the rule runs up to
 // its max again. A parallel rule's pool stays warm to its max either way.
 type CPULimit struct {
@@ -131,6 +131,9 @@ func New(c Config) *Engine {
 	e.states = newStates(c.MaxStates)
 	e.rules.Store(&ruleSet{byID: map[string]*runner{}, index: newIndex(nil)})
 	e.metrics.backlog(e.Backlog)
+	if c.CPULimit.Bound != nil && c.CPULimit.Runs > 0 {
+		e.metrics.cpuLimit(c.CPULimit)
+	}
 	return e
 }
 

@@ -123,6 +123,25 @@ func (m *Metrics) backlog(of func() Backlog) {
 		}, func() float64 { return float64(of().Waiting) }))
 }
 
+// cpuLimit registers the gauges of the parallel rules' CPU cap (l has a
+// Bound).
+func (m *Metrics) cpuLimit(l CPULimit) {
+	m.reg.MustRegister(
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "alexarules_cpu_bound",
+			Help: "1 while the process has more work ready than CPUs to run it: parallel rules then run at most alexarules_parallel_cap_runs at once.",
+		}, func() float64 {
+			if l.Bound() {
+				return 1
+			}
+			return 0
+		}),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "alexarules_parallel_cap_runs",
+			Help: "Runs of one parallel rule at once while alexarules_cpu_bound is 1 (procs.parallel_per_cpu per P).",
+		}, func() float64 { return float64(l.Runs) }))
+}
+
 // Registry holds the engine's metrics, the Go runtime's and the
 // process's; components may register their own collectors in it, and
 // /metrics gathers from it.

@@ -278,8 +278,14 @@ func TestCappedRuleStartsHeldBackEventsOnceTheCPUsAreFree(t *testing.T) {
 		return func() bool { in.mu.Lock(); defer in.mu.Unlock(); return in.running == n }
 	}
 	enginetest.WaitUntil(t, "one run in progress", running(1))
+	if b, c := gathered(t, e, "alexarules_cpu_bound"), gathered(t, e, "alexarules_parallel_cap_runs"); b != 1 || c != 1 {
+		t.Errorf("alexarules_cpu_bound %v, alexarules_parallel_cap_runs %v; want 1 and 1", b, c)
+	}
 	bound.Store(false) // the one run still waits on its gate
 	enginetest.WaitUntil(t, "the held-back events started", running(3))
+	if b := gathered(t, e, "alexarules_cpu_bound"); b != 0 {
+		t.Errorf("alexarules_cpu_bound %v once free, want 0", b)
+	}
 	for range 3 {
 		in.gate <- struct{}{}
 		<-in.ran
