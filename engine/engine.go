@@ -46,10 +46,11 @@ type Config struct {
 // process has more work ready than CPUs to run it. Past that point more
 // runs at once make none finish sooner: each adds a Lua state, a
 // goroutine stack and an HTTP request to what the CPUs and the collector
-// go through, and the events wait in the rule's queue instead (in the
-// backlog, which bounds them, as before: admission is unchanged). Runs waiting on
-// Amazon leave the CPUs idle, Bound turns false and the rule runs up to
-// its max again. A parallel rule's pool stays warm to its max either way.
+// go through. The events wait in the rule's queue instead, in the
+// backlog, which bounds them as before: admission is unchanged. Runs
+// waiting on Amazon leave the CPUs idle, Bound turns false and the rule
+// runs up to its max again. A parallel rule's pool stays warm to its max
+// either way.
 type CPULimit struct {
 	// Runs is the cap; a rule without a key whose max is not above it is
 	// never capped.

@@ -225,16 +225,13 @@ func TestParallelRuleIsCappedWhileTheCPUsAreBound(t *testing.T) {
 			for i := range events {
 				e.Publish(engine.Event{ID: fmt.Sprint("p-", i), Kind: engine.KindCustom, Name: "p"})
 			}
-			running := func(n int) func() bool {
-				return func() bool { in.mu.Lock(); defer in.mu.Unlock(); return in.running == n }
-			}
 			// Each finished run lets one waiting event start, no more.
 			for range 3 {
-				enginetest.WaitUntil(t, "the cap's runs in progress", running(capped))
+				enginetest.WaitUntil(t, "the cap's runs in progress", in.runningIs(capped))
 				in.gate <- struct{}{}
 				<-in.ran
 			}
-			enginetest.WaitUntil(t, "the cap's runs in progress", running(capped))
+			enginetest.WaitUntil(t, "the cap's runs in progress", in.runningIs(capped))
 			bound.Store(false)
 			in.gate <- struct{}{} // the next finished run starts as many as max allows
 			<-in.ran
@@ -242,7 +239,7 @@ func TestParallelRuleIsCappedWhileTheCPUsAreBound(t *testing.T) {
 			if keyed { // one run per key: every waiting event
 				most = events - 4
 			}
-			enginetest.WaitUntil(t, "max runs in progress once the CPUs are free", running(most))
+			enginetest.WaitUntil(t, "max runs in progress once the CPUs are free", in.runningIs(most))
 			for range events - 4 {
 				in.gate <- struct{}{}
 				<-in.ran
@@ -257,69 +254,6 @@ func TestParallelRuleIsCappedWhileTheCPUsAreBound(t *testing.T) {
 				t.Errorf("%d events skipped", r.Skipped)
 			}
 		})
-	}
-}
-
-// Once the CPUs are free, the events the cap held back start (up to max)
-// without waiting for a run in progress to finish: those runs may wait on
-// Amazon up to the rule's timeout, and no new event may come. (Found in
-// review.)
-func TestCappedRuleStartsHeldBackEventsOnceTheCPUsAreFree(t *testing.T) {
-	in := newInstances()
-	in.gate = make(chan struct{})
-	var bound atomic.Bool
-	bound.Store(true)
-	e := runEngine(t, engine.Config{Store: &memStore{}, CPULimit: engine.CPULimit{Runs: 1, Bound: bound.Load}},
-		[]*engine.Rule{in.rule("p", engine.ModeParallel, 4)})
-	for i := range 3 {
-		e.Publish(engine.Event{ID: fmt.Sprint("p-", i), Kind: engine.KindCustom, Name: "p"})
-	}
-	running := func(n int) func() bool {
-		return func() bool { in.mu.Lock(); defer in.mu.Unlock(); return in.running == n }
-	}
-	enginetest.WaitUntil(t, "one run in progress", running(1))
-	if b, c := gathered(t, e, "alexarules_cpu_bound"), gathered(t, e, "alexarules_parallel_cap_runs"); b != 1 || c != 1 {
-		t.Errorf("alexarules_cpu_bound %v, alexarules_parallel_cap_runs %v; want 1 and 1", b, c)
-	}
-	bound.Store(false) // the one run still waits on its gate
-	enginetest.WaitUntil(t, "the held-back events started", running(3))
-	if b := gathered(t, e, "alexarules_cpu_bound"); b != 0 {
-		t.Errorf("alexarules_cpu_bound %v once free, want 0", b)
-	}
-	for range 3 {
-		in.gate <- struct{}{}
-		<-in.ran
-	}
-}
-
-// A reload while the cap holds events back hands them to the new runner,
-// which runs them: none dropped, none skipped.
-func TestCappedRuleReloadKeepsHeldBackEvents(t *testing.T) {
-	in := newInstances()
-	in.gate = make(chan struct{})
-	var bound atomic.Bool
-	bound.Store(true)
-	limit := engine.CPULimit{Runs: 1, Bound: bound.Load}
-	e := runEngine(t, engine.Config{Store: &memStore{}, CPULimit: limit}, []*engine.Rule{in.rule("p", engine.ModeParallel, 4)})
-	for i := range 4 {
-		e.Publish(engine.Event{ID: fmt.Sprint("p-", i), Kind: engine.KindCustom, Name: "p"})
-	}
-	enginetest.WaitUntil(t, "one run in progress", func() bool { in.mu.Lock(); defer in.mu.Unlock(); return in.running == 1 })
-	done := make(chan error, 1)
-	go func() { done <- e.Reload([]*engine.Rule{in.rule("p", engine.ModeParallel, 4)}) }()
-	for i := range 4 { // each event runs, on the old runner or the new
-		in.gate <- struct{}{}
-		select {
-		case <-in.ran:
-		case <-time.After(enginetest.Timeout):
-			t.Fatalf("%d of 4 events ran", i)
-		}
-	}
-	if err := <-done; err != nil {
-		t.Fatal(err)
-	}
-	if r := e.Rules()[0]; r.Dropped != 0 || r.Skipped != 0 {
-		t.Fatalf("dropped %d, skipped %d; want none", r.Dropped, r.Skipped)
 	}
 }
 
@@ -354,30 +288,88 @@ func TestIdleRulesHoldNoGoroutine(t *testing.T) {
 	in.fire(t, e, "r7", 2)
 }
 
-// While the CPUs stay the bottleneck, the recheck every 50 ms starts
-// nothing past the cap (review 12b: no test held the cap across a
-// recheck; a recheck that ignored it passed every other test).
-func TestCappedRuleHoldsTheCapAcrossRechecks(t *testing.T) {
-	in := newInstances()
+// heldBack is an engine with one parallel rule "p" of max 4 under a CPU
+// cap of one run, the CPUs bound, to which n events were published; it
+// returns once one of them runs (held at in's gate), with the bound the
+// test may free and the count of Bound's calls.
+func heldBack(t *testing.T, in *instances, n int) (e *engine.Engine, bound *atomic.Bool, calls *atomic.Int64) {
+	t.Helper()
 	in.gate = make(chan struct{})
-	var bound atomic.Bool
+	bound, calls = new(atomic.Bool), new(atomic.Int64)
 	bound.Store(true)
-	e := runEngine(t, engine.Config{Store: &memStore{}, CPULimit: engine.CPULimit{Runs: 1, Bound: bound.Load}},
-		[]*engine.Rule{in.rule("p", engine.ModeParallel, 4)})
-	for i := range 3 {
+	limit := engine.CPULimit{Runs: 1, Bound: func() bool { calls.Add(1); return bound.Load() }}
+	e = runEngine(t, engine.Config{Store: &memStore{}, CPULimit: limit}, []*engine.Rule{in.rule("p", engine.ModeParallel, 4)})
+	for i := range n {
 		e.Publish(engine.Event{ID: fmt.Sprint("p-", i), Kind: engine.KindCustom, Name: "p"})
 	}
-	enginetest.WaitUntil(t, "one run in progress", func() bool { in.mu.Lock(); defer in.mu.Unlock(); return in.running == 1 })
-	time.Sleep(200 * time.Millisecond) // four rechecks
+	enginetest.WaitUntil(t, "one run in progress", in.runningIs(1))
+	return e, bound, calls
+}
+
+func (in *instances) runningIs(n int) func() bool {
+	return func() bool { in.mu.Lock(); defer in.mu.Unlock(); return in.running == n }
+}
+
+// finish lets n runs through the gate and waits for each.
+func (in *instances) finish(t *testing.T, n int) {
+	t.Helper()
+	for i := range n {
+		in.gate <- struct{}{}
+		select {
+		case <-in.ran:
+		case <-time.After(enginetest.Timeout):
+			t.Fatalf("%d of %d runs finished", i, n)
+		}
+	}
+}
+
+// Once the CPUs are free, the events the cap held back start (up to max)
+// without waiting for a run in progress to finish: those runs may wait on
+// Amazon up to the rule's timeout, and no new event may come. (Found in
+// review.) The gauges show the cap.
+func TestCappedRuleStartsHeldBackEventsOnceTheCPUsAreFree(t *testing.T) {
+	in := newInstances()
+	e, bound, _ := heldBack(t, in, 3)
+	if b, c := gathered(t, e, "alexarules_cpu_bound"), gathered(t, e, "alexarules_parallel_cap_runs"); b != 1 || c != 1 {
+		t.Errorf("alexarules_cpu_bound %v, alexarules_parallel_cap_runs %v; want 1 and 1", b, c)
+	}
+	bound.Store(false) // the one run still waits on its gate
+	enginetest.WaitUntil(t, "the held-back events started", in.runningIs(3))
+	if b := gathered(t, e, "alexarules_cpu_bound"); b != 0 {
+		t.Errorf("alexarules_cpu_bound %v once free, want 0", b)
+	}
+	in.finish(t, 3)
+}
+
+// While the CPUs stay the bottleneck, the rechecks start nothing past the
+// cap (review: a recheck that ignored it passed every other test).
+func TestCappedRuleHoldsTheCapAcrossRechecks(t *testing.T) {
+	in := newInstances()
+	_, bound, calls := heldBack(t, in, 3)
+	asked := calls.Load()
+	enginetest.WaitUntil(t, "four rechecks", func() bool { return calls.Load() >= asked+4 })
 	in.mu.Lock()
 	most := in.most
 	in.mu.Unlock()
 	bound.Store(false)
-	for range 3 {
-		in.gate <- struct{}{}
-		<-in.ran
-	}
+	in.finish(t, 3)
 	if most != 1 {
 		t.Fatalf("%d runs at once while bound, want the cap (1)", most)
+	}
+}
+
+// A reload while the cap holds events back hands them to the new runner,
+// which runs them: none dropped, none skipped.
+func TestCappedRuleReloadKeepsHeldBackEvents(t *testing.T) {
+	in := newInstances()
+	e, _, _ := heldBack(t, in, 4)
+	done := make(chan error, 1)
+	go func() { done <- e.Reload([]*engine.Rule{in.rule("p", engine.ModeParallel, 4)}) }()
+	in.finish(t, 4) // each event runs, on the old runner or the new
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if r := e.Rules()[0]; r.Dropped != 0 || r.Skipped != 0 {
+		t.Fatalf("dropped %d, skipped %d; want none", r.Dropped, r.Skipped)
 	}
 }

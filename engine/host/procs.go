@@ -211,8 +211,8 @@ func (w *waitCounter) since() uint64 {
 
 // cpuWatch tells whether the process has more goroutines ready to run
 // than Ps to run them, for engine.CPULimit: the runtime's count of
-// runnable goroutines per P, smoothed over the tuner's intervals, above
-// cpuBoundAbove sets it, under cpuBoundBelow clears it. The count is the
+// runnable goroutines per P, smoothed over the tuner's intervals, at
+// cpuBoundAbove or more sets it, under cpuBoundBelow clears it. The count is the
 // process's own: goroutines waiting on Amazon are not runnable, so a rule
 // whose runs wait on the network never sets it, however many there are.
 type cpuWatch struct {
