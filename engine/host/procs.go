@@ -34,8 +34,9 @@ type ProcsConfig struct {
 
 // DefaultParallelPerCPU is procs.parallel_per_cpu's default: 64 runs at
 // once on two Ps, where the end-to-end benchmark's rule at max 256 spent
-// 1–16% less CPU per event than with 256 runs at once, for as many events
-// (docs/BENCHMARKS.md "Runs at once when the CPUs are the bottleneck").
+// less CPU per event than with 256 runs at once in 14 of 16 alternating
+// pairs (1–27% less), for as many events (docs/BENCHMARKS.md "Runs at
+// once when the CPUs are the bottleneck").
 const DefaultParallelPerCPU = 32
 
 // DefaultProcsLow is procs.low's default.
