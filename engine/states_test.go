@@ -167,15 +167,8 @@ func TestParallelRuleRunsOnItsWarmPool(t *testing.T) {
 	for i := range events {
 		e.Publish(engine.Event{ID: fmt.Sprint("p-", i), Kind: engine.KindCustom, Name: "p"})
 	}
-	enginetest.WaitUntil(t, "the pool busy", func() bool {
-		in.mu.Lock()
-		defer in.mu.Unlock()
-		return in.running == pool
-	})
-	for range events {
-		in.gate <- struct{}{}
-		<-in.ran
-	}
+	enginetest.WaitUntil(t, "the pool busy", in.runningIs(pool))
+	in.finish(t, events)
 	in.mu.Lock()
 	most := in.most
 	in.mu.Unlock()
@@ -228,22 +221,17 @@ func TestParallelRuleIsCappedWhileTheCPUsAreBound(t *testing.T) {
 			// Each finished run lets one waiting event start, no more.
 			for range 3 {
 				enginetest.WaitUntil(t, "the cap's runs in progress", in.runningIs(capped))
-				in.gate <- struct{}{}
-				<-in.ran
+				in.finish(t, 1)
 			}
 			enginetest.WaitUntil(t, "the cap's runs in progress", in.runningIs(capped))
 			bound.Store(false)
-			in.gate <- struct{}{} // the next finished run starts as many as max allows
-			<-in.ran
+			in.finish(t, 1) // the next finished run starts as many as max allows
 			most := pool
 			if keyed { // one run per key: every waiting event
 				most = events - 4
 			}
 			enginetest.WaitUntil(t, "max runs in progress once the CPUs are free", in.runningIs(most))
-			for range events - 4 {
-				in.gate <- struct{}{}
-				<-in.ran
-			}
+			in.finish(t, events-4)
 			in.mu.Lock()
 			if in.most != most {
 				t.Errorf("%d runs at once at most, want %d", in.most, most)
